@@ -1,0 +1,1 @@
+"""HTTP API (FastAPI): ``qa_service.api.app.create_app(settings)``."""

@@ -1,0 +1,77 @@
+"""Application factory: everything the routes need is built from the Settings passed in."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from fastapi.exception_handlers import http_exception_handler
+
+from qa_service import __version__
+from qa_service.api.routes import health, transcripts
+from qa_service.config import Settings
+from qa_service.errors import IngestConflict
+from qa_service.queue.connection import redis_client
+from qa_service.storage.db import create_db_engine, session_factory
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    app = FastAPI(
+        title="qa_service",
+        version=__version__,
+        description="智能质检: ingest Chinese customer-service transcripts, score them, explain every point.",
+    )
+    engine = create_db_engine(settings)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = session_factory(engine)
+    app.state.redis = redis_client(settings)
+
+    @app.middleware("http")
+    async def limit_body_size(request: Request, call_next):
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > settings.api.max_body_bytes:
+            return JSONResponse(
+                {"detail": [{"loc": ["body"], "type": "too_large",
+                             "msg": f"request body is {int(length)} bytes; the limit is "
+                                    f"{settings.api.max_body_bytes} (QA_API__MAX_BODY_BYTES)"}]},
+                status_code=413,
+            )
+        return await call_next(request)
+
+    @app.exception_handler(IngestConflict)
+    async def _conflict(_: Request, exc: IngestConflict) -> JSONResponse:
+        return JSONResponse(
+            {"detail": str(exc), "id": exc.existing_id, "source": exc.source, "external_id": exc.external_id},
+            status_code=409,
+        )
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(DBAPIError)
+    async def _db_down(_: Request, exc: DBAPIError) -> JSONResponse:
+        if isinstance(exc, OperationalError) or exc.connection_invalidated:
+            log.warning("database unavailable: %s", exc.orig)
+            return JSONResponse({"detail": "database unavailable; retry later"}, status_code=503,
+                                headers={"Retry-After": "5"})
+        raise exc
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc.__cause__, UnicodeDecodeError):
+            cause = exc.__cause__
+            return JSONResponse(
+                {"detail": [{"loc": ["body"], "type": "invalid_utf8",
+                             "msg": f"request body is not valid UTF-8 (byte 0x{cause.object[cause.start]:02x} "
+                                    f"at position {cause.start})"}]},
+                status_code=400,
+            )
+        return await http_exception_handler(request, exc)
+
+    app.include_router(health.router)
+    app.include_router(transcripts.router)
+    return app

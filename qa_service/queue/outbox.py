@@ -1,0 +1,156 @@
+"""Store first, then enqueue; the reconciler queues whatever was left behind.
+
+The database is the source of truth. A transcript is committed as ``received`` before any
+job exists. Enqueueing can fail (Redis down) or be lost (Redis restarted without
+persistence, worker SIGKILLed mid-job): the reconciler finds such rows by status and age
+and queues them again. Jobs are idempotent (the claim in ``tasks`` and the report
+replace-on-write), so queuing twice is harmless; losing one is not possible.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Sequence
+
+import redis
+from rq import Queue, Retry
+from rq.job import Job, JobStatus
+from sqlalchemy.orm import Session, sessionmaker
+
+from qa_service.config import Settings
+from qa_service.domain import TranscriptStatus
+from qa_service.storage import transcripts as transcript_repo
+from qa_service.storage.db import session_scope
+from qa_service.storage.tables import utcnow
+
+log = logging.getLogger(__name__)
+
+TASK = "qa_service.queue.tasks.score_transcript"
+RECONCILE_LOCK = "qa:reconcile:lock"
+
+
+def job_id(transcript_id: int) -> str:
+    return f"qa-score-{transcript_id}"
+
+
+def make_queue(settings: Settings, connection: redis.Redis) -> Queue:
+    return Queue(settings.redis.queue, connection=connection)
+
+
+def enqueue_transcripts(ids: Sequence[int], *, settings: Settings, connection: redis.Redis) -> list[int]:
+    """Queue one scoring job per id in a single pipeline; returns [] if Redis is unreachable."""
+    if not ids:
+        return []
+    queue = make_queue(settings, connection)
+    retries = max(settings.worker.max_attempts - 1, 0)
+    jobs = [
+        Queue.prepare_data(
+            TASK,
+            args=(tid,),
+            job_id=job_id(tid),
+            timeout=settings.worker.job_timeout_s,
+            result_ttl=3600,
+            failure_ttl=7 * 24 * 3600,
+            retry=Retry(max=retries, interval=settings.worker.retry_backoff_s) if retries else None,
+            description=f"score transcript {tid}",
+        )
+        for tid in ids
+    ]
+    try:
+        queue.enqueue_many(jobs)
+    except (redis.RedisError, OSError) as exc:
+        log.warning("queue unreachable, %d transcript(s) left as received for the reconciler: %s", len(ids), exc)
+        return []
+    return list(ids)
+
+
+def enqueue_and_mark(
+    ids: Sequence[int], *, settings: Settings, connection: redis.Redis, sessions: sessionmaker[Session]
+) -> list[int]:
+    """Enqueue committed transcripts, then move them received → queued."""
+    queued = enqueue_transcripts(ids, settings=settings, connection=connection)
+    if queued:
+        with session_scope(sessions) as session:
+            transcript_repo.mark_queued(session=session, ids=queued)
+    return queued
+
+
+@dataclass(slots=True)
+class ReconcileResult:
+    received: list[int] = field(default_factory=list)
+    lost: list[int] = field(default_factory=list)
+    stale: list[int] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return len(self.received) + len(self.lost) + len(self.stale)
+
+
+_LIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
+
+
+def _missing_jobs(ids: list[int], connection: redis.Redis) -> list[int]:
+    """Ids whose job no longer exists or is no longer waiting/running."""
+    if not ids:
+        return []
+    jobs = Job.fetch_many([job_id(i) for i in ids], connection=connection)
+    missing = []
+    for tid, job in zip(ids, jobs):
+        if job is None or job.get_status(refresh=False) not in _LIVE:
+            missing.append(tid)
+    return missing
+
+
+def reconcile(
+    *, settings: Settings, sessions: sessionmaker[Session], connection: redis.Redis, grace_s: float | None = None
+) -> ReconcileResult:
+    """Queue transcripts that were stored but never queued, lost from the queue, or abandoned."""
+    w = settings.worker
+    grace = timedelta(seconds=w.received_grace_s if grace_s is None else grace_s)
+    now = utcnow()
+    result = ReconcileResult()
+    with session_scope(sessions) as session:
+        result.received = transcript_repo.ids_to_reconcile(
+            session=session, status=TranscriptStatus.received, changed_before=now - grace, limit=w.reconcile_batch
+        )
+        queued = transcript_repo.ids_to_reconcile(
+            session=session, status=TranscriptStatus.queued, changed_before=now - grace, limit=w.reconcile_batch
+        )
+        result.stale = transcript_repo.ids_to_reconcile(
+            session=session, status=TranscriptStatus.scoring,
+            changed_before=now - timedelta(seconds=w.stale_scoring_s), limit=w.reconcile_batch,
+        )
+    result.lost = _missing_jobs(queued, connection)
+    todo = result.received + result.lost + result.stale
+    if todo:
+        enqueue_and_mark(todo, settings=settings, connection=connection, sessions=sessions)
+        log.info("reconciler queued %d received, %d lost, %d stale transcript(s)",
+                 len(result.received), len(result.lost), len(result.stale))
+    return result
+
+
+class Reconciler(threading.Thread):
+    """Runs ``reconcile`` every ``reconcile_interval_s`` in a worker, one worker at a time (Redis lock)."""
+
+    def __init__(self, *, settings: Settings, sessions: sessionmaker[Session], connection: redis.Redis):
+        super().__init__(name="qa-reconciler", daemon=True)
+        self.settings = settings
+        self.sessions = sessions
+        self.connection = connection
+        self.stop_event = threading.Event()
+
+    def run(self) -> None:
+        interval = self.settings.worker.reconcile_interval_s
+        while not self.stop_event.is_set():
+            try:
+                if self.connection.set(RECONCILE_LOCK, "1", nx=True, ex=max(int(interval), 1)):
+                    reconcile(settings=self.settings, sessions=self.sessions, connection=self.connection)
+            except Exception:  # keep reconciling after transient DB/Redis errors
+                log.exception("reconcile pass failed; retrying in %.0fs", interval)
+            self.stop_event.wait(interval)
+
+    def stop(self) -> None:
+        self.stop_event.set()

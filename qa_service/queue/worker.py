@@ -1,0 +1,51 @@
+"""``qa worker``: preload the pipeline, start the reconciler, then take jobs."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import os
+
+from rq import SimpleWorker
+
+from qa_service.config import Settings
+from qa_service.queue import tasks
+from qa_service.queue.connection import ensure_redis, redis_client
+from qa_service.queue.outbox import Reconciler, make_queue
+from qa_service.storage.db import create_db_engine, session_factory, upgrade
+
+log = logging.getLogger(__name__)
+
+
+def run_worker(settings: Settings, *, burst: bool = False, reconcile: bool = True, name: str | None = None) -> None:
+    """Work until stopped (SIGTERM/SIGINT finish the current job first).
+
+    Jobs run in this process (rq's SimpleWorker): the pipeline is loaded once and no fork per
+    job is paid. A worker killed mid-job loses nothing: its transcript stays ``scoring`` and
+    the reconciler queues it again once it is stale.
+    """
+    owned_redis = ensure_redis(settings)
+    try:
+        engine = create_db_engine(settings)
+        if settings.db.auto_migrate:
+            upgrade(engine)
+        tasks.configure(settings)
+        connection = redis_client(settings, socket_timeout=max(settings.redis.socket_timeout_s, 30))
+        reconciler = None
+        if reconcile:
+            reconciler = Reconciler(settings=settings, sessions=session_factory(engine), connection=connection)
+            reconciler.start()
+        worker = SimpleWorker(
+            [make_queue(settings, connection)],
+            connection=connection,
+            name=name or f"qa-{socket.gethostname()}-{os.getpid()}",
+            maintenance_interval=60,
+        )
+        try:
+            worker.work(burst=burst, with_scheduler=not burst, logging_level="WARNING")
+        finally:
+            if reconciler:
+                reconciler.stop()
+    finally:
+        if owned_redis:
+            owned_redis.stop()

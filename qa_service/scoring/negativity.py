@@ -1,0 +1,172 @@
+"""Negative-word ratio (负面词汇占比) per role, with Chinese negation applied.
+
+A token counts as negative when it is a negative word not cancelled by an even number of
+negators (不满意 yes, 没有不满意 no), or a positive word under an odd number of negators
+(不太满意, 不是很好). The agent's negative words cost points; the customer's are evidence
+of how the customer feels and raise a flag when they dominate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from qa_service.domain import DimensionScore, Finding, Flag, Role, Severity, Transcript, Utterance
+from qa_service.scoring.text import Analyzer, is_word, negation_count
+
+LEXICON_PACKAGE = "qa_service.scoring.lexicons"
+
+
+def load_lexicon(path: Path | None, default_name: str) -> frozenset[str]:
+    """Words from a lexicon file: one per line, optional ``<TAB>`` columns, ``#`` comments."""
+    if path is None:
+        text = resources.files(LEXICON_PACKAGE).joinpath(default_name).read_text(encoding="utf-8")
+    else:
+        text = Path(path).read_text(encoding="utf-8")
+    words = set()
+    for line in text.splitlines():
+        word = line.split("\t", 1)[0].strip()
+        if word and not word.startswith("#"):
+            words.add(word)
+    return frozenset(words)
+
+
+@dataclass(frozen=True, slots=True)
+class NegativeHit:
+    utterance: Utterance
+    start: int
+    end: int
+    word: str
+    negated_positive: bool
+
+
+class NegativityScorer:
+    """负面词汇占比: negative tokens / word tokens, per role."""
+
+    name = "negativity"
+    version = "1"
+    default_weight = 1.0
+
+    def __init__(
+        self,
+        *,
+        analyzer: Analyzer,
+        negative_words: frozenset[str],
+        positive_words: frozenset[str],
+        points_per_agent_word: float = -5.0,
+        max_deduction: float = 40.0,
+        agent_flag_ratio: float = 0.05,
+        customer_flag_ratio: float = 0.08,
+        customer_flag_min_words: int = 3,
+    ):
+        self.analyzer = analyzer
+        self.negative_words = negative_words
+        self.positive_words = positive_words
+        self.points_per_agent_word = points_per_agent_word
+        self.max_deduction = max_deduction
+        self.agent_flag_ratio = agent_flag_ratio
+        self.customer_flag_ratio = customer_flag_ratio
+        self.customer_flag_min_words = customer_flag_min_words
+
+    def initialize(self) -> None:
+        self.analyzer.add_words(sorted(self.negative_words | self.positive_words))
+        self.analyzer.initialize()
+
+    def match(self, utterance: Utterance) -> tuple[list[NegativeHit], int]:
+        """Negative hits in one utterance and its word-token count."""
+        tokens = self.analyzer.tokens(utterance.text)
+        hits, n_words = [], 0
+        for i, tok in enumerate(tokens):
+            if not is_word(tok.text):
+                continue
+            n_words += 1
+            if tok.text in self.negative_words:
+                if negation_count(tokens, i, utterance.text) % 2 == 0:
+                    hits.append(NegativeHit(utterance, tok.start, tok.end, tok.text, False))
+            elif tok.text in self.positive_words and negation_count(tokens, i, utterance.text) % 2 == 1:
+                start = _negation_start(tokens, i)
+                hits.append(NegativeHit(utterance, start, tok.end, tok.text, True))
+        return hits, n_words
+
+    def score(self, transcript: Transcript) -> DimensionScore:
+        counts = {role: [0, 0] for role in Role}  # role -> [negative, words]
+        findings: list[Finding] = []
+        deducted = 0.0
+        for utt in transcript.utterances:
+            hits, n_words = self.match(utt)
+            counts[utt.role][0] += len(hits)
+            counts[utt.role][1] += n_words
+            for hit in hits:
+                findings.append(self._finding(hit, deducted))
+                deducted -= findings[-1].points
+        ratios = {
+            role.value: round(neg / words, 4) if words else 0.0 for role, (neg, words) in counts.items()
+        }
+        flags = []
+        agent_neg, agent_words = counts[Role.agent]
+        if agent_words and agent_neg / agent_words >= self.agent_flag_ratio:
+            flags.append(
+                Flag("agent_negative_language", Severity.major,
+                     f"坐席负面词汇占比 {agent_neg}/{agent_words} = {agent_neg / agent_words:.1%}")
+            )
+        cust_neg, cust_words = counts[Role.customer]
+        if (
+            cust_neg >= self.customer_flag_min_words
+            and cust_words
+            and cust_neg / cust_words >= self.customer_flag_ratio
+        ):
+            flags.append(
+                Flag("customer_negative", Severity.minor,
+                     f"客户负面词汇占比 {cust_neg}/{cust_words} = {cust_neg / cust_words:.1%}")
+            )
+        return DimensionScore(
+            name=self.name,
+            score=max(0.0, 100.0 - deducted),
+            version=self.version,
+            findings=findings,
+            flags=flags,
+            metrics={
+                "negative_ratio": ratios,
+                "negative_words": {r.value: c[0] for r, c in counts.items() if c[1]},
+                "words": {r.value: c[1] for r, c in counts.items() if c[1]},
+            },
+        )
+
+    def _finding(self, hit: NegativeHit, deducted_so_far: float) -> Finding:
+        utt = hit.utterance
+        if utt.role == Role.agent:
+            points = max(self.points_per_agent_word, -(self.max_deduction - deducted_so_far))
+            points = min(0.0, points)
+            severity = Severity.major
+            message = "坐席使用负面词汇" + ("（否定褒义词）" if hit.negated_positive else "")
+            rule_id = "negativity.agent-negative-word"
+        else:
+            points = 0.0
+            severity = Severity.info
+            message = f"{'客户' if utt.role == Role.customer else utt.role.value}表达负面情绪"
+            rule_id = f"negativity.{utt.role.value}-negative-word"
+        return Finding(
+            dimension=self.name,
+            rule_id=rule_id,
+            utterance_seq=utt.seq,
+            span=(hit.start, hit.end),
+            quote=utt.text[hit.start : hit.end],
+            points=points,
+            severity=severity,
+            role=utt.role,
+            message=message,
+        )
+
+
+def _negation_start(tokens, index: int) -> int:
+    """Start offset of the negated phrase, so the quote reads 不太满意 rather than 满意."""
+    from qa_service.scoring.text import NEGATORS, SCOPE_FILLERS
+
+    start = tokens[index].start
+    i = index - 1
+    while i >= 0 and (tokens[i].text in NEGATORS or tokens[i].text in SCOPE_FILLERS):
+        if tokens[i].text in NEGATORS:
+            start = tokens[i].start
+        i -= 1
+    return start

@@ -1,0 +1,66 @@
+"""Versioned scorer names → factories ("negativity.v1"), plus ``module:attr`` import paths."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from qa_service.config import ScoringSettings
+from qa_service.errors import ScorerNotFound
+from qa_service.scoring.base import Scorer
+from qa_service.scoring.text import Analyzer
+
+
+@dataclass(slots=True)
+class ScoringContext:
+    """What a factory may use: the scoring settings and the shared analyzer."""
+
+    settings: ScoringSettings
+    analyzer: Analyzer
+
+
+ScorerFactory = Callable[[ScoringContext], Scorer]
+_FACTORIES: dict[str, ScorerFactory] = {}
+
+
+def register(name: str) -> Callable[[ScorerFactory], ScorerFactory]:
+    """Decorator: ``@register("politeness.v1")``. Bump the version when the output changes meaning."""
+
+    def deco(factory: ScorerFactory) -> ScorerFactory:
+        _FACTORIES[name] = factory
+        return factory
+
+    return deco
+
+
+def registered_names() -> list[str]:
+    return sorted(_FACTORIES)
+
+
+def resolve(name: str) -> ScorerFactory:
+    """A registered name, or ``package.module:attr`` naming a factory or a Scorer class."""
+    if name in _FACTORIES:
+        return _FACTORIES[name]
+    if ":" in name:
+        module_name, _, attr = name.partition(":")
+        try:
+            obj = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as exc:
+            raise ScorerNotFound(f"scorer {name!r} could not be imported: {exc}") from exc
+        return obj
+    raise ScorerNotFound(
+        f"unknown scorer {name!r}; registered: {', '.join(registered_names())} "
+        "(or give an import path such as mypkg.scorers:MyScorer)"
+    )
+
+
+@register("negativity.v1")
+def _negativity_v1(ctx: ScoringContext) -> Scorer:
+    from qa_service.scoring.negativity import NegativityScorer, load_lexicon
+
+    return NegativityScorer(
+        analyzer=ctx.analyzer,
+        negative_words=load_lexicon(ctx.settings.negative_lexicon, "negative.txt"),
+        positive_words=load_lexicon(ctx.settings.positive_lexicon, "positive.txt"),
+    )

@@ -1,0 +1,108 @@
+"""Chinese text handling shared by scorers: masking, tokenising, negation.
+
+Offsets are always into the original utterance text, so evidence quotes can be cut
+from what the speaker actually said.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import jieba
+
+# Placeholders from desensitised corpora ([订单x], [金额x], [数字]) and emoticon codes
+# (#E-s[数字x], Weibo's [呵呵]): kept for display, never matched.
+PLACEHOLDER_RE = re.compile(r"#E-s\[[^\[\]]{0,12}\]|\[[^\[\]\s]{1,8}\]")
+# ASR pause marks in call transcripts.
+PAUSE_RE = re.compile(r"_+")
+CLAUSE_BREAKS = frozenset("，。！？；：,.!?;:~～…、\n()（）[]【】\"'“”‘’ ")
+
+# Width folding that keeps every offset: full-width ASCII and the ideographic space.
+_FULLWIDTH = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)}
+_FULLWIDTH[0x3000] = 0x20
+
+NEGATORS = frozenset(
+    "不 没 没有 无 非 未 别 莫 勿 甭 不是 并非 并不 并没有 毫不 绝不 决不 从不 从没 从未 "
+    "不会 不能 不要 不用 无需 不必 没什么 不太 不怎么 一点也不 一点都不 根本不 根本没有".split()
+)
+# Words between a negator and what it negates that do not break the scope (不太满意, 没有很差).
+SCOPE_FILLERS = frozenset(
+    "太 很 非常 特别 十分 那么 这么 怎么 算 算是 是 觉得 感到 感觉 会 能 一点 有点 有些 也 都 还 再 "
+    "真的 真 好 挺 蛮 够 过 得 到 了 你们 我 我们 对".split()
+)
+NEGATION_WINDOW_TOKENS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    text: str
+    start: int
+    end: int
+
+
+def mask_for_matching(text: str) -> str:
+    """Same-length copy of ``text`` with placeholders, emoticons and pause marks blanked out."""
+    folded = text.translate(_FULLWIDTH)
+    masked = PLACEHOLDER_RE.sub(lambda m: " " * len(m.group()), folded)
+    return PAUSE_RE.sub(lambda m: " " * len(m.group()), masked)
+
+
+def is_word(token: str) -> bool:
+    return any(ch.isalnum() for ch in token)
+
+
+class Analyzer:
+    """Owns a jieba tokenizer (never jieba's process-wide default); load once with ``initialize()``."""
+
+    def __init__(self, extra_words: tuple[str, ...] = ()):
+        self._extra_words = extra_words
+        self._tokenizer: jieba.Tokenizer | None = None
+
+    def initialize(self) -> None:
+        if self._tokenizer is not None:
+            return
+        tokenizer = jieba.Tokenizer()
+        tokenizer.initialize()
+        for word in self._extra_words:
+            tokenizer.add_word(word)
+        self._tokenizer = tokenizer
+
+    def add_words(self, words: tuple[str, ...] | list[str]) -> None:
+        """Make sure ``words`` segment as units (lexicon entries like 不耐烦, 不靠谱)."""
+        self._extra_words = tuple(dict.fromkeys((*self._extra_words, *words)))
+        if self._tokenizer is not None:
+            for word in words:
+                self._tokenizer.add_word(word)
+
+    def tokens(self, text: str) -> list[Token]:
+        """Tokens of the masked text, with offsets into the original."""
+        if self._tokenizer is None:
+            self.initialize()
+        masked = mask_for_matching(text)
+        out = []
+        for word, start, end in self._tokenizer.tokenize(masked, HMM=True):
+            if word.strip():
+                out.append(Token(word, start, end))
+        return out
+
+
+def negation_count(tokens: list[Token], index: int, text: str) -> int:
+    """How many negators govern ``tokens[index]``, scanning back within the clause.
+
+    Only negators and scope fillers (太, 很, 是 ...) may stand between a negator and its word:
+    不满意 → 1 (a negated positive), 不太满意 → 1, 没有不满意 → 2 (cancels), 我没说服务差 → 0.
+    """
+    count = 0
+    i = index - 1
+    while i >= 0 and index - i <= NEGATION_WINDOW_TOKENS:
+        tok = tokens[i]
+        gap = text[tok.end : tokens[i + 1].start]
+        if any(ch in CLAUSE_BREAKS for ch in gap) or not is_word(tok.text):
+            break
+        if tok.text in NEGATORS:
+            count += 1
+        elif tok.text not in SCOPE_FILLERS:
+            break
+        i -= 1
+    return count

@@ -1,0 +1,26 @@
+"""Alembic environment: the engine is passed in by qa_service.storage.db.upgrade."""
+
+from alembic import context
+from sqlalchemy import create_engine
+
+from qa_service.storage.tables import Base
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def run_migrations_online() -> None:
+    engine = config.attributes.get("engine")
+    if engine is None:  # plain `alembic` CLI use
+        engine = create_engine(config.get_main_option("sqlalchemy.url"))
+    with engine.begin() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=connection.dialect.name == "sqlite",
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+run_migrations_online()

@@ -1,0 +1,67 @@
+"""Report repository: write a scored report (replacing an earlier one) in one transaction."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from qa_service.domain import QAReport, TranscriptStatus
+from qa_service.storage.tables import Finding, Flag, Report, Transcript, utcnow
+
+
+def save(*, session: Session, transcript_id: int, report: QAReport) -> int:
+    """Store ``report`` for the transcript, mark it ``scored``, and return the report id."""
+    session.execute(delete(Report).where(Report.transcript_id == transcript_id))
+    dimensions = {
+        name: {
+            "score": round(dim.score, 2),
+            "version": f"{dim.name}.v{dim.version}",
+            "weight": round(report.weights.get(name, 0.0), 4),
+            "metrics": dim.metrics,
+        }
+        for name, dim in report.dimensions.items()
+    }
+    report_id = session.execute(
+        insert(Report).returning(Report.id),
+        {
+            "transcript_id": transcript_id,
+            "score": report.score,
+            "dimensions": dimensions,
+            "weights": report.weights,
+            "scorer_versions": report.scorer_versions,
+            "rule_pack": report.rule_pack,
+            "rule_pack_version": report.rule_pack_version,
+            "rule_pack_hash": report.rule_pack_hash,
+            "duration_ms": round(report.duration_ms, 3),
+            "created_at": utcnow(),
+        },
+    ).scalar_one()
+    findings = [
+        {
+            "report_id": report_id, "dimension": f.dimension, "rule_id": f.rule_id,
+            "utterance_seq": f.utterance_seq, "span_start": f.span[0], "span_end": f.span[1],
+            "quote": f.quote, "points": f.points, "severity": f.severity.value,
+            "role": f.role.value if f.role else None, "message": f.message,
+        }
+        for f in report.findings
+    ]
+    if findings:
+        session.execute(insert(Finding), findings)
+    flags = [
+        {"report_id": report_id, "transcript_id": transcript_id, "reason": f.reason,
+         "severity": f.severity.value, "detail": f.detail}
+        for f in report.flags
+    ]
+    if flags:
+        session.execute(insert(Flag), flags)
+    session.execute(
+        update(Transcript)
+        .where(Transcript.id == transcript_id)
+        .values(status=TranscriptStatus.scored.value, scored_at=utcnow(), status_changed_at=utcnow(), last_error=None)
+        .execution_options(synchronize_session=False)
+    )
+    return report_id
+
+
+def get_for_transcript(*, session: Session, transcript_id: int) -> Report | None:
+    return session.scalars(select(Report).where(Report.transcript_id == transcript_id)).one_or_none()

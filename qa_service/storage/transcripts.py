@@ -1,0 +1,287 @@
+"""Transcript repository: idempotent bulk insert, status transitions, queries.
+
+Every function takes ``*, session``; callers own the transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, and_, func, insert, or_, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from qa_service.domain import TranscriptStatus
+from qa_service.storage.tables import Agent, Flag, Report, Team, Transcript, Utterance, utcnow
+
+
+@dataclass(slots=True)
+class NewTranscript:
+    """A validated transcript ready to store (built by the ingest layer)."""
+
+    source: str
+    external_id: str
+    content_hash: str
+    channel: str
+    agent_id: str | None
+    team: str | None
+    queue: str | None
+    scenario: str | None
+    started_at: datetime | None
+    meta: dict[str, Any]
+    utterances: list[dict[str, Any]]
+
+
+@dataclass(slots=True)
+class Existing:
+    id: int
+    content_hash: str
+    status: str
+
+
+def _dialect_insert(session: Session, table):
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    elif name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    else:  # pragma: no cover - other backends fall back to plain INSERT + IntegrityError
+        return None
+    return dialect_insert(table)
+
+
+def find_existing(*, session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Existing]:
+    """Stored transcripts for these (source, external_id) keys."""
+    by_source: dict[str, list[str]] = {}
+    for source, external_id in keys:
+        by_source.setdefault(source, []).append(external_id)
+    found: dict[tuple[str, str], Existing] = {}
+    t = Transcript.__table__
+    for source, ids in by_source.items():
+        for i in range(0, len(ids), 900):
+            rows = session.execute(
+                select(t.c.id, t.c.external_id, t.c.content_hash, t.c.status).where(
+                    t.c.source == source, t.c.external_id.in_(ids[i : i + 900])
+                )
+            )
+            for row in rows:
+                found[(source, row.external_id)] = Existing(row.id, row.content_hash, row.status)
+    return found
+
+
+def ensure_agents_and_teams(*, session: Session, items: Sequence[NewTranscript]) -> None:
+    """Create the agents and teams named by ``items`` that do not exist yet (race-safe)."""
+    teams = {i.team for i in items if i.team}
+    agents = {(i.agent_id, i.team) for i in items if i.agent_id}
+    for table, rows in (
+        (Team.__table__, [{"id": t, "name": t, "created_at": utcnow()} for t in sorted(teams)]),
+        (Agent.__table__, [
+            {"id": a, "team_id": t, "created_at": utcnow()} for a, t in sorted(agents, key=str)
+        ]),
+    ):
+        if not rows:
+            continue
+        existing = set(session.execute(select(table.c.id).where(table.c.id.in_([r["id"] for r in rows]))).scalars())
+        missing = list({r["id"]: r for r in rows if r["id"] not in existing}.values())
+        if missing:
+            stmt = _dialect_insert(session, table)
+            session.execute(stmt.on_conflict_do_nothing(index_elements=["id"]), missing)
+
+
+def create_many(*, session: Session, items: Sequence[NewTranscript]) -> dict[tuple[str, str], int]:
+    """Insert transcripts and their utterances; keys that already exist are skipped.
+
+    Returns the ids of the rows this call inserted, by (source, external_id).
+    """
+    if not items:
+        return {}
+    ensure_agents_and_teams(session=session, items=items)
+    t = Transcript.__table__
+    now = utcnow()
+    rows = [
+        {
+            "source": i.source, "external_id": i.external_id, "channel": i.channel,
+            "agent_id": i.agent_id, "team_id": i.team, "queue": i.queue, "scenario": i.scenario,
+            "started_at": i.started_at, "received_at": now, "metadata": i.meta,
+            "content_hash": i.content_hash, "status": TranscriptStatus.received.value,
+            "status_changed_at": now, "attempts": 0,
+        }
+        for i in items
+    ]
+    stmt = _dialect_insert(session, t).on_conflict_do_nothing(index_elements=["source", "external_id"])
+    inserted: dict[tuple[str, str], int] = {}
+    for row in session.execute(stmt.returning(t.c.id, t.c.source, t.c.external_id), rows):
+        inserted[(row.source, row.external_id)] = row.id
+    utt_rows = [
+        {"transcript_id": inserted[(i.source, i.external_id)], "seq": seq, **u}
+        for i in items
+        if (i.source, i.external_id) in inserted
+        for seq, u in enumerate(i.utterances)
+    ]
+    if utt_rows:
+        session.execute(insert(Utterance.__table__), utt_rows)
+    return inserted
+
+
+def mark_queued(*, session: Session, ids: Sequence[int]) -> int:
+    """received → queued for ids now in the queue; a row a worker already took is left alone."""
+    if not ids:
+        return 0
+    result = session.execute(
+        update(Transcript)
+        .where(Transcript.id.in_(ids), Transcript.status == TranscriptStatus.received.value)
+        .values(status=TranscriptStatus.queued.value, status_changed_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount
+
+
+@dataclass(slots=True)
+class Claim:
+    claimed: bool
+    attempts: int
+    gave_up: bool = False
+
+
+def claim_for_scoring(
+    *, session: Session, transcript_id: int, max_attempts: int, stale_before: datetime
+) -> Claim:
+    """Move a transcript to ``scoring`` if nobody else holds it; give up after ``max_attempts``."""
+    claimable = or_(
+        Transcript.status.in_([TranscriptStatus.received.value, TranscriptStatus.queued.value]),
+        and_(Transcript.status == TranscriptStatus.scoring.value, Transcript.status_changed_at < stale_before),
+    )
+    result = session.execute(
+        update(Transcript)
+        .where(Transcript.id == transcript_id, claimable, Transcript.attempts < max_attempts)
+        .values(
+            status=TranscriptStatus.scoring.value,
+            attempts=Transcript.attempts + 1,
+            status_changed_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    row = session.execute(
+        select(Transcript.attempts, Transcript.status, Transcript.last_error).where(Transcript.id == transcript_id)
+    ).one_or_none()
+    if row is None:
+        return Claim(False, 0)
+    if result.rowcount == 1:
+        return Claim(True, row.attempts)
+    # Not claimed: either someone else has it / it is done, or it ran out of attempts.
+    exhausted = session.execute(
+        update(Transcript)
+        .where(Transcript.id == transcript_id, claimable, Transcript.attempts >= max_attempts)
+        .values(
+            status=TranscriptStatus.failed.value,
+            status_changed_at=utcnow(),
+            last_error=f"gave up after {row.attempts} attempts; last error: {row.last_error or 'worker died mid-job'}",
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return Claim(False, row.attempts, gave_up=exhausted.rowcount == 1)
+
+
+def record_error(*, session: Session, transcript_id: int, error: str, final: bool) -> None:
+    """Store the error; ``final`` ends the transcript as ``failed``, else it waits for a retry."""
+    status = TranscriptStatus.failed if final else TranscriptStatus.queued
+    session.execute(
+        update(Transcript)
+        .where(Transcript.id == transcript_id, Transcript.status == TranscriptStatus.scoring.value)
+        .values(status=status.value, last_error=error[:4000], status_changed_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+def get(*, session: Session, transcript_id: int, with_report: bool = True) -> Transcript | None:
+    opts = [selectinload(Transcript.utterances)]
+    if with_report:
+        opts.append(
+            selectinload(Transcript.report).options(selectinload(Report.findings), selectinload(Report.flags))
+        )
+    return session.scalars(select(Transcript).where(Transcript.id == transcript_id).options(*opts)).one_or_none()
+
+
+@dataclass(slots=True)
+class TranscriptFilter:
+    agent_id: str | None = None
+    team: str | None = None
+    source: str | None = None
+    status: str | None = None
+    flagged: bool | None = None
+    reason: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def _filtered(query: Select, f: TranscriptFilter) -> Select:
+    when = func.coalesce(Transcript.started_at, Transcript.received_at)
+    if f.agent_id:
+        query = query.where(Transcript.agent_id == f.agent_id)
+    if f.team:
+        query = query.where(Transcript.team_id == f.team)
+    if f.source:
+        query = query.where(Transcript.source == f.source)
+    if f.status:
+        query = query.where(Transcript.status == f.status)
+    if f.since:
+        query = query.where(when >= f.since)
+    if f.until:
+        query = query.where(when < f.until)
+    if f.reason:
+        query = query.where(select(Flag.id).where(Flag.transcript_id == Transcript.id, Flag.reason == f.reason).exists())
+    elif f.flagged is not None:
+        has_flag = select(Flag.id).where(Flag.transcript_id == Transcript.id).exists()
+        query = query.where(has_flag if f.flagged else ~has_flag)
+    return query
+
+
+def list_filtered(
+    *, session: Session, flt: TranscriptFilter, limit: int, offset: int
+) -> tuple[list[Transcript], int]:
+    """A page of transcripts (newest first) with their reports and flags, and the total count."""
+    total = session.scalar(_filtered(select(func.count(Transcript.id)), flt))
+    query = (
+        _filtered(select(Transcript), flt)
+        .options(selectinload(Transcript.report).options(selectinload(Report.flags)))
+        .order_by(Transcript.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(session.scalars(query)), int(total or 0)
+
+
+def ids_to_reconcile(
+    *, session: Session, status: TranscriptStatus, changed_before: datetime, limit: int
+) -> list[int]:
+    return list(
+        session.scalars(
+            select(Transcript.id)
+            .where(Transcript.status == status.value, Transcript.status_changed_at < changed_before)
+            .order_by(Transcript.id)
+            .limit(limit)
+        )
+    )
+
+
+def reset_failed(*, session: Session, ids: Sequence[int] | None = None) -> list[int]:
+    """failed → received with attempts reset (``qa requeue --failed``)."""
+    query = select(Transcript.id).where(Transcript.status == TranscriptStatus.failed.value)
+    if ids:
+        query = query.where(Transcript.id.in_(ids))
+    found = list(session.scalars(query))
+    if found:
+        session.execute(
+            update(Transcript)
+            .where(Transcript.id.in_(found))
+            .values(status=TranscriptStatus.received.value, attempts=0, status_changed_at=utcnow() - timedelta(days=1))
+            .execution_options(synchronize_session=False)
+        )
+    return found
+
+
+def count_by_status(*, session: Session) -> dict[str, int]:
+    rows = session.execute(select(Transcript.status, func.count()).group_by(Transcript.status))
+    return {status: n for status, n in rows}
