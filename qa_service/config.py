@@ -63,6 +63,7 @@ class ScoringSettings(BaseModel):
     scorers: list[str] = Field(default_factory=lambda: ["negativity.v1"])
     negative_lexicon: Path | None = None
     positive_lexicon: Path | None = None
+    problem_lexicon: Path | None = None
 
 
 class Settings(BaseSettings):

@@ -4,18 +4,25 @@ A token counts as negative when it is a negative word not cancelled by an even n
 negators (不满意 yes, 没有不满意 no), or a positive word under an odd number of negators
 (不太满意, 不是很好). The agent's negative words cost points; the customer's are evidence
 of how the customer feels and raise a flag when they dominate.
+
+Two exceptions keep agents from being charged for good service: words inside an apology or
+empathy sentence (很抱歉给您带来了不好的体验) and problem descriptions (是数据线坏了么,
+会导致死机) are not counted for the agent; the same words from a customer are.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from qa_service.domain import DimensionScore, Finding, Flag, Role, Severity, Transcript, Utterance
-from qa_service.scoring.text import Analyzer, is_word, negation_count
+from qa_service.scoring.text import NEGATORS, SCOPE_FILLERS, Analyzer, Token, is_word, negation_count
 
 LEXICON_PACKAGE = "qa_service.scoring.lexicons"
+APOLOGY_MARKERS = ("抱歉", "不好意思", "对不起", "歉意", "见谅", "包涵", "给您带来", "让您久等", "理解您")
+SENTENCE_END = re.compile(r"[。！？!?；;\n]")
 
 
 def load_lexicon(path: Path | None, default_name: str) -> frozenset[str]:
@@ -54,8 +61,9 @@ class NegativityScorer:
         analyzer: Analyzer,
         negative_words: frozenset[str],
         positive_words: frozenset[str],
-        points_per_agent_word: float = -5.0,
-        max_deduction: float = 40.0,
+        problem_words: frozenset[str] = frozenset(),
+        points_per_agent_word: float = -3.0,
+        max_deduction: float = 30.0,
         agent_flag_ratio: float = 0.05,
         customer_flag_ratio: float = 0.08,
         customer_flag_min_words: int = 3,
@@ -63,6 +71,7 @@ class NegativityScorer:
         self.analyzer = analyzer
         self.negative_words = negative_words
         self.positive_words = positive_words
+        self.problem_words = problem_words
         self.points_per_agent_word = points_per_agent_word
         self.max_deduction = max_deduction
         self.agent_flag_ratio = agent_flag_ratio
@@ -76,11 +85,16 @@ class NegativityScorer:
     def match(self, utterance: Utterance) -> tuple[list[NegativeHit], int]:
         """Negative hits in one utterance and its word-token count."""
         tokens = self.analyzer.tokens(utterance.text)
+        excused = _apology_spans(utterance.text) if utterance.role == Role.agent else []
         hits, n_words = [], 0
         for i, tok in enumerate(tokens):
             if not is_word(tok.text):
                 continue
             n_words += 1
+            if utterance.role == Role.agent and (
+                tok.text in self.problem_words or any(a <= tok.start < b for a, b in excused)
+            ):
+                continue
             if tok.text in self.negative_words:
                 if negation_count(tokens, i, utterance.text) % 2 == 0:
                     hits.append(NegativeHit(utterance, tok.start, tok.end, tok.text, False))
@@ -159,10 +173,19 @@ class NegativityScorer:
         )
 
 
-def _negation_start(tokens, index: int) -> int:
-    """Start offset of the negated phrase, so the quote reads 不太满意 rather than 满意."""
-    from qa_service.scoring.text import NEGATORS, SCOPE_FILLERS
+def _apology_spans(text: str) -> list[tuple[int, int]]:
+    """Sentences of an agent turn that apologise or empathise."""
+    spans, start = [], 0
+    for m in [*SENTENCE_END.finditer(text), None]:
+        end = m.end() if m else len(text)
+        if any(marker in text[start:end] for marker in APOLOGY_MARKERS):
+            spans.append((start, end))
+        start = end
+    return spans
 
+
+def _negation_start(tokens: list[Token], index: int) -> int:
+    """Start offset of the negated phrase, so the quote reads 不太满意 rather than 满意."""
     start = tokens[index].start
     i = index - 1
     while i >= 0 and (tokens[i].text in NEGATORS or tokens[i].text in SCOPE_FILLERS):

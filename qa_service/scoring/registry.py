@@ -63,4 +63,5 @@ def _negativity_v1(ctx: ScoringContext) -> Scorer:
         analyzer=ctx.analyzer,
         negative_words=load_lexicon(ctx.settings.negative_lexicon, "negative.txt"),
         positive_words=load_lexicon(ctx.settings.positive_lexicon, "positive.txt"),
+        problem_words=load_lexicon(ctx.settings.problem_lexicon, "problem.txt"),
     )

