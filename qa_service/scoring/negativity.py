@@ -22,6 +22,8 @@ from qa_service.scoring.text import NEGATORS, SCOPE_FILLERS, Analyzer, Token, is
 
 LEXICON_PACKAGE = "qa_service.scoring.lexicons"
 APOLOGY_MARKERS = ("抱歉", "不好意思", "对不起", "歉意", "见谅", "包涵", "给您带来", "让您久等", "理解您")
+# jieba sometimes glues a degree adverb to the word it modifies (很无语, 真无语, 超烂).
+DEGREE_PREFIXES = ("非常", "特别", "很", "太", "真", "超", "好", "挺", "蛮", "最", "更")
 SENTENCE_END = re.compile(r"[。！？!?；;\n]")
 
 
@@ -95,13 +97,23 @@ class NegativityScorer:
                 tok.text in self.problem_words or any(a <= tok.start < b for a, b in excused)
             ):
                 continue
-            if tok.text in self.negative_words:
+            word, offset = self._lookup(tok.text)
+            if word is not None:
                 if negation_count(tokens, i, utterance.text) % 2 == 0:
-                    hits.append(NegativeHit(utterance, tok.start, tok.end, tok.text, False))
+                    hits.append(NegativeHit(utterance, tok.start + offset, tok.end, word, False))
             elif tok.text in self.positive_words and negation_count(tokens, i, utterance.text) % 2 == 1:
                 start = _negation_start(tokens, i)
                 hits.append(NegativeHit(utterance, start, tok.end, tok.text, True))
         return hits, n_words
+
+    def _lookup(self, token: str) -> tuple[str | None, int]:
+        """The negative word in ``token`` and its offset, allowing a glued degree adverb."""
+        if token in self.negative_words:
+            return token, 0
+        for prefix in DEGREE_PREFIXES:
+            if token.startswith(prefix) and token[len(prefix):] in self.negative_words:
+                return token[len(prefix):], len(prefix)
+        return None, 0
 
     def score(self, transcript: Transcript) -> DimensionScore:
         counts = {role: [0, 0] for role in Role}  # role -> [negative, words]

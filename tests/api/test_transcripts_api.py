@@ -1,0 +1,140 @@
+"""Ingestion API: single and batch ingest, idempotency, reads, filters, health (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from qa_service.queue.worker import run_worker
+from qa_service.storage.tables import Transcript, Utterance
+from tests.conftest import transcript
+
+
+def _count(sessions) -> int:
+    with sessions() as s:
+        return s.scalar(select(func.count()).select_from(Transcript))
+
+
+def test_ingest_single_stores_then_queues(client, sessions, redis_conn, settings):
+    resp = client.post("/v1/transcripts", json=transcript())
+    assert resp.status_code == 202
+    body = resp.json()
+    assert body["status"] == "queued" and body["duplicate"] is False
+    assert redis_conn.llen(f"rq:queue:{settings.redis.queue}") == 1
+    got = client.get(f"/v1/transcripts/{body['id']}").json()
+    assert got["status"] == "queued"
+    assert got["report"] is None
+    assert [u["role"] for u in got["utterances"]] == ["customer", "agent"]
+    assert got["utterances"][0]["asr_confidence"] == 0.93
+    assert got["started_at"].startswith("2026-10-01T01:30:00")  # stored in UTC
+
+
+def test_resend_same_transcript_returns_existing_id(client, sessions):
+    first = client.post("/v1/transcripts", json=transcript()).json()
+    again = client.post("/v1/transcripts", json=transcript())
+    assert again.status_code == 200
+    assert again.json()["id"] == first["id"] and again.json()["duplicate"] is True
+    assert _count(sessions) == 1
+
+
+def test_resend_different_content_is_409_and_keeps_original(client, sessions):
+    first = client.post("/v1/transcripts", json=transcript()).json()
+    changed = transcript(utterances=[{"role": "customer", "text": "完全不同的内容"}])
+    resp = client.post("/v1/transcripts", json=changed)
+    assert resp.status_code == 409
+    assert "already exists" in resp.json()["detail"] and resp.json()["id"] == first["id"]
+    stored = client.get(f"/v1/transcripts/{first['id']}").json()
+    assert stored["utterances"][0]["text"] == transcript()["utterances"][0]["text"]
+    assert _count(sessions) == 1
+
+
+def test_batch_reports_each_item_and_one_bad_item_rejects_only_itself(client, sessions):
+    client.post("/v1/transcripts", json=transcript("existing"))
+    items = [
+        transcript("b1"),
+        transcript("b2"),
+        transcript("existing"),                                     # duplicate of stored
+        transcript("b3", utterances=[{"role": "manager", "text": "你好"}]),  # unknown role
+        transcript("b1"),                                           # duplicate within the batch
+        transcript("existing", utterances=[{"role": "agent", "text": "改过的内容"}]),  # conflict
+        42,                                                         # not an object
+    ]
+    resp = client.post("/v1/transcripts/batch", json={"transcripts": items})
+    assert resp.status_code == 207
+    body = resp.json()
+    assert (body["accepted"], body["duplicates"], body["rejected"]) == (2, 2, 3)
+    statuses = [i["status"] for i in body["items"]]
+    assert statuses == ["accepted", "accepted", "duplicate", "rejected", "duplicate", "rejected", "rejected"]
+    assert body["items"][3]["errors"][0]["loc"] == ["body", "transcripts", 3, "utterances", 0, "role"]
+    assert body["items"][4]["id"] == body["items"][0]["id"]
+    assert "different content" in body["items"][5]["errors"][0]["msg"]
+    assert _count(sessions) == 3
+    with sessions() as s:  # utterances stored once per transcript
+        assert s.scalar(select(func.count()).select_from(Utterance)) == 6
+
+
+def test_batch_all_good_is_202_and_queued(client, redis_conn, settings):
+    resp = client.post("/v1/transcripts/batch", json={"transcripts": [transcript(f"k{i}") for i in range(25)]})
+    assert resp.status_code == 202
+    assert resp.json()["accepted"] == 25 and resp.json()["queued"] is True
+    assert redis_conn.llen(f"rq:queue:{settings.redis.queue}") == 25
+
+
+def test_scored_transcript_has_report_with_evidence(client, settings):
+    tid = client.post("/v1/transcripts", json=transcript(utterances=[
+        {"role": "customer", "text": "你们服务太差了，我很不满意"},
+        {"role": "agent", "text": "这东西本来就是垃圾。"},
+    ])).json()["id"]
+    run_worker(settings, burst=True, reconcile=False)
+    got = client.get(f"/v1/transcripts/{tid}").json()
+    assert got["status"] == "scored"
+    report = got["report"]
+    assert report["dimensions"] == {"negativity": 97.0}
+    assert report["score"] == 97.0
+    assert report["scorer_versions"] == {"negativity": "negativity.v1"}
+    agent = [f for f in report["findings"] if f["role"] == "agent"]
+    assert [(f["quote"], f["points"], f["utterance_index"]) for f in agent] == [("垃圾", -3.0, 1)]
+    for f in report["findings"]:
+        text = got["utterances"][f["utterance_index"]]["text"]
+        assert text[f["span"][0]:f["span"][1]] == f["quote"]
+    assert {f["reason"] for f in report["flags"]} == {"agent_negative_language"}
+
+
+def test_list_filters_and_paginates(client, settings):
+    client.post("/v1/transcripts", json=transcript("x1", agent_id="a1", team="t1",
+                                                   started_at="2026-10-01T10:00:00+08:00"))
+    client.post("/v1/transcripts", json=transcript("x2", agent_id="a2", team="t1",
+                                                   started_at="2026-10-02T10:00:00+08:00"))
+    client.post("/v1/transcripts", json=transcript("x3", agent_id="a2", team="t2", utterances=[
+        {"role": "agent", "text": "你这人真恶心，垃圾"}], started_at="2026-10-03T10:00:00+08:00"))
+    run_worker(settings, burst=True, reconcile=False)
+
+    def ids(query: str) -> list[str]:
+        return [i["external_id"] for i in client.get(f"/v1/transcripts?{query}").json()["items"]]
+
+    assert ids("agent_id=a2") == ["x3", "x2"]
+    assert ids("team=t1") == ["x2", "x1"]
+    assert ids("flagged=true") == ["x3"]
+    assert ids("reason=agent_negative_language") == ["x3"]
+    assert ids("flagged=false") == ["x2", "x1"]
+    assert ids("status=scored&since=2026-10-02T00:00:00%2B08:00") == ["x3", "x2"]
+    assert ids("until=2026-10-02T00:00:00%2B08:00") == ["x1"]
+    page = client.get("/v1/transcripts?limit=2&offset=2").json()
+    assert page["total"] == 3 and [i["external_id"] for i in page["items"]] == ["x1"]
+    assert client.get("/v1/transcripts?limit=100000").status_code == 422
+
+
+def test_unknown_transcript_is_404(client):
+    resp = client.get("/v1/transcripts/999999")
+    assert resp.status_code == 404 and "999999" in resp.json()["detail"]
+
+
+def test_health_and_readiness(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok", "redis": "ok"}
+
+
+def test_openapi_docs_served(client):
+    assert client.get("/docs").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/v1/transcripts", "/v1/transcripts/batch", "/v1/transcripts/{transcript_id}"} <= set(paths)

