@@ -12,11 +12,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from qa_service.config import Settings
 
 
-def get_app_settings(request: Request) -> Settings:
+# Trivial lookups are ``async def`` so FastAPI calls them inline instead of hopping to a thread.
+async def get_app_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_sessions(request: Request) -> sessionmaker[Session]:
+async def get_sessions(request: Request) -> sessionmaker[Session]:
     return request.app.state.sessions
 
 
@@ -28,7 +29,7 @@ def get_session(request: Request) -> Iterator[Session]:
         session.close()
 
 
-def get_redis(request: Request) -> redis.Redis:
+async def get_redis(request: Request) -> redis.Redis:
     return request.app.state.redis
 
 

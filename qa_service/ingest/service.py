@@ -7,12 +7,13 @@ from typing import Any, Literal
 
 import redis
 from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from qa_service.api.schemas import TranscriptCreate, errors_from_validation, limit_errors
 from qa_service.config import Settings
 from qa_service.domain import TranscriptStatus
-from qa_service.queue.outbox import enqueue_and_mark
+from qa_service.queue.outbox import enqueue_transcripts
 from qa_service.storage import transcripts as transcript_repo
 from qa_service.storage.db import session_scope
 
@@ -67,45 +68,39 @@ def _str(v: Any) -> str | None:
 
 
 def store(items: list[tuple[int, TranscriptCreate]], *, session: Session) -> list[Outcome]:
-    """Insert new transcripts; classify the others as duplicate (same content) or conflict."""
+    """Insert new transcripts as ``queued``; classify the others as duplicate (same content) or conflict.
+
+    Rows are written as ``queued`` in the same transaction, before any job exists: if the
+    enqueue that follows the commit fails they are set back to ``received``, and if this
+    process dies in between, the reconciler finds ``queued`` rows without a job.
+    """
     news = [(i, to_new(t)) for i, t in items]
-    existing = transcript_repo.find_existing(session=session, keys=[(n.source, n.external_id) for _, n in news])
-    outcomes: dict[int, Outcome] = {}
-    first_in_batch: dict[tuple[str, str], transcript_repo.NewTranscript] = {}
-    to_insert = []
+    first: dict[tuple[str, str], transcript_repo.NewTranscript] = {}
+    for _, new in news:
+        first.setdefault((new.source, new.external_id), new)
+    inserted = transcript_repo.create_many(
+        session=session, items=list(first.values()), status=TranscriptStatus.queued
+    )
+    existing_keys = [k for k in first if k not in inserted]
+    existing = transcript_repo.find_existing(session=session, keys=existing_keys) if existing_keys else {}
+    outcomes = []
+    seen: set[tuple[str, str]] = set()
     for index, new in news:
         key = (new.source, new.external_id)
-        prior = existing.get(key)
-        earlier = first_in_batch.get(key)
-        if prior is not None or earlier is not None:
-            same = (prior.content_hash if prior else earlier.content_hash) == new.content_hash
-            outcomes[index] = Outcome(index, "duplicate" if same else "conflict", id=prior.id if prior else None,
-                                      source=new.source, external_id=new.external_id,
-                                      transcript_status=TranscriptStatus(prior.status) if prior else None)
-            continue
-        first_in_batch[key] = new
-        to_insert.append((index, new))
-    inserted = transcript_repo.create_many(session=session, items=[n for _, n in to_insert])
-    raced = [(i, n) for i, n in to_insert if (n.source, n.external_id) not in inserted]
-    if raced:  # another request stored the same key between our lookup and insert
-        found = transcript_repo.find_existing(session=session, keys=[(n.source, n.external_id) for _, n in raced])
-        for index, new in raced:
-            prior = found[(new.source, new.external_id)]
+        if key in inserted and key not in seen:
+            outcomes.append(Outcome(index, "accepted", id=inserted[key], source=new.source,
+                                    external_id=new.external_id, transcript_status=TranscriptStatus.queued))
+        elif key in inserted:  # a repeat of an item stored earlier in this batch
+            same = first[key].content_hash == new.content_hash
+            outcomes.append(Outcome(index, "duplicate" if same else "conflict", id=inserted[key], source=new.source,
+                                    external_id=new.external_id, transcript_status=TranscriptStatus.queued))
+        else:
+            prior = existing[key]
             same = prior.content_hash == new.content_hash
-            outcomes[index] = Outcome(index, "duplicate" if same else "conflict", id=prior.id, source=new.source,
-                                      external_id=new.external_id, transcript_status=TranscriptStatus(prior.status))
-    for index, new in to_insert:
-        tid = inserted.get((new.source, new.external_id))
-        if tid is not None:
-            outcomes[index] = Outcome(index, "accepted", id=tid, source=new.source, external_id=new.external_id,
-                                      transcript_status=TranscriptStatus.received)
-    # Duplicates of an item inserted earlier in this same batch point at its new id.
-    for index, new in news:
-        o = outcomes[index]
-        if o.id is None and o.status in ("duplicate", "conflict"):
-            o.id = inserted.get((new.source, new.external_id))
-            o.transcript_status = TranscriptStatus.received
-    return [outcomes[i] for i, _ in news]
+            outcomes.append(Outcome(index, "duplicate" if same else "conflict", id=prior.id, source=new.source,
+                                    external_id=new.external_id, transcript_status=TranscriptStatus(prior.status)))
+        seen.add(key)
+    return outcomes
 
 
 def ingest(
@@ -116,14 +111,22 @@ def ingest(
     connection: redis.Redis | None,
 ) -> tuple[list[Outcome], bool]:
     """Store first (commit), then enqueue. Returns outcomes and whether the queue took the new ones."""
-    with session_scope(sessions) as session:
-        outcomes = store(items, session=session)
+    try:
+        with session_scope(sessions) as session:
+            outcomes = store(items, session=session)
+    except IntegrityError:
+        # A cached agent/team id no longer exists (deleted or restored database): retry uncached.
+        transcript_repo.forget_known_ids()
+        with session_scope(sessions) as session:
+            outcomes = store(items, session=session)
     new_ids = [o.id for o in outcomes if o.status == "accepted"]
-    queued = False
-    if new_ids and connection is not None:
-        queued = bool(enqueue_and_mark(new_ids, settings=settings, connection=connection, sessions=sessions))
-        if queued:
-            for o in outcomes:
-                if o.status == "accepted":
-                    o.transcript_status = TranscriptStatus.queued
-    return outcomes, queued or not new_ids
+    if not new_ids:
+        return outcomes, True
+    queued = bool(connection is not None and enqueue_transcripts(new_ids, settings=settings, connection=connection))
+    if not queued:
+        with session_scope(sessions) as session:
+            transcript_repo.mark_received(session=session, ids=new_ids)
+        for o in outcomes:
+            if o.id in new_ids:
+                o.transcript_status = TranscriptStatus.received
+    return outcomes, queued

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Sequence
 
 import redis
@@ -68,13 +68,18 @@ def enqueue_transcripts(ids: Sequence[int], *, settings: Settings, connection: r
 
 
 def enqueue_and_mark(
-    ids: Sequence[int], *, settings: Settings, connection: redis.Redis, sessions: sessionmaker[Session]
+    ids: Sequence[int],
+    *,
+    settings: Settings,
+    connection: redis.Redis,
+    sessions: sessionmaker[Session],
+    stale_before: datetime | None = None,
 ) -> list[int]:
-    """Enqueue committed transcripts, then move them received → queued."""
+    """Enqueue committed transcripts, then move them to ``queued``."""
     queued = enqueue_transcripts(ids, settings=settings, connection=connection)
     if queued:
         with session_scope(sessions) as session:
-            transcript_repo.mark_queued(session=session, ids=queued)
+            transcript_repo.mark_queued(session=session, ids=queued, stale_before=stale_before)
     return queued
 
 
@@ -111,6 +116,7 @@ def reconcile(
     w = settings.worker
     grace = timedelta(seconds=w.received_grace_s if grace_s is None else grace_s)
     now = utcnow()
+    stale_before = now - timedelta(seconds=w.stale_scoring_s)
     result = ReconcileResult()
     with session_scope(sessions) as session:
         result.received = transcript_repo.ids_to_reconcile(
@@ -120,13 +126,12 @@ def reconcile(
             session=session, status=TranscriptStatus.queued, changed_before=now - grace, limit=w.reconcile_batch
         )
         result.stale = transcript_repo.ids_to_reconcile(
-            session=session, status=TranscriptStatus.scoring,
-            changed_before=now - timedelta(seconds=w.stale_scoring_s), limit=w.reconcile_batch,
+            session=session, status=TranscriptStatus.scoring, changed_before=stale_before, limit=w.reconcile_batch,
         )
     result.lost = _missing_jobs(queued, connection)
     todo = result.received + result.lost + result.stale
     if todo:
-        enqueue_and_mark(todo, settings=settings, connection=connection, sessions=sessions)
+        enqueue_and_mark(todo, settings=settings, connection=connection, sessions=sessions, stale_before=stale_before)
         log.info("reconciler queued %d received, %d lost, %d stale transcript(s)",
                  len(result.received), len(result.lost), len(result.stale))
     return result

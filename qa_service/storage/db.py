@@ -8,6 +8,7 @@ from importlib import resources
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
 
 from qa_service.config import Settings
 
@@ -17,10 +18,17 @@ def create_db_engine(settings: Settings) -> Engine:
     url = settings.database_url
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        # One connection per process: threads queue for it in the pool (a condition variable)
+        # instead of colliding on SQLite's file lock, whose busy handler sleeps up to 100 ms
+        # between retries. Other processes (workers) still meet the busy timeout.
         engine = create_engine(
             url,
             echo=settings.db.echo,
             connect_args={"timeout": settings.db.busy_timeout_ms / 1000, "check_same_thread": False},
+            poolclass=QueuePool,
+            pool_size=1,
+            max_overflow=0,
+            pool_timeout=settings.db.busy_timeout_ms / 1000,
         )
 
         @event.listens_for(engine, "connect")
@@ -47,6 +55,9 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
     try:
         yield session
         session.commit()
+        from qa_service.storage.transcripts import remember_committed
+
+        remember_committed(session)
     except BaseException:
         session.rollback()
         raise

@@ -59,9 +59,10 @@ def find_existing(*, session: Session, keys: Iterable[tuple[str, str]]) -> dict[
         by_source.setdefault(source, []).append(external_id)
     found: dict[tuple[str, str], Existing] = {}
     t = Transcript.__table__
+    conn = session.connection()  # Core statements: skip the ORM execution layer
     for source, ids in by_source.items():
         for i in range(0, len(ids), 900):
-            rows = session.execute(
+            rows = conn.execute(
                 select(t.c.id, t.c.external_id, t.c.content_hash, t.c.status).where(
                     t.c.source == source, t.c.external_id.in_(ids[i : i + 900])
                 )
@@ -71,26 +72,43 @@ def find_existing(*, session: Session, keys: Iterable[tuple[str, str]]) -> dict[
     return found
 
 
+# Agents and teams only ever get created, so a process remembers the ids it has seen
+# and skips the lookup next time (per database URL).
+_known_ids: dict[tuple[str, str], set[str]] = {}
+
+
 def ensure_agents_and_teams(*, session: Session, items: Sequence[NewTranscript]) -> None:
     """Create the agents and teams named by ``items`` that do not exist yet (race-safe)."""
+    url = str(session.get_bind().url)
     teams = {i.team for i in items if i.team}
-    agents = {(i.agent_id, i.team) for i in items if i.agent_id}
-    for table, rows in (
-        (Team.__table__, [{"id": t, "name": t, "created_at": utcnow()} for t in sorted(teams)]),
-        (Agent.__table__, [
-            {"id": a, "team_id": t, "created_at": utcnow()} for a, t in sorted(agents, key=str)
-        ]),
-    ):
-        if not rows:
+    agents = {i.agent_id: i.team for i in items if i.agent_id}
+    for table, wanted in ((Team.__table__, {t: None for t in teams}), (Agent.__table__, agents)):
+        known = _known_ids.setdefault((url, table.name), set())
+        todo = [k for k in wanted if k not in known]
+        if not todo:
             continue
-        existing = set(session.execute(select(table.c.id).where(table.c.id.in_([r["id"] for r in rows]))).scalars())
-        missing = list({r["id"]: r for r in rows if r["id"] not in existing}.values())
-        if missing:
-            stmt = _dialect_insert(session, table)
-            session.execute(stmt.on_conflict_do_nothing(index_elements=["id"]), missing)
+        now = utcnow()
+        rows = [{"id": k, "created_at": now, **({"team_id": wanted[k]} if table is Agent.__table__ else {"name": k})}
+                for k in todo]
+        stmt = _dialect_insert(session, table)
+        session.connection().execute(stmt.on_conflict_do_nothing(index_elements=["id"]), rows)
+        # Remember them only once this transaction is committed.
+        session.info.setdefault("known_ids", []).append((known, todo))
 
 
-def create_many(*, session: Session, items: Sequence[NewTranscript]) -> dict[tuple[str, str], int]:
+def forget_known_ids() -> None:
+    """Drop the cache (after agents or teams were deleted outside this process)."""
+    _known_ids.clear()
+
+
+def remember_committed(session: Session) -> None:
+    for known, ids in session.info.pop("known_ids", []):
+        known.update(ids)
+
+
+def create_many(
+    *, session: Session, items: Sequence[NewTranscript], status: TranscriptStatus = TranscriptStatus.received
+) -> dict[tuple[str, str], int]:
     """Insert transcripts and their utterances; keys that already exist are skipped.
 
     Returns the ids of the rows this call inserted, by (source, external_id).
@@ -105,14 +123,15 @@ def create_many(*, session: Session, items: Sequence[NewTranscript]) -> dict[tup
             "source": i.source, "external_id": i.external_id, "channel": i.channel,
             "agent_id": i.agent_id, "team_id": i.team, "queue": i.queue, "scenario": i.scenario,
             "started_at": i.started_at, "received_at": now, "metadata": i.meta,
-            "content_hash": i.content_hash, "status": TranscriptStatus.received.value,
+            "content_hash": i.content_hash, "status": status.value,
             "status_changed_at": now, "attempts": 0,
         }
         for i in items
     ]
     stmt = _dialect_insert(session, t).on_conflict_do_nothing(index_elements=["source", "external_id"])
     inserted: dict[tuple[str, str], int] = {}
-    for row in session.execute(stmt.returning(t.c.id, t.c.source, t.c.external_id), rows):
+    conn = session.connection()  # Core statements: skip the ORM execution layer
+    for row in conn.execute(stmt.returning(t.c.id, t.c.source, t.c.external_id), rows):
         inserted[(row.source, row.external_id)] = row.id
     utt_rows = [
         {"transcript_id": inserted[(i.source, i.external_id)], "seq": seq, **u}
@@ -121,17 +140,37 @@ def create_many(*, session: Session, items: Sequence[NewTranscript]) -> dict[tup
         for seq, u in enumerate(i.utterances)
     ]
     if utt_rows:
-        session.execute(insert(Utterance.__table__), utt_rows)
+        conn.execute(insert(Utterance.__table__), utt_rows)
     return inserted
 
 
-def mark_queued(*, session: Session, ids: Sequence[int]) -> int:
-    """received → queued for ids now in the queue; a row a worker already took is left alone."""
+def mark_received(*, session: Session, ids: Sequence[int]) -> int:
+    """queued → received for ids the queue refused, so the reconciler picks them up at once."""
     if not ids:
         return 0
     result = session.execute(
         update(Transcript)
-        .where(Transcript.id.in_(ids), Transcript.status == TranscriptStatus.received.value)
+        .where(Transcript.id.in_(ids), Transcript.status == TranscriptStatus.queued.value)
+        .values(status=TranscriptStatus.received.value, status_changed_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount
+
+
+def mark_queued(*, session: Session, ids: Sequence[int], stale_before: datetime | None = None) -> int:
+    """received (or abandoned scoring, older than ``stale_before``) → queued, for ids just enqueued.
+
+    A row a worker took in the meantime is left alone.
+    """
+    if not ids:
+        return 0
+    movable = Transcript.status == TranscriptStatus.received.value
+    if stale_before is not None:
+        movable = or_(movable, and_(Transcript.status == TranscriptStatus.scoring.value,
+                                    Transcript.status_changed_at < stale_before))
+    result = session.execute(
+        update(Transcript)
+        .where(Transcript.id.in_(ids), movable)
         .values(status=TranscriptStatus.queued.value, status_changed_at=utcnow())
         .execution_options(synchronize_session=False)
     )

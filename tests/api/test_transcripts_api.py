@@ -138,3 +138,19 @@ def test_openapi_docs_served(client):
     assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/v1/transcripts", "/v1/transcripts/batch", "/v1/transcripts/{transcript_id}"} <= set(paths)
+
+
+def test_ingest_recovers_when_cached_agent_was_deleted(client, sessions):
+    from sqlalchemy import delete
+
+    from qa_service.storage.tables import Agent, Team
+
+    client.post("/v1/transcripts", json=transcript("c1"))
+    with sessions.begin() as s:  # e.g. a database restored from an older backup
+        s.execute(delete(Transcript))
+        s.execute(delete(Agent))
+        s.execute(delete(Team))
+    resp = client.post("/v1/transcripts", json=transcript("c2"))
+    assert resp.status_code == 202
+    with sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Agent)) == 1

