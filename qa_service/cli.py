@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import signal
 import sys
 from enum import Enum
 from pathlib import Path
@@ -29,6 +30,10 @@ def _settings(data_dir: Path | None) -> Settings:
     return get_settings().with_data_dir(data_dir)
 
 
+def _exit_on_signal(signum, _frame) -> None:
+    raise SystemExit(128 + signum)
+
+
 def _logging(level: int = logging.INFO) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("jieba").setLevel(logging.WARNING)
@@ -51,6 +56,9 @@ def serve(
     settings = _settings(data_dir)
     host = host or settings.api.host
     port = port or settings.api.port
+    # uvicorn re-raises SIGTERM after its graceful shutdown; turn that into SystemExit so the
+    # stack below still stops its workers and the embedded Redis.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     with Stack(settings, workers=workers):
         console.print(f"[bold]qa serve[/bold] on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
         console.print(f"database: {settings.database_url}")

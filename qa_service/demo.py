@@ -141,12 +141,14 @@ def run_demo(settings: Settings, *, workers: int = 2, keep_serving: bool = False
         console.print(f"ingest: {counts}")
         result = summary(settings, sources, DemoTimings(t1 - t0, t2 - t1), console)
         result["ingest"] = counts
+        base = server.url if keep_serving else f"http://{settings.api.host}:{settings.api.port}"
+        start = "" if keep_serving else f"  start the API:    qa serve --data-dir {settings.data_dir}\n"
         console.print(
-            "\n[bold]Where to look next[/bold]\n"
-            f"  API docs:         {server.url}/docs\n"
-            f"  flagged:          curl '{server.url}/v1/transcripts?flagged=true'\n"
-            f"  one transcript:   curl {server.url}/v1/transcripts/1\n"
-            f"  serve again:      qa serve --data-dir {settings.data_dir}\n"
+            "\n[bold]Where to look next[/bold]\n" + start +
+            f"  API docs:         {base}/docs\n"
+            f"  flagged:          curl '{base}/v1/transcripts?flagged=true'\n"
+            f"  one transcript:   curl {base}/v1/transcripts/1\n"
+            f"  score a file:     qa score conversations.jsonl --output reports.jsonl\n"
             f"  worker logs:      {settings.data_dir.resolve()}/worker-*.log"
         )
         if keep_serving:

@@ -1,0 +1,23 @@
+# qa_service: API and workers (CPU only). Build: docker build -t qa-service .
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
+    HF_HUB_OFFLINE=1 QA_DATA_DIR=/data
+
+# CPU build of torch first: an unpinned torch pulls a multi-GB CUDA build.
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+RUN pip install --index-url "$TORCH_INDEX_URL" torch==2.13.0
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY qa_service ./qa_service
+COPY rules ./rules
+COPY models ./models
+RUN pip install ".[postgres]" && useradd --create-home --uid 10001 qa && mkdir -p /data && chown qa /data
+
+USER qa
+VOLUME ["/data"]
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=3s CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz').status != 200)"
+# API only; run workers as separate containers (`qa worker`), see docker-compose.yml.
+CMD ["qa", "serve", "--host", "0.0.0.0", "--port", "8000", "--workers", "0"]
