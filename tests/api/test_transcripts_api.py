@@ -154,3 +154,27 @@ def test_ingest_recovers_when_cached_agent_was_deleted(client, sessions):
     assert resp.status_code == 202
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(Agent)) == 1
+
+
+def test_concurrent_sends_of_one_key_store_it_once(settings, sessions):
+    """Many clients racing on the same (source, external_id): one row, one id, no 500s."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    from qa_service.stack import BackgroundServer
+
+    server = BackgroundServer(settings).start()
+    try:
+        def send(_):
+            with httpx.Client(base_url=server.url, timeout=30) as c:
+                return c.post("/v1/transcripts", json=transcript("race"))
+
+        with ThreadPoolExecutor(16) as pool:
+            responses = list(pool.map(send, range(32)))
+    finally:
+        server.stop()
+    assert sorted({r.status_code for r in responses}) in ([200, 202], [202])
+    assert sum(r.status_code == 202 for r in responses) == 1
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert _count(sessions) == 1
