@@ -218,6 +218,46 @@ def score(
 
 
 @app.command()
+def sentiment(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV with a `text` column, or plain lines")],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="JSONL output (default: stdout)")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Model directory, or hybrid / lexical / snownlp "
+                                                      "(default: QA_SCORING__SENTIMENT_MODEL or the shipped model)")] = None,
+    batch_size: Annotated[int, typer.Option(min=1)] = 256,
+) -> None:
+    """Sentiment and emotion per line: JSONL {"text","label","positive_prob","emotion"}."""
+    from qa_service.errors import ConfigError
+    from qa_service.scoring.sentiment_backend import load_backend
+
+    raw = file.read_text(encoding="utf-8-sig")
+    first = raw.splitlines()[0] if raw.strip() else ""
+    if "text" in [c.strip() for c in first.split(",")]:
+        texts = [row["text"] or "" for row in csv.DictReader(raw.splitlines())]
+    else:
+        texts = [line for line in raw.splitlines() if line.strip()]
+    try:
+        backend = load_backend(model or get_settings().scoring.sentiment_model)
+    except ConfigError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2)
+    out = open(output, "w", encoding="utf-8") if output else sys.stdout
+    err = Console(stderr=True)
+    try:
+        for i in track(range(0, len(texts), batch_size), description="sentiment", console=err,
+                       disable=output is None and not err.is_terminal):
+            batch = texts[i : i + batch_size]
+            for text, p in zip(batch, backend.predict(batch)):
+                out.write(json.dumps({"text": text, "label": p.label, "positive_prob": round(p.positive_prob, 4),
+                                      "emotion": p.emotion if p.emotion_probs else None},
+                                     ensure_ascii=False) + "\n")
+    finally:
+        if output:
+            out.close()
+    if output:
+        err.print(f"{len(texts)} line(s) → {output} ({backend.name})")
+
+
+@app.command()
 def demo(
     data_dir: DataDir = None,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes")] = 2,

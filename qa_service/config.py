@@ -55,12 +55,17 @@ class WorkerSettings(BaseModel):
     received_grace_s: float = 5.0
     stale_scoring_s: float = Field(360.0, description="A `scoring` row older than this is presumed abandoned")
     reconcile_batch: int = 5000
+    torch_threads: int = Field(1, ge=1, description="Threads per worker for the sentiment model (run a worker per core)")
 
 
 class ScoringSettings(BaseModel):
     """Which scorers run, and their options."""
 
-    scorers: list[str] = Field(default_factory=lambda: ["negativity.v1"])
+    scorers: list[str] = Field(default_factory=lambda: ["negativity.v1", "sentiment.v1"])
+    sentiment_model: str | None = Field(
+        None,
+        description="A local model directory, or hybrid / lexical / snownlp (default: the shipped model)",
+    )
     negative_lexicon: Path | None = None
     positive_lexicon: Path | None = None
     problem_lexicon: Path | None = None

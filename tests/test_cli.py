@@ -45,7 +45,7 @@ def test_score_offline_writes_reports_in_api_shape(tmp_path):
     assert "1 skipped" in result.output
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert [r["external_id"] for r in rows] == ["s1", "s2"]
-    assert rows[1]["dimensions"] == {"negativity": 97.0}
+    assert rows[1]["dimensions"]["negativity"] == 97.0 and "sentiment" in rows[1]["dimensions"]
     assert rows[1]["findings"][0]["quote"] == "恶心" and rows[1]["findings"][0]["utterance_index"] == 0
     assert set(rows[0]) >= {"score", "dimensions", "findings", "flags", "weights", "scorer_versions"}
 
@@ -56,10 +56,9 @@ def test_score_offline_csv(tmp_path):
     out = tmp_path / "out.csv"
     assert runner.invoke(app, ["score", str(src), "--output", str(out)]).exit_code == 0
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
-    assert [(r["external_id"], r["score"], r["negativity"], r["flags"]) for r in rows] == [
-        ("s1", "100.0", "100.0", ""),
-        ("s2", "97.0", "97.0", "agent_negative_language"),
-    ]
+    assert [(r["external_id"], r["negativity"]) for r in rows] == [("s1", "100.0"), ("s2", "97.0")]
+    assert all(r["sentiment"] and r["score"] for r in rows)
+    assert "agent_negative_language" in rows[1]["flags"].split(";")
 
 
 def test_import_text_log_directly_and_jsonl(tmp_path, sqlite_url, redis_url, redis_conn):
@@ -109,3 +108,27 @@ def test_demo_scores_sample_through_embedded_redis_and_worker_processes(tmp_path
         statuses = set(s.scalars(select(Transcript.status)))
     assert statuses == {"scored"}
     assert not (tmp_path / "demo" / "redis.sock").exists()  # the embedded Redis was shut down
+
+
+def test_sentiment_command_csv_and_plain_lines(tmp_path):
+    src = tmp_path / "in.csv"
+    src.write_text('label,text\n1,非常满意，谢谢你的耐心解答\n0,"服务太差了,我要投诉"\n', encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(app, ["sentiment", str(src), "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [(r["text"], r["label"]) for r in rows] == [("非常满意，谢谢你的耐心解答", "positive"),
+                                                      ("服务太差了,我要投诉", "negative")]
+    assert rows[1]["emotion"] == "angry" and 0 <= rows[1]["positive_prob"] < 0.5
+    plain = tmp_path / "lines.txt"
+    plain.write_text("好的谢谢\n\n气死我了\n", encoding="utf-8")
+    result = runner.invoke(app, ["sentiment", str(plain), "--model", "snownlp", "-o", str(out)])
+    assert result.exit_code == 0
+    assert [json.loads(line)["text"] for line in out.read_text(encoding="utf-8").splitlines()] == ["好的谢谢", "气死我了"]
+
+
+def test_sentiment_command_rejects_hub_name(tmp_path):
+    plain = tmp_path / "lines.txt"
+    plain.write_text("好的\n", encoding="utf-8")
+    result = runner.invoke(app, ["sentiment", str(plain), "--model", "bert-base-chinese"])
+    assert result.exit_code == 2 and "not an existing directory" in result.output

@@ -34,13 +34,17 @@ class WorkerState:
 
 
 _state: WorkerState | None = None
+_pipelines: dict[str, Pipeline] = {}
 
 
 def configure(settings: Settings, pipeline: Pipeline | None = None) -> WorkerState:
-    """Build the engine and load the pipeline once per worker process."""
+    """Build the engine and load the pipeline once per worker process (and per scoring settings)."""
     global _state
     engine = create_db_engine(settings)
-    pipeline = pipeline or Pipeline.from_settings(settings.scoring)
+    if pipeline is None:
+        key = settings.scoring.model_dump_json()
+        pipeline = _pipelines.get(key) or Pipeline.from_settings(settings.scoring)
+        _pipelines[key] = pipeline
     pipeline.initialize()
     _state = WorkerState(settings=settings, sessions=session_factory(engine), pipeline=pipeline)
     return _state

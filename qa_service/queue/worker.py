@@ -29,6 +29,9 @@ def run_worker(settings: Settings, *, burst: bool = False, reconcile: bool = Tru
         engine = create_db_engine(settings)
         if settings.db.auto_migrate:
             upgrade(engine)
+        import torch
+
+        torch.set_num_threads(settings.worker.torch_threads)
         tasks.configure(settings)
         connection = redis_client(settings, socket_timeout=max(settings.redis.socket_timeout_s, 30))
         reconciler = None

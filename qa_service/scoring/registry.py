@@ -65,3 +65,10 @@ def _negativity_v1(ctx: ScoringContext) -> Scorer:
         positive_words=load_lexicon(ctx.settings.positive_lexicon, "positive.txt"),
         problem_words=load_lexicon(ctx.settings.problem_lexicon, "problem.txt"),
     )
+
+
+@register("sentiment.v1")
+def _sentiment_v1(ctx: ScoringContext) -> Scorer:
+    from qa_service.scoring.sentiment import SentimentScorer
+
+    return SentimentScorer(backend_spec=ctx.settings.sentiment_model)

@@ -203,10 +203,24 @@ class SentimentPrediction:
     positive_prob: float
     emotion: str
     emotion_prob: float
+    emotion_probs: tuple[float, ...] = ()  # in EMOTIONS order; empty when the backend has no emotion head
 
     @property
     def label(self) -> str:
         return "positive" if self.positive_prob >= 0.5 else "negative"
+
+    def prob(self, emotion: str) -> float:
+        return self.emotion_probs[EMOTIONS.index(emotion)] if self.emotion_probs else 0.0
+
+    @property
+    def valence(self) -> float:
+        """Polarity in [-1, 1], shrunk toward 0 by the probability that the turn is neutral.
+
+        The polarity head was trained on reviews, where every text is an opinion; service turns
+        are mostly neutral questions (能否更改收货地址), which the emotion head recognises.
+        """
+        neutral = self.prob("neutral") if self.emotion_probs else 0.0
+        return (2 * self.positive_prob - 1) * (1 - neutral)
 
 
 def save_model(model: HybridSentimentModel, featurizer: Featurizer, path: Path, meta: dict | None = None) -> None:

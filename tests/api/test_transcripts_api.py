@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from sqlalchemy import func, select
 
 from qa_service.queue.worker import run_worker
@@ -88,18 +90,28 @@ def test_scored_transcript_has_report_with_evidence(client, settings):
     got = client.get(f"/v1/transcripts/{tid}").json()
     assert got["status"] == "scored"
     report = got["report"]
-    assert report["dimensions"] == {"negativity": 97.0}
-    assert report["score"] == 97.0
-    assert report["scorer_versions"] == {"negativity": "negativity.v1"}
-    agent = [f for f in report["findings"] if f["role"] == "agent"]
+    assert report["dimensions"]["negativity"] == 97.0
+    assert set(report["dimensions"]) == {"negativity", "sentiment"}
+    assert report["weights"] == {"negativity": 0.5, "sentiment": 0.5}
+    assert report["score"] == pytest.approx(sum(report["weights"][d] * s for d, s in report["dimensions"].items()),
+                                            abs=0.01)
+    assert report["scorer_versions"] == {"negativity": "negativity.v1", "sentiment": "sentiment.v1"}
+    agent = [f for f in report["findings"] if f["role"] == "agent" and f["dimension"] == "negativity"]
     assert [(f["quote"], f["points"], f["utterance_index"]) for f in agent] == [("垃圾", -3.0, 1)]
     for f in report["findings"]:
         text = got["utterances"][f["utterance_index"]]["text"]
         assert text[f["span"][0]:f["span"][1]] == f["quote"]
-    assert {f["reason"] for f in report["flags"]} == {"agent_negative_language"}
+    assert "agent_negative_language" in {f["reason"] for f in report["flags"]}
+    sentiment = report["dimension_details"]["sentiment"]["metrics"]
+    assert [u["seq"] for u in sentiment["utterances"]] == [0, 1]
+    assert sentiment["customer"]["end"] < 0  # 太差了，我很不满意
 
 
 def test_list_filters_and_paginates(client, settings):
+    # Filters are under test here, not the model: score with the lexicon scorer alone.
+    from qa_service.config import ScoringSettings
+
+    settings = settings.model_copy(update={"scoring": ScoringSettings(scorers=["negativity.v1"])})
     client.post("/v1/transcripts", json=transcript("x1", agent_id="a1", team="t1",
                                                    started_at="2026-10-01T10:00:00+08:00"))
     client.post("/v1/transcripts", json=transcript("x2", agent_id="a2", team="t1",

@@ -80,7 +80,7 @@ def test_negativity_clean_conversation_scores_100_without_flags(scorer):
 
 
 def test_pipeline_records_weights_and_versions():
-    pipeline = Pipeline.from_settings(ScoringSettings()).initialize()
+    pipeline = Pipeline.from_settings(ScoringSettings(scorers=["negativity.v1"])).initialize()
     report = pipeline.score(_one("agent", "你好"))
     assert report.weights == {"negativity": 1.0}
     assert report.scorer_versions == {"negativity": "negativity.v1"}
@@ -99,6 +99,6 @@ def test_unknown_scorer_name_is_a_clear_error():
 def test_custom_lexicon_file(tmp_path):
     lex = tmp_path / "neg.txt"
     lex.write_text("# mine\n慢吞吞\n", encoding="utf-8")
-    p = Pipeline.from_settings(ScoringSettings(negative_lexicon=lex)).initialize()
+    p = Pipeline.from_settings(ScoringSettings(scorers=["negativity.v1"], negative_lexicon=lex)).initialize()
     findings = p.score(_one("customer", "处理得慢吞吞的，垃圾")).findings
     assert [f.quote for f in findings] == ["慢吞吞"]

@@ -1,0 +1,169 @@
+"""Sentiment and emotion per utterance, and how the customer's mood moves (客户情感指数).
+
+Per utterance (customer and agent, one batch per transcript): positive probability, emotion,
+valence. Per conversation: the customer's sentiment at the start and end and the shift
+(情感转化), the minimum and where it was, the share of negative turns, the strongest anger and
+where it was, agent negativity, and a predicted satisfaction score (0–100).
+
+Score (100 at best): −40 × how far the customer ends below neutral, −20 × how far the mood
+fell, −10 per agent turn that is angry and negative (at most −30). Flags: the customer ends
+strongly negative; anger rises over the conversation; the agent sounds angry.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from statistics import mean
+
+from qa_service.domain import DimensionScore, Finding, Flag, Role, Severity, Transcript, Utterance
+from qa_service.scoring.sentiment_backend import SentimentBackend, load_backend
+from qa_service.scoring.sentiment_model import SentimentPrediction
+
+NEGATIVE_VALENCE = -0.3          # a turn at or below this counts as negative
+STRONGLY_NEGATIVE_VALENCE = -0.5
+ENDS_NEGATIVE_VALENCE = -0.4     # flag when the customer's closing mood is at or below this
+ANGRY_PROB = 0.6
+EDGE_TURNS = 2                   # start/end = mean of the first/last two customer turns (one if < 4 turns)
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    utterance: Utterance
+    prediction: SentimentPrediction
+
+    @property
+    def valence(self) -> float:
+        return self.prediction.valence
+
+    @property
+    def anger(self) -> float:
+        return self.prediction.prob("angry")
+
+
+SATISFACTION_FILE = Path(__file__).with_name("satisfaction.json")
+FEATURES = ("start", "end", "mean", "min", "negative_share", "anger_max", "anger_end",
+            "agent_negative_share", "turns")
+
+
+def satisfaction_features(metrics: dict) -> list[float]:
+    c = metrics["customer"]
+    values = {**c, "agent_negative_share": metrics["agent"]["negative_share"], "turns": min(c["turns"], 10) / 10}
+    return [float(values[name]) for name in FEATURES]
+
+
+@lru_cache(maxsize=1)
+def _satisfaction_weights() -> tuple[list[float], float]:
+    spec = json.loads(SATISFACTION_FILE.read_text(encoding="utf-8"))
+    if tuple(spec["features"]) != FEATURES:
+        raise ValueError(f"{SATISFACTION_FILE} was fitted on other features; rerun scripts/eval_satisfaction.py")
+    return spec["coef"], spec["intercept"]
+
+
+def predict_satisfaction(metrics: dict) -> float:
+    """0–100 from the customer's trajectory: a linear model of the mean annotator satisfaction.
+
+    Weights in satisfaction.json, fitted on half of stc3_dch1 by scripts/eval_satisfaction.py,
+    which also reports the Spearman correlation on the other half. S in [-2, 2] maps to 0–100.
+    """
+    coef, intercept = _satisfaction_weights()
+    s = intercept + sum(c * f for c, f in zip(coef, satisfaction_features(metrics)))
+    return round(max(0.0, min(100.0, 50 + 25 * s)), 1)
+
+
+class SentimentScorer:
+    name = "sentiment"
+    version = "1"
+    default_weight = 1.0
+
+    def __init__(self, *, backend_spec: str | None = None, backend: SentimentBackend | None = None,
+                 satisfaction: bool = True):
+        self.backend_spec = backend_spec
+        self.backend = backend
+        self.satisfaction = satisfaction
+
+    def initialize(self) -> None:
+        """Load the model now, so a missing or corrupt model fails at worker start, not mid-job."""
+        if self.backend is None:
+            self.backend = load_backend(self.backend_spec)
+
+    def predict(self, utterances: list[Utterance]) -> list[Scored]:
+        if self.backend is None:
+            self.initialize()
+        preds = self.backend.predict([u.text for u in utterances]) if utterances else []
+        return [Scored(u, p) for u, p in zip(utterances, preds)]
+
+    def score(self, transcript: Transcript) -> DimensionScore:
+        turns = [u for u in transcript.utterances if u.role in (Role.customer, Role.agent) and u.text.strip()]
+        scored = self.predict(turns)
+        customer = [s for s in scored if s.utterance.role == Role.customer]
+        agent = [s for s in scored if s.utterance.role == Role.agent]
+        findings: list[Finding] = []
+        flags: list[Flag] = []
+        metrics: dict = {
+            "backend": getattr(self.backend, "name", "?"),
+            "utterances": [
+                {"seq": s.utterance.seq, "role": s.utterance.role.value,
+                 "positive_prob": round(s.prediction.positive_prob, 4), "emotion": s.prediction.emotion,
+                 "valence": round(s.valence, 4)}
+                for s in scored
+            ],
+        }
+        score = 100.0
+        agent_negative = [s for s in agent if s.anger >= ANGRY_PROB and s.valence <= NEGATIVE_VALENCE]
+        agent_negative_share = len(agent_negative) / len(agent) if agent else 0.0
+        deducted = 0.0
+        for s in agent_negative:
+            points = -min(10.0, 30.0 - deducted)
+            if points == 0:
+                break
+            deducted -= points
+            findings.append(self._finding(s, "sentiment.agent-negative-emotion", points, Severity.major,
+                                          f"坐席情绪负面（{s.prediction.emotion}）"))
+        score -= deducted
+        if agent_negative:
+            flags.append(Flag("agent_angry", Severity.major,
+                              f"坐席负面情绪 {len(agent_negative)}/{len(agent)} 轮"))
+        metrics["agent"] = {"negative_share": round(agent_negative_share, 4),
+                            "anger_max": round(max((s.anger for s in agent), default=0.0), 4)}
+        if customer:
+            v = [s.valence for s in customer]
+            k = EDGE_TURNS if len(v) >= 2 * EDGE_TURNS else 1
+            start = mean(v[:k])
+            end = mean(v[-k:])
+            low = min(v)
+            low_at = customer[v.index(low)].utterance.seq
+            angriest = max(customer, key=lambda s: s.anger)
+            negative_share = sum(x <= NEGATIVE_VALENCE for x in v) / len(v)
+            metrics["customer"] = {
+                "start": round(start, 4), "end": round(end, 4), "shift": round(end - start, 4),
+                "min": round(low, 4), "min_at": low_at, "mean": round(mean(v), 4),
+                "negative_share": round(negative_share, 4),
+                "anger_max": round(angriest.anger, 4), "anger_at": angriest.utterance.seq,
+                "turns": len(customer),
+            }
+            metrics["customer"]["anger_end"] = round(customer[-1].anger, 4)
+            if self.satisfaction:
+                metrics["satisfaction"] = predict_satisfaction(metrics)
+            score -= 40.0 * min(1.0, max(0.0, -end))
+            score -= 20.0 * min(1.0, max(0.0, start - end) / 0.5) if len(customer) > 1 else 0.0
+            for s in customer:
+                if s.valence <= STRONGLY_NEGATIVE_VALENCE:
+                    findings.append(self._finding(s, "sentiment.customer-negative", 0.0, Severity.info,
+                                                  f"客户情绪负面（{s.prediction.emotion}）"))
+            if end <= ENDS_NEGATIVE_VALENCE:
+                flags.append(Flag("customer_ends_negative", Severity.major,
+                                  f"客户结束时情绪负面：{end:.2f}（开始 {start:.2f}）"))
+            first_anger, last_anger = customer[0].anger, customer[-1].anger
+            if len(customer) > 1 and last_anger >= 0.5 and last_anger - first_anger >= 0.3:
+                flags.append(Flag("anger_rising", Severity.major,
+                                  f"客户愤怒上升：{first_anger:.2f} → {last_anger:.2f}"))
+        return DimensionScore(name=self.name, score=round(max(0.0, score), 2), version=self.version,
+                              findings=findings, flags=flags, metrics=metrics)
+
+    def _finding(self, s: Scored, rule_id: str, points: float, severity: Severity, message: str) -> Finding:
+        text = s.utterance.text
+        return Finding(dimension=self.name, rule_id=rule_id, utterance_seq=s.utterance.seq, span=(0, len(text)),
+                       quote=text, points=points, severity=severity, role=s.utterance.role, message=message)

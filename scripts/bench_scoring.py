@@ -1,0 +1,81 @@
+"""Scoring throughput on the real dialogues, single process: the pipeline alone, no queue or database.
+
+Prints transcripts/s and utterances/s for each scorer and for the full default pipeline, with
+torch limited to --threads, and where the time goes (ms per transcript per scorer). The
+baseline row is the negative-word scorer alone, measured in the same run.
+Targets: rule dimensions >= 1,000 transcripts/s on one core (issue 3); full pipeline with model
+sentiment >= 300 transcripts/s on 2 cores (issue 4).
+
+Usage: python scripts/bench_scoring.py --data ../shared/data [--threads 2] [--limit 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from qa_service.config import ScoringSettings
+from qa_service.domain import Role, Transcript, Utterance
+from qa_service.ingest.textlog import from_corpus_record
+from qa_service.scoring.pipeline import Pipeline
+
+CORPORA = ("jddc_sample", "csds", "stc3_dch1", "mobilecs_examples")
+
+
+def load(data: Path, limit: int) -> list[Transcript]:
+    out = []
+    for corpus in CORPORA:
+        with open(data / corpus / f"{corpus}.jsonl", encoding="utf-8") as fh:
+            for line in fh:
+                rec = from_corpus_record(json.loads(line))
+                if rec["utterances"]:
+                    out.append(Transcript(utterances=tuple(Utterance(i, Role(u["role"]), u["text"])
+                                                           for i, u in enumerate(rec["utterances"]))))
+    out.sort(key=lambda t: hash(t.utterances[0].text))  # mix corpora, deterministically per run
+    return out[:limit] if limit else out
+
+
+def run(pipeline: Pipeline, transcripts: list[Transcript]) -> tuple[float, dict[str, float]]:
+    pipeline.score(transcripts[0])  # warm-up
+    stage = {s.name: 0.0 for s in pipeline.scorers}
+    t0 = time.perf_counter()
+    for t in transcripts:
+        for name, ms in pipeline.score(t).stage_ms.items():
+            stage[name] += ms
+    wall = time.perf_counter() - t0
+    return len(transcripts) / wall, {k: v / len(transcripts) for k, v in stage.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--limit", type=int, default=2000)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    transcripts = load(args.data, args.limit)
+    turns = statistics.median(len(t.utterances) for t in transcripts)
+    n_utts = sum(len(t.utterances) for t in transcripts)
+    print(f"{len(transcripts)} real dialogues ({', '.join(CORPORA)}), median {turns:.0f} turns, "
+          f"torch threads {args.threads}\n")
+    rows = []
+    for label, scorers in (("negativity.v1 alone (baseline)", ["negativity.v1"]),
+                           ("sentiment.v1 alone", ["sentiment.v1"]),
+                           ("default pipeline", ScoringSettings().scorers)):
+        pipeline = Pipeline.from_settings(ScoringSettings(scorers=scorers)).initialize()
+        rate, stage = run(pipeline, transcripts)
+        rows.append((label, rate, stage))
+    base = rows[0][1]
+    print(f"{'pipeline':<34}{'transcripts/s':>14}{'utterances/s':>14}{'vs baseline':>13}   ms/transcript by scorer")
+    for label, rate, stage in rows:
+        detail = ", ".join(f"{k} {v:.2f}" for k, v in stage.items())
+        print(f"{label:<34}{rate:>14,.0f}{rate * n_utts / len(transcripts):>14,.0f}{rate / base:>12.2f}x   {detail}")
+
+
+if __name__ == "__main__":
+    main()

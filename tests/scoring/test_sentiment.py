@@ -1,0 +1,129 @@
+"""sentiment.v1: the shipped model loads offline, classifies clear sentences, drives conversation scores."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa_service.config import ScoringSettings
+from qa_service.domain import Role, Transcript, Utterance
+from qa_service.errors import ConfigError
+from qa_service.scoring.pipeline import Pipeline
+from qa_service.scoring.sentiment import SentimentScorer
+from qa_service.scoring.sentiment_backend import HybridBackend, default_model_dir, load_backend
+
+# Real-style sentences whose polarity nobody would dispute.
+CLEAR = [
+    ("服务态度太差了，我要投诉你们", "negative"),
+    ("质量很差，用了两天就坏了，非常失望", "negative"),
+    ("垃圾商家，再也不会买了", "negative"),
+    ("非常满意，谢谢你的耐心解答", "positive"),
+    ("东西很好，物流也快，五星好评", "positive"),
+    ("房间干净，早餐丰富，下次还来", "positive"),
+]
+
+
+@pytest.fixture(scope="module")
+def backend():
+    return load_backend(None)
+
+
+def test_shipped_model_loads_offline_and_gets_clear_sentences_right(backend, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    preds = backend.predict([t for t, _ in CLEAR])
+    assert [p.label for p in preds] == [label for _, label in CLEAR]
+
+
+def test_emotion_head_finds_anger_and_fear(backend):
+    angry, scared, thanks = backend.predict(["你们到底什么时候发货？气死我了！", "我好害怕，账户被盗了怎么办", "好的，谢谢"])
+    assert angry.emotion == "angry"
+    assert scared.emotion == "fear"
+    assert thanks.emotion == "happy"
+    assert sum(angry.emotion_probs) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_backend_switch(tmp_path):
+    assert load_backend("snownlp").name == "snownlp"
+    assert load_backend("lexical").name == "lexical"
+    assert load_backend("hybrid").name == "hybrid"
+    assert load_backend(str(default_model_dir())).name == "hybrid"
+    snow = load_backend("snownlp").predict(["非常满意"])[0]
+    assert 0.0 <= snow.positive_prob <= 1.0 and snow.emotion_probs == ()
+
+
+def test_hub_name_is_rejected_without_download():
+    with pytest.raises(ConfigError, match="not an existing directory"):
+        load_backend("bert-base-chinese")
+
+
+def test_corrupt_model_dir_fails_at_initialize_with_clear_error(tmp_path):
+    broken = tmp_path / "model"
+    broken.mkdir()
+    (broken / "config.json").write_text('{"model_type": "qa-hybrid-sentiment"}', encoding="utf-8")
+    (broken / "model.safetensors").write_bytes(b"not a safetensors file")
+    (broken / "vocab.txt").write_text("[PAD]\n[UNK]", encoding="utf-8")
+    pipeline = Pipeline.from_settings(ScoringSettings(sentiment_model=str(broken)))  # cheap: nothing loaded yet
+    with pytest.raises(ConfigError, match="cannot load the sentiment model"):
+        pipeline.initialize()
+    with pytest.raises(ConfigError, match="not an existing directory"):
+        Pipeline.from_settings(ScoringSettings(sentiment_model=str(tmp_path / "missing"))).initialize()
+
+
+def _conv(*turns: tuple[str, str]) -> Transcript:
+    return Transcript(utterances=tuple(Utterance(i, Role(r), t) for i, (r, t) in enumerate(turns)))
+
+
+@pytest.fixture(scope="module")
+def scorer(backend):
+    s = SentimentScorer(backend=backend)
+    s.initialize()
+    return s
+
+
+def test_conversation_that_ends_angry_is_flagged(scorer):
+    conv = _conv(
+        ("customer", "你好，我想问一下我的快递"),
+        ("agent", "您好，请提供订单号"),
+        ("customer", "都一个星期了还没到，你们太差了"),
+        ("agent", "你自己不会看物流吗"),
+        ("customer", "什么态度！气死我了！我要投诉！"),
+    )
+    result = scorer.score(conv)
+    reasons = {f.reason for f in result.flags}
+    assert "customer_ends_negative" in reasons
+    c = result.metrics["customer"]
+    assert c["end"] < -0.4 and c["anger_at"] in (2, 4) and c["turns"] == 3
+    assert result.metrics["satisfaction"] < 30
+    assert result.score < 70
+    assert result.findings
+    for f in result.findings:  # evidence is the whole turn, from the speaker named
+        assert f.quote == conv.utterances[f.utterance_seq].text
+        assert f.role == conv.utterances[f.utterance_seq].role
+
+
+def test_conversation_that_recovers_scores_well(scorer):
+    angry_then_happy = scorer.score(_conv(
+        ("customer", "我的订单怎么还没发货，太慢了，很生气"),
+        ("agent", "非常抱歉让您久等了，我马上为您催促仓库，今天一定发出"),
+        ("customer", "好的，谢谢你，辛苦了"),
+        ("agent", "不客气，祝您生活愉快"),
+        ("customer", "非常满意，谢谢"),
+    ))
+    c = angry_then_happy.metrics["customer"]
+    assert c["start"] < 0 < c["end"] and c["shift"] > 0.5
+    assert not {f.reason for f in angry_then_happy.flags} & {"customer_ends_negative", "anger_rising"}
+    assert angry_then_happy.score >= 90
+    assert angry_then_happy.metrics["satisfaction"] > 60
+
+
+def test_angry_agent_costs_points_with_evidence(scorer):
+    result = scorer.score(_conv(("customer", "请问怎么退货"), ("agent", "烦死了，自己看说明，别问我了！")))
+    [finding] = [f for f in result.findings if f.rule_id == "sentiment.agent-negative-emotion"]
+    assert finding.points == -10.0 and finding.utterance_seq == 1 and finding.quote == "烦死了，自己看说明，别问我了！"
+    assert "agent_angry" in {f.reason for f in result.flags}
+
+
+def test_hybrid_backend_is_deterministic(backend):
+    b = HybridBackend(default_model_dir())
+    first = [p.positive_prob for p in b.predict([t for t, _ in CLEAR])]
+    again = [p.positive_prob for p in b.predict(list(reversed([t for t, _ in CLEAR])))][::-1]
+    assert first == pytest.approx(again, abs=1e-5)
