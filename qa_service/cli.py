@@ -22,6 +22,7 @@ app = typer.Typer(help="qa_service: quality inspection (智能质检) of Chinese
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 console = Console()
+err_console = Console(stderr=True)
 
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Data dir (default QA_DATA_DIR or ./qa-data)")]
 
@@ -74,10 +75,15 @@ def worker(
     reconcile: Annotated[bool, typer.Option(help="Run the outbox reconciler in this worker")] = True,
 ) -> None:
     """Preload the scoring pipeline once, then take scoring jobs from Redis."""
+    from qa_service.errors import ConfigError
     from qa_service.queue.worker import run_worker
 
     _logging()
-    run_worker(_settings(data_dir), burst=burst, reconcile=reconcile)
+    try:
+        run_worker(_settings(data_dir), burst=burst, reconcile=reconcile)
+    except ConfigError as exc:  # e.g. a missing sentiment model: say so before taking any job
+        err_console.print(f"[red]qa worker cannot start:[/red] {exc}")
+        raise typer.Exit(2)
 
 
 @app.command()

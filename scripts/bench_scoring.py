@@ -15,6 +15,7 @@ import argparse
 import json
 import statistics
 import time
+import zlib
 from pathlib import Path
 
 import torch
@@ -36,19 +37,32 @@ def load(data: Path, limit: int) -> list[Transcript]:
                 if rec["utterances"]:
                     out.append(Transcript(utterances=tuple(Utterance(i, Role(u["role"]), u["text"])
                                                            for i, u in enumerate(rec["utterances"]))))
-    out.sort(key=lambda t: hash(t.utterances[0].text))  # mix corpora, deterministically per run
+    out.sort(key=lambda t: zlib.crc32(t.utterances[0].text.encode()))  # mix corpora, the same in every process
     return out[:limit] if limit else out
 
 
-def run(pipeline: Pipeline, transcripts: list[Transcript]) -> tuple[float, dict[str, float]]:
+def run(pipeline: Pipeline, transcripts: list[Transcript], batch: int = 1) -> tuple[float, dict[str, float]]:
+    """One transcript at a time (batch=1, as a worker takes jobs), or ``batch`` at a time."""
     pipeline.score(transcripts[0])  # warm-up
     stage = {s.name: 0.0 for s in pipeline.scorers}
     t0 = time.perf_counter()
-    for t in transcripts:
-        for name, ms in pipeline.score(t).stage_ms.items():
-            stage[name] += ms
+    for i in range(0, len(transcripts), batch):
+        chunk = transcripts[i : i + batch]
+        for report in pipeline.score_many(chunk):
+            for name, ms in report.stage_ms.items():
+                stage[name] += ms
     wall = time.perf_counter() - t0
     return len(transcripts) / wall, {k: v / len(transcripts) for k, v in stage.items()}
+
+
+def _worker(args: tuple) -> float:
+    """One process of the multi-process row: its own pipeline, its share of the transcripts."""
+    data, limit, index, processes, batch = args
+    torch.set_num_threads(1)
+    transcripts = load(data, limit)[index::processes]
+    pipeline = Pipeline.from_settings(ScoringSettings()).initialize()
+    rate, _ = run(pipeline, transcripts, batch)
+    return rate
 
 
 def main() -> None:
@@ -56,6 +70,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--limit", type=int, default=2000)
+    parser.add_argument("--processes", type=int, default=2, help="for the last rows: worker processes")
+    parser.add_argument("--batch", type=int, default=32, help="transcripts per score_many call in batched rows")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     transcripts = load(args.data, args.limit)
@@ -64,17 +80,26 @@ def main() -> None:
     print(f"{len(transcripts)} real dialogues ({', '.join(CORPORA)}), median {turns:.0f} turns, "
           f"torch threads {args.threads}\n")
     rows = []
-    for label, scorers in (("negativity.v1 alone (baseline)", ["negativity.v1"]),
-                           ("sentiment.v1 alone", ["sentiment.v1"]),
-                           ("default pipeline", ScoringSettings().scorers)):
+    for label, scorers, batch in (("negativity.v1 alone (baseline)", ["negativity.v1"], 1),
+                                  ("sentiment.v1 alone", ["sentiment.v1"], 1),
+                                  ("default pipeline", ScoringSettings().scorers, 1),
+                                  (f"default pipeline, {args.batch} per batch", ScoringSettings().scorers, args.batch)):
         pipeline = Pipeline.from_settings(ScoringSettings(scorers=scorers)).initialize()
-        rate, stage = run(pipeline, transcripts)
+        rate, stage = run(pipeline, transcripts, batch)
         rows.append((label, rate, stage))
+    from multiprocessing import get_context
+
+    for batch in (1, args.batch):
+        with get_context("spawn").Pool(args.processes) as pool:
+            rates = pool.map(_worker, [(args.data, args.limit, i, args.processes, batch)
+                                       for i in range(args.processes)])
+        # the processes score their shares at the same time, so their rates add up
+        rows.append((f"default pipeline, {args.processes} processes x 1 thread, batch {batch}", sum(rates), {}))
     base = rows[0][1]
-    print(f"{'pipeline':<34}{'transcripts/s':>14}{'utterances/s':>14}{'vs baseline':>13}   ms/transcript by scorer")
+    print(f"{'pipeline':<60}{'transcripts/s':>14}{'utterances/s':>14}{'vs baseline':>13}   ms/transcript by scorer")
     for label, rate, stage in rows:
         detail = ", ".join(f"{k} {v:.2f}" for k, v in stage.items())
-        print(f"{label:<34}{rate:>14,.0f}{rate * n_utts / len(transcripts):>14,.0f}{rate / base:>12.2f}x   {detail}")
+        print(f"{label:<60}{rate:>14,.0f}{rate * n_utts / len(transcripts):>14,.0f}{rate / base:>12.2f}x   {detail}")
 
 
 if __name__ == "__main__":

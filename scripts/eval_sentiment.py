@@ -78,8 +78,10 @@ def main() -> None:
     probs[ref.name] = ref.positive_probs(texts)
     speed[ref.name] = len(texts) / (time.perf_counter() - t0)
     snow_idx = list(range(len(test)))
-    if args.snownlp_limit:
-        snow_idx = snow_idx[:: max(1, len(test) // args.snownlp_limit)][: args.snownlp_limit]
+    if args.snownlp_limit:  # the same share of every corpus
+        share = min(1.0, args.snownlp_limit / len(test))
+        snow_idx = [i for c in BINARY for i in [j for j in snow_idx if test[j].corpus == c][
+            : max(1, round(share * sum(e.corpus == c for e in test)))]]
     snow = SnowNLPBackend()
     t0 = time.perf_counter()
     snow_probs = [p.positive_prob for p in snow.predict([texts[i] for i in snow_idx])]

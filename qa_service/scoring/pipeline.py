@@ -41,19 +41,30 @@ class Pipeline:
         return self
 
     def score(self, transcript: Transcript) -> QAReport:
+        return self.score_many([transcript])[0]
+
+    def score_many(self, transcripts: list[Transcript]) -> list[QAReport]:
+        """Score several transcripts; scorers with ``score_many`` (the model ones) batch across them."""
         self.initialize()
         t0 = time.perf_counter()
-        dimensions, stage_ms = {}, {}
+        per_scorer: dict[str, list] = {}
+        stage_ms: dict[str, float] = {}
         for scorer in self.scorers:
             t = time.perf_counter()
-            dimensions[scorer.name] = scorer.score(transcript)
-            stage_ms[scorer.name] = (time.perf_counter() - t) * 1000
-        overall = sum(self.weights[name] * dim.score for name, dim in dimensions.items())
-        return QAReport(
-            score=round(max(0.0, min(100.0, overall)), 2),
-            dimensions=dimensions,
-            weights=dict(self.weights),
-            scorer_versions=self.versions,
-            duration_ms=(time.perf_counter() - t0) * 1000,
-            stage_ms=stage_ms,
-        )
+            many = getattr(scorer, "score_many", None)
+            per_scorer[scorer.name] = many(transcripts) if many else [scorer.score(x) for x in transcripts]
+            stage_ms[scorer.name] = (time.perf_counter() - t) * 1000 / max(len(transcripts), 1)
+        duration_ms = (time.perf_counter() - t0) * 1000 / max(len(transcripts), 1)
+        reports = []
+        for i in range(len(transcripts)):
+            dimensions = {name: results[i] for name, results in per_scorer.items()}
+            overall = sum(self.weights[name] * dim.score for name, dim in dimensions.items())
+            reports.append(QAReport(
+                score=round(max(0.0, min(100.0, overall)), 2),
+                dimensions=dimensions,
+                weights=dict(self.weights),
+                scorer_versions=self.versions,
+                duration_ms=duration_ms,
+                stage_ms=dict(stage_ms),
+            ))
+        return reports

@@ -95,9 +95,24 @@ class SentimentScorer:
         preds = self.backend.predict([u.text for u in utterances]) if utterances else []
         return [Scored(u, p) for u, p in zip(utterances, preds)]
 
+    @staticmethod
+    def _turns(transcript: Transcript) -> list[Utterance]:
+        return [u for u in transcript.utterances if u.role in (Role.customer, Role.agent) and u.text.strip()]
+
     def score(self, transcript: Transcript) -> DimensionScore:
-        turns = [u for u in transcript.utterances if u.role in (Role.customer, Role.agent) and u.text.strip()]
-        scored = self.predict(turns)
+        return self._score(self.predict(self._turns(transcript)))
+
+    def score_many(self, transcripts: list[Transcript]) -> list[DimensionScore]:
+        """Score several transcripts with one model batch over all their turns (a worker with a backlog)."""
+        turns = [self._turns(t) for t in transcripts]
+        flat = self.predict([u for ts in turns for u in ts])
+        out, i = [], 0
+        for ts in turns:
+            out.append(self._score(flat[i : i + len(ts)]))
+            i += len(ts)
+        return out
+
+    def _score(self, scored: list[Scored]) -> DimensionScore:
         customer = [s for s in scored if s.utterance.role == Role.customer]
         agent = [s for s in scored if s.utterance.role == Role.agent]
         findings: list[Finding] = []

@@ -127,3 +127,37 @@ def test_hybrid_backend_is_deterministic(backend):
     first = [p.positive_prob for p in b.predict([t for t, _ in CLEAR])]
     again = [p.positive_prob for p in b.predict(list(reversed([t for t, _ in CLEAR])))][::-1]
     assert first == pytest.approx(again, abs=1e-5)
+
+
+def test_score_many_matches_one_at_a_time(scorer):
+    convs = [
+        _conv(("customer", "快递太慢了，气死我了"), ("agent", "非常抱歉，马上为您催促")),
+        _conv(("customer", "好的谢谢"), ("agent", "不客气")),
+        _conv(("agent", "您好，请问有什么可以帮您")),
+    ]
+    batched = scorer.score_many(convs)
+    single = [scorer.score(c) for c in convs]
+    assert [b.score for b in batched] == pytest.approx([s.score for s in single], abs=1e-3)
+    assert [b.metrics.get("customer", {}).get("end") for b in batched] == pytest.approx(
+        [s.metrics.get("customer", {}).get("end") for s in single], abs=1e-3)
+    assert "customer" not in batched[2].metrics  # no customer turns: no customer trajectory
+
+
+def test_users_own_hf_classifier_directory_loads_offline(tmp_path):
+    """A customer's own fine-tuned model: any local sequence-classification dir with a label map."""
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *"好差服务很太了我满意"]
+    (tmp_path / "vocab.txt").write_text("\n".join(vocab), encoding="utf-8")
+    BertTokenizer(str(tmp_path / "vocab.txt")).save_pretrained(tmp_path)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, num_labels=2, id2label={0: "negative", 1: "positive"},
+                        label2id={"negative": 0, "positive": 1})
+    BertForSequenceClassification(config).save_pretrained(tmp_path)
+    backend = load_backend(str(tmp_path))
+    assert backend.name == "hf"
+    preds = backend.predict(["服务很好", "太差了"])
+    assert all(0.0 <= p.positive_prob <= 1.0 for p in preds)
+    # the same directory drives the sentiment dimension
+    result = SentimentScorer(backend=backend).score(_conv(("customer", "太差了"), ("agent", "很好")))
+    assert result.metrics["backend"] == "hf"
