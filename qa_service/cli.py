@@ -190,21 +190,26 @@ def score(
     fmt = format or (OutputFormat.csv if output.suffix.lower() == ".csv" else OutputFormat.jsonl)
     pipeline = Pipeline.from_settings(settings.scoring).initialize()
     records = list(read_transcripts(file))
-    rows, errors = [], 0
-    for i, record in enumerate(track(records, description="scoring", console=console)):
+    valid, errors = [], 0
+    for i, record in enumerate(records):
         try:
             t = TranscriptCreate.model_validate(record)
         except ValidationError as exc:
             errors += 1
             console.print(f"[yellow]line {i + 1} skipped:[/yellow] {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}")
             continue
-        transcript = Transcript(
+        valid.append((t, Transcript(
             source=t.source, external_id=t.external_id, channel=t.channel, agent_id=t.agent_id, team=t.team,
             scenario=t.scenario, started_at=t.started_at,
             utterances=tuple(Utterance(i, Role(u.role), u.text, u.start_ms, u.end_ms, u.asr_confidence)
                              for i, u in enumerate(t.utterances)),
-        )
-        rows.append({"source": t.source, "external_id": t.external_id, **report_dict(pipeline.score(transcript))})
+        )))
+    rows = []
+    batch = 32  # transcripts per model batch
+    for start in track(range(0, len(valid), batch), description="scoring", console=console):
+        chunk = valid[start : start + batch]
+        for (t, _), report in zip(chunk, pipeline.score_many([d for _, d in chunk])):
+            rows.append({"source": t.source, "external_id": t.external_id, **report_dict(report)})
     output.parent.mkdir(parents=True, exist_ok=True)
     with open(output, "w", encoding="utf-8", newline="") as fh:
         if fmt is OutputFormat.jsonl:

@@ -115,11 +115,26 @@ def test_conversation_that_recovers_scores_well(scorer):
     assert angry_then_happy.metrics["satisfaction"] > 60
 
 
-def test_angry_agent_costs_points_with_evidence(scorer):
-    result = scorer.score(_conv(("customer", "请问怎么退货"), ("agent", "烦死了，自己看说明，别问我了！")))
-    [finding] = [f for f in result.findings if f.rule_id == "sentiment.agent-negative-emotion"]
-    assert finding.points == -10.0 and finding.utterance_seq == 1 and finding.quote == "烦死了，自己看说明，别问我了！"
-    assert "agent_angry" in {f.reason for f in result.flags}
+def test_agent_anger_is_measured_but_never_charged(scorer):
+    """The emotion head reads anger into agents' stock phrases, so agent turns cost nothing here."""
+    result = scorer.score(_conv(("customer", "请问怎么退货呢"), ("agent", "烦死了，自己看说明，别问我了！"),
+                                ("agent", "请问还有什么可以帮您的吗?")))
+    assert result.metrics["agent"]["anger_max"] > 0.5
+    assert not [f for f in result.findings if f.role == Role.agent]
+    assert not [f for f in result.flags if "agent" in f.reason]
+
+
+def test_short_closing_turns_do_not_make_the_customer_negative(scorer):
+    result = scorer.score(_conv(
+        ("customer", "我想改一下收货地址，可以吗"),
+        ("agent", "可以的，已经为您修改好了"),
+        ("customer", "好的，谢谢你"),
+        ("agent", "请问还有什么可以帮您的吗?"),
+        ("customer", "没有了"),
+    ))
+    assert result.metrics["customer"]["turns"] == 2  # 没有了 is left out of the trajectory
+    assert "customer_ends_negative" not in {f.reason for f in result.flags}
+    assert result.score >= 90
 
 
 def test_hybrid_backend_is_deterministic(backend):
