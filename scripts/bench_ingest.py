@@ -27,21 +27,16 @@ from pathlib import Path
 
 import httpx
 
-from qa_service.ingest.textlog import from_corpus_record
-from qa_service.stack import free_port
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from dialogues import iter_dialogues  # noqa: E402
+
+from qa_service.stack import free_port  # noqa: E402
 
 CORPORA = ("jddc_sample", "csds", "stc3_dch1")
 
 
 def load_dialogues(data: Path) -> list[dict]:
-    out = []
-    for name in CORPORA:
-        with open(data / name / f"{name}.jsonl", encoding="utf-8") as fh:
-            for line in fh:
-                t = from_corpus_record(json.loads(line))
-                if t["utterances"]:
-                    out.append(t)
-    return out
+    return list(iter_dialogues(data, CORPORA))
 
 
 def cycled(dialogues: list[dict], n: int, prefix: str) -> list[dict]:

@@ -12,31 +12,26 @@ Usage: python scripts/bench_scoring.py --data ../shared/data [--threads 2] [--li
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
+import sys
 import time
 import zlib
 from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from dialogues import iter_dialogues, to_domain  # noqa: E402
+
 from qa_service.config import ScoringSettings
-from qa_service.domain import Role, Transcript, Utterance
-from qa_service.ingest.textlog import from_corpus_record
+from qa_service.domain import Transcript
 from qa_service.scoring.pipeline import Pipeline
 
 CORPORA = ("jddc_sample", "csds", "stc3_dch1", "mobilecs_examples")
 
 
 def load(data: Path, limit: int) -> list[Transcript]:
-    out = []
-    for corpus in CORPORA:
-        with open(data / corpus / f"{corpus}.jsonl", encoding="utf-8") as fh:
-            for line in fh:
-                rec = from_corpus_record(json.loads(line))
-                if rec["utterances"]:
-                    out.append(Transcript(utterances=tuple(Utterance(i, Role(u["role"]), u["text"])
-                                                           for i, u in enumerate(rec["utterances"]))))
+    out = [to_domain(r) for r in iter_dialogues(data, CORPORA)]
     out.sort(key=lambda t: zlib.crc32(t.utterances[0].text.encode()))  # mix corpora, the same in every process
     return out[:limit] if limit else out
 

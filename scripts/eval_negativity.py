@@ -10,14 +10,16 @@ Usage: python scripts/eval_negativity.py --data ../shared/data
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 import time
 from collections import Counter
 from pathlib import Path
 
-from qa_service.config import ScoringSettings
-from qa_service.domain import Role, Transcript, Utterance
-from qa_service.ingest.textlog import from_corpus_record
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from dialogues import iter_dialogues, to_domain  # noqa: E402
+
+from qa_service.config import ScoringSettings  # noqa: E402
+from qa_service.domain import Role
 from qa_service.scoring.pipeline import Pipeline
 
 CORPORA = ("jddc_sample", "csds", "stc3_dch1", "mobilecs_examples")
@@ -29,25 +31,21 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=20)
     args = parser.parse_args()
 
-    pipeline = Pipeline.from_settings(ScoringSettings()).initialize()
+    pipeline = Pipeline.from_settings(ScoringSettings(scorers=["negativity.v1"])).initialize()
     scorer = pipeline.scorers[0]
     hits = {Role.agent: Counter(), Role.customer: Counter()}
     examples: dict[tuple[Role, str], str] = {}
     flags: Counter[str] = Counter()
     n = 0
     t0 = time.perf_counter()
-    for corpus in CORPORA:
-        with open(args.data / corpus / f"{corpus}.jsonl", encoding="utf-8") as fh:
-            for line in fh:
-                rec = from_corpus_record(json.loads(line))
-                t = Transcript(utterances=tuple(Utterance(i, Role(u["role"]), u["text"])
-                                                for i, u in enumerate(rec["utterances"])))
-                report = pipeline.score(t)
-                n += 1
-                flags.update(f.reason for f in report.flags)
-                for f in report.findings:
-                    hits[f.role][f.quote] += 1
-                    examples.setdefault((f.role, f.quote), t.utterances[f.utterance_seq].text[:60])
+    for record in iter_dialogues(args.data, CORPORA):
+        t = to_domain(record)
+        report = pipeline.score(t)
+        n += 1
+        flags.update(f.reason for f in report.flags)
+        for f in report.findings:
+            hits[f.role][f.quote] += 1
+            examples.setdefault((f.role, f.quote), t.utterances[f.utterance_seq].text[:60])
     wall = time.perf_counter() - t0
     print(f"dialogues: {n} ({', '.join(CORPORA)}); {n / wall:,.0f} transcripts/s single process")
     print(f"lexicons: {len(scorer.negative_words)} negative, {len(scorer.positive_words)} positive, "
