@@ -7,6 +7,7 @@ and pass the object down. Nested groups use ``__``: ``QA_DB__URL``, ``QA_REDIS__
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -107,3 +108,8 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """Settings from the environment, built once per process (override in tests)."""
     return Settings()
+
+
+def enforce_offline_hub() -> None:
+    """Never let ``transformers``/``huggingface_hub`` reach a hub: models load from local directories only."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")

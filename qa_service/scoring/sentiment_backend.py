@@ -7,7 +7,6 @@ network: only existing local directories are accepted (a hub name is rejected be
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Protocol
 
 import torch
 
+from qa_service.config import enforce_offline_hub
 from qa_service.errors import ConfigError
 from qa_service.scoring.sentiment_model import (
     Featurizer,
@@ -73,7 +73,7 @@ class HybridBackend:
 
     def __init__(self, path: Path, *, batch_size: int = 256, lexical_only: bool = False,
                  lexical_polarity: bool = False):
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        enforce_offline_hub()
         path = _existing_dir(path)
         _quiet_transformers()
         try:
@@ -123,7 +123,7 @@ class HFClassifierBackend:
     def __init__(self, path: Path, *, batch_size: int = 64):
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        enforce_offline_hub()
         path = _existing_dir(path)
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
