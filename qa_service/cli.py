@@ -37,7 +37,8 @@ def _exit_on_signal(signum, _frame) -> None:
 
 def _logging(level: int = logging.INFO) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("jieba").setLevel(logging.WARNING)
+    for noisy in ("jieba", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 @app.command()
