@@ -62,7 +62,13 @@ class WorkerSettings(BaseModel):
 class ScoringSettings(BaseModel):
     """Which scorers run, and their options."""
 
-    scorers: list[str] = Field(default_factory=lambda: ["negativity.v1", "sentiment.v1"])
+    scorers: list[str] = Field(
+        default_factory=lambda: ["politeness.v1", "compliance.v1", "objection.v1", "negativity.v1", "timing.v1",
+                                 "sentiment.v1"],
+        description="Scorers to run (registered names or module:attr)",
+    )
+    rules_dir: Path | None = Field(None, description="Folder of YAML rule packs (default: the checkout's rules/)")
+    default_pack: str = Field("general", description="Pack for transcripts whose scenario no pack serves")
     sentiment_model: str | None = Field(
         None,
         description="A local model directory, or hybrid / lexical / snownlp (default: the shipped model)",

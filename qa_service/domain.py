@@ -74,6 +74,7 @@ class Finding:
     severity: Severity = Severity.minor
     role: Role | None = None
     message: str = ""
+    fatal: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +92,7 @@ class DimensionScore:
     findings: list[Finding] = field(default_factory=list)
     flags: list[Flag] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
+    applicable: bool = True  # False: nothing to judge (timing without timestamps); left out of the score
 
 
 @dataclass(slots=True)
@@ -104,6 +106,8 @@ class QAReport:
     rule_pack_hash: str | None = None
     duration_ms: float = 0.0
     stage_ms: dict[str, float] = field(default_factory=dict)
+    fatal: bool = False
+    report_flags: list[Flag] = field(default_factory=list)  # scorecard-level: fatal_rule, low_score
 
     @property
     def findings(self) -> list[Finding]:
@@ -111,4 +115,10 @@ class QAReport:
 
     @property
     def flags(self) -> list[Flag]:
-        return [f for d in self.dimensions.values() for f in d.flags]
+        """Every flag once per reason (the most severe one kept)."""
+        order = list(Severity)
+        best: dict[str, Flag] = {}
+        for flag in [*self.report_flags, *(f for d in self.dimensions.values() for f in d.flags)]:
+            if flag.reason not in best or order.index(flag.severity) > order.index(best[flag.reason].severity):
+                best[flag.reason] = flag
+        return list(best.values())

@@ -31,3 +31,24 @@ class IngestConflict(QAError):
 
 class TextLogError(QAError):
     """A pasted plain-text log could not be parsed."""
+
+
+class RuleError(QAError):
+    """One problem in a rule pack, coded and located: ``R003 rules/finance.yaml:finance.x: … — fix``."""
+
+    def __init__(self, code: str, path: str, problem: str, fix: str, rule: str | None = None):
+        self.code = code
+        self.path = path
+        self.rule = rule
+        self.problem = problem
+        self.fix = fix
+        where = f"{path}:{rule}" if rule else path
+        super().__init__(f"{code} {where}: {problem} — {fix}")
+
+
+class RulePackError(ConfigError):
+    """Rule packs failed to load; ``errors`` lists every problem found."""
+
+    def __init__(self, errors: list[RuleError]):
+        self.errors = errors
+        super().__init__("\n".join(str(e) for e in errors))

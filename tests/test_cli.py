@@ -46,7 +46,9 @@ def test_score_offline_writes_reports_in_api_shape(tmp_path):
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert [r["external_id"] for r in rows] == ["s1", "s2"]
     assert rows[1]["dimensions"]["negativity"] == 97.0 and "sentiment" in rows[1]["dimensions"]
-    assert rows[1]["findings"][0]["quote"] == "恶心" and rows[1]["findings"][0]["utterance_index"] == 0
+    negative = [f for f in rows[1]["findings"] if f["dimension"] == "negativity"]
+    assert negative[0]["quote"] == "恶心" and negative[0]["utterance_index"] == 0
+    assert rows[1]["rule_pack"] == "general"
     assert set(rows[0]) >= {"score", "dimensions", "findings", "flags", "weights", "scorer_versions"}
 
 

@@ -18,6 +18,7 @@ from importlib import resources
 from pathlib import Path
 
 from qa_service.domain import DimensionScore, Finding, Flag, Role, Severity, Transcript, Utterance
+from qa_service.rules.engine import PackMatch
 from qa_service.scoring.text import NEGATORS, SCOPE_FILLERS, Analyzer, Token, is_word, negation_count
 
 LEXICON_PACKAGE = "qa_service.scoring.lexicons"
@@ -56,6 +57,7 @@ class NegativityScorer:
     name = "negativity"
     version = "1"
     default_weight = 1.0
+    uses_rules = True  # reads the pack's lexicon additions, ignores, points and cap
 
     def __init__(
         self,
@@ -79,13 +81,26 @@ class NegativityScorer:
         self.agent_flag_ratio = agent_flag_ratio
         self.customer_flag_ratio = customer_flag_ratio
         self.customer_flag_min_words = customer_flag_min_words
+        self._pack_lexicons: dict[tuple[str, str], frozenset[str]] = {}
 
     def initialize(self) -> None:
         self.analyzer.add_words(sorted(self.negative_words | self.positive_words))
         self.analyzer.initialize()
 
-    def match(self, utterance: Utterance) -> tuple[list[NegativeHit], int]:
+    def lexicon_for(self, match: PackMatch | None) -> frozenset[str]:
+        """The negative words in force: the base lexicon plus the pack's additions, less its ignores."""
+        if match is None:
+            return self.negative_words
+        key = (match.pack.name, match.pack.hash)
+        if key not in self._pack_lexicons:
+            cfg = match.pack.spec.negativity
+            self.analyzer.add_words(cfg.extra_negative)
+            self._pack_lexicons[key] = (self.negative_words | frozenset(cfg.extra_negative)) - frozenset(cfg.ignore)
+        return self._pack_lexicons[key]
+
+    def match(self, utterance: Utterance, negative_words: frozenset[str] | None = None) -> tuple[list[NegativeHit], int]:
         """Negative hits in one utterance and its word-token count."""
+        negative_words = self.negative_words if negative_words is None else negative_words
         tokens = self.analyzer.tokens(utterance.text)
         excused = _apology_spans(utterance.text) if utterance.role == Role.agent else []
         hits, n_words = [], 0
@@ -97,7 +112,7 @@ class NegativityScorer:
                 tok.text in self.problem_words or any(a <= tok.start < b for a, b in excused)
             ):
                 continue
-            word, offset = self._lookup(tok.text)
+            word, offset = self._lookup(tok.text, negative_words)
             if word is not None:
                 if negation_count(tokens, i, utterance.text) % 2 == 0:
                     hits.append(NegativeHit(utterance, tok.start + offset, tok.end, word, False))
@@ -106,25 +121,30 @@ class NegativityScorer:
                 hits.append(NegativeHit(utterance, start, tok.end, tok.text, True))
         return hits, n_words
 
-    def _lookup(self, token: str) -> tuple[str | None, int]:
+    @staticmethod
+    def _lookup(token: str, negative_words: frozenset[str]) -> tuple[str | None, int]:
         """The negative word in ``token`` and its offset, allowing a glued degree adverb."""
-        if token in self.negative_words:
+        if token in negative_words:
             return token, 0
         for prefix in DEGREE_PREFIXES:
-            if token.startswith(prefix) and token[len(prefix):] in self.negative_words:
+            if token.startswith(prefix) and token[len(prefix):] in negative_words:
                 return token[len(prefix):], len(prefix)
         return None, 0
 
-    def score(self, transcript: Transcript) -> DimensionScore:
+    def score(self, transcript: Transcript, match: PackMatch | None = None) -> DimensionScore:
+        negative_words = self.lexicon_for(match)
+        per_word, cap = self.points_per_agent_word, self.max_deduction
+        if match is not None:
+            per_word, cap = match.pack.spec.negativity.points_per_agent_word, match.pack.spec.negativity.cap
         counts = {role: [0, 0] for role in Role}  # role -> [negative, words]
         findings: list[Finding] = []
         deducted = 0.0
         for utt in transcript.utterances:
-            hits, n_words = self.match(utt)
+            hits, n_words = self.match(utt, negative_words)
             counts[utt.role][0] += len(hits)
             counts[utt.role][1] += n_words
             for hit in hits:
-                findings.append(self._finding(hit, deducted))
+                findings.append(self._finding(hit, deducted, per_word, cap))
                 deducted -= findings[-1].points
         ratios = {
             role.value: round(neg / words, 4) if words else 0.0 for role, (neg, words) in counts.items()
@@ -159,10 +179,10 @@ class NegativityScorer:
             },
         )
 
-    def _finding(self, hit: NegativeHit, deducted_so_far: float) -> Finding:
+    def _finding(self, hit: NegativeHit, deducted_so_far: float, per_word: float, cap: float) -> Finding:
         utt = hit.utterance
         if utt.role == Role.agent:
-            points = max(self.points_per_agent_word, -(self.max_deduction - deducted_so_far))
+            points = max(per_word, -(cap - deducted_so_far))
             points = min(0.0, points)
             severity = Severity.major
             message = "坐席使用负面词汇" + ("（否定褒义词）" if hit.negated_positive else "")

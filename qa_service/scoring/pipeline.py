@@ -1,44 +1,73 @@
-"""Pipeline: run every configured scorer over a transcript and combine them into a QAReport."""
+"""Pipeline: choose the transcript's rule pack, run every scorer, combine them by the pack's scorecard.
+
+The scorecard (per scenario) gives each dimension a weight; dimensions that do not apply
+(timing without timestamps) are left out and the rest renormalised. The weights actually used
+are written into the report with the pack's name, version and content hash. A fatal rule's hit
+zeroes the score; a score under the scorecard's ``flag_below`` raises ``low_score``.
+"""
 
 from __future__ import annotations
 
 import time
 
 from qa_service.config import ScoringSettings
-from qa_service.domain import QAReport, Transcript
+from qa_service.domain import DimensionScore, Flag, QAReport, Severity, Transcript
+from qa_service.rules.book import RuleBook
+from qa_service.rules.engine import CompiledPack
+from qa_service.rules.schema import DIMENSIONS
 from qa_service.scoring.base import Scorer
 from qa_service.scoring.registry import ScoringContext, resolve
 from qa_service.scoring.text import Analyzer
 
 
 class Pipeline:
-    """Scorers plus the weights the scorecard uses (normalised to sum to 1, recorded in each report)."""
-
-    def __init__(self, scorers: list[Scorer], weights: dict[str, float] | None = None):
+    def __init__(self, scorers: list[Scorer], weights: dict[str, float] | None = None,
+                 rulebook: RuleBook | None = None):
         if not scorers:
             raise ValueError("a pipeline needs at least one scorer")
         self.scorers = scorers
-        raw = {s.name: (weights or {}).get(s.name, s.default_weight) for s in scorers}
-        total = sum(raw.values()) or 1.0
-        self.weights = {name: w / total for name, w in raw.items()}
+        self._fixed_weights = weights
+        self.rulebook = rulebook if rulebook is not None else RuleBook(None)
         self._initialized = False
 
     @classmethod
     def from_settings(cls, settings: ScoringSettings) -> Pipeline:
-        ctx = ScoringContext(settings=settings, analyzer=Analyzer())
-        return cls([resolve(name)(ctx) for name in settings.scorers])
+        analyzer = Analyzer()
+        ctx = ScoringContext(settings=settings, analyzer=analyzer)
+        rulebook = RuleBook(settings.rules_dir, default_pack=settings.default_pack, analyzer=analyzer)
+        return cls([resolve(name)(ctx) for name in settings.scorers], rulebook=rulebook)
 
     @property
     def versions(self) -> dict[str, str]:
         return {s.name: f"{s.name}.v{s.version}" for s in self.scorers}
 
     def initialize(self) -> Pipeline:
-        """Load every scorer's resources once (the worker calls this before taking jobs)."""
+        """Load the rule packs and every scorer's resources once (the worker does this before taking jobs)."""
         if not self._initialized:
+            self.rulebook.load()
             for scorer in self.scorers:
                 scorer.initialize()
             self._initialized = True
         return self
+
+    def weights_for(self, pack: CompiledPack | None, dims: dict[str, DimensionScore]) -> dict[str, float]:
+        """Normalised weights of the applicable dimensions (fixed weights, else the pack's scorecard)."""
+        raw = {}
+        for scorer in self.scorers:
+            if not dims[scorer.name].applicable:
+                raw[scorer.name] = 0.0
+                continue
+            if self._fixed_weights is not None:
+                raw[scorer.name] = self._fixed_weights.get(scorer.name, scorer.default_weight)
+            elif pack is not None:
+                card = pack.pack.spec.scorecard.weights
+                raw[scorer.name] = card.get(scorer.name, 0.0 if scorer.name in DIMENSIONS else scorer.default_weight)
+            else:
+                raw[scorer.name] = scorer.default_weight
+        total = sum(raw.values())
+        if total <= 0:
+            return {name: 0.0 for name in raw}
+        return {name: round(w / total, 6) for name, w in raw.items()}
 
     def score(self, transcript: Transcript) -> QAReport:
         return self.score_many([transcript])[0]
@@ -46,25 +75,42 @@ class Pipeline:
     def score_many(self, transcripts: list[Transcript]) -> list[QAReport]:
         """Score several transcripts; scorers with ``score_many`` (the model ones) batch across them."""
         self.initialize()
+        self.rulebook.reload_if_changed()
+        n = max(len(transcripts), 1)
         t0 = time.perf_counter()
-        per_scorer: dict[str, list] = {}
-        stage_ms: dict[str, float] = {}
+        packs = [self.rulebook.pack_for(t) for t in transcripts]
+        matches = [pack.match(t) for pack, t in zip(packs, transcripts)]
+        stage_ms: dict[str, float] = {"rules": (time.perf_counter() - t0) * 1000 / n}
+        per_scorer: dict[str, list[DimensionScore]] = {}
         for scorer in self.scorers:
             t = time.perf_counter()
-            many = getattr(scorer, "score_many", None)
-            per_scorer[scorer.name] = many(transcripts) if many else [scorer.score(x) for x in transcripts]
-            stage_ms[scorer.name] = (time.perf_counter() - t) * 1000 / max(len(transcripts), 1)
-        duration_ms = (time.perf_counter() - t0) * 1000 / max(len(transcripts), 1)
+            if getattr(scorer, "uses_rules", False):
+                per_scorer[scorer.name] = [scorer.score(x, m) for x, m in zip(transcripts, matches)]
+            elif (many := getattr(scorer, "score_many", None)) is not None:
+                per_scorer[scorer.name] = many(transcripts)
+            else:
+                per_scorer[scorer.name] = [scorer.score(x) for x in transcripts]
+            stage_ms[scorer.name] = (time.perf_counter() - t) * 1000 / n
+        duration_ms = (time.perf_counter() - t0) * 1000 / n
         reports = []
-        for i in range(len(transcripts)):
+        for i, pack in enumerate(packs):
             dimensions = {name: results[i] for name, results in per_scorer.items()}
-            overall = sum(self.weights[name] * dim.score for name, dim in dimensions.items())
+            weights = self.weights_for(pack, dimensions)
+            overall = sum(weights[name] * dimensions[name].score for name in weights)
+            score = round(max(0.0, min(100.0, overall)), 2)
+            fatal = [f for d in dimensions.values() for f in d.findings if f.fatal]
+            report_flags = []
+            if fatal:
+                score = 0.0
+                report_flags.append(Flag("fatal_rule", Severity.critical,
+                                         f"致命项：{fatal[0].message}（{fatal[0].rule_id}：{fatal[0].quote}）"))
+            card = pack.pack.spec.scorecard
+            if score < card.flag_below:
+                report_flags.append(Flag("low_score", Severity.major if not fatal else Severity.critical,
+                                         f"质检得分 {score:g} 低于 {card.flag_below:g}"))
             reports.append(QAReport(
-                score=round(max(0.0, min(100.0, overall)), 2),
-                dimensions=dimensions,
-                weights=dict(self.weights),
-                scorer_versions=self.versions,
-                duration_ms=duration_ms,
-                stage_ms=dict(stage_ms),
+                score=score, dimensions=dimensions, weights=weights, scorer_versions=self.versions,
+                rule_pack=pack.pack.name, rule_pack_version=pack.pack.version, rule_pack_hash=pack.pack.hash,
+                duration_ms=duration_ms, stage_ms=dict(stage_ms), fatal=bool(fatal), report_flags=report_flags,
             ))
         return reports

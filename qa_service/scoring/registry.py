@@ -72,3 +72,31 @@ def _sentiment_v1(ctx: ScoringContext) -> Scorer:
     from qa_service.scoring.sentiment import SentimentScorer
 
     return SentimentScorer(backend_spec=ctx.settings.sentiment_model)
+
+
+@register("politeness.v1")
+def _politeness_v1(ctx: ScoringContext) -> Scorer:
+    from qa_service.scoring.politeness import PolitenessScorer
+
+    return PolitenessScorer()
+
+
+@register("compliance.v1")
+def _compliance_v1(ctx: ScoringContext) -> Scorer:
+    from qa_service.scoring.compliance import ComplianceScorer
+
+    return ComplianceScorer()
+
+
+@register("objection.v1")
+def _objection_v1(ctx: ScoringContext) -> Scorer:
+    from qa_service.scoring.objection import ObjectionScorer
+
+    return ObjectionScorer()
+
+
+@register("timing.v1")
+def _timing_v1(ctx: ScoringContext) -> Scorer:
+    from qa_service.scoring.timing import TimingScorer
+
+    return TimingScorer()

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 
 import jieba
+import opencc
 
 # Placeholders from desensitised corpora ([订单x], [金额x], [数字]) and emoticon codes
 # (#E-s[数字x], Weibo's [呵呵]): kept for display, never matched.
@@ -48,6 +49,56 @@ def mask_for_matching(text: str) -> str:
     return PAUSE_RE.sub(lambda m: " " * len(m.group()), masked)
 
 
+# ASR fillers dropped before rule matching (呃/嗯/啊 and whitespace); 哦/唉 carry meaning (哦不对).
+FILLERS = frozenset("嗯啊呃")
+_T2S: opencc.OpenCC | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Normalized:
+    """Text prepared for rule matching, with the original offset of every character.
+
+    Width-folded, traditional → simplified, placeholders/emoticons/pause marks/fillers/whitespace
+    removed, so 您好[姓名x]先生 matches 您好先生 and 请问还_有 matches 请问还有; spans found here map
+    back to the verbatim original with :meth:`original_span`.
+    """
+
+    text: str
+    index: tuple[int, ...]
+
+    def original_span(self, start: int, end: int) -> tuple[int, int]:
+        if end <= start:
+            at = self.index[start] if start < len(self.index) else (self.index[-1] + 1 if self.index else 0)
+            return at, at
+        return self.index[start], self.index[end - 1] + 1
+
+
+def to_simplified(text: str) -> str:
+    """Traditional → simplified (OpenCC t2s), one character for one so offsets hold."""
+    global _T2S
+    if _T2S is None:
+        _T2S = opencc.OpenCC("t2s")
+    if text.isascii():
+        return text
+    converted = _T2S.convert(text)
+    if len(converted) == len(text):
+        return converted
+    # Rare phrase conversions change the length: fall back to character by character.
+    return "".join(c if len(c := _T2S.convert(ch)) == 1 else ch for ch in text)
+
+
+def normalize(text: str) -> Normalized:
+    masked = mask_for_matching(text)
+    simplified = to_simplified(masked)
+    chars, index = [], []
+    for i, ch in enumerate(simplified):
+        if ch.isspace() or ch in FILLERS:
+            continue
+        chars.append(ch.lower())
+        index.append(i)
+    return Normalized("".join(chars), tuple(index))
+
+
 def is_word(token: str) -> bool:
     return any(ch.isalnum() for ch in token)
 
@@ -80,16 +131,22 @@ class Analyzer:
             if not self._tokenizer.FREQ.get(word):
                 self._tokenizer.add_word(word)
 
-    def tokens(self, text: str) -> list[Token]:
-        """Tokens of the masked text, with offsets into the original."""
+    def tokens(self, text: str, *, masked: bool = False) -> list[Token]:
+        """Tokens of the masked text, with offsets into the original (``masked``: already prepared)."""
         if self._tokenizer is None:
             self.initialize()
-        masked = mask_for_matching(text)
+        if not masked:
+            text = mask_for_matching(text)
         out = []
-        for word, start, end in self._tokenizer.tokenize(masked, HMM=True):
+        for word, start, end in self._tokenizer.tokenize(text, HMM=True):
             if word.strip():
                 out.append(Token(word, start, end))
         return out
+
+
+def is_a_not_a(text: str, start: int) -> bool:
+    """能不能 / 是不是 / 有没有 / 可不可以: a question, not a negation (the negator at ``start``)."""
+    return 0 < start < len(text) - 1 and text[start] in "不没" and text[start - 1] == text[start + 1]
 
 
 def negation_count(tokens: list[Token], index: int, text: str) -> int:
@@ -105,7 +162,7 @@ def negation_count(tokens: list[Token], index: int, text: str) -> int:
         gap = text[tok.end : tokens[i + 1].start]
         if any(ch in CLAUSE_BREAKS for ch in gap) or not is_word(tok.text):
             break
-        if tok.text in NEGATORS:
+        if tok.text in NEGATORS and not is_a_not_a(text, tok.start):
             count += 1
         elif tok.text not in SCOPE_FILLERS:
             break

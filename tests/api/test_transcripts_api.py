@@ -91,11 +91,16 @@ def test_scored_transcript_has_report_with_evidence(client, settings):
     assert got["status"] == "scored"
     report = got["report"]
     assert report["dimensions"]["negativity"] == 97.0
-    assert set(report["dimensions"]) == {"negativity", "sentiment"}
-    assert report["weights"] == {"negativity": 0.5, "sentiment": 0.5}
+    assert set(report["dimensions"]) == {"politeness", "compliance", "objection", "negativity", "timing", "sentiment"}
+    # The general pack's scorecard (30/30/15/15/10/0); timing has no timestamps here, so it drops out.
+    assert report["weights"] == pytest.approx({"politeness": 1 / 3, "compliance": 1 / 3, "objection": 1 / 6,
+                                               "negativity": 1 / 6, "timing": 0.0, "sentiment": 0.0}, abs=1e-5)
     assert report["score"] == pytest.approx(sum(report["weights"][d] * s for d, s in report["dimensions"].items()),
                                             abs=0.01)
-    assert report["scorer_versions"] == {"negativity": "negativity.v1", "sentiment": "sentiment.v1"}
+    assert report["scorer_versions"]["negativity"] == "negativity.v1"
+    assert report["rule_pack"] == "general" and report["rule_pack_version"] and len(report["rule_pack_hash"]) == 64
+    politeness = {f["rule_id"] for f in report["findings"] if f["dimension"] == "politeness"}
+    assert politeness == {"general.greeting-missing", "general.closing-missing"}
     agent = [f for f in report["findings"] if f["role"] == "agent" and f["dimension"] == "negativity"]
     assert [(f["quote"], f["points"], f["utterance_index"]) for f in agent] == [("垃圾", -3.0, 1)]
     for f in report["findings"]:

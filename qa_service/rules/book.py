@@ -1,0 +1,82 @@
+"""The rule book a worker scores with: every pack compiled, chosen per transcript, reloaded safely.
+
+A pack edited on disk is picked up by the next job; if the edit breaks a pack, the error is
+logged and the packs already loaded stay active (nothing scores against a half-loaded book).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+from qa_service.domain import Transcript
+from qa_service.errors import ConfigError, RulePackError
+from qa_service.rules.engine import CompiledPack
+from qa_service.rules.loader import fingerprint, load_packs
+from qa_service.scoring.text import Analyzer
+
+log = logging.getLogger(__name__)
+RELOAD_CHECK_S = 2.0
+
+
+def default_rules_dir() -> Path:
+    """``rules/`` of a source checkout (the Docker image copies it to /app/rules)."""
+    return Path(__file__).resolve().parents[2] / "rules"
+
+
+class RuleBook:
+    def __init__(self, directory: Path | None, *, default_pack: str = "general", analyzer: Analyzer | None = None):
+        self.directory = Path(directory) if directory else default_rules_dir()
+        self.default_pack = default_pack
+        self.analyzer = analyzer or Analyzer()
+        self.packs: dict[str, CompiledPack] = {}
+        self._by_scenario: dict[str, CompiledPack] = {}
+        self._fingerprint: tuple = ()
+        self._checked_at = 0.0
+        self._lock = threading.Lock()
+        self.last_error: str | None = None
+
+    def load(self) -> RuleBook:
+        """Load every pack (raises :class:`RulePackError` with every problem)."""
+        stamp = fingerprint(self.directory)
+        packs = load_packs(self.directory)
+        if self.default_pack not in packs:
+            raise ConfigError(
+                f"default rule pack {self.default_pack!r} is not in {self.directory} "
+                f"(packs: {', '.join(sorted(packs)) or 'none'}); set QA_SCORING__DEFAULT_PACK"
+            )
+        compiled = {name: CompiledPack(pack, self.analyzer) for name, pack in packs.items()}
+        by_scenario = {c.pack.scenario: c for c in compiled.values()} | {n: c for n, c in compiled.items()}
+        with self._lock:
+            self.packs, self._by_scenario, self._fingerprint = compiled, by_scenario, stamp
+            self.last_error = None
+        return self
+
+    def reload_if_changed(self, *, force: bool = False) -> bool:
+        """Swap in edited packs; on any error keep the loaded ones. True when a new book is active."""
+        now = time.monotonic()
+        if not force and now - self._checked_at < RELOAD_CHECK_S:
+            return False
+        self._checked_at = now
+        if fingerprint(self.directory) == self._fingerprint:
+            return False
+        try:
+            self.load()
+        except (RulePackError, ConfigError) as exc:
+            self._fingerprint = fingerprint(self.directory)  # report a broken edit once, not per job
+            self.last_error = str(exc)
+            log.error("rule packs in %s not reloaded; the loaded packs stay active:\n%s", self.directory, exc)
+            return False
+        log.info("rule packs reloaded from %s: %s", self.directory,
+                 ", ".join(f"{c.pack.name} v{c.pack.version}" for c in self.packs.values()))
+        return True
+
+    def pack_for(self, transcript: Transcript) -> CompiledPack:
+        """The pack serving the transcript's scenario (by scenario or pack name), else the default."""
+        if not self.packs:
+            self.load()
+        if transcript.scenario and transcript.scenario in self._by_scenario:
+            return self._by_scenario[transcript.scenario]
+        return self.packs[self.default_pack]

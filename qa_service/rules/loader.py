@@ -1,0 +1,247 @@
+"""Load rule packs from a directory: parse, validate, resolve includes, checksum — all or nothing.
+
+Error codes (each message names the file, the rule and how to fix it):
+
+- R001 the file is not valid YAML, or not a mapping
+- R002 a key or value breaks the schema (unknown key, wrong type, missing field)
+- R003 a regex does not compile
+- R004 a rule id appears twice in a pack (after includes)
+- R005 a reference (include, anchor ``rule:``) names nothing, or references loop
+- R006 a rule's example did not behave as declared (``qa rules check``)
+- R007 two packs share a name or a scenario
+- R008 a retired rule id (``rules/RETIRED``) is used again: ids are never reused
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from qa_service.errors import RuleError, RulePackError
+from qa_service.rules.schema import Condition, Rule, RulePackSpec
+
+log = logging.getLogger(__name__)
+RETIRED_FILE = "RETIRED"
+
+
+@dataclass(frozen=True, slots=True)
+class PackRule:
+    """A rule with its pack-qualified id (``finance.no-return-promise``)."""
+
+    id: str
+    pack: str
+    spec: Rule
+    path: str
+
+
+@dataclass(slots=True)
+class RulePack:
+    name: str
+    version: str
+    scenario: str
+    spec: RulePackSpec
+    path: str
+    rules: list[PackRule]
+    hash: str = ""
+    by_id: dict[str, PackRule] = field(default_factory=dict)
+
+    def rule(self, rule_id: str) -> PackRule:
+        return self.by_id[rule_id]
+
+
+def display_path(path: Path) -> str:
+    """``rules/finance.yaml`` style: the directory name and the file."""
+    return f"{path.parent.name}/{path.name}" if path.parent.name else path.name
+
+
+def _schema_errors(exc: ValidationError, raw: dict, where: str) -> list[RuleError]:
+    errors = []
+    for err in exc.errors():
+        loc = err["loc"]
+        rule = None
+        if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
+            items = raw.get("rules") or []
+            rid = items[loc[1]].get("id") if loc[1] < len(items) and isinstance(items[loc[1]], dict) else None
+            rule = f"{raw.get('name', '?')}.{rid}" if rid else f"rules[{loc[1]}]"
+            loc = loc[2:]
+        field_path = ".".join(str(p) for p in loc) or "(pack)"
+        msg = err["msg"].removeprefix("Value error, ")
+        kind = err["type"]
+        if "invalid regex" in msg:
+            code, fix = "R003", "fix the pattern (check it with python's re.compile)"
+        elif kind == "extra_forbidden":
+            code, fix = "R002", f"remove '{loc[-1]}' or correct its spelling (rules/README.md lists the keys)"
+        elif kind == "missing":
+            code, fix = "R002", f"add '{loc[-1]}'"
+        else:
+            code, fix = "R002", "correct the value (rules/README.md describes every key)"
+        errors.append(RuleError(code, where, f"{field_path}: {msg}", fix, rule))
+    return errors
+
+
+def _anchor_refs(cond: Condition) -> list[str]:
+    refs = []
+    for anchor in (cond.after, cond.before):
+        if anchor is not None:
+            if anchor.rule:
+                refs.append(anchor.rule)
+            if anchor.condition is not None:
+                refs += _anchor_refs(anchor.condition)
+    for child in [*(cond.any or []), *(cond.all or []), *(cond.none or []), *(cond.of or [])]:
+        refs += _anchor_refs(child)
+    for child in (cond.not_, cond.match):
+        if child is not None:
+            refs += _anchor_refs(child)
+    return refs
+
+
+def qualify(ref: str, pack: str) -> str:
+    """Anchor references may be local (``objection-price``) or qualified (``general.objection-price``)."""
+    return ref if "." in ref else f"{pack}.{ref}"
+
+
+def load_packs(directory: Path) -> dict[str, RulePack]:
+    """Every ``*.yaml`` pack under ``directory``; raises :class:`RulePackError` listing all problems."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise RulePackError([RuleError("R001", str(directory), "rule directory does not exist",
+                                       "set QA_SCORING__RULES_DIR to the folder holding the *.yaml packs")])
+    errors: list[RuleError] = []
+    retired = _retired(directory)
+    specs: dict[str, tuple[RulePackSpec, str, bytes]] = {}
+    scenarios: dict[str, str] = {}
+    for path in sorted(directory.glob("*.yaml")):
+        where = display_path(path)
+        data = path.read_bytes()
+        try:
+            raw = yaml.safe_load(data)
+        except yaml.YAMLError as exc:
+            errors.append(RuleError("R001", where, f"not valid YAML: {exc}".replace("\n", " "),
+                                    "fix the YAML syntax (indentation, quotes, colons)"))
+            continue
+        if not isinstance(raw, dict):
+            errors.append(RuleError("R001", where, "a pack must be a mapping with name, version, scenario, rules",
+                                    "start the file with 'name: <pack>'"))
+            continue
+        try:
+            spec = RulePackSpec.model_validate(raw)
+        except ValidationError as exc:
+            errors += _schema_errors(exc, raw, where)
+            continue
+        if spec.name in specs:
+            errors.append(RuleError("R007", where, f"pack name {spec.name!r} is also used by {specs[spec.name][1]}",
+                                    "give each pack its own name"))
+            continue
+        if spec.scenario in scenarios:
+            errors.append(RuleError("R007", where, f"scenario {spec.scenario!r} is also served by {scenarios[spec.scenario]}",
+                                    "one pack per scenario"))
+            continue
+        specs[spec.name] = (spec, where, data)
+        scenarios[spec.scenario] = where
+        for rule in spec.rules:
+            qid = f"{spec.name}.{rule.id}"
+            if qid in retired:
+                errors.append(RuleError("R008", where, f"{qid} was retired and ids are never reused",
+                                        "choose a new id for the new rule", qid))
+
+    packs: dict[str, RulePack] = {}
+    for name, (spec, where, _) in specs.items():
+        try:
+            packs[name] = _resolve(name, specs, stack=())
+        except RulePackError as exc:
+            errors += exc.errors
+    for pack in packs.values():
+        errors += _check_references(pack)
+    if errors:
+        raise RulePackError(errors)
+    return packs
+
+
+def _resolve(name: str, specs: dict[str, tuple[RulePackSpec, str, bytes]], stack: tuple[str, ...]) -> RulePack:
+    spec, where, data = specs[name]
+    rules: list[PackRule] = []
+    digest = hashlib.sha256(data)
+    errors = []
+    for inc in spec.include:
+        if inc in stack or inc == name:
+            raise RulePackError([RuleError("R005", where, f"include loop {' → '.join((*stack, name, inc))}",
+                                           "remove one of the includes")])
+        if inc not in specs:
+            errors.append(RuleError("R005", where, f"include {inc!r} names no pack",
+                                    f"use one of: {', '.join(sorted(specs))}"))
+            continue
+        base = _resolve(inc, specs, (*stack, name))
+        rules += base.rules
+        digest.update(base.hash.encode())
+    if errors:
+        raise RulePackError(errors)
+    rules += [PackRule(f"{name}.{r.id}", name, r, where) for r in spec.rules]
+    by_id: dict[str, PackRule] = {}
+    for rule in rules:
+        if rule.id in by_id:
+            errors.append(RuleError("R004", where, "rule id used twice", "rename one (ids are stable: add, don't reuse)",
+                                    rule.id))
+        by_id[rule.id] = rule
+    if errors:
+        raise RulePackError(errors)
+    return RulePack(name=name, version=spec.version, scenario=spec.scenario, spec=spec, path=where,
+                    rules=rules, hash=digest.hexdigest(), by_id=by_id)
+
+
+def _check_references(pack: RulePack) -> list[RuleError]:
+    errors = []
+    graph: dict[str, list[str]] = {}
+    for rule in pack.rules:
+        refs = [qualify(r, rule.pack) for r in _anchor_refs(rule.spec.match)]
+        graph[rule.id] = refs
+        for ref in refs:
+            if ref not in pack.by_id and rule.pack == pack.name:
+                errors.append(RuleError("R005", rule.path, f"anchor rule {ref!r} is not in pack {pack.name}",
+                                        "name a rule of this pack or of an included one", rule.id))
+    state: dict[str, int] = {}
+
+    def visit(node: str, path: tuple[str, ...]) -> None:
+        if state.get(node) == 2:
+            return
+        if state.get(node) == 1:
+            errors.append(RuleError("R005", pack.by_id[node].path, f"anchor loop {' → '.join((*path, node))}",
+                                    "anchor on a rule that does not depend back on this one", node))
+            return
+        state[node] = 1
+        for ref in graph.get(node, []):
+            if ref in graph:
+                visit(ref, (*path, node))
+        state[node] = 2
+
+    for node in graph:
+        visit(node, ())
+    return errors
+
+
+def _retired(directory: Path) -> set[str]:
+    path = directory / RETIRED_FILE
+    if not path.is_file():
+        return set()
+    return {line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines()} - {""}
+
+
+def fingerprint(directory: Path) -> tuple:
+    """Changes when a pack file is added, removed or edited (cheap: stat only)."""
+    directory = Path(directory)
+    try:
+        return tuple(sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size)
+                            for p in directory.glob("*") if p.suffix == ".yaml" or p.name == RETIRED_FILE))
+    except OSError:
+        return ()
+
+
+def canonical_hash(spec: RulePackSpec) -> str:
+    """Content hash of a posted (not file-backed) pack."""
+    return hashlib.sha256(json.dumps(spec.model_dump(mode="json", by_alias=True), sort_keys=True,
+                                     ensure_ascii=False).encode()).hexdigest()

@@ -1,0 +1,248 @@
+"""The rule-pack schema: YAML in ``rules/`` is validated against these models (unknown keys rejected).
+
+A condition is one mapping with exactly one operator::
+
+    phrases: [保证收益, 稳赚不赔]            # Aho-Corasick phrase set
+    regex: '百分(之)?百'  exclude: [...]     # regex, dropped when an exclusion matches the turn
+    tokens: [这, 不归|不是, 我管]            # consecutive jieba tokens (``a|b`` alternatives, ``gap``)
+    any: [...]  all: [...]  none: [...]  not: {...}  at_least: 2 + of: [...]
+    after: {rule: some-rule} + within: 3 + match: {...}   # anchored to another hit (also ``before``)
+
+Leaves take ``negation``: ``affirmed`` (default; 我们不保证收益 does not match 保证收益),
+``negated`` (only 不满意, not 没有不满意) or ``any``.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+RULE_ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+PACK_NAME = re.compile(r"^[a-z0-9]+(_[a-z0-9]+)*$")
+DIMENSIONS = ("politeness", "compliance", "objection", "negativity", "timing", "sentiment")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Negation(str, Enum):
+    affirmed = "affirmed"
+    negated = "negated"
+    any = "any"
+
+
+class RuleRole(str, Enum):
+    agent = "agent"
+    customer = "customer"
+    any = "any"
+
+
+class RuleKind(str, Enum):
+    hit = "hit"  # every matching turn is a finding
+    required = "required"  # a finding when nothing in the window matches
+    detect = "detect"  # no finding; used by a dimension (objection types, responses) or for metrics
+
+
+class Condition(Strict):
+    phrases: list[Annotated[str, Field(min_length=1)]] | None = None
+    regex: str | None = None
+    exclude: list[str] = Field(default_factory=list)
+    tokens: list[Annotated[str, Field(min_length=1)]] | None = None
+    gap: int = Field(0, ge=0, le=5, description="tokens allowed between the listed ones")
+    negation: Negation = Negation.affirmed
+    any: list[Condition] | None = None
+    all: list[Condition] | None = None
+    none: list[Condition] | None = None
+    not_: Condition | None = Field(None, alias="not")
+    at_least: int | None = Field(None, ge=1)
+    of: list[Condition] | None = None
+    after: Anchor | None = None
+    before: Anchor | None = None
+    within: int = Field(3, ge=1, le=50, description="turns after/before the anchor")
+    match: Condition | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _one_operator(self) -> Condition:
+        ops = [name for name in ("phrases", "regex", "tokens", "any", "all", "none", "not_", "at_least", "after", "before")
+               if getattr(self, name) is not None]
+        if len(ops) != 1:
+            shown = [o.rstrip("_") for o in ops] or ["nothing"]
+            raise ValueError(
+                f"a condition needs exactly one operator (phrases, regex, tokens, any, all, none, not, at_least, "
+                f"after, before); found {', '.join(shown)} — split it with all: [...] or any: [...]"
+            )
+        op = ops[0]
+        if op == "at_least" and not self.of:
+            raise ValueError("at_least needs of: [conditions]")
+        if self.of is not None and op != "at_least":
+            raise ValueError("of: only goes with at_least")
+        if op in ("after", "before") and self.match is None:
+            raise ValueError(f"{op} needs match: {{condition}} — what must be said within {self.within} turns")
+        if self.match is not None and op not in ("after", "before"):
+            raise ValueError("match: only goes with after/before")
+        if self.exclude and op != "regex":
+            raise ValueError("exclude: only goes with regex (use none: [...] otherwise)")
+        for pattern in ([self.regex] if self.regex else []) + list(self.exclude):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"invalid regex {pattern!r}: {exc}") from exc
+        if self.tokens is not None and any(" " in t for t in self.tokens):
+            raise ValueError("tokens: one token per list item (split words into separate items)")
+        for name in ("any", "all", "none"):
+            if getattr(self, name) == []:
+                raise ValueError(f"{name}: needs at least one condition")
+        return self
+
+
+class Anchor(Strict):
+    """What a condition is anchored to: another rule's hits, or an inline condition for a role."""
+
+    rule: str | None = None
+    condition: Condition | None = None
+    role: RuleRole = RuleRole.any
+
+    @model_validator(mode="after")
+    def _one(self) -> Anchor:
+        if (self.rule is None) == (self.condition is None):
+            raise ValueError("an anchor names either rule: <id> or condition: {...}")
+        return self
+
+
+Condition.model_rebuild()
+
+
+class Window(Strict):
+    """Which turns of the rule's role it looks at: the first N, the last N, or all."""
+
+    first: int | None = Field(None, ge=1)
+    last: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _one(self) -> Window:
+        if (self.first is None) == (self.last is None):
+            raise ValueError("a window is either first: N or last: N")
+        return self
+
+
+Example = str | list[str]
+
+
+class Examples(Strict):
+    match: list[Example] = Field(default_factory=list)
+    no_match: list[Example] = Field(default_factory=list)
+
+
+class Rule(Strict):
+    id: str
+    dimension: Literal["politeness", "compliance", "objection", "negativity", "timing", "sentiment"]
+    role: RuleRole = RuleRole.agent
+    kind: RuleKind = RuleKind.hit
+    match: Condition
+    window: Window | None = None
+    severity: Literal["info", "minor", "major", "critical"] = "minor"
+    points: float = Field(0.0, ge=-100, le=100, description="per hit: negative deducts, positive is a bonus")
+    cap: float | None = Field(None, gt=0, le=100, description="most points this rule moves in one conversation")
+    fatal: bool = False
+    flag: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]*$")
+    tag: str | None = Field(None, pattern=r"^[a-z_]+(\.[a-z_]+)?$")
+    message: str = Field(min_length=1)
+    examples: Examples
+
+    @field_validator("id")
+    @classmethod
+    def _kebab(cls, v: str) -> str:
+        if not RULE_ID.match(v):
+            raise ValueError(f"rule id {v!r} must be kebab-case (lower-case letters, digits, single hyphens)")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Rule:
+        if not self.examples.match or not self.examples.no_match:
+            raise ValueError("examples need at least one match and one no_match")
+        if self.kind == RuleKind.required and self.points > 0:
+            raise ValueError("a required rule deducts when missing: points must be ≤ 0")
+        if self.kind == RuleKind.detect and (self.points or self.fatal):
+            raise ValueError("a detect rule moves no points and cannot be fatal (use kind: hit)")
+        if self.fatal and self.role == RuleRole.customer:
+            raise ValueError("fatal items judge the agent: role must be agent")
+        return self
+
+
+class Scorecard(Strict):
+    weights: dict[str, float]
+    start: float = Field(100.0, description="each dimension starts here before deductions and bonuses")
+    flag_below: float = Field(60.0, ge=0, le=100, description="flag low_score when the final score is under this")
+
+    @field_validator("weights")
+    @classmethod
+    def _weights(cls, v: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(v) - set(DIMENSIONS))
+        if unknown:
+            raise ValueError(f"unknown dimension(s) {unknown}; known: {', '.join(DIMENSIONS)}")
+        if any(w < 0 for w in v.values()) or sum(v.values()) <= 0:
+            raise ValueError("weights must be ≥ 0 and sum to more than 0")
+        return v
+
+
+class ObjectionSettings(Strict):
+    respond_within: int = Field(2, ge=1, le=10, description="agent turns after the objection that may answer it")
+    outcome_within: int = Field(2, ge=1, le=10, description="customer turns after the answer read for the outcome")
+    points_unhandled: float = Field(-10.0, le=0)
+    points_partial: float = Field(-4.0, le=0)
+    cap: float = Field(30.0, gt=0)
+
+
+class NegativitySettings(Strict):
+    extra_negative: list[str] = Field(default_factory=list)
+    ignore: list[str] = Field(default_factory=list, description="lexicon words not counted in this scenario")
+    points_per_agent_word: float = Field(-3.0, le=0)
+    cap: float = Field(30.0, gt=0)
+
+
+class TimingSettings(Strict):
+    first_response_ms: int = Field(30_000, gt=0, description="chat: slower first answers cost points")
+    reply_ms: int = Field(60_000, gt=0, description="chat: an agent reply slower than this is a finding")
+    silence_ms: int = Field(5_000, gt=0, description="call: a gap longer than this is a silence (停顿)")
+    overlap_ms: int = Field(300, ge=0, description="call: the agent starting this much before the customer ends interrupts")
+    speech_rate_cpm: tuple[int, int] = Field((180, 330), description="call: agent chars per minute band")
+    points_slow_first_response: float = Field(-5.0, le=0)
+    points_slow_reply: float = Field(-2.0, le=0)
+    points_silence: float = Field(-2.0, le=0)
+    points_interruption: float = Field(-3.0, le=0)
+    points_speech_rate: float = Field(-3.0, le=0)
+    cap: float = Field(30.0, gt=0)
+
+
+class RulePackSpec(Strict):
+    """One YAML file."""
+
+    name: str
+    version: str = Field(min_length=1, max_length=50)
+    scenario: str = Field(min_length=1)
+    title: str = ""
+    description: str = ""
+    include: list[str] = Field(default_factory=list, description="packs whose rules this one inherits")
+    scorecard: Scorecard | None = None
+    objection: ObjectionSettings = Field(default_factory=ObjectionSettings)
+    negativity: NegativitySettings = Field(default_factory=NegativitySettings)
+    timing: TimingSettings = Field(default_factory=TimingSettings)
+    rules: list[Rule] = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not PACK_NAME.match(v):
+            raise ValueError(f"pack name {v!r} must be snake_case (it prefixes rule ids: {v}.rule-id)")
+        return v
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, int | float) else v

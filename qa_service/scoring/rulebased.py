@@ -1,0 +1,122 @@
+"""Turning a pack's rule hits into findings, points and flags (shared by the rule dimensions).
+
+Points per rule: each hit moves ``points`` until the rule's ``cap`` (default: one hit's worth) is
+used up; later hits are still reported as evidence, at 0 points. A required rule that found
+nothing in its window costs its points once, quoting the turn where it was expected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from qa_service.domain import DimensionScore, Finding, Flag, Severity, Transcript
+from qa_service.rules.engine import PackMatch, Turn
+from qa_service.rules.loader import PackRule
+from qa_service.rules.schema import RuleKind
+
+MISSING_QUOTE_CHARS = 60
+
+
+@dataclass(slots=True)
+class RuleOutcome:
+    findings: list[Finding] = field(default_factory=list)
+    flags: list[Flag] = field(default_factory=list)
+    fired: dict[str, int] = field(default_factory=dict)  # rule id → hits (1 for a missing requirement)
+
+
+def turn_finding(rule: PackRule, turn: Turn, span: tuple[int, int], points: float, *,
+                 dimension: str | None = None, message: str | None = None) -> Finding:
+    (a, b), quote = turn.quote(span)
+    return Finding(
+        dimension=dimension or rule.spec.dimension, rule_id=rule.id, utterance_seq=turn.utterance.seq,
+        span=(a, b), quote=quote, points=points, severity=Severity(rule.spec.severity),
+        role=turn.role, message=message or rule.spec.message, fatal=rule.spec.fatal,
+    )
+
+
+def whole_turn_finding(rule: PackRule, turn: Turn, points: float, *, message: str | None = None,
+                       dimension: str | None = None) -> Finding:
+    text = turn.utterance.text
+    quote = text[:MISSING_QUOTE_CHARS]
+    return Finding(
+        dimension=dimension or rule.spec.dimension, rule_id=rule.id, utterance_seq=turn.utterance.seq,
+        span=(0, len(quote)), quote=quote, points=points, severity=Severity(rule.spec.severity),
+        role=turn.role, message=message or rule.spec.message, fatal=rule.spec.fatal,
+    )
+
+
+def rule_outcome(match: PackMatch, dimension: str) -> RuleOutcome:
+    """Findings and flags of the pack's ``hit`` and ``required`` rules for one dimension."""
+    out = RuleOutcome()
+    for rule in match.rules_for(dimension):
+        spec = rule.spec
+        if spec.kind == RuleKind.detect or not match.fired(rule):
+            continue
+        cap = spec.cap if spec.cap is not None else abs(spec.points)
+        used = 0.0
+        if spec.kind == RuleKind.required:
+            scope = match.scopes[rule.id]
+            turn = match.turns[scope[-1] if spec.window and spec.window.last else scope[0]]
+            out.findings.append(whole_turn_finding(rule, turn, spec.points))
+            out.fired[rule.id] = 1
+        else:
+            hits = match.hits[rule.id]
+            out.fired[rule.id] = len(hits)
+            for t in sorted(hits):
+                turn = match.turns[t]
+                span = hits[t][0] if hits[t] else (0, len(turn.norm.text))
+                points = spec.points
+                if abs(points) > cap - used:
+                    points = (cap - used) * (1 if points > 0 else -1)
+                used += abs(points)
+                out.findings.append(turn_finding(rule, turn, span, round(points, 2)))
+        if spec.flag:
+            first = out.findings[-1] if out.findings else None
+            detail = f"{rule.id}: {first.quote}" if first else rule.id
+            out.flags.append(Flag(spec.flag, Severity(spec.severity), f"{spec.message}（{detail}）"))
+    return out
+
+
+def dimension_score(start: float, findings: list[Finding]) -> float:
+    return round(max(0.0, min(100.0, start + sum(f.points for f in findings))), 2)
+
+
+class RuleDimensionScorer:
+    """A dimension scored by the pack's rules; subclasses add their metrics."""
+
+    name = ""
+    version = "1"
+    default_weight = 1.0
+    uses_rules = True
+
+    def initialize(self) -> None:
+        """Nothing to load: the rule book compiles the packs."""
+
+    def score(self, transcript: Transcript, match: PackMatch) -> DimensionScore:
+        outcome = rule_outcome(match, self.name)
+        start = match.pack.spec.scorecard.start
+        return DimensionScore(
+            name=self.name, score=dimension_score(start, outcome.findings), version=self.version,
+            findings=outcome.findings, flags=outcome.flags,
+            metrics={"rules_fired": outcome.fired, **self.metrics(transcript, match, outcome)},
+        )
+
+    def metrics(self, transcript: Transcript, match: PackMatch, outcome: RuleOutcome) -> dict:
+        return {}
+
+
+def tag_state(match: PackMatch, tag: str) -> bool | None:
+    """For metrics: did the rules tagged ``tag`` find what they look for (None: no such rule / window)?
+
+    A required rule "finds" when it did not fire; a hit/detect rule finds when it hit.
+    """
+    rules = [r for r in match.pack.rules if r.spec.tag == tag]
+    states = []
+    for rule in rules:
+        if not match.scopes.get(rule.id):
+            continue
+        if rule.spec.kind == RuleKind.required:
+            states.append(not match.fired(rule))
+        else:
+            states.append(bool(match.hits[rule.id]))
+    return any(states) if states else None
