@@ -21,6 +21,8 @@ app = typer.Typer(help="qa_service: quality inspection (智能质检) of Chinese
                   no_args_is_help=True, pretty_exceptions_enable=False)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+rules_app = typer.Typer(help="Rule packs: validate, run their examples, list.", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -309,6 +311,64 @@ def db_upgrade(
     settings = _settings(data_dir)
     upgrade(create_db_engine(settings), revision)
     console.print(f"database at {revision}: {settings.database_url}")
+
+
+RulesDir = Annotated[Optional[Path], typer.Option("--dir", help="Rule pack folder (default QA_SCORING__RULES_DIR or rules/)")]
+
+
+@rules_app.command("check")
+def rules_check(rules_dir: RulesDir = None) -> None:
+    """Validate every pack and run every rule's examples; exit 1 on any problem (coded errors)."""
+    from qa_service.errors import RulePackError
+    from qa_service.rules.book import RuleBook
+    from qa_service.rules.check import example_errors, run_examples
+
+    _logging(logging.WARNING)
+    settings = get_settings()
+    book = RuleBook(rules_dir or settings.scoring.rules_dir, default_pack=settings.scoring.default_pack)
+    try:
+        book.load()
+    except RulePackError as exc:
+        for e in exc.errors:
+            err_console.print(str(e), markup=False)
+        err_console.print(f"[red]{len(exc.errors)} problem(s) in {book.directory}; nothing was loaded[/red]")
+        raise typer.Exit(1) from None
+    failures = 0
+    for name, compiled in sorted(book.packs.items()):
+        results = run_examples(compiled)
+        errors = example_errors(compiled)
+        failures += len(errors)
+        own = sum(1 for r in compiled.pack.rules if r.pack == name)
+        console.print(f"{name} v{compiled.pack.version} ({compiled.pack.path}, sha256 {compiled.pack.hash[:12]}): "
+                      f"{own} rules + {len(compiled.pack.rules) - own} included, "
+                      f"{len(results) - len(errors)}/{len(results)} examples pass", markup=False)
+        for e in errors:
+            err_console.print(str(e), markup=False)
+    if failures:
+        err_console.print(f"[red]{failures} example(s) failed[/red]")
+        raise typer.Exit(1)
+    console.print(f"[green]all {len(book.packs)} packs valid, every example passes[/green]")
+
+
+@rules_app.command("list")
+def rules_list(rules_dir: RulesDir = None) -> None:
+    """Packs and their rules: id, dimension, role, kind, points, severity."""
+    from rich.table import Table
+
+    from qa_service.rules.loader import load_packs
+    from qa_service.rules.book import default_rules_dir
+
+    settings = get_settings()
+    packs = load_packs(rules_dir or settings.scoring.rules_dir or default_rules_dir())
+    for name, pack in sorted(packs.items()):
+        table = Table(title=f"{name} v{pack.version} — scenario {pack.scenario}: {pack.spec.title}")
+        for col in ("rule", "dimension", "role", "kind", "points", "severity", "message"):
+            table.add_column(col)
+        for r in pack.rules:
+            s = r.spec
+            table.add_row(r.id, s.dimension, s.role.value, s.kind.value, f"{s.points:g}{' 致命' if s.fatal else ''}",
+                          s.severity, s.message)
+        console.print(table)
 
 
 def main() -> None:  # pragma: no cover

@@ -184,6 +184,7 @@ class FindingRead(BaseModel):
     severity: str
     role: str | None = None
     message: str = ""
+    fatal: bool = False
 
 
 class FlagRead(BaseModel):
@@ -194,6 +195,7 @@ class FlagRead(BaseModel):
 
 class ReportRead(BaseModel):
     score: float
+    fatal: bool = False
     dimensions: dict[str, float]
     dimension_details: dict[str, dict[str, Any]]
     weights: dict[str, float]

@@ -35,6 +35,7 @@ Span = tuple[int, int]
 TurnHits = dict[int, list[Span]]  # turn index → spans in the normalised text
 NEGATOR_CHARS = frozenset("不没无非未别莫勿甭")
 NEGATION_LOOKBACK_CHARS = 10
+PARTICLES = frozenset("了 的 吧 呢 吗 嘛 着 过 啦 哦 呀 哈 么".split())
 ROLE_OF = {RuleRole.agent: (Role.agent,), RuleRole.customer: (Role.customer,),
            RuleRole.any: (Role.agent, Role.customer, Role.bot)}
 
@@ -153,22 +154,32 @@ class CompiledPack:
         count, start = 0, a
         prefix = text[tokens[i].start : a]
         if prefix:
-            # jieba glued the negator to the phrase (不满意 for 满意): only a pure negator prefix counts.
+            # jieba glued the negator to the phrase (不满意 for 满意): only a pure negator prefix counts,
+            # and not the middle of a question (收没收到 segments as 收/没收/到).
+            if is_a_not_a(text, a - 1):
+                return 0, a
             if prefix in NEGATORS or (prefix[-1] in NEGATOR_CHARS and prefix[:-1] in SCOPE_FILLERS | NEGATORS):
                 count, start = 1, tokens[i].start
             else:
                 return 0, a
-        k = i - 1
-        while k >= 0 and i - k <= 4:
+        k, bridged = i - 1, False
+        while k >= 0 and i - k <= 5:
             tok = tokens[k]
             gap = text[tok.end : tokens[k + 1].start]
             if any(ch in CLAUSE_BREAKS for ch in gap) or not is_word(tok.text):
                 break
             if tok.text in NEGATORS and not is_a_not_a(text, tok.start):
                 count, start = count + 1, tok.start
-            elif tok.text not in SCOPE_FILLERS:
+            elif tok.text in SCOPE_FILLERS:
+                pass
+            elif k == i - 1 and not prefix and len(tok.text) <= 2 and tok.text not in PARTICLES:
+                # One short verb may stand between: 不**卖**假货, 不会**给**差评, 我没**给**差评.
+                bridged = True
+            else:
                 break
             k -= 1
+        if bridged and count == 0:
+            return 0, a
         return count, start
 
 

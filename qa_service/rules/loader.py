@@ -156,8 +156,6 @@ def load_packs(directory: Path) -> dict[str, RulePack]:
             packs[name] = _resolve(name, specs, stack=())
         except RulePackError as exc:
             errors += exc.errors
-    for pack in packs.values():
-        errors += _check_references(pack)
     if errors:
         raise RulePackError(errors)
     return packs
@@ -181,17 +179,7 @@ def _resolve(name: str, specs: dict[str, tuple[RulePackSpec, str, bytes]], stack
         digest.update(base.hash.encode())
     if errors:
         raise RulePackError(errors)
-    rules += [PackRule(f"{name}.{r.id}", name, r, where) for r in spec.rules]
-    by_id: dict[str, PackRule] = {}
-    for rule in rules:
-        if rule.id in by_id:
-            errors.append(RuleError("R004", where, "rule id used twice", "rename one (ids are stable: add, don't reuse)",
-                                    rule.id))
-        by_id[rule.id] = rule
-    if errors:
-        raise RulePackError(errors)
-    return RulePack(name=name, version=spec.version, scenario=spec.scenario, spec=spec, path=where,
-                    rules=rules, hash=digest.hexdigest(), by_id=by_id)
+    return _finish(spec, rules, digest.hexdigest(), where, [])
 
 
 def _check_references(pack: RulePack) -> list[RuleError]:
@@ -245,3 +233,74 @@ def canonical_hash(spec: RulePackSpec) -> str:
     """Content hash of a posted (not file-backed) pack."""
     return hashlib.sha256(json.dumps(spec.model_dump(mode="json", by_alias=True), sort_keys=True,
                                      ensure_ascii=False).encode()).hexdigest()
+
+
+def parse_pack_text(text: str, where: str = "(posted pack)") -> RulePackSpec:
+    """Validate a pack given as YAML text (``POST /v1/rules/test``); raises :class:`RulePackError`."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise RulePackError([RuleError("R001", where, f"not valid YAML: {exc}".replace("\n", " "),
+                                       "fix the YAML syntax (indentation, quotes, colons)")]) from exc
+    if not isinstance(raw, dict):
+        raise RulePackError([RuleError("R001", where, "a pack must be a mapping with name, version, scenario, rules",
+                                       "start with 'name: <pack>'")])
+    try:
+        return RulePackSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise RulePackError(_schema_errors(exc, raw, where)) from exc
+
+
+def parse_rule(raw: dict, pack: str, where: str = "(posted rule)") -> Rule:
+    try:
+        return Rule.model_validate(raw)
+    except ValidationError as exc:
+        raise RulePackError(_schema_errors(exc, {"name": pack, "rules": [raw]}, where)) from None
+
+
+def pack_from_spec(spec: RulePackSpec, *, available: dict[str, RulePack], where: str = "(posted pack)") -> RulePack:
+    """A pack that is not on disk, its includes taken from the loaded packs."""
+    digest = hashlib.sha256(canonical_hash(spec).encode())
+    rules: list[PackRule] = []
+    errors = []
+    for inc in spec.include:
+        if inc not in available:
+            errors.append(RuleError("R005", where, f"include {inc!r} names no loaded pack",
+                                    f"use one of: {', '.join(sorted(available))}"))
+            continue
+        rules += available[inc].rules
+        digest.update(available[inc].hash.encode())
+    return _finish(spec, rules, digest.hexdigest(), where, errors)
+
+
+def pack_with_rule(base: RulePack, rule: Rule, where: str = "(posted rule)") -> RulePack:
+    """``base`` with one rule added, or replaced when its id already exists there."""
+    qid = f"{base.name}.{rule.id}"
+    rules = [r for r in base.rules if r.id != qid] + [PackRule(qid, base.name, rule, where)]
+    digest = hashlib.sha256(base.hash.encode())
+    digest.update(json.dumps(rule.model_dump(mode="json", by_alias=True), sort_keys=True, ensure_ascii=False).encode())
+    pack = RulePack(name=base.name, version=f"{base.version}+draft", scenario=base.scenario, spec=base.spec,
+                    path=where, rules=rules, hash=digest.hexdigest(), by_id={r.id: r for r in rules})
+    errors = _check_references(pack)
+    if errors:
+        raise RulePackError(errors)
+    return pack
+
+
+def _finish(spec: RulePackSpec, inherited: list[PackRule], digest: str, where: str,
+            errors: list[RuleError]) -> RulePack:
+    rules = inherited + [PackRule(f"{spec.name}.{r.id}", spec.name, r, where) for r in spec.rules]
+    by_id: dict[str, PackRule] = {}
+    for rule in rules:
+        if rule.id in by_id:
+            errors.append(RuleError("R004", where, "rule id used twice", "rename one (ids are stable: add, don't reuse)",
+                                    rule.id))
+        by_id[rule.id] = rule
+    if errors:
+        raise RulePackError(errors)
+    pack = RulePack(name=spec.name, version=spec.version, scenario=spec.scenario, spec=spec, path=where,
+                    rules=rules, hash=digest, by_id=by_id)
+    errors = _check_references(pack)
+    if errors:
+        raise RulePackError(errors)
+    return pack

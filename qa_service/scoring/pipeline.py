@@ -13,7 +13,7 @@ import time
 from qa_service.config import ScoringSettings
 from qa_service.domain import DimensionScore, Flag, QAReport, Severity, Transcript
 from qa_service.rules.book import RuleBook
-from qa_service.rules.engine import CompiledPack
+from qa_service.rules.engine import CompiledPack, PackMatch
 from qa_service.rules.schema import DIMENSIONS
 from qa_service.scoring.base import Scorer
 from qa_service.scoring.registry import ScoringContext, resolve
@@ -92,25 +92,37 @@ class Pipeline:
                 per_scorer[scorer.name] = [scorer.score(x) for x in transcripts]
             stage_ms[scorer.name] = (time.perf_counter() - t) * 1000 / n
         duration_ms = (time.perf_counter() - t0) * 1000 / n
-        reports = []
-        for i, pack in enumerate(packs):
-            dimensions = {name: results[i] for name, results in per_scorer.items()}
-            weights = self.weights_for(pack, dimensions)
-            overall = sum(weights[name] * dimensions[name].score for name in weights)
-            score = round(max(0.0, min(100.0, overall)), 2)
-            fatal = [f for d in dimensions.values() for f in d.findings if f.fatal]
-            report_flags = []
-            if fatal:
-                score = 0.0
-                report_flags.append(Flag("fatal_rule", Severity.critical,
-                                         f"致命项：{fatal[0].message}（{fatal[0].rule_id}：{fatal[0].quote}）"))
-            card = pack.pack.spec.scorecard
-            if score < card.flag_below:
-                report_flags.append(Flag("low_score", Severity.major if not fatal else Severity.critical,
-                                         f"质检得分 {score:g} 低于 {card.flag_below:g}"))
-            reports.append(QAReport(
-                score=score, dimensions=dimensions, weights=weights, scorer_versions=self.versions,
-                rule_pack=pack.pack.name, rule_pack_version=pack.pack.version, rule_pack_hash=pack.pack.hash,
-                duration_ms=duration_ms, stage_ms=dict(stage_ms), fatal=bool(fatal), report_flags=report_flags,
-            ))
-        return reports
+        return [
+            self._report(pack, {name: results[i] for name, results in per_scorer.items()}, duration_ms, stage_ms)
+            for i, pack in enumerate(packs)
+        ]
+
+    def score_with(self, transcript: Transcript, pack: CompiledPack, match: PackMatch | None = None) -> QAReport:
+        """Score against a given (possibly draft) pack: the rule dry run."""
+        self.initialize()
+        t0 = time.perf_counter()
+        match = match if match is not None else pack.match(transcript)
+        dims = {s.name: s.score(transcript, match) if getattr(s, "uses_rules", False) else s.score(transcript)
+                for s in self.scorers}
+        return self._report(pack, dims, (time.perf_counter() - t0) * 1000, {})
+
+    def _report(self, pack: CompiledPack, dimensions: dict[str, DimensionScore], duration_ms: float,
+                stage_ms: dict[str, float]) -> QAReport:
+        weights = self.weights_for(pack, dimensions)
+        overall = sum(weights[name] * dimensions[name].score for name in weights)
+        score = round(max(0.0, min(100.0, overall)), 2)
+        fatal = [f for d in dimensions.values() for f in d.findings if f.fatal]
+        report_flags = []
+        if fatal:
+            score = 0.0
+            report_flags.append(Flag("fatal_rule", Severity.critical,
+                                     f"致命项：{fatal[0].message}（{fatal[0].rule_id}：{fatal[0].quote}）"))
+        card = pack.pack.spec.scorecard
+        if score < card.flag_below:
+            report_flags.append(Flag("low_score", Severity.critical if fatal else Severity.major,
+                                     f"质检得分 {score:g} 低于 {card.flag_below:g}"))
+        return QAReport(
+            score=score, dimensions=dimensions, weights=weights, scorer_versions=self.versions,
+            rule_pack=pack.pack.name, rule_pack_version=pack.pack.version, rule_pack_hash=pack.pack.hash,
+            duration_ms=duration_ms, stage_ms=dict(stage_ms), fatal=bool(fatal), report_flags=report_flags,
+        )

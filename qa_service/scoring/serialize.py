@@ -13,6 +13,7 @@ def dimension_details(report: QAReport) -> dict[str, dict[str, Any]]:
             "score": round(dim.score, 2),
             "version": f"{dim.name}.v{dim.version}",
             "weight": round(report.weights.get(name, 0.0), 4),
+            "applicable": dim.applicable,
             "metrics": dim.metrics,
             "timing_ms": round(report.stage_ms.get(name, 0.0), 3),
         }
@@ -24,7 +25,7 @@ def finding_dict(f: Finding) -> dict[str, Any]:
     return {
         "dimension": f.dimension, "rule_id": f.rule_id, "utterance_index": f.utterance_seq,
         "span": list(f.span), "quote": f.quote, "points": f.points, "severity": f.severity.value,
-        "role": f.role.value if f.role else None, "message": f.message,
+        "role": f.role.value if f.role else None, "message": f.message, "fatal": f.fatal,
     }
 
 
@@ -32,6 +33,7 @@ def report_dict(report: QAReport) -> dict[str, Any]:
     """The API's ``report`` object for a freshly computed report."""
     return {
         "score": report.score,
+        "fatal": report.fatal,
         "dimensions": {name: round(d.score, 2) for name, d in report.dimensions.items()},
         "dimension_details": dimension_details(report),
         "weights": report.weights,

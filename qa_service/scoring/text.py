@@ -25,7 +25,8 @@ _FULLWIDTH[0x3000] = 0x20
 
 NEGATORS = frozenset(
     "不 没 没有 无 非 未 别 莫 勿 甭 不是 并非 并不 并没有 毫不 绝不 决不 从不 从没 从未 "
-    "不会 不能 不要 不用 无需 不必 没什么 不太 不怎么 一点也不 一点都不 根本不 根本没有".split()
+    "不会 不能 不要 不用 无需 不必 没什么 不太 不怎么 一点也不 一点都不 根本不 根本没有 "
+    "无法 没法 没能 未能 不可 不得 不可能 不想 不愿 不愿意 不肯 从来不 从来没有 永远不 绝对不".split()
 )
 # Words between a negator and what it negates that do not break the scope (不太满意, 没有很差).
 SCOPE_FILLERS = frozenset(

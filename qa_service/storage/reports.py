@@ -19,6 +19,7 @@ def save(*, session: Session, transcript_id: int, report: QAReport) -> int:
         {
             "transcript_id": transcript_id,
             "score": report.score,
+            "fatal": report.fatal,
             "dimensions": dimensions,
             "weights": report.weights,
             "scorer_versions": report.scorer_versions,
@@ -34,7 +35,7 @@ def save(*, session: Session, transcript_id: int, report: QAReport) -> int:
             "report_id": report_id, "dimension": f.dimension, "rule_id": f.rule_id,
             "utterance_seq": f.utterance_seq, "span_start": f.span[0], "span_end": f.span[1],
             "quote": f.quote, "points": f.points, "severity": f.severity.value,
-            "role": f.role.value if f.role else None, "message": f.message,
+            "role": f.role.value if f.role else None, "message": f.message, "fatal": f.fatal,
         }
         for f in report.findings
     ]

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy.sql import false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -113,6 +114,7 @@ class Report(Base):
         ForeignKey("transcripts.id", ondelete="CASCADE"), unique=True
     )
     score: Mapped[float] = mapped_column(Float)
+    fatal: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     dimensions: Mapped[dict[str, Any]] = mapped_column(JSON)
     weights: Mapped[dict[str, Any]] = mapped_column(JSON)
     scorer_versions: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -146,6 +148,7 @@ class Finding(Base):
     severity: Mapped[str] = mapped_column(String(16))
     role: Mapped[str | None] = mapped_column(String(16))
     message: Mapped[str] = mapped_column(Text, default="")
+    fatal: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     report: Mapped[Report] = relationship(back_populates="findings")
 

@@ -94,6 +94,7 @@ def create_batch(
 def _report_read(report: Report) -> ReportRead:
     return ReportRead(
         score=report.score,
+        fatal=report.fatal,
         dimensions={name: d["score"] for name, d in report.dimensions.items()},
         dimension_details=report.dimensions,
         weights=report.weights,
@@ -105,7 +106,7 @@ def _report_read(report: Report) -> ReportRead:
         findings=[
             FindingRead(dimension=f.dimension, rule_id=f.rule_id, utterance_index=f.utterance_seq,
                         span=(f.span_start, f.span_end), quote=f.quote, points=f.points, severity=f.severity,
-                        role=f.role, message=f.message)
+                        role=f.role, message=f.message, fatal=f.fatal)
             for f in report.findings
         ],
         flags=[FlagRead(reason=f.reason, severity=f.severity, detail=f.detail) for f in report.flags],
