@@ -134,3 +134,21 @@ def test_sentiment_command_rejects_hub_name(tmp_path):
     plain.write_text("好的\n", encoding="utf-8")
     result = runner.invoke(app, ["sentiment", str(plain), "--model", "bert-base-chinese"])
     assert result.exit_code == 2 and "not an existing directory" in result.output
+
+
+def test_rules_check_passes_on_shipped_packs():
+    result = runner.invoke(app, ["rules", "check"])
+    assert result.exit_code == 0, result.output
+    assert "all 5 packs valid, every example passes" in result.output
+
+
+def test_rules_check_fails_with_coded_error(tmp_path):
+    (tmp_path / "general.yaml").write_text(
+        'name: general\nversion: "1"\nscenario: general\nscorecard: {weights: {politeness: 1}}\nrules:\n'
+        "  - id: greet\n    dimension: politeness\n    message: 问候\n    match: {phrases: [您好]}\n"
+        "    examples: {match: [请问], no_match: [您好]}\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["rules", "check", "--dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "R006" in result.output and "general.greet" in result.output

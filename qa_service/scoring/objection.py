@@ -93,7 +93,8 @@ class ObjectionScorer:
                 handling = "partial"
             else:
                 handling = "unhandled"
-            after = window[-1] if window else obj.turn
+            response_turn = next((t for t in window if response_turns.get(t)), window[0] if window else None)
+            after = response_turn if response_turn is not None else obj.turn
             later = [t for t in customer_turns if t > after][: settings.outcome_within]
             later_types = set().union(*(objection_types_at.get(t, set()) for t in later)) if later else set()
             if ESCALATION_TYPE in later_types and ESCALATION_TYPE not in obj.types:
@@ -106,7 +107,6 @@ class ObjectionScorer:
                 outcome = "continued"
             else:
                 outcome = "ended"
-            response_turn = next((t for t in window if response_turns.get(t)), window[0] if window else None)
             records.append({
                 "type": obj.types[0], "types": obj.types, "utterance_index": match.turns[obj.turn].utterance.seq,
                 "quote": obj.quote, "rule_id": obj.rule_id,

@@ -126,7 +126,7 @@ def _pipeline(request: Request, settings: Settings) -> Pipeline:
 
 
 def _unprocessable(exc: RulePackError, field: str) -> HTTPException:
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail=[
+    return HTTPException(422, detail=[
         {"loc": ["body", field], "type": "rule_pack", "msg": str(e), "code": e.code} for e in exc.errors
     ])
 

@@ -1,0 +1,101 @@
+"""/v1/rules: list packs, dry-run a pack or a draft rule on a posted transcript; flagged transcripts are queryable."""
+
+from __future__ import annotations
+
+import textwrap
+
+from qa_service.queue.worker import run_worker
+from tests.conftest import transcript
+
+TURNS = [
+    {"role": "customer", "text": "这个理财收益怎么样"},
+    {"role": "agent", "text": "放心，这个产品保证收益的"},
+    {"role": "customer", "text": "我再考虑考虑"},
+]
+
+
+def test_list_packs_shows_versions_and_hashes(client):
+    packs = {p["name"]: p for p in client.get("/v1/rules").json()}
+    assert {"general", "presale", "after_sales", "complaint", "finance"} <= set(packs)
+    finance = packs["finance"]
+    assert finance["include"] == ["general"] and len(finance["hash"]) == 64
+    fatal = {r["id"] for r in finance["rules"] if r["fatal"]}
+    assert "finance.guaranteed-return" in fatal
+    assert client.get("/v1/rules/finance").json()["scenario"] == "finance"
+    assert client.get("/v1/rules/nope").status_code == 404
+
+
+def test_dry_run_active_pack_returns_hits_and_score(client):
+    body = client.post("/v1/rules/test", json={"pack": "finance", "transcript": {"utterances": TURNS}}).json()
+    assert body["pack"] == "finance" and body["score"] == 0.0
+    hits = {(h["rule_id"], h["kind"]) for h in body["hits"]}
+    assert ("finance.guaranteed-return", "hit") in hits
+    assert ("finance.recording-notice-missing", "missing") in hits
+    assert ("finance.objection-delay", "detect") in hits
+    promise = next(h for h in body["hits"] if h["rule_id"] == "finance.guaranteed-return")
+    assert promise["quote"] == "保证收益" and promise["role"] == "agent" and promise["utterance_index"] == 1
+    assert "fatal_rule" in {f["reason"] for f in body["flags"]}
+    assert body["metrics"]["objection"]["objections"][0]["type"] == "delay"
+
+
+def test_dry_run_draft_rule_with_its_examples(client):
+    rule = {"id": "say-thanks", "dimension": "politeness", "points": 2, "message": "致谢",
+            "match": {"phrases": ["谢谢"]}, "examples": {"match": ["谢谢您"], "no_match": ["不用谢谢"]}}
+    turns = [{"role": "agent", "text": "谢谢您的耐心"}]
+    body = client.post("/v1/rules/test", json={"pack": "general", "rule": rule,
+                                               "transcript": {"utterances": turns}}).json()
+    assert body["version"].endswith("+draft")
+    assert [h["rule_id"] for h in body["hits"] if h["rule_id"] == "general.say-thanks"] == ["general.say-thanks"]
+    assert [(e["expected"], e["ok"]) for e in body["examples"]] == [("match", True), ("no_match", True)]
+
+
+def test_dry_run_draft_pack_yaml(client):
+    pack = textwrap.dedent("""\
+        name: telecom
+        version: "0.1"
+        scenario: telecom
+        include: [general]
+        scorecard: {weights: {compliance: 1}}
+        rules:
+          - id: no-unlimited-claim
+            dimension: compliance
+            points: -10
+            message: 宣传无限流量
+            match: {phrases: [无限流量]}
+            examples: {match: [这是无限流量套餐], no_match: [不是无限流量]}
+        """)
+    turns = [{"role": "agent", "text": "您好，这是无限流量套餐"}]
+    body = client.post("/v1/rules/test", json={"pack_yaml": pack, "transcript": {"utterances": turns}}).json()
+    assert body["pack"] == "telecom" and body["dimensions"]["compliance"] == 90.0
+    assert body["weights"]["compliance"] == 1.0
+    assert all(e["ok"] for e in body["examples"])
+
+
+def test_dry_run_bad_rule_is_422_with_code(client):
+    rule = {"id": "Bad Id", "dimension": "politeness", "message": "x", "match": {"regex": "("},
+            "examples": {"match": ["a"], "no_match": ["b"]}}
+    resp = client.post("/v1/rules/test", json={"rule": rule, "transcript": {"utterances": TURNS}})
+    assert resp.status_code == 422
+    msgs = [d["msg"] for d in resp.json()["detail"]]
+    assert any(m.startswith("R002") and "kebab-case" in m for m in msgs)
+    assert any(m.startswith("R003") and "invalid regex" in m for m in msgs)
+    resp = client.post("/v1/rules/test", json={"pack": "nope", "transcript": {"utterances": TURNS}})
+    assert resp.status_code == 422 and resp.json()["detail"][0]["loc"] == ["body", "pack"]
+    resp = client.post("/v1/rules/test", json={"pack": "general", "transcript": {"utterances": []}})
+    assert resp.status_code == 422 and "utterances" in str(resp.json()["detail"][0]["loc"])
+
+
+def test_flagged_transcripts_are_queryable_by_reason(client, settings):
+    fatal = client.post("/v1/transcripts", json=transcript("fatal", scenario="finance", utterances=TURNS)).json()["id"]
+    clean = client.post("/v1/transcripts", json=transcript("clean", utterances=[
+        {"role": "customer", "text": "在吗"}, {"role": "agent", "text": "您好，请问有什么可以帮您"},
+        {"role": "customer", "text": "没事了"}, {"role": "agent", "text": "好的，祝您生活愉快，再见"},
+    ])).json()["id"]
+    run_worker(settings, burst=True, reconcile=False)
+    got = client.get(f"/v1/transcripts/{fatal}").json()["report"]
+    assert got["fatal"] is True and got["score"] == 0.0 and got["rule_pack"] == "finance"
+    assert any(f["fatal"] for f in got["findings"])
+    ids = [t["id"] for t in client.get("/v1/transcripts", params={"flagged": "true", "reason": "fatal_rule"}).json()["items"]]
+    assert ids == [fatal]
+    unflagged = [t["id"] for t in client.get("/v1/transcripts", params={"flagged": "false"}).json()["items"]]
+    assert clean in unflagged and fatal not in unflagged
