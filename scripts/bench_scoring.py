@@ -39,7 +39,7 @@ def load(data: Path, limit: int) -> list[Transcript]:
 def run(pipeline: Pipeline, transcripts: list[Transcript], batch: int = 1) -> tuple[float, dict[str, float]]:
     """One transcript at a time (batch=1, as a worker takes jobs), or ``batch`` at a time."""
     pipeline.score(transcripts[0])  # warm-up
-    stage = {s.name: 0.0 for s in pipeline.scorers}
+    stage = {"rules": 0.0} | {s.name: 0.0 for s in pipeline.scorers}
     t0 = time.perf_counter()
     for i in range(0, len(transcripts), batch):
         chunk = transcripts[i : i + batch]
@@ -75,7 +75,10 @@ def main() -> None:
     print(f"{len(transcripts)} real dialogues ({', '.join(CORPORA)}), median {turns:.0f} turns, "
           f"torch threads {args.threads}\n")
     rows = []
+    rule_dims = ["politeness.v1", "compliance.v1", "objection.v1", "timing.v1"]
     for label, scorers, batch in (("negativity.v1 alone (baseline)", ["negativity.v1"], 1),
+                                  ("rule dimensions (politeness, compliance, objection, timing)", rule_dims, 1),
+                                  ("rule dimensions + negativity", [*rule_dims, "negativity.v1"], 1),
                                   ("sentiment.v1 alone", ["sentiment.v1"], 1),
                                   ("default pipeline", ScoringSettings().scorers, 1),
                                   (f"default pipeline, {args.batch} per batch", ScoringSettings().scorers, args.batch)):

@@ -305,6 +305,9 @@ class _Context:
         return kept
 
     def _token_spans(self, turn: Turn, seq: list[frozenset[str]], gap: int) -> list[Span]:
+        text = turn.norm.text
+        if not all(any(alt in text for alt in wanted) for wanted in seq):
+            return []  # a listed token is missing from the text: no need to segment it
         if turn.tokens is None:
             turn.tokens = self.compiled.analyzer.tokens(turn.norm.text, masked=True)
         toks = turn.tokens

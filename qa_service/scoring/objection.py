@@ -42,6 +42,7 @@ class ObjectionScorer:
     version = "1"
     default_weight = 1.0
     uses_rules = True
+    needs_hits = True
 
     def initialize(self) -> None:
         """Nothing to load: the rule book compiles the packs."""

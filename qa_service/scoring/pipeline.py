@@ -79,7 +79,10 @@ class Pipeline:
         n = max(len(transcripts), 1)
         t0 = time.perf_counter()
         packs = [self.rulebook.pack_for(t) for t in transcripts]
-        matches = [pack.match(t) for pack, t in zip(packs, transcripts)]
+        if any(getattr(s, "needs_hits", False) for s in self.scorers):
+            matches = [pack.match(t) for pack, t in zip(packs, transcripts)]
+        else:  # negativity/timing read only the pack's settings
+            matches = [PackMatch(pack.pack, [], {}, {}) for pack in packs]
         stage_ms: dict[str, float] = {"rules": (time.perf_counter() - t0) * 1000 / n}
         per_scorer: dict[str, list[DimensionScore]] = {}
         for scorer in self.scorers:

@@ -50,7 +50,13 @@ def rule_outcome(match: PackMatch, dimension: str) -> RuleOutcome:
     out = RuleOutcome()
     for rule in match.rules_for(dimension):
         spec = rule.spec
-        if spec.kind == RuleKind.detect or not match.fired(rule):
+        if not match.fired(rule):
+            continue
+        if spec.kind == RuleKind.detect:
+            if spec.flag:  # detectors raise their flag (escalation_threat) but move no points
+                t, spans = next(iter(sorted(match.hits[rule.id].items())))
+                quote = match.turns[t].quote(spans[0])[1] if spans else match.turns[t].utterance.text[:30]
+                out.flags.append(Flag(spec.flag, Severity(spec.severity), f"{spec.message}（{rule.id}：{quote}）"))
             continue
         cap = spec.cap if spec.cap is not None else abs(spec.points)
         used = 0.0
@@ -88,6 +94,7 @@ class RuleDimensionScorer:
     version = "1"
     default_weight = 1.0
     uses_rules = True
+    needs_hits = True
 
     def initialize(self) -> None:
         """Nothing to load: the rule book compiles the packs."""
