@@ -2,7 +2,8 @@
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
-    HF_HUB_OFFLINE=1 QA_DATA_DIR=/data QA_SCORING__SENTIMENT_MODEL=/app/models/sentiment-zh
+    HF_HUB_OFFLINE=1 QA_DATA_DIR=/data QA_SCORING__SENTIMENT_MODEL=/app/models/sentiment-zh \
+    QA_SCORING__RULES_DIR=/app/rules
 
 # CPU build of torch first: an unpinned torch pulls a multi-GB CUDA build.
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
