@@ -54,8 +54,7 @@ def hit_rates(pipeline: Pipeline, transcripts: list[Transcript], top: int) -> No
                     continue
                 fired[rule.id] += 1
                 if rule.spec.kind == RuleKind.required:
-                    scope = match.scopes[rule.id]
-                    turn = match.turns[scope[-1] if rule.spec.window and rule.spec.window.last else scope[0]]
+                    turn = match.missing_turn(rule)
                     quotes[rule.id].append(f"(缺失) {turn.utterance.text[:40]}")
                 else:
                     t_idx, spans = next(iter(sorted(match.hits[rule.id].items())))

@@ -72,6 +72,11 @@ class PackMatch:
             return bool(self.scopes[rule.id]) and not self.hits[rule.id]
         return bool(self.hits[rule.id])
 
+    def missing_turn(self, rule: PackRule) -> Turn:
+        """Where a missing requirement was due: the window's last turn for ``last: N``, else its first."""
+        scope = self.scopes[rule.id]
+        return self.turns[scope[-1] if rule.spec.window and rule.spec.window.last else scope[0]]
+
     def rules_for(self, dimension: str) -> list[PackRule]:
         return [r for r in self.pack.rules if r.spec.dimension == dimension]
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from qa_service.domain import DimensionScore, Finding, Flag, Role, Severity, Transcript
 from qa_service.rules.engine import PackMatch
-from qa_service.scoring.rulebased import dimension_score, rule_outcome
+from qa_service.scoring.rulebased import RuleDimensionScorer, dimension_score, rule_outcome
 
 ACKNOWLEDGE = frozenset({"acknowledge", "empathy"})
 RESOLVE = frozenset({"explain", "solution", "alternative"})
@@ -37,15 +37,10 @@ class Objection:
     rule_id: str
 
 
-class ObjectionScorer:
+class ObjectionScorer(RuleDimensionScorer):
     name = "objection"
     version = "1"
     default_weight = 1.0
-    uses_rules = True
-    needs_hits = True
-
-    def initialize(self) -> None:
-        """Nothing to load: the rule book compiles the packs."""
 
     def detect(self, match: PackMatch) -> list[Objection]:
         """Customer objections in turn order; a customer's run of messages counts once per type."""

@@ -61,8 +61,7 @@ def rule_outcome(match: PackMatch, dimension: str) -> RuleOutcome:
         cap = spec.cap if spec.cap is not None else abs(spec.points)
         used = 0.0
         if spec.kind == RuleKind.required:
-            scope = match.scopes[rule.id]
-            turn = match.turns[scope[-1] if spec.window and spec.window.last else scope[0]]
+            turn = match.missing_turn(rule)
             out.findings.append(whole_turn_finding(rule, turn, spec.points))
             out.fired[rule.id] = 1
         else:

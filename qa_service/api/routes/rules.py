@@ -182,8 +182,7 @@ def test_rules(body: RuleTestRequest, request: Request, settings: SettingsDep) -
         if not match.fired(rule):
             continue
         if rule.spec.kind == RuleKind.required:
-            scope = match.scopes[rule.id]
-            turn = match.turns[scope[-1] if rule.spec.window and rule.spec.window.last else scope[0]]
+            turn = match.missing_turn(rule)
             hits.append(RuleHit(rule_id=rule.id, dimension=rule.spec.dimension, kind="missing",
                                 utterance_index=turn.index, role=turn.role.value, span=(0, 0), quote="",
                                 message=rule.spec.message))
