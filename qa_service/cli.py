@@ -169,6 +169,130 @@ def import_(
                                                       for e in errors))
 
 
+@app.command("import-kpis")
+def import_kpis(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV, XLSX, JSON or JSONL of KPI rows")],
+    mapping: Annotated[Optional[Path], typer.Option(exists=True, dir_okay=False,
+                                                    help="YAML/JSON {their header: canonical field}")] = None,
+    api: Annotated[Optional[str], typer.Option(help="POST to this API base URL instead of writing directly")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Import operational KPIs per agent and day; bad rows are listed by line, good rows land.
+
+    Exit 0: every row stored; 1: some rows rejected (the rest stored); 2: the file could not be read.
+    Re-importing an agent and day replaces it.
+    """
+    from qa_service.performance.kpi import KpiFileError, load_mapping, read_kpi_file
+
+    settings = _settings(data_dir)
+    try:
+        parsed = read_kpi_file(file, load_mapping(mapping) if mapping else None)
+    except (KpiFileError, OSError) as exc:
+        err_console.print(f"[red]cannot import {file}:[/red] {exc}", markup=True)
+        raise typer.Exit(2)
+    if parsed.ignored_columns:
+        console.print(f"ignored columns (not KPI fields; map them with --mapping): {', '.join(parsed.ignored_columns)}")
+    if api:
+        import httpx
+
+        payload = {"records": [_record_json(r) for r in parsed.records], "source": file.name}
+        resp = httpx.post(f"{api.rstrip('/')}/v1/kpis", json=payload, timeout=300) if parsed.records else None
+        if resp is not None and resp.status_code >= 400:
+            err_console.print(f"[red]{resp.status_code}[/red] {resp.text[:500]}")
+            raise typer.Exit(1)
+        stored = resp.json() if resp is not None else {"inserted": 0, "replaced": 0}
+    else:
+        from qa_service.storage import kpis as kpi_repo
+        from qa_service.storage.db import create_db_engine, session_factory, session_scope, upgrade
+
+        engine = create_db_engine(settings)
+        if settings.db.auto_migrate:
+            upgrade(engine)
+        with session_scope(session_factory(engine)) as s:
+            result = kpi_repo.upsert_many(session=s, records=parsed.records, source=file.name)
+        stored = {"inserted": result.inserted, "replaced": result.replaced}
+    rejected = len({e.line for e in parsed.errors})
+    console.print(f"{file}: {stored['inserted']} new, {stored['replaced']} replaced, {rejected} rejected "
+                  f"(columns: {', '.join(f'{h}→{f}' for h, f in parsed.columns.items())})", markup=False)
+    for e in parsed.errors[:50]:
+        err_console.print(f"  {e}", markup=False)
+    if len(parsed.errors) > 50:
+        err_console.print(f"  … and {len(parsed.errors) - 50} more")
+    if parsed.errors:
+        raise typer.Exit(1)
+
+
+def _record_json(r) -> dict:
+    key = {"date": r.date_from.isoformat()} if r.date_from == r.date_to else \
+        {"period": f"{r.date_from.isoformat()}..{r.date_to.isoformat()}"}
+    return {"agent_id": r.agent_id, **key, **({"team": r.team} if r.team else {}), **r.values}
+
+
+class ExportFormat(str, Enum):
+    xlsx = "xlsx"
+    csv = "csv"
+    json = "json"
+
+
+@app.command("export-appraisals")
+def export_appraisals(
+    period: Annotated[str, typer.Option(help="2026-10, 2026-W43, 2026-Q4 or 2026-10-01..2026-10-15")],
+    format: Annotated[ExportFormat, typer.Option("--format", help="xlsx, csv or json")] = ExportFormat.xlsx,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="File to write (default: "
+                                                   "appraisal-<period>.xlsx here; csv/json to stdout)")] = None,
+    scheme: Annotated[Optional[str], typer.Option(help="Scheme for every agent (default: by team)")] = None,
+    team: Annotated[Optional[str], typer.Option(help="Only this team")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Appraisals for a period: every metric's value, attainment, points, total, grade and rank in team."""
+    from qa_service.errors import RulePackError
+    from qa_service.performance.period import parse_period
+
+    settings = _settings(data_dir)
+    try:
+        p = parse_period(period)
+    except ValueError as exc:
+        err_console.print(f"[red]--period:[/red] {exc}")
+        raise typer.Exit(2)
+    try:
+        data, rows = appraisal_export(settings, p, format.value, scheme=scheme, team=team)
+    except (RulePackError, KeyError) as exc:
+        err_console.print(f"[red]cannot appraise:[/red] {exc}", markup=False)
+        raise typer.Exit(2)
+    if output is None and format is ExportFormat.xlsx:
+        output = Path(f"appraisal-{p.label.replace('..', '_')}.xlsx")
+    if output is None:
+        sys.stdout.write(data if isinstance(data, str) else data.decode())
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
+    err_console.print(f"{len(rows)} agent(s), period {p.label} ({p.start}..{p.end}) → {output}")
+
+
+def appraisal_export(settings: Settings, period, fmt: str, *, scheme: str | None = None, team: str | None = None):
+    """(file content, rows) for a period, straight from the database."""
+    from qa_service.performance import export
+    from qa_service.performance.appraisal import appraisal_rows
+    from qa_service.performance.scheme import default_schemes_dir, load_schemes
+    from qa_service.storage import performance as perf_repo
+    from qa_service.storage.db import create_db_engine, session_factory, upgrade
+
+    schemes = load_schemes(default_schemes_dir(settings))
+    if scheme and scheme not in schemes:
+        raise KeyError(f"no scheme {scheme!r}; loaded: {', '.join(sorted(schemes))}")
+    engine = create_db_engine(settings)
+    if settings.db.auto_migrate:
+        upgrade(engine)
+    with session_factory(engine)() as s:
+        agents, _ = perf_repo.records_for(session=s, settings=settings, period=period, team=team)
+    rows = appraisal_rows(agents, schemes, scheme)
+    if fmt == "xlsx":
+        return export.to_xlsx(rows, period, schemes), rows
+    if fmt == "csv":
+        return export.to_csv(rows), rows
+    return export.to_json(rows, period, schemes), rows
+
+
 class OutputFormat(str, Enum):
     jsonl = "jsonl"
     csv = "csv"
@@ -321,6 +445,7 @@ def rules_check(rules_dir: RulesDir = None) -> None:
     """Validate every pack and run every rule's examples; exit 1 on any problem (coded errors)."""
     from qa_service.errors import RulePackError
     from qa_service.rules.book import RuleBook
+    from qa_service.performance.scheme import default_schemes_dir
     from qa_service.rules.check import example_errors, run_examples
 
     _logging(logging.WARNING)
@@ -344,10 +469,30 @@ def rules_check(rules_dir: RulesDir = None) -> None:
                       f"{len(results) - len(errors)}/{len(results)} examples pass", markup=False)
         for e in errors:
             err_console.print(str(e), markup=False)
+    from qa_service.performance.appraisal import example_errors as scheme_example_errors
+    from qa_service.performance.scheme import load_schemes
+
+    scheme_dir = (rules_dir / "appraisal") if rules_dir else default_schemes_dir(settings)
+    schemes = {}
+    if scheme_dir.is_dir():
+        try:
+            schemes = load_schemes(scheme_dir)
+        except RulePackError as exc:
+            for e in exc.errors:
+                err_console.print(str(e), markup=False)
+            failures += len(exc.errors)
+        for name, s in sorted(schemes.items()):
+            errors = scheme_example_errors(s)
+            failures += len(errors)
+            console.print(f"appraisal scheme {name} v{s.spec.version} ({s.path}): {len(s.spec.metrics)} metrics, "
+                          f"{len(s.spec.examples) - len(errors)}/{len(s.spec.examples)} examples pass", markup=False)
+            for e in errors:
+                err_console.print(str(e), markup=False)
     if failures:
-        err_console.print(f"[red]{failures} example(s) failed[/red]")
+        err_console.print(f"[red]{failures} problem(s)[/red]")
         raise typer.Exit(1)
-    console.print(f"[green]all {len(book.packs)} packs valid, every example passes[/green]")
+    console.print(f"[green]all {len(book.packs)} packs and {len(schemes)} appraisal schemes valid, "
+                  f"every example passes[/green]")
 
 
 @rules_app.command("list")

@@ -78,6 +78,16 @@ class ScoringSettings(BaseModel):
     problem_lexicon: Path | None = None
 
 
+class PerformanceSettings(BaseModel):
+    """Agent performance records and appraisals."""
+
+    timezone: str = Field("Asia/Shanghai", description="Local time zone that decides a transcript's day")
+    shrinkage_n: float = Field(
+        10.0, ge=0, description="Weight, in transcripts, of the team mean in an agent's adjusted QA score")
+    frt_target_seconds: float = Field(30.0, gt=0, description="First-response target for transcript-derived KPIs")
+    schemes_dir: Path | None = Field(None, description="Folder of appraisal schemes (default: <rules>/appraisal)")
+
+
 class Settings(BaseSettings):
     """All configuration of qa_service."""
 
@@ -91,6 +101,7 @@ class Settings(BaseSettings):
     api: APISettings = Field(default_factory=APISettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     scoring: ScoringSettings = Field(default_factory=ScoringSettings)
+    performance: PerformanceSettings = Field(default_factory=PerformanceSettings)
 
     @property
     def database_url(self) -> str:

@@ -22,11 +22,49 @@ from qa_service.storage.db import create_db_engine, session_factory
 from qa_service.storage.tables import Finding, Flag, Report, Transcript
 
 BATCH = 100
+DEMO_PERIOD = "2026-10"  # the demo transcripts' (synthetic) start times and the generated KPIs fall in it
 
 
 def load_sample() -> list[dict[str, Any]]:
     text = resources.files("qa_service.demo_data").joinpath("sample.jsonl").read_text(encoding="utf-8")
     return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def load_kpis_csv() -> str:
+    return resources.files("qa_service.demo_data").joinpath("kpis.csv").read_text(encoding="utf-8")
+
+
+def appraise(url: str, settings: Settings, console: Console) -> dict[str, Any]:
+    """Import the demo KPIs through the API, export the period's appraisal as XLSX, show top and bottom."""
+    with httpx.Client(base_url=url, timeout=120) as client:
+        imported = client.post("/v1/kpis", params={"source": "demo:kpis.csv"}, content=load_kpis_csv().encode(),
+                               headers={"Content-Type": "text/csv"})
+        imported.raise_for_status()
+        rows = client.get("/v1/appraisals", params={"period": DEMO_PERIOD}).json()["rows"]
+        xlsx = client.get("/v1/appraisals", params={"period": DEMO_PERIOD, "format": "xlsx"})
+        xlsx.raise_for_status()
+    path = (settings.data_dir / f"appraisal-{DEMO_PERIOD}.xlsx").resolve()
+    path.write_bytes(xlsx.content)
+    k = imported.json()
+    console.print(f"KPIs (generated demo file): {k['inserted']} new, {k['replaced']} replaced, {k['rejected']} rejected")
+    ranked = sorted((r for r in rows if r["total"] is not None), key=lambda r: -r["total"])
+    shown = ranked[:3] + [r for r in ranked[-3:] if r not in ranked[:3]]
+    pct = lambda v: "—" if v is None else f"{v:.1%}"  # noqa: E731
+    num = lambda v, f="{:.1f}": "—" if v is None else f.format(v)  # noqa: E731
+    table = Table(title=f"appraisal {DEMO_PERIOD}: top and bottom agents\n(QA from the demo transcripts; KPIs generated, "
+                        "see demo_data/README.md)")
+    for col in ("", "agent", "total", "grade", "QA (n)", "QA adj", "CSAT", "FCR", "NPS", "FRT s"):
+        table.add_column(col, no_wrap=True)
+    for r in shown:
+        m = r["metrics"]
+        place = "top" if r in ranked[:3] else "bottom"
+        table.add_row(place, r["agent_id"], num(r["total"]), r["grade"] or "—",
+                      f"{num(r['qa_score_mean'])} ({r['qa_n']})", num(r["qa_score_adjusted"]), pct(m.get("csat")),
+                      pct(m.get("fcr")), num(m.get("nps")), num(m.get("frt_seconds")))
+    console.print(table)
+    console.print(f"appraisal XLSX: {path}")
+    return {"kpis": k, "appraisal_rows": len(rows), "xlsx": str(path), "top": ranked[0]["agent_id"] if ranked else None,
+            "bottom": ranked[-1]["agent_id"] if ranked else None}
 
 
 @dataclass
@@ -141,6 +179,7 @@ def run_demo(settings: Settings, *, workers: int = 2, keep_serving: bool = False
         console.print(f"ingest: {counts}")
         result = summary(settings, sources, DemoTimings(t1 - t0, t2 - t1), console)
         result["ingest"] = counts
+        result["appraisal"] = appraise(server.url, settings, console)
         base = server.url if keep_serving else f"http://{settings.api.host}:{settings.api.port}"
         start = "" if keep_serving else f"  start the API:    qa serve --data-dir {settings.data_dir}\n"
         console.print(
@@ -148,6 +187,9 @@ def run_demo(settings: Settings, *, workers: int = 2, keep_serving: bool = False
             f"  API docs:         {base}/docs\n"
             f"  flagged:          curl '{base}/v1/transcripts?flagged=true'\n"
             f"  one transcript:   curl {base}/v1/transcripts/1\n"
+            f"  performance:      curl '{base}/v1/performance?period={DEMO_PERIOD}'\n"
+            f"  appraisals:       curl '{base}/v1/appraisals?period={DEMO_PERIOD}&format=csv'\n"
+            f"                    qa export-appraisals --period {DEMO_PERIOD} --format xlsx --data-dir {settings.data_dir}\n"
             f"  score a file:     qa score conversations.jsonl --output reports.jsonl\n"
             f"  worker logs:      {settings.data_dir.resolve()}/worker-*.log"
         )

@@ -4,6 +4,9 @@ Picks conversations deterministically (lowest sha1 of the id) from the real dial
 converts them to the API's transcript shape, and assigns demo agents/teams (the corpora carry
 no agent ids; the assignment is synthetic and marked so in each transcript's metadata).
 
+Start times are synthetic too (the corpora carry none): spread over the demo period, October
+2026, 09:00–21:00 China time, so that `qa demo` can show a month's performance records.
+
 Usage: python scripts/make_demo_sample.py --data ../shared/data
 """
 
@@ -12,6 +15,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from qa_service.ingest.textlog import from_corpus_record
@@ -23,6 +27,8 @@ PICKS = {  # corpus: (count, team, channel, min turns)
     "mobilecs_examples": (5, "mobile-hotline", "call", 2),
 }
 AGENTS_PER_TEAM = 4
+DEMO_MONTH_START = datetime(2026, 10, 1, 9, 0, tzinfo=timezone(timedelta(hours=8)))  # China Standard Time
+DEMO_DAYS = 31
 
 
 def main() -> None:
@@ -45,7 +51,10 @@ def main() -> None:
             t["channel"] = channel
             t["team"] = team
             t["agent_id"] = f"{team}-{digest % AGENTS_PER_TEAM + 1:02d}"
-            t["metadata"] = {"corpus": corpus, "agent_assignment": "synthetic (demo)"}
+            minute = (digest >> 8) % (DEMO_DAYS * 12 * 60)  # day and minute within 09:00–21:00
+            t["started_at"] = (DEMO_MONTH_START + timedelta(days=minute // 720, minutes=minute % 720)).isoformat()
+            t["metadata"] = {"corpus": corpus, "agent_assignment": "synthetic (demo)",
+                             "started_at": "synthetic (demo)"}
             out.append(t)
             taken += 1
             if taken == count:

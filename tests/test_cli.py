@@ -110,6 +110,48 @@ def test_demo_scores_sample_through_embedded_redis_and_worker_processes(tmp_path
         statuses = set(s.scalars(select(Transcript.status)))
     assert statuses == {"scored"}
     assert not (tmp_path / "demo" / "redis.sock").exists()  # the embedded Redis was shut down
+    _check_demo_appraisal(tmp_path / "demo", out, settings)
+
+
+def _check_demo_appraisal(data_dir, out, settings):
+    """The demo's XLSX, read back: every agent's CSAT, FCR and NPS recomputed here from the generated
+    KPI file with the csv module, QA mean and n from the stored reports."""
+    from collections import defaultdict
+
+    from openpyxl import load_workbook
+
+    from qa_service.storage.tables import Report
+
+    assert "top and bottom agents" in out and "appraisal XLSX:" in out
+    path = data_dir / "appraisal-2026-10.xlsx"
+    wb = load_workbook(path)
+    assert wb.sheetnames[:2] == ["说明", "汇总"] and "团队 jd-after-sales" in wb.sheetnames
+    ws = wb["汇总"]
+    header = [c.value for c in ws[1]]
+    rows = {r["坐席工号"]: r for r in (dict(zip(header, v)) for v in ws.iter_rows(min_row=2, values_only=True))}
+    sums = defaultdict(lambda: defaultdict(float))
+    with open(REPO / "qa_service" / "demo_data" / "kpis.csv", encoding="utf-8") as fh:
+        for k in csv.DictReader(fh):
+            for f in ("contacts", "fcr_resolved", "csat_responses", "csat_satisfied", "nps_promoters",
+                      "nps_passives", "nps_detractors"):
+                sums[k["agent_id"]][f] += int(k[f])
+    with session_factory(create_db_engine(settings))() as s:
+        scores = defaultdict(list)
+        for agent, score in s.execute(select(Transcript.agent_id, Report.score).join(Report)):
+            scores[agent].append(score)
+    assert set(rows) == set(sums) == set(scores)  # 12 demo agents
+    for agent, row in rows.items():
+        k = sums[agent]
+        assert row["满意度"] == pytest.approx(k["csat_satisfied"] / k["csat_responses"], abs=1e-4)
+        assert row["一次解决率"] == pytest.approx(k["fcr_resolved"] / k["contacts"], abs=1e-4)
+        nps = 100 * (k["nps_promoters"] - k["nps_detractors"]) / (
+            k["nps_promoters"] + k["nps_passives"] + k["nps_detractors"])
+        assert row["NPS"] == pytest.approx(nps, abs=1e-3)
+        assert row["质检样本数"] == len(scores[agent])
+        assert row["质检均分"] == pytest.approx(sum(scores[agent]) / len(scores[agent]), abs=1e-3)
+        assert row["等级"] in {"优秀", "良好", "合格", "待改进"} and 0 < row["总分"] <= 120
+    ranks = sorted(r["团队排名"] for r in rows.values() if r["团队"] == "jd-after-sales")
+    assert ranks == [1, 2, 3, 4]
 
 
 def test_sentiment_command_csv_and_plain_lines(tmp_path):
@@ -139,7 +181,7 @@ def test_sentiment_command_rejects_hub_name(tmp_path):
 def test_rules_check_passes_on_shipped_packs():
     result = runner.invoke(app, ["rules", "check"])
     assert result.exit_code == 0, result.output
-    assert "all 5 packs valid, every example passes" in result.output
+    assert "all 5 packs and 2 appraisal schemes valid, every example passes" in result.output
 
 
 def test_rules_check_fails_with_coded_error(tmp_path):
@@ -152,3 +194,40 @@ def test_rules_check_fails_with_coded_error(tmp_path):
     result = runner.invoke(app, ["rules", "check", "--dir", str(tmp_path)])
     assert result.exit_code == 1
     assert "R006" in result.output and "general.greet" in result.output
+
+
+def test_import_kpis_reports_bad_lines_and_exits_1_then_exports(tmp_path):
+    data = tmp_path / "data"
+    kpis = tmp_path / "kpis.csv"
+    kpis.write_text("坐席工号,日期,班组,接待量,一次解决数,评价数,满意数,主管评分\n"
+                    "a1,2026-10-01,售后一组,40,30,10,9,\n"
+                    "a1,2026-10-02,售后一组,60,54,20,19,80\n"
+                    "a2,2026-10-01,售后一组,50,60,5,4,\n", encoding="utf-8")
+    result = runner.invoke(app, ["import-kpis", str(kpis), "--data-dir", str(data)])
+    assert result.exit_code == 1, result.output
+    out = " ".join(result.output.split())  # rich wraps long lines
+    assert "2 new, 0 replaced, 1 rejected" in out
+    assert "line 4: fcr_resolved: 60 is more than contacts (50)" in out
+    result = runner.invoke(app, ["import-kpis", str(kpis), "--data-dir", str(data)])
+    assert "0 new, 2 replaced, 1 rejected" in " ".join(result.output.split())
+
+    result = runner.invoke(app, ["export-appraisals", "--period", "2026-10", "--format", "json",
+                                 "--data-dir", str(data)])
+    assert result.exit_code == 0, result.output
+    [row] = json.loads(result.stdout)["rows"]
+    assert row["agent_id"] == "a1" and row["metrics"]["fcr"] == 0.84 and row["metrics"]["csat"] == 0.9333
+    assert row["scheme"] == "after_sales" and row["grade"] and row["qa_n"] == 0
+
+    out = tmp_path / "out" / "a.xlsx"
+    result = runner.invoke(app, ["export-appraisals", "--period", "2026-Q4", "--format", "xlsx", "--output",
+                                 str(out), "--data-dir", str(data)])
+    assert result.exit_code == 0 and out.stat().st_size > 0
+    result = runner.invoke(app, ["export-appraisals", "--period", "Oct", "--data-dir", str(data)])
+    assert result.exit_code == 2 and "is not a period" in " ".join(result.output.split())
+
+
+def test_import_kpis_unreadable_file_exits_2(tmp_path):
+    bad = tmp_path / "k.xlsx"
+    bad.write_bytes(b"not a zip")
+    result = runner.invoke(app, ["import-kpis", str(bad), "--data-dir", str(tmp_path / "d")])
+    assert result.exit_code == 2 and "not a readable XLSX" in " ".join(result.output.split())

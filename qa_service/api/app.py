@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.exception_handlers import http_exception_handler
 
 from qa_service import __version__
-from qa_service.api.routes import health, rules, transcripts
+from qa_service.api.routes import health, performance, rules, transcripts
 from qa_service.config import Settings
 from qa_service.errors import IngestConflict
 from qa_service.queue.connection import redis_client
@@ -123,4 +123,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.router)
     app.include_router(transcripts.router)
     app.include_router(rules.router)
+    app.include_router(performance.router)
     return app

@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from qa_service.domain import QAReport, TranscriptStatus
 from qa_service.scoring.serialize import dimension_details
 from qa_service.storage.tables import Finding, Flag, Report, Transcript, utcnow
+
+
+def report_summary(dimensions: dict[str, dict[str, Any]], flagged: bool) -> dict[str, Any]:
+    """The few numbers performance records need, from a report's stored dimension details."""
+    timing = (dimensions.get("timing") or {}).get("metrics") or {}
+    reply = timing.get("reply_latency_ms") or {}
+    return {
+        "dims": {name: (d.get("score") if d.get("applicable", True) else None) for name, d in dimensions.items()},
+        "flagged": flagged,
+        "frt_ms": timing.get("first_response_ms"),
+        "reply_ms": reply.get("mean") if isinstance(reply, dict) else None,
+        "handling_ms": timing.get("duration_ms"),
+    }
 
 
 def save(*, session: Session, transcript_id: int, report: QAReport) -> int:
@@ -27,6 +42,7 @@ def save(*, session: Session, transcript_id: int, report: QAReport) -> int:
             "rule_pack_version": report.rule_pack_version,
             "rule_pack_hash": report.rule_pack_hash,
             "duration_ms": round(report.duration_ms, 3),
+            "summary": report_summary(dimensions, bool(report.flags)),
             "created_at": utcnow(),
         },
     ).scalar_one()

@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator, UniqueConstraint
+from datetime import date
+
+from sqlalchemy import (JSON, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator,
+                        UniqueConstraint)
 from sqlalchemy.sql import false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -122,6 +125,9 @@ class Report(Base):
     rule_pack_version: Mapped[str | None] = mapped_column(String(50))
     rule_pack_hash: Mapped[str | None] = mapped_column(String(64))
     duration_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    # What performance records aggregate, small enough to read for a month of reports:
+    # {"dims": {name: score | None}, "flagged": bool, "frt_ms", "reply_ms", "handling_ms"}.
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     transcript: Mapped[Transcript] = relationship(back_populates="report")
@@ -165,3 +171,42 @@ class Flag(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
 
     report: Mapped[Report] = relationship(back_populates="flags")
+
+
+class AgentKpi(Base):
+    """An agent's imported operational KPIs for one day (or one whole period): counts, not rates."""
+
+    __tablename__ = "agent_kpis"
+    __table_args__ = (
+        UniqueConstraint("agent_id", "date_from", "date_to", name="uq_agent_kpis_agent_dates"),
+        Index("ix_agent_kpis_dates", "date_from", "date_to"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id"))
+    team_id: Mapped[str | None] = mapped_column(ForeignKey("teams.id"))
+    date_from: Mapped[date] = mapped_column(Date)
+    date_to: Mapped[date] = mapped_column(Date)
+    contacts: Mapped[int | None] = mapped_column(Integer)
+    frt_seconds_mean: Mapped[float | None] = mapped_column(Float)
+    frt_within_target: Mapped[int | None] = mapped_column(Integer)
+    aht_seconds_mean: Mapped[float | None] = mapped_column(Float)
+    fcr_resolved: Mapped[int | None] = mapped_column(Integer)
+    csat_responses: Mapped[int | None] = mapped_column(Integer)
+    csat_satisfied: Mapped[int | None] = mapped_column(Integer)
+    csat_score_mean: Mapped[float | None] = mapped_column(Float)
+    nps_promoters: Mapped[int | None] = mapped_column(Integer)
+    nps_passives: Mapped[int | None] = mapped_column(Integer)
+    nps_detractors: Mapped[int | None] = mapped_column(Integer)
+    transfers: Mapped[int | None] = mapped_column(Integer)
+    escalations: Mapped[int | None] = mapped_column(Integer)
+    complaints: Mapped[int | None] = mapped_column(Integer)
+    repeat_complaints: Mapped[int | None] = mapped_column(Integer)
+    recontacts: Mapped[int | None] = mapped_column(Integer)
+    consultations: Mapped[int | None] = mapped_column(Integer)
+    orders: Mapped[int | None] = mapped_column(Integer)
+    sales_amount: Mapped[float | None] = mapped_column(Float)
+    supervisor_rating: Mapped[float | None] = mapped_column(Float)
+    peer_rating: Mapped[float | None] = mapped_column(Float)
+    source: Mapped[str | None] = mapped_column(String(300))
+    imported_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,162 @@
+"""Appraisal exports HR can open: XLSX (Chinese headers, a sheet per team), CSV (UTF-8 with BOM), JSON."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any, Iterable
+
+from qa_service.performance.period import Period
+from qa_service.performance.record import METRICS, metric_kind, metric_label
+from qa_service.performance.scheme import AppraisalScheme
+
+# Metrics every export lists besides the scheme's own, so HR sees the operational picture.
+CONTEXT_METRICS = ("contacts", "csat", "csat_responses", "fcr", "nps", "nps_responses", "frt_seconds", "aht_seconds",
+                   "transfer_rate", "escalation_rate", "complaint_rate", "conversion", "sales_amount",
+                   "qa_fatal", "qa_flagged_share")
+_FORMATS = {"share": "0.0%", "seconds": "0.0", "score": "0.0", "number": "0.00", "count": "0", "amount": "#,##0.00"}
+_SHEET_BAD = re.compile(r"[\[\]:*?/\\]")
+
+
+def _item_columns(rows: Iterable[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    """(item id, label, metric) in scheme order, across the rows' schemes."""
+    cols: dict[str, tuple[str, str, str]] = {}
+    for r in rows:
+        for it in r["items"]:
+            cols.setdefault(it["id"], (it["id"], it["label"], it["metric"]))
+    return list(cols.values())
+
+
+def flat_row(row: dict[str, Any], items: list[tuple[str, str, str]]) -> dict[str, Any]:
+    """One appraisal row as flat columns (CSV, and the XLSX cells)."""
+    by_id = {it["id"]: it for it in row["items"]}
+    ci = row["qa_ci95"] or [None, None]
+    out = {
+        "rank": row["rank"], "agent_id": row["agent_id"], "team": row["team"], "scheme": row["scheme"],
+        "total": row["total"], "grade": row["grade"], "quantitative": row["quantitative"],
+        "qualitative": row["qualitative"],
+    }
+    for item_id, _, _ in items:
+        it = by_id.get(item_id, {})
+        out[f"{item_id}.value"] = it.get("value")
+        out[f"{item_id}.attainment"] = it.get("attainment")
+        out[f"{item_id}.points"] = it.get("points")
+    out.update({"qa_score_mean": row["qa_score_mean"], "qa_score_adjusted": row["qa_score_adjusted"],
+                "qa_n": row["qa_n"], "qa_ci95_low": ci[0], "qa_ci95_high": ci[1], "team_size": row["team_size"]})
+    for m in CONTEXT_METRICS:
+        out[f"metrics.{m}"] = row["metrics"].get(m)
+    out["notes"] = "; ".join(row["notes"])
+    out["period"] = row["period"]
+    return out
+
+
+def _headers(items: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """(flat key, Chinese header, number kind)."""
+    h = [("rank", "团队排名", "count"), ("agent_id", "坐席工号", "text"), ("team", "团队", "text"),
+         ("scheme", "考核方案", "text"), ("total", "总分", "score"), ("grade", "等级", "text"),
+         ("quantitative", "量化得分", "score"), ("qualitative", "主观评分", "score")]
+    for item_id, label, metric in items:
+        h += [(f"{item_id}.value", label, metric_kind(metric)), (f"{item_id}.attainment", f"{label}达成率", "share"),
+              (f"{item_id}.points", f"{label}得分", "score")]
+    h += [("qa_score_mean", "质检均分", "score"), ("qa_score_adjusted", "质检校正分", "score"),
+          ("qa_n", "质检样本数", "count"), ("qa_ci95_low", "质检均分95%置信下限", "score"),
+          ("qa_ci95_high", "质检均分95%置信上限", "score"), ("team_size", "团队人数", "count")]
+    scored = {metric for _, _, metric in items}
+    h += [(f"metrics.{m}", metric_label(m), metric_kind(m)) for m in CONTEXT_METRICS if m not in scored]
+    h += [("notes", "备注", "text"), ("period", "考核周期", "text")]
+    return h
+
+
+def to_json(rows: list[dict[str, Any]], period: Period, schemes: dict[str, AppraisalScheme]) -> str:
+    used = sorted({r["scheme"] for r in rows if r["scheme"]})
+    return json.dumps({
+        "period": period.label, "from": period.start.isoformat(), "to": period.end.isoformat(),
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "schemes": {n: {"version": schemes[n].spec.version, "title": schemes[n].spec.title,
+                        "hash": schemes[n].hash} for n in used},
+        "rows": rows,
+    }, ensure_ascii=False, indent=1)
+
+
+def to_csv(rows: list[dict[str, Any]]) -> str:
+    """UTF-8 with a BOM, so Excel shows the Chinese right; machine-readable column names."""
+    items = _item_columns(rows)
+    keys = [k for k, _, _ in _headers(items)]
+    buf = io.StringIO()
+    buf.write("\ufeff")
+    writer = csv.DictWriter(buf, fieldnames=keys, extrasaction="ignore")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow(flat_row(r, items))
+    return buf.getvalue()
+
+
+def _sheet_name(name: str, taken: set[str]) -> str:
+    base = _SHEET_BAD.sub("_", name)[:31] or "未分组"
+    out, n = base, 2
+    while out in taken:
+        suffix = f"~{n}"
+        out, n = base[: 31 - len(suffix)] + suffix, n + 1
+    taken.add(out)
+    return out
+
+
+def to_xlsx(rows: list[dict[str, Any]], period: Period, schemes: dict[str, AppraisalScheme]) -> bytes:
+    """A 说明 sheet, a 汇总 sheet of every agent, then one sheet per team; numbers stay numbers."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
+    wb = Workbook()
+    info = wb.active
+    info.title = "说明"
+    used = sorted({r["scheme"] for r in rows if r["scheme"]})
+    lines = [
+        ("考核周期", period.label), ("起止日期", f"{period.start.isoformat()} 至 {period.end.isoformat()}"),
+        ("生成时间", datetime.now(UTC).isoformat(timespec="seconds")), ("坐席数", len(rows)),
+        *[(f"考核方案 {n}", f"{schemes[n].spec.title} v{schemes[n].spec.version} "
+                            f"(sha256 {schemes[n].hash[:12]})：{schemes[n].spec.description}") for n in used],
+        ("计算口径", "比率 = 周期内分子之和 ÷ 分母之和（非日均值的平均）；NPS = 推荐者% − 贬损者%；"
+                    "满意度 = 满意评价数 ÷ 评价数"),
+        ("质检校正分", "质检均分向团队均分收缩：(n × 个人均分 + k × 团队均分) ÷ (n + k)，样本少的坐席不会因少数几通会话被高估或低估"),
+        ("得分规则", "低于基准值得 below 分；基准→目标→挑战之间线性插值；超过挑战值封顶"),
+    ]
+    for line in lines:
+        info.append(list(line))
+    info.column_dimensions["A"].width = 16
+    info.column_dimensions["B"].width = 100
+    for cell in info["A"]:
+        cell.font = Font(bold=True)
+
+    taken = {"说明"}
+    teams: dict[str | None, list[dict[str, Any]]] = {}
+    for r in rows:
+        teams.setdefault(r["team"], []).append(r)
+    sheets = [("汇总", rows)] + [(f"团队 {t}" if t else "未分组", members) for t, members in teams.items()]
+    header_fill = PatternFill("solid", fgColor="DDEBF7")
+    for title, members in sheets:
+        ws = wb.create_sheet(_sheet_name(title, taken))
+        items = _item_columns(members)
+        headers = _headers(items)
+        ws.append([h for _, h, _ in headers])
+        for cell in ws[1]:
+            cell.font = Font(bold=True)
+            cell.fill = header_fill
+            cell.alignment = Alignment(wrap_text=True, vertical="center")
+        for r in members:
+            flat = flat_row(r, items)
+            ws.append([flat[k] for k, _, _ in headers])
+        for col, (_, header, kind) in enumerate(headers, start=1):
+            letter = get_column_letter(col)
+            ws.column_dimensions[letter].width = max(10, min(40, len(header) * 2 + 2))
+            if kind in _FORMATS:
+                for (cell,) in ws.iter_rows(min_row=2, min_col=col, max_col=col):
+                    cell.number_format = _FORMATS[kind]
+        ws.freeze_panes = "C2"
+        ws.auto_filter.ref = ws.dimensions
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()

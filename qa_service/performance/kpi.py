@@ -1,0 +1,438 @@
+"""Operational KPI records: canonical fields, Chinese and mapped headers, row-level validation.
+
+A record is one agent's figures for one day (``date``) or one period (``period``, e.g. a month a
+BI tool exports as a whole). Counts are stored as counts, never as rates, so that any period's
+ratio is a ratio of sums: FCR = Σ fcr_resolved / Σ contacts, not a mean of daily FCRs. Rates in a
+file (满意度 95%, 一次解决率) are turned into counts with their denominator on the same row.
+
+Files: CSV (UTF-8, UTF-8 with BOM or GB18030), XLSX (first sheet), JSON (a list, or
+``{"records": [...]}``) and JSONL. A bad row is reported with its line and field; the good rows
+are kept.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from qa_service.performance.period import Period, parse_period
+
+# field: (kind, description). kind: int = a count ≥ 0, float = a number ≥ 0, rating = 0–100, score5 = 1–5
+KPI_FIELDS: dict[str, tuple[str, str]] = {
+    "contacts": ("int", "contacts handled (chats, calls)"),
+    "frt_seconds_mean": ("float", "mean first-response time, seconds (weighted by contacts)"),
+    "frt_within_target": ("int", "contacts whose first response met the target (e.g. 30 s)"),
+    "aht_seconds_mean": ("float", "mean handling time, seconds (weighted by contacts)"),
+    "fcr_resolved": ("int", "contacts resolved on first contact"),
+    "csat_responses": ("int", "satisfaction survey responses"),
+    "csat_satisfied": ("int", "responses rating 4–5 of 5 (satisfied)"),
+    "csat_score_mean": ("score5", "mean survey score on 1–5 (weighted by responses)"),
+    "nps_promoters": ("int", "NPS promoters (9–10)"),
+    "nps_passives": ("int", "NPS passives (7–8)"),
+    "nps_detractors": ("int", "NPS detractors (0–6)"),
+    "transfers": ("int", "contacts transferred"),
+    "escalations": ("int", "contacts escalated"),
+    "complaints": ("int", "complaints received"),
+    "repeat_complaints": ("int", "repeat complaints"),
+    "recontacts": ("int", "customers who came back about the same issue"),
+    "consultations": ("int", "pre-sale consultations (询单)"),
+    "orders": ("int", "orders placed after a consultation"),
+    "sales_amount": ("float", "sales amount, currency units"),
+    "supervisor_rating": ("rating", "supervisor's rating, 0–100 (qualitative part)"),
+    "peer_rating": ("rating", "peer rating, 0–100 (qualitative part)"),
+}
+# Rates in a file, turned into counts with the denominator on the same row: rate field → (count, denominator).
+RATE_FIELDS: dict[str, tuple[str, str]] = {
+    "csat_rate": ("csat_satisfied", "csat_responses"),
+    "fcr_rate": ("fcr_resolved", "contacts"),
+}
+KEY_FIELDS = ("agent_id", "date", "period", "team")
+# A count may not exceed its denominator on the same row.
+NOT_ABOVE: dict[str, str] = {
+    "csat_satisfied": "csat_responses", "fcr_resolved": "contacts", "frt_within_target": "contacts",
+    "transfers": "contacts", "escalations": "contacts", "recontacts": "contacts",
+    "repeat_complaints": "complaints",
+}
+# A mean needs its weight, and a ratio's numerator its denominator, on the same row: otherwise a
+# period's figure cannot be computed correctly from sums.
+WEIGHTED_BY: dict[str, str] = {
+    "frt_seconds_mean": "contacts", "aht_seconds_mean": "contacts", "csat_score_mean": "csat_responses",
+    "fcr_resolved": "contacts", "frt_within_target": "contacts", "csat_satisfied": "csat_responses",
+    "transfers": "contacts", "escalations": "contacts", "recontacts": "contacts",
+    "repeat_complaints": "complaints", "orders": "consultations",
+}
+TIME_FIELDS = {"frt_seconds_mean", "aht_seconds_mean"}
+
+# Headers accepted out of the box (besides the canonical names), as Chinese contact-centre
+# reports and BI exports name them. Matching ignores case, spaces and a unit in brackets.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "agent_id": ("坐席工号", "工号", "坐席id", "坐席编号", "客服工号", "客服id", "员工工号", "员工编号", "坐席", "agent"),
+    "date": ("日期", "统计日期", "业务日期", "day"),
+    "period": ("周期", "统计周期", "考核周期", "月份"),
+    "team": ("班组", "团队", "组别", "小组", "技能组", "所属团队"),
+    "contacts": ("接待量", "接待数", "会话量", "服务量", "接听量", "进线量", "接待人数"),
+    "frt_seconds_mean": ("平均响应时间", "平均首次响应时间", "首次响应时间", "平均首响时长", "首响时长", "平均首响时间", "frt"),
+    "frt_within_target": ("及时响应数", "首响达标数", "30秒应答数", "30秒响应数"),
+    "aht_seconds_mean": ("平均处理时长", "平均通话时长", "平均会话时长", "平均接待时长", "aht"),
+    "fcr_resolved": ("一次解决数", "首次解决数", "一次性解决数"),
+    "fcr_rate": ("一次解决率", "首次解决率", "一次性解决率", "fcr"),
+    "csat_responses": ("评价数", "参评数", "满意度评价数", "评价量", "参评量"),
+    "csat_satisfied": ("满意数", "满意评价数", "好评数"),
+    "csat_rate": ("满意度", "满意率", "好评率", "csat"),
+    "csat_score_mean": ("满意度均分", "平均满意度评分", "满意度评分"),
+    "nps_promoters": ("推荐者数", "推荐者"),
+    "nps_passives": ("中立者数", "被动者数", "中立者"),
+    "nps_detractors": ("贬损者数", "批评者数", "贬损者"),
+    "transfers": ("转接数", "转接量"),
+    "escalations": ("升级数", "升级量"),
+    "complaints": ("投诉数", "投诉量"),
+    "repeat_complaints": ("重复投诉数", "重复投诉量"),
+    "recontacts": ("重复来电数", "二次来电数", "重复咨询数", "重复进线数"),
+    "consultations": ("咨询量", "询单量", "询单人数", "咨询人数"),
+    "orders": ("下单数", "成交单数", "订单数", "下单人数", "成交人数"),
+    "sales_amount": ("销售额", "成交金额", "销售金额"),
+    "supervisor_rating": ("主管评分", "上级评分", "主管打分"),
+    "peer_rating": ("同事评分", "互评分", "同事互评"),
+}
+_UNIT = re.compile(r"[（(\[【]\s*([^)）\]】]*)\s*[)）\]】]\s*$")
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_CN_DATE = re.compile(r"^(\d{4})\s*[年/.-]\s*(\d{1,2})\s*[月/.-]\s*(\d{1,2})\s*日?$")
+
+
+class KpiFileError(ValueError):
+    """The file as a whole cannot be read (no agent/date column, unknown format, unreadable bytes)."""
+
+
+@dataclass(frozen=True)
+class KpiRecord:
+    """One agent's figures for the days ``date_from``..``date_to`` (one day for daily rows)."""
+
+    agent_id: str
+    date_from: date
+    date_to: date
+    team: str | None = None
+    values: dict[str, float | int] = field(default_factory=dict)
+    line: int = 0
+
+    @property
+    def key(self) -> tuple[str, date, date]:
+        return (self.agent_id, self.date_from, self.date_to)
+
+
+@dataclass(frozen=True)
+class RowError:
+    line: int
+    field: str
+    problem: str
+    value: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"line": self.line, "field": self.field, "problem": self.problem, "value": self.value}
+
+    def __str__(self) -> str:
+        shown = f" (got {self.value!r})" if self.value is not None else ""
+        return f"line {self.line}: {self.field}: {self.problem}{shown}"
+
+
+@dataclass
+class KpiParse:
+    records: list[KpiRecord]
+    errors: list[RowError]
+    columns: dict[str, str]  # header in the file → field
+    ignored_columns: list[str]
+
+
+def _key(header: str) -> str:
+    h = _UNIT.sub("", str(header).strip().lstrip("\ufeff"))
+    return re.sub(r"[\s_\-]+", "", h).lower()
+
+
+_ALIAS_INDEX = {_key(a): f for f, names in ALIASES.items() for a in (f, *names)}
+for _f in (*KPI_FIELDS, *KEY_FIELDS):
+    _ALIAS_INDEX[_key(_f)] = _f
+
+
+def _unit_factor(header: str) -> float:
+    """Seconds per unit named in a time column's header: ``(分钟)`` → 60, ``(ms)`` → 0.001."""
+    m = _UNIT.search(str(header).strip())
+    unit = (m[1] if m else "").lower()
+    if unit in ("分钟", "分", "min", "mins", "minute", "minutes"):
+        return 60.0
+    if unit in ("毫秒", "ms"):
+        return 0.001
+    return 1.0
+
+
+def load_mapping(path: Path) -> dict[str, str]:
+    """A YAML/JSON mapping ``{"their header": "canonical_field"}`` (optionally under ``columns:``)."""
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    if isinstance(data, dict) and isinstance(data.get("columns"), dict):
+        data = data["columns"]
+    if not isinstance(data, dict):
+        raise KpiFileError(f"{path}: a mapping is {{'their header': 'canonical_field', ...}}")
+    known = {*KPI_FIELDS, *RATE_FIELDS, *KEY_FIELDS}
+    bad = [v for v in data.values() if v not in known]
+    if bad:
+        raise KpiFileError(f"{path}: unknown target field(s) {', '.join(map(str, bad))}; known: {', '.join(sorted(known))}")
+    return {str(k): str(v) for k, v in data.items()}
+
+
+def resolve_columns(headers: Iterable[str], mapping: dict[str, str] | None = None) -> tuple[dict[str, str], list[str]]:
+    """Map a file's headers to fields: the mapping first, then canonical names and aliases."""
+    own = {_key(k): v for k, v in (mapping or {}).items()}
+    columns, ignored, taken = {}, [], {}
+    for h in headers:
+        if h is None or not str(h).strip():
+            continue
+        f = own.get(_key(h)) or _ALIAS_INDEX.get(_key(h))
+        if f is None:
+            ignored.append(str(h))
+            continue
+        if f in taken:
+            raise KpiFileError(f"columns {taken[f]!r} and {h!r} both mean {f}; keep one or map one elsewhere "
+                               f"with --mapping")
+        taken[f] = str(h)
+        columns[str(h)] = f
+    fields = set(columns.values())
+    if "agent_id" not in fields:
+        raise KpiFileError(f"no agent column (agent_id / 坐席工号) among {list(map(str, headers))}")
+    if "date" not in fields and "period" not in fields:
+        raise KpiFileError(f"no date column (date / 日期, or period / 周期) among {list(map(str, headers))}")
+    return columns, ignored
+
+
+def _parse_date(raw: Any) -> date:
+    if isinstance(raw, datetime):
+        return raw.date()
+    if isinstance(raw, date):
+        return raw
+    s = str(raw).strip()
+    if m := _CN_DATE.match(s):
+        return date(int(m[1]), int(m[2]), int(m[3]))
+    if re.fullmatch(r"\d{8}", s):
+        return date(int(s[:4]), int(s[4:6]), int(s[6:]))
+    return date.fromisoformat(s[:10] if re.match(r"\d{4}-\d{2}-\d{2}[T ]", s) else s)
+
+
+def _number(raw: Any) -> tuple[float, bool]:
+    """A number from a cell; the flag says it was written as a percentage (``95%``)."""
+    if isinstance(raw, bool):
+        raise ValueError("is a boolean, not a number")
+    if isinstance(raw, (int, float)):
+        if raw != raw or raw in (float("inf"), float("-inf")):
+            raise ValueError("is not a finite number")
+        return float(raw), False
+    s = str(raw).strip().replace(",", "").replace("，", "")
+    pct = s.endswith("%") or s.endswith("％")
+    s = s.rstrip("%％").strip()
+    if not _NUMBER.match(s):
+        raise ValueError("is not a number")
+    return float(s), pct
+
+
+def parse_row(line: int, row: dict[str, Any], columns: dict[str, str], factors: dict[str, float]
+              ) -> tuple[KpiRecord | None, list[RowError]]:
+    """Validate one row; a row with any error is rejected whole (its errors say why)."""
+    errors: list[RowError] = []
+    got: dict[str, Any] = {}
+    for header, f in columns.items():
+        raw = row.get(header)
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            continue
+        got[f] = (header, raw)
+
+    def err(f: str, problem: str) -> None:
+        raw = got.get(f, (None, None))[1]
+        errors.append(RowError(line, f, problem, None if raw is None else str(raw)[:100]))
+
+    agent = str(got["agent_id"][1]).strip() if "agent_id" in got else ""
+    if not agent:
+        err("agent_id", "is missing")
+    elif len(agent) > 200 or any(ord(c) < 32 for c in agent):
+        err("agent_id", "must be at most 200 printable characters")
+    team = str(got["team"][1]).strip() if "team" in got else None
+    if team is not None and len(team) > 200:
+        err("team", "must be at most 200 characters")
+    start = end = None
+    if "date" in got:
+        try:
+            start = end = _parse_date(got["date"][1])
+        except ValueError:
+            err("date", "is not a date (YYYY-MM-DD, YYYY/M/D, YYYYMMDD or YYYY年M月D日)")
+    elif "period" in got:
+        try:
+            p: Period = parse_period(str(got["period"][1]))
+            start, end = p.start, p.end
+        except ValueError as exc:
+            err("period", str(exc))
+    else:
+        err("date", "is missing (a date, or a period such as 2026-10)")
+
+    values: dict[str, float | int] = {}
+    rates: dict[str, float] = {}
+    for f, (header, raw) in got.items():
+        if f in KEY_FIELDS or f == "agent_id":
+            continue
+        try:
+            v, pct = _number(raw)
+        except ValueError as exc:
+            err(f, str(exc))
+            continue
+        if f in RATE_FIELDS:
+            share = v / 100 if pct or v > 1 else v
+            if not 0 <= share <= 1:
+                err(f, "must be a share 0–1 or a percentage 0–100%")
+            else:
+                rates[f] = share
+            continue
+        kind = KPI_FIELDS[f][0]
+        if pct:
+            err(f, "is a count or a duration, not a percentage")
+            continue
+        if v < 0:
+            err(f, "must not be negative")
+        elif kind == "int" and v != int(v):
+            err(f, "must be a whole number (a count)")
+        elif kind == "rating" and v > 100:
+            err(f, "must be 0–100")
+        elif kind == "score5" and not 1 <= v <= 5:
+            err(f, "must be 1–5")
+        else:
+            values[f] = int(v) if kind == "int" else v * factors.get(header, 1.0) if f in TIME_FIELDS else v
+    for rate, share in rates.items():
+        count, denominator = RATE_FIELDS[rate]
+        if count in values:
+            continue  # the count itself is given: it wins over the rounded rate
+        if denominator not in values:
+            err(rate, f"a rate needs {denominator} on the same row to be summed correctly over a period")
+        else:
+            values[count] = round(share * values[denominator])
+    for f, weight in WEIGHTED_BY.items():
+        if f in values and weight not in values:
+            err(f, f"needs {weight} on the same row (a period's figure is a ratio of sums)")
+    for f, limit in NOT_ABOVE.items():
+        if f in values and limit in values and values[f] > values[limit]:
+            err(f, f"{values[f]} is more than {limit} ({values[limit]}) on the same row")
+    if errors:
+        return None, errors
+    return KpiRecord(agent, start, end, team or None, values, line), []
+
+
+def parse_rows(rows: Iterable[tuple[int, dict[str, Any]]], headers: list[str],
+               mapping: dict[str, str] | None = None) -> KpiParse:
+    """Validate rows (line number, {header: cell}); duplicate agent/day rows are errors, not sums."""
+    columns, ignored = resolve_columns(headers, mapping)
+    factors = {h: _unit_factor(h) for h, f in columns.items() if f in TIME_FIELDS}
+    records, errors, seen = [], [], {}
+    for line, row in rows:
+        if not any(v is not None and str(v).strip() for v in row.values()):
+            continue  # blank line
+        record, errs = parse_row(line, row, columns, factors)
+        if record is not None and record.key in seen:
+            errs = [RowError(line, "date", f"duplicate of line {seen[record.key]} for agent {record.agent_id} "
+                                           f"({record.date_from}..{record.date_to}); one row per agent and day")]
+            record = None
+        errors.extend(errs)
+        if record is not None:
+            seen[record.key] = line
+            records.append(record)
+    return KpiParse(records, errors, columns, ignored)
+
+
+def _decode(data: bytes) -> str:
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise KpiFileError("the file is neither UTF-8 nor GB18030 text")
+
+
+def parse_csv_text(text: str, mapping: dict[str, str] | None = None) -> KpiParse:
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    try:
+        headers = next(reader)
+    except StopIteration:
+        raise KpiFileError("the file is empty") from None
+
+    def rows():
+        for cells in reader:
+            # csv.reader counts physical lines, so quoted newlines keep the numbers right.
+            yield reader.line_num, dict(zip(headers, cells))
+
+    return parse_rows(rows(), headers, mapping)
+
+
+def parse_records(items: list[Any], mapping: dict[str, str] | None = None, *, first_line: int = 1) -> KpiParse:
+    """JSON objects (one per record); ``line`` is the item's position, counting from ``first_line``."""
+    headers: list[str] = []
+    for item in items:
+        if isinstance(item, dict):
+            headers.extend(k for k in item if k not in headers)
+    rows, errors = [], []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            errors.append(RowError(i + first_line, "record", "must be an object of field: value"))
+            continue
+        rows.append((i + first_line, item))
+    result = parse_rows(rows, headers, mapping)
+    result.errors[:0] = errors
+    return result
+
+
+def read_kpi_file(path: Path, mapping: dict[str, str] | None = None) -> KpiParse:
+    """Read CSV, XLSX, JSON or JSONL by suffix (CSV for anything else)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".xlsx", ".xlsm"):
+        return _read_xlsx(path, mapping)
+    text = _decode(path.read_bytes())
+    if suffix == ".jsonl":
+        items = []
+        for n, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    items.append((n, json.loads(line)))
+                except json.JSONDecodeError as exc:
+                    raise KpiFileError(f"line {n}: not JSON ({exc.msg})") from None
+        headers = [k for _, item in items if isinstance(item, dict) for k in item]
+        return parse_rows([(n, i) for n, i in items if isinstance(i, dict)], list(dict.fromkeys(headers)), mapping)
+    if suffix == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise KpiFileError(f"not JSON: {exc.msg} at line {exc.lineno}") from None
+        if isinstance(data, dict) and isinstance(data.get("records"), list):
+            data = data["records"]
+        if not isinstance(data, list):
+            raise KpiFileError('JSON KPIs are a list of records, or {"records": [...]}')
+        return parse_records(data, mapping)
+    return parse_csv_text(text, mapping)
+
+
+def _read_xlsx(path: Path, mapping: dict[str, str] | None) -> KpiParse:
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # zipfile.BadZipFile, KeyError, InvalidFileException
+        raise KpiFileError(f"not a readable XLSX workbook ({exc})") from None
+    try:
+        sheet = wb.worksheets[0]
+        it = sheet.iter_rows(values_only=True)
+        try:
+            headers = [str(h) if h is not None else "" for h in next(it)]
+        except StopIteration:
+            raise KpiFileError("the first sheet is empty") from None
+        rows = [(n, dict(zip(headers, cells))) for n, cells in enumerate(it, start=2)]
+    finally:
+        wb.close()
+    return parse_rows(rows, headers, mapping)

@@ -1,0 +1,68 @@
+"""Reporting periods: ``2026-10``, ``2026-W43``, ``2026-Q4``, ``2026-10-05``, ``2026``, ``2026-10-01..2026-10-15``."""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+_MONTH = re.compile(r"^(\d{4})-(\d{1,2})$")
+_WEEK = re.compile(r"^(\d{4})-W(\d{1,2})$", re.I)
+_QUARTER = re.compile(r"^(\d{4})-Q([1-4])$", re.I)
+_YEAR = re.compile(r"^(\d{4})$")
+FORMATS = "YYYY-MM, YYYY-Www, YYYY-Qn, YYYY-MM-DD, YYYY or FROM..TO (YYYY-MM-DD..YYYY-MM-DD)"
+
+
+@dataclass(frozen=True)
+class Period:
+    """An inclusive range of local calendar days, with the label it was asked for."""
+
+    label: str
+    start: date
+    end: date
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def __contains__(self, day: date) -> bool:
+        return self.start <= day <= self.end
+
+
+def parse_period(text: str) -> Period:
+    """Parse a period label.
+
+    Raises:
+        ValueError: the label matches none of the formats, or names an impossible date.
+    """
+    s = text.strip()
+    try:
+        if ".." in s:
+            a, b = (p.strip() for p in s.split("..", 1))
+            start, end = date.fromisoformat(a), date.fromisoformat(b)
+            if end < start:
+                raise ValueError(f"{s!r}: the range ends ({end}) before it starts ({start})")
+            return Period(s, start, end)
+        if m := _MONTH.match(s):
+            y, mo = int(m[1]), int(m[2])
+            if not 1 <= mo <= 12:
+                raise ValueError(f"{s!r}: month {mo} is not 1–12")
+            return Period(f"{y}-{mo:02d}", date(y, mo, 1), date(y, mo, calendar.monthrange(y, mo)[1]))
+        if m := _WEEK.match(s):
+            y, w = int(m[1]), int(m[2])
+            start = date.fromisocalendar(y, w, 1)
+            return Period(f"{y}-W{w:02d}", start, start + timedelta(days=6))
+        if m := _QUARTER.match(s):
+            y, q = int(m[1]), int(m[2])
+            last = 3 * q
+            return Period(f"{y}-Q{q}", date(y, last - 2, 1), date(y, last, calendar.monthrange(y, last)[1]))
+        if m := _YEAR.match(s):
+            y = int(m[1])
+            return Period(s, date(y, 1, 1), date(y, 12, 31))
+        day = date.fromisoformat(s)
+        return Period(s, day, day)
+    except ValueError as exc:
+        if str(exc).startswith(repr(s)):
+            raise
+        raise ValueError(f"{s!r} is not a period: use {FORMATS} ({exc})") from None

@@ -1,0 +1,269 @@
+"""Appraisal schemes (考核方案) as data: YAML under ``rules/appraisal/``, validated all-or-nothing.
+
+Error codes (each names the file, the metric and how to fix it):
+
+- A001 the file is not valid YAML, or not a mapping
+- A002 a key or value breaks the schema (unknown key, wrong type, missing field)
+- A003 a metric names nothing the performance records carry
+- A004 the metric weights do not add up to 1
+- A005 baseline / target / challenge are out of order for the metric's direction
+- A006 grades: duplicate names or thresholds, or none starting at 0
+- A007 two schemes share a name, or two metrics an id
+- A008 more than one scheme is marked ``default``
+- A009 a scheme's example did not come out as declared
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from qa_service.errors import RuleError, RulePackError
+from qa_service.performance.record import METRICS
+from qa_service.rules.loader import display_path
+
+WEIGHT_TOLERANCE = 1e-6
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Direction(str, Enum):
+    higher = "higher"
+    lower = "lower"
+
+
+class Points(Strict):
+    """Points at each threshold; linear in between, ``below`` under the baseline, capped at ``challenge``."""
+
+    below: float = 0.0
+    baseline: float = 60.0
+    target: float = 100.0
+    challenge: float = 120.0
+
+
+class SchemeMetric(Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    metric: str
+    label: str | None = None
+    weight: float = Field(gt=0, le=1)
+    direction: Direction = Direction.higher
+    baseline: float
+    target: float
+    challenge: float
+    points: Points = Points()
+    min_sample: int = Field(0, ge=0, description="Fewer observations than this: the metric counts as missing")
+
+
+class Qualitative(Strict):
+    """The supervisor/peer part: ``total = (1 − weight) × quantitative + weight × rating``."""
+
+    weight: float = Field(gt=0, lt=1)
+    ratings: dict[str, float] = Field(default_factory=lambda: {"supervisor_rating": 1.0})
+
+
+class Grade(Strict):
+    name: str = Field(min_length=1)
+    min: float
+
+
+class Missing(str, Enum):
+    exclude = "exclude"  # re-weight over the metrics that have a value
+    zero = "zero"        # a missing metric earns `below` points
+
+
+class SchemeExample(Strict):
+    metrics: dict[str, float | None]
+    total: float
+    grade: str
+
+
+class AppraisalSchemeSpec(Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    version: str
+    title: str
+    description: str = ""
+    teams: list[str] = Field(default_factory=list, description="Glob patterns of team ids this scheme serves")
+    default: bool = False
+    missing: Missing = Missing.exclude
+    metrics: list[SchemeMetric] = Field(min_length=1)
+    qualitative: Qualitative | None = None
+    grades: list[Grade] = Field(min_length=1)
+    examples: list[SchemeExample] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AppraisalScheme:
+    spec: AppraisalSchemeSpec
+    path: str
+    hash: str
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def serves(self, team: str | None) -> bool:
+        return team is not None and any(fnmatch.fnmatchcase(team, p) for p in self.spec.teams)
+
+
+# Observations behind a metric, for min_sample.
+SAMPLE_OF = {"csat": "csat_responses", "csat_score": "csat_responses", "nps": "nps_responses",
+             "qa_score": "qa_n", "qa_score_mean": "qa_n", "qa_score_median": "qa_n", "qa_flagged_share": "qa_n",
+             "qa_fatal_rate": "qa_n", "fcr": "contacts", "transfer_rate": "contacts", "escalation_rate": "contacts",
+             "complaint_rate": "contacts", "recontact_rate": "contacts", "frt_within_target_share": "contacts",
+             "conversion": "consultations"}
+
+
+def known_metric(metric: str) -> bool:
+    return metric in METRICS or (metric.startswith("qa.") and len(metric) > 3)
+
+
+def _check(spec: AppraisalSchemeSpec, where: str) -> list[RuleError]:
+    errors = []
+    ids = set()
+    for m in spec.metrics:
+        if m.id in ids:
+            errors.append(RuleError("A007", where, f"metric id {m.id!r} appears twice", "give each metric its own id",
+                                    m.id))
+        ids.add(m.id)
+        if not known_metric(m.metric):
+            errors.append(RuleError("A003", where, f"metric {m.metric!r} is not a performance metric",
+                                    f"use one of: {', '.join(METRICS)}, or qa.<dimension>", m.id))
+        order = (m.baseline, m.target, m.challenge)
+        ok = order[0] < order[1] < order[2] if m.direction is Direction.higher else order[0] > order[1] > order[2]
+        if not ok:
+            want = "baseline < target < challenge" if m.direction is Direction.higher else "baseline > target > challenge"
+            errors.append(RuleError("A005", where, f"thresholds {order} are out of order for direction "
+                                                   f"{m.direction.value}", f"a {m.direction.value}-is-better metric "
+                                                                           f"needs {want}", m.id))
+        p = m.points
+        if not p.below <= p.baseline <= p.target <= p.challenge:
+            errors.append(RuleError("A005", where, "points must not fall from below to challenge",
+                                    "order points as below ≤ baseline ≤ target ≤ challenge", m.id))
+    total = sum(m.weight for m in spec.metrics)
+    if abs(total - 1.0) > WEIGHT_TOLERANCE:
+        errors.append(RuleError("A004", where, f"metric weights add up to {total:g}, not 1",
+                                "make the weights add up to 1 (e.g. 0.30, 0.25, 0.20, 0.15, 0.10)"))
+    if spec.qualitative:
+        for r in spec.qualitative.ratings:
+            if r not in ("supervisor_rating", "peer_rating"):
+                errors.append(RuleError("A003", where, f"qualitative rating {r!r} is not imported",
+                                        "use supervisor_rating and/or peer_rating"))
+    mins = [g.min for g in spec.grades]
+    names = [g.name for g in spec.grades]
+    if len(set(mins)) != len(mins) or len(set(names)) != len(names) or min(mins) > 0:
+        errors.append(RuleError("A006", where, f"grades {list(zip(names, mins))} repeat a name or threshold, "
+                                               "or leave totals under the lowest uncovered",
+                                "give each grade its own name and threshold, the lowest with min: 0"))
+    return errors
+
+
+def load_schemes(directory: Path) -> dict[str, AppraisalScheme]:
+    """Every ``*.yaml`` scheme under ``directory``; raises :class:`RulePackError` listing all problems."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise RulePackError([RuleError("A001", str(directory), "appraisal scheme folder does not exist",
+                                       "set QA_PERFORMANCE__SCHEMES_DIR to the folder holding the *.yaml schemes")])
+    errors: list[RuleError] = []
+    schemes: dict[str, AppraisalScheme] = {}
+    for path in sorted(directory.glob("*.yaml")):
+        where = display_path(path)
+        data = path.read_bytes()
+        try:
+            raw = yaml.safe_load(data)
+        except yaml.YAMLError as exc:
+            errors.append(RuleError("A001", where, f"not valid YAML: {exc}".replace("\n", " "),
+                                    "fix the YAML syntax (indentation, quotes, colons)"))
+            continue
+        if not isinstance(raw, dict):
+            errors.append(RuleError("A001", where, "a scheme is a mapping with name, version, metrics, grades",
+                                    "start the file with 'name: <scheme>'"))
+            continue
+        try:
+            spec = AppraisalSchemeSpec.model_validate(raw)
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = ".".join(str(p) for p in err["loc"]) or "(scheme)"
+                fix = (f"remove '{err['loc'][-1]}' or correct its spelling" if err["type"] == "extra_forbidden"
+                       else f"add '{err['loc'][-1]}'" if err["type"] == "missing"
+                       else "correct the value (rules/appraisal/README.md describes every key)")
+                errors.append(RuleError("A002", where, f"{loc}: {err['msg']}", fix))
+            continue
+        problems = _check(spec, where)
+        if spec.name in schemes:
+            problems.append(RuleError("A007", where, f"scheme name {spec.name!r} is also used by "
+                                                     f"{schemes[spec.name].path}", "give each scheme its own name"))
+        errors += problems
+        if not problems:
+            schemes[spec.name] = AppraisalScheme(spec, where, hashlib.sha256(data).hexdigest())
+    defaults = [s.path for s in schemes.values() if s.spec.default]
+    if len(defaults) > 1:
+        errors.append(RuleError("A008", ", ".join(defaults), "more than one scheme is marked default",
+                                "mark one scheme default: true"))
+    if errors:
+        raise RulePackError(errors)
+    return schemes
+
+
+def scheme_for(schemes: dict[str, AppraisalScheme], team: str | None) -> AppraisalScheme | None:
+    """The first scheme (by name) whose team patterns match, else the default one."""
+    for name in sorted(schemes):
+        if schemes[name].serves(team):
+            return schemes[name]
+    return next((s for s in schemes.values() if s.spec.default), None)
+
+
+def scheme_dict(scheme: AppraisalScheme) -> dict[str, Any]:
+    return {"name": scheme.name, "version": scheme.spec.version, "title": scheme.spec.title,
+            "path": scheme.path, "hash": scheme.hash, "teams": scheme.spec.teams, "default": scheme.spec.default,
+            "spec": scheme.spec.model_dump(mode="json", exclude={"examples"})}
+
+
+def default_schemes_dir(settings) -> Path:
+    """``QA_PERFORMANCE__SCHEMES_DIR``, else ``appraisal/`` inside the rules folder."""
+    from qa_service.rules.book import default_rules_dir
+
+    if settings.performance.schemes_dir:
+        return Path(settings.performance.schemes_dir)
+    return Path(settings.scoring.rules_dir or default_rules_dir()) / "appraisal"
+
+
+class SchemeBook:
+    """Loaded schemes, reloaded when a file changes; a broken edit keeps the last good set (and is logged)."""
+
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+        self._schemes: dict[str, AppraisalScheme] | None = None
+        self._fingerprint: tuple = ()
+        self.error: RulePackError | None = None
+
+    def _stat(self) -> tuple:
+        if not self.directory.is_dir():
+            return ()
+        return tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in sorted(self.directory.glob("*.yaml")))
+
+    def get(self) -> dict[str, AppraisalScheme]:
+        """The current schemes. Raises :class:`RulePackError` only when no good set was ever loaded."""
+        fp = self._stat()
+        if self._schemes is None or fp != self._fingerprint:
+            try:
+                self._schemes = load_schemes(self.directory)
+                self.error = None
+            except RulePackError as exc:
+                self.error = exc
+                if self._schemes is None:
+                    raise
+                import logging
+
+                logging.getLogger(__name__).error("appraisal schemes not reloaded, keeping the last good ones:\n%s",
+                                                  exc)
+            self._fingerprint = fp
+        return self._schemes

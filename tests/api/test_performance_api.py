@@ -1,0 +1,177 @@
+"""/v1/kpis, /v1/performance, /v1/appraisals against a real database (SQLite, and PostgreSQL when up).
+
+The figures are the hand computation in tests/performance/test_records.py (its docstring shows the
+arithmetic): the same KPI rows go in through the API, the same QA scores are stored as reports of
+real ingested transcripts, and the service must give the same numbers.
+"""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from openpyxl import load_workbook
+
+from qa_service.domain import DimensionScore, QAReport
+from qa_service.storage import reports as report_repo
+from qa_service.storage.db import session_scope
+from tests.conftest import transcript
+
+PERIOD = "2026-10-01..2026-10-03"
+KPIS = [
+    {"agent_id": "a1", "date": "2026-10-01", "team": "after-sales", "contacts": 40, "frt_seconds_mean": 20,
+     "aht_seconds_mean": 300, "fcr_resolved": 30, "csat_responses": 10, "csat_satisfied": 9, "nps_promoters": 6,
+     "nps_passives": 2, "nps_detractors": 2},
+    {"agent_id": "a1", "date": "2026-10-02", "team": "after-sales", "contacts": 60, "frt_seconds_mean": 40,
+     "aht_seconds_mean": 400, "fcr_resolved": 54, "csat_responses": 20, "csat_satisfied": 19, "nps_promoters": 10,
+     "nps_passives": 5, "nps_detractors": 5, "supervisor_rating": 80, "peer_rating": 90},
+    {"agent_id": "a2", "date": "2026-10-01", "team": "after-sales", "contacts": 50, "frt_seconds_mean": 30,
+     "fcr_resolved": 35, "csat_responses": 5, "csat_satisfied": 4, "nps_promoters": 1, "nps_passives": 1,
+     "nps_detractors": 3},
+]
+# (agent, started_at, score): local days are China time, so 2026-09-30T17:00Z is 10-01 01:00 (in) and
+# 2026-10-03T16:30Z is 10-04 00:30 (out).
+SCORED = [("a1", "2026-09-30T17:00:00Z", 100), ("a1", "2026-10-01T10:00:00+08:00", 90),
+          ("a1", "2026-10-03T23:59:00+08:00", 80), ("a2", "2026-10-02T12:00:00+08:00", 70),
+          ("a1", "2026-10-03T16:30:00Z", 0), ("a1", "2026-09-30T15:59:00Z", 0)]
+
+
+def _report(score: float) -> QAReport:
+    dim = DimensionScore("politeness", score, "1")
+    return QAReport(score=score, dimensions={"politeness": dim}, weights={"politeness": 1.0},
+                    scorer_versions={"politeness": "politeness.v1"})
+
+
+@pytest.fixture
+def period_data(client, sessions):
+    r = client.post("/v1/kpis", json={"records": KPIS, "source": "test"})
+    assert r.status_code == 200, r.text
+    assert (r.json()["inserted"], r.json()["rejected"]) == (3, 0)
+    for i, (agent, started, score) in enumerate(SCORED):
+        resp = client.post("/v1/transcripts", json=transcript(f"P{i}", agent_id=agent, team="after-sales",
+                                                               started_at=started))
+        with session_scope(sessions) as s:
+            report_repo.save(session=s, transcript_id=resp.json()["id"], report=_report(score))
+    return client
+
+
+def test_kpis_import_reports_bad_rows_and_keeps_good_ones(client):
+    body = {"records": [
+        {"agent_id": "a1", "date": "2026-10-01", "contacts": 10, "fcr_resolved": 8},
+        {"agent_id": "a2", "date": "2026-10-01", "contacts": "ten"},
+        {"date": "2026-10-01", "contacts": 1},
+        ["not", "an", "object"],
+    ]}
+    r = client.post("/v1/kpis", json=body)
+    assert r.status_code == 200
+    out = r.json()
+    assert (out["inserted"], out["replaced"], out["rejected"]) == (1, 0, 3)
+    assert [(e["line"], e["field"]) for e in out["errors"]] == [(4, "record"), (2, "contacts"), (3, "agent_id")]
+    stored = client.get("/v1/kpis", params={"period": "2026-10"}).json()
+    assert [(k["agent_id"], k["values"]) for k in stored] == [("a1", {"contacts": 10, "fcr_resolved": 8})]
+
+
+def test_kpis_reimport_replaces_never_double_counts(client):
+    csv_v1 = "坐席工号,日期,接待量,一次解决数\na1,2026-10-01,10,8\na1,2026-10-02,10,5\n"
+    csv_v2 = "坐席工号,日期,接待量,一次解决数\na1,2026-10-01,20,10\n"
+    for text in (csv_v1, csv_v1):
+        r = client.post("/v1/kpis", content=text.encode(), headers={"Content-Type": "text/csv"})
+        assert r.status_code == 200
+    assert (r.json()["inserted"], r.json()["replaced"]) == (0, 2)
+    r = client.post("/v1/kpis", content=csv_v2.encode(), headers={"Content-Type": "text/csv"})
+    assert (r.json()["inserted"], r.json()["replaced"]) == (0, 1)
+    [a1] = client.get("/v1/performance", params={"period": "2026-10"}).json()["agents"]
+    assert a1["metrics"]["contacts"] == 30 and a1["metrics"]["fcr"] == pytest.approx(15 / 30)
+
+
+def test_kpis_all_bad_is_422_naming_line_and_field_and_stores_nothing(client):
+    r = client.post("/v1/kpis", content=b"agent_id,date,contacts\na1,2026-10-01,-1\na2,yesterday,1\n",
+                    headers={"Content-Type": "text/csv"})
+    assert r.status_code == 422
+    locs = [(d["loc"][-2], d["loc"][-1]) for d in r.json()["detail"]]
+    assert locs == [(2, "contacts"), (3, "date")]
+    assert client.get("/v1/kpis", params={"period": "2026-10"}).json() == []
+
+
+@pytest.mark.parametrize("content, ctype, needle", [
+    (b'{"records": []}', "application/json", "no records"),
+    (b'{"rows": []}', "application/json", "records"),
+    (b'{"records": [{}], "extra": 1}', "application/json", "unknown key"),
+    (b"{not json", "application/json", "not JSON"),
+    (b"\xff\xfe\x00", "application/json", "not valid UTF-8"),
+    (b"name,when\nx,y\n", "text/csv", "no agent column"),
+])
+def test_kpis_malformed_bodies_are_422(client, content, ctype, needle):
+    r = client.post("/v1/kpis", content=content, headers={"Content-Type": ctype})
+    assert r.status_code == 422
+    assert needle in r.text
+
+
+def test_performance_matches_hand_computation(period_data):
+    body = period_data.get("/v1/performance", params={"period": PERIOD}).json()
+    a1, a2 = body["agents"]
+    assert a1["metrics"]["fcr"] == 0.84 and a1["metrics"]["nps"] == 30.0
+    assert a1["metrics"]["csat"] == pytest.approx(28 / 30, abs=1e-4)
+    assert a1["metrics"]["frt_seconds"] == 32.0 and a1["metrics"]["aht_seconds"] == 360.0
+    assert a1["qa"]["n"] == 3 and a1["qa"]["mean"] == 90.0 and a1["qa"]["ci95"] == [65.16, 100.0]
+    assert a1["qa"]["adjusted"] == pytest.approx(1120 / 13, abs=0.01)
+    assert a1["qa"]["dimensions"] == {"politeness": 90.0}
+    assert a2["qa"]["n"] == 1 and a2["metrics"]["nps"] == -40.0
+    [team] = body["teams"]
+    assert team["metrics"]["contacts"] == 150 and team["metrics"]["nps"] == 20.0 and team["qa"]["mean"] == 85.0
+    one = period_data.get("/v1/performance", params={"period": PERIOD, "agent_id": "a2"}).json()
+    assert [a["agent_id"] for a in one["agents"]] == ["a2"]
+    assert one["agents"][0]["qa"]["adjusted"] == pytest.approx(920 / 11, abs=0.01)  # still the team's mean
+
+
+def test_appraisals_json_rows_carry_the_public_fields(period_data):
+    body = period_data.get("/v1/appraisals", params={"period": PERIOD}).json()
+    assert body["period"] == PERIOD and "after_sales" in body["schemes"]
+    a1, a2 = body["rows"]
+    for row in (a1, a2):
+        assert {"agent_id", "metrics", "qa_score_mean", "qa_n", "total", "grade", "rank", "items"} <= set(row)
+    assert a1["agent_id"] == "a1" and a1["total"] == pytest.approx(95.6072, abs=1e-3) and a1["grade"] == "优秀"
+    assert a1["metrics"]["fcr"] == 0.84 and a1["metrics"]["csat"] == pytest.approx(0.9333, abs=1e-4)
+    assert a1["qa_score_mean"] == 90.0 and a1["qa_n"] == 3
+    assert a2["total"] == pytest.approx(77.4026, abs=1e-3) and (a2["grade"], a2["rank"]) == ("良好", 2)
+    forced = period_data.get("/v1/appraisals", params={"period": PERIOD, "scheme": "presale"}).json()
+    assert {r["scheme"] for r in forced["rows"]} == {"presale"}
+
+
+def test_appraisals_xlsx_has_chinese_headers_a_sheet_per_team_and_numbers(period_data):
+    r = period_data.get("/v1/appraisals", params={"period": PERIOD, "format": "xlsx"})
+    assert r.status_code == 200 and "attachment" in r.headers["content-disposition"]
+    wb = load_workbook(io.BytesIO(r.content))
+    assert wb.sheetnames == ["说明", "汇总", "团队 after-sales"]
+    ws = wb["团队 after-sales"]
+    header = [c.value for c in ws[1]]
+    assert header[:6] == ["团队排名", "坐席工号", "团队", "考核方案", "总分", "等级"]
+    rows = [dict(zip(header, row)) for row in ws.iter_rows(min_row=2, values_only=True)]
+    assert [(r["坐席工号"], r["团队排名"], r["等级"]) for r in rows] == [("a1", 1, "优秀"), ("a2", 2, "良好")]
+    assert rows[0]["总分"] == pytest.approx(95.6072, abs=1e-3)
+    assert rows[0]["一次解决率"] == 0.84 and rows[0]["NPS"] == 30.0 and rows[0]["质检样本数"] == 3
+    assert ws.cell(row=2, column=header.index("一次解决率") + 1).number_format == "0.0%"
+
+
+def test_appraisals_csv_opens_in_excel(period_data):
+    r = period_data.get("/v1/appraisals", params={"period": PERIOD, "format": "csv"})
+    assert r.content.startswith("\ufeff".encode())  # BOM: Excel reads the UTF-8 right
+    lines = r.text.lstrip("\ufeff").splitlines()
+    assert lines[0].startswith("rank,agent_id,team,scheme,total,grade")
+    assert lines[1].startswith("1,a1,after-sales,after_sales,95.607")
+
+
+@pytest.mark.parametrize("params, loc", [
+    ({"period": "2026-13"}, ["query", "period"]),
+    ({"period": "2026-10", "scheme": "nope"}, ["query", "scheme"]),
+    ({"period": "2026-10", "format": "pdf"}, ["query", "format"]),
+])
+def test_appraisals_bad_query_is_422_naming_the_parameter(client, params, loc):
+    r = client.get("/v1/appraisals", params=params)
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == loc
+
+
+def test_appraisal_schemes_are_listed(client):
+    names = [s["name"] for s in client.get("/v1/appraisal-schemes").json()]
+    assert names == ["after_sales", "presale"]

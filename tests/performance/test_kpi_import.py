@@ -1,0 +1,124 @@
+"""KPI files: canonical, Chinese and mapped headers; CSV, XLSX, JSON, JSONL; bad rows by line and field."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+from openpyxl import Workbook
+
+from qa_service.performance.kpi import KpiFileError, load_mapping, parse_csv_text, read_kpi_file
+
+CANONICAL = (
+    "agent_id,date,team,contacts,frt_seconds_mean,aht_seconds_mean,fcr_resolved,csat_responses,csat_satisfied,"
+    "nps_promoters,nps_passives,nps_detractors,transfers,escalations,complaints,orders,sales_amount\n"
+    "a1,2026-10-01,after-sales,40,20,300,30,10,9,6,2,2,1,0,0,,\n"
+)
+
+
+def test_kpi_canonical_columns_read_as_counts():
+    parsed = parse_csv_text(CANONICAL)
+    assert parsed.errors == [] and parsed.ignored_columns == []
+    [r] = parsed.records
+    assert (r.agent_id, r.date_from, r.date_to, r.team) == ("a1", date(2026, 10, 1), date(2026, 10, 1), "after-sales")
+    assert r.values == {"contacts": 40, "frt_seconds_mean": 20.0, "aht_seconds_mean": 300.0, "fcr_resolved": 30,
+                        "csat_responses": 10, "csat_satisfied": 9, "nps_promoters": 6, "nps_passives": 2,
+                        "nps_detractors": 2, "transfers": 1, "escalations": 0, "complaints": 0}
+
+
+def test_kpi_chinese_headers_units_and_rates_out_of_the_box():
+    text = ("坐席工号,日期,班组,接待量,平均响应时间（分钟）,平均处理时长(秒),一次解决率,评价数,满意度,备注\n"
+            "客服007,2026年10月2日,售后一组,\"1,200\",0.5,360,85%,200,95%,夜班\n")
+    parsed = parse_csv_text(text)
+    assert parsed.errors == []
+    assert parsed.ignored_columns == ["备注"]
+    [r] = parsed.records
+    assert r.agent_id == "客服007" and r.date_from == date(2026, 10, 2) and r.team == "售后一组"
+    # minutes → seconds; rates → counts with the denominator on the row (so periods sum correctly)
+    assert r.values == {"contacts": 1200, "frt_seconds_mean": 30.0, "aht_seconds_mean": 360.0,
+                        "fcr_resolved": 1020, "csat_responses": 200, "csat_satisfied": 190}
+
+
+def test_kpi_bad_rows_reported_by_line_and_field_good_rows_kept():
+    text = ("agent_id,date,contacts,fcr_resolved,csat_responses,csat_satisfied,frt_seconds_mean\n"
+            "a1,2026-10-01,40,30,10,9,20\n"          # line 2: good
+            "a2,2026-10-32,40,30,10,9,20\n"          # line 3: no such day
+            "a3,2026-10-01,-4,,,,\n"                 # line 4: negative count
+            "a4,2026-10-01,40,41,,,\n"               # line 5: more resolved than contacts
+            "a5,2026-10-01,40,,10,12,\n"             # line 6: more satisfied than responses
+            ",2026-10-01,40,,,,\n"                   # line 7: no agent
+            "a6,2026-10-01,,,,,25\n"                 # line 8: a mean without its weight
+            "a7,2026-10-01,4.5,,,,\n"                # line 9: half a contact
+            "a1,2026-10-01,41,,,,\n"                 # line 10: duplicate agent/day
+            "\n"
+            "a8,2026-10-01,12,6,,,\n")               # line 12: good (blank line 11 skipped)
+    parsed = parse_csv_text(text)
+    assert [r.agent_id for r in parsed.records] == ["a1", "a8"]
+    got = [(e.line, e.field) for e in parsed.errors]
+    assert got == [(3, "date"), (4, "contacts"), (5, "fcr_resolved"), (6, "csat_satisfied"), (7, "agent_id"),
+                   (8, "frt_seconds_mean"), (9, "contacts"), (10, "date")]
+    msgs = {e.line: str(e) for e in parsed.errors}
+    assert "must not be negative (got '-4')" in msgs[4]
+    assert "41 is more than contacts (40)" in msgs[5]
+    assert "duplicate of line 2" in msgs[10]
+    assert "needs contacts on the same row" in msgs[8]
+
+
+def test_kpi_line_numbers_count_quoted_newlines():
+    text = 'agent_id,team,date,contacts\na1,"two\nlines",2026-10-01,1\na2,t,bad,1\n'
+    parsed = parse_csv_text(text)
+    assert [(e.line, e.field) for e in parsed.errors] == [(4, "date")]
+
+
+def test_kpi_file_without_agent_or_date_column_is_a_file_error():
+    with pytest.raises(KpiFileError, match="no agent column"):
+        parse_csv_text("name,date\nx,2026-10-01\n")
+    with pytest.raises(KpiFileError, match="no date column"):
+        parse_csv_text("坐席工号,接待量\nx,1\n")
+    with pytest.raises(KpiFileError, match="both mean contacts"):
+        parse_csv_text("agent_id,date,contacts,接待量\nx,2026-10-01,1,1\n")
+
+
+def test_kpi_period_rows_cover_their_whole_period():
+    parsed = parse_csv_text("agent_id,period,supervisor_rating\na1,2026-10,85\n")
+    [r] = parsed.records
+    assert (r.date_from, r.date_to, r.values) == (date(2026, 10, 1), date(2026, 10, 31), {"supervisor_rating": 85.0})
+
+
+def test_kpi_xlsx_json_jsonl_and_mapping(tmp_path):
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["Staff No", "日期", "Handled"])
+    ws.append(["a1", date(2026, 10, 1), 40])
+    ws.append(["a2", "2026-10-01", "many"])
+    wb.save(tmp_path / "k.xlsx")
+    mapping = tmp_path / "map.yaml"
+    mapping.write_text("columns:\n  Staff No: agent_id\n  Handled: contacts\n", encoding="utf-8")
+    parsed = read_kpi_file(tmp_path / "k.xlsx", load_mapping(mapping))
+    assert [(r.agent_id, r.values) for r in parsed.records] == [("a1", {"contacts": 40})]
+    assert [(e.line, e.field) for e in parsed.errors] == [(3, "contacts")]  # the sheet's row number
+
+    (tmp_path / "k.json").write_text(json.dumps({"records": [
+        {"agent_id": "a1", "date": "2026-10-01", "contacts": 3}, {"agent_id": "a2", "date": "2026-10-01", "contacts": "x"},
+    ]}), encoding="utf-8")
+    parsed = read_kpi_file(tmp_path / "k.json")
+    assert [r.agent_id for r in parsed.records] == ["a1"] and [e.line for e in parsed.errors] == [2]
+
+    (tmp_path / "k.jsonl").write_text('{"agent_id": "a1", "date": "2026-10-01", "contacts": 3}\n\n'
+                                      '{"agent_id": "a2", "date": "2026-10-01", "contacts": true}\n', encoding="utf-8")
+    parsed = read_kpi_file(tmp_path / "k.jsonl")
+    assert [r.agent_id for r in parsed.records] == ["a1"] and [(e.line, e.field) for e in parsed.errors] == [(3, "contacts")]
+
+
+def test_kpi_gb18030_csv_is_read(tmp_path):
+    (tmp_path / "k.csv").write_bytes("坐席工号,日期,接待量\n张三,2026-10-01,5\n".encode("gb18030"))
+    [r] = read_kpi_file(tmp_path / "k.csv").records
+    assert r.agent_id == "张三" and r.values == {"contacts": 5}
+
+
+def test_kpi_mapping_to_unknown_field_is_refused(tmp_path):
+    mapping = tmp_path / "map.yaml"
+    mapping.write_text("Staff: agent\n", encoding="utf-8")
+    with pytest.raises(KpiFileError, match="unknown target field"):
+        load_mapping(mapping)

@@ -1,0 +1,47 @@
+"""Reporting periods as HR names them: month, ISO week, quarter, day, year, FROM..TO."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from qa_service.performance.period import parse_period
+
+
+@pytest.mark.parametrize("text, start, end, label", [
+    ("2026-10", date(2026, 10, 1), date(2026, 10, 31), "2026-10"),
+    ("2026-2", date(2026, 2, 1), date(2026, 2, 28), "2026-02"),
+    ("2028-02", date(2028, 2, 1), date(2028, 2, 29), "2028-02"),           # leap year
+    ("2026-W43", date(2026, 10, 19), date(2026, 10, 25), "2026-W43"),      # ISO weeks start on Monday
+    ("2026-w1", date(2025, 12, 29), date(2026, 1, 4), "2026-W01"),         # week 1 may start in December
+    ("2026-Q4", date(2026, 10, 1), date(2026, 12, 31), "2026-Q4"),
+    ("2026-Q1", date(2026, 1, 1), date(2026, 3, 31), "2026-Q1"),
+    ("2026-10-05", date(2026, 10, 5), date(2026, 10, 5), "2026-10-05"),
+    ("2026", date(2026, 1, 1), date(2026, 12, 31), "2026"),
+    ("2026-10-01..2026-10-15", date(2026, 10, 1), date(2026, 10, 15), "2026-10-01..2026-10-15"),
+])
+def test_period_parses_every_format(text, start, end, label):
+    p = parse_period(text)
+    assert (p.start, p.end, p.label) == (start, end, label)
+    assert p.days == (end - start).days + 1
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("2026-13", "month 13"),
+    ("2026-Q5", "is not a period"),
+    ("2026-W54", "is not a period"),
+    ("2026-10-15..2026-10-01", "ends (2026-10-01) before it starts"),
+    ("October", "YYYY-MM"),
+    ("2026-02-30", "is not a period"),
+])
+def test_period_rejects_bad_labels_with_the_formats(text, needle):
+    with pytest.raises(ValueError, match=None) as exc:
+        parse_period(text)
+    assert needle in str(exc.value)
+
+
+def test_period_contains_its_days_only():
+    p = parse_period("2026-W43")
+    assert date(2026, 10, 19) in p and date(2026, 10, 25) in p
+    assert date(2026, 10, 18) not in p and date(2026, 10, 26) not in p
