@@ -279,7 +279,7 @@ def parse_row(line: int, row: dict[str, Any], columns: dict[str, str], factors: 
     values: dict[str, float | int] = {}
     rates: dict[str, float] = {}
     for f, (header, raw) in got.items():
-        if f in KEY_FIELDS or f == "agent_id":
+        if f in KEY_FIELDS:
             continue
         try:
             v, pct = _number(raw)

@@ -17,18 +17,19 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import logging
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from qa_service.errors import RuleError, RulePackError
 from qa_service.performance.record import METRICS
-from qa_service.rules.loader import display_path
+from qa_service.rules.loader import display_path, fingerprint, read_yaml_mapping
 
+log = logging.getLogger(__name__)
 WEIGHT_TOLERANCE = 1e-6
 
 
@@ -176,16 +177,10 @@ def load_schemes(directory: Path) -> dict[str, AppraisalScheme]:
     schemes: dict[str, AppraisalScheme] = {}
     for path in sorted(directory.glob("*.yaml")):
         where = display_path(path)
-        data = path.read_bytes()
-        try:
-            raw = yaml.safe_load(data)
-        except yaml.YAMLError as exc:
-            errors.append(RuleError("A001", where, f"not valid YAML: {exc}".replace("\n", " "),
-                                    "fix the YAML syntax (indentation, quotes, colons)"))
-            continue
-        if not isinstance(raw, dict):
-            errors.append(RuleError("A001", where, "a scheme is a mapping with name, version, metrics, grades",
-                                    "start the file with 'name: <scheme>'"))
+        data, raw, error = read_yaml_mapping(path, "A001", "a scheme is a mapping with name, version, metrics, "
+                                                           "grades", "start the file with 'name: <scheme>'")
+        if error:
+            errors.append(error)
             continue
         try:
             spec = AppraisalSchemeSpec.model_validate(raw)
@@ -245,14 +240,9 @@ class SchemeBook:
         self._fingerprint: tuple = ()
         self.error: RulePackError | None = None
 
-    def _stat(self) -> tuple:
-        if not self.directory.is_dir():
-            return ()
-        return tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in sorted(self.directory.glob("*.yaml")))
-
     def get(self) -> dict[str, AppraisalScheme]:
         """The current schemes. Raises :class:`RulePackError` only when no good set was ever loaded."""
-        fp = self._stat()
+        fp = fingerprint(self.directory)
         if self._schemes is None or fp != self._fingerprint:
             try:
                 self._schemes = load_schemes(self.directory)
@@ -261,9 +251,7 @@ class SchemeBook:
                 self.error = exc
                 if self._schemes is None:
                     raise
-                import logging
-
-                logging.getLogger(__name__).error("appraisal schemes not reloaded, keeping the last good ones:\n%s",
+                log.error("appraisal schemes not reloaded, keeping the last good ones:\n%s",
                                                   exc)
             self._fingerprint = fp
         return self._schemes

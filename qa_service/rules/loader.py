@@ -106,6 +106,20 @@ def qualify(ref: str, pack: str) -> str:
     return ref if "." in ref else f"{pack}.{ref}"
 
 
+def read_yaml_mapping(path: Path, code: str, shape: str, fix: str) -> tuple[bytes, dict | None, RuleError | None]:
+    """A YAML file's bytes and its top-level mapping, or the coded error saying why it is not one."""
+    where = display_path(path)
+    data = path.read_bytes()
+    try:
+        raw = yaml.safe_load(data)
+    except yaml.YAMLError as exc:
+        return data, None, RuleError(code, where, f"not valid YAML: {exc}".replace("\n", " "),
+                                     "fix the YAML syntax (indentation, quotes, colons)")
+    if not isinstance(raw, dict):
+        return data, None, RuleError(code, where, shape, fix)
+    return data, raw, None
+
+
 def load_packs(directory: Path) -> dict[str, RulePack]:
     """Every ``*.yaml`` pack under ``directory``; raises :class:`RulePackError` listing all problems."""
     directory = Path(directory)
@@ -118,16 +132,10 @@ def load_packs(directory: Path) -> dict[str, RulePack]:
     scenarios: dict[str, str] = {}
     for path in sorted(directory.glob("*.yaml")):
         where = display_path(path)
-        data = path.read_bytes()
-        try:
-            raw = yaml.safe_load(data)
-        except yaml.YAMLError as exc:
-            errors.append(RuleError("R001", where, f"not valid YAML: {exc}".replace("\n", " "),
-                                    "fix the YAML syntax (indentation, quotes, colons)"))
-            continue
-        if not isinstance(raw, dict):
-            errors.append(RuleError("R001", where, "a pack must be a mapping with name, version, scenario, rules",
-                                    "start the file with 'name: <pack>'"))
+        data, raw, error = read_yaml_mapping(path, "R001", "a pack must be a mapping with name, version, "
+                                                           "scenario, rules", "start the file with 'name: <pack>'")
+        if error:
+            errors.append(error)
             continue
         try:
             spec = RulePackSpec.model_validate(raw)

@@ -7,7 +7,7 @@ from datetime import date
 from types import SimpleNamespace
 from typing import Sequence
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session
 
 from qa_service.performance.kpi import KPI_FIELDS, KpiRecord
@@ -65,7 +65,6 @@ def list_in_range(*, session: Session, start: date, end: date, agent_id: str | N
 
 def count_overlapping_outside(*, session: Session, start: date, end: date) -> int:
     """Records that overlap the range without lying inside it (left out of its figures, and said so)."""
-    return len(session.execute(
-        select(AgentKpi.id).where(AgentKpi.date_from <= end, AgentKpi.date_to >= start)
-        .where((AgentKpi.date_from < start) | (AgentKpi.date_to > end))
-    ).all())
+    return session.scalar(
+        select(func.count()).select_from(AgentKpi).where(AgentKpi.date_from <= end, AgentKpi.date_to >= start)
+        .where((AgentKpi.date_from < start) | (AgentKpi.date_to > end)))

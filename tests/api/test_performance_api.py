@@ -108,11 +108,15 @@ def test_kpis_malformed_bodies_are_422(client, content, ctype, needle):
 
 
 def test_performance_matches_hand_computation(period_data):
+    # A whole-month row does not lie inside 10-01..10-03: left out of the figures, and counted as such.
+    period_data.post("/v1/kpis", json={"records": [{"agent_id": "a1", "period": "2026-10", "supervisor_rating": 10}]})
     body = period_data.get("/v1/performance", params={"period": PERIOD}).json()
+    assert body["kpi_rows_outside"] == 1
     a1, a2 = body["agents"]
     assert a1["metrics"]["fcr"] == 0.84 and a1["metrics"]["nps"] == 30.0
     assert a1["metrics"]["csat"] == pytest.approx(28 / 30, abs=1e-4)
     assert a1["metrics"]["frt_seconds"] == 32.0 and a1["metrics"]["aht_seconds"] == 360.0
+    assert a1["metrics"]["supervisor_rating"] == 80
     assert a1["qa"]["n"] == 3 and a1["qa"]["mean"] == 90.0 and a1["qa"]["ci95"] == [65.16, 100.0]
     assert a1["qa"]["adjusted"] == pytest.approx(1120 / 13, abs=0.01)
     assert a1["qa"]["dimensions"] == {"politeness": 90.0}
