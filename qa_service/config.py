@@ -88,6 +88,20 @@ class PerformanceSettings(BaseModel):
     schemes_dir: Path | None = Field(None, description="Folder of appraisal schemes (default: <rules>/appraisal)")
 
 
+class ReviewSettings(BaseModel):
+    """Human review: what enters the queue, appeal window, calibration thresholds."""
+
+    sample_percent: float = Field(
+        5.0, ge=0, le=100, description="Unflagged transcripts sampled for review, per agent per ISO week (%)")
+    sample_min_per_agent: int = Field(1, ge=0, description="At least this many sampled per agent per week")
+    appeal_window_days: float = Field(7.0, gt=0, description="Days after a review closes during which agents may appeal")
+    precision_threshold: float = Field(
+        0.8, ge=0, le=1, description="Calibration lists rules whose confirmed/reviewed share is under this")
+    min_reviewed: int = Field(5, ge=1, description="Findings of a rule reviewed before its precision is judged")
+    pass_mark: float = Field(
+        60.0, ge=0, le=100, description="Pass mark for reports stored without their scorecard's flag_below")
+
+
 class Settings(BaseSettings):
     """All configuration of qa_service."""
 
@@ -102,6 +116,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     scoring: ScoringSettings = Field(default_factory=ScoringSettings)
     performance: PerformanceSettings = Field(default_factory=PerformanceSettings)
+    review: ReviewSettings = Field(default_factory=ReviewSettings)
 
     @property
     def database_url(self) -> str:

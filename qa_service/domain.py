@@ -108,6 +108,7 @@ class QAReport:
     stage_ms: dict[str, float] = field(default_factory=dict)
     fatal: bool = False
     report_flags: list[Flag] = field(default_factory=list)  # scorecard-level: fatal_rule, low_score
+    pass_mark: float | None = None  # the scorecard's flag_below: under it a conversation fails
 
     @property
     def findings(self) -> list[Finding]:

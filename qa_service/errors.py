@@ -52,3 +52,12 @@ class RulePackError(ConfigError):
     def __init__(self, errors: list[RuleError]):
         self.errors = errors
         super().__init__("\n".join(str(e) for e in errors))
+
+
+class ReviewError(QAError):
+    """A review action that cannot be done; ``status`` is the HTTP status it maps to (404/409/422)."""
+
+    def __init__(self, status: int, message: str, field: str | None = None):
+        self.status = status
+        self.field = field
+        super().__init__(message)

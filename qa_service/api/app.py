@@ -14,9 +14,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.exception_handlers import http_exception_handler
 
 from qa_service import __version__
-from qa_service.api.routes import health, performance, rules, transcripts
+from qa_service.api.routes import health, performance, reviews, rules, transcripts
 from qa_service.config import Settings
-from qa_service.errors import IngestConflict
+from qa_service.errors import IngestConflict, ReviewError
 from qa_service.queue.connection import redis_client
 from qa_service.storage.db import create_db_engine, session_factory
 
@@ -97,6 +97,13 @@ def create_app(settings: Settings) -> FastAPI:
             status_code=409,
         )
 
+    @app.exception_handler(ReviewError)
+    async def _review(_: Request, exc: ReviewError) -> JSONResponse:
+        if exc.status == 422:
+            return JSONResponse({"detail": [{"loc": ["body", exc.field or "body"], "type": "value_error",
+                                             "msg": str(exc)}]}, status_code=422)
+        return JSONResponse({"detail": str(exc), "field": exc.field}, status_code=exc.status)
+
     @app.exception_handler(OperationalError)
     @app.exception_handler(DBAPIError)
     async def _db_down(_: Request, exc: DBAPIError) -> JSONResponse:
@@ -124,4 +131,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(transcripts.router)
     app.include_router(rules.router)
     app.include_router(performance.router)
+    app.include_router(reviews.router)
     return app

@@ -175,6 +175,7 @@ class UtteranceRead(BaseModel):
 
 
 class FindingRead(BaseModel):
+    id: int | None = Field(None, description="Stored findings' id (for review verdicts); null in dry runs")
     dimension: str
     rule_id: str
     utterance_index: int

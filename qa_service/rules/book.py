@@ -80,3 +80,10 @@ class RuleBook:
         if transcript.scenario and transcript.scenario in self._by_scenario:
             return self._by_scenario[transcript.scenario]
         return self.packs[self.default_pack]
+
+    def owners(self) -> dict[str, str | None]:
+        """Rule id → its owner (the rule's ``owner``, else its defining pack's), for every loaded rule."""
+        if not self.packs:
+            self.load()
+        pack_owner = {name: c.pack.spec.owner for name, c in self.packs.items()}
+        return {r.id: r.spec.owner or pack_owner.get(r.pack) for c in self.packs.values() for r in c.pack.rules}

@@ -153,6 +153,7 @@ class Rule(Strict):
     flag: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]*$")
     tag: str | None = Field(None, pattern=r"^[a-z_]+(\.[a-z_]+)?$")
     message: str = Field(min_length=1)
+    owner: str | None = Field(None, max_length=200, description="who answers for this rule (default: the pack's)")
     examples: Examples
 
     @field_validator("id")
@@ -228,6 +229,7 @@ class RulePackSpec(Strict):
     scenario: str = Field(min_length=1)
     title: str = ""
     description: str = ""
+    owner: str | None = Field(None, max_length=200, description="who answers for the pack's rules (calibration)")
     include: list[str] = Field(default_factory=list, description="packs whose rules this one inherits")
     scorecard: Scorecard | None = None
     objection: ObjectionSettings = Field(default_factory=ObjectionSettings)

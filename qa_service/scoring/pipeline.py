@@ -128,4 +128,5 @@ class Pipeline:
             score=score, dimensions=dimensions, weights=weights, scorer_versions=self.versions,
             rule_pack=pack.pack.name, rule_pack_version=pack.pack.version, rule_pack_hash=pack.pack.hash,
             duration_ms=duration_ms, stage_ms=dict(stage_ms), fatal=bool(fatal), report_flags=report_flags,
+            pass_mark=card.flag_below,
         )

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from qa_service.domain import QAReport, TranscriptStatus
 from qa_service.scoring.serialize import dimension_details
+from qa_service.storage import reviews as review_repo
 from qa_service.storage.tables import Finding, Flag, Report, Transcript, utcnow
 
 
@@ -26,7 +27,7 @@ def report_summary(dimensions: dict[str, dict[str, Any]], flagged: bool) -> dict
 
 
 def save(*, session: Session, transcript_id: int, report: QAReport) -> int:
-    """Store ``report`` for the transcript, mark it ``scored``, and return the report id."""
+    """Store ``report`` for the transcript, queue it for review if flagged, mark it ``scored``; return the report id."""
     session.execute(delete(Report).where(Report.transcript_id == transcript_id))
     dimensions = dimension_details(report)
     report_id = session.execute(
@@ -43,6 +44,7 @@ def save(*, session: Session, transcript_id: int, report: QAReport) -> int:
             "rule_pack_hash": report.rule_pack_hash,
             "duration_ms": round(report.duration_ms, 3),
             "summary": report_summary(dimensions, bool(report.flags)),
+            "pass_mark": report.pass_mark,
             "created_at": utcnow(),
         },
     ).scalar_one()
@@ -64,6 +66,7 @@ def save(*, session: Session, transcript_id: int, report: QAReport) -> int:
     ]
     if flags:
         session.execute(insert(Flag), flags)
+    review_repo.enqueue_scored(session=session, transcript_id=transcript_id, report=report)
     session.execute(
         update(Transcript)
         .where(Transcript.id == transcript_id)

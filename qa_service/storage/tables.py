@@ -128,6 +128,7 @@ class Report(Base):
     # What performance records aggregate, small enough to read for a month of reports:
     # {"dims": {name: score | None}, "flagged": bool, "frt_ms", "reply_ms", "handling_ms"}.
     summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    pass_mark: Mapped[float | None] = mapped_column(Float)  # the scorecard's flag_below when scored
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     transcript: Mapped[Transcript] = relationship(back_populates="report")
@@ -210,3 +211,126 @@ class AgentKpi(Base):
     peer_rating: Mapped[float | None] = mapped_column(Float)
     source: Mapped[str | None] = mapped_column(String(300))
     imported_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Review(Base):
+    """A transcript in the human review queue, and the outcome of its review.
+
+    ``machine_*`` is what the machine said when the review opened; ``final_*`` is recomputed from
+    the reviewer's verdicts, manual findings and accepted appeals (kept current while in review).
+    """
+
+    __tablename__ = "reviews"
+    __table_args__ = (
+        Index("ix_reviews_status_priority", "status", "priority"),
+        Index("ix_reviews_assigned", "assigned_to", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    transcript_id: Mapped[int] = mapped_column(ForeignKey("transcripts.id", ondelete="CASCADE"), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued | in_review | done
+    reasons: Mapped[list[str]] = mapped_column(JSON, default=list)  # flag reasons, "sample", "manual"
+    severity: Mapped[str] = mapped_column(String(16), default="info")
+    priority: Mapped[int] = mapped_column(Integer, default=5)  # 0 first
+    sample_week: Mapped[str | None] = mapped_column(String(10))
+    assigned_to: Mapped[str | None] = mapped_column(String(200))
+    assigned_at: Mapped[datetime | None]
+    machine_score: Mapped[float | None] = mapped_column(Float)
+    machine_fatal: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    final_score: Mapped[float | None] = mapped_column(Float)
+    final_fatal: Mapped[bool | None] = mapped_column(Boolean)
+    final_dims: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[datetime | None]
+    completed_by: Mapped[str | None] = mapped_column(String(200))
+
+    transcript: Mapped[Transcript] = relationship()
+    verdicts: Mapped[list[Verdict]] = relationship(order_by="Verdict.id", cascade="all, delete-orphan")
+    manual_findings: Mapped[list[ManualFinding]] = relationship(
+        order_by="ManualFinding.id", cascade="all, delete-orphan")
+    appeals: Mapped[list[Appeal]] = relationship(order_by="Appeal.id", cascade="all, delete-orphan")
+
+
+class Verdict(Base):
+    """A reviewer's 机检正确/错误 on one machine finding (with the finding's facts kept for calibration)."""
+
+    __tablename__ = "verdicts"
+    __table_args__ = (UniqueConstraint("review_id", "finding_id", name="uq_verdicts_review_finding"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"), index=True)
+    # Re-scoring replaces a report's findings: the verdict stays, with its snapshot, and loses the link.
+    finding_id: Mapped[int | None] = mapped_column(ForeignKey("findings.id", ondelete="SET NULL"))
+    verdict: Mapped[str] = mapped_column(String(16))  # confirmed | rejected
+    comment: Mapped[str | None] = mapped_column(Text)
+    reviewer: Mapped[str] = mapped_column(String(200))
+    decided_at: Mapped[datetime] = mapped_column(default=utcnow)
+    dimension: Mapped[str] = mapped_column(String(50))
+    rule_id: Mapped[str] = mapped_column(String(200), index=True)
+    points: Mapped[float] = mapped_column(Float)
+    fatal: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    appeal_id: Mapped[int | None] = mapped_column(Integer)  # set when an accepted appeal overturned it
+
+
+class ManualFinding(Base):
+    """A finding the reviewer added because the machine missed it (漏检)."""
+
+    __tablename__ = "manual_findings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"), index=True)
+    dimension: Mapped[str] = mapped_column(String(50))
+    rule_id: Mapped[str | None] = mapped_column(String(200), index=True)  # the rule that should have fired
+    utterance_seq: Mapped[int] = mapped_column(Integer)
+    span_start: Mapped[int] = mapped_column(Integer)
+    span_end: Mapped[int] = mapped_column(Integer)
+    quote: Mapped[str] = mapped_column(Text)
+    points: Mapped[float] = mapped_column(Float)
+    severity: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(Text)
+    fatal: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    added_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    withdrawn_at: Mapped[datetime | None]  # an accepted appeal withdrew it
+
+
+class Appeal(Base):
+    """申诉: an agent (or supervisor) disputes one kept finding; a lead decides once, for good."""
+
+    __tablename__ = "appeals"
+    __table_args__ = (Index("ix_appeals_status_created", "status", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"), index=True)
+    finding_id: Mapped[int | None] = mapped_column(ForeignKey("findings.id", ondelete="SET NULL"))
+    manual_finding_id: Mapped[int | None] = mapped_column(ForeignKey("manual_findings.id", ondelete="CASCADE"))
+    rule_id: Mapped[str | None] = mapped_column(String(200))
+    quote: Mapped[str] = mapped_column(Text, default="")
+    points: Mapped[float] = mapped_column(Float, default=0.0)
+    reason: Mapped[str] = mapped_column(Text)
+    appellant: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | accepted | rejected
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decision_comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None]
+
+
+class AuditEvent(Base):
+    """Who did what to a review, when, and the state before and after (append-only)."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_review_at", "review_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(50))
+    review_id: Mapped[int | None] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"))
+    transcript_id: Mapped[int | None] = mapped_column(Integer)
+    entity: Mapped[str] = mapped_column(String(30))
+    entity_id: Mapped[int | None] = mapped_column(Integer)
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -19,6 +19,7 @@ from qa_service.domain import Channel, Role, Transcript, Utterance
 from qa_service.errors import RulePackError
 from qa_service.rules.check import run_examples
 from qa_service.rules.engine import CompiledPack
+from qa_service.rules.book import RuleBook
 from qa_service.rules.loader import pack_from_spec, pack_with_rule, parse_pack_text, parse_rule
 from qa_service.rules.schema import RuleKind
 from qa_service.scoring.pipeline import Pipeline
@@ -123,6 +124,11 @@ def _pipeline(request: Request, settings: Settings) -> Pipeline:
             request.app.state.rule_pipeline = pipeline
     pipeline.rulebook.reload_if_changed()
     return pipeline
+
+
+def rulebook(request: Request, settings: Settings) -> RuleBook:
+    """The API's rule book (loaded once, reloaded when the files change)."""
+    return _pipeline(request, settings).rulebook
 
 
 def _unprocessable(exc: RulePackError, field: str) -> HTTPException:

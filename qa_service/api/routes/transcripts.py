@@ -104,7 +104,7 @@ def _report_read(report: Report) -> ReportRead:
         rule_pack_hash=report.rule_pack_hash,
         created_at=report.created_at,
         findings=[
-            FindingRead(dimension=f.dimension, rule_id=f.rule_id, utterance_index=f.utterance_seq,
+            FindingRead(id=f.id, dimension=f.dimension, rule_id=f.rule_id, utterance_index=f.utterance_seq,
                         span=(f.span_start, f.span_end), quote=f.quote, points=f.points, severity=f.severity,
                         role=f.role, message=f.message, fatal=f.fatal)
             for f in report.findings

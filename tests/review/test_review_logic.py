@@ -1,0 +1,79 @@
+"""Final scores, sampling and κ: the pure parts of review, at their edges."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa_service.review.calibration import agreement, calibrate
+from qa_service.review.queue import draw, queue_entry, sample_size
+from qa_service.review.score import Item, fails, final_score
+
+DIMS = {"politeness": {"score": 99.99, "weight": 0.6}, "timing": {"score": 100, "weight": 0.0, "applicable": False},
+        "compliance": {"score": 97.13, "weight": 0.4}}
+
+
+def test_a_review_that_changes_nothing_keeps_the_machine_score_exactly():
+    # 0.6·99.99 + 0.4·97.13 = 98.846, stored rounded as 98.85: a recomputation must not turn it into 98.85 ± .01
+    out = final_score(machine_score=98.85, machine_fatal=False, dimensions=DIMS,
+                      kept=[Item("politeness", -0.01)], rejected=[], manual=[])
+    assert out.score == 98.85 and out.dimensions["politeness"] == 99.99 and not out.fatal
+
+
+def test_dimensions_stay_in_range_and_inapplicable_ones_do_not_count():
+    out = final_score(machine_score=98.85, machine_fatal=False, dimensions=DIMS, kept=[], rejected=[],
+                      manual=[Item("compliance", -150), Item("timing", -50)])
+    assert out.dimensions["compliance"] == 0.0 and out.dimensions["timing"] == 50.0
+    assert out.score == round(98.85 + 0.4 * (0 - 97.13), 2)
+
+
+def test_fatal_kept_or_manual_zeroes_and_rejecting_it_restores_the_weighted_score():
+    dims = {"compliance": {"score": 50, "weight": 1.0}}
+    assert final_score(machine_score=0, machine_fatal=True, dimensions=dims, kept=[Item("compliance", -50, True)],
+                       rejected=[], manual=[]).score == 0
+    out = final_score(machine_score=0, machine_fatal=True, dimensions=dims, kept=[],
+                      rejected=[Item("compliance", -50, True)], manual=[])
+    assert (out.score, out.fatal) == (100.0, False)
+    out = final_score(machine_score=80, machine_fatal=False, dimensions=dims, kept=[], rejected=[],
+                      manual=[Item("compliance", 0, True)])
+    assert (out.score, out.fatal) == (0.0, True)
+
+
+def test_pass_fail():
+    assert fails(59.99, False, 60) and not fails(60, False, 60) and fails(100, True, 60)
+
+
+def test_queue_entry_orders_fatal_first():
+    assert queue_entry([("low_score", "major"), ("fatal_rule", "critical")]).priority == 0
+    assert queue_entry([("escalation_threat", "critical")]).priority == 1
+    e = queue_entry([("low_score", "major"), ("low_score", "minor")])
+    assert (e.reasons, e.severity, e.priority) == (["low_score"], "major", 2)
+
+
+@pytest.mark.parametrize(("n", "percent", "minimum", "want"),
+                         [(0, 5, 1, 0), (1, 5, 1, 1), (20, 5, 1, 1), (21, 5, 1, 2), (3, 5, 5, 3), (10, 100, 0, 10)])
+def test_sample_size(n, percent, minimum, want):
+    assert sample_size(n, percent, minimum) == want
+
+
+def test_draw_is_seeded_and_counts_earlier_samples():
+    ids = list(range(100, 140))
+    first = draw(ids, already=0, percent=10, minimum=1, seed="2026-W40/a1")
+    assert len(first) == 4 and first == draw(list(reversed(ids)), already=0, percent=10, minimum=1,
+                                              seed="2026-W40/a1")
+    rest = [i for i in ids if i not in first]
+    assert draw(rest, already=4, percent=10, minimum=1, seed="2026-W40/a1") == []
+
+
+def test_kappa_perfect_chance_and_undefined():
+    assert agreement([(True, True), (False, False)]).kappa == 1.0
+    assert agreement([(True, True), (True, False), (False, True), (False, False)]).kappa == 0.0
+    assert agreement([(False, False)] * 3).kappa is None  # p_e = 1: nothing to tell apart
+    assert agreement([]).n == 0
+
+
+def test_calibrate_counts_misses_without_a_rule_in_their_dimension():
+    cal = calibrate([("r1", "politeness", "confirmed"), ("r1", "politeness", "rejected")],
+                    [(None, "politeness"), ("r2", "compliance")], [])
+    assert cal.rules["r1"].precision == 0.5 and cal.rules["r2"].missed == 1 and cal.rules["r2"].precision is None
+    assert cal.dimensions["politeness"].missed == 1 and cal.low_precision(0.8, 2) == ["r1"]
+    assert cal.low_precision(0.8, 3) == []
