@@ -73,6 +73,21 @@ class DemoTimings:
     scoring_s: float
 
 
+def review_queue(url: str, console: Console) -> dict[str, Any]:
+    """Queue the sampling plan's share of the demo month next to the flagged transcripts."""
+    with httpx.Client(base_url=url, timeout=60) as client:
+        r = client.post("/v1/reviews/sample", json={"period": DEMO_PERIOD, "by": "qa demo"})
+        r.raise_for_status()
+        sampled = r.json()
+        queue = client.get("/v1/reviews", params={"limit": 1})
+        queue.raise_for_status()
+        flagged = client.get("/v1/reviews", params={"limit": 1, "reason": "sample"}).json()["total"]
+    total = queue.json()["total"]
+    console.print(f"review queue: {total} transcripts ({total - flagged} flagged, {sampled['added']} sampled: "
+                  f"{sampled['agent_weeks']} agent-weeks, QA_REVIEW__SAMPLE_PERCENT of each)")
+    return {"queued": total, "sampled": sampled["added"]}
+
+
 def post_all(url: str, items: list[dict[str, Any]], progress: Progress) -> dict[str, int]:
     counts: Counter[str] = Counter()
     task = progress.add_task("ingest via POST /v1/transcripts/batch", total=len(items))
@@ -180,10 +195,13 @@ def run_demo(settings: Settings, *, workers: int = 2, keep_serving: bool = False
         result = summary(settings, sources, DemoTimings(t1 - t0, t2 - t1), console)
         result["ingest"] = counts
         result["appraisal"] = appraise(server.url, settings, console)
+        result["review"] = review_queue(server.url, console)
         base = server.url if keep_serving else f"http://{settings.api.host}:{settings.api.port}"
         start = "" if keep_serving else f"  start the API:    qa serve --data-dir {settings.data_dir}\n"
         console.print(
             "\n[bold]Where to look next[/bold]\n" + start +
+            f"  review queue:     {base}/ui/queue\n"
+            f"  dashboards:       {base}/ui/\n"
             f"  API docs:         {base}/docs\n"
             f"  flagged:          curl '{base}/v1/transcripts?flagged=true'\n"
             f"  one transcript:   curl {base}/v1/transcripts/1\n"

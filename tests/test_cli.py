@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from qa_service.cli import app
 from qa_service.config import get_settings
 from qa_service.storage.db import create_db_engine, session_factory
-from qa_service.storage.tables import Transcript
+from qa_service.storage.tables import Flag, Review, Transcript
 from tests.conftest import REPO, make_settings, transcript
 
 runner = CliRunner()
@@ -109,6 +109,13 @@ def test_demo_scores_sample_through_embedded_redis_and_worker_processes(tmp_path
     with session_factory(create_db_engine(settings))() as s:
         statuses = set(s.scalars(select(Transcript.status)))
     assert statuses == {"scored"}
+    # The review queue is loaded (flagged + the sampling plan) and its URL printed.
+    with session_factory(create_db_engine(settings))() as s:
+        queued = list(s.scalars(select(Review.reasons)))
+        flagged_transcripts = len(set(s.scalars(select(Flag.transcript_id))))
+    sampled = sum("sample" in reasons for reasons in queued)
+    assert sampled > 0 and len(queued) - sampled == flagged_transcripts
+    assert "http://127.0.0.1:8000/ui/queue" in out
     assert not (tmp_path / "demo" / "redis.sock").exists()  # the embedded Redis was shut down
     _check_demo_appraisal(tmp_path / "demo", out, settings)
 

@@ -19,6 +19,7 @@ from qa_service.config import Settings
 from qa_service.errors import IngestConflict, ReviewError
 from qa_service.queue.connection import redis_client
 from qa_service.storage.db import create_db_engine, session_factory
+from qa_service.ui import routes as ui_routes
 
 log = logging.getLogger(__name__)
 
@@ -132,4 +133,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(rules.router)
     app.include_router(performance.router)
     app.include_router(reviews.router)
+    app.include_router(ui_routes.router)
     return app

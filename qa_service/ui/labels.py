@@ -1,0 +1,16 @@
+"""Chinese labels the UI shows for codes the API speaks."""
+
+DIMENSIONS = {"politeness": "礼貌用语", "compliance": "合规话术", "objection": "异议处理", "negativity": "负面用词",
+              "timing": "响应时效", "sentiment": "客户情绪"}
+REASONS = {"fatal_rule": "致命项", "low_score": "低分", "sample": "随机抽检", "manual": "人工加入",
+           "customer_ends_negative": "客户结束时情绪负面", "anger_rising": "客户愤怒上升",
+           "escalation_threat": "投诉升级风险", "objection_unhandled": "异议未处理"}
+STATUS = {"queued": "待复核", "in_review": "复核中", "done": "已完成"}
+SEVERITY = {"info": "提示", "minor": "轻微", "major": "严重", "critical": "致命"}
+ROLES = {"agent": "坐席", "customer": "客户", "bot": "机器人", "system": "系统"}
+VERDICTS = {"confirmed": "机检正确", "rejected": "机检错误", None: "未判定"}
+APPEALS = {"open": "待处理", "accepted": "申诉成立", "rejected": "申诉驳回"}
+
+
+def label(table: dict, code) -> str:
+    return table.get(code, code if code is not None else "—")

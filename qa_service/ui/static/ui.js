@@ -1,0 +1,162 @@
+// qa_service UI: actions call the JSON API (/v1/...), then reload; charts use plotly.js.
+(function () {
+  "use strict";
+  const userBox = document.getElementById("qa-user");
+  userBox.value = localStorage.getItem("qa-user") || "";
+  userBox.addEventListener("change", () => localStorage.setItem("qa-user", userBox.value.trim()));
+
+  function user() {
+    const who = userBox.value.trim();
+    if (!who) { say("请先在右上角填写当前用户", true); userBox.focus(); throw new Error("no user"); }
+    localStorage.setItem("qa-user", who);
+    return who;
+  }
+
+  function say(text, error) {
+    const box = document.getElementById("msg");
+    box.textContent = text;  // textContent: messages may echo user input
+    box.className = error ? "error" : "";
+    box.hidden = false;
+  }
+
+  function problem(body) {
+    if (!body) return "请求失败";
+    if (typeof body.detail === "string") return body.detail;
+    if (Array.isArray(body.detail)) return body.detail.map(d => (d.loc || []).slice(1).join(".") + "：" + d.msg).join("；");
+    return JSON.stringify(body);
+  }
+
+  async function api(method, url, body) {
+    const res = await fetch(url, {method, headers: {"Content-Type": "application/json"},
+                                  body: body === undefined ? undefined : JSON.stringify(body)});
+    let data = null;
+    try { data = await res.json(); } catch (e) { /* empty body */ }
+    if (!res.ok) { say(problem(data), true); throw new Error(res.status); }
+    return data;
+  }
+
+  const layout = document.querySelector(".layout");
+  const reviewId = layout ? layout.dataset.review : "";
+  const transcriptId = layout ? layout.dataset.transcript : "";
+
+  const actions = {
+    "verdict": async (el) => {
+      const item = el.closest("li");
+      const comment = item.querySelector(".verdict-comment");
+      await api("PUT", `/v1/reviews/${reviewId}/findings/${el.dataset.finding}/verdict`,
+                {verdict: el.dataset.verdict, comment: comment && comment.value || null, by: user()});
+    },
+    "remove-manual": async (el) => {
+      await api("DELETE", `/v1/reviews/${reviewId}/manual-findings/${el.dataset.manual}?by=${encodeURIComponent(user())}`);
+    },
+    "complete": async () => {
+      const comment = document.getElementById("review-comment");
+      await api("POST", `/v1/reviews/${reviewId}/complete`, {confirm_rest: true, comment: comment.value || null, by: user()});
+    },
+    "open-review": async () => {
+      await api("POST", "/v1/reviews", {transcript_id: Number(transcriptId), by: user()});
+    },
+    "decide": async (el) => {
+      const row = el.closest("tr, li");
+      const comment = row && row.querySelector(".decision-comment");
+      await api("POST", `/v1/appeals/${el.dataset.appeal}/decision`,
+                {decision: el.dataset.decision, comment: comment && comment.value || null, by: user()});
+    },
+  };
+
+  const forms = {
+    "add-manual": async (form) => {
+      const f = new FormData(form);
+      await api("POST", `/v1/reviews/${reviewId}/manual-findings`, {
+        dimension: f.get("dimension"), utterance_index: Number(f.get("utterance_index")),
+        quote: f.get("quote") || null, points: Number(f.get("points")), message: f.get("message"),
+        rule_id: f.get("rule_id") || null, fatal: f.get("fatal") === "on", by: user()});
+    },
+    "appeal": async (form) => {
+      const f = new FormData(form);
+      const body = {reason: f.get("reason"), by: user()};
+      if (form.dataset.finding) body.finding_id = Number(form.dataset.finding);
+      else body.manual_finding_id = Number(form.dataset.manual);
+      await api("POST", `/v1/reviews/${reviewId}/appeals`, body);
+    },
+    "assign": async (form) => {
+      const f = new FormData(form);
+      const reviewers = String(f.get("reviewers")).split(/[,，\s]+/).filter(Boolean);
+      const params = new URLSearchParams(location.search);
+      const out = await api("POST", "/v1/reviews/assign", {
+        reviewers, mode: "round_robin", limit: Number(f.get("limit")) || 50, by: user(),
+        team: params.get("team") || null, agent_id: params.get("agent_id") || null, reason: params.get("reason") || null});
+      sessionStorage.setItem("qa-msg", `已分配 ${Object.keys(out.assigned).length} 条`);
+    },
+  };
+
+  document.addEventListener("click", async (ev) => {
+    const el = ev.target.closest("button[data-action]");
+    if (!el || !actions[el.dataset.action]) return;
+    ev.preventDefault();
+    el.disabled = true;
+    try { await actions[el.dataset.action](el); location.reload(); } catch (e) { el.disabled = false; }
+  });
+
+  document.addEventListener("submit", async (ev) => {
+    const form = ev.target.closest("form[data-action]");
+    if (!form) return;
+    ev.preventDefault();
+    try { await forms[form.dataset.action](form); location.reload(); } catch (e) { /* message shown */ }
+  });
+
+  const pending = sessionStorage.getItem("qa-msg");
+  if (pending) { say(pending); sessionStorage.removeItem("qa-msg"); }
+
+  // Evidence <-> finding: clicking a highlight shows its finding, and the other way round.
+  function flash(el) { el.classList.add("flash"); el.scrollIntoView({block: "center", behavior: "smooth"});
+                       setTimeout(() => el.classList.remove("flash"), 1500); }
+  document.querySelectorAll("mark.finding").forEach((m) => m.addEventListener("click", () => {
+    const key = m.dataset.keys.split(" ")[0];
+    const item = document.querySelector(`li[data-key="${key}"]`);
+    if (item) flash(item);
+  }));
+  document.querySelectorAll("li[data-key]").forEach((li) => li.addEventListener("dblclick", () => {
+    const mark = document.querySelector(`mark.k-${li.dataset.key}`);
+    if (mark) flash(mark);
+  }));
+
+  // Charts
+  if (!window.Plotly) return;
+  const cfg = {displaylogo: false, responsive: true};
+  const base = {margin: {l: 50, r: 20, t: 40, b: 40}, font: {family: "PingFang SC, Microsoft YaHei, sans-serif"}};
+  const senti = document.getElementById("sentiment-data");
+  if (senti) {
+    const d = JSON.parse(senti.textContent);
+    Plotly.newPlot("sentiment-chart", [{x: d.seq, y: d.valence, mode: "lines+markers", name: "客户情绪",
+      line: {color: "#3370ff"}}], {...base, title: {text: "客户情绪轨迹", font: {size: 13}},
+      yaxis: {range: [-1.05, 1.05], title: {text: "负面 ← → 正面"}}, xaxis: {title: {text: "语句 #"}},
+      margin: {l: 50, r: 10, t: 30, b: 35}}, cfg);
+  }
+  // Plotly reads <b>, <br>, &...; in labels as markup: user content (agent ids, messages) is escaped.
+  const esc = (x) => String(x).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  const short = (x, n) => (x.length > n ? x.slice(0, n) + "…" : x);
+  const dash = document.getElementById("dash-data");
+  if (dash) {
+    const d = JSON.parse(dash.textContent);
+    const low = Math.min(...d.agents.map(a => a.mean), 100);
+    Plotly.newPlot("chart-trend", d.trend.map(t => ({x: t.days, y: t.mean, mode: "lines+markers", name: esc(t.team),
+      text: t.n.map(n => `${n} 通`)})), {...base, title: {text: "团队质检均分趋势"}, yaxis: {title: {text: "均分"}}}, cfg);
+    Plotly.newPlot("chart-agents", [{type: "bar", x: d.agents.map(a => esc(a.agent_id)), y: d.agents.map(a => a.mean),
+      text: d.agents.map(a => `n=${a.n}`), marker: {color: "#3370ff"}}],
+      {...base, title: {text: "坐席质检均分对比"}, margin: {l: 50, r: 20, t: 40, b: 110},
+       yaxis: {title: {text: "均分"}, range: [Math.max(0, Math.floor(low) - 5), 100.5]}, xaxis: {tickangle: -40}}, cfg);
+    if (d.radar) {
+      const close = (xs) => xs.concat(xs.slice(0, 1));
+      Plotly.newPlot("chart-radar", [
+        {type: "scatterpolar", r: close(d.radar.agent), theta: close(d.radar.labels), fill: "toself", name: esc(d.radar.agent_id)},
+        {type: "scatterpolar", r: close(d.radar.team_mean), theta: close(d.radar.labels), name: `${esc(d.radar.team)} 均值`}],
+        {...base, title: {text: `技能雷达图：${esc(d.radar.agent_id)}`}, polar: {radialaxis: {range: [0, 100]}}}, cfg);
+    }
+    const top = d.top_findings.slice().reverse();
+    Plotly.newPlot("chart-findings", [{type: "bar", orientation: "h", x: top.map(f => f.count),
+      y: top.map(f => esc(short(f.message, 16))), text: top.map(f => esc(f.rule_id)),
+      hovertext: top.map(f => esc(f.message)), hoverinfo: "text+x", marker: {color: "#fa541c"}}],
+      {...base, title: {text: "高频问题"}, margin: {l: 230, r: 20, t: 40, b: 40}}, cfg);
+  }
+})();

@@ -1,0 +1,188 @@
+"""The review UI in real headless Chromium (Debian's ``chromium``, driven by Playwright).
+
+Real demo dialogues are stored and scored by the real pipeline, the API serves on a real port, and
+the browser clicks through: the queue, a flagged transcript with its highlighted evidence, a
+rejected finding changing the final score, the dashboards' charts, and a transcript full of markup
+that must render as text. Screenshots land in ``$QA_SCREENSHOT_DIR`` (default ``build/screenshots``);
+the README's come from ``QA_SCREENSHOT_DIR=docs/screenshots``.
+
+Skipped, with the reason, where Chromium or Playwright is missing, unless ``QA_REQUIRE_BROWSER=1``
+(``.ci/run`` sets it after installing both) turns that into a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from qa_service.config import Settings
+from qa_service.demo import load_sample
+from qa_service.queue.tasks import to_domain
+from qa_service.scoring.pipeline import Pipeline
+from qa_service.stack import BackgroundServer
+from qa_service.storage import reports as report_repo
+from qa_service.storage import transcripts as transcript_repo
+from qa_service.storage.db import create_db_engine, session_factory, session_scope
+from tests.conftest import make_settings
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("QA_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+N_DEMO = 40
+XSS = [{"role": "customer", "text": "<script>window.__xss = 1</script>我要投诉！"},
+       {"role": "agent", "text": "您好<img src=x onerror=\"window.__xss = 2\">，请问有什么可以帮您？"},
+       {"role": "customer", "text": "</div><b>加粗</b> & \"引号\" {{ 7*7 }}"}]
+
+
+def _browser_missing() -> str | None:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed (pip install -e '.[test]')"
+    if not Path(CHROMIUM).exists():
+        return f"Chromium not found at {CHROMIUM} (apt-get install chromium; .ci/run does)"
+    return None
+
+
+missing = _browser_missing()
+if missing and os.environ.get("QA_REQUIRE_BROWSER") == "1":
+    raise RuntimeError(f"QA_REQUIRE_BROWSER=1 but {missing}")
+pytestmark = pytest.mark.skipif(missing is not None, reason=missing or "")
+
+
+@pytest.fixture(scope="module")
+def shots() -> Path:
+    d = Path(os.environ.get("QA_SCREENSHOT_DIR", REPO / "build" / "screenshots"))
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, sqlite_template, redis_url):
+    tmp = tmp_path_factory.mktemp("ui")
+    target = tmp / "data" / "qa.sqlite3"
+    target.parent.mkdir(parents=True)
+    shutil.copy(sqlite_template, target)
+    settings: Settings = make_settings(tmp, f"sqlite:///{target}", redis_url)
+    from fastapi.testclient import TestClient
+
+    from qa_service.api.app import create_app
+
+    items = load_sample()[:N_DEMO] + [{"source": "ui-test", "external_id": "xss", "channel": "chat",
+                                       "agent_id": "<b>agent</b>", "team": "after-sales",
+                                       "started_at": items_started(), "utterances": XSS}]
+    with TestClient(create_app(settings)) as client:
+        ids = [client.post("/v1/transcripts", json=t).json()["id"] for t in items]
+    sessions = session_factory(create_db_engine(settings))
+    with session_scope(sessions) as s:
+        transcripts = [to_domain(transcript_repo.get(session=s, transcript_id=i, with_report=False)) for i in ids]
+    reports = Pipeline.from_settings(settings.scoring).score_many(transcripts)
+    with session_scope(sessions) as s:
+        for tid, rep in zip(ids, reports):
+            report_repo.save(session=s, transcript_id=tid, report=rep)
+    srv = BackgroundServer(settings).start()
+    yield {"url": srv.url, "xss_id": ids[-1]}
+    srv.stop()
+
+
+def items_started() -> str:
+    return load_sample()[0].get("started_at") or "2026-10-01T09:00:00+08:00"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("dialog", lambda d: (errors.append(f"dialog: {d.message}"), d.dismiss()))
+    page.js_errors = errors
+    yield page
+    context.close()
+
+
+def test_review_a_flagged_demo_transcript(server, page, shots):
+    page.goto(f"{server['url']}/ui/queue")
+    rows = page.locator("#queue tbody tr")
+    assert rows.count() > 0 and "队列为空" not in rows.first.inner_text()
+    page.screenshot(path=str(shots / "queue.png"))
+    page.fill("#qa-user", "qa-li")
+    page.dispatch_event("#qa-user", "change")
+
+    # Open the first queued transcript with a finding that costs points in a weighted dimension.
+    links = page.locator("a.open-transcript")
+    for i in range(links.count()):
+        page.goto(server["url"] + links.nth(i).get_attribute("href"))
+        buttons = page.locator("li.finding-item[data-moves-score='1'] button[data-verdict=rejected]")
+        if buttons.count():
+            break
+        page.go_back()
+    else:
+        pytest.fail("no queued demo transcript has a finding that costs points")
+
+    item = buttons.first.locator("xpath=ancestor::li[1]")
+    key = item.get_attribute("data-key")
+    quote = item.locator("blockquote").inner_text().strip()
+    points = float(item.get_attribute("data-points"))
+    # The evidence is highlighted in place, in the right bubble, verbatim.
+    mark = page.locator(f"mark.k-{key}").first
+    assert mark.is_visible()
+    assert quote.startswith(mark.inner_text().strip()[:10]) or mark.inner_text().strip() in quote
+    machine = float(page.inner_text("#machine-score"))
+    assert page.inner_text("#final-score").strip() == "—"
+
+    with page.expect_navigation():
+        buttons.first.click()
+    page.wait_for_selector("#final-score")
+    final = float(page.inner_text("#final-score"))
+    assert final > machine, (machine, final, points)
+    assert "rejected" in page.get_attribute(f"li[data-key='{key}']", "class")
+    assert "rejected" in page.locator(f"mark.k-{key}").first.get_attribute("class")
+    assert "机检错误 · qa-li" in page.locator(f"li[data-key='{key}'] .state").inner_text()
+    page.screenshot(path=str(shots / "transcript.png"))
+    assert page.js_errors == []
+
+
+def test_dashboard_draws_its_charts(server, page, shots):
+    page.goto(f"{server['url']}/ui/")
+    for chart in ("chart-trend", "chart-agents", "chart-radar", "chart-findings"):
+        page.wait_for_selector(f"#{chart} .main-svg", timeout=15000)
+    data = json.loads(page.inner_text("#dash-data"))
+    assert data["agents"] and data["top_findings"] and data["radar"]["dimensions"]
+    # The radar's traces are the agent's and the team's per-dimension means.
+    assert page.evaluate("document.getElementById('chart-radar').data.length") == 2
+    # Plotly reads tags in labels as markup: an agent id with tags is shown as typed.
+    assert "<b>agent</b>" in page.locator("#chart-agents").text_content()
+    page.screenshot(path=str(shots / "dashboard.png"), full_page=True)
+    page.goto(f"{server['url']}/ui/calibration")
+    assert "Cohen" in page.inner_text("main")
+    page.screenshot(path=str(shots / "calibration.png"), full_page=True)
+    assert page.js_errors == []
+
+
+def test_markup_in_a_transcript_renders_as_text(server, page):
+    page.goto(f"{server['url']}/ui/transcripts/{server['xss_id']}")
+    chat = page.locator("section.chat")
+    text = chat.inner_text()
+    assert "<script>window.__xss = 1</script>我要投诉！" in text
+    assert "<img src=x onerror=\"window.__xss = 2\">" in text
+    assert "</div><b>加粗</b> & \"引号\" {{ 7*7 }}" in text
+    assert page.evaluate("window.__xss") is None
+    assert chat.locator("script, img, b").count() == 0
+    assert "<b>agent</b>" in page.inner_text("h1")
+    assert page.js_errors == []
