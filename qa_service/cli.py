@@ -242,6 +242,8 @@ def export_appraisals(
                                                    "appraisal-<period>.xlsx here; csv/json to stdout)")] = None,
     scheme: Annotated[Optional[str], typer.Option(help="Scheme for every agent (default: by team)")] = None,
     team: Annotated[Optional[str], typer.Option(help="Only this team")] = None,
+    scores: Annotated[str, typer.Option(help="machine (every scored transcript) or final (reviewed ones, after "
+                                             "review and appeals)")] = "machine",
     data_dir: DataDir = None,
 ) -> None:
     """Appraisals for a period: every metric's value, attainment, points, total, grade and rank in team."""
@@ -255,7 +257,10 @@ def export_appraisals(
         err_console.print(f"[red]--period:[/red] {exc}")
         raise typer.Exit(2)
     try:
-        data, rows = appraisal_export(settings, p, format.value, scheme=scheme, team=team)
+        if scores not in ("machine", "final"):
+            err_console.print(f"[red]--scores:[/red] {scores!r} is neither machine nor final")
+            raise typer.Exit(2)
+        data, rows = appraisal_export(settings, p, format.value, scheme=scheme, team=team, final=scores == "final")
     except (RulePackError, KeyError) as exc:
         err_console.print(f"[red]cannot appraise:[/red] {exc}", markup=False)
         raise typer.Exit(2)
@@ -269,7 +274,8 @@ def export_appraisals(
     err_console.print(f"{len(rows)} agent(s), period {p.label} ({p.start}..{p.end}) → {output}")
 
 
-def appraisal_export(settings: Settings, period, fmt: str, *, scheme: str | None = None, team: str | None = None):
+def appraisal_export(settings: Settings, period, fmt: str, *, scheme: str | None = None, team: str | None = None,
+                     final: bool = False):
     """(file content, rows) for a period, straight from the database."""
     from qa_service.performance import export
     from qa_service.performance.appraisal import appraisal_rows
@@ -284,7 +290,7 @@ def appraisal_export(settings: Settings, period, fmt: str, *, scheme: str | None
     if settings.db.auto_migrate:
         upgrade(engine)
     with session_factory(engine)() as s:
-        agents, _ = perf_repo.records_for(session=s, settings=settings, period=period, team=team)
+        agents, _ = perf_repo.records_for(session=s, settings=settings, period=period, team=team, final=final)
     rows = appraisal_rows(agents, schemes, scheme)
     if fmt == "xlsx":
         return export.to_xlsx(rows, period, schemes), rows

@@ -231,6 +231,13 @@ def test_import_kpis_reports_bad_lines_and_exits_1_then_exports(tmp_path):
     assert result.exit_code == 0 and out.stat().st_size > 0
     result = runner.invoke(app, ["export-appraisals", "--period", "Oct", "--data-dir", str(data)])
     assert result.exit_code == 2 and "is not a period" in " ".join(result.output.split())
+    # --scores final: nothing reviewed yet, so no QA figures (KPIs still appraised).
+    result = runner.invoke(app, ["export-appraisals", "--period", "2026-10", "--format", "json", "--scores",
+                                 "final", "--data-dir", str(data)])
+    assert result.exit_code == 0 and json.loads(result.stdout)["rows"][0]["qa_n"] == 0
+    result = runner.invoke(app, ["export-appraisals", "--period", "2026-10", "--scores", "best",
+                                 "--data-dir", str(data)])
+    assert result.exit_code == 2 and "neither machine nor final" in " ".join(result.output.split())
 
 
 def test_import_kpis_unreadable_file_exits_2(tmp_path):

@@ -13,7 +13,7 @@ from qa_service.performance.kpi import KPI_FIELDS
 from qa_service.performance.period import Period
 from qa_service.performance.record import QaRow
 from qa_service.storage import kpis as kpi_repo
-from qa_service.storage.tables import Report, Transcript
+from qa_service.storage.tables import Report, Review, Transcript
 
 
 def kpi_rows(*, session: Session, period: Period, agent_id: str | None = None, team: str | None = None
@@ -24,8 +24,12 @@ def kpi_rows(*, session: Session, period: Period, agent_id: str | None = None, t
 
 
 def qa_rows(*, session: Session, period: Period, tz: ZoneInfo, agent_id: str | None = None,
-            team: str | None = None) -> list[QaRow]:
-    """Scored transcripts with an agent whose local day (started_at, else received_at) is in the period."""
+            team: str | None = None, final: bool = False) -> list[QaRow]:
+    """Scored transcripts with an agent whose local day (started_at, else received_at) is in the period.
+
+    ``final``: only transcripts whose review is done, with the final (reviewed, appealed) score and
+    dimension scores in place of the machine's.
+    """
     lo = datetime.combine(period.start, time.min, tz)
     hi = datetime.combine(period.end + timedelta(days=1), time.min, tz)
     when = func.coalesce(Transcript.started_at, Transcript.received_at)
@@ -35,15 +39,25 @@ def qa_rows(*, session: Session, period: Period, tz: ZoneInfo, agent_id: str | N
         .join(Report, Report.transcript_id == Transcript.id)
         .where(Transcript.agent_id.is_not(None), when >= lo, when < hi)
     )
+    if final:
+        query = query.join(Review, Review.transcript_id == Transcript.id).where(Review.status == "done").with_only_columns(
+            Transcript.agent_id, Transcript.team_id, Transcript.started_at, Transcript.received_at,
+            Review.final_score, Review.final_fatal, Report.summary, Review.final_dims)
     if agent_id:
         query = query.where(Transcript.agent_id == agent_id)
     if team:
         query = query.where(Transcript.team_id == team)
     out = []
-    for agent, team_id, started, received, score, fatal, summary in session.execute(query):
+    for agent, team_id, started, received, score, fatal, summary, *final_dims in session.execute(query):
         day = (started or received).astimezone(tz).date()
-        if day in period:
-            out.append(QaRow(agent, team_id, day, score, bool(fatal), summary or {}))
+        if day not in period:
+            continue
+        summary = summary or {}
+        if final_dims:  # reviewed dimension scores; inapplicable ones stay out
+            dims = summary.get("dims") or {}
+            summary = {**summary, "dims": {n: (final_dims[0] or {}).get(n, v) if v is not None else None
+                                            for n, v in dims.items()}}
+        out.append(QaRow(agent, team_id, day, score, bool(fatal), summary))
     return out
 
 
@@ -52,8 +66,10 @@ def overlapping_kpi_rows(*, session: Session, period: Period) -> int:
 
 
 def records_for(*, session: Session, settings, period: Period, agent_id: str | None = None,
-                team: str | None = None):
+                team: str | None = None, final: bool = False):
     """(agent records, team records) for the period, from stored KPIs and scored transcripts.
+
+    ``final``: QA figures from finalised reviews only (final scores after review and appeals).
 
     Team figures (and the team mean that adjusted QA scores shrink toward) always cover the whole
     team, even when one agent is asked for.
@@ -63,7 +79,7 @@ def records_for(*, session: Session, settings, period: Period, agent_id: str | N
     p = settings.performance
     # Everyone's rows: an agent's team comes from their rows, and adjusted scores need the team mean.
     kpis = kpi_rows(session=session, period=period)
-    qas = qa_rows(session=session, period=period, tz=ZoneInfo(p.timezone))
+    qas = qa_rows(session=session, period=period, tz=ZoneInfo(p.timezone), final=final)
     agents, teams = build_records(period, kpis, qas, shrinkage_n=p.shrinkage_n, frt_target_s=p.frt_target_seconds)
     if agent_id:
         agents = [r for r in agents if r.agent_id == agent_id]

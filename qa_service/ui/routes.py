@@ -34,6 +34,14 @@ templates.env.globals.update(
     label=labels.label, dim_labels=labels.DIMENSIONS, reasons_all=labels.REASONS, statuses=labels.STATUS,
     severities=labels.SEVERITY, roles=labels.ROLES, verdicts=labels.VERDICTS, appeal_status=labels.APPEALS,
 )
+
+
+def _local(value: datetime | None, tz: str, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored (UTC) time in the site's QA_PERFORMANCE__TIMEZONE."""
+    return value.astimezone(ZoneInfo(tz)).strftime(fmt) if value else "—"
+
+
+templates.env.filters["local"] = _local
 STATIC = {"ui.css": (HERE / "static" / "ui.css", "text/css"), "ui.js": (HERE / "static" / "ui.js", "text/javascript")}
 
 
@@ -59,7 +67,8 @@ def _counts(session) -> dict[str, int]:
 
 
 def _page(request: Request, name: str, page: str, session, **context: Any) -> HTMLResponse:
-    return templates.TemplateResponse(request, name, {"page": page, "counts": _counts(session), **context})
+    tz = request.app.state.settings.performance.timezone
+    return templates.TemplateResponse(request, name, {"page": page, "counts": _counts(session), "tz": tz, **context})
 
 
 def _blank(value: str | None) -> str | None:

@@ -217,6 +217,21 @@ def test_review_lifecycle_and_calibration(api, sessions_for):
     assert [x["rule_id"] for x in cal["low_precision"]] == ["general.rude-dismissive"]
     assert client.get("/v1/calibration", params={"team": "presale"}).json()["reviews"] == 0
 
+    # Performance on final scores: only reviewed transcripts, with their final scores and dimensions.
+    # Machine: T1 0, T-pass 95, T2 50, T5 40, T4 100 → 57. Final: 92.5, 55, 50, 100, 100 → 79.5.
+    def qa(scores: str) -> dict:
+        body = client.get("/v1/performance", params={"period": "2026-10", "scores": scores}).json()
+        return next(a for a in body["agents"] if a["agent_id"] == "a1")["qa"]
+
+    assert (qa("machine")["n"], qa("machine")["mean"]) == (5, 57.0)
+    final = qa("final")
+    assert (final["n"], final["mean"]) == (5, 79.5)
+    # politeness: T1 85, T2 50, T-pass 55, T4 100, T5 100 → 78
+    assert final["dimensions"]["politeness"] == 78.0
+    rows = client.get("/v1/appraisals", params={"period": "2026-10", "scores": "final"}).json()
+    rows = rows["rows"] if isinstance(rows, dict) else rows
+    assert next(r for r in rows if r["agent_id"] == "a1")["qa_score_mean"] == 79.5
+
 
 def test_review_errors_name_the_field(api, sessions_for):
     client = api

@@ -24,6 +24,9 @@ router = APIRouter(tags=["performance"])
 MAX_KPI_RECORDS = 100_000
 
 PeriodQuery = Annotated[str, Query(description=f"Reporting period: {FORMATS}", examples=["2026-10"])]
+ScoresQuery = Annotated[Literal["machine", "final"], Query(
+    description="machine: every scored transcript's machine score; final: only reviewed transcripts, with the "
+                "final score after review and appeals")]
 
 
 class KpiRowError(BaseModel):
@@ -149,11 +152,12 @@ def list_kpis(session: SessionDep, period: PeriodQuery, agent_id: str | None = N
 
 @router.get("/v1/performance")
 def performance(session: SessionDep, settings: SettingsDep, period: PeriodQuery, agent_id: str | None = None,
-                team: str | None = None) -> dict[str, Any]:
+                team: str | None = None, scores: ScoresQuery = "machine") -> dict[str, Any]:
     """Per-agent and per-team records: KPI figures (ratios of sums) next to QA figures with sample sizes."""
     p = _period(period)
-    agents, teams = perf_repo.records_for(session=session, settings=settings, period=p, agent_id=agent_id, team=team)
-    return {"period": p.label, "from": p.start.isoformat(), "to": p.end.isoformat(),
+    agents, teams = perf_repo.records_for(session=session, settings=settings, period=p, agent_id=agent_id, team=team,
+                                          final=scores == "final")
+    return {"period": p.label, "from": p.start.isoformat(), "to": p.end.isoformat(), "scores": scores,
             "kpi_rows_outside": perf_repo.overlapping_kpi_rows(session=session, period=p),
             "agents": [r.as_dict() for r in agents], "teams": [r.as_dict() for r in teams]}
 
@@ -172,6 +176,7 @@ def appraisals(
     scheme: Annotated[str | None, Query(description="Scheme for every agent (default: by team, else the default)")] = None,
     team: str | None = None, agent_id: str | None = None,
     format: Annotated[Literal["json", "csv", "xlsx"], Query(description="json, csv or xlsx")] = "json",
+    scores: ScoresQuery = "machine",
 ) -> Response:
     """One row per agent: every metric's value, attainment, points, total, grade, rank in team, samples."""
     p = _period(period)
@@ -182,7 +187,8 @@ def appraisals(
                         status_code=500, media_type="application/json")
     if scheme and scheme not in schemes:
         raise _invalid(["query", "scheme"], f"no scheme {scheme!r}; loaded: {', '.join(sorted(schemes))}")
-    agents, _ = perf_repo.records_for(session=session, settings=settings, period=p, team=team)
+    agents, _ = perf_repo.records_for(session=session, settings=settings, period=p, team=team,
+                                      final=scores == "final")
     rows = appraisal_rows(agents, schemes, scheme)
     if agent_id:
         rows = [r for r in rows if r["agent_id"] == agent_id]
