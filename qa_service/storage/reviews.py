@@ -19,10 +19,26 @@ from qa_service.domain import QAReport
 from qa_service.errors import ReviewError
 from qa_service.performance.period import Period
 from qa_service.review.calibration import Calibration, calibrate
-from qa_service.review.queue import MANUAL_REASON, SAMPLE_PRIORITY, SAMPLE_REASON, SEVERITY_ORDER, draw, queue_entry
+from qa_service.review.queue import (
+    MANUAL_REASON,
+    SAMPLE_PRIORITY,
+    SAMPLE_REASON,
+    SEVERITY_ORDER,
+    draw,
+    queue_entry,
+)
 from qa_service.review.score import Item, fails, final_score
-from qa_service.storage.tables import (Appeal, AuditEvent, Finding, ManualFinding, Report, Review, Transcript,
-                                       Verdict, utcnow)
+from qa_service.storage.tables import (
+    Appeal,
+    AuditEvent,
+    Finding,
+    ManualFinding,
+    Report,
+    Review,
+    Transcript,
+    Verdict,
+    utcnow,
+)
 
 OPEN = ("queued", "in_review")
 

@@ -7,6 +7,7 @@ span edge, and each segment lists the findings covering it. Templates escape eac
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 SEVERITY_RANK = {"info": 0, "minor": 1, "major": 2, "critical": 3}
 
@@ -30,7 +31,7 @@ def segments(text: str, marks: list[Mark]) -> list[Segment]:
     marks = [m for m in marks if 0 <= m.start < m.end <= len(text)]
     cuts = sorted({0, len(text), *(m.start for m in marks), *(m.end for m in marks)})
     out = []
-    for a, b in zip(cuts, cuts[1:]):
+    for a, b in pairwise(cuts):
         covering = [m for m in marks if m.start <= a and b <= m.end]
         worst = max((m.severity for m in covering), key=lambda s: SEVERITY_RANK.get(s, 0), default=None)
         out.append(Segment(text[a:b], tuple(m.key for m in covering), worst))
