@@ -5,7 +5,7 @@ from __future__ import annotations
 import calendar
 import re
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 
 _MONTH = re.compile(r"^(\d{4})-(\d{1,2})$")
 _WEEK = re.compile(r"^(\d{4})-W(\d{1,2})$", re.I)
@@ -28,6 +28,11 @@ class Period:
 
     def __contains__(self, day: date) -> bool:
         return self.start <= day <= self.end
+
+    def bounds(self, tz: tzinfo) -> tuple[datetime, datetime]:
+        """The period as instants: [first day 00:00, day after the last 00:00) in ``tz``."""
+        return (datetime.combine(self.start, time.min, tz),
+                datetime.combine(self.end + timedelta(days=1), time.min, tz))
 
 
 def parse_period(text: str) -> Period:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from qa_service.rules.evaluation import Agreement
+
 
 @dataclass(slots=True)
 class Tally:
@@ -23,18 +25,6 @@ class Tally:
     @property
     def precision(self) -> float | None:
         return self.confirmed / self.reviewed if self.reviewed else None
-
-
-@dataclass(frozen=True, slots=True)
-class Agreement:
-    n: int
-    both_fail: int
-    both_pass: int
-    machine_only_fail: int
-    human_only_fail: int
-    observed: float | None
-    expected: float | None
-    kappa: float | None
 
 
 @dataclass(slots=True)
@@ -51,20 +41,14 @@ class Calibration:
 
 
 def agreement(pairs: Iterable[tuple[bool, bool]]) -> Agreement:
-    """Cohen's κ from (machine_fails, human_fails) per conversation."""
-    pairs = list(pairs)
-    n = len(pairs)
-    both_fail = sum(1 for m, h in pairs if m and h)
-    both_pass = sum(1 for m, h in pairs if not m and not h)
-    m_only = sum(1 for m, h in pairs if m and not h)
-    h_only = sum(1 for m, h in pairs if h and not m)
-    if n == 0:
-        return Agreement(0, 0, 0, 0, 0, None, None, None)
-    po = (both_fail + both_pass) / n
-    m_fail, h_fail = (both_fail + m_only) / n, (both_fail + h_only) / n
-    pe = m_fail * h_fail + (1 - m_fail) * (1 - h_fail)
-    kappa = None if pe >= 1 else (po - pe) / (1 - pe)
-    return Agreement(n, both_fail, both_pass, m_only, h_only, po, pe, kappa)
+    """The 2×2 table of (machine_fails, human_fails) per conversation; the human is the truth.
+
+    tp: both fail, fp: only the machine, fn: only the human, tn: both pass; ``.kappa`` is Cohen's κ.
+    """
+    out = Agreement()
+    for machine, human in pairs:
+        out.add(human, machine)
+    return out
 
 
 def calibrate(verdicts: Iterable[tuple[str, str, str]], misses: Iterable[tuple[str | None, str]],

@@ -62,6 +62,20 @@ class Agreement:
     def accuracy(self) -> float:
         return (self.tp + self.tn) / self.n if self.n else 0.0
 
+    @property
+    def expected(self) -> float | None:
+        """Agreement expected by chance from the two sides' positive rates (p_e of Cohen's κ)."""
+        if not self.n:
+            return None
+        truth, predicted = (self.tp + self.fn) / self.n, (self.tp + self.fp) / self.n
+        return truth * predicted + (1 - truth) * (1 - predicted)
+
+    @property
+    def kappa(self) -> float | None:
+        """Cohen's κ = (p_o − p_e) / (1 − p_e); None with no rows or when p_e = 1 (nothing to tell apart)."""
+        pe = self.expected
+        return None if pe is None or pe >= 1 else (self.accuracy - pe) / (1 - pe)
+
 
 def compare(rows: list[tuple[dict, dict[str, bool]]]) -> dict[str, Agreement]:
     """``rows`` of (labels, judgements); ``objection_handled`` only where the label says an objection was raised."""

@@ -7,7 +7,6 @@ Scores are final where a review is done, machine scores otherwise; a day is the 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from datetime import datetime, time, timedelta
 from statistics import mean
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,18 +25,12 @@ def latest_month(*, session: Session, tz: ZoneInfo) -> str | None:
     """The month (YYYY-MM) of the newest scored transcript, for a dashboard opened without a period."""
     when = session.scalar(select(func.max(func.coalesce(Transcript.started_at, Transcript.received_at)))
                           .join(Report, Report.transcript_id == Transcript.id))
-    if when is None:
-        return None
-    if when.tzinfo is None:
-        from datetime import UTC
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(tz).strftime("%Y-%m")
+    return when.astimezone(tz).strftime("%Y-%m") if when is not None else None
 
 
 def dashboard(*, session: Session, period: Period, tz: ZoneInfo, team: str | None = None,
               agent_id: str | None = None) -> dict[str, Any]:
-    lo = datetime.combine(period.start, time.min, tz)
-    hi = datetime.combine(period.end + timedelta(days=1), time.min, tz)
+    lo, hi = period.bounds(tz)
     when = func.coalesce(Transcript.started_at, Transcript.received_at)
     query = (select(Transcript.agent_id, Transcript.team_id, Transcript.started_at, Transcript.received_at,
                     Report.score, Report.summary, Review.final_score, Review.final_dims, Review.status)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -30,8 +29,7 @@ def qa_rows(*, session: Session, period: Period, tz: ZoneInfo, agent_id: str | N
     ``final``: only transcripts whose review is done, with the final (reviewed, appealed) score and
     dimension scores in place of the machine's.
     """
-    lo = datetime.combine(period.start, time.min, tz)
-    hi = datetime.combine(period.end + timedelta(days=1), time.min, tz)
+    lo, hi = period.bounds(tz)
     when = func.coalesce(Transcript.started_at, Transcript.received_at)
     query = (
         select(Transcript.agent_id, Transcript.team_id, Transcript.started_at, Transcript.received_at,

@@ -7,8 +7,8 @@ transaction, and recomputes the review's final score (review/score.py).
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -130,14 +130,9 @@ class SampleResult:
     agent_weeks: int
 
 
-def _local_bounds(period: Period, tz: ZoneInfo) -> tuple[datetime, datetime]:
-    return (datetime.combine(period.start, time.min, tz),
-            datetime.combine(period.end + timedelta(days=1), time.min, tz))
-
-
 def sample(*, session: Session, period: Period, tz: ZoneInfo, percent: float, minimum: int, by: str) -> SampleResult:
     """The sampling plan: add ``percent`` (≥ ``minimum``) of each agent's unqueued transcripts per ISO week."""
-    lo, hi = _local_bounds(period, tz)
+    lo, hi = period.bounds(tz)
     when = func.coalesce(Transcript.started_at, Transcript.received_at)
     rows = session.execute(
         select(Transcript.id, Transcript.agent_id, Transcript.started_at, Transcript.received_at,
@@ -277,7 +272,7 @@ def assign(*, session: Session, review_ids: list[int], reviewers: list[str], mod
 
 
 def unassigned_ids(*, session: Session, flt: QueueFilter, limit: int) -> list[int]:
-    flt.unassigned = True
+    flt = replace(flt, unassigned=True)
     base = select(Review.id).join(Transcript, Transcript.id == Review.transcript_id).outerjoin(
         Report, Report.transcript_id == Transcript.id)
     query = _filtered(base, flt).order_by(Review.priority, Review.created_at, Review.id).limit(limit)

@@ -130,7 +130,7 @@ def queue_page(request: Request, session: SessionDep, settings: SettingsDep,
     error = None
     if _blank(period):
         try:
-            f.since, f.until = repo._local_bounds(parse_period(period), ZoneInfo(settings.performance.timezone))
+            f.since, f.until = parse_period(period).bounds(ZoneInfo(settings.performance.timezone))
         except ValueError as exc:
             error = f"周期：{exc}"
     rows, total = repo.list_queue(session=session, flt=f, limit=limit, offset=offset)

@@ -142,7 +142,7 @@ def test_review_a_flagged_demo_transcript(server, page, shots):
     # The evidence is highlighted in place, in the right bubble, verbatim.
     mark = page.locator(f"mark.k-{key}").first
     assert mark.is_visible()
-    assert quote.startswith(mark.inner_text().strip()[:10]) or mark.inner_text().strip() in quote
+    assert mark.inner_text().strip() and mark.inner_text().strip() in quote
     machine = float(page.inner_text("#machine-score"))
     assert page.inner_text("#final-score").strip() == "—"
 

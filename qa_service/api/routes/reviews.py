@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
 from qa_service.api.deps import SessionDep, SessionsDep, SettingsDep
+from qa_service.api.schemas import FindingRead
 from qa_service.api.routes.rules import rulebook
 from qa_service.errors import ReviewError, RulePackError
 from qa_service.performance.period import FORMATS, Period, parse_period
@@ -62,18 +63,8 @@ class ReviewPage(BaseModel):
     offset: int
 
 
-class ReviewedFinding(BaseModel):
+class ReviewedFinding(FindingRead):
     id: int
-    dimension: str
-    rule_id: str
-    utterance_index: int
-    span: tuple[int, int]
-    quote: str
-    points: float
-    severity: str
-    role: str | None
-    message: str
-    fatal: bool
     verdict: Literal["confirmed", "rejected"] | None = Field(description="null: not judged yet")
     verdict_comment: str | None = None
     verdict_by: str | None = None
@@ -277,7 +268,7 @@ def _period(text: str | None, field: str = "period") -> Period | None:
 def _bounds(period: Period | None, tz: ZoneInfo) -> tuple[datetime | None, datetime | None]:
     if period is None:
         return None, None
-    return repo._local_bounds(period, tz)
+    return period.bounds(tz)
 
 
 def summary(review: Review, transcript: Transcript) -> ReviewSummary:
@@ -555,9 +546,9 @@ def calibration_read(session, request: Request, settings, period: Period | None,
         min_reviewed=r.min_reviewed, rules=rules,
         dimensions=[DimensionTally(dimension=d, reviewed=t.reviewed, confirmed=t.confirmed, rejected=t.rejected,
                                    missed=t.missed, precision=t.precision) for d, t in sorted(cal.dimensions.items())],
-        agreement=AgreementRead(n=a.n, both_fail=a.both_fail, both_pass=a.both_pass,
-                                machine_only_fail=a.machine_only_fail, human_only_fail=a.human_only_fail,
-                                observed=a.observed, expected=a.expected, kappa=a.kappa),
+        agreement=AgreementRead(n=a.n, both_fail=a.tp, both_pass=a.tn, machine_only_fail=a.fp,
+                                human_only_fail=a.fn, observed=a.accuracy if a.n else None,
+                                expected=a.expected, kappa=a.kappa),
         low_precision=[rule(rid) for rid in cal.low_precision(r.precision_threshold, r.min_reviewed)],
     )
 

@@ -17,10 +17,6 @@ branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
 
-def _false():
-    return sa.false()
-
-
 def upgrade() -> None:
     with op.batch_alter_table("reports") as batch:
         batch.add_column(sa.Column("pass_mark", sa.Float(), nullable=True))
@@ -37,7 +33,7 @@ def upgrade() -> None:
         sa.Column("assigned_to", sa.String(length=200), nullable=True),
         sa.Column("assigned_at", UTCDateTime(), nullable=True),
         sa.Column("machine_score", sa.Float(), nullable=True),
-        sa.Column("machine_fatal", sa.Boolean(), server_default=_false(), nullable=False),
+        sa.Column("machine_fatal", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("final_score", sa.Float(), nullable=True),
         sa.Column("final_fatal", sa.Boolean(), nullable=True),
         sa.Column("final_dims", sa.JSON(), nullable=True),
@@ -63,7 +59,7 @@ def upgrade() -> None:
         sa.Column("dimension", sa.String(length=50), nullable=False),
         sa.Column("rule_id", sa.String(length=200), nullable=False),
         sa.Column("points", sa.Float(), nullable=False),
-        sa.Column("fatal", sa.Boolean(), server_default=_false(), nullable=False),
+        sa.Column("fatal", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("appeal_id", sa.Integer(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("review_id", "finding_id", name="uq_verdicts_review_finding"),
@@ -83,7 +79,7 @@ def upgrade() -> None:
         sa.Column("points", sa.Float(), nullable=False),
         sa.Column("severity", sa.String(length=16), nullable=False),
         sa.Column("message", sa.Text(), nullable=False),
-        sa.Column("fatal", sa.Boolean(), server_default=_false(), nullable=False),
+        sa.Column("fatal", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("added_by", sa.String(length=200), nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("withdrawn_at", UTCDateTime(), nullable=True),
