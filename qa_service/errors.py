@@ -61,3 +61,11 @@ class ReviewError(QAError):
         self.status = status
         self.field = field
         super().__init__(message)
+
+
+class AccessDenied(QAError):
+    """401 (no or bad credentials) or 403 (wrong role or team); the message carries no data."""
+
+    def __init__(self, status: int, message: str):
+        self.status = status
+        super().__init__(message)

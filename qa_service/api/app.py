@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import gc
+import html
 import logging
 from contextlib import asynccontextmanager
 import time
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.exception_handlers import http_exception_handler
 
 from qa_service import __version__
-from qa_service.api.routes import health, performance, reviews, rules, transcripts
+from qa_service.api.routes import health, keys, performance, reviews, rules, transcripts
 from qa_service.config import Settings
-from qa_service.errors import IngestConflict, ReviewError
+from qa_service.errors import AccessDenied, IngestConflict, ReviewError
 from qa_service.queue.connection import redis_client
 from qa_service.storage.db import create_db_engine, session_factory
 from qa_service.ui import routes as ui_routes
@@ -105,6 +107,17 @@ def create_app(settings: Settings) -> FastAPI:
                                              "msg": str(exc)}]}, status_code=422)
         return JSONResponse({"detail": str(exc), "field": exc.field}, status_code=exc.status)
 
+    @app.exception_handler(AccessDenied)
+    async def _denied(request: Request, exc: AccessDenied) -> Response:
+        if request.url.path.startswith("/ui/") and request.method == "GET":
+            if exc.status == 401:
+                return RedirectResponse(f"/ui/login?next={quote(request.url.path)}", status_code=303)
+            return HTMLResponse(f"<!doctype html><meta charset=utf-8><title>无权限</title><h1>403 无权限</h1>"
+                                f"<p>{html.escape(str(exc))}</p><p><a href=/ui/login>换一个密钥登录</a></p>",
+                                status_code=403)
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status, headers=headers)
+
     @app.exception_handler(OperationalError)
     @app.exception_handler(DBAPIError)
     async def _db_down(_: Request, exc: DBAPIError) -> JSONResponse:
@@ -133,5 +146,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(rules.router)
     app.include_router(performance.router)
     app.include_router(reviews.router)
+    app.include_router(keys.router)
     app.include_router(ui_routes.router)
     return app

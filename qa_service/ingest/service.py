@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from qa_service.api.schemas import TranscriptCreate, errors_from_validation, limit_errors
 from qa_service.config import Settings
 from qa_service.domain import TranscriptStatus
+from qa_service.ingest import pii
 from qa_service.queue.outbox import enqueue_transcripts
 from qa_service.storage import transcripts as transcript_repo
 from qa_service.storage.db import session_scope
@@ -27,6 +28,23 @@ class Outcome:
     external_id: str | None = None
     errors: list[dict[str, Any]] = field(default_factory=list)
     transcript_status: TranscriptStatus | None = None
+
+
+def redact_transcript(t: TranscriptCreate, settings: Settings) -> TranscriptCreate:
+    """The transcript with personal data in its utterances and metadata replaced (QA_PII__*).
+
+    Runs before the content hash too: a stored hash of the original text would let anyone
+    holding the database brute-force an 11-digit phone number back out of it.
+    """
+    policy = pii.policy_for(settings.pii, t.source)
+    if policy is None:
+        return t
+    utterances = []
+    for u in t.utterances:
+        text = pii.redact(u.text, policy)
+        utterances.append(u if text == u.text else u.model_copy(update={"text": text}))
+    metadata = pii.redact_value(t.metadata, policy) if t.metadata else t.metadata
+    return t.model_copy(update={"utterances": utterances, "metadata": metadata})
 
 
 def to_new(t: TranscriptCreate) -> transcript_repo.NewTranscript:
@@ -110,7 +128,8 @@ def ingest(
     sessions: sessionmaker[Session],
     connection: redis.Redis | None,
 ) -> tuple[list[Outcome], bool]:
-    """Store first (commit), then enqueue. Returns outcomes and whether the queue took the new ones."""
+    """Redact, store (commit), then enqueue. Returns outcomes and whether the queue took the new ones."""
+    items = [(i, redact_transcript(t, settings)) for i, t in items]
     try:
         with session_scope(sessions) as session:
             outcomes = store(items, session=session)

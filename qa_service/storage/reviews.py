@@ -53,8 +53,10 @@ def audit(session: Session, *, actor: str, action: str, review: Review | None, e
 
 
 def audit_trail(*, session: Session, review_id: int | None = None, transcript_id: int | None = None,
-                limit: int = 500) -> list[AuditEvent]:
+                team: str | None = None, limit: int = 500) -> list[AuditEvent]:
     query = select(AuditEvent).order_by(AuditEvent.id).limit(limit)
+    if team is not None:
+        query = query.join(Transcript, Transcript.id == AuditEvent.transcript_id).where(Transcript.team_id == team)
     if review_id is not None:
         query = query.where(AuditEvent.review_id == review_id)
     if transcript_id is not None:

@@ -14,3 +14,4 @@ APPEALS = {"open": "待处理", "accepted": "申诉成立", "rejected": "申诉�
 
 def label(table: dict, code) -> str:
     return table.get(code, code if code is not None else "—")
+ACCESS_ROLES = {"ingest": "接入", "reviewer": "质检员", "supervisor": "班组长", "hr": "人事", "admin": "管理员"}

@@ -14,16 +14,23 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
-from qa_service.api.deps import SessionDep, SettingsDep
+from pydantic import BaseModel, Field
+
+from qa_service.api.auth import SESSION_COOKIE, Dashboard, QARead, ReviewWrite, check_team, scope_team
+from qa_service.api.deps import SessionDep, SessionsDep, SettingsDep
 from qa_service.api.routes import reviews as review_api
 from qa_service.api.routes.transcripts import transcript_read
+from qa_service.errors import AccessDenied
 from qa_service.performance.period import parse_period
+from qa_service.storage import keys as key_repo
 from qa_service.storage import dashboard as dash_repo
 from qa_service.storage import reviews as repo
 from qa_service.storage import transcripts as transcript_repo
+from qa_service.storage.db import session_scope
+from qa_service.storage.keys import Principal
 from qa_service.ui import labels
 from qa_service.ui.highlight import Mark, segments
 
@@ -33,6 +40,7 @@ templates = Jinja2Templates(directory=str(HERE / "templates"))
 templates.env.globals.update(
     label=labels.label, dim_labels=labels.DIMENSIONS, reasons_all=labels.REASONS, statuses=labels.STATUS,
     severities=labels.SEVERITY, roles=labels.ROLES, verdicts=labels.VERDICTS, appeal_status=labels.APPEALS,
+    access_roles=labels.ACCESS_ROLES,
 )
 
 
@@ -66,9 +74,12 @@ def _counts(session) -> dict[str, int]:
     return {"open": c.get("queued", 0) + c.get("in_review", 0), "appeals_open": c.get("appeals_open", 0)}
 
 
-def _page(request: Request, name: str, page: str, session, **context: Any) -> HTMLResponse:
-    tz = request.app.state.settings.performance.timezone
-    return templates.TemplateResponse(request, name, {"page": page, "counts": _counts(session), "tz": tz, **context})
+def _page(request: Request, name: str, page: str, session, me: Principal, **context: Any) -> HTMLResponse:
+    settings = request.app.state.settings
+    counts = _counts(session) if me.team is None else None  # queue-wide counts are not a scoped key's to see
+    return templates.TemplateResponse(request, name, {
+        "page": page, "counts": counts, "tz": settings.performance.timezone, "me": me,
+        "auth": settings.auth_enforced, **context})
 
 
 def _blank(value: str | None) -> str | None:
@@ -90,11 +101,11 @@ def ui_root() -> RedirectResponse:
 
 
 @router.get("/", response_class=HTMLResponse)
-def dashboard_page(request: Request, session: SessionDep, settings: SettingsDep,
+def dashboard_page(request: Request, session: SessionDep, settings: SettingsDep, me: Dashboard,
                    period: str | None = None, team: str | None = None, agent_id: str | None = None) -> HTMLResponse:
     """看板: team trend, agents compared, an agent's radar, frequent findings."""
     tz = ZoneInfo(settings.performance.timezone)
-    period, team, agent_id = _blank(period), _blank(team), _blank(agent_id)
+    period, team, agent_id = _blank(period), scope_team(me, _blank(team)), _blank(agent_id)
     label = period or dash_repo.latest_month(session=session, tz=tz)
     data, error = None, None
     if label:
@@ -103,19 +114,19 @@ def dashboard_page(request: Request, session: SessionDep, settings: SettingsDep,
                                        agent_id=agent_id)
         except ValueError as exc:
             error = f"周期：{exc}"
-    cal, _ = repo.calibration(session=session, pass_mark=settings.review.pass_mark)
+    cal, _ = repo.calibration(session=session, pass_mark=settings.review.pass_mark, team=team)
     chart_data = None
     if data:
         chart_data = {**data}
         if data["radar"]:
             chart_data["radar"] = {**data["radar"],
                                    "labels": [labels.label(labels.DIMENSIONS, n) for n in data["radar"]["dimensions"]]}
-    return _page(request, "dashboard.html", "dashboard", session, data=data, chart_data=chart_data, period=label,
+    return _page(request, "dashboard.html", "dashboard", session, me, data=data, chart_data=chart_data, period=label,
                  agent_id=agent_id, error=error, kappa=cal.agreement.kappa if cal.agreement else None)
 
 
 @router.get("/queue", response_class=HTMLResponse)
-def queue_page(request: Request, session: SessionDep, settings: SettingsDep,
+def queue_page(request: Request, session: SessionDep, settings: SettingsDep, me: QARead,
                status: str = "open", team: str | None = None, agent_id: str | None = None, rule: str | None = None,
                reason: str | None = None, severity: str | None = None, period: str | None = None,
                score_min: str | None = None, score_max: str | None = None, assigned_to: str | None = None,
@@ -124,7 +135,7 @@ def queue_page(request: Request, session: SessionDep, settings: SettingsDep,
     """复核队列 with the API's filters; each row opens the transcript."""
     f = repo.QueueFilter(
         status=status if status in ("open", "queued", "in_review", "done", "all") else "open",
-        team=_blank(team), agent_id=_blank(agent_id), rule=_blank(rule), reason=_blank(reason),
+        team=scope_team(me, _blank(team)), agent_id=_blank(agent_id), rule=_blank(rule), reason=_blank(reason),
         severity=severity if severity in labels.SEVERITY else None, score_min=_number(score_min, "score_min"),
         score_max=_number(score_max, "score_max"), assigned_to=_blank(assigned_to))
     error = None
@@ -141,7 +152,7 @@ def queue_page(request: Request, session: SessionDep, settings: SettingsDep,
     def query(**change) -> str:
         return urlencode({k: v for k, v in {**shown, "limit": limit, **change}.items() if v is not None})
 
-    return _page(request, "queue.html", "queue", session, items=[review_api.summary(r, t) for r, t in rows],
+    return _page(request, "queue.html", "queue", session, me, items=[review_api.summary(r, t) for r, t in rows],
                  total=total, f=type("F", (), shown), reasons=labels.REASONS, limit=limit, offset=offset,
                  query=query, error=error)
 
@@ -154,12 +165,13 @@ def _time(ms: int | None) -> str | None:
 
 
 @router.get("/transcripts/{transcript_id}", response_class=HTMLResponse)
-def transcript_page(transcript_id: int, request: Request, session: SessionDep, settings: SettingsDep
+def transcript_page(transcript_id: int, request: Request, session: SessionDep, settings: SettingsDep, me: QARead
                     ) -> HTMLResponse:
     """A conversation as chat bubbles, each finding highlighted in place, with the review controls."""
     row = transcript_repo.get(session=session, transcript_id=transcript_id)
     if row is None:
         raise HTTPException(404, f"transcript {transcript_id} not found")
+    check_team(me, row.team_id)
     t = transcript_read(row)
     review_row = repo.for_transcript(session=session, transcript_id=transcript_id)
     review = review_api.review_read(review_row, settings) if review_row else None
@@ -204,24 +216,25 @@ def transcript_page(transcript_id: int, request: Request, session: SessionDep, s
         taken = {("f", a.finding_id) for a in review.appeals} | {("m", a.manual_finding_id) for a in review.appeals}
         appealable = {f"f{f.id}": ("f", f.id) not in taken for f in findings}
         appealable |= {f"m{m.id}": ("m", m.id) not in taken for m in review.manual_findings}
-    return _page(request, "transcript.html", "queue", session, t=t, review=review, report=report,
+    return _page(request, "transcript.html", "queue", session, me, t=t, review=review, report=report,
                  findings=findings, bubbles=bubbles, marks=marks, rejected=sorted(rejected), dims=dims,
                  trajectory=trajectory, appealable=appealable)
 
 
 @router.get("/appeals", response_class=HTMLResponse)
-def appeals_page(request: Request, session: SessionDep, status: str | None = "open", team: str | None = None
-                 ) -> HTMLResponse:
+def appeals_page(request: Request, session: SessionDep, me: QARead, status: str | None = "open",
+                 team: str | None = None) -> HTMLResponse:
     """申诉: open appeals for leads to decide, and decided ones."""
     status = status if status in labels.APPEALS else None
+    team = scope_team(me, _blank(team))
     rows, total = repo.list_appeals(session=session, status=status, team=_blank(team), limit=500)
-    return _page(request, "appeals.html", "appeals", session, items=[review_api.appeal_read(a, r, t) for a, r, t in rows],
+    return _page(request, "appeals.html", "appeals", session, me, items=[review_api.appeal_read(a, r, t) for a, r, t in rows],
                  total=total, status=status, team=_blank(team))
 
 
 @router.get("/calibration", response_class=HTMLResponse)
-def calibration_page(request: Request, session: SessionDep, settings: SettingsDep, period: str | None = None,
-                     team: str | None = None) -> HTMLResponse:
+def calibration_page(request: Request, session: SessionDep, settings: SettingsDep, me: ReviewWrite,
+                     period: str | None = None, team: str | None = None) -> HTMLResponse:
     """规则校准: precision per rule and dimension, κ, rules for their owners to fix."""
     error, p = None, None
     if _blank(period):
@@ -229,6 +242,55 @@ def calibration_page(request: Request, session: SessionDep, settings: SettingsDe
             p = parse_period(period)
         except ValueError as exc:
             error = f"周期：{exc}"
-    cal = review_api.calibration_read(session, request, settings, p, _blank(team))
-    return _page(request, "calibration.html", "calibration", session, cal=cal, period=_blank(period),
-                 team=_blank(team), error=error)
+    team = scope_team(me, _blank(team))
+    cal = review_api.calibration_read(session, request, settings, p, team)
+    return _page(request, "calibration.html", "calibration", session, me, cal=cal, period=_blank(period),
+                 team=team, error=error)
+
+
+# --- login -----------------------------------------------------------------------------------------------------
+
+class LoginRequest(BaseModel):
+    key: str = Field(min_length=1, max_length=200)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this site (no //host or scheme: an open redirect otherwise)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/ui/"
+    return target
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, next: str | None = None) -> HTMLResponse:
+    """Log in with an API key; the browser keeps a session cookie (QA_AUTH__SESSION_HOURS)."""
+    settings = request.app.state.settings
+    return templates.TemplateResponse(request, "login.html", {
+        "page": "login", "counts": None, "me": None, "auth": settings.auth_enforced, "next": _safe_next(next)})
+
+
+@router.post("/login")
+def login(body: LoginRequest, request: Request, sessions: SessionsDep, settings: SettingsDep) -> JSONResponse:
+    """Exchange a key for a login cookie (HttpOnly, SameSite=Strict); the key is not kept by the browser."""
+    with session_scope(sessions) as session:
+        row = key_repo.authenticate(session=session, key=body.key.strip())
+        if row is None:
+            raise AccessDenied(401, "invalid or revoked API key")
+        token = key_repo.start_login(session=session, key_row=row, hours=settings.auth.session_hours)
+        who = {"name": row.name, "role": row.role, "team": row.team_id}
+    response = JSONResponse(who)
+    secure = request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
+    response.set_cookie(SESSION_COOKIE, token, max_age=int(settings.auth.session_hours * 3600), httponly=True,
+                        samesite="strict", secure=secure, path="/")
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, sessions: SessionsDep) -> JSONResponse:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        with session_scope(sessions) as session:
+            key_repo.end_login(session=session, token=token)
+    response = JSONResponse({"logged_out": True})
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response

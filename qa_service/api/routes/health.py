@@ -6,16 +6,16 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from qa_service.api.deps import RedisDep, SessionDep
+from qa_service.api.deps import RedisDep, SessionDep, SettingsDep
 from qa_service.queue.connection import is_reachable
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
-def healthz() -> dict[str, str]:
-    """The process is up."""
-    return {"status": "ok"}
+def healthz(settings: SettingsDep) -> dict[str, str]:
+    """The process is up (public, like /readyz); `auth` says whether API keys are enforced."""
+    return {"status": "ok", "auth": "on" if settings.auth_enforced else "off"}
 
 
 @router.get("/readyz")

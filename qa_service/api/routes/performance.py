@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
+from qa_service.api.auth import Ingest, PerformanceRead, scope_team
 from qa_service.api.deps import SessionDep, SessionsDep, SettingsDep
 from qa_service.errors import RulePackError
 from qa_service.performance import export
@@ -76,7 +77,8 @@ def _schemes(request: Request) -> dict[str, AppraisalScheme]:
     }}},
     tags=["performance"],
 )
-async def import_kpis(request: Request, settings: SettingsDep, sessions: SessionsDep) -> KpiImportRead:
+async def import_kpis(request: Request, settings: SettingsDep, sessions: SessionsDep, _principal: Ingest
+                      ) -> KpiImportRead:
     """Store KPI records (JSON ``{"records": [...]}`` or a CSV body); good rows land, bad rows are listed.
 
     Canonical fields: ``agent_id``, ``date`` (or ``period``), ``team`` and the KPI counts
@@ -140,10 +142,11 @@ class KpiRead(BaseModel):
 
 
 @router.get("/v1/kpis", response_model=list[KpiRead])
-def list_kpis(session: SessionDep, period: PeriodQuery, agent_id: str | None = None, team: str | None = None
-              ) -> list[KpiRead]:
+def list_kpis(session: SessionDep, period: PeriodQuery, principal: PerformanceRead, agent_id: str | None = None,
+              team: str | None = None) -> list[KpiRead]:
     """The imported KPI records lying inside the period."""
     p = _period(period)
+    team = scope_team(principal, team)
     rows = kpi_repo.list_in_range(session=session, start=p.start, end=p.end, agent_id=agent_id, team=team)
     return [KpiRead(agent_id=r.agent_id, team=r.team_id, date_from=r.date_from.isoformat(),
                     date_to=r.date_to.isoformat(), source=r.source,
@@ -151,10 +154,12 @@ def list_kpis(session: SessionDep, period: PeriodQuery, agent_id: str | None = N
 
 
 @router.get("/v1/performance")
-def performance(session: SessionDep, settings: SettingsDep, period: PeriodQuery, agent_id: str | None = None,
-                team: str | None = None, scores: ScoresQuery = "machine") -> dict[str, Any]:
+def performance(session: SessionDep, settings: SettingsDep, period: PeriodQuery, principal: PerformanceRead,
+                agent_id: str | None = None, team: str | None = None, scores: ScoresQuery = "machine"
+                ) -> dict[str, Any]:
     """Per-agent and per-team records: KPI figures (ratios of sums) next to QA figures with sample sizes."""
     p = _period(period)
+    team = scope_team(principal, team)
     agents, teams = perf_repo.records_for(session=session, settings=settings, period=p, agent_id=agent_id, team=team,
                                           final=scores == "final")
     return {"period": p.label, "from": p.start.isoformat(), "to": p.end.isoformat(), "scores": scores,
@@ -163,7 +168,7 @@ def performance(session: SessionDep, settings: SettingsDep, period: PeriodQuery,
 
 
 @router.get("/v1/appraisal-schemes")
-def list_schemes(request: Request) -> list[dict[str, Any]]:
+def list_schemes(request: Request, _principal: PerformanceRead) -> list[dict[str, Any]]:
     """The loaded appraisal schemes (metrics, weights, thresholds, grades)."""
     return [scheme_dict(s) for _, s in sorted(_schemes(request).items())]
 
@@ -172,7 +177,7 @@ def list_schemes(request: Request) -> list[dict[str, Any]]:
     "application/json": {}, "text/csv": {},
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}}}})
 def appraisals(
-    request: Request, session: SessionDep, settings: SettingsDep, period: PeriodQuery,
+    request: Request, session: SessionDep, settings: SettingsDep, period: PeriodQuery, principal: PerformanceRead,
     scheme: Annotated[str | None, Query(description="Scheme for every agent (default: by team, else the default)")] = None,
     team: str | None = None, agent_id: str | None = None,
     format: Annotated[Literal["json", "csv", "xlsx"], Query(description="json, csv or xlsx")] = "json",
@@ -180,6 +185,7 @@ def appraisals(
 ) -> Response:
     """One row per agent: every metric's value, attainment, points, total, grade, rank in team, samples."""
     p = _period(period)
+    team = scope_team(principal, team)
     try:
         schemes = _schemes(request)
     except RulePackError as exc:

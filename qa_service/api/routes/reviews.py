@@ -6,7 +6,9 @@ machine missed, and closes the review; the final score is recomputed from that (
 kept). Agents appeal (申诉) a kept finding within the window; a lead decides once. Every change is
 in the audit trail. Calibration turns verdicts into per-rule precision and Cohen's κ.
 
-Who acts is named in each write (``by``) until API keys (issue 7) name it for them.
+Who acts is the API key's name; with access control off, each write names its actor in ``by``.
+Roles: reviewers judge, sample, assign, decide appeals and calibrate; supervisors (team-scoped)
+read their team's reviews and file appeals for their agents; admin does everything.
 """
 
 from __future__ import annotations
@@ -18,19 +20,24 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 
+from qa_service.api.auth import Appellant, QARead, ReviewWrite, actor, check_team, scope_team
 from qa_service.api.deps import SessionDep, SessionsDep, SettingsDep
 from qa_service.api.schemas import FindingRead
 from qa_service.api.routes.rules import rulebook
-from qa_service.errors import ReviewError, RulePackError
+from qa_service.errors import AccessDenied, ReviewError, RulePackError
 from qa_service.performance.period import FORMATS, Period, parse_period
 from qa_service.storage import reviews as repo
 from qa_service.storage.db import session_scope
+from qa_service.storage.keys import Principal
 from qa_service.storage.tables import Appeal, AuditEvent, Review, Transcript
 
 router = APIRouter(tags=["review"])
 
-Actor = Annotated[str, Field(min_length=1, max_length=200, description="Who does this (reviewer, agent, lead)")]
+Actor = Annotated[str | None, Field(
+    min_length=1, max_length=200,
+    description="Who does this; required while access control is off (with keys, the key's name is used)")]
 Severity = Literal["info", "minor", "major", "critical"]
 
 
@@ -123,14 +130,14 @@ class ReviewRead(ReviewSummary):
 
 class OpenReview(BaseModel):
     transcript_id: int = Field(ge=1)
-    by: Actor
+    by: Actor = None
 
 
 class SampleRequest(BaseModel):
     period: str = Field(description=f"Whose transcripts: {FORMATS}", examples=["2026-W44"])
     percent: float | None = Field(None, ge=0, le=100, description="Default QA_REVIEW__SAMPLE_PERCENT")
     minimum: int | None = Field(None, ge=0, description="Default QA_REVIEW__SAMPLE_MIN_PER_AGENT")
-    by: Actor
+    by: Actor = None
 
 
 class SampleRead(BaseModel):
@@ -149,7 +156,7 @@ class AssignRequest(BaseModel):
     team: str | None = None
     agent_id: str | None = None
     reason: str | None = None
-    by: Actor
+    by: Actor = None
 
 
 class AssignRead(BaseModel):
@@ -159,7 +166,7 @@ class AssignRead(BaseModel):
 class VerdictRequest(BaseModel):
     verdict: Literal["confirmed", "rejected"] = Field(description="confirmed = 机检正确, rejected = 机检错误")
     comment: str | None = Field(None, max_length=2000)
-    by: Actor
+    by: Actor = None
 
 
 class ManualFindingRequest(BaseModel):
@@ -172,26 +179,26 @@ class ManualFindingRequest(BaseModel):
     severity: Severity = "minor"
     fatal: bool = False
     rule_id: str | None = Field(None, max_length=200, description="The rule that should have fired (a miss)")
-    by: Actor
+    by: Actor = None
 
 
 class CompleteRequest(BaseModel):
     comment: str | None = Field(None, max_length=2000)
     confirm_rest: bool = Field(False, description="Confirm every finding not judged yet")
-    by: Actor
+    by: Actor = None
 
 
 class AppealRequest(BaseModel):
     finding_id: int | None = None
     manual_finding_id: int | None = None
     reason: str = Field(min_length=1, max_length=2000)
-    by: Actor
+    by: Actor = None
 
 
 class AppealDecision(BaseModel):
     decision: Literal["accepted", "rejected"]
     comment: str | None = Field(None, max_length=2000)
-    by: Actor
+    by: Actor = None
 
 
 class AppealPage(BaseModel):
@@ -325,6 +332,20 @@ def review_read(review: Review, settings) -> ReviewRead:
     )
 
 
+def _transcript_team(session, transcript_id: int) -> str | None:
+    return session.scalar(select(Transcript.team_id).where(Transcript.id == transcript_id))
+
+
+def _review_team(session, review_id: int) -> str | None:
+    return session.scalar(select(Transcript.team_id).join(Review, Review.transcript_id == Transcript.id)
+                          .where(Review.id == review_id))
+
+
+def _check_review(session, principal: Principal, review_id: int) -> None:
+    if principal.team is not None:
+        check_team(principal, _review_team(session, review_id))
+
+
 def _reread(sessions, review_id: int, settings) -> ReviewRead:
     with session_scope(sessions) as session:
         return review_read(repo.get(session=session, review_id=review_id), settings)
@@ -342,6 +363,7 @@ def audit_read(e: AuditEvent) -> AuditRead:
 def list_reviews(
     session: SessionDep,
     settings: SettingsDep,
+    principal: QARead,
     status_: Annotated[Literal["open", "queued", "in_review", "done", "all"], Query(alias="status")] = "open",
     team: str | None = None,
     agent_id: str | None = None,
@@ -364,7 +386,7 @@ def list_reviews(
                                        "msg": f"must be <= {settings.api.page_size_max}"}])
     if period is not None:
         since, until = _bounds(_period(period), ZoneInfo(settings.performance.timezone))
-    flt = repo.QueueFilter(status=status_, team=team, agent_id=agent_id, rule=rule, reason=reason, severity=severity,
+    flt = repo.QueueFilter(status=status_, team=scope_team(principal, team), agent_id=agent_id, rule=rule, reason=reason, severity=severity,
                            since=since, until=until, score_min=score_min, score_max=score_max,
                            assigned_to=assigned_to, unassigned=unassigned)
     rows, total = repo.list_queue(session=session, flt=flt, limit=limit, offset=offset)
@@ -373,10 +395,14 @@ def list_reviews(
 
 @router.post("/v1/reviews", response_model=ReviewRead, status_code=status.HTTP_201_CREATED,
              responses={200: {"description": "Already in the queue: that review"}})
-def open_review(body: OpenReview, sessions: SessionsDep, settings: SettingsDep, response: Response) -> ReviewRead:
+def open_review(body: OpenReview, sessions: SessionsDep, settings: SettingsDep, response: Response,
+                principal: QARead) -> ReviewRead:
     """Put any scored transcript in the queue by hand (reason `manual`)."""
+    by = actor(principal, body.by)
     with session_scope(sessions) as session:
-        review, created = repo.open_review(session=session, transcript_id=body.transcript_id, by=body.by)
+        if principal.team is not None:
+            check_team(principal, _transcript_team(session, body.transcript_id))
+        review, created = repo.open_review(session=session, transcript_id=body.transcript_id, by=by)
         review_id = review.id
     if not created:
         response.status_code = status.HTTP_200_OK
@@ -384,11 +410,15 @@ def open_review(body: OpenReview, sessions: SessionsDep, settings: SettingsDep, 
 
 
 @router.post("/v1/reviews/sample", response_model=SampleRead)
-def sample_reviews(body: SampleRequest, sessions: SessionsDep, settings: SettingsDep) -> SampleRead:
+def sample_reviews(body: SampleRequest, sessions: SessionsDep, settings: SettingsDep, principal: ReviewWrite
+                   ) -> SampleRead:
     """The sampling plan: a random share of each agent's not-yet-queued transcripts per ISO week.
 
     Seeded by week and agent, so running it again for the same period adds nothing.
     """
+    by = actor(principal, body.by)
+    if principal.team is not None:
+        raise AccessDenied(403, "the sampling plan covers every team; run it with a key that is not team-scoped")
     try:
         period = parse_period(body.period)
     except ValueError as exc:
@@ -398,32 +428,40 @@ def sample_reviews(body: SampleRequest, sessions: SessionsDep, settings: Setting
         result = repo.sample(session=session, period=period, tz=ZoneInfo(settings.performance.timezone),
                              percent=body.percent if body.percent is not None else r.sample_percent,
                              minimum=body.minimum if body.minimum is not None else r.sample_min_per_agent,
-                             by=body.by)
+                             by=by)
     return SampleRead(period=result.period, agent_weeks=result.agent_weeks, candidates=result.candidates,
                       added=result.added)
 
 
 @router.post("/v1/reviews/assign", response_model=AssignRead)
-def assign_reviews(body: AssignRequest, sessions: SessionsDep) -> AssignRead:
+def assign_reviews(body: AssignRequest, sessions: SessionsDep, principal: ReviewWrite) -> AssignRead:
     """Assign reviews to reviewers: `manual` (one reviewer) or `round_robin` (fewest open reviews next)."""
+    by = actor(principal, body.by)
     with session_scope(sessions) as session:
         ids = body.review_ids
         if ids is None:
-            flt = repo.QueueFilter(team=body.team, agent_id=body.agent_id, reason=body.reason)
+            flt = repo.QueueFilter(team=scope_team(principal, body.team), agent_id=body.agent_id, reason=body.reason)
             ids = repo.unassigned_ids(session=session, flt=flt, limit=body.limit)
-        out = repo.assign(session=session, review_ids=ids, reviewers=body.reviewers, mode=body.mode, by=body.by)
+        else:
+            for review_id in ids:
+                _check_review(session, principal, review_id)
+        out = repo.assign(session=session, review_ids=ids, reviewers=body.reviewers, mode=body.mode, by=by)
     return AssignRead(assigned={str(k): v for k, v in out.items()})
 
 
 @router.get("/v1/reviews/{review_id}", response_model=ReviewRead)
-def get_review(review_id: int, session: SessionDep, settings: SettingsDep) -> ReviewRead:
+def get_review(review_id: int, session: SessionDep, settings: SettingsDep, principal: QARead) -> ReviewRead:
     """A review: machine findings with their verdicts, manual findings, machine and final scores, appeals."""
+    _check_review(session, principal, review_id)
     return review_read(repo.get(session=session, review_id=review_id), settings)
 
 
 @router.get("/v1/transcripts/{transcript_id}/review", response_model=ReviewRead)
-def get_transcript_review(transcript_id: int, session: SessionDep, settings: SettingsDep) -> ReviewRead:
+def get_transcript_review(transcript_id: int, session: SessionDep, settings: SettingsDep, principal: QARead
+                          ) -> ReviewRead:
     """The review of a transcript (404 when it is not in the queue; POST /v1/reviews puts it there)."""
+    if principal.team is not None:
+        check_team(principal, _transcript_team(session, transcript_id))
     review = repo.for_transcript(session=session, transcript_id=transcript_id)
     if review is None:
         raise ReviewError(404, f"transcript {transcript_id} has no review; POST /v1/reviews to open one",
@@ -433,91 +471,115 @@ def get_transcript_review(transcript_id: int, session: SessionDep, settings: Set
 
 @router.put("/v1/reviews/{review_id}/findings/{finding_id}/verdict", response_model=ReviewRead)
 def set_verdict(review_id: int, finding_id: int, body: VerdictRequest, sessions: SessionsDep,
-                settings: SettingsDep) -> ReviewRead:
+                settings: SettingsDep, principal: ReviewWrite) -> ReviewRead:
     """Confirm (机检正确) or reject (机检错误) one machine finding; the final score follows at once."""
+    by = actor(principal, body.by)
     with session_scope(sessions) as session:
+        _check_review(session, principal, review_id)
         repo.set_verdict(session=session, review_id=review_id, finding_id=finding_id, verdict=body.verdict,
-                         comment=body.comment, by=body.by)
+                         comment=body.comment, by=by)
     return _reread(sessions, review_id, settings)
 
 
 @router.post("/v1/reviews/{review_id}/manual-findings", response_model=ReviewRead,
              status_code=status.HTTP_201_CREATED)
 def add_manual_finding(review_id: int, body: ManualFindingRequest, sessions: SessionsDep,
-                       settings: SettingsDep) -> ReviewRead:
+                       settings: SettingsDep, principal: ReviewWrite) -> ReviewRead:
     """Add a finding the machine missed, quoting the utterance verbatim (by `span` or `quote`)."""
+    by = actor(principal, body.by)
     with session_scope(sessions) as session:
+        _check_review(session, principal, review_id)
         repo.add_manual(session=session, review_id=review_id, dimension=body.dimension,
                         utterance_index=body.utterance_index, points=body.points, message=body.message,
                         severity=body.severity, fatal=body.fatal, rule_id=body.rule_id, span=body.span,
-                        quote=body.quote, by=body.by)
+                        quote=body.quote, by=by)
     return _reread(sessions, review_id, settings)
 
 
 @router.delete("/v1/reviews/{review_id}/manual-findings/{manual_id}", response_model=ReviewRead)
 def remove_manual_finding(review_id: int, manual_id: int, sessions: SessionsDep, settings: SettingsDep,
-                          by: Annotated[str, Query(min_length=1, max_length=200)]) -> ReviewRead:
+                          principal: ReviewWrite,
+                          by: Annotated[str | None, Query(min_length=1, max_length=200)] = None) -> ReviewRead:
     """Take back a manual finding before the review is done."""
+    by = actor(principal, by)
     with session_scope(sessions) as session:
+        _check_review(session, principal, review_id)
         repo.remove_manual(session=session, review_id=review_id, manual_id=manual_id, by=by)
     return _reread(sessions, review_id, settings)
 
 
 @router.post("/v1/reviews/{review_id}/complete", response_model=ReviewRead)
 def complete_review(review_id: int, body: CompleteRequest, sessions: SessionsDep,
-                    settings: SettingsDep) -> ReviewRead:
+                    settings: SettingsDep, principal: ReviewWrite) -> ReviewRead:
     """Close the review: the final score stands (appeals may still change it within the window)."""
+    by = actor(principal, body.by)
     with session_scope(sessions) as session:
-        repo.complete(session=session, review_id=review_id, by=body.by, comment=body.comment,
+        _check_review(session, principal, review_id)
+        repo.complete(session=session, review_id=review_id, by=by, comment=body.comment,
                       confirm_rest=body.confirm_rest)
     return _reread(sessions, review_id, settings)
 
 
 @router.get("/v1/reviews/{review_id}/audit", response_model=list[AuditRead])
-def review_audit(review_id: int, session: SessionDep) -> list[AuditRead]:
+def review_audit(review_id: int, session: SessionDep, principal: QARead) -> list[AuditRead]:
     """Every change to the review, oldest first: who, when, what, before and after."""
+    _check_review(session, principal, review_id)
     repo.get(session=session, review_id=review_id)
     return [audit_read(e) for e in repo.audit_trail(session=session, review_id=review_id)]
 
 
 @router.get("/v1/audit", response_model=list[AuditRead])
-def audit(session: SessionDep, transcript_id: int | None = None,
+def audit(session: SessionDep, principal: QARead, transcript_id: int | None = None,
           limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> list[AuditRead]:
     """The audit trail (of one transcript when asked), oldest first."""
-    return [audit_read(e) for e in repo.audit_trail(session=session, transcript_id=transcript_id, limit=limit)]
+    if transcript_id is not None and principal.team is not None:
+        check_team(principal, _transcript_team(session, transcript_id))
+    return [audit_read(e) for e in repo.audit_trail(session=session, transcript_id=transcript_id, limit=limit,
+                                                    team=principal.team)]
 
 
 # --- appeals ---------------------------------------------------------------------------------------------------
 
 @router.post("/v1/reviews/{review_id}/appeals", response_model=AppealRead, status_code=status.HTTP_201_CREATED)
-def create_appeal(review_id: int, body: AppealRequest, sessions: SessionsDep, settings: SettingsDep) -> AppealRead:
-    """申诉: appeal one kept finding of a done review, within QA_REVIEW__APPEAL_WINDOW_DAYS."""
+def create_appeal(review_id: int, body: AppealRequest, sessions: SessionsDep, settings: SettingsDep,
+                  principal: Appellant) -> AppealRead:
+    """申诉: appeal one kept finding of a done review, within QA_REVIEW__APPEAL_WINDOW_DAYS.
+
+    Agents appeal through their supervisor (the key is team-scoped: their own team's reviews only).
+    """
+    by = actor(principal, body.by)
     with session_scope(sessions) as session:
+        _check_review(session, principal, review_id)
         appeal = repo.create_appeal(session=session, review_id=review_id, finding_id=body.finding_id,
-                                    manual_finding_id=body.manual_finding_id, reason=body.reason, by=body.by,
+                                    manual_finding_id=body.manual_finding_id, reason=body.reason, by=by,
                                     window_days=settings.review.appeal_window_days)
         review = session.get(Review, review_id)
         return appeal_read(appeal, review, review.transcript)
 
 
 @router.get("/v1/appeals", response_model=AppealPage)
-def list_appeals(session: SessionDep, status_: Annotated[Literal["open", "accepted", "rejected"] | None,
+def list_appeals(session: SessionDep, principal: QARead, status_: Annotated[Literal["open", "accepted", "rejected"] | None,
                                                          Query(alias="status")] = None,
                  team: str | None = None, agent_id: str | None = None,
                  limit: Annotated[int, Query(ge=1, le=500)] = 100,
                  offset: Annotated[int, Query(ge=0)] = 0) -> AppealPage:
     """Appeals, oldest first (`status=open` for the lead's inbox)."""
-    rows, total = repo.list_appeals(session=session, status=status_, team=team, agent_id=agent_id, limit=limit,
+    rows, total = repo.list_appeals(session=session, status=status_, team=scope_team(principal, team), agent_id=agent_id, limit=limit,
                                     offset=offset)
     return AppealPage(items=[appeal_read(a, r, t) for a, r, t in rows], total=total, limit=limit, offset=offset)
 
 
 @router.post("/v1/appeals/{appeal_id}/decision", response_model=AppealRead)
-def decide_appeal(appeal_id: int, body: AppealDecision, sessions: SessionsDep) -> AppealRead:
-    """A lead accepts (the finding no longer counts) or rejects the appeal; either way it is closed for good."""
+def decide_appeal(appeal_id: int, body: AppealDecision, sessions: SessionsDep, principal: ReviewWrite
+                  ) -> AppealRead:
+    """A QA lead accepts (the finding no longer counts) or rejects the appeal; either way it is closed for good."""
+    by = actor(principal, body.by)
     with session_scope(sessions) as session:
+        if principal.team is not None:
+            review_id = session.scalar(select(Appeal.review_id).where(Appeal.id == appeal_id))
+            check_team(principal, _review_team(session, review_id) if review_id else None)
         appeal, review = repo.decide_appeal(session=session, appeal_id=appeal_id, decision=body.decision,
-                                            comment=body.comment, by=body.by)
+                                            comment=body.comment, by=by)
         return appeal_read(appeal, review, review.transcript)
 
 
@@ -554,9 +616,9 @@ def calibration_read(session, request: Request, settings, period: Period | None,
 
 
 @router.get("/v1/calibration", response_model=CalibrationRead)
-def calibration(request: Request, session: SessionDep, settings: SettingsDep,
+def calibration(request: Request, session: SessionDep, settings: SettingsDep, principal: ReviewWrite,
                 period: Annotated[str | None, Query(description=f"Conversations of: {FORMATS}")] = None,
                 team: str | None = None) -> CalibrationRead:
     """Machine vs reviewers: precision per rule and dimension, misses, Cohen's κ on pass/fail, rules to fix."""
-    return calibration_read(session, request, settings, _period(period), team)
+    return calibration_read(session, request, settings, _period(period), scope_team(principal, team))
 

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel, Field, model_validator
 
+from qa_service.api.auth import QARead
 from qa_service.api.deps import SettingsDep
 from qa_service.api.schemas import FindingRead, FlagRead, UtteranceCreate
 from qa_service.config import Settings
@@ -138,14 +139,14 @@ def _unprocessable(exc: RulePackError, field: str) -> HTTPException:
 
 
 @router.get("", response_model=list[PackRead])
-def list_packs(request: Request, settings: SettingsDep) -> list[PackRead]:
+def list_packs(request: Request, settings: SettingsDep, _principal: QARead) -> list[PackRead]:
     """Active packs with version, content hash and rules."""
     book = _pipeline(request, settings).rulebook
     return [_pack_read(c) for _, c in sorted(book.packs.items())]
 
 
 @router.get("/{name}", response_model=PackRead, responses={404: {"description": "No such pack"}})
-def get_pack(name: str, request: Request, settings: SettingsDep) -> PackRead:
+def get_pack(name: str, request: Request, settings: SettingsDep, _principal: QARead) -> PackRead:
     book = _pipeline(request, settings).rulebook
     if name not in book.packs:
         raise HTTPException(404, detail=f"no rule pack {name!r}; active: {', '.join(sorted(book.packs))}")
@@ -153,7 +154,8 @@ def get_pack(name: str, request: Request, settings: SettingsDep) -> PackRead:
 
 
 @router.post("/test", response_model=RuleTestResult)
-def test_rules(body: RuleTestRequest, request: Request, settings: SettingsDep) -> RuleTestResult:
+def test_rules(body: RuleTestRequest, request: Request, settings: SettingsDep, _principal: QARead
+               ) -> RuleTestResult:
     """Dry-run a pack (or one draft rule) on a posted transcript: hits, findings and score; nothing stored."""
     pipeline = _pipeline(request, settings)
     book = pipeline.rulebook

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from fastapi.exceptions import RequestValidationError
 
+from qa_service.api.auth import Ingest, QARead, check_team, scope_team
 from qa_service.api.deps import RedisDep, SessionDep, SessionsDep, SettingsDep
 from qa_service.api.schemas import (
     BatchCreate,
@@ -41,7 +42,8 @@ router = APIRouter(prefix="/v1/transcripts", tags=["transcripts"])
                409: {"description": "Same (source, external_id) stored with different content"}},
 )
 def create_transcript(
-    body: TranscriptCreate, response: Response, settings: SettingsDep, sessions: SessionsDep, redis: RedisDep
+    body: TranscriptCreate, response: Response, settings: SettingsDep, sessions: SessionsDep, redis: RedisDep,
+    _principal: Ingest,
 ) -> TranscriptAccepted:
     """Store one transcript, then queue it for scoring. 202 even when the queue is down (status `received`)."""
     errors = limit_errors(body, settings.api)
@@ -58,7 +60,8 @@ def create_transcript(
 
 @router.post("/batch", response_model=BatchResult, status_code=status.HTTP_207_MULTI_STATUS)
 def create_batch(
-    body: BatchCreate, settings: SettingsDep, sessions: SessionsDep, redis: RedisDep, response: Response
+    body: BatchCreate, settings: SettingsDep, sessions: SessionsDep, redis: RedisDep, response: Response,
+    _principal: Ingest,
 ) -> BatchResult:
     """Store many transcripts; each item is accepted, a duplicate, or rejected with its reasons."""
     limit = settings.api.max_batch_items
@@ -129,11 +132,12 @@ def transcript_read(row: Transcript) -> TranscriptRead:
 
 
 @router.get("/{transcript_id}", response_model=TranscriptRead)
-def get_transcript(transcript_id: int, session: SessionDep) -> TranscriptRead:
+def get_transcript(transcript_id: int, session: SessionDep, principal: QARead) -> TranscriptRead:
     """A transcript with its utterances and, once scored, its report (`report` is null until then)."""
     row = transcript_repo.get(session=session, transcript_id=transcript_id)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"transcript {transcript_id} not found")
+    check_team(principal, row.team_id)
     return transcript_read(row)
 
 
@@ -141,6 +145,7 @@ def get_transcript(transcript_id: int, session: SessionDep) -> TranscriptRead:
 def list_transcripts(
     session: SessionDep,
     settings: SettingsDep,
+    principal: QARead,
     agent_id: str | None = None,
     team: str | None = None,
     source: str | None = None,
@@ -157,7 +162,7 @@ def list_transcripts(
         raise RequestValidationError([{"loc": ["query", "limit"], "type": "less_than_equal",
                                        "msg": f"must be <= {settings.api.page_size_max}"}])
     flt = transcript_repo.TranscriptFilter(
-        agent_id=agent_id, team=team, source=source, status=status_.value if status_ else None,
+        agent_id=agent_id, team=scope_team(principal, team), source=source, status=status_.value if status_ else None,
         flagged=flagged, reason=reason, since=since, until=until,
     )
     rows, total = transcript_repo.list_filtered(session=session, flt=flt, limit=limit, offset=offset)

@@ -1,11 +1,15 @@
 // qa_service UI: actions call the JSON API (/v1/...), then reload; charts use plotly.js.
 (function () {
   "use strict";
+  // With access control on, the server names the actor from the login: no user box, `by` left out.
   const userBox = document.getElementById("qa-user");
-  userBox.value = localStorage.getItem("qa-user") || "";
-  userBox.addEventListener("change", () => localStorage.setItem("qa-user", userBox.value.trim()));
+  if (userBox) {
+    userBox.value = localStorage.getItem("qa-user") || "";
+    userBox.addEventListener("change", () => localStorage.setItem("qa-user", userBox.value.trim()));
+  }
 
   function user() {
+    if (!userBox) return undefined;
     const who = userBox.value.trim();
     if (!who) { say("请先在右上角填写当前用户", true); userBox.focus(); throw new Error("no user"); }
     localStorage.setItem("qa-user", who);
@@ -47,7 +51,7 @@
                 {verdict: el.dataset.verdict, comment: comment && comment.value || null, by: user()});
     },
     "remove-manual": async (el) => {
-      await api("DELETE", `/v1/reviews/${reviewId}/manual-findings/${el.dataset.manual}?by=${encodeURIComponent(user())}`);
+      await api("DELETE", `/v1/reviews/${reviewId}/manual-findings/${el.dataset.manual}` + (userBox ? `?by=${encodeURIComponent(user())}` : ""));
     },
     "complete": async () => {
       const comment = document.getElementById("review-comment");
@@ -158,5 +162,25 @@
       y: top.map(f => esc(short(f.message, 16))), text: top.map(f => esc(f.rule_id)),
       hovertext: top.map(f => esc(f.message)), hoverinfo: "text+x", marker: {color: "#fa541c"}}],
       {...base, title: {text: "高频问题"}, margin: {l: 230, r: 20, t: 40, b: 40}}, cfg);
+  }
+
+  const logout = document.getElementById("logout");
+  if (logout) {
+    logout.addEventListener("click", async () => {
+      await fetch("/ui/logout", {method: "POST"});
+      location.href = "/ui/login";
+    });
+  }
+
+  const loginForm = document.getElementById("login-form");
+  if (loginForm) {
+    loginForm.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const key = new FormData(loginForm).get("key");
+      try {
+        await api("POST", "/ui/login", {key});
+      } catch (e) { return; }
+      location.href = loginForm.dataset.next || "/ui/";
+    });
   }
 })();

@@ -1,0 +1,121 @@
+"""Who may call what: API keys, roles and team scope, declared on every route.
+
+A route names the roles it allows with one of the aliases below (``Ingest``, ``QARead`` …); the
+dependency authenticates the caller (``Authorization: Bearer <key>``, ``X-API-Key: <key>``, or the
+web UI's login cookie) and refuses with 401 (no or bad credentials) or 403 (wrong role or team).
+Neither carries any data. With enforcement off (``QA_AUTH__ENABLED=false``, or unset while the API
+binds to a loopback address) every caller is an anonymous admin and writes name their actor in ``by``.
+
+Team scope: a key with a team (every supervisor key; optional for reviewer and hr) sees that
+team's transcripts, reviews, appeals, KPIs, performance records and exports only.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from qa_service.errors import AccessDenied, ReviewError
+from qa_service.storage import keys as key_repo
+from qa_service.storage.keys import Principal
+
+SESSION_COOKIE = "qa_session"
+OPEN = Principal(key_id=None, name=None, role="admin")
+
+_bearer = HTTPBearer(auto_error=False, scheme_name="bearer", description="Authorization: Bearer <API key>")
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="apiKey", description="X-API-Key: <API key>")
+_SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def _origin_ok(request: Request) -> bool:
+    """Cookie-authenticated writes must come from this site's own pages (CSRF)."""
+    origin = request.headers.get("origin") or request.headers.get("referer")
+    if not origin:
+        return False
+    return urlsplit(origin).netloc == request.headers.get("host", request.url.netloc)
+
+
+def authenticate(request: Request, key: str | None) -> Principal:
+    """The caller, from a key or the login cookie (401 when neither is valid)."""
+    if not request.app.state.settings.auth_enforced:
+        return OPEN
+    cached = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached
+    token = request.cookies.get(SESSION_COOKIE)
+    with request.app.state.sessions() as session:
+        if key:
+            row = key_repo.authenticate(session=session, key=key)
+            if row is None:
+                raise AccessDenied(401, "invalid or revoked API key")
+        elif token:
+            row = key_repo.login_key(session=session, token=token)
+            if row is None:
+                raise AccessDenied(401, "login expired or ended; log in again at /ui/login")
+            if request.method not in _SAFE_METHODS and not _origin_ok(request):
+                raise AccessDenied(403, "cross-site request refused: send the API key in a header instead")
+        else:
+            raise AccessDenied(401, "missing API key: send Authorization: Bearer <key> or X-API-Key: <key>")
+        principal = key_repo.principal(row)
+    request.state.principal = principal
+    return principal
+
+
+def allow(*roles: str):
+    """A dependency admitting ``roles`` (admin always included); it returns the caller's Principal."""
+    roles = tuple(dict.fromkeys((*roles, "admin")))
+
+    def dependency(
+        request: Request,
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        api_key: Annotated[str | None, Depends(_api_key)],
+    ) -> Principal:
+        principal = authenticate(request, (bearer.credentials if bearer else None) or api_key)
+        if principal.role not in roles:
+            route = request.scope.get("route")
+            path = getattr(route, "path", request.url.path)
+            raise AccessDenied(403, f"role {principal.role} may not {request.method} {path}; "
+                                    f"allowed: {', '.join(roles)}")
+        return principal
+
+    dependency.roles = roles  # read by tests/api/test_access.py: every route declares its roles
+    return dependency
+
+
+# The role sets, named for what they guard. Admin is in every one.
+Ingest = Annotated[Principal, Depends(allow("ingest"))]
+QARead = Annotated[Principal, Depends(allow("reviewer", "supervisor"))]
+ReviewWrite = Annotated[Principal, Depends(allow("reviewer"))]
+Appellant = Annotated[Principal, Depends(allow("supervisor"))]
+PerformanceRead = Annotated[Principal, Depends(allow("supervisor", "hr"))]
+Dashboard = Annotated[Principal, Depends(allow("reviewer", "supervisor", "hr"))]
+Admin = Annotated[Principal, Depends(allow())]
+
+
+def scope_team(principal: Principal, team: str | None) -> str | None:
+    """The team filter to apply: a scoped key's own team (403 when it asks for another)."""
+    if principal.team is None:
+        return team
+    if team is not None and team != principal.team:
+        raise AccessDenied(403, f"this key sees team {principal.team} only")
+    return principal.team
+
+
+def check_team(principal: Principal, team: str | None) -> None:
+    """403 unless the caller may see a resource of ``team``."""
+    if principal.team is not None and team != principal.team:
+        raise AccessDenied(403, f"this key sees team {principal.team} only")
+
+
+def actor(principal: Principal, by: str | None) -> str:
+    """Who acts: the key's name when keys are enforced, else the request's ``by``."""
+    if principal.key_id is None:
+        if not by:
+            raise ReviewError(422, "name who does this in `by` (access control is off, so no key names you)", "by")
+        return by
+    if by is not None and by != principal.name:
+        raise AccessDenied(403, f"this key acts as {principal.name!r}; omit `by` or send that name")
+    return principal.name

@@ -1,0 +1,166 @@
+"""数据脱敏: find personal data in text and replace it with typed placeholders.
+
+Pure functions over strings. Ingest calls :func:`redact_transcript` before anything is stored
+or logged, so findings, offsets and quotes are all computed on the redacted text.
+
+Each kind is a pattern plus, where the format has one, a validity check, so ordinary
+numbers (prices, dates, quantities, 400 hotlines, verification codes) stay as they are:
+
+* ``mobile``    mainland mobile: 1[3-9]x xxxx xxxx, optional +86 / 86, spaces or dashes in 3-4-4 groups
+* ``landline``  area code (010, 02x, 0xxx) then a 7–8 digit local number starting 2–9, optional extension
+* ``id_card``   18-digit resident ID: plausible birth date and a valid ISO 7064 MOD 11-2 check digit
+* ``bank_card`` 16–19 digits (or 4-4-4-4[-x] groups) passing the Luhn check
+* ``email``     local@domain.tld
+* ``order``     only the operator's own order-number patterns (``QA_PII__ORDER_PATTERNS``)
+
+Chinese-numeral numbers in ASR output (幺三八…) are not recognised.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+from typing import Any
+
+PLACEHOLDERS = {
+    "email": "[邮箱]",
+    "order": "[订单号]",
+    "id_card": "[身份证号]",
+    "bank_card": "[银行卡号]",
+    "mobile": "[手机号]",
+    "landline": "[座机号]",
+}
+KINDS = tuple(PLACEHOLDERS)  # also the priority when two candidates overlap
+
+_EDGE_L = r"(?<![0-9A-Za-z０-９])"
+_EDGE_R = r"(?![0-9A-Za-z０-９])"
+_PATTERNS = {
+    "email": re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"),
+    "id_card": re.compile(_EDGE_L + r"\d{17}[\dXx]" + _EDGE_R),
+    "bank_card": re.compile(_EDGE_L + r"(?:\d{16,19}|\d{4}(?:[ -]\d{4}){3}(?:[ -]?\d{1,3})?)" + _EDGE_R),
+    "mobile": re.compile(_EDGE_L + r"(?:(?:\+|00)?86[ -]?)?1[3-9]\d(?:\d{8}|[ -]\d{4}[ -]\d{4})" + _EDGE_R),
+    "landline": re.compile(
+        _EDGE_L + r"(?:[(（](?:010|02\d|0[3-9]\d\d)[)）][ -]?|(?:010|02\d|0[3-9]\d\d)[ -]?)"
+        r"[2-9]\d{6,7}(?:(?:-|转)\d{1,5})?" + _EDGE_R),
+}
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+
+
+def _digits(s: str) -> str:
+    return "".join(c for c in s if c.isdigit())
+
+
+def valid_id_card(s: str) -> bool:
+    """18-digit resident ID: a real birth date (1900 on, not in the future) and the MOD 11-2 check digit."""
+    body, check = s[:17], s[17].upper()
+    try:
+        born = date(int(body[6:10]), int(body[10:12]), int(body[12:14]))
+    except ValueError:
+        return False
+    if not date(1900, 1, 1) <= born <= date.today():
+        return False
+    return _ID_CHECK[sum(int(d) * w for d, w in zip(body, _ID_WEIGHTS)) % 11] == check
+
+
+def luhn(number: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(number)):
+        d = int(ch)
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def _valid(kind: str, text: str) -> bool:
+    if kind == "id_card":
+        return valid_id_card(text)
+    if kind == "bank_card":
+        digits = _digits(text)
+        return 16 <= len(digits) <= 19 and digits[0] != "0" and luhn(digits)
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """What to redact for one source."""
+
+    kinds: frozenset[str]
+    order_patterns: tuple[re.Pattern[str], ...] = ()
+
+    def patterns(self) -> list[tuple[str, re.Pattern[str]]]:
+        out = []
+        for kind in KINDS:
+            if kind not in self.kinds:
+                continue
+            if kind == "order":
+                out += [("order", p) for p in self.order_patterns]
+            else:
+                out.append((kind, _PATTERNS[kind]))
+        return out
+
+
+@lru_cache(maxsize=64)
+def make_policy(kinds: tuple[str, ...], order_patterns: tuple[str, ...]) -> Policy:
+    """A compiled policy (cached: settings hold plain strings)."""
+    unknown = set(kinds) - set(KINDS)
+    if unknown:
+        raise ValueError(f"unknown PII kind(s) {sorted(unknown)}; known: {', '.join(KINDS)}")
+    return Policy(frozenset(kinds), tuple(re.compile(p) for p in order_patterns))
+
+
+def find(text: str, policy: Policy) -> list[tuple[int, int, str]]:
+    """Non-overlapping ``(start, end, kind)`` spans, earlier kinds in KINDS winning overlaps."""
+    if not any(c.isdigit() or c == "@" for c in text):
+        return []
+    taken: list[tuple[int, int, str]] = []
+    for kind, pattern in policy.patterns():
+        for m in pattern.finditer(text):
+            s, e = m.span()
+            if s == e or not _valid(kind, m.group()):
+                continue
+            if all(e <= ts or s >= te for ts, te, _ in taken):
+                taken.append((s, e, kind))
+    return sorted(taken)
+
+
+def redact(text: str, policy: Policy, counts: Counter | None = None) -> str:
+    """``text`` with each span found replaced by its placeholder (``counts`` gets one per kind found)."""
+    spans = find(text, policy)
+    if not spans:
+        return text
+    parts, pos = [], 0
+    for s, e, kind in spans:
+        parts += [text[pos:s], PLACEHOLDERS[kind]]
+        pos = e
+        if counts is not None:
+            counts[kind] += 1
+    parts.append(text[pos:])
+    return "".join(parts)
+
+
+def redact_value(value: Any, policy: Policy, counts: Counter | None = None) -> Any:
+    """Every string inside a JSON-like value redacted (keys kept)."""
+    if isinstance(value, str):
+        return redact(value, policy, counts)
+    if isinstance(value, dict):
+        return {k: redact_value(v, policy, counts) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact_value(v, policy, counts) for v in value]
+    return value
+
+
+def policy_for(pii: Any, source: str) -> Policy | None:
+    """The policy for ``source`` from ``Settings.pii`` (its per-source overrides applied); None: redact nothing."""
+    override = pii.sources.get(source)
+    enabled = override.redact if override is not None and override.redact is not None else pii.redact
+    if not enabled:
+        return None
+    kinds = override.kinds if override is not None and override.kinds is not None else pii.kinds
+    orders = (override.order_patterns if override is not None and override.order_patterns is not None
+              else pii.order_patterns)
+    return make_policy(tuple(kinds), tuple(orders))
