@@ -245,3 +245,37 @@ def test_import_kpis_unreadable_file_exits_2(tmp_path):
     bad.write_bytes(b"not a zip")
     result = runner.invoke(app, ["import-kpis", str(bad), "--data-dir", str(tmp_path / "d")])
     assert result.exit_code == 2 and "not a readable XLSX" in " ".join(result.output.split())
+
+
+def test_keys_create_prints_key_last_and_stores_only_its_hash(tmp_path):
+    data = tmp_path / "keys"
+    out = runner.invoke(app, ["keys", "create", "--role", "supervisor", "--team", "after-sales", "--name", "lead.a",
+                              "--data-dir", str(data)])
+    assert out.exit_code == 0, out.output
+    key = out.output.strip().splitlines()[-1]
+    assert key.startswith("qak_") and len(key) > 40
+    listed = runner.invoke(app, ["keys", "list", "--data-dir", str(data)])
+    assert "lead.a\tsupervisor\tafter-sales" in listed.output and key not in listed.output
+    import sqlite3
+
+    from qa_service.storage.keys import digest
+
+    raw = b"".join(p.read_bytes() for p in data.glob("qa.sqlite3*"))  # the file and its WAL
+    assert key.encode() not in raw
+    with sqlite3.connect(data / "qa.sqlite3") as conn:
+        assert conn.execute("SELECT key_hash FROM api_keys").fetchall() == [(digest(key),)]
+
+    refused = runner.invoke(app, ["keys", "create", "--role", "supervisor", "--data-dir", str(data)])
+    assert refused.exit_code == 2 and "needs --team" in " ".join(refused.output.split())
+    revoked = runner.invoke(app, ["keys", "revoke", key, "--data-dir", str(data)])
+    assert revoked.exit_code == 0 and "revoked" in revoked.output
+    assert "lead.a" not in runner.invoke(app, ["keys", "list", "--data-dir", str(data)]).output
+    assert "lead.a" in runner.invoke(app, ["keys", "list", "--all", "--data-dir", str(data)]).output
+    assert runner.invoke(app, ["keys", "revoke", "qak_00000000", "--data-dir", str(data)]).exit_code == 1
+
+
+def test_serve_refuses_to_run_open_on_a_public_address(tmp_path, monkeypatch):
+    monkeypatch.setenv("QA_AUTH__ENABLED", "false")
+    out = runner.invoke(app, ["serve", "--host", "0.0.0.0", "--workers", "0", "--data-dir", str(tmp_path)])
+    assert out.exit_code == 2
+    assert "refuses to run open on 0.0.0.0" in " ".join(out.output.split())

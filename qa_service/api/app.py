@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import json
 import html
 import logging
 from contextlib import asynccontextmanager
@@ -10,6 +11,8 @@ import time
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -70,6 +73,25 @@ class ServerTiming:
         await self.app(scope, receive, timed_send)
 
 
+MAX_ECHO_CHARS = 500  # a validation error echoes the bad input back only when it is this small
+
+
+def _error_entry(error: dict) -> dict:
+    """A validation error as JSON can carry it: the input echoed only when small and finite (never inf/NaN)."""
+    out = {"type": error.get("type"), "loc": list(error.get("loc", ())), "msg": error.get("msg")}
+    if "input" in error:
+        try:
+            text = json.dumps(jsonable_encoder(error["input"]), ensure_ascii=False, allow_nan=False)
+            text.encode("utf-8")  # a lone surrogate cannot be sent back
+        except (TypeError, ValueError):
+            text = None
+        if text is not None and len(text) <= MAX_ECHO_CHARS:
+            out["input"] = json.loads(text)
+    if error.get("ctx"):
+        out["ctx"] = {k: v if isinstance(v, int | str) else str(v) for k, v in error["ctx"].items()}
+    return out
+
+
 @asynccontextmanager
 async def _lifespan(app: FastAPI):
     # Everything imported and built so far lives as long as the process: move it out of the
@@ -118,6 +140,11 @@ def create_app(settings: Settings) -> FastAPI:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return JSONResponse({"detail": str(exc)}, status_code=exc.status, headers=headers)
 
+    @app.exception_handler(RecursionError)
+    async def _too_deep(_: Request, exc: RecursionError) -> JSONResponse:
+        return JSONResponse({"detail": [{"loc": ["body"], "type": "too_deep",
+                                         "msg": "JSON is nested too deeply to read"}]}, status_code=400)
+
     @app.exception_handler(OperationalError)
     @app.exception_handler(DBAPIError)
     async def _db_down(_: Request, exc: DBAPIError) -> JSONResponse:
@@ -127,8 +154,14 @@ def create_app(settings: Settings) -> FastAPI:
                                 headers={"Retry-After": "5"})
         raise exc
 
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": [_error_entry(e) for e in exc.errors()]}, status_code=422)
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc.__cause__, RecursionError):
+            return await _too_deep(request, exc.__cause__)
         if isinstance(exc.__cause__, UnicodeDecodeError):
             cause = exc.__cause__
             return JSONResponse(

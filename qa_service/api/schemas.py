@@ -17,6 +17,22 @@ from qa_service.domain import Channel, Role, TranscriptStatus
 _BAD_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
+MAX_METADATA_DEPTH = 16
+
+
+def _depth(value: Any, limit: int = MAX_METADATA_DEPTH + 1) -> int:
+    """Nesting depth of a JSON value, counted iteratively and only as far as ``limit``."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, dict | list):
+            d += 1
+            deepest = max(deepest, d)
+            if d < limit:
+                stack.extend((c, d) for c in (v.values() if isinstance(v, dict) else v))
+    return deepest
+
+
 def _check_chars(value: str | None) -> str | None:
     if value is not None:
         bad = _BAD_CHARS.search(value)
@@ -83,6 +99,14 @@ class TranscriptCreate(BaseModel):
         _check_chars(v)
         if v is not None and not v.strip():
             raise ValueError("must not be blank")
+        return v
+
+    @field_validator("metadata")
+    @classmethod
+    def _shallow(cls, v: dict[str, Any]) -> dict[str, Any]:
+        depth = _depth(v)
+        if depth > MAX_METADATA_DEPTH:
+            raise ValueError(f"is nested {depth} levels deep; the limit is {MAX_METADATA_DEPTH}")
         return v
 
     @field_validator("started_at")

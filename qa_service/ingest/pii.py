@@ -35,8 +35,8 @@ PLACEHOLDERS = {
 }
 KINDS = tuple(PLACEHOLDERS)  # also the priority when two candidates overlap
 
-_EDGE_L = r"(?<![0-9A-Za-z０-９])"
-_EDGE_R = r"(?![0-9A-Za-z０-９])"
+_EDGE_L = r"(?<![0-9A-Za-z])"
+_EDGE_R = r"(?![0-9A-Za-z])"
 _PATTERNS = {
     "email": re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"),
     "id_card": re.compile(_EDGE_L + r"\d{17}[\dXx]" + _EDGE_R),
@@ -46,6 +46,8 @@ _PATTERNS = {
         _EDGE_L + r"(?:[(（](?:010|02\d|0[3-9]\d\d)[)）][ -]?|(?:010|02\d|0[3-9]\d\d)[ -]?)"
         r"[2-9]\d{6,7}(?:(?:-|转)\d{1,5})?" + _EDGE_R),
 }
+# Full-width digits and signs → ASCII, one character for one, so offsets in the original still hold.
+_HALF_WIDTH = str.maketrans("０１２３４５６７８９＋－＠．　", "0123456789+-@. ")
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 
@@ -115,8 +117,9 @@ def make_policy(kinds: tuple[str, ...], order_patterns: tuple[str, ...]) -> Poli
 
 def find(text: str, policy: Policy) -> list[tuple[int, int, str]]:
     """Non-overlapping ``(start, end, kind)`` spans, earlier kinds in KINDS winning overlaps."""
-    if not any(c.isdigit() or c == "@" for c in text):
+    if not any(c.isdigit() or c in "@＠" for c in text):
         return []
+    text = text.translate(_HALF_WIDTH)
     taken: list[tuple[int, int, str]] = []
     for kind, pattern in policy.patterns():
         for m in pattern.finditer(text):

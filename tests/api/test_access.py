@@ -1,0 +1,272 @@
+"""Access control: every role × route decision that matters, on a real database with keys enforced.
+
+Two teams (A: after-sales, B: presales), one flagged transcript each, stored through the API by an
+ingest key and scored the way the worker stores reports. Every refusal is checked to carry no data:
+the body is one ``detail`` line that quotes neither the conversation nor the other team's agent.
+"""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from qa_service.api.app import create_app
+from qa_service.config import APISettings, AuthSettings, Settings
+from qa_service.storage import keys as key_repo
+from qa_service.storage import reports as report_repo
+from qa_service.storage.db import session_scope
+from qa_service.storage.tables import ApiKey
+from tests.api.test_review_api import UTTERANCES, finding, report
+from tests.conftest import make_settings, transcript
+
+TEAM_A, TEAM_B = "after-sales", "presales"
+SECRET_TEXT = UTTERANCES[1]["text"]  # what must never leak in a refusal
+PUBLIC = {"/healthz", "/readyz", "/ui", "/ui/static/{name}", "/ui/login", "/ui/logout"}
+
+
+def _bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture
+def world(tmp_path, db_url, redis_url, redis_conn):
+    settings = make_settings(tmp_path, db_url, redis_url, auth=AuthSettings(enabled=True))
+    with TestClient(create_app(settings)) as client:
+        sessions = client.app.state.sessions
+        keys = {}
+        with session_scope(sessions) as s:
+            for label, role, team, name in [
+                ("admin", "admin", None, "root"), ("ingest", "ingest", None, "crm-feed"),
+                ("reviewer", "reviewer", None, "qa.zhang"), ("sup_a", "supervisor", TEAM_A, "lead.a"),
+                ("sup_b", "supervisor", TEAM_B, "lead.b"), ("hr", "hr", None, "hr.li"),
+            ]:
+                keys[label] = _bearer(key_repo.create(session=s, role=role, team=team, name=name)[1])
+        ids = {}
+        for team, agent in [(TEAM_A, "a1"), (TEAM_B, "b1")]:
+            r = client.post("/v1/transcripts", headers=keys["ingest"],
+                            json=transcript(f"T-{team}", team=team, agent_id=agent, utterances=UTTERANCES))
+            assert r.status_code == 202, r.text
+            ids[team] = r.json()["id"]
+            rep = report({"politeness": (80, 0.5, [finding("politeness", "rude-dismissive", -10)]),
+                          "compliance": (50, 0.5, [finding("compliance", "guaranteed-return", -50, fatal=True)])})
+            with session_scope(sessions) as s:
+                report_repo.save(session=s, transcript_id=ids[team], report=rep)
+        yield client, keys, ids
+
+
+def _refused(resp, status: int) -> None:
+    assert resp.status_code == status, resp.text
+    body = resp.json()
+    assert set(body) == {"detail"} and isinstance(body["detail"], str)
+    assert SECRET_TEXT not in resp.text and "b1" not in resp.text and "a1" not in resp.text
+
+
+def _review_id(client, keys, transcript_id: int) -> int:
+    return client.get(f"/v1/transcripts/{transcript_id}/review", headers=keys["admin"]).json()["id"]
+
+
+def test_access_without_key_is_401_with_no_data(world):
+    client, keys, ids = world
+    for path in [f"/v1/transcripts/{ids[TEAM_A]}", "/v1/transcripts", "/v1/reviews", "/v1/appraisals?period=2026-10",
+                 "/ui/../v1/transcripts"]:
+        r = client.get(path)
+        _refused(r, 401)
+        assert r.headers["www-authenticate"] == "Bearer"
+    _refused(client.get("/v1/transcripts", headers=_bearer("qak_deadbeef_not-a-real-key")), 401)
+    _refused(client.get("/v1/transcripts", headers={"Authorization": "Basic dXNlcjpwYXNz"}), 401)
+    _refused(client.post("/v1/transcripts", json=transcript("no-key")), 401)
+    # health stays public so load balancers can probe it
+    assert client.get("/healthz").json() == {"status": "ok", "auth": "on"}
+
+
+def test_access_x_api_key_header_works_like_bearer(world):
+    client, keys, ids = world
+    key = keys["reviewer"]["Authorization"].split()[1]
+    assert client.get(f"/v1/transcripts/{ids[TEAM_A]}", headers={"X-API-Key": key}).status_code == 200
+
+
+def test_access_ingest_key_posts_but_cannot_read_reports(world):
+    client, keys, ids = world
+    ing = keys["ingest"]
+    assert client.post("/v1/transcripts/batch", headers=ing,
+                       json={"transcripts": [transcript("ing-2"), transcript("ing-3")]}).status_code == 202
+    assert client.post("/v1/kpis", headers=ing, json={"records": [
+        {"agent_id": "a1", "team": TEAM_A, "date": "2026-10-01", "handled": 10}]}).status_code == 200
+    for path in [f"/v1/transcripts/{ids[TEAM_A]}", "/v1/transcripts", "/v1/reviews",
+                 f"/v1/transcripts/{ids[TEAM_A]}/review", "/v1/performance?period=2026-10",
+                 "/v1/appraisals?period=2026-10", "/v1/kpis?period=2026-10", "/v1/rules", "/v1/audit", "/v1/keys"]:
+        _refused(client.get(path, headers=ing), 403)
+
+
+def test_access_supervisor_sees_only_own_team(world):
+    client, keys, ids = world
+    sup = keys["sup_a"]
+    own = client.get(f"/v1/transcripts/{ids[TEAM_A]}", headers=sup)
+    assert own.status_code == 200 and own.json()["report"]["fatal"] is True
+    _refused(client.get(f"/v1/transcripts/{ids[TEAM_B]}", headers=sup), 403)
+    _refused(client.get(f"/v1/transcripts/{ids[TEAM_B]}/review", headers=sup), 403)
+    _refused(client.get(f"/v1/reviews/{_review_id(client, keys, ids[TEAM_B])}", headers=sup), 403)
+    _refused(client.get(f"/v1/audit?transcript_id={ids[TEAM_B]}", headers=sup), 403)
+    _refused(client.get(f"/v1/transcripts?team={TEAM_B}", headers=sup), 403)
+
+    listed = client.get("/v1/transcripts", headers=sup).json()
+    assert [i["team"] for i in listed["items"]] == [TEAM_A] and listed["total"] == 1
+    queue = client.get("/v1/reviews", headers=sup).json()
+    assert {i["team"] for i in queue["items"]} == {TEAM_A} and queue["total"] == 1
+    everyone = client.get("/v1/reviews", headers=keys["reviewer"]).json()
+    assert {i["team"] for i in everyone["items"]} == {TEAM_A, TEAM_B}
+
+    perf = client.get("/v1/performance?period=2026-10", headers=sup).json()
+    assert [a["agent_id"] for a in perf["agents"]] == ["a1"] and [t["team"] for t in perf["teams"]] == [TEAM_A]
+    csv_text = client.get("/v1/appraisals?period=2026-10&format=csv", headers=sup).text
+    assert "a1" in csv_text and "b1" not in csv_text
+    hr_csv = client.get("/v1/appraisals?period=2026-10&format=csv", headers=keys["hr"]).text
+    assert "a1" in hr_csv and "b1" in hr_csv
+
+
+def test_access_supervisor_appeals_for_own_team_and_reviewer_decides(world):
+    client, keys, ids = world
+    rid_a, rid_b = _review_id(client, keys, ids[TEAM_A]), _review_id(client, keys, ids[TEAM_B])
+    for rid in (rid_a, rid_b):
+        r = client.post(f"/v1/reviews/{rid}/complete", headers=keys["reviewer"], json={"confirm_rest": True})
+        assert r.status_code == 200, r.text
+        assert r.json()["completed_by"] == "qa.zhang"  # the key's name, not a claimed `by`
+    fid = client.get(f"/v1/reviews/{rid_a}", headers=keys["admin"]).json()["findings"][0]["id"]
+    # a supervisor does not judge findings; hr neither
+    _refused(client.put(f"/v1/reviews/{rid_a}/findings/{fid}/verdict", headers=keys["sup_a"],
+                        json={"verdict": "rejected"}), 403)
+    appeal = client.post(f"/v1/reviews/{rid_a}/appeals", headers=keys["sup_a"],
+                         json={"finding_id": fid, "reason": "客户先辱骂坐席"})
+    assert appeal.status_code == 201 and appeal.json()["appellant"] == "lead.a"
+    fid_b = client.get(f"/v1/reviews/{rid_b}", headers=keys["admin"]).json()["findings"][0]["id"]
+    _refused(client.post(f"/v1/reviews/{rid_b}/appeals", headers=keys["sup_a"],
+                         json={"finding_id": fid_b, "reason": "x"}), 403)
+    _refused(client.post(f"/v1/appeals/{appeal.json()['id']}/decision", headers=keys["sup_a"],
+                         json={"decision": "accepted"}), 403)
+    decided = client.post(f"/v1/appeals/{appeal.json()['id']}/decision", headers=keys["reviewer"],
+                          json={"decision": "rejected", "comment": "录音证实"})
+    assert decided.status_code == 200 and decided.json()["decided_by"] == "qa.zhang"
+    assert [a["team"] for a in client.get("/v1/appeals", headers=keys["sup_b"]).json()["items"]] == []
+
+
+def test_access_hr_reads_appraisals_but_cannot_review(world):
+    client, keys, ids = world
+    hr = keys["hr"]
+    assert client.get("/v1/appraisals?period=2026-10", headers=hr).status_code == 200
+    assert client.get("/v1/performance?period=2026-10", headers=hr).status_code == 200
+    rid = _review_id(client, keys, ids[TEAM_A])
+    fid = client.get(f"/v1/reviews/{rid}", headers=keys["admin"]).json()["findings"][0]["id"]
+    _refused(client.put(f"/v1/reviews/{rid}/findings/{fid}/verdict", headers=hr, json={"verdict": "rejected"}), 403)
+    _refused(client.post("/v1/reviews", headers=hr, json={"transcript_id": ids[TEAM_A]}), 403)
+    _refused(client.post(f"/v1/reviews/{rid}/complete", headers=hr, json={}), 403)
+    _refused(client.get(f"/v1/transcripts/{ids[TEAM_A]}", headers=hr), 403)
+    _refused(client.post("/v1/transcripts", headers=hr, json=transcript("hr-1")), 403)
+    _refused(client.post("/v1/kpis", headers=hr, json={"records": []}), 403)
+    # nothing changed: the verdict was never recorded
+    review = client.get(f"/v1/reviews/{rid}", headers=keys["admin"]).json()
+    assert review["status"] == "queued" and all(f["verdict"] is None for f in review["findings"])
+
+
+def test_access_actor_comes_from_the_key(world):
+    client, keys, ids = world
+    rid = _review_id(client, keys, ids[TEAM_A])
+    fid = client.get(f"/v1/reviews/{rid}", headers=keys["admin"]).json()["findings"][0]["id"]
+    _refused(client.put(f"/v1/reviews/{rid}/findings/{fid}/verdict", headers=keys["reviewer"],
+                        json={"verdict": "confirmed", "by": "somebody-else"}), 403)
+    ok = client.put(f"/v1/reviews/{rid}/findings/{fid}/verdict", headers=keys["reviewer"],
+                    json={"verdict": "confirmed", "by": "qa.zhang"})
+    assert ok.status_code == 200
+    trail = client.get(f"/v1/reviews/{rid}/audit", headers=keys["reviewer"]).json()
+    assert trail[-1]["actor"] == "qa.zhang" and trail[-1]["action"] == "finding_confirmed"
+
+
+def test_access_revoked_key_stops_at_once(world):
+    client, keys, ids = world
+    created = client.post("/v1/keys", headers=keys["admin"], json={"role": "reviewer", "name": "temp"})
+    assert created.status_code == 201
+    key = created.json()["key"]
+    assert key.startswith("qak_") and client.get("/v1/transcripts", headers=_bearer(key)).status_code == 200
+    listing = client.get("/v1/keys", headers=keys["admin"])
+    assert key not in listing.text and key_repo.digest(key) not in listing.text
+    with session_scope(client.app.state.sessions) as s:  # only the hash is at rest
+        row = s.scalar(select(ApiKey).where(ApiKey.name == "temp"))
+        assert row.key_hash == key_repo.digest(key) and key not in repr(vars(row))
+    _refused(client.post("/v1/keys", headers=keys["reviewer"], json={"role": "admin"}), 403)
+    bad = client.post("/v1/keys", headers=keys["admin"], json={"role": "supervisor"})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "team"]
+    assert client.delete(f"/v1/keys/{created.json()['id']}", headers=keys["admin"]).status_code == 200
+    _refused(client.get("/v1/transcripts", headers=_bearer(key)), 401)
+
+
+def test_access_ui_login_cookie_and_team_scope(world):
+    client, keys, ids = world
+    r = client.get("/ui/queue", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/ui/login?next=/ui/queue"
+    assert "API 密钥" in client.get("/ui/login").text
+    assert client.post("/ui/login", json={"key": "qak_nope_nope"}).status_code == 401
+    key = keys["sup_a"]["Authorization"].split()[1]
+    login = client.post("/ui/login", json={"key": key})
+    assert login.status_code == 200 and login.json() == {"name": "lead.a", "role": "supervisor", "team": TEAM_A}
+    cookie = login.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie and key.lower() not in cookie
+    page = client.get("/ui/queue")
+    assert page.status_code == 200 and "lead.a" in page.text and "演示模式" not in page.text
+    assert client.get(f"/ui/transcripts/{ids[TEAM_A]}").status_code == 200
+    denied = client.get(f"/ui/transcripts/{ids[TEAM_B]}")
+    assert denied.status_code == 403 and SECRET_TEXT not in denied.text
+    # cookie-authenticated writes must come from the site's own pages
+    rid = _review_id(client, keys, ids[TEAM_A])
+    _refused(client.post("/v1/reviews", json={"transcript_id": ids[TEAM_A]}), 403)
+    same_site = client.post("/v1/reviews", json={"transcript_id": ids[TEAM_A]},
+                            headers={"Origin": "http://testserver"})
+    assert same_site.status_code == 200 and same_site.json()["id"] == rid
+    client.post("/ui/logout", headers={"Origin": "http://testserver"})
+    client.cookies.clear()
+    client.cookies.set("qa_session", login.cookies["qa_session"])  # a stolen cookie after logout
+    assert client.get("/ui/queue", follow_redirects=False).status_code == 303
+
+
+def _routes(routes):
+    for r in routes:
+        if isinstance(r, APIRoute):
+            yield r
+        elif hasattr(r, "original_router"):  # FastAPI ≥ 0.16x keeps included routers whole
+            yield from _routes(r.original_router.routes)
+
+
+def _declared_roles(dependant) -> set[tuple[str, ...]]:
+    found = set()
+    for dep in dependant.dependencies:
+        if hasattr(dep.call, "roles"):
+            found.add(dep.call.roles)
+        found |= _declared_roles(dep)
+    return found
+
+
+def test_access_every_route_declares_its_roles(tmp_path):
+    app = create_app(Settings(data_dir=tmp_path))
+    undeclared, checked = [], set()
+    for route in _routes(app.routes):
+        roles = _declared_roles(route.dependant)
+        if route.path in PUBLIC:
+            assert not roles, f"{route.path} is public but declares roles"
+            continue
+        checked.add(route.path)
+        if len(roles) != 1:
+            undeclared.append(f"{sorted(route.methods)} {route.path}")
+        else:
+            assert "admin" in next(iter(roles))
+    assert not undeclared, f"routes without exactly one role declaration: {undeclared}"
+    assert {"/v1/transcripts/{transcript_id}", "/v1/reviews/{review_id}/findings/{finding_id}/verdict",
+            "/v1/appraisals", "/v1/keys", "/ui/transcripts/{transcript_id}"} <= checked and len(checked) >= 30
+
+
+@pytest.mark.parametrize("host,enabled,enforced", [
+    ("127.0.0.1", None, False), ("localhost", None, False), ("::1", None, False),
+    ("0.0.0.0", None, True), ("10.1.2.3", None, True), ("127.0.0.1", True, True), ("0.0.0.0", False, False),
+])
+def test_access_enforced_by_default_off_loopback(host, enabled, enforced):
+    s = Settings(api=APISettings(host=host), auth=AuthSettings(enabled=enabled))
+    assert s.auth_enforced is enforced

@@ -1,0 +1,103 @@
+"""数据脱敏: personal data is replaced before storage, ordinary numbers are not, offsets stay true."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from qa_service.config import PIISettings, Settings, SourcePII
+from qa_service.ingest import pii
+from tests.conftest import transcript
+
+CORPUS = yaml.safe_load((Path(__file__).parent / "pii_corpus.yaml").read_text(encoding="utf-8"))
+POLICY = pii.policy_for(PIISettings(), "any")
+
+
+@pytest.mark.parametrize("text,expected", CORPUS["redact"])
+def test_pii_redacts_personal_numbers(text, expected):
+    assert pii.redact(text, POLICY) == expected
+
+
+@pytest.mark.parametrize("text", CORPUS["keep"])
+def test_pii_keeps_ordinary_numbers(text):
+    assert pii.redact(text, POLICY) == text
+
+
+def test_pii_corpus_is_big_enough_both_ways():
+    assert len(CORPUS["redact"]) >= 15 and len(CORPUS["keep"]) >= 20
+
+
+def test_pii_id_card_and_luhn_checks():
+    assert pii.valid_id_card("11010519491231002X")
+    assert not pii.valid_id_card("110105194912310021")  # wrong check digit
+    assert not pii.valid_id_card("110105194913310025")  # month 13
+    assert pii.luhn("4111111111111111") and not pii.luhn("4111111111111112")
+
+
+def test_pii_order_numbers_only_when_configured():
+    text = "订单号 JD2024051200123，手机13812345678"
+    assert pii.redact(text, POLICY) == "订单号 JD2024051200123，手机[手机号]"
+    with_orders = pii.policy_for(PIISettings(order_patterns=[r"JD\d{13}"]), "jd")
+    assert pii.redact(text, with_orders) == "订单号 [订单号]，手机[手机号]"
+
+
+def test_pii_per_source_overrides():
+    settings = PIISettings(sources={"internal-qa": SourcePII(redact=False), "email-only": SourcePII(kinds=["email"])})
+    assert pii.policy_for(settings, "internal-qa") is None
+    only = pii.policy_for(settings, "email-only")
+    assert pii.redact("13812345678 a@b.cn", only) == "13812345678 [邮箱]"
+    assert pii.policy_for(PIISettings(redact=False), "x") is None
+
+
+def test_pii_bad_settings_fail_at_startup():
+    with pytest.raises(ValueError, match="unknown kind"):
+        PIISettings(kinds=["mobile", "passport"])
+    with pytest.raises(ValueError, match="not a regular expression"):
+        PIISettings(sources={"jd": SourcePII(order_patterns=["JD(\\d+"])})
+
+
+def test_pii_redacted_before_storage_and_findings_quote_the_stored_text(client, sessions, settings):
+    """The API stores only placeholders (utterances and metadata), and the stored hash is of the redacted text."""
+    from qa_service.config import ScoringSettings
+    from qa_service.queue import tasks
+    from qa_service.storage.tables import Transcript, Utterance
+
+    body = transcript("pii-1", metadata={"customer": {"phone": "13812345678", "note": "VIP"}}, utterances=[
+        {"role": "customer", "text": "我手机13812345678，身份证11010519491231002X，你们太差劲了"},
+        {"role": "agent", "text": "您好，很抱歉，请问还有什么可以帮您？"},
+    ])
+    r = client.post("/v1/transcripts", json=body)
+    assert r.status_code == 202
+    tid = r.json()["id"]
+    with sessions() as s:
+        row = s.get(Transcript, tid)
+        texts = [u.text for u in s.query(Utterance).filter_by(transcript_id=tid).order_by(Utterance.seq)]
+        assert texts[0] == "我手机[手机号]，身份证[身份证号]，你们太差劲了"
+        assert row.meta == {"customer": {"phone": "[手机号]", "note": "VIP"}}
+    # the same payload again is the same transcript (idempotent), whatever its personal data
+    assert client.post("/v1/transcripts", json=body).status_code == 200
+    tasks.configure(settings.model_copy(update={"scoring": ScoringSettings(
+        scorers=["politeness.v1", "compliance.v1", "negativity.v1"])}))
+    assert tasks.score_transcript(tid) == "scored"
+    got = client.get(f"/v1/transcripts/{tid}").json()
+    assert "13812345678" not in str(got) and "11010519491231002X" not in str(got)
+    for f in got["report"]["findings"]:
+        text = got["utterances"][f["utterance_index"]]["text"]
+        assert text[f["span"][0]:f["span"][1]] == f["quote"]
+    assert any(f["utterance_index"] == 0 and f["role"] == "customer" for f in got["report"]["findings"])
+
+
+def test_pii_off_for_a_source_stores_text_as_sent(tmp_path, db_url, redis_url, redis_conn):
+    from fastapi.testclient import TestClient
+
+    from qa_service.api.app import create_app
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path, db_url, redis_url, pii=PIISettings(sources={"jd-chat": SourcePII(redact=False)}))
+    assert isinstance(settings, Settings)
+    with TestClient(create_app(settings)) as c:
+        tid = c.post("/v1/transcripts", json=transcript("raw-1", utterances=[
+            {"role": "customer", "text": "回电13812345678"}])).json()["id"]
+        assert c.get(f"/v1/transcripts/{tid}").json()["utterances"][0]["text"] == "回电13812345678"
