@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any, Iterable
 
 from qa_service.performance.period import Period
-from qa_service.performance.record import METRICS, metric_kind, metric_label
+from qa_service.performance.record import metric_kind, metric_label
 from qa_service.performance.scheme import AppraisalScheme
 
 # Metrics every export lists besides the scheme's own, so HR sees the operational picture.

@@ -292,7 +292,6 @@ def build_records(period: Period, kpi_rows: Iterable[Mapping[str, Any]], qa_rows
         (agent records, team records), each sorted by team then id.
     """
     agent_kpi: dict[str, KpiTotals] = defaultdict(KpiTotals)
-    team_kpi: dict[str | None, KpiTotals] = defaultdict(KpiTotals)
     kpi_team: dict[str, tuple[date, str]] = {}
     for row in kpi_rows:
         agent_kpi[row["agent_id"]].add(row)

@@ -7,17 +7,18 @@ API. plotly.js is served from the installed ``plotly`` package (nothing from the
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, quote, urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-
-from pydantic import BaseModel, Field
 
 from qa_service.api.auth import SESSION_COOKIE, Dashboard, QARead, ReviewWrite, check_team, scope_team
 from qa_service.api.deps import SessionDep, SessionsDep, SettingsDep
@@ -250,10 +251,6 @@ def calibration_page(request: Request, session: SessionDep, settings: SettingsDe
 
 # --- login -----------------------------------------------------------------------------------------------------
 
-class LoginRequest(BaseModel):
-    key: str = Field(min_length=1, max_length=200)
-
-
 def _safe_next(target: str | None) -> str:
     """Only a path on this site (no //host or scheme: an open redirect otherwise)."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
@@ -262,23 +259,50 @@ def _safe_next(target: str | None) -> str:
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request, next: str | None = None) -> HTMLResponse:
+def login_page(request: Request, next: str | None = None, failed: bool = False) -> HTMLResponse:
     """Log in with an API key; the browser keeps a session cookie (QA_AUTH__SESSION_HOURS)."""
     settings = request.app.state.settings
     return templates.TemplateResponse(request, "login.html", {
-        "page": "login", "counts": None, "me": None, "auth": settings.auth_enforced, "next": _safe_next(next)})
+        "page": "login", "counts": None, "me": None, "auth": settings.auth_enforced, "next": _safe_next(next),
+        "failed": failed})
+
+
+async def _login_form(request: Request) -> tuple[str, str | None, bool]:
+    """(key, next, is_form): a JSON body from the page's script, or a plain form post without script."""
+    raw = (await request.body())[:4096]
+    if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        fields = parse_qs(raw.decode("utf-8", "replace"))
+        return (fields.get("key") or [""])[0].strip(), (fields.get("next") or [None])[0], True
+    try:
+        data = json.loads(raw or b"{}")
+    except ValueError:
+        data = None
+    key = data.get("key") if isinstance(data, dict) else None
+    if not isinstance(key, str) or not key.strip():
+        raise RequestValidationError([{"loc": ["body", "key"], "type": "missing", "msg": "send {\"key\": \"qak_…\"}"}])
+    return key.strip(), None, False
 
 
 @router.post("/login")
-def login(body: LoginRequest, request: Request, sessions: SessionsDep, settings: SettingsDep) -> JSONResponse:
+async def login(request: Request, sessions: SessionsDep, settings: SettingsDep) -> Response:
     """Exchange a key for a login cookie (HttpOnly, SameSite=Strict); the key is not kept by the browser."""
-    with session_scope(sessions) as session:
-        row = key_repo.authenticate(session=session, key=body.key.strip())
-        if row is None:
-            raise AccessDenied(401, "invalid or revoked API key")
-        token = key_repo.start_login(session=session, key_row=row, hours=settings.auth.session_hours)
-        who = {"name": row.name, "role": row.role, "team": row.team_id}
-    response = JSONResponse(who)
+    key, target, is_form = await _login_form(request)
+
+    def start() -> tuple[str, dict] | None:
+        with session_scope(sessions) as session:
+            row = key_repo.authenticate(session=session, key=key)
+            if row is None:
+                return None
+            token = key_repo.start_login(session=session, key_row=row, hours=settings.auth.session_hours)
+            return token, {"name": row.name, "role": row.role, "team": row.team_id}
+
+    started = await run_in_threadpool(start)
+    if started is None:
+        if is_form:
+            return RedirectResponse(f"/ui/login?failed=1&next={quote(_safe_next(target))}", status_code=303)
+        raise AccessDenied(401, "invalid or revoked API key")
+    token, who = started
+    response = RedirectResponse(_safe_next(target), status_code=303) if is_form else JSONResponse(who)
     secure = request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
     response.set_cookie(SESSION_COOKIE, token, max_age=int(settings.auth.session_hours * 3600), httponly=True,
                         samesite="strict", secure=secure, path="/")

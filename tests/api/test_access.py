@@ -223,6 +223,7 @@ def test_access_ui_login_cookie_and_team_scope(world):
                             headers={"Origin": "http://testserver"})
     assert same_site.status_code == 200 and same_site.json()["id"] == rid
     client.post("/ui/logout", headers={"Origin": "http://testserver"})
+    assert client.get("/ui/queue", follow_redirects=False).status_code == 303
     client.cookies.clear()
     client.cookies.set("qa_session", login.cookies["qa_session"])  # a stolen cookie after logout
     assert client.get("/ui/queue", follow_redirects=False).status_code == 303
@@ -270,3 +271,16 @@ def test_access_every_route_declares_its_roles(tmp_path):
 def test_access_enforced_by_default_off_loopback(host, enabled, enforced):
     s = Settings(api=APISettings(host=host), auth=AuthSettings(enabled=enabled))
     assert s.auth_enforced is enforced
+
+
+def test_access_ui_login_works_without_script_and_never_puts_the_key_in_a_url(world):
+    client, keys, _ = world
+    key = keys["reviewer"]["Authorization"].split()[1]
+    assert 'method="post"' in client.get("/ui/login?next=/ui/appeals").text
+    bad = client.post("/ui/login", data={"key": "qak_bad_bad", "next": "/ui/appeals"}, follow_redirects=False)
+    assert bad.status_code == 303 and bad.headers["location"] == "/ui/login?failed=1&next=/ui/appeals"
+    assert "密钥无效" in client.get(bad.headers["location"]).text
+    ok = client.post("/ui/login", data={"key": key, "next": "//evil.example/x"}, follow_redirects=False)
+    assert ok.status_code == 303 and ok.headers["location"] == "/ui/"  # no open redirect
+    assert key not in ok.headers["location"] and "qa_session" in ok.headers["set-cookie"]
+    assert client.get("/ui/appeals").status_code == 200

@@ -86,7 +86,23 @@ def server(tmp_path_factory, sqlite_template, redis_url):
         for tid, rep in zip(ids, reports):
             report_repo.save(session=s, transcript_id=tid, report=rep)
     srv = BackgroundServer(settings).start()
-    yield {"url": srv.url, "xss_id": ids[-1]}
+    yield {"url": srv.url, "xss_id": ids[-1], "settings": settings, "ids": ids}
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def secured(server):
+    """The same data behind a second server with access control on, and two keys."""
+    from qa_service.config import AuthSettings
+    from qa_service.storage import keys as key_repo
+
+    settings = server["settings"].model_copy(update={"auth": AuthSettings(enabled=True)})
+    sessions = session_factory(create_db_engine(settings))
+    with session_scope(sessions) as s:
+        _, reviewer = key_repo.create(session=s, role="reviewer", name="qa.wang")
+        _, other_team = key_repo.create(session=s, role="supervisor", team="no-such-team", name="lead.x")
+    srv = BackgroundServer(settings).start()
+    yield {"url": srv.url, "reviewer": reviewer, "other_team": other_team, "ids": server["ids"]}
     srv.stop()
 
 
@@ -186,3 +202,40 @@ def test_markup_in_a_transcript_renders_as_text(server, page):
     assert chat.locator("script, img, b").count() == 0
     assert "<b>agent</b>" in page.inner_text("h1")
     assert page.js_errors == []
+
+
+def _login(page, base: str, key: str, then: str) -> None:
+    page.goto(f"{base}{then}")
+    assert "/ui/login" in page.url  # not logged in: sent to the login page, which remembers where to go
+    page.fill("input[name=key]", key)
+    with page.expect_navigation():
+        page.click("#login-form button[type=submit]")
+
+
+def test_login_with_a_key_and_act_under_its_name(secured, page, shots):
+    _login(page, secured["url"], secured["reviewer"], "/ui/queue")
+    assert page.url.endswith("/ui/queue")
+    assert "qa.wang（质检员）" in page.inner_text("header")
+    assert page.locator("#qa-user").count() == 0 and page.locator(".open-banner").count() == 0
+    page.screenshot(path=str(shots / "login-queue.png"))
+    link = page.locator("a.open-transcript").first
+    page.goto(secured["url"] + link.get_attribute("href"))
+    button = page.locator("li.finding-item button[data-verdict=confirmed]").first
+    key = button.locator("xpath=ancestor::li[1]").get_attribute("data-key")
+    with page.expect_navigation():
+        button.click()
+    assert "机检正确 · qa.wang" in page.locator(f"li[data-key='{key}'] .state").inner_text()
+    page.click("#logout")
+    page.wait_for_url("**/ui/login")
+    page.goto(f"{secured['url']}/ui/queue")
+    assert "/ui/login" in page.url
+    assert page.js_errors == []
+
+
+def test_wrong_team_sees_no_conversation(secured, page):
+    _login(page, secured["url"], secured["other_team"], "/ui/queue")
+    assert "lead.x（班组长 · no-such-team）" in page.inner_text("header")
+    assert page.locator("a.open-transcript").count() == 0
+    response = page.goto(f"{secured['url']}/ui/transcripts/{secured['ids'][0]}")
+    assert response.status == 403 and "无权限" in page.inner_text("body")
+    assert page.locator("section.chat").count() == 0

@@ -125,6 +125,26 @@
     if (mark) flash(mark);
   }));
 
+  const logout = document.getElementById("logout");
+  if (logout) {
+    logout.addEventListener("click", async () => {
+      await fetch("/ui/logout", {method: "POST"});
+      location.href = "/ui/login";
+    });
+  }
+
+  const loginForm = document.getElementById("login-form");
+  if (loginForm) {
+    loginForm.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const key = new FormData(loginForm).get("key");
+      try {
+        await api("POST", "/ui/login", {key});
+      } catch (e) { return; }
+      location.href = loginForm.dataset.next || "/ui/";
+    });
+  }
+
   // Charts
   if (!window.Plotly) return;
   const cfg = {displaylogo: false, responsive: true};
@@ -164,23 +184,4 @@
       {...base, title: {text: "高频问题"}, margin: {l: 230, r: 20, t: 40, b: 40}}, cfg);
   }
 
-  const logout = document.getElementById("logout");
-  if (logout) {
-    logout.addEventListener("click", async () => {
-      await fetch("/ui/logout", {method: "POST"});
-      location.href = "/ui/login";
-    });
-  }
-
-  const loginForm = document.getElementById("login-form");
-  if (loginForm) {
-    loginForm.addEventListener("submit", async (ev) => {
-      ev.preventDefault();
-      const key = new FormData(loginForm).get("key");
-      try {
-        await api("POST", "/ui/login", {key});
-      } catch (e) { return; }
-      location.href = loginForm.dataset.next || "/ui/";
-    });
-  }
 })();
