@@ -484,12 +484,13 @@ def _sessions(settings: Settings):
     return session_factory(engine)
 
 
-class KeyRole(str, Enum):
-    ingest = "ingest"
-    reviewer = "reviewer"
-    supervisor = "supervisor"
-    hr = "hr"
-    admin = "admin"
+def _key_roles() -> type[Enum]:
+    from qa_service.storage.keys import ROLES
+
+    return Enum("KeyRole", {r: r for r in ROLES}, type=str)
+
+
+KeyRole = _key_roles()
 
 
 @keys_app.command("create")

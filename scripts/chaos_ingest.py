@@ -299,35 +299,33 @@ def main() -> int:
         while progress() < fraction * args.n and load.next_index < args.n:
             time.sleep(0.05)
 
+    def fault(what: str) -> None:
+        faults.append(what)
+        log(what)
+
     def chaos() -> None:
         wait_for(0.15)
         workers.sigkill(0)
-        faults.append(f"SIGKILL worker 0 at {progress()} accepted")
-        log(faults[-1])
+        fault(f"SIGKILL worker 0 at {progress()} accepted")
         wait_for(0.30)
         load.phase = "redis down"
         redis.kill()
-        faults.append(f"Redis killed at {progress()} accepted")
-        log(faults[-1])
+        fault(f"Redis killed at {progress()} accepted")
         time.sleep(5)
         redis.start()
         load.phase = "normal"
-        faults.append(f"Redis restarted (empty: no persistence) at {progress()} accepted")
-        log(faults[-1])
+        fault(f"Redis restarted (empty: no persistence) at {progress()} accepted")
         wait_for(0.50)
         load.phase = "db down"
         proxy.cut()
-        faults.append(f"database cut off at {progress()} accepted")
-        log(faults[-1])
+        fault(f"database cut off at {progress()} accepted")
         time.sleep(args.db_down_s)
         proxy.restore()
         load.phase = "normal"
-        faults.append(f"database back after {args.db_down_s:.0f} s at {progress()} accepted")
-        log(faults[-1])
+        fault(f"database back after {args.db_down_s:.0f} s at {progress()} accepted")
         wait_for(0.70)
         workers.sigkill(1)
-        faults.append(f"SIGKILL worker 1 at {progress()} accepted")
-        log(faults[-1])
+        fault(f"SIGKILL worker 1 at {progress()} accepted")
 
     if not args.no_faults:
         threading.Thread(target=chaos, daemon=True).start()
@@ -377,7 +375,8 @@ def main() -> int:
           f"other {stored - by_status.get('scored', 0) - by_status.get('failed', 0)}")
     print(f"HTTP answers: {dict(sorted(load.statuses.items()))}; by phase: "
           + "; ".join(f"{p}: {dict(sorted(c.items()))}" for p, c in load.status_during.items()))
-    print(f"client-side resends after dropped connections: {dict(load.errors) or 0}")
+    print(f"client-side resends after dropped connections: {dict(load.errors) or 0}; 200 = a resend answered "
+          "'duplicate' (its first try was stored although the answer was lost or 503)")
     lat = load.latencies_ms
     print(f"ingest latency (accepted requests): p50 {pct(lat, 0.5):.1f} ms, p99 {pct(lat, 0.99):.1f} ms, "
           f"max {max(lat):.0f} ms; ingest {ingest_s:.1f} s ({len(lat) / ingest_s:.0f}/s); "

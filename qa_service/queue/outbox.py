@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Sequence
 
 import redis
@@ -95,18 +95,32 @@ class ReconcileResult:
 
 
 _LIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
+# A job claims its row first thing: a row still `queued` whose job started longer ago than this was
+# taken by a worker that died before claiming (SIGKILL, OOM). rq itself would only notice after the
+# job timeout; requeueing is harmless if the worker is merely slow (the claim lets one run score).
+CLAIM_DEADLINE_S = 30.0
 
 
-def _missing_jobs(ids: list[int], connection: redis.Redis) -> list[int]:
-    """Ids whose job no longer exists or is no longer waiting/running."""
+def _missing_jobs(ids: list[int], connection: redis.Redis, started_before: datetime) -> list[int]:
+    """Ids whose job no longer exists, is no longer waiting/running, or started and never claimed its row."""
     if not ids:
         return []
     jobs = Job.fetch_many([job_id(i) for i in ids], connection=connection)
     missing = []
     for tid, job in zip(ids, jobs):
-        if job is None or job.get_status(refresh=False) not in _LIVE:
+        status = job.get_status(refresh=False) if job is not None else None
+        if status not in _LIVE or (status == JobStatus.STARTED and _started_before(job, started_before)):
             missing.append(tid)
     return missing
+
+
+def _started_before(job: Job, moment: datetime) -> bool:
+    started = job.started_at
+    if started is None:
+        return False
+    if started.tzinfo is None:  # rq stores naive UTC
+        started = started.replace(tzinfo=UTC)
+    return started < moment
 
 
 def reconcile(
@@ -128,7 +142,7 @@ def reconcile(
         result.stale = transcript_repo.ids_to_reconcile(
             session=session, status=TranscriptStatus.scoring, changed_before=stale_before, limit=w.reconcile_batch,
         )
-    result.lost = _missing_jobs(queued, connection)
+    result.lost = _missing_jobs(queued, connection, started_before=now - timedelta(seconds=CLAIM_DEADLINE_S))
     todo = result.received + result.lost + result.stale
     if todo:
         enqueue_and_mark(todo, settings=settings, connection=connection, sessions=sessions, stale_before=stale_before)

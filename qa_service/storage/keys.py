@@ -13,13 +13,15 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Literal, get_args
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from qa_service.storage.tables import ApiKey, LoginSession, utcnow
 
-ROLES = ("ingest", "reviewer", "supervisor", "hr", "admin")
+AccessRole = Literal["ingest", "reviewer", "supervisor", "hr", "admin"]
+ROLES: tuple[str, ...] = get_args(AccessRole)
 # Roles a team may scope; a supervisor must have one. Ingest and admin act on every team.
 TEAM_ROLES = {"reviewer", "supervisor", "hr"}
 KEY_PREFIX = "qak_"

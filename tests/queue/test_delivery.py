@@ -62,6 +62,31 @@ def test_jobs_lost_from_redis_are_requeued(client, settings, sessions, redis_con
     assert all(_status(sessions, i).status == "scored" for i in ids)
 
 
+def test_job_taken_by_a_worker_that_died_before_claiming_is_requeued(client, settings, sessions, redis_conn):
+    """SIGKILL between rq starting the job and the job claiming its row: rq would wait for the job timeout."""
+    from datetime import UTC, datetime, timedelta
+
+    from rq import Queue
+    from rq.job import Job, JobStatus
+
+    from qa_service.queue.outbox import CLAIM_DEADLINE_S, job_id
+
+    dead, busy = (client.post("/v1/transcripts", json=transcript(f"d{i}")).json()["id"] for i in range(2))
+    queue = Queue(settings.redis.queue, connection=redis_conn)
+    for tid, started in [(dead, datetime.now(UTC) - timedelta(seconds=CLAIM_DEADLINE_S + 30)),
+                         (busy, datetime.now(UTC))]:
+        job = Job.fetch(job_id(tid), connection=redis_conn)
+        queue.remove(job)  # a worker popped it …
+        job.started_at = started
+        job.save()
+        job.set_status(JobStatus.STARTED)  # … and started it; the row is still `queued`
+    result = reconcile(settings=settings, sessions=sessions, connection=redis_conn)
+    assert result.lost == [dead]  # the one that started just now is left to its worker
+    run_worker(settings, burst=True, reconcile=False)
+    assert _status(sessions, dead).status == "scored"
+    assert _status(sessions, busy).status == "queued"
+
+
 def test_requeue_command_queues_left_behind(tmp_path, sqlite_url, redis_url, redis_conn):
     from typer.testing import CliRunner
 

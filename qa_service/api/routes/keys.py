@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, Field
@@ -19,7 +18,7 @@ router = APIRouter(prefix="/v1/keys", tags=["access"])
 
 
 class KeyCreate(BaseModel):
-    role: Literal["ingest", "reviewer", "supervisor", "hr", "admin"]
+    role: repo.AccessRole
     team: str | None = Field(None, min_length=1, max_length=200, description="Required for supervisor")
     name: str | None = Field(None, min_length=1, max_length=200, description="Who uses it (default role-prefix)")
 
