@@ -544,7 +544,7 @@ def keys_revoke(
     key: Annotated[str, typer.Argument(help="Key id, prefix (qak_xxxxxxxx) or the key itself")],
     data_dir: DataDir = None,
 ) -> None:
-    """Revoke a key at once; its web UI logins end too."""
+    """Revoke a key: its web UI logins end now, running APIs refuse it within 5 s (their key cache)."""
     from qa_service.storage import keys as repo
     from qa_service.storage.db import session_scope
 

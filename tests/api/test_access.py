@@ -284,3 +284,18 @@ def test_access_ui_login_works_without_script_and_never_puts_the_key_in_a_url(wo
     assert ok.status_code == 303 and ok.headers["location"] == "/ui/"  # no open redirect
     assert key not in ok.headers["location"] and "qa_session" in ok.headers["set-cookie"]
     assert client.get("/ui/appeals").status_code == 200
+
+
+def test_access_revoked_elsewhere_holds_within_the_key_cache(world, monkeypatch):
+    """`qa keys revoke` in another process: this API process trusts its cached check for KEY_CACHE_S at most."""
+    from qa_service.api import auth
+
+    client, keys, _ = world
+    headers = keys["reviewer"]
+    assert client.get("/v1/transcripts", headers=headers).status_code == 200  # verified and cached
+    with session_scope(client.app.state.sessions) as s:
+        key_repo.revoke(session=s, ident=headers["Authorization"].split()[1])
+    assert client.get("/v1/transcripts", headers=headers).status_code == 200  # still inside the window
+    for digest, (_, who) in list(auth._verified.items()):  # the window passes
+        monkeypatch.setitem(auth._verified, digest, (0.0, who))
+    _refused(client.get("/v1/transcripts", headers=headers), 401)

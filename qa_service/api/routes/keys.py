@@ -7,7 +7,7 @@ from datetime import datetime
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, Field
 
-from qa_service.api.auth import Admin
+from qa_service.api.auth import Admin, forget_verified_keys
 from qa_service.api.deps import SessionDep, SessionsDep
 from qa_service.errors import ReviewError
 from qa_service.storage import keys as repo
@@ -70,4 +70,6 @@ def revoke_key(key_id: int, sessions: SessionsDep, _principal: Admin) -> KeyRead
         row = repo.revoke(session=session, ident=str(key_id))
         if row is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"key {key_id} not found")
-        return key_read(row)
+        read = key_read(row)
+    forget_verified_keys()  # after the commit: no request may pass on the cached key from now on
+    return read
