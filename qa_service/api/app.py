@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.exception_handlers import http_exception_handler
 
 from qa_service import __version__
+from qa_service.api.auth import SESSION_COOKIE
 from qa_service.api.routes import health, keys, performance, reviews, rules, transcripts
 from qa_service.config import Settings
 from qa_service.errors import AccessDenied, IngestConflict, ReviewError
@@ -48,6 +49,30 @@ class BodySizeLimit:
                     )
                     await response(scope, receive, send)
                     return
+        await self.app(scope, receive, send)
+
+
+class RequireCredentials:
+    """With keys enforced, a /v1 request carrying no credentials at all is 401 before its body is read.
+
+    The routes' own role checks run after FastAPI has parsed the body, so without this an anonymous
+    malformed request would learn about the schema (422) before being told to authenticate.
+    """
+
+    def __init__(self, app, enforced: bool):
+        self.app = app
+        self.enforced = enforced
+
+    async def __call__(self, scope, receive, send):
+        if self.enforced and scope["type"] == "http" and scope["path"].startswith("/v1/"):
+            names = {name for name, _ in scope["headers"]}
+            cookies = b"".join(v for n, v in scope["headers"] if n == b"cookie")
+            if not (b"authorization" in names or b"x-api-key" in names or SESSION_COOKIE.encode() in cookies):
+                response = JSONResponse(
+                    {"detail": "missing API key: send Authorization: Bearer <key> or X-API-Key: <key>"},
+                    status_code=401, headers={"WWW-Authenticate": "Bearer"})
+                await response(scope, receive, send)
+                return
         await self.app(scope, receive, send)
 
 
@@ -172,6 +197,7 @@ def create_app(settings: Settings) -> FastAPI:
             )
         return await http_exception_handler(request, exc)
 
+    app.add_middleware(RequireCredentials, enforced=settings.auth_enforced)
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
     app.add_middleware(ServerTiming)
     app.include_router(health.router)

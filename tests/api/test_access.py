@@ -77,6 +77,9 @@ def test_access_without_key_is_401_with_no_data(world):
     _refused(client.get("/v1/transcripts", headers=_bearer("qak_deadbeef_not-a-real-key")), 401)
     _refused(client.get("/v1/transcripts", headers={"Authorization": "Basic dXNlcjpwYXNz"}), 401)
     _refused(client.post("/v1/transcripts", json=transcript("no-key")), 401)
+    # told to authenticate before the body is read: no schema hints for anonymous callers
+    _refused(client.post("/v1/transcripts", content=b"{not json", headers={"content-type": "application/json"}), 401)
+    _refused(client.post("/v1/transcripts", content=b"x" * 10_000_000), 401)
     # health stays public so load balancers can probe it
     assert client.get("/healthz").json() == {"status": "ok", "auth": "on"}
 
