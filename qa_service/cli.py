@@ -35,6 +35,16 @@ def _settings(data_dir: Path | None) -> Settings:
     return get_settings().with_data_dir(data_dir)
 
 
+def _sessions(settings: Settings):
+    """A session factory on the configured database, migrated first when QA_DB__AUTO_MIGRATE is on."""
+    from qa_service.storage.db import create_db_engine, session_factory, upgrade
+
+    engine = create_db_engine(settings)
+    if settings.db.auto_migrate:
+        upgrade(engine)
+    return session_factory(engine)
+
+
 def _exit_on_signal(signum, _frame) -> None:
     raise SystemExit(128 + signum)
 
@@ -179,12 +189,8 @@ def import_(
     else:
         from qa_service.ingest.service import ingest, validate_items
         from qa_service.queue.connection import redis_client
-        from qa_service.storage.db import create_db_engine, session_factory, upgrade
 
-        engine = create_db_engine(settings)
-        if settings.db.auto_migrate:
-            upgrade(engine)
-        sessions = session_factory(engine)
+        sessions = _sessions(settings)
         connection = redis_client(settings)
         for n, batch in enumerate(track(batches, description="importing", console=console)):
             valid, bad = validate_items(batch, settings)
@@ -234,12 +240,9 @@ def import_kpis(
         stored = resp.json() if resp is not None else {"inserted": 0, "replaced": 0}
     else:
         from qa_service.storage import kpis as kpi_repo
-        from qa_service.storage.db import create_db_engine, session_factory, session_scope, upgrade
+        from qa_service.storage.db import session_scope
 
-        engine = create_db_engine(settings)
-        if settings.db.auto_migrate:
-            upgrade(engine)
-        with session_scope(session_factory(engine)) as s:
+        with session_scope(_sessions(settings)) as s:
             result = kpi_repo.upsert_many(session=s, records=parsed.records, source=file.name)
         stored = {"inserted": result.inserted, "replaced": result.replaced}
     rejected = len({e.line for e in parsed.errors})
@@ -312,15 +315,11 @@ def appraisal_export(settings: Settings, period, fmt: str, *, scheme: str | None
     from qa_service.performance.appraisal import appraisal_rows
     from qa_service.performance.scheme import default_schemes_dir, load_schemes
     from qa_service.storage import performance as perf_repo
-    from qa_service.storage.db import create_db_engine, session_factory, upgrade
 
     schemes = load_schemes(default_schemes_dir(settings))
     if scheme and scheme not in schemes:
         raise KeyError(f"no scheme {scheme!r}; loaded: {', '.join(sorted(schemes))}")
-    engine = create_db_engine(settings)
-    if settings.db.auto_migrate:
-        upgrade(engine)
-    with session_factory(engine)() as s:
+    with _sessions(settings)() as s:
         agents, _ = perf_repo.records_for(session=s, settings=settings, period=period, team=team, final=final)
     rows = appraisal_rows(agents, schemes, scheme)
     if fmt == "xlsx":
@@ -472,16 +471,6 @@ def db_upgrade(
     settings = _settings(data_dir)
     upgrade(create_db_engine(settings), revision)
     console.print(f"database at {revision}: {settings.database_url}")
-
-
-def _sessions(settings: Settings):
-    """A session factory on the configured database, migrated first when QA_DB__AUTO_MIGRATE is on."""
-    from qa_service.storage.db import create_db_engine, session_factory, upgrade
-
-    engine = create_db_engine(settings)
-    if settings.db.auto_migrate:
-        upgrade(engine)
-    return session_factory(engine)
 
 
 def _key_roles() -> type[Enum]:

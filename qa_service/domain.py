@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from typing import Any
+
+
+# 数据脱敏: what ingest puts where personal data was (qa_service/ingest/pii.py). Scorers read them
+# as carrying no meaning: a turn that is only a phone number says nothing about a mood.
+PII_PLACEHOLDERS = {
+    "email": "[邮箱]",
+    "order": "[订单号]",
+    "id_card": "[身份证号]",
+    "bank_card": "[银行卡号]",
+    "mobile": "[手机号]",
+    "landline": "[座机号]",
+}
+PII_PLACEHOLDER = re.compile("|".join(re.escape(p) for p in PII_PLACEHOLDERS.values()))
 
 
 class Role(str, Enum):

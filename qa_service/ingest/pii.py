@@ -25,14 +25,9 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
-PLACEHOLDERS = {
-    "email": "[邮箱]",
-    "order": "[订单号]",
-    "id_card": "[身份证号]",
-    "bank_card": "[银行卡号]",
-    "mobile": "[手机号]",
-    "landline": "[座机号]",
-}
+from qa_service.domain import PII_PLACEHOLDERS
+
+PLACEHOLDERS = PII_PLACEHOLDERS
 KINDS = tuple(PLACEHOLDERS)  # also the priority when two candidates overlap
 
 _EDGE_L = r"(?<![0-9A-Za-z])"

@@ -27,7 +27,8 @@ from functools import lru_cache
 from pathlib import Path
 from statistics import mean
 
-from qa_service.domain import DimensionScore, Finding, Flag, Role, Severity, Transcript, Utterance
+from qa_service.domain import (PII_PLACEHOLDER, DimensionScore, Finding, Flag, Role, Severity, Transcript,
+                               Utterance)
 from qa_service.scoring.sentiment_backend import SentimentBackend, load_backend
 from qa_service.scoring.sentiment_model import SentimentPrediction
 
@@ -85,10 +86,15 @@ def predict_satisfaction(metrics: dict) -> float:
     return round(max(0.0, min(100.0, 50 + 25 * s)), 1)
 
 
+def _mood_text(text: str) -> str:
+    """The words that can carry a mood: redaction placeholders ([手机号] …) removed."""
+    return PII_PLACEHOLDER.sub("", text)
+
+
 def _informative(s: Scored) -> bool:
     """Long enough to judge, or a short turn the model finds positive (谢谢, 好的, 辛苦了): short
-    negatives are mostly answers (没有了, 不用了), not moods."""
-    return sum(ch.isalnum() for ch in s.utterance.text) >= MIN_CHARS or s.valence > 0
+    negatives are mostly answers (没有了, 不用了), not moods; placeholders do not count."""
+    return sum(ch.isalnum() for ch in _mood_text(s.utterance.text)) >= MIN_CHARS or s.valence > 0
 
 
 class SentimentScorer:
@@ -110,12 +116,13 @@ class SentimentScorer:
     def predict(self, utterances: list[Utterance]) -> list[Scored]:
         if self.backend is None:
             self.initialize()
-        preds = self.backend.predict([u.text for u in utterances]) if utterances else []
+        preds = self.backend.predict([_mood_text(u.text) for u in utterances]) if utterances else []
         return [Scored(u, p) for u, p in zip(utterances, preds)]
 
     @staticmethod
     def _turns(transcript: Transcript) -> list[Utterance]:
-        return [u for u in transcript.utterances if u.role in (Role.customer, Role.agent) and u.text.strip()]
+        return [u for u in transcript.utterances
+                if u.role in (Role.customer, Role.agent) and _mood_text(u.text).strip(" ,.，。、；;:：")]
 
     def score(self, transcript: Transcript) -> DimensionScore:
         return self._score(self.predict(self._turns(transcript)))

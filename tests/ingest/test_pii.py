@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from qa_service.config import PIISettings, Settings, SourcePII
+from qa_service.config import PIISettings, SourcePII
 from qa_service.ingest import pii
 from tests.conftest import transcript
 
@@ -96,7 +96,6 @@ def test_pii_off_for_a_source_stores_text_as_sent(tmp_path, db_url, redis_url, r
     from tests.conftest import make_settings
 
     settings = make_settings(tmp_path, db_url, redis_url, pii=PIISettings(sources={"jd-chat": SourcePII(redact=False)}))
-    assert isinstance(settings, Settings)
     with TestClient(create_app(settings)) as c:
         tid = c.post("/v1/transcripts", json=transcript("raw-1", utterances=[
             {"role": "customer", "text": "回电13812345678"}])).json()["id"]

@@ -137,6 +137,19 @@ def test_short_closing_turns_do_not_make_the_customer_negative(scorer):
     assert result.score >= 90
 
 
+def test_redaction_placeholders_carry_no_mood(scorer):
+    """A turn that is only [手机号] is left out; in a longer one the placeholder is not read as a word."""
+    said = ("customer", "你好，我想查一下宽带的报修进度")
+    asked = ("agent", "您好，请问您的联系电话是多少？")
+    with_placeholder = scorer.score(_conv(said, asked, ("customer", "[手机号]")))
+    without_turn = scorer.score(_conv(said, asked))
+    assert with_placeholder.metrics["customer"] == without_turn.metrics["customer"]
+    assert with_placeholder.metrics["customer"]["turns"] == 1
+    inline = scorer.predict([Utterance(0, Role.customer, "回电[手机号]，家里电话[座机号]，谢谢")])
+    plain = scorer.predict([Utterance(0, Role.customer, "回电，家里电话，谢谢")])
+    assert inline[0].valence == plain[0].valence
+
+
 def test_hybrid_backend_is_deterministic(backend):
     b = HybridBackend(default_model_dir())
     first = [p.positive_prob for p in b.predict([t for t, _ in CLEAR])]
