@@ -11,10 +11,12 @@ RUN pip install --index-url "$TORCH_INDEX_URL" torch==2.13.0
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY requirements ./requirements
 COPY qa_service ./qa_service
 COPY rules ./rules
 COPY models ./models
-RUN pip install ".[postgres]" && useradd --create-home --uid 10001 qa && mkdir -p /data && chown qa /data
+# Exact versions from the lock (scripts/upgrade_lock.sh re-resolves it and runs the suite).
+RUN pip install -c requirements/lock.txt ".[postgres]" && useradd --create-home --uid 10001 qa && mkdir -p /data && chown qa /data
 
 USER qa
 VOLUME ["/data"]

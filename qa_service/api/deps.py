@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Annotated
 
 import redis
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from qa_service.config import Settings
@@ -37,3 +37,8 @@ SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
 SessionDep = Annotated[Session, Depends(get_session)]
 RedisDep = Annotated[redis.Redis, Depends(get_redis)]
+
+# A row id in a path: a positive 64-bit integer (BIGINT / SQLite INTEGER); anything larger is a 422
+# naming the parameter rather than an overflow inside the database driver.
+ROW_ID_MAX = 2**63 - 1
+RowId = Annotated[int, Path(ge=1, le=ROW_ID_MAX)]

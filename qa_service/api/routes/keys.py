@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, Field
 
 from qa_service.api.auth import Admin, forget_verified_keys
-from qa_service.api.deps import SessionDep, SessionsDep
+from qa_service.api.deps import RowId, SessionDep, SessionsDep
 from qa_service.errors import ReviewError
 from qa_service.storage import keys as repo
 from qa_service.storage.db import session_scope
@@ -64,7 +64,7 @@ def create_key(body: KeyCreate, sessions: SessionsDep, principal: Admin) -> KeyC
 
 
 @router.delete("/{key_id}", response_model=KeyRead)
-def revoke_key(key_id: int, sessions: SessionsDep, _principal: Admin) -> KeyRead:
+def revoke_key(key_id: RowId, sessions: SessionsDep, _principal: Admin) -> KeyRead:
     """Revoke a key at once (its web logins end too)."""
     with session_scope(sessions) as session:
         row = repo.revoke(session=session, ident=str(key_id))

@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from qa_service.api.auth import Appellant, QARead, ReviewWrite, actor, check_team, scope_team
-from qa_service.api.deps import SessionDep, SessionsDep, SettingsDep
+from qa_service.api.deps import ROW_ID_MAX, RowId, SessionDep, SessionsDep, SettingsDep
 from qa_service.api.schemas import FindingRead
 from qa_service.api.routes.rules import rulebook
 from qa_service.errors import AccessDenied, ReviewError, RulePackError
@@ -450,14 +450,14 @@ def assign_reviews(body: AssignRequest, sessions: SessionsDep, principal: Review
 
 
 @router.get("/v1/reviews/{review_id}", response_model=ReviewRead)
-def get_review(review_id: int, session: SessionDep, settings: SettingsDep, principal: QARead) -> ReviewRead:
+def get_review(review_id: RowId, session: SessionDep, settings: SettingsDep, principal: QARead) -> ReviewRead:
     """A review: machine findings with their verdicts, manual findings, machine and final scores, appeals."""
     _check_review(session, principal, review_id)
     return review_read(repo.get(session=session, review_id=review_id), settings)
 
 
 @router.get("/v1/transcripts/{transcript_id}/review", response_model=ReviewRead)
-def get_transcript_review(transcript_id: int, session: SessionDep, settings: SettingsDep, principal: QARead
+def get_transcript_review(transcript_id: RowId, session: SessionDep, settings: SettingsDep, principal: QARead
                           ) -> ReviewRead:
     """The review of a transcript (404 when it is not in the queue; POST /v1/reviews puts it there)."""
     if principal.team is not None:
@@ -470,7 +470,7 @@ def get_transcript_review(transcript_id: int, session: SessionDep, settings: Set
 
 
 @router.put("/v1/reviews/{review_id}/findings/{finding_id}/verdict", response_model=ReviewRead)
-def set_verdict(review_id: int, finding_id: int, body: VerdictRequest, sessions: SessionsDep,
+def set_verdict(review_id: RowId, finding_id: RowId, body: VerdictRequest, sessions: SessionsDep,
                 settings: SettingsDep, principal: ReviewWrite) -> ReviewRead:
     """Confirm (机检正确) or reject (机检错误) one machine finding; the final score follows at once."""
     by = actor(principal, body.by)
@@ -483,7 +483,7 @@ def set_verdict(review_id: int, finding_id: int, body: VerdictRequest, sessions:
 
 @router.post("/v1/reviews/{review_id}/manual-findings", response_model=ReviewRead,
              status_code=status.HTTP_201_CREATED)
-def add_manual_finding(review_id: int, body: ManualFindingRequest, sessions: SessionsDep,
+def add_manual_finding(review_id: RowId, body: ManualFindingRequest, sessions: SessionsDep,
                        settings: SettingsDep, principal: ReviewWrite) -> ReviewRead:
     """Add a finding the machine missed, quoting the utterance verbatim (by `span` or `quote`)."""
     by = actor(principal, body.by)
@@ -497,7 +497,7 @@ def add_manual_finding(review_id: int, body: ManualFindingRequest, sessions: Ses
 
 
 @router.delete("/v1/reviews/{review_id}/manual-findings/{manual_id}", response_model=ReviewRead)
-def remove_manual_finding(review_id: int, manual_id: int, sessions: SessionsDep, settings: SettingsDep,
+def remove_manual_finding(review_id: RowId, manual_id: RowId, sessions: SessionsDep, settings: SettingsDep,
                           principal: ReviewWrite,
                           by: Annotated[str | None, Query(min_length=1, max_length=200)] = None) -> ReviewRead:
     """Take back a manual finding before the review is done."""
@@ -509,7 +509,7 @@ def remove_manual_finding(review_id: int, manual_id: int, sessions: SessionsDep,
 
 
 @router.post("/v1/reviews/{review_id}/complete", response_model=ReviewRead)
-def complete_review(review_id: int, body: CompleteRequest, sessions: SessionsDep,
+def complete_review(review_id: RowId, body: CompleteRequest, sessions: SessionsDep,
                     settings: SettingsDep, principal: ReviewWrite) -> ReviewRead:
     """Close the review: the final score stands (appeals may still change it within the window)."""
     by = actor(principal, body.by)
@@ -521,7 +521,7 @@ def complete_review(review_id: int, body: CompleteRequest, sessions: SessionsDep
 
 
 @router.get("/v1/reviews/{review_id}/audit", response_model=list[AuditRead])
-def review_audit(review_id: int, session: SessionDep, principal: QARead) -> list[AuditRead]:
+def review_audit(review_id: RowId, session: SessionDep, principal: QARead) -> list[AuditRead]:
     """Every change to the review, oldest first: who, when, what, before and after."""
     _check_review(session, principal, review_id)
     repo.get(session=session, review_id=review_id)
@@ -529,7 +529,8 @@ def review_audit(review_id: int, session: SessionDep, principal: QARead) -> list
 
 
 @router.get("/v1/audit", response_model=list[AuditRead])
-def audit(session: SessionDep, principal: QARead, transcript_id: int | None = None,
+def audit(session: SessionDep, principal: QARead,
+          transcript_id: Annotated[int | None, Query(ge=1, le=ROW_ID_MAX)] = None,
           limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> list[AuditRead]:
     """The audit trail (of one transcript when asked), oldest first."""
     if transcript_id is not None and principal.team is not None:
@@ -541,7 +542,7 @@ def audit(session: SessionDep, principal: QARead, transcript_id: int | None = No
 # --- appeals ---------------------------------------------------------------------------------------------------
 
 @router.post("/v1/reviews/{review_id}/appeals", response_model=AppealRead, status_code=status.HTTP_201_CREATED)
-def create_appeal(review_id: int, body: AppealRequest, sessions: SessionsDep, settings: SettingsDep,
+def create_appeal(review_id: RowId, body: AppealRequest, sessions: SessionsDep, settings: SettingsDep,
                   principal: Appellant) -> AppealRead:
     """申诉: appeal one kept finding of a done review, within QA_REVIEW__APPEAL_WINDOW_DAYS.
 
@@ -570,7 +571,7 @@ def list_appeals(session: SessionDep, principal: QARead, status_: Annotated[Lite
 
 
 @router.post("/v1/appeals/{appeal_id}/decision", response_model=AppealRead)
-def decide_appeal(appeal_id: int, body: AppealDecision, sessions: SessionsDep, principal: ReviewWrite
+def decide_appeal(appeal_id: RowId, body: AppealDecision, sessions: SessionsDep, principal: ReviewWrite
                   ) -> AppealRead:
     """A QA lead accepts (the finding no longer counts) or rejects the appeal; either way it is closed for good."""
     by = actor(principal, body.by)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 from fastapi.exceptions import RequestValidationError
 
 from qa_service.api.auth import Ingest, QARead, check_team, scope_team
-from qa_service.api.deps import RedisDep, SessionDep, SessionsDep, SettingsDep
+from qa_service.api.deps import RedisDep, RowId, SessionDep, SessionsDep, SettingsDep
 from qa_service.api.schemas import (
     BatchCreate,
     BatchItemResult,
@@ -132,7 +132,7 @@ def transcript_read(row: Transcript) -> TranscriptRead:
 
 
 @router.get("/{transcript_id}", response_model=TranscriptRead)
-def get_transcript(transcript_id: int, session: SessionDep, principal: QARead) -> TranscriptRead:
+def get_transcript(transcript_id: RowId, session: SessionDep, principal: QARead) -> TranscriptRead:
     """A transcript with its utterances and, once scored, its report (`report` is null until then)."""
     row = transcript_repo.get(session=session, transcript_id=transcript_id)
     if row is None:
