@@ -1,0 +1,193 @@
+"""The golden set: sample dialogues, show them to a labeller, check label files, count.
+
+Scripts only sample, display, save and count; every label is made by a person reading the
+conversation (../shared/qa-standard.md, data/golden/GUIDE.md). Nothing here looks at the
+system's output.
+
+    python scripts/golden.py sample --data ../shared/data          # writes data/golden/sample.json
+    python scripts/golden.py show --share 3 --start 0 --count 20   # a labeller's share, with turn indices
+    python scripts/golden.py show --id csds-95cf5385096279aa
+    python scripts/golden.py check data/golden/shares/share-3.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+GOLDEN = ROOT / "data" / "golden"
+SEED = 20261127
+PER_CORPUS = {"jddc_sample": 520, "csds": 520, "stc3_dch1": 520, "mobilecs_examples": None}  # None = all
+SHARES = 8
+
+
+def load_corpus(data_dir: Path, corpus: str) -> dict[str, dict]:
+    with open(data_dir / corpus / f"{corpus}.jsonl", encoding="utf-8") as fh:
+        return {rec["id"]: rec for rec in map(json.loads, fh)}
+
+
+def split_of(dialogue_id: str) -> str:
+    """train / dev / test, fixed by a hash of the dialogue id alone (60 / 20 / 20)."""
+    bucket = int(hashlib.sha1(f"qa-golden-v1|{dialogue_id}".encode()).hexdigest()[:8], 16) % 10
+    return "train" if bucket < 6 else "dev" if bucket < 8 else "test"
+
+
+def sample(data_dir: Path) -> dict:
+    rng = random.Random(SEED)
+    chosen: list[tuple[str, str]] = []
+    for corpus, n in PER_CORPUS.items():
+        ids = sorted(rid for rid, rec in load_corpus(data_dir, corpus).items()
+                     if any((t.get("text") or "").strip() for t in rec["turns"]))
+        picked = ids if n is None or n >= len(ids) else rng.sample(ids, n)
+        chosen += [(corpus, i) for i in sorted(picked)]
+    order = list(range(len(chosen)))
+    rng.shuffle(order)
+    shares = {chosen[k][1]: pos % SHARES for pos, k in enumerate(order)}
+    return {
+        "seed": SEED, "per_corpus": PER_CORPUS, "shares": SHARES,
+        "dialogues": [{"id": i, "corpus": c, "share": shares[i], "split": split_of(i)} for c, i in chosen],
+    }
+
+
+def render(rec: dict) -> str:
+    lines = [f"### {rec['id']}  ({rec['source']}, {len(rec['turns'])} turns)"]
+    for i, t in enumerate(rec["turns"]):
+        text = (t.get("text") or "").strip() or "(empty)"
+        mark = " …" if t.get("maybe_truncated") else ""
+        lines.append(f"[{i}] {'客服' if t['role'] == 'agent' else '客户'}: {text}{mark}")
+    return "\n".join(lines)
+
+
+ITEMS_BOOL = ("greeting", "closing")
+TYPES = {"price", "quality", "delay", "policy", "service", "other"}
+HANDLED = {"yes", "partial", "no"}
+END = {"positive", "neutral", "negative"}
+RESOLVED = {"yes", "no", "unknown"}
+
+
+def check_record(rec: dict, dialogues: dict[str, dict]) -> list[str]:
+    """Format errors of one label line (never its content: that is the labeller's call)."""
+    err: list[str] = []
+    d = dialogues.get(rec.get("id"))
+    if d is None:
+        return [f"unknown id {rec.get('id')!r}"]
+    turns = d["turns"]
+
+    def turn(i, role, what):
+        if not isinstance(i, int) or not 0 <= i < len(turns):
+            err.append(f"{what}: turn {i!r} is not an index 0..{len(turns) - 1}")
+        elif turns[i]["role"] != role:
+            err.append(f"{what}: turn {i} is a {turns[i]['role']} turn, expected {role}")
+
+    for k in ITEMS_BOOL:
+        if not isinstance(rec.get(k), bool):
+            err.append(f"{k}: expected true/false")
+    for k, want in (("apology_turns", "agent"), ("negative_turns", "customer"), ("angry_turns", "customer"),
+                    ("escalation_turns", "customer")):
+        if not isinstance(rec.get(k), list):
+            err.append(f"{k}: expected a list of turn indices")
+            continue
+        for i in rec[k]:
+            turn(i, want, k)
+    if isinstance(rec.get("angry_turns"), list) and isinstance(rec.get("negative_turns"), list):
+        extra = set(rec["angry_turns"]) - set(rec["negative_turns"])
+        if extra:
+            err.append(f"angry_turns {sorted(extra)} must also be in negative_turns")
+    for r in rec.get("rude", []) if isinstance(rec.get("rude"), list) else [None]:
+        if not isinstance(r, dict):
+            err.append("rude: expected a list of {turn, quote}")
+            continue
+        turn(r.get("turn"), "agent", "rude")
+        if isinstance(r.get("turn"), int) and 0 <= r["turn"] < len(turns) and r.get("quote") not in turns[r["turn"]]["text"]:
+            err.append(f"rude: quote {r.get('quote')!r} is not verbatim in turn {r['turn']}")
+    for o in rec.get("objections", []) if isinstance(rec.get("objections"), list) else [None]:
+        if not isinstance(o, dict):
+            err.append("objections: expected a list of {turns, type, answer_turn, handled}")
+            continue
+        if not o.get("turns"):
+            err.append("objection: turns must list at least one customer turn")
+        for i in o.get("turns", []):
+            turn(i, "customer", "objection")
+        if o.get("type") not in TYPES:
+            err.append(f"objection type {o.get('type')!r} not one of {sorted(TYPES)}")
+        if o.get("handled") not in HANDLED:
+            err.append(f"objection handled {o.get('handled')!r} not one of {sorted(HANDLED)}")
+        if o.get("answer_turn") is not None:
+            turn(o["answer_turn"], "agent", "objection answer_turn")
+    if rec.get("closing") and rec.get("closing_turn") is not None:
+        turn(rec["closing_turn"], "agent", "closing_turn")
+    if rec.get("greeting") and rec.get("greeting_turn") is not None:
+        turn(rec["greeting_turn"], "agent", "greeting_turn")
+    if rec.get("end_sentiment") not in END:
+        err.append(f"end_sentiment {rec.get('end_sentiment')!r} not one of {sorted(END)}")
+    if rec.get("resolved") not in RESOLVED:
+        err.append(f"resolved {rec.get('resolved')!r} not one of {sorted(RESOLVED)}")
+    if rec.get("quality") not in (1, 2, 3, 4, 5):
+        err.append(f"quality {rec.get('quality')!r} not 1..5")
+    return err
+
+
+def all_dialogues(data_dir: Path) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    for corpus in PER_CORPUS:
+        out.update(load_corpus(data_dir, corpus))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("command", choices=["sample", "show", "check", "count"])
+    p.add_argument("files", nargs="*", type=Path)
+    p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    p.add_argument("--share", type=int)
+    p.add_argument("--start", type=int, default=0)
+    p.add_argument("--count", type=int, default=20)
+    p.add_argument("--id", action="append", default=[])
+    args = p.parse_args(argv)
+    if args.command == "sample":
+        out = sample(args.data)
+        (GOLDEN / "sample.json").write_text(json.dumps(out, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        print(f"{len(out['dialogues'])} dialogues -> {GOLDEN / 'sample.json'}")
+        return 0
+    dialogues = all_dialogues(args.data)
+    if args.command == "show":
+        ids = args.id
+        if args.share is not None:
+            plan = json.loads((GOLDEN / "sample.json").read_text(encoding="utf-8"))
+            share = [d["id"] for d in plan["dialogues"] if d["share"] == args.share]
+            share.sort(key=lambda i: hashlib.sha1(i.encode()).hexdigest())  # mixed corpora, stable order
+            ids += share[args.start:args.start + args.count]
+            print(f"(share {args.share}: {len(share)} dialogues; showing {args.start}..{args.start + len(ids) - 1})\n")
+        for i in ids:
+            print(render(dialogues[i]) + "\n")
+        return 0
+    bad = 0
+    seen: set[str] = set()
+    for f in args.files:
+        for n, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as e:
+                print(f"{f}:{n}: not JSON: {e}")
+                bad += 1
+                continue
+            errs = check_record(rec, dialogues)
+            if rec.get("id") in seen:
+                errs.append("duplicate id")
+            seen.add(rec.get("id"))
+            for e in errs:
+                print(f"{f}:{n}: {rec.get('id')}: {e}")
+            bad += bool(errs)
+    print(f"{len(seen)} labelled, {bad} with format errors")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
