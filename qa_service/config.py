@@ -16,6 +16,9 @@ from pathlib import Path
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# ``rules/`` of a source checkout (the Docker image copies it to /app/rules and sets QA_SCORING__RULES_DIR).
+DEFAULT_RULES_DIR = Path(__file__).resolve().parents[1] / "rules"
+
 
 class DBSettings(BaseModel):
     """Database: any SQLAlchemy URL; SQLite under the data dir when unset."""
@@ -78,6 +81,11 @@ class ScoringSettings(BaseModel):
     negative_lexicon: Path | None = None
     positive_lexicon: Path | None = None
     problem_lexicon: Path | None = None
+
+    @property
+    def pack_dir(self) -> Path:
+        """``rules_dir``, else the checkout's ``rules/``."""
+        return Path(self.rules_dir) if self.rules_dir else DEFAULT_RULES_DIR
 
 
 class PerformanceSettings(BaseModel):
@@ -171,6 +179,16 @@ class Settings(BaseSettings):
         if self.db.url:
             return self.db.url
         return f"sqlite:///{(self.data_dir / 'qa.sqlite3').resolve()}"
+
+    @property
+    def rules_dir(self) -> Path:
+        """``QA_SCORING__RULES_DIR``, else the checkout's ``rules/``."""
+        return self.scoring.pack_dir
+
+    @property
+    def schemes_dir(self) -> Path:
+        """``QA_PERFORMANCE__SCHEMES_DIR``, else ``appraisal/`` inside the rules folder."""
+        return Path(self.performance.schemes_dir) if self.performance.schemes_dir else self.rules_dir / "appraisal"
 
     @property
     def uses_embedded_redis(self) -> bool:

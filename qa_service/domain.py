@@ -42,6 +42,23 @@ class TranscriptStatus(str, Enum):
     failed = "failed"
 
 
+class ReviewStatus(str, Enum):
+    queued = "queued"
+    in_review = "in_review"
+    done = "done"
+
+
+class AppealStatus(str, Enum):
+    open = "open"
+    accepted = "accepted"
+    rejected = "rejected"
+
+
+class VerdictKind(str, Enum):
+    confirmed = "confirmed"  # 机检正确
+    rejected = "rejected"  # 机检错误
+
+
 class Severity(str, Enum):
     info = "info"
     minor = "minor"
@@ -51,7 +68,7 @@ class Severity(str, Enum):
 
 @dataclass(frozen=True, slots=True)
 class Utterance:
-    seq: int
+    index: int  # position in the transcript, from 0 (public JSON: `seq` on utterances, `utterance_index` on findings)
     role: Role
     text: str
     start_ms: int | None = None
@@ -81,7 +98,7 @@ class Finding:
 
     dimension: str
     rule_id: str
-    utterance_seq: int
+    utterance_index: int
     span: tuple[int, int]
     quote: str
     points: float
@@ -89,6 +106,20 @@ class Finding:
     role: Role | None = None
     message: str = ""
     fatal: bool = False
+    probability: float | None = None  # a learned detector's confidence; None for a rule's finding
+    model: str | None = None  # the detector's model name and version, for a learned finding
+
+    def as_dict(self) -> dict[str, Any]:
+        """The finding in its public JSON shape (the one mapping used by storage, the API and the CLI)."""
+        out = {
+            "dimension": self.dimension, "rule_id": self.rule_id, "utterance_index": self.utterance_index,
+            "span": list(self.span), "quote": self.quote, "points": self.points, "severity": self.severity.value,
+            "role": self.role.value if self.role else None, "message": self.message, "fatal": self.fatal,
+        }
+        if self.probability is not None:
+            out["probability"] = self.probability
+            out["model"] = self.model
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +158,36 @@ class QAReport:
     @property
     def findings(self) -> list[Finding]:
         return [f for d in self.dimensions.values() for f in d.findings]
+
+    def dimension_details(self) -> dict[str, dict[str, Any]]:
+        """Per dimension: score, scorer version, weight used, applicability, metrics, time spent."""
+        return {
+            name: {
+                "score": round(dim.score, 2),
+                "version": f"{dim.name}.v{dim.version}",
+                "weight": round(self.weights.get(name, 0.0), 4),
+                "applicable": dim.applicable,
+                "metrics": dim.metrics,
+                "timing_ms": round(self.stage_ms.get(name, 0.0), 3),
+            }
+            for name, dim in self.dimensions.items()
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report in the API's ``report`` shape (offline scoring, rule dry runs)."""
+        return {
+            "score": self.score,
+            "fatal": self.fatal,
+            "dimensions": {name: round(d.score, 2) for name, d in self.dimensions.items()},
+            "dimension_details": self.dimension_details(),
+            "weights": self.weights,
+            "scorer_versions": self.scorer_versions,
+            "rule_pack": self.rule_pack,
+            "rule_pack_version": self.rule_pack_version,
+            "rule_pack_hash": self.rule_pack_hash,
+            "findings": [f.as_dict() for f in self.findings],
+            "flags": [{"reason": f.reason, "severity": f.severity.value, "detail": f.detail} for f in self.flags],
+        }
 
     @property
     def flags(self) -> list[Flag]:

@@ -15,7 +15,32 @@ class ScorerNotFound(ConfigError):
     """A scorer name in ``QA_SCORING__SCORERS`` is neither registered nor importable."""
 
 
-class IngestConflict(QAError):
+class NotFound(QAError):
+    """Something asked for by id does not exist (HTTP 404). ``field`` names the parameter that pointed at it."""
+
+    def __init__(self, message: str, field: str | None = None):
+        self.field = field
+        super().__init__(message)
+
+
+class Conflict(QAError):
+    """The request is well formed but clashes with the current state (HTTP 409): already done, not yet scored."""
+
+    def __init__(self, message: str, field: str | None = None):
+        self.field = field
+        super().__init__(message)
+
+
+class Invalid(QAError):
+    """A value is unusable (HTTP 422); ``loc`` locates it the way request validation does: ("body", "span")."""
+
+    def __init__(self, message: str, field: str | None = None, *, loc: tuple[str | int, ...] | None = None):
+        self.field = field
+        self.loc = loc if loc is not None else ("body", field or "body")
+        super().__init__(message)
+
+
+class IngestConflict(Conflict):
     """The same (source, external_id) was sent before with different content."""
 
     def __init__(self, source: str, external_id: str, existing_id: int):
@@ -25,7 +50,7 @@ class IngestConflict(QAError):
         super().__init__(
             f"transcript (source={source!r}, external_id={external_id!r}) already exists as id "
             f"{existing_id} with different content; send it under a new external_id, or resend the "
-            "original content unchanged"
+            "original content unchanged", "external_id"
         )
 
 
@@ -54,18 +79,13 @@ class RulePackError(ConfigError):
         super().__init__("\n".join(str(e) for e in errors))
 
 
-class ReviewError(QAError):
-    """A review action that cannot be done; ``status`` is the HTTP status it maps to (404/409/422)."""
-
-    def __init__(self, status: int, message: str, field: str | None = None):
-        self.status = status
-        self.field = field
-        super().__init__(message)
-
-
 class AccessDenied(QAError):
-    """401 (no or bad credentials) or 403 (wrong role or team); the message carries no data."""
+    """Not allowed; the message carries no data. Raise one of the two kinds below."""
 
-    def __init__(self, status: int, message: str):
-        self.status = status
-        super().__init__(message)
+
+class Unauthenticated(AccessDenied):
+    """No credentials, or credentials that are not (or no longer) valid (HTTP 401)."""
+
+
+class Forbidden(AccessDenied):
+    """Valid credentials without the role or team this needs (HTTP 403)."""

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import uvicorn
 
-from qa_service.api.app import create_app
+from qa_service.app import create_app
 from qa_service.config import Settings
-from qa_service.queue.connection import EmbeddedRedis
-from qa_service.storage.db import create_db_engine, upgrade
+from qa_service.storage.redis import EmbeddedRedis
+from qa_service.runtime import Runtime
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -36,8 +36,7 @@ class Stack:
 
     def start(self) -> Stack:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-        if self.settings.db.auto_migrate:
-            upgrade(create_db_engine(self.settings))
+        Runtime(self.settings).migrate()
         if self.settings.uses_embedded_redis:
             self.redis = EmbeddedRedis(self.settings.data_dir).start()
         for i in range(self.n_workers):

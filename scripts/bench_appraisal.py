@@ -29,10 +29,9 @@ from qa_service.demo import DEMO_PERIOD, load_sample
 from qa_service.domain import Role, Transcript as DomainTranscript, Utterance
 from qa_service.performance import export
 from qa_service.performance.appraisal import appraisal_rows
-from qa_service.performance.period import parse_period
-from qa_service.performance.scheme import default_schemes_dir, load_schemes
+from qa_service.period import parse_period
+from qa_service.rules.scheme import load_schemes
 from qa_service.scoring.pipeline import Pipeline
-from qa_service.scoring.serialize import dimension_details
 from qa_service.storage import performance as perf_repo
 from qa_service.storage.db import create_db_engine, session_factory, upgrade
 from qa_service.storage.reports import report_summary
@@ -49,7 +48,7 @@ def summaries() -> list[tuple[float, dict]]:
                              utterances=tuple(Utterance(i, Role(u["role"]), u["text"])
                                               for i, u in enumerate(t["utterances"])))
         r = pipe.score(d)
-        out.append((r.score, report_summary(dimension_details(r), bool(r.flags))))
+        out.append((r.score, report_summary(r.dimension_details(), bool(r.flags))))
     return out
 
 
@@ -113,7 +112,7 @@ def main() -> None:
               f"in {time.perf_counter() - t0:.1f} s")
         sessions = session_factory(create_db_engine(settings))
         period = parse_period(DEMO_PERIOD)
-        schemes = load_schemes(default_schemes_dir(settings))
+        schemes = load_schemes(settings.schemes_dir)
 
         def baseline():
             with sessions() as s:

@@ -45,7 +45,7 @@ def main() -> None:
         flags.update(f.reason for f in report.flags)
         for f in report.findings:
             hits[f.role][f.quote] += 1
-            examples.setdefault((f.role, f.quote), t.utterances[f.utterance_seq].text[:60])
+            examples.setdefault((f.role, f.quote), t.utterances[f.utterance_index].text[:60])
     wall = time.perf_counter() - t0
     print(f"dialogues: {n} ({', '.join(CORPORA)}); {n / wall:,.0f} transcripts/s single process")
     print(f"lexicons: {len(scorer.negative_words)} negative, {len(scorer.positive_words)} positive, "

@@ -148,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--start", type=int, default=0)
     p.add_argument("--count", type=int, default=20)
     p.add_argument("--id", action="append", default=[])
+    p.add_argument("--reread", action="store_true", help="the agreement re-read sample (data/golden/reread_sample.json)")
     args = p.parse_args(argv)
     if args.command == "sample":
         out = sample(args.data)
@@ -157,6 +158,10 @@ def main(argv: list[str] | None = None) -> int:
     dialogues = all_dialogues(args.data)
     if args.command == "show":
         ids = args.id
+        if args.reread:
+            sample_ids = json.loads((GOLDEN / "reread_sample.json").read_text(encoding="utf-8"))["ids"]
+            ids += sample_ids[args.start:args.start + args.count]
+            print(f"(re-read sample: {len(sample_ids)} dialogues; showing {args.start}..{args.start + len(ids) - 1})\n")
         if args.share is not None:
             plan = json.loads((GOLDEN / "sample.json").read_text(encoding="utf-8"))
             share = [d["id"] for d in plan["dialogues"] if d["share"] == args.share]

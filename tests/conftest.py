@@ -21,12 +21,11 @@ import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from qa_service.api.app import create_app
+from qa_service.app import create_app
 from qa_service.config import APISettings, DBSettings, RedisSettings, ScoringSettings, Settings, WorkerSettings
-from qa_service.queue.connection import EmbeddedRedis, is_reachable
+from qa_service.storage.redis import EmbeddedRedis, is_reachable
 from qa_service.storage.db import create_db_engine, session_factory, upgrade
 from qa_service.storage.tables import Base
-from qa_service.storage.transcripts import forget_known_ids
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -88,7 +87,6 @@ def _truncate_postgres(engine: Engine) -> None:
     names = ", ".join(t.name for t in reversed(Base.metadata.sorted_tables))
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    forget_known_ids()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

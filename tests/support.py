@@ -21,7 +21,7 @@ class SlowScorer:
     def initialize(self) -> None:
         pass
 
-    def score(self, transcript: Transcript) -> DimensionScore:
+    def score(self, transcript: Transcript, context=None) -> DimensionScore:
         time.sleep(self.seconds)
         return DimensionScore(name=self.name, score=100.0, version=self.version)
 
@@ -39,7 +39,7 @@ class ExplodingScorer:
     def initialize(self) -> None:
         pass
 
-    def score(self, transcript: Transcript) -> DimensionScore:
+    def score(self, transcript: Transcript, context=None) -> DimensionScore:
         if any("POISON" in u.text for u in transcript.utterances):
             raise ValueError("cannot score a transcript that mentions POISON")
         return DimensionScore(name=self.name, score=100.0, version=self.version)

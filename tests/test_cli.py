@@ -258,7 +258,7 @@ def test_keys_create_prints_key_last_and_stores_only_its_hash(tmp_path):
     assert "lead.a\tsupervisor\tafter-sales" in listed.output and key not in listed.output
     import sqlite3
 
-    from qa_service.storage.keys import digest
+    from qa_service.access.service import digest
 
     raw = b"".join(p.read_bytes() for p in data.glob("qa.sqlite3*"))  # the file and its WAL
     assert key.encode() not in raw

@@ -1,1 +1,1 @@
-"""HTTP API (FastAPI): ``qa_service.api.app.create_app(settings)``."""
+"""HTTP API (FastAPI): routes, schemas, presenters, auth; assembled with the web UI by ``qa_service.app``."""

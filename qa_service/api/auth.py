@@ -12,47 +12,22 @@ team's transcripts, reviews, appeals, KPIs, performance records and exports only
 
 from __future__ import annotations
 
-import time
 from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from qa_service.errors import AccessDenied, ReviewError
-from qa_service.storage import keys as key_repo
-from qa_service.storage.keys import Principal
+from qa_service.access import service as access
+from qa_service.access.service import OPEN, Principal
+from qa_service.api.middleware import SESSION_COOKIE
+from qa_service.errors import Forbidden, Invalid, Unauthenticated
 
-SESSION_COOKIE = "qa_session"
-OPEN = Principal(key_id=None, name=None, role="admin")
+__all__ = ["OPEN", "SESSION_COOKIE", "Principal"]
 
 _bearer = HTTPBearer(auto_error=False, scheme_name="bearer", description="Authorization: Bearer <API key>")
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="apiKey", description="X-API-Key: <API key>")
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
-# A verified key is trusted for this long without asking the database again (per process): one
-# indexed read per request cost ingest 17–25% on SQLite. Revoking through this process's API
-# forgets at once; a revocation made elsewhere (qa keys revoke, another API process) holds within it.
-KEY_CACHE_S = 5.0
-_verified: dict[str, tuple[float, Principal]] = {}  # SHA-256 of a key → (trusted until, who)
-
-
-def forget_verified_keys() -> None:
-    _verified.clear()
-
-
-def _key_principal(session, key: str) -> Principal | None:
-    digest = key_repo.digest(key)
-    hit = _verified.get(digest)
-    now = time.monotonic()
-    if hit is not None and hit[0] > now:
-        return hit[1]
-    row = key_repo.authenticate(session=session, key=key)
-    if row is None:
-        _verified.pop(digest, None)
-        return None
-    principal = key_repo.principal(row)
-    _verified[digest] = (now + KEY_CACHE_S, principal)
-    return principal
 
 
 def _origin_ok(request: Request) -> bool:
@@ -65,26 +40,26 @@ def _origin_ok(request: Request) -> bool:
 
 def authenticate(request: Request, key: str | None) -> Principal:
     """The caller, from a key or the login cookie (401 when neither is valid)."""
-    if not request.app.state.settings.auth_enforced:
+    runtime = request.app.state.runtime
+    if not runtime.settings.auth_enforced:
         return OPEN
     cached = getattr(request.state, "principal", None)
     if cached is not None:
         return cached
     token = request.cookies.get(SESSION_COOKIE)
     if not key and not token:
-        raise AccessDenied(401, "missing API key: send Authorization: Bearer <key> or X-API-Key: <key>")
-    with request.app.state.sessions() as session:
+        raise Unauthenticated("missing API key: send Authorization: Bearer <key> or X-API-Key: <key>")
+    with runtime.sessions() as session:
         if key:
-            principal = _key_principal(session, key)
+            principal = access.authenticate_key(session=session, key=key, cache=runtime.verified_keys)
             if principal is None:
-                raise AccessDenied(401, "invalid or revoked API key")
+                raise Unauthenticated("invalid or revoked API key")
         else:
-            row = key_repo.login_key(session=session, token=token)
-            if row is None:
-                raise AccessDenied(401, "login expired or ended; log in again at /ui/login")
+            principal = access.login_principal(session=session, token=token)
+            if principal is None:
+                raise Unauthenticated("login expired or ended; log in again at /ui/login")
             if request.method not in _SAFE_METHODS and not _origin_ok(request):
-                raise AccessDenied(403, "cross-site request refused: send the API key in a header instead")
-            principal = key_repo.principal(row)
+                raise Forbidden("cross-site request refused: send the API key in a header instead")
     request.state.principal = principal
     return principal
 
@@ -102,7 +77,7 @@ def allow(*roles: str):
         if principal.role not in roles:
             route = request.scope.get("route")
             path = getattr(route, "path", request.url.path)
-            raise AccessDenied(403, f"role {principal.role} may not {request.method} {path}; "
+            raise Forbidden(f"role {principal.role} may not {request.method} {path}; "
                                     f"allowed: {', '.join(roles)}")
         return principal
 
@@ -124,23 +99,22 @@ def scope_team(principal: Principal, team: str | None) -> str | None:
     """The team filter to apply: a scoped key's own team (403 when it asks for another)."""
     if principal.team is None:
         return team
-    if team is not None and team != principal.team:
-        raise AccessDenied(403, f"this key sees team {principal.team} only")
+    if team is not None:
+        access.check_team(principal.team, team)
     return principal.team
 
 
 def check_team(principal: Principal, team: str | None) -> None:
     """403 unless the caller may see a resource of ``team``."""
-    if principal.team is not None and team != principal.team:
-        raise AccessDenied(403, f"this key sees team {principal.team} only")
+    access.check_team(principal.team, team)
 
 
 def actor(principal: Principal, by: str | None) -> str:
     """Who acts: the key's name when keys are enforced, else the request's ``by``."""
     if principal.key_id is None:
         if not by:
-            raise ReviewError(422, "name who does this in `by` (access control is off, so no key names you)", "by")
+            raise Invalid("name who does this in `by` (access control is off, so no key names you)", "by")
         return by
     if by is not None and by != principal.name:
-        raise AccessDenied(403, f"this key acts as {principal.name!r}; omit `by` or send that name")
+        raise Forbidden(f"this key acts as {principal.name!r}; omit `by` or send that name")
     return principal.name

@@ -1,4 +1,4 @@
-"""Dependencies as Annotated aliases; everything comes from ``app.state``, built by create_app."""
+"""Dependencies as Annotated aliases; everything comes from the app's Runtime, built by create_app."""
 
 from __future__ import annotations
 
@@ -10,19 +10,26 @@ from fastapi import Depends, Path, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from qa_service.config import Settings
+from qa_service.errors import Invalid
+from qa_service.period import Period, parse_period
+from qa_service.runtime import Runtime
 
 
 # Trivial lookups are ``async def`` so FastAPI calls them inline instead of hopping to a thread.
+async def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
 async def get_app_settings(request: Request) -> Settings:
-    return request.app.state.settings
+    return request.app.state.runtime.settings
 
 
 async def get_sessions(request: Request) -> sessionmaker[Session]:
-    return request.app.state.sessions
+    return request.app.state.runtime.sessions
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    session = request.app.state.sessions()
+    session = request.app.state.runtime.sessions()
     try:
         yield session
     finally:
@@ -30,9 +37,10 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 async def get_redis(request: Request) -> redis.Redis:
-    return request.app.state.redis
+    return request.app.state.runtime.redis
 
 
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -42,3 +50,11 @@ RedisDep = Annotated[redis.Redis, Depends(get_redis)]
 # naming the parameter rather than an overflow inside the database driver.
 ROW_ID_MAX = 2**63 - 1
 RowId = Annotated[int, Path(ge=1, le=ROW_ID_MAX)]
+
+
+def period_param(text: str, loc: tuple[str, ...] = ("query", "period")) -> Period:
+    """A reporting period from a request value; an unreadable one is a 422 naming where it came from."""
+    try:
+        return parse_period(text)
+    except ValueError as exc:
+        raise Invalid(str(exc), loc[-1], loc=loc) from None

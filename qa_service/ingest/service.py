@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import redis
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
 
-from qa_service.api.schemas import TranscriptCreate, errors_from_validation, limit_errors
 from qa_service.config import Settings
 from qa_service.domain import TranscriptStatus
 from qa_service.ingest import pii
+from qa_service.ingest.schema import TranscriptCreate, errors_from_validation, limit_errors
 from qa_service.queue.outbox import enqueue_transcripts
+from qa_service.runtime import Runtime
 from qa_service.storage import transcripts as transcript_repo
-from qa_service.storage.db import session_scope
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 @dataclass(slots=True)
@@ -85,7 +86,8 @@ def _str(v: Any) -> str | None:
     return v if isinstance(v, str) else None
 
 
-def store(items: list[tuple[int, TranscriptCreate]], *, session: Session) -> list[Outcome]:
+def store(items: list[tuple[int, TranscriptCreate]], *, session: Session, known: transcript_repo.KnownIds
+          ) -> list[Outcome]:
     """Insert new transcripts as ``queued``; classify the others as duplicate (same content) or conflict.
 
     Rows are written as ``queued`` in the same transaction, before any job exists: if the
@@ -97,7 +99,7 @@ def store(items: list[tuple[int, TranscriptCreate]], *, session: Session) -> lis
     for _, new in news:
         first.setdefault((new.source, new.external_id), new)
     inserted = transcript_repo.create_many(
-        session=session, items=list(first.values()), status=TranscriptStatus.queued
+        session=session, items=list(first.values()), known=known, status=TranscriptStatus.queued
     )
     existing_keys = [k for k in first if k not in inserted]
     existing = transcript_repo.find_existing(session=session, keys=existing_keys) if existing_keys else {}
@@ -121,29 +123,24 @@ def store(items: list[tuple[int, TranscriptCreate]], *, session: Session) -> lis
     return outcomes
 
 
-def ingest(
-    items: list[tuple[int, TranscriptCreate]],
-    *,
-    settings: Settings,
-    sessions: sessionmaker[Session],
-    connection: redis.Redis | None,
-) -> tuple[list[Outcome], bool]:
+def ingest(items: list[tuple[int, TranscriptCreate]], *, runtime: Runtime) -> tuple[list[Outcome], bool]:
     """Redact, store (commit), then enqueue. Returns outcomes and whether the queue took the new ones."""
+    settings = runtime.settings
     items = [(i, redact_transcript(t, settings)) for i, t in items]
     try:
-        with session_scope(sessions) as session:
-            outcomes = store(items, session=session)
+        with runtime.session() as session:
+            outcomes = store(items, session=session, known=runtime.known_ids)
     except IntegrityError:
         # A cached agent/team id no longer exists (deleted or restored database): retry uncached.
-        transcript_repo.forget_known_ids()
-        with session_scope(sessions) as session:
-            outcomes = store(items, session=session)
+        runtime.known_ids.forget()
+        with runtime.session() as session:
+            outcomes = store(items, session=session, known=runtime.known_ids)
     new_ids = [o.id for o in outcomes if o.status == "accepted"]
     if not new_ids:
         return outcomes, True
-    queued = bool(connection is not None and enqueue_transcripts(new_ids, settings=settings, connection=connection))
+    queued = bool(enqueue_transcripts(new_ids, settings=settings, connection=runtime.redis))
     if not queued:
-        with session_scope(sessions) as session:
+        with runtime.session() as session:
             transcript_repo.mark_received(session=session, ids=new_ids)
         for o in outcomes:
             if o.id in new_ids:

@@ -8,7 +8,7 @@ from typing import Any, Mapping
 
 from qa_service.errors import RuleError
 from qa_service.performance.record import PerformanceRecord, metric_label
-from qa_service.performance.scheme import SAMPLE_OF, AppraisalScheme, Direction, Missing, SchemeMetric, scheme_for
+from qa_service.rules.scheme import SAMPLE_OF, AppraisalScheme, Direction, Missing, SchemeMetric, scheme_for
 
 
 def metric_points(m: SchemeMetric, value: float) -> float:

@@ -9,9 +9,9 @@ import re
 from datetime import UTC, datetime
 from typing import Any, Iterable
 
-from qa_service.performance.period import Period
+from qa_service.period import Period
 from qa_service.performance.record import metric_kind, metric_label
-from qa_service.performance.scheme import AppraisalScheme
+from qa_service.rules.scheme import AppraisalScheme
 
 # Metrics every export lists besides the scheme's own, so HR sees the operational picture.
 CONTEXT_METRICS = ("contacts", "csat", "csat_responses", "fcr", "nps", "nps_responses", "frt_seconds", "aht_seconds",

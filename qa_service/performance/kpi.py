@@ -23,7 +23,7 @@ from typing import Any, Iterable
 
 import yaml
 
-from qa_service.performance.period import Period, parse_period
+from qa_service.period import Period, parse_period
 
 # field: (kind, description). kind: int = a count ≥ 0, float = a number ≥ 0, rating = 0–100, score5 = 1–5
 KPI_FIELDS: dict[str, tuple[str, str]] = {

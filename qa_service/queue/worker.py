@@ -8,11 +8,11 @@ import os
 
 from rq import SimpleWorker
 
+from qa_service import runtime
 from qa_service.config import Settings
-from qa_service.queue import tasks
-from qa_service.queue.connection import ensure_redis, redis_client
 from qa_service.queue.outbox import Reconciler, make_queue
-from qa_service.storage.db import create_db_engine, session_factory, upgrade
+from qa_service.runtime import Runtime
+from qa_service.storage.redis import ensure_redis, redis_client
 
 log = logging.getLogger(__name__)
 
@@ -26,17 +26,15 @@ def run_worker(settings: Settings, *, burst: bool = False, reconcile: bool = Tru
     """
     owned_redis = ensure_redis(settings)
     try:
-        engine = create_db_engine(settings)
-        if settings.db.auto_migrate:
-            upgrade(engine)
         import torch
 
         torch.set_num_threads(settings.worker.torch_threads)
-        tasks.configure(settings)
+        rt = runtime.install(Runtime(settings).migrate())
+        rt.pipeline.initialize()  # a missing or corrupt model fails here, before any job is taken
         connection = redis_client(settings, socket_timeout=max(settings.redis.socket_timeout_s, 30))
         reconciler = None
         if reconcile:
-            reconciler = Reconciler(settings=settings, sessions=session_factory(engine), connection=connection)
+            reconciler = Reconciler(settings=settings, sessions=rt.sessions, connection=connection)
             reconciler.start()
         worker = SimpleWorker(
             [make_queue(settings, connection)],

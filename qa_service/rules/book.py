@@ -15,20 +15,15 @@ from qa_service.domain import Transcript
 from qa_service.errors import ConfigError, RulePackError
 from qa_service.rules.engine import CompiledPack
 from qa_service.rules.loader import fingerprint, load_packs
-from qa_service.scoring.text import Analyzer
+from qa_service.text import Analyzer
 
 log = logging.getLogger(__name__)
 RELOAD_CHECK_S = 2.0
 
 
-def default_rules_dir() -> Path:
-    """``rules/`` of a source checkout (the Docker image copies it to /app/rules)."""
-    return Path(__file__).resolve().parents[2] / "rules"
-
-
 class RuleBook:
-    def __init__(self, directory: Path | None, *, default_pack: str = "general", analyzer: Analyzer | None = None):
-        self.directory = Path(directory) if directory else default_rules_dir()
+    def __init__(self, directory: Path, *, default_pack: str = "general", analyzer: Analyzer | None = None):
+        self.directory = Path(directory)
         self.default_pack = default_pack
         self.analyzer = analyzer or Analyzer()
         self.packs: dict[str, CompiledPack] = {}
@@ -72,6 +67,13 @@ class RuleBook:
         log.info("rule packs reloaded from %s: %s", self.directory,
                  ", ".join(f"{c.pack.name} v{c.pack.version}" for c in self.packs.values()))
         return True
+
+    def ready(self) -> RuleBook:
+        """Loaded (raising on a broken set only if nothing was ever loaded), and reloaded if the files changed."""
+        if not self.packs:
+            return self.load()
+        self.reload_if_changed()
+        return self
 
     def pack_for(self, transcript: Transcript) -> CompiledPack:
         """The pack serving the transcript's scenario (by scenario or pack name), else the default."""

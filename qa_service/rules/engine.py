@@ -19,7 +19,7 @@ import ahocorasick
 from qa_service.domain import Role, Transcript, Utterance
 from qa_service.rules.loader import PackRule, RulePack, qualify
 from qa_service.rules.schema import Condition, Negation, RuleKind, RuleRole
-from qa_service.scoring.text import (
+from qa_service.text import (
     CLAUSE_BREAKS,
     NEGATORS,
     SCOPE_FILLERS,

@@ -19,7 +19,8 @@ from pathlib import Path
 
 from qa_service.domain import DimensionScore, Finding, Flag, Role, Severity, Transcript, Utterance
 from qa_service.rules.engine import PackMatch
-from qa_service.scoring.text import NEGATORS, SCOPE_FILLERS, Analyzer, Token, is_word, negation_count
+from qa_service.scoring.base import ScoringContext
+from qa_service.text import NEGATORS, SCOPE_FILLERS, Analyzer, Token, is_word, negation_count
 
 LEXICON_PACKAGE = "qa_service.scoring.lexicons"
 APOLOGY_MARKERS = ("抱歉", "不好意思", "对不起", "歉意", "见谅", "包涵", "给您带来", "让您久等", "理解您")
@@ -57,7 +58,6 @@ class NegativityScorer:
     name = "negativity"
     version = "1"
     default_weight = 1.0
-    uses_rules = True  # reads the pack's lexicon additions, ignores, points and cap
 
     def __init__(
         self,
@@ -131,7 +131,9 @@ class NegativityScorer:
                 return token[len(prefix):], len(prefix)
         return None, 0
 
-    def score(self, transcript: Transcript, match: PackMatch | None = None) -> DimensionScore:
+    def score(self, transcript: Transcript, context: ScoringContext | None = None) -> DimensionScore:
+        """Without a context (no pack), the shipped lexicon, points and cap apply."""
+        match = context.match if context is not None else None
         negative_words = self.lexicon_for(match)
         per_word, cap = self.points_per_agent_word, self.max_deduction
         if match is not None:
@@ -195,7 +197,7 @@ class NegativityScorer:
         return Finding(
             dimension=self.name,
             rule_id=rule_id,
-            utterance_seq=utt.seq,
+            utterance_index=utt.index,
             span=(hit.start, hit.end),
             quote=utt.text[hit.start : hit.end],
             points=points,

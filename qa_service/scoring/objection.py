@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from qa_service.domain import DimensionScore, Finding, Flag, Role, Severity, Transcript
 from qa_service.rules.engine import PackMatch
+from qa_service.scoring.base import ScoringContext
 from qa_service.scoring.rulebased import RuleDimensionScorer, dimension_score, rule_outcome
 
 ACKNOWLEDGE = frozenset({"acknowledge", "empathy"})
@@ -64,7 +65,8 @@ class ObjectionScorer(RuleDimensionScorer):
             merged.append(obj)
         return merged
 
-    def score(self, transcript: Transcript, match: PackMatch) -> DimensionScore:
+    def score(self, transcript: Transcript, context: ScoringContext) -> DimensionScore:
+        match = context.match
         settings = match.pack.spec.objection
         rules_out = rule_outcome(match, self.name)
         responses = {rule.spec.tag.split(".", 1)[1]: match.hits.get(rule.id, {}) for rule in match.tagged("response.")}
@@ -104,10 +106,10 @@ class ObjectionScorer(RuleDimensionScorer):
             else:
                 outcome = "ended"
             records.append({
-                "type": obj.types[0], "types": obj.types, "utterance_index": match.turns[obj.turn].utterance.seq,
+                "type": obj.types[0], "types": obj.types, "utterance_index": match.turns[obj.turn].utterance.index,
                 "quote": obj.quote, "rule_id": obj.rule_id,
                 "response": None if response_turn is None else {
-                    "utterance_index": match.turns[response_turn].utterance.seq,
+                    "utterance_index": match.turns[response_turn].utterance.index,
                     "quote": match.turns[response_turn].utterance.text[:QUOTE_CHARS],
                     "categories": sorted(categories),
                 },
@@ -119,7 +121,7 @@ class ObjectionScorer(RuleDimensionScorer):
                 used += abs(points)
                 label = "、".join(obj.types)
                 findings.append(Finding(
-                    dimension=self.name, rule_id=f"objection.{handling}", utterance_seq=match.turns[obj.turn].utterance.seq,
+                    dimension=self.name, rule_id=f"objection.{handling}", utterance_index=match.turns[obj.turn].utterance.index,
                     span=obj.span, quote=obj.quote, points=round(points, 2),
                     severity=Severity.major if handling == "unhandled" else Severity.minor, role=Role.customer,
                     message=(f"客户异议（{label}）未得到回应" if handling == "unhandled" else

@@ -8,34 +8,36 @@ zeroes the score; a score under the scorecard's ``flag_below`` raises ``low_scor
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Sequence
 
 from qa_service.config import ScoringSettings
 from qa_service.domain import DimensionScore, Flag, QAReport, Severity, Transcript
 from qa_service.rules.book import RuleBook
-from qa_service.rules.engine import CompiledPack, PackMatch
+from qa_service.rules.engine import CompiledPack
 from qa_service.rules.schema import DIMENSIONS
-from qa_service.scoring.base import Scorer
-from qa_service.scoring.registry import ScoringContext, resolve
-from qa_service.scoring.text import Analyzer
+from qa_service.scoring.base import BatchScorer, Scorer, ScoringContext
+from qa_service.scoring.registry import ScorerSetup, resolve
 
 
 class Pipeline:
-    def __init__(self, scorers: list[Scorer], weights: dict[str, float] | None = None,
-                 rulebook: RuleBook | None = None):
+    def __init__(self, scorers: list[Scorer], rulebook: RuleBook, weights: dict[str, float] | None = None):
         if not scorers:
             raise ValueError("a pipeline needs at least one scorer")
         self.scorers = scorers
         self._fixed_weights = weights
-        self.rulebook = rulebook if rulebook is not None else RuleBook(None)
+        self.rulebook = rulebook
         self._initialized = False
+        self._init_lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: ScoringSettings) -> Pipeline:
-        analyzer = Analyzer()
-        ctx = ScoringContext(settings=settings, analyzer=analyzer)
-        rulebook = RuleBook(settings.rules_dir, default_pack=settings.default_pack, analyzer=analyzer)
-        return cls([resolve(name)(ctx) for name in settings.scorers], rulebook=rulebook)
+    def from_settings(cls, settings: ScoringSettings, rulebook: RuleBook | None = None) -> Pipeline:
+        """The configured scorers (``QA_SCORING__SCORERS``) over ``rulebook`` (default: the settings' packs)."""
+        if rulebook is None:
+            rulebook = RuleBook(settings.pack_dir, default_pack=settings.default_pack)
+        setup = ScorerSetup(settings=settings, analyzer=rulebook.analyzer)
+        return cls([resolve(name)(setup) for name in settings.scorers], rulebook=rulebook)
 
     @property
     def versions(self) -> dict[str, str]:
@@ -43,11 +45,12 @@ class Pipeline:
 
     def initialize(self) -> Pipeline:
         """Load the rule packs and every scorer's resources once (the worker does this before taking jobs)."""
-        if not self._initialized:
-            self.rulebook.load()
-            for scorer in self.scorers:
-                scorer.initialize()
-            self._initialized = True
+        with self._init_lock:
+            if not self._initialized:
+                self.rulebook.ready()
+                for scorer in self.scorers:
+                    scorer.initialize()
+                self._initialized = True
         return self
 
     def weights_for(self, pack: CompiledPack | None, dims: dict[str, DimensionScore]) -> dict[str, float]:
@@ -69,45 +72,37 @@ class Pipeline:
             return {name: 0.0 for name in raw}
         return {name: round(w / total, 6) for name, w in raw.items()}
 
-    def score(self, transcript: Transcript) -> QAReport:
-        return self.score_many([transcript])[0]
+    def context(self, transcript: Transcript, pack: CompiledPack | None = None) -> ScoringContext:
+        """The pack for the transcript (its scenario's, unless one is given: a draft in a dry run) and its match."""
+        pack = pack if pack is not None else self.rulebook.pack_for(transcript)
+        return ScoringContext(pack=pack, match=pack.match(transcript))
 
-    def score_many(self, transcripts: list[Transcript]) -> list[QAReport]:
-        """Score several transcripts; scorers with ``score_many`` (the model ones) batch across them."""
+    def score(self, transcript: Transcript, context: ScoringContext | None = None) -> QAReport:
+        return self.score_many([transcript], [context] if context is not None else None)[0]
+
+    def score_many(self, transcripts: Sequence[Transcript],
+                   contexts: Sequence[ScoringContext] | None = None) -> list[QAReport]:
+        """Score several transcripts; batch scorers (the model ones) take them all in one call."""
         self.initialize()
         self.rulebook.reload_if_changed()
         n = max(len(transcripts), 1)
         t0 = time.perf_counter()
-        packs = [self.rulebook.pack_for(t) for t in transcripts]
-        if any(getattr(s, "needs_hits", False) for s in self.scorers):
-            matches = [pack.match(t) for pack, t in zip(packs, transcripts)]
-        else:  # negativity/timing read only the pack's settings
-            matches = [PackMatch(pack.pack, [], {}, {}) for pack in packs]
+        if contexts is None:
+            contexts = [self.context(t) for t in transcripts]
         stage_ms: dict[str, float] = {"rules": (time.perf_counter() - t0) * 1000 / n}
         per_scorer: dict[str, list[DimensionScore]] = {}
         for scorer in self.scorers:
             t = time.perf_counter()
-            if getattr(scorer, "uses_rules", False):
-                per_scorer[scorer.name] = [scorer.score(x, m) for x, m in zip(transcripts, matches)]
-            elif (many := getattr(scorer, "score_many", None)) is not None:
-                per_scorer[scorer.name] = many(transcripts)
+            if isinstance(scorer, BatchScorer):
+                per_scorer[scorer.name] = scorer.score_batch(transcripts, contexts)
             else:
-                per_scorer[scorer.name] = [scorer.score(x) for x in transcripts]
+                per_scorer[scorer.name] = [scorer.score(x, c) for x, c in zip(transcripts, contexts)]
             stage_ms[scorer.name] = (time.perf_counter() - t) * 1000 / n
         duration_ms = (time.perf_counter() - t0) * 1000 / n
         return [
-            self._report(pack, {name: results[i] for name, results in per_scorer.items()}, duration_ms, stage_ms)
-            for i, pack in enumerate(packs)
+            self._report(c.pack, {name: results[i] for name, results in per_scorer.items()}, duration_ms, stage_ms)
+            for i, c in enumerate(contexts)
         ]
-
-    def score_with(self, transcript: Transcript, pack: CompiledPack, match: PackMatch | None = None) -> QAReport:
-        """Score against a given (possibly draft) pack: the rule dry run."""
-        self.initialize()
-        t0 = time.perf_counter()
-        match = match if match is not None else pack.match(transcript)
-        dims = {s.name: s.score(transcript, match) if getattr(s, "uses_rules", False) else s.score(transcript)
-                for s in self.scorers}
-        return self._report(pack, dims, (time.perf_counter() - t0) * 1000, {})
 
     def _report(self, pack: CompiledPack, dimensions: dict[str, DimensionScore], duration_ms: float,
                 stage_ms: dict[str, float]) -> QAReport:

@@ -9,18 +9,18 @@ from dataclasses import dataclass
 from qa_service.config import ScoringSettings
 from qa_service.errors import ScorerNotFound
 from qa_service.scoring.base import Scorer
-from qa_service.scoring.text import Analyzer
+from qa_service.text import Analyzer
 
 
 @dataclass(slots=True)
-class ScoringContext:
+class ScorerSetup:
     """What a factory may use: the scoring settings and the shared analyzer."""
 
     settings: ScoringSettings
     analyzer: Analyzer
 
 
-ScorerFactory = Callable[[ScoringContext], Scorer]
+ScorerFactory = Callable[[ScorerSetup], Scorer]
 _FACTORIES: dict[str, ScorerFactory] = {}
 
 
@@ -56,7 +56,7 @@ def resolve(name: str) -> ScorerFactory:
 
 
 @register("negativity.v1")
-def _negativity_v1(ctx: ScoringContext) -> Scorer:
+def _negativity_v1(ctx: ScorerSetup) -> Scorer:
     from qa_service.scoring.negativity import NegativityScorer, load_lexicon
 
     return NegativityScorer(
@@ -68,35 +68,35 @@ def _negativity_v1(ctx: ScoringContext) -> Scorer:
 
 
 @register("sentiment.v1")
-def _sentiment_v1(ctx: ScoringContext) -> Scorer:
+def _sentiment_v1(ctx: ScorerSetup) -> Scorer:
     from qa_service.scoring.sentiment import SentimentScorer
 
     return SentimentScorer(backend_spec=ctx.settings.sentiment_model)
 
 
 @register("politeness.v1")
-def _politeness_v1(ctx: ScoringContext) -> Scorer:
+def _politeness_v1(ctx: ScorerSetup) -> Scorer:
     from qa_service.scoring.politeness import PolitenessScorer
 
     return PolitenessScorer()
 
 
 @register("compliance.v1")
-def _compliance_v1(ctx: ScoringContext) -> Scorer:
+def _compliance_v1(ctx: ScorerSetup) -> Scorer:
     from qa_service.scoring.compliance import ComplianceScorer
 
     return ComplianceScorer()
 
 
 @register("objection.v1")
-def _objection_v1(ctx: ScoringContext) -> Scorer:
+def _objection_v1(ctx: ScorerSetup) -> Scorer:
     from qa_service.scoring.objection import ObjectionScorer
 
     return ObjectionScorer()
 
 
 @register("timing.v1")
-def _timing_v1(ctx: ScoringContext) -> Scorer:
+def _timing_v1(ctx: ScorerSetup) -> Scorer:
     from qa_service.scoring.timing import TimingScorer
 
     return TimingScorer()

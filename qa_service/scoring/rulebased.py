@@ -13,6 +13,7 @@ from qa_service.domain import DimensionScore, Finding, Flag, Severity, Transcrip
 from qa_service.rules.engine import PackMatch, Turn
 from qa_service.rules.loader import PackRule
 from qa_service.rules.schema import RuleKind
+from qa_service.scoring.base import ScoringContext
 
 MISSING_QUOTE_CHARS = 60
 
@@ -28,7 +29,7 @@ def turn_finding(rule: PackRule, turn: Turn, span: tuple[int, int], points: floa
                  dimension: str | None = None, message: str | None = None) -> Finding:
     (a, b), quote = turn.quote(span)
     return Finding(
-        dimension=dimension or rule.spec.dimension, rule_id=rule.id, utterance_seq=turn.utterance.seq,
+        dimension=dimension or rule.spec.dimension, rule_id=rule.id, utterance_index=turn.utterance.index,
         span=(a, b), quote=quote, points=points, severity=Severity(rule.spec.severity),
         role=turn.role, message=message or rule.spec.message, fatal=rule.spec.fatal,
     )
@@ -39,7 +40,7 @@ def whole_turn_finding(rule: PackRule, turn: Turn, points: float, *, message: st
     text = turn.utterance.text
     quote = text[:MISSING_QUOTE_CHARS]
     return Finding(
-        dimension=dimension or rule.spec.dimension, rule_id=rule.id, utterance_seq=turn.utterance.seq,
+        dimension=dimension or rule.spec.dimension, rule_id=rule.id, utterance_index=turn.utterance.index,
         span=(0, len(quote)), quote=quote, points=points, severity=Severity(rule.spec.severity),
         role=turn.role, message=message or rule.spec.message, fatal=rule.spec.fatal,
     )
@@ -92,13 +93,12 @@ class RuleDimensionScorer:
     name = ""
     version = "1"
     default_weight = 1.0
-    uses_rules = True
-    needs_hits = True
 
     def initialize(self) -> None:
         """Nothing to load: the rule book compiles the packs."""
 
-    def score(self, transcript: Transcript, match: PackMatch) -> DimensionScore:
+    def score(self, transcript: Transcript, context: ScoringContext) -> DimensionScore:
+        match = context.match
         outcome = rule_outcome(match, self.name)
         start = match.pack.spec.scorecard.start
         return DimensionScore(

@@ -22,6 +22,7 @@ Weibo), both found by reading its output on the real dialogues:
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -29,6 +30,7 @@ from statistics import mean
 
 from qa_service.domain import (PII_PLACEHOLDER, DimensionScore, Finding, Flag, Role, Severity, Transcript,
                                Utterance)
+from qa_service.scoring.base import ScoringContext
 from qa_service.scoring.sentiment_backend import SentimentBackend, load_backend
 from qa_service.scoring.sentiment_model import SentimentPrediction
 
@@ -124,10 +126,11 @@ class SentimentScorer:
         return [u for u in transcript.utterances
                 if u.role in (Role.customer, Role.agent) and _mood_text(u.text).strip(" ,.，。、；;:：")]
 
-    def score(self, transcript: Transcript) -> DimensionScore:
+    def score(self, transcript: Transcript, context: ScoringContext | None = None) -> DimensionScore:
         return self._score(self.predict(self._turns(transcript)))
 
-    def score_many(self, transcripts: list[Transcript]) -> list[DimensionScore]:
+    def score_batch(self, transcripts: Sequence[Transcript], contexts: Sequence[ScoringContext] | None = None
+                    ) -> list[DimensionScore]:
         """Score several transcripts with one model batch over all their turns (a worker with a backlog)."""
         turns = [self._turns(t) for t in transcripts]
         flat = self.predict([u for ts in turns for u in ts])
@@ -145,7 +148,7 @@ class SentimentScorer:
         metrics: dict = {
             "backend": getattr(self.backend, "name", "?"),
             "utterances": [
-                {"seq": s.utterance.seq, "role": s.utterance.role.value,
+                {"seq": s.utterance.index, "role": s.utterance.role.value,
                  "positive_prob": round(s.prediction.positive_prob, 4), "emotion": s.prediction.emotion,
                  "valence": round(s.valence, 4)}
                 for s in scored
@@ -163,14 +166,14 @@ class SentimentScorer:
             start = mean(v[:k])
             end = mean(v[-k:])
             low = min(v)
-            low_at = customer[v.index(low)].utterance.seq
+            low_at = customer[v.index(low)].utterance.index
             angriest = max(customer, key=lambda s: s.anger)
             negative_share = sum(x <= NEGATIVE_VALENCE for x in v) / len(v)
             metrics["customer"] = {
                 "start": round(start, 4), "end": round(end, 4), "shift": round(end - start, 4),
                 "min": round(low, 4), "min_at": low_at, "mean": round(mean(v), 4),
                 "negative_share": round(negative_share, 4),
-                "anger_max": round(angriest.anger, 4), "anger_at": angriest.utterance.seq,
+                "anger_max": round(angriest.anger, 4), "anger_at": angriest.utterance.index,
                 "turns": len(customer),
             }
             metrics["customer"]["anger_end"] = round(customer[-1].anger, 4)
@@ -194,5 +197,5 @@ class SentimentScorer:
 
     def _finding(self, s: Scored, rule_id: str, points: float, severity: Severity, message: str) -> Finding:
         text = s.utterance.text
-        return Finding(dimension=self.name, rule_id=rule_id, utterance_seq=s.utterance.seq, span=(0, len(text)),
+        return Finding(dimension=self.name, rule_id=rule_id, utterance_index=s.utterance.index, span=(0, len(text)),
                        quote=text, points=points, severity=severity, role=s.utterance.role, message=message)

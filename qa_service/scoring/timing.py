@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 
 from qa_service.domain import Channel, DimensionScore, Finding, Flag, Role, Severity, Transcript, Utterance
-from qa_service.rules.engine import PackMatch
 from qa_service.rules.schema import TimingSettings
+from qa_service.scoring.base import ScoringContext
 from qa_service.scoring.rulebased import dimension_score
 
 SPOKEN_CHAR = re.compile(r"[\w]")
@@ -35,24 +35,25 @@ class TimingScorer:
     name = "timing"
     version = "1"
     default_weight = 1.0
-    uses_rules = True
 
     def initialize(self) -> None:
         """Nothing to load."""
 
-    def score(self, transcript: Transcript, match: PackMatch | None = None) -> DimensionScore:
-        cfg = match.pack.spec.timing if match is not None else TimingSettings()
-        start = match.pack.spec.scorecard.start if match is not None else 100.0
+    def score(self, transcript: Transcript, context: ScoringContext | None = None) -> DimensionScore:
+        """Without a context (no pack), the default timing targets apply."""
+        spec = context.pack.pack.spec if context is not None else None
+        cfg = spec.timing if spec is not None else TimingSettings()
+        start = spec.scorecard.start if spec is not None else 100.0
         turns = [u for u in transcript.utterances if u.role in (Role.agent, Role.customer) and u.text.strip()]
         if not turns or any(u.start_ms is None for u in turns):
             return DimensionScore(self.name, 100.0, self.version, metrics={"applicable": False}, applicable=False)
-        turns.sort(key=lambda u: (u.start_ms, u.seq))
+        turns.sort(key=lambda u: (u.start_ms, u.index))
         is_call = transcript.channel == Channel.call
         findings: list[Finding] = []
 
         def charge(u: Utterance, rule: str, points: float, message: str, severity=Severity.minor) -> None:
             quote = u.text[:QUOTE_CHARS]
-            findings.append(Finding(self.name, f"timing.{rule}", u.seq, (0, len(quote)), quote, points,
+            findings.append(Finding(self.name, f"timing.{rule}", u.index, (0, len(quote)), quote, points,
                                     severity, u.role, message))
 
         t0 = turns[0].start_ms
@@ -113,7 +114,7 @@ class TimingScorer:
         for f in findings:
             pts = -min(abs(f.points), cfg.cap - used)
             used += abs(pts)
-            capped.append(Finding(f.dimension, f.rule_id, f.utterance_seq, f.span, f.quote, round(pts, 2),
+            capped.append(Finding(f.dimension, f.rule_id, f.utterance_index, f.span, f.quote, round(pts, 2),
                                   f.severity, f.role, f.message))
         flags = []
         if interruptions >= 3:

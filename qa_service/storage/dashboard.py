@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from qa_service.performance.period import Period
+from qa_service.period import Period
 from qa_service.storage.tables import Finding, Report, Review, Transcript
 
 TOP_FINDINGS = 10

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from types import SimpleNamespace
-from typing import Sequence
+from typing import Any
 
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session
 
-from qa_service.performance.kpi import KPI_FIELDS, KpiRecord
 from qa_service.storage.tables import AgentKpi, utcnow
-from qa_service.storage.transcripts import _dialect_insert, ensure_agents_and_teams
+from qa_service.storage.transcripts import KnownIds, _dialect_insert, ensure_agents_and_teams
+
+_KEYS = ("id", "agent_id", "team_id", "date_from", "date_to", "source", "imported_at")
+KPI_COLUMNS: tuple[str, ...] = tuple(c.key for c in AgentKpi.__table__.c if c.key not in _KEYS)
 
 CHUNK = 500  # rows per statement (keeps PostgreSQL/SQLite parameter counts well under their limits)
 
@@ -23,32 +26,27 @@ class UpsertResult:
     replaced: int = 0
 
 
-def upsert_many(*, session: Session, records: Sequence[KpiRecord], source: str | None = None) -> UpsertResult:
-    """Store records; a record for an agent and days already stored replaces it whole (never adds to it)."""
+def upsert_many(*, session: Session, rows: Sequence[dict[str, Any]], known: KnownIds) -> UpsertResult:
+    """Store ``agent_kpis`` rows (agent_id, team_id, date_from, date_to, source and KPI columns); a row for
+    an agent and days already stored replaces it whole (never adds to it)."""
     result = UpsertResult()
-    if not records:
+    if not rows:
         return result
-    ensure_agents_and_teams(session=session,
-                            items=[SimpleNamespace(agent_id=r.agent_id, team=r.team) for r in records])
+    ensure_agents_and_teams(session=session, known=known,
+                            items=[SimpleNamespace(agent_id=r["agent_id"], team=r["team_id"]) for r in rows])
     now = utcnow()
-    for i in range(0, len(records), CHUNK):
-        chunk = records[i : i + CHUNK]
-        keys = [r.key for r in chunk]
+    for i in range(0, len(rows), CHUNK):
+        chunk = [{**r, "imported_at": now} for r in rows[i : i + CHUNK]]
+        keys = [(r["agent_id"], r["date_from"], r["date_to"]) for r in chunk]
         existing = {tuple(row) for row in session.execute(
             select(AgentKpi.agent_id, AgentKpi.date_from, AgentKpi.date_to)
             .where(tuple_(AgentKpi.agent_id, AgentKpi.date_from, AgentKpi.date_to).in_(keys)))}
         result.replaced += len(existing)
         result.inserted += len(chunk) - len(existing)
-        rows = [
-            {"agent_id": r.agent_id, "team_id": r.team, "date_from": r.date_from, "date_to": r.date_to,
-             "source": (source or "")[:300] or None, "imported_at": now,
-             **{f: r.values.get(f) for f in KPI_FIELDS}}
-            for r in chunk
-        ]
         stmt = _dialect_insert(session, AgentKpi.__table__)
-        update = {c: stmt.excluded[c] for c in ("team_id", "source", "imported_at", *KPI_FIELDS)}
+        update = {c: stmt.excluded[c] for c in ("team_id", "source", "imported_at", *KPI_COLUMNS)}
         session.execute(stmt.on_conflict_do_update(
-            index_elements=["agent_id", "date_from", "date_to"], set_=update), rows)
+            index_elements=["agent_id", "date_from", "date_to"], set_=update), chunk)
     return result
 
 

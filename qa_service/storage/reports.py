@@ -1,4 +1,7 @@
-"""Report repository: write a scored report (replacing an earlier one) in one transaction."""
+"""Report repository: write a scored report (replacing an earlier one) and read it back.
+
+Persistence only: what happens next (the review queue) is the caller's business.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +11,6 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from qa_service.domain import QAReport, TranscriptStatus
-from qa_service.scoring.serialize import dimension_details
-from qa_service.storage import reviews as review_repo
 from qa_service.storage.tables import Finding, Flag, Report, Transcript, utcnow
 
 
@@ -26,10 +27,17 @@ def report_summary(dimensions: dict[str, dict[str, Any]], flagged: bool) -> dict
     }
 
 
+def finding_row(report_id: int, finding_dict: dict[str, Any]) -> dict[str, Any]:
+    """A finding's public shape (``Finding.as_dict``) as a ``findings`` row."""
+    row = {k: v for k, v in finding_dict.items() if k not in ("span", "probability", "model")}
+    row["span_start"], row["span_end"] = finding_dict["span"]
+    return {"report_id": report_id, **row}
+
+
 def save(*, session: Session, transcript_id: int, report: QAReport) -> int:
-    """Store ``report`` for the transcript, queue it for review if flagged, mark it ``scored``; return the report id."""
+    """Store ``report`` for the transcript and mark it ``scored``; return the report id."""
     session.execute(delete(Report).where(Report.transcript_id == transcript_id))
-    dimensions = dimension_details(report)
+    dimensions = report.dimension_details()
     report_id = session.execute(
         insert(Report).returning(Report.id),
         {
@@ -48,15 +56,7 @@ def save(*, session: Session, transcript_id: int, report: QAReport) -> int:
             "created_at": utcnow(),
         },
     ).scalar_one()
-    findings = [
-        {
-            "report_id": report_id, "dimension": f.dimension, "rule_id": f.rule_id,
-            "utterance_seq": f.utterance_seq, "span_start": f.span[0], "span_end": f.span[1],
-            "quote": f.quote, "points": f.points, "severity": f.severity.value,
-            "role": f.role.value if f.role else None, "message": f.message, "fatal": f.fatal,
-        }
-        for f in report.findings
-    ]
+    findings = [finding_row(report_id, f.as_dict()) for f in report.findings]
     if findings:
         session.execute(insert(Finding), findings)
     flags = [
@@ -66,7 +66,6 @@ def save(*, session: Session, transcript_id: int, report: QAReport) -> int:
     ]
     if flags:
         session.execute(insert(Flag), flags)
-    review_repo.enqueue_scored(session=session, transcript_id=transcript_id, report=report)
     session.execute(
         update(Transcript)
         .where(Transcript.id == transcript_id)

@@ -86,18 +86,19 @@ class Transcript(Base):
     scored_at: Mapped[datetime | None]
 
     utterances: Mapped[list[Utterance]] = relationship(
-        back_populates="transcript", order_by="Utterance.seq", cascade="all, delete-orphan"
+        back_populates="transcript", order_by="Utterance.index", cascade="all, delete-orphan"
     )
     report: Mapped[Report | None] = relationship(back_populates="transcript", uselist=False)
 
 
 class Utterance(Base):
     __tablename__ = "utterances"
-    __table_args__ = (UniqueConstraint("transcript_id", "seq", name="uq_utterances_transcript_seq"),)
+    __table_args__ = (UniqueConstraint("transcript_id", "index", name="uq_utterances_transcript_seq"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     transcript_id: Mapped[int] = mapped_column(ForeignKey("transcripts.id", ondelete="CASCADE"))
-    seq: Mapped[int] = mapped_column(Integer)
+    # Column names predate the code's one name for an utterance's position ("index"): kept, not migrated.
+    index: Mapped[int] = mapped_column("seq", Integer, key="index")
     role: Mapped[str] = mapped_column(String(16))
     text: Mapped[str] = mapped_column(Text)
     start_ms: Mapped[int | None] = mapped_column(Integer)
@@ -147,7 +148,7 @@ class Finding(Base):
     report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
     dimension: Mapped[str] = mapped_column(String(50))
     rule_id: Mapped[str] = mapped_column(String(200), index=True)
-    utterance_seq: Mapped[int] = mapped_column(Integer)
+    utterance_index: Mapped[int] = mapped_column("utterance_seq", Integer, key="utterance_index")
     span_start: Mapped[int] = mapped_column(Integer)
     span_end: Mapped[int] = mapped_column(Integer)
     quote: Mapped[str] = mapped_column(Text)
@@ -158,6 +159,10 @@ class Finding(Base):
     fatal: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     report: Mapped[Report] = relationship(back_populates="findings")
+
+    @property
+    def span(self) -> tuple[int, int]:
+        return self.span_start, self.span_end
 
 
 class Flag(Base):
@@ -283,7 +288,7 @@ class ManualFinding(Base):
     review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"), index=True)
     dimension: Mapped[str] = mapped_column(String(50))
     rule_id: Mapped[str | None] = mapped_column(String(200), index=True)  # the rule that should have fired
-    utterance_seq: Mapped[int] = mapped_column(Integer)
+    utterance_index: Mapped[int] = mapped_column("utterance_seq", Integer, key="utterance_index")
     span_start: Mapped[int] = mapped_column(Integer)
     span_end: Mapped[int] = mapped_column(Integer)
     quote: Mapped[str] = mapped_column(Text)
@@ -294,6 +299,14 @@ class ManualFinding(Base):
     added_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     withdrawn_at: Mapped[datetime | None]  # an accepted appeal withdrew it
+
+    @property
+    def span(self) -> tuple[int, int]:
+        return self.span_start, self.span_end
+
+    @property
+    def withdrawn(self) -> bool:
+        return self.withdrawn_at is not None
 
 
 class Appeal(Base):

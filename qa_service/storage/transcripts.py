@@ -13,7 +13,9 @@ from typing import Any
 from sqlalchemy import Select, and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from qa_service.domain import TranscriptStatus
+from qa_service.domain import Channel, Role, TranscriptStatus
+from qa_service.domain import Transcript as DomainTranscript
+from qa_service.domain import Utterance as DomainUtterance
 from qa_service.storage.tables import Agent, Flag, Report, Team, Transcript, Utterance, utcnow
 
 
@@ -72,19 +74,29 @@ def find_existing(*, session: Session, keys: Iterable[tuple[str, str]]) -> dict[
     return found
 
 
-# Agents and teams only ever get created, so a process remembers the ids it has seen
-# and skips the lookup next time (per database URL).
-_known_ids: dict[tuple[str, str], set[str]] = {}
+class KnownIds:
+    """Agents and teams only ever get created, so a process remembers the ids it has seen (per
+    database URL) and skips the lookup next time. One per process, held by the Runtime."""
+
+    def __init__(self) -> None:
+        self._ids: dict[tuple[str, str], set[str]] = {}
+
+    def for_table(self, url: str, table: str) -> set[str]:
+        return self._ids.setdefault((url, table), set())
+
+    def forget(self) -> None:
+        """Drop everything (after agents or teams were deleted outside this process)."""
+        self._ids.clear()
 
 
-def ensure_agents_and_teams(*, session: Session, items: Sequence[NewTranscript]) -> None:
+def ensure_agents_and_teams(*, session: Session, items: Sequence[NewTranscript], known: KnownIds) -> None:
     """Create the agents and teams named by ``items`` that do not exist yet (race-safe)."""
     url = str(session.get_bind().url)
     teams = {i.team for i in items if i.team}
     agents = {i.agent_id: i.team for i in items if i.agent_id}
     for table, wanted in ((Team.__table__, {t: None for t in teams}), (Agent.__table__, agents)):
-        known = _known_ids.setdefault((url, table.name), set())
-        todo = [k for k in wanted if k not in known]
+        seen = known.for_table(url, table.name)
+        todo = [k for k in wanted if k not in seen]
         if not todo:
             continue
         now = utcnow()
@@ -93,21 +105,17 @@ def ensure_agents_and_teams(*, session: Session, items: Sequence[NewTranscript])
         stmt = _dialect_insert(session, table)
         session.connection().execute(stmt.on_conflict_do_nothing(index_elements=["id"]), rows)
         # Remember them only once this transaction is committed.
-        session.info.setdefault("known_ids", []).append((known, todo))
-
-
-def forget_known_ids() -> None:
-    """Drop the cache (after agents or teams were deleted outside this process)."""
-    _known_ids.clear()
+        session.info.setdefault("known_ids", []).append((seen, todo))
 
 
 def remember_committed(session: Session) -> None:
-    for known, ids in session.info.pop("known_ids", []):
-        known.update(ids)
+    for seen, ids in session.info.pop("known_ids", []):
+        seen.update(ids)
 
 
 def create_many(
-    *, session: Session, items: Sequence[NewTranscript], status: TranscriptStatus = TranscriptStatus.received
+    *, session: Session, items: Sequence[NewTranscript], known: KnownIds,
+    status: TranscriptStatus = TranscriptStatus.received,
 ) -> dict[tuple[str, str], int]:
     """Insert transcripts and their utterances; keys that already exist are skipped.
 
@@ -115,7 +123,7 @@ def create_many(
     """
     if not items:
         return {}
-    ensure_agents_and_teams(session=session, items=items)
+    ensure_agents_and_teams(session=session, items=items, known=known)
     t = Transcript.__table__
     now = utcnow()
     rows = [
@@ -134,10 +142,10 @@ def create_many(
     for row in conn.execute(stmt.returning(t.c.id, t.c.source, t.c.external_id), rows):
         inserted[(row.source, row.external_id)] = row.id
     utt_rows = [
-        {"transcript_id": inserted[(i.source, i.external_id)], "seq": seq, **u}
+        {"transcript_id": inserted[(i.source, i.external_id)], "index": index, **u}
         for i in items
         if (i.source, i.external_id) in inserted
-        for seq, u in enumerate(i.utterances)
+        for index, u in enumerate(i.utterances)
     ]
     if utt_rows:
         conn.execute(insert(Utterance.__table__), utt_rows)
@@ -232,6 +240,25 @@ def record_error(*, session: Session, transcript_id: int, error: str, final: boo
         .values(status=status.value, last_error=error[:4000], status_changed_at=utcnow())
         .execution_options(synchronize_session=False)
     )
+
+
+def to_domain(row: Transcript) -> DomainTranscript:
+    """A stored transcript (its utterances loaded) as the domain type the scorers read."""
+    return DomainTranscript(
+        id=row.id, source=row.source, external_id=row.external_id, channel=Channel(row.channel),
+        agent_id=row.agent_id, team=row.team_id, scenario=row.scenario, started_at=row.started_at,
+        utterances=tuple(
+            DomainUtterance(index=u.index, role=Role(u.role), text=u.text, start_ms=u.start_ms, end_ms=u.end_ms,
+                            asr_confidence=u.asr_confidence)
+            for u in row.utterances
+        ),
+    )
+
+
+def team_of(*, session: Session, transcript_id: int) -> tuple[bool, str | None]:
+    """(exists, team) of a transcript."""
+    row = session.execute(select(Transcript.team_id).where(Transcript.id == transcript_id)).one_or_none()
+    return (row is not None, row[0] if row else None)
 
 
 def get(*, session: Session, transcript_id: int, with_report: bool = True) -> Transcript | None:

@@ -12,10 +12,10 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from qa_service.api.app import create_app
+from qa_service.app import create_app
 from qa_service.config import APISettings, AuthSettings, Settings
-from qa_service.storage import keys as key_repo
-from qa_service.storage import reports as report_repo
+from qa_service.access import service as key_repo
+from qa_service.queue.tasks import record_report
 from qa_service.storage.db import session_scope
 from qa_service.storage.tables import ApiKey
 from tests.api.test_review_api import UTTERANCES, finding, report
@@ -34,7 +34,7 @@ def _bearer(key: str) -> dict[str, str]:
 def world(tmp_path, db_url, redis_url, redis_conn):
     settings = make_settings(tmp_path, db_url, redis_url, auth=AuthSettings(enabled=True))
     with TestClient(create_app(settings)) as client:
-        sessions = client.app.state.sessions
+        sessions = client.app.state.runtime.sessions
         keys = {}
         with session_scope(sessions) as s:
             for label, role, team, name in [
@@ -42,7 +42,7 @@ def world(tmp_path, db_url, redis_url, redis_conn):
                 ("reviewer", "reviewer", None, "qa.zhang"), ("sup_a", "supervisor", TEAM_A, "lead.a"),
                 ("sup_b", "supervisor", TEAM_B, "lead.b"), ("hr", "hr", None, "hr.li"),
             ]:
-                keys[label] = _bearer(key_repo.create(session=s, role=role, team=team, name=name)[1])
+                keys[label] = _bearer(key_repo.create_key(session=s, role=role, team=team, name=name)[1])
         ids = {}
         for team, agent in [(TEAM_A, "a1"), (TEAM_B, "b1")]:
             r = client.post("/v1/transcripts", headers=keys["ingest"],
@@ -52,7 +52,7 @@ def world(tmp_path, db_url, redis_url, redis_conn):
             rep = report({"politeness": (80, 0.5, [finding("politeness", "rude-dismissive", -10)]),
                           "compliance": (50, 0.5, [finding("compliance", "guaranteed-return", -50, fatal=True)])})
             with session_scope(sessions) as s:
-                report_repo.save(session=s, transcript_id=ids[team], report=rep)
+                record_report(session=s, transcript_id=ids[team], report=rep)
         yield client, keys, ids
 
 
@@ -193,7 +193,7 @@ def test_access_revoked_key_stops_at_once(world):
     assert key.startswith("qak_") and client.get("/v1/transcripts", headers=_bearer(key)).status_code == 200
     listing = client.get("/v1/keys", headers=keys["admin"])
     assert key not in listing.text and key_repo.digest(key) not in listing.text
-    with session_scope(client.app.state.sessions) as s:  # only the hash is at rest
+    with session_scope(client.app.state.runtime.sessions) as s:  # only the hash is at rest
         row = s.scalar(select(ApiKey).where(ApiKey.name == "temp"))
         assert row.key_hash == key_repo.digest(key) and key not in repr(vars(row))
     _refused(client.post("/v1/keys", headers=keys["reviewer"], json={"role": "admin"}), 403)
@@ -291,14 +291,13 @@ def test_access_ui_login_works_without_script_and_never_puts_the_key_in_a_url(wo
 
 def test_access_revoked_elsewhere_holds_within_the_key_cache(world, monkeypatch):
     """`qa keys revoke` in another process: this API process trusts its cached check for KEY_CACHE_S at most."""
-    from qa_service.api import auth
-
     client, keys, _ = world
     headers = keys["reviewer"]
     assert client.get("/v1/transcripts", headers=headers).status_code == 200  # verified and cached
-    with session_scope(client.app.state.sessions) as s:
-        key_repo.revoke(session=s, ident=headers["Authorization"].split()[1])
+    with session_scope(client.app.state.runtime.sessions) as s:
+        key_repo.revoke_key(session=s, ident=headers["Authorization"].split()[1])
     assert client.get("/v1/transcripts", headers=headers).status_code == 200  # still inside the window
-    for digest, (_, who) in list(auth._verified.items()):  # the window passes
-        monkeypatch.setitem(auth._verified, digest, (0.0, who))
+    cache = client.app.state.runtime.verified_keys
+    for digest, (_, who) in list(cache._items.items()):  # the window passes
+        monkeypatch.setitem(cache._items, digest, (0.0, who))
     _refused(client.get("/v1/transcripts", headers=headers), 401)

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from qa_service.api.app import create_app
+from qa_service.app import create_app
 from qa_service.storage.tables import Transcript
 from tests.conftest import make_settings, transcript
 
@@ -20,7 +20,7 @@ def strict(tmp_path, sqlite_url, redis_url, redis_conn):
                                   "max_body_bytes": 20_000})
     app = create_app(settings)
     with TestClient(app) as c:
-        yield c, app.state.sessions
+        yield c, app.state.runtime.sessions
 
 
 def _utt(**kw):

@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from qa_service.api.app import create_app
+from qa_service.app import create_app
 from qa_service.storage.tables import AgentKpi, ApiKey, AuditEvent, Review, Transcript, Utterance
 from tests.conftest import make_settings, transcript
 
@@ -154,7 +154,7 @@ def api(tmp_path, sqlite_url, redis_url, redis_conn):
                              api={"max_text_chars": 200, "max_id_chars": 200, "max_body_bytes": 20_000})
     app = create_app(settings)
     with TestClient(app, raise_server_exceptions=False) as c:
-        yield c, app.state.sessions
+        yield c, app.state.runtime.sessions
 
 
 def _names_field(body, loc: list) -> bool:

@@ -13,7 +13,7 @@ import pytest
 from openpyxl import load_workbook
 
 from qa_service.domain import DimensionScore, QAReport
-from qa_service.storage import reports as report_repo
+from qa_service.queue.tasks import record_report
 from qa_service.storage.db import session_scope
 from tests.conftest import transcript
 
@@ -51,7 +51,7 @@ def period_data(client, sessions):
         resp = client.post("/v1/transcripts", json=transcript(f"P{i}", agent_id=agent, team="after-sales",
                                                                started_at=started))
         with session_scope(sessions) as s:
-            report_repo.save(session=s, transcript_id=resp.json()["id"], report=_report(score))
+            record_report(session=s, transcript_id=resp.json()["id"], report=_report(score))
     return client
 
 

@@ -3,7 +3,7 @@
 flag → queue → review (confirm one, reject one, add one) → final score → appeal → decision → audit
 trail → calibration, with every figure computed by hand here.
 
-Reports are stored as the worker stores them (reports.save) with known dimensions and findings,
+Reports are stored as the worker stores them (queue.tasks.record_report) with known dimensions and findings,
 so the arithmetic is visible:
 
 T1 (agent a1): politeness 80 (weight .5; F1 rude-dismissive −10, F2 greeting-missing −10),
@@ -20,10 +20,10 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from qa_service.api.app import create_app
+from qa_service.app import create_app
 from qa_service.config import ReviewSettings
 from qa_service.domain import DimensionScore, Finding, Flag, QAReport, Role, Severity
-from qa_service.storage import reports as report_repo
+from qa_service.queue.tasks import record_report
 from qa_service.storage.db import session_scope
 from tests.conftest import make_settings, transcript
 
@@ -66,13 +66,13 @@ def store(client, sessions, external_id: str, rep: QAReport, agent: str = "a1") 
     assert r.status_code == 202, r.text
     tid = r.json()["id"]
     with session_scope(sessions) as s:
-        report_repo.save(session=s, transcript_id=tid, report=rep)
+        record_report(session=s, transcript_id=tid, report=rep)
     return tid
 
 
 @pytest.fixture
 def sessions_for(api):
-    return api.app.state.sessions
+    return api.app.state.runtime.sessions
 
 
 def by_rule(review: dict) -> dict[str, dict]:
@@ -266,7 +266,7 @@ def test_review_errors_name_the_field(api, sessions_for):
 def test_appeal_window_closes(tmp_path, db_url, redis_url, redis_conn):
     settings = make_settings(tmp_path, db_url, redis_url, review=ReviewSettings(appeal_window_days=0.000001))
     with TestClient(create_app(settings)) as client:
-        tid = store(client, client.app.state.sessions, "W1", report({"politeness": (50, 1.0, [
+        tid = store(client, client.app.state.runtime.sessions, "W1", report({"politeness": (50, 1.0, [
             finding("politeness", "general.rude-dismissive", -50)])}))
         rid = client.get(f"/v1/transcripts/{tid}/review").json()["id"]
         done = client.post(f"/v1/reviews/{rid}/complete", json={"by": "qa", "confirm_rest": True}).json()

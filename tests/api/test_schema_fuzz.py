@@ -15,7 +15,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 
-from qa_service.api.app import create_app
+from qa_service.app import create_app
 from tests.conftest import make_settings
 
 MAX_EXAMPLES = 12  # per operation and mode: bounded for CI (≈40 operations)

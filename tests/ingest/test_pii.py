@@ -61,7 +61,9 @@ def test_pii_bad_settings_fail_at_startup():
 def test_pii_redacted_before_storage_and_findings_quote_the_stored_text(client, sessions, settings):
     """The API stores only placeholders (utterances and metadata), and the stored hash is of the redacted text."""
     from qa_service.config import ScoringSettings
+    from qa_service import runtime
     from qa_service.queue import tasks
+    from qa_service.runtime import Runtime
     from qa_service.storage.tables import Transcript, Utterance
 
     body = transcript("pii-1", metadata={"customer": {"phone": "13812345678", "note": "VIP"}}, utterances=[
@@ -73,13 +75,13 @@ def test_pii_redacted_before_storage_and_findings_quote_the_stored_text(client, 
     tid = r.json()["id"]
     with sessions() as s:
         row = s.get(Transcript, tid)
-        texts = [u.text for u in s.query(Utterance).filter_by(transcript_id=tid).order_by(Utterance.seq)]
+        texts = [u.text for u in s.query(Utterance).filter_by(transcript_id=tid).order_by(Utterance.index)]
         assert texts[0] == "我手机[手机号]，身份证[身份证号]，你们太差劲了"
         assert row.meta == {"customer": {"phone": "[手机号]", "note": "VIP"}}
     # the same payload again is the same transcript (idempotent), whatever its personal data
     assert client.post("/v1/transcripts", json=body).status_code == 200
-    tasks.configure(settings.model_copy(update={"scoring": ScoringSettings(
-        scorers=["politeness.v1", "compliance.v1", "negativity.v1"])}))
+    runtime.install(Runtime(settings.model_copy(update={"scoring": ScoringSettings(
+        scorers=["politeness.v1", "compliance.v1", "negativity.v1"])})))
     assert tasks.score_transcript(tid) == "scored"
     got = client.get(f"/v1/transcripts/{tid}").json()
     assert "13812345678" not in str(got) and "11010519491231002X" not in str(got)
@@ -92,7 +94,7 @@ def test_pii_redacted_before_storage_and_findings_quote_the_stored_text(client, 
 def test_pii_off_for_a_source_stores_text_as_sent(tmp_path, db_url, redis_url, redis_conn):
     from fastapi.testclient import TestClient
 
-    from qa_service.api.app import create_app
+    from qa_service.app import create_app
     from tests.conftest import make_settings
 
     settings = make_settings(tmp_path, db_url, redis_url, pii=PIISettings(sources={"jd-chat": SourcePII(redact=False)}))

@@ -36,10 +36,10 @@ from datetime import date
 import pytest
 
 from qa_service.performance.appraisal import appraisal_rows, metric_points
-from qa_service.performance.period import parse_period
+from qa_service.period import parse_period
 from qa_service.performance.record import QaRow, build_records
-from qa_service.performance.scheme import SchemeMetric, load_schemes
-from qa_service.rules.book import default_rules_dir
+from qa_service.rules.scheme import SchemeMetric, load_schemes
+from qa_service.config import DEFAULT_RULES_DIR
 
 PERIOD = parse_period("2026-10-01..2026-10-03")
 
@@ -120,7 +120,7 @@ def test_records_threshold_interpolation_both_directions():
 
 def test_records_appraisal_totals_grades_and_ranks(records):
     agents, _ = records
-    schemes = load_schemes(default_rules_dir() / "appraisal")
+    schemes = load_schemes(DEFAULT_RULES_DIR / "appraisal")
     a1, a2 = appraisal_rows(agents, schemes)
     assert a1["scheme"] == "after_sales"  # the team name matches *after-sales*
     points = {i["id"]: i["points"] for i in a1["items"]}

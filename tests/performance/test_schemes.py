@@ -9,10 +9,10 @@ import pytest
 
 from qa_service.errors import RulePackError
 from qa_service.performance.appraisal import appraise, example_errors
-from qa_service.performance.scheme import SchemeBook, load_schemes, scheme_for
-from qa_service.rules.book import default_rules_dir
+from qa_service.rules.scheme import SchemeBook, load_schemes, scheme_for
+from qa_service.config import DEFAULT_RULES_DIR
 
-SHIPPED = default_rules_dir() / "appraisal"
+SHIPPED = DEFAULT_RULES_DIR / "appraisal"
 SCHEMES = load_schemes(SHIPPED)
 
 GOOD = """\

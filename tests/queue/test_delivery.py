@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from qa_service.api.app import create_app
-from qa_service.queue.connection import EmbeddedRedis
+from qa_service.app import create_app
+from qa_service.storage.redis import EmbeddedRedis
 from qa_service.queue.outbox import reconcile
 from qa_service.queue.worker import run_worker
 from qa_service.storage.db import create_db_engine, session_factory

@@ -10,7 +10,7 @@ from qa_service.domain import Role, Transcript, Utterance
 from qa_service.rules.engine import CompiledPack
 from qa_service.rules.loader import pack_from_spec
 from qa_service.rules.schema import RulePackSpec
-from qa_service.scoring.text import Analyzer
+from qa_service.text import Analyzer
 
 CASES = Path(__file__).resolve().parents[1] / "data" / "negation_cases.tsv"
 

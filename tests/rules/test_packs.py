@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 
 from qa_service.errors import RulePackError
-from qa_service.rules.book import RuleBook, default_rules_dir
+from qa_service.config import DEFAULT_RULES_DIR
+from qa_service.rules.book import RuleBook
 from qa_service.rules.check import fires, run_examples
 from qa_service.rules.loader import load_packs
 
-SHIPPED = default_rules_dir()
+SHIPPED = DEFAULT_RULES_DIR
 SCENARIOS = {"general", "presale", "after_sales", "complaint", "finance"}
 
 

@@ -9,8 +9,8 @@ import pytest
 from qa_service.config import ScoringSettings
 from qa_service.domain import Role, Transcript, Utterance
 from qa_service.scoring.pipeline import Pipeline
-from qa_service.scoring.registry import ScoringContext, resolve
-from qa_service.scoring.text import Analyzer
+from qa_service.scoring.registry import ScorerSetup, resolve
+from qa_service.text import Analyzer
 
 CASES_FILE = Path(__file__).resolve().parent.parent / "data" / "negativity_cases.tsv"
 
@@ -26,7 +26,7 @@ def _cases():
 
 @pytest.fixture(scope="module")
 def scorer():
-    s = resolve("negativity.v1")(ScoringContext(ScoringSettings(), Analyzer()))
+    s = resolve("negativity.v1")(ScorerSetup(ScoringSettings(), Analyzer()))
     s.initialize()
     return s
 
@@ -56,7 +56,7 @@ def test_negativity_charges_agent_not_customer(scorer):
     result = scorer.score(t)
     assert result.score == 94.0
     agent = [f for f in result.findings if f.role == Role.agent]
-    assert [(f.quote, f.points, f.utterance_seq) for f in agent] == [("垃圾", -3.0, 1), ("恶心", -3.0, 1)]
+    assert [(f.quote, f.points, f.utterance_index) for f in agent] == [("垃圾", -3.0, 1), ("恶心", -3.0, 1)]
     assert all(f.points == 0 for f in result.findings if f.role == Role.customer)
     assert result.metrics["negative_words"] == {"customer": 3, "agent": 2}
     assert result.metrics["negative_ratio"]["agent"] == pytest.approx(2 / 4, abs=1e-3)

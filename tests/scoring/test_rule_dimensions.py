@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 
 from qa_service.domain import Channel, Role, Transcript, Utterance
+from qa_service.config import DEFAULT_RULES_DIR
 from qa_service.rules.book import RuleBook
 from qa_service.scoring.compliance import ComplianceScorer
 from qa_service.scoring.negativity import NegativityScorer, load_lexicon
 from qa_service.scoring.objection import ObjectionScorer
 from qa_service.scoring.pipeline import Pipeline
 from qa_service.scoring.politeness import PolitenessScorer
-from qa_service.scoring.text import Analyzer
+from qa_service.text import Analyzer
 from qa_service.scoring.timing import TimingScorer
 
 
@@ -22,7 +23,7 @@ def pipeline() -> Pipeline:
                                   positive_words=load_lexicon(None, "positive.txt"),
                                   problem_words=load_lexicon(None, "problem.txt"))
     scorers = [PolitenessScorer(), ComplianceScorer(), ObjectionScorer(), negativity, TimingScorer()]
-    return Pipeline(scorers, rulebook=RuleBook(None, analyzer=analyzer)).initialize()
+    return Pipeline(scorers, rulebook=RuleBook(DEFAULT_RULES_DIR, analyzer=analyzer)).initialize()
 
 
 def chat(*turns: tuple[str, str], scenario: str | None = None, channel: Channel = Channel.chat,
@@ -56,7 +57,7 @@ def test_politeness_penalises_missing_greeting_and_closing(pipeline):
     assert set(rules) == {"general.greeting-missing", "general.closing-missing"}
     assert pol.score == 90.0  # 100 - 5 - 5
     # Evidence is the agent turn where the greeting was due, verbatim, from the agent.
-    assert (rules["general.greeting-missing"].utterance_seq, rules["general.greeting-missing"].quote) == (1, "订单号发一下")
+    assert (rules["general.greeting-missing"].utterance_index, rules["general.greeting-missing"].quote) == (1, "订单号发一下")
     assert rules["general.closing-missing"].role == Role.agent
     assert pol.metrics["greeting"] is False
 

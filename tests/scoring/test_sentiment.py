@@ -96,8 +96,8 @@ def test_conversation_that_ends_angry_is_flagged(scorer):
     assert result.score < 70
     assert result.findings
     for f in result.findings:  # evidence is the whole turn, from the speaker named
-        assert f.quote == conv.utterances[f.utterance_seq].text
-        assert f.role == conv.utterances[f.utterance_seq].role
+        assert f.quote == conv.utterances[f.utterance_index].text
+        assert f.role == conv.utterances[f.utterance_index].role
 
 
 def test_conversation_that_recovers_scores_well(scorer):
@@ -163,7 +163,7 @@ def test_score_many_matches_one_at_a_time(scorer):
         _conv(("customer", "好的谢谢"), ("agent", "不客气")),
         _conv(("agent", "您好，请问有什么可以帮您")),
     ]
-    batched = scorer.score_many(convs)
+    batched = scorer.score_batch(convs)
     single = [scorer.score(c) for c in convs]
     assert [b.score for b in batched] == pytest.approx([s.score for s in single], abs=1e-3)
     assert [b.metrics.get("customer", {}).get("end") for b in batched] == pytest.approx(

@@ -21,10 +21,10 @@ import pytest
 
 from qa_service.config import Settings
 from qa_service.demo import load_sample
-from qa_service.queue.tasks import to_domain
+from qa_service.storage.transcripts import to_domain
 from qa_service.scoring.pipeline import Pipeline
 from qa_service.stack import BackgroundServer
-from qa_service.storage import reports as report_repo
+from qa_service.queue.tasks import record_report
 from qa_service.storage import transcripts as transcript_repo
 from qa_service.storage.db import create_db_engine, session_factory, session_scope
 from tests.conftest import make_settings
@@ -71,7 +71,7 @@ def server(tmp_path_factory, sqlite_template, redis_url):
     settings: Settings = make_settings(tmp, f"sqlite:///{target}", redis_url)
     from fastapi.testclient import TestClient
 
-    from qa_service.api.app import create_app
+    from qa_service.app import create_app
 
     items = load_sample()[:N_DEMO] + [{"source": "ui-test", "external_id": "xss", "channel": "chat",
                                        "agent_id": "<b>agent</b>", "team": "after-sales",
@@ -84,7 +84,7 @@ def server(tmp_path_factory, sqlite_template, redis_url):
     reports = Pipeline.from_settings(settings.scoring).score_many(transcripts)
     with session_scope(sessions) as s:
         for tid, rep in zip(ids, reports):
-            report_repo.save(session=s, transcript_id=tid, report=rep)
+            record_report(session=s, transcript_id=tid, report=rep)
     srv = BackgroundServer(settings).start()
     yield {"url": srv.url, "xss_id": ids[-1], "settings": settings, "ids": ids}
     srv.stop()
@@ -94,13 +94,13 @@ def server(tmp_path_factory, sqlite_template, redis_url):
 def secured(server):
     """The same data behind a second server with access control on, and two keys."""
     from qa_service.config import AuthSettings
-    from qa_service.storage import keys as key_repo
+    from qa_service.access import service as key_repo
 
     settings = server["settings"].model_copy(update={"auth": AuthSettings(enabled=True)})
     sessions = session_factory(create_db_engine(settings))
     with session_scope(sessions) as s:
-        _, reviewer = key_repo.create(session=s, role="reviewer", name="qa.wang")
-        _, other_team = key_repo.create(session=s, role="supervisor", team="no-such-team", name="lead.x")
+        _, reviewer = key_repo.create_key(session=s, role="reviewer", name="qa.wang")
+        _, other_team = key_repo.create_key(session=s, role="supervisor", team="no-such-team", name="lead.x")
     srv = BackgroundServer(settings).start()
     yield {"url": srv.url, "reviewer": reviewer, "other_team": other_team, "ids": server["ids"]}
     srv.stop()

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from qa_service.api.deps import RedisDep, SessionDep, SettingsDep
-from qa_service.queue.connection import is_reachable
+from qa_service.storage.redis import is_reachable
 
 router = APIRouter(tags=["health"])
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa_service.scoring.text import Analyzer, mask_for_matching, negation_count
+from qa_service.text import Analyzer, mask_for_matching, negation_count
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from qa_service.performance.period import parse_period
+from qa_service.period import parse_period
 
 
 @pytest.mark.parametrize("text, start, end, label", [

@@ -1,4 +1,8 @@
-"""Public JSON shapes. Field names here are a public interface: add optional fields, never rename."""
+"""The transcript as clients send it (API, ``qa import``, live conversations): validation and limits.
+
+Field names are a public interface: add optional fields, never rename. ``TranscriptCreate.to_domain``
+is the one conversion from this shape to the domain ``Transcript`` the scorers read.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,12 @@ import hashlib
 import json
 import re
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from qa_service.config import APISettings
-from qa_service.domain import Channel, Role, TranscriptStatus
+from qa_service.domain import Channel, Role, Transcript, Utterance
 
 # C0 controls other than tab/newline/carriage return, DEL, and lone surrogates: never stored.
 _BAD_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
@@ -116,11 +120,22 @@ class TranscriptCreate(BaseModel):
             return v.replace(tzinfo=UTC)
         return v
 
+    def to_domain(self) -> Transcript:
+        """The domain transcript (utterances indexed from 0), for scoring without storing."""
+        return to_domain(self.utterances, source=self.source, external_id=self.external_id, channel=self.channel,
+                         agent_id=self.agent_id, team=self.team, scenario=self.scenario, started_at=self.started_at)
+
     def content_hash(self) -> str:
         """Hash of everything sent, for idempotency: same key + same hash = the same transcript."""
         payload = self.model_dump(mode="json", exclude_none=True)
         blob = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def to_domain(utterances: list[UtteranceCreate], **fields: Any) -> Transcript:
+    """Utterances in the API shape (and any transcript fields) as the domain ``Transcript``."""
+    return Transcript(utterances=tuple(Utterance(i, u.role, u.text, u.start_ms, u.end_ms, u.asr_confidence)
+                                       for i, u in enumerate(utterances)), **fields)
 
 
 def limit_errors(t: TranscriptCreate, limits: APISettings, loc: tuple = ("body",)) -> list[dict[str, Any]]:
@@ -160,114 +175,3 @@ def errors_from_validation(exc: ValidationError, loc: tuple) -> list[dict[str, A
     ][:20]
 
 
-class TranscriptAccepted(BaseModel):
-    id: int
-    source: str
-    external_id: str
-    status: TranscriptStatus
-    duplicate: bool = False
-
-
-class BatchCreate(BaseModel):
-    transcripts: list[Any] = Field(description="Transcript objects, each validated on its own")
-
-
-class BatchItemResult(BaseModel):
-    index: int
-    status: Literal["accepted", "duplicate", "rejected"]
-    id: int | None = None
-    source: str | None = None
-    external_id: str | None = None
-    errors: list[dict[str, Any]] = Field(default_factory=list)
-
-
-class BatchResult(BaseModel):
-    accepted: int
-    duplicates: int
-    rejected: int
-    queued: bool = Field(description="False when the queue was unreachable; the reconciler will queue them")
-    items: list[BatchItemResult]
-
-
-class UtteranceRead(BaseModel):
-    seq: int
-    role: Role
-    text: str
-    start_ms: int | None = None
-    end_ms: int | None = None
-    asr_confidence: float | None = None
-
-
-class FindingRead(BaseModel):
-    id: int | None = Field(None, description="Stored findings' id (for review verdicts); null in dry runs")
-    dimension: str
-    rule_id: str
-    utterance_index: int
-    span: tuple[int, int]
-    quote: str
-    points: float
-    severity: str
-    role: str | None = None
-    message: str = ""
-    fatal: bool = False
-
-
-class FlagRead(BaseModel):
-    reason: str
-    severity: str
-    detail: str = ""
-
-
-class ReportRead(BaseModel):
-    score: float
-    fatal: bool = False
-    dimensions: dict[str, float]
-    dimension_details: dict[str, dict[str, Any]]
-    weights: dict[str, float]
-    scorer_versions: dict[str, str]
-    rule_pack: str | None = None
-    rule_pack_version: str | None = None
-    rule_pack_hash: str | None = None
-    created_at: datetime
-    findings: list[FindingRead]
-    flags: list[FlagRead]
-
-
-class TranscriptRead(BaseModel):
-    id: int
-    source: str
-    external_id: str
-    channel: Channel
-    agent_id: str | None
-    team: str | None
-    queue: str | None
-    scenario: str | None
-    started_at: datetime | None
-    received_at: datetime
-    status: TranscriptStatus
-    attempts: int
-    last_error: str | None
-    metadata: dict[str, Any]
-    utterances: list[UtteranceRead]
-    report: ReportRead | None
-
-
-class TranscriptSummary(BaseModel):
-    id: int
-    source: str
-    external_id: str
-    channel: Channel
-    agent_id: str | None
-    team: str | None
-    status: TranscriptStatus
-    started_at: datetime | None
-    received_at: datetime
-    score: float | None
-    flags: list[str]
-
-
-class TranscriptPage(BaseModel):
-    items: list[TranscriptSummary]
-    total: int
-    limit: int
-    offset: int

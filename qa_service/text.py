@@ -1,4 +1,4 @@
-"""Chinese text handling shared by scorers: masking, tokenising, negation.
+"""Chinese text handling below both rules/ and scoring/: masking, normalising, tokenising, negation.
 
 Offsets are always into the original utterance text, so evidence quotes can be cut
 from what the speaker actually said.

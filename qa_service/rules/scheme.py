@@ -26,11 +26,45 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from qa_service.errors import RuleError, RulePackError
-from qa_service.performance.record import METRICS
 from qa_service.rules.loader import display_path, fingerprint, read_yaml_mapping
 
 log = logging.getLogger(__name__)
 WEIGHT_TOLERANCE = 1e-6
+
+# metric: (Chinese label for reports, kind). kind drives formatting: share 0–1, seconds, count, score 0–100, …
+METRICS: dict[str, tuple[str, str]] = {
+    "contacts": ("接待量", "count"),
+    "contacts_per_day": ("日均接待量", "number"),
+    "frt_seconds": ("平均首次响应时间(秒)", "seconds"),
+    "frt_within_target_share": ("首响达标率", "share"),
+    "aht_seconds": ("平均处理时长(秒)", "seconds"),
+    "reply_seconds": ("平均回复间隔(秒)", "seconds"),
+    "fcr": ("一次解决率", "share"),
+    "csat": ("满意度", "share"),
+    "csat_score": ("满意度均分(1–5)", "number"),
+    "csat_responses": ("满意度评价数", "count"),
+    "nps": ("NPS", "number"),
+    "nps_responses": ("NPS 样本数", "count"),
+    "transfer_rate": ("转接率", "share"),
+    "escalation_rate": ("升级率", "share"),
+    "complaints": ("投诉数", "count"),
+    "complaint_rate": ("投诉率", "share"),
+    "repeat_complaint_rate": ("重复投诉率", "share"),
+    "recontact_rate": ("重复来电率", "share"),
+    "consultations": ("询单量", "count"),
+    "orders": ("下单数", "count"),
+    "conversion": ("询单转化率", "share"),
+    "sales_amount": ("销售额", "amount"),
+    "supervisor_rating": ("主管评分", "score"),
+    "peer_rating": ("同事评分", "score"),
+    "qa_score": ("质检得分(样本校正)", "score"),
+    "qa_score_mean": ("质检均分", "score"),
+    "qa_score_median": ("质检中位数", "score"),
+    "qa_n": ("质检样本数", "count"),
+    "qa_fatal": ("致命项数", "count"),
+    "qa_fatal_rate": ("致命项率", "share"),
+    "qa_flagged_share": ("质检标记率", "share"),
+}
 
 
 class Strict(BaseModel):
@@ -220,15 +254,6 @@ def scheme_dict(scheme: AppraisalScheme) -> dict[str, Any]:
     return {"name": scheme.name, "version": scheme.spec.version, "title": scheme.spec.title,
             "path": scheme.path, "hash": scheme.hash, "teams": scheme.spec.teams, "default": scheme.spec.default,
             "spec": scheme.spec.model_dump(mode="json", exclude={"examples"})}
-
-
-def default_schemes_dir(settings) -> Path:
-    """``QA_PERFORMANCE__SCHEMES_DIR``, else ``appraisal/`` inside the rules folder."""
-    from qa_service.rules.book import default_rules_dir
-
-    if settings.performance.schemes_dir:
-        return Path(settings.performance.schemes_dir)
-    return Path(settings.scoring.rules_dir or default_rules_dir()) / "appraisal"
 
 
 class SchemeBook:

@@ -1,0 +1,1 @@
+"""Who may call what: API keys, roles, team scope and web UI logins."""

@@ -1,0 +1,159 @@
+"""API keys and web UI logins: roles, key creation, authentication (with a short per-process cache).
+
+A key reads ``qak_<prefix>_<secret>``: the prefix finds the row, the SHA-256 of the whole key is
+compared in constant time. Keys are 256-bit random strings, so a plain SHA-256 is enough at rest
+(a slow password hash guards guessable secrets; these are not). The key itself is returned once,
+by :func:`create_key`, and never stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Literal, get_args
+
+from qa_service.errors import Forbidden, Invalid
+from qa_service.runtime import TTLCache
+from qa_service.storage import keys as repo
+from qa_service.storage.tables import ApiKey, utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+AccessRole = Literal["ingest", "reviewer", "supervisor", "hr", "admin"]
+ROLES: tuple[str, ...] = get_args(AccessRole)
+# Roles a team may scope; a supervisor must have one. Ingest and admin act on every team.
+TEAM_ROLES = {"reviewer", "supervisor", "hr"}
+KEY_PREFIX = "qak_"
+LAST_USED_EVERY_S = 60  # last_used_at is a hint, not a log: one write a minute per key at most
+# A verified key is trusted for runtime.KEY_CACHE_S without asking the database again (per process):
+# one indexed read per request cost ingest 17–25% on SQLite. Revoking through this process forgets at
+# once; a revocation made elsewhere (qa keys revoke, another API process) holds within that window.
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the key's id, name, role and team (None: every team)."""
+
+    key_id: int | None
+    name: str | None
+    role: str
+    team: str | None = None
+
+
+OPEN = Principal(key_id=None, name=None, role="admin")  # access control off: an anonymous admin
+
+
+def check_team(scope: str | None, team: str | None) -> None:
+    """A key scoped to team ``scope`` may touch only that team's records."""
+    if scope is not None and team != scope:
+        raise Forbidden(f"this key sees team {scope} only")
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def check_new(*, role: str, team: str | None) -> None:
+    if role not in ROLES:
+        raise Invalid(f"unknown role {role!r}; roles: {', '.join(ROLES)}", "role")
+    if role == "supervisor" and not team:
+        raise Invalid("a supervisor key needs --team: supervisors see their own team only", "team")
+    if team and role not in TEAM_ROLES:
+        raise Invalid(f"role {role} is not team-scoped; --team applies to {', '.join(sorted(TEAM_ROLES))}", "team")
+
+
+def create_key(*, session: Session, role: str, team: str | None = None, name: str | None = None,
+               created_by: str | None = None) -> tuple[ApiKey, str]:
+    """A new key row and the key itself (shown to the caller once; only its hash is stored)."""
+    check_new(role=role, team=team)
+    prefix = secrets.token_hex(4)
+    key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    row = repo.create(session=session, prefix=prefix, key_hash=digest(key), name=name or f"{role}-{prefix}",
+                      role=role, team=team, created_by=created_by)
+    return row, key
+
+
+def find_key(*, session: Session, ident: str) -> ApiKey | None:
+    """By numeric id, prefix, or the key's printed form ``qak_<prefix>_…``."""
+    ident = ident.strip()
+    if ident.isdigit():
+        return repo.get(session=session, key_id=int(ident))
+    if ident.startswith(KEY_PREFIX):
+        ident = ident[len(KEY_PREFIX):].split("_", 1)[0]
+    return repo.get_by_prefix(session=session, prefix=ident)
+
+
+def revoke_key(*, session: Session, ident: str) -> ApiKey | None:
+    """Revoke a key (and end its UI logins); None when no such key. Revoking twice keeps the first time."""
+    row = find_key(session=session, ident=ident)
+    if row is None:
+        return None
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+    repo.end_logins_of(session=session, key_id=row.id)
+    return row
+
+
+def key_row(*, session: Session, key: str) -> ApiKey | None:
+    """The live key row for ``key``; None for a malformed, unknown, wrong or revoked key."""
+    if not key.startswith(KEY_PREFIX) or len(key) > 200:
+        return None
+    prefix, _, rest = key[len(KEY_PREFIX):].partition("_")
+    if not rest:
+        return None
+    row = repo.get_by_prefix(session=session, prefix=prefix)
+    if row is None or row.revoked_at is not None or not hmac.compare_digest(row.key_hash, digest(key)):
+        return None
+    now = utcnow()
+    if row.last_used_at is None or now - row.last_used_at > timedelta(seconds=LAST_USED_EVERY_S):
+        row.last_used_at = now
+        session.commit()
+    return row
+
+
+def principal(row: ApiKey) -> Principal:
+    return Principal(key_id=row.id, name=row.name, role=row.role, team=row.team_id)
+
+
+def authenticate_key(*, session: Session, key: str, cache: TTLCache) -> Principal | None:
+    """Who holds ``key`` (None: nobody); a key verified within the cache's lifetime is not looked up again."""
+    hashed = digest(key)
+    hit = cache.get(hashed)
+    if hit is not None:
+        return hit
+    row = key_row(session=session, key=key)
+    if row is None:
+        cache.drop(hashed)
+        return None
+    who = principal(row)
+    cache.put(hashed, who)
+    return who
+
+
+def start_login(*, session: Session, key_row: ApiKey, hours: float) -> str:
+    """A login session for the web UI; returns the cookie token (its hash is stored)."""
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    repo.purge_expired_logins(session=session, now=now)
+    repo.add_login(session=session, token_hash=digest(token), key_id=key_row.id, created_at=now,
+                   expires_at=now + timedelta(hours=hours))
+    return token
+
+
+def login_principal(*, session: Session, token: str) -> Principal | None:
+    """Who is behind a login cookie; None when expired, ended or the key was revoked."""
+    if len(token) > 200:
+        return None
+    login = repo.get_login(session=session, token_hash=digest(token))
+    if login is None or login.expires_at < utcnow():
+        return None
+    row = repo.get(session=session, key_id=login.key_id)
+    return principal(row) if row is not None and row.revoked_at is None else None
+
+
+def end_login(*, session: Session, token: str) -> None:
+    repo.delete_login(session=session, token_hash=digest(token))

@@ -1,0 +1,108 @@
+"""Domain errors → HTTP, in one place: NotFound 404, Conflict 409, Invalid 422 (located like request
+validation), Unauthenticated 401, Forbidden 403 (the web UI redirects to its login page), a database
+that is down 503; plus the edge cases of reading a request (invalid UTF-8, JSON nested too deeply)."""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from qa_service.errors import AccessDenied, Conflict, IngestConflict, Invalid, NotFound, RulePackError, Unauthenticated
+
+log = logging.getLogger(__name__)
+MAX_ECHO_CHARS = 500  # a validation error echoes the bad input back only when it is this small
+
+
+def _error_entry(error: dict) -> dict:
+    """A validation error as JSON can carry it: the input echoed only when small and finite (never inf/NaN)."""
+    out = {"type": error.get("type"), "loc": list(error.get("loc", ())), "msg": error.get("msg")}
+    if "input" in error:
+        try:
+            text = json.dumps(jsonable_encoder(error["input"]), ensure_ascii=False, allow_nan=False)
+            text.encode("utf-8")  # a lone surrogate cannot be sent back
+        except (TypeError, ValueError):
+            text = None
+        if text is not None and len(text) <= MAX_ECHO_CHARS:
+            out["input"] = json.loads(text)
+    if error.get("ctx"):
+        out["ctx"] = {k: v if isinstance(v, int | str) else str(v) for k, v in error["ctx"].items()}
+    return out
+
+
+def install(app: FastAPI) -> None:
+    """Register every handler on ``app``."""
+
+    @app.exception_handler(NotFound)
+    async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
+        return JSONResponse({"detail": str(exc), "field": exc.field}, status_code=404)
+
+    @app.exception_handler(Conflict)
+    async def _conflict(_: Request, exc: Conflict) -> JSONResponse:
+        body = {"detail": str(exc), "field": exc.field}
+        if isinstance(exc, IngestConflict):
+            body = {"detail": str(exc), "id": exc.existing_id, "source": exc.source, "external_id": exc.external_id}
+        return JSONResponse(body, status_code=409)
+
+    @app.exception_handler(Invalid)
+    async def _invalid(_: Request, exc: Invalid) -> JSONResponse:
+        return JSONResponse({"detail": [{"loc": list(exc.loc), "type": "value_error", "msg": str(exc)}]},
+                            status_code=422)
+
+    @app.exception_handler(RulePackError)
+    async def _broken_rules(_: Request, exc: RulePackError) -> JSONResponse:
+        return JSONResponse({"detail": [{"loc": ["rules"], "type": "rule_pack", "msg": str(e), "code": e.code}
+                                        for e in exc.errors]}, status_code=503)
+
+    @app.exception_handler(AccessDenied)
+    async def _denied(request: Request, exc: AccessDenied) -> Response:
+        status = 401 if isinstance(exc, Unauthenticated) else 403
+        if request.url.path.startswith("/ui/") and request.method == "GET":
+            if status == 401:
+                return RedirectResponse(f"/ui/login?next={quote(request.url.path)}", status_code=303)
+            return HTMLResponse(f"<!doctype html><meta charset=utf-8><title>无权限</title><h1>403 无权限</h1>"
+                                f"<p>{html.escape(str(exc))}</p><p><a href=/ui/login>换一个密钥登录</a></p>",
+                                status_code=403)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
+
+    @app.exception_handler(RecursionError)
+    async def _too_deep(_: Request, exc: RecursionError) -> JSONResponse:
+        return JSONResponse({"detail": [{"loc": ["body"], "type": "too_deep",
+                                         "msg": "JSON is nested too deeply to read"}]}, status_code=400)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(DBAPIError)
+    async def _db_down(_: Request, exc: DBAPIError) -> JSONResponse:
+        if isinstance(exc, OperationalError) or exc.connection_invalidated:
+            log.warning("database unavailable: %s", exc.orig)
+            return JSONResponse({"detail": "database unavailable; retry later"}, status_code=503,
+                                headers={"Retry-After": "5"})
+        raise exc
+
+    @app.exception_handler(RequestValidationError)
+    async def _request_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": [_error_entry(e) for e in exc.errors()]}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc.__cause__, RecursionError):
+            return await _too_deep(request, exc.__cause__)
+        if isinstance(exc.__cause__, UnicodeDecodeError):
+            cause = exc.__cause__
+            return JSONResponse(
+                {"detail": [{"loc": ["body"], "type": "invalid_utf8",
+                             "msg": f"request body is not valid UTF-8 (byte 0x{cause.object[cause.start]:02x} "
+                                    f"at position {cause.start})"}]},
+                status_code=400,
+            )
+        return await http_exception_handler(request, exc)

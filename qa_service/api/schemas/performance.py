@@ -1,0 +1,30 @@
+"""KPI imports and records."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class KpiRowError(BaseModel):
+    line: int = Field(description="CSV line (header = 1) or the record's position (first = 1)")
+    field: str
+    problem: str
+    value: str | None = None
+
+
+class KpiImportRead(BaseModel):
+    inserted: int
+    replaced: int = Field(description="Records for an agent and days already stored, replaced whole")
+    rejected: int
+    errors: list[KpiRowError]
+    columns: dict[str, str] = Field(description="Header or key in the input → the field it was read as")
+    ignored_columns: list[str]
+
+
+class KpiRead(BaseModel):
+    agent_id: str
+    team: str | None
+    date_from: str
+    date_to: str
+    values: dict[str, float | int]
+    source: str | None

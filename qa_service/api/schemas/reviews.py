@@ -1,0 +1,238 @@
+"""The review queue, verdicts, manual findings, appeals, audit events, calibration."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from qa_service.api.schemas.transcripts import FindingRead
+from qa_service.period import FORMATS
+
+Actor = Annotated[str | None, Field(
+    min_length=1, max_length=200,
+    description="Who does this; required while access control is off (with keys, the key's name is used)")]
+Severity = Literal["info", "minor", "major", "critical"]
+
+
+class ReviewSummary(BaseModel):
+    id: int
+    transcript_id: int
+    agent_id: str | None
+    team: str | None
+    channel: str
+    started_at: datetime | None
+    status: Literal["queued", "in_review", "done"]
+    reasons: list[str] = Field(description="Flag reasons that queued it, or `sample` / `manual`")
+    severity: str
+    priority: int = Field(description="0 first (fatal items), 5 last (samples)")
+    assigned_to: str | None
+    machine_score: float | None
+    machine_fatal: bool
+    final_score: float | None
+    final_fatal: bool | None
+    created_at: datetime
+    completed_at: datetime | None
+
+
+class ReviewPage(BaseModel):
+    items: list[ReviewSummary]
+    total: int
+    limit: int
+    offset: int
+
+
+class ReviewedFinding(FindingRead):
+    id: int
+    verdict: Literal["confirmed", "rejected"] | None = Field(description="null: not judged yet")
+    verdict_comment: str | None = None
+    verdict_by: str | None = None
+    overturned_by_appeal: int | None = Field(None, description="The accepted appeal that rejected it")
+
+
+class ManualFindingRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    dimension: str
+    rule_id: str | None
+    utterance_index: int
+    span: tuple[int, int]
+    quote: str
+    points: float
+    severity: str
+    message: str
+    fatal: bool
+    added_by: str
+    created_at: datetime
+    withdrawn: bool = Field(description="An accepted appeal withdrew it")
+
+
+class AppealRead(BaseModel):
+    id: int
+    review_id: int
+    transcript_id: int
+    agent_id: str | None
+    team: str | None
+    finding_id: int | None
+    manual_finding_id: int | None
+    rule_id: str | None
+    quote: str
+    points: float
+    reason: str
+    appellant: str
+    status: Literal["open", "accepted", "rejected"]
+    decided_by: str | None
+    decision_comment: str | None
+    created_at: datetime
+    decided_at: datetime | None
+
+
+class ReviewRead(ReviewSummary):
+    sample_week: str | None
+    comment: str | None
+    completed_by: str | None
+    appeal_deadline: datetime | None = Field(description="Appeals are accepted until then (done reviews)")
+    machine_dimensions: dict[str, float]
+    final_dimensions: dict[str, float] | None
+    weights: dict[str, float]
+    pass_mark: float
+    findings: list[ReviewedFinding]
+    manual_findings: list[ManualFindingRead]
+    appeals: list[AppealRead]
+
+
+class OpenReview(BaseModel):
+    transcript_id: int = Field(ge=1)
+    by: Actor = None
+
+
+class SampleRequest(BaseModel):
+    period: str = Field(description=f"Whose transcripts: {FORMATS}", examples=["2026-W44"])
+    percent: float | None = Field(None, ge=0, le=100, description="Default QA_REVIEW__SAMPLE_PERCENT")
+    minimum: int | None = Field(None, ge=0, description="Default QA_REVIEW__SAMPLE_MIN_PER_AGENT")
+    by: Actor = None
+
+
+class SampleRead(BaseModel):
+    period: str
+    agent_weeks: int
+    candidates: int = Field(description="Scored transcripts not yet in the queue")
+    added: int
+
+
+class AssignRequest(BaseModel):
+    reviewers: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(min_length=1, max_length=200)
+    mode: Literal["manual", "round_robin"] = "round_robin"
+    review_ids: list[int] | None = Field(None, max_length=5000, description="These reviews; else unassigned "
+                                                                             "open ones matching the filters")
+    limit: int = Field(100, ge=1, le=5000, description="How many unassigned reviews to deal out (no review_ids)")
+    team: str | None = None
+    agent_id: str | None = None
+    reason: str | None = None
+    by: Actor = None
+
+
+class AssignRead(BaseModel):
+    assigned: dict[str, str] = Field(description="review id → reviewer")
+
+
+class VerdictRequest(BaseModel):
+    verdict: Literal["confirmed", "rejected"] = Field(description="confirmed = 机检正确, rejected = 机检错误")
+    comment: str | None = Field(None, max_length=2000)
+    by: Actor = None
+
+
+class ManualFindingRequest(BaseModel):
+    dimension: str = Field(min_length=1, max_length=50)
+    utterance_index: int = Field(ge=0)
+    span: tuple[int, int] | None = Field(None, description="[start, end) in the utterance; else `quote` is found")
+    quote: str | None = Field(None, max_length=2000, description="Verbatim text of the utterance")
+    points: float = Field(ge=-100, le=100, description="negative deducts, positive is a bonus")
+    message: str = Field(min_length=1, max_length=500)
+    severity: Severity = "minor"
+    fatal: bool = False
+    rule_id: str | None = Field(None, max_length=200, description="The rule that should have fired (a miss)")
+    by: Actor = None
+
+
+class CompleteRequest(BaseModel):
+    comment: str | None = Field(None, max_length=2000)
+    confirm_rest: bool = Field(False, description="Confirm every finding not judged yet")
+    by: Actor = None
+
+
+class AppealRequest(BaseModel):
+    finding_id: int | None = None
+    manual_finding_id: int | None = None
+    reason: str = Field(min_length=1, max_length=2000)
+    by: Actor = None
+
+
+class AppealDecision(BaseModel):
+    decision: Literal["accepted", "rejected"]
+    comment: str | None = Field(None, max_length=2000)
+    by: Actor = None
+
+
+class AppealPage(BaseModel):
+    items: list[AppealRead]
+    total: int
+    limit: int
+    offset: int
+
+
+class AuditRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    review_id: int | None
+    transcript_id: int | None
+    entity: str
+    entity_id: int | None
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+class TallyRead(BaseModel):
+    reviewed: int = Field(description="Machine findings with a verdict")
+    confirmed: int
+    rejected: int
+    missed: int = Field(description="Manual findings reviewers added (machine misses)")
+    precision: float | None = Field(description="confirmed / reviewed")
+
+
+class RuleTally(TallyRead):
+    rule_id: str
+    owner: str | None
+
+
+class DimensionTally(TallyRead):
+    dimension: str
+
+
+class AgreementRead(BaseModel):
+    n: int = Field(description="Done reviews compared")
+    both_fail: int
+    both_pass: int
+    machine_only_fail: int
+    human_only_fail: int
+    observed: float | None = Field(description="p_o: share where machine and reviewer agree on pass/fail")
+    expected: float | None = Field(description="p_e: agreement expected by chance")
+    kappa: float | None = Field(description="Cohen's κ = (p_o − p_e) / (1 − p_e); null when p_e = 1")
+
+
+class CalibrationRead(BaseModel):
+    period: str | None
+    team: str | None
+    reviews: int
+    precision_threshold: float
+    min_reviewed: int
+    rules: list[RuleTally]
+    dimensions: list[DimensionTally]
+    agreement: AgreementRead
+    low_precision: list[RuleTally] = Field(description="Rules for their owner to fix, worst first")

@@ -1,0 +1,53 @@
+"""The web application: the JSON API (``api/``) and the web UI (``ui/``) on one Runtime.
+
+Assembled here, above both, so that neither imports the other's routes.
+"""
+
+from __future__ import annotations
+
+import gc
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from qa_service import __version__
+from qa_service.api import errors
+from qa_service.api.middleware import BodySizeLimit, RequireCredentials, ServerTiming
+from qa_service.api.routes import health, keys, performance, reviews, rules, transcripts
+from qa_service.config import Settings
+from qa_service.runtime import Runtime
+from qa_service.ui import routes as ui_routes
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI):
+    # Everything imported and built so far lives as long as the process: move it out of the
+    # cyclic GC's way, so full collections stay short under load (tail latency).
+    gc.collect()
+    gc.freeze()
+    yield
+    app.state.runtime.close()
+
+
+def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
+    """The API and UI on ``runtime`` (or a new one built from ``settings``)."""
+    if runtime is None:
+        if settings is None:
+            raise TypeError("create_app needs settings or a runtime")
+        runtime = Runtime(settings)
+    settings = runtime.settings
+    app = FastAPI(
+        lifespan=_lifespan,
+        title="qa_service",
+        version=__version__,
+        description="智能质检: ingest Chinese customer-service transcripts, score them, explain every point.",
+    )
+    app.state.runtime = runtime
+    errors.install(app)
+    app.add_middleware(RequireCredentials, enforced=settings.auth_enforced)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
+    app.add_middleware(ServerTiming)
+    for router in (health.router, transcripts.router, rules.router, performance.router, reviews.router,
+                   keys.router, ui_routes.router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,46 @@
+"""The ``qa`` Typer application, its sub-groups, and what every command shares."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from qa_service.config import Settings, get_settings
+
+app = typer.Typer(help="qa_service: quality inspection (智能质检) of Chinese customer-service conversations.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+rules_app = typer.Typer(help="Rule packs: validate, run their examples, list.", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
+keys_app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+console = Console()
+err_console = Console(stderr=True)
+
+DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Data dir (default QA_DATA_DIR or ./qa-data)")]
+
+
+def settings_for(data_dir: Path | None) -> Settings:
+    return get_settings().with_data_dir(data_dir)
+
+
+def runtime_for(data_dir: Path | None):
+    """This command's Runtime, its schema migrated first when QA_DB__AUTO_MIGRATE is on."""
+    from qa_service.runtime import Runtime
+
+    return Runtime(settings_for(data_dir)).migrate()
+
+
+def exit_on_signal(signum, _frame) -> None:
+    raise SystemExit(128 + signum)
+
+
+def setup_logging(level: int = logging.INFO) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("jieba", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

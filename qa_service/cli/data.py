@@ -1,0 +1,168 @@
+"""Transcripts in and out without the API: ``qa import``, ``qa score`` (offline), ``qa sentiment``."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import track
+
+from qa_service.cli.app import DataDir, app, console, runtime_for
+from qa_service.config import get_settings
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSONL or a plain-text log")],
+    api: Annotated[Optional[str], typer.Option(help="POST to this API base URL instead of writing directly")] = None,
+    api_key: Annotated[Optional[str], typer.Option(envvar="QA_API_KEY", help="Key for --api (an ingest key)")] = None,
+    source: Annotated[str, typer.Option(help="source for a plain-text log")] = "import",
+    external_id: Annotated[Optional[str], typer.Option(help="external_id for a plain-text log (default: file name)")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=1000)] = 500,
+    data_dir: DataDir = None,
+) -> None:
+    """Import transcripts: JSONL (API or corpus shape) or a pasted 客服：/客户： text log."""
+    from qa_service.ingest.textlog import read_transcripts
+
+    try:
+        items = list(read_transcripts(file, source=source, external_id=external_id))
+    except Exception as exc:  # TextLogError, UnicodeDecodeError
+        console.print(f"[red]cannot read {file}:[/red] {exc}")
+        raise typer.Exit(2)
+    counts: dict[str, int] = {}
+    rejected: list[tuple[int, list]] = []
+    batches = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
+    if api:
+        import httpx
+
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        with httpx.Client(base_url=api, timeout=120, headers=headers) as client:
+            for n, batch in enumerate(track(batches, description="importing", console=console)):
+                resp = client.post("/v1/transcripts/batch", json={"transcripts": batch})
+                if resp.status_code >= 400:
+                    console.print(f"[red]{resp.status_code}[/red] {resp.text[:500]}")
+                    raise typer.Exit(1)
+                for item in resp.json()["items"]:
+                    counts[item["status"]] = counts.get(item["status"], 0) + 1
+                    if item["errors"]:
+                        rejected.append((n * batch_size + item["index"], item["errors"]))
+    else:
+        from qa_service.ingest.service import ingest, validate_items
+
+        rt = runtime_for(data_dir)
+        for n, batch in enumerate(track(batches, description="importing", console=console)):
+            valid, bad = validate_items(batch, rt.settings)
+            outcomes, _ = ingest(valid, runtime=rt)
+            for o in [*outcomes, *bad]:
+                status = "rejected" if o.status == "conflict" else o.status
+                counts[status] = counts.get(status, 0) + 1
+                if o.errors or o.status == "conflict":
+                    rejected.append((n * batch_size + o.index, o.errors or [{"msg": "conflict: same key, other content"}]))
+    console.print(f"imported {file}: {counts}")
+    for index, errors in rejected[:20]:
+        console.print(f"  item {index}: " + "; ".join(f"{'.'.join(map(str, e.get('loc', [])))}: {e['msg']}"
+                                                      for e in errors))
+
+
+
+
+class OutputFormat(str, Enum):
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+@app.command()
+def score(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSONL of transcripts (API shape)")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the reports")],
+    format: Annotated[Optional[OutputFormat], typer.Option(help="jsonl or csv (default: from --output's suffix)")] = None,
+) -> None:
+    """Score a file offline, in-process (no Redis, no database): one report per transcript."""
+    from pydantic import ValidationError
+
+    from qa_service.ingest.schema import TranscriptCreate
+    from qa_service.ingest.textlog import read_transcripts
+    from qa_service.runtime import Runtime
+
+    fmt = format or (OutputFormat.csv if output.suffix.lower() == ".csv" else OutputFormat.jsonl)
+    pipeline = Runtime(get_settings()).pipeline.initialize()
+    records = list(read_transcripts(file))
+    valid, errors = [], 0
+    for i, record in enumerate(records):
+        try:
+            t = TranscriptCreate.model_validate(record)
+        except ValidationError as exc:
+            errors += 1
+            console.print(f"[yellow]line {i + 1} skipped:[/yellow] {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}")
+            continue
+        valid.append((t, t.to_domain()))
+    rows = []
+    batch = 32  # transcripts per model batch
+    for start in track(range(0, len(valid), batch), description="scoring", console=console):
+        chunk = valid[start : start + batch]
+        for (t, _), report in zip(chunk, pipeline.score_many([d for _, d in chunk])):
+            rows.append({"source": t.source, "external_id": t.external_id, **report.as_dict()})
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with open(output, "w", encoding="utf-8", newline="") as fh:
+        if fmt is OutputFormat.jsonl:
+            for row in rows:
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        else:
+            dims = sorted({d for r in rows for d in r["dimensions"]})
+            writer = csv.writer(fh)
+            writer.writerow(["source", "external_id", "score", *dims, "findings", "points", "flags"])
+            for r in rows:
+                writer.writerow([r["source"], r["external_id"], r["score"], *[r["dimensions"].get(d) for d in dims],
+                                 len(r["findings"]), sum(f["points"] for f in r["findings"]),
+                                 ";".join(f["reason"] for f in r["flags"])])
+    console.print(f"scored {len(rows)} transcript(s) → {output} ({fmt.value}); {errors} skipped")
+    if errors and not rows:
+        raise typer.Exit(1)
+
+
+@app.command()
+def sentiment(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV with a `text` column, or plain lines")],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="JSONL output (default: stdout)")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Model directory, or hybrid / lexical / snownlp "
+                                                      "(default: QA_SCORING__SENTIMENT_MODEL or the shipped model)")] = None,
+    batch_size: Annotated[int, typer.Option(min=1)] = 256,
+) -> None:
+    """Sentiment and emotion per line: JSONL {"text","label","positive_prob","emotion"}."""
+    from qa_service.errors import ConfigError
+    from qa_service.scoring.sentiment_backend import load_backend
+
+    raw = file.read_text(encoding="utf-8-sig")
+    first = raw.splitlines()[0] if raw.strip() else ""
+    if "text" in [c.strip() for c in first.split(",")]:
+        texts = [row["text"] or "" for row in csv.DictReader(raw.splitlines())]
+    else:
+        texts = [line for line in raw.splitlines() if line.strip()]
+    try:
+        backend = load_backend(model or get_settings().scoring.sentiment_model)
+    except ConfigError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2)
+    out = open(output, "w", encoding="utf-8") if output else sys.stdout
+    err = Console(stderr=True)
+    try:
+        for i in track(range(0, len(texts), batch_size), description="sentiment", console=err,
+                       disable=output is None and not err.is_terminal):
+            batch = texts[i : i + batch_size]
+            for text, p in zip(batch, backend.predict(batch)):
+                out.write(json.dumps({"text": text, "label": p.label, "positive_prob": round(p.positive_prob, 4),
+                                      "emotion": p.emotion if p.emotion_probs else None},
+                                     ensure_ascii=False) + "\n")
+    finally:
+        if output:
+            out.close()
+    if output:
+        err.print(f"{len(texts)} line(s) → {output} ({backend.name})")
+
+

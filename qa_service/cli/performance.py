@@ -1,0 +1,117 @@
+"""Agent performance from the command line: ``qa import-kpis``, ``qa export-appraisals``."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from qa_service.cli.app import DataDir, app, console, err_console, runtime_for
+
+
+@app.command("import-kpis")
+def import_kpis(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV, XLSX, JSON or JSONL of KPI rows")],
+    mapping: Annotated[Optional[Path], typer.Option(exists=True, dir_okay=False,
+                                                    help="YAML/JSON {their header: canonical field}")] = None,
+    api: Annotated[Optional[str], typer.Option(help="POST to this API base URL instead of writing directly")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Import operational KPIs per agent and day; bad rows are listed by line, good rows land.
+
+    Exit 0: every row stored; 1: some rows rejected (the rest stored); 2: the file could not be read.
+    Re-importing an agent and day replaces it.
+    """
+    from qa_service.performance.kpi import KpiFileError, load_mapping, read_kpi_file
+
+    try:
+        parsed = read_kpi_file(file, load_mapping(mapping) if mapping else None)
+    except (KpiFileError, OSError) as exc:
+        err_console.print(f"[red]cannot import {file}:[/red] {exc}", markup=True)
+        raise typer.Exit(2)
+    if parsed.ignored_columns:
+        console.print(f"ignored columns (not KPI fields; map them with --mapping): {', '.join(parsed.ignored_columns)}")
+    if api:
+        import httpx
+
+        payload = {"records": [_record_json(r) for r in parsed.records], "source": file.name}
+        resp = httpx.post(f"{api.rstrip('/')}/v1/kpis", json=payload, timeout=300) if parsed.records else None
+        if resp is not None and resp.status_code >= 400:
+            err_console.print(f"[red]{resp.status_code}[/red] {resp.text[:500]}")
+            raise typer.Exit(1)
+        stored = resp.json() if resp is not None else {"inserted": 0, "replaced": 0}
+    else:
+        from qa_service.performance.service import import_kpis as store_kpis
+
+        rt = runtime_for(data_dir)
+        with rt.session() as s:
+            result = store_kpis(session=s, records=parsed.records, source=file.name, known=rt.known_ids)
+        stored = {"inserted": result.inserted, "replaced": result.replaced}
+    rejected = len({e.line for e in parsed.errors})
+    console.print(f"{file}: {stored['inserted']} new, {stored['replaced']} replaced, {rejected} rejected "
+                  f"(columns: {', '.join(f'{h}→{f}' for h, f in parsed.columns.items())})", markup=False)
+    for e in parsed.errors[:50]:
+        err_console.print(f"  {e}", markup=False)
+    if len(parsed.errors) > 50:
+        err_console.print(f"  … and {len(parsed.errors) - 50} more")
+    if parsed.errors:
+        raise typer.Exit(1)
+
+
+def _record_json(r) -> dict:
+    key = {"date": r.date_from.isoformat()} if r.date_from == r.date_to else \
+        {"period": f"{r.date_from.isoformat()}..{r.date_to.isoformat()}"}
+    return {"agent_id": r.agent_id, **key, **({"team": r.team} if r.team else {}), **r.values}
+
+
+class ExportFormat(str, Enum):
+    xlsx = "xlsx"
+    csv = "csv"
+    json = "json"
+
+
+@app.command("export-appraisals")
+def export_appraisals(
+    period: Annotated[str, typer.Option(help="2026-10, 2026-W43, 2026-Q4 or 2026-10-01..2026-10-15")],
+    format: Annotated[ExportFormat, typer.Option("--format", help="xlsx, csv or json")] = ExportFormat.xlsx,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="File to write (default: "
+                                                   "appraisal-<period>.xlsx here; csv/json to stdout)")] = None,
+    scheme: Annotated[Optional[str], typer.Option(help="Scheme for every agent (default: by team)")] = None,
+    team: Annotated[Optional[str], typer.Option(help="Only this team")] = None,
+    scores: Annotated[str, typer.Option(help="machine (every scored transcript) or final (reviewed ones, after "
+                                             "review and appeals)")] = "machine",
+    data_dir: DataDir = None,
+) -> None:
+    """Appraisals for a period: every metric's value, attainment, points, total, grade and rank in team."""
+    from qa_service.errors import Invalid, RulePackError
+    from qa_service.performance.service import export_appraisals as export
+    from qa_service.period import parse_period
+
+    try:
+        p = parse_period(period)
+    except ValueError as exc:
+        err_console.print(f"[red]--period:[/red] {exc}")
+        raise typer.Exit(2)
+    if scores not in ("machine", "final"):
+        err_console.print(f"[red]--scores:[/red] {scores!r} is neither machine nor final")
+        raise typer.Exit(2)
+    rt = runtime_for(data_dir)
+    try:
+        with rt.sessions() as s:
+            out = export(session=s, settings=rt.settings, schemes=rt.schemes.get(), period=p, fmt=format.value,
+                         scheme=scheme, team=team, final=scores == "final")
+    except (RulePackError, Invalid) as exc:
+        err_console.print(f"[red]cannot appraise:[/red] {exc}", markup=False)
+        raise typer.Exit(2)
+    data = out.content
+    if output is None and format is ExportFormat.xlsx:
+        output = Path(f"appraisal-{p.label.replace('..', '_')}.xlsx")
+    if output is None:
+        sys.stdout.write(data if isinstance(data, str) else data.decode())
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
+    err_console.print(f"{out.rows} agent(s), period {p.label} ({p.start}..{p.end}) → {output}")

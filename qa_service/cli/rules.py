@@ -1,0 +1,90 @@
+"""``qa rules check|list``: validate packs and appraisal schemes, run their examples, list rules."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from qa_service.cli.app import console, err_console, rules_app, setup_logging
+from qa_service.config import get_settings
+
+
+RulesDir = Annotated[Optional[Path], typer.Option("--dir", help="Rule pack folder (default QA_SCORING__RULES_DIR or rules/)")]
+
+
+@rules_app.command("check")
+def rules_check(rules_dir: RulesDir = None) -> None:
+    """Validate every pack and run every rule's examples; exit 1 on any problem (coded errors)."""
+    from qa_service.errors import RulePackError
+    from qa_service.rules.book import RuleBook
+    from qa_service.rules.check import example_errors, run_examples
+
+    setup_logging(logging.WARNING)
+    settings = get_settings()
+    book = RuleBook(rules_dir or settings.rules_dir, default_pack=settings.scoring.default_pack)
+    try:
+        book.load()
+    except RulePackError as exc:
+        for e in exc.errors:
+            err_console.print(str(e), markup=False)
+        err_console.print(f"[red]{len(exc.errors)} problem(s) in {book.directory}; nothing was loaded[/red]")
+        raise typer.Exit(1) from None
+    failures = 0
+    for name, compiled in sorted(book.packs.items()):
+        results = run_examples(compiled)
+        errors = example_errors(compiled)
+        failures += len(errors)
+        own = sum(1 for r in compiled.pack.rules if r.pack == name)
+        console.print(f"{name} v{compiled.pack.version} ({compiled.pack.path}, sha256 {compiled.pack.hash[:12]}): "
+                      f"{own} rules + {len(compiled.pack.rules) - own} included, "
+                      f"{len(results) - len(errors)}/{len(results)} examples pass", markup=False)
+        for e in errors:
+            err_console.print(str(e), markup=False)
+    from qa_service.performance.appraisal import example_errors as scheme_example_errors
+    from qa_service.rules.scheme import load_schemes
+
+    scheme_dir = (rules_dir / "appraisal") if rules_dir else settings.schemes_dir
+    schemes = {}
+    if scheme_dir.is_dir():
+        try:
+            schemes = load_schemes(scheme_dir)
+        except RulePackError as exc:
+            for e in exc.errors:
+                err_console.print(str(e), markup=False)
+            failures += len(exc.errors)
+        for name, s in sorted(schemes.items()):
+            errors = scheme_example_errors(s)
+            failures += len(errors)
+            console.print(f"appraisal scheme {name} v{s.spec.version} ({s.path}): {len(s.spec.metrics)} metrics, "
+                          f"{len(s.spec.examples) - len(errors)}/{len(s.spec.examples)} examples pass", markup=False)
+            for e in errors:
+                err_console.print(str(e), markup=False)
+    if failures:
+        err_console.print(f"[red]{failures} problem(s)[/red]")
+        raise typer.Exit(1)
+    console.print(f"[green]all {len(book.packs)} packs and {len(schemes)} appraisal schemes valid, "
+                  f"every example passes[/green]")
+
+
+@rules_app.command("list")
+def rules_list(rules_dir: RulesDir = None) -> None:
+    """Packs and their rules: id, dimension, role, kind, points, severity."""
+    from rich.table import Table
+
+    from qa_service.rules.loader import load_packs
+
+    packs = load_packs(rules_dir or get_settings().rules_dir)
+    for name, pack in sorted(packs.items()):
+        table = Table(title=f"{name} v{pack.version} — scenario {pack.scenario}: {pack.spec.title}")
+        for col in ("rule", "dimension", "role", "kind", "points", "severity", "message"):
+            table.add_column(col)
+        for r in pack.rules:
+            s = r.spec
+            table.add_row(r.id, s.dimension, s.role.value, s.kind.value, f"{s.points:g}{' 致命' if s.fatal else ''}",
+                          s.severity, s.message)
+        console.print(table)
+
+

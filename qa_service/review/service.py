@@ -1,0 +1,468 @@
+"""Review policy: what enters the queue, sampling, assignment, verdicts, appeals, audit, calibration.
+
+Every function takes the caller's ``session`` (the caller owns the transaction) and, where a key may
+be team-scoped, the ``team`` it is limited to: touching another team's review is ``Forbidden``.
+Every change writes an audit event in the same transaction and recomputes the final score
+(``review/score.py``). Errors are domain errors (``NotFound``, ``Conflict``, ``Invalid``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from qa_service.domain import AppealStatus, QAReport, ReviewStatus, VerdictKind
+from qa_service.access.service import check_team
+from qa_service.errors import ConfigError, Conflict, Invalid, NotFound, RulePackError
+from qa_service.review.calibration import Calibration, calibrate
+from qa_service.review.queue import MANUAL_REASON, SAMPLE_PRIORITY, SAMPLE_REASON, draw, queue_entry
+from qa_service.review.score import Item, fails, final_score
+from qa_service.storage import reports as report_repo
+from qa_service.storage import reviews as repo
+from qa_service.storage import transcripts as transcript_repo
+from qa_service.storage.tables import Appeal, ManualFinding, Report, Review, Verdict, utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from qa_service.period import Period
+    from qa_service.runtime import Runtime
+
+
+def _state(review: Review) -> dict[str, Any]:
+    return {"status": review.status, "assigned_to": review.assigned_to, "final_score": review.final_score,
+            "final_fatal": review.final_fatal}
+
+
+# --- entering the queue --------------------------------------------------------------------------------------
+
+def enqueue_scored(*, session: Session, transcript_id: int, report: QAReport) -> None:
+    """A report was stored: a flagged transcript enters the queue (or updates its queued entry).
+
+    A review already under way or done is left as it is; the re-score is written to its audit trail.
+    """
+    review = repo.get_plain(session=session, transcript_id=transcript_id)
+    flags = [(f.reason, f.severity.value) for f in report.flags]
+    if review is None:
+        if flags:
+            entry = queue_entry(flags)
+            repo.create(session=session, transcript_id=transcript_id, reasons=entry.reasons,
+                        severity=entry.severity, priority=entry.priority, machine_score=report.score,
+                        machine_fatal=report.fatal)
+        return
+    before = {"machine_score": review.machine_score, "reasons": list(review.reasons)}
+    if review.status == ReviewStatus.queued.value:
+        extra = [r for r in review.reasons if r in (SAMPLE_REASON, MANUAL_REASON)]
+        entry = queue_entry(flags) if flags else None
+        review.reasons = sorted(set((entry.reasons if entry else []) + extra)) or [SAMPLE_REASON]
+        review.severity = entry.severity if entry else "info"
+        review.priority = entry.priority if entry else SAMPLE_PRIORITY
+        review.machine_score, review.machine_fatal, review.updated_at = report.score, report.fatal, utcnow()
+        review.final_score = review.final_fatal = review.final_dims = None
+        review.verdicts.clear()
+        review.manual_findings.clear()
+    repo.add_audit_event(session, actor="system", action="rescored", review=review, entity="review",
+                         entity_id=review.id, before=before,
+                         after={"machine_score": report.score, "reasons": [r for r, _ in flags]})
+
+
+def open_review(*, session: Session, transcript_id: int, by: str, team: str | None = None) -> tuple[Review, bool]:
+    """Put any scored transcript in the queue by hand; returns (review, created)."""
+    found, transcript_team = transcript_repo.team_of(session=session, transcript_id=transcript_id)
+    if not found:
+        raise NotFound(f"transcript {transcript_id} not found", "transcript_id")
+    check_team(team, transcript_team)
+    existing = repo.id_for_transcript(session=session, transcript_id=transcript_id)
+    if existing is not None:
+        return get(session=session, review_id=existing), False
+    report = report_repo.get_for_transcript(session=session, transcript_id=transcript_id)
+    if report is None:
+        raise Conflict(f"transcript {transcript_id} is not scored yet; review it once it is", "transcript_id")
+    review = repo.create(session=session, transcript_id=transcript_id, reasons=[MANUAL_REASON], severity="info",
+                         priority=SAMPLE_PRIORITY, machine_score=report.score, machine_fatal=report.fatal)
+    session.flush()
+    repo.add_audit_event(session, actor=by, action="queued", review=review, entity="review", entity_id=review.id,
+                         after={"reasons": [MANUAL_REASON]})
+    return get(session=session, review_id=review.id), True
+
+
+@dataclass(frozen=True, slots=True)
+class SampleResult:
+    period: str
+    candidates: int
+    added: int
+    agent_weeks: int
+
+
+def sample(*, session: Session, period: Period, tz: ZoneInfo, percent: float, minimum: int, by: str) -> SampleResult:
+    """The sampling plan: add ``percent`` (≥ ``minimum``) of each agent's unqueued transcripts per ISO week."""
+    since, until = period.bounds(tz)
+    pool: dict[tuple[str, str], list[int]] = defaultdict(list)
+    already: dict[tuple[str, str], int] = defaultdict(int)
+    facts: dict[int, tuple[float, bool]] = {}
+    for tid, agent, started, received, score, fatal, review_id, sample_week in repo.sample_candidates(
+            session=session, since=since, until=until):
+        day = (started or received).astimezone(tz).date()
+        if day not in period:
+            continue
+        iso = day.isocalendar()
+        week = f"{iso.year}-W{iso.week:02d}"
+        if review_id is None:
+            pool[(agent, week)].append(tid)
+            facts[tid] = (score, bool(fatal))
+        elif sample_week == week:
+            already[(agent, week)] += 1
+    added = 0
+    for (agent, week), ids in sorted(pool.items()):
+        for tid in draw(ids, already=already[(agent, week)], percent=percent, minimum=minimum,
+                        seed=f"{week}/{agent}"):
+            score, fatal = facts[tid]
+            repo.create(session=session, transcript_id=tid, reasons=[SAMPLE_REASON], severity="info",
+                        priority=SAMPLE_PRIORITY, sample_week=week, machine_score=score, machine_fatal=fatal)
+            added += 1
+    session.flush()
+    if added:
+        repo.add_audit_event(session, actor=by, action="sampled", review=None, entity="plan", entity_id=None,
+                             after={"period": period.label, "percent": percent, "minimum": minimum, "added": added})
+    return SampleResult(period.label, sum(len(v) for v in pool.values()), added, len(pool))
+
+
+def assign(*, session: Session, reviewers: list[str], mode: str, by: str, review_ids: list[int] | None = None,
+           flt: repo.QueueFilter | None = None, limit: int = 100, team: str | None = None) -> dict[int, str]:
+    """Assign reviews: ``manual`` gives them all to ``reviewers[0]``; ``round_robin`` deals them out in
+    queue order, each next one to the reviewer with the fewest open reviews (ties: list order).
+
+    Without ``review_ids``, the first ``limit`` unassigned open reviews matching ``flt`` are dealt.
+    """
+    if not reviewers:
+        raise Invalid("name at least one reviewer", "reviewers")
+    if mode == "manual" and len(reviewers) != 1:
+        raise Invalid("manual assignment takes exactly one reviewer; use mode round_robin for several", "reviewers")
+    if review_ids is None:
+        flt = flt or repo.QueueFilter()
+        flt.team = team if team is not None else flt.team
+        review_ids = repo.unassigned_ids(session=session, flt=flt, limit=limit)
+    reviews = repo.list_by_ids(session=session, review_ids=review_ids)
+    missing = sorted(set(review_ids) - {r.id for r in reviews})
+    if missing:
+        raise NotFound(f"reviews not found: {missing}", "review_ids")
+    for review in reviews:
+        check_team(team, review.transcript.team_id)
+    closed = [r.id for r in reviews if r.status == ReviewStatus.done.value]
+    if closed:
+        raise Conflict(f"reviews already done cannot be reassigned: {closed}", "review_ids")
+    load = dict.fromkeys(reviewers, 0) | repo.open_load(session=session, reviewers=reviewers, excluding=review_ids)
+    out = {}
+    now = utcnow()
+    for review in reviews:
+        who = min(reviewers, key=lambda r: (load[r], reviewers.index(r)))
+        load[who] += 1
+        before = _state(review)
+        review.assigned_to, review.assigned_at, review.updated_at = who, now, now
+        repo.add_audit_event(session, actor=by, action="assigned", review=review, entity="review",
+                             entity_id=review.id, before=before, after=_state(review))
+        out[review.id] = who
+    return out
+
+
+# --- one review ----------------------------------------------------------------------------------------------
+
+def get(*, session: Session, review_id: int, team: str | None = None) -> Review:
+    review = repo.get(session=session, review_id=review_id)
+    if review is None:
+        raise NotFound(f"review {review_id} not found", "review_id")
+    check_team(team, review.transcript.team_id)
+    return review
+
+
+def for_transcript(*, session: Session, transcript_id: int, team: str | None = None) -> Review:
+    found, transcript_team = transcript_repo.team_of(session=session, transcript_id=transcript_id)
+    check_team(team, transcript_team if found else None)
+    review_id = repo.id_for_transcript(session=session, transcript_id=transcript_id)
+    if review_id is None:
+        raise NotFound(f"transcript {transcript_id} has no review; POST /v1/reviews to open one", "transcript_id")
+    return get(session=session, review_id=review_id)
+
+
+def _report(review: Review) -> Report:
+    report = review.transcript.report
+    if report is None:
+        raise Conflict(f"transcript {review.transcript_id} has no report (being re-scored?)")
+    return report
+
+
+def refresh_final(review: Review) -> None:
+    """Recompute the review's final score from its report, verdicts, manual findings and appeals."""
+    report = _report(review)
+    verdict = {v.finding_id: v.verdict for v in review.verdicts if v.finding_id is not None}
+    kept, rejected = [], []
+    for f in report.findings:
+        (rejected if verdict.get(f.id) == VerdictKind.rejected.value else kept).append(
+            Item(f.dimension, f.points, f.fatal))
+    manual = [Item(m.dimension, m.points, m.fatal) for m in review.manual_findings if m.withdrawn_at is None]
+    result = final_score(machine_score=report.score, machine_fatal=report.fatal, dimensions=report.dimensions,
+                         kept=kept, rejected=rejected, manual=manual)
+    review.final_score, review.final_fatal, review.final_dims = result.score, result.fatal, result.dimensions
+
+
+def _writable(review: Review, by: str) -> None:
+    if review.status == ReviewStatus.done.value:
+        raise Conflict(f"review {review.id} is done (by {review.completed_by}); findings change now only "
+                       "through an appeal")
+    if review.status == ReviewStatus.queued.value:
+        review.status = ReviewStatus.in_review.value
+    if review.assigned_to is None:
+        review.assigned_to, review.assigned_at = by, utcnow()
+    review.updated_at = utcnow()
+
+
+def set_verdict(*, session: Session, review_id: int, finding_id: int, verdict: VerdictKind | str,
+                comment: str | None, by: str, team: str | None = None) -> Review:
+    verdict = VerdictKind(verdict).value
+    review = get(session=session, review_id=review_id, team=team)
+    finding = next((f for f in _report(review).findings if f.id == finding_id), None)
+    if finding is None:
+        raise NotFound(f"finding {finding_id} is not in review {review_id}'s report", "finding_id")
+    before_state = _state(review)
+    _writable(review, by)
+    current = next((v for v in review.verdicts if v.finding_id == finding_id), None)
+    before = {"verdict": current.verdict, "comment": current.comment} if current else None
+    if current is None:
+        current = Verdict(review_id=review.id, finding_id=finding.id, dimension=finding.dimension,
+                          rule_id=finding.rule_id, points=finding.points, fatal=finding.fatal,
+                          verdict=verdict, reviewer=by)
+        review.verdicts.append(current)
+    current.verdict, current.comment, current.reviewer, current.decided_at = verdict, comment, by, utcnow()
+    refresh_final(review)
+    session.flush()
+    repo.add_audit_event(session, actor=by, action=f"finding_{verdict}", review=review, entity="finding",
+                         entity_id=finding.id, before={**(before or {}), **before_state},
+                         after={"verdict": verdict, "comment": comment, "rule_id": finding.rule_id, **_state(review)})
+    return review
+
+
+def locate(text: str, *, span: tuple[int, int] | None, quote: str | None) -> tuple[int, int]:
+    """The verbatim span of a manual finding: as given, else where ``quote`` occurs, else the whole turn."""
+    if span is not None:
+        a, b = span
+        if not (0 <= a < b <= len(text)):
+            raise Invalid(f"span [{a}, {b}) is outside the utterance (0–{len(text)})", "span")
+        return a, b
+    if quote:
+        at = text.find(quote)
+        if at < 0:
+            raise Invalid(f"quote {quote!r} is not in the utterance; quote it verbatim or give a span", "quote")
+        return at, at + len(quote)
+    return 0, len(text)
+
+
+@dataclass(frozen=True, slots=True)
+class ManualFindingSpec:
+    """What a reviewer says the machine missed."""
+
+    dimension: str
+    utterance_index: int
+    points: float
+    message: str
+    severity: str = "minor"
+    fatal: bool = False
+    rule_id: str | None = None
+    span: tuple[int, int] | None = None
+    quote: str | None = None
+
+
+def add_manual(*, session: Session, review_id: int, spec: ManualFindingSpec, by: str, team: str | None = None
+               ) -> tuple[Review, ManualFinding]:
+    review = get(session=session, review_id=review_id, team=team)
+    report = _report(review)
+    if spec.dimension not in report.dimensions:
+        raise Invalid(f"dimension {spec.dimension!r} is not in this report; one of {sorted(report.dimensions)}",
+                      "dimension")
+    utterance = next((u for u in review.transcript.utterances if u.index == spec.utterance_index), None)
+    if utterance is None:
+        raise Invalid(f"utterance_index {spec.utterance_index} is not in transcript {review.transcript_id} "
+                      f"(0–{len(review.transcript.utterances) - 1})", "utterance_index")
+    a, b = locate(utterance.text, span=spec.span, quote=spec.quote)
+    before_state = _state(review)
+    _writable(review, by)
+    manual = ManualFinding(review_id=review.id, dimension=spec.dimension, rule_id=spec.rule_id,
+                           utterance_index=utterance.index, span_start=a, span_end=b, quote=utterance.text[a:b],
+                           points=spec.points, severity=spec.severity, message=spec.message, fatal=spec.fatal,
+                           added_by=by, created_at=utcnow())
+    review.manual_findings.append(manual)
+    refresh_final(review)
+    session.flush()
+    repo.add_audit_event(session, actor=by, action="manual_added", review=review, entity="manual_finding",
+                         entity_id=manual.id, before=before_state,
+                         after={"dimension": spec.dimension, "rule_id": spec.rule_id,
+                                "utterance_index": utterance.index, "quote": manual.quote, "points": spec.points,
+                                "fatal": spec.fatal, **_state(review)})
+    return review, manual
+
+
+def remove_manual(*, session: Session, review_id: int, manual_id: int, by: str, team: str | None = None) -> Review:
+    review = get(session=session, review_id=review_id, team=team)
+    manual = next((m for m in review.manual_findings if m.id == manual_id), None)
+    if manual is None:
+        raise NotFound(f"manual finding {manual_id} is not in review {review_id}", "manual_finding_id")
+    before_state = _state(review)
+    _writable(review, by)
+    review.manual_findings.remove(manual)
+    refresh_final(review)
+    session.flush()
+    repo.add_audit_event(session, actor=by, action="manual_removed", review=review, entity="manual_finding",
+                         entity_id=manual_id, before={"quote": manual.quote, "points": manual.points, **before_state},
+                         after=_state(review))
+    return review
+
+
+def complete(*, session: Session, review_id: int, by: str, comment: str | None, confirm_rest: bool,
+             team: str | None = None) -> Review:
+    review = get(session=session, review_id=review_id, team=team)
+    report = _report(review)
+    judged = {v.finding_id for v in review.verdicts}
+    rest = [f for f in report.findings if f.id not in judged]
+    if rest and not confirm_rest:
+        raise Conflict(f"findings without a verdict: {[f.id for f in rest]}; judge them, or send "
+                       "confirm_rest: true to confirm them all", "confirm_rest")
+    before_state = _state(review)
+    _writable(review, by)
+    for f in rest:
+        review.verdicts.append(Verdict(review_id=review.id, finding_id=f.id, dimension=f.dimension,
+                                       rule_id=f.rule_id, points=f.points, fatal=f.fatal,
+                                       verdict=VerdictKind.confirmed.value, reviewer=by, decided_at=utcnow()))
+    refresh_final(review)
+    review.status, review.completed_at = ReviewStatus.done.value, utcnow()
+    review.completed_by, review.comment = by, comment
+    session.flush()
+    repo.add_audit_event(session, actor=by, action="completed", review=review, entity="review",
+                         entity_id=review.id, before=before_state,
+                         after={**_state(review), "comment": comment, "confirmed_rest": len(rest),
+                                "machine_score": review.machine_score})
+    return review
+
+
+def appeal_deadline(review: Review, window_days: float) -> datetime | None:
+    return review.completed_at + timedelta(days=window_days) if review.completed_at else None
+
+
+# --- appeals -------------------------------------------------------------------------------------------------
+
+def _appeal_target(review: Review, finding_id: int | None, manual_finding_id: int | None
+                   ) -> tuple[dict[str, Any], list[Appeal]]:
+    """What is appealed (rule, quote, points) and the appeals already filed against it."""
+    if finding_id is not None:
+        verdict = next((v for v in review.verdicts if v.finding_id == finding_id), None)
+        if verdict is None:
+            raise NotFound(f"finding {finding_id} is not in review {review.id}", "finding_id")
+        if verdict.verdict != VerdictKind.confirmed.value:
+            raise Conflict(f"finding {finding_id} was rejected by the reviewer: it costs nothing to appeal",
+                           "finding_id")
+        finding = next(f for f in _report(review).findings if f.id == finding_id)
+        target = {"rule_id": finding.rule_id, "quote": finding.quote, "points": finding.points}
+        return target, [a for a in review.appeals if a.finding_id == finding_id]
+    manual = next((m for m in review.manual_findings if m.id == manual_finding_id), None)
+    if manual is None or manual.withdrawn_at is not None:
+        raise NotFound(f"manual finding {manual_finding_id} is not in review {review.id}", "manual_finding_id")
+    target = {"rule_id": manual.rule_id, "quote": manual.quote, "points": manual.points}
+    return target, [a for a in review.appeals if a.manual_finding_id == manual_finding_id]
+
+
+def create_appeal(*, session: Session, review_id: int, finding_id: int | None, manual_finding_id: int | None,
+                  reason: str, by: str, window_days: float, team: str | None = None) -> Appeal:
+    review = get(session=session, review_id=review_id, team=team)
+    if review.status != ReviewStatus.done.value:
+        raise Conflict(f"review {review_id} is not done yet; appeal once the reviewer has closed it")
+    deadline = appeal_deadline(review, window_days)
+    if utcnow() > deadline:
+        raise Conflict(f"the appeal window closed at {deadline.isoformat()} "
+                       f"({window_days:g} days after the review; QA_REVIEW__APPEAL_WINDOW_DAYS)")
+    if (finding_id is None) == (manual_finding_id is None):
+        raise Invalid("name exactly one of finding_id or manual_finding_id", "finding_id")
+    target, taken = _appeal_target(review, finding_id, manual_finding_id)
+    if taken:
+        raise Conflict(f"this finding was already appealed (appeal {taken[0].id}, {taken[0].status}); "
+                       "an appeal is decided once, for good", "finding_id")
+    appeal = Appeal(review_id=review.id, finding_id=finding_id, manual_finding_id=manual_finding_id, reason=reason,
+                    appellant=by, status=AppealStatus.open.value, created_at=utcnow(), **target)
+    review.appeals.append(appeal)
+    session.flush()
+    repo.add_audit_event(session, actor=by, action="appeal_opened", review=review, entity="appeal",
+                         entity_id=appeal.id, after={"reason": reason, "finding_id": finding_id,
+                                                     "manual_finding_id": manual_finding_id, **target})
+    return appeal
+
+
+def decide_appeal(*, session: Session, appeal_id: int, decision: AppealStatus | str, comment: str | None, by: str,
+                  team: str | None = None) -> tuple[Appeal, Review]:
+    decision = AppealStatus(decision).value
+    appeal = repo.get_appeal(session=session, appeal_id=appeal_id)
+    if appeal is None:
+        raise NotFound(f"appeal {appeal_id} not found", "appeal_id")
+    review = get(session=session, review_id=appeal.review_id, team=team)
+    if appeal.status != AppealStatus.open.value:
+        raise Conflict(f"appeal {appeal_id} was {appeal.status} by {appeal.decided_by} on "
+                       f"{appeal.decided_at.isoformat()}; it is closed for good")
+    if by == appeal.appellant:
+        raise Conflict("the appellant cannot decide their own appeal; a team lead does", "by")
+    before = _state(review)
+    appeal.status, appeal.decided_by, appeal.decision_comment, appeal.decided_at = decision, by, comment, utcnow()
+    if decision == AppealStatus.accepted.value:
+        if appeal.finding_id is not None:
+            verdict = next(v for v in review.verdicts if v.finding_id == appeal.finding_id)
+            verdict.verdict, verdict.appeal_id = VerdictKind.rejected.value, appeal.id
+        else:
+            manual = next(m for m in review.manual_findings if m.id == appeal.manual_finding_id)
+            manual.withdrawn_at = utcnow()
+        refresh_final(review)
+        review.updated_at = utcnow()
+    session.flush()
+    repo.add_audit_event(session, actor=by, action=f"appeal_{decision}", review=review, entity="appeal",
+                         entity_id=appeal.id, before={**before, "appeal": AppealStatus.open.value},
+                         after={**_state(review), "appeal": decision, "comment": comment})
+    return appeal, review
+
+
+# --- calibration ---------------------------------------------------------------------------------------------
+
+def calibration(*, session: Session, pass_mark: float, team: str | None = None, since: datetime | None = None,
+                until: datetime | None = None) -> tuple[Calibration, int]:
+    """Machine vs reviewers over reviews in scope; returns (figures, number of reviews)."""
+    rows = repo.calibration_rows(session=session, team=team, since=since, until=until)
+    pairs = [(fails(ms, mf, pm if pm is not None else pass_mark), fails(fs, ff, pm if pm is not None else pass_mark))
+             for ms, mf, fs, ff, pm in rows.done]
+    return calibrate(rows.verdicts, rows.misses, pairs), rows.reviews
+
+
+@dataclass(frozen=True, slots=True)
+class CalibrationReport:
+    calibration: Calibration
+    reviews: int
+    owners: dict[str, str | None]  # rule id → who maintains it
+    period: str | None
+    team: str | None
+
+
+def calibration_report(*, session: Session, runtime: Runtime, period: Period | None = None,
+                       team: str | None = None) -> CalibrationReport:
+    """Calibration of the reviews of ``period`` (all time when None), with each rule's owner."""
+    tz = ZoneInfo(runtime.settings.performance.timezone)
+    since, until = period.bounds(tz) if period else (None, None)
+    cal, n = calibration(session=session, pass_mark=runtime.settings.review.pass_mark, team=team, since=since,
+                         until=until)
+    try:
+        owners = runtime.rulebook.ready().owners()
+    except (RulePackError, ConfigError):  # a broken pack still leaves the figures readable
+        owners = {}
+    return CalibrationReport(cal, n, owners, period.label if period else None, team)
+
+
+def queue_counts(*, session: Session) -> Mapping[str, int]:
+    """Open reviews and open appeals (the UI's badges)."""
+    c = repo.counts(session=session)
+    return {"open": c.get(ReviewStatus.queued.value, 0) + c.get(ReviewStatus.in_review.value, 0),
+            "appeals_open": c.get("appeals_open", 0)}

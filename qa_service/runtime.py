@@ -1,0 +1,147 @@
+"""Runtime: what a process builds once from Settings — engine and sessions, Redis, rule book, pipeline,
+appraisal schemes and the per-process caches — shared by the API, the worker, the embedded stack and
+the CLI.
+
+Everything heavy is built on first use (the API never loads the sentiment model unless it runs a
+rule dry run; a worker calls ``pipeline.initialize()`` before taking jobs). A worker process installs
+its runtime with :func:`install`; rq's job functions read it back with :func:`current`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Hashable, Iterator
+from contextlib import contextmanager
+from typing import Any, Generic, TypeVar
+
+import redis
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from qa_service.config import Settings, get_settings
+from qa_service.rules.book import RuleBook
+from qa_service.rules.scheme import SchemeBook
+from qa_service.scoring.pipeline import Pipeline
+from qa_service.storage.db import create_db_engine, session_factory, session_scope, upgrade
+from qa_service.storage.redis import redis_client
+from qa_service.storage.transcripts import KnownIds
+
+V = TypeVar("V")
+KEY_CACHE_S = 5.0  # an API key verified this recently is trusted without a database read
+
+
+class TTLCache(Generic[V]):
+    """A small dict whose entries expire ``ttl_s`` seconds after they were put (monotonic clock)."""
+
+    def __init__(self, ttl_s: float):
+        self.ttl_s = ttl_s
+        self._items: dict[Hashable, tuple[float, V]] = {}
+
+    def get(self, key: Hashable) -> V | None:
+        hit = self._items.get(key)
+        if hit is None or hit[0] <= time.monotonic():
+            return None
+        return hit[1]
+
+    def put(self, key: Hashable, value: V) -> None:
+        self._items[key] = (time.monotonic() + self.ttl_s, value)
+
+    def drop(self, key: Hashable) -> None:
+        self._items.pop(key, None)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+
+class Runtime:
+    def __init__(self, settings: Settings, *, pipeline: Pipeline | None = None):
+        self.settings = settings
+        self._engine: Engine | None = None
+        self._sessions: sessionmaker[Session] | None = None
+        self.known_ids = KnownIds()  # agents and teams known to exist (ingest skips their lookup)
+        self.verified_keys: TTLCache[Any] = TTLCache(KEY_CACHE_S)  # API keys checked recently (access/service.py)
+        self._lock = threading.Lock()
+        self._redis: redis.Redis | None = None
+        self._rulebook: RuleBook | None = pipeline.rulebook if pipeline is not None else None
+        self._pipeline = pipeline
+        self._schemes: SchemeBook | None = None
+
+    @property
+    def engine(self) -> Engine:
+        """The database engine (created on first use: offline scoring never touches a database)."""
+        with self._lock:
+            if self._engine is None:
+                self._engine = create_db_engine(self.settings)
+                self._sessions = session_factory(self._engine)
+            return self._engine
+
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        self.engine
+        return self._sessions
+
+    @property
+    def redis(self) -> redis.Redis:
+        """The configured Redis (connects lazily)."""
+        if self._redis is None:
+            self._redis = redis_client(self.settings)
+        return self._redis
+
+    @property
+    def rulebook(self) -> RuleBook:
+        """The rule packs (``QA_SCORING__RULES_DIR``), loaded on first use and reloaded when files change."""
+        with self._lock:
+            if self._rulebook is None:
+                self._rulebook = RuleBook(self.settings.rules_dir, default_pack=self.settings.scoring.default_pack)
+            return self._rulebook
+
+    @property
+    def pipeline(self) -> Pipeline:
+        """The configured scorers over the rule book (call ``initialize()`` to load their models)."""
+        book = self.rulebook
+        with self._lock:
+            if self._pipeline is None:
+                self._pipeline = Pipeline.from_settings(self.settings.scoring, book)
+            return self._pipeline
+
+    @property
+    def schemes(self) -> SchemeBook:
+        """The appraisal schemes (``QA_PERFORMANCE__SCHEMES_DIR``), reloaded when files change."""
+        with self._lock:
+            if self._schemes is None:
+                self._schemes = SchemeBook(self.settings.schemes_dir)
+            return self._schemes
+
+    def migrate(self) -> Runtime:
+        """Bring the schema up to date when ``QA_DB__AUTO_MIGRATE`` is on."""
+        if self.settings.db.auto_migrate:
+            upgrade(self.engine)
+        return self
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session that commits on success and rolls back on error."""
+        with session_scope(self.sessions) as session:
+            yield session
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+        if self._redis is not None:
+            self._redis.close()
+
+
+_installed: Runtime | None = None
+
+
+def install(runtime: Runtime) -> Runtime:
+    """Make ``runtime`` this process's runtime (the worker, before taking jobs)."""
+    global _installed
+    _installed = runtime
+    return runtime
+
+
+def current() -> Runtime:
+    """This process's runtime; built from the environment on first use (e.g. under a plain ``rq worker``)."""
+    return _installed or install(Runtime(get_settings()))

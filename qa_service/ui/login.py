@@ -1,0 +1,90 @@
+"""/ui/login and /ui/logout: a key exchanged for a session cookie (the key never lands in a URL)."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import parse_qs, quote
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from qa_service.access import service as access
+from qa_service.api.auth import SESSION_COOKIE
+from qa_service.api.deps import RuntimeDep
+from qa_service.errors import Unauthenticated
+from qa_service.ui.render import templates
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this site (no //host or scheme: an open redirect otherwise)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/ui/"
+    return target
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, next: str | None = None, failed: bool = False) -> HTMLResponse:
+    """Log in with an API key; the browser keeps a session cookie (QA_AUTH__SESSION_HOURS)."""
+    settings = request.app.state.runtime.settings
+    return templates.TemplateResponse(request, "login.html", {
+        "page": "login", "counts": None, "me": None, "auth": settings.auth_enforced, "next": _safe_next(next),
+        "failed": failed})
+
+
+async def _login_form(request: Request) -> tuple[str, str | None, bool]:
+    """(key, next, is_form): a JSON body from the page's script, or a plain form post without script."""
+    raw = (await request.body())[:4096]
+    if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        fields = parse_qs(raw.decode("utf-8", "replace"))
+        return (fields.get("key") or [""])[0].strip(), (fields.get("next") or [None])[0], True
+    try:
+        data = json.loads(raw or b"{}")
+    except ValueError:
+        data = None
+    key = data.get("key") if isinstance(data, dict) else None
+    if not isinstance(key, str) or not key.strip():
+        raise RequestValidationError([{"loc": ["body", "key"], "type": "missing", "msg": "send {\"key\": \"qak_…\"}"}])
+    return key.strip(), None, False
+
+
+@router.post("/login")
+async def login(request: Request, runtime: RuntimeDep) -> Response:
+    """Exchange a key for a login cookie (HttpOnly, SameSite=Strict); the key is not kept by the browser."""
+    key, target, is_form = await _login_form(request)
+
+    settings = runtime.settings
+
+    def start() -> tuple[str, dict] | None:
+        with runtime.session() as session:
+            row = access.key_row(session=session, key=key)
+            if row is None:
+                return None
+            token = access.start_login(session=session, key_row=row, hours=settings.auth.session_hours)
+            return token, {"name": row.name, "role": row.role, "team": row.team_id}
+
+    started = await run_in_threadpool(start)
+    if started is None:
+        if is_form:
+            return RedirectResponse(f"/ui/login?failed=1&next={quote(_safe_next(target))}", status_code=303)
+        raise Unauthenticated("invalid or revoked API key")
+    token, who = started
+    response = RedirectResponse(_safe_next(target), status_code=303) if is_form else JSONResponse(who)
+    secure = request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
+    response.set_cookie(SESSION_COOKIE, token, max_age=int(settings.auth.session_hours * 3600), httponly=True,
+                        samesite="strict", secure=secure, path="/")
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, runtime: RuntimeDep) -> JSONResponse:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        with runtime.session() as session:
+            access.end_login(session=session, token=token)
+    response = JSONResponse({"logged_out": True})
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response

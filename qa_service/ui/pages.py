@@ -1,0 +1,222 @@
+"""/ui/: dashboards, the review queue, a transcript with its evidence, appeals, calibration.
+
+Pages are rendered on the server from the services and the API's presenters (the same shapes the
+JSON routes return); the buttons call the JSON API. plotly.js is served from the installed
+``plotly`` package (nothing from the internet).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+
+from qa_service.api import presenters
+from qa_service.api.auth import Dashboard, QARead, ReviewWrite, check_team, scope_team
+from qa_service.api.deps import RowId, RuntimeDep, SessionDep, SettingsDep
+from qa_service.api.schemas import ReviewedFinding
+from qa_service.errors import NotFound
+from qa_service.period import parse_period
+from qa_service.review import service as review_service
+from qa_service.storage import dashboard as dash_repo
+from qa_service.storage import reviews as review_repo
+from qa_service.storage import transcripts as transcript_repo
+from qa_service.ui import labels
+from qa_service.ui.highlight import Mark, segments
+from qa_service.ui.render import HERE, page
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+STATIC = {"ui.css": (HERE / "static" / "ui.css", "text/css"), "ui.js": (HERE / "static" / "ui.js", "text/javascript")}
+
+
+def _plotly_js() -> Path:
+    import plotly
+
+    return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+
+@router.get("/static/{name}")
+def static(name: str) -> FileResponse:
+    if name == "plotly.min.js":
+        return FileResponse(_plotly_js(), media_type="text/javascript", headers={"Cache-Control": "max-age=86400"})
+    if name not in STATIC:
+        raise HTTPException(404, f"no static file {name!r}")
+    path, media = STATIC[name]
+    return FileResponse(path, media_type=media, headers={"Cache-Control": "no-cache"})
+
+
+def _blank(value: str | None) -> str | None:
+    return value if value not in (None, "") else None
+
+
+def _number(value: str | None, field: str) -> float | None:
+    if _blank(value) is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise HTTPException(422, f"{field}: {value!r} is not a number") from None
+
+
+@router.get("", include_in_schema=False)
+def ui_root() -> RedirectResponse:
+    return RedirectResponse("/ui/")
+
+
+@router.get("/", response_class=HTMLResponse)
+def dashboard_page(request: Request, runtime: RuntimeDep, session: SessionDep, me: Dashboard,
+                   period: str | None = None, team: str | None = None, agent_id: str | None = None) -> HTMLResponse:
+    """看板: team trend, agents compared, an agent's radar, frequent findings."""
+    tz = ZoneInfo(runtime.settings.performance.timezone)
+    period, team, agent_id = _blank(period), scope_team(me, _blank(team)), _blank(agent_id)
+    label = period or dash_repo.latest_month(session=session, tz=tz)
+    data, error, chosen = None, None, None
+    if label:
+        try:
+            chosen = parse_period(label)
+            data = dash_repo.dashboard(session=session, period=chosen, tz=tz, team=team, agent_id=agent_id)
+        except ValueError as exc:
+            error = f"周期：{exc}"
+    report = review_service.calibration_report(session=session, runtime=runtime, period=chosen, team=team)
+    chart_data = None
+    if data:
+        chart_data = {**data}
+        if data["radar"]:
+            chart_data["radar"] = {**data["radar"],
+                                   "labels": [labels.label(labels.DIMENSIONS, n) for n in data["radar"]["dimensions"]]}
+    kappa = report.calibration.agreement.kappa if report.calibration.agreement else None
+    return page(request, "dashboard.html", "dashboard", session, me, data=data, chart_data=chart_data, period=label,
+                agent_id=agent_id, error=error, kappa=kappa)
+
+
+@router.get("/queue", response_class=HTMLResponse)
+def queue_page(request: Request, session: SessionDep, settings: SettingsDep, me: QARead,
+               status: str = "open", team: str | None = None, agent_id: str | None = None, rule: str | None = None,
+               reason: str | None = None, severity: str | None = None, period: str | None = None,
+               score_min: str | None = None, score_max: str | None = None, assigned_to: str | None = None,
+               limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0)] = 0
+               ) -> HTMLResponse:
+    """复核队列 with the API's filters; each row opens the transcript."""
+    f = review_repo.QueueFilter(
+        status=status if status in ("open", "queued", "in_review", "done", "all") else "open",
+        team=scope_team(me, _blank(team)), agent_id=_blank(agent_id), rule=_blank(rule), reason=_blank(reason),
+        severity=severity if severity in labels.SEVERITY else None, score_min=_number(score_min, "score_min"),
+        score_max=_number(score_max, "score_max"), assigned_to=_blank(assigned_to))
+    error = None
+    if _blank(period):
+        try:
+            f.since, f.until = parse_period(period).bounds(ZoneInfo(settings.performance.timezone))
+        except ValueError as exc:
+            error = f"周期：{exc}"
+    rows, total = review_repo.list_queue(session=session, flt=f, limit=limit, offset=offset)
+    shown = {"status": f.status, "team": f.team, "agent_id": f.agent_id, "rule": f.rule, "reason": f.reason,
+             "severity": f.severity, "period": _blank(period), "score_min": f.score_min, "score_max": f.score_max,
+             "assigned_to": f.assigned_to}
+
+    def query(**change) -> str:
+        return urlencode({k: v for k, v in {**shown, "limit": limit, **change}.items() if v is not None})
+
+    return page(request, "queue.html", "queue", session, me,
+                items=[presenters.review_summary(r, t) for r, t in rows], total=total, f=type("F", (), shown),
+                reasons=labels.REASONS, limit=limit, offset=offset, query=query, error=error)
+
+
+def _time(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    s = ms // 1000
+    return f"{s // 60:02d}:{s % 60:02d}"
+
+
+def _marks(findings: list, manual: list) -> tuple[dict[str, Any], dict[int, list[Mark]], set[str]]:
+    """Every finding (machine ``f<id>``, manual ``m<id>``) as a highlight on its utterance; which are rejected."""
+    marks: dict[str, Any] = {}
+    by_index: dict[int, list[Mark]] = {}
+    rejected = set()
+    for prefix, items in (("f", findings), ("m", manual)):
+        for item in items:
+            key = f"{prefix}{item.id}"
+            marks[key] = item
+            by_index.setdefault(item.utterance_index, []).append(Mark(key, item.span[0], item.span[1], item.severity))
+            if getattr(item, "verdict", None) == "rejected" or getattr(item, "withdrawn", False):
+                rejected.add(key)
+    return marks, by_index, rejected
+
+
+@router.get("/transcripts/{transcript_id}", response_class=HTMLResponse)
+def transcript_page(transcript_id: RowId, request: Request, session: SessionDep, settings: SettingsDep, me: QARead
+                    ) -> HTMLResponse:
+    """A conversation as chat bubbles, each finding highlighted in place, with the review controls."""
+    row = transcript_repo.get(session=session, transcript_id=transcript_id)
+    if row is None:
+        raise NotFound(f"transcript {transcript_id} not found", "transcript_id")
+    check_team(me, row.team_id)
+    t = presenters.transcript_read(row)
+    try:
+        review = presenters.review_read(review_service.for_transcript(session=session, transcript_id=transcript_id),
+                                        settings.review)
+    except NotFound:
+        review = None
+    report = t.report
+    if review:
+        findings = review.findings
+    else:
+        findings = [ReviewedFinding(**f.model_dump(), verdict=None) for f in report.findings] if report else []
+    marks, by_index, rejected = _marks(findings, review.manual_findings if review else [])
+    bubbles = [{"seq": u.seq, "role": u.role.value, "role_label": labels.label(labels.ROLES, u.role.value),
+                "time": _time(u.start_ms), "segments": segments(u.text, by_index.get(u.seq, []))}
+               for u in t.utterances]
+    dims, trajectory = [], None
+    if report:
+        final = (review.final_dimensions or {}) if review else {}
+        for name, d in report.dimension_details.items():
+            dims.append({"name": name, "label": labels.label(labels.DIMENSIONS, name), "weight": d.get("weight", 0),
+                         "machine": d.get("score", 0), "final": final.get(name), "applicable": d.get("applicable", True)})
+        points = [(u["seq"], u["valence"]) for u in
+                  ((report.dimension_details.get("sentiment") or {}).get("metrics") or {}).get("utterances", [])
+                  if u.get("role") == "customer"]
+        if points:
+            trajectory = {"seq": [p[0] for p in points], "valence": [p[1] for p in points]}
+    appealable = {}
+    if review and review.status == "done" and review.appeal_deadline and datetime.now(
+            review.appeal_deadline.tzinfo) <= review.appeal_deadline:
+        taken = {("f", a.finding_id) for a in review.appeals} | {("m", a.manual_finding_id) for a in review.appeals}
+        appealable = {f"f{f.id}": ("f", f.id) not in taken for f in findings}
+        appealable |= {f"m{m.id}": ("m", m.id) not in taken for m in review.manual_findings}
+    return page(request, "transcript.html", "queue", session, me, t=t, review=review, report=report,
+                findings=findings, bubbles=bubbles, marks=marks, rejected=sorted(rejected), dims=dims,
+                trajectory=trajectory, appealable=appealable)
+
+
+@router.get("/appeals", response_class=HTMLResponse)
+def appeals_page(request: Request, session: SessionDep, me: QARead, status: str | None = "open",
+                 team: str | None = None) -> HTMLResponse:
+    """申诉: open appeals for leads to decide, and decided ones."""
+    status = status if status in labels.APPEALS else None
+    team = scope_team(me, _blank(team))
+    rows, total = review_repo.list_appeals(session=session, status=status, team=_blank(team), limit=500)
+    return page(request, "appeals.html", "appeals", session, me,
+                items=[presenters.appeal_read(a, r, t) for a, r, t in rows], total=total, status=status,
+                team=_blank(team))
+
+
+@router.get("/calibration", response_class=HTMLResponse)
+def calibration_page(request: Request, runtime: RuntimeDep, session: SessionDep, me: ReviewWrite,
+                     period: str | None = None, team: str | None = None) -> HTMLResponse:
+    """规则校准: precision per rule and dimension, κ, rules for their owners to fix."""
+    error, p = None, None
+    if _blank(period):
+        try:
+            p = parse_period(period)
+        except ValueError as exc:
+            error = f"周期：{exc}"
+    team = scope_team(me, _blank(team))
+    report = review_service.calibration_report(session=session, runtime=runtime, period=p, team=team)
+    return page(request, "calibration.html", "calibration", session, me,
+                cal=presenters.calibration_read(report, runtime.settings.review), period=_blank(period), team=team,
+                error=error)
