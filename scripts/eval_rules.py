@@ -22,7 +22,7 @@ from dialogues import DIALOGUE_CORPORA, iter_dialogues, to_domain  # noqa: E402
 
 from qa_service.config import ScoringSettings  # noqa: E402
 from qa_service.domain import Role, Transcript, Utterance  # noqa: E402
-from qa_service.rules.evaluation import LABELS, compare, judgements  # noqa: E402
+from qa_service.evaluation.rule_labels import LABELS, compare, judgements  # noqa: E402
 from qa_service.rules.schema import RuleKind  # noqa: E402
 from qa_service.scoring.pipeline import Pipeline  # noqa: E402
 

@@ -8,6 +8,9 @@ system's output.
     python scripts/golden.py show --share 3 --start 0 --count 20   # a labeller's share, with turn indices
     python scripts/golden.py show --id csds-95cf5385096279aa
     python scripts/golden.py check data/golden/shares/share-3.jsonl
+    python scripts/golden.py merge        # shares -> data/golden/labels.jsonl (with corpus and split)
+    python scripts/golden.py agree        # κ per item: the re-read sample against the labels
+    python scripts/golden.py count        # label counts per item, corpus and split (for the data card)
 """
 
 from __future__ import annotations
@@ -139,9 +142,99 @@ def all_dialogues(data_dir: Path) -> dict[str, dict]:
     return out
 
 
+def merge() -> int:
+    plan = {d["id"]: d for d in json.loads((GOLDEN / "sample.json").read_text(encoding="utf-8"))["dialogues"]}
+    out = []
+    for f in sorted((GOLDEN / "shares").glob("share-*.jsonl")):
+        for rec in map(json.loads, filter(str.strip, f.read_text(encoding="utf-8").splitlines())):
+            d = plan[rec["id"]]
+            out.append({"id": rec["id"], "corpus": d["corpus"], "split": d["split"], **{k: v for k, v in rec.items()
+                                                                                        if k != "id"}})
+    missing = set(plan) - {r["id"] for r in out}
+    if missing:
+        print(f"{len(missing)} sampled dialogues have no label yet")
+        return 1
+    out.sort(key=lambda r: r["id"])
+    with open(GOLDEN / "labels.jsonl", "w", encoding="utf-8") as fh:
+        for rec in out:
+            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    print(f"{len(out)} labels -> {GOLDEN / 'labels.jsonl'}")
+    return 0
+
+
+def _labels(path: Path) -> dict[str, dict]:
+    return {r["id"]: r for r in map(json.loads, filter(str.strip, path.read_text(encoding="utf-8").splitlines()))}
+
+
+def agree(dialogues: dict[str, dict]) -> int:
+    """Cohen's κ per item between the re-read sample (R1) and the golden labels, as markdown table rows."""
+    from qa_service.evaluation import labels as L
+    from qa_service.evaluation.metrics import Agreement, kappa
+
+    first, second = _labels(GOLDEN / "labels.jsonl"), _labels(GOLDEN / "reread.jsonl")
+    ids = sorted(second)
+    print(f"{len(ids)} conversations read twice (first labels vs independent re-read)\n")
+    print("| item | level | n | positives (first / re-read) | agreement | κ |\n|---|---|---|---|---|---|")
+    for item in L.ITEMS:
+        a = Agreement()
+        for i in ids:
+            a.add(L.items(first[i])[item], L.items(second[i])[item])
+        print(f"| {item} | conversation | {a.n} | {a.tp + a.fn} / {a.tp + a.fp} | {a.accuracy:.3f} | "
+              f"{a.kappa:.3f} |" if a.kappa is not None else f"| {item} | conversation | {a.n} | - | - | - |")
+    for item, role in L.TURN_ITEMS.items():
+        a = Agreement()
+        for i in ids:
+            t1, t2 = L.turns(first[i])[item], L.turns(second[i])[item]
+            for k, turn in enumerate(dialogues[i]["turns"]):
+                if turn["role"] == role and (turn.get("text") or "").strip():
+                    a.add(k in t1, k in t2)
+        print(f"| {item} | turn ({role}) | {a.n} | {a.tp + a.fn} / {a.tp + a.fp} | {a.accuracy:.3f} | {a.kappa:.3f} |")
+    for field in ("end_sentiment", "resolved"):
+        x, y = [first[i][field] for i in ids], [second[i][field] for i in ids]
+        same = sum(p == q for p, q in zip(x, y)) / len(ids)
+        print(f"| {field} (3 classes) | conversation | {len(ids)} | - | {same:.3f} | {kappa(x, y):.3f} |")
+    x, y = [first[i]["quality"] for i in ids], [second[i]["quality"] for i in ids]
+    same = sum(p == q for p, q in zip(x, y)) / len(ids)
+    within = sum(abs(p - q) <= 1 for p, q in zip(x, y)) / len(ids)
+    qk = kappa(x, y, weights={g: g for g in range(1, 6)})
+    print(f"| quality 1–5 | conversation | {len(ids)} | - | {same:.3f} exact, {within:.3f} within 1 | "
+          f"{qk:.3f} (quadratic-weighted) |")
+    return 0
+
+
+def count() -> int:
+    """Positives per item, by corpus and split (conversation level), and the quality distribution."""
+    from collections import Counter
+
+    from qa_service.evaluation import labels as L
+
+    recs = list(_labels(GOLDEN / "labels.jsonl").values())
+    corpora = sorted({r["corpus"] for r in recs})
+    print("| item | " + " | ".join(corpora) + " | train | dev | test | all |")
+    print("|---" * (len(corpora) + 5) + "|")
+    for item in L.ITEMS:
+        cells = [sum(L.items(r)[item] for r in recs if r["corpus"] == c) for c in corpora]
+        cells += [sum(L.items(r)[item] for r in recs if r["split"] == s) for s in ("train", "dev", "test")]
+        print(f"| {item} | " + " | ".join(map(str, cells)) + f" | {sum(L.items(r)[item] for r in recs)} |")
+    sizes = [sum(r["corpus"] == c for r in recs) for c in corpora] + \
+            [sum(r["split"] == s for r in recs) for s in ("train", "dev", "test")]
+    print("| conversations | " + " | ".join(map(str, sizes)) + f" | {len(recs)} |")
+    for field in ("quality", "end_sentiment", "resolved"):
+        print(f"\n{field}: " + ", ".join(f"{k}: {v}" for k, v in sorted(Counter(r[field] for r in recs).items())))
+    turns = Counter()
+    for r in recs:
+        for item, ts in L.turns(r).items():
+            turns[item] += len(ts)
+    print("\nturn-level positives: " + ", ".join(f"{k}: {v}" for k, v in turns.items()))
+    types = Counter(o["type"] for r in recs for o in r["objections"])
+    handled = Counter(o["handled"] for r in recs for o in r["objections"])
+    print(f"objection types: {dict(types)}; handled: {dict(handled)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("command", choices=["sample", "show", "check", "count"])
+    p.add_argument("command", choices=["sample", "show", "check", "merge", "agree", "count"])
     p.add_argument("files", nargs="*", type=Path)
     p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     p.add_argument("--share", type=int)
@@ -155,6 +248,12 @@ def main(argv: list[str] | None = None) -> int:
         (GOLDEN / "sample.json").write_text(json.dumps(out, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
         print(f"{len(out['dialogues'])} dialogues -> {GOLDEN / 'sample.json'}")
         return 0
+    if args.command == "merge":
+        return merge()
+    if args.command == "agree":
+        return agree(all_dialogues(args.data))
+    if args.command == "count":
+        return count()
     dialogues = all_dialogues(args.data)
     if args.command == "show":
         ids = args.id

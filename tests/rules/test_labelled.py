@@ -13,7 +13,7 @@ import pytest
 
 from qa_service.config import ScoringSettings
 from qa_service.domain import Role, Transcript, Utterance
-from qa_service.rules.evaluation import compare, judgements
+from qa_service.evaluation.rule_labels import compare, judgements
 from qa_service.scoring.pipeline import Pipeline
 
 LABELS = Path(__file__).resolve().parents[1] / "data" / "rule_labels.jsonl"
