@@ -238,6 +238,21 @@ def _number(raw: Any) -> tuple[float, bool]:
     return float(s), pct
 
 
+def _value_problem(kind: str, v: float, pct: bool) -> str | None:
+    """Why a KPI value of this kind cannot be stored (None: it can)."""
+    if pct:
+        return "is a count or a duration, not a percentage"
+    if v < 0:
+        return "must not be negative"
+    if kind == "int" and v != int(v):
+        return "must be a whole number (a count)"
+    if kind == "rating" and v > 100:
+        return "must be 0–100"
+    if kind == "score5" and not 1 <= v <= 5:
+        return "must be 1–5"
+    return None
+
+
 def parse_row(line: int, row: dict[str, Any], columns: dict[str, str], factors: dict[str, float]
               ) -> tuple[KpiRecord | None, list[RowError]]:
     """Validate one row; a row with any error is rejected whole (its errors say why)."""
@@ -294,17 +309,9 @@ def parse_row(line: int, row: dict[str, Any], columns: dict[str, str], factors: 
                 rates[f] = share
             continue
         kind = KPI_FIELDS[f][0]
-        if pct:
-            err(f, "is a count or a duration, not a percentage")
-            continue
-        if v < 0:
-            err(f, "must not be negative")
-        elif kind == "int" and v != int(v):
-            err(f, "must be a whole number (a count)")
-        elif kind == "rating" and v > 100:
-            err(f, "must be 0–100")
-        elif kind == "score5" and not 1 <= v <= 5:
-            err(f, "must be 1–5")
+        problem = _value_problem(kind, v, pct)
+        if problem:
+            err(f, problem)
         else:
             values[f] = int(v) if kind == "int" else v * factors.get(header, 1.0) if f in TIME_FIELDS else v
     for rate, share in rates.items():

@@ -31,6 +31,37 @@ def _p90(values: list[int]) -> int:
     return ordered[min(len(ordered) - 1, int(round(0.9 * (len(ordered) - 1))))]
 
 
+def _speech_rate(turns: list[Utterance]) -> tuple[float | None, int, Utterance | None, Utterance | None]:
+    """The agent's speech rate (characters/minute over timed agent turns), the time spoken, and the
+    slowest and fastest agent turns."""
+    agent_chars = agent_ms = 0
+    slowest = fastest = None
+    for u in turns:
+        if u.role != Role.agent or u.end_ms is None or u.end_ms <= u.start_ms:
+            continue
+        chars = len(SPOKEN_CHAR.findall(u.text))
+        agent_chars += chars
+        agent_ms += u.end_ms - u.start_ms
+        rate = chars * MS_PER_MIN / (u.end_ms - u.start_ms)
+        if slowest is None or rate < slowest[1]:
+            slowest = (u, rate)
+        if fastest is None or rate > fastest[1]:
+            fastest = (u, rate)
+    rate = round(agent_chars * MS_PER_MIN / agent_ms, 1) if agent_ms else None
+    return rate, agent_ms, slowest[0] if slowest else None, fastest[0] if fastest else None
+
+
+def _capped(findings: list[Finding], cap: float) -> list[Finding]:
+    """The findings with their points cut so that together they cost at most ``cap``."""
+    used, out = 0.0, []
+    for f in findings:
+        pts = -min(abs(f.points), cap - used)
+        used += abs(pts)
+        out.append(Finding(f.dimension, f.rule_id, f.utterance_index, f.span, f.quote, round(pts, 2),
+                           f.severity, f.role, f.message))
+    return out
+
+
 class TimingScorer:
     name = "timing"
     version = "1"
@@ -90,32 +121,12 @@ class TimingScorer:
             latest_end = max(latest_end, _end(cur))
 
         duration_ms = max(latest_end - t0, 1)
-        agent_chars = agent_ms = 0
-        slowest = fastest = None
-        for u in turns:
-            if u.role != Role.agent or u.end_ms is None or u.end_ms <= u.start_ms:
-                continue
-            chars = len(SPOKEN_CHAR.findall(u.text))
-            agent_chars += chars
-            agent_ms += u.end_ms - u.start_ms
-            rate = chars * MS_PER_MIN / (u.end_ms - u.start_ms)
-            if slowest is None or rate < slowest[1]:
-                slowest = (u, rate)
-            if fastest is None or rate > fastest[1]:
-                fastest = (u, rate)
-        speech_rate = round(agent_chars * MS_PER_MIN / agent_ms, 1) if agent_ms else None
+        speech_rate, agent_ms, slowest, fastest = _speech_rate(turns)
         lo, hi = cfg.speech_rate_cpm
         if is_call and speech_rate is not None and agent_ms >= 10_000 and not lo <= speech_rate <= hi:
-            u = fastest[0] if speech_rate > hi else slowest[0]
-            charge(u, "speech-rate", cfg.points_speech_rate,
+            charge(fastest if speech_rate > hi else slowest, "speech-rate", cfg.points_speech_rate,
                    f"语速 {speech_rate:.0f} 字/分钟，不在 {lo}–{hi} 范围内")
-
-        used, capped = 0.0, []
-        for f in findings:
-            pts = -min(abs(f.points), cfg.cap - used)
-            used += abs(pts)
-            capped.append(Finding(f.dimension, f.rule_id, f.utterance_index, f.span, f.quote, round(pts, 2),
-                                  f.severity, f.role, f.message))
+        capped = _capped(findings, cfg.cap)
         flags = []
         if interruptions >= 3:
             flags.append(Flag("frequent_interruptions", Severity.minor, f"抢话 {interruptions} 次"))

@@ -141,17 +141,26 @@ class Report(Base):
     )
 
 
-class Finding(Base):
+class QuotedSpan:
+    """Where a finding points: the utterance, the span in it, and the words there (verbatim)."""
+
+    utterance_index: Mapped[int] = mapped_column("utterance_seq", Integer, key="utterance_index")
+    span_start: Mapped[int] = mapped_column(Integer)
+    span_end: Mapped[int] = mapped_column(Integer)
+    quote: Mapped[str] = mapped_column(Text)
+
+    @property
+    def span(self) -> tuple[int, int]:
+        return self.span_start, self.span_end
+
+
+class Finding(QuotedSpan, Base):
     __tablename__ = "findings"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
     dimension: Mapped[str] = mapped_column(String(50))
     rule_id: Mapped[str] = mapped_column(String(200), index=True)
-    utterance_index: Mapped[int] = mapped_column("utterance_seq", Integer, key="utterance_index")
-    span_start: Mapped[int] = mapped_column(Integer)
-    span_end: Mapped[int] = mapped_column(Integer)
-    quote: Mapped[str] = mapped_column(Text)
     points: Mapped[float] = mapped_column(Float)
     severity: Mapped[str] = mapped_column(String(16))
     role: Mapped[str | None] = mapped_column(String(16))
@@ -159,10 +168,6 @@ class Finding(Base):
     fatal: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     report: Mapped[Report] = relationship(back_populates="findings")
-
-    @property
-    def span(self) -> tuple[int, int]:
-        return self.span_start, self.span_end
 
 
 class Flag(Base):
@@ -279,7 +284,7 @@ class Verdict(Base):
     appeal_id: Mapped[int | None] = mapped_column(Integer)  # set when an accepted appeal overturned it
 
 
-class ManualFinding(Base):
+class ManualFinding(QuotedSpan, Base):
     """A finding the reviewer added because the machine missed it (漏检)."""
 
     __tablename__ = "manual_findings"
@@ -288,10 +293,6 @@ class ManualFinding(Base):
     review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"), index=True)
     dimension: Mapped[str] = mapped_column(String(50))
     rule_id: Mapped[str | None] = mapped_column(String(200), index=True)  # the rule that should have fired
-    utterance_index: Mapped[int] = mapped_column("utterance_seq", Integer, key="utterance_index")
-    span_start: Mapped[int] = mapped_column(Integer)
-    span_end: Mapped[int] = mapped_column(Integer)
-    quote: Mapped[str] = mapped_column(Text)
     points: Mapped[float] = mapped_column(Float)
     severity: Mapped[str] = mapped_column(String(16))
     message: Mapped[str] = mapped_column(Text)
@@ -299,10 +300,6 @@ class ManualFinding(Base):
     added_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     withdrawn_at: Mapped[datetime | None]  # an accepted appeal withdrew it
-
-    @property
-    def span(self) -> tuple[int, int]:
-        return self.span_start, self.span_end
 
     @property
     def withdrawn(self) -> bool:

@@ -9,7 +9,7 @@ from typing import Sequence, Union
 from alembic import op
 import sqlalchemy as sa
 
-from qa_service.storage.tables import UTCDateTime
+from qa_service.storage.migrations.frozen import UTCDateTime
 
 
 # revision identifiers, used by Alembic.

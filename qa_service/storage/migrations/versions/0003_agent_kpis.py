@@ -9,7 +9,7 @@ from typing import Sequence, Union
 import sqlalchemy as sa
 from alembic import op
 
-from qa_service.storage.tables import UTCDateTime
+from qa_service.storage.migrations.frozen import UTCDateTime
 
 revision: str = "0003"
 down_revision: Union[str, Sequence[str], None] = "0002"
@@ -47,7 +47,7 @@ def upgrade() -> None:
 
 def _backfill_summaries() -> None:
     """Reports written before this revision get their summary from the stored dimension details."""
-    from qa_service.storage.reports import report_summary
+    from qa_service.storage.migrations.frozen import report_summary_0003 as report_summary
 
     conn = op.get_bind()
     reports = sa.table("reports", sa.column("id", sa.Integer), sa.column("dimensions", sa.JSON),

@@ -9,7 +9,7 @@ from typing import Sequence, Union
 import sqlalchemy as sa
 from alembic import op
 
-from qa_service.storage.tables import UTCDateTime
+from qa_service.storage.migrations.frozen import UTCDateTime
 
 revision: str = "0004"
 down_revision: Union[str, Sequence[str], None] = "0003"
@@ -128,8 +128,7 @@ def upgrade() -> None:
 
 def _enqueue_flagged() -> None:
     """Transcripts flagged before this revision enter the review queue, as newly flagged ones do."""
-    from qa_service.review.queue import queue_entry
-    from qa_service.storage.tables import utcnow
+    from qa_service.storage.migrations.frozen import queue_entry_0004, utcnow
 
     conn = op.get_bind()
     flags = sa.table("flags", sa.column("transcript_id", sa.Integer), sa.column("reason", sa.String),
@@ -143,9 +142,9 @@ def _enqueue_flagged() -> None:
     rows = []
     for tid, score, fatal in conn.execute(sa.select(reports.c.transcript_id, reports.c.score, reports.c.fatal)):
         if tid in by_transcript:
-            entry = queue_entry(by_transcript[tid])
-            rows.append({"transcript_id": tid, "status": "queued", "reasons": entry.reasons,
-                         "severity": entry.severity, "priority": entry.priority, "machine_score": score,
+            reasons, severity, priority = queue_entry_0004(by_transcript[tid])
+            rows.append({"transcript_id": tid, "status": "queued", "reasons": reasons,
+                         "severity": severity, "priority": priority, "machine_score": score,
                          "machine_fatal": bool(fatal), "created_at": now, "updated_at": now})
     if rows:
         types = {"reasons": sa.JSON(), "created_at": UTCDateTime(), "updated_at": UTCDateTime()}

@@ -9,7 +9,7 @@ from typing import Sequence, Union
 import sqlalchemy as sa
 from alembic import op
 
-from qa_service.storage.tables import UTCDateTime
+from qa_service.storage.migrations.frozen import UTCDateTime
 
 revision: str = "0005"
 down_revision: Union[str, Sequence[str], None] = "0004"

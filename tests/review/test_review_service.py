@@ -1,0 +1,101 @@
+"""The review service called directly (no HTTP), on a real database: queue entry on scoring, the errors
+it raises, team scope, the final score as verdicts arrive, appeals."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa_service.access.service import check_team
+from qa_service.domain import ReviewStatus
+from qa_service.errors import Conflict, Forbidden, Invalid, NotFound
+from qa_service.ingest.schema import TranscriptCreate
+from qa_service.ingest.service import ingest
+from qa_service.queue.tasks import record_report
+from qa_service.review import service
+from qa_service.review.service import ManualFindingSpec
+from qa_service.runtime import Runtime
+from tests.api.test_review_api import UTTERANCES, finding, report
+from tests.conftest import make_settings, transcript
+
+
+@pytest.fixture
+def rt(tmp_path, db_url, redis_url, redis_conn):
+    runtime = Runtime(make_settings(tmp_path, db_url, redis_url))
+    yield runtime
+    runtime.close()
+
+
+def stored(rt: Runtime, external_id: str, team: str = "after-sales") -> int:
+    body = TranscriptCreate.model_validate(transcript(external_id, team=team, utterances=UTTERANCES))
+    [outcome], _ = ingest([(0, body)], runtime=rt)
+    return outcome.id
+
+
+FLAGGED = report({"politeness": (40, 1.0, [finding("politeness", "general.rude-dismissive", -60)])})
+CLEAN = report({"politeness": (95, 1.0, [])})
+
+
+def test_review_service_queues_flagged_reports_only(rt):
+    flagged, clean = stored(rt, "F1"), stored(rt, "C1")
+    with rt.session() as s:
+        record_report(session=s, transcript_id=flagged, report=FLAGGED)
+        record_report(session=s, transcript_id=clean, report=CLEAN)
+    with rt.session() as s:
+        review = service.for_transcript(session=s, transcript_id=flagged)
+        assert review.status == ReviewStatus.queued.value and review.reasons == ["low_score"]
+        with pytest.raises(NotFound) as missing:
+            service.for_transcript(session=s, transcript_id=clean)
+        assert missing.value.field == "transcript_id"
+
+
+def test_review_service_errors_are_domain_errors(rt):
+    unscored = stored(rt, "U1")
+    with rt.session() as s:
+        with pytest.raises(NotFound):
+            service.open_review(session=s, transcript_id=999_999, by="qa-li")
+        with pytest.raises(Conflict, match="not scored yet"):
+            service.open_review(session=s, transcript_id=unscored, by="qa-li")
+        with pytest.raises(Invalid) as no_reviewer:
+            service.assign(session=s, reviewers=[], mode="manual", by="lead")
+        assert no_reviewer.value.loc == ("body", "reviewers")
+
+
+def test_review_service_scopes_a_team_key_to_its_team(rt):
+    tid = stored(rt, "T1", team="presale")
+    with rt.session() as s:
+        record_report(session=s, transcript_id=tid, report=FLAGGED)
+    with rt.session() as s:
+        review = service.for_transcript(session=s, transcript_id=tid, team="presale")
+        with pytest.raises(Forbidden):
+            service.get(session=s, review_id=review.id, team="after-sales")
+        with pytest.raises(Forbidden):
+            check_team("after-sales", "presale")
+
+
+def test_review_service_final_score_follows_verdicts_and_appeal(rt):
+    tid = stored(rt, "T2")
+    with rt.session() as s:
+        record_report(session=s, transcript_id=tid, report=FLAGGED)
+    with rt.session() as s:
+        review = service.for_transcript(session=s, transcript_id=tid)
+        fid = review.transcript.report.findings[0].id
+        review = service.add_manual(session=s, review_id=review.id, by="qa-li", spec=ManualFindingSpec(
+            dimension="politeness", utterance_index=1, points=-5, message="漏检", quote="肯定保本"))[0]
+        assert review.final_score == 35  # 40 − 5
+        review = service.set_verdict(session=s, review_id=review.id, finding_id=fid, verdict="rejected",
+                                     comment="误报", by="qa-li")
+        assert review.final_score == 95  # the rejected −60 comes back
+        review = service.complete(session=s, review_id=review.id, by="qa-li", comment=None, confirm_rest=True)
+        assert review.status == ReviewStatus.done.value
+        with pytest.raises(Conflict, match="done"):
+            service.set_verdict(session=s, review_id=review.id, finding_id=fid, verdict="confirmed", comment=None,
+                                by="qa-li")
+        manual_id = review.manual_findings[0].id
+        appeal = service.create_appeal(session=s, review_id=review.id, finding_id=None, manual_finding_id=manual_id,
+                                       reason="不是漏检", by="lead-a", window_days=7)
+        with pytest.raises(Conflict, match="appellant"):
+            service.decide_appeal(session=s, appeal_id=appeal.id, decision="accepted", comment=None, by="lead-a")
+        _, review = service.decide_appeal(session=s, appeal_id=appeal.id, decision="accepted", comment="成立",
+                                          by="qa-lead")
+        assert review.final_score == 100  # the withdrawn manual −5 comes back
+        assert [e.action for e in service.repo.audit_trail(session=s, review_id=review.id)][-1] == "appeal_accepted"
