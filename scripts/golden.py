@@ -34,6 +34,27 @@ def load_corpus(data_dir: Path, corpus: str) -> dict[str, dict]:
         return {rec["id"]: rec for rec in map(json.loads, fh)}
 
 
+EXTRA_SEED = 20261129
+EXTRA_PER_CORPUS = {"jddc_sample": None, "csds": None, "stc3_dch1": 760}  # None: every dialogue not yet sampled
+
+
+def sample_extra(data_dir: Path) -> dict:
+    """Training-only dialogues outside the golden set (labelled the same way, never evaluated on)."""
+    golden = {d["id"] for d in json.loads((GOLDEN / "sample.json").read_text(encoding="utf-8"))["dialogues"]}
+    rng = random.Random(EXTRA_SEED)
+    chosen: list[tuple[str, str]] = []
+    for corpus, n in EXTRA_PER_CORPUS.items():
+        ids = sorted(rid for rid, rec in load_corpus(data_dir, corpus).items()
+                     if rid not in golden and any((t.get("text") or "").strip() for t in rec["turns"]))
+        picked = ids if n is None or n >= len(ids) else rng.sample(ids, n)
+        chosen += [(corpus, i) for i in sorted(picked)]
+    order = list(range(len(chosen)))
+    rng.shuffle(order)
+    shares = {chosen[k][1]: pos % SHARES for pos, k in enumerate(order)}
+    return {"seed": EXTRA_SEED, "per_corpus": EXTRA_PER_CORPUS, "shares": SHARES,
+            "dialogues": [{"id": i, "corpus": c, "share": shares[i], "split": "train"} for c, i in chosen]}
+
+
 def split_of(dialogue_id: str) -> str:
     """train / dev / test, fixed by a hash of the dialogue id alone (60 / 20 / 20)."""
     bucket = int(hashlib.sha1(f"qa-golden-v1|{dialogue_id}".encode()).hexdigest()[:8], 16) % 10
@@ -142,10 +163,12 @@ def all_dialogues(data_dir: Path) -> dict[str, dict]:
     return out
 
 
-def merge() -> int:
-    plan = {d["id"]: d for d in json.loads((GOLDEN / "sample.json").read_text(encoding="utf-8"))["dialogues"]}
+def merge(extra: bool = False) -> int:
+    plan_file, shares_dir, target = (("extra_sample.json", "extra_shares", "train_extra.jsonl") if extra
+                                     else ("sample.json", "shares", "labels.jsonl"))
+    plan = {d["id"]: d for d in json.loads((GOLDEN / plan_file).read_text(encoding="utf-8"))["dialogues"]}
     out = []
-    for f in sorted((GOLDEN / "shares").glob("share-*.jsonl")):
+    for f in sorted((GOLDEN / shares_dir).glob("share-*.jsonl")):
         for rec in map(json.loads, filter(str.strip, f.read_text(encoding="utf-8").splitlines())):
             d = plan[rec["id"]]
             out.append({"id": rec["id"], "corpus": d["corpus"], "split": d["split"], **{k: v for k, v in rec.items()
@@ -155,10 +178,10 @@ def merge() -> int:
         print(f"{len(missing)} sampled dialogues have no label yet")
         return 1
     out.sort(key=lambda r: r["id"])
-    with open(GOLDEN / "labels.jsonl", "w", encoding="utf-8") as fh:
+    with open(GOLDEN / target, "w", encoding="utf-8") as fh:
         for rec in out:
             fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-    print(f"{len(out)} labels -> {GOLDEN / 'labels.jsonl'}")
+    print(f"{len(out)} labels -> {GOLDEN / target}")
     return 0
 
 
@@ -234,7 +257,8 @@ def count() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("command", choices=["sample", "show", "check", "merge", "agree", "count"])
+    p.add_argument("command", choices=["sample", "sample-extra", "show", "check", "merge", "agree", "count"])
+    p.add_argument("--extra", action="store_true", help="show/merge the training-only extra sample")
     p.add_argument("files", nargs="*", type=Path)
     p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     p.add_argument("--share", type=int)
@@ -243,13 +267,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--id", action="append", default=[])
     p.add_argument("--reread", action="store_true", help="the agreement re-read sample (data/golden/reread_sample.json)")
     args = p.parse_args(argv)
+    if args.command == "sample-extra":
+        out = sample_extra(args.data)
+        (GOLDEN / "extra_sample.json").write_text(json.dumps(out, ensure_ascii=False, indent=1) + "\n",
+                                                  encoding="utf-8")
+        print(f"{len(out['dialogues'])} dialogues -> {GOLDEN / 'extra_sample.json'}")
+        return 0
     if args.command == "sample":
         out = sample(args.data)
         (GOLDEN / "sample.json").write_text(json.dumps(out, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
         print(f"{len(out['dialogues'])} dialogues -> {GOLDEN / 'sample.json'}")
         return 0
     if args.command == "merge":
-        return merge()
+        return merge(extra=args.extra)
     if args.command == "agree":
         return agree(all_dialogues(args.data))
     if args.command == "count":
@@ -262,7 +292,8 @@ def main(argv: list[str] | None = None) -> int:
             ids += sample_ids[args.start:args.start + args.count]
             print(f"(re-read sample: {len(sample_ids)} dialogues; showing {args.start}..{args.start + len(ids) - 1})\n")
         if args.share is not None:
-            plan = json.loads((GOLDEN / "sample.json").read_text(encoding="utf-8"))
+            plan = json.loads((GOLDEN / ("extra_sample.json" if args.extra else "sample.json")).read_text(
+                encoding="utf-8"))
             share = [d["id"] for d in plan["dialogues"] if d["share"] == args.share]
             share.sort(key=lambda i: hashlib.sha1(i.encode()).hexdigest())  # mixed corpora, stable order
             ids += share[args.start:args.start + args.count]
