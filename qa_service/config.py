@@ -68,8 +68,8 @@ class ScoringSettings(BaseModel):
     """Which scorers run, and their options."""
 
     scorers: list[str] = Field(
-        default_factory=lambda: ["politeness.v1", "compliance.v1", "objection.v1", "negativity.v1", "timing.v1",
-                                 "sentiment.v1"],
+        default_factory=lambda: ["politeness.v2", "compliance.v1", "objection.v2", "negativity.v1", "timing.v1",
+                                 "sentiment.v2"],
         description="Scorers to run (registered names or module:attr)",
     )
     rules_dir: Path | None = Field(None, description="Folder of YAML rule packs (default: the checkout's rules/)")
@@ -78,6 +78,14 @@ class ScoringSettings(BaseModel):
         None,
         description="A local model directory, or hybrid / lexical / snownlp (default: the shipped model)",
     )
+    detector_model: str | None = Field(
+        None, description="Learned detectors: a model directory, or none (default: the shipped models/qa-detectors)")
+    min_asr_confidence: float = Field(
+        0.6, ge=0, le=1, description="A finding in an utterance whose asr_confidence is below this goes to review "
+                                     "(flag uncertain) instead of costing points")
+    uncertain_band: float = Field(
+        0.05, ge=0, le=0.5, description="A detector finding whose probability is within this of the detector's "
+                                        "threshold goes to review instead of costing points")
     negative_lexicon: Path | None = None
     positive_lexicon: Path | None = None
     problem_lexicon: Path | None = None

@@ -108,6 +108,7 @@ class Finding:
     fatal: bool = False
     probability: float | None = None  # a learned detector's confidence; None for a rule's finding
     model: str | None = None  # the detector's model name and version, for a learned finding
+    uncertain: bool = False  # sent to review instead of costing points (low ASR confidence, borderline model)
 
     def as_dict(self) -> dict[str, Any]:
         """The finding in its public JSON shape (the one mapping used by storage, the API and the CLI)."""
@@ -116,9 +117,9 @@ class Finding:
             "span": list(self.span), "quote": self.quote, "points": self.points, "severity": self.severity.value,
             "role": self.role.value if self.role else None, "message": self.message, "fatal": self.fatal,
         }
-        if self.probability is not None:
-            out["probability"] = self.probability
-            out["model"] = self.model
+        out["probability"] = self.probability
+        out["model"] = self.model
+        out["uncertain"] = self.uncertain
         return out
 
 
@@ -154,6 +155,7 @@ class QAReport:
     fatal: bool = False
     report_flags: list[Flag] = field(default_factory=list)  # scorecard-level: fatal_rule, low_score
     pass_mark: float | None = None  # the scorecard's flag_below: under it a conversation fails
+    scorecard_version: str | None = None  # the scorecard (weights and points) the score was computed with
 
     @property
     def findings(self) -> list[Finding]:
@@ -185,6 +187,7 @@ class QAReport:
             "rule_pack": self.rule_pack,
             "rule_pack_version": self.rule_pack_version,
             "rule_pack_hash": self.rule_pack_hash,
+            "scorecard_version": self.scorecard_version,
             "findings": [f.as_dict() for f in self.findings],
             "flags": [{"reason": f.reason, "severity": f.severity.value, "detail": f.detail} for f in self.flags],
         }

@@ -192,7 +192,7 @@ def _labels(path: Path) -> dict[str, dict]:
 def agree(dialogues: dict[str, dict]) -> int:
     """Cohen's κ per item between the re-read sample (R1) and the golden labels, as markdown table rows."""
     from qa_service.evaluation import labels as L
-    from qa_service.evaluation.metrics import Agreement, kappa
+    from qa_service.stats import Agreement, kappa
 
     first, second = _labels(GOLDEN / "labels.jsonl"), _labels(GOLDEN / "reread.jsonl")
     ids = sorted(second)

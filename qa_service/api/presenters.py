@@ -59,7 +59,8 @@ def report_read(report: Report) -> ReportRead:
         dimensions={name: d["score"] for name, d in report.dimensions.items()},
         dimension_details=report.dimensions, weights=report.weights, scorer_versions=report.scorer_versions,
         rule_pack=report.rule_pack, rule_pack_version=report.rule_pack_version,
-        rule_pack_hash=report.rule_pack_hash, created_at=report.created_at,
+        rule_pack_hash=report.rule_pack_hash, scorecard_version=report.scorecard_version,
+        created_at=report.created_at,
         findings=[FindingRead.model_validate(f) for f in report.findings],
         flags=[FlagRead.model_validate(f) for f in report.flags],
     )

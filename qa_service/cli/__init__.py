@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qa_service.cli import data, db, keys, performance, rules, serve  # noqa: F401  (they register commands)
+from qa_service.cli import data, db, evaluate, keys, performance, rules, serve  # noqa: F401  (they register)
 from qa_service.cli.app import app
 
 __all__ = ["app", "main"]

@@ -8,7 +8,7 @@ the first objection handled (acknowledged and answered), an escalation threat.
 from __future__ import annotations
 
 from qa_service.domain import QAReport
-from qa_service.evaluation.metrics import Agreement
+from qa_service.stats import Agreement
 
 LABELS = ("greeting", "closing", "forbidden", "objection", "objection_handled", "escalation")
 

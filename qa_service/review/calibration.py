@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from qa_service.evaluation.metrics import Agreement
+from qa_service.stats import Agreement
 
 
 @dataclass(slots=True)

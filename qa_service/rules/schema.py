@@ -178,6 +178,8 @@ class Rule(Strict):
 
 class Scorecard(Strict):
     weights: dict[str, float]
+    version: str | None = Field(None, max_length=50, description="recorded in every report scored with it "
+                                                                 "(e.g. the fit it came from)")
     start: float = Field(100.0, description="each dimension starts here before deductions and bonuses")
     flag_below: float = Field(60.0, ge=0, le=100, description="flag low_score when the final score is under this")
 
@@ -221,6 +223,32 @@ class TimingSettings(Strict):
     cap: float = Field(30.0, gt=0)
 
 
+class DetectorPoints(Strict):
+    """What a learned detector's finding costs in its dimension (points ≤ 0), and the confidence band
+    around each detector's threshold inside which a finding goes to review instead of costing points.
+
+    The defaults were fitted (non-negative least squares) on the golden set's dev split so that the score
+    ranks conversations the way a QA reviewer rates them (``scripts/fit_scorecard.py``; figures in
+    models/qa-detectors/README.md). Set by hand: ``rude`` (two dev cases, too few to fit), and
+    ``objection_unhandled`` raised to the fitted cost of a partial answer so that it never costs less.
+    ``escalation`` fitted to 0: the threat raises a flag (review) but costs the agent nothing.
+    """
+
+    greeting_missing: float = Field(-41.0, le=0, description="politeness: no greeting in the first two agent turns")
+    closing_missing: float = Field(-28.0, le=0, description="politeness: no closing in the last two agent turns")
+    no_empathy: float = Field(-31.0, le=0, description="politeness: the customer was upset, the agent never "
+                                                       "apologised or empathised")
+    rude: float = Field(-40.0, le=0, description="politeness: each rude, dismissive or blaming agent turn")
+    objection_unhandled: float = Field(-16.0, le=0, description="objection: each objection left unhandled")
+    objection_partial: float = Field(-16.0, le=0, description="objection: each objection handled only in part")
+    customer_ends_negative: float = Field(-12.0, le=0, description="sentiment: the customer ends upset")
+    escalation: float = Field(0.0, le=0, description="sentiment: the customer threatens to complain or escalate")
+    customer_angry: float = Field(-57.0, le=0, description="sentiment: the customer is angry at least once")
+    customer_negative_repeated: float = Field(-58.0, le=0, description="sentiment: the customer is upset in two "
+                                                                      "or more turns")
+    cap: float = Field(100.0, gt=0, description="most a dimension loses to detector findings")
+
+
 class RulePackSpec(Strict):
     """One YAML file."""
 
@@ -235,6 +263,7 @@ class RulePackSpec(Strict):
     objection: ObjectionSettings = Field(default_factory=ObjectionSettings)
     negativity: NegativitySettings = Field(default_factory=NegativitySettings)
     timing: TimingSettings = Field(default_factory=TimingSettings)
+    detectors: DetectorPoints = Field(default_factory=DetectorPoints)
     rules: list[Rule] = Field(default_factory=list)
 
     @field_validator("name")

@@ -8,19 +8,44 @@ from scoring many transcripts at once (a model) also implements :class:`BatchSco
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Protocol, runtime_checkable
 
-from qa_service.domain import DimensionScore, Transcript
+from qa_service.domain import DimensionScore, Finding, Transcript
 from qa_service.rules.engine import CompiledPack, PackMatch
+from qa_service.scoring.detectors.detector import Detections
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """When a finding is sent to review (flag ``uncertain``, 0 points) instead of costing points."""
+
+    min_asr_confidence: float = 0.0  # a hit in an utterance the recogniser was less sure of than this
+    band: float = 0.0  # a model probability within this distance of its detector's threshold
 
 
 @dataclass(frozen=True, slots=True)
 class ScoringContext:
-    """Per-transcript work shared by the scorers: the chosen pack and its rule hits."""
+    """Per-transcript work shared by the scorers: the chosen pack, its rule hits, the learned detections,
+    and the gate that decides which findings are too uncertain to cost points."""
 
     pack: CompiledPack
     match: PackMatch
+    detections: Detections | None = None
+    gate: Gate = field(default_factory=Gate)
+
+    def borderline(self, probability: float, threshold: float) -> bool:
+        """A model call too close to its threshold to cost points."""
+        return abs(probability - threshold) < self.gate.band
+
+    def settle(self, transcript: Transcript, findings: list[Finding]) -> list[Finding]:
+        """The findings, with those quoting an utterance of low ASR confidence turned into review items."""
+        low = {u.index for u in transcript.utterances
+               if u.asr_confidence is not None and u.asr_confidence < self.gate.min_asr_confidence}
+        if not low:
+            return findings
+        return [replace(f, points=0.0, uncertain=True) if f.utterance_index in low and f.points else f
+                for f in findings]
 
 
 @runtime_checkable

@@ -148,6 +148,9 @@ class NegativityScorer:
             for hit in hits:
                 findings.append(self._finding(hit, deducted, per_word, cap))
                 deducted -= findings[-1].points
+        if context is not None:
+            findings = context.settle(transcript, findings)
+            deducted = -sum(f.points for f in findings)
         ratios = {
             role.value: round(neg / words, 4) if words else 0.0 for role, (neg, words) in counts.items()
         }

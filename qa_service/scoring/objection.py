@@ -16,11 +16,13 @@ Each objection is stored as a structured record in ``metrics.objections``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from qa_service.domain import DimensionScore, Finding, Flag, Role, Severity, Transcript
 from qa_service.rules.engine import PackMatch
+from qa_service.errors import ConfigError
 from qa_service.scoring.base import ScoringContext
+from qa_service.scoring.learned import capped, learned_finding
 from qa_service.scoring.rulebased import RuleDimensionScorer, dimension_score, rule_outcome
 
 ACKNOWLEDGE = frozenset({"acknowledge", "empathy"})
@@ -36,6 +38,17 @@ class Objection:
     span: tuple[int, int]
     quote: str
     rule_id: str
+
+
+def _outcome(obj: Objection, later: list[int], later_types: set[str], accept_turns: set[int]) -> str:
+    """What the customer did next: escalated, repeated the objection, accepted, went on, or ended."""
+    if ESCALATION_TYPE in later_types and ESCALATION_TYPE not in obj.types:
+        return "escalated"
+    if later_types & set(obj.types):
+        return "repeated"
+    if any(t in accept_turns for t in later):
+        return "accepted"
+    return "continued" if later else "ended"
 
 
 class ObjectionScorer(RuleDimensionScorer):
@@ -95,16 +108,7 @@ class ObjectionScorer(RuleDimensionScorer):
             after = response_turn if response_turn is not None else obj.turn
             later = [t for t in customer_turns if t > after][: settings.outcome_within]
             later_types = set().union(*(objection_types_at.get(t, set()) for t in later)) if later else set()
-            if ESCALATION_TYPE in later_types and ESCALATION_TYPE not in obj.types:
-                outcome = "escalated"
-            elif later_types & set(obj.types):
-                outcome = "repeated"
-            elif any(t in accept_turns for t in later):
-                outcome = "accepted"
-            elif later:
-                outcome = "continued"
-            else:
-                outcome = "ended"
+            outcome = _outcome(obj, later, later_types, accept_turns)
             records.append({
                 "type": obj.types[0], "types": obj.types, "utterance_index": match.turns[obj.turn].utterance.index,
                 "quote": obj.quote, "rule_id": obj.rule_id,
@@ -134,6 +138,7 @@ class ObjectionScorer(RuleDimensionScorer):
         if any(r["outcome"] == "escalated" for r in records):
             first = next(r for r in records if r["outcome"] == "escalated")
             flags.append(Flag("escalation_threat", Severity.major, f"处理后客户仍升级投诉：{first['quote']}"))
+        findings = context.settle(transcript, findings)
         return DimensionScore(
             name=self.name, score=dimension_score(match.pack.spec.scorecard.start, findings), version=self.version,
             findings=findings, flags=flags,
@@ -145,3 +150,65 @@ class ObjectionScorer(RuleDimensionScorer):
                 "unhandled": len(unhandled),
             },
         )
+
+
+class ObjectionScorerV2(RuleDimensionScorer):
+    """Objection handling with the learned detectors: customer objections found the way a QA reviewer
+    finds them (disputes, grievances, "the fix did not work"), each read with the agent turns that answer
+    it and judged handled, partly handled or unhandled. The pack's objection-dimension hit rules still
+    count. Each objection is a structured record in ``metrics.objections``."""
+
+    name = "objection"
+    version = "2"
+    HANDLING = {"yes": "handled", "partial": "partial", "no": "unhandled"}
+
+    def score(self, transcript: Transcript, context: ScoringContext) -> DimensionScore:
+        det = context.detections
+        if det is None:
+            raise ConfigError("objection.v2 needs the learned detectors (QA_SCORING__DETECTOR_MODEL is none)")
+        match = context.match
+        rules_out = rule_outcome(match, self.name)
+        records, learned = [], []
+        for o in det.objections:
+            record, finding = self._judge(o, transcript, context)
+            records.append(record)
+            if finding is not None:
+                learned.append(finding)
+        findings = context.settle(transcript, rules_out.findings + capped(learned, match.pack.spec.detectors.cap))
+        flags = list(rules_out.flags)
+        certain = [f for f in findings if f.rule_id == "detector.objection-unhandled" and not f.uncertain]
+        if certain:
+            flags.append(Flag("objection_unhandled", Severity.major,
+                              f"{len(certain)} 个客户异议未处理：{certain[0].quote[:40]}"))
+        return DimensionScore(
+            name=self.name, score=dimension_score(match.pack.spec.scorecard.start, findings), version=self.version,
+            findings=findings, flags=flags,
+            metrics={"rules_fired": rules_out.fired, "objections": records, "count": len(records),
+                     "handled": sum(r["handling"] == "handled" for r in records),
+                     "unhandled": sum(r["handling"] == "unhandled" for r in records)},
+        )
+
+    def _judge(self, o, transcript: Transcript, context: ScoringContext) -> tuple[dict, Finding | None]:
+        """One detected objection: its record, and the finding when it was not (fully) handled."""
+        det, pts = context.detections, context.match.pack.spec.detectors
+        th_no = det.thresholds["handling"]
+        first = next(u for u in transcript.utterances if u.index == o.turns[0])
+        unhandled = o.unhandled >= th_no
+        handling = "unhandled" if unhandled else self.HANDLING[max(("yes", "partial"), key=o.handling.get)]
+        record = {
+            "type": o.type, "types": [o.type], "utterance_index": o.turns[0], "turns": o.turns,
+            "quote": first.text[:QUOTE_CHARS], "probability": round(o.probability, 4), "handling": handling,
+            "handling_probabilities": {self.HANDLING[k]: round(v, 4) for k, v in o.handling.items()},
+            "response": {"utterance_index": o.answers[0]} if o.answers else None,
+        }
+        if handling == "handled":
+            return record, None
+        f = learned_finding(
+            context, first, dimension=self.name, rule_id=f"detector.objection-{handling}",
+            points=pts.objection_unhandled if unhandled else pts.objection_partial,
+            probability=o.unhandled if unhandled else o.handling["partial"], threshold=th_no if unhandled else 0.0,
+            message=(f"客户异议（{o.type}）未得到处理：未认同/安抚并给出解释或方案" if unhandled else
+                     f"客户异议（{o.type}）只处理了一部分：解释或方案未覆盖客户的诉求"))
+        if f.points and context.borderline(o.probability, det.thresholds["objection"]):
+            f = replace(f, points=0.0, uncertain=True)  # not sure it was an objection at all
+        return record, f

@@ -17,17 +17,21 @@ from qa_service.domain import DimensionScore, Flag, QAReport, Severity, Transcri
 from qa_service.rules.book import RuleBook
 from qa_service.rules.engine import CompiledPack
 from qa_service.rules.schema import DIMENSIONS
-from qa_service.scoring.base import BatchScorer, Scorer, ScoringContext
+from qa_service.scoring.base import BatchScorer, Gate, Scorer, ScoringContext
+from qa_service.scoring.detectors.detector import Detector
 from qa_service.scoring.registry import ScorerSetup, resolve
 
 
 class Pipeline:
-    def __init__(self, scorers: list[Scorer], rulebook: RuleBook, weights: dict[str, float] | None = None):
+    def __init__(self, scorers: list[Scorer], rulebook: RuleBook, weights: dict[str, float] | None = None, *,
+                 detector: Detector | None = None, gate: Gate | None = None):
         if not scorers:
             raise ValueError("a pipeline needs at least one scorer")
         self.scorers = scorers
         self._fixed_weights = weights
         self.rulebook = rulebook
+        self.detector = detector
+        self.gate = gate or Gate()
         self._initialized = False
         self._init_lock = threading.Lock()
 
@@ -37,7 +41,10 @@ class Pipeline:
         if rulebook is None:
             rulebook = RuleBook(settings.pack_dir, default_pack=settings.default_pack)
         setup = ScorerSetup(settings=settings, analyzer=rulebook.analyzer)
-        return cls([resolve(name)(setup) for name in settings.scorers], rulebook=rulebook)
+        detector = None if settings.detector_model == "none" else Detector(settings.detector_model)
+        gate = Gate(min_asr_confidence=settings.min_asr_confidence, band=settings.uncertain_band)
+        return cls([resolve(name)(setup) for name in settings.scorers], rulebook=rulebook, detector=detector,
+                   gate=gate)
 
     @property
     def versions(self) -> dict[str, str]:
@@ -48,6 +55,8 @@ class Pipeline:
         with self._init_lock:
             if not self._initialized:
                 self.rulebook.ready()
+                if self.detector is not None:
+                    self.detector.initialize()
                 for scorer in self.scorers:
                     scorer.initialize()
                 self._initialized = True
@@ -73,9 +82,20 @@ class Pipeline:
         return {name: round(w / total, 6) for name, w in raw.items()}
 
     def context(self, transcript: Transcript, pack: CompiledPack | None = None) -> ScoringContext:
-        """The pack for the transcript (its scenario's, unless one is given: a draft in a dry run) and its match."""
-        pack = pack if pack is not None else self.rulebook.pack_for(transcript)
-        return ScoringContext(pack=pack, match=pack.match(transcript))
+        """The pack for the transcript (its scenario's, unless one is given: a draft in a dry run), its match
+        and the learned detections."""
+        return self.contexts([transcript], [pack])[0]
+
+    def contexts(self, transcripts: Sequence[Transcript], packs: Sequence[CompiledPack | None] | None = None
+                 ) -> list[ScoringContext]:
+        """Contexts for several transcripts: the detector runs once over all of them."""
+        packs = [p if p is not None else self.rulebook.pack_for(t)
+                 for t, p in zip(transcripts, packs or [None] * len(transcripts))]
+        matches = [p.match(t) for p, t in zip(packs, transcripts)]
+        detections = (self.detector.detect(transcripts, matches) if self.detector is not None
+                      else [None] * len(transcripts))
+        return [ScoringContext(pack=p, match=m, detections=d, gate=self.gate)
+                for p, m, d in zip(packs, matches, detections)]
 
     def score(self, transcript: Transcript, context: ScoringContext | None = None) -> QAReport:
         return self.score_many([transcript], [context] if context is not None else None)[0]
@@ -88,8 +108,8 @@ class Pipeline:
         n = max(len(transcripts), 1)
         t0 = time.perf_counter()
         if contexts is None:
-            contexts = [self.context(t) for t in transcripts]
-        stage_ms: dict[str, float] = {"rules": (time.perf_counter() - t0) * 1000 / n}
+            contexts = self.contexts(transcripts)
+        stage_ms: dict[str, float] = {"rules+detectors": (time.perf_counter() - t0) * 1000 / n}
         per_scorer: dict[str, list[DimensionScore]] = {}
         for scorer in self.scorers:
             t = time.perf_counter()
@@ -109,8 +129,13 @@ class Pipeline:
         weights = self.weights_for(pack, dimensions)
         overall = sum(weights[name] * dimensions[name].score for name in weights)
         score = round(max(0.0, min(100.0, overall)), 2)
-        fatal = [f for d in dimensions.values() for f in d.findings if f.fatal]
+        fatal = [f for d in dimensions.values() for f in d.findings if f.fatal and not f.uncertain]
+        uncertain = [f for d in dimensions.values() for f in d.findings if f.uncertain]
         report_flags = []
+        if uncertain:
+            worst = max((f.severity for f in uncertain), key=list(Severity).index)
+            report_flags.append(Flag("uncertain", worst if worst != Severity.info else Severity.minor,
+                                     f"{len(uncertain)} 条机检结果置信度不足，需人工复核（{uncertain[0].rule_id}：{uncertain[0].quote[:30]}）"))
         if fatal:
             score = 0.0
             report_flags.append(Flag("fatal_rule", Severity.critical,
@@ -123,5 +148,5 @@ class Pipeline:
             score=score, dimensions=dimensions, weights=weights, scorer_versions=self.versions,
             rule_pack=pack.pack.name, rule_pack_version=pack.pack.version, rule_pack_hash=pack.pack.hash,
             duration_ms=duration_ms, stage_ms=dict(stage_ms), fatal=bool(fatal), report_flags=report_flags,
-            pass_mark=card.flag_below,
+            pass_mark=card.flag_below, scorecard_version=card.version,
         )

@@ -6,9 +6,13 @@ this module adds the figures a QA lead reads at a glance.
 
 from __future__ import annotations
 
-from qa_service.domain import Transcript
+from qa_service.domain import DimensionScore, Flag, Role, Severity, Transcript
+from qa_service.errors import ConfigError
 from qa_service.rules.engine import PackMatch
-from qa_service.scoring.rulebased import RuleDimensionScorer, RuleOutcome, tag_state
+from qa_service.rules.schema import RuleKind
+from qa_service.scoring.base import ScoringContext
+from qa_service.scoring.learned import capped, learned_finding, spoken, utterance_at
+from qa_service.scoring.rulebased import RuleDimensionScorer, RuleOutcome, dimension_score, rule_outcome, tag_state
 
 
 class PolitenessScorer(RuleDimensionScorer):
@@ -31,3 +35,66 @@ class PolitenessScorer(RuleDimensionScorer):
             "empathy": counts["empathy"],
             "rude": counts["rude"],
         }
+
+
+class PolitenessScorerV2(PolitenessScorer):
+    """Politeness with the learned detectors: greeting and closing as a QA reviewer judges them (the
+    detectors replace the packs' required greeting/closing rules), apology/empathy owed to an upset
+    customer, and rude, dismissive or blaming turns the wording rules do not list. The other rules
+    (courtesy, forbidden and rude wording) keep deciding."""
+
+    version = "2"
+    REPLACED_TAGS = ("greeting", "closing")
+
+    def score(self, transcript: Transcript, context: ScoringContext) -> DimensionScore:
+        det = context.detections
+        if det is None:
+            raise ConfigError("politeness.v2 needs the learned detectors (QA_SCORING__DETECTOR_MODEL is none)")
+        match = context.match
+        outcome = rule_outcome(match, self.name)
+        replaced = {r.id for r in match.pack.rules
+                    if r.spec.tag in self.REPLACED_TAGS and r.spec.kind == RuleKind.required}
+        rules = [f for f in outcome.findings if f.rule_id not in replaced]
+        learned, calls = self._learned(transcript, context, {f.utterance_index for f in rules if "rude" in f.rule_id})
+        findings = context.settle(transcript, rules + capped(learned, match.pack.spec.detectors.cap))
+        flags = list(outcome.flags)
+        if any(f.rule_id == "detector.rude" and not f.uncertain for f in findings):
+            flags.append(Flag("agent_rude", Severity.major, "坐席存在推诿、生硬拒绝或指责客户的表达"))
+        metrics = {"rules_fired": outcome.fired, **self.metrics(transcript, match, outcome), **calls}
+        return DimensionScore(name=self.name, score=dimension_score(match.pack.spec.scorecard.start, findings),
+                              version=self.version, findings=findings, flags=flags, metrics=metrics)
+
+    def _learned(self, transcript: Transcript, context: ScoringContext, rule_rude: set[int]) -> tuple[list, dict]:
+        det, pts = context.detections, context.match.pack.spec.detectors
+        agent = spoken(transcript, Role.agent)
+        greeting = det.conversation["greeting"]["yes"]
+        closing = det.conversation["closing"]["yes"]
+        apology, rude, negative = det.hits("apology"), det.hits("rude"), det.hits("negative")
+        out = []
+        if agent and greeting < det.thresholds["greeting"]:
+            out.append(learned_finding(context, agent[0], dimension=self.name, rule_id="detector.greeting-missing",
+                                       points=pts.greeting_missing, probability=1 - greeting,
+                                       threshold=1 - det.thresholds["greeting"], severity=Severity.minor,
+                                       message="开场前两句未问候客户（您好/很高兴为您服务/有什么可以帮您）"))
+        if agent and closing < det.thresholds["closing"]:
+            out.append(learned_finding(context, agent[-1], dimension=self.name, rule_id="detector.closing-missing",
+                                       points=pts.closing_missing, probability=1 - closing,
+                                       threshold=1 - det.thresholds["closing"], severity=Severity.minor,
+                                       message="结束前两句未规范结束（询问是否还有其他问题/感谢/祝福/道别），或结束后客户的新问题未处理"))
+        if negative and not apology:
+            first, p = negative[0]
+            answer = next((u for u in agent if u.index > first), agent[-1] if agent else None)
+            if answer is not None:
+                out.append(learned_finding(context, answer, dimension=self.name, rule_id="detector.no-empathy",
+                                           points=pts.no_empathy, probability=p, threshold=det.thresholds["negative"],
+                                           message="客户表达不满，坐席全程未致歉或安抚（抱歉/理解您的心情/别着急）"))
+        for i, p in rude:
+            if i not in rule_rude:
+                out.append(learned_finding(context, utterance_at(transcript, i), dimension=self.name,
+                                           rule_id="detector.rude", points=pts.rude, probability=p,
+                                           threshold=det.thresholds["rude"],
+                                           message="坐席推诿、生硬拒绝或指责客户（无理由、无替代方案）"))
+        calls = {"greeting": greeting >= det.thresholds["greeting"], "closing": closing >= det.thresholds["closing"],
+                 "greeting_probability": round(greeting, 4), "closing_probability": round(closing, 4),
+                 "apology_turns": [i for i, _ in apology], "rude_turns": sorted({i for i, _ in rude} | rule_rude)}
+        return out, calls

@@ -100,3 +100,24 @@ def _timing_v1(ctx: ScorerSetup) -> Scorer:
     from qa_service.scoring.timing import TimingScorer
 
     return TimingScorer()
+
+
+@register("politeness.v2")
+def _politeness_v2(ctx: ScorerSetup) -> Scorer:
+    from qa_service.scoring.politeness import PolitenessScorerV2
+
+    return PolitenessScorerV2()
+
+
+@register("objection.v2")
+def _objection_v2(ctx: ScorerSetup) -> Scorer:
+    from qa_service.scoring.objection import ObjectionScorerV2
+
+    return ObjectionScorerV2()
+
+
+@register("sentiment.v2")
+def _sentiment_v2(ctx: ScorerSetup) -> Scorer:
+    from qa_service.scoring.mood import MoodScorer
+
+    return MoodScorer()

@@ -100,6 +100,7 @@ class RuleDimensionScorer:
     def score(self, transcript: Transcript, context: ScoringContext) -> DimensionScore:
         match = context.match
         outcome = rule_outcome(match, self.name)
+        outcome.findings = context.settle(transcript, outcome.findings)
         start = match.pack.spec.scorecard.start
         return DimensionScore(
             name=self.name, score=dimension_score(start, outcome.findings), version=self.version,

@@ -29,7 +29,7 @@ def report_summary(dimensions: dict[str, dict[str, Any]], flagged: bool) -> dict
 
 def finding_row(report_id: int, finding_dict: dict[str, Any]) -> dict[str, Any]:
     """A finding's public shape (``Finding.as_dict``) as a ``findings`` row."""
-    row = {k: v for k, v in finding_dict.items() if k not in ("span", "probability", "model")}
+    row = {k: v for k, v in finding_dict.items() if k != "span"}
     row["span_start"], row["span_end"] = finding_dict["span"]
     return {"report_id": report_id, **row}
 
@@ -53,6 +53,7 @@ def save(*, session: Session, transcript_id: int, report: QAReport) -> int:
             "duration_ms": round(report.duration_ms, 3),
             "summary": report_summary(dimensions, bool(report.flags)),
             "pass_mark": report.pass_mark,
+            "scorecard_version": report.scorecard_version,
             "created_at": utcnow(),
         },
     ).scalar_one()

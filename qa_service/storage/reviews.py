@@ -250,6 +250,22 @@ def calibration_rows(*, session: Session, team: str | None = None, since: dateti
                            reviews)
 
 
+def score_pairs(*, session: Session, team: str | None = None, since: datetime | None = None,
+                until: datetime | None = None) -> list[tuple[float, float]]:
+    """(machine score, final score) of done reviews in scope."""
+    when = func.coalesce(Transcript.started_at, Transcript.received_at)
+    query = (select(Review.machine_score, Review.final_score).join(Transcript, Transcript.id == Review.transcript_id)
+             .where(Review.status == ReviewStatus.done.value, Review.final_score.is_not(None),
+                    Review.machine_score.is_not(None)))
+    if team:
+        query = query.where(Transcript.team_id == team)
+    if since:
+        query = query.where(when >= since)
+    if until:
+        query = query.where(when < until)
+    return [(float(m), float(f)) for m, f in session.execute(query)]
+
+
 def counts(*, session: Session) -> dict[str, int]:
     out = dict(session.execute(select(Review.status, func.count()).group_by(Review.status)).all())
     out["appeals_open"] = session.scalar(

@@ -130,6 +130,7 @@ class Report(Base):
     # {"dims": {name: score | None}, "flagged": bool, "frt_ms", "reply_ms", "handling_ms"}.
     summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     pass_mark: Mapped[float | None] = mapped_column(Float)  # the scorecard's flag_below when scored
+    scorecard_version: Mapped[str | None] = mapped_column(String(50))  # the scorecard the score came from
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     transcript: Mapped[Transcript] = relationship(back_populates="report")
@@ -166,6 +167,9 @@ class Finding(QuotedSpan, Base):
     role: Mapped[str | None] = mapped_column(String(16))
     message: Mapped[str] = mapped_column(Text, default="")
     fatal: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    probability: Mapped[float | None] = mapped_column(Float)  # learned detector's confidence
+    model: Mapped[str | None] = mapped_column(String(100))  # learned detector's model and version
+    uncertain: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # sent to review
 
     report: Mapped[Report] = relationship(back_populates="findings")
 

@@ -35,7 +35,9 @@ def test_dry_run_active_pack_returns_hits_and_score(client):
     promise = next(h for h in body["hits"] if h["rule_id"] == "finance.guaranteed-return")
     assert promise["quote"] == "保证收益" and promise["role"] == "agent" and promise["utterance_index"] == 1
     assert "fatal_rule" in {f["reason"] for f in body["flags"]}
-    assert body["metrics"]["objection"]["objections"][0]["type"] == "delay"
+    # The dry run scores with the worker's pipeline: every dimension, the learned ones included.
+    assert set(body["dimensions"]) == {"politeness", "compliance", "objection", "negativity", "timing", "sentiment"}
+    assert "objections" in body["metrics"]["objection"] and "end_sentiment" in body["metrics"]["sentiment"]
 
 
 def test_dry_run_draft_rule_with_its_examples(client):

@@ -165,7 +165,7 @@ def test_poison_transcript_ends_failed_with_error_after_max_attempts(tmp_path, s
 
 def test_worker_with_missing_model_fails_at_start_with_clear_error(tmp_path, sqlite_url, redis_url, redis_conn):
     settings = make_settings(tmp_path, sqlite_url, redis_url)
-    env = worker_env(settings, QA_SCORING__SENTIMENT_MODEL=str(tmp_path / "no-such-model"))
+    env = worker_env(settings, QA_SCORING__DETECTOR_MODEL=str(tmp_path / "no-such-model"))
     proc = subprocess.run([*WORKER_CMD, "--burst"], env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0
     assert "no-such-model" in proc.stderr and "not an existing directory" in proc.stderr

@@ -158,7 +158,7 @@ def test_timing_left_out_without_timestamps(pipeline):
     report = pipeline.score(GOOD)
     assert report.dimensions["timing"].applicable is False
     assert report.weights["timing"] == 0.0
-    assert report.weights["politeness"] == pytest.approx(30 / 90, abs=1e-5)
+    assert report.weights["politeness"] == pytest.approx(35 / 80, abs=1e-5)  # 35/15/25/5 of the general pack
 
 
 def test_report_score_is_the_weighted_dimension_mean(pipeline):
@@ -166,4 +166,4 @@ def test_report_score_is_the_weighted_dimension_mean(pipeline):
     report = pipeline.score(t)
     expected = sum(report.weights[n] * d.score for n, d in report.dimensions.items())
     assert report.score == pytest.approx(expected, abs=0.01)
-    assert report.rule_pack == "general" and report.rule_pack_version == "1.0.0"
+    assert report.rule_pack == "general" and report.rule_pack_version == "1.1.0"

@@ -61,11 +61,12 @@ def test_corrupt_model_dir_fails_at_initialize_with_clear_error(tmp_path):
     (broken / "config.json").write_text('{"model_type": "qa-hybrid-sentiment"}', encoding="utf-8")
     (broken / "model.safetensors").write_bytes(b"not a safetensors file")
     (broken / "vocab.txt").write_text("[PAD]\n[UNK]", encoding="utf-8")
-    pipeline = Pipeline.from_settings(ScoringSettings(sentiment_model=str(broken)))  # cheap: nothing loaded yet
+    v1 = ["sentiment.v1"]  # the review-trained model (the default pipeline reads moods with sentiment.v2)
+    pipeline = Pipeline.from_settings(ScoringSettings(scorers=v1, sentiment_model=str(broken)))  # nothing loaded yet
     with pytest.raises(ConfigError, match="cannot load the sentiment model"):
         pipeline.initialize()
     with pytest.raises(ConfigError, match="not an existing directory"):
-        Pipeline.from_settings(ScoringSettings(sentiment_model=str(tmp_path / "missing"))).initialize()
+        Pipeline.from_settings(ScoringSettings(scorers=v1, sentiment_model=str(tmp_path / "missing"))).initialize()
 
 
 def _conv(*turns: tuple[str, str]) -> Transcript:

@@ -65,6 +65,10 @@ class FindingRead(BaseModel):
     role: str | None = None
     message: str = ""
     fatal: bool = False
+    probability: float | None = Field(None, description="A learned detector's confidence (null for a rule's finding)")
+    model: str | None = Field(None, description="The detector's model and version (qa-detectors@1)")
+    uncertain: bool = Field(False, description="Sent to human review instead of costing points (low ASR "
+                                               "confidence, or a borderline detector call)")
 
 
 class FlagRead(BaseModel):
@@ -85,6 +89,7 @@ class ReportRead(BaseModel):
     rule_pack: str | None = None
     rule_pack_version: str | None = None
     rule_pack_hash: str | None = None
+    scorecard_version: str | None = Field(None, description="The scorecard (weights and points) the score used")
     created_at: datetime
     findings: list[FindingRead]
     flags: list[FlagRead]

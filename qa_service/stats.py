@@ -1,4 +1,4 @@
-"""Agreement figures: precision/recall/F1 and Cohen's κ on a 2×2 table, κ over several classes
+"""Statistics every layer may use: precision/recall/F1 and Cohen's κ on a 2×2 table, κ over several classes
 (optionally weighted), Spearman's ρ."""
 
 from __future__ import annotations

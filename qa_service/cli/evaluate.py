@@ -1,0 +1,89 @@
+"""``qa eval``: how far the machine agrees with human QA labels — the golden set, a team's own labels,
+or the review workflow's verdicts."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from qa_service.cli.app import DataDir, app, console, err_console, runtime_for, settings_for
+
+
+def _f(x) -> str:
+    return "—" if x is None else f"{x:.3f}"
+
+
+def print_report(report: dict, title: str) -> None:
+    table = Table(title=title)
+    for col in ("item", "n", "human yes", "machine yes", "precision", "recall", "F1", "κ"):
+        table.add_column(col, justify="left" if col == "item" else "right")
+    for group in ("items", "turns"):
+        for name, f in report[group].items():
+            table.add_row(name if group == "items" else f"{name} (turns)", str(f["n"]), str(f["tp"] + f["fn"]),
+                          str(f["tp"] + f["fp"]), _f(f["precision"]), _f(f["recall"]), _f(f["f1"]), _f(f["kappa"]))
+    console.print(table)
+    console.print(f"Spearman(score, overall quality 1–5): {_f(report['spearman'])}")
+    grades = ", ".join(f"{q}: {v['mean']:.1f} (n {v['n']})" for q, v in report["score_by_quality"].items())
+    console.print(f"mean score by quality grade: {grades}")
+    console.print(f"quality 5 minus quality ≤ 2: {report['gap_low_vs_top']} points")
+
+
+@app.command("eval")
+def evaluate(
+    labels: Annotated[Optional[Path], typer.Argument(exists=True, dir_okay=False,
+                                                     help="Labels (JSONL, data/golden/GUIDE.md format)")] = None,
+    split: Annotated[Optional[str], typer.Option(help="Only labels of this split (train, dev, test)")] = None,
+    data: Annotated[Optional[Path], typer.Option(help="Corpora folder for labels that carry no text "
+                                                      "(the golden set: ../shared/data)")] = None,
+    from_reviews: Annotated[bool, typer.Option("--from-reviews", help="Compare with the review workflow's "
+                                                                      "verdicts instead of a label file")] = False,
+    period: Annotated[Optional[str], typer.Option(help="With --from-reviews: conversations of this period")] = None,
+    team: Annotated[Optional[str], typer.Option(help="With --from-reviews: only this team")] = None,
+    format: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+    data_dir: DataDir = None,
+) -> None:
+    """Per item precision, recall, F1 (with counts) and Cohen's κ; Spearman between score and quality;
+    the score by quality grade."""
+    from zoneinfo import ZoneInfo
+
+    from qa_service.errors import Invalid
+    from qa_service.evaluation.run import evaluate as run_eval
+    from qa_service.evaluation.run import from_reviews as review_agreement
+    from qa_service.period import parse_period
+
+    if from_reviews:
+        if not period:
+            err_console.print("[red]--from-reviews needs --period[/red] (e.g. 2026-10)")
+            raise typer.Exit(2)
+        rt = runtime_for(data_dir)
+        p = parse_period(period)
+        since, until = p.bounds(ZoneInfo(rt.settings.performance.timezone))
+        with rt.sessions() as s:
+            out = review_agreement(session=s, since=since, until=until, team=team)
+        out["period"] = p.label
+        json.dump(out, sys.stdout, ensure_ascii=False, indent=1)
+        sys.stdout.write("\n")
+        return
+    if labels is None:
+        err_console.print("[red]give a label file[/red] (or --from-reviews --period …)")
+        raise typer.Exit(2)
+    from qa_service.runtime import Runtime
+
+    pipeline = Runtime(settings_for(data_dir)).pipeline
+    try:
+        report = run_eval(pipeline, labels, data_dir=data, split=split).as_dict()
+    except Invalid as exc:
+        err_console.print(f"[red]qa eval:[/red] {exc}")
+        raise typer.Exit(2) from None
+    report["labels"], report["split"] = str(labels), split
+    report["scorers"] = pipeline.versions
+    if format == "json":
+        json.dump(report, sys.stdout, ensure_ascii=False, indent=1)
+        sys.stdout.write("\n")
+    else:
+        print_report(report, f"{labels} ({split or 'all'}): {report['conversations']} conversations")

@@ -1,0 +1,84 @@
+"""Machine against human: per-item precision/recall/F1 and κ, turn-level items, and how the score ranks.
+
+Input is a list of :class:`Pair` (the human label and what the machine said about the same
+conversation, as item → call and item → turns, plus the report's score); output is an
+:class:`AgreementReport` a person reads (``qa eval``) or a program parses (``--format json``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from statistics import mean
+from typing import Any
+
+from qa_service.evaluation import labels as L
+from qa_service.stats import Agreement, spearman
+
+
+@dataclass(slots=True)
+class MachineView:
+    """What the machine said about one conversation, in the label's terms."""
+
+    items: dict[str, bool]
+    turns: dict[str, set[int]]
+    score: float
+    end_sentiment: str | None = None
+
+
+@dataclass(slots=True)
+class Pair:
+    id: str
+    label: dict[str, Any]
+    machine: MachineView
+    judged_turns: dict[str, set[int]] = field(default_factory=dict)  # role → turn indices with text
+
+
+def _figures(a: Agreement) -> dict[str, Any]:
+    r = lambda x: None if x is None else round(x, 4)  # noqa: E731
+    return {"n": a.n, "tp": a.tp, "fp": a.fp, "fn": a.fn, "tn": a.tn, "precision": r(a.precision),
+            "recall": r(a.recall), "f1": r(a.f1), "kappa": r(a.kappa)}
+
+
+@dataclass(slots=True)
+class AgreementReport:
+    conversations: int
+    items: dict[str, dict[str, Any]]
+    turns: dict[str, dict[str, Any]]
+    spearman: float | None
+    score_by_quality: dict[int, dict[str, float]]
+    gap_low_vs_top: float | None  # mean score of quality 5 minus that of quality <= 2
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"conversations": self.conversations, "items": self.items, "turns": self.turns,
+                "spearman": self.spearman,
+                "score_by_quality": {str(k): v for k, v in self.score_by_quality.items()},
+                "gap_low_vs_top": self.gap_low_vs_top}
+
+
+def compare(pairs: list[Pair]) -> AgreementReport:
+    items = {name: Agreement() for name in L.ITEMS}
+    turns = {name: Agreement() for name in L.TURN_ITEMS}
+    scores: dict[int, list[float]] = defaultdict(list)
+    for p in pairs:
+        human_items, human_turns = L.items(p.label), L.turns(p.label)
+        for name in L.ITEMS:
+            items[name].add(human_items[name], bool(p.machine.items.get(name)))
+        for name, role in L.TURN_ITEMS.items():
+            for t in p.judged_turns.get(role, set()):
+                turns[name].add(t in human_turns[name], t in p.machine.turns.get(name, set()))
+        if isinstance(p.label.get("quality"), int):
+            scores[p.label["quality"]].append(p.machine.score)
+    quality = [q for q, v in scores.items() for _ in v]
+    machine = [s for v in scores.values() for s in v]
+    by_grade = {q: {"n": len(v), "mean": round(mean(v), 2), "min": round(min(v), 2), "max": round(max(v), 2)}
+                for q, v in sorted(scores.items())}
+    low = [s for q, v in scores.items() if q <= 2 for s in v]
+    top = scores.get(5, [])
+    rho = spearman(machine, quality)
+    return AgreementReport(
+        conversations=len(pairs), items={n: _figures(a) for n, a in items.items()},
+        turns={n: _figures(a) for n, a in turns.items()},
+        spearman=round(rho, 4) if rho is not None else None, score_by_quality=by_grade,
+        gap_low_vs_top=round(mean(top) - mean(low), 2) if low and top else None,
+    )

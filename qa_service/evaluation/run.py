@@ -1,0 +1,104 @@
+"""``qa eval``: score labelled conversations with the pipeline and compare with the labels, or read the
+review workflow's verdicts for a period and compare the machine with a site's own reviewers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from qa_service.domain import Role, Transcript, Utterance
+from qa_service.errors import Invalid
+from qa_service.evaluation import machine
+from qa_service.evaluation.agreement import AgreementReport, Pair, compare
+from qa_service.evaluation.labels import read_labels
+from qa_service.scoring.pipeline import Pipeline
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+CORPORA = ("jddc_sample", "csds", "stc3_dch1", "mobilecs_examples")
+BATCH = 32  # conversations per pipeline call
+
+
+def corpus_index(data_dir: Path | None) -> dict[str, list[dict[str, Any]]]:
+    """Dialogue id → its turns, for labels that carry no text (the golden set keeps it in the corpora)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    if data_dir is None:
+        return out
+    for corpus in CORPORA:
+        path = Path(data_dir) / corpus / f"{corpus}.jsonl"
+        if path.exists():
+            with open(path, encoding="utf-8") as fh:
+                out.update({r["id"]: r["turns"] for r in map(json.loads, fh)})
+    return out
+
+
+def transcript_of(label: dict[str, Any], corpora: dict[str, list[dict[str, Any]]]) -> Transcript:
+    """The labelled conversation, every turn kept (empty ones too) so turn indices match the label."""
+    turns = label.get("utterances") or corpora.get(label["id"])
+    if not turns:
+        raise Invalid(f"label {label['id']!r} has no utterances and is not in the corpora given with --data",
+                      "utterances", loc=("labels", label["id"]))
+    return Transcript(utterances=tuple(Utterance(i, Role(t["role"]), t.get("text") or "", t.get("start_ms"),
+                                                 t.get("end_ms"), t.get("asr_confidence"))
+                                       for i, t in enumerate(turns)),
+                      channel=label.get("channel", "chat"), scenario=label.get("scenario"),
+                      external_id=label["id"])
+
+
+def labelled(path: Path, split: str | None) -> Iterator[dict[str, Any]]:
+    for label in read_labels(path):
+        if split is None or label.get("split") == split:
+            yield label
+
+
+def judged_turns(t: Transcript) -> dict[str, set[int]]:
+    """The turns a turn-level item can be judged on: non-empty turns of each role."""
+    return {role.value: {u.index for u in t.utterances if u.role == role and u.text.strip()}
+            for role in (Role.agent, Role.customer)}
+
+
+def evaluate(pipeline: Pipeline, labels_path: Path, *, data_dir: Path | None = None,
+             split: str | None = None) -> AgreementReport:
+    """Score every labelled conversation (of ``split``) and compare the report's items with the labels."""
+    corpora = corpus_index(data_dir)
+    labels = list(labelled(labels_path, split))
+    if not labels:
+        raise Invalid(f"no labels{f' of split {split!r}' if split else ''} in {labels_path}", "labels",
+                      loc=("labels",))
+    pairs = []
+    for start in range(0, len(labels), BATCH):
+        chunk = labels[start:start + BATCH]
+        transcripts = [transcript_of(label, corpora) for label in chunk]
+        for label, t, report in zip(chunk, transcripts, pipeline.score_many(transcripts)):
+            seen = machine.view(report.dimension_details(), [f.reason for f in report.flags], report.score,
+                                [f.as_dict() for f in report.findings])
+            pairs.append(Pair(label["id"], label, seen, judged_turns(t)))
+    return compare(pairs)
+
+
+def from_reviews(*, session: Session, since, until, team: str | None = None) -> dict[str, Any]:
+    """The machine against a site's own reviewers over done reviews in [since, until): per rule and per
+    dimension, how many machine findings reviewers kept (precision) and how many they had to add
+    (misses), Cohen's κ on pass/fail, and how the machine score ranks against the final score."""
+    from qa_service.stats import spearman
+    from qa_service.review.service import calibration
+    from qa_service.storage import reviews as review_repo
+
+    cal, n = calibration(session=session, pass_mark=60.0, team=team, since=since, until=until)
+    pairs = review_repo.score_pairs(session=session, team=team, since=since, until=until)
+    rho = spearman([m for m, _ in pairs], [f for _, f in pairs]) if len(pairs) > 1 else None
+    a = cal.agreement
+
+    def tally(t) -> dict[str, Any]:
+        recall = t.confirmed / (t.confirmed + t.missed) if t.confirmed + t.missed else None
+        return {"reviewed": t.reviewed, "confirmed": t.confirmed, "rejected": t.rejected, "missed": t.missed,
+                "precision": None if t.precision is None else round(t.precision, 4),
+                "recall": None if recall is None else round(recall, 4)}
+
+    return {"reviews": n, "done": a.n, "kappa_pass_fail": None if a.kappa is None else round(a.kappa, 4),
+            "spearman_machine_vs_final": None if rho is None else round(rho, 4),
+            "dimensions": {d: tally(t) for d, t in sorted(cal.dimensions.items())},
+            "rules": {r: tally(t) for r, t in sorted(cal.rules.items())}}

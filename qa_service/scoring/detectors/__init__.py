@@ -1,0 +1,1 @@
+"""Learned detectors: what the phrase lists cannot reach (objections, brush-offs, moods, handling)."""
