@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+from collections import defaultdict
 import sys
 import time
 import zlib
@@ -39,7 +40,7 @@ def load(data: Path, limit: int) -> list[Transcript]:
 def run(pipeline: Pipeline, transcripts: list[Transcript], batch: int = 1) -> tuple[float, dict[str, float]]:
     """One transcript at a time (batch=1, as a worker takes jobs), or ``batch`` at a time."""
     pipeline.score(transcripts[0])  # warm-up
-    stage = {"rules": 0.0} | {s.name: 0.0 for s in pipeline.scorers}
+    stage: dict[str, float] = defaultdict(float)
     t0 = time.perf_counter()
     for i in range(0, len(transcripts), batch):
         chunk = transcripts[i : i + batch]
@@ -50,12 +51,21 @@ def run(pipeline: Pipeline, transcripts: list[Transcript], batch: int = 1) -> tu
     return len(transcripts) / wall, {k: v / len(transcripts) for k, v in stage.items()}
 
 
+V1_DEFAULT = ["politeness.v1", "compliance.v1", "objection.v1", "negativity.v1", "timing.v1", "sentiment.v1"]
+
+
+def settings_for(scorers: list[str]) -> ScoringSettings:
+    """Scorers that need no learned detectors run without them (the v1 pipeline did not have them)."""
+    learned = any(s.endswith(".v2") for s in scorers)
+    return ScoringSettings(scorers=scorers, detector_model=None if learned else "none")
+
+
 def _worker(args: tuple) -> float:
     """One process of the multi-process row: its own pipeline, its share of the transcripts."""
-    data, limit, index, processes, batch = args
+    data, limit, index, processes, batch, scorers = args
     torch.set_num_threads(1)
     transcripts = load(data, limit)[index::processes]
-    pipeline = Pipeline.from_settings(ScoringSettings()).initialize()
+    pipeline = Pipeline.from_settings(settings_for(scorers)).initialize()
     rate, _ = run(pipeline, transcripts, batch)
     return rate
 
@@ -80,19 +90,22 @@ def main() -> None:
                                   ("rule dimensions (politeness, compliance, objection, timing)", rule_dims, 1),
                                   ("rule dimensions + negativity", [*rule_dims, "negativity.v1"], 1),
                                   ("sentiment.v1 alone", ["sentiment.v1"], 1),
-                                  ("default pipeline", ScoringSettings().scorers, 1),
+                                  ("learned detectors + sentiment.v2 alone", ["sentiment.v2"], 1),
+                                  ("v1 default pipeline (rules + review-trained sentiment)", V1_DEFAULT, 1),
+                                  ("default pipeline (learned detectors)", ScoringSettings().scorers, 1),
                                   (f"default pipeline, {args.batch} per batch", ScoringSettings().scorers, args.batch)):
-        pipeline = Pipeline.from_settings(ScoringSettings(scorers=scorers)).initialize()
+        pipeline = Pipeline.from_settings(settings_for(scorers)).initialize()
         rate, stage = run(pipeline, transcripts, batch)
         rows.append((label, rate, stage))
     from multiprocessing import get_context
 
-    for batch in (1, args.batch):
-        with get_context("spawn").Pool(args.processes) as pool:
-            rates = pool.map(_worker, [(args.data, args.limit, i, args.processes, batch)
-                                       for i in range(args.processes)])
-        # the processes score their shares at the same time, so their rates add up
-        rows.append((f"default pipeline, {args.processes} processes x 1 thread, batch {batch}", sum(rates), {}))
+    for label, scorers in (("v1 default pipeline", V1_DEFAULT), ("default pipeline", ScoringSettings().scorers)):
+        for batch in (1, args.batch):
+            with get_context("spawn").Pool(args.processes) as pool:
+                rates = pool.map(_worker, [(args.data, args.limit, i, args.processes, batch, scorers)
+                                           for i in range(args.processes)])
+            # the processes score their shares at the same time, so their rates add up
+            rows.append((f"{label}, {args.processes} processes x 1 thread, batch {batch}", sum(rates), {}))
     base = rows[0][1]
     print(f"{'pipeline':<60}{'transcripts/s':>14}{'utterances/s':>14}{'vs baseline':>13}   ms/transcript by scorer")
     for label, rate, stage in rows:

@@ -68,7 +68,7 @@ def hit_rates(pipeline: Pipeline, transcripts: list[Transcript], top: int) -> No
         print("dimension with a deduction: " + ", ".join(f"{d} {c / n:.1%}" for d, c in dims.most_common()))
         ranked = [(rule.id, fired[rule.id]) for rule in compiled.pack.rules]
         ranked.sort(key=lambda x: -x[1])
-        print(f"-- hit rate per rule (share of dialogues where it fired), with up to 3 quotes")
+        print("-- hit rate per rule (share of dialogues where it fired), with up to 3 quotes")
         for rid, count in ranked:
             print(f"{count / n:7.2%}  {rid}")
         shown = [r for r in ranked if r[1]]

@@ -255,9 +255,40 @@ def count() -> int:
     return 0
 
 
+SHIP_SEED = 20261130
+SHIP_WANT = ("rude", "objection_unhandled", "end_negative", "escalation", "apology", "objection")
+
+
+def ship_sample(dialogues: dict[str, dict]) -> int:
+    """14 dev-split conversations with their text, for tests that must run without ../shared: two with
+    each item of SHIP_WANT where possible, every corpus of the split, a quality-5 and a quality-4 one."""
+    from qa_service.evaluation import labels as L
+
+    dev = [r for r in _labels(GOLDEN / "labels.jsonl").values() if r["split"] == "dev"]
+    rng = random.Random(SHIP_SEED)
+    rng.shuffle(dev)
+    chosen: list[dict] = []
+    for item in SHIP_WANT:
+        chosen += [r for r in dev if L.items(r)[item] and r not in chosen][:2]
+    for corpus in sorted({r["corpus"] for r in dev}):
+        if not any(r["corpus"] == corpus for r in chosen):
+            chosen.append(next(r for r in dev if r["corpus"] == corpus))
+    for grade in (5, 4):  # a clearly good conversation or two (the others skew to the problems above)
+        chosen += [r for r in dev if r["quality"] == grade and r not in chosen][:1]
+    chosen += [r for r in dev if r not in chosen][:max(0, 14 - len(chosen))]
+    out = ROOT / "tests" / "data" / "golden_sample.jsonl"
+    with open(out, "w", encoding="utf-8") as fh:
+        for r in sorted(chosen[:14], key=lambda r: r["id"]):
+            turns = [{"role": t["role"], "text": t.get("text") or ""} for t in dialogues[r["id"]]["turns"]]
+            fh.write(json.dumps({**r, "utterances": turns}, ensure_ascii=False) + "\n")
+    print(f"{min(len(chosen), 14)} conversations -> {out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("command", choices=["sample", "sample-extra", "show", "check", "merge", "agree", "count"])
+    p.add_argument("command", choices=["sample", "sample-extra", "show", "check", "merge", "agree", "count",
+                                       "ship-sample"])
     p.add_argument("--extra", action="store_true", help="show/merge the training-only extra sample")
     p.add_argument("files", nargs="*", type=Path)
     p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
@@ -284,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
         return agree(all_dialogues(args.data))
     if args.command == "count":
         return count()
+    if args.command == "ship-sample":
+        return ship_sample(all_dialogues(args.data))
     dialogues = all_dialogues(args.data)
     if args.command == "show":
         ids = args.id

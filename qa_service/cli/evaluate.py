@@ -15,7 +15,7 @@ from qa_service.cli.app import DataDir, app, console, err_console, runtime_for, 
 
 
 def _f(x) -> str:
-    return "—" if x is None else f"{x:.3f}"
+    return "—" if x is None else f"{x + 0.0:.3f}"  # no "-0.000"
 
 
 def print_report(report: dict, title: str) -> None:

@@ -1,0 +1,66 @@
+"""``qa eval --from-reviews``: the machine against a site's own reviewers, from the review workflow."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from qa_service.domain import Flag, Severity
+from qa_service.evaluation.run import from_reviews
+from qa_service.ingest.schema import TranscriptCreate
+from qa_service.ingest.service import ingest
+from qa_service.queue.tasks import record_report
+from qa_service.review import service
+from qa_service.review.service import ManualFindingSpec
+from qa_service.runtime import Runtime
+from tests.api.test_review_api import UTTERANCES, finding, report
+from tests.conftest import make_settings, transcript
+
+
+@pytest.fixture
+def rt(tmp_path, db_url, redis_url, redis_conn):
+    runtime = Runtime(make_settings(tmp_path, db_url, redis_url))
+    yield runtime
+    runtime.close()
+
+
+def _scored(rt, external_id: str, rep) -> int:
+    [outcome], _ = ingest([(0, TranscriptCreate.model_validate(transcript(external_id, utterances=UTTERANCES)))],
+                          runtime=rt)
+    with rt.session() as s:
+        record_report(session=s, transcript_id=outcome.id, report=rep)
+    return outcome.id
+
+
+def test_uncertain_findings_put_the_transcript_in_the_review_queue(rt):
+    rep = report({"politeness": (95, 1.0, [])})
+    rep.report_flags.append(Flag("uncertain", Severity.minor, "1 条机检结果置信度不足"))
+    tid = _scored(rt, "U1", rep)
+    with rt.session() as s:
+        assert service.for_transcript(session=s, transcript_id=tid).reasons == ["uncertain"]
+
+
+def test_from_reviews_counts_kept_rejected_and_missed_findings(rt):
+    two = report({"politeness": (70, 1.0, [finding("politeness", "general.rude-dismissive", -20),
+                                           finding("politeness", "detector.no-empathy", -10, span=(0, 3))])})
+    tid = _scored(rt, "R1", two)
+    with rt.session() as s:
+        review, _ = service.open_review(session=s, transcript_id=tid, by="qa-li")  # unflagged: queued by hand
+        rude, empathy = sorted(review.transcript.report.findings, key=lambda f: f.rule_id)[1], \
+            sorted(review.transcript.report.findings, key=lambda f: f.rule_id)[0]
+        service.set_verdict(session=s, review_id=review.id, finding_id=rude.id, verdict="confirmed", comment=None,
+                            by="qa-li")
+        service.set_verdict(session=s, review_id=review.id, finding_id=empathy.id, verdict="rejected",
+                            comment="已安抚", by="qa-li")
+        service.add_manual(session=s, review_id=review.id, by="qa-li", spec=ManualFindingSpec(
+            dimension="politeness", utterance_index=1, points=-5, message="漏检：未致歉",
+            rule_id="detector.no-empathy", quote="稳赚不赔"))
+        service.complete(session=s, review_id=review.id, by="qa-li", comment=None, confirm_rest=True)
+    with rt.session() as s:
+        out = from_reviews(session=s, since=datetime(2026, 1, 1, tzinfo=UTC), until=datetime(2027, 1, 1, tzinfo=UTC))
+    assert out["reviews"] == 1 and out["done"] == 1
+    pol = out["dimensions"]["politeness"]  # 2 judged, 1 kept, 1 rejected; 1 added by the reviewer
+    assert (pol["reviewed"], pol["confirmed"], pol["rejected"], pol["missed"]) == (2, 1, 1, 1)
+    assert pol["precision"] == 0.5 and pol["recall"] == 0.5
+    assert out["rules"]["detector.no-empathy"]["precision"] == 0.0

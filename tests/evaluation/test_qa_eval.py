@@ -1,0 +1,44 @@
+"""``qa eval`` on the shipped labelled sample (real dev-split conversations with their text): the figures
+it prints are the labels' own counts and the 2×2 tables they imply."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from qa_service.cli import app
+from qa_service.evaluation import labels as L
+from tests.conftest import REPO
+
+SAMPLE = REPO / "tests" / "data" / "golden_sample.jsonl"
+
+
+def test_qa_eval_on_the_shipped_sample_reports_consistent_figures():
+    out = CliRunner().invoke(app, ["eval", str(SAMPLE), "--format", "json"])
+    assert out.exit_code == 0, out.output
+    report = json.loads(out.stdout[out.stdout.index("{"):])
+    labels = [json.loads(line) for line in SAMPLE.read_text(encoding="utf-8").splitlines()]
+    assert report["conversations"] == len(labels) == 14
+    for item in L.ITEMS:  # human positives, counted here straight from the file
+        f = report["items"][item]
+        assert f["tp"] + f["fn"] == sum(L.items(x)[item] for x in labels), item
+        assert f["n"] == 14
+        if f["tp"] + f["fp"]:
+            assert f["precision"] == round(f["tp"] / (f["tp"] + f["fp"]), 4)
+    turns = report["turns"]["negative_turn"]
+    judged = sum(1 for x in labels for u in x["utterances"] if u["role"] == "customer" and u["text"].strip())
+    assert turns["n"] == judged
+    assert turns["tp"] + turns["fn"] == sum(len(x["negative_turns"]) for x in labels)
+    by_grade = report["score_by_quality"]
+    assert {int(q): v["n"] for q, v in by_grade.items()} == {2: 4, 3: 8, 4: 1, 5: 1}
+    # The detectors find the greetings and closings a reviewer finds on these real conversations.
+    assert report["items"]["greeting"]["f1"] >= 0.8 and report["items"]["closing"]["f1"] >= 0.8
+    assert report["scorers"]["sentiment"] == "sentiment.v2"
+
+
+def test_qa_eval_refuses_labels_without_text_or_a_corpus(tmp_path):
+    bare = tmp_path / "labels.jsonl"
+    bare.write_text(json.dumps({"id": "nowhere-1", "greeting": True}) + "\n", encoding="utf-8")
+    out = CliRunner().invoke(app, ["eval", str(bare)])
+    assert out.exit_code == 2 and "no utterances" in out.output

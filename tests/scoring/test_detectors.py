@@ -1,0 +1,100 @@
+"""The learned detectors load offline from models/ and read clear real conversations as a reviewer does;
+uncertain findings (borderline probability, low ASR confidence) go to review instead of costing points;
+the fitted scorecard ranks a poor real conversation below a good one."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from qa_service.config import ScoringSettings
+from qa_service.domain import Role, Transcript, Utterance
+from qa_service.evaluation.run import transcript_of
+from qa_service.scoring.detectors.detector import DEFAULT_MODEL_DIR, Detector
+from qa_service.scoring.base import Gate
+from qa_service.scoring.pipeline import Pipeline
+from tests.conftest import REPO
+
+SAMPLE = {r["id"]: r for r in map(json.loads, (REPO / "tests/data/golden_sample.jsonl").read_text(
+    encoding="utf-8").splitlines())}
+POOR = "stc3-3615889721069757"  # 中国联通简直就是强盗… answered by self-service links and boilerplate (quality 2)
+GOOD = "csds-5fcaf7b2d6145c87"  # greeted, engaged, resolved, closed (quality 5)
+
+
+@pytest.fixture(scope="module")
+def pipeline() -> Pipeline:
+    return Pipeline.from_settings(ScoringSettings()).initialize()
+
+
+def test_detectors_load_offline_from_models(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    detector = Detector().initialize()
+    assert detector.directory == DEFAULT_MODEL_DIR and detector.model.tag == "qa-detectors@1"
+    assert {"objection", "negative", "angry", "escalation", "apology", "rude", "handling", "objection_type",
+            "greeting", "closing", "end_sentiment", "resolved"} <= set(detector.model.heads)
+
+
+def test_detectors_read_a_clear_complaint_as_a_reviewer_does(pipeline):
+    t = transcript_of(SAMPLE[POOR], {})
+    report = pipeline.score(t)
+    det = pipeline.contexts([t])[0].detections
+    assert 0 in dict(det.hits("negative")) and 0 in dict(det.hits("objection"))  # 简直就是强盗…扣了我80M
+    assert any(o.unhandled >= det.thresholds["handling"] for o in det.objections)  # a self-service link
+    unhandled = [f for f in report.findings if f.rule_id == "detector.objection-unhandled"]
+    assert unhandled and all(f.role == Role.customer and f.quote == t.utterances[f.utterance_index].text[:120]
+                             for f in unhandled)  # verbatim, from the customer who objected
+    assert all(f.model == "qa-detectors@1" and 0 <= f.probability <= 1 and f.points < 0 for f in unhandled)
+    no_empathy = next(f for f in report.findings if f.rule_id == "detector.no-empathy")
+    assert no_empathy.role == Role.agent  # the agent never apologised
+    assert "objection_unhandled" in {f.reason for f in report.flags}
+
+
+def test_detectors_find_greeting_closing_and_apology_where_given(pipeline):
+    report = pipeline.score(transcript_of(SAMPLE[GOOD], {}))
+    pol = report.dimensions["politeness"].metrics
+    assert pol["greeting"] and pol["closing"]
+    assert not [f for f in report.findings if f.rule_id.startswith("detector.") and f.points]
+
+
+def test_fitted_scorecard_ranks_a_poor_real_conversation_below_a_good_one(pipeline):
+    poor = pipeline.score(transcript_of(SAMPLE[POOR], {}))
+    good = pipeline.score(transcript_of(SAMPLE[GOOD], {}))
+    assert good.score - poor.score >= 30, (good.score, poor.score)
+    assert poor.scorecard_version == good.scorecard_version == "golden-fit-2026-11-27"
+    # every point is explained: the score is the weighted dimension scores, each 100 + its findings' points
+    for name, dim in poor.dimensions.items():
+        if name in ("politeness", "objection", "sentiment"):
+            assert dim.score == pytest.approx(max(0.0, 100 + sum(f.points for f in dim.findings)), abs=0.01)
+
+
+def _rude_turn(asr: float | None) -> Transcript:
+    return Transcript(utterances=(
+        Utterance(0, Role.customer, "你们的快递三天了还没到，太差了", 0, 2000, 0.95),
+        Utterance(1, Role.agent, "这东西本来就是垃圾，我也没办法", 2500, 5000, asr),
+    ))
+
+
+def test_low_asr_confidence_sends_a_finding_to_review_instead_of_costing_points(pipeline):
+    asr_only = Pipeline(pipeline.scorers, pipeline.rulebook, detector=pipeline.detector,
+                        gate=Gate(min_asr_confidence=ScoringSettings().min_asr_confidence, band=0.0)).initialize()
+    sure = asr_only.score(_rude_turn(0.95))
+    unsure = asr_only.score(_rude_turn(0.3))  # QA_SCORING__MIN_ASR_CONFIDENCE is 0.6
+    charged = [f for f in sure.findings if f.utterance_index == 1 and f.points < 0]
+    assert charged and not any(f.uncertain for f in charged)
+    moved = [f for f in unsure.findings if f.utterance_index == 1 and f.uncertain]
+    assert {f.rule_id for f in moved} >= {f.rule_id for f in charged}
+    assert all(f.points == 0 for f in moved)
+    assert "uncertain" in {f.reason for f in unsure.flags} and "uncertain" not in {f.reason for f in sure.flags}
+    assert unsure.score > sure.score
+
+
+def test_borderline_detector_calls_go_to_review(pipeline):
+    wide = Pipeline(pipeline.scorers, pipeline.rulebook, detector=pipeline.detector,
+                    gate=replace(pipeline.gate, band=1.0)).initialize()  # every call is "borderline"
+    report = wide.score(transcript_of(SAMPLE[POOR], {}))
+    learned = [f for f in report.findings if f.rule_id.startswith("detector.") and f.probability is not None]
+    assert learned and all(f.points == 0 for f in learned)  # nothing learned costs points
+    assert report.score > pipeline.score(transcript_of(SAMPLE[POOR], {})).score
+    assert any(f.uncertain for f in learned) and "uncertain" in {f.reason for f in report.flags}
