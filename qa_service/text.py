@@ -107,9 +107,12 @@ def is_word(token: str) -> bool:
 class Analyzer:
     """Owns a jieba tokenizer (never jieba's process-wide default); load once with ``initialize()``."""
 
+    CACHE_TEXTS = 50_000  # tokenised texts remembered (agents' templates and short replies repeat a lot)
+
     def __init__(self, extra_words: tuple[str, ...] = ()):
         self._extra_words = extra_words
         self._tokenizer: jieba.Tokenizer | None = None
+        self._cache: dict[tuple[str, bool], list[Token]] = {}
 
     def initialize(self) -> None:
         if self._tokenizer is not None:
@@ -131,17 +134,25 @@ class Analyzer:
         for word in words:
             if not self._tokenizer.FREQ.get(word):
                 self._tokenizer.add_word(word)
+        self._cache.clear()
 
     def tokens(self, text: str, *, masked: bool = False) -> list[Token]:
-        """Tokens of the masked text, with offsets into the original (``masked``: already prepared)."""
+        """Tokens of the masked text, with offsets into the original (``masked``: already prepared).
+
+        The list is shared with later calls on the same text: read it, do not change it.
+        """
+        key = (text, masked)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
         if self._tokenizer is None:
             self.initialize()
-        if not masked:
-            text = mask_for_matching(text)
-        out = []
-        for word, start, end in self._tokenizer.tokenize(text, HMM=True):
-            if word.strip():
-                out.append(Token(word, start, end))
+        masked_text = text if masked else mask_for_matching(text)
+        out = [Token(word, start, end) for word, start, end in self._tokenizer.tokenize(masked_text, HMM=True)
+               if word.strip()]
+        if len(self._cache) >= self.CACHE_TEXTS:
+            self._cache.clear()
+        self._cache[key] = out
         return out
 
 

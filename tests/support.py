@@ -22,8 +22,12 @@ class SlowScorer:
         pass
 
     def score(self, transcript: Transcript, context=None) -> DimensionScore:
+        return self.score_batch([transcript])[0]
+
+    def score_batch(self, transcripts, contexts=None) -> list[DimensionScore]:
+        """One pause per batch (a worker scores a chunk in one batch), then every transcript's score."""
         time.sleep(self.seconds)
-        return DimensionScore(name=self.name, score=100.0, version=self.version)
+        return [DimensionScore(name=self.name, score=100.0, version=self.version) for _ in transcripts]
 
 
 class ExplodingScorer:

@@ -12,7 +12,7 @@ from qa_service.config import Settings
 from qa_service.domain import TranscriptStatus
 from qa_service.ingest import pii
 from qa_service.ingest.schema import TranscriptCreate, errors_from_validation, limit_errors
-from qa_service.queue.outbox import enqueue_transcripts
+from qa_service.queue.outbox import enqueue_jobs, new_job_ids
 from qa_service.runtime import Runtime
 from qa_service.storage import transcripts as transcript_repo
 
@@ -86,15 +86,19 @@ def _str(v: Any) -> str | None:
     return v if isinstance(v, str) else None
 
 
-def store(items: list[tuple[int, TranscriptCreate]], *, session: Session, known: transcript_repo.KnownIds
-          ) -> list[Outcome]:
+def store(items: list[tuple[int, TranscriptCreate]], *, session: Session, known: transcript_repo.KnownIds,
+          jobs: list[str] | None = None, chunk_size: int = 1) -> list[Outcome]:
     """Insert new transcripts as ``queued``; classify the others as duplicate (same content) or conflict.
 
-    Rows are written as ``queued`` in the same transaction, before any job exists: if the
-    enqueue that follows the commit fails they are set back to ``received``, and if this
-    process dies in between, the reconciler finds ``queued`` rows without a job.
+    Rows are written as ``queued`` in the same transaction, before any job exists, each naming the job
+    that will carry it (``jobs[k]`` for the k-th chunk of ``chunk_size`` items): if the enqueue that
+    follows the commit fails they are set back to ``received``, and if this process dies in between,
+    the reconciler finds ``queued`` rows whose job does not exist.
     """
     news = [(i, to_new(t)) for i, t in items]
+    if jobs:
+        for position, (_, new) in enumerate(news):
+            new.job_id = jobs[position // chunk_size]
     first: dict[tuple[str, str], transcript_repo.NewTranscript] = {}
     for _, new in news:
         first.setdefault((new.source, new.external_id), new)
@@ -127,18 +131,24 @@ def ingest(items: list[tuple[int, TranscriptCreate]], *, runtime: Runtime) -> tu
     """Redact, store (commit), then enqueue. Returns outcomes and whether the queue took the new ones."""
     settings = runtime.settings
     items = [(i, redact_transcript(t, settings)) for i, t in items]
+    size = settings.worker.chunk_size
+    jobs = new_job_ids((len(items) + size - 1) // size)
     try:
         with runtime.session() as session:
-            outcomes = store(items, session=session, known=runtime.known_ids)
+            outcomes = store(items, session=session, known=runtime.known_ids, jobs=jobs, chunk_size=size)
     except IntegrityError:
         # A cached agent/team id no longer exists (deleted or restored database): retry uncached.
         runtime.known_ids.forget()
         with runtime.session() as session:
-            outcomes = store(items, session=session, known=runtime.known_ids)
+            outcomes = store(items, session=session, known=runtime.known_ids, jobs=jobs, chunk_size=size)
     new_ids = [o.id for o in outcomes if o.status == "accepted"]
     if not new_ids:
         return outcomes, True
-    queued = bool(enqueue_transcripts(new_ids, settings=settings, connection=runtime.redis))
+    chunks: dict[str, list[int]] = {}
+    for position, o in enumerate(outcomes):
+        if o.status == "accepted":
+            chunks.setdefault(jobs[position // size], []).append(o.id)
+    queued = enqueue_jobs(chunks, settings=settings, connection=runtime.redis)
     if not queued:
         with runtime.session() as session:
             transcript_repo.mark_received(session=session, ids=new_ids)

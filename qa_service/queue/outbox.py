@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Sequence
 
 import redis
-from rq import Queue, Retry
+from rq import Queue
 from rq.job import Job, JobStatus
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,43 +29,59 @@ from qa_service.storage.tables import utcnow
 
 log = logging.getLogger(__name__)
 
-TASK = "qa_service.queue.tasks.score_transcript"
+TASK = "qa_service.queue.tasks.score_transcripts"
 RECONCILE_LOCK = "qa:reconcile:lock"
 
 
 def job_id(transcript_id: int) -> str:
+    """The job of one transcript as versions before chunked jobs named it (still found in old queues)."""
     return f"qa-score-{transcript_id}"
+
+
+def new_job_ids(n: int) -> list[str]:
+    """Names for ``n`` new chunk jobs (one request or one reconcile pass)."""
+    batch = uuid.uuid4().hex[:16]
+    return [f"qa-{batch}-{k}" for k in range(n)]
+
+
+def chunked(ids: Sequence[int], size: int) -> list[list[int]]:
+    return [list(ids[i:i + size]) for i in range(0, len(ids), size)]
 
 
 def make_queue(settings: Settings, connection: redis.Redis) -> Queue:
     return Queue(settings.redis.queue, connection=connection)
 
 
-def enqueue_transcripts(ids: Sequence[int], *, settings: Settings, connection: redis.Redis) -> list[int]:
-    """Queue one scoring job per id in a single pipeline; returns [] if Redis is unreachable."""
-    if not ids:
-        return []
+def enqueue_jobs(jobs: dict[str, list[int]], *, settings: Settings, connection: redis.Redis,
+                 delay_s: float = 0.0) -> bool:
+    """Queue one scoring job per chunk (job id → transcript ids) in a single pipeline (``delay_s`` later
+    through rq's scheduler); False when Redis is unreachable."""
+    if not jobs:
+        return True
     queue = make_queue(settings, connection)
-    retries = max(settings.worker.max_attempts - 1, 0)
-    jobs = [
-        Queue.prepare_data(
-            TASK,
-            args=(tid,),
-            job_id=job_id(tid),
-            timeout=settings.worker.job_timeout_s,
-            result_ttl=3600,
-            failure_ttl=7 * 24 * 3600,
-            retry=Retry(max=retries, interval=settings.worker.retry_backoff_s) if retries else None,
-            description=f"score transcript {tid}",
-        )
-        for tid in ids
-    ]
+    options = {"timeout": settings.worker.job_timeout_s, "result_ttl": 3600, "failure_ttl": 7 * 24 * 3600}
     try:
-        queue.enqueue_many(jobs)
+        if delay_s > 0:
+            for jid, ids in jobs.items():
+                queue.enqueue_in(timedelta(seconds=delay_s), TASK, ids, job_id=jid,
+                                 description=f"score transcripts {ids[0]}… ({len(ids)})", **options)
+        else:
+            queue.enqueue_many([Queue.prepare_data(TASK, args=(ids,), job_id=jid,
+                                                   description=f"score transcripts {ids[0]}… ({len(ids)})",
+                                                   **options) for jid, ids in jobs.items()])
     except (redis.RedisError, OSError) as exc:
-        log.warning("queue unreachable, %d transcript(s) left as received for the reconciler: %s", len(ids), exc)
-        return []
-    return list(ids)
+        n = sum(map(len, jobs.values()))
+        log.warning("queue unreachable, %d transcript(s) left for the reconciler: %s", n, exc)
+        return False
+    return True
+
+
+def enqueue_transcripts(ids: Sequence[int], *, settings: Settings, connection: redis.Redis
+                        ) -> dict[str, list[int]]:
+    """Queue ``ids`` in chunks of QA_WORKER__CHUNK_SIZE; returns the jobs queued ({} if Redis is unreachable)."""
+    chunks = chunked(list(ids), settings.worker.chunk_size)
+    jobs = dict(zip(new_job_ids(len(chunks)), chunks))
+    return jobs if enqueue_jobs(jobs, settings=settings, connection=connection) else {}
 
 
 def enqueue_and_mark(
@@ -75,12 +92,12 @@ def enqueue_and_mark(
     sessions: sessionmaker[Session],
     stale_before: datetime | None = None,
 ) -> list[int]:
-    """Enqueue committed transcripts, then move them to ``queued``."""
-    queued = enqueue_transcripts(ids, settings=settings, connection=connection)
-    if queued:
+    """Enqueue committed transcripts, then move them to ``queued`` under their new jobs."""
+    jobs = enqueue_transcripts(ids, settings=settings, connection=connection)
+    if jobs:
         with session_scope(sessions) as session:
-            transcript_repo.mark_queued(session=session, ids=queued, stale_before=stale_before)
-    return queued
+            transcript_repo.mark_queued(session=session, jobs=jobs, stale_before=stale_before)
+    return [i for chunk in jobs.values() for i in chunk]
 
 
 @dataclass(slots=True)
@@ -101,17 +118,19 @@ _LIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEF
 CLAIM_DEADLINE_S = 30.0
 
 
-def _missing_jobs(ids: list[int], connection: redis.Redis, started_before: datetime) -> list[int]:
-    """Ids whose job no longer exists, is no longer waiting/running, or started and never claimed its row."""
-    if not ids:
+def _lost(by_job: dict[str | None, list[int]], connection: redis.Redis, started_before: datetime) -> list[int]:
+    """Rows whose job no longer exists, is no longer waiting/running, or started and never claimed them."""
+    if not by_job:
         return []
-    jobs = Job.fetch_many([job_id(i) for i in ids], connection=connection)
-    missing = []
-    for tid, job in zip(ids, jobs):
+    names = [(job or job_id(ids[0]), ids) for job, ids in by_job.items() for ids in
+             ([ids] if job else [[i] for i in ids])]  # rows queued before chunked jobs: one old job each
+    jobs = Job.fetch_many([name for name, _ in names], connection=connection)
+    lost = []
+    for (_, ids), job in zip(names, jobs):
         status = job.get_status(refresh=False) if job is not None else None
         if status not in _LIVE or (status == JobStatus.STARTED and _started_before(job, started_before)):
-            missing.append(tid)
-    return missing
+            lost += ids
+    return lost
 
 
 def _started_before(job: Job, moment: datetime) -> bool:
@@ -136,13 +155,11 @@ def reconcile(
         result.received = transcript_repo.ids_to_reconcile(
             session=session, status=TranscriptStatus.received, changed_before=now - grace, limit=w.reconcile_batch
         )
-        queued = transcript_repo.ids_to_reconcile(
-            session=session, status=TranscriptStatus.queued, changed_before=now - grace, limit=w.reconcile_batch
-        )
+        queued = transcript_repo.queued_by_job(session=session, changed_before=now - grace, limit=w.reconcile_batch)
         result.stale = transcript_repo.ids_to_reconcile(
             session=session, status=TranscriptStatus.scoring, changed_before=stale_before, limit=w.reconcile_batch,
         )
-    result.lost = _missing_jobs(queued, connection, started_before=now - timedelta(seconds=CLAIM_DEADLINE_S))
+    result.lost = _lost(queued, connection, started_before=now - timedelta(seconds=CLAIM_DEADLINE_S))
     todo = result.received + result.lost + result.stale
     if todo:
         enqueue_and_mark(todo, settings=settings, connection=connection, sessions=sessions, stale_before=stale_before)

@@ -1,7 +1,9 @@
-"""Jobs. Each takes ids, opens its own session, and is safe to run twice.
+"""Jobs. Each takes ids, opens its own sessions, and is safe to run twice.
 
-A job orchestrates: claim the row → score → save the report → enter the review queue (the last two
-in one transaction). The worker installs its :class:`~qa_service.runtime.Runtime` (engine, preloaded
+A job carries a chunk of transcript ids and orchestrates: claim the rows (one statement) → load them
+→ score them in one batch → store every report and let the flagged ones enter the review queue (one
+transaction). A transcript whose scoring raises is isolated and retried alone, with backoff, until it
+runs out of attempts. The worker installs its :class:`~qa_service.runtime.Runtime` (engine, preloaded
 pipeline) before taking jobs; a process that never did builds one from the environment on first use
 (e.g. under a plain ``rq worker``).
 """
@@ -10,10 +12,12 @@ from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from qa_service import runtime
+from qa_service.queue.outbox import enqueue_jobs, new_job_ids
 from qa_service.review import service as review_service
 from qa_service.storage import reports as report_repo
 from qa_service.storage import transcripts as transcript_repo
@@ -22,47 +26,88 @@ from qa_service.storage.tables import utcnow
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from qa_service.domain import QAReport
+    from qa_service.domain import QAReport, Transcript
 
 log = logging.getLogger(__name__)
 
 
+def record_reports(*, session: Session, reports: Mapping[int, QAReport]) -> dict[int, int]:
+    """Store transcripts' reports and let the flagged ones enter the review queue (the caller's transaction)."""
+    report_ids = report_repo.save_many(session=session, reports=dict(reports))
+    review_service.enqueue_scored_many(session=session, reports=reports)
+    return report_ids
+
+
 def record_report(*, session: Session, transcript_id: int, report: QAReport) -> int:
-    """Store a transcript's report and let it enter the review queue (one transaction: the caller's)."""
-    report_id = report_repo.save(session=session, transcript_id=transcript_id, report=report)
-    review_service.enqueue_scored(session=session, transcript_id=transcript_id, report=report)
-    return report_id
+    return record_reports(session=session, reports={transcript_id: report})[transcript_id]
 
 
-def score_transcript(transcript_id: int) -> str:
-    """Score one stored transcript; returns what happened (scored / skipped / failed).
+def _score_each(pipeline, transcripts: Sequence[Transcript]) -> tuple[dict[int, QAReport], dict[int, str]]:
+    """Score one at a time (after a batch failed): the reports that came out, and each failure's error."""
+    reports, errors = {}, {}
+    for t in transcripts:
+        try:
+            reports[t.id] = pipeline.score(t)
+        except Exception as exc:
+            errors[t.id] = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"
+    return reports, errors
 
-    Raises on a retryable error so rq retries with backoff; after ``max_attempts`` the
-    transcript ends ``failed`` with its error stored, and no further retry happens.
-    """
+
+def score_transcripts(ids: list[int]) -> dict[str, int]:
+    """Score a chunk of stored transcripts; returns how many were scored, skipped, retried and failed."""
     rt = runtime.current()
     w = rt.settings.worker
     with rt.session() as session:
-        claim = transcript_repo.claim_for_scoring(
-            session=session, transcript_id=transcript_id, max_attempts=w.max_attempts,
-            stale_before=utcnow() - timedelta(seconds=w.stale_scoring_s),
-        )
-    if not claim.claimed:
-        return "failed" if claim.gave_up else "skipped"
+        claimed, gave_up = transcript_repo.claim_many(
+            session=session, ids=ids, max_attempts=w.max_attempts,
+            stale_before=utcnow() - timedelta(seconds=w.stale_scoring_s))
+    outcome = {"scored": 0, "skipped": len(ids) - len(claimed) - len(gave_up), "retried": 0,
+               "failed": len(gave_up)}
+    if not claimed:
+        return outcome
+    with rt.session() as session:
+        transcripts = transcript_repo.load_for_scoring(session=session, ids=list(claimed))
     try:
-        with rt.session() as session:
-            row = transcript_repo.get(session=session, transcript_id=transcript_id, with_report=False)
-            transcript = transcript_repo.to_domain(row)
-        report = rt.pipeline.score(transcript)
-        with rt.session() as session:
-            record_report(session=session, transcript_id=transcript_id, report=report)
-        return "scored"
-    except Exception as exc:
-        final = claim.attempts >= w.max_attempts
-        error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"
-        log.warning("transcript %s attempt %d/%d failed: %s", transcript_id, claim.attempts, w.max_attempts, exc)
-        with rt.session() as session:
-            transcript_repo.record_error(session=session, transcript_id=transcript_id, error=error, final=final)
-        if final:
-            return "failed"
-        raise
+        reports = dict(zip((t.id for t in transcripts), rt.pipeline.score_many(transcripts)))
+        errors: dict[int, str] = {}
+    except Exception:
+        log.warning("batch of %d failed; scoring them one by one to find the culprit", len(transcripts))
+        reports, errors = _score_each(rt.pipeline, transcripts)
+    with rt.session() as session:
+        record_reports(session=session, reports=reports)
+        retry = _record_errors(session, errors, claimed, w.max_attempts)
+    outcome["scored"] = len(reports)
+    outcome["failed"] += len(errors) - len(retry)
+    outcome["retried"] = len(retry)
+    _retry(rt, retry, claimed)
+    return outcome
+
+
+def _record_errors(session: Session, errors: dict[int, str], attempts: dict[int, int], max_attempts: int
+                   ) -> list[int]:
+    """Store each error; a transcript out of attempts ends ``failed``. Returns the ones to retry."""
+    retry = []
+    for tid, error in errors.items():
+        final = attempts[tid] >= max_attempts
+        log.warning("transcript %s attempt %d/%d failed: %s", tid, attempts[tid], max_attempts,
+                    error.splitlines()[0])
+        transcript_repo.record_error(session=session, transcript_id=tid, error=error, final=final)
+        if not final:
+            retry.append(tid)
+    return retry
+
+
+def _retry(rt, ids: list[int], attempts: dict[int, int]) -> None:
+    """Queue failed transcripts again, alone, after QA_WORKER__RETRY_BACKOFF_S (the reconciler is the net)."""
+    backoff = rt.settings.worker.retry_backoff_s or [0]
+    for tid, job in zip(ids, new_job_ids(len(ids))):
+        delay = backoff[min(attempts[tid] - 1, len(backoff) - 1)]
+        if enqueue_jobs({job: [tid]}, settings=rt.settings, connection=rt.redis, delay_s=delay):
+            with rt.session() as session:
+                transcript_repo.mark_queued(session=session, jobs={job: [tid]})
+
+
+def score_transcript(transcript_id: int) -> str:
+    """One transcript (jobs queued by versions before chunked jobs, still found in old queues)."""
+    out = score_transcripts([transcript_id])
+    return next((k for k in ("scored", "failed", "retried") if out[k]), "skipped")

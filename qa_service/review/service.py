@@ -41,19 +41,31 @@ def _state(review: Review) -> dict[str, Any]:
 # --- entering the queue --------------------------------------------------------------------------------------
 
 def enqueue_scored(*, session: Session, transcript_id: int, report: QAReport) -> None:
-    """A report was stored: a flagged transcript enters the queue (or updates its queued entry).
+    """A report was stored: a flagged transcript enters the queue (or updates its queued entry)."""
+    enqueue_scored_many(session=session, reports={transcript_id: report})
+
+
+def enqueue_scored_many(*, session: Session, reports: Mapping[int, QAReport]) -> None:
+    """Reports were stored: flagged transcripts enter the queue (or update their queued entries).
 
     A review already under way or done is left as it is; the re-score is written to its audit trail.
     """
-    review = repo.get_plain(session=session, transcript_id=transcript_id)
-    flags = [(f.reason, f.severity.value) for f in report.flags]
-    if review is None:
-        if flags:
-            entry = queue_entry(flags)
-            repo.create(session=session, transcript_id=transcript_id, reasons=entry.reasons,
-                        severity=entry.severity, priority=entry.priority, machine_score=report.score,
-                        machine_fatal=report.fatal)
-        return
+    existing = repo.for_transcripts(session=session, transcript_ids=list(reports))
+    for transcript_id, report in reports.items():
+        flags = [(f.reason, f.severity.value) for f in report.flags]
+        review = existing.get(transcript_id)
+        if review is None:
+            if flags:
+                entry = queue_entry(flags)
+                repo.create(session=session, transcript_id=transcript_id, reasons=entry.reasons,
+                            severity=entry.severity, priority=entry.priority, machine_score=report.score,
+                            machine_fatal=report.fatal)
+        else:
+            _rescored(session, review, report, flags)
+
+
+def _rescored(session: Session, review: Review, report: QAReport, flags: list[tuple[str, str]]) -> None:
+    """A transcript already in review was scored again: a queued entry follows the new report."""
     before = {"machine_score": review.machine_score, "reasons": list(review.reasons)}
     if review.status == ReviewStatus.queued.value:
         extra = [r for r in review.reasons if r in (SAMPLE_REASON, MANUAL_REASON)]

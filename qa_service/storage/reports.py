@@ -34,46 +34,46 @@ def finding_row(report_id: int, finding_dict: dict[str, Any]) -> dict[str, Any]:
     return {"report_id": report_id, **row}
 
 
+def _report_row(transcript_id: int, report: QAReport, now) -> dict[str, Any]:
+    dimensions = report.dimension_details()
+    return {
+        "transcript_id": transcript_id, "score": report.score, "fatal": report.fatal, "dimensions": dimensions,
+        "weights": report.weights, "scorer_versions": report.scorer_versions, "rule_pack": report.rule_pack,
+        "rule_pack_version": report.rule_pack_version, "rule_pack_hash": report.rule_pack_hash,
+        "duration_ms": round(report.duration_ms, 3), "summary": report_summary(dimensions, bool(report.flags)),
+        "pass_mark": report.pass_mark, "scorecard_version": report.scorecard_version, "created_at": now,
+    }
+
+
+def save_many(*, session: Session, reports: dict[int, QAReport]) -> dict[int, int]:
+    """Store each transcript's report (replacing an earlier one) and mark it ``scored``, in a few
+    multi-row statements whatever the number; returns {transcript id: report id}."""
+    if not reports:
+        return {}
+    conn = session.connection()  # Core statements: no ORM objects on the hot path
+    ids = list(reports)
+    now = utcnow()
+    r = Report.__table__
+    conn.execute(delete(r).where(r.c.transcript_id.in_(ids)))
+    report_ids = {row.transcript_id: row.id for row in conn.execute(
+        insert(r).returning(r.c.id, r.c.transcript_id, sort_by_parameter_order=True),
+        [_report_row(tid, rep, now) for tid, rep in reports.items()])}
+    findings = [finding_row(report_ids[tid], f.as_dict()) for tid, rep in reports.items() for f in rep.findings]
+    if findings:
+        conn.execute(insert(Finding.__table__), findings)
+    flags = [{"report_id": report_ids[tid], "transcript_id": tid, "reason": f.reason, "severity": f.severity.value,
+              "detail": f.detail} for tid, rep in reports.items() for f in rep.flags]
+    if flags:
+        conn.execute(insert(Flag.__table__), flags)
+    t = Transcript.__table__
+    conn.execute(update(t).where(t.c.id.in_(ids)).values(
+        status=TranscriptStatus.scored.value, scored_at=now, status_changed_at=now, last_error=None))
+    return report_ids
+
+
 def save(*, session: Session, transcript_id: int, report: QAReport) -> int:
     """Store ``report`` for the transcript and mark it ``scored``; return the report id."""
-    session.execute(delete(Report).where(Report.transcript_id == transcript_id))
-    dimensions = report.dimension_details()
-    report_id = session.execute(
-        insert(Report).returning(Report.id),
-        {
-            "transcript_id": transcript_id,
-            "score": report.score,
-            "fatal": report.fatal,
-            "dimensions": dimensions,
-            "weights": report.weights,
-            "scorer_versions": report.scorer_versions,
-            "rule_pack": report.rule_pack,
-            "rule_pack_version": report.rule_pack_version,
-            "rule_pack_hash": report.rule_pack_hash,
-            "duration_ms": round(report.duration_ms, 3),
-            "summary": report_summary(dimensions, bool(report.flags)),
-            "pass_mark": report.pass_mark,
-            "scorecard_version": report.scorecard_version,
-            "created_at": utcnow(),
-        },
-    ).scalar_one()
-    findings = [finding_row(report_id, f.as_dict()) for f in report.findings]
-    if findings:
-        session.execute(insert(Finding), findings)
-    flags = [
-        {"report_id": report_id, "transcript_id": transcript_id, "reason": f.reason,
-         "severity": f.severity.value, "detail": f.detail}
-        for f in report.flags
-    ]
-    if flags:
-        session.execute(insert(Flag), flags)
-    session.execute(
-        update(Transcript)
-        .where(Transcript.id == transcript_id)
-        .values(status=TranscriptStatus.scored.value, scored_at=utcnow(), status_changed_at=utcnow(), last_error=None)
-        .execution_options(synchronize_session=False)
-    )
-    return report_id
+    return save_many(session=session, reports={transcript_id: report})[transcript_id]
 
 
 def get_for_transcript(*, session: Session, transcript_id: int) -> Report | None:

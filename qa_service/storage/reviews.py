@@ -70,9 +70,11 @@ def id_for_transcript(*, session: Session, transcript_id: int) -> int | None:
     return session.scalar(select(Review.id).where(Review.transcript_id == transcript_id))
 
 
-def get_plain(*, session: Session, transcript_id: int) -> Review | None:
-    """The transcript's review row alone (no relations loaded eagerly)."""
-    return session.scalars(select(Review).where(Review.transcript_id == transcript_id)).one_or_none()
+def for_transcripts(*, session: Session, transcript_ids: Sequence[int]) -> dict[int, Review]:
+    """The review rows of these transcripts (those that have one)."""
+    if not transcript_ids:
+        return {}
+    return {r.transcript_id: r for r in session.scalars(select(Review).where(Review.transcript_id.in_(transcript_ids)))}
 
 
 def team_of(*, session: Session, review_id: int) -> tuple[bool, str | None]:

@@ -83,6 +83,7 @@ class Transcript(Base):
     status_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    job_id: Mapped[str | None] = mapped_column(String(80))  # the scoring job that carries it (reconciler)
     scored_at: Mapped[datetime | None]
 
     utterances: Mapped[list[Utterance]] = relationship(

@@ -34,6 +34,7 @@ class NewTranscript:
     started_at: datetime | None
     meta: dict[str, Any]
     utterances: list[dict[str, Any]]
+    job_id: str | None = None  # the scoring job that will carry it
 
 
 @dataclass(slots=True)
@@ -132,7 +133,7 @@ def create_many(
             "agent_id": i.agent_id, "team_id": i.team, "queue": i.queue, "scenario": i.scenario,
             "started_at": i.started_at, "received_at": now, "metadata": i.meta,
             "content_hash": i.content_hash, "status": status.value,
-            "status_changed_at": now, "attempts": 0,
+            "status_changed_at": now, "attempts": 0, "job_id": i.job_id,
         }
         for i in items
     ]
@@ -165,24 +166,78 @@ def mark_received(*, session: Session, ids: Sequence[int]) -> int:
     return result.rowcount
 
 
-def mark_queued(*, session: Session, ids: Sequence[int], stale_before: datetime | None = None) -> int:
-    """received (or abandoned scoring, older than ``stale_before``) → queued, for ids just enqueued.
-
-    A row a worker took in the meantime is left alone.
-    """
-    if not ids:
-        return 0
-    movable = Transcript.status == TranscriptStatus.received.value
+def mark_queued(*, session: Session, jobs: dict[str, Sequence[int]], stale_before: datetime | None = None) -> int:
+    """received, queued (its job lost) or abandoned scoring (older than ``stale_before``) → queued, naming
+    the job just enqueued for it. A row a worker took in the meantime is left alone."""
+    movable = Transcript.status.in_([TranscriptStatus.received.value, TranscriptStatus.queued.value])
     if stale_before is not None:
         movable = or_(movable, and_(Transcript.status == TranscriptStatus.scoring.value,
                                     Transcript.status_changed_at < stale_before))
-    result = session.execute(
-        update(Transcript)
-        .where(Transcript.id.in_(ids), movable)
-        .values(status=TranscriptStatus.queued.value, status_changed_at=utcnow())
-        .execution_options(synchronize_session=False)
+    moved = 0
+    for job, ids in jobs.items():
+        moved += session.execute(
+            update(Transcript)
+            .where(Transcript.id.in_(ids), movable)
+            .values(status=TranscriptStatus.queued.value, status_changed_at=utcnow(), job_id=job)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    return moved
+
+
+def queued_by_job(*, session: Session, changed_before: datetime, limit: int) -> dict[str | None, list[int]]:
+    """``queued`` rows older than ``changed_before``, by the job that should be carrying them."""
+    rows = session.execute(
+        select(Transcript.id, Transcript.job_id)
+        .where(Transcript.status == TranscriptStatus.queued.value, Transcript.status_changed_at < changed_before)
+        .order_by(Transcript.id).limit(limit))
+    out: dict[str | None, list[int]] = {}
+    for tid, job in rows:
+        out.setdefault(job, []).append(tid)
+    return out
+
+
+def claim_many(*, session: Session, ids: Sequence[int], max_attempts: int, stale_before: datetime
+               ) -> tuple[dict[int, int], list[int]]:
+    """Move every transcript nobody else holds to ``scoring`` in one statement; give up on those out of
+    attempts. Returns ({claimed id: attempts}, [ids that just ended failed])."""
+    claimable = or_(
+        Transcript.status.in_([TranscriptStatus.received.value, TranscriptStatus.queued.value]),
+        and_(Transcript.status == TranscriptStatus.scoring.value, Transcript.status_changed_at < stale_before),
     )
-    return result.rowcount
+    now = utcnow()
+    t = Transcript.__table__
+    claimed = {row.id: row.attempts for row in session.execute(
+        update(t).where(t.c.id.in_(ids), claimable, t.c.attempts < max_attempts)
+        .values(status=TranscriptStatus.scoring.value, attempts=t.c.attempts + 1, status_changed_at=now)
+        .returning(t.c.id, t.c.attempts))}
+    rest = [i for i in ids if i not in claimed]
+    gave_up = []
+    if rest:
+        gave_up = [row.id for row in session.execute(
+            update(t).where(t.c.id.in_(rest), claimable, t.c.attempts >= max_attempts)
+            .values(status=TranscriptStatus.failed.value, status_changed_at=now,
+                    last_error=func.coalesce(t.c.last_error, "worker died mid-job"))
+            .returning(t.c.id))]
+    return claimed, gave_up
+
+
+def load_for_scoring(*, session: Session, ids: Sequence[int]) -> list[DomainTranscript]:
+    """The transcripts, as the scorers read them, in two Core queries (no ORM objects)."""
+    t, u = Transcript.__table__, Utterance.__table__
+    conn = session.connection()
+    heads = {r.id: r for r in conn.execute(
+        select(t.c.id, t.c.source, t.c.external_id, t.c.channel, t.c.agent_id, t.c.team_id, t.c.scenario,
+               t.c.started_at).where(t.c.id.in_(ids)))}
+    turns: dict[int, list[DomainUtterance]] = {i: [] for i in heads}
+    for r in conn.execute(select(u.c.transcript_id, u.c["index"], u.c.role, u.c.text, u.c.start_ms, u.c.end_ms,
+                                 u.c.asr_confidence).where(u.c.transcript_id.in_(ids))
+                          .order_by(u.c.transcript_id, u.c["index"])):
+        turns[r.transcript_id].append(DomainUtterance(r.index, Role(r.role), r.text, r.start_ms, r.end_ms,
+                                                      r.asr_confidence))
+    return [DomainTranscript(utterances=tuple(turns[i]), id=i, source=h.source, external_id=h.external_id,
+                             channel=Channel(h.channel), agent_id=h.agent_id, team=h.team_id, scenario=h.scenario,
+                             started_at=h.started_at)
+            for i, h in ((i, heads[i]) for i in ids if i in heads)]
 
 
 @dataclass(slots=True)

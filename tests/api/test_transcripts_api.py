@@ -75,10 +75,15 @@ def test_batch_reports_each_item_and_one_bad_item_rejects_only_itself(client, se
 
 
 def test_batch_all_good_is_202_and_queued(client, redis_conn, settings):
-    resp = client.post("/v1/transcripts/batch", json={"transcripts": [transcript(f"k{i}") for i in range(25)]})
+    from rq import Queue
+
+    resp = client.post("/v1/transcripts/batch", json={"transcripts": [transcript(f"k{i}") for i in range(70)]})
     assert resp.status_code == 202
-    assert resp.json()["accepted"] == 25 and resp.json()["queued"] is True
-    assert redis_conn.llen(f"rq:queue:{settings.redis.queue}") == 25
+    assert resp.json()["accepted"] == 70 and resp.json()["queued"] is True
+    # chunks of QA_WORKER__CHUNK_SIZE (32): three jobs carrying every id once
+    jobs = Queue(settings.redis.queue, connection=redis_conn).jobs
+    assert [len(j.args[0]) for j in jobs] == [32, 32, 6]
+    assert sorted(i for j in jobs for i in j.args[0]) == sorted(item["id"] for item in resp.json()["items"])
 
 
 def test_scored_transcript_has_report_with_evidence(client, settings):

@@ -15,7 +15,7 @@ from qa_service.storage.redis import EmbeddedRedis
 from qa_service.queue.outbox import reconcile
 from qa_service.queue.worker import run_worker
 from qa_service.storage.db import create_db_engine, session_factory
-from qa_service.storage.tables import Transcript
+from qa_service.storage.tables import Report, Transcript
 from tests.conftest import WORKER_CMD, make_settings, transcript, wait_for, worker_env
 
 
@@ -69,13 +69,13 @@ def test_job_taken_by_a_worker_that_died_before_claiming_is_requeued(client, set
     from rq import Queue
     from rq.job import Job, JobStatus
 
-    from qa_service.queue.outbox import CLAIM_DEADLINE_S, job_id
+    from qa_service.queue.outbox import CLAIM_DEADLINE_S
 
     dead, busy = (client.post("/v1/transcripts", json=transcript(f"d{i}")).json()["id"] for i in range(2))
     queue = Queue(settings.redis.queue, connection=redis_conn)
     for tid, started in [(dead, datetime.now(UTC) - timedelta(seconds=CLAIM_DEADLINE_S + 30)),
                          (busy, datetime.now(UTC))]:
-        job = Job.fetch(job_id(tid), connection=redis_conn)
+        job = Job.fetch(_status(sessions, tid).job_id, connection=redis_conn)  # the job named on the row
         queue.remove(job)  # a worker popped it …
         job.started_at = started
         job.save()
@@ -139,6 +139,39 @@ def test_worker_killed_mid_job_transcript_still_scored(tmp_path, sqlite_url, red
     finally:
         os.killpg(rescuer.pid, signal.SIGTERM)
         rescuer.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_worker_killed_mid_chunk_loses_nothing_and_scores_each_once(tmp_path, sqlite_url, redis_url, redis_conn):
+    """A chunk of 12 in one job; the worker dies after claiming them, before writing a report."""
+    settings = make_settings(tmp_path, sqlite_url, redis_url, worker={"stale_scoring_s": 2.0})
+    sessions = session_factory(create_db_engine(settings))
+    client = TestClient(create_app(settings))
+    body = client.post("/v1/transcripts/batch", json={"transcripts": [transcript(f"chunk-{i}") for i in range(12)]})
+    ids = [item["id"] for item in body.json()["items"]]
+    assert len({_status(sessions, i).job_id for i in ids}) == 1  # one job carries the chunk
+    env = worker_env(settings, QA_SCORING__SCORERS='["negativity.v1", "tests.support:SlowScorer"]')
+    victim = subprocess.Popen([*WORKER_CMD, "--no-reconcile"], env=env, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: all(_status(sessions, i).status == "scoring" for i in ids), timeout_s=60)
+        os.killpg(victim.pid, signal.SIGKILL)  # mid-chunk: claimed, scoring, nothing written
+        victim.wait(timeout=10)
+    finally:
+        if victim.poll() is None:
+            os.killpg(victim.pid, signal.SIGKILL)
+    rescuer = subprocess.Popen(WORKER_CMD, env=env, start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: all(_status(sessions, i).status == "scored" for i in ids), timeout_s=120)
+    finally:
+        os.killpg(rescuer.pid, signal.SIGTERM)
+        rescuer.wait(timeout=30)
+    with sessions() as s:
+        reports = s.scalars(select(Report.transcript_id)).all()
+        rows = [s.get(Transcript, i) for i in ids]
+    assert sorted(reports) == sorted(ids)  # every one scored, each exactly once
+    assert all(r.attempts == 2 for r in rows)  # the killed attempt counts; no third scoring
 
 
 def test_poison_transcript_ends_failed_with_error_after_max_attempts(tmp_path, sqlite_url, redis_url, redis_conn):

