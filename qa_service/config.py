@@ -24,6 +24,8 @@ class DBSettings(BaseModel):
     """Database: any SQLAlchemy URL; SQLite under the data dir when unset."""
 
     url: str | None = None
+    read_url: str | None = Field(None, description="A read replica for the dashboard, performance records, "
+                                 "appraisals and calibration (they tolerate its lag); writes always go to url")
     echo: bool = False
     auto_migrate: bool = Field(True, description="Run Alembic upgrade when serve/worker/demo start")
     busy_timeout_ms: int = Field(30_000, description="SQLite: how long a writer waits for the lock")
@@ -49,6 +51,8 @@ class APISettings(BaseModel):
     max_body_bytes: int = 50 * 1024 * 1024
     max_id_chars: int = 200
     page_size_max: int = 500
+    metrics: bool = Field(True, description="Serve Prometheus metrics at GET /metrics (no key needed: keep the "
+                                            "port off the public internet, or turn this off)")
 
 
 class WorkerSettings(BaseModel):
@@ -64,6 +68,8 @@ class WorkerSettings(BaseModel):
     torch_threads: int = Field(1, ge=1, description="Threads per worker for the sentiment model (run a worker per core)")
     chunk_size: int = Field(32, ge=1, le=1000, description="Transcripts per scoring job: scored in one batch, "
                                                            "written in one transaction")
+    metrics_port: int | None = Field(None, ge=1, le=65535, description="Serve a worker's Prometheus metrics on "
+                                     "this port (qa serve gives its Nth worker this port + N)")
 
 
 class ScoringSettings(BaseModel):

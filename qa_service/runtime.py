@@ -13,7 +13,9 @@ import threading
 import time
 from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
+from functools import cached_property
 from typing import Any, Generic, TypeVar
+from zoneinfo import ZoneInfo
 
 import redis
 from sqlalchemy import Engine
@@ -23,6 +25,7 @@ from qa_service.config import Settings, get_settings
 from qa_service.rules.book import RuleBook
 from qa_service.rules.scheme import SchemeBook
 from qa_service.scoring.pipeline import Pipeline
+from qa_service.storage import facts
 from qa_service.storage.db import create_db_engine, session_factory, session_scope, upgrade
 from qa_service.storage.redis import redis_client
 from qa_service.storage.transcripts import KnownIds
@@ -59,6 +62,8 @@ class Runtime:
         self.settings = settings
         self._engine: Engine | None = None
         self._sessions: sessionmaker[Session] | None = None
+        self._read_engine: Engine | None = None
+        self._read_sessions: sessionmaker[Session] | None = None
         self.known_ids = KnownIds()  # agents and teams known to exist (ingest skips their lookup)
         self.verified_keys: TTLCache[Any] = TTLCache(KEY_CACHE_S)  # API keys checked recently (access/service.py)
         self._lock = threading.Lock()
@@ -80,6 +85,17 @@ class Runtime:
     def sessions(self) -> sessionmaker[Session]:
         self.engine
         return self._sessions
+
+    @property
+    def read_sessions(self) -> sessionmaker[Session]:
+        """Sessions on the read replica (``QA_DB__READ_URL``) for aggregate reads, else on the primary."""
+        if not self.settings.db.read_url:
+            return self.sessions
+        with self._lock:
+            if self._read_sessions is None:
+                self._read_engine = create_db_engine(self.settings, self.settings.db.read_url)
+                self._read_sessions = session_factory(self._read_engine)
+            return self._read_sessions
 
     @property
     def redis(self) -> redis.Redis:
@@ -113,11 +129,28 @@ class Runtime:
                 self._schemes = SchemeBook(self.settings.schemes_dir)
             return self._schemes
 
+    @cached_property
+    def timezone(self) -> ZoneInfo:
+        """``QA_PERFORMANCE__TIMEZONE``: the zone whose local day a conversation belongs to."""
+        return ZoneInfo(self.settings.performance.timezone)
+
     def migrate(self) -> Runtime:
-        """Bring the schema up to date when ``QA_DB__AUTO_MIGRATE`` is on."""
+        """Bring the schema up to date when ``QA_DB__AUTO_MIGRATE`` is on (and the derived facts with it)."""
         if self.settings.db.auto_migrate:
             upgrade(self.engine)
+            self.sync_facts()
         return self
+
+    @cached_property
+    def derivation(self) -> facts.Derivation:
+        """The settings derived rows (facts, rollups) depend on: time zone and first-response target."""
+        p = self.settings.performance
+        return facts.Derivation(p.timezone, p.frt_target_seconds * 1000)
+
+    def sync_facts(self) -> int | None:
+        """Derive facts and rollups again if those settings changed or they never were (``storage/facts.py``)."""
+        with self.session() as session:
+            return facts.sync(session, self.derivation)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -126,8 +159,9 @@ class Runtime:
             yield session
 
     def close(self) -> None:
-        if self._engine is not None:
-            self._engine.dispose()
+        for engine in (self._engine, self._read_engine):
+            if engine is not None:
+                engine.dispose()
         if self._redis is not None:
             self._redis.close()
 

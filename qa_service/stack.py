@@ -43,11 +43,16 @@ class Stack:
             self.workers.append(self.spawn_worker(i))
         return self
 
+    def metrics_args(self, index: int) -> list[str]:
+        """The Nth worker serves its metrics on QA_WORKER__METRICS_PORT + N (none when unset)."""
+        port = self.settings.worker.metrics_port
+        return ["--metrics-port", str(port + index)] if port else []
+
     def spawn_worker(self, index: int) -> subprocess.Popen:
         log = open(self.settings.data_dir / f"worker-{index}.log", "ab")
         proc = subprocess.Popen(
             [sys.executable, "-m", "qa_service.cli", "worker", "--data-dir", str(self.settings.data_dir.resolve()),
-             *self.worker_args],
+             *self.worker_args, *self.metrics_args(index)],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         log.close()

@@ -17,15 +17,15 @@ class Agreement:
     fn: int = 0
     tn: int = 0
 
-    def add(self, truth: bool, predicted: bool) -> None:
+    def add(self, truth: bool, predicted: bool, n: int = 1) -> None:
         if truth and predicted:
-            self.tp += 1
+            self.tp += n
         elif predicted:
-            self.fp += 1
+            self.fp += n
         elif truth:
-            self.fn += 1
+            self.fn += n
         else:
-            self.tn += 1
+            self.tn += n
 
     @property
     def n(self) -> int:

@@ -36,6 +36,15 @@ def get_session(request: Request) -> Iterator[Session]:
         session.close()
 
 
+def get_read_session(request: Request) -> Iterator[Session]:
+    """A session on the read replica when one is configured (aggregate pages), else on the primary."""
+    session = request.app.state.runtime.read_sessions()
+    try:
+        yield session
+    finally:
+        session.close()
+
+
 async def get_redis(request: Request) -> redis.Redis:
     return request.app.state.runtime.redis
 
@@ -44,6 +53,7 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
 SessionDep = Annotated[Session, Depends(get_session)]
+ReadSessionDep = Annotated[Session, Depends(get_read_session)]
 RedisDep = Annotated[redis.Redis, Depends(get_redis)]
 
 # A row id in a path: a positive 64-bit integer (BIGINT / SQLite INTEGER); anything larger is a 422

@@ -6,6 +6,8 @@ import time
 
 from fastapi.responses import JSONResponse
 
+from qa_service import metrics
+
 SESSION_COOKIE = "qa_session"
 
 
@@ -56,7 +58,8 @@ class RequireCredentials:
 
 
 class ServerTiming:
-    """Adds ``Server-Timing: app;dur=<ms>`` so clients and benchmarks can split server from network time."""
+    """Adds ``Server-Timing: app;dur=<ms>`` so clients and benchmarks can split server from network time, and
+    counts the request in the Prometheus series (by route template: bounded labels)."""
 
     def __init__(self, app):
         self.app = app
@@ -67,11 +70,20 @@ class ServerTiming:
             return
         t0 = time.perf_counter()
 
+        status = [500]
+
         async def timed_send(message):
             if message["type"] == "http.response.start":
+                status[0] = message["status"]
                 dur = (time.perf_counter() - t0) * 1000
                 message = {**message, "headers": [*message.get("headers", []),
                                                   (b"server-timing", f"app;dur={dur:.2f}".encode())]}
             await send(message)
 
-        await self.app(scope, receive, timed_send)
+        try:
+            await self.app(scope, receive, timed_send)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            labels = (scope["method"], route, str(status[0]))
+            metrics.HTTP_REQUESTS.labels(*labels).inc()
+            metrics.HTTP_LATENCY.labels(*labels).observe(time.perf_counter() - t0)

@@ -49,7 +49,6 @@ def evaluate(
 ) -> None:
     """Per item precision, recall, F1 (with counts) and Cohen's κ; Spearman between score and quality;
     the score by quality grade."""
-    from zoneinfo import ZoneInfo
 
     from qa_service.errors import Invalid
     from qa_service.evaluation.run import evaluate as run_eval
@@ -62,9 +61,8 @@ def evaluate(
             raise typer.Exit(2)
         rt = runtime_for(data_dir)
         p = parse_period(period)
-        since, until = p.bounds(ZoneInfo(rt.settings.performance.timezone))
         with rt.sessions() as s:
-            out = review_agreement(session=s, since=since, until=until, team=team)
+            out = review_agreement(session=s, period=p, team=team)
         out["period"] = p.label
         json.dump(out, sys.stdout, ensure_ascii=False, indent=1)
         sys.stdout.write("\n")

@@ -100,7 +100,7 @@ def export_appraisals(
         raise typer.Exit(2)
     rt = runtime_for(data_dir)
     try:
-        with rt.sessions() as s:
+        with rt.read_sessions() as s:
             out = export(session=s, settings=rt.settings, schemes=rt.schemes.get(), period=p, fmt=format.value,
                          scheme=scheme, team=team, final=scores == "final")
     except (RulePackError, Invalid) as exc:

@@ -72,14 +72,20 @@ def worker(
     data_dir: DataDir = None,
     burst: Annotated[bool, typer.Option(help="Exit when the queue is empty")] = False,
     reconcile: Annotated[bool, typer.Option(help="Run the outbox reconciler in this worker")] = True,
+    metrics_port: Annotated[Optional[int], typer.Option(
+        min=1, max=65535, help="Serve Prometheus metrics on this port (default QA_WORKER__METRICS_PORT; none)")] = None,
 ) -> None:
     """Preload the scoring pipeline once, then take scoring jobs from Redis."""
     from qa_service.errors import ConfigError
     from qa_service.queue.worker import run_worker
 
     setup_logging()
+    settings = settings_for(data_dir)
+    if metrics_port:
+        settings = settings.model_copy(update={"worker": settings.worker.model_copy(
+            update={"metrics_port": metrics_port})})
     try:
-        run_worker(settings_for(data_dir), burst=burst, reconcile=reconcile)
+        run_worker(settings, burst=burst, reconcile=reconcile)
     except ConfigError as exc:  # e.g. a missing sentiment model: say so before taking any job
         err_console.print(f"[red]qa worker cannot start:[/red] {exc}")
         raise typer.Exit(2)

@@ -18,6 +18,8 @@ from qa_service.scoring.pipeline import Pipeline
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from qa_service.period import Period
+
 CORPORA = ("jddc_sample", "csds", "stc3_dch1", "mobilecs_examples")
 BATCH = 32  # conversations per pipeline call
 
@@ -79,16 +81,16 @@ def evaluate(pipeline: Pipeline, labels_path: Path, *, data_dir: Path | None = N
     return compare(pairs)
 
 
-def from_reviews(*, session: Session, since, until, team: str | None = None) -> dict[str, Any]:
-    """The machine against a site's own reviewers over done reviews in [since, until): per rule and per
+def from_reviews(*, session: Session, period: Period, team: str | None = None) -> dict[str, Any]:
+    """The machine against a site's own reviewers over done reviews of the period: per rule and per
     dimension, how many machine findings reviewers kept (precision) and how many they had to add
     (misses), Cohen's κ on pass/fail, and how the machine score ranks against the final score."""
     from qa_service.stats import spearman
     from qa_service.review.service import calibration
     from qa_service.storage import reviews as review_repo
 
-    cal, n = calibration(session=session, pass_mark=60.0, team=team, since=since, until=until)
-    pairs = review_repo.score_pairs(session=session, team=team, since=since, until=until)
+    cal, n = calibration(session=session, pass_mark=60.0, team=team, period=period)
+    pairs = review_repo.score_pairs(session=session, team=team, start=period.start, end=period.end)
     rho = spearman([m for m, _ in pairs], [f for _, f in pairs]) if len(pairs) > 1 else None
     a = cal.agreement
 

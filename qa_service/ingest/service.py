@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 
+from qa_service import metrics
 from qa_service.config import Settings
 from qa_service.domain import TranscriptStatus
 from qa_service.ingest import pii
@@ -79,6 +80,8 @@ def validate_items(raw: list[Any], settings: Settings) -> tuple[list[tuple[int, 
             rejected.append(Outcome(index, "rejected", source=t.source, external_id=t.external_id, errors=errors))
         else:
             valid.append((index, t))
+    if rejected:
+        metrics.INGESTED.labels("rejected").inc(len(rejected))
     return valid, rejected
 
 
@@ -141,6 +144,8 @@ def ingest(items: list[tuple[int, TranscriptCreate]], *, runtime: Runtime) -> tu
         runtime.known_ids.forget()
         with runtime.session() as session:
             outcomes = store(items, session=session, known=runtime.known_ids, jobs=jobs, chunk_size=size)
+    for o in outcomes:
+        metrics.INGESTED.labels(o.status).inc()
     new_ids = [o.id for o in outcomes if o.status == "accepted"]
     if not new_ids:
         return outcomes, True

@@ -8,25 +8,21 @@ the team's (so three good chats do not outrank three hundred).
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import date
-from typing import Any, Iterable, Mapping
+from typing import Any
 
+from qa_service.performance.qa_stats import QaFigures, QaRow, QaStats, qa_figures, transcript_kpis
 from qa_service.period import Period
 from qa_service.rules.scheme import METRICS
 
 DIMENSION_LABELS = {"politeness": "礼貌用语", "compliance": "合规话术", "objection": "异议处理",
                     "negativity": "负面用语", "timing": "通话时效", "sentiment": "情绪"}
-# Two-sided 95% Student t quantiles by degrees of freedom (1–30); 1.96 beyond.
-_T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
-        2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
-        2.045, 2.042)
-
 # ratio metric: (numerator field, denominator field, scale)
-_RATIOS: dict[str, tuple[str, str]] = {
+RATIOS: dict[str, tuple[str, str]] = {
     "fcr": ("fcr_resolved", "contacts"),
     "csat": ("csat_satisfied", "csat_responses"),
     "frt_within_target_share": ("frt_within_target", "contacts"),
@@ -38,13 +34,13 @@ _RATIOS: dict[str, tuple[str, str]] = {
     "conversion": ("orders", "consultations"),
 }
 # weighted mean metric: (mean field, weight field)
-_MEANS: dict[str, tuple[str, str]] = {
+MEANS: dict[str, tuple[str, str]] = {
     "frt_seconds": ("frt_seconds_mean", "contacts"),
     "aht_seconds": ("aht_seconds_mean", "contacts"),
     "csat_score": ("csat_score_mean", "csat_responses"),
 }
-_SUMS = ("contacts", "csat_responses", "complaints", "consultations", "orders", "sales_amount")
-_RATINGS = ("supervisor_rating", "peer_rating")
+SUMS = ("contacts", "csat_responses", "complaints", "consultations", "orders", "sales_amount")
+RATINGS = ("supervisor_rating", "peer_rating")
 
 
 def metric_label(metric: str) -> str:
@@ -58,18 +54,6 @@ def metric_kind(metric: str) -> str:
     return "score" if metric.startswith("qa.") else METRICS.get(metric, ("", "number"))[1]
 
 
-@dataclass(frozen=True)
-class QaRow:
-    """One scored transcript: who, which local day, the score and the report's summary."""
-
-    agent_id: str
-    team: str | None
-    day: date
-    score: float
-    fatal: bool
-    summary: Mapping[str, Any]
-
-
 class KpiTotals:
     """Running sums of KPI rows; ``figures()`` turns them into a period's metrics."""
 
@@ -78,23 +62,40 @@ class KpiTotals:
         self.den: Counter[str] = Counter()
         self.sums: Counter[str] = Counter()
         self.present: set[str] = set()
-        self.ratings: dict[str, list[float]] = defaultdict(list)
+        self.rating_sum: Counter[str] = Counter()
+        self.rating_n: Counter[str] = Counter()
         self.days: set[date] = set()
         self.rows = 0
+
+    @classmethod
+    def of_sums(cls, row: Mapping[str, Any]) -> KpiTotals:
+        """From one agent's row of ``storage.kpis.sums_by_agent`` (days added by the caller)."""
+        t = cls()
+        t.rows = row["rows"]
+        for f in SUMS:
+            if row[f"has_{f}"]:
+                t.sums[f], t.present = row[f"sum_{f}"], t.present | {f}
+        for metric in (*RATIOS, *MEANS, "nps"):
+            if row[f"den_{metric}"] is not None:
+                t.num[metric], t.den[metric] = row[f"num_{metric}"], row[f"den_{metric}"]
+        for f in RATINGS:
+            if row[f"rn_{f}"]:
+                t.rating_sum[f], t.rating_n[f] = row[f"rsum_{f}"], row[f"rn_{f}"]
+        return t
 
     def add(self, row: Mapping[str, Any]) -> None:
         self.rows += 1
         if row["date_from"] == row["date_to"]:
             self.days.add(row["date_from"])
-        for f in _SUMS:
+        for f in SUMS:
             if row.get(f) is not None:
                 self.sums[f] += row[f]
                 self.present.add(f)
-        for metric, (n, d) in _RATIOS.items():
+        for metric, (n, d) in RATIOS.items():
             if row.get(n) is not None and row.get(d) is not None:
                 self.num[metric] += row[n]
                 self.den[metric] += row[d]
-        for metric, (m, w) in _MEANS.items():
+        for metric, (m, w) in MEANS.items():
             if row.get(m) is not None and row.get(w) is not None:
                 self.num[metric] += row[m] * row[w]
                 self.den[metric] += row[w]
@@ -102,93 +103,22 @@ class KpiTotals:
         if p is not None or d is not None:
             self.num["nps"] += (p or 0) - (d or 0)
             self.den["nps"] += (p or 0) + (pa or 0) + (d or 0)
-        for f in _RATINGS:
+        for f in RATINGS:
             if row.get(f) is not None:
-                self.ratings[f].append(row[f])
+                self.rating_sum[f] += row[f]
+                self.rating_n[f] += 1
 
     def figures(self) -> dict[str, float | int | None]:
-        out: dict[str, float | int | None] = {f: (self.sums[f] if f in self.present else None) for f in _SUMS}
-        for metric in (*_RATIOS, *_MEANS):
+        out: dict[str, float | int | None] = {f: (self.sums[f] if f in self.present else None) for f in SUMS}
+        for metric in (*RATIOS, *MEANS):
             out[metric] = self.num[metric] / self.den[metric] if self.den[metric] else None
         out["nps"] = 100.0 * self.num["nps"] / self.den["nps"] if self.den["nps"] else None
         out["nps_responses"] = self.den["nps"] or None
         days = len(self.days)
         out["contacts_per_day"] = out["contacts"] / days if out["contacts"] is not None and days else None
-        for f in _RATINGS:
-            out[f] = statistics.fmean(self.ratings[f]) if self.ratings[f] else None
+        for f in RATINGS:
+            out[f] = self.rating_sum[f] / self.rating_n[f] if self.rating_n[f] else None
         return out
-
-
-@dataclass
-class QaFigures:
-    n: int = 0
-    mean: float | None = None
-    median: float | None = None
-    sd: float | None = None
-    ci95: tuple[float, float] | None = None
-    adjusted: float | None = None
-    fatal: int = 0
-    flagged: int = 0
-    dimensions: dict[str, float] = field(default_factory=dict)
-    dimension_n: dict[str, int] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        r = lambda v: None if v is None else round(v, 2)  # noqa: E731
-        return {
-            "n": self.n, "mean": r(self.mean), "median": r(self.median), "sd": r(self.sd),
-            "ci95": [r(self.ci95[0]), r(self.ci95[1])] if self.ci95 else None, "adjusted": r(self.adjusted),
-            "fatal": self.fatal, "flagged": self.flagged,
-            "flagged_share": round(self.flagged / self.n, 4) if self.n else None,
-            "dimensions": {k: r(v) for k, v in sorted(self.dimensions.items())},
-            "dimension_n": dict(sorted(self.dimension_n.items())),
-        }
-
-
-def qa_figures(rows: list[QaRow], *, prior_mean: float | None, prior_n: float) -> QaFigures:
-    """n, mean, median, 95% CI (Student t), and the mean shrunk toward ``prior_mean`` as if it
-    had ``prior_n`` more transcripts: (n·mean + k·prior) / (n + k)."""
-    q = QaFigures(n=len(rows))
-    if not rows:
-        return q
-    scores = [r.score for r in rows]
-    q.mean = statistics.fmean(scores)
-    q.median = statistics.median(scores)
-    if len(scores) > 1:
-        q.sd = statistics.stdev(scores)
-        t = _T95[len(scores) - 2] if len(scores) - 1 <= len(_T95) else 1.96
-        half = t * q.sd / math.sqrt(len(scores))
-        q.ci95 = (max(0.0, q.mean - half), min(100.0, q.mean + half))
-    prior = q.mean if prior_mean is None else prior_mean
-    q.adjusted = (q.n * q.mean + prior_n * prior) / (q.n + prior_n)
-    q.fatal = sum(r.fatal for r in rows)
-    q.flagged = sum(bool(r.summary.get("flagged")) for r in rows)
-    by_dim: dict[str, list[float]] = defaultdict(list)
-    for r in rows:
-        for name, score in (r.summary.get("dims") or {}).items():
-            if score is not None:
-                by_dim[name].append(score)
-    q.dimensions = {k: statistics.fmean(v) for k, v in by_dim.items()}
-    q.dimension_n = {k: len(v) for k, v in by_dim.items()}
-    return q
-
-
-def transcript_kpis(rows: list[QaRow], *, frt_target_s: float) -> dict[str, float | int | None]:
-    """What the transcripts' timestamps tell, for teams without a KPI export."""
-    def mean_s(key: str) -> float | None:
-        vals = [r.summary[key] / 1000 for r in rows if r.summary.get(key) is not None]
-        return statistics.fmean(vals) if vals else None
-
-    frts = [r.summary["frt_ms"] / 1000 for r in rows if r.summary.get("frt_ms") is not None]
-    days = {r.day for r in rows}
-    return {
-        "contacts": len(rows),
-        "contacts_per_day": len(rows) / len(days) if days else None,
-        "frt_seconds": statistics.fmean(frts) if frts else None,
-        "frt_within_target_share": sum(f <= frt_target_s for f in frts) / len(frts) if frts else None,
-        "reply_seconds": mean_s("reply_ms"),
-        "aht_seconds": mean_s("handling_ms"),
-        "timed_transcripts": len(frts),
-    }
 
 
 @dataclass
@@ -245,67 +175,84 @@ def _merge(kpi: dict[str, Any], kpi_rows: int, qa: QaFigures, derived: dict[str,
 
 
 def build_records(period: Period, kpi_rows: Iterable[Mapping[str, Any]], qa_rows: Iterable[QaRow], *,
-                  shrinkage_n: float = 10.0, frt_target_s: float = 30.0) -> tuple[list[PerformanceRecord],
-                                                                                   list[PerformanceRecord]]:
-    """Per-agent and per-team records for ``period``.
+                  shrinkage_n: float = 10.0, frt_target_s: float = 30.0
+                  ) -> tuple[list[PerformanceRecord], list[PerformanceRecord]]:
+    """Per-agent and per-team records for ``period`` from plain rows (what the SQL path is checked against).
 
     Args:
         kpi_rows: mappings with ``agent_id``, ``team_id``, ``date_from``, ``date_to`` and KPI fields,
             all inside the period.
-        qa_rows: scored transcripts whose local day is inside the period.
+        qa_rows: scored transcripts; those whose local day is outside the period are left out.
         shrinkage_n: how many transcripts' weight the team mean gets in an agent's adjusted QA score.
-
-    Returns:
-        (agent records, team records), each sorted by team then id.
     """
-    agent_kpi: dict[str, KpiTotals] = defaultdict(KpiTotals)
-    kpi_team: dict[str, tuple[date, str]] = {}
-    for row in kpi_rows:
-        agent_kpi[row["agent_id"]].add(row)
-        if row.get("team_id"):
-            latest = kpi_team.get(row["agent_id"])
-            if latest is None or row["date_to"] >= latest[0]:
-                kpi_team[row["agent_id"]] = (row["date_to"], row["team_id"])
     by_agent: dict[str, list[QaRow]] = defaultdict(list)
     for r in qa_rows:
         if r.day in period:
             by_agent[r.agent_id].append(r)
+    stats = {a: QaStats.of_rows(rows, frt_target_s=frt_target_s) for a, rows in by_agent.items()}
 
-    def team_of(agent: str) -> str | None:
-        if agent in kpi_team:
-            return kpi_team[agent][1]
-        teams = Counter(r.team for r in by_agent.get(agent, ()) if r.team)
-        return teams.most_common(1)[0][0] if teams else None
+    def team_median(_team: str | None, members: list[str]) -> float | None:
+        scores = [r.score for a in members for r in by_agent.get(a, ())]
+        return statistics.median(scores) if scores else None
 
-    agents = sorted(set(agent_kpi) | set(by_agent))
-    teams = {a: team_of(a) for a in agents}
-    team_rows: dict[str | None, list[QaRow]] = defaultdict(list)
+    return assemble(period, *kpi_totals(kpi_rows), stats, team_median, shrinkage_n=shrinkage_n)
+
+
+def kpi_totals(kpi_rows: Iterable[Mapping[str, Any]]) -> tuple[dict[str, KpiTotals], dict[str, str]]:
+    """Each agent's KPI sums, and the team on their latest row that names one."""
+    totals: dict[str, KpiTotals] = defaultdict(KpiTotals)
+    latest: dict[str, tuple[date, str]] = {}
+    for row in kpi_rows:
+        totals[row["agent_id"]].add(row)
+        if row.get("team_id"):
+            seen = latest.get(row["agent_id"])
+            if seen is None or row["date_to"] >= seen[0]:
+                latest[row["agent_id"]] = (row["date_to"], row["team_id"])
+    return dict(totals), {a: team for a, (_, team) in latest.items()}
+
+
+TeamMedian = Callable[[str | None, list[str]], float | None]
+
+
+def assemble(period: Period, agent_kpi: Mapping[str, KpiTotals], kpi_team: Mapping[str, str],
+             stats: Mapping[str, QaStats], team_median: TeamMedian, *, shrinkage_n: float = 10.0
+             ) -> tuple[list[PerformanceRecord], list[PerformanceRecord]]:
+    """Per-agent and per-team records from each agent's KPI sums and QA sums.
+
+    An agent's team is the one on their latest KPI row, else the one most of their transcripts were
+    filed under; a team's QA figures cover its members' transcripts (``team_median(team, members)``
+    gives the one figure sums cannot). Returns (agent records, team records), each sorted by team then id.
+    """
+    agents = sorted(set(agent_kpi) | set(stats))
+    teams = {a: kpi_team[a] if a in kpi_team else (stats[a].team if a in stats else None) for a in agents}
+    members: dict[str | None, list[str]] = defaultdict(list)
     for a in agents:
-        team_rows[teams[a]].extend(by_agent.get(a, ()))
-    team_means = {t: statistics.fmean(r.score for r in rows) if rows else None for t, rows in team_rows.items()}
+        members[teams[a]].append(a)
+    team_stats: dict[str | None, QaStats] = {}
+    for t, names in members.items():
+        team_stats[t] = sum((stats[a] for a in names if a in stats), QaStats())
+        team_stats[t].median = team_median(t, names) if team_stats[t].n else None
 
     records = []
     for a in agents:
         totals = agent_kpi.get(a) or KpiTotals()
         kpi = totals.figures()
-        rows = by_agent.get(a, [])
-        qa = qa_figures(rows, prior_mean=team_means.get(teams[a]), prior_n=shrinkage_n)
-        derived = transcript_kpis(rows, frt_target_s=frt_target_s)
+        own = stats.get(a) or QaStats()
+        qa = qa_figures(own, prior_mean=team_stats[teams[a]].mean, prior_n=shrinkage_n)
+        derived = transcript_kpis(own)
         metrics, sources = _merge(kpi, totals.rows, qa, derived)
         records.append(PerformanceRecord(a, teams[a], period, kpi, totals.rows, qa, derived, metrics, sources))
 
     team_records = []
-    for t in sorted(team_rows, key=lambda x: (x is None, x or "")):
+    for t in sorted(members, key=lambda x: (x is None, x or "")):
         totals = KpiTotals()
-        members = [a for a in agents if teams[a] == t]
-        for a in members:
+        for a in members[t]:
             if a in agent_kpi:
                 _merge_totals(totals, agent_kpi[a])
-        rows = team_rows[t]
-        qa = qa_figures(rows, prior_mean=None, prior_n=0)
-        derived = transcript_kpis(rows, frt_target_s=frt_target_s)
+        qa = qa_figures(team_stats[t], prior_mean=None, prior_n=0)
+        derived = transcript_kpis(team_stats[t])
         metrics, sources = _merge(totals.figures(), totals.rows, qa, derived)
-        metrics["agents"] = len(members)
+        metrics["agents"] = len(members[t])
         team_records.append(PerformanceRecord(None, t, period, totals.figures(), totals.rows, qa, derived,
                                               metrics, sources))
     records.sort(key=lambda r: (r.team is None, r.team or "", r.agent_id))
@@ -313,11 +260,9 @@ def build_records(period: Period, kpi_rows: Iterable[Mapping[str, Any]], qa_rows
 
 
 def _merge_totals(into: KpiTotals, other: KpiTotals) -> None:
-    into.num.update(other.num)
-    into.den.update(other.den)
-    into.sums.update(other.sums)
+    for mine, theirs in ((into.num, other.num), (into.den, other.den), (into.sums, other.sums),
+                         (into.rating_sum, other.rating_sum), (into.rating_n, other.rating_n)):
+        mine.update(theirs)
     into.present |= other.present
-    for k, v in other.ratings.items():
-        into.ratings[k].extend(v)
     into.days |= other.days
     into.rows += other.rows

@@ -3,20 +3,31 @@ call these; the arithmetic is in ``record.py``, ``appraisal.py`` and ``export.py
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 from qa_service.config import Settings
 from qa_service.errors import Invalid
 from qa_service.performance import export
 from qa_service.performance.appraisal import appraisal_rows
 from qa_service.performance.kpi import KPI_FIELDS, KpiRecord
-from qa_service.performance.record import PerformanceRecord, QaRow, build_records
+from qa_service.performance.qa_stats import TIMES, QaStats, median_of_counts
+from qa_service.performance.record import (
+    MEANS,
+    RATINGS,
+    RATIOS,
+    SUMS,
+    KpiTotals,
+    PerformanceRecord,
+    TeamMedian,
+    assemble,
+)
 from qa_service.period import Period
 from qa_service.rules.scheme import AppraisalScheme
 from qa_service.storage import kpis as kpi_repo
 from qa_service.storage import performance as perf_repo
+from qa_service.storage.facts import DIMENSIONS
 from qa_service.storage.transcripts import KnownIds
 
 if TYPE_CHECKING:
@@ -33,22 +44,55 @@ def import_kpis(*, session: Session, records: list[KpiRecord], source: str | Non
     return kpi_repo.upsert_many(session=session, rows=rows, known=known)
 
 
-def qa_rows(*, session: Session, period: Period, tz: ZoneInfo, final: bool = False) -> list[QaRow]:
-    """Scored transcripts of the period's local days (``final``: reviewed ones, with final scores)."""
-    since, until = period.bounds(tz)
-    out = []
-    for agent, team, started, received, score, fatal, summary, final_dims in perf_repo.qa_rows(
-            session=session, since=since, until=until, final=final):
-        day = (started or received).astimezone(tz).date()
-        if day not in period:
-            continue
-        summary = summary or {}
-        if final:  # reviewed dimension scores; inapplicable ones stay out
-            dims = summary.get("dims") or {}
-            summary = {**summary, "dims": {n: (final_dims or {}).get(n, v) if v is not None else None
-                                            for n, v in dims.items()}}
-        out.append(QaRow(agent, team, day, score, bool(fatal), summary))
-    return out
+def qa_stats(*, session: Session, period: Period, final: bool, frt_target_s: float
+             ) -> tuple[dict[str, QaStats], TeamMedian]:
+    """Each agent's QA sums over the period (added up by the database), and how to get a team's median."""
+    start, end = period.start, period.end
+    stats: dict[str, QaStats] = {}
+    for row in perf_repo.qa_sums(session=session, start=start, end=end, final=final,
+                                 frt_target_ms=frt_target_s * 1000):
+        s = QaStats(n=row["n"], total=row["total"], total_sq=row["total_sq"], fatal=row["fatal"],
+                    flagged=row["flagged"], frt_within=row["frt_within"] or 0)
+        for d in DIMENSIONS:
+            if row[f"dim_{d}_n"]:
+                s.dim_sum[d], s.dim_n[d] = row[f"dim_{d}_sum"], row[f"dim_{d}_n"]
+        for t in TIMES:
+            if row[f"{t}_n"]:
+                s.time_sum[t], s.time_n[t] = row[f"{t}_sum"], row[f"{t}_n"]
+        s.teams[row["team_id"]] = row["n"]
+        agent = row["agent_id"]
+        stats[agent] = stats[agent] + s if agent in stats else s
+    for agent, day in perf_repo.qa_days(session=session, start=start, end=end, final=final):
+        stats[agent].days.add(day)
+    scores: dict[str, Counter[float]] = defaultdict(Counter)
+    for agent, score, n in perf_repo.score_counts(session=session, start=start, end=end, final=final):
+        scores[agent][score] += n
+    for agent, counts in scores.items():
+        stats[agent].median = median_of_counts(counts)
+    for agent, machine, reviewed in perf_repo.extra_dims(session=session, start=start, end=end, final=final):
+        for name, value in machine.items():
+            if value is not None:
+                stats[agent].dim_sum[name] += (reviewed or {}).get(name, value)
+                stats[agent].dim_n[name] += 1
+
+    def team_median(_team: str | None, members: list[str]) -> float | None:
+        merged: Counter[float] = Counter()
+        for a in members:
+            merged.update(scores.get(a, {}))
+        return median_of_counts(merged)
+
+    return stats, team_median
+
+
+def kpi_totals(*, session: Session, period: Period) -> tuple[dict[str, KpiTotals], dict[str, str]]:
+    """Each agent's KPI sums over the records inside the period (added up by the database), and their
+    team on the latest record that names one."""
+    start, end = period.start, period.end
+    totals = {row["agent_id"]: KpiTotals.of_sums(row) for row in kpi_repo.sums_by_agent(
+        session=session, start=start, end=end, sums=SUMS, ratios=RATIOS, means=MEANS, ratings=RATINGS)}
+    for agent, day in kpi_repo.single_days(session=session, start=start, end=end):
+        totals[agent].days.add(day)
+    return totals, kpi_repo.latest_teams(session=session, start=start, end=end)
 
 
 def records(*, session: Session, settings: Settings, period: Period, agent_id: str | None = None,
@@ -60,9 +104,9 @@ def records(*, session: Session, settings: Settings, period: Period, agent_id: s
     team, even when one agent is asked for.
     """
     p = settings.performance
-    kpis = perf_repo.kpi_rows(session=session, start=period.start, end=period.end)
-    qas = qa_rows(session=session, period=period, tz=ZoneInfo(p.timezone), final=final)
-    agents, teams = build_records(period, kpis, qas, shrinkage_n=p.shrinkage_n, frt_target_s=p.frt_target_seconds)
+    agent_kpi, kpi_team = kpi_totals(session=session, period=period)
+    stats, team_median = qa_stats(session=session, period=period, final=final, frt_target_s=p.frt_target_seconds)
+    agents, teams = assemble(period, agent_kpi, kpi_team, stats, team_median, shrinkage_n=p.shrinkage_n)
     if agent_id:
         agents = [r for r in agents if r.agent_id == agent_id]
         teams = [t for t in teams if any(a.team == t.team for a in agents)]

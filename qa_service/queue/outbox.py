@@ -21,6 +21,7 @@ from rq import Queue
 from rq.job import Job, JobStatus
 from sqlalchemy.orm import Session, sessionmaker
 
+from qa_service import metrics
 from qa_service.config import Settings
 from qa_service.domain import TranscriptStatus
 from qa_service.storage import transcripts as transcript_repo
@@ -163,6 +164,8 @@ def reconcile(
     todo = result.received + result.lost + result.stale
     if todo:
         enqueue_and_mark(todo, settings=settings, connection=connection, sessions=sessions, stale_before=stale_before)
+        for reason in ("received", "lost", "stale"):
+            metrics.REQUEUED.labels(reason).inc(len(getattr(result, reason)))
         log.info("reconciler queued %d received, %d lost, %d stale transcript(s)",
                  len(result.received), len(result.lost), len(result.stale))
     return result

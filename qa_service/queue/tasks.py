@@ -11,12 +11,13 @@ pipeline) before taking jobs; a process that never did builds one from the envir
 from __future__ import annotations
 
 import logging
+import time
 import traceback
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from qa_service import runtime
+from qa_service import metrics, runtime
 from qa_service.queue.outbox import enqueue_jobs, new_job_ids
 from qa_service.review import service as review_service
 from qa_service.storage import reports as report_repo
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 
 def record_reports(*, session: Session, reports: Mapping[int, QAReport]) -> dict[int, int]:
     """Store transcripts' reports and let the flagged ones enter the review queue (the caller's transaction)."""
-    report_ids = report_repo.save_many(session=session, reports=dict(reports))
+    report_ids = report_repo.save_many(session=session, reports=dict(reports), derive=runtime.current().derivation)
     review_service.enqueue_scored_many(session=session, reports=reports)
     return report_ids
 
@@ -55,6 +56,26 @@ def _score_each(pipeline, transcripts: Sequence[Transcript]) -> tuple[dict[int, 
 
 def score_transcripts(ids: list[int]) -> dict[str, int]:
     """Score a chunk of stored transcripts; returns how many were scored, skipped, retried and failed."""
+    t0 = time.perf_counter()
+    try:
+        outcome = _score_chunk(ids)
+    except Exception:
+        metrics.JOBS.labels("error").inc()
+        raise
+    metrics.JOBS.labels("ok").inc()
+    metrics.JOB_SECONDS.observe(time.perf_counter() - t0)
+    for name, n in outcome.items():
+        metrics.TRANSCRIPTS.labels(name).inc(n)
+    return outcome
+
+
+def _observe_stages(reports: Mapping[int, QAReport]) -> None:
+    for report in reports.values():
+        for stage, ms in report.stage_ms.items():
+            metrics.SCORER_SECONDS.labels(stage).observe(ms / 1000)
+
+
+def _score_chunk(ids: list[int]) -> dict[str, int]:
     rt = runtime.current()
     w = rt.settings.worker
     with rt.session() as session:
@@ -73,6 +94,7 @@ def score_transcripts(ids: list[int]) -> dict[str, int]:
     except Exception:
         log.warning("batch of %d failed; scoring them one by one to find the culprit", len(transcripts))
         reports, errors = _score_each(rt.pipeline, transcripts)
+    _observe_stages(reports)
     with rt.session() as session:
         record_reports(session=session, reports=reports)
         retry = _record_errors(session, errors, claimed, w.max_attempts)

@@ -8,7 +8,7 @@ import os
 
 from rq import SimpleWorker
 
-from qa_service import runtime
+from qa_service import metrics, runtime
 from qa_service.config import Settings
 from qa_service.queue.outbox import Reconciler, make_queue
 from qa_service.runtime import Runtime
@@ -31,6 +31,9 @@ def run_worker(settings: Settings, *, burst: bool = False, reconcile: bool = Tru
         torch.set_num_threads(settings.worker.torch_threads)
         rt = runtime.install(Runtime(settings).migrate())
         rt.pipeline.initialize()  # a missing or corrupt model fails here, before any job is taken
+        if settings.worker.metrics_port:
+            metrics.serve(settings.worker.metrics_port)
+            log.info("metrics on :%d/metrics", settings.worker.metrics_port)
         connection = redis_client(settings, socket_timeout=max(settings.redis.socket_timeout_s, 30))
         reconciler = None
         if reconcile:

@@ -45,26 +45,33 @@ def agreement(pairs: Iterable[tuple[bool, bool]]) -> Agreement:
 
     tp: both fail, fp: only the machine, fn: only the human, tn: both pass; ``.kappa`` is Cohen's κ.
     """
+    return agreement_of_counts((machine, human, 1) for machine, human in pairs)
+
+
+def agreement_of_counts(counts: Iterable[tuple[bool, bool, int]]) -> Agreement:
+    """The same table from (machine_fails, human_fails, how many) rows (what a GROUP BY returns)."""
     out = Agreement()
-    for machine, human in pairs:
-        out.add(human, machine)
+    for machine, human, n in counts:
+        out.add(human, machine, n)
     return out
 
 
-def calibrate(verdicts: Iterable[tuple[str, str, str]], misses: Iterable[tuple[str | None, str]],
-              pairs: Iterable[tuple[bool, bool]]) -> Calibration:
-    """``verdicts``: (rule_id, dimension, confirmed|rejected); ``misses``: (rule_id or None, dimension)."""
+def calibrate(verdicts: Iterable[tuple], misses: Iterable[tuple], pairs: Iterable[tuple]) -> Calibration:
+    """``verdicts``: (rule_id, dimension, confirmed|rejected[, how many]); ``misses``: (rule_id or None,
+    dimension[, how many]); ``pairs``: (machine fails, human fails[, how many]). A missing count is 1."""
     out = Calibration()
-    for rule_id, dimension, verdict in verdicts:
+    for rule_id, dimension, verdict, *n in verdicts:
+        k = n[0] if n else 1
         for tally in (out.rules.setdefault(rule_id, Tally()), out.dimensions.setdefault(dimension, Tally())):
-            tally.reviewed += 1
+            tally.reviewed += k
             if verdict == "confirmed":
-                tally.confirmed += 1
+                tally.confirmed += k
             else:
-                tally.rejected += 1
-    for rule_id, dimension in misses:
+                tally.rejected += k
+    for rule_id, dimension, *n in misses:
+        k = n[0] if n else 1
         if rule_id:
-            out.rules.setdefault(rule_id, Tally()).missed += 1
-        out.dimensions.setdefault(dimension, Tally()).missed += 1
-    out.agreement = agreement(pairs)
+            out.rules.setdefault(rule_id, Tally()).missed += k
+        out.dimensions.setdefault(dimension, Tally()).missed += k
+    out.agreement = agreement_of_counts((m, h, n[0] if n else 1) for m, h, *n in pairs)
     return out

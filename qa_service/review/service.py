@@ -13,14 +13,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from qa_service.domain import AppealStatus, QAReport, ReviewStatus, VerdictKind
 from qa_service.access.service import check_team
 from qa_service.errors import ConfigError, Conflict, Invalid, NotFound, RulePackError
 from qa_service.review.calibration import Calibration, calibrate
 from qa_service.review.queue import MANUAL_REASON, SAMPLE_PRIORITY, SAMPLE_REASON, draw, queue_entry
-from qa_service.review.score import Item, fails, final_score
+from qa_service.review.score import Item, final_score
+from qa_service.storage import facts as facts_repo
 from qa_service.storage import reports as report_repo
 from qa_service.storage import reviews as repo
 from qa_service.storage import transcripts as transcript_repo
@@ -51,6 +51,7 @@ def enqueue_scored_many(*, session: Session, reports: Mapping[int, QAReport]) ->
     A review already under way or done is left as it is; the re-score is written to its audit trail.
     """
     existing = repo.for_transcripts(session=session, transcript_ids=list(reports))
+    scopes = facts_repo.scopes(session, [t for t, r in reports.items() if r.flags and t not in existing])
     for transcript_id, report in reports.items():
         flags = [(f.reason, f.severity.value) for f in report.flags]
         review = existing.get(transcript_id)
@@ -59,7 +60,8 @@ def enqueue_scored_many(*, session: Session, reports: Mapping[int, QAReport]) ->
                 entry = queue_entry(flags)
                 repo.create(session=session, transcript_id=transcript_id, reasons=entry.reasons,
                             severity=entry.severity, priority=entry.priority, machine_score=report.score,
-                            machine_fatal=report.fatal)
+                            machine_fatal=report.fatal, pass_mark=report.pass_mark,
+                            scope=scopes.get(transcript_id, (None, None)))
         else:
             _rescored(session, review, report, flags)
 
@@ -74,6 +76,7 @@ def _rescored(session: Session, review: Review, report: QAReport, flags: list[tu
         review.severity = entry.severity if entry else "info"
         review.priority = entry.priority if entry else SAMPLE_PRIORITY
         review.machine_score, review.machine_fatal, review.updated_at = report.score, report.fatal, utcnow()
+        review.pass_mark = report.pass_mark
         review.final_score = review.final_fatal = review.final_dims = None
         review.verdicts.clear()
         review.manual_findings.clear()
@@ -95,7 +98,9 @@ def open_review(*, session: Session, transcript_id: int, by: str, team: str | No
     if report is None:
         raise Conflict(f"transcript {transcript_id} is not scored yet; review it once it is", "transcript_id")
     review = repo.create(session=session, transcript_id=transcript_id, reasons=[MANUAL_REASON], severity="info",
-                         priority=SAMPLE_PRIORITY, machine_score=report.score, machine_fatal=report.fatal)
+                         priority=SAMPLE_PRIORITY, machine_score=report.score, machine_fatal=report.fatal,
+                         pass_mark=report.pass_mark, scope=facts_repo.scopes(session, [transcript_id]).get(
+                             transcript_id, (None, None)))
     session.flush()
     repo.add_audit_event(session, actor=by, action="queued", review=review, entity="review", entity_id=review.id,
                          after={"reasons": [MANUAL_REASON]})
@@ -110,31 +115,27 @@ class SampleResult:
     agent_weeks: int
 
 
-def sample(*, session: Session, period: Period, tz: ZoneInfo, percent: float, minimum: int, by: str) -> SampleResult:
+def sample(*, session: Session, period: Period, percent: float, minimum: int, by: str) -> SampleResult:
     """The sampling plan: add ``percent`` (≥ ``minimum``) of each agent's unqueued transcripts per ISO week."""
-    since, until = period.bounds(tz)
     pool: dict[tuple[str, str], list[int]] = defaultdict(list)
     already: dict[tuple[str, str], int] = defaultdict(int)
-    facts: dict[int, tuple[float, bool]] = {}
-    for tid, agent, started, received, score, fatal, review_id, sample_week in repo.sample_candidates(
-            session=session, since=since, until=until):
-        day = (started or received).astimezone(tz).date()
-        if day not in period:
-            continue
-        iso = day.isocalendar()
+    candidates: dict[int, repo.Candidate] = {}
+    for c in repo.sample_candidates(session=session, start=period.start, end=period.end):
+        iso = c.day.isocalendar()
         week = f"{iso.year}-W{iso.week:02d}"
-        if review_id is None:
-            pool[(agent, week)].append(tid)
-            facts[tid] = (score, bool(fatal))
-        elif sample_week == week:
-            already[(agent, week)] += 1
+        if c.review_id is None:
+            pool[(c.agent_id, week)].append(c.transcript_id)
+            candidates[c.transcript_id] = c
+        elif c.sample_week == week:
+            already[(c.agent_id, week)] += 1
     added = 0
     for (agent, week), ids in sorted(pool.items()):
         for tid in draw(ids, already=already[(agent, week)], percent=percent, minimum=minimum,
                         seed=f"{week}/{agent}"):
-            score, fatal = facts[tid]
+            c = candidates[tid]
             repo.create(session=session, transcript_id=tid, reasons=[SAMPLE_REASON], severity="info",
-                        priority=SAMPLE_PRIORITY, sample_week=week, machine_score=score, machine_fatal=fatal)
+                        priority=SAMPLE_PRIORITY, sample_week=week, machine_score=c.score, machine_fatal=c.fatal,
+                        pass_mark=c.pass_mark, scope=(c.day, c.team_id))
             added += 1
     session.flush()
     if added:
@@ -221,6 +222,13 @@ def refresh_final(review: Review) -> None:
     review.final_score, review.final_fatal, review.final_dims = result.score, result.fatal, result.dimensions
 
 
+def _final_facts(session: Session, review: Review) -> None:
+    """A done review's final figures replace the machine's where period aggregates want them."""
+    done = review.status == ReviewStatus.done.value
+    facts_repo.set_final(session, review.transcript_id, score=review.final_score if done else None,
+                         fatal=review.final_fatal, dims=review.final_dims)
+
+
 def _writable(review: Review, by: str) -> None:
     if review.status == ReviewStatus.done.value:
         raise Conflict(f"review {review.id} is done (by {review.completed_by}); findings change now only "
@@ -244,7 +252,8 @@ def set_verdict(*, session: Session, review_id: int, finding_id: int, verdict: V
     current = next((v for v in review.verdicts if v.finding_id == finding_id), None)
     before = {"verdict": current.verdict, "comment": current.comment} if current else None
     if current is None:
-        current = Verdict(review_id=review.id, finding_id=finding.id, dimension=finding.dimension,
+        current = Verdict(review_id=review.id, day=review.day, team_id=review.team_id, finding_id=finding.id,
+                          dimension=finding.dimension,
                           rule_id=finding.rule_id, points=finding.points, fatal=finding.fatal,
                           verdict=verdict, reviewer=by)
         review.verdicts.append(current)
@@ -301,7 +310,8 @@ def add_manual(*, session: Session, review_id: int, spec: ManualFindingSpec, by:
     a, b = locate(utterance.text, span=spec.span, quote=spec.quote)
     before_state = _state(review)
     _writable(review, by)
-    manual = ManualFinding(review_id=review.id, dimension=spec.dimension, rule_id=spec.rule_id,
+    manual = ManualFinding(review_id=review.id, day=review.day, team_id=review.team_id, dimension=spec.dimension,
+                           rule_id=spec.rule_id,
                            utterance_index=utterance.index, span_start=a, span_end=b, quote=utterance.text[a:b],
                            points=spec.points, severity=spec.severity, message=spec.message, fatal=spec.fatal,
                            added_by=by, created_at=utcnow())
@@ -344,12 +354,14 @@ def complete(*, session: Session, review_id: int, by: str, comment: str | None, 
     before_state = _state(review)
     _writable(review, by)
     for f in rest:
-        review.verdicts.append(Verdict(review_id=review.id, finding_id=f.id, dimension=f.dimension,
+        review.verdicts.append(Verdict(review_id=review.id, day=review.day, team_id=review.team_id,
+                                       finding_id=f.id, dimension=f.dimension,
                                        rule_id=f.rule_id, points=f.points, fatal=f.fatal,
                                        verdict=VerdictKind.confirmed.value, reviewer=by, decided_at=utcnow()))
     refresh_final(review)
     review.status, review.completed_at = ReviewStatus.done.value, utcnow()
     review.completed_by, review.comment = by, comment
+    _final_facts(session, review)
     session.flush()
     repo.add_audit_event(session, actor=by, action="completed", review=review, entity="review",
                          entity_id=review.id, before=before_state,
@@ -432,6 +444,7 @@ def decide_appeal(*, session: Session, appeal_id: int, decision: AppealStatus | 
             manual.withdrawn_at = utcnow()
         refresh_final(review)
         review.updated_at = utcnow()
+        _final_facts(session, review)
     session.flush()
     repo.add_audit_event(session, actor=by, action=f"appeal_{decision}", review=review, entity="appeal",
                          entity_id=appeal.id, before={**before, "appeal": AppealStatus.open.value},
@@ -441,13 +454,13 @@ def decide_appeal(*, session: Session, appeal_id: int, decision: AppealStatus | 
 
 # --- calibration ---------------------------------------------------------------------------------------------
 
-def calibration(*, session: Session, pass_mark: float, team: str | None = None, since: datetime | None = None,
-                until: datetime | None = None) -> tuple[Calibration, int]:
-    """Machine vs reviewers over reviews in scope; returns (figures, number of reviews)."""
-    rows = repo.calibration_rows(session=session, team=team, since=since, until=until)
-    pairs = [(fails(ms, mf, pm if pm is not None else pass_mark), fails(fs, ff, pm if pm is not None else pass_mark))
-             for ms, mf, fs, ff, pm in rows.done]
-    return calibrate(rows.verdicts, rows.misses, pairs), rows.reviews
+def calibration(*, session: Session, pass_mark: float, team: str | None = None, period: Period | None = None
+                ) -> tuple[Calibration, int]:
+    """Machine vs reviewers over the reviews of the team's conversations of the period (each optional);
+    returns (figures, number of reviews)."""
+    c = repo.calibration_counts(session=session, pass_mark=pass_mark, team=team,
+                                start=period.start if period else None, end=period.end if period else None)
+    return calibrate(c.verdicts, c.misses, c.pass_fail), c.reviews
 
 
 @dataclass(frozen=True, slots=True)
@@ -462,10 +475,7 @@ class CalibrationReport:
 def calibration_report(*, session: Session, runtime: Runtime, period: Period | None = None,
                        team: str | None = None) -> CalibrationReport:
     """Calibration of the reviews of ``period`` (all time when None), with each rule's owner."""
-    tz = ZoneInfo(runtime.settings.performance.timezone)
-    since, until = period.bounds(tz) if period else (None, None)
-    cal, n = calibration(session=session, pass_mark=runtime.settings.review.pass_mark, team=team, since=since,
-                         until=until)
+    cal, n = calibration(session=session, pass_mark=runtime.settings.review.pass_mark, team=team, period=period)
     try:
         owners = runtime.rulebook.ready().owners()
     except (RulePackError, ConfigError):  # a broken pack still leaves the figures readable

@@ -1,13 +1,13 @@
 """What the dashboards plot: team trend, agents compared, an agent's dimension profile, frequent findings.
 
 Scores are final where a review is done, machine scores otherwise; a day is the local day of
-``QA_PERFORMANCE__TIMEZONE`` (as in performance records).
+``QA_PERFORMANCE__TIMEZONE`` (as in performance records). The trend, the agents and the frequent
+findings read the per-day rollups; an agent's and a team's dimension profile, ``qa_facts``.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from statistics import mean
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,80 +15,91 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from qa_service.period import Period
-from qa_service.storage.tables import Finding, Report, Review, Transcript
+from qa_service.storage.fact_tables import FACT_DIMENSIONS as DIMENSIONS
+from qa_service.storage.fact_tables import FindingCount as C
+from qa_service.storage.fact_tables import QaDaily as D
+from qa_service.storage.fact_tables import QaFact as F
+from qa_service.storage.performance import dim_column, in_period
 
 TOP_FINDINGS = 10
 MAX_AGENTS = 40
+NO_TEAM = "（无团队）"
 
 
 def latest_month(*, session: Session, tz: ZoneInfo) -> str | None:
     """The month (YYYY-MM) of the newest scored transcript, for a dashboard opened without a period."""
-    when = session.scalar(select(func.max(func.coalesce(Transcript.started_at, Transcript.received_at)))
-                          .join(Report, Report.transcript_id == Transcript.id))
-    return when.astimezone(tz).strftime("%Y-%m") if when is not None else None
+    day = session.scalar(select(func.max(F.day)))
+    return day.strftime("%Y-%m") if day is not None else None
+
+
+def _dims(session: Session, period: Period, *, agent_id: str | None = None, team: str | None = None,
+          no_team: bool = False) -> dict[str, float]:
+    """Mean (final where reviewed) score per dimension of an agent's (within ``team`` if given) or a
+    team's transcripts."""
+    cols = [func.avg(dim_column(d, True)) for d in DIMENSIONS]
+    where = [F.team_id.is_(None) if no_team else F.team_id == team] if team or no_team else []
+    if agent_id:
+        where.append(F.agent_id == agent_id)
+    query = in_period(select(*cols), period.start, period.end, False, agents_only=False).where(*where)
+    out = {d: float(v) for d, v in zip(DIMENSIONS, session.execute(query).one()) if v is not None}
+    sums: Counter[str] = Counter()
+    counts: Counter[str] = Counter()
+    extra = in_period(select(F.extra_dims, F.final_extra_dims), period.start, period.end, False, agents_only=False)
+    for machine, reviewed in session.execute(extra.where(*where, F.extra_dims.is_not(None))):
+        for name, value in machine.items():
+            if value is not None:
+                sums[name] += (reviewed or {}).get(name, value)
+                counts[name] += 1
+    out.update({name: sums[name] / n for name, n in counts.items()})
+    return out
 
 
 def dashboard(*, session: Session, period: Period, tz: ZoneInfo, team: str | None = None,
               agent_id: str | None = None) -> dict[str, Any]:
-    lo, hi = period.bounds(tz)
-    when = func.coalesce(Transcript.started_at, Transcript.received_at)
-    query = (select(Transcript.agent_id, Transcript.team_id, Transcript.started_at, Transcript.received_at,
-                    Report.score, Report.summary, Review.final_score, Review.final_dims, Review.status)
-             .join(Report, Report.transcript_id == Transcript.id)
-             .outerjoin(Review, Review.transcript_id == Transcript.id)
-             .where(when >= lo, when < hi))
+    days = select(D.team_key, D.day, func.sum(D.e_total), func.sum(D.n)).where(D.day >= period.start,
+                                                                               D.day <= period.end)
     if team:
-        query = query.where(Transcript.team_id == team)
-    by_team_day: dict[tuple[str, str], list[float]] = defaultdict(list)
-    by_agent: dict[str, list[float]] = defaultdict(list)
-    agent_team: dict[str, str] = {}
-    dims_by_agent: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    dims_by_team: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for agent, team_id, started, received, score, summary, final, final_dims, status in session.execute(query):
-        day = (started or received).astimezone(tz).date()
-        if day not in period:
-            continue
-        done = status == "done" and final is not None
-        value = final if done else score
-        t = team_id or "（无团队）"
-        by_team_day[(t, day.isoformat())].append(value)
-        if agent:
-            by_agent[agent].append(value)
-            agent_team[agent] = t
-        for name, machine in ((summary or {}).get("dims") or {}).items():
-            if machine is None:  # not applicable (timing of a chat without timestamps)
-                continue
-            v = (final_dims or {}).get(name, machine) if done else machine
-            dims_by_team[t][name].append(v)
-            if agent:
-                dims_by_agent[agent][name].append(v)
+        days = days.where(D.team_key == team)
+    by_team_day: dict[tuple[str, str], tuple[float, int]] = {}
+    per_agent: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
+    filed: dict[str, Counter[str]] = defaultdict(Counter)
+    for team_key, day, total, n in session.execute(days.group_by(D.team_key, D.day)):
+        by_team_day[(team_key or NO_TEAM, day.isoformat())] = (total / n, n)
+    agents_q = select(D.agent_key, D.team_key, func.sum(D.e_total), func.sum(D.n)).where(
+        D.day >= period.start, D.day <= period.end, D.agent_key != "")
+    if team:
+        agents_q = agents_q.where(D.team_key == team)
+    for agent, team_key, total, n in session.execute(agents_q.group_by(D.agent_key, D.team_key)):
+        per_agent[agent][0] += total
+        per_agent[agent][1] += n
+        filed[agent][team_key or NO_TEAM] += n
+    agent_team = {a: min(c, key=lambda t: (-c[t], t)) for a, c in filed.items()}
     teams = sorted({t for t, _ in by_team_day})
-    days = sorted({d for _, d in by_team_day})
-    trend = [{"team": t, "days": [d for d in days if (t, d) in by_team_day],
-              "mean": [round(mean(by_team_day[(t, d)]), 2) for d in days if (t, d) in by_team_day],
-              "n": [len(by_team_day[(t, d)]) for d in days if (t, d) in by_team_day]} for t in teams]
-    agents = sorted(({"agent_id": a, "team": agent_team[a], "mean": round(mean(v), 2), "n": len(v)}
-                     for a, v in by_agent.items()), key=lambda x: (-x["mean"], x["agent_id"]))[:MAX_AGENTS]
-    chosen = agent_id if agent_id in by_agent else (agents[0]["agent_id"] if agents else None)
+    day_labels = sorted({d for _, d in by_team_day})
+    trend = [{"team": t, "days": [d for d in day_labels if (t, d) in by_team_day],
+              "mean": [round(by_team_day[(t, d)][0], 2) for d in day_labels if (t, d) in by_team_day],
+              "n": [by_team_day[(t, d)][1] for d in day_labels if (t, d) in by_team_day]} for t in teams]
+    agents = sorted(({"agent_id": a, "team": agent_team[a], "mean": round(total / n, 2), "n": n}
+                     for a, (total, n) in per_agent.items()), key=lambda x: (-x["mean"], x["agent_id"]))[:MAX_AGENTS]
+    chosen = agent_id if agent_id in per_agent else (agents[0]["agent_id"] if agents else None)
     radar = None
     if chosen:
-        names = sorted(dims_by_agent[chosen])
-        own_team = dims_by_team[agent_team[chosen]]
-        radar = {"agent_id": chosen, "team": agent_team[chosen], "dimensions": names,
-                 "agent": [round(mean(dims_by_agent[chosen][n]), 2) for n in names],
-                 "team_mean": [round(mean(own_team[n]), 2) if own_team.get(n) else None for n in names]}
-    fq = (select(Finding.rule_id, Finding.message, Finding.dimension, func.count())
-          .join(Report, Report.id == Finding.report_id).join(Transcript, Transcript.id == Report.transcript_id)
-          .where(when >= lo, when < hi, Finding.points != 0)
-          .group_by(Finding.rule_id, Finding.message, Finding.dimension))
-    if team:
-        fq = fq.where(Transcript.team_id == team)
-    counts: Counter = Counter()
-    labels: dict[str, tuple[str, str]] = {}
-    for rule_id, message, dimension, n in session.execute(fq):
-        counts[rule_id] += n
-        labels.setdefault(rule_id, (message, dimension))
-    top = [{"rule_id": r, "message": labels[r][0], "dimension": labels[r][1], "count": n}
-           for r, n in counts.most_common(TOP_FINDINGS)]
+        own = _dims(session, period, agent_id=chosen, team=team)
+        t = agent_team[chosen]
+        team_dims = _dims(session, period, team=t, no_team=t == NO_TEAM)
+        names = sorted(own)
+        radar = {"agent_id": chosen, "team": t, "dimensions": names, "agent": [round(own[n], 2) for n in names],
+                 "team_mean": [round(team_dims[n], 2) if n in team_dims else None for n in names]}
     return {"period": period.label, "team": team, "teams": teams, "trend": trend, "agents": agents,
-            "radar": radar, "top_findings": top, "transcripts": sum(len(v) for v in by_team_day.values())}
+            "radar": radar, "top_findings": top_findings(session=session, period=period, team=team),
+            "transcripts": sum(n for _, n in by_team_day.values())}
+
+
+def top_findings(*, session: Session, period: Period, team: str | None = None) -> list[dict[str, Any]]:
+    """The rules that cost or earned points most often in the period (from the ``finding_counts`` rollup)."""
+    query = (select(C.rule_id, func.max(C.message), func.max(C.dimension), func.sum(C.n).label("count"))
+             .where(C.day >= period.start, C.day <= period.end).group_by(C.rule_id))
+    if team:
+        query = query.where(C.team_key == team)
+    rows = session.execute(query.order_by(func.sum(C.n).desc(), C.rule_id).limit(TOP_FINDINGS))
+    return [{"rule_id": r, "message": m, "dimension": d, "count": int(n)} for r, m, d, n in rows if n]

@@ -13,9 +13,9 @@ from sqlalchemy.pool import QueuePool
 from qa_service.config import Settings
 
 
-def create_db_engine(settings: Settings) -> Engine:
-    """An engine for ``settings.database_url``; SQLite gets WAL, foreign keys and a busy timeout."""
-    url = settings.database_url
+def create_db_engine(settings: Settings, url: str | None = None) -> Engine:
+    """An engine for ``url`` (default ``settings.database_url``); SQLite gets WAL, foreign keys and a busy timeout."""
+    url = url or settings.database_url
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         # One connection per process: threads queue for it in the pool (a condition variable)
@@ -41,7 +41,10 @@ def create_db_engine(settings: Settings) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, echo=settings.db.echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # JIT compiling (tens of ms per query) costs PostgreSQL more than it saves on the short aggregates
+    # the pages run; an operator can still turn it on per role or database.
+    return create_engine(url, echo=settings.db.echo, pool_pre_ping=True, pool_size=10, max_overflow=20,
+                         connect_args={"options": "-c jit=off"})
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

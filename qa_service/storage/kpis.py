@@ -8,7 +8,7 @@ from datetime import date
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import and_, case, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from qa_service.storage.tables import AgentKpi, utcnow
@@ -66,3 +66,49 @@ def count_overlapping_outside(*, session: Session, start: date, end: date) -> in
     return session.scalar(
         select(func.count()).select_from(AgentKpi).where(AgentKpi.date_from <= end, AgentKpi.date_to >= start)
         .where((AgentKpi.date_from < start) | (AgentKpi.date_to > end)))
+
+
+def _in_range(query, start: date, end: date):
+    return query.where(AgentKpi.date_from >= start, AgentKpi.date_to <= end)
+
+
+def sums_by_agent(*, session: Session, start: date, end: date, sums: Sequence[str],
+                  ratios: dict[str, tuple[str, str]], means: dict[str, tuple[str, str]],
+                  ratings: Sequence[str]) -> list[dict[str, Any]]:
+    """Per agent, over the records inside the range: ``rows``; ``sum_<f>``/``has_<f>`` for each summed
+    field; ``num_<m>``/``den_<m>`` for each ratio (numerator and denominator over the records carrying
+    both) and weighted mean (Σ mean·weight, Σ weight), and for NPS; ``rsum_<f>``/``rn_<f>`` per rating."""
+    c = AgentKpi.__table__.c
+    cols: list[Any] = [c.agent_id, func.count().label("rows")]
+    for f in sums:
+        cols += [func.sum(c[f]).label(f"sum_{f}"), func.count(c[f]).label(f"has_{f}")]
+    for metric, (n, d) in ratios.items():
+        both = and_(c[n].is_not(None), c[d].is_not(None))
+        cols += [func.sum(case((both, c[n]))).label(f"num_{metric}"), func.sum(case((both, c[d]))).label(f"den_{metric}")]
+    for metric, (m, w) in means.items():
+        both = and_(c[m].is_not(None), c[w].is_not(None))
+        cols += [func.sum(case((both, c[m] * c[w]))).label(f"num_{metric}"),
+                 func.sum(case((both, c[w]))).label(f"den_{metric}")]
+    p, pa, d = (func.coalesce(c[k], 0) for k in ("nps_promoters", "nps_passives", "nps_detractors"))
+    answered = or_(c.nps_promoters.is_not(None), c.nps_detractors.is_not(None))
+    cols += [func.sum(case((answered, p - d))).label("num_nps"), func.sum(case((answered, p + pa + d))).label("den_nps")]
+    for f in ratings:
+        cols += [func.sum(c[f]).label(f"rsum_{f}"), func.count(c[f]).label(f"rn_{f}")]
+    query = _in_range(select(*cols), start, end).group_by(c.agent_id)
+    return [dict(r._mapping) for r in session.execute(query)]
+
+
+def latest_teams(*, session: Session, start: date, end: date) -> dict[str, str]:
+    """Each agent's team on their latest record inside the range that names one."""
+    ranked = _in_range(select(AgentKpi.agent_id, AgentKpi.team_id, func.row_number().over(
+        partition_by=AgentKpi.agent_id, order_by=(AgentKpi.date_to.desc(), AgentKpi.date_from.desc(),
+                                                  AgentKpi.id.desc())).label("rn")), start, end)
+    ranked = ranked.where(AgentKpi.team_id.is_not(None)).subquery()
+    return dict(session.execute(select(ranked.c.agent_id, ranked.c.team_id).where(ranked.c.rn == 1)).all())
+
+
+def single_days(*, session: Session, start: date, end: date) -> list[tuple[str, date]]:
+    """(agent, day) of each one-day record inside the range."""
+    query = _in_range(select(AgentKpi.agent_id, AgentKpi.date_from), start, end).where(
+        AgentKpi.date_from == AgentKpi.date_to).distinct()
+    return [(a, d) for a, d in session.execute(query)]

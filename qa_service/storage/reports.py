@@ -11,6 +11,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from qa_service.domain import QAReport, TranscriptStatus
+from qa_service.storage import facts
 from qa_service.storage.tables import Finding, Flag, Report, Transcript, utcnow
 
 
@@ -45,20 +46,25 @@ def _report_row(transcript_id: int, report: QAReport, now) -> dict[str, Any]:
     }
 
 
-def save_many(*, session: Session, reports: dict[int, QAReport]) -> dict[int, int]:
-    """Store each transcript's report (replacing an earlier one) and mark it ``scored``, in a few
-    multi-row statements whatever the number; returns {transcript id: report id}."""
+def save_many(*, session: Session, reports: dict[int, QAReport],
+              derive: facts.Derivation = facts.Derivation()) -> dict[int, int]:
+    """Store each transcript's report (replacing an earlier one) with its facts and rollups (made under
+    ``derive``) and mark it ``scored``, in a few multi-row statements whatever the number;
+    returns {transcript id: report id}."""
     if not reports:
         return {}
     conn = session.connection()  # Core statements: no ORM objects on the hot path
     ids = list(reports)
     now = utcnow()
     r = Report.__table__
+    rows = [_report_row(tid, rep, now) for tid, rep in reports.items()]
+    found = {tid: [f.as_dict() for f in rep.findings] for tid, rep in reports.items()}
+    facts.write_machine(conn, {row["transcript_id"]: (row["score"], row["fatal"], row["summary"]) for row in rows},
+                        found, derive)
     conn.execute(delete(r).where(r.c.transcript_id.in_(ids)))
     report_ids = {row.transcript_id: row.id for row in conn.execute(
-        insert(r).returning(r.c.id, r.c.transcript_id, sort_by_parameter_order=True),
-        [_report_row(tid, rep, now) for tid, rep in reports.items()])}
-    findings = [finding_row(report_ids[tid], f.as_dict()) for tid, rep in reports.items() for f in rep.findings]
+        insert(r).returning(r.c.id, r.c.transcript_id, sort_by_parameter_order=True), rows)}
+    findings = [finding_row(report_ids[tid], f) for tid in reports for f in found[tid]]
     if findings:
         conn.execute(insert(Finding.__table__), findings)
     flags = [{"report_id": report_ids[tid], "transcript_id": tid, "reason": f.reason, "severity": f.severity.value,
@@ -71,9 +77,10 @@ def save_many(*, session: Session, reports: dict[int, QAReport]) -> dict[int, in
     return report_ids
 
 
-def save(*, session: Session, transcript_id: int, report: QAReport) -> int:
+def save(*, session: Session, transcript_id: int, report: QAReport,
+         derive: facts.Derivation = facts.Derivation()) -> int:
     """Store ``report`` for the transcript and mark it ``scored``; return the report id."""
-    return save_many(session=session, reports={transcript_id: report})[transcript_id]
+    return save_many(session=session, reports={transcript_id: report}, derive=derive)[transcript_id]
 
 
 def get_for_transcript(*, session: Session, transcript_id: int) -> Report | None:

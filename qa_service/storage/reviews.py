@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import String, and_, cast, exists, func, select
+from sqlalchemy import String, and_, case, cast, exists, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from qa_service.domain import AppealStatus, ReviewStatus, Severity
+from qa_service.storage.fact_tables import QaFact
 from qa_service.storage.tables import (
     Appeal,
     AuditEvent,
@@ -91,11 +92,14 @@ def get_appeal(*, session: Session, appeal_id: int) -> Appeal | None:
 # --- writing ---------------------------------------------------------------------------------------------------
 
 def create(*, session: Session, transcript_id: int, reasons: list[str], severity: str, priority: int,
-           machine_score: float | None, machine_fatal: bool, sample_week: str | None = None) -> Review:
+           machine_score: float | None, machine_fatal: bool, pass_mark: float | None,
+           scope: tuple[date | None, str | None], sample_week: str | None = None) -> Review:
+    """A queued review; ``scope``: the transcript's (local day, team), what calibration counts it under."""
     now = utcnow()
     review = Review(transcript_id=transcript_id, status=ReviewStatus.queued.value, reasons=reasons,
                     severity=severity, priority=priority, sample_week=sample_week, machine_score=machine_score,
-                    machine_fatal=machine_fatal, created_at=now, updated_at=now)
+                    machine_fatal=machine_fatal, pass_mark=pass_mark, day=scope[0], team_id=scope[1],
+                    created_at=now, updated_at=now)
     session.add(review)
     return review
 
@@ -118,26 +122,32 @@ class QueueFilter:
     unassigned: bool | None = None
 
 
-def _filtered(query, flt: QueueFilter):
-    when = func.coalesce(Transcript.started_at, Transcript.received_at)
+def _filtered(query, flt: QueueFilter, *, joined: bool = False):
+    """``query`` (over reviews; ``joined``: and their transcripts) narrowed by the filter, joining
+    transcripts only when it filters on them."""
+    if flt.team or flt.agent_id or flt.since or flt.until:
+        if not joined:
+            query = query.join(Transcript, Transcript.id == Review.transcript_id)
+        when = func.coalesce(Transcript.started_at, Transcript.received_at)
+        if flt.team:
+            query = query.where(Transcript.team_id == flt.team)
+        if flt.agent_id:
+            query = query.where(Transcript.agent_id == flt.agent_id)
+        if flt.since:
+            query = query.where(when >= flt.since)
+        if flt.until:
+            query = query.where(when < flt.until)
     if flt.status == "open":
         query = query.where(Review.status.in_(OPEN))
     elif flt.status and flt.status != "all":
         query = query.where(Review.status == flt.status)
-    if flt.team:
-        query = query.where(Transcript.team_id == flt.team)
-    if flt.agent_id:
-        query = query.where(Transcript.agent_id == flt.agent_id)
     if flt.rule:
-        query = query.where(exists().where(Finding.report_id == Report.id, Finding.rule_id == flt.rule))
+        query = query.where(exists().where(Report.transcript_id == Review.transcript_id,
+                                           Finding.report_id == Report.id, Finding.rule_id == flt.rule))
     if flt.reason:
         query = query.where(cast(Review.reasons, String).like(f'%"{flt.reason}"%'))
     if flt.severity:
         query = query.where(Review.severity.in_(SEVERITY_ORDER[SEVERITY_ORDER.index(flt.severity):]))
-    if flt.since:
-        query = query.where(when >= flt.since)
-    if flt.until:
-        query = query.where(when < flt.until)
     score = func.coalesce(Review.final_score, Review.machine_score)
     if flt.score_min is not None:
         query = query.where(score >= flt.score_min)
@@ -156,19 +166,16 @@ QUEUE_ORDER = (Review.priority, Review.created_at, Review.id)
 def list_queue(*, session: Session, flt: QueueFilter, limit: int, offset: int
                ) -> tuple[list[tuple[Review, Transcript]], int]:
     """Open reviews most urgent first (fatal, then by severity, oldest first); done ones newest first."""
-    base = select(Review, Transcript).join(Transcript, Transcript.id == Review.transcript_id).outerjoin(
-        Report, Report.transcript_id == Transcript.id)
-    base = _filtered(base, flt)
-    total = session.scalar(select(func.count()).select_from(base.with_only_columns(Review.id).subquery()))
+    total = session.scalar(select(func.count()).select_from(_filtered(select(Review.id), flt).subquery()))
     order = [Review.completed_at.desc(), Review.id.desc()] if flt.status == "done" else list(QUEUE_ORDER)
-    rows = session.execute(base.order_by(*order).limit(limit).offset(offset)).all()
+    page = _filtered(select(Review, Transcript).join(Transcript, Transcript.id == Review.transcript_id), flt,
+                     joined=True)
+    rows = session.execute(page.order_by(*order).limit(limit).offset(offset)).all()
     return [(r, t) for r, t in rows], total or 0
 
 
 def unassigned_ids(*, session: Session, flt: QueueFilter, limit: int) -> list[int]:
-    base = select(Review.id).join(Transcript, Transcript.id == Review.transcript_id).outerjoin(
-        Report, Report.transcript_id == Transcript.id)
-    query = _filtered(base, replace(flt, unassigned=True)).order_by(*QUEUE_ORDER).limit(limit)
+    query = _filtered(select(Review.id), replace(flt, unassigned=True)).order_by(*QUEUE_ORDER).limit(limit)
     return list(session.scalars(query))
 
 
@@ -185,17 +192,27 @@ def open_load(*, session: Session, reviewers: Sequence[str], excluding: Sequence
     return {name: n for name, n in rows}
 
 
-def sample_candidates(*, session: Session, since: datetime, until: datetime) -> list[tuple]:
-    """Scored transcripts with an agent in [since, until): (id, agent, started, received, score, fatal,
-    review id, review's sample week)."""
-    when = func.coalesce(Transcript.started_at, Transcript.received_at)
-    return list(session.execute(
-        select(Transcript.id, Transcript.agent_id, Transcript.started_at, Transcript.received_at,
-               Report.score, Report.fatal, Review.id, Review.sample_week)
-        .join(Report, Report.transcript_id == Transcript.id)
-        .outerjoin(Review, Review.transcript_id == Transcript.id)
-        .where(Transcript.agent_id.is_not(None), when >= since, when < until)
-    ).all())
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    transcript_id: int
+    agent_id: str
+    day: date
+    team_id: str | None
+    score: float
+    fatal: bool
+    pass_mark: float | None
+    review_id: int | None
+    sample_week: str | None
+
+
+def sample_candidates(*, session: Session, start: date, end: date) -> list[Candidate]:
+    """Scored transcripts with an agent on the local days [start, end], with their review (if any)."""
+    query = (select(QaFact.transcript_id, QaFact.agent_id, QaFact.day, QaFact.team_id, QaFact.score, QaFact.fatal,
+                    Report.pass_mark, Review.id, Review.sample_week)
+             .join(Report, Report.transcript_id == QaFact.transcript_id)
+             .outerjoin(Review, Review.transcript_id == QaFact.transcript_id)
+             .where(QaFact.agent_id.is_not(None), QaFact.day >= start, QaFact.day <= end))
+    return [Candidate(*row) for row in session.execute(query)]
 
 
 # --- appeals ---------------------------------------------------------------------------------------------------
@@ -219,52 +236,55 @@ def list_appeals(*, session: Session, status: str | None = None, team: str | Non
 # --- calibration -----------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
-class CalibrationRows:
-    verdicts: list[tuple[str, str, str]]  # (rule id, dimension, verdict)
-    misses: list[tuple[str | None, str]]  # (rule id, dimension) of manual findings
-    done: list[tuple]  # (machine score, machine fatal, final score, final fatal, report pass mark)
+class CalibrationCounts:
+    verdicts: list[tuple[str, str, str, int]]  # (rule id, dimension, verdict, how many)
+    misses: list[tuple[str | None, str, int]]  # (rule id, dimension, how many) of manual findings
+    pass_fail: list[tuple[bool, bool, int]]  # (machine fails, reviewer fails, how many) of done reviews
     reviews: int
 
 
-def calibration_rows(*, session: Session, team: str | None = None, since: datetime | None = None,
-                     until: datetime | None = None) -> CalibrationRows:
-    """Verdicts, misses and done reviews' scores of the reviews in scope."""
-    when = func.coalesce(Transcript.started_at, Transcript.received_at)
-    conds = []
+def _scoped(query, table, team: str | None, start: date | None, end: date | None):
+    """Rows of ``table`` (reviews, verdicts or manual findings: each carries its review's day and team)
+    in the team and the local days [start, end] (each optional)."""
     if team:
-        conds.append(Transcript.team_id == team)
-    if since:
-        conds.append(when >= since)
-    if until:
-        conds.append(when < until)
-    scope = select(Review.id).join(Transcript, Transcript.id == Review.transcript_id).where(and_(True, *conds))
-    ids = select(scope.subquery().c.id)
-    verdicts = session.execute(select(Verdict.rule_id, Verdict.dimension, Verdict.verdict)
-                               .where(Verdict.review_id.in_(ids))).all()
-    misses = session.execute(select(ManualFinding.rule_id, ManualFinding.dimension)
-                             .where(ManualFinding.review_id.in_(ids), ManualFinding.withdrawn_at.is_(None))).all()
-    done = session.execute(
-        select(Review.machine_score, Review.machine_fatal, Review.final_score, Review.final_fatal, Report.pass_mark)
-        .join(Report, Report.transcript_id == Review.transcript_id)
-        .where(Review.id.in_(ids), Review.status == ReviewStatus.done.value)).all()
-    reviews = session.scalar(select(func.count()).select_from(scope.subquery())) or 0
-    return CalibrationRows([tuple(v) for v in verdicts], [tuple(m) for m in misses], [tuple(d) for d in done],
-                           reviews)
+        query = query.where(table.team_id == team)
+    if start:
+        query = query.where(table.day >= start)
+    if end:
+        query = query.where(table.day <= end)
+    return query
 
 
-def score_pairs(*, session: Session, team: str | None = None, since: datetime | None = None,
-                until: datetime | None = None) -> list[tuple[float, float]]:
+def _fails(score, fatal, pass_mark: float):
+    mark = func.coalesce(Review.pass_mark, pass_mark)
+    return case((or_(fatal.is_(True), and_(score.is_not(None), score < mark)), True), else_=False)
+
+
+def calibration_counts(*, session: Session, pass_mark: float, team: str | None = None, start: date | None = None,
+                       end: date | None = None) -> CalibrationCounts:
+    """Verdicts, misses and pass/fail agreement of the reviews in scope, counted by the database from the
+    scope each row carries (``pass_mark``: where the report had none of its own)."""
+    verdicts = session.execute(_scoped(select(Verdict.rule_id, Verdict.dimension, Verdict.verdict, func.count()),
+                                       Verdict, team, start, end)
+                               .group_by(Verdict.rule_id, Verdict.dimension, Verdict.verdict)).all()
+    misses = session.execute(_scoped(select(ManualFinding.rule_id, ManualFinding.dimension, func.count()),
+                                     ManualFinding, team, start, end)
+                             .where(ManualFinding.withdrawn_at.is_(None))
+                             .group_by(ManualFinding.rule_id, ManualFinding.dimension)).all()
+    machine = _fails(Review.machine_score, Review.machine_fatal, pass_mark).label("m")
+    human = _fails(Review.final_score, Review.final_fatal, pass_mark).label("h")
+    pass_fail = session.execute(_scoped(select(machine, human, func.count()), Review, team, start, end)
+                                .where(Review.status == ReviewStatus.done.value).group_by(machine, human)).all()
+    reviews = session.scalar(_scoped(select(func.count()).select_from(Review), Review, team, start, end)) or 0
+    return CalibrationCounts([tuple(v) for v in verdicts], [tuple(m) for m in misses],
+                             [(bool(m), bool(h), n) for m, h, n in pass_fail], reviews)
+
+
+def score_pairs(*, session: Session, team: str | None = None, start: date | None = None,
+                end: date | None = None) -> list[tuple[float, float]]:
     """(machine score, final score) of done reviews in scope."""
-    when = func.coalesce(Transcript.started_at, Transcript.received_at)
-    query = (select(Review.machine_score, Review.final_score).join(Transcript, Transcript.id == Review.transcript_id)
-             .where(Review.status == ReviewStatus.done.value, Review.final_score.is_not(None),
-                    Review.machine_score.is_not(None)))
-    if team:
-        query = query.where(Transcript.team_id == team)
-    if since:
-        query = query.where(when >= since)
-    if until:
-        query = query.where(when < until)
+    query = _scoped(select(Review.machine_score, Review.final_score), Review, team, start, end).where(
+        Review.status == ReviewStatus.done.value, Review.final_score.is_not(None), Review.machine_score.is_not(None))
     return [(float(m), float(f)) for m, f in session.execute(query)]
 
 

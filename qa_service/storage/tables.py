@@ -9,7 +9,7 @@ from datetime import date
 
 from sqlalchemy import (JSON, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator,
                         UniqueConstraint)
-from sqlalchemy.sql import false
+from sqlalchemy.sql import false, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -239,6 +239,13 @@ class Review(Base):
     __table_args__ = (
         Index("ix_reviews_status_priority", "status", "priority"),
         Index("ix_reviews_assigned", "assigned_to", "status"),
+        # The queue page: open reviews in queue order, read 50 at a time without sorting them all.
+        Index("ix_reviews_open_order", "priority", "created_at", "id",
+              postgresql_where=text("status IN ('queued', 'in_review')"),
+              sqlite_where=text("status IN ('queued', 'in_review')")),
+        Index("ix_reviews_done_order", "completed_at", "id", postgresql_where=text("status = 'done'"),
+              sqlite_where=text("status = 'done'")),
+        Index("ix_reviews_day_team", "day", "team_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -260,6 +267,10 @@ class Review(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     completed_at: Mapped[datetime | None]
     completed_by: Mapped[str | None] = mapped_column(String(200))
+    # Calibration's scope, copied from the transcript's facts when the review opens (a period is local days).
+    day: Mapped[date | None] = mapped_column(Date)
+    team_id: Mapped[str | None] = mapped_column(String(200))
+    pass_mark: Mapped[float | None] = mapped_column(Float)  # the report's pass mark (machine pass/fail)
 
     transcript: Mapped[Transcript] = relationship()
     verdicts: Mapped[list[Verdict]] = relationship(order_by="Verdict.id", cascade="all, delete-orphan")
@@ -272,7 +283,8 @@ class Verdict(Base):
     """A reviewer's 机检正确/错误 on one machine finding (with the finding's facts kept for calibration)."""
 
     __tablename__ = "verdicts"
-    __table_args__ = (UniqueConstraint("review_id", "finding_id", name="uq_verdicts_review_finding"),)
+    __table_args__ = (UniqueConstraint("review_id", "finding_id", name="uq_verdicts_review_finding"),
+                      Index("ix_verdicts_day_team", "day", "team_id", "rule_id", "dimension", "verdict"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"), index=True)
@@ -287,12 +299,15 @@ class Verdict(Base):
     points: Mapped[float] = mapped_column(Float)
     fatal: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     appeal_id: Mapped[int | None] = mapped_column(Integer)  # set when an accepted appeal overturned it
+    day: Mapped[date | None] = mapped_column(Date)  # the review's scope (calibration counts without joins)
+    team_id: Mapped[str | None] = mapped_column(String(200))
 
 
 class ManualFinding(QuotedSpan, Base):
     """A finding the reviewer added because the machine missed it (漏检)."""
 
     __tablename__ = "manual_findings"
+    __table_args__ = (Index("ix_manual_findings_day_team", "day", "team_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"), index=True)
@@ -305,6 +320,8 @@ class ManualFinding(QuotedSpan, Base):
     added_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     withdrawn_at: Mapped[datetime | None]  # an accepted appeal withdrew it
+    day: Mapped[date | None] = mapped_column(Date)  # the review's scope (calibration counts without joins)
+    team_id: Mapped[str | None] = mapped_column(String(200))
 
     @property
     def withdrawn(self) -> bool:

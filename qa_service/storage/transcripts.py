@@ -6,7 +6,7 @@ Every function takes ``*, session``; callers own the transaction.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -335,6 +335,7 @@ class TranscriptFilter:
     reason: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    before_id: int | None = None  # keyset pagination: only ids below this one
 
 
 def _filtered(query: Select, f: TranscriptFilter) -> Select:
@@ -351,6 +352,8 @@ def _filtered(query: Select, f: TranscriptFilter) -> Select:
         query = query.where(when >= f.since)
     if f.until:
         query = query.where(when < f.until)
+    if f.before_id is not None:
+        query = query.where(Transcript.id < f.before_id)
     if f.reason:
         query = query.where(select(Flag.id).where(Flag.transcript_id == Transcript.id, Flag.reason == f.reason).exists())
     elif f.flagged is not None:
@@ -362,8 +365,9 @@ def _filtered(query: Select, f: TranscriptFilter) -> Select:
 def list_filtered(
     *, session: Session, flt: TranscriptFilter, limit: int, offset: int
 ) -> tuple[list[Transcript], int]:
-    """A page of transcripts (newest first) with their reports and flags, and the total count."""
-    total = session.scalar(_filtered(select(func.count(Transcript.id)), flt))
+    """A page of transcripts (newest first) with their reports and flags, and the total count (of the
+    filter without ``before_id``: the same on every page)."""
+    total = session.scalar(_filtered(select(func.count(Transcript.id)), replace(flt, before_id=None)))
     query = (
         _filtered(select(Transcript), flt)
         .options(selectinload(Transcript.report).options(selectinload(Report.flags)))
@@ -401,6 +405,17 @@ def reset_failed(*, session: Session, ids: Sequence[int] | None = None) -> list[
             .execution_options(synchronize_session=False)
         )
     return found
+
+
+PENDING = (TranscriptStatus.received.value, TranscriptStatus.queued.value, TranscriptStatus.scoring.value,
+           TranscriptStatus.failed.value)
+
+
+def count_pending(*, session: Session) -> dict[str, int]:
+    """Transcripts per not-yet-scored status (an index range each: cheap however many are scored)."""
+    rows = session.execute(select(Transcript.status, func.count()).where(Transcript.status.in_(PENDING))
+                           .group_by(Transcript.status))
+    return {status: n for status, n in rows}
 
 
 def count_by_status(*, session: Session) -> dict[str, int]:

@@ -18,7 +18,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
 from qa_service.api import presenters
 from qa_service.api.auth import Dashboard, QARead, ReviewWrite, check_team, scope_team
-from qa_service.api.deps import RowId, RuntimeDep, SessionDep, SettingsDep
+from qa_service.api.deps import ReadSessionDep, RowId, RuntimeDep, SessionDep, SettingsDep
 from qa_service.api.schemas import ReviewedFinding
 from qa_service.errors import NotFound
 from qa_service.period import parse_period
@@ -69,7 +69,7 @@ def ui_root() -> RedirectResponse:
 
 
 @router.get("/", response_class=HTMLResponse)
-def dashboard_page(request: Request, runtime: RuntimeDep, session: SessionDep, me: Dashboard,
+def dashboard_page(request: Request, runtime: RuntimeDep, session: ReadSessionDep, me: Dashboard,
                    period: str | None = None, team: str | None = None, agent_id: str | None = None) -> HTMLResponse:
     """看板: team trend, agents compared, an agent's radar, frequent findings."""
     tz = ZoneInfo(runtime.settings.performance.timezone)
@@ -206,7 +206,7 @@ def appeals_page(request: Request, session: SessionDep, me: QARead, status: str 
 
 
 @router.get("/calibration", response_class=HTMLResponse)
-def calibration_page(request: Request, runtime: RuntimeDep, session: SessionDep, me: ReviewWrite,
+def calibration_page(request: Request, runtime: RuntimeDep, session: ReadSessionDep, me: ReviewWrite,
                      period: str | None = None, team: str | None = None) -> HTMLResponse:
     """规则校准: precision per rule and dimension, κ, rules for their owners to fix."""
     error, p = None, None

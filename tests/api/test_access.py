@@ -23,7 +23,7 @@ from tests.conftest import make_settings, transcript
 
 TEAM_A, TEAM_B = "after-sales", "presales"
 SECRET_TEXT = UTTERANCES[1]["text"]  # what must never leak in a refusal
-PUBLIC = {"/healthz", "/readyz", "/ui", "/ui/static/{name}", "/ui/login", "/ui/logout"}
+PUBLIC = {"/healthz", "/readyz", "/metrics", "/ui", "/ui/static/{name}", "/ui/login", "/ui/logout"}  # /metrics: for scrapers (QA_API__METRICS)
 
 
 def _bearer(key: str) -> dict[str, str]:

@@ -179,3 +179,22 @@ def test_appraisals_bad_query_is_422_naming_the_parameter(client, params, loc):
 def test_appraisal_schemes_are_listed(client):
     names = [s["name"] for s in client.get("/v1/appraisal-schemes").json()]
     assert names == ["after_sales", "presale"]
+
+
+def test_aggregate_pages_read_the_replica_when_one_is_configured(period_data, settings, tmp_path):
+    """QA_DB__READ_URL: performance, appraisals, calibration and the dashboard read it; writes do not."""
+    from fastapi.testclient import TestClient
+
+    from qa_service.app import create_app
+    from qa_service.storage.db import create_db_engine, upgrade
+
+    replica = f"sqlite:///{tmp_path / 'replica.sqlite3'}"  # an empty replica: what is read shows where from
+    upgrade(create_db_engine(settings, replica))
+    on_replica = settings.model_copy(update={"db": settings.db.model_copy(update={"read_url": replica})})
+    with TestClient(create_app(on_replica)) as c:
+        assert [a["agent_id"] for a in period_data.get(f"/v1/performance?period={PERIOD}").json()["agents"]] == \
+            ["a1", "a2"]
+        assert c.get(f"/v1/performance?period={PERIOD}").json()["agents"] == []
+        assert c.get(f"/v1/appraisals?period={PERIOD}").json()["rows"] == []
+        assert c.get("/v1/calibration").json()["reviews"] == 0
+        assert c.get("/v1/transcripts").json()["total"] == len(SCORED)  # lists read the primary

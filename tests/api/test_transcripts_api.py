@@ -149,6 +149,11 @@ def test_list_filters_and_paginates(client, settings):
     page = client.get("/v1/transcripts?limit=2&offset=2").json()
     assert page["total"] == 3 and [i["external_id"] for i in page["items"]] == ["x1"]
     assert client.get("/v1/transcripts?limit=100000").status_code == 422
+    first = client.get("/v1/transcripts?limit=2").json()  # keyset: follow next_before_id to the end
+    assert [i["external_id"] for i in first["items"]] == ["x3", "x2"] and first["next_before_id"] is not None
+    second = client.get(f"/v1/transcripts?limit=2&before_id={first['next_before_id']}").json()
+    assert [i["external_id"] for i in second["items"]] == ["x1"] and second["next_before_id"] is None
+    assert second["total"] == 3  # of the filter, the same on every page
 
 
 def test_unknown_transcript_is_404(client):

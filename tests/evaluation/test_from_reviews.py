@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 
 import pytest
 
@@ -10,6 +9,7 @@ from qa_service.domain import Flag, Severity
 from qa_service.evaluation.run import from_reviews
 from qa_service.ingest.schema import TranscriptCreate
 from qa_service.ingest.service import ingest
+from qa_service.period import parse_period
 from qa_service.queue.tasks import record_report
 from qa_service.review import service
 from qa_service.review.service import ManualFindingSpec
@@ -58,7 +58,7 @@ def test_from_reviews_counts_kept_rejected_and_missed_findings(rt):
             rule_id="detector.no-empathy", quote="稳赚不赔"))
         service.complete(session=s, review_id=review.id, by="qa-li", comment=None, confirm_rest=True)
     with rt.session() as s:
-        out = from_reviews(session=s, since=datetime(2026, 1, 1, tzinfo=UTC), until=datetime(2027, 1, 1, tzinfo=UTC))
+        out = from_reviews(session=s, period=parse_period("2026-01-01..2026-12-31"))
     assert out["reviews"] == 1 and out["done"] == 1
     pol = out["dimensions"]["politeness"]  # 2 judged, 1 kept, 1 rejected; 1 added by the reviewer
     assert (pol["reviewed"], pol["confirmed"], pol["rejected"], pol["missed"]) == (2, 1, 1, 1)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
-from qa_service.api.deps import RedisDep, SessionDep, SettingsDep
+from qa_service import metrics
+from qa_service.api.deps import RedisDep, RuntimeDep, SessionDep, SettingsDep
+from qa_service.errors import NotFound
+from qa_service.queue.outbox import make_queue
+from qa_service.storage import transcripts as transcript_repo
 from qa_service.storage.redis import is_reachable
 
 router = APIRouter(tags=["health"])
@@ -31,3 +35,20 @@ def readyz(session: SessionDep, redis: RedisDep) -> JSONResponse:
     ready = all(v == "ok" for v in checks.values())
     return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks},
                         status_code=200 if ready else 503)
+
+
+@router.get("/metrics", include_in_schema=False)
+def prometheus_metrics(runtime: RuntimeDep, session: SessionDep) -> Response:
+    """Prometheus metrics (public, like /healthz; ``QA_API__METRICS=false`` turns them off); queue depth and
+    pending transcripts are read now, the rest counted as requests come."""
+    if not runtime.settings.api.metrics:
+        raise NotFound("metrics are off (QA_API__METRICS)", "path")
+    try:
+        metrics.QUEUE_DEPTH.set(make_queue(runtime.settings, runtime.redis).count)
+    except Exception:  # Redis down: the gauge keeps its last value; /readyz says why
+        pass
+    pending = transcript_repo.count_pending(session=session)
+    for status in transcript_repo.PENDING:
+        metrics.PENDING.labels(status).set(pending.get(status, 0))
+    body, content_type = metrics.exposition()
+    return Response(body, media_type=content_type)

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 
 from qa_service.api import presenters
 from qa_service.api.auth import Ingest, PerformanceRead, scope_team
-from qa_service.api.deps import RuntimeDep, SessionDep, SettingsDep, period_param
+from qa_service.api.deps import ReadSessionDep, RuntimeDep, SessionDep, SettingsDep, period_param
 from qa_service.api.schemas import KpiImportRead, KpiRead, KpiRowError
 from qa_service.errors import RulePackError
 from qa_service.performance import service
@@ -115,7 +115,7 @@ def list_kpis(session: SessionDep, period: PeriodQuery, principal: PerformanceRe
 
 
 @router.get("/v1/performance")
-def performance(session: SessionDep, settings: SettingsDep, period: PeriodQuery, principal: PerformanceRead,
+def performance(session: ReadSessionDep, settings: SettingsDep, period: PeriodQuery, principal: PerformanceRead,
                 agent_id: str | None = None, team: str | None = None, scores: ScoresQuery = "machine"
                 ) -> dict[str, Any]:
     """Per-agent and per-team records: KPI figures (ratios of sums) next to QA figures with sample sizes."""
@@ -137,7 +137,7 @@ def list_schemes(runtime: RuntimeDep, _principal: PerformanceRead) -> list[dict[
     "application/json": {}, "text/csv": {},
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}}}})
 def appraisals(
-    runtime: RuntimeDep, session: SessionDep, period: PeriodQuery, principal: PerformanceRead,
+    runtime: RuntimeDep, session: ReadSessionDep, period: PeriodQuery, principal: PerformanceRead,
     scheme: Annotated[str | None, Query(description="Scheme for every agent (default: by team, else the default)")] = None,
     team: str | None = None, agent_id: str | None = None,
     format: Annotated[Literal["json", "csv", "xlsx"], Query(description="json, csv or xlsx")] = "json",

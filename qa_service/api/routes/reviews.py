@@ -23,7 +23,7 @@ from fastapi.exceptions import RequestValidationError
 
 from qa_service.api import presenters
 from qa_service.api.auth import Appellant, QARead, ReviewWrite, actor, check_team, scope_team
-from qa_service.api.deps import ROW_ID_MAX, RowId, RuntimeDep, SessionDep, SettingsDep, period_param
+from qa_service.api.deps import ROW_ID_MAX, ReadSessionDep, RowId, RuntimeDep, SessionDep, SettingsDep, period_param
 from qa_service.api.schemas import (
     AppealDecision,
     AppealPage,
@@ -115,7 +115,7 @@ def sample_reviews(body: SampleRequest, runtime: RuntimeDep, principal: ReviewWr
     period = period_param(body.period, ("body", "period"))
     r = runtime.settings.review
     with runtime.session() as session:
-        result = service.sample(session=session, period=period, tz=ZoneInfo(runtime.settings.performance.timezone),
+        result = service.sample(session=session, period=period,
                                 percent=body.percent if body.percent is not None else r.sample_percent,
                                 minimum=body.minimum if body.minimum is not None else r.sample_min_per_agent,
                                 by=by)
@@ -257,7 +257,7 @@ def decide_appeal(appeal_id: RowId, body: AppealDecision, runtime: RuntimeDep, p
 # --- calibration -----------------------------------------------------------------------------------------------
 
 @router.get("/v1/calibration", response_model=CalibrationRead)
-def calibration(runtime: RuntimeDep, session: SessionDep, principal: ReviewWrite,
+def calibration(runtime: RuntimeDep, session: ReadSessionDep, principal: ReviewWrite,
                 period: Annotated[str | None, Query(description=f"Conversations of: {FORMATS}")] = None,
                 team: str | None = None) -> CalibrationRead:
     """Machine vs reviewers: precision per rule and dimension, misses, Cohen's κ on pass/fail, rules to fix."""

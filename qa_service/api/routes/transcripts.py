@@ -109,15 +109,18 @@ def list_transcripts(
     until: Annotated[datetime | None, Query(description="started_at (or received_at) < until")] = None,
     limit: Annotated[int, Query(ge=1)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
+    before_id: Annotated[int | None, Query(ge=1, le=2**63 - 1,
+                                           description="Keyset pagination: the previous page's next_before_id")] = None,
 ) -> TranscriptPage:
-    """Transcripts newest first, filtered, paginated with limit/offset."""
+    """Transcripts newest first, filtered, paginated with ``before_id`` (keyset, fast at any depth) or
+    limit/offset."""
     if limit > settings.api.page_size_max:
         raise RequestValidationError([{"loc": ["query", "limit"], "type": "less_than_equal",
                                        "msg": f"must be <= {settings.api.page_size_max}"}])
     flt = transcript_repo.TranscriptFilter(
         agent_id=agent_id, team=scope_team(principal, team), source=source, status=status_.value if status_ else None,
-        flagged=flagged, reason=reason, since=since, until=until,
+        flagged=flagged, reason=reason, since=since, until=until, before_id=before_id,
     )
     rows, total = transcript_repo.list_filtered(session=session, flt=flt, limit=limit, offset=offset)
     return TranscriptPage(items=[presenters.transcript_summary(r) for r in rows], total=total, limit=limit,
-                          offset=offset)
+                          offset=offset, next_before_id=rows[-1].id if len(rows) == limit else None)

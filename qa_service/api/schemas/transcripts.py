@@ -133,3 +133,6 @@ class TranscriptPage(BaseModel):
     total: int
     limit: int
     offset: int
+    next_before_id: int | None = Field(
+        None, description="Pass as before_id for the next page (keyset: as fast on page 10,000 as on page 1); "
+                          "null on the last page")

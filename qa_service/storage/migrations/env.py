@@ -3,6 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine
 
+from qa_service.storage import fact_tables  # noqa: F401  (the derived tables join Base.metadata)
 from qa_service.storage.tables import Base
 
 config = context.config

@@ -1,0 +1,201 @@
+"""``qa_facts``: one narrow row per scored transcript, what period aggregates read, with the rollups over it.
+
+A month of a 1,000-agent centre is a million conversations; performance records, appraisals, the
+dashboard and calibration add them up in the database (the per-day rollups of ``rollups.py``, or a
+GROUP BY over this table, indexed by day, agent and team) instead of decoding a million report
+summaries in Python.
+
+- machine figures are written with the report, in the same transaction (:func:`write_machine`);
+- ``final_*`` are set while the transcript's review is done (:func:`set_final`), so a reviewed
+  score replaces the machine's where the readers want it;
+- ``day`` is the local day in ``QA_PERFORMANCE__TIMEZONE``. ``qa_meta`` records the settings the
+  derived rows were made under (:class:`Derivation`), and :func:`sync` derives every one again when
+  they change (or on a database that never had them: all of it is rebuilt from reports and reviews).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, delete, select, text, update
+from sqlalchemy.orm import Session
+
+from qa_service.storage.fact_tables import FACT_DIMENSIONS, Meta, QaFact
+from qa_service.storage import rollups
+from qa_service.storage.tables import ManualFinding, Report, Review, Transcript, Verdict
+
+log = logging.getLogger(__name__)
+
+#: Dimensions with their own columns; any other (a plugin scorer's) goes to ``extra_dims``.
+DIMENSIONS = FACT_DIMENSIONS
+VERSION_KEY = "derived_under"
+MACHINE = ("agent_id", "team_id", "at", "day", "score", "fatal", "flagged", *(f"dim_{d}" for d in DIMENSIONS),
+           "extra_dims", "frt_ms", "reply_ms", "handling_ms")
+FINAL = ("final_score", "final_fatal", *(f"final_{d}" for d in DIMENSIONS), "final_extra_dims")
+_T = QaFact.__table__
+
+
+def machine_columns(score: float, fatal: bool, summary: Mapping[str, Any]) -> dict[str, Any]:
+    """The machine's figures of one report, from its stored summary (``storage.reports.report_summary``)."""
+    dims = summary.get("dims") or {}
+    out: dict[str, Any] = {"score": score, "fatal": bool(fatal), "flagged": bool(summary.get("flagged")),
+                           "frt_ms": summary.get("frt_ms"), "reply_ms": summary.get("reply_ms"),
+                           "handling_ms": summary.get("handling_ms")}
+    out.update({f"dim_{d}": dims.get(d) for d in DIMENSIONS})
+    out["extra_dims"] = {k: v for k, v in dims.items() if k not in DIMENSIONS} or None
+    return out
+
+
+def final_columns(score: float | None, fatal: bool | None, dims: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A done review's final figures (all None: not reviewed, or no longer done)."""
+    if score is None:
+        return dict.fromkeys(FINAL)
+    dims = dims or {}
+    out: dict[str, Any] = {"final_score": score, "final_fatal": bool(fatal)}
+    out.update({f"final_{d}": dims.get(d) for d in DIMENSIONS})
+    out["final_extra_dims"] = {k: v for k, v in dims.items() if k not in DIMENSIONS} or None
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Derivation:
+    """What derived rows depend on besides the stored data: the zone of a local day, the first-response target."""
+
+    tz_name: str = "Asia/Shanghai"
+    frt_target_ms: float = 30_000.0
+
+    @property
+    def tz(self) -> tzinfo:
+        return ZoneInfo(self.tz_name)
+
+    @property
+    def version(self) -> str:
+        return f"tz={self.tz_name};frt_target_ms={self.frt_target_ms:g}"
+
+
+def _when(started: datetime | None, received: datetime, tz: tzinfo) -> tuple[datetime, Any]:
+    at = started or received
+    return at, at.astimezone(tz).date()
+
+
+def _upsert(conn: Connection, rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(_T)
+    stmt = stmt.on_conflict_do_update(index_elements=[_T.c.transcript_id],
+                                      set_={c: stmt.excluded[c] for c in columns})
+    conn.execute(stmt, rows)
+
+
+def _stored(conn: Connection, transcript_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """The fact rows of these transcripts, locked until the transaction ends (PostgreSQL)."""
+    query = select(_T).where(_T.c.transcript_id.in_(transcript_ids))
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return {r.transcript_id: dict(r._mapping) for r in conn.execute(query)}
+
+
+def write_machine(conn: Connection, reports: Mapping[int, tuple[float, bool, Mapping[str, Any]]],
+                  findings: Mapping[int, list[Mapping[str, Any]]], derive: Derivation) -> None:
+    """Facts and rollups of freshly stored reports ({transcript id: (score, fatal, summary)} and their
+    findings' rows). A re-score replaces the machine's figures and keeps the review's final ones; the
+    caller calls this *before* it deletes the reports being replaced (their findings are taken back)."""
+    if not reports:
+        return
+    ids = list(reports)
+    before = _stored(conn, ids)
+    taken_back = rollups.stored_findings(conn, [i for i in ids if i in before])
+    t = Transcript.__table__
+    who = conn.execute(select(t.c.id, t.c.agent_id, t.c.team_id, t.c.started_at, t.c.received_at)
+                       .where(t.c.id.in_(ids)))
+    rows = []
+    for tid, agent, team, started, received in who:
+        at, day = _when(started, received, derive.tz)
+        score, fatal, summary = reports[tid]
+        rows.append({"transcript_id": tid, "agent_id": agent, "team_id": team, "at": at, "day": day,
+                     **machine_columns(score, fatal, summary)})
+    _upsert(conn, rows, MACHINE)
+    after = [{**before.get(r["transcript_id"], {}), **r} for r in rows]
+    rollups.apply_facts(conn, before.values(), after, derive.frt_target_ms)
+    rollups.apply_findings(conn, [*taken_back, *((r["day"], r["team_id"], rollups.counted(findings.get(
+        r["transcript_id"], ())), 1) for r in rows)])
+
+
+def set_final(session: Session, transcript_id: int, *, score: float | None, fatal: bool | None,
+              dims: Mapping[str, Any] | None) -> None:
+    """Record a done review's final figures on its transcript's facts (None clears them)."""
+    conn = session.connection()
+    before = _stored(conn, [transcript_id]).get(transcript_id)
+    if before is None:
+        return
+    final = final_columns(score, fatal, dims)
+    conn.execute(update(_T).where(_T.c.transcript_id == transcript_id).values(**final))
+    # Only the effective total moves: the timings (and so the first-response target) are the same on both sides.
+    rollups.apply_facts(conn, [before], [{**before, **final}], frt_target_ms=0.0)
+
+
+def scopes(session: Session, transcript_ids: Sequence[int]) -> dict[int, tuple[Any, str | None]]:
+    """(local day, team) of scored transcripts: the scope their reviews are counted in."""
+    query = select(_T.c.transcript_id, _T.c.day, _T.c.team_id).where(_T.c.transcript_id.in_(list(transcript_ids)))
+    return {tid: (day, team) for tid, day, team in session.execute(query)}
+
+
+def rebuild(session: Session, derive: Derivation, *, batch: int = 5000) -> int:
+    """Derive every fact, both rollups and the reviews' scope again from the stored reports and
+    reviews; returns how many facts."""
+    conn = session.connection()
+    conn.execute(delete(_T))
+    query = (select(Transcript.id, Transcript.agent_id, Transcript.team_id, Transcript.started_at,
+                    Transcript.received_at, Report.score, Report.fatal, Report.summary, Review.status,
+                    Review.final_score, Review.final_fatal, Review.final_dims)
+             .join(Report, Report.transcript_id == Transcript.id)
+             .outerjoin(Review, Review.transcript_id == Transcript.id).order_by(Transcript.id).limit(batch))
+    last, n = 0, 0
+    while rows := conn.execute(query.where(Transcript.id > last)).all():
+        out = []
+        for tid, agent, team, started, received, score, fatal, summary, status, fs, ff, fd in rows:
+            at, day = _when(started, received, derive.tz)
+            done = status == "done"
+            out.append({"transcript_id": tid, "agent_id": agent, "team_id": team, "at": at, "day": day,
+                        **machine_columns(score, fatal, summary or {}),
+                        **final_columns(fs if done else None, ff, fd)})
+        _upsert(conn, out, (*MACHINE, *FINAL))
+        last, n = rows[-1][0], n + len(rows)
+    rollups.rebuild(conn, derive.frt_target_ms)
+    rescope_reviews(conn)
+    return n
+
+
+def rescope_reviews(conn: Connection) -> None:
+    """Reviews, verdicts and manual findings take their transcript's day and team (and pass mark) again."""
+    r, v, m = Review.__table__, Verdict.__table__, ManualFinding.__table__
+    fact = lambda col: select(col).where(_T.c.transcript_id == r.c.transcript_id).scalar_subquery()  # noqa: E731
+    mark = select(Report.pass_mark).where(Report.transcript_id == r.c.transcript_id).scalar_subquery()
+    conn.execute(update(r).values(day=fact(_T.c.day), team_id=fact(_T.c.team_id), pass_mark=mark))
+    for child in (v, m):
+        parent = lambda col: select(col).where(r.c.id == child.c.review_id).scalar_subquery()  # noqa: E731
+        conn.execute(update(child).values(day=parent(r.c.day), team_id=parent(r.c.team_id)))
+
+
+def sync(session: Session, derive: Derivation) -> int | None:
+    """Derive everything again when it was derived under other settings, or never; returns how many
+    facts were derived (None: already current). Safe to call from several processes at once."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext('qa_facts_sync'))"))
+    meta = session.get(Meta, VERSION_KEY)
+    if meta is not None and meta.value == derive.version:
+        return None
+    log.info("deriving qa_facts and rollups under %s (were: %s)", derive.version, meta.value if meta else "never")
+    n = rebuild(session, derive)
+    if meta is None:
+        session.add(Meta(key=VERSION_KEY, value=derive.version))
+    else:
+        meta.value = derive.version
+    return n

@@ -1,0 +1,140 @@
+"""Per-day rollups kept current as facts are written, so a month's figures read thousands of rows, not millions.
+
+- ``qa_daily`` (day, agent, team): count, score sums, fatal, flagged, the effective total (final
+  where a review is done), dimension and timing sums. Written as deltas in the transaction that
+  writes the facts: a new report adds its row, a re-score subtracts the old one, a review that
+  closes swaps the machine score for the final one in the effective total.
+- ``finding_counts`` (day, team, rule): findings that cost or earned points (the dashboard's
+  frequent findings), added when a report is stored and taken back when it is replaced.
+
+Both are derived from ``qa_facts`` and the findings by :func:`rebuild` (a changed time zone or
+first-response target, a repair). ``''`` stands for "no agent" / "no team" in their keys.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import Connection, case, delete, func, insert, literal_column, select
+
+from qa_service.storage.fact_tables import FACT_DIMENSIONS as DIMENSIONS
+from qa_service.storage.fact_tables import FindingCount, QaDaily, QaFact
+from qa_service.storage.tables import Finding, Report
+
+TIMES = ("frt", "reply", "handling")
+SUMS = ("n", "total", "total_sq", "fatal", "flagged", "e_total",
+        *(f"dim_{d}_{k}" for d in DIMENSIONS for k in ("sum", "n")), *(f"{t}_{k}" for t in TIMES for k in ("sum", "n")),
+        "frt_within")
+_D = QaDaily.__table__
+_C = FindingCount.__table__
+
+
+def _key(value: str | None) -> str:
+    return value or ""
+
+
+def contribution(fact: Mapping[str, Any], frt_target_ms: float) -> dict[str, float]:
+    """What one fact row adds to its day's ``qa_daily`` sums."""
+    score = fact["score"]
+    final = fact.get("final_score")
+    out = {"n": 1, "total": score, "total_sq": score * score, "fatal": int(bool(fact["fatal"])),
+           "flagged": int(bool(fact["flagged"])), "e_total": final if final is not None else score}
+    for d in DIMENSIONS:
+        v = fact.get(f"dim_{d}")
+        if v is not None:
+            out[f"dim_{d}_sum"], out[f"dim_{d}_n"] = v, 1
+    for t in TIMES:
+        v = fact.get(f"{t}_ms")
+        if v is not None:
+            out[f"{t}_sum"], out[f"{t}_n"] = v, 1
+    frt = fact.get("frt_ms")
+    out["frt_within"] = int(frt is not None and frt <= frt_target_ms)
+    return out
+
+
+def _upsert(conn: Connection, table, keys: tuple[str, ...], rows: list[dict[str, Any]], add: tuple[str, ...],
+            keep: tuple[str, ...] = ()) -> None:
+    """Insert rows, or add their ``add`` columns to the stored ones (in key order: no deadlocks between writers)."""
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    stmt = dialect_insert(table)
+    stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_={
+        **{c: table.c[c] + stmt.excluded[c] for c in add}, **{c: stmt.excluded[c] for c in keep}})
+    conn.execute(stmt, sorted(rows, key=lambda r: tuple(r[k] for k in keys)))
+
+
+def apply_facts(conn: Connection, before: Iterable[Mapping[str, Any]], after: Iterable[Mapping[str, Any]],
+                frt_target_ms: float) -> None:
+    """Move ``qa_daily`` from the fact rows ``before`` to the rows ``after`` (new, replaced or updated)."""
+    deltas: dict[tuple, Counter] = defaultdict(Counter)
+    for sign, facts in ((-1, before), (1, after)):
+        for f in facts:
+            key = (f["day"], _key(f["agent_id"]), _key(f["team_id"]))
+            for col, v in contribution(f, frt_target_ms).items():
+                deltas[key][col] += sign * v
+    rows = [{"day": d, "agent_key": a, "team_key": t, **{c: delta.get(c, 0) for c in SUMS}}
+            for (d, a, t), delta in deltas.items() if any(delta.values())]
+    _upsert(conn, _D, ("day", "agent_key", "team_key"), rows, SUMS)
+
+
+def counted(findings: Iterable[Mapping[str, Any]]) -> Counter:
+    """(rule, dimension, message) → how many of these findings moved points."""
+    return Counter((f["rule_id"], f["dimension"], f.get("message") or "") for f in findings if f["points"])
+
+
+def apply_findings(conn: Connection, changes: Iterable[tuple[Any, str | None, Counter, int]]) -> None:
+    """Add (sign +1) or take back (−1) counted findings of a (day, team): ``changes`` = (day, team, counts, sign)."""
+    totals: dict[tuple, int] = Counter()
+    labels: dict[tuple, tuple[str, str]] = {}
+    for day, team, counts, sign in changes:
+        for (rule, dimension, message), n in counts.items():
+            key = (day, _key(team), rule)
+            totals[key] += sign * n
+            labels[key] = (dimension, message)
+    rows = [{"day": d, "team_key": t, "rule_id": r, "dimension": labels[(d, t, r)][0],
+             "message": labels[(d, t, r)][1], "n": n} for (d, t, r), n in totals.items() if n]
+    _upsert(conn, _C, ("day", "team_key", "rule_id"), rows, ("n",), keep=("dimension", "message"))
+
+
+def stored_findings(conn: Connection, transcript_ids: list[int]) -> list[tuple[Any, str | None, Counter, int]]:
+    """The counted findings of these transcripts' stored reports, as changes that take them back."""
+    f = Finding.__table__
+    query = (select(QaFact.day, QaFact.team_id, f.c.rule_id, f.c.dimension, f.c.message, func.count())
+             .join(Report, Report.id == f.c.report_id).join(QaFact, QaFact.transcript_id == Report.transcript_id)
+             .where(Report.transcript_id.in_(transcript_ids), f.c.points != 0)
+             .group_by(QaFact.day, QaFact.team_id, f.c.rule_id, f.c.dimension, f.c.message))
+    return [(day, team, Counter({(rule, dim, msg or ""): n}), -1) for day, team, rule, dim, msg, n in conn.execute(query)]
+
+
+def rebuild(conn: Connection, frt_target_ms: float) -> None:
+    """Derive both rollups again from ``qa_facts`` and the stored findings."""
+    conn.execute(delete(_D))
+    conn.execute(delete(_C))
+    F = QaFact.__table__.c
+    one = lambda cond: func.sum(case((cond, 1), else_=0))  # noqa: E731
+    none = literal_column("''")  # not a parameter: GROUP BY must see the same expression as SELECT
+    agent, team = func.coalesce(F.agent_id, none), func.coalesce(F.team_id, none)
+    cols = {"day": F.day, "agent_key": agent, "team_key": team,
+            "n": func.count(), "total": func.sum(F.score), "total_sq": func.sum(F.score * F.score),
+            "fatal": one(F.fatal.is_(True)), "flagged": one(F.flagged.is_(True)),
+            "e_total": func.sum(func.coalesce(F.final_score, F.score)), "frt_within": one(F.frt_ms <= frt_target_ms)}
+    for d in DIMENSIONS:
+        cols[f"dim_{d}_sum"] = func.coalesce(func.sum(F[f"dim_{d}"]), 0)
+        cols[f"dim_{d}_n"] = func.count(F[f"dim_{d}"])
+    for t in TIMES:
+        cols[f"{t}_sum"] = func.coalesce(func.sum(F[f"{t}_ms"]), 0)
+        cols[f"{t}_n"] = func.count(F[f"{t}_ms"])
+    grouped = select(*(c.label(k) for k, c in cols.items())).group_by(F.day, agent, team)
+    conn.execute(insert(_D).from_select(list(cols), grouped))
+    f = Finding.__table__.c
+    counts = (select(F.day, team, f.rule_id, func.max(f.dimension), func.max(f.message), func.count())
+              .select_from(Finding.__table__).join(Report, Report.id == f.report_id)
+              .join(QaFact, QaFact.transcript_id == Report.transcript_id).where(f.points != 0)
+              .group_by(F.day, team, f.rule_id))
+    conn.execute(insert(_C).from_select(["day", "team_key", "rule_id", "dimension", "message", "n"], counts))

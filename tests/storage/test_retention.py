@@ -1,0 +1,62 @@
+"""``qa purge --before``: conversations of earlier local days go with everything derived from them; later
+ones, and the rollups of their days, stay exactly as they were."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from qa_service.cli import app
+from qa_service.config import get_settings
+from qa_service.performance import service as performance
+from qa_service.performance.kpi import parse_records
+from qa_service.storage import facts
+from qa_service.storage.fact_tables import FindingCount, QaDaily, QaFact
+from qa_service.storage.tables import AgentKpi, Review, Transcript, Utterance, Verdict
+from tests.api.test_review_api import finding, report
+from tests.storage.test_rollups import _snapshot, _store
+
+
+def _count(rt, table) -> int:
+    with rt.session() as s:
+        return s.scalar(select(func.count()).select_from(table))
+
+
+def test_purge_deletes_what_is_older_and_keeps_the_rest(rt, monkeypatch, tmp_path, request):
+    rude = finding("politeness", "rude", -10)
+    old = _store(rt, "old", report({"politeness": (40, 1.0, [rude])}), agent_id="a1", team="t",
+                 started_at="2026-09-30T23:59:00+08:00")  # the last minute of 30 September in Shanghai
+    _store(rt, "new", report({"politeness": (90, 1.0, [rude])}), agent_id="a1", team="t",
+           started_at="2026-10-01T00:01:00+08:00")
+    from qa_service.review import service as review_service
+
+    with rt.session() as s:
+        review = review_service.for_transcript(session=s, transcript_id=old)
+        review_service.complete(session=s, review_id=review.id, by="r1", comment=None, confirm_rest=True)
+        parsed = parse_records([{"agent_id": "a1", "date": d, "team": "t", "contacts": 5}
+                                for d in ("2026-09-30", "2026-10-01")])
+        performance.import_kpis(session=s, records=parsed.records, source="t", known=rt.known_ids)
+    assert _count(rt, Verdict) == 1 and _count(rt, AgentKpi) == 2
+    for name in ("QA_DB__URL", "QA_REDIS__URL"):
+        monkeypatch.setenv(name, getattr(rt.settings, name.split("__")[0][3:].lower()).url)
+    monkeypatch.setenv("QA_DATA_DIR", str(tmp_path / "cli"))
+    get_settings.cache_clear()  # the CLI reads the environment set here, not settings cached before
+    request.addfinalizer(get_settings.cache_clear)
+    runner = CliRunner()
+    dry = runner.invoke(app, ["purge", "--before", "2026-10-01", "--dry-run"])
+    assert dry.exit_code == 0 and "1 transcript(s), 1 KPI record(s)" in dry.output, dry.output
+    assert _count(rt, Transcript) == 2
+    done = runner.invoke(app, ["purge", "--before", "2026-10-01", "--yes"])
+    assert done.exit_code == 0 and "purged 1 transcript(s) and 1 KPI record(s)" in done.output, done.output
+    with rt.session() as s:
+        assert [t.external_id for t in s.scalars(select(Transcript))] == ["new"]
+        assert {u.transcript_id for u in s.scalars(select(Utterance))} == {old + 1}
+    assert (_count(rt, Review), _count(rt, Verdict), _count(rt, QaFact), _count(rt, AgentKpi)) == (0, 0, 1, 1)
+    with rt.session() as s:
+        assert [str(d.day) for d in s.scalars(select(QaDaily))] == ["2026-10-01"]
+        assert [str(c.day) for c in s.scalars(select(FindingCount))] == ["2026-10-01"]
+    kept = _snapshot(rt)
+    with rt.session() as s:
+        facts.rebuild(s, rt.derivation)
+    assert _snapshot(rt) == kept
+    assert runner.invoke(app, ["purge", "--before", "1 October"]).exit_code == 2
