@@ -68,6 +68,8 @@ class WorkerSettings(BaseModel):
     torch_threads: int = Field(1, ge=1, description="Threads per worker for the sentiment model (run a worker per core)")
     chunk_size: int = Field(32, ge=1, le=1000, description="Transcripts per scoring job: scored in one batch, "
                                                            "written in one transaction")
+    nice: int = Field(10, ge=0, le=19, description="CPU niceness a worker adds to itself: on a machine shared with "
+                      "the API, scoring yields to requests (0 = same priority)")
     metrics_port: int | None = Field(None, ge=1, le=65535, description="Serve a worker's Prometheus metrics on "
                                      "this port (qa serve gives its Nth worker this port + N)")
 

@@ -115,8 +115,11 @@ def main() -> None:
     p.add_argument("--data", type=Path, default=Path("../shared/data"))
     p.add_argument("--n", type=int, default=3000)
     p.add_argument("--chunk-size", type=int, default=None, help="QA_WORKER__CHUNK_SIZE for the stacks")
+    p.add_argument("--nice", type=int, default=None, help="QA_WORKER__NICE for the stacks")
     args = p.parse_args()
     extra = {"QA_WORKER__CHUNK_SIZE": str(args.chunk_size)} if args.chunk_size else {}
+    if args.nice is not None:
+        extra["QA_WORKER__NICE"] = str(args.nice)
     dialogues = load_dialogues(args.data)
     offline = offline_rate(dialogues, min(args.n, 2000))
     print(f"{args.n} real dialogues per end-to-end run; offline single process {offline:.0f}/s, "

@@ -12,9 +12,24 @@ from qa_service import metrics, runtime
 from qa_service.config import Settings
 from qa_service.queue.outbox import Reconciler, make_queue
 from qa_service.runtime import Runtime
+from qa_service.storage import sqlite_writer
 from qa_service.storage.redis import ensure_redis, redis_client
 
 log = logging.getLogger(__name__)
+
+
+def lower_priority(nice: int) -> None:
+    """Batch work: requests served on the same cores go first. Linux ranks nice values only within a
+    session's autogroup; a worker that leads its own session (as ``qa serve`` starts them) lowers
+    its autogroup too."""
+    os.nice(nice)
+    if os.getsid(0) != os.getpid():
+        return  # the session is shared (a shell's): its autogroup is not ours to lower
+    try:
+        with open("/proc/self/autogroup", "w") as fh:
+            fh.write(str(nice))
+    except OSError:  # not Linux, or autogroups off
+        pass
 
 
 def run_worker(settings: Settings, *, burst: bool = False, reconcile: bool = True, name: str | None = None) -> None:
@@ -25,6 +40,9 @@ def run_worker(settings: Settings, *, burst: bool = False, reconcile: bool = Tru
     the reconciler queues it again once it is stale.
     """
     owned_redis = ensure_redis(settings)
+    if settings.worker.nice:
+        lower_priority(settings.worker.nice)
+    sqlite_writer.take_checkpoints()  # embedded mode: the log is copied back by batch processes, not the API
     try:
         import torch
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
+from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 
 from qa_service.config import Settings
+from qa_service.storage import sqlite_writer
 
 
 def create_db_engine(settings: Settings, url: str | None = None) -> Engine:
@@ -20,7 +22,7 @@ def create_db_engine(settings: Settings, url: str | None = None) -> Engine:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         # One connection per process: threads queue for it in the pool (a condition variable)
         # instead of colliding on SQLite's file lock, whose busy handler sleeps up to 100 ms
-        # between retries. Other processes (workers) still meet the busy timeout.
+        # between retries; processes queue for it on a blocking file lock (sqlite_writer.py).
         engine = create_engine(
             url,
             echo=settings.db.echo,
@@ -38,8 +40,11 @@ def create_db_engine(settings: Settings, url: str | None = None) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute(f"PRAGMA busy_timeout={int(settings.db.busy_timeout_ms)}")
+            cur.execute(f"PRAGMA wal_autocheckpoint={sqlite_writer.AUTOCHECKPOINT}")
             cur.close()
 
+        if engine.url.database and engine.url.database != ":memory:":
+            sqlite_writer.install(engine, Path(engine.url.database))
         return engine
     # JIT compiling (tens of ms per query) costs PostgreSQL more than it saves on the short aggregates
     # the pages run; an operator can still turn it on per role or database.
