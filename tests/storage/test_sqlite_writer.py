@@ -1,0 +1,48 @@
+"""Embedded SQLite: writers from different engines (processes, in production) queue on the blocking file
+lock and wake as soon as it is released; readers are never held up by it."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from sqlalchemy import text
+
+from qa_service.config import Settings
+from qa_service.storage.db import create_db_engine, upgrade
+
+
+def test_a_second_writer_waits_for_the_first_and_wakes_at_its_commit(tmp_path):
+    settings = Settings(data_dir=tmp_path)
+    first, second, third = (create_db_engine(settings) for _ in range(3))  # as three processes
+    upgrade(first)
+    assert (tmp_path / "qa.sqlite3.writer").exists()
+    done = {}
+
+    def write_second():
+        t0 = time.perf_counter()
+        with second.begin() as c:
+            c.execute(text("INSERT INTO teams (id, created_at) VALUES ('b', CURRENT_TIMESTAMP)"))
+        done["at"] = time.perf_counter()
+        done["waited"] = done["at"] - t0
+
+    with first.connect() as c:
+        c.execute(text("INSERT INTO teams (id, created_at) VALUES ('a', CURRENT_TIMESTAMP)"))  # takes the lock
+        writer = threading.Thread(target=write_second)
+        writer.start()
+        time.sleep(0.05)
+        with third.connect() as reader:  # a read is not held up by the writer's lock
+            t0 = time.perf_counter()
+            assert reader.execute(text("SELECT count(*) FROM teams")).scalar() == 0
+            assert time.perf_counter() - t0 < 0.05
+        time.sleep(0.25)
+        assert "at" not in done  # still waiting for the first writer
+        c.commit()
+    released = time.perf_counter()
+    writer.join(5)
+    assert done["waited"] >= 0.25
+    assert done["at"] - released < 0.05  # woken by the release, not by a polling sleep
+    with first.connect() as c:
+        assert [r[0] for r in c.execute(text("SELECT id FROM teams ORDER BY id"))] == ["a", "b"]
+    for engine in (first, second, third):
+        engine.dispose()
