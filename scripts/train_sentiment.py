@@ -32,13 +32,8 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sentiment_data import BINARY, load  # noqa: E402
 
-from qa_service.scoring.sentiment_model import (  # noqa: E402
-    EMOTIONS,
-    Featurizer,
-    HybridSentimentConfig,
-    HybridSentimentModel,
-    save_model,
-)
+from qa_service.scoring.sentiment_hf import HybridSentimentConfig, HybridSentimentModel, save_model  # noqa: E402
+from qa_service.scoring.sentiment_model import EMOTIONS, Featurizer  # noqa: E402
 
 
 def build_vocab(texts: list[str], size: int, min_count: int) -> list[str]:

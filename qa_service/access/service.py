@@ -13,8 +13,9 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Literal, get_args
+from typing import TYPE_CHECKING
 
+from qa_service.access.roles import ROLES
 from qa_service.errors import Forbidden, Invalid
 from qa_service.runtime import TTLCache
 from qa_service.storage import keys as repo
@@ -23,8 +24,6 @@ from qa_service.storage.tables import ApiKey, utcnow
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-AccessRole = Literal["ingest", "reviewer", "supervisor", "hr", "admin"]
-ROLES: tuple[str, ...] = get_args(AccessRole)
 # Roles a team may scope; a supervisor must have one. Ingest and admin act on every team.
 TEAM_ROLES = {"reviewer", "supervisor", "hr"}
 KEY_PREFIX = "qak_"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -132,11 +133,14 @@ def sentiment(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="JSONL output (default: stdout)")] = None,
     model: Annotated[Optional[str], typer.Option(help="Model directory, or hybrid / lexical / snownlp "
                                                       "(default: QA_SCORING__SENTIMENT_MODEL or the shipped model)")] = None,
-    batch_size: Annotated[int, typer.Option(min=1)] = 256,
+    batch_size: Annotated[int, typer.Option(min=1, help="Sentences per model batch")] = 64,
+    processes: Annotated[Optional[int], typer.Option(min=1, help="Processes (default: one per core)")] = None,
 ) -> None:
     """Sentiment and emotion per line: JSONL {"text","label","positive_prob","emotion"}."""
     from qa_service.errors import ConfigError
-    from qa_service.scoring.sentiment_backend import load_backend
+    from rich.progress import Progress
+
+    from qa_service.scoring.sentiment_backend import load_backend, predict_chunks
 
     raw = file.read_text(encoding="utf-8-sig")
     first = raw.splitlines()[0] if raw.strip() else ""
@@ -151,14 +155,21 @@ def sentiment(
         raise typer.Exit(2)
     out = open(output, "w", encoding="utf-8") if output else sys.stdout
     err = Console(stderr=True)
+    processes = processes or os.cpu_count() or 1
+    if hasattr(backend, "batch_size"):
+        backend.batch_size = batch_size  # padded together: small batches of similar length run fastest
     try:
-        for i in track(range(0, len(texts), batch_size), description="sentiment", console=err,
-                       disable=output is None and not err.is_terminal):
-            batch = texts[i : i + batch_size]
-            for text, p in zip(batch, backend.predict(batch)):
-                out.write(json.dumps({"text": text, "label": p.label, "positive_prob": round(p.positive_prob, 4),
-                                      "emotion": p.emotion if p.emotion_probs else None},
-                                     ensure_ascii=False) + "\n")
+        chunks = predict_chunks(backend, texts, processes=processes, chunk=batch_size * 8)
+        start = 0
+        with Progress(console=err, disable=output is None and not err.is_terminal) as progress:
+            task = progress.add_task("sentiment", total=len(texts))
+            for predictions in chunks:
+                for text, p in zip(texts[start:start + len(predictions)], predictions):
+                    out.write(json.dumps({"text": text, "label": p.label, "positive_prob": round(p.positive_prob, 4),
+                                          "emotion": p.emotion if p.emotion_probs else None},
+                                         ensure_ascii=False) + "\n")
+                start += len(predictions)
+                progress.advance(task, len(predictions))
     finally:
         if output:
             out.close()

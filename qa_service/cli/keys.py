@@ -7,8 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from qa_service.access import service as access
-from qa_service.access.service import ROLES
+from qa_service.access.roles import ROLES
 from qa_service.cli.app import DataDir, err_console, keys_app, runtime_for
 from qa_service.errors import Invalid
 
@@ -24,6 +23,8 @@ def keys_create(
     data_dir: DataDir = None,
 ) -> None:
     """Create a key. It is printed once, as the last line; only its hash is stored."""
+    from qa_service.access import service as access
+
     rt = runtime_for(data_dir)
     settings = rt.settings
     try:
@@ -66,6 +67,8 @@ def keys_revoke(
     data_dir: DataDir = None,
 ) -> None:
     """Revoke a key: its web UI logins end now, running APIs refuse it within 5 s (their key cache)."""
+    from qa_service.access import service as access
+
     with runtime_for(data_dir).session() as s:
         row = access.revoke_key(session=s, ident=key)
         if row is None:

@@ -1,8 +1,9 @@
 """The shipped sentiment/emotion model: a small character transformer plus a hashed n-gram bag.
 
-It is a ``transformers`` model (``PretrainedConfig`` + ``PreTrainedModel``, weights in
-safetensors) registered under ``model_type="qa-hybrid-sentiment"``, so
-``AutoModel.from_pretrained(dir, local_files_only=True)`` loads it once this module is imported.
+Its directory is a ``transformers`` model (``config.json`` with ``model_type="qa-hybrid-sentiment"``,
+weights in safetensors; ``sentiment_hf.py`` registers it with ``AutoModel`` for training and export),
+but the service loads it as a plain ``torch`` module (:func:`load_hybrid`): importing
+``transformers`` cost a command two and a half seconds before its first sentence.
 
 Two branches whose logits add up:
 * lexical: character 1–3-grams hashed into buckets with TF-IDF weights (sublinear tf × idf,
@@ -15,63 +16,49 @@ Two heads: polarity (negative/positive) and emotion (neutral/happy/angry/sad/fea
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
-from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
 
 EMOTIONS = ("neutral", "happy", "angry", "sad", "fear", "surprise")
 POLARITY = ("negative", "positive")
 PAD, UNK = 0, 1
 
 
-class HybridSentimentConfig(PretrainedConfig):
-    model_type = "qa-hybrid-sentiment"
+@dataclass
+class HybridConfig:
+    """The architecture, as ``config.json`` records it (the same file ``transformers`` reads)."""
 
-    def __init__(
-        self,
-        vocab_size: int = 6000,
-        hidden_size: int = 128,
-        num_layers: int = 2,
-        num_heads: int = 4,
-        ffn_size: int = 256,
-        max_chars: int = 64,
-        max_ngram_chars: int = 256,
-        ngram_buckets: int = 1 << 19,
-        ngram_max_n: int = 3,
-        dropout: float = 0.1,
-        polarity_labels: tuple[str, ...] = POLARITY,
-        emotion_labels: tuple[str, ...] = EMOTIONS,
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        self.vocab_size = vocab_size
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.num_heads = num_heads
-        self.ffn_size = ffn_size
-        self.max_chars = max_chars
-        self.max_ngram_chars = max_ngram_chars
-        self.ngram_buckets = ngram_buckets
-        self.ngram_max_n = ngram_max_n
-        self.dropout = dropout
-        self.polarity_labels = list(polarity_labels)
-        self.emotion_labels = list(emotion_labels)
+    vocab_size: int = 6000
+    hidden_size: int = 128
+    num_layers: int = 2
+    num_heads: int = 4
+    ffn_size: int = 256
+    max_chars: int = 64
+    max_ngram_chars: int = 256
+    ngram_buckets: int = 1 << 19
+    ngram_max_n: int = 3
+    dropout: float = 0.1
+    polarity_labels: list[str] = field(default_factory=lambda: list(POLARITY))
+    emotion_labels: list[str] = field(default_factory=lambda: list(EMOTIONS))
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> HybridConfig:
+        return cls(**{k: raw[k] for k in cls.__dataclass_fields__ if k in raw})
 
 
-class HybridSentimentModel(PreTrainedModel):
-    config_class = HybridSentimentConfig
-    base_model_prefix = "hybrid"
-    main_input_name = "char_ids"
+class HybridLayers:
+    """The layers and the two branches, shared by the plain module below and the ``transformers``
+    wrapper in ``sentiment_hf.py`` (same parameter names: the same weights file loads into both)."""
 
-    def __init__(self, config: HybridSentimentConfig):
-        super().__init__(config)
+    def build(self, config) -> None:
         h = config.hidden_size
         n_pol, n_emo = len(config.polarity_labels), len(config.emotion_labels)
         self.n_pol = n_pol
+        self.num_layers = config.num_layers
         self.lexical = nn.EmbeddingBag(config.ngram_buckets, n_pol + n_emo, mode="sum")
         self.lexical_bias = nn.Parameter(torch.zeros(n_pol + n_emo))
         self.register_buffer("idf", torch.ones(config.ngram_buckets), persistent=True)
@@ -84,17 +71,6 @@ class HybridSentimentModel(PreTrainedModel):
             self.norm = nn.LayerNorm(h)
             self.dropout = nn.Dropout(config.dropout)
             self.head = nn.Linear(h, n_pol + n_emo)
-        self.post_init()
-
-    def _init_weights(self, module: nn.Module) -> None:
-        if isinstance(module, nn.Linear):
-            nn.init.normal_(module.weight, std=0.02)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.Embedding):
-            nn.init.normal_(module.weight, std=0.02)
-        elif isinstance(module, nn.EmbeddingBag):
-            nn.init.zeros_(module.weight)
 
     def lexical_logits(self, ngram_ids, ngram_weights, ngram_offsets) -> torch.Tensor:
         return self.lexical(ngram_ids, ngram_offsets, per_sample_weights=ngram_weights) + self.lexical_bias
@@ -112,15 +88,32 @@ class HybridSentimentModel(PreTrainedModel):
     def forward(self, char_ids, ngram_ids, ngram_weights, ngram_offsets) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits (polarity, emotion) for a batch; ``char_ids`` [B, L] padded with 0."""
         logits = self.lexical_logits(ngram_ids, ngram_weights, ngram_offsets)
-        if self.config.num_layers > 0:
+        if self.num_layers > 0:
             logits = logits + self.encoder_logits(char_ids)
         return logits[:, : self.n_pol], logits[:, self.n_pol :]
 
 
-AutoConfig.register(HybridSentimentConfig.model_type, HybridSentimentConfig)
-AutoModel.register(HybridSentimentConfig, HybridSentimentModel)
+class HybridSentimentNet(HybridLayers, nn.Module):
+    """The model as a plain ``torch`` module: what the service runs (loading it imports no ``transformers``)."""
+
+    def __init__(self, config: HybridConfig):
+        nn.Module.__init__(self)
+        self.config = config
+        self.build(config)
 
 
+def load_hybrid(path: Path) -> tuple[HybridConfig, HybridSentimentNet]:
+    """The model in ``path`` (``config.json`` + ``model.safetensors``), in float32, ready for inference."""
+    from safetensors.torch import load_file
+
+    config = HybridConfig.from_dict(json.loads((path / "config.json").read_text(encoding="utf-8")))
+    net = HybridSentimentNet(config)
+    state = {k: v.float() for k, v in load_file(str(path / "model.safetensors")).items()}
+    net.load_state_dict(state, strict=True)
+    return config, net.eval()
+
+
+_HALF_WIDTH = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)}  # full-width ASCII → ASCII
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 _PRIME = np.uint64(1_000_003)
 
@@ -153,7 +146,7 @@ class Featurizer:
         self.idf = idf if idf is not None else np.ones(buckets, dtype=np.float32)
 
     @classmethod
-    def for_config(cls, vocab: list[str], config: HybridSentimentConfig, idf: np.ndarray | None = None) -> Featurizer:
+    def for_config(cls, vocab: list[str], config, idf: np.ndarray | None = None) -> Featurizer:
         return cls(vocab, max_chars=config.max_chars, max_ngram_chars=config.max_ngram_chars,
                    buckets=config.ngram_buckets, max_n=config.ngram_max_n, idf=idf)
 
@@ -162,8 +155,7 @@ class Featurizer:
 
     @staticmethod
     def normalise(text: str) -> str:
-        text = text.translate({cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)})
-        return "".join(text.lower().split())
+        return "".join(text.translate(_HALF_WIDTH).lower().split())
 
     def counts(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """Distinct n-gram ids of a normalised text and their counts."""
@@ -221,11 +213,3 @@ class SentimentPrediction:
         """
         neutral = self.prob("neutral") if self.emotion_probs else 0.0
         return (2 * self.positive_prob - 1) * (1 - neutral)
-
-
-def save_model(model: HybridSentimentModel, featurizer: Featurizer, path: Path, meta: dict | None = None) -> None:
-    path.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(path, safe_serialization=True)
-    featurizer.save(path)
-    if meta is not None:
-        (path / "training.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")

@@ -190,3 +190,26 @@ def test_users_own_hf_classifier_directory_loads_offline(tmp_path):
     # the same directory drives the sentiment dimension
     result = SentimentScorer(backend=backend).score(_conv(("customer", "太差了"), ("agent", "很好")))
     assert result.metrics["backend"] == "hf"
+
+
+def test_shipped_model_loads_without_transformers_and_forked_chunks_match():
+    """The service loads the shipped model as a plain torch module (no ``transformers`` import: seconds
+    off every command's start), and ``qa sentiment``'s forked chunks predict what one process does."""
+    import subprocess
+    import sys
+
+    probe = subprocess.run([sys.executable, "-c", (
+        "import sys; from qa_service.scoring.sentiment_backend import load_backend; load_backend(None)"
+        ".predict(['服务很好']); print('transformers' in sys.modules)")], capture_output=True, text=True, check=True)
+    assert probe.stdout.strip() == "False", probe.stderr
+
+    from qa_service.scoring.sentiment_backend import load_backend, predict_chunks
+
+    backend = load_backend(None)
+    texts = [f"第{i}单{'太差了' if i % 3 else '很满意，谢谢'}" for i in range(300)]
+    chunks = list(predict_chunks(backend, texts, processes=2, chunk=64))
+    assert [len(c) for c in chunks] == [64, 64, 64, 64, 44]
+    forked = [p for c in chunks for p in c]
+    alone = backend.predict(texts)
+    assert [(p.label, round(p.positive_prob, 6), p.emotion) for p in forked] == \
+        [(p.label, round(p.positive_prob, 6), p.emotion) for p in alone]

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from qa_service.access.service import AccessRole
+from qa_service.access.roles import AccessRole
 
 
 class KeyCreate(BaseModel):
