@@ -11,6 +11,7 @@ import ipaddress
 import os
 import re
 from functools import lru_cache
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import BaseModel, Field, model_validator
@@ -130,6 +131,20 @@ class ReviewSettings(BaseModel):
         60.0, ge=0, le=100, description="Pass mark for reports stored without their scorecard's flag_below")
 
 
+class LiveSettings(BaseModel):
+    """Live QA: conversations checked turn by turn while they happen, alerts to supervisors' webhooks."""
+
+    enabled: bool = Field(True, description="Serve /v1/live and run the alert delivery loop in the API process")
+    idle_timeout_s: float = Field(600.0, gt=0, description="A live conversation idle this long ends by itself")
+    intervention_sla: timedelta = Field(timedelta(hours=2), description="How soon a major alert should be "
+                                        "acknowledged (情感管理时效): seconds, or ISO 8601 such as PT2H")
+    alerts_dir: Path | None = Field(None, description="Folder of alert rules (default: <rules>/alerts)")
+    delivery_attempts: int = Field(8, ge=1, description="Webhook tries before a delivery is marked failed")
+    delivery_backoff_s: list[float] = Field(default_factory=lambda: [1, 5, 30, 120, 600],
+                                            description="Waits between webhook tries (the last repeats)")
+    delivery_timeout_s: float = Field(5.0, gt=0, description="How long one webhook call may take")
+
+
 class AuthSettings(BaseModel):
     """API keys and roles (``qa keys create``)."""
 
@@ -190,6 +205,7 @@ class Settings(BaseSettings):
     review: ReviewSettings = Field(default_factory=ReviewSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     pii: PIISettings = Field(default_factory=PIISettings)
+    live: LiveSettings = Field(default_factory=LiveSettings)
 
     @property
     def database_url(self) -> str:
@@ -207,6 +223,11 @@ class Settings(BaseSettings):
     def schemes_dir(self) -> Path:
         """``QA_PERFORMANCE__SCHEMES_DIR``, else ``appraisal/`` inside the rules folder."""
         return Path(self.performance.schemes_dir) if self.performance.schemes_dir else self.rules_dir / "appraisal"
+
+    @property
+    def alerts_dir(self) -> Path:
+        """``QA_LIVE__ALERTS_DIR``, else ``alerts/`` inside the rules folder."""
+        return Path(self.live.alerts_dir) if self.live.alerts_dir else self.rules_dir / "alerts"
 
     @property
     def uses_embedded_redis(self) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import jieba
 import opencc
@@ -89,6 +90,17 @@ def to_simplified(text: str) -> str:
 
 
 def normalize(text: str) -> Normalized:
+    """:class:`Normalized` ``text``; short texts are remembered (live checks re-read a window of
+    turns, and agents' templates repeat), long ones are not (memory stays bounded)."""
+    return _normalize_short(text) if len(text) <= 200 else _normalize(text)
+
+
+@lru_cache(maxsize=16_384)
+def _normalize_short(text: str) -> Normalized:
+    return _normalize(text)
+
+
+def _normalize(text: str) -> Normalized:
     masked = mask_for_matching(text)
     simplified = to_simplified(masked)
     chars, index = [], []

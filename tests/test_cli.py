@@ -188,7 +188,7 @@ def test_sentiment_command_rejects_hub_name(tmp_path):
 def test_rules_check_passes_on_shipped_packs():
     result = runner.invoke(app, ["rules", "check"])
     assert result.exit_code == 0, result.output
-    assert "all 5 packs and 2 appraisal schemes valid, every example passes" in result.output
+    assert "all 5 packs, 2 appraisal schemes and 7 live alerts valid, every example passes" in result.output
 
 
 def test_rules_check_fails_with_coded_error(tmp_path):

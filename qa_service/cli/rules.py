@@ -62,11 +62,38 @@ def rules_check(rules_dir: RulesDir = None) -> None:
                           f"{len(s.spec.examples) - len(errors)}/{len(s.spec.examples)} examples pass", markup=False)
             for e in errors:
                 err_console.print(str(e), markup=False)
+    alerts, problems = _check_alerts((rules_dir / "alerts") if rules_dir else settings.alerts_dir, settings)
+    failures += problems
     if failures:
         err_console.print(f"[red]{failures} problem(s)[/red]")
         raise typer.Exit(1)
-    console.print(f"[green]all {len(book.packs)} packs and {len(schemes)} appraisal schemes valid, "
-                  f"every example passes[/green]")
+    console.print(f"[green]all {len(book.packs)} packs, {len(schemes)} appraisal schemes and {alerts} live alerts "
+                  f"valid, every example passes[/green]")
+
+
+def _check_alerts(directory: Path, settings) -> tuple[int, int]:
+    """Live alert rules: load (coded errors) and run their examples through the live checks."""
+    from qa_service.errors import RulePackError
+    from qa_service.live.checks import LiveChecks
+    from qa_service.live.examples import check_examples
+    from qa_service.rules.alerts import load_alerts
+    from qa_service.runtime import Runtime
+
+    try:
+        rules = load_alerts(directory)
+    except RulePackError as exc:
+        for e in exc.errors:
+            err_console.print(str(e), markup=False)
+        return 0, len(exc.errors)
+    if not rules:
+        return 0, 0
+    problems = check_examples(rules, LiveChecks(Runtime(settings).pipeline))
+    examples = sum(len(r.examples) for r in rules.values())
+    console.print(f"live alerts ({directory}): {len(rules)} alerts, {examples - len(problems)}/{examples} examples "
+                  "pass", markup=False)
+    for p in problems:
+        err_console.print(p, markup=False)
+    return len(rules), len(problems)
 
 
 @rules_app.command("list")

@@ -8,7 +8,7 @@ head names its kind. Conversation heads: ``greeting``, ``closing``, ``end_sentim
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,6 +101,33 @@ class Detector:
             probs = h.probabilities([build(v, tg, b) for v, tg in zip(views, tags)])
             for k, row in enumerate(probs):
                 out[k].conversation[head] = dict(zip(h.classes, map(float, row)))
+        return out
+
+    def detect_latest(self, transcript: Transcript, match: PackMatch | None, new: Sequence[int],
+                      earlier: Mapping[Role, int]) -> Detections:
+        """Live checks: the turn heads of the ``new`` turns of a recent window of a conversation, and its
+        end-sentiment and resolved heads as if it ended now. ``earlier`` counts each side's turns
+        before the window, so a turn's position among its side (first, second …) is the conversation's."""
+        model = self.initialize().model
+        b = model.buckets
+        view = TurnView.of(transcript)
+        view.agent_turns = list(range(-earlier.get(Role.agent, 0), 0)) + view.agent_turns
+        view.customer_turns = list(range(-earlier.get(Role.customer, 0), 0)) + view.customer_turns
+        tags = turn_tags(match)
+        out = Detections(thresholds={n: h.threshold for n, h in model.heads.items() if h.threshold is not None},
+                         model=model.tag)
+        for i in new:
+            heads = {Role.customer: CUSTOMER_HEADS, Role.agent: AGENT_HEADS}.get(view.roles[i], ())
+            if not heads or not view.texts[i]:
+                continue
+            bag = ex.turn_example(view, i, tags.get(i, ()), b)
+            for head in heads:
+                out.turns.setdefault(head, {})[i] = float(model.heads[head].probabilities([bag])[0, 0])
+        if view.customer_turns:
+            ending = ex.ending_example(view, tags, b)
+            for head in ("end_sentiment", "resolved"):
+                h = model.heads[head]
+                out.conversation[head] = dict(zip(h.classes, map(float, h.probabilities([ending])[0])))
         return out
 
     @staticmethod

@@ -61,7 +61,9 @@ def handling_example(view: TurnView, objection_turns: list[int], tags: Mapping[i
 
 
 def _slot(view: TurnView, turns: list[int], k: int, name: str, buckets: int):
-    return ngram_ids(view.texts[turns[k]] if -len(turns) <= k < len(turns) else "", name, buckets)
+    """The n-grams of ``turns[k]`` (empty when there is no such turn, or it lies before a live window)."""
+    ok = -len(turns) <= k < len(turns) and turns[k] >= 0
+    return ngram_ids(view.texts[turns[k]] if ok else "", name, buckets)
 
 
 def greeting_example(view: TurnView, tags: Mapping[int, Iterable[str]], buckets: int) -> Bag:

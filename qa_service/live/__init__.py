@@ -1,0 +1,1 @@
+"""Live QA: conversations checked turn by turn while they happen, alerts delivered to supervisors."""

@@ -1,0 +1,121 @@
+"""Which alerts a live observation raises: pure functions over the conversation's small state.
+
+An :class:`Observation` is what the checks read on one new turn (or what a timer measured): metric
+values and rule hits. :func:`evaluate` applies the alert rules — threshold streaks, rule hits,
+cooldowns, teams, channel — and returns what fires, updating the :class:`LiveState` in place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from qa_service.rules.alerts import AlertRule
+
+
+@dataclass(slots=True)
+class RuleHit:
+    rule_id: str
+    fatal: bool
+    quote: str
+
+
+@dataclass(slots=True)
+class Observation:
+    """What was measured: on turn ``index`` (its ``role``), or by a timer (``role`` = "wait")."""
+
+    index: int | None
+    role: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    rule_hits: list[RuleHit] = field(default_factory=list)
+    quote: str = ""
+
+
+@dataclass(slots=True)
+class LiveState:
+    """Bounded per conversation: a few numbers per alert rule and the latest readings."""
+
+    last_seq: int = -1
+    turns: int = 0
+    last_at: float | None = None  # arrival of the last turn (unix seconds)
+    last_end_ms: int | None = None  # its end (or start) on the conversation's own clock
+    waiting_since: float | None = None  # the customer has waited for a reply since (arrival time)
+    waiting_ms: int | None = None  # … since this point on the conversation's clock
+    waiting_index: int | None = None
+    streaks: dict[str, int] = field(default_factory=dict)
+    cooldown_until: dict[str, float] = field(default_factory=dict)
+    readings: dict[str, float] = field(default_factory=dict)  # the latest value of every metric (the board)
+    alerts: int = 0
+    by_role: dict[str, int] = field(default_factory=dict)  # turns so far per role
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> LiveState:
+        return cls(**{k: v for k, v in raw.items() if k in cls.__slots__})
+
+
+@dataclass(slots=True)
+class Fired:
+    rule: AlertRule
+    index: int | None
+    value: float | None
+    quote: str
+
+
+def _measured(rule: AlertRule, obs: Observation) -> bool:
+    on = rule.when.measured_on
+    return on == "any" or on == obs.role
+
+
+def evaluate(rules: Iterable[AlertRule], state: LiveState, obs: Observation, *, now: float, team: str | None,
+             channel: str) -> list[Fired]:
+    """Alerts this observation raises (cooldowns and streaks in ``state`` are updated)."""
+    fired: list[Fired] = []
+    for rule in rules:
+        if not rule.applies_to(team, channel) or state.turns < rule.when.min_turns:
+            continue
+        cond = rule.when
+        hit: Fired | None = None
+        if cond.metric is not None:
+            if cond.metric not in obs.metrics or not _measured(rule, obs):
+                continue
+            value = obs.metrics[cond.metric]
+            streak = state.streaks.get(rule.id, 0) + 1 if cond.holds(value) else 0
+            state.streaks[rule.id] = streak
+            if streak >= cond.times:
+                hit = Fired(rule, obs.index, value, obs.quote)
+        else:
+            for h in obs.rule_hits:
+                if (cond.rule is not None and h.rule_id == cond.rule) or (cond.fatal_rule and h.fatal):
+                    hit = Fired(rule, obs.index, None, h.quote)
+                    break
+        if hit is None or now < state.cooldown_until.get(rule.id, 0.0):
+            continue
+        state.cooldown_until[rule.id] = now + rule.cooldown_s
+        state.alerts += 1
+        fired.append(hit)
+    return fired
+
+
+def advance(state: LiveState, turn: dict[str, Any]) -> Observation | None:
+    """Move the state past a turn; an agent's answer to a waiting customer returns how long they waited."""
+    state.turns += 1
+    state.by_role[turn["role"]] = state.by_role.get(turn["role"], 0) + 1
+    state.last_seq = turn["seq"]
+    state.last_at = turn["at"]
+    state.last_end_ms = turn["end_ms"] if turn["end_ms"] is not None else turn["start_ms"]
+    if turn["role"] == "customer" and state.waiting_since is None:
+        state.waiting_since, state.waiting_ms, state.waiting_index = turn["at"], turn["start_ms"], turn["seq"]
+        return None
+    if turn["role"] == "agent" and state.waiting_since is not None:
+        if turn["start_ms"] is not None and state.waiting_ms is not None:
+            wait = (turn["start_ms"] - state.waiting_ms) / 1000
+        else:
+            wait = turn["at"] - state.waiting_since
+        obs = Observation(index=state.waiting_index, role="wait", metrics={"reply_wait_s": max(0.0, wait)})
+        state.waiting_since = state.waiting_ms = state.waiting_index = None
+        return obs
+    return None

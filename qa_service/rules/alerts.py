@@ -1,0 +1,176 @@
+"""Live alert rules (``rules/alerts/*.yaml``): when a live conversation should page a supervisor.
+
+Each alert names one condition — a rule pack rule that hit on the newest turn, any fatal rule, or a
+threshold on a live metric held for N turns in a row — with a severity, a cooldown per
+conversation, the teams it applies to (all when omitted) and the message supervisors read.
+Files are validated with coded errors like rule packs (L001 unreadable, L002 a key breaks the schema,
+L003 a duplicate id, L004 a ``rule:`` no pack defines, L010 an example that fires elsewhere), carry examples that
+``qa rules check`` runs through the live checks, and are reloaded when they change.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from qa_service.errors import RuleError, RulePackError
+from qa_service.rules.loader import display_path, fingerprint, read_yaml_mapping
+
+log = logging.getLogger(__name__)
+
+#: Live metrics an alert can put a threshold on: name → (what it is, which turns it is measured on).
+METRICS: dict[str, tuple[str, str]] = {
+    "customer_anger": ("客户愤怒（质检检测模型，0–1）", "customer"),
+    "customer_negative": ("客户负面情绪（质检检测模型，0–1）", "customer"),
+    "escalation": ("客户投诉/升级威胁（质检检测模型，0–1）", "customer"),
+    "agent_rude": ("坐席粗鲁、推诿（质检检测模型，0–1）", "agent"),
+    "agent_negative_words": ("坐席负面用语个数（负面词库）", "agent"),
+    "reply_wait_s": ("客户等待坐席回复的秒数（实时计时）", "wait"),
+    "silence_s": ("通话中两句之间的静默秒数", "any"),
+    "predicted_satisfaction": ("预测满意度（0–100，按目前为止的对话）", "any"),
+    "resolution_likelihood": ("预测问题解决概率（0–1，按目前为止的对话）", "any"),
+}
+Severity = Literal["info", "minor", "major", "critical"]
+_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Condition(Strict):
+    """Exactly one of ``rule``, ``fatal_rule`` or ``metric`` (with ``at_least`` or ``at_most``)."""
+
+    rule: str | None = Field(None, description="A rule pack rule id (pack.rule) that hit on the newest turn")
+    fatal_rule: bool = Field(False, description="Any fatal rule hit on the newest turn")
+    metric: str | None = Field(None, description="A live metric (see METRICS)")
+    at_least: float | None = None
+    at_most: float | None = None
+    times: int = Field(1, ge=1, le=20, description="Turns in a row the threshold must hold (timers: 1)")
+    min_turns: int = Field(0, ge=0, description="Only once the conversation has this many turns")
+    channel: Literal["chat", "call"] | None = Field(None, description="Only on this channel")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Condition:
+        kinds = [self.rule is not None, self.fatal_rule, self.metric is not None]
+        if sum(kinds) != 1:
+            raise ValueError("name exactly one of rule, fatal_rule: true, or metric")
+        if self.metric is not None:
+            if self.metric not in METRICS:
+                raise ValueError(f"unknown metric {self.metric!r}; known: {', '.join(METRICS)}")
+            if (self.at_least is None) == (self.at_most is None):
+                raise ValueError(f"metric {self.metric!r} needs exactly one of at_least or at_most")
+        elif self.at_least is not None or self.at_most is not None:
+            raise ValueError("at_least / at_most go with a metric")
+        return self
+
+    def holds(self, value: float) -> bool:
+        return value >= self.at_least if self.at_least is not None else value <= self.at_most  # type: ignore[operator]
+
+    @property
+    def measured_on(self) -> str:
+        """customer | agent | any | wait (the turns a metric is read on); rules: any."""
+        return METRICS[self.metric][1] if self.metric else "any"
+
+
+class ExampleTurn(Strict):
+    role: Literal["agent", "customer", "bot"]
+    text: str
+    wait_s: float | None = Field(None, ge=0, description="Seconds since the turn before (timing metrics)")
+
+
+class Example(Strict):
+    """A conversation and the turn (0-based) where the alert first fires, or null for never."""
+
+    turns: list[ExampleTurn] = Field(min_length=1)
+    fires_at: int | None
+
+    @model_validator(mode="after")
+    def _in_range(self) -> Example:
+        if self.fires_at is not None and not 0 <= self.fires_at < len(self.turns):
+            raise ValueError(f"fires_at {self.fires_at} is not a turn of the example (0..{len(self.turns) - 1})")
+        return self
+
+
+class AlertRule(Strict):
+    id: str
+    when: Condition
+    severity: Severity = "major"
+    cooldown_s: float = Field(300.0, ge=0, description="Not raised again on the same conversation this soon")
+    teams: list[str] | None = Field(None, description="Only these teams' conversations (default: every team)")
+    message: str = Field(min_length=1, max_length=500)
+    owner: str | None = None
+    examples: list[Example] = Field(default_factory=list)
+
+    @field_validator("id")
+    @classmethod
+    def _slug(cls, v: str) -> str:
+        if not _ID.match(v):
+            raise ValueError("lower-case letters, digits, '.', '_' and '-' only, at most 100")
+        return v
+
+    def applies_to(self, team: str | None, channel: str) -> bool:
+        return (self.teams is None or team in self.teams) and self.when.channel in (None, channel)
+
+
+class AlertFile(Strict):
+    version: int = 1
+    alerts: list[AlertRule] = Field(default_factory=list)
+
+
+def load_alerts(directory: Path) -> dict[str, AlertRule]:
+    """Every alert rule in ``directory/*.yaml``; raises :class:`RulePackError` listing every problem."""
+    errors: list[RuleError] = []
+    found: dict[str, tuple[AlertRule, str]] = {}
+    for path in sorted(Path(directory).glob("*.yaml")) if Path(directory).is_dir() else []:
+        where = display_path(path)
+        _, raw, error = read_yaml_mapping(path, "L001", "an alert file must be a mapping with an `alerts:` list",
+                                          "start the file with `alerts:` and a list of alerts")
+        if error:
+            errors.append(error)
+            continue
+        try:
+            spec = AlertFile.model_validate(raw)
+        except ValidationError as exc:
+            for e in exc.errors():
+                loc = ".".join(str(p) for p in e["loc"])
+                errors.append(RuleError("L002", where, f"{loc}: {e['msg']}",
+                                        "see docs/live.md for the alert keys and metrics"))
+            continue
+        for alert in spec.alerts:
+            if alert.id in found:
+                errors.append(RuleError("L003", where, f"alert id {alert.id!r} is also in {found[alert.id][1]}",
+                                        "give every alert its own id", alert.id))
+            else:
+                found[alert.id] = (alert, where)
+    if errors:
+        raise RulePackError(errors)
+    return {k: v for k, (v, _) in found.items()}
+
+
+class AlertBook:
+    """The alert rules, reloaded when a file changes; a broken edit keeps the last good set (and is logged)."""
+
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+        self._rules: dict[str, AlertRule] | None = None
+        self._fingerprint: tuple = ()
+        self.error: RulePackError | None = None
+
+    def get(self) -> dict[str, AlertRule]:
+        fp = fingerprint(self.directory) if self.directory.is_dir() else ()
+        if self._rules is None or fp != self._fingerprint:
+            try:
+                self._rules = load_alerts(self.directory)
+                self.error = None
+            except RulePackError as exc:
+                self.error = exc
+                if self._rules is None:
+                    raise
+                log.error("alert rules not reloaded, keeping the last good ones:\n%s", exc)
+            self._fingerprint = fp
+        return self._rules

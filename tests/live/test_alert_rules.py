@@ -1,0 +1,130 @@
+"""Alert rules as data: coded validation errors, hot reload, and the evaluation of streaks, cooldowns,
+teams and channels (pure: no model, no Redis)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from qa_service.config import DEFAULT_RULES_DIR
+from qa_service.errors import RulePackError
+from qa_service.live.evaluate import LiveState, Observation, RuleHit, advance, evaluate
+from qa_service.rules.alerts import AlertBook, AlertRule, load_alerts
+
+
+def rule(**raw) -> AlertRule:
+    return AlertRule.model_validate({"id": "r", "message": "m", **raw})
+
+
+def test_shipped_alerts_load():
+    rules = load_alerts(DEFAULT_RULES_DIR / "alerts")
+    assert {"customer-angry", "complaint-threat", "fatal-wording", "customer-waiting"} <= set(rules)
+
+
+@pytest.mark.parametrize("text, code, needle", [
+    ("- not a mapping", "L001", "mapping"),
+    ("alerts:\n  - {id: x, message: m, when: {metric: mood, at_least: 1}}", "L002", "unknown metric 'mood'"),
+    ("alerts:\n  - {id: x, message: m, when: {metric: escalation}}", "L002", "at_least or at_most"),
+    ("alerts:\n  - {id: x, message: m, when: {rule: a.b, metric: escalation, at_least: 1}}", "L002", "exactly one"),
+    ("alerts:\n  - {id: X Y, message: m, when: {fatal_rule: true}}", "L002", "lower-case"),
+    ("alerts:\n  - {id: x, message: m, when: {fatal_rule: true}, colour: red}", "L002", "colour"),
+    ("alerts:\n  - {id: x, message: m, when: {fatal_rule: true}}\n  - {id: x, message: n, when: {fatal_rule: true}}",
+     "L003", "also in"),
+    ("alerts:\n  - id: x\n    message: m\n    when: {fatal_rule: true}\n    examples: [{turns: [{role: agent, text: hi}], "
+     "fires_at: 3}]", "L002", "fires_at 3"),
+])
+def test_bad_alert_files_fail_with_coded_errors(tmp_path, text, code, needle):
+    (tmp_path / "a.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(RulePackError) as exc:
+        load_alerts(tmp_path)
+    assert any(e.code == code and needle in str(e) for e in exc.value.errors), str(exc.value)
+
+
+def test_alert_book_reloads_and_keeps_the_last_good_set(tmp_path):
+    path = tmp_path / "a.yaml"
+    path.write_text("alerts:\n  - {id: one, message: m, when: {fatal_rule: true}}", encoding="utf-8")
+    book = AlertBook(tmp_path)
+    assert set(book.get()) == {"one"}
+    path.write_text("alerts:\n  - {id: two, message: m, when: {fatal_rule: true}}", encoding="utf-8")
+    os.utime(path, ns=(1, 10**18))
+    assert set(book.get()) == {"two"}
+    path.write_text("alerts: [", encoding="utf-8")
+    os.utime(path, ns=(1, 2 * 10**18))
+    assert set(book.get()) == {"two"} and book.error is not None
+
+
+def _customer(value: float, index: int = 0) -> Observation:
+    return Observation(index=index, role="customer", metrics={"customer_anger": value}, quote="…")
+
+
+def test_a_streak_needs_consecutive_turns_and_the_cooldown_holds_repeats():
+    angry = rule(when={"metric": "customer_anger", "at_least": 0.8, "times": 2}, cooldown_s=600)
+    state = LiveState()
+    fire = lambda obs, now=0.0: evaluate([angry], state, obs, now=now, team=None, channel="chat")  # noqa: E731
+    assert fire(_customer(0.9)) == []
+    assert fire(_customer(0.5)) == []  # broken
+    assert fire(_customer(0.9)) == []
+    [hit] = fire(_customer(0.95, index=6))
+    assert hit.index == 6 and hit.value == 0.95
+    assert fire(_customer(0.99), now=100) == []  # cooling down
+    assert len(fire(_customer(0.99), now=601)) == 1
+    # an agent turn is not a customer reading: it neither builds nor breaks the streak
+    agent = Observation(index=9, role="agent", metrics={"customer_anger": 0.0})
+    assert fire(agent, now=2000) == [] and state.streaks["r"] >= 1
+
+
+def test_rule_conditions_teams_and_channels():
+    fatal = rule(when={"fatal_rule": True}, teams=["finance"])
+    named = rule(id="n", when={"rule": "general.rude-dismissive"})
+    silence = rule(id="s", when={"metric": "silence_s", "at_least": 30, "channel": "call"})
+    obs = Observation(index=3, role="agent", metrics={"silence_s": 45.0},
+                      rule_hits=[RuleHit("general.abuse", True, "你有病吧"), RuleHit("general.rude-dismissive", False, "你自己查")])
+    state = LiveState()
+    got = evaluate([fatal, named, silence], state, obs, now=0, team="finance", channel="call")
+    assert [(f.rule.id, f.quote) for f in got] == [("r", "你有病吧"), ("n", "你自己查"), ("s", "")]
+    assert evaluate([fatal, silence], LiveState(), obs, now=0, team="retail", channel="chat") == []
+
+
+def test_a_waiting_customer_is_timed_from_their_turn_to_the_agents_answer():
+    state = LiveState()
+    assert advance(state, {"seq": 0, "role": "customer", "text": "在吗", "start_ms": None, "end_ms": None,
+                           "at": 100.0}) is None
+    assert advance(state, {"seq": 1, "role": "customer", "text": "人呢", "start_ms": None, "end_ms": None,
+                           "at": 130.0}) is None  # still waiting since the first
+    waited = advance(state, {"seq": 2, "role": "agent", "text": "您好", "start_ms": None, "end_ms": None,
+                             "at": 175.0})
+    assert waited.index == 0 and waited.metrics == {"reply_wait_s": 75.0} and state.waiting_since is None
+    # on the conversation's own clock when the turns carry it
+    advance(state, {"seq": 3, "role": "customer", "text": "好", "start_ms": 60_000, "end_ms": 61_000, "at": 176.0})
+    waited = advance(state, {"seq": 4, "role": "agent", "text": "嗯", "start_ms": 150_000, "end_ms": None,
+                             "at": 177.0})
+    assert waited.metrics == {"reply_wait_s": 90.0}
+
+
+@pytest.fixture(scope="module")
+def live_checks():
+    from qa_service.config import ScoringSettings
+    from qa_service.live.checks import LiveChecks
+    from qa_service.scoring.pipeline import Pipeline
+
+    return LiveChecks(Pipeline.from_settings(ScoringSettings()))
+
+
+def test_every_shipped_alert_example_fires_where_it_says(live_checks):
+    from qa_service.live.examples import check_examples
+
+    rules = load_alerts(DEFAULT_RULES_DIR / "alerts")
+    assert sum(len(r.examples) for r in rules.values()) >= 10
+    assert check_examples(rules, live_checks) == []
+
+
+def test_an_unknown_rule_and_a_wrong_example_are_reported(live_checks):
+    from qa_service.live.examples import check_examples
+
+    turns = [{"role": "customer", "text": "你们这个东西怎么又坏了"}, {"role": "agent", "text": "你有病吧，用坏了还怪我们"}]
+    rules = {"ghost": rule(id="ghost", when={"rule": "general.no-such-rule"}),
+             "late": rule(id="late", when={"fatal_rule": True}, examples=[{"turns": turns, "fires_at": 0}])}
+    problems = check_examples(rules, live_checks)
+    assert any(p.startswith("L004 ghost") and "general.no-such-rule" in p for p in problems), problems
+    assert any(p.startswith("L010 late") and "expected to fire at turn 0, fired at turn 1" in p for p in problems)
