@@ -6,6 +6,7 @@ Assembled here, above both, so that neither imports the other's routes.
 from __future__ import annotations
 
 import gc
+import os
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -13,8 +14,9 @@ from fastapi import FastAPI
 from qa_service import __version__
 from qa_service.api import errors
 from qa_service.api.middleware import BodySizeLimit, RequireCredentials, ServerTiming
-from qa_service.api.routes import health, keys, performance, reviews, rules, transcripts
+from qa_service.api.routes import health, keys, live, performance, reviews, rules, transcripts, webhooks
 from qa_service.config import Settings
+from qa_service.live.loop import LiveLoop
 from qa_service.runtime import Runtime
 from qa_service.ui import routes as ui_routes
 
@@ -25,8 +27,22 @@ async def _lifespan(app: FastAPI):
     # cyclic GC's way, so full collections stay short under load (tail latency).
     gc.collect()
     gc.freeze()
+    runtime = app.state.runtime
+    loop = LiveLoop(runtime) if runtime.settings.live.enabled else None
+    if loop is not None:
+        loop.start()
     yield
-    app.state.runtime.close()
+    if loop is not None:
+        loop.stop()
+    runtime.close()
+
+
+SETTINGS_ENV = "QA__SERVE_SETTINGS"  # qa serve --api-processes N hands its settings to each process here
+
+
+def app_from_env() -> FastAPI:
+    """The app for one of several API processes (``qa serve --api-processes``): the parent's settings."""
+    return create_app(Settings.model_validate_json(os.environ[SETTINGS_ENV]))
 
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
@@ -48,6 +64,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
     app.add_middleware(ServerTiming)
     for router in (health.router, transcripts.router, rules.router, performance.router, reviews.router,
-                   keys.router, ui_routes.router):
+                   keys.router, live.router, webhooks.router, ui_routes.router):
         app.include_router(router)
     return app

@@ -71,6 +71,8 @@ class Runtime:
         self._rulebook: RuleBook | None = pipeline.rulebook if pipeline is not None else None
         self._pipeline = pipeline
         self._schemes: SchemeBook | None = None
+        self._extensions: dict[str, Any] = {}
+        self._ext_lock = threading.RLock()
 
     @property
     def engine(self) -> Engine:
@@ -134,6 +136,13 @@ class Runtime:
         """``QA_PERFORMANCE__TIMEZONE``: the zone whose local day a conversation belongs to."""
         return ZoneInfo(self.settings.performance.timezone)
 
+    def extension(self, key: str, build):
+        """A process-wide object a service builds once on this runtime (e.g. the live checks)."""
+        with self._ext_lock:
+            if key not in self._extensions:
+                self._extensions[key] = build()
+            return self._extensions[key]
+
     def migrate(self) -> Runtime:
         """Bring the schema up to date when ``QA_DB__AUTO_MIGRATE`` is on (and the derived facts with it)."""
         if self.settings.db.auto_migrate:
@@ -159,6 +168,10 @@ class Runtime:
             yield session
 
     def close(self) -> None:
+        for ext in self._extensions.values():
+            if hasattr(ext, "close"):
+                ext.close()
+        self._extensions.clear()
         for engine in (self._engine, self._read_engine):
             if engine is not None:
                 engine.dispose()

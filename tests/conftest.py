@@ -25,8 +25,7 @@ from qa_service.app import create_app
 from qa_service.config import APISettings, DBSettings, RedisSettings, ScoringSettings, Settings, WorkerSettings
 from qa_service.storage.redis import EmbeddedRedis, is_reachable
 from qa_service.storage.db import create_db_engine, session_factory, upgrade
-from qa_service.storage import fact_tables  # noqa: F401  (the derived tables are truncated too)
-from qa_service.storage.tables import Base
+from qa_service.storage.schema import Base
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"

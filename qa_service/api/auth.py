@@ -93,6 +93,7 @@ Appellant = Annotated[Principal, Depends(allow("supervisor"))]
 PerformanceRead = Annotated[Principal, Depends(allow("supervisor", "hr"))]
 Dashboard = Annotated[Principal, Depends(allow("reviewer", "supervisor", "hr"))]
 Admin = Annotated[Principal, Depends(allow())]
+Supervise = Annotated[Principal, Depends(allow("supervisor"))]  # the live board, acknowledging alerts
 
 
 def scope_team(principal: Principal, team: str | None) -> str | None:

@@ -32,12 +32,14 @@ from qa_service.api.schemas import (
     TranscriptSummary,
     UtteranceRead,
 )
+from qa_service.api.schemas.live import AlertRead, DeliveryRead, WebhookRead
 from qa_service.config import ReviewSettings
 from qa_service.domain import QAReport, TranscriptStatus
 from qa_service.review.service import CalibrationReport, appeal_deadline
 from qa_service.rules.check import ExampleResult
 from qa_service.rules.engine import CompiledPack, PackMatch
 from qa_service.rules.schema import RuleKind
+from qa_service.storage.alert_tables import AlertDelivery, LiveAlert, Webhook
 from qa_service.storage.tables import (
     AgentKpi,
     ApiKey,
@@ -223,3 +225,23 @@ def kpi_read(row: AgentKpi, fields: tuple[str, ...]) -> KpiRead:
     values: dict[str, Any] = {f: getattr(row, f) for f in fields if getattr(row, f) is not None}
     return KpiRead(agent_id=row.agent_id, team=row.team_id, date_from=row.date_from.isoformat(),
                    date_to=row.date_to.isoformat(), source=row.source, values=values)
+
+
+# --- live QA -------------------------------------------------------------------------------------------------
+
+def alert_read(a: LiveAlert) -> AlertRead:
+    return AlertRead(alert_id=a.id, conversation_id=a.conversation_id, source=a.source, external_id=a.external_id,
+                     team=a.team_id, agent_id=a.agent_id, rule=a.rule, severity=a.severity, message=a.message,
+                     utterance_index=a.utterance_index, quote=a.quote, created_at=a.created_at, value=a.value,
+                     transcript_id=a.transcript_id, status=a.status, acknowledged_at=a.acknowledged_at,
+                     acknowledged_by=a.acknowledged_by, closed_at=a.closed_at, note=a.note)
+
+
+def webhook_read(w: Webhook) -> WebhookRead:
+    return WebhookRead(id=w.id, url=w.url, format=w.format, teams=w.teams, signed=bool(w.secret),
+                       created_at=w.created_at, created_by=w.created_by)
+
+
+def delivery_read(d: AlertDelivery) -> DeliveryRead:
+    return DeliveryRead(id=d.id, alert_id=d.alert_id, webhook_id=d.webhook_id, status=d.status, attempts=d.attempts,
+                        next_attempt_at=d.next_attempt_at, last_error=d.last_error, delivered_at=d.delivered_at)

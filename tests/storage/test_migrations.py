@@ -9,8 +9,7 @@ from sqlalchemy import inspect
 
 from qa_service.config import Settings
 from qa_service.storage.db import create_db_engine, upgrade
-from qa_service.storage import fact_tables  # noqa: F401  (the derived tables join Base.metadata)
-from qa_service.storage.tables import Base
+from qa_service.storage.schema import Base
 
 
 def _diff(engine):

@@ -3,8 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine
 
-from qa_service.storage import fact_tables  # noqa: F401  (the derived tables join Base.metadata)
-from qa_service.storage.tables import Base
+from qa_service.storage.schema import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -1,0 +1,99 @@
+"""/v1/live: conversations posted turn by turn while they happen, and the alerts they raise."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from qa_service.api import presenters
+from qa_service.api.auth import Ingest, Supervise, actor, scope_team
+from qa_service.api.deps import RowId, RuntimeDep, SessionDep
+from qa_service.api.schemas.live import (
+    AlertNote,
+    AlertRead,
+    LiveBoardItem,
+    LiveConversationCreate,
+    LiveConversationRead,
+    LiveEnded,
+    LiveUtterances,
+    UtterancesAccepted,
+)
+from qa_service.errors import NotFound
+from qa_service.live import service, supervise
+
+router = APIRouter(prefix="/v1/live", tags=["live"])
+
+
+def _enabled(runtime) -> None:
+    if not runtime.settings.live.enabled:
+        raise NotFound("live QA is off (QA_LIVE__ENABLED)", "path")
+
+
+@router.post("/conversations", response_model=LiveConversationRead, status_code=status.HTTP_201_CREATED,
+             responses={200: {"description": "Already open (or ended) under this (source, external_id)"}})
+def open_conversation(body: LiveConversationCreate, response: Response, runtime: RuntimeDep, principal: Ingest
+                      ) -> LiveConversationRead:
+    """Open a live conversation (the transcript's fields, no utterances); idempotent on (source, external_id)."""
+    _enabled(runtime)
+    scope_team(principal, body.team)
+    opened = service.open_conversation(runtime, body)
+    if not opened.created:
+        response.status_code = status.HTTP_200_OK
+    return LiveConversationRead(id=opened.id, source=body.source, external_id=body.external_id,
+                                status=opened.status, created=opened.created)
+
+
+@router.post("/conversations/{conversation_id}/utterances", response_model=UtterancesAccepted,
+             responses={409: {"description": "A gap in seq, a seq re-sent with other content, or an ended conversation"}})
+def add_utterances(conversation_id: RowId, body: LiveUtterances, runtime: RuntimeDep, principal: Ingest
+                   ) -> UtterancesAccepted:
+    """The next turns (``seq`` from 0, one more each time); answers with the alerts they raised."""
+    _enabled(runtime)
+    out = service.add_utterances(runtime, conversation_id, body.utterances, team=principal.team)
+    return UtterancesAccepted(conversation_id=conversation_id, accepted=out.accepted, repeats=out.repeats,
+                              alerts=[presenters.alert_read(a) for a in out.alerts])
+
+
+@router.post("/conversations/{conversation_id}/end", response_model=LiveEnded)
+def end_conversation(conversation_id: RowId, runtime: RuntimeDep, principal: Ingest) -> LiveEnded:
+    """The conversation is over: stored as an ordinary transcript and queued for the full pipeline."""
+    _enabled(runtime)
+    out = service.end_conversation(runtime, conversation_id, team=principal.team)
+    return LiveEnded(id=out.id, transcript_id=out.transcript_id, status="ended")
+
+
+@router.get("/conversations", response_model=list[LiveBoardItem])
+def open_conversations(runtime: RuntimeDep, principal: Supervise, team: str | None = None) -> list[LiveBoardItem]:
+    """Open conversations (of a team), most recently active first, with mood, waiting time and alert count."""
+    _enabled(runtime)
+    return [LiveBoardItem(**c) for c in service.board(runtime, scope_team(principal, team))]
+
+
+@router.get("/alerts", response_model=list[AlertRead])
+def list_alerts(session: SessionDep, principal: Supervise, team: str | None = None,
+                status_: Annotated[str | None, Query(alias="status", description="open | acknowledged | closed")] = None,
+                limit: Annotated[int, Query(ge=1, le=500)] = 100,
+                before_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None) -> list[AlertRead]:
+    """Alerts, newest first (``before_id`` for the next page)."""
+    rows = supervise.list_alerts(session=session, team=scope_team(principal, team), status=status_, limit=limit,
+                                 before_id=before_id)
+    return [presenters.alert_read(a) for a in rows]
+
+
+@router.post("/alerts/{alert_id}/ack", response_model=AlertRead)
+def acknowledge(alert_id: RowId, body: AlertNote, runtime: RuntimeDep, principal: Supervise) -> AlertRead:
+    """介入: acknowledge an alert (once), with an optional note."""
+    with runtime.session() as session:
+        alert = supervise.acknowledge(session=session, r=runtime.redis, alert_id=alert_id,
+                                      by=actor(principal, body.by), note=body.note, team=principal.team)
+        return presenters.alert_read(alert)
+
+
+@router.post("/alerts/{alert_id}/close", response_model=AlertRead)
+def close(alert_id: RowId, body: AlertNote, runtime: RuntimeDep, principal: Supervise) -> AlertRead:
+    """Close an alert as handled, with a note (acknowledging it too if nobody had)."""
+    with runtime.session() as session:
+        alert = supervise.close(session=session, r=runtime.redis, alert_id=alert_id, by=actor(principal, body.by),
+                                note=body.note, team=principal.team)
+        return presenters.alert_read(alert)

@@ -1,0 +1,58 @@
+"""/v1/webhooks: where live alerts are delivered (admins), and how the deliveries went."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from qa_service.api import presenters
+from qa_service.api.auth import Admin
+from qa_service.api.deps import RowId, RuntimeDep, SessionDep
+from qa_service.api.schemas.live import DeliveryRead, WebhookCreate, WebhookRead
+from qa_service.live import supervise
+from qa_service.storage import alerts as repo
+
+router = APIRouter(prefix="/v1/webhooks", tags=["live"])
+
+
+@router.post("", response_model=WebhookRead, status_code=status.HTTP_201_CREATED)
+def add_webhook(body: WebhookCreate, runtime: RuntimeDep, principal: Admin) -> WebhookRead:
+    """A webhook for the alerts of some teams (``teams``) or all (null): generic ``json`` (signed with
+    ``X-QA-Signature`` when it has a secret), or the ``dingtalk`` / ``wecom`` / ``feishu`` robot formats."""
+    with runtime.session() as session:
+        hook = supervise.add_webhook(session=session, url=body.url, fmt=body.format, secret=body.secret,
+                                     teams=body.teams, by=principal.name)
+        return presenters.webhook_read(hook)
+
+
+@router.get("", response_model=list[WebhookRead])
+def list_webhooks(session: SessionDep, _principal: Admin) -> list[WebhookRead]:
+    """Webhooks (their secrets are never shown)."""
+    return [presenters.webhook_read(w) for w in repo.list_webhooks(session=session)]
+
+
+@router.delete("/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_webhook(webhook_id: RowId, runtime: RuntimeDep, _principal: Admin) -> None:
+    """Stop delivering to it (its pending deliveries end failed)."""
+    with runtime.session() as session:
+        supervise.delete_webhook(session=session, webhook_id=webhook_id)
+
+
+@router.get("/deliveries", response_model=list[DeliveryRead])
+def list_deliveries(session: SessionDep, _principal: Admin,
+                    status_: Annotated[str | None, Query(alias="status",
+                                                         description="pending | sending | delivered | failed")] = None,
+                    webhook_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+                    limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[DeliveryRead]:
+    """Deliveries, newest first: a failing one shows its attempts and last error."""
+    return [presenters.delivery_read(d) for d in repo.list_deliveries(session=session, status=status_,
+                                                                       webhook_id=webhook_id, limit=limit)]
+
+
+@router.post("/deliveries/{delivery_id}/retry", response_model=DeliveryRead)
+def retry_delivery(delivery_id: RowId, runtime: RuntimeDep, _principal: Admin) -> DeliveryRead:
+    """Try a failed delivery again now (attempts start over)."""
+    with runtime.session() as session:
+        return presenters.delivery_read(supervise.retry_delivery(session=session, r=runtime.redis,
+                                                                 delivery_id=delivery_id))

@@ -1,0 +1,103 @@
+"""Live QA's JSON: conversations, turns, alerts, webhooks (field names are a public interface)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from qa_service.live.schema import LiveConversationCreate, LiveUtterance, LiveUtterances  # noqa: F401
+
+
+class LiveConversationRead(BaseModel):
+    id: int
+    source: str
+    external_id: str
+    status: Literal["open", "ended"]
+    created: bool
+
+
+class AlertRead(BaseModel):
+    """An alert; ``alert_id`` … ``created_at`` are also the generic webhook payload."""
+
+    alert_id: int
+    conversation_id: int
+    source: str
+    external_id: str
+    team: str | None
+    agent_id: str | None
+    rule: str
+    severity: str
+    message: str
+    utterance_index: int | None
+    quote: str
+    created_at: datetime
+    value: float | None = None
+    transcript_id: int | None = None
+    status: Literal["open", "acknowledged", "closed"] = "open"
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    closed_at: datetime | None = None
+    note: str | None = None
+
+
+class UtterancesAccepted(BaseModel):
+    conversation_id: int
+    accepted: int = Field(description="New turns kept")
+    repeats: int = Field(description="Turns received before with the same content (ignored)")
+    alerts: list[AlertRead] = Field(description="Alerts these turns raised")
+
+
+class LiveEnded(BaseModel):
+    id: int
+    transcript_id: int | None = Field(description="The ordinary transcript it became (null: it had no turns)")
+    status: Literal["ended"]
+
+
+class LiveBoardItem(BaseModel):
+    id: int
+    source: str
+    external_id: str
+    team: str | None
+    agent_id: str | None
+    channel: str
+    status: str
+    turns: int
+    alerts: int
+    last_activity_s: float | None
+    waiting_s: float | None = Field(description="Seconds the customer has waited for a reply (null: not waiting)")
+    readings: dict[str, float] = Field(description="The latest value of every live metric")
+
+
+class AlertNote(BaseModel):
+    note: str | None = Field(None, max_length=2000)
+    by: str | None = Field(None, max_length=200, description="Who (only when access control is off)")
+
+
+class WebhookCreate(BaseModel):
+    url: str = Field(min_length=8, max_length=2000)
+    format: Literal["json", "dingtalk", "wecom", "feishu"] = "json"
+    secret: str | None = Field(None, min_length=8, max_length=200)
+    teams: list[str] | None = Field(None, description="Only these teams' alerts (null: every team)")
+
+
+class WebhookRead(BaseModel):
+    id: int
+    url: str
+    format: str
+    teams: list[str] | None
+    signed: bool = Field(description="Whether a secret signs its payloads (the secret is never shown)")
+    created_at: datetime
+    created_by: str | None
+
+
+class DeliveryRead(BaseModel):
+    id: int
+    alert_id: int
+    webhook_id: int
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    delivered_at: datetime | None

@@ -1,0 +1,161 @@
+"""Alert delivery to webhooks: payload formats, signatures, and sending the outbox with retries.
+
+Formats: ``json`` (the generic payload, for your own systems), and the group-robot formats of
+DingTalk (钉钉), WeCom (企业微信) and Feishu (飞书), where Chinese supervisors read their alerts.
+Every request carries ``X-QA-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body">`` when the
+webhook has a secret (a receiver recomputes it and rejects old ``t`` against replay); DingTalk and
+Feishu robots are also signed their own way (DingTalk: ``timestamp``/``sign`` query parameters;
+Feishu: ``timestamp``/``sign`` in the body).
+
+Sending is at least once: a delivery row is leased, tried, and marked delivered, pending again
+after a backoff, or failed after ``QA_LIVE__DELIVERY_ATTEMPTS``; a lease that outlives a crashed
+sender expires and another sender takes it. Receivers de-duplicate on ``alert_id``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import time
+import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+import httpx
+
+from qa_service import metrics
+from qa_service.config import LiveSettings
+from qa_service.storage import alerts as repo
+from qa_service.storage.alert_tables import LiveAlert, Webhook
+from qa_service.storage.tables import utcnow
+
+log = logging.getLogger(__name__)
+FORMATS = ("json", "dingtalk", "wecom", "feishu")
+SEVERITY_ZH = {"info": "提示", "minor": "一般", "major": "重要", "critical": "紧急"}
+LEASE_S = 60.0
+
+
+def alert_payload(alert: LiveAlert) -> dict[str, Any]:
+    """The generic JSON payload (its field names are a public interface)."""
+    return {"alert_id": alert.id, "conversation_id": alert.conversation_id, "source": alert.source,
+            "external_id": alert.external_id, "team": alert.team_id, "agent_id": alert.agent_id,
+            "rule": alert.rule, "severity": alert.severity, "message": alert.message,
+            "utterance_index": alert.utterance_index, "quote": alert.quote,
+            "created_at": alert.created_at.isoformat()}
+
+
+def signature(secret: str, body: bytes, t: int) -> str:
+    """``t=<t>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>``."""
+    mac = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={t},v1={mac}"
+
+
+def verify(secret: str, body: bytes, header: str, *, tolerance_s: float = 300, now: float | None = None) -> bool:
+    """What a receiver does: recompute the signature and refuse stale timestamps (replays)."""
+    try:
+        parts = dict(p.split("=", 1) for p in header.split(","))
+        t = int(parts["t"])
+    except (ValueError, KeyError):
+        return False
+    if abs((now or time.time()) - t) > tolerance_s:
+        return False
+    return hmac.compare_digest(signature(secret, body, t), header)
+
+
+def _text(p: dict[str, Any]) -> str:
+    who = " / ".join(x for x in (p["team"], p["agent_id"]) if x) or "—"
+    quote = f"\n> {p['quote']}" if p["quote"] else ""
+    return (f"【质检实时预警·{SEVERITY_ZH.get(p['severity'], p['severity'])}】{p['message']}\n"
+            f"团队/坐席：{who}　会话：{p['source']}/{p['external_id']}（第 {p['utterance_index']} 句）{quote}")
+
+
+def render(webhook: Webhook, payload: dict[str, Any], now: float) -> tuple[str, bytes, dict[str, str]]:
+    """(url, body, headers) of the request to one webhook."""
+    url, secret, fmt = webhook.url, webhook.secret, webhook.format
+    if fmt == "dingtalk":
+        body: dict[str, Any] = {"msgtype": "markdown",
+                                "markdown": {"title": "质检实时预警", "text": _text(payload).replace("\n", "\n\n")}}
+        if secret:
+            ms = int(now * 1000)
+            mac = hmac.new(secret.encode(), f"{ms}\n{secret}".encode(), hashlib.sha256).digest()
+            sep = "&" if "?" in url else "?"
+            url += f"{sep}timestamp={ms}&sign={urllib.parse.quote_plus(base64.b64encode(mac))}"
+    elif fmt == "wecom":
+        body = {"msgtype": "markdown", "markdown": {"content": _text(payload)}}
+    elif fmt == "feishu":
+        body = {"msg_type": "text", "content": {"text": _text(payload)}}
+        if secret:
+            t = int(now)
+            body = {"timestamp": str(t), "sign": base64.b64encode(
+                hmac.new(f"{t}\n{secret}".encode(), b"", hashlib.sha256).digest()).decode(), **body}
+    else:
+        body = payload
+    raw = json.dumps(body, ensure_ascii=False).encode()
+    headers = {"content-type": "application/json; charset=utf-8", "user-agent": "qa_service-alerts"}
+    if secret:
+        headers["x-qa-signature"] = signature(secret, raw, int(now))
+    return url, raw, headers
+
+
+def _refused(fmt: str, response: httpx.Response) -> str | None:
+    """Why a response is not a delivery (robots answer 200 with an error code), or None."""
+    if response.status_code >= 300:
+        return f"HTTP {response.status_code}: {response.text[:200]}"
+    if fmt in ("dingtalk", "wecom", "feishu"):
+        try:
+            body = response.json()
+        except ValueError:
+            return None
+        code = body.get("errcode", body.get("code", 0))
+        if code not in (0, None):
+            return f"{fmt} error {code}: {body.get('errmsg') or body.get('msg')}"
+    return None
+
+
+class Sender:
+    """Sends due deliveries: a few at a time, each over a shared HTTP client."""
+
+    def __init__(self, sessions, settings: LiveSettings, *, threads: int = 8):
+        self.sessions = sessions
+        self.settings = settings
+        self.client = httpx.Client(timeout=settings.delivery_timeout_s, follow_redirects=False)
+        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="qa-alert-send")
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+        self.client.close()
+
+    def deliver_due(self) -> int:
+        """Try every due delivery once; returns how many were tried."""
+        with self.sessions() as session:
+            claimed = repo.claim_due(session=session, now=utcnow(), lease_s=LEASE_S)
+            work = [(d.id, d.attempts, alert_payload(a), w) for d, a, w in claimed]
+            session.commit()
+        for _ in self.pool.map(lambda job: self._send(*job), work):
+            pass
+        return len(work)
+
+    def _send(self, delivery_id: int, attempts: int, payload: dict[str, Any], webhook: Webhook) -> None:
+        error = None
+        try:
+            url, body, headers = render(webhook, payload, time.time())
+            error = _refused(webhook.format, self.client.post(url, content=body, headers=headers))
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        tries = attempts + 1
+        retry_at = None
+        if error and tries < self.settings.delivery_attempts:
+            backoff = self.settings.delivery_backoff_s or [1.0]
+            retry_at = utcnow() + timedelta(seconds=backoff[min(tries - 1, len(backoff) - 1)])
+        outcome = "delivered" if error is None else ("failed" if retry_at else "gave_up")
+        metrics.ALERT_DELIVERIES.labels(webhook.format, outcome).inc()
+        if error:
+            log.warning("alert %s to webhook %s, try %d: %s", payload["alert_id"], webhook.id, tries, error)
+        with self.sessions() as session:
+            repo.record_attempt(session=session, delivery_id=delivery_id, ok=error is None, error=error,
+                                retry_at=retry_at, payload=payload)
+            session.commit()

@@ -1,0 +1,58 @@
+"""The API process's live loop: deliver alerts as soon as they are stored, and run the timers.
+
+It wakes when a turn raised an alert (a Redis list), else every half second: sends what is due
+(``delivery.Sender``), and once a second — in one API process at a time — runs the timers
+(``service.sweep``: customers left waiting, idle conversations ended).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+
+from qa_service.live import service
+from qa_service.live.delivery import Sender
+from qa_service.runtime import Runtime
+from qa_service.storage import live as live_repo
+from qa_service.storage.redis import redis_client
+
+log = logging.getLogger(__name__)
+TICK_S = 0.5
+SWEEP_EVERY_S = 1.0
+
+
+class LiveLoop(threading.Thread):
+    def __init__(self, rt: Runtime):
+        super().__init__(name="qa-live-loop", daemon=True)
+        self.rt = rt
+        self.stopping = threading.Event()
+        self.holder = f"{socket.gethostname()}-{os.getpid()}"
+        # Its own connection: it blocks in BLPOP, which must not hold up the requests' client.
+        self.redis = redis_client(rt.settings, socket_timeout=max(rt.settings.redis.socket_timeout_s, 5.0))
+
+    def run(self) -> None:
+        sender = Sender(self.rt.sessions, self.rt.settings.live)
+        last_sweep = 0.0
+        try:
+            while not self.stopping.is_set():
+                try:
+                    live_repo.wait_for_wake(self.redis, TICK_S)
+                    sender.deliver_due()
+                    now = time.time()
+                    if now - last_sweep >= SWEEP_EVERY_S:
+                        last_sweep = now
+                        if live_repo.sweep_turn(self.redis, self.holder, SWEEP_EVERY_S * 0.9):
+                            service.sweep(self.rt, now)
+                except Exception:  # Redis or the database away: keep trying, the outbox keeps the alerts
+                    log.exception("live loop pass failed; retrying")
+                    self.stopping.wait(2.0)
+        finally:
+            sender.close()
+            self.redis.close()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(timeout=10)

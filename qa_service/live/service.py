@@ -1,0 +1,257 @@
+"""Live conversations: open one, add its turns as they happen (checks and alerts), end it into an
+ordinary transcript; the timers (a customer left waiting, a conversation gone idle); alerts.
+
+State is in Redis (``storage/live.py``, shared by every API process; one writer per conversation
+at a time under a Redis lock); alerts and their deliveries are in the database, written before
+the turn counts as received, so an alert is never lost and a re-sent turn never raises it twice.
+Turns are redacted (``QA_PII__*``) as they arrive: nothing unredacted is kept or sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from qa_service.access.service import check_team
+from qa_service.errors import Conflict, Invalid, NotFound
+from qa_service.ingest import pii
+from qa_service.ingest.schema import TranscriptCreate, UtteranceCreate
+from qa_service.ingest.service import ingest
+from qa_service.live.checks import LiveChecks, window
+from qa_service.live.evaluate import LiveState, Observation, advance, evaluate
+from qa_service.live.schema import LiveConversationCreate, LiveUtterance
+from qa_service.rules.alerts import AlertBook, AlertRule
+from qa_service.runtime import Runtime
+from qa_service.storage import alerts as alert_repo
+from qa_service.storage import live as live_repo
+from qa_service.storage.alert_tables import LiveAlert
+
+log = logging.getLogger(__name__)
+QUOTE_CHARS = 300
+WINDOW = 8  # turns the live checks look back over (further when needed: see checks.window)
+
+
+def checks(rt: Runtime) -> LiveChecks:
+    """The live checks over this process's pipeline (its models load on first use)."""
+    return rt.extension("live.checks", lambda: LiveChecks(rt.pipeline))
+
+
+def alert_rules(rt: Runtime) -> dict[str, AlertRule]:
+    """``rules/alerts/*.yaml`` (``QA_LIVE__ALERTS_DIR``), reloaded when a file changes."""
+    return rt.extension("live.alerts", lambda: AlertBook(rt.settings.alerts_dir)).get()
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    id: int
+    created: bool
+    status: str
+
+
+def open_conversation(rt: Runtime, body: LiveConversationCreate) -> Opened:
+    """A new live conversation, or the one already open (or ended) under this (source, external_id)."""
+    meta = body.model_dump(mode="json")
+    policy = pii.policy_for(rt.settings.pii, body.source)
+    if policy is not None and meta["metadata"]:
+        meta["metadata"] = pii.redact_value(meta["metadata"], policy)
+    cid, created = live_repo.create(rt.redis, (body.source, body.external_id), meta, LiveState().as_dict(), time.time())
+    found = live_repo.load(rt.redis, cid)
+    status = found[2] if found else "open"
+    if created:
+        live_repo.publish(rt.redis, {"type": "conversation", "id": cid, "team": body.team})
+    return Opened(cid, created, status)
+
+
+def _open_state(cid: int, team: str | None, found: tuple | None) -> tuple[dict, LiveState]:
+    """The conversation's fields and running state, if it exists, is the key's team's, and is open."""
+    if found is None:
+        raise NotFound(f"live conversation {cid} not found", "conversation_id")
+    meta, state, status, _ = found
+    check_team(team, meta.get("team"))
+    if status != "open":
+        raise Conflict(f"live conversation {cid} has ended; it is an ordinary transcript now", "conversation_id")
+    return meta, LiveState.from_dict(state)
+
+
+def _same(turn: dict[str, Any], new: dict[str, Any]) -> bool:
+    return all(turn.get(k) == new.get(k) for k in ("role", "text", "start_ms", "end_ms", "asr_confidence"))
+
+
+def _incoming(rt: Runtime, cid: int, meta: dict, state: LiveState, items: list[LiveUtterance]
+              ) -> tuple[list[dict], int]:
+    """The new turns (redacted, with arrival times) after checking every item's ``seq``; and how many
+    were repeats of turns already received. Raises before anything is kept."""
+    policy = pii.policy_for(rt.settings.pii, meta["source"])
+    redact = (lambda text: pii.redact(text, policy)) if policy is not None else (lambda text: text)
+    stored: list[dict] | None = None
+    expected, now, new, repeats = state.last_seq + 1, time.time(), [], 0
+    for k, u in enumerate(items):
+        turn = {"seq": u.seq, "role": u.role.value, "text": redact(u.text), "start_ms": u.start_ms,
+                "end_ms": u.end_ms, "asr_confidence": u.asr_confidence, "at": now}
+        if u.seq < expected and u.seq <= state.last_seq:
+            stored = stored if stored is not None else live_repo.turns(rt.redis, cid)
+            if u.seq >= len(stored) or not _same(stored[u.seq], turn):
+                raise Conflict(f"utterances[{k}]: seq {u.seq} was already received with other content",
+                               f"utterances[{k}].text")
+            repeats += 1
+        elif u.seq != expected:
+            raise Conflict(f"utterances[{k}].seq is {u.seq}; the next expected is {expected} (send the turns in "
+                           "order, none missing)", f"utterances[{k}].seq")
+        else:
+            new.append(turn)
+            expected += 1
+    if state.turns + len(new) > rt.settings.api.max_utterances:
+        raise Invalid(f"the conversation would have {state.turns + len(new)} utterances; the limit is "
+                      f"{rt.settings.api.max_utterances} (QA_API__MAX_UTTERANCES)", "utterances")
+    return new, repeats
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    conversation_id: int
+    accepted: int
+    repeats: int
+    alerts: list[LiveAlert]
+
+
+def add_utterances(rt: Runtime, cid: int, items: list[LiveUtterance], team: str | None = None) -> Appended:
+    """Check new turns as they arrive and raise the alerts they call for (stored before this returns)."""
+    with live_repo.lock(rt.redis, cid):
+        found, history = live_repo.load_recent(rt.redis, cid, last=WINDOW * 2)
+        meta, state = _open_state(cid, team, found)
+        new, repeats = _incoming(rt, cid, meta, state, items)
+        if not new:
+            return Appended(cid, 0, repeats, [])
+        now = time.time()
+        start = window(history + new, len(new), WINDOW)
+        recent = (history + new)[start:]
+        earlier = {role: n - sum(t["role"] == role for t in recent[:len(recent) - len(new)])
+                   for role, n in state.by_role.items()}
+        observations = checks(rt).observe(recent, range(len(recent) - len(new), len(recent)),
+                                          channel=meta["channel"], scenario=meta.get("scenario"), earlier=earlier)
+        rules = list(alert_rules(rt).values())
+        fired = []
+        for turn, obs in zip(new, observations):
+            obs.index = turn["seq"]
+            waited = advance(state, turn)
+            state.readings.update(obs.metrics)
+            fired += evaluate(rules, state, obs, now=now, team=meta.get("team"), channel=meta["channel"])
+            if waited is not None:
+                fired += evaluate(rules, state, waited, now=now, team=meta.get("team"), channel=meta["channel"])
+        stored = _store_alerts(rt, cid, meta, fired)
+        live_repo.save(rt.redis, cid, state.as_dict(), new, now, state.waiting_since,
+                       event={"type": "conversation", "id": cid, "team": meta.get("team")})
+    _announce(rt, cid, meta, stored, conversation=False)
+    return Appended(cid, len(new), repeats, stored)
+
+
+def _store_alerts(rt: Runtime, cid: int, meta: dict, fired: list) -> list[LiveAlert]:
+    if not fired:
+        return []
+    rows = [{"conversation_id": cid, "source": meta["source"], "external_id": meta["external_id"],
+             "team_id": meta.get("team"), "agent_id": meta.get("agent_id"), "rule": f.rule.id,
+             "severity": f.rule.severity, "message": f.rule.message, "utterance_index": f.index,
+             "quote": (f.quote or "")[:QUOTE_CHARS], "value": None if f.value is None else round(float(f.value), 4)}
+            for f in fired]
+    with rt.session() as session:
+        return alert_repo.insert_alerts(session=session, rows=rows)
+
+
+def _announce(rt: Runtime, cid: int, meta: dict, alerts: list[LiveAlert], conversation: bool = True) -> None:
+    if alerts:
+        live_repo.wake_delivery(rt.redis)
+        for a in alerts:
+            live_repo.publish(rt.redis, {"type": "alert", "id": a.id, "conversation_id": cid, "team": a.team_id})
+    if conversation:
+        live_repo.publish(rt.redis, {"type": "conversation", "id": cid, "team": meta.get("team")})
+
+
+@dataclass(frozen=True, slots=True)
+class Ended:
+    id: int
+    transcript_id: int | None
+    status: str
+
+
+def end_conversation(rt: Runtime, cid: int, team: str | None = None) -> Ended:
+    """The conversation becomes an ordinary transcript (stored, queued for the full pipeline)."""
+    with live_repo.lock(rt.redis, cid):
+        found = live_repo.load(rt.redis, cid)
+        if found is None:
+            raise NotFound(f"live conversation {cid} not found", "conversation_id")
+        meta, _, status, transcript_id = found
+        check_team(team, meta.get("team"))
+        if status != "open":
+            return Ended(cid, transcript_id, status)
+        turns = live_repo.turns(rt.redis, cid)
+        if turns:
+            body = TranscriptCreate(**{k: v for k, v in meta.items() if k in LiveConversationCreate.model_fields},
+                                    utterances=[UtteranceCreate(role=t["role"], text=t["text"], start_ms=t["start_ms"],
+                                                                end_ms=t["end_ms"], asr_confidence=t["asr_confidence"])
+                                                for t in turns])
+            [outcome], _ = ingest([(0, body)], runtime=rt)
+            transcript_id = outcome.id
+            with rt.session() as session:
+                alert_repo.set_transcript(session=session, conversation_id=cid, transcript_id=transcript_id)
+        live_repo.mark_ended(rt.redis, cid, transcript_id)
+    live_repo.publish(rt.redis, {"type": "ended", "id": cid, "team": meta.get("team")})
+    return Ended(cid, transcript_id, "ended")
+
+
+def sweep(rt: Runtime, now: float | None = None) -> tuple[int, int]:
+    """The timers: a customer waiting for a reply past a threshold, a conversation idle past
+    ``QA_LIVE__IDLE_TIMEOUT_S``. Returns (alerts raised, conversations ended)."""
+    now = now or time.time()
+    waits = [r for r in alert_rules(rt).values() if r.when.metric == "reply_wait_s" and r.when.at_least is not None]
+    raised = 0
+    if waits:
+        for cid, since in live_repo.waiting_since(rt.redis, now - min(r.when.at_least for r in waits)):
+            raised += _wait_alerts(rt, cid, since, waits, now)
+    ended = 0
+    for cid in live_repo.open_ids(rt.redis, idle_before=now - rt.settings.live.idle_timeout_s):
+        try:
+            end_conversation(rt, cid)
+            ended += 1
+        except Exception:  # one bad conversation must not stop the timers
+            log.exception("could not end idle live conversation %s", cid)
+    return raised, ended
+
+
+def _wait_alerts(rt: Runtime, cid: int, since: float, rules: list[AlertRule], now: float) -> int:
+    with live_repo.lock(rt.redis, cid):
+        found = live_repo.load(rt.redis, cid)
+        if found is None or found[2] != "open":
+            return 0
+        meta, raw, _, _ = found
+        state = LiveState.from_dict(raw)
+        if state.waiting_since is None or state.waiting_index is None:
+            return 0
+        waiting = live_repo.turns(rt.redis, cid)[state.waiting_index]
+        obs = Observation(index=state.waiting_index, role="wait", metrics={"reply_wait_s": now - since},
+                          quote=waiting["text"])
+        fired = evaluate(rules, state, obs, now=now, team=meta.get("team"), channel=meta["channel"])
+        stored = _store_alerts(rt, cid, meta, fired)
+        live_repo.set_state(rt.redis, cid, state.as_dict())
+    _announce(rt, cid, meta, stored)
+    return len(stored)
+
+
+def board(rt: Runtime, team: str | None = None, now: float | None = None) -> list[dict[str, Any]]:
+    """Open conversations (of ``team``), most recently active first, with their running readings."""
+    now = now or time.time()
+    out = []
+    for cid in live_repo.open_ids(rt.redis):
+        found = live_repo.load(rt.redis, cid)
+        if found is None or (team is not None and found[0].get("team") != team):
+            continue
+        meta, raw, status, _ = found
+        s = LiveState.from_dict(raw)
+        out.append({"id": cid, "source": meta["source"], "external_id": meta["external_id"], "team": meta.get("team"),
+                    "agent_id": meta.get("agent_id"), "channel": meta["channel"], "status": status,
+                    "turns": s.turns, "alerts": s.alerts, "last_activity_s": None if s.last_at is None
+                    else round(now - s.last_at, 1),
+                    "waiting_s": None if s.waiting_since is None else round(now - s.waiting_since, 1),
+                    "readings": {k: round(v, 3) for k, v in s.readings.items()}})
+    return out

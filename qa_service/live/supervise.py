@@ -1,0 +1,102 @@
+"""The supervisor's side: alerts listed, acknowledged (介入) and closed with a note; webhooks; and the
+intervention SLA (time from a major alert to its acknowledgement, 情感管理时效)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from qa_service.access.service import check_team
+from qa_service.errors import Conflict, Invalid, NotFound
+from qa_service.live.delivery import FORMATS
+from qa_service.storage import alerts as repo
+from qa_service.storage import live as live_repo
+from qa_service.storage.alert_tables import AlertDelivery, LiveAlert, Webhook
+from qa_service.storage.tables import utcnow
+
+if TYPE_CHECKING:
+    import redis
+    from sqlalchemy.orm import Session
+
+STATUSES = ("open", "acknowledged", "closed")
+
+
+def _alert(session: Session, alert_id: int, team: str | None) -> LiveAlert:
+    alert = repo.get_alert(session=session, alert_id=alert_id)
+    if alert is None:
+        raise NotFound(f"alert {alert_id} not found", "alert_id")
+    check_team(team, alert.team_id)
+    return alert
+
+
+def acknowledge(*, session: Session, r: redis.Redis, alert_id: int, by: str, note: str | None,
+                team: str | None = None) -> LiveAlert:
+    """介入: someone is on it. Once; a closed alert stays closed."""
+    alert = _alert(session, alert_id, team)
+    if alert.status != "open":
+        raise Conflict(f"alert {alert_id} is already {alert.status} (by {alert.acknowledged_by})", "alert_id")
+    alert.status, alert.acknowledged_at, alert.acknowledged_by = "acknowledged", utcnow(), by
+    alert.note = note
+    session.flush()
+    live_repo.publish(r, {"type": "alert", "id": alert.id, "conversation_id": alert.conversation_id,
+                          "team": alert.team_id})
+    return alert
+
+
+def close(*, session: Session, r: redis.Redis, alert_id: int, by: str, note: str | None,
+          team: str | None = None) -> LiveAlert:
+    """Handled: closed with a note (acknowledging it too if nobody had)."""
+    alert = _alert(session, alert_id, team)
+    if alert.status == "closed":
+        raise Conflict(f"alert {alert_id} is already closed", "alert_id")
+    now = utcnow()
+    if alert.acknowledged_at is None:
+        alert.acknowledged_at, alert.acknowledged_by = now, by
+    alert.status, alert.closed_at = "closed", now
+    alert.note = "\n".join(x for x in (alert.note, note) if x) or None
+    session.flush()
+    live_repo.publish(r, {"type": "alert", "id": alert.id, "conversation_id": alert.conversation_id,
+                          "team": alert.team_id})
+    return alert
+
+
+def list_alerts(*, session: Session, team: str | None, status: str | None, limit: int = 100,
+                before_id: int | None = None) -> list[LiveAlert]:
+    if status is not None and status not in STATUSES:
+        raise Invalid(f"status must be one of {', '.join(STATUSES)}", "status", loc=("query", "status"))
+    return repo.list_alerts(session=session, team=team, status=status, limit=limit, before_id=before_id)
+
+
+def add_webhook(*, session: Session, url: str, fmt: str, secret: str | None, teams: list[str] | None,
+                by: str | None) -> Webhook:
+    if fmt not in FORMATS:
+        raise Invalid(f"format must be one of {', '.join(FORMATS)}", "format")
+    if not url.startswith(("http://", "https://")):
+        raise Invalid("url must be an http:// or https:// address", "url")
+    return repo.add_webhook(session=session, url=url, fmt=fmt, secret=secret, teams=teams, by=by)
+
+
+def delete_webhook(*, session: Session, webhook_id: int) -> None:
+    if not repo.delete_webhook(session=session, webhook_id=webhook_id):
+        raise NotFound(f"webhook {webhook_id} not found", "webhook_id")
+
+
+def retry_delivery(*, session: Session, r: redis.Redis, delivery_id: int) -> AlertDelivery:
+    delivery = repo.retry_delivery(session=session, delivery_id=delivery_id)
+    if delivery is None:
+        raise NotFound(f"delivery {delivery_id} not found", "delivery_id")
+    if delivery.status == "delivered":
+        raise Conflict(f"delivery {delivery_id} was delivered at {delivery.delivered_at.isoformat()}", "delivery_id")
+    session.flush()
+    live_repo.wake_delivery(r)
+    return delivery
+
+
+def intervention(*, session: Session, since: datetime, until: datetime, sla_s: float, by: str = "agent"
+                 ) -> dict[Any, dict[str, Any]]:
+    """Per agent (or team): major alerts, acknowledged, within the SLA, their share, mean minutes."""
+    out = {}
+    for row in repo.intervention(session=session, since=since, until=until, sla_s=sla_s, by=by):
+        row["within_sla_share"] = round(row["within_sla"] / row["alerts"], 4) if row["alerts"] else None
+        out[row.pop("key")] = row
+    return out

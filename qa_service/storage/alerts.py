@@ -1,0 +1,175 @@
+"""Webhooks, live alerts and their deliveries: persistence only (what to raise and send is ``live/``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from qa_service.storage.alert_tables import AlertDelivery, LiveAlert, Webhook
+from qa_service.storage.tables import utcnow
+
+# --- webhooks --------------------------------------------------------------------------------------------------
+
+
+def add_webhook(*, session: Session, url: str, fmt: str, secret: str | None, teams: list[str] | None,
+                by: str | None) -> Webhook:
+    hook = Webhook(url=url, format=fmt, secret=secret, teams=teams, created_at=utcnow(), created_by=by)
+    session.add(hook)
+    session.flush()
+    return hook
+
+
+def list_webhooks(*, session: Session) -> list[Webhook]:
+    return list(session.scalars(select(Webhook).where(Webhook.deleted_at.is_(None)).order_by(Webhook.id)))
+
+
+def delete_webhook(*, session: Session, webhook_id: int) -> bool:
+    """Stop sending to it (pending deliveries end ``failed``: the webhook is gone)."""
+    done = session.execute(update(Webhook).where(Webhook.id == webhook_id, Webhook.deleted_at.is_(None))
+                           .values(deleted_at=utcnow())).rowcount
+    if done:
+        session.execute(update(AlertDelivery).where(AlertDelivery.webhook_id == webhook_id,
+                                                    AlertDelivery.status.in_(("pending", "sending")))
+                        .values(status="failed", last_error="webhook deleted"))
+    return bool(done)
+
+
+# --- alerts ----------------------------------------------------------------------------------------------------
+
+
+def insert_alerts(*, session: Session, rows: Sequence[dict[str, Any]]) -> list[LiveAlert]:
+    """Store new alerts with a pending delivery to every webhook of their team; an alert already stored
+    for the same conversation, rule and turn is skipped. Returns the stored ones."""
+    if not rows:
+        return []
+    keys = [(r["conversation_id"], r["rule"], r["utterance_index"]) for r in rows]
+    seen = {tuple(k) for k in session.execute(
+        select(LiveAlert.conversation_id, LiveAlert.rule, LiveAlert.utterance_index)
+        .where(LiveAlert.conversation_id.in_({k[0] for k in keys})))}
+    hooks = list_webhooks(session=session)
+    stored = []
+    for row, key in zip(rows, keys):
+        if key in seen:
+            continue
+        seen.add(key)
+        alert = LiveAlert(**row, status="open", created_at=row.get("created_at") or utcnow())
+        session.add(alert)
+        stored.append(alert)
+    session.flush()
+    for alert in stored:
+        for hook in hooks:
+            if hook.teams is None or alert.team_id in hook.teams:
+                session.add(AlertDelivery(alert_id=alert.id, webhook_id=hook.id, status="pending", attempts=0,
+                                          next_attempt_at=alert.created_at))
+    session.flush()
+    return stored
+
+
+def get_alert(*, session: Session, alert_id: int) -> LiveAlert | None:
+    return session.get(LiveAlert, alert_id)
+
+
+def list_alerts(*, session: Session, team: str | None = None, status: str | None = None,
+                conversation_ids: Sequence[int] | None = None, limit: int = 100, before_id: int | None = None
+                ) -> list[LiveAlert]:
+    """Newest first."""
+    query = select(LiveAlert).order_by(LiveAlert.id.desc()).limit(limit)
+    if team:
+        query = query.where(LiveAlert.team_id == team)
+    if status:
+        query = query.where(LiveAlert.status == status)
+    if conversation_ids is not None:
+        query = query.where(LiveAlert.conversation_id.in_(list(conversation_ids)))
+    if before_id:
+        query = query.where(LiveAlert.id < before_id)
+    return list(session.scalars(query))
+
+
+def set_transcript(*, session: Session, conversation_id: int, transcript_id: int) -> None:
+    session.execute(update(LiveAlert).where(LiveAlert.conversation_id == conversation_id)
+                    .values(transcript_id=transcript_id))
+
+
+# --- deliveries ------------------------------------------------------------------------------------------------
+
+
+def claim_due(*, session: Session, now: datetime, lease_s: float, limit: int = 50
+              ) -> list[tuple[AlertDelivery, LiveAlert, Webhook]]:
+    """Deliveries to try now (pending and due, or a sender's lease ran out), leased to this sender."""
+    due = or_(and_(AlertDelivery.status == "pending", AlertDelivery.next_attempt_at <= now),
+              and_(AlertDelivery.status == "sending", AlertDelivery.lease_until < now))
+    query = select(AlertDelivery.id).where(due).order_by(AlertDelivery.next_attempt_at).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    ids = list(session.scalars(query))
+    if not ids:
+        return []
+    session.execute(update(AlertDelivery).where(AlertDelivery.id.in_(ids), due)
+                    .values(status="sending", lease_until=now + timedelta(seconds=lease_s))
+                    .execution_options(synchronize_session=False))
+    rows = session.execute(select(AlertDelivery, LiveAlert, Webhook)
+                           .join(LiveAlert, LiveAlert.id == AlertDelivery.alert_id)
+                           .join(Webhook, Webhook.id == AlertDelivery.webhook_id)
+                           .where(AlertDelivery.id.in_(ids), AlertDelivery.status == "sending")).all()
+    return [tuple(r) for r in rows]
+
+
+def record_attempt(*, session: Session, delivery_id: int, ok: bool, error: str | None, retry_at: datetime | None,
+                   payload: dict[str, Any] | None) -> None:
+    """The outcome of one try: delivered, pending again at ``retry_at``, or failed (``retry_at`` None)."""
+    now = utcnow()
+    values: dict[str, Any] = {"attempts": AlertDelivery.attempts + 1, "lease_until": None, "payload": payload}
+    if ok:
+        values.update(status="delivered", delivered_at=now, last_error=None)
+    elif retry_at is not None:
+        values.update(status="pending", next_attempt_at=retry_at, last_error=error)
+    else:
+        values.update(status="failed", last_error=error)
+    session.execute(update(AlertDelivery).where(AlertDelivery.id == delivery_id).values(**values))
+
+
+def list_deliveries(*, session: Session, status: str | None = None, webhook_id: int | None = None,
+                    limit: int = 100) -> list[AlertDelivery]:
+    query = select(AlertDelivery).order_by(AlertDelivery.id.desc()).limit(limit)
+    if status:
+        query = query.where(AlertDelivery.status == status)
+    if webhook_id:
+        query = query.where(AlertDelivery.webhook_id == webhook_id)
+    return list(session.scalars(query))
+
+
+def retry_delivery(*, session: Session, delivery_id: int) -> AlertDelivery | None:
+    """A failed (or pending) delivery, due now with its attempts reset."""
+    d = session.get(AlertDelivery, delivery_id)
+    if d is None:
+        return None
+    if d.status in ("failed", "pending"):
+        d.status, d.attempts, d.next_attempt_at, d.lease_until = "pending", 0, utcnow(), None
+    return d
+
+
+# --- intervention SLA ------------------------------------------------------------------------------------------
+
+
+def intervention(*, session: Session, since: datetime, until: datetime, sla_s: float, by: str = "agent",
+                 severities: Sequence[str] = ("major", "critical")) -> list[dict[str, Any]]:
+    """Per agent (``by="agent"``) or team: major alerts raised in [since, until), how many were
+    acknowledged, how many within ``sla_s``, and the mean minutes to acknowledgement."""
+    key = LiveAlert.agent_id if by == "agent" else LiveAlert.team_id
+    if session.get_bind().dialect.name == "sqlite":
+        waited = (func.julianday(LiveAlert.acknowledged_at) - func.julianday(LiveAlert.created_at)) * 86400.0
+    else:
+        waited = func.extract("epoch", LiveAlert.acknowledged_at - LiveAlert.created_at)
+    acked = LiveAlert.acknowledged_at.is_not(None)
+    query = (select(key, func.count(), func.sum(case((acked, 1), else_=0)),
+                    func.sum(case((and_(acked, waited <= sla_s), 1), else_=0)), func.avg(case((acked, waited))))
+             .where(LiveAlert.severity.in_(list(severities)), LiveAlert.created_at >= since,
+                    LiveAlert.created_at < until)
+             .group_by(key))
+    return [{"key": k, "alerts": n, "acknowledged": a or 0, "within_sla": w or 0,
+             "mean_minutes": None if m is None else round(float(m) / 60, 1)}
+            for k, n, a, w, m in session.execute(query)]

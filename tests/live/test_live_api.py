@@ -1,0 +1,175 @@
+"""Live QA through the API on real Redis, a real database and a real webhook receiver.
+
+The conversation streamed is a real one (stc3_dch1, ``tests/data/live_sample.json``): a customer
+who has waited a year for a refund grows angrier turn by turn (失望至极 at turn 4, a canned answer at
+5) and, in the last turn, names 12315 and the ministry (工信部投诉). The shipped alerts
+(``rules/alerts/default.yaml``) stay quiet for five turns; once six turns are in, the predicted
+satisfaction is low enough to page; the last turn raises anger twice in a row and the complaint
+threat; nothing else fires.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from sqlalchemy import select
+
+from qa_service.live.delivery import verify
+from qa_service.queue.worker import run_worker
+from qa_service.storage.alert_tables import LiveAlert
+from qa_service.storage.tables import Report, Transcript
+from tests.live.conftest import SAMPLE, Receiver, open_conversation, stream
+
+YEAR_OF_WAITING = next(d for d in SAMPLE if d["id"] == "stc3-3739797266715000")
+SECRET = "s3cret-for-tests"
+
+
+def _webhook(client, url: str, **extra) -> dict:
+    r = client.post("/v1/webhooks", json={"url": url, "format": "json", "secret": SECRET, **extra})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def test_a_real_conversation_raises_the_right_alerts_at_the_right_turn_and_they_arrive_signed(
+        live_client, receiver):
+    hook = _webhook(live_client, receiver.url)
+    assert hook["signed"] is True and "secret" not in hook
+    cid = open_conversation(live_client, "year-of-waiting", team="telecom", agent_id="a7")
+    raised = stream(live_client, cid, YEAR_OF_WAITING["utterances"])
+    assert [sorted(a["rule"] for a in turn) for turn in raised] == [
+        [], [], [], [], [], ["satisfaction-falling"], ["complaint-threat", "customer-angry"]]
+    alert = next(a for a in raised[6] if a["rule"] == "complaint-threat")
+    assert alert["utterance_index"] == 6 and alert["severity"] == "critical" and "12315" in alert["quote"]
+    assert alert["team"] == "telecom" and alert["agent_id"] == "a7" and alert["status"] == "open"
+
+    got = receiver.wait_for(3)
+    assert len(got) == 3
+    bodies = [json.loads(g["body"]) for g in got]
+    assert {b["rule"] for b in bodies} == {"satisfaction-falling", "complaint-threat", "customer-angry"}
+    assert set(bodies[0]) == {"alert_id", "conversation_id", "source", "external_id", "team", "agent_id", "rule",
+                              "severity", "message", "utterance_index", "quote", "created_at"}
+    for g in got:
+        assert verify(SECRET, g["body"], g["headers"]["x-qa-signature"])
+        assert not verify(SECRET, g["body"].replace(b"telecom", b"telecoX"), g["headers"]["x-qa-signature"])
+        assert not verify("another-secret", g["body"], g["headers"]["x-qa-signature"])
+
+    # The same threat again, minutes later: the cooldown keeps the supervisor from being paged twice.
+    again = stream(live_client, cid, [{"role": "agent", "text": "非常抱歉，小沃会继续为您催促处理。"},
+                                      {"role": "customer", "text": YEAR_OF_WAITING["utterances"][6]["text"]}], start=7)
+    assert again == [[], []]
+    time.sleep(0.5)
+    assert len(receiver.requests) == 3
+
+    deliveries = live_client.get("/v1/webhooks/deliveries").json()
+    assert {d["status"] for d in deliveries} == {"delivered"} and len(deliveries) == 3
+
+
+def test_the_ended_conversation_is_an_ordinary_transcript_scored_by_the_pipeline(live_client, settings_for_live):
+    cid = open_conversation(live_client, "ends", team="telecom", agent_id="a7")
+    stream(live_client, cid, YEAR_OF_WAITING["utterances"])
+    ended = live_client.post(f"/v1/live/conversations/{cid}/end").json()
+    assert ended["status"] == "ended" and ended["transcript_id"] is not None
+    assert live_client.post(f"/v1/live/conversations/{cid}/end").json() == ended  # idempotent
+    late = live_client.post(f"/v1/live/conversations/{cid}/utterances",
+                            json={"utterances": [{"seq": 7, "role": "agent", "text": "还在吗"}]})
+    assert late.status_code == 409 and late.json()["field"] == "conversation_id"
+    run_worker(settings_for_live, burst=True, reconcile=False)
+    runtime = live_client.app.state.runtime
+    with runtime.session() as s:
+        t = s.get(Transcript, ended["transcript_id"])
+        assert t.status == "scored" and t.team_id == "telecom" and len(t.utterances) == 7
+        assert s.scalar(select(Report.id).where(Report.transcript_id == t.id)) is not None
+        linked = s.scalars(select(LiveAlert.transcript_id).where(LiveAlert.conversation_id == cid)).all()
+        assert linked and set(linked) == {t.id}
+    board = live_client.get("/v1/live/conversations").json()
+    assert cid not in {c["id"] for c in board}
+
+
+def test_a_receiver_that_is_down_gets_the_alert_when_it_comes_back(live_client):
+    down = Receiver()  # its port is free: nothing listens yet
+    _webhook(live_client, down.url)
+    cid = open_conversation(live_client, "receiver-down", team="telecom")
+    stream(live_client, cid, YEAR_OF_WAITING["utterances"])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        pending = live_client.get("/v1/webhooks/deliveries?status=pending").json()
+        if pending and all(d["attempts"] >= 1 for d in pending):
+            break
+        time.sleep(0.1)
+    assert pending and all("ConnectError" in (d["last_error"] or "") for d in pending)
+    down.start()
+    try:
+        got = down.wait_for(3, timeout_s=15)
+        assert {json.loads(g["body"])["rule"] for g in got} == {"satisfaction-falling", "complaint-threat",
+                                                                "customer-angry"}
+    finally:
+        down.stop()
+
+
+def test_out_of_order_and_malformed_turns_are_4xx_naming_the_field_and_keep_nothing(live_client):
+    cid = open_conversation(live_client, "order", team="telecom")
+    stream(live_client, cid, [{"role": "customer", "text": "你好"}, {"role": "agent", "text": "您好，请讲"}])
+    url = f"/v1/live/conversations/{cid}/utterances"
+    gap = live_client.post(url, json={"utterances": [{"seq": 3, "role": "customer", "text": "在吗"}]})
+    assert gap.status_code == 409 and gap.json()["field"] == "utterances[0].seq" and "expected is 2" in gap.json()["detail"]
+    half = live_client.post(url, json={"utterances": [{"seq": 2, "role": "customer", "text": "在吗"},
+                                                      {"seq": 4, "role": "customer", "text": "人呢"}]})
+    assert half.status_code == 409 and half.json()["field"] == "utterances[1].seq"
+    changed = live_client.post(url, json={"utterances": [{"seq": 1, "role": "agent", "text": "别的话"}]})
+    assert changed.status_code == 409 and changed.json()["field"] == "utterances[0].text"
+    same = live_client.post(url, json={"utterances": [{"seq": 1, "role": "agent", "text": "您好，请讲"}]})
+    assert same.status_code == 200 and same.json()["accepted"] == 0 and same.json()["repeats"] == 1
+    for body, loc in (({"utterances": [{"seq": 2, "text": "缺角色"}]}, ["body", "utterances", 0, "role"]),
+                      ({"utterances": [{"seq": -1, "role": "agent", "text": "x"}]}, ["body", "utterances", 0, "seq"]),
+                      ({"utterances": [{"seq": 2, "role": "agent", "text": "   "}]}, ["body", "utterances", 0, "text"]),
+                      ({"utterances": []}, ["body", "utterances"])):
+        bad = live_client.post(url, json=body)
+        assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == loc, bad.text
+    assert live_client.post("/v1/live/conversations/999999/utterances",
+                            json={"utterances": [{"seq": 0, "role": "agent", "text": "x"}]}).status_code == 404
+    [c] = [c for c in live_client.get("/v1/live/conversations").json() if c["id"] == cid]
+    assert c["turns"] == 2  # nothing of the refused requests was kept
+    ok = live_client.post(url, json={"utterances": [{"seq": 2, "role": "customer", "text": "在吗"}]})
+    assert ok.status_code == 200 and ok.json()["accepted"] == 1
+
+
+def test_timers_page_for_a_waiting_customer_and_end_idle_conversations(live_client):
+    from qa_service.live import service
+
+    runtime = live_client.app.state.runtime
+    cid = open_conversation(live_client, "waiting", team="telecom")
+    stream(live_client, cid, [{"role": "customer", "text": "在吗？我的退款什么时候到账"}])
+    raised, _ = service.sweep(runtime, now=time.time() + 30)
+    assert raised == 0
+    raised, _ = service.sweep(runtime, now=time.time() + 75)
+    assert raised == 1
+    [alert] = live_client.get("/v1/live/alerts?status=open").json()
+    assert alert["rule"] == "customer-waiting" and alert["utterance_index"] == 0 and alert["value"] >= 60
+    assert service.sweep(runtime, now=time.time() + 80) == (0, 0)  # not twice for the same wait
+    _, ended = service.sweep(runtime, now=time.time() + runtime.settings.live.idle_timeout_s + 5)
+    assert ended == 1 and live_client.get("/v1/live/conversations").json() == []
+
+
+def test_intervention_sla_reaches_performance_records_and_the_dashboard(live_client, settings_for_live):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    cid = open_conversation(live_client, "sla", team="telecom", agent_id="a7")
+    raised = [a for turn in stream(live_client, cid, YEAR_OF_WAITING["utterances"]) for a in turn]
+    major = [a for a in raised if a["severity"] in ("major", "critical")]
+    assert len(major) == 3
+    ack = live_client.post(f"/v1/live/alerts/{major[0]['alert_id']}/ack", json={"note": "已介入", "by": "lead.li"})
+    assert ack.status_code == 200 and ack.json()["acknowledged_by"] == "lead.li"
+    live_client.post(f"/v1/live/conversations/{cid}/end")
+    run_worker(settings_for_live, burst=True, reconcile=False)  # the agent's record: the scored transcript
+    month = datetime.now(ZoneInfo(settings_for_live.performance.timezone)).strftime("%Y-%m")
+    perf = live_client.get(f"/v1/performance?period={month}").json()
+    [team] = [t for t in perf["teams"] if t["team"] == "telecom"]
+    assert team["metrics"]["intervention_alerts"] == 3
+    assert team["metrics"]["intervention_sla_share"] == round(1 / 3, 4)
+    assert team["sources"]["intervention_sla_share"] == "live"
+    [agent] = [a for a in perf["agents"] if a["agent_id"] == "a7"]
+    assert agent["metrics"]["intervention_alerts"] == 3
+    page = live_client.get(f"/ui/?period={month}").text
+    assert "情感管理时效" in page and "33%" in page
