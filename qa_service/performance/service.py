@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from qa_service.config import Settings
 from qa_service.errors import Invalid
@@ -25,6 +26,7 @@ from qa_service.performance.record import (
 )
 from qa_service.period import Period
 from qa_service.rules.scheme import AppraisalScheme
+from qa_service.storage import alerts as alert_repo
 from qa_service.storage import kpis as kpi_repo
 from qa_service.storage import performance as perf_repo
 from qa_service.storage.facts import DIMENSIONS
@@ -84,6 +86,26 @@ def qa_stats(*, session: Session, period: Period, final: bool, frt_target_s: flo
     return stats, team_median
 
 
+def _intervention(session: Session, settings: Settings, period: Period, agents: list[PerformanceRecord],
+                  teams: list[PerformanceRecord]) -> None:
+    """情感管理时效 from live QA: major alerts, the share acknowledged within QA_LIVE__INTERVENTION_SLA, and
+    the mean minutes to acknowledgement, per agent and per team (alerts raised in the period)."""
+    since, until = period.bounds(ZoneInfo(settings.performance.timezone))
+    sla_s = settings.live.intervention_sla.total_seconds()
+    for by, records in (("agent", agents), ("team", teams)):
+        rows = {r["key"]: r for r in alert_repo.intervention(session=session, since=since, until=until, sla_s=sla_s,
+                                                              by=by)}
+        for rec in records:
+            row = rows.get(rec.agent_id if by == "agent" else rec.team)
+            if row is None:
+                continue
+            rec.metrics.update(intervention_alerts=row["alerts"],
+                               intervention_sla_share=row["within_sla"] / row["alerts"],
+                               intervention_minutes=row["mean_minutes"])
+            rec.sources.update(dict.fromkeys(("intervention_alerts", "intervention_sla_share",
+                                              "intervention_minutes"), "live"))
+
+
 def kpi_totals(*, session: Session, period: Period) -> tuple[dict[str, KpiTotals], dict[str, str]]:
     """Each agent's KPI sums over the records inside the period (added up by the database), and their
     team on the latest record that names one."""
@@ -107,6 +129,7 @@ def records(*, session: Session, settings: Settings, period: Period, agent_id: s
     agent_kpi, kpi_team = kpi_totals(session=session, period=period)
     stats, team_median = qa_stats(session=session, period=period, final=final, frt_target_s=p.frt_target_seconds)
     agents, teams = assemble(period, agent_kpi, kpi_team, stats, team_median, shrinkage_n=p.shrinkage_n)
+    _intervention(session, settings, period, agents, teams)
     if agent_id:
         agents = [r for r in agents if r.agent_id == agent_id]
         teams = [t for t in teams if any(a.team == t.team for a in agents)]

@@ -64,6 +64,9 @@ METRICS: dict[str, tuple[str, str]] = {
     "qa_fatal": ("致命项数", "count"),
     "qa_fatal_rate": ("致命项率", "share"),
     "qa_flagged_share": ("质检标记率", "share"),
+    "intervention_alerts": ("重大实时预警数", "count"),
+    "intervention_sla_share": ("情感管理时效（重大预警按时介入率）", "share"),
+    "intervention_minutes": ("重大预警平均介入时长(分钟)", "number"),
 }
 
 

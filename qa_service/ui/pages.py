@@ -21,6 +21,7 @@ from qa_service.api.auth import Dashboard, QARead, ReviewWrite, check_team, scop
 from qa_service.api.deps import ReadSessionDep, RowId, RuntimeDep, SessionDep, SettingsDep
 from qa_service.api.schemas import ReviewedFinding
 from qa_service.errors import NotFound
+from qa_service.live import supervise
 from qa_service.period import parse_period
 from qa_service.review import service as review_service
 from qa_service.storage import dashboard as dash_repo
@@ -31,7 +32,8 @@ from qa_service.ui.highlight import Mark, segments
 from qa_service.ui.render import HERE, page
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
-STATIC = {"ui.css": (HERE / "static" / "ui.css", "text/css"), "ui.js": (HERE / "static" / "ui.js", "text/javascript")}
+STATIC = {"ui.css": (HERE / "static" / "ui.css", "text/css"), "ui.js": (HERE / "static" / "ui.js", "text/javascript"),
+          "live.js": (HERE / "static" / "live.js", "text/javascript")}
 
 
 def _plotly_js() -> Path:
@@ -90,8 +92,16 @@ def dashboard_page(request: Request, runtime: RuntimeDep, session: ReadSessionDe
             chart_data["radar"] = {**data["radar"],
                                    "labels": [labels.label(labels.DIMENSIONS, n) for n in data["radar"]["dimensions"]]}
     kappa = report.calibration.agreement.kappa if report.calibration.agreement else None
+    intervention = {}
+    if chosen is not None:
+        since, until = chosen.bounds(tz)
+        intervention = supervise.intervention(session=session, since=since, until=until, by="team",
+                                              sla_s=runtime.settings.live.intervention_sla.total_seconds())
+        if team:
+            intervention = {k: v for k, v in intervention.items() if k == team}
+    sla_h = runtime.settings.live.intervention_sla.total_seconds() / 3600
     return page(request, "dashboard.html", "dashboard", session, me, data=data, chart_data=chart_data, period=label,
-                agent_id=agent_id, error=error, kappa=kappa)
+                agent_id=agent_id, error=error, kappa=kappa, intervention=intervention, sla_label=f"{sla_h:g} 小时")
 
 
 @router.get("/queue", response_class=HTMLResponse)

@@ -1,0 +1,62 @@
+"""/ui/live: the supervisor's live board — open conversations of their team with mood, waiting time
+and alerts, newest first — kept current by server-sent events (FastAPI's ``EventSourceResponse``)
+fed from the live event stream in Redis, whichever API process raised the event."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+
+from qa_service.api import presenters
+from qa_service.api.auth import Supervise
+from qa_service.api.deps import RuntimeDep, SessionDep
+from qa_service.live import service, supervise
+from qa_service.rules.alerts import METRICS
+from qa_service.storage.live import P as LIVE_PREFIX
+from qa_service.storage.redis import async_client
+from qa_service.ui.render import page
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+RECENT_ALERTS = 50
+WAIT_MS = 10_000
+
+
+def snapshot(runtime, team: str | None) -> dict[str, Any]:
+    """What the board shows: open conversations and the latest alerts (of the team)."""
+    with runtime.read_sessions() as session:
+        alerts = supervise.list_alerts(session=session, team=team, status=None, limit=RECENT_ALERTS)
+        rows = [json.loads(presenters.alert_read(a).model_dump_json()) for a in alerts]
+    return {"conversations": service.board(runtime, team), "alerts": rows}
+
+
+@router.get("/live", response_class=HTMLResponse)
+def live_page(request: Request, runtime: RuntimeDep, session: SessionDep, me: Supervise) -> HTMLResponse:
+    """实时监控: the board; new alerts and state arrive without reloading."""
+    return page(request, "live.html", "live", session, me, team=me.team,
+                metrics={k: v[0] for k, v in METRICS.items()}, initial=snapshot(runtime, me.team))
+
+
+@router.get("/live/events", response_class=EventSourceResponse)
+async def live_events(request: Request, runtime: RuntimeDep, me: Supervise) -> AsyncIterator[ServerSentEvent]:
+    """A fresh board whenever something of the viewer's team happens (new alert, acknowledgement, turn)."""
+    r = async_client(runtime.settings)
+    last = "$"
+    try:
+        yield ServerSentEvent(event="board", data=await run_in_threadpool(snapshot, runtime, me.team))
+        while not await request.is_disconnected():
+            got = await r.xread({f"{LIVE_PREFIX}events": last}, block=WAIT_MS, count=100)
+            if not got:
+                continue
+            events = got[0][1]
+            last = events[-1][0]
+            teams = {json.loads(fields[b"e"]).get("team") for _, fields in events}
+            if me.team is None or me.team in teams:
+                yield ServerSentEvent(event="board", data=await run_in_threadpool(snapshot, runtime, me.team))
+    finally:
+        await r.aclose()

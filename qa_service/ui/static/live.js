@@ -1,0 +1,100 @@
+// 实时监控: renders the board from snapshots the server pushes (server-sent events), and
+// acknowledges / closes alerts through the JSON API. Text goes in with textContent only.
+(function () {
+  "use strict";
+  const SEVERITY = {info: "提示", minor: "一般", major: "重要", critical: "紧急"};
+  const STATUS = {open: "待介入", acknowledged: "已介入", closed: "已关闭"};
+  const userBox = document.getElementById("qa-user");
+
+  function cell(tr, text, cls) {
+    const td = document.createElement("td");
+    td.textContent = text === null || text === undefined ? "—" : String(text);
+    if (cls) td.className = cls;
+    tr.appendChild(td);
+    return td;
+  }
+
+  function time(iso) {
+    const d = new Date(iso);
+    return d.toLocaleTimeString("zh-CN", {hour12: false});
+  }
+
+  function say(text, error) {
+    const box = document.getElementById("msg");
+    box.textContent = text;
+    box.className = error ? "error" : "";
+    box.hidden = false;
+  }
+
+  async function act(alertId, action) {
+    const note = action === "close" ? window.prompt("处理结果（可空）", "") : null;
+    if (action === "close" && note === null) return;
+    const body = {note: note || null};
+    if (userBox) {
+      const who = userBox.value.trim();
+      if (!who) { say("请先在右上角填写当前用户", true); userBox.focus(); return; }
+      body.by = who;
+    }
+    const res = await fetch(`/v1/live/alerts/${alertId}/${action}`, {
+      method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)});
+    if (!res.ok) {
+      let data = null;
+      try { data = await res.json(); } catch (e) { /* empty */ }
+      say(data && typeof data.detail === "string" ? data.detail : `操作失败（${res.status}）`, true);
+    }
+  }
+
+  function render(board) {
+    const alerts = document.querySelector("#alerts tbody");
+    alerts.replaceChildren();
+    if (!board.alerts.length) cell(alerts.insertRow(), "暂无预警", "empty").colSpan = 8;
+    for (const a of board.alerts) {
+      const tr = alerts.insertRow();
+      tr.className = "sev-" + a.severity;
+      tr.dataset.alert = a.alert_id;
+      cell(tr, time(a.created_at));
+      cell(tr, SEVERITY[a.severity] || a.severity);
+      cell(tr, a.message);
+      cell(tr, [a.team, a.agent_id].filter(Boolean).join(" / "));
+      cell(tr, `${a.source}/${a.external_id}（第 ${a.utterance_index} 句）`);
+      cell(tr, a.quote);
+      cell(tr, STATUS[a.status] || a.status, "status");
+      const td = cell(tr, "");
+      if (a.status === "open") {
+        const ack = document.createElement("button");
+        ack.textContent = "介入";
+        ack.className = "primary ack";
+        ack.addEventListener("click", () => act(a.alert_id, "ack"));
+        td.appendChild(ack);
+      }
+      if (a.status !== "closed") {
+        const close = document.createElement("button");
+        close.textContent = "关闭";
+        close.addEventListener("click", () => act(a.alert_id, "close"));
+        td.appendChild(close);
+      }
+    }
+    const convs = document.querySelector("#conversations tbody");
+    convs.replaceChildren();
+    if (!board.conversations.length) cell(convs.insertRow(), "暂无进行中的会话", "empty").colSpan = 8;
+    for (const c of board.conversations) {
+      const tr = convs.insertRow();
+      const r = c.readings || {};
+      cell(tr, `${c.source}/${c.external_id}`);
+      cell(tr, [c.team, c.agent_id].filter(Boolean).join(" / "));
+      cell(tr, c.channel === "call" ? "通话" : "在线");
+      cell(tr, c.turns, "num");
+      cell(tr, c.waiting_s === null ? "—" : `${Math.round(c.waiting_s)} 秒`, "num");
+      cell(tr, r.predicted_satisfaction === undefined ? "—" : Math.round(r.predicted_satisfaction), "num");
+      cell(tr, r.customer_anger === undefined ? "—" : r.customer_anger.toFixed(2), "num");
+      cell(tr, c.alerts, "num");
+    }
+  }
+
+  render(JSON.parse(document.getElementById("live-initial").textContent));
+  const status = document.getElementById("live-status");
+  const source = new EventSource("/ui/live/events");
+  source.addEventListener("open", () => { status.textContent = "实时"; });
+  source.addEventListener("error", () => { status.textContent = "重连中…"; });
+  source.addEventListener("board", (e) => render(JSON.parse(e.data)));
+})();

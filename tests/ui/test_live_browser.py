@@ -1,0 +1,44 @@
+"""The live board in real headless Chromium: a new alert appears without reloading (server-sent
+events), and acknowledging it (介入) updates the board. Skipped like the other browser tests when
+Chromium or Playwright is missing, unless ``QA_REQUIRE_BROWSER=1``."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from qa_service.stack import BackgroundServer
+from tests.conftest import make_settings
+from tests.live.conftest import SAMPLE
+from tests.ui.test_browser import browser, page, pytestmark, shots  # noqa: F401  (fixtures and the skip)
+
+ANGRY = next(d for d in SAMPLE if d["id"] == "stc3-3739797266715000")["utterances"]
+
+
+@pytest.fixture
+def live_server(tmp_path, sqlite_url, redis_url, redis_conn):
+    srv = BackgroundServer(make_settings(tmp_path, sqlite_url, redis_url)).start()
+    yield srv.url
+    srv.stop()
+
+
+def test_live_board_shows_a_new_alert_without_reloading_and_acknowledges_it(live_server, page, shots):  # noqa: F811
+    page.goto(f"{live_server}/ui/live")
+    page.wait_for_selector("#live-status:has-text('实时')")
+    assert page.locator("#alerts tbody tr[data-alert]").count() == 0
+    with httpx.Client(base_url=live_server, timeout=30) as api:
+        cid = api.post("/v1/live/conversations", json={"source": "browser", "external_id": "angry-1", "team": "电信",
+                                                      "agent_id": "a9"}).json()["id"]
+        for i, u in enumerate(ANGRY):
+            assert api.post(f"/v1/live/conversations/{cid}/utterances",
+                            json={"utterances": [{"seq": i, **u}]}).status_code == 200
+    row = page.locator("#alerts tbody tr[data-alert]", has_text="客户威胁投诉")
+    row.wait_for(timeout=10_000)
+    assert "12315" in row.inner_text() and "待介入" in row.inner_text()
+    assert page.locator("#conversations tbody tr", has_text="browser/angry-1").count() == 1
+    page.screenshot(path=str(shots / "live.png"))
+    page.fill("#qa-user", "lead.zhou")
+    row.locator("button.ack").click()
+    page.locator("#alerts tbody tr[data-alert]", has_text="客户威胁投诉").locator(
+        "td.status", has_text="已介入").wait_for(timeout=10_000)
+    assert not page.js_errors
