@@ -9,7 +9,9 @@ Feishu: ``timestamp``/``sign`` in the body).
 
 Sending is at least once: a delivery row is leased, tried, and marked delivered, pending again
 after a backoff, or failed after ``QA_LIVE__DELIVERY_ATTEMPTS``; a lease that outlives a crashed
-sender expires and another sender takes it. Receivers de-duplicate on ``alert_id``.
+sender expires and another sender takes it. A new alert's deliveries are stored already leased to
+the process that raised it, which sends them at once (``send_now``): the first try waits for no
+poll and no claiming write, and the outbox only backs it up. Receivers de-duplicate on ``alert_id``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import hashlib
 import hmac
 import json
 import logging
+import queue
+import threading
 import time
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
@@ -124,20 +128,38 @@ class Sender:
         self.settings = settings
         self.client = httpx.Client(timeout=settings.delivery_timeout_s, follow_redirects=False)
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="qa-alert-send")
+        # Outcomes are written by one thread, many per transaction: a send never waits for the
+        # database (an embedded SQLite writer may be busy with a batch ingest).
+        self.outcomes: queue.SimpleQueue = queue.SimpleQueue()
+        self.recorder = threading.Thread(target=self._record, name="qa-alert-record", daemon=True)
+        self.recorder.start()
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
+        self.outcomes.put(None)
+        self.recorder.join(timeout=30)
         self.client.close()
 
     def deliver_due(self) -> int:
         """Try every due delivery once; returns how many were tried."""
         with self.sessions() as session:
             claimed = repo.claim_due(session=session, now=utcnow(), lease_s=LEASE_S)
-            work = [(d.id, d.attempts, alert_payload(a), w) for d, a, w in claimed]
+            work = self.jobs(claimed)
             session.commit()
         for _ in self.pool.map(lambda job: self._send(*job), work):
             pass
         return len(work)
+
+    @staticmethod
+    def jobs(deliveries) -> list[tuple[int, int, dict[str, Any], Webhook]]:
+        """(delivery id, attempts so far, payload, webhook) of leased deliveries (read inside their session)."""
+        return [(d.id, d.attempts, alert_payload(a), w) for d, a, w in deliveries]
+
+    def send_now(self, jobs: list[tuple[int, int, dict[str, Any], Webhook]]) -> None:
+        """Send deliveries this process has just stored and leased, without waiting for the loop; if
+        the process dies first, their lease runs out and any sender's ``deliver_due`` takes them."""
+        for job in jobs:
+            self.pool.submit(self._send, *job)
 
     def _send(self, delivery_id: int, attempts: int, payload: dict[str, Any], webhook: Webhook) -> None:
         error = None
@@ -155,7 +177,25 @@ class Sender:
         metrics.ALERT_DELIVERIES.labels(webhook.format, outcome).inc()
         if error:
             log.warning("alert %s to webhook %s, try %d: %s", payload["alert_id"], webhook.id, tries, error)
-        with self.sessions() as session:
-            repo.record_attempt(session=session, delivery_id=delivery_id, ok=error is None, error=error,
-                                retry_at=retry_at, payload=payload)
-            session.commit()
+        self.outcomes.put({"delivery_id": delivery_id, "ok": error is None, "error": error, "retry_at": retry_at,
+                           "payload": payload})
+
+    def _record(self) -> None:
+        """Write outcomes as they come, all those waiting in one transaction. One lost with the process
+        leaves its delivery leased: the lease runs out and it is sent again (at least once)."""
+        stopping = False
+        while not stopping:
+            batch = [self.outcomes.get()]
+            while not self.outcomes.empty():
+                batch.append(self.outcomes.get())
+            stopping = None in batch
+            batch = [b for b in batch if b is not None]
+            if not batch:
+                continue
+            try:
+                with self.sessions() as session:
+                    for outcome in batch:
+                        repo.record_attempt(session=session, **outcome)
+                    session.commit()
+            except Exception:  # the database away: the leases run out and the deliveries are retried
+                log.exception("could not record %d alert delivery outcome(s)", len(batch))

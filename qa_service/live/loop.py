@@ -14,7 +14,6 @@ import threading
 import time
 
 from qa_service.live import service
-from qa_service.live.delivery import Sender
 from qa_service.runtime import Runtime
 from qa_service.storage import live as live_repo
 from qa_service.storage.redis import redis_client
@@ -34,7 +33,7 @@ class LiveLoop(threading.Thread):
         self.redis = redis_client(rt.settings, socket_timeout=max(rt.settings.redis.socket_timeout_s, 5.0))
 
     def run(self) -> None:
-        sender = Sender(self.rt.sessions, self.rt.settings.live)
+        sender = service.sender(self.rt)
         last_sweep = 0.0
         try:
             while not self.stopping.is_set():
@@ -50,7 +49,6 @@ class LiveLoop(threading.Thread):
                     log.exception("live loop pass failed; retrying")
                     self.stopping.wait(2.0)
         finally:
-            sender.close()
             self.redis.close()
 
     def stop(self) -> None:

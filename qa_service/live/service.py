@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from qa_service.access.service import check_team
@@ -20,6 +21,7 @@ from qa_service.ingest import pii
 from qa_service.ingest.schema import TranscriptCreate, UtteranceCreate
 from qa_service.ingest.service import ingest
 from qa_service.live.checks import LiveChecks, window
+from qa_service.live.delivery import LEASE_S, Sender
 from qa_service.live.evaluate import LiveState, Observation, advance, evaluate
 from qa_service.live.schema import LiveConversationCreate, LiveUtterance
 from qa_service.rules.alerts import AlertBook, AlertRule
@@ -27,6 +29,7 @@ from qa_service.runtime import Runtime
 from qa_service.storage import alerts as alert_repo
 from qa_service.storage import live as live_repo
 from qa_service.storage.alert_tables import LiveAlert
+from qa_service.storage.tables import utcnow
 
 log = logging.getLogger(__name__)
 QUOTE_CHARS = 300
@@ -36,6 +39,11 @@ WINDOW = 8  # turns the live checks look back over (further when needed: see che
 def checks(rt: Runtime) -> LiveChecks:
     """The live checks over this process's pipeline (its models load on first use)."""
     return rt.extension("live.checks", lambda: LiveChecks(rt.pipeline))
+
+
+def sender(rt: Runtime) -> Sender:
+    """This process's webhook sender (shared by the requests that raise alerts and the live loop)."""
+    return rt.extension("live.sender", lambda: Sender(rt.sessions, rt.settings.live))
 
 
 def alert_rules(rt: Runtime) -> dict[str, AlertRule]:
@@ -156,7 +164,12 @@ def _store_alerts(rt: Runtime, cid: int, meta: dict, fired: list) -> list[LiveAl
              "quote": (f.quote or "")[:QUOTE_CHARS], "value": None if f.value is None else round(float(f.value), 4)}
             for f in fired]
     with rt.session() as session:
-        return alert_repo.insert_alerts(session=session, rows=rows)
+        stored, deliveries = alert_repo.insert_alerts(session=session, rows=rows,
+                                                      lease_until=utcnow() + timedelta(seconds=LEASE_S))
+        jobs = Sender.jobs(deliveries)
+    if jobs:
+        sender(rt).send_now(jobs)
+    return stored
 
 
 def _announce(rt: Runtime, cid: int, meta: dict, alerts: list[LiveAlert], conversation: bool = True) -> None:

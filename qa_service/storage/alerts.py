@@ -41,11 +41,14 @@ def delete_webhook(*, session: Session, webhook_id: int) -> bool:
 # --- alerts ----------------------------------------------------------------------------------------------------
 
 
-def insert_alerts(*, session: Session, rows: Sequence[dict[str, Any]]) -> list[LiveAlert]:
-    """Store new alerts with a pending delivery to every webhook of their team; an alert already stored
-    for the same conversation, rule and turn is skipped. Returns the stored ones."""
+def insert_alerts(*, session: Session, rows: Sequence[dict[str, Any]], lease_until: datetime | None = None
+                  ) -> tuple[list[LiveAlert], list[tuple[AlertDelivery, LiveAlert, Webhook]]]:
+    """Store new alerts with a delivery to every webhook of their team; an alert already stored for the
+    same conversation, rule and turn is skipped. With ``lease_until`` the deliveries are created leased
+    to the caller (``sending``), who sends them at once; a lease that runs out makes them due for any
+    sender (the outbox). Returns the stored alerts and their deliveries."""
     if not rows:
-        return []
+        return [], []
     keys = [(r["conversation_id"], r["rule"], r["utterance_index"]) for r in rows]
     seen = {tuple(k) for k in session.execute(
         select(LiveAlert.conversation_id, LiveAlert.rule, LiveAlert.utterance_index)
@@ -60,13 +63,17 @@ def insert_alerts(*, session: Session, rows: Sequence[dict[str, Any]]) -> list[L
         session.add(alert)
         stored.append(alert)
     session.flush()
+    deliveries = []
     for alert in stored:
         for hook in hooks:
             if hook.teams is None or alert.team_id in hook.teams:
-                session.add(AlertDelivery(alert_id=alert.id, webhook_id=hook.id, status="pending", attempts=0,
-                                          next_attempt_at=alert.created_at))
+                delivery = AlertDelivery(alert_id=alert.id, webhook_id=hook.id, attempts=0,
+                                         status="pending" if lease_until is None else "sending",
+                                         lease_until=lease_until, next_attempt_at=alert.created_at)
+                session.add(delivery)
+                deliveries.append((delivery, alert, hook))
     session.flush()
-    return stored
+    return stored, deliveries
 
 
 def get_alert(*, session: Session, alert_id: int) -> LiveAlert | None:

@@ -173,3 +173,38 @@ def test_intervention_sla_reaches_performance_records_and_the_dashboard(live_cli
     assert agent["metrics"]["intervention_alerts"] == 3
     page = live_client.get(f"/ui/?period={month}").text
     assert "情感管理时效" in page and "33%" in page
+
+
+def test_a_delivery_leased_by_a_process_that_died_is_sent_by_another_once_its_lease_runs_out(
+        live_client, receiver):
+    """New alerts' deliveries are stored leased to the raising process, which sends them at once; if it
+    dies first, the outbox is the backstop: another sender takes the delivery when the lease runs out."""
+    from datetime import timedelta
+
+    from qa_service.live.delivery import Sender
+    from qa_service.storage import alerts as repo
+    from qa_service.storage.tables import utcnow
+
+    _webhook(live_client, receiver.url)
+    runtime = live_client.app.state.runtime
+    row = {"conversation_id": 999, "source": "live-test", "external_id": "crashed", "team_id": None,
+           "agent_id": None, "rule": "complaint-threat", "severity": "critical", "message": "m",
+           "utterance_index": 3, "quote": "我要投诉", "value": 0.9}
+    with runtime.session() as s:  # the raising process stored it, leased for a minute, and died
+        [alert], [(delivery, _, _)] = repo.insert_alerts(session=s, rows=[row],
+                                                         lease_until=utcnow() + timedelta(seconds=60))
+        alert_id, delivery_id = alert.id, delivery.id
+    other = Sender(runtime.sessions, runtime.settings.live)
+    try:
+        assert other.deliver_due() == 0  # still leased: nobody else sends it
+        time.sleep(0.7)  # nor does the app's own live loop (it ticks every 0.5 s)
+        assert receiver.requests == []
+        with runtime.session() as s:  # …a minute later
+            s.get(type(delivery), delivery_id).lease_until = utcnow() - timedelta(seconds=1)
+        other.deliver_due()  # this sender or the app's loop, whichever claims it first
+    finally:
+        other.close()
+    [got] = receiver.wait_for(1)
+    time.sleep(0.7)
+    assert len(receiver.requests) == 1 and json.loads(got["body"])["alert_id"] == alert_id
+    assert live_client.get("/v1/webhooks/deliveries").json()[0]["status"] == "delivered"
