@@ -10,7 +10,6 @@ L003 a duplicate id, L004 a ``rule:`` no pack defines, L010 an example that fire
 
 from __future__ import annotations
 
-import logging
 import re
 from pathlib import Path
 from typing import Literal
@@ -18,9 +17,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from qa_service.errors import RuleError, RulePackError
-from qa_service.rules.loader import display_path, fingerprint, read_yaml_mapping
+from qa_service.rules.loader import ReloadingBook, display_path, read_yaml_mapping
 
-log = logging.getLogger(__name__)
 
 #: Live metrics an alert can put a threshold on: name → (what it is, which turns it is measured on).
 METRICS: dict[str, tuple[str, str]] = {
@@ -152,25 +150,8 @@ def load_alerts(directory: Path) -> dict[str, AlertRule]:
     return {k: v for k, (v, _) in found.items()}
 
 
-class AlertBook:
+class AlertBook(ReloadingBook[dict[str, AlertRule]]):
     """The alert rules, reloaded when a file changes; a broken edit keeps the last good set (and is logged)."""
 
     def __init__(self, directory: Path):
-        self.directory = Path(directory)
-        self._rules: dict[str, AlertRule] | None = None
-        self._fingerprint: tuple = ()
-        self.error: RulePackError | None = None
-
-    def get(self) -> dict[str, AlertRule]:
-        fp = fingerprint(self.directory) if self.directory.is_dir() else ()
-        if self._rules is None or fp != self._fingerprint:
-            try:
-                self._rules = load_alerts(self.directory)
-                self.error = None
-            except RulePackError as exc:
-                self.error = exc
-                if self._rules is None:
-                    raise
-                log.error("alert rules not reloaded, keeping the last good ones:\n%s", exc)
-            self._fingerprint = fp
-        return self._rules
+        super().__init__(directory, load_alerts, "alert rules")

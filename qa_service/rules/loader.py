@@ -17,8 +17,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import yaml
 from pydantic import ValidationError
@@ -312,3 +314,34 @@ def _finish(spec: RulePackSpec, inherited: list[PackRule], digest: str, where: s
     if errors:
         raise RulePackError(errors)
     return pack
+
+
+T = TypeVar("T")
+
+
+class ReloadingBook(Generic[T]):
+    """What ``load(directory)`` returns, loaded again when a file in the folder changes; a broken edit
+    keeps the last good set (``error`` says why, and it is logged). :meth:`get` raises
+    :class:`RulePackError` only when no good set was ever loaded."""
+
+    def __init__(self, directory: Path, load: Callable[[Path], T], what: str):
+        self.directory = Path(directory)
+        self._load = load
+        self._what = what
+        self._loaded: T | None = None
+        self._fingerprint: tuple = ()
+        self.error: RulePackError | None = None
+
+    def get(self) -> T:
+        fp = fingerprint(self.directory) if self.directory.is_dir() else ()
+        if self._loaded is None or fp != self._fingerprint:
+            try:
+                self._loaded = self._load(self.directory)
+                self.error = None
+            except RulePackError as exc:
+                self.error = exc
+                if self._loaded is None:
+                    raise
+                log.error("%s not reloaded, keeping the last good ones:\n%s", self._what, exc)
+            self._fingerprint = fp
+        return self._loaded

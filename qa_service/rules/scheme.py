@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
-import logging
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -26,9 +25,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from qa_service.errors import RuleError, RulePackError
-from qa_service.rules.loader import display_path, fingerprint, read_yaml_mapping
+from qa_service.rules.loader import ReloadingBook, display_path, read_yaml_mapping
 
-log = logging.getLogger(__name__)
 WEIGHT_TOLERANCE = 1e-6
 
 # metric: (Chinese label for reports, kind). kind drives formatting: share 0–1, seconds, count, score 0–100, …
@@ -259,27 +257,8 @@ def scheme_dict(scheme: AppraisalScheme) -> dict[str, Any]:
             "spec": scheme.spec.model_dump(mode="json", exclude={"examples"})}
 
 
-class SchemeBook:
+class SchemeBook(ReloadingBook[dict[str, AppraisalScheme]]):
     """Loaded schemes, reloaded when a file changes; a broken edit keeps the last good set (and is logged)."""
 
     def __init__(self, directory: Path):
-        self.directory = Path(directory)
-        self._schemes: dict[str, AppraisalScheme] | None = None
-        self._fingerprint: tuple = ()
-        self.error: RulePackError | None = None
-
-    def get(self) -> dict[str, AppraisalScheme]:
-        """The current schemes. Raises :class:`RulePackError` only when no good set was ever loaded."""
-        fp = fingerprint(self.directory)
-        if self._schemes is None or fp != self._fingerprint:
-            try:
-                self._schemes = load_schemes(self.directory)
-                self.error = None
-            except RulePackError as exc:
-                self.error = exc
-                if self._schemes is None:
-                    raise
-                log.error("appraisal schemes not reloaded, keeping the last good ones:\n%s",
-                                                  exc)
-            self._fingerprint = fp
-        return self._schemes
+        super().__init__(directory, load_schemes, "appraisal schemes")
