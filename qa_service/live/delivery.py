@@ -73,8 +73,9 @@ def verify(secret: str, body: bytes, header: str, *, tolerance_s: float = 300, n
 def _text(p: dict[str, Any]) -> str:
     who = " / ".join(x for x in (p["team"], p["agent_id"]) if x) or "—"
     quote = f"\n> {p['quote']}" if p["quote"] else ""
+    turn = "" if p["utterance_index"] is None else f"（第 {p['utterance_index'] + 1} 句）"  # people count from 1
     return (f"【质检实时预警·{SEVERITY_ZH.get(p['severity'], p['severity'])}】{p['message']}\n"
-            f"团队/坐席：{who}　会话：{p['source']}/{p['external_id']}（第 {p['utterance_index']} 句）{quote}")
+            f"团队/坐席：{who}　会话：{p['source']}/{p['external_id']}{turn}{quote}")
 
 
 def render(webhook: Webhook, payload: dict[str, Any], now: float) -> tuple[str, bytes, dict[str, str]]:

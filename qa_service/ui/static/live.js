@@ -52,13 +52,14 @@
       const tr = alerts.insertRow();
       tr.className = "sev-" + a.severity;
       tr.dataset.alert = a.alert_id;
-      cell(tr, time(a.created_at));
-      cell(tr, SEVERITY[a.severity] || a.severity);
+      cell(tr, time(a.created_at), "nowrap");
+      cell(tr, SEVERITY[a.severity] || a.severity, "nowrap");
       cell(tr, a.message);
       cell(tr, [a.team, a.agent_id].filter(Boolean).join(" / "));
-      cell(tr, `${a.source}/${a.external_id}（第 ${a.utterance_index} 句）`);
+      // utterance_index counts from 0; people count turns from 1
+      cell(tr, `${a.source}/${a.external_id}` + (a.utterance_index === null ? "" : `（第 ${a.utterance_index + 1} 句）`));
       cell(tr, a.quote);
-      cell(tr, STATUS[a.status] || a.status, "status");
+      cell(tr, STATUS[a.status] || a.status, "status nowrap");
       const td = cell(tr, "");
       if (a.status === "open") {
         const ack = document.createElement("button");
