@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import and_, case, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from qa_service.storage.alert_tables import AlertDelivery, LiveAlert, Webhook
 from qa_service.storage.tables import utcnow
+from qa_service.storage.transcripts import _dialect_insert
 
 # --- webhooks --------------------------------------------------------------------------------------------------
 
@@ -46,34 +47,31 @@ def insert_alerts(*, session: Session, rows: Sequence[dict[str, Any]], lease_unt
     """Store new alerts with a delivery to every webhook of their team; an alert already stored for the
     same conversation, rule and turn is skipped. With ``lease_until`` the deliveries are created leased
     to the caller (``sending``), who sends them at once; a lease that runs out makes them due for any
-    sender (the outbox). Returns the stored alerts and their deliveries."""
+    sender (the outbox). Returns the stored alerts and their deliveries, as detached rows.
+
+    Core statements, not the ORM's unit of work (a turn that raises an alert waits for this write):
+    the alerts in one ``INSERT … ON CONFLICT DO NOTHING RETURNING``, the webhooks, the deliveries."""
     if not rows:
         return [], []
-    keys = [(r["conversation_id"], r["rule"], r["utterance_index"]) for r in rows]
-    seen = {tuple(k) for k in session.execute(
-        select(LiveAlert.conversation_id, LiveAlert.rule, LiveAlert.utterance_index)
-        .where(LiveAlert.conversation_id.in_({k[0] for k in keys})))}
-    hooks = list_webhooks(session=session)
-    stored = []
-    for row, key in zip(rows, keys):
-        if key in seen:
-            continue
-        seen.add(key)
-        alert = LiveAlert(**row, status="open", created_at=row.get("created_at") or utcnow())
-        session.add(alert)
-        stored.append(alert)
-    session.flush()
-    deliveries = []
-    for alert in stored:
-        for hook in hooks:
-            if hook.teams is None or alert.team_id in hook.teams:
-                delivery = AlertDelivery(alert_id=alert.id, webhook_id=hook.id, attempts=0,
-                                         status="pending" if lease_until is None else "sending",
-                                         lease_until=lease_until, next_attempt_at=alert.created_at)
-                session.add(delivery)
-                deliveries.append((delivery, alert, hook))
-    session.flush()
-    return stored, deliveries
+    now = utcnow()
+    table = LiveAlert.__table__
+    stmt = (_dialect_insert(session, table)
+            .on_conflict_do_nothing(index_elements=["conversation_id", "rule", "utterance_index"])
+            .returning(*table.c))
+    params = [{**r, "status": "open", "created_at": r.get("created_at") or now} for r in rows]
+    stored = sorted((LiveAlert(**row._mapping) for row in session.execute(stmt, params)), key=lambda a: a.id)
+    hooks = list_webhooks(session=session) if stored else []
+    pairs = [(a, h) for a in stored for h in hooks if h.teams is None or a.team_id in h.teams]
+    if not pairs:
+        return stored, []
+    values = [{"alert_id": a.id, "webhook_id": h.id, "attempts": 0, "lease_until": lease_until,
+               "status": "pending" if lease_until is None else "sending", "next_attempt_at": a.created_at}
+              for a, h in pairs]
+    returned = session.execute(insert(AlertDelivery).returning(
+        AlertDelivery.id, AlertDelivery.alert_id, AlertDelivery.webhook_id), values)
+    ids = {(r.alert_id, r.webhook_id): r.id for r in returned}
+    return stored, [(AlertDelivery(id=ids[(v["alert_id"], v["webhook_id"])], **v), a, h)
+                    for v, (a, h) in zip(values, pairs)]
 
 
 def get_alert(*, session: Session, alert_id: int) -> LiveAlert | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from qa_service.live.delivery import verify
 from qa_service.queue.worker import run_worker
@@ -208,3 +208,24 @@ def test_a_delivery_leased_by_a_process_that_died_is_sent_by_another_once_its_le
     time.sleep(0.7)
     assert len(receiver.requests) == 1 and json.loads(got["body"])["alert_id"] == alert_id
     assert live_client.get("/v1/webhooks/deliveries").json()[0]["status"] == "delivered"
+
+
+def test_an_alert_stored_twice_for_the_same_turn_is_kept_once_with_one_delivery_per_webhook(live_client, receiver):
+    from qa_service.storage import alerts as repo
+    from qa_service.storage.alert_tables import AlertDelivery
+
+    _webhook(live_client, receiver.url)
+    _webhook(live_client, receiver.url + "/other-team", teams=["other"])
+    runtime = live_client.app.state.runtime
+    row = {"conversation_id": 7, "source": "live-test", "external_id": "twice", "team_id": "telecom",
+           "agent_id": "a1", "rule": "customer-angry", "severity": "major", "message": "m",
+           "utterance_index": 4, "quote": "骗子", "value": 0.93}
+    with runtime.session() as s:
+        [first], [(delivery, alert, hook)] = repo.insert_alerts(session=s, rows=[row])
+        assert alert is first and hook.teams is None and delivery.status == "pending"
+    with runtime.session() as s:
+        again, deliveries = repo.insert_alerts(session=s, rows=[row, {**row, "utterance_index": 5}])
+        assert [a.utterance_index for a in again] == [5] and len(deliveries) == 1  # turn 4: already stored
+    with runtime.session() as s:
+        assert s.scalar(select(func.count()).select_from(LiveAlert).where(LiveAlert.conversation_id == 7)) == 2
+        assert s.scalar(select(func.count()).select_from(AlertDelivery)) == 2  # the other team's webhook: none
