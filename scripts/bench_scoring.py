@@ -26,7 +26,7 @@ from dialogues import iter_dialogues, to_domain  # noqa: E402
 
 from qa_service.config import ScoringSettings
 from qa_service.domain import Transcript
-from qa_service.scoring.pipeline import Pipeline
+from qa_service.scoring.pipeline import Pipeline, freeze_heap
 
 CORPORA = ("jddc_sample", "csds", "stc3_dch1", "mobilecs_examples")
 
@@ -66,6 +66,7 @@ def _worker(args: tuple) -> float:
     torch.set_num_threads(1)
     transcripts = load(data, limit)[index::processes]
     pipeline = Pipeline.from_settings(settings_for(scorers)).initialize()
+    freeze_heap()  # as `qa score` and the worker do
     rate, _ = run(pipeline, transcripts, batch)
     return rate
 
@@ -95,6 +96,7 @@ def main() -> None:
                                   ("default pipeline (learned detectors)", ScoringSettings().scorers, 1),
                                   (f"default pipeline, {args.batch} per batch", ScoringSettings().scorers, args.batch)):
         pipeline = Pipeline.from_settings(settings_for(scorers)).initialize()
+        freeze_heap()  # as `qa score` and the worker do
         rate, stage = run(pipeline, transcripts, batch)
         rows.append((label, rate, stage))
     from multiprocessing import get_context

@@ -90,9 +90,11 @@ def score(
     from qa_service.ingest.schema import TranscriptCreate
     from qa_service.ingest.textlog import read_transcripts
     from qa_service.runtime import Runtime
+    from qa_service.scoring.pipeline import freeze_heap
 
     fmt = format or (OutputFormat.csv if output.suffix.lower() == ".csv" else OutputFormat.jsonl)
     pipeline = Runtime(get_settings()).pipeline.initialize()
+    freeze_heap()
     records = list(read_transcripts(file))
     valid, errors = [], 0
     for i, record in enumerate(records):

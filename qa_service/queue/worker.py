@@ -12,6 +12,7 @@ from qa_service import metrics, runtime
 from qa_service.config import Settings
 from qa_service.queue.outbox import Reconciler, make_queue
 from qa_service.runtime import Runtime
+from qa_service.scoring.pipeline import freeze_heap
 from qa_service.storage import sqlite_writer
 from qa_service.storage.redis import ensure_redis, redis_client
 
@@ -49,6 +50,7 @@ def run_worker(settings: Settings, *, burst: bool = False, reconcile: bool = Tru
         torch.set_num_threads(settings.worker.torch_threads)
         rt = runtime.install(Runtime(settings).migrate())
         rt.pipeline.initialize()  # a missing or corrupt model fails here, before any job is taken
+        freeze_heap()
         if settings.worker.metrics_port:
             metrics.serve(settings.worker.metrics_port)
             log.info("metrics on :%d/metrics", settings.worker.metrics_port)

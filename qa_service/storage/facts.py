@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from qa_service.storage.fact_tables import FACT_DIMENSIONS, Meta, QaFact
 from qa_service.storage import rollups
+from qa_service.storage.upsert import upsert
 from qa_service.storage.tables import ManualFinding, Report, Review, Transcript, Verdict
 
 log = logging.getLogger(__name__)
@@ -84,14 +85,7 @@ def _when(started: datetime | None, received: datetime, tz: tzinfo) -> tuple[dat
 
 
 def _upsert(conn: Connection, rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(_T)
-    stmt = stmt.on_conflict_do_update(index_elements=[_T.c.transcript_id],
-                                      set_={c: stmt.excluded[c] for c in columns})
-    conn.execute(stmt, rows)
+    conn.execute(upsert(conn.dialect.name, _T, ("transcript_id",), replace=tuple(columns)), rows)
 
 
 def _stored(conn: Connection, transcript_ids: list[int]) -> dict[int, dict[str, Any]]:

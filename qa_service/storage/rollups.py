@@ -22,6 +22,7 @@ from sqlalchemy import Connection, case, delete, func, insert, literal_column, s
 from qa_service.storage.fact_tables import FACT_DIMENSIONS as DIMENSIONS
 from qa_service.storage.fact_tables import FindingCount, QaDaily, QaFact
 from qa_service.storage.tables import Finding, Report
+from qa_service.storage.upsert import upsert
 
 TIMES = ("frt", "reply", "handling")
 SUMS = ("n", "total", "total_sq", "fatal", "flagged", "e_total",
@@ -59,13 +60,7 @@ def _upsert(conn: Connection, table, keys: tuple[str, ...], rows: list[dict[str,
     """Insert rows, or add their ``add`` columns to the stored ones (in key order: no deadlocks between writers)."""
     if not rows:
         return
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    stmt = dialect_insert(table)
-    stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_={
-        **{c: table.c[c] + stmt.excluded[c] for c in add}, **{c: stmt.excluded[c] for c in keep}})
+    stmt = upsert(conn.dialect.name, table, keys, replace=keep, add=add)
     conn.execute(stmt, sorted(rows, key=lambda r: tuple(r[k] for k in keys)))
 
 
