@@ -1,17 +1,28 @@
 """Fit the default scorecard so the score ranks conversations the way a QA reviewer rates them.
 
 An interpretable fit, not a black box: the score is 100 minus what each learned finding costs. Non-negative
-least squares (scipy) finds, on the golden set's dev split, the cost of each item on the overall score
-that best matches the reviewers' overall quality (5 → 100, 4 → 85, 3 → 70, 2 → 50, 1 → 30); each cost
-becomes points in its dimension given the dimension weights below. Prints the fit, its dev Spearman, and
-the YAML to put in the rule packs (`detectors:` and `scorecard: weights`).
+least squares (scipy) finds the cost of each item on the overall score that best matches the reviewers'
+overall quality (5 → 100, 4 → 85, 3 → 70, 2 → 50, 1 → 30); each cost becomes points in its dimension given
+the dimension weights below. Prints the fit, its Spearman on the dev split (held out), and the YAML to
+put in the rule packs (`detectors:` and `scorecard: weights`).
 
+What it is fitted on (``--fit-on``):
+- ``oof`` (default): the golden train split and the training-only labels, 2,449 conversations, each scored
+  by detectors trained *without it* (``--folds`` cross-fitting: every head refitted on the other folds
+  with the C and class weighting in ``models/qa-detectors/training.json``, the shipped thresholds).
+  The costs are fitted on calls made as the scorer will make them on unseen text, and dev stays a
+  holdout for the fit;
+- ``dev``: the dev split scored by the shipped detectors (the first fit; 325 conversations).
+
+    pip install -c requirements/lock.txt -e '.[train]'
     python scripts/fit_scorecard.py --data ../shared/data
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import sys
 from pathlib import Path
 
@@ -25,6 +36,8 @@ from qa_service.config import ScoringSettings  # noqa: E402
 from qa_service.evaluation.labels import read_labels  # noqa: E402
 from qa_service.stats import spearman  # noqa: E402
 from qa_service.evaluation.run import BATCH, corpus_index, transcript_of  # noqa: E402
+from qa_service.scoring.detectors.detector import Detector  # noqa: E402
+from qa_service.scoring.detectors.model import DetectorModel  # noqa: E402
 from qa_service.scoring.pipeline import Pipeline  # noqa: E402
 
 TARGET = {5: 100.0, 4: 85.0, 3: 70.0, 2: 50.0, 1: 30.0}
@@ -32,13 +45,18 @@ TARGET = {5: 100.0, 4: 85.0, 3: 70.0, 2: 50.0, 1: 30.0}
 ITEMS = {"greeting_missing": ("politeness", 1), "closing_missing": ("politeness", 1),
          "no_empathy": ("politeness", 1), "rude": ("politeness", 2), "objection_unhandled": ("objection", 3),
          "objection_partial": ("objection", 2), "customer_ends_negative": ("sentiment", 1),
+         "customer_not_satisfied": ("sentiment", 1),
          "escalation": ("sentiment", 1), "customer_angry": ("sentiment", 1), "customer_negative_repeated": ("sentiment", 1)}
-# Dimension weights of the default scorecard (chat: timing does not apply and the rest renormalise).
-WEIGHTS = {"politeness": 35, "compliance": 15, "objection": 25, "negativity": 5, "timing": 5, "sentiment": 20}
+# Dimension weights of the default scorecard (chat: timing does not apply and the rest renormalise). A
+# dimension's score stops at 0, so its weight must leave room for what its findings cost together:
+# the sentiment items fitted together cost about 30 points of the overall score, the objection ones
+# about 13 (weights 20 and 25 before the out-of-fold fit clipped the sentiment dimension).
+WEIGHTS = {"politeness": 35, "compliance": 15, "objection": 20, "negativity": 5, "timing": 5, "sentiment": 30}
 RULE_IDS = {"greeting_missing": "detector.greeting-missing", "closing_missing": "detector.closing-missing",
             "no_empathy": "detector.no-empathy", "objection_unhandled": "detector.objection-unhandled",
             "objection_partial": "detector.objection-partial",
-            "customer_ends_negative": "detector.customer-ends-negative", "escalation": "detector.escalation",
+            "customer_ends_negative": "detector.customer-ends-negative",
+            "customer_not_satisfied": "detector.customer-not-satisfied", "escalation": "detector.escalation",
             "customer_angry": "detector.customer-angry",
             "customer_negative_repeated": "detector.customer-negative-repeated"}
 
@@ -51,21 +69,65 @@ def item_counts(report) -> list[float]:
     return [min(counts[k], cap) for k, (_, cap) in ITEMS.items()]
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
-    p.add_argument("--labels", type=Path, default=ROOT / "data/golden/labels.jsonl")
-    p.add_argument("--split", default="dev")
-    args = p.parse_args()
-    labels = [r for r in read_labels(args.labels) if r.get("split") == args.split]
-    corpora = corpus_index(args.data)
-    pipeline = Pipeline.from_settings(ScoringSettings()).initialize()
+def counts_of(pipeline: Pipeline, labels: list[dict], corpora) -> tuple[list[list[float]], list[int]]:
     rows, quality = [], []
     for start in range(0, len(labels), BATCH):
         chunk = labels[start:start + BATCH]
         for label, report in zip(chunk, pipeline.score_many([transcript_of(x, corpora) for x in chunk])):
             rows.append(item_counts(report))
             quality.append(label["quality"])
+    return rows, quality
+
+
+def fold_of(dialogue_id: str, folds: int) -> int:
+    return int(hashlib.sha1(f"scorecard-fold|{dialogue_id}".encode()).hexdigest()[:8], 16) % folds
+
+
+def out_of_fold(data_dir: Path, folds: int, corpora) -> tuple[list[list[float]], list[int]]:
+    """Item counts of every training conversation, called by detectors that never saw it."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import train_detectors as td
+
+    shipped = ROOT / "models" / "qa-detectors"
+    final = DetectorModel.load(shipped)
+    chosen = json.loads((shipped / "training.json").read_text(encoding="utf-8"))["heads"]
+    convos = [c for c in td.load(data_dir, extra=True) if c.split == "train"]
+    examples = td.examples(convos)
+    classes_of = {"objection_type": td.TYPES, "handling": td.HANDLING, "end_sentiment": td.END,
+                  "resolved": td.RESOLVED}
+    rows, quality = [], []
+    for f in range(folds):
+        heads = {}
+        for name, (bags, y, where) in examples.items():
+            rest = [j for j, (k, _) in enumerate(where) if fold_of(convos[k].id, folds) != f]
+            clf = td.fit([bags[j] for j in rest], [y[j] for j in rest], chosen[name]["C"], chosen[name]["balanced"])
+            heads[name] = td.head_from(name, clf, classes_of.get(name, ["yes"]))
+            heads[name].threshold = final.heads[name].threshold
+        pipeline = Pipeline.from_settings(ScoringSettings())
+        pipeline.detector = Detector(model=DetectorModel(final.name, final.version, final.buckets, heads, {}))
+        held = [c.label for c in convos if fold_of(c.id, folds) == f]
+        r, q = counts_of(pipeline.initialize(), held, corpora)
+        rows += r
+        quality += q
+        print(f"fold {f + 1}/{folds}: {len(held)} conversations called by detectors trained on the others")
+    return rows, quality
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    p.add_argument("--labels", type=Path, default=ROOT / "data/golden/labels.jsonl")
+    p.add_argument("--fit-on", choices=("oof", "dev"), default="oof")
+    p.add_argument("--folds", type=int, default=5)
+    args = p.parse_args()
+    corpora = corpus_index(args.data)
+    dev = [r for r in read_labels(args.labels) if r.get("split") == "dev"]
+    shipped = Pipeline.from_settings(ScoringSettings()).initialize()
+    dev_rows, dev_quality = counts_of(shipped, dev, corpora)
+    if args.fit_on == "oof":
+        rows, quality = out_of_fold(args.data, args.folds, corpora)
+    else:
+        rows, quality = dev_rows, dev_quality
     x = np.array(rows, dtype=float)
     y = np.array([TARGET[q] for q in quality])
     cost, residual = nnls(x, 100.0 - y)
@@ -76,16 +138,26 @@ def main() -> int:
     for f in folds:
         rest = np.setdiff1d(np.arange(len(y)), f)
         held[f] = 100.0 - x[f] @ nnls(x[rest], 100.0 - y[rest])[0]
-    print(f"5-fold cross-validated Spearman on {args.split}: {spearman(list(held), quality):.3f}")
+    print(f"5-fold cross-validated Spearman on the fitted rows: {spearman(list(held), quality):.3f}")
+    dev_fitted = 100.0 - np.array(dev_rows, dtype=float) @ cost
+    print(f"Spearman on dev ({len(dev_quality)} conversations"
+          f"{', held out' if args.fit_on == 'oof' else ', the fitted rows themselves'}): "
+          f"{spearman(list(dev_fitted), dev_quality):.3f}")
     chat = {d: w for d, w in WEIGHTS.items() if d != "timing"}
     share = {d: w / sum(chat.values()) for d, w in chat.items()}
-    print(f"{len(labels)} {args.split} conversations; Spearman(fitted score, quality) {rho:.3f}; "
+    print(f"{len(y)} conversations fitted ({args.fit_on}); Spearman(fitted score, quality) {rho:.3f}; "
           f"rms error {np.sqrt(np.mean((fitted - y) ** 2)):.1f} points")
     print("\nitem                      calls  cost on the score  points in its dimension")
     points = {}
     for (item, (dim, _)), c, n in zip(ITEMS.items(), cost, x.sum(axis=0)):
         points[item] = -round(min(c / share[dim], 100.0), 1)
         print(f"{item:24s} {int(n):6d}  {c:17.1f}  {points[item]:8.1f} ({dim})")
+    dims = sorted(share)
+    lost = np.array([[sum(-points[item] * row[j] for j, (item, (d, _)) in enumerate(ITEMS.items()) if d == dim)
+                      for dim in dims] for row in x])
+    print("dimension points lost per conversation, 99th percentile (a dimension stops at 0): "
+          + ", ".join(f"{d} {np.percentile(lost[:, i], 99):.0f}" for i, d in enumerate(dims))
+          + f"; conversations clipped: {int(np.sum((lost > 100).any(axis=1)))}")
     for q in sorted(set(quality)):
         sel = [f for f, qq in zip(fitted, quality) if qq == q]
         print(f"quality {q}: mean fitted score {np.mean(sel):.1f} (n {len(sel)})")

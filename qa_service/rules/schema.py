@@ -227,24 +227,26 @@ class DetectorPoints(Strict):
     """What a learned detector's finding costs in its dimension (points ≤ 0), and the confidence band
     around each detector's threshold inside which a finding goes to review instead of costing points.
 
-    The defaults were fitted (non-negative least squares) on the golden set's dev split so that the score
-    ranks conversations the way a QA reviewer rates them (``scripts/fit_scorecard.py``; figures in
-    models/qa-detectors/README.md). Set by hand: ``rude`` (two dev cases, too few to fit), and
-    ``objection_unhandled`` raised to the fitted cost of a partial answer so that it never costs less.
-    ``escalation`` fitted to 0: the threat raises a flag (review) but costs the agent nothing.
+    The defaults were fitted (non-negative least squares) on the golden set so that the score ranks
+    conversations the way a QA reviewer rates them: on the 2,449 training conversations as detectors that
+    never saw them call them (five-fold cross-fitting), the dev split held out (``scripts/fit_scorecard.py``;
+    figures in models/qa-detectors/README.md). ``customer_not_satisfied`` and ``customer_ends_negative``
+    exclude each other: a conversation ends one way.
     """
 
-    greeting_missing: float = Field(-41.0, le=0, description="politeness: no greeting in the first two agent turns")
-    closing_missing: float = Field(-28.0, le=0, description="politeness: no closing in the last two agent turns")
-    no_empathy: float = Field(-31.0, le=0, description="politeness: the customer was upset, the agent never "
+    greeting_missing: float = Field(-22.0, le=0, description="politeness: no greeting in the first two agent turns")
+    closing_missing: float = Field(-12.0, le=0, description="politeness: no closing in the last two agent turns")
+    no_empathy: float = Field(-19.0, le=0, description="politeness: the customer was upset, the agent never "
                                                        "apologised or empathised")
-    rude: float = Field(-40.0, le=0, description="politeness: each rude, dismissive or blaming agent turn")
-    objection_unhandled: float = Field(-16.0, le=0, description="objection: each objection left unhandled")
-    objection_partial: float = Field(-16.0, le=0, description="objection: each objection handled only in part")
-    customer_ends_negative: float = Field(-12.0, le=0, description="sentiment: the customer ends upset")
-    escalation: float = Field(0.0, le=0, description="sentiment: the customer threatens to complain or escalate")
-    customer_angry: float = Field(-57.0, le=0, description="sentiment: the customer is angry at least once")
-    customer_negative_repeated: float = Field(-58.0, le=0, description="sentiment: the customer is upset in two "
+    rude: float = Field(-35.0, le=0, description="politeness: each rude, dismissive or blaming agent turn")
+    objection_unhandled: float = Field(-22.0, le=0, description="objection: each objection left unhandled")
+    objection_partial: float = Field(-1.0, le=0, description="objection: each objection handled only in part")
+    customer_ends_negative: float = Field(-75.0, le=0, description="sentiment: the customer ends upset")
+    customer_not_satisfied: float = Field(-61.0, le=0, description="sentiment: the customer ends neither upset nor "
+                                                                 "satisfied (no thanks, no acceptance)")
+    escalation: float = Field(-8.0, le=0, description="sentiment: the customer threatens to complain or escalate")
+    customer_angry: float = Field(-19.0, le=0, description="sentiment: the customer is angry at least once")
+    customer_negative_repeated: float = Field(-16.0, le=0, description="sentiment: the customer is upset in two "
                                                                       "or more turns")
     cap: float = Field(100.0, gt=0, description="most a dimension loses to detector findings")
 

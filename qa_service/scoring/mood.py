@@ -13,6 +13,10 @@ from qa_service.scoring.learned import capped, learned_finding, spoken, utteranc
 from qa_service.scoring.rulebased import dimension_score
 
 
+#: P(the customer does not end positive) at which ``detector.customer-not-satisfied`` is called.
+NOT_SATISFIED_THRESHOLD = 0.5
+
+
 def satisfaction(end: dict[str, float], resolved: dict[str, float]) -> float:
     """Predicted satisfaction 0–100: how the customer ends (positive 1, neutral ½) and whether it was resolved."""
     mood = end.get("positive", 0.0) + 0.5 * end.get("neutral", 0.0)
@@ -68,6 +72,13 @@ class MoodScorer:
                                            rule_id="detector.customer-ends-negative", points=pts.customer_ends_negative,
                                            probability=end["negative"], threshold=det.thresholds["end_sentiment"],
                                            message="客户结束时仍不满意（愤怒、无奈放弃或投诉未解决）"))
+        not_satisfied = 1.0 - end.get("positive", 0.0)
+        if not_satisfied >= NOT_SATISFIED_THRESHOLD and customer and not ends_negative:
+            learned.append(learned_finding(context, customer[-1], dimension=self.name,
+                                           rule_id="detector.customer-not-satisfied",
+                                           points=pts.customer_not_satisfied, probability=not_satisfied,
+                                           threshold=NOT_SATISFIED_THRESHOLD,
+                                           severity=Severity.minor, message="客户结束时未表示满意（没有致谢或认可）"))
         findings = context.settle(transcript, findings + capped(learned, pts.cap))
         flags = []
         for f in findings:

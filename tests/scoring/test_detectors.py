@@ -62,11 +62,28 @@ def test_fitted_scorecard_ranks_a_poor_real_conversation_below_a_good_one(pipeli
     poor = pipeline.score(transcript_of(SAMPLE[POOR], {}))
     good = pipeline.score(transcript_of(SAMPLE[GOOD], {}))
     assert good.score - poor.score >= 30, (good.score, poor.score)
-    assert poor.scorecard_version == good.scorecard_version == "golden-fit-2026-11-27"
+    assert poor.scorecard_version == good.scorecard_version == "golden-oof-2026-11-27"
     # every point is explained: the score is the weighted dimension scores, each 100 + its findings' points
     for name, dim in poor.dimensions.items():
         if name in ("politeness", "objection", "sentiment"):
             assert dim.score == pytest.approx(max(0.0, 100 + sum(f.points for f in dim.findings)), abs=0.01)
+
+
+NEUTRAL_END = "csds-60a7be0061470a7b"  # delivery questions half answered; the customer's last word is "o" (quality 2)
+
+
+def test_a_customer_who_ends_without_satisfaction_costs_points_and_one_who_thanks_does_not(pipeline):
+    t = transcript_of(SAMPLE[NEUTRAL_END], {})
+    report = pipeline.score(t)
+    [f] = [f for f in report.findings if f.rule_id == "detector.customer-not-satisfied"]
+    last = [u for u in t.utterances if u.role == Role.customer and u.text.strip()][-1]
+    assert (f.utterance_index, f.quote, f.role, f.dimension) == (last.index, last.text, Role.customer, "sentiment")
+    assert f.probability >= 0.5 and f.points < 0 and not f.uncertain and f.model == "qa-detectors@1"
+    thanked = pipeline.score(transcript_of(SAMPLE[GOOD], {}))  # 没有了，谢谢
+    assert not [f for f in thanked.findings if f.rule_id == "detector.customer-not-satisfied"]
+    # a conversation ends one way: ending upset is not also "not satisfied"
+    upset = {f.rule_id for f in pipeline.score(transcript_of(SAMPLE[POOR], {})).findings}
+    assert "detector.customer-ends-negative" in upset and "detector.customer-not-satisfied" not in upset
 
 
 def _rude_turn(asr: float | None) -> Transcript:
