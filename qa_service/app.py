@@ -18,6 +18,7 @@ from qa_service.api.routes import health, keys, live, performance, reviews, rule
 from qa_service.config import Settings
 from qa_service.live.loop import LiveLoop
 from qa_service.runtime import Runtime
+from qa_service.storage import sqlite_writer
 from qa_service.ui import routes as ui_routes
 
 
@@ -31,7 +32,12 @@ async def _lifespan(app: FastAPI):
     loop = LiveLoop(runtime) if runtime.settings.live.enabled else None
     if loop is not None:
         loop.start()
+    checkpoints = sqlite_writer.BackgroundCheckpoints.for_engine(runtime.engine)
+    if checkpoints is not None:
+        checkpoints.start()
     yield
+    if checkpoints is not None:
+        checkpoints.stop()
     if loop is not None:
         loop.stop()
     runtime.close()

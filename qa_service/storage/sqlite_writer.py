@@ -14,14 +14,20 @@ SQLite runs one inside the commit that crosses 1,000 pages of log, holding up ev
 for the 50–200 ms it takes. Connections here checkpoint on their own only past ``AUTOCHECKPOINT``
 pages (a safety net); a process that calls :func:`take_checkpoints` (the workers: batch work) runs a
 passive checkpoint after each write once the log passes ``CHECKPOINT_BYTES``, outside the lock and
-without blocking readers or the next writer.
+without blocking readers or the next writer. An API process runs them in a thread of its own
+(:class:`BackgroundCheckpoints`), off the requests' path: without workers (``qa serve --workers 0``)
+nothing else would, and at 100 MB of log the safety net stalled one commit — and every request
+queued behind it — for 150 ms.
 """
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import re
+import sqlite3
+import threading
 from pathlib import Path
 
 from sqlalchemy import Engine, event
@@ -31,6 +37,7 @@ _HELD = "qa_writer_lock"
 AUTOCHECKPOINT = 25_000  # pages (100 MB of log): only if no worker checkpoints
 CHECKPOINT_BYTES = 4 * 1024 * 1024
 _checkpointer = False
+log = logging.getLogger(__name__)
 
 
 def take_checkpoints() -> None:
@@ -66,3 +73,38 @@ def install(engine: Engine, database: Path) -> None:
             os.close(fd)
         except OSError:  # already closed by an earlier dispose
             pass
+
+
+class BackgroundCheckpoints(threading.Thread):
+    """Every ``interval_s``, a passive checkpoint once the log of ``database`` passes ``CHECKPOINT_BYTES``,
+    on a connection of its own (no pool connection, no writer lock: requests never wait for it)."""
+
+    def __init__(self, database: Path, interval_s: float = 1.0):
+        super().__init__(name="qa-sqlite-checkpoint", daemon=True)
+        self.database, self.interval_s = Path(database), interval_s
+        self.wal = Path(f"{database}-wal")
+        self.stopping = threading.Event()
+
+    @classmethod
+    def for_engine(cls, engine: Engine) -> BackgroundCheckpoints | None:
+        """One for ``engine``'s database file, or None (PostgreSQL, an in-memory SQLite)."""
+        database = engine.url.database if engine.dialect.name == "sqlite" else None
+        return cls(Path(database)) if database and database != ":memory:" else None
+
+    def run(self) -> None:
+        conn = None
+        try:
+            while not self.stopping.wait(self.interval_s):
+                try:
+                    if self.wal.exists() and self.wal.stat().st_size > CHECKPOINT_BYTES:
+                        conn = conn or sqlite3.connect(self.database, timeout=1.0, check_same_thread=False)
+                        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except (OSError, sqlite3.Error) as exc:  # the next pass tries again
+                    log.warning("background checkpoint of %s failed: %s", self.database, exc)
+        finally:
+            if conn is not None:
+                conn.close()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(timeout=5)

@@ -6,10 +6,14 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from sqlalchemy import text
 
 from qa_service.config import Settings
+from qa_service.storage import sqlite_writer
 from qa_service.storage.db import create_db_engine, upgrade
+from tests.conftest import wait_for
 
 
 def test_a_second_writer_waits_for_the_first_and_wakes_at_its_commit(tmp_path):
@@ -46,3 +50,35 @@ def test_a_second_writer_waits_for_the_first_and_wakes_at_its_commit(tmp_path):
         assert [r[0] for r in c.execute(text("SELECT id FROM teams ORDER BY id"))] == ["a", "b"]
     for engine in (first, second, third):
         engine.dispose()
+
+
+def test_an_api_process_checkpoints_a_long_log_in_the_background(tmp_path):
+    """Without workers nothing else checkpoints: the log would grow to the 100 MB safety net, whose
+    checkpoint stalls a commit. The API's thread copies it into the database, off the requests' path."""
+    settings = Settings(data_dir=tmp_path)
+    engine = create_db_engine(settings)
+    upgrade(engine)
+    database = tmp_path / "qa.sqlite3"
+    with engine.begin() as c:
+        c.execute(text("CREATE TABLE filler (b BLOB)"))
+        for _ in range(3):  # 6 MB of log: past CHECKPOINT_BYTES, far below the safety net
+            c.execute(text("INSERT INTO filler SELECT randomblob(4096) FROM "
+                           "(WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500) SELECT i FROM n)"))
+    wal = tmp_path / "qa.sqlite3-wal"
+    assert wal.stat().st_size > sqlite_writer.CHECKPOINT_BYTES and database.stat().st_size < 2_000_000
+    checkpoints = sqlite_writer.BackgroundCheckpoints.for_engine(engine)
+    checkpoints.interval_s = 0.05
+    checkpoints.start()
+    try:
+        wait_for(lambda: database.stat().st_size > 6_000_000, timeout_s=10)
+    finally:
+        checkpoints.stop()
+    assert not checkpoints.is_alive()
+    with engine.connect() as c:  # the data is all there, read through the checkpointed file
+        assert c.execute(text("SELECT count(*) FROM filler")).scalar_one() == 1500
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_no_background_checkpoints_off_sqlite(postgres_engine):
+    assert sqlite_writer.BackgroundCheckpoints.for_engine(postgres_engine) is None
