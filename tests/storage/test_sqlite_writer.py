@@ -52,9 +52,10 @@ def test_a_second_writer_waits_for_the_first_and_wakes_at_its_commit(tmp_path):
         engine.dispose()
 
 
-def test_an_api_process_checkpoints_a_long_log_in_the_background(tmp_path):
+def test_an_api_process_checkpoints_a_long_log_in_the_background(tmp_path, monkeypatch):
     """Without workers nothing else checkpoints: the log would grow to the 100 MB safety net, whose
     checkpoint stalls a commit. The API's thread copies it into the database, off the requests' path."""
+    monkeypatch.setattr(sqlite_writer, "_checkpointer", False)  # as in an API process (a worker test set it)
     settings = Settings(data_dir=tmp_path)
     engine = create_db_engine(settings)
     upgrade(engine)
