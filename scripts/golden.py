@@ -9,6 +9,8 @@ system's output.
     python scripts/golden.py show --id csds-95cf5385096279aa
     python scripts/golden.py check data/golden/shares/share-3.jsonl
     python scripts/golden.py merge        # shares -> data/golden/labels.jsonl (with corpus and split)
+    python scripts/golden.py sample-extra2 --data ../shared/data   # round 2 of training-only labels
+    python scripts/golden.py show --extra2 --share 3               # … and merge --extra2
     python scripts/golden.py agree        # κ per item: the re-read sample against the labels
     python scripts/golden.py count        # label counts per item, corpus and split (for the data card)
 """
@@ -53,6 +55,31 @@ def sample_extra(data_dir: Path) -> dict:
     shares = {chosen[k][1]: pos % SHARES for pos, k in enumerate(order)}
     return {"seed": EXTRA_SEED, "per_corpus": EXTRA_PER_CORPUS, "shares": SHARES,
             "dialogues": [{"id": i, "corpus": c, "share": shares[i], "split": "train"} for c, i in chosen]}
+
+
+EXTRA2_SEED = 20261127_2
+
+
+def sample_extra2(data_dir: Path) -> dict:
+    """Round 2 of training-only dialogues: every stc3_dch1 dialogue in neither the golden set nor round 1
+    (jddc_sample and csds were all labelled by then), in shares of a seeded shuffle."""
+    taken = {d["id"] for f in ("sample.json", "extra_sample.json")
+             for d in json.loads((GOLDEN / f).read_text(encoding="utf-8"))["dialogues"]}
+    ids = sorted(rid for rid, rec in load_corpus(data_dir, "stc3_dch1").items()
+                 if rid not in taken and any((t.get("text") or "").strip() for t in rec["turns"]))
+    rng = random.Random(EXTRA2_SEED)
+    order = list(range(len(ids)))
+    rng.shuffle(order)
+    shares = {ids[k]: pos % SHARES for pos, k in enumerate(order)}
+    return {"seed": EXTRA2_SEED, "per_corpus": {"stc3_dch1": None}, "shares": SHARES,
+            "dialogues": [{"id": i, "corpus": "stc3_dch1", "share": shares[i], "split": "train"} for i in ids]}
+
+
+ROUNDS = {  # plan file, shares folder, merged labels
+    "golden": ("sample.json", "shares", "labels.jsonl"),
+    "extra": ("extra_sample.json", "extra_shares", "train_extra.jsonl"),
+    "extra2": ("extra2_sample.json", "extra2_shares", "train_extra2.jsonl"),
+}
 
 
 def split_of(dialogue_id: str) -> str:
@@ -163,9 +190,8 @@ def all_dialogues(data_dir: Path) -> dict[str, dict]:
     return out
 
 
-def merge(extra: bool = False) -> int:
-    plan_file, shares_dir, target = (("extra_sample.json", "extra_shares", "train_extra.jsonl") if extra
-                                     else ("sample.json", "shares", "labels.jsonl"))
+def merge(round_: str = "golden") -> int:
+    plan_file, shares_dir, target = ROUNDS[round_]
     plan = {d["id"]: d for d in json.loads((GOLDEN / plan_file).read_text(encoding="utf-8"))["dialogues"]}
     out = []
     for f in sorted((GOLDEN / shares_dir).glob("share-*.jsonl")):
@@ -174,9 +200,11 @@ def merge(extra: bool = False) -> int:
             out.append({"id": rec["id"], "corpus": d["corpus"], "split": d["split"], **{k: v for k, v in rec.items()
                                                                                         if k != "id"}})
     missing = set(plan) - {r["id"] for r in out}
-    if missing:
+    if missing and round_ != "extra2":
         print(f"{len(missing)} sampled dialogues have no label yet")
         return 1
+    if missing:  # training-only round 2: each share is read in its fixed order, so what was read is a random part
+        print(f"{len(missing)} of {len(plan)} sampled dialogues have no label (not read in time): left out")
     out.sort(key=lambda r: r["id"])
     with open(GOLDEN / target, "w", encoding="utf-8") as fh:
         for rec in out:
@@ -287,9 +315,10 @@ def ship_sample(dialogues: dict[str, dict]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("command", choices=["sample", "sample-extra", "show", "check", "merge", "agree", "count",
-                                       "ship-sample"])
+    p.add_argument("command", choices=["sample", "sample-extra", "sample-extra2", "show", "check", "merge", "agree",
+                                       "count", "ship-sample"])
     p.add_argument("--extra", action="store_true", help="show/merge the training-only extra sample")
+    p.add_argument("--extra2", action="store_true", help="show/merge round 2 of the training-only sample")
     p.add_argument("files", nargs="*", type=Path)
     p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     p.add_argument("--share", type=int)
@@ -304,13 +333,19 @@ def main(argv: list[str] | None = None) -> int:
                                                   encoding="utf-8")
         print(f"{len(out['dialogues'])} dialogues -> {GOLDEN / 'extra_sample.json'}")
         return 0
+    if args.command == "sample-extra2":
+        out = sample_extra2(args.data)
+        (GOLDEN / "extra2_sample.json").write_text(json.dumps(out, ensure_ascii=False, indent=1) + "\n",
+                                                   encoding="utf-8")
+        print(f"{len(out['dialogues'])} dialogues -> {GOLDEN / 'extra2_sample.json'}")
+        return 0
     if args.command == "sample":
         out = sample(args.data)
         (GOLDEN / "sample.json").write_text(json.dumps(out, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
         print(f"{len(out['dialogues'])} dialogues -> {GOLDEN / 'sample.json'}")
         return 0
     if args.command == "merge":
-        return merge(extra=args.extra)
+        return merge("extra2" if args.extra2 else "extra" if args.extra else "golden")
     if args.command == "agree":
         return agree(all_dialogues(args.data))
     if args.command == "count":
@@ -325,8 +360,8 @@ def main(argv: list[str] | None = None) -> int:
             ids += sample_ids[args.start:args.start + args.count]
             print(f"(re-read sample: {len(sample_ids)} dialogues; showing {args.start}..{args.start + len(ids) - 1})\n")
         if args.share is not None:
-            plan = json.loads((GOLDEN / ("extra_sample.json" if args.extra else "sample.json")).read_text(
-                encoding="utf-8"))
+            round_ = "extra2" if args.extra2 else "extra" if args.extra else "golden"
+            plan = json.loads((GOLDEN / ROUNDS[round_][0]).read_text(encoding="utf-8"))
             share = [d["id"] for d in plan["dialogues"] if d["share"] == args.share]
             share.sort(key=lambda i: hashlib.sha1(i.encode()).hexdigest())  # mixed corpora, stable order
             ids += share[args.start:args.start + args.count]

@@ -58,8 +58,9 @@ def load(data_dir: Path, extra: bool) -> list[Convo]:
         with open(data_dir / corpus / f"{corpus}.jsonl", encoding="utf-8") as fh:
             corpora.update({r["id"]: r for r in map(json.loads, fh)})
     files = [ROOT / "data/golden/labels.jsonl"]
-    if extra and (ROOT / "data/golden/train_extra.jsonl").exists():
-        files.append(ROOT / "data/golden/train_extra.jsonl")
+    if extra:  # the training-only rounds (data/golden/README.md)
+        files += [f for f in (ROOT / "data/golden/train_extra.jsonl", ROOT / "data/golden/train_extra2.jsonl")
+                  if f.exists()]
     book = RuleBook(DEFAULT_RULES_DIR).load()
     out = []
     for f in files:
