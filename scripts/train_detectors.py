@@ -52,15 +52,15 @@ class Convo:
     tags: dict = field(default_factory=dict)
 
 
-def load(data_dir: Path, extra: bool) -> list[Convo]:
+def load(data_dir: Path, extra: bool, extra2: bool = False) -> list[Convo]:
     corpora = {}
     for corpus in ("jddc_sample", "csds", "stc3_dch1", "mobilecs_examples"):
         with open(data_dir / corpus / f"{corpus}.jsonl", encoding="utf-8") as fh:
             corpora.update({r["id"]: r for r in map(json.loads, fh)})
     files = [ROOT / "data/golden/labels.jsonl"]
-    if extra:  # the training-only rounds (data/golden/README.md)
-        files += [f for f in (ROOT / "data/golden/train_extra.jsonl", ROOT / "data/golden/train_extra2.jsonl")
-                  if f.exists()]
+    if extra:  # the training-only labels (data/golden/README.md); round 2 only when asked: it did not help
+        files += [f for f in (ROOT / "data/golden/train_extra.jsonl",
+                              *((ROOT / "data/golden/train_extra2.jsonl",) if extra2 else ())) if f.exists()]
     book = RuleBook(DEFAULT_RULES_DIR).load()
     out = []
     for f in files:
@@ -164,9 +164,11 @@ def main() -> int:
     p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     p.add_argument("--out", type=Path, default=ROOT / "models" / "qa-detectors")
     p.add_argument("--no-extra", action="store_true", help="golden train split only")
+    p.add_argument("--extra2", action="store_true",
+                   help="also round 2 of the training-only labels (1,543 stc3 dialogues; not in the shipped model)")
     args = p.parse_args()
     t0 = time.time()
-    convos = [c for c in load(args.data, extra=not args.no_extra) if c.split in ("train", "dev")]
+    convos = [c for c in load(args.data, extra=not args.no_extra, extra2=args.extra2) if c.split in ("train", "dev")]
     train_k = {k for k, c in enumerate(convos) if c.split == "train"}
     data = examples(convos)
     print(f"{len(train_k)} training and {len(convos) - len(train_k)} dev conversations; "
