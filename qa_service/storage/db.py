@@ -41,6 +41,9 @@ def create_db_engine(settings: Settings, url: str | None = None) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute(f"PRAGMA busy_timeout={int(settings.db.busy_timeout_ms)}")
             cur.execute(f"PRAGMA wal_autocheckpoint={sqlite_writer.AUTOCHECKPOINT}")
+            # When the log restarts, cut its file back: its size then tells how much is waiting to be
+            # checkpointed (sqlite_writer checks it), instead of staying at its largest ever.
+            cur.execute(f"PRAGMA journal_size_limit={sqlite_writer.CHECKPOINT_BYTES}")
             cur.close()
 
         if engine.url.database and engine.url.database != ":memory:":

@@ -14,7 +14,9 @@ SQLite runs one inside the commit that crosses 1,000 pages of log, holding up ev
 for the 50–200 ms it takes. Connections here checkpoint on their own only past ``AUTOCHECKPOINT``
 pages (a safety net); a process that calls :func:`take_checkpoints` (the workers: batch work) runs a
 passive checkpoint after each write once the log passes ``CHECKPOINT_BYTES``, outside the lock and
-without blocking readers or the next writer. An API process runs them in a thread of its own
+without blocking readers or the next writer. (Connections set ``journal_size_limit`` to the same
+size, so the log's file is cut back whenever the log restarts and its size says how much is waiting;
+otherwise it stays at its largest ever and every write would checkpoint.) An API process runs them in a thread of its own
 (:class:`BackgroundCheckpoints`), off the requests' path: without workers (``qa serve --workers 0``)
 nothing else would, and at 100 MB of log the safety net stalled one commit — and every request
 queued behind it — for 150 ms.

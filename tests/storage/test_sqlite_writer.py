@@ -77,6 +77,9 @@ def test_an_api_process_checkpoints_a_long_log_in_the_background(tmp_path, monke
     assert not checkpoints.is_alive()
     with engine.connect() as c:  # the data is all there, read through the checkpointed file
         assert c.execute(text("SELECT count(*) FROM filler")).scalar_one() == 1500
+    with engine.begin() as c:  # the log restarts and its file is cut back: its size says what waits again
+        c.execute(text("INSERT INTO filler VALUES (x'00')"))
+    assert wal.stat().st_size <= sqlite_writer.CHECKPOINT_BYTES
     engine.dispose()
 
 
