@@ -67,7 +67,7 @@ class WorkerSettings(BaseModel):
     stale_scoring_s: float = Field(360.0, description="A `scoring` row older than this is presumed abandoned")
     reconcile_batch: int = 5000
     torch_threads: int = Field(1, ge=1, description="Threads per worker for the sentiment model (run a worker per core)")
-    chunk_size: int = Field(32, ge=1, le=1000, description="Transcripts per scoring job: scored in one batch, "
+    chunk_size: int = Field(64, ge=1, le=1000, description="Transcripts per scoring job: scored in one batch, "
                                                            "written in one transaction")
     nice: int = Field(10, ge=0, le=19, description="CPU niceness a worker adds to itself: on a machine shared with "
                       "the API, scoring yields to requests (0 = same priority)")

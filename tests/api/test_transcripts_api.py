@@ -77,12 +77,12 @@ def test_batch_reports_each_item_and_one_bad_item_rejects_only_itself(client, se
 def test_batch_all_good_is_202_and_queued(client, redis_conn, settings):
     from rq import Queue
 
-    resp = client.post("/v1/transcripts/batch", json={"transcripts": [transcript(f"k{i}") for i in range(70)]})
+    resp = client.post("/v1/transcripts/batch", json={"transcripts": [transcript(f"k{i}") for i in range(140)]})
     assert resp.status_code == 202
-    assert resp.json()["accepted"] == 70 and resp.json()["queued"] is True
-    # chunks of QA_WORKER__CHUNK_SIZE (32): three jobs carrying every id once
+    assert resp.json()["accepted"] == 140 and resp.json()["queued"] is True
+    # chunks of QA_WORKER__CHUNK_SIZE (64): three jobs carrying every id once
     jobs = Queue(settings.redis.queue, connection=redis_conn).jobs
-    assert [len(j.args[0]) for j in jobs] == [32, 32, 6]
+    assert settings.worker.chunk_size == 64 and [len(j.args[0]) for j in jobs] == [64, 64, 12]
     assert sorted(i for j in jobs for i in j.args[0]) == sorted(item["id"] for item in resp.json()["items"])
 
 
