@@ -327,22 +327,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--id", action="append", default=[])
     p.add_argument("--reread", action="store_true", help="the agreement re-read sample (data/golden/reread_sample.json)")
     args = p.parse_args(argv)
-    if args.command == "sample-extra":
-        out = sample_extra(args.data)
-        (GOLDEN / "extra_sample.json").write_text(json.dumps(out, ensure_ascii=False, indent=1) + "\n",
-                                                  encoding="utf-8")
-        print(f"{len(out['dialogues'])} dialogues -> {GOLDEN / 'extra_sample.json'}")
-        return 0
-    if args.command == "sample-extra2":
-        out = sample_extra2(args.data)
-        (GOLDEN / "extra2_sample.json").write_text(json.dumps(out, ensure_ascii=False, indent=1) + "\n",
-                                                   encoding="utf-8")
-        print(f"{len(out['dialogues'])} dialogues -> {GOLDEN / 'extra2_sample.json'}")
-        return 0
-    if args.command == "sample":
-        out = sample(args.data)
-        (GOLDEN / "sample.json").write_text(json.dumps(out, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-        print(f"{len(out['dialogues'])} dialogues -> {GOLDEN / 'sample.json'}")
+    samplers = {"sample": ("golden", sample), "sample-extra": ("extra", sample_extra),
+                "sample-extra2": ("extra2", sample_extra2)}
+    if args.command in samplers:
+        round_, draw = samplers[args.command]
+        out, target = draw(args.data), GOLDEN / ROUNDS[round_][0]
+        target.write_text(json.dumps(out, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        print(f"{len(out['dialogues'])} dialogues -> {target}")
         return 0
     if args.command == "merge":
         return merge("extra2" if args.extra2 else "extra" if args.extra else "golden")
