@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, selectinload
 from qa_service.domain import Channel, Role, TranscriptStatus
 from qa_service.domain import Transcript as DomainTranscript
 from qa_service.domain import Utterance as DomainUtterance
+from qa_service.storage.upsert import dialect_insert
 from qa_service.storage.tables import Agent, Flag, Report, Team, Transcript, Utterance, utcnow
 
 
@@ -46,13 +47,9 @@ class Existing:
 
 def _dialect_insert(session: Session, table):
     name = session.get_bind().dialect.name
-    if name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    elif name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    else:  # pragma: no cover - other backends fall back to plain INSERT + IntegrityError
+    if name not in ("postgresql", "sqlite"):  # pragma: no cover - other backends: plain INSERT + IntegrityError
         return None
-    return dialect_insert(table)
+    return dialect_insert(name, table)
 
 
 def find_existing(*, session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Existing]:
