@@ -69,7 +69,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.add_middleware(RequireCredentials, enforced=settings.auth_enforced)
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
     app.add_middleware(ServerTiming)
-    for router in (health.router, transcripts.router, rules.router, performance.router, reviews.router,
-                   keys.router, live.router, webhooks.router, ui_routes.router):
+    # Live turns come many times a second: their router is matched right after the health checks.
+    for router in (health.router, live.router, transcripts.router, rules.router, performance.router,
+                   reviews.router, keys.router, webhooks.router, ui_routes.router):
         app.include_router(router)
     return app

@@ -118,6 +118,11 @@ def principal(row: ApiKey) -> Principal:
     return Principal(key_id=row.id, name=row.name, role=row.role, team=row.team_id)
 
 
+def recently_verified(*, key: str, cache: TTLCache) -> Principal | None:
+    """Who holds ``key`` if it was verified within the cache's lifetime (no database read); else None."""
+    return cache.get(digest(key))
+
+
 def authenticate_key(*, session: Session, key: str, cache: TTLCache) -> Principal | None:
     """Who holds ``key`` (None: nobody); a key verified within the cache's lifetime is not looked up again."""
     hashed = digest(key)

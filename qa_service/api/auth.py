@@ -16,6 +16,7 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from qa_service.access import service as access
@@ -64,16 +65,34 @@ def authenticate(request: Request, key: str | None) -> Principal:
     return principal
 
 
+def _known(request: Request, key: str | None) -> Principal | None:
+    """The caller when telling needs no database read (access control off, already known in this
+    request, a key verified recently); None otherwise."""
+    runtime = request.app.state.runtime
+    if not runtime.settings.auth_enforced:
+        return OPEN
+    principal = getattr(request.state, "principal", None)
+    if principal is None and key:
+        principal = access.recently_verified(key=key, cache=runtime.verified_keys)
+        if principal is not None:
+            request.state.principal = principal
+    return principal
+
+
 def allow(*roles: str):
-    """A dependency admitting ``roles`` (admin always included); it returns the caller's Principal."""
+    """A dependency admitting ``roles`` (admin always included); it returns the caller's Principal.
+
+    ``async`` so that the common case (a key verified recently, or access control off) is decided
+    inline: only a database lookup goes to the thread pool (every hop costs the live per-turn path)."""
     roles = tuple(dict.fromkeys((*roles, "admin")))
 
-    def dependency(
+    async def dependency(
         request: Request,
         bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
         api_key: Annotated[str | None, Depends(_api_key)],
     ) -> Principal:
-        principal = authenticate(request, (bearer.credentials if bearer else None) or api_key)
+        key = (bearer.credentials if bearer else None) or api_key
+        principal = _known(request, key) or await run_in_threadpool(authenticate, request, key)
         if principal.role not in roles:
             route = request.scope.get("route")
             path = getattr(route, "path", request.url.path)

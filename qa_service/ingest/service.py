@@ -130,20 +130,32 @@ def store(items: list[tuple[int, TranscriptCreate]], *, session: Session, known:
     return outcomes
 
 
+def _store_committed(items: list[tuple[int, TranscriptCreate]], *, runtime: Runtime, jobs: list[str]
+                     ) -> list[Outcome]:
+    size = runtime.settings.worker.chunk_size
+    try:
+        with runtime.session() as session:
+            return store(items, session=session, known=runtime.known_ids, jobs=jobs, chunk_size=size)
+    except IntegrityError:
+        # A cached agent/team id no longer exists (deleted or restored database): retry uncached.
+        runtime.known_ids.forget()
+        with runtime.session() as session:
+            return store(items, session=session, known=runtime.known_ids, jobs=jobs, chunk_size=size)
+
+
 def ingest(items: list[tuple[int, TranscriptCreate]], *, runtime: Runtime) -> tuple[list[Outcome], bool]:
     """Redact, store (commit), then enqueue. Returns outcomes and whether the queue took the new ones."""
     settings = runtime.settings
     items = [(i, redact_transcript(t, settings)) for i, t in items]
     size = settings.worker.chunk_size
     jobs = new_job_ids((len(items) + size - 1) // size)
-    try:
-        with runtime.session() as session:
-            outcomes = store(items, session=session, known=runtime.known_ids, jobs=jobs, chunk_size=size)
-    except IntegrityError:
-        # A cached agent/team id no longer exists (deleted or restored database): retry uncached.
-        runtime.known_ids.forget()
-        with runtime.session() as session:
-            outcomes = store(items, session=session, known=runtime.known_ids, jobs=jobs, chunk_size=size)
+    # One transaction per job's worth of transcripts: a big batch must not hold the database's write
+    # lock (SQLite has one) for its whole length while live alerts and single posts wait behind it. A
+    # batch cut short by a crash is safe to send again: what was stored comes back as duplicates, and
+    # the reconciler queues stored rows whose job never came.
+    outcomes = []
+    for k in range(0, len(items), size):
+        outcomes += _store_committed(items[k:k + size], runtime=runtime, jobs=jobs[k // size:k // size + 1])
     for o in outcomes:
         metrics.INGESTED.labels(o.status).inc()
     new_ids = [o.id for o in outcomes if o.status == "accepted"]

@@ -8,7 +8,7 @@ cooldowns, teams, channel — and returns what fires, updating the :class:`LiveS
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from qa_service.rules.alerts import AlertRule
@@ -50,7 +50,8 @@ class LiveState:
     by_role: dict[str, int] = field(default_factory=dict)  # turns so far per role
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # by hand: dataclasses.asdict deep-copies every value, a cost on each live turn
+        return {name: dict(v) if isinstance(v := getattr(self, name), dict) else v for name in self.__slots__}
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> LiveState:

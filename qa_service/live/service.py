@@ -33,6 +33,7 @@ from qa_service.storage.tables import utcnow
 
 log = logging.getLogger(__name__)
 QUOTE_CHARS = 300
+ALERTS_CHECK_S = 1.0  # how often the per-turn path looks for edited alert files (a hot reload within a second)
 WINDOW = 8  # turns the live checks look back over (further when needed: see checks.window)
 
 
@@ -47,8 +48,9 @@ def sender(rt: Runtime) -> Sender:
 
 
 def alert_rules(rt: Runtime) -> dict[str, AlertRule]:
-    """``rules/alerts/*.yaml`` (``QA_LIVE__ALERTS_DIR``), reloaded when a file changes."""
-    return rt.extension("live.alerts", lambda: AlertBook(rt.settings.alerts_dir)).get()
+    """``rules/alerts/*.yaml`` (``QA_LIVE__ALERTS_DIR``), reloaded when a file changes (looked for at most
+    once every ``ALERTS_CHECK_S``)."""
+    return rt.extension("live.alerts", lambda: AlertBook(rt.settings.alerts_dir, ALERTS_CHECK_S)).get()
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,9 +128,9 @@ class Appended:
 
 def add_utterances(rt: Runtime, cid: int, items: list[LiveUtterance], team: str | None = None) -> Appended:
     """Check new turns as they arrive and raise the alerts they call for (stored before this returns)."""
-    with live_repo.lock(rt.redis, cid):
-        found, history = live_repo.load_recent(rt.redis, cid, last=WINDOW * 2)
-        meta, state = _open_state(cid, team, found)
+    with live_repo.hold(rt.redis, cid, last=WINDOW * 2) as held:
+        history = held.recent
+        meta, state = _open_state(cid, team, held.found)
         new, repeats = _incoming(rt, cid, meta, state, items)
         if not new:
             return Appended(cid, 0, repeats, [])
@@ -150,7 +152,7 @@ def add_utterances(rt: Runtime, cid: int, items: list[LiveUtterance], team: str 
                 fired += evaluate(rules, state, waited, now=now, team=meta.get("team"), channel=meta["channel"])
         stored = _store_alerts(rt, cid, meta, fired)
         live_repo.save(rt.redis, cid, state.as_dict(), new, now, state.waiting_since,
-                       event={"type": "conversation", "id": cid, "team": meta.get("team")})
+                       event={"type": "conversation", "id": cid, "team": meta.get("team")}, held=held)
     _announce(rt, cid, meta, stored, conversation=False)
     return Appended(cid, len(new), repeats, stored)
 
@@ -190,8 +192,8 @@ class Ended:
 
 def end_conversation(rt: Runtime, cid: int, team: str | None = None) -> Ended:
     """The conversation becomes an ordinary transcript (stored, queued for the full pipeline)."""
-    with live_repo.lock(rt.redis, cid):
-        found = live_repo.load(rt.redis, cid)
+    with live_repo.hold(rt.redis, cid) as held:
+        found = held.found
         if found is None:
             raise NotFound(f"live conversation {cid} not found", "conversation_id")
         meta, _, status, transcript_id = found
@@ -233,8 +235,8 @@ def sweep(rt: Runtime, now: float | None = None) -> tuple[int, int]:
 
 
 def _wait_alerts(rt: Runtime, cid: int, since: float, rules: list[AlertRule], now: float) -> int:
-    with live_repo.lock(rt.redis, cid):
-        found = live_repo.load(rt.redis, cid)
+    with live_repo.hold(rt.redis, cid) as held:
+        found = held.found
         if found is None or found[2] != "open":
             return 0
         meta, raw, _, _ = found

@@ -153,5 +153,5 @@ def load_alerts(directory: Path) -> dict[str, AlertRule]:
 class AlertBook(ReloadingBook[dict[str, AlertRule]]):
     """The alert rules, reloaded when a file changes; a broken edit keeps the last good set (and is logged)."""
 
-    def __init__(self, directory: Path):
-        super().__init__(directory, load_alerts, "alert rules")
+    def __init__(self, directory: Path, check_every_s: float = 0.0):
+        super().__init__(directory, load_alerts, "alert rules", check_every_s)

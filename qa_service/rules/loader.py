@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -322,17 +323,24 @@ T = TypeVar("T")
 class ReloadingBook(Generic[T]):
     """What ``load(directory)`` returns, loaded again when a file in the folder changes; a broken edit
     keeps the last good set (``error`` says why, and it is logged). :meth:`get` raises
-    :class:`RulePackError` only when no good set was ever loaded."""
+    :class:`RulePackError` only when no good set was ever loaded. ``check_every_s``: how long a
+    check of the folder holds (a hot path reads the set many times a second; 0 checks every time)."""
 
-    def __init__(self, directory: Path, load: Callable[[Path], T], what: str):
+    def __init__(self, directory: Path, load: Callable[[Path], T], what: str, check_every_s: float = 0.0):
         self.directory = Path(directory)
         self._load = load
         self._what = what
         self._loaded: T | None = None
         self._fingerprint: tuple = ()
+        self._check_every_s = check_every_s
+        self._checked_at = float("-inf")
         self.error: RulePackError | None = None
 
     def get(self) -> T:
+        now = time.monotonic()
+        if self._loaded is not None and now - self._checked_at < self._check_every_s:
+            return self._loaded
+        self._checked_at = now
         fp = fingerprint(self.directory) if self.directory.is_dir() else ()
         if self._loaded is None or fp != self._fingerprint:
             try:

@@ -16,11 +16,20 @@ not taken for a new conversation.
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Sequence
+import logging
+import secrets
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
+from redis.exceptions import LockError, NoScriptError
+
+log = logging.getLogger(__name__)
 
 P = "qa:live:"
 ENDED_TTL_S = 86_400
@@ -58,15 +67,6 @@ def load(r: redis.Redis, cid: int) -> tuple[dict, dict, str, int | None] | None:
     return _found(r.hgetall(_c(cid)))
 
 
-def load_recent(r: redis.Redis, cid: int, last: int) -> tuple[tuple[dict, dict, str, int | None] | None, list[dict]]:
-    """:func:`load` and the last ``last`` turns, in one round trip (the per-turn path)."""
-    with r.pipeline(transaction=False) as p:
-        p.hgetall(_c(cid))
-        p.lrange(_t(cid), -last, -1)
-        raw, recent = p.execute()
-    return _found(raw), [json.loads(x) for x in recent]
-
-
 def _found(raw: dict) -> tuple[dict, dict, str, int | None] | None:
     if not raw:
         return None
@@ -85,21 +85,46 @@ def count_turns(r: redis.Redis, cid: int) -> int:
     return int(r.llen(_t(cid)))
 
 
+# The per-turn write as one script (atomic, one command to send and one reply to read): append the
+# turns, store the state, the activity and waiting times, publish the board event, release the lock.
+# KEYS: turns, conversation, open, waiting, events, lock. ARGV: state, id, now, waiting since ("":
+# not waiting), event ("": none), events' max length, lock token ("": none held), then the turns.
+_SAVE = """
+if #ARGV > 7 then redis.call('rpush', KEYS[1], unpack(ARGV, 8)) end
+redis.call('hset', KEYS[2], 'state', ARGV[1])
+redis.call('zadd', KEYS[3], ARGV[3], ARGV[2])
+if ARGV[4] == '' then redis.call('zrem', KEYS[4], ARGV[2]) else redis.call('zadd', KEYS[4], ARGV[4], ARGV[2]) end
+if ARGV[5] ~= '' then redis.call('xadd', KEYS[5], 'MAXLEN', '~', ARGV[6], '*', 'e', ARGV[5]) end
+if ARGV[7] ~= '' then
+  if redis.call('get', KEYS[6]) == ARGV[7] then redis.call('del', KEYS[6]) else return 0 end
+end
+return 1
+"""
+
+
 def save(r: redis.Redis, cid: int, state: dict, new_turns: Sequence[dict], now: float,
-         waiting_since: float | None, event: dict[str, Any] | None = None) -> None:
-    """Append turns and store the state (and publish ``event``), in one round trip."""
-    with r.pipeline() as p:
-        if new_turns:
-            p.rpush(_t(cid), *[json.dumps(t, ensure_ascii=False) for t in new_turns])
-        p.hset(_c(cid), "state", json.dumps(state))
-        p.zadd(f"{P}open", {cid: now})
-        if waiting_since is None:
-            p.zrem(f"{P}waiting", cid)
-        else:
-            p.zadd(f"{P}waiting", {cid: waiting_since})
-        if event is not None:
-            _publish(p, event)
-        p.execute()
+         waiting_since: float | None, event: dict[str, Any] | None = None, held: Held | None = None) -> None:
+    """Append turns and store the state (and publish ``event``; release ``held``), atomically, in one
+    round trip."""
+    keys = [_t(cid), _c(cid), f"{P}open", f"{P}waiting", f"{P}events", held.key if held else f"{P}lock:{cid}"]
+    args = [json.dumps(state), cid, repr(now), "" if waiting_since is None else repr(waiting_since),
+            "" if event is None else json.dumps(event, ensure_ascii=False, default=str), EVENTS_MAXLEN,
+            held.token if held else "", *[json.dumps(t, ensure_ascii=False) for t in new_turns]]
+    ok = _run(r, _SAVE, keys, args)
+    if held is not None:
+        held.released = True
+        if not ok:
+            log.warning("live conversation %s: its lock expired before the turn was saved", cid)
+
+
+def _run(r: redis.Redis, source: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    """A Lua script by its SHA (EVALSHA: the text is sent only when the server does not have it yet)."""
+    sha = hashlib.sha1(source.encode()).hexdigest()
+    try:
+        return r.evalsha(sha, len(keys), *keys, *args)
+    except NoScriptError:
+        r.script_load(source)
+        return r.evalsha(sha, len(keys), *keys, *args)
 
 
 def set_state(r: redis.Redis, cid: int, state: dict) -> None:
@@ -128,9 +153,50 @@ def waiting_since(r: redis.Redis, before: float) -> list[tuple[int, float]]:
     return [(int(m), float(s)) for m, s in r.zrangebyscore(f"{P}waiting", 0, before, withscores=True)]
 
 
-def lock(r: redis.Redis, cid: int, timeout_s: float = 10.0):
-    """One writer at a time per conversation, whichever API process serves the request."""
-    return r.lock(f"{P}lock:{cid}", timeout=timeout_s, blocking_timeout=timeout_s)
+# Deletes the lock only if it is still this holder's (it may have expired and been taken since).
+_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+# Takes the lock and reads the conversation (and its last ARGV[3] turns) in one command; nil if locked.
+# KEYS: lock, conversation, turns. ARGV: token, lock lifetime (ms), turns wanted.
+_HOLD = """
+if not redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return false end
+local n = tonumber(ARGV[3])
+local recent = {}
+if n > 0 then recent = redis.call('lrange', KEYS[3], -n, -1) end
+return {redis.call('hgetall', KEYS[2]), recent}
+"""
+
+
+@dataclass(slots=True)
+class Held:
+    """A conversation's lock held by this request, and what was loaded under it."""
+
+    key: str
+    token: str
+    found: tuple[dict, dict, str, int | None] | None
+    recent: list[dict] = field(default_factory=list)
+    released: bool = False
+
+
+@contextmanager
+def hold(r: redis.Redis, cid: int, *, last: int = 0, timeout_s: float = 10.0) -> Iterator[Held]:
+    """One writer at a time per conversation, whichever API process serves the request. Takes the
+    lock and loads the conversation (:func:`load`, and its last ``last`` turns) in one round trip;
+    the lock is released on leaving, or by :func:`save` with the writes when ``held`` is passed
+    (the per-turn path: two round trips in all). A lock outlives a crashed holder by ``timeout_s``."""
+    key, token = f"{P}lock:{cid}", secrets.token_hex(8)
+    deadline, pause = time.monotonic() + timeout_s, 0.001
+    while (got := _run(r, _HOLD, [key, _c(cid), _t(cid)], [token, int(timeout_s * 1000), last])) is None:
+        if time.monotonic() >= deadline:
+            raise LockError(f"live conversation {cid} stayed locked for {timeout_s:.0f} s")
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
+    flat, recent = got
+    held = Held(key, token, _found(dict(zip(flat[::2], flat[1::2]))), [json.loads(x) for x in recent])
+    try:
+        yield held
+    finally:
+        if not held.released:
+            _run(r, _RELEASE, [key], [token])
 
 
 def publish(r: redis.Redis, event: dict[str, Any]) -> None:

@@ -4,6 +4,7 @@ teams and channels (pure: no model, no Redis)."""
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
@@ -128,3 +129,15 @@ def test_an_unknown_rule_and_a_wrong_example_are_reported(live_checks):
     problems = check_examples(rules, live_checks)
     assert any(p.startswith("L004 ghost") and "general.no-such-rule" in p for p in problems), problems
     assert any(p.startswith("L010 late") and "expected to fire at turn 0, fired at turn 1" in p for p in problems)
+
+
+def test_a_hot_path_looks_for_edits_at_most_once_per_interval(tmp_path):
+    path = tmp_path / "a.yaml"
+    path.write_text("alerts:\n  - {id: one, message: m, when: {fatal_rule: true}}", encoding="utf-8")
+    book = AlertBook(tmp_path, check_every_s=0.3)
+    assert set(book.get()) == {"one"}
+    path.write_text("alerts:\n  - {id: two, message: m, when: {fatal_rule: true}}", encoding="utf-8")
+    os.utime(path, ns=(1, 10**18))
+    assert set(book.get()) == {"one"}  # within the interval: not looked at again
+    time.sleep(0.35)
+    assert set(book.get()) == {"two"}

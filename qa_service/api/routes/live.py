@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
+from fastapi.responses import JSONResponse
 
 from qa_service.api import presenters
 from qa_service.api.auth import Ingest, Supervise, actor, scope_team
@@ -47,12 +48,15 @@ def open_conversation(body: LiveConversationCreate, response: Response, runtime:
 @router.post("/conversations/{conversation_id}/utterances", response_model=UtterancesAccepted,
              responses={409: {"description": "A gap in seq, a seq re-sent with other content, or an ended conversation"}})
 def add_utterances(conversation_id: RowId, body: LiveUtterances, runtime: RuntimeDep, principal: Ingest
-                   ) -> UtterancesAccepted:
+                   ) -> JSONResponse:
     """The next turns (``seq`` from 0, one more each time); answers with the alerts they raised."""
     _enabled(runtime)
     out = service.add_utterances(runtime, conversation_id, body.utterances, team=principal.team)
-    return UtterancesAccepted(conversation_id=conversation_id, accepted=out.accepted, repeats=out.repeats,
-                              alerts=[presenters.alert_read(a) for a in out.alerts])
+    # Built here and sent as is: FastAPI would validate a returned model again, on a second trip
+    # through the thread pool, for every turn of every live conversation.
+    return JSONResponse(UtterancesAccepted(
+        conversation_id=conversation_id, accepted=out.accepted, repeats=out.repeats,
+        alerts=[presenters.alert_read(a) for a in out.alerts]).model_dump(mode="json"))
 
 
 @router.post("/conversations/{conversation_id}/end", response_model=LiveEnded)
