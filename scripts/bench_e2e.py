@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_ingest import cycled, load_dialogues  # noqa: E402
+from bench_ingest import cpu_check, cycled, load_dialogues  # noqa: E402
 from dialogues import to_domain  # noqa: E402
 
 from qa_service.stack import free_port  # noqa: E402
@@ -144,6 +144,7 @@ def main() -> None:
     if args.nice is not None:
         extra["QA_WORKER__NICE"] = str(args.nice)
     dialogues = load_dialogues(args.data)
+    speed = cpu_check()
     offline = offline_rate(dialogues, min(args.n, 2000))
     print(f"{args.n} real dialogues per end-to-end run; offline single process {offline:.0f}/s, "
           f"2 x offline = {2 * offline:.0f}/s\n")
@@ -156,6 +157,8 @@ def main() -> None:
     for label, env in rows:
         rate, ingest_s = end_to_end(dialogues, args.n, env)
         print(f"{label:<34}{rate:>14.0f}{ingest_s:>10.1f}{rate / (2 * offline):>15.0%}")
+    print(f"\nCPU check at start / end (2M-step Python loop): {speed:.0f} / {cpu_check():.0f} ms "
+          "(a machine whose speed drifted during the run skews the ratios)")
 
 
 if __name__ == "__main__":

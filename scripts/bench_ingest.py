@@ -144,6 +144,17 @@ def pct(values: list[float], q: float) -> float:
             else values[0])
 
 
+def cpu_check(n: int = 2_000_000) -> float:
+    """Milliseconds a fixed pure-Python loop takes on one core now: a shared machine's speed drifts
+    (seen here: the same loop 2.5× slower an hour later), so a run prints it at its start and end and
+    figures are compared only between runs whose checks agree."""
+    t0 = time.perf_counter()
+    total = 0
+    for i in range(n):
+        total += i
+    return (time.perf_counter() - t0) * 1000
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))

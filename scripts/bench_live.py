@@ -40,7 +40,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_ingest import load_dialogues, pct  # noqa: E402
+from bench_ingest import cpu_check, load_dialogues, pct  # noqa: E402
 
 from qa_service.stack import free_port  # noqa: E402
 
@@ -242,6 +242,7 @@ def main() -> None:
         receiver_main(args.receiver, args.receiver_log)
         return
     dialogues = load_dialogues(args.data)
+    speed = [cpu_check()]
     with tempfile.TemporaryDirectory(prefix="qa-bench-live-") as tmp:
         tmp = Path(tmp)
         (tmp / "alerts").mkdir()
@@ -291,6 +292,7 @@ def main() -> None:
         for line in log.read_text().splitlines():
             alert_id, at = line.split()
             received.setdefault(int(alert_id), float(at))
+    speed.append(cpu_check())
     delivery = [(received[a] - t) * 1000 for a, t in posted.items() if a in received]
     turns = len(lat)
     stack = "PostgreSQL" if args.db_url else "SQLite"
@@ -310,6 +312,7 @@ def main() -> None:
          if delivery else "—"),
         ("  max", f"{max(delivery):.1f} ms" if delivery else "—"),
         ("batch ingest alone (transcripts/s)", f"{alone:,.0f}" if alone else "—"),
+        ("CPU check at start / end (2M-step Python loop)", f"{speed[0]:.0f} / {speed[1]:.0f} ms"),
         ("batch ingest during the live load (transcripts/s)", f"{during[0]:,.0f}  ({during[0] / alone:.2f}x)"
          if during else "—"),
     ]

@@ -130,46 +130,47 @@ def store(items: list[tuple[int, TranscriptCreate]], *, session: Session, known:
     return outcomes
 
 
-def _store_committed(items: list[tuple[int, TranscriptCreate]], *, runtime: Runtime, jobs: list[str]
-                     ) -> list[Outcome]:
+def _store_committed(items: list[tuple[int, TranscriptCreate]], *, runtime: Runtime, job: str) -> list[Outcome]:
     size = runtime.settings.worker.chunk_size
     try:
         with runtime.session() as session:
-            return store(items, session=session, known=runtime.known_ids, jobs=jobs, chunk_size=size)
+            return store(items, session=session, known=runtime.known_ids, jobs=[job], chunk_size=size)
     except IntegrityError:
         # A cached agent/team id no longer exists (deleted or restored database): retry uncached.
         runtime.known_ids.forget()
         with runtime.session() as session:
-            return store(items, session=session, known=runtime.known_ids, jobs=jobs, chunk_size=size)
+            return store(items, session=session, known=runtime.known_ids, jobs=[job], chunk_size=size)
 
 
 def ingest(items: list[tuple[int, TranscriptCreate]], *, runtime: Runtime) -> tuple[list[Outcome], bool]:
-    """Redact, store (commit), then enqueue. Returns outcomes and whether the queue took the new ones."""
+    """Redact, store (commit), then enqueue, a job's worth of transcripts at a time. Returns outcomes and
+    whether the queue took all the new ones.
+
+    One transaction and one job per ``QA_WORKER__CHUNK_SIZE`` transcripts: a big batch must not hold
+    the database's write lock (SQLite has one) for its whole length while live alerts and single posts
+    wait behind it, and each chunk is queued as soon as it is stored (workers start on the first while
+    the rest is written; no stored row waits long for its job). A batch cut short by an error is safe
+    to send again: what was stored comes back as duplicates, and it was queued already."""
     settings = runtime.settings
     items = [(i, redact_transcript(t, settings)) for i, t in items]
     size = settings.worker.chunk_size
     jobs = new_job_ids((len(items) + size - 1) // size)
-    # One transaction per job's worth of transcripts: a big batch must not hold the database's write
-    # lock (SQLite has one) for its whole length while live alerts and single posts wait behind it. A
-    # batch cut short by a crash is safe to send again: what was stored comes back as duplicates, and
-    # the reconciler queues stored rows whose job never came.
-    outcomes = []
-    for k in range(0, len(items), size):
-        outcomes += _store_committed(items[k:k + size], runtime=runtime, jobs=jobs[k // size:k // size + 1])
-    for o in outcomes:
-        metrics.INGESTED.labels(o.status).inc()
-    new_ids = [o.id for o in outcomes if o.status == "accepted"]
-    if not new_ids:
-        return outcomes, True
-    chunks: dict[str, list[int]] = {}
-    for position, o in enumerate(outcomes):
-        if o.status == "accepted":
-            chunks.setdefault(jobs[position // size], []).append(o.id)
-    queued = enqueue_jobs(chunks, settings=settings, connection=runtime.redis)
-    if not queued:
-        with runtime.session() as session:
-            transcript_repo.mark_received(session=session, ids=new_ids)
-        for o in outcomes:
-            if o.id in new_ids:
-                o.transcript_status = TranscriptStatus.received
+    outcomes: list[Outcome] = []
+    queued = True
+    for job, k in zip(jobs, range(0, len(items), size)):
+        stored = _store_committed(items[k:k + size], runtime=runtime, job=job)
+        outcomes += stored
+        for o in stored:
+            metrics.INGESTED.labels(o.status).inc()
+        new_ids = [o.id for o in stored if o.status == "accepted"]
+        if not new_ids:
+            continue
+        # once the queue has failed, the rest of the batch goes straight to the reconciler
+        queued = queued and enqueue_jobs({job: new_ids}, settings=settings, connection=runtime.redis)
+        if not queued:
+            with runtime.session() as session:
+                transcript_repo.mark_received(session=session, ids=new_ids)
+            for o in stored:
+                if o.status == "accepted":
+                    o.transcript_status = TranscriptStatus.received
     return outcomes, queued

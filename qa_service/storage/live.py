@@ -23,11 +23,12 @@ import secrets
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis
-from redis.exceptions import LockError, NoScriptError
+from redis.exceptions import LockError, LockNotOwnedError, NoScriptError
 
 log = logging.getLogger(__name__)
 
@@ -86,18 +87,18 @@ def count_turns(r: redis.Redis, cid: int) -> int:
 
 
 # The per-turn write as one script (atomic, one command to send and one reply to read): append the
-# turns, store the state, the activity and waiting times, publish the board event, release the lock.
+# turns, store the state, the activity and waiting times, publish the board event, release the lock;
+# nothing at all if the lock is no longer this holder's (it expired and another writer has it).
 # KEYS: turns, conversation, open, waiting, events, lock. ARGV: state, id, now, waiting since ("":
 # not waiting), event ("": none), events' max length, lock token ("": none held), then the turns.
 _SAVE = """
+if ARGV[7] ~= '' and redis.call('get', KEYS[6]) ~= ARGV[7] then return 0 end
 if #ARGV > 7 then redis.call('rpush', KEYS[1], unpack(ARGV, 8)) end
 redis.call('hset', KEYS[2], 'state', ARGV[1])
 redis.call('zadd', KEYS[3], ARGV[3], ARGV[2])
 if ARGV[4] == '' then redis.call('zrem', KEYS[4], ARGV[2]) else redis.call('zadd', KEYS[4], ARGV[4], ARGV[2]) end
 if ARGV[5] ~= '' then redis.call('xadd', KEYS[5], 'MAXLEN', '~', ARGV[6], '*', 'e', ARGV[5]) end
-if ARGV[7] ~= '' then
-  if redis.call('get', KEYS[6]) == ARGV[7] then redis.call('del', KEYS[6]) else return 0 end
-end
+if ARGV[7] ~= '' then redis.call('del', KEYS[6]) end
 return 1
 """
 
@@ -105,7 +106,8 @@ return 1
 def save(r: redis.Redis, cid: int, state: dict, new_turns: Sequence[dict], now: float,
          waiting_since: float | None, event: dict[str, Any] | None = None, held: Held | None = None) -> None:
     """Append turns and store the state (and publish ``event``; release ``held``), atomically, in one
-    round trip."""
+    round trip. Raises :class:`LockNotOwnedError`, having written nothing, when ``held`` expired and
+    another writer took the conversation meanwhile (the turn was not kept: the client sends it again)."""
     keys = [_t(cid), _c(cid), f"{P}open", f"{P}waiting", f"{P}events", held.key if held else f"{P}lock:{cid}"]
     args = [json.dumps(state), cid, repr(now), "" if waiting_since is None else repr(waiting_since),
             "" if event is None else json.dumps(event, ensure_ascii=False, default=str), EVENTS_MAXLEN,
@@ -114,12 +116,18 @@ def save(r: redis.Redis, cid: int, state: dict, new_turns: Sequence[dict], now: 
     if held is not None:
         held.released = True
         if not ok:
-            log.warning("live conversation %s: its lock expired before the turn was saved", cid)
+            raise LockNotOwnedError(f"live conversation {cid}: the lock expired before the turn was saved "
+                                    "and another writer holds it; nothing was written")
+
+
+@lru_cache(maxsize=8)
+def _sha(source: str) -> str:
+    return hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
 
 
 def _run(r: redis.Redis, source: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
     """A Lua script by its SHA (EVALSHA: the text is sent only when the server does not have it yet)."""
-    sha = hashlib.sha1(source.encode()).hexdigest()
+    sha = _sha(source)
     try:
         return r.evalsha(sha, len(keys), *keys, *args)
     except NoScriptError:
@@ -195,8 +203,8 @@ def hold(r: redis.Redis, cid: int, *, last: int = 0, timeout_s: float = 10.0) ->
     try:
         yield held
     finally:
-        if not held.released:
-            _run(r, _RELEASE, [key], [token])
+        if not held.released and not _run(r, _RELEASE, [key], [token]):
+            log.warning("live conversation %s: its lock expired while held (held longer than %.0f s)", cid, timeout_s)
 
 
 def publish(r: redis.Redis, event: dict[str, Any]) -> None:

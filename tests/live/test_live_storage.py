@@ -3,13 +3,14 @@ save-and-release (one script each), and one writer at a time per conversation.""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 
 import pytest
 import redis
-from redis.exceptions import LockError
+from redis.exceptions import LockError, LockNotOwnedError
 
 from qa_service.storage import live
 
@@ -29,6 +30,8 @@ def test_hold_loads_and_save_releases_in_the_same_command(redis_conn):
         live.save(redis_conn, cid, {"turns": 6}, turns, now=100.0, waiting_since=90.0,
                   event={"type": "conversation", "id": cid}, held=held)
         assert redis_conn.get(held.key) is None  # released with the writes
+    [(_, entry)] = redis_conn.xrange(f"{live.P}events")
+    assert json.loads(entry[b"e"]) == {"type": "conversation", "id": cid}  # the board's event
     assert live.load(redis_conn, cid)[1] == {"turns": 6}
     assert [t["seq"] for t in live.turns(redis_conn, cid)] == list(range(6))
     assert live.waiting_since(redis_conn, before=95.0) == [(cid, 90.0)]
@@ -69,12 +72,19 @@ def test_a_lock_that_stays_taken_times_out_and_an_expired_one_is_reported(redis_
         with live.hold(redis_conn, cid, timeout_s=0.2):
             pass
     redis_conn.delete(f"{live.P}lock:{cid}")
-    with caplog.at_level(logging.WARNING, logger="qa_service.storage.live"):
+    with pytest.raises(LockNotOwnedError):
         with live.hold(redis_conn, cid) as held:
             redis_conn.set(held.key, "taken-over")  # our lock expired and another writer took it
-            live.save(redis_conn, cid, {"turns": 0}, [], now=1.0, waiting_since=None, held=held)
+            live.save(redis_conn, cid, {"turns": 1}, [{"seq": 0, "role": "agent", "text": "您好"}], now=1.0,
+                      waiting_since=None, event={"type": "conversation", "id": cid}, held=held)
     assert redis_conn.get(held.key) == b"taken-over"  # not ours to release
-    assert "lock expired" in caplog.text
+    assert live.load(redis_conn, cid)[1] == {"turns": 0} and live.turns(redis_conn, cid) == []  # nothing written
+    assert redis_conn.xlen(f"{live.P}events") == 0
+    redis_conn.delete(held.key)
+    with caplog.at_level(logging.WARNING, logger="qa_service.storage.live"):
+        with live.hold(redis_conn, cid) as held:
+            redis_conn.set(held.key, "taken-over")  # expired while held, nothing saved: reported
+    assert "expired while held" in caplog.text
 
 
 def test_the_scripts_come_back_after_the_server_forgets_them(redis_conn):
