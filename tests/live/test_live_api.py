@@ -13,8 +13,10 @@ from __future__ import annotations
 import json
 import time
 
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from qa_service.app import create_app
 from qa_service.live.delivery import verify
 from qa_service.queue.worker import run_worker
 from qa_service.storage.alert_tables import LiveAlert
@@ -229,3 +231,25 @@ def test_an_alert_stored_twice_for_the_same_turn_is_kept_once_with_one_delivery_
     with runtime.session() as s:
         assert s.scalar(select(func.count()).select_from(LiveAlert).where(LiveAlert.conversation_id == 7)) == 2
         assert s.scalar(select(func.count()).select_from(AlertDelivery)) == 2  # the other team's webhook: none
+
+
+def test_two_api_processes_serve_one_conversation_turn_by_turn(settings_for_live):
+    """The deployment for live QA beside batch ingest (docs/live.md): a second API on the same database
+    and Redis. Turns of one conversation alternate between the two; order, alerts and the end hold."""
+    with TestClient(create_app(settings_for_live)) as a, TestClient(create_app(settings_for_live)) as b:
+        assert a.app.state.runtime is not b.app.state.runtime  # two runtimes, as two processes have
+        cid = open_conversation(a, "two-apis", team="telecom")
+        raised = []
+        for i, u in enumerate(YEAR_OF_WAITING["utterances"]):
+            raised += stream((a, b)[i % 2], cid, [u], start=i)
+        assert [sorted(x["rule"] for x in turn) for turn in raised] == [
+            [], [], [], [], [], ["satisfaction-falling"], ["complaint-threat", "customer-angry"]]
+        gap = b.post(f"/v1/live/conversations/{cid}/utterances",
+                     json={"utterances": [{"seq": len(raised) + 1, "role": "agent", "text": "您好"}]})
+        assert gap.status_code == 409 and gap.json()["field"] == "utterances[0].seq"
+        listed = a.get("/v1/live/alerts", params={"team": "telecom"}).json()
+        assert {x["rule"] for x in listed} == {"satisfaction-falling", "complaint-threat", "customer-angry"}
+        ended = b.post(f"/v1/live/conversations/{cid}/end").json()
+        assert ended["status"] == "ended" and ended["transcript_id"] is not None
+        assert a.get(f"/v1/transcripts/{ended['transcript_id']}").json()["utterances"][6]["text"] == \
+            YEAR_OF_WAITING["utterances"][6]["text"]
