@@ -125,10 +125,10 @@ def recently_verified(*, key: str, cache: TTLCache) -> Principal | None:
 
 def authenticate_key(*, session: Session, key: str, cache: TTLCache) -> Principal | None:
     """Who holds ``key`` (None: nobody); a key verified within the cache's lifetime is not looked up again."""
-    hashed = digest(key)
-    hit = cache.get(hashed)
+    hit = recently_verified(key=key, cache=cache)
     if hit is not None:
         return hit
+    hashed = digest(key)
     row = key_row(session=session, key=key)
     if row is None:
         cache.drop(hashed)

@@ -82,10 +82,6 @@ def turns(r: redis.Redis, cid: int, last: int | None = None) -> list[dict]:
     return [json.loads(x) for x in raw]
 
 
-def count_turns(r: redis.Redis, cid: int) -> int:
-    return int(r.llen(_t(cid)))
-
-
 # The per-turn write as one script (atomic, one command to send and one reply to read): append the
 # turns, store the state, the activity and waiting times, publish the board event, release the lock;
 # nothing at all if the lock is no longer this holder's (it expired and another writer has it).
