@@ -95,6 +95,11 @@ def normalize(text: str) -> Normalized:
     return _normalize_short(text) if len(text) <= 200 else _normalize(text)
 
 
+def forget_normalized() -> None:
+    """Forget the short texts remembered by :func:`normalize` (see ``scoring.pipeline.forget_texts``)."""
+    _normalize_short.cache_clear()
+
+
 @lru_cache(maxsize=16_384)
 def _normalize_short(text: str) -> Normalized:
     return _normalize(text)

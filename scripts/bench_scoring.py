@@ -26,7 +26,7 @@ from dialogues import iter_dialogues, to_domain  # noqa: E402
 
 from qa_service.config import ScoringSettings
 from qa_service.domain import Transcript
-from qa_service.scoring.pipeline import Pipeline, freeze_heap
+from qa_service.scoring.pipeline import Pipeline, forget_texts, freeze_heap
 
 CORPORA = ("jddc_sample", "csds", "stc3_dch1", "mobilecs_examples")
 
@@ -38,7 +38,9 @@ def load(data: Path, limit: int) -> list[Transcript]:
 
 
 def run(pipeline: Pipeline, transcripts: list[Transcript], batch: int = 1) -> tuple[float, dict[str, float]]:
-    """One transcript at a time (batch=1, as a worker takes jobs), or ``batch`` at a time."""
+    """One transcript at a time (batch=1, as a worker takes jobs), or ``batch`` at a time. Every row
+    starts from empty text caches: an earlier row's pass over the same dialogues must not speed it up."""
+    forget_texts()
     pipeline.score(transcripts[0])  # warm-up
     stage: dict[str, float] = defaultdict(float)
     t0 = time.perf_counter()

@@ -40,3 +40,18 @@ def test_negation_count(analyzer, text, word, expected):
     tokens = analyzer.tokens(text)
     index = next(i for i, t in enumerate(tokens) if t.text == word)
     assert negation_count(tokens, index, text) == expected
+
+
+def test_forget_texts_empties_the_process_wide_text_caches():
+    """Benchmarks score the same real dialogues several times in one process; each pass must start
+    cold, or a later row is faster only because it has seen the texts before."""
+    from qa_service.scoring.detectors.features import ngram_ids
+    from qa_service.scoring.pipeline import forget_texts
+    from qa_service.text import _normalize_short, normalize
+
+    normalize("您好，请问有什么可以帮您")
+    ngram_ids("您好请问", "turn", 1 << 10)
+    assert _normalize_short.cache_info().currsize > 0 and ngram_ids.cache_info().currsize > 0
+    forget_texts()
+    assert _normalize_short.cache_info().currsize == 0 and ngram_ids.cache_info().currsize == 0
+    assert normalize("您好，请问有什么可以帮您").text == "您好,请问有什么可以帮您"  # width-folded, as before
