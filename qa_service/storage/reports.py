@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from qa_service.domain import QAReport, TranscriptStatus
 from qa_service.storage import facts
+from qa_service.storage.bulk import insert_rows
 from qa_service.storage.tables import Finding, Flag, Report, Transcript, utcnow
 
 
@@ -66,11 +67,11 @@ def save_many(*, session: Session, reports: dict[int, QAReport],
         insert(r).returning(r.c.id, r.c.transcript_id, sort_by_parameter_order=True), rows)}
     findings = [finding_row(report_ids[tid], f) for tid in reports for f in found[tid]]
     if findings:
-        conn.execute(insert(Finding.__table__), findings)
+        insert_rows(conn, Finding.__table__, findings)
     flags = [{"report_id": report_ids[tid], "transcript_id": tid, "reason": f.reason, "severity": f.severity.value,
               "detail": f.detail} for tid, rep in reports.items() for f in rep.flags]
     if flags:
-        conn.execute(insert(Flag.__table__), flags)
+        insert_rows(conn, Flag.__table__, flags)
     t = Transcript.__table__
     conn.execute(update(t).where(t.c.id.in_(ids)).values(
         status=TranscriptStatus.scored.value, scored_at=now, status_changed_at=now, last_error=None))

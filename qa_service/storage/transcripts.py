@@ -10,12 +10,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, func, insert, or_, select, update
+from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from qa_service.domain import Channel, Role, TranscriptStatus
 from qa_service.domain import Transcript as DomainTranscript
 from qa_service.domain import Utterance as DomainUtterance
+from qa_service.storage.bulk import insert_rows
 from qa_service.storage.upsert import dialect_insert
 from qa_service.storage.tables import Agent, Flag, Report, Team, Transcript, Utterance, utcnow
 
@@ -146,7 +147,7 @@ def create_many(
         for index, u in enumerate(i.utterances)
     ]
     if utt_rows:
-        conn.execute(insert(Utterance.__table__), utt_rows)
+        insert_rows(conn, Utterance.__table__, utt_rows)
     return inserted
 
 
