@@ -143,6 +143,8 @@ class LiveSettings(BaseModel):
     delivery_backoff_s: list[float] = Field(default_factory=lambda: [1, 5, 30, 120, 600],
                                             description="Waits between webhook tries (the last repeats)")
     delivery_timeout_s: float = Field(5.0, gt=0, description="How long one webhook call may take")
+    lock_timeout_s: float = Field(10.0, gt=0, description="How long a turn waits for another request on the "
+                                  "same conversation to finish (then 503, Retry-After; nothing stored)")
 
 
 class AuthSettings(BaseModel):

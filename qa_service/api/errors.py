@@ -1,6 +1,7 @@
 """Domain errors → HTTP, in one place: NotFound 404, Conflict 409, Invalid 422 (located like request
 validation), Unauthenticated 401, Forbidden 403 (the web UI redirects to its login page), a database
-that is down 503; plus the edge cases of reading a request (invalid UTF-8, JSON nested too deeply)."""
+that is down 503, Redis down or a live conversation held by another request past its lock timeout
+503 (each with Retry-After); plus the edge cases of reading a request (invalid UTF-8, JSON nested too deeply)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from redis.exceptions import LockError, RedisError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -88,6 +90,17 @@ def install(app: FastAPI) -> None:
             return JSONResponse({"detail": "database unavailable; retry later"}, status_code=503,
                                 headers={"Retry-After": "5"})
         raise exc
+
+    @app.exception_handler(RedisError)
+    async def _redis(_: Request, exc: RedisError) -> JSONResponse:
+        if isinstance(exc, LockError):  # busy, or the lock ran out mid-turn: nothing was written either way
+            log.warning("live conversation busy: %s", exc)
+            return JSONResponse({"detail": "live conversation busy: another request on it has not finished; "
+                                           "retry (a repeated seq with the same content is accepted once)"},
+                                status_code=503, headers={"Retry-After": "1"})
+        log.warning("Redis unavailable: %s", exc)
+        return JSONResponse({"detail": "live state store (Redis) unavailable; retry later"}, status_code=503,
+                            headers={"Retry-After": "5"})
 
     @app.exception_handler(RequestValidationError)
     async def _request_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

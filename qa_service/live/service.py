@@ -128,7 +128,8 @@ class Appended:
 
 def add_utterances(rt: Runtime, cid: int, items: list[LiveUtterance], team: str | None = None) -> Appended:
     """Check new turns as they arrive and raise the alerts they call for (stored before this returns)."""
-    with live_repo.hold(rt.redis, cid, last=WINDOW * 2) as held:
+    with live_repo.hold(rt.redis, cid, last=WINDOW * 2,
+                        wait_s=rt.settings.live.lock_timeout_s) as held:
         history = held.recent
         meta, state = _open_state(cid, team, held.found)
         new, repeats = _incoming(rt, cid, meta, state, items)
@@ -192,7 +193,7 @@ class Ended:
 
 def end_conversation(rt: Runtime, cid: int, team: str | None = None) -> Ended:
     """The conversation becomes an ordinary transcript (stored, queued for the full pipeline)."""
-    with live_repo.hold(rt.redis, cid) as held:
+    with live_repo.hold(rt.redis, cid, wait_s=rt.settings.live.lock_timeout_s) as held:
         found = held.found
         if found is None:
             raise NotFound(f"live conversation {cid} not found", "conversation_id")
@@ -235,7 +236,7 @@ def sweep(rt: Runtime, now: float | None = None) -> tuple[int, int]:
 
 
 def _wait_alerts(rt: Runtime, cid: int, since: float, rules: list[AlertRule], now: float) -> int:
-    with live_repo.hold(rt.redis, cid) as held:
+    with live_repo.hold(rt.redis, cid, wait_s=rt.settings.live.lock_timeout_s) as held:
         found = held.found
         if found is None or found[2] != "open":
             return 0

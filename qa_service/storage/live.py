@@ -182,16 +182,20 @@ class Held:
 
 
 @contextmanager
-def hold(r: redis.Redis, cid: int, *, last: int = 0, timeout_s: float = 10.0) -> Iterator[Held]:
+def hold(r: redis.Redis, cid: int, *, last: int = 0, timeout_s: float = 10.0,
+         wait_s: float | None = None) -> Iterator[Held]:
     """One writer at a time per conversation, whichever API process serves the request. Takes the
     lock and loads the conversation (:func:`load`, and its last ``last`` turns) in one round trip;
     the lock is released on leaving, or by :func:`save` with the writes when ``held`` is passed
-    (the per-turn path: two round trips in all). A lock outlives a crashed holder by ``timeout_s``."""
+    (the per-turn path: two round trips in all). A lock outlives a crashed holder by ``timeout_s``;
+    a request waits ``wait_s`` (default: ``timeout_s``) for one held by another, then raises
+    :class:`LockError`."""
     key, token = f"{P}lock:{cid}", secrets.token_hex(8)
-    deadline, pause = time.monotonic() + timeout_s, 0.001
+    wait_s = timeout_s if wait_s is None else wait_s
+    deadline, pause = time.monotonic() + wait_s, 0.001
     while (got := _run(r, _HOLD, [key, _c(cid), _t(cid)], [token, int(timeout_s * 1000), last])) is None:
         if time.monotonic() >= deadline:
-            raise LockError(f"live conversation {cid} stayed locked for {timeout_s:.0f} s")
+            raise LockError(f"live conversation {cid} stayed locked for {wait_s:g} s")
         time.sleep(pause)
         pause = min(pause * 2, 0.05)
     flat, recent = got

@@ -253,3 +253,40 @@ def test_two_api_processes_serve_one_conversation_turn_by_turn(settings_for_live
         assert ended["status"] == "ended" and ended["transcript_id"] is not None
         assert a.get(f"/v1/transcripts/{ended['transcript_id']}").json()["utterances"][6]["text"] == \
             YEAR_OF_WAITING["utterances"][6]["text"]
+
+
+def test_a_turn_on_a_conversation_held_past_the_lock_timeout_is_503_and_stores_nothing(
+        tmp_path, db_url, redis_url, redis_conn):
+    """Another request (any API process) holding the conversation longer than QA_LIVE__LOCK_TIMEOUT_S:
+    the turn is refused with 503 + Retry-After, not a 500, and sending it again afterwards stores it once."""
+    from qa_service.config import LiveSettings
+    from qa_service.storage import live as live_repo
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path, db_url, redis_url, live=LiveSettings(lock_timeout_s=0.3))
+    turn = {"utterances": [{"seq": 0, "role": "customer", "text": "我的退款到底什么时候到账？"}]}
+    with TestClient(create_app(settings)) as client:
+        cid = open_conversation(client, "held-elsewhere")
+        with live_repo.hold(redis_conn, cid, timeout_s=30):
+            t0 = time.monotonic()
+            r = client.post(f"/v1/live/conversations/{cid}/utterances", json=turn)
+            waited = time.monotonic() - t0
+        assert r.status_code == 503 and r.headers["retry-after"] == "1", r.text
+        assert "busy" in r.json()["detail"] and 0.3 <= waited < 5
+        again = client.post(f"/v1/live/conversations/{cid}/utterances", json=turn)
+        assert again.status_code == 200 and again.json()["accepted"] == 1 and again.json()["repeats"] == 0, again.text
+
+
+def test_live_turns_with_redis_unreachable_are_503_not_500(tmp_path, db_url):
+    """Redis is the live state: when it cannot be reached the API says so, with Retry-After."""
+    from qa_service.stack import free_port
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path, db_url, f"redis://127.0.0.1:{free_port()}/0")
+    with TestClient(create_app(settings)) as client:
+        r = client.post("/v1/live/conversations", json={"source": "live-test", "external_id": "no-redis"})
+        assert r.status_code == 503 and r.headers["retry-after"] == "5", r.text
+        assert "Redis" in r.json()["detail"]
+        r = client.post("/v1/live/conversations/1/utterances",
+                        json={"utterances": [{"seq": 0, "role": "customer", "text": "在吗"}]})
+        assert r.status_code == 503, r.text
