@@ -35,14 +35,15 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
         return
     quote = conn.dialect.identifier_preparer.quote
     sql = f"COPY {quote(table.name)} ({', '.join(quote(c.name) for c in columns)}) FROM STDIN"
-    defaults = [c.default.arg if c.default is not None else None for c in columns]
-    as_json = [isinstance(c.type, JSON) for c in columns]
-    keys = [c.key for c in columns]
+    fields = [(c.key, c.default.arg if c.default is not None else None) for c in columns]
+    as_json = [i for i, c in enumerate(columns) if isinstance(c.type, JSON)]
     with conn.connection.driver_connection.cursor() as cursor, cursor.copy(sql) as copy:
         for row in rows:
-            copy.write_row([
-                json.dumps(v, ensure_ascii=False) if j and v is not None else v
-                for v, j in zip((row.get(k, d) for k, d in zip(keys, defaults)), as_json)])
+            values = [row.get(k, d) for k, d in fields]
+            for i in as_json:
+                if values[i] is not None:
+                    values[i] = json.dumps(values[i], ensure_ascii=False)
+            copy.write_row(values)
 
 
 def _copy_columns(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> list[Column] | None:
