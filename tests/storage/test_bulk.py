@@ -30,7 +30,8 @@ def test_rows_round_trip_with_awkward_text_nulls_and_defaults(rt):
                  "start_ms": None if i == 3 else i * 1000, "end_ms": None, "asr_confidence": 0.5 if i == 2 else None}
                 for i, text in enumerate(AWKWARD)]
         # PostgreSQL (psycopg) takes the COPY path, SQLite executemany
-        assert (_copy_columns(conn, Utterance.__table__, rows) is not None) == (conn.dialect.name == "postgresql")
+        assert (_copy_columns(conn, Utterance.__table__, set(rows[0])) is not None) == (conn.dialect.name == "postgresql")
+        assert _copy_columns(conn, Report.__table__, {"transcript_id", "dimensions"}) is None  # JSON: executemany
         insert_rows(conn, Utterance.__table__, rows)
         report = Report(transcript_id=tid, score=90.0, fatal=False, dimensions={"a": {"score": 1}}, weights={},
                         scorer_versions={}, rule_pack="general", rule_pack_version="1", rule_pack_hash="h",
