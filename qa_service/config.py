@@ -144,7 +144,7 @@ class LiveSettings(BaseModel):
                                             description="Waits between webhook tries (the last repeats)")
     delivery_timeout_s: float = Field(5.0, gt=0, description="How long one webhook call may take")
     lock_timeout_s: float = Field(10.0, gt=0, description="How long a turn waits for another request on the "
-                                  "same conversation to finish (then 503, Retry-After; nothing stored)")
+                                  "same conversation to finish (then 503, Retry-After; the turn is not stored)")
 
 
 class AuthSettings(BaseModel):

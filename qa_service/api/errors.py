@@ -15,11 +15,21 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import LockError, RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from qa_service.errors import AccessDenied, Conflict, IngestConflict, Invalid, NotFound, RulePackError, Unauthenticated
+from qa_service.errors import (
+    AccessDenied,
+    Conflict,
+    IngestConflict,
+    Invalid,
+    NotFound,
+    RulePackError,
+    Unauthenticated,
+)
 
 log = logging.getLogger(__name__)
 MAX_ECHO_CHARS = 500  # a validation error echoes the bad input back only when it is this small
@@ -91,14 +101,19 @@ def install(app: FastAPI) -> None:
                                 headers={"Retry-After": "5"})
         raise exc
 
-    @app.exception_handler(RedisError)
-    async def _redis(_: Request, exc: RedisError) -> JSONResponse:
-        if isinstance(exc, LockError):  # busy, or the lock ran out mid-turn: nothing was written either way
-            log.warning("live conversation busy: %s", exc)
-            return JSONResponse({"detail": "live conversation busy: another request on it has not finished; "
-                                           "retry (a repeated seq with the same content is accepted once)"},
-                                status_code=503, headers={"Retry-After": "1"})
-        log.warning("Redis unavailable: %s", exc)
+    @app.exception_handler(LockError)
+    async def _busy(_: Request, exc: LockError) -> JSONResponse:
+        # Waited past QA_LIVE__LOCK_TIMEOUT_S (nothing written), or the lock lapsed mid-turn (the turn is
+        # not saved; alerts it raised may be stored already, and a resend does not store them twice).
+        log.warning("live conversation busy: %s", exc)
+        return JSONResponse({"detail": "live conversation busy: another request on it has not finished; "
+                                       "retry (a repeated seq with the same content is accepted once)"},
+                            status_code=503, headers={"Retry-After": "1"})
+
+    @app.exception_handler(RedisConnectionError)
+    @app.exception_handler(RedisTimeoutError)
+    async def _redis_down(_: Request, exc: RedisError) -> JSONResponse:
+        log.warning("Redis unavailable: %s", exc)  # other Redis errors (a bad command) stay 500s
         return JSONResponse({"detail": "live state store (Redis) unavailable; retry later"}, status_code=503,
                             headers={"Retry-After": "5"})
 

@@ -18,27 +18,42 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import JSON, Column, Connection, Table, insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeDecorator
 
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert ``rows`` (dicts keyed by column key) into ``table`` in the caller's transaction."""
+    """Insert ``rows`` (dicts keyed by column key, every row the same keys) into ``table`` in the
+    caller's transaction. Errors are SQLAlchemy's (``IntegrityError``, ``OperationalError``, …) on
+    either path, so callers and the API's handlers see the same thing."""
     if not rows:
         return
-    given = set().union(*rows)
-    unknown = given - set(table.columns.keys())
+    first = rows[0].keys()
+    if any(r.keys() != first for r in rows):  # executemany reads the first row's keys only
+        raise ValueError(f"rows for {table.name} must all have the same keys")
+    unknown = first - table.columns.keys()
     if unknown:  # executemany would drop them silently
         raise KeyError(f"{table.name} has no column {sorted(unknown)[0]!r}")
-    columns = _copy_columns(conn, table, given)
+    columns = _copy_columns(conn, table, set(first))
     if columns is None:
         conn.execute(insert(table), list(rows))
         return
-    quote = conn.dialect.identifier_preparer.quote
-    sql = f"COPY {quote(table.name)} ({', '.join(quote(c.name) for c in columns)}) FROM STDIN"
+    sql = (f"COPY {conn.dialect.identifier_preparer.format_table(table)} "
+           f"({', '.join(conn.dialect.identifier_preparer.quote(c.name) for c in columns)}) FROM STDIN")
     fields = [(c.key, c.default.arg if c.default is not None else None) for c in columns]
-    with conn.connection.driver_connection.cursor() as cursor, cursor.copy(sql) as copy:
-        for row in rows:
-            copy.write_row([row.get(k, d) for k, d in fields])
+    if not conn.in_transaction():
+        conn.begin()  # reading conn.connection does not begin one: the rows would vanish at check-in
+    dbapi = conn.connection.driver_connection
+    try:
+        with dbapi.cursor() as cursor, cursor.copy(sql) as copy:
+            for row in rows:
+                copy.write_row([row.get(k, d) for k, d in fields])
+    except conn.dialect.loaded_dbapi.Error as exc:
+        gone = conn.dialect.is_disconnect(exc, dbapi, None)
+        if gone:
+            conn.invalidate(exc)
+        raise DBAPIError.instance(sql, None, exc, conn.dialect.loaded_dbapi.Error,
+                                  connection_invalidated=gone, dialect=conn.dialect) from exc
 
 
 def _copy_columns(conn: Connection, table: Table, given: set[str]) -> list[Column] | None:

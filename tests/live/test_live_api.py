@@ -289,4 +289,4 @@ def test_live_turns_with_redis_unreachable_are_503_not_500(tmp_path, db_url):
         assert "Redis" in r.json()["detail"]
         r = client.post("/v1/live/conversations/1/utterances",
                         json={"utterances": [{"seq": 0, "role": "customer", "text": "在吗"}]})
-        assert r.status_code == 503, r.text
+        assert r.status_code == 503 and r.headers["retry-after"] == "5", r.text

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from qa_service.storage.bulk import _copy_columns, insert_rows
-from qa_service.storage.tables import Finding, Report, Transcript, Utterance, utcnow
+from qa_service.storage.tables import Finding, Flag, Report, Transcript, Utterance, utcnow
 
 AWKWARD = ["制表\t符", "换行\n第二行", "反斜杠 \\ 和 \\N 不是空", "引号 \"' ,;", "表情 😡🙏", "", "普通的一句话"]
 
@@ -45,6 +45,13 @@ def test_rows_round_trip_with_awkward_text_nulls_and_defaults(rt):
             {"report_id": report.id, "dimension": "objection", "rule_id": "detector.objection", "utterance_index": 4,
              "span_start": 0, "span_end": 3, "quote": AWKWARD[4], "points": -2.5, "severity": "minor",
              "role": "customer", "probability": 0.8125, "model": "qa-detectors@1", "uncertain": True}])
+        flags = [{"report_id": report.id, "transcript_id": tid, "reason": "low_score", "severity": "major",
+                  "detail": AWKWARD[1]},
+                 {"report_id": report.id, "transcript_id": tid, "reason": "uncertain", "severity": "minor",
+                  "detail": AWKWARD[5]}]
+        for table, given in ((Finding.__table__, {"report_id", "quote"}), (Flag.__table__, set(flags[0]))):
+            assert (_copy_columns(conn, table, given) is not None) == (conn.dialect.name == "postgresql")
+        insert_rows(conn, Flag.__table__, flags)
         s.commit()
     with rt.session() as s:
         utts = s.scalars(select(Utterance).order_by(Utterance.index)).all()
@@ -56,6 +63,9 @@ def test_rows_round_trip_with_awkward_text_nulls_and_defaults(rt):
         assert [(f.message, f.fatal, f.uncertain) for f in found] == [("", False, False), ("", False, True)]
         assert [(f.quote, f.probability, f.model, f.role) for f in found] == [
             (AWKWARD[2], None, None, None), (AWKWARD[4], 0.8125, "qa-detectors@1", "customer")]
+        stored = s.scalars(select(Flag).order_by(Flag.reason)).all()
+        assert [(f.reason, f.severity, f.detail) for f in stored] == [
+            ("low_score", "major", AWKWARD[1]), ("uncertain", "minor", "")]
 
 
 def test_rows_roll_back_with_the_callers_transaction(rt):
@@ -70,9 +80,23 @@ def test_rows_roll_back_with_the_callers_transaction(rt):
         assert s.scalars(select(Utterance)).all() == []
 
 
-def test_an_unknown_key_is_refused_before_anything_is_written(rt):
+def test_rows_that_cannot_go_in_as_given_are_refused_and_nothing_is_written(rt):
+    """An unknown key (executemany would drop it silently), rows whose keys differ (executemany reads
+    the first row's only), and a row the database refuses — the same error type on both backends."""
+    from sqlalchemy.exc import IntegrityError
+
     with rt.session() as s:
         tid = _transcript(s)
-        with pytest.raises(Exception, match="nope"):
-            insert_rows(s.connection(), Utterance.__table__,
-                        [{"transcript_id": tid, "index": 0, "role": "agent", "text": "您好", "nope": 1}])
+        s.commit()
+    ok = {"transcript_id": tid, "index": 0, "role": "agent", "text": "您好"}
+    with rt.session() as s:
+        with pytest.raises(KeyError, match="nope"):
+            insert_rows(s.connection(), Utterance.__table__, [{**ok, "nope": 1}])
+        with pytest.raises(ValueError, match="same keys"):
+            insert_rows(s.connection(), Utterance.__table__, [ok, {**ok, "index": 1, "start_ms": 5}])
+    with rt.session() as s:
+        with pytest.raises(IntegrityError):  # text NOT NULL: SQLAlchemy's error on the COPY path too
+            insert_rows(s.connection(), Utterance.__table__, [ok, {**ok, "index": 1, "text": None}])
+        s.rollback()
+    with rt.session() as s:
+        assert s.scalars(select(Utterance)).all() == []
