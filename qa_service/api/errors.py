@@ -101,21 +101,7 @@ def install(app: FastAPI) -> None:
                                 headers={"Retry-After": "5"})
         raise exc
 
-    @app.exception_handler(LockError)
-    async def _busy(_: Request, exc: LockError) -> JSONResponse:
-        # Waited past QA_LIVE__LOCK_TIMEOUT_S (nothing written), or the lock lapsed mid-turn (the turn is
-        # not saved; alerts it raised may be stored already, and a resend does not store them twice).
-        log.warning("live conversation busy: %s", exc)
-        return JSONResponse({"detail": "live conversation busy: another request on it has not finished; "
-                                       "retry (a repeated seq with the same content is accepted once)"},
-                            status_code=503, headers={"Retry-After": "1"})
-
-    @app.exception_handler(RedisConnectionError)
-    @app.exception_handler(RedisTimeoutError)
-    async def _redis_down(_: Request, exc: RedisError) -> JSONResponse:
-        log.warning("Redis unavailable: %s", exc)  # other Redis errors (a bad command) stay 500s
-        return JSONResponse({"detail": "live state store (Redis) unavailable; retry later"}, status_code=503,
-                            headers={"Retry-After": "5"})
+    _install_redis(app)
 
     @app.exception_handler(RequestValidationError)
     async def _request_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -134,3 +120,24 @@ def install(app: FastAPI) -> None:
                 status_code=400,
             )
         return await http_exception_handler(request, exc)
+
+
+def _install_redis(app: FastAPI) -> None:
+    """Live QA keeps its state in Redis: a conversation busy past its lock timeout, or Redis out of
+    reach, is a 503 with Retry-After; any other Redis error (a bad command) stays a 500."""
+
+    @app.exception_handler(LockError)
+    async def _busy(_: Request, exc: LockError) -> JSONResponse:
+        # Waited past QA_LIVE__LOCK_TIMEOUT_S (nothing written), or the lock lapsed mid-turn (the turn is
+        # not saved; alerts it raised may be stored already, and a resend does not store them twice).
+        log.warning("live conversation busy: %s", exc)
+        return JSONResponse({"detail": "live conversation busy: another request on it has not finished; "
+                                       "retry (a repeated seq with the same content is accepted once)"},
+                            status_code=503, headers={"Retry-After": "1"})
+
+    @app.exception_handler(RedisConnectionError)
+    @app.exception_handler(RedisTimeoutError)
+    async def _redis_down(_: Request, exc: RedisError) -> JSONResponse:
+        log.warning("Redis unavailable: %s", exc)  # other Redis errors (a bad command) stay 500s
+        return JSONResponse({"detail": "live state store (Redis) unavailable; retry later"}, status_code=503,
+                            headers={"Retry-After": "5"})
