@@ -52,18 +52,19 @@ def enqueue_scored_many(*, session: Session, reports: Mapping[int, QAReport]) ->
     """
     existing = repo.for_transcripts(session=session, transcript_ids=list(reports))
     scopes = facts_repo.scopes(session, [t for t, r in reports.items() if r.flags and t not in existing])
+    new = []
     for transcript_id, report in reports.items():
         flags = [(f.reason, f.severity.value) for f in report.flags]
         review = existing.get(transcript_id)
         if review is None:
             if flags:
                 entry = queue_entry(flags)
-                repo.create(session=session, transcript_id=transcript_id, reasons=entry.reasons,
-                            severity=entry.severity, priority=entry.priority, machine_score=report.score,
-                            machine_fatal=report.fatal, pass_mark=report.pass_mark,
-                            scope=scopes.get(transcript_id, (None, None)))
+                new.append(repo.NewReview(transcript_id, entry.reasons, entry.severity, entry.priority, report.score,
+                                          report.fatal, report.pass_mark, scopes.get(transcript_id, (None, None))))
         else:
             _rescored(session, review, report, flags)
+    if new:
+        repo.create_many(session=session, reviews=new)
 
 
 def _rescored(session: Session, review: Review, report: QAReport, flags: list[tuple[str, str]]) -> None:

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from qa_service.domain import QAReport, TranscriptStatus
 from qa_service.storage import facts
-from qa_service.storage.bulk import insert_rows
+from qa_service.storage.bulk import insert_rows, insert_rows_returning_ids
 from qa_service.storage.tables import Finding, Flag, Report, Transcript, utcnow
 
 
@@ -63,8 +63,7 @@ def save_many(*, session: Session, reports: dict[int, QAReport],
     facts.write_machine(conn, {row["transcript_id"]: (row["score"], row["fatal"], row["summary"]) for row in rows},
                         found, derive)
     conn.execute(delete(r).where(r.c.transcript_id.in_(ids)))
-    report_ids = {row.transcript_id: row.id for row in conn.execute(
-        insert(r).returning(r.c.id, r.c.transcript_id, sort_by_parameter_order=True), rows)}
+    report_ids = dict(zip((row["transcript_id"] for row in rows), insert_rows_returning_ids(conn, r, rows)))
     findings = [finding_row(report_ids[tid], f) for tid in reports for f in found[tid]]
     if findings:
         insert_rows(conn, Finding.__table__, findings)

@@ -15,6 +15,7 @@ from sqlalchemy import String, and_, case, cast, exists, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from qa_service.domain import AppealStatus, ReviewStatus, Severity
+from qa_service.storage.bulk import insert_rows
 from qa_service.storage.fact_tables import QaFact
 from qa_service.storage.tables import (
     Appeal,
@@ -102,6 +103,30 @@ def create(*, session: Session, transcript_id: int, reasons: list[str], severity
                     created_at=now, updated_at=now)
     session.add(review)
     return review
+
+
+@dataclass(frozen=True, slots=True)
+class NewReview:
+    """A queued review to write with :func:`create_many` (what :func:`create` takes, as a row)."""
+
+    transcript_id: int
+    reasons: list[str]
+    severity: str
+    priority: int
+    machine_score: float | None
+    machine_fatal: bool
+    pass_mark: float | None
+    scope: tuple[date | None, str | None]
+
+
+def create_many(*, session: Session, reviews: Sequence[NewReview]) -> None:
+    """Queued reviews in one bulk insert (a scored chunk's flagged transcripts): no ORM objects."""
+    now = utcnow()
+    insert_rows(session.connection(), Review.__table__, [
+        {"transcript_id": r.transcript_id, "status": ReviewStatus.queued.value, "reasons": r.reasons,
+         "severity": r.severity, "priority": r.priority, "machine_score": r.machine_score,
+         "machine_fatal": r.machine_fatal, "pass_mark": r.pass_mark, "day": r.scope[0], "team_id": r.scope[1],
+         "created_at": now, "updated_at": now} for r in reviews])
 
 
 # --- the queue -------------------------------------------------------------------------------------------------

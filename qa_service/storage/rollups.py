@@ -99,6 +99,8 @@ def apply_findings(conn: Connection, changes: Iterable[tuple[Any, str | None, Co
 
 def stored_findings(conn: Connection, transcript_ids: list[int]) -> list[tuple[Any, str | None, Counter, int]]:
     """The counted findings of these transcripts' stored reports, as changes that take them back."""
+    if not transcript_ids:
+        return []
     f = Finding.__table__
     query = (select(QaFact.day, QaFact.team_id, f.c.rule_id, f.c.dimension, f.c.message, func.count())
              .join(Report, Report.id == f.c.report_id).join(QaFact, QaFact.transcript_id == Report.transcript_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from qa_service.storage.bulk import _copy_columns, insert_rows
+from qa_service.storage.bulk import _copy_columns, insert_rows, insert_rows_returning_ids
 from qa_service.storage.tables import Finding, Flag, Report, Transcript, Utterance, utcnow
 
 AWKWARD = ["制表\t符", "换行\n第二行", "反斜杠 \\ 和 \\N 不是空", "引号 \"' ,;", "表情 😡🙏", "", "普通的一句话"]
@@ -31,7 +31,6 @@ def test_rows_round_trip_with_awkward_text_nulls_and_defaults(rt):
                 for i, text in enumerate(AWKWARD)]
         # PostgreSQL (psycopg) takes the COPY path, SQLite executemany
         assert (_copy_columns(conn, Utterance.__table__, set(rows[0])) is not None) == (conn.dialect.name == "postgresql")
-        assert _copy_columns(conn, Report.__table__, {"transcript_id", "dimensions"}) is None  # JSON: executemany
         insert_rows(conn, Utterance.__table__, rows)
         report = Report(transcript_id=tid, score=90.0, fatal=False, dimensions={"a": {"score": 1}}, weights={},
                         scorer_versions={}, rule_pack="general", rule_pack_version="1", rule_pack_hash="h",
@@ -66,6 +65,49 @@ def test_rows_round_trip_with_awkward_text_nulls_and_defaults(rt):
         stored = s.scalars(select(Flag).order_by(Flag.reason)).all()
         assert [(f.reason, f.severity, f.detail) for f in stored] == [
             ("low_score", "major", AWKWARD[1]), ("uncertain", "minor", "")]
+
+
+def _report_row(tid: int, **over) -> dict:
+    return {"transcript_id": tid, "score": 71.5, "fatal": False, "weights": {"sentiment": 30},
+            "dimensions": {"politeness": {"score": 80, "note": AWKWARD[2], "list": [1, None, "😡"]}},
+            "scorer_versions": {"politeness": "v2"}, "rule_pack": "general", "rule_pack_version": "3",
+            "rule_pack_hash": "h", "duration_ms": 2.5, "summary": {"dims": {"a": None}, "flagged": True},
+            "pass_mark": 60.0, "scorecard_version": "s1", "created_at": utcnow(), **over}
+
+
+def test_rows_with_ids_store_what_executemany_stores(rt):
+    """Reports (JSON columns, a timezone decorator, a serial id) through ``insert_rows_returning_ids``:
+    the ids come back in row order and every stored value — JSON ``null`` for a ``None``, a naive time
+    taken as UTC — is what SQLAlchemy's own executemany stores for the same rows."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert, text
+
+    with rt.session() as s:
+        tids = []
+        for k in range(4):
+            t = Transcript(source="bulk", external_id=f"r{k}", content_hash="x")
+            s.add(t)
+            s.flush()
+            tids.append(t.id)
+        conn = s.connection()
+        table = Report.__table__
+        naive = datetime(2026, 11, 28, 8, 30, 5, 123000)
+        rows = [_report_row(tids[0]), _report_row(tids[1], summary=None, created_at=naive, rule_pack=AWKWARD[1])]
+        assert (_copy_columns(conn, table, set(rows[0]) | {"id"}) is not None) == (conn.dialect.name == "postgresql")
+        ids = insert_rows_returning_ids(conn, table, rows)
+        conn.execute(insert(table), [{**r, "transcript_id": tid} for r, tid in zip(rows, tids[2:])])
+        s.commit()
+        got = {r.transcript_id: r.id for r in s.execute(select(table.c.id, table.c.transcript_id))}
+        assert ids == [got[tids[0]], got[tids[1]]] and ids[0] != ids[1]
+        raw = "SELECT transcript_id, dimensions, weights, summary, created_at, rule_pack FROM reports"
+        stored = {r[0]: r[1:] for r in s.execute(text(raw + " ORDER BY transcript_id"))}
+        assert stored[tids[0]] == stored[tids[2]]  # the JSON columns as text (PostgreSQL json) or decoded
+        assert stored[tids[1]] == stored[tids[3]]  # None stored as executemany stores it; the naive time as UTC
+        back = s.scalars(select(Report).where(Report.transcript_id == tids[1])).one()
+        assert back.created_at == naive.replace(tzinfo=UTC)
+        assert back.dimensions == rows[0]["dimensions"] and back.rule_pack == AWKWARD[1]
+        assert insert_rows_returning_ids(conn, table, []) == []
 
 
 def test_rows_roll_back_with_the_callers_transaction(rt):
