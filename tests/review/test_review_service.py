@@ -43,6 +43,10 @@ def test_review_service_queues_flagged_reports_only(rt):
     with rt.session() as s:
         review = service.for_transcript(session=s, transcript_id=flagged)
         assert review.status == ReviewStatus.queued.value and review.reasons == ["low_score"]
+        # written in one bulk insert (COPY on PostgreSQL): every column as the ORM would have stored it
+        assert (review.machine_score, review.machine_fatal, review.final_dims) == (FLAGGED.score, False, None)
+        assert (review.severity, review.priority) == (FLAGGED.flags[0].severity.value, 2)
+        assert review.day is not None and review.created_at.tzinfo is not None and review.verdicts == []
         with pytest.raises(NotFound) as missing:
             service.for_transcript(session=s, transcript_id=clean)
         assert missing.value.field == "transcript_id"
