@@ -220,18 +220,20 @@ def claim_many(*, session: Session, ids: Sequence[int], max_attempts: int, stale
 
 
 def load_for_scoring(*, session: Session, ids: Sequence[int]) -> list[DomainTranscript]:
-    """The transcripts, as the scorers read them, in two Core queries (no ORM objects)."""
+    """The transcripts, as the scorers read them, in two Core queries (no ORM objects; rows fetched at
+    once and unpacked as tuples: a chunk is ~1,000 utterances, and per-row fetches and attribute
+    lookups were half the load's time)."""
     t, u = Transcript.__table__, Utterance.__table__
     conn = session.connection()
-    heads = {r.id: r for r in conn.execute(
+    heads = {r[0]: r for r in conn.execute(
         select(t.c.id, t.c.source, t.c.external_id, t.c.channel, t.c.agent_id, t.c.team_id, t.c.scenario,
-               t.c.started_at).where(t.c.id.in_(ids)))}
+               t.c.started_at).where(t.c.id.in_(ids))).all()}
     turns: dict[int, list[DomainUtterance]] = {i: [] for i in heads}
-    for r in conn.execute(select(u.c.transcript_id, u.c["index"], u.c.role, u.c.text, u.c.start_ms, u.c.end_ms,
-                                 u.c.asr_confidence).where(u.c.transcript_id.in_(ids))
-                          .order_by(u.c.transcript_id, u.c["index"])):
-        turns[r.transcript_id].append(DomainUtterance(r.index, Role(r.role), r.text, r.start_ms, r.end_ms,
-                                                      r.asr_confidence))
+    roles = {r.value: r for r in Role}
+    for tid, index, role, said, start_ms, end_ms, conf in conn.execute(
+            select(u.c.transcript_id, u.c["index"], u.c.role, u.c.text, u.c.start_ms, u.c.end_ms, u.c.asr_confidence)
+            .where(u.c.transcript_id.in_(ids)).order_by(u.c.transcript_id, u.c["index"])).all():
+        turns[tid].append(DomainUtterance(index, roles[role], said, start_ms, end_ms, conf))
     return [DomainTranscript(utterances=tuple(turns[i]), id=i, source=h.source, external_id=h.external_id,
                              channel=Channel(h.channel), agent_id=h.agent_id, team=h.team_id, scenario=h.scenario,
                              started_at=h.started_at)
