@@ -1,10 +1,14 @@
 """Fit the default scorecard so the score ranks conversations the way a QA reviewer rates them.
 
-An interpretable fit, not a black box: the score is 100 minus what each learned finding costs. Non-negative
-least squares (scipy) finds the cost of each item on the overall score that best matches the reviewers'
-overall quality (5 → 100, 4 → 85, 3 → 70, 2 → 50, 1 → 30); each cost becomes points in its dimension given
-the dimension weights below. Prints the fit, its Spearman on the dev split (held out), and the YAML to
-put in the rule packs (`detectors:` and `scorecard: weights`).
+An interpretable fit, not a black box: the score is 100 minus what each learned finding costs. Bounded
+least squares (scipy's ``lsq_linear``: every cost ≥ 0, the QA standard's own items ≥ ``FLOOR``) finds the
+cost of each item on the overall score that best matches the reviewers' overall quality (5 → 100, 4 → 85,
+3 → 70, 2 → 50, 1 → 30); each cost becomes points in its dimension given the dimension weights below.
+Most items are calls (a finding or not, counted up to a cap); three are graded, costing in proportion to
+how likely each turn is what they look for, above a floor (``qa_service/scoring/learned.py``): the agent's
+rude / dismissive turns, the customer's negative turns, and the issue not resolved — the units the
+report's metrics carry. Prints the fit, its Spearman on the dev split (held out), and the
+YAML to put in the rule packs (`detectors:` and `scorecard: weights`).
 
 What it is fitted on (``--fit-on``):
 - ``oof`` (default): the golden train split and the training-only labels, 2,449 conversations, each scored
@@ -27,7 +31,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import nnls
+from scipy.optimize import lsq_linear
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -46,12 +50,21 @@ ITEMS = {"greeting_missing": ("politeness", 1), "closing_missing": ("politeness"
          "no_empathy": ("politeness", 1), "rude": ("politeness", 2), "objection_unhandled": ("objection", 3),
          "objection_partial": ("objection", 2), "customer_ends_negative": ("sentiment", 1),
          "customer_not_satisfied": ("sentiment", 1),
-         "escalation": ("sentiment", 1), "customer_angry": ("sentiment", 1), "customer_negative_repeated": ("sentiment", 1)}
+         "escalation": ("sentiment", 1), "customer_angry": ("sentiment", 1), "customer_negative_repeated": ("sentiment", 1),
+         "attitude_risk": ("politeness", None), "customer_negativity": ("sentiment", None),
+         "unresolved": ("objection", None)}
+# Graded items: the amount their finding is proportional to, read from the report's metrics (dimension, key).
+GRADED = {"attitude_risk": ("politeness", "attitude_load"), "customer_negativity": ("sentiment", "negativity_load"),
+          "unresolved": ("objection", "unresolved_load")}
+# Items of the QA standard that cost at least this much on the overall score whatever the fit says: a
+# reviewer deducts for a missing greeting or closing, no empathy, a rude turn or an unhandled objection
+# even where those calls add little to the ranking.
+FLOOR = {"greeting_missing": 2.0, "closing_missing": 2.0, "no_empathy": 2.0, "rude": 2.0, "objection_unhandled": 2.0}
 # Dimension weights of the default scorecard (chat: timing does not apply and the rest renormalise). A
 # dimension's score stops at 0, so its weight must leave room for what its findings cost together:
-# the sentiment items fitted together cost about 30 points of the overall score, the objection ones
-# about 13 (weights 20 and 25 before the out-of-fold fit clipped the sentiment dimension).
-WEIGHTS = {"politeness": 35, "compliance": 15, "objection": 20, "negativity": 5, "timing": 5, "sentiment": 30}
+# with the graded items the sentiment findings cost up to about 35 points of the overall score
+# (sentiment 30 clipped 198 of the 2,449 fitted conversations; it was 25 before the out-of-fold fit).
+WEIGHTS = {"politeness": 30, "compliance": 15, "objection": 15, "negativity": 5, "timing": 5, "sentiment": 35}
 RULE_IDS = {"greeting_missing": "detector.greeting-missing", "closing_missing": "detector.closing-missing",
             "no_empathy": "detector.no-empathy", "objection_unhandled": "detector.objection-unhandled",
             "objection_partial": "detector.objection-partial",
@@ -66,7 +79,14 @@ def item_counts(report) -> list[float]:
     rules = [f.rule_id for f in report.findings]
     counts = {k: rules.count(rid) for k, rid in RULE_IDS.items()}
     counts["rude"] = sum(1 for r in rules if r == "detector.rude" or ".rude" in r)
-    return [min(counts[k], cap) for k, (_, cap) in ITEMS.items()]
+    counts |= {k: report.dimensions[dim].metrics[key] for k, (dim, key) in GRADED.items()}
+    return [counts[k] if cap is None else min(counts[k], cap) for k, (_, cap) in ITEMS.items()]
+
+
+def fit(x: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Non-negative costs (at least :data:`FLOOR` for the standard's items), least squares."""
+    lower = np.array([FLOOR.get(k, 0.0) for k in ITEMS])
+    return lsq_linear(x, target, bounds=(lower, np.full(len(ITEMS), np.inf))).x
 
 
 def counts_of(pipeline: Pipeline, labels: list[dict], corpora) -> tuple[list[list[float]], list[int]]:
@@ -130,14 +150,14 @@ def main() -> int:
         rows, quality = dev_rows, dev_quality
     x = np.array(rows, dtype=float)
     y = np.array([TARGET[q] for q in quality])
-    cost, residual = nnls(x, 100.0 - y)
+    cost = fit(x, 100.0 - y)
     fitted = 100.0 - x @ cost
     rho = spearman(list(fitted), quality)
     folds = np.array_split(np.random.RandomState(0).permutation(len(y)), 5)
     held = np.zeros(len(y))
     for f in folds:
         rest = np.setdiff1d(np.arange(len(y)), f)
-        held[f] = 100.0 - x[f] @ nnls(x[rest], 100.0 - y[rest])[0]
+        held[f] = 100.0 - x[f] @ fit(x[rest], 100.0 - y[rest])
     print(f"5-fold cross-validated Spearman on the fitted rows: {spearman(list(held), quality):.3f}")
     dev_fitted = 100.0 - np.array(dev_rows, dtype=float) @ cost
     print(f"Spearman on dev ({len(dev_quality)} conversations"

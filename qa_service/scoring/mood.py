@@ -9,12 +9,14 @@ from __future__ import annotations
 from qa_service.domain import DimensionScore, Flag, Role, Severity, Transcript
 from qa_service.errors import ConfigError
 from qa_service.scoring.base import ScoringContext
-from qa_service.scoring.learned import capped, learned_finding, spoken, utterance_at
+from qa_service.scoring.learned import capped, graded_turns, learned_finding, spoken, utterance_at
 from qa_service.scoring.rulebased import dimension_score
 
 
 #: P(the customer does not end positive) at which ``detector.customer-not-satisfied`` is called.
 NOT_SATISFIED_THRESHOLD = 0.5
+#: Units of ``customer_negativity`` a conversation can cost at most (a unit: one customer turn surely negative).
+NEGATIVITY_CAP = 3.0
 
 
 def satisfaction(end: dict[str, float], resolved: dict[str, float]) -> float:
@@ -79,6 +81,10 @@ class MoodScorer:
                                            points=pts.customer_not_satisfied, probability=not_satisfied,
                                            threshold=NOT_SATISFIED_THRESHOLD,
                                            severity=Severity.minor, message="客户结束时未表示满意（没有致谢或认可）"))
+        graded, load = graded_turns(context, transcript, "negative", NEGATIVITY_CAP, dimension=self.name,
+                                    rule_id="detector.customer-negativity", points_per_unit=pts.customer_negativity,
+                                    message="客户可能表达不满或负面情绪（按检测器的可能性扣分）")
+        learned += graded
         findings = context.settle(transcript, findings + capped(learned, pts.cap))
         flags = []
         for f in findings:
@@ -95,6 +101,7 @@ class MoodScorer:
             "resolved": max(resolved, key=resolved.get),
             "resolved_probabilities": {k: round(v, 4) for k, v in resolved.items()},
             "satisfaction": satisfaction(end, resolved),
+            "negativity_load": round(load, 4),
             "utterances": [{"seq": u.index, "role": u.role.value,
                             "negative_prob": round(det.turns["negative"].get(u.index, 0.0), 4),
                             "valence": round(1 - 2 * det.turns["negative"].get(u.index, 0.0), 4)} for u in customer],

@@ -22,7 +22,8 @@ from qa_service.domain import DimensionScore, Finding, Flag, Role, Severity, Tra
 from qa_service.rules.engine import PackMatch
 from qa_service.errors import ConfigError
 from qa_service.scoring.base import ScoringContext
-from qa_service.scoring.learned import capped, learned_finding
+from qa_service.scoring.detectors.detector import excess
+from qa_service.scoring.learned import GRADED_FLOOR, capped, graded_finding, learned_finding, spoken
 from qa_service.scoring.rulebased import RuleDimensionScorer, dimension_score, rule_outcome
 
 ACKNOWLEDGE = frozenset({"acknowledge", "empathy"})
@@ -174,6 +175,16 @@ class ObjectionScorerV2(RuleDimensionScorer):
             records.append(record)
             if finding is not None:
                 learned.append(finding)
+        unresolved = 1.0 - det.conversation["resolved"].get("yes", 0.0)
+        agent = spoken(transcript, Role.agent)
+        graded = None
+        if agent and spoken(transcript, Role.customer):  # no customer, no issue to resolve
+            graded = graded_finding(context, agent[-1], dimension=self.name, rule_id="detector.unresolved",
+                                    points_per_unit=match.pack.spec.detectors.unresolved,
+                                    amount=excess(unresolved, GRADED_FLOOR), probability=unresolved,
+                                    message="问题可能未解决，也无客户接受的后续方案（按检测器的可能性扣分；引用坐席最后一句）")
+        learned += [graded] if graded else []
+        load = excess(unresolved, GRADED_FLOOR) if graded else 0.0
         findings = context.settle(transcript, rules_out.findings + capped(learned, match.pack.spec.detectors.cap))
         flags = list(rules_out.flags)
         certain = [f for f in findings if f.rule_id == "detector.objection-unhandled" and not f.uncertain]
@@ -185,7 +196,8 @@ class ObjectionScorerV2(RuleDimensionScorer):
             findings=findings, flags=flags,
             metrics={"rules_fired": rules_out.fired, "objections": records, "count": len(records),
                      "handled": sum(r["handling"] == "handled" for r in records),
-                     "unhandled": sum(r["handling"] == "unhandled" for r in records)},
+                     "unhandled": sum(r["handling"] == "unhandled" for r in records),
+                     "unresolved_probability": round(unresolved, 4), "unresolved_load": round(load, 4)},
         )
 
     def _judge(self, o, transcript: Transcript, context: ScoringContext) -> tuple[dict, Finding | None]:

@@ -11,8 +11,11 @@ from qa_service.errors import ConfigError
 from qa_service.rules.engine import PackMatch
 from qa_service.rules.schema import RuleKind
 from qa_service.scoring.base import ScoringContext
-from qa_service.scoring.learned import capped, learned_finding, spoken, utterance_at
+from qa_service.scoring.learned import capped, graded_turns, learned_finding, spoken, utterance_at
 from qa_service.scoring.rulebased import RuleDimensionScorer, RuleOutcome, dimension_score, rule_outcome, tag_state
+
+#: Units of ``attitude_risk`` a conversation can cost at most (a unit: one agent turn surely rude).
+ATTITUDE_CAP = 2.0
 
 
 class PolitenessScorer(RuleDimensionScorer):
@@ -94,7 +97,12 @@ class PolitenessScorerV2(PolitenessScorer):
                                            rule_id="detector.rude", points=pts.rude, probability=p,
                                            threshold=det.thresholds["rude"],
                                            message="坐席推诿、生硬拒绝或指责客户（无理由、无替代方案）"))
+        graded, load = graded_turns(context, transcript, "rude", ATTITUDE_CAP, dimension=self.name,
+                                    rule_id="detector.attitude-risk", points_per_unit=pts.attitude_risk,
+                                    message="坐席可能推诿、生硬或指责客户（按检测器的可能性扣分）", skip=rule_rude)
+        out += graded
         calls = {"greeting": greeting >= det.thresholds["greeting"], "closing": closing >= det.thresholds["closing"],
                  "greeting_probability": round(greeting, 4), "closing_probability": round(closing, 4),
-                 "apology_turns": [i for i, _ in apology], "rude_turns": sorted({i for i, _ in rude} | rule_rude)}
+                 "apology_turns": [i for i, _ in apology], "rude_turns": sorted({i for i, _ in rude} | rule_rude),
+                 "attitude_load": round(load, 4)}
         return out, calls

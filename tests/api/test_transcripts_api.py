@@ -97,11 +97,11 @@ def test_scored_transcript_has_report_with_evidence(client, settings):
     report = got["report"]
     assert report["dimensions"]["negativity"] == 97.0
     assert set(report["dimensions"]) == {"politeness", "compliance", "objection", "negativity", "timing", "sentiment"}
-    # The general pack's fitted scorecard (35/15/20/5/5/30); timing has no timestamps here, so it drops out
-    # and the rest renormalise over 105.
-    assert report["weights"] == pytest.approx({"politeness": 35 / 105, "compliance": 15 / 105, "objection": 20 / 105,
-                                               "negativity": 5 / 105, "timing": 0.0, "sentiment": 30 / 105}, abs=1e-5)
-    assert report["scorecard_version"] == "golden-oof-2026-11-27"
+    # The general pack's fitted scorecard (30/15/15/5/5/35); timing has no timestamps here, so it drops out
+    # and the rest renormalise over 100.
+    assert report["weights"] == pytest.approx({"politeness": 0.30, "compliance": 0.15, "objection": 0.15,
+                                               "negativity": 0.05, "timing": 0.0, "sentiment": 0.35}, abs=1e-5)
+    assert report["scorecard_version"] == "golden-oof-2026-11-28"
     assert report["score"] == pytest.approx(sum(report["weights"][d] * s for d, s in report["dimensions"].items()),
                                             abs=0.01)
     assert report["scorer_versions"]["negativity"] == "negativity.v1"
@@ -109,7 +109,8 @@ def test_scored_transcript_has_report_with_evidence(client, settings):
     politeness = {f["rule_id"]: f for f in report["findings"] if f["dimension"] == "politeness"}
     # The learned detectors decide greeting and closing (the pack's required rules step aside), and the
     # upset customer was owed an apology the agent never gave; each names its model and probability.
-    assert set(politeness) == {"detector.greeting-missing", "detector.closing-missing", "detector.no-empathy"}
+    assert set(politeness) == {"detector.greeting-missing", "detector.closing-missing", "detector.no-empathy",
+                               "detector.attitude-risk"}  # 这东西本来就是垃圾 may well be dismissive: graded
     assert politeness["detector.no-empathy"]["role"] == "agent" and politeness["detector.no-empathy"]["quote"] == \
         "这东西本来就是垃圾。"
     assert all(f["model"] == "qa-detectors@1" and 0 <= f["probability"] <= 1 for f in politeness.values())

@@ -12,8 +12,9 @@ import pytest
 from qa_service.config import ScoringSettings
 from qa_service.domain import Role, Transcript, Utterance
 from qa_service.evaluation.run import transcript_of
-from qa_service.scoring.detectors.detector import DEFAULT_MODEL_DIR, Detector
+from qa_service.scoring.detectors.detector import DEFAULT_MODEL_DIR, Detections, Detector, excess
 from qa_service.scoring.base import Gate
+from qa_service.scoring.learned import graded_finding
 from qa_service.scoring.pipeline import Pipeline
 from tests.conftest import REPO
 
@@ -51,18 +52,85 @@ def test_detectors_read_a_clear_complaint_as_a_reviewer_does(pipeline):
     assert "objection_unhandled" in {f.reason for f in report.flags}
 
 
+GRADED = {"detector.attitude-risk": Role.agent, "detector.customer-negativity": Role.customer,
+          "detector.unresolved": Role.agent}
+
+
 def test_detectors_find_greeting_closing_and_apology_where_given(pipeline):
     report = pipeline.score(transcript_of(SAMPLE[GOOD], {}))
     pol = report.dimensions["politeness"].metrics
     assert pol["greeting"] and pol["closing"]
-    assert not [f for f in report.findings if f.rule_id.startswith("detector.") and f.points]
+    called = [f for f in report.findings if f.rule_id.startswith("detector.") and f.rule_id not in GRADED]
+    assert not [f for f in called if f.points]  # no call costs points in a quality-5 conversation
+    assert sum(f.points for f in report.findings if f.rule_id in GRADED) > -15  # graded doubts cost little
+    assert report.score >= 90
+
+
+def test_graded_findings_cost_by_probability_turn_by_turn(pipeline):
+    t = transcript_of(SAMPLE[POOR], {})
+    report = pipeline.score(t)
+    det = pipeline.contexts([t])[0].detections
+    pts = pipeline.rulebook.pack_for(t).pack.spec.detectors
+    per_unit = {"detector.attitude-risk": pts.attitude_risk, "detector.customer-negativity": pts.customer_negativity,
+                "detector.unresolved": pts.unresolved}
+    graded = [f for f in report.findings if f.rule_id in GRADED]
+    assert {f.rule_id for f in graded} == set(GRADED)  # the complaint answered with links: all three cost
+    for f in graded:
+        u = t.utterances[f.utterance_index]
+        assert (f.role, f.quote, f.model) == (GRADED[f.rule_id], u.text[:120], "qa-detectors@1")
+        assert f.points == pytest.approx(per_unit[f.rule_id] * (f.probability - 0.1) / 0.9, abs=0.11)
+        assert f.points <= -0.5 and not f.uncertain
+    # every turn above the floor that costs half a point or more, up to the cap, and the metric is what they charge
+    charged = [(i, amount) for i, _, amount in det.graded("negative", 0.1, 3.0)
+               if abs(round(pts.customer_negativity * amount, 1)) >= 0.5]
+    negativity = [f for f in graded if f.rule_id == "detector.customer-negativity"]
+    assert [f.utterance_index for f in negativity] == [i for i, _ in charged] and len(charged) >= 2
+    assert report.dimensions["sentiment"].metrics["negativity_load"] == pytest.approx(
+        sum(amount for _, amount in charged), abs=1e-3)
+    [unresolved] = [f for f in graded if f.rule_id == "detector.unresolved"]
+    last_agent = [u for u in t.utterances if u.role == Role.agent and u.text.strip()][-1]
+    assert unresolved.utterance_index == last_agent.index
+    assert unresolved.probability == pytest.approx(1 - det.conversation["resolved"]["yes"], abs=1e-4)
+    assert report.dimensions["objection"].metrics["unresolved_load"] == pytest.approx(
+        (unresolved.probability - 0.1) / 0.9, abs=1e-3)
+
+
+def test_graded_units_stop_at_the_cap_and_the_floor():
+    det = Detections(turns={"negative": {0: 0.05, 2: 0.1, 4: 1.0, 6: 0.55, 8: 0.91, 10: 1.0}})
+    assert excess(0.1, 0.1) == 0 and excess(0.55, 0.1) == pytest.approx(0.5) and excess(1.0, 0.1) == 1.0
+    graded = det.graded("negative", 0.1, 2.0)  # turns in order; the last one over the cap is cut, then none
+    assert [(i, round(a, 4)) for i, _, a in graded] == [(4, 1.0), (6, 0.5), (8, 0.5)]
+    assert det.graded("rude", 0.1, 2.0) == []
+
+
+def test_no_unresolved_cost_without_both_sides(pipeline):
+    agent_only = Transcript(utterances=(Utterance(0, Role.agent, "您好，请问有什么可以帮您？"),))
+    customer_only = Transcript(utterances=(Utterance(0, Role.customer, "我的快递到底什么时候到，等了一周了"),))
+    for t in (agent_only, customer_only):
+        report = pipeline.score(t)
+        assert "detector.unresolved" not in {f.rule_id for f in report.findings}
+        assert report.dimensions["objection"].metrics["unresolved_load"] == 0
+
+
+def test_a_graded_finding_under_half_a_point_is_not_made(pipeline):
+    t = transcript_of(SAMPLE[GOOD], {})
+    context = pipeline.contexts([t])[0]
+    u = t.utterances[0]
+    assert graded_finding(context, u, dimension="sentiment", rule_id="x", points_per_unit=-10.0, amount=0.04,
+                          probability=0.136, message="m") is None
+    f = graded_finding(context, u, dimension="sentiment", rule_id="x", points_per_unit=-10.0, amount=0.3,
+                       probability=0.37, message="m")
+    assert (f.points, f.probability, f.quote, f.utterance_index, f.uncertain) == (-3.0, 0.37, u.text[:120], u.index,
+                                                                                 False)
+    assert graded_finding(context, u, dimension="sentiment", rule_id="x", points_per_unit=0.0, amount=1.0,
+                          probability=1.0, message="") is None  # a pack that sets the item to 0 turns it off
 
 
 def test_fitted_scorecard_ranks_a_poor_real_conversation_below_a_good_one(pipeline):
     poor = pipeline.score(transcript_of(SAMPLE[POOR], {}))
     good = pipeline.score(transcript_of(SAMPLE[GOOD], {}))
     assert good.score - poor.score >= 30, (good.score, poor.score)
-    assert poor.scorecard_version == good.scorecard_version == "golden-oof-2026-11-27"
+    assert poor.scorecard_version == good.scorecard_version == "golden-oof-2026-11-28"
     # every point is explained: the score is the weighted dimension scores, each 100 + its findings' points
     for name, dim in poor.dimensions.items():
         if name in ("politeness", "objection", "sentiment"):
@@ -101,7 +169,7 @@ def test_low_asr_confidence_sends_a_finding_to_review_instead_of_costing_points(
     charged = [f for f in sure.findings if f.utterance_index == 1 and f.points < 0]
     assert charged and not any(f.uncertain for f in charged)
     moved = [f for f in unsure.findings if f.utterance_index == 1 and f.uncertain]
-    assert {f.rule_id for f in moved} >= {f.rule_id for f in charged}
+    assert {f.rule_id for f in moved} >= {f.rule_id for f in charged} >= {"detector.rude", "detector.attitude-risk"}
     assert all(f.points == 0 for f in moved)
     assert "uncertain" in {f.reason for f in unsure.flags} and "uncertain" not in {f.reason for f in sure.flags}
     assert unsure.score > sure.score
@@ -112,6 +180,9 @@ def test_borderline_detector_calls_go_to_review(pipeline):
                     gate=replace(pipeline.gate, band=1.0)).initialize()  # every call is "borderline"
     report = wide.score(transcript_of(SAMPLE[POOR], {}))
     learned = [f for f in report.findings if f.rule_id.startswith("detector.") and f.probability is not None]
-    assert learned and all(f.points == 0 for f in learned)  # nothing learned costs points
+    called = [f for f in learned if f.rule_id not in GRADED]
+    assert called and all(f.points == 0 for f in called)  # no call costs points
+    # graded findings have no threshold to sit near: they keep costing in proportion
+    assert all(f.points < 0 and not f.uncertain for f in learned if f.rule_id in GRADED)
     assert report.score > pipeline.score(transcript_of(SAMPLE[POOR], {})).score
     assert any(f.uncertain for f in learned) and "uncertain" in {f.reason for f in report.flags}

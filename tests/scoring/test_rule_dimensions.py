@@ -158,7 +158,7 @@ def test_timing_left_out_without_timestamps(pipeline):
     report = pipeline.score(GOOD)
     assert report.dimensions["timing"].applicable is False
     assert report.weights["timing"] == 0.0
-    assert report.weights["politeness"] == pytest.approx(35 / 75, abs=1e-5)  # 35/15/20/5 of the general pack
+    assert report.weights["politeness"] == pytest.approx(30 / 65, abs=1e-5)  # 30/15/15/5 of the general pack
 
 
 def test_report_score_is_the_weighted_dimension_mean(pipeline):

@@ -161,6 +161,9 @@ def test_review_a_flagged_demo_transcript(server, page, shots):
     assert mark.inner_text().strip() and mark.inner_text().strip() in quote
     machine = float(page.inner_text("#machine-score"))
     assert page.inner_text("#final-score").strip() == "—"
+    # a learned finding shows the model's probability (graded findings cost in proportion to it)
+    learned = page.locator("li.finding-item", has=page.locator("code", has_text="detector."))
+    assert learned.count() and learned.first.locator(".prob").inner_text().startswith("模型可能性")
 
     with page.expect_navigation():
         buttons.first.click()
@@ -168,7 +171,11 @@ def test_review_a_flagged_demo_transcript(server, page, shots):
     final = float(page.inner_text("#final-score"))
     assert final > machine, (machine, final, points)
     assert "rejected" in page.get_attribute(f"li[data-key='{key}']", "class")
-    assert "rejected" in page.locator(f"mark.k-{key}").first.get_attribute("class")
+    # its highlight is struck through once every finding sharing those words is rejected
+    mark = page.locator(f"mark.k-{key}").first
+    sharing = mark.get_attribute("data-keys").split()
+    struck = all("rejected" in page.get_attribute(f"li[data-key='{k}']", "class") for k in sharing)
+    assert key in sharing and ("rejected" in mark.get_attribute("class")) == struck
     assert "机检错误 · qa-li" in page.locator(f"li[data-key='{key}'] .state").inner_text()
     page.screenshot(path=str(shots / "transcript.png"))
     assert page.js_errors == []

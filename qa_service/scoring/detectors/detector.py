@@ -36,6 +36,11 @@ class DetectedObjection:
         return self.handling.get("no", 0.0)
 
 
+def excess(probability: float, floor: float) -> float:
+    """How far ``probability`` is above ``floor``, on a 0–1 scale (0 at or under the floor, 1 at 1)."""
+    return max(0.0, probability - floor) / (1.0 - floor)
+
+
 @dataclass(slots=True)
 class Detections:
     turns: dict[str, dict[int, float]] = field(default_factory=dict)  # head → turn index → P(yes)
@@ -48,6 +53,17 @@ class Detections:
         """Turns where ``head`` is called (probability at or above its threshold), in order."""
         th = self.thresholds.get(head, 0.5)
         return [(i, p) for i, p in sorted(self.turns.get(head, {}).items()) if p >= th]
+
+    def graded(self, head: str, floor: float, cap: float) -> list[tuple[int, float, float]]:
+        """(turn, probability, amount) for each turn where ``head``'s probability is above ``floor``, in
+        order: the amount is how far above (``excess``), the amounts together at most ``cap``."""
+        out, total = [], 0.0
+        for i, p in sorted(self.turns.get(head, {}).items()):
+            amount = min(excess(p, floor), cap - total)
+            if amount > 0:
+                out.append((i, p, amount))
+                total += amount
+        return out
 
     def called(self, head: str) -> bool:
         """A conversation head's yes/no call."""
