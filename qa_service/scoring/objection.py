@@ -176,15 +176,13 @@ class ObjectionScorerV2(RuleDimensionScorer):
             if finding is not None:
                 learned.append(finding)
         unresolved = 1.0 - det.conversation["resolved"].get("yes", 0.0)
-        agent = spoken(transcript, Role.agent)
-        graded = None
-        if agent and spoken(transcript, Role.customer):  # no customer, no issue to resolve
-            graded = graded_finding(context, agent[-1], dimension=self.name, rule_id="detector.unresolved",
-                                    points_per_unit=match.pack.spec.detectors.unresolved,
-                                    amount=excess(unresolved, GRADED_FLOOR), probability=unresolved,
-                                    message="问题可能未解决，也无客户接受的后续方案（按检测器的可能性扣分；引用坐席最后一句）")
+        load, agent = excess(unresolved, GRADED_FLOOR), spoken(transcript, Role.agent)
+        graded = agent and spoken(transcript, Role.customer) and graded_finding(  # no customer, no issue
+            context, agent[-1], dimension=self.name, rule_id="detector.unresolved",
+            points_per_unit=match.pack.spec.detectors.unresolved, amount=load, probability=unresolved,
+            message="问题可能未解决，也无客户接受的后续方案（按检测器的可能性扣分；引用坐席最后一句）")
         learned += [graded] if graded else []
-        load = excess(unresolved, GRADED_FLOOR) if graded else 0.0
+        load = load if graded else 0.0
         findings = context.settle(transcript, rules_out.findings + capped(learned, match.pack.spec.detectors.cap))
         flags = list(rules_out.flags)
         certain = [f for f in findings if f.rule_id == "detector.objection-unhandled" and not f.uncertain]
