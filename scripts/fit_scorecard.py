@@ -16,7 +16,11 @@ What it is fitted on (``--fit-on``):
   with the C and class weighting in ``models/qa-detectors/training.json``, the shipped thresholds).
   The costs are fitted on calls made as the scorer will make them on unseen text, and dev stays a
   holdout for the fit;
-- ``dev``: the dev split scored by the shipped detectors (the first fit; 325 conversations).
+- ``dev``: the dev split scored by the shipped detectors (the first fit; 325 conversations);
+- ``labels``: every conversation of ``--labels``, scored by the shipped detectors — a QA team's own
+  labelled conversations in the ``qa eval`` format (docs/agreement.md), to fit the points to how *its*
+  reviewers rate. Nothing is held out then: read the cross-validated Spearman it prints, and prefer a
+  few hundred conversations at least (the golden fit used 2,449).
 
     pip install -c requirements/lock.txt -e '.[train]'
     python scripts/fit_scorecard.py --data ../shared/data
@@ -86,7 +90,8 @@ def item_counts(report) -> list[float]:
 def fit(x: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Non-negative costs (at least :data:`FLOOR` for the standard's items), least squares."""
     lower = np.array([FLOOR.get(k, 0.0) for k in ITEMS])
-    return lsq_linear(x, target, bounds=(lower, np.full(len(ITEMS), np.inf))).x
+    cost = lsq_linear(x, target, bounds=(lower, np.full(len(ITEMS), np.inf))).x
+    return np.where(x.any(axis=0), cost, lower)  # an item never called: the data say nothing, keep its floor
 
 
 def counts_of(pipeline: Pipeline, labels: list[dict], corpora) -> tuple[list[list[float]], list[int]]:
@@ -137,15 +142,20 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     p.add_argument("--labels", type=Path, default=ROOT / "data/golden/labels.jsonl")
-    p.add_argument("--fit-on", choices=("oof", "dev"), default="oof")
+    p.add_argument("--fit-on", choices=("oof", "dev", "labels"), default="oof")
     p.add_argument("--folds", type=int, default=5)
     args = p.parse_args()
     corpora = corpus_index(args.data)
-    dev = [r for r in read_labels(args.labels) if r.get("split") == "dev"]
+    labels = list(read_labels(args.labels))
+    dev = [r for r in labels if r.get("split") == "dev"] if args.fit_on != "labels" else []
     shipped = Pipeline.from_settings(ScoringSettings()).initialize()
     dev_rows, dev_quality = counts_of(shipped, dev, corpora)
     if args.fit_on == "oof":
         rows, quality = out_of_fold(args.data, args.folds, corpora)
+    elif args.fit_on == "labels":
+        rows, quality = counts_of(shipped, [r for r in labels if r.get("quality")], corpora)
+        if len(rows) < 300:
+            print(f"only {len(rows)} labelled conversations with a quality grade: the fit will be noisy")
     else:
         rows, quality = dev_rows, dev_quality
     x = np.array(rows, dtype=float)
@@ -159,10 +169,11 @@ def main() -> int:
         rest = np.setdiff1d(np.arange(len(y)), f)
         held[f] = 100.0 - x[f] @ fit(x[rest], 100.0 - y[rest])
     print(f"5-fold cross-validated Spearman on the fitted rows: {spearman(list(held), quality):.3f}")
-    dev_fitted = 100.0 - np.array(dev_rows, dtype=float) @ cost
-    print(f"Spearman on dev ({len(dev_quality)} conversations"
-          f"{', held out' if args.fit_on == 'oof' else ', the fitted rows themselves'}): "
-          f"{spearman(list(dev_fitted), dev_quality):.3f}")
+    if dev_rows:
+        dev_fitted = 100.0 - np.array(dev_rows, dtype=float) @ cost
+        print(f"Spearman on dev ({len(dev_quality)} conversations"
+              f"{', held out' if args.fit_on == 'oof' else ', the fitted rows themselves'}): "
+              f"{spearman(list(dev_fitted), dev_quality):.3f}")
     chat = {d: w for d, w in WEIGHTS.items() if d != "timing"}
     share = {d: w / sum(chat.values()) for d, w in chat.items()}
     print(f"{len(y)} conversations fitted ({args.fit_on}); Spearman(fitted score, quality) {rho:.3f}; "
