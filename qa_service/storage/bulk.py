@@ -20,6 +20,14 @@ rows (25 kB for 64 reports), and psycopg parses again every statement of more th
 each execution (it caches only short ones). The ``COPY`` path takes the ids from the table's sequence
 first (one small query) and writes them with the rows. Measured with a worker's chunks of 64 real
 dialogues on this machine's PostgreSQL (A/B, six runs each): the worker's write step 10–15% less CPU.
+
+:func:`insert_new_rows` skips rows whose key is stored already and returns columns of the new ones (an
+ingest chunk's transcripts). ``COPY`` cannot skip a conflict, so on PostgreSQL the rows go as one array
+per column into ``INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING``: one short statement whatever
+the number of rows, which psycopg prepares once, instead of a multi-row ``INSERT`` of ~1,000 parameters
+(30 kB for 64 transcripts) parsed again on every chunk. Measured with 6,000 real dialogues batch-ingested
+on this machine's PostgreSQL (old code in a worktree, alternated, four runs each): the API's CPU 0.34–0.36
+→ 0.29–0.38 ms a transcript (means 0.352 → 0.325), the server's unchanged.
 """
 
 from __future__ import annotations
@@ -27,8 +35,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Column, Connection, Table, func, insert, select
+from sqlalchemy import Column, Connection, Row, Table, func, insert, select, text
 from sqlalchemy.exc import DBAPIError, StatementError
+
+from qa_service.storage.upsert import dialect_insert
 
 Field = tuple[str, Any, Callable[[Any], Any] | None]  # (row key, value when absent, conversion)
 
@@ -64,6 +74,35 @@ def insert_rows_returning_ids(conn: Connection, table: Table, rows: Sequence[dic
         return [row[0] for row in result]
     _copy(conn, table, columns, [{**row, "id": i} for row, i in zip(rows, ids)])
     return ids
+
+
+def insert_new_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], *, conflict: Sequence[str],
+                    returning: Sequence[str]) -> list[Row]:
+    """Insert the ``rows`` whose ``conflict`` columns (a unique key) are not stored yet; the ``returning``
+    columns of those inserted (in no particular order). Errors are SQLAlchemy's, as for :func:`insert_rows`."""
+    if not rows:
+        return []
+    columns = _copy_columns(conn, table, _keys(table, rows))
+    if columns is None:
+        stmt = dialect_insert(conn.dialect.name, table).on_conflict_do_nothing(index_elements=list(conflict))
+        return list(conn.execute(stmt.returning(*(table.c[k] for k in returning)), list(rows)))
+    prep = conn.dialect.identifier_preparer
+    arrays = {}
+    for i, (key, default, convert) in enumerate(_field(conn, c) for c in columns):
+        try:
+            arrays[f"a{i}"] = [row.get(key, default) if convert is None else convert(row.get(key, default))
+                               for row in rows]
+        except Exception as exc:  # a value its type refuses, as executemany says it
+            raise StatementError(f"{type(exc).__name__}: {exc}", str(table), rows, exc) from exc
+    casts = ", ".join(f"CAST(:a{i} AS {c.type.compile(dialect=conn.dialect)}[])" for i, c in enumerate(columns))
+    sql = text(f"INSERT INTO {prep.format_table(table)} ({', '.join(prep.quote(c.name) for c in columns)}) "
+               f"SELECT * FROM unnest({casts}) "
+               f"ON CONFLICT ({', '.join(prep.quote(table.c[k].name) for k in conflict)}) DO NOTHING "
+               f"RETURNING {', '.join(f'{prep.quote(table.c[k].name)} AS {prep.quote(k)}' for k in returning)}")
+    try:
+        return list(conn.execute(sql, arrays))
+    except (TypeError, ValueError) as exc:  # psycopg dumps JSON while sending: a value it cannot take
+        raise StatementError(f"{type(exc).__name__}: {exc}", str(sql), rows, exc) from exc
 
 
 def _keys(table: Table, rows: Sequence[dict[str, Any]]) -> set[str]:

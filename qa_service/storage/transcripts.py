@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, selectinload
 from qa_service.domain import Channel, Role, TranscriptStatus
 from qa_service.domain import Transcript as DomainTranscript
 from qa_service.domain import Utterance as DomainUtterance
-from qa_service.storage.bulk import insert_rows
+from qa_service.storage.bulk import insert_new_rows, insert_rows
 from qa_service.storage.upsert import dialect_insert
 from qa_service.storage.tables import Agent, Flag, Report, Team, Transcript, Utterance, utcnow
 
@@ -135,11 +135,9 @@ def create_many(
         }
         for i in items
     ]
-    stmt = _dialect_insert(session, t).on_conflict_do_nothing(index_elements=["source", "external_id"])
-    inserted: dict[tuple[str, str], int] = {}
     conn = session.connection()  # Core statements: skip the ORM execution layer
-    for row in conn.execute(stmt.returning(t.c.id, t.c.source, t.c.external_id), rows):
-        inserted[(row.source, row.external_id)] = row.id
+    inserted = {(row.source, row.external_id): row.id for row in insert_new_rows(
+        conn, t, rows, conflict=("source", "external_id"), returning=("id", "source", "external_id"))}
     utt_rows = [
         {"transcript_id": inserted[(i.source, i.external_id)], "index": index, **u}
         for i in items

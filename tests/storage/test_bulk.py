@@ -157,3 +157,58 @@ def test_rows_that_cannot_go_in_as_given_are_refused_and_nothing_is_written(rt):
         s.rollback()
     with rt.session() as s:
         assert s.scalars(select(Utterance)).all() == [] and s.scalars(select(Report)).all() == []
+
+
+def test_new_rows_skip_stored_keys_and_store_what_an_insert_stores(rt):
+    """Transcripts through ``insert_new_rows`` (unnest arrays on PostgreSQL): only rows whose key is not
+    stored go in, their ids come back, and every stored value — JSON metadata, an aware time moved to
+    UTC, NULLs, awkward text — is what SQLAlchemy's own insert stores for the same values."""
+    from datetime import datetime, timedelta, timezone
+
+    from sqlalchemy import insert, text
+    from sqlalchemy.exc import StatementError
+
+    from qa_service.storage.bulk import insert_new_rows
+
+    table = Transcript.__table__
+    beijing = datetime(2026, 11, 28, 16, 30, 5, tzinfo=timezone(timedelta(hours=8)))
+
+    def row(key: str, **over) -> dict:
+        return {"source": "bulk", "external_id": key, "channel": "chat", "agent_id": None, "team_id": None,
+                "queue": AWKWARD[0], "scenario": None, "started_at": beijing, "received_at": utcnow(),
+                "metadata": {"说明": AWKWARD[1], "n": [1, None]}, "content_hash": "h", "status": "queued",
+                "status_changed_at": utcnow(), "attempts": 0, "job_id": None, **over}
+
+    with rt.session() as s:
+        conn = s.connection()
+        now = utcnow()
+        rows = [row("n1", received_at=now, status_changed_at=now),
+                row("n2", started_at=None, metadata={}, queue=None, received_at=now, status_changed_at=now)]
+        got = insert_new_rows(conn, table, rows, conflict=("source", "external_id"), returning=("id", "external_id"))
+        conn.execute(insert(table), [{**r, "external_id": "x" + r["external_id"]} for r in rows])
+        s.commit()
+        ids = {r.external_id: r.id for r in s.execute(select(table.c.id, table.c.external_id))}
+        assert sorted((r.external_id, r.id) for r in got) == [("n1", ids["n1"]), ("n2", ids["n2"])]
+        raw = ("SELECT external_id, channel, queue, scenario, CAST(started_at AS TEXT), CAST(received_at AS TEXT), "
+               "CAST(metadata AS TEXT), status, attempts, job_id FROM transcripts ORDER BY external_id")
+        stored = {r[0]: r[1:] for r in s.execute(text(raw))}
+        assert stored["n1"] == stored["xn1"] and stored["n2"] == stored["xn2"]
+        back = {t.external_id: t for t in s.scalars(select(Transcript))}
+        assert back["n1"].started_at == beijing and back["n1"].started_at.tzinfo is not None
+        assert back["n1"].meta == rows[0]["metadata"] and back["n1"].queue == AWKWARD[0]
+        assert back["n2"].started_at is None and back["n2"].meta == {}
+
+        # a stored key is skipped (left as it was), a new one goes in: only the new one comes back
+        again = insert_new_rows(s.connection(), table, [row("n1", status="received"), row("n3")],
+                                conflict=("source", "external_id"), returning=("id", "source", "external_id"))
+        s.commit()
+        assert [(r.source, r.external_id) for r in again] == [("bulk", "n3")]
+        assert s.scalars(select(Transcript.status).where(Transcript.external_id == "n1")).one() == "queued"
+        assert insert_new_rows(s.connection(), table, [], conflict=("source", "external_id"), returning=("id",)) == []
+    with rt.session() as s:  # a value its column's type cannot take: SQLAlchemy's error on both paths
+        with pytest.raises(StatementError):
+            insert_new_rows(s.connection(), table, [row("n4", metadata={"x": object()})],
+                            conflict=("source", "external_id"), returning=("id",))
+        s.rollback()
+    with rt.session() as s:
+        assert s.scalars(select(Transcript.external_id).where(Transcript.external_id == "n4")).all() == []
