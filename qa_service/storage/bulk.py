@@ -35,7 +35,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Column, Connection, Row, Table, func, insert, select, text
+from sqlalchemy import Column, Connection, Enum, Row, String, Table, TypeDecorator, func, insert, select, text
 from sqlalchemy.exc import DBAPIError, StatementError
 
 from qa_service.storage.upsert import dialect_insert
@@ -94,7 +94,7 @@ def insert_new_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any
                                for row in rows]
         except Exception as exc:  # a value its type refuses, as executemany says it
             raise StatementError(f"{type(exc).__name__}: {exc}", str(table), rows, exc) from exc
-    casts = ", ".join(f"CAST(:a{i} AS {c.type.compile(dialect=conn.dialect)}[])" for i, c in enumerate(columns))
+    casts = ", ".join(f"CAST(:a{i} AS {_array_of(c, conn)}[])" for i, c in enumerate(columns))
     sql = text(f"INSERT INTO {prep.format_table(table)} ({', '.join(prep.quote(c.name) for c in columns)}) "
                f"SELECT * FROM unnest({casts}) "
                f"ON CONFLICT ({', '.join(prep.quote(table.c[k].name) for k in conflict)}) DO NOTHING "
@@ -103,6 +103,16 @@ def insert_new_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any
         return list(conn.execute(sql, arrays))
     except (TypeError, ValueError) as exc:  # psycopg dumps JSON while sending: a value it cannot take
         raise StatementError(f"{type(exc).__name__}: {exc}", str(sql), rows, exc) from exc
+
+
+def _array_of(column: Column, conn: Connection) -> str:
+    """The element type of ``column``'s array in :func:`insert_new_rows`. Strings go as ``TEXT``: an
+    explicit cast to ``VARCHAR(n)`` cuts a longer value short where the insert must refuse it (and two
+    keys that differ after ``n`` characters would become one); the column's own type then checks it."""
+    impl = column.type.impl if isinstance(column.type, TypeDecorator) else column.type
+    if isinstance(impl, String) and not isinstance(impl, Enum):
+        return "TEXT"
+    return column.type.compile(dialect=conn.dialect)
 
 
 def _keys(table: Table, rows: Sequence[dict[str, Any]]) -> set[str]:

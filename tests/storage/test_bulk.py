@@ -166,7 +166,7 @@ def test_new_rows_skip_stored_keys_and_store_what_an_insert_stores(rt):
     from datetime import datetime, timedelta, timezone
 
     from sqlalchemy import insert, text
-    from sqlalchemy.exc import StatementError
+    from sqlalchemy.exc import DataError, IntegrityError, StatementError
 
     from qa_service.storage.bulk import insert_new_rows
 
@@ -181,6 +181,8 @@ def test_new_rows_skip_stored_keys_and_store_what_an_insert_stores(rt):
 
     with rt.session() as s:
         conn = s.connection()
+        # PostgreSQL (psycopg) takes the unnest path, SQLite INSERT … RETURNING
+        assert (_copy_columns(conn, table, set(row("k"))) is not None) == (conn.dialect.name == "postgresql")
         now = utcnow()
         rows = [row("n1", received_at=now, status_changed_at=now),
                 row("n2", started_at=None, metadata={}, queue=None, received_at=now, status_changed_at=now)]
@@ -210,5 +212,24 @@ def test_new_rows_skip_stored_keys_and_store_what_an_insert_stores(rt):
             insert_new_rows(s.connection(), table, [row("n4", metadata={"x": object()})],
                             conflict=("source", "external_id"), returning=("id",))
         s.rollback()
+    long = ["k" * 200 + "1", "k" * 200 + "2"]  # over VARCHAR(200), equal in their first 200 characters
     with rt.session() as s:
-        assert s.scalars(select(Transcript.external_id).where(Transcript.external_id == "n4")).all() == []
+        postgres = s.connection().dialect.name == "postgresql"
+        if postgres:  # refused as an INSERT refuses it, never cut short (two keys would become one)
+            with pytest.raises(DataError):
+                insert_new_rows(s.connection(), table, [row(k) for k in long], conflict=("source", "external_id"),
+                                returning=("id",))
+            s.rollback()
+        else:  # SQLite does not check lengths: both kept whole
+            insert_new_rows(s.connection(), table, [row(k) for k in long], conflict=("source", "external_id"),
+                            returning=("id",))
+            s.commit()
+    with rt.session() as s:  # a foreign key with nothing behind it: SQLAlchemy's IntegrityError on both paths
+        with pytest.raises(IntegrityError):
+            insert_new_rows(s.connection(), table, [row("n5", agent_id="no-such-agent")],
+                            conflict=("source", "external_id"), returning=("id",))
+        s.rollback()
+    with rt.session() as s:
+        stored = set(s.scalars(select(Transcript.external_id)))
+        assert {"n4", "n5"} & stored == set()
+        assert {k for k in stored if k.startswith("kkk")} == (set() if postgres else set(long))
