@@ -33,9 +33,11 @@ log = logging.getLogger(__name__)
 
 
 def record_reports(*, session: Session, reports: Mapping[int, QAReport]) -> dict[int, int]:
-    """Store transcripts' reports and let the flagged ones enter the review queue (the caller's transaction)."""
+    """Store transcripts' reports and let the flagged ones enter the review queue (the caller's transaction).
+    What is read comes before the first write: on SQLite the writes hold the database's one write lock."""
+    reviews = review_service.reviews_of(session=session, transcript_ids=list(reports))
     report_ids = report_repo.save_many(session=session, reports=dict(reports), derive=runtime.current().derivation)
-    review_service.enqueue_scored_many(session=session, reports=reports)
+    review_service.enqueue_scored_many(session=session, reports=reports, existing=reviews)
     return report_ids
 
 

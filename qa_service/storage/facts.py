@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from qa_service.storage.fact_tables import FACT_DIMENSIONS, Meta, QaFact
 from qa_service.storage import rollups
-from qa_service.storage.upsert import upsert
+from qa_service.storage.bulk import upsert_rows
 from qa_service.storage.tables import ManualFinding, Report, Review, Transcript, Verdict
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ def _when(started: datetime | None, received: datetime, tz: tzinfo) -> tuple[dat
 
 
 def _upsert(conn: Connection, rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
-    conn.execute(upsert(conn.dialect.name, _T, ("transcript_id",), replace=tuple(columns)), rows)
+    upsert_rows(conn, _T, rows, keys=("transcript_id",), replace=columns)
 
 
 def _stored(conn: Connection, transcript_ids: list[int]) -> dict[int, dict[str, Any]]:
@@ -96,30 +96,55 @@ def _stored(conn: Connection, transcript_ids: list[int]) -> dict[int, dict[str, 
     return {r.transcript_id: dict(r._mapping) for r in conn.execute(query)}
 
 
-def write_machine(conn: Connection, reports: Mapping[int, tuple[float, bool, Mapping[str, Any]]],
-                  findings: Mapping[int, list[Mapping[str, Any]]], derive: Derivation) -> None:
-    """Facts and rollups of freshly stored reports ({transcript id: (score, fatal, summary)} and their
-    findings' rows). A re-score replaces the machine's figures and keeps the review's final ones; the
-    caller calls this *before* it deletes the reports being replaced (their findings are taken back)."""
-    if not reports:
-        return
+@dataclass(slots=True)
+class MachinePlan:
+    """What :func:`write_planned` writes for freshly stored reports: read and computed first, so the
+    writes come together at the end of the caller's transaction."""
+
+    rows: list[dict[str, Any]]
+    before: dict[int, dict[str, Any]]
+    taken_back: list
+    findings: Mapping[int, list[Mapping[str, Any]]]
+    frt_target_ms: float
+
+
+def plan_machine(conn: Connection, reports: Mapping[int, tuple[float, bool, Mapping[str, Any]]],
+                 findings: Mapping[int, list[Mapping[str, Any]]], derive: Derivation) -> MachinePlan:
+    """Read what the facts and rollups of these reports ({transcript id: (score, fatal, summary)} and
+    their findings' rows) replace; nothing is written. Call it *before* deleting the reports being
+    replaced (their findings are taken back)."""
     ids = list(reports)
-    before = _stored(conn, ids)
+    before = _stored(conn, ids) if ids else {}
     taken_back = rollups.stored_findings(conn, [i for i in ids if i in before])
     t = Transcript.__table__
-    who = conn.execute(select(t.c.id, t.c.agent_id, t.c.team_id, t.c.started_at, t.c.received_at)
-                       .where(t.c.id.in_(ids)))
     rows = []
-    for tid, agent, team, started, received in who:
-        at, day = _when(started, received, derive.tz)
-        score, fatal, summary = reports[tid]
-        rows.append({"transcript_id": tid, "agent_id": agent, "team_id": team, "at": at, "day": day,
-                     **machine_columns(score, fatal, summary)})
-    _upsert(conn, rows, MACHINE)
-    after = [{**before.get(r["transcript_id"], {}), **r} for r in rows]
-    rollups.apply_facts(conn, before.values(), after, derive.frt_target_ms)
-    rollups.apply_findings(conn, [*taken_back, *((r["day"], r["team_id"], rollups.counted(findings.get(
-        r["transcript_id"], ())), 1) for r in rows)])
+    if ids:
+        who = conn.execute(select(t.c.id, t.c.agent_id, t.c.team_id, t.c.started_at, t.c.received_at)
+                           .where(t.c.id.in_(ids)))
+        for tid, agent, team, started, received in who:
+            at, day = _when(started, received, derive.tz)
+            score, fatal, summary = reports[tid]
+            rows.append({"transcript_id": tid, "agent_id": agent, "team_id": team, "at": at, "day": day,
+                         **machine_columns(score, fatal, summary)})
+    return MachinePlan(rows, before, taken_back, findings, derive.frt_target_ms)
+
+
+def write_planned(conn: Connection, plan: MachinePlan) -> None:
+    """Write the planned facts and move the rollups. A re-score replaces the machine's figures and
+    keeps the review's final ones."""
+    if not plan.rows:
+        return
+    _upsert(conn, plan.rows, MACHINE)
+    after = [{**plan.before.get(r["transcript_id"], {}), **r} for r in plan.rows]
+    rollups.apply_facts(conn, plan.before.values(), after, plan.frt_target_ms)
+    rollups.apply_findings(conn, [*plan.taken_back, *((r["day"], r["team_id"], rollups.counted(plan.findings.get(
+        r["transcript_id"], ())), 1) for r in plan.rows)])
+
+
+def write_machine(conn: Connection, reports: Mapping[int, tuple[float, bool, Mapping[str, Any]]],
+                  findings: Mapping[int, list[Mapping[str, Any]]], derive: Derivation) -> None:
+    """Facts and rollups of freshly stored reports: :func:`plan_machine` then :func:`write_planned`."""
+    write_planned(conn, plan_machine(conn, reports, findings, derive))
 
 
 def set_final(session: Session, transcript_id: int, *, score: float | None, fatal: bool | None,

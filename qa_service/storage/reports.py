@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from qa_service.domain import QAReport, TranscriptStatus
 from qa_service.storage import facts
-from qa_service.storage.bulk import insert_rows, insert_rows_returning_ids
+from qa_service.storage.bulk import insert_rows, insert_rows_returning_ids, prepare
 from qa_service.storage.tables import Finding, Flag, Report, Transcript, utcnow
 
 
@@ -51,7 +51,10 @@ def save_many(*, session: Session, reports: dict[int, QAReport],
               derive: facts.Derivation = facts.Derivation()) -> dict[int, int]:
     """Store each transcript's report (replacing an earlier one) with its facts and rollups (made under
     ``derive``) and mark it ``scored``, in a few multi-row statements whatever the number;
-    returns {transcript id: report id}."""
+    returns {transcript id: report id}.
+
+    Every row is built and converted (JSON dumped) before the first write: on SQLite the write
+    transaction holds the database's only write lock, and ingest waits behind it."""
     if not reports:
         return {}
     conn = session.connection()  # Core statements: no ORM objects on the hot path
@@ -60,17 +63,21 @@ def save_many(*, session: Session, reports: dict[int, QAReport],
     r = Report.__table__
     rows = [_report_row(tid, rep, now) for tid, rep in reports.items()]
     found = {tid: [f.as_dict() for f in rep.findings] for tid, rep in reports.items()}
-    facts.write_machine(conn, {row["transcript_id"]: (row["score"], row["fatal"], row["summary"]) for row in rows},
-                        found, derive)
+    new_reports = prepare(conn, r, rows)
+    # findings and flags name their transcript's report by the transcript id until the report has an id
+    findings = prepare(conn, Finding.__table__, [finding_row(tid, f) for tid in reports for f in found[tid]])
+    flags = prepare(conn, Flag.__table__, [
+        {"report_id": tid, "transcript_id": tid, "reason": f.reason, "severity": f.severity.value, "detail": f.detail}
+        for tid, rep in reports.items() for f in rep.flags])
+    machine = facts.plan_machine(conn, {row["transcript_id"]: (row["score"], row["fatal"], row["summary"])
+                                        for row in rows}, found, derive)
+    facts.write_planned(conn, machine)  # the first write
     conn.execute(delete(r).where(r.c.transcript_id.in_(ids)))
-    report_ids = dict(zip((row["transcript_id"] for row in rows), insert_rows_returning_ids(conn, r, rows)))
-    findings = [finding_row(report_ids[tid], f) for tid in reports for f in found[tid]]
-    if findings:
-        insert_rows(conn, Finding.__table__, findings)
-    flags = [{"report_id": report_ids[tid], "transcript_id": tid, "reason": f.reason, "severity": f.severity.value,
-              "detail": f.detail} for tid, rep in reports.items() for f in rep.flags]
-    if flags:
-        insert_rows(conn, Flag.__table__, flags)
+    report_ids = dict(zip((row["transcript_id"] for row in rows), insert_rows_returning_ids(conn, r, new_reports)))
+    for batch in (findings, flags):
+        if batch:
+            batch.remap("report_id", report_ids)
+            insert_rows(conn, batch.table, batch)
     t = Transcript.__table__
     conn.execute(update(t).where(t.c.id.in_(ids)).values(
         status=TranscriptStatus.scored.value, scored_at=now, status_changed_at=now, last_error=None))

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, case, delete, func, insert, literal_column, s
 from qa_service.storage.fact_tables import FACT_DIMENSIONS as DIMENSIONS
 from qa_service.storage.fact_tables import FindingCount, QaDaily, QaFact
 from qa_service.storage.tables import Finding, Report
-from qa_service.storage.upsert import upsert
+from qa_service.storage.bulk import upsert_rows
 
 TIMES = ("frt", "reply", "handling")
 SUMS = ("n", "total", "total_sq", "fatal", "flagged", "e_total",
@@ -60,8 +60,7 @@ def _upsert(conn: Connection, table, keys: tuple[str, ...], rows: list[dict[str,
     """Insert rows, or add their ``add`` columns to the stored ones (in key order: no deadlocks between writers)."""
     if not rows:
         return
-    stmt = upsert(conn.dialect.name, table, keys, replace=keep, add=add)
-    conn.execute(stmt, sorted(rows, key=lambda r: tuple(r[k] for k in keys)))
+    upsert_rows(conn, table, sorted(rows, key=lambda r: tuple(r[k] for k in keys)), keys=keys, replace=keep, add=add)
 
 
 def apply_facts(conn: Connection, before: Iterable[Mapping[str, Any]], after: Iterable[Mapping[str, Any]],

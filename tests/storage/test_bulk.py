@@ -1,4 +1,5 @@
-"""Bulk inserts (``COPY`` on PostgreSQL, executemany on SQLite) store exactly what executemany stored.
+"""Bulk writes (``COPY`` and unnest arrays on PostgreSQL, the driver's executemany and multi-row
+``INSERT … RETURNING`` on SQLite, the rows converted first) store exactly what SQLAlchemy's executemany stored.
 
 Every case runs on both backends (PostgreSQL when it answers). The texts are the awkward ones for a
 ``COPY`` stream: tabs, newlines, backslashes, ``\\N``, quotes, non-BMP characters, an empty string.
@@ -11,7 +12,7 @@ import json
 import pytest
 from sqlalchemy import select
 
-from qa_service.storage.bulk import _copy_columns, insert_rows, insert_rows_returning_ids
+from qa_service.storage.bulk import _fast_columns, insert_rows, insert_rows_returning_ids
 from qa_service.storage.tables import Finding, Flag, Report, Transcript, Utterance, utcnow
 
 AWKWARD = ["制表\t符", "换行\n第二行", "反斜杠 \\ 和 \\N 不是空", "引号 \"' ,;", "表情 😡🙏", "", "普通的一句话"]
@@ -31,8 +32,8 @@ def test_rows_round_trip_with_awkward_text_nulls_and_defaults(rt):
         rows = [{"transcript_id": tid, "index": i, "role": "customer" if i % 2 else "agent", "text": text,
                  "start_ms": None if i == 3 else i * 1000, "end_ms": None, "asr_confidence": 0.5 if i == 2 else None}
                 for i, text in enumerate(AWKWARD)]
-        # PostgreSQL (psycopg) takes the COPY path, SQLite executemany
-        assert (_copy_columns(conn, Utterance.__table__, set(rows[0])) is not None) == (conn.dialect.name == "postgresql")
+        # both drivers take the fast path (COPY on PostgreSQL, the driver's executemany on SQLite)
+        assert _fast_columns(conn, Utterance.__table__, set(rows[0])) is not None
         insert_rows(conn, Utterance.__table__, rows)
         report = Report(transcript_id=tid, score=90.0, fatal=False, dimensions={"a": {"score": 1}}, weights={},
                         scorer_versions={}, rule_pack="general", rule_pack_version="1", rule_pack_hash="h",
@@ -51,7 +52,7 @@ def test_rows_round_trip_with_awkward_text_nulls_and_defaults(rt):
                  {"report_id": report.id, "transcript_id": tid, "reason": "uncertain", "severity": "minor",
                   "detail": AWKWARD[5]}]
         for table, given in ((Finding.__table__, {"report_id", "quote"}), (Flag.__table__, set(flags[0]))):
-            assert (_copy_columns(conn, table, given) is not None) == (conn.dialect.name == "postgresql")
+            assert _fast_columns(conn, table, given) is not None
         insert_rows(conn, Flag.__table__, flags)
         s.commit()
     with rt.session() as s:
@@ -99,7 +100,7 @@ def test_rows_with_ids_store_what_executemany_stores(rt):
         beijing = datetime(2026, 11, 28, 16, 30, 5, tzinfo=timezone(timedelta(hours=8)))
         rows = [_report_row(tids[0], created_at=beijing),
                 _report_row(tids[1], summary=None, created_at=naive, rule_pack=AWKWARD[1])]
-        assert (_copy_columns(conn, table, set(rows[0]) | {"id"}) is not None) == (conn.dialect.name == "postgresql")
+        assert _fast_columns(conn, table, set(rows[0])) is not None
         ids = insert_rows_returning_ids(conn, table, rows)
         conn.execute(insert(table), [{**r, "transcript_id": tid} for r, tid in zip(rows, tids[2:])])
         s.commit()
@@ -181,8 +182,8 @@ def test_new_rows_skip_stored_keys_and_store_what_an_insert_stores(rt):
 
     with rt.session() as s:
         conn = s.connection()
-        # PostgreSQL (psycopg) takes the unnest path, SQLite INSERT … RETURNING
-        assert (_copy_columns(conn, table, set(row("k"))) is not None) == (conn.dialect.name == "postgresql")
+        # both drivers take the fast path (unnest arrays on PostgreSQL, multi-row VALUES on SQLite)
+        assert _fast_columns(conn, table, set(row("k"))) is not None
         now = utcnow()
         rows = [row("n1", received_at=now, status_changed_at=now),
                 row("n2", started_at=None, metadata={}, queue=None, received_at=now, status_changed_at=now)]
@@ -233,3 +234,72 @@ def test_new_rows_skip_stored_keys_and_store_what_an_insert_stores(rt):
         stored = set(s.scalars(select(Transcript.external_id)))
         assert {"n4", "n5"} & stored == set()
         assert {k for k in stored if k.startswith("kkk")} == (set() if postgres else set(long))
+
+
+def test_upserted_rows_replace_and_add_as_the_on_conflict_statement_does(rt):
+    """``upsert_rows`` (unnest arrays on PostgreSQL, executemany on SQLite) against SQLAlchemy's own
+    ``INSERT … ON CONFLICT DO UPDATE`` on twin rows: new keys go in, stored ones get the ``replace``
+    columns replaced and the ``add`` columns added (a float column's int ``0`` beside floats; NULLs;
+    a ``none_as_null`` JSON column), and the stored text is the same on both."""
+    from datetime import date
+
+    from sqlalchemy import text
+
+    from qa_service.storage.bulk import upsert_rows
+    from qa_service.storage.fact_tables import QaDaily, QaFact
+    from qa_service.storage.upsert import upsert
+
+    daily = QaDaily.__table__
+    sums = [c.key for c in daily.columns if c.key not in ("day", "agent_key", "team_key")]
+
+    def day_row(agent: str, n: int, total) -> dict:
+        return {"day": date(2026, 11, 28), "agent_key": agent, "team_key": "", "n": n, "total": total,
+                **{c: 0 for c in sums if c not in ("n", "total")}}
+
+    with rt.session() as s:
+        conn = s.connection()
+        first = [day_row("a1", 1, 71.5), day_row("a2", 2, 0)]
+        upsert_rows(conn, daily, first, keys=("day", "agent_key", "team_key"), add=sums)
+        conn.execute(upsert(conn.dialect.name, daily, ("day", "agent_key", "team_key"), add=tuple(sums)),
+                     [{**r, "agent_key": "x" + r["agent_key"]} for r in first])
+        again = [day_row("a1", 1, 0), day_row("a3", 1, 88.25)]
+        upsert_rows(conn, daily, again, keys=("day", "agent_key", "team_key"), add=sums)
+        conn.execute(upsert(conn.dialect.name, daily, ("day", "agent_key", "team_key"), add=tuple(sums)),
+                     [{**r, "agent_key": "x" + r["agent_key"]} for r in again])
+        s.commit()
+        got = {r[0]: r[1:] for r in s.execute(text(
+            "SELECT agent_key, n, CAST(total AS TEXT), total_sq FROM qa_daily ORDER BY agent_key"))}
+        assert {k: (v[0], float(v[1])) for k, v in got.items() if not k.startswith("x")} == {
+            "a1": (2, 71.5), "a2": (2, 0.0), "a3": (1, 88.25)}
+        assert all(got[k] == got["x" + k] for k in ("a1", "a2", "a3"))
+
+    with rt.session() as s:
+        tids = [_transcript(s)]
+        t = Transcript(source="bulk", external_id="b2", content_hash="x")
+        s.add(t)
+        s.flush()
+        tids.append(t.id)
+        conn = s.connection()
+        facts = QaFact.__table__
+        replace = ("score", "extra_dims", "dim_timing")
+
+        def fact(tid: int, score: float, extra, timing) -> dict:
+            return {"transcript_id": tid, "agent_id": None, "team_id": "t1", "at": utcnow(),
+                    "day": date(2026, 11, 28), "score": score, "fatal": False, "flagged": True,
+                    "extra_dims": extra, "dim_timing": timing}
+
+        upsert_rows(conn, facts, [fact(tids[0], 50.0, None, 1.0)], keys=("transcript_id",), replace=replace)
+        conn.execute(upsert(conn.dialect.name, facts, ("transcript_id",), replace=replace),
+                     [fact(tids[1], 50.0, None, 1.0)])
+        upsert_rows(conn, facts, [fact(tids[0], 75.0, {"plugin": 3.5}, None)], keys=("transcript_id",), replace=replace)
+        conn.execute(upsert(conn.dialect.name, facts, ("transcript_id",), replace=replace),
+                     [fact(tids[1], 75.0, {"plugin": 3.5}, None)])
+        s.commit()
+        raw = ("SELECT transcript_id, score, CAST(extra_dims AS TEXT), dim_timing, team_id, flagged, CAST(day AS TEXT) "
+               "FROM qa_facts ORDER BY transcript_id")
+        a, b = (r[1:] for r in s.execute(text(raw)))
+        assert a == b and a[0] == 75.0 and a[2] is None and json.loads(a[1]) == {"plugin": 3.5}
+    with rt.session() as s:  # none_as_null: a None goes in as SQL NULL, as the ON CONFLICT statement stores it
+        upsert_rows(s.connection(), facts, [fact(tids[0], 60.0, None, 2.0)], keys=("transcript_id",), replace=replace)
+        s.commit()
+        assert s.execute(text(f"SELECT extra_dims IS NULL FROM qa_facts WHERE transcript_id = {tids[0]}")).scalar()
