@@ -139,20 +139,21 @@ def insert_new_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any
     return list(_unnest(conn, table, p, tail))
 
 
-def upsert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], *, keys: Sequence[str],
+def upsert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]] | Prepared, *, keys: Sequence[str],
                 replace: Sequence[str] = (), add: Sequence[str] = ()) -> None:
-    """Insert rows; where one's ``keys`` are stored, set its ``replace`` columns to the new values and add
-    the new values of its ``add`` columns to the stored ones. Rows must not repeat a key."""
-    p = prepare(conn, table, rows)
+    """Insert rows (or :func:`prepare`\\ d ones); where one's ``keys`` are stored, set its ``replace`` columns
+    to the new values and add the new values of its ``add`` columns to the stored ones. Rows must not
+    repeat a key."""
+    p = rows if isinstance(rows, Prepared) else prepare(conn, table, rows)
     if not p.rows:
         return
     if p.columns is None:
         conn.execute(upsert(conn.dialect.name, table, tuple(keys), replace=tuple(replace), add=tuple(add)),
                      list(p.rows))
         return
-    sets = [f"{_q(conn, table.c[c].name)} = excluded.{_q(conn, table.c[c].name)}" for c in replace]
-    sets += [f"{_q(conn, table.c[c].name)} = target.{_q(conn, table.c[c].name)} + excluded.{_q(conn, table.c[c].name)}"
-             for c in add]
+    named = {c: _q(conn, table.c[c].name) for c in (*replace, *add)}
+    sets = [f"{named[c]} = excluded.{named[c]}" for c in replace]
+    sets += [f"{named[c]} = target.{named[c]} + excluded.{named[c]}" for c in add]
     tail = f"ON CONFLICT ({_names(conn, table, keys)}) DO UPDATE SET {', '.join(sets)}"
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql(f"{_sqlite_insert(conn, table, p.columns, 'target')} {tail}",
@@ -236,7 +237,8 @@ def _keys(table: Table, rows: Sequence[dict[str, Any]]) -> set[str]:
 
 
 def _copy(conn: Connection, table: Table, columns: list[Column], values: list[list[Any]]) -> None:
-    sql = f"COPY {conn.dialect.identifier_preparer.format_table(table)} ({', '.join(_q(conn, c.name) for c in columns)}) FROM STDIN"
+    names = ", ".join(_q(conn, c.name) for c in columns)
+    sql = f"COPY {conn.dialect.identifier_preparer.format_table(table)} ({names}) FROM STDIN"
     if not conn.in_transaction():
         conn.begin()  # reading conn.connection does not begin one: the rows would vanish at check-in
     dbapi = conn.connection.driver_connection

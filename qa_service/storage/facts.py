@@ -25,9 +25,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, delete, select, text, update
 from sqlalchemy.orm import Session
 
-from qa_service.storage.fact_tables import FACT_DIMENSIONS, Meta, QaFact
+from qa_service.storage.fact_tables import FACT_DIMENSIONS, FindingCount, Meta, QaDaily, QaFact
 from qa_service.storage import rollups
-from qa_service.storage.bulk import upsert_rows
+from qa_service.storage.bulk import Prepared, prepare, upsert_rows
 from qa_service.storage.tables import ManualFinding, Report, Review, Transcript, Verdict
 
 log = logging.getLogger(__name__)
@@ -98,21 +98,20 @@ def _stored(conn: Connection, transcript_ids: list[int]) -> dict[int, dict[str, 
 
 @dataclass(slots=True)
 class MachinePlan:
-    """What :func:`write_planned` writes for freshly stored reports: read and computed first, so the
-    writes come together at the end of the caller's transaction."""
+    """The rows :func:`write_planned` writes for freshly stored reports — facts, ``qa_daily`` and
+    ``finding_counts`` deltas — read, computed and converted first, so the writes come together at the
+    end of the caller's transaction (on SQLite the writes hold the database's one write lock)."""
 
-    rows: list[dict[str, Any]]
-    before: dict[int, dict[str, Any]]
-    taken_back: list
-    findings: Mapping[int, list[Mapping[str, Any]]]
-    frt_target_ms: float
+    facts: Prepared
+    daily: Prepared
+    counts: Prepared
 
 
 def plan_machine(conn: Connection, reports: Mapping[int, tuple[float, bool, Mapping[str, Any]]],
                  findings: Mapping[int, list[Mapping[str, Any]]], derive: Derivation) -> MachinePlan:
-    """Read what the facts and rollups of these reports ({transcript id: (score, fatal, summary)} and
-    their findings' rows) replace; nothing is written. Call it *before* deleting the reports being
-    replaced (their findings are taken back)."""
+    """Plan the facts and rollups of these reports ({transcript id: (score, fatal, summary)} and their
+    findings' rows); nothing is written. A re-score replaces the machine's figures and keeps the review's
+    final ones. Call it *before* deleting the reports being replaced (their findings are taken back)."""
     ids = list(reports)
     before = _stored(conn, ids) if ids else {}
     taken_back = rollups.stored_findings(conn, [i for i in ids if i in before])
@@ -126,19 +125,18 @@ def plan_machine(conn: Connection, reports: Mapping[int, tuple[float, bool, Mapp
             score, fatal, summary = reports[tid]
             rows.append({"transcript_id": tid, "agent_id": agent, "team_id": team, "at": at, "day": day,
                          **machine_columns(score, fatal, summary)})
-    return MachinePlan(rows, before, taken_back, findings, derive.frt_target_ms)
+    after = [{**before.get(r["transcript_id"], {}), **r} for r in rows]
+    added = [(r["day"], r["team_id"], rollups.counted(findings.get(r["transcript_id"], ())), 1) for r in rows]
+    daily = rollups.daily_rows(before.values(), after, derive.frt_target_ms)
+    counts = rollups.count_rows([*taken_back, *added])
+    return MachinePlan(prepare(conn, _T, rows), prepare(conn, QaDaily.__table__, daily),
+                       prepare(conn, FindingCount.__table__, counts))
 
 
 def write_planned(conn: Connection, plan: MachinePlan) -> None:
-    """Write the planned facts and move the rollups. A re-score replaces the machine's figures and
-    keeps the review's final ones."""
-    if not plan.rows:
-        return
-    _upsert(conn, plan.rows, MACHINE)
-    after = [{**plan.before.get(r["transcript_id"], {}), **r} for r in plan.rows]
-    rollups.apply_facts(conn, plan.before.values(), after, plan.frt_target_ms)
-    rollups.apply_findings(conn, [*plan.taken_back, *((r["day"], r["team_id"], rollups.counted(plan.findings.get(
-        r["transcript_id"], ())), 1) for r in plan.rows)])
+    """Write the planned facts and move the rollups."""
+    upsert_rows(conn, _T, plan.facts, keys=("transcript_id",), replace=MACHINE)
+    rollups.write(conn, plan.daily, plan.counts)
 
 
 def write_machine(conn: Connection, reports: Mapping[int, tuple[float, bool, Mapping[str, Any]]],

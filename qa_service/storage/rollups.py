@@ -14,7 +14,7 @@ first-response target, a repair). ``''`` stands for "no agent" / "no team" in th
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, case, delete, func, insert, literal_column, select
@@ -22,7 +22,7 @@ from sqlalchemy import Connection, case, delete, func, insert, literal_column, s
 from qa_service.storage.fact_tables import FACT_DIMENSIONS as DIMENSIONS
 from qa_service.storage.fact_tables import FindingCount, QaDaily, QaFact
 from qa_service.storage.tables import Finding, Report
-from qa_service.storage.bulk import upsert_rows
+from qa_service.storage.bulk import Prepared, upsert_rows
 
 TIMES = ("frt", "reply", "handling")
 SUMS = ("n", "total", "total_sq", "fatal", "flagged", "e_total",
@@ -55,26 +55,22 @@ def contribution(fact: Mapping[str, Any], frt_target_ms: float) -> dict[str, flo
     return out
 
 
-def _upsert(conn: Connection, table, keys: tuple[str, ...], rows: list[dict[str, Any]], add: tuple[str, ...],
-            keep: tuple[str, ...] = ()) -> None:
-    """Insert rows, or add their ``add`` columns to the stored ones (in key order: no deadlocks between writers)."""
-    if not rows:
-        return
-    upsert_rows(conn, table, sorted(rows, key=lambda r: tuple(r[k] for k in keys)), keys=keys, replace=keep, add=add)
+DAILY_KEYS = ("day", "agent_key", "team_key")
+COUNT_KEYS = ("day", "team_key", "rule_id")
 
 
-def apply_facts(conn: Connection, before: Iterable[Mapping[str, Any]], after: Iterable[Mapping[str, Any]],
-                frt_target_ms: float) -> None:
-    """Move ``qa_daily`` from the fact rows ``before`` to the rows ``after`` (new, replaced or updated)."""
+def daily_rows(before: Iterable[Mapping[str, Any]], after: Iterable[Mapping[str, Any]],
+               frt_target_ms: float) -> list[dict[str, Any]]:
+    """The ``qa_daily`` deltas that move it from the fact rows ``before`` to the rows ``after`` (new,
+    replaced or updated), in key order (writers lock rows in the same order: no deadlocks)."""
     deltas: dict[tuple, Counter] = defaultdict(Counter)
     for sign, facts in ((-1, before), (1, after)):
         for f in facts:
             key = (f["day"], _key(f["agent_id"]), _key(f["team_id"]))
             for col, v in contribution(f, frt_target_ms).items():
                 deltas[key][col] += sign * v
-    rows = [{"day": d, "agent_key": a, "team_key": t, **{c: delta.get(c, 0) for c in SUMS}}
-            for (d, a, t), delta in deltas.items() if any(delta.values())]
-    _upsert(conn, _D, ("day", "agent_key", "team_key"), rows, SUMS)
+    return [{"day": d, "agent_key": a, "team_key": t, **{c: delta.get(c, 0) for c in SUMS}}
+            for (d, a, t), delta in sorted(deltas.items()) if any(delta.values())]
 
 
 def counted(findings: Iterable[Mapping[str, Any]]) -> Counter:
@@ -82,8 +78,9 @@ def counted(findings: Iterable[Mapping[str, Any]]) -> Counter:
     return Counter((f["rule_id"], f["dimension"], f.get("message") or "") for f in findings if f["points"])
 
 
-def apply_findings(conn: Connection, changes: Iterable[tuple[Any, str | None, Counter, int]]) -> None:
-    """Add (sign +1) or take back (−1) counted findings of a (day, team): ``changes`` = (day, team, counts, sign)."""
+def count_rows(changes: Iterable[tuple[Any, str | None, Counter, int]]) -> list[dict[str, Any]]:
+    """The ``finding_counts`` deltas of counted findings added (sign +1) or taken back (−1) in a (day,
+    team): ``changes`` = (day, team, counts, sign); in key order."""
     totals: dict[tuple, int] = Counter()
     labels: dict[tuple, tuple[str, str]] = {}
     for day, team, counts, sign in changes:
@@ -91,9 +88,26 @@ def apply_findings(conn: Connection, changes: Iterable[tuple[Any, str | None, Co
             key = (day, _key(team), rule)
             totals[key] += sign * n
             labels[key] = (dimension, message)
-    rows = [{"day": d, "team_key": t, "rule_id": r, "dimension": labels[(d, t, r)][0],
-             "message": labels[(d, t, r)][1], "n": n} for (d, t, r), n in totals.items() if n]
-    _upsert(conn, _C, ("day", "team_key", "rule_id"), rows, ("n",), keep=("dimension", "message"))
+    return [{"day": d, "team_key": t, "rule_id": r, "dimension": labels[(d, t, r)][0],
+             "message": labels[(d, t, r)][1], "n": n} for (d, t, r), n in sorted(totals.items()) if n]
+
+
+def write(conn: Connection, daily: Sequence[dict[str, Any]] | Prepared = (),
+          counts: Sequence[dict[str, Any]] | Prepared = ()) -> None:
+    """Add deltas of :func:`daily_rows` and :func:`count_rows` (or those rows prepared) to the rollups."""
+    upsert_rows(conn, _D, daily, keys=DAILY_KEYS, add=SUMS)
+    upsert_rows(conn, _C, counts, keys=COUNT_KEYS, add=("n",), replace=("dimension", "message"))
+
+
+def apply_facts(conn: Connection, before: Iterable[Mapping[str, Any]], after: Iterable[Mapping[str, Any]],
+                frt_target_ms: float) -> None:
+    """Move ``qa_daily`` from the fact rows ``before`` to the rows ``after`` (new, replaced or updated)."""
+    write(conn, daily=daily_rows(before, after, frt_target_ms))
+
+
+def apply_findings(conn: Connection, changes: Iterable[tuple[Any, str | None, Counter, int]]) -> None:
+    """Add (sign +1) or take back (−1) counted findings of a (day, team): ``changes`` = (day, team, counts, sign)."""
+    write(conn, counts=count_rows(changes))
 
 
 def stored_findings(conn: Connection, transcript_ids: list[int]) -> list[tuple[Any, str | None, Counter, int]]:
