@@ -22,7 +22,7 @@ own ``INSERT`` would send, and done before the caller's first write if it prepar
   with the new rows' columns returned; on PostgreSQL one array per column into ``INSERT … SELECT FROM
   unnest(…)``: one short statement whatever the number of rows, prepared once.
 - **upsert** (:func:`upsert_rows`, facts and rollups): ``ON CONFLICT DO UPDATE`` replacing some columns
-  and adding to others; PostgreSQL by unnest arrays again (one statement, not one per row).
+  and adding to others; SQLite by the driver's executemany on the converted rows.
 
 A value its column's type refuses raises SQLAlchemy's ``StatementError`` and the database's errors
 come as SQLAlchemy's (``IntegrityError``, …) on every path, so callers see what executemany raised.
@@ -60,11 +60,12 @@ class Prepared:
     def remap(self, key: str, mapping: Mapping[Any, Any]) -> None:
         """Replace every row's ``key`` value ``v`` by ``mapping[v]``: a placeholder given at preparation
         (a report's transcript id) becomes what it stands for (the report's id, known after its insert)."""
-        self.rows = [{**row, key: mapping[row[key]]} for row in self.rows]
-        if self.columns is not None:
-            i = next(k for k, c in enumerate(self.columns) if c.key == key)
-            for v in self.values:
-                v[i] = mapping[v[i]]
+        if self.columns is None:
+            self.rows = [{**row, key: mapping[row[key]]} for row in self.rows]
+            return
+        i = next(k for k, c in enumerate(self.columns) if c.key == key)
+        for v in self.values:
+            v[i] = mapping[v[i]]
 
 
 def prepare(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> Prepared:
@@ -143,11 +144,13 @@ def upsert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]] |
                 replace: Sequence[str] = (), add: Sequence[str] = ()) -> None:
     """Insert rows (or :func:`prepare`\\ d ones); where one's ``keys`` are stored, set its ``replace`` columns
     to the new values and add the new values of its ``add`` columns to the stored ones. Rows must not
-    repeat a key."""
+    repeat a key. PostgreSQL keeps SQLAlchemy's executemany (psycopg pipelines one prepared statement):
+    one unnest statement took the server as long for a chunk's facts and cost the client more, dumping
+    the arrays element by element."""
     p = rows if isinstance(rows, Prepared) else prepare(conn, table, rows)
     if not p.rows:
         return
-    if p.columns is None:
+    if p.columns is None or conn.dialect.name != "sqlite":
         conn.execute(upsert(conn.dialect.name, table, tuple(keys), replace=tuple(replace), add=tuple(add)),
                      list(p.rows))
         return
@@ -155,11 +158,7 @@ def upsert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]] |
     sets = [f"{named[c]} = excluded.{named[c]}" for c in replace]
     sets += [f"{named[c]} = target.{named[c]} + excluded.{named[c]}" for c in add]
     tail = f"ON CONFLICT ({_names(conn, table, keys)}) DO UPDATE SET {', '.join(sets)}"
-    if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql(f"{_sqlite_insert(conn, table, p.columns, 'target')} {tail}",
-                             [tuple(v) for v in p.values])
-    else:
-        _unnest(conn, table, p, tail, alias="target")
+    conn.exec_driver_sql(f"{_sqlite_insert(conn, table, p.columns, 'target')} {tail}", [tuple(v) for v in p.values])
 
 
 def _q(conn: Connection, name: str) -> str:
@@ -194,11 +193,11 @@ def _sqlite_pages(conn: Connection, table: Table, p: Prepared, tail: str) -> lis
     return out
 
 
-def _unnest(conn: Connection, table: Table, p: Prepared, tail: str, alias: str | None = None):
+def _unnest(conn: Connection, table: Table, p: Prepared, tail: str):
     """PostgreSQL: ``INSERT … SELECT * FROM unnest(one array per column) <tail>``, one statement."""
     arrays = tuple(_array_values(c, [v[i] for v in p.values]) for i, c in enumerate(p.columns))
     casts = ", ".join(f"CAST(%s AS {_array_of(c, conn)}[])" for c in p.columns)
-    sql = f"{_head(conn, table, p.columns, alias)} SELECT * FROM unnest({casts}) {tail}"
+    sql = f"{_head(conn, table, p.columns, None)} SELECT * FROM unnest({casts}) {tail}"
     try:
         return conn.exec_driver_sql(sql, arrays)
     except (TypeError, ValueError) as exc:  # psycopg dumps JSON while sending: a value it cannot take

@@ -237,7 +237,7 @@ def test_new_rows_skip_stored_keys_and_store_what_an_insert_stores(rt):
 
 
 def test_upserted_rows_replace_and_add_as_the_on_conflict_statement_does(rt):
-    """``upsert_rows`` (unnest arrays on PostgreSQL, executemany on SQLite) against SQLAlchemy's own
+    """``upsert_rows`` (the driver's executemany on converted rows on SQLite; SQLAlchemy's on PostgreSQL) against SQLAlchemy's own
     ``INSERT … ON CONFLICT DO UPDATE`` on twin rows: new keys go in, stored ones get the ``replace``
     columns replaced and the ``add`` columns added (a float column's int ``0`` beside floats; NULLs;
     a ``none_as_null`` JSON column), and the stored text is the same on both."""
