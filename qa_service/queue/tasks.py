@@ -34,10 +34,10 @@ log = logging.getLogger(__name__)
 
 def record_reports(*, session: Session, reports: Mapping[int, QAReport]) -> dict[int, int]:
     """Store transcripts' reports and let the flagged ones enter the review queue (the caller's transaction).
-    What is read comes before the first write: on SQLite the writes hold the database's one write lock."""
-    reviews = review_service.reviews_of(session=session, transcript_ids=list(reports))
+    The reviews are read after the reports' first write, not before: on SQLite that read is then inside
+    the write lock, so a reviewer closing or opening one cannot slip in between the read and the write."""
     report_ids = report_repo.save_many(session=session, reports=dict(reports), derive=runtime.current().derivation)
-    review_service.enqueue_scored_many(session=session, reports=reports, existing=reviews)
+    review_service.enqueue_scored_many(session=session, reports=reports)
     return report_ids
 
 

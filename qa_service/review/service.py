@@ -9,7 +9,7 @@ Every change writes an audit event in the same transaction and recomputes the fi
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -45,20 +45,12 @@ def enqueue_scored(*, session: Session, transcript_id: int, report: QAReport) ->
     enqueue_scored_many(session=session, reports={transcript_id: report})
 
 
-def reviews_of(*, session: Session, transcript_ids: Sequence[int]) -> dict[int, Review]:
-    """The review rows these transcripts have (read before a scored chunk's writes)."""
-    return repo.for_transcripts(session=session, transcript_ids=transcript_ids)
-
-
-def enqueue_scored_many(*, session: Session, reports: Mapping[int, QAReport],
-                        existing: Mapping[int, Review] | None = None) -> None:
+def enqueue_scored_many(*, session: Session, reports: Mapping[int, QAReport]) -> None:
     """Reports were stored: flagged transcripts enter the queue (or update their queued entries).
-    ``existing``: the transcripts' reviews as :func:`reviews_of` read them in this transaction (read here if None).
 
     A review already under way or done is left as it is; the re-score is written to its audit trail.
     """
-    if existing is None:
-        existing = repo.for_transcripts(session=session, transcript_ids=list(reports))
+    existing = repo.for_transcripts(session=session, transcript_ids=list(reports))
     scopes = facts_repo.scopes(session, [t for t, r in reports.items() if r.flags and t not in existing])
     new = []
     for transcript_id, report in reports.items():

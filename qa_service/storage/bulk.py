@@ -31,6 +31,7 @@ Another driver, or a callable default of a column the rows leave out, keeps SQLA
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -42,7 +43,7 @@ from qa_service.storage.upsert import dialect_insert, upsert
 
 Field = tuple[str, Any, Callable[[Any], Any] | None]  # (row key, value when absent, conversion)
 FAST = {("postgresql", "psycopg"), ("sqlite", "pysqlite")}
-SQLITE_MAX_VARIABLES = 32766  # per statement, SQLite ≥ 3.32 (RETURNING needs 3.35)
+SQLITE_MAX_VARIABLES = 32766  # per statement, SQLite ≥ 3.32's default (RETURNING needs 3.35); a build may set less
 
 
 @dataclass(slots=True)
@@ -59,7 +60,8 @@ class Prepared:
 
     def remap(self, key: str, mapping: Mapping[Any, Any]) -> None:
         """Replace every row's ``key`` value ``v`` by ``mapping[v]``: a placeholder given at preparation
-        (a report's transcript id) becomes what it stands for (the report's id, known after its insert)."""
+        (a report's transcript id) becomes what it stands for (the report's id, known after its insert).
+        On the fast path only the converted values change; ``rows`` stay as given (error messages only)."""
         if self.columns is None:
             self.rows = [{**row, key: mapping[row[key]]} for row in self.rows]
             return
@@ -183,7 +185,7 @@ def _sqlite_pages(conn: Connection, table: Table, p: Prepared, tail: str) -> lis
     """``INSERT … VALUES (…), (…), … <tail>`` over the prepared rows, as many rows a statement as SQLite
     takes parameters; the rows the statements return."""
     head, width = _head(conn, table, p.columns, None), len(p.columns)
-    per = max(1, SQLITE_MAX_VARIABLES // width)
+    per = max(1, _sqlite_variables(conn) // width)
     one = f"({', '.join('?' * width)})"
     out: list[Row] = []
     for k in range(0, len(p.values), per):
@@ -191,6 +193,15 @@ def _sqlite_pages(conn: Connection, table: Table, p: Prepared, tail: str) -> lis
         sql = f"{head} VALUES {', '.join([one] * len(chunk))} {tail}"
         out += conn.exec_driver_sql(sql, tuple(v for values in chunk for v in values)).all()
     return out
+
+
+def _sqlite_variables(conn: Connection) -> int:
+    """How many parameters one statement may take on this SQLite build."""
+    dbapi = conn.connection.driver_connection
+    try:
+        return dbapi.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    except (AttributeError, sqlite3.Error):  # another driver: SQLite ≥ 3.32's default
+        return SQLITE_MAX_VARIABLES
 
 
 def _unnest(conn: Connection, table: Table, p: Prepared, tail: str):

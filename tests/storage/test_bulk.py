@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from qa_service.storage.bulk import _fast_columns, insert_rows, insert_rows_returning_ids
 from qa_service.storage.tables import Finding, Flag, Report, Transcript, Utterance, utcnow
@@ -303,3 +303,97 @@ def test_upserted_rows_replace_and_add_as_the_on_conflict_statement_does(rt):
         upsert_rows(s.connection(), facts, [fact(tids[0], 60.0, None, 2.0)], keys=("transcript_id",), replace=replace)
         s.commit()
         assert s.execute(text(f"SELECT extra_dims IS NULL FROM qa_facts WHERE transcript_id = {tids[0]}")).scalar()
+
+
+def _scored(tid: int, n_findings: int, flagged: bool):
+    from qa_service.domain import DimensionScore, Finding as F, Flag as G, QAReport, Role, Severity
+
+    findings = [F("politeness", f"rule.{tid}.{k}", k, (0, 2), f"第{tid}-{k}句", -1.0 - k, Severity.minor, Role.agent,
+                  message=AWKWARD[k % len(AWKWARD)]) for k in range(n_findings)]
+    flags = [G("low_score", Severity.major, f"{tid}")] if flagged else []
+    dim = DimensionScore("politeness", 90.0 - n_findings, "politeness.v2", findings, flags, {"n": n_findings})
+    return QAReport(score=90.0 - n_findings, dimensions={"politeness": dim}, weights={"politeness": 1.0},
+                    scorer_versions={"politeness": "v2"}, rule_pack="general")
+
+
+def test_a_scored_chunk_stores_each_finding_and_flag_under_its_own_report(rt):
+    """``reports.save_many`` prepares findings and flags before the reports have ids (each names its
+    transcript until then): every one ends up under its own transcript's report, on a first score and
+    on a re-score that replaces the reports."""
+    from qa_service.storage.reports import save_many
+
+    with rt.session() as s:
+        tids = []
+        for k in range(3):
+            t = Transcript(source="bulk", external_id=f"s{k}", content_hash="x")
+            s.add(t)
+            s.flush()
+            tids.append(t.id)
+        s.commit()
+    for round_, counts in enumerate(([2, 0, 5], [1, 3, 0])):
+        with rt.session() as s:
+            ids = save_many(session=s, reports={tid: _scored(tid, n, n > 2) for tid, n in zip(tids, counts)})
+            s.commit()
+        with rt.session() as s:
+            reports = {r.transcript_id: r for r in s.scalars(select(Report))}
+            assert {tid: reports[tid].id for tid in tids} == ids and len(reports) == 3
+            for tid, n in zip(tids, counts):
+                found = s.scalars(select(Finding).where(Finding.report_id == ids[tid]).order_by(Finding.id)).all()
+                assert [f.rule_id for f in found] == [f"rule.{tid}.{k}" for k in range(n)], round_
+                assert [f.quote for f in found] == [f"第{tid}-{k}句" for k in range(n)]
+                flags = s.scalars(select(Flag).where(Flag.report_id == ids[tid])).all()
+                assert [(f.transcript_id, f.detail) for f in flags] == ([(tid, str(tid))] if n > 2 else [])
+            assert s.scalar(select(func.count()).select_from(Finding)) == sum(counts)
+
+
+def test_sqlite_pages_a_multi_row_insert_by_the_builds_parameter_limit(rt):
+    """SQLite takes a limited number of parameters per statement (a build may set fewer than the usual
+    32,766): the multi-row ``INSERT … RETURNING`` goes in pages and the ids still come back in row order."""
+    import sqlite3
+
+    with rt.session() as s:
+        conn = s.connection()
+        if conn.dialect.name != "sqlite":
+            pytest.skip("SQLite's parameter limit")
+        tids = []
+        for k in range(7):
+            t = Transcript(source="bulk", external_id=f"p{k}", content_hash="x")
+            s.add(t)
+            s.flush()
+            tids.append(t.id)
+        conn.connection.driver_connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 40)  # 2 reports a statement
+        ids = insert_rows_returning_ids(conn, Report.__table__, [_report_row(tid, score=float(k))
+                                                                  for k, tid in enumerate(tids)])
+        s.commit()
+        by_id = {r.id: (r.transcript_id, r.score) for r in s.scalars(select(Report))}
+        assert [by_id[i] for i in ids] == [(tid, float(k)) for k, tid in enumerate(tids)]
+
+
+def test_a_scored_chunk_reads_the_transcripts_reviews_after_its_first_write(rt, monkeypatch):
+    """The reviews a re-score updates are read inside the write transaction, after its first write: on
+    SQLite only then is the read under the write lock, so a reviewer cannot close (or open) a review
+    between the worker's read and its write and have the worker undo it."""
+    from sqlalchemy import event
+
+    from qa_service import runtime
+    from qa_service.queue.tasks import record_reports
+
+    with rt.session() as s:
+        t = Transcript(source="bulk", external_id="r1", content_hash="x")
+        s.add(t)
+        s.commit()
+        tid = t.id
+    seen: list[str] = []
+    listener = lambda _c, _cur, statement, *_a: seen.append(" ".join(statement.split()))  # noqa: E731
+    event.listen(rt.engine, "before_cursor_execute", listener)
+    monkeypatch.setattr(runtime, "_installed", rt)  # record_reports reads the runtime's derivation settings
+    try:
+        with rt.session() as s:
+            record_reports(session=s, reports={tid: _scored(tid, 3, True)})
+    finally:
+        event.remove(rt.engine, "before_cursor_execute", listener)
+    first_write = next(i for i, q in enumerate(seen) if q.split()[0] in ("INSERT", "UPDATE", "DELETE"))
+    reviews_read = next(i for i, q in enumerate(seen) if q.startswith("SELECT") and "FROM reviews" in q)
+    assert first_write < reviews_read
+    with rt.session() as s:
+        assert s.scalar(select(func.count()).select_from(Finding)) == 3
