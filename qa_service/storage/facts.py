@@ -26,7 +26,7 @@ from sqlalchemy import Connection, delete, select, text, update
 from sqlalchemy.orm import Session
 
 from qa_service.storage.fact_tables import FACT_DIMENSIONS, FindingCount, Meta, QaDaily, QaFact
-from qa_service.storage import rollups
+from qa_service.storage import rollups, sqlite_writer
 from qa_service.storage.bulk import Prepared, prepare, upsert_rows
 from qa_service.storage.tables import ManualFinding, Report, Review, Transcript, Verdict
 
@@ -114,6 +114,8 @@ def plan_machine(conn: Connection, reports: Mapping[int, tuple[float, bool, Mapp
     final ones. Call it *before* deleting the reports being replaced (their findings are taken back)."""
     ids = list(reports)
     before = _stored(conn, ids) if ids else {}
+    if before and sqlite_writer.begin_write(conn):  # a re-score: read them again where a review cannot close
+        before = _stored(conn, ids)
     taken_back = rollups.stored_findings(conn, [i for i in ids if i in before])
     t = Transcript.__table__
     rows = []
@@ -149,6 +151,7 @@ def set_final(session: Session, transcript_id: int, *, score: float | None, fata
               dims: Mapping[str, Any] | None) -> None:
     """Record a done review's final figures on its transcript's facts (None clears them)."""
     conn = session.connection()
+    sqlite_writer.begin_write(conn)  # what is read is what the write moves (a re-score may be writing)
     before = _stored(conn, [transcript_id]).get(transcript_id)
     if before is None:
         return

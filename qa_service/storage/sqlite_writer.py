@@ -32,9 +32,10 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Connection, Engine, event
 
-_WRITE = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE|CREATE|DROP|ALTER)\b", re.IGNORECASE)
+_WRITE = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE|CREATE|DROP|ALTER|BEGIN\s+(?:IMMEDIATE|EXCLUSIVE))\b",
+                    re.IGNORECASE)
 _HELD = "qa_writer_lock"
 AUTOCHECKPOINT = 25_000  # pages (100 MB of log): only if no worker checkpoints
 CHECKPOINT_BYTES = 4 * 1024 * 1024
@@ -46,6 +47,18 @@ def take_checkpoints() -> None:
     """This process checkpoints the log after its writes (call it in batch processes, not the API)."""
     global _checkpointer
     _checkpointer = True
+
+
+def begin_write(conn: Connection) -> bool:
+    """Start ``conn``'s write transaction now, before its first write (SQLite: ``BEGIN IMMEDIATE``, after
+    this process's writer file lock), so that what it reads next cannot change before it writes: a
+    read-then-write that must not interleave with another writer's (a re-score and a review closing on
+    the same transcript's facts). SQLite otherwise reads outside any transaction until the first write.
+    True if it began one; False on PostgreSQL (row locks do this there) or once a write has begun it."""
+    if conn.dialect.name != "sqlite" or conn.connection.driver_connection.in_transaction:
+        return False
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    return True
 
 
 def install(engine: Engine, database: Path) -> None:

@@ -86,3 +86,58 @@ def test_an_api_process_checkpoints_a_long_log_in_the_background(tmp_path, monke
 @pytest.mark.postgres
 def test_no_background_checkpoints_off_sqlite(postgres_engine):
     assert sqlite_writer.BackgroundCheckpoints.for_engine(postgres_engine) is None
+
+
+def test_a_rescore_and_a_review_closing_on_the_same_facts_do_not_interleave(tmp_path):
+    """A worker re-scoring a transcript plans its facts' rollup deltas from the stored facts; a reviewer
+    closing the transcript's review moves the same rollups by the final score. On SQLite reads happen
+    outside any transaction until the first write, so the review could close between the worker's read
+    and its write, and the worker's delta (from a fact with no final score) would leave ``qa_daily``
+    off for good. The re-score begins its write transaction before reading the facts again: the review
+    waits for it, then reads what it wrote, and the rollups equal those derived from the facts."""
+    from qa_service.domain import DimensionScore, QAReport
+    from qa_service.storage import facts, reports
+    from qa_service.storage.db import session_factory
+    from qa_service.storage.tables import Transcript
+
+    settings = Settings(data_dir=tmp_path)
+    worker, reviewer = create_db_engine(settings), create_db_engine(settings)  # as two processes
+    upgrade(worker)
+    derive = facts.Derivation()
+
+    def report(score: float) -> QAReport:
+        dim = DimensionScore("politeness", score, "politeness.v2")
+        return QAReport(score=score, dimensions={"politeness": dim}, weights={"politeness": 1.0}, scorer_versions={})
+
+    with session_factory(worker)() as s:
+        t = Transcript(source="race", external_id="t1", content_hash="x")
+        s.add(t)
+        s.flush()
+        tid = t.id
+        reports.save_many(session=s, reports={tid: report(60.0)}, derive=derive)
+        s.commit()
+    closed = threading.Event()
+
+    def close_review():
+        with session_factory(reviewer)() as s:
+            facts.set_final(s, tid, score=90.0, fatal=False, dims={"politeness": 90.0})
+            s.commit()
+        closed.set()
+
+    with session_factory(worker)() as s:
+        conn = s.connection()
+        plan = facts.plan_machine(conn, {tid: (70.0, False, {"dims": {"politeness": 70.0}})}, {}, derive)
+        review = threading.Thread(target=close_review)
+        review.start()
+        assert not closed.wait(0.3)  # the review waits for the re-score's transaction
+        facts.write_planned(conn, plan)
+        s.commit()
+    review.join(10)
+    assert closed.is_set()
+    with worker.connect() as c:
+        stored = c.execute(text("SELECT score, final_score FROM qa_facts")).one()
+        daily = c.execute(text("SELECT n, total, e_total FROM qa_daily")).one()
+    assert tuple(stored) == (70.0, 90.0)
+    assert tuple(daily) == (1, 70.0, 90.0)  # derived from the facts: one conversation, machine 70, final 90
+    worker.dispose()
+    reviewer.dispose()
