@@ -51,7 +51,7 @@ def _first_write_clock(engine) -> list[float | None]:
 
     @event.listens_for(engine, "before_cursor_execute")
     def _seen(_conn, _cursor, statement, *_args):
-        if cell[0] is None and statement.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE"):
+        if cell[0] is None and statement.lstrip().split(None, 1)[0].upper() in ("INSERT", "UPDATE", "DELETE", "BEGIN"):
             cell[0] = time.perf_counter()
 
     return cell

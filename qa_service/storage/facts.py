@@ -90,7 +90,7 @@ def _upsert(conn: Connection, rows: list[dict[str, Any]], columns: Sequence[str]
 
 def _stored(conn: Connection, transcript_ids: list[int]) -> dict[int, dict[str, Any]]:
     """The fact rows of these transcripts, locked until the transaction ends (PostgreSQL)."""
-    query = select(_T).where(_T.c.transcript_id.in_(transcript_ids))
+    query = select(_T).where(_T.c.transcript_id.in_(transcript_ids)).order_by(_T.c.transcript_id)
     if conn.dialect.name == "postgresql":
         query = query.with_for_update()
     return {r.transcript_id: dict(r._mapping) for r in conn.execute(query)}
@@ -100,39 +100,59 @@ def _stored(conn: Connection, transcript_ids: list[int]) -> dict[int, dict[str, 
 class MachinePlan:
     """The rows :func:`write_planned` writes for freshly stored reports — facts, ``qa_daily`` and
     ``finding_counts`` deltas — read, computed and converted first, so the writes come together at the
-    end of the caller's transaction (on SQLite the writes hold the database's one write lock)."""
+    end of the caller's transaction (on SQLite the writes hold the database's one write lock); and the
+    stored facts they start from."""
 
     facts: Prepared
     daily: Prepared
     counts: Prepared
+    before: dict[int, dict[str, Any]]
 
 
 def plan_machine(conn: Connection, reports: Mapping[int, tuple[float, bool, Mapping[str, Any]]],
                  findings: Mapping[int, list[Mapping[str, Any]]], derive: Derivation) -> MachinePlan:
     """Plan the facts and rollups of these reports ({transcript id: (score, fatal, summary)} and their
     findings' rows); nothing is written. A re-score replaces the machine's figures and keeps the review's
-    final ones. Call it *before* deleting the reports being replaced (their findings are taken back)."""
-    ids = list(reports)
-    before = _stored(conn, ids) if ids else {}
-    if before and sqlite_writer.begin_write(conn):  # a re-score: read them again where a review cannot close
-        before = _stored(conn, ids)
-    taken_back = rollups.stored_findings(conn, [i for i in ids if i in before])
+    final ones. Call it *before* deleting the reports being replaced (their findings are taken back).
+
+    The stored facts the deltas start from must not change before the writes: another worker storing a
+    report for the same transcript (a slow job whose claim went stale and was taken over), or a review
+    closing on it, would otherwise count it twice or leave ``e_total`` off. On PostgreSQL the plan locks
+    the transcripts first (``SELECT … FOR UPDATE``, in id order): the second writer waits, then plans
+    from what the first stored. SQLite reads outside any transaction until the first write, and holding
+    its one write lock while planning would hold up ingest: the plan is made outside it, then the write
+    transaction begins (``sqlite_writer.begin_write``) and the stored facts are read again — if another
+    writer changed them in between, the plan is made again, under the lock."""
+    plan = _plan(conn, reports, findings, derive)
+    if reports and sqlite_writer.begin_write(conn) and _stored(conn, sorted(reports)) != plan.before:
+        plan = _plan(conn, reports, findings, derive)
+    return plan
+
+
+def _plan(conn: Connection, reports: Mapping[int, tuple[float, bool, Mapping[str, Any]]],
+          findings: Mapping[int, list[Mapping[str, Any]]], derive: Derivation) -> MachinePlan:
+    ids = sorted(reports)
+    if not ids:
+        return MachinePlan(*(prepare(conn, table, []) for table in (_T, QaDaily.__table__, FindingCount.__table__)),
+                           before={})
     t = Transcript.__table__
+    query = (select(t.c.id, t.c.agent_id, t.c.team_id, t.c.started_at, t.c.received_at)
+             .where(t.c.id.in_(ids)).order_by(t.c.id))
+    who = conn.execute(query.with_for_update() if conn.dialect.name == "postgresql" else query).all()
+    before = _stored(conn, ids)
+    taken_back = rollups.stored_findings(conn, [i for i in ids if i in before])
     rows = []
-    if ids:
-        who = conn.execute(select(t.c.id, t.c.agent_id, t.c.team_id, t.c.started_at, t.c.received_at)
-                           .where(t.c.id.in_(ids)))
-        for tid, agent, team, started, received in who:
-            at, day = _when(started, received, derive.tz)
-            score, fatal, summary = reports[tid]
-            rows.append({"transcript_id": tid, "agent_id": agent, "team_id": team, "at": at, "day": day,
-                         **machine_columns(score, fatal, summary)})
+    for tid, agent, team, started, received in who:
+        at, day = _when(started, received, derive.tz)
+        score, fatal, summary = reports[tid]
+        rows.append({"transcript_id": tid, "agent_id": agent, "team_id": team, "at": at, "day": day,
+                     **machine_columns(score, fatal, summary)})
     after = [{**before.get(r["transcript_id"], {}), **r} for r in rows]
     added = [(r["day"], r["team_id"], rollups.counted(findings.get(r["transcript_id"], ())), 1) for r in rows]
     daily = rollups.daily_rows(before.values(), after, derive.frt_target_ms)
     counts = rollups.count_rows([*taken_back, *added])
     return MachinePlan(prepare(conn, _T, rows), prepare(conn, QaDaily.__table__, daily),
-                       prepare(conn, FindingCount.__table__, counts))
+                       prepare(conn, FindingCount.__table__, counts), before)
 
 
 def write_planned(conn: Connection, plan: MachinePlan) -> None:

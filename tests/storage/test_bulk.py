@@ -397,3 +397,48 @@ def test_a_scored_chunk_reads_the_transcripts_reviews_after_its_first_write(rt, 
     assert first_write < reviews_read
     with rt.session() as s:
         assert s.scalar(select(func.count()).select_from(Finding)) == 3
+
+
+def test_two_workers_storing_the_same_transcript_count_it_once(rt):
+    """A slow job's claim goes stale, another worker takes the transcript over, and both store a report.
+    The second to plan its facts waits for the first to commit, then plans from what it stored (a
+    re-score): one report, one row in the rollups, whichever order they come in."""
+    import threading
+
+    from sqlalchemy import text
+
+    from qa_service.storage import facts
+    from qa_service.storage.db import create_db_engine, session_factory
+    from qa_service.storage.reports import save_many
+
+    with rt.session() as s:
+        t = Transcript(source="bulk", external_id="twice", content_hash="x")
+        s.add(t)
+        s.commit()
+        tid = t.id
+    derive = facts.Derivation()
+    stored = threading.Event()
+
+    other_worker = create_db_engine(rt.settings)  # another process: its own engine (and, on SQLite, file lock)
+
+    def takeover():
+        with session_factory(other_worker)() as s:
+            save_many(session=s, reports={tid: _scored(tid, 1, False)}, derive=derive)  # score 89
+            s.commit()
+        stored.set()
+
+    with rt.session() as s:  # the slow job has planned its first score when the other worker stores its own
+        conn = s.connection()
+        plan = facts.plan_machine(conn, {tid: (60.0, False, {"dims": {"politeness": 60.0}})}, {}, derive)
+        other = threading.Thread(target=takeover)
+        other.start()
+        assert not stored.wait(0.3)  # it waits for the slow job's transaction
+        facts.write_planned(conn, plan)
+        s.commit()
+    other.join(30)
+    other_worker.dispose()
+    assert stored.is_set()
+    with rt.session() as s:
+        assert s.execute(text("SELECT score FROM qa_facts")).scalars().all() == [89.0]
+        assert tuple(s.execute(text("SELECT sum(n), sum(total) FROM qa_daily")).one()) == (1, 89.0)
+        assert s.scalars(select(Report.score)).all() == [89.0]
