@@ -18,11 +18,15 @@ from qa_service.storage.tables import Finding, Flag, Report, Transcript, Utteran
 AWKWARD = ["制表\t符", "换行\n第二行", "反斜杠 \\ 和 \\N 不是空", "引号 \"' ,;", "表情 😡🙏", "", "普通的一句话"]
 
 
-def _transcript(s) -> int:
-    t = Transcript(source="bulk", external_id="b1", content_hash="x")
+def _transcript(s, external_id: str = "b1") -> int:
+    t = Transcript(source="bulk", external_id=external_id, content_hash="x")
     s.add(t)
     s.flush()
     return t.id
+
+
+def _transcripts(s, prefix: str, n: int) -> list[int]:
+    return [_transcript(s, f"{prefix}{k}") for k in range(n)]
 
 
 def test_rows_round_trip_with_awkward_text_nulls_and_defaults(rt):
@@ -88,12 +92,7 @@ def test_rows_with_ids_store_what_executemany_stores(rt):
     from sqlalchemy import insert, text
 
     with rt.session() as s:
-        tids = []
-        for k in range(4):
-            t = Transcript(source="bulk", external_id=f"r{k}", content_hash="x")
-            s.add(t)
-            s.flush()
-            tids.append(t.id)
+        tids = _transcripts(s, "r", 4)
         conn = s.connection()
         table = Report.__table__
         naive = datetime(2026, 11, 28, 8, 30, 5, 123000)
@@ -274,11 +273,7 @@ def test_upserted_rows_replace_and_add_as_the_on_conflict_statement_does(rt):
         assert all(got[k] == got["x" + k] for k in ("a1", "a2", "a3"))
 
     with rt.session() as s:
-        tids = [_transcript(s)]
-        t = Transcript(source="bulk", external_id="b2", content_hash="x")
-        s.add(t)
-        s.flush()
-        tids.append(t.id)
+        tids = [_transcript(s), _transcript(s, "b2")]
         conn = s.connection()
         facts = QaFact.__table__
         replace = ("score", "extra_dims", "dim_timing")
@@ -323,12 +318,7 @@ def test_a_scored_chunk_stores_each_finding_and_flag_under_its_own_report(rt):
     from qa_service.storage.reports import save_many
 
     with rt.session() as s:
-        tids = []
-        for k in range(3):
-            t = Transcript(source="bulk", external_id=f"s{k}", content_hash="x")
-            s.add(t)
-            s.flush()
-            tids.append(t.id)
+        tids = _transcripts(s, "s", 3)
         s.commit()
     for round_, counts in enumerate(([2, 0, 5], [1, 3, 0])):
         with rt.session() as s:
@@ -355,12 +345,7 @@ def test_sqlite_pages_a_multi_row_insert_by_the_builds_parameter_limit(rt):
         conn = s.connection()
         if conn.dialect.name != "sqlite":
             pytest.skip("SQLite's parameter limit")
-        tids = []
-        for k in range(7):
-            t = Transcript(source="bulk", external_id=f"p{k}", content_hash="x")
-            s.add(t)
-            s.flush()
-            tids.append(t.id)
+        tids = _transcripts(s, "p", 7)
         conn.connection.driver_connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 40)  # 2 reports a statement
         ids = insert_rows_returning_ids(conn, Report.__table__, [_report_row(tid, score=float(k))
                                                                   for k, tid in enumerate(tids)])
@@ -379,10 +364,8 @@ def test_a_scored_chunk_reads_the_transcripts_reviews_after_its_first_write(rt, 
     from qa_service.queue.tasks import record_reports
 
     with rt.session() as s:
-        t = Transcript(source="bulk", external_id="r1", content_hash="x")
-        s.add(t)
+        tid = _transcript(s, "r1")
         s.commit()
-        tid = t.id
     seen: list[str] = []
     listener = lambda _c, _cur, statement, *_a: seen.append(" ".join(statement.split()))  # noqa: E731
     event.listen(rt.engine, "before_cursor_execute", listener)
@@ -412,10 +395,8 @@ def test_two_workers_storing_the_same_transcript_count_it_once(rt):
     from qa_service.storage.reports import save_many
 
     with rt.session() as s:
-        t = Transcript(source="bulk", external_id="twice", content_hash="x")
-        s.add(t)
+        tid = _transcript(s, "twice")
         s.commit()
-        tid = t.id
     derive = facts.Derivation()
     stored = threading.Event()
 
