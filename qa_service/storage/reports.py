@@ -71,7 +71,7 @@ def save_many(*, session: Session, reports: dict[int, QAReport],
         for tid, rep in reports.items() for f in rep.flags])
     machine = facts.plan_machine(conn, {row["transcript_id"]: (row["score"], row["fatal"], row["summary"])
                                         for row in rows}, found, derive)
-    facts.write_planned(conn, machine)  # the first write
+    facts.write_planned(conn, machine)  # the first write (on SQLite the plan has begun the transaction)
     conn.execute(delete(r).where(r.c.transcript_id.in_(ids)))
     report_ids = dict(zip((row["transcript_id"] for row in rows), insert_rows_returning_ids(conn, r, new_reports)))
     for batch in (findings, flags):
