@@ -29,7 +29,6 @@ What it is fitted on (``--fit-on``):
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -104,12 +103,9 @@ def counts_of(pipeline: Pipeline, labels: list[dict], corpora) -> tuple[list[lis
     return rows, quality
 
 
-def fold_of(dialogue_id: str, folds: int) -> int:
-    return int(hashlib.sha1(f"scorecard-fold|{dialogue_id}".encode()).hexdigest()[:8], 16) % folds
-
-
 def out_of_fold(data_dir: Path, folds: int, corpora) -> tuple[list[list[float]], list[int]]:
-    """Item counts of every training conversation, called by detectors that never saw it."""
+    """Item counts of every training conversation, called by detectors that never saw it (the first-stage
+    heads refitted on the other folds; the shipped second stage, itself fitted on out-of-fold detections)."""
     sys.path.insert(0, str(ROOT / "scripts"))
     import train_detectors as td
 
@@ -118,19 +114,11 @@ def out_of_fold(data_dir: Path, folds: int, corpora) -> tuple[list[list[float]],
     chosen = json.loads((shipped / "training.json").read_text(encoding="utf-8"))["heads"]
     convos = [c for c in td.load(data_dir, extra=True) if c.split == "train"]
     examples = td.examples(convos)
-    classes_of = {"objection_type": td.TYPES, "handling": td.HANDLING, "end_sentiment": td.END,
-                  "resolved": td.RESOLVED}
     rows, quality = [], []
     for f in range(folds):
-        heads = {}
-        for name, (bags, y, where) in examples.items():
-            rest = [j for j, (k, _) in enumerate(where) if fold_of(convos[k].id, folds) != f]
-            clf = td.fit([bags[j] for j in rest], [y[j] for j in rest], chosen[name]["C"], chosen[name]["balanced"])
-            heads[name] = td.head_from(name, clf, classes_of.get(name, ["yes"]))
-            heads[name].threshold = final.heads[name].threshold
         pipeline = Pipeline.from_settings(ScoringSettings())
-        pipeline.detector = Detector(model=DetectorModel(final.name, final.version, final.buckets, heads, {}))
-        held = [c.label for c in convos if fold_of(c.id, folds) == f]
+        pipeline.detector = Detector(model=td.fold_heads(examples, convos, f, chosen, final, folds))
+        held = [c.label for c in convos if td.fold_of(c.id, folds) == f]
         r, q = counts_of(pipeline.initialize(), held, corpora)
         rows += r
         quality += q

@@ -11,6 +11,7 @@ features of ``qa_service/scoring/detectors/`` — exactly the features the score
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from scipy.sparse import csr_matrix
 from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -32,6 +34,7 @@ from qa_service.rules.book import RuleBook  # noqa: E402
 from qa_service.scoring.detectors import examples as ex  # noqa: E402
 from qa_service.scoring.detectors.detector import AGENT_HEADS, CUSTOMER_HEADS, Detector, turn_tags  # noqa: E402
 from qa_service.scoring.detectors.features import Bag, TurnView  # noqa: E402
+from qa_service.scoring.detectors.items import ENDS_NEGATIVE, OBJECTION_UNHANDLED, Item, summaries  # noqa: E402
 from qa_service.scoring.detectors.model import DetectorModel, Head  # noqa: E402
 
 BUCKETS = 1 << 18
@@ -40,6 +43,12 @@ HANDLING = ["yes", "partial", "no"]
 END = ["positive", "neutral", "negative"]
 RESOLVED = ["yes", "no", "unknown"]
 C_GRID = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
+FOLDS = 5  # out-of-fold detections of the training conversations (the second stage; fit_scorecard.py)
+ITEM_C = 1.0  # the second stage's regularisation, fixed in advance (scripts/experiments/stack_items.py)
+ITEMS = {  # second-stage item -> whether a labelled conversation has it
+    ENDS_NEGATIVE: lambda lab: lab["end_sentiment"] == "negative",
+    OBJECTION_UNHANDLED: lambda lab: any(o["handled"] == "no" for o in lab["objections"]),
+}
 
 
 @dataclass
@@ -210,7 +219,7 @@ def main() -> int:
         heads[name].threshold = th
         report[name].update({"threshold": th, "dev_conversation_f1": round(f1, 4)})
         print(f"{name:15s} conversation-level threshold {th} dev F1 {f1:.3f}")
-    model = DetectorModel("qa-detectors", "1", BUCKETS, heads, {"trained": report})
+    model = DetectorModel("qa-detectors", "2", BUCKETS, heads, {"trained": report})
     end_bags, end_y, end_where = data["end_sentiment"]
     dv = [j for j, (k, _) in enumerate(end_where) if k not in train_k]
     p_neg = heads["end_sentiment"].probabilities([end_bags[j] for j in dv])[:, END.index("negative")]
@@ -219,6 +228,7 @@ def main() -> int:
     report["end_sentiment"].update({"negative_threshold": th, "dev_end_negative_f1": round(f1, 4)})
     print(f"{'end_sentiment':15s} ends-negative threshold {th} dev F1 {f1:.3f}")
     unhandled_threshold(model, convos, train_k, report)
+    fit_items(model, convos, train_k, data, report)
     args.out.mkdir(parents=True, exist_ok=True)
     model.save(args.out)
     (args.out / "training.json").write_text(json.dumps({
@@ -227,6 +237,57 @@ def main() -> int:
         "seconds": round(time.time() - t0)}, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     print(f"saved {args.out} in {time.time() - t0:.0f} s")
     return 0
+
+
+def fold_of(dialogue_id: str, folds: int = FOLDS) -> int:
+    return int(hashlib.sha1(f"scorecard-fold|{dialogue_id}".encode()).hexdigest()[:8], 16) % folds
+
+
+def fold_heads(examples_: dict, convos: list[Convo], fold: int, chosen: dict, final: DetectorModel,
+               folds: int = FOLDS) -> DetectorModel:
+    """The first-stage heads refitted without the training conversations of ``fold`` (each head's C and
+    class weighting as chosen, the final thresholds), for out-of-fold detections."""
+    classes_of = {"objection_type": TYPES, "handling": HANDLING, "end_sentiment": END, "resolved": RESOLVED}
+    heads = {}
+    for name, (bags, y, where) in examples_.items():
+        rest = [j for j, (k, _) in enumerate(where) if convos[k].split == "train" and fold_of(convos[k].id, folds) != fold]
+        clf = fit([bags[j] for j in rest], [y[j] for j in rest], chosen[name]["C"], chosen[name]["balanced"])
+        heads[name] = head_from(name, clf, classes_of.get(name, ["yes"]))
+        heads[name].threshold = final.heads[name].threshold
+    return DetectorModel(final.name, final.version, final.buckets, heads, {}, dict(final.items))
+
+
+def detect(model: DetectorModel, convos: list[Convo]) -> list:
+    book = RuleBook(DEFAULT_RULES_DIR).load()
+    return Detector(model=model).detect([c.transcript for c in convos],
+                                        [book.pack_for(c.transcript).match(c.transcript) for c in convos])
+
+
+def fit_items(model: DetectorModel, convos: list[Convo], train_k: set[int], examples_: dict, report: dict) -> None:
+    """The second stage (``qa_service/scoring/detectors/items.py``): each item a logistic regression over
+    the summaries of out-of-fold first-stage detections of the training conversations (what the heads
+    will say of text they never saw), its threshold chosen on dev."""
+    train = [c for k, c in enumerate(convos) if k in train_k]
+    dev = [c for k, c in enumerate(convos) if k not in train_k]
+    rows: dict[str, np.ndarray] = {}
+    for f in range(FOLDS):
+        held = [c for c in train if fold_of(c.id) == f]
+        for c, d in zip(held, detect(fold_heads(examples_, convos, f, report, model), held)):
+            rows[c.id] = summaries(c.view.customer_turns, d)
+    x_train = np.stack([rows[c.id] for c in train])
+    x_dev = np.stack([summaries(c.view.customer_turns, d) for c, d in zip(dev, detect(model, dev))])
+    scaler = StandardScaler().fit(x_train)
+    scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
+    for name, has in ITEMS.items():
+        y = np.array([has(c.label) for c in train])
+        clf = LogisticRegression(C=ITEM_C, max_iter=2000).fit((x_train - scaler.mean_) / scale, y)
+        item = Item(name, scaler.mean_, scale, clf.coef_[0], float(clf.intercept_[0]), 0.5)
+        th, f1 = best_threshold(list(item.probabilities(x_dev)), [has(c.label) for c in dev])
+        item.threshold = th
+        model.items[name] = item
+        report[name] = {"C": ITEM_C, "threshold": th, "dev_conversation_f1": round(f1, 4),
+                        "train_examples": len(train), "positives_train": int(y.sum())}
+        print(f"{name:15s} second stage, threshold {th} dev conversation F1 {f1:.3f}")
 
 
 def unhandled_threshold(model: DetectorModel, convos: list[Convo], train_k: set[int], report: dict) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from qa_service.domain import DimensionScore, Flag, Role, Severity, Transcript
 from qa_service.errors import ConfigError
 from qa_service.scoring.base import ScoringContext
+from qa_service.scoring.detectors.items import ENDS_NEGATIVE
 from qa_service.scoring.learned import capped, graded_turns, learned_finding, spoken, utterance_at
 from qa_service.scoring.rulebased import dimension_score
 
@@ -26,6 +27,15 @@ def satisfaction(end: dict[str, float], resolved: dict[str, float]) -> float:
     return round(100 * (0.6 * mood + 0.4 * solved), 1)
 
 
+def ending_negative(det) -> tuple[float, float]:
+    """P(the customer ends negative) and the threshold it is called at: the second stage's item, which
+    reads the whole conversation's heads, when the model has it; else the end-sentiment head alone."""
+    item = det.conversation.get(ENDS_NEGATIVE)
+    if item is not None:
+        return item["yes"], det.thresholds[ENDS_NEGATIVE]
+    return det.conversation["end_sentiment"].get("negative", 0.0), det.thresholds["end_sentiment"]
+
+
 class MoodScorer:
     name = "sentiment"
     version = "2"
@@ -41,8 +51,11 @@ class MoodScorer:
         pts = context.pack.pack.spec.detectors
         negative, angry, escalation = det.hits("negative"), det.hits("angry"), det.hits("escalation")
         end, resolved = det.conversation["end_sentiment"], det.conversation["resolved"]
-        end_label = max(end, key=end.get)
-        ends_negative = end.get("negative", 0.0) >= det.thresholds["end_sentiment"]
+        p_end, th_end = ending_negative(det)
+        ends_negative = p_end >= th_end
+        # the label agrees with the call: not "negative" when the call says no (the likelier of the others)
+        end_label = "negative" if ends_negative else max((k for k in end if k != "negative"), key=end.get,
+                                                           default="neutral")
         customer = spoken(transcript, Role.customer)
         findings = []
         for i, p in negative:
@@ -72,7 +85,7 @@ class MoodScorer:
         if ends_negative and customer:
             learned.append(learned_finding(context, customer[-1], dimension=self.name,
                                            rule_id="detector.customer-ends-negative", points=pts.customer_ends_negative,
-                                           probability=end["negative"], threshold=det.thresholds["end_sentiment"],
+                                           probability=p_end, threshold=th_end,
                                            message="客户结束时仍不满意（愤怒、无奈放弃或投诉未解决）"))
         not_satisfied = 1.0 - end.get("positive", 0.0)
         if not_satisfied >= NOT_SATISFIED_THRESHOLD and customer and not ends_negative:
@@ -96,7 +109,7 @@ class MoodScorer:
             flags.append(Flag("customer_angry", Severity.minor, f"客户愤怒 {len(angry)} 次"))
         metrics = {
             "negative_turns": [i for i, _ in negative], "angry_turns": [i for i, _ in angry],
-            "escalation_turns": [i for i, _ in escalation], "end_sentiment": "negative" if ends_negative else end_label,
+            "escalation_turns": [i for i, _ in escalation], "end_sentiment": end_label,
             "end_probabilities": {k: round(v, 4) for k, v in end.items()},
             "resolved": max(resolved, key=resolved.get),
             "resolved_probabilities": {k: round(v, 4) for k, v in resolved.items()},

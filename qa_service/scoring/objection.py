@@ -23,6 +23,7 @@ from qa_service.rules.engine import PackMatch
 from qa_service.errors import ConfigError
 from qa_service.scoring.base import ScoringContext
 from qa_service.scoring.detectors.detector import excess
+from qa_service.scoring.detectors.items import OBJECTION_UNHANDLED
 from qa_service.scoring.learned import GRADED_FLOOR, capped, graded_finding, learned_finding, spoken
 from qa_service.scoring.rulebased import RuleDimensionScorer, dimension_score, rule_outcome
 
@@ -153,6 +154,26 @@ class ObjectionScorer(RuleDimensionScorer):
         )
 
 
+def unhandled_calls(det) -> list[tuple[float, float] | None]:
+    """For each detected objection, the (probability, threshold) it is called unhandled at, or None.
+
+    Each objection's own P(not handled) decides, unless the model has the second stage's
+    ``objection_unhandled`` item (P(the conversation has an objection left unhandled), read from all the
+    heads): then that decides whether any is, and the likeliest one carries the call; another one is
+    called too when its own P(not handled) reaches the handling threshold."""
+    th_no = det.thresholds["handling"]
+    own = [(o.unhandled, th_no) if o.unhandled >= th_no else None for o in det.objections]
+    item = det.conversation.get(OBJECTION_UNHANDLED)
+    if item is None or not det.objections:
+        return own
+    p, th = item["yes"], det.thresholds[OBJECTION_UNHANDLED]
+    if p < th:
+        return [None] * len(own)
+    likeliest = max(range(len(own)), key=lambda k: det.objections[k].unhandled)
+    own[likeliest] = (p, th)
+    return own
+
+
 class ObjectionScorerV2(RuleDimensionScorer):
     """Objection handling with the learned detectors: customer objections found the way a QA reviewer
     finds them (disputes, grievances, "the fix did not work"), each read with the agent turns that answer
@@ -170,8 +191,8 @@ class ObjectionScorerV2(RuleDimensionScorer):
         match = context.match
         rules_out = rule_outcome(match, self.name)
         records, learned = [], []
-        for o in det.objections:
-            record, finding = self._judge(o, transcript, context)
+        for o, call in zip(det.objections, unhandled_calls(det)):
+            record, finding = self._judge(o, call, transcript, context)
             records.append(record)
             if finding is not None:
                 learned.append(finding)
@@ -198,12 +219,13 @@ class ObjectionScorerV2(RuleDimensionScorer):
                      "unresolved_probability": round(unresolved, 4), "unresolved_load": round(load, 4)},
         )
 
-    def _judge(self, o, transcript: Transcript, context: ScoringContext) -> tuple[dict, Finding | None]:
-        """One detected objection: its record, and the finding when it was not (fully) handled."""
+    def _judge(self, o, call: tuple[float, float] | None, transcript: Transcript,
+               context: ScoringContext) -> tuple[dict, Finding | None]:
+        """One detected objection: its record, and the finding when it was not (fully) handled (``call``:
+        the probability and threshold it was called unhandled at, None when it was not)."""
         det, pts = context.detections, context.match.pack.spec.detectors
-        th_no = det.thresholds["handling"]
         first = next(u for u in transcript.utterances if u.index == o.turns[0])
-        unhandled = o.unhandled >= th_no
+        unhandled = call is not None
         handling = "unhandled" if unhandled else self.HANDLING[max(("yes", "partial"), key=o.handling.get)]
         record = {
             "type": o.type, "types": [o.type], "utterance_index": o.turns[0], "turns": o.turns,
@@ -216,7 +238,7 @@ class ObjectionScorerV2(RuleDimensionScorer):
         f = learned_finding(
             context, first, dimension=self.name, rule_id=f"detector.objection-{handling}",
             points=pts.objection_unhandled if unhandled else pts.objection_partial,
-            probability=o.unhandled if unhandled else o.handling["partial"], threshold=th_no if unhandled else 0.0,
+            probability=call[0] if unhandled else o.handling["partial"], threshold=call[1] if unhandled else 0.0,
             message=(f"客户异议（{o.type}）未得到处理：未认同/安抚并给出解释或方案" if unhandled else
                      f"客户异议（{o.type}）只处理了一部分：解释或方案未覆盖客户的诉求"))
         if f.points and context.borderline(o.probability, det.thresholds["objection"]):

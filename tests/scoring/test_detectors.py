@@ -32,7 +32,7 @@ def pipeline() -> Pipeline:
 def test_detectors_load_offline_from_models(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     detector = Detector().initialize()
-    assert detector.directory == DEFAULT_MODEL_DIR and detector.model.tag == "qa-detectors@1"
+    assert detector.directory == DEFAULT_MODEL_DIR and detector.model.tag == "qa-detectors@2"
     assert {"objection", "negative", "angry", "escalation", "apology", "rude", "handling", "objection_type",
             "greeting", "closing", "end_sentiment", "resolved"} <= set(detector.model.heads)
 
@@ -46,7 +46,7 @@ def test_detectors_read_a_clear_complaint_as_a_reviewer_does(pipeline):
     unhandled = [f for f in report.findings if f.rule_id == "detector.objection-unhandled"]
     assert unhandled and all(f.role == Role.customer and f.quote == t.utterances[f.utterance_index].text[:120]
                              for f in unhandled)  # verbatim, from the customer who objected
-    assert all(f.model == "qa-detectors@1" and 0 <= f.probability <= 1 and f.points < 0 for f in unhandled)
+    assert all(f.model == "qa-detectors@2" and 0 <= f.probability <= 1 and f.points < 0 for f in unhandled)
     no_empathy = next(f for f in report.findings if f.rule_id == "detector.no-empathy")
     assert no_empathy.role == Role.agent  # the agent never apologised
     assert "objection_unhandled" in {f.reason for f in report.flags}
@@ -77,7 +77,7 @@ def test_graded_findings_cost_by_probability_turn_by_turn(pipeline):
     assert {f.rule_id for f in graded} == set(GRADED)  # the complaint answered with links: all three cost
     for f in graded:
         u = t.utterances[f.utterance_index]
-        assert (f.role, f.quote, f.model) == (GRADED[f.rule_id], u.text[:120], "qa-detectors@1")
+        assert (f.role, f.quote, f.model) == (GRADED[f.rule_id], u.text[:120], "qa-detectors@2")
         assert f.points == pytest.approx(per_unit[f.rule_id] * (f.probability - 0.1) / 0.9, abs=0.11)
         assert f.points <= -0.5 and not f.uncertain
     # every turn above the floor that costs half a point or more, up to the cap, and the metric is what they charge
@@ -130,7 +130,7 @@ def test_fitted_scorecard_ranks_a_poor_real_conversation_below_a_good_one(pipeli
     poor = pipeline.score(transcript_of(SAMPLE[POOR], {}))
     good = pipeline.score(transcript_of(SAMPLE[GOOD], {}))
     assert good.score - poor.score >= 30, (good.score, poor.score)
-    assert poor.scorecard_version == good.scorecard_version == "golden-oof-2026-11-28"
+    assert poor.scorecard_version == good.scorecard_version == "golden-oof-2026-11-28b"
     # every point is explained: the score is the weighted dimension scores, each 100 + its findings' points
     for name, dim in poor.dimensions.items():
         if name in ("politeness", "objection", "sentiment"):
@@ -146,7 +146,7 @@ def test_a_customer_who_ends_without_satisfaction_costs_points_and_one_who_thank
     [f] = [f for f in report.findings if f.rule_id == "detector.customer-not-satisfied"]
     last = [u for u in t.utterances if u.role == Role.customer and u.text.strip()][-1]
     assert (f.utterance_index, f.quote, f.role, f.dimension) == (last.index, last.text, Role.customer, "sentiment")
-    assert f.probability >= 0.5 and f.points < 0 and not f.uncertain and f.model == "qa-detectors@1"
+    assert f.probability >= 0.5 and f.points < 0 and not f.uncertain and f.model == "qa-detectors@2"
     thanked = pipeline.score(transcript_of(SAMPLE[GOOD], {}))  # 没有了，谢谢
     assert not [f for f in thanked.findings if f.rule_id == "detector.customer-not-satisfied"]
     # a conversation ends one way: ending upset is not also "not satisfied"

@@ -66,7 +66,7 @@ class FindingRead(BaseModel):
     message: str = ""
     fatal: bool = False
     probability: float | None = Field(None, description="A learned detector's confidence (null for a rule's finding)")
-    model: str | None = Field(None, description="The detector's model and version (qa-detectors@1)")
+    model: str | None = Field(None, description="The detector's model and version (qa-detectors@2)")
     uncertain: bool = Field(False, description="Sent to human review instead of costing points (low ASR "
                                                "confidence, or a borderline detector call)")
 

@@ -4,6 +4,8 @@ Turn heads: ``objection``, ``negative``, ``angry``, ``escalation`` (customer tur
 (agent turns). Consecutive customer turns called objections, with no agent turn between, are one
 objection; the ``handling`` head reads it with the agent turns that answer it and the ``objection_type``
 head names its kind. Conversation heads: ``greeting``, ``closing``, ``end_sentiment``, ``resolved``.
+Then, when the model has them, the second stage's conversation items (``items.py``: ``ends_negative``,
+``objection_unhandled``), each read from all the heads' probabilities together.
 """
 
 from __future__ import annotations
@@ -12,10 +14,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from qa_service.domain import Role, Transcript
 from qa_service.rules.engine import PackMatch
 from qa_service.scoring.detectors import examples as ex
 from qa_service.scoring.detectors.features import TurnView
+from qa_service.scoring.detectors.items import summaries
 from qa_service.scoring.detectors.model import DetectorModel
 
 CUSTOMER_HEADS = ("objection", "negative", "angry", "escalation")
@@ -117,6 +122,12 @@ class Detector:
             probs = h.probabilities([build(v, tg, b) for v, tg in zip(views, tags)])
             for k, row in enumerate(probs):
                 out[k].conversation[head] = dict(zip(h.classes, map(float, row)))
+        if model.items:
+            x = np.stack([summaries(v.customer_turns, d) for v, d in zip(views, out)])
+            for name, item in model.items.items():
+                for d, p in zip(out, item.probabilities(x)):
+                    d.conversation[name] = {"yes": float(p)}
+                    d.thresholds[name] = item.threshold
         return out
 
     def detect_latest(self, transcript: Transcript, match: PackMatch | None, new: Sequence[int],

@@ -17,6 +17,7 @@ import numpy as np
 
 from qa_service.errors import ConfigError
 from qa_service.scoring.detectors.features import Bag
+from qa_service.scoring.detectors.items import Item
 
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
@@ -59,10 +60,11 @@ class DetectorModel:
     buckets: int
     heads: dict[str, Head]
     meta: dict
+    items: dict[str, Item] = field(default_factory=dict)  # the second stage (``items.py``); may be empty
 
     @property
     def tag(self) -> str:
-        """How findings name the model that made them: ``qa-detectors@1``."""
+        """How findings name the model that made them: ``qa-detectors@2``."""
         return f"{self.name}@{self.version}"
 
     @classmethod
@@ -83,7 +85,11 @@ class DetectorModel:
         for name, spec in config["heads"].items():
             heads[name] = Head(name, list(spec["classes"]), spec.get("threshold"),
                                tensors[f"W_{name}"], tensors[f"b_{name}"].astype(np.float32))
-        return cls(config["name"], str(config["version"]), int(config["buckets"]), heads, config.get("meta", {}))
+        try:
+            items = {name: Item.from_json(name, spec) for name, spec in config.get("items", {}).items()}
+        except (KeyError, ValueError) as exc:
+            raise ConfigError(f"detector model in {directory}: its conversation items cannot be read: {exc}") from exc
+        return cls(config["name"], str(config["version"]), int(config["buckets"]), heads, config.get("meta", {}), items)
 
     def save(self, directory: Path) -> None:
         from safetensors.numpy import save_file
@@ -97,5 +103,5 @@ class DetectorModel:
         save_file(tensors, str(directory / WEIGHTS))
         config = {"name": self.name, "version": self.version, "model_type": "qa-detectors", "buckets": self.buckets,
                   "heads": {n: {"classes": h.classes, "threshold": h.threshold} for n, h in self.heads.items()},
-                  "meta": self.meta}
+                  "items": {n: item.to_json() for n, item in self.items.items()}, "meta": self.meta}
         (directory / CONFIG).write_text(json.dumps(config, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
