@@ -101,7 +101,7 @@ def test_scored_transcript_has_report_with_evidence(client, settings):
     # and the rest renormalise over 100.
     assert report["weights"] == pytest.approx({"politeness": 0.30, "compliance": 0.15, "objection": 0.15,
                                                "negativity": 0.05, "timing": 0.0, "sentiment": 0.35}, abs=1e-5)
-    assert report["scorecard_version"] == "golden-oof-2026-11-28"
+    assert report["scorecard_version"] == "golden-oof-2026-11-28b"
     assert report["score"] == pytest.approx(sum(report["weights"][d] * s for d, s in report["dimensions"].items()),
                                             abs=0.01)
     assert report["scorer_versions"]["negativity"] == "negativity.v1"
@@ -113,7 +113,7 @@ def test_scored_transcript_has_report_with_evidence(client, settings):
                                "detector.attitude-risk"}  # 这东西本来就是垃圾 may well be dismissive: graded
     assert politeness["detector.no-empathy"]["role"] == "agent" and politeness["detector.no-empathy"]["quote"] == \
         "这东西本来就是垃圾。"
-    assert all(f["model"] == "qa-detectors@1" and 0 <= f["probability"] <= 1 for f in politeness.values())
+    assert all(f["model"] == "qa-detectors@2" and 0 <= f["probability"] <= 1 for f in politeness.values())
     agent = [f for f in report["findings"] if f["role"] == "agent" and f["dimension"] == "negativity"]
     assert [(f["quote"], f["points"], f["utterance_index"]) for f in agent] == [("垃圾", -3.0, 1)]
     for f in report["findings"]:
