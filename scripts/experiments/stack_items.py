@@ -43,16 +43,16 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def out_of_fold(convos, train, final: DetectorModel, chosen: dict) -> dict[str, np.ndarray]:
-    """The FEATURES of every training conversation, from heads that never saw it (train_detectors.py)."""
+def out_of_fold(convos, train, final: DetectorModel, chosen: dict) -> dict[str, object]:
+    """The detections of every training conversation, by heads that never saw it (train_detectors.py)."""
     examples = td.examples(convos)
-    rows = {}
+    dets = {}
     for f in range(td.FOLDS):
         held = [c for c in train if td.fold_of(c.id) == f]
         for c, d in zip(held, td.detect(td.fold_heads(examples, convos, f, chosen, final), held)):
-            rows[c.id] = summaries(c.view.customer_turns, d)
+            dets[c.id] = d
         log(f"fold {f + 1}/{td.FOLDS}: {len(held)} conversations")
-    return rows
+    return dets
 
 
 ITEMS = {
@@ -92,7 +92,7 @@ def main() -> int:
     dev = [c for c in convos if c.split == "dev"]
     log(f"{len(train)} train, {len(dev)} dev")
     oof = out_of_fold(convos, train, final, chosen)
-    xtr = np.stack([oof[c.id] for c in train])
+    xtr = np.stack([summaries(c.view.customer_turns, oof[c.id]) for c in train])
     xdv = np.stack([summaries(c.view.customer_turns, d) for c, d in zip(dev, td.detect(final, dev))])
     names = list(FEATURES)
     ids = [c.id for c in dev]
