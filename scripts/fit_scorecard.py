@@ -104,8 +104,9 @@ def counts_of(pipeline: Pipeline, labels: list[dict], corpora) -> tuple[list[lis
 
 
 def out_of_fold(data_dir: Path, folds: int, corpora) -> tuple[list[list[float]], list[int]]:
-    """Item counts of every training conversation, called by detectors that never saw it (the first-stage
-    heads refitted on the other folds; the shipped second stage, itself fitted on out-of-fold detections)."""
+    """Item counts of every training conversation, called by detectors that never saw it: the first-stage
+    heads refitted on the other folds, and the second stage refitted on the other folds' out-of-fold
+    summaries (the shipped thresholds)."""
     sys.path.insert(0, str(ROOT / "scripts"))
     import train_detectors as td
 
@@ -114,10 +115,16 @@ def out_of_fold(data_dir: Path, folds: int, corpora) -> tuple[list[list[float]],
     chosen = json.loads((shipped / "training.json").read_text(encoding="utf-8"))["heads"]
     convos = [c for c in td.load(data_dir, extra=True) if c.split == "train"]
     examples = td.examples(convos)
+    models = [td.fold_heads(examples, convos, f, chosen, final, folds) for f in range(folds)]
+    summaries = td.oof_summaries(convos, models) if final.items else {}
     rows, quality = [], []
-    for f in range(folds):
+    for f, model in enumerate(models):
+        rest = [c for c in convos if td.fold_of(c.id, folds) != f]
+        for name, item in final.items.items():
+            x = np.stack([summaries[c.id] for c in rest])
+            model.items[name] = td.fit_item(name, x, np.array([td.ITEMS[name](c.label) for c in rest]), item.threshold)
         pipeline = Pipeline.from_settings(ScoringSettings())
-        pipeline.detector = Detector(model=td.fold_heads(examples, convos, f, chosen, final, folds))
+        pipeline.detector = Detector(model=model)
         held = [c.label for c in convos if td.fold_of(c.id, folds) == f]
         r, q = counts_of(pipeline.initialize(), held, corpora)
         rows += r

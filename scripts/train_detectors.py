@@ -246,7 +246,7 @@ def fold_of(dialogue_id: str, folds: int = FOLDS) -> int:
 def fold_heads(examples_: dict, convos: list[Convo], fold: int, chosen: dict, final: DetectorModel,
                folds: int = FOLDS) -> DetectorModel:
     """The first-stage heads refitted without the training conversations of ``fold`` (each head's C and
-    class weighting as chosen, the final thresholds), for out-of-fold detections."""
+    class weighting as chosen, the final thresholds), for out-of-fold detections; no second stage."""
     classes_of = {"objection_type": TYPES, "handling": HANDLING, "end_sentiment": END, "resolved": RESOLVED}
     heads = {}
     for name, (bags, y, where) in examples_.items():
@@ -254,7 +254,7 @@ def fold_heads(examples_: dict, convos: list[Convo], fold: int, chosen: dict, fi
         clf = fit([bags[j] for j in rest], [y[j] for j in rest], chosen[name]["C"], chosen[name]["balanced"])
         heads[name] = head_from(name, clf, classes_of.get(name, ["yes"]))
         heads[name].threshold = final.heads[name].threshold
-    return DetectorModel(final.name, final.version, final.buckets, heads, {}, dict(final.items))
+    return DetectorModel(final.name, final.version, final.buckets, heads, {})
 
 
 def detect(model: DetectorModel, convos: list[Convo]) -> list:
@@ -263,25 +263,39 @@ def detect(model: DetectorModel, convos: list[Convo]) -> list:
                                         [book.pack_for(c.transcript).match(c.transcript) for c in convos])
 
 
+def oof_summaries(convos: list[Convo], fold_models: list[DetectorModel]) -> dict[str, np.ndarray]:
+    """The second stage's FEATURES of every training conversation, from the first-stage heads of its
+    fold (``fold_heads``: refitted without it — what the heads will say of text they never saw)."""
+    rows: dict[str, np.ndarray] = {}
+    for f, model in enumerate(fold_models):
+        held = [c for c in convos if c.split == "train" and fold_of(c.id, len(fold_models)) == f]
+        for c, d in zip(held, detect(model, held)):
+            rows[c.id] = summaries(c.view.customer_turns, d)
+    return rows
+
+
+def fit_item(name: str, x: np.ndarray, y: np.ndarray, threshold: float = 0.5) -> Item:
+    """One item: a logistic regression (C ``ITEM_C``) on the standardised summaries, each clipped at its
+    99th percentile in ``x``."""
+    clip = np.percentile(x, 99, axis=0)
+    x = np.minimum(x, clip)
+    scaler = StandardScaler().fit(x)
+    scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
+    clf = LogisticRegression(C=ITEM_C, max_iter=2000).fit((x - scaler.mean_) / scale, y)
+    return Item(name, scaler.mean_, scale, clf.coef_[0], float(clf.intercept_[0]), threshold, clip)
+
+
 def fit_items(model: DetectorModel, convos: list[Convo], train_k: set[int], examples_: dict, report: dict) -> None:
-    """The second stage (``qa_service/scoring/detectors/items.py``): each item a logistic regression over
-    the summaries of out-of-fold first-stage detections of the training conversations (what the heads
-    will say of text they never saw), its threshold chosen on dev."""
+    """The second stage (``qa_service/scoring/detectors/items.py``): each item fitted on the out-of-fold
+    summaries of the training conversations, its threshold chosen on dev."""
     train = [c for k, c in enumerate(convos) if k in train_k]
     dev = [c for k, c in enumerate(convos) if k not in train_k]
-    rows: dict[str, np.ndarray] = {}
-    for f in range(FOLDS):
-        held = [c for c in train if fold_of(c.id) == f]
-        for c, d in zip(held, detect(fold_heads(examples_, convos, f, report, model), held)):
-            rows[c.id] = summaries(c.view.customer_turns, d)
+    rows = oof_summaries(convos, [fold_heads(examples_, convos, f, report, model) for f in range(FOLDS)])
     x_train = np.stack([rows[c.id] for c in train])
     x_dev = np.stack([summaries(c.view.customer_turns, d) for c, d in zip(dev, detect(model, dev))])
-    scaler = StandardScaler().fit(x_train)
-    scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
     for name, has in ITEMS.items():
         y = np.array([has(c.label) for c in train])
-        clf = LogisticRegression(C=ITEM_C, max_iter=2000).fit((x_train - scaler.mean_) / scale, y)
-        item = Item(name, scaler.mean_, scale, clf.coef_[0], float(clf.intercept_[0]), 0.5)
+        item = fit_item(name, x_train, y)
         th, f1 = best_threshold(list(item.probabilities(x_dev)), [has(c.label) for c in dev])
         item.threshold = th
         model.items[name] = item

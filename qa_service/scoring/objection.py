@@ -159,8 +159,9 @@ def unhandled_calls(det) -> list[tuple[float, float] | None]:
 
     Each objection's own P(not handled) decides, unless the model has the second stage's
     ``objection_unhandled`` item (P(the conversation has an objection left unhandled), read from all the
-    heads): then that decides whether any is, and the likeliest one carries the call; another one is
-    called too when its own P(not handled) reaches the handling threshold."""
+    heads): then that decides whether any is, and the likeliest one carries the call — at the item's
+    probability, or at its own when that is further above its threshold; another one is called too when
+    its own P(not handled) reaches the handling threshold."""
     th_no = det.thresholds["handling"]
     own = [(o.unhandled, th_no) if o.unhandled >= th_no else None for o in det.objections]
     item = det.conversation.get(OBJECTION_UNHANDLED)
@@ -170,7 +171,9 @@ def unhandled_calls(det) -> list[tuple[float, float] | None]:
     if p < th:
         return [None] * len(own)
     likeliest = max(range(len(own)), key=lambda k: det.objections[k].unhandled)
-    own[likeliest] = (p, th)
+    mine = own[likeliest]
+    if mine is None or mine[0] - mine[1] < p - th:  # the surer of the two calls (a borderline one goes to review)
+        own[likeliest] = (p, th)
     return own
 
 

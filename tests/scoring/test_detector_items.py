@@ -65,7 +65,11 @@ def test_the_unhandled_item_decides_and_its_likeliest_objection_carries_the_call
     assert unhandled_calls(_detections(None, 0.7, 0.3)) == [(0.7, 0.6), None]  # no item: each objection's own
     assert unhandled_calls(_detections(0.3, 0.7, 0.3)) == [None, None]  # the conversation says no: none is
     assert unhandled_calls(_detections(0.5, 0.2, 0.3)) == [None, (0.5, 0.4)]  # yes: the likeliest one
-    assert unhandled_calls(_detections(0.5, 0.65, 0.9)) == [(0.65, 0.6), (0.5, 0.4)]  # and any over its own bar
+    assert unhandled_calls(_detections(0.5, 0.65, 0.68)) == [(0.65, 0.6), (0.5, 0.4)]  # and any over its own bar
+    # the likeliest keeps its own call when that is the surer one (a borderline item must not send a
+    # confident call to review), and takes the item's when the item is surer
+    assert unhandled_calls(_detections(0.45, 0.2, 0.9)) == [None, (0.9, 0.6)]
+    assert unhandled_calls(_detections(0.9, 0.62)) == [(0.9, 0.4)]
     assert unhandled_calls(_detections(0.9)) == []  # no objection found: nothing to point at
 
 
@@ -82,8 +86,8 @@ def test_item_probability_is_a_standardised_logistic_regression_and_survives_sav
     model = Detector().initialize().model
     item = model.items[ENDS_NEGATIVE]
     x = np.linspace(0.0, 2.0, len(FEATURES))
-    by_hand = 1 / (1 + np.exp(-(sum(c * (v - m) / s for c, v, m, s in zip(item.coef, x, item.mean, item.scale))
-                                + item.bias)))
+    by_hand = 1 / (1 + np.exp(-(sum(c * (min(v, hi) - m) / s for c, v, m, s, hi
+                                    in zip(item.coef, x, item.mean, item.scale, item.clip)) + item.bias)))
     assert item.probabilities(x)[0] == pytest.approx(by_hand)
     model.save(tmp_path)
     again = DetectorModel.load(tmp_path).items[ENDS_NEGATIVE]
@@ -99,6 +103,18 @@ def test_a_model_without_items_scores_from_the_single_heads(pipeline):
     assert summaries([], det).shape == (len(FEATURES),)
 
 
+def test_an_empty_batch_has_no_detections():
+    assert Detector().detect([], []) == []
+
+
+def test_a_very_long_conversation_is_read_no_further_than_the_training_conversations_went():
+    item = Detector().initialize().model.items[ENDS_NEGATIVE]
+    at_clip = item.clip.copy()
+    far = at_clip * 10 + 5  # sums and counts of a conversation ten times longer than any fitted one
+    assert item.probabilities(far)[0] == pytest.approx(item.probabilities(at_clip)[0])
+    assert (item.clip[[FEATURES.index(f) for f in ("neg_sum", "obj_sum", "n_objections")]] > 1).all()
+
+
 def test_items_fitted_on_other_features_are_refused(tmp_path):
     Detector().initialize().model.save(tmp_path)
     config = json.loads((tmp_path / "config.json").read_text(encoding="utf-8"))
@@ -107,3 +123,8 @@ def test_items_fitted_on_other_features_are_refused(tmp_path):
     with pytest.raises(ConfigError, match="conversation items"):
         DetectorModel.load(tmp_path)
     assert isinstance(Item.from_json(OBJECTION_UNHANDLED, config["items"][OBJECTION_UNHANDLED]), Item)
+    config["items"][ENDS_NEGATIVE]["features"] = list(FEATURES)
+    config["items"][ENDS_NEGATIVE]["coef"] = config["items"][ENDS_NEGATIVE]["coef"][:-1]
+    (tmp_path / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    with pytest.raises(ConfigError, match="must hold 23 numbers"):
+        DetectorModel.load(tmp_path)

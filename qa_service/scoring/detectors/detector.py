@@ -122,7 +122,7 @@ class Detector:
             probs = h.probabilities([build(v, tg, b) for v, tg in zip(views, tags)])
             for k, row in enumerate(probs):
                 out[k].conversation[head] = dict(zip(h.classes, map(float, row)))
-        if model.items:
+        if model.items and out:
             x = np.stack([summaries(v.customer_turns, d) for v, d in zip(views, out)])
             for name, item in model.items.items():
                 for d, p in zip(out, item.probabilities(x)):

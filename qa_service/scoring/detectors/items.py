@@ -63,7 +63,10 @@ def summaries(customer_turns: Sequence[int], det) -> np.ndarray:
 
 @dataclass(slots=True)
 class Item:
-    """One second-stage item: P(yes) = sigmoid(coef · (x − mean) / scale + bias)."""
+    """One second-stage item: P(yes) = sigmoid(coef · (min(x, clip) − mean) / scale + bias).
+
+    ``clip`` is each summary's 99th percentile in the training conversations: sums and counts grow
+    with a conversation's length, and a very long one must not be read past what the fit has seen."""
 
     name: str
     mean: np.ndarray
@@ -71,19 +74,25 @@ class Item:
     coef: np.ndarray
     bias: float
     threshold: float
+    clip: np.ndarray
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         """P(yes) for each row of ``x`` (rows of FEATURES)."""
-        z = ((np.atleast_2d(x) - self.mean) / self.scale) @ self.coef + self.bias
+        z = ((np.minimum(np.atleast_2d(x), self.clip) - self.mean) / self.scale) @ self.coef + self.bias
         return 1.0 / (1.0 + np.exp(-z))
 
     def to_json(self) -> dict:
-        return {"features": list(FEATURES), "mean": self.mean.round(6).tolist(), "scale": self.scale.round(6).tolist(),
-                "coef": self.coef.round(6).tolist(), "bias": round(float(self.bias), 6), "threshold": self.threshold}
+        return {"features": list(FEATURES), **{k: getattr(self, k).round(6).tolist() for k in VECTORS},
+                "bias": round(float(self.bias), 6), "threshold": self.threshold}
 
     @classmethod
     def from_json(cls, name: str, spec: dict) -> Item:
         if list(spec["features"]) != list(FEATURES):
             raise ValueError(f"item {name!r} was fitted on other features than this version reads")
-        return cls(name, np.array(spec["mean"]), np.array(spec["scale"]), np.array(spec["coef"]),
-                   float(spec["bias"]), float(spec["threshold"]))
+        vectors = {k: np.array(spec[k], dtype=np.float64) for k in VECTORS}
+        if any(v.shape != (len(FEATURES),) for v in vectors.values()):
+            raise ValueError(f"item {name!r}: each of {', '.join(VECTORS)} must hold {len(FEATURES)} numbers")
+        return cls(name, bias=float(spec["bias"]), threshold=float(spec["threshold"]), **vectors)
+
+
+VECTORS = ("mean", "scale", "coef", "clip")  # an item's per-feature numbers, as config.json stores them

@@ -3,7 +3,9 @@
 ``models/qa-detectors/config.json`` names each head, its classes and its decision threshold (tuned on
 the golden dev split); ``model.safetensors`` holds one ``W_<head>`` matrix (buckets × classes, float16)
 and one ``b_<head>`` vector per head. A binary head has one column (the positive class). The
-``handling`` head (yes / partial / no) calls an objection unhandled when P(no) reaches its threshold.
+``handling`` head (yes / partial / no) gives each objection's P(no); ``items`` (the second stage,
+``items.py``) holds the conversation items, which decide "ends negative" and whether any objection was
+left unhandled when the model has them.
 """
 
 from __future__ import annotations
