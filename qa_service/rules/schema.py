@@ -236,27 +236,27 @@ class DetectorPoints(Strict):
     what they look for (``qa_service/scoring/learned.py``).
     """
 
-    greeting_missing: float = Field(-20.0, le=0, description="politeness: no greeting in the first two agent turns")
+    greeting_missing: float = Field(-20.1, le=0, description="politeness: no greeting in the first two agent turns")
     closing_missing: float = Field(-6.7, le=0, description="politeness: no closing in the last two agent turns")
-    no_empathy: float = Field(-11.2, le=0, description="politeness: the customer was upset, the agent never "
+    no_empathy: float = Field(-11.4, le=0, description="politeness: the customer was upset, the agent never "
                                                        "apologised or empathised")
     rude: float = Field(-6.7, le=0, description="politeness: each rude, dismissive or blaming agent turn")
     objection_unhandled: float = Field(-13.3, le=0, description="objection: each objection left unhandled")
     objection_partial: float = Field(0.0, le=0, description="objection: each objection handled only in part")
-    customer_ends_negative: float = Field(-37.8, le=0, description="sentiment: the customer ends upset")
-    customer_not_satisfied: float = Field(-35.4, le=0, description="sentiment: the customer ends neither upset nor "
+    customer_ends_negative: float = Field(-40.1, le=0, description="sentiment: the customer ends upset")
+    customer_not_satisfied: float = Field(-35.5, le=0, description="sentiment: the customer ends neither upset nor "
                                                                  "satisfied (no thanks, no acceptance)")
     escalation: float = Field(-6.5, le=0, description="sentiment: the customer threatens to complain or escalate")
-    customer_angry: float = Field(-16.2, le=0, description="sentiment: the customer is angry at least once")
+    customer_angry: float = Field(-15.5, le=0, description="sentiment: the customer is angry at least once")
     customer_negative_repeated: float = Field(0.0, le=0, description="sentiment: the customer is upset in two "
                                                                       "or more turns")
-    attitude_risk: float = Field(-29.3, le=0, description="politeness (graded): each agent turn that may be rude or "
+    attitude_risk: float = Field(-29.5, le=0, description="politeness (graded): each agent turn that may be rude or "
                                                          "dismissive, times its probability's excess over 0.1 (at most "
                                                          "2 units a conversation)")
-    customer_negativity: float = Field(-13.2, le=0, description="sentiment (graded): each customer turn that may be "
+    customer_negativity: float = Field(-12.9, le=0, description="sentiment (graded): each customer turn that may be "
                                                               "negative, times its probability's excess over 0.1 (at most "
                                                               "3 units)")
-    unresolved: float = Field(-50.0, le=0, description="objection (graded): times the excess over 0.1 of the "
+    unresolved: float = Field(-47.8, le=0, description="objection (graded): times the excess over 0.1 of the "
                                                       "probability that the issue was not resolved")
     cap: float = Field(100.0, gt=0, description="most a dimension loses to detector findings")
 

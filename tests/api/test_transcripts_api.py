@@ -101,7 +101,7 @@ def test_scored_transcript_has_report_with_evidence(client, settings):
     # and the rest renormalise over 100.
     assert report["weights"] == pytest.approx({"politeness": 0.30, "compliance": 0.15, "objection": 0.15,
                                                "negativity": 0.05, "timing": 0.0, "sentiment": 0.35}, abs=1e-5)
-    assert report["scorecard_version"] == "golden-oof-2026-11-28b"
+    assert report["scorecard_version"] == "golden-oof-2026-11-28c"
     assert report["score"] == pytest.approx(sum(report["weights"][d] * s for d, s in report["dimensions"].items()),
                                             abs=0.01)
     assert report["scorer_versions"]["negativity"] == "negativity.v1"

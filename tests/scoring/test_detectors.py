@@ -130,7 +130,7 @@ def test_fitted_scorecard_ranks_a_poor_real_conversation_below_a_good_one(pipeli
     poor = pipeline.score(transcript_of(SAMPLE[POOR], {}))
     good = pipeline.score(transcript_of(SAMPLE[GOOD], {}))
     assert good.score - poor.score >= 30, (good.score, poor.score)
-    assert poor.scorecard_version == good.scorecard_version == "golden-oof-2026-11-28b"
+    assert poor.scorecard_version == good.scorecard_version == "golden-oof-2026-11-28c"
     # every point is explained: the score is the weighted dimension scores, each 100 + its findings' points
     for name, dim in poor.dimensions.items():
         if name in ("politeness", "objection", "sentiment"):
