@@ -35,13 +35,26 @@ class Period:
                 datetime.combine(self.end + timedelta(days=1), time.min, tz))
 
 
+EARLIEST, LATEST = 1900, 2999  # the years a period may span (as conversations' times: ingest/schema.py)
+
+
 def parse_period(text: str) -> Period:
     """Parse a period label.
 
     Raises:
-        ValueError: the label matches none of the formats, or names an impossible date.
+        ValueError: the label matches none of the formats, names an impossible date, or lies outside
+            the years 1900–2999.
     """
-    s = text.strip()
+    try:
+        period = _parse(text.strip())
+    except OverflowError:
+        period = None
+    if period is None or period.start.year < EARLIEST or period.end.year > LATEST:
+        raise ValueError(f"{text.strip()!r} is outside the supported years ({EARLIEST}–{LATEST})")
+    return period
+
+
+def _parse(s: str) -> Period:
     try:
         if ".." in s:
             a, b = (p.strip() for p in s.split("..", 1))

@@ -7,10 +7,12 @@ from typing import Annotated
 
 import redis
 from fastapi import Depends, Path, Request
+from pydantic import AfterValidator
 from sqlalchemy.orm import Session, sessionmaker
 
 from qa_service.config import Settings
 from qa_service.errors import Invalid
+from qa_service.ingest.schema import check_time
 from qa_service.period import Period, parse_period
 from qa_service.runtime import Runtime
 
@@ -60,6 +62,8 @@ RedisDep = Annotated[redis.Redis, Depends(get_redis)]
 # naming the parameter rather than an overflow inside the database driver.
 ROW_ID_MAX = 2**63 - 1
 RowId = Annotated[int, Path(ge=1, le=ROW_ID_MAX)]
+# A time in a query (since / until): within the years conversations may have, or a 422 naming it.
+Instant = AfterValidator(check_time)
 
 
 def period_param(text: str, loc: tuple[str, ...] = ("query", "period")) -> Period:

@@ -37,6 +37,50 @@ def _depth(value: Any, limit: int = MAX_METADATA_DEPTH + 1) -> int:
     return deepest
 
 
+MAX_MS = 2_147_483_647  # start_ms / end_ms are 32-bit columns: about 24.8 days into a conversation
+EARLIEST, LATEST = 1900, 2999  # the years a conversation's time may fall in (UTC)
+
+
+def check_time(v: datetime | None) -> datetime | None:
+    """An aware datetime (UTC when it has no offset) within the supported years, or a ValueError."""
+    if v is None:
+        return None
+    if v.tzinfo is None:
+        v = v.replace(tzinfo=UTC)
+    try:
+        year = v.astimezone(UTC).year
+    except OverflowError:
+        year = None
+    if year is None or not EARLIEST <= year <= LATEST:
+        raise ValueError(f"is outside the supported range (years {EARLIEST}–{LATEST}, UTC)")
+    return v
+
+
+def _check_json(value: Any) -> None:
+    """Every key and string of a JSON value free of control characters and lone surrogates, and no NaN or
+    ±Infinity (not JSON: stored, they would come back changed)."""
+    stack = [(value, "")]
+    while stack:
+        v, path = stack.pop()
+        if isinstance(v, dict):
+            for k, c in v.items():
+                if isinstance(k, str):
+                    try:
+                        _check_chars(k)
+                    except ValueError as exc:
+                        raise ValueError(f"key {path}{k[:40]!r} {exc}") from None
+                stack.append((c, f"{path}{k[:40]}."))
+        elif isinstance(v, list):
+            stack.extend((c, f"{path}{i}.") for i, c in enumerate(v))
+        elif isinstance(v, str):
+            try:
+                _check_chars(v)
+            except ValueError as exc:
+                raise ValueError(f"value at {path.rstrip('.') or '(top)'} {exc}") from None
+        elif isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))):
+            raise ValueError(f"value at {path.rstrip('.') or '(top)'} is {v}, which JSON cannot carry")
+
+
 def _check_chars(value: str | None) -> str | None:
     if value is not None:
         bad = _BAD_CHARS.search(value)
@@ -54,8 +98,8 @@ class UtteranceCreate(BaseModel):
 
     role: Role
     text: str = Field(max_length=1_000_000)
-    start_ms: int | None = Field(None, ge=0)
-    end_ms: int | None = Field(None, ge=0)
+    start_ms: int | None = Field(None, ge=0, le=MAX_MS)
+    end_ms: int | None = Field(None, ge=0, le=MAX_MS)
     asr_confidence: float | None = Field(None, ge=0.0, le=1.0)
 
     @field_validator("text")
@@ -104,14 +148,13 @@ class TranscriptHeader(BaseModel):
         depth = _depth(v)
         if depth > MAX_METADATA_DEPTH:
             raise ValueError(f"is nested {depth} levels deep; the limit is {MAX_METADATA_DEPTH}")
+        _check_json(v)
         return v
 
     @field_validator("started_at")
     @classmethod
     def _aware(cls, v: datetime | None) -> datetime | None:
-        if v is not None and v.tzinfo is None:
-            return v.replace(tzinfo=UTC)
-        return v
+        return check_time(v)
 
 
 class TranscriptCreate(TranscriptHeader):

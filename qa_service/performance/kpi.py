@@ -227,15 +227,30 @@ def _number(raw: Any) -> tuple[float, bool]:
     if isinstance(raw, bool):
         raise ValueError("is a boolean, not a number")
     if isinstance(raw, (int, float)):
-        if raw != raw or raw in (float("inf"), float("-inf")):
+        try:
+            v = float(raw)
+        except OverflowError:
+            raise ValueError("is not a finite number") from None
+        if v != v or v in (float("inf"), float("-inf")):
             raise ValueError("is not a finite number")
-        return float(raw), False
+        return v, False
     s = str(raw).strip().replace(",", "").replace("，", "")
     pct = s.endswith("%") or s.endswith("％")
     s = s.rstrip("%％").strip()
     if not _NUMBER.match(s):
         raise ValueError("is not a number")
+    if float(s) in (float("inf"), float("-inf")):
+        raise ValueError("is not a finite number")
     return float(s), pct
+
+
+MAX_VALUE = 2_147_483_647  # counts are 32-bit columns; no KPI of one agent comes near it
+
+
+def _printable(text: str, lines: bool = False) -> bool:
+    """No control characters (but tab and line breaks when ``lines``) and no lone surrogates."""
+    return not any((ord(c) < 32 and not (lines and c in "\t\n\r")) or 0xD800 <= ord(c) <= 0xDFFF or c == "\x7f"
+                   for c in text)
 
 
 def _value_problem(kind: str, v: float, pct: bool) -> str | None:
@@ -244,6 +259,8 @@ def _value_problem(kind: str, v: float, pct: bool) -> str | None:
         return "is a count or a duration, not a percentage"
     if v < 0:
         return "must not be negative"
+    if v > MAX_VALUE:
+        return f"is larger than the largest value stored ({MAX_VALUE:,})"
     if kind == "int" and v != int(v):
         return "must be a whole number (a count)"
     if kind == "rating" and v > 100:
@@ -271,11 +288,11 @@ def parse_row(line: int, row: dict[str, Any], columns: dict[str, str], factors: 
     agent = str(got["agent_id"][1]).strip() if "agent_id" in got else ""
     if not agent:
         err("agent_id", "is missing")
-    elif len(agent) > 200 or any(ord(c) < 32 for c in agent):
+    elif len(agent) > 200 or not _printable(agent):
         err("agent_id", "must be at most 200 printable characters")
     team = str(got["team"][1]).strip() if "team" in got else None
-    if team is not None and len(team) > 200:
-        err("team", "must be at most 200 characters")
+    if team is not None and (len(team) > 200 or not _printable(team, lines=True)):
+        err("team", "must be at most 200 printable characters")
     start = end = None
     if "date" in got:
         try:
@@ -369,11 +386,16 @@ def parse_csv_text(text: str, mapping: dict[str, str] | None = None) -> KpiParse
         headers = next(reader)
     except StopIteration:
         raise KpiFileError("the file is empty") from None
+    except csv.Error as exc:
+        raise KpiFileError(f"line 1: not readable CSV ({exc})") from None
 
     def rows():
-        for cells in reader:
-            # csv.reader counts physical lines, so quoted newlines keep the numbers right.
-            yield reader.line_num, dict(zip(headers, cells))
+        try:
+            for cells in reader:
+                # csv.reader counts physical lines, so quoted newlines keep the numbers right.
+                yield reader.line_num, dict(zip(headers, cells))
+        except csv.Error as exc:  # a field over csv's size limit, a NUL byte …
+            raise KpiFileError(f"line {reader.line_num}: not readable CSV ({exc})") from None
 
     return parse_rows(rows(), headers, mapping)
 

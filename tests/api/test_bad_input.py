@@ -51,6 +51,16 @@ BAD_JSON_CASES = {
     "text not a string": (transcript(utterances=[_utt(text=["a"])]), ["body", "utterances", 0, "text"]),
     "bad started_at": (transcript(started_at="yesterday"), ["body", "started_at"]),
     "metadata not an object": (transcript(metadata=[1, 2]), ["body", "metadata"]),
+    # values past what the columns hold (a 500 and, for a time, a worker stuck on the chunk, before)
+    "start_ms past 32 bits": (transcript(utterances=[_utt(start_ms=2**63)]), ["body", "utterances", 0, "start_ms"]),
+    "started_at in year 9999": (transcript(started_at="9999-12-31T23:59:59Z"), ["body", "started_at"]),
+    "started_at past year 9999 in UTC": (transcript(started_at="9999-12-31T23:59:59-14:00"), ["body", "started_at"]),
+    "started_at before year 1 in UTC": (transcript(started_at="0001-01-01T00:00:00+14:00"), ["body", "started_at"]),
+    # metadata that cannot be stored as sent (a 500, or stored changed, before)
+    "lone surrogate in metadata": (transcript(metadata={"x": "\ud800"}), ["body", "metadata"]),
+    "lone surrogate in a metadata key": (transcript(metadata={"k\ud800": 1}), ["body", "metadata"]),
+    "NUL in metadata": (transcript(metadata={"x": ["a\x00"]}), ["body", "metadata"]),
+    "NaN in metadata": (transcript(metadata={"x": float("nan")}), ["body", "metadata"]),
 }
 
 
@@ -58,7 +68,8 @@ BAD_JSON_CASES = {
 def test_bad_transcript_is_4xx_naming_the_field(strict, case):
     client, sessions = strict
     body, loc = BAD_JSON_CASES[case]
-    resp = client.post("/v1/transcripts", json=body)
+    # json.dumps, not json=: escapes a lone surrogate as \ud800 and writes NaN, as a careless client would
+    resp = client.post("/v1/transcripts", content=json.dumps(body), headers={"content-type": "application/json"})
     assert resp.status_code == 422, resp.text
     locs = [e["loc"] for e in resp.json()["detail"]]
     assert loc in locs, locs
@@ -117,3 +128,65 @@ def test_bad_items_in_batch_name_their_fields_and_store_nothing(strict):
         assert item["errors"] and all(e["loc"][:3] == ["body", "transcripts", i] for e in item["errors"])
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(Transcript)) == 0
+
+
+@pytest.mark.parametrize("path,params,loc", [
+    ("/v1/transcripts", {"since": "9999-12-31T23:59:59-14:00"}, ["query", "since"]),
+    ("/v1/transcripts", {"until": "0001-01-01T00:00:00+14:00"}, ["query", "until"]),
+    ("/v1/transcripts", {"offset": 2**63}, ["query", "offset"]),
+    ("/v1/reviews", {"since": "9999-12-31T23:59:59-14:00"}, ["query", "since"]),
+    ("/v1/appeals", {"offset": 2**63}, ["query", "offset"]),
+])
+def test_query_values_past_the_columns_are_422_naming_the_parameter(strict, path, params, loc):
+    client, _ = strict
+    resp = client.get(path, params=params)
+    assert resp.status_code == 422, resp.text
+    assert loc in [e["loc"] for e in resp.json()["detail"]]
+
+
+@pytest.mark.parametrize("period", ["9999", "9999-12", "9999-Q4", "9999-W52", "9999-12-31", "0001-01-01",
+                                    "1899-12"])
+@pytest.mark.parametrize("path", ["/v1/reviews", "/v1/performance", "/v1/appraisals"])
+def test_periods_at_the_calendar_s_edges_are_422_naming_the_period(strict, path, period):
+    client, _ = strict
+    resp = client.get(path, params={"period": period})
+    assert resp.status_code == 422, resp.text
+    assert "supported years" in resp.text and "period" in resp.text
+
+
+def test_review_ids_past_64_bits_are_422(strict):
+    client, _ = strict
+    opened = client.post("/v1/reviews", json={"transcript_id": 2**63, "by": "q"})
+    assert opened.status_code == 422 and ["body", "transcript_id"] in [e["loc"] for e in opened.json()["detail"]]
+    assigned = client.post("/v1/reviews/assign", json={"reviewers": ["a"], "mode": "manual", "review_ids": [2**63],
+                                                        "by": "q"})
+    assert assigned.status_code == 422 and ["body", "review_ids", 0] in [e["loc"] for e in assigned.json()["detail"]]
+
+
+@pytest.mark.parametrize("body,field,problem", [
+    ({"records": [{"agent_id": "k1", "date": "2026-10-01", "contacts": 2**63}]}, "contacts", "largest value"),
+    ({"records": [{"agent_id": "k1", "date": "2026-10-01", "contacts": 10**400}]}, "contacts", "finite"),
+    ({"records": [{"agent_id": "k\ud800", "date": "2026-10-01", "contacts": 3}]}, "agent_id", "printable"),
+    ({"records": [{"agent_id": "k1", "team": "t\x00", "date": "2026-10-01", "contacts": 3}]}, "team", "printable"),
+])
+def test_kpi_values_that_cannot_be_stored_are_rejected_by_row(strict, body, field, problem):
+    client, _ = strict
+    resp = client.post("/v1/kpis", content=json.dumps(body), headers={"content-type": "application/json"})
+    assert resp.status_code == 422, resp.text
+    [err] = resp.json()["detail"]
+    assert err["loc"][-1] == field and problem in err["msg"]
+
+
+def test_a_kpi_csv_with_a_field_over_csv_s_limit_is_422(tmp_path, sqlite_url, redis_url, redis_conn):
+    app = create_app(make_settings(tmp_path, sqlite_url, redis_url, api={"max_body_bytes": 1_000_000}))
+    with TestClient(app) as client:
+        _csv_over_limits(client)
+
+
+def _csv_over_limits(client):
+    csv_text = "agent_id,date,接待量\nk1,2026-10-01," + "9" * 200_000 + "\n"
+    resp = client.post("/v1/kpis", content=csv_text.encode(), headers={"content-type": "text/csv"})
+    assert resp.status_code == 422 and "not readable CSV" in resp.text, resp.text[:300]
+    big = client.post("/v1/kpis", content="agent_id,date,接待量\nk1,2026-10-01,99999999999999999999999\n".encode(),
+                      headers={"content-type": "text/csv"})
+    assert big.status_code == 422 and "largest value" in big.text, big.text[:300]

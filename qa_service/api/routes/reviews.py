@@ -23,7 +23,9 @@ from fastapi.exceptions import RequestValidationError
 
 from qa_service.api import presenters
 from qa_service.api.auth import Appellant, QARead, ReviewWrite, actor, check_team, scope_team
-from qa_service.api.deps import ROW_ID_MAX, ReadSessionDep, RowId, RuntimeDep, SessionDep, SettingsDep, period_param
+from qa_service.api.deps import (
+    ROW_ID_MAX, Instant, ReadSessionDep, RowId, RuntimeDep, SessionDep, SettingsDep, period_param,
+)
 from qa_service.api.schemas import (
     AppealDecision,
     AppealPage,
@@ -66,15 +68,15 @@ def list_reviews(
     rule: Annotated[str | None, Query(description="Reports with a finding of this rule id")] = None,
     reason: Annotated[str | None, Query(description="Queued for this reason (a flag reason, sample, manual)")] = None,
     severity: Annotated[Severity | None, Query(description="At least this severity")] = None,
-    since: Annotated[datetime | None, Query(description="started_at (or received_at) >= since")] = None,
-    until: Annotated[datetime | None, Query(description="started_at (or received_at) < until")] = None,
+    since: Annotated[datetime | None, Query(description="started_at (or received_at) >= since"), Instant] = None,
+    until: Annotated[datetime | None, Query(description="started_at (or received_at) < until"), Instant] = None,
     period: Annotated[str | None, Query(description=f"Instead of since/until: {FORMATS}")] = None,
     score_min: Annotated[float | None, Query(ge=0, le=100)] = None,
     score_max: Annotated[float | None, Query(ge=0, le=100)] = None,
     assigned_to: str | None = None,
     unassigned: bool | None = None,
     limit: Annotated[int, Query(ge=1)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=ROW_ID_MAX)] = 0,
 ) -> ReviewPage:
     """The review queue: open reviews most urgent first (fatal, then severity, oldest first)."""
     if limit > settings.api.page_size_max:
@@ -235,7 +237,7 @@ def list_appeals(session: SessionDep, principal: QARead,
                  status_: Annotated[Literal["open", "accepted", "rejected"] | None, Query(alias="status")] = None,
                  team: str | None = None, agent_id: str | None = None,
                  limit: Annotated[int, Query(ge=1, le=500)] = 100,
-                 offset: Annotated[int, Query(ge=0)] = 0) -> AppealPage:
+                 offset: Annotated[int, Query(ge=0, le=ROW_ID_MAX)] = 0) -> AppealPage:
     """Appeals, oldest first (`status=open` for the lead's inbox)."""
     rows, total = repo.list_appeals(session=session, status=status_, team=scope_team(principal, team),
                                     agent_id=agent_id, limit=limit, offset=offset)

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 
 from qa_service.api import presenters
 from qa_service.api.auth import Ingest, QARead, check_team, scope_team
-from qa_service.api.deps import RowId, RuntimeDep, SessionDep, SettingsDep
+from qa_service.api.deps import ROW_ID_MAX, Instant, RowId, RuntimeDep, SessionDep, SettingsDep
 from qa_service.api.schemas import (
     BatchCreate,
     BatchItemResult,
@@ -105,10 +105,10 @@ def list_transcripts(
     status_: Annotated[TranscriptStatus | None, Query(alias="status")] = None,
     flagged: bool | None = None,
     reason: Annotated[str | None, Query(description="Only transcripts with a flag of this reason")] = None,
-    since: Annotated[datetime | None, Query(description="started_at (or received_at) >= since")] = None,
-    until: Annotated[datetime | None, Query(description="started_at (or received_at) < until")] = None,
+    since: Annotated[datetime | None, Query(description="started_at (or received_at) >= since"), Instant] = None,
+    until: Annotated[datetime | None, Query(description="started_at (or received_at) < until"), Instant] = None,
     limit: Annotated[int, Query(ge=1)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=ROW_ID_MAX)] = 0,
     before_id: Annotated[int | None, Query(ge=1, le=2**63 - 1,
                                            description="Keyset pagination: the previous page's next_before_id")] = None,
 ) -> TranscriptPage:

@@ -104,7 +104,7 @@ class ReviewRead(ReviewSummary):
 
 
 class OpenReview(BaseModel):
-    transcript_id: int = Field(ge=1)
+    transcript_id: int = Field(ge=1, le=2**63 - 1)
     by: Actor = None
 
 
@@ -125,7 +125,7 @@ class SampleRead(BaseModel):
 class AssignRequest(BaseModel):
     reviewers: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(min_length=1, max_length=200)
     mode: Literal["manual", "round_robin"] = "round_robin"
-    review_ids: list[int] | None = Field(None, max_length=5000, description="These reviews; else unassigned "
+    review_ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] | None = Field(None, max_length=5000, description="These reviews; else unassigned "
                                                                              "open ones matching the filters")
     limit: int = Field(100, ge=1, le=5000, description="How many unassigned reviews to deal out (no review_ids)")
     team: str | None = None
