@@ -98,6 +98,10 @@ def _incoming(rt: Runtime, cid: int, meta: dict, state: LiveState, items: list[L
     stored: list[dict] | None = None
     expected, now, new, repeats = state.last_seq + 1, time.time(), [], 0
     for k, u in enumerate(items):
+        if len(u.text) > rt.settings.api.max_text_chars:
+            raise Invalid(f"utterances[{k}].text is {len(u.text)} characters; the limit is "
+                          f"{rt.settings.api.max_text_chars} (QA_API__MAX_TEXT_CHARS)", f"utterances[{k}].text",
+                          loc=("body", "utterances", k, "text"))
         turn = {"seq": u.seq, "role": u.role.value, "text": redact(u.text), "start_ms": u.start_ms,
                 "end_ms": u.end_ms, "asr_confidence": u.asr_confidence, "at": now}
         if u.seq < expected and u.seq <= state.last_seq:

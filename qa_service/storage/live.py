@@ -52,14 +52,20 @@ def create(r: redis.Redis, key: tuple[str, str], meta: dict[str, Any], state: di
     existing = r.get(k)
     if existing is not None:
         return int(existing), False
+    # encoded before anything is written: a value that cannot be stored must not leave the key behind
+    fields = {"meta": json.dumps(meta, ensure_ascii=False).encode(), "state": json.dumps(state).encode(),
+              "status": b"open"}
     cid = int(r.incr(f"{P}next_id"))
     if not r.set(k, cid, nx=True):  # another process won the race: theirs it is
         return int(r.get(k)), False
-    with r.pipeline() as p:
-        p.hset(_c(cid), mapping={"meta": json.dumps(meta, ensure_ascii=False),
-                                 "state": json.dumps(state), "status": "open"})
-        p.zadd(f"{P}open", {cid: now})
-        p.execute()
+    try:
+        with r.pipeline() as p:
+            p.hset(_c(cid), mapping=fields)
+            p.zadd(f"{P}open", {cid: now})
+            p.execute()
+    except Exception:
+        r.delete(k)  # the key would point at a conversation that does not exist
+        raise
     return cid, True
 
 

@@ -136,6 +136,29 @@ def test_out_of_order_and_malformed_turns_are_4xx_naming_the_field_and_keep_noth
     assert ok.status_code == 200 and ok.json()["accepted"] == 1
 
 
+def test_live_limits_and_unstorable_headers_are_422_and_leave_nothing_behind(live_client):
+    """What POST /v1/transcripts refuses, a live conversation refuses too: a turn over
+    QA_API__MAX_TEXT_CHARS, a start time no column holds, metadata that cannot be stored as sent. A refused
+    open leaves nothing behind: the same key opens cleanly afterwards."""
+    cid = open_conversation(live_client, "limits")
+    url = f"/v1/live/conversations/{cid}/utterances"
+    limit = live_client.app.state.runtime.settings.api.max_text_chars
+    long = live_client.post(url, json={"utterances": [{"seq": 0, "role": "customer", "text": "很" * (limit + 1)}]})
+    assert long.status_code == 422 and long.json()["detail"][0]["loc"] == ["body", "utterances", 0, "text"], long.text[:300]
+    far = live_client.post(url, json={"utterances": [{"seq": 0, "role": "customer", "text": "在吗", "start_ms": 2**63}]})
+    assert far.status_code == 422 and far.json()["detail"][0]["loc"] == ["body", "utterances", 0, "start_ms"]
+    headers = {"content-type": "application/json"}
+    for bad in ({"metadata": {"x": "\ud800"}}, {"started_at": "9999-12-31T23:59:59-14:00"}):
+        body = {"source": "live-test", "external_id": "unstorable", **bad}
+        refused = live_client.post("/v1/live/conversations", content=json.dumps(body), headers=headers)
+        assert refused.status_code == 422, refused.text
+    again = open_conversation(live_client, "unstorable", metadata={"x": "ok"})
+    stream(live_client, again, [{"role": "customer", "text": "你好"}])
+    assert live_client.post(f"/v1/live/conversations/{again}/end").status_code == 200
+    [c] = [c for c in live_client.get("/v1/live/conversations").json() if c["id"] == cid]
+    assert c["turns"] == 0
+
+
 def test_timers_page_for_a_waiting_customer_and_end_idle_conversations(live_client):
     from qa_service.live import service
 
