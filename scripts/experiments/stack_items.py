@@ -80,8 +80,10 @@ def half_f1(scores: np.ndarray, truth: np.ndarray, ids: list[str]) -> float:
     return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def detections(doc: str):
+    """The experiments' common start: ``--data``, then the train and dev conversations with their
+    out-of-fold (train) and shipped-model (dev) detections, each a dict by dialogue id."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     args = p.parse_args()
     shipped = ROOT / "models" / "qa-detectors"
@@ -92,8 +94,13 @@ def main() -> int:
     dev = [c for c in convos if c.split == "dev"]
     log(f"{len(train)} train, {len(dev)} dev")
     oof = out_of_fold(convos, train, final, chosen)
+    return train, dev, oof, dict(zip((c.id for c in dev), td.detect(final, dev))), final
+
+
+def main() -> int:
+    train, dev, oof, dev_dets, _ = detections(__doc__)
     xtr = np.stack([summaries(c.view.customer_turns, oof[c.id]) for c in train])
-    xdv = np.stack([summaries(c.view.customer_turns, d) for c, d in zip(dev, td.detect(final, dev))])
+    xdv = np.stack([summaries(c.view.customer_turns, dev_dets[c.id]) for c in dev])
     names = list(FEATURES)
     ids = [c.id for c in dev]
     print(f"\n{'item':32s}{'dev +':>6}{'single head':>13}{'second stage':>14}   (dev F1, half-split thresholds)")

@@ -13,8 +13,6 @@ The test split is never read.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -23,9 +21,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from stack_items import ROOT, half_f1, log, out_of_fold, td  # noqa: E402
-
-from qa_service.scoring.detectors.model import DetectorModel  # noqa: E402
+from stack_items import detections, half_f1, log  # noqa: E402
 
 
 def turn_rows(c, d) -> list[tuple[int, list[float]]]:
@@ -65,17 +61,7 @@ def table(convos, dets) -> tuple[np.ndarray, dict[str, np.ndarray], list[str]]:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
-    args = p.parse_args()
-    shipped = ROOT / "models" / "qa-detectors"
-    final = DetectorModel.load(shipped)
-    chosen = json.loads((shipped / "training.json").read_text(encoding="utf-8"))["heads"]
-    convos = [c for c in td.load(args.data, extra=True) if c.split in ("train", "dev")]
-    train = [c for c in convos if c.split == "train"]
-    dev = [c for c in convos if c.split == "dev"]
-    oof = out_of_fold(convos, train, final, chosen)
-    dev_dets = dict(zip((c.id for c in dev), td.detect(final, dev)))
+    train, dev, oof, dev_dets, _ = detections(__doc__)
     xtr, ytr, _ = table(train, oof)
     xdv, ydv, ids = table(dev, dev_dets)
     own = {"negative": 0, "objection": 1}

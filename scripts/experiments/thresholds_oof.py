@@ -13,17 +13,13 @@ of dev (what ships, optimistic) is printed for reference. The test split is neve
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from stack_items import ROOT, half_f1, out_of_fold, td  # noqa: E402
-
-from qa_service.scoring.detectors.model import DetectorModel  # noqa: E402
+from stack_items import detections, half_f1, td  # noqa: E402
 
 CONVERSATION = {  # head -> whether a labelled conversation has it (the max over its turns decides)
     "objection": lambda lab: bool(lab["objections"]),
@@ -43,17 +39,7 @@ def f1_at(scores, truth, th: float) -> float:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
-    args = p.parse_args()
-    shipped = ROOT / "models" / "qa-detectors"
-    final = DetectorModel.load(shipped)
-    chosen = json.loads((shipped / "training.json").read_text(encoding="utf-8"))["heads"]
-    convos = [c for c in td.load(args.data, extra=True) if c.split in ("train", "dev")]
-    train = [c for c in convos if c.split == "train"]
-    dev = [c for c in convos if c.split == "dev"]
-    oof = out_of_fold(convos, train, final, chosen)
-    dev_dets = dict(zip((c.id for c in dev), td.detect(final, dev)))
+    train, dev, oof, dev_dets, final = detections(__doc__)
     ids = [c.id for c in dev]
     print(f"\n{'head (conversation level)':26s}{'dev +':>6}{'train +':>8}{'shipped th':>11}{'oof th':>8}"
           f"{'dev-half th':>13}{'oof th':>8}{'all dev th':>12}")
