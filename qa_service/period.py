@@ -35,7 +35,7 @@ class Period:
                 datetime.combine(self.end + timedelta(days=1), time.min, tz))
 
 
-EARLIEST, LATEST = 1900, 2999  # the years a period may span (as conversations' times: ingest/schema.py)
+EARLIEST, LATEST = 1900, 2999  # the years a period, or a conversation's time (ingest/schema.py), may fall in
 
 
 def parse_period(text: str) -> Period:

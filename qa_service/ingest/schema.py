@@ -16,9 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from qa_service.config import APISettings
 from qa_service.domain import Channel, Role, Transcript, Utterance
+from qa_service.period import EARLIEST, LATEST  # the years a conversation's time may fall in (UTC)
 
 # C0 controls other than tab/newline/carriage return, DEL, and lone surrogates: never stored.
-_BAD_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+BAD_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
 MAX_METADATA_DEPTH = 16
@@ -38,7 +39,6 @@ def _depth(value: Any, limit: int = MAX_METADATA_DEPTH + 1) -> int:
 
 
 MAX_MS = 2_147_483_647  # start_ms / end_ms are 32-bit columns: about 24.8 days into a conversation
-EARLIEST, LATEST = 1900, 2999  # the years a conversation's time may fall in (UTC)
 
 
 def check_time(v: datetime | None) -> datetime | None:
@@ -83,7 +83,7 @@ def _check_json(value: Any) -> None:
 
 def _check_chars(value: str | None) -> str | None:
     if value is not None:
-        bad = _BAD_CHARS.search(value)
+        bad = BAD_CHARS.search(value)
         if bad:
             raise ValueError(f"contains control character U+{ord(bad.group()):04X} at position {bad.start()}")
     return value

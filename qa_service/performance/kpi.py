@@ -23,6 +23,7 @@ from typing import Any, Iterable
 
 import yaml
 
+from qa_service.ingest.schema import BAD_CHARS
 from qa_service.period import Period, parse_period
 
 # field: (kind, description). kind: int = a count ≥ 0, float = a number ≥ 0, rating = 0–100, score5 = 1–5
@@ -248,9 +249,8 @@ MAX_VALUE = 2_147_483_647  # counts are 32-bit columns; no KPI of one agent come
 
 
 def _printable(text: str, lines: bool = False) -> bool:
-    """No control characters (but tab and line breaks when ``lines``) and no lone surrogates."""
-    return not any((ord(c) < 32 and not (lines and c in "\t\n\r")) or 0xD800 <= ord(c) <= 0xDFFF or c == "\x7f"
-                   for c in text)
+    """What ingest stores (no control characters, no lone surrogates); tab and line breaks only if ``lines``."""
+    return not BAD_CHARS.search(text) and (lines or not any(c in "\t\n\r" for c in text))
 
 
 def _value_problem(kind: str, v: float, pct: bool) -> str | None:
