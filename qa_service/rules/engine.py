@@ -6,18 +6,24 @@ findings and points is the dimension scorers' job (compute, then write).
 Negation is an operator of every leaf: a phrase under an odd number of negators in its clause
 (我们**不**保证收益, **没有**不满意 counts two) is *negated*. The check is lazy: jieba runs only
 when a negator character stands just before a hit.
+
+Regular expressions run under a time budget per transcript (``REGEX_BUDGET_S``; see
+:mod:`qa_service.rules.patterns`): a pattern that backtracks catastrophically, such as ``^(a|aa)+$``,
+raises ``R009`` instead of stalling the API's dry run or a worker.
 """
 
 from __future__ import annotations
 
-import re
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import ahocorasick
 
 from qa_service.domain import Role, Transcript, Utterance
+from qa_service.errors import RuleError, RulePackError
 from qa_service.rules.loader import PackRule, RulePack, qualify
+from qa_service.rules.patterns import FAST_STEPS, compile_pattern, steps_per_char
 from qa_service.rules.schema import Condition, Negation, RuleKind, RuleRole
 from qa_service.text import (
     CLAUSE_BREAKS,
@@ -36,6 +42,10 @@ TurnHits = dict[int, list[Span]]  # turn index → spans in the normalised text
 NEGATOR_CHARS = frozenset("不没无非未别莫勿甭")
 NEGATION_LOOKBACK_CHARS = 10
 PARTICLES = frozenset("了 的 吧 呢 吗 嘛 着 过 啦 哦 呀 哈 么".split())
+# Regex time allowed per transcript and pack: 0.5 s, and 1 ms more per turn (real rules take ~30 µs a turn).
+REGEX_BUDGET_S = 0.5
+REGEX_BUDGET_PER_TURN_S = 0.001
+CLOCK_EVERY = 32  # searches without a timeout between two looks at the clock (each is bounded: patterns.py)
 ROLE_OF = {RuleRole.agent: (Role.agent,), RuleRole.customer: (Role.customer,),
            RuleRole.any: (Role.agent, Role.customer, Role.bot)}
 
@@ -65,6 +75,8 @@ class PackMatch:
     turns: list[Turn]
     hits: dict[str, TurnHits]
     scopes: dict[str, list[int]]
+    skipped: list[RuleError] = field(default_factory=list)  # R009s passed over (``match(…, skip_slow=True)``)
+    not_run: int = 0  # regex conditions not run after that: the budget was spent
 
     def fired(self, rule: PackRule) -> bool:
         """A hit rule hit; a required rule found nothing in a non-empty window."""
@@ -85,20 +97,24 @@ class PackMatch:
 
 
 class _Leaf:
-    __slots__ = ("id", "cond", "regex", "exclude", "tokens")
+    __slots__ = ("id", "cond", "regex", "exclude", "tokens", "fast_chars")
 
     def __init__(self, leaf_id: int, cond: Condition):
         self.id = leaf_id
         self.cond = cond
-        self.regex = re.compile(cond.regex) if cond.regex else None
-        self.exclude = [re.compile(p) for p in cond.exclude]
+        self.regex = compile_pattern(cond.regex) if cond.regex else None
+        self.exclude = [compile_pattern(p) for p in cond.exclude]
+        # Texts up to this length cannot keep the regexes busy long: searched without a timeout.
+        bounds = [steps_per_char(p) for p in ([cond.regex] if cond.regex else []) + list(cond.exclude)]
+        self.fast_chars = min((FAST_STEPS // b if b else 0 for b in bounds), default=0)
         self.tokens = [frozenset(alt.split("|")) for alt in cond.tokens] if cond.tokens else None
 
 
 class CompiledPack:
-    def __init__(self, pack: RulePack, analyzer: Analyzer):
+    def __init__(self, pack: RulePack, analyzer: Analyzer, *, regex_budget_s: float = REGEX_BUDGET_S):
         self.pack = pack
         self.analyzer = analyzer
+        self.regex_budget_s = regex_budget_s
         self._leaves: dict[int, _Leaf] = {}  # id(condition) → leaf
         self._automaton = ahocorasick.Automaton()
         phrases: dict[str, list[int]] = {}
@@ -133,12 +149,17 @@ class CompiledPack:
         return out
 
     # -- matching ----------------------------------------------------------------------------
-    def match(self, transcript: Transcript, rules: Iterable[PackRule] | None = None) -> PackMatch:
+    def match(self, transcript: Transcript, rules: Iterable[PackRule] | None = None, *,
+              skip_slow: bool = False) -> PackMatch:
+        """Hits of ``rules`` (default: all). A regex past the budget raises R009; with ``skip_slow`` (the
+        live checks, which must not refuse a turn) it finds nothing and is listed in ``skipped``, and the
+        regex conditions after it are not run (counted in ``not_run``); phrases and tokens still are."""
         turns = self.prepare(transcript)
-        ctx = _Context(self, turns, self._phrase_hits(turns))
+        budget = self.regex_budget_s + REGEX_BUDGET_PER_TURN_S * len(turns)
+        ctx = _Context(self, turns, self._phrase_hits(turns), budget, skip_slow)
         for rule in rules if rules is not None else self.pack.rules:
             ctx.rule_hits(rule)
-        return PackMatch(self.pack, turns, ctx.hits, ctx.scopes)
+        return PackMatch(self.pack, turns, ctx.hits, ctx.scopes, ctx.skipped, ctx.not_run)
 
     # -- negation ----------------------------------------------------------------------------
     def negation(self, turn: Turn, span: Span) -> tuple[int, int]:
@@ -188,6 +209,14 @@ class CompiledPack:
         return count, start
 
 
+def _left(deadline: float) -> float:
+    """Seconds until the deadline, as a search timeout (TimeoutError when none are left)."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError
+    return left
+
+
 def _leaves_of(cond: Condition) -> Iterable[Condition]:
     if cond.phrases is not None or cond.regex is not None or cond.tokens is not None:
         yield cond
@@ -207,6 +236,10 @@ class _Context:
     compiled: CompiledPack
     turns: list[Turn]
     phrase_hits: dict[int, TurnHits]
+    regex_left: float  # seconds of regex searching this match may still spend (then R009)
+    skip_slow: bool = False
+    skipped: list[RuleError] = field(default_factory=list)
+    not_run: int = 0  # regex conditions passed over once the budget was spent
     hits: dict[str, TurnHits] = field(default_factory=dict)
     scopes: dict[str, list[int]] = field(default_factory=dict)
     _by_role: dict[RuleRole, list[int]] = field(default_factory=dict)
@@ -232,7 +265,7 @@ class _Context:
 
     def eval(self, cond: Condition, scope: list[int], rule: PackRule) -> TurnHits:
         if cond.phrases is not None or cond.regex is not None or cond.tokens is not None:
-            return self.leaf(cond, scope)
+            return self.leaf(cond, scope, rule)
         if cond.any is not None:
             out: TurnHits = {}
             for child in cond.any:
@@ -276,19 +309,20 @@ class _Context:
             near = [t for t in scope if any(0 < a - t <= k for a in anchor_turns)]
         return self.eval(cond.match, near, rule) if near else {}
 
-    def leaf(self, cond: Condition, scope: list[int]) -> TurnHits:
+    def leaf(self, cond: Condition, scope: list[int], rule: PackRule) -> TurnHits:
         leaf = self.compiled._leaves[id(cond)]
         out: TurnHits = {}
         if cond.phrases is not None:
             found = self.phrase_hits.get(leaf.id, {})
             candidates = ((t, found[t]) for t in scope if t in found)
         elif leaf.regex is not None:
-            candidates = []
-            for t in scope:
-                text = self.turns[t].norm.text
-                spans = [m.span() for m in leaf.regex.finditer(text) if m.end() > m.start()]
-                if spans and not any(x.search(text) for x in leaf.exclude):
-                    candidates.append((t, spans))
+            try:
+                candidates = self._regex_scan(leaf, scope, rule)
+            except RulePackError as exc:
+                if not self.skip_slow:
+                    raise
+                self.skipped += exc.errors
+                return {}
         else:
             candidates = [(t, s) for t in scope if (s := self._token_spans(self.turns[t], leaf.tokens, cond.gap))]
         for t, spans in candidates:
@@ -296,6 +330,47 @@ class _Context:
             if kept:
                 out[t] = kept
         return out
+
+    def _regex_scan(self, leaf: _Leaf, scope: list[int], rule: PackRule) -> list[tuple[int, list[Span]]]:
+        """Turns where the leaf's regex matches (and no exclusion does), within the match's regex budget.
+        A text the pattern cannot keep busy (``fast_chars``) is searched without a timeout, and the clock
+        is read every ``CLOCK_EVERY`` such turns; any other search gets the time left as its timeout."""
+        found: list[tuple[int, list[Span]]] = []
+        if self.regex_left <= 0:  # an earlier leaf spent the budget (only when skipping): not run
+            self.not_run += 1
+            return found
+        deadline = time.monotonic() + self.regex_left
+        try:
+            for k, t in enumerate(scope):
+                text = self.turns[t].norm.text
+                if len(text) <= leaf.fast_chars:
+                    spans = [m.span() for m in leaf.regex.finditer(text) if m.end() > m.start()]
+                    excluded = spans and any(x.search(text) for x in leaf.exclude)
+                    if k % CLOCK_EVERY == CLOCK_EVERY - 1 and time.monotonic() > deadline:
+                        raise TimeoutError
+                else:
+                    spans = [m.span() for m in leaf.regex.finditer(text, timeout=_left(deadline))
+                             if m.end() > m.start()]
+                    excluded = spans and any(x.search(text, timeout=_left(deadline)) for x in leaf.exclude)
+                if spans and not excluded:
+                    found.append((t, spans))
+        except TimeoutError:
+            self.regex_left = 0.0
+            raise self._timed_out(leaf.cond, rule, t) from None
+        self.regex_left = deadline - time.monotonic()
+        if self.regex_left <= 0:
+            raise self._timed_out(leaf.cond, rule, t)
+        return found
+
+    def _timed_out(self, cond: Condition, rule: PackRule, turn: int) -> RulePackError:
+        ms = round((self.compiled.regex_budget_s + REGEX_BUDGET_PER_TURN_S * len(self.turns)) * 1000)
+        patterns = " / ".join(repr(p) for p in [cond.regex, *cond.exclude])
+        return RulePackError([RuleError(
+            "R009", rule.path,
+            f"match: regex {patterns} ran past the {ms} ms budget on turn {turn} "
+            f"({len(self.turns[turn].norm.text)} characters); it backtracks catastrophically",
+            "rewrite the pattern without a repeated group that can match the same text two ways, "
+            "such as (a+)+ or (a|aa)+ — or use phrases: / tokens:", rule.id)])
 
     def _by_negation(self, turn: Turn, spans: list[Span], mode: Negation) -> list[Span]:
         if mode == Negation.any:

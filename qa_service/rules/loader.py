@@ -77,7 +77,7 @@ def _schema_errors(exc: ValidationError, raw: dict, where: str) -> list[RuleErro
         msg = err["msg"].removeprefix("Value error, ")
         kind = err["type"]
         if "invalid regex" in msg:
-            code, fix = "R003", "fix the pattern (check it with python's re.compile)"
+            code, fix = "R003", "fix the pattern (Python's re syntax)"
         elif kind == "extra_forbidden":
             code, fix = "R002", f"remove '{loc[-1]}' or correct its spelling (rules/README.md lists the keys)"
         elif kind == "missing":

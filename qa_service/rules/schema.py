@@ -18,7 +18,10 @@ import re
 from enum import Enum
 from typing import Annotated, Any, Literal
 
+import regex
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from qa_service.rules.patterns import compile_pattern
 
 RULE_ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 PACK_NAME = re.compile(r"^[a-z0-9]+(_[a-z0-9]+)*$")
@@ -90,8 +93,8 @@ class Condition(Strict):
             raise ValueError("exclude: only goes with regex (use none: [...] otherwise)")
         for pattern in ([self.regex] if self.regex else []) + list(self.exclude):
             try:
-                re.compile(pattern)
-            except re.error as exc:
+                compile_pattern(pattern)
+            except regex.error as exc:
                 raise ValueError(f"invalid regex {pattern!r}: {exc}") from exc
         if self.tokens is not None and any(" " in t for t in self.tokens):
             raise ValueError("tokens: one token per list item (split words into separate items)")

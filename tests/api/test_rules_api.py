@@ -87,6 +87,23 @@ def test_dry_run_bad_rule_is_422_with_code(client):
     assert resp.status_code == 422 and "utterances" in str(resp.json()["detail"][0]["loc"])
 
 
+def test_dry_run_of_a_backtracking_regex_is_422_not_a_stalled_api(client):
+    """Any QA reader may dry-run a draft; a pattern that backtracks for hours stops at the engine's budget."""
+    rule = {"id": "stall", "dimension": "politeness", "points": -1, "message": "x", "role": "customer",
+            "match": {"regex": "^(a|aa)+$"}, "examples": {"match": ["aaa"], "no_match": ["b"]}}
+    turns = [{"role": "agent", "text": "您好"}, {"role": "customer", "text": "a" * 40 + "b"}]
+    resp = client.post("/v1/rules/test", json={"pack": "general", "rule": rule, "transcript": {"utterances": turns}})
+    assert resp.status_code == 422
+    (detail,) = resp.json()["detail"]
+    assert detail["code"] == "R009" and detail["loc"] == ["body", "rule"]
+    assert "general.stall" in detail["msg"] and "turn 1" in detail["msg"] and "backtracks" in detail["msg"]
+    # The same draft on text it decides quickly is an ordinary dry run.
+    turns[1]["text"] = "aaaa"
+    body = client.post("/v1/rules/test", json={"pack": "general", "rule": rule,
+                                               "transcript": {"utterances": turns}}).json()
+    assert [h["utterance_index"] for h in body["hits"] if h["rule_id"] == "general.stall"] == [1]
+
+
 def test_flagged_transcripts_are_queryable_by_reason(client, settings):
     fatal = client.post("/v1/transcripts", json=transcript("fatal", scenario="finance", utterances=TURNS)).json()["id"]
     clean = client.post("/v1/transcripts", json=transcript("clean", utterances=[

@@ -131,6 +131,30 @@ def test_an_unknown_rule_and_a_wrong_example_are_reported(live_checks):
     assert any(p.startswith("L010 late") and "expected to fire at turn 0, fired at turn 1" in p for p in problems)
 
 
+def test_a_backtracking_rule_does_not_refuse_a_live_turn(tmp_path, caplog):
+    """Live checks pass over a regex past its budget (logged) and keep every other check; the full report is
+    where it fails (tests/queue/test_delivery.py)."""
+    import shutil
+
+    from qa_service.config import ScoringSettings
+    from qa_service.live.checks import LiveChecks
+    from qa_service.scoring.pipeline import Pipeline
+    from tests.queue.test_delivery import STALL_RULE
+
+    rules = tmp_path / "rules"
+    shutil.copytree(DEFAULT_RULES_DIR, rules)
+    general = (rules / "general.yaml").read_text(encoding="utf-8")
+    (rules / "general.yaml").write_text(general.replace("\nrules:\n", "\nrules:\n" + STALL_RULE, 1), encoding="utf-8")
+    checks = LiveChecks(Pipeline.from_settings(ScoringSettings(rules_dir=rules)))
+    turns = [{"role": "customer", "text": "a" * 40 + "b", "at": 1.0}, {"role": "agent", "text": "你有病吧", "at": 2.0}]
+    with caplog.at_level("WARNING", logger="qa_service.live.checks"):
+        customer, agent = checks.observe(turns, [0, 1], channel="chat", scenario=None)
+    assert customer.rule_hits == [] and "customer_anger" in customer.metrics
+    assert [h.rule_id for h in agent.rule_hits] == ["general.abuse"]  # its phrases still count
+    (warning,) = [r.getMessage() for r in caplog.records if r.name == "qa_service.live.checks"]
+    assert "R009" in warning and "general.stall" in warning and "regex conditions after it not run" in warning
+
+
 def test_a_hot_path_looks_for_edits_at_most_once_per_interval(tmp_path, monkeypatch):
     clock = [1000.0]
     monkeypatch.setattr(loader.time, "monotonic", lambda: clock[0])

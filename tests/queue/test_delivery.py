@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 
@@ -11,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from qa_service.app import create_app
+from qa_service.config import DEFAULT_RULES_DIR
 from qa_service.storage.redis import EmbeddedRedis
 from qa_service.queue.outbox import reconcile
 from qa_service.queue.worker import run_worker
@@ -194,6 +196,39 @@ def test_poison_transcript_ends_failed_with_error_after_max_attempts(tmp_path, s
     assert _status(sessions, bad).status == "failed"
     got = client.get(f"/v1/transcripts/{bad}").json()
     assert got["status"] == "failed" and "POISON" in got["last_error"] and got["report"] is None
+
+
+def test_backtracking_rule_fails_the_transcript_it_stalls_on_not_the_worker(tmp_path, sqlite_url, redis_url,
+                                                                           redis_conn):
+    """A deployed pattern that backtracks catastrophically: the transcript that trips it ends failed with R009
+    (after its retries), the rest of its chunk is scored, and the worker goes on."""
+    rules = tmp_path / "rules"
+    shutil.copytree(DEFAULT_RULES_DIR, rules)
+    general = (rules / "general.yaml").read_text(encoding="utf-8").replace("\nrules:\n", "\nrules:\n" + STALL_RULE, 1)
+    (rules / "general.yaml").write_text(general, encoding="utf-8")
+    settings = make_settings(tmp_path, sqlite_url, redis_url, scoring={"rules_dir": rules})
+    sessions = session_factory(create_db_engine(settings))
+    client = TestClient(create_app(settings))
+    body = client.post("/v1/transcripts/batch", json={"transcripts": [
+        transcript("stalls", utterances=[{"role": "agent", "text": "您好"}, {"role": "customer", "text": "a" * 40 + "b"}]),
+        transcript("fine")]}).json()
+    bad, good = (item["id"] for item in body["items"])
+    run_worker(settings, burst=True, reconcile=False)
+    row = _status(sessions, bad)
+    assert row.status == "failed" and row.attempts == settings.worker.max_attempts
+    assert "R009" in row.last_error and "general.stall" in row.last_error
+    assert _status(sessions, good).status == "scored"
+
+
+STALL_RULE = """\
+  - id: stall
+    dimension: politeness
+    role: customer
+    points: -1
+    message: x
+    match: {regex: '^(a|aa)+$'}
+    examples: {match: [aaa], no_match: [b]}
+"""
 
 
 def test_worker_with_missing_model_fails_at_start_with_clear_error(tmp_path, sqlite_url, redis_url, redis_conn):

@@ -11,8 +11,11 @@ import pytest
 from qa_service.errors import RulePackError
 from qa_service.config import DEFAULT_RULES_DIR
 from qa_service.rules.book import RuleBook
-from qa_service.rules.check import fires, run_examples
+from qa_service.domain import Role, Transcript, Utterance
+from qa_service.rules.check import example_errors, fires, run_examples
+from qa_service.rules.engine import CompiledPack
 from qa_service.rules.loader import load_packs
+from qa_service.text import Analyzer
 
 SHIPPED = DEFAULT_RULES_DIR
 SCENARIOS = {"general", "presale", "after_sales", "complaint", "finance"}
@@ -92,6 +95,33 @@ def test_malformed_pack_fails_with_coded_error(tmp_path, body, code, needle):
     messages = [str(e) for e in info.value.errors]
     assert any(m.startswith(code) and needle in m for m in messages), messages
     assert all(" — " in m for m in messages)  # every error says how to fix it
+
+
+BACKTRACKING_RULE = GOOD_RULE.replace("{phrases: [保证收益]}", "{regex: '^(a|aa)+$'}").replace(
+    "{match: [保证收益], no_match: [不保证收益]}", "{match: [aaa], no_match: [b]}")
+
+
+def test_catastrophic_regex_stops_at_its_budget_with_a_coded_error(tmp_path):
+    """``^(a|aa)+$`` on 40 a's and a b backtracks for hours under ``re``; the engine gives up at its budget."""
+    packs = load_packs(_write(tmp_path, "finance.yaml", PACK_HEAD + BACKTRACKING_RULE))
+    compiled = CompiledPack(packs["finance"], Analyzer(), regex_budget_s=0.05)
+    assert example_errors(compiled) == []  # its examples are short: nothing to see at load
+    stalling = Transcript((Utterance(0, Role.agent, "您好"), Utterance(1, Role.agent, "a" * 40 + "b")))
+    with pytest.raises(RulePackError) as info:
+        compiled.match(stalling)
+    (error,) = info.value.errors
+    assert error.code == "R009" and error.rule == "finance.no-return-promise"
+    assert "'^(a|aa)+$' ran past the 52 ms budget on turn 1 (41 characters)" in error.problem
+    # Bounded, but 10^4 ways through: fast on a short text, under the timeout (and stopped) on a long one.
+    many_ways = BACKTRACKING_RULE.replace("^(a|aa)+$", "(a|a|a|a|a|a|a|a|a|a){4}b")
+    packs = load_packs(_write(tmp_path, "finance.yaml", PACK_HEAD + many_ways))
+    slow = CompiledPack(packs["finance"], Analyzer(), regex_budget_s=0.05)
+    assert slow.match(Transcript((Utterance(0, Role.agent, "aaaab"),))).hits["finance.no-return-promise"]
+    with pytest.raises(RulePackError, match="R009"):
+        slow.match(Transcript((Utterance(0, Role.agent, "a" * 9_999),)))
+    # The first pattern on text it can decide quickly, and the budget spent by many quick turns: fine.
+    quick = Transcript(tuple(Utterance(i, Role.agent, "aaaa") for i in range(200)))
+    assert set(compiled.match(quick).hits["finance.no-return-promise"]) == set(range(200))
 
 
 def test_retired_rule_id_is_never_reused(tmp_path):

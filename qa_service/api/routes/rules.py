@@ -40,7 +40,7 @@ def test_rules(body: RuleTestRequest, runtime: RuntimeDep, _principal: QARead) -
         result = dry_run(runtime.pipeline, body.transcript.to_domain(), pack=body.pack, pack_yaml=body.pack_yaml,
                          rule=body.rule)
     except RulePackError as exc:
-        field = "pack_yaml" if body.pack_yaml is not None else "rule"
+        field = "pack_yaml" if body.pack_yaml is not None else "rule" if body.rule is not None else "pack"
         raise HTTPException(422, detail=[{"loc": ["body", field], "type": "rule_pack", "msg": str(e),
                                           "code": e.code} for e in exc.errors]) from None
     return presenters.dry_run_read(result.pack, result.match, result.report, result.examples)
