@@ -40,6 +40,7 @@ class LiveState:
     turns: int = 0
     last_at: float | None = None  # arrival of the last turn (unix seconds)
     last_end_ms: int | None = None  # its end (or start) on the conversation's own clock
+    last_start_ms: int | None = None  # the latest start_ms sent (a later turn may not start before it)
     waiting_since: float | None = None  # the customer has waited for a reply since (arrival time)
     waiting_ms: int | None = None  # … since this point on the conversation's clock
     waiting_index: int | None = None
@@ -108,6 +109,8 @@ def advance(state: LiveState, turn: dict[str, Any]) -> Observation | None:
     state.last_seq = turn["seq"]
     state.last_at = turn["at"]
     state.last_end_ms = turn["end_ms"] if turn["end_ms"] is not None else turn["start_ms"]
+    if turn["start_ms"] is not None:
+        state.last_start_ms = turn["start_ms"]
     if turn["role"] == "customer" and state.waiting_since is None:
         state.waiting_since, state.waiting_ms, state.waiting_index = turn["at"], turn["start_ms"], turn["seq"]
         return None

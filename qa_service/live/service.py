@@ -69,9 +69,20 @@ def open_conversation(rt: Runtime, body: LiveConversationCreate) -> Opened:
     cid, created = live_repo.create(rt.redis, (body.source, body.external_id), meta, LiveState().as_dict(), time.time())
     found = live_repo.load(rt.redis, cid)
     status = found[2] if found else "open"
+    if not created and found is not None:
+        _same_header(cid, found[0], meta)
     if created:
         live_repo.publish(rt.redis, {"type": "conversation", "id": cid, "team": body.team})
     return Opened(cid, created, status)
+
+
+def _same_header(cid: int, stored: dict[str, Any], meta: dict[str, Any]) -> None:
+    """Opening again is idempotent only with the same fields (as ``POST /v1/transcripts`` is)."""
+    for field in LiveConversationCreate.model_fields:
+        if stored.get(field) != meta.get(field):
+            raise Conflict(f"live conversation {cid} (source={meta['source']!r}, external_id="
+                           f"{meta['external_id']!r}) was opened with {field}={stored.get(field)!r}, not "
+                           f"{meta.get(field)!r}; open it again unchanged, or under a new external_id", field)
 
 
 def _open_state(cid: int, team: str | None, found: tuple | None) -> tuple[dict, LiveState]:
@@ -97,6 +108,7 @@ def _incoming(rt: Runtime, cid: int, meta: dict, state: LiveState, items: list[L
     redact = (lambda text: pii.redact(text, policy)) if policy is not None else (lambda text: text)
     stored: list[dict] | None = None
     expected, now, new, repeats = state.last_seq + 1, time.time(), [], 0
+    last_start = state.last_start_ms
     for k, u in enumerate(items):
         if len(u.text) > rt.settings.api.max_text_chars:
             raise Invalid(f"utterances[{k}].text is {len(u.text)} characters; the limit is "
@@ -114,6 +126,13 @@ def _incoming(rt: Runtime, cid: int, meta: dict, state: LiveState, items: list[L
             raise Conflict(f"utterances[{k}].seq is {u.seq}; the next expected is {expected} (send the turns in "
                            "order, none missing)", f"utterances[{k}].seq")
         else:
+            if u.start_ms is not None:
+                if last_start is not None and u.start_ms < last_start:
+                    # As POST /v1/transcripts refuses it: the ended conversation must ingest as sent.
+                    raise Invalid(f"utterances[{k}].start_ms goes backwards: {u.start_ms} is before the previous "
+                                  f"utterance's start_ms {last_start}", f"utterances[{k}].start_ms",
+                                  loc=("body", "utterances", k, "start_ms"))
+                last_start = u.start_ms
             new.append(turn)
             expected += 1
     if state.turns + len(new) > rt.settings.api.max_utterances:

@@ -136,6 +136,7 @@ def test_bad_items_in_batch_name_their_fields_and_store_nothing(strict):
     ("/v1/transcripts", {"offset": 2**63}, ["query", "offset"]),
     ("/v1/reviews", {"since": "9999-12-31T23:59:59-14:00"}, ["query", "since"]),
     ("/v1/appeals", {"offset": 2**63}, ["query", "offset"]),
+    ("/v1/webhooks/deliveries", {"status": "bogus"}, ["query", "status"]),  # was 200 [], as if none had failed
 ])
 def test_query_values_past_the_columns_are_422_naming_the_parameter(strict, path, params, loc):
     client, _ = strict

@@ -246,7 +246,7 @@ def test_review_errors_name_the_field(api, sessions_for):
     r = client.put(f"/v1/reviews/{rid}/findings/1/verdict", json={"verdict": "rejected"})
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "by"]
     cases = [({"dimension": "nonsense"}, "dimension"), ({"utterance_index": 9}, "utterance_index"),
-             ({"quote": "不在原文里"}, "quote"), ({"span": [3, 99]}, "span")]
+             ({"quote": "不在原文里"}, "quote"), ({"quote": ""}, "quote"), ({"span": [3, 99]}, "span")]
     for change, field in cases:
         body = {"dimension": "politeness", "utterance_index": 1, "points": -5, "message": "m", "by": "x", **change}
         r = client.post(f"/v1/reviews/{rid}/manual-findings", json=body)

@@ -136,6 +136,42 @@ def test_out_of_order_and_malformed_turns_are_4xx_naming_the_field_and_keep_noth
     assert ok.status_code == 200 and ok.json()["accepted"] == 1
 
 
+def test_a_turn_starting_before_an_earlier_one_is_422_as_in_a_batch(live_client):
+    """Across requests too: the ended conversation is ingested as one transcript, which refuses it."""
+    cid = open_conversation(live_client, "backwards")
+    url = f"/v1/live/conversations/{cid}/utterances"
+    ok = live_client.post(url, json={"utterances": [{"seq": 0, "role": "customer", "text": "在吗", "start_ms": 5000},
+                                                    {"seq": 1, "role": "agent", "text": "在的", "start_ms": 8000}]})
+    assert ok.status_code == 200, ok.text
+    untimed = live_client.post(url, json={"utterances": [{"seq": 2, "role": "customer", "text": "好的"}]})
+    assert untimed.status_code == 200  # a turn without times is fine
+    back = live_client.post(url, json={"utterances": [{"seq": 3, "role": "customer", "text": "人呢", "start_ms": 7000}]})
+    assert back.status_code == 422, back.text
+    assert back.json()["detail"][0]["loc"] == ["body", "utterances", 0, "start_ms"]
+    assert "7000 is before the previous utterance's start_ms 8000" in back.json()["detail"][0]["msg"]
+    on = live_client.post(url, json={"utterances": [{"seq": 3, "role": "customer", "text": "人呢", "start_ms": 9000}]})
+    assert on.status_code == 200 and on.json()["accepted"] == 1
+    ended = live_client.post(f"/v1/live/conversations/{cid}/end")
+    assert ended.status_code == 200 and ended.json()["transcript_id"] is not None, ended.text
+
+
+def test_opening_again_is_idempotent_only_with_the_same_fields(live_client):
+    """As POST /v1/transcripts: the same (source, external_id) with other fields is a 409 naming the field,
+    not the first conversation answered as if it were the one asked for."""
+    header = {"source": "live-test", "external_id": "reopen", "agent_id": "a7", "team": "telecom"}
+    first = live_client.post("/v1/live/conversations", json=header)
+    assert first.status_code == 201
+    same = live_client.post("/v1/live/conversations", json=header)
+    assert same.status_code == 200 and same.json()["id"] == first.json()["id"] and same.json()["created"] is False
+    other = live_client.post("/v1/live/conversations", json={**header, "agent_id": "a8"})
+    assert other.status_code == 409 and other.json()["field"] == "agent_id"
+    assert "'a7'" in other.json()["detail"] and "'a8'" in other.json()["detail"]
+    channel = live_client.post("/v1/live/conversations", json={**header, "channel": "call"})
+    assert channel.status_code == 409 and channel.json()["field"] == "channel"
+    [c] = [c for c in live_client.get("/v1/live/conversations").json() if c["id"] == first.json()["id"]]
+    assert c["agent_id"] == "a7"
+
+
 def test_live_limits_and_unstorable_headers_are_422_and_leave_nothing_behind(live_client):
     """What POST /v1/transcripts refuses, a live conversation refuses too: a turn over
     QA_API__MAX_TEXT_CHARS, a start time no column holds, metadata that cannot be stored as sent. A refused

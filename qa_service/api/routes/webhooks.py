@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, status
 
@@ -41,8 +41,9 @@ def delete_webhook(webhook_id: RowId, runtime: RuntimeDep, _principal: Admin) ->
 
 @router.get("/deliveries", response_model=list[DeliveryRead])
 def list_deliveries(session: SessionDep, _principal: Admin,
-                    status_: Annotated[str | None, Query(alias="status",
-                                                         description="pending | sending | delivered | failed")] = None,
+                    status_: Annotated[Literal["pending", "sending", "delivered", "failed"] | None,
+                                       Query(alias="status", description="pending | sending | delivered | failed")
+                                       ] = None,
                     webhook_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
                     limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[DeliveryRead]:
     """Deliveries, newest first: a failing one shows its attempts and last error."""

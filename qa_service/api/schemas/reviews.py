@@ -148,7 +148,8 @@ class ManualFindingRequest(BaseModel):
     dimension: str = Field(min_length=1, max_length=50)
     utterance_index: int = Field(ge=0)
     span: tuple[int, int] | None = Field(None, description="[start, end) in the utterance; else `quote` is found")
-    quote: str | None = Field(None, max_length=2000, description="Verbatim text of the utterance")
+    quote: str | None = Field(None, min_length=1, max_length=2000,
+                              description="Verbatim text of the utterance (omit both for the whole turn)")
     points: float = Field(ge=-100, le=100, description="negative deducts, positive is a bonus")
     message: str = Field(min_length=1, max_length=500)
     severity: Severity = "minor"
