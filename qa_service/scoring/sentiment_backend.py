@@ -7,6 +7,7 @@ network: only existing local directories are accepted (a hub name is rejected be
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator, Sequence
 from importlib import resources
 from pathlib import Path
@@ -159,6 +160,11 @@ _forked: SentimentBackend | None = None  # the backend a forked child predicts w
 
 
 def _child_init() -> None:
+    # A forked child inherits the parent's Python signal handlers (an rq worker's or a server's SIGTERM
+    # handler only sets a flag): then Pool.terminate's SIGTERM does not end it and the pool's exit
+    # waits forever. The child takes the defaults; Ctrl-C is the parent's to handle.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)
 
 

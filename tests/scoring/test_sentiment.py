@@ -192,6 +192,26 @@ def test_users_own_hf_classifier_directory_loads_offline(tmp_path):
     assert result.metrics["backend"] == "hf"
 
 
+def test_forked_chunks_do_not_keep_the_parent_s_sigterm_handler():
+    """A process that handles SIGTERM (an rq worker run in-process, a server) forks children with that
+    handler; the pool's exit ends them with SIGTERM, and a child that only sets a flag then keeps the exit
+    waiting forever (seen once in this suite, 11 minutes on one test). The children take the default."""
+    import signal
+
+    from qa_service.scoring.sentiment_backend import predict_chunks
+
+    class Disposition:  # a backend that reports what the forked child would do on SIGTERM / SIGINT
+        def predict(self, texts):
+            return [(signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) for _ in texts]
+
+    before = signal.signal(signal.SIGTERM, lambda *a: None)
+    try:
+        chunks = list(predict_chunks(Disposition(), ["x"] * 6, processes=2, chunk=2))
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert {d for c in chunks for d in c} == {(signal.SIG_DFL, signal.SIG_IGN)}
+
+
 def test_shipped_model_loads_without_transformers_and_forked_chunks_match():
     """The service loads the shipped model as a plain torch module (no ``transformers`` import: seconds
     off every command's start), and ``qa sentiment``'s forked chunks predict what one process does."""
