@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 from rich.console import Console
 from rich.progress import track
 
 from qa_service.cli.app import DataDir, app, console, runtime_for
 from qa_service.config import get_settings
+from qa_service.spreadsheet import csv_cell
 
 
 @app.command("import")
@@ -34,7 +36,7 @@ def import_(
     try:
         items = list(read_transcripts(file, source=source, external_id=external_id))
     except Exception as exc:  # TextLogError, UnicodeDecodeError
-        console.print(f"[red]cannot read {file}:[/red] {exc}")
+        console.print(f"[red]cannot read {escape(str(file))}:[/red] {escape(str(exc))}")
         raise typer.Exit(2)
     counts: dict[str, int] = {}
     rejected: list[tuple[int, list]] = []
@@ -47,7 +49,7 @@ def import_(
             for n, batch in enumerate(track(batches, description="importing", console=console)):
                 resp = client.post("/v1/transcripts/batch", json={"transcripts": batch})
                 if resp.status_code >= 400:
-                    console.print(f"[red]{resp.status_code}[/red] {resp.text[:500]}")
+                    console.print(f"[red]{resp.status_code}[/red] {escape(resp.text[:500])}")
                     raise typer.Exit(1)
                 for item in resp.json()["items"]:
                     counts[item["status"]] = counts.get(item["status"], 0) + 1
@@ -65,10 +67,12 @@ def import_(
                 counts[status] = counts.get(status, 0) + 1
                 if o.errors or o.status == "conflict":
                     rejected.append((n * batch_size + o.index, o.errors or [{"msg": "conflict: same key, other content"}]))
-    console.print(f"imported {file}: {counts}")
+    console.print(f"imported {escape(str(file))}: {counts}")
     for index, errors in rejected[:20]:
-        console.print(f"  item {index}: " + "; ".join(f"{'.'.join(map(str, e.get('loc', [])))}: {e['msg']}"
+        console.print(f"  item {index}: " + "; ".join(f"{'.'.join(map(str, e.get('loc', [])))}: {escape(e['msg'])}"
                                                       for e in errors))
+    if rejected:  # as import-kpis: 0 every item stored, 1 some rejected, 2 unreadable
+        raise typer.Exit(1)
 
 
 
@@ -88,21 +92,37 @@ def score(
     from pydantic import ValidationError
 
     from qa_service.ingest.schema import TranscriptCreate
-    from qa_service.ingest.textlog import read_transcripts
+    from qa_service.errors import TextLogError
+    from qa_service.ingest.textlog import read_records
     from qa_service.runtime import Runtime
     from qa_service.scoring.pipeline import freeze_heap
 
     fmt = format or (OutputFormat.csv if output.suffix.lower() == ".csv" else OutputFormat.jsonl)
+    try:  # before the work, not after it
+        if output.is_dir() or not output.name:
+            raise IsADirectoryError(f"{output} is a folder; give a file name")
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        console.print(f"[red]cannot write --output:[/red] {escape(str(exc))}")
+        raise typer.Exit(2)
+    try:
+        records = list(read_records(file))
+    except TextLogError as exc:
+        console.print(f"[red]cannot read {escape(str(file))}:[/red] {escape(str(exc))}")
+        raise typer.Exit(2)
     pipeline = Runtime(get_settings()).pipeline.initialize()
     freeze_heap()
-    records = list(read_transcripts(file))
     valid, errors = [], 0
-    for i, record in enumerate(records):
+    for lineno, record in records:  # a line that is not a transcript is named and skipped; the rest are scored
+        if isinstance(record, str):
+            errors += 1
+            console.print(f"[yellow]line {lineno} skipped:[/yellow] {escape(record)}")
+            continue
         try:
             t = TranscriptCreate.model_validate(record)
         except ValidationError as exc:
             errors += 1
-            console.print(f"[yellow]line {i + 1} skipped:[/yellow] {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}")
+            console.print(f"[yellow]line {lineno} skipped:[/yellow] {exc.errors()[0]['loc']}: {escape(exc.errors()[0]['msg'])}")
             continue
         valid.append((t, t.to_domain()))
     rows = []
@@ -111,7 +131,6 @@ def score(
         chunk = valid[start : start + batch]
         for (t, _), report in zip(chunk, pipeline.score_many([d for _, d in chunk])):
             rows.append({"source": t.source, "external_id": t.external_id, **report.as_dict()})
-    output.parent.mkdir(parents=True, exist_ok=True)
     with open(output, "w", encoding="utf-8", newline="") as fh:
         if fmt is OutputFormat.jsonl:
             for row in rows:
@@ -121,9 +140,10 @@ def score(
             writer = csv.writer(fh)
             writer.writerow(["source", "external_id", "score", *dims, "findings", "points", "flags"])
             for r in rows:
-                writer.writerow([r["source"], r["external_id"], r["score"], *[r["dimensions"].get(d) for d in dims],
-                                 len(r["findings"]), sum(f["points"] for f in r["findings"]),
-                                 ";".join(f["reason"] for f in r["flags"])])
+                writer.writerow([csv_cell(r["source"]), csv_cell(r["external_id"]), r["score"],
+                                 *[r["dimensions"].get(d) for d in dims], len(r["findings"]),
+                                 round(sum(f["points"] for f in r["findings"]), 2),
+                                 csv_cell(";".join(f["reason"] for f in r["flags"]))])
     console.print(f"scored {len(rows)} transcript(s) → {output} ({fmt.value}); {errors} skipped")
     if errors and not rows:
         raise typer.Exit(1)
@@ -153,7 +173,7 @@ def sentiment(
     try:
         backend = load_backend(model or get_settings().scoring.sentiment_model)
     except ConfigError as exc:
-        console.print(f"[red]{exc}[/red]")
+        console.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(2)
     out = open(output, "w", encoding="utf-8") if output else sys.stdout
     err = Console(stderr=True)

@@ -12,6 +12,7 @@ from typing import Any, Iterable
 from qa_service.period import Period
 from qa_service.performance.record import metric_kind, metric_label
 from qa_service.rules.scheme import AppraisalScheme
+from qa_service.spreadsheet import csv_cell, is_formula_like
 
 # Metrics every export lists besides the scheme's own, so HR sees the operational picture.
 CONTEXT_METRICS = ("contacts", "csat", "csat_responses", "fcr", "nps", "nps_responses", "frt_seconds", "aht_seconds",
@@ -90,7 +91,7 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
     writer = csv.DictWriter(buf, fieldnames=keys, extrasaction="ignore")
     writer.writeheader()
     for r in rows:
-        writer.writerow(flat_row(r, items))
+        writer.writerow({k: csv_cell(v) for k, v in flat_row(r, items).items()})
     return buf.getvalue()
 
 
@@ -149,6 +150,9 @@ def to_xlsx(rows: list[dict[str, Any]], period: Period, schemes: dict[str, Appra
         for r in members:
             flat = flat_row(r, items)
             ws.append([flat[k] for k, _, _ in headers])
+            for cell in ws[ws.max_row]:
+                if is_formula_like(cell.value):
+                    cell.data_type = "s"  # openpyxl took it for a formula: the text it is, not run
         for col, (_, header, kind) in enumerate(headers, start=1):
             letter = get_column_letter(col)
             ws.column_dimensions[letter].width = max(10, min(40, len(header) * 2 + 2))
