@@ -45,7 +45,7 @@ class APISettings(BaseModel):
     """HTTP API and input limits."""
 
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = Field(8000, ge=1, le=65535)
     max_batch_items: int = 1000
     max_utterances: int = 5000
     max_text_chars: int = 10_000

@@ -52,6 +52,32 @@ def test_score_offline_writes_reports_in_api_shape(tmp_path):
     assert set(rows[0]) >= {"score", "dimensions", "findings", "flags", "weights", "scorer_versions"}
 
 
+def test_score_skips_lines_that_are_not_transcripts_naming_them_and_scores_the_rest(tmp_path):
+    """One truncated line in a corpus file used to abort the whole run with a traceback."""
+    src = tmp_path / "in.jsonl"
+    lines = [json.dumps(transcript("s1"), ensure_ascii=False), "", '{"source": "x", "utter',  # truncated
+             "[1, 2]", json.dumps({"id": 7, "turns": [{"text": "缺角色"}]}, ensure_ascii=False),
+             json.dumps({"id": 8, "turns": [{"role": "客户", "text": "在吗"}]}, ensure_ascii=False),
+             json.dumps(transcript("s2"), ensure_ascii=False)]
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(app, ["score", str(src), "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "line 3 skipped: not valid JSON" in text and "line 4 skipped: a line is one JSON object" in text
+    assert "line 5 skipped: a corpus record's turns are objects" in text and "line 6 skipped:" in text
+    assert [json.loads(r)["external_id"] for r in out.read_text(encoding="utf-8").splitlines()] == ["s1", "s2"]
+    # A file that is not UTF-8, and an output that cannot be written: exit 2 before any scoring.
+    gbk = tmp_path / "gbk.jsonl"
+    gbk.write_bytes(json.dumps(transcript("g"), ensure_ascii=False).encode("gbk"))
+    result = runner.invoke(app, ["score", str(gbk), "--output", str(out)])
+    assert result.exit_code == 2 and "is not UTF-8 text" in " ".join(result.output.split())
+    result = runner.invoke(app, ["score", str(src), "--output", str(tmp_path)])
+    assert result.exit_code == 2 and "is a folder" in " ".join(result.output.split())
+    result = runner.invoke(app, ["score", str(src), "--output", str(out / "x.jsonl")])  # out is a file
+    assert result.exit_code == 2 and "cannot write --output" in " ".join(result.output.split())
+
+
 def test_score_offline_csv(tmp_path):
     src = _jsonl(tmp_path / "in.jsonl", [transcript("s1"), transcript("s2", utterances=[
         {"role": "agent", "text": "你这人真恶心"}])])
@@ -73,6 +99,7 @@ def test_import_text_log_directly_and_jsonl(tmp_path, sqlite_url, redis_url, red
     assert "'accepted': 1" in result.output
     src = _jsonl(tmp_path / "more.jsonl", [transcript("j1"), transcript("j2", utterances=[{"role": "x", "text": "a"}])])
     result = runner.invoke(app, ["import", str(src)], env=env)
+    assert result.exit_code == 1  # some rejected (0 only when every item was stored)
     assert "'accepted': 1" in result.output and "'rejected': 1" in result.output
     assert "utterances.0.role" in result.output
     with session_factory(create_db_engine(settings))() as s:
@@ -86,6 +113,28 @@ def test_import_unreadable_file_is_a_clear_error(tmp_path):
     bad.write_text("just some notes\n", encoding="utf-8")
     result = runner.invoke(app, ["import", str(bad), "--data-dir", str(tmp_path / "d")])
     assert result.exit_code == 2 and "no speaker prefix" in result.output
+
+
+def test_user_text_that_looks_like_console_markup_is_printed_as_is(tmp_path):
+    """The console reads [tags] in its messages; text from users' files is escaped (it crashed on [/bold])."""
+    log = tmp_path / "log.txt"
+    log.write_text("[/bold] 这不是发言\n", encoding="utf-8")
+    result = runner.invoke(app, ["import", str(log), "--data-dir", str(tmp_path / "d")])
+    assert result.exit_code == 2 and "[/bold]" in result.output, result.output
+    kpis = tmp_path / "kpis.csv"
+    kpis.write_text("坐席工号,日期,接待量,[/bold]\na1,2026-10-01,40,x\n", encoding="utf-8")
+    result = runner.invoke(app, ["import-kpis", str(kpis), "--data-dir", str(tmp_path / "d")])
+    assert result.exit_code == 0 and "ignored columns" in result.output and "[/bold]" in result.output, result.output
+    result = runner.invoke(app, ["export-appraisals", "--period", "2026-10", "--scheme", "[/x]nosuch",
+                                 "--data-dir", str(tmp_path / "d")])
+    assert result.exit_code == 2 and "[red]" not in result.output and "[/x]nosuch" in result.output, result.output
+
+
+@pytest.mark.parametrize("port", ["0", "-1", "99999"])
+def test_serve_refuses_a_port_no_socket_has(tmp_path, port):
+    """99999 used to bind 34463 (99999 − 65536) while announcing 99999; 0 bound 8000."""
+    result = runner.invoke(app, ["serve", "--port", port, "--workers", "0", "--data-dir", str(tmp_path / "d")])
+    assert result.exit_code == 2 and "--port" in result.output, result.output
 
 
 def test_db_upgrade_creates_sqlite_under_data_dir(tmp_path):
@@ -229,6 +278,11 @@ def test_import_kpis_reports_bad_lines_and_exits_1_then_exports(tmp_path):
     result = runner.invoke(app, ["export-appraisals", "--period", "2026-Q4", "--format", "xlsx", "--output",
                                  str(out), "--data-dir", str(data)])
     assert result.exit_code == 0 and out.stat().st_size > 0
+    as_csv = tmp_path / "out" / "a.csv"  # the suffix says the format (it used to get XLSX bytes)
+    result = runner.invoke(app, ["export-appraisals", "--period", "2026-10", "-o", str(as_csv), "--data-dir", str(data)])
+    assert result.exit_code == 0 and as_csv.read_text(encoding="utf-8-sig").startswith("rank,agent_id")
+    result = runner.invoke(app, ["export-appraisals", "--period", "2026-10", "-o", str(tmp_path), "--data-dir", str(data)])
+    assert result.exit_code == 2 and "is a folder" in " ".join(result.output.split())
     result = runner.invoke(app, ["export-appraisals", "--period", "Oct", "--data-dir", str(data)])
     assert result.exit_code == 2 and "is not a period" in " ".join(result.output.split())
     # --scores final: nothing reviewed yet, so no QA figures (KPIs still appraised).

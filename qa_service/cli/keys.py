@@ -6,6 +6,7 @@ from enum import Enum
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 
 from qa_service.access.roles import ROLES
 from qa_service.cli.app import DataDir, err_console, keys_app, runtime_for
@@ -32,7 +33,7 @@ def keys_create(
             row, key = access.create_key(session=s, role=role.value, team=team, name=name, created_by="cli")
             info = f"key {row.id} created: name={row.name} role={row.role} team={row.team_id or '-'}"
     except Invalid as exc:
-        err_console.print(f"[red]qa keys create:[/red] {exc}")
+        err_console.print(f"[red]qa keys create:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
     typer.echo(info)
     typer.echo("Store it now: it is not shown again (send it as Authorization: Bearer <key> or X-API-Key).")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 
 from qa_service.cli.app import DataDir, app, console, err_console, runtime_for
 
@@ -30,17 +31,17 @@ def import_kpis(
     try:
         parsed = read_kpi_file(file, load_mapping(mapping) if mapping else None)
     except (KpiFileError, OSError) as exc:
-        err_console.print(f"[red]cannot import {file}:[/red] {exc}", markup=True)
+        err_console.print(f"[red]cannot import {escape(str(file))}:[/red] {escape(str(exc))}")
         raise typer.Exit(2)
     if parsed.ignored_columns:
-        console.print(f"ignored columns (not KPI fields; map them with --mapping): {', '.join(parsed.ignored_columns)}")
+        console.print(f"ignored columns (not KPI fields; map them with --mapping): {escape(', '.join(parsed.ignored_columns))}")
     if api:
         import httpx
 
         payload = {"records": [_record_json(r) for r in parsed.records], "source": file.name}
         resp = httpx.post(f"{api.rstrip('/')}/v1/kpis", json=payload, timeout=300) if parsed.records else None
         if resp is not None and resp.status_code >= 400:
-            err_console.print(f"[red]{resp.status_code}[/red] {resp.text[:500]}")
+            err_console.print(f"[red]{resp.status_code}[/red] {escape(resp.text[:500])}")
             raise typer.Exit(1)
         stored = resp.json() if resp is not None else {"inserted": 0, "replaced": 0}
     else:
@@ -51,7 +52,7 @@ def import_kpis(
             result = store_kpis(session=s, records=parsed.records, source=file.name, known=rt.known_ids)
         stored = {"inserted": result.inserted, "replaced": result.replaced}
     rejected = len({e.line for e in parsed.errors})
-    console.print(f"{file}: {stored['inserted']} new, {stored['replaced']} replaced, {rejected} rejected "
+    console.print(f"{escape(str(file))}: {stored['inserted']} new, {stored['replaced']} replaced, {rejected} rejected "
                   f"(columns: {', '.join(f'{h}→{f}' for h, f in parsed.columns.items())})", markup=False)
     for e in parsed.errors[:50]:
         err_console.print(f"  {e}", markup=False)
@@ -76,7 +77,8 @@ class ExportFormat(str, Enum):
 @app.command("export-appraisals")
 def export_appraisals(
     period: Annotated[str, typer.Option(help="2026-10, 2026-W43, 2026-Q4 or 2026-10-01..2026-10-15")],
-    format: Annotated[ExportFormat, typer.Option("--format", help="xlsx, csv or json")] = ExportFormat.xlsx,
+    format: Annotated[Optional[ExportFormat], typer.Option(
+        "--format", help="xlsx, csv or json (default: from --output's suffix, else xlsx)")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="File to write (default: "
                                                    "appraisal-<period>.xlsx here; csv/json to stdout)")] = None,
     scheme: Annotated[Optional[str], typer.Option(help="Scheme for every agent (default: by team)")] = None,
@@ -93,7 +95,13 @@ def export_appraisals(
     try:
         p = parse_period(period)
     except ValueError as exc:
-        err_console.print(f"[red]--period:[/red] {exc}")
+        err_console.print(f"[red]--period:[/red] {escape(str(exc))}")
+        raise typer.Exit(2)
+    if format is None:  # out.csv used to get XLSX bytes
+        suffix = output.suffix.lower().lstrip(".") if output is not None else ""
+        format = ExportFormat(suffix) if suffix in ("csv", "json") else ExportFormat.xlsx
+    if output is not None and (output.is_dir() or not output.name):
+        err_console.print(f"[red]--output:[/red] {escape(str(output))} is a folder; give a file name")
         raise typer.Exit(2)
     if scores not in ("machine", "final"):
         err_console.print(f"[red]--scores:[/red] {scores!r} is neither machine nor final")
@@ -104,7 +112,7 @@ def export_appraisals(
             out = export(session=s, settings=rt.settings, schemes=rt.schemes.get(), period=p, fmt=format.value,
                          scheme=scheme, team=team, final=scores == "final")
     except (RulePackError, Invalid) as exc:
-        err_console.print(f"[red]cannot appraise:[/red] {exc}", markup=False)
+        err_console.print(f"[red]cannot appraise:[/red] {escape(str(exc))}")
         raise typer.Exit(2)
     data = out.content
     if output is None and format is ExportFormat.xlsx:
@@ -112,6 +120,10 @@ def export_appraisals(
     if output is None:
         sys.stdout.write(data if isinstance(data, str) else data.decode())
         return
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
+    except OSError as exc:
+        err_console.print(f"[red]cannot write --output:[/red] {escape(str(exc))}")
+        raise typer.Exit(2)
     err_console.print(f"{out.rows} agent(s), period {p.label} ({p.start}..{p.end}) → {output}")

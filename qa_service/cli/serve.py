@@ -8,6 +8,7 @@ import signal
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 
 from qa_service.cli.app import DataDir, app, console, err_console, exit_on_signal, runtime_for, settings_for, setup_logging
 from qa_service.config import Settings
@@ -16,8 +17,8 @@ from qa_service.config import Settings
 @app.command()
 def serve(
     host: Annotated[Optional[str], typer.Option(help="Bind address (default QA_API__HOST)")] = None,
-    port: Annotated[Optional[int], typer.Option(help="Port (default QA_API__PORT)")] = None,
-    workers: Annotated[int, typer.Option(help="Embedded worker processes to start (0 for none)")] = 2,
+    port: Annotated[Optional[int], typer.Option(min=1, max=65535, help="Port (default QA_API__PORT)")] = None,
+    workers: Annotated[int, typer.Option(min=0, help="Embedded worker processes to start (0 for none)")] = 2,
     api_processes: Annotated[int, typer.Option(min=1, help="API server processes on the port (live QA under "
                                                            "load: one per core)")] = 1,
     data_dir: DataDir = None,
@@ -33,7 +34,7 @@ def serve(
     setup_logging()
     settings = settings_for(data_dir)
     host = host or settings.api.host
-    port = port or settings.api.port
+    port = settings.api.port if port is None else port
     # Enforcement follows the address actually bound: on by default for anything but loopback.
     settings = settings.model_copy(update={"api": settings.api.model_copy(update={"host": host, "port": port})})
     if not settings.auth_enforced and not is_loopback(host):
@@ -97,7 +98,7 @@ def worker(
     try:
         run_worker(settings, burst=burst, reconcile=reconcile)
     except ConfigError as exc:  # e.g. a missing sentiment model: say so before taking any job
-        err_console.print(f"[red]qa worker cannot start:[/red] {exc}")
+        err_console.print(f"[red]qa worker cannot start:[/red] {escape(str(exc))}")
         raise typer.Exit(2)
 
 

@@ -80,19 +80,46 @@ def from_corpus_record(record: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def read_transcripts(path: Path, *, source: str = "import", external_id: str | None = None) -> Iterator[dict[str, Any]]:
-    """Transcript dicts from a JSONL file (API or corpus shape) or one plain-text log."""
-    text = path.read_text(encoding="utf-8-sig")
+def read_records(path: Path, *, source: str = "import", external_id: str | None = None
+                 ) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    """(line, transcript dict) for each JSONL line (API or corpus shape), or (line, problem) for a line
+    that is not a transcript; a plain-text log is one record (line 1). Raises TextLogError for a file
+    that is not UTF-8, or a text log that cannot be parsed."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise TextLogError(f"{path} is not UTF-8 text (save it as UTF-8): byte {exc.start} does not decode") from None
     stripped = text.lstrip()
     if path.suffix in (".jsonl", ".json") or stripped.startswith("{"):
         for lineno, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise TextLogError(f"{path}:{lineno}: not valid JSON: {exc.msg}") from exc
-            yield record if "utterances" in record else from_corpus_record(record)
+            if line.strip():
+                yield lineno, _record(line)
         return
-    yield {"source": source, "external_id": external_id or path.stem, "channel": "chat",
-           "utterances": parse_text_log(text)}
+    yield 1, {"source": source, "external_id": external_id or path.stem, "channel": "chat",
+              "utterances": parse_text_log(text)}
+
+
+def _record(line: str) -> dict[str, Any] | str:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return f"not valid JSON: {exc.msg}"
+    if not isinstance(record, dict):
+        return f"a line is one JSON object (a transcript), not {type(record).__name__}"
+    if "utterances" in record:
+        return record
+    if "id" not in record or not isinstance(record.get("turns", []), list):
+        return 'neither a transcript ("utterances") nor a corpus record ("id" and a list of "turns")'
+    try:
+        return from_corpus_record(record)
+    except (KeyError, TypeError, AttributeError) as exc:
+        return f"a corpus record's turns are objects with \"role\" and \"text\" ({type(exc).__name__}: {exc})"
+
+
+def read_transcripts(path: Path, *, source: str = "import", external_id: str | None = None) -> Iterator[dict[str, Any]]:
+    """Transcript dicts from a JSONL file (API or corpus shape) or one plain-text log; raises TextLogError
+    naming the first line that is not a transcript."""
+    for lineno, record in read_records(path, source=source, external_id=external_id):
+        if isinstance(record, str):
+            raise TextLogError(f"{path}:{lineno}: {record}")
+        yield record

@@ -24,7 +24,7 @@ from typing import Any, Iterable
 import yaml
 
 from qa_service.ingest.schema import BAD_CHARS
-from qa_service.period import Period, parse_period
+from qa_service.period import EARLIEST, LATEST, Period, parse_period
 
 # field: (kind, description). kind: int = a count ≥ 0, float = a number ≥ 0, rating = 0–100, score5 = 1–5
 KPI_FIELDS: dict[str, tuple[str, str]] = {
@@ -285,8 +285,14 @@ def parse_row(line: int, row: dict[str, Any], columns: dict[str, str], factors: 
         raw = got.get(f, (None, None))[1]
         errors.append(RowError(line, f, problem, None if raw is None else str(raw)[:100]))
 
+    shapeless = {f for f in ("agent_id", "team") if f in got and isinstance(got[f][1], (list, dict, bool))}
+    for f in shapeless:  # a JSON list or object: it was stored as "['x']"
+        err(f, "must be text or a number")
+        got.pop(f)
     agent = str(got["agent_id"][1]).strip() if "agent_id" in got else ""
-    if not agent:
+    if not agent and "agent_id" in shapeless:
+        pass  # said above
+    elif not agent:
         err("agent_id", "is missing")
     elif len(agent) > 200 or not _printable(agent):
         err("agent_id", "must be at most 200 printable characters")
@@ -299,6 +305,9 @@ def parse_row(line: int, row: dict[str, Any], columns: dict[str, str], factors: 
             start = end = _parse_date(got["date"][1])
         except ValueError:
             err("date", "is not a date (YYYY-MM-DD, YYYY/M/D, YYYYMMDD or YYYY年M月D日)")
+        else:
+            if not EARLIEST <= start.year <= LATEST:  # no period could ever reach the row
+                err("date", f"is outside the supported years ({EARLIEST}–{LATEST})")
     elif "period" in got:
         try:
             p: Period = parse_period(str(got["period"][1]))
@@ -433,7 +442,10 @@ def read_kpi_file(path: Path, mapping: dict[str, str] | None = None) -> KpiParse
                 except json.JSONDecodeError as exc:
                     raise KpiFileError(f"line {n}: not JSON ({exc.msg})") from None
         headers = [k for _, item in items if isinstance(item, dict) for k in item]
-        return parse_rows([(n, i) for n, i in items if isinstance(i, dict)], list(dict.fromkeys(headers)), mapping)
+        result = parse_rows([(n, i) for n, i in items if isinstance(i, dict)], list(dict.fromkeys(headers)), mapping)
+        result.errors[:0] = [RowError(n, "record", "must be an object of field: value")
+                             for n, i in items if not isinstance(i, dict)]  # listed, never dropped unsaid
+        return result
     if suffix == ".json":
         try:
             data = json.loads(text)

@@ -111,6 +111,20 @@ def test_kpi_xlsx_json_jsonl_and_mapping(tmp_path):
     assert [r.agent_id for r in parsed.records] == ["a1"] and [(e.line, e.field) for e in parsed.errors] == [(3, "contacts")]
 
 
+def test_kpi_jsonl_lines_that_are_not_records_and_ids_that_are_not_text_are_listed(tmp_path):
+    """Found by a probe: such lines were dropped unsaid (exit 0), and ["x"] was stored as the agent "['x']"."""
+    (tmp_path / "k.jsonl").write_text('{"agent_id": "a1", "date": "2026-10-01", "contacts": 3}\n42\n[1, 2]\nnull\n'
+                                      '{"agent_id": ["x"], "date": "2026-10-01", "contacts": 3}\n'
+                                      '{"agent_id": "a3", "team": {"t": 1}, "date": "2026-10-01", "contacts": 3}\n'
+                                      '{"agent_id": "a4", "date": "9999-12-31", "contacts": 3}\n', encoding="utf-8")
+    parsed = read_kpi_file(tmp_path / "k.jsonl")
+    assert [r.agent_id for r in parsed.records] == ["a1"]
+    assert [(e.line, e.field) for e in parsed.errors] == [(2, "record"), (3, "record"), (4, "record"),
+                                                          (5, "agent_id"), (6, "team"), (7, "date")]
+    assert parsed.errors[3].problem == "must be text or a number"
+    assert "outside the supported years" in parsed.errors[5].problem
+
+
 def test_kpi_gb18030_csv_is_read(tmp_path):
     (tmp_path / "k.csv").write_bytes("坐席工号,日期,接待量\n张三,2026-10-01,5\n".encode("gb18030"))
     [r] = read_kpi_file(tmp_path / "k.csv").records
