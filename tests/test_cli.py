@@ -141,6 +141,31 @@ def test_db_upgrade_creates_sqlite_under_data_dir(tmp_path):
     result = runner.invoke(app, ["db", "upgrade", "--data-dir", str(tmp_path / "d")])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "d" / "qa.sqlite3").exists()
+    head = result.output.split("database at ")[1].split(":")[0]
+    # It moves forward only: asked to go back it says where the database stays (it printed "at base").
+    result = runner.invoke(app, ["db", "upgrade", "--revision", "base", "--data-dir", str(tmp_path / "d")])
+    assert result.exit_code == 1 and f"stays at {head}" in " ".join(result.output.split())
+    result = runner.invoke(app, ["db", "upgrade", "--revision", "bogus", "--data-dir", str(tmp_path / "d")])
+    assert result.exit_code == 2 and "'bogus'" in result.output
+    result = runner.invoke(app, ["purge", "--before", "0001-01-01", "--dry-run", "--data-dir", str(tmp_path / "d")])
+    assert result.exit_code == 2 and "years 1900–2999" in " ".join(result.output.split())
+
+
+def test_status_of_a_new_or_broken_data_dir_says_so(tmp_path):
+    result = runner.invoke(app, ["status", "--data-dir", str(tmp_path / "fresh")])
+    assert result.exit_code == 1 and "no schema yet" in " ".join(result.output.split()), result.output
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "qa.sqlite3").write_bytes(b"not a database" * 100)
+    result = runner.invoke(app, ["status", "--data-dir", str(tmp_path / "broken")])
+    assert result.exit_code == 1 and "does not answer" in " ".join(result.output.split()), result.output
+
+
+def test_rules_list_with_a_broken_or_empty_folder_says_so(tmp_path):
+    result = runner.invoke(app, ["rules", "list", "--dir", str(tmp_path / "nope")])
+    assert result.exit_code == 1 and "Traceback" not in result.output and "nope" in result.output
+    (tmp_path / "empty").mkdir()
+    result = runner.invoke(app, ["rules", "list", "--dir", str(tmp_path / "empty")])
+    assert result.exit_code == 1 and "no rule packs" in result.output
 
 
 @pytest.mark.slow
@@ -292,6 +317,25 @@ def test_import_kpis_reports_bad_lines_and_exits_1_then_exports(tmp_path):
     result = runner.invoke(app, ["export-appraisals", "--period", "2026-10", "--scores", "best",
                                  "--data-dir", str(data)])
     assert result.exit_code == 2 and "neither machine nor final" in " ".join(result.output.split())
+
+
+def test_an_unreachable_api_and_a_broken_mapping_are_clear_errors(tmp_path):
+    from qa_service.stack import free_port
+
+    kpis = tmp_path / "k.csv"
+    kpis.write_text("agent_id,date,contacts\na1,2026-10-01,3\n", encoding="utf-8")
+    api = f"http://127.0.0.1:{free_port()}"
+    result = runner.invoke(app, ["import-kpis", str(kpis), "--api", api])
+    assert result.exit_code == 2 and "cannot reach --api" in " ".join(result.output.split()), result.output
+    src = _jsonl(tmp_path / "t.jsonl", [transcript("t1")])
+    result = runner.invoke(app, ["import", str(src), "--api", api])
+    assert result.exit_code == 2 and "cannot reach --api" in " ".join(result.output.split()), result.output
+    for body in ("Agent: [agent_id]\n", "a: [unclosed\n"):
+        mapping = tmp_path / "map.yaml"
+        mapping.write_text(body, encoding="utf-8")
+        result = runner.invoke(app, ["import-kpis", str(kpis), "--mapping", str(mapping), "--data-dir",
+                                     str(tmp_path / "d")])
+        assert result.exit_code == 2 and "cannot import" in result.output, result.output
 
 
 def test_import_kpis_unreadable_file_exits_2(tmp_path):

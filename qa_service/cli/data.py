@@ -47,7 +47,12 @@ def import_(
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         with httpx.Client(base_url=api, timeout=120, headers=headers) as client:
             for n, batch in enumerate(track(batches, description="importing", console=console)):
-                resp = client.post("/v1/transcripts/batch", json={"transcripts": batch})
+                try:
+                    resp = client.post("/v1/transcripts/batch", json={"transcripts": batch})
+                except httpx.HTTPError as exc:  # unreachable, not a URL (the batches before it are stored)
+                    console.print(f"[red]cannot reach --api {escape(api)}:[/red] "
+                                  f"{escape(str(exc) or type(exc).__name__)}; {n} batch(es) sent before")
+                    raise typer.Exit(2) from None
                 if resp.status_code >= 400:
                     console.print(f"[red]{resp.status_code}[/red] {escape(resp.text[:500])}")
                     raise typer.Exit(1)

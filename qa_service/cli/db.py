@@ -16,12 +16,24 @@ def db_upgrade(
 ) -> None:
     """Apply Alembic migrations to the configured database."""
     from qa_service.runtime import Runtime
-    from qa_service.storage.db import upgrade
+    from qa_service.storage.db import current_revision, upgrade
+
+    from alembic.util import CommandError
 
     settings = settings_for(data_dir)
     rt = Runtime(settings)
-    upgrade(rt.engine, revision)
-    console.print(f"database at {revision}: {settings.database_url}")
+    try:
+        upgrade(rt.engine, revision)
+    except CommandError as exc:  # an unknown revision
+        err_console.print(f"--revision {revision!r}: {exc}", markup=False)
+        raise typer.Exit(2) from None
+    at = current_revision(rt.engine)
+    console.print(f"database at {at}: {settings.database_url}", markup=False)
+    if revision == "base" or (revision[:1].isalnum() and revision not in ("head", "heads") and at is not None
+                              and not at.startswith(revision)):  # upgrade only moves forward
+        err_console.print(f"the database stays at {at}: qa db upgrade does not go back to {revision!r}", markup=False)
+        rt.close()
+        raise typer.Exit(1)
     if revision == "head":
         derived = rt.sync_facts()
         if derived is not None:
@@ -45,10 +57,14 @@ def purge(
 
     from qa_service.storage import retention
 
+    from qa_service.period import EARLIEST, LATEST
+
     try:
         cutoff_day = date.fromisoformat(before)
+        if not EARLIEST <= cutoff_day.year <= LATEST:
+            raise ValueError
     except ValueError:
-        err_console.print(f"[red]--before {before!r} is not a date[/red] (YYYY-MM-DD)")
+        err_console.print(f"[red]--before {before!r} is not a date[/red] (YYYY-MM-DD, years {EARLIEST}–{LATEST})")
         raise typer.Exit(2)
     rt = runtime_for(data_dir)
     cutoff = datetime.combine(cutoff_day, day_time(), rt.timezone)  # local midnight

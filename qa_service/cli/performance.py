@@ -19,6 +19,7 @@ def import_kpis(
     mapping: Annotated[Optional[Path], typer.Option(exists=True, dir_okay=False,
                                                     help="YAML/JSON {their header: canonical field}")] = None,
     api: Annotated[Optional[str], typer.Option(help="POST to this API base URL instead of writing directly")] = None,
+    api_key: Annotated[Optional[str], typer.Option(envvar="QA_API_KEY", help="Key for --api (an ingest key)")] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Import operational KPIs per agent and day; bad rows are listed by line, good rows land.
@@ -39,7 +40,13 @@ def import_kpis(
         import httpx
 
         payload = {"records": [_record_json(r) for r in parsed.records], "source": file.name}
-        resp = httpx.post(f"{api.rstrip('/')}/v1/kpis", json=payload, timeout=300) if parsed.records else None
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        try:
+            resp = httpx.post(f"{api.rstrip('/')}/v1/kpis", json=payload, headers=headers,
+                              timeout=300) if parsed.records else None
+        except httpx.HTTPError as exc:  # unreachable, not a URL
+            err_console.print(f"[red]cannot reach --api {escape(api)}:[/red] {escape(str(exc) or type(exc).__name__)}")
+            raise typer.Exit(2) from None
         if resp is not None and resp.status_code >= 400:
             err_console.print(f"[red]{resp.status_code}[/red] {escape(resp.text[:500])}")
             raise typer.Exit(1)

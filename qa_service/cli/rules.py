@@ -103,7 +103,19 @@ def rules_list(rules_dir: RulesDir = None) -> None:
 
     from qa_service.rules.loader import load_packs
 
-    packs = load_packs(rules_dir or get_settings().rules_dir)
+    from qa_service.errors import RulePackError
+
+    directory = rules_dir or get_settings().rules_dir
+    try:
+        packs = load_packs(directory)
+    except RulePackError as exc:  # as qa rules check prints them
+        for e in exc.errors:
+            err_console.print(str(e), markup=False)
+        err_console.print(f"{len(exc.errors)} problem(s) in {directory} (qa rules check --dir tells more)", markup=False)
+        raise typer.Exit(1) from None
+    if not packs:
+        err_console.print(f"no rule packs in {directory}", markup=False)
+        raise typer.Exit(1)
     for name, pack in sorted(packs.items()):
         table = Table(title=f"{name} v{pack.version} — scenario {pack.scenario}: {pack.spec.title}")
         for col in ("rule", "dimension", "role", "kind", "points", "severity", "message"):

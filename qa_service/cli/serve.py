@@ -140,13 +140,29 @@ def demo(
 @app.command()
 def status(data_dir: DataDir = None) -> None:
     """Transcripts per status, and whether the database and Redis answer."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from qa_service.runtime import Runtime
     from qa_service.storage import transcripts as repo
+    from qa_service.storage.db import current_revision
     from qa_service.storage.redis import is_reachable
 
     rt = Runtime(settings_for(data_dir))
-    with rt.sessions() as s:
-        console.print(repo.count_by_status(session=s))
+    ok = True
+    try:
+        if current_revision(rt.engine) is None:  # a new or mistyped --data-dir: nothing to count
+            ok = False
+            err_console.print(f"database {rt.settings.database_url}: no schema yet (qa db upgrade, qa serve or "
+                              "qa import create it)", markup=False)
+        else:
+            with rt.sessions() as s:
+                console.print(repo.count_by_status(session=s))
+    except SQLAlchemyError as exc:
+        ok = False
+        err_console.print(f"database {rt.settings.database_url} does not answer: {getattr(exc, 'orig', None) or exc}",
+                          markup=False)
     console.print(f"redis reachable: {is_reachable(rt.redis)}")
+    if not ok:
+        raise typer.Exit(1)
 
 

@@ -174,13 +174,18 @@ def _unit_factor(header: str) -> float:
 
 def load_mapping(path: Path) -> dict[str, str]:
     """A YAML/JSON mapping ``{"their header": "canonical_field"}`` (optionally under ``columns:``)."""
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError:
+        raise KpiFileError(f"{path}: the mapping is not UTF-8 text") from None
+    except yaml.YAMLError as exc:
+        raise KpiFileError(f"{path}: not YAML/JSON ({str(exc).splitlines()[0]})") from None
     if isinstance(data, dict) and isinstance(data.get("columns"), dict):
         data = data["columns"]
     if not isinstance(data, dict):
         raise KpiFileError(f"{path}: a mapping is {{'their header': 'canonical_field', ...}}")
     known = {*KPI_FIELDS, *RATE_FIELDS, *KEY_FIELDS}
-    bad = [v for v in data.values() if v not in known]
+    bad = [v for v in data.values() if not isinstance(v, str) or v not in known]
     if bad:
         raise KpiFileError(f"{path}: unknown target field(s) {', '.join(map(str, bad))}; known: {', '.join(sorted(known))}")
     return {str(k): str(v) for k, v in data.items()}

@@ -87,6 +87,14 @@ def alembic_config(engine: Engine):
     return cfg
 
 
+def current_revision(engine: Engine) -> str | None:
+    """The schema's Alembic revision (None for an empty database)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to ``revision`` (idempotent)."""
     from alembic import command
