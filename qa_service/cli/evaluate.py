@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from qa_service.cli.app import DataDir, app, console, err_console, runtime_for, settings_for
@@ -70,13 +71,20 @@ def evaluate(
     if labels is None:
         err_console.print("[red]give a label file[/red] (or --from-reviews --period …)")
         raise typer.Exit(2)
+    from qa_service.evaluation.labels import LabelError, load_labels
+    from qa_service.evaluation.run import corpus_index
     from qa_service.runtime import Runtime
 
+    try:  # every line checked (turn indices against the text, given or in --data) before anything is scored
+        load_labels(labels, corpus_index(data))
+    except LabelError as exc:
+        err_console.print(f"[red]qa eval:[/red] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(2) from None
     pipeline = Runtime(settings_for(data_dir)).pipeline
     try:
         report = run_eval(pipeline, labels, data_dir=data, split=split).as_dict()
-    except Invalid as exc:
-        err_console.print(f"[red]qa eval:[/red] {exc}")
+    except (Invalid, LabelError) as exc:
+        err_console.print(f"[red]qa eval:[/red] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(2) from None
     report["labels"], report["split"] = str(labels), split
     report["scorers"] = pipeline.versions

@@ -11,14 +11,22 @@ A label line (the golden set's, or a QA team's own) follows ``data/golden/GUIDE.
 
 ``utterances`` carries the conversation's text when it is not in a corpus the evaluator can look up
 by ``id``. Turn indices count every turn, from 0.
+
+:func:`read_labels` checks every line against that format (:func:`check_label`) before it hands out the
+first one: unknown fields, wrong types, values outside their sets, turn indices that are not integers, fall
+outside the conversation or point at a turn of the wrong role, duplicate ids. A field left out counts as
+"no" / none, as :func:`items` and :func:`turns` read it; a field given must hold a valid value.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from qa_service.domain import Channel, Role
 
 # Conversation-level yes/no items, in the order reports list them.
 ITEMS = ("greeting", "closing", "apology", "rude", "objection", "objection_unhandled", "escalation",
@@ -29,6 +37,23 @@ TURN_ITEMS = {"negative_turn": "customer", "angry_turn": "customer", "objection_
 QUALITY_GRADES = (1, 2, 3, 4, 5)
 END_SENTIMENTS = ("positive", "neutral", "negative")
 RESOLVED = ("yes", "no", "unknown")
+OBJECTION_TYPES = ("price", "quality", "delay", "policy", "service", "other")
+HANDLED = ("yes", "partial", "no")
+SPLITS = ("train", "dev", "test")
+# Lists of turn indices, with the role of the turns each lists.
+TURN_LISTS = {"apology_turns": "agent", "negative_turns": "customer", "angry_turns": "customer",
+              "escalation_turns": "customer"}
+# The fields the items are read from (a line needs at least one of them).
+LABEL_FIELDS = ("greeting", "closing", *TURN_LISTS, "rude", "objections", "end_sentiment", "resolved",
+                "quality")
+# Every field a label line may carry (data/golden/GUIDE.md, data/golden/README.md, docs/agreement.md).
+KEYS = ("id", "corpus", "split", "labeller", "notes", "channel", "scenario", "utterances", "greeting_turn",
+        "closing_turn", *LABEL_FIELDS)
+RUDE_KEYS = ("turn", "quote")
+OBJECTION_KEYS = ("turns", "type", "answer_turn", "handled")
+MAX_PROBLEMS = 20  # problems a LabelError's message lists (all are kept in .problems)
+RULE_FORMAT = ("the rule-label format (tests/data/rule_labels.jsonl), which qa eval does not read: it reads "
+               "the golden-set format, each item a top-level field (data/golden/GUIDE.md)")
 
 
 def objection_unhandled(label: dict[str, Any]) -> bool:
@@ -62,16 +87,273 @@ def turns(label: dict[str, Any]) -> dict[str, set[int]]:
     }
 
 
-def read_labels(path: Path) -> Iterator[dict[str, Any]]:
-    """Label lines of a JSONL file (blank lines skipped); raises ValueError naming the line of a bad one."""
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
+class LabelError(ValueError):
+    """A label file that does not follow the format; ``problems`` are "FILE:LINE: field: problem" lines."""
+
+    def __init__(self, path: Path, problems: list[str]):
+        self.path, self.problems = path, problems
+        if len(problems) == 1:
+            message = problems[0]
+        else:
+            shown = problems[:MAX_PROBLEMS]
+            more = len(problems) - len(shown)
+            head = f"{path}: {len(problems)} problems in the labels (format: data/golden/GUIDE.md)"
+            message = "\n".join([head, *shown, *([f"… and {more} more"] if more else [])])
+        super().__init__(message)
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 40 else text[:37] + "…"
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _one_of(allowed: Sequence[Any]) -> str:
+    return "one of " + ", ".join(map(str, allowed))
+
+
+def check_label(rec: Mapping[str, Any], corpus_turns: Sequence[Mapping[str, Any]] | None = None,
+                ) -> list[tuple[str | None, str]]:
+    """Format problems of one label record, as (field, problem); field None for the record as a whole.
+
+    ``corpus_turns`` are the conversation's turns from the corpora (``--data``) for a record without
+    ``utterances``; with neither, turn indices are checked for type and sign only.
+    """
+    check = _LabelCheck(rec)
+    check.header()
+    check.utterances(corpus_turns)
+    check.turn_fields()
+    check.rude()
+    check.objections()
+    check.values()
+    return check.out
+
+
+class _LabelCheck:
+    """One record's checks, a method per part of the format; problems gather in ``out``."""
+
+    def __init__(self, rec: Mapping[str, Any]):
+        self.rec = rec
+        self.out: list[tuple[str | None, str]] = []
+        self.roles: list[Any] | None = None  # the conversation's turn roles, when known
+
+    def bad(self, field: str | None, problem: str) -> None:
+        self.out.append((field, problem))
+
+    def header(self) -> None:
+        rec = self.rec
+        if "id" not in rec:
+            self.bad("id", "missing (every label line names its conversation)")
+        elif not isinstance(rec["id"], str) or not rec["id"].strip():
+            self.bad("id", f"expected a non-empty string, got {_show(rec['id'])}")
+        nested = isinstance(rec.get("labels"), dict)
+        if nested:
+            self.bad("labels", f"values nested under \"labels\" are {RULE_FORMAT}")
+        for key in rec:
+            if key not in KEYS and not (nested and key == "labels"):
+                close = difflib.get_close_matches(key, KEYS, n=1)
+                self.bad(key, "unknown field" + (f" (did you mean {close[0]!r}?)" if close else
+                                                 " (not in the label format, data/golden/GUIDE.md)"))
+        if not nested and not any(k in rec for k in LABEL_FIELDS):
+            self.bad(None, f"no label fields: a line gives at least one of {', '.join(LABEL_FIELDS)}")
+
+        for key in ("corpus", "labeller", "notes", "scenario"):
+            if rec.get(key) is not None and not isinstance(rec[key], str):
+                self.bad(key, f"expected a string, got {_show(rec[key])}")
+        if "split" in rec and rec["split"] not in SPLITS:
+            self.bad("split", f"{_show(rec['split'])} is not {_one_of(SPLITS)}")
+        channels = tuple(c.value for c in Channel)
+        if "channel" in rec and rec["channel"] not in channels:
+            self.bad("channel", f"{_show(rec['channel'])} is not {_one_of(channels)}")
+
+    def utterances(self, corpus_turns: Sequence[Mapping[str, Any]] | None) -> None:
+        rec = self.rec
+        # The conversation's turn roles, when known: from the record, else from the corpora.
+        roles_ok = tuple(r.value for r in Role)
+        utterances = rec.get("utterances")
+        if utterances is not None and not isinstance(utterances, list):
+            self.bad("utterances", f"expected a list of {{role, text}}, got {_show(utterances)}")
+        elif utterances:
+            self.roles = roles = []
+            for i, u in enumerate(utterances):
+                where = f"utterances[{i}]"
+                if not isinstance(u, dict):
+                    self.bad(where, f"expected an object {{role, text}}, got {_show(u)}")
+                    roles.append(None)
+                    continue
+                if "role" not in u:
+                    self.bad(f"{where}.role", "missing")
+                elif u["role"] not in roles_ok:
+                    self.bad(f"{where}.role", f"{_show(u['role'])} is not {_one_of(roles_ok)}")
+                roles.append(u.get("role") if u.get("role") in roles_ok else None)
+                if not isinstance(u.get("text"), str):
+                    self.bad(f"{where}.text",
+                             "missing" if "text" not in u else f"expected a string, got {_show(u['text'])}")
+                for key in ("start_ms", "end_ms"):
+                    if u.get(key) is not None and not _is_int(u[key]):
+                        self.bad(f"{where}.{key}", f"expected an integer (milliseconds), got {_show(u[key])}")
+                conf = u.get("asr_confidence")
+                if conf is not None and (not isinstance(conf, int | float) or isinstance(conf, bool)):
+                    self.bad(f"{where}.asr_confidence", f"expected a number, got {_show(conf)}")
+        elif corpus_turns:
+            self.roles = [t.get("role") if isinstance(t, Mapping) else None for t in corpus_turns]
+
+    def turn(self, where: str, value: Any, role: str) -> None:
+        roles = self.roles
+        if not _is_int(value):
+            numeric = isinstance(value, str) and value.strip().lstrip("-").isdigit()
+            hint = f" (write {value.strip()}, not \"{value.strip()}\")" if numeric else ""
+            self.bad(where, f"turn index {_show(value)} is not an integer{hint}")
+        elif value < 0 or (roles is not None and value >= len(roles)):
+            span = f"0..{len(roles) - 1}" if roles is not None else "0 or more"
+            self.bad(where, f"turn {value} is outside the conversation's turns ({span}; turns count from 0)")
+        elif roles is not None and roles[value] is not None and roles[value] != role:
+            article = "an" if str(roles[value])[:1] in "aeiou" else "a"
+            self.bad(where, f"turn {value} is {article} {roles[value]} turn; this field lists {role} turns")
+
+    def turn_fields(self) -> None:
+        rec = self.rec
+        for key in ("greeting", "closing"):
+            if key in rec and not isinstance(rec[key], bool):
+                self.bad(key, f"expected true or false, got {_show(rec[key])}")
+            if rec.get(f"{key}_turn") is not None:
+                self.turn(f"{key}_turn", rec[f"{key}_turn"], "agent")
+        for key, role in TURN_LISTS.items():
+            if key not in rec:
                 continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{n}: not JSON ({exc.msg})") from None
-            if not isinstance(rec, dict) or not isinstance(rec.get("id"), str):
-                raise ValueError(f"{path}:{n}: a label line is an object with an \"id\"")
-            yield rec
+            if not isinstance(rec[key], list):
+                self.bad(key, f"expected a list of turn indices ([] when none), got {_show(rec[key])}")
+                continue
+            for j, value in enumerate(rec[key]):
+                self.turn(f"{key}[{j}]", value, role)
+
+    def rude(self) -> None:
+        rec = self.rec
+        if "rude" in rec:
+            if not isinstance(rec["rude"], list):
+                self.bad("rude", f"expected a list of {{turn, quote}} ([] when none), got {_show(rec['rude'])}")
+            else:
+                for j, r in enumerate(rec["rude"]):
+                    where = f"rude[{j}]"
+                    if not isinstance(r, dict):
+                        self.bad(where, f"expected an object {{turn, quote}}, got {_show(r)}")
+                        continue
+                    for key in r:
+                        if key not in RUDE_KEYS:
+                            self.bad(f"{where}.{key}", f"unknown field (an entry has {', '.join(RUDE_KEYS)})")
+                    if "turn" not in r:
+                        self.bad(f"{where}.turn", "missing")
+                    else:
+                        self.turn(f"{where}.turn", r["turn"], "agent")
+                    if not isinstance(r.get("quote"), str):
+                        self.bad(f"{where}.quote",
+                                 "missing" if "quote" not in r else f"expected a string, got {_show(r['quote'])}")
+
+    def objections(self) -> None:
+        rec = self.rec
+        if "objections" in rec:
+            if not isinstance(rec["objections"], list):
+                self.bad("objections", "expected a list of {turns, type, answer_turn, handled} ([] when none), got "
+                                  f"{_show(rec['objections'])}")
+            else:
+                for j, o in enumerate(rec["objections"]):
+                    where = f"objections[{j}]"
+                    if not isinstance(o, dict):
+                        self.bad(where, f"expected an object {{turns, type, answer_turn, handled}}, got {_show(o)}")
+                        continue
+                    for key in o:
+                        if key not in OBJECTION_KEYS:
+                            self.bad(f"{where}.{key}", f"unknown field (an entry has {', '.join(OBJECTION_KEYS)})")
+                    if not isinstance(o.get("turns"), list) or not o["turns"]:
+                        self.bad(f"{where}.turns", "missing" if "turns" not in o else
+                            f"expected a non-empty list of customer turn indices, got {_show(o['turns'])}")
+                    else:
+                        for k, value in enumerate(o["turns"]):
+                            self.turn(f"{where}.turns[{k}]", value, "customer")
+                    for key, allowed in (("type", OBJECTION_TYPES), ("handled", HANDLED)):
+                        if key not in o:
+                            self.bad(f"{where}.{key}", f"missing ({_one_of(allowed)})")
+                        elif o[key] not in allowed:
+                            self.bad(f"{where}.{key}", f"{_show(o[key])} is not {_one_of(allowed)}")
+                    if o.get("answer_turn") is not None:
+                        self.turn(f"{where}.answer_turn", o["answer_turn"], "agent")
+
+    def values(self) -> None:
+        rec = self.rec
+        for key, allowed in (("end_sentiment", END_SENTIMENTS), ("resolved", RESOLVED)):
+            if key in rec and rec[key] not in allowed:
+                self.bad(key, f"{_show(rec[key])} is not {_one_of(allowed)}")
+        if "quality" in rec and not (_is_int(rec["quality"]) and rec["quality"] in QUALITY_GRADES):
+            self.bad("quality", f"{_show(rec['quality'])} is not an integer 1–5")
+
+
+def load_labels(path: Path, corpora: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+                ) -> list[dict[str, Any]]:
+    """Every label line of a JSONL file (UTF-8, blank lines skipped), each checked with :func:`check_label`
+    (turn indices against its ``utterances``, else its turns in ``corpora``) and ids checked unique.
+
+    Raises :class:`LabelError` listing every problem, "FILE:LINE: field: problem", before anything is used.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise LabelError(path, [f"{path}: cannot read ({exc.strerror or exc})"]) from None
+    corpora = corpora or {}
+    problems: list[str] = []
+    out: list[dict[str, Any]] = []
+    first_line: dict[str, int] = {}
+    nested = 0  # lines in the rule-label format
+    for n, raw in enumerate(data.splitlines(), 1):
+        if n == 1 and raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark
+            raw = raw[3:]
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            problems.append(f"{path}:{n}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at byte "
+                            f"{exc.start + 1} of the line); label files must be UTF-8 — convert it first "
+                            "(e.g. iconv -f GBK -t UTF-8)")
+            break
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            problems.append(f"{path}:{n}: not JSON ({exc.msg} at column {exc.colno})")
+            continue
+        except RecursionError:
+            problems.append(f"{path}:{n}: not JSON (nested too deep)")
+            continue
+        if not isinstance(rec, dict):
+            kinds = {list: "an array", str: "a string", bool: "true/false", type(None): "null"}
+            kind = kinds.get(type(rec), "a number")
+            problems.append(f"{path}:{n}: a label line is a JSON object {{\"id\": …}}, not {kind}")
+            continue
+        nested += isinstance(rec.get("labels"), dict)
+        rid = rec.get("id")
+        turns = corpora.get(rid) if isinstance(rid, str) else None
+        problems.extend(f"{path}:{n}: {field}: {problem}" if field else f"{path}:{n}: {problem}"
+                        for field, problem in check_label(rec, turns))
+        if isinstance(rid, str):
+            if rid in first_line:
+                problems.append(f"{path}:{n}: id: duplicate id {_show(rid)} "
+                                f"(first on line {first_line[rid]})")
+            else:
+                first_line[rid] = n
+        out.append(rec)
+    if out and nested == len(out):  # the whole file: say so once
+        raise LabelError(path, [f"{path}: every line has its values nested under \"labels\": "
+                                f"this is {RULE_FORMAT}"])
+    if problems:
+        raise LabelError(path, problems)
+    return out
+
+
+def read_labels(path: Path, corpora: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+                ) -> Iterator[dict[str, Any]]:
+    """Label lines of a JSONL file (blank lines skipped), all checked before the first is yielded;
+    raises :class:`LabelError` (a ValueError) naming the line and field of every bad one."""
+    yield from load_labels(path, corpora)
