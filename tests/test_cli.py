@@ -252,6 +252,23 @@ def test_sentiment_command_csv_and_plain_lines(tmp_path):
     assert [json.loads(line)["text"] for line in out.read_text(encoding="utf-8").splitlines()] == ["好的谢谢", "气死我了"]
 
 
+def test_sentiment_reads_the_csv_headers_people_write(tmp_path):
+    """Found by a probe: "id, text" was a KeyError, a quoted or capitalised header scored the header line."""
+    out = tmp_path / "out.jsonl"
+    for name, body, encoding in (("spaced.csv", "id, text\n1,太差了\n", "utf-8"),
+                                 ("quoted.csv", '"id","Text"\n1,"太差了"\n', "utf-8"),
+                                 ("gbk.csv", "id,text\n1,太差了\n", "gb18030")):
+        src = tmp_path / name
+        src.write_bytes(body.encode(encoding))
+        result = runner.invoke(app, ["sentiment", str(src), "--model", "snownlp", "-o", str(out)])
+        assert result.exit_code == 0, (name, result.output)
+        assert [json.loads(line)["text"] for line in out.read_text(encoding="utf-8").splitlines()] == ["太差了"], name
+    multi = tmp_path / "multi.csv"
+    multi.write_text('text\n"第一行\n第二行很差"\n', encoding="utf-8")
+    assert runner.invoke(app, ["sentiment", str(multi), "--model", "snownlp", "-o", str(out)]).exit_code == 0
+    assert json.loads(out.read_text(encoding="utf-8"))["text"] == "第一行\n第二行很差"  # the newline kept
+
+
 def test_sentiment_command_rejects_hub_name(tmp_path):
     plain = tmp_path / "lines.txt"
     plain.write_text("好的\n", encoding="utf-8")

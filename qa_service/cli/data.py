@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import sys
@@ -154,6 +155,23 @@ def score(
         raise typer.Exit(1)
 
 
+def _sentence_lines(file: Path) -> list[str]:
+    """The ``text`` column of a CSV (a header naming it, in any case, quoted or spaced; cells may span
+    lines), else every non-empty line. UTF-8 (with or without a BOM), else GB18030."""
+    data = file.read_bytes()
+    try:
+        raw = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raw = data.decode("gb18030")
+    rows = csv.reader(io.StringIO(raw))
+    header = next(rows, [])
+    names = [h.strip().lower() for h in header]
+    if "text" in names:
+        col = names.index("text")
+        return [row[col] if col < len(row) else "" for row in rows if any(c.strip() for c in row)]
+    return [line for line in raw.splitlines() if line.strip()]
+
+
 @app.command()
 def sentiment(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV with a `text` column, or plain lines")],
@@ -169,19 +187,24 @@ def sentiment(
 
     from qa_service.scoring.sentiment_backend import load_backend, predict_chunks
 
-    raw = file.read_text(encoding="utf-8-sig")
-    first = raw.splitlines()[0] if raw.strip() else ""
-    if "text" in [c.strip() for c in first.split(",")]:
-        texts = [row["text"] or "" for row in csv.DictReader(raw.splitlines())]
-    else:
-        texts = [line for line in raw.splitlines() if line.strip()]
+    err = Console(stderr=True)  # messages never go to stdout: it may be the JSONL output
+    try:
+        texts = _sentence_lines(file)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        err.print(f"[red]cannot read {escape(str(file))}:[/red] {escape(str(exc))} (UTF-8 or GB18030 text)")
+        raise typer.Exit(2) from None
     try:
         backend = load_backend(model or get_settings().scoring.sentiment_model)
     except ConfigError as exc:
-        console.print(f"[red]{escape(str(exc))}[/red]")
+        err.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(2)
-    out = open(output, "w", encoding="utf-8") if output else sys.stdout
-    err = Console(stderr=True)
+    try:
+        if output:
+            output.parent.mkdir(parents=True, exist_ok=True)
+        out = open(output, "w", encoding="utf-8") if output else sys.stdout
+    except OSError as exc:
+        err.print(f"[red]cannot write --output:[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from None
     processes = processes or os.cpu_count() or 1
     if hasattr(backend, "batch_size"):
         backend.batch_size = batch_size  # padded together: small batches of similar length run fastest

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import yaml
 
@@ -275,6 +275,23 @@ def _value_problem(kind: str, v: float, pct: bool) -> str | None:
     return None
 
 
+def _row_ids(got: dict[str, Any], err: Callable[[str, str], None]) -> tuple[str, str | None]:
+    """The row's agent and team ids (text or a number, at most 200 printable characters)."""
+    shapeless = {f for f in ("agent_id", "team") if f in got and isinstance(got[f][1], (list, dict, bool))}
+    for f in sorted(shapeless):  # a JSON list or object: it was stored as "['x']"
+        err(f, "must be text or a number")
+        got.pop(f)
+    agent = str(got["agent_id"][1]).strip() if "agent_id" in got else ""
+    if not agent and "agent_id" not in shapeless:
+        err("agent_id", "is missing")
+    elif agent and (len(agent) > 200 or not _printable(agent)):
+        err("agent_id", "must be at most 200 printable characters")
+    team = str(got["team"][1]).strip() if "team" in got else None
+    if team is not None and (len(team) > 200 or not _printable(team, lines=True)):
+        err("team", "must be at most 200 printable characters")
+    return agent, team
+
+
 def parse_row(line: int, row: dict[str, Any], columns: dict[str, str], factors: dict[str, float]
               ) -> tuple[KpiRecord | None, list[RowError]]:
     """Validate one row; a row with any error is rejected whole (its errors say why)."""
@@ -290,20 +307,7 @@ def parse_row(line: int, row: dict[str, Any], columns: dict[str, str], factors: 
         raw = got.get(f, (None, None))[1]
         errors.append(RowError(line, f, problem, None if raw is None else str(raw)[:100]))
 
-    shapeless = {f for f in ("agent_id", "team") if f in got and isinstance(got[f][1], (list, dict, bool))}
-    for f in shapeless:  # a JSON list or object: it was stored as "['x']"
-        err(f, "must be text or a number")
-        got.pop(f)
-    agent = str(got["agent_id"][1]).strip() if "agent_id" in got else ""
-    if not agent and "agent_id" in shapeless:
-        pass  # said above
-    elif not agent:
-        err("agent_id", "is missing")
-    elif len(agent) > 200 or not _printable(agent):
-        err("agent_id", "must be at most 200 printable characters")
-    team = str(got["team"][1]).strip() if "team" in got else None
-    if team is not None and (len(team) > 200 or not _printable(team, lines=True)):
-        err("team", "must be at most 200 printable characters")
+    agent, team = _row_ids(got, err)
     start = end = None
     if "date" in got:
         try:
