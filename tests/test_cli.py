@@ -160,6 +160,12 @@ def test_status_of_a_new_or_broken_data_dir_says_so(tmp_path):
     assert result.exit_code == 1 and "does not answer" in " ".join(result.output.split()), result.output
 
 
+@pytest.mark.parametrize("period", ["2026-13", "9999-12"])
+def test_eval_from_reviews_with_a_bad_period_is_exit_2(tmp_path, period):
+    result = runner.invoke(app, ["eval", "--from-reviews", "--period", period, "--data-dir", str(tmp_path / "d")])
+    assert result.exit_code == 2 and "--period" in result.output and "Traceback" not in result.output, result.output
+
+
 def test_rules_list_with_a_broken_or_empty_folder_says_so(tmp_path):
     result = runner.invoke(app, ["rules", "list", "--dir", str(tmp_path / "nope")])
     assert result.exit_code == 1 and "Traceback" not in result.output and "nope" in result.output

@@ -60,8 +60,12 @@ def evaluate(
         if not period:
             err_console.print("[red]--from-reviews needs --period[/red] (e.g. 2026-10)")
             raise typer.Exit(2)
+        try:
+            p = parse_period(period)
+        except ValueError as exc:
+            err_console.print(f"[red]--period:[/red] {escape(str(exc))}")
+            raise typer.Exit(2) from None
         rt = runtime_for(data_dir)
-        p = parse_period(period)
         with rt.sessions() as s:
             out = review_agreement(session=s, period=p, team=team)
         out["period"] = p.label
