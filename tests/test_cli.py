@@ -108,6 +108,26 @@ def test_import_text_log_directly_and_jsonl(tmp_path, sqlite_url, redis_url, red
     assert redis_conn.llen(f"rq:queue:{settings.redis.queue}") == 2
 
 
+def test_import_names_bad_entries_by_line_or_item_and_stores_the_rest(tmp_path, sqlite_url, redis_url, redis_conn):
+    """Rejected entries used to be named by a 0-based index; the API's batch body was "cannot read: 'id'"."""
+    settings = make_settings(tmp_path, sqlite_url, redis_url)
+    env = {"QA_DB__URL": sqlite_url, "QA_REDIS__URL": redis_url, "QA_REDIS__QUEUE": settings.redis.queue}
+    lines = tmp_path / "t.jsonl"
+    lines.write_text("\n".join([json.dumps(transcript("l1"), ensure_ascii=False), "[1]",
+                                json.dumps(transcript("l3", utterances=[{"role": "x", "text": "a"}]))]) + "\n",
+                     encoding="utf-8")
+    result = runner.invoke(app, ["import", str(lines)], env=env)
+    text = " ".join(result.output.split())
+    assert result.exit_code == 1 and "'accepted': 1" in text and "'rejected': 2" in text, result.output
+    assert "line 2: a line is one JSON object" in text and "line 3: utterances.0.role" in text
+    batch = tmp_path / "batch.json"
+    batch.write_text(json.dumps({"transcripts": [transcript("b1"), {"source": "x", "external_id": "b2",
+                                                                    "utterances": []}]}, indent=2), encoding="utf-8")
+    result = runner.invoke(app, ["import", str(batch)], env=env)
+    text = " ".join(result.output.split())
+    assert result.exit_code == 1 and "'accepted': 1" in text and "item 2: utterances" in text, result.output
+
+
 def test_import_unreadable_file_is_a_clear_error(tmp_path):
     bad = tmp_path / "notes.txt"
     bad.write_text("just some notes\n", encoding="utf-8")
@@ -164,6 +184,20 @@ def test_status_of_a_new_or_broken_data_dir_says_so(tmp_path):
 def test_eval_from_reviews_with_a_bad_period_is_exit_2(tmp_path, period):
     result = runner.invoke(app, ["eval", "--from-reviews", "--period", period, "--data-dir", str(tmp_path / "d")])
     assert result.exit_code == 2 and "--period" in result.output and "Traceback" not in result.output, result.output
+
+
+def test_empty_inputs_and_unknown_choices_say_so(tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("", encoding="utf-8")
+    result = runner.invoke(app, ["score", str(empty), "-o", str(tmp_path / "o.jsonl")])
+    assert result.exit_code == 1 and "scored 0" in result.output  # nothing scored is not a success
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text('{"id": "x", "greeting": true}\n', encoding="utf-8")
+    result = runner.invoke(app, ["eval", str(labels), "--format", "xml"])
+    assert result.exit_code == 2 and "xml" in result.output
+    result = runner.invoke(app, ["export-appraisals", "--period", "2026-10", "--team", "nosuch", "--format", "json",
+                                 "--data-dir", str(tmp_path / "d")])
+    assert result.exit_code == 0 and "in team 'nosuch'; the export has no rows" in " ".join(result.output.split())
 
 
 def test_rules_list_with_a_broken_or_empty_folder_says_so(tmp_path):

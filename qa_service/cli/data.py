@@ -32,15 +32,24 @@ def import_(
     data_dir: DataDir = None,
 ) -> None:
     """Import transcripts: JSONL (API or corpus shape) or a pasted 客服：/客户： text log."""
-    from qa_service.ingest.textlog import read_transcripts
+    from qa_service.errors import TextLogError
+    from qa_service.ingest.textlog import read_records
 
     try:
-        items = list(read_transcripts(file, source=source, external_id=external_id))
-    except Exception as exc:  # TextLogError, UnicodeDecodeError
+        records = list(read_records(file, source=source, external_id=external_id))
+    except TextLogError as exc:
         console.print(f"[red]cannot read {escape(str(file))}:[/red] {escape(str(exc))}")
         raise typer.Exit(2)
     counts: dict[str, int] = {}
-    rejected: list[tuple[int, list]] = []
+    rejected: list[tuple[str, list]] = [(where, [{"msg": r}]) for where, r in records if isinstance(r, str)]
+    if rejected:
+        counts["rejected"] = len(rejected)
+    readable = [(where, r) for where, r in records if not isinstance(r, str)]
+    if not readable and not rejected:
+        console.print(f"[red]cannot read {escape(str(file))}:[/red] no transcripts in it")
+        raise typer.Exit(2)
+    wheres = [where for where, _ in readable]
+    items = [r for _, r in readable]
     batches = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
     if api:
         import httpx
@@ -60,7 +69,7 @@ def import_(
                 for item in resp.json()["items"]:
                     counts[item["status"]] = counts.get(item["status"], 0) + 1
                     if item["errors"]:
-                        rejected.append((n * batch_size + item["index"], item["errors"]))
+                        rejected.append((wheres[n * batch_size + item["index"]], item["errors"]))
     else:
         from qa_service.ingest.service import ingest, validate_items
 
@@ -72,15 +81,22 @@ def import_(
                 status = "rejected" if o.status == "conflict" else o.status
                 counts[status] = counts.get(status, 0) + 1
                 if o.errors or o.status == "conflict":
-                    rejected.append((n * batch_size + o.index, o.errors or [{"msg": "conflict: same key, other content"}]))
+                    rejected.append((wheres[n * batch_size + o.index],
+                                     o.errors or [{"msg": "conflict: same key, other content"}]))
     console.print(f"imported {escape(str(file))}: {counts}")
-    for index, errors in rejected[:20]:
-        console.print(f"  item {index}: " + "; ".join(f"{'.'.join(map(str, e.get('loc', [])))}: {escape(e['msg'])}"
-                                                      for e in errors))
+    for where, errors in rejected[:20]:
+        console.print(f"  {where}: " + "; ".join(
+            (f"{'.'.join(map(str, _within_item(e['loc'])))}: " if e.get("loc") else "") + escape(e["msg"])
+            for e in errors))
     if rejected:  # as import-kpis: 0 every item stored, 1 some rejected, 2 unreadable
         raise typer.Exit(1)
 
 
+
+
+def _within_item(loc: list) -> list:
+    """A batch error's location inside its transcript: body.transcripts.3.utterances.0.role → utterances.0.role."""
+    return loc[3:] if len(loc) > 3 and loc[:2] == ["body", "transcripts"] and isinstance(loc[2], int) else loc
 
 
 class OutputFormat(str, Enum):
@@ -119,16 +135,16 @@ def score(
     pipeline = Runtime(get_settings()).pipeline.initialize()
     freeze_heap()
     valid, errors = [], 0
-    for lineno, record in records:  # a line that is not a transcript is named and skipped; the rest are scored
+    for where, record in records:  # an entry that is not a transcript is named and skipped; the rest are scored
         if isinstance(record, str):
             errors += 1
-            console.print(f"[yellow]line {lineno} skipped:[/yellow] {escape(record)}")
+            console.print(f"[yellow]{where} skipped:[/yellow] {escape(record)}")
             continue
         try:
             t = TranscriptCreate.model_validate(record)
         except ValidationError as exc:
             errors += 1
-            console.print(f"[yellow]line {lineno} skipped:[/yellow] {exc.errors()[0]['loc']}: {escape(exc.errors()[0]['msg'])}")
+            console.print(f"[yellow]{where} skipped:[/yellow] {exc.errors()[0]['loc']}: {escape(exc.errors()[0]['msg'])}")
             continue
         valid.append((t, t.to_domain()))
     rows = []
@@ -151,7 +167,7 @@ def score(
                                  round(sum(f["points"] for f in r["findings"]), 2),
                                  csv_cell(";".join(f["reason"] for f in r["flags"]))])
     console.print(f"scored {len(rows)} transcript(s) → {output} ({fmt.value}); {errors} skipped")
-    if errors and not rows:
+    if not rows:  # every line bad, or an empty file: nothing was scored
         raise typer.Exit(1)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -31,7 +32,14 @@ def print_report(report: dict, title: str) -> None:
     console.print(f"Spearman(score, overall quality 1–5): {_f(report['spearman'])}")
     grades = ", ".join(f"{q}: {v['mean']:.1f} (n {v['n']})" for q, v in report["score_by_quality"].items())
     console.print(f"mean score by quality grade: {grades}")
-    console.print(f"quality 5 minus quality ≤ 2: {report['gap_low_vs_top']} points")
+    gap = report["gap_low_vs_top"]
+    console.print("quality 5 minus quality ≤ 2: " + (f"{gap} points" if gap is not None else
+                                                      "n/a (it needs conversations rated 5 and rated ≤ 2)"))
+
+
+class EvalFormat(str, Enum):
+    table = "table"
+    json = "json"
 
 
 @app.command("eval")
@@ -45,7 +53,7 @@ def evaluate(
                                                                       "verdicts instead of a label file")] = False,
     period: Annotated[Optional[str], typer.Option(help="With --from-reviews: conversations of this period")] = None,
     team: Annotated[Optional[str], typer.Option(help="With --from-reviews: only this team")] = None,
-    format: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+    format: Annotated[EvalFormat, typer.Option("--format", help="table or json")] = EvalFormat.table,
     data_dir: DataDir = None,
 ) -> None:
     """Per item precision, recall, F1 (with counts) and Cohen's κ; Spearman between score and quality;

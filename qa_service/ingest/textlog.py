@@ -81,22 +81,36 @@ def from_corpus_record(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def read_records(path: Path, *, source: str = "import", external_id: str | None = None
-                 ) -> Iterator[tuple[int, dict[str, Any] | str]]:
-    """(line, transcript dict) for each JSONL line (API or corpus shape), or (line, problem) for a line
-    that is not a transcript; a plain-text log is one record (line 1). Raises TextLogError for a file
-    that is not UTF-8, or a text log that cannot be parsed."""
+                 ) -> Iterator[tuple[str, dict[str, Any] | str]]:
+    """(where, transcript dict) for each transcript of a file, or (where, problem) for an entry that is not
+    one; ``where`` is "line N" (JSONL), "item N" (a .json document: the API's batch body
+    ``{"transcripts": [...]}``, a list, or one transcript) or "line 1" (a plain-text log). Raises
+    TextLogError for a file that is not UTF-8, or a text log that cannot be parsed."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise TextLogError(f"{path} is not UTF-8 text (save it as UTF-8): byte {exc.start} does not decode") from None
     stripped = text.lstrip()
+    if path.suffix == ".json" and stripped[:1] in ("{", "["):
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError:
+            document = None  # JSON Lines under a .json name: read line by line below
+        if isinstance(document, dict) and isinstance(document.get("transcripts"), list):
+            document = document["transcripts"]
+        if isinstance(document, dict) and "utterances" in document:
+            document = [document]
+        if isinstance(document, list):
+            for n, item in enumerate(document, start=1):
+                yield f"item {n}", _record(json.dumps(item, ensure_ascii=False))
+            return
     if path.suffix in (".jsonl", ".json") or stripped.startswith("{"):
         for lineno, line in enumerate(text.splitlines(), start=1):
             if line.strip():
-                yield lineno, _record(line)
+                yield f"line {lineno}", _record(line)
         return
-    yield 1, {"source": source, "external_id": external_id or path.stem, "channel": "chat",
-              "utterances": parse_text_log(text)}
+    yield "line 1", {"source": source, "external_id": external_id or path.stem, "channel": "chat",
+                     "utterances": parse_text_log(text)}
 
 
 def _record(line: str) -> dict[str, Any] | str:
@@ -119,7 +133,7 @@ def _record(line: str) -> dict[str, Any] | str:
 def read_transcripts(path: Path, *, source: str = "import", external_id: str | None = None) -> Iterator[dict[str, Any]]:
     """Transcript dicts from a JSONL file (API or corpus shape) or one plain-text log; raises TextLogError
     naming the first line that is not a transcript."""
-    for lineno, record in read_records(path, source=source, external_id=external_id):
+    for where, record in read_records(path, source=source, external_id=external_id):
         if isinstance(record, str):
-            raise TextLogError(f"{path}:{lineno}: {record}")
+            raise TextLogError(f"{path}:{where.split()[-1]} ({where}): {record}")
         yield record
