@@ -230,56 +230,48 @@ class _LabelCheck:
             for j, value in enumerate(rec[key]):
                 self.turn(f"{key}[{j}]", value, role)
 
+    def entries(self, field: str, keys: tuple[str, ...]) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(where, entry) for each well-formed entry of a list field; the shape problems are recorded."""
+        shape = "{" + ", ".join(keys) + "}"
+        if field not in self.rec:
+            return
+        if not isinstance(self.rec[field], list):
+            self.bad(field, f"expected a list of {shape} ([] when none), got {_show(self.rec[field])}")
+            return
+        for j, entry in enumerate(self.rec[field]):
+            where = f"{field}[{j}]"
+            if not isinstance(entry, dict):
+                self.bad(where, f"expected an object {shape}, got {_show(entry)}")
+                continue
+            for key in entry:
+                if key not in keys:
+                    self.bad(f"{where}.{key}", f"unknown field (an entry has {', '.join(keys)})")
+            yield where, entry
+
     def rude(self) -> None:
-        rec = self.rec
-        if "rude" in rec:
-            if not isinstance(rec["rude"], list):
-                self.bad("rude", f"expected a list of {{turn, quote}} ([] when none), got {_show(rec['rude'])}")
+        for where, r in self.entries("rude", RUDE_KEYS):
+            if "turn" not in r:
+                self.bad(f"{where}.turn", "missing")
             else:
-                for j, r in enumerate(rec["rude"]):
-                    where = f"rude[{j}]"
-                    if not isinstance(r, dict):
-                        self.bad(where, f"expected an object {{turn, quote}}, got {_show(r)}")
-                        continue
-                    for key in r:
-                        if key not in RUDE_KEYS:
-                            self.bad(f"{where}.{key}", f"unknown field (an entry has {', '.join(RUDE_KEYS)})")
-                    if "turn" not in r:
-                        self.bad(f"{where}.turn", "missing")
-                    else:
-                        self.turn(f"{where}.turn", r["turn"], "agent")
-                    if not isinstance(r.get("quote"), str):
-                        self.bad(f"{where}.quote",
-                                 "missing" if "quote" not in r else f"expected a string, got {_show(r['quote'])}")
+                self.turn(f"{where}.turn", r["turn"], "agent")
+            if not isinstance(r.get("quote"), str):
+                self.bad(f"{where}.quote", "missing" if "quote" not in r else f"expected a string, got {_show(r['quote'])}")
 
     def objections(self) -> None:
-        rec = self.rec
-        if "objections" in rec:
-            if not isinstance(rec["objections"], list):
-                self.bad("objections", "expected a list of {turns, type, answer_turn, handled} ([] when none), got "
-                                  f"{_show(rec['objections'])}")
+        for where, o in self.entries("objections", OBJECTION_KEYS):
+            if not isinstance(o.get("turns"), list) or not o["turns"]:
+                self.bad(f"{where}.turns", "missing" if "turns" not in o else
+                         f"expected a non-empty list of customer turn indices, got {_show(o['turns'])}")
             else:
-                for j, o in enumerate(rec["objections"]):
-                    where = f"objections[{j}]"
-                    if not isinstance(o, dict):
-                        self.bad(where, f"expected an object {{turns, type, answer_turn, handled}}, got {_show(o)}")
-                        continue
-                    for key in o:
-                        if key not in OBJECTION_KEYS:
-                            self.bad(f"{where}.{key}", f"unknown field (an entry has {', '.join(OBJECTION_KEYS)})")
-                    if not isinstance(o.get("turns"), list) or not o["turns"]:
-                        self.bad(f"{where}.turns", "missing" if "turns" not in o else
-                            f"expected a non-empty list of customer turn indices, got {_show(o['turns'])}")
-                    else:
-                        for k, value in enumerate(o["turns"]):
-                            self.turn(f"{where}.turns[{k}]", value, "customer")
-                    for key, allowed in (("type", OBJECTION_TYPES), ("handled", HANDLED)):
-                        if key not in o:
-                            self.bad(f"{where}.{key}", f"missing ({_one_of(allowed)})")
-                        elif o[key] not in allowed:
-                            self.bad(f"{where}.{key}", f"{_show(o[key])} is not {_one_of(allowed)}")
-                    if o.get("answer_turn") is not None:
-                        self.turn(f"{where}.answer_turn", o["answer_turn"], "agent")
+                for k, value in enumerate(o["turns"]):
+                    self.turn(f"{where}.turns[{k}]", value, "customer")
+            for key, allowed in (("type", OBJECTION_TYPES), ("handled", HANDLED)):
+                if key not in o:
+                    self.bad(f"{where}.{key}", f"missing ({_one_of(allowed)})")
+                elif o[key] not in allowed:
+                    self.bad(f"{where}.{key}", f"{_show(o[key])} is not {_one_of(allowed)}")
+            if o.get("answer_turn") is not None:
+                self.turn(f"{where}.answer_turn", o["answer_turn"], "agent")
 
     def values(self) -> None:
         rec = self.rec
