@@ -67,11 +67,18 @@ def test_score_skips_lines_that_are_not_transcripts_naming_them_and_scores_the_r
     assert "line 3 skipped: not valid JSON" in text and "line 4 skipped: a line is one JSON object" in text
     assert "line 5 skipped: a corpus record's turns are objects" in text and "line 6 skipped:" in text
     assert [json.loads(r)["external_id"] for r in out.read_text(encoding="utf-8").splitlines()] == ["s1", "s2"]
-    # A file that is not UTF-8, and an output that cannot be written: exit 2 before any scoring.
+    # A GBK export is read (as KPI files are); a file in neither encoding, and an output that cannot be
+    # written, are exit 2 before any scoring.
     gbk = tmp_path / "gbk.jsonl"
-    gbk.write_bytes(json.dumps(transcript("g"), ensure_ascii=False).encode("gbk"))
-    result = runner.invoke(app, ["score", str(gbk), "--output", str(out)])
-    assert result.exit_code == 2 and "is not UTF-8 text" in " ".join(result.output.split())
+    gbk.write_bytes(json.dumps(transcript("g", utterances=[{"role": "customer", "text": "快递没到"}]),
+                               ensure_ascii=False).encode("gbk"))
+    result = runner.invoke(app, ["score", str(gbk), "--output", str(tmp_path / "g.jsonl")])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "g.jsonl").read_text(encoding="utf-8"))["external_id"] == "g"
+    utf16 = tmp_path / "utf16.jsonl"
+    utf16.write_bytes(json.dumps(transcript("u"), ensure_ascii=False).encode("utf-16"))
+    result = runner.invoke(app, ["score", str(utf16), "--output", str(out)])
+    assert result.exit_code == 2 and "neither UTF-8 nor GB18030" in " ".join(result.output.split()), result.output
     result = runner.invoke(app, ["score", str(src), "--output", str(tmp_path)])
     assert result.exit_code == 2 and "is a folder" in " ".join(result.output.split())
     result = runner.invoke(app, ["score", str(src), "--output", str(out / "x.jsonl")])  # out is a file

@@ -85,11 +85,15 @@ def read_records(path: Path, *, source: str = "import", external_id: str | None 
     """(where, transcript dict) for each transcript of a file, or (where, problem) for an entry that is not
     one; ``where`` is "line N" (JSONL), "item N" (a .json document: the API's batch body
     ``{"transcripts": [...]}``, a list, or one transcript) or "line 1" (a plain-text log). Raises
-    TextLogError for a file that is not UTF-8, or a text log that cannot be parsed."""
+    TextLogError for a file that is neither UTF-8 nor GB18030, or a text log that cannot be parsed."""
+    data = path.read_bytes()
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise TextLogError(f"{path} is not UTF-8 text (save it as UTF-8): byte {exc.start} does not decode") from None
+        try:  # Chinese Windows exports (GBK is a subset of GB18030); KPI files are read the same way
+            text = data.decode("gb18030")
+        except UnicodeDecodeError:
+            raise TextLogError(f"{path} is neither UTF-8 nor GB18030 text: byte {exc.start} does not decode") from None
     stripped = text.lstrip()
     if path.suffix == ".json" and stripped[:1] in ("{", "["):
         try:
