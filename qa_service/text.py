@@ -44,6 +44,18 @@ class Token:
     end: int
 
 
+def decode_file_text(data: bytes) -> str:
+    """A user's file as text: UTF-8 (with or without a BOM), else GB18030 (Chinese Windows exports; GBK is a
+    subset). Raises UnicodeDecodeError (of the UTF-8 reading) when it is neither."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        try:
+            return data.decode("gb18030")
+        except UnicodeDecodeError:
+            raise exc from None
+
+
 def mask_for_matching(text: str) -> str:
     """Same-length copy of ``text`` with placeholders, emoticons and pause marks blanked out."""
     folded = text.translate(_FULLWIDTH)

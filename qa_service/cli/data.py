@@ -174,11 +174,9 @@ def score(
 def _sentence_lines(file: Path) -> list[str]:
     """The ``text`` column of a CSV (a header naming it, in any case, quoted or spaced; cells may span
     lines), else every non-empty line. UTF-8 (with or without a BOM), else GB18030."""
-    data = file.read_bytes()
-    try:
-        raw = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raw = data.decode("gb18030")
+    from qa_service.text import decode_file_text
+
+    raw = decode_file_text(file.read_bytes())
     rows = csv.reader(io.StringIO(raw))
     header = next(rows, [])
     names = [h.strip().lower() for h in header]

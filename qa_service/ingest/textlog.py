@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from qa_service.errors import TextLogError
+from qa_service.text import decode_file_text
 
 SPEAKER_ROLES = {
     "客服": "agent", "坐席": "agent", "座席": "agent", "人工客服": "agent", "服务人员": "agent", "agent": "agent",
@@ -86,14 +87,10 @@ def read_records(path: Path, *, source: str = "import", external_id: str | None 
     one; ``where`` is "line N" (JSONL), "item N" (a .json document: the API's batch body
     ``{"transcripts": [...]}``, a list, or one transcript) or "line 1" (a plain-text log). Raises
     TextLogError for a file that is neither UTF-8 nor GB18030, or a text log that cannot be parsed."""
-    data = path.read_bytes()
     try:
-        text = data.decode("utf-8-sig")
+        text = decode_file_text(path.read_bytes())
     except UnicodeDecodeError as exc:
-        try:  # Chinese Windows exports (GBK is a subset of GB18030); KPI files are read the same way
-            text = data.decode("gb18030")
-        except UnicodeDecodeError:
-            raise TextLogError(f"{path} is neither UTF-8 nor GB18030 text: byte {exc.start} does not decode") from None
+        raise TextLogError(f"{path} is neither UTF-8 nor GB18030 text: byte {exc.start} does not decode") from None
     stripped = text.lstrip()
     if path.suffix == ".json" and stripped[:1] in ("{", "["):
         try:

@@ -25,6 +25,7 @@ import yaml
 
 from qa_service.ingest.schema import BAD_CHARS
 from qa_service.period import EARLIEST, LATEST, Period, parse_period
+from qa_service.text import decode_file_text
 
 # field: (kind, description). kind: int = a count ≥ 0, float = a number ≥ 0, rating = 0–100, score5 = 1–5
 KPI_FIELDS: dict[str, tuple[str, str]] = {
@@ -390,12 +391,10 @@ def parse_rows(rows: Iterable[tuple[int, dict[str, Any]]], headers: list[str],
 
 
 def _decode(data: bytes) -> str:
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise KpiFileError("the file is neither UTF-8 nor GB18030 text")
+    try:
+        return decode_file_text(data)
+    except UnicodeDecodeError:
+        raise KpiFileError("the file is neither UTF-8 nor GB18030 text") from None
 
 
 def parse_csv_text(text: str, mapping: dict[str, str] | None = None) -> KpiParse:
