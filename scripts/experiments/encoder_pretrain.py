@@ -454,8 +454,20 @@ def train(args) -> int:
     TurnModel = turn_model_class()
     ft_args = dict(epochs=args.epochs, batch=args.batch, lr=args.lr, device=device, amp=amp)
     tr_rows, dv_rows = [rows[k] for k in tr], [rows[k] for k in dv]
-    model = TurnModel(cfg, mlm.bert).to(device)
-    P = finetune(model, tr_rows, Y[tr], M[tr], dv_rows, Y[dv], M[dv], name="pretrained", **ft_args)
+    # one pretrained encoder, fine-tuned once per seed (--seeds); the table reads the seeds' mean
+    from transformers import BertModel
+    pre_state = {k: v.detach().clone() for k, v in mlm.bert.state_dict().items()}
+    runs = []
+    for k in range(args.seeds):
+        torch.manual_seed(args.seed + k)
+        bert = BertModel(cfg, add_pooling_layer=False)
+        bert.load_state_dict(pre_state)
+        model = TurnModel(cfg, bert).to(device)
+        runs.append(finetune(model, tr_rows, Y[tr], M[tr], dv_rows, Y[dv], M[dv],
+                             name=f"pretrained seed {args.seed + k}", **ft_args))
+    P = np.mean(runs, axis=0)
+    np.save(out / "dev_probs.npy", np.stack(runs))
+    (out / "dev_keys.json").write_text(json.dumps([[ex[k]["conv"], ex[k]["turn"]] for k in dv]) + "\n")
     P_scratch = None
     if args.scratch_control:
         torch.manual_seed(args.seed)
@@ -574,6 +586,8 @@ def main() -> int:
     p.add_argument("--lr", type=float, default=2e-4)
     p.add_argument("--scratch-control", action="store_true", help="also fine-tune the same model from random init")
     p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--seeds", type=int, default=1, help="fine-tune runs from the one pretrained encoder "
+                   "(seeds seed, seed+1, …); dev probabilities of each saved to dev_probs.npy, the table reads their mean")
     p.add_argument("--cpu", action="store_true")
     p.add_argument("--model", type=Path, default=Path(os.environ.get("OUT") or "/tmp/exp_encoder"))
     p.add_argument("--bench-turns", type=int, default=4096)
