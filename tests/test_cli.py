@@ -436,6 +436,20 @@ def test_keys_create_prints_key_last_and_stores_only_its_hash(tmp_path):
     assert runner.invoke(app, ["keys", "revoke", "qak_00000000", "--data-dir", str(data)]).exit_code == 1
 
 
+def test_keys_create_notes_an_unknown_team_and_refuses_control_characters(tmp_path):
+    data = tmp_path / "keys"
+    out = runner.invoke(app, ["keys", "create", "--role", "hr", "--team", "aftersales", "--data-dir", str(data)])
+    assert out.exit_code == 0, out.output
+    assert out.output.strip().splitlines()[-1].startswith("qak_")  # the key stays the last line
+    text = " ".join(out.output.split())
+    assert "note: team 'aftersales' is not known yet (no team is known yet)" in text
+    bad = runner.invoke(app, ["keys", "create", "--role", "reviewer", "--name", "qa\nkey 9 revoked",
+                              "--data-dir", str(data)])
+    assert bad.exit_code == 2 and "name contains a control character (U+000A)" in " ".join(bad.output.split())
+    listed = runner.invoke(app, ["keys", "list", "--data-dir", str(data)]).output
+    assert len(listed.strip().splitlines()) == 2  # the header and the hr key: nothing was stored for the refused one
+
+
 def test_serve_refuses_to_run_open_on_a_public_address(tmp_path, monkeypatch):
     monkeypatch.setenv("QA_AUTH__ENABLED", "false")
     out = runner.invoke(app, ["serve", "--host", "0.0.0.0", "--workers", "0", "--data-dir", str(tmp_path)])

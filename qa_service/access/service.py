@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -56,7 +57,21 @@ def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
-def check_new(*, role: str, team: str | None) -> None:
+def check_label(value: str | None, field: str) -> None:
+    """A key's name or team is printed in listings, logs and the audit trail: no control characters
+    (a newline or an escape sequence would forge lines there), and not blank."""
+    if value is None:
+        return
+    if not value.strip():
+        raise Invalid(f"{field} is blank", field)
+    bad = next((ch for ch in value if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")), None)
+    if bad is not None:
+        raise Invalid(f"{field} contains a control character (U+{ord(bad):04X}); use printable text", field)
+
+
+def check_new(*, role: str, team: str | None, name: str | None = None) -> None:
+    check_label(name, "name")
+    check_label(team, "team")
     if role not in ROLES:
         raise Invalid(f"unknown role {role!r}; roles: {', '.join(ROLES)}", "role")
     if role == "supervisor" and not team:
@@ -68,12 +83,24 @@ def check_new(*, role: str, team: str | None) -> None:
 def create_key(*, session: Session, role: str, team: str | None = None, name: str | None = None,
                created_by: str | None = None) -> tuple[ApiKey, str]:
     """A new key row and the key itself (shown to the caller once; only its hash is stored)."""
-    check_new(role=role, team=team)
+    check_new(role=role, team=team, name=name)
     prefix = secrets.token_hex(4)
     key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     row = repo.create(session=session, prefix=prefix, key_hash=digest(key), name=name or f"{role}-{prefix}",
                       role=role, team=team, created_by=created_by)
     return row, key
+
+
+def team_note(*, session: Session, team: str | None) -> str | None:
+    """A note when a key is scoped to a team no conversation, agent or KPI row has named yet: a
+    misspelt team gives a key that silently sees nothing. Not refused — a site may create its
+    supervisors' keys before their teams' first conversations arrive."""
+    if team is None or repo.team_exists(session=session, team=team):
+        return None
+    known = repo.team_ids(session=session, limit=10)
+    listed = f"known teams: {', '.join(known)}" if known else "no team is known yet"
+    return (f"team {team!r} is not known yet ({listed}); the key sees that team's data once it arrives "
+            f"— check the spelling")
 
 
 def find_key(*, session: Session, ident: str) -> ApiKey | None:

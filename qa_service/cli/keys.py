@@ -32,10 +32,13 @@ def keys_create(
         with rt.session() as s:
             row, key = access.create_key(session=s, role=role.value, team=team, name=name, created_by="cli")
             info = f"key {row.id} created: name={row.name} role={row.role} team={row.team_id or '-'}"
+            note = access.team_note(session=s, team=team)
     except Invalid as exc:
         err_console.print(f"[red]qa keys create:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
     typer.echo(info)
+    if note:
+        err_console.print(f"[yellow]note:[/yellow] {escape(note)}")
     typer.echo("Store it now: it is not shown again (send it as Authorization: Bearer <key> or X-API-Key).")
     if not settings.auth_enforced:
         typer.echo("Note: access control is off for this configuration (QA_AUTH__ENABLED unset and a loopback "

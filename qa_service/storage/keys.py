@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from qa_service.storage.tables import ApiKey, LoginSession
+from qa_service.storage.tables import ApiKey, LoginSession, Team
 
 
 def create(*, session: Session, prefix: str, key_hash: str, name: str, role: str, team: str | None,
@@ -16,6 +16,14 @@ def create(*, session: Session, prefix: str, key_hash: str, name: str, role: str
     session.add(row)
     session.flush()
     return row
+
+
+def team_exists(*, session: Session, team: str) -> bool:
+    return session.get(Team, team) is not None
+
+
+def team_ids(*, session: Session, limit: int) -> list[str]:
+    return list(session.scalars(select(Team.id).order_by(Team.id).limit(limit)))
 
 
 def list_keys(*, session: Session, include_revoked: bool = False) -> list[ApiKey]:

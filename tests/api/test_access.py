@@ -203,6 +203,24 @@ def test_access_revoked_key_stops_at_once(world):
     _refused(client.get("/v1/transcripts", headers=_bearer(key)), 401)
 
 
+def test_access_new_key_names_a_team_not_known_yet_and_refuses_control_characters(world):
+    client, keys, ids = world
+    known = client.post("/v1/keys", headers=keys["admin"], json={"role": "supervisor", "team": TEAM_A})
+    assert known.status_code == 201 and known.json()["warnings"] == []
+    typo = client.post("/v1/keys", headers=keys["admin"], json={"role": "supervisor", "team": "after-sale"})
+    assert typo.status_code == 201  # created: a team's first conversations may come after its keys
+    (warning,) = typo.json()["warnings"]
+    assert "'after-sale' is not known yet" in warning and f"known teams: {TEAM_A}, {TEAM_B}" in warning
+    for field, value in [("name", "lead\nrevoked key 1"), ("name", "x\x1b[31m"), ("team", "a\u202eb"),
+                         ("name", "   ")]:
+        body = {"role": "supervisor", "team": TEAM_A, field: value}
+        bad = client.post("/v1/keys", headers=keys["admin"], json=body)
+        assert bad.status_code == 422, (field, value, bad.text)
+        assert bad.json()["detail"][0]["loc"] == ["body", field]
+    listing = client.get("/v1/keys", headers=keys["admin"]).json()
+    assert not any("\n" in k["name"] or "\x1b" in k["name"] for k in listing)
+
+
 def test_access_ui_login_cookie_and_team_scope(world):
     client, keys, ids = world
     r = client.get("/ui/queue", follow_redirects=False)

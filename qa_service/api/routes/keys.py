@@ -27,7 +27,8 @@ def create_key(body: KeyCreate, runtime: RuntimeDep, principal: Admin) -> KeyCre
     with runtime.session() as session:
         row, key = access.create_key(session=session, role=body.role, team=body.team, name=body.name,
                                      created_by=principal.name)
-        return KeyCreated(**presenters.key_read(row).model_dump(), key=key)
+        note = access.team_note(session=session, team=body.team)
+        return KeyCreated(**presenters.key_read(row).model_dump(), key=key, warnings=[note] if note else [])
 
 
 @router.delete("/{key_id}", response_model=KeyRead)

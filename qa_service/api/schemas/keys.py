@@ -31,3 +31,5 @@ class KeyRead(BaseModel):
 
 class KeyCreated(KeyRead):
     key: str = Field(description="The key itself: shown this once, only its hash is stored")
+    warnings: list[str] = Field(default_factory=list,
+                                description="Notes on the new key, e.g. a team no conversation has named yet")
