@@ -9,7 +9,7 @@ from datetime import date, datetime, time, timedelta, tzinfo
 
 _MONTH = re.compile(r"^(\d{4})-(\d{1,2})$")
 _WEEK = re.compile(r"^(\d{4})-W(\d{1,2})$", re.I)
-_QUARTER = re.compile(r"^(\d{4})-Q([1-4])$", re.I)
+_QUARTER = re.compile(r"^(\d{4})-Q(\d{1,2})$", re.I)
 _YEAR = re.compile(r"^(\d{4})$")
 FORMATS = "YYYY-MM, YYYY-Www, YYYY-Qn, YYYY-MM-DD, YYYY or FROM..TO (YYYY-MM-DD..YYYY-MM-DD)"
 
@@ -69,10 +69,15 @@ def _parse(s: str) -> Period:
             return Period(f"{y}-{mo:02d}", date(y, mo, 1), date(y, mo, calendar.monthrange(y, mo)[1]))
         if m := _WEEK.match(s):
             y, w = int(m[1]), int(m[2])
+            weeks = date(y, 12, 28).isocalendar().week  # 28 December is always in the year's last ISO week
+            if not 1 <= w <= weeks:
+                raise ValueError(f"{s!r}: week {w} is not 1–{weeks} (ISO weeks of {y})")
             start = date.fromisocalendar(y, w, 1)
             return Period(f"{y}-W{w:02d}", start, start + timedelta(days=6))
         if m := _QUARTER.match(s):
             y, q = int(m[1]), int(m[2])
+            if not 1 <= q <= 4:
+                raise ValueError(f"{s!r}: quarter {q} is not 1–4")
             last = 3 * q
             return Period(f"{y}-Q{q}", date(y, last - 2, 1), date(y, last, calendar.monthrange(y, last)[1]))
         if m := _YEAR.match(s):

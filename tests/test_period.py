@@ -29,8 +29,11 @@ def test_period_parses_every_format(text, start, end, label):
 
 @pytest.mark.parametrize("text, needle", [
     ("2026-13", "month 13"),
-    ("2026-Q5", "is not a period"),
-    ("2026-W54", "is not a period"),
+    ("2026-Q5", "quarter 5 is not 1–4"),
+    ("2026-Q0", "quarter 0 is not 1–4"),
+    ("2026-W54", "week 54 is not 1–53 (ISO weeks of 2026)"),
+    ("2027-W53", "week 53 is not 1–52 (ISO weeks of 2027)"),
+    ("2026-W0", "week 0 is not 1–53"),
     ("2026-10-15..2026-10-01", "ends (2026-10-01) before it starts"),
     ("October", "YYYY-MM"),
     ("2026-02-30", "is not a period"),
