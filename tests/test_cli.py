@@ -304,7 +304,9 @@ def test_sentiment_reads_the_csv_headers_people_write(tmp_path):
     out = tmp_path / "out.jsonl"
     for name, body, encoding in (("spaced.csv", "id, text\n1,太差了\n", "utf-8"),
                                  ("quoted.csv", '"id","Text"\n1,"太差了"\n', "utf-8"),
-                                 ("gbk.csv", "id,text\n1,太差了\n", "gb18030")):
+                                 ("gbk.csv", "id,text\n1,太差了\n", "gb18030"),
+                                 ("semicolon.csv", "text;label\n太差了;0\n", "utf-8"),  # Excel in many locales
+                                 ("tabs.tsv", "id\ttext\n1\t太差了\n", "utf-8")):
         src = tmp_path / name
         src.write_bytes(body.encode(encoding))
         result = runner.invoke(app, ["sentiment", str(src), "--model", "snownlp", "-o", str(out)])

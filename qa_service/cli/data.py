@@ -173,16 +173,19 @@ def score(
 
 def _sentence_lines(file: Path) -> list[str]:
     """The ``text`` column of a CSV (a header naming it, in any case, quoted or spaced; cells may span
-    lines), else every non-empty line. UTF-8 (with or without a BOM), else GB18030."""
+    lines; comma-, tab-, semicolon- or bar-separated, as the header line shows — Excel writes ``;`` in
+    many locales), else every non-empty line. UTF-8 (with or without a BOM), else GB18030."""
     from qa_service.text import decode_file_text
 
     raw = decode_file_text(file.read_bytes())
-    rows = csv.reader(io.StringIO(raw))
-    header = next(rows, [])
-    names = [h.strip().lower() for h in header]
-    if "text" in names:
-        col = names.index("text")
-        return [row[col] if col < len(row) else "" for row in rows if any(c.strip() for c in row)]
+    first = raw.split("\n", 1)[0]
+    for delimiter in (",", "\t", ";", "|"):
+        names = [h.strip().lower() for h in next(csv.reader([first], delimiter=delimiter), [])]
+        if "text" in names:
+            rows = csv.reader(io.StringIO(raw), delimiter=delimiter)
+            next(rows)
+            col = names.index("text")
+            return [row[col] if col < len(row) else "" for row in rows if any(c.strip() for c in row)]
     return [line for line in raw.splitlines() if line.strip()]
 
 
