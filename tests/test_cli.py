@@ -85,6 +85,19 @@ def test_score_skips_lines_that_are_not_transcripts_naming_them_and_scores_the_r
     assert result.exit_code == 2 and "cannot write --output" in " ".join(result.output.split())
 
 
+def test_score_notes_a_conversation_that_appears_twice(tmp_path):
+    src = _jsonl(tmp_path / "in.jsonl", [transcript("s1"), transcript("s2"), transcript("s1")])
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(app, ["score", str(src), "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    source = transcript("s1")["source"]
+    assert f"note: 1 (source, external_id) pair(s) appear more than once, e.g. {source}/s1 at line 1, line 3" in text
+    assert [json.loads(r)["external_id"] for r in out.read_text(encoding="utf-8").splitlines()] == ["s1", "s2", "s1"]
+    once = runner.invoke(app, ["score", str(_jsonl(tmp_path / "once.jsonl", [transcript("s1")])), "-o", str(out)])
+    assert once.exit_code == 0 and "more than once" not in once.output
+
+
 def test_score_offline_csv(tmp_path):
     src = _jsonl(tmp_path / "in.jsonl", [transcript("s1"), transcript("s2", utterances=[
         {"role": "agent", "text": "你这人真恶心"}])])

@@ -134,7 +134,7 @@ def score(
         raise typer.Exit(2)
     pipeline = Runtime(get_settings()).pipeline.initialize()
     freeze_heap()
-    valid, errors = [], 0
+    valid, errors, seen = [], 0, {}
     for where, record in records:  # an entry that is not a transcript is named and skipped; the rest are scored
         if isinstance(record, str):
             errors += 1
@@ -147,6 +147,13 @@ def score(
             console.print(f"[yellow]{where} skipped:[/yellow] {exc.errors()[0]['loc']}: {escape(exc.errors()[0]['msg'])}")
             continue
         valid.append((t, t.to_domain()))
+        seen.setdefault((t.source, t.external_id), []).append(where)
+    repeated = {key: places for key, places in seen.items() if len(places) > 1}
+    if repeated:  # the API would keep the first and answer the rest as duplicates; here each is scored
+        (source, external_id), places = next(iter(repeated.items()))
+        console.print(f"[yellow]note:[/yellow] {len(repeated)} (source, external_id) pair(s) appear more than once, "
+                      f"e.g. {escape(source)}/{escape(external_id)} at {', '.join(places)}; each is scored, "
+                      f"and the service would store only the first")
     rows = []
     batch = 32  # transcripts per model batch
     for start in track(range(0, len(valid), batch), description="scoring", console=console):
