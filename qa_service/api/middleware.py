@@ -7,6 +7,7 @@ import time
 from fastapi.responses import JSONResponse
 
 from qa_service import metrics
+from qa_service import timing
 
 SESSION_COOKIE = "qa_session"
 
@@ -58,8 +59,10 @@ class RequireCredentials:
 
 
 class ServerTiming:
-    """Adds ``Server-Timing: app;dur=<ms>`` so clients and benchmarks can split server from network time, and
-    counts the request in the Prometheus series (by route template: bounded labels)."""
+    """Adds ``Server-Timing: app;dur=<ms>`` so clients and benchmarks can split server from network time,
+    then the parts code on the request's path timed (``qa_service.timing``: ingest's ``redact``, ``store``
+    — of which ``lock``, the wait for the embedded SQLite's writer lock — and ``queue``), and counts the
+    request in the Prometheus series (by route template: bounded labels)."""
 
     def __init__(self, app):
         self.app = app
@@ -69,20 +72,21 @@ class ServerTiming:
             await self.app(scope, receive, send)
             return
         t0 = time.perf_counter()
-
         status = [500]
+        parts: dict[str, float] = {}  # filled on the request's path, its route's thread too (timing.timed)
+        token = timing.REQUEST_TIMINGS.set(parts)
 
         async def timed_send(message):
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
-                dur = (time.perf_counter() - t0) * 1000
-                message = {**message, "headers": [*message.get("headers", []),
-                                                  (b"server-timing", f"app;dur={dur:.2f}".encode())]}
+                value = timing.header(time.perf_counter() - t0, parts)
+                message = {**message, "headers": [*message.get("headers", []), (b"server-timing", value.encode())]}
             await send(message)
 
         try:
             await self.app(scope, receive, timed_send)
         finally:
+            timing.REQUEST_TIMINGS.reset(token)
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             labels = (scope["method"], route, str(status[0]))
             metrics.HTTP_REQUESTS.labels(*labels).inc()

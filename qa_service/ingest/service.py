@@ -16,6 +16,7 @@ from qa_service.ingest.schema import TranscriptCreate, errors_from_validation, l
 from qa_service.queue.outbox import enqueue_jobs, new_job_ids
 from qa_service.runtime import Runtime
 from qa_service.storage import transcripts as transcript_repo
+from qa_service.timing import timed
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -152,13 +153,15 @@ def ingest(items: list[tuple[int, TranscriptCreate]], *, runtime: Runtime) -> tu
     the rest is written; no stored row waits long for its job). A batch cut short by an error is safe
     to send again: what was stored comes back as duplicates, and it was queued already."""
     settings = runtime.settings
-    items = [(i, redact_transcript(t, settings)) for i, t in items]
+    with timed("redact"):
+        items = [(i, redact_transcript(t, settings)) for i, t in items]
     size = settings.worker.chunk_size
     jobs = new_job_ids((len(items) + size - 1) // size)
     outcomes: list[Outcome] = []
     queued = True
     for job, k in zip(jobs, range(0, len(items), size)):
-        stored = _store_committed(items[k:k + size], runtime=runtime, job=job)
+        with timed("store"):
+            stored = _store_committed(items[k:k + size], runtime=runtime, job=job)
         outcomes += stored
         for o in stored:
             metrics.INGESTED.labels(o.status).inc()
@@ -166,7 +169,8 @@ def ingest(items: list[tuple[int, TranscriptCreate]], *, runtime: Runtime) -> tu
         if not new_ids:
             continue
         # once the queue has failed, the rest of the batch goes straight to the reconciler
-        queued = queued and enqueue_jobs({job: new_ids}, settings=settings, connection=runtime.redis)
+        with timed("queue"):
+            queued = queued and enqueue_jobs({job: new_ids}, settings=settings, connection=runtime.redis)
         if not queued:
             with runtime.session() as session:
                 transcript_repo.mark_received(session=session, ids=new_ids)

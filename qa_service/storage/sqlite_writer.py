@@ -12,9 +12,10 @@ it (WAL lets them read alongside the writer).
 Checkpoints (copying the write-ahead log into the database) are moved off the writers' path too:
 SQLite runs one inside the commit that crosses 1,000 pages of log, holding up every other writer
 for the 50–200 ms it takes. Connections here checkpoint on their own only past ``AUTOCHECKPOINT``
-pages (a safety net); a process that calls :func:`take_checkpoints` (the workers: batch work) runs a
-passive checkpoint after each write once the log passes ``CHECKPOINT_BYTES``, outside the lock and
-without blocking readers or the next writer. (Connections set ``journal_size_limit`` to the same
+pages (a safety net); a process that calls :func:`take_checkpoints` (the workers: batch work) runs
+:func:`checkpoint` after each write once the log passes ``CHECKPOINT_BYTES``: a passive checkpoint
+outside the lock, then the few frames written meanwhile under it (so the log can restart: a passive
+checkpoint alone never catches up with steady writes). (Connections set ``journal_size_limit`` to the same
 size, so the log's file is cut back whenever the log restarts and its size says how much is waiting;
 otherwise it stays at its largest ever and every write would checkpoint.) An API process runs them in a thread of its own
 (:class:`BackgroundCheckpoints`), off the requests' path: without workers (``qa serve --workers 0``)
@@ -30,9 +31,12 @@ import os
 import re
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, event
+
+from qa_service import timing
 
 _WRITE = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE|CREATE|DROP|ALTER|BEGIN\s+(?:IMMEDIATE|EXCLUSIVE))\b",
                     re.IGNORECASE)
@@ -61,6 +65,21 @@ def begin_write(conn: Connection) -> bool:
     return True
 
 
+def checkpoint(dbapi_conn, writer_fd: int) -> None:
+    """Copy the log into the database so that the next write restarts it (and ``journal_size_limit``
+    cuts its file back): most of it alongside the writers (PASSIVE), then, holding the writer lock, the
+    frames written meanwhile — usually a few pages, well under a millisecond. SQLite restarts a log only
+    once every frame in it is copied; under steady writes a passive checkpoint alone never caught up
+    (new frames arrived while it ran), the log grew to the 100 MB safety net, and that checkpoint ran
+    inside a request's commit: every POST queued 30–50 ms behind it."""
+    dbapi_conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    fcntl.flock(writer_fd, fcntl.LOCK_EX)
+    try:
+        dbapi_conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    finally:
+        fcntl.flock(writer_fd, fcntl.LOCK_UN)
+
+
 def install(engine: Engine, database: Path) -> None:
     """Make ``engine``'s writes take the file lock beside ``database``."""
     fd = os.open(f"{database}.writer", os.O_RDWR | os.O_CREAT, 0o600)
@@ -68,8 +87,10 @@ def install(engine: Engine, database: Path) -> None:
     @event.listens_for(engine, "before_cursor_execute")
     def _take(conn, _cursor, statement, _params, _context, _executemany):
         if not conn.info.get(_HELD) and _WRITE.match(statement):
+            t0 = time.perf_counter()
             fcntl.flock(fd, fcntl.LOCK_EX)
             conn.info[_HELD] = True
+            timing.add("lock", time.perf_counter() - t0)  # a request's Server-Timing: did it queue behind a writer?
 
     wal = f"{database}-wal"
 
@@ -77,7 +98,7 @@ def install(engine: Engine, database: Path) -> None:
         if record is not None and record.info.pop(_HELD, False):
             fcntl.flock(fd, fcntl.LOCK_UN)
             if _checkpointer and os.path.exists(wal) and os.path.getsize(wal) > CHECKPOINT_BYTES:
-                dbapi_conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                checkpoint(dbapi_conn, fd)
 
     event.listen(engine.pool, "checkin", _drop)
     event.listen(engine.pool, "invalidate", _drop)
@@ -108,15 +129,17 @@ class BackgroundCheckpoints(threading.Thread):
 
     def run(self) -> None:
         conn = None
+        fd = os.open(f"{self.database}.writer", os.O_RDWR | os.O_CREAT, 0o600)  # its own: flock is per open file
         try:
             while not self.stopping.wait(self.interval_s):
                 try:
                     if self.wal.exists() and self.wal.stat().st_size > CHECKPOINT_BYTES:
                         conn = conn or sqlite3.connect(self.database, timeout=1.0, check_same_thread=False)
-                        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                        checkpoint(conn, fd)
                 except (OSError, sqlite3.Error) as exc:  # the next pass tries again
                     log.warning("background checkpoint of %s failed: %s", self.database, exc)
         finally:
+            os.close(fd)
             if conn is not None:
                 conn.close()
 

@@ -10,6 +10,7 @@ import pytest
 
 from sqlalchemy import text
 
+from qa_service import timing
 from qa_service.config import Settings
 from qa_service.storage import sqlite_writer
 from qa_service.storage.db import create_db_engine, upgrade
@@ -24,11 +25,14 @@ def test_a_second_writer_waits_for_the_first_and_wakes_at_its_commit(tmp_path):
     done = {}
 
     def write_second():
+        parts = {}  # as the API's middleware sets it for each request
+        timing.REQUEST_TIMINGS.set(parts)
         t0 = time.perf_counter()
         with second.begin() as c:
             c.execute(text("INSERT INTO teams (id, created_at) VALUES ('b', CURRENT_TIMESTAMP)"))
         done["at"] = time.perf_counter()
         done["waited"] = done["at"] - t0
+        done["lock_wait"] = parts["lock"]
 
     with first.connect() as c:
         c.execute(text("INSERT INTO teams (id, created_at) VALUES ('a', CURRENT_TIMESTAMP)"))  # takes the lock
@@ -45,6 +49,7 @@ def test_a_second_writer_waits_for_the_first_and_wakes_at_its_commit(tmp_path):
     released = time.perf_counter()
     writer.join(5)
     assert done["waited"] >= 0.25
+    assert 0.25 <= done["lock_wait"] <= done["waited"]  # what Server-Timing reports as lock;dur
     assert done["at"] - released < 0.05  # woken by the release, not by a polling sleep
     with first.connect() as c:
         assert [r[0] for r in c.execute(text("SELECT id FROM teams ORDER BY id"))] == ["a", "b"]
@@ -81,6 +86,40 @@ def test_an_api_process_checkpoints_a_long_log_in_the_background(tmp_path, monke
         c.execute(text("INSERT INTO filler VALUES (x'00')"))
     assert wal.stat().st_size <= sqlite_writer.CHECKPOINT_BYTES
     engine.dispose()
+
+
+def test_the_log_restarts_under_steady_writes(tmp_path, monkeypatch):
+    """A passive checkpoint never copies frames written while it runs, and SQLite restarts the log
+    only once all of it is copied: under steady writes (200 POSTs a second) the log grew to the 100 MB
+    safety net, whose checkpoint then stalled a request's commit for 30-50 ms. The checkpoint now
+    finishes the last frames holding the writer lock, so the log restarts and stays near its limit."""
+    monkeypatch.setattr(sqlite_writer, "_checkpointer", False)  # as in an API process
+    settings = Settings(data_dir=tmp_path)
+    engine, writer = create_db_engine(settings), create_db_engine(settings)  # the API; another process writing
+    upgrade(engine)
+    with engine.begin() as c:
+        c.execute(text("CREATE TABLE filler (b BLOB)"))
+    wal = tmp_path / "qa.sqlite3-wal"
+    checkpoints = sqlite_writer.BackgroundCheckpoints.for_engine(engine)
+    checkpoints.interval_s = 0.05
+    checkpoints.start()
+    largest, written = 0, 0
+    try:
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline:  # small transactions every 2 ms: none of the gaps fits a checkpoint
+            with writer.begin() as c:
+                c.execute(text("INSERT INTO filler SELECT randomblob(4096) FROM "
+                               "(WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 8) "
+                               "SELECT i FROM n)"))
+            written += 8 * 4096
+            largest = max(largest, wal.stat().st_size)
+            time.sleep(0.002)
+    finally:
+        checkpoints.stop()
+    assert written > 4 * sqlite_writer.CHECKPOINT_BYTES  # enough log for a stuck one to show
+    assert largest < 3 * sqlite_writer.CHECKPOINT_BYTES, (largest, written)
+    engine.dispose()
+    writer.dispose()
 
 
 @pytest.mark.postgres
@@ -141,3 +180,34 @@ def test_a_rescore_and_a_review_closing_on_the_same_facts_do_not_interleave(tmp_
     assert tuple(daily) == (1, 70.0, 90.0)  # derived from the facts: one conversation, machine 70, final 90
     worker.dispose()
     reviewer.dispose()
+
+
+def test_server_timing_names_a_wait_for_the_writer_lock(tmp_path, sqlite_url, redis_url, redis_conn):
+    """A POST that queued behind another process's write says so: ``lock;dur`` beside ``app;dur``."""
+    from fastapi.testclient import TestClient
+
+    from qa_service.app import create_app
+    from tests.conftest import make_settings, transcript
+
+    settings = make_settings(tmp_path, sqlite_url, redis_url)
+    other = create_db_engine(settings)  # another process's writer
+    with TestClient(create_app(settings)) as client:
+        quick = client.post("/v1/transcripts", json=transcript("t-quick"))
+        assert quick.status_code == 202 and quick.headers["server-timing"].startswith("app;dur=")
+        parts = dict(p.strip().split(";dur=") for p in quick.headers["server-timing"].split(","))
+        assert list(parts) == ["app", "redact", "lock", "store", "queue"]  # in the order they ended
+        assert float(parts["lock"]) < 20  # took the free lock: microseconds (a slow machine's scheduler aside)
+        assert float(parts["lock"]) <= float(parts["store"]) and sum(map(float, parts.values())) < 2 * float(parts["app"])
+        assert "lock;dur" not in client.get("/healthz").headers["server-timing"]  # no write, no lock
+        with other.connect() as c:
+            c.execute(text("INSERT INTO teams (id, created_at) VALUES ('held', CURRENT_TIMESTAMP)"))
+            def release():  # the lock goes with the connection back to its pool, as after a worker's write
+                c.commit()
+                c.close()
+
+            threading.Timer(0.2, release).start()
+            slow = client.post("/v1/transcripts", json=transcript("t-slow"))
+        assert slow.status_code == 202
+        parts = dict(p.strip().split(";dur=") for p in slow.headers["server-timing"].split(","))
+        assert 150 <= float(parts["lock"]) <= float(parts["app"])
+    other.dispose()
