@@ -6,7 +6,8 @@ Measures, in one run:
   3. single-request latency at a fixed open-loop rate (--rate req/s for --seconds): p50/p99,
      measured from each request's scheduled send time (no coordinated omission);
   4. the same latency while two workers are busy scoring on the same machine (`qa serve --workers 2`
-     with a backlog of --backlog real dialogues queued first), the case issue 16 asks about.
+     with a backlog of --backlog real dialogues queued first), the case issue 16 asks about; then
+     again on PostgreSQL + Redis when they answer on 127.0.0.1 (database qa_bench, made afresh).
 Targets (issues 2, 16): batch >= 2,000 transcripts/s; single p99 < 50 ms at 200 req/s, on 2 cores,
 with the workers idle and with them busy. Steps 1–3 run no worker: they measure the API's
 store-then-enqueue path alone.
@@ -172,6 +173,27 @@ def cpu_check(n: int = 2_000_000) -> float:
     return (time.perf_counter() - t0) * 1000
 
 
+def busy_phase(data_dir: Path, dialogues: list[dict], args, **env: str
+               ) -> tuple[list[float], list[dict[str, float]], int, float]:
+    """Step 4: the open-loop latency while two workers score a backlog queued first; also returns how
+    many transcripts were still unscored at the end (the workers were busy throughout)."""
+    port = free_port()
+    server = start_server(data_dir, port, workers=2, **env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        time.sleep(8)  # the workers load their pipeline
+        bench_batch(url, cycled(dialogues, args.backlog, "backlog"), args.batch_size, 1)
+        lat, srv, errors = bench_latency(url, cycled(dialogues, int(args.rate * args.seconds), "busy"),
+                                         args.rate, args.seconds)
+        left = httpx.get(f"{url}/metrics", timeout=10).text
+        pending = sum(float(v) for v in re.findall(r'^qa_transcripts_pending\{status="(?:queued|scoring)"\} (\S+)',
+                                                    left, re.M))
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    return lat, srv, errors, pending
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
@@ -182,6 +204,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--backlog", type=int, default=6000, help="transcripts queued before the busy-worker run")
+    parser.add_argument("--no-postgres", dest="postgres", action="store_false",
+                        help="skip step 4 on PostgreSQL + Redis (run when 127.0.0.1:5432 and :6379 answer)")
     args = parser.parse_args()
 
     dialogues = load_dialogues(args.data)
@@ -199,21 +223,11 @@ def main() -> None:
             server.terminate()
             server.wait(timeout=30)
         # The same open-loop latency while two workers score a backlog on the same cores.
-        busy_dir = Path(tmp) / "busy"
-        port = free_port()
-        server = start_server(busy_dir, port, workers=2)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            time.sleep(8)  # the workers load their pipeline
-            bench_batch(url, cycled(dialogues, args.backlog, "backlog"), args.batch_size, 1)
-            busy_lat, busy_srv, busy_errors = bench_latency(
-                url, cycled(dialogues, int(args.rate * args.seconds), "busy"), args.rate, args.seconds)
-            left = httpx.get(f"{url}/metrics", timeout=10).text
-            pending = sum(float(v) for v in re.findall(r'^qa_transcripts_pending\{status="(?:queued|scoring)"\} (\S+)',
-                                                        left, re.M))
-        finally:
-            server.terminate()
-            server.wait(timeout=60)
+        busy_lat, busy_srv, busy_errors, pending = busy_phase(Path(tmp) / "busy", dialogues, args)
+        from bench_e2e import postgres_env  # here: bench_e2e imports this module
+
+        pg_env = postgres_env() if args.postgres else None
+        pg = busy_phase(Path(tmp) / "busy-pg", dialogues, args, **pg_env) if pg_env else None
         # The same sequential baseline with access control on: every request checks its API key.
         keyed_dir = Path(tmp) / "keyed"
         key = ingest_key(keyed_dir)
@@ -246,6 +260,16 @@ def main() -> None:
         ("  slowest 1%: latency / server / store / lock wait / queue", tail(busy_lat, busy_srv), ""),
         ("  max / errors / still unscored at the end", f"{max(busy_lat):.1f} ms / {busy_errors} / {pending:.0f}", ""),
     ]
+    if pg is not None:
+        pg_lat, pg_srv, pg_errors, pg_pending = pg
+        rows += [
+            ("the same on PostgreSQL + Redis (2 workers busy): p50", f"{pct(pg_lat, 0.5):.1f} ms", ""),
+            ("  p99", f"{pct(pg_lat, 0.99):.1f} ms", ""),
+            ("  server time (Server-Timing) p50 / p99",
+             f"{pct(app_ms(pg_srv), 0.5):.1f} / {pct(app_ms(pg_srv), 0.99):.1f} ms", ""),
+            ("  slowest 1%: latency / server / store / lock wait / queue", tail(pg_lat, pg_srv), ""),
+            ("  max / errors / still unscored at the end", f"{max(pg_lat):.1f} ms / {pg_errors} / {pg_pending:.0f}", ""),
+        ]
     width = max(len(r[0]) for r in rows)
     print(f"{'measure':<{width}}  {'value':>20}  {'vs baseline':>11}")
     for name, value, ratio in rows:
