@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from qa_service import __version__
 from qa_service.api import errors
-from qa_service.api.middleware import BodySizeLimit, RequireCredentials, ServerTiming
+from qa_service.api.middleware import BodySizeLimit, BrowserGuard, RequireCredentials, ServerTiming
 from qa_service.api.routes import health, keys, live, performance, reviews, rules, transcripts, webhooks
 from qa_service.config import Settings
 from qa_service.live.loop import LiveLoop
@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     errors.install(app)
     app.add_middleware(RequireCredentials, enforced=settings.auth_enforced)
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
+    app.add_middleware(BrowserGuard)
     app.add_middleware(ServerTiming)
     # Live turns come many times a second: their router is matched right after the health checks.
     for router in (health.router, live.router, transcripts.router, rules.router, performance.router,

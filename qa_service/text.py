@@ -7,6 +7,7 @@ from what the speaker actually said.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -42,6 +43,24 @@ class Token:
     text: str
     start: int
     end: int
+
+
+def name_problem(value: str) -> str | None:
+    """Why ``value`` cannot name a person, key or team, or None: a name is printed in listings, logs and
+    the audit trail, so it may not be blank, and may not hold control characters (a newline or an escape
+    sequence forges lines there; a bidirectional override reverses what is shown)."""
+    if not value.strip():
+        return "is blank"
+    bad = next((ch for ch in value if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")), None)
+    return f"contains a control character (U+{ord(bad):04X}); use printable text" if bad is not None else None
+
+
+def printable_name(value: str | None) -> str | None:
+    """A pydantic ``AfterValidator``: :func:`name_problem` as a ValueError (a 422 naming the field)."""
+    problem = name_problem(value) if value is not None else None
+    if problem:
+        raise ValueError(problem)
+    return value
 
 
 def decode_file_text(data: bytes) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING
 from qa_service.access.roles import ROLES
 from qa_service.errors import Forbidden, Invalid
 from qa_service.runtime import TTLCache
+from qa_service.text import name_problem
 from qa_service.storage import keys as repo
 from qa_service.storage.tables import ApiKey, utcnow
 
@@ -58,15 +58,10 @@ def digest(secret: str) -> str:
 
 
 def check_label(value: str | None, field: str) -> None:
-    """A key's name or team is printed in listings, logs and the audit trail: no control characters
-    (a newline or an escape sequence would forge lines there), and not blank."""
-    if value is None:
-        return
-    if not value.strip():
-        raise Invalid(f"{field} is blank", field)
-    bad = next((ch for ch in value if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")), None)
-    if bad is not None:
-        raise Invalid(f"{field} contains a control character (U+{ord(bad):04X}); use printable text", field)
+    """A key's name or team is printed in listings, logs and the audit trail (``text.name_problem``)."""
+    problem = name_problem(value) if value is not None else None
+    if problem:
+        raise Invalid(f"{field} {problem}", field)
 
 
 def check_new(*, role: str, team: str | None, name: str | None = None) -> None:

@@ -1,8 +1,10 @@
-"""Plain ASGI middleware (no per-request task): body size limit, anonymous /v1 refusal, Server-Timing."""
+"""Plain ASGI middleware (no per-request task): body size limit, anonymous /v1 refusal, cross-site
+writes refused and the browser's protections asked for, Server-Timing."""
 
 from __future__ import annotations
 
 import time
+from urllib.parse import urlsplit
 
 from fastapi.responses import JSONResponse
 
@@ -32,6 +34,55 @@ class BodySizeLimit:
                     await response(scope, receive, send)
                     return
         await self.app(scope, receive, send)
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Asked of the browser on every response: no framing (clickjacking), no MIME sniffing, scripts from
+# this site only (the pages have no inline script; their data travels in JSON <script> blocks, which
+# are not run), no referrer to other sites. Inline styles stay allowed: the charts set them.
+SECURITY_HEADERS = [
+    (b"content-security-policy", b"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+                                 b"img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; "
+                                 b"form-action 'self'; frame-ancestors 'none'"),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+]
+
+
+class BrowserGuard:
+    """A write (POST, PUT, PATCH, DELETE) that a browser sends from another site's page is refused (403),
+    with access control on or off: a browser names the page's site in ``Origin``, and a form posted
+    from elsewhere — which needs no script and no CORS (a ``text/plain`` KPI upload, a login with the
+    attacker's key) — would otherwise be taken as the user's. Scripts and other programs send no
+    ``Origin`` and are not affected. (With keys enforced, cookie-authenticated writes are also refused
+    when they carry no ``Origin`` or ``Referer`` at all: ``api/auth.py``.) Adds ``SECURITY_HEADERS``
+    to every response."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] not in SAFE_METHODS:
+            headers = dict(scope["headers"])
+            origin = headers.get(b"origin")
+            if origin is not None and urlsplit(origin.decode("latin-1")).netloc != headers.get(b"host", b"").decode("latin-1"):
+                response = JSONResponse({"detail": "cross-site request refused: this site's pages, or a "
+                                                   "program (no Origin header), may write here"}, status_code=403)
+                await response(scope, receive, self._send_with_headers(send))
+                return
+        await self.app(scope, receive, self._send_with_headers(send))
+
+    @staticmethod
+    def _send_with_headers(send):
+        async def guarded(message):
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *SECURITY_HEADERS]}
+            await send(message)
+        return guarded
 
 
 class RequireCredentials:

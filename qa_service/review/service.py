@@ -434,14 +434,18 @@ def decide_appeal(*, session: Session, appeal_id: int, decision: AppealStatus | 
                        f"{appeal.decided_at.isoformat()}; it is closed for good")
     if by == appeal.appellant:
         raise Conflict("the appellant cannot decide their own appeal; a team lead does", "by")
+    verdict = next((v for v in review.verdicts if appeal.finding_id is not None and v.finding_id == appeal.finding_id),
+                   None)
+    manual = next((m for m in review.manual_findings if m.id == appeal.manual_finding_id), None)
+    if decision == AppealStatus.accepted.value and verdict is None and manual is None:
+        raise Conflict(f"appeal {appeal_id}'s finding is no longer in the report (the transcript was scored again "
+                       "and the new report has no such finding): reject it, or add a manual finding", "decision")
     before = _state(review)
     appeal.status, appeal.decided_by, appeal.decision_comment, appeal.decided_at = decision, by, comment, utcnow()
     if decision == AppealStatus.accepted.value:
-        if appeal.finding_id is not None:
-            verdict = next(v for v in review.verdicts if v.finding_id == appeal.finding_id)
+        if verdict is not None:
             verdict.verdict, verdict.appeal_id = VerdictKind.rejected.value, appeal.id
         else:
-            manual = next(m for m in review.manual_findings if m.id == appeal.manual_finding_id)
             manual.withdrawn_at = utcnow()
         refresh_final(review)
         review.updated_at = utcnow()

@@ -11,7 +11,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from qa_service.domain import QAReport, TranscriptStatus
-from qa_service.storage import facts
+from qa_service.storage import facts, reviews
 from qa_service.storage.bulk import insert_rows, insert_rows_returning_ids, prepare
 from qa_service.storage.tables import Finding, Flag, Report, Transcript, utcnow
 
@@ -72,12 +72,14 @@ def save_many(*, session: Session, reports: dict[int, QAReport],
     machine = facts.plan_machine(conn, {row["transcript_id"]: (row["score"], row["fatal"], row["summary"])
                                         for row in rows}, found, derive)
     facts.write_planned(conn, machine)  # the first write (on SQLite the plan has begun the transaction)
+    links = reviews.finding_links(conn, ids)  # a re-score: verdicts and appeals on the findings it replaces
     conn.execute(delete(r).where(r.c.transcript_id.in_(ids)))
     report_ids = dict(zip((row["transcript_id"] for row in rows), insert_rows_returning_ids(conn, r, new_reports)))
     for batch in (findings, flags):
         if batch:
             batch.remap("report_id", report_ids)
             insert_rows(conn, batch.table, batch)
+    reviews.relink(conn, links, report_ids)
     t = Transcript.__table__
     conn.execute(update(t).where(t.c.id.in_(ids)).values(
         status=TranscriptStatus.scored.value, scored_at=now, status_changed_at=now, last_error=None))

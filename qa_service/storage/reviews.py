@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import String, and_, case, cast, exists, func, or_, select
+from sqlalchemy import String, and_, case, cast, exists, func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from qa_service.domain import AppealStatus, ReviewStatus, Severity
@@ -170,7 +170,8 @@ def _filtered(query, flt: QueueFilter, *, joined: bool = False):
         query = query.where(exists().where(Report.transcript_id == Review.transcript_id,
                                            Finding.report_id == Report.id, Finding.rule_id == flt.rule))
     if flt.reason:
-        query = query.where(cast(Review.reasons, String).like(f'%"{flt.reason}"%'))
+        literal = flt.reason.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")  # the reason, not a pattern
+        query = query.where(cast(Review.reasons, String).like(f'%"{literal}"%', escape="\\"))
     if flt.severity:
         query = query.where(Review.severity.in_(SEVERITY_ORDER[SEVERITY_ORDER.index(flt.severity):]))
     score = func.coalesce(Review.final_score, Review.machine_score)
@@ -318,3 +319,49 @@ def counts(*, session: Session) -> dict[str, int]:
     out["appeals_open"] = session.scalar(
         select(func.count()).select_from(Appeal).where(Appeal.status == AppealStatus.open.value)) or 0
     return out
+
+
+# --- re-scoring: verdicts and appeals follow their finding into the new report ----------------------------
+
+FindingLink = tuple[Any, int, int, tuple]  # (verdicts or appeals table, its row id, transcript id, finding key)
+
+
+def _finding_key(f) -> list:
+    """What makes a finding the same one in a new report: its dimension, rule and the words it quotes."""
+    return [f.c.dimension, f.c.rule_id, f.c.utterance_index, f.c.span_start, f.c.span_end, f.c.quote]
+
+
+def finding_links(conn, transcript_ids: Sequence[int]) -> list[FindingLink]:
+    """Verdicts and appeals on these transcripts' machine findings, with each finding's key: read before a
+    re-score deletes the findings (the links go to NULL then; :func:`relink` restores them). Reads from
+    the reviews of the transcripts (indexed), so a first score costs one empty lookup."""
+    f, rv = Finding.__table__, Review.__table__
+    links: list[FindingLink] = []
+    for table in (Verdict.__table__, Appeal.__table__):
+        stmt = (select(table.c.id, rv.c.transcript_id, *_finding_key(f))
+                .select_from(table.join(rv, table.c.review_id == rv.c.id).join(f, table.c.finding_id == f.c.id))
+                .where(rv.c.transcript_id.in_(list(transcript_ids))))
+        links += [(table, row[0], row[1], tuple(row[2:])) for row in conn.execute(stmt)]
+    return links
+
+
+def relink(conn, links: list[FindingLink], report_ids: dict[int, int]) -> None:
+    """Point each verdict and appeal at the new report's finding with the same key. One whose finding is
+    gone from the new report stays unlinked, with its snapshot (what it judged, and by whom)."""
+    if not links:
+        return
+    f = Finding.__table__
+    transcript_of = {rid: tid for tid, rid in report_ids.items()}
+    rows = conn.execute(select(f.c.id, f.c.report_id, *_finding_key(f))
+                        .where(f.c.report_id.in_([report_ids[t] for t in {link[2] for link in links} if t in report_ids])))
+    new_id: dict[tuple[int, tuple], int] = {}
+    for row in rows:
+        new_id.setdefault((transcript_of[row[1]], tuple(row[2:])), row[0])
+    judged: set[int] = set()
+    for table, row_id, tid, key in links:
+        target = new_id.get((tid, key))
+        if target is None or (table is Verdict.__table__ and target in judged):  # one verdict a finding (unique)
+            continue
+        if table is Verdict.__table__:
+            judged.add(target)
+        conn.execute(update(table).where(table.c.id == row_id).values(finding_id=target))

@@ -288,7 +288,8 @@ class Verdict(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"), index=True)
-    # Re-scoring replaces a report's findings: the verdict stays, with its snapshot, and loses the link.
+    # Re-scoring replaces a report's findings: the verdict follows the same finding in the new report
+    # (storage/reviews.py:relink); if the new report has none, it stays with its snapshot, unlinked.
     finding_id: Mapped[int | None] = mapped_column(ForeignKey("findings.id", ondelete="SET NULL"))
     verdict: Mapped[str] = mapped_column(String(16))  # confirmed | rejected
     comment: Mapped[str | None] = mapped_column(Text)

@@ -20,8 +20,11 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path on this site (no //host or scheme: an open redirect otherwise)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """Only a path on this site (no //host or scheme: an open redirect otherwise). Control characters
+    are refused too: a browser drops tabs and newlines from a URL, so ``/<TAB>/evil.example`` became
+    ``//evil.example`` when the login page's script followed it."""
+    if (not target or not target.startswith("/") or target.startswith("//") or "\\" in target
+            or any(ch < " " or ch == "\x7f" for ch in target)):
         return "/ui/"
     return target
 

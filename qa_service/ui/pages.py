@@ -18,7 +18,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
 from qa_service.api import presenters
 from qa_service.api.auth import Dashboard, QARead, ReviewWrite, check_team, scope_team
-from qa_service.api.deps import ReadSessionDep, RowId, RuntimeDep, SessionDep, SettingsDep
+from qa_service.api.deps import ROW_ID_MAX, ReadSessionDep, RowId, RuntimeDep, SessionDep, SettingsDep
 from qa_service.api.schemas import ReviewedFinding
 from qa_service.errors import NotFound
 from qa_service.live import supervise
@@ -109,7 +109,7 @@ def queue_page(request: Request, session: SessionDep, settings: SettingsDep, me:
                status: str = "open", team: str | None = None, agent_id: str | None = None, rule: str | None = None,
                reason: str | None = None, severity: str | None = None, period: str | None = None,
                score_min: str | None = None, score_max: str | None = None, assigned_to: str | None = None,
-               limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0)] = 0
+               limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0, le=ROW_ID_MAX)] = 0
                ) -> HTMLResponse:
     """复核队列 with the API's filters; each row opens the transcript."""
     f = review_repo.QueueFilter(

@@ -17,7 +17,20 @@ from qa_service.review import service as review_service
 from qa_service.ui import labels
 
 HERE = Path(__file__).parent
+# Bidirectional-text controls (U+202A–U+202E, U+2066–U+2069, the marks) in what a page prints are
+# shown as their code, not obeyed: a customer's or an agent's text with a right-to-left override would
+# otherwise be drawn reversed — "退款金额 0001 元" read by a reviewer as "元 1000 额金款退".
+BIDI_CONTROLS = {ord(ch): f"[U+{ord(ch):04X}]" for ch in "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+                                                          "\u2066\u2067\u2068\u2069"}
+
+
+def shown(value: Any) -> Any:
+    """Every ``{{ … }}`` of a page passes here before it is escaped (Jinja's ``finalize``)."""
+    return value.translate(BIDI_CONTROLS) if isinstance(value, str) else value
+
+
 templates = Jinja2Templates(directory=str(HERE / "templates"))
+templates.env.finalize = shown  # before any template is compiled: finalize is built into the compiled code
 templates.env.globals.update(
     label=labels.label, dim_labels=labels.DIMENSIONS, reasons_all=labels.REASONS, statuses=labels.STATUS,
     severities=labels.SEVERITY, roles=labels.ROLES, verdicts=labels.VERDICTS, appeal_status=labels.APPEALS,

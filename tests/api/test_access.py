@@ -303,6 +303,9 @@ def test_access_ui_login_works_without_script_and_never_puts_the_key_in_a_url(wo
     assert "密钥无效" in client.get(bad.headers["location"]).text
     ok = client.post("/ui/login", data={"key": key, "next": "//evil.example/x"}, follow_redirects=False)
     assert ok.status_code == 303 and ok.headers["location"] == "/ui/"  # no open redirect
+    for sneaky in ("/\t/evil.example/x", "/\n/evil.example", "/\r/evil.example", "/\x7f/evil.example"):
+        # a browser drops tabs and newlines from a URL: the page's script would follow //evil.example
+        assert 'data-next="/ui/"' in client.get("/ui/login", params={"next": sneaky}).text, repr(sneaky)
     assert key not in ok.headers["location"] and "qa_session" in ok.headers["set-cookie"]
     assert client.get("/ui/appeals").status_code == 200
 
@@ -319,3 +322,38 @@ def test_access_revoked_elsewhere_holds_within_the_key_cache(world, monkeypatch)
     for digest, (_, who) in list(cache._items.items()):  # the window passes
         monkeypatch.setitem(cache._items, digest, (0.0, who))
     _refused(client.get("/v1/transcripts", headers=headers), 401)
+
+
+def test_access_cross_site_form_posts_are_refused_and_pages_ask_for_the_browser_protections(world):
+    """Found by a probe: a page elsewhere could post a form (no script, no CORS) to log the user in as
+    the attacker, or — with access control off — overwrite KPI rows as ``text/plain`` CSV."""
+    client, keys, _ = world
+    key = keys["reviewer"]["Authorization"].split()[1]
+    evil = {"Origin": "https://evil.example"}
+    login = client.post("/ui/login", data={"key": key}, headers=evil, follow_redirects=False)
+    assert login.status_code == 403 and "set-cookie" not in login.headers
+    assert client.post("/ui/login", data={"key": key}, headers={"Origin": "http://testserver"},
+                       follow_redirects=False).status_code == 303
+    csv = "agent_id,date,contacts\na1,2026-10-01,4242\n"
+    kpis = client.post("/v1/kpis", content=csv, headers={**keys["ingest"], **evil, "content-type": "text/plain"})
+    assert kpis.status_code == 403
+    assert client.post("/v1/kpis", content=csv, headers={**keys["ingest"], "content-type": "text/plain"}
+                       ).status_code == 200  # a program sends no Origin
+    page = client.get("/ui/queue", headers=keys["reviewer"])
+    for name in ("content-security-policy", "x-frame-options", "x-content-type-options", "referrer-policy"):
+        assert name in page.headers and name in kpis.headers, name
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+
+
+def test_access_open_mode_refuses_cross_site_writes_too(tmp_path, db_url, redis_url, redis_conn):
+    settings = make_settings(tmp_path, db_url, redis_url)  # access control off: a loopback default
+    with TestClient(create_app(settings)) as client:
+        csv = "agent_id,date,contacts\nx1,2026-10-01,7\n"
+        refused = client.post("/v1/kpis", content=csv,
+                              headers={"Origin": "http://evil.example", "content-type": "text/plain"})
+        assert refused.status_code == 403 and "cross-site" in refused.json()["detail"]
+        assert client.get("/v1/kpis", params={"period": "2026-10"}).json() == []  # nothing was stored
+        assert client.post("/v1/kpis", content=csv, headers={"content-type": "text/plain"}).status_code == 200
+        assert client.post("/v1/transcripts", json=transcript("same-site"),
+                           headers={"Origin": "http://testserver"}).status_code == 202

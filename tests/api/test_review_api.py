@@ -257,6 +257,17 @@ def test_review_errors_name_the_field(api, sessions_for):
     assert r.status_code == 404
     r = client.post("/v1/reviews/sample", json={"period": "2026-13", "by": "x"})
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "period"]
+    # Names go into assignments and the audit trail: no blank ones, no control characters (found by a probe).
+    for bad in ("  ", "qa\nb", "x\x1b[31m", "a\u202eb"):
+        r = client.post("/v1/reviews/assign", json={"review_ids": [rid], "reviewers": [bad], "mode": "manual",
+                                                    "by": "lead"})
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"][:2] == ["body", "reviewers"], (bad, r.text)
+        r = client.put(f"/v1/reviews/{rid}/findings/1/verdict", json={"verdict": "rejected", "by": bad})
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "by"], (bad, r.text)
+    # A reason filter is a reason, not a LIKE pattern: "%" matched every review, "_anual" the manual ones.
+    assert client.get("/v1/reviews", params={"reason": "low_score"}).json()["total"] == 1
+    assert client.get("/v1/reviews", params={"reason": "%", "status": "all"}).json()["total"] == 0
+    assert client.get("/v1/reviews", params={"reason": "low_scor_", "status": "all"}).json()["total"] == 0
     # Nothing was changed by the refused requests.
     review = client.get(f"/v1/reviews/{rid}").json()
     assert review["status"] == "queued" and review["manual_findings"] == [] and review["final_score"] is None

@@ -103,3 +103,61 @@ def test_review_service_final_score_follows_verdicts_and_appeal(rt):
                                           by="qa-lead")
         assert review.final_score == 100  # the withdrawn manual −5 comes back
         assert [e.action for e in service.repo.audit_trail(session=s, review_id=review.id)][-1] == "appeal_accepted"
+
+
+def test_review_service_a_rescore_keeps_verdicts_and_appeals_on_the_same_findings(rt):
+    """Found by a probe: a transcript scored again (a stale claim taken over, and both workers storing)
+    replaced its findings; every verdict lost its link (the review showed nothing judged, completing it
+    added a second verdict per finding, calibration counted both), and accepting an open appeal was a
+    500. Now each verdict and appeal follows the finding with the same rule and words in the new report;
+    an appeal whose finding is gone can be rejected, and accepting it is a 409."""
+    rude = finding("politeness", "general.rude-dismissive", -30)
+    promise = finding("compliance", "general.guaranteed-return", -20, span=(8, 12))
+    both = report({"politeness": (70, 0.5, [rude]), "compliance": (80, 0.5, [promise])}, pass_mark=80)
+    tid = stored(rt, "R1")
+    with rt.session() as s:
+        record_report(session=s, transcript_id=tid, report=both)
+    with rt.session() as s:
+        review = service.for_transcript(session=s, transcript_id=tid)
+        ids = {f.rule_id: f.id for f in review.transcript.report.findings}
+        service.set_verdict(session=s, review_id=review.id, finding_id=ids["general.rude-dismissive"],
+                            verdict="rejected", comment="误报", by="qa-li")
+        review = service.complete(session=s, review_id=review.id, by="qa-li", comment=None, confirm_rest=True)
+        final = review.final_score
+        appeal = service.create_appeal(session=s, review_id=review.id, finding_id=ids["general.guaranteed-return"],
+                                       manual_finding_id=None, reason="没有承诺", by="lead-a", window_days=7)
+        review_id, appeal_id = review.id, appeal.id
+    with rt.session() as s:  # scored again, the same findings
+        record_report(session=s, transcript_id=tid, report=both)
+    with rt.session() as s:
+        review = service.get(session=s, review_id=review_id)
+        new_ids = {f.rule_id: f.id for f in review.transcript.report.findings}
+        # new rows (SQLite may hand out the same ids again), and the verdicts followed them (not NULL)
+        assert {v.finding_id: v.verdict for v in review.verdicts} == {
+            new_ids["general.rude-dismissive"]: "rejected", new_ids["general.guaranteed-return"]: "confirmed"}
+        assert review.final_score == final and len(review.verdicts) == 2
+        assert service.repo.get_appeal(session=s, appeal_id=appeal_id).finding_id == new_ids["general.guaranteed-return"]
+        _, review = service.decide_appeal(session=s, appeal_id=appeal_id, decision="accepted", comment="成立",
+                                          by="qa-lead")
+        assert review.final_score == 100  # both deductions withdrawn
+    # An appeal whose finding the next report no longer has: rejecting it works, accepting it is a 409.
+    tid2 = stored(rt, "R2")
+    with rt.session() as s:
+        record_report(session=s, transcript_id=tid2, report=both)
+    with rt.session() as s:
+        review = service.for_transcript(session=s, transcript_id=tid2)
+        review = service.complete(session=s, review_id=review.id, by="qa-li", comment=None, confirm_rest=True)
+        promise_id = next(f.id for f in review.transcript.report.findings if f.rule_id == "general.guaranteed-return")
+        appeal_id = service.create_appeal(session=s, review_id=review.id, finding_id=promise_id, manual_finding_id=None,
+                                          reason="没有承诺", by="lead-a", window_days=7).id
+    with rt.session() as s:  # scored again without that finding
+        record_report(session=s, transcript_id=tid2, report=report({"politeness": (70, 0.5, [rude]),
+                                                                    "compliance": (100, 0.5, [])}, pass_mark=80))
+    with rt.session() as s:
+        assert service.repo.get_appeal(session=s, appeal_id=appeal_id).finding_id is None
+        with pytest.raises(Conflict, match="no longer in the report"):
+            service.decide_appeal(session=s, appeal_id=appeal_id, decision="accepted", comment=None, by="qa-lead")
+    with rt.session() as s:
+        appeal, _ = service.decide_appeal(session=s, appeal_id=appeal_id, decision="rejected", comment=None,
+                                          by="qa-lead")
+        assert appeal.status == "rejected"

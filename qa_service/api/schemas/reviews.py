@@ -5,14 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from qa_service.api.schemas.transcripts import FindingRead
 from qa_service.period import FORMATS
+from qa_service.text import printable_name
 
 Actor = Annotated[str | None, Field(
     min_length=1, max_length=200,
-    description="Who does this; required while access control is off (with keys, the key's name is used)")]
+    description="Who does this; required while access control is off (with keys, the key's name is used)"),
+    AfterValidator(printable_name)]
 Severity = Literal["info", "minor", "major", "critical"]
 
 
@@ -123,7 +125,8 @@ class SampleRead(BaseModel):
 
 
 class AssignRequest(BaseModel):
-    reviewers: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(min_length=1, max_length=200)
+    reviewers: list[Annotated[str, Field(min_length=1, max_length=200), AfterValidator(printable_name)]] = Field(
+        min_length=1, max_length=200)
     mode: Literal["manual", "round_robin"] = "round_robin"
     review_ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] | None = Field(None, max_length=5000, description="These reviews; else unassigned "
                                                                              "open ones matching the filters")
