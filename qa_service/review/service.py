@@ -24,7 +24,7 @@ from qa_service.storage import facts as facts_repo
 from qa_service.storage import reports as report_repo
 from qa_service.storage import reviews as repo
 from qa_service.storage import transcripts as transcript_repo
-from qa_service.storage.tables import Appeal, ManualFinding, Report, Review, Verdict, utcnow
+from qa_service.storage.tables import Appeal, ManualFinding, Report, Review, Transcript, Verdict, utcnow
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -92,6 +92,7 @@ def open_review(*, session: Session, transcript_id: int, by: str, team: str | No
     if not found:
         raise NotFound(f"transcript {transcript_id} not found", "transcript_id")
     check_team(team, transcript_team)
+    repo.lock_for_change(session=session, table=Transcript.__table__, row_id=transcript_id)  # one review each
     existing = repo.id_for_transcript(session=session, transcript_id=transcript_id)
     if existing is not None:
         return get(session=session, review_id=existing), False
@@ -185,6 +186,14 @@ def assign(*, session: Session, reviewers: list[str], mode: str, by: str, review
 
 # --- one review ----------------------------------------------------------------------------------------------
 
+def _for_change(*, session: Session, review_id: int, team: str | None = None) -> Review:
+    """The review, locked for this transaction's change (``storage.reviews.lock_for_change``): without
+    it two requests both passed the checks, and the second write hit a unique constraint (a 500) or
+    undid the first (a verdict landing after the review closed, an appeal decided twice)."""
+    repo.lock_for_change(session=session, table=Review.__table__, row_id=review_id)
+    return get(session=session, review_id=review_id, team=team)
+
+
 def get(*, session: Session, review_id: int, team: str | None = None) -> Review:
     review = repo.get(session=session, review_id=review_id)
     if review is None:
@@ -244,7 +253,7 @@ def _writable(review: Review, by: str) -> None:
 def set_verdict(*, session: Session, review_id: int, finding_id: int, verdict: VerdictKind | str,
                 comment: str | None, by: str, team: str | None = None) -> Review:
     verdict = VerdictKind(verdict).value
-    review = get(session=session, review_id=review_id, team=team)
+    review = _for_change(session=session, review_id=review_id, team=team)
     finding = next((f for f in _report(review).findings if f.id == finding_id), None)
     if finding is None:
         raise NotFound(f"finding {finding_id} is not in review {review_id}'s report", "finding_id")
@@ -299,7 +308,7 @@ class ManualFindingSpec:
 
 def add_manual(*, session: Session, review_id: int, spec: ManualFindingSpec, by: str, team: str | None = None
                ) -> tuple[Review, ManualFinding]:
-    review = get(session=session, review_id=review_id, team=team)
+    review = _for_change(session=session, review_id=review_id, team=team)
     report = _report(review)
     if spec.dimension not in report.dimensions:
         raise Invalid(f"dimension {spec.dimension!r} is not in this report; one of {sorted(report.dimensions)}",
@@ -328,7 +337,7 @@ def add_manual(*, session: Session, review_id: int, spec: ManualFindingSpec, by:
 
 
 def remove_manual(*, session: Session, review_id: int, manual_id: int, by: str, team: str | None = None) -> Review:
-    review = get(session=session, review_id=review_id, team=team)
+    review = _for_change(session=session, review_id=review_id, team=team)
     manual = next((m for m in review.manual_findings if m.id == manual_id), None)
     if manual is None:
         raise NotFound(f"manual finding {manual_id} is not in review {review_id}", "manual_finding_id")
@@ -345,7 +354,7 @@ def remove_manual(*, session: Session, review_id: int, manual_id: int, by: str, 
 
 def complete(*, session: Session, review_id: int, by: str, comment: str | None, confirm_rest: bool,
              team: str | None = None) -> Review:
-    review = get(session=session, review_id=review_id, team=team)
+    review = _for_change(session=session, review_id=review_id, team=team)
     report = _report(review)
     judged = {v.finding_id for v in review.verdicts}
     rest = [f for f in report.findings if f.id not in judged]
@@ -399,7 +408,7 @@ def _appeal_target(review: Review, finding_id: int | None, manual_finding_id: in
 
 def create_appeal(*, session: Session, review_id: int, finding_id: int | None, manual_finding_id: int | None,
                   reason: str, by: str, window_days: float, team: str | None = None) -> Appeal:
-    review = get(session=session, review_id=review_id, team=team)
+    review = _for_change(session=session, review_id=review_id, team=team)
     if review.status != ReviewStatus.done.value:
         raise Conflict(f"review {review_id} is not done yet; appeal once the reviewer has closed it")
     deadline = appeal_deadline(review, window_days)
@@ -428,7 +437,8 @@ def decide_appeal(*, session: Session, appeal_id: int, decision: AppealStatus | 
     appeal = repo.get_appeal(session=session, appeal_id=appeal_id)
     if appeal is None:
         raise NotFound(f"appeal {appeal_id} not found", "appeal_id")
-    review = get(session=session, review_id=appeal.review_id, team=team)
+    review = _for_change(session=session, review_id=appeal.review_id, team=team)
+    session.refresh(appeal)  # as it stands now that this transaction holds the review
     if appeal.status != AppealStatus.open.value:
         raise Conflict(f"appeal {appeal_id} was {appeal.status} by {appeal.decided_by} on "
                        f"{appeal.decided_at.isoformat()}; it is closed for good")

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, selectinload
 from qa_service.domain import AppealStatus, ReviewStatus, Severity
 from qa_service.storage.bulk import insert_rows
 from qa_service.storage.fact_tables import QaFact
+from qa_service.storage.sqlite_writer import begin_write
 from qa_service.storage.tables import (
     Appeal,
     AuditEvent,
@@ -88,6 +89,15 @@ def team_of(*, session: Session, review_id: int) -> tuple[bool, str | None]:
 
 def get_appeal(*, session: Session, appeal_id: int) -> Appeal | None:
     return session.get(Appeal, appeal_id)
+
+
+def lock_for_change(*, session: Session, table, row_id: int) -> None:
+    """Take this transaction's write lock on a row before reading the state a change checks: on
+    PostgreSQL the row (``FOR UPDATE``), on SQLite the database's one writer (``BEGIN IMMEDIATE``).
+    Two requests changing one review — from two reviewers, or two API processes — then take turns,
+    and the second sees what the first did."""
+    if not begin_write(session.connection()):  # PostgreSQL, or a write already begun (lock held)
+        session.execute(select(table.c.id).where(table.c.id == row_id).with_for_update())
 
 
 # --- writing ---------------------------------------------------------------------------------------------------
