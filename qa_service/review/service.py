@@ -18,6 +18,7 @@ from qa_service.domain import AppealStatus, QAReport, ReviewStatus, VerdictKind
 from qa_service.access.service import check_team
 from qa_service.errors import ConfigError, Conflict, Invalid, NotFound, RulePackError
 from qa_service.review.calibration import Calibration, calibrate
+from qa_service.review.manual import ManualFindingSpec, locate
 from qa_service.review.queue import MANUAL_REASON, SAMPLE_PRIORITY, SAMPLE_REASON, draw, queue_entry
 from qa_service.review.score import Item, final_score
 from qa_service.storage import facts as facts_repo
@@ -274,36 +275,6 @@ def set_verdict(*, session: Session, review_id: int, finding_id: int, verdict: V
                          entity_id=finding.id, before={**(before or {}), **before_state},
                          after={"verdict": verdict, "comment": comment, "rule_id": finding.rule_id, **_state(review)})
     return review
-
-
-def locate(text: str, *, span: tuple[int, int] | None, quote: str | None) -> tuple[int, int]:
-    """The verbatim span of a manual finding: as given, else where ``quote`` occurs, else the whole turn."""
-    if span is not None:
-        a, b = span
-        if not (0 <= a < b <= len(text)):
-            raise Invalid(f"span [{a}, {b}) is outside the utterance (0–{len(text)})", "span")
-        return a, b
-    if quote:
-        at = text.find(quote)
-        if at < 0:
-            raise Invalid(f"quote {quote!r} is not in the utterance; quote it verbatim or give a span", "quote")
-        return at, at + len(quote)
-    return 0, len(text)
-
-
-@dataclass(frozen=True, slots=True)
-class ManualFindingSpec:
-    """What a reviewer says the machine missed."""
-
-    dimension: str
-    utterance_index: int
-    points: float
-    message: str
-    severity: str = "minor"
-    fatal: bool = False
-    rule_id: str | None = None
-    span: tuple[int, int] | None = None
-    quote: str | None = None
 
 
 def add_manual(*, session: Session, review_id: int, spec: ManualFindingSpec, by: str, team: str | None = None
