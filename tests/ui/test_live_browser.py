@@ -28,13 +28,14 @@ def test_live_board_shows_a_new_alert_without_reloading_and_acknowledges_it(live
     assert page.locator("#alerts tbody tr[data-alert]").count() == 0
     with httpx.Client(base_url=live_server, timeout=30) as api:
         cid = api.post("/v1/live/conversations", json={"source": "browser", "external_id": "angry-1", "team": "电信",
-                                                      "agent_id": "a9"}).json()["id"]
+                                                      "agent_id": "a9\u202e"}).json()["id"]
         for i, u in enumerate(ANGRY):
             assert api.post(f"/v1/live/conversations/{cid}/utterances",
                             json={"utterances": [{"seq": i, **u}]}).status_code == 200
     row = page.locator("#alerts tbody tr[data-alert]", has_text="客户威胁投诉")
     row.wait_for(timeout=10_000)
     assert "12315" in row.inner_text() and "待介入" in row.inner_text()
+    assert "a9[U+202E]" in row.inner_text()  # a right-to-left override is shown, not obeyed
     assert page.locator("#conversations tbody tr", has_text="browser/angry-1").count() == 1
     page.screenshot(path=str(shots / "live.png"))
     page.fill("#qa-user", "lead.zhou")

@@ -6,9 +6,16 @@
   const STATUS = {open: "待介入", acknowledged: "已介入", closed: "已关闭"};
   const userBox = document.getElementById("qa-user");
 
+  // Bidirectional-text controls are shown as their code, not obeyed (as the server-drawn pages do):
+  // a right-to-left override in a turn would draw "0001" as "1000".
+  const BIDI = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+  function shown(text) {
+    return String(text).replace(BIDI, (ch) => "[U+" + ch.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0") + "]");
+  }
+
   function cell(tr, text, cls) {
     const td = document.createElement("td");
-    td.textContent = text === null || text === undefined ? "—" : String(text);
+    td.textContent = text === null || text === undefined ? "—" : shown(text);
     if (cls) td.className = cls;
     tr.appendChild(td);
     return td;
