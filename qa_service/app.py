@@ -68,7 +68,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     errors.install(app)
     app.add_middleware(RequireCredentials, enforced=settings.auth_enforced)
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
-    app.add_middleware(BrowserGuard)
+    app.add_middleware(BrowserGuard, open_hosts=settings.open_hosts())
     app.add_middleware(ServerTiming)
     # Live turns come many times a second: their router is matched right after the health checks.
     for router in (health.router, live.router, transcripts.router, rules.router, performance.router,

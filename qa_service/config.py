@@ -54,6 +54,9 @@ class APISettings(BaseModel):
     page_size_max: int = 500
     metrics: bool = Field(True, description="Serve Prometheus metrics at GET /metrics (no key needed: keep the "
                                             "port off the public internet, or turn this off)")
+    allowed_hosts: list[str] = Field(default_factory=list, description="With access control off: host names a "
+                                     "request may name in its Host header besides localhost, 127.0.0.1, ::1 and "
+                                     "the bound host (DNS-rebinding protection); '*' for any")
 
 
 class WorkerSettings(BaseModel):
@@ -241,6 +244,15 @@ class Settings(BaseSettings):
         if self.auth.enabled is not None:
             return self.auth.enabled
         return not is_loopback(self.api.host)
+
+    def open_hosts(self) -> frozenset[str] | None:
+        """The host names an open API (access control off) answers to; None: any (keys are checked, or
+        ``QA_API__ALLOWED_HOSTS`` has '*'). A page on another site whose name was made to resolve to
+        127.0.0.1 (DNS rebinding) is same-origin in the browser: its Host header is all that tells."""
+        if self.auth_enforced or "*" in self.api.allowed_hosts:
+            return None
+        names = {"localhost", "127.0.0.1", "::1", self.api.host, *self.api.allowed_hosts}
+        return frozenset(n.strip("[]").lower() for n in names)
 
     def with_data_dir(self, data_dir: Path | None) -> Settings:
         """A copy with another data dir (for ``--data-dir`` flags)."""

@@ -115,7 +115,7 @@ def make_settings(tmp_path: Path, db_url: str, redis_url: str, **overrides) -> S
     worker = dict(max_attempts=3, retry_backoff_s=[0], reconcile_interval_s=0.5, received_grace_s=0.0,
                   stale_scoring_s=2.0, job_timeout_s=60)
     worker.update(overrides.pop("worker", {}))
-    api = overrides.pop("api", {})
+    api = {"allowed_hosts": ["testserver"], **overrides.pop("api", {})}  # TestClient's Host, in open mode
     scoring = overrides.pop("scoring", {})
     return Settings(
         data_dir=tmp_path / "data",

@@ -56,18 +56,29 @@ class BrowserGuard:
     from elsewhere — which needs no script and no CORS (a ``text/plain`` KPI upload, a login with the
     attacker's key) — would otherwise be taken as the user's. Scripts and other programs send no
     ``Origin`` and are not affected. (With keys enforced, cookie-authenticated writes are also refused
-    when they carry no ``Origin`` or ``Referer`` at all: ``api/auth.py``.) Adds ``SECURITY_HEADERS``
-    to every response."""
+    when they carry no ``Origin`` or ``Referer`` at all: ``api/auth.py``.) With access control off, a
+    request naming a host not in ``open_hosts`` is refused (421): the DNS-rebinding guard. Adds
+    ``SECURITY_HEADERS`` to every response."""
 
-    def __init__(self, app):
+    def __init__(self, app, open_hosts: frozenset[str] | None = None):
         self.app = app
+        self.open_hosts = open_hosts  # access control off: the Host names served (Settings.open_hosts)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        headers = dict(scope["headers"])
+        if self.open_hosts is not None:
+            host = headers.get(b"host", b"").decode("latin-1")
+            name = (host.rsplit("]", 1)[0].lstrip("[") if host.startswith("[") else host.split(":", 1)[0]).lower()
+            if host and name not in self.open_hosts:
+                response = JSONResponse({"detail": f"host {host!r} is not served while access control is off "
+                                                   "(localhost, 127.0.0.1 and ::1 are): turn access control on, "
+                                                   "or name the host in QA_API__ALLOWED_HOSTS"}, status_code=421)
+                await response(scope, receive, self._send_with_headers(send))
+                return
         if scope["method"] not in SAFE_METHODS:
-            headers = dict(scope["headers"])
             origin = headers.get(b"origin")
             if origin is not None and urlsplit(origin.decode("latin-1")).netloc != headers.get(b"host", b"").decode("latin-1"):
                 response = JSONResponse({"detail": "cross-site request refused: this site's pages, or a "

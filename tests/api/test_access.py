@@ -357,3 +357,20 @@ def test_access_open_mode_refuses_cross_site_writes_too(tmp_path, db_url, redis_
         assert client.post("/v1/kpis", content=csv, headers={"content-type": "text/plain"}).status_code == 200
         assert client.post("/v1/transcripts", json=transcript("same-site"),
                            headers={"Origin": "http://testserver"}).status_code == 202
+
+
+def test_access_open_mode_answers_only_to_local_host_names(tmp_path, db_url, redis_url, redis_conn):
+    """DNS rebinding: a page on another site whose name is made to resolve to 127.0.0.1 is same-origin in
+    the browser and could read an open API. Only its Host header tells, so an open API answers to
+    loopback names (and QA_API__ALLOWED_HOSTS) only. With access control on, keys guard it instead."""
+    open_app = create_app(make_settings(tmp_path, db_url, redis_url, api={"allowed_hosts": ["qa.corp.example"]}))
+    with TestClient(open_app) as client:
+        for host in ("localhost:8000", "127.0.0.1:8000", "[::1]:8000", "LOCALHOST", "qa.corp.example"):
+            assert client.get("/v1/transcripts", headers={"Host": host}).status_code == 200, host
+        for host in ("rebind.evil.example:8000", "testserver", "127.0.0.1.evil.example"):
+            r = client.get("/v1/transcripts", headers={"Host": host})
+            assert r.status_code == 421 and "QA_API__ALLOWED_HOSTS" in r.json()["detail"], host
+    anything = make_settings(tmp_path, db_url, redis_url, api={"allowed_hosts": ["*"]})
+    assert anything.open_hosts() is None
+    keyed = make_settings(tmp_path, db_url, redis_url, auth=AuthSettings(enabled=True))
+    assert keyed.open_hosts() is None  # keys guard it: a rebinding page has none
