@@ -66,7 +66,7 @@ def _check_json(value: Any) -> None:
             for k, c in v.items():
                 if isinstance(k, str):
                     try:
-                        _check_chars(k)
+                        storable_text(k)
                     except ValueError as exc:
                         raise ValueError(f"key {path}{k[:40]!r} {exc}") from None
                 stack.append((c, f"{path}{k[:40]}."))
@@ -74,14 +74,15 @@ def _check_json(value: Any) -> None:
             stack.extend((c, f"{path}{i}.") for i, c in enumerate(v))
         elif isinstance(v, str):
             try:
-                _check_chars(v)
+                storable_text(v)
             except ValueError as exc:
                 raise ValueError(f"value at {path.rstrip('.') or '(top)'} {exc}") from None
         elif isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))):
             raise ValueError(f"value at {path.rstrip('.') or '(top)'} is {v}, which JSON cannot carry")
 
 
-def _check_chars(value: str | None) -> str | None:
+def storable_text(value: str | None) -> str | None:
+    """A pydantic ``AfterValidator`` for free text: no characters that are never stored (``BAD_CHARS``)."""
     if value is not None:
         bad = BAD_CHARS.search(value)
         if bad:
@@ -105,7 +106,7 @@ class UtteranceCreate(BaseModel):
     @field_validator("text")
     @classmethod
     def _text(cls, v: str) -> str:
-        _check_chars(v)
+        storable_text(v)
         if not v.strip():
             raise ValueError("must not be empty or whitespace only")
         return v
@@ -137,7 +138,7 @@ class TranscriptHeader(BaseModel):
     @field_validator("source", "external_id", "agent_id", "team", "queue", "scenario")
     @classmethod
     def _ids(cls, v: str | None) -> str | None:
-        _check_chars(v)
+        storable_text(v)
         if v is not None and not v.strip():
             raise ValueError("must not be blank")
         return v

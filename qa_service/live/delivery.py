@@ -49,7 +49,7 @@ def alert_payload(alert: LiveAlert) -> dict[str, Any]:
             "external_id": alert.external_id, "team": alert.team_id, "agent_id": alert.agent_id,
             "rule": alert.rule, "severity": alert.severity, "message": alert.message,
             "utterance_index": alert.utterance_index, "quote": alert.quote,
-            "created_at": alert.created_at.isoformat()}
+            "created_at": alert.created_at.isoformat().replace("+00:00", "Z")}  # as the API writes it
 
 
 def signature(secret: str, body: bytes, t: int) -> str:
@@ -70,9 +70,17 @@ def verify(secret: str, body: bytes, header: str, *, tolerance_s: float = 300, n
     return hmac.compare_digest(signature(secret, body, t), header)
 
 
-def _text(p: dict[str, Any]) -> str:
+# Robot markdown (DingTalk, WeCom) would render a customer's words as links, images or headings in the
+# supervisors' group: the quote is shown with those characters' full-width forms (ids come from the
+# platform and stay exact).
+_MARKDOWN = str.maketrans("[]()<>!#*_`|~\\", "［］（）＜＞！＃＊＿｀｜～＼")
+
+
+def _text(p: dict[str, Any], markdown: bool = False) -> str:
+    said = (lambda x: str(x).translate(_MARKDOWN)) if markdown else str
     who = " / ".join(x for x in (p["team"], p["agent_id"]) if x) or "—"
-    quote = f"\n> {p['quote']}" if p["quote"] else ""
+    lines = [said(line) for line in p["quote"].splitlines() if line.strip()] if p["quote"] else []
+    quote = "".join(f"\n> {line}" for line in lines)  # every line quoted: none reads as the alert's own text
     turn = "" if p["utterance_index"] is None else f"（第 {p['utterance_index'] + 1} 句）"  # people count from 1
     return (f"【质检实时预警·{SEVERITY_ZH.get(p['severity'], p['severity'])}】{p['message']}\n"
             f"团队/坐席：{who}　会话：{p['source']}/{p['external_id']}{turn}{quote}")
@@ -83,14 +91,14 @@ def render(webhook: Webhook, payload: dict[str, Any], now: float) -> tuple[str, 
     url, secret, fmt = webhook.url, webhook.secret, webhook.format
     if fmt == "dingtalk":
         body: dict[str, Any] = {"msgtype": "markdown",
-                                "markdown": {"title": "质检实时预警", "text": _text(payload).replace("\n", "\n\n")}}
+                                "markdown": {"title": "质检实时预警", "text": _text(payload, True).replace("\n", "\n\n")}}
         if secret:
             ms = int(now * 1000)
             mac = hmac.new(secret.encode(), f"{ms}\n{secret}".encode(), hashlib.sha256).digest()
             sep = "&" if "?" in url else "?"
             url += f"{sep}timestamp={ms}&sign={urllib.parse.quote_plus(base64.b64encode(mac))}"
     elif fmt == "wecom":
-        body = {"msgtype": "markdown", "markdown": {"content": _text(payload)}}
+        body = {"msgtype": "markdown", "markdown": {"content": _text(payload, True)}}
     elif fmt == "feishu":
         body = {"msg_type": "text", "content": {"text": _text(payload)}}
         if secret:
@@ -167,8 +175,8 @@ class Sender:
         try:
             url, body, headers = render(webhook, payload, time.time())
             error = _refused(webhook.format, self.client.post(url, content=body, headers=headers))
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # noqa: BLE001 — any failure is this try's outcome (a bad URL, a refused
+            error = f"{type(exc).__name__}: {exc}"  # body), recorded: never a delivery left "sending" for ever
         tries = attempts + 1
         retry_at = None
         if error and tries < self.settings.delivery_attempts:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from qa_service.live.checks import LiveChecks
 from qa_service.live.evaluate import LiveState, advance, evaluate
-from qa_service.rules.alerts import AlertRule
+from qa_service.rules.alerts import AlertRule, unknown_rules
 
 DEFAULT_GAP_S = 2.0  # seconds between example turns that give no wait_s
 
@@ -32,11 +32,11 @@ def first_fire(rule: AlertRule, turns: list[dict], checks: LiveChecks) -> int | 
 def check_examples(rules: dict[str, AlertRule], checks: LiveChecks) -> list[str]:
     """Every ``rule:`` names a rule of the packs, and every example fires where it says; an empty
     list when all agree."""
-    problems = []
     known = {r.id for pack in checks.pipeline.rulebook.packs.values() for r in pack.pack.rules}
+    unknown = unknown_rules(rules, known)
+    problems = [f"L004 {r.id}: rule {r.when.rule!r} is in no rule pack (see `qa rules list`)" for r in unknown]
     for rule in rules.values():
-        if rule.when.rule is not None and rule.when.rule not in known:
-            problems.append(f"L004 {rule.id}: rule {rule.when.rule!r} is in no rule pack (see `qa rules list`)")
+        if rule in unknown:
             continue
         for k, example in enumerate(rule.examples):
             got = first_fire(rule, [t.model_dump() for t in example.turns], checks)

@@ -12,11 +12,11 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from qa_service.access.service import check_team
-from qa_service.errors import Conflict, Invalid, NotFound
+from qa_service.errors import Conflict, Invalid, NotFound, RulePackError
 from qa_service.ingest import pii
 from qa_service.ingest.schema import TranscriptCreate, UtteranceCreate
 from qa_service.ingest.service import ingest
@@ -28,6 +28,7 @@ from qa_service.rules.alerts import AlertBook, AlertRule
 from qa_service.runtime import Runtime
 from qa_service.storage import alerts as alert_repo
 from qa_service.storage import live as live_repo
+from qa_service.storage import transcripts as transcript_repo
 from qa_service.storage.alert_tables import LiveAlert
 from qa_service.storage.tables import utcnow
 
@@ -49,8 +50,13 @@ def sender(rt: Runtime) -> Sender:
 
 def alert_rules(rt: Runtime) -> dict[str, AlertRule]:
     """``rules/alerts/*.yaml`` (``QA_LIVE__ALERTS_DIR``), reloaded when a file changes (looked for at most
-    once every ``ALERTS_CHECK_S``)."""
-    return rt.extension("live.alerts", lambda: AlertBook(rt.settings.alerts_dir, ALERTS_CHECK_S)).get()
+    once every ``ALERTS_CHECK_S``); an alert naming a rule no pack has is an error, as in ``qa rules
+    check``. Raises :class:`RulePackError` while no good set was ever loaded (the turns are then 503s
+    and ``/readyz`` says why)."""
+    def known() -> set[str]:
+        return {r.id for pack in rt.rulebook.ready().packs.values() for r in pack.pack.rules}
+
+    return rt.extension("live.alerts", lambda: AlertBook(rt.settings.alerts_dir, ALERTS_CHECK_S, known)).get()
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,12 +67,24 @@ class Opened:
 
 
 def open_conversation(rt: Runtime, body: LiveConversationCreate) -> Opened:
-    """A new live conversation, or the one already open (or ended) under this (source, external_id)."""
+    """A new live conversation, or the one already open (or ended) under this (source, external_id).
+    A key already stored as a transcript (posted whole, or a live conversation ended over a day ago)
+    is a conflict: the turns would have nowhere to go when it ends."""
+    key = (body.source, body.external_id)
     meta = body.model_dump(mode="json")
     policy = pii.policy_for(rt.settings.pii, body.source)
     if policy is not None and meta["metadata"]:
         meta["metadata"] = pii.redact_value(meta["metadata"], policy)
-    cid, created = live_repo.create(rt.redis, (body.source, body.external_id), meta, LiveState().as_dict(), time.time())
+    cid = live_repo.find(rt.redis, key)
+    created = False
+    if cid is None:
+        with rt.session() as session:
+            stored = transcript_repo.find_existing(session=session, keys=[key]).get(key)
+            floor = alert_repo.max_conversation_id(session=session)
+        if stored is not None:
+            raise Conflict(f"source={body.source!r}, external_id={body.external_id!r} is already stored as "
+                           f"transcript {stored.id}; a live conversation needs a key of its own", "external_id")
+        cid, created = live_repo.create(rt.redis, key, meta, LiveState().as_dict(), time.time(), floor=floor)
     found = live_repo.load(rt.redis, cid)
     status = found[2] if found else "open"
     if not created and found is not None:
@@ -77,9 +95,13 @@ def open_conversation(rt: Runtime, body: LiveConversationCreate) -> Opened:
 
 
 def _same_header(cid: int, stored: dict[str, Any], meta: dict[str, Any]) -> None:
-    """Opening again is idempotent only with the same fields (as ``POST /v1/transcripts`` is)."""
+    """Opening again is idempotent only with the same fields (as ``POST /v1/transcripts`` is); a time is
+    the same instant however its offset is written."""
     for field in LiveConversationCreate.model_fields:
-        if stored.get(field) != meta.get(field):
+        was, now = stored.get(field), meta.get(field)
+        if field == "started_at" and was is not None and now is not None:
+            was, now = datetime.fromisoformat(was), datetime.fromisoformat(now)
+        if was != now:
             raise Conflict(f"live conversation {cid} (source={meta['source']!r}, external_id="
                            f"{meta['external_id']!r}) was opened with {field}={stored.get(field)!r}, not "
                            f"{meta.get(field)!r}; open it again unchanged, or under a new external_id", field)
@@ -214,8 +236,10 @@ class Ended:
     status: str
 
 
-def end_conversation(rt: Runtime, cid: int, team: str | None = None) -> Ended:
-    """The conversation becomes an ordinary transcript (stored, queued for the full pipeline)."""
+def end_conversation(rt: Runtime, cid: int, team: str | None = None, *, idle: bool = False) -> Ended:
+    """The conversation becomes an ordinary transcript (stored, queued for the full pipeline). Its key
+    stored meanwhile as another transcript is a conflict; ended ``idle`` (by the timer, nobody to tell)
+    it then ends without a transcript, its turns dropped and logged, as a conflicting post is refused."""
     with live_repo.hold(rt.redis, cid, wait_s=rt.settings.live.lock_timeout_s) as held:
         found = held.found
         if found is None:
@@ -231,10 +255,21 @@ def end_conversation(rt: Runtime, cid: int, team: str | None = None) -> Ended:
                                                                 end_ms=t["end_ms"], asr_confidence=t["asr_confidence"])
                                                 for t in turns])
             [outcome], _ = ingest([(0, body)], runtime=rt)
+            if outcome.status == "conflict" and idle:
+                log.warning("idle live conversation %s ended without a transcript: source=%r, external_id=%r "
+                            "was stored meanwhile as transcript %s with other turns; its %d turns are dropped",
+                            cid, meta["source"], meta["external_id"], outcome.id, len(turns))
+                live_repo.mark_ended(rt.redis, cid, None, (meta["source"], meta["external_id"]))
+                return Ended(cid, None, "ended")
+            if outcome.status == "conflict":  # the key was posted whole meanwhile, with other turns
+                raise Conflict(f"live conversation {cid} cannot end: source={meta['source']!r}, external_id="
+                               f"{meta['external_id']!r} was stored meanwhile as transcript {outcome.id} with other "
+                               "turns; its own turns are kept until it is ended idle", "external_id")
             transcript_id = outcome.id
             with rt.session() as session:
-                alert_repo.set_transcript(session=session, conversation_id=cid, transcript_id=transcript_id)
-        live_repo.mark_ended(rt.redis, cid, transcript_id)
+                alert_repo.set_transcript(session=session, conversation_id=cid, source=meta["source"],
+                                          external_id=meta["external_id"], transcript_id=transcript_id)
+        live_repo.mark_ended(rt.redis, cid, transcript_id, (meta["source"], meta["external_id"]))
     live_repo.publish(rt.redis, {"type": "ended", "id": cid, "team": meta.get("team")})
     return Ended(cid, transcript_id, "ended")
 
@@ -243,7 +278,11 @@ def sweep(rt: Runtime, now: float | None = None) -> tuple[int, int]:
     """The timers: a customer waiting for a reply past a threshold, a conversation idle past
     ``QA_LIVE__IDLE_TIMEOUT_S``. Returns (alerts raised, conversations ended)."""
     now = now or time.time()
-    waits = [r for r in alert_rules(rt).values() if r.when.metric == "reply_wait_s" and r.when.at_least is not None]
+    try:
+        rules = alert_rules(rt)
+    except RulePackError:  # no alert rules loaded yet: the idle timer still ends conversations
+        rules = {}
+    waits = [r for r in rules.values() if r.when.metric == "reply_wait_s" and r.when.at_least is not None]
     raised = 0
     if waits:
         for cid, since in live_repo.waiting_since(rt.redis, now - min(r.when.at_least for r in waits)):
@@ -251,7 +290,7 @@ def sweep(rt: Runtime, now: float | None = None) -> tuple[int, int]:
     ended = 0
     for cid in live_repo.open_ids(rt.redis, idle_before=now - rt.settings.live.idle_timeout_s):
         try:
-            end_conversation(rt, cid)
+            end_conversation(rt, cid, idle=True)
             ended += 1
         except Exception:  # one bad conversation must not stop the timers
             log.exception("could not end idle live conversation %s", cid)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import httpx
+
 from qa_service.access.service import check_team
 from qa_service.errors import Conflict, Invalid, NotFound
 from qa_service.live.delivery import FORMATS
@@ -71,9 +73,32 @@ def add_webhook(*, session: Session, url: str, fmt: str, secret: str | None, tea
                 by: str | None) -> Webhook:
     if fmt not in FORMATS:
         raise Invalid(f"format must be one of {', '.join(FORMATS)}", "format")
-    if not url.startswith(("http://", "https://")):
-        raise Invalid("url must be an http:// or https:// address", "url")
+    problem = url_problem(url)
+    if problem:
+        raise Invalid(f"url {problem}", "url")
+    if teams is not None and not teams:
+        raise Invalid("teams is empty: no alert would ever reach this webhook (leave it out for every team)",
+                      "teams")
     return repo.add_webhook(session=session, url=url, fmt=fmt, secret=secret, teams=teams, by=by)
+
+
+def url_problem(url: str) -> str | None:
+    """What is wrong with a webhook address (None: it can be called): every delivery to a URL the HTTP
+    client cannot even send to would fail, so it is refused when the webhook is made."""
+    if any(c.isspace() or not c.isprintable() for c in url):
+        return "contains a space or a control character (a pasted line break?)"
+    try:
+        parsed = httpx.URL(url)
+        port = parsed.port
+    except (httpx.InvalidURL, ValueError) as exc:
+        return f"is not a valid address: {exc}"
+    if parsed.scheme not in ("http", "https"):
+        return "must be an http:// or https:// address"
+    if not parsed.host:
+        return "names no host"
+    if port is not None and not 0 < port < 65536:
+        return f"has port {port}; a port is 1-65535"
+    return None
 
 
 def delete_webhook(*, session: Session, webhook_id: int) -> None:
@@ -87,6 +112,8 @@ def retry_delivery(*, session: Session, r: redis.Redis, delivery_id: int) -> Ale
         raise NotFound(f"delivery {delivery_id} not found", "delivery_id")
     if delivery.status == "delivered":
         raise Conflict(f"delivery {delivery_id} was delivered at {delivery.delivered_at.isoformat()}", "delivery_id")
+    if repo.webhook_deleted(session=session, webhook_id=delivery.webhook_id):
+        raise Conflict(f"delivery {delivery_id} is to webhook {delivery.webhook_id}, which was deleted", "delivery_id")
     session.flush()
     live_repo.wake_delivery(r)
     return delivery

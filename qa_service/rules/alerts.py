@@ -10,7 +10,9 @@ L003 a duplicate id, L004 a ``rule:`` no pack defines, L010 an example that fire
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -18,6 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from qa_service.errors import RuleError, RulePackError
 from qa_service.rules.loader import ReloadingBook, display_path, read_yaml_mapping
+
+log = logging.getLogger(__name__)
 
 
 #: Live metrics an alert can put a threshold on: name → (what it is, which turns it is measured on).
@@ -120,8 +124,14 @@ class AlertFile(Strict):
     alerts: list[AlertRule] = Field(default_factory=list)
 
 
-def load_alerts(directory: Path) -> dict[str, AlertRule]:
-    """Every alert rule in ``directory/*.yaml``; raises :class:`RulePackError` listing every problem."""
+def unknown_rules(rules: dict[str, AlertRule], known: set[str]) -> list[AlertRule]:
+    """The alerts whose ``rule:`` names no rule of the packs (L004: they could never fire)."""
+    return [rule for rule in rules.values() if rule.when.rule is not None and rule.when.rule not in known]
+
+
+def load_alerts(directory: Path, known_rules: set[str] | None = None) -> dict[str, AlertRule]:
+    """Every alert rule in ``directory/*.yaml``; raises :class:`RulePackError` listing every problem
+    (with ``known_rules``, the ids of the packs' rules, an alert naming another rule is one: L004)."""
     errors: list[RuleError] = []
     found: dict[str, tuple[AlertRule, str]] = {}
     for path in sorted(Path(directory).glob("*.yaml")) if Path(directory).is_dir() else []:
@@ -145,13 +155,24 @@ def load_alerts(directory: Path) -> dict[str, AlertRule]:
                                         "give every alert its own id", alert.id))
             else:
                 found[alert.id] = (alert, where)
+    rules = {k: v for k, (v, _) in found.items()}
+    for rule in unknown_rules(rules, known_rules) if known_rules is not None else []:
+        errors.append(RuleError("L004", found[rule.id][1], f"rule {rule.when.rule!r} is in no rule pack",
+                                "name a rule `qa rules list` shows", rule.id))
     if errors:
         raise RulePackError(errors)
-    return {k: v for k, (v, _) in found.items()}
+    return rules
 
 
 class AlertBook(ReloadingBook[dict[str, AlertRule]]):
-    """The alert rules, reloaded when a file changes; a broken edit keeps the last good set (and is logged)."""
+    """The alert rules, reloaded when a file changes; a broken edit keeps the last good set (and is logged).
+    ``known_rules`` (the packs' rule ids, read at each load) makes an alert naming another rule an error
+    here too, not only in ``qa rules check``; a folder that is not there is logged (no alert would fire)."""
 
-    def __init__(self, directory: Path, check_every_s: float = 0.0):
-        super().__init__(directory, load_alerts, "alert rules", check_every_s)
+    def __init__(self, directory: Path, check_every_s: float = 0.0, known_rules: Callable[[], set[str]] | None = None):
+        def load(d: Path) -> dict[str, AlertRule]:
+            if not Path(d).is_dir():
+                log.warning("no alert rules: %s is not a folder (QA_LIVE__ALERTS_DIR); live QA raises no alerts", d)
+            return load_alerts(d, known_rules() if known_rules else None)
+
+        super().__init__(directory, load, "alert rules", check_every_s)

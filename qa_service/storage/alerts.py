@@ -94,8 +94,15 @@ def list_alerts(*, session: Session, team: str | None = None, status: str | None
     return list(session.scalars(query))
 
 
-def set_transcript(*, session: Session, conversation_id: int, transcript_id: int) -> None:
-    session.execute(update(LiveAlert).where(LiveAlert.conversation_id == conversation_id)
+def max_conversation_id(*, session: Session) -> int:
+    """The highest live conversation id alerts were stored for (0: none): new ids start above it."""
+    return session.scalar(select(func.max(LiveAlert.conversation_id))) or 0
+
+
+def set_transcript(*, session: Session, conversation_id: int, source: str, external_id: str, transcript_id: int
+                   ) -> None:
+    session.execute(update(LiveAlert).where(LiveAlert.conversation_id == conversation_id,
+                                            LiveAlert.source == source, LiveAlert.external_id == external_id)
                     .values(transcript_id=transcript_id))
 
 
@@ -107,7 +114,8 @@ def claim_due(*, session: Session, now: datetime, lease_s: float, limit: int = 5
     """Deliveries to try now (pending and due, or a sender's lease ran out), leased to this sender."""
     due = or_(and_(AlertDelivery.status == "pending", AlertDelivery.next_attempt_at <= now),
               and_(AlertDelivery.status == "sending", AlertDelivery.lease_until < now))
-    query = select(AlertDelivery.id).where(due).order_by(AlertDelivery.next_attempt_at).limit(limit)
+    live_hook = select(Webhook.id).where(Webhook.id == AlertDelivery.webhook_id, Webhook.deleted_at.is_(None)).exists()
+    query = select(AlertDelivery.id).where(due, live_hook).order_by(AlertDelivery.next_attempt_at).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     ids = list(session.scalars(query))
@@ -125,7 +133,8 @@ def claim_due(*, session: Session, now: datetime, lease_s: float, limit: int = 5
 
 def record_attempt(*, session: Session, delivery_id: int, ok: bool, error: str | None, retry_at: datetime | None,
                    payload: dict[str, Any] | None) -> None:
-    """The outcome of one try: delivered, pending again at ``retry_at``, or failed (``retry_at`` None)."""
+    """The outcome of one try: delivered, pending again at ``retry_at``, or failed (``retry_at`` None).
+    Written only while the delivery is still being sent: a webhook deleted meanwhile ended it ``failed``."""
     now = utcnow()
     values: dict[str, Any] = {"attempts": AlertDelivery.attempts + 1, "lease_until": None, "payload": payload}
     if ok:
@@ -134,7 +143,8 @@ def record_attempt(*, session: Session, delivery_id: int, ok: bool, error: str |
         values.update(status="pending", next_attempt_at=retry_at, last_error=error)
     else:
         values.update(status="failed", last_error=error)
-    session.execute(update(AlertDelivery).where(AlertDelivery.id == delivery_id).values(**values))
+    session.execute(update(AlertDelivery).where(AlertDelivery.id == delivery_id, AlertDelivery.status == "sending")
+                    .values(**values))
 
 
 def list_deliveries(*, session: Session, status: str | None = None, webhook_id: int | None = None,
@@ -147,12 +157,17 @@ def list_deliveries(*, session: Session, status: str | None = None, webhook_id: 
     return list(session.scalars(query))
 
 
+def webhook_deleted(*, session: Session, webhook_id: int) -> bool:
+    return session.scalar(select(Webhook.deleted_at).where(Webhook.id == webhook_id)) is not None
+
+
 def retry_delivery(*, session: Session, delivery_id: int) -> AlertDelivery | None:
-    """A failed (or pending) delivery, due now with its attempts reset."""
+    """A failed (or pending) delivery, due now with its attempts reset (one to a deleted webhook is left
+    as it is: the caller refuses it)."""
     d = session.get(AlertDelivery, delivery_id)
     if d is None:
         return None
-    if d.status in ("failed", "pending"):
+    if d.status in ("failed", "pending") and not webhook_deleted(session=session, webhook_id=d.webhook_id):
         d.status, d.attempts, d.next_attempt_at, d.lease_until = "pending", 0, utcnow(), None
     return d
 

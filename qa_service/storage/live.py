@@ -10,8 +10,9 @@ Keys (prefix ``qa:live:``):
 * ``waiting`` — sorted set of ids whose customer waits for a reply, by since when (reply-wait timer);
 * ``events`` — a capped stream the live board follows; ``wake`` — a list that wakes the delivery loop.
 
-Ended conversations keep their hash (status ``ended``) for a day, so a late re-post is answered,
-not taken for a new conversation.
+Ended conversations keep their hash (status ``ended``) and key for a day, so a late re-post is
+answered, not taken for a new conversation. Ids are handed out above the highest the database has
+stored alerts for, so a Redis restarted empty never gives an id twice.
 """
 
 from __future__ import annotations
@@ -45,28 +46,41 @@ def _t(cid: int) -> str:
     return f"{P}t:{cid}"
 
 
-def create(r: redis.Redis, key: tuple[str, str], meta: dict[str, Any], state: dict[str, Any], now: float
-           ) -> tuple[int, bool]:
-    """A new open conversation, or the id already holding this (source, external_id): (id, created)."""
-    k = f"{P}key:{key[0]}\x1f{key[1]}"
-    existing = r.get(k)
-    if existing is not None:
-        return int(existing), False
+# Creates the conversation, or finds the one holding the key, atomically. A key whose conversation is
+# gone (ended more than a day ago, or lost with the data of a Redis restarted empty) is taken anew. The
+# counter never goes below ARGV[1], the highest id the database knows: ids are never handed out twice,
+# even by a Redis that lost its counter (alerts are stored by conversation id).
+# KEYS: key, counter, open. ARGV: floor, meta, state, now, the conversation hash's prefix.
+_CREATE = """
+local id = redis.call('get', KEYS[1])
+if id and redis.call('exists', ARGV[5] .. id) == 1 then return {tonumber(id), 0} end
+if tonumber(redis.call('get', KEYS[2]) or '0') < tonumber(ARGV[1]) then redis.call('set', KEYS[2], ARGV[1]) end
+id = redis.call('incr', KEYS[2])
+redis.call('set', KEYS[1], id)
+redis.call('hset', ARGV[5] .. id, 'meta', ARGV[2], 'state', ARGV[3], 'status', 'open')
+redis.call('zadd', KEYS[3], ARGV[4], id)
+return {id, 1}
+"""
+
+
+def _key(key: tuple[str, str]) -> str:
+    return f"{P}key:{key[0]}\x1f{key[1]}"
+
+
+def find(r: redis.Redis, key: tuple[str, str]) -> int | None:
+    """The conversation holding this (source, external_id), if it is still kept."""
+    cid = r.get(_key(key))
+    return int(cid) if cid is not None and r.exists(_c(int(cid))) else None
+
+
+def create(r: redis.Redis, key: tuple[str, str], meta: dict[str, Any], state: dict[str, Any], now: float,
+           floor: int = 0) -> tuple[int, bool]:
+    """A new open conversation with an id above ``floor``, or the one already holding this (source,
+    external_id): (id, created)."""
     # encoded before anything is written: a value that cannot be stored must not leave the key behind
-    fields = {"meta": json.dumps(meta, ensure_ascii=False).encode(), "state": json.dumps(state).encode(),
-              "status": b"open"}
-    cid = int(r.incr(f"{P}next_id"))
-    if not r.set(k, cid, nx=True):  # another process won the race: theirs it is
-        return int(r.get(k)), False
-    try:
-        with r.pipeline() as p:
-            p.hset(_c(cid), mapping=fields)
-            p.zadd(f"{P}open", {cid: now})
-            p.execute()
-    except Exception:
-        r.delete(k)  # the key would point at a conversation that does not exist
-        raise
-    return cid, True
+    args = [floor, json.dumps(meta, ensure_ascii=False), json.dumps(state), repr(now), f"{P}c:"]
+    cid, created = _run(r, _CREATE, [_key(key), f"{P}next_id", f"{P}open"], args)
+    return int(cid), bool(created)
 
 
 def load(r: redis.Redis, cid: int) -> tuple[dict, dict, str, int | None] | None:
@@ -141,13 +155,16 @@ def set_state(r: redis.Redis, cid: int, state: dict) -> None:
     r.hset(_c(cid), "state", json.dumps(state))
 
 
-def mark_ended(r: redis.Redis, cid: int, transcript_id: int | None) -> None:
+def mark_ended(r: redis.Redis, cid: int, transcript_id: int | None, key: tuple[str, str]) -> None:
+    """Ended: its hash and its (source, external_id) key kept for a day (a late re-post is answered), its
+    turns dropped (they are a transcript now)."""
     with r.pipeline() as p:
         p.hset(_c(cid), mapping={"status": "ended", "transcript_id": transcript_id or ""})
         p.zrem(f"{P}open", cid)
         p.zrem(f"{P}waiting", cid)
         p.delete(_t(cid))
         p.expire(_c(cid), ENDED_TTL_S)
+        p.expire(_key(key), ENDED_TTL_S)
         p.execute()
 
 

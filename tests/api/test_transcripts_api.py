@@ -166,7 +166,8 @@ def test_unknown_transcript_is_404(client):
 def test_health_and_readiness(client):
     assert client.get("/healthz").json() == {"status": "ok", "auth": "off"}
     ready = client.get("/readyz")
-    assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok", "redis": "ok"}
+    assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok", "redis": "ok",
+                                                               "alert_rules": "ok"}
 
 
 def test_openapi_docs_served(client):

@@ -8,7 +8,8 @@ from sqlalchemy import text
 
 from qa_service import metrics
 from qa_service.api.deps import RedisDep, RuntimeDep, SessionDep, SettingsDep
-from qa_service.errors import NotFound
+from qa_service.errors import ConfigError, NotFound, RulePackError
+from qa_service.live import service as live_service
 from qa_service.queue.outbox import make_queue
 from qa_service.storage import transcripts as transcript_repo
 from qa_service.storage.redis import is_reachable
@@ -23,8 +24,8 @@ def healthz(settings: SettingsDep) -> dict[str, str]:
 
 
 @router.get("/readyz")
-def readyz(session: SessionDep, redis: RedisDep) -> JSONResponse:
-    """Database and Redis reachable; 503 names what is not."""
+def readyz(session: SessionDep, redis: RedisDep, runtime: RuntimeDep) -> JSONResponse:
+    """Database and Redis reachable, and (live QA on) alert rules loaded; 503 names what is not."""
     checks = {}
     try:
         session.execute(text("SELECT 1"))
@@ -32,6 +33,12 @@ def readyz(session: SessionDep, redis: RedisDep) -> JSONResponse:
     except Exception as exc:  # any driver error means not ready
         checks["database"] = f"unreachable: {type(exc).__name__}"
     checks["redis"] = "ok" if is_reachable(redis) else "unreachable"
+    if runtime.settings.live.enabled:
+        try:
+            live_service.alert_rules(runtime)
+            checks["alert_rules"] = "ok"
+        except (RulePackError, ConfigError) as exc:  # nothing loaded: every live turn is refused until fixed
+            checks["alert_rules"] = str(exc)
     ready = all(v == "ok" for v in checks.values())
     return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks},
                         status_code=200 if ready else 503)

@@ -87,8 +87,11 @@ def list_alerts(session: SessionDep, principal: Supervise, team: str | None = No
 
 
 @router.post("/alerts/{alert_id}/ack", response_model=AlertRead)
-def acknowledge(alert_id: RowId, body: AlertNote, runtime: RuntimeDep, principal: Supervise) -> AlertRead:
-    """介入: acknowledge an alert (once), with an optional note."""
+def acknowledge(alert_id: RowId, runtime: RuntimeDep, principal: Supervise, body: AlertNote | None = None
+                ) -> AlertRead:
+    """介入: acknowledge an alert (once), with an optional note (no body: no note; with access control off,
+    `by` is still needed)."""
+    body = body or AlertNote()
     with runtime.session() as session:
         alert = supervise.acknowledge(session=session, r=runtime.redis, alert_id=alert_id,
                                       by=actor(principal, body.by), note=body.note, team=principal.team)
@@ -96,8 +99,9 @@ def acknowledge(alert_id: RowId, body: AlertNote, runtime: RuntimeDep, principal
 
 
 @router.post("/alerts/{alert_id}/close", response_model=AlertRead)
-def close(alert_id: RowId, body: AlertNote, runtime: RuntimeDep, principal: Supervise) -> AlertRead:
+def close(alert_id: RowId, runtime: RuntimeDep, principal: Supervise, body: AlertNote | None = None) -> AlertRead:
     """Close an alert as handled, with a note (acknowledging it too if nobody had)."""
+    body = body or AlertNote()
     with runtime.session() as session:
         alert = supervise.close(session=session, r=runtime.redis, alert_id=alert_id, by=actor(principal, body.by),
                                 note=body.note, team=principal.team)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
+
+from qa_service.ingest.schema import storable_text
 
 from qa_service.live.schema import LiveConversationCreate, LiveUtterance, LiveUtterances  # noqa: F401
+from qa_service.text import printable_name
 
 
 class LiveConversationRead(BaseModel):
@@ -71,8 +74,9 @@ class LiveBoardItem(BaseModel):
 
 
 class AlertNote(BaseModel):
-    note: str | None = Field(None, max_length=2000)
-    by: str | None = Field(None, max_length=200, description="Who (only when access control is off)")
+    note: Annotated[str | None, Field(max_length=2000), AfterValidator(storable_text)] = None
+    by: Annotated[str | None, Field(max_length=200, description="Who (only when access control is off)"),
+                  AfterValidator(printable_name)] = None
 
 
 class WebhookCreate(BaseModel):

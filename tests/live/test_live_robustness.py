@@ -1,0 +1,186 @@
+"""Live QA when things go wrong around it: a Redis restarted empty, a key already stored as a transcript,
+a webhook deleted or mistyped, alert rules broken or naming no rule, hostile text in a robot message.
+Real Redis, a real database and a real HTTP receiver (found by an independent probe, 2026-11-28)."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from qa_service.app import create_app
+from qa_service.config import LiveSettings
+from qa_service.live import service
+from qa_service.live.delivery import render
+from qa_service.storage import alerts as repo
+from qa_service.storage import live as live_repo
+from qa_service.storage.alert_tables import AlertDelivery, LiveAlert, Webhook
+from qa_service.storage.tables import utcnow
+from tests.conftest import make_settings
+from tests.live.conftest import Receiver, open_conversation, stream
+
+THREAT = {"role": "customer", "text": "再不解决我就去消费者协会投诉你们，打12315"}
+CALM = [{"role": "customer", "text": "你好，我想查一下订单"}, {"role": "agent", "text": "您好，请提供订单号"}]
+
+
+def _rules(alerts: list[dict]) -> list[str]:
+    return sorted(a["rule"] for a in alerts)
+
+
+def test_a_redis_restarted_empty_never_hands_out_an_id_that_has_alerts(live_client, redis_conn):
+    first = open_conversation(live_client, "before-restart", team="t1")
+    assert _rules(stream(live_client, first, [THREAT])[0]) == ["complaint-threat"]
+    redis_conn.flushdb()  # Redis comes back empty: its id counter is gone
+    again = open_conversation(live_client, "after-restart", team="t1")
+    assert again > first
+    assert _rules(stream(live_client, again, [THREAT])[0]) == ["complaint-threat"]  # not swallowed as a repeat
+    ended = live_client.post(f"/v1/live/conversations/{again}/end").json()
+    runtime = live_client.app.state.runtime
+    with runtime.session() as s:
+        linked = {a.external_id: a.transcript_id for a in s.scalars(select(LiveAlert))}
+    assert linked == {"before-restart": None, "after-restart": ended["transcript_id"]}
+
+
+def test_a_key_stored_as_a_transcript_cannot_be_opened_live_nor_lose_its_turns_at_the_end(live_client):
+    body = {"source": "live-test", "external_id": "posted", "channel": "chat", "agent_id": "a1",
+            "utterances": [{"role": "customer", "text": "原来批量导入的内容"}, {"role": "agent", "text": "好的"}]}
+    stored = live_client.post("/v1/transcripts", json=body).json()["id"]
+    r = live_client.post("/v1/live/conversations", json={"source": "live-test", "external_id": "posted"})
+    assert r.status_code == 409 and r.json()["field"] == "external_id" and f"transcript {stored}" in r.text
+
+    # posted whole while the live conversation was going on: ending it is a 409, its turns are kept
+    cid = open_conversation(live_client, "raced")
+    stream(live_client, cid, CALM)
+    live_client.post("/v1/transcripts", json={**body, "external_id": "raced"})
+    r = live_client.post(f"/v1/live/conversations/{cid}/end")
+    assert r.status_code == 409 and r.json()["field"] == "external_id"
+    runtime = live_client.app.state.runtime
+    assert len(live_repo.turns(runtime.redis, cid)) == 2
+    got = live_client.get(f"/v1/transcripts/{stored}").json()
+    assert [u["text"] for u in got["utterances"]] == ["原来批量导入的内容", "好的"]  # untouched
+    # nobody left to tell once it is idle: it ends without a transcript
+    _, ended = service.sweep(runtime, now=time.time() + runtime.settings.live.idle_timeout_s + 5)
+    assert ended == 1 and live_client.post(f"/v1/live/conversations/{cid}/end").json()["transcript_id"] is None
+
+
+def test_the_key_is_forgotten_with_its_conversation(live_client, redis_conn):
+    cid = open_conversation(live_client, "a-day-later")
+    key = f"{live_repo.P}key:live-test\x1fa-day-later"
+    live_client.post(f"/v1/live/conversations/{cid}/end")  # no turns: no transcript
+    assert 0 < redis_conn.ttl(key) <= live_repo.ENDED_TTL_S
+    redis_conn.delete(f"{live_repo.P}c:{cid}")  # the day has passed; the key outlived it (as before the fix)
+    r = live_client.post("/v1/live/conversations", json={"source": "live-test", "external_id": "a-day-later"})
+    assert r.status_code == 201 and r.json()["id"] != cid and r.json()["status"] == "open"
+    assert live_client.post(f"/v1/live/conversations/{r.json()['id']}/utterances",
+                            json={"utterances": [{"seq": 0, **CALM[0]}]}).status_code == 200
+
+
+def test_nothing_reaches_a_deleted_webhook(live_client):
+    runtime = live_client.app.state.runtime
+    down = Receiver()  # nothing listens: every try fails
+    hook = live_client.post("/v1/webhooks", json={"url": down.url}).json()
+    cid = open_conversation(live_client, "deleted-hook")
+    stream(live_client, cid, [THREAT])
+    with runtime.session() as s:
+        delivery = s.scalars(select(AlertDelivery)).one()
+        s.execute(AlertDelivery.__table__.update().values(status="sending", lease_until=utcnow()))
+    assert live_client.delete(f"/v1/webhooks/{hook['id']}").status_code == 204
+    with runtime.session() as s:  # a try that was under way when it was deleted reports back
+        repo.record_attempt(session=s, delivery_id=delivery.id, ok=False, error="ReadTimeout",
+                            retry_at=utcnow(), payload=None)
+    [d] = live_client.get("/v1/webhooks/deliveries").json()
+    assert d["status"] == "failed" and d["last_error"] == "webhook deleted"
+    r = live_client.post(f"/v1/webhooks/deliveries/{d['id']}/retry")
+    assert r.status_code == 409 and "deleted" in r.text
+    with runtime.session() as s:  # even due again, no sender takes it
+        s.execute(AlertDelivery.__table__.update().values(status="pending", next_attempt_at=utcnow()))
+    with runtime.session() as s:
+        assert repo.claim_due(session=s, now=utcnow() + timedelta(seconds=1), lease_s=60) == []
+
+
+def test_a_webhook_address_that_cannot_be_called_is_422_and_a_failing_send_is_recorded(live_client):
+    for url in ("http://[::1/robot", "http://127.0.0.1:8001/hook\n", "http:// bad host/x", "http://127.0.0.1:99999/x",
+                "ftp://robot.example/x", "http:///x"):
+        r = live_client.post("/v1/webhooks", json={"url": url})
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "url"], (url, r.text)
+    r = live_client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/hook", "teams": []})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "teams"]
+
+    runtime = live_client.app.state.runtime  # a row from before the check: its try fails, and is recorded
+    with runtime.session() as s:
+        s.add(Webhook(id=50, url="http://[::1/robot", format="json"))
+    cid = open_conversation(live_client, "bad-url")
+    stream(live_client, cid, [THREAT])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        [d] = live_client.get("/v1/webhooks/deliveries").json()
+        if d["attempts"]:
+            break
+        time.sleep(0.05)
+    assert d["attempts"] == 1 and d["status"] == "pending" and "InvalidURL" in d["last_error"]
+
+
+def test_robot_urls_are_listed_without_their_tokens(live_client):
+    url = "https://oapi.dingtalk.com/robot/send?access_token=0123456789abcdef"
+    live_client.post("/v1/webhooks", json={"url": url, "format": "dingtalk"})
+    [listed] = live_client.get("/v1/webhooks").json()
+    assert listed["url"] == "https://oapi.dingtalk.com/robot/send?access_token=…cdef"
+
+
+def test_a_customers_words_are_quoted_not_rendered_in_robot_markdown():
+    payload = {"alert_id": 1, "conversation_id": 1, "source": "cc", "external_id": "x", "team": "t", "agent_id": "a_1",
+               "rule": "r", "severity": "major", "message": "客户投诉", "utterance_index": 0,
+               "quote": "投诉你们\n[退款进度](http://evil.example/p)\n# 全部通过", "created_at": "2026-11-28T00:00:00Z"}
+    for fmt, path in (("dingtalk", ("markdown", "text")), ("wecom", ("markdown", "content"))):
+        _, body, _ = render(Webhook(id=1, url="https://robot.example/x", format=fmt, secret=None), payload, 0.0)
+        text = json.loads(body)[path[0]][path[1]]
+        assert "](" not in text and "\n# " not in text and "[退款" not in text
+        assert "> ［退款进度］（http://evil.example/p）" in text and "> ＃ 全部通过" in text and "a_1" in text
+
+
+def test_notes_and_names_that_cannot_be_stored_or_shown_are_422(live_client):
+    cid = open_conversation(live_client, "notes")
+    [[alert]] = stream(live_client, cid, [THREAT])
+    for body, field in (({"note": "a\u0000b", "by": "li"}, "note"), ({"by": "li\nroot"}, "by"),
+                        ({"by": "li\u202e"}, "by")):
+        r = live_client.post(f"/v1/live/alerts/{alert['alert_id']}/ack", json=body)
+        assert r.status_code == 422 and field in r.text, r.text
+    r = live_client.post(f"/v1/live/alerts/{alert['alert_id']}/ack", json={"note": "第一行\n第二行", "by": "li"})
+    assert r.status_code == 200 and r.json()["note"] == "第一行\n第二行"
+
+
+def test_the_same_start_written_with_another_offset_reopens(live_client):
+    fields = {"source": "live-test", "external_id": "tz"}
+    first = live_client.post("/v1/live/conversations", json={**fields, "started_at": "2026-11-27T09:30:00+08:00"})
+    again = live_client.post("/v1/live/conversations", json={**fields, "started_at": "2026-11-27T01:30:00Z"})
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    later = live_client.post("/v1/live/conversations", json={**fields, "started_at": "2026-11-27T01:31:00Z"})
+    assert later.status_code == 409 and later.json()["field"] == "started_at"
+
+
+def _alerts_dir(tmp_path, text: str):
+    folder = tmp_path / "alerts"
+    folder.mkdir(exist_ok=True)
+    (folder / "a.yaml").write_text(text, encoding="utf-8")
+    return folder
+
+
+def test_an_alert_naming_no_rule_is_refused_by_the_running_api_too(tmp_path, db_url, redis_url, redis_conn):
+    folder = _alerts_dir(tmp_path, "alerts:\n  - {id: typo, message: m, when: {rule: general.no-such-rule}}\n")
+    settings = make_settings(tmp_path, db_url, redis_url, live=LiveSettings(alerts_dir=folder))
+    with TestClient(create_app(settings)) as client:
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and "L004" in ready.json()["checks"]["alert_rules"]
+        cid = open_conversation(client, "no-rules")
+        r = client.post(f"/v1/live/conversations/{cid}/utterances", json={"utterances": [{"seq": 0, **CALM[0]}]})
+        assert r.status_code == 503 and "L004" in r.text
+        # the idle timer still ends conversations while no alert rule could be loaded
+        runtime = client.app.state.runtime
+        assert service.sweep(runtime, now=time.time() + settings.live.idle_timeout_s + 5) == (0, 1)
+        _alerts_dir(tmp_path, "alerts:\n  - {id: any-fatal, message: m, when: {fatal_rule: true}}\n")  # fixed
+        assert client.get("/readyz").json()["checks"]["alert_rules"] == "ok"
+        assert client.post(f"/v1/live/conversations/{open_conversation(client, 'fixed')}/utterances",
+                           json={"utterances": [{"seq": 0, **CALM[0]}]}).status_code == 200
