@@ -60,16 +60,17 @@ def enqueue_jobs(jobs: dict[str, list[int]], *, settings: Settings, connection: 
     if not jobs:
         return True
     queue = make_queue(settings, connection)
-    options = {"timeout": settings.worker.job_timeout_s, "result_ttl": 3600, "failure_ttl": 7 * 24 * 3600}
+    ttls = {"result_ttl": 3600, "failure_ttl": 7 * 24 * 3600}
+    timeout = settings.worker.job_timeout_s
     try:
-        if delay_s > 0:
+        if delay_s > 0:  # rq's enqueue_at passes every keyword it does not know to the task: its timeout is job_timeout
             for jid, ids in jobs.items():
-                queue.enqueue_in(timedelta(seconds=delay_s), TASK, ids, job_id=jid,
-                                 description=f"score transcripts {ids[0]}… ({len(ids)})", **options)
+                queue.enqueue_in(timedelta(seconds=delay_s), TASK, args=(ids,), job_id=jid, job_timeout=timeout,
+                                 description=f"score transcripts {ids[0]}… ({len(ids)})", **ttls)
         else:
-            queue.enqueue_many([Queue.prepare_data(TASK, args=(ids,), job_id=jid,
+            queue.enqueue_many([Queue.prepare_data(TASK, args=(ids,), job_id=jid, timeout=timeout,
                                                    description=f"score transcripts {ids[0]}… ({len(ids)})",
-                                                   **options) for jid, ids in jobs.items()])
+                                                   **ttls) for jid, ids in jobs.items()])
     except (redis.RedisError, OSError) as exc:
         n = sum(map(len, jobs.values()))
         log.warning("queue unreachable, %d transcript(s) left for the reconciler: %s", n, exc)

@@ -237,3 +237,33 @@ def test_worker_with_missing_model_fails_at_start_with_clear_error(tmp_path, sql
     proc = subprocess.run([*WORKER_CMD, "--burst"], env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0
     assert "no-such-model" in proc.stderr and "not an existing directory" in proc.stderr
+
+
+def test_a_retry_queued_for_later_runs_as_the_task_it_names(tmp_path, sqlite_url, redis_url, redis_conn):
+    """A failed transcript is queued again after QA_WORKER__RETRY_BACKOFF_S through rq's scheduler; such a
+    job must reach the task with its ids alone (rq 3 passed an unknown ``timeout`` keyword to the task,
+    and every delayed retry died with a TypeError, leaving the reconciler to find it a minute later)."""
+    import time
+
+    from rq.job import Job
+    from rq.scheduler import RQScheduler
+
+    from qa_service.queue.outbox import enqueue_jobs, make_queue
+
+    settings = make_settings(tmp_path, sqlite_url, redis_url)
+    sessions = session_factory(create_db_engine(settings))
+    client = TestClient(create_app(settings))
+    tid = client.post("/v1/transcripts", json=transcript("later")).json()["id"]
+    queue = make_queue(settings, redis_conn)
+    queue.empty()  # as if its first job had failed: only the delayed retry is left
+    assert enqueue_jobs({"qa-retry-later": [tid]}, settings=settings, connection=redis_conn, delay_s=0.2)
+    job = Job.fetch("qa-retry-later", connection=redis_conn)
+    assert job.args == ([tid],) and job.kwargs == {} and job.timeout == settings.worker.job_timeout_s
+    time.sleep(0.3)
+    scheduler = RQScheduler([queue], connection=redis_conn)  # what a worker's scheduler does
+    scheduler.acquire_locks()
+    scheduler.enqueue_scheduled_jobs()
+    scheduler.release_locks()
+    run_worker(settings, burst=True, reconcile=False)
+    assert Job.fetch("qa-retry-later", connection=redis_conn).get_status() == "finished"
+    assert _status(sessions, tid).status == "scored"
