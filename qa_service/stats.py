@@ -41,10 +41,10 @@ class Agreement:
 
     @property
     def f1(self) -> float | None:
-        p, r = self.precision, self.recall
-        if p is None or r is None:
-            return None
-        return 2 * p * r / (p + r) if p + r else 0.0
+        """2·tp / (2·tp + fp + fn): 0 when the machine found none of the positives (or only false ones);
+        None only when neither side has a positive."""
+        denominator = 2 * self.tp + self.fp + self.fn
+        return 2 * self.tp / denominator if denominator else None
 
     @property
     def accuracy(self) -> float:

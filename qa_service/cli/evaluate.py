@@ -75,7 +75,7 @@ def evaluate(
             raise typer.Exit(2) from None
         rt = runtime_for(data_dir)
         with rt.sessions() as s:
-            out = review_agreement(session=s, period=p, team=team)
+            out = review_agreement(session=s, period=p, team=team, pass_mark=rt.settings.review.pass_mark)
         out["period"] = p.label
         json.dump(out, sys.stdout, ensure_ascii=False, indent=1)
         sys.stdout.write("\n")

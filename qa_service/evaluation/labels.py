@@ -283,9 +283,11 @@ class _LabelCheck:
 
 
 def load_labels(path: Path, corpora: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
-                ) -> list[dict[str, Any]]:
+                *, require_text: bool = False) -> list[dict[str, Any]]:
     """Every label line of a JSONL file (UTF-8, blank lines skipped), each checked with :func:`check_label`
-    (turn indices against its ``utterances``, else its turns in ``corpora``) and ids checked unique.
+    (turn indices against its ``utterances``, else its turns in ``corpora``) and ids checked unique;
+    with ``require_text`` (to score them), a line with no ``utterances`` whose id is not in ``corpora``
+    is a problem too.
 
     Raises :class:`LabelError` listing every problem, "FILE:LINE: field: problem", before anything is used.
     """
@@ -329,6 +331,9 @@ def load_labels(path: Path, corpora: Mapping[str, Sequence[Mapping[str, Any]]] |
         turns = corpora.get(rid) if isinstance(rid, str) else None
         problems.extend(f"{path}:{n}: {field}: {problem}" if field else f"{path}:{n}: {problem}"
                         for field, problem in check_label(rec, turns))
+        if require_text and not rec.get("utterances") and turns is None and isinstance(rid, str):
+            problems.append(f"{path}:{n}: utterances: none, and id {_show(rid)} is in no corpus given with --data "
+                            "(give the conversation's turns in the line, or --data the folder holding it)")
         if isinstance(rid, str):
             if rid in first_line:
                 problems.append(f"{path}:{n}: id: duplicate id {_show(rid)} "
@@ -345,7 +350,7 @@ def load_labels(path: Path, corpora: Mapping[str, Sequence[Mapping[str, Any]]] |
 
 
 def read_labels(path: Path, corpora: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
-                ) -> Iterator[dict[str, Any]]:
+                *, require_text: bool = False) -> Iterator[dict[str, Any]]:
     """Label lines of a JSONL file (blank lines skipped), all checked before the first is yielded;
     raises :class:`LabelError` (a ValueError) naming the line and field of every bad one."""
-    yield from load_labels(path, corpora)
+    yield from load_labels(path, corpora, require_text=require_text)

@@ -50,8 +50,11 @@ def transcript_of(label: dict[str, Any], corpora: dict[str, list[dict[str, Any]]
                       external_id=label["id"])
 
 
-def labelled(path: Path, split: str | None) -> Iterator[dict[str, Any]]:
-    for label in read_labels(path):
+def labelled(path: Path, split: str | None, corpora: dict[str, list[dict[str, Any]]] | None = None
+             ) -> Iterator[dict[str, Any]]:
+    """The labels of ``split``; with ``corpora``, every line must have its conversation's text (in the
+    line, or its id in the corpora): checked for the whole file before any is scored."""
+    for label in read_labels(path, corpora, require_text=corpora is not None):
         if split is None or label.get("split") == split:
             yield label
 
@@ -66,7 +69,7 @@ def evaluate(pipeline: Pipeline, labels_path: Path, *, data_dir: Path | None = N
              split: str | None = None) -> AgreementReport:
     """Score every labelled conversation (of ``split``) and compare the report's items with the labels."""
     corpora = corpus_index(data_dir)
-    labels = list(labelled(labels_path, split))
+    labels = list(labelled(labels_path, split, corpora))
     if not labels:
         raise Invalid(f"no labels{f' of split {split!r}' if split else ''} in {labels_path}", "labels",
                       loc=("labels",))
@@ -81,15 +84,18 @@ def evaluate(pipeline: Pipeline, labels_path: Path, *, data_dir: Path | None = N
     return compare(pairs)
 
 
-def from_reviews(*, session: Session, period: Period, team: str | None = None) -> dict[str, Any]:
+def from_reviews(*, session: Session, period: Period, team: str | None = None, pass_mark: float = 60.0
+                 ) -> dict[str, Any]:
     """The machine against a site's own reviewers over done reviews of the period: per rule and per
     dimension, how many machine findings reviewers kept (precision) and how many they had to add
-    (misses), Cohen's κ on pass/fail, and how the machine score ranks against the final score."""
+    (misses), Cohen's κ on pass/fail (``pass_mark`` for a report stored without its scorecard's:
+    ``QA_REVIEW__PASS_MARK``, as ``GET /v1/calibration`` uses), and how the machine score ranks against
+    the final score."""
     from qa_service.stats import spearman
     from qa_service.review.service import calibration
     from qa_service.storage import reviews as review_repo
 
-    cal, n = calibration(session=session, pass_mark=60.0, team=team, period=period)
+    cal, n = calibration(session=session, pass_mark=pass_mark, team=team, period=period)
     pairs = review_repo.score_pairs(session=session, team=team, start=period.start, end=period.end)
     rho = spearman([m for m, _ in pairs], [f for _, f in pairs]) if len(pairs) > 1 else None
     a = cal.agreement

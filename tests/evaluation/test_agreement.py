@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qa_service.evaluation.agreement import MachineView, Pair, compare
-from qa_service.stats import kappa, spearman
+from qa_service.stats import Agreement, kappa, spearman
 
 
 def label(greeting: bool, quality: int, negative: list[int]) -> dict:
@@ -43,3 +43,11 @@ def test_kappa_weighted_and_spearman_ties():
     assert kappa(["a", "a"], ["a", "a"]) is None  # p_e = 1: nothing to tell apart
     assert spearman([1, 1, 2], [1, 2, 3]) == pytest.approx(0.866, abs=1e-3)  # tied ranks share their mean
     assert spearman([1, 1], [1, 2]) is None
+
+
+def test_f1_is_zero_when_the_machine_finds_none_of_the_positives():
+    """A total miss reads 0.000, not a blank that hides it when items are compared or averaged."""
+    assert Agreement(tp=0, fp=0, fn=3, tn=11).f1 == 0.0
+    assert Agreement(tp=0, fp=2, fn=0, tn=12).f1 == 0.0
+    assert Agreement(tp=0, fp=0, fn=0, tn=14).f1 is None  # neither side has a positive: nothing to score
+    assert Agreement(tp=3, fp=1, fn=2, tn=8).f1 == pytest.approx(2 * 3 / (2 * 3 + 1 + 2))

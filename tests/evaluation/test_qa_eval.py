@@ -41,4 +41,15 @@ def test_qa_eval_refuses_labels_without_text_or_a_corpus(tmp_path):
     bare = tmp_path / "labels.jsonl"
     bare.write_text(json.dumps({"id": "nowhere-1", "greeting": True}) + "\n", encoding="utf-8")
     out = CliRunner().invoke(app, ["eval", str(bare)])
-    assert out.exit_code == 2 and "no utterances" in out.output
+    assert out.exit_code == 2 and "utterances: none" in out.output and f"{bare}:1" in out.output
+
+
+def test_qa_eval_names_every_label_without_text_before_scoring_any(tmp_path):
+    labels = tmp_path / "labels.jsonl"
+    lines = [{"id": "u1", "greeting": True}, {"id": "u2", "greeting": False},
+             {"id": "u3", "greeting": True, "utterances": [{"role": "agent", "text": "您好"}]}]
+    labels.write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
+    out = CliRunner().invoke(app, ["eval", str(labels)])
+    assert out.exit_code == 2
+    assert f"{labels}:1: utterances" in out.output and f"{labels}:2: utterances" in out.output
+    assert f"{labels}:3" not in out.output
