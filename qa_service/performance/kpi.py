@@ -17,13 +17,13 @@ import io
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import yaml
 
-from qa_service.ingest.schema import BAD_CHARS
+from qa_service.performance.kpi_cells import UNIT, number, parse_date, printable, unit_factor, value_problem
 from qa_service.period import EARLIEST, LATEST, Period, parse_period
 from qa_service.text import decode_file_text
 
@@ -104,9 +104,6 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "supervisor_rating": ("主管评分", "上级评分", "主管打分"),
     "peer_rating": ("同事评分", "互评分", "同事互评"),
 }
-_UNIT = re.compile(r"[（(\[【]\s*([^)）\]】]*)\s*[)）\]】]\s*$")
-_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
-_CN_DATE = re.compile(r"^(\d{4})\s*[年/.-]\s*(\d{1,2})\s*[月/.-]\s*(\d{1,2})\s*日?$")
 
 
 class KpiFileError(ValueError):
@@ -153,24 +150,13 @@ class KpiParse:
 
 
 def _key(header: str) -> str:
-    h = _UNIT.sub("", str(header).strip().lstrip("\ufeff"))
+    h = UNIT.sub("", str(header).strip().lstrip("\ufeff"))
     return re.sub(r"[\s_\-]+", "", h).lower()
 
 
 _ALIAS_INDEX = {_key(a): f for f, names in ALIASES.items() for a in (f, *names)}
 for _f in (*KPI_FIELDS, *KEY_FIELDS):
     _ALIAS_INDEX[_key(_f)] = _f
-
-
-def _unit_factor(header: str) -> float:
-    """Seconds per unit named in a time column's header: ``(分钟)`` → 60, ``(ms)`` → 0.001."""
-    m = _UNIT.search(str(header).strip())
-    unit = (m[1] if m else "").lower()
-    if unit in ("分钟", "分", "min", "mins", "minute", "minutes"):
-        return 60.0
-    if unit in ("毫秒", "ms"):
-        return 0.001
-    return 1.0
 
 
 def load_mapping(path: Path) -> dict[str, str]:
@@ -216,66 +202,6 @@ def resolve_columns(headers: Iterable[str], mapping: dict[str, str] | None = Non
     return columns, ignored
 
 
-def _parse_date(raw: Any) -> date:
-    if isinstance(raw, datetime):
-        return raw.date()
-    if isinstance(raw, date):
-        return raw
-    s = str(raw).strip()
-    if m := _CN_DATE.match(s):
-        return date(int(m[1]), int(m[2]), int(m[3]))
-    if re.fullmatch(r"\d{8}", s):
-        return date(int(s[:4]), int(s[4:6]), int(s[6:]))
-    return date.fromisoformat(s[:10] if re.match(r"\d{4}-\d{2}-\d{2}[T ]", s) else s)
-
-
-def _number(raw: Any) -> tuple[float, bool]:
-    """A number from a cell; the flag says it was written as a percentage (``95%``)."""
-    if isinstance(raw, bool):
-        raise ValueError("is a boolean, not a number")
-    if isinstance(raw, (int, float)):
-        try:
-            v = float(raw)
-        except OverflowError:
-            raise ValueError("is not a finite number") from None
-        if v != v or v in (float("inf"), float("-inf")):
-            raise ValueError("is not a finite number")
-        return v, False
-    s = str(raw).strip().replace(",", "").replace("，", "")
-    pct = s.endswith("%") or s.endswith("％")
-    s = s.rstrip("%％").strip()
-    if not _NUMBER.match(s):
-        raise ValueError("is not a number")
-    if float(s) in (float("inf"), float("-inf")):
-        raise ValueError("is not a finite number")
-    return float(s), pct
-
-
-MAX_VALUE = 2_147_483_647  # counts are 32-bit columns; no KPI of one agent comes near it
-
-
-def _printable(text: str, lines: bool = False) -> bool:
-    """What ingest stores (no control characters, no lone surrogates); tab and line breaks only if ``lines``."""
-    return not BAD_CHARS.search(text) and (lines or not any(c in "\t\n\r" for c in text))
-
-
-def _value_problem(kind: str, v: float, pct: bool) -> str | None:
-    """Why a KPI value of this kind cannot be stored (None: it can)."""
-    if pct:
-        return "is a count or a duration, not a percentage"
-    if v < 0:
-        return "must not be negative"
-    if v > MAX_VALUE:
-        return f"is larger than the largest value stored ({MAX_VALUE:,})"
-    if kind == "int" and v != int(v):
-        return "must be a whole number (a count)"
-    if kind == "rating" and v > 100:
-        return "must be 0–100"
-    if kind == "score5" and not 1 <= v <= 5:
-        return "must be 1–5"
-    return None
-
-
 def _row_ids(got: dict[str, Any], err: Callable[[str, str], None]) -> tuple[str, str | None]:
     """The row's agent and team ids (text or a number, at most 200 printable characters)."""
     shapeless = {f for f in ("agent_id", "team") if f in got and isinstance(got[f][1], (list, dict, bool))}
@@ -285,10 +211,10 @@ def _row_ids(got: dict[str, Any], err: Callable[[str, str], None]) -> tuple[str,
     agent = str(got["agent_id"][1]).strip() if "agent_id" in got else ""
     if not agent and "agent_id" not in shapeless:
         err("agent_id", "is missing")
-    elif agent and (len(agent) > 200 or not _printable(agent)):
+    elif agent and (len(agent) > 200 or not printable(agent)):
         err("agent_id", "must be at most 200 printable characters")
     team = str(got["team"][1]).strip() if "team" in got else None
-    if team is not None and (len(team) > 200 or not _printable(team, lines=True)):
+    if team is not None and (len(team) > 200 or not printable(team, lines=True)):
         err("team", "must be at most 200 printable characters")
     return agent, team
 
@@ -312,7 +238,7 @@ def parse_row(line: int, row: dict[str, Any], columns: dict[str, str], factors: 
     start = end = None
     if "date" in got:
         try:
-            start = end = _parse_date(got["date"][1])
+            start = end = parse_date(got["date"][1])
         except ValueError:
             err("date", "is not a date (YYYY-MM-DD, YYYY/M/D, YYYYMMDD or YYYY年M月D日)")
         else:
@@ -333,7 +259,7 @@ def parse_row(line: int, row: dict[str, Any], columns: dict[str, str], factors: 
         if f in KEY_FIELDS:
             continue
         try:
-            v, pct = _number(raw)
+            v, pct = number(raw)
         except ValueError as exc:
             err(f, str(exc))
             continue
@@ -345,7 +271,7 @@ def parse_row(line: int, row: dict[str, Any], columns: dict[str, str], factors: 
                 rates[f] = share
             continue
         kind = KPI_FIELDS[f][0]
-        problem = _value_problem(kind, v, pct)
+        problem = value_problem(kind, v, pct)
         if problem:
             err(f, problem)
         else:
@@ -373,7 +299,7 @@ def parse_rows(rows: Iterable[tuple[int, dict[str, Any]]], headers: list[str],
                mapping: dict[str, str] | None = None) -> KpiParse:
     """Validate rows (line number, {header: cell}); duplicate agent/day rows are errors, not sums."""
     columns, ignored = resolve_columns(headers, mapping)
-    factors = {h: _unit_factor(h) for h, f in columns.items() if f in TIME_FIELDS}
+    factors = {h: unit_factor(h) for h, f in columns.items() if f in TIME_FIELDS}
     records, errors, seen = [], [], {}
     for line, row in rows:
         if not any(v is not None and str(v).strip() for v in row.values()):

@@ -1,0 +1,84 @@
+"""One KPI cell at a time: numbers, dates, the unit in a column's header, and why a value cannot be stored."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Any
+
+from qa_service.ingest.schema import BAD_CHARS
+
+UNIT = re.compile(r"[（(\[【]\s*([^)）\]】]*)\s*[)）\]】]\s*$")
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_CN_DATE = re.compile(r"^(\d{4})\s*[年/.-]\s*(\d{1,2})\s*[月/.-]\s*(\d{1,2})\s*日?$")
+
+
+def unit_factor(header: str) -> float:
+    """Seconds per unit named in a time column's header: ``(分钟)`` → 60, ``(ms)`` → 0.001."""
+    m = UNIT.search(str(header).strip())
+    unit = (m[1] if m else "").lower()
+    if unit in ("分钟", "分", "min", "mins", "minute", "minutes"):
+        return 60.0
+    if unit in ("毫秒", "ms"):
+        return 0.001
+    return 1.0
+
+
+def parse_date(raw: Any) -> date:
+    if isinstance(raw, datetime):
+        return raw.date()
+    if isinstance(raw, date):
+        return raw
+    s = str(raw).strip()
+    if m := _CN_DATE.match(s):
+        return date(int(m[1]), int(m[2]), int(m[3]))
+    if re.fullmatch(r"\d{8}", s):
+        return date(int(s[:4]), int(s[4:6]), int(s[6:]))
+    return date.fromisoformat(s[:10] if re.match(r"\d{4}-\d{2}-\d{2}[T ]", s) else s)
+
+
+def number(raw: Any) -> tuple[float, bool]:
+    """A number from a cell; the flag says it was written as a percentage (``95%``)."""
+    if isinstance(raw, bool):
+        raise ValueError("is a boolean, not a number")
+    if isinstance(raw, (int, float)):
+        try:
+            v = float(raw)
+        except OverflowError:
+            raise ValueError("is not a finite number") from None
+        if v != v or v in (float("inf"), float("-inf")):
+            raise ValueError("is not a finite number")
+        return v, False
+    s = str(raw).strip().replace(",", "").replace("，", "")
+    pct = s.endswith("%") or s.endswith("％")
+    s = s.rstrip("%％").strip()
+    if not _NUMBER.match(s):
+        raise ValueError("is not a number")
+    if float(s) in (float("inf"), float("-inf")):
+        raise ValueError("is not a finite number")
+    return float(s), pct
+
+
+MAX_VALUE = 2_147_483_647  # counts are 32-bit columns; no KPI of one agent comes near it
+
+
+def printable(text: str, lines: bool = False) -> bool:
+    """What ingest stores (no control characters, no lone surrogates); tab and line breaks only if ``lines``."""
+    return not BAD_CHARS.search(text) and (lines or not any(c in "\t\n\r" for c in text))
+
+
+def value_problem(kind: str, v: float, pct: bool) -> str | None:
+    """Why a KPI value of this kind cannot be stored (None: it can)."""
+    if pct:
+        return "is a count or a duration, not a percentage"
+    if v < 0:
+        return "must not be negative"
+    if v > MAX_VALUE:
+        return f"is larger than the largest value stored ({MAX_VALUE:,})"
+    if kind == "int" and v != int(v):
+        return "must be a whole number (a count)"
+    if kind == "rating" and v > 100:
+        return "must be 0–100"
+    if kind == "score5" and not 1 <= v <= 5:
+        return "must be 1–5"
+    return None
