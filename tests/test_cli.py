@@ -398,6 +398,18 @@ def test_import_kpis_reports_bad_lines_and_exits_1_then_exports(tmp_path):
     assert result.exit_code == 2 and "neither machine nor final" in " ".join(result.output.split())
 
 
+def test_import_kpis_refuses_a_month_over_stored_days(tmp_path):
+    data = tmp_path / "data"
+    days, month = tmp_path / "days.csv", tmp_path / "month.csv"
+    days.write_text("agent_id,date,contacts\np-dd,2026-09-01,50\np-dd,2026-09-02,50\n", encoding="utf-8")
+    month.write_text("agent_id,period,contacts\np-dd,2026-09,100\n", encoding="utf-8")
+    assert runner.invoke(app, ["import-kpis", str(days), "--data-dir", str(data)]).exit_code == 0
+    result = runner.invoke(app, ["import-kpis", str(month), "--data-dir", str(data)])
+    out = " ".join(result.output.split())
+    assert result.exit_code == 1 and "0 new, 0 replaced, 1 rejected" in out, out
+    assert "line 2: period: 2026-09-01..2026-09-30 overlaps 2 stored rows of agent p-dd" in out
+
+
 def test_an_unreachable_api_and_a_broken_mapping_are_clear_errors(tmp_path):
     from qa_service.stack import free_port
 

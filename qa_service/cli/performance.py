@@ -37,20 +37,7 @@ def import_kpis(
     if parsed.ignored_columns:
         console.print(f"ignored columns (not KPI fields; map them with --mapping): {escape(', '.join(parsed.ignored_columns))}")
     if api:
-        import httpx
-
-        payload = {"records": [_record_json(r) for r in parsed.records], "source": file.name}
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        try:
-            resp = httpx.post(f"{api.rstrip('/')}/v1/kpis", json=payload, headers=headers,
-                              timeout=300) if parsed.records else None
-        except httpx.HTTPError as exc:  # unreachable, not a URL
-            err_console.print(f"[red]cannot reach --api {escape(api)}:[/red] {escape(str(exc) or type(exc).__name__)}")
-            raise typer.Exit(2) from None
-        if resp is not None and resp.status_code >= 400:
-            err_console.print(f"[red]{resp.status_code}[/red] {escape(resp.text[:500])}")
-            raise typer.Exit(1)
-        stored = resp.json() if resp is not None else {"inserted": 0, "replaced": 0}
+        stored, refused = _post(api, api_key, file, parsed)
     else:
         from qa_service.performance.service import import_kpis as store_kpis
 
@@ -58,15 +45,47 @@ def import_kpis(
         with rt.session() as s:
             result = store_kpis(session=s, records=parsed.records, source=file.name, known=rt.known_ids)
         stored = {"inserted": result.inserted, "replaced": result.replaced}
-    rejected = len({e.line for e in parsed.errors})
+        refused = result.errors
+    errors = sorted([*parsed.errors, *refused], key=lambda e: e.line)
+    rejected = len({e.line for e in errors})
     console.print(f"{escape(str(file))}: {stored['inserted']} new, {stored['replaced']} replaced, {rejected} rejected "
                   f"(columns: {', '.join(f'{h}→{f}' for h, f in parsed.columns.items())})", markup=False)
-    for e in parsed.errors[:50]:
+    for e in errors[:50]:
         err_console.print(f"  {e}", markup=False)
-    if len(parsed.errors) > 50:
-        err_console.print(f"  … and {len(parsed.errors) - 50} more")
-    if parsed.errors:
+    if len(errors) > 50:
+        err_console.print(f"  … and {len(errors) - 50} more")
+    if errors:
         raise typer.Exit(1)
+
+
+def _post(api: str, api_key: str | None, file: Path, parsed) -> tuple[dict, list]:
+    """POST the parsed records to ``/v1/kpis``: (counts stored, rows the server refused, by file line)."""
+    import httpx
+
+    from qa_service.performance.kpi import RowError
+
+    payload = {"records": [_record_json(r) for r in parsed.records], "source": file.name}
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        resp = httpx.post(f"{api.rstrip('/')}/v1/kpis", json=payload, headers=headers,
+                          timeout=300) if parsed.records else None
+    except httpx.HTTPError as exc:  # unreachable, not a URL
+        err_console.print(f"[red]cannot reach --api {escape(api)}:[/red] {escape(str(exc) or type(exc).__name__)}")
+        raise typer.Exit(2) from None
+    if resp is None:
+        return {"inserted": 0, "replaced": 0}, []
+    body = resp.json() if resp.headers.get("content-type", "").startswith("application/json") else None
+    # The server numbers the records it was sent; the file's lines are what the user can find.
+    if resp.status_code == 200:
+        return body, [RowError(parsed.records[e["line"] - 1].line, e["field"], e["problem"], e.get("value"))
+                      for e in body.get("errors", ())]
+    rows = [d for d in (body or {}).get("detail", ()) if isinstance(d, dict) and len(d.get("loc", ())) == 4
+            and isinstance(d["loc"][2], int)] if resp.status_code == 422 else []
+    if not rows:
+        err_console.print(f"[red]{resp.status_code}[/red] {escape(resp.text[:500])}")
+        raise typer.Exit(1)
+    return {"inserted": 0, "replaced": 0}, [RowError(parsed.records[d["loc"][2] - 1].line, d["loc"][3], d["msg"],
+                                                      d.get("input")) for d in rows]
 
 
 def _record_json(r) -> dict:

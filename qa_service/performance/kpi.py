@@ -12,10 +12,12 @@ are kept.
 
 from __future__ import annotations
 
+import bisect
 import csv
 import io
 import json
 import re
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -295,23 +297,51 @@ def parse_row(line: int, row: dict[str, Any], columns: dict[str, str], factors: 
     return KpiRecord(agent, start, end, team or None, values, line), []
 
 
+def days_label(start: date, end: date) -> str:
+    """``2026-09-01`` for one day, ``2026-09-01..2026-09-30`` for a range."""
+    return start.isoformat() if start == end else f"{start.isoformat()}..{end.isoformat()}"
+
+
+def range_field(record: KpiRecord) -> str:
+    """The column a record's days came from, as row errors name it."""
+    return "date" if record.date_from == record.date_to else "period"
+
+
+def _overlap(spans: list[tuple[date, date, int]], start: date, end: date) -> tuple[date, date, int] | None:
+    """The accepted span (from, to, line) that shares a day with start..end; ``spans`` is sorted and disjoint,
+    so only the neighbours of the insertion point can."""
+    i = bisect.bisect_left(spans, start, key=lambda s: s[0])
+    for s in spans[max(i - 1, 0): i + 1]:
+        if s[0] <= end and s[1] >= start:
+            return s
+    return None
+
+
 def parse_rows(rows: Iterable[tuple[int, dict[str, Any]]], headers: list[str],
                mapping: dict[str, str] | None = None) -> KpiParse:
-    """Validate rows (line number, {header: cell}); duplicate agent/day rows are errors, not sums."""
+    """Validate rows (line number, {header: cell}). Rows of one agent may not share a day: the same days
+    twice is a duplicate, a month next to its days an overlap (either would count twice); both are row
+    errors on the later line."""
     columns, ignored = resolve_columns(headers, mapping)
     factors = {h: unit_factor(h) for h, f in columns.items() if f in TIME_FIELDS}
-    records, errors, seen = [], [], {}
+    records, errors = [], []
+    spans: dict[str, list[tuple[date, date, int]]] = defaultdict(list)  # per agent: sorted, disjoint
     for line, row in rows:
         if not any(v is not None and str(v).strip() for v in row.values()):
             continue  # blank line
         record, errs = parse_row(line, row, columns, factors)
-        if record is not None and record.key in seen:
-            errs = [RowError(line, "date", f"duplicate of line {seen[record.key]} for agent {record.agent_id} "
-                                           f"({record.date_from}..{record.date_to}); one row per agent and day")]
-            record = None
+        clash = _overlap(spans[record.agent_id], record.date_from, record.date_to) if record else None
+        if record is not None and clash is not None:
+            days = days_label(record.date_from, record.date_to)
+            if clash[:2] == (record.date_from, record.date_to):
+                problem = f"duplicate of line {clash[2]} for agent {record.agent_id} ({days}); one row per agent and day"
+            else:
+                problem = (f"overlaps line {clash[2]} ({days_label(clash[0], clash[1])}) for agent {record.agent_id}: "
+                           f"{days} would count those days twice; import one granularity (days or whole periods)")
+            errs, record = [RowError(line, range_field(record), problem)], None
         errors.extend(errs)
         if record is not None:
-            seen[record.key] = line
+            bisect.insort(spans[record.agent_id], (record.date_from, record.date_to, line), key=lambda s: s[0])
             records.append(record)
     return KpiParse(records, errors, columns, ignored)
 

@@ -4,7 +4,7 @@ call these; the arithmetic is in ``record.py``, ``appraisal.py`` and ``export.py
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -12,7 +12,7 @@ from qa_service.config import Settings
 from qa_service.errors import Invalid
 from qa_service.performance import export
 from qa_service.performance.appraisal import appraisal_rows
-from qa_service.performance.kpi import KPI_FIELDS, KpiRecord
+from qa_service.performance.kpi import KPI_FIELDS, KpiRecord, RowError, days_label, range_field
 from qa_service.performance.qa_stats import TIMES, QaStats, median_of_counts
 from qa_service.performance.record import (
     MEANS,
@@ -38,12 +38,41 @@ if TYPE_CHECKING:
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def import_kpis(*, session: Session, records: list[KpiRecord], source: str | None, known: KnownIds
-                ) -> kpi_repo.UpsertResult:
-    """Store parsed KPI records; an agent and days already stored is replaced, never added to."""
+@dataclass
+class KpiImport:
+    """What an import stored, and the rows it refused for overlapping what is stored."""
+
+    inserted: int = 0
+    replaced: int = 0
+    errors: list[RowError] = field(default_factory=list)
+
+
+def import_kpis(*, session: Session, records: list[KpiRecord], source: str | None, known: KnownIds) -> KpiImport:
+    """Store parsed KPI records; an agent and days already stored is replaced, never added to.
+
+    A record sharing a day with a stored record of the same agent over other days (a month next to its
+    days) is refused as a row error naming the stored days, and nothing stored changes for it: summed
+    together, the two would count those days twice.
+    """
+    clashes: dict[int, list[tuple]] = defaultdict(list)
+    for n, start, end in kpi_repo.overlapping(session=session, spans=[r.key for r in records]):
+        clashes[n].append((start, end))
+    out = KpiImport()
+    for n, stored in clashes.items():
+        r = records[n]
+        shown = ", ".join(days_label(*s) for s in stored[:3]) + (f" and {len(stored) - 3} more" if len(stored) > 3 else "")
+        what = "the stored row" if len(stored) == 1 else f"{len(stored)} stored rows"
+        out.errors.append(RowError(r.line, range_field(r), (
+            f"{days_label(r.date_from, r.date_to)} overlaps {what} of agent {r.agent_id} for {shown} (summed, those "
+            "days would count twice); replace that row or import the same granularity"),
+            days_label(r.date_from, r.date_to)))
     rows = [{"agent_id": r.agent_id, "team_id": r.team, "date_from": r.date_from, "date_to": r.date_to,
-             "source": (source or "")[:300] or None, **{f: r.values.get(f) for f in KPI_FIELDS}} for r in records]
-    return kpi_repo.upsert_many(session=session, rows=rows, known=known)
+             "source": (source or "")[:300] or None, **{f: r.values.get(f) for f in KPI_FIELDS}}
+            for n, r in enumerate(records) if n not in clashes]
+    stored = kpi_repo.upsert_many(session=session, rows=rows, known=known)
+    out.inserted, out.replaced = stored.inserted, stored.replaced
+    out.errors.sort(key=lambda e: e.line)
+    return out
 
 
 def qa_stats(*, session: Session, period: Period, final: bool, frt_target_s: float

@@ -8,7 +8,7 @@ from datetime import date
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select, tuple_
+from sqlalchemy import Date, Integer, String, and_, case, column, func, or_, select, tuple_, values
 from sqlalchemy.orm import Session
 
 from qa_service.storage.tables import AgentKpi, utcnow
@@ -48,6 +48,25 @@ def upsert_many(*, session: Session, rows: Sequence[dict[str, Any]], known: Know
         session.execute(stmt.on_conflict_do_update(
             index_elements=["agent_id", "date_from", "date_to"], set_=update), chunk)
     return result
+
+
+def overlapping(*, session: Session, spans: Sequence[tuple[str, date, date]]) -> list[tuple[int, date, date]]:
+    """Stored records sharing a day with one of ``spans`` (agent, from, to) of the same agent without being
+    exactly those days: (index in ``spans``, stored from, stored to), by index then date."""
+    k = AgentKpi.__table__.c
+    found: list[tuple[int, date, date]] = []
+    for i in range(0, len(spans), CHUNK):
+        given = values(column("n", Integer), column("agent_id", String), column("date_from", Date),
+                       column("date_to", Date), name="given").data(
+            [(i + j, *span) for j, span in enumerate(spans[i : i + CHUNK])]).cte("given")
+        # The (agent_id, date_from, date_to) unique index finds each agent's rows starting by the span's end.
+        query = (select(given.c.n, k.date_from, k.date_to)
+                 .join_from(given, AgentKpi.__table__, and_(
+                     k.agent_id == given.c.agent_id, k.date_from <= given.c.date_to, k.date_to >= given.c.date_from,
+                     or_(k.date_from != given.c.date_from, k.date_to != given.c.date_to)))
+                 .order_by(given.c.n, k.date_from, k.date_to))
+        found += [(n, start, end) for n, start, end in session.execute(query)]
+    return found
 
 
 def list_in_range(*, session: Session, start: date, end: date, agent_id: str | None = None,

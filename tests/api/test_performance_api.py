@@ -66,7 +66,7 @@ def test_kpis_import_reports_bad_rows_and_keeps_good_ones(client):
     assert r.status_code == 200
     out = r.json()
     assert (out["inserted"], out["replaced"], out["rejected"]) == (1, 0, 3)
-    assert [(e["line"], e["field"]) for e in out["errors"]] == [(4, "record"), (2, "contacts"), (3, "agent_id")]
+    assert [(e["line"], e["field"]) for e in out["errors"]] == [(2, "contacts"), (3, "agent_id"), (4, "record")]
     stored = client.get("/v1/kpis", params={"period": "2026-10"}).json()
     assert [(k["agent_id"], k["values"]) for k in stored] == [("a1", {"contacts": 10, "fcr_resolved": 8})]
 
@@ -82,6 +82,34 @@ def test_kpis_reimport_replaces_never_double_counts(client):
     assert (r.json()["inserted"], r.json()["replaced"]) == (0, 1)
     [a1] = client.get("/v1/performance", params={"period": "2026-10"}).json()["agents"]
     assert a1["metrics"]["contacts"] == 30 and a1["metrics"]["fcr"] == pytest.approx(15 / 30)
+
+
+def test_kpis_month_row_over_stored_days_is_refused_and_counts_once(client):
+    days = "agent_id,date,team,contacts,fcr_resolved\np-dd,2026-09-01,t,50,40\np-dd,2026-09-02,t,50,40\n"
+    month = "agent_id,period,team,contacts,fcr_resolved\np-dd,2026-09,t,100,80\np-ok,2026-09,t,30,20\n"
+    for text in (days, month):
+        r = client.post("/v1/kpis", content=text.encode(), headers={"Content-Type": "text/csv"})
+        assert r.status_code == 200, r.text
+    out = r.json()
+    assert (out["inserted"], out["replaced"], out["rejected"]) == (1, 0, 1)
+    [err] = out["errors"]
+    assert (err["line"], err["field"]) == (2, "period")
+    assert "overlaps 2 stored rows of agent p-dd for 2026-09-01, 2026-09-02" in err["problem"]
+    assert "import the same granularity" in err["problem"]
+    agents = {a["agent_id"]: a for a in client.get("/v1/performance", params={"period": "2026-09"}).json()["agents"]}
+    assert agents["p-dd"]["metrics"]["contacts"] == 100 and agents["p-dd"]["metrics"]["contacts_per_day"] == 50
+    assert agents["p-dd"]["kpi_rows"] == 2
+    # The other way round: a day inside a stored month is refused too; nothing stored changes, so 422.
+    r = client.post("/v1/kpis", json={"records": [{"agent_id": "p-ok", "date": "2026-09-15", "contacts": 99}]})
+    assert r.status_code == 422
+    [detail] = r.json()["detail"]
+    assert detail["loc"] == ["body", "records", 1, "date"] and "stored row of agent p-ok for 2026-09-01..2026-09-30" \
+        in detail["msg"]
+    # The same days again replace, as before.
+    r = client.post("/v1/kpis", json={"records": [{"agent_id": "p-ok", "period": "2026-09", "contacts": 40}]})
+    assert (r.json()["inserted"], r.json()["replaced"], r.json()["rejected"]) == (0, 1, 0)
+    stored = client.get("/v1/kpis", params={"period": "2026-09", "agent_id": "p-ok"}).json()
+    assert [(k["date_from"], k["date_to"], k["values"]["contacts"]) for k in stored] == [("2026-09-01", "2026-09-30", 40)]
 
 
 def test_kpis_all_bad_is_422_naming_line_and_field_and_stores_nothing(client):
@@ -109,7 +137,7 @@ def test_kpis_malformed_bodies_are_422(client, content, ctype, needle):
 
 def test_performance_matches_hand_computation(period_data):
     # A whole-month row does not lie inside 10-01..10-03: left out of the figures, and counted as such.
-    period_data.post("/v1/kpis", json={"records": [{"agent_id": "a1", "period": "2026-10", "supervisor_rating": 10}]})
+    period_data.post("/v1/kpis", json={"records": [{"agent_id": "a9", "period": "2026-10", "supervisor_rating": 10}]})
     body = period_data.get("/v1/performance", params={"period": PERIOD}).json()
     assert body["kpi_rows_outside"] == 1
     a1, a2 = body["agents"]

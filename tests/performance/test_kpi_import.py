@@ -65,6 +65,23 @@ def test_kpi_bad_rows_reported_by_line_and_field_good_rows_kept():
     assert "needs contacts on the same row" in msgs[8]
 
 
+def test_kpi_rows_of_one_agent_sharing_days_in_one_file_are_refused():
+    text = ("agent_id,date,period,contacts\n"
+            "a1,2026-09-01,,50\n"        # line 2: kept
+            "a1,,2026-09,100\n"          # line 3: the month over line 2's day
+            "a2,,2026-09,100\n"          # line 4: kept (another agent)
+            "a2,2026-09-30,,5\n"         # line 5: a day inside line 4's month
+            "a1,,2026-W37,7\n"           # line 6: 09-07..09-13, clear of line 2: kept
+            "a1,2026-09-10,,1\n")        # line 7: inside line 6's week
+    parsed = parse_csv_text(text)
+    assert [r.line for r in parsed.records] == [2, 4, 6]
+    assert [(e.line, e.field) for e in parsed.errors] == [(3, "period"), (5, "date"), (7, "date")]
+    msgs = {e.line: str(e) for e in parsed.errors}
+    assert "overlaps line 2 (2026-09-01) for agent a1" in msgs[3] and "count those days twice" in msgs[3]
+    assert "overlaps line 4 (2026-09-01..2026-09-30) for agent a2" in msgs[5]
+    assert "overlaps line 6 (2026-09-07..2026-09-13)" in msgs[7]
+
+
 def test_kpi_line_numbers_count_quoted_newlines():
     text = 'agent_id,team,date,contacts\na1,"two\nlines",2026-10-01,1\na2,t,bad,1\n'
     parsed = parse_csv_text(text)

@@ -51,7 +51,8 @@ async def import_kpis(request: Request, runtime: RuntimeDep, _principal: Ingest)
 
     Canonical fields: ``agent_id``, ``date`` (or ``period``), ``team`` and the KPI counts
     (see ``qa_service/performance/kpi.py``); Chinese headers (坐席工号, 日期, 接待量, 满意度…) work too.
-    An agent and day already stored is replaced, never added to.
+    An agent and day already stored is replaced, never added to; a row sharing days with a stored row of
+    the same agent over other days (a month next to its days) is a row error, and changes nothing.
     """
     body = await request.body()
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -89,17 +90,18 @@ async def import_kpis(request: Request, runtime: RuntimeDep, _principal: Ingest)
             parsed = parse_records(data["records"], mapping)
     except KpiFileError as exc:
         raise _invalid(["body"], str(exc)) from None
-    if parsed.errors and not parsed.records:
+    result = await run_in_threadpool(_store_kpis, runtime, parsed.records, source or "api")
+    errors = sorted([*parsed.errors, *result.errors], key=lambda e: e.line)
+    if errors and not (result.inserted or result.replaced):
         raise RequestValidationError([
             {"loc": ["body", "records" if ctype != "text/csv" else "csv", e.line, e.field], "type": "value_error",
-             "msg": e.problem, "input": e.value} for e in parsed.errors[:200]])
-    result = await run_in_threadpool(_store_kpis, runtime, parsed.records, source or "api")
-    return KpiImportRead(inserted=result.inserted, replaced=result.replaced, rejected=len({e.line for e in parsed.errors}),
-                         errors=[KpiRowError(**e.as_dict()) for e in parsed.errors],
+             "msg": e.problem, "input": e.value} for e in errors[:200]])
+    return KpiImportRead(inserted=result.inserted, replaced=result.replaced, rejected=len({e.line for e in errors}),
+                         errors=[KpiRowError(**e.as_dict()) for e in errors],
                          columns=parsed.columns, ignored_columns=parsed.ignored_columns)
 
 
-def _store_kpis(runtime, records, source: str) -> kpi_repo.UpsertResult:
+def _store_kpis(runtime, records, source: str) -> service.KpiImport:
     with runtime.session() as session:
         return service.import_kpis(session=session, records=records, source=source, known=runtime.known_ids)
 
