@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -13,7 +14,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from qa_service.cli import app
-from qa_service.config import get_settings
+from qa_service.config import DEFAULT_RULES_DIR, get_settings
 from qa_service.storage.db import create_db_engine, session_factory
 from qa_service.storage.tables import Flag, Review, Transcript
 from tests.conftest import REPO, make_settings, transcript
@@ -342,6 +343,19 @@ def test_rules_check_passes_on_shipped_packs():
     result = runner.invoke(app, ["rules", "check"])
     assert result.exit_code == 0, result.output
     assert "all 5 packs, 2 appraisal schemes and 7 live alerts valid, every example passes" in result.output
+
+
+def test_rules_check_names_a_zero_rating_weight_instead_of_crashing(tmp_path):
+    shutil.copytree(DEFAULT_RULES_DIR, tmp_path / "rules")
+    scheme = tmp_path / "rules" / "appraisal" / "after_sales.yaml"
+    text = scheme.read_text(encoding="utf-8")
+    assert "{supervisor_rating: 0.7, peer_rating: 0.3}" in text and "examples:" in text
+    scheme.write_text(text.replace("{supervisor_rating: 0.7, peer_rating: 0.3}",
+                                   "{supervisor_rating: 0.0, peer_rating: 0.0}"), encoding="utf-8")
+    result = runner.invoke(app, ["rules", "check", "--dir", str(tmp_path / "rules")])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exception
+    out = " ".join(result.output.split())
+    assert "A002" in out and "qualitative.ratings.supervisor_rating: weight 0 is not above 0" in out, out
 
 
 def test_rules_check_fails_with_coded_error(tmp_path):

@@ -87,7 +87,8 @@ def appraise(scheme: AppraisalScheme, metrics: Mapping[str, Any]) -> Appraisal:
         out.quantitative = weighted / weights
     q = spec.qualitative
     if q:
-        given = {k: metrics.get(k) for k in q.ratings if metrics.get(k) is not None}
+        # A weighted mean over the ratings the agent has (a scheme's rating weights are above 0: A002).
+        given = {k: metrics.get(k) for k, w in q.ratings.items() if metrics.get(k) is not None and w > 0}
         if given:
             out.qualitative = sum(q.ratings[k] * v for k, v in given.items()) / sum(q.ratings[k] for k in given)
         elif spec.missing == Missing.zero:

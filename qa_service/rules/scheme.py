@@ -189,16 +189,31 @@ def _check(spec: AppraisalSchemeSpec, where: str) -> list[RuleError]:
         errors.append(RuleError("A004", where, f"metric weights add up to {total:g}, not 1",
                                 "make the weights add up to 1 (e.g. 0.30, 0.25, 0.20, 0.15, 0.10)"))
     if spec.qualitative:
-        for r in spec.qualitative.ratings:
-            if r not in ("supervisor_rating", "peer_rating"):
-                errors.append(RuleError("A003", where, f"qualitative rating {r!r} is not imported",
-                                        "use supervisor_rating and/or peer_rating"))
+        errors += _rating_errors(spec.qualitative, where)
     mins = [g.min for g in spec.grades]
     names = [g.name for g in spec.grades]
     if len(set(mins)) != len(mins) or len(set(names)) != len(names) or min(mins) > 0:
         errors.append(RuleError("A006", where, f"grades {list(zip(names, mins))} repeat a name or threshold, "
                                                "or leave totals under the lowest uncovered",
                                 "give each grade its own name and threshold, the lowest with min: 0"))
+    return errors
+
+
+def _rating_errors(q: Qualitative, where: str) -> list[RuleError]:
+    """A003 for a rating that is not imported; A002 for no rating, or a rating weight of 0 or below (the
+    rating is a weighted mean of the ratings an agent has: a weight of 0 divides by nothing)."""
+    errors = []
+    if not q.ratings:
+        errors.append(RuleError("A002", where, "qualitative.ratings names no rating",
+                                "give supervisor_rating and/or peer_rating a weight above 0, or remove qualitative"))
+    for r, w in q.ratings.items():
+        if r not in ("supervisor_rating", "peer_rating"):
+            errors.append(RuleError("A003", where, f"qualitative rating {r!r} is not imported",
+                                    "use supervisor_rating and/or peer_rating"))
+        if not 0 < w < float("inf"):
+            errors.append(RuleError("A002", where, f"qualitative.ratings.{r}: weight {w:g} is not above 0",
+                                    f"give {r} a weight above 0 (e.g. supervisor_rating: 0.7, peer_rating: 0.3), "
+                                    "or leave it out to not use it"))
     return errors
 
 

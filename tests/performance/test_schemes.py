@@ -69,6 +69,31 @@ def test_scheme_errors_are_coded(tmp_path, edit, code, needle):
     assert needle in str(exc.value)
 
 
+@pytest.mark.parametrize("ratings, needle", [
+    ("{supervisor_rating: 0.0, peer_rating: 0.0}", "qualitative.ratings.supervisor_rating: weight 0 is not above 0"),
+    ("{supervisor_rating: 1.0, peer_rating: 0}", "qualitative.ratings.peer_rating: weight 0 is not above 0"),
+    ("{supervisor_rating: 1.5, peer_rating: -0.5}", "peer_rating: weight -0.5 is not above 0"),
+    ("{}", "qualitative.ratings names no rating"),
+])
+def test_scheme_rating_weights_of_zero_or_below_are_coded_errors(tmp_path, ratings, needle):
+    example = "examples:\n  - {metrics: {csat: 0.9, frt_seconds: 30, supervisor_rating: 80}, total: 96, grade: 好}\n"
+    (tmp_path / "s.yaml").write_text(GOOD + f"qualitative: {{weight: 0.2, ratings: {ratings}}}\n" + example,
+                                     encoding="utf-8")
+    with pytest.raises(RulePackError) as exc:
+        load_schemes(tmp_path)
+    assert [e.code for e in exc.value.errors] == ["A002"] * len(exc.value.errors) and needle in str(exc.value)
+
+
+def test_scheme_rating_is_the_weighted_mean_of_the_ratings_an_agent_has(tmp_path):
+    (tmp_path / "s.yaml").write_text(
+        GOOD + "qualitative: {weight: 0.2, ratings: {supervisor_rating: 0.7, peer_rating: 0.3}}\n", encoding="utf-8")
+    scheme = load_schemes(tmp_path)["s"]
+    only_peer = appraise(scheme, {"csat": 0.9, "frt_seconds": 30, "peer_rating": 50})
+    assert only_peer.qualitative == 50 and only_peer.total == pytest.approx(0.8 * 100 + 0.2 * 50)
+    both = appraise(scheme, {"csat": 0.9, "frt_seconds": 30, "supervisor_rating": 80, "peer_rating": 100})
+    assert both.qualitative == pytest.approx(86.0)
+
+
 def test_scheme_two_defaults_refused(tmp_path):
     for name in ("s1", "s2"):
         (tmp_path / f"{name}.yaml").write_text(GOOD.replace("name: s", f"name: {name}") + "default: true\n",
