@@ -424,6 +424,24 @@ def test_import_kpis_refuses_a_month_over_stored_days(tmp_path):
     assert "line 2: period: 2026-09-01..2026-09-30 overlaps 2 stored rows of agent p-dd" in out
 
 
+def test_import_kpis_ratings_file_keeps_the_day_and_replace_clears(tmp_path):
+    data = tmp_path / "data"
+    day, rating = tmp_path / "day.csv", tmp_path / "rating.csv"
+    day.write_text("agent_id,date,team,contacts,fcr_resolved\np-a1,2026-09-03,t,60,51\n", encoding="utf-8")
+    rating.write_text("坐席工号,日期,主管评分\np-a1,2026-09-03,92\n", encoding="utf-8")
+    assert runner.invoke(app, ["import-kpis", str(day), "--data-dir", str(data)]).exit_code == 0
+    result = runner.invoke(app, ["import-kpis", str(rating), "--data-dir", str(data)])
+    out = " ".join(result.output.split())
+    assert result.exit_code == 0 and "0 new, 1 replaced, 0 rejected" in out, out
+    assert "updated fields supervisor_rating; the other fields kept as stored" in out
+    result = runner.invoke(app, ["export-appraisals", "--period", "2026-09", "--format", "json", "--data-dir", str(data)])
+    [row] = json.loads(result.stdout)["rows"]
+    assert (row["metrics"]["contacts"], row["metrics"]["supervisor_rating"], row["team"]) == (60, 92, "t")
+    result = runner.invoke(app, ["import-kpis", str(rating), "--replace", "--data-dir", str(data)])
+    out = " ".join(result.output.split())
+    assert result.exit_code == 0 and "cleared fields team, contacts, fcr_resolved (--replace)" in out, out
+
+
 def test_an_unreachable_api_and_a_broken_mapping_are_clear_errors(tmp_path):
     from qa_service.stack import free_port
 

@@ -20,12 +20,15 @@ def import_kpis(
                                                     help="YAML/JSON {their header: canonical field}")] = None,
     api: Annotated[Optional[str], typer.Option(help="POST to this API base URL instead of writing directly")] = None,
     api_key: Annotated[Optional[str], typer.Option(envvar="QA_API_KEY", help="Key for --api (an ingest key)")] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Replace rows already stored whole (fields the file "
+                                                            "lacks are cleared) instead of setting the file's fields")] = False,
     data_dir: DataDir = None,
 ) -> None:
     """Import operational KPIs per agent and day; bad rows are listed by line, good rows land.
 
     Exit 0: every row stored; 1: some rows rejected (the rest stored); 2: the file could not be read.
-    Re-importing an agent and day replaces it.
+    Re-importing an agent and day sets the fields the file carries and keeps the others (--replace:
+    replaces the row whole).
     """
     from qa_service.performance.kpi import KpiFileError, load_mapping, read_kpi_file
 
@@ -37,19 +40,26 @@ def import_kpis(
     if parsed.ignored_columns:
         console.print(f"ignored columns (not KPI fields; map them with --mapping): {escape(', '.join(parsed.ignored_columns))}")
     if api:
-        stored, refused = _post(api, api_key, file, parsed)
+        stored, refused = _post(api, api_key, file, parsed, replace)
     else:
         from qa_service.performance.service import import_kpis as store_kpis
 
         rt = runtime_for(data_dir)
         with rt.session() as s:
-            result = store_kpis(session=s, records=parsed.records, source=file.name, known=rt.known_ids)
-        stored = {"inserted": result.inserted, "replaced": result.replaced}
+            result = store_kpis(session=s, records=parsed.records, source=file.name, known=rt.known_ids,
+                                replace=replace)
+        stored = {"inserted": result.inserted, "replaced": result.replaced, "updated_fields": result.updated_fields,
+                  "cleared_fields": result.cleared_fields}
         refused = result.errors
     errors = sorted([*parsed.errors, *refused], key=lambda e: e.line)
     rejected = len({e.line for e in errors})
     console.print(f"{escape(str(file))}: {stored['inserted']} new, {stored['replaced']} replaced, {rejected} rejected "
                   f"(columns: {', '.join(f'{h}→{f}' for h, f in parsed.columns.items())})", markup=False)
+    if stored.get("updated_fields"):
+        kept = "; the other fields kept as stored" if not replace else ""
+        console.print(f"replaced rows: updated fields {', '.join(stored['updated_fields'])}{kept}", markup=False)
+    if stored.get("cleared_fields"):
+        console.print(f"replaced rows: cleared fields {', '.join(stored['cleared_fields'])} (--replace)", markup=False)
     for e in errors[:50]:
         err_console.print(f"  {e}", markup=False)
     if len(errors) > 50:
@@ -58,7 +68,7 @@ def import_kpis(
         raise typer.Exit(1)
 
 
-def _post(api: str, api_key: str | None, file: Path, parsed) -> tuple[dict, list]:
+def _post(api: str, api_key: str | None, file: Path, parsed, replace: bool) -> tuple[dict, list]:
     """POST the parsed records to ``/v1/kpis``: (counts stored, rows the server refused, by file line)."""
     import httpx
 
@@ -67,8 +77,8 @@ def _post(api: str, api_key: str | None, file: Path, parsed) -> tuple[dict, list
     payload = {"records": [_record_json(r) for r in parsed.records], "source": file.name}
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     try:
-        resp = httpx.post(f"{api.rstrip('/')}/v1/kpis", json=payload, headers=headers,
-                          timeout=300) if parsed.records else None
+        resp = httpx.post(f"{api.rstrip('/')}/v1/kpis", json=payload, headers=headers, timeout=300,
+                          params={"replace": "true"} if replace else None) if parsed.records else None
     except httpx.HTTPError as exc:  # unreachable, not a URL
         err_console.print(f"[red]cannot reach --api {escape(api)}:[/red] {escape(str(exc) or type(exc).__name__)}")
         raise typer.Exit(2) from None

@@ -21,7 +21,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 import yaml
 
@@ -221,6 +221,18 @@ def _row_ids(got: dict[str, Any], err: Callable[[str, str], None]) -> tuple[str,
     return agent, team
 
 
+def row_problems(values: Mapping[str, float | int | None]) -> list[tuple[str, str]]:
+    """(field, problem) for each count without its denominator or above it, and each mean without its weight."""
+    problems = []
+    for f, weight in WEIGHTED_BY.items():
+        if values.get(f) is not None and values.get(weight) is None:
+            problems.append((f, f"needs {weight} on the same row (a period's figure is a ratio of sums)"))
+    for f, limit in NOT_ABOVE.items():
+        if values.get(f) is not None and values.get(limit) is not None and values[f] > values[limit]:
+            problems.append((f, f"{values[f]} is more than {limit} ({values[limit]}) on the same row"))
+    return problems
+
+
 def parse_row(line: int, row: dict[str, Any], columns: dict[str, str], factors: dict[str, float]
               ) -> tuple[KpiRecord | None, list[RowError]]:
     """Validate one row; a row with any error is rejected whole (its errors say why)."""
@@ -286,12 +298,8 @@ def parse_row(line: int, row: dict[str, Any], columns: dict[str, str], factors: 
             err(rate, f"a rate needs {denominator} on the same row to be summed correctly over a period")
         else:
             values[count] = round(share * values[denominator])
-    for f, weight in WEIGHTED_BY.items():
-        if f in values and weight not in values:
-            err(f, f"needs {weight} on the same row (a period's figure is a ratio of sums)")
-    for f, limit in NOT_ABOVE.items():
-        if f in values and limit in values and values[f] > values[limit]:
-            err(f, f"{values[f]} is more than {limit} ({values[limit]}) on the same row")
+    for f, problem in row_problems(values):
+        err(f, problem)
     if errors:
         return None, errors
     return KpiRecord(agent, start, end, team or None, values, line), []

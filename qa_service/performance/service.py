@@ -12,7 +12,7 @@ from qa_service.config import Settings
 from qa_service.errors import Invalid
 from qa_service.performance import export
 from qa_service.performance.appraisal import appraisal_rows
-from qa_service.performance.kpi import KPI_FIELDS, KpiRecord, RowError, days_label, range_field
+from qa_service.performance.kpi import KPI_FIELDS, KpiRecord, RowError, days_label, range_field, row_problems
 from qa_service.performance.qa_stats import TIMES, QaStats, median_of_counts
 from qa_service.performance.record import (
     MEANS,
@@ -40,38 +40,74 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 @dataclass
 class KpiImport:
-    """What an import stored, and the rows it refused for overlapping what is stored."""
+    """What an import stored, and the rows it refused against what is stored."""
 
     inserted: int = 0
     replaced: int = 0
     errors: list[RowError] = field(default_factory=list)
+    updated_fields: list[str] = field(default_factory=list)  # set on rows already stored
+    cleared_fields: list[str] = field(default_factory=list)  # stored, emptied by a whole-row replace
 
 
-def import_kpis(*, session: Session, records: list[KpiRecord], source: str | None, known: KnownIds) -> KpiImport:
-    """Store parsed KPI records; an agent and days already stored is replaced, never added to.
-
-    A record sharing a day with a stored record of the same agent over other days (a month next to its
-    days) is refused as a row error naming the stored days, and nothing stored changes for it: summed
-    together, the two would count those days twice.
-    """
+def _overlap_errors(session: Session, records: list[KpiRecord]) -> dict[int, RowError]:
+    """Records sharing a day with a stored record of the same agent over other days: index → row error."""
     clashes: dict[int, list[tuple]] = defaultdict(list)
     for n, start, end in kpi_repo.overlapping(session=session, spans=[r.key for r in records]):
         clashes[n].append((start, end))
-    out = KpiImport()
+    errors = {}
     for n, stored in clashes.items():
         r = records[n]
         shown = ", ".join(days_label(*s) for s in stored[:3]) + (f" and {len(stored) - 3} more" if len(stored) > 3 else "")
         what = "the stored row" if len(stored) == 1 else f"{len(stored)} stored rows"
-        out.errors.append(RowError(r.line, range_field(r), (
+        errors[n] = RowError(r.line, range_field(r), (
             f"{days_label(r.date_from, r.date_to)} overlaps {what} of agent {r.agent_id} for {shown} (summed, those "
             "days would count twice); replace that row or import the same granularity"),
-            days_label(r.date_from, r.date_to)))
-    rows = [{"agent_id": r.agent_id, "team_id": r.team, "date_from": r.date_from, "date_to": r.date_to,
-             "source": (source or "")[:300] or None, **{f: r.values.get(f) for f in KPI_FIELDS}}
-            for n, r in enumerate(records) if n not in clashes]
-    stored = kpi_repo.upsert_many(session=session, rows=rows, known=known)
-    out.inserted, out.replaced = stored.inserted, stored.replaced
-    out.errors.sort(key=lambda e: e.line)
+            days_label(r.date_from, r.date_to))
+    return errors
+
+
+def import_kpis(*, session: Session, records: list[KpiRecord], source: str | None, known: KnownIds,
+                replace: bool = False) -> KpiImport:
+    """Store parsed KPI records; an agent and days already stored is updated, never added to.
+
+    A re-imported record sets the fields it carries and the team if it names one, and keeps the stored
+    others (a file of 主管评分 alone leaves the day's contacts); ``replace`` replaces the stored record
+    whole instead (how a wrong value is cleared). A record whose merged figures break a row rule
+    (resolved above contacts) is refused, as is one sharing a day with a stored record of the same agent
+    over other days (a month next to its days; summed, those days would count twice): a row error, and
+    nothing stored changes for it.
+    """
+    out = KpiImport()
+    refused = _overlap_errors(session, records)
+    stored = kpi_repo.get_many(session=session, keys=[r.key for n, r in enumerate(records) if n not in refused])
+    rows, updated, cleared = [], set(), set()
+    for n, r in enumerate(records):
+        before = stored.get(r.key)
+        values = {f: r.values.get(f) for f in KPI_FIELDS}
+        if before is not None and not replace:
+            values = {f: before[f] if values[f] is None else values[f] for f in KPI_FIELDS}
+            problems = row_problems(values)
+            if problems and n not in refused:
+                f, problem = problems[0]
+                refused[n] = RowError(r.line, f, (
+                    f"with the fields stored for agent {r.agent_id} on {days_label(r.date_from, r.date_to)} (kept when "
+                    f"a row does not carry them): {problem}; import those fields together, or replace the whole row"),
+                    None if values[f] is None else str(values[f]))
+        if n in refused:
+            continue
+        if before is not None:
+            updated |= {f for f in KPI_FIELDS if r.values.get(f) is not None} | ({"team"} if r.team else set())
+            cleared |= {f for f in KPI_FIELDS if before[f] is not None and values[f] is None}
+            cleared |= {"team"} if before["team_id"] and replace and not r.team else set()
+        rows.append({"agent_id": r.agent_id, "date_from": r.date_from, "date_to": r.date_to,
+                     "team_id": r.team or (None if replace or before is None else before["team_id"]),
+                     "source": (source or "")[:300] or None, **values})
+    result = kpi_repo.upsert_many(session=session, rows=rows, known=known)
+    order = ["team", *KPI_FIELDS]
+    out.inserted, out.replaced = result.inserted, result.replaced
+    out.errors = sorted(refused.values(), key=lambda e: e.line)
+    out.updated_fields = [f for f in order if f in updated]
+    out.cleared_fields = [f for f in order if f in cleared]
     return out
 
 

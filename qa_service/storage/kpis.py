@@ -28,7 +28,8 @@ class UpsertResult:
 
 def upsert_many(*, session: Session, rows: Sequence[dict[str, Any]], known: KnownIds) -> UpsertResult:
     """Store ``agent_kpis`` rows (agent_id, team_id, date_from, date_to, source and KPI columns); a row for
-    an agent and days already stored replaces it whole (never adds to it)."""
+    an agent and days already stored overwrites every column (never adds to it): callers that keep fields
+    pass the stored values in."""
     result = UpsertResult()
     if not rows:
         return result
@@ -48,6 +49,19 @@ def upsert_many(*, session: Session, rows: Sequence[dict[str, Any]], known: Know
         session.execute(stmt.on_conflict_do_update(
             index_elements=["agent_id", "date_from", "date_to"], set_=update), chunk)
     return result
+
+
+def get_many(*, session: Session, keys: Sequence[tuple[str, date, date]]) -> dict[tuple[str, date, date], dict[str, Any]]:
+    """The stored records for these (agent, from, to) keys: key → {team_id and each KPI column}."""
+    c = AgentKpi.__table__.c
+    found = {}
+    for i in range(0, len(keys), CHUNK):
+        query = select(c.agent_id, c.date_from, c.date_to, c.team_id, *(c[f] for f in KPI_COLUMNS)).where(
+            tuple_(c.agent_id, c.date_from, c.date_to).in_(keys[i : i + CHUNK]))
+        for row in session.execute(query):
+            m = dict(row._mapping)
+            found[(m.pop("agent_id"), m.pop("date_from"), m.pop("date_to"))] = m
+    return found
 
 
 def overlapping(*, session: Session, spans: Sequence[tuple[str, date, date]]) -> list[tuple[int, date, date]]:

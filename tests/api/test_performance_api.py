@@ -112,6 +112,36 @@ def test_kpis_month_row_over_stored_days_is_refused_and_counts_once(client):
     assert [(k["date_from"], k["date_to"], k["values"]["contacts"]) for k in stored] == [("2026-09-01", "2026-09-30", 40)]
 
 
+def test_kpis_partial_reimport_sets_its_fields_and_keeps_the_others(client):
+    day = {"agent_id": "p-a1", "date": "2026-09-03", "team": "probe-after-sales", "contacts": 60, "fcr_resolved": 51,
+           "csat_responses": 30, "csat_satisfied": 30}
+    assert client.post("/v1/kpis", json={"records": [day]}).status_code == 200
+    r = client.post("/v1/kpis", content="坐席工号,日期,主管评分\np-a1,2026-09-03,92\n".encode(),
+                    headers={"Content-Type": "text/csv"})
+    out = r.json()
+    assert (out["inserted"], out["replaced"], out["updated_fields"], out["cleared_fields"]) == \
+        (0, 1, ["supervisor_rating"], [])
+    [stored] = client.get("/v1/kpis", params={"period": "2026-09-03", "agent_id": "p-a1"}).json()
+    assert stored["team"] == "probe-after-sales"
+    assert stored["values"] == {"contacts": 60, "fcr_resolved": 51, "csat_responses": 30, "csat_satisfied": 30,
+                                "supervisor_rating": 92.0}
+    # Contacts alone would leave the stored 51 resolved above 40 contacts: refused, nothing changes.
+    r = client.post("/v1/kpis", json={"records": [{"agent_id": "p-a1", "date": "2026-09-03", "contacts": 40}]})
+    assert r.status_code == 422
+    [detail] = r.json()["detail"]
+    assert detail["loc"][-1] == "fcr_resolved" and "51 is more than contacts (40)" in detail["msg"]
+    assert "stored for agent p-a1 on 2026-09-03" in detail["msg"]
+    assert client.get("/v1/kpis", params={"period": "2026-09-03"}).json()[0]["values"]["contacts"] == 60
+    # replace=true: the row is replaced whole; what it lacks is cleared, and said so.
+    r = client.post("/v1/kpis", params={"replace": "true"},
+                    json={"records": [{"agent_id": "p-a1", "date": "2026-09-03", "contacts": 40}]})
+    out = r.json()
+    assert (out["replaced"], out["updated_fields"]) == (1, ["contacts"])
+    assert out["cleared_fields"] == ["team", "fcr_resolved", "csat_responses", "csat_satisfied", "supervisor_rating"]
+    [stored] = client.get("/v1/kpis", params={"period": "2026-09-03"}).json()
+    assert (stored["team"], stored["values"]) == (None, {"contacts": 40})
+
+
 def test_kpis_all_bad_is_422_naming_line_and_field_and_stores_nothing(client):
     r = client.post("/v1/kpis", content=b"agent_id,date,contacts\na1,2026-10-01,-1\na2,yesterday,1\n",
                     headers={"Content-Type": "text/csv"})

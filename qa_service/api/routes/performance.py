@@ -46,12 +46,15 @@ def _invalid(loc: list, msg: str) -> RequestValidationError:
     }}},
     tags=["performance"],
 )
-async def import_kpis(request: Request, runtime: RuntimeDep, _principal: Ingest) -> KpiImportRead:
+async def import_kpis(request: Request, runtime: RuntimeDep, _principal: Ingest, replace: Annotated[bool, Query(
+        description="Replace records already stored whole (fields a row lacks are cleared) instead of setting only "
+                    "the fields it carries")] = False) -> KpiImportRead:
     """Store KPI records (JSON ``{"records": [...]}`` or a CSV body); good rows land, bad rows are listed.
 
     Canonical fields: ``agent_id``, ``date`` (or ``period``), ``team`` and the KPI counts
     (see ``qa_service/performance/kpi.py``); Chinese headers (坐席工号, 日期, 接待量, 满意度…) work too.
-    An agent and day already stored is replaced, never added to; a row sharing days with a stored row of
+    An agent and day already stored is updated, never added to: the fields a row carries are set and the
+    others kept (``replace=true``: the record is replaced whole). A row sharing days with a stored row of
     the same agent over other days (a month next to its days) is a row error, and changes nothing.
     """
     body = await request.body()
@@ -90,7 +93,7 @@ async def import_kpis(request: Request, runtime: RuntimeDep, _principal: Ingest)
             parsed = parse_records(data["records"], mapping)
     except KpiFileError as exc:
         raise _invalid(["body"], str(exc)) from None
-    result = await run_in_threadpool(_store_kpis, runtime, parsed.records, source or "api")
+    result = await run_in_threadpool(_store_kpis, runtime, parsed.records, source or "api", replace)
     errors = sorted([*parsed.errors, *result.errors], key=lambda e: e.line)
     if errors and not (result.inserted or result.replaced):
         raise RequestValidationError([
@@ -98,12 +101,14 @@ async def import_kpis(request: Request, runtime: RuntimeDep, _principal: Ingest)
              "msg": e.problem, "input": e.value} for e in errors[:200]])
     return KpiImportRead(inserted=result.inserted, replaced=result.replaced, rejected=len({e.line for e in errors}),
                          errors=[KpiRowError(**e.as_dict()) for e in errors],
-                         columns=parsed.columns, ignored_columns=parsed.ignored_columns)
+                         columns=parsed.columns, ignored_columns=parsed.ignored_columns,
+                         updated_fields=result.updated_fields, cleared_fields=result.cleared_fields)
 
 
-def _store_kpis(runtime, records, source: str) -> service.KpiImport:
+def _store_kpis(runtime, records, source: str, replace: bool) -> service.KpiImport:
     with runtime.session() as session:
-        return service.import_kpis(session=session, records=records, source=source, known=runtime.known_ids)
+        return service.import_kpis(session=session, records=records, source=source, known=runtime.known_ids,
+                                   replace=replace)
 
 
 @router.get("/v1/kpis", response_model=list[KpiRead])

@@ -14,11 +14,16 @@ class KpiRowError(BaseModel):
 
 class KpiImportRead(BaseModel):
     inserted: int
-    replaced: int = Field(description="Records for an agent and days already stored, replaced whole")
+    replaced: int = Field(description="Records for an agent and days already stored, updated with the fields this "
+                                      "import carries (replaced whole with replace=true)")
     rejected: int
     errors: list[KpiRowError]
     columns: dict[str, str] = Field(description="Header or key in the input → the field it was read as")
     ignored_columns: list[str]
+    updated_fields: list[str] = Field(default_factory=list, description=(
+        "Fields set on records already stored; their other fields were kept as stored (unless replace=true)"))
+    cleared_fields: list[str] = Field(default_factory=list, description=(
+        "Stored fields emptied because replace=true replaced the whole record and the new one lacks them"))
 
 
 class KpiRead(BaseModel):
