@@ -85,7 +85,7 @@ class KpiTotals:
 
     def add(self, row: Mapping[str, Any]) -> None:
         self.rows += 1
-        if row["date_from"] == row["date_to"]:
+        if row["date_from"] == row["date_to"] and row.get("contacts") is not None:  # a ratings-only day: no day worked
             self.days.add(row["date_from"])
         for f in SUMS:
             if row.get(f) is not None:

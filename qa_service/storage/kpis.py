@@ -141,7 +141,7 @@ def latest_teams(*, session: Session, start: date, end: date) -> dict[str, str]:
 
 
 def single_days(*, session: Session, start: date, end: date) -> list[tuple[str, date]]:
-    """(agent, day) of each one-day record inside the range."""
+    """(agent, day) of each one-day record inside the range that carries contacts (the days worked)."""
     query = _in_range(select(AgentKpi.agent_id, AgentKpi.date_from), start, end).where(
-        AgentKpi.date_from == AgentKpi.date_to).distinct()
+        AgentKpi.date_from == AgentKpi.date_to, AgentKpi.contacts.is_not(None)).distinct()
     return [(a, d) for a, d in session.execute(query)]

@@ -142,6 +142,17 @@ def test_kpis_partial_reimport_sets_its_fields_and_keeps_the_others(client):
     assert (stored["team"], stored["values"]) == (None, {"contacts": 40})
 
 
+def test_contacts_per_day_counts_only_days_with_contacts(client):
+    records = [{"agent_id": "p-d1", "date": "2026-09-01", "contacts": 60},
+               {"agent_id": "p-d1", "date": "2026-09-02", "contacts": 60},
+               {"agent_id": "p-d1", "date": "2026-09-30", "supervisor_rating": 90}]
+    assert client.post("/v1/kpis", json={"records": records}).json()["inserted"] == 3
+    [row] = client.get("/v1/appraisals", params={"period": "2026-09", "agent_id": "p-d1"}).json()["rows"]
+    assert row["metrics"]["contacts"] == 120 and row["metrics"]["contacts_per_day"] == 60
+    [item] = [i for i in row["items"] if i["metric"] == "contacts_per_day"]
+    assert item["points"] == 100  # at target (60/day), not 40/day
+
+
 def test_kpis_all_bad_is_422_naming_line_and_field_and_stores_nothing(client):
     r = client.post("/v1/kpis", content=b"agent_id,date,contacts\na1,2026-10-01,-1\na2,yesterday,1\n",
                     headers={"Content-Type": "text/csv"})
