@@ -173,11 +173,19 @@ def load_mapping(path: Path) -> dict[str, str]:
         data = data["columns"]
     if not isinstance(data, dict):
         raise KpiFileError(f"{path}: a mapping is {{'their header': 'canonical_field', ...}}")
-    known = {*KPI_FIELDS, *RATE_FIELDS, *KEY_FIELDS}
-    bad = [v for v in data.values() if not isinstance(v, str) or v not in known]
-    if bad:
-        raise KpiFileError(f"{path}: unknown target field(s) {', '.join(map(str, bad))}; known: {', '.join(sorted(known))}")
+    problem = mapping_problem(data)
+    if problem:
+        raise KpiFileError(f"{path}: {problem}")
     return {str(k): str(v) for k, v in data.items()}
+
+
+def mapping_problem(mapping: dict[Any, Any]) -> str | None:
+    """Why a ``{their header: canonical_field}`` mapping cannot be used (a target that is no field), or None."""
+    known = {*KPI_FIELDS, *RATE_FIELDS, *KEY_FIELDS}
+    bad = [v for v in mapping.values() if not isinstance(v, str) or v not in known]
+    if bad:
+        return f"unknown target field(s) {', '.join(map(str, bad))}; known: {', '.join(sorted(known))}"
+    return None
 
 
 def resolve_columns(headers: Iterable[str], mapping: dict[str, str] | None = None) -> tuple[dict[str, str], list[str]]:

@@ -169,11 +169,15 @@ def test_kpis_all_bad_is_422_naming_line_and_field_and_stores_nothing(client):
     (b"{not json", "application/json", "not JSON"),
     (b"\xff\xfe\x00", "application/json", "not valid UTF-8"),
     (b"name,when\nx,y\n", "text/csv", "no agent column"),
+    ('{"records": [{"工号": "p-l2", "日期": "2026-09-11", "量": 5}], "mapping": {"量": "bogus_field"}}'.encode(),
+     "application/json", "unknown target field(s) bogus_field"),
 ])
 def test_kpis_malformed_bodies_are_422(client, content, ctype, needle):
     r = client.post("/v1/kpis", content=content, headers={"Content-Type": ctype})
     assert r.status_code == 422
     assert needle in r.text
+    if "mapping" in needle or b'"mapping"' in content:
+        assert r.json()["detail"][0]["loc"] == ["body", "mapping"]
 
 
 def test_performance_matches_hand_computation(period_data):

@@ -15,7 +15,7 @@ from qa_service.api.deps import ReadSessionDep, RuntimeDep, SessionDep, Settings
 from qa_service.api.schemas import KpiImportRead, KpiRead, KpiRowError
 from qa_service.errors import RulePackError
 from qa_service.performance import service
-from qa_service.performance.kpi import KPI_FIELDS, KpiFileError, parse_csv_text, parse_records
+from qa_service.performance.kpi import KPI_FIELDS, KpiFileError, mapping_problem, parse_csv_text, parse_records
 from qa_service.period import FORMATS
 from qa_service.rules.scheme import scheme_dict
 from qa_service.storage import kpis as kpi_repo
@@ -84,6 +84,8 @@ async def import_kpis(request: Request, runtime: RuntimeDep, _principal: Ingest,
             if mapping is not None and not (isinstance(mapping, dict)
                                             and all(isinstance(v, str) for v in mapping.values())):
                 raise _invalid(["body", "mapping"], "a mapping is {\"their header\": \"canonical_field\"}")
+            if mapping is not None and (problem := mapping_problem(mapping)):
+                raise _invalid(["body", "mapping"], problem)
             if len(data["records"]) > MAX_KPI_RECORDS:
                 raise _invalid(["body", "records"], f"{len(data['records'])} records; the limit is {MAX_KPI_RECORDS} "
                                                     "per request")
