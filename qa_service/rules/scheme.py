@@ -11,6 +11,7 @@ Error codes (each names the file, the metric and how to fix it):
 - A007 two schemes share a name, or two metrics an id
 - A008 more than one scheme is marked ``default``
 - A009 a scheme's example did not come out as declared
+- A010 ``min_sample`` on a metric that carries no sample count (every agent would lose the metric)
 """
 
 from __future__ import annotations
@@ -180,6 +181,10 @@ def _check(spec: AppraisalSchemeSpec, where: str) -> list[RuleError]:
             errors.append(RuleError("A005", where, f"thresholds {order} are out of order for direction "
                                                    f"{m.direction.value}", f"a {m.direction.value}-is-better metric "
                                                                            f"needs {want}", m.id))
+        if m.min_sample and m.metric not in SAMPLE_OF and known_metric(m.metric):
+            errors.append(RuleError("A010", where, f"min_sample {m.min_sample} on {m.metric}, which carries no "
+                                                   "sample count: every agent would lose the metric",
+                                    f"remove min_sample; it applies to {', '.join(SAMPLE_OF)}", m.id))
         p = m.points
         if not p.below <= p.baseline <= p.target <= p.challenge:
             errors.append(RuleError("A005", where, "points must not fall from below to challenge",

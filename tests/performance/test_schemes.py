@@ -56,6 +56,8 @@ def test_scheme_chosen_by_team_pattern_else_default():
     (lambda t: t.replace("title: t", "title: t\nowner: me"), "A002", "owner"),
     (lambda t: t + "examples:\n  - {metrics: {csat: 0.9, frt_seconds: 30}, total: 99, grade: 好}\n", None, None),
     (lambda t: t.replace("metrics:", "metrics: [", 1), "A001", "not valid YAML"),
+    (lambda t: t.replace("challenge: 15}", "challenge: 15, min_sample: 5}"), "A010",
+     "min_sample 5 on frt_seconds, which carries no sample count"),
 ])
 def test_scheme_errors_are_coded(tmp_path, edit, code, needle):
     (tmp_path / "s.yaml").write_text(edit(GOOD), encoding="utf-8")
