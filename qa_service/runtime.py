@@ -25,6 +25,7 @@ from qa_service.config import Settings, get_settings
 from qa_service.rules.book import RuleBook
 from qa_service.rules.scheme import SchemeBook
 from qa_service.scoring.pipeline import Pipeline
+from qa_service.scoring.registry import dimension_names
 from qa_service.storage import facts
 from qa_service.storage.db import create_db_engine, session_factory, session_scope, upgrade
 from qa_service.storage.redis import redis_client
@@ -128,7 +129,7 @@ class Runtime:
         """The appraisal schemes (``QA_PERFORMANCE__SCHEMES_DIR``), reloaded when files change."""
         with self._lock:
             if self._schemes is None:
-                self._schemes = SchemeBook(self.settings.schemes_dir)
+                self._schemes = SchemeBook(self.settings.schemes_dir, dimension_names(self.settings.scoring.scorers))
             return self._schemes
 
     @cached_property

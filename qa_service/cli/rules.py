@@ -45,12 +45,13 @@ def rules_check(rules_dir: RulesDir = None) -> None:
             err_console.print(str(e), markup=False)
     from qa_service.performance.appraisal import example_errors as scheme_example_errors
     from qa_service.rules.scheme import load_schemes
+    from qa_service.scoring.registry import dimension_names
 
     scheme_dir = (rules_dir / "appraisal") if rules_dir else settings.schemes_dir
     schemes = {}
     if scheme_dir.is_dir():
         try:
-            schemes = load_schemes(scheme_dir)
+            schemes = load_schemes(scheme_dir, dimension_names(settings.scoring.scorers))
         except RulePackError as exc:
             for e in exc.errors:
                 err_console.print(str(e), markup=False)

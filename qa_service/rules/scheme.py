@@ -16,8 +16,11 @@ Error codes (each names the file, the metric and how to fix it):
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
+import functools
 import hashlib
+from collections.abc import Collection
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -27,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from qa_service.errors import RuleError, RulePackError
 from qa_service.rules.loader import ReloadingBook, display_path, read_yaml_mapping
+from qa_service.rules.schema import DIMENSIONS
 
 WEIGHT_TOLERANCE = 1e-6
 
@@ -159,11 +163,26 @@ SAMPLE_OF = {"csat": "csat_responses", "csat_score": "csat_responses", "nps": "n
              "conversion": "consultations"}
 
 
-def known_metric(metric: str) -> bool:
-    return metric in METRICS or (metric.startswith("qa.") and len(metric) > 3)
+def known_metric(metric: str, dimensions: Collection[str] | None = None) -> bool:
+    """A performance metric, or ``qa.<dimension>`` (any name when ``dimensions`` is None)."""
+    if metric.startswith("qa.") and len(metric) > 3:
+        return dimensions is None or metric[3:] in dimensions
+    return metric in METRICS
 
 
-def _check(spec: AppraisalSchemeSpec, where: str) -> list[RuleError]:
+def _unknown_metric(metric: str, dimensions: Collection[str] | None, where: str, item: str) -> RuleError:
+    if metric.startswith("qa.") and dimensions is not None:
+        close = difflib.get_close_matches(metric[3:], sorted(dimensions), n=1)
+        hint = f"did you mean qa.{close[0]}? " if close else ""
+        return RuleError("A003", where, f"metric {metric!r} names no QA dimension",
+                         f"{hint}the dimensions scored: {', '.join(sorted(dimensions))}", item)
+    close = difflib.get_close_matches(metric, list(METRICS), n=1)
+    hint = f"did you mean {close[0]}? " if close else ""
+    return RuleError("A003", where, f"metric {metric!r} is not a performance metric",
+                     f"{hint}use one of: {', '.join(METRICS)}, or qa.<dimension>", item)
+
+
+def _check(spec: AppraisalSchemeSpec, where: str, dimensions: Collection[str] | None = DIMENSIONS) -> list[RuleError]:
     errors = []
     ids = set()
     for m in spec.metrics:
@@ -171,9 +190,8 @@ def _check(spec: AppraisalSchemeSpec, where: str) -> list[RuleError]:
             errors.append(RuleError("A007", where, f"metric id {m.id!r} appears twice", "give each metric its own id",
                                     m.id))
         ids.add(m.id)
-        if not known_metric(m.metric):
-            errors.append(RuleError("A003", where, f"metric {m.metric!r} is not a performance metric",
-                                    f"use one of: {', '.join(METRICS)}, or qa.<dimension>", m.id))
+        if not known_metric(m.metric, dimensions):
+            errors.append(_unknown_metric(m.metric, dimensions, where, m.id))
         order = (m.baseline, m.target, m.challenge)
         ok = order[0] < order[1] < order[2] if m.direction is Direction.higher else order[0] > order[1] > order[2]
         if not ok:
@@ -181,7 +199,7 @@ def _check(spec: AppraisalSchemeSpec, where: str) -> list[RuleError]:
             errors.append(RuleError("A005", where, f"thresholds {order} are out of order for direction "
                                                    f"{m.direction.value}", f"a {m.direction.value}-is-better metric "
                                                                            f"needs {want}", m.id))
-        if m.min_sample and m.metric not in SAMPLE_OF and known_metric(m.metric):
+        if m.min_sample and m.metric not in SAMPLE_OF and known_metric(m.metric, dimensions):
             errors.append(RuleError("A010", where, f"min_sample {m.min_sample} on {m.metric}, which carries no "
                                                    "sample count: every agent would lose the metric",
                                     f"remove min_sample; it applies to {', '.join(SAMPLE_OF)}", m.id))
@@ -222,8 +240,12 @@ def _rating_errors(q: Qualitative, where: str) -> list[RuleError]:
     return errors
 
 
-def load_schemes(directory: Path) -> dict[str, AppraisalScheme]:
-    """Every ``*.yaml`` scheme under ``directory``; raises :class:`RulePackError` listing all problems."""
+def load_schemes(directory: Path, dimensions: Collection[str] | None = DIMENSIONS) -> dict[str, AppraisalScheme]:
+    """Every ``*.yaml`` scheme under ``directory``; raises :class:`RulePackError` listing all problems.
+
+    ``dimensions``: the QA dimensions a ``qa.<dimension>`` metric may name (default: the built-in ones;
+    None accepts any name, for scorers whose dimension is not known before they are built).
+    """
     directory = Path(directory)
     if not directory.is_dir():
         raise RulePackError([RuleError("A001", str(directory), "appraisal scheme folder does not exist",
@@ -247,7 +269,7 @@ def load_schemes(directory: Path) -> dict[str, AppraisalScheme]:
                        else "correct the value (rules/appraisal/README.md describes every key)")
                 errors.append(RuleError("A002", where, f"{loc}: {err['msg']}", fix))
             continue
-        problems = _check(spec, where)
+        problems = _check(spec, where, dimensions)
         if spec.name in schemes:
             problems.append(RuleError("A007", where, f"scheme name {spec.name!r} is also used by "
                                                      f"{schemes[spec.name].path}", "give each scheme its own name"))
@@ -280,5 +302,5 @@ def scheme_dict(scheme: AppraisalScheme) -> dict[str, Any]:
 class SchemeBook(ReloadingBook[dict[str, AppraisalScheme]]):
     """Loaded schemes, reloaded when a file changes; a broken edit keeps the last good set (and is logged)."""
 
-    def __init__(self, directory: Path):
-        super().__init__(directory, load_schemes, "appraisal schemes")
+    def __init__(self, directory: Path, dimensions: Collection[str] | None = DIMENSIONS):
+        super().__init__(directory, functools.partial(load_schemes, dimensions=dimensions), "appraisal schemes")

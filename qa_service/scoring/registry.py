@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from qa_service.config import ScoringSettings
 from qa_service.errors import ScorerNotFound
+from qa_service.rules.schema import DIMENSIONS
 from qa_service.scoring.base import Scorer
 from qa_service.text import Analyzer
 
@@ -36,6 +37,25 @@ def register(name: str) -> Callable[[ScorerFactory], ScorerFactory]:
 
 def registered_names() -> list[str]:
     return sorted(_FACTORIES)
+
+
+def dimension_names(scorers: list[str]) -> frozenset[str] | None:
+    """The QA dimensions these configured scorers report, plus the built-in ones: a registered name's stem
+    (``politeness.v2`` → politeness), a plugin's ``name`` attribute. None when a plugin's dimension cannot
+    be known before it is built (a factory function): then any ``qa.<name>`` is accepted."""
+    names = set(DIMENSIONS)
+    for scorer in scorers:
+        if scorer in _FACTORIES:
+            names.add(scorer.rsplit(".v", 1)[0])
+            continue
+        try:
+            name = getattr(resolve(scorer), "name", None)
+        except ScorerNotFound:
+            continue  # the pipeline reports it when it is built
+        if not isinstance(name, str):
+            return None
+        names.add(name)
+    return frozenset(names)
 
 
 def resolve(name: str) -> ScorerFactory:

@@ -10,6 +10,7 @@ import pytest
 from qa_service.errors import RulePackError
 from qa_service.performance.appraisal import appraise, example_errors
 from qa_service.rules.scheme import SchemeBook, load_schemes, scheme_for
+from qa_service.scoring.registry import dimension_names
 from qa_service.config import DEFAULT_RULES_DIR
 
 SHIPPED = DEFAULT_RULES_DIR / "appraisal"
@@ -56,6 +57,9 @@ def test_scheme_chosen_by_team_pattern_else_default():
     (lambda t: t.replace("title: t", "title: t\nowner: me"), "A002", "owner"),
     (lambda t: t + "examples:\n  - {metrics: {csat: 0.9, frt_seconds: 30}, total: 99, grade: 好}\n", None, None),
     (lambda t: t.replace("metrics:", "metrics: [", 1), "A001", "not valid YAML"),
+    (lambda t: t.replace("metric: csat,", "metric: qa.politness,"), "A003",
+     "'qa.politness' names no QA dimension — did you mean qa.politeness?"),
+    (lambda t: t.replace("metric: csat,", "metric: cast,"), "A003", "did you mean csat?"),
     (lambda t: t.replace("challenge: 15}", "challenge: 15, min_sample: 5}"), "A010",
      "min_sample 5 on frt_seconds, which carries no sample count"),
 ])
@@ -94,6 +98,23 @@ def test_scheme_rating_is_the_weighted_mean_of_the_ratings_an_agent_has(tmp_path
     assert only_peer.qualitative == 50 and only_peer.total == pytest.approx(0.8 * 100 + 0.2 * 50)
     both = appraise(scheme, {"csat": 0.9, "frt_seconds": 30, "supervisor_rating": 80, "peer_rating": 100})
     assert both.qualitative == pytest.approx(86.0)
+
+
+class EmpathyScorer:
+    """A plugin scorer as QA_SCORING__SCORERS names it (module:attr); its dimension is its name."""
+
+    name = "empathy"
+
+
+def test_scheme_qa_dimension_may_be_a_configured_plugin_scorer(tmp_path):
+    (tmp_path / "s.yaml").write_text(GOOD.replace("metric: csat,", "metric: qa.empathy,"), encoding="utf-8")
+    with pytest.raises(RulePackError, match="'qa.empathy' names no QA dimension"):
+        load_schemes(tmp_path)  # the built-in dimensions only
+    dims = dimension_names(["politeness.v2", f"{__name__}:EmpathyScorer"])
+    assert {"politeness", "empathy"} <= dims
+    assert load_schemes(tmp_path, dims)["s"].spec.metrics[0].metric == "qa.empathy"
+    assert dimension_names([f"{__name__}:test_scheme_two_defaults_refused"]) is None  # unknown until built
+    assert "s" in load_schemes(tmp_path, None)
 
 
 def test_scheme_two_defaults_refused(tmp_path):
