@@ -25,7 +25,19 @@ from typing import Any, Callable, Iterable, Mapping
 
 import yaml
 
-from qa_service.performance.kpi_cells import UNIT, number, parse_date, printable, unit_factor, value_problem
+from qa_service.performance.kpi_cells import (
+    COUNT_UNITS,
+    MONEY_UNITS,
+    PERCENT_UNITS,
+    SCORE_UNITS,
+    TIME_UNITS,
+    UNIT,
+    column_factor,
+    number,
+    parse_date,
+    printable,
+    value_problem,
+)
 from qa_service.period import EARLIEST, LATEST, Period, parse_period
 from qa_service.text import decode_file_text
 
@@ -152,7 +164,7 @@ class KpiParse:
 
 
 def _key(header: str) -> str:
-    h = UNIT.sub("", str(header).strip().lstrip("\ufeff"))
+    h = UNIT.sub("", str(header).strip().lstrip("\ufeff")).rstrip("%％")
     return re.sub(r"[\s_\-]+", "", h).lower()
 
 
@@ -241,6 +253,26 @@ def row_problems(values: Mapping[str, float | int | None]) -> list[tuple[str, st
     return problems
 
 
+def column_factors(columns: dict[str, str]) -> dict[str, float]:
+    """Each value column's factor from the unit in its header: ``(分钟)`` → 60 (seconds), ``(万元)`` → 10,000,
+    ``(%)`` → 0.01 (every value in a rate column is a percentage). A unit that the field's values cannot be
+    in is a :class:`KpiFileError`: a column read in the wrong unit is wrong on every row."""
+    factors = {}
+    for header, f in columns.items():
+        if f in KEY_FIELDS:
+            continue  # 日期(yyyy-mm-dd), 周期(月): a note on the format, not a unit
+        kind = "rate" if f in RATE_FIELDS else "time" if f in TIME_FIELDS else "money" if f == "sales_amount" \
+            else KPI_FIELDS[f][0]
+        units = {"rate": PERCENT_UNITS, "time": TIME_UNITS, "money": MONEY_UNITS, "int": COUNT_UNITS}.get(kind, SCORE_UNITS)
+        try:
+            factor = column_factor(header, units, f)
+        except ValueError as exc:
+            raise KpiFileError(str(exc)) from None
+        if factor is not None:
+            factors[header] = factor
+    return factors
+
+
 def parse_row(line: int, row: dict[str, Any], columns: dict[str, str], factors: dict[str, float]
               ) -> tuple[KpiRecord | None, list[RowError]]:
     """Validate one row; a row with any error is rejected whole (its errors say why)."""
@@ -286,9 +318,11 @@ def parse_row(line: int, row: dict[str, Any], columns: dict[str, str], factors: 
             err(f, str(exc))
             continue
         if f in RATE_FIELDS:
-            share = v / 100 if pct or v > 1 else v
+            # A (%) header makes every value a percentage; else 95% or 95 is one, 0.95 a share.
+            share = v * factors[header] if header in factors else v / 100 if pct or v > 1 else v
             if not 0 <= share <= 1:
-                err(f, "must be a share 0–1 or a percentage 0–100%")
+                err(f, "must be 0–100 (the column's header says %)" if header in factors
+                    else "must be a share 0–1 or a percentage 0–100%")
             else:
                 rates[f] = share
             continue
@@ -297,7 +331,7 @@ def parse_row(line: int, row: dict[str, Any], columns: dict[str, str], factors: 
         if problem:
             err(f, problem)
         else:
-            values[f] = int(v) if kind == "int" else v * factors.get(header, 1.0) if f in TIME_FIELDS else v
+            values[f] = int(v) if kind == "int" else v * factors.get(header, 1.0)
     for rate, share in rates.items():
         count, denominator = RATE_FIELDS[rate]
         if count in values:
@@ -339,7 +373,7 @@ def parse_rows(rows: Iterable[tuple[int, dict[str, Any]]], headers: list[str],
     twice is a duplicate, a month next to its days an overlap (either would count twice); both are row
     errors on the later line."""
     columns, ignored = resolve_columns(headers, mapping)
-    factors = {h: unit_factor(h) for h, f in columns.items() if f in TIME_FIELDS}
+    factors = column_factors(columns)
     records, errors = [], []
     spans: dict[str, list[tuple[date, date, int]]] = defaultdict(list)  # per agent: sorted, disjoint
     for line, row in rows:

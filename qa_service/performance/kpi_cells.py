@@ -13,15 +13,38 @@ _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _CN_DATE = re.compile(r"^(\d{4})\s*[年/.-]\s*(\d{1,2})\s*[月/.-]\s*(\d{1,2})\s*日?$")
 
 
-def unit_factor(header: str) -> float:
-    """Seconds per unit named in a time column's header: ``(分钟)`` → 60, ``(ms)`` → 0.001."""
-    m = UNIT.search(str(header).strip())
-    unit = (m[1] if m else "").lower()
-    if unit in ("分钟", "分", "min", "mins", "minute", "minutes"):
-        return 60.0
-    if unit in ("毫秒", "ms"):
-        return 0.001
-    return 1.0
+# Units a column's header may name, per kind of value: (units → factor to the stored unit).
+TIME_UNITS = {**dict.fromkeys(("秒", "秒钟", "s", "sec", "secs", "second", "seconds"), 1.0),
+              **dict.fromkeys(("分钟", "分", "min", "mins", "minute", "minutes"), 60.0),
+              **dict.fromkeys(("小时", "时", "h", "hr", "hrs", "hour", "hours"), 3600.0),
+              **dict.fromkeys(("毫秒", "ms"), 0.001)}
+PERCENT_UNITS = {"%": 0.01, "％": 0.01, "百分比": 0.01}
+COUNT_UNITS = dict.fromkeys(("个", "次", "人", "人次", "单", "条", "通", "件", "笔", "位", "户", "例", "单数"), 1.0)
+MONEY_UNITS = {**dict.fromkeys(("元", "rmb", "cny", "¥", "￥"), 1.0), **dict.fromkeys(("万元", "万"), 10000.0)}
+SCORE_UNITS = dict.fromkeys(("分", "points", "pts"), 1.0)
+
+
+def header_unit(header: str) -> str:
+    """The unit a header names: in brackets at its end (``平均首响(小时)``), or a bare trailing ``%``."""
+    h = str(header).strip()
+    if m := UNIT.search(h):
+        return m[1].strip().lower()
+    return "%" if h.endswith(("%", "％")) else ""
+
+
+def column_factor(header: str, units: dict[str, float], field: str) -> float | None:
+    """The factor the header's unit gives a column of ``field`` (None: the header names no unit).
+
+    Raises:
+        ValueError: a unit these values cannot be in, naming the header and the units understood.
+    """
+    unit = header_unit(header)
+    if not unit:
+        return None
+    if unit not in units:
+        raise ValueError(f"column {header!r}: unit {unit!r} is not understood for {field}; use one of "
+                         f"{', '.join(units)}, no unit, or --mapping to read the column as another field")
+    return units[unit]
 
 
 def parse_date(raw: Any) -> date:

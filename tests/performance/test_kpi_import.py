@@ -82,6 +82,36 @@ def test_kpi_rows_of_one_agent_sharing_days_in_one_file_are_refused():
     assert "overlaps line 6 (2026-09-07..2026-09-13)" in msgs[7]
 
 
+@pytest.mark.parametrize("header", ["好评率(%)", "好评率（％）", "好评率%"])
+def test_kpi_percent_header_makes_every_value_a_percentage(header):
+    text = f"坐席工号,日期,评价数,{header}\n" + "".join(
+        f"a{n},2026-09-01,200,{v}\n" for n, v in enumerate(["95", "1", "0.5", "100", "95%"]))
+    parsed = parse_csv_text(text)
+    assert parsed.errors == []
+    assert [r.values["csat_satisfied"] for r in parsed.records] == [190, 2, 1, 200, 190]
+    bad = parse_csv_text(f"坐席工号,日期,评价数,{header}\na1,2026-09-01,200,120\n")
+    assert [str(e) for e in bad.errors] == ["line 2: csat_rate: must be 0–100 (the column's header says %) (got '120')"]
+
+
+@pytest.mark.parametrize("header, value, seconds", [
+    ("平均首响时长(小时)", "0.01", 36.0), ("平均首响时长(h)", "0.5", 1800.0), ("平均首响时长(min)", "2", 120.0),
+    ("平均首响时长(秒)", "12", 12.0), ("平均首响时长(s)", "12", 12.0), ("平均首响时长（分钟）", "0.5", 30.0),
+    ("平均首响时长(毫秒)", "1500", 1.5),
+])
+def test_kpi_duration_units_in_headers_are_converted(header, value, seconds):
+    parsed = parse_csv_text(f"坐席工号,日期,接待量,{header}\na1,2026-09-01,10,{value}\n")
+    assert parsed.errors == [] and parsed.records[0].values["frt_seconds_mean"] == pytest.approx(seconds)
+
+
+def test_kpi_other_units_convert_or_are_refused_naming_the_column():
+    parsed = parse_csv_text("坐席工号,日期(yyyy-mm-dd),接待量(个),销售额(万元)\na1,2026-09-01,10,1.5\n")
+    assert parsed.errors == [] and parsed.records[0].values == {"contacts": 10, "sales_amount": 15000.0}
+    with pytest.raises(KpiFileError, match=r"column '平均首响时长\(天\)': unit '天' is not understood for frt_seconds_mean"):
+        parse_csv_text("坐席工号,日期,接待量,平均首响时长(天)\na1,2026-09-01,10,1\n")
+    with pytest.raises(KpiFileError, match="unit '%' is not understood for csat_satisfied"):
+        parse_csv_text("坐席工号,日期,评价数,满意数(%)\na1,2026-09-01,10,90\n")
+
+
 def test_kpi_line_numbers_count_quoted_newlines():
     text = 'agent_id,team,date,contacts\na1,"two\nlines",2026-10-01,1\na2,t,bad,1\n'
     parsed = parse_csv_text(text)
