@@ -39,7 +39,7 @@ from qa_service.performance.kpi_cells import (
     value_problem,
 )
 from qa_service.period import EARLIEST, LATEST, Period, parse_period
-from qa_service.text import decode_file_text
+from qa_service.text import decode_file_text, name_problem
 
 # field: (kind, description). kind: int = a count ≥ 0, float = a number ≥ 0, rating = 0–100, score5 = 1–5
 KPI_FIELDS: dict[str, tuple[str, str]] = {
@@ -236,8 +236,10 @@ def _row_ids(got: dict[str, Any], err: Callable[[str, str], None]) -> tuple[str,
     elif agent and (len(agent) > 200 or not printable(agent)):
         err("agent_id", "must be at most 200 printable characters")
     team = str(got["team"][1]).strip() if "team" in got else None
-    if team is not None and (len(team) > 200 or not printable(team, lines=True)):
-        err("team", "must be at most 200 printable characters")
+    # A team names key scopes and XLSX sheets: no line breaks or other control characters (as keys refuse).
+    problem = name_problem(team) if team else None
+    if team is not None and (len(team) > 200 or problem):
+        err("team", problem or "must be at most 200 printable characters")
     return agent, team
 
 

@@ -112,8 +112,17 @@ def test_kpi_other_units_convert_or_are_refused_naming_the_column():
         parse_csv_text("坐席工号,日期,评价数,满意数(%)\na1,2026-09-01,10,90\n")
 
 
+def test_kpi_team_with_a_line_break_or_control_character_is_a_row_error():
+    text = 'agent_id,date,team,contacts\na1,2026-09-01,"probe\nafter",1\na2,2026-09-01,ok\u202eevil,1\na3,2026-09-01,好的组,1\n'
+    parsed = parse_csv_text(text)
+    assert [r.team for r in parsed.records] == ["好的组"]
+    assert [str(e) for e in parsed.errors] == [
+        "line 3: team: contains a control character (U+000A); use printable text (got 'probe\\nafter')",
+        "line 4: team: contains a control character (U+202E); use printable text (got 'ok\\u202eevil')"]
+
+
 def test_kpi_line_numbers_count_quoted_newlines():
-    text = 'agent_id,team,date,contacts\na1,"two\nlines",2026-10-01,1\na2,t,bad,1\n'
+    text = 'agent_id,note,date,contacts\na1,"two\nlines",2026-10-01,1\na2,t,bad,1\n'
     parsed = parse_csv_text(text)
     assert [(e.line, e.field) for e in parsed.errors] == [(4, "date")]
 
