@@ -9,8 +9,8 @@ import re
 from datetime import UTC, datetime
 from typing import Any, Iterable
 
-from qa_service.period import Period
 from qa_service.performance.record import metric_kind, metric_label
+from qa_service.period import Period
 from qa_service.rules.scheme import AppraisalScheme
 from qa_service.spreadsheet import csv_cell, is_formula_like
 

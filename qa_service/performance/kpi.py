@@ -15,6 +15,7 @@ from __future__ import annotations
 import bisect
 import csv
 import io
+import itertools
 import json
 import re
 from collections import defaultdict
@@ -32,92 +33,25 @@ from qa_service.performance.kpi_cells import (
     SCORE_UNITS,
     TIME_UNITS,
     UNIT,
+    FormulaWithoutValue,
+    clock_seconds,
     column_factor,
     number,
     parse_date,
     printable,
     value_problem,
 )
+from qa_service.performance.kpi_fields import (  # re-exported: the fields' home was here
+    ALIASES,
+    KEY_FIELDS,
+    KPI_FIELDS,
+    NOT_ABOVE,
+    RATE_FIELDS,
+    TIME_FIELDS,
+    WEIGHTED_BY,
+)
 from qa_service.period import EARLIEST, LATEST, Period, parse_period
 from qa_service.text import decode_file_text, name_problem
-
-# field: (kind, description). kind: int = a count ≥ 0, float = a number ≥ 0, rating = 0–100, score5 = 1–5
-KPI_FIELDS: dict[str, tuple[str, str]] = {
-    "contacts": ("int", "contacts handled (chats, calls)"),
-    "frt_seconds_mean": ("float", "mean first-response time, seconds (weighted by contacts)"),
-    "frt_within_target": ("int", "contacts whose first response met the target (e.g. 30 s)"),
-    "aht_seconds_mean": ("float", "mean handling time, seconds (weighted by contacts)"),
-    "fcr_resolved": ("int", "contacts resolved on first contact"),
-    "csat_responses": ("int", "satisfaction survey responses"),
-    "csat_satisfied": ("int", "responses rating 4–5 of 5 (satisfied)"),
-    "csat_score_mean": ("score5", "mean survey score on 1–5 (weighted by responses)"),
-    "nps_promoters": ("int", "NPS promoters (9–10)"),
-    "nps_passives": ("int", "NPS passives (7–8)"),
-    "nps_detractors": ("int", "NPS detractors (0–6)"),
-    "transfers": ("int", "contacts transferred"),
-    "escalations": ("int", "contacts escalated"),
-    "complaints": ("int", "complaints received"),
-    "repeat_complaints": ("int", "repeat complaints"),
-    "recontacts": ("int", "customers who came back about the same issue"),
-    "consultations": ("int", "pre-sale consultations (询单)"),
-    "orders": ("int", "orders placed after a consultation"),
-    "sales_amount": ("float", "sales amount, currency units"),
-    "supervisor_rating": ("rating", "supervisor's rating, 0–100 (qualitative part)"),
-    "peer_rating": ("rating", "peer rating, 0–100 (qualitative part)"),
-}
-# Rates in a file, turned into counts with the denominator on the same row: rate field → (count, denominator).
-RATE_FIELDS: dict[str, tuple[str, str]] = {
-    "csat_rate": ("csat_satisfied", "csat_responses"),
-    "fcr_rate": ("fcr_resolved", "contacts"),
-}
-KEY_FIELDS = ("agent_id", "date", "period", "team")
-# A count may not exceed its denominator on the same row.
-NOT_ABOVE: dict[str, str] = {
-    "csat_satisfied": "csat_responses", "fcr_resolved": "contacts", "frt_within_target": "contacts",
-    "transfers": "contacts", "escalations": "contacts", "recontacts": "contacts",
-    "repeat_complaints": "complaints",
-}
-# A mean needs its weight, and a ratio's numerator its denominator, on the same row: otherwise a
-# period's figure cannot be computed correctly from sums.
-WEIGHTED_BY: dict[str, str] = {
-    "frt_seconds_mean": "contacts", "aht_seconds_mean": "contacts", "csat_score_mean": "csat_responses",
-    "fcr_resolved": "contacts", "frt_within_target": "contacts", "csat_satisfied": "csat_responses",
-    "transfers": "contacts", "escalations": "contacts", "recontacts": "contacts",
-    "repeat_complaints": "complaints", "orders": "consultations",
-}
-TIME_FIELDS = {"frt_seconds_mean", "aht_seconds_mean"}
-
-# Headers accepted out of the box (besides the canonical names), as Chinese contact-centre
-# reports and BI exports name them. Matching ignores case, spaces and a unit in brackets.
-ALIASES: dict[str, tuple[str, ...]] = {
-    "agent_id": ("坐席工号", "工号", "坐席id", "坐席编号", "客服工号", "客服id", "员工工号", "员工编号", "坐席", "agent"),
-    "date": ("日期", "统计日期", "业务日期", "day"),
-    "period": ("周期", "统计周期", "考核周期", "月份"),
-    "team": ("班组", "团队", "组别", "小组", "技能组", "所属团队"),
-    "contacts": ("接待量", "接待数", "会话量", "服务量", "接听量", "进线量", "接待人数"),
-    "frt_seconds_mean": ("平均响应时间", "平均首次响应时间", "首次响应时间", "平均首响时长", "首响时长", "平均首响时间", "frt"),
-    "frt_within_target": ("及时响应数", "首响达标数", "30秒应答数", "30秒响应数"),
-    "aht_seconds_mean": ("平均处理时长", "平均通话时长", "平均会话时长", "平均接待时长", "aht"),
-    "fcr_resolved": ("一次解决数", "首次解决数", "一次性解决数"),
-    "fcr_rate": ("一次解决率", "首次解决率", "一次性解决率", "fcr"),
-    "csat_responses": ("评价数", "参评数", "满意度评价数", "评价量", "参评量"),
-    "csat_satisfied": ("满意数", "满意评价数", "好评数"),
-    "csat_rate": ("满意度", "满意率", "好评率", "csat"),
-    "csat_score_mean": ("满意度均分", "平均满意度评分", "满意度评分"),
-    "nps_promoters": ("推荐者数", "推荐者"),
-    "nps_passives": ("中立者数", "被动者数", "中立者"),
-    "nps_detractors": ("贬损者数", "批评者数", "贬损者"),
-    "transfers": ("转接数", "转接量"),
-    "escalations": ("升级数", "升级量"),
-    "complaints": ("投诉数", "投诉量"),
-    "repeat_complaints": ("重复投诉数", "重复投诉量"),
-    "recontacts": ("重复来电数", "二次来电数", "重复咨询数", "重复进线数"),
-    "consultations": ("咨询量", "询单量", "询单人数", "咨询人数"),
-    "orders": ("下单数", "成交单数", "订单数", "下单人数", "成交人数"),
-    "sales_amount": ("销售额", "成交金额", "销售金额"),
-    "supervisor_rating": ("主管评分", "上级评分", "主管打分"),
-    "peer_rating": ("同事评分", "互评分", "同事互评"),
-}
 
 
 class KpiFileError(ValueError):
@@ -275,46 +209,18 @@ def column_factors(columns: dict[str, str]) -> dict[str, float]:
     return factors
 
 
-def parse_row(line: int, row: dict[str, Any], columns: dict[str, str], factors: dict[str, float]
-              ) -> tuple[KpiRecord | None, list[RowError]]:
-    """Validate one row; a row with any error is rejected whole (its errors say why)."""
-    errors: list[RowError] = []
-    got: dict[str, Any] = {}
-    for header, f in columns.items():
-        raw = row.get(header)
-        if raw is None or (isinstance(raw, str) and not raw.strip()):
-            continue
-        got[f] = (header, raw)
-
-    def err(f: str, problem: str) -> None:
-        raw = got.get(f, (None, None))[1]
-        errors.append(RowError(line, f, problem, None if raw is None else str(raw)[:100]))
-
-    agent, team = _row_ids(got, err)
-    start = end = None
-    if "date" in got:
-        try:
-            start = end = parse_date(got["date"][1])
-        except ValueError:
-            err("date", "is not a date (YYYY-MM-DD, YYYY/M/D, YYYYMMDD or YYYY年M月D日)")
-        else:
-            if not EARLIEST <= start.year <= LATEST:  # no period could ever reach the row
-                err("date", f"is outside the supported years ({EARLIEST}–{LATEST})")
-    elif "period" in got:
-        try:
-            p: Period = parse_period(str(got["period"][1]))
-            start, end = p.start, p.end
-        except ValueError as exc:
-            err("period", str(exc))
-    else:
-        err("date", "is missing (a date, or a period such as 2026-10)")
-
+def _row_values(got: dict[str, Any], factors: dict[str, float], err: Callable[[str, str], None]
+                ) -> dict[str, float | int]:
+    """The row's KPI values in stored units (rates turned into counts); problems go to ``err``."""
     values: dict[str, float | int] = {}
     rates: dict[str, float] = {}
     for f, (header, raw) in got.items():
         if f in KEY_FIELDS:
             continue
         try:
+            if f in TIME_FIELDS and (seconds := clock_seconds(raw)) is not None:
+                values[f] = seconds  # 00:05:30 says its own unit: the header's is not applied
+                continue
             v, pct = number(raw)
         except ValueError as exc:
             err(f, str(exc))
@@ -342,6 +248,48 @@ def parse_row(line: int, row: dict[str, Any], columns: dict[str, str], factors: 
             err(rate, f"a rate needs {denominator} on the same row to be summed correctly over a period")
         else:
             values[count] = round(share * values[denominator])
+    return values
+
+
+def parse_row(line: int, row: dict[str, Any], columns: dict[str, str], factors: dict[str, float]
+              ) -> tuple[KpiRecord | None, list[RowError]]:
+    """Validate one row; a row with any error is rejected whole (its errors say why)."""
+    errors: list[RowError] = []
+    got: dict[str, Any] = {}
+    for header, f in columns.items():
+        raw = row.get(header)
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            continue
+        got[f] = (header, raw)
+
+    def err(f: str, problem: str) -> None:
+        raw = got.get(f, (None, None))[1]
+        errors.append(RowError(line, f, problem, None if raw is None else str(raw)[:100]))
+
+    for f in [f for f, (_, raw) in got.items() if isinstance(raw, FormulaWithoutValue)]:
+        errors.append(RowError(line, f, "is a formula without a saved value; open and save the file in Excel or "
+                                        "WPS, or export values only", got.pop(f)[1].formula[:100]))
+
+    agent, team = _row_ids(got, err)
+    start = end = None
+    if "date" in got:
+        try:
+            start = end = parse_date(got["date"][1])
+        except ValueError:
+            err("date", "is not a date (YYYY-MM-DD, YYYY/M/D, YYYYMMDD or YYYY年M月D日)")
+        else:
+            if not EARLIEST <= start.year <= LATEST:  # no period could ever reach the row
+                err("date", f"is outside the supported years ({EARLIEST}–{LATEST})")
+    elif "period" in got:
+        try:
+            p: Period = parse_period(str(got["period"][1]))
+            start, end = p.start, p.end
+        except ValueError as exc:
+            err("period", str(exc))
+    else:
+        err("date", "is missing (a date, or a period such as 2026-10)")
+
+    values = _row_values(got, factors, err)
     for f, problem in row_problems(values):
         err(f, problem)
     if errors:
@@ -479,17 +427,24 @@ def _read_xlsx(path: Path, mapping: dict[str, str] | None) -> KpiParse:
     from openpyxl import load_workbook
 
     try:
-        wb = load_workbook(path, read_only=True, data_only=True)
+        # The saved results, and the formulas: a formula cell whose result was never saved reads as empty.
+        wb, formulas = (load_workbook(path, read_only=True, data_only=d) for d in (True, False))
     except Exception as exc:  # zipfile.BadZipFile, KeyError, InvalidFileException
         raise KpiFileError(f"not a readable XLSX workbook ({exc})") from None
     try:
-        sheet = wb.worksheets[0]
-        it = sheet.iter_rows(values_only=True)
+        it = wb.worksheets[0].iter_rows(values_only=True)
+        written = formulas.worksheets[0].iter_rows(values_only=True)
         try:
             headers = [str(h) if h is not None else "" for h in next(it)]
+            next(written, None)
         except StopIteration:
             raise KpiFileError("the first sheet is empty") from None
-        rows = [(n, dict(zip(headers, cells))) for n, cells in enumerate(it, start=2)]
+        rows = []
+        for n, (cells, source) in enumerate(itertools.zip_longest(it, written, fillvalue=()), start=2):
+            cells = [FormulaWithoutValue(f) if c is None and isinstance(f, str) and f.startswith("=") else c
+                     for c, f in itertools.zip_longest(cells, source)]
+            rows.append((n, dict(zip(headers, cells))))
     finally:
         wb.close()
+        formulas.close()
     return parse_rows(rows, headers, mapping)

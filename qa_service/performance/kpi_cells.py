@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from qa_service.ingest.schema import BAD_CHARS
@@ -45,6 +46,36 @@ def column_factor(header: str, units: dict[str, float], field: str) -> float | N
         raise ValueError(f"column {header!r}: unit {unit!r} is not understood for {field}; use one of "
                          f"{', '.join(units)}, no unit, or --mapping to read the column as another field")
     return units[unit]
+
+
+@dataclass(frozen=True)
+class FormulaWithoutValue:
+    """An XLSX cell holding a formula the file saved no result for (written by a script, never opened)."""
+
+    formula: str
+
+
+_CLOCK = re.compile(r"^(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:\.\d+)?)$")
+
+
+def clock_seconds(raw: Any) -> float | None:
+    """Seconds in a duration written as a clock: ``HH:MM:SS``, ``MM:SS``, an XLSX time or duration cell;
+    None when the cell is not one.
+
+    Raises:
+        ValueError: a clock with minutes or seconds of 60 or more.
+    """
+    if isinstance(raw, timedelta):
+        return raw.total_seconds()
+    if isinstance(raw, time):
+        return raw.hour * 3600 + raw.minute * 60 + raw.second + raw.microsecond / 1e6
+    m = _CLOCK.match(str(raw).strip()) if isinstance(raw, str) else None
+    if m is None:
+        return None
+    hours, minutes, seconds = int(m[1] or 0), int(m[2]), float(m[3])
+    if minutes >= 60 and m[1] is not None or seconds >= 60:
+        raise ValueError("is not a duration (HH:MM:SS or MM:SS, minutes and seconds under 60)")
+    return hours * 3600 + minutes * 60 + seconds
 
 
 def parse_date(raw: Any) -> date:
@@ -92,8 +123,12 @@ def printable(text: str, lines: bool = False) -> bool:
 
 def value_problem(kind: str, v: float, pct: bool) -> str | None:
     """Why a KPI value of this kind cannot be stored (None: it can)."""
+    if pct and kind == "rating":
+        return "is a rating on 0–100 points, not a percentage: write 95, not 95%"
+    if pct and kind == "score5":
+        return "is a mean score on 1–5, not a percentage"
     if pct:
-        return "is a count or a duration, not a percentage"
+        return "is a count, an amount or a duration, not a percentage"
     if v < 0:
         return "must not be negative"
     if v > MAX_VALUE:

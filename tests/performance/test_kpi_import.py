@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, time, timedelta
 
 import pytest
 from openpyxl import Workbook
@@ -119,6 +119,45 @@ def test_kpi_team_with_a_line_break_or_control_character_is_a_row_error():
     assert [str(e) for e in parsed.errors] == [
         "line 3: team: contains a control character (U+000A); use printable text (got 'probe\\nafter')",
         "line 4: team: contains a control character (U+202E); use printable text (got 'ok\\u202eevil')"]
+
+
+def test_kpi_xlsx_formula_without_a_saved_value_says_so(tmp_path):
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["坐席工号", "日期", "接待量", "一次解决率"])
+    ws.append(["a1", "2026-09-01", 10, 0.8])
+    ws.append(["a2", "2026-09-01", 10, "=D2*0.9"])  # openpyxl saves the formula, never its result
+    wb.save(tmp_path / "k.xlsx")
+    parsed = read_kpi_file(tmp_path / "k.xlsx")
+    assert [r.agent_id for r in parsed.records] == ["a1"]
+    assert [str(e) for e in parsed.errors] == [
+        "line 3: fcr_rate: is a formula without a saved value; open and save the file in Excel or WPS, or export "
+        "values only (got '=D2*0.9')"]
+
+
+def test_kpi_durations_written_as_clocks(tmp_path):
+    text = ("坐席工号,日期,接待量,平均通话时长,平均首响时长(分钟)\n"
+            "a1,2026-09-01,10,00:05:00,00:00:30\n"
+            "a2,2026-09-01,10,05:30,1:02:03\n"
+            "a3,2026-09-01,10,05:75,1\n")
+    parsed = parse_csv_text(text)
+    assert [(r.values["aht_seconds_mean"], r.values["frt_seconds_mean"]) for r in parsed.records] == \
+        [(300.0, 30.0), (330.0, 3723.0)]  # a clock says its own unit: (分钟) is not applied to it
+    assert [(e.line, e.field) for e in parsed.errors] == [(4, "aht_seconds_mean")]
+    wb = Workbook()
+    wb.active.append(["坐席工号", "日期", "接待量", "平均处理时长"])
+    wb.active.append(["a1", "2026-09-01", 10, time(0, 4, 30)])
+    wb.active.append(["a2", "2026-09-01", 10, timedelta(hours=1, seconds=5)])
+    wb.save(tmp_path / "t.xlsx")
+    parsed = read_kpi_file(tmp_path / "t.xlsx")
+    assert parsed.errors == [] and [r.values["aht_seconds_mean"] for r in parsed.records] == [270.0, 3605.0]
+
+
+def test_kpi_percent_in_a_rating_column_gets_a_message_that_fits():
+    parsed = parse_csv_text("坐席工号,日期,主管评分,接待量\na1,2026-09-01,95%,10%\n")
+    assert [str(e) for e in parsed.errors] == [
+        "line 2: supervisor_rating: is a rating on 0–100 points, not a percentage: write 95, not 95% (got '95%')",
+        "line 2: contacts: is a count, an amount or a duration, not a percentage (got '10%')"]
 
 
 def test_kpi_line_numbers_count_quoted_newlines():
