@@ -22,18 +22,30 @@ _FORMATS = {"share": "0.0%", "seconds": "0.0", "score": "0.0", "number": "0.00",
 _SHEET_BAD = re.compile(r"[\[\]:*?/\\]")
 
 
+def _item_key(first: dict[str, str], scheme: str | None, item: dict[str, Any]) -> str:
+    """An item's column: its id while the id means the metric it first meant, else ``<scheme>.<id>``."""
+    return item["id"] if first.get(item["id"], item["metric"]) == item["metric"] else f"{scheme}.{item['id']}"
+
+
 def _item_columns(rows: Iterable[dict[str, Any]]) -> list[tuple[str, str, str]]:
-    """(item id, label, metric) in scheme order, across the rows' schemes."""
+    """(column key, label, metric) in scheme order, across the rows' schemes. When two schemes use one item
+    id for different metrics, the later scheme's item gets its own column, keyed and labelled by scheme:
+    a column never holds two metrics under one metric's header."""
+    first: dict[str, str] = {}
     cols: dict[str, tuple[str, str, str]] = {}
     for r in rows:
         for it in r["items"]:
-            cols.setdefault(it["id"], (it["id"], it["label"], it["metric"]))
+            key = _item_key(first, r["scheme"], it)
+            first.setdefault(it["id"], it["metric"])
+            cols.setdefault(key, (key, it["label"] if key == it["id"] else f"{it['label']}（{r['scheme']}）",
+                                  it["metric"]))
     return list(cols.values())
 
 
 def flat_row(row: dict[str, Any], items: list[tuple[str, str, str]]) -> dict[str, Any]:
     """One appraisal row as flat columns (CSV, and the XLSX cells)."""
-    by_id = {it["id"]: it for it in row["items"]}
+    first = {key: metric for key, _, metric in items if "." not in key}  # ids and scheme names hold no dot
+    by_key = {_item_key(first, row["scheme"], it): it for it in row["items"]}
     ci = row["qa_ci95"] or [None, None]
     out = {
         "rank": row["rank"], "agent_id": row["agent_id"], "team": row["team"], "scheme": row["scheme"],
@@ -41,7 +53,7 @@ def flat_row(row: dict[str, Any], items: list[tuple[str, str, str]]) -> dict[str
         "qualitative": row["qualitative"],
     }
     for item_id, _, _ in items:
-        it = by_id.get(item_id, {})
+        it = by_key.get(item_id, {})
         out[f"{item_id}.value"] = it.get("value")
         out[f"{item_id}.attainment"] = it.get("attainment")
         out[f"{item_id}.points"] = it.get("points")
