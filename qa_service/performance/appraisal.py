@@ -51,6 +51,8 @@ class Appraisal:
     total: float | None = None
     grade: str | None = None
     notes: list[str] = field(default_factory=list)
+    metrics_scored: int = 0  # scheme metrics with a value: what the quantitative part rests on
+    weight_scored: float = 0.0  # their share of the metric weights
 
 
 def appraise(scheme: AppraisalScheme, metrics: Mapping[str, Any]) -> Appraisal:
@@ -82,6 +84,8 @@ def appraise(scheme: AppraisalScheme, metrics: Mapping[str, Any]) -> Appraisal:
             item.update(attainment=attainment(m, value), points=pts, weighted=pts * m.weight)
             weighted += pts * m.weight
             weights += m.weight
+            out.metrics_scored += 1
+            out.weight_scored += m.weight
         out.items.append(item)
     if weights:
         out.quantitative = weighted / weights
@@ -146,6 +150,8 @@ def appraisal_rows(records: list[PerformanceRecord], schemes: dict[str, Appraisa
             "sources": rec.sources,
             "qa_score_mean": _r(m.get("qa_score_mean")), "qa_score_adjusted": _r(m.get("qa_score")),
             "qa_n": rec.qa.n, "qa_ci95": [_r(x) for x in rec.qa.ci95] if rec.qa.ci95 else None,
+            "coverage": {"metrics_scored": result.metrics_scored, "metrics": len(s.spec.metrics) if s else 0,
+                         "weight_scored": _r(result.weight_scored)},
             "samples": {"qa_n": rec.qa.n, "kpi_rows": rec.kpi_rows, "contacts": m.get("contacts"),
                         "csat_responses": m.get("csat_responses"), "nps_responses": m.get("nps_responses")},
             "notes": result.notes,

@@ -51,6 +51,8 @@ def flat_row(row: dict[str, Any], items: list[tuple[str, str, str]]) -> dict[str
         "rank": row["rank"], "agent_id": row["agent_id"], "team": row["team"], "scheme": row["scheme"],
         "total": row["total"], "grade": row["grade"], "quantitative": row["quantitative"],
         "qualitative": row["qualitative"],
+        "metrics_scored": (row.get("coverage") or {}).get("metrics_scored"),
+        "weight_scored": (row.get("coverage") or {}).get("weight_scored"),
     }
     for item_id, _, _ in items:
         it = by_key.get(item_id, {})
@@ -70,7 +72,8 @@ def _headers(items: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
     """(flat key, Chinese header, number kind)."""
     h = [("rank", "团队排名", "count"), ("agent_id", "坐席工号", "text"), ("team", "团队", "text"),
          ("scheme", "考核方案", "text"), ("total", "总分", "score"), ("grade", "等级", "text"),
-         ("quantitative", "量化得分", "score"), ("qualitative", "主观评分", "score")]
+         ("quantitative", "量化得分", "score"), ("qualitative", "主观评分", "score"),
+         ("metrics_scored", "计分指标数", "count"), ("weight_scored", "计分指标权重", "share")]
     for item_id, label, metric in items:
         h += [(f"{item_id}.value", label, metric_kind(metric)), (f"{item_id}.attainment", f"{label}达成率", "share"),
               (f"{item_id}.points", f"{label}得分", "score")]

@@ -7,6 +7,7 @@ real ingested transcripts, and the service must give the same numbers.
 
 from __future__ import annotations
 
+import csv
 import io
 
 import pytest
@@ -151,6 +152,19 @@ def test_contacts_per_day_counts_only_days_with_contacts(client):
     assert row["metrics"]["contacts"] == 120 and row["metrics"]["contacts_per_day"] == 60
     [item] = [i for i in row["items"] if i["metric"] == "contacts_per_day"]
     assert item["points"] == 100  # at target (60/day), not 40/day
+
+
+def test_appraisal_says_how_many_scheme_metrics_a_total_rests_on(client):
+    records = [{"agent_id": "p-m2", "date": "2026-09-01", "csat_responses": 20, "csat_satisfied": 20},
+               {"agent_id": "p-r1", "date": "2026-09-01", "supervisor_rating": 95}]
+    assert client.post("/v1/kpis", json={"records": records}).json()["inserted"] == 2
+    rows = {r["agent_id"]: r for r in client.get("/v1/appraisals", params={"period": "2026-09"}).json()["rows"]}
+    assert rows["p-m2"]["coverage"] == {"metrics_scored": 1, "metrics": 5, "weight_scored": 0.3}
+    assert rows["p-r1"]["coverage"] == {"metrics_scored": 0, "metrics": 5, "weight_scored": 0.0}
+    assert rows["p-r1"]["total"] == 95.0  # unchanged: a rating-only total, now visibly resting on no metric
+    text = client.get("/v1/appraisals", params={"period": "2026-09", "format": "csv"}).text
+    by_agent = {r["agent_id"]: r for r in csv.DictReader(io.StringIO(text.lstrip("\ufeff")))}
+    assert (by_agent["p-m2"]["metrics_scored"], by_agent["p-m2"]["weight_scored"]) == ("1", "0.3")
 
 
 def test_kpis_all_bad_is_422_naming_line_and_field_and_stores_nothing(client):
