@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.console import Console
 from rich.progress import track
 
-from qa_service.cli.app import DataDir, app, console, runtime_for
+from qa_service.cli.app import DataDir, app, console, err_console, runtime_for
 from qa_service.config import get_settings
 from qa_service.spreadsheet import csv_cell
 
@@ -114,7 +114,7 @@ def score(
     from pydantic import ValidationError
 
     from qa_service.ingest.schema import TranscriptCreate
-    from qa_service.errors import TextLogError
+    from qa_service.errors import ConfigError, TextLogError
     from qa_service.ingest.textlog import read_records
     from qa_service.runtime import Runtime
     from qa_service.scoring.pipeline import freeze_heap
@@ -132,7 +132,11 @@ def score(
     except TextLogError as exc:
         console.print(f"[red]cannot read {escape(str(file))}:[/red] {escape(str(exc))}")
         raise typer.Exit(2)
-    pipeline = Runtime(get_settings()).pipeline.initialize()
+    try:
+        pipeline = Runtime(get_settings()).pipeline.initialize()
+    except ConfigError as exc:  # a broken rule pack (coded errors, one a line), a missing default pack, a model
+        err_console.print(f"[red]cannot score:[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from None
     freeze_heap()
     valid, errors, seen = [], 0, {}
     for where, record in records:  # an entry that is not a transcript is named and skipped; the rest are scored
@@ -146,7 +150,7 @@ def score(
             errors += 1
             console.print(f"[yellow]{where} skipped:[/yellow] {exc.errors()[0]['loc']}: {escape(exc.errors()[0]['msg'])}")
             continue
-        valid.append((t, t.to_domain()))
+        valid.append((where, t, t.to_domain()))
         seen.setdefault((t.source, t.external_id), []).append(where)
     repeated = {key: places for key, places in seen.items() if len(places) > 1}
     if repeated:  # the API would keep the first and answer the rest as duplicates; here each is scored
@@ -158,8 +162,15 @@ def score(
     batch = 32  # transcripts per model batch
     for start in track(range(0, len(valid), batch), description="scoring", console=console):
         chunk = valid[start : start + batch]
-        for (t, _), report in zip(chunk, pipeline.score_many([d for _, d in chunk])):
+        for (_, t, _), report in zip(chunk, pipeline.score_many([d for _, _, d in chunk])):
             rows.append({"source": t.source, "external_id": t.external_id, **report.as_dict()})
+    _write_reports(output, fmt, rows)
+    console.print(f"scored {len(rows)} transcript(s) → {output} ({fmt.value}); {errors} skipped")
+    if not rows:  # every line bad, or an empty file: nothing was scored
+        raise typer.Exit(1)
+
+
+def _write_reports(output: Path, fmt: OutputFormat, rows: list[dict]) -> None:
     with open(output, "w", encoding="utf-8", newline="") as fh:
         if fmt is OutputFormat.jsonl:
             for row in rows:
@@ -173,9 +184,6 @@ def score(
                                  *[r["dimensions"].get(d) for d in dims], len(r["findings"]),
                                  round(sum(f["points"] for f in r["findings"]), 2),
                                  csv_cell(";".join(f["reason"] for f in r["flags"]))])
-    console.print(f"scored {len(rows)} transcript(s) → {output} ({fmt.value}); {errors} skipped")
-    if not rows:  # every line bad, or an empty file: nothing was scored
-        raise typer.Exit(1)
 
 
 def _sentence_lines(file: Path) -> list[str]:

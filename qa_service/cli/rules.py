@@ -18,7 +18,7 @@ RulesDir = Annotated[Optional[Path], typer.Option("--dir", help="Rule pack folde
 @rules_app.command("check")
 def rules_check(rules_dir: RulesDir = None) -> None:
     """Validate every pack and run every rule's examples; exit 1 on any problem (coded errors)."""
-    from qa_service.errors import RulePackError
+    from qa_service.errors import ConfigError, RulePackError
     from qa_service.rules.book import RuleBook
     from qa_service.rules.check import example_errors, run_examples
 
@@ -31,6 +31,9 @@ def rules_check(rules_dir: RulesDir = None) -> None:
         for e in exc.errors:
             err_console.print(str(e), markup=False)
         err_console.print(f"[red]{len(exc.errors)} problem(s) in {book.directory}; nothing was loaded[/red]")
+        raise typer.Exit(1) from None
+    except ConfigError as exc:  # the packs load, but the default pack is not among them
+        err_console.print(str(exc), markup=False)
         raise typer.Exit(1) from None
     failures = 0
     for name, compiled in sorted(book.packs.items()):

@@ -5,13 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from qa_service.domain import Role, Transcript, Utterance
-from qa_service.errors import RuleError
+from qa_service.errors import RuleError, RulePackError
 from qa_service.rules.engine import CompiledPack
 from qa_service.rules.loader import PackRule
-from qa_service.rules.schema import Example, RuleRole
-
-SPEAKER_PREFIXES = {"客户": Role.customer, "用户": Role.customer, "顾客": Role.customer,
-                    "坐席": Role.agent, "客服": Role.agent}
+from qa_service.rules.schema import Example, RuleRole, example_turn
 
 
 def example_transcript(example: Example, rule_role: RuleRole) -> Transcript:
@@ -19,13 +16,8 @@ def example_transcript(example: Example, rule_role: RuleRole) -> Transcript:
     if isinstance(example, str):
         role = Role.customer if rule_role == RuleRole.customer else Role.agent
         return Transcript(utterances=(Utterance(0, role, example),))
-    utterances = []
-    for i, line in enumerate(example):
-        head, sep, text = line.replace("：", ":", 1).partition(":")
-        if not sep or head.strip() not in SPEAKER_PREFIXES:
-            raise ValueError(f"example turn {line!r} must start with 客户： or 坐席：")
-        utterances.append(Utterance(i, SPEAKER_PREFIXES[head.strip()], text.strip()))
-    return Transcript(utterances=tuple(utterances))
+    turns = [example_turn(line) for line in example]  # the schema refused unknown speakers (R002)
+    return Transcript(utterances=tuple(Utterance(i, role, text) for i, (role, text) in enumerate(turns)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,20 +26,25 @@ class ExampleResult:
     example: Example
     expected: bool
     fired: bool
+    error: RuleError | None = None  # the example could not be run (R009: the rule's regex ran past its budget)
 
     @property
     def ok(self) -> bool:
-        return self.expected == self.fired
+        return self.error is None and self.expected == self.fired
 
 
 def run_examples(compiled: CompiledPack, own_only: bool = True) -> list[ExampleResult]:
+    """Every example of the pack's rules (its own only, by default), each run on its own."""
     results = []
     for rule in compiled.pack.rules:
         if own_only and rule.pack != compiled.pack.name:
             continue
         for expected, examples in ((True, rule.spec.examples.match), (False, rule.spec.examples.no_match)):
             for example in examples:
-                results.append(ExampleResult(rule.id, example, expected, fires(compiled, rule, example)))
+                try:
+                    results.append(ExampleResult(rule.id, example, expected, fires(compiled, rule, example)))
+                except RulePackError as exc:
+                    results.append(ExampleResult(rule.id, example, expected, False, exc.errors[0]))
     return results
 
 
@@ -59,7 +56,9 @@ def fires(compiled: CompiledPack, rule: PackRule, example: Example) -> bool:
 def example_errors(compiled: CompiledPack) -> list[RuleError]:
     errors = []
     for r in run_examples(compiled):
-        if not r.ok:
+        if r.error is not None:
+            errors.append(r.error)
+        elif not r.ok:
             rule = compiled.pack.rule(r.rule)
             shown = r.example if isinstance(r.example, str) else " / ".join(r.example)
             problem = (f"example {shown!r} should {'fire' if r.expected else 'not fire'} the rule but "

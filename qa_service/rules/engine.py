@@ -102,10 +102,10 @@ class _Leaf:
     def __init__(self, leaf_id: int, cond: Condition):
         self.id = leaf_id
         self.cond = cond
-        self.regex = compile_pattern(cond.regex) if cond.regex else None
+        self.regex = compile_pattern(cond.regex) if cond.regex is not None else None
         self.exclude = [compile_pattern(p) for p in cond.exclude]
         # Texts up to this length cannot keep the regexes busy long: searched without a timeout.
-        bounds = [steps_per_char(p) for p in ([cond.regex] if cond.regex else []) + list(cond.exclude)]
+        bounds = [steps_per_char(p) for p in ([cond.regex] if cond.regex is not None else []) + list(cond.exclude)]
         self.fast_chars = min((FAST_STEPS // b if b else 0 for b in bounds), default=0)
         self.tokens = [frozenset(alt.split("|")) for alt in cond.tokens] if cond.tokens else None
 
@@ -315,7 +315,7 @@ class _Context:
         if cond.phrases is not None:
             found = self.phrase_hits.get(leaf.id, {})
             candidates = ((t, found[t]) for t in scope if t in found)
-        elif leaf.regex is not None:
+        elif cond.regex is not None:
             try:
                 candidates = self._regex_scan(leaf, scope, rule)
             except RulePackError as exc:

@@ -76,7 +76,13 @@ def _schema_errors(exc: ValidationError, raw: dict, where: str) -> list[RuleErro
         field_path = ".".join(str(p) for p in loc) or "(pack)"
         msg = err["msg"].removeprefix("Value error, ")
         kind = err["type"]
-        if "invalid regex" in msg:
+        mapping = _mapping_in(err.get("input")) if loc[:1] == ("examples",) and len(loc) >= 3 else None
+        if mapping is not None:
+            # `[客服: 您好]` is YAML for a list holding the mapping {客服: 您好}, not the turn '客服: 您好'
+            field_path = ".".join(str(p) for p in loc[:3])
+            code, fix = "R002", "write the turn with a full-width colon (坐席：您好) or quote it ('坐席: 您好')"
+            msg = f"{mapping!r} reads as a mapping, not a turn"
+        elif "invalid regex" in msg:
             code, fix = "R003", "fix the pattern (Python's re syntax)"
         elif kind == "extra_forbidden":
             code, fix = "R002", f"remove '{loc[-1]}' or correct its spelling (rules/README.md lists the keys)"
@@ -84,8 +90,19 @@ def _schema_errors(exc: ValidationError, raw: dict, where: str) -> list[RuleErro
             code, fix = "R002", f"add '{loc[-1]}'"
         else:
             code, fix = "R002", "correct the value (rules/README.md describes every key)"
-        errors.append(RuleError(code, where, f"{field_path}: {msg}", fix, rule))
+        error = RuleError(code, where, f"{field_path}: {msg}", fix, rule)
+        if str(error) not in {str(e) for e in errors}:  # a union reports each branch: say it once
+            errors.append(error)
     return errors
+
+
+def _mapping_in(value: object) -> dict | None:
+    """The mapping an example was parsed into (itself, or one of its turns), if any."""
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, list):
+        return next((v for v in value if isinstance(v, dict)), None)
+    return None
 
 
 def _anchor_refs(cond: Condition) -> list[str]:
@@ -174,7 +191,7 @@ def load_packs(directory: Path) -> dict[str, RulePack]:
 
 def _resolve(name: str, specs: dict[str, tuple[RulePackSpec, str, bytes]], stack: tuple[str, ...]) -> RulePack:
     spec, where, data = specs[name]
-    rules: list[PackRule] = []
+    bases: list[RulePack] = []
     digest = hashlib.sha256(data)
     errors = []
     for inc in spec.include:
@@ -186,11 +203,11 @@ def _resolve(name: str, specs: dict[str, tuple[RulePackSpec, str, bytes]], stack
                                     f"use one of: {', '.join(sorted(specs))}"))
             continue
         base = _resolve(inc, specs, (*stack, name))
-        rules += base.rules
+        bases.append(base)
         digest.update(base.hash.encode())
     if errors:
         raise RulePackError(errors)
-    return _finish(spec, rules, digest.hexdigest(), where, [])
+    return _finish(spec, bases, digest.hexdigest(), where, [])
 
 
 def _check_references(pack: RulePack) -> list[RuleError]:
@@ -266,22 +283,25 @@ def parse_rule(raw: dict, pack: str, where: str = "(posted rule)") -> Rule:
     try:
         return Rule.model_validate(raw)
     except ValidationError as exc:
-        raise RulePackError(_schema_errors(exc, {"name": pack, "rules": [raw]}, where)) from None
+        rid = raw.get("id") if isinstance(raw.get("id"), str) else None
+        errors = [e if e.rule or not rid else RuleError(e.code, e.path, e.problem, e.fix, f"{pack}.{rid}")
+                  for e in _schema_errors(exc, {"name": pack, "rules": [raw]}, where)]
+        raise RulePackError(errors) from None
 
 
 def pack_from_spec(spec: RulePackSpec, *, available: dict[str, RulePack], where: str = "(posted pack)") -> RulePack:
     """A pack that is not on disk, its includes taken from the loaded packs."""
     digest = hashlib.sha256(canonical_hash(spec).encode())
-    rules: list[PackRule] = []
+    bases: list[RulePack] = []
     errors = []
     for inc in spec.include:
         if inc not in available:
             errors.append(RuleError("R005", where, f"include {inc!r} names no loaded pack",
                                     f"use one of: {', '.join(sorted(available))}"))
             continue
-        rules += available[inc].rules
+        bases.append(available[inc])
         digest.update(available[inc].hash.encode())
-    return _finish(spec, rules, digest.hexdigest(), where, errors)
+    return _finish(spec, bases, digest.hexdigest(), where, errors)
 
 
 def pack_with_rule(base: RulePack, rule: Rule, where: str = "(posted rule)") -> RulePack:
@@ -298,9 +318,36 @@ def pack_with_rule(base: RulePack, rule: Rule, where: str = "(posted rule)") -> 
     return pack
 
 
-def _finish(spec: RulePackSpec, inherited: list[PackRule], digest: str, where: str,
+def _inherited(bases: list[RulePack]) -> list[PackRule]:
+    """The included packs' rules in order; a rule reached through two includes (``include: [presale,
+    after_sales]``, both including general) is one rule, kept where it first appears."""
+    rules: list[PackRule] = []
+    seen: dict[str, PackRule] = {}
+    for base in bases:
+        for rule in base.rules:
+            if rule.id in seen and seen[rule.id].spec == rule.spec:
+                continue
+            seen.setdefault(rule.id, rule)
+            rules.append(rule)
+    return rules
+
+
+def _with_scorecard(spec: RulePackSpec, bases: list[RulePack], where: str, errors: list[RuleError]) -> RulePackSpec:
+    """A pack without ``scorecard:`` inherits the first included pack's; with none to inherit it is an R002."""
+    if spec.scorecard is not None:
+        return spec
+    card = next((b.spec.scorecard for b in bases if b.spec.scorecard is not None), None)
+    if card is None:
+        errors.append(RuleError("R002", where, "scorecard: missing, and no included pack has one to inherit",
+                                "add 'scorecard: {weights: {...}}' or include a pack that has one (e.g. general)"))
+        return spec
+    return spec.model_copy(update={"scorecard": card})
+
+
+def _finish(spec: RulePackSpec, bases: list[RulePack], digest: str, where: str,
             errors: list[RuleError]) -> RulePack:
-    rules = inherited + [PackRule(f"{spec.name}.{r.id}", spec.name, r, where) for r in spec.rules]
+    spec = _with_scorecard(spec, bases, where, errors)
+    rules = _inherited(bases) + [PackRule(f"{spec.name}.{r.id}", spec.name, r, where) for r in spec.rules]
     by_id: dict[str, PackRule] = {}
     for rule in rules:
         if rule.id in by_id:

@@ -21,7 +21,9 @@ from typing import Annotated, Any, Literal
 import regex
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from qa_service.domain import Role
 from qa_service.rules.patterns import compile_pattern
+from qa_service.text import normalize
 
 RULE_ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 PACK_NAME = re.compile(r"^[a-z0-9]+(_[a-z0-9]+)*$")
@@ -29,7 +31,8 @@ DIMENSIONS = ("politeness", "compliance", "objection", "negativity", "timing", "
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN and ±inf are refused everywhere: NaN passes every bound (NaN < 0 is false) and scores 100.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Negation(str, Enum):
@@ -68,7 +71,7 @@ class Condition(Strict):
     within: int = Field(3, ge=1, le=50, description="turns after/before the anchor")
     match: Condition | None = None
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _one_operator(self) -> Condition:
@@ -81,6 +84,7 @@ class Condition(Strict):
                 f"after, before); found {', '.join(shown)} — split it with all: [...] or any: [...]"
             )
         op = ops[0]
+        _check_not_blank(self)
         if op == "at_least" and not self.of:
             raise ValueError("at_least needs of: [conditions]")
         if self.of is not None and op != "at_least":
@@ -102,6 +106,24 @@ class Condition(Strict):
             if getattr(self, name) == []:
                 raise ValueError(f"{name}: needs at least one condition")
         return self
+
+
+def _check_not_blank(cond: Condition) -> None:
+    """An empty pattern, phrase list or phrase never means what its author meant: ``regex: ''`` matches
+    everywhere (and nothing is quoted), ``phrases: []`` and ``phrases: [' ']`` match nothing."""
+    if cond.regex is not None and not cond.regex.strip():
+        raise ValueError(f"invalid regex {cond.regex!r}: an empty pattern matches everywhere — write what must be said")
+    for pattern in cond.exclude:
+        if not pattern.strip():
+            raise ValueError(f"invalid regex {pattern!r} in exclude: an empty pattern excludes every turn")
+    for name in ("phrases", "tokens"):
+        items = getattr(cond, name)
+        if items == []:
+            raise ValueError(f"{name}: needs at least one entry")
+        for item in items or ():
+            if not normalize(item).text:
+                raise ValueError(f"{name}: {item!r} is blank once spaces and fillers (嗯/啊/呃) are dropped, "
+                                 "so it never matches")
 
 
 class Anchor(Strict):
@@ -135,11 +157,34 @@ class Window(Strict):
 
 
 Example = str | list[str]
+SPEAKER_PREFIXES = {"客户": Role.customer, "用户": Role.customer, "顾客": Role.customer,
+                    "坐席": Role.agent, "客服": Role.agent}
+
+
+def example_turn(line: str) -> tuple[Role, str] | None:
+    """``坐席：您好`` → (agent, 您好); None when the line names no known speaker."""
+    head, sep, text = line.replace("：", ":", 1).partition(":")
+    if not sep or head.strip() not in SPEAKER_PREFIXES:
+        return None
+    return SPEAKER_PREFIXES[head.strip()], text.strip()
 
 
 class Examples(Strict):
     match: list[Example] = Field(default_factory=list)
     no_match: list[Example] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _speakers(self) -> Examples:
+        for key in ("match", "no_match"):
+            for i, example in enumerate(getattr(self, key)):
+                if isinstance(example, list):
+                    if not example:
+                        raise ValueError(f"{key}[{i}]: a list example needs at least one turn")
+                    bad = next((line for line in example if example_turn(line) is None), None)
+                    if bad is not None:
+                        raise ValueError(f"{key}[{i}]: example turn {bad!r} must start with 客户： or 坐席： "
+                                         f"(also 用户/顾客/客服)")
+        return self
 
 
 class Rule(Strict):
@@ -183,7 +228,7 @@ class Scorecard(Strict):
     weights: dict[str, float]
     version: str | None = Field(None, max_length=50, description="recorded in every report scored with it "
                                                                  "(e.g. the fit it came from)")
-    start: float = Field(100.0, description="each dimension starts here before deductions and bonuses")
+    start: float = Field(100.0, ge=0, le=100, description="each dimension starts here before deductions and bonuses")
     flag_below: float = Field(60.0, ge=0, le=100, description="flag low_score when the final score is under this")
 
     @field_validator("weights")

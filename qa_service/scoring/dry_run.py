@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from qa_service.domain import QAReport, Transcript
-from qa_service.errors import Invalid
+from qa_service.errors import Invalid, RulePackError
 from qa_service.rules.check import ExampleResult, run_examples
 from qa_service.rules.engine import CompiledPack, PackMatch
 from qa_service.rules.loader import pack_from_spec, pack_with_rule, parse_pack_text, parse_rule
@@ -46,4 +46,7 @@ def dry_run(pipeline: Pipeline, transcript: Transcript, *, pack: str | None = No
     context = pipeline.context(transcript, pack=compiled)
     report = pipeline.score(transcript, context)
     examples = [r for r in run_examples(compiled, own_only=False) if r.rule in tested]
+    stalled = [r.error for r in examples if r.error is not None]
+    if stalled:  # a draft's regex that backtracks on its own example: as on the transcript, a coded R009
+        raise RulePackError(stalled)
     return DryRun(compiled, context.match, report, examples)

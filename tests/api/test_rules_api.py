@@ -118,3 +118,55 @@ def test_flagged_transcripts_are_queryable_by_reason(client, settings):
     assert ids == [fatal]
     unflagged = [t["id"] for t in client.get("/v1/transcripts", params={"flagged": "false"}).json()["items"]]
     assert clean in unflagged and fatal not in unflagged
+
+
+MINE = textwrap.dedent("""\
+    name: mine
+    version: "1.0"
+    scenario: mine
+    include: [general]
+    rules:
+      - id: no-guarantee
+        dimension: compliance
+        points: -10
+        message: 承诺保证
+        match: {phrases: [百分百保证]}
+        examples: {match: [我们百分百保证到货], no_match: [我们不能百分百保证]}
+    """)
+
+
+def _client_on(tmp_path, db_url, redis_url, mine: str):
+    import shutil
+
+    from fastapi.testclient import TestClient
+
+    from qa_service.app import create_app
+    from qa_service.config import DEFAULT_RULES_DIR
+    from tests.conftest import make_settings
+
+    rules = tmp_path / "rules"
+    shutil.copytree(DEFAULT_RULES_DIR, rules)
+    (rules / "mine.yaml").write_text(mine, encoding="utf-8")
+    return rules, TestClient(create_app(make_settings(tmp_path, db_url, redis_url, scoring={"rules_dir": rules})))
+
+
+def test_pack_without_scorecard_is_listed_and_scored_with_generals(tmp_path, db_url, redis_url, redis_conn):
+    """A pack without ``scorecard:`` used to make GET /v1/rules a 500 for every pack."""
+    _, client = _client_on(tmp_path, db_url, redis_url, MINE)
+    with client:
+        packs = {p["name"]: p for p in client.get("/v1/rules").json()}
+        assert packs["mine"]["weights"] == packs["general"]["weights"]
+        body = client.post("/v1/rules/test", json={"pack": "mine", "transcript": {"utterances": [
+            {"role": "agent", "text": "您好，我们百分百保证到货"}]}}).json()
+        assert body["dimensions"]["compliance"] < 100 and body["weights"]["compliance"] > 0
+
+
+def test_example_turn_without_a_speaker_is_422_naming_the_rule(client):
+    rule = {"id": "x-rule", "dimension": "politeness", "message": "x", "match": {"phrases": ["您好"]},
+            "examples": {"match": [["顾问：您好"]], "no_match": ["再见"]}}
+    resp = client.post("/v1/rules/test", json={"pack": "general", "rule": rule, "transcript": {"utterances": TURNS}})
+    assert resp.status_code == 422
+    (detail,) = resp.json()["detail"]
+    assert detail["code"] == "R002" and detail["loc"] == ["body", "rule"]
+    assert "general.x-rule" in detail["msg"] and "'顾问：您好' must start with 客户： or 坐席：" in detail["msg"]
+

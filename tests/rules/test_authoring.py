@@ -1,0 +1,139 @@
+"""Rule-pack authoring mistakes: each is refused with a coded error naming the rule and the field, or
+(when the intent is clear) understood, never a crash at scoring time."""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from qa_service.config import DEFAULT_RULES_DIR
+from qa_service.domain import Role, Transcript, Utterance
+from qa_service.errors import RulePackError
+from qa_service.rules.book import RuleBook
+from qa_service.rules.loader import load_packs
+from qa_service.scoring.pipeline import Pipeline
+from qa_service.scoring.compliance import ComplianceScorer
+from qa_service.scoring.politeness import PolitenessScorer
+
+HEAD = """\
+name: mine
+version: "1.0"
+scenario: mine
+include: [general]
+scorecard: {weights: {politeness: 30, compliance: 70}, flag_below: 60}
+rules:
+"""
+RULE = """\
+  - id: no-guarantee
+    dimension: compliance
+    tag: forbidden
+    severity: major
+    points: -10
+    message: 承诺保证
+    match: {phrases: [百分百保证]}
+    examples: {match: [我们百分百保证到货], no_match: [我们不能百分百保证]}
+"""
+
+
+def rules_with(tmp_path: Path, body: str, name: str = "mine.yaml") -> Path:
+    """The shipped packs plus one more file."""
+    directory = tmp_path / "rules"
+    if not directory.exists():
+        shutil.copytree(DEFAULT_RULES_DIR, directory, ignore=shutil.ignore_patterns("alerts", "appraisal"))
+    (directory / name).write_text(textwrap.dedent(body), encoding="utf-8")
+    return directory
+
+
+def load_errors(directory: Path) -> list[str]:
+    with pytest.raises(RulePackError) as info:
+        load_packs(directory)
+    return [str(e) for e in info.value.errors]
+
+
+def score_of(directory: Path, scenario: str, *turns: tuple[Role, str]):
+    pipeline = Pipeline([PolitenessScorer(), ComplianceScorer()], RuleBook(directory))
+    transcript = Transcript(tuple(Utterance(i, role, text) for i, (role, text) in enumerate(turns)),
+                            scenario=scenario)
+    return pipeline.score(transcript)
+
+
+# ---------------------------------------------------------------- H1: scorecard
+def test_pack_without_scorecard_inherits_the_first_included_packs(tmp_path):
+    directory = rules_with(tmp_path, HEAD.replace("include: [general]", "include: [presale, general]")
+                           .replace("scorecard: {weights: {politeness: 30, compliance: 70}, flag_below: 60}\n", "")
+                           + RULE)
+    packs = load_packs(directory)
+    assert packs["mine"].spec.scorecard == packs["presale"].spec.scorecard
+    report = score_of(directory, "mine", (Role.agent, "您好，我们百分百保证到货，再见"))
+    assert report.rule_pack == "mine" and report.pass_mark == packs["presale"].spec.scorecard.flag_below
+    assert "mine.no-guarantee" in {f.rule_id for f in report.findings}
+
+
+def test_pack_without_scorecard_and_nothing_to_inherit_is_r002_naming_scorecard(tmp_path):
+    body = HEAD.replace("include: [general]", "include: []").replace(
+        "scorecard: {weights: {politeness: 30, compliance: 70}, flag_below: 60}\n", "") + RULE
+    errors = load_errors(rules_with(tmp_path, body))
+    assert len(errors) == 1 and errors[0].startswith("R002 rules/mine.yaml: scorecard: missing")
+    assert "include a pack that has one" in errors[0]
+
+
+# ---------------------------------------------------------------- H2 / L7: blank patterns
+@pytest.mark.parametrize(("match", "code", "needle"), [
+    ("{regex: ''}", "R003", "match: invalid regex '': an empty pattern matches everywhere"),
+    ("{regex: '  '}", "R003", "match: invalid regex '  '"),
+    ("{regex: '保证', exclude: ['']}", "R003", "invalid regex '' in exclude"),
+    ("{phrases: []}", "R002", "match: phrases: needs at least one entry"),
+    ("{phrases: [' ']}", "R002", "match: phrases: ' ' is blank"),
+    ("{any: [{phrases: [百分百]}, {phrases: [嗯]}]}", "R002", "match.any.1: phrases: '嗯' is blank"),
+    ("{tokens: []}", "R002", "match: tokens: needs at least one entry"),
+])
+def test_blank_pattern_or_phrase_is_a_coded_error_naming_rule_and_field(tmp_path, match, code, needle):
+    errors = load_errors(rules_with(tmp_path, HEAD + RULE.replace("{phrases: [百分百保证]}", match)))
+    assert len(errors) == 1, errors
+    assert errors[0].startswith(f"{code} rules/mine.yaml:mine.no-guarantee: ") and needle in errors[0], errors
+
+
+# ---------------------------------------------------------------- M1: example turns
+@pytest.mark.parametrize(("examples", "needle"), [
+    ("{match: [['顾问：我们百分百保证到货']], no_match: [不能]}",
+     "examples: match[0]: example turn '顾问：我们百分百保证到货' must start with 客户： or 坐席："),
+    ("{match: [['我们百分百保证到货']], no_match: [不能]}", "example turn '我们百分百保证到货' must start"),
+    ("{match: [[]], no_match: [不能]}", "examples: match[0]: a list example needs at least one turn"),
+    ("{match: [[客服: 我们百分百保证到货]], no_match: [不能]}",
+     "examples.match.0: {'客服': '我们百分百保证到货'} reads as a mapping, not a turn"),
+])
+def test_example_turn_without_a_speaker_is_r002_naming_rule_and_example(tmp_path, examples, needle):
+    body = HEAD + RULE.replace("{match: [我们百分百保证到货], no_match: [我们不能百分百保证]}", examples)
+    errors = load_errors(rules_with(tmp_path, body))
+    assert len(errors) == 1 and errors[0].startswith("R002 rules/mine.yaml:mine.no-guarantee: "), errors
+    assert needle in errors[0], errors
+
+
+# ---------------------------------------------------------------- M2: scorecard numbers
+@pytest.mark.parametrize(("card", "needle"), [
+    ("{weights: {politeness: .nan, compliance: 70}}", "scorecard.weights.politeness: Input should be a finite number"),
+    ("{weights: {politeness: .inf, compliance: 70}}", "scorecard.weights.politeness: Input should be a finite number"),
+    ("{weights: {politeness: 30}, start: .nan}", "scorecard.start: Input should be a finite number"),
+    ("{weights: {politeness: 30}, start: -5}", "scorecard.start: Input should be greater than or equal to 0"),
+    ("{weights: {politeness: 30}, start: 150}", "scorecard.start: Input should be less than or equal to 100"),
+    ("{weights: {politeness: 30}, flag_below: .nan}", "scorecard.flag_below: Input should be a finite number"),
+])
+def test_non_finite_or_out_of_range_scorecard_is_r002(tmp_path, card, needle):
+    body = HEAD.replace("{weights: {politeness: 30, compliance: 70}, flag_below: 60}", card) + RULE
+    errors = load_errors(rules_with(tmp_path, body))
+    assert len(errors) == 1 and errors[0].startswith("R002 rules/mine.yaml: ") and needle in errors[0], errors
+
+
+# ---------------------------------------------------------------- M3: includes that meet
+@pytest.mark.parametrize("include", ["[presale, after_sales]", "[general, presale]"])
+def test_a_rule_reached_through_two_includes_is_one_rule(tmp_path, include):
+    directory = rules_with(tmp_path, HEAD.replace("[general]", include) + RULE)
+    packs = load_packs(directory)
+    ids = [r.id for r in packs["mine"].rules]
+    assert len(ids) == len(set(ids)) and ids.count("general.abuse") == 1
+    assert set(ids) >= {r.id for name in ("general", "presale") for r in packs[name].rules} | {"mine.no-guarantee"}
+    report = score_of(directory, "mine", (Role.agent, "您好，百分百保证到货，再见"))
+    assert [f.rule_id for f in report.findings if f.rule_id == "general.over-promise"] == ["general.over-promise"]

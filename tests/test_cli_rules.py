@@ -1,0 +1,82 @@
+"""``qa rules check|list`` and ``qa score`` on broken or hostile rule packs: coded errors, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import textwrap
+
+import pytest
+from typer.testing import CliRunner
+
+from qa_service.cli import app
+from qa_service.config import DEFAULT_RULES_DIR, get_settings
+from tests.conftest import transcript
+
+runner = CliRunner()
+
+MINE = """\
+name: mine
+version: "1.0"
+scenario: mine
+include: [general]
+scorecard: {weights: {politeness: 30, compliance: 70}}
+rules:
+  - id: stall
+    dimension: compliance
+    points: -10
+    message: x
+    match: {regex: '^(a|aa)+$'}
+    examples: {match: [aaaa], no_match: [b]}
+"""
+
+
+@pytest.fixture(autouse=True)
+def _fresh_settings():
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def _rules(tmp_path, mine: str = MINE):
+    directory = tmp_path / "rules"
+    shutil.copytree(DEFAULT_RULES_DIR, directory, ignore=shutil.ignore_patterns("alerts", "appraisal"))
+    (directory / "mine.yaml").write_text(textwrap.dedent(mine), encoding="utf-8")
+    return directory
+
+
+def test_rules_check_reports_a_regex_past_its_budget_on_an_example_as_r009(tmp_path):
+    """An R009 raised by a rule's own example used to escape ``qa rules check`` as a traceback."""
+    directory = _rules(tmp_path, MINE.replace("no_match: [b]", "no_match: [" + "a" * 60 + "b]"))
+    result = runner.invoke(app, ["rules", "check", "--dir", str(directory)])
+    output = " ".join(result.output.split())
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert "R009 rules/mine.yaml:mine.stall: match: regex '^(a|aa)+$' ran past" in output
+    assert "general v" in output and "1 problem(s)" in output  # the other packs were still checked
+
+
+def test_rules_check_and_list_without_the_default_pack_say_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("QA_SCORING__DEFAULT_PACK", "nope")
+    directory = _rules(tmp_path)
+    result = runner.invoke(app, ["rules", "check", "--dir", str(directory)])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert "default rule pack 'nope' is not in" in " ".join(result.output.split())
+    (tmp_path / "empty").mkdir()
+    result = runner.invoke(app, ["rules", "check", "--dir", str(tmp_path / "empty")])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    result = runner.invoke(app, ["rules", "list", "--dir", str(directory)])
+    assert result.exit_code == 0 and "mine v1.0" in result.output
+
+
+def _jsonl(path, items):
+    path.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items), encoding="utf-8")
+    return path
+
+
+def test_score_with_a_broken_pack_is_exit_2_with_the_coded_errors(tmp_path, monkeypatch):
+    monkeypatch.setenv("QA_SCORING__RULES_DIR", str(_rules(tmp_path, MINE.replace("  - id: stall", " - id: stall"))))
+    src = _jsonl(tmp_path / "in.jsonl", [transcript("s1")])
+    result = runner.invoke(app, ["score", str(src), "--output", str(tmp_path / "out.jsonl")])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert "R001 rules/mine.yaml: not valid YAML" in " ".join(result.output.split())
+
