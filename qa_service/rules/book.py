@@ -1,7 +1,9 @@
 """The rule book a worker scores with: every pack compiled, chosen per transcript, reloaded safely.
 
-A pack edited on disk is picked up by the next job; if the edit breaks a pack, the error is
-logged and the packs already loaded stay active (nothing scores against a half-loaded book).
+A pack edited on disk is picked up by the next job; if the edit breaks a pack (or one of its rules'
+examples fails, as ``qa rules check`` would say), the error is logged, kept in ``last_error`` (shown as
+``reload_error`` by ``GET /v1/rules``) and the packs already loaded stay active (nothing scores against
+a half-loaded book).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 
 from qa_service.domain import Transcript
 from qa_service.errors import ConfigError, RulePackError
+from qa_service.rules.check import example_errors
 from qa_service.rules.engine import CompiledPack
 from qa_service.rules.loader import fingerprint, load_packs
 from qa_service.text import Analyzer
@@ -33,8 +36,9 @@ class RuleBook:
         self._lock = threading.Lock()
         self.last_error: str | None = None
 
-    def load(self) -> RuleBook:
-        """Load every pack (raises :class:`RulePackError` with every problem)."""
+    def load(self, *, examples: bool = True) -> RuleBook:
+        """Load every pack and run its rules' examples, as ``qa rules check`` does (raises
+        :class:`RulePackError` with every problem, R006 for an example that fails; nothing is swapped in)."""
         stamp = fingerprint(self.directory)
         packs = load_packs(self.directory)
         if self.default_pack not in packs:
@@ -43,6 +47,10 @@ class RuleBook:
                 f"(packs: {', '.join(sorted(packs)) or 'none'}); set QA_SCORING__DEFAULT_PACK"
             )
         compiled = {name: CompiledPack(pack, self.analyzer) for name, pack in packs.items()}
+        if examples:
+            failed = [e for name in sorted(compiled) for e in example_errors(compiled[name])]
+            if failed:
+                raise RulePackError(failed)
         by_scenario = {c.pack.scenario: c for c in compiled.values()} | {n: c for n, c in compiled.items()}
         with self._lock:
             self.packs, self._by_scenario, self._fingerprint = compiled, by_scenario, stamp

@@ -155,7 +155,7 @@ def test_pack_without_scorecard_is_listed_and_scored_with_generals(tmp_path, db_
     _, client = _client_on(tmp_path, db_url, redis_url, MINE)
     with client:
         packs = {p["name"]: p for p in client.get("/v1/rules").json()}
-        assert packs["mine"]["weights"] == packs["general"]["weights"]
+        assert packs["mine"]["weights"] == packs["general"]["weights"] and packs["mine"]["reload_error"] is None
         body = client.post("/v1/rules/test", json={"pack": "mine", "transcript": {"utterances": [
             {"role": "agent", "text": "您好，我们百分百保证到货"}]}}).json()
         assert body["dimensions"]["compliance"] < 100 and body["weights"]["compliance"] > 0
@@ -170,3 +170,22 @@ def test_example_turn_without_a_speaker_is_422_naming_the_rule(client):
     assert detail["code"] == "R002" and detail["loc"] == ["body", "rule"]
     assert "general.x-rule" in detail["msg"] and "'顾问：您好' must start with 客户： or 坐席：" in detail["msg"]
 
+
+def test_edit_whose_examples_fail_is_not_reloaded_and_is_shown(tmp_path, db_url, redis_url, redis_conn):
+    """Hot reload runs the examples as ``qa rules check`` does; the refused edit is ``reload_error``."""
+    rules, client = _client_on(tmp_path, db_url, redis_url, MINE.replace("include: [general]", "include: [general]\n"
+                                                                          "scorecard: {weights: {compliance: 1}}"))
+    with client:
+        runtime = client.app.state.runtime
+        old = client.get("/v1/rules/mine").json()
+        (rules / "mine.yaml").write_text(MINE.replace('"1.0"', '"1.1"').replace("no_match: [我们不能百分百保证]",
+                                                                                 "no_match: [百分百保证]"), "utf-8")
+        assert runtime.rulebook.reload_if_changed(force=True) is False
+        now = client.get("/v1/rules/mine").json()
+        assert now["version"] == "1.0" and now["hash"] == old["hash"]
+        assert now["reload_error"].startswith("R006 rules/mine.yaml:mine.no-guarantee: example '百分百保证'")
+        assert all(p["reload_error"] == now["reload_error"] for p in client.get("/v1/rules").json())
+        (rules / "mine.yaml").write_text(MINE.replace('"1.0"', '"1.2"'), "utf-8")
+        assert runtime.rulebook.reload_if_changed(force=True) is True
+        now = client.get("/v1/rules/mine").json()
+        assert now["version"] == "1.2" and now["reload_error"] is None

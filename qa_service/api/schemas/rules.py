@@ -34,6 +34,9 @@ class PackRead(BaseModel):
     weights: dict[str, float]
     flag_below: float
     rules: list[RuleSummary]
+    reload_error: str | None = Field(None, description="why the rule files on disk are not what is loaded: the "
+                                                      "last edit was refused (coded errors) and the packs shown "
+                                                      "stay active; null when the files are what is loaded")
 
 
 class DryRunTranscript(BaseModel):
