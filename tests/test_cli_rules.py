@@ -80,3 +80,17 @@ def test_score_with_a_broken_pack_is_exit_2_with_the_coded_errors(tmp_path, monk
     assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
     assert "R001 rules/mine.yaml: not valid YAML" in " ".join(result.output.split())
 
+
+def test_score_names_a_transcript_that_fails_and_scores_the_rest(tmp_path, monkeypatch):
+    """One transcript whose turn stalls a regex (R009) used to abort the whole file with no output."""
+    monkeypatch.setenv("QA_SCORING__RULES_DIR", str(_rules(tmp_path)))
+    stalling = transcript("bad", scenario="mine", utterances=[{"role": "agent", "text": "a" * 60 + "b"}])
+    src = _jsonl(tmp_path / "in.jsonl", [transcript("s1"), stalling, transcript("s3", scenario="mine")])
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(app, ["score", str(src), "--output", str(out)])
+    output = " ".join(result.output.split())
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert "scored 2 transcript(s)" in output and "1 failed" in output
+    assert "line 2 failed (jd-chat/bad): RulePackError: R009 rules/mine.yaml:mine.stall" in output
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["external_id"] for r in rows] == ["s1", "s3"] and rows[1]["rule_pack"] == "mine"

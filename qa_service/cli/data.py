@@ -158,16 +158,36 @@ def score(
         console.print(f"[yellow]note:[/yellow] {len(repeated)} (source, external_id) pair(s) appear more than once, "
                       f"e.g. {escape(source)}/{escape(external_id)} at {', '.join(places)}; each is scored, "
                       f"and the service would store only the first")
-    rows = []
+    rows, failed = _score_all(pipeline, valid)
+    _write_reports(output, fmt, rows)
+    console.print(f"scored {len(rows)} transcript(s) → {output} ({fmt.value}); {errors} skipped"
+                  + (f"; {len(failed)} failed" if failed else ""))
+    for where, t, problem in failed:
+        err_console.print(f"[red]{where} failed[/red] ({escape(t.source)}/{escape(t.external_id)}): {escape(problem)}")
+    if failed or not rows:  # a transcript that could not be scored, or nothing scored at all
+        raise typer.Exit(1)
+
+
+def _score_all(pipeline, valid: list) -> tuple[list[dict], list[tuple[str, object, str]]]:
+    """Reports of ``valid`` ((where, TranscriptCreate, Transcript) triples) in batches, and the ones that failed:
+    a batch that raises is scored again one by one, so one transcript (a regex past its budget, R009) fails
+    alone, as it does in the service."""
+    rows, failed = [], []
     batch = 32  # transcripts per model batch
     for start in track(range(0, len(valid), batch), description="scoring", console=console):
         chunk = valid[start : start + batch]
-        for (_, t, _), report in zip(chunk, pipeline.score_many([d for _, _, d in chunk])):
+        try:
+            scored = list(zip(chunk, pipeline.score_many([d for _, _, d in chunk])))
+        except Exception:
+            scored = []
+            for item in chunk:
+                try:
+                    scored.append((item, pipeline.score(item[2])))
+                except Exception as exc:  # named on stderr; the others are still scored
+                    failed.append((item[0], item[1], f"{type(exc).__name__}: {exc}".replace("\n", " ")))
+        for (_, t, _), report in scored:
             rows.append({"source": t.source, "external_id": t.external_id, **report.as_dict()})
-    _write_reports(output, fmt, rows)
-    console.print(f"scored {len(rows)} transcript(s) → {output} ({fmt.value}); {errors} skipped")
-    if not rows:  # every line bad, or an empty file: nothing was scored
-        raise typer.Exit(1)
+    return rows, failed
 
 
 def _write_reports(output: Path, fmt: OutputFormat, rows: list[dict]) -> None:
