@@ -28,12 +28,15 @@ _FULLWIDTH[0x3000] = 0x20
 NEGATORS = frozenset(
     "不 没 没有 无 非 未 别 莫 勿 甭 不是 并非 并不 并没有 毫不 绝不 决不 从不 从没 从未 "
     "不会 不能 不要 不用 无需 不必 没什么 不太 不怎么 一点也不 一点都不 根本不 根本没有 "
-    "无法 没法 没能 未能 不可 不得 不可能 不想 不愿 不愿意 不肯 从来不 从来没有 永远不 绝对不".split()
+    "无法 没法 没能 未能 不可 不得 不可能 不想 不愿 不愿意 不肯 从来不 从来没有 永远不 绝对不 "
+    "不敢 不敢说".split()
 )
-# Words between a negator and what it negates that do not break the scope (不太满意, 没有很差).
+# Words between a negator and what it negates that do not break the scope (不太满意, 没有很差), among them
+# adverbs of degree and certainty: 不能百分百保证 is as hedged as 不能保证.
 SCOPE_FILLERS = frozenset(
     "太 很 非常 特别 十分 那么 这么 怎么 算 算是 是 觉得 感到 感觉 会 能 一点 有点 有些 也 都 还 再 "
-    "真的 真 好 挺 蛮 够 过 得 到 你们 我 我们 对".split()
+    "真的 真 好 挺 蛮 够 过 得 到 你们 我 我们 对 "
+    "百分百 百分之百 一定 完全 绝对 肯定".split()
 )
 NEGATION_WINDOW_TOKENS = 4
 

@@ -138,15 +138,15 @@ def test_broken_edit_keeps_the_loaded_pack_active(tmp_path):
     book = RuleBook(directory).load()
     old_hash = book.packs["general"].pack.hash
     path = directory / "general.yaml"
-    path.write_text(path.read_text(encoding="utf-8").replace("version: \"1.1.0\"", "version: [oops"),
-                    encoding="utf-8")
+    shipped = (SHIPPED / "general.yaml").read_text(encoding="utf-8")
+    version = book.packs["general"].pack.version
+    path.write_text(shipped.replace(f'version: "{version}"', "version: [oops"), encoding="utf-8")
     assert book.reload_if_changed(force=True) is False
     assert "R001" in book.last_error or "R002" in book.last_error
     assert book.packs["general"].pack.hash == old_hash  # still scoring with the good pack
-    path.write_text((SHIPPED / "general.yaml").read_text(encoding="utf-8").replace("1.1.0", "1.1.1"),
-                    encoding="utf-8")
+    path.write_text(shipped.replace(f'version: "{version}"', 'version: "9.9.9"'), encoding="utf-8")
     assert book.reload_if_changed(force=True) is True
-    assert book.packs["general"].pack.version == "1.1.1" and book.packs["general"].pack.hash != old_hash
+    assert book.packs["general"].pack.version == "9.9.9" and book.packs["general"].pack.hash != old_hash
 
 
 def test_scenario_selects_the_pack(book):
