@@ -94,3 +94,18 @@ def test_score_names_a_transcript_that_fails_and_scores_the_rest(tmp_path, monke
     assert "line 2 failed (jd-chat/bad): RulePackError: R009 rules/mine.yaml:mine.stall" in output
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert [r["external_id"] for r in rows] == ["s1", "s3"] and rows[1]["rule_pack"] == "mine"
+
+
+def test_rules_check_notes_replaced_rules_and_unread_tags_without_failing(tmp_path):
+    mine = MINE.replace("match: {regex: '^(a|aa)+$'}", "tag: greetings\n    match: {phrases: [百分百]}").replace(
+        "{match: [aaaa], no_match: [b]}", "{match: [百分百], no_match: [b]}")
+    directory = _rules(tmp_path, mine)
+    result = runner.invoke(app, ["rules", "check", "--dir", str(directory)])
+    output = " ".join(result.output.split())
+    assert result.exit_code == 0, result.output
+    assert ("note rules/general.yaml:general.greeting-missing: politeness.v2 (QA_SCORING__SCORERS) replaces this "
+            "rule with the learned detector.greeting-missing; its -5 points are not charged") in output
+    assert "note rules/mine.yaml:mine.stall: tag 'greetings' is read by no dimension" in output
+    result = runner.invoke(app, ["rules", "list", "--dir", str(directory)], env={"COLUMNS": "250"})
+    output = " ".join(result.output.split())
+    assert "-5 (replaced*)" in output and "general.greeting-missing with detector.greeting-missing" in output

@@ -46,6 +46,8 @@ def rules_check(rules_dir: RulesDir = None) -> None:
                       f"{len(results) - len(errors)}/{len(results)} examples pass", markup=False)
         for e in errors:
             err_console.print(str(e), markup=False)
+    for note in _notes(book, settings):
+        err_console.print(note, markup=False)
     from qa_service.performance.appraisal import example_errors as scheme_example_errors
     from qa_service.rules.scheme import load_schemes
     from qa_service.scoring.registry import dimension_names
@@ -73,6 +75,28 @@ def rules_check(rules_dir: RulesDir = None) -> None:
         raise typer.Exit(1)
     console.print(f"[green]all {len(book.packs)} packs, {len(schemes)} appraisal schemes and {alerts} live alerts "
                   f"valid, every example passes[/green]")
+
+
+def _notes(book, settings) -> list[str]:
+    """Warnings that do not fail the check: rules the configured scorers replace, tags no dimension reads."""
+    from qa_service.rules.schema import tag_is_read
+    from qa_service.scoring.politeness import replaced_rules
+
+    notes = []
+    v2 = "politeness.v2" in settings.scoring.scorers
+    for name, compiled in sorted(book.packs.items()):
+        for rule in compiled.pack.rules:
+            if rule.pack != name:
+                continue  # said once, for the pack that defines it
+            replaced = replaced_rules(compiled.pack).get(rule.id) if v2 else None
+            if replaced:
+                notes.append(f"note {rule.path}:{rule.id}: politeness.v2 (QA_SCORING__SCORERS) replaces this rule "
+                             f"with the learned {replaced}; its {rule.spec.points:g} points are not charged")
+            if rule.spec.tag and not tag_is_read(rule.spec.tag):
+                notes.append(f"note {rule.path}:{rule.id}: tag {rule.spec.tag!r} is read by no dimension "
+                             "(greeting, closing, courtesy, empathy, rude, disclosure, forbidden, objection.<type>, "
+                             "response.<category>, outcome.accept) — a typo?")
+    return notes
 
 
 def _check_alerts(directory: Path, settings) -> tuple[int, int]:
@@ -109,7 +133,10 @@ def rules_list(rules_dir: RulesDir = None) -> None:
 
     from qa_service.errors import RulePackError
 
-    directory = rules_dir or get_settings().rules_dir
+    from qa_service.scoring.politeness import replaced_rules
+
+    settings = get_settings()
+    directory = rules_dir or settings.rules_dir
     try:
         packs = load_packs(directory)
     except RulePackError as exc:  # as qa rules check prints them
@@ -120,14 +147,19 @@ def rules_list(rules_dir: RulesDir = None) -> None:
     if not packs:
         err_console.print(f"no rule packs in {directory}", markup=False)
         raise typer.Exit(1)
+    v2 = "politeness.v2" in settings.scoring.scorers
     for name, pack in sorted(packs.items()):
+        replaced = replaced_rules(pack) if v2 else {}
         table = Table(title=f"{name} v{pack.version} — scenario {pack.scenario}: {pack.spec.title}")
         for col in ("rule", "dimension", "role", "kind", "points", "severity", "message"):
             table.add_column(col)
         for r in pack.rules:
             s = r.spec
-            table.add_row(r.id, s.dimension, s.role.value, s.kind.value, f"{s.points:g}{' 致命' if s.fatal else ''}",
-                          s.severity, s.message)
+            points = f"{s.points:g}{' 致命' if s.fatal else ''}{' (replaced*)' if r.id in replaced else ''}"
+            table.add_row(r.id, s.dimension, s.role.value, s.kind.value, points, s.severity, s.message)
         console.print(table)
+        if replaced:
+            console.print("* not charged: politeness.v2 replaces " + ", ".join(f"{k} with {v}" for k, v in
+                                                                            sorted(replaced.items())), markup=False)
 
 

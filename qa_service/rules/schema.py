@@ -187,6 +187,16 @@ class Examples(Strict):
         return self
 
 
+#: Tags a dimension reads (``objection.<type>`` and ``response.<category>`` take any suffix); any other tag
+#: is allowed (metrics, detector features) but ``qa rules check`` notes it, as it is most often a typo.
+READ_TAGS = frozenset({"greeting", "closing", "courtesy", "empathy", "rude", "disclosure", "forbidden",
+                       "outcome.accept"})
+
+
+def tag_is_read(tag: str) -> bool:
+    return tag in READ_TAGS or tag.startswith(("objection.", "response."))
+
+
 class Rule(Strict):
     id: str
     dimension: Literal["politeness", "compliance", "objection", "negativity", "timing", "sentiment"]

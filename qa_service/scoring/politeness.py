@@ -9,6 +9,7 @@ from __future__ import annotations
 from qa_service.domain import DimensionScore, Flag, Role, Severity, Transcript
 from qa_service.errors import ConfigError
 from qa_service.rules.engine import PackMatch
+from qa_service.rules.loader import RulePack
 from qa_service.rules.schema import RuleKind
 from qa_service.scoring.base import ScoringContext
 from qa_service.scoring.learned import capped, graded_turns, learned_finding, spoken, utterance_at
@@ -16,6 +17,17 @@ from qa_service.scoring.rulebased import RuleDimensionScorer, RuleOutcome, dimen
 
 #: Units of ``attitude_risk`` a conversation can cost at most (a unit: one agent turn surely rude).
 ATTITUDE_CAP = 2.0
+#: The shipped rules ``politeness.v2``'s learned greeting/closing detectors stand in for (by id: a pack's own
+#: required greeting or closing rule, such as "say the bank's name first", is another requirement and keeps
+#: costing its points), with the detector finding that takes each one's place.
+REPLACED_RULES = {"general.greeting-missing": "detector.greeting-missing",
+                  "general.closing-missing": "detector.closing-missing"}
+
+
+def replaced_rules(pack: RulePack) -> dict[str, str]:
+    """Rule id → the detector finding that replaces it under ``politeness.v2``, for the pack's rules."""
+    return {r.id: REPLACED_RULES[r.id] for r in pack.rules
+            if r.id in REPLACED_RULES and r.spec.kind == RuleKind.required}
 
 
 class PolitenessScorer(RuleDimensionScorer):
@@ -47,7 +59,6 @@ class PolitenessScorerV2(PolitenessScorer):
     (courtesy, forbidden and rude wording) keep deciding."""
 
     version = "2"
-    REPLACED_TAGS = ("greeting", "closing")
 
     def score(self, transcript: Transcript, context: ScoringContext) -> DimensionScore:
         det = context.detections
@@ -55,10 +66,11 @@ class PolitenessScorerV2(PolitenessScorer):
             raise ConfigError("politeness.v2 needs the learned detectors (QA_SCORING__DETECTOR_MODEL is none)")
         match = context.match
         outcome = rule_outcome(match, self.name)
-        replaced = {r.id for r in match.pack.rules
-                    if r.spec.tag in self.REPLACED_TAGS and r.spec.kind == RuleKind.required}
+        replaced = replaced_rules(match.pack)
         rules = [f for f in outcome.findings if f.rule_id not in replaced]
-        learned, calls = self._learned(transcript, context, {f.utterance_index for f in rules if "rude" in f.rule_id})
+        rude_rules = {r.id for r in match.pack.rules if r.spec.tag == "rude"}  # by tag, whatever the rule's id
+        rule_rude = {f.utterance_index for f in rules if f.rule_id in rude_rules}
+        learned, calls = self._learned(transcript, context, rule_rude)
         findings = context.settle(transcript, rules + capped(learned, match.pack.spec.detectors.cap))
         flags = list(outcome.flags)
         if any(f.rule_id == "detector.rude" and not f.uncertain for f in findings):
