@@ -2,7 +2,7 @@
 
 Error codes (each message names the file, the rule and how to fix it):
 
-- R001 the file is not valid YAML, or not a mapping
+- R001 the file is not valid YAML (a key given twice in one mapping included), or not a mapping
 - R002 a key or value breaks the schema (unknown key, wrong type, missing field)
 - R003 a regex does not compile
 - R004 a rule id appears twice in a pack (after includes)
@@ -126,15 +126,47 @@ def qualify(ref: str, pack: str) -> str:
     return ref if "." in ref else f"{pack}.{ref}"
 
 
+class DuplicateKey(yaml.constructor.ConstructorError):
+    """A mapping names the same key twice (YAML would keep the last one, silently)."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.safe_load`` that refuses a key given twice in one mapping: a second ``rules:`` would drop
+    every rule of the first, a second ``points:`` would win unseen."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            first: dict = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    line = first.setdefault(key, key_node.start_mark.line + 1)
+                except TypeError:  # an unhashable key: the base class says so
+                    continue
+                if line != key_node.start_mark.line + 1:
+                    raise DuplicateKey(None, None, f"duplicate key {key!r} at line {key_node.start_mark.line + 1} "
+                                                   f"(first at line {line})", key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
+def parse_yaml(text: str | bytes, where: str, code: str) -> tuple[object, RuleError | None]:
+    """The YAML document, or the coded error (a duplicate key is one, named with its lines)."""
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader), None  # noqa: S506 (a SafeLoader)
+    except DuplicateKey as exc:
+        return None, RuleError(code, where, exc.problem, "keep one of them (YAML would silently keep the last)")
+    except yaml.YAMLError as exc:
+        return None, RuleError(code, where, f"not valid YAML: {exc}".replace("\n", " "),
+                               "fix the YAML syntax (indentation, quotes, colons)")
+
+
 def read_yaml_mapping(path: Path, code: str, shape: str, fix: str) -> tuple[bytes, dict | None, RuleError | None]:
     """A YAML file's bytes and its top-level mapping, or the coded error saying why it is not one."""
     where = display_path(path)
     data = path.read_bytes()
-    try:
-        raw = yaml.safe_load(data)
-    except yaml.YAMLError as exc:
-        return data, None, RuleError(code, where, f"not valid YAML: {exc}".replace("\n", " "),
-                                     "fix the YAML syntax (indentation, quotes, colons)")
+    raw, error = parse_yaml(data, where, code)
+    if error:
+        return data, None, error
     if not isinstance(raw, dict):
         return data, None, RuleError(code, where, shape, fix)
     return data, raw, None
@@ -265,11 +297,9 @@ def canonical_hash(spec: RulePackSpec) -> str:
 
 def parse_pack_text(text: str, where: str = "(posted pack)") -> RulePackSpec:
     """Validate a pack given as YAML text (``POST /v1/rules/test``); raises :class:`RulePackError`."""
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise RulePackError([RuleError("R001", where, f"not valid YAML: {exc}".replace("\n", " "),
-                                       "fix the YAML syntax (indentation, quotes, colons)")]) from exc
+    raw, error = parse_yaml(text, where, "R001")
+    if error:
+        raise RulePackError([error])
     if not isinstance(raw, dict):
         raise RulePackError([RuleError("R001", where, "a pack must be a mapping with name, version, scenario, rules",
                                        "start with 'name: <pack>'")])

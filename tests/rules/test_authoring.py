@@ -13,7 +13,9 @@ from qa_service.config import DEFAULT_RULES_DIR
 from qa_service.domain import Role, Transcript, Utterance
 from qa_service.errors import RulePackError
 from qa_service.rules.book import RuleBook
-from qa_service.rules.loader import load_packs
+from qa_service.rules.alerts import load_alerts
+from qa_service.rules.loader import load_packs, parse_pack_text
+from qa_service.rules.scheme import load_schemes
 from qa_service.scoring.pipeline import Pipeline
 from qa_service.scoring.compliance import ComplianceScorer
 from qa_service.scoring.politeness import PolitenessScorer
@@ -137,3 +139,27 @@ def test_a_rule_reached_through_two_includes_is_one_rule(tmp_path, include):
     assert set(ids) >= {r.id for name in ("general", "presale") for r in packs[name].rules} | {"mine.no-guarantee"}
     report = score_of(directory, "mine", (Role.agent, "您好，百分百保证到货，再见"))
     assert [f.rule_id for f in report.findings if f.rule_id == "general.over-promise"] == ["general.over-promise"]
+
+
+# ---------------------------------------------------------------- M7: duplicate keys
+@pytest.mark.parametrize(("body", "needle"), [
+    (HEAD + RULE + "rules: []\n", "duplicate key 'rules' at line 15 (first at line 6)"),
+    (HEAD + RULE.replace("points: -10", "points: -10\n    points: -50"), "duplicate key 'points' at line 12 (first at line 11)"),
+])
+def test_a_key_given_twice_is_r001_naming_the_key_and_lines(tmp_path, body, needle):
+    """YAML keeps the last of two keys silently: a second rules: dropped every rule of the first."""
+    errors = load_errors(rules_with(tmp_path, body))
+    assert errors == [f"R001 rules/mine.yaml: {needle} — keep one of them (YAML would silently keep the last)"]
+    with pytest.raises(RulePackError, match=needle.replace("(", r"\(").replace(")", r"\)")):
+        parse_pack_text(textwrap.dedent(body))
+
+
+def test_appraisal_schemes_and_alert_files_refuse_duplicate_keys_too(tmp_path):
+    (tmp_path / "appraisal").mkdir()
+    (tmp_path / "appraisal" / "x.yaml").write_text("name: x\nname: y\n", encoding="utf-8")
+    with pytest.raises(RulePackError, match=r"A001 appraisal/x.yaml: duplicate key 'name' at line 2"):
+        load_schemes(tmp_path / "appraisal")
+    (tmp_path / "alerts").mkdir()
+    (tmp_path / "alerts" / "x.yaml").write_text("alerts: []\nalerts: []\n", encoding="utf-8")
+    with pytest.raises(RulePackError, match=r"L001 alerts/x.yaml: duplicate key 'alerts' at line 2"):
+        load_alerts(tmp_path / "alerts")
