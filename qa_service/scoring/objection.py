@@ -17,6 +17,7 @@ Each objection is stored as a structured record in ``metrics.objections``.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import partial
 
 from qa_service.domain import DimensionScore, Finding, Flag, Role, Severity, Transcript
 from qa_service.rules.engine import PackMatch
@@ -83,7 +84,7 @@ class ObjectionScorer(RuleDimensionScorer):
     def score(self, transcript: Transcript, context: ScoringContext) -> DimensionScore:
         match = context.match
         settings = match.pack.spec.objection
-        rules_out = rule_outcome(match, self.name)
+        rules_out = rule_outcome(match, self.name, partial(context.settle, transcript))
         responses = {rule.spec.tag.split(".", 1)[1]: match.hits.get(rule.id, {}) for rule in match.tagged("response.")}
         response_turns: dict[int, set[str]] = {}
         for category, hits in responses.items():
@@ -192,7 +193,7 @@ class ObjectionScorerV2(RuleDimensionScorer):
         if det is None:
             raise ConfigError("objection.v2 needs the learned detectors (QA_SCORING__DETECTOR_MODEL is none)")
         match = context.match
-        rules_out = rule_outcome(match, self.name)
+        rules_out = rule_outcome(match, self.name, partial(context.settle, transcript))
         records, learned = [], []
         for o, call in zip(det.objections, unhandled_calls(det)):
             record, finding = self._judge(o, call, transcript, context)

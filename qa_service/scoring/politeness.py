@@ -6,6 +6,8 @@ this module adds the figures a QA lead reads at a glance.
 
 from __future__ import annotations
 
+from functools import partial
+
 from qa_service.domain import DimensionScore, Flag, Role, Severity, Transcript
 from qa_service.errors import ConfigError
 from qa_service.rules.engine import PackMatch
@@ -65,7 +67,7 @@ class PolitenessScorerV2(PolitenessScorer):
         if det is None:
             raise ConfigError("politeness.v2 needs the learned detectors (QA_SCORING__DETECTOR_MODEL is none)")
         match = context.match
-        outcome = rule_outcome(match, self.name)
+        outcome = rule_outcome(match, self.name, partial(context.settle, transcript))
         replaced = replaced_rules(match.pack)
         rules = [f for f in outcome.findings if f.rule_id not in replaced]
         rude_rules = {r.id for r in match.pack.rules if r.spec.tag == "rude"}  # by tag, whatever the rule's id

@@ -7,7 +7,9 @@ nothing in its window costs its points once, quoting the turn where it was expec
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from qa_service.domain import DimensionScore, Finding, Flag, Severity, Transcript
 from qa_service.rules.engine import PackMatch, Turn
@@ -46,8 +48,11 @@ def whole_turn_finding(rule: PackRule, turn: Turn, points: float, *, message: st
     )
 
 
-def rule_outcome(match: PackMatch, dimension: str) -> RuleOutcome:
-    """Findings and flags of the pack's ``hit`` and ``required`` rules for one dimension."""
+def rule_outcome(match: PackMatch, dimension: str,
+                 settle: Callable[[list[Finding]], list[Finding]] | None = None) -> RuleOutcome:
+    """Findings and flags of the pack's ``hit`` and ``required`` rules for one dimension. ``settle`` (the ASR
+    gate, :meth:`ScoringContext.settle`) is applied to each rule's findings before its flag is raised: a rule
+    whose findings all went to review as ``uncertain`` raises no flag."""
     out = RuleOutcome()
     for rule in match.rules_for(dimension):
         spec = rule.spec
@@ -61,9 +66,9 @@ def rule_outcome(match: PackMatch, dimension: str) -> RuleOutcome:
             continue
         cap = spec.cap if spec.cap is not None else abs(spec.points)
         used = 0.0
+        found: list[Finding] = []
         if spec.kind == RuleKind.required:
-            turn = match.missing_turn(rule)
-            out.findings.append(whole_turn_finding(rule, turn, spec.points))
+            found.append(whole_turn_finding(rule, match.missing_turn(rule), spec.points))
             out.fired[rule.id] = 1
         else:
             hits = match.hits[rule.id]
@@ -75,11 +80,13 @@ def rule_outcome(match: PackMatch, dimension: str) -> RuleOutcome:
                 if abs(points) > cap - used:
                     points = (cap - used) * (1 if points > 0 else -1)
                 used += abs(points)
-                out.findings.append(turn_finding(rule, turn, span, round(points, 2)))
-        if spec.flag:
-            first = out.findings[-1] if out.findings else None
-            detail = f"{rule.id}: {first.quote}" if first else rule.id
-            out.flags.append(Flag(spec.flag, Severity(spec.severity), f"{spec.message}（{detail}）"))
+                found.append(turn_finding(rule, turn, span, round(points, 2) + 0.0))  # + 0.0: no -0.0 once capped
+        if settle is not None:
+            found = settle(found)
+        out.findings += found
+        first = next((f for f in found if not f.uncertain), None)
+        if spec.flag and first is not None:
+            out.flags.append(Flag(spec.flag, Severity(spec.severity), f"{spec.message}（{rule.id}: {first.quote}）"))
     return out
 
 
@@ -99,8 +106,7 @@ class RuleDimensionScorer:
 
     def score(self, transcript: Transcript, context: ScoringContext) -> DimensionScore:
         match = context.match
-        outcome = rule_outcome(match, self.name)
-        outcome.findings = context.settle(transcript, outcome.findings)
+        outcome = rule_outcome(match, self.name, partial(context.settle, transcript))
         start = match.pack.spec.scorecard.start
         return DimensionScore(
             name=self.name, score=dimension_score(start, outcome.findings), version=self.version,

@@ -167,3 +167,33 @@ def test_report_score_is_the_weighted_dimension_mean(pipeline):
     expected = sum(report.weights[n] * d.score for n, d in report.dimensions.items())
     assert report.score == pytest.approx(expected, abs=0.01)
     assert report.rule_pack == "general" and report.rule_pack_version == "1.2.0"
+
+
+def _compliance(*turns: tuple[str, float | None], gate=None):
+    from qa_service.scoring.base import Gate
+
+    pipeline = Pipeline([ComplianceScorer()], RuleBook(DEFAULT_RULES_DIR), gate=gate or Gate())
+    utterances = tuple(Utterance(i, Role.agent, text, asr_confidence=conf) for i, (text, conf) in enumerate(turns))
+    return pipeline.score(Transcript(utterances, scenario="finance"))
+
+
+def test_a_rule_flag_quotes_the_first_hit_and_capped_hits_cost_zero_not_minus_zero():
+    report = _compliance(("您的手机号是13812345678吗", None), ("备用号码13900001111", None))
+    leaks = [f for f in report.findings if f.rule_id == "general.leak-personal-data"]
+    assert [(f.quote, f.points) for f in leaks] == [("13812345678", -20.0), ("13900001111", 0.0)]
+    assert str(leaks[1].points) == "0.0"
+    (flag,) = [f for f in report.flags if f.reason == "personal_data_disclosed"]
+    assert "13812345678" in flag.detail and "13900001111" not in flag.detail
+
+
+def test_a_finding_the_asr_gate_made_uncertain_raises_no_rule_flag():
+    """The fatal 保证收益 heard at ASR confidence 0.4 goes to review; it used to raise guaranteed_return anyway."""
+    from qa_service.scoring.base import Gate
+
+    report = _compliance(("放心，这个产品保证收益的", 0.4), gate=Gate(min_asr_confidence=0.6))
+    (finding,) = [f for f in report.findings if f.rule_id == "finance.guaranteed-return"]
+    assert finding.uncertain and finding.points == 0.0
+    reasons = {f.reason for f in report.flags}
+    assert "guaranteed_return" not in reasons and "fatal_rule" not in reasons and "uncertain" in reasons
+    sure = _compliance(("放心，这个产品保证收益的", 0.9), gate=Gate(min_asr_confidence=0.6))
+    assert {"guaranteed_return", "fatal_rule"} <= {f.reason for f in sure.flags}
