@@ -22,12 +22,14 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from qa_service.config import Settings, get_settings
+from qa_service.errors import ConfigError
 from qa_service.rules.book import RuleBook
 from qa_service.rules.scheme import SchemeBook
 from qa_service.scoring.pipeline import Pipeline
 from qa_service.scoring.registry import dimension_names
 from qa_service.storage import facts
-from qa_service.storage.db import create_db_engine, session_factory, session_scope, upgrade
+from qa_service.storage.db import (create_db_engine, current_revision, known_revisions, session_factory, session_scope,
+                                   upgrade)
 from qa_service.storage.redis import redis_client
 from qa_service.storage.transcripts import KnownIds
 
@@ -145,11 +147,30 @@ class Runtime:
             return self._extensions[key]
 
     def migrate(self) -> Runtime:
-        """Bring the schema up to date when ``QA_DB__AUTO_MIGRATE`` is on (and the derived facts with it)."""
+        """Make sure the database is one this release can serve, before serving it: with
+        ``QA_DB__AUTO_MIGRATE`` on, bring the schema up to date; with it off, a schema behind this release's
+        is a :class:`ConfigError` naming ``qa db upgrade``. Then derive the facts if they never were (a
+        database from before them). A schema from a newer release, or facts derived under other settings
+        than this process's, is a :class:`ConfigError` saying what to do: a process never re-derives
+        everyone's figures under its own settings (only ``qa db upgrade`` does)."""
+        current = self.schema_problem()
         if self.settings.db.auto_migrate:
             upgrade(self.engine)
-            self.sync_facts()
+        elif current is not None:
+            raise ConfigError(f"{current}; QA_DB__AUTO_MIGRATE is off: run `qa db upgrade` first")
+        self.sync_facts(rederive=False)
         return self
+
+    def schema_problem(self) -> str | None:
+        """Why the schema is not this release's (None: it is). Raises :class:`ConfigError` for a schema
+        that a newer release migrated (this one cannot serve it, nor take it back)."""
+        head, known = known_revisions(self.engine)
+        at = current_revision(self.engine)
+        if at is not None and at not in known:
+            raise ConfigError(f"the database ({self.settings.database_url}) is at revision {at}, which this "
+                              f"release does not know (its newest is {head}): a newer release migrated it. Run "
+                              "that release, or a database this release made; nothing was changed")
+        return None if at == head else f"the database is at revision {at or 'none (empty)'}, this release needs {head}"
 
     @cached_property
     def derivation(self) -> facts.Derivation:
@@ -157,10 +178,11 @@ class Runtime:
         p = self.settings.performance
         return facts.Derivation(p.timezone, p.frt_target_seconds * 1000)
 
-    def sync_facts(self) -> int | None:
-        """Derive facts and rollups again if those settings changed or they never were (``storage/facts.py``)."""
+    def sync_facts(self, *, rederive: bool = True) -> int | None:
+        """Derive facts and rollups if they never were, or (``rederive``) were made under other settings
+        (``storage/facts.py``); with ``rederive`` False those raise ``DerivedElsewhere``."""
         with self.session() as session:
-            return facts.sync(session, self.derivation)
+            return facts.sync(session, self.derivation, rederive=rederive)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

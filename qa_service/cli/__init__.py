@@ -8,5 +8,23 @@ from qa_service.cli.app import app
 __all__ = ["app", "main"]
 
 
-def main() -> None:  # pragma: no cover
-    app()
+def main() -> None:
+    """``qa``: the Typer app, with what a command cannot work with said in one line instead of a traceback
+    (a database from a newer release, one it cannot reach or read, settings it cannot serve): exit 2."""
+    import sys
+
+    from sqlalchemy.exc import DBAPIError
+
+    from qa_service.cli.app import err_console
+    from qa_service.errors import ConfigError
+
+    try:
+        app()
+    except ConfigError as exc:
+        err_console.print(f"qa: {exc}", markup=False, style="red")
+        sys.exit(2)
+    except DBAPIError as exc:  # unreachable, refused, not a database at all
+        problem = str(exc.orig or exc).strip().splitlines()[0]
+        err_console.print(f"qa: cannot use the database: {type(exc.orig or exc).__name__}: {problem}",
+                          markup=False, style="red")
+        sys.exit(2)

@@ -14,7 +14,8 @@ def db_upgrade(
     data_dir: DataDir = None,
     revision: Annotated[str, typer.Option(help="Target revision")] = "head",
 ) -> None:
-    """Apply Alembic migrations to the configured database."""
+    """Apply Alembic migrations to the configured database; at this release's newest revision, derive the
+    facts and rollups if they never were or were made under other settings (time zone, first-response target)."""
     from qa_service.runtime import Runtime
     from qa_service.storage.db import current_revision, upgrade
 
@@ -22,6 +23,7 @@ def db_upgrade(
 
     settings = settings_for(data_dir)
     rt = Runtime(settings)
+    rt.schema_problem()  # a database a newer release migrated: said as such (ConfigError), nothing changed
     try:
         upgrade(rt.engine, revision)
     except CommandError as exc:  # an unknown revision
@@ -34,13 +36,11 @@ def db_upgrade(
         err_console.print(f"the database stays at {at}: qa db upgrade does not go back to {revision!r}", markup=False)
         rt.close()
         raise typer.Exit(1)
-    if revision == "head":
+    if rt.schema_problem() is None:  # at head, however it was named (head, heads, the id, +1)
         derived = rt.sync_facts()
         if derived is not None:
-            console.print(f"qa_facts derived for {derived} scored transcripts ({settings.performance.timezone})")
+            console.print(f"qa_facts derived for {derived} scored transcripts ({rt.derivation.version})")
     rt.close()
-
-
 
 
 @app.command()
@@ -53,6 +53,7 @@ def purge(
     batch: Annotated[int, typer.Option(min=1, max=50_000, help="Transcripts per transaction")] = 2000,
 ) -> None:
     """Retention: delete conversations older than a day, with their reports, reviews and figures."""
+    import re
     from datetime import date, datetime, time as day_time
 
     from qa_service.storage import retention
@@ -60,6 +61,8 @@ def purge(
     from qa_service.period import EARLIEST, LATEST
 
     try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", before):  # fromisoformat also takes 20261010 and 2026-W43
+            raise ValueError
         cutoff_day = date.fromisoformat(before)
         if not EARLIEST <= cutoff_day.year <= LATEST:
             raise ValueError
@@ -76,6 +79,8 @@ def purge(
         return
     if not yes and not typer.confirm("delete them for good?"):
         raise typer.Exit(1)
+    with rt.session() as s:
+        retention.purge_rollups(session=s, before=cutoff_day)
     total = 0
     while True:
         with rt.session() as s:
@@ -86,5 +91,5 @@ def purge(
         if n < batch:
             break
     with rt.session() as s:
-        kpis = retention.purge_rest(session=s, before=cutoff_day, keep_kpis=keep_kpis)
+        kpis = retention.purge_rest(session=s, before=cutoff_day, cutoff=cutoff, keep_kpis=keep_kpis)
     console.print(f"purged {total} transcript(s) and {kpis} KPI record(s) before {cutoff_day}")

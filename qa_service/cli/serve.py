@@ -142,6 +142,7 @@ def status(data_dir: DataDir = None) -> None:
     """Transcripts per status, and whether the database and Redis answer."""
     from sqlalchemy.exc import SQLAlchemyError
 
+    from qa_service.errors import ConfigError
     from qa_service.runtime import Runtime
     from qa_service.storage import transcripts as repo
     from qa_service.storage.db import current_revision
@@ -155,6 +156,11 @@ def status(data_dir: DataDir = None) -> None:
             err_console.print(f"database {rt.settings.database_url}: no schema yet (qa db upgrade, qa serve or "
                               "qa import create it)", markup=False)
         else:
+            try:
+                behind = rt.schema_problem()
+            except ConfigError as exc:  # a newer release's database
+                behind, ok = str(exc), False
+            console.print(f"schema: {behind or 'this release’s (' + current_revision(rt.engine) + ')'}", markup=False)
             with rt.sessions() as s:
                 console.print(repo.count_by_status(session=s))
     except SQLAlchemyError as exc:

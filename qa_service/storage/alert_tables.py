@@ -37,6 +37,7 @@ class LiveAlert(Base):
     __table_args__ = (
         Index("ix_live_alerts_team_created", "team_id", "created_at"),
         Index("ix_live_alerts_status_created", "status", "created_at"),
+        Index("ix_live_alerts_transcript", "transcript_id"),  # purge, and the transcripts' foreign key
         # One alert per rule and turn: a re-posted turn or a second API process's timer adds nothing.
         UniqueConstraint("conversation_id", "rule", "utterance_index", name="uq_live_alerts_turn"),
     )

@@ -95,6 +95,14 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+def known_revisions(engine: Engine) -> tuple[str, set[str]]:
+    """(the head revision of this release's migrations, every revision they know)."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config(engine))
+    return script.get_current_head(), {rev.revision for rev in script.walk_revisions()}
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to ``revision`` (idempotent)."""
     from alembic import command

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, delete, select, text, update
 from sqlalchemy.orm import Session
 
+from qa_service.errors import ConfigError
 from qa_service.storage.fact_tables import FACT_DIMENSIONS, FindingCount, Meta, QaDaily, QaFact
 from qa_service.storage import rollups, sqlite_writer
 from qa_service.storage.bulk import Prepared, prepare, upsert_rows
@@ -61,6 +62,18 @@ def final_columns(score: float | None, fatal: bool | None, dims: Mapping[str, An
     out.update({f"final_{d}": dims.get(d) for d in DIMENSIONS})
     out["final_extra_dims"] = {k: v for k, v in dims.items() if k not in DIMENSIONS} or None
     return out
+
+
+class DerivedElsewhere(ConfigError):
+    """The stored facts were derived under other settings (time zone, first-response target) than this process's."""
+
+    def __init__(self, stored: str, wanted: str):
+        super().__init__(
+            f"the database's figures were derived under {stored}; this process is configured for {wanted} "
+            "(QA_PERFORMANCE__TIMEZONE, QA_PERFORMANCE__FRT_TARGET_SECONDS). If the change is meant, stop every "
+            "qa process and run `qa db upgrade` with the new settings (it derives the figures again), then start "
+            "them all with those settings; otherwise give this process the database's settings")
+        self.stored, self.wanted = stored, wanted
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,14 +237,18 @@ def rescope_reviews(conn: Connection) -> None:
         conn.execute(update(child).values(day=parent(r.c.day), team_id=parent(r.c.team_id)))
 
 
-def sync(session: Session, derive: Derivation) -> int | None:
+def sync(session: Session, derive: Derivation, *, rederive: bool = True) -> int | None:
     """Derive everything again when it was derived under other settings, or never; returns how many
-    facts were derived (None: already current). Safe to call from several processes at once."""
+    facts were derived (None: already current). Safe to call from several processes at once. With
+    ``rederive`` False, facts derived under other settings raise :class:`DerivedElsewhere` instead (a
+    process starting with other settings must not re-derive everyone's figures under its own)."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(hashtext('qa_facts_sync'))"))
     meta = session.get(Meta, VERSION_KEY)
     if meta is not None and meta.value == derive.version:
         return None
+    if meta is not None and not rederive:
+        raise DerivedElsewhere(meta.value, derive.version)
     log.info("deriving qa_facts and rollups under %s (were: %s)", derive.version, meta.value if meta else "never")
     n = rebuild(session, derive)
     if meta is None:

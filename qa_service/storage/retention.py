@@ -3,7 +3,9 @@
 Deletes run in batches of transcripts, each its own short transaction, so a purge of millions never
 holds a long lock; the foreign keys cascade to utterances, reports, findings, flags, reviews, their
 verdicts, manual findings, appeals and audit events, and the facts. The per-day rollups of those days
-go in one statement at the end. KPI records lying wholly before the day go too unless kept.
+go first (an interrupted purge leaves no figures of conversations that are gone) and again at the end.
+Live alerts raised on purged conversations go with them (their deliveries cascade), and alerts before
+the day that never became a transcript. KPI records lying wholly before the day go too unless kept.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from qa_service.domain import TranscriptStatus
+from qa_service.storage.alert_tables import LiveAlert
 from qa_service.storage.fact_tables import FindingCount, QaDaily, QaFact
 from qa_service.storage.tables import AgentKpi, Transcript
 
@@ -34,9 +37,18 @@ def count_before(*, session: Session, before: date, cutoff: datetime) -> PurgeCo
 
 
 def _unscored(cutoff: datetime):
-    """Transcripts never scored (received, queued, failed …) stored before the cutoff."""
-    return (Transcript.status != TranscriptStatus.scored.value,
+    """Transcripts with no facts (never scored: received, queued, failed …; or being scored again after
+    its facts went) stored before the cutoff. One with facts goes by its fact's day, and is counted there."""
+    facts = select(QaFact.transcript_id).where(QaFact.transcript_id == Transcript.id).exists()
+    return (Transcript.status != TranscriptStatus.scored.value, ~facts,
             func.coalesce(Transcript.started_at, Transcript.received_at) < cutoff)
+
+
+def purge_rollups(*, session: Session, before: date) -> None:
+    """The per-day rollups of the days purged: first, so that an interrupted purge shows no figures of
+    conversations already gone; and at the end (:func:`purge_rest`)."""
+    session.execute(delete(QaDaily).where(QaDaily.day < before))
+    session.execute(delete(FindingCount).where(FindingCount.day < before))
 
 
 def purge_batch(*, session: Session, before: date, cutoff: datetime, limit: int = 2000) -> int:
@@ -48,15 +60,17 @@ def purge_batch(*, session: Session, before: date, cutoff: datetime, limit: int 
         ids += list(session.scalars(select(Transcript.id).where(*_unscored(cutoff)).order_by(Transcript.id)
                                     .limit(limit - len(ids))))
     if ids:
+        session.execute(delete(LiveAlert).where(LiveAlert.transcript_id.in_(ids)))  # with their deliveries
         session.execute(delete(Transcript).where(Transcript.id.in_(ids)))
     return len(ids)
 
 
-def purge_rest(*, session: Session, before: date, keep_kpis: bool) -> int:
-    """The rollups of the purged days, and (unless ``keep_kpis``) KPI records ending before the day;
-    returns how many KPI records went."""
-    session.execute(delete(QaDaily).where(QaDaily.day < before))
-    session.execute(delete(FindingCount).where(FindingCount.day < before))
+def purge_rest(*, session: Session, before: date, cutoff: datetime, keep_kpis: bool) -> int:
+    """The rollups of the purged days, live alerts raised before the cutoff on conversations that never
+    became a transcript, and (unless ``keep_kpis``) KPI records ending before the day; returns how many
+    KPI records went."""
+    purge_rollups(session=session, before=before)
+    session.execute(delete(LiveAlert).where(LiveAlert.transcript_id.is_(None), LiveAlert.created_at < cutoff))
     if keep_kpis:
         return 0
     return session.execute(delete(AgentKpi).where(AgentKpi.date_to < before)).rowcount or 0

@@ -60,3 +60,62 @@ def test_purge_deletes_what_is_older_and_keeps_the_rest(rt, monkeypatch, tmp_pat
         facts.rebuild(s, rt.derivation)
     assert _snapshot(rt) == kept
     assert runner.invoke(app, ["purge", "--before", "1 October"]).exit_code == 2
+
+
+def _cli_env(rt, monkeypatch, tmp_path, request) -> CliRunner:
+    for name in ("QA_DB__URL", "QA_REDIS__URL"):
+        monkeypatch.setenv(name, getattr(rt.settings, name.split("__")[0][3:].lower()).url)
+    monkeypatch.setenv("QA_DATA_DIR", str(tmp_path / "cli"))
+    get_settings.cache_clear()
+    request.addfinalizer(get_settings.cache_clear)
+    return CliRunner()
+
+
+def test_purge_takes_live_alerts_with_their_conversations_and_counts_a_rescore_once(rt, monkeypatch, tmp_path,
+                                                                                      request):
+    from qa_service.storage import alerts as alert_repo
+    from qa_service.storage.alert_tables import AlertDelivery, LiveAlert, Webhook
+
+    old = _store(rt, "old", report({"politeness": (90, 1.0, [])}), agent_id="a1", team="t",
+                 started_at="2026-09-20T10:00:00+08:00")
+    keep = _store(rt, "keep", report({"politeness": (90, 1.0, [])}), agent_id="a1", team="t",
+                  started_at="2026-10-02T10:00:00+08:00")
+    alert = {"source": "s", "team_id": "t", "agent_id": "a1", "rule": "complaint-threat", "severity": "critical",
+             "message": "m", "utterance_index": 0, "quote": "打12315", "value": 0.9}
+    with rt.session() as s:
+        s.add(Webhook(id=1, url="http://127.0.0.1:9/hook", format="json"))
+        s.flush()
+        stored, _ = alert_repo.insert_alerts(session=s, rows=[
+            {**alert, "conversation_id": 1, "external_id": "old"}, {**alert, "conversation_id": 2, "external_id": "keep"},
+            {**alert, "conversation_id": 3, "external_id": "never-ended"}])
+        for a, tid in zip(stored, (old, keep, None)):
+            s.get(LiveAlert, a.id).transcript_id = tid
+        s.get(LiveAlert, stored[2].id).created_at = stored[2].created_at.replace(year=2026, month=9, day=21)
+        s.get(Transcript, old).status = "scoring"  # being scored again: its facts say 20 September
+    runner = _cli_env(rt, monkeypatch, tmp_path, request)
+    dry = runner.invoke(app, ["purge", "--before", "2026-10-01", "--dry-run"])
+    assert "1 transcript(s)" in dry.output, dry.output  # counted once, by its facts' day
+    done = runner.invoke(app, ["purge", "--before", "2026-10-01", "--yes"])
+    assert done.exit_code == 0 and "purged 1 transcript(s)" in done.output, done.output
+    with rt.session() as s:
+        assert [a.external_id for a in s.scalars(select(LiveAlert))] == ["keep"]
+        assert s.scalar(select(func.count()).select_from(AlertDelivery)) == 1
+
+
+def test_an_interrupted_purge_leaves_no_figures_of_what_it_deleted(rt):
+    from datetime import date
+
+    from qa_service.storage import retention
+
+    _store(rt, "old", report({"politeness": (90, 1.0, [])}), agent_id="a1", team="t",
+           started_at="2026-09-20T10:00:00+08:00")
+    with rt.session() as s:  # the first step of a purge: the purged days' rollups go before any transcript
+        retention.purge_rollups(session=s, before=date(2026, 10, 1))
+    assert _count(rt, QaDaily) == 0 and _count(rt, FindingCount) == 0
+
+
+def test_purge_refuses_a_day_not_written_yyyy_mm_dd(rt, monkeypatch, tmp_path, request):
+    runner = _cli_env(rt, monkeypatch, tmp_path, request)
+    for day in ("20261010", "2026-W43", "2026-10-1"):
+        out = runner.invoke(app, ["purge", "--before", day, "--dry-run"])
+        assert out.exit_code == 2 and "YYYY-MM-DD" in out.output, (day, out.output)
