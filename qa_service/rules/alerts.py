@@ -19,7 +19,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from qa_service.errors import RuleError, RulePackError
-from qa_service.rules.loader import ReloadingBook, display_path, read_yaml_mapping
+from qa_service.rules.loader import ReloadingBook, display_path, misnamed_yaml, read_yaml_mapping
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ def unknown_rules(rules: dict[str, AlertRule], known: set[str]) -> list[AlertRul
 def load_alerts(directory: Path, known_rules: set[str] | None = None) -> dict[str, AlertRule]:
     """Every alert rule in ``directory/*.yaml``; raises :class:`RulePackError` listing every problem
     (with ``known_rules``, the ids of the packs' rules, an alert naming another rule is one: L004)."""
-    errors: list[RuleError] = []
+    errors: list[RuleError] = misnamed_yaml(directory, "L001", "alert rules") if Path(directory).is_dir() else []
     found: dict[str, tuple[AlertRule, str]] = {}
     for path in sorted(Path(directory).glob("*.yaml")) if Path(directory).is_dir() else []:
         where = display_path(path)

@@ -164,6 +164,11 @@ def read_yaml_mapping(path: Path, code: str, shape: str, fix: str) -> tuple[byte
     """A YAML file's bytes and its top-level mapping, or the coded error saying why it is not one."""
     where = display_path(path)
     data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:  # GBK from a Chinese Windows editor, most likely
+        return data, None, RuleError(code, where, f"not UTF-8 text (byte 0x{data[exc.start]:02x} at byte {exc.start + 1})",
+                                     "save the file as UTF-8 (in Notepad: 另存为 → 编码 UTF-8)")
     raw, error = parse_yaml(data, where, code)
     if error:
         return data, None, error
@@ -172,27 +177,36 @@ def read_yaml_mapping(path: Path, code: str, shape: str, fix: str) -> tuple[byte
     return data, raw, None
 
 
+def misnamed_yaml(directory: Path, code: str, what: str) -> list[RuleError]:
+    """``*.yml`` files in a folder whose files are read as ``*.yaml``: said, not silently left out."""
+    return [RuleError(code, display_path(p), f"is not read: {what} are *.yaml files", f"rename it {p.stem}.yaml")
+            for p in sorted(Path(directory).glob("*.yml"))]
+
+
 def load_packs(directory: Path) -> dict[str, RulePack]:
     """Every ``*.yaml`` pack under ``directory``; raises :class:`RulePackError` listing all problems."""
     directory = Path(directory)
     if not directory.is_dir():
         raise RulePackError([RuleError("R001", str(directory), "rule directory does not exist",
                                        "set QA_SCORING__RULES_DIR to the folder holding the *.yaml packs")])
-    errors: list[RuleError] = []
+    errors: list[RuleError] = misnamed_yaml(directory, "R001", "rule packs")
     retired = _retired(directory)
     specs: dict[str, tuple[RulePackSpec, str, bytes]] = {}
     scenarios: dict[str, str] = {}
+    broken: set[str] = set()  # files that did not load: an include of one is not also an R005
     for path in sorted(directory.glob("*.yaml")):
         where = display_path(path)
         data, raw, error = read_yaml_mapping(path, "R001", "a pack must be a mapping with name, version, "
                                                            "scenario, rules", "start the file with 'name: <pack>'")
         if error:
             errors.append(error)
+            broken.update({path.stem, str(raw.get("name")) if isinstance(raw, dict) else path.stem})
             continue
         try:
             spec = RulePackSpec.model_validate(raw)
         except ValidationError as exc:
             errors += _schema_errors(exc, raw, where)
+            broken.update({path.stem, str(raw.get("name"))})
             continue
         if spec.name in specs:
             errors.append(RuleError("R007", where, f"pack name {spec.name!r} is also used by {specs[spec.name][1]}",
@@ -210,15 +224,25 @@ def load_packs(directory: Path) -> dict[str, RulePack]:
                 errors.append(RuleError("R008", where, f"{qid} was retired and ids are never reused",
                                         "choose a new id for the new rule", qid))
 
+    for name, (spec, where, _) in specs.items():  # a scenario that is another pack's name is served by that pack
+        if spec.scenario != name and spec.scenario in specs:
+            errors.append(RuleError("R007", where, f"scenario {spec.scenario!r} is the name of pack "
+                                    f"{specs[spec.scenario][1]}, which serves it (this pack would never be used)",
+                                    "give the scenario a name no other pack has"))
     packs: dict[str, RulePack] = {}
     for name, (spec, where, _) in specs.items():
         try:
             packs[name] = _resolve(name, specs, stack=())
         except RulePackError as exc:
-            errors += exc.errors
+            errors += [e for e in exc.errors if not (e.code == "R005" and _names_broken(e, broken))]
     if errors:
         raise RulePackError(errors)
     return packs
+
+
+def _names_broken(error: RuleError, broken: set[str]) -> bool:
+    """An R005 for an include of a file that did not load (its own error says why)."""
+    return any(error.problem == f"include {name!r} names no pack" for name in broken)
 
 
 def _resolve(name: str, specs: dict[str, tuple[RulePackSpec, str, bytes]], stack: tuple[str, ...]) -> RulePack:

@@ -346,4 +346,7 @@ class RulePackSpec(Strict):
     @field_validator("version", mode="before")
     @classmethod
     def _version(cls, v: Any) -> Any:
-        return str(v) if isinstance(v, int | float) else v
+        if isinstance(v, float):  # YAML reads 1.10 as the number 1.1: the version recorded would be wrong
+            raise ValueError(f"version {v!r} was written as a number; quote it (version: \"{v}\" as you meant it, "
+                             "e.g. \"1.10\")")
+        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v

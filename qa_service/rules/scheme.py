@@ -29,7 +29,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from qa_service.errors import RuleError, RulePackError
-from qa_service.rules.loader import ReloadingBook, display_path, read_yaml_mapping
+from qa_service.rules.loader import ReloadingBook, display_path, misnamed_yaml, read_yaml_mapping
 from qa_service.rules.schema import DIMENSIONS
 
 WEIGHT_TOLERANCE = 1e-6
@@ -250,7 +250,7 @@ def load_schemes(directory: Path, dimensions: Collection[str] | None = DIMENSION
     if not directory.is_dir():
         raise RulePackError([RuleError("A001", str(directory), "appraisal scheme folder does not exist",
                                        "set QA_PERFORMANCE__SCHEMES_DIR to the folder holding the *.yaml schemes")])
-    errors: list[RuleError] = []
+    errors: list[RuleError] = misnamed_yaml(directory, "A001", "appraisal schemes")
     schemes: dict[str, AppraisalScheme] = {}
     for path in sorted(directory.glob("*.yaml")):
         where = display_path(path)

@@ -163,3 +163,48 @@ def test_appraisal_schemes_and_alert_files_refuse_duplicate_keys_too(tmp_path):
     (tmp_path / "alerts" / "x.yaml").write_text("alerts: []\nalerts: []\n", encoding="utf-8")
     with pytest.raises(RulePackError, match=r"L001 alerts/x.yaml: duplicate key 'alerts' at line 2"):
         load_alerts(tmp_path / "alerts")
+
+
+def test_a_pack_saved_as_yml_is_said_not_silently_left_out(tmp_path):
+    directory = rules_with(tmp_path, HEAD + RULE, name="mine.yml")
+    (tmp_path / "alerts").mkdir()
+    (tmp_path / "alerts" / "mine.yml").write_text("alerts: []\n", encoding="utf-8")
+    (tmp_path / "schemes").mkdir()
+    (tmp_path / "schemes" / "mine.yml").write_text("name: x\n", encoding="utf-8")
+    for load, folder, code in ((load_packs, directory, "R001"), (load_alerts, tmp_path / "alerts", "L001"),
+                               (load_schemes, tmp_path / "schemes", "A001")):
+        with pytest.raises(RulePackError) as exc:
+            load(folder)
+        assert any(e.code == code and "mine.yml" in e.path and "rename it mine.yaml" in str(e)
+                   for e in exc.value.errors), str(exc.value)
+
+
+def test_an_unquoted_decimal_version_is_refused_before_it_is_recorded_wrong(tmp_path):
+    directory = rules_with(tmp_path, HEAD.replace('version: "1.0"', "version: 1.10") + RULE)
+    with pytest.raises(RulePackError, match="R002.*version 1.1 was written as a number; quote it"):
+        load_packs(directory)
+
+
+def test_a_pack_not_saved_as_utf8_says_so(tmp_path):
+    directory = rules_with(tmp_path, "")
+    (directory / "mine.yaml").write_bytes((HEAD + RULE).encode("gb18030"))
+    with pytest.raises(RulePackError, match="R001.*not UTF-8 text.*save the file as UTF-8"):
+        load_packs(directory)
+
+
+def test_a_scenario_named_like_another_pack_is_r007(tmp_path):
+    """Pack `mine` serves scenario `px_sales`, and pack `px_sales` serves `px`: a transcript of scenario
+    `px_sales` is scored by the pack of that name, so `mine` would never be used."""
+    rules_with(tmp_path, HEAD.replace("scenario: mine", "scenario: px_sales") + RULE)
+    directory = rules_with(tmp_path, HEAD.replace("name: mine", "name: px_sales").replace("scenario: mine", "scenario: px")
+                           + RULE, name="px_sales.yaml")
+    with pytest.raises(RulePackError, match="R007.*scenario 'px_sales' is the name of pack"):
+        load_packs(directory)
+
+
+def test_one_broken_included_pack_is_one_error_not_one_per_pack_including_it(tmp_path):
+    directory = rules_with(tmp_path, HEAD + RULE)
+    (directory / "general.yaml").write_text("name: general\nrules: [\n", encoding="utf-8")
+    with pytest.raises(RulePackError) as exc:
+        load_packs(directory)
+    assert [e.code for e in exc.value.errors] == ["R001"], str(exc.value)
