@@ -6,14 +6,19 @@ or logged, so findings, offsets and quotes are all computed on the redacted text
 Each kind is a pattern plus, where the format has one, a validity check, so ordinary
 numbers (prices, dates, quantities, 400 hotlines, verification codes) stay as they are:
 
-* ``mobile``    mainland mobile: 1[3-9]x xxxx xxxx, optional +86 / 86, spaces or dashes in 3-4-4 groups
-* ``landline``  area code (010, 02x, 0xxx) then a 7–8 digit local number starting 2–9, optional extension
-* ``id_card``   18-digit resident ID: plausible birth date and a valid ISO 7064 MOD 11-2 check digit
+* ``mobile``    mainland mobile: 1[3-9]x xxxx xxxx, optional +86 / 86, a separator (space, dash, the
+  comma ASR writes at a pause, …) allowed between any two digits
+* ``landline``  area code (010, 02x, 0xxx) then a 7–8 digit local number starting 2–9 (4-4 groups too),
+  optional extension
+* ``id_card``   18-digit resident ID (6-8-4 groups too): plausible birth date and a valid ISO 7064 MOD 11-2
+  check digit
 * ``bank_card`` 16–19 digits (or 4-4-4-4[-x] groups) passing the Luhn check
 * ``email``     local@domain.tld
 * ``order``     only the operator's own order-number patterns (``QA_PII__ORDER_PATTERNS``)
 
-Chinese-numeral numbers in ASR output (幺三八…) are not recognised.
+A number is found next to letters too (``Tel13812345678``, ``wx…``), never inside a longer run of digits.
+Full-width characters count as their ASCII forms. Chinese-numeral numbers in ASR output (幺三八…) are
+not recognised, nor a number split over two turns.
 """
 
 from __future__ import annotations
@@ -30,19 +35,26 @@ from qa_service.domain import PII_PLACEHOLDERS
 PLACEHOLDERS = PII_PLACEHOLDERS
 KINDS = tuple(PLACEHOLDERS)  # also the priority when two candidates overlap
 
-_EDGE_L = r"(?<![0-9A-Za-z])"
-_EDGE_R = r"(?![0-9A-Za-z])"
+# A number is never part of a longer run of digits; letters may touch it (Tel13812345678, wx…, …X号).
+_EDGE_L = r"(?<![0-9])"
+_EDGE_R = r"(?![0-9])"
+# What may stand between the digits of one number: a space (also no-break and zero-width), a dash (also en
+# and em), or the comma ASR writes at a pause. Not "," or ".": those are thousands and decimals (a price).
+_SEP = "[ \\-\u00a0\u200b\u2013\u2014，]"
 _PATTERNS = {
     "email": re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"),
-    "id_card": re.compile(_EDGE_L + r"\d{17}[\dXx]" + _EDGE_R),
-    "bank_card": re.compile(_EDGE_L + r"(?:\d{16,19}|\d{4}(?:[ -]\d{4}){3}(?:[ -]?\d{1,3})?)" + _EDGE_R),
-    "mobile": re.compile(_EDGE_L + r"(?:(?:\+|00)?86[ -]?)?1[3-9]\d(?:\d{8}|[ -]\d{4}[ -]\d{4})" + _EDGE_R),
+    "id_card": re.compile(_EDGE_L + rf"\d{{6}}{_SEP}?\d{{8}}{_SEP}?\d{{3}}[\dXx]" + r"(?![0-9A-Za-z])"),
+    "bank_card": re.compile(_EDGE_L + rf"(?:\d{{16,19}}|\d{{4}}(?:{_SEP}\d{{4}}){{3}}(?:{_SEP}?\d{{1,3}})?)" + _EDGE_R),
+    "mobile": re.compile(_EDGE_L + rf"(?:(?:\+|00)?86{_SEP}?)?1[3-9](?:{_SEP}?\d){{9}}" + _EDGE_R),
     "landline": re.compile(
-        _EDGE_L + r"(?:[(（](?:010|02\d|0[3-9]\d\d)[)）][ -]?|(?:010|02\d|0[3-9]\d\d)[ -]?)"
-        r"[2-9]\d{6,7}(?:(?:-|转)\d{1,5})?" + _EDGE_R),
+        _EDGE_L + rf"(?:[(（](?:010|02\d|0[3-9]\d\d)[)）]{_SEP}?|(?:010|02\d|0[3-9]\d\d){_SEP}?)"
+        rf"[2-9]\d{{2,3}}{_SEP}?\d{{4}}(?:(?:-|转)\d{{1,5}})?" + _EDGE_R),
 }
-# Full-width digits and signs → ASCII, one character for one, so offsets in the original still hold.
-_HALF_WIDTH = str.maketrans("０１２３４５６７８９＋－＠．　", "0123456789+-@. ")
+_CARD_GROUPS = re.compile(rf"\d{{4}}(?:{_SEP}\d{{4}}){{3}}")  # a grouped card without the digits that follow
+# Full-width ASCII (digits, letters, ＠．＋－) and the ideographic space → ASCII, one character for one, so
+# offsets in the original still hold.
+# The full-width comma stays: between digits it is ASR's pause (a separator), where "," would be thousands.
+_HALF_WIDTH = {**{c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F) if c != 0xFF0C}, 0x3000: 0x20}
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 
@@ -75,7 +87,7 @@ def luhn(number: str) -> bool:
 
 def _valid(kind: str, text: str) -> bool:
     if kind == "id_card":
-        return valid_id_card(text)
+        return valid_id_card(re.sub(r"[^0-9Xx]", "", text))
     if kind == "bank_card":
         digits = _digits(text)
         return 16 <= len(digits) <= 19 and digits[0] != "0" and luhn(digits)
@@ -112,15 +124,19 @@ def make_policy(kinds: tuple[str, ...], order_patterns: tuple[str, ...]) -> Poli
 
 def find(text: str, policy: Policy) -> list[tuple[int, int, str]]:
     """Non-overlapping ``(start, end, kind)`` spans, earlier kinds in KINDS winning overlaps."""
-    if not ("@" in text or "＠" in text or any(map(str.isdigit, text))):  # most turns: no digit, no @
-        return []
+    if not (policy.order_patterns or "@" in text or "＠" in text or any(map(str.isdigit, text))):
+        return []  # most turns: no digit, no @ (an operator's own patterns may need neither)
     text = text.translate(_HALF_WIDTH)
     taken: list[tuple[int, int, str]] = []
     for kind, pattern in policy.patterns():
         for m in pattern.finditer(text):
             s, e = m.span()
-            if s == e or not _valid(kind, m.group()):
+            if s == e:
                 continue
+            if not _valid(kind, m.group()):
+                if kind != "bank_card" or not (short := _CARD_GROUPS.match(m.group())) or not _valid(kind, short.group()):
+                    continue
+                e = s + short.end()  # 6214 8301 0023 4565 12点: the card, then another number
             if all(e <= ts or s >= te for ts, te, _ in taken):
                 taken.append((s, e, kind))
     return sorted(taken)
@@ -142,11 +158,23 @@ def redact(text: str, policy: Policy, counts: Counter | None = None) -> str:
 
 
 def redact_value(value: Any, policy: Policy, counts: Counter | None = None) -> Any:
-    """Every string inside a JSON-like value redacted (keys kept)."""
+    """Every string inside a JSON-like value redacted, keys too; a whole number that is personal data
+    (``"caller": 13822220002``) becomes its placeholder. Two keys that redact alike stay apart (``#2``)."""
     if isinstance(value, str):
         return redact(value, policy, counts)
+    if isinstance(value, int) and not isinstance(value, bool):
+        said = redact(str(value), policy, counts)
+        return value if said == str(value) else said
     if isinstance(value, dict):
-        return {k: redact_value(v, policy, counts) for k, v in value.items()}
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            key = redact(k, policy, counts) if isinstance(k, str) else k
+            n = 1
+            while key in out:
+                n += 1
+                key = f"{redact(k, policy)}#{n}"
+            out[key] = redact_value(v, policy, counts)
+        return out
     if isinstance(value, list):
         return [redact_value(v, policy, counts) for v in value]
     return value

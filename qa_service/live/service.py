@@ -173,6 +173,9 @@ class Appended:
 
 def add_utterances(rt: Runtime, cid: int, items: list[LiveUtterance], team: str | None = None) -> Appended:
     """Check new turns as they arrive and raise the alerts they call for (stored before this returns)."""
+    # Loaded before the conversation's lock is taken: the first turn after a start loads the models, and
+    # must not hold its conversation (past the lock's lifetime, on a slow machine) while it does.
+    live_checks, rules = checks(rt), list(alert_rules(rt).values())
     with live_repo.hold(rt.redis, cid, last=WINDOW * 2,
                         wait_s=rt.settings.live.lock_timeout_s) as held:
         history = held.recent
@@ -185,9 +188,8 @@ def add_utterances(rt: Runtime, cid: int, items: list[LiveUtterance], team: str 
         recent = (history + new)[start:]
         earlier = {role: n - sum(t["role"] == role for t in recent[:len(recent) - len(new)])
                    for role, n in state.by_role.items()}
-        observations = checks(rt).observe(recent, range(len(recent) - len(new), len(recent)),
+        observations = live_checks.observe(recent, range(len(recent) - len(new), len(recent)),
                                           channel=meta["channel"], scenario=meta.get("scenario"), earlier=earlier)
-        rules = list(alert_rules(rt).values())
         fired = []
         for turn, obs in zip(new, observations):
             obs.index = turn["seq"]

@@ -29,6 +29,20 @@ def test_pii_corpus_is_big_enough_both_ways():
     assert len(CORPUS["redact"]) >= 15 and len(CORPUS["keep"]) >= 20
 
 
+def test_pii_metadata_numbers_and_keys_are_redacted_as_text_is():
+    """A phone sent as a JSON number, or as a key, is personal data all the same; two keys that redact
+    alike stay apart; other numbers and booleans are kept as they are."""
+    got = pii.redact_value({"caller": 13822220002, "crm": {"tel": "13811119999", "alt": [15899990009]},
+                            "13833330003": "回访号码", "13833330004": "备用", "n": 5, "vip": True}, POLICY)
+    assert got == {"caller": "[手机号]", "crm": {"tel": "[手机号]", "alt": ["[手机号]"]},
+                   "[手机号]": "回访号码", "[手机号]#2": "备用", "n": 5, "vip": True}
+
+
+def test_pii_own_order_patterns_apply_to_turns_without_digits():
+    policy = pii.make_policy(("order",), ("会员[A-Z]{6}",))
+    assert pii.redact("会员ABCDEF 您好", policy) == "[订单号] 您好"
+
+
 def test_pii_id_card_and_luhn_checks():
     assert pii.valid_id_card("11010519491231002X")
     assert not pii.valid_id_card("110105194912310021")  # wrong check digit
