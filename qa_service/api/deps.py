@@ -15,6 +15,7 @@ from qa_service.errors import Invalid
 from qa_service.ingest.schema import check_time
 from qa_service.period import Period, parse_period
 from qa_service.runtime import Runtime
+from qa_service.ingest.pii import redact_typed
 
 
 # Trivial lookups are ``async def`` so FastAPI calls them inline instead of hopping to a thread.
@@ -72,3 +73,8 @@ def period_param(text: str, loc: tuple[str, ...] = ("query", "period")) -> Perio
         return parse_period(text)
     except ValueError as exc:
         raise Invalid(str(exc), loc[-1], loc=loc) from None
+
+
+def typed(runtime: Runtime, text: str | None) -> str | None:
+    """Free text staff type into a request, redacted as conversations are (``QA_PII__*``) before it is stored."""
+    return redact_typed(runtime.settings.pii, text)

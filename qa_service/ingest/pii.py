@@ -180,6 +180,13 @@ def redact_value(value: Any, policy: Policy, counts: Counter | None = None) -> A
     return value
 
 
+def redact_typed(pii: Any, text: str | None) -> str | None:
+    """What staff type — verdict and completion comments, manual findings' messages, appeal reasons and
+    decisions, alert notes — redacted under the global settings (``Settings.pii``), as conversations are."""
+    policy = policy_for(pii, "")
+    return text if text is None or policy is None else redact(text, policy)
+
+
 def policy_for(pii: Any, source: str) -> Policy | None:
     """The policy for ``source`` from ``Settings.pii`` (its per-source overrides applied); None: redact nothing."""
     override = pii.sources.get(source)

@@ -322,3 +322,27 @@ def test_sampling_plan_and_round_robin(api, sessions_for):
     r = client.post("/v1/reviews/assign", json={"reviewers": ["a", "b"], "mode": "manual", "review_ids": [1],
                                                 "by": "lead"})
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "reviewers"]
+
+
+def test_what_staff_type_is_redacted_as_conversations_are(api, sessions_for):
+    """Comments, manual findings' messages and appeal reasons are stored, shown and audited redacted."""
+    client = api
+    tid = store(client, sessions_for, "typed-pii", report({"politeness": (40, 1.0, [
+        finding("politeness", "general.rude-dismissive", -20)])}))
+    rid = client.get("/v1/reviews").json()["items"][0]["id"]
+    [f] = client.get(f"/v1/reviews/{rid}").json()["findings"]
+    phone, card = "13812345678", "6222021001123456789"
+    client.put(f"/v1/reviews/{rid}/findings/{f['id']}/verdict",
+               json={"verdict": "confirmed", "comment": f"客户手机{phone}", "by": "qa-li"})
+    client.post(f"/v1/reviews/{rid}/manual-findings", json={
+        "dimension": "politeness", "utterance_index": 1, "quote": "你自己看说明", "points": -5,
+        "message": f"坐席念出卡号{card}", "rule_id": "general.courtesy-terms", "by": "qa-li"})
+    done = client.post(f"/v1/reviews/{rid}/complete", json={"by": "qa-li", "confirm_rest": True,
+                                                            "comment": f"回访{phone}"}).json()
+    appeal = client.post(f"/v1/reviews/{rid}/appeals", json={"finding_id": f["id"], "reason": f"我打了{phone}",
+                                                             "by": "sup"})
+    assert appeal.status_code == 201, appeal.text
+    shown = " ".join([client.get(f"/v1/reviews/{rid}").text, client.get(f"/v1/reviews/{rid}/audit").text,
+                      appeal.text, str(done)])
+    assert phone not in shown and card not in shown
+    assert "客户手机[手机号]" in shown and "坐席念出卡号[银行卡号]" in shown and tid

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from qa_service.api import presenters
 from qa_service.api.auth import Ingest, Supervise, actor, scope_team
-from qa_service.api.deps import RowId, RuntimeDep, SessionDep
+from qa_service.api.deps import RowId, RuntimeDep, SessionDep, typed
 from qa_service.api.schemas.live import (
     AlertNote,
     AlertRead,
@@ -94,7 +94,7 @@ def acknowledge(alert_id: RowId, runtime: RuntimeDep, principal: Supervise, body
     body = body or AlertNote()
     with runtime.session() as session:
         alert = supervise.acknowledge(session=session, r=runtime.redis, alert_id=alert_id,
-                                      by=actor(principal, body.by), note=body.note, team=principal.team)
+                                      by=actor(principal, body.by), note=typed(runtime, body.note), team=principal.team)
         return presenters.alert_read(alert)
 
 
@@ -104,5 +104,5 @@ def close(alert_id: RowId, runtime: RuntimeDep, principal: Supervise, body: Aler
     body = body or AlertNote()
     with runtime.session() as session:
         alert = supervise.close(session=session, r=runtime.redis, alert_id=alert_id, by=actor(principal, body.by),
-                                note=body.note, team=principal.team)
+                                note=typed(runtime, body.note), team=principal.team)
         return presenters.alert_read(alert)

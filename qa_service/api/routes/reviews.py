@@ -24,7 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from qa_service.api import presenters
 from qa_service.api.auth import Appellant, QARead, ReviewWrite, actor, check_team, scope_team
 from qa_service.api.deps import (
-    ROW_ID_MAX, Instant, ReadSessionDep, RowId, RuntimeDep, SessionDep, SettingsDep, period_param,
+    ROW_ID_MAX, Instant, ReadSessionDep, RowId, RuntimeDep, SessionDep, SettingsDep, period_param, typed,
 )
 from qa_service.api.schemas import (
     AppealDecision,
@@ -158,7 +158,8 @@ def set_verdict(review_id: RowId, finding_id: RowId, body: VerdictRequest, runti
     by = actor(principal, body.by)
     with runtime.session() as session:
         review = service.set_verdict(session=session, review_id=review_id, finding_id=finding_id,
-                                     verdict=body.verdict, comment=body.comment, by=by, team=principal.team)
+                                     verdict=body.verdict, comment=typed(runtime, body.comment), by=by,
+                                     team=principal.team)
         return presenters.review_read(review, runtime.settings.review)
 
 
@@ -168,7 +169,7 @@ def add_manual_finding(review_id: RowId, body: ManualFindingRequest, runtime: Ru
                        ) -> ReviewRead:
     """Add a finding the machine missed, quoting the utterance verbatim (by `span` or `quote`)."""
     by = actor(principal, body.by)
-    spec = ManualFindingSpec(**body.model_dump(exclude={"by"}))
+    spec = ManualFindingSpec(**{**body.model_dump(exclude={"by"}), "message": typed(runtime, body.message)})
     with runtime.session() as session:
         review, _ = service.add_manual(session=session, review_id=review_id, spec=spec, by=by, team=principal.team)
         return presenters.review_read(review, runtime.settings.review)
@@ -191,7 +192,7 @@ def complete_review(review_id: RowId, body: CompleteRequest, runtime: RuntimeDep
     """Close the review: the final score stands (appeals may still change it within the window)."""
     by = actor(principal, body.by)
     with runtime.session() as session:
-        review = service.complete(session=session, review_id=review_id, by=by, comment=body.comment,
+        review = service.complete(session=session, review_id=review_id, by=by, comment=typed(runtime, body.comment),
                                   confirm_rest=body.confirm_rest, team=principal.team)
         return presenters.review_read(review, runtime.settings.review)
 
@@ -225,7 +226,7 @@ def create_appeal(review_id: RowId, body: AppealRequest, runtime: RuntimeDep, pr
     by = actor(principal, body.by)
     with runtime.session() as session:
         appeal = service.create_appeal(session=session, review_id=review_id, finding_id=body.finding_id,
-                                       manual_finding_id=body.manual_finding_id, reason=body.reason, by=by,
+                                       manual_finding_id=body.manual_finding_id, reason=typed(runtime, body.reason), by=by,
                                        window_days=runtime.settings.review.appeal_window_days,
                                        team=principal.team)
         review = service.get(session=session, review_id=review_id)
@@ -252,7 +253,7 @@ def decide_appeal(appeal_id: RowId, body: AppealDecision, runtime: RuntimeDep, p
     by = actor(principal, body.by)
     with runtime.session() as session:
         appeal, review = service.decide_appeal(session=session, appeal_id=appeal_id, decision=body.decision,
-                                               comment=body.comment, by=by, team=principal.team)
+                                               comment=typed(runtime, body.comment), by=by, team=principal.team)
         return presenters.appeal_read(appeal, review, review.transcript)
 
 
