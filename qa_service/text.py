@@ -7,6 +7,7 @@ from what the speaker actually said.
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
@@ -155,8 +156,32 @@ def is_word(token: str) -> bool:
     return any(ch.isalnum() for ch in token)
 
 
+# jieba's dictionary is 350,000 words (~60 MB once loaded): one tokenizer per set of added words in a process,
+# shared by the analyzers that want that set (every rule book loads one, and runs its examples with it).
+_TOKENIZERS: dict[tuple[str, ...], jieba.Tokenizer] = {}
+_TOKENIZERS_LOCK = threading.Lock()
+
+
+def _tokenizer_with(words: tuple[str, ...]) -> jieba.Tokenizer:
+    """A jieba tokenizer of its own (never jieba's process-wide default) with ``words`` added; the same
+    object for the same words. Never changed once made (an analyzer adding words gets another)."""
+    with _TOKENIZERS_LOCK:
+        tokenizer = _TOKENIZERS.get(words)
+        if tokenizer is None:
+            tokenizer = jieba.Tokenizer()
+            tokenizer.initialize()
+            # Only words jieba lacks: re-adding a known word (垃圾) raises its frequency and
+            # breaks compounds that contain it (垃圾桶).
+            for word in words:
+                if not tokenizer.FREQ.get(word):
+                    tokenizer.add_word(word)
+            _TOKENIZERS[words] = tokenizer
+        return tokenizer
+
+
 class Analyzer:
-    """Owns a jieba tokenizer (never jieba's process-wide default); load once with ``initialize()``."""
+    """A jieba tokenizer with this analyzer's added words (shared with analyzers adding the same ones,
+    never jieba's process-wide default); loaded once with ``initialize()``."""
 
     CACHE_TEXTS = 50_000  # tokenised texts remembered (agents' templates and short replies repeat a lot)
 
@@ -166,25 +191,14 @@ class Analyzer:
         self._cache: dict[tuple[str, bool], list[Token]] = {}
 
     def initialize(self) -> None:
-        if self._tokenizer is not None:
-            return
-        tokenizer = jieba.Tokenizer()
-        tokenizer.initialize()
-        self._tokenizer = tokenizer
-        self._add(self._extra_words)
+        if self._tokenizer is None:
+            self._tokenizer = _tokenizer_with(self._extra_words)
 
     def add_words(self, words: tuple[str, ...] | list[str]) -> None:
         """Make sure ``words`` segment as units (lexicon entries like 不耐烦, 不靠谱)."""
         self._extra_words = tuple(dict.fromkeys((*self._extra_words, *words)))
         if self._tokenizer is not None:
-            self._add(words)
-
-    def _add(self, words) -> None:
-        # Only words jieba lacks: re-adding a known word (垃圾) raises its frequency and
-        # breaks compounds that contain it (垃圾桶).
-        for word in words:
-            if not self._tokenizer.FREQ.get(word):
-                self._tokenizer.add_word(word)
+            self._tokenizer = _tokenizer_with(self._extra_words)
         self._cache.clear()
 
     def tokens(self, text: str, *, masked: bool = False) -> list[Token]:
