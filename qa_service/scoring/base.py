@@ -48,6 +48,19 @@ class ScoringContext:
                 for f in findings]
 
 
+def capped(findings: list[Finding], cap: float) -> list[Finding]:
+    """The findings, in order, with their points cut so that together they move at most ``cap`` points
+    (deductions and bonuses alike). Apply it after :meth:`ScoringContext.settle`: a finding sent to review
+    costs nothing, so it uses none of the cap, and a certain hit after it still costs its points."""
+    used, out = 0.0, []
+    for f in findings:
+        size = min(abs(f.points), max(cap - used, 0.0))
+        used += size
+        pts = round(size if f.points > 0 else -size, 2) + 0.0  # + 0.0: no -0.0 once capped
+        out.append(f if pts == f.points else replace(f, points=pts))
+    return out
+
+
 @runtime_checkable
 class Scorer(Protocol):
     name: str

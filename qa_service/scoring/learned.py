@@ -12,7 +12,6 @@ threshold to sit near, so no uncertainty band; the ASR gate still applies to the
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import replace
 
 from qa_service.domain import Finding, Severity, Transcript, Utterance
 from qa_service.scoring.base import ScoringContext
@@ -69,16 +68,6 @@ def graded_turns(context: ScoringContext, transcript: Transcript, head: str, cap
             found.append(f)
             units += amount
     return found, units
-
-
-def capped(findings: list[Finding], cap: float) -> list[Finding]:
-    """Learned findings with their points cut so that together they cost at most ``cap``."""
-    used, out = 0.0, []
-    for f in findings:
-        pts = -min(abs(f.points), max(cap - used, 0.0))
-        used += abs(pts)
-        out.append(f if pts == f.points else replace(f, points=round(pts, 2)))
-    return out
 
 
 def utterance_at(transcript: Transcript, index: int) -> Utterance:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from qa_service.domain import DimensionScore, Finding, Flag, Role, Severity, Transcript, Utterance
 from qa_service.rules.engine import PackMatch
-from qa_service.scoring.base import ScoringContext
+from qa_service.scoring.base import ScoringContext, capped
 from qa_service.text import NEGATORS, SCOPE_FILLERS, Analyzer, Token, is_word, negation_count
 
 LEXICON_PACKAGE = "qa_service.scoring.lexicons"
@@ -140,17 +140,15 @@ class NegativityScorer:
             per_word, cap = match.pack.spec.negativity.points_per_agent_word, match.pack.spec.negativity.cap
         counts = {role: [0, 0] for role in Role}  # role -> [negative, words]
         findings: list[Finding] = []
-        deducted = 0.0
         for utt in transcript.utterances:
             hits, n_words = self.match(utt, negative_words)
             counts[utt.role][0] += len(hits)
             counts[utt.role][1] += n_words
-            for hit in hits:
-                findings.append(self._finding(hit, deducted, per_word, cap))
-                deducted -= findings[-1].points
+            findings += [self._finding(hit, per_word) for hit in hits]
         if context is not None:
-            findings = context.settle(transcript, findings)
-            deducted = -sum(f.points for f in findings)
+            findings = context.settle(transcript, findings)  # before the cap: a word sent to review uses none
+        findings = capped(findings, cap)
+        deducted = -sum(f.points for f in findings)
         ratios = {
             role.value: round(neg / words, 4) if words else 0.0 for role, (neg, words) in counts.items()
         }
@@ -184,11 +182,10 @@ class NegativityScorer:
             },
         )
 
-    def _finding(self, hit: NegativeHit, deducted_so_far: float, per_word: float, cap: float) -> Finding:
+    def _finding(self, hit: NegativeHit, per_word: float) -> Finding:
         utt = hit.utterance
         if utt.role == Role.agent:
-            points = max(per_word, -(cap - deducted_so_far))
-            points = min(0.0, points)
+            points = min(0.0, per_word)
             severity = Severity.major
             message = "坐席使用负面词汇" + ("（否定褒义词）" if hit.negated_positive else "")
             rule_id = "negativity.agent-negative-word"

@@ -15,7 +15,7 @@ from qa_service.domain import DimensionScore, Finding, Flag, Severity, Transcrip
 from qa_service.rules.engine import PackMatch, Turn
 from qa_service.rules.loader import PackRule
 from qa_service.rules.schema import RuleKind
-from qa_service.scoring.base import ScoringContext
+from qa_service.scoring.base import ScoringContext, capped
 
 MISSING_QUOTE_CHARS = 60
 
@@ -64,8 +64,6 @@ def rule_outcome(match: PackMatch, dimension: str,
                 quote = match.turns[t].quote(spans[0])[1] if spans else match.turns[t].utterance.text[:30]
                 out.flags.append(Flag(spec.flag, Severity(spec.severity), f"{spec.message}（{rule.id}：{quote}）"))
             continue
-        cap = spec.cap if spec.cap is not None else abs(spec.points)
-        used = 0.0
         found: list[Finding] = []
         if spec.kind == RuleKind.required:
             found.append(whole_turn_finding(rule, match.missing_turn(rule), spec.points))
@@ -76,13 +74,10 @@ def rule_outcome(match: PackMatch, dimension: str,
             for t in sorted(hits):
                 turn = match.turns[t]
                 span = hits[t][0] if hits[t] else (0, len(turn.norm.text))
-                points = spec.points
-                if abs(points) > cap - used:
-                    points = (cap - used) * (1 if points > 0 else -1)
-                used += abs(points)
-                found.append(turn_finding(rule, turn, span, round(points, 2) + 0.0))  # + 0.0: no -0.0 once capped
+                found.append(turn_finding(rule, turn, span, spec.points))
         if settle is not None:
-            found = settle(found)
+            found = settle(found)  # before the cap: a hit sent to review uses none of it
+        found = capped(found, spec.cap if spec.cap is not None else abs(spec.points))
         out.findings += found
         first = next((f for f in found if not f.uncertain), None)
         if spec.flag and first is not None:

@@ -14,7 +14,7 @@ import re
 
 from qa_service.domain import Channel, DimensionScore, Finding, Flag, Role, Severity, Transcript, Utterance
 from qa_service.rules.schema import TimingSettings
-from qa_service.scoring.base import ScoringContext
+from qa_service.scoring.base import ScoringContext, capped
 from qa_service.scoring.rulebased import dimension_score
 
 SPOKEN_CHAR = re.compile(r"[\w]")
@@ -49,17 +49,6 @@ def _speech_rate(turns: list[Utterance]) -> tuple[float | None, int, Utterance |
             fastest = (u, rate)
     rate = round(agent_chars * MS_PER_MIN / agent_ms, 1) if agent_ms else None
     return rate, agent_ms, slowest[0] if slowest else None, fastest[0] if fastest else None
-
-
-def _capped(findings: list[Finding], cap: float) -> list[Finding]:
-    """The findings with their points cut so that together they cost at most ``cap``."""
-    used, out = 0.0, []
-    for f in findings:
-        pts = -min(abs(f.points), cap - used)
-        used += abs(pts)
-        out.append(Finding(f.dimension, f.rule_id, f.utterance_index, f.span, f.quote, round(pts, 2),
-                           f.severity, f.role, f.message))
-    return out
 
 
 class TimingScorer:
@@ -126,12 +115,12 @@ class TimingScorer:
         if is_call and speech_rate is not None and agent_ms >= 10_000 and not lo <= speech_rate <= hi:
             charge(fastest if speech_rate > hi else slowest, "speech-rate", cfg.points_speech_rate,
                    f"语速 {speech_rate:.0f} 字/分钟，不在 {lo}–{hi} 范围内")
-        capped = _capped(findings, cfg.cap)
+        findings = capped(findings, cfg.cap)
         flags = []
         if interruptions >= 3:
             flags.append(Flag("frequent_interruptions", Severity.minor, f"抢话 {interruptions} 次"))
         return DimensionScore(
-            name=self.name, score=dimension_score(start, capped), version=self.version, findings=capped, flags=flags,
+            name=self.name, score=dimension_score(start, findings), version=self.version, findings=findings, flags=flags,
             metrics={
                 "applicable": True,
                 "duration_ms": duration_ms,

@@ -186,3 +186,23 @@ def test_borderline_detector_calls_go_to_review(pipeline):
     assert all(f.points < 0 and not f.uncertain for f in learned if f.rule_id in GRADED)
     assert report.score > pipeline.score(transcript_of(SAMPLE[POOR], {})).score
     assert any(f.uncertain for f in learned) and "uncertain" in {f.reason for f in report.flags}
+
+
+def test_learned_findings_sent_to_review_use_none_of_the_detectors_cap(pipeline):
+    """The probe's case: two brush-offs heard at ASR confidence 0.4 / 0.5 went to review and still used up
+    rude-dismissive's cap, so the sure 爱买不买 at 0.97 cost nothing."""
+    asr_only = Pipeline(pipeline.scorers, pipeline.rulebook, detector=pipeline.detector,
+                        gate=Gate(min_asr_confidence=0.6, band=0.0)).initialize()
+    texts = [("a", "您好，请问有什么可以帮您？", 0.95), ("c", "我的快递怎么还没到", 0.95), ("a", "你自己看物流", 0.4),
+             ("c", "我看不懂", 0.95), ("a", "听不懂吗", 0.5), ("c", "你说清楚点", 0.95),
+             ("a", "爱买不买，跟你说了多少遍", 0.97), ("c", "好吧", 0.95)]
+    roles = {"a": Role.agent, "c": Role.customer}
+    report = asr_only.score(Transcript(tuple(Utterance(i, roles[r], t, asr_confidence=c)
+                                             for i, (r, t, c) in enumerate(texts))))
+    sure = [f for f in report.findings if f.utterance_index == 6 and f.dimension == "politeness"]
+    assert any(f.rule_id == "general.rude-dismissive" and f.points == -10 for f in sure)
+    unsure = [f for f in report.findings if f.utterance_index in (2, 4) and f.uncertain]
+    assert unsure and all(f.points == 0 for f in unsure)
+    assert not [f for f in report.findings if f.utterance_index in (2, 4) and f.points]
+    politeness = report.dimensions["politeness"]
+    assert politeness.score == round(100 + sum(f.points for f in politeness.findings), 2)

@@ -197,3 +197,35 @@ def test_a_finding_the_asr_gate_made_uncertain_raises_no_rule_flag():
     assert "guaranteed_return" not in reasons and "fatal_rule" not in reasons and "uncertain" in reasons
     sure = _compliance(("放心，这个产品保证收益的", 0.9), gate=Gate(min_asr_confidence=0.6))
     assert {"guaranteed_return", "fatal_rule"} <= {f.reason for f in sure.flags}
+
+
+def test_hits_sent_to_review_use_none_of_a_rules_cap():
+    """leak-personal-data costs 20, capped at 20: its first hit heard at ASR confidence 0.4 goes to review,
+    and the sure hit after it still costs the 20 (it cost 0: the unsure hit had used the cap up)."""
+    from qa_service.scoring.base import Gate
+
+    report = _compliance(("您的手机号是13812345678吗", 0.4), ("备用号码13900001111", 0.97),
+                         gate=Gate(min_asr_confidence=0.6))
+    leaks = [(f.quote, f.points, f.uncertain) for f in report.findings if f.rule_id == "general.leak-personal-data"]
+    assert leaks == [("13812345678", 0.0, True), ("13900001111", -20.0, False)]
+    assert report.dimensions["compliance"].score == 80.0
+
+
+def test_agent_negative_words_sent_to_review_use_none_of_the_negativity_cap():
+    from qa_service.scoring.base import Gate
+
+    analyzer = Analyzer()
+    scorer = NegativityScorer(analyzer=analyzer, negative_words=load_lexicon(None, "negative.txt"),
+                              positive_words=load_lexicon(None, "positive.txt"),
+                              problem_words=load_lexicon(None, "problem.txt"))
+    book = RuleBook(DEFAULT_RULES_DIR, analyzer=analyzer)
+    pipeline = Pipeline([scorer], rulebook=book, gate=Gate(min_asr_confidence=0.6)).initialize()
+    turns = [Utterance(i, Role.agent, "这个垃圾系统真糟糕，太差劲了", asr_confidence=0.3) for i in range(6)]
+    turns.append(Utterance(6, Role.agent, "这个东西真是垃圾", asr_confidence=0.95))
+    report = pipeline.score(Transcript(tuple(turns)))
+    words = [f for f in report.findings if f.rule_id == "negativity.agent-negative-word"]
+    unsure = [f for f in words if f.utterance_index < 6]
+    sure = [f for f in words if f.utterance_index == 6]
+    assert unsure and all(f.uncertain and f.points == 0 for f in unsure)
+    assert sure and all(f.points < 0 and not f.uncertain for f in sure)
+    assert report.dimensions["negativity"].score == 100 + sum(f.points for f in sure)
