@@ -139,6 +139,7 @@ class DimensionScore:
     flags: list[Flag] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
     applicable: bool = True  # False: nothing to judge (timing without timestamps); left out of the score
+    start: float | None = None  # the score is clamp(start + its findings' points) (None: it is not)
 
 
 @dataclass(slots=True)
@@ -169,6 +170,7 @@ class QAReport:
                 "version": f"{dim.name}.v{dim.version}",
                 "weight": round(self.weights.get(name, 0.0), 4),
                 "applicable": dim.applicable,
+                **({"start": dim.start} if dim.start is not None else {}),
                 "metrics": dim.metrics,
                 "timing_ms": round(self.stage_ms.get(name, 0.0), 3),
             }

@@ -69,7 +69,9 @@ def enqueue_scored_many(*, session: Session, reports: Mapping[int, QAReport]) ->
 
 
 def _rescored(session: Session, review: Review, report: QAReport, flags: list[tuple[str, str]]) -> None:
-    """A transcript already in review was scored again: a queued entry follows the new report."""
+    """A transcript already in review was scored again: a queued entry follows the new report; one under
+    way or done keeps its verdicts (they followed their findings: ``storage.reviews.relink``) and its
+    machine and final figures — and a done one's figures in the period aggregates — follow the new report."""
     before = {"machine_score": review.machine_score, "reasons": list(review.reasons)}
     if review.status == ReviewStatus.queued.value:
         extra = [r for r in review.reasons if r in (SAMPLE_REASON, MANUAL_REASON)]
@@ -82,6 +84,12 @@ def _rescored(session: Session, review: Review, report: QAReport, flags: list[tu
         review.final_score = review.final_fatal = review.final_dims = None
         review.verdicts.clear()
         review.manual_findings.clear()
+    else:
+        review.machine_score, review.machine_fatal, review.updated_at = report.score, report.fatal, utcnow()
+        review.pass_mark = report.pass_mark
+        refresh_final(review)
+        if review.status == ReviewStatus.done.value:
+            _final_facts(session, review)
     repo.add_audit_event(session, actor="system", action="rescored", review=review, entity="review",
                          entity_id=review.id, before=before,
                          after={"machine_score": report.score, "reasons": [r for r, _ in flags]})

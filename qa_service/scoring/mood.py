@@ -120,4 +120,4 @@ class MoodScorer:
                             "valence": round(1 - 2 * det.turns["negative"].get(u.index, 0.0), 4)} for u in customer],
         }
         return DimensionScore(name=self.name, score=dimension_score(context.pack.pack.spec.scorecard.start, findings),
-                              version=self.version, findings=findings, flags=flags, metrics=metrics)
+                              start=context.pack.pack.spec.scorecard.start, version=self.version, findings=findings, flags=flags, metrics=metrics)

@@ -172,6 +172,7 @@ class NegativityScorer:
         return DimensionScore(
             name=self.name,
             score=max(0.0, 100.0 - deducted),
+            start=100.0,
             version=self.version,
             findings=findings,
             flags=flags,

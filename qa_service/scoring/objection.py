@@ -144,7 +144,7 @@ class ObjectionScorer(RuleDimensionScorer):
         findings = context.settle(transcript, findings)
         return DimensionScore(
             name=self.name, score=dimension_score(match.pack.spec.scorecard.start, findings), version=self.version,
-            findings=findings, flags=flags,
+            start=match.pack.spec.scorecard.start, findings=findings, flags=flags,
             metrics={
                 "rules_fired": rules_out.fired,
                 "objections": records,
@@ -216,7 +216,7 @@ class ObjectionScorerV2(RuleDimensionScorer):
                               f"{len(certain)} 个客户异议未处理：{certain[0].quote[:40]}"))
         return DimensionScore(
             name=self.name, score=dimension_score(match.pack.spec.scorecard.start, findings), version=self.version,
-            findings=findings, flags=flags,
+            start=match.pack.spec.scorecard.start, findings=findings, flags=flags,
             metrics={"rules_fired": rules_out.fired, "objections": records, "count": len(records),
                      "handled": sum(r["handling"] == "handled" for r in records),
                      "unhandled": sum(r["handling"] == "unhandled" for r in records),

@@ -79,7 +79,7 @@ class PolitenessScorerV2(PolitenessScorer):
             flags.append(Flag("agent_rude", Severity.major, "坐席存在推诿、生硬拒绝或指责客户的表达"))
         metrics = {"rules_fired": outcome.fired, **self.metrics(transcript, match, outcome), **calls}
         return DimensionScore(name=self.name, score=dimension_score(match.pack.spec.scorecard.start, findings),
-                              version=self.version, findings=findings, flags=flags, metrics=metrics)
+                              start=match.pack.spec.scorecard.start, version=self.version, findings=findings, flags=flags, metrics=metrics)
 
     def _learned(self, transcript: Transcript, context: ScoringContext, rule_rude: set[int]) -> tuple[list, dict]:
         det, pts = context.detections, context.match.pack.spec.detectors

@@ -104,7 +104,7 @@ class RuleDimensionScorer:
         outcome = rule_outcome(match, self.name, partial(context.settle, transcript))
         start = match.pack.spec.scorecard.start
         return DimensionScore(
-            name=self.name, score=dimension_score(start, outcome.findings), version=self.version,
+            name=self.name, score=dimension_score(start, outcome.findings), version=self.version, start=start,
             findings=outcome.findings, flags=outcome.flags,
             metrics={"rules_fired": outcome.fired, **self.metrics(transcript, match, outcome)},
         )

@@ -120,7 +120,8 @@ class TimingScorer:
         if interruptions >= 3:
             flags.append(Flag("frequent_interruptions", Severity.minor, f"抢话 {interruptions} 次"))
         return DimensionScore(
-            name=self.name, score=dimension_score(start, findings), version=self.version, findings=findings, flags=flags,
+            name=self.name, score=dimension_score(start, findings), version=self.version, start=start,
+            findings=findings, flags=flags,
             metrics={
                 "applicable": True,
                 "duration_ms": duration_ms,

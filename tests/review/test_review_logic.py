@@ -38,6 +38,29 @@ def test_fatal_kept_or_manual_zeroes_and_rejecting_it_restores_the_weighted_scor
     assert (out.score, out.fatal) == (0.0, True)
 
 
+def test_points_the_bounds_swallowed_are_added_up_again_from_the_dimensions_start():
+    """The probe's transcript: compliance −100 (fatal abuse), −5, −5 → 0. Rejecting only the abuse leaves 90
+    (it gave 100: the −5s were lost in the clamped 0); an accepted appeal of a −5 then gives 95."""
+    dims = {"compliance": {"score": 0.0, "weight": 0.5, "start": 100.0},
+            "politeness": {"score": 100.0, "weight": 0.5, "start": 100.0}}
+    abuse, blame, promise = Item("compliance", -100, True), Item("compliance", -5), Item("compliance", -5)
+    bonus = Item("politeness", 2)  # politeness 102 → 100: the bonus never counted
+    out = final_score(machine_score=0.0, machine_fatal=True, dimensions=dims, kept=[blame, promise, bonus],
+                      rejected=[abuse], manual=[])
+    assert out.dimensions == {"compliance": 90.0, "politeness": 100.0} and out.score == 95.0
+    out = final_score(machine_score=0.0, machine_fatal=True, dimensions=dims, kept=[promise],
+                      rejected=[abuse, blame, bonus], manual=[])
+    assert out.dimensions == {"compliance": 95.0, "politeness": 100.0} and out.score == 97.5
+    # a report stored before ``start`` was: taken to start at 100 when its figures say so
+    old = {"compliance": {"score": 0.0, "weight": 1.0}}
+    assert final_score(machine_score=0.0, machine_fatal=True, dimensions=old, kept=[blame, promise],
+                       rejected=[abuse], manual=[]).dimensions["compliance"] == 90.0
+    # a start of 90 from the pack's scorecard
+    card = {"compliance": {"score": 0.0, "weight": 1.0, "start": 90.0}}
+    assert final_score(machine_score=0.0, machine_fatal=True, dimensions=card, kept=[blame, promise],
+                       rejected=[abuse], manual=[]).dimensions["compliance"] == 80.0
+
+
 def test_pass_fail():
     assert fails(59.99, False, 60) and not fails(60, False, 60) and fails(100, True, 60)
 

@@ -257,3 +257,37 @@ def test_review_service_two_processes_changing_one_review_take_turns(rt, tmp_pat
         assert results[0][0] == results[1][0]
     finally:
         other.close()
+
+
+def test_review_service_a_rescore_after_a_review_moves_its_machine_and_final_figures(rt):
+    """Found by a probe: re-scored after a rules change, a done review kept its old machine score, final
+    score, final dimensions and period figures beside the new report's findings."""
+    from sqlalchemy import select
+
+    from qa_service.storage.fact_tables import QaFact
+
+    rude = finding("politeness", "general.rude-dismissive", -30)
+    tid = stored(rt, "R3")
+    with rt.session() as s:
+        record_report(session=s, transcript_id=tid, report=report(
+            {"politeness": (70, 0.5, [rude]), "compliance": (80, 0.5, [finding("compliance", "general.x", -20)])},
+            pass_mark=80))
+    with rt.session() as s:
+        review = service.for_transcript(session=s, transcript_id=tid)
+        rude_id = next(f.id for f in review.transcript.report.findings if f.rule_id == rude.rule_id)
+        service.set_verdict(session=s, review_id=review.id, finding_id=rude_id, verdict="rejected", comment=None,
+                            by="qa-li")
+        review = service.complete(session=s, review_id=review.id, by="qa-li", comment=None, confirm_rest=True)
+        assert (review.machine_score, review.final_score) == (75.0, 90.0)
+        review_id = review.id
+    with rt.session() as s:  # the rule now costs 40
+        record_report(session=s, transcript_id=tid, report=report(
+            {"politeness": (70, 0.5, [rude]), "compliance": (60, 0.5, [finding("compliance", "general.x", -40)])},
+            pass_mark=80))
+    with rt.session() as s:
+        review = service.get(session=s, review_id=review_id)
+        assert (review.machine_score, review.final_score) == (65.0, 80.0)
+        assert review.final_dims == {"politeness": 100.0, "compliance": 60.0}
+        fact = s.scalars(select(QaFact).where(QaFact.transcript_id == tid)).one()
+        assert (fact.score, fact.final_score, fact.final_compliance) == (65.0, 80.0, 60.0)
+        assert service.repo.audit_trail(session=s, review_id=review_id)[-1].action == "rescored"
