@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 
 from qa_service.config import ScoringSettings
-from qa_service.domain import DimensionScore, Flag, QAReport, Severity, Transcript
+from qa_service.domain import DimensionScore, Flag, QAReport, Role, Severity, Transcript
 from qa_service.rules.book import RuleBook
 from qa_service.rules.engine import CompiledPack
 from qa_service.rules.schema import DIMENSIONS
@@ -43,6 +43,17 @@ def forget_texts() -> None:
     (its analyzer's tokens) start empty with the pipeline."""
     features.ngram_ids.cache_clear()
     forget_normalized()
+
+
+def speakers_flag(transcript: Transcript) -> Flag | None:
+    """A conversation in which the agent never spoke is not a judgement of the agent's service: a customer
+    left without a reply (``no_agent_reply``) or nothing said by either (``nothing_to_judge``) goes to review."""
+    spoke = [u for u in transcript.utterances if u.text.strip() and u.role in (Role.agent, Role.customer)]
+    if any(u.role == Role.agent for u in spoke):
+        return None
+    if spoke:
+        return Flag("no_agent_reply", Severity.major, f"客户发言 {len(spoke)} 次，坐席没有回复（{spoke[0].text[:30]}）")
+    return Flag("nothing_to_judge", Severity.minor, "会话中没有坐席或客户的发言，无可质检内容")
 
 
 class Pipeline:
@@ -143,18 +154,19 @@ class Pipeline:
             stage_ms[scorer.name] = (time.perf_counter() - t) * 1000 / n
         duration_ms = (time.perf_counter() - t0) * 1000 / n
         return [
-            self._report(c.pack, {name: results[i] for name, results in per_scorer.items()}, duration_ms, stage_ms)
+            self._report(c.pack, {name: results[i] for name, results in per_scorer.items()}, duration_ms, stage_ms,
+                         speakers_flag(transcripts[i]))
             for i, c in enumerate(contexts)
         ]
 
     def _report(self, pack: CompiledPack, dimensions: dict[str, DimensionScore], duration_ms: float,
-                stage_ms: dict[str, float]) -> QAReport:
+                stage_ms: dict[str, float], speakers: Flag | None = None) -> QAReport:
         weights = self.weights_for(pack, dimensions)
         overall = sum(weights[name] * dimensions[name].score for name in weights)
         score = round(max(0.0, min(100.0, overall)), 2)
         fatal = [f for d in dimensions.values() for f in d.findings if f.fatal and not f.uncertain]
         uncertain = [f for d in dimensions.values() for f in d.findings if f.uncertain]
-        report_flags = []
+        report_flags = [speakers] if speakers is not None else []
         if uncertain:
             worst = max((f.severity for f in uncertain), key=list(Severity).index)
             report_flags.append(Flag("uncertain", worst if worst != Severity.info else Severity.minor,

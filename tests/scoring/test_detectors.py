@@ -206,3 +206,17 @@ def test_learned_findings_sent_to_review_use_none_of_the_detectors_cap(pipeline)
     assert not [f for f in report.findings if f.utterance_index in (2, 4) and f.points]
     politeness = report.dimensions["politeness"]
     assert politeness.score == round(100 + sum(f.points for f in politeness.findings), 2)
+
+
+def test_the_detectors_read_traditional_characters_as_simplified(pipeline):
+    """Found by a probe: the same brush-off chat scored 72.19 written in traditional characters and
+    66.25 in simplified (customer negative 0.51 against 0.92): the rules converted, the detectors did not."""
+    def chat(*texts: str) -> Transcript:
+        roles = (Role.agent, Role.customer)
+        return Transcript(tuple(Utterance(i, roles[i % 2], t) for i, t in enumerate(texts)))
+
+    traditional = pipeline.score(chat("您好，請問有什麼可以幫您？", "我的快遞還沒到", "這不歸我管，你自己去查", "什麼態度"))
+    simplified = pipeline.score(chat("您好，请问有什么可以帮您？", "我的快递还没到", "这不归我管，你自己去查", "什么态度"))
+    assert traditional.score == simplified.score
+    assert [(f.rule_id, f.points, f.probability) for f in traditional.findings] == [
+        (f.rule_id, f.points, f.probability) for f in simplified.findings]

@@ -229,3 +229,16 @@ def test_agent_negative_words_sent_to_review_use_none_of_the_negativity_cap():
     assert unsure and all(f.uncertain and f.points == 0 for f in unsure)
     assert sure and all(f.points < 0 and not f.uncertain for f in sure)
     assert report.dimensions["negativity"].score == 100 + sum(f.points for f in sure)
+
+
+def test_a_conversation_the_agent_never_spoke_in_goes_to_review(pipeline):
+    """Found by a probe: a customer left without a reply scored 81.69, and system messages alone 100, both
+    passing silently into the agent's figures."""
+    ignored = pipeline.score(Transcript((Utterance(0, Role.customer, "你好在吗"), Utterance(1, Role.customer, "有人吗？"),
+                                         Utterance(2, Role.agent, " "), Utterance(3, Role.customer, "算了"))))
+    (flag,) = [f for f in ignored.flags if f.reason == "no_agent_reply"]
+    assert flag.severity.value == "major" and "3 次" in flag.detail and "你好在吗" in flag.detail
+    system = pipeline.score(Transcript((Utterance(0, Role.system, "会话已转接"), Utterance(1, Role.system, "会话结束"))))
+    assert "nothing_to_judge" in {f.reason for f in system.flags}
+    answered = pipeline.score(chat(("c", "你好在吗"), ("a", "您好，请问有什么可以帮您？")))
+    assert not {"no_agent_reply", "nothing_to_judge"} & {f.reason for f in answered.flags}

@@ -18,6 +18,7 @@ from functools import lru_cache
 import numpy as np
 
 from qa_service.domain import Role, Transcript
+from qa_service.text import to_simplified
 
 MAX_N = 3
 MAX_SLOT_CHARS = 160  # a slot reads at most this many characters of its text
@@ -33,8 +34,9 @@ _EMPTY.setflags(write=False)
 
 
 def normalise(text: str) -> str:
-    """Lower case, half width, placeholders → □, @handles → @, digit runs → 0, whitespace and pause marks dropped."""
-    text = text.translate(_FULLWIDTH).lower()
+    """Traditional → simplified (as the rules read it), lower case, half width, placeholders → □, @handles → @,
+    digit runs → 0, whitespace and pause marks dropped."""
+    text = to_simplified(text).translate(_FULLWIDTH).lower()
     text = _PLACEHOLDER.sub("□", text)
     text = _HANDLE.sub("@", text)
     text = _DIGITS.sub("0", text)
