@@ -79,13 +79,14 @@ class TimingScorer:
         t0 = turns[0].start_ms
         first_agent = next((u for u in turns if u.role == Role.agent), None)
         first_customer = next((u for u in turns if u.role == Role.customer), None)
-        first_response_ms = None
+        first_response_ms, first_charged = None, False
         if first_agent is not None:
             if first_customer is not None and first_customer.start_ms <= first_agent.start_ms:
                 first_response_ms = max(0, first_agent.start_ms - _end(first_customer))
             else:
                 first_response_ms = first_agent.start_ms - t0
             if not is_call and first_response_ms > cfg.first_response_ms:
+                first_charged = True
                 charge(first_agent, "slow-first-response", cfg.points_slow_first_response,
                        f"首次响应 {first_response_ms / 1000:.0f} 秒，超过 {cfg.first_response_ms / 1000:.0f} 秒")
 
@@ -100,7 +101,8 @@ class TimingScorer:
                     interruptions += 1
                     charge(cur, "interruption", cfg.points_interruption,
                            f"抢话：客户未说完（重叠 {-latency / 1000:.1f} 秒）坐席即开口")
-                elif not is_call and latency > cfg.reply_ms:
+                elif not is_call and latency > cfg.reply_ms and not (first_charged and cur is first_agent):
+                    # one wait is charged once: the first reply's is the slow first response
                     charge(cur, "slow-reply", cfg.points_slow_reply,
                            f"回复等待 {latency / 1000:.0f} 秒，超过 {cfg.reply_ms / 1000:.0f} 秒")
             if gap > cfg.silence_ms:

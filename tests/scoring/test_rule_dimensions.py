@@ -140,6 +140,15 @@ def test_timing_metrics_by_hand(pipeline):
     assert timing.score == 93.0
 
 
+def test_one_long_first_wait_is_charged_once(pipeline):
+    """A probe's case: a 93 s first wait (> 30 s first response, > 60 s reply) cost −5 and −2."""
+    t = chat(("c", "在吗"), ("a", "您好"), ("c", "快递呢"), ("a", "为您查询"),
+             times=[(0, 2000), (95_000, 96_000), (97_000, 98_000), (99_000, 100_000)])
+    timing = pipeline.score(t).dimensions["timing"]
+    assert [(f.rule_id, f.points) for f in timing.findings] == [("timing.slow-first-response", -5.0)]
+    assert timing.metrics["first_response_ms"] == 93_000 and timing.score == 95.0
+
+
 def test_call_timing_counts_silence_interruption_and_speech_rate(pipeline):
     # Agent talks 30 chars in 3 s (600 chars/min: too fast), interrupts once, 8 s of dead air once.
     fast = "您好这里是客服中心请问有什么可以帮您您好这里是客服中心"
