@@ -187,10 +187,18 @@ def predict_chunks(backend: SentimentBackend, texts: Sequence[str], *, processes
         return
     global _forked
     _forked = backend
+    pool = multiprocessing.get_context("fork").Pool(min(processes, len(chunks)), initializer=_child_init)
     try:
-        with multiprocessing.get_context("fork").Pool(min(processes, len(chunks)), initializer=_child_init) as pool:
-            yield from pool.imap(_child_predict, chunks)
+        yield from pool.imap(_child_predict, chunks)
+        # Each child ends at the pool's sentinel. Not terminate(): its SIGTERM can reach a child that has
+        # not yet run _child_init (a loaded machine: the other child did every chunk), whose inherited
+        # handler only sets a flag; that child then waits on the task queue and the join never returns.
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
     finally:
+        pool.join()
         _forked = None
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from qa_service.config import ScoringSettings
@@ -233,3 +235,39 @@ def test_shipped_model_loads_without_transformers_and_forked_chunks_match():
     alone = backend.predict(texts)
     assert [(p.label, round(p.positive_prob, 6), p.emotion) for p in forked] == \
         [(p.label, round(p.positive_prob, 6), p.emotion) for p in alone]
+
+
+SLOW_CHILD = """
+import os, signal, time
+from qa_service.scoring import sentiment_backend as sb
+
+real_init = sb._child_init
+
+def late_init():  # the second child starts late: the first does every chunk, and the pool ends meanwhile
+    try:
+        os.close(os.open(os.environ["MARK"], os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        time.sleep(1.5)
+    real_init()
+
+sb._child_init = late_init
+
+class Echo:
+    def predict(self, texts):
+        return texts
+
+signal.signal(signal.SIGTERM, lambda *a: None)  # a server's or rq worker's handler: it only sets a flag
+print(sum(len(c) for c in sb.predict_chunks(Echo(), ["x"] * 4, processes=2, chunk=2)))
+"""
+
+
+def test_a_child_that_starts_late_does_not_keep_the_pool_waiting(tmp_path):
+    """Seen in this suite: a pool's exit waited forever on a child that got the exit's SIGTERM before it had
+    reset the parent's handler. The pool now ends its children with its sentinel."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", SLOW_CHILD], env={**os.environ, "MARK": str(tmp_path / "mark")},
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "4"
