@@ -220,3 +220,17 @@ def test_the_detectors_read_traditional_characters_as_simplified(pipeline):
     assert traditional.score == simplified.score
     assert [(f.rule_id, f.points, f.probability) for f in traditional.findings] == [
         (f.rule_id, f.points, f.probability) for f in simplified.findings]
+
+
+def test_thanks_in_english_or_shorthand_reads_as_thanks(pipeline):
+    """A probe's case: a chat ending "ok thx 👍" lost 35.5 as "customer not satisfied" and 20.5 as unresolved;
+    the same chat ending 好的谢谢 lost neither."""
+    def ending(last: str) -> set[str]:
+        turns = (Utterance(0, Role.customer, "我的快递三天了还没到"),
+                 Utterance(1, Role.agent, "您好，非常抱歉让您久等了，我马上帮您催促快递，预计明天送达"),
+                 Utterance(2, Role.customer, last))
+        return {f.rule_id for f in pipeline.score(Transcript(turns)).findings if f.points}
+
+    assert "detector.customer-not-satisfied" not in ending("好的谢谢")
+    assert ending("ok thx 👍") == ending("好的谢谢")
+    assert ending("Thanks!") == ending("谢谢!")
