@@ -21,6 +21,7 @@ from functools import partial
 
 from qa_service.domain import DimensionScore, Finding, Flag, Role, Severity, Transcript
 from qa_service.rules.engine import PackMatch
+from qa_service.rules.schema import RuleKind
 from qa_service.errors import ConfigError
 from qa_service.scoring.base import ScoringContext, capped
 from qa_service.scoring.detectors.detector import excess
@@ -178,6 +179,30 @@ def unhandled_calls(det) -> list[tuple[float, float] | None]:
     return own
 
 
+def dismissive_turns(match: PackMatch) -> dict[int, str]:
+    """Agent turns a rude- or forbidden-tagged hit rule fired on (推诿, 指责, 生硬), with the first such rule."""
+    out: dict[int, str] = {}
+    for rule in match.pack.rules:
+        if rule.spec.tag in ("rude", "forbidden") and rule.spec.kind == RuleKind.hit:
+            for t in match.hits.get(rule.id, {}):
+                out.setdefault(t, rule.id)
+    return out
+
+
+def _dismissed(record: dict, rule: str, transcript: Transcript, context: ScoringContext,
+               dimension: str) -> tuple[dict, Finding]:
+    """An objection the detectors called handled or partly handled, answered with words a rule calls
+    dismissive: not handled, as the standard says of a brush-off (这不归我管，你自己去问快递), decided by the rule."""
+    first = next(u for u in transcript.utterances if u.index == record["utterance_index"])
+    quote = first.text[:QUOTE_CHARS]
+    record = {**record, "handling": "unhandled", "dismissed_by": rule}
+    return record, Finding(
+        dimension=dimension, rule_id="objection.answer-dismissive", utterance_index=first.index,
+        span=(0, len(quote)), quote=quote, points=context.match.pack.spec.detectors.objection_unhandled,
+        severity=Severity.major, role=first.role,
+        message=f"客户异议（{record['type']}）的答复推诿或生硬（{rule}），未处理")
+
+
 class ObjectionScorerV2(RuleDimensionScorer):
     """Objection handling with the learned detectors: customer objections found the way a QA reviewer
     finds them (disputes, grievances, "the fix did not work"), each read with the agent turns that answer
@@ -195,8 +220,12 @@ class ObjectionScorerV2(RuleDimensionScorer):
         match = context.match
         rules_out = rule_outcome(match, self.name, partial(context.settle, transcript))
         records, learned = [], []
+        dismissive = dismissive_turns(match)
         for o, call in zip(det.objections, unhandled_calls(det)):
             record, finding = self._judge(o, call, transcript, context)
+            rule = next((dismissive[t] for t in o.answers if t in dismissive), None)
+            if rule is not None and record["handling"] != "unhandled":
+                record, finding = _dismissed(record, rule, transcript, context, self.name)
             records.append(record)
             if finding is not None:
                 learned.append(finding)
@@ -210,7 +239,8 @@ class ObjectionScorerV2(RuleDimensionScorer):
         load = load if graded else 0.0
         findings = rules_out.findings + capped(context.settle(transcript, learned), match.pack.spec.detectors.cap)
         flags = list(rules_out.flags)
-        certain = [f for f in findings if f.rule_id == "detector.objection-unhandled" and not f.uncertain]
+        certain = [f for f in findings if f.rule_id in ("detector.objection-unhandled", "objection.answer-dismissive")
+                   and not f.uncertain]
         if certain:
             flags.append(Flag("objection_unhandled", Severity.major,
                               f"{len(certain)} 个客户异议未处理：{certain[0].quote[:40]}"))

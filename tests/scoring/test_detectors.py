@@ -234,3 +234,16 @@ def test_thanks_in_english_or_shorthand_reads_as_thanks(pipeline):
     assert "detector.customer-not-satisfied" not in ending("好的谢谢")
     assert ending("ok thx 👍") == ending("好的谢谢")
     assert ending("Thanks!") == ending("谢谢!")
+
+
+def test_an_objection_answered_with_a_brush_off_is_not_handled(pipeline):
+    """A probe's case: 这不归我管，你自己去问快递 to a late parcel was judged "partly handled" (0 points); the
+    standard calls a self-service redirect with no acknowledgement not handled."""
+    turns = (Utterance(0, Role.agent, "您好，请问有什么可以帮您？"), Utterance(1, Role.customer, "我的快递三天了还没到，怎么回事"),
+             Utterance(2, Role.agent, "这不归我管，你自己去问快递"), Utterance(3, Role.customer, "好吧"))
+    report = pipeline.score(Transcript(turns))
+    (record,) = report.dimensions["objection"].metrics["objections"]
+    assert record["handling"] == "unhandled" and record["dismissed_by"] in ("general.rude-dismissive", "general.shirk-responsibility")
+    (f,) = [f for f in report.findings if f.rule_id == "objection.answer-dismissive"]
+    assert f.points < 0 and f.utterance_index == 1 and f.quote == turns[1].text and f.probability is None
+    assert "objection_unhandled" in {x.reason for x in report.flags}
