@@ -101,8 +101,7 @@ class TimingScorer:
                     interruptions += 1
                     charge(cur, "interruption", cfg.points_interruption,
                            f"抢话：客户未说完（重叠 {-latency / 1000:.1f} 秒）坐席即开口")
-                elif not is_call and latency > cfg.reply_ms and not (first_charged and cur is first_agent):
-                    # one wait is charged once: the first reply's is the slow first response
+                elif not is_call and latency > cfg.reply_ms and not (first_charged and cur is first_agent):  # once
                     charge(cur, "slow-reply", cfg.points_slow_reply,
                            f"回复等待 {latency / 1000:.0f} 秒，超过 {cfg.reply_ms / 1000:.0f} 秒")
             if gap > cfg.silence_ms:
