@@ -181,5 +181,18 @@ def login_principal(*, session: Session, token: str) -> Principal | None:
     return principal(row) if row is not None and row.revoked_at is None else None
 
 
+def still_valid(*, session: Session, principal: Principal, token: str | None = None) -> bool:
+    """Whether a caller authenticated earlier (a stream's start) still is: its key not revoked and, when it
+    came with a login cookie (``token``), that login neither ended nor expired. Read from the database,
+    never the key cache: a long-lived stream must end when the key or login does."""
+    if principal.key_id is None:
+        return True  # access control off: nobody to re-check
+    if token is not None:
+        who = login_principal(session=session, token=token)
+        return who is not None and who.key_id == principal.key_id
+    row = repo.get(session=session, key_id=principal.key_id)
+    return row is not None and row.revoked_at is None
+
+
 def end_login(*, session: Session, token: str) -> None:
     repo.delete_login(session=session, token_hash=digest(token))

@@ -59,10 +59,21 @@ def authenticate(request: Request, key: str | None) -> Principal:
             principal = access.login_principal(session=session, token=token)
             if principal is None:
                 raise Unauthenticated("login expired or ended; log in again at /ui/login")
+            request.state.login_token = token  # still_authenticated re-checks this login, not a key
             if request.method not in _SAFE_METHODS and not _origin_ok(request):
                 raise Forbidden("cross-site request refused: send the API key in a header instead")
     request.state.principal = principal
     return principal
+
+
+def still_authenticated(request: Request, principal: Principal) -> bool:
+    """Whether the caller this request authenticated still may act (a long-lived stream asks every few
+    seconds): key not revoked, login not ended or expired. One database read; run it in a thread."""
+    if principal.key_id is None:
+        return True
+    with request.app.state.runtime.sessions() as session:
+        return access.still_valid(session=session, principal=principal,
+                                  token=getattr(request.state, "login_token", None))
 
 
 def _known(request: Request, key: str | None) -> Principal | None:

@@ -5,6 +5,7 @@ fed from the live event stream in Redis, whichever API process raised the event.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,7 +15,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from qa_service.api import presenters
-from qa_service.api.auth import Supervise
+from qa_service.api.auth import Supervise, still_authenticated
 from qa_service.api.deps import RuntimeDep, SessionDep
 from qa_service.live import service, supervise
 from qa_service.rules.alerts import METRICS
@@ -24,7 +25,10 @@ from qa_service.ui.render import page
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 RECENT_ALERTS = 50
-WAIT_MS = 10_000
+# A stream outlives the request that authenticated it: every RECHECK_S the viewer's key and login are
+# read again, and the stream ends once either is revoked, ended or expired (the wait for events is as long).
+RECHECK_S = 3.0
+ENDED = "login ended or key revoked; log in again at /ui/login"
 
 
 def snapshot(runtime, team: str | None) -> dict[str, Any]:
@@ -44,13 +48,20 @@ def live_page(request: Request, runtime: RuntimeDep, session: SessionDep, me: Su
 
 @router.get("/live/events", response_class=EventSourceResponse)
 async def live_events(request: Request, runtime: RuntimeDep, me: Supervise) -> AsyncIterator[ServerSentEvent]:
-    """A fresh board whenever something of the viewer's team happens (new alert, acknowledgement, turn)."""
+    """A fresh board whenever something of the viewer's team happens (new alert, acknowledgement, turn);
+    an ``ended`` event, and the end of the stream, once the viewer's key is revoked or login ends."""
     r = async_client(runtime.settings)
     last = "$"
     try:
         yield ServerSentEvent(event="board", data=await run_in_threadpool(snapshot, runtime, me.team))
+        checked = time.monotonic()
         while not await request.is_disconnected():
-            got = await r.xread({f"{LIVE_PREFIX}events": last}, block=WAIT_MS, count=100)
+            if time.monotonic() - checked >= RECHECK_S:
+                if not await run_in_threadpool(still_authenticated, request, me):
+                    yield ServerSentEvent(event="ended", data={"detail": ENDED})
+                    return
+                checked = time.monotonic()
+            got = await r.xread({f"{LIVE_PREFIX}events": last}, block=int(RECHECK_S * 1000), count=100)
             if not got:
                 continue
             events = got[0][1]

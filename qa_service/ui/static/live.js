@@ -105,4 +105,5 @@
   source.addEventListener("open", () => { status.textContent = "实时"; });
   source.addEventListener("error", () => { status.textContent = "重连中…"; });
   source.addEventListener("board", (e) => render(JSON.parse(e.data)));
+  source.addEventListener("ended", () => { source.close(); status.textContent = "登录已失效，请重新登录"; });
 })();
