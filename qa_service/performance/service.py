@@ -111,13 +111,14 @@ def import_kpis(*, session: Session, records: list[KpiRecord], source: str | Non
     return out
 
 
-def qa_stats(*, session: Session, period: Period, final: bool, frt_target_s: float
+def qa_stats(*, session: Session, period: Period, final: bool, frt_target_s: float, team: str | None = None
              ) -> tuple[dict[str, QaStats], TeamMedian]:
-    """Each agent's QA sums over the period (added up by the database), and how to get a team's median."""
+    """Each agent's QA sums over the period (added up by the database), and how to get a team's median;
+    ``team``: of the transcripts filed under that team only."""
     start, end = period.start, period.end
     stats: dict[str, QaStats] = {}
     for row in perf_repo.qa_sums(session=session, start=start, end=end, final=final,
-                                 frt_target_ms=frt_target_s * 1000):
+                                 frt_target_ms=frt_target_s * 1000, team=team):
         s = QaStats(n=row["n"], total=row["total"], total_sq=row["total_sq"], fatal=row["fatal"],
                     flagged=row["flagged"], frt_within=row["frt_within"] or 0)
         for d in DIMENSIONS:
@@ -129,14 +130,15 @@ def qa_stats(*, session: Session, period: Period, final: bool, frt_target_s: flo
         s.teams[row["team_id"]] = row["n"]
         agent = row["agent_id"]
         stats[agent] = stats[agent] + s if agent in stats else s
-    for agent, day in perf_repo.qa_days(session=session, start=start, end=end, final=final):
+    for agent, day in perf_repo.qa_days(session=session, start=start, end=end, final=final, team=team):
         stats[agent].days.add(day)
     scores: dict[str, Counter[float]] = defaultdict(Counter)
-    for agent, score, n in perf_repo.score_counts(session=session, start=start, end=end, final=final):
+    for agent, score, n in perf_repo.score_counts(session=session, start=start, end=end, final=final, team=team):
         scores[agent][score] += n
     for agent, counts in scores.items():
         stats[agent].median = median_of_counts(counts)
-    for agent, machine, reviewed in perf_repo.extra_dims(session=session, start=start, end=end, final=final):
+    for agent, machine, reviewed in perf_repo.extra_dims(session=session, start=start, end=end, final=final,
+                                                         team=team):
         for name, value in machine.items():
             if value is not None:
                 stats[agent].dim_sum[name] += (reviewed or {}).get(name, value)
@@ -152,14 +154,15 @@ def qa_stats(*, session: Session, period: Period, final: bool, frt_target_s: flo
 
 
 def _intervention(session: Session, settings: Settings, period: Period, agents: list[PerformanceRecord],
-                  teams: list[PerformanceRecord]) -> None:
+                  teams: list[PerformanceRecord], team: str | None = None) -> None:
     """情感管理时效 from live QA: major alerts, the share acknowledged within QA_LIVE__INTERVENTION_SLA, and
-    the mean minutes to acknowledgement, per agent and per team (alerts raised in the period)."""
+    the mean minutes to acknowledgement, per agent and per team (alerts raised in the period; ``team``:
+    of that team's conversations only)."""
     since, until = period.bounds(ZoneInfo(settings.performance.timezone))
     sla_s = settings.live.intervention_sla.total_seconds()
     for by, records in (("agent", agents), ("team", teams)):
         rows = {r["key"]: r for r in alert_repo.intervention(session=session, since=since, until=until, sla_s=sla_s,
-                                                              by=by)}
+                                                              by=by, team=team)}
         for rec in records:
             row = rows.get(rec.agent_id if by == "agent" else rec.team)
             if row is None:
@@ -171,15 +174,16 @@ def _intervention(session: Session, settings: Settings, period: Period, agents: 
                                               "intervention_minutes"), "live"))
 
 
-def kpi_totals(*, session: Session, period: Period) -> tuple[dict[str, KpiTotals], dict[str, str]]:
+def kpi_totals(*, session: Session, period: Period, team: str | None = None
+               ) -> tuple[dict[str, KpiTotals], dict[str, str]]:
     """Each agent's KPI sums over the records inside the period (added up by the database), and their
-    team on the latest record that names one."""
+    team on the latest record that names one; ``team``: of the records filed under that team only."""
     start, end = period.start, period.end
     totals = {row["agent_id"]: KpiTotals.of_sums(row) for row in kpi_repo.sums_by_agent(
-        session=session, start=start, end=end, sums=SUMS, ratios=RATIOS, means=MEANS, ratings=RATINGS)}
-    for agent, day in kpi_repo.single_days(session=session, start=start, end=end):
+        session=session, start=start, end=end, sums=SUMS, ratios=RATIOS, means=MEANS, ratings=RATINGS, team=team)}
+    for agent, day in kpi_repo.single_days(session=session, start=start, end=end, team=team):
         totals[agent].days.add(day)
-    return totals, kpi_repo.latest_teams(session=session, start=start, end=end)
+    return totals, kpi_repo.latest_teams(session=session, start=start, end=end, team=team)
 
 
 def records(*, session: Session, settings: Settings, period: Period, agent_id: str | None = None,
@@ -189,12 +193,21 @@ def records(*, session: Session, settings: Settings, period: Period, agent_id: s
     ``final``: QA figures from finalised reviews only (final scores after review and appeals).
     Team figures (and the team mean that adjusted QA scores shrink toward) always cover the whole
     team, even when one agent is asked for.
+
+    Without ``team`` an agent is listed once, under the team of their latest KPI record, else the one
+    most of their transcripts were filed under, with all their figures. With ``team`` (a team-scoped
+    caller's, or one asked for) only data filed under that team counts — its transcripts, KPI records
+    and live alerts — and every agent with some in the period is listed under it: an agent who moved
+    teams shows each team only what was filed under it.
     """
     p = settings.performance
-    agent_kpi, kpi_team = kpi_totals(session=session, period=period)
-    stats, team_median = qa_stats(session=session, period=period, final=final, frt_target_s=p.frt_target_seconds)
+    agent_kpi, kpi_team = kpi_totals(session=session, period=period, team=team)
+    stats, team_median = qa_stats(session=session, period=period, final=final, frt_target_s=p.frt_target_seconds,
+                                  team=team)
+    if team is not None:
+        kpi_team = dict.fromkeys((*agent_kpi, *stats), team)
     agents, teams = assemble(period, agent_kpi, kpi_team, stats, team_median, shrinkage_n=p.shrinkage_n)
-    _intervention(session, settings, period, agents, teams)
+    _intervention(session, settings, period, agents, teams, team)
     if agent_id:
         agents = [r for r in agents if r.agent_id == agent_id]
         teams = [t for t in teams if any(a.team == t.team for a in agents)]
@@ -204,9 +217,10 @@ def records(*, session: Session, settings: Settings, period: Period, agent_id: s
     return agents, teams
 
 
-def kpi_rows_outside(*, session: Session, period: Period) -> int:
-    """KPI rows that overlap the period without lying inside it (left out of its figures, and said so)."""
-    return kpi_repo.count_overlapping_outside(session=session, start=period.start, end=period.end)
+def kpi_rows_outside(*, session: Session, period: Period, team: str | None = None) -> int:
+    """KPI rows that overlap the period without lying inside it (left out of its figures, and said so);
+    ``team``: of that team's rows only."""
+    return kpi_repo.count_overlapping_outside(session=session, start=period.start, end=period.end, team=team)
 
 
 @dataclass(frozen=True, slots=True)

@@ -176,9 +176,10 @@ def retry_delivery(*, session: Session, delivery_id: int) -> AlertDelivery | Non
 
 
 def intervention(*, session: Session, since: datetime, until: datetime, sla_s: float, by: str = "agent",
-                 severities: Sequence[str] = ("major", "critical")) -> list[dict[str, Any]]:
+                 severities: Sequence[str] = ("major", "critical"), team: str | None = None) -> list[dict[str, Any]]:
     """Per agent (``by="agent"``) or team: major alerts raised in [since, until), how many were
-    acknowledged, how many within ``sla_s``, and the mean minutes to acknowledgement."""
+    acknowledged, how many within ``sla_s``, and the mean minutes to acknowledgement; ``team``: only
+    alerts of that team's conversations."""
     key = LiveAlert.agent_id if by == "agent" else LiveAlert.team_id
     if session.get_bind().dialect.name == "sqlite":
         waited = (func.julianday(LiveAlert.acknowledged_at) - func.julianday(LiveAlert.created_at)) * 86400.0
@@ -190,6 +191,8 @@ def intervention(*, session: Session, since: datetime, until: datetime, sla_s: f
              .where(LiveAlert.severity.in_(list(severities)), LiveAlert.created_at >= since,
                     LiveAlert.created_at < until)
              .group_by(key))
+    if team is not None:
+        query = query.where(LiveAlert.team_id == team)
     return [{"key": k, "alerts": n, "acknowledged": a or 0, "within_sla": w or 0,
              "mean_minutes": None if m is None else round(float(m) / 60, 1)}
             for k, n, a, w, m in session.execute(query)]

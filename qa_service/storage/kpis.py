@@ -94,20 +94,26 @@ def list_in_range(*, session: Session, start: date, end: date, agent_id: str | N
     return list(session.scalars(query.order_by(AgentKpi.agent_id, AgentKpi.date_from)))
 
 
-def count_overlapping_outside(*, session: Session, start: date, end: date) -> int:
-    """Records that overlap the range without lying inside it (left out of its figures, and said so)."""
-    return session.scalar(
-        select(func.count()).select_from(AgentKpi).where(AgentKpi.date_from <= end, AgentKpi.date_to >= start)
-        .where((AgentKpi.date_from < start) | (AgentKpi.date_to > end)))
+def count_overlapping_outside(*, session: Session, start: date, end: date, team: str | None = None) -> int:
+    """Records that overlap the range without lying inside it (left out of its figures, and said so);
+    ``team``: only records filed under that team."""
+    query = (select(func.count()).select_from(AgentKpi).where(AgentKpi.date_from <= end, AgentKpi.date_to >= start)
+             .where((AgentKpi.date_from < start) | (AgentKpi.date_to > end)))
+    if team is not None:
+        query = query.where(AgentKpi.team_id == team)
+    return session.scalar(query)
 
 
-def _in_range(query, start: date, end: date):
-    return query.where(AgentKpi.date_from >= start, AgentKpi.date_to <= end)
+def _in_range(query, start: date, end: date, team: str | None = None):
+    """Records wholly inside the range; ``team``: only those filed under that team (a record naming no
+    team belongs to none)."""
+    query = query.where(AgentKpi.date_from >= start, AgentKpi.date_to <= end)
+    return query if team is None else query.where(AgentKpi.team_id == team)
 
 
 def sums_by_agent(*, session: Session, start: date, end: date, sums: Sequence[str],
                   ratios: dict[str, tuple[str, str]], means: dict[str, tuple[str, str]],
-                  ratings: Sequence[str]) -> list[dict[str, Any]]:
+                  ratings: Sequence[str], team: str | None = None) -> list[dict[str, Any]]:
     """Per agent, over the records inside the range: ``rows``; ``sum_<f>``/``has_<f>`` for each summed
     field; ``num_<m>``/``den_<m>`` for each ratio (numerator and denominator over the records carrying
     both) and weighted mean (Σ mean·weight, Σ weight), and for NPS; ``rsum_<f>``/``rn_<f>`` per rating."""
@@ -127,21 +133,21 @@ def sums_by_agent(*, session: Session, start: date, end: date, sums: Sequence[st
     cols += [func.sum(case((answered, p - d))).label("num_nps"), func.sum(case((answered, p + pa + d))).label("den_nps")]
     for f in ratings:
         cols += [func.sum(c[f]).label(f"rsum_{f}"), func.count(c[f]).label(f"rn_{f}")]
-    query = _in_range(select(*cols), start, end).group_by(c.agent_id)
+    query = _in_range(select(*cols), start, end, team).group_by(c.agent_id)
     return [dict(r._mapping) for r in session.execute(query)]
 
 
-def latest_teams(*, session: Session, start: date, end: date) -> dict[str, str]:
+def latest_teams(*, session: Session, start: date, end: date, team: str | None = None) -> dict[str, str]:
     """Each agent's team on their latest record inside the range that names one."""
     ranked = _in_range(select(AgentKpi.agent_id, AgentKpi.team_id, func.row_number().over(
         partition_by=AgentKpi.agent_id, order_by=(AgentKpi.date_to.desc(), AgentKpi.date_from.desc(),
-                                                  AgentKpi.id.desc())).label("rn")), start, end)
+                                                  AgentKpi.id.desc())).label("rn")), start, end, team)
     ranked = ranked.where(AgentKpi.team_id.is_not(None)).subquery()
     return dict(session.execute(select(ranked.c.agent_id, ranked.c.team_id).where(ranked.c.rn == 1)).all())
 
 
-def single_days(*, session: Session, start: date, end: date) -> list[tuple[str, date]]:
+def single_days(*, session: Session, start: date, end: date, team: str | None = None) -> list[tuple[str, date]]:
     """(agent, day) of each one-day record inside the range that carries contacts (the days worked)."""
-    query = _in_range(select(AgentKpi.agent_id, AgentKpi.date_from), start, end).where(
+    query = _in_range(select(AgentKpi.agent_id, AgentKpi.date_from), start, end, team).where(
         AgentKpi.date_from == AgentKpi.date_to, AgentKpi.contacts.is_not(None)).distinct()
     return [(a, d) for a, d in session.execute(query)]

@@ -44,8 +44,12 @@ def dim_column(name: str, final: bool) -> ColumnElement:
     return case((machine.is_(None), None), else_=func.coalesce(getattr(F, f"final_{name}"), machine))
 
 
-def in_period(query: Select, start: date, end: date, final: bool, *, agents_only: bool = True) -> Select:
+def in_period(query: Select, start: date, end: date, final: bool, *, agents_only: bool = True,
+              team: str | None = None) -> Select:
+    """Facts of the local days ``start``..``end``; ``team``: only those filed under that team."""
     query = query.where(F.day >= start, F.day <= end)
+    if team is not None:
+        query = query.where(F.team_id == team)
     if agents_only:
         query = query.where(F.agent_id.is_not(None))
     return query.where(F.final_score.is_not(None)) if final else query
@@ -55,16 +59,19 @@ def _count_true(cond: ColumnElement) -> ColumnElement:
     return func.sum(case((cond, 1), else_=0))
 
 
-def qa_sums(*, session: Session, start: date, end: date, final: bool, frt_target_ms: float
-            ) -> list[dict[str, Any]]:
+def qa_sums(*, session: Session, start: date, end: date, final: bool, frt_target_ms: float,
+            team: str | None = None) -> list[dict[str, Any]]:
     """Per (agent, team filed under): n, total, total_sq, fatal, flagged, dim_<d>_sum/_n, <t>_sum/_n
     for t in frt/reply/handling, and frt_within (first responses within the target). Machine scores
-    come from the ``qa_daily`` rollup (made with the configured target); reviewed ones from the facts."""
+    come from the ``qa_daily`` rollup (made with the configured target); reviewed ones from the facts.
+    ``team`` (here and below): only transcripts filed under that team."""
     if not final:
         cols = [D.agent_key.label("agent_id"), D.team_key.label("team_id"),
                 *(func.sum(getattr(D, c)).label(c) for c in rollups.SUMS if c != "e_total")]
         query = (select(*cols).where(D.day >= start, D.day <= end, D.agent_key != "")
                  .group_by(D.agent_key, D.team_key))
+        if team is not None:
+            query = query.where(D.team_key == team)
         return [{**r._mapping, "team_id": r.team_id or None} for r in session.execute(query)]
     score = score_column(final)
     cols: list[Any] = [F.agent_id, F.team_id, func.count().label("n"), func.sum(score).label("total"),
@@ -77,31 +84,35 @@ def qa_sums(*, session: Session, start: date, end: date, final: bool, frt_target
         value = getattr(F, f"{t}_ms")
         cols += [func.sum(value).label(f"{t}_sum"), func.count(value).label(f"{t}_n")]
     cols.append(_count_true(F.frt_ms <= frt_target_ms).label("frt_within"))
-    query = in_period(select(*cols), start, end, final).group_by(F.agent_id, F.team_id)
+    query = in_period(select(*cols), start, end, final, team=team).group_by(F.agent_id, F.team_id)
     return [dict(r._mapping) for r in session.execute(query)]
 
 
-def qa_days(*, session: Session, start: date, end: date, final: bool) -> list[tuple[str, date]]:
+def qa_days(*, session: Session, start: date, end: date, final: bool, team: str | None = None
+            ) -> list[tuple[str, date]]:
     """(agent, day) for every day an agent has a scored (``final``: reviewed) transcript."""
     if not final:
         query = select(D.agent_key, D.day).where(D.day >= start, D.day <= end, D.agent_key != "").distinct()
+        if team is not None:
+            query = query.where(D.team_key == team)
     else:
-        query = in_period(select(F.agent_id, F.day), start, end, final).distinct()
+        query = in_period(select(F.agent_id, F.day), start, end, final, team=team).distinct()
     return [(a, d) for a, d in session.execute(query)]
 
 
-def score_counts(*, session: Session, start: date, end: date, final: bool) -> list[tuple[str, float, int]]:
+def score_counts(*, session: Session, start: date, end: date, final: bool, team: str | None = None
+                 ) -> list[tuple[str, float, int]]:
     """(agent, score, how many): each agent's score distribution, from which medians are exact (scores
     carry two decimals, so an agent has at most a few hundred distinct ones in practice)."""
     score = score_column(final)
-    query = in_period(select(F.agent_id, score, func.count()), start, end, final).group_by(F.agent_id, score)
+    query = in_period(select(F.agent_id, score, func.count()), start, end, final, team=team).group_by(F.agent_id, score)
     return [(a, float(s), n) for a, s, n in session.execute(query)]
 
 
-def extra_dims(*, session: Session, start: date, end: date, final: bool
+def extra_dims(*, session: Session, start: date, end: date, final: bool, team: str | None = None
                ) -> Iterator[tuple[str, dict[str, Any], dict[str, Any] | None]]:
     """(agent, machine extra dims, final extra dims) of transcripts that have plugin scorers' dimensions:
     those few are added up in Python."""
-    query = in_period(select(F.agent_id, F.extra_dims, F.final_extra_dims), start, end, final)
+    query = in_period(select(F.agent_id, F.extra_dims, F.final_extra_dims), start, end, final, team=team)
     for agent, machine, reviewed in session.execute(query.where(F.extra_dims.is_not(None))):
         yield agent, machine or {}, reviewed if final else None

@@ -129,10 +129,11 @@ def performance(session: ReadSessionDep, settings: SettingsDep, period: PeriodQu
                 ) -> dict[str, Any]:
     """Per-agent and per-team records: KPI figures (ratios of sums) next to QA figures with sample sizes."""
     p = period_param(period)
+    team = scope_team(principal, team)
     agents, teams = service.records(session=session, settings=settings, period=p, agent_id=agent_id,
-                                    team=scope_team(principal, team), final=scores == "final")
+                                    team=team, final=scores == "final")
     return {"period": p.label, "from": p.start.isoformat(), "to": p.end.isoformat(), "scores": scores,
-            "kpi_rows_outside": service.kpi_rows_outside(session=session, period=p),
+            "kpi_rows_outside": service.kpi_rows_outside(session=session, period=p, team=team),
             "agents": [r.as_dict() for r in agents], "teams": [r.as_dict() for r in teams]}
 
 
