@@ -38,11 +38,17 @@ KEY_CACHE_S = 5.0  # an API key verified this recently is trusted without a data
 
 
 class TTLCache(Generic[V]):
-    """A small dict whose entries expire ``ttl_s`` seconds after they were put (monotonic clock)."""
+    """A small dict whose entries expire ``ttl_s`` seconds after they were put (monotonic clock).
+
+    ``generation`` counts :meth:`clear` calls: a caller that reads it before a slow lookup and passes
+    it to :meth:`put` caches nothing when a clear came in between (a key revoked while it was being
+    verified stays out of the cache)."""
 
     def __init__(self, ttl_s: float):
         self.ttl_s = ttl_s
         self._items: dict[Hashable, tuple[float, V]] = {}
+        self._lock = threading.Lock()
+        self.generation = 0
 
     def get(self, key: Hashable) -> V | None:
         hit = self._items.get(key)
@@ -50,14 +56,18 @@ class TTLCache(Generic[V]):
             return None
         return hit[1]
 
-    def put(self, key: Hashable, value: V) -> None:
-        self._items[key] = (time.monotonic() + self.ttl_s, value)
+    def put(self, key: Hashable, value: V, generation: int | None = None) -> None:
+        with self._lock:
+            if generation is None or generation == self.generation:
+                self._items[key] = (time.monotonic() + self.ttl_s, value)
 
     def drop(self, key: Hashable) -> None:
         self._items.pop(key, None)
 
     def clear(self) -> None:
-        self._items.clear()
+        with self._lock:
+            self.generation += 1
+            self._items.clear()
 
 
 class Runtime:

@@ -151,12 +151,13 @@ def authenticate_key(*, session: Session, key: str, cache: TTLCache) -> Principa
     if hit is not None:
         return hit
     hashed = digest(key)
+    generation = cache.generation  # a revocation clearing the cache while we read wins: nothing is cached
     row = key_row(session=session, key=key)
     if row is None:
         cache.drop(hashed)
         return None
     who = principal(row)
-    cache.put(hashed, who)
+    cache.put(hashed, who, generation)
     return who
 
 
