@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 # Roles a team may scope; a supervisor must have one. Ingest and admin act on every team.
 TEAM_ROLES = {"reviewer", "supervisor", "hr"}
 KEY_PREFIX = "qak_"
+LABEL_MAX_CHARS = 200  # api_keys.name and team ids are VARCHAR(200)
 LAST_USED_EVERY_S = 60  # last_used_at is a hint, not a log: one write a minute per key at most
 # A verified key is trusted for runtime.KEY_CACHE_S without asking the database again (per process):
 # one indexed read per request cost ingest 17–25% on SQLite. Revoking through this process forgets at
@@ -57,9 +58,25 @@ def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
+def label_problem(value: str) -> str | None:
+    """Why ``value`` cannot name a key or its team, or None: printable (``text.name_problem``: no control,
+    bidirectional or zero-width characters), at most LABEL_MAX_CHARS (the column), and no space of any kind
+    (a no-break or ideographic space too) at either end — `` after-sales`` prints like ``after-sales`` but
+    scopes a key to a team nobody's data names."""
+    if len(value) > LABEL_MAX_CHARS:
+        return f"is {len(value)} characters long; at most {LABEL_MAX_CHARS}"
+    problem = name_problem(value)
+    if problem:
+        return problem
+    if value != value.strip():
+        edge = value[0] if value[0].isspace() else value[-1]
+        return f"starts or ends with a space (U+{ord(edge):04X}); remove it"
+    return None
+
+
 def check_label(value: str | None, field: str) -> None:
-    """A key's name or team is printed in listings, logs and the audit trail (``text.name_problem``)."""
-    problem = name_problem(value) if value is not None else None
+    """A key's name or team is printed in listings, logs and the audit trail (:func:`label_problem`)."""
+    problem = label_problem(value) if value is not None else None
     if problem:
         raise Invalid(f"{field} {problem}", field)
 

@@ -1,0 +1,69 @@
+"""Key administration, by ``qa keys`` and ``/v1/keys`` alike: names and teams checked the same way, names
+unique among active keys, the last admin key kept, ids and prefixes told apart, last use recorded."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from qa_service.access import service as access
+from qa_service.app import create_app
+from qa_service.cli import app as cli
+from qa_service.config import AuthSettings, get_settings
+from qa_service.storage.db import session_scope
+from tests.conftest import make_settings
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_settings():
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def api(tmp_path, db_url, redis_url, redis_conn):
+    settings = make_settings(tmp_path, db_url, redis_url, auth=AuthSettings(enabled=True))
+    with TestClient(create_app(settings)) as client:
+        with session_scope(client.app.state.runtime.sessions) as s:
+            row, key = access.create_key(session=s, role="admin", name="root")
+        yield client, {"Authorization": f"Bearer {key}"}, row.id
+
+
+def qa(data, *args: str):
+    return runner.invoke(cli, [*args, "--data-dir", str(data)])
+
+
+def said(result) -> str:
+    return " ".join(result.output.split())
+
+
+BAD_LABELS = [
+    ("name", "x" * 201, "is 201 characters long; at most 200"),
+    ("team", "t" * 500, "is 500 characters long; at most 200"),
+    ("team", " after-sales", "starts or ends with a space (U+0020)"),
+    ("team", "after-sales\u00a0", "starts or ends with a space (U+00A0)"),
+    ("name", "\u3000lead.a", "starts or ends with a space (U+3000)"),
+    ("name", "lead\u200b.a", "contains a control character (U+200B)"),
+    ("team", "a\u202eb", "contains a control character (U+202E)"),
+]
+
+
+@pytest.mark.parametrize("field,value,problem", BAD_LABELS)
+def test_key_labels_are_checked_alike_by_cli_and_api(tmp_path, api, field, value, problem):
+    client, admin, _ = api
+    body = {"role": "supervisor", "team": "after-sales", "name": "lead.a", field: value}
+    refused = client.post("/v1/keys", headers=admin, json=body)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["detail"][0]["loc"] == ["body", field]
+    out = qa(tmp_path / "cli", "keys", "create", "--role", "supervisor", "--team", body["team"], "--name", body["name"])
+    assert out.exit_code == 2 and f"{field} {problem}" in said(out), out.output
+    assert "qak_" not in qa(tmp_path / "cli", "keys", "list").output  # nothing stored
+
+
+def test_key_labels_may_hold_inner_spaces(tmp_path):
+    out = qa(tmp_path, "keys", "create", "--role", "hr", "--team", "售后 一组", "--name", "Wang Li")
+    assert out.exit_code == 0, out.output
