@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from qa_service.access.roles import ROLES
-from qa_service.errors import Forbidden, Invalid
+from qa_service.errors import Conflict, Forbidden, Invalid
 from qa_service.runtime import TTLCache
 from qa_service.text import name_problem
 from qa_service.storage import keys as repo
@@ -97,8 +97,15 @@ def create_key(*, session: Session, role: str, team: str | None = None, name: st
     """A new key row and the key itself (shown to the caller once; only its hash is stored)."""
     check_new(role=role, team=team, name=name)
     prefix = secrets.token_hex(4)
+    name = name or f"{role}-{prefix}"
+    taken = repo.active_named(session=session, name=name)
+    if taken is not None:
+        # Names identify people: the audit trail, verdicts and appeals record the name, and "an appellant
+        # may not decide their own appeal" compares names. Whatever the roles, two live keys may not share one.
+        raise Conflict(f"an active key is already named {name!r} (key {taken.id}, {taken.role}); names identify "
+                       "who acts in the audit trail — choose another name, or revoke that key first", "name")
     key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
-    row = repo.create(session=session, prefix=prefix, key_hash=digest(key), name=name or f"{role}-{prefix}",
+    row = repo.create(session=session, prefix=prefix, key_hash=digest(key), name=name,
                       role=role, team=team, created_by=created_by)
     return row, key
 

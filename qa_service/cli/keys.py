@@ -10,7 +10,7 @@ from rich.markup import escape
 
 from qa_service.access.roles import ROLES
 from qa_service.cli.app import DataDir, err_console, keys_app, runtime_for
-from qa_service.errors import Invalid
+from qa_service.errors import Conflict, Invalid
 
 
 KeyRole = Enum("KeyRole", {r: r for r in ROLES}, type=str)
@@ -33,7 +33,7 @@ def keys_create(
             row, key = access.create_key(session=s, role=role.value, team=team, name=name, created_by="cli")
             info = f"key {row.id} created: name={row.name} role={row.role} team={row.team_id or '-'}"
             note = access.team_note(session=s, team=team)
-    except Invalid as exc:
+    except (Invalid, Conflict) as exc:
         err_console.print(f"[red]qa keys create:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
     typer.echo(info)

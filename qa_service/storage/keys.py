@@ -37,6 +37,11 @@ def get(*, session: Session, key_id: int) -> ApiKey | None:
     return session.get(ApiKey, key_id)
 
 
+def active_named(*, session: Session, name: str) -> ApiKey | None:
+    """An active (not revoked) key of this name, if any."""
+    return session.scalar(select(ApiKey).where(ApiKey.name == name, ApiKey.revoked_at.is_(None)).limit(1))
+
+
 def get_by_prefix(*, session: Session, prefix: str) -> ApiKey | None:
     return session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
 

@@ -67,3 +67,21 @@ def test_key_labels_are_checked_alike_by_cli_and_api(tmp_path, api, field, value
 def test_key_labels_may_hold_inner_spaces(tmp_path):
     out = qa(tmp_path, "keys", "create", "--role", "hr", "--team", "售后 一组", "--name", "Wang Li")
     assert out.exit_code == 0, out.output
+
+
+def test_key_names_are_unique_among_active_keys(tmp_path, api):
+    client, admin, _ = api
+    first = client.post("/v1/keys", headers=admin, json={"role": "reviewer", "name": "qa.zhang"})
+    assert first.status_code == 201
+    for role, team in (("reviewer", None), ("supervisor", "after-sales")):  # another role does not help
+        again = client.post("/v1/keys", headers=admin, json={"role": role, "team": team, "name": "qa.zhang"})
+        assert again.status_code == 409 and again.json()["field"] == "name", again.text
+        assert "already named 'qa.zhang'" in again.json()["detail"]
+    assert client.delete(f"/v1/keys/{first.json()['id']}", headers=admin).status_code == 200
+    renewed = client.post("/v1/keys", headers=admin, json={"role": "reviewer", "name": "qa.zhang"})
+    assert renewed.status_code == 201  # a revoked key's name is free again: the same person's new key
+
+    data = tmp_path / "cli"
+    assert qa(data, "keys", "create", "--role", "hr", "--name", "hr.li").exit_code == 0
+    dup = qa(data, "keys", "create", "--role", "admin", "--name", "hr.li")
+    assert dup.exit_code == 2 and "already named 'hr.li'" in said(dup) and "qak_" not in dup.output
