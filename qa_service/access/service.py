@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 TEAM_ROLES = {"reviewer", "supervisor", "hr"}
 KEY_PREFIX = "qak_"
 LABEL_MAX_CHARS = 200  # api_keys.name and team ids are VARCHAR(200)
+MAX_KEY_ID = 2**31 - 1  # api_keys.id is a 32-bit integer: a longer run of digits can only be a prefix
 LAST_USED_EVERY_S = 60  # last_used_at is a hint, not a log: one write a minute per key at most
 # A verified key is trusted for runtime.KEY_CACHE_S without asking the database again (per process):
 # one indexed read per request cost ingest 17–25% on SQLite. Revoking through this process forgets at
@@ -123,24 +124,48 @@ def team_note(*, session: Session, team: str | None) -> str | None:
 
 
 def find_key(*, session: Session, ident: str) -> ApiKey | None:
-    """By numeric id, prefix, or the key's printed form ``qak_<prefix>_…``."""
+    """By numeric id, prefix, or the key's printed form ``qak_<prefix>_…``.
+
+    A prefix may be all digits (``41304473``): such an ident is looked up both ways, and when it is one
+    key's id and another key's prefix it is refused (Invalid) naming both — ``qak_<prefix>`` names the
+    prefix alone, :func:`revoke_key`'s ``key_id`` (``qa keys revoke --id``) the id alone."""
     ident = ident.strip()
-    if ident.isdigit():
-        return repo.get(session=session, key_id=int(ident))
     if ident.startswith(KEY_PREFIX):
-        ident = ident[len(KEY_PREFIX):].split("_", 1)[0]
-    return repo.get_by_prefix(session=session, prefix=ident)
+        return repo.get_by_prefix(session=session, prefix=ident[len(KEY_PREFIX):].split("_", 1)[0])
+    by_prefix = repo.get_by_prefix(session=session, prefix=ident)
+    if not ident.isdigit() or int(ident) > MAX_KEY_ID:
+        return by_prefix
+    by_id = repo.get(session=session, key_id=int(ident))
+    if by_id is not None and by_prefix is not None and by_id.id != by_prefix.id:
+        raise Invalid(f"{ident} is both the id of key {by_id.id} ({by_id.name}) and the prefix of key {by_prefix.id} "
+                      f"({by_prefix.name}): say qak_{ident} for the prefix, or --id {ident} for the id", "key")
+    return by_id or by_prefix
 
 
-def revoke_key(*, session: Session, ident: str) -> ApiKey | None:
-    """Revoke a key (and end its UI logins); None when no such key. Revoking twice keeps the first time."""
-    row = find_key(session=session, ident=ident)
+def revoke_key(*, session: Session, ident: str | None = None, key_id: int | None = None,
+               keep_an_admin: bool = False) -> ApiKey | None:
+    """Revoke a key (and end its UI logins), found by ``ident`` (:func:`find_key`) or ``key_id``; None when
+    no such key. Revoking twice keeps the first time.
+
+    ``keep_an_admin``: refuse (Conflict) to revoke the last active admin key — through the API nobody
+    could manage keys afterwards; the CLI, run on the server, may (and warns: :func:`admins_left`)."""
+    row = repo.get(session=session, key_id=key_id) if key_id is not None else find_key(session=session, ident=ident or "")
     if row is None:
         return None
+    if keep_an_admin and row.role == "admin" and row.revoked_at is None:
+        if repo.active_admin_ids(session=session) == [row.id]:
+            raise Conflict(f"key {row.id} ({row.name}) is the last active admin key: revoked, nobody could manage keys "
+                           "through the API. Create another admin key first (on the server: qa keys create --role "
+                           "admin --name …), or revoke this one there with qa keys revoke", "key_id")
     if row.revoked_at is None:
         row.revoked_at = utcnow()
     repo.end_logins_of(session=session, key_id=row.id)
     return row
+
+
+def admins_left(*, session: Session) -> int:
+    """How many active admin keys there are."""
+    return len(repo.active_admin_ids(session=session))
 
 
 def key_row(*, session: Session, key: str) -> ApiKey | None:

@@ -67,17 +67,27 @@ def keys_list(
 
 @keys_app.command("revoke")
 def keys_revoke(
-    key: Annotated[str, typer.Argument(help="Key id, prefix (qak_xxxxxxxx) or the key itself")],
+    key: Annotated[Optional[str], typer.Argument(help="Key id, prefix (qak_xxxxxxxx) or the key itself")] = None,
+    key_id: Annotated[Optional[int], typer.Option("--id", help="The key's id (when its digits are also a prefix)")] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Revoke a key: its web UI logins end now, running APIs refuse it within 5 s (their key cache)."""
     from qa_service.access import service as access
 
+    if (key is None) == (key_id is None):
+        err_console.print("[red]qa keys revoke:[/red] name one key: its id, prefix or the key itself, or --id ID")
+        raise typer.Exit(2)
     with runtime_for(data_dir).session() as s:
-        row = access.revoke_key(session=s, ident=key)
+        try:
+            row = access.revoke_key(session=s, ident=key, key_id=key_id)
+        except Invalid as exc:
+            err_console.print(f"[red]qa keys revoke:[/red] {escape(str(exc))}")
+            raise typer.Exit(2) from None
         if row is None:
-            err_console.print(f"[red]no key {key!r}[/red] (qa keys list --all shows them)")
+            err_console.print(f"[red]no key {escape(repr(key if key is not None else key_id))}[/red] "
+                              "(qa keys list --all shows them)")
             raise typer.Exit(1)
         typer.echo(f"key {row.id} ({row.name}, {row.role}) revoked at {row.revoked_at.isoformat(timespec='seconds')}")
-
-
+        if row.role == "admin" and access.admins_left(session=s) == 0:
+            err_console.print("[yellow]warning:[/yellow] that was the last active admin key: nobody can manage keys "
+                              "through the API (/v1/keys) now. Create one here: qa keys create --role admin --name …")

@@ -42,6 +42,13 @@ def active_named(*, session: Session, name: str) -> ApiKey | None:
     return session.scalar(select(ApiKey).where(ApiKey.name == name, ApiKey.revoked_at.is_(None)).limit(1))
 
 
+def active_admin_ids(*, session: Session) -> list[int]:
+    """The ids of the active admin keys, their rows locked until the transaction ends (PostgreSQL), in id
+    order: two admins revoking each other at once are decided one after the other."""
+    query = select(ApiKey.id).where(ApiKey.role == "admin", ApiKey.revoked_at.is_(None)).order_by(ApiKey.id)
+    return list(session.scalars(query.with_for_update()))
+
+
 def get_by_prefix(*, session: Session, prefix: str) -> ApiKey | None:
     return session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
 

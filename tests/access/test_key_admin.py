@@ -85,3 +85,51 @@ def test_key_names_are_unique_among_active_keys(tmp_path, api):
     assert qa(data, "keys", "create", "--role", "hr", "--name", "hr.li").exit_code == 0
     dup = qa(data, "keys", "create", "--role", "admin", "--name", "hr.li")
     assert dup.exit_code == 2 and "already named 'hr.li'" in said(dup) and "qak_" not in dup.output
+
+
+def test_the_last_active_admin_key_cannot_be_revoked_through_the_api(api):
+    client, root, root_id = api
+    last = client.delete(f"/v1/keys/{root_id}", headers=root)
+    assert last.status_code == 409 and last.json()["field"] == "key_id"
+    assert "last active admin key" in last.json()["detail"] and "qa keys create --role admin" in last.json()["detail"]
+    assert client.get("/v1/keys", headers=root).status_code == 200  # still an admin
+    second = client.post("/v1/keys", headers=root, json={"role": "admin", "name": "wang.li"}).json()
+    other = {"Authorization": f"Bearer {second['key']}"}
+    assert client.delete(f"/v1/keys/{root_id}", headers=root).status_code == 200  # one's own, with another left
+    assert client.delete(f"/v1/keys/{second['id']}", headers=other).status_code == 409
+
+
+def test_cli_may_revoke_the_last_admin_key_and_warns(tmp_path):
+    data = tmp_path / "cli"
+    assert qa(data, "keys", "create", "--role", "admin", "--name", "root").exit_code == 0
+    assert qa(data, "keys", "create", "--role", "admin", "--name", "wang.li").exit_code == 0
+    first = qa(data, "keys", "revoke", "1")
+    assert first.exit_code == 0 and "warning" not in first.output
+    last = qa(data, "keys", "revoke", "--id", "2")
+    assert last.exit_code == 0 and "revoked" in last.output
+    assert "last active admin key" in said(last) and "qa keys create --role admin" in said(last)
+
+
+def _set_prefix(data, key_id: int, prefix: str) -> None:
+    import sqlite3
+
+    with sqlite3.connect(data / "qa.sqlite3") as conn:
+        conn.execute("UPDATE api_keys SET prefix = ? WHERE id = ?", (prefix, key_id))
+
+
+def test_an_all_digit_prefix_revokes_its_key_and_one_that_is_also_an_id_is_refused(tmp_path):
+    data = tmp_path / "cli"
+    for name in ("a", "b", "c"):
+        assert qa(data, "keys", "create", "--role", "reviewer", "--name", name).exit_code == 0
+    _set_prefix(data, 1, "41304473")  # token_hex(4) is all digits about one time in 43
+    _set_prefix(data, 3, "00000002")  # and this one reads as key 2's id
+    only_prefix = qa(data, "keys", "revoke", "41304473")
+    assert only_prefix.exit_code == 0 and "key 1 (a, reviewer) revoked" in only_prefix.output
+    both = qa(data, "keys", "revoke", "00000002")
+    assert both.exit_code == 2, both.output
+    assert ("00000002 is both the id of key 2 (b) and the prefix of key 3 (c)" in said(both)
+            and "qak_00000002" in said(both) and "--id 00000002" in said(both))
+    assert "key 3 (c, reviewer) revoked" in qa(data, "keys", "revoke", "qak_00000002").output
+    assert "key 2 (b, reviewer) revoked" in qa(data, "keys", "revoke", "--id", "2").output
+    assert qa(data, "keys", "revoke").exit_code == 2  # neither a key nor --id
+    assert qa(data, "keys", "revoke", "99999999999").exit_code == 1  # no such key (and not an id past 2**31)

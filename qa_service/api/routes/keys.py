@@ -33,9 +33,9 @@ def create_key(body: KeyCreate, runtime: RuntimeDep, principal: Admin) -> KeyCre
 
 @router.delete("/{key_id}", response_model=KeyRead)
 def revoke_key(key_id: RowId, runtime: RuntimeDep, _principal: Admin) -> KeyRead:
-    """Revoke a key at once (its web logins end too)."""
+    """Revoke a key at once (its web logins end too); the last active admin key is refused (409)."""
     with runtime.session() as session:
-        row = access.revoke_key(session=session, ident=str(key_id))
+        row = access.revoke_key(session=session, key_id=key_id, keep_an_admin=True)
         if row is None:
             raise NotFound(f"key {key_id} not found", "key_id")
         read = presenters.key_read(row)
