@@ -178,11 +178,16 @@ def key_row(*, session: Session, key: str) -> ApiKey | None:
     row = repo.get_by_prefix(session=session, prefix=prefix)
     if row is None or row.revoked_at is not None or not hmac.compare_digest(row.key_hash, digest(key)):
         return None
+    _touch(session, row)
+    return row
+
+
+def _touch(session: Session, row: ApiKey) -> None:
+    """Record that the key was used (a key header or a login made with it), once a LAST_USED_EVERY_S at most."""
     now = utcnow()
     if row.last_used_at is None or now - row.last_used_at > timedelta(seconds=LAST_USED_EVERY_S):
         row.last_used_at = now
         session.commit()
-    return row
 
 
 def principal(row: ApiKey) -> Principal:
@@ -228,7 +233,10 @@ def login_principal(*, session: Session, token: str) -> Principal | None:
     if login is None or login.expires_at < utcnow():
         return None
     row = repo.get(session=session, key_id=login.key_id)
-    return principal(row) if row is not None and row.revoked_at is None else None
+    if row is None or row.revoked_at is not None:
+        return None
+    _touch(session, row)
+    return principal(row)
 
 
 def still_valid(*, session: Session, principal: Principal, token: str | None = None) -> bool:

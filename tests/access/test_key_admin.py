@@ -12,6 +12,7 @@ from qa_service.app import create_app
 from qa_service.cli import app as cli
 from qa_service.config import AuthSettings, get_settings
 from qa_service.storage.db import session_scope
+from qa_service.storage.tables import ApiKey
 from tests.conftest import make_settings
 
 runner = CliRunner()
@@ -133,3 +134,22 @@ def test_an_all_digit_prefix_revokes_its_key_and_one_that_is_also_an_id_is_refus
     assert "key 2 (b, reviewer) revoked" in qa(data, "keys", "revoke", "--id", "2").output
     assert qa(data, "keys", "revoke").exit_code == 2  # neither a key nor --id
     assert qa(data, "keys", "revoke", "99999999999").exit_code == 1  # no such key (and not an id past 2**31)
+
+
+def test_a_key_used_through_a_ui_login_records_its_last_use(api):
+    client, root, _ = api
+    made = client.post("/v1/keys", headers=root, json={"role": "reviewer", "name": "qa.zhang"}).json()
+    login = client.post("/ui/login", json={"key": made["key"]})
+    assert login.status_code == 200
+
+    def last_used():
+        [row] = [k for k in client.get("/v1/keys", headers=root).json() if k["id"] == made["id"]]
+        return row["last_used_at"]
+
+    with session_scope(client.app.state.runtime.sessions) as s:  # as if the login was made long ago
+        s.get(ApiKey, made["id"]).last_used_at = None
+    assert client.get("/ui/queue").status_code == 200  # the cookie, no key header
+    first = last_used()
+    assert first is not None
+    assert client.get("/ui/queue").status_code == 200
+    assert last_used() == first  # at most once a minute: not a write per page
