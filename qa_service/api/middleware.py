@@ -3,10 +3,12 @@ writes refused and the browser's protections asked for, Server-Timing."""
 
 from __future__ import annotations
 
+import re
 import time
 from urllib.parse import urlsplit
 
 from fastapi.responses import JSONResponse
+from starlette.requests import cookie_parser
 
 from qa_service import metrics
 from qa_service import timing
@@ -96,11 +98,35 @@ class BrowserGuard:
         return guarded
 
 
+# What a key looks like (``access.service.create_key``: qak_<8 hex>_<token_urlsafe(32)>), a little wider.
+KEY_SHAPE = re.compile(r"qak_[0-9A-Za-z]{1,16}_[0-9A-Za-z_-]{16,200}")
+TOKEN_SHAPE = re.compile(r"[0-9A-Za-z_-]{16,200}")  # a login cookie's value (secrets.token_urlsafe(32))
+
+
+def has_credentials(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether a request carries something that could be credentials: ``Authorization: Bearer <key>`` or
+    ``X-API-Key: <key>`` with a key of the right shape, or a cookie named ``qa_session`` holding a
+    token. Whether they are valid is the route's dependency's to say (``api/auth.py``)."""
+    for name, raw in headers:
+        value = raw.decode("latin-1").strip()
+        if name == b"authorization":
+            scheme, _, key = value.partition(" ")
+            if scheme.lower() == "bearer" and KEY_SHAPE.fullmatch(key.strip()):
+                return True
+        elif name == b"x-api-key" and KEY_SHAPE.fullmatch(value):
+            return True
+        elif name == b"cookie" and TOKEN_SHAPE.fullmatch(cookie_parser(value).get(SESSION_COOKIE, "")):
+            return True
+    return False
+
+
 class RequireCredentials:
-    """With keys enforced, a /v1 request carrying no credentials at all is 401 before its body is read.
+    """With keys enforced, a /v1 request carrying no credentials is 401 before its body is read.
 
     The routes' own role checks run after FastAPI has parsed the body, so without this an anonymous
-    malformed request would learn about the schema (422) before being told to authenticate.
+    malformed request would learn about the schema (422) before being told to authenticate. A header
+    that is present but cannot be credentials (``Authorization: Basic …``, an empty one, a Bearer that is
+    not a key, a cookie merely containing ``qa_session``) counts as none (:func:`has_credentials`).
     """
 
     def __init__(self, app, enforced: bool):
@@ -108,15 +134,13 @@ class RequireCredentials:
         self.enforced = enforced
 
     async def __call__(self, scope, receive, send):
-        if self.enforced and scope["type"] == "http" and scope["path"].startswith("/v1/"):
-            names = {name for name, _ in scope["headers"]}
-            cookies = b"".join(v for n, v in scope["headers"] if n == b"cookie")
-            if not (b"authorization" in names or b"x-api-key" in names or SESSION_COOKIE.encode() in cookies):
-                response = JSONResponse(
-                    {"detail": "missing API key: send Authorization: Bearer <key> or X-API-Key: <key>"},
-                    status_code=401, headers={"WWW-Authenticate": "Bearer"})
-                await response(scope, receive, send)
-                return
+        if (self.enforced and scope["type"] == "http" and scope["path"].startswith("/v1/")
+                and not has_credentials(scope["headers"])):
+            response = JSONResponse(
+                {"detail": "missing API key: send Authorization: Bearer <key> or X-API-Key: <key>"},
+                status_code=401, headers={"WWW-Authenticate": "Bearer"})
+            await response(scope, receive, send)
+            return
         await self.app(scope, receive, send)
 
 
