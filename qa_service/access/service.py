@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from qa_service.access.roles import ROLES
-from qa_service.errors import Conflict, Forbidden, Invalid
+from qa_service.errors import Conflict, Forbidden, Invalid, NotFound
 from qa_service.runtime import TTLCache
 from qa_service.text import name_problem
 from qa_service.storage import keys as repo
@@ -53,6 +53,13 @@ def check_team(scope: str | None, team: str | None) -> None:
     """A key scoped to team ``scope`` may touch only that team's records."""
     if scope is not None and team != scope:
         raise Forbidden(f"this key sees team {scope} only")
+
+
+def missing(scope: str | None, message: str, field: str) -> Forbidden | NotFound:
+    """What to raise for an id that does not exist: NotFound (404) — but for a key scoped to team
+    ``scope`` the very 403 another team's item gets (:func:`check_team`), so a scoped key cannot tell
+    the ids of other teams' items from ids never used."""
+    return Forbidden(f"this key sees team {scope} only") if scope is not None else NotFound(message, field)
 
 
 def digest(secret: str) -> str:

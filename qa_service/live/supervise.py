@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from qa_service.access.service import check_team
+from qa_service.access.service import check_team, missing
 from qa_service.errors import Conflict, Invalid, NotFound
 from qa_service.live.delivery import FORMATS
 from qa_service.storage import alerts as repo
@@ -26,7 +26,7 @@ STATUSES = ("open", "acknowledged", "closed")
 def _alert(session: Session, alert_id: int, team: str | None) -> LiveAlert:
     alert = repo.get_alert(session=session, alert_id=alert_id)
     if alert is None:
-        raise NotFound(f"alert {alert_id} not found", "alert_id")
+        raise missing(team, f"alert {alert_id} not found", "alert_id")
     check_team(team, alert.team_id)
     return alert
 

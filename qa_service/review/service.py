@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from qa_service.domain import AppealStatus, QAReport, ReviewStatus, VerdictKind
-from qa_service.access.service import check_team
+from qa_service.access.service import check_team, missing
 from qa_service.errors import ConfigError, Conflict, Invalid, NotFound, RulePackError
 from qa_service.review.calibration import Calibration, calibrate
 from qa_service.review.manual import ManualFindingSpec, locate
@@ -99,7 +99,7 @@ def open_review(*, session: Session, transcript_id: int, by: str, team: str | No
     """Put any scored transcript in the queue by hand; returns (review, created)."""
     found, transcript_team = transcript_repo.team_of(session=session, transcript_id=transcript_id)
     if not found:
-        raise NotFound(f"transcript {transcript_id} not found", "transcript_id")
+        raise missing(team, f"transcript {transcript_id} not found", "transcript_id")
     check_team(team, transcript_team)
     repo.lock_for_change(session=session, table=Transcript.__table__, row_id=transcript_id)  # one review each
     existing = repo.id_for_transcript(session=session, transcript_id=transcript_id)
@@ -171,11 +171,11 @@ def assign(*, session: Session, reviewers: list[str], mode: str, by: str, review
         flt.team = team if team is not None else flt.team
         review_ids = repo.unassigned_ids(session=session, flt=flt, limit=limit)
     reviews = repo.list_by_ids(session=session, review_ids=review_ids)
-    missing = sorted(set(review_ids) - {r.id for r in reviews})
-    if missing:
-        raise NotFound(f"reviews not found: {missing}", "review_ids")
-    for review in reviews:
+    for review in reviews:  # before naming missing ids: a scoped key learns nothing of other teams' ids
         check_team(team, review.transcript.team_id)
+    absent = sorted(set(review_ids) - {r.id for r in reviews})
+    if absent:
+        raise missing(team, f"reviews not found: {absent}", "review_ids")
     closed = [r.id for r in reviews if r.status == ReviewStatus.done.value]
     if closed:
         raise Conflict(f"reviews already done cannot be reassigned: {closed}", "review_ids")
@@ -206,7 +206,7 @@ def _for_change(*, session: Session, review_id: int, team: str | None = None) ->
 def get(*, session: Session, review_id: int, team: str | None = None) -> Review:
     review = repo.get(session=session, review_id=review_id)
     if review is None:
-        raise NotFound(f"review {review_id} not found", "review_id")
+        raise missing(team, f"review {review_id} not found", "review_id")
     check_team(team, review.transcript.team_id)
     return review
 
@@ -415,7 +415,7 @@ def decide_appeal(*, session: Session, appeal_id: int, decision: AppealStatus | 
     decision = AppealStatus(decision).value
     appeal = repo.get_appeal(session=session, appeal_id=appeal_id)
     if appeal is None:
-        raise NotFound(f"appeal {appeal_id} not found", "appeal_id")
+        raise missing(team, f"appeal {appeal_id} not found", "appeal_id")
     review = _for_change(session=session, review_id=appeal.review_id, team=team)
     session.refresh(appeal)  # as it stands now that this transaction holds the review
     if appeal.status != AppealStatus.open.value:

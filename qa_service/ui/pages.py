@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
+from qa_service.access.service import missing
 from qa_service.api import presenters
 from qa_service.api.auth import Dashboard, QARead, ReviewWrite, check_team, scope_team
 from qa_service.api.deps import ROW_ID_MAX, ReadSessionDep, RowId, RuntimeDep, SessionDep, SettingsDep
@@ -164,7 +165,7 @@ def transcript_page(transcript_id: RowId, request: Request, session: SessionDep,
     """A conversation as chat bubbles, each finding highlighted in place, with the review controls."""
     row = transcript_repo.get(session=session, transcript_id=transcript_id)
     if row is None:
-        raise NotFound(f"transcript {transcript_id} not found", "transcript_id")
+        raise missing(me.team, f"transcript {transcript_id} not found", "transcript_id")
     check_team(me, row.team_id)
     t = presenters.transcript_read(row)
     try:

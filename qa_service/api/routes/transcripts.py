@@ -21,7 +21,8 @@ from qa_service.api.schemas import (
     TranscriptRead,
 )
 from qa_service.domain import TranscriptStatus
-from qa_service.errors import IngestConflict, NotFound
+from qa_service.access.service import missing
+from qa_service.errors import IngestConflict
 from qa_service.ingest.schema import limit_errors
 from qa_service.ingest.service import ingest, validate_items
 from qa_service.storage import transcripts as transcript_repo
@@ -89,7 +90,7 @@ def get_transcript(transcript_id: RowId, session: SessionDep, principal: QARead)
     """A transcript with its utterances and, once scored, its report (`report` is null until then)."""
     row = transcript_repo.get(session=session, transcript_id=transcript_id)
     if row is None:
-        raise NotFound(f"transcript {transcript_id} not found", "transcript_id")
+        raise missing(principal.team, f"transcript {transcript_id} not found", "transcript_id")
     check_team(principal, row.team_id)
     return presenters.transcript_read(row)
 
