@@ -126,6 +126,12 @@ Admin = Annotated[Principal, Depends(allow())]
 Supervise = Annotated[Principal, Depends(allow("supervisor"))]  # the live board, acknowledging alerts
 
 
+def admits(alias, principal: Principal) -> bool:
+    """Whether the role set ``alias`` (``ReviewWrite`` …) admits ``principal``: a page showing a piece of
+    another route's data asks this, so it shows it to exactly those that route answers."""
+    return principal.role in alias.__metadata__[0].dependency.roles
+
+
 def scope_team(principal: Principal, team: str | None) -> str | None:
     """The team filter to apply: a scoped key's own team (403 when it asks for another)."""
     if principal.team is None:

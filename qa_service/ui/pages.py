@@ -18,7 +18,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
 from qa_service.access.service import missing
 from qa_service.api import presenters
-from qa_service.api.auth import Dashboard, QARead, ReviewWrite, check_team, scope_team
+from qa_service.api.auth import Dashboard, QARead, ReviewWrite, admits, check_team, scope_team
 from qa_service.api.deps import ROW_ID_MAX, ReadSessionDep, RowId, RuntimeDep, SessionDep, SettingsDep
 from qa_service.api.schemas import ReviewedFinding
 from qa_service.errors import NotFound
@@ -85,14 +85,17 @@ def dashboard_page(request: Request, runtime: RuntimeDep, session: ReadSessionDe
             data = dash_repo.dashboard(session=session, period=chosen, tz=tz, team=team, agent_id=agent_id)
         except ValueError as exc:
             error = f"周期：{exc}"
-    report = review_service.calibration_report(session=session, runtime=runtime, period=chosen, team=team)
     chart_data = None
     if data:
         chart_data = {**data}
         if data["radar"]:
             chart_data["radar"] = {**data["radar"],
                                    "labels": [labels.label(labels.DIMENSIONS, n) for n in data["radar"]["dimensions"]]}
-    kappa = report.calibration.agreement.kappa if report.calibration.agreement else None
+    calibrates = admits(ReviewWrite, me)  # the κ card: only for those /ui/calibration answers
+    kappa = None
+    if calibrates:
+        report = review_service.calibration_report(session=session, runtime=runtime, period=chosen, team=team)
+        kappa = report.calibration.agreement.kappa if report.calibration.agreement else None
     intervention = {}
     if chosen is not None:
         since, until = chosen.bounds(tz)
@@ -102,7 +105,7 @@ def dashboard_page(request: Request, runtime: RuntimeDep, session: ReadSessionDe
             intervention = {k: v for k, v in intervention.items() if k == team}
     sla_h = runtime.settings.live.intervention_sla.total_seconds() / 3600
     return page(request, "dashboard.html", "dashboard", session, me, data=data, chart_data=chart_data, period=label,
-                agent_id=agent_id, error=error, kappa=kappa, intervention=intervention, sla_label=f"{sla_h:g} 小时")
+                agent_id=agent_id, error=error, kappa=kappa, calibrates=calibrates, intervention=intervention, sla_label=f"{sla_h:g} 小时")
 
 
 @router.get("/queue", response_class=HTMLResponse)
