@@ -60,9 +60,14 @@ class Agreement:
 
     @property
     def kappa(self) -> float | None:
-        """Cohen's κ = (p_o − p_e) / (1 − p_e); None with no rows or when p_e = 1 (nothing to tell apart)."""
-        pe = self.expected
-        return None if pe is None or pe >= 1 else (self.accuracy - pe) / (1 - pe)
+        """Cohen's κ = (p_o − p_e) / (1 − p_e); None with no rows or when p_e = 1 (nothing to tell apart).
+        Worked in whole numbers, n²·(p_o − p_e) over n²·(1 − p_e), so a κ of 0 is 0 (in shares it came out
+        as -8.3e-17, and the calibration page showed "-0.000")."""
+        n = self.n
+        chance = (self.tp + self.fn) * (self.tp + self.fp) + (self.fp + self.tn) * (self.fn + self.tn)
+        if not n or chance >= n * n:
+            return None
+        return (n * (self.tp + self.tn) - chance) / (n * n - chance)
 
 
 def kappa(a: Sequence[Hashable], b: Sequence[Hashable], weights: dict[Hashable, float] | None = None) -> float | None:

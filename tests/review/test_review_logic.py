@@ -100,3 +100,13 @@ def test_calibrate_counts_misses_without_a_rule_in_their_dimension():
     assert cal.rules["r1"].precision == 0.5 and cal.rules["r2"].missed == 1 and cal.rules["r2"].precision is None
     assert cal.dimensions["politeness"].missed == 1 and cal.low_precision(0.8, 2) == ["r1"]
     assert cal.low_precision(0.8, 3) == []
+
+
+def test_a_kappa_of_zero_is_zero_not_a_rounding_residue():
+    """A probe's calibration: 1 both-pass and 2 machine-only-fail → p_o = p_e = 1/3; κ came out -8.33e-17."""
+    from qa_service.stats import Agreement
+
+    table = Agreement(tp=0, fp=2, fn=0, tn=1)
+    assert table.kappa == 0.0 and str(table.kappa) == "0.0"
+    assert Agreement(tp=3, fp=1, fn=1, tn=5).kappa == (10 * 8 - (4 * 4 + 6 * 6)) / (100 - (4 * 4 + 6 * 6))
+    assert Agreement(tp=2).kappa is None and Agreement().kappa is None
