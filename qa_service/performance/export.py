@@ -136,7 +136,7 @@ def to_xlsx(rows: list[dict[str, Any]], period: Period, schemes: dict[str, Appra
         *[(f"考核方案 {n}", f"{schemes[n].spec.title} v{schemes[n].spec.version} "
                             f"(sha256 {schemes[n].hash[:12]})：{schemes[n].spec.description}") for n in used],
         ("计算口径", "比率 = 周期内分子之和 ÷ 分母之和（非日均值的平均）；NPS = 推荐者% − 贬损者%；"
-                    "满意度 = 满意评价数 ÷ 评价数；日均接待量 = 接待量 ÷ 有接待量记录的天数"),
+                    "满意度 = 满意评价数 ÷ 评价数；日均接待量 = 按日记录的接待量 ÷ 这些天数（周、月记录不计入；团队为人均每个工作日）"),
         ("质检校正分", "质检均分向团队均分收缩：(n × 个人均分 + k × 团队均分) ÷ (n + k)，样本少的坐席不会因少数几通会话被高估或低估"),
         ("得分规则", "低于基准值得 below 分；基准→目标→挑战之间线性插值；超过挑战值封顶"),
     ]

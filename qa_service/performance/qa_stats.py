@@ -52,6 +52,7 @@ class QaStats:
     days: set[date] = field(default_factory=set)
     teams: Counter[str | None] = field(default_factory=Counter)  # transcripts per team they were filed under
     median: float | None = None
+    agent_days: int = 0  # a team's: the days each agent had transcripts, added up (0: len(days))
 
     @classmethod
     def of_rows(cls, rows: Iterable[QaRow], *, frt_target_s: float) -> QaStats:
@@ -173,7 +174,7 @@ def transcript_kpis(s: QaStats) -> dict[str, float | int | None]:
     frt_n = s.time_n["frt"]
     return {
         "contacts": s.n,
-        "contacts_per_day": s.n / len(s.days) if s.days else None,
+        "contacts_per_day": s.n / (s.agent_days or len(s.days)) if s.days else None,
         "frt_seconds": s.time_mean_s("frt"),
         "frt_within_target_share": s.frt_within / frt_n if frt_n else None,
         "reply_seconds": s.time_mean_s("reply"),

@@ -181,8 +181,8 @@ def kpi_totals(*, session: Session, period: Period, team: str | None = None
     start, end = period.start, period.end
     totals = {row["agent_id"]: KpiTotals.of_sums(row) for row in kpi_repo.sums_by_agent(
         session=session, start=start, end=end, sums=SUMS, ratios=RATIOS, means=MEANS, ratings=RATINGS, team=team)}
-    for agent, day in kpi_repo.single_days(session=session, start=start, end=end, team=team):
-        totals[agent].days.add(day)
+    for agent, day, contacts in kpi_repo.single_days(session=session, start=start, end=end, team=team):
+        totals[agent].worked(day, contacts)
     return totals, kpi_repo.latest_teams(session=session, start=start, end=end, team=team)
 
 

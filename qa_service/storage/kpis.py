@@ -146,8 +146,10 @@ def latest_teams(*, session: Session, start: date, end: date, team: str | None =
     return dict(session.execute(select(ranked.c.agent_id, ranked.c.team_id).where(ranked.c.rn == 1)).all())
 
 
-def single_days(*, session: Session, start: date, end: date, team: str | None = None) -> list[tuple[str, date]]:
-    """(agent, day) of each one-day record inside the range that carries contacts (the days worked)."""
-    query = _in_range(select(AgentKpi.agent_id, AgentKpi.date_from), start, end, team).where(
-        AgentKpi.date_from == AgentKpi.date_to, AgentKpi.contacts.is_not(None)).distinct()
-    return [(a, d) for a, d in session.execute(query)]
+def single_days(*, session: Session, start: date, end: date, team: str | None = None
+                ) -> list[tuple[str, date, float]]:
+    """(agent, day, contacts) of the one-day records inside the range that carry contacts (the days worked)."""
+    query = _in_range(select(AgentKpi.agent_id, AgentKpi.date_from, func.sum(AgentKpi.contacts)), start, end, team
+                      ).where(AgentKpi.date_from == AgentKpi.date_to, AgentKpi.contacts.is_not(None)
+                              ).group_by(AgentKpi.agent_id, AgentKpi.date_from)
+    return [(a, d, c) for a, d, c in session.execute(query)]

@@ -154,6 +154,23 @@ def test_contacts_per_day_counts_only_days_with_contacts(client):
     assert item["points"] == 100  # at target (60/day), not 40/day
 
 
+def test_contacts_per_day_leaves_week_and_month_rows_out_and_a_team_is_per_agent_day(client):
+    """A probe's case: a July month row of 1,100 contacts beside 11 daily rows (515 contacts) made 46.8 a
+    day 146.8 and capped the appraisal's contribution item; a team's figure was all contacts over the union
+    of days (a colleague's month row in it too)."""
+    days = [{"agent_id": "p-w1", "team": "t-w", "date": f"2026-07-{d:02d}", "contacts": 50} for d in (1, 2, 3, 4)]
+    days += [{"agent_id": "p-w2", "team": "t-w", "date": "2026-07-01", "contacts": 30}]
+    months = [{"agent_id": "p-w1", "team": "t-w", "period": "2026-W28", "contacts": 900},
+              {"agent_id": "p-w3", "team": "t-w", "period": "2026-07", "contacts": 1200}]
+    assert client.post("/v1/kpis", json={"records": days + months}).json()["inserted"] == 7
+    out = client.get("/v1/performance", params={"period": "2026-07", "team": "t-w"}).json()
+    agents = {a["agent_id"]: a["metrics"] for a in out["agents"]}
+    assert agents["p-w1"]["contacts"] == 1100 and agents["p-w1"]["contacts_per_day"] == 50
+    assert agents["p-w3"]["contacts"] == 1200 and agents["p-w3"].get("contacts_per_day") is None
+    [team] = out["teams"]
+    assert team["metrics"]["contacts_per_day"] == (200 + 30) / 5  # per agent-day: 4 of p-w1's and 1 of p-w2's
+
+
 def test_appraisal_says_how_many_scheme_metrics_a_total_rests_on(client):
     records = [{"agent_id": "p-m2", "date": "2026-09-01", "csat_responses": 20, "csat_satisfied": 20},
                {"agent_id": "p-r1", "date": "2026-09-01", "supervisor_rating": 95}]
