@@ -14,12 +14,16 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from qa_service.domain import ReviewStatus, VerdictKind
 from qa_service.period import Period
 from qa_service.storage.fact_tables import FACT_DIMENSIONS as DIMENSIONS
 from qa_service.storage.fact_tables import FindingCount as C
 from qa_service.storage.fact_tables import QaDaily as D
 from qa_service.storage.fact_tables import QaFact as F
 from qa_service.storage.performance import dim_column, in_period
+from qa_service.storage.tables import ManualFinding as M
+from qa_service.storage.tables import Review
+from qa_service.storage.tables import Verdict as V
 
 TOP_FINDINGS = 10
 MAX_AGENTS = 40
@@ -96,10 +100,32 @@ def dashboard(*, session: Session, period: Period, tz: ZoneInfo, team: str | Non
 
 
 def top_findings(*, session: Session, period: Period, team: str | None = None) -> list[dict[str, Any]]:
-    """The rules that cost or earned points most often in the period (from the ``finding_counts`` rollup)."""
-    query = (select(C.rule_id, func.max(C.message), func.max(C.dimension), func.sum(C.n).label("count"))
-             .where(C.day >= period.start, C.day <= period.end).group_by(C.rule_id))
+    """The rules that cost or earned points most often in the period, as reviews left them: the machine's
+    findings (the ``finding_counts`` rollup) less those a done review rejected (or an accepted appeal
+    overturned), plus the misses reviewers added to done reviews (by the rule they name; ``manual``
+    without one). Reviews are a few percent of conversations: their rows are read as they are."""
+    machine = (select(C.rule_id, func.max(C.message), func.max(C.dimension), func.sum(C.n))
+               .where(C.day >= period.start, C.day <= period.end).group_by(C.rule_id))
     if team:
-        query = query.where(C.team_key == team)
-    rows = session.execute(query.order_by(func.sum(C.n).desc(), C.rule_id).limit(TOP_FINDINGS))
-    return [{"rule_id": r, "message": m, "dimension": d, "count": int(n)} for r, m, d, n in rows if n]
+        machine = machine.where(C.team_key == team)
+    counts: Counter[str] = Counter()
+    about: dict[str, tuple[str, str]] = {}
+    for rule, message, dimension, n in session.execute(machine):
+        counts[rule] += int(n or 0)
+        about[rule] = (message, dimension)
+    done = select(Review.id).where(Review.status == ReviewStatus.done.value)
+    rejected = (select(V.rule_id, func.count()).where(
+        V.verdict == VerdictKind.rejected.value, V.points != 0, V.day >= period.start, V.day <= period.end,
+        V.review_id.in_(done), *([V.team_id == team] if team else [])).group_by(V.rule_id))
+    for rule, n in session.execute(rejected):
+        counts[rule] -= n
+    added = (select(M.rule_id, func.max(M.message), func.max(M.dimension), func.count())
+             .where(M.withdrawn_at.is_(None), M.points != 0, M.day >= period.start, M.day <= period.end,
+                    M.review_id.in_(done), *([M.team_id == team] if team else []))
+             .group_by(M.rule_id))
+    for rule, message, dimension, n in session.execute(added):
+        rule = rule or "manual"
+        counts[rule] += n
+        about.setdefault(rule, (message, dimension))
+    top = sorted(((-n, rule) for rule, n in counts.items() if n > 0))[:TOP_FINDINGS]
+    return [{"rule_id": rule, "message": about[rule][0], "dimension": about[rule][1], "count": -n} for n, rule in top]

@@ -96,3 +96,43 @@ def test_dashboard_reads_the_rollups(rt):
                               "mean": [90.0, 70.0, 60.0], "n": [1, 1, 1]}]
     assert data["top_findings"] == [{"rule_id": "rude", "message": "问题", "dimension": "politeness", "count": 2}]
     assert data["radar"]["agent"] == [80.0] and data["radar"]["team_mean"] == [pytest.approx(73.33)]
+
+
+def test_the_dashboards_frequent_findings_follow_done_reviews(rt):
+    """A probe's case: two abuse findings, one rejected by a reviewer and one overturned by an accepted
+    appeal, still showed as 2 on the dashboard; a miss a reviewer added never showed."""
+    from qa_service.period import parse_period
+    from qa_service.review.service import ManualFindingSpec
+    from qa_service.storage.dashboard import top_findings
+
+    rude = finding("politeness", "rude", -10)
+    ids = [_store(rt, f"f{i}", report({"politeness": (50, 1.0, [rude])}), agent_id="a1", team="sales",
+                  started_at=f"2026-10-0{i + 1}T09:00:00+08:00") for i in range(3)]
+    period = parse_period("2026-10")
+    with rt.session() as s:
+        assert [(f["rule_id"], f["count"]) for f in top_findings(session=s, period=period)] == [("rude", 3)]
+    with rt.session() as s:  # rejected, but the review is not done yet: still counted
+        review = review_service.for_transcript(session=s, transcript_id=ids[0])
+        fid = review.transcript.report.findings[0].id
+        review_service.set_verdict(session=s, review_id=review.id, finding_id=fid, verdict="rejected",
+                                   comment=None, by="r1")
+        review_service.add_manual(session=s, review_id=review.id, by="r1", spec=ManualFindingSpec(
+            dimension="politeness", utterance_index=1, points=-5, message="漏检：推诿", rule_id="shirk",
+            quote="肯定保本"))
+    with rt.session() as s:
+        assert [(f["rule_id"], f["count"]) for f in top_findings(session=s, period=period)] == [("rude", 3)]
+        review_service.complete(session=s, review_id=review.id, by="r1", comment=None, confirm_rest=True)
+    with rt.session() as s:
+        review = review_service.for_transcript(session=s, transcript_id=ids[1])
+        fid = review.transcript.report.findings[0].id
+        review = review_service.complete(session=s, review_id=review.id, by="r1", comment=None, confirm_rest=True)
+        appeal = review_service.create_appeal(session=s, review_id=review.id, finding_id=fid, manual_finding_id=None,
+                                              reason="不是", by="a1", window_days=7)
+    with rt.session() as s:
+        review_service.decide_appeal(session=s, appeal_id=appeal.id, decision=AppealStatus.accepted, comment=None,
+                                     by="lead")
+    with rt.session() as s:
+        top = top_findings(session=s, period=period)
+        assert [(f["rule_id"], f["count"]) for f in top] == [("rude", 1), ("shirk", 1)]
+        assert top[1]["message"] == "漏检：推诿"
+        assert top_findings(session=s, period=period, team="other") == []
