@@ -38,10 +38,14 @@ class ScoringContext:
         """A model call too close to its threshold to cost points."""
         return abs(probability - threshold) < self.gate.band
 
+    def unsure_turns(self, transcript: Transcript) -> set[int]:
+        """Utterances the recogniser was less sure of than the gate: their findings go to review."""
+        return {u.index for u in transcript.utterances
+                if u.asr_confidence is not None and u.asr_confidence < self.gate.min_asr_confidence}
+
     def settle(self, transcript: Transcript, findings: list[Finding]) -> list[Finding]:
         """The findings, with those quoting an utterance of low ASR confidence turned into review items."""
-        low = {u.index for u in transcript.utterances
-               if u.asr_confidence is not None and u.asr_confidence < self.gate.min_asr_confidence}
+        low = self.unsure_turns(transcript)
         if not low:
             return findings
         return [replace(f, points=0.0, uncertain=True) if f.utterance_index in low and f.points else f

@@ -58,9 +58,10 @@ def graded_turns(context: ScoringContext, transcript: Transcript, head: str, cap
                  skip: Collection[int] = ()) -> tuple[list[Finding], float]:
     """A graded finding for each turn where ``head`` is likely above the floor (together at most ``cap``
     units; turns in ``skip`` are charged elsewhere), and the units those findings charge (the report's
-    metric for this item, before the ASR gate and the dimension's cap)."""
+    metric for this item, before the ASR gate and the dimension's cap). Turns the ASR gate will send to
+    review use none of ``cap``."""
     found, units = [], 0.0
-    for i, p, amount in context.detections.graded(head, GRADED_FLOOR, cap):
+    for i, p, amount in context.detections.graded(head, GRADED_FLOOR, cap, exempt=context.unsure_turns(transcript)):
         f = None if i in skip else graded_finding(
             context, utterance_at(transcript, i), dimension=dimension, rule_id=rule_id,
             points_per_unit=points_per_unit, amount=amount, probability=p, message=message)

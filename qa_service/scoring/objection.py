@@ -95,8 +95,7 @@ class ObjectionScorer(RuleDimensionScorer):
         objections = self.detect(match)
         objection_types_at = {o.turn: set(o.types) for o in objections}
 
-        records, findings, flags = [], list(rules_out.findings), list(rules_out.flags)
-        used = 0.0
+        records, findings, flags = [], [], list(rules_out.flags)
         agent_turns = [t.index for t in match.turns if t.role == Role.agent and t.norm.text]
         customer_turns = [t.index for t in match.turns if t.role == Role.customer and t.norm.text]
         for obj in objections:
@@ -124,9 +123,7 @@ class ObjectionScorer(RuleDimensionScorer):
                 "handling": handling, "outcome": outcome,
             })
             if handling != "handled":
-                points = settings.points_unhandled if handling == "unhandled" else settings.points_partial
-                points = -min(abs(points), settings.cap - used)
-                used += abs(points)
+                points = -abs(settings.points_unhandled if handling == "unhandled" else settings.points_partial)
                 label = "、".join(obj.types)
                 findings.append(Finding(
                     dimension=self.name, rule_id=f"objection.{handling}", utterance_index=match.turns[obj.turn].utterance.index,
@@ -142,7 +139,7 @@ class ObjectionScorer(RuleDimensionScorer):
         if any(r["outcome"] == "escalated" for r in records):
             first = next(r for r in records if r["outcome"] == "escalated")
             flags.append(Flag("escalation_threat", Severity.major, f"处理后客户仍升级投诉：{first['quote']}"))
-        findings = context.settle(transcript, findings)
+        findings = rules_out.findings + capped(context.settle(transcript, findings), settings.cap)  # cap after the gate
         return DimensionScore(
             name=self.name, score=dimension_score(match.pack.spec.scorecard.start, findings), version=self.version,
             start=match.pack.spec.scorecard.start, findings=findings, flags=flags,
@@ -189,18 +186,19 @@ def dismissive_turns(match: PackMatch) -> dict[int, str]:
     return out
 
 
-def _dismissed(record: dict, rule: str, transcript: Transcript, context: ScoringContext,
+def _dismissed(record: dict, rule: str, unsure: bool, transcript: Transcript, context: ScoringContext,
                dimension: str) -> tuple[dict, Finding]:
     """An objection the detectors called handled or partly handled, answered with words a rule calls
-    dismissive: not handled, as the standard says of a brush-off (这不归我管，你自己去问快递), decided by the rule."""
+    dismissive: not handled, as the standard says of a brush-off (这不归我管，你自己去问快递), decided by the rule.
+    ``unsure``: the answer was heard below the ASR gate, or it may be no objection at all: to review."""
     first = next(u for u in transcript.utterances if u.index == record["utterance_index"])
     quote = first.text[:QUOTE_CHARS]
     record = {**record, "handling": "unhandled", "dismissed_by": rule}
+    points = context.match.pack.spec.detectors.objection_unhandled
     return record, Finding(
         dimension=dimension, rule_id="objection.answer-dismissive", utterance_index=first.index,
-        span=(0, len(quote)), quote=quote, points=context.match.pack.spec.detectors.objection_unhandled,
-        severity=Severity.major, role=first.role,
-        message=f"客户异议（{record['type']}）的答复推诿或生硬（{rule}），未处理")
+        span=(0, len(quote)), quote=quote, points=0.0 if unsure else points, severity=Severity.major,
+        role=first.role, message=f"客户异议（{record['type']}）的答复推诿或生硬（{rule}），未处理", uncertain=unsure)
 
 
 class ObjectionScorerV2(RuleDimensionScorer):
@@ -223,9 +221,11 @@ class ObjectionScorerV2(RuleDimensionScorer):
         dismissive = dismissive_turns(match)
         for o, call in zip(det.objections, unhandled_calls(det)):
             record, finding = self._judge(o, call, transcript, context)
-            rule = next((dismissive[t] for t in o.answers if t in dismissive), None)
-            if rule is not None and record["handling"] != "unhandled":
-                record, finding = _dismissed(record, rule, transcript, context, self.name)
+            answer = next((t for t in o.answers if t in dismissive), None)
+            if answer is not None and record["handling"] != "unhandled":
+                unsure = answer in context.unsure_turns(transcript) or context.borderline(
+                    o.probability, det.thresholds["objection"])
+                record, finding = _dismissed(record, dismissive[answer], unsure, transcript, context, self.name)
             records.append(record)
             if finding is not None:
                 learned.append(finding)

@@ -47,9 +47,11 @@ def forget_texts() -> None:
 
 def speakers_flag(transcript: Transcript) -> Flag | None:
     """A conversation in which the agent never spoke is not a judgement of the agent's service: a customer
-    left without a reply (``no_agent_reply``) or nothing said by either (``nothing_to_judge``) goes to review."""
+    left without a reply (``no_agent_reply``) or nothing said by either (``nothing_to_judge``) goes to review.
+    A bot's answer is an answer (a chat the bot handled alone is not an abandoned one)."""
     spoke = [u for u in transcript.utterances if u.text.strip() and u.role in (Role.agent, Role.customer)]
-    if any(u.role == Role.agent for u in spoke):
+    if any(u.role == Role.agent for u in spoke) or any(u.role == Role.bot and u.text.strip()
+                                                         for u in transcript.utterances):
         return None
     if spoke:
         return Flag("no_agent_reply", Severity.major, f"客户发言 {len(spoke)} 次，坐席没有回复（{spoke[0].text[:30]}）")

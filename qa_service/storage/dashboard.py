@@ -21,6 +21,7 @@ from qa_service.storage.fact_tables import FindingCount as C
 from qa_service.storage.fact_tables import QaDaily as D
 from qa_service.storage.fact_tables import QaFact as F
 from qa_service.storage.performance import dim_column, in_period
+from qa_service.storage.tables import Finding as Fd
 from qa_service.storage.tables import ManualFinding as M
 from qa_service.storage.tables import Review
 from qa_service.storage.tables import Verdict as V
@@ -114,9 +115,9 @@ def top_findings(*, session: Session, period: Period, team: str | None = None) -
         counts[rule] += int(n or 0)
         about[rule] = (message, dimension)
     done = select(Review.id).where(Review.status == ReviewStatus.done.value)
-    rejected = (select(V.rule_id, func.count()).where(
-        V.verdict == VerdictKind.rejected.value, V.points != 0, V.day >= period.start, V.day <= period.end,
-        V.review_id.in_(done), *([V.team_id == team] if team else [])).group_by(V.rule_id))
+    rejected = (select(Fd.rule_id, func.count()).select_from(V).join(Fd, Fd.id == V.finding_id).where(  # still found
+        V.verdict == VerdictKind.rejected.value, Fd.points != 0, V.day >= period.start, V.day <= period.end,
+        V.review_id.in_(done), *([V.team_id == team] if team else [])).group_by(Fd.rule_id))
     for rule, n in session.execute(rejected):
         counts[rule] -= n
     added = (select(M.rule_id, func.max(M.message), func.max(M.dimension), func.count())

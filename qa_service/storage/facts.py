@@ -131,8 +131,8 @@ def plan_machine(conn: Connection, reports: Mapping[int, tuple[float, bool, Mapp
     The stored facts the deltas start from must not change before the writes: another worker storing a
     report for the same transcript (a slow job whose claim went stale and was taken over), or a review
     closing on it, would otherwise count it twice or leave ``e_total`` off. On PostgreSQL the plan locks
-    the transcripts first (``SELECT … FOR UPDATE``, in id order): the second writer waits, then plans
-    from what the first stored. SQLite reads outside any transaction until the first write, and holding
+    the transcripts first, then their reviews (``SELECT … FOR UPDATE``, in id order; a review change locks
+    its review, then writes the facts): the second writer waits, then plans from what the first stored. SQLite reads outside any transaction until the first write, and holding
     its one write lock while planning would hold up ingest: the plan is made outside it, then the write
     transaction begins (``sqlite_writer.begin_write``) and the stored facts are read again — if another
     writer changed them in between, the plan is made again, under the lock."""
@@ -152,6 +152,9 @@ def _plan(conn: Connection, reports: Mapping[int, tuple[float, bool, Mapping[str
     query = (select(t.c.id, t.c.agent_id, t.c.team_id, t.c.started_at, t.c.received_at)
              .where(t.c.id.in_(ids)).order_by(t.c.id))
     who = conn.execute(query.with_for_update() if conn.dialect.name == "postgresql" else query).all()
+    if conn.dialect.name == "postgresql":  # and their reviews, before the facts are read: a review closing
+        # (its row, then the facts) is waited for whole, and waits for this in the same order (no deadlock)
+        conn.execute(select(Review.id).where(Review.transcript_id.in_(ids)).order_by(Review.id).with_for_update())
     before = _stored(conn, ids)
     taken_back = rollups.stored_findings(conn, [i for i in ids if i in before])
     rows = []

@@ -247,3 +247,41 @@ def test_an_objection_answered_with_a_brush_off_is_not_handled(pipeline):
     (f,) = [f for f in report.findings if f.rule_id == "objection.answer-dismissive"]
     assert f.points < 0 and f.utterance_index == 1 and f.quote == turns[1].text and f.probability is None
     assert "objection_unhandled" in {x.reason for x in report.flags}
+
+
+def _asr_gated(pipeline) -> Pipeline:
+    return Pipeline(pipeline.scorers, pipeline.rulebook, detector=pipeline.detector,
+                    gate=Gate(min_asr_confidence=0.6, band=0.0)).initialize()
+
+
+def test_a_brush_off_heard_below_the_asr_gate_goes_to_review(pipeline):
+    """From a review: objection.answer-dismissive cost −13.3 although the answer it rests on was heard at 0.3."""
+    def chat(asr: float) -> Transcript:
+        return Transcript((Utterance(0, Role.agent, "您好，请问有什么可以帮您？", asr_confidence=0.95),
+                           Utterance(1, Role.customer, "我的快递三天了还没到，怎么回事", asr_confidence=0.95),
+                           Utterance(2, Role.agent, "这不归我管，你自己去问快递", asr_confidence=asr),
+                           Utterance(3, Role.customer, "好吧", asr_confidence=0.95)))
+
+    gated = _asr_gated(pipeline)
+    (sure,) = [f for f in gated.score(chat(0.95)).findings if f.rule_id == "objection.answer-dismissive"]
+    assert sure.points < 0 and not sure.uncertain
+    unsure = gated.score(chat(0.3))
+    (moved,) = [f for f in unsure.findings if f.rule_id == "objection.answer-dismissive"]
+    assert moved.points == 0 and moved.uncertain
+    assert "objection_unhandled" not in {f.reason for f in unsure.flags}
+
+
+def test_graded_turns_sent_to_review_use_none_of_the_units_cap(pipeline):
+    """From a review: three angry turns heard at 0.3 took the customer-negativity cap of 3 units, so the sure
+    fourth cost −1.0 where its probability was worth about −12.9."""
+    texts = ["你们这什么破服务，气死我了", "太差劲了，我要投诉你们", "垃圾客服，一点用都没有", "你们太让人失望了，气死我了"]
+    turns = []
+    for i, text in enumerate(texts):
+        turns += [Utterance(2 * i, Role.customer, text, asr_confidence=0.3 if i < 3 else 0.95),
+                  Utterance(2 * i + 1, Role.agent, "非常抱歉，我马上为您处理", asr_confidence=0.95)]
+    gated = _asr_gated(pipeline)
+    report = gated.score(Transcript(tuple(turns)))
+    graded = [f for f in report.findings if f.rule_id == "detector.customer-negativity"]
+    assert all(f.uncertain and f.points == 0 for f in graded if f.utterance_index < 6)
+    (sure,) = [f for f in graded if f.utterance_index == 6]
+    assert sure.probability > 0.9 and sure.points <= -5 and not sure.uncertain  # it cost −1.0

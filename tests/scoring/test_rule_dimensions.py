@@ -251,3 +251,5 @@ def test_a_conversation_the_agent_never_spoke_in_goes_to_review(pipeline):
     assert "nothing_to_judge" in {f.reason for f in system.flags}
     answered = pipeline.score(chat(("c", "你好在吗"), ("a", "您好，请问有什么可以帮您？")))
     assert not {"no_agent_reply", "nothing_to_judge"} & {f.reason for f in answered.flags}
+    bot = pipeline.score(Transcript((Utterance(0, Role.customer, "运费多少"), Utterance(1, Role.bot, "满99包邮哦"))))
+    assert not {"no_agent_reply", "nothing_to_judge"} & {f.reason for f in bot.flags}

@@ -136,3 +136,7 @@ def test_the_dashboards_frequent_findings_follow_done_reviews(rt):
         assert [(f["rule_id"], f["count"]) for f in top] == [("rude", 1), ("shirk", 1)]
         assert top[1]["message"] == "漏检：推诿"
         assert top_findings(session=s, period=period, team="other") == []
+    with rt.session() as s:  # re-scored without the rejected finding: its verdict no longer takes one off
+        record_report(session=s, transcript_id=ids[0], report=report({"politeness": (50, 1.0, [])}))
+    with rt.session() as s:
+        assert [(f["rule_id"], f["count"]) for f in top_findings(session=s, period=period)] == [("rude", 1), ("shirk", 1)]

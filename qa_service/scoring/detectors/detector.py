@@ -10,7 +10,7 @@ Then, when the model has them, the second stage's conversation items (``items.py
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,15 +59,20 @@ class Detections:
         th = self.thresholds.get(head, 0.5)
         return [(i, p) for i, p in sorted(self.turns.get(head, {}).items()) if p >= th]
 
-    def graded(self, head: str, floor: float, cap: float) -> list[tuple[int, float, float]]:
+    def graded(self, head: str, floor: float, cap: float, exempt: Collection[int] = ()
+               ) -> list[tuple[int, float, float]]:
         """(turn, probability, amount) for each turn where ``head``'s probability is above ``floor``, in
-        order: the amount is how far above (``excess``), the amounts together at most ``cap``."""
+        order: the amount is how far above (``excess``), the amounts together at most ``cap``; a turn in
+        ``exempt`` (going to review, not to the score) keeps its whole amount and uses none of the cap."""
         out, total = [], 0.0
         for i, p in sorted(self.turns.get(head, {}).items()):
-            amount = min(excess(p, floor), cap - total)
+            if i in exempt:
+                amount = excess(p, floor)
+            else:
+                amount = min(excess(p, floor), cap - total)
+                total += max(amount, 0.0)
             if amount > 0:
                 out.append((i, p, amount))
-                total += amount
         return out
 
     def called(self, head: str) -> bool:
