@@ -208,6 +208,10 @@ def load_backend(spec: str | Path | None) -> SentimentBackend:
     The default takes polarity from the model's lexical branch and emotion from the whole model:
     on the held-out reviews that measured best at >= 50x snownlp's speed (scripts/eval_sentiment.py).
     """
+    if spec in (None, "", "default", "hybrid", "lexical") and not default_model_dir().is_dir():
+        raise ConfigError(f"the sentiment model is not at its default place {default_model_dir()} (a source "
+                          "checkout's models/sentiment-zh; an installed package has none): set "
+                          "QA_SCORING__SENTIMENT_MODEL to that folder (the Docker image's is /app/models/sentiment-zh)")
     if spec in (None, "", "default"):
         return HybridBackend(default_model_dir(), lexical_polarity=True)
     if str(spec) == "hybrid":

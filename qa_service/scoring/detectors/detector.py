@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from qa_service.domain import Role, Transcript
+from qa_service.errors import ConfigError
 from qa_service.rules.engine import PackMatch
 from qa_service.scoring.detectors import examples as ex
 from qa_service.scoring.detectors.features import TurnView
@@ -25,6 +26,7 @@ from qa_service.scoring.detectors.model import DetectorModel
 
 CUSTOMER_HEADS = ("objection", "negative", "angry", "escalation")
 AGENT_HEADS = ("apology", "rude")
+# A source checkout's models/ (an installed package has none: the Docker image sets QA_SCORING__DETECTOR_MODEL).
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[3] / "models" / "qa-detectors"
 
 
@@ -101,6 +103,11 @@ class Detector:
 
     def initialize(self) -> Detector:
         if self.model is None:
+            if self.directory == DEFAULT_MODEL_DIR and not self.directory.is_dir():
+                raise ConfigError(
+                    f"the detector model is not at its default place {self.directory} (a source checkout's "
+                    "models/qa-detectors; an installed package has none): set QA_SCORING__DETECTOR_MODEL to that "
+                    "folder (the Docker image's is /app/models/qa-detectors), or none to turn the detectors off")
             self.model = DetectorModel.load(self.directory)
         return self
 
