@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from qa_service import __version__
+from qa_service import __version__, metrics
 from qa_service.api import errors
 from qa_service.api.middleware import BodySizeLimit, BrowserGuard, RequireCredentials, ServerTiming
 from qa_service.api.routes import health, keys, live, performance, reviews, rules, transcripts, webhooks
@@ -41,6 +41,7 @@ async def _lifespan(app: FastAPI):
     if loop is not None:
         loop.stop()
     runtime.close()
+    metrics.process_exited(os.getpid())  # one of several API processes: its gauges leave the sum
 
 
 SETTINGS_ENV = "QA__SERVE_SETTINGS"  # qa serve --api-processes N hands its settings to each process here
@@ -69,9 +70,10 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.add_middleware(RequireCredentials, enforced=settings.auth_enforced)
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
     app.add_middleware(BrowserGuard, open_hosts=settings.open_hosts())
-    app.add_middleware(ServerTiming)
     # Live turns come many times a second: their router is matched right after the health checks.
-    for router in (health.router, live.router, transcripts.router, rules.router, performance.router,
-                   reviews.router, keys.router, webhooks.router, ui_routes.router):
+    routers = (health.router, live.router, transcripts.router, rules.router, performance.router, reviews.router,
+               keys.router, webhooks.router, ui_routes.router)
+    for router in routers:
         app.include_router(router)
+    app.add_middleware(ServerTiming, routes=[route for router in routers for route in router.routes])
     return app

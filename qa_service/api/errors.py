@@ -21,6 +21,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from qa_service import metrics
 from qa_service.errors import (
     AccessDenied,
     Conflict,
@@ -104,7 +105,9 @@ def install(app: FastAPI) -> None:
     _install_redis(app)
 
     @app.exception_handler(RequestValidationError)
-    async def _request_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if request.method == "POST" and getattr(request.scope.get("route"), "path", None) == "/v1/transcripts":
+            metrics.INGESTED.labels("rejected").inc()  # one transcript refused (a batch counts its items itself)
         return JSONResponse({"detail": [_error_entry(e) for e in exc.errors()]}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from fastapi.responses import JSONResponse
 from starlette.requests import cookie_parser
+from starlette.routing import Match
 
 from qa_service import metrics
 from qa_service import timing
@@ -144,14 +145,30 @@ class RequireCredentials:
         await self.app(scope, receive, send)
 
 
+def route_template(scope, routes) -> str:
+    """The template of the route a request's path names, for one the middleware answered before routing
+    (401, 413, 403, 421): one of the app's own routes, so the labels stay as few as they are; ``unmatched``
+    for a path no route has."""
+    for route in routes:
+        try:
+            match, _ = route.matches(scope)
+        except Exception:  # a route type that cannot read this scope
+            continue
+        if match != Match.NONE:
+            return getattr(route, "path", None) or "unmatched"
+    return "unmatched"
+
+
 class ServerTiming:
     """Adds ``Server-Timing: app;dur=<ms>`` so clients and benchmarks can split server from network time,
     then the parts code on the request's path timed (``qa_service.timing``: ingest's ``redact``, ``store``
     — of which ``lock``, the wait for the embedded SQLite's writer lock — and ``queue``), and counts the
-    request in the Prometheus series (by route template: bounded labels)."""
+    request in the Prometheus series (by route template: bounded labels; ``routes``, the app's, name the
+    template of a request refused before routing)."""
 
-    def __init__(self, app):
+    def __init__(self, app, routes=()):
         self.app = app
+        self.routes = routes
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -173,7 +190,7 @@ class ServerTiming:
             await self.app(scope, receive, timed_send)
         finally:
             timing.REQUEST_TIMINGS.reset(token)
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            route = getattr(scope.get("route"), "path", None) or route_template(scope, self.routes)
             labels = (scope["method"], route, str(status[0]))
             metrics.HTTP_REQUESTS.labels(*labels).inc()
             metrics.HTTP_LATENCY.labels(*labels).observe(time.perf_counter() - t0)

@@ -10,6 +10,7 @@ from qa_service import metrics
 from qa_service.api.deps import RedisDep, RuntimeDep, SessionDep, SettingsDep
 from qa_service.errors import ConfigError, NotFound, RulePackError
 from qa_service.live import service as live_service
+from qa_service.process import read_worker_status
 from qa_service.queue.outbox import make_queue
 from qa_service.storage import transcripts as transcript_repo
 from qa_service.storage.redis import is_reachable
@@ -25,7 +26,8 @@ def healthz(settings: SettingsDep) -> dict[str, str]:
 
 @router.get("/readyz")
 def readyz(session: SessionDep, redis: RedisDep, runtime: RuntimeDep) -> JSONResponse:
-    """Database and Redis reachable, and (live QA on) alert rules loaded; 503 names what is not."""
+    """Database and Redis reachable, (live QA on) alert rules loaded, and (under ``qa serve --workers N``) all N
+    workers alive; 503 names what is not."""
     checks = {}
     try:
         session.execute(text("SELECT 1"))
@@ -39,23 +41,39 @@ def readyz(session: SessionDep, redis: RedisDep, runtime: RuntimeDep) -> JSONRes
             checks["alert_rules"] = "ok"
         except (RulePackError, ConfigError) as exc:  # nothing loaded: every live turn is refused until fixed
             checks["alert_rules"] = str(exc)
-    ready = all(v == "ok" for v in checks.values())
+    workers = read_worker_status(runtime.settings.data_dir)  # under qa serve --workers N
+    if workers and workers.get("expected"):
+        checks["workers"] = f"{workers['alive']} alive of {workers['expected']}"
+    ready = all(v == "ok" for k, v in checks.items() if k != "workers") and (
+        not workers or workers.get("alive") == workers.get("expected"))
     return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks},
                         status_code=200 if ready else 503)
 
 
 @router.get("/metrics", include_in_schema=False)
-def prometheus_metrics(runtime: RuntimeDep, session: SessionDep) -> Response:
+def prometheus_metrics(runtime: RuntimeDep) -> Response:
     """Prometheus metrics (public, like /healthz; ``QA_API__METRICS=false`` turns them off); queue depth and
-    pending transcripts are read now, the rest counted as requests come."""
+    pending transcripts are read now, the rest counted as requests come. Always 200 when on: with the
+    database or Redis down, ``qa_dependency_up`` says so and their gauges keep their last values."""
     if not runtime.settings.api.metrics:
         raise NotFound("metrics are off (QA_API__METRICS)", "path")
-    try:
-        metrics.QUEUE_DEPTH.set(make_queue(runtime.settings, runtime.redis).count)
-    except Exception:  # Redis down: the gauge keeps its last value; /readyz says why
-        pass
-    pending = transcript_repo.count_pending(session=session)
-    for status in transcript_repo.PENDING:
-        metrics.PENDING.labels(status).set(pending.get(status, 0))
+    _read_gauges(runtime)
     body, content_type = metrics.exposition()
     return Response(body, media_type=content_type)
+
+
+def _read_gauges(runtime) -> None:
+    try:
+        metrics.QUEUE_DEPTH.set(make_queue(runtime.settings, runtime.redis).count)
+        metrics.DEPENDENCY_UP.labels("redis").set(1)
+    except Exception:  # Redis down: the gauge keeps its last value; /readyz says why
+        metrics.DEPENDENCY_UP.labels("redis").set(0)
+    try:
+        with runtime.session() as session:
+            pending = transcript_repo.count_pending(session=session)
+    except Exception:  # the database down: the same
+        metrics.DEPENDENCY_UP.labels("database").set(0)
+        return
+    metrics.DEPENDENCY_UP.labels("database").set(1)
+    for status in transcript_repo.PENDING:
+        metrics.PENDING.labels(status).set(pending.get(status, 0))
