@@ -76,6 +76,8 @@ class WorkerSettings(BaseModel):
                       "the API, scoring yields to requests (0 = same priority)")
     metrics_port: int | None = Field(None, ge=1, le=65535, description="Serve a worker's Prometheus metrics on "
                                      "this port (qa serve gives its Nth worker this port + N)")
+    metrics_host: str = Field("127.0.0.1", description="Address a worker's metrics port binds (the Docker image "
+                              "sets 0.0.0.0: a scraper in another container must reach it)")
 
 
 class ScoringSettings(BaseModel):
@@ -269,6 +271,21 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def masked_url(url: str | None) -> str:
+    """``url`` as it may be printed or logged: its password replaced by ``***`` (database and Redis URLs)."""
+    if not url:
+        return ""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    netloc, slash, tail = rest.partition("/")
+    userinfo, at, hostport = netloc.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{hostport}{slash}{tail}"
 
 
 @lru_cache

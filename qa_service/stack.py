@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
 
+from qa_service import metrics
 from qa_service.app import create_app
 from qa_service.config import Settings
+from qa_service.errors import ConfigError
+from qa_service.process import (clear_worker_status, data_dir_problem, die_with_parent, read_token, token,
+                                write_worker_status)
 from qa_service.storage.redis import EmbeddedRedis
 from qa_service.runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -24,23 +33,91 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-class Stack:
-    """Starts what the settings leave embedded, plus N worker processes; ``stop()`` undoes it."""
+RESTART_BACKOFF_S = (1, 2, 5, 10, 30, 60)  # waits before restarting a worker that keeps exiting
+STEADY_S = 60.0  # a worker that ran this long before exiting starts its backoff over
+LOG_ROTATE_BYTES = 10 * 1024 * 1024  # worker-N.log over this at a restart becomes worker-N.log.1
+STACK_PIDFILE = "stack.pid"
 
-    def __init__(self, settings: Settings, *, workers: int = 2, worker_args: tuple[str, ...] = ()):
+
+def _exit_text(code: int) -> str:
+    if code < 0:
+        try:
+            return f"signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"code {code}"
+
+
+def last_line(path: Path, tail_bytes: int = 4096) -> str:
+    """The last non-empty line of a log file ('' when there is none)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(max(fh.seek(0, 2) - tail_bytes, 0))
+            lines = [ln.strip() for ln in fh.read().decode("utf-8", "replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    return lines[-1] if lines else ""
+
+
+@dataclass
+class WorkerSlot:
+    """One of the N workers ``qa serve`` keeps running: its process, or when it restarts next."""
+
+    index: int
+    proc: subprocess.Popen | None = None
+    started: float = 0.0
+    failures: int = 0  # exits in a row, each before STEADY_S
+    restarts: int = 0
+    restart_at: float = 0.0
+    last_exit: str = ""
+
+
+class Stack:
+    """Starts what the settings leave embedded, plus N worker processes that it restarts when they exit
+    (with backoff); ``stop()`` undoes it. Its children die with it (Linux), and a second stack on the
+    same data dir is refused."""
+
+    def __init__(self, settings: Settings, *, workers: int = 2, worker_args: tuple[str, ...] = (),
+                 poll_s: float = 1.0):
         self.settings = settings
         self.n_workers = workers
         self.worker_args = worker_args
+        self.poll_s = poll_s
         self.redis: EmbeddedRedis | None = None
-        self.workers: list[subprocess.Popen] = []
+        self.slots: list[WorkerSlot] = []
+        self._stop = threading.Event()
+        self._supervisor: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def workers(self) -> list[subprocess.Popen]:
+        return [slot.proc for slot in self.slots if slot.proc is not None]
+
+    @property
+    def pidfile(self) -> Path:
+        return self.settings.data_dir / STACK_PIDFILE
 
     def start(self) -> Stack:
-        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        problem = data_dir_problem(self.settings.data_dir)
+        if problem:
+            raise ConfigError(f"data dir {self.settings.data_dir} (QA_DATA_DIR or --data-dir) {problem}")
+        other = read_token(self.pidfile)
+        if other is not None and other != os.getpid():
+            raise ConfigError(f"another qa serve or qa demo (pid {other}) already runs on data dir "
+                              f"{self.settings.data_dir.resolve()}: stop it, or give this one another --data-dir")
+        self.pidfile.write_text(token(), encoding="ascii")
         Runtime(self.settings).migrate()
         if self.settings.uses_embedded_redis:
             self.redis = EmbeddedRedis(self.settings.data_dir).start()
         for i in range(self.n_workers):
-            self.workers.append(self.spawn_worker(i))
+            self._rotate_log(i, force=True)
+            slot = WorkerSlot(i)
+            self._launch(slot)
+            self.slots.append(slot)
+        if self.slots:
+            self._write_status()
+            self._supervisor = threading.Thread(target=self._supervise, name="qa-worker-supervisor", daemon=True)
+            self._supervisor.start()
         return self
 
     def metrics_args(self, index: int) -> list[str]:
@@ -48,31 +125,107 @@ class Stack:
         port = self.settings.worker.metrics_port
         return ["--metrics-port", str(port + index)] if port else []
 
+    def log_path(self, index: int) -> Path:
+        return self.settings.data_dir / f"worker-{index}.log"
+
+    def _rotate_log(self, index: int, *, force: bool = False) -> None:
+        """worker-N.log becomes worker-N.log.1 at each start of the stack, and at a restart once it is
+        over LOG_ROTATE_BYTES: the current run's log and the one before it are kept."""
+        path = self.log_path(index)
+        try:
+            if path.exists() and (force or path.stat().st_size > LOG_ROTATE_BYTES):
+                os.replace(path, path.with_name(path.name + ".1"))
+        except OSError:
+            pass
+
     def spawn_worker(self, index: int) -> subprocess.Popen:
-        log = open(self.settings.data_dir / f"worker-{index}.log", "ab")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "qa_service.cli", "worker", "--data-dir", str(self.settings.data_dir.resolve()),
-             *self.worker_args, *self.metrics_args(index)],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        log.close()
-        return proc
+        env = {k: v for k, v in os.environ.items() if k != metrics.MULTIPROC_ENV}  # the API's, not a worker's
+        env["COLUMNS"] = "10000"  # its one-line errors stay one line in the log (rich wraps at 80 otherwise)
+        with open(self.log_path(index), "ab") as log_file:
+            return subprocess.Popen(
+                [sys.executable, "-m", "qa_service.cli", "worker", "--data-dir",
+                 str(self.settings.data_dir.resolve()), *self.worker_args, *self.metrics_args(index)],
+                stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True, env=env,
+                preexec_fn=die_with_parent(),
+            )
+
+    def _launch(self, slot: WorkerSlot) -> None:
+        slot.proc = self.spawn_worker(slot.index)
+        slot.started = time.monotonic()
+
+    def alive(self) -> int:
+        return sum(1 for slot in self.slots if slot.proc is not None and slot.proc.poll() is None)
+
+    def supervise_once(self) -> None:
+        """Reap the workers that exited (log why), restart those whose backoff is over, record the count."""
+        with self._lock:
+            changed = False
+            for slot in self.slots:
+                if slot.proc is not None and slot.proc.poll() is not None:
+                    self._exited(slot)
+                    changed = True
+                if slot.proc is None and time.monotonic() >= slot.restart_at and not self._stop.is_set():
+                    self._rotate_log(slot.index)
+                    self._launch(slot)
+                    slot.restarts += 1
+                    changed = True
+            if changed:
+                self._write_status()
+
+    def _exited(self, slot: WorkerSlot) -> None:
+        proc, now = slot.proc, time.monotonic()
+        slot.proc = None
+        slot.failures = slot.failures + 1 if now - slot.started < STEADY_S else 1
+        delay = RESTART_BACKOFF_S[min(slot.failures - 1, len(RESTART_BACKOFF_S) - 1)]
+        slot.restart_at = now + delay
+        line = last_line(self.log_path(slot.index)) or "(its log is empty)"
+        slot.last_exit = f"worker {slot.index} (pid {proc.pid}) exited with {_exit_text(proc.returncode)}: {line}"
+        if slot.failures >= 3:
+            log.error("%s; it failed %d times in a row soon after starting, next try in %ds (log: %s)",
+                      slot.last_exit, slot.failures, delay, self.log_path(slot.index))
+        else:
+            log.warning("%s; restarting it in %ds", slot.last_exit, delay)
+
+    def _supervise(self) -> None:
+        while not self._stop.wait(self.poll_s):
+            try:
+                self.supervise_once()
+            except Exception:  # keep supervising; a failed spawn is tried again next pass
+                log.exception("worker supervision pass failed")
+
+    def _write_status(self) -> None:
+        try:
+            write_worker_status(self.settings.data_dir, {
+                "expected": len(self.slots), "alive": self.alive(), "restarts": sum(s.restarts for s in self.slots),
+                "last_exit": next((s.last_exit for s in sorted(self.slots, key=lambda s: -s.restart_at)
+                                   if s.last_exit), "")})
+        except OSError as exc:
+            log.warning("cannot write the worker status file: %s", exc)
 
     def stop(self) -> None:
-        for proc in self.workers:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for proc in self.workers:
-            try:
-                proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        self.workers = []
+        self._stop.set()
+        if self._supervisor is not None:
+            self._supervisor.join(timeout=10)
+            self._supervisor = None
+        with self._lock:
+            procs = self.workers
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 15
+            for proc in procs:
+                try:
+                    proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            self.slots = []
+        clear_worker_status(self.settings.data_dir)
         if self.redis is not None:
             self.redis.stop()
             self.redis = None
+        if read_token(self.pidfile) == os.getpid():
+            self.pidfile.unlink(missing_ok=True)
 
     def __enter__(self) -> Stack:
         return self.start()

@@ -33,7 +33,22 @@ def runtime_for(data_dir: Path | None):
     """This command's Runtime, its schema migrated first when QA_DB__AUTO_MIGRATE is on."""
     from qa_service.runtime import Runtime
 
-    return Runtime(settings_for(data_dir)).migrate()
+    return Runtime(usable_data_dir(settings_for(data_dir))).migrate()
+
+
+def usable_data_dir(settings: Settings) -> Settings:
+    """``settings``, after checking that its data dir can hold what it will (SQLite, embedded Redis): else one
+    line naming the setting and the problem, exit 2."""
+    from qa_service.process import data_dir_problem
+
+    if settings.db.url and not settings.uses_embedded_redis:
+        return settings
+    problem = data_dir_problem(settings.data_dir)
+    if problem:
+        err_console.print(f"qa: data dir {settings.data_dir} (QA_DATA_DIR or --data-dir) {problem}",
+                          markup=False, style="red")
+        raise typer.Exit(2)
+    return settings
 
 
 def exit_on_signal(signum, _frame) -> None:

