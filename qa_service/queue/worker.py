@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import logging
-import socket
 import os
+import signal
+import socket
+import threading
+import time
 
+import redis
 from rq import SimpleWorker
 
 from qa_service import metrics, runtime
-from qa_service.config import Settings
+from qa_service.config import Settings, masked_url
+from qa_service.errors import ConfigError
+from qa_service.process import die_with_parent
 from qa_service.queue.outbox import Reconciler, make_queue
 from qa_service.runtime import Runtime
 from qa_service.scoring.pipeline import freeze_heap
 from qa_service.storage import sqlite_writer
-from qa_service.storage.redis import ensure_redis, redis_client
+from qa_service.storage.redis import embedded_socket_path, ensure_redis, is_reachable, redis_client
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +39,23 @@ def lower_priority(nice: int) -> None:
         pass
 
 
+REDIS_BACKOFF_S = (1, 2, 5, 10, 30)  # waits between tries to reach Redis again after losing it
+STEADY_S = 60.0  # rq's loop ran this long before it ended: the next loss starts the backoff over
+
+
 def run_worker(settings: Settings, *, burst: bool = False, reconcile: bool = True, name: str | None = None) -> None:
     """Work until stopped (SIGTERM/SIGINT finish the current job first).
 
     Jobs run in this process (rq's SimpleWorker): the pipeline is loaded once and no fork per
     job is paid. A worker killed mid-job loses nothing: its transcript stays ``scoring`` and
-    the reconciler queues it again once it is stale.
+    the reconciler queues it again once it is stale. Losing Redis does not end it: it waits for Redis
+    with backoff and takes jobs again. Raises ConfigError for what it cannot start with (one line):
+    a missing model, Redis not answering, the metrics port taken.
     """
-    owned_redis = ensure_redis(settings)
+    owned = [ensure_redis(settings)]
+    connection = redis_client(settings, socket_timeout=max(settings.redis.socket_timeout_s, 30))
+    if not is_reachable(connection):  # before the minutes a model takes to load
+        raise ConfigError(f"Redis at {_redis_where(settings)} does not answer (QA_REDIS__URL)")
     if settings.worker.nice:
         lower_priority(settings.worker.nice)
     sqlite_writer.take_checkpoints()  # embedded mode: the log is copied back by batch processes, not the API
@@ -48,28 +63,116 @@ def run_worker(settings: Settings, *, burst: bool = False, reconcile: bool = Tru
         import torch
 
         torch.set_num_threads(settings.worker.torch_threads)
+        _note_unused_settings(settings)
         rt = runtime.install(Runtime(settings).migrate())
         rt.pipeline.initialize()  # a missing or corrupt model fails here, before any job is taken
         freeze_heap()
-        if settings.worker.metrics_port:
-            metrics.serve(settings.worker.metrics_port)
-            log.info("metrics on :%d/metrics", settings.worker.metrics_port)
-        connection = redis_client(settings, socket_timeout=max(settings.redis.socket_timeout_s, 30))
+        _serve_metrics(settings)
         reconciler = None
         if reconcile:
             reconciler = Reconciler(settings=settings, sessions=rt.sessions, connection=connection)
             reconciler.start()
-        worker = SimpleWorker(
-            [make_queue(settings, connection)],
-            connection=connection,
-            name=name or f"qa-{socket.gethostname()}-{os.getpid()}",
-            maintenance_interval=60,
-        )
+        name = name or f"qa-{socket.gethostname()}-{os.getpid()}"
+        _children_die_with_worker(True)
         try:
-            worker.work(burst=burst, with_scheduler=not burst, logging_level="WARNING")
+            _work(settings, connection, name, burst=burst, owned=owned)
         finally:
+            _children_die_with_worker(False)
             if reconciler:
                 reconciler.stop()
+            log.info("worker %s stopped", name)
     finally:
-        if owned_redis:
-            owned_redis.stop()
+        for embedded in owned:
+            if embedded is not None:
+                embedded.stop()
+
+
+def _redis_where(settings: Settings) -> str:
+    return masked_url(settings.redis.url) if settings.redis.url else f"unix://{embedded_socket_path(settings.data_dir)}"
+
+
+def _note_unused_settings(settings: Settings) -> None:
+    if settings.scoring.sentiment_model and "sentiment.v1" not in settings.scoring.scorers:
+        log.info("QA_SCORING__SENTIMENT_MODEL is set but not used here: only the sentiment.v1 scorer (not in "
+                 "QA_SCORING__SCORERS) and qa sentiment read it")
+
+
+def _serve_metrics(settings: Settings) -> None:
+    port, host = settings.worker.metrics_port, settings.worker.metrics_host
+    if not port:
+        return
+    try:
+        metrics.serve(port, addr=host)
+    except OSError as exc:
+        raise ConfigError(f"cannot serve metrics on {host}:{port}: {exc.strerror or exc} (QA_WORKER__METRICS_PORT "
+                          "or --metrics-port; QA_WORKER__METRICS_HOST for the address)") from None
+    log.info("metrics on %s:%d/metrics", host, port)
+
+
+_pdeathsig = None  # set while a worker runs: what a forked child (rq's scheduler) calls to die with it
+
+
+def _children_die_with_worker(on: bool) -> None:
+    """rq forks its scheduler and never tells it that the worker ended: ask Linux to end it then."""
+    global _pdeathsig
+    if on and not hasattr(_children_die_with_worker, "registered"):
+        os.register_at_fork(after_in_child=lambda: _pdeathsig and _pdeathsig())
+        _children_die_with_worker.registered = True
+    _pdeathsig = die_with_parent() if on else None
+
+
+class QAWorker(SimpleWorker):
+    """rq's SimpleWorker that remembers being asked to stop (SIGTERM, SIGINT): its loop ends the same way
+    when Redis is lost, and only this tells the two apart."""
+
+    stopping = False
+
+    def handle_warm_shutdown_request(self):
+        self.stopping = True
+        super().handle_warm_shutdown_request()
+
+
+def _work(settings: Settings, connection, name: str, *, burst: bool, owned: list) -> None:
+    """rq's loop, again after each loss of Redis (rq ends it then: "unhandled exception, quitting")."""
+    failures, attempt = 0, 0
+    while True:
+        worker = QAWorker([make_queue(settings, connection)], connection=connection,
+                              name=name if not attempt else f"{name}-{attempt}", maintenance_interval=60)
+        started = time.monotonic()
+        try:
+            worker.work(burst=burst, with_scheduler=not burst, logging_level="WARNING")
+            problem = "rq's loop ended"
+        except (redis.RedisError, OSError) as exc:  # outside rq's loop (its start, its teardown)
+            problem = f"{type(exc).__name__}: {exc}"
+        if burst or worker.stopping:
+            return
+        attempt += 1
+        failures = 1 if time.monotonic() - started > STEADY_S else failures + 1
+        if not _wait_for_redis(settings, connection, failures, problem, owned):
+            return
+
+
+def _wait_for_redis(settings: Settings, connection, failures: int, problem: str, owned: list) -> bool:
+    """Wait, with backoff, until Redis answers; False when told to stop meanwhile."""
+    stop = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+    n = failures
+    while not stop.is_set():
+        delay = REDIS_BACKOFF_S[min(n - 1, len(REDIS_BACKOFF_S) - 1)]
+        log.error("worker lost Redis at %s (%s); taking jobs again once it answers (next try in %ds)",
+                  _redis_where(settings), problem.splitlines()[0] if problem else "", delay)
+        if stop.wait(delay):
+            break
+        if settings.uses_embedded_redis:  # its owner ended: start it again, ours now
+            try:
+                owned.append(ensure_redis(settings))
+            except ConfigError as exc:
+                problem = str(exc)
+        if is_reachable(connection):
+            log.warning("Redis answers again; taking jobs")
+            return True
+        n += 1
+    log.info("stop requested while waiting for Redis")
+    return False

@@ -5,6 +5,7 @@ Every function takes ``*, session``; callers own the transaction.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -419,3 +420,11 @@ def count_pending(*, session: Session) -> dict[str, int]:
 def count_by_status(*, session: Session) -> dict[str, int]:
     rows = session.execute(select(Transcript.status, func.count()).group_by(Transcript.status))
     return {status: n for status, n in rows}
+
+
+def failed_errors(*, session: Session, limit_rows: int = 10_000) -> list[tuple[str, int]]:
+    """The first line of each failed transcript's last error, most common first (over at most ``limit_rows``)."""
+    rows = session.scalars(select(Transcript.last_error).where(Transcript.status == TranscriptStatus.failed.value)
+                           .limit(limit_rows))
+    lines = ((e or "").strip().splitlines() for e in rows)
+    return Counter(ls[0] if ls else "(no error recorded)" for ls in lines).most_common()

@@ -1,0 +1,116 @@
+"""``qa worker`` under operations: what it cannot start with is one line; losing Redis does not end it; the
+scheduler rq forks neither outlives it nor keeps its metrics port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import psutil
+import pytest
+from fastapi.testclient import TestClient
+
+from qa_service.app import create_app
+from qa_service.queue import worker as worker_module
+from qa_service.stack import free_port
+from qa_service.storage import transcripts as repo
+from qa_service.storage.redis import EmbeddedRedis
+from tests.conftest import WORKER_CMD, make_settings, transcript, wait_for, worker_env
+
+
+def _run(settings, *args, timeout=120, **env):
+    return subprocess.run([*WORKER_CMD, *args], env=worker_env(settings, **env), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_worker_with_a_taken_metrics_port_or_no_redis_says_so_in_one_line(settings):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = _run(settings, "--burst", "--metrics-port", str(port))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    err = " ".join(proc.stderr.split())  # rich wraps the line at the terminal's width
+    assert f"cannot serve metrics on 127.0.0.1:{port}" in err and "Traceback" not in err
+
+    t0 = time.monotonic()
+    proc = _run(settings, QA_REDIS__URL="redis://:pw@127.0.0.1:18403/0")
+    assert proc.returncode == 2 and "does not answer (QA_REDIS__URL)" in " ".join(proc.stderr.split()), proc.stderr
+    assert "Traceback" not in proc.stderr and "pw@" not in proc.stderr and len(proc.stderr.splitlines()) <= 3
+    assert time.monotonic() - t0 < 30  # before loading the model
+
+
+def _score_one(client, external_id: str, sessions) -> None:
+    tid = client.post("/v1/transcripts", json=transcript(external_id)).json()["id"]
+
+    def scored():
+        with sessions() as s:
+            return repo.get(session=s, transcript_id=tid).status == "scored"
+    wait_for(scored, timeout_s=90, interval_s=0.3)
+
+
+@pytest.mark.slow
+def test_worker_outlives_a_redis_outage_and_takes_jobs_again(tmp_path, sqlite_url):
+    embedded = EmbeddedRedis(tmp_path / "redis").start()
+    settings = make_settings(tmp_path, sqlite_url, embedded.url)
+    worker = subprocess.Popen([*WORKER_CMD, "--metrics-port", str(free_port())], env=worker_env(settings),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        with TestClient(create_app(settings)) as client:
+            sessions = client.app.state.runtime.sessions
+            _score_one(client, "before", sessions)
+            embedded.stop()
+            time.sleep(3)
+            assert worker.poll() is None  # it used to quit: "unhandled exception, quitting"
+            embedded = EmbeddedRedis(tmp_path / "redis").start()
+            client.app.state.runtime.redis.connection_pool.disconnect()
+            _score_one(client, "after", sessions)
+        assert worker.poll() is None
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        out = worker.communicate(timeout=60)[0].decode(errors="replace")
+        embedded.stop()
+    assert "worker qa-" in out and "stopped" in out  # the shutdown is logged
+
+
+def test_worker_loop_starts_rq_again_after_rq_quit_on_a_lost_redis(settings, redis_conn, monkeypatch, caplog):
+    """rq ends its loop ("unhandled exception, quitting") when Redis drops mid-job; the worker used to end too."""
+    calls = []
+
+    def rq_quits_once(self, **_):
+        calls.append(self.name)
+        self.stopping = len(calls) == 2  # the second run ends as asked (SIGTERM)
+        return False
+
+    monkeypatch.setattr(worker_module.QAWorker, "work", rq_quits_once)
+    monkeypatch.setattr(worker_module, "REDIS_BACKOFF_S", (0.01,))
+    worker_module._work(settings, redis_conn, "qa-test", burst=False, owned=[])
+    assert calls == ["qa-test", "qa-test-1"]
+    assert "worker lost Redis" in caplog.text and "Redis answers again" in caplog.text
+
+
+@pytest.mark.slow
+def test_rq_scheduler_neither_outlives_the_worker_nor_keeps_its_metrics_port(settings):
+    port = free_port()
+    worker = subprocess.Popen([*WORKER_CMD, "--metrics-port", str(port)], env=worker_env(settings),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        children = wait_for(lambda: psutil.Process(worker.pid).children(), timeout_s=90)
+        wait_for(lambda: _bound(port), timeout_s=30)
+    finally:
+        worker.kill()
+        worker.wait()
+    wait_for(lambda: not _bound(port), timeout_s=10)  # the scheduler held it, answering nothing
+    wait_for(lambda: not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children), timeout_s=10)
+
+
+def _bound(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False

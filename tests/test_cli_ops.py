@@ -1,0 +1,67 @@
+"""``qa status`` and ``qa requeue`` when things are down: readable, quick, non-zero, no password printed."""
+
+from __future__ import annotations
+
+import time
+
+from typer.testing import CliRunner
+
+from qa_service import metrics
+from qa_service.cli import app
+from qa_service.config import get_settings
+from qa_service.storage import transcripts as repo
+from qa_service.storage.tables import utcnow
+from tests.api.test_metrics import _value
+from tests.conftest import transcript
+
+runner = CliRunner()
+
+
+def _env(settings, **extra):
+    return {"QA_DB__URL": settings.database_url, "QA_REDIS__URL": settings.redis.url,
+            "QA_REDIS__QUEUE": settings.redis.queue, "QA_DB__AUTO_MIGRATE": "false", **extra}
+
+
+def _invoke(args, env):
+    get_settings.cache_clear()
+    try:
+        return runner.invoke(app, args, env=env)
+    finally:
+        get_settings.cache_clear()
+
+
+def test_status_reads_as_lines_and_fails_fast_when_redis_or_the_database_is_down(client, settings):
+    tid = client.post("/v1/transcripts", json=transcript("s1")).json()["id"]
+    with client.app.state.runtime.session() as s:
+        repo.claim_many(session=s, ids=[tid], max_attempts=3, stale_before=utcnow())
+    with client.app.state.runtime.session() as s:
+        repo.record_error(session=s, transcript_id=tid, error="ValueError: bad turn\n  trace", final=True)
+    result = _invoke(["status"], _env(settings))
+    out = " ".join(result.output.split())
+    assert result.exit_code == 0, result.output
+    assert "transcripts: 1 (1 failed)" in out and "most common error (1×): ValueError: bad turn" in out
+    assert "job(s) waiting" in out and "workers registered: 0" in out and "{" not in out
+
+    t0 = time.monotonic()
+    result = _invoke(["status"], _env(settings, QA_REDIS__URL="redis://:S3cretPW@127.0.0.1:18406/0"))
+    assert result.exit_code == 1 and "does not answer" in result.output and "S3cretPW" not in result.output
+    assert time.monotonic() - t0 < 3  # no retry backoff for a check
+
+    result = _invoke(["status"], _env(settings, QA_DB__URL="postgresql+psycopg://qa:S3cretPW@127.0.0.1:18407/qa"))
+    assert result.exit_code == 1 and "does not answer" in result.output and "S3cretPW" not in result.output
+
+
+def test_requeue_with_the_queue_down_says_so_exits_1_and_counts_nothing(client, settings):
+    client.post("/v1/transcripts", json=transcript("r1"))
+    with client.app.state.runtime.session() as s:
+        ids = [t.id for t in repo.list_filtered(session=s, flt=repo.TranscriptFilter(), limit=10, offset=0)[0]]
+        repo.mark_received(session=s, ids=ids)
+    before = metrics.exposition("worker")[0].decode()
+    result = _invoke(["requeue"], _env(settings, QA_REDIS__URL="redis://127.0.0.1:18408/0"))
+    assert result.exit_code == 1 and "queued nothing" in " ".join(result.output.split()), result.output
+    after = metrics.exposition("worker")[0].decode()
+    series = 'qa_reconciler_requeued_total{reason="received"}'
+    assert _value(after, series) == _value(before, series)
+    result = _invoke(["requeue"], _env(settings))
+    assert result.exit_code == 0 and "queued: 1 received" in result.output
+    assert _value(metrics.exposition("worker")[0].decode(), series) - _value(before, series) == 1
