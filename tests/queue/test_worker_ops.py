@@ -85,6 +85,8 @@ def test_worker_loop_starts_rq_again_after_rq_quit_on_a_lost_redis(settings, red
         self.stopping = len(calls) == 2  # the second run ends as asked (SIGTERM)
         return False
 
+    monkeypatch.setattr(worker_module.log, "disabled", False)  # alembic's fileConfig disables loggers it finds
+    caplog.set_level("INFO", logger=worker_module.log.name)
     monkeypatch.setattr(worker_module.QAWorker, "work", rq_quits_once)
     monkeypatch.setattr(worker_module, "REDIS_BACKOFF_S", (0.01,))
     worker_module._work(settings, redis_conn, "qa-test", burst=False, owned=[])
