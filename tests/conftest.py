@@ -140,6 +140,16 @@ def client(settings) -> Iterator[TestClient]:
 
 
 @pytest.fixture
+def fresh_settings():
+    """Settings read again from the environment before and after (CLI tests set QA_* variables)."""
+    from qa_service.config import get_settings
+
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture
 def sessions(settings):
     engine = create_db_engine(settings)
     yield session_factory(engine)
@@ -147,6 +157,16 @@ def sessions(settings):
 
 
 # ---------------------------------------------------------------- helpers
+def bearer_keys(sessions, specs) -> dict[str, dict[str, str]]:
+    """Create one API key per (name, role, team) and return each one's Authorization header by name."""
+    from qa_service.access import service as access
+    from qa_service.storage.db import session_scope
+
+    with session_scope(sessions) as s:
+        return {name: {"Authorization": f"Bearer {access.create_key(session=s, role=role, team=team, name=name)[1]}"}
+                for name, role, team in specs}
+
+
 def transcript(external_id: str = "A1", **fields) -> dict:
     body = {
         "source": "jd-chat",

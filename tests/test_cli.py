@@ -14,7 +14,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from qa_service.cli import app
-from qa_service.config import DEFAULT_RULES_DIR, get_settings
+from qa_service.config import DEFAULT_RULES_DIR
 from qa_service.storage.db import create_db_engine, session_factory
 from qa_service.storage.tables import Flag, Review, Transcript
 from tests.conftest import REPO, make_settings, transcript
@@ -22,11 +22,7 @@ from tests.conftest import REPO, make_settings, transcript
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def _fresh_settings():
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
+pytestmark = pytest.mark.usefixtures("fresh_settings")
 
 
 def _jsonl(path, items):

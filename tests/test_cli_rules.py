@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from qa_service.cli import app
-from qa_service.config import DEFAULT_RULES_DIR, get_settings
+from qa_service.config import DEFAULT_RULES_DIR
 from tests.conftest import transcript
 
 runner = CliRunner()
@@ -31,11 +31,7 @@ rules:
 """
 
 
-@pytest.fixture(autouse=True)
-def _fresh_settings():
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
+pytestmark = pytest.mark.usefixtures("fresh_settings")
 
 
 def _rules(tmp_path, mine: str = MINE):

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from qa_service.access import service as access
 from qa_service.app import create_app
 from qa_service.cli import app as cli
-from qa_service.config import AuthSettings, get_settings
+from qa_service.config import AuthSettings
 from qa_service.storage.db import session_scope
 from qa_service.storage.tables import ApiKey
 from tests.conftest import make_settings
@@ -18,11 +18,7 @@ from tests.conftest import make_settings
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def _fresh_settings():
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
+pytestmark = pytest.mark.usefixtures("fresh_settings")
 
 
 @pytest.fixture

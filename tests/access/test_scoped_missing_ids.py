@@ -7,13 +7,12 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from qa_service.access import service as access
 from qa_service.app import create_app
 from qa_service.config import AuthSettings, LiveSettings
 from qa_service.queue.tasks import record_report
 from qa_service.storage.db import session_scope
 from tests.api.test_review_api import UTTERANCES, report
-from tests.conftest import make_settings, transcript
+from tests.conftest import bearer_keys, make_settings, transcript
 
 MINE, THEIRS = "after-sales", "presales"
 NOWHERE = 987_654
@@ -24,11 +23,8 @@ def world(tmp_path, db_url, redis_url, redis_conn):
     settings = make_settings(tmp_path, db_url, redis_url, auth=AuthSettings(enabled=True), live=LiveSettings())
     with TestClient(create_app(settings)) as client:
         sessions = client.app.state.runtime.sessions
-        keys = {}
-        with session_scope(sessions) as s:
-            for name, role, team in [("feed", "ingest", None), ("lead.a", "supervisor", MINE),
-                                     ("qa.a", "reviewer", MINE), ("qa.all", "reviewer", None)]:
-                keys[name] = {"Authorization": f"Bearer {access.create_key(session=s, role=role, team=team, name=name)[1]}"}
+        keys = bearer_keys(sessions, [("feed", "ingest", None), ("lead.a", "supervisor", MINE),
+                                      ("qa.a", "reviewer", MINE), ("qa.all", "reviewer", None)])
         r = client.post("/v1/transcripts", headers=keys["feed"],
                         json=transcript("theirs", team=THEIRS, agent_id="b1", utterances=UTTERANCES))
         theirs = r.json()["id"]

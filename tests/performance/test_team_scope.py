@@ -11,13 +11,12 @@ import io
 import pytest
 from fastapi.testclient import TestClient
 
-from qa_service.access import service as access
 from qa_service.app import create_app
 from qa_service.config import AuthSettings
 from qa_service.queue.tasks import record_report
 from qa_service.storage.db import session_scope
 from tests.api.test_review_api import report
-from tests.conftest import make_settings, transcript
+from tests.conftest import bearer_keys, make_settings, transcript
 
 AFTER, PRE = "after-sales", "presale"
 
@@ -27,11 +26,8 @@ def world(tmp_path, db_url, redis_url, redis_conn):
     settings = make_settings(tmp_path, db_url, redis_url, auth=AuthSettings(enabled=True))
     with TestClient(create_app(settings)) as client:
         sessions = client.app.state.runtime.sessions
-        keys = {}
-        with session_scope(sessions) as s:
-            for name, role, team in [("feed", "ingest", None), ("lead.after", "supervisor", AFTER),
-                                     ("lead.pre", "supervisor", PRE), ("hr.li", "hr", None)]:
-                keys[name] = {"Authorization": f"Bearer {access.create_key(session=s, role=role, team=team, name=name)[1]}"}
+        keys = bearer_keys(sessions, [("feed", "ingest", None), ("lead.after", "supervisor", AFTER),
+                                      ("lead.pre", "supervisor", PRE), ("hr.li", "hr", None)])
         filed = [("as-4", AFTER, day, 80) for day in range(1, 11)]
         filed += [("mix-1", PRE, 3, 90), ("mix-1", PRE, 4, 70), ("mix-1", AFTER, 5, 40)]
         for n, (agent, team, day, score) in enumerate(filed):
