@@ -55,15 +55,20 @@ class Appraisal:
     weight_scored: float = 0.0  # their share of the metric weights
 
 
-def appraise(scheme: AppraisalScheme, metrics: Mapping[str, Any]) -> Appraisal:
-    """Score one set of metric values with ``scheme``."""
+def appraise(scheme: AppraisalScheme, metrics: Mapping[str, Any], samples: Mapping[str, Any] | None = None
+             ) -> Appraisal:
+    """Score one set of metric values with ``scheme``. ``samples``: the observations behind each metric (a
+    performance record's); without it a metric's sample is the count ``SAMPLE_OF`` names in ``metrics``."""
     spec = scheme.spec
     out = Appraisal(scheme)
     weighted = weights = 0.0
     for m in spec.metrics:
         value = metrics.get(m.metric)
-        sample_key = SAMPLE_OF.get(m.metric)
-        sample = metrics.get(sample_key) if sample_key else None
+        if samples is not None:
+            sample = samples.get(m.metric)
+        else:
+            sample_key = SAMPLE_OF.get(m.metric)
+            sample = metrics.get(sample_key) if sample_key else None
         item = {"id": m.id, "label": m.label or metric_label(m.metric), "metric": m.metric, "value": value,
                 "direction": m.direction.value, "baseline": m.baseline, "target": m.target,
                 "challenge": m.challenge, "weight": m.weight, "sample": sample, "attainment": None,
@@ -137,7 +142,7 @@ def appraisal_rows(records: list[PerformanceRecord], schemes: dict[str, Appraisa
     rows = []
     for rec in records:
         s = forced or scheme_for(schemes, rec.team)
-        result = appraise(s, rec.metrics) if s else Appraisal(None, notes=[f"没有适用于团队 {rec.team} 的考核方案"])
+        result = appraise(s, rec.metrics, rec.samples) if s else Appraisal(None, notes=[f"没有适用于团队 {rec.team} 的考核方案"])
         m = rec.metrics
         rows.append({
             "agent_id": rec.agent_id, "team": rec.team, "period": rec.period.label,

@@ -11,13 +11,13 @@ from __future__ import annotations
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from qa_service.performance.qa_stats import QaFigures, QaRow, QaStats, qa_figures, transcript_kpis
 from qa_service.period import Period
-from qa_service.rules.scheme import METRICS
+from qa_service.rules.scheme import METRICS, SAMPLE_OF
 
 DIMENSION_LABELS = {"politeness": "礼貌用语", "compliance": "合规话术", "objection": "异议处理",
                     "negativity": "负面用语", "timing": "通话时效", "sentiment": "情绪"}
@@ -129,6 +129,11 @@ class KpiTotals:
             out[f] = self.rating_sum[f] / self.rating_n[f] if self.rating_n[f] else None
         return out
 
+    def samples(self) -> dict[str, float]:
+        """Each ratio's and mean's denominator over the records carrying both its fields: the observations
+        behind it (an FCR reported on 20 of 500 contacts rests on 20, not 500)."""
+        return {metric: self.den[metric] for metric in (*RATIOS, *MEANS, "nps") if self.den[metric]}
+
 
 @dataclass
 class PerformanceRecord:
@@ -143,6 +148,7 @@ class PerformanceRecord:
     from_transcripts: dict[str, Any]
     metrics: dict[str, Any]
     sources: dict[str, str]
+    samples: dict[str, float | int | None] = field(default_factory=dict)  # observations behind a metric
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -251,7 +257,8 @@ def assemble(period: Period, agent_kpi: Mapping[str, KpiTotals], kpi_team: Mappi
         qa = qa_figures(own, prior_mean=team_stats[teams[a]].mean, prior_n=shrinkage_n)
         derived = transcript_kpis(own)
         metrics, sources = _merge(kpi, totals.rows, qa, derived)
-        records.append(PerformanceRecord(a, teams[a], period, kpi, totals.rows, qa, derived, metrics, sources))
+        records.append(PerformanceRecord(a, teams[a], period, kpi, totals.rows, qa, derived, metrics, sources,
+                                         _samples(totals, derived, metrics, sources)))
 
     team_records = []
     for t in sorted(members, key=lambda x: (x is None, x or "")):
@@ -264,9 +271,28 @@ def assemble(period: Period, agent_kpi: Mapping[str, KpiTotals], kpi_team: Mappi
         metrics, sources = _merge(totals.figures(), totals.rows, qa, derived)
         metrics["agents"] = len(members[t])
         team_records.append(PerformanceRecord(None, t, period, totals.figures(), totals.rows, qa, derived,
-                                              metrics, sources))
+                                              metrics, sources, _samples(totals, derived, metrics, sources)))
     records.sort(key=lambda r: (r.team is None, r.team or "", r.agent_id))
     return records, team_records
+
+
+def _samples(totals: KpiTotals, derived: Mapping[str, Any], metrics: Mapping[str, Any], sources: Mapping[str, str]
+             ) -> dict[str, float | int | None]:
+    """The observations behind each metric ``min_sample`` applies to: a KPI ratio's or mean's denominator over
+    the records that carry it, the timed transcripts behind a figure read from timestamps, the scored
+    transcripts behind a QA figure."""
+    den = totals.samples()
+    out: dict[str, float | int | None] = {}
+    for metric in SAMPLE_OF:
+        if metrics.get(metric) is None:
+            continue
+        if metric.startswith("qa_"):
+            out[metric] = metrics.get("qa_n")
+        elif sources.get(metric) == "transcripts":
+            out[metric] = derived.get("timed_transcripts")
+        else:  # a ratio, a weighted mean or NPS
+            out[metric] = den.get(metric)
+    return out
 
 
 def _merge_totals(into: KpiTotals, other: KpiTotals) -> None:

@@ -139,6 +139,21 @@ def test_records_appraisal_totals_grades_and_ranks(records):
     assert any("主观评分" in n for n in a2["notes"])
 
 
+def test_records_min_sample_counts_the_responses_behind_the_ratio_not_every_response():
+    """a3 reported 20 survey responses on 10-01 but not how many were satisfied, and 5 responses with 4
+    satisfied on 10-02: CSAT 4/5 = 0.80 rests on 5 responses (< min_sample 10), not 25."""
+    rows = [kpi("a3", date(2026, 10, 1), contacts=40, csat_responses=20),
+            kpi("a3", date(2026, 10, 2), contacts=40, csat_responses=5, csat_satisfied=4, fcr_resolved=30)]
+    (a3,), (team,) = build_records(PERIOD, rows, [])
+    assert a3.metrics["csat"] == 0.8 and a3.metrics["csat_responses"] == 25
+    assert a3.samples["csat"] == 5 and a3.samples["fcr"] == 40  # FCR on the 40 contacts of 10-02 only
+    assert team.samples == a3.samples
+    (row,) = appraisal_rows([a3], load_schemes(DEFAULT_RULES_DIR / "appraisal"))
+    satisfaction = row["items"][0]
+    assert satisfaction["sample"] == 5 and satisfaction["points"] is None
+    assert "样本不足 (5 < 10)" in satisfaction["note"]
+
+
 def test_records_derive_kpis_from_transcript_timestamps_without_an_export():
     rows = [qa("b1", date(2026, 10, 1), 90, frt_ms=12_000, reply_ms=8_000, handling_ms=300_000),
             qa("b1", date(2026, 10, 2), 80, frt_ms=48_000, reply_ms=None, handling_ms=500_000),
