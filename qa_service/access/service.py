@@ -106,6 +106,7 @@ def create_key(*, session: Session, role: str, team: str | None = None, name: st
     check_new(role=role, team=team, name=name)
     prefix = secrets.token_hex(4)
     name = name or f"{role}-{prefix}"
+    repo.lock_keys(session=session)
     taken = repo.active_named(session=session, name=name)
     if taken is not None:
         # Names identify people: the audit trail, verdicts and appeals record the name, and "an appellant
@@ -156,6 +157,7 @@ def revoke_key(*, session: Session, ident: str | None = None, key_id: int | None
 
     ``keep_an_admin``: refuse (Conflict) to revoke the last active admin key — through the API nobody
     could manage keys afterwards; the CLI, run on the server, may (and warns: :func:`admins_left`)."""
+    repo.lock_keys(session=session)
     row = repo.get(session=session, key_id=key_id) if key_id is not None else find_key(session=session, ident=ident or "")
     if row is None:
         return None

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
+from qa_service.storage.sqlite_writer import begin_write
 from qa_service.storage.tables import ApiKey, LoginSession, Team
 
 
@@ -35,6 +36,17 @@ def list_keys(*, session: Session, include_revoked: bool = False) -> list[ApiKey
 
 def get(*, session: Session, key_id: int) -> ApiKey | None:
     return session.get(ApiKey, key_id)
+
+
+def lock_keys(*, session: Session) -> None:
+    """Make this transaction's key changes take turns with every other's, before it reads what a change
+    checks (no two active keys of one name; not the last admin key): on PostgreSQL a transaction-scoped
+    advisory lock, on SQLite the database's one writer (``BEGIN IMMEDIATE``). Without it two requests
+    could both see a name free, or both see another admin left, and both go ahead."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext('qa_api_keys'))"))
+    else:
+        begin_write(session.connection())
 
 
 def active_named(*, session: Session, name: str) -> ApiKey | None:

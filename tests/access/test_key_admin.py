@@ -3,6 +3,8 @@ unique among active keys, the last admin key kept, ids and prefixes told apart, 
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
@@ -11,6 +13,7 @@ from qa_service.access import service as access
 from qa_service.app import create_app
 from qa_service.cli import app as cli
 from qa_service.config import AuthSettings
+from qa_service.errors import Conflict
 from qa_service.storage.db import session_scope
 from qa_service.storage.tables import ApiKey
 from tests.conftest import make_settings
@@ -82,6 +85,32 @@ def test_key_names_are_unique_among_active_keys(tmp_path, api):
     assert qa(data, "keys", "create", "--role", "hr", "--name", "hr.li").exit_code == 0
     dup = qa(data, "keys", "create", "--role", "admin", "--name", "hr.li")
     assert dup.exit_code == 2 and "already named 'hr.li'" in said(dup) and "qak_" not in dup.output
+
+
+def test_two_keys_of_one_name_created_at_once_one_is_refused(api):
+    """The second request waits for the first's transaction and then sees the name taken: without the lock
+    both read the name as free before either committed, and two active keys shared it."""
+    client, _, _ = api
+    sessions = client.app.state.runtime.sessions
+    outcome: list[object] = []
+
+    def second() -> None:
+        try:
+            with session_scope(sessions) as s:
+                outcome.append(access.create_key(session=s, role="reviewer", name="qa.chen")[0].id)
+        except Conflict as exc:
+            outcome.append(exc)
+
+    with session_scope(sessions) as s:
+        access.create_key(session=s, role="reviewer", name="qa.chen")
+        other = threading.Thread(target=second)
+        other.start()
+        other.join(0.5)
+        assert other.is_alive() and not outcome  # waiting for this transaction
+    other.join(10)
+    assert len(outcome) == 1 and isinstance(outcome[0], Conflict), outcome
+    with session_scope(sessions) as s:
+        assert s.query(ApiKey).filter_by(name="qa.chen").count() == 1
 
 
 def test_the_last_active_admin_key_cannot_be_revoked_through_the_api(api):
