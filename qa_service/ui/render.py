@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from qa_service.access.service import Principal
+from qa_service.api.auth import QARead, ReviewWrite, Supervise, admits
 from qa_service.review import service as review_service
 from qa_service.ui import labels
 
@@ -49,7 +50,10 @@ templates.env.filters["local"] = local_time
 def page(request: Request, name: str, page_id: str, session, me: Principal, **context: Any) -> HTMLResponse:
     """A full page: the template plus the frame (queue badges for unscoped keys, time zone, who is in)."""
     settings = request.app.state.runtime.settings
-    counts = review_service.queue_counts(session=session) if me.team is None else None  # not a scoped key's to see
+    # the pages this key may open: the others are not linked (HR would meet a 403 behind 复核队列)
+    nav = {"queue": admits(QARead, me), "appeals": admits(QARead, me), "calibration": admits(ReviewWrite, me),
+           "live": admits(Supervise, me)}
+    counts = review_service.queue_counts(session=session) if me.team is None and nav["queue"] else None  # not a scoped key's to see
     return templates.TemplateResponse(request, name, {
-        "page": page_id, "counts": counts, "tz": settings.performance.timezone, "me": me,
+        "page": page_id, "counts": counts, "nav": nav, "tz": settings.performance.timezone, "me": me,
         "auth": settings.auth_enforced, **context})

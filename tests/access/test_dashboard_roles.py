@@ -32,3 +32,22 @@ def test_dashboard_shows_calibration_only_to_roles_that_may_read_it(client, role
     assert page.status_code == 200 and (CARD in page.text) is calibrates
     assert (client.get("/ui/calibration", headers=headers).status_code == 200) is calibrates
     assert (client.get("/v1/calibration", headers=headers).status_code == 200) is calibrates
+
+
+NAV = {"/ui/queue": "复核队列", "/ui/appeals": "申诉", "/ui/calibration": "规则校准", "/ui/live": "实时监控"}
+
+
+@pytest.mark.parametrize("role,team", [("reviewer", None), ("admin", None), ("supervisor", "after-sales"),
+                                       ("hr", None)])
+def test_the_menu_links_exactly_the_pages_the_role_may_open(client, role, team):
+    """hr saw 复核队列, 申诉, 规则校准 and 实时监控 in the menu, and 待复核 / 待处理申诉 cards, and met 403 behind
+    each (found by a probe)."""
+    with session_scope(client.app.state.runtime.sessions) as s:
+        _, key = access.create_key(session=s, role=role, team=team, name=f"{role}.y")
+    headers = {"Authorization": f"Bearer {key}"}
+    page = client.get("/ui/", headers=headers).text
+    for path, label in NAV.items():
+        opens = client.get(path, headers=headers).status_code
+        assert opens in (200, 403), (path, opens)
+        assert (f'<a href="{path}"' in page) is (opens == 200), (role, path, opens)
+    assert ("待复核" in page) is (role in ("reviewer", "admin"))  # unscoped readers of the queue
