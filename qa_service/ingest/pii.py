@@ -6,8 +6,8 @@ or logged, so findings, offsets and quotes are all computed on the redacted text
 Each kind is a pattern plus, where the format has one, a validity check, so ordinary
 numbers (prices, dates, quantities, 400 hotlines, verification codes) stay as they are:
 
-* ``mobile``    mainland mobile: 1[3-9]x xxxx xxxx, optional +86 / 86, a separator (space, dash, the
-  comma ASR writes at a pause, …) allowed between any two digits
+* ``mobile``    mainland mobile: 1[3-9]x xxxx xxxx, optional +86 / 86, up to three separator characters
+  (spaces, tabs, a line break, dashes, the comma ASR writes at a pause, …) between any two digits
 * ``landline``  area code (010, 02x, 0xxx) then a 7–8 digit local number starting 2–9 (4-4 groups too),
   optional extension
 * ``id_card``   18-digit resident ID (6-8-4 groups too): plausible birth date and a valid ISO 7064 MOD 11-2
@@ -38,17 +38,20 @@ KINDS = tuple(PLACEHOLDERS)  # also the priority when two candidates overlap
 # A number is never part of a longer run of digits; letters may touch it (Tel13812345678, wx…, …X号).
 _EDGE_L = r"(?<![0-9])"
 _EDGE_R = r"(?![0-9])"
-# What may stand between the digits of one number: a space (also no-break and zero-width), a dash (also en
-# and em), or the comma ASR writes at a pause. Not "," or ".": those are thousands and decimals (a price).
-_SEP = "[ \\-\u00a0\u200b\u2013\u2014，]"
+# What may stand between the digits of one number: up to three of a space (also tab, a line break — a pasted
+# log wraps a number onto its next line — no-break, thin and zero-width), a dash (also the hyphen, minus,
+# en and em dashes), or the comma ASR writes at a pause. Not "," or ".": those are thousands and decimals
+# (a price). ASR spells digits one by one (1 3 9 7 7 7 …); people type two spaces between groups.
+_SEP_CHAR = "[ \\t\\n\\r\\-\u00a0\u2009\u200b\u202f\u2010\u2011\u2212\ufe63\u2013\u2014，]"
+_SEP = _SEP_CHAR + "{1,3}"
 _PATTERNS = {
     "email": re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"),
-    "id_card": re.compile(_EDGE_L + rf"\d{{6}}{_SEP}?\d{{8}}{_SEP}?\d{{3}}[\dXx]" + r"(?![0-9A-Za-z])"),
-    "bank_card": re.compile(_EDGE_L + rf"(?:\d{{16,19}}|\d{{4}}(?:{_SEP}\d{{4}}){{3}}(?:{_SEP}?\d{{1,3}})?)" + _EDGE_R),
-    "mobile": re.compile(_EDGE_L + rf"(?:(?:\+|00)?86{_SEP}?)?1[3-9](?:{_SEP}?\d){{9}}" + _EDGE_R),
+    "id_card": re.compile(_EDGE_L + rf"\d{{6}}(?:{_SEP})?\d{{8}}(?:{_SEP})?\d{{3}}[\dXx]" + r"(?![0-9A-Za-z])"),
+    "bank_card": re.compile(_EDGE_L + rf"(?:\d{{16,19}}|\d{{4}}(?:{_SEP}\d{{4}}){{3}}(?:(?:{_SEP})?\d{{1,3}})?)" + _EDGE_R),
+    "mobile": re.compile(_EDGE_L + rf"(?:(?:\+|00)?86(?:{_SEP})?)?1(?:{_SEP})?[3-9](?:(?:{_SEP})?\d){{9}}" + _EDGE_R),
     "landline": re.compile(
-        _EDGE_L + rf"(?:[(（](?:010|02\d|0[3-9]\d\d)[)）]{_SEP}?|(?:010|02\d|0[3-9]\d\d){_SEP}?)"
-        rf"[2-9]\d{{2,3}}{_SEP}?\d{{4}}(?:(?:-|转)\d{{1,5}})?" + _EDGE_R),
+        _EDGE_L + rf"(?:[(（](?:010|02\d|0[3-9]\d\d)[)）](?:{_SEP})?|(?:010|02\d|0[3-9]\d\d)(?:{_SEP})?)"
+        rf"[2-9]\d{{2,3}}(?:{_SEP})?\d{{4}}(?:(?:-|转)\d{{1,5}})?" + _EDGE_R),
 }
 _CARD_GROUPS = re.compile(rf"\d{{4}}(?:{_SEP}\d{{4}}){{3}}")  # a grouped card without the digits that follow
 # Full-width ASCII (digits, letters, ＠．＋－) and the ideographic space → ASCII, one character for one, so
@@ -159,9 +162,13 @@ def redact(text: str, policy: Policy, counts: Counter | None = None) -> str:
 
 def redact_value(value: Any, policy: Policy, counts: Counter | None = None) -> Any:
     """Every string inside a JSON-like value redacted, keys too; a whole number that is personal data
-    (``"caller": 13822220002``) becomes its placeholder. Two keys that redact alike stay apart (``#2``)."""
+    (``"caller": 13822220002``, or ``13822220002.0``) becomes its placeholder. Two keys that redact alike stay apart (``#2``)."""
     if isinstance(value, str):
         return redact(value, policy, counts)
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e19:
+        value_int = int(value)  # 13822220005.0: a number that went through a spreadsheet or a JavaScript client
+        said = redact(str(value_int), policy, counts)
+        return value if said == str(value_int) else said
     if isinstance(value, int) and not isinstance(value, bool):
         said = redact(str(value), policy, counts)
         return value if said == str(value) else said
