@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
+import unicodedata
 from datetime import UTC, datetime
 from typing import Any
 
@@ -107,8 +109,15 @@ class UtteranceCreate(BaseModel):
     @classmethod
     def _text(cls, v: str) -> str:
         storable_text(v)
-        if not v.strip():
-            raise ValueError("must not be empty or whitespace only")
+        if not v.strip() or all(unicodedata.category(ch) == "Cf" for ch in v.strip()):
+            raise ValueError("must not be empty or whitespace only")  # zero-width spaces alone are empty too
+        return v
+
+    @field_validator("asr_confidence", mode="before")
+    @classmethod
+    def _number(cls, v: Any) -> Any:
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ValueError(f"is {v}; give a number from 0 to 1")  # pydantic said "less than or equal to 1"
         return v
 
     @model_validator(mode="after")
@@ -141,6 +150,17 @@ class TranscriptHeader(BaseModel):
         storable_text(v)
         if v is not None and not v.strip():
             raise ValueError("must not be blank")
+        return v
+
+    @field_validator("agent_id", "team")
+    @classmethod
+    def _edges(cls, v: str | None) -> str | None:
+        """An agent or team is matched with KPI rows and keys' team scope, where names are trimmed: a
+        conversation filed under ``after-sales `` was one no supervisor's key could see. Refused, not
+        trimmed, so the stored content and its idempotency hash stay what the client sent."""
+        if v is not None and v != v.strip():
+            edge = v[0] if v[0].isspace() else v[-1]
+            raise ValueError(f"starts or ends with a space (U+{ord(edge):04X}); remove it")
         return v
 
     @field_validator("metadata")
@@ -180,9 +200,27 @@ class TranscriptCreate(TranscriptHeader):
 
     def content_hash(self) -> str:
         """Hash of everything sent, for idempotency: same key + same hash = the same transcript."""
+        return self.content_hashes()[0]
+
+    def content_hashes(self) -> tuple[str, tuple[str, ...]]:
+        """The hash, and what versions before 2026-11-29 hashed the same content to. The start time counts
+        as an instant (``09:30+08:00`` and ``01:30Z`` alike: the API gives times back in UTC, and a client
+        resending what it read back sent the same conversation); earlier versions hashed the offset as sent,
+        and a conversation stored then and resent now is still the same one."""
         payload = self.model_dump(mode="json", exclude_none=True)
-        blob = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+        as_sent = _hash(payload)
+        if self.started_at is None:
+            return as_sent, ()
+        utc = self.started_at.astimezone(UTC).isoformat().replace("+00:00", "Z")  # as pydantic writes UTC
+        if payload["started_at"] == utc:
+            return as_sent, ()
+        payload["started_at"] = utc
+        return _hash(payload), (as_sent,)
+
+
+def _hash(payload: dict[str, Any]) -> str:
+    blob = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
 def to_domain(utterances: list[UtteranceCreate], **fields: Any) -> Transcript:

@@ -47,12 +47,15 @@ def redact_transcript(t: TranscriptCreate, settings: Settings) -> TranscriptCrea
         text = pii.redact(u.text, policy)
         utterances.append(u if text == u.text else u.model_copy(update={"text": text}))
     metadata = pii.redact_value(t.metadata, policy) if t.metadata else t.metadata
-    return t.model_copy(update={"utterances": utterances, "metadata": metadata})
+    queue = pii.redact(t.queue, policy) if t.queue else t.queue  # a label, not an id: 回拨13900001111 happens
+    return t.model_copy(update={"utterances": utterances, "metadata": metadata, "queue": queue})
 
 
 def to_new(t: TranscriptCreate) -> transcript_repo.NewTranscript:
+    content_hash, earlier_hashes = t.content_hashes()
     return transcript_repo.NewTranscript(
-        source=t.source, external_id=t.external_id, content_hash=t.content_hash(), channel=t.channel.value,
+        source=t.source, external_id=t.external_id, content_hash=content_hash, earlier_hashes=earlier_hashes,
+        channel=t.channel.value,
         agent_id=t.agent_id, team=t.team, queue=t.queue, scenario=t.scenario, started_at=t.started_at,
         meta=t.metadata,
         utterances=[
@@ -119,12 +122,12 @@ def store(items: list[tuple[int, TranscriptCreate]], *, session: Session, known:
             outcomes.append(Outcome(index, "accepted", id=inserted[key], source=new.source,
                                     external_id=new.external_id, transcript_status=TranscriptStatus.queued))
         elif key in inserted:  # a repeat of an item stored earlier in this batch
-            same = first[key].content_hash == new.content_hash
+            same = new.same_content(first[key].content_hash)
             outcomes.append(Outcome(index, "duplicate" if same else "conflict", id=inserted[key], source=new.source,
                                     external_id=new.external_id, transcript_status=TranscriptStatus.queued))
         else:
             prior = existing[key]
-            same = prior.content_hash == new.content_hash
+            same = new.same_content(prior.content_hash)
             outcomes.append(Outcome(index, "duplicate" if same else "conflict", id=prior.id, source=new.source,
                                     external_id=new.external_id, transcript_status=TranscriptStatus(prior.status)))
         seen.add(key)

@@ -38,6 +38,10 @@ class NewTranscript:
     meta: dict[str, Any]
     utterances: list[dict[str, Any]]
     job_id: str | None = None  # the scoring job that will carry it
+    earlier_hashes: tuple[str, ...] = ()  # what earlier versions hashed the same content to
+
+    def same_content(self, content_hash: str) -> bool:
+        return content_hash == self.content_hash or content_hash in self.earlier_hashes
 
 
 @dataclass(slots=True)

@@ -61,7 +61,21 @@ BAD_JSON_CASES = {
     "lone surrogate in a metadata key": (transcript(metadata={"k\ud800": 1}), ["body", "metadata"]),
     "NUL in metadata": (transcript(metadata={"x": ["a\x00"]}), ["body", "metadata"]),
     "NaN in metadata": (transcript(metadata={"x": float("nan")}), ["body", "metadata"]),
+    # found by a probe (2026-11-29): stored, or a message that did not say what was wrong
+    "zero-width spaces for text": (transcript(utterances=[_utt(text="\u200b\u200b")]), ["body", "utterances", 0, "text"]),
+    "team ending in a space": (transcript(team="after-sales "), ["body", "team"]),
+    "agent_id starting with an ideographic space": (transcript(agent_id="\u3000a7"), ["body", "agent_id"]),
+    "NaN asr_confidence": (transcript(utterances=[_utt(asr_confidence=float("nan"))]),
+                           ["body", "utterances", 0, "asr_confidence"]),
 }
+
+
+def test_bad_input_messages_say_what_is_wrong(strict):
+    client, _ = strict
+    for body, said in ((transcript(team="after-sales "), "starts or ends with a space (U+0020)"),
+                       (transcript(utterances=[_utt(asr_confidence=float("nan"))]), "is nan; give a number from 0 to 1")):
+        resp = client.post("/v1/transcripts", content=json.dumps(body), headers={"content-type": "application/json"})
+        assert said in resp.json()["detail"][0]["msg"], resp.text
 
 
 @pytest.mark.parametrize("case", BAD_JSON_CASES, ids=list(BAD_JSON_CASES))

@@ -38,6 +38,20 @@ def test_pii_metadata_numbers_and_keys_are_redacted_as_text_is():
                    "[手机号]": "回访号码", "[手机号]#2": "备用", "n": 5, "vip": True}
 
 
+def test_pii_whole_floats_and_the_queue_label_are_redacted_too():
+    """A number through a spreadsheet or a JavaScript client comes as 13822220005.0, and a queue named after
+    a call-back number (回拨13900001111) is a label: both were stored as sent (found by a probe)."""
+    from qa_service.config import Settings
+    from qa_service.ingest.schema import TranscriptCreate
+    from qa_service.ingest.service import redact_transcript
+
+    assert pii.redact_value({"float_phone": 13822220005.0, "price": 2999.0, "rate": 0.5}, POLICY) == {
+        "float_phone": "[手机号]", "price": 2999.0, "rate": 0.5}
+    t = TranscriptCreate.model_validate({"source": "s", "external_id": "q1", "queue": "回拨13900001111",
+                                         "utterances": [{"role": "agent", "text": "您好"}]})
+    assert redact_transcript(t, Settings()).queue == "回拨[手机号]"
+
+
 def test_pii_own_order_patterns_apply_to_turns_without_digits():
     policy = pii.make_policy(("order",), ("会员[A-Z]{6}",))
     assert pii.redact("会员ABCDEF 您好", policy) == "[订单号] 您好"

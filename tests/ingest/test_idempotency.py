@@ -1,0 +1,43 @@
+"""A resent conversation is the same one whatever offset its start time is written with: the API gives
+times back in UTC, and a client resending what it read back got a 409 (found by a probe). Conversations
+stored before the hash counted the start time as an instant are still recognised."""
+
+from __future__ import annotations
+
+from sqlalchemy import update
+
+from qa_service.ingest.schema import TranscriptCreate
+from qa_service.storage.tables import Transcript
+from tests.conftest import transcript
+
+
+def test_a_start_time_resent_in_utc_is_the_same_conversation(client, sessions):
+    first = client.post("/v1/transcripts", json=transcript("off-1", started_at="2026-10-01T09:30:00+08:00"))
+    assert first.status_code == 202
+    read_back = client.get(f"/v1/transcripts/{first.json()['id']}").json()["started_at"]
+    for when in ("2026-10-01T01:30:00Z", read_back, "2026-10-01T09:30:00+08:00"):
+        again = client.post("/v1/transcripts", json=transcript("off-1", started_at=when))
+        assert again.status_code == 200 and again.json()["duplicate"] is True, (when, again.text)
+    moved = client.post("/v1/transcripts", json=transcript("off-1", started_at="2026-10-01T09:30:00Z"))
+    assert moved.status_code == 409  # another instant: other content
+
+
+def test_a_conversation_hashed_the_earlier_way_is_still_recognised(client, sessions):
+    body = transcript("off-2", started_at="2026-10-01T09:30:00+08:00")
+    tid = client.post("/v1/transcripts", json=body).json()["id"]
+    canonical, (as_sent,) = TranscriptCreate.model_validate(body).content_hashes()
+    assert canonical != as_sent
+    with sessions() as s, s.begin():  # as versions before 2026-11-29 stored it: the offset as sent
+        s.execute(update(Transcript).where(Transcript.id == tid).values(content_hash=as_sent))
+    again = client.post("/v1/transcripts", json=body)
+    assert again.status_code == 200 and again.json()["id"] == tid
+    utc = client.post("/v1/transcripts/batch", json={"transcripts": [transcript("off-2", started_at="2026-10-01T01:30:00Z")]})
+    assert utc.json()["items"][0]["errors"][0]["type"] == "conflict", utc.text  # its earlier hash was of the UTC form: not the same
+    batch = client.post("/v1/transcripts/batch", json={"transcripts": [body]})
+    assert batch.json()["items"][0]["status"] == "duplicate"
+
+
+def test_times_sent_in_utc_hash_as_they_always_did():
+    """So every conversation stored with a UTC time (or none) keeps its hash."""
+    t = TranscriptCreate.model_validate(transcript("off-3", started_at="2026-10-01T01:30:00Z"))
+    assert t.content_hashes()[1] == () and TranscriptCreate.model_validate(transcript("off-4", started_at=None)).content_hashes()[1] == ()
