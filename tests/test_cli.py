@@ -49,6 +49,21 @@ def test_score_offline_writes_reports_in_api_shape(tmp_path):
     assert set(rows[0]) >= {"score", "dimensions", "findings", "flags", "weights", "scorer_versions"}
 
 
+def test_score_offline_redacts_personal_data_as_the_service_does(tmp_path):
+    """qa score quoted the raw phone and ID numbers in its findings, and the leak rule charged for a number
+    the service would have redacted (70.16 offline against 73.59 through the API; found by a probe)."""
+    said = "您的手机13911112222已登记，身份证11010519491231002X也核对好了"
+    src = _jsonl(tmp_path / "in.jsonl", [transcript("p1", utterances=[
+        {"role": "customer", "text": "帮我登记一下"}, {"role": "agent", "text": said}])])
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(app, ["score", str(src), "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    written = out.read_text(encoding="utf-8")
+    assert "13911112222" not in written and "11010519491231002X" not in written
+    row = json.loads(written)
+    assert not [f for f in row["findings"] if f.get("rule_id", "").endswith("leak-personal-data")]
+
+
 def test_score_skips_lines_that_are_not_transcripts_naming_them_and_scores_the_rest(tmp_path):
     """One truncated line in a corpus file used to abort the whole run with a traceback."""
     src = tmp_path / "in.jsonl"

@@ -114,6 +114,7 @@ def score(
     from pydantic import ValidationError
 
     from qa_service.ingest.schema import TranscriptCreate
+    from qa_service.ingest.service import redact_transcript
     from qa_service.errors import ConfigError, TextLogError
     from qa_service.ingest.textlog import read_records
     from qa_service.runtime import Runtime
@@ -132,8 +133,9 @@ def score(
     except TextLogError as exc:
         console.print(f"[red]cannot read {escape(str(file))}:[/red] {escape(str(exc))}")
         raise typer.Exit(2)
+    settings = get_settings()
     try:
-        pipeline = Runtime(get_settings()).pipeline.initialize()
+        pipeline = Runtime(settings).pipeline.initialize()
     except ConfigError as exc:  # a broken rule pack (coded errors, one a line), a missing default pack, a model
         err_console.print(f"[red]cannot score:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
@@ -150,6 +152,7 @@ def score(
             errors += 1
             console.print(f"[yellow]{where} skipped:[/yellow] {exc.errors()[0]['loc']}: {escape(exc.errors()[0]['msg'])}")
             continue
+        t = redact_transcript(t, settings)  # as the service stores it: the report quotes no phone number
         valid.append((where, t, t.to_domain()))
         seen.setdefault((t.source, t.external_id), []).append(where)
     repeated = {key: places for key, places in seen.items() if len(places) > 1}
