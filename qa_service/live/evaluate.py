@@ -44,6 +44,7 @@ class LiveState:
     waiting_since: float | None = None  # the customer has waited for a reply since (arrival time)
     waiting_ms: int | None = None  # … since this point on the conversation's clock
     waiting_index: int | None = None
+    waiting_quote: str | None = None  # what they said (the start of it): the alert quotes it
     streaks: dict[str, int] = field(default_factory=dict)
     cooldown_until: dict[str, float] = field(default_factory=dict)
     readings: dict[str, float] = field(default_factory=dict)  # the latest value of every metric (the board)
@@ -102,8 +103,16 @@ def evaluate(rules: Iterable[AlertRule], state: LiveState, obs: Observation, *, 
     return fired
 
 
-def advance(state: LiveState, turn: dict[str, Any]) -> Observation | None:
-    """Move the state past a turn; an agent's answer to a waiting customer returns how long they waited."""
+QUOTE_CHARS = 200
+
+
+def advance(state: LiveState, turn: dict[str, Any], channel: str = "chat") -> Observation | None:
+    """Move the state past a turn; an agent's answer to a waiting customer returns how long they waited.
+
+    The wait starts when the customer's turn ends (its ``end_ms``, as the timing scorer measures a reply;
+    from its start, a 65-second complaint on a call counted as 66 seconds of waiting). In a chat it runs
+    from the first unanswered message; on a call a customer still talking is not waiting, so it runs from
+    the end of their latest turn."""
     state.turns += 1
     state.by_role[turn["role"]] = state.by_role.get(turn["role"], 0) + 1
     state.last_seq = turn["seq"]
@@ -111,15 +120,17 @@ def advance(state: LiveState, turn: dict[str, Any]) -> Observation | None:
     state.last_end_ms = turn["end_ms"] if turn["end_ms"] is not None else turn["start_ms"]
     if turn["start_ms"] is not None:
         state.last_start_ms = turn["start_ms"]
-    if turn["role"] == "customer" and state.waiting_since is None:
-        state.waiting_since, state.waiting_ms, state.waiting_index = turn["at"], turn["start_ms"], turn["seq"]
+    if turn["role"] == "customer" and (state.waiting_since is None or channel == "call"):
+        state.waiting_since, state.waiting_ms, state.waiting_index = turn["at"], state.last_end_ms, turn["seq"]
+        state.waiting_quote = turn["text"][:QUOTE_CHARS]
         return None
     if turn["role"] == "agent" and state.waiting_since is not None:
         if turn["start_ms"] is not None and state.waiting_ms is not None:
             wait = (turn["start_ms"] - state.waiting_ms) / 1000
         else:
             wait = turn["at"] - state.waiting_since
-        obs = Observation(index=state.waiting_index, role="wait", metrics={"reply_wait_s": max(0.0, wait)})
-        state.waiting_since = state.waiting_ms = state.waiting_index = None
+        obs = Observation(index=state.waiting_index, role="wait", metrics={"reply_wait_s": max(0.0, wait)},
+                          quote=state.waiting_quote or "")
+        state.waiting_since = state.waiting_ms = state.waiting_index = state.waiting_quote = None
         return obs
     return None

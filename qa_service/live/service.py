@@ -28,6 +28,7 @@ from qa_service.rules.alerts import AlertBook, AlertRule
 from qa_service.runtime import Runtime
 from qa_service.storage import alerts as alert_repo
 from qa_service.storage import live as live_repo
+from qa_service.storage import live_ids
 from qa_service.storage import transcripts as transcript_repo
 from qa_service.storage.alert_tables import LiveAlert
 from qa_service.storage.tables import utcnow
@@ -80,11 +81,15 @@ def open_conversation(rt: Runtime, body: LiveConversationCreate) -> Opened:
     if cid is None:
         with rt.session() as session:
             stored = transcript_repo.find_existing(session=session, keys=[key]).get(key)
-            floor = alert_repo.max_conversation_id(session=session)
+            mark, alerted = live_ids.floors(session=session)
         if stored is not None:
             raise Conflict(f"source={body.source!r}, external_id={body.external_id!r} is already stored as "
                            f"transcript {stored.id}; a live conversation needs a key of its own", "external_id")
-        cid, created = live_repo.create(rt.redis, key, meta, LiveState().as_dict(), time.time(), floor=floor)
+        cid, created = live_repo.create(rt.redis, key, meta, LiveState().as_dict(), time.time(), floor=alerted,
+                                        restart_at=mark)
+    if created and cid > mark:
+        with rt.session() as session:  # committed before the id is handed out (storage/live_ids.py)
+            live_ids.reserve(session=session, through=cid)
     found = live_repo.load(rt.redis, cid)
     status = found[2] if found else "open"
     if not created and found is not None:
@@ -193,7 +198,7 @@ def add_utterances(rt: Runtime, cid: int, items: list[LiveUtterance], team: str 
         fired = []
         for turn, obs in zip(new, observations):
             obs.index = turn["seq"]
-            waited = advance(state, turn)
+            waited = advance(state, turn, meta["channel"])
             state.readings.update(obs.metrics)
             fired += evaluate(rules, state, obs, now=now, team=meta.get("team"), channel=meta["channel"])
             if waited is not None:

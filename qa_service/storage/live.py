@@ -48,13 +48,15 @@ def _t(cid: int) -> str:
 
 # Creates the conversation, or finds the one holding the key, atomically. A key whose conversation is
 # gone (ended more than a day ago, or lost with the data of a Redis restarted empty) is taken anew. The
-# counter never goes below ARGV[1], the highest id the database knows: ids are never handed out twice,
-# even by a Redis that lost its counter (alerts are stored by conversation id).
-# KEYS: key, counter, open. ARGV: floor, meta, state, now, the conversation hash's prefix.
+# counter never goes below ARGV[1], the highest id alerts are stored for, and a counter that is gone (a
+# Redis restarted empty) starts again at ARGV[6], the mark the database reserved above every id handed
+# out (storage/live_ids.py): ids are never handed out twice.
+# KEYS: key, counter, open. ARGV: floor, meta, state, now, the conversation hash's prefix, restart mark.
 _CREATE = """
 local id = redis.call('get', KEYS[1])
 if id and redis.call('exists', ARGV[5] .. id) == 1 then return {tonumber(id), 0} end
-if tonumber(redis.call('get', KEYS[2]) or '0') < tonumber(ARGV[1]) then redis.call('set', KEYS[2], ARGV[1]) end
+if redis.call('exists', KEYS[2]) == 0 then redis.call('set', KEYS[2], ARGV[6]) end
+if tonumber(redis.call('get', KEYS[2])) < tonumber(ARGV[1]) then redis.call('set', KEYS[2], ARGV[1]) end
 id = redis.call('incr', KEYS[2])
 redis.call('set', KEYS[1], id)
 redis.call('hset', ARGV[5] .. id, 'meta', ARGV[2], 'state', ARGV[3], 'status', 'open')
@@ -74,11 +76,11 @@ def find(r: redis.Redis, key: tuple[str, str]) -> int | None:
 
 
 def create(r: redis.Redis, key: tuple[str, str], meta: dict[str, Any], state: dict[str, Any], now: float,
-           floor: int = 0) -> tuple[int, bool]:
-    """A new open conversation with an id above ``floor``, or the one already holding this (source,
-    external_id): (id, created)."""
+           floor: int = 0, restart_at: int = 0) -> tuple[int, bool]:
+    """A new open conversation with an id above ``floor`` (and above ``restart_at`` when the counter is
+    gone), or the one already holding this (source, external_id): (id, created)."""
     # encoded before anything is written: a value that cannot be stored must not leave the key behind
-    args = [floor, json.dumps(meta, ensure_ascii=False), json.dumps(state), repr(now), f"{P}c:"]
+    args = [floor, json.dumps(meta, ensure_ascii=False), json.dumps(state), repr(now), f"{P}c:", restart_at]
     cid, created = _run(r, _CREATE, [_key(key), f"{P}next_id", f"{P}open"], args)
     return int(cid), bool(created)
 

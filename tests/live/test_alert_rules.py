@@ -96,11 +96,31 @@ def test_a_waiting_customer_is_timed_from_their_turn_to_the_agents_answer():
     waited = advance(state, {"seq": 2, "role": "agent", "text": "您好", "start_ms": None, "end_ms": None,
                              "at": 175.0})
     assert waited.index == 0 and waited.metrics == {"reply_wait_s": 75.0} and state.waiting_since is None
-    # on the conversation's own clock when the turns carry it
+    assert waited.quote == "在吗"  # the alert quotes the customer (it was empty when the answer raised it)
+    # on the conversation's own clock when the turns carry it, from the end of the customer's turn
     advance(state, {"seq": 3, "role": "customer", "text": "好", "start_ms": 60_000, "end_ms": 61_000, "at": 176.0})
     waited = advance(state, {"seq": 4, "role": "agent", "text": "嗯", "start_ms": 150_000, "end_ms": None,
                              "at": 177.0})
-    assert waited.metrics == {"reply_wait_s": 90.0}
+    assert waited.metrics == {"reply_wait_s": 89.0}
+
+
+def test_a_customer_talking_on_a_call_is_not_waiting():
+    """A 65-second complaint answered a second after it ended raised 客户已等待 66 s (found by a probe);
+    the report's reply latency said 1 s."""
+    state = LiveState()
+    advance(state, {"seq": 0, "role": "agent", "text": "您好", "start_ms": 0, "end_ms": 2000, "at": 2.0}, "call")
+    advance(state, {"seq": 1, "role": "customer", "text": "我这个月的话费怎么多扣了五十块", "start_ms": 3000,
+                    "end_ms": 68_000, "at": 68.0}, "call")
+    waited = advance(state, {"seq": 2, "role": "agent", "text": "我帮您查一下", "start_ms": 69_000,
+                             "end_ms": 71_000, "at": 71.0}, "call")
+    assert waited.metrics == {"reply_wait_s": 1.0} and waited.quote == "我这个月的话费怎么多扣了五十块"
+    # two segments in a row on a call: the wait starts when the second ends
+    advance(state, {"seq": 3, "role": "customer", "text": "还有", "start_ms": 72_000, "end_ms": 73_000, "at": 73.0}, "call")
+    advance(state, {"seq": 4, "role": "customer", "text": "上个月也是", "start_ms": 80_000, "end_ms": 84_000,
+                    "at": 84.0}, "call")
+    waited = advance(state, {"seq": 5, "role": "agent", "text": "好的", "start_ms": 86_000, "end_ms": 87_000,
+                             "at": 87.0}, "call")
+    assert waited.metrics == {"reply_wait_s": 2.0} and waited.index == 4
 
 
 @pytest.fixture(scope="module")

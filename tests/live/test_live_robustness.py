@@ -44,6 +44,22 @@ def test_a_redis_restarted_empty_never_hands_out_an_id_that_has_alerts(live_clie
     assert linked == {"before-restart": None, "after-restart": ended["transcript_id"]}
 
 
+def test_a_redis_restarted_empty_never_hands_out_an_id_without_alerts_either(live_client, redis_conn):
+    """A conversation that raised no alert left no trace in the database, and its id was handed out again
+    after Redis came back empty: the platform still feeding it got 200 and its turn landed in another
+    team's conversation (found by a probe). The reserved mark keeps every id handed out."""
+    quiet = open_conversation(live_client, "quiet-before", team="t1")
+    assert stream(live_client, quiet, CALM)[0] == []
+    redis_conn.flushdb()
+    other = open_conversation(live_client, "other-team-after", team="t2")
+    assert other > quiet
+    late = live_client.post(f"/v1/live/conversations/{quiet}/utterances",
+                            json={"utterances": [{"seq": 2, "role": "customer", "text": "订单号是123，快递一直没动"}]})
+    assert late.status_code == 404, late.text
+    for n in range(3):  # the ids after it need no write until the reserved block runs out
+        assert open_conversation(live_client, f"more-{n}", team="t2") == other + n + 1
+
+
 def test_a_key_stored_as_a_transcript_cannot_be_opened_live_nor_lose_its_turns_at_the_end(live_client):
     body = {"source": "live-test", "external_id": "posted", "channel": "chat", "agent_id": "a1",
             "utterances": [{"role": "customer", "text": "原来批量导入的内容"}, {"role": "agent", "text": "好的"}]}
