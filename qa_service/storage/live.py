@@ -21,7 +21,9 @@ import hashlib
 import json
 import logging
 import secrets
+import threading
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
@@ -206,6 +208,30 @@ class Held:
     released: bool = False
 
 
+# Requests of this process waiting for one conversation's lock: each waits in an API thread, and 60 at once
+# on one conversation held 40 threads for 10 s (a turn for another conversation took 8.8 s; found by a
+# probe). A platform sends one conversation's turns one after another; past MAX_WAITERS the rest get the
+# 503 at once.
+MAX_WAITERS = 4
+_waiters: Counter[int] = Counter()
+_waiters_lock = threading.Lock()
+
+
+@contextmanager
+def _queued(cid: int) -> Iterator[None]:
+    with _waiters_lock:
+        if _waiters[cid] >= MAX_WAITERS:
+            raise LockError(f"live conversation {cid} is busy: {MAX_WAITERS} requests already wait for it")
+        _waiters[cid] += 1
+    try:
+        yield
+    finally:
+        with _waiters_lock:
+            _waiters[cid] -= 1
+            if not _waiters[cid]:
+                del _waiters[cid]
+
+
 @contextmanager
 def hold(r: redis.Redis, cid: int, *, last: int = 0, timeout_s: float = 10.0,
          wait_s: float | None = None) -> Iterator[Held]:
@@ -217,12 +243,15 @@ def hold(r: redis.Redis, cid: int, *, last: int = 0, timeout_s: float = 10.0,
     :class:`LockError`."""
     key, token = f"{P}lock:{cid}", secrets.token_hex(8)
     wait_s = timeout_s if wait_s is None else wait_s
-    deadline, pause = time.monotonic() + wait_s, 0.001
-    while (got := _run(r, _HOLD, [key, _c(cid), _t(cid)], [token, int(timeout_s * 1000), last])) is None:
-        if time.monotonic() >= deadline:
-            raise LockError(f"live conversation {cid} stayed locked for {wait_s:g} s")
-        time.sleep(pause)
-        pause = min(pause * 2, 0.05)
+    args = [token, int(timeout_s * 1000), last]
+    if (got := _run(r, _HOLD, [key, _c(cid), _t(cid)], args)) is None:
+        with _queued(cid):
+            deadline, pause = time.monotonic() + wait_s, 0.001
+            while (got := _run(r, _HOLD, [key, _c(cid), _t(cid)], args)) is None:
+                if time.monotonic() >= deadline:
+                    raise LockError(f"live conversation {cid} stayed locked for {wait_s:g} s")
+                time.sleep(pause)
+                pause = min(pause * 2, 0.05)
     flat, recent = got
     held = Held(key, token, _found(dict(zip(flat[::2], flat[1::2]))), [json.loads(x) for x in recent])
     try:

@@ -93,3 +93,36 @@ def test_the_scripts_come_back_after_the_server_forgets_them(redis_conn):
     with live.hold(redis_conn, cid) as held:
         live.save(redis_conn, cid, {"turns": 0}, [], now=1.0, waiting_since=None, held=held)
     assert live.load(redis_conn, cid)[1] == {"turns": 0}
+
+
+def test_past_a_few_waiters_a_busy_conversation_answers_at_once_and_others_are_not_held_up(redis_conn):
+    """60 requests on one locked conversation each held an API thread for the whole wait, and a turn of
+    another conversation waited 8.8 s for a thread (found by a probe). Past MAX_WAITERS they are refused
+    at once; the waiters left take the lock in turn when it is free."""
+    busy, other = _open(redis_conn), live.create(redis_conn, ("src", "x2"), {"source": "src"}, {}, time.time())[0]
+    redis_conn.set(f"{live.P}lock:{busy}", "someone-else", px=60_000)
+    outcomes: list[str] = []
+
+    def wait_for_busy() -> None:
+        t0 = time.monotonic()
+        try:
+            with live.hold(redis_conn, busy, timeout_s=30):
+                outcomes.append("held")
+        except LockError:
+            outcomes.append("refused at once" if time.monotonic() - t0 < 5 else "refused after waiting")
+
+    threads = [threading.Thread(target=wait_for_busy) for _ in range(live.MAX_WAITERS)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 10
+    while live._waiters[busy] < live.MAX_WAITERS and time.monotonic() < deadline:
+        time.sleep(0.01)
+    wait_for_busy()  # one more: refused at once, without waiting out the 30 s
+    assert outcomes == ["refused at once"], outcomes
+    with live.hold(redis_conn, other):  # another conversation is not held up at all
+        pass
+    redis_conn.delete(f"{live.P}lock:{busy}")
+    for t in threads:
+        t.join(30)
+    assert sorted(outcomes) == ["held"] * live.MAX_WAITERS + ["refused at once"]
+    assert not live._waiters
