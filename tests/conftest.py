@@ -216,3 +216,10 @@ def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
 
 
 WORKER_CMD = [sys.executable, "-m", "qa_service.cli", "worker"]
+
+
+@pytest.fixture
+def sqlite_settings(tmp_path, sqlite_url, redis_url, redis_conn) -> Settings:
+    """For tests of processes and operations whose database does not matter (a worker that cannot start,
+    a supervisor restarting one, metrics summed over processes): run once, on SQLite, not once per backend."""
+    return make_settings(tmp_path, sqlite_url, redis_url)

@@ -24,10 +24,10 @@ from tests.conftest import REPO, wait_for, worker_env
 
 
 @pytest.fixture
-def worker_environment(settings, monkeypatch):
-    for k, v in worker_env(settings).items():
+def worker_environment(sqlite_settings, monkeypatch):
+    for k, v in worker_env(sqlite_settings).items():
         monkeypatch.setenv(k, v)
-    return settings
+    return sqlite_settings
 
 
 def test_stack_restarts_a_dead_worker_and_readyz_counts_them(worker_environment):

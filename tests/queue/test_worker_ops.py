@@ -26,7 +26,8 @@ def _run(settings, *args, timeout=120, **env):
                           timeout=timeout)
 
 
-def test_worker_with_a_taken_metrics_port_or_no_redis_says_so_in_one_line(settings):
+def test_worker_with_a_taken_metrics_port_or_no_redis_says_so_in_one_line(sqlite_settings):
+    settings = sqlite_settings
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -76,7 +77,8 @@ def test_worker_outlives_a_redis_outage_and_takes_jobs_again(tmp_path, sqlite_ur
     assert "worker qa-" in out and "stopped" in out  # the shutdown is logged
 
 
-def test_worker_loop_starts_rq_again_after_rq_quit_on_a_lost_redis(settings, redis_conn, monkeypatch, caplog):
+def test_worker_loop_starts_rq_again_after_rq_quit_on_a_lost_redis(sqlite_settings, redis_conn, monkeypatch, caplog):
+    settings = sqlite_settings
     """rq ends its loop ("unhandled exception, quitting") when Redis drops mid-job; the worker used to end too."""
     calls = []
 
@@ -95,7 +97,8 @@ def test_worker_loop_starts_rq_again_after_rq_quit_on_a_lost_redis(settings, red
 
 
 @pytest.mark.slow
-def test_rq_scheduler_neither_outlives_the_worker_nor_keeps_its_metrics_port(settings):
+def test_rq_scheduler_neither_outlives_the_worker_nor_keeps_its_metrics_port(sqlite_settings):
+    settings = sqlite_settings
     port = free_port()
     worker = subprocess.Popen([*WORKER_CMD, "--metrics-port", str(port)], env=worker_env(settings),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
