@@ -17,8 +17,9 @@ numbers (prices, dates, quantities, 400 hotlines, verification codes) stay as th
 * ``order``     only the operator's own order-number patterns (``QA_PII__ORDER_PATTERNS``)
 
 A number is found next to letters too (``Tel13812345678``, ``wx…``), never inside a longer run of digits.
-Full-width characters count as their ASCII forms. Chinese-numeral numbers in ASR output (幺三八…) are
-not recognised, nor a number split over two turns.
+Full-width characters count as their ASCII forms. A number one speaker split over two turns in a row
+(我手机是139 / 0000 4444) is found too (:func:`redact_split`). Chinese-numeral numbers in ASR output
+(幺三八…) are not recognised.
 """
 
 from __future__ import annotations
@@ -158,6 +159,30 @@ def redact(text: str, policy: Policy, counts: Counter | None = None) -> str:
             counts[kind] += 1
     parts.append(text[pos:])
     return "".join(parts)
+
+
+_TAIL = re.compile(rf"(?:\d|{_SEP_CHAR})*\d$")  # the digits a turn ends with (separators inside)
+_HEAD = re.compile(rf"^\d(?:\d|{_SEP_CHAR})*")  # … and the next one starts with
+
+
+def redact_split(texts: list[str], roles: list[str], policy: Policy) -> list[str]:
+    """Numbers one speaker split over two turns in a row (我手机是139 / 0000 4444): each part becomes the
+    placeholder. Run on turns already redacted one by one; only a number the two parts make together,
+    and neither makes alone, is found here."""
+    out = list(texts)
+    for i in range(len(out) - 1):
+        if roles[i] != roles[i + 1] or not out[i][-1:].isdigit() or not out[i + 1][:1].isdigit():
+            continue
+        tail, head = _TAIL.search(out[i].translate(_HALF_WIDTH)), _HEAD.match(out[i + 1].translate(_HALF_WIDTH))
+        joined = tail.group() + " " + head.group()
+        cut = len(tail.group())
+        for s, e, kind in find(joined, policy):
+            if s < cut < e - 1:  # across the turn break
+                start = tail.start() + s
+                out[i] = out[i][:start] + PLACEHOLDERS[kind]
+                out[i + 1] = PLACEHOLDERS[kind] + out[i + 1][e - cut - 1:]
+                break
+    return out
 
 
 def redact_value(value: Any, policy: Policy, counts: Counter | None = None) -> Any:

@@ -42,10 +42,9 @@ def redact_transcript(t: TranscriptCreate, settings: Settings) -> TranscriptCrea
     policy = pii.policy_for(settings.pii, t.source)
     if policy is None:
         return t
-    utterances = []
-    for u in t.utterances:
-        text = pii.redact(u.text, policy)
-        utterances.append(u if text == u.text else u.model_copy(update={"text": text}))
+    texts = pii.redact_split([pii.redact(u.text, policy) for u in t.utterances], [u.role for u in t.utterances],
+                             policy)
+    utterances = [u if text == u.text else u.model_copy(update={"text": text}) for u, text in zip(t.utterances, texts)]
     metadata = pii.redact_value(t.metadata, policy) if t.metadata else t.metadata
     queue = pii.redact(t.queue, policy) if t.queue else t.queue  # a label, not an id: 回拨13900001111 happens
     return t.model_copy(update={"utterances": utterances, "metadata": metadata, "queue": queue})

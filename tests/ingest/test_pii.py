@@ -52,6 +52,27 @@ def test_pii_whole_floats_and_the_queue_label_are_redacted_too():
     assert redact_transcript(t, Settings()).queue == "回拨[手机号]"
 
 
+def test_pii_a_number_split_over_two_turns_of_one_speaker_is_redacted_in_both():
+    """Customers type a number in two messages (我手机是139 / 0000 4444); each part alone is no number."""
+    from qa_service.config import Settings
+    from qa_service.ingest.schema import TranscriptCreate
+    from qa_service.ingest.service import redact_transcript
+
+    def said(*turns):
+        t = TranscriptCreate.model_validate({"source": "s", "external_id": "x", "utterances": [
+            {"role": role, "text": text} for role, text in turns]})
+        return [u.text for u in redact_transcript(t, Settings()).utterances]
+
+    assert said(("customer", "我手机是139"), ("customer", "0000 4444"), ("agent", "好的")) == [
+        "我手机是[手机号]", "[手机号]", "好的"]
+    assert said(("customer", "号码是138 1234"), ("customer", "5678 谢谢")) == ["号码是[手机号]", "[手机号] 谢谢"]
+    assert said(("customer", "卡号6214 8301"), ("customer", "0023 4565")) == ["卡号[银行卡号]", "[银行卡号]"]
+    # not one speaker, or no number together: kept
+    assert said(("customer", "我手机是139"), ("agent", "0000 4444")) == ["我手机是139", "0000 4444"]
+    assert said(("customer", "一共139"), ("customer", "2件")) == ["一共139", "2件"]
+    assert said(("customer", "订单是2024"), ("customer", "05 12 下的")) == ["订单是2024", "05 12 下的"]
+
+
 def test_pii_own_order_patterns_apply_to_turns_without_digits():
     policy = pii.make_policy(("order",), ("会员[A-Z]{6}",))
     assert pii.redact("会员ABCDEF 您好", policy) == "[订单号] 您好"
