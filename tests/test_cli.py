@@ -140,6 +140,28 @@ def test_import_text_log_directly_and_jsonl(tmp_path, sqlite_url, redis_url, red
     assert redis_conn.llen(f"rq:queue:{settings.redis.queue}") == 2
 
 
+def test_import_text_log_reads_named_agents_and_a_night_past_midnight(tmp_path, sqlite_url, redis_url, redis_conn):
+    """客服小王： was stored as the customer's words (no_agent_reply); 23:59:50 → 00:00:10 was refused."""
+    settings = make_settings(tmp_path, sqlite_url, redis_url)
+    env = {"QA_DB__URL": sqlite_url, "QA_REDIS__URL": redis_url, "QA_REDIS__QUEUE": settings.redis.queue}
+    log = tmp_path / "log3.txt"
+    log.write_text("客户：你好，快递没到\n客服小王：您好，请提供一下订单号\n客户：123456\n"
+                   "客服-小李 09:31:00：好的，正在为您查询\n", encoding="utf-8")
+    night = tmp_path / "night.txt"
+    night.write_text("客户 [23:59:50]：在吗\n客服 [00:00:10]：在的\n", encoding="utf-8")
+    for path in (log, night):
+        result = runner.invoke(app, ["import", str(path), "--source", "tlog"], env=env)
+        assert result.exit_code == 0 and "'accepted': 1" in result.output, result.output
+    with session_factory(create_db_engine(settings))() as s:
+        [t3] = s.scalars(select(Transcript).where(Transcript.external_id == "log3")).all()
+        assert [u.role for u in t3.utterances] == ["customer", "agent", "customer", "agent"]
+    unknown = tmp_path / "unknown.txt"
+    unknown.write_text("客户：你好\n主管 09:31:00：请跟进\n", encoding="utf-8")
+    result = runner.invoke(app, ["import", str(unknown)], env=env)
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and "line 2: '主管 09:31:00：' reads like a speaker" in text, result.output
+
+
 def test_import_names_bad_entries_by_line_or_item_and_stores_the_rest(tmp_path, sqlite_url, redis_url, redis_conn):
     """Rejected entries used to be named by a 0-based index; the API's batch body was "cannot read: 'id'"."""
     settings = make_settings(tmp_path, sqlite_url, redis_url)

@@ -1,7 +1,9 @@
 """Read the transcript forms QA teams have at hand into the API's JSON shape.
 
-* the plain text log they paste: ``客服：…`` / ``客户：…`` / ``坐席:`` / ``用户:`` lines
-  (a line without a speaker prefix continues the previous utterance);
+* the plain text log they paste: ``客服：…`` / ``客户：…`` / ``坐席:`` / ``用户:`` lines, the role word
+  optionally followed by a name or id (``客服小王：``, ``客服-小李 09:31:00：``, ``坐席1001:``); a line
+  without a speaker prefix continues the previous utterance, and a line that reads like a speaker the
+  parser cannot place (``主管 09:31:00：``) is an error naming it rather than a silent continuation;
 * JSON Lines in the API shape, or in the ``{"id", "source", "turns": [...]}`` shape of
   the public dialogue corpora.
 """
@@ -19,20 +21,45 @@ from qa_service.text import decode_file_text
 
 SPEAKER_ROLES = {
     "客服": "agent", "坐席": "agent", "座席": "agent", "人工客服": "agent", "服务人员": "agent", "agent": "agent",
+    "卖家": "agent", "商家": "agent", "客户经理": "agent",
     "客户": "customer", "用户": "customer", "顾客": "customer", "来电人": "customer", "customer": "customer",
+    "买家": "customer", "访客": "customer",
     "机器人": "bot", "智能客服": "bot", "bot": "bot",
     "系统": "system", "system": "system",
 }
+_TIME = r"\d{1,2}:\d{2}(?::\d{2})?"
+_ROLE = "|".join(sorted(map(re.escape, SPEAKER_ROLES), key=len, reverse=True))
+# A name or id after the role word (客服小王, 客服-小李, 坐席1001, 客服 小王 (工号1234)): word characters,
+# spaces and brackets, never the clock time that may follow it, never sentence punctuation
+# (客户说，地址是：… is text, not a speaker).
+_NAME = r"(?:[\s\-_·•.]*(?P<name>(?:(?!" + _TIME + r")[\w \u3000()（）【】<>·•\-]){1,16}))?"
 # Optional [09:30:01] / 09:30:01 time before or after the speaker; full- or half-width colon.
 _LINE = re.compile(
-    r"^\s*(?:\[?(?P<t1>\d{1,2}:\d{2}(?::\d{2})?)\]?\s*)?"
-    r"(?P<speaker>" + "|".join(sorted(map(re.escape, SPEAKER_ROLES), key=len, reverse=True)) + r")"
-    r"\s*(?:\[?(?P<t2>\d{1,2}:\d{2}(?::\d{2})?)\]?\s*)?[：:]\s*(?P<text>.*)$",
+    r"^\s*(?:\[?(?P<t1>" + _TIME + r")\]?\s*)?"
+    r"(?P<speaker>" + _ROLE + r")" + _NAME +
+    r"\s*(?:\[?(?P<t2>" + _TIME + r")\]?\s*)?[：:]\s*(?P<text>.*)$",
     re.IGNORECASE,
 )
+# After a role word these make a field label inside someone's words (用户名：…, 客户电话：…), not a speaker.
+_FIELD_WORDS = frozenset({
+    "名", "端", "号", "id", "电话", "手机", "手机号", "号码", "地址", "信息", "编号", "热线", "中心", "姓名",
+    "反馈", "问题", "需求", "要求", "备注", "满意度", "评价", "账号", "帐号", "类型", "等级",
+})
+# What reads as a speaker prefix though _LINE cannot place it: a clock time next to a short word and a colon
+# (主管 09:31:00：, [09:31] 小王：), or a role word opening a short prefix without sentence punctuation
+# (客服/小王/工号1234：). Such a line is refused: continuing the previous utterance would file one
+# speaker's words under another's role.
+_SPEAKERISH = re.compile(
+    r"^\s*(?:\[?" + _TIME + r"\]?\s*[^\s:：，,。！？!?；;]{1,16}|[^\s:：，,。！？!?；;]{1,16}\s*\[?" + _TIME
+    + r"\]?|(?:" + _ROLE + r")[^:：，,。！？!?；;]{0,20})\s*[：:]",
+    re.IGNORECASE,
+)
+DAY_MS = 24 * 3600 * 1000
+ROLLOVER_MS = 12 * 3600 * 1000  # a clock time this far before the previous one is on the next day
 
 
 def _ms(stamp: str | None) -> int | None:
+    """Milliseconds of a ``hh:mm:ss`` (or ``mm:ss``) clock time since its midnight."""
     if not stamp:
         return None
     parts = [int(p) for p in stamp.split(":")]
@@ -42,19 +69,44 @@ def _ms(stamp: str | None) -> int | None:
     return ((h * 60 + m) * 60 + s) * 1000
 
 
+def _after_midnight(ms: int, previous: int | None) -> int:
+    """``ms`` on the day that keeps the log in order: a log that runs past midnight (23:59:50 then
+    00:00:10) goes on into the next day; a small step back stays a step back, for the schema to refuse."""
+    if previous is None:
+        return ms
+    day = previous // DAY_MS
+    ms += day * DAY_MS
+    return ms + DAY_MS if ms < previous - ROLLOVER_MS else ms
+
+
+def _is_field(prefix: str) -> bool:
+    """Whether a prefix is a role word and a field label (客户电话：), words inside an utterance."""
+    m = re.match(r"\s*(?:" + _ROLE + r")(.*?)\s*[：:]$", prefix, re.IGNORECASE)
+    return m is not None and m.group(1).strip().lower() in _FIELD_WORDS
+
+
 def parse_text_log(text: str) -> list[dict[str, Any]]:
     """Utterances from a pasted log; raises TextLogError naming the first line it cannot place."""
     utterances: list[dict[str, Any]] = []
+    previous_ms: int | None = None
     for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         m = _LINE.match(line)
+        if m and (m.group("name") or "").strip().lower() in _FIELD_WORDS:
+            m = None  # 用户名：… continues the utterance, as any line without a speaker does
         if m:
             u: dict[str, Any] = {"role": SPEAKER_ROLES[m.group("speaker").lower()], "text": m.group("text").strip()}
             ms = _ms(m.group("t1") or m.group("t2"))
             if ms is not None:
-                u["start_ms"] = ms
+                u["start_ms"] = previous_ms = _after_midnight(ms, previous_ms)
             utterances.append(u)
+        elif (who := _SPEAKERISH.match(line)) is not None and not _is_field(who.group(0)):
+            raise TextLogError(
+                f"line {lineno}: {who.group(0).strip()!r} reads like a speaker, but this reader cannot place it: "
+                f"start the line with one of {'/'.join(k for k in SPEAKER_ROLES if not k.isascii())}, "
+                "a name or id after it if you like (客服小王：, 客服-小李 09:31:00：)"
+            )
         elif utterances:
             utterances[-1]["text"] = (utterances[-1]["text"] + "\n" + line.strip()).strip()
         else:

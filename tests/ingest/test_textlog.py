@@ -23,6 +23,38 @@ def test_parse_text_log_reads_times_as_start_ms():
     assert [u.get("start_ms") for u in utts] == [5000, 62000]
 
 
+def test_parse_text_log_reads_named_speakers_and_marketplace_roles():
+    """客服小王： and 客服-小李 09:31:00： were read as the customer's words, the agent's reply lost."""
+    log = ("客户：你好，我的快递没到\n客服小王：您好，请提供一下订单号\n客户：123456\n"
+           "客服-小李 09:31:00：好的，正在为您查询\n坐席1001: 查到了\n客服 小王 (工号1234)：已催\n"
+           "买家：谢谢\n卖家小店：不客气\n客户经理张三：稍后回电\n顾客张先生：好")
+    utts = parse_text_log(log)
+    assert [u["role"] for u in utts] == ["customer", "agent", "customer", "agent", "agent", "agent",
+                                         "customer", "agent", "agent", "customer"]
+    assert [u["text"] for u in utts][:4] == ["你好，我的快递没到", "您好，请提供一下订单号", "123456", "好的，正在为您查询"]
+    assert utts[3]["start_ms"] == (9 * 3600 + 31 * 60) * 1000
+
+
+def test_parse_text_log_keeps_field_labels_and_sentences_inside_an_utterance():
+    utts = parse_text_log("客服：请核对\n用户名：abc\n客户电话：138\n订单号：123\n客户说，地址是：北京")
+    assert [u["role"] for u in utts] == ["agent"]
+    assert utts[0]["text"] == "请核对\n用户名：abc\n客户电话：138\n订单号：123\n客户说，地址是：北京"
+
+
+@pytest.mark.parametrize("line", ["主管 09:31:00：请跟进", "[09:31] 小王：好的"])
+def test_parse_text_log_refuses_a_speaker_it_cannot_place(line):
+    """Such a line used to be glued onto the previous speaker's words, silently."""
+    with pytest.raises(TextLogError, match=r"line 2: .* reads like a speaker"):
+        parse_text_log("客户：你好\n" + line)
+
+
+def test_parse_text_log_rolls_past_midnight():
+    utts = parse_text_log("客户 [23:59:50]：在吗\n客服 [00:00:10]：在的\n客户 [00:01:00]：好")
+    assert [u["start_ms"] for u in utts] == [86_390_000, 86_410_000, 86_460_000]
+    small_step_back = parse_text_log("客户 [10:00:00]：在吗\n客服 [09:59:00]：在的")
+    assert [u["start_ms"] for u in small_step_back] == [36_000_000, 35_940_000]  # left for the schema to refuse
+
+
 def test_parse_text_log_rejects_text_without_speaker():
     with pytest.raises(TextLogError, match="line 1"):
         parse_text_log("你好\n客服：您好")
