@@ -318,10 +318,10 @@ def _overlap(spans: list[tuple[date, date, int]], start: date, end: date) -> tup
 
 
 def parse_rows(rows: Iterable[tuple[int, dict[str, Any]]], headers: list[str],
-               mapping: dict[str, str] | None = None) -> KpiParse:
+               mapping: dict[str, str] | None = None, *, label: str = "line") -> KpiParse:
     """Validate rows (line number, {header: cell}). Rows of one agent may not share a day: the same days
     twice is a duplicate, a month next to its days an overlap (either would count twice); both are row
-    errors on the later line."""
+    errors on the later line, naming the earlier one as ``{label} N``."""
     columns, ignored = resolve_columns(headers, mapping)
     factors = column_factors(columns)
     records, errors = [], []
@@ -334,9 +334,9 @@ def parse_rows(rows: Iterable[tuple[int, dict[str, Any]]], headers: list[str],
         if record is not None and clash is not None:
             days = days_label(record.date_from, record.date_to)
             if clash[:2] == (record.date_from, record.date_to):
-                problem = f"duplicate of line {clash[2]} for agent {record.agent_id} ({days}); one row per agent and day"
+                problem = f"duplicate of {label} {clash[2]} for agent {record.agent_id} ({days}); one row per agent and day"
             else:
-                problem = (f"overlaps line {clash[2]} ({days_label(clash[0], clash[1])}) for agent {record.agent_id}: "
+                problem = (f"overlaps {label} {clash[2]} ({days_label(clash[0], clash[1])}) for agent {record.agent_id}: "
                            f"{days} would count those days twice; import one granularity (days or whole periods)")
             errs, record = [RowError(line, range_field(record), problem)], None
         errors.extend(errs)
@@ -373,8 +373,10 @@ def parse_csv_text(text: str, mapping: dict[str, str] | None = None) -> KpiParse
     return parse_rows(rows(), headers, mapping)
 
 
-def parse_records(items: list[Any], mapping: dict[str, str] | None = None, *, first_line: int = 1) -> KpiParse:
-    """JSON objects (one per record); ``line`` is the item's position, counting from ``first_line``."""
+def parse_records(items: list[Any], mapping: dict[str, str] | None = None, *, first_line: int = 1,
+                  label: str = "line") -> KpiParse:
+    """JSON objects (one per record); ``line`` is the item's position, counting from ``first_line`` (1 for a
+    file's items, as its lines are counted; 0 for an API body, where it is the index in ``records``)."""
     headers: list[str] = []
     for item in items:
         if isinstance(item, dict):
@@ -385,7 +387,7 @@ def parse_records(items: list[Any], mapping: dict[str, str] | None = None, *, fi
             errors.append(RowError(i + first_line, "record", "must be an object of field: value"))
             continue
         rows.append((i + first_line, item))
-    result = parse_rows(rows, headers, mapping)
+    result = parse_rows(rows, headers, mapping, label=label)
     result.errors[:0] = errors
     return result
 

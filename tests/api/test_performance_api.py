@@ -67,9 +67,26 @@ def test_kpis_import_reports_bad_rows_and_keeps_good_ones(client):
     assert r.status_code == 200
     out = r.json()
     assert (out["inserted"], out["replaced"], out["rejected"]) == (1, 0, 3)
-    assert [(e["line"], e["field"]) for e in out["errors"]] == [(2, "contacts"), (3, "agent_id"), (4, "record")]
+    assert [(e["line"], e["field"]) for e in out["errors"]] == [(1, "contacts"), (2, "agent_id"), (3, "record")]
     stored = client.get("/v1/kpis", params={"period": "2026-10"}).json()
     assert [(k["agent_id"], k["values"]) for k in stored] == [("a1", {"contacts": 10, "fcr_resolved": 8})]
+
+
+def test_kpis_json_errors_name_the_record_s_index_as_loc_does(client):
+    """A body of one bad record was answered with loc body.records.1 (there is no record 1)."""
+    r = client.post("/v1/kpis", json={"records": [{"agent_id": "k9", "date": "2026-10-07", "contacts": -1}]})
+    assert r.status_code == 422
+    [err] = r.json()["detail"]
+    assert err["loc"] == ["body", "records", 0, "contacts"] and "negative" in err["msg"]
+    day = {"agent_id": "k9", "date": "2026-10-07", "contacts": 3}
+    r = client.post("/v1/kpis", json={"records": [day, {**day, "contacts": -1}, day]})
+    assert r.status_code == 200 and r.json()["inserted"] == 1
+    assert [(e["line"], e["field"]) for e in r.json()["errors"]] == [(1, "contacts"), (2, "date")]
+    assert "duplicate of record 0 for agent k9" in r.json()["errors"][1]["problem"]
+    csv_body = "agent_id,date,contacts\nk8,2026-10-07,-1\n".encode()
+    for ctype in ("text/csv", "text/plain"):  # CSV keeps its line numbers (header = 1)
+        r = client.post("/v1/kpis", content=csv_body, headers={"Content-Type": ctype})
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "csv", 2, "contacts"], r.text
 
 
 def test_kpis_reimport_replaces_never_double_counts(client):
@@ -104,7 +121,7 @@ def test_kpis_month_row_over_stored_days_is_refused_and_counts_once(client):
     r = client.post("/v1/kpis", json={"records": [{"agent_id": "p-ok", "date": "2026-09-15", "contacts": 99}]})
     assert r.status_code == 422
     [detail] = r.json()["detail"]
-    assert detail["loc"] == ["body", "records", 1, "date"] and "stored row of agent p-ok for 2026-09-01..2026-09-30" \
+    assert detail["loc"] == ["body", "records", 0, "date"] and "stored row of agent p-ok for 2026-09-01..2026-09-30" \
         in detail["msg"]
     # The same days again replace, as before.
     r = client.post("/v1/kpis", json={"records": [{"agent_id": "p-ok", "period": "2026-09", "contacts": 40}]})

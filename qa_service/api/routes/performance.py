@@ -59,13 +59,14 @@ async def import_kpis(request: Request, runtime: RuntimeDep, _principal: Ingest,
     """
     body = await request.body()
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    is_csv = ctype in ("text/csv", "text/plain", "application/csv")
     source = request.query_params.get("source")
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise _invalid(["body"], f"request body is not valid UTF-8 (byte at position {exc.start})") from None
     try:
-        if ctype in ("text/csv", "text/plain", "application/csv"):
+        if is_csv:
             parsed = parse_csv_text(text)
         else:
             try:
@@ -92,14 +93,14 @@ async def import_kpis(request: Request, runtime: RuntimeDep, _principal: Ingest,
             if not data["records"]:
                 raise _invalid(["body", "records"], "no records; send at least one")
             source = source or (data.get("source") if isinstance(data.get("source"), str) else None)
-            parsed = parse_records(data["records"], mapping)
+            parsed = parse_records(data["records"], mapping, first_line=0, label="record")  # as loc counts
     except KpiFileError as exc:
         raise _invalid(["body"], str(exc)) from None
     result = await run_in_threadpool(_store_kpis, runtime, parsed.records, source or "api", replace)
     errors = sorted([*parsed.errors, *result.errors], key=lambda e: e.line)
     if errors and not (result.inserted or result.replaced):
         raise RequestValidationError([
-            {"loc": ["body", "records" if ctype != "text/csv" else "csv", e.line, e.field], "type": "value_error",
+            {"loc": ["body", "csv" if is_csv else "records", e.line, e.field], "type": "value_error",
              "msg": e.problem, "input": e.value} for e in errors[:200]])
     return KpiImportRead(inserted=result.inserted, replaced=result.replaced, rejected=len({e.line for e in errors}),
                          errors=[KpiRowError(**e.as_dict()) for e in errors],
