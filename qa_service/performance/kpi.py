@@ -251,6 +251,34 @@ def _row_values(got: dict[str, Any], factors: dict[str, float], err: Callable[[s
     return values
 
 
+def _row_days(got: dict[str, Any], err: Callable[[str, str], None]) -> tuple[date | None, date | None]:
+    """The row's first and last day, from its ``date`` or its ``period``. A row naming both is refused unless
+    they are the same days: keeping either one silently would file the figures under days the file's
+    author did not mean."""
+    days = period = None
+    if "date" in got:
+        try:
+            day = parse_date(got["date"][1])
+        except ValueError:
+            err("date", "is not a date (YYYY-MM-DD, YYYY/M/D, YYYYMMDD or YYYY年M月D日)")
+        else:
+            days = (day, day)
+            if not EARLIEST <= day.year <= LATEST:  # no period could ever reach the row
+                err("date", f"is outside the supported years ({EARLIEST}–{LATEST})")
+    if "period" in got:
+        try:
+            p: Period = parse_period(str(got["period"][1]))
+            period = (p.start, p.end)
+        except ValueError as exc:
+            err("period", str(exc))
+    if "date" not in got and "period" not in got:
+        err("date", "is missing (a date, or a period such as 2026-10)")
+    if days and period and days != period:
+        err("period", f"is {days_label(*period)} but date is {days[0].isoformat()} on the same row; "
+                      "a row is one day (date) or one period (period): keep one")
+    return days or period or (None, None)
+
+
 def parse_row(line: int, row: dict[str, Any], columns: dict[str, str], factors: dict[str, float]
               ) -> tuple[KpiRecord | None, list[RowError]]:
     """Validate one row; a row with any error is rejected whole (its errors say why)."""
@@ -271,23 +299,7 @@ def parse_row(line: int, row: dict[str, Any], columns: dict[str, str], factors: 
                                         "WPS, or export values only", got.pop(f)[1].formula[:100]))
 
     agent, team = _row_ids(got, err)
-    start = end = None
-    if "date" in got:
-        try:
-            start = end = parse_date(got["date"][1])
-        except ValueError:
-            err("date", "is not a date (YYYY-MM-DD, YYYY/M/D, YYYYMMDD or YYYY年M月D日)")
-        else:
-            if not EARLIEST <= start.year <= LATEST:  # no period could ever reach the row
-                err("date", f"is outside the supported years ({EARLIEST}–{LATEST})")
-    elif "period" in got:
-        try:
-            p: Period = parse_period(str(got["period"][1]))
-            start, end = p.start, p.end
-        except ValueError as exc:
-            err("period", str(exc))
-    else:
-        err("date", "is missing (a date, or a period such as 2026-10)")
+    start, end = _row_days(got, err)
 
     values = _row_values(got, factors, err)
     for f, problem in row_problems(values):
