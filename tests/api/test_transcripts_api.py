@@ -156,6 +156,9 @@ def test_list_filters_and_paginates(client, settings):
     second = client.get(f"/v1/transcripts?limit=2&before_id={first['next_before_id']}").json()
     assert [i["external_id"] for i in second["items"]] == ["x1"] and second["next_before_id"] is None
     assert second["total"] == 3  # of the filter, the same on every page
+    full = client.get("/v1/transcripts?limit=3").json()  # a last page exactly full has no next page
+    assert len(full["items"]) == 3 and full["total"] == 3 and full["next_before_id"] is None
+    assert client.get("/v1/transcripts?agent_id=a2&limit=2").json()["next_before_id"] is None
 
 
 def test_unknown_transcript_is_404(client):

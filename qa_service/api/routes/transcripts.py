@@ -122,6 +122,8 @@ def list_transcripts(
         agent_id=agent_id, team=scope_team(principal, team), source=source, status=status_.value if status_ else None,
         flagged=flagged, reason=reason, since=since, until=until, before_id=before_id,
     )
-    rows, total = transcript_repo.list_filtered(session=session, flt=flt, limit=limit, offset=offset)
+    # One row past the page says whether there is a next one: a last page that is exactly full has none.
+    rows, total = transcript_repo.list_filtered(session=session, flt=flt, limit=limit + 1, offset=offset)
+    more, rows = len(rows) > limit, rows[:limit]
     return TranscriptPage(items=[presenters.transcript_summary(r) for r in rows], total=total, limit=limit,
-                          offset=offset, next_before_id=rows[-1].id if len(rows) == limit else None)
+                          offset=offset, next_before_id=rows[-1].id if more else None)
