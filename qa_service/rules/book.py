@@ -97,3 +97,9 @@ class RuleBook:
             self.load()
         pack_owner = {name: c.pack.spec.owner for name, c in self.packs.items()}
         return {r.id: r.spec.owner or pack_owner.get(r.pack) for c in self.packs.values() for r in c.pack.rules}
+
+    def flags(self) -> set[str]:
+        """The flag reasons the loaded packs' rules raise (``flag:`` in a rule)."""
+        if not self.packs:
+            self.load()
+        return {r.spec.flag for c in self.packs.values() for r in c.pack.rules if r.spec.flag}

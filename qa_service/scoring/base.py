@@ -65,6 +65,16 @@ def capped(findings: list[Finding], cap: float) -> list[Finding]:
     return out
 
 
+# Every flag reason a scorer or the pipeline raises of itself (rule packs add their rules' ``flag`` names:
+# RuleBook.flags()). A reason filter tells a reason nothing has been flagged for yet (an empty page) from
+# a typo (a 422) by it; tests/scoring/test_flag_reasons.py keeps it in step with the Flag("…") calls.
+FLAG_REASONS = frozenset({
+    "no_agent_reply", "nothing_to_judge", "uncertain", "fatal_rule", "low_score",  # the pipeline
+    "agent_rude", "objection_unhandled", "escalation_threat", "customer_ends_negative", "customer_angry",
+    "anger_rising", "agent_negative_language", "customer_negative", "frequent_interruptions",
+})
+
+
 @runtime_checkable
 class Scorer(Protocol):
     name: str

@@ -365,6 +365,11 @@ def _filtered(query: Select, f: TranscriptFilter) -> Select:
     return query
 
 
+def has_flag_reason(*, session: Session, reason: str) -> bool:
+    """Whether any stored flag has this reason (one a rule pack no longer raises still filters)."""
+    return session.scalar(select(Flag.id).where(Flag.reason == reason).limit(1)) is not None
+
+
 def list_filtered(
     *, session: Session, flt: TranscriptFilter, limit: int, offset: int
 ) -> tuple[list[Transcript], int]:

@@ -161,6 +161,31 @@ def test_list_filters_and_paginates(client, settings):
     assert client.get("/v1/transcripts?agent_id=a2&limit=2").json()["next_before_id"] is None
 
 
+def test_an_unknown_flag_reason_is_a_422_naming_it(client, sessions):
+    """?reason=bogus was an empty page, as if nothing had been flagged for it."""
+    from qa_service.domain import DimensionScore, Flag, QAReport, Severity
+    from qa_service.queue.tasks import record_report
+    from qa_service.storage.db import session_scope
+
+    resp = client.get("/v1/transcripts", params={"reason": "bogus"})
+    assert resp.status_code == 422, resp.text
+    [err] = resp.json()["detail"]
+    assert err["loc"] == ["query", "reason"] and "'bogus'" in err["msg"] and "no_agent_reply" in err["msg"]
+    # Known though nothing is flagged for them yet: a scorer's, a rule pack's (general.yaml's agent_abuse).
+    for reason in ("customer_angry", "agent_abuse"):
+        page = client.get("/v1/transcripts", params={"reason": reason})
+        assert page.status_code == 200 and page.json()["total"] == 0, page.text
+    # A reason stored by a rule pack since edited still finds its conversations.
+    tid = client.post("/v1/transcripts", json=transcript("old-flag")).json()["id"]
+    dim = DimensionScore("compliance", 80.0, "1", flags=[Flag("retired_rule_flag", Severity.major)])
+    with session_scope(sessions) as s:
+        record_report(session=s, transcript_id=tid, report=QAReport(
+            score=80.0, dimensions={"compliance": dim}, weights={"compliance": 1.0},
+            scorer_versions={"compliance": "compliance.v1"}))
+    assert [i["external_id"] for i in client.get("/v1/transcripts", params={"reason": "retired_rule_flag"}
+                                                 ).json()["items"]] == ["old-flag"]
+
+
 def test_unknown_transcript_is_404(client):
     resp = client.get("/v1/transcripts/999999")
     assert resp.status_code == 404 and "999999" in resp.json()["detail"]

@@ -24,7 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from qa_service.api import presenters
 from qa_service.api.auth import Appellant, QARead, ReviewWrite, actor, check_team, scope_team
 from qa_service.api.deps import (
-    ROW_ID_MAX, Instant, ReadSessionDep, RowId, RuntimeDep, SessionDep, SettingsDep, period_param, typed,
+    ROW_ID_MAX, Instant, ReadSessionDep, RowId, RuntimeDep, SessionDep, SettingsDep, flag_reason, period_param, typed,
 )
 from qa_service.api.schemas import (
     AppealDecision,
@@ -48,11 +48,13 @@ from qa_service.api.schemas import (
 from qa_service.errors import Forbidden
 from qa_service.period import FORMATS
 from qa_service.review import service
+from qa_service.review.queue import MANUAL_REASON, SAMPLE_REASON
 from qa_service.review.service import ManualFindingSpec
 from qa_service.storage import reviews as repo
 from qa_service.storage import transcripts as transcript_repo
 
 router = APIRouter(tags=["review"])
+QUEUE_REASONS = (SAMPLE_REASON, MANUAL_REASON)  # why a review is queued besides its flags
 
 
 # --- the queue -------------------------------------------------------------------------------------------------
@@ -60,6 +62,7 @@ router = APIRouter(tags=["review"])
 @router.get("/v1/reviews", response_model=ReviewPage)
 def list_reviews(
     session: SessionDep,
+    runtime: RuntimeDep,
     settings: SettingsDep,
     principal: QARead,
     status_: Annotated[Literal["open", "queued", "in_review", "done", "all"], Query(alias="status")] = "open",
@@ -85,7 +88,7 @@ def list_reviews(
     if period is not None:
         since, until = period_param(period).bounds(ZoneInfo(settings.performance.timezone))
     flt = repo.QueueFilter(status=status_, team=scope_team(principal, team), agent_id=agent_id, rule=rule,
-                           reason=reason, severity=severity, since=since, until=until, score_min=score_min,
+                           reason=flag_reason(runtime, session, reason, also=QUEUE_REASONS), severity=severity, since=since, until=until, score_min=score_min,
                            score_max=score_max, assigned_to=assigned_to, unassigned=unassigned)
     rows, total = repo.list_queue(session=session, flt=flt, limit=limit, offset=offset)
     return ReviewPage(items=[presenters.review_summary(r, t) for r, t in rows], total=total, limit=limit,

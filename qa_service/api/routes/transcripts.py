@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 
 from qa_service.api import presenters
 from qa_service.api.auth import Ingest, QARead, check_team, scope_team
-from qa_service.api.deps import ROW_ID_MAX, Instant, RowId, RuntimeDep, SessionDep, SettingsDep
+from qa_service.api.deps import ROW_ID_MAX, Instant, RowId, RuntimeDep, SessionDep, SettingsDep, flag_reason
 from qa_service.api.schemas import (
     BatchCreate,
     BatchItemResult,
@@ -98,6 +98,7 @@ def get_transcript(transcript_id: RowId, session: SessionDep, principal: QARead)
 @router.get("", response_model=TranscriptPage)
 def list_transcripts(
     session: SessionDep,
+    runtime: RuntimeDep,
     settings: SettingsDep,
     principal: QARead,
     agent_id: str | None = None,
@@ -120,7 +121,8 @@ def list_transcripts(
                                        "msg": f"must be <= {settings.api.page_size_max}"}])
     flt = transcript_repo.TranscriptFilter(
         agent_id=agent_id, team=scope_team(principal, team), source=source, status=status_.value if status_ else None,
-        flagged=flagged, reason=reason, since=since, until=until, before_id=before_id,
+        flagged=flagged, reason=flag_reason(runtime, session, reason), since=since, until=until,
+        before_id=before_id,
     )
     # One row past the page says whether there is a next one: a last page that is exactly full has none.
     rows, total = transcript_repo.list_filtered(session=session, flt=flt, limit=limit + 1, offset=offset)
