@@ -34,7 +34,8 @@ def login_page(request: Request, next: str | None = None, failed: bool = False) 
     """Log in with an API key; the browser keeps a session cookie (QA_AUTH__SESSION_HOURS)."""
     settings = request.app.state.runtime.settings
     return templates.TemplateResponse(request, "login.html", {
-        "page": "login", "counts": None, "me": None, "auth": settings.auth_enforced, "next": _safe_next(next),
+        "page": "login", "counts": None, "nav": {}, "me": None, "auth": settings.auth_enforced,
+        "next": _safe_next(next),
         "failed": failed})
 
 
