@@ -365,24 +365,37 @@ def appeal_deadline(review: Review, window_days: float) -> datetime | None:
 
 # --- appeals -------------------------------------------------------------------------------------------------
 
-def _appeal_target(review: Review, finding_id: int | None, manual_finding_id: int | None
-                   ) -> tuple[dict[str, Any], list[Appeal]]:
-    """What is appealed (rule, quote, points) and the appeals already filed against it."""
+def _already_appealed(what: str, taken: list[Appeal], field: str) -> Conflict:
+    """The 409 for a second appeal on one finding, saying what became of the first."""
+    first = taken[0]
+    if first.status == AppealStatus.open.value:
+        fate = f"appeal {first.id} is open, waiting for a lead's decision"
+    else:
+        fate = (f"appeal {first.id} was {first.status} by {first.decided_by} on {first.decided_at.isoformat()}"
+                + (", which withdrew the finding" if first.status == AppealStatus.accepted.value else
+                   ", so the finding stands"))
+    return Conflict(f"{what} was already appealed: {fate}; an appeal is decided once, for good", field)
+
+
+def _appeal_target(review: Review, finding_id: int | None, manual_finding_id: int | None) -> dict[str, Any]:
+    """What is appealed (rule, quote, points); a finding appealed before, or that costs nothing, is a 409."""
     if finding_id is not None:
         verdict = next((v for v in review.verdicts if v.finding_id == finding_id), None)
         if verdict is None:
             raise NotFound(f"finding {finding_id} is not in review {review.id}", "finding_id")
+        if taken := [a for a in review.appeals if a.finding_id == finding_id]:
+            raise _already_appealed(f"finding {finding_id}", taken, "finding_id")
         if verdict.verdict != VerdictKind.confirmed.value:
             raise Conflict(f"finding {finding_id} was rejected by the reviewer: it costs nothing to appeal",
                            "finding_id")
         finding = next(f for f in _report(review).findings if f.id == finding_id)
-        target = {"rule_id": finding.rule_id, "quote": finding.quote, "points": finding.points}
-        return target, [a for a in review.appeals if a.finding_id == finding_id]
+        return {"rule_id": finding.rule_id, "quote": finding.quote, "points": finding.points}
     manual = next((m for m in review.manual_findings if m.id == manual_finding_id), None)
-    if manual is None or manual.withdrawn_at is not None:
+    if manual is None:
         raise NotFound(f"manual finding {manual_finding_id} is not in review {review.id}", "manual_finding_id")
-    target = {"rule_id": manual.rule_id, "quote": manual.quote, "points": manual.points}
-    return target, [a for a in review.appeals if a.manual_finding_id == manual_finding_id]
+    if taken := [a for a in review.appeals if a.manual_finding_id == manual_finding_id]:
+        raise _already_appealed(f"manual finding {manual_finding_id}", taken, "manual_finding_id")
+    return {"rule_id": manual.rule_id, "quote": manual.quote, "points": manual.points}
 
 
 def create_appeal(*, session: Session, review_id: int, finding_id: int | None, manual_finding_id: int | None,
@@ -396,10 +409,7 @@ def create_appeal(*, session: Session, review_id: int, finding_id: int | None, m
                        f"({window_days:g} days after the review; QA_REVIEW__APPEAL_WINDOW_DAYS)")
     if (finding_id is None) == (manual_finding_id is None):
         raise Invalid("name exactly one of finding_id or manual_finding_id", "finding_id")
-    target, taken = _appeal_target(review, finding_id, manual_finding_id)
-    if taken:
-        raise Conflict(f"this finding was already appealed (appeal {taken[0].id}, {taken[0].status}); "
-                       "an appeal is decided once, for good", "finding_id")
+    target = _appeal_target(review, finding_id, manual_finding_id)
     appeal = Appeal(review_id=review.id, finding_id=finding_id, manual_finding_id=manual_finding_id, reason=reason,
                     appellant=by, status=AppealStatus.open.value, created_at=utcnow(), **target)
     review.appeals.append(appeal)

@@ -350,3 +350,43 @@ def test_what_staff_type_is_redacted_as_conversations_are(api, sessions_for):
                       appeal.text, str(done)])
     assert phone not in shown and card not in shown
     assert "客户手机[手机号]" in shown and "坐席念出卡号[银行卡号]" in shown and tid
+
+
+def _done_review(client, sessions, external_id: str) -> tuple[int, int, int]:
+    """A done (low-score) review with its machine finding kept and a manual finding added:
+    (review id, machine finding id, manual finding id)."""
+    tid = store(client, sessions, external_id, report({"politeness": (50, 1.0, [
+        finding("politeness", "general.rude-dismissive", -10)])}))
+    rid = client.get(f"/v1/transcripts/{tid}/review").json()["id"]
+    added = client.post(f"/v1/reviews/{rid}/manual-findings", json={
+        "dimension": "politeness", "utterance_index": 1, "points": -5, "message": "敷衍", "by": "qa-li"})
+    assert added.status_code == 201, added.text
+    done = client.post(f"/v1/reviews/{rid}/complete", json={"by": "qa-li", "confirm_rest": True}).json()
+    return rid, done["findings"][0]["id"], done["manual_findings"][0]["id"]
+
+
+def test_a_second_appeal_says_what_became_of_the_first(api, sessions_for):
+    """A settled manual finding was a 404 'not in review' though the review lists it (withdrawn); a machine
+    finding overturned by an accepted appeal was said to be 'rejected by the reviewer'."""
+    client = api
+    rid, fid, mid = _done_review(client, sessions_for, "AP2")
+    ids = {}
+    for field, target in (("finding_id", fid), ("manual_finding_id", mid)):
+        r = client.post(f"/v1/reviews/{rid}/appeals", json={field: target, "reason": "并无此事", "by": "a1"})
+        assert r.status_code == 201, r.text
+        ids[field] = r.json()["id"]
+        again = client.post(f"/v1/reviews/{rid}/appeals", json={field: target, "reason": "再诉", "by": "a1"})
+        assert again.status_code == 409 and again.json()["field"] == field
+        assert f"appeal {ids[field]} is open, waiting for a lead's decision" in again.json()["detail"]
+        decided = client.post(f"/v1/appeals/{ids[field]}/decision", json={"decision": "accepted", "by": "lead"})
+        assert decided.status_code == 200, decided.text
+    review = client.get(f"/v1/reviews/{rid}").json()
+    assert review["manual_findings"][0]["withdrawn"] and review["findings"][0]["overturned_by_appeal"]
+    for field, target, what in (("finding_id", fid, "finding"), ("manual_finding_id", mid, "manual finding")):
+        r = client.post(f"/v1/reviews/{rid}/appeals", json={field: target, "reason": "再诉", "by": "a1"})
+        assert r.status_code == 409 and r.json()["field"] == field, r.text
+        detail = r.json()["detail"]
+        assert f"{what} {target} was already appealed: appeal {ids[field]} was accepted by lead" in detail
+        assert "which withdrew the finding" in detail and "rejected by the reviewer" not in detail
+    assert client.post(f"/v1/reviews/{rid}/appeals", json={"manual_finding_id": 10**6, "reason": "x",
+                                                            "by": "a1"}).status_code == 404
