@@ -67,6 +67,25 @@ def printable_name(value: str | None) -> str | None:
     return value
 
 
+def says_nothing(value: str) -> bool:
+    """Whether text is blank in practice: only spaces of any kind (a no-break U+00A0 or ideographic U+3000
+    space too) and invisible characters (zero-width U+200B, other format and control characters)."""
+    return all(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf", "Zs", "Zl", "Zp") for ch in value)
+
+
+def written(value: str) -> str:
+    """A pydantic ``AfterValidator`` for free text that must say something (an appeal's reason, a finding's
+    message): one that :func:`says_nothing` is a ValueError, as an empty one is (a 422 naming the field)."""
+    if says_nothing(value):
+        raise ValueError("is blank (only spaces or invisible characters); write it out")
+    return value
+
+
+def comment_or_none(value: str | None) -> str | None:
+    """A pydantic ``AfterValidator`` for an optional comment: one that :func:`says_nothing` is no comment."""
+    return None if value is None or says_nothing(value) else value
+
+
 def decode_file_text(data: bytes) -> str:
     """A user's file as text: UTF-8 (with or without a BOM), else GB18030 (Chinese Windows exports; GBK is a
     subset). Raises UnicodeDecodeError (of the UTF-8 reading) when it is neither."""

@@ -390,3 +390,21 @@ def test_a_second_appeal_says_what_became_of_the_first(api, sessions_for):
         assert "which withdrew the finding" in detail and "rejected by the reviewer" not in detail
     assert client.post(f"/v1/reviews/{rid}/appeals", json={"manual_finding_id": 10**6, "reason": "x",
                                                             "by": "a1"}).status_code == 404
+
+
+@pytest.mark.parametrize("blank", ["", "   ", "\u3000\u3000", "\u00a0", "\u200b", " \u200b\u3000\t"])
+def test_a_reason_or_message_that_says_nothing_is_refused(api, sessions_for, blank):
+    """An appeal reason of spaces was filed (201) though "" was a 422."""
+    client = api
+    rid, fid, _ = _done_review(client, sessions_for, "BL1")
+    r = client.post(f"/v1/reviews/{rid}/appeals", json={"finding_id": fid, "reason": blank, "by": "a1"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "reason"], r.text
+    tid = store(client, sessions_for, "BL2", report({"politeness": (50, 1.0, [])}))
+    open_rid = client.get(f"/v1/transcripts/{tid}/review").json()["id"]
+    r = client.post(f"/v1/reviews/{open_rid}/manual-findings", json={
+        "dimension": "politeness", "utterance_index": 1, "points": -5, "message": blank, "by": "qa-li"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "message"], r.text
+    # An optional comment that says nothing is no comment.
+    done = client.post(f"/v1/reviews/{open_rid}/complete", json={"by": "qa-li", "comment": blank})
+    assert done.status_code == 200 and done.json()["comment"] is None, done.text
+    assert client.get(f"/v1/reviews/{rid}").json()["appeals"] == []  # nothing was filed

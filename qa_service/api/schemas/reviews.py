@@ -9,13 +9,17 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from qa_service.api.schemas.transcripts import FindingRead
 from qa_service.period import FORMATS
-from qa_service.text import printable_name
+from qa_service.text import comment_or_none, printable_name, written
 
 Actor = Annotated[str | None, Field(
     min_length=1, max_length=200,
     description="Who does this; required while access control is off (with keys, the key's name is used)"),
     AfterValidator(printable_name)]
 Severity = Literal["info", "minor", "major", "critical"]
+# Free text a step requires says something (a reason of spaces, U+3000 or U+200B is refused as "" is);
+# an optional comment that says nothing is none.
+Said = Annotated[str, AfterValidator(written)]
+Comment = Annotated[str | None, Field(max_length=2000), AfterValidator(comment_or_none)]
 
 
 class ReviewSummary(BaseModel):
@@ -143,7 +147,7 @@ class AssignRead(BaseModel):
 
 class VerdictRequest(BaseModel):
     verdict: Literal["confirmed", "rejected"] = Field(description="confirmed = 机检正确, rejected = 机检错误")
-    comment: str | None = Field(None, max_length=2000)
+    comment: Comment = None
     by: Actor = None
 
 
@@ -154,7 +158,7 @@ class ManualFindingRequest(BaseModel):
     quote: str | None = Field(None, min_length=1, max_length=2000,
                               description="Verbatim text of the utterance (omit both for the whole turn)")
     points: float = Field(ge=-100, le=100, description="negative deducts, positive is a bonus")
-    message: str = Field(min_length=1, max_length=500)
+    message: Said = Field(min_length=1, max_length=500)
     severity: Severity = "minor"
     fatal: bool = False
     rule_id: str | None = Field(None, max_length=200, description="The rule that should have fired (a miss)")
@@ -162,7 +166,7 @@ class ManualFindingRequest(BaseModel):
 
 
 class CompleteRequest(BaseModel):
-    comment: str | None = Field(None, max_length=2000)
+    comment: Comment = None
     confirm_rest: bool = Field(False, description="Confirm every finding not judged yet")
     by: Actor = None
 
@@ -170,13 +174,13 @@ class CompleteRequest(BaseModel):
 class AppealRequest(BaseModel):
     finding_id: int | None = None
     manual_finding_id: int | None = None
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Said = Field(min_length=1, max_length=2000)
     by: Actor = None
 
 
 class AppealDecision(BaseModel):
     decision: Literal["accepted", "rejected"]
-    comment: str | None = Field(None, max_length=2000)
+    comment: Comment = None
     by: Actor = None
 
 
