@@ -59,12 +59,10 @@ def name_problem(value: str) -> str | None:
     return f"contains a control character (U+{ord(bad):04X}); use printable text" if bad is not None else None
 
 
-def printable_name(value: str | None) -> str | None:
-    """A pydantic ``AfterValidator``: :func:`name_problem` as a ValueError (a 422 naming the field)."""
-    problem = name_problem(value) if value is not None else None
-    if problem:
-        raise ValueError(problem)
-    return value
+def same_name(a: str, b: str) -> bool:
+    """Whether two names are one person's as a reader sees them: width, case and edge spaces aside
+    (``Zhao``, ``zhao `` and ``Ｚｈａｏ``)."""
+    return unicodedata.normalize("NFKC", a).strip().casefold() == unicodedata.normalize("NFKC", b).strip().casefold()
 
 
 def says_nothing(value: str) -> bool:

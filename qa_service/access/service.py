@@ -82,6 +82,15 @@ def label_problem(value: str) -> str | None:
     return None
 
 
+def label_value(value: str | None) -> str | None:
+    """A pydantic ``AfterValidator`` for a person's name in a request (``by``, a reviewer): checked as a key's
+    name is (:func:`label_problem`), so that ``Zhao `` cannot pass for someone other than ``Zhao``."""
+    problem = label_problem(value) if value is not None else None
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
 def check_label(value: str | None, field: str) -> None:
     """A key's name or team is printed in listings, logs and the audit trail (:func:`label_problem`)."""
     problem = label_problem(value) if value is not None else None

@@ -26,6 +26,7 @@ from qa_service.storage import reports as report_repo
 from qa_service.storage import reviews as repo
 from qa_service.storage import transcripts as transcript_repo
 from qa_service.storage.tables import Appeal, ManualFinding, Report, Review, Transcript, Verdict, utcnow
+from qa_service.text import same_name
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -431,7 +432,7 @@ def decide_appeal(*, session: Session, appeal_id: int, decision: AppealStatus | 
     if appeal.status != AppealStatus.open.value:
         raise Conflict(f"appeal {appeal_id} was {appeal.status} by {appeal.decided_by} on "
                        f"{appeal.decided_at.isoformat()}; it is closed for good")
-    if by == appeal.appellant:
+    if same_name(by, appeal.appellant):  # an appellant's name stored before names were checked, in another case
         raise Conflict("the appellant cannot decide their own appeal; a team lead does", "by")
     verdict = next((v for v in review.verdicts if appeal.finding_id is not None and v.finding_id == appeal.finding_id),
                    None)

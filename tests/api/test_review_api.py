@@ -408,3 +408,28 @@ def test_a_reason_or_message_that_says_nothing_is_refused(api, sessions_for, bla
     done = client.post(f"/v1/reviews/{open_rid}/complete", json={"by": "qa-li", "comment": blank})
     assert done.status_code == 200 and done.json()["comment"] is None, done.text
     assert client.get(f"/v1/reviews/{rid}").json()["appeals"] == []  # nothing was filed
+
+
+def test_the_appellant_cannot_decide_their_own_appeal_under_another_spelling(api, sessions_for):
+    """Open mode: an appeal filed by "Zhao" was accepted by "Zhao " (one trailing space)."""
+    client = api
+    rid, fid, _ = _done_review(client, sessions_for, "NM1")
+    appeal = client.post(f"/v1/reviews/{rid}/appeals", json={"finding_id": fid, "reason": "并无此事", "by": "Zhao"})
+    assert appeal.status_code == 201, appeal.text
+    decide = f"/v1/appeals/{appeal.json()['id']}/decision"
+    for by in ("Zhao ", " Zhao", "Zhao\u3000", "\u00a0Zhao"):  # refused as key names are: a space at an end
+        r = client.post(decide, json={"decision": "accepted", "by": by})
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "by"], (by, r.text)
+        assert "starts or ends with a space" in r.json()["detail"][0]["msg"]
+    for by in ("zhao", "ＺＨＡＯ"):  # the same person to a reader
+        r = client.post(decide, json={"decision": "accepted", "by": by})
+        assert r.status_code == 409 and "appellant cannot decide" in r.json()["detail"], (by, r.text)
+    assert client.get(f"/v1/reviews/{rid}").json()["appeals"][0]["status"] == "open"
+    assert client.post(decide, json={"decision": "rejected", "by": "lead-wang"}).status_code == 200
+    # Every `by` is checked alike: the queue's, a reviewer's, the query's, a live alert's.
+    assert client.post("/v1/reviews/assign", json={"reviewers": ["qa-li "], "mode": "round_robin", "by": "lead"}
+                       ).status_code == 422
+    r = client.delete(f"/v1/reviews/{rid}/manual-findings/1", params={"by": "qa-li "})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "by"], r.text
+    r = client.post("/v1/live/alerts/1/ack", json={"by": "lead "})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "by"], r.text

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Response, status
 from fastapi.exceptions import RequestValidationError
+from pydantic import AfterValidator
 
 from qa_service.api import presenters
 from qa_service.api.auth import Appellant, QARead, ReviewWrite, actor, check_team, scope_team
@@ -45,6 +46,7 @@ from qa_service.api.schemas import (
     Severity,
     VerdictRequest,
 )
+from qa_service.access.service import label_value
 from qa_service.errors import Forbidden
 from qa_service.period import FORMATS
 from qa_service.review import service
@@ -180,7 +182,8 @@ def add_manual_finding(review_id: RowId, body: ManualFindingRequest, runtime: Ru
 
 @router.delete("/v1/reviews/{review_id}/manual-findings/{manual_id}", response_model=ReviewRead)
 def remove_manual_finding(review_id: RowId, manual_id: RowId, runtime: RuntimeDep, principal: ReviewWrite,
-                          by: Annotated[str | None, Query(min_length=1, max_length=200)] = None) -> ReviewRead:
+                          by: Annotated[str | None, Query(min_length=1, max_length=200),
+                                        AfterValidator(label_value)] = None) -> ReviewRead:
     """Take back a manual finding before the review is done."""
     by = actor(principal, by)
     with runtime.session() as session:

@@ -7,10 +7,10 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
+from qa_service.access.service import label_value
 from qa_service.ingest.schema import storable_text
 
 from qa_service.live.schema import LiveConversationCreate, LiveUtterance, LiveUtterances  # noqa: F401
-from qa_service.text import printable_name
 
 
 class LiveConversationRead(BaseModel):
@@ -76,7 +76,7 @@ class LiveBoardItem(BaseModel):
 class AlertNote(BaseModel):
     note: Annotated[str | None, Field(max_length=2000), AfterValidator(storable_text)] = None
     by: Annotated[str | None, Field(max_length=200, description="Who (only when access control is off)"),
-                  AfterValidator(printable_name)] = None
+                  AfterValidator(label_value)] = None
 
 
 class WebhookCreate(BaseModel):

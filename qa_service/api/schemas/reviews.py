@@ -7,14 +7,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from qa_service.access.service import label_value
 from qa_service.api.schemas.transcripts import FindingRead
 from qa_service.period import FORMATS
-from qa_service.text import comment_or_none, printable_name, written
+from qa_service.text import comment_or_none, written
 
 Actor = Annotated[str | None, Field(
     min_length=1, max_length=200,
-    description="Who does this; required while access control is off (with keys, the key's name is used)"),
-    AfterValidator(printable_name)]
+    description="Who does this; required while access control is off (with keys, the key's name is used); "
+                "no space at either end, as a key's name"),
+    AfterValidator(label_value)]
 Severity = Literal["info", "minor", "major", "critical"]
 # Free text a step requires says something (a reason of spaces, U+3000 or U+200B is refused as "" is);
 # an optional comment that says nothing is none.
@@ -129,7 +131,7 @@ class SampleRead(BaseModel):
 
 
 class AssignRequest(BaseModel):
-    reviewers: list[Annotated[str, Field(min_length=1, max_length=200), AfterValidator(printable_name)]] = Field(
+    reviewers: list[Annotated[str, Field(min_length=1, max_length=200), AfterValidator(label_value)]] = Field(
         min_length=1, max_length=200)
     mode: Literal["manual", "round_robin"] = "round_robin"
     review_ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] | None = Field(None, max_length=5000, description="These reviews; else unassigned "
