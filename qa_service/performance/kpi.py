@@ -387,8 +387,7 @@ def parse_csv_text(text: str, mapping: dict[str, str] | None = None) -> KpiParse
 
 def parse_records(items: list[Any], mapping: dict[str, str] | None = None, *, first_line: int = 1,
                   label: str = "line") -> KpiParse:
-    """JSON objects (one per record); ``line`` is the item's position, counting from ``first_line`` (1 for a
-    file's items, as its lines are counted; 0 for an API body, where it is the index in ``records``)."""
+    """JSON objects (one per record); ``line`` is the item's position, counting from ``first_line``."""
     headers: list[str] = []
     for item in items:
         if isinstance(item, dict):

@@ -67,13 +67,14 @@ def test_kpis_import_reports_bad_rows_and_keeps_good_ones(client):
     assert r.status_code == 200
     out = r.json()
     assert (out["inserted"], out["replaced"], out["rejected"]) == (1, 0, 3)
-    assert [(e["line"], e["field"]) for e in out["errors"]] == [(1, "contacts"), (2, "agent_id"), (3, "record")]
+    assert [(e["line"], e["field"]) for e in out["errors"]] == [(2, "contacts"), (3, "agent_id"), (4, "record")]
     stored = client.get("/v1/kpis", params={"period": "2026-10"}).json()
     assert [(k["agent_id"], k["values"]) for k in stored] == [("a1", {"contacts": 10, "fcr_resolved": 8})]
 
 
-def test_kpis_json_errors_name_the_record_s_index_as_loc_does(client):
-    """A body of one bad record was answered with loc body.records.1 (there is no record 1)."""
+def test_kpis_json_errors_name_the_record_s_index_in_loc_and_its_position_in_line(client):
+    """A body of one bad record was answered with loc body.records.1 (there is no record 1): loc is the index
+    in records (first = 0), line stays the record's position as documented (first = 1)."""
     r = client.post("/v1/kpis", json={"records": [{"agent_id": "k9", "date": "2026-10-07", "contacts": -1}]})
     assert r.status_code == 422
     [err] = r.json()["detail"]
@@ -81,8 +82,8 @@ def test_kpis_json_errors_name_the_record_s_index_as_loc_does(client):
     day = {"agent_id": "k9", "date": "2026-10-07", "contacts": 3}
     r = client.post("/v1/kpis", json={"records": [day, {**day, "contacts": -1}, day]})
     assert r.status_code == 200 and r.json()["inserted"] == 1
-    assert [(e["line"], e["field"]) for e in r.json()["errors"]] == [(1, "contacts"), (2, "date")]
-    assert "duplicate of record 0 for agent k9" in r.json()["errors"][1]["problem"]
+    assert [(e["line"], e["field"]) for e in r.json()["errors"]] == [(2, "contacts"), (3, "date")]
+    assert "duplicate of record 1 for agent k9" in r.json()["errors"][1]["problem"]
     csv_body = "agent_id,date,contacts\nk8,2026-10-07,-1\n".encode()
     for ctype in ("text/csv", "text/plain"):  # CSV keeps its line numbers (header = 1)
         r = client.post("/v1/kpis", content=csv_body, headers={"Content-Type": ctype})

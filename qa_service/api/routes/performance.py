@@ -93,14 +93,16 @@ async def import_kpis(request: Request, runtime: RuntimeDep, _principal: Ingest,
             if not data["records"]:
                 raise _invalid(["body", "records"], "no records; send at least one")
             source = source or (data.get("source") if isinstance(data.get("source"), str) else None)
-            parsed = parse_records(data["records"], mapping, first_line=0, label="record")  # as loc counts
+            parsed = parse_records(data["records"], mapping, label="record")  # line: position, first = 1
     except KpiFileError as exc:
         raise _invalid(["body"], str(exc)) from None
     result = await run_in_threadpool(_store_kpis, runtime, parsed.records, source or "api", replace)
     errors = sorted([*parsed.errors, *result.errors], key=lambda e: e.line)
     if errors and not (result.inserted or result.replaced):
         raise RequestValidationError([
-            {"loc": ["body", "csv" if is_csv else "records", e.line, e.field], "type": "value_error",
+            # loc: a CSV body's line (header = 1), a JSON body's index in records (line - 1: first = 0)
+            {"loc": ["body", "csv", e.line, e.field] if is_csv else ["body", "records", e.line - 1, e.field],
+             "type": "value_error",
              "msg": e.problem, "input": e.value} for e in errors[:200]])
     return KpiImportRead(inserted=result.inserted, replaced=result.replaced, rejected=len({e.line for e in errors}),
                          errors=[KpiRowError(**e.as_dict()) for e in errors],

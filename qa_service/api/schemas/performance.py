@@ -6,8 +6,8 @@ from pydantic import BaseModel, Field
 
 
 class KpiRowError(BaseModel):
-    line: int = Field(description="CSV line (header = 1), or for a JSON body the record's index in "
-                                  "records (first = 0, as in a 422's loc)")
+    line: int = Field(description="CSV line (header = 1) or the record's position (first = 1; a 422's loc "
+                                  "gives its index in records, first = 0)")
     field: str
     problem: str
     value: str | None = None
