@@ -163,6 +163,11 @@ class TranscriptHeader(BaseModel):
             raise ValueError(f"starts or ends with a space (U+{ord(edge):04X}); remove it")
         return v
 
+    @field_validator("metadata", mode="before")
+    @classmethod
+    def _none_is_empty(cls, v: Any) -> Any:
+        return {} if v is None else v  # "metadata": null, as "agent_id": null is accepted
+
     @field_validator("metadata")
     @classmethod
     def _shallow(cls, v: dict[str, Any]) -> dict[str, Any]:

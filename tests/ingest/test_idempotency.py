@@ -41,3 +41,10 @@ def test_times_sent_in_utc_hash_as_they_always_did():
     """So every conversation stored with a UTC time (or none) keeps its hash."""
     t = TranscriptCreate.model_validate(transcript("off-3", started_at="2026-10-01T01:30:00Z"))
     assert t.content_hashes()[1] == () and TranscriptCreate.model_validate(transcript("off-4", started_at=None)).content_hashes()[1] == ()
+
+
+def test_metadata_null_is_no_metadata_and_the_same_conversation_as_none_sent():
+    """``"metadata": null`` was a 422 while ``"agent_id": null`` was accepted (found by a probe)."""
+    a = TranscriptCreate.model_validate(transcript("m1", metadata=None))
+    b = TranscriptCreate.model_validate({k: v for k, v in transcript("m1").items() if k != "metadata"})
+    assert a.metadata == {} and a.content_hash() == b.content_hash()
