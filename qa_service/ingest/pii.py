@@ -161,6 +161,7 @@ def redact(text: str, policy: Policy, counts: Counter | None = None) -> str:
     return "".join(parts)
 
 
+SPLIT_CHARS = 64
 _TAIL = re.compile(rf"(?:\d|{_SEP_CHAR})*\d$")  # the digits a turn ends with (separators inside)
 _HEAD = re.compile(rf"^\d(?:\d|{_SEP_CHAR})*")  # … and the next one starts with
 
@@ -171,14 +172,20 @@ def redact_split(texts: list[str], roles: list[str], policy: Policy) -> list[str
     and neither makes alone, is found here."""
     out = list(texts)
     for i in range(len(out) - 1):
-        if roles[i] != roles[i + 1] or not out[i][-1:].isdigit() or not out[i + 1][:1].isdigit():
+        if roles[i] != roles[i + 1]:
             continue
-        tail, head = _TAIL.search(out[i].translate(_HALF_WIDTH)), _HEAD.match(out[i + 1].translate(_HALF_WIDTH))
+        # only the ends that touch (a number with its separators is well under SPLIT_CHARS): a long run of
+        # digits and spaces searched whole costs the square of its length
+        end = len(out[i]) - min(len(out[i]), SPLIT_CHARS)
+        tail = _TAIL.search(out[i][end:].translate(_HALF_WIDTH))
+        head = _HEAD.match(out[i + 1][:SPLIT_CHARS].translate(_HALF_WIDTH))
+        if tail is None or head is None:  # ① or ² pass str.isdigit but are no digit here
+            continue
         joined = tail.group() + " " + head.group()
         cut = len(tail.group())
         for s, e, kind in find(joined, policy):
             if s < cut < e - 1:  # across the turn break
-                start = tail.start() + s
+                start = end + tail.start() + s
                 out[i] = out[i][:start] + PLACEHOLDERS[kind]
                 out[i + 1] = PLACEHOLDERS[kind] + out[i + 1][e - cut - 1:]
                 break

@@ -109,7 +109,7 @@ class UtteranceCreate(BaseModel):
     @classmethod
     def _text(cls, v: str) -> str:
         storable_text(v)
-        if not v.strip() or all(unicodedata.category(ch) == "Cf" for ch in v.strip()):
+        if all(ch.isspace() or unicodedata.category(ch) == "Cf" for ch in v):
             raise ValueError("must not be empty or whitespace only")  # zero-width spaces alone are empty too
         return v
 

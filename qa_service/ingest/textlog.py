@@ -2,8 +2,9 @@
 
 * the plain text log they paste: ``客服：…`` / ``客户：…`` / ``坐席:`` / ``用户:`` lines, the role word
   optionally followed by a name or id (``客服小王：``, ``客服-小李 09:31:00：``, ``坐席1001:``); a line
-  without a speaker prefix continues the previous utterance, and a line that reads like a speaker the
-  parser cannot place (``主管 09:31:00：``) is an error naming it rather than a silent continuation;
+  without a speaker prefix continues the previous utterance, and a line that is surely a speaker the
+  parser cannot place (``[09:31] 小王：``, ``客服/小王：``) is an error naming it rather than a silent
+  continuation;
 * JSON Lines in the API shape, or in the ``{"id", "source", "turns": [...]}`` shape of
   the public dialogue corpora.
 """
@@ -21,7 +22,7 @@ from qa_service.text import decode_file_text
 
 SPEAKER_ROLES = {
     "客服": "agent", "坐席": "agent", "座席": "agent", "人工客服": "agent", "服务人员": "agent", "agent": "agent",
-    "卖家": "agent", "商家": "agent", "客户经理": "agent",
+    "卖家": "agent", "商家": "agent", "客户经理": "agent", "主管": "agent", "组长": "agent", "班长": "agent",
     "客户": "customer", "用户": "customer", "顾客": "customer", "来电人": "customer", "customer": "customer",
     "买家": "customer", "访客": "customer",
     "机器人": "bot", "智能客服": "bot", "bot": "bot",
@@ -29,10 +30,19 @@ SPEAKER_ROLES = {
 }
 _TIME = r"\d{1,2}:\d{2}(?::\d{2})?"
 _ROLE = "|".join(sorted(map(re.escape, SPEAKER_ROLES), key=len, reverse=True))
-# A name or id after the role word (客服小王, 客服-小李, 坐席1001, 客服 小王 (工号1234)): word characters,
-# spaces and brackets, never the clock time that may follow it, never sentence punctuation
-# (客户说，地址是：… is text, not a speaker).
-_NAME = r"(?:[\s\-_·•.]*(?P<name>(?:(?!" + _TIME + r")[\w \u3000()（）【】<>·•\-]){1,16}))?"
+# The common surnames: a name after the role word starts with one (客服王芳, 客户经理张三, 顾客张先生), or
+# with 小/老/阿 (客服小王), or is an id (坐席1001, 客服A12, 工号1234). Anything else after a role word is
+# words (用户协议：…, 买家留言：…, 客户反映的问题是：…) and continues the utterance, as it always did.
+_SURNAMES = ("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁"
+             "任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴"
+             "莫孔向汤常温康施文牛樊葛邢安齐易乔伍庞颜倪庄聂章鲁岳翟殷詹申欧耿关兰焦俞左柳甘祝包宁尚符舒阮柯纪梅"
+             "童凌毕单季裴霍涂成苗谷盛曲翁冉骆蓝路游辛靳管柴蒙鲍华喻祁蒲房滕屈饶解牟艾尤阳时穆农司卓古吉缪简车"
+             "项连芦麦褚娄窦戚岑景党宫费卜冷晏席卫米柏宗瞿桂全佟应臧闵苟邬边卞姬师和仇栾隋商刁沙荣巫寇桑郎甄丛"
+             "仲虞敖巩明佘池查麻苑迟邝")
+_NAME_WORD = (r"(?:[小老阿][\u4e00-\u9fff]|[" + _SURNAMES + r"][\u4e00-\u9fff]{0,2}"
+              r"|(?!" + _TIME + r")(?:工号)?[A-Za-z0-9_#]{1,12}号?)")  # never the clock time after it
+_NAME = (r"(?:[\s\-_·•.]*(?P<name>" + _NAME_WORD + r")(?:\s*[(（【][^()（）【】]{1,16}[)）】])?"
+         r"|\s*[(（【][^()（）【】]{1,16}[)）】])?")
 # Optional [09:30:01] / 09:30:01 time before or after the speaker; full- or half-width colon.
 _LINE = re.compile(
     r"^\s*(?:\[?(?P<t1>" + _TIME + r")\]?\s*)?"
@@ -40,18 +50,18 @@ _LINE = re.compile(
     r"\s*(?:\[?(?P<t2>" + _TIME + r")\]?\s*)?[：:]\s*(?P<text>.*)$",
     re.IGNORECASE,
 )
-# After a role word these make a field label inside someone's words (用户名：…, 客户电话：…), not a speaker.
+# After a role word these make a field label inside someone's words (用户ID：…, 用户名：…), not a speaker.
 _FIELD_WORDS = frozenset({
     "名", "端", "号", "id", "电话", "手机", "手机号", "号码", "地址", "信息", "编号", "热线", "中心", "姓名",
     "反馈", "问题", "需求", "要求", "备注", "满意度", "评价", "账号", "帐号", "类型", "等级",
 })
-# What reads as a speaker prefix though _LINE cannot place it: a clock time next to a short word and a colon
-# (主管 09:31:00：, [09:31] 小王：), or a role word opening a short prefix without sentence punctuation
-# (客服/小王/工号1234：). Such a line is refused: continuing the previous utterance would file one
-# speaker's words under another's role.
+# What is a speaker prefix though _LINE cannot place it: a line opening with a bracketed clock time, a short
+# name and a colon ([09:31] 小王：), or a role word and a name joined by a slash or bar (客服/小王：). Such a
+# line is refused: continuing the previous utterance would file one speaker's words under another's role.
+# Anything less sure (周一 9:00：开门, 用户协议：…) continues it.
 _SPEAKERISH = re.compile(
-    r"^\s*(?:\[?" + _TIME + r"\]?\s*[^\s:：，,。！？!?；;]{1,16}|[^\s:：，,。！？!?；;]{1,16}\s*\[?" + _TIME
-    + r"\]?|(?:" + _ROLE + r")[^:：，,。！？!?；;]{0,20})\s*[：:]",
+    r"^\s*(?:\[" + _TIME + r"\]\s*[^\s:：，,。！？!?；;]{1,8}|(?:" + _ROLE + r")\s*[/|｜\\]\s*[^\s:：，,。！？!?；;]{1,12})"
+    r"\s*[：:]",
     re.IGNORECASE,
 )
 DAY_MS = 24 * 3600 * 1000

@@ -76,18 +76,20 @@ def open_conversation(rt: Runtime, body: LiveConversationCreate) -> Opened:
     policy = pii.policy_for(rt.settings.pii, body.source)
     if policy is not None and meta["metadata"]:
         meta["metadata"] = pii.redact_value(meta["metadata"], policy)
+    if policy is not None and meta["queue"]:
+        meta["queue"] = pii.redact(meta["queue"], policy)  # as ingest does: 回拨13900001111
     cid = live_repo.find(rt.redis, key)
     created = False
+    with rt.session() as session:
+        mark, alerted = live_ids.floors(session=session)
+        stored = transcript_repo.find_existing(session=session, keys=[key]).get(key) if cid is None else None
     if cid is None:
-        with rt.session() as session:
-            stored = transcript_repo.find_existing(session=session, keys=[key]).get(key)
-            mark, alerted = live_ids.floors(session=session)
         if stored is not None:
             raise Conflict(f"source={body.source!r}, external_id={body.external_id!r} is already stored as "
                            f"transcript {stored.id}; a live conversation needs a key of its own", "external_id")
         cid, created = live_repo.create(rt.redis, key, meta, LiveState().as_dict(), time.time(), floor=alerted,
                                         restart_at=mark)
-    if created and cid > mark:
+    if cid > mark:  # also on a re-open: the request that created it may have failed before reserving
         with rt.session() as session:  # committed before the id is handed out (storage/live_ids.py)
             live_ids.reserve(session=session, through=cid)
     found = live_repo.load(rt.redis, cid)
@@ -257,7 +259,11 @@ def end_conversation(rt: Runtime, cid: int, team: str | None = None, *, idle: bo
             return Ended(cid, transcript_id, status)
         turns = live_repo.turns(rt.redis, cid)
         if turns:
-            body = TranscriptCreate(**{k: v for k, v in meta.items() if k in LiveConversationCreate.model_fields},
+            header = {k: v for k, v in meta.items() if k in LiveConversationCreate.model_fields}
+            for k in ("agent_id", "team"):  # opened before such edges were refused (a conversation open across
+                if isinstance(header.get(k), str):  # the upgrade): trimmed, or it could never end
+                    header[k] = header[k].strip()
+            body = TranscriptCreate(**header,
                                     utterances=[UtteranceCreate(role=t["role"], text=t["text"], start_ms=t["start_ms"],
                                                                 end_ms=t["end_ms"], asr_confidence=t["asr_confidence"])
                                                 for t in turns])

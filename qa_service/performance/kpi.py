@@ -252,9 +252,10 @@ def _row_values(got: dict[str, Any], factors: dict[str, float], err: Callable[[s
 
 
 def _row_days(got: dict[str, Any], err: Callable[[str, str], None]) -> tuple[date | None, date | None]:
-    """The row's first and last day, from its ``date`` or its ``period``. A row naming both is refused unless
-    they are the same days: keeping either one silently would file the figures under days the file's
-    author did not mean."""
+    """The row's first and last day, from its ``date`` or its ``period``. A row naming both is the day when
+    the day falls in the period (a daily export with a 月份 column as well: the day is the more precise);
+    a day outside it is refused, naming both — keeping either silently would file the figures under days
+    the file's author did not mean."""
     days = period = None
     if "date" in got:
         try:
@@ -273,9 +274,9 @@ def _row_days(got: dict[str, Any], err: Callable[[str, str], None]) -> tuple[dat
             err("period", str(exc))
     if "date" not in got and "period" not in got:
         err("date", "is missing (a date, or a period such as 2026-10)")
-    if days and period and days != period:
-        err("period", f"is {days_label(*period)} but date is {days[0].isoformat()} on the same row; "
-                      "a row is one day (date) or one period (period): keep one")
+    if days and period and not period[0] <= days[0] <= period[1]:
+        err("period", f"is {days_label(*period)} but date is {days[0].isoformat()}, outside it, on the same "
+                      "row; a row is one day (date) or one period (period): fix one, or keep one")
     return days or period or (None, None)
 
 

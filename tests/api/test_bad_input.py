@@ -63,6 +63,8 @@ BAD_JSON_CASES = {
     "NaN in metadata": (transcript(metadata={"x": float("nan")}), ["body", "metadata"]),
     # found by a probe (2026-11-29): stored, or a message that did not say what was wrong
     "zero-width spaces for text": (transcript(utterances=[_utt(text="\u200b\u200b")]), ["body", "utterances", 0, "text"]),
+    "zero-width and plain spaces for text": (transcript(utterances=[_utt(text="\u200b \u200b")]),
+                                             ["body", "utterances", 0, "text"]),
     "team ending in a space": (transcript(team="after-sales "), ["body", "team"]),
     "agent_id starting with an ideographic space": (transcript(agent_id="\u3000a7"), ["body", "agent_id"]),
     "NaN asr_confidence": (transcript(utterances=[_utt(asr_confidence=float("nan"))]),

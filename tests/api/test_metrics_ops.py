@@ -81,8 +81,8 @@ def test_a_chunk_scored_as_a_batch_observes_its_stage_mean_once(client, settings
 
 @pytest.mark.slow
 def test_several_api_processes_answer_a_scrape_with_all_their_counts(tmp_path, sqlite_settings):
-    settings = sqlite_settings
     """qa serve --api-processes 2: each scrape sums both processes (it came from one or the other before)."""
+    settings = sqlite_settings
     env = {k: v for k, v in os.environ.items() if not k.startswith(("QA_", "PROMETHEUS_"))}
     env.update({"PYTHONPATH": str(REPO), "QA_DB__URL": settings.database_url, "QA_DB__AUTO_MIGRATE": "false",
                 "QA_REDIS__URL": settings.redis.url, "QA_REDIS__QUEUE": settings.redis.queue,

@@ -27,10 +27,11 @@ def test_parse_text_log_reads_named_speakers_and_marketplace_roles():
     """客服小王： and 客服-小李 09:31:00： were read as the customer's words, the agent's reply lost."""
     log = ("客户：你好，我的快递没到\n客服小王：您好，请提供一下订单号\n客户：123456\n"
            "客服-小李 09:31:00：好的，正在为您查询\n坐席1001: 查到了\n客服 小王 (工号1234)：已催\n"
-           "买家：谢谢\n卖家小店：不客气\n客户经理张三：稍后回电\n顾客张先生：好")
+           "买家：谢谢\n卖家小店：不客气\n客户经理张三：稍后回电\n顾客张先生：好\n主管 09:31:00：请跟进")
     utts = parse_text_log(log)
     assert [u["role"] for u in utts] == ["customer", "agent", "customer", "agent", "agent", "agent",
-                                         "customer", "agent", "agent", "customer"]
+                                         "customer", "agent", "agent", "customer", "agent"]
+    assert utts[-1]["text"] == "请跟进"
     assert [u["text"] for u in utts][:4] == ["你好，我的快递没到", "您好，请提供一下订单号", "123456", "好的，正在为您查询"]
     assert utts[3]["start_ms"] == (9 * 3600 + 31 * 60) * 1000
 
@@ -41,7 +42,16 @@ def test_parse_text_log_keeps_field_labels_and_sentences_inside_an_utterance():
     assert utts[0]["text"] == "请核对\n用户名：abc\n客户电话：138\n订单号：123\n客户说，地址是：北京"
 
 
-@pytest.mark.parametrize("line", ["主管 09:31:00：请跟进", "[09:31] 小王：好的"])
+@pytest.mark.parametrize("line", ["客户反映的问题是：快递没到", "用户协议：第一条……", "买家留言：请尽快发货",
+                                  "客服工号：1024", "客户经理稍后联系您：明天", "周一 9:00：开门", "用户ID：abc"])
+def test_parse_text_log_words_after_a_role_word_are_no_speaker(line):
+    """A role word then words, not a name or an id, is text inside the utterance, as it always was (a
+    review found these moved into a turn of their own, or the import refused)."""
+    utts = parse_text_log("客服：我看一下\n" + line)
+    assert [u["role"] for u in utts] == ["agent"] and utts[0]["text"].endswith(line)
+
+
+@pytest.mark.parametrize("line", ["[09:31] 小王：好的", "客服/小王：好的"])
 def test_parse_text_log_refuses_a_speaker_it_cannot_place(line):
     """Such a line used to be glued onto the previous speaker's words, silently."""
     with pytest.raises(TextLogError, match=r"line 2: .* reads like a speaker"):

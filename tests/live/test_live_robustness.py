@@ -60,6 +60,34 @@ def test_a_redis_restarted_empty_never_hands_out_an_id_without_alerts_either(liv
         assert open_conversation(live_client, f"more-{n}", team="t2") == other + n + 1
 
 
+def test_a_re_open_reserves_an_id_the_first_open_could_not(live_client):
+    """The open that created a conversation may fail after Redis handed out its id and before the database
+    reserved it; the platform's retry finds the conversation and must reserve it then (found by a review)."""
+    from qa_service.storage import live_ids
+    from qa_service.storage.fact_tables import Meta
+
+    cid = open_conversation(live_client, "reserve-on-retry", team="t1")
+    runtime = live_client.app.state.runtime
+    with runtime.session() as s:
+        s.delete(s.get(Meta, live_ids.KEY))  # as if that reservation never committed
+    assert open_conversation(live_client, "reserve-on-retry", team="t1") == cid
+    with runtime.session() as s:
+        assert live_ids.floors(session=s)[0] >= cid + live_ids.BLOCK
+
+
+def test_live_queue_label_is_redacted_and_an_edge_space_from_before_the_upgrade_still_ends(live_client, redis_conn):
+    cid = open_conversation(live_client, "queue-pii", team="t1", queue="回拨13900001111")
+    meta = live_repo.load(redis_conn, cid)[0]
+    assert meta["queue"] == "回拨[手机号]"
+    stream(live_client, cid, CALM)
+    meta["team"] = "t1 "  # opened by a release that took it
+    redis_conn.hset(f"{live_repo.P}c:{cid}", "meta", json.dumps(meta, ensure_ascii=False))
+    ended = live_client.post(f"/v1/live/conversations/{cid}/end")
+    assert ended.status_code == 200 and ended.json()["transcript_id"], ended.text
+    got = live_client.get(f"/v1/transcripts/{ended.json()['transcript_id']}").json()
+    assert got["team"] == "t1" and got["queue"] == "回拨[手机号]"
+
+
 def test_a_key_stored_as_a_transcript_cannot_be_opened_live_nor_lose_its_turns_at_the_end(live_client):
     body = {"source": "live-test", "external_id": "posted", "channel": "chat", "agent_id": "a1",
             "utterances": [{"role": "customer", "text": "原来批量导入的内容"}, {"role": "agent", "text": "好的"}]}

@@ -175,15 +175,20 @@ def test_kpi_file_without_agent_or_date_column_is_a_file_error():
         parse_csv_text("agent_id,date,contacts,接待量\nx,2026-10-01,1,1\n")
 
 
-def test_kpi_row_with_a_date_and_another_period_is_refused_naming_both():
-    """k5,2026-10-05,2026-10 was stored as the day, the month dropped without a word."""
+def test_kpi_row_with_a_date_outside_its_period_is_refused_naming_both():
+    """k5,2026-11-05,2026-10 was stored as the day, the month dropped without a word. A daily export that
+    also carries its month (坐席工号,月份,日期,…) is one day a row, as before: the day falls in the month."""
     parsed = parse_csv_text("agent_id,date,period,contacts\n"
-                            "k5,2026-10-05,2026-10,10\n"       # line 2: a day and a month
+                            "k5,2026-11-05,2026-10,10\n"       # line 2: a day outside the month
                             "k6,2026-10-05,2026-10-05,10\n"    # line 3: the same day twice: kept
-                            "k7,2026-10-05,2026-13,10\n")      # line 4: a period that is none
-    assert [r.line for r in parsed.records] == [3]
+                            "k7,2026-10-05,2026-13,10\n"       # line 4: a period that is none
+                            "k8,2026-10-05,2026-10,10\n")      # line 5: a day and its month: the day
+    assert [r.line for r in parsed.records] == [3, 5]
+    assert (parsed.records[1].date_from, parsed.records[1].date_to) == (date(2026, 10, 5), date(2026, 10, 5))
     assert [(e.line, e.field) for e in parsed.errors] == [(2, "period"), (4, "period")]
-    assert "is 2026-10-01..2026-10-31 but date is 2026-10-05 on the same row" in str(parsed.errors[0])
+    assert "is 2026-10-01..2026-10-31 but date is 2026-11-05, outside it" in str(parsed.errors[0])
+    daily = parse_csv_text("坐席工号,月份,日期,接待量\na1,2026-10,2026-10-05,30\na1,2026-10,2026-10-06,20\n")
+    assert len(daily.records) == 2 and not daily.errors
 
 
 def test_kpi_period_rows_cover_their_whole_period():

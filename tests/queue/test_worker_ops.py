@@ -78,8 +78,8 @@ def test_worker_outlives_a_redis_outage_and_takes_jobs_again(tmp_path, sqlite_ur
 
 
 def test_worker_loop_starts_rq_again_after_rq_quit_on_a_lost_redis(sqlite_settings, redis_conn, monkeypatch, caplog):
-    settings = sqlite_settings
     """rq ends its loop ("unhandled exception, quitting") when Redis drops mid-job; the worker used to end too."""
+    settings = sqlite_settings
     calls = []
 
     def rq_quits_once(self, **_):
