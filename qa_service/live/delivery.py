@@ -12,6 +12,7 @@ after a backoff, or failed after ``QA_LIVE__DELIVERY_ATTEMPTS``; a lease that ou
 sender expires and another sender takes it. A new alert's deliveries are stored already leased to
 the process that raised it, which sends them at once (``send_now``): the first try waits for no
 poll and no claiming write, and the outbox only backs it up. Receivers de-duplicate on ``alert_id``.
+Each webhook is sent to on threads of its own (``lane``): one that is slow or down delays only itself.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import queue
 import threading
 import time
 import urllib.parse
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -33,6 +33,7 @@ import httpx
 
 from qa_service import metrics
 from qa_service.config import LiveSettings
+from qa_service.live.lane import Lanes
 from qa_service.storage import alerts as repo
 from qa_service.storage.alert_tables import LiveAlert, Webhook
 from qa_service.storage.tables import utcnow
@@ -41,6 +42,11 @@ log = logging.getLogger(__name__)
 FORMATS = ("json", "dingtalk", "wecom", "feishu")
 SEVERITY_ZH = {"info": "提示", "minor": "一般", "major": "重要", "critical": "紧急"}
 LEASE_S = 60.0
+PER_WEBHOOK = 2  # calls under way to one webhook at a time (its own threads)
+CLAIM_PER_WEBHOOK = 20  # deliveries of one webhook the outbox hands this process per pass
+STALE_S = LEASE_S / 2  # a try queued this long behind its webhook's earlier ones is left to the outbox
+CONNECT_TIMEOUT_S = 3.0  # a host that does not answer at all is given up sooner than a slow answer
+CLOSE_GRACE_S = 2.0  # on shutdown, how long queued tries may still start
 
 
 def alert_payload(alert: LiveAlert) -> dict[str, Any]:
@@ -130,13 +136,18 @@ def _refused(fmt: str, response: httpx.Response) -> str | None:
 
 
 class Sender:
-    """Sends due deliveries: a few at a time, each over a shared HTTP client."""
+    """Sends deliveries over one shared HTTP client, each webhook on threads of its own (``lane.Lanes``):
+    a webhook that is slow, refuses or times out holds at most ``PER_WEBHOOK`` threads — its own — and
+    never delays another's alerts; within one webhook first tries go before retries."""
 
-    def __init__(self, sessions, settings: LiveSettings, *, threads: int = 8):
+    def __init__(self, sessions, settings: LiveSettings, *, per_webhook: int = PER_WEBHOOK):
         self.sessions = sessions
         self.settings = settings
-        self.client = httpx.Client(timeout=settings.delivery_timeout_s, follow_redirects=False)
-        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="qa-alert-send")
+        timeout = settings.delivery_timeout_s
+        self.client = httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT_S)),
+                                   follow_redirects=False)
+        self.per_webhook = per_webhook
+        self.lanes = Lanes(self._try, per_key=per_webhook, stale_s=STALE_S, name="qa-alert-send")
         # Outcomes are written by one thread, many per transaction: a send never waits for the
         # database (an embedded SQLite writer may be busy with a batch ingest).
         self.outcomes: queue.SimpleQueue = queue.SimpleQueue()
@@ -144,19 +155,25 @@ class Sender:
         self.recorder.start()
 
     def close(self) -> None:
-        self.pool.shutdown(wait=True)
+        """Stop promptly: what is queued gets a moment, a call under way its timeout; anything left is
+        still leased and is sent again once the lease runs out (at least once)."""
+        self.lanes.close(CLOSE_GRACE_S, self.settings.delivery_timeout_s)
         self.outcomes.put(None)
         self.recorder.join(timeout=30)
         self.client.close()
 
     def deliver_due(self) -> int:
-        """Try every due delivery once; returns how many were tried."""
+        """Hand every due delivery to its webhook's threads (without waiting for them); returns how many.
+        A webhook with a backlog in this process takes no more for now, and one that is failing only what
+        its threads can start at once: a dead webhook's retries are not piled up here to go stale."""
+        room = {hook: max(0, (self.per_webhook if failing else CLAIM_PER_WEBHOOK) - load)
+                for hook, (load, failing) in self.lanes.load().items()}
         with self.sessions() as session:
-            claimed = repo.claim_due(session=session, now=utcnow(), lease_s=LEASE_S)
+            claimed = repo.claim_due(session=session, now=utcnow(), lease_s=LEASE_S, per_webhook=CLAIM_PER_WEBHOOK,
+                                     room=room)
             work = self.jobs(claimed)
             session.commit()
-        for _ in self.pool.map(lambda job: self._send(*job), work):
-            pass
+        self.send_now(work)
         return len(work)
 
     @staticmethod
@@ -166,11 +183,15 @@ class Sender:
 
     def send_now(self, jobs: list[tuple[int, int, dict[str, Any], Webhook]]) -> None:
         """Send deliveries this process has just stored and leased, without waiting for the loop; if
-        the process dies first, their lease runs out and any sender's ``deliver_due`` takes them."""
+        the process dies first (or closes, or one waits too long behind its webhook's earlier ones),
+        their lease runs out and any sender's ``deliver_due`` takes them."""
         for job in jobs:
-            self.pool.submit(self._send, *job)
+            self.lanes.submit(job[3].id, job, retry=job[1] > 0)
 
-    def _send(self, delivery_id: int, attempts: int, payload: dict[str, Any], webhook: Webhook) -> None:
+    def _try(self, job: tuple[int, int, dict[str, Any], Webhook]) -> bool:
+        return self._send(*job)
+
+    def _send(self, delivery_id: int, attempts: int, payload: dict[str, Any], webhook: Webhook) -> bool:
         error = None
         try:
             url, body, headers = render(webhook, payload, time.time())
@@ -188,6 +209,7 @@ class Sender:
             log.warning("alert %s to webhook %s, try %d: %s", payload["alert_id"], webhook.id, tries, error)
         self.outcomes.put({"delivery_id": delivery_id, "ok": error is None, "error": error, "retry_at": retry_at,
                            "payload": payload})
+        return error is None
 
     def _record(self) -> None:
         """Write outcomes as they come, all those waiting in one transaction. One lost with the process

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -109,18 +109,21 @@ def set_transcript(*, session: Session, conversation_id: int, source: str, exter
 # --- deliveries ------------------------------------------------------------------------------------------------
 
 
-def claim_due(*, session: Session, now: datetime, lease_s: float, limit: int = 50
-              ) -> list[tuple[AlertDelivery, LiveAlert, Webhook]]:
-    """Deliveries to try now (pending and due, or a sender's lease ran out), leased to this sender."""
+def claim_due(*, session: Session, now: datetime, lease_s: float, limit: int = 50, per_webhook: int | None = None,
+              room: Mapping[int, int] | None = None) -> list[tuple[AlertDelivery, LiveAlert, Webhook]]:
+    """Deliveries to try now (pending and due, or a sender's lease ran out), leased to this sender,
+    the longest due first: at most ``limit``, at most ``per_webhook`` of one webhook, and of a webhook
+    in ``room`` at most that many (0: none; so one webhook's backlog never fills a pass)."""
     due = or_(and_(AlertDelivery.status == "pending", AlertDelivery.next_attempt_at <= now),
               and_(AlertDelivery.status == "sending", AlertDelivery.lease_until < now))
-    live_hook = select(Webhook.id).where(Webhook.id == AlertDelivery.webhook_id, Webhook.deleted_at.is_(None)).exists()
-    query = select(AlertDelivery.id).where(due, live_hook).order_by(AlertDelivery.next_attempt_at).limit(limit)
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    ids = list(session.scalars(query))
+    ids = _due_ids(session, due, limit=limit, per_webhook=per_webhook, room=room or {})
     if not ids:
         return []
+    if session.get_bind().dialect.name == "postgresql":  # another sender's rows are skipped, not waited for
+        ids = list(session.scalars(select(AlertDelivery.id).where(AlertDelivery.id.in_(ids), due)
+                                   .with_for_update(skip_locked=True)))
+        if not ids:
+            return []
     session.execute(update(AlertDelivery).where(AlertDelivery.id.in_(ids), due)
                     .values(status="sending", lease_until=now + timedelta(seconds=lease_s))
                     .execution_options(synchronize_session=False))
@@ -129,6 +132,33 @@ def claim_due(*, session: Session, now: datetime, lease_s: float, limit: int = 5
                            .join(Webhook, Webhook.id == AlertDelivery.webhook_id)
                            .where(AlertDelivery.id.in_(ids), AlertDelivery.status == "sending")).all()
     return [tuple(r) for r in rows]
+
+
+def _due_ids(session: Session, due, *, limit: int, per_webhook: int | None, room: Mapping[int, int]) -> list[int]:
+    """The ids ``claim_due`` takes: each webhook's first ``per_webhook`` (a window function, so one
+    query whatever the backlog), trimmed to its ``room``."""
+    live_hook = select(Webhook.id).where(Webhook.id == AlertDelivery.webhook_id, Webhook.deleted_at.is_(None)).exists()
+    where = [due, live_hook]
+    full = [hook for hook, n in room.items() if n <= 0]
+    if full:
+        where.append(AlertDelivery.webhook_id.not_in(full))
+    if per_webhook is None:
+        query = select(AlertDelivery.id, AlertDelivery.webhook_id).where(*where)
+        return [i for i, _ in session.execute(query.order_by(AlertDelivery.next_attempt_at).limit(limit))]
+    rank = func.row_number().over(partition_by=AlertDelivery.webhook_id,
+                                  order_by=(AlertDelivery.next_attempt_at, AlertDelivery.id))
+    ranked = select(AlertDelivery.id, AlertDelivery.webhook_id, AlertDelivery.next_attempt_at,
+                    rank.label("rank")).where(*where).subquery()
+    rows = session.execute(select(ranked.c.id, ranked.c.webhook_id).where(ranked.c.rank <= per_webhook)
+                           .order_by(ranked.c.next_attempt_at, ranked.c.id))
+    ids, taken = [], dict.fromkeys(room, 0)
+    for delivery_id, hook in rows:
+        if len(ids) == limit:
+            break
+        if taken.get(hook, 0) < room.get(hook, per_webhook):
+            taken[hook] = taken.get(hook, 0) + 1
+            ids.append(delivery_id)
+    return ids
 
 
 def record_attempt(*, session: Session, delivery_id: int, ok: bool, error: str | None, retry_at: datetime | None,

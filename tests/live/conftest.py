@@ -20,30 +20,48 @@ SAMPLE = json.loads((Path(__file__).resolve().parents[1] / "data" / "live_sample
 
 
 class Receiver:
-    """A webhook receiver on a real port: records each request (path, headers, raw body); can go down."""
+    """A webhook receiver on a real port: records each request (path, headers, raw body, when it came and
+    when it was answered, how many were in hand at once); can go down, answer ``status``, or take
+    ``delay_s`` to answer."""
 
-    def __init__(self, port: int | None = None):
+    def __init__(self, port: int | None = None, *, status: int = 200, delay_s: float = 0.0):
         self.port = port or free_port()
+        self.status, self.delay_s = status, delay_s
         self.requests: list[dict] = []
+        self.answered: list[float] = []
+        self.most_at_once = 0
         self.server: ThreadingHTTPServer | None = None
 
     def start(self) -> Receiver:
-        received = self.requests
+        received, receiver, lock = self.requests, self, threading.Lock()
+        in_hand = [0]
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                with lock:
+                    in_hand[0] += 1
+                    receiver.most_at_once = max(receiver.most_at_once, in_hand[0])
                 received.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
                                  "body": body, "at": time.time()})
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.end_headers()
-                self.wfile.write(b'{"errcode": 0}')
+                try:
+                    time.sleep(receiver.delay_s)
+                    self.send_response(receiver.status)
+                    self.send_header("content-type", "application/json")
+                    self.end_headers()
+                    self.wfile.write(b'{"errcode": 0}')
+                except OSError:  # the sender stopped waiting
+                    pass
+                finally:
+                    with lock:
+                        in_hand[0] -= 1
+                        receiver.answered.append(time.time())
 
             def log_message(self, *args):
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True  # a slow answer in hand does not hold up stop()
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
 
