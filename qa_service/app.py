@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 import os
+import threading
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -17,6 +18,7 @@ from qa_service.api.middleware import BodySizeLimit, BrowserGuard, RequireCreden
 from qa_service.api.routes import health, keys, live, performance, reviews, rules, transcripts, webhooks
 from qa_service.config import Settings
 from qa_service.live.loop import LiveLoop
+from qa_service.process import also_on_exit_signal
 from qa_service.runtime import Runtime
 from qa_service.storage import sqlite_writer
 from qa_service.ui import routes as ui_routes
@@ -29,6 +31,7 @@ async def _lifespan(app: FastAPI):
     gc.collect()
     gc.freeze()
     runtime = app.state.runtime
+    restore_signals = also_on_exit_signal(app.state.stopping.set)  # open streams end when the server stops
     loop = LiveLoop(runtime) if runtime.settings.live.enabled else None
     if loop is not None:
         loop.start()
@@ -36,6 +39,8 @@ async def _lifespan(app: FastAPI):
     if checkpoints is not None:
         checkpoints.start()
     yield
+    app.state.stopping.set()
+    restore_signals()
     if checkpoints is not None:
         checkpoints.stop()
     if loop is not None:
@@ -66,6 +71,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         description="智能质检: ingest Chinese customer-service transcripts, score them, explain every point.",
     )
     app.state.runtime = runtime
+    # Set once the server begins to stop: a long-lived response (the live board's event stream) ends
+    # then, instead of keeping the server waiting for its viewer to go away.
+    app.state.stopping = threading.Event()
     errors.install(app)
     app.add_middleware(RequireCredentials, enforced=settings.auth_enforced)
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)

@@ -7,8 +7,11 @@ import json
 import os
 import signal
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
+EXIT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 WORKERS_FILE = "workers.json"  # in the data dir, while qa serve supervises workers there
 PR_SET_PDEATHSIG = 1
 
@@ -134,3 +137,35 @@ def clear_worker_status(data_dir: Path) -> None:
         (Path(data_dir) / WORKERS_FILE).unlink()
     except OSError:
         pass
+
+
+def also_on_exit_signal(callback: Callable[[], None]) -> Callable[[], None]:
+    """Call ``callback`` as well when SIGINT or SIGTERM arrives, then the handler installed before it
+    (uvicorn's, which begins its graceful shutdown); returns what puts that handler back.
+
+    A server waits for its open responses to end before it stops, and a stream (the live board's) ends
+    only when it notices: this is how it notices. Off the main thread (a server in a thread, the test
+    client) it does nothing, as signals are the main thread's. ``callback`` runs in a signal handler:
+    it must only set a flag."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    before = {sig: signal.getsignal(sig) for sig in EXIT_SIGNALS}
+
+    def handler(signum, frame):
+        callback()
+        previous = before[signum]
+        if callable(previous):
+            previous(signum, frame)
+        elif previous == signal.SIG_DFL:  # what would have happened: the default, once more
+            signal.signal(signum, signal.SIG_DFL)
+            signal.raise_signal(signum)
+
+    for sig in EXIT_SIGNALS:
+        signal.signal(sig, handler)
+
+    def restore() -> None:
+        for sig, previous in before.items():
+            if signal.getsignal(sig) is handler:
+                signal.signal(sig, previous if previous is not None else signal.SIG_DFL)
+
+    return restore

@@ -259,6 +259,7 @@ class BackgroundServer:
         return self
 
     def stop(self) -> None:
+        self.server.config.app.state.stopping.set()  # what a signal does for qa serve: open streams end
         self.server.should_exit = True
         self.thread.join(timeout=10)
 

@@ -17,6 +17,10 @@ from qa_service.cli.app import (DataDir, app, console, err_console, exit_on_sign
 from qa_service import metrics
 from qa_service.config import Settings, masked_url
 
+# On SIGTERM the API finishes the requests under way; one still running after this long is cancelled, so
+# no client (a board's event stream ends by itself at once) can keep the server from stopping.
+GRACEFUL_SHUTDOWN_S = 10
+
 
 @app.command()
 def serve(
@@ -67,9 +71,10 @@ def serve(
             os.environ[SETTINGS_ENV] = settings.model_dump_json()
             os.environ[metrics.MULTIPROC_ENV] = str(multiprocess_metrics_dir(settings.data_dir))
             uvicorn.run("qa_service.app:app_from_env", factory=True, workers=api_processes, host=host, port=port,
-                        log_level="info")
+                        log_level="info", timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
         else:
-            uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+            uvicorn.run(create_app(settings), host=host, port=port, log_level="info",
+                        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
     finally:
         stack.stop()
 

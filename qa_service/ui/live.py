@@ -26,8 +26,11 @@ from qa_service.ui.render import page
 router = APIRouter(prefix="/ui", include_in_schema=False)
 RECENT_ALERTS = 50
 # A stream outlives the request that authenticated it: every RECHECK_S the viewer's key and login are
-# read again, and the stream ends once either is revoked, ended or expired (the wait for events is as long).
+# read again, and the stream ends once either is revoked, ended or expired.
 RECHECK_S = 3.0
+# The longest wait for events before the stream looks again at whether the server is stopping: it ends
+# then (the browser reconnects to the server that comes back), or the server would wait for the viewer.
+WAIT_S = 0.5
 ENDED = "login ended or key revoked; log in again at /ui/login"
 
 
@@ -49,19 +52,21 @@ def live_page(request: Request, runtime: RuntimeDep, session: SessionDep, me: Su
 @router.get("/live/events", response_class=EventSourceResponse)
 async def live_events(request: Request, runtime: RuntimeDep, me: Supervise) -> AsyncIterator[ServerSentEvent]:
     """A fresh board whenever something of the viewer's team happens (new alert, acknowledgement, turn);
-    an ``ended`` event, and the end of the stream, once the viewer's key is revoked or login ends."""
+    an ``ended`` event, and the end of the stream, once the viewer's key is revoked or login ends; the
+    end of the stream (no event: the browser reconnects) once the server begins to stop."""
     r = async_client(runtime.settings)
+    stopping = request.app.state.stopping
     last = "$"
     try:
         yield ServerSentEvent(event="board", data=await run_in_threadpool(snapshot, runtime, me.team))
         checked = time.monotonic()
-        while not await request.is_disconnected():
+        while not stopping.is_set() and not await request.is_disconnected():
             if time.monotonic() - checked >= RECHECK_S:
                 if not await run_in_threadpool(still_authenticated, request, me):
                     yield ServerSentEvent(event="ended", data={"detail": ENDED})
                     return
                 checked = time.monotonic()
-            got = await r.xread({f"{LIVE_PREFIX}events": last}, block=int(RECHECK_S * 1000), count=100)
+            got = await r.xread({f"{LIVE_PREFIX}events": last}, block=int(WAIT_S * 1000), count=100)
             if not got:
                 continue
             events = got[0][1]

@@ -1,0 +1,78 @@
+"""``qa serve`` stops on SIGTERM while a live board is open. Found by a probe: the board's event stream
+kept the server "Waiting for connections to close" until the client gave up (a browser tab never does).
+A real ``qa serve`` process, a real signal, a real streaming client (TestClient buffers a response)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import pytest
+
+from qa_service.stack import free_port
+from tests.conftest import REPO
+
+STOPS_WITHIN_S = 20.0  # the stream ends at once; the rest is the API's own shutdown, on a slow machine
+CLIENT_WAITS_S = 120.0  # the viewer stays far longer: a server that waits for it fails the test
+
+
+def _serve(tmp_path, sqlite_url: str, redis_url: str, api_processes: int) -> tuple[subprocess.Popen, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
+    env.update(PYTHONPATH=str(REPO), QA_DB__URL=sqlite_url, QA_REDIS__URL=redis_url)
+    port = free_port()
+    log = open(tmp_path / "serve.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "qa_service.cli", "serve", "--workers", "0", "--port", str(port),
+                             "--api-processes", str(api_processes), "--data-dir", str(tmp_path / "data")],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    pytest.fail(f"qa serve did not start: {(tmp_path / 'serve.log').read_text(errors='replace')[-2000:]}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("api_processes", [1, 2])
+def test_serve_stops_promptly_while_a_live_board_is_open(tmp_path, sqlite_url, redis_url, redis_conn,
+                                                         api_processes):
+    proc, url = _serve(tmp_path, sqlite_url, redis_url, api_processes)
+    events, ended = [], threading.Event()
+
+    def watch():  # a board left open in a browser tab
+        try:
+            with httpx.Client(timeout=httpx.Timeout(10.0, read=CLIENT_WAITS_S)) as c, \
+                    c.stream("GET", f"{url}/ui/live/events") as resp:
+                for line in resp.iter_lines():
+                    if line.startswith("event:"):
+                        events.append(line)
+        except httpx.HTTPError:
+            pass
+        finally:
+            ended.set()
+
+    viewer = threading.Thread(target=watch, daemon=True)
+    viewer.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not events and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert events == ["event: board"], (tmp_path / "serve.log").read_text(errors="replace")[-2000:]
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=STOPS_WITHIN_S)
+        assert ended.wait(5) and code in (0, 128 + signal.SIGTERM, -signal.SIGTERM)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"qa serve still running {STOPS_WITHIN_S:g} s after SIGTERM with a live board open")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
