@@ -69,6 +69,17 @@ def list_alerts(*, session: Session, team: str | None, status: str | None, limit
     return repo.list_alerts(session=session, team=team, status=status, limit=limit, before_id=before_id)
 
 
+def board_alerts(*, session: Session, team: str | None, open_limit: int, handled_limit: int
+                 ) -> tuple[list[LiveAlert], int]:
+    """What the live board lists: every open (not yet acknowledged) alert, newest first, up to
+    ``open_limit``, then the latest ``handled_limit`` acknowledged or closed ones; and how many open
+    ones there are in all. An open alert stays on the board however many newer ones came after it."""
+    opened = repo.list_alerts(session=session, team=team, status="open", limit=open_limit)
+    total = len(opened) if len(opened) < open_limit else repo.count_alerts(session=session, team=team, status="open")
+    handled = repo.list_alerts(session=session, team=team, status=("acknowledged", "closed"), limit=handled_limit)
+    return opened + handled, total
+
+
 def add_webhook(*, session: Session, url: str, fmt: str, secret: str | None, teams: list[str] | None,
                 by: str | None) -> Webhook:
     if fmt not in FORMATS:

@@ -78,20 +78,30 @@ def get_alert(*, session: Session, alert_id: int) -> LiveAlert | None:
     return session.get(LiveAlert, alert_id)
 
 
-def list_alerts(*, session: Session, team: str | None = None, status: str | None = None,
+def list_alerts(*, session: Session, team: str | None = None, status: str | Sequence[str] | None = None,
                 conversation_ids: Sequence[int] | None = None, limit: int = 100, before_id: int | None = None
                 ) -> list[LiveAlert]:
-    """Newest first."""
-    query = select(LiveAlert).order_by(LiveAlert.id.desc()).limit(limit)
-    if team:
-        query = query.where(LiveAlert.team_id == team)
-    if status:
-        query = query.where(LiveAlert.status == status)
+    """Newest first; ``status`` one or several."""
+    query = _alerts_where(select(LiveAlert), team, status).order_by(LiveAlert.id.desc()).limit(limit)
     if conversation_ids is not None:
         query = query.where(LiveAlert.conversation_id.in_(list(conversation_ids)))
     if before_id:
         query = query.where(LiveAlert.id < before_id)
     return list(session.scalars(query))
+
+
+def count_alerts(*, session: Session, team: str | None = None, status: str | Sequence[str] | None = None) -> int:
+    return session.scalar(_alerts_where(select(func.count()).select_from(LiveAlert), team, status)) or 0
+
+
+def _alerts_where(query, team: str | None, status: str | Sequence[str] | None):
+    if team:
+        query = query.where(LiveAlert.team_id == team)
+    if isinstance(status, str):
+        query = query.where(LiveAlert.status == status)
+    elif status:
+        query = query.where(LiveAlert.status.in_(list(status)))
+    return query
 
 
 def max_conversation_id(*, session: Session) -> int:

@@ -24,7 +24,8 @@ from qa_service.storage.redis import async_client
 from qa_service.ui.render import page
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
-RECENT_ALERTS = 50
+OPEN_ALERTS = 500  # open alerts on the board at most (how many more there are is shown)
+RECENT_ALERTS = 50  # acknowledged or closed alerts on the board, the latest
 # A stream outlives the request that authenticated it: every RECHECK_S the viewer's key and login are
 # read again, and the stream ends once either is revoked, ended or expired.
 RECHECK_S = 3.0
@@ -35,11 +36,16 @@ ENDED = "login ended or key revoked; log in again at /ui/login"
 
 
 def snapshot(runtime, team: str | None) -> dict[str, Any]:
-    """What the board shows: open conversations and the latest alerts (of the team)."""
+    """What the board shows (of the team): open conversations; every open alert (up to OPEN_ALERTS:
+    ``open_alerts`` counts them all, ``open_left_off`` the older ones not listed), then the latest
+    acknowledged or closed ones. An open alert is never pushed off by newer ones."""
     with runtime.read_sessions() as session:
-        alerts = supervise.list_alerts(session=session, team=team, status=None, limit=RECENT_ALERTS)
+        alerts, open_total = supervise.board_alerts(session=session, team=team, open_limit=OPEN_ALERTS,
+                                                    handled_limit=RECENT_ALERTS)
         rows = [json.loads(presenters.alert_read(a).model_dump_json()) for a in alerts]
-    return {"conversations": service.board(runtime, team), "alerts": rows}
+    shown = sum(1 for a in alerts if a.status == "open")
+    return {"conversations": service.board(runtime, team), "alerts": rows, "open_alerts": open_total,
+            "open_left_off": open_total - shown}
 
 
 @router.get("/live", response_class=HTMLResponse)

@@ -37,9 +37,27 @@ def test_live_board_shows_a_new_alert_without_reloading_and_acknowledges_it(live
     assert "12315" in row.inner_text() and "待介入" in row.inner_text()
     assert "a9[U+202E]" in row.inner_text()  # a right-to-left override is shown, not obeyed
     assert page.locator("#conversations tbody tr", has_text="browser/angry-1").count() == 1
+    page.locator("#open-count", has_text="待介入 3 条").wait_for(timeout=10_000)  # every open alert counted
     page.screenshot(path=str(shots / "live.png"))
     page.fill("#qa-user", "lead.zhou")
     row.locator("button.ack").click()
     page.locator("#alerts tbody tr[data-alert]", has_text="客户威胁投诉").locator(
         "td.status", has_text="已介入").wait_for(timeout=10_000)
+    assert page.locator("#open-count").inner_text() == "待介入 2 条"
+    assert not page.js_errors
+
+
+def test_live_board_counts_the_open_alerts_past_its_bound(live_server, page, monkeypatch):  # noqa: F811
+    from qa_service.ui import live
+
+    monkeypatch.setattr(live, "OPEN_ALERTS", 1)
+    with httpx.Client(base_url=live_server, timeout=30) as api:
+        cid = api.post("/v1/live/conversations", json={"source": "browser", "external_id": "angry-2"}).json()["id"]
+        for i, u in enumerate(ANGRY):
+            assert api.post(f"/v1/live/conversations/{cid}/utterances",
+                            json={"utterances": [{"seq": i, **u}]}).status_code == 200
+    page.goto(f"{live_server}/ui/live")
+    assert page.locator("#alerts tbody tr[data-alert]").count() == 1
+    assert "另有 2 条更早的待介入预警未列出" in page.locator("#alerts tbody").inner_text()
+    assert page.locator("#open-count").inner_text() == "待介入 3 条"
     assert not page.js_errors

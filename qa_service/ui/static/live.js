@@ -51,11 +51,28 @@
     }
   }
 
+  function leftOff(tbody, n) {
+    const td = cell(tbody.insertRow(), `另有 ${n} 条更早的待介入预警未列出：GET /v1/live/alerts?status=open 可查全部`, "empty");
+    td.colSpan = 8;
+  }
+
   function render(board) {
     const alerts = document.querySelector("#alerts tbody");
     alerts.replaceChildren();
     if (!board.alerts.length) cell(alerts.insertRow(), "暂无预警", "empty").colSpan = 8;
+    // Every open alert comes first (newest first), then the latest handled ones: an open alert is never
+    // pushed off the board by newer ones. Past the server's bound the older open ones are counted.
+    const openCount = document.getElementById("open-count");
+    if (openCount) {
+      openCount.textContent = `待介入 ${board.open_alerts || 0} 条`;
+      openCount.hidden = !board.open_alerts;
+    }
+    let leftOffShown = !board.open_left_off;
     for (const a of board.alerts) {
+      if (!leftOffShown && a.status !== "open") {
+        leftOffShown = true;
+        leftOff(alerts, board.open_left_off);
+      }
       const tr = alerts.insertRow();
       tr.className = "sev-" + a.severity;
       tr.dataset.alert = a.alert_id;
@@ -82,6 +99,7 @@
         td.appendChild(close);
       }
     }
+    if (!leftOffShown) leftOff(alerts, board.open_left_off);
     const convs = document.querySelector("#conversations tbody");
     convs.replaceChildren();
     if (!board.conversations.length) cell(convs.insertRow(), "暂无进行中的会话", "empty").colSpan = 8;
