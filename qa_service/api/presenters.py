@@ -5,7 +5,6 @@ Used by the JSON routes and the web UI alike.
 
 from __future__ import annotations
 
-import urllib.parse
 from typing import Any
 
 from qa_service.api.schemas import (
@@ -36,6 +35,7 @@ from qa_service.api.schemas import (
 from qa_service.api.schemas.live import AlertRead, DeliveryRead, WebhookRead
 from qa_service.config import ReviewSettings
 from qa_service.domain import QAReport, TranscriptStatus
+from qa_service.live import delivery
 from qa_service.review.service import CalibrationReport, appeal_deadline
 from qa_service.rules.check import ExampleResult
 from qa_service.rules.engine import CompiledPack, PackMatch
@@ -239,19 +239,8 @@ def alert_read(a: LiveAlert) -> AlertRead:
                      acknowledged_by=a.acknowledged_by, closed_at=a.closed_at, note=a.note)
 
 
-def masked_url(url: str) -> str:
-    """A webhook address as listed: query values cut to their last 4 characters (a robot's
-    ``access_token`` or ``key`` is a credential, like the secret, never shown again)."""
-    parts = urllib.parse.urlsplit(url)
-    if not parts.query:
-        return url
-    query = "&".join(f"{k}=…{v[-4:]}" if len(v) > 8 else f"{k}={v}"
-                     for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
-    return urllib.parse.urlunsplit(parts._replace(query=query))
-
-
 def webhook_read(w: Webhook) -> WebhookRead:
-    return WebhookRead(id=w.id, url=masked_url(w.url), format=w.format, teams=w.teams, signed=bool(w.secret),
+    return WebhookRead(id=w.id, url=delivery.masked_url(w.url), format=w.format, teams=w.teams, signed=bool(w.secret),
                        created_at=w.created_at, created_by=w.created_by)
 
 

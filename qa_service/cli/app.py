@@ -57,5 +57,7 @@ def exit_on_signal(signum, _frame) -> None:
 
 def setup_logging(level: int = logging.INFO) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("jieba", "alembic"):
+    # httpx logs every request's full URL at INFO: a webhook's URL carries its robot's token (access_token,
+    # key, a Feishu path) and its signature; the sender's own lines name webhooks by id and masked URL.
+    for noisy in ("jieba", "alembic", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

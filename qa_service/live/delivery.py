@@ -23,6 +23,7 @@ import hmac
 import json
 import logging
 import queue
+import re
 import threading
 import time
 import urllib.parse
@@ -47,6 +48,38 @@ CLAIM_PER_WEBHOOK = 20  # deliveries of one webhook the outbox hands this proces
 STALE_S = LEASE_S / 2  # a try queued this long behind its webhook's earlier ones is left to the outbox
 CONNECT_TIMEOUT_S = 3.0  # a host that does not answer at all is given up sooner than a slow answer
 CLOSE_GRACE_S = 2.0  # on shutdown, how long queued tries may still start
+
+
+# Robots authenticate by their URL: a token in the path after one of these segments (Feishu/Lark
+# ``/open-apis/bot/v2/hook/<token>``, Slack ``/services/…``, Discord ``/api/webhooks/<id>/<token>``), or any
+# long segment of letters and digits, is a credential like DingTalk's ``access_token`` or WeCom's ``key``.
+_TOKEN_AFTER = frozenset({"hook", "hooks", "webhook", "webhooks", "services"})
+_TOKEN_LIKE = re.compile(r"(?=[^/]*\d)(?=[^/]*[A-Za-z])[\w\-.~%]{20,}")
+
+
+def _tail(value: str) -> str:
+    return f"…{value[-4:]}" if len(value) > 8 else value
+
+
+def masked_url(url: str) -> str:
+    """A webhook address as it may be shown or logged: a password in it as ``***`` (a user alone, often a
+    token, too), and its credentials — query values, path tokens (see ``_TOKEN_AFTER``), the fragment —
+    cut to their last 4 characters, as a way to tell webhooks apart."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return "…"
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    netloc = parts.netloc if not at else (f"{userinfo.partition(':')[0]}:***@{hostport}" if ":" in userinfo
+                                          else f"***@{hostport}")
+    segments, after_marker = parts.path.split("/"), False
+    for i, segment in enumerate(segments):
+        if (after_marker and len(segment) > 8) or _TOKEN_LIKE.fullmatch(segment):
+            segments[i] = _tail(segment)
+        after_marker = after_marker or segment.lower() in _TOKEN_AFTER
+    query = "&".join(f"{k}={_tail(v)}" for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc, path="/".join(segments), query=query,
+                                                  fragment=_tail(parts.fragment)))
 
 
 def alert_payload(alert: LiveAlert) -> dict[str, Any]:
@@ -206,7 +239,8 @@ class Sender:
         outcome = "delivered" if error is None else ("failed" if retry_at else "gave_up")
         metrics.ALERT_DELIVERIES.labels(webhook.format, outcome).inc()
         if error:
-            log.warning("alert %s to webhook %s, try %d: %s", payload["alert_id"], webhook.id, tries, error)
+            log.warning("alert %s to webhook %s (%s), try %d: %s", payload["alert_id"], webhook.id,
+                        masked_url(webhook.url), tries, error)
         self.outcomes.put({"delivery_id": delivery_id, "ok": error is None, "error": error, "retry_at": retry_at,
                            "payload": payload})
         return error is None

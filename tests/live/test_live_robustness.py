@@ -4,7 +4,9 @@ Real Redis, a real database and a real HTTP receiver (found by an independent pr
 
 from __future__ import annotations
 
+import base64
 import json
+import logging
 import time
 from datetime import timedelta
 
@@ -12,6 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from qa_service.app import create_app
+from qa_service.cli.app import setup_logging
 from qa_service.config import LiveSettings
 from qa_service.live import service
 from qa_service.live.delivery import render
@@ -172,6 +175,62 @@ def test_robot_urls_are_listed_without_their_tokens(live_client):
     live_client.post("/v1/webhooks", json={"url": url, "format": "dingtalk"})
     [listed] = live_client.get("/v1/webhooks").json()
     assert listed["url"] == "https://oapi.dingtalk.com/robot/send?access_token=…cdef"
+
+
+FEISHU_TOKEN = "2f1e8a9c-4b3d-4e5f-9a8b-7c6d5e4f3a2b"
+
+
+def test_path_tokens_and_passwords_in_webhook_urls_are_never_shown_but_still_used(live_client):
+    """Found by a probe: only query values were masked, so a Feishu robot's token (in the path) and a
+    password in the address came back whole from POST and GET /v1/webhooks."""
+    receiver = Receiver().start()
+    try:
+        feishu = f"http://127.0.0.1:{receiver.port}/open-apis/bot/v2/hook/{FEISHU_TOKEN}"
+        basic = f"http://alice:S3cretPassw0rd@127.0.0.1:{receiver.port}/hook"
+        made = [live_client.post("/v1/webhooks", json={"url": feishu, "format": "feishu"}),
+                live_client.post("/v1/webhooks", json={"url": basic})]
+        assert [r.status_code for r in made] == [201, 201]
+        shown = [r.json()["url"] for r in made]
+        assert shown == [f"http://127.0.0.1:{receiver.port}/open-apis/bot/v2/hook/…3a2b",
+                         f"http://alice:***@127.0.0.1:{receiver.port}/hook"]
+        assert [w["url"] for w in live_client.get("/v1/webhooks").json()] == shown
+        stream(live_client, open_conversation(live_client, "tokens"), [THREAT])
+        got = receiver.wait_for(2)
+        assert sorted(g["path"] for g in got) == ["/hook", f"/open-apis/bot/v2/hook/{FEISHU_TOKEN}"]
+        basic_auth = next(g for g in got if g["path"] == "/hook")["headers"]["authorization"]
+        assert basic_auth == "Basic " + base64.b64encode(b"alice:S3cretPassw0rd").decode()  # sent as given
+    finally:
+        receiver.stop()
+
+
+def test_the_log_never_carries_a_webhooks_token(live_client, caplog, monkeypatch):
+    """Found by a probe: httpx logged every delivery's full URL at INFO (``access_token=…&sign=…``,
+    ``key=…``) into ``qa serve``'s log. ``qa serve`` sets its logging up as here."""
+    root, httpx_logger = logging.getLogger(), logging.getLogger("httpx")
+    level = root.level
+    root.setLevel(logging.INFO)
+    for name in ("httpx", "qa_service.live.delivery"):  # another test's dictConfig (import-linter's) may have
+        monkeypatch.setattr(logging.getLogger(name), "disabled", False)  # turned them off: here they must log
+    try:
+        setup_logging()
+        url = "http://127.0.0.1:9/robot/send?access_token=0123456789abcdef"  # nothing listens: the try fails
+        assert live_client.post("/v1/webhooks", json={"url": url, "format": "dingtalk", "secret": "SECabcdefgh"}
+                                ).status_code == 201
+        with Receiver() as receiver:
+            assert live_client.post("/v1/webhooks", json={"url": receiver.url + "?key=fedcba9876543210",
+                                                          "format": "wecom"}).status_code == 201
+            stream(live_client, open_conversation(live_client, "logged"), [THREAT])
+            receiver.wait_for(1)
+            deadline = time.monotonic() + 10
+            while not any("0123456789abcdef"[-4:] in r.getMessage() for r in caplog.records) \
+                    and time.monotonic() < deadline:
+                time.sleep(0.05)
+    finally:
+        root.setLevel(level)
+        httpx_logger.setLevel(logging.NOTSET)
+    messages = "\n".join(r.getMessage() for r in caplog.records)
+    assert "0123456789abcdef" not in messages and "fedcba9876543210" not in messages and "sign=" not in messages
+    assert "robot/send?access_token=…cdef" in messages  # the failed try is logged, its token masked
 
 
 def test_a_customers_words_are_quoted_not_rendered_in_robot_markdown():
