@@ -189,8 +189,12 @@ def record_attempt(*, session: Session, delivery_id: int, ok: bool, error: str |
 
 def list_deliveries(*, session: Session, status: str | None = None, webhook_id: int | None = None,
                     limit: int = 100) -> list[AlertDelivery]:
+    """Newest first. ``status`` a row status, or ``retrying``: a try failed and another is to come
+    (``pending`` or ``sending`` again, with a ``last_error``) — what the metric's ``failed`` outcome counts."""
     query = select(AlertDelivery).order_by(AlertDelivery.id.desc()).limit(limit)
-    if status:
+    if status == "retrying":
+        query = query.where(AlertDelivery.status.in_(("pending", "sending")), AlertDelivery.last_error.is_not(None))
+    elif status:
         query = query.where(AlertDelivery.status == status)
     if webhook_id:
         query = query.where(AlertDelivery.webhook_id == webhook_id)

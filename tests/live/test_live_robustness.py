@@ -287,3 +287,25 @@ def test_an_alert_naming_no_rule_is_refused_by_the_running_api_too(tmp_path, db_
         assert client.get("/readyz").json()["checks"]["alert_rules"] == "ok"
         assert client.post(f"/v1/live/conversations/{open_conversation(client, 'fixed')}/utterances",
                            json={"utterances": [{"seq": 0, **CALM[0]}]}).status_code == 200
+
+
+def test_deliveries_being_retried_after_an_error_are_listed_as_the_metric_counts_them(live_client):
+    """Found by a probe: the runbook's ``?status=failed`` was empty while the metric's ``failed`` outcome
+    climbed: the metric counts a failed try (tried again later, the row ``pending`` with its error), the
+    row status ``failed`` means out of attempts. ``?status=retrying`` lists the former."""
+    with Receiver(status=500) as receiver:
+        hook = live_client.post("/v1/webhooks", json={"url": receiver.url}).json()
+        stream(live_client, open_conversation(live_client, "retrying"), [THREAT])
+        receiver.wait_for(2)
+        [retrying] = live_client.get("/v1/webhooks/deliveries?status=retrying").json()
+    assert retrying["webhook_id"] == hook["id"] and retrying["status"] in ("pending", "sending")
+    assert retrying["attempts"] >= 1 and retrying["last_error"].startswith("HTTP 500")
+    assert live_client.get("/v1/webhooks/deliveries?status=failed").json() == []  # not out of attempts
+    failed_tries = next(line for line in live_client.get("/metrics").text.splitlines()
+                        if line.startswith('qa_live_alert_deliveries_total{channel="json",outcome="failed"}'))
+    assert float(failed_tries.split()[-1]) >= 1
+
+    live_client.delete(f"/v1/webhooks/{hook['id']}")  # its deliveries end failed: no longer retrying
+    assert live_client.get("/v1/webhooks/deliveries?status=retrying").json() == []
+    [failed] = live_client.get("/v1/webhooks/deliveries?status=failed").json()
+    assert failed["id"] == retrying["id"] and failed["last_error"] == "webhook deleted"

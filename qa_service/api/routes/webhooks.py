@@ -41,12 +41,15 @@ def delete_webhook(webhook_id: RowId, runtime: RuntimeDep, _principal: Admin) ->
 
 @router.get("/deliveries", response_model=list[DeliveryRead])
 def list_deliveries(session: SessionDep, _principal: Admin,
-                    status_: Annotated[Literal["pending", "sending", "delivered", "failed"] | None,
-                                       Query(alias="status", description="pending | sending | delivered | failed")
-                                       ] = None,
+                    status_: Annotated[Literal["pending", "sending", "delivered", "failed", "retrying"] | None,
+                                       Query(alias="status", description=(
+                                           "pending | sending | delivered | failed (out of attempts: gave up) | "
+                                           "retrying (a try failed, another is to come)"))] = None,
                     webhook_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
                     limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[DeliveryRead]:
-    """Deliveries, newest first: a failing one shows its attempts and last error."""
+    """Deliveries, newest first: a failing one shows its attempts and last error. ``retrying``: those whose
+    last try failed and that will be tried again (``qa_live_alert_deliveries_total{outcome="failed"}``);
+    ``failed``: those that ran out of attempts (``outcome="gave_up"``) or whose webhook was deleted."""
     return [presenters.delivery_read(d) for d in repo.list_deliveries(session=session, status=status_,
                                                                        webhook_id=webhook_id, limit=limit)]
 
