@@ -11,6 +11,7 @@ import httpx
 from qa_service.access.service import check_team, missing
 from qa_service.errors import Conflict, Invalid, NotFound
 from qa_service.live.delivery import FORMATS
+from qa_service.performance.service import sla_share
 from qa_service.storage import alerts as repo
 from qa_service.storage import live as live_repo
 from qa_service.storage.alert_tables import AlertDelivery, LiveAlert, Webhook
@@ -132,9 +133,13 @@ def retry_delivery(*, session: Session, r: redis.Redis, delivery_id: int) -> Ale
 
 def intervention(*, session: Session, since: datetime, until: datetime, sla_s: float, by: str = "agent"
                  ) -> dict[Any, dict[str, Any]]:
-    """Per agent (or team): major alerts, acknowledged, within the SLA, their share, mean minutes."""
+    """Per agent (or team): major alerts, acknowledged, within the SLA, ``pending`` (not acknowledged,
+    the SLA not over yet), the share met of those decided (None: none decided yet), mean minutes."""
     out = {}
     for row in repo.intervention(session=session, since=since, until=until, sla_s=sla_s, by=by):
-        row["within_sla_share"] = round(row["within_sla"] / row["alerts"], 4) if row["alerts"] else None
+        share = sla_share(row)
+        row["within_sla_share"] = None if share is None else round(share, 4)
+        row["pending"] = row["alerts"] - row["decided"]
         out[row.pop("key")] = row
     return out
+

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from qa_service.config import Settings
@@ -153,6 +153,13 @@ def qa_stats(*, session: Session, period: Period, final: bool, frt_target_s: flo
     return stats, team_median
 
 
+def sla_share(row: dict[str, Any]) -> float | None:
+    """The share of decided alerts (``alert_repo.intervention``) acknowledged within the SLA: one not
+    acknowledged whose SLA has not run out is neither met nor missed (counted as missed, the share read
+    0 % minutes after a burst of alerts); None while none is decided."""
+    return row["within_sla"] / row["decided"] if row["decided"] else None
+
+
 def _intervention(session: Session, settings: Settings, period: Period, agents: list[PerformanceRecord],
                   teams: list[PerformanceRecord], team: str | None = None) -> None:
     """情感管理时效 from live QA: major alerts, the share acknowledged within QA_LIVE__INTERVENTION_SLA, and
@@ -168,7 +175,7 @@ def _intervention(session: Session, settings: Settings, period: Period, agents: 
             if row is None:
                 continue
             rec.metrics.update(intervention_alerts=row["alerts"],
-                               intervention_sla_share=row["within_sla"] / row["alerts"],
+                               intervention_sla_share=sla_share(row),
                                intervention_minutes=row["mean_minutes"])
             rec.sources.update(dict.fromkeys(("intervention_alerts", "intervention_sla_share",
                                               "intervention_minutes"), "live"))

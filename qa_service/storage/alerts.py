@@ -220,23 +220,27 @@ def retry_delivery(*, session: Session, delivery_id: int) -> AlertDelivery | Non
 
 
 def intervention(*, session: Session, since: datetime, until: datetime, sla_s: float, by: str = "agent",
-                 severities: Sequence[str] = ("major", "critical"), team: str | None = None) -> list[dict[str, Any]]:
+                 severities: Sequence[str] = ("major", "critical"), team: str | None = None,
+                 now: datetime | None = None) -> list[dict[str, Any]]:
     """Per agent (``by="agent"``) or team: major alerts raised in [since, until), how many were
-    acknowledged, how many within ``sla_s``, and the mean minutes to acknowledgement; ``team``: only
-    alerts of that team's conversations."""
+    acknowledged, how many within ``sla_s``, how many are ``decided`` — acknowledged, or not and their
+    ``sla_s`` over by ``now`` (an alert still inside it is neither met nor missed yet) — and the mean
+    minutes to acknowledgement; ``team``: only alerts of that team's conversations."""
     key = LiveAlert.agent_id if by == "agent" else LiveAlert.team_id
     if session.get_bind().dialect.name == "sqlite":
         waited = (func.julianday(LiveAlert.acknowledged_at) - func.julianday(LiveAlert.created_at)) * 86400.0
     else:
         waited = func.extract("epoch", LiveAlert.acknowledged_at - LiveAlert.created_at)
     acked = LiveAlert.acknowledged_at.is_not(None)
+    overdue = LiveAlert.created_at <= (now or utcnow()) - timedelta(seconds=sla_s)
     query = (select(key, func.count(), func.sum(case((acked, 1), else_=0)),
-                    func.sum(case((and_(acked, waited <= sla_s), 1), else_=0)), func.avg(case((acked, waited))))
+                    func.sum(case((and_(acked, waited <= sla_s), 1), else_=0)),
+                    func.sum(case((or_(acked, overdue), 1), else_=0)), func.avg(case((acked, waited))))
              .where(LiveAlert.severity.in_(list(severities)), LiveAlert.created_at >= since,
                     LiveAlert.created_at < until)
              .group_by(key))
     if team is not None:
         query = query.where(LiveAlert.team_id == team)
-    return [{"key": k, "alerts": n, "acknowledged": a or 0, "within_sla": w or 0,
+    return [{"key": k, "alerts": n, "acknowledged": a or 0, "within_sla": w or 0, "decided": d or 0,
              "mean_minutes": None if m is None else round(float(m) / 60, 1)}
-            for k, n, a, w, m in session.execute(query)]
+            for k, n, a, w, d, m in session.execute(query)]

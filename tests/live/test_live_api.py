@@ -228,12 +228,13 @@ def test_intervention_sla_reaches_performance_records_and_the_dashboard(live_cli
     perf = live_client.get(f"/v1/performance?period={month}").json()
     [team] = [t for t in perf["teams"] if t["team"] == "telecom"]
     assert team["metrics"]["intervention_alerts"] == 3
-    assert team["metrics"]["intervention_sla_share"] == round(1 / 3, 4)
+    # One acknowledged at once; the other two are inside their 2 h yet: neither met nor missed.
+    assert team["metrics"]["intervention_sla_share"] == 1.0
     assert team["sources"]["intervention_sla_share"] == "live"
     [agent] = [a for a in perf["agents"] if a["agent_id"] == "a7"]
     assert agent["metrics"]["intervention_alerts"] == 3
     page = live_client.get(f"/ui/?period={month}").text
-    assert "情感管理时效" in page and "33%" in page
+    assert "情感管理时效" in page and "100%" in page
 
 
 def test_a_delivery_leased_by_a_process_that_died_is_sent_by_another_once_its_lease_runs_out(
