@@ -39,8 +39,8 @@ async def _lifespan(app: FastAPI):
     if checkpoints is not None:
         checkpoints.start()
     yield
+    restore_signals()  # first: a second Ctrl+C's handler must not wait on the Event's lock set() holds below
     app.state.stopping.set()
-    restore_signals()
     if checkpoints is not None:
         checkpoints.stop()
     if loop is not None:

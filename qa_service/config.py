@@ -147,7 +147,9 @@ class LiveSettings(BaseModel):
     delivery_attempts: int = Field(8, ge=1, description="Webhook tries before a delivery is marked failed")
     delivery_backoff_s: list[float] = Field(default_factory=lambda: [1, 5, 30, 120, 600],
                                             description="Waits between webhook tries (the last repeats)")
-    delivery_timeout_s: float = Field(5.0, gt=0, description="How long one webhook call may take")
+    delivery_timeout_s: float = Field(5.0, gt=0, le=15, description="How long one webhook call may take (at "
+                                      "most 15 s: a try must end well inside its 60 s lease, or it could be sent "
+                                      "twice at once)")
     lock_timeout_s: float = Field(10.0, gt=0, description="How long a turn waits for another request on the "
                                   "same conversation to finish (then 503, Retry-After; the turn is not stored)")
 

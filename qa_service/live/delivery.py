@@ -54,7 +54,7 @@ CLOSE_GRACE_S = 2.0  # on shutdown, how long queued tries may still start
 # ``/open-apis/bot/v2/hook/<token>``, Slack ``/services/…``, Discord ``/api/webhooks/<id>/<token>``), or any
 # long segment of letters and digits, is a credential like DingTalk's ``access_token`` or WeCom's ``key``.
 _TOKEN_AFTER = frozenset({"hook", "hooks", "webhook", "webhooks", "services"})
-_TOKEN_LIKE = re.compile(r"(?=[^/]*\d)(?=[^/]*[A-Za-z])[\w\-.~%]{20,}")
+_TOKEN_LIKE = re.compile(r"(?=[^/]*\d)(?=[^/]*[A-Za-z])[\w\-.~%:+=;]{20,}")  # bot123:AAH…, base64
 
 
 def _tail(value: str) -> str:
@@ -77,7 +77,8 @@ def masked_url(url: str) -> str:
         if (after_marker and len(segment) > 8) or _TOKEN_LIKE.fullmatch(segment):
             segments[i] = _tail(segment)
         after_marker = after_marker or segment.lower() in _TOKEN_AFTER
-    query = "&".join(f"{k}={_tail(v)}" for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
+    pairs = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)  # a bare ?<token> is a key with no value
+    query = "&".join(f"{k}={_tail(v)}" if v else _tail(k) for k, v in pairs)
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc, path="/".join(segments), query=query,
                                                   fragment=_tail(parts.fragment)))
 
@@ -180,7 +181,12 @@ class Sender:
         self.client = httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT_S)),
                                    follow_redirects=False)
         self.per_webhook = per_webhook
-        self.lanes = Lanes(self._try, per_key=per_webhook, stale_s=STALE_S, name="qa-alert-send")
+        # A try still in hand when its lease runs out could be handed out again and sent twice at once: it
+        # may wait stale_s in its queue, then take a connect and a read, write and pool timeout each.
+        stale_s = min(STALE_S, LEASE_S - 3 * timeout - CONNECT_TIMEOUT_S - 5.0)
+        # … and no more of one webhook per pass than its threads can start before they go stale
+        self.claim_per_webhook = max(1, min(CLAIM_PER_WEBHOOK, int(per_webhook * stale_s / timeout)))
+        self.lanes = Lanes(self._try, per_key=per_webhook, stale_s=stale_s, name="qa-alert-send")
         # Outcomes are written by one thread, many per transaction: a send never waits for the
         # database (an embedded SQLite writer may be busy with a batch ingest).
         self.outcomes: queue.SimpleQueue = queue.SimpleQueue()
@@ -199,11 +205,11 @@ class Sender:
         """Hand every due delivery to its webhook's threads (without waiting for them); returns how many.
         A webhook with a backlog in this process takes no more for now, and one that is failing only what
         its threads can start at once: a dead webhook's retries are not piled up here to go stale."""
-        room = {hook: max(0, (self.per_webhook if failing else CLAIM_PER_WEBHOOK) - load)
+        room = {hook: max(0, (self.per_webhook if failing else self.claim_per_webhook) - load)
                 for hook, (load, failing) in self.lanes.load().items()}
         with self.sessions() as session:
-            claimed = repo.claim_due(session=session, now=utcnow(), lease_s=LEASE_S, per_webhook=CLAIM_PER_WEBHOOK,
-                                     room=room)
+            claimed = repo.claim_due(session=session, now=utcnow(), lease_s=LEASE_S,
+                                     per_webhook=self.claim_per_webhook, room=room)
             work = self.jobs(claimed)
             session.commit()
         self.send_now(work)

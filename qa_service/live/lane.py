@@ -19,6 +19,7 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 log = logging.getLogger(__name__)
+FAILED_FOR_S = 3600.0  # how long a key whose last item failed is remembered as failing (see Lanes.load)
 
 
 class _Lane:
@@ -48,6 +49,7 @@ class Lanes:
         self.lanes: dict[Hashable, _Lane] = {}
         self.threads: set[threading.Thread] = set()
         self.deadline: float | None = None  # closing: nothing is taken on, nothing started after it
+        self.failed_at: dict[Hashable, float] = {}  # keys whose last item failed, and when
 
     def submit(self, key: Hashable, item: Any, *, retry: bool = False) -> bool:
         """Queue an item for its key (False: closing, not queued); a thread starts for it if the key has
@@ -69,10 +71,16 @@ class Lanes:
         return True
 
     def load(self) -> dict[Hashable, tuple[int, bool]]:
-        """Per key with work: (items queued or in hand, whether its last item failed)."""
+        """Per key with work, or whose last item failed within ``FAILED_FOR_S``: (items queued or in hand,
+        whether its last item failed). A failing key stays known after its idle threads end: its retries
+        come back after backoffs longer than a lane lives."""
         with self.lock:
-            return {k: (lane.queued() + lane.working, lane.failing) for k, lane in self.lanes.items()
-                    if lane.queued() or lane.working}
+            recent = time.monotonic() - FAILED_FOR_S
+            for key in [k for k, at in self.failed_at.items() if at < recent]:
+                del self.failed_at[key]
+            out = {k: (lane.queued() + lane.working, lane.failing) for k, lane in self.lanes.items()
+                   if lane.queued() or lane.working}
+            return {**{k: (0, True) for k in self.failed_at}, **out}
 
     def close(self, grace_s: float, in_hand_s: float) -> None:
         """Stop: queued items are still worked for ``grace_s``, then dropped (their leases run out); items
@@ -91,7 +99,8 @@ class Lanes:
             while True:
                 with self.lock:
                     item = self._take(key, lane)
-                    if item is None:
+                    if item is None:  # ends in the same hold of the lock as it found nothing: a submit
+                        self._end(key, lane)  # in between would count this thread and start none
                         return
                     lane.working += 1
                 ok = False
@@ -103,12 +112,21 @@ class Lanes:
                     with self.lock:
                         lane.working -= 1
                         lane.failing = not ok
-        finally:
+                        if ok:
+                            self.failed_at.pop(key, None)
+                        else:
+                            self.failed_at[key] = time.monotonic()
+        except BaseException:
             with self.lock:
-                lane.threads -= 1
-                if not lane.threads and not lane.queued() and self.lanes.get(key) is lane:
-                    del self.lanes[key]  # an idle key (a deleted webhook) keeps nothing
-                self.threads.discard(threading.current_thread())
+                self._end(key, lane)
+            raise
+
+    def _end(self, key: Hashable, lane: _Lane) -> None:
+        """This thread is done (the lock held)."""
+        lane.threads -= 1
+        if not lane.threads and not lane.queued() and self.lanes.get(key) is lane:
+            del self.lanes[key]  # an idle key (a deleted webhook) keeps nothing but whether it was failing
+        self.threads.discard(threading.current_thread())
 
     def _take(self, key: Hashable, lane: _Lane) -> Any:
         """The key's next item, first tries first (the lock held); None: this thread ends (idle, closing)."""

@@ -45,7 +45,7 @@ def snapshot(runtime, team: str | None) -> dict[str, Any]:
         rows = [json.loads(presenters.alert_read(a).model_dump_json()) for a in alerts]
     shown = sum(1 for a in alerts if a.status == "open")
     return {"conversations": service.board(runtime, team), "alerts": rows, "open_alerts": open_total,
-            "open_left_off": open_total - shown}
+            "open_left_off": max(0, open_total - shown)}  # the count and the list are two reads
 
 
 @router.get("/live", response_class=HTMLResponse)

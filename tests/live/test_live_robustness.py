@@ -203,6 +203,18 @@ def test_path_tokens_and_passwords_in_webhook_urls_are_never_shown_but_still_use
         receiver.stop()
 
 
+def test_bare_query_tokens_and_colon_tokens_are_masked_too():
+    """A query that is only a token (?SECRET…) and a Telegram-style path token (bot123456789:AAH…) came
+    back whole (found by a review)."""
+    from qa_service.live.delivery import masked_url
+
+    assert masked_url("https://h.example/in?SECRET1234567890abcdef") == "https://h.example/in?…cdef"
+    assert masked_url("https://api.example/bot123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/send") == \
+        "https://api.example/…Dsaw/send"
+    assert masked_url("https://oapi.dingtalk.com/robot/send?access_token=abcdef123456") == \
+        "https://oapi.dingtalk.com/robot/send?access_token=…3456"  # the id to tell webhooks apart stays
+
+
 def test_the_log_never_carries_a_webhooks_token(live_client, caplog, monkeypatch):
     """Found by a probe: httpx logged every delivery's full URL at INFO (``access_token=…&sign=…``,
     ``key=…``) into ``qa serve``'s log. ``qa serve`` sets its logging up as here."""

@@ -135,3 +135,42 @@ def test_a_pass_of_the_outbox_takes_a_few_of_each_webhook_and_none_of_a_full_one
     with runtime.session() as s:  # without a per-webhook cap, as before: the longest due first, up to the limit
         assert len(repo.claim_due(session=s, now=then, lease_s=60, limit=20)) == 20
         s.rollback()
+
+
+def test_a_failing_webhook_stays_known_as_failing_after_its_threads_end():
+    """Its retries come back after backoffs longer than an idle lane lives: once the lane was gone, the
+    outbox handed the dead webhook a full pass again (found by a review)."""
+    lanes = Lanes(lambda item: False, per_key=2, idle_s=0.2)
+    try:
+        lanes.submit("dead", "try")
+        _wait_until(lambda: not lanes.lanes)  # its thread ended idle
+        assert lanes.load() == {"dead": (0, True)}
+        ok = Lanes(lambda item: True, per_key=2, idle_s=0.2)
+        ok.submit("fine", "try")
+        _wait_until(lambda: not ok.lanes)
+        assert ok.load() == {}
+        ok.close(0.5, 0.5)
+    finally:
+        lanes.close(0.5, 0.5)
+
+
+def test_no_try_is_still_under_way_when_its_lease_runs_out_whatever_the_timeout(live_client):
+    """A try may wait stale_s in its queue and then take its timeouts; with a long timeout it was still in
+    hand when its lease ran out, and could be handed out again and sent twice at once."""
+    from qa_service.config import LiveSettings
+    from qa_service.live.delivery import CONNECT_TIMEOUT_S
+    import pydantic
+    import pytest
+
+    sessions = live_client.app.state.runtime.sessions
+    for timeout in (1.0, 5.0, 15.0):
+        sender = Sender(sessions, LiveSettings(delivery_timeout_s=timeout))
+        try:
+            assert sender.lanes.stale_s + 3 * timeout + CONNECT_TIMEOUT_S < LEASE_S
+            # a pass hands a webhook no more than its threads start before they go stale (one at the least)
+            assert sender.claim_per_webhook == 1 or \
+                sender.claim_per_webhook * timeout <= sender.per_webhook * sender.lanes.stale_s
+        finally:
+            sender.close()
+    with pytest.raises(pydantic.ValidationError, match="less than or equal to 15"):
+        LiveSettings(delivery_timeout_s=30)
