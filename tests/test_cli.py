@@ -156,10 +156,10 @@ def test_import_text_log_reads_named_agents_and_a_night_past_midnight(tmp_path, 
         [t3] = s.scalars(select(Transcript).where(Transcript.external_id == "log3")).all()
         assert [u.role for u in t3.utterances] == ["customer", "agent", "customer", "agent"]
     unknown = tmp_path / "unknown.txt"
-    unknown.write_text("客户：你好\n主管 09:31:00：请跟进\n", encoding="utf-8")
+    unknown.write_text("客户：你好\n[09:31] 小王：请跟进\n", encoding="utf-8")
     result = runner.invoke(app, ["import", str(unknown)], env=env)
     text = " ".join(result.output.split())
-    assert result.exit_code == 2 and "line 2: '主管 09:31:00：' reads like a speaker" in text, result.output
+    assert result.exit_code == 2 and "line 2: '[09:31] 小王：' reads like a speaker" in text, result.output
 
 
 def test_import_names_bad_entries_by_line_or_item_and_stores_the_rest(tmp_path, sqlite_url, redis_url, redis_conn):
