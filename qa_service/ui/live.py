@@ -4,6 +4,8 @@ fed from the live event stream in Redis, whichever API process raised the event.
 
 from __future__ import annotations
 
+import asyncio
+
 import json
 import time
 from collections.abc import AsyncIterator
@@ -32,6 +34,10 @@ RECHECK_S = 3.0
 # The longest wait for events before the stream looks again at whether the server is stopping: it ends
 # then (the browser reconnects to the server that comes back), or the server would wait for the viewer.
 WAIT_S = 0.5
+# At most one board every MIN_PUSH_S per viewer: a board is every open alert (up to OPEN_ALERTS), read and
+# sent again whole, and an alert storm's events would otherwise each cost every viewer one; the events
+# that come meanwhile are in the next board, which is read after them.
+MIN_PUSH_S = 0.5
 ENDED = "login ended or key revoked; log in again at /ui/login"
 
 
@@ -65,7 +71,7 @@ async def live_events(request: Request, runtime: RuntimeDep, me: Supervise) -> A
     last = "$"
     try:
         yield ServerSentEvent(event="board", data=await run_in_threadpool(snapshot, runtime, me.team))
-        checked = time.monotonic()
+        checked = pushed = time.monotonic()
         while not stopping.is_set() and not await request.is_disconnected():
             if time.monotonic() - checked >= RECHECK_S:
                 if not await run_in_threadpool(still_authenticated, request, me):
@@ -79,6 +85,9 @@ async def live_events(request: Request, runtime: RuntimeDep, me: Supervise) -> A
             last = events[-1][0]
             teams = {json.loads(fields[b"e"]).get("team") for _, fields in events}
             if me.team is None or me.team in teams:
+                if (wait := MIN_PUSH_S - (time.monotonic() - pushed)) > 0:
+                    await asyncio.sleep(wait)
                 yield ServerSentEvent(event="board", data=await run_in_threadpool(snapshot, runtime, me.team))
+                pushed = time.monotonic()
     finally:
         await r.aclose()

@@ -99,3 +99,35 @@ def test_live_stream_of_a_login_ends_when_the_login_expires(server):
 
         names, took = _events(c, expire)
         assert names == ["board", "ended"] and took < live.RECHECK_S * 2 + 1
+
+
+def test_a_storm_of_events_costs_each_viewer_at_most_two_boards_a_second(server):
+    """Each board reads and sends every open alert again (up to 500); a storm's events each cost every
+    viewer one. They are coalesced: at most one board every MIN_PUSH_S, read after the events."""
+    import threading
+
+    from qa_service.storage import live as live_repo
+
+    srv, runtime, keys = server
+    storm_s, boards, stop = 3.0, [], threading.Event()
+
+    def storm() -> None:  # 100 events a second for storm_s, then one a second until the reader is done
+        t0 = time.monotonic()
+        while not stop.is_set():
+            live_repo.publish(runtime.redis, {"type": "alert", "team": "team-a"})
+            time.sleep(0.01 if time.monotonic() - t0 < storm_s else 1.0)
+
+    publisher = threading.Thread(target=storm, daemon=True)
+    with _client(srv) as c, c.stream("GET", "/ui/live/events",
+                                     headers={"Authorization": f"Bearer {keys['lead.a'][1]}"}) as resp:
+        for line in resp.iter_lines():
+            if line.startswith("event: board"):
+                boards.append(time.monotonic())
+                if len(boards) == 1:
+                    publisher.start()
+                elif boards[-1] - boards[0] > storm_s:
+                    break
+    stop.set()
+    publisher.join(5)
+    during = [t for t in boards[1:] if t - boards[0] <= storm_s]
+    assert 2 <= len(during) <= storm_s / live.MIN_PUSH_S + 1, len(during)  # 300 events, at most 7 boards
