@@ -264,6 +264,12 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="qa-chaos-"))
     proxy = Proxy((url.host or "127.0.0.1", url.port or 5432))
     proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    if url.get_backend_name() == "postgresql":  # its own database, made on the first run
+        server = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        with server.connect() as conn:
+            if not conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": url.database}):
+                conn.execute(text(f'CREATE DATABASE "{url.database}"'))
+        server.dispose()
     direct = create_engine(args.db_url)
     with direct.begin() as conn:  # a clean schema each run
         conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
