@@ -246,3 +246,21 @@ def test_wrong_team_sees_no_conversation(secured, page):
     response = page.goto(f"{secured['url']}/ui/transcripts/{secured['ids'][0]}")
     assert response.status == 403 and "无权限" in page.inner_text("body")
     assert page.locator("section.chat").count() == 0
+
+
+def test_assign_deals_out_exactly_the_filtered_rows_shown(server, page):
+    """分配 on a filtered queue read only team, agent and reason from the URL: on ?severity=critical
+    (2 rows shown) it assigned 50. It assigns the unassigned rows the page lists (filters and page
+    size applied), never more."""
+    page.goto(f"{server['url']}/ui/queue?severity=major&limit=2")
+    shown = page.locator("#queue tr[data-unassigned]").count()
+    everywhere = page.request.get(f"{server['url']}/v1/reviews?unassigned=true&limit=200").json()["total"]
+    assert 0 < shown < everywhere
+    page.fill("#qa-user", "qa-li")
+    page.fill("form.assign input[name=reviewers]", "qa-filtered")
+    with page.expect_navigation():
+        page.click("form.assign button")
+    assert f"已分配 {shown} 条" in page.inner_text("#msg")
+    got = page.request.get(f"{server['url']}/v1/reviews?assigned_to=qa-filtered&status=all&limit=200").json()
+    assert got["total"] == shown and all(r["severity"] in ("major", "critical") for r in got["items"])
+    assert page.js_errors == []

@@ -84,12 +84,14 @@
       await api("POST", `/v1/reviews/${reviewId}/appeals`, body);
     },
     "assign": async (form) => {
+      // Exactly the rows this page shows (every filter applied), those not yet assigned: never more.
       const f = new FormData(form);
       const reviewers = String(f.get("reviewers")).split(/[,，\s]+/).filter(Boolean);
-      const params = new URLSearchParams(location.search);
-      const out = await api("POST", "/v1/reviews/assign", {
-        reviewers, mode: "round_robin", limit: Number(f.get("limit")) || 50, by: user(),
-        team: params.get("team") || null, agent_id: params.get("agent_id") || null, reason: params.get("reason") || null});
+      const limit = Number(f.get("limit")) || 50;
+      const ids = [...document.querySelectorAll("#queue tr[data-unassigned]")].map(tr => Number(tr.dataset.review))
+        .slice(0, limit);
+      if (!ids.length) { say("本页没有未分配的复核", true); throw new Error("nothing to assign"); }
+      const out = await api("POST", "/v1/reviews/assign", {reviewers, mode: "round_robin", review_ids: ids, by: user()});
       sessionStorage.setItem("qa-msg", `已分配 ${Object.keys(out.assigned).length} 条`);
     },
   };
