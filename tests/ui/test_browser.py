@@ -264,3 +264,17 @@ def test_assign_deals_out_exactly_the_filtered_rows_shown(server, page):
     got = page.request.get(f"{server['url']}/v1/reviews?assigned_to=qa-filtered&status=all&limit=200").json()
     assert got["total"] == shown and all(r["severity"] in ("major", "critical") for r in got["items"])
     assert page.js_errors == []
+
+
+def test_a_form_sent_twice_in_a_row_posts_once(server, page):
+    """Double-clicking 添加 or pressing Enter twice added the manual finding (and its points) twice."""
+    page.goto(f"{server['url']}/ui/queue")
+    page.goto(server["url"] + page.locator("a.open-transcript").last.get_attribute("href"))
+    before = page.locator("li.manual").count()
+    page.fill("#qa-user", "qa-li")
+    page.fill("form.manual-form input[name=message]", "重复提交测试")
+    with page.expect_navigation():
+        page.evaluate("() => { const f = document.querySelector('form.manual-form'); f.requestSubmit(); f.requestSubmit(); }")
+    assert page.locator("li.manual", has_text="重复提交测试").count() == 1
+    assert page.locator("li.manual").count() == before + 1
+    assert page.js_errors == []

@@ -40,9 +40,11 @@ def test_live_board_shows_a_new_alert_without_reloading_and_acknowledges_it(live
     page.locator("#open-count", has_text="待介入 3 条").wait_for(timeout=10_000)  # every open alert counted
     page.screenshot(path=str(shots / "live.png"))
     page.fill("#qa-user", "lead.zhou")
-    row.locator("button.ack").click()
+    row.locator("button.ack").dblclick()  # one acknowledgement: no red "already acknowledged" after it succeeded
     page.locator("#alerts tbody tr[data-alert]", has_text="客户威胁投诉").locator(
         "td.status", has_text="已介入").wait_for(timeout=10_000)
+    page.wait_for_timeout(300)
+    assert page.locator("#msg").is_hidden()
     assert page.locator("#open-count").inner_text() == "待介入 2 条"
     assert not page.js_errors
 

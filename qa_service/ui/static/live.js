@@ -33,7 +33,12 @@
     box.hidden = false;
   }
 
+  // Alerts with a request in flight: a second click (or a board redrawn meanwhile) sends nothing, so a
+  // double-clicked 介入 no longer answers "already acknowledged" after it succeeded.
+  const busy = new Set();
+
   async function act(alertId, action) {
+    if (busy.has(alertId)) return;
     const note = action === "close" ? window.prompt("处理结果（可空）", "") : null;
     if (action === "close" && note === null) return;
     const body = {note: note || null};
@@ -42,9 +47,17 @@
       if (!who) { say("请先在右上角填写当前用户", true); userBox.focus(); return; }
       body.by = who;
     }
-    const res = await fetch(`/v1/live/alerts/${alertId}/${action}`, {
-      method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)});
+    busy.add(alertId);
+    document.querySelectorAll(`#alerts tr[data-alert="${alertId}"] button`).forEach((b) => { b.disabled = true; });
+    let res;
+    try {
+      res = await fetch(`/v1/live/alerts/${alertId}/${action}`, {
+        method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)});
+    } finally {
+      busy.delete(alertId);
+    }
     if (!res.ok) {
+      document.querySelectorAll(`#alerts tr[data-alert="${alertId}"] button`).forEach((b) => { b.disabled = false; });
       let data = null;
       try { data = await res.json(); } catch (e) { /* empty */ }
       say(data && typeof data.detail === "string" ? data.detail : `操作失败（${res.status}）`, true);
@@ -89,12 +102,14 @@
         const ack = document.createElement("button");
         ack.textContent = "介入";
         ack.className = "primary ack";
+        ack.disabled = busy.has(a.alert_id);
         ack.addEventListener("click", () => act(a.alert_id, "ack"));
         td.appendChild(ack);
       }
       if (a.status !== "closed") {
         const close = document.createElement("button");
         close.textContent = "关闭";
+        close.disabled = busy.has(a.alert_id);
         close.addEventListener("click", () => act(a.alert_id, "close"));
         td.appendChild(close);
       }

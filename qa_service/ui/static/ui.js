@@ -104,11 +104,20 @@
     try { await actions[el.dataset.action](el); location.reload(); } catch (e) { el.disabled = false; }
   });
 
+  // One request per form at a time: a double click or a second Enter posted twice (a manual finding
+  // and its points added twice). Held until the reload on success; released on failure.
+  function hold(form, on) {
+    if (on) form.dataset.busy = "1"; else delete form.dataset.busy;
+    form.querySelectorAll("button").forEach((b) => { b.disabled = on; });
+  }
+
   document.addEventListener("submit", async (ev) => {
     const form = ev.target.closest("form[data-action]");
     if (!form) return;
     ev.preventDefault();
-    try { await forms[form.dataset.action](form); location.reload(); } catch (e) { /* message shown */ }
+    if (form.dataset.busy) return;
+    hold(form, true);
+    try { await forms[form.dataset.action](form); location.reload(); } catch (e) { hold(form, false); }
   });
 
   const pending = sessionStorage.getItem("qa-msg");
@@ -139,10 +148,12 @@
   if (loginForm) {
     loginForm.addEventListener("submit", async (ev) => {
       ev.preventDefault();
+      if (loginForm.dataset.busy) return;
       const key = new FormData(loginForm).get("key");
+      hold(loginForm, true);
       try {
         await api("POST", "/ui/login", {key});
-      } catch (e) { return; }
+      } catch (e) { hold(loginForm, false); return; }
       location.href = loginForm.dataset.next || "/ui/";
     });
   }
