@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from qa_service.access.service import Principal
-from qa_service.api.auth import QARead, ReviewWrite, Supervise, admits
+from qa_service.api.auth import Appellant, QARead, ReviewWrite, Supervise, admits
 from qa_service.review import service as review_service
 from qa_service.ui import labels
 
@@ -53,7 +53,9 @@ def page(request: Request, name: str, page_id: str, session, me: Principal, **co
     # the pages this key may open: the others are not linked (HR would meet a 403 behind 复核队列)
     nav = {"queue": admits(QARead, me), "appeals": admits(QARead, me), "calibration": admits(ReviewWrite, me),
            "live": admits(Supervise, me)}
+    # the controls this key may use: the others are not shown (a supervisor met an English 403 behind 分配)
+    can = {"review": admits(ReviewWrite, me), "appeal": admits(Appellant, me)}
     counts = review_service.queue_counts(session=session) if me.team is None and nav["queue"] else None  # not a scoped key's to see
     return templates.TemplateResponse(request, name, {
-        "page": page_id, "counts": counts, "nav": nav, "tz": settings.performance.timezone, "me": me,
+        "page": page_id, "counts": counts, "nav": nav, "can": can, "tz": settings.performance.timezone, "me": me,
         "auth": settings.auth_enforced, **context})
