@@ -56,6 +56,9 @@ def page(request: Request, name: str, page_id: str, session, me: Principal, **co
     # the controls this key may use: the others are not shown (a supervisor met an English 403 behind 分配)
     can = {"review": admits(ReviewWrite, me), "appeal": admits(Appellant, me)}
     counts = review_service.queue_counts(session=session) if me.team is None and nav["queue"] else None  # not a scoped key's to see
-    return templates.TemplateResponse(request, name, {
+    response = templates.TemplateResponse(request, name, {
         "page": page_id, "counts": counts, "nav": nav, "can": can, "tz": settings.performance.timezone, "me": me,
         "auth": settings.auth_enforced, **context})
+    # never kept: after 退出 the Back button showed the transcript again from the browser's cache
+    response.headers["Cache-Control"] = "no-store"
+    return response

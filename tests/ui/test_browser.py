@@ -278,3 +278,20 @@ def test_a_form_sent_twice_in_a_row_posts_once(server, page):
     assert page.locator("li.manual", has_text="重复提交测试").count() == 1
     assert page.locator("li.manual").count() == before + 1
     assert page.js_errors == []
+
+
+def test_an_action_after_the_login_ended_links_back_to_the_login(secured, page):
+    """An action after the login expired showed "missing API key: send Authorization: Bearer…" and no
+    way back; it says so in Chinese, with a link to log in again and return to the page."""
+    _login(page, secured["url"], secured["reviewer"], "/ui/queue")
+    path = page.locator("a.open-transcript").first.get_attribute("href")
+    page.goto(secured["url"] + path)
+    page.request.post(f"{secured['url']}/ui/logout")  # as 退出 in another tab would
+    page.locator("li.finding-item button[data-verdict=confirmed]").first.click()
+    page.locator("#msg.error", has_text="登录已失效").wait_for(timeout=5000)
+    link = page.locator("#msg a")
+    assert link.get_attribute("href") == "/ui/login?next=" + path.replace("/", "%2F")
+    assert "Bearer" not in page.inner_text("#msg")
+    with page.expect_navigation():
+        link.click()
+    assert "/ui/login" in page.url

@@ -68,3 +68,10 @@ def test_controls_are_shown_only_to_roles_that_may_use_them(site):
     assert decide in c.get("/ui/appeals", headers=as_(site, "reviewer")).text
     assert decide not in c.get("/ui/appeals", headers=as_(site, "supervisor")).text
     assert decide not in c.get(f"/ui/transcripts/{tid}", headers=as_(site, "supervisor")).text
+
+
+def test_pages_behind_a_login_are_not_kept_by_the_browser(site):
+    """After 退出 the Back button showed the transcript again from the browser's cache."""
+    c = site["client"]
+    for path in (f"/ui/transcripts/{site['tid']}", "/ui/queue", "/ui/appeals", "/ui/"):
+        assert c.get(path, headers=as_(site, "reviewer")).headers["cache-control"] == "no-store", path

@@ -56,11 +56,18 @@
     } finally {
       busy.delete(alertId);
     }
+    if (res.status === 401) {
+      say("登录已失效，请重新登录：", true);
+      const link = document.createElement("a");
+      link.href = "/ui/login?next=" + encodeURIComponent(location.pathname);
+      link.textContent = "登录";
+      document.getElementById("msg").append(link);
+    }
     if (!res.ok) {
       document.querySelectorAll(`#alerts tr[data-alert="${alertId}"] button`).forEach((b) => { b.disabled = false; });
       let data = null;
       try { data = await res.json(); } catch (e) { /* empty */ }
-      say(data && typeof data.detail === "string" ? data.detail : `操作失败（${res.status}）`, true);
+      if (res.status !== 401) say(data && typeof data.detail === "string" ? data.detail : `操作失败（${res.status}）`, true);
     }
   }
 

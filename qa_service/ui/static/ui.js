@@ -23,6 +23,15 @@
     box.hidden = false;
   }
 
+  // A login that ran out (or 退出 in another tab): say so, with the way back to this page.
+  function sayLogin() {
+    say("登录已失效，请", true);
+    const link = document.createElement("a");
+    link.href = "/ui/login?next=" + encodeURIComponent(location.pathname + location.search);
+    link.textContent = "重新登录";
+    document.getElementById("msg").append(link, "后再操作。");
+  }
+
   function problem(body) {
     if (!body) return "请求失败";
     if (typeof body.detail === "string") return body.detail;
@@ -35,6 +44,7 @@
                                   body: body === undefined ? undefined : JSON.stringify(body)});
     let data = null;
     try { data = await res.json(); } catch (e) { /* empty body */ }
+    if (res.status === 401 && url !== "/ui/login") { sayLogin(); throw new Error(res.status); }
     if (!res.ok) { say(problem(data), true); throw new Error(res.status); }
     return data;
   }
