@@ -1,7 +1,8 @@
 """Domain errors → HTTP, in one place: NotFound 404, Conflict 409, Invalid 422 (located like request
 validation), Unauthenticated 401, Forbidden 403 (the web UI redirects to its login page), a database
 that is down 503, Redis down or a live conversation held by another request past its lock timeout
-503 (each with Retry-After); plus the edge cases of reading a request (invalid UTF-8, JSON nested too deeply)."""
+503 (each with Retry-After); plus the edge cases of reading a request (invalid UTF-8, JSON nested too deeply).
+A /ui page's 403, 404 or 422 is an HTML page, not the API's JSON."""
 
 from __future__ import annotations
 
@@ -52,11 +53,30 @@ def _error_entry(error: dict) -> dict:
     return out
 
 
+UI_TITLES = {403: "无权限", 404: "未找到", 422: "请求参数有误"}
+
+
+def _ui_page(request: Request) -> bool:
+    """A page of the web UI (a browser reading it wants HTML, not the API's JSON)."""
+    path = request.url.path
+    return (request.method == "GET" and (path == "/ui" or path.startswith("/ui/"))
+            and not path.startswith(("/ui/static/", "/ui/live/events")))
+
+
+def ui_error(status: int, detail: str, *, link: str = '<a href="/ui/">返回看板</a>') -> HTMLResponse:
+    """A /ui page's error as a page (``detail`` is escaped here)."""
+    title = UI_TITLES.get(status, "出错了")
+    return HTMLResponse(f"<!doctype html><meta charset=utf-8><title>{title}</title><h1>{status} {title}</h1>"
+                        f"<p>{html.escape(detail)}</p><p>{link}</p>", status_code=status)
+
+
 def install(app: FastAPI) -> None:
     """Register every handler on ``app``."""
 
     @app.exception_handler(NotFound)
-    async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
+    async def _not_found(request: Request, exc: NotFound) -> Response:
+        if _ui_page(request):
+            return ui_error(404, str(exc))
         return JSONResponse({"detail": str(exc), "field": exc.field}, status_code=404)
 
     @app.exception_handler(Conflict)
@@ -82,9 +102,7 @@ def install(app: FastAPI) -> None:
         if request.url.path.startswith("/ui/") and request.method == "GET":
             if status == 401:
                 return RedirectResponse(f"/ui/login?next={quote(request.url.path)}", status_code=303)
-            return HTMLResponse(f"<!doctype html><meta charset=utf-8><title>无权限</title><h1>403 无权限</h1>"
-                                f"<p>{html.escape(str(exc))}</p><p><a href=/ui/login>换一个密钥登录</a></p>",
-                                status_code=403)
+            return ui_error(403, str(exc), link='<a href="/ui/login">换一个密钥登录</a>')
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
 
@@ -105,13 +123,16 @@ def install(app: FastAPI) -> None:
     _install_redis(app)
 
     @app.exception_handler(RequestValidationError)
-    async def _request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _request_invalid(request: Request, exc: RequestValidationError) -> Response:
         if request.method == "POST" and getattr(request.scope.get("route"), "path", None) == "/v1/transcripts":
             metrics.INGESTED.labels("rejected").inc()  # one transcript refused (a batch counts its items itself)
+        if _ui_page(request):
+            return ui_error(422, "；".join(f"{'.'.join(map(str, e.get('loc', ())[1:]))}：{e.get('msg')}"
+                                          for e in exc.errors()))
         return JSONResponse({"detail": [_error_entry(e) for e in exc.errors()]}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         if isinstance(exc.__cause__, RecursionError):
             return await _too_deep(request, exc.__cause__)
         if isinstance(exc.__cause__, UnicodeDecodeError):
@@ -122,6 +143,8 @@ def install(app: FastAPI) -> None:
                                     f"at position {cause.start})"}]},
                 status_code=400,
             )
+        if _ui_page(request) and exc.status_code in (404, 422):
+            return ui_error(exc.status_code, "没有这个页面" if exc.detail == "Not Found" else str(exc.detail))
         return await http_exception_handler(request, exc)
 
 

@@ -63,7 +63,7 @@ def _number(value: str | None, field: str) -> float | None:
     try:
         return float(value)
     except ValueError:
-        raise HTTPException(422, f"{field}: {value!r} is not a number") from None
+        raise HTTPException(422, f"{field}：{value!r} 不是数字") from None
 
 
 @router.get("", include_in_schema=False)

@@ -295,3 +295,26 @@ def test_an_action_after_the_login_ended_links_back_to_the_login(secured, page):
     with page.expect_navigation():
         link.click()
     assert "/ui/login" in page.url
+
+
+def test_errors_are_said_in_chinese_where_they_can_be_seen(server, secured, browser):
+    """The login showed "invalid or revoked API key"; an error on a page scrolled down was off-screen."""
+    context = browser.new_context(viewport={"width": 1000, "height": 400}, locale="zh-CN")
+    page = context.new_page()
+    page.goto(f"{secured['url']}/ui/login")
+    page.fill("input[name=key]", "qak_nosuch_key")
+    page.click("#login-form button[type=submit]")
+    page.locator("#msg.error", has_text="密钥无效或已吊销").wait_for(timeout=5000)
+    assert "invalid" not in page.inner_text("#msg")
+
+    page.goto(f"{server['url']}/ui/queue")
+    page.goto(server["url"] + page.locator("a.open-transcript").nth(1).get_attribute("href"))
+    page.fill("#qa-user", "qa-li")
+    page.fill("form.manual-form input[name=quote]", "这句话不在原文里")
+    page.fill("form.manual-form input[name=message]", "原文不符")
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    page.click("form.manual-form button")
+    page.locator("#msg.error", has_text="原文片段不在该语句中").wait_for(timeout=5000)
+    top = page.evaluate("document.getElementById('msg').getBoundingClientRect().top")
+    assert 0 <= top < 400
+    context.close()

@@ -22,3 +22,14 @@ def test_queue_offset_past_the_largest_row_is_a_422_not_a_500(client):
     assert client.get("/ui/queue", params={"offset": 2**63 - 1}).status_code == 200
     assert client.get("/ui/queue", params={"offset": 2**63}).status_code == 422
     assert client.get("/ui/queue", params={"offset": 10**20}).status_code == 422
+
+
+def test_a_page_that_fails_is_an_html_page_not_json(client):
+    """/ui/transcripts/99999, /ui/queue?score_min=六十 and /ui/nosuch answered the API's raw JSON."""
+    for path, status, words in (("/ui/transcripts/99999", 404, "未找到"), ("/ui/queue?score_min=六十", 422, "不是数字"),
+                                ("/ui/nosuch", 404, "没有这个页面"), ("/ui/queue?limit=0", 422, "请求参数有误")):
+        r = client.get(path)
+        assert r.status_code == status and r.headers["content-type"].startswith("text/html"), (path, r.text)
+        assert words in r.text and 'href="/ui/"' in r.text, path
+    api = client.get("/v1/transcripts/99999")
+    assert api.status_code == 404 and api.json()["detail"]  # the API still answers JSON

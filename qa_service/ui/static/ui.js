@@ -32,10 +32,34 @@
     document.getElementById("msg").append(link, "后再操作。");
   }
 
+  // The API speaks English; the messages people meet most often, in Chinese (the rest as sent).
+  const CHINESE = [
+    [/^invalid or revoked API key/, () => "密钥无效或已吊销。"],
+    [/^role \S+ may not /, () => "当前角色无权执行此操作。"],
+    [/^this key sees team (.+) only/, (m) => `只能查看和处理团队 ${m[1]} 的数据。`],
+    [/^review \d+ is done/, () => "复核已完成，不能再修改。"],
+    [/^review \d+ is not done yet/, () => "复核尚未完成，完成后才能申诉。"],
+    [/^the appeal window closed/, () => "申诉期已过。"],
+    [/^the appellant cannot decide their own appeal/, () => "申诉人不能处理自己的申诉。"],
+    [/^appeal \d+ was (accepted|rejected) by (.+?) on/, (m) => `该申诉已由 ${m[2]} 处理（${m[1] === "accepted" ? "成立" : "驳回"}）。`],
+    [/^finding \d+ was rejected by the reviewer/, () => "该机检结果已被复核员判为错误，不扣分，无需申诉。"],
+    [/^quote .* is not in the utterance/, () => "原文片段不在该语句中：请逐字复制原文，或留空。"],
+    [/^alert \d+ is already (\w+)/, (m) => `该预警已${m[1] === "closed" ? "关闭" : "介入"}。`],
+    [/^reviews already done cannot be reassigned/, () => "已完成的复核不能重新分配。"],
+  ];
+
+  function chinese(text) {
+    for (const [pattern, words] of CHINESE) {
+      const m = String(text).match(pattern);
+      if (m) return words(m);
+    }
+    return text;
+  }
+
   function problem(body) {
     if (!body) return "请求失败";
-    if (typeof body.detail === "string") return body.detail;
-    if (Array.isArray(body.detail)) return body.detail.map(d => (d.loc || []).slice(1).join(".") + "：" + d.msg).join("；");
+    if (typeof body.detail === "string") return chinese(body.detail);
+    if (Array.isArray(body.detail)) return body.detail.map(d => (d.loc || []).slice(1).join(".") + "：" + chinese(d.msg)).join("；");
     return JSON.stringify(body);
   }
 
