@@ -6,7 +6,11 @@ REASONS = {"fatal_rule": "致命项", "low_score": "低分", "sample": "随机�
            "customer_ends_negative": "客户结束时情绪负面", "anger_rising": "客户愤怒上升",
            "escalation_threat": "投诉升级风险", "objection_unhandled": "异议未处理", "uncertain": "机检置信度不足",
            "agent_rude": "服务态度问题", "agent_abuse": "辱骂客户", "no_agent_reply": "坐席未回复",
-           "nothing_to_judge": "无可质检内容"}
+           "nothing_to_judge": "无可质检内容", "customer_angry": "客户愤怒", "customer_negative": "客户情绪负面",
+           "agent_negative_language": "坐席负面用语", "frequent_interruptions": "频繁打断客户",
+           # the shipped rule packs' ``flag:`` names
+           "complaint_dismissed": "敷衍投诉", "guaranteed_return": "承诺保本收益",
+           "personal_data_disclosed": "泄露个人信息"}
 STATUS = {"queued": "待复核", "in_review": "复核中", "done": "已完成"}
 SEVERITY = {"info": "提示", "minor": "轻微", "major": "严重", "critical": "致命"}
 ROLES = {"agent": "坐席", "customer": "客户", "bot": "机器人", "system": "系统"}
