@@ -318,3 +318,16 @@ def test_errors_are_said_in_chinese_where_they_can_be_seen(server, secured, brow
     top = page.evaluate("document.getElementById('msg').getBoundingClientRect().top")
     assert 0 <= top < 400
     context.close()
+
+
+def test_pages_fit_a_phone_screen(server, browser):
+    """At 390 px the conversation column was 24 px wide and the tables ran off the page."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
+    page = context.new_page()
+    for path in ("/ui/appeals?status=", "/ui/live", "/ui/calibration", "/ui/queue"):
+        page.goto(server["url"] + path)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, path
+    page.goto(server["url"] + page.locator("a.open-transcript").first.get_attribute("href"))
+    assert page.locator("section.chat").bounding_box()["width"] > 300
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    context.close()
