@@ -331,3 +331,19 @@ def test_pages_fit_a_phone_screen(server, browser):
     assert page.locator("section.chat").bounding_box()["width"] > 300
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     context.close()
+
+
+def test_a_manual_finding_needs_its_points(server, page):
+    """An empty 分值 saved a manual finding worth 0 points (Number("") is 0)."""
+    page.goto(f"{server['url']}/ui/queue")
+    page.goto(server["url"] + page.locator("a.open-transcript").nth(2).get_attribute("href"))
+    before = page.locator("li.manual").count()
+    page.fill("#qa-user", "qa-li")
+    page.fill("form.manual-form input[name=points]", "")
+    page.fill("form.manual-form input[name=message]", "没有分值")
+    page.evaluate("() => document.querySelector('form.manual-form').dispatchEvent("
+                  "new Event('submit', {bubbles: true, cancelable: true}))")  # past the browser's own check
+    page.locator("#msg.error", has_text="请填写分值").wait_for(timeout=5000)
+    assert page.locator("form.manual-form input[name=points][required]").count() == 1
+    page.reload()
+    assert page.locator("li.manual").count() == before

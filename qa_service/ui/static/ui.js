@@ -105,6 +105,11 @@
   const forms = {
     "add-manual": async (form) => {
       const f = new FormData(form);
+      // Number("") is 0: an empty 分值 saved a finding worth nothing
+      if (String(f.get("points")).trim() === "" || !Number.isFinite(Number(f.get("points")))) {
+        say("请填写分值（扣分填负数，如 -5）", true);
+        throw new Error("no points");
+      }
       await api("POST", `/v1/reviews/${reviewId}/manual-findings`, {
         dimension: f.get("dimension"), utterance_index: Number(f.get("utterance_index")),
         quote: f.get("quote") || null, points: Number(f.get("points")), message: f.get("message"),
