@@ -19,12 +19,13 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from qa_service.access.service import missing
 from qa_service.api import presenters
 from qa_service.api.auth import Dashboard, QARead, ReviewWrite, admits, check_team, scope_team
-from qa_service.api.deps import ROW_ID_MAX, ReadSessionDep, RowId, RuntimeDep, SessionDep, SettingsDep
+from qa_service.api.deps import ROW_ID_MAX, ReadSessionDep, RowId, RuntimeDep, SessionDep, SettingsDep, flag_reason
 from qa_service.api.schemas import ReviewedFinding
-from qa_service.errors import NotFound
+from qa_service.errors import Invalid, NotFound
 from qa_service.live import supervise
 from qa_service.period import parse_period
 from qa_service.review import service as review_service
+from qa_service.review.queue import MANUAL_REASON, SAMPLE_REASON
 from qa_service.storage import dashboard as dash_repo
 from qa_service.storage import reviews as review_repo
 from qa_service.storage import transcripts as transcript_repo
@@ -33,6 +34,8 @@ from qa_service.ui.highlight import Mark, segments
 from qa_service.ui.render import HERE, page
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
+QUEUE_STATUSES = ("open", "queued", "in_review", "done", "all")
+QUEUE_REASONS = (SAMPLE_REASON, MANUAL_REASON)  # besides the flags, as /v1/reviews takes them
 STATIC = {"ui.css": (HERE / "static" / "ui.css", "text/css"), "ui.js": (HERE / "static" / "ui.js", "text/javascript"),
           "live.js": (HERE / "static" / "live.js", "text/javascript")}
 
@@ -115,19 +118,29 @@ def queue_page(request: Request, session: SessionDep, settings: SettingsDep, me:
                score_min: str | None = None, score_max: str | None = None, assigned_to: str | None = None,
                limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0, le=ROW_ID_MAX)] = 0
                ) -> HTMLResponse:
-    """复核队列 with the API's filters; each row opens the transcript."""
+    """复核队列 with the API's filters; each row opens the transcript. A filter it cannot apply is said, and
+    no rows are listed (the unfiltered queue read as the filtered one)."""
+    errors = []
+    if status not in QUEUE_STATUSES:
+        errors.append(f"状态：{status!r} 无效，可选 {', '.join(QUEUE_STATUSES)}")
+    if _blank(severity) and severity not in labels.SEVERITY:
+        errors.append(f"严重度：{severity!r} 无效，可选 {', '.join(labels.SEVERITY)}")
+    try:
+        reason = flag_reason(request.app.state.runtime, session, _blank(reason), also=QUEUE_REASONS)
+    except Invalid:
+        errors.append(f"原因：{reason!r} 无效")
     f = review_repo.QueueFilter(
-        status=status if status in ("open", "queued", "in_review", "done", "all") else "open",
+        status=status if status in QUEUE_STATUSES else "open",
         team=scope_team(me, _blank(team)), agent_id=_blank(agent_id), rule=_blank(rule), reason=_blank(reason),
         severity=severity if severity in labels.SEVERITY else None, score_min=_number(score_min, "score_min"),
         score_max=_number(score_max, "score_max"), assigned_to=_blank(assigned_to))
-    error = None
     if _blank(period):
         try:
             f.since, f.until = parse_period(period).bounds(ZoneInfo(settings.performance.timezone))
         except ValueError as exc:
-            error = f"周期：{exc}"
-    rows, total = review_repo.list_queue(session=session, flt=f, limit=limit, offset=offset)
+            errors.append(f"周期：{exc}")
+    rows, total = review_repo.list_queue(session=session, flt=f, limit=limit, offset=offset) if not errors else ([], 0)
+    error = "；".join(errors) or None
     shown = {"status": f.status, "team": f.team, "agent_id": f.agent_id, "rule": f.rule, "reason": f.reason,
              "severity": f.severity, "period": _blank(period), "score_min": f.score_min, "score_max": f.score_max,
              "assigned_to": f.assigned_to}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.api.test_review_api import report, store
 from tests.conftest import transcript
 
 
@@ -33,3 +34,14 @@ def test_a_page_that_fails_is_an_html_page_not_json(client):
         assert words in r.text and 'href="/ui/"' in r.text, path
     api = client.get("/v1/transcripts/99999")
     assert api.status_code == 404 and api.json()["detail"]  # the API still answers JSON
+
+
+def test_a_filter_the_queue_cannot_apply_lists_nothing(client):
+    """period=bogus, severity=bogus or status=bogus showed the unfiltered queue (93 rows) as if filtered."""
+    tid = store(client, client.app.state.runtime.sessions, "Q1", report({"politeness": (40, 1.0, [])}))  # low score
+    assert f"/ui/transcripts/{tid}" in client.get("/ui/queue").text
+    for query, words in (("period=bogus", "周期"), ("severity=bogus", "严重度"), ("status=bogus", "状态"),
+                         ("reason=bogus", "原因")):
+        page = client.get(f"/ui/queue?{query}")
+        assert page.status_code == 200 and f'<p class="error">{words}' in page.text, query
+        assert f"/ui/transcripts/{tid}" not in page.text and "队列为空" in page.text, query
