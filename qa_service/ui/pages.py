@@ -89,6 +89,10 @@ def dashboard_page(request: Request, runtime: RuntimeDep, session: ReadSessionDe
         except ValueError as exc:
             error = f"周期：{exc}"
     chart_data = None
+    if data and agent_id and (data["radar"] or {}).get("agent_id") != agent_id:
+        # the radar fell back to the best agent: it read as the one asked for
+        error = f"未找到该坐席：{agent_id}（本周期{'、本团队' if team else ''}没有其已评分会话）"
+        data = {**data, "radar": None}
     if data:
         chart_data = {**data}
         if data["radar"]:

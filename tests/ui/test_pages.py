@@ -45,3 +45,14 @@ def test_a_filter_the_queue_cannot_apply_lists_nothing(client):
         page = client.get(f"/ui/queue?{query}")
         assert page.status_code == 200 and f'<p class="error">{words}' in page.text, query
         assert f"/ui/transcripts/{tid}" not in page.text and "队列为空" in page.text, query
+
+
+def test_the_dashboard_says_when_it_finds_no_such_agent(client):
+    """An agent id not in the period (or the team) silently showed another agent's radar."""
+    store(client, client.app.state.runtime.sessions, "D1", report({"politeness": (90, 1.0, [])}), agent="a1")
+    store(client, client.app.state.runtime.sessions, "D2", report({"politeness": (70, 1.0, [])}), agent="a2")
+    found = client.get("/ui/", params={"period": "2026-10", "agent_id": "a2"}).text
+    assert "未找到该坐席" not in found and '"agent_id": "a2"' in found and 'id="chart-radar"' in found
+    page = client.get("/ui/", params={"period": "2026-10", "agent_id": "nobody"}).text
+    assert "未找到该坐席：nobody" in page
+    assert '"radar": null' in page and 'id="chart-radar"' not in page
