@@ -75,3 +75,19 @@ def test_pages_behind_a_login_are_not_kept_by_the_browser(site):
     c = site["client"]
     for path in (f"/ui/transcripts/{site['tid']}", "/ui/queue", "/ui/appeals", "/ui/"):
         assert c.get(path, headers=as_(site, "reviewer")).headers["cache-control"] == "no-store", path
+
+
+def test_an_accepted_appeal_is_credited_to_who_decided_it(site):
+    """After an accepted appeal the finding read "机检错误 · <reviewer> · 申诉 #1 成立", crediting the
+    reviewer (who had confirmed it) with a rejection they never made."""
+    c = site["client"]
+    complete(site)
+    fid = next(f["id"] for f in c.get(f"/v1/reviews/{site['rid']}").json()["findings"]
+               if f["rule_id"] == "general.rude-dismissive")
+    appeal = c.post(f"/v1/reviews/{site['rid']}/appeals", json={"finding_id": fid, "reason": "客户先骂人"},
+                    headers=as_(site, "supervisor")).json()["id"]
+    assert c.post(f"/v1/appeals/{appeal}/decision", json={"decision": "accepted"}).status_code == 200
+    page = c.get(f"/ui/transcripts/{site['tid']}").text
+    state = page[page.index(f'id="finding-{fid}"'):].split('class="state', 1)[1].split("</span>", 1)[0]
+    assert f"申诉 #{appeal} 成立，改判为机检错误 · admin.k" in state
+    assert "复核：机检正确 · reviewer.k" in state and "机检错误 · reviewer.k" not in state
