@@ -379,24 +379,29 @@ def _already_appealed(what: str, taken: list[Appeal], field: str) -> Conflict:
 
 
 def _appeal_target(review: Review, finding_id: int | None, manual_finding_id: int | None) -> dict[str, Any]:
-    """What is appealed (rule, quote, points); a finding appealed before, or that costs nothing, is a 409."""
+    """What is appealed (rule, quote, points); a finding appealed before, that costs nothing, or that adds
+    points, is a 409."""
     if finding_id is not None:
         verdict = next((v for v in review.verdicts if v.finding_id == finding_id), None)
         if verdict is None:
             raise NotFound(f"finding {finding_id} is not in review {review.id}", "finding_id")
         if taken := [a for a in review.appeals if a.finding_id == finding_id]:
             raise _already_appealed(f"finding {finding_id}", taken, "finding_id")
+        what, field = f"finding {finding_id}", "finding_id"
         if verdict.verdict != VerdictKind.confirmed.value:
-            raise Conflict(f"finding {finding_id} was rejected by the reviewer: it costs nothing to appeal",
-                           "finding_id")
-        finding = next(f for f in _report(review).findings if f.id == finding_id)
-        return {"rule_id": finding.rule_id, "quote": finding.quote, "points": finding.points}
-    manual = next((m for m in review.manual_findings if m.id == manual_finding_id), None)
-    if manual is None:
-        raise NotFound(f"manual finding {manual_finding_id} is not in review {review.id}", "manual_finding_id")
-    if taken := [a for a in review.appeals if a.manual_finding_id == manual_finding_id]:
-        raise _already_appealed(f"manual finding {manual_finding_id}", taken, "manual_finding_id")
-    return {"rule_id": manual.rule_id, "quote": manual.quote, "points": manual.points}
+            raise Conflict(f"{what} was rejected by the reviewer: it costs nothing to appeal", field)
+        item = next(f for f in _report(review).findings if f.id == finding_id)
+    else:
+        item = next((m for m in review.manual_findings if m.id == manual_finding_id), None)
+        what, field = f"manual finding {manual_finding_id}", "manual_finding_id"
+        if item is None:
+            raise NotFound(f"{what} is not in review {review.id}", field)
+        if taken := [a for a in review.appeals if a.manual_finding_id == manual_finding_id]:
+            raise _already_appealed(what, taken, field)
+    if item.points > 0:  # an accepted appeal withdraws its finding: withdrawing a bonus lowers the agent's score
+        raise Conflict(f"{what} adds {item.points:+g} points: an accepted appeal withdraws the finding, which would "
+                       "lower the score; only a deduction can be appealed", field)
+    return {"rule_id": item.rule_id, "quote": item.quote, "points": item.points}
 
 
 def create_appeal(*, session: Session, review_id: int, finding_id: int | None, manual_finding_id: int | None,

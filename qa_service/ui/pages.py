@@ -217,8 +217,9 @@ def transcript_page(transcript_id: RowId, request: Request, session: SessionDep,
     if review and review.status == "done" and review.appeal_deadline and datetime.now(
             review.appeal_deadline.tzinfo) <= review.appeal_deadline:
         taken = {("f", a.finding_id) for a in review.appeals} | {("m", a.manual_finding_id) for a in review.appeals}
-        appealable = {f"f{f.id}": ("f", f.id) not in taken for f in findings}
-        appealable |= {f"m{m.id}": ("m", m.id) not in taken for m in review.manual_findings}
+        # a bonus is not appealed: an accepted appeal withdraws it, lowering the agent's score
+        appealable = {f"f{f.id}": ("f", f.id) not in taken and f.points <= 0 for f in findings}
+        appealable |= {f"m{m.id}": ("m", m.id) not in taken and m.points <= 0 for m in review.manual_findings}
     return page(request, "transcript.html", "queue", session, me, t=t, review=review, report=report,
                 findings=findings, bubbles=bubbles, marks=marks, rejected=sorted(rejected), dims=dims,
                 trajectory=trajectory, appealable=appealable)

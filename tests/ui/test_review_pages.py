@@ -91,3 +91,18 @@ def test_an_accepted_appeal_is_credited_to_who_decided_it(site):
     state = page[page.index(f'id="finding-{fid}"'):].split('class="state', 1)[1].split("</span>", 1)[0]
     assert f"申诉 #{appeal} 成立，改判为机检错误 · admin.k" in state
     assert "复核：机检正确 · reviewer.k" in state and "机检错误 · reviewer.k" not in state
+
+
+def test_a_bonus_finding_cannot_be_appealed(site):
+    """The appeal form was offered on a bonus (general.empathy +2), and accepting the appeal lowered the
+    agent's score; the page offers none and the API refuses it with a 409 saying why."""
+    c = site["client"]
+    complete(site)
+    findings = {f["rule_id"]: f["id"] for f in c.get(f"/v1/reviews/{site['rid']}").json()["findings"]}
+    page = c.get(f"/ui/transcripts/{site['tid']}", headers=as_(site, "supervisor")).text
+    bonus = page[page.index(f'id="finding-{findings["general.empathy"]}"'):].split("</li>", 1)[0]
+    deduction = page[page.index(f'id="finding-{findings["general.rude-dismissive"]}"'):].split("</li>", 1)[0]
+    assert 'data-action="appeal"' not in bonus and 'data-action="appeal"' in deduction
+    r = c.post(f"/v1/reviews/{site['rid']}/appeals", json={"finding_id": findings["general.empathy"], "reason": "x"},
+               headers=as_(site, "supervisor"))
+    assert r.status_code == 409 and "adds +2 points" in r.json()["detail"] and r.json()["field"] == "finding_id"
