@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -25,6 +22,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
+
+from bench_live import start_server  # noqa: E402  (qa serve, its log in data_dir/serve.log)
 
 from qa_service.stack import free_port
 
@@ -56,22 +55,6 @@ def receiver(status: int = 200, delay_s: float = 0.0) -> tuple[str, dict[int, fl
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return f"http://127.0.0.1:{server.server_address[1]}/hook", arrived
-
-
-def start_server(data_dir: Path, port: int, env_extra: dict[str, str]) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")} | env_extra
-    proc = subprocess.Popen([sys.executable, "-m", "qa_service.cli", "serve", "--workers", "0", "--port", str(port),
-                             "--data-dir", str(data_dir)], env=env, stdout=open(data_dir / "serve.log", "wb"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    for _ in range(600):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.terminate()
-    raise SystemExit(f"server did not start; see {data_dir / 'serve.log'}")
 
 
 def raise_alerts(c: httpx.Client, team: str, n: int) -> dict[int, float]:
@@ -117,7 +100,7 @@ def main() -> None:
     env = {k: v for k, v in (("QA_DB__URL", args.db_url), ("QA_REDIS__URL", args.redis_url)) if v}
     with tempfile.TemporaryDirectory(prefix="qa-hooks-") as tmp:
         port = free_port()
-        proc = start_server(Path(tmp), port, env)
+        proc = start_server(Path(tmp), port, 1, **env)
         try:
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as c:
                 for hook in hooks:
