@@ -109,6 +109,7 @@
         const ack = document.createElement("button");
         ack.textContent = "介入";
         ack.className = "primary ack";
+        ack.setAttribute("aria-label", "介入：" + shown(a.message));  // which alert: one pair of buttons per row
         ack.disabled = busy.has(a.alert_id);
         ack.addEventListener("click", () => act(a.alert_id, "ack"));
         td.appendChild(ack);
@@ -116,6 +117,7 @@
       if (a.status !== "closed") {
         const close = document.createElement("button");
         close.textContent = "关闭";
+        close.setAttribute("aria-label", "关闭：" + shown(a.message));
         close.disabled = busy.has(a.alert_id);
         close.addEventListener("click", () => act(a.alert_id, "close"));
         td.appendChild(close);
