@@ -63,3 +63,25 @@ def test_live_board_counts_the_open_alerts_past_its_bound(live_server, page, mon
     assert "另有 2 条更早的待介入预警未列出" in page.locator("#alerts tbody").inner_text()
     assert page.locator("#open-count").inner_text() == "待介入 3 条"
     assert not page.js_errors
+
+
+def test_live_board_numbers_turns_as_the_transcript_page_does(live_server, page):  # noqa: F811
+    """The board showed an alert's turn counted from 1 (第 3 句) while the transcript page, the manual-finding
+    form and the API count from 0 (#2, 语句 #, utterance_index 2): a supervisor looked one turn too far.
+    Its 介入 / 关闭, one pair per row, say which alert they act on."""
+    with httpx.Client(base_url=live_server, timeout=30) as api:
+        cid = api.post("/v1/live/conversations", json={"source": "browser", "external_id": "angry-3"}).json()["id"]
+        for i, u in enumerate(ANGRY):
+            assert api.post(f"/v1/live/conversations/{cid}/utterances",
+                            json={"utterances": [{"seq": i, **u}]}).status_code == 200
+        alerts = api.get("/v1/live/alerts").json()
+    page.goto(f"{live_server}/ui/live")
+    assert len(alerts) == page.locator("#alerts tbody tr[data-alert]").count() > 0
+    assert any(a["utterance_index"] for a in alerts)  # a turn past the first, where the two counts differ
+    for a in alerts:
+        row = page.locator(f"#alerts tbody tr[data-alert='{a['alert_id']}']")
+        assert f"browser/angry-3（语句 #{a['utterance_index']}）" in row.inner_text()
+        assert "第" not in row.inner_text()
+        assert row.locator("button.ack").get_attribute("aria-label") == f"介入：{a['message']}"
+        assert row.get_by_role("button", name=f"关闭：{a['message']}").count() == 1
+    assert not page.js_errors

@@ -100,8 +100,9 @@
       cell(tr, SEVERITY[a.severity] || a.severity, "nowrap");
       cell(tr, a.message);
       cell(tr, [a.team, a.agent_id].filter(Boolean).join(" / "));
-      // utterance_index counts from 0; people count turns from 1
-      cell(tr, `${a.source}/${a.external_id}` + (a.utterance_index === null ? "" : `（第 ${a.utterance_index + 1} 句）`));
+      // the turn as the transcript page numbers it (语句 #0 is the first, as seq and utterance_index count):
+      // "第 3 句" here was "#2" there, and the supervisor looked one turn too far
+      cell(tr, `${a.source}/${a.external_id}` + (a.utterance_index === null ? "" : `（语句 #${a.utterance_index}）`));
       cell(tr, a.quote);
       cell(tr, STATUS[a.status] || a.status, "status nowrap");
       const td = cell(tr, "");
