@@ -13,6 +13,8 @@ import socket
 import threading
 import time
 
+import redis
+
 from qa_service.live import service
 from qa_service.runtime import Runtime
 from qa_service.storage import live as live_repo
@@ -38,7 +40,7 @@ class LiveLoop(threading.Thread):
         try:
             while not self.stopping.is_set():
                 try:
-                    live_repo.wait_for_wake(self.redis, TICK_S)
+                    live_repo.wait_for_wake(self.redis, TICK_S, self.holder)
                     sender.deliver_due()
                     now = time.time()
                     if now - last_sweep >= SWEEP_EVERY_S:
@@ -51,6 +53,12 @@ class LiveLoop(threading.Thread):
         finally:
             self.redis.close()
 
-    def stop(self) -> None:
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Ends the loop now, not at the end of the ``TICK_S`` wait it is blocked in (every stop of an API
+        process waited up to half a second for it)."""
         self.stopping.set()
-        self.join(timeout=10)
+        try:
+            live_repo.wake_process(self.rt.redis, self.holder)
+        except redis.RedisError:  # Redis away: the loop is then in its 2 s retry wait, which the Event ends
+            pass
+        self.join(timeout=timeout_s)

@@ -275,10 +275,17 @@ def wake_delivery(r: redis.Redis) -> None:
     r.lpush(f"{P}wake", 1)
 
 
-def wait_for_wake(r: redis.Redis, timeout_s: float) -> None:
-    """Block until something is to deliver (or the timeout); drains the other wake-ups."""
-    if r.blpop([f"{P}wake"], timeout=timeout_s):
-        r.delete(f"{P}wake")
+def wake_process(r: redis.Redis, holder: str) -> None:
+    """Wake one process's loop alone (it is stopping): the shared wake-up would go to any of them."""
+    r.pipeline().lpush(f"{P}wake:{holder}", 1).expire(f"{P}wake:{holder}", 10).execute()
+
+
+def wait_for_wake(r: redis.Redis, timeout_s: float, holder: str | None = None) -> None:
+    """Block until something is to deliver, ``holder``'s own wake-up comes, or the timeout; drains the
+    other wake-ups."""
+    keys = [f"{P}wake", *([f"{P}wake:{holder}"] if holder else [])]
+    if r.blpop(keys, timeout=timeout_s):
+        r.delete(*keys)
 
 
 def sweep_turn(r: redis.Redis, holder: str, ttl_s: float) -> bool:

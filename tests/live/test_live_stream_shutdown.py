@@ -79,3 +79,23 @@ def test_serve_stops_promptly_while_a_live_board_is_open(tmp_path, sqlite_url, r
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_the_live_loop_ends_when_asked_not_at_the_end_of_its_wait(sqlite_settings, monkeypatch):
+    """Its stop wakes it: every stop of an API process (and every test's app) waited for the tick before."""
+    from qa_service.live import loop as loop_module
+    from qa_service.runtime import Runtime
+
+    monkeypatch.setattr(loop_module, "TICK_S", 4.0)  # under the loop's 5 s socket timeout, over the join below
+    rt = Runtime(sqlite_settings)
+    rt.migrate()
+    live = loop_module.LiveLoop(rt)
+    live.start()
+    try:
+        time.sleep(0.3)  # in its blocking wait by now
+        assert live.is_alive()
+        live.stop(timeout_s=2.0)
+        assert not live.is_alive()
+    finally:
+        live.stopping.set()
+        rt.close()
