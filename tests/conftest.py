@@ -84,9 +84,12 @@ def postgres_engine() -> Iterator[Engine]:
 
 
 def _truncate_postgres(engine: Engine) -> None:
-    names = ", ".join(t.name for t in reversed(Base.metadata.sorted_tables))
+    """Empty every table and restart its ids. DELETE, not TRUNCATE: a test leaves a few rows, and TRUNCATE
+    makes new files for all 22 tables (0.1 s before each of ~650 cases, against 0.01 s)."""
     with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        sequences = conn.scalars(text("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'")).all()
+        conn.exec_driver_sql("; ".join([*(f"DELETE FROM {t.name}" for t in reversed(Base.metadata.sorted_tables)),
+                                        *(f"ALTER SEQUENCE {name} RESTART" for name in sequences)]))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -64,7 +64,7 @@ def test_worker_outlives_a_redis_outage_and_takes_jobs_again(tmp_path, sqlite_ur
             sessions = client.app.state.runtime.sessions
             _score_one(client, "before", sessions)
             embedded.stop()
-            time.sleep(3)
+            time.sleep(1.5)  # the worker's first try again comes after 1 s (REDIS_BACKOFF_S)
             assert worker.poll() is None  # it used to quit: "unhandled exception, quitting"
             embedded = EmbeddedRedis(tmp_path / "redis").start()
             client.app.state.runtime.redis.connection_pool.disconnect()
