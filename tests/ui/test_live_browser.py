@@ -85,3 +85,25 @@ def test_live_board_numbers_turns_as_the_transcript_page_does(live_server, page)
         assert row.locator("button.ack").get_attribute("aria-label") == f"介入：{a['message']}"
         assert row.get_by_role("button", name=f"关闭：{a['message']}").count() == 1
     assert not page.js_errors
+
+
+def test_live_board_says_the_api_s_refusal_in_chinese(live_server, page):  # noqa: F811
+    """An alert another supervisor took a moment before: the board said "alert 1 is already acknowledged"
+    in English, as the API words it; the other pages say it in Chinese."""
+    with httpx.Client(base_url=live_server, timeout=30) as api:
+        cid = api.post("/v1/live/conversations", json={"source": "browser", "external_id": "angry-4"}).json()["id"]
+        for i, u in enumerate(ANGRY):
+            assert api.post(f"/v1/live/conversations/{cid}/utterances",
+                            json={"utterances": [{"seq": i, **u}]}).status_code == 200
+    page.goto(f"{live_server}/ui/live")
+    row = page.locator("#alerts tbody tr[data-alert]").first
+    alert_id = row.get_attribute("data-alert")
+    # what the API answers when the other supervisor's 介入 landed first (the board had not redrawn yet)
+    page.route(f"**/v1/live/alerts/{alert_id}/ack", lambda route: route.fulfill(
+        status=409, content_type="application/json",
+        body=f'{{"detail": "alert {alert_id} is already acknowledged (by lead.wang)"}}'))
+    page.fill("#qa-user", "lead.zhou")
+    row.locator("button.ack").click()
+    page.locator("#msg", has_text="该预警已介入").wait_for(timeout=10_000)
+    assert "already" not in page.locator("#msg").inner_text()
+    assert not page.js_errors

@@ -67,7 +67,8 @@
       document.querySelectorAll(`#alerts tr[data-alert="${alertId}"] button`).forEach((b) => { b.disabled = false; });
       let data = null;
       try { data = await res.json(); } catch (e) { /* empty */ }
-      if (res.status !== 401) say(data && typeof data.detail === "string" ? data.detail : `操作失败（${res.status}）`, true);
+      const chinese = window.qaChinese || String;  // ui.js, loaded before this script
+      if (res.status !== 401) say(data && typeof data.detail === "string" ? chinese(data.detail) : `操作失败（${res.status}）`, true);
     }
   }
 

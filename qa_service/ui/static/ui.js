@@ -56,6 +56,8 @@
     return text;
   }
 
+  window.qaChinese = chinese;  // the live board's script says the API's errors in Chinese too
+
   function problem(body) {
     if (!body) return "请求失败";
     if (typeof body.detail === "string") return chinese(body.detail);
