@@ -1,10 +1,11 @@
-"""``qa db upgrade``, ``qa purge``."""
+"""``qa db upgrade``, ``qa purge``, ``qa rescore``."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 
 from qa_service.cli.app import DataDir, app, console, db_app, err_console, runtime_for, settings_for, usable_data_dir
 from qa_service.config import masked_url
@@ -94,3 +95,60 @@ def purge(
     with rt.session() as s:
         kpis = retention.purge_rest(session=s, before=cutoff_day, cutoff=cutoff, keep_kpis=keep_kpis)
     console.print(f"purged {total} transcript(s) and {kpis} KPI record(s) before {cutoff_day}")
+
+
+@app.command()
+def rescore(
+    period: Annotated[Optional[str], typer.Option(help="Conversations of this period: 2026-10, 2026-W43, 2026-Q4 "
+                                                       "or 2026-10-01..2026-10-15 (local days)")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every scored conversation, whatever its day")] = False,
+    team: Annotated[Optional[str], typer.Option(help="Only this team")] = None,
+    agent: Annotated[Optional[str], typer.Option(help="Only this agent")] = None,
+    source: Annotated[Optional[str], typer.Option(help="Only this source")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count what would be scored again; change nothing")] = False,
+    batch: Annotated[int, typer.Option(min=1, max=50_000, help="Transcripts per transaction")] = 5000,
+    data_dir: DataDir = None,
+) -> None:
+    """Score stored conversations again with the rule packs and models as they are now (after a pack was
+    fixed): their reports, figures and appraisals follow; reviews keep their verdicts."""
+    from qa_service.period import parse_period
+    from qa_service.queue.outbox import reconcile
+    from qa_service.storage import transcripts as repo
+
+    if (period is None) == (not all_):
+        err_console.print("[red]give --period or --all[/red] (which conversations to score again)")
+        raise typer.Exit(2)
+    rt = runtime_for(data_dir)
+    flt = repo.TranscriptFilter(agent_id=agent, team=team, source=source)
+    scope = "every day" if all_ else period
+    if period is not None:
+        try:
+            p = parse_period(period)
+        except ValueError as exc:
+            err_console.print(f"[red]--period:[/red] {escape(str(exc))}")
+            raise typer.Exit(2)
+        flt.since, flt.until = p.bounds(rt.timezone)
+        scope = f"{p.label} ({p.start}..{p.end}, {rt.settings.performance.timezone})"
+    with rt.read_sessions() as s:
+        found = repo.count_scored(session=s, flt=flt)
+    console.print(f"{scope}: {found} scored transcript(s)", highlight=False)
+    if dry_run or not found:
+        return
+    marked = 0
+    while True:  # a transaction per batch: ingest is not held up behind one long write
+        with rt.session() as s:
+            ids = repo.mark_for_rescoring(session=s, flt=flt, limit=batch)
+        marked += len(ids)
+        if len(ids) < batch:
+            break
+        flt.before_id = ids[-1]
+    result = reconcile(settings=rt.settings, sessions=rt.sessions, connection=rt.redis, grace_s=0)
+    w = rt.settings.worker
+    rest = f"; the workers' reconciler queues the rest ({w.reconcile_batch} every {w.reconcile_interval_s:g} s)"
+    if result.unreachable:
+        err_console.print(f"{marked} transcript(s) marked to be scored again; the queue (Redis) does not answer, so "
+                          "none is queued yet: the workers' reconciler queues them once it does (or run qa requeue)",
+                          markup=False)
+        raise typer.Exit(1)
+    console.print(f"{marked} transcript(s) marked to be scored again; {len(result.received)} queued now"
+                  + (rest if len(result.received) < marked else ""), highlight=False)

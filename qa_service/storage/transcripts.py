@@ -415,6 +415,28 @@ def reset_failed(*, session: Session, ids: Sequence[int] | None = None) -> list[
     return found
 
 
+def mark_for_rescoring(*, session: Session, flt: TranscriptFilter, limit: int) -> list[int]:
+    """Up to ``limit`` scored transcripts of the filter, newest first below ``flt.before_id``, moved to
+    ``received`` with their attempts reset and an old status time: the reconciler queues them and the
+    workers score them again (``qa rescore``). Their reports stay until the new ones replace them."""
+    ids = list(session.scalars(_filtered(select(Transcript.id), replace(flt, status=TranscriptStatus.scored.value))
+                               .order_by(Transcript.id.desc()).limit(limit)))
+    if ids:
+        session.execute(
+            update(Transcript)
+            .where(Transcript.id.in_(ids), Transcript.status == TranscriptStatus.scored.value)
+            .values(status=TranscriptStatus.received.value, attempts=0, last_error=None,
+                    status_changed_at=utcnow() - timedelta(days=1))
+            .execution_options(synchronize_session=False)
+        )
+    return ids
+
+
+def count_scored(*, session: Session, flt: TranscriptFilter) -> int:
+    flt = replace(flt, status=TranscriptStatus.scored.value)
+    return int(session.scalar(_filtered(select(func.count(Transcript.id)), flt)) or 0)
+
+
 PENDING = (TranscriptStatus.received.value, TranscriptStatus.queued.value, TranscriptStatus.scoring.value,
            TranscriptStatus.failed.value)
 
