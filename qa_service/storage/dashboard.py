@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from qa_service.domain import ReviewStatus, VerdictKind
@@ -114,15 +114,17 @@ def top_findings(*, session: Session, period: Period, team: str | None = None) -
     for rule, message, dimension, n in session.execute(machine):
         counts[rule] += int(n or 0)
         about[rule] = (message, dimension)
-    done = select(Review.id).where(Review.status == ReviewStatus.done.value)
+    # EXISTS per row, not IN (every done review): SQLite then reads the period's verdicts by day (0.86 s →
+    # 0.43 s a month at 1M) instead of every done review's; PostgreSQL plans both as the same semi-join.
+    done = lambda review_id: exists().where(Review.id == review_id, Review.status == ReviewStatus.done.value)  # noqa: E731
     rejected = (select(Fd.rule_id, func.count()).select_from(V).join(Fd, Fd.id == V.finding_id).where(  # still found
         V.verdict == VerdictKind.rejected.value, Fd.points != 0, V.day >= period.start, V.day <= period.end,
-        V.review_id.in_(done), *([V.team_id == team] if team else [])).group_by(Fd.rule_id))
+        done(V.review_id), *([V.team_id == team] if team else [])).group_by(Fd.rule_id))
     for rule, n in session.execute(rejected):
         counts[rule] -= n
     added = (select(M.rule_id, func.max(M.message), func.max(M.dimension), func.count())
              .where(M.withdrawn_at.is_(None), M.points != 0, M.day >= period.start, M.day <= period.end,
-                    M.review_id.in_(done), *([M.team_id == team] if team else []))
+                    done(M.review_id), *([M.team_id == team] if team else []))
              .group_by(M.rule_id))
     for rule, message, dimension, n in session.execute(added):
         rule = rule or "manual"
