@@ -172,8 +172,9 @@ def _filtered(query, flt: QueueFilter, *, joined: bool = False):
             query = query.where(when >= flt.since)
         if flt.until:
             query = query.where(when < flt.until)
-    # The status as SQL literals, not parameters: SQLite uses a partial index (the queue's and the done
-    # list's order) only when the query's condition is its WHERE word for word, values included.
+    # The status as SQL literals, not parameters: SQLite can use a partial index (the queue's and the done
+    # list's order) only when the query's condition is its WHERE word for word, values included. It does so
+    # once the file has planner statistics (ANALYZE: the queue at 1M 0.46 s → 0.06 s); without them it sorts.
     if flt.status == "open":
         query = query.where(Review.status.in_(bindparam("open_statuses", OPEN, expanding=True, literal_execute=True)))
     elif flt.status and flt.status != "all":
