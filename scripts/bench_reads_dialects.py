@@ -30,7 +30,7 @@ class Postgres:
     redis_url = "redis://127.0.0.1:6379/12"
 
     def __init__(self, start: datetime, days: int, analyze: bool = True):
-        self.start, self.days = start, days
+        self.start, self.days = start, days  # PostgreSQL is always analyzed (as autovacuum would)
 
     @property
     def url(self) -> str:
@@ -76,7 +76,8 @@ class Postgres:
     def finish(self, engine, tables) -> None:
         with engine.begin() as c:
             for table in tables:
-                c.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"))
+                c.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                               f"(SELECT max(id) FROM {table}))"))
 
     def analyze(self, engine) -> None:
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
@@ -119,7 +120,8 @@ class Sqlite(Postgres):
         return self.data_dir
 
     def series(self, g0: int, g1: int) -> str:
-        return f"(WITH RECURSIVE s(g) AS (SELECT {g0} UNION ALL SELECT g + 1 FROM s WHERE g < {g1}) SELECT g FROM s) AS gs"
+        return (f"(WITH RECURSIVE s(g) AS (SELECT {g0} UNION ALL SELECT g + 1 FROM s WHERE g < {g1}) "
+                "SELECT g FROM s) AS gs")
 
     def agent_number(self, col: str) -> str:
         return f"CAST(substr({col}, 7) AS INTEGER)"
