@@ -47,31 +47,33 @@ def test_rescore_scores_the_chosen_conversations_again_and_the_figures_follow(tm
     with TestClient(create_app(settings)) as client:
         sessions = client.app.state.runtime.sessions
         chosen = _stored(client, "oct-a")  # agent a7, team after-sales
+        chosen_too = _stored(client, "oct-c", started_at="2026-10-31T23:30:00+08:00")  # the period's last hour
         other_team = _stored(client, "oct-b", agent_id="a8", team="presale")
         other_month = _stored(client, "sep-a", started_at="2026-09-15T09:30:00+08:00")
         [review] = [r for r in client.get("/v1/reviews").json()["items"] if r["transcript_id"] == chosen]
         done = client.post(f"/v1/reviews/{review['id']}/complete", json={"by": "qa-li", "confirm_rest": True})
         assert done.json()["status"] == "done", done.text
-        assert (_agent(client, "a7")["n"], _agent(client, "a7")["mean"]) == (1, 40.0)
+        assert (_agent(client, "a7")["n"], _agent(client, "a7")["mean"]) == (2, 40.0)
 
         result = _invoke(["rescore", "--period", "2026-10", "--team", "after-sales", "--dry-run"], env)
-        assert result.exit_code == 0 and "1 scored transcript(s)" in result.output, result.output
-        result = _invoke(["rescore", "--period", "2026-10", "--team", "after-sales"], env)
+        assert result.exit_code == 0 and "2 scored transcript(s)" in result.output, result.output
+        result = _invoke(["rescore", "--period", "2026-10", "--team", "after-sales", "--batch", "1"], env)
         assert result.exit_code == 0, result.output
-        assert "1 transcript(s) marked to be scored again; 1 queued now" in " ".join(result.output.split())
+        assert "2 transcript(s) marked to be scored again; 2 queued now" in " ".join(result.output.split())
         with sessions() as s:
-            assert [repo.get(session=s, transcript_id=i).status for i in (chosen, other_team, other_month)] == \
-                ["queued", "scored", "scored"]
+            assert [repo.get(session=s, transcript_id=i).status
+                    for i in (chosen, chosen_too, other_team, other_month)] == ["queued", "queued", "scored", "scored"]
 
         run_worker(settings, burst=True, reconcile=False)
         with sessions() as s:
-            row = repo.get(session=s, transcript_id=chosen)
-            assert (row.status, row.attempts) == ("scored", 1)
-            assert s.scalar(select(func.count(Report.id)).where(Report.transcript_id == chosen)) == 1
+            for tid in (chosen, chosen_too):
+                row = repo.get(session=s, transcript_id=tid)
+                assert (row.status, row.attempts) == ("scored", 1)
+                assert s.scalar(select(func.count(Report.id)).where(Report.transcript_id == tid)) == 1
         again = client.get(f"/v1/transcripts/{chosen}").json()["report"]
         assert again["score"] != 40.0 and "general.made-up" not in {f["rule_id"] for f in again["findings"]}
-        a7 = _agent(client, "a7")
-        assert (a7["n"], a7["mean"]) == (1, round(again["score"], 2))  # replaced, not added
+        a7 = _agent(client, "a7")  # the two scores replaced, not added
+        assert (a7["n"], a7["mean"]) == (2, round(again["score"], 2))  # the same words, the same new score
         for untouched in (other_team, other_month):
             assert client.get(f"/v1/transcripts/{untouched}").json()["report"]["score"] == 40.0
         assert _agent(client, "a8")["mean"] == 40.0

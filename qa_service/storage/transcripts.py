@@ -416,20 +416,22 @@ def reset_failed(*, session: Session, ids: Sequence[int] | None = None) -> list[
 
 
 def mark_for_rescoring(*, session: Session, flt: TranscriptFilter, limit: int) -> list[int]:
-    """Up to ``limit`` scored transcripts of the filter, newest first below ``flt.before_id``, moved to
+    """Up to ``limit`` scored transcripts of the filter, the newest below ``flt.before_id``, moved to
     ``received`` with their attempts reset and an old status time: the reconciler queues them and the
-    workers score them again (``qa rescore``). Their reports stay until the new ones replace them."""
-    ids = list(session.scalars(_filtered(select(Transcript.id), replace(flt, status=TranscriptStatus.scored.value))
-                               .order_by(Transcript.id.desc()).limit(limit)))
-    if ids:
-        session.execute(
-            update(Transcript)
-            .where(Transcript.id.in_(ids), Transcript.status == TranscriptStatus.scored.value)
-            .values(status=TranscriptStatus.received.value, attempts=0, last_error=None,
-                    status_changed_at=utcnow() - timedelta(days=1))
-            .execution_options(synchronize_session=False)
-        )
-    return ids
+    workers score them again (``qa rescore``). Their reports stay until the new ones replace them.
+    Returns their ids, newest first."""
+    chosen = (_filtered(select(Transcript.id), replace(flt, status=TranscriptStatus.scored.value))
+              .order_by(Transcript.id.desc()).limit(limit))
+    # One statement, the ids chosen inside it: a list of them as parameters would pass SQLite's limit on
+    # how many one statement may carry at a large ``limit``.
+    return sorted(session.scalars(
+        update(Transcript)
+        .where(Transcript.id.in_(chosen.scalar_subquery()), Transcript.status == TranscriptStatus.scored.value)
+        .values(status=TranscriptStatus.received.value, attempts=0, last_error=None,
+                status_changed_at=utcnow() - timedelta(days=1))
+        .returning(Transcript.id)
+        .execution_options(synchronize_session=False)
+    ), reverse=True)
 
 
 def count_scored(*, session: Session, flt: TranscriptFilter) -> int:
