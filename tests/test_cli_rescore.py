@@ -57,7 +57,9 @@ def test_rescore_scores_the_chosen_conversations_again_and_the_figures_follow(tm
 
         result = _invoke(["rescore", "--period", "2026-10", "--team", "after-sales", "--dry-run"], env)
         assert result.exit_code == 0 and "2 scored transcript(s)" in result.output, result.output
-        result = _invoke(["rescore", "--period", "2026-10", "--team", "after-sales", "--batch", "1"], env)
+        result = _invoke(["rescore", "--period", "2026-10", "--team", "after-sales"], env)  # asks; no answer
+        assert result.exit_code == 1 and "score them again?" in result.output
+        result = _invoke(["rescore", "--period", "2026-10", "--team", "after-sales", "--batch", "1", "--yes"], env)
         assert result.exit_code == 0, result.output
         assert "2 transcript(s) marked to be scored again; 2 queued now" in " ".join(result.output.split())
         with sessions() as s:

@@ -106,6 +106,7 @@ def rescore(
     agent: Annotated[Optional[str], typer.Option(help="Only this agent")] = None,
     source: Annotated[Optional[str], typer.Option(help="Only this source")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Count what would be scored again; change nothing")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation")] = False,
     batch: Annotated[int, typer.Option(min=1, max=50_000, help="Transcripts per transaction")] = 5000,
     data_dir: DataDir = None,
 ) -> None:
@@ -134,6 +135,8 @@ def rescore(
     console.print(f"{scope}: {found} scored transcript(s)", highlight=False)
     if dry_run or not found:
         return
+    if not yes and not typer.confirm("score them again? (their figures and appraisals change with the new scores)"):
+        raise typer.Exit(1)
     marked = 0
     while True:  # a transaction per batch: ingest is not held up behind one long write
         with rt.session() as s:
