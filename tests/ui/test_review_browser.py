@@ -15,8 +15,9 @@ def _open_transcript(server, page, nth: int) -> str:  # noqa: F811
 
 def test_a_changed_verdict_keeps_its_comment(server, page):  # noqa: F811
     """Changing 机检正确 to 机检错误 met an empty comment box, and the change stored no comment: the
-    reviewer's earlier note was dropped without a word. The box holds it; left as is, it is sent and
-    stored again (once, unchanged); emptied, the verdict is stored without one."""
+    reviewer's earlier note was dropped without a word. The box holds it for its author; left as is, it is
+    sent and stored again (once, unchanged); emptied, the verdict is stored without one. Another reviewer
+    sees it beside an empty box."""
     review = _open_transcript(server, page, 3)
     page.fill("#qa-user", "qa-zhao")
     item = page.locator("li.finding-item", has=page.locator("button[data-verdict=confirmed]")).first
@@ -32,7 +33,7 @@ def test_a_changed_verdict_keeps_its_comment(server, page):  # noqa: F811
     item = page.locator(f"#{finding}")
     assert "机检错误 · qa-zhao" in item.locator(".state").inner_text()
     assert item.locator(".verdict-comment").input_value() == "客户先挂断，不算推诿"
-    assert item.locator(".comment").count() == 0  # in the box, not shown a second time beside it
+    assert item.locator(".comment").is_hidden()  # in the box, not shown a second time beside it
 
     def stored() -> dict:
         got = page.request.get(f"{server['url']}/v1/reviews/{review}").json()
@@ -43,6 +44,13 @@ def test_a_changed_verdict_keeps_its_comment(server, page):  # noqa: F811
              if e["entity"] == "finding" and e["entity_id"] == fid]
     assert [(e["before"] or {}).get("comment") for e in audit] == [None, "客户先挂断，不算推诿"]
     assert [e["after"]["comment"] for e in audit] == ["客户先挂断，不算推诿"] * 2
+
+    # Another reviewer sees the note beside an empty box: sending it again would store it as theirs.
+    page.fill("#qa-user", "qa-li")
+    assert item.locator(".verdict-comment").input_value() == ""
+    assert item.locator(".comment").inner_text() == "客户先挂断，不算推诿" and item.locator(".comment").is_visible()
+    page.fill("#qa-user", "qa-zhao")
+    assert item.locator(".verdict-comment").input_value() == "客户先挂断，不算推诿"
 
     item.locator(".verdict-comment").fill("")
     with page.expect_navigation():

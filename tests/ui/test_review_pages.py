@@ -106,3 +106,25 @@ def test_a_bonus_finding_cannot_be_appealed(site):
     r = c.post(f"/v1/reviews/{site['rid']}/appeals", json={"finding_id": findings["general.empathy"], "reason": "x"},
                headers=as_(site, "supervisor"))
     assert r.status_code == 409 and "adds +2 points" in r.json()["detail"] and r.json()["field"] == "finding_id"
+
+
+def test_a_verdict_comment_goes_back_in_the_box_for_its_author_only(site):
+    """The earlier comment fills the box so that its author's changed verdict keeps it; another reviewer
+    who sent the box as it stood stored that comment under their own name."""
+    import re
+
+    c, tid, rid = site["client"], site["tid"], site["rid"]
+    fid = next(f["id"] for f in c.get(f"/v1/reviews/{rid}").json()["findings"]
+               if f["rule_id"] == "general.rude-dismissive")
+    r = c.put(f"/v1/reviews/{rid}/findings/{fid}/verdict", json={"verdict": "confirmed", "comment": "语气生硬"},
+              headers=as_(site, "reviewer"))
+    assert r.status_code == 200, r.text
+
+    def finding_html(role: str) -> str:
+        page = c.get(f"/ui/transcripts/{tid}", headers=as_(site, role)).text
+        return re.search(rf'<li [^>]*id="finding-{fid}".*?</li>', page, re.S).group(0)
+
+    author, other = finding_html("reviewer"), finding_html("admin")
+    assert 'value="语气生硬"' in author and '<div class="comment" hidden>语气生硬</div>' in author
+    assert 'value=""' in other and '<div class="comment">语气生硬</div>' in other
+    assert "data-comment" not in author + other  # the page decided: no box for the script to fill

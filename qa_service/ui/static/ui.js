@@ -8,6 +8,21 @@
     userBox.addEventListener("change", () => localStorage.setItem("qa-user", userBox.value.trim()));
   }
 
+  // A verdict's earlier comment goes back in its box for the reviewer who wrote it; another one sees it
+  // beside an empty box (transcript.html says why). With access control on, the page decided already.
+  function offerComments() {
+    const who = userBox ? userBox.value.trim() : "";
+    document.querySelectorAll(".verdict-comment[data-comment]").forEach((box) => {
+      const mine = who !== "" && who === box.dataset.by;
+      if (mine && !box.value) box.value = box.dataset.comment;
+      if (!mine && box.value === box.dataset.comment) box.value = "";
+      const note = box.parentElement.querySelector(".comment");
+      if (note) note.hidden = mine;
+    });
+  }
+  offerComments();
+  if (userBox) userBox.addEventListener("input", offerComments);
+
   function user() {
     if (!userBox) return undefined;
     const who = userBox.value.trim();
