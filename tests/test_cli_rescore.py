@@ -1,6 +1,6 @@
 """``qa rescore``: stored conversations scored again with the packs and models as they are now (after a
-pack was fixed). Only the chosen ones; each keeps one report; the figures follow (no double count); a done
-review stays done."""
+pack was fixed). Only the chosen ones; each keeps one report; the figures follow (no double count); one
+under review or reviewed is left as it is."""
 
 from __future__ import annotations
 
@@ -46,17 +46,19 @@ def test_rescore_scores_the_chosen_conversations_again_and_the_figures_follow(tm
     env = _env(settings)
     with TestClient(create_app(settings)) as client:
         sessions = client.app.state.runtime.sessions
-        chosen = _stored(client, "oct-a")  # agent a7, team after-sales
+        chosen = _stored(client, "oct-a")  # agent a7, team after-sales; flagged: its review is queued
         chosen_too = _stored(client, "oct-c", started_at="2026-10-31T23:30:00+08:00")  # the period's last hour
+        reviewed = _stored(client, "oct-r")  # its review done: a reviewer's verdicts are on its findings
         other_team = _stored(client, "oct-b", agent_id="a8", team="presale")
         other_month = _stored(client, "sep-a", started_at="2026-09-15T09:30:00+08:00")
-        [review] = [r for r in client.get("/v1/reviews").json()["items"] if r["transcript_id"] == chosen]
-        done = client.post(f"/v1/reviews/{review['id']}/complete", json={"by": "qa-li", "confirm_rest": True})
+        reviews = {r["transcript_id"]: r["id"] for r in client.get("/v1/reviews").json()["items"]}
+        done = client.post(f"/v1/reviews/{reviews[reviewed]}/complete", json={"by": "qa-li", "confirm_rest": True})
         assert done.json()["status"] == "done", done.text
-        assert (_agent(client, "a7")["n"], _agent(client, "a7")["mean"]) == (2, 40.0)
+        assert (_agent(client, "a7")["n"], _agent(client, "a7")["mean"]) == (3, 40.0)
 
         result = _invoke(["rescore", "--period", "2026-10", "--team", "after-sales", "--dry-run"], env)
-        assert result.exit_code == 0 and "2 scored transcript(s)" in result.output, result.output
+        out = " ".join(result.output.split())
+        assert result.exit_code == 0 and "2 scored transcript(s) to score again; 1 under review or reviewed" in out, out
         result = _invoke(["rescore", "--period", "2026-10", "--team", "after-sales"], env)  # asks; no answer
         assert result.exit_code == 1 and "score them again?" in result.output
         result = _invoke(["rescore", "--period", "2026-10", "--team", "after-sales", "--batch", "1", "--yes"], env)
@@ -64,7 +66,8 @@ def test_rescore_scores_the_chosen_conversations_again_and_the_figures_follow(tm
         assert "2 transcript(s) marked to be scored again; 2 queued now" in " ".join(result.output.split())
         with sessions() as s:
             assert [repo.get(session=s, transcript_id=i).status
-                    for i in (chosen, chosen_too, other_team, other_month)] == ["queued", "queued", "scored", "scored"]
+                    for i in (chosen, chosen_too, reviewed, other_team, other_month)] == \
+                ["queued", "queued", "scored", "scored", "scored"]
 
         run_worker(settings, burst=True, reconcile=False)
         with sessions() as s:
@@ -74,13 +77,15 @@ def test_rescore_scores_the_chosen_conversations_again_and_the_figures_follow(tm
                 assert s.scalar(select(func.count(Report.id)).where(Report.transcript_id == tid)) == 1
         again = client.get(f"/v1/transcripts/{chosen}").json()["report"]
         assert again["score"] != 40.0 and "general.made-up" not in {f["rule_id"] for f in again["findings"]}
-        a7 = _agent(client, "a7")  # the two scores replaced, not added
-        assert (a7["n"], a7["mean"]) == (2, round(again["score"], 2))  # the same words, the same new score
-        for untouched in (other_team, other_month):
+        a7 = _agent(client, "a7")  # two scores replaced, not added; the reviewed one's kept
+        assert (a7["n"], a7["mean"]) == (3, round((2 * again["score"] + 40.0) / 3, 2))
+        for untouched in (reviewed, other_team, other_month):
             assert client.get(f"/v1/transcripts/{untouched}").json()["report"]["score"] == 40.0
         assert _agent(client, "a8")["mean"] == 40.0
-        kept = client.get(f"/v1/reviews/{review['id']}").json()
-        assert (kept["status"], kept["completed_by"]) == ("done", "qa-li")
+        kept = client.get(f"/v1/reviews/{reviews[reviewed]}").json()
+        assert (kept["status"], kept["completed_by"], kept["final_score"]) == ("done", "qa-li", 40.0)
+        queued = client.get(f"/v1/reviews/{reviews[chosen]}").json()  # a queued entry follows its new report
+        assert queued["status"] == "queued" and queued["machine_score"] == again["score"]
 
 
 def test_rescore_needs_a_period_or_all_and_a_period_it_can_read(client, settings):
@@ -91,4 +96,4 @@ def test_rescore_needs_a_period_or_all_and_a_period_it_can_read(client, settings
     result = _invoke(["rescore", "--period", "2026-13"], env)
     assert result.exit_code == 2 and "--period" in result.output
     result = _invoke(["rescore", "--all"], env)  # nothing stored: says so, changes nothing
-    assert result.exit_code == 0 and "0 scored transcript(s)" in result.output
+    assert result.exit_code == 0 and "0 scored transcript(s) to score again" in " ".join(result.output.split())

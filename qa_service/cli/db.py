@@ -111,7 +111,7 @@ def rescore(
     data_dir: DataDir = None,
 ) -> None:
     """Score stored conversations again with the rule packs and models as they are now (after a pack was
-    fixed): their reports, figures and appraisals follow; reviews keep their verdicts."""
+    fixed): their reports, figures and appraisals follow; conversations under review or reviewed are left."""
     from qa_service.period import parse_period
     from qa_service.queue.outbox import reconcile
     from qa_service.storage import transcripts as repo
@@ -130,9 +130,11 @@ def rescore(
             raise typer.Exit(2)
         flt.since, flt.until = p.bounds(rt.timezone)
         scope = f"{p.label} ({p.start}..{p.end}, {rt.settings.performance.timezone})"
-    with rt.read_sessions() as s:
-        found = repo.count_scored(session=s, flt=flt)
-    console.print(f"{scope}: {found} scored transcript(s)", highlight=False)
+    with rt.session() as s:  # the primary: a lagging read replica could count none
+        found, reviewed = repo.count_rescorable(session=s, flt=flt)
+    console.print(f"{scope}: {found} scored transcript(s) to score again" + (
+        f"; {reviewed} under review or reviewed keep their scores (a reviewer's verdicts are on their findings)"
+        if reviewed else ""), highlight=False)
     if dry_run or not found:
         return
     if not yes and not typer.confirm("score them again? (their figures and appraisals change with the new scores)"):
@@ -145,7 +147,8 @@ def rescore(
         if len(ids) < batch:
             break
         flt.before_id = ids[-1]
-    result = reconcile(settings=rt.settings, sessions=rt.sessions, connection=rt.redis, grace_s=0)
+    # the usual grace: with none, a row ingest has just stored as queued, before its job, would look lost
+    result = reconcile(settings=rt.settings, sessions=rt.sessions, connection=rt.redis)
     w = rt.settings.worker
     rest = f"; the workers' reconciler queues the rest ({w.reconcile_batch} every {w.reconcile_interval_s:g} s)"
     if result.unreachable:

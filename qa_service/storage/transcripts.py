@@ -14,12 +14,12 @@ from typing import Any
 from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from qa_service.domain import Channel, Role, TranscriptStatus
+from qa_service.domain import Channel, ReviewStatus, Role, TranscriptStatus
 from qa_service.domain import Transcript as DomainTranscript
 from qa_service.domain import Utterance as DomainUtterance
 from qa_service.storage.bulk import insert_new_rows, insert_rows
 from qa_service.storage.upsert import dialect_insert
-from qa_service.storage.tables import Agent, Flag, Report, Team, Transcript, Utterance, utcnow
+from qa_service.storage.tables import Agent, Flag, Report, Review, Team, Transcript, Utterance, utcnow
 
 
 @dataclass(slots=True)
@@ -415,13 +415,22 @@ def reset_failed(*, session: Session, ids: Sequence[int] | None = None) -> list[
     return found
 
 
+def _rescorable(query: Select, flt: TranscriptFilter, reviewed: bool = False) -> Select:
+    """Scored transcripts of the filter without (``reviewed``: with) a review under way or done. A reviewer's
+    verdicts are on a reviewed one's findings: scored again, its final figures would take in new findings
+    nobody judged and no agent could appeal."""
+    under_review = select(Review.id).where(Review.transcript_id == Transcript.id,
+                                           Review.status != ReviewStatus.queued.value).exists()
+    return _filtered(query, replace(flt, status=TranscriptStatus.scored.value)).where(
+        under_review if reviewed else ~under_review)
+
+
 def mark_for_rescoring(*, session: Session, flt: TranscriptFilter, limit: int) -> list[int]:
-    """Up to ``limit`` scored transcripts of the filter, the newest below ``flt.before_id``, moved to
-    ``received`` with their attempts reset and an old status time: the reconciler queues them and the
-    workers score them again (``qa rescore``). Their reports stay until the new ones replace them.
-    Returns their ids, newest first."""
-    chosen = (_filtered(select(Transcript.id), replace(flt, status=TranscriptStatus.scored.value))
-              .order_by(Transcript.id.desc()).limit(limit))
+    """Up to ``limit`` scored transcripts of the filter (none under review or reviewed), the newest below
+    ``flt.before_id``, moved to ``received`` with their attempts reset and an old status time: the
+    reconciler queues them and the workers score them again (``qa rescore``). Their reports stay until the
+    new ones replace them. Returns their ids, newest first."""
+    chosen = _rescorable(select(Transcript.id), flt).order_by(Transcript.id.desc()).limit(limit)
     # One statement, the ids chosen inside it: a list of them as parameters would pass SQLite's limit on
     # how many one statement may carry at a large ``limit``.
     return sorted(session.scalars(
@@ -434,9 +443,11 @@ def mark_for_rescoring(*, session: Session, flt: TranscriptFilter, limit: int) -
     ), reverse=True)
 
 
-def count_scored(*, session: Session, flt: TranscriptFilter) -> int:
-    flt = replace(flt, status=TranscriptStatus.scored.value)
-    return int(session.scalar(_filtered(select(func.count(Transcript.id)), flt)) or 0)
+def count_rescorable(*, session: Session, flt: TranscriptFilter) -> tuple[int, int]:
+    """(scored transcripts ``qa rescore`` would take, those it leaves because they are under review or reviewed)."""
+    count = select(func.count(Transcript.id))
+    return (int(session.scalar(_rescorable(count, flt)) or 0),
+            int(session.scalar(_rescorable(count, flt, reviewed=True)) or 0))
 
 
 PENDING = (TranscriptStatus.received.value, TranscriptStatus.queued.value, TranscriptStatus.scoring.value,
