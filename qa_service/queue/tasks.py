@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from sqlalchemy.exc import InterfaceError, OperationalError
+
 from qa_service import metrics, runtime
 from qa_service.queue.outbox import enqueue_jobs, new_job_ids
 from qa_service.review import service as review_service
@@ -104,14 +106,37 @@ def _score_chunk(ids: list[int]) -> dict[str, int]:
         reports, errors = _score_each(rt.pipeline, transcripts)
         batched = False
     _observe_stages(reports, batched=batched)
-    with rt.session() as session:
-        record_reports(session=session, reports=reports)
-        retry = _record_errors(session, errors, claimed, w.max_attempts)
+    retry = _store(rt, reports, errors, claimed)
     outcome["scored"] = len(reports)
     outcome["failed"] += len(errors) - len(retry)
     outcome["retried"] = len(retry)
     _retry(rt, retry, claimed)
     return outcome
+
+
+# The database away when a scored chunk is to be stored (a restart, a failover, SQLite's lock held past its
+# busy timeout): the reports are in hand, so the write is tried again after these waits before the job
+# gives up. Given up, the chunk stays `scoring` until QA_WORKER__STALE_SCORING_S and is scored again.
+WRITE_RETRY_S = (1, 2, 4, 8, 15)
+
+
+def _store(rt, reports: dict[int, QAReport], errors: dict[int, str], attempts: dict[int, int]) -> list[int]:
+    """Store a chunk's reports and errors in one transaction (tried again while the database is away);
+    returns the ids to retry. A write whose commit reached the database before the connection dropped is
+    written again as a re-score: the same report replaces itself and the figures stay right."""
+    waits = list(WRITE_RETRY_S)
+    while True:
+        try:
+            with rt.session() as session:
+                record_reports(session=session, reports=reports)
+                return _record_errors(session, errors, attempts, rt.settings.worker.max_attempts)
+        except (OperationalError, InterfaceError) as exc:
+            if not waits:
+                raise
+            wait_s = waits.pop(0)
+            log.warning("storing %d report(s) failed, the database away? (%s); trying again in %ss",
+                        len(reports), str(exc.orig or exc).splitlines()[0][:200], wait_s)
+            time.sleep(wait_s)
 
 
 def _record_errors(session: Session, errors: dict[int, str], attempts: dict[int, int], max_attempts: int

@@ -239,3 +239,46 @@ def test_a_retry_queued_for_later_runs_as_the_task_it_names(tmp_path, sqlite_url
     run_worker(settings, burst=True, reconcile=False)
     assert Job.fetch("qa-retry-later", connection=redis_conn).get_status() == "finished"
     assert _status(sessions, tid).status == "scored"
+
+
+def test_a_chunk_whose_write_meets_the_database_away_is_stored_when_it_answers_again(client, settings, sessions,
+                                                                                     redis_conn, monkeypatch):
+    """The reports of a scored chunk are in hand when the database goes away: the write is tried again, and
+    the chunk is stored once it answers — not left `scoring` for QA_WORKER__STALE_SCORING_S (6 minutes) and
+    scored a second time, an attempt spent."""
+    from sqlalchemy.exc import OperationalError
+
+    from qa_service.queue import tasks
+
+    ids = [item["id"] for item in client.post("/v1/transcripts/batch", json={
+        "transcripts": [transcript(f"away-{i}") for i in range(3)]}).json()["items"]]
+    real, calls = tasks.record_reports, []
+
+    def away_twice(**kwargs):
+        calls.append(len(kwargs["reports"]))
+        if len(calls) <= 2:  # what psycopg says when the server went away mid-transaction
+            raise OperationalError("INSERT INTO reports …", {}, Exception("server closed the connection unexpectedly"))
+        return real(**kwargs)
+
+    monkeypatch.setattr(tasks, "record_reports", away_twice)
+    monkeypatch.setattr(tasks, "WRITE_RETRY_S", (0.01, 0.01, 0.01))
+    run_worker(settings, burst=True, reconcile=False)
+    assert calls == [3, 3, 3]
+    rows = [_status(sessions, i) for i in ids]
+    assert [(r.status, r.attempts) for r in rows] == [("scored", 1)] * 3
+    with sessions() as s:
+        assert sorted(s.scalars(select(Report.transcript_id)).all()) == sorted(ids)
+
+    # Away for longer than the waits: the job fails, the chunk stays `scoring` for the reconciler.
+    more = [item["id"] for item in client.post("/v1/transcripts/batch", json={
+        "transcripts": [transcript(f"gone-{i}") for i in range(2)]}).json()["items"]]
+    tries = []
+
+    def away(**kwargs):
+        tries.append(len(kwargs["reports"]))
+        raise OperationalError("INSERT INTO reports …", {}, Exception("server closed the connection unexpectedly"))
+
+    monkeypatch.setattr(tasks, "record_reports", away)
+    run_worker(settings, burst=True, reconcile=False)
+    assert tries == [2] * 4  # the first try and three more
+    assert {_status(sessions, i).status for i in more} == {"scoring"}
