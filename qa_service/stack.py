@@ -88,6 +88,8 @@ class Stack:
         self._stop = threading.Event()
         self._supervisor: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._owns_redis = False  # started by this stack (not one it found running): it restarts it
+        self._redis_failures, self._redis_restart_at, self._redis_started = 0, 0.0, 0.0
 
     @property
     def workers(self) -> list[subprocess.Popen]:
@@ -109,6 +111,7 @@ class Stack:
         Runtime(self.settings).migrate()
         if self.settings.uses_embedded_redis:
             self.redis = EmbeddedRedis(self.settings.data_dir).start()
+            self._owns_redis, self._redis_started = self.redis.process is not None, time.monotonic()
         for i in range(self.n_workers):
             self._rotate_log(i, force=True)
             slot = WorkerSlot(i)
@@ -116,7 +119,8 @@ class Stack:
             self.slots.append(slot)
         if self.slots:
             self._write_status()
-            self._supervisor = threading.Thread(target=self._supervise, name="qa-worker-supervisor", daemon=True)
+        if self.slots or self.redis is not None:
+            self._supervisor = threading.Thread(target=self._supervise, name="qa-stack-supervisor", daemon=True)
             self._supervisor.start()
         return self
 
@@ -156,8 +160,43 @@ class Stack:
     def alive(self) -> int:
         return sum(1 for slot in self.slots if slot.proc is not None and slot.proc.poll() is None)
 
+    def _supervise_redis(self) -> None:
+        """The embedded Redis this stack started exited (killed, out of memory): reap it and start it again,
+        with backoff. It did not come back before: the whole stack stayed down until qa serve was started
+        again. What it had not saved is gone; the reconciler queues again what the database says waits."""
+        embedded = self.redis
+        if embedded is None or not self._owns_redis or self._stop.is_set():
+            return
+        now = time.monotonic()
+        if embedded.process is not None and embedded.process.poll() is None:
+            if self._redis_failures and now - self._redis_started > STEADY_S:
+                self._redis_failures = 0
+            return
+        if embedded.process is not None:  # it has just exited: say why, wait out the backoff
+            self._redis_failures += 1
+            delay = RESTART_BACKOFF_S[min(self._redis_failures - 1, len(RESTART_BACKOFF_S) - 1)]
+            self._redis_restart_at = now + delay
+            log.error("embedded Redis (pid %s) exited with %s: %s; starting it again in %ds",
+                      embedded.process.pid, _exit_text(embedded.process.returncode),
+                      last_line(embedded.data_dir / "redis.log") or "(its log is empty)", delay)
+            embedded.process = None
+        if now < self._redis_restart_at:
+            return
+        try:
+            embedded.start()
+        except ConfigError as exc:
+            self._redis_failures += 1
+            delay = RESTART_BACKOFF_S[min(self._redis_failures - 1, len(RESTART_BACKOFF_S) - 1)]
+            self._redis_restart_at = now + delay
+            log.error("embedded Redis did not start again: %s; next try in %ds", exc, delay)
+            return
+        self._redis_started = now
+        log.warning("embedded Redis started again (pid %s)", embedded.process.pid)
+
     def supervise_once(self) -> None:
-        """Reap the workers that exited (log why), restart those whose backoff is over, record the count."""
+        """Reap the workers that exited (log why), restart those whose backoff is over, record the count;
+        the same for the embedded Redis."""
+        self._supervise_redis()
         with self._lock:
             changed = False
             for slot in self.slots:

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from qa_service.app import create_app
 from qa_service.cli import app as cli
+from qa_service.config import Settings
 from qa_service.process import token
 from qa_service.stack import Stack
 from qa_service.storage.redis import EmbeddedRedis
@@ -114,3 +115,23 @@ def test_serve_killed_takes_its_workers_and_redis_with_it(tmp_path):
         serve.wait()
     wait_for(lambda: not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children), 20)
     assert not EmbeddedRedis(d).running()
+
+
+def test_the_stack_starts_its_embedded_redis_again_when_it_dies(tmp_path, caplog):
+    """Killed (out of memory, by hand), the embedded Redis stayed down — a zombie the stack never reaped — and
+    every queue and live feature with it, until qa serve was started again."""
+    settings = Settings(data_dir=tmp_path / "data")  # embedded SQLite and Redis
+    stack = Stack(settings, workers=0, poll_s=0.1).start()
+    try:
+        first = stack.redis.process
+        client = stack.redis.client()
+        client.set("kept-until-the-crash", 1)
+        first.kill()
+        again = wait_for(lambda: stack.redis.process is not None and stack.redis.process.pid != first.pid
+                         and stack.redis.running() and stack.redis.process, timeout_s=20)
+        assert first.poll() is not None  # reaped, not left a zombie
+        assert stack.redis.client().ping() and again.poll() is None
+        assert "embedded Redis" in caplog.text and "starting it again" in caplog.text
+    finally:
+        stack.stop()
+    assert not EmbeddedRedis(tmp_path / "data").running()

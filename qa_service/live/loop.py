@@ -14,6 +14,7 @@ import threading
 import time
 
 import redis
+from sqlalchemy.exc import SQLAlchemyError
 
 from qa_service.live import service
 from qa_service.runtime import Runtime
@@ -36,7 +37,7 @@ class LiveLoop(threading.Thread):
 
     def run(self) -> None:
         sender = service.sender(self.rt)
-        last_sweep = 0.0
+        last_sweep, quiet_until = 0.0, 0.0
         try:
             while not self.stopping.is_set():
                 try:
@@ -47,7 +48,16 @@ class LiveLoop(threading.Thread):
                         last_sweep = now
                         if live_repo.sweep_turn(self.redis, self.holder, SWEEP_EVERY_S * 0.9):
                             service.sweep(self.rt, now)
-                except Exception:  # Redis or the database away: keep trying, the outbox keeps the alerts
+                    if quiet_until:
+                        log.warning("live loop: answering again")
+                        quiet_until = 0.0
+                except (redis.RedisError, OSError, SQLAlchemyError) as exc:  # Redis or the database away
+                    if time.monotonic() >= quiet_until:  # one line a minute, not a traceback every 2 s
+                        log.warning("live loop: %s (%s); retrying every 2 s, the outbox keeps the alerts",
+                                    type(exc).__name__, str(exc).splitlines()[0][:200] if str(exc) else "")
+                        quiet_until = time.monotonic() + 60
+                    self.stopping.wait(2.0)
+                except Exception:  # a defect: its traceback, and keep the loop alive
                     log.exception("live loop pass failed; retrying")
                     self.stopping.wait(2.0)
         finally:

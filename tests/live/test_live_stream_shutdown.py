@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from qa_service.stack import free_port
-from tests.conftest import REPO
+from tests.conftest import REPO, wait_for
 
 STOPS_WITHIN_S = 20.0  # the stream ends at once; the rest is the API's own shutdown, on a slow machine
 CLIENT_WAITS_S = 120.0  # the viewer stays far longer: a server that waits for it fails the test
@@ -99,3 +99,38 @@ def test_the_live_loop_ends_when_asked_not_at_the_end_of_its_wait(sqlite_setting
     finally:
         live.stopping.set()
         rt.close()
+
+
+def test_the_live_loop_says_redis_is_away_in_one_line_a_minute_and_when_it_is_back(sqlite_settings, monkeypatch,
+                                                                                   caplog):
+    """With Redis away the loop logged a whole traceback every 2 s (18 in a minute, in a probe)."""
+    import redis as redis_lib
+
+    from qa_service.live import loop as loop_module
+    from qa_service.runtime import Runtime
+
+    rt = Runtime(sqlite_settings)
+    rt.migrate()
+    calls = []
+
+    def away_three_times(r, timeout_s, holder=None):
+        calls.append(1)
+        if len(calls) <= 3:
+            raise redis_lib.ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+        time.sleep(0.05)
+
+    monkeypatch.setattr(loop_module.live_repo, "wait_for_wake", away_three_times)
+    monkeypatch.setattr(loop_module.log, "disabled", False)  # alembic's fileConfig disables loggers it finds
+    caplog.set_level("WARNING", logger=loop_module.log.name)
+    live = loop_module.LiveLoop(rt)
+    live.stopping.wait = lambda s: time.sleep(0.01)  # no 2 s pauses between tries here
+    live.start()
+    try:
+        wait_for(lambda: len(calls) > 5, timeout_s=20)
+    finally:
+        live.stopping.set()
+        live.join(timeout=10)
+        rt.close()
+    lines = [r.getMessage() for r in caplog.records if r.name == loop_module.log.name]
+    assert lines[0].startswith("live loop: ConnectionError (Error 111") and "Traceback" not in caplog.text
+    assert lines[1:] == ["live loop: answering again"]
