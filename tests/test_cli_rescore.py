@@ -64,6 +64,12 @@ def test_rescore_scores_the_chosen_conversations_again_and_the_figures_follow(tm
         result = _invoke(["rescore", "--period", "2026-10", "--team", "after-sales", "--batch", "1", "--yes"], env)
         assert result.exit_code == 0, result.output
         assert "2 transcript(s) marked to be scored again; 2 queued now" in " ".join(result.output.split())
+        result = _invoke(["rescore", "--period", "2026-10", "--team", "after-sales", "--dry-run"], env)  # again
+        out = " ".join(result.output.split())
+        assert "0 scored transcript(s) to score again" in out and "2 already wait to be scored" in out, out
+        for typo in (["--team", "aftersales"], ["--agent", "a77"], ["--source", "jd"]):
+            result = _invoke(["rescore", "--period", "2026-10", *typo, "--dry-run"], env)
+            assert result.exit_code == 2 and "no conversation at all is filed under" in result.output, result.output
         with sessions() as s:
             assert [repo.get(session=s, transcript_id=i).status
                     for i in (chosen, chosen_too, reviewed, other_team, other_month)] == \

@@ -131,10 +131,15 @@ def rescore(
         flt.since, flt.until = p.bounds(rt.timezone)
         scope = f"{p.label} ({p.start}..{p.end}, {rt.settings.performance.timezone})"
     with rt.session() as s:  # the primary: a lagging read replica could count none
-        found, reviewed = repo.count_rescorable(session=s, flt=flt)
+        if (agent or team or source) and not repo.any_filed(session=s, flt=flt):
+            named = ", ".join(f"{k} {v!r}" for k, v in (("agent", agent), ("team", team), ("source", source)) if v)
+            err_console.print(f"no conversation at all is filed under {named}: mistyped?", markup=False)
+            raise typer.Exit(2)
+        found, reviewed, waiting = repo.count_rescorable(session=s, flt=flt)
     console.print(f"{scope}: {found} scored transcript(s) to score again" + (
         f"; {reviewed} under review or reviewed keep their scores (a reviewer's verdicts are on their findings)"
-        if reviewed else ""), highlight=False)
+        if reviewed else "") + (f"; {waiting} already wait to be scored (an earlier rescore's, or new)"
+                                if waiting else ""), highlight=False)
     if dry_run or not found:
         return
     if not yes and not typer.confirm("score them again? (their figures and appraisals change with the new scores)"):

@@ -443,11 +443,20 @@ def mark_for_rescoring(*, session: Session, flt: TranscriptFilter, limit: int) -
     ), reverse=True)
 
 
-def count_rescorable(*, session: Session, flt: TranscriptFilter) -> tuple[int, int]:
-    """(scored transcripts ``qa rescore`` would take, those it leaves because they are under review or reviewed)."""
+def count_rescorable(*, session: Session, flt: TranscriptFilter) -> tuple[int, int, int]:
+    """What ``qa rescore`` would take of the filter: (scored transcripts to score again, those left because
+    under review or reviewed, those already waiting to be scored — an earlier rescore's, or new)."""
     count = select(func.count(Transcript.id))
+    waiting = _filtered(count, flt).where(Transcript.status.in_(
+        [TranscriptStatus.received.value, TranscriptStatus.queued.value, TranscriptStatus.scoring.value]))
     return (int(session.scalar(_rescorable(count, flt)) or 0),
-            int(session.scalar(_rescorable(count, flt, reviewed=True)) or 0))
+            int(session.scalar(_rescorable(count, flt, reviewed=True)) or 0), int(session.scalar(waiting) or 0))
+
+
+def any_filed(*, session: Session, flt: TranscriptFilter) -> bool:
+    """Whether any transcript, of any time, has the filter's agent, team and source (a mistyped id has none)."""
+    flt = replace(flt, since=None, until=None, status=None, before_id=None)
+    return session.scalar(_filtered(select(Transcript.id), flt).limit(1)) is not None
 
 
 PENDING = (TranscriptStatus.received.value, TranscriptStatus.queued.value, TranscriptStatus.scoring.value,
