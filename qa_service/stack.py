@@ -168,30 +168,37 @@ class Stack:
         if embedded is None or not self._owns_redis or self._stop.is_set():
             return
         now = time.monotonic()
-        if embedded.process is not None and embedded.process.poll() is None:
+        proc = embedded.process
+        if proc is not None and proc.poll() is None:
             if self._redis_failures and now - self._redis_started > STEADY_S:
                 self._redis_failures = 0
             return
-        if embedded.process is not None:  # it has just exited: say why, wait out the backoff
-            self._redis_failures += 1
-            delay = RESTART_BACKOFF_S[min(self._redis_failures - 1, len(RESTART_BACKOFF_S) - 1)]
-            self._redis_restart_at = now + delay
-            log.error("embedded Redis (pid %s) exited with %s: %s; starting it again in %ds",
-                      embedded.process.pid, _exit_text(embedded.process.returncode),
-                      last_line(embedded.data_dir / "redis.log") or "(its log is empty)", delay)
+        if proc is not None:  # it has just exited: say why, wait out the backoff
             embedded.process = None
+            killed = proc.returncode < 0  # its log's last line is then from before, not why it ended
+            self._redis_failed(now, f"embedded Redis (pid {proc.pid}) exited with {_exit_text(proc.returncode)}"
+                               + ("" if killed else f": {last_line(embedded.data_dir / 'redis.log')}"))
+        elif embedded.running():  # another process's serves the data dir (a worker started one meanwhile)
+            return
         if now < self._redis_restart_at:
             return
         try:
             embedded.start()
-        except ConfigError as exc:
-            self._redis_failures += 1
-            delay = RESTART_BACKOFF_S[min(self._redis_failures - 1, len(RESTART_BACKOFF_S) - 1)]
-            self._redis_restart_at = now + delay
-            log.error("embedded Redis did not start again: %s; next try in %ds", exc, delay)
+        except (ConfigError, OSError) as exc:
+            embedded.process = None  # a server that died starting is this failure, not the next one
+            self._redis_failed(now, f"embedded Redis did not start again: {exc}")
             return
         self._redis_started = now
-        log.warning("embedded Redis started again (pid %s)", embedded.process.pid)
+        if embedded.process is None:
+            log.warning("embedded Redis: another process's serves %s now", embedded.data_dir)
+        else:
+            log.warning("embedded Redis started again (pid %s)", embedded.process.pid)
+
+    def _redis_failed(self, now: float, what: str) -> None:
+        self._redis_failures += 1
+        delay = RESTART_BACKOFF_S[min(self._redis_failures - 1, len(RESTART_BACKOFF_S) - 1)]
+        self._redis_restart_at = now + delay
+        log.error("%s; starting it again in %ds", what, delay)
 
     def supervise_once(self) -> None:
         """Reap the workers that exited (log why), restart those whose backoff is over, record the count;
@@ -230,7 +237,7 @@ class Stack:
             try:
                 self.supervise_once()
             except Exception:  # keep supervising; a failed spawn is tried again next pass
-                log.exception("worker supervision pass failed")
+                log.exception("stack supervision pass failed")
 
     def _write_status(self) -> None:
         try:
@@ -243,9 +250,6 @@ class Stack:
 
     def stop(self) -> None:
         self._stop.set()
-        if self._supervisor is not None:
-            self._supervisor.join(timeout=10)
-            self._supervisor = None
         with self._lock:
             procs = self.workers
             for proc in procs:
@@ -259,6 +263,11 @@ class Stack:
                     proc.kill()
                     proc.wait()
             self.slots = []
+        # After the workers: a process the supervisor thread started (a Redis it restarted) is sent SIGTERM
+        # when that thread ends (PR_SET_PDEATHSIG), and the workers must not lose Redis mid-job first.
+        if self._supervisor is not None:
+            self._supervisor.join(timeout=30)
+            self._supervisor = None
         clear_worker_status(self.settings.data_dir)
         if self.redis is not None:
             self.redis.stop()

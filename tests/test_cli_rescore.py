@@ -70,6 +70,8 @@ def test_rescore_scores_the_chosen_conversations_again_and_the_figures_follow(tm
         for typo in (["--team", "aftersales"], ["--agent", "a77"], ["--source", "jd"]):
             result = _invoke(["rescore", "--period", "2026-10", *typo, "--dry-run"], env)
             assert result.exit_code == 2 and "no conversation at all is filed under" in result.output, result.output
+        result = _invoke(["rescore", "--period", "2026-10", "--agent", "a8", "--team", "after-sales", "--dry-run"], env)
+        assert result.exit_code == 0 and "0 scored transcript(s)" in result.output  # both exist, never together
         with sessions() as s:
             assert [repo.get(session=s, transcript_id=i).status
                     for i in (chosen, chosen_too, reviewed, other_team, other_month)] == \

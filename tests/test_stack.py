@@ -124,8 +124,6 @@ def test_the_stack_starts_its_embedded_redis_again_when_it_dies(tmp_path, caplog
     stack = Stack(settings, workers=0, poll_s=0.1).start()
     try:
         first = stack.redis.process
-        client = stack.redis.client()
-        client.set("kept-until-the-crash", 1)
         first.kill()
         again = wait_for(lambda: stack.redis.process is not None and stack.redis.process.pid != first.pid
                          and stack.redis.running() and stack.redis.process, timeout_s=20)
@@ -135,3 +133,23 @@ def test_the_stack_starts_its_embedded_redis_again_when_it_dies(tmp_path, caplog
     finally:
         stack.stop()
     assert not EmbeddedRedis(tmp_path / "data").running()
+
+
+def test_a_redis_another_process_started_meanwhile_is_left_to_it(tmp_path, caplog):
+    """A worker that lost Redis starts one itself (ensure_redis) when it wins the race: the stack's
+    supervisor then failed on every pass (an AttributeError a second), and supervised no worker again."""
+    settings = Settings(data_dir=tmp_path / "data")
+    stack = Stack(settings, workers=0, poll_s=0.1).start()
+    other = None
+    try:
+        first = stack.redis.process
+        first.kill()
+        first.wait()
+        other = EmbeddedRedis(tmp_path / "data").start()  # before the stack's backoff (1 s) is over
+        time.sleep(2.0)  # several passes
+        assert stack.redis.process is None and other.process.poll() is None and stack.redis.running()
+        assert "supervision pass failed" not in caplog.text
+    finally:
+        stack.stop()
+        if other is not None:
+            other.stop()

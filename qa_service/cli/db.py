@@ -131,9 +131,9 @@ def rescore(
         flt.since, flt.until = p.bounds(rt.timezone)
         scope = f"{p.label} ({p.start}..{p.end}, {rt.settings.performance.timezone})"
     with rt.session() as s:  # the primary: a lagging read replica could count none
-        if (agent or team or source) and not repo.any_filed(session=s, flt=flt):
-            named = ", ".join(f"{k} {v!r}" for k, v in (("agent", agent), ("team", team), ("source", source)) if v)
-            err_console.print(f"no conversation at all is filed under {named}: mistyped?", markup=False)
+        unknown = repo.unknown_names(session=s, agent_id=agent, team=team, source=source)
+        if unknown:
+            err_console.print(f"no conversation at all is filed under {', '.join(unknown)}: mistyped?", markup=False)
             raise typer.Exit(2)
         found, reviewed, waiting = repo.count_rescorable(session=s, flt=flt)
     console.print(f"{scope}: {found} scored transcript(s) to score again" + (

@@ -14,7 +14,8 @@ import threading
 import time
 
 import redis
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from qa_service.live import service
 from qa_service.runtime import Runtime
@@ -51,7 +52,7 @@ class LiveLoop(threading.Thread):
                     if quiet_until:
                         log.warning("live loop: answering again")
                         quiet_until = 0.0
-                except (redis.RedisError, OSError, SQLAlchemyError) as exc:  # Redis or the database away
+                except (redis.RedisError, OSError, OperationalError, InterfaceError, PoolTimeout) as exc:  # away
                     if time.monotonic() >= quiet_until:  # one line a minute, not a traceback every 2 s
                         log.warning("live loop: %s (%s); retrying every 2 s, the outbox keeps the alerts",
                                     type(exc).__name__, str(exc).splitlines()[0][:200] if str(exc) else "")

@@ -11,6 +11,7 @@ pipeline) before taking jobs; a process that never did builds one from the envir
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 import traceback
 from collections.abc import Mapping, Sequence
@@ -131,12 +132,20 @@ def _store(rt, reports: dict[int, QAReport], errors: dict[int, str], attempts: d
                 record_reports(session=session, reports=reports)
                 return _record_errors(session, errors, attempts, rt.settings.worker.max_attempts)
         except (OperationalError, InterfaceError) as exc:
-            if not waits:
+            if not waits or not _transient(exc):
                 raise
             wait_s = waits.pop(0)
             log.warning("storing %d report(s) failed, the database away? (%s); trying again in %ss",
                         len(reports), str(exc.orig or exc).splitlines()[0][:200], wait_s)
             time.sleep(wait_s)
+
+
+def _transient(exc: OperationalError | InterfaceError) -> bool:
+    """Whether trying again may help: the server gone, a deadlock, a lock held past its timeout — not
+    SQLite's "no such table" (an OperationalError too), which no wait mends."""
+    if isinstance(exc.orig, sqlite3.Error):
+        return any(word in str(exc.orig).lower() for word in ("locked", "busy", "disk i/o"))
+    return True
 
 
 def _record_errors(session: Session, errors: dict[int, str], attempts: dict[int, int], max_attempts: int

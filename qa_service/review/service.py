@@ -74,26 +74,26 @@ def _rescored(session: Session, review: Review, report: QAReport, flags: list[tu
     way or done keeps its verdicts (they followed their findings: ``storage.reviews.relink``) and its
     machine and final figures — and a done one's figures in the period aggregates — follow the new report."""
     before = {"machine_score": review.machine_score, "reasons": list(review.reasons)}
+    same = (review.machine_score, review.machine_fatal) == (report.score, report.fatal)
+    review.machine_score, review.machine_fatal, review.updated_at = report.score, report.fatal, utcnow()
+    review.pass_mark = report.pass_mark
     if review.status == ReviewStatus.queued.value:
         extra = [r for r in review.reasons if r in (SAMPLE_REASON, MANUAL_REASON)]
         entry = queue_entry(flags) if flags else None
         review.reasons = sorted(set((entry.reasons if entry else []) + extra)) or [SAMPLE_REASON]
         review.severity = entry.severity if entry else "info"
         review.priority = entry.priority if entry else SAMPLE_PRIORITY
-        review.machine_score, review.machine_fatal, review.updated_at = report.score, report.fatal, utcnow()
-        review.pass_mark = report.pass_mark
         review.final_score = review.final_fatal = review.final_dims = None
         review.verdicts.clear()
         review.manual_findings.clear()
     else:
-        review.machine_score, review.machine_fatal, review.updated_at = report.score, report.fatal, utcnow()
-        review.pass_mark = report.pass_mark
         refresh_final(review)
         if review.status == ReviewStatus.done.value:
             _final_facts(session, review)
-    repo.add_audit_event(session, actor="system", action="rescored", review=review, entity="review",
-                         entity_id=review.id, before=before,
-                         after={"machine_score": report.score, "reasons": [r for r, _ in flags]})
+    after = {"machine_score": report.score, "reasons": [r for r, _ in flags]}
+    if not (same and sorted(review.reasons) == sorted(before["reasons"])):  # not a retried write's same report
+        repo.add_audit_event(session, actor="system", action="rescored", review=review, entity="review",
+                             entity_id=review.id, before=before, after=after)
 
 
 def open_review(*, session: Session, transcript_id: int, by: str, team: str | None = None) -> tuple[Review, bool]:

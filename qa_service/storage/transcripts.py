@@ -453,10 +453,12 @@ def count_rescorable(*, session: Session, flt: TranscriptFilter) -> tuple[int, i
             int(session.scalar(_rescorable(count, flt, reviewed=True)) or 0), int(session.scalar(waiting) or 0))
 
 
-def any_filed(*, session: Session, flt: TranscriptFilter) -> bool:
-    """Whether any transcript, of any time, has the filter's agent, team and source (a mistyped id has none)."""
-    flt = replace(flt, since=None, until=None, status=None, before_id=None)
-    return session.scalar(_filtered(select(Transcript.id), flt).limit(1)) is not None
+def unknown_names(*, session: Session, agent_id: str | None, team: str | None, source: str | None) -> list[str]:
+    """Those of the given agent, team and source under which no transcript at all is filed (mistyped?)."""
+    given = {"agent": (Transcript.agent_id, agent_id), "team": (Transcript.team_id, team),
+             "source": (Transcript.source, source)}
+    return [f"{name} {value!r}" for name, (column, value) in given.items()
+            if value and session.scalar(select(Transcript.id).where(column == value).limit(1)) is None]
 
 
 PENDING = (TranscriptStatus.received.value, TranscriptStatus.queued.value, TranscriptStatus.scoring.value,
