@@ -282,3 +282,20 @@ def test_a_chunk_whose_write_meets_the_database_away_is_stored_when_it_answers_a
     run_worker(settings, burst=True, reconcile=False)
     assert tries == [2] * 4  # the first try and three more
     assert {_status(sessions, i).status for i in more} == {"scoring"}
+
+
+def test_the_write_is_tried_again_only_for_what_a_wait_can_mend():
+    """SQLite says "no such table" as an OperationalError too: waiting 30 s on it helps nobody."""
+    import sqlite3
+
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    from qa_service.queue.tasks import _transient
+
+    def sqlite_error(text):
+        return OperationalError("INSERT INTO reports …", {}, sqlite3.OperationalError(text))
+
+    assert _transient(sqlite_error("database is locked"))
+    assert not _transient(sqlite_error("no such table: reports"))
+    assert _transient(OperationalError("INSERT …", {}, Exception("server closed the connection unexpectedly")))
+    assert _transient(InterfaceError("INSERT …", {}, Exception("connection already closed")))
