@@ -15,6 +15,17 @@ from tests.ui.test_browser import browser, page, pytestmark, shots  # noqa: F401
 ANGRY = next(d for d in SAMPLE if d["id"] == "stc3-3739797266715000")["utterances"]
 
 
+def _angry(url: str, external_id: str, **fields) -> int:
+    """A live conversation fed the angry real thread turn by turn (it raises alerts); its id."""
+    with httpx.Client(base_url=url, timeout=30) as api:
+        cid = api.post("/v1/live/conversations", json={"source": "browser", "external_id": external_id,
+                                                      **fields}).json()["id"]
+        for i, u in enumerate(ANGRY):
+            assert api.post(f"/v1/live/conversations/{cid}/utterances",
+                            json={"utterances": [{"seq": i, **u}]}).status_code == 200
+    return cid
+
+
 @pytest.fixture
 def live_server(tmp_path, sqlite_url, redis_url, redis_conn):
     srv = BackgroundServer(make_settings(tmp_path, sqlite_url, redis_url)).start()
@@ -26,12 +37,7 @@ def test_live_board_shows_a_new_alert_without_reloading_and_acknowledges_it(live
     page.goto(f"{live_server}/ui/live")
     page.wait_for_selector("#live-status:has-text('实时')")
     assert page.locator("#alerts tbody tr[data-alert]").count() == 0
-    with httpx.Client(base_url=live_server, timeout=30) as api:
-        cid = api.post("/v1/live/conversations", json={"source": "browser", "external_id": "angry-1", "team": "电信",
-                                                      "agent_id": "a9\u202e"}).json()["id"]
-        for i, u in enumerate(ANGRY):
-            assert api.post(f"/v1/live/conversations/{cid}/utterances",
-                            json={"utterances": [{"seq": i, **u}]}).status_code == 200
+    _angry(live_server, "angry-1", team="电信", agent_id="a9\u202e")
     row = page.locator("#alerts tbody tr[data-alert]", has_text="客户威胁投诉")
     row.wait_for(timeout=10_000)
     assert "12315" in row.inner_text() and "待介入" in row.inner_text()
@@ -53,11 +59,7 @@ def test_live_board_counts_the_open_alerts_past_its_bound(live_server, page, mon
     from qa_service.ui import live
 
     monkeypatch.setattr(live, "OPEN_ALERTS", 1)
-    with httpx.Client(base_url=live_server, timeout=30) as api:
-        cid = api.post("/v1/live/conversations", json={"source": "browser", "external_id": "angry-2"}).json()["id"]
-        for i, u in enumerate(ANGRY):
-            assert api.post(f"/v1/live/conversations/{cid}/utterances",
-                            json={"utterances": [{"seq": i, **u}]}).status_code == 200
+    _angry(live_server, "angry-2")
     page.goto(f"{live_server}/ui/live")
     assert page.locator("#alerts tbody tr[data-alert]").count() == 1
     assert "另有 2 条更早的待介入预警未列出" in page.locator("#alerts tbody").inner_text()
@@ -69,12 +71,8 @@ def test_live_board_numbers_turns_as_the_transcript_page_does(live_server, page)
     """The board showed an alert's turn counted from 1 (第 3 句) while the transcript page, the manual-finding
     form and the API count from 0 (#2, 语句 #, utterance_index 2): a supervisor looked one turn too far.
     Its 介入 / 关闭, one pair per row, say which alert they act on."""
-    with httpx.Client(base_url=live_server, timeout=30) as api:
-        cid = api.post("/v1/live/conversations", json={"source": "browser", "external_id": "angry-3"}).json()["id"]
-        for i, u in enumerate(ANGRY):
-            assert api.post(f"/v1/live/conversations/{cid}/utterances",
-                            json={"utterances": [{"seq": i, **u}]}).status_code == 200
-        alerts = api.get("/v1/live/alerts").json()
+    _angry(live_server, "angry-3")
+    alerts = httpx.get(f"{live_server}/v1/live/alerts", timeout=30).json()
     page.goto(f"{live_server}/ui/live")
     assert len(alerts) == page.locator("#alerts tbody tr[data-alert]").count() > 0
     assert any(a["utterance_index"] for a in alerts)  # a turn past the first, where the two counts differ
@@ -90,11 +88,7 @@ def test_live_board_numbers_turns_as_the_transcript_page_does(live_server, page)
 def test_live_board_says_the_api_s_refusal_in_chinese(live_server, page):  # noqa: F811
     """An alert another supervisor took a moment before: the board said "alert 1 is already acknowledged"
     in English, as the API words it; the other pages say it in Chinese."""
-    with httpx.Client(base_url=live_server, timeout=30) as api:
-        cid = api.post("/v1/live/conversations", json={"source": "browser", "external_id": "angry-4"}).json()["id"]
-        for i, u in enumerate(ANGRY):
-            assert api.post(f"/v1/live/conversations/{cid}/utterances",
-                            json={"utterances": [{"seq": i, **u}]}).status_code == 200
+    _angry(live_server, "angry-4")
     page.goto(f"{live_server}/ui/live")
     row = page.locator("#alerts tbody tr[data-alert]").first
     alert_id = row.get_attribute("data-alert")
