@@ -30,8 +30,11 @@ HTTP_LATENCY = Histogram("qa_http_request_duration_seconds", "Time to answer an 
 INGESTED = Counter("qa_ingest_transcripts_total", "Transcripts sent to ingest, by outcome "
                    "(accepted, duplicate, conflict, rejected)", ["outcome"])
 # Read when scraped, by whichever API process answers: with several, the most recent reading counts.
-QUEUE_DEPTH = Gauge("qa_queue_depth", "Scoring jobs waiting in the queue (read when scraped)",
+QUEUE_DEPTH = Gauge("qa_queue_depth", "Scoring jobs of new conversations waiting in the queue (read when scraped)",
                     multiprocess_mode="mostrecent")
+BACKLOG_DEPTH = Gauge("qa_backlog_depth", "Scoring jobs waiting in the backlog queue, taken when the queue is empty: "
+                      "re-scores and what the reconciler queued again (read when scraped)",
+                      multiprocess_mode="mostrecent")
 PENDING = Gauge("qa_transcripts_pending", "Stored transcripts not scored yet, by status (read when scraped)",
                 ["status"], multiprocess_mode="mostrecent")
 DEPENDENCY_UP = Gauge("qa_dependency_up", "1 when the API reached the dependency (database, redis) at the last "
@@ -69,7 +72,7 @@ for _channel in ("json", "dingtalk", "wecom", "feishu"):
 
 # Family names (counters without ``_total``) each kind of process leaves out: the other kind measures them.
 API_SERIES = frozenset({"qa_http_requests", "qa_http_request_duration_seconds", "qa_ingest_transcripts",
-                        "qa_queue_depth", "qa_transcripts_pending", "qa_dependency_up", "qa_live_alert_deliveries"})
+                        "qa_queue_depth", "qa_backlog_depth", "qa_transcripts_pending", "qa_dependency_up", "qa_live_alert_deliveries"})
 WORKER_SERIES = frozenset({"qa_worker_transcripts", "qa_worker_jobs", "qa_worker_job_duration_seconds",
                            "qa_scorer_duration_seconds", "qa_reconciler_requeued"})
 

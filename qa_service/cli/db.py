@@ -155,7 +155,8 @@ def rescore(
     # the usual grace: with none, a row ingest has just stored as queued, before its job, would look lost
     result = reconcile(settings=rt.settings, sessions=rt.sessions, connection=rt.redis)
     w = rt.settings.worker
-    rest = f"; the workers' reconciler queues the rest ({w.reconcile_batch} every {w.reconcile_interval_s:g} s)"
+    rest = (f"; the workers' reconciler queues the rest as the backlog drains (up to {w.reconcile_batch} every "
+            f"{w.reconcile_interval_s:g} s); new conversations are scored first")
     if result.unreachable:
         err_console.print(f"{marked} transcript(s) marked to be scored again; the queue (Redis) does not answer, so "
                           "none is queued yet: the workers' reconciler queues them once it does (or run qa requeue)",

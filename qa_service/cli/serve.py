@@ -237,11 +237,12 @@ def _status_queue(settings: Settings) -> bool:
         err_console.print(f"redis {where} does not answer", markup=False)
         return False
     try:
-        queue = make_queue(settings, client)
-        depth, registered = queue.count, Worker.count(connection=client, queue=queue)
+        queue, backlog = make_queue(settings, client), make_queue(settings, client, backlog=True)
+        depth, behind, registered = queue.count, backlog.count, Worker.count(connection=client, queue=queue)
     except Exception as exc:  # it went away between the two
         err_console.print(f"redis {where} does not answer: {exc}", markup=False)
         return False
-    console.print(f"redis: {where}; queue {settings.redis.queue}: {depth} job(s) waiting; "
-                  f"workers registered: {registered}", markup=False)
+    console.print(f"redis: {where}; queue {settings.redis.queue}: {depth} job(s) waiting, {behind} in its backlog "
+                  f"(re-scores, requeued; taken when the queue is empty); workers registered: {registered}",
+                  markup=False)
     return True

@@ -1,5 +1,11 @@
 """Store first, then enqueue; the reconciler queues whatever was left behind.
 
+Two queues, taken in order by every worker: new conversations (``QA_REDIS__QUEUE``), then the
+backlog (``<queue>-backlog``): whatever the reconciler queues — rows ``qa rescore`` marked to be scored
+again, rows left behind or lost. A re-score of a month never holds up today's conversations, and the
+reconciler tops the backlog up to :data:`BACKLOG_BATCHES` passes' worth instead of copying a million
+rows into Redis at once.
+
 The database is the source of truth. A transcript is committed as ``received`` before any
 job exists. Enqueueing can fail (Redis down) or be lost (Redis restarted without
 persistence, worker SIGKILLed mid-job): the reconciler finds such rows by status and age
@@ -49,17 +55,30 @@ def chunked(ids: Sequence[int], size: int) -> list[list[int]]:
     return [list(ids[i:i + size]) for i in range(0, len(ids), size)]
 
 
-def make_queue(settings: Settings, connection: redis.Redis) -> Queue:
-    return Queue(settings.redis.queue, connection=connection)
+BACKLOG_BATCHES = 2  # the reconciler queues received rows while the backlog holds fewer than this many passes
+
+
+def backlog_name(settings: Settings) -> str:
+    return f"{settings.redis.queue}-backlog"
+
+
+def make_queue(settings: Settings, connection: redis.Redis, *, backlog: bool = False) -> Queue:
+    """The queue of new conversations, or with ``backlog`` the one workers take from when it is empty."""
+    return Queue(backlog_name(settings) if backlog else settings.redis.queue, connection=connection)
+
+
+def worker_queues(settings: Settings, connection: redis.Redis) -> list[Queue]:
+    """What a worker takes jobs from, first queue first."""
+    return [make_queue(settings, connection), make_queue(settings, connection, backlog=True)]
 
 
 def enqueue_jobs(jobs: dict[str, list[int]], *, settings: Settings, connection: redis.Redis,
-                 delay_s: float = 0.0) -> bool:
+                 delay_s: float = 0.0, backlog: bool = False) -> bool:
     """Queue one scoring job per chunk (job id → transcript ids) in a single pipeline (``delay_s`` later
-    through rq's scheduler); False when Redis is unreachable."""
+    through rq's scheduler; on the backlog queue with ``backlog``); False when Redis is unreachable."""
     if not jobs:
         return True
-    queue = make_queue(settings, connection)
+    queue = make_queue(settings, connection, backlog=backlog)
     ttls = {"result_ttl": 3600, "failure_ttl": 7 * 24 * 3600}
     timeout = settings.worker.job_timeout_s
     try:
@@ -78,12 +97,12 @@ def enqueue_jobs(jobs: dict[str, list[int]], *, settings: Settings, connection: 
     return True
 
 
-def enqueue_transcripts(ids: Sequence[int], *, settings: Settings, connection: redis.Redis
+def enqueue_transcripts(ids: Sequence[int], *, settings: Settings, connection: redis.Redis, backlog: bool = False
                         ) -> dict[str, list[int]]:
     """Queue ``ids`` in chunks of QA_WORKER__CHUNK_SIZE; returns the jobs queued ({} if Redis is unreachable)."""
     chunks = chunked(list(ids), settings.worker.chunk_size)
     jobs = dict(zip(new_job_ids(len(chunks)), chunks))
-    return jobs if enqueue_jobs(jobs, settings=settings, connection=connection) else {}
+    return jobs if enqueue_jobs(jobs, settings=settings, connection=connection, backlog=backlog) else {}
 
 
 def enqueue_and_mark(
@@ -93,9 +112,10 @@ def enqueue_and_mark(
     connection: redis.Redis,
     sessions: sessionmaker[Session],
     stale_before: datetime | None = None,
+    backlog: bool = False,
 ) -> list[int]:
     """Enqueue committed transcripts, then move them to ``queued`` under their new jobs."""
-    jobs = enqueue_transcripts(ids, settings=settings, connection=connection)
+    jobs = enqueue_transcripts(ids, settings=settings, connection=connection, backlog=backlog)
     if jobs:
         with session_scope(sessions) as session:
             transcript_repo.mark_queued(session=session, jobs=jobs, stale_before=stale_before)
@@ -145,23 +165,40 @@ def _started_before(job: Job, moment: datetime) -> bool:
     return started < moment
 
 
+def backlog_room(settings: Settings, connection: redis.Redis) -> int:
+    """How many received rows the reconciler queues now: the backlog is topped up to BACKLOG_BATCHES passes'
+    worth of transcripts (its jobs counted as full chunks), a pass at most."""
+    w = settings.worker
+    waiting = make_queue(settings, connection, backlog=True).count * w.chunk_size
+    return max(0, min(w.reconcile_batch, BACKLOG_BATCHES * w.reconcile_batch - waiting))
+
+
 def reconcile(
     *, settings: Settings, sessions: sessionmaker[Session], connection: redis.Redis, grace_s: float | None = None
 ) -> ReconcileResult:
-    """Queue transcripts that were stored but never queued, lost from the queue, or abandoned."""
+    """Queue, on the backlog, transcripts that were stored but never queued (or marked to be scored again),
+    lost from the queue, or abandoned."""
     w = settings.worker
     grace = timedelta(seconds=w.received_grace_s if grace_s is None else grace_s)
     now = utcnow()
     stale_before = now - timedelta(seconds=w.stale_scoring_s)
     result = ReconcileResult()
+    try:
+        room = backlog_room(settings, connection)
+    except (redis.RedisError, OSError) as exc:
+        log.warning("queue unreachable, nothing requeued: %s", exc)
+        room, result.unreachable = w.reconcile_batch, True  # still counted below, for the caller's message
     with session_scope(sessions) as session:
         result.received = transcript_repo.ids_to_reconcile(
-            session=session, status=TranscriptStatus.received, changed_before=now - grace, limit=w.reconcile_batch
-        )
+            session=session, status=TranscriptStatus.received, changed_before=now - grace, limit=room,
+            newest_first=True,
+        ) if room else []
         queued = transcript_repo.queued_by_job(session=session, changed_before=now - grace, limit=w.reconcile_batch)
         result.stale = transcript_repo.ids_to_reconcile(
             session=session, status=TranscriptStatus.scoring, changed_before=stale_before, limit=w.reconcile_batch,
         )
+    if result.unreachable:
+        return result
     try:
         result.lost = _lost(queued, connection, started_before=now - timedelta(seconds=CLAIM_DEADLINE_S))
     except (redis.RedisError, OSError) as exc:
@@ -171,7 +208,7 @@ def reconcile(
     todo = result.received + result.lost + result.stale
     if todo:
         queued = set(enqueue_and_mark(todo, settings=settings, connection=connection, sessions=sessions,
-                                      stale_before=stale_before))
+                                      stale_before=stale_before, backlog=True))
         result.unreachable = not queued
         for reason in ("received", "lost", "stale"):  # only what Redis took
             metrics.REQUEUED.labels(reason).inc(sum(1 for i in getattr(result, reason) if i in queued))

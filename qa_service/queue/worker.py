@@ -16,7 +16,7 @@ from qa_service import metrics, runtime
 from qa_service.config import Settings, masked_url
 from qa_service.errors import ConfigError
 from qa_service.process import die_with_parent
-from qa_service.queue.outbox import Reconciler, make_queue
+from qa_service.queue.outbox import Reconciler, worker_queues
 from qa_service.runtime import Runtime
 from qa_service.scoring.pipeline import freeze_heap
 from qa_service.storage import sqlite_writer
@@ -136,7 +136,7 @@ def _work(settings: Settings, connection, name: str, *, burst: bool, owned: list
     """rq's loop, again after each loss of Redis (rq ends it then: "unhandled exception, quitting")."""
     failures, attempt = 0, 0
     while True:
-        worker = QAWorker([make_queue(settings, connection)], connection=connection,
+        worker = QAWorker(worker_queues(settings, connection), connection=connection,
                               name=name if not attempt else f"{name}-{attempt}", maintenance_interval=60)
         started = time.monotonic()
         try:

@@ -387,13 +387,17 @@ def list_filtered(
 
 
 def ids_to_reconcile(
-    *, session: Session, status: TranscriptStatus, changed_before: datetime, limit: int
+    *, session: Session, status: TranscriptStatus, changed_before: datetime, limit: int, newest_first: bool = False
 ) -> list[int]:
+    """Up to ``limit`` rows of ``status`` unchanged since ``changed_before``: by id, or with ``newest_first``
+    the latest status change first (rows ``qa rescore`` and ``qa requeue --failed`` mark are given a day-old
+    one, so a conversation left behind by ingest meanwhile is not queued behind a month's re-score)."""
+    order = (Transcript.status_changed_at.desc(), Transcript.id) if newest_first else (Transcript.id,)
     return list(
         session.scalars(
             select(Transcript.id)
             .where(Transcript.status == status.value, Transcript.status_changed_at < changed_before)
-            .order_by(Transcript.id)
+            .order_by(*order)
             .limit(limit)
         )
     )

@@ -69,6 +69,8 @@ def test_metrics_expose_ingest_queue_worker_and_reconciler_series(client, settin
     text = metrics.exposition("worker")[0].decode()
     assert _value(text, 'qa_reconciler_requeued_total{reason="received"}') - \
         _value(before_worker, 'qa_reconciler_requeued_total{reason="received"}') == 1
+    text = client.get("/metrics").text  # the reconciler queues on the backlog
+    assert _value(text, "qa_backlog_depth") == 1  # (its first job is still on the queue: the row says received)
 
 
 def test_worker_serves_its_own_metrics_port():

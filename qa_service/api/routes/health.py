@@ -65,6 +65,7 @@ def prometheus_metrics(runtime: RuntimeDep) -> Response:
 def _read_gauges(runtime) -> None:
     try:
         metrics.QUEUE_DEPTH.set(make_queue(runtime.settings, runtime.redis).count)
+        metrics.BACKLOG_DEPTH.set(make_queue(runtime.settings, runtime.redis, backlog=True).count)
         metrics.DEPENDENCY_UP.labels("redis").set(1)
     except Exception:  # Redis down: the gauge keeps its last value; /readyz says why
         metrics.DEPENDENCY_UP.labels("redis").set(0)
