@@ -91,6 +91,19 @@ def test_live_queue_label_is_redacted_and_an_edge_space_from_before_the_upgrade_
     assert got["team"] == "t1" and got["queue"] == "回拨[手机号]"
 
 
+def test_a_number_split_over_two_live_turns_is_redacted_in_the_transcript_stored_at_the_end(live_client, redis_conn):
+    """docs/live.md: each live turn is redacted alone (a whole number at once), the split one at the end."""
+    cid = open_conversation(live_client, "split-pii", team="t1")
+    stream(live_client, cid, [{"role": "customer", "text": "我手机是139"}, {"role": "customer", "text": "0000 4444"},
+                              {"role": "customer", "text": "备用13812345678"}, {"role": "agent", "text": "好的，已记录"}])
+    kept = [t["text"] for t in live_repo.turns(redis_conn, cid)]
+    assert kept == ["我手机是139", "0000 4444", "备用[手机号]", "好的，已记录"]  # neither fragment alone is the number
+    ended = live_client.post(f"/v1/live/conversations/{cid}/end")
+    assert ended.status_code == 200, ended.text
+    got = live_client.get(f"/v1/transcripts/{ended.json()['transcript_id']}").json()
+    assert [u["text"] for u in got["utterances"]][:3] == ["我手机是[手机号]", "[手机号]", "备用[手机号]"]
+
+
 def test_a_key_stored_as_a_transcript_cannot_be_opened_live_nor_lose_its_turns_at_the_end(live_client):
     body = {"source": "live-test", "external_id": "posted", "channel": "chat", "agent_id": "a1",
             "utterances": [{"role": "customer", "text": "原来批量导入的内容"}, {"role": "agent", "text": "好的"}]}
