@@ -69,6 +69,8 @@ class WorkerSettings(BaseModel):
     received_grace_s: float = 5.0
     stale_scoring_s: float = Field(360.0, description="A `scoring` row older than this is presumed abandoned")
     reconcile_batch: int = 5000
+    redis_socket_timeout_s: float = Field(30.0, ge=2, description="How long a worker's Redis commands may take; an "
+                                          "idle worker's poll of the queue ends after two thirds of it")
     torch_threads: int = Field(1, ge=1, description="Threads per worker for the sentiment model (run a worker per core)")
     chunk_size: int = Field(64, ge=1, le=1000, description="Transcripts per scoring job: scored in one batch, "
                                                            "written in one transaction")

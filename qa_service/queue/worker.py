@@ -16,7 +16,7 @@ from qa_service import metrics, runtime
 from qa_service.config import Settings, masked_url
 from qa_service.errors import ConfigError
 from qa_service.process import die_with_parent
-from qa_service.queue.outbox import Reconciler, worker_queues
+from qa_service.queue.outbox import Reconciler, backlog_name, worker_queues
 from qa_service.runtime import Runtime
 from qa_service.scoring.pipeline import freeze_heap
 from qa_service.storage import sqlite_writer
@@ -43,6 +43,19 @@ REDIS_BACKOFF_S = (1, 2, 5, 10, 30)  # waits between tries to reach Redis again 
 STEADY_S = 60.0  # rq's loop ran this long before it ended: the next loss starts the backoff over
 
 
+def worker_socket_timeout(settings: Settings) -> float:
+    """A worker's Redis commands may wait longer than the API's (a Redis busy saving): QA_WORKER__REDIS_SOCKET_TIMEOUT_S."""
+    return settings.worker.redis_socket_timeout_s
+
+
+def idle_wait_s(settings: Settings) -> int:
+    """How long an idle worker's BLPOP waits for a job before it starts another (and beats its heart): two
+    thirds of the socket's timeout, so the server ends the wait. rq's own wait is its worker TTL less 15 s
+    (405 s by default): cut by the socket's timeout instead, it read as Redis lost, and rq slept 1, 2, 4 …
+    60 s between polls, logging an error each time — a quiet site's next conversation waited up to a minute."""
+    return max(1, int(worker_socket_timeout(settings) * 2 / 3))
+
+
 def run_worker(settings: Settings, *, burst: bool = False, reconcile: bool = True, name: str | None = None) -> None:
     """Work until stopped (SIGTERM/SIGINT finish the current job first).
 
@@ -53,7 +66,7 @@ def run_worker(settings: Settings, *, burst: bool = False, reconcile: bool = Tru
     a missing model, Redis not answering, the metrics port taken.
     """
     owned = [ensure_redis(settings)]
-    connection = redis_client(settings, socket_timeout=max(settings.redis.socket_timeout_s, 30))
+    connection = redis_client(settings, socket_timeout=worker_socket_timeout(settings))
     if not is_reachable(connection):  # before the minutes a model takes to load
         raise ConfigError(f"Redis at {_redis_where(settings)} does not answer (QA_REDIS__URL)")
     if settings.worker.nice:
@@ -73,6 +86,9 @@ def run_worker(settings: Settings, *, burst: bool = False, reconcile: bool = Tru
             reconciler = Reconciler(settings=settings, sessions=rt.sessions, connection=connection)
             reconciler.start()
         name = name or f"qa-{socket.gethostname()}-{os.getpid()}"
+        log.info("worker %s ready: scorers %s; taking jobs from %s, then %s; Redis %s", name,
+                 ", ".join(settings.scoring.scorers), settings.redis.queue, backlog_name(settings),
+                 _redis_where(settings))
         _children_die_with_worker(True)
         try:
             _work(settings, connection, name, burst=burst, owned=owned)
@@ -137,7 +153,8 @@ def _work(settings: Settings, connection, name: str, *, burst: bool, owned: list
     failures, attempt = 0, 0
     while True:
         worker = QAWorker(worker_queues(settings, connection), connection=connection,
-                              name=name if not attempt else f"{name}-{attempt}", maintenance_interval=60)
+                          name=name if not attempt else f"{name}-{attempt}", maintenance_interval=60,
+                          worker_ttl=idle_wait_s(settings) + 15)  # rq's BLPOP waits worker_ttl - 15 s
         started = time.monotonic()
         try:
             worker.work(burst=burst, with_scheduler=not burst, logging_level="WARNING")

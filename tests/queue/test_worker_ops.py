@@ -119,3 +119,33 @@ def _bound(port: int) -> bool:
         except OSError:
             return True
     return False
+
+
+
+@pytest.mark.slow
+def test_an_idle_worker_polls_within_its_socket_timeout_and_takes_a_job_at_once(sqlite_settings):
+    """rq's idle BLPOP waited 405 s on a socket that timed out after 30: every idle half-minute read as Redis
+    lost ("could not connect to Redis instance … retrying in 1, 2, 4 … 60 seconds", an ERROR each), and a
+    conversation sent to a quiet site waited for the backoff (33 s, measured by an operator). With the poll
+    back at 405 s this test fails (two such errors in 7 s); a worker of the code before, idle 40 s with the
+    30 s socket, logged the first. The reconciler runs as in `qa worker`: without it rq's first poll happened to
+    take a connection opened after rq raised the pool's timeout."""
+    settings = sqlite_settings
+    log_path = settings.data_dir / "idle-worker.log"
+    with open(log_path, "wb") as log_file:
+        worker = subprocess.Popen(WORKER_CMD, start_new_session=True, stdout=log_file,
+                                  stderr=subprocess.STDOUT,
+                                  env=worker_env(settings, QA_WORKER__REDIS_SOCKET_TIMEOUT_S="3"))
+    try:
+        with TestClient(create_app(settings)) as client:
+            wait_for(lambda: " ready: scorers " in log_path.read_text(errors="replace"), timeout_s=300)
+            time.sleep(7.5)  # idle past two socket timeouts, before any job (its first connection polls)
+            t0 = time.monotonic()
+            _score_one(client, "quiet-site", client.app.state.runtime.sessions)
+            waited = time.monotonic() - t0
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=60)
+    out = log_path.read_text(errors="replace")
+    assert "could not connect" not in out and "ERROR" not in out, out
+    assert waited < 2.5, waited  # the next poll takes it, not a backoff
