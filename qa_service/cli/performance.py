@@ -49,7 +49,7 @@ def import_kpis(
             result = store_kpis(session=s, records=parsed.records, source=file.name, known=rt.known_ids,
                                 replace=replace)
         stored = {"inserted": result.inserted, "replaced": result.replaced, "updated_fields": result.updated_fields,
-                  "cleared_fields": result.cleared_fields}
+                  "cleared_fields": result.cleared_fields, "unchanged": result.unchanged}
         refused = result.errors
     errors = sorted([*parsed.errors, *refused], key=lambda e: e.line)
     rejected = len({e.line for e in errors})
@@ -58,6 +58,8 @@ def import_kpis(
     if stored.get("updated_fields"):
         kept = "; the other fields kept as stored" if not replace else ""
         console.print(f"replaced rows: updated fields {', '.join(stored['updated_fields'])}{kept}", markup=False)
+    if stored.get("unchanged"):
+        console.print(f"replaced rows: {stored['unchanged']} unchanged (the same figures as stored)", markup=False)
     if stored.get("cleared_fields"):
         console.print(f"replaced rows: cleared fields {', '.join(stored['cleared_fields'])} (--replace)", markup=False)
     for e in errors[:50]:

@@ -49,6 +49,7 @@ from qa_service.performance.kpi_fields import (  # re-exported: the fields' home
     RATE_FIELDS,
     TIME_FIELDS,
     WEIGHTED_BY,
+    rating_only,
 )
 from qa_service.period import EARLIEST, LATEST, Period, parse_period
 from qa_service.text import decode_file_text, name_problem
@@ -334,16 +335,21 @@ def parse_rows(rows: Iterable[tuple[int, dict[str, Any]]], headers: list[str],
                mapping: dict[str, str] | None = None, *, label: str = "line") -> KpiParse:
     """Validate rows (line number, {header: cell}). Rows of one agent may not share a day: the same days
     twice is a duplicate, a month next to its days an overlap (either would count twice); both are row
-    errors on the later line, naming the earlier one as ``{label} N``."""
+    errors on the later line, naming the earlier one as ``{label} N``. A row of ratings alone overlaps freely
+    (ratings are averaged, not summed), but is still a duplicate of a row over the same days."""
     columns, ignored = resolve_columns(headers, mapping)
     factors = column_factors(columns)
     records, errors = [], []
     spans: dict[str, list[tuple[date, date, int]]] = defaultdict(list)  # per agent: sorted, disjoint
+    exact: dict[tuple[str, date, date], tuple[date, date, int]] = {}  # every accepted record's days
     for line, row in rows:
         if not any(v is not None and str(v).strip() for v in row.values()):
             continue  # blank line
         record, errs = parse_row(line, row, columns, factors)
         clash = _overlap(spans[record.agent_id], record.date_from, record.date_to) if record else None
+        clash = exact.get(record.key, clash) if record else None
+        if clash is not None and clash[:2] != (record.date_from, record.date_to) and rating_only(record.values):
+            clash = None
         if record is not None and clash is not None:
             days = days_label(record.date_from, record.date_to)
             if clash[:2] == (record.date_from, record.date_to):
@@ -354,7 +360,9 @@ def parse_rows(rows: Iterable[tuple[int, dict[str, Any]]], headers: list[str],
             errs, record = [RowError(line, range_field(record), problem)], None
         errors.extend(errs)
         if record is not None:
-            bisect.insort(spans[record.agent_id], (record.date_from, record.date_to, line), key=lambda s: s[0])
+            exact[record.key] = (record.date_from, record.date_to, line)
+            if not rating_only(record.values):  # spans stay disjoint: rating-only rows never clash but as duplicates
+                bisect.insort(spans[record.agent_id], (record.date_from, record.date_to, line), key=lambda s: s[0])
             records.append(record)
     return KpiParse(records, errors, columns, ignored)
 

@@ -48,6 +48,15 @@ WEIGHTED_BY: dict[str, str] = {
     "repeat_complaints": "complaints", "orders": "consultations",
 }
 TIME_FIELDS = {"frt_seconds_mean", "aht_seconds_mean"}
+# Averaged over the rows that carry them (each row once), never summed: a row carrying only these may share
+# days with an agent's rows of another granularity (a month's 主管评分 next to that month's daily rows).
+RATING_FIELDS = ("supervisor_rating", "peer_rating")
+
+
+def rating_only(values: dict[str, object]) -> bool:
+    """Whether a row's figures are ratings alone (at least one; nothing summed that could count twice)."""
+    given = [f for f, v in values.items() if v is not None]
+    return bool(given) and all(f in RATING_FIELDS for f in given)
 
 # Headers accepted out of the box (besides the canonical names), as Chinese contact-centre
 # reports and BI exports name them. Matching ignores case, spaces and a unit in brackets.

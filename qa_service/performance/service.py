@@ -13,6 +13,7 @@ from qa_service.errors import Invalid
 from qa_service.performance import export
 from qa_service.performance.appraisal import appraisal_rows
 from qa_service.performance.kpi import KPI_FIELDS, KpiRecord, RowError, days_label, range_field, row_problems
+from qa_service.performance.kpi_fields import RATING_FIELDS, rating_only
 from qa_service.performance.qa_stats import TIMES, QaStats, median_of_counts
 from qa_service.performance.record import (
     MEANS,
@@ -45,15 +46,22 @@ class KpiImport:
     inserted: int = 0
     replaced: int = 0
     errors: list[RowError] = field(default_factory=list)
-    updated_fields: list[str] = field(default_factory=list)  # set on rows already stored
+    updated_fields: list[str] = field(default_factory=list)  # changed on rows already stored
+    unchanged: int = 0  # rows already stored that the import left exactly as they were
     cleared_fields: list[str] = field(default_factory=list)  # stored, emptied by a whole-row replace
 
 
-def _overlap_errors(session: Session, records: list[KpiRecord]) -> dict[int, RowError]:
-    """Records sharing a day with a stored record of the same agent over other days: index → row error."""
+def _overlap_errors(session: Session, records: list[KpiRecord], effective: list[dict[str, Any]]
+                    ) -> dict[int, RowError]:
+    """Records sharing a day with a stored record of the same agent over other days: index → row error.
+    Ratings are averaged, not summed: a record whose figures (``effective``: as they will be stored) are
+    ratings alone clashes with nothing, and nothing clashes with a stored record of ratings alone."""
     clashes: dict[int, list[tuple]] = defaultdict(list)
-    for n, start, end in kpi_repo.overlapping(session=session, spans=[r.key for r in records]):
-        clashes[n].append((start, end))
+    summed = [f for f in KPI_FIELDS if f not in RATING_FIELDS]
+    for n, start, end, carries in kpi_repo.overlapping(session=session, spans=[r.key for r in records],
+                                                       summed=summed):
+        if carries and not rating_only(effective[n]):
+            clashes[n].append((start, end))
     errors = {}
     for n, stored in clashes.items():
         r = records[n]
@@ -61,7 +69,8 @@ def _overlap_errors(session: Session, records: list[KpiRecord]) -> dict[int, Row
         what = "the stored row" if len(stored) == 1 else f"{len(stored)} stored rows"
         errors[n] = RowError(r.line, range_field(r), (
             f"{days_label(r.date_from, r.date_to)} overlaps {what} of agent {r.agent_id} for {shown} (summed, those "
-            "days would count twice); replace that row or import the same granularity"),
+            "days would count twice); replace that row or import the same granularity (a row of ratings alone, "
+            "主管评分/同事评分, may overlap: ratings are averaged)"),
             days_label(r.date_from, r.date_to))
     return errors
 
@@ -74,18 +83,24 @@ def import_kpis(*, session: Session, records: list[KpiRecord], source: str | Non
     others (a file of 主管评分 alone leaves the day's contacts); ``replace`` replaces the stored record
     whole instead (how a wrong value is cleared). A record whose merged figures break a row rule
     (resolved above contacts) is refused, as is one sharing a day with a stored record of the same agent
-    over other days (a month next to its days; summed, those days would count twice): a row error, and
-    nothing stored changes for it.
+    over other days (a month next to its days; summed, those days would count twice) unless one of the two
+    carries ratings alone: a row error, and nothing stored changes for it. ``updated_fields`` lists the
+    fields whose stored value changed; ``unchanged`` counts the stored records the import left as they were.
     """
     out = KpiImport()
-    refused = _overlap_errors(session, records)
-    stored = kpi_repo.get_many(session=session, keys=[r.key for n, r in enumerate(records) if n not in refused])
-    rows, updated, cleared = [], set(), set()
-    for n, r in enumerate(records):
+    stored = kpi_repo.get_many(session=session, keys=[r.key for r in records])
+    merged = []
+    for r in records:
         before = stored.get(r.key)
         values = {f: r.values.get(f) for f in KPI_FIELDS}
         if before is not None and not replace:
             values = {f: before[f] if values[f] is None else values[f] for f in KPI_FIELDS}
+        merged.append(values)
+    refused = _overlap_errors(session, records, merged)
+    rows, updated, cleared = [], set(), set()
+    for n, r in enumerate(records):
+        before, values = stored.get(r.key), merged[n]
+        if before is not None and not replace:
             problems = row_problems(values)
             if problems and n not in refused:
                 f, problem = problems[0]
@@ -95,12 +110,15 @@ def import_kpis(*, session: Session, records: list[KpiRecord], source: str | Non
                     None if values[f] is None else str(values[f]))
         if n in refused:
             continue
+        team = r.team or (None if replace or before is None else before["team_id"])
         if before is not None:
-            updated |= {f for f in KPI_FIELDS if r.values.get(f) is not None} | ({"team"} if r.team else set())
-            cleared |= {f for f in KPI_FIELDS if before[f] is not None and values[f] is None}
-            cleared |= {"team"} if before["team_id"] and replace and not r.team else set()
-        rows.append({"agent_id": r.agent_id, "date_from": r.date_from, "date_to": r.date_to,
-                     "team_id": r.team or (None if replace or before is None else before["team_id"]),
+            changed = {f for f in KPI_FIELDS if values[f] is not None and values[f] != before[f]}
+            changed |= {"team"} if team and team != before["team_id"] else set()
+            gone = {f for f in KPI_FIELDS if before[f] is not None and values[f] is None}
+            gone |= {"team"} if before["team_id"] and not team else set()
+            updated, cleared = updated | changed, cleared | gone
+            out.unchanged += not (changed or gone)
+        rows.append({"agent_id": r.agent_id, "date_from": r.date_from, "date_to": r.date_to, "team_id": team,
                      "source": (source or "")[:300] or None, **values})
     result = kpi_repo.upsert_many(session=session, rows=rows, known=known)
     order = ["team", *KPI_FIELDS]

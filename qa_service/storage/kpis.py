@@ -8,7 +8,7 @@ from datetime import date
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Date, Integer, String, and_, case, column, func, or_, select, tuple_, values
+from sqlalchemy import Date, Integer, String, and_, case, column, func, literal, or_, select, tuple_, values
 from sqlalchemy.orm import Session
 
 from qa_service.storage.tables import AgentKpi, utcnow
@@ -64,22 +64,26 @@ def get_many(*, session: Session, keys: Sequence[tuple[str, date, date]]) -> dic
     return found
 
 
-def overlapping(*, session: Session, spans: Sequence[tuple[str, date, date]]) -> list[tuple[int, date, date]]:
+def overlapping(*, session: Session, spans: Sequence[tuple[str, date, date]], summed: Sequence[str] = ()
+                ) -> list[tuple[int, date, date, bool]]:
     """Stored records sharing a day with one of ``spans`` (agent, from, to) of the same agent without being
-    exactly those days: (index in ``spans``, stored from, stored to), by index then date."""
+    exactly those days: (index in ``spans``, stored from, stored to, whether it carries one of the
+    ``summed`` fields), by index then date."""
     k = AgentKpi.__table__.c
-    found: list[tuple[int, date, date]] = []
+    carries = or_(*(k[f].is_not(None) for f in summed)) if summed else None
+    flag = case((carries, 1), else_=0) if carries is not None else literal(0)
+    found: list[tuple[int, date, date, bool]] = []
     for i in range(0, len(spans), CHUNK):
         given = values(column("n", Integer), column("agent_id", String), column("date_from", Date),
                        column("date_to", Date), name="given").data(
             [(i + j, *span) for j, span in enumerate(spans[i : i + CHUNK])]).cte("given")
         # The (agent_id, date_from, date_to) unique index finds each agent's rows starting by the span's end.
-        query = (select(given.c.n, k.date_from, k.date_to)
+        query = (select(given.c.n, k.date_from, k.date_to, flag)
                  .join_from(given, AgentKpi.__table__, and_(
                      k.agent_id == given.c.agent_id, k.date_from <= given.c.date_to, k.date_to >= given.c.date_from,
                      or_(k.date_from != given.c.date_from, k.date_to != given.c.date_to)))
                  .order_by(given.c.n, k.date_from, k.date_to))
-        found += [(n, start, end) for n, start, end in session.execute(query)]
+        found += [(n, start, end, bool(carried)) for n, start, end, carried in session.execute(query)]
     return found
 
 

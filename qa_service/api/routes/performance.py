@@ -107,7 +107,8 @@ async def import_kpis(request: Request, runtime: RuntimeDep, _principal: Ingest,
     return KpiImportRead(inserted=result.inserted, replaced=result.replaced, rejected=len({e.line for e in errors}),
                          errors=[KpiRowError(**e.as_dict()) for e in errors],
                          columns=parsed.columns, ignored_columns=parsed.ignored_columns,
-                         updated_fields=result.updated_fields, cleared_fields=result.cleared_fields)
+                         updated_fields=result.updated_fields, cleared_fields=result.cleared_fields,
+                         unchanged=result.unchanged)
 
 
 def _store_kpis(runtime, records, source: str, replace: bool) -> service.KpiImport:

@@ -22,7 +22,10 @@ class KpiImportRead(BaseModel):
     columns: dict[str, str] = Field(description="Header or key in the input → the field it was read as")
     ignored_columns: list[str]
     updated_fields: list[str] = Field(default_factory=list, description=(
-        "Fields set on records already stored; their other fields were kept as stored (unless replace=true)"))
+        "Fields whose stored value changed on records already stored; their other fields were kept as stored "
+        "(unless replace=true)"))
+    unchanged: int = Field(0, description="Records already stored that this import left exactly as they were "
+                                          "(counted in replaced too)")
     cleared_fields: list[str] = Field(default_factory=list, description=(
         "Stored fields emptied because replace=true replaced the whole record and the new one lacks them"))
 
