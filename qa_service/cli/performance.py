@@ -49,7 +49,8 @@ def import_kpis(
             result = store_kpis(session=s, records=parsed.records, source=file.name, known=rt.known_ids,
                                 replace=replace)
         stored = {"inserted": result.inserted, "replaced": result.replaced, "updated_fields": result.updated_fields,
-                  "cleared_fields": result.cleared_fields, "unchanged": result.unchanged}
+                  "cleared_fields": result.cleared_fields, "unchanged": result.unchanged,
+                  "warnings": result.notes.warnings}
         refused = result.errors
     errors = sorted([*parsed.errors, *refused], key=lambda e: e.line)
     rejected = len({e.line for e in errors})
@@ -62,6 +63,8 @@ def import_kpis(
         console.print(f"replaced rows: {stored['unchanged']} unchanged (the same figures as stored)", markup=False)
     if stored.get("cleared_fields"):
         console.print(f"replaced rows: cleared fields {', '.join(stored['cleared_fields'])} (--replace)", markup=False)
+    for warning in stored.get("warnings") or ():
+        err_console.print(f"[yellow]warning:[/yellow] {escape(warning)}")
     for e in errors[:50]:
         err_console.print(f"  {e}", markup=False)
     if len(errors) > 50:
@@ -104,6 +107,52 @@ def _record_json(r) -> dict:
     key = {"date": r.date_from.isoformat()} if r.date_from == r.date_to else \
         {"period": f"{r.date_from.isoformat()}..{r.date_to.isoformat()}"}
     return {"agent_id": r.agent_id, **key, **({"team": r.team} if r.team else {}), **r.values}
+
+
+@app.command("delete-kpis")
+def delete_kpis(
+    agent: Annotated[str, typer.Option(help="The agent whose KPI rows to delete")],
+    period: Annotated[Optional[str], typer.Option(help="Rows lying wholly inside this period: 2026-10, 2026-W43, "
+                                                       "2026-Q4 or 2026-10-01..2026-10-15")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every KPI row of the agent, whatever its days")] = False,
+    team: Annotated[Optional[str], typer.Option(help="Only rows filed under this team")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count the rows; delete nothing")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Delete an agent's KPI rows (a typo'd agent id, a wrong row): counted first, then deleted.
+
+    Exit 0: deleted (or nothing matched in the period); 1: not confirmed; 2: no --period or --all, a bad
+    period, or an agent with no KPI row at all (mistyped?).
+    """
+    from qa_service.performance.kpi_checks import agent_has_kpis
+    from qa_service.performance.kpi_checks import delete_kpis as delete
+    from qa_service.period import parse_period
+
+    if (period is None) == (not all_):
+        err_console.print("[red]give --period or --all[/red] (which of the agent's KPI rows to delete)")
+        raise typer.Exit(2)
+    try:
+        p = parse_period(period) if period is not None else None
+    except ValueError as exc:
+        err_console.print(f"[red]--period:[/red] {escape(str(exc))}")
+        raise typer.Exit(2)
+    scope = (f"in {p.label} ({p.start}..{p.end})" if p else "of every period") + (f" filed under team {team}"
+                                                                                   if team else "")
+    rt = runtime_for(data_dir)
+    with rt.session() as s:
+        if not agent_has_kpis(session=s, agent_id=agent):
+            err_console.print(f"no KPI row at all is stored for agent {agent}: mistyped?", markup=False)
+            raise typer.Exit(2)
+        found = delete(session=s, agent_id=agent, period=p, team=team, dry_run=True).matched
+    console.print(f"agent {agent}: {found} KPI row(s) {scope}", markup=False, highlight=False)
+    if dry_run or not found:
+        return
+    if not yes and not typer.confirm(f"delete them? (the agent's figures and appraisals {scope} change)"):
+        raise typer.Exit(1)
+    with rt.session() as s:
+        out = delete(session=s, agent_id=agent, period=p, team=team)
+    console.print(f"deleted {out.deleted} KPI row(s) of agent {agent} {scope}", markup=False, highlight=False)
 
 
 class ExportFormat(str, Enum):

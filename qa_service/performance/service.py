@@ -13,6 +13,7 @@ from qa_service.errors import Invalid
 from qa_service.performance import export
 from qa_service.performance.appraisal import appraisal_rows
 from qa_service.performance.kpi import KPI_FIELDS, KpiRecord, RowError, days_label, range_field, row_problems
+from qa_service.performance.kpi_checks import ImportNotes, import_notes
 from qa_service.performance.kpi_fields import RATING_FIELDS, rating_only
 from qa_service.performance.qa_stats import TIMES, QaStats, median_of_counts
 from qa_service.performance.record import (
@@ -48,6 +49,7 @@ class KpiImport:
     errors: list[RowError] = field(default_factory=list)
     updated_fields: list[str] = field(default_factory=list)  # changed on rows already stored
     unchanged: int = 0  # rows already stored that the import left exactly as they were
+    notes: ImportNotes = field(default_factory=ImportNotes)  # unknown agents and teams, rows without a team
     cleared_fields: list[str] = field(default_factory=list)  # stored, emptied by a whole-row replace
 
 
@@ -120,6 +122,7 @@ def import_kpis(*, session: Session, records: list[KpiRecord], source: str | Non
             out.unchanged += not (changed or gone)
         rows.append({"agent_id": r.agent_id, "date_from": r.date_from, "date_to": r.date_to, "team_id": team,
                      "source": (source or "")[:300] or None, **values})
+    out.notes = import_notes(session=session, records=records, rows=rows)  # before the rows make them known
     result = kpi_repo.upsert_many(session=session, rows=rows, known=known)
     order = ["team", *KPI_FIELDS]
     out.inserted, out.replaced = result.inserted, result.replaced

@@ -8,10 +8,10 @@ from datetime import date
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Date, Integer, String, and_, case, column, func, literal, or_, select, tuple_, values
+from sqlalchemy import Date, Integer, String, and_, case, column, delete, func, literal, or_, select, tuple_, values
 from sqlalchemy.orm import Session
 
-from qa_service.storage.tables import AgentKpi, utcnow
+from qa_service.storage.tables import AgentKpi, Team, Transcript, utcnow
 from qa_service.storage.transcripts import KnownIds, _dialect_insert, ensure_agents_and_teams
 
 _KEYS = ("id", "agent_id", "team_id", "date_from", "date_to", "source", "imported_at")
@@ -157,3 +157,51 @@ def single_days(*, session: Session, start: date, end: date, team: str | None = 
                       ).where(AgentKpi.date_from == AgentKpi.date_to, AgentKpi.contacts.is_not(None)
                               ).group_by(AgentKpi.agent_id, AgentKpi.date_from)
     return [(a, d, c) for a, d, c in session.execute(query)]
+
+
+def _matching(query, *, agent_id: str, start: date | None, end: date | None, team: str | None):
+    """One agent's records; ``start``/``end``: those lying wholly inside (as ``GET /v1/kpis`` lists them);
+    ``team``: those filed under it."""
+    query = query.where(AgentKpi.agent_id == agent_id)
+    if start is not None and end is not None:
+        query = query.where(AgentKpi.date_from >= start, AgentKpi.date_to <= end)
+    return query if team is None else query.where(AgentKpi.team_id == team)
+
+
+def count_matching(*, session: Session, agent_id: str, start: date | None = None, end: date | None = None,
+                   team: str | None = None) -> int:
+    return session.scalar(_matching(select(func.count()).select_from(AgentKpi), agent_id=agent_id, start=start,
+                                    end=end, team=team))
+
+
+def delete_matching(*, session: Session, agent_id: str, start: date | None = None, end: date | None = None,
+                    team: str | None = None) -> int:
+    """Delete one agent's records (see ``_matching``); the number deleted."""
+    return session.execute(_matching(delete(AgentKpi), agent_id=agent_id, start=start, end=end, team=team)).rowcount
+
+
+def agents_seen(*, session: Session, agent_ids: Sequence[str]) -> set[str]:
+    """Those of ``agent_ids`` with a conversation or a KPI record stored."""
+    seen: set[str] = set()
+    for i in range(0, len(agent_ids), CHUNK):
+        chunk = list(agent_ids[i : i + CHUNK])
+        seen |= set(session.scalars(select(AgentKpi.agent_id).where(AgentKpi.agent_id.in_(chunk)).distinct()))
+        seen |= set(session.scalars(select(Transcript.agent_id).where(Transcript.agent_id.in_(chunk)).distinct()))
+    return seen
+
+
+def teams_named(*, session: Session, teams: Sequence[str]) -> set[str]:
+    """Those of ``teams`` a conversation, agent, key or KPI record has named."""
+    return {t for i in range(0, len(teams), CHUNK)
+            for t in session.scalars(select(Team.id).where(Team.id.in_(list(teams[i : i + CHUNK]))))}
+
+
+def latest_named_teams(*, session: Session, agent_ids: Sequence[str]) -> dict[str, str]:
+    """Each agent's team on their latest stored record (any period) that names one."""
+    out: dict[str, str] = {}
+    for i in range(0, len(agent_ids), CHUNK):
+        ranked = select(AgentKpi.agent_id, AgentKpi.team_id, func.row_number().over(
+            partition_by=AgentKpi.agent_id, order_by=(AgentKpi.date_to.desc(), AgentKpi.id.desc())).label("rn")
+        ).where(AgentKpi.agent_id.in_(list(agent_ids[i : i + CHUNK])), AgentKpi.team_id.is_not(None)).subquery()
+        out.update(session.execute(select(ranked.c.agent_id, ranked.c.team_id).where(ranked.c.rn == 1)).all())
+    return out

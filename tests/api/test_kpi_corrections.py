@@ -4,6 +4,11 @@ wrong row, and the warnings an import gives about agents, teams and rows it cann
 from __future__ import annotations
 
 import pytest
+from fastapi.testclient import TestClient
+
+from qa_service.app import create_app
+from qa_service.config import AuthSettings
+from tests.conftest import bearer_keys, make_settings
 
 
 def _csv(client, text: str, **params):
@@ -59,3 +64,80 @@ def test_updated_fields_lists_only_the_fields_that_changed(client):
     assert (out["inserted"], out["replaced"], out["unchanged"], out["updated_fields"]) == (0, 2, 2, [])
     out = _csv(client, text.replace(",45,80", ",45,85")).json()
     assert (out["replaced"], out["unchanged"], out["updated_fields"]) == (2, 1, ["supervisor_rating"])
+
+
+def test_a_typo_d_agent_is_warned_about_at_import_and_its_rows_deleted(client):
+    """A probe's typo.csv (jd-after-sale-01 for jd-after-sales-01) landed without a word and stayed in every
+    appraisal: --replace only emptied its fields, and only qa purge (conversations too) removed it."""
+    first = "坐席工号,日期,班组,接待量\nd-ok,2026-10-01,t-d,40\n"
+    out = _csv(client, first).json()
+    assert (out["unknown_agents"], out["unknown_teams"]) == (["d-ok"], ["t-d"])  # a first import: all new
+    out = _csv(client, "坐席工号,日期,班组,接待量\nd-ok,2026-10-02,t-d,50\nd-typo,2026-10-02,t-dd,50\n"
+                       "d-typo,2026-11-02,t-d,7\n").json()
+    assert out["inserted"] == 3
+    assert (out["unknown_agents"], out["unknown_teams"]) == (["d-typo"], ["t-dd"])
+    assert any("never seen before" in w and "d-typo" in w for w in out["warnings"])
+    assert any("nobody has named yet" in w and "t-dd" in w for w in out["warnings"])
+    # dry run: counted, nothing deleted
+    r = client.delete("/v1/kpis", params={"agent_id": "d-typo", "period": "2026-10", "dry_run": "true"})
+    assert r.status_code == 200, r.text
+    assert (r.json()["matched"], r.json()["deleted"]) == (1, 0)
+    r = client.delete("/v1/kpis", params={"agent_id": "d-typo", "period": "2026-10"})
+    assert (r.json()["matched"], r.json()["deleted"], r.json()["period"]) == (1, 1, "2026-10")
+    agents = [a["agent_id"] for a in client.get("/v1/appraisals", params={"period": "2026-10"}).json()["rows"]]
+    assert agents == ["d-ok"]  # the phantom agent is gone from the appraisal
+    assert [k["agent_id"] for k in client.get("/v1/kpis", params={"period": "2026-11"}).json()] == ["d-typo"]
+    # team= deletes only rows filed under it; all=true every period
+    r = client.delete("/v1/kpis", params={"agent_id": "d-typo", "all": "true", "team": "t-other"})
+    assert (r.json()["matched"], r.json()["deleted"]) == (0, 0)
+    r = client.delete("/v1/kpis", params={"agent_id": "d-typo", "all": "true"})
+    assert r.json()["deleted"] == 1 and client.get("/v1/kpis", params={"period": "2026-11"}).json() == []
+    # the deleted id is unknown again: re-importing it warns again
+    assert _csv(client, "坐席工号,日期,接待量\nd-typo,2026-10-03,5\n").json()["unknown_agents"] == ["d-typo"]
+
+
+@pytest.mark.parametrize("params, loc", [
+    ({"period": "2026-10"}, "agent_id"),
+    ({"agent_id": " ", "period": "2026-10"}, "agent_id"),
+    ({"agent_id": "x"}, "period"),
+    ({"agent_id": "x", "period": "2026-10", "all": "true"}, "period"),
+    ({"agent_id": "x", "period": "2026-13"}, "period"),
+])
+def test_deleting_kpis_without_an_agent_or_a_period_is_422_naming_it(client, params, loc):
+    r = client.delete("/v1/kpis", params=params)
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"] == ["query", loc]
+
+
+def test_a_row_without_a_team_is_warned_about_when_the_agent_s_other_rows_name_one(client):
+    """A probe's rating_noteam.csv: a 主管评分 row without 班组 landed in no team, so HR's company-wide export
+    and the team's export gave one agent two totals, without a word at import."""
+    assert _csv(client, "坐席工号,日期,班组,接待量\nn1,2026-10-01,t-n,40\n").status_code == 200
+    out = _csv(client, "坐席工号,日期,主管评分\nn1,2026-10-31,50\nn2,2026-10-31,60\n").json()
+    assert out["inserted"] == 2
+    [warning] = [w for w in out["warnings"] if "has no team" in w]
+    assert warning.startswith("line 2: team: row has no team; the agent's other rows say t-n")  # n2 has none
+    # in the file: the agent's other row names the team
+    out = _csv(client, "坐席工号,日期,班组,接待量\nn3,2026-10-01,,40\nn3,2026-10-02,t-n,30\n").json()
+    assert [w for w in out["warnings"] if "has no team" in w] == [
+        "line 2: team: row has no team; the agent's other rows say t-n (a row naming no team counts in no team's "
+        "figures: add the team and import it again)"]
+    # a re-import without the team keeps the stored one: nothing to warn about
+    out = _csv(client, "坐席工号,日期,接待量\nn1,2026-10-01,41\n").json()
+    assert out["warnings"] == []
+
+
+def test_only_keys_that_may_post_kpis_may_delete_them(tmp_path, db_url, redis_url, redis_conn):
+    settings = make_settings(tmp_path, db_url, redis_url, auth=AuthSettings(enabled=True))
+    with TestClient(create_app(settings)) as client:
+        keys = bearer_keys(client.app.state.runtime.sessions, [
+            ("ingest", "ingest", None), ("hr", "hr", None), ("lead", "supervisor", "t-a"), ("admin", "admin", None)])
+        rows = {"records": [{"agent_id": "k1", "date": "2026-10-01", "team": "t-a", "contacts": 1}]}
+        assert client.post("/v1/kpis", headers=keys["ingest"], json=rows).status_code == 200
+        params = {"agent_id": "k1", "period": "2026-10"}
+        for name in ("hr", "lead"):  # read-only roles, the team's supervisor too
+            r = client.delete("/v1/kpis", headers=keys[name], params=params)
+            assert r.status_code == 403, (name, r.text)
+        assert client.delete("/v1/kpis", params=params).status_code == 401
+        r = client.delete("/v1/kpis", headers=keys["ingest"], params=params)
+        assert (r.status_code, r.json()["deleted"]) == (200, 1)

@@ -12,9 +12,9 @@ from fastapi.exceptions import RequestValidationError
 from qa_service.api import presenters
 from qa_service.api.auth import Ingest, PerformanceRead, scope_team
 from qa_service.api.deps import ReadSessionDep, RuntimeDep, SessionDep, SettingsDep, period_param
-from qa_service.api.schemas import KpiImportRead, KpiRead, KpiRowError
+from qa_service.api.schemas import KpiDeleted, KpiImportRead, KpiRead, KpiRowError
 from qa_service.errors import RulePackError
-from qa_service.performance import service
+from qa_service.performance import kpi_checks, service
 from qa_service.performance.kpi import KPI_FIELDS, KpiFileError, mapping_problem, parse_csv_text, parse_records
 from qa_service.period import FORMATS
 from qa_service.rules.scheme import scheme_dict
@@ -108,13 +108,38 @@ async def import_kpis(request: Request, runtime: RuntimeDep, _principal: Ingest,
                          errors=[KpiRowError(**e.as_dict()) for e in errors],
                          columns=parsed.columns, ignored_columns=parsed.ignored_columns,
                          updated_fields=result.updated_fields, cleared_fields=result.cleared_fields,
-                         unchanged=result.unchanged)
+                         unchanged=result.unchanged, unknown_agents=result.notes.unknown_agents,
+                         unknown_teams=result.notes.unknown_teams, warnings=result.notes.warnings)
 
 
 def _store_kpis(runtime, records, source: str, replace: bool) -> service.KpiImport:
     with runtime.session() as session:
         return service.import_kpis(session=session, records=records, source=source, known=runtime.known_ids,
                                    replace=replace)
+
+
+@router.delete("/v1/kpis", response_model=KpiDeleted)
+def delete_kpis(
+    runtime: RuntimeDep, principal: Ingest,
+    agent_id: Annotated[str | None, Query(description="The agent whose records to delete (required)")] = None,
+    period: Annotated[str | None, Query(description=f"Records lying wholly inside this period: {FORMATS}")] = None,
+    all_: Annotated[bool, Query(alias="all", description="Every record of the agent, whatever its days (instead of period)")] = False,
+    team: Annotated[str | None, Query(description="Only records filed under this team")] = None,
+    dry_run: Annotated[bool, Query(description="Count the matching records; delete nothing")] = False,
+) -> KpiDeleted:
+    """Delete an agent's KPI records (a typo'd agent id, a wrong row): those lying wholly inside ``period``, or
+    every one with ``all=true``; counted first. A team-scoped key deletes only its team's records."""
+    if not agent_id or not agent_id.strip():
+        raise _invalid(["query", "agent_id"], "is required: the agent whose KPI records to delete")
+    if (period is None) == (not all_):
+        raise _invalid(["query", "period"], "give period=… or all=true (which of the agent's records to delete), "
+                                            "not both")
+    p = period_param(period) if period is not None else None
+    team = scope_team(principal, team)
+    with runtime.session() as session:
+        out = kpi_checks.delete_kpis(session=session, agent_id=agent_id, period=p, team=team, dry_run=dry_run)
+    return KpiDeleted(agent_id=agent_id, period=p.label if p else None, team=team, matched=out.matched,
+                      deleted=out.deleted, dry_run=dry_run)
 
 
 @router.get("/v1/kpis", response_model=list[KpiRead])

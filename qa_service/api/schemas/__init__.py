@@ -55,6 +55,7 @@ from qa_service.api.schemas.reviews import (  # noqa: F401
     VerdictRequest,
 )
 from qa_service.api.schemas.performance import (  # noqa: F401
+    KpiDeleted,
     KpiImportRead,
     KpiRead,
     KpiRowError,

@@ -28,6 +28,22 @@ class KpiImportRead(BaseModel):
                                           "(counted in replaced too)")
     cleared_fields: list[str] = Field(default_factory=list, description=(
         "Stored fields emptied because replace=true replaced the whole record and the new one lacks them"))
+    unknown_agents: list[str] = Field(default_factory=list, description=(
+        "Agent ids stored for the first time: no conversation and no earlier KPI record names them (a typo?)"))
+    unknown_teams: list[str] = Field(default_factory=list, description=(
+        "Teams stored for the first time: no conversation, agent or KPI record has named them (a typo?)"))
+    warnings: list[str] = Field(default_factory=list, description=(
+        "What was stored but may be wrong: unknown agent ids and teams, rows without a team for an agent whose "
+        "other rows name one"))
+
+
+class KpiDeleted(BaseModel):
+    agent_id: str
+    period: str | None = Field(description="The period whose records (lying wholly inside it) matched; null: all")
+    team: str | None
+    matched: int = Field(description="Records matching")
+    deleted: int = Field(description="Records deleted (0 with dry_run=true)")
+    dry_run: bool
 
 
 class KpiRead(BaseModel):

@@ -1,0 +1,49 @@
+"""qa import-kpis warnings, qa delete-kpis, and what qa export-appraisals says about its scores and team."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from qa_service.cli import app
+
+runner = CliRunner()
+pytestmark = pytest.mark.usefixtures("fresh_settings")
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())  # rich wraps long lines
+
+
+def test_import_warns_about_new_ids_then_delete_kpis_counts_asks_and_deletes(tmp_path):
+    data = str(tmp_path / "data")
+    good = tmp_path / "good.csv"
+    good.write_text("坐席工号,日期,班组,接待量\njd-after-sales-01,2026-10-01,jd-after-sales,40\n", encoding="utf-8")
+    assert runner.invoke(app, ["import-kpis", str(good), "--data-dir", data]).exit_code == 0
+    typo = tmp_path / "typo.csv"
+    typo.write_text("坐席工号,日期,班组,接待量\njd-after-sale-01,2026-10-02,jd-after-sales,40\n"
+                    "jd-after-sales-01,2026-10-31,,5\n", encoding="utf-8")
+    result = runner.invoke(app, ["import-kpis", str(typo), "--data-dir", data])
+    assert result.exit_code == 0, result.output  # warned, not refused
+    out = _flat(result.output)
+    assert "2 new" in out
+    assert "warning: agent id(s) never seen before (no conversation and no earlier KPI row): jd-after-sale-01" in out
+    assert "line 3: team: row has no team; the agent's other rows say jd-after-sales" in out
+    assert "nobody has named" not in out  # the team is known
+
+    base = ["delete-kpis", "--agent", "jd-after-sale-01", "--data-dir", data]
+    result = runner.invoke(app, [*base])
+    assert result.exit_code == 2 and "give --period or --all" in _flat(result.output)
+    result = runner.invoke(app, ["delete-kpis", "--agent", "nobody", "--all", "--data-dir", data])
+    assert result.exit_code == 2 and "no KPI row at all is stored for agent nobody: mistyped?" in _flat(result.output)
+    result = runner.invoke(app, [*base, "--period", "2026-10", "--dry-run"])
+    assert result.exit_code == 0 and "agent jd-after-sale-01: 1 KPI row(s) in 2026-10" in _flat(result.output)
+    result = runner.invoke(app, [*base, "--period", "2026-10"], input="n\n")
+    assert result.exit_code == 1  # not confirmed: nothing deleted
+    result = runner.invoke(app, [*base, "--period", "2026-10"], input="y\n")
+    assert result.exit_code == 0 and "deleted 1 KPI row(s) of agent jd-after-sale-01" in _flat(result.output)
+    result = runner.invoke(app, ["export-appraisals", "--period", "2026-10", "--format", "json", "--data-dir", data])
+    assert "jd-after-sale-01" not in result.stdout
+    result = runner.invoke(app, ["delete-kpis", "--agent", "jd-after-sales-01", "--all", "--team", "jd-after-sales",
+                                 "--yes", "--data-dir", data])
+    assert result.exit_code == 0 and "deleted 1 KPI row(s)" in _flat(result.output)  # the teamless row stays
