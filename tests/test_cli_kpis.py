@@ -47,3 +47,17 @@ def test_import_warns_about_new_ids_then_delete_kpis_counts_asks_and_deletes(tmp
     result = runner.invoke(app, ["delete-kpis", "--agent", "jd-after-sales-01", "--all", "--team", "jd-after-sales",
                                  "--yes", "--data-dir", data])
     assert result.exit_code == 0 and "deleted 1 KPI row(s)" in _flat(result.output)  # the teamless row stays
+
+
+def test_export_with_final_scores_and_nothing_reviewed_warns(tmp_path):
+    data = str(tmp_path / "data")
+    kpis = tmp_path / "k.csv"
+    kpis.write_text("坐席工号,日期,班组,接待量\nw1,2026-10-01,jd-after-sales,40\n", encoding="utf-8")
+    assert runner.invoke(app, ["import-kpis", str(kpis), "--data-dir", data]).exit_code == 0
+    out = tmp_path / "fin.xlsx"
+    result = runner.invoke(app, ["export-appraisals", "--period", "2026-10", "--team", "jd-after-sales", "--scores",
+                                 "final", "-o", str(out), "--data-dir", data])
+    assert result.exit_code == 0, result.output
+    assert "warning: scores=final: no review finished in 2026-10 for team jd-after-sales" in _flat(result.output)
+    result = runner.invoke(app, ["export-appraisals", "--period", "2026-10", "-o", str(out), "--data-dir", data])
+    assert result.exit_code == 0 and "warning" not in result.output

@@ -202,6 +202,8 @@ def export_appraisals(
         err_console.print(f"[red]cannot appraise:[/red] {escape(str(exc))}")
         raise typer.Exit(2)
     data = out.content
+    for warning in out.warnings:
+        err_console.print(f"[yellow]warning:[/yellow] {escape(warning)}")
     if out.rows == 0:  # a mistyped --team or an empty period: say so, whatever is written
         err_console.print(f"no agent has KPIs or scored conversations in {p.label}"
                           + (f" in team {team!r}" if team else "") + "; the export has no rows", markup=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Mapping
 
 from qa_service.errors import RuleError
@@ -33,6 +34,13 @@ def attainment(m: SchemeMetric, value: float) -> float | None:
     if m.direction is Direction.higher:
         return value / m.target if m.target else None
     return m.target / value if value else None
+
+
+def shown(total: float) -> float:
+    """The total as exports show it: to two decimals, half up, from the 4-decimal figure exports carry (what
+    Excel's 0.00 shows of that cell). Grades are read off this value, so a total never reads 90.00 next to
+    a grade below 优秀 (≥ 90): 89.996 shows and grades as 90.00."""
+    return float(Decimal(repr(round(total, 4))).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
 def grade_for(scheme: AppraisalScheme, total: float) -> str:
@@ -112,7 +120,7 @@ def appraise(scheme: AppraisalScheme, metrics: Mapping[str, Any], samples: Mappi
     elif out.qualitative is not None and spec.missing == Missing.exclude:
         out.total = out.qualitative
     if out.total is not None:
-        out.grade = grade_for(scheme, out.total)
+        out.grade = grade_for(scheme, shown(out.total))
     return out
 
 
@@ -131,6 +139,10 @@ def _rank(rows: list[dict[str, Any]]) -> None:
                 else i + 1
 
 
+# An agent without a KPI row giving contacts: 日均接待量 counted from the QA transcripts, usually a sample.
+TRANSCRIPT_CONTACTS_NOTE = "日均接待量: 无 KPI 接待量，按质检会话计（质检会话多为抽样，可能低于实际接待量）"
+
+
 def appraisal_rows(records: list[PerformanceRecord], schemes: dict[str, AppraisalScheme],
                    scheme: str | None = None) -> list[dict[str, Any]]:
     """One row per agent: every metric's value, attainment, points, the total, grade and rank in team.
@@ -144,6 +156,9 @@ def appraisal_rows(records: list[PerformanceRecord], schemes: dict[str, Appraisa
         s = forced or scheme_for(schemes, rec.team)
         result = appraise(s, rec.metrics, rec.samples) if s else Appraisal(None, notes=[f"没有适用于团队 {rec.team} 的考核方案"])
         m = rec.metrics
+        if rec.sources.get("contacts_per_day") == "transcripts" and s and any(
+                x.metric == "contacts_per_day" for x in s.spec.metrics):
+            result.notes.append(TRANSCRIPT_CONTACTS_NOTE)
         rows.append({
             "agent_id": rec.agent_id, "team": rec.team, "period": rec.period.label,
             "from": rec.period.start.isoformat(), "to": rec.period.end.isoformat(),

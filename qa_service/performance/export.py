@@ -18,7 +18,12 @@ from qa_service.spreadsheet import csv_cell, is_formula_like
 CONTEXT_METRICS = ("contacts", "csat", "csat_responses", "fcr", "nps", "nps_responses", "frt_seconds", "aht_seconds",
                    "transfer_rate", "escalation_rate", "complaint_rate", "conversion", "sales_amount",
                    "qa_fatal", "qa_flagged_share")
-_FORMATS = {"share": "0.0%", "seconds": "0.0", "score": "0.0", "number": "0.00", "count": "0", "amount": "#,##0.00"}
+# "total": the total and the parts it is made of, shown to two decimals: grades are read off the total as
+# shown (appraisal.shown), so a cell never reads 90.0 for 89.96 next to 良好.
+_FORMATS = {"share": "0.0%", "seconds": "0.0", "score": "0.0", "total": "0.00", "number": "0.00", "count": "0",
+            "amount": "#,##0.00"}
+SCORES_NOTE = {"machine": "机器评分：期内每通已评分会话的机器分（scores=machine）",
+               "final": "复核终审分：仅期内复核完成的会话，取复核与申诉后的最终分（scores=final）"}
 _SHEET_BAD = re.compile(r"[\[\]:*?/\\]")
 
 
@@ -71,8 +76,8 @@ def flat_row(row: dict[str, Any], items: list[tuple[str, str, str]]) -> dict[str
 def _headers(items: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
     """(flat key, Chinese header, number kind)."""
     h = [("rank", "团队排名", "count"), ("agent_id", "坐席工号", "text"), ("team", "团队", "text"),
-         ("scheme", "考核方案", "text"), ("total", "总分", "score"), ("grade", "等级", "text"),
-         ("quantitative", "量化得分", "score"), ("qualitative", "主观评分", "score"),
+         ("scheme", "考核方案", "text"), ("total", "总分", "total"), ("grade", "等级", "text"),
+         ("quantitative", "量化得分", "total"), ("qualitative", "主观评分", "total"),
          ("metrics_scored", "计分指标数", "count"), ("weight_scored", "计分指标权重", "share")]
     for item_id, label, metric in items:
         h += [(f"{item_id}.value", label, metric_kind(metric)), (f"{item_id}.attainment", f"{label}达成率", "share"),
@@ -86,11 +91,13 @@ def _headers(items: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
     return h
 
 
-def to_json(rows: list[dict[str, Any]], period: Period, schemes: dict[str, AppraisalScheme]) -> str:
+def to_json(rows: list[dict[str, Any]], period: Period, schemes: dict[str, AppraisalScheme],
+            scores: str = "machine", team: str | None = None, warnings: list[str] | None = None) -> str:
     used = sorted({r["scheme"] for r in rows if r["scheme"]})
     return json.dumps({
         "period": period.label, "from": period.start.isoformat(), "to": period.end.isoformat(),
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "scores": scores, "team": team, "warnings": warnings or [],
         "schemes": {n: {"version": schemes[n].spec.version, "title": schemes[n].spec.title,
                         "hash": schemes[n].hash} for n in used},
         "rows": rows,
@@ -120,8 +127,10 @@ def _sheet_name(name: str, taken: set[str]) -> str:
     return out
 
 
-def to_xlsx(rows: list[dict[str, Any]], period: Period, schemes: dict[str, AppraisalScheme]) -> bytes:
-    """A 说明 sheet, a 汇总 sheet of every agent, then one sheet per team; numbers stay numbers."""
+def to_xlsx(rows: list[dict[str, Any]], period: Period, schemes: dict[str, AppraisalScheme],
+            scores: str = "machine", team: str | None = None, warnings: list[str] | None = None) -> bytes:
+    """A 说明 sheet (with the score basis, the team filter and any warning), a 汇总 sheet of every agent, then
+    one sheet per team; numbers stay numbers."""
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
@@ -133,12 +142,16 @@ def to_xlsx(rows: list[dict[str, Any]], period: Period, schemes: dict[str, Appra
     lines = [
         ("考核周期", period.label), ("起止日期", f"{period.start.isoformat()} 至 {period.end.isoformat()}"),
         ("生成时间", datetime.now(UTC).isoformat(timespec="seconds")), ("坐席数", len(rows)),
+        ("质检分口径", SCORES_NOTE[scores]),
+        ("团队筛选", f"仅团队 {team}：只计入归属该团队的会话与 KPI 记录" if team else "全部团队（未筛选）"),
+        *[("注意", w) for w in warnings or ()],
         *[(f"考核方案 {n}", f"{schemes[n].spec.title} v{schemes[n].spec.version} "
                             f"(sha256 {schemes[n].hash[:12]})：{schemes[n].spec.description}") for n in used],
         ("计算口径", "比率 = 周期内分子之和 ÷ 分母之和（非日均值的平均）；NPS = 推荐者% − 贬损者%；"
                     "满意度 = 满意评价数 ÷ 评价数；日均接待量 = 按日记录的接待量 ÷ 这些天数（周、月记录不计入；团队为人均每个工作日）"),
         ("质检校正分", "质检均分向团队均分收缩：(n × 个人均分 + k × 团队均分) ÷ (n + k)，样本少的坐席不会因少数几通会话被高估或低估"),
         ("得分规则", "低于基准值得 below 分；基准→目标→挑战之间线性插值；超过挑战值封顶"),
+        ("等级", "按显示的总分（两位小数，四舍五入）评定：显示 90.00 即达 90 分档"),
     ]
     for line in lines:
         info.append(list(line))

@@ -181,7 +181,8 @@ def _merge(kpi: dict[str, Any], kpi_rows: int, qa: QaFigures, derived: dict[str,
             metrics[name] = None
     metrics.update({
         "qa_score": qa.adjusted, "qa_score_mean": qa.mean, "qa_score_median": qa.median, "qa_n": qa.n,
-        "qa_fatal": qa.fatal, "qa_fatal_rate": qa.fatal / qa.n if qa.n else None,
+        "qa_fatal": qa.fatal if qa.n else None,  # empty, like qa_n's figures, without a scored conversation
+        "qa_fatal_rate": qa.fatal / qa.n if qa.n else None,
         "qa_flagged_share": qa.flagged / qa.n if qa.n else None,
     })
     for name, score in qa.dimensions.items():

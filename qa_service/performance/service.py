@@ -3,6 +3,7 @@ call these; the arithmetic is in ``record.py``, ``appraisal.py`` and ``export.py
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -257,6 +258,27 @@ class AppraisalExport:
     media_type: str
     filename: str
     rows: int
+    warnings: list[str] = field(default_factory=list)
+
+
+_UNSAFE_IN_NAME = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f]')
+
+
+def export_filename(period: Period, team: str | None, ext: str) -> str:
+    """``appraisal-<period>[-<team>].<ext>``; characters no file name may hold become ``_`` (a Chinese team
+    name stays: the API sends it RFC 5987-encoded)."""
+    name = f"appraisal-{period.label.replace('..', '_')}" + (f"-{team}" if team else "")
+    return f"{_UNSAFE_IN_NAME.sub('_', name)}.{ext}"
+
+
+def _final_warning(rows: list[dict[str, Any]], period: Period, team: str | None) -> list[str]:
+    """With reviewed scores, a period where no review was finished has no QA figure for anyone: the QA metrics'
+    weight goes to the others (or they score as missing), and the totals move without a word otherwise."""
+    if not rows or any(r["qa_n"] for r in rows):
+        return []
+    return [f"scores=final: no review finished in {period.label}" + (f" for team {team}" if team else "")
+            + "; no agent has a QA figure, so the QA metrics are missing and their weight is spread over the KPIs "
+              "(each scheme's missing rule) — 本期没有复核完成的会话，质检指标无数据，其权重已分摊到其余 KPI"]
 
 
 def export_appraisals(*, session: Session, settings: Settings, schemes: dict[str, AppraisalScheme],
@@ -270,9 +292,12 @@ def export_appraisals(*, session: Session, settings: Settings, schemes: dict[str
     rows = appraisal_rows(agents, schemes, scheme)
     if agent_id:
         rows = [r for r in rows if r["agent_id"] == agent_id]
-    name = f"appraisal-{period.label.replace('..', '_')}"
+    warnings = _final_warning(rows, period, team) if final else []
+    scores, name = ("final" if final else "machine"), export_filename(period, team, fmt)
     if fmt == "csv":
-        return AppraisalExport(export.to_csv(rows), "text/csv; charset=utf-8", f"{name}.csv", len(rows))
+        return AppraisalExport(export.to_csv(rows), "text/csv; charset=utf-8", name, len(rows), warnings)
     if fmt == "xlsx":
-        return AppraisalExport(export.to_xlsx(rows, period, schemes), XLSX, f"{name}.xlsx", len(rows))
-    return AppraisalExport(export.to_json(rows, period, schemes), "application/json", f"{name}.json", len(rows))
+        return AppraisalExport(export.to_xlsx(rows, period, schemes, scores, team, warnings), XLSX, name, len(rows),
+                               warnings)
+    return AppraisalExport(export.to_json(rows, period, schemes, scores, team, warnings), "application/json", name,
+                           len(rows), warnings)

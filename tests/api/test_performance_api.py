@@ -320,3 +320,20 @@ def test_aggregate_pages_read_the_replica_when_one_is_configured(period_data, se
         assert c.get(f"/v1/appraisals?period={PERIOD}").json()["rows"] == []
         assert c.get("/v1/calibration").json()["reviews"] == 0
         assert c.get("/v1/transcripts").json()["total"] == len(SCORED)  # lists read the primary
+
+
+def test_appraisal_download_is_named_after_the_team_when_filtered(client):
+    """A probe: team=jd-after-sales downloaded as appraisal-2026-Q4.csv, like the whole company's file."""
+    records = [{"agent_id": "n-a", "date": "2026-10-01", "team": "jd-after-sales", "contacts": 40},
+               {"agent_id": "n-b", "date": "2026-10-01", "team": "售后/一组", "contacts": 40}]
+    assert client.post("/v1/kpis", json={"records": records}).status_code == 200
+    r = client.get("/v1/appraisals", params={"period": "2026-Q4", "format": "csv", "team": "jd-after-sales"})
+    assert r.headers["content-disposition"] == 'attachment; filename="appraisal-2026-Q4-jd-after-sales.csv"'
+    r = client.get("/v1/appraisals", params={"period": "2026-10", "format": "xlsx", "team": "售后/一组"})
+    assert r.status_code == 200
+    # an ASCII fallback, and the exact name RFC 5987-encoded (the slash no file name may hold: _)
+    assert r.headers["content-disposition"] == (
+        'attachment; filename="appraisal-2026-10-_____.xlsx"; '
+        "filename*=UTF-8''appraisal-2026-10-%E5%94%AE%E5%90%8E_%E4%B8%80%E7%BB%84.xlsx")
+    r = client.get("/v1/appraisals", params={"period": "2026-10", "format": "csv"})
+    assert r.headers["content-disposition"] == 'attachment; filename="appraisal-2026-10.csv"'

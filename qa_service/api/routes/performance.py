@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -27,6 +29,14 @@ PeriodQuery = Annotated[str, Query(description=f"Reporting period: {FORMATS}", e
 ScoresQuery = Annotated[Literal["machine", "final"], Query(
     description="machine: every scored transcript's machine score; final: only reviewed transcripts, with the "
                 "final score after review and appeals")]
+
+
+def content_disposition(filename: str) -> str:
+    """An attachment header every client reads: an ASCII ``filename`` (other characters as ``_``) and, when the
+    name is not plain ASCII, the exact one as RFC 5987 ``filename*`` (a Chinese team name)."""
+    plain = re.sub(r'[^A-Za-z0-9._-]', "_", filename)
+    return f'attachment; filename="{plain}"' + (f"; filename*=UTF-8''{quote(filename, safe='')}"
+                                                 if plain != filename else "")
 
 
 def _invalid(loc: list, msg: str) -> RequestValidationError:
@@ -192,5 +202,5 @@ def appraisals(
     out = service.export_appraisals(session=session, settings=runtime.settings, schemes=schemes, period=p,
                                     fmt=format, scheme=scheme, team=scope_team(principal, team), agent_id=agent_id,
                                     final=scores == "final")
-    headers = {"Content-Disposition": f'attachment; filename="{out.filename}"'} if format != "json" else None
+    headers = {"Content-Disposition": content_disposition(out.filename)} if format != "json" else None
     return Response(out.content, media_type=out.media_type, headers=headers)
