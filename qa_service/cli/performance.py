@@ -137,7 +137,7 @@ def delete_kpis(
     except ValueError as exc:
         err_console.print(f"[red]--period:[/red] {escape(str(exc))}")
         raise typer.Exit(2)
-    scope = (f"in {p.label} ({p.start}..{p.end})" if p else "of every period") + (f" filed under team {team}"
+    scope = (f"in {p.label} ({p.start}..{p.end})" if p else "in any period") + (f" filed under team {team}"
                                                                                    if team else "")
     rt = runtime_for(data_dir)
     with rt.session() as s:
