@@ -88,4 +88,7 @@ def _parse(s: str) -> Period:
     except ValueError as exc:
         if str(exc).startswith(repr(s)):
             raise
-        raise ValueError(f"{s!r} is not a period: use {FORMATS} ({exc})") from None
+        # Python's own text ("Invalid isoformat string") helps nobody: say what is wrong in the user's terms.
+        day = r"\d{4}-\d{2}-\d{2}"
+        no_such_day = " (no such day in the calendar)" if re.fullmatch(rf"{day}(\s*\.\.\s*{day})?", s) else ""
+        raise ValueError(f"{s!r} is not a period{no_such_day}: use {FORMATS}") from None

@@ -44,6 +44,15 @@ def test_period_rejects_bad_labels_with_the_formats(text, needle):
     assert needle in str(exc.value)
 
 
+@pytest.mark.parametrize("text", ["2026/10", "202610", "2026-02-30", "2026-10-01..2026-10-32", "x..y"])
+def test_period_errors_carry_no_python_exception_text(text):
+    """Was: "'2026/10' is not a period: use … (Invalid isoformat string: '2026/10')"."""
+    with pytest.raises(ValueError) as exc:
+        parse_period(text)
+    assert str(exc.value).startswith(f"{text!r} is not a period") and "isoformat" not in str(exc.value)
+    assert str(exc.value).endswith("or FROM..TO (YYYY-MM-DD..YYYY-MM-DD)")
+
+
 def test_period_contains_its_days_only():
     p = parse_period("2026-W43")
     assert date(2026, 10, 19) in p and date(2026, 10, 25) in p
