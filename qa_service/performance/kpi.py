@@ -36,6 +36,7 @@ from qa_service.performance.kpi_cells import (
     FormulaWithoutValue,
     clock_seconds,
     column_factor,
+    month_label,
     number,
     parse_date,
     printable,
@@ -261,18 +262,22 @@ def _row_days(got: dict[str, Any], err: Callable[[str, str], None]) -> tuple[dat
     if "date" in got:
         try:
             day = parse_date(got["date"][1])
-        except ValueError:
-            err("date", "is not a date (YYYY-MM-DD, YYYY/M/D, YYYYMMDD or YYYY年M月D日)")
+        except ValueError as exc:
+            err("date", str(exc) if str(exc).startswith("has a time") else
+                "is not a date (YYYY-MM-DD, YYYY/M/D, YYYYMMDD or YYYY年M月D日)")
         else:
             days = (day, day)
             if not EARLIEST <= day.year <= LATEST:  # no period could ever reach the row
                 err("date", f"is outside the supported years ({EARLIEST}–{LATEST})")
     if "period" in got:
+        raw = got["period"][1]
         try:
-            p: Period = parse_period(str(got["period"][1]))
+            p: Period = parse_period(month_label(raw) or str(raw))
             period = (p.start, p.end)
         except ValueError as exc:
-            err("period", str(exc))
+            err("period", str(exc) if str(exc).startswith(f"{str(raw).strip()!r}:") else  # 2026-13: month 13 …
+                "is not a period: a month (2026-10, 2026年10月, 2026/10, 202610 or a date cell), 2026-W43, "
+                "2026-Q4, 2026, a day or FROM..TO (2026-10-01..2026-10-15)")
     if "date" not in got and "period" not in got:
         err("date", "is missing (a date, or a period such as 2026-10)")
     if days and period and not period[0] <= days[0] <= period[1]:

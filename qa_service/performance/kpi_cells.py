@@ -12,6 +12,9 @@ from qa_service.ingest.schema import BAD_CHARS
 UNIT = re.compile(r"[（(\[【]\s*([^)）\]】]*)\s*[)）\]】]\s*$")
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _CN_DATE = re.compile(r"^(\d{4})\s*[年/.-]\s*(\d{1,2})\s*[月/.-]\s*(\d{1,2})\s*日?$")
+_CN_MONTH = re.compile(r"^(\d{4})\s*(?:年\s*(\d{1,2})\s*月?|[/.]\s*(\d{1,2})|(\d{2}))$")
+_TIME_OF_DAY = re.compile(r"^(.*?\d)\s+(\d{1,2}):(\d{2})(?::(\d{2}(?:\.\d*)?))?$")
+_GROUPED = re.compile(r"^[+-]?\d{1,3}([,，]\d{3})+(\.\d*)?$")
 
 
 # Units a column's header may name, per kind of value: (units → factor to the stored unit).
@@ -79,16 +82,38 @@ def clock_seconds(raw: Any) -> float | None:
 
 
 def parse_date(raw: Any) -> date:
+    """A day: an XLSX date cell, ``YYYY-MM-DD``, ``YYYY/M/D``, ``YYYY.M.D``, ``YYYYMMDD`` or ``YYYY年M月D日``;
+    a time of day after it (``2026/10/01 0:00``, what Excel writes for a date cell saved as CSV) is ignored
+    when it is midnight.
+
+    Raises:
+        ValueError: not a date, or a date with a time of day other than midnight.
+    """
     if isinstance(raw, datetime):
         return raw.date()
     if isinstance(raw, date):
         return raw
     s = str(raw).strip()
+    if re.match(r"\d{4}-\d{2}-\d{2}[T ]", s):  # ISO with a time: the day (as before)
+        return date.fromisoformat(s[:10])
+    if (m := _TIME_OF_DAY.match(s)) and _CN_DATE.match(m[1].strip()):
+        if int(m[2]) or int(m[3]) or float(m[4] or 0):
+            raise ValueError(f"has a time of day ({m[2]}:{m[3]}); a day column holds days: remove the time")
+        s = m[1].strip()
     if m := _CN_DATE.match(s):
         return date(int(m[1]), int(m[2]), int(m[3]))
     if re.fullmatch(r"\d{8}", s):
         return date(int(s[:4]), int(s[4:6]), int(s[6:]))
-    return date.fromisoformat(s[:10] if re.match(r"\d{4}-\d{2}-\d{2}[T ]", s) else s)
+    return date.fromisoformat(s)
+
+
+def month_label(raw: Any) -> str | None:
+    """``YYYY-MM`` for a month written as ``2026年10月``, ``2026/10``, ``2026.10``, ``202610`` or an XLSX date
+    cell (the month it falls in); None for anything else (left to the period parser)."""
+    if isinstance(raw, (date, datetime)):
+        return f"{raw.year:04d}-{raw.month:02d}"
+    m = _CN_MONTH.match(str(raw).strip())
+    return f"{m[1]}-{int(m[2] or m[3] or m[4]):02d}" if m else None
 
 
 def number(raw: Any) -> tuple[float, bool]:
@@ -103,9 +128,13 @@ def number(raw: Any) -> tuple[float, bool]:
         if v != v or v in (float("inf"), float("-inf")):
             raise ValueError("is not a finite number")
         return v, False
-    s = str(raw).strip().replace(",", "").replace("，", "")
-    pct = s.endswith("%") or s.endswith("％")
-    s = s.rstrip("%％").strip()
+    s = str(raw).strip()
+    pct = s.endswith(("%", "％"))
+    s = s[:-1].strip() if pct else s
+    if ("," in s or "，" in s) and not _GROUPED.match(s):
+        raise ValueError("is not a number: a comma separates groups of three digits (1,234); "
+                         "write a decimal point, not a comma (1.5)")
+    s = s.replace(",", "").replace("，", "")
     if not _NUMBER.match(s):
         raise ValueError("is not a number")
     if float(s) in (float("inf"), float("-inf")):
