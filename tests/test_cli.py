@@ -403,6 +403,30 @@ def test_rules_check_fails_with_coded_error(tmp_path):
     assert "R006" in result.output and "general.greet" in result.output
 
 
+def test_import_kpis_reads_every_sheet_names_skipped_ones_and_takes_sheet(tmp_path):
+    """Was: only the first sheet was read, silently (a 说明 sheet first refused the file)."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.active.title = "说明"
+    wb.active.append(["本表为2026年10月坐席KPI"])
+    for team, agent in (("一组", "s1"), ("二组", "s2")):
+        ws = wb.create_sheet(team)
+        ws.append(["坐席工号", "日期", "接待量"])
+        ws.append([agent, "2026-10-01", 10])
+        ws.append([agent, "2026-10-02", "x"])
+    book = tmp_path / "book.xlsx"
+    wb.save(book)
+    result = runner.invoke(app, ["import-kpis", str(book), "--data-dir", str(tmp_path / "d")])
+    out = " ".join(result.output.split())
+    assert result.exit_code == 1 and "skipped sheet '说明': no agent column" in out and "2 new, 0 replaced, 2 rejected" in out
+    assert out.index("sheet '一组' line 3: contacts") < out.index("sheet '二组' line 3: contacts")
+    result = runner.invoke(app, ["import-kpis", str(book), "--sheet", "二组", "--data-dir", str(tmp_path / "d")])
+    assert "0 new, 1 replaced, 1 rejected" in " ".join(result.output.split())
+    result = runner.invoke(app, ["import-kpis", str(book), "--sheet", "三组", "--data-dir", str(tmp_path / "d")])
+    assert result.exit_code == 2 and "no sheet '三组'" in " ".join(result.output.split())
+
+
 def test_import_kpis_reports_bad_lines_and_exits_1_then_exports(tmp_path):
     data = tmp_path / "data"
     kpis = tmp_path / "kpis.csv"

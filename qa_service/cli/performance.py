@@ -22,21 +22,26 @@ def import_kpis(
     api_key: Annotated[Optional[str], typer.Option(envvar="QA_API_KEY", help="Key for --api (an ingest key)")] = None,
     replace: Annotated[bool, typer.Option("--replace", help="Replace rows already stored whole (fields the file "
                                                             "lacks are cleared) instead of setting the file's fields")] = False,
+    sheet: Annotated[Optional[str], typer.Option(help="XLSX: import only this sheet (default: every sheet with an "
+                                                      "agent column)")] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Import operational KPIs per agent and day; bad rows are listed by line, good rows land.
 
     Exit 0: every row stored; 1: some rows rejected (the rest stored); 2: the file could not be read.
     Re-importing an agent and day sets the fields the file carries and keeps the others (--replace:
-    replaces the row whole).
+    replaces the row whole). An XLSX workbook: every sheet with an agent column (or --sheet NAME).
     """
-    from qa_service.performance.kpi import KpiFileError, load_mapping, read_kpi_file
+    from qa_service.performance.kpi import KpiFileError, load_mapping
+    from qa_service.performance.kpi_files import read_kpi_file
 
     try:
-        parsed = read_kpi_file(file, load_mapping(mapping) if mapping else None)
+        parsed = read_kpi_file(file, load_mapping(mapping) if mapping else None, sheet=sheet)
     except (KpiFileError, OSError) as exc:
         err_console.print(f"[red]cannot import {escape(str(file))}:[/red] {escape(str(exc))}")
         raise typer.Exit(2)
+    for note in parsed.notes:
+        console.print(note, markup=False)
     if parsed.ignored_columns:
         console.print(f"ignored columns (not KPI fields; map them with --mapping): {escape(', '.join(parsed.ignored_columns))}")
     if api:
@@ -52,8 +57,8 @@ def import_kpis(
                   "cleared_fields": result.cleared_fields, "unchanged": result.unchanged,
                   "warnings": result.notes.warnings}
         refused = result.errors
-    errors = sorted([*parsed.errors, *refused], key=lambda e: e.line)
-    rejected = len({e.line for e in errors})
+    errors = parsed.in_order([*parsed.errors, *refused])
+    rejected = len({(e.sheet, e.line) for e in errors})
     console.print(f"{escape(str(file))}: {stored['inserted']} new, {stored['replaced']} replaced, {rejected} rejected "
                   f"(columns: {', '.join(f'{h}→{f}' for h, f in parsed.columns.items())})", markup=False)
     if stored.get("updated_fields"):
@@ -92,15 +97,16 @@ def _post(api: str, api_key: str | None, file: Path, parsed, replace: bool) -> t
     body = resp.json() if resp.headers.get("content-type", "").startswith("application/json") else None
     # The server numbers the records it was sent; the file's lines are what the user can find.
     if resp.status_code == 200:
-        return body, [RowError(parsed.records[e["line"] - 1].line, e["field"], e["problem"], e.get("value"))
-                      for e in body.get("errors", ())]
+        return body, [RowError(parsed.records[e["line"] - 1].line, e["field"], e["problem"], e.get("value"),
+                               parsed.records[e["line"] - 1].sheet) for e in body.get("errors", ())]
     rows = [d for d in (body or {}).get("detail", ()) if isinstance(d, dict) and len(d.get("loc", ())) == 4
             and isinstance(d["loc"][2], int)] if resp.status_code == 422 else []
     if not rows:
         err_console.print(f"[red]{resp.status_code}[/red] {escape(resp.text[:500])}")
         raise typer.Exit(1)
     return {"inserted": 0, "replaced": 0}, [RowError(parsed.records[d["loc"][2] - 1].line, d["loc"][3], d["msg"],
-                                                      d.get("input")) for d in rows]
+                                                      d.get("input"), parsed.records[d["loc"][2] - 1].sheet)
+                                            for d in rows]
 
 
 def _record_json(r) -> dict:

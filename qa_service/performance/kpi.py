@@ -5,18 +5,14 @@ BI tool exports as a whole). Counts are stored as counts, never as rates, so tha
 ratio is a ratio of sums: FCR = Σ fcr_resolved / Σ contacts, not a mean of daily FCRs. Rates in a
 file (满意度 95%, 一次解决率) are turned into counts with their denominator on the same row.
 
-Files: CSV (UTF-8, UTF-8 with BOM or GB18030), XLSX (first sheet), JSON (a list, or
-``{"records": [...]}``) and JSONL. A bad row is reported with its line and field; the good rows
-are kept.
+Files (read in ``kpi_files``): CSV or tab-separated text (UTF-8, UTF-8 with BOM, GB18030 or UTF-16),
+XLSX (every sheet with an agent column, ``kpi_xlsx``), JSON (a list, or ``{"records": [...]}``) and JSONL.
+A bad row is reported with its line (and sheet) and field; the good rows are kept.
 """
 
 from __future__ import annotations
 
 import bisect
-import csv
-import io
-import itertools
-import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -34,6 +30,7 @@ from qa_service.performance.kpi_cells import (
     TIME_UNITS,
     UNIT,
     FormulaWithoutValue,
+    PercentCell,
     clock_seconds,
     column_factor,
     month_label,
@@ -53,7 +50,8 @@ from qa_service.performance.kpi_fields import (  # re-exported: the fields' home
     rating_only,
 )
 from qa_service.period import EARLIEST, LATEST, Period, parse_period
-from qa_service.text import decode_file_text, name_problem
+from qa_service.text import name_problem
+
 
 
 class KpiFileError(ValueError):
@@ -70,6 +68,7 @@ class KpiRecord:
     team: str | None = None
     values: dict[str, float | int] = field(default_factory=dict)
     line: int = 0
+    sheet: str | None = None  # the XLSX sheet the row came from, in a workbook of several sheets
 
     @property
     def key(self) -> tuple[str, date, date]:
@@ -82,13 +81,20 @@ class RowError:
     field: str
     problem: str
     value: str | None = None
+    sheet: str | None = None  # named in a workbook of several sheets
 
     def as_dict(self) -> dict[str, Any]:
-        return {"line": self.line, "field": self.field, "problem": self.problem, "value": self.value}
+        return {"line": self.line, "field": self.field, "problem": self.problem, "value": self.value,
+                "sheet": self.sheet}
 
     def __str__(self) -> str:
         shown = f" (got {self.value!r})" if self.value is not None else ""
-        return f"line {self.line}: {self.field}: {self.problem}{shown}"
+        return f"{where(self.line, self.sheet)}: {self.field}: {self.problem}{shown}"
+
+
+def where(line: int, sheet: str | None = None, label: str = "line") -> str:
+    """``line 3``, or ``sheet '二组' line 3`` for a row of a workbook of several sheets."""
+    return f"sheet {sheet!r} {label} {line}" if sheet is not None else f"{label} {line}"
 
 
 @dataclass
@@ -97,6 +103,13 @@ class KpiParse:
     errors: list[RowError]
     columns: dict[str, str]  # header in the file → field
     ignored_columns: list[str]
+    notes: list[str] = field(default_factory=list)  # how the file was read: sheets skipped, a title row, TSV
+    sheets: list[str] = field(default_factory=list)  # the XLSX sheets read, in the workbook's order
+
+    def in_order(self, errors: Iterable[RowError]) -> list[RowError]:
+        """Row errors in the file's order: by sheet (as in the workbook), then line."""
+        rank = {s: i for i, s in enumerate(self.sheets)}
+        return sorted(errors, key=lambda e: (rank.get(e.sheet, -1), e.line))
 
 
 def _key(header: str) -> str:
@@ -134,6 +147,29 @@ def mapping_problem(mapping: dict[Any, Any]) -> str | None:
     if bad:
         return f"unknown target field(s) {', '.join(map(str, bad))}; known: {', '.join(sorted(known))}"
     return None
+
+
+def names_agent(headers: Iterable[Any], mapping: dict[str, str] | None = None) -> bool:
+    """Whether a row of cells has an agent column (it is the header row)."""
+    own = {_key(k): v for k, v in (mapping or {}).items()}
+    return any((own.get(_key(h)) or _ALIAS_INDEX.get(_key(h))) == "agent_id"
+               for h in headers if h is not None and str(h).strip())
+
+
+HEADER_SEARCH = 5  # a title row or two above the header: the header is the first of these rows naming an agent column
+
+
+def header_index(rows: list[list[Any]], mapping: dict[str, str] | None) -> int | None:
+    """The index of the header among the first rows: the first naming an agent column (None: none does)."""
+    for i, cells in enumerate(rows[:HEADER_SEARCH]):
+        if names_agent(cells, mapping):
+            return i
+    return None
+
+
+def title_note(index: int, label: str = "line") -> str:
+    above = f"the {label} above it names" if index == 1 else f"the {index} {label}s above it name"
+    return f"{label} {index + 1} read as the header: {above} no agent column (a title)"
 
 
 def resolve_columns(headers: Iterable[str], mapping: dict[str, str] | None = None) -> tuple[dict[str, str], list[str]]:
@@ -228,8 +264,10 @@ def _row_values(got: dict[str, Any], factors: dict[str, float], err: Callable[[s
             err(f, str(exc))
             continue
         if f in RATE_FIELDS:
-            # A (%) header makes every value a percentage; else 95% or 95 is one, 0.95 a share.
-            share = v * factors[header] if header in factors else v / 100 if pct or v > 1 else v
+            # A (%) header makes every value a percentage; else 95% or 95 is one, 0.95 a share. An XLSX cell
+            # formatted as a percentage holds the share Excel shows as a percentage (0.955 shown 95.5%).
+            share = raw.share if isinstance(raw, PercentCell) else v * factors[header] if header in factors \
+                else v / 100 if pct or v > 1 else v
             if not 0 <= share <= 1:
                 err(f, "must be 0–100 (the column's header says %)" if header in factors
                     else "must be a share 0–1 or a percentage 0–100%")
@@ -286,8 +324,8 @@ def _row_days(got: dict[str, Any], err: Callable[[str, str], None]) -> tuple[dat
     return days or period or (None, None)
 
 
-def parse_row(line: int, row: dict[str, Any], columns: dict[str, str], factors: dict[str, float]
-              ) -> tuple[KpiRecord | None, list[RowError]]:
+def parse_row(line: int, row: dict[str, Any], columns: dict[str, str], factors: dict[str, float],
+              sheet: str | None = None) -> tuple[KpiRecord | None, list[RowError]]:
     """Validate one row; a row with any error is rejected whole (its errors say why)."""
     errors: list[RowError] = []
     got: dict[str, Any] = {}
@@ -299,11 +337,11 @@ def parse_row(line: int, row: dict[str, Any], columns: dict[str, str], factors: 
 
     def err(f: str, problem: str) -> None:
         raw = got.get(f, (None, None))[1]
-        errors.append(RowError(line, f, problem, None if raw is None else str(raw)[:100]))
+        errors.append(RowError(line, f, problem, None if raw is None else str(raw)[:100], sheet))
 
     for f in [f for f, (_, raw) in got.items() if isinstance(raw, FormulaWithoutValue)]:
         errors.append(RowError(line, f, "is a formula without a saved value; open and save the file in Excel or "
-                                        "WPS, or export values only", got.pop(f)[1].formula[:100]))
+                                        "WPS, or export values only", got.pop(f)[1].formula[:100], sheet))
 
     agent, team = _row_ids(got, err)
     start, end = _row_days(got, err)
@@ -313,7 +351,7 @@ def parse_row(line: int, row: dict[str, Any], columns: dict[str, str], factors: 
         err(f, problem)
     if errors:
         return None, errors
-    return KpiRecord(agent, start, end, team or None, values, line), []
+    return KpiRecord(agent, start, end, team or None, values, line, sheet), []
 
 
 def days_label(start: date, end: date) -> str:
@@ -326,8 +364,8 @@ def range_field(record: KpiRecord) -> str:
     return "date" if record.date_from == record.date_to else "period"
 
 
-def _overlap(spans: list[tuple[date, date, int]], start: date, end: date) -> tuple[date, date, int] | None:
-    """The accepted span (from, to, line) that shares a day with start..end; ``spans`` is sorted and disjoint,
+def _overlap(spans: list[tuple[date, date, str]], start: date, end: date) -> tuple[date, date, str] | None:
+    """The accepted span (from, to, where) that shares a day with start..end; ``spans`` is sorted and disjoint,
     so only the neighbours of the insertion point can."""
     i = bisect.bisect_left(spans, start, key=lambda s: s[0])
     for s in spans[max(i - 1, 0): i + 1]:
@@ -336,21 +374,26 @@ def _overlap(spans: list[tuple[date, date, int]], start: date, end: date) -> tup
     return None
 
 
+Spans = dict[str, list[tuple[date, date, str]]]  # per agent: the days of the rows accepted, sorted, disjoint
+
+
 def parse_rows(rows: Iterable[tuple[int, dict[str, Any]]], headers: list[str],
-               mapping: dict[str, str] | None = None, *, label: str = "line") -> KpiParse:
+               mapping: dict[str, str] | None = None, *, label: str = "line", sheet: str | None = None,
+               spans: Spans | None = None) -> KpiParse:
     """Validate rows (line number, {header: cell}). Rows of one agent may not share a day: the same days
     twice is a duplicate, a month next to its days an overlap (either would count twice); both are row
     errors on the later line, naming the earlier one as ``{label} N``. A row of ratings alone overlaps freely
-    (ratings are averaged, not summed), but is still a duplicate of a row over the same days."""
+    (ratings are averaged, not summed), but is still a duplicate of a row over the same days. ``spans``
+    carries the rows accepted from the sheets read before (a workbook's sheets are one file)."""
     columns, ignored = resolve_columns(headers, mapping)
     factors = column_factors(columns)
     records, errors = [], []
-    spans: dict[str, list[tuple[date, date, int]]] = defaultdict(list)  # per agent: sorted, disjoint
-    exact: dict[tuple[str, date, date], tuple[date, date, int]] = {}  # every accepted record's days
+    spans = defaultdict(list) if spans is None else spans
+    exact: dict[tuple[str, date, date], tuple[date, date, str]] = {}  # this sheet's accepted records' days
     for line, row in rows:
         if not any(v is not None and str(v).strip() for v in row.values()):
             continue  # blank line
-        record, errs = parse_row(line, row, columns, factors)
+        record, errs = parse_row(line, row, columns, factors, sheet)
         clash = _overlap(spans[record.agent_id], record.date_from, record.date_to) if record else None
         clash = exact.get(record.key, clash) if record else None
         if clash is not None and clash[:2] != (record.date_from, record.date_to) and rating_only(record.values):
@@ -358,45 +401,19 @@ def parse_rows(rows: Iterable[tuple[int, dict[str, Any]]], headers: list[str],
         if record is not None and clash is not None:
             days = days_label(record.date_from, record.date_to)
             if clash[:2] == (record.date_from, record.date_to):
-                problem = f"duplicate of {label} {clash[2]} for agent {record.agent_id} ({days}); one row per agent and day"
+                problem = f"duplicate of {clash[2]} for agent {record.agent_id} ({days}); one row per agent and day"
             else:
-                problem = (f"overlaps {label} {clash[2]} ({days_label(clash[0], clash[1])}) for agent {record.agent_id}: "
+                problem = (f"overlaps {clash[2]} ({days_label(clash[0], clash[1])}) for agent {record.agent_id}: "
                            f"{days} would count those days twice; import one granularity (days or whole periods)")
-            errs, record = [RowError(line, range_field(record), problem)], None
+            errs, record = [RowError(line, range_field(record), problem, sheet=sheet)], None
         errors.extend(errs)
         if record is not None:
-            exact[record.key] = (record.date_from, record.date_to, line)
+            at = where(line, sheet, label)
+            exact[record.key] = (record.date_from, record.date_to, at)
             if not rating_only(record.values):  # spans stay disjoint: rating-only rows never clash but as duplicates
-                bisect.insort(spans[record.agent_id], (record.date_from, record.date_to, line), key=lambda s: s[0])
+                bisect.insort(spans[record.agent_id], (record.date_from, record.date_to, at), key=lambda s: s[0])
             records.append(record)
     return KpiParse(records, errors, columns, ignored)
-
-
-def _decode(data: bytes) -> str:
-    try:
-        return decode_file_text(data)
-    except UnicodeDecodeError:
-        raise KpiFileError("the file is neither UTF-8 nor GB18030 text") from None
-
-
-def parse_csv_text(text: str, mapping: dict[str, str] | None = None) -> KpiParse:
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
-    try:
-        headers = next(reader)
-    except StopIteration:
-        raise KpiFileError("the file is empty") from None
-    except csv.Error as exc:
-        raise KpiFileError(f"line 1: not readable CSV ({exc})") from None
-
-    def rows():
-        try:
-            for cells in reader:
-                # csv.reader counts physical lines, so quoted newlines keep the numbers right.
-                yield reader.line_num, dict(zip(headers, cells))
-        except csv.Error as exc:  # a field over csv's size limit, a NUL byte …
-            raise KpiFileError(f"line {reader.line_num}: not readable CSV ({exc})") from None
-
-    return parse_rows(rows(), headers, mapping)
 
 
 def parse_records(items: list[Any], mapping: dict[str, str] | None = None, *, first_line: int = 1,
@@ -415,63 +432,3 @@ def parse_records(items: list[Any], mapping: dict[str, str] | None = None, *, fi
     result = parse_rows(rows, headers, mapping, label=label)
     result.errors[:0] = errors
     return result
-
-
-def read_kpi_file(path: Path, mapping: dict[str, str] | None = None) -> KpiParse:
-    """Read CSV, XLSX, JSON or JSONL by suffix (CSV for anything else)."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix in (".xlsx", ".xlsm"):
-        return _read_xlsx(path, mapping)
-    text = _decode(path.read_bytes())
-    if suffix == ".jsonl":
-        items = []
-        for n, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    items.append((n, json.loads(line)))
-                except json.JSONDecodeError as exc:
-                    raise KpiFileError(f"line {n}: not JSON ({exc.msg})") from None
-        headers = [k for _, item in items if isinstance(item, dict) for k in item]
-        result = parse_rows([(n, i) for n, i in items if isinstance(i, dict)], list(dict.fromkeys(headers)), mapping)
-        result.errors[:0] = [RowError(n, "record", "must be an object of field: value")
-                             for n, i in items if not isinstance(i, dict)]  # listed, never dropped unsaid
-        return result
-    if suffix == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise KpiFileError(f"not JSON: {exc.msg} at line {exc.lineno}") from None
-        if isinstance(data, dict) and isinstance(data.get("records"), list):
-            data = data["records"]
-        if not isinstance(data, list):
-            raise KpiFileError('JSON KPIs are a list of records, or {"records": [...]}')
-        return parse_records(data, mapping)
-    return parse_csv_text(text, mapping)
-
-
-def _read_xlsx(path: Path, mapping: dict[str, str] | None) -> KpiParse:
-    from openpyxl import load_workbook
-
-    try:
-        # The saved results, and the formulas: a formula cell whose result was never saved reads as empty.
-        wb, formulas = (load_workbook(path, read_only=True, data_only=d) for d in (True, False))
-    except Exception as exc:  # zipfile.BadZipFile, KeyError, InvalidFileException
-        raise KpiFileError(f"not a readable XLSX workbook ({exc})") from None
-    try:
-        it = wb.worksheets[0].iter_rows(values_only=True)
-        written = formulas.worksheets[0].iter_rows(values_only=True)
-        try:
-            headers = [str(h) if h is not None else "" for h in next(it)]
-            next(written, None)
-        except StopIteration:
-            raise KpiFileError("the first sheet is empty") from None
-        rows = []
-        for n, (cells, source) in enumerate(itertools.zip_longest(it, written, fillvalue=()), start=2):
-            cells = [FormulaWithoutValue(f) if c is None and isinstance(f, str) and f.startswith("=") else c
-                     for c, f in itertools.zip_longest(cells, source)]
-            rows.append((n, dict(zip(headers, cells))))
-    finally:
-        wb.close()
-        formulas.close()
-    return parse_rows(rows, headers, mapping)

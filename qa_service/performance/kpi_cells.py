@@ -52,6 +52,16 @@ def column_factor(header: str, units: dict[str, float], field: str) -> float | N
 
 
 @dataclass(frozen=True)
+class PercentCell:
+    """An XLSX number cell formatted as a percentage (``0.0%``): Excel stores 0.955 and shows 95.5%."""
+
+    share: float
+
+    def __str__(self) -> str:
+        return f"{self.share * 100:g}%"
+
+
+@dataclass(frozen=True)
 class FormulaWithoutValue:
     """An XLSX cell holding a formula the file saved no result for (written by a script, never opened)."""
 
@@ -120,6 +130,8 @@ def number(raw: Any) -> tuple[float, bool]:
     """A number from a cell; the flag says it was written as a percentage (``95%``)."""
     if isinstance(raw, bool):
         raise ValueError("is a boolean, not a number")
+    if isinstance(raw, PercentCell):
+        return raw.share * 100, True
     if isinstance(raw, (int, float)):
         try:
             v = float(raw)

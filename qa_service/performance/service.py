@@ -74,7 +74,7 @@ def _overlap_errors(session: Session, records: list[KpiRecord], effective: list[
             f"{days_label(r.date_from, r.date_to)} overlaps {what} of agent {r.agent_id} for {shown} (summed, those "
             "days would count twice); replace that row or import the same granularity (a row of ratings alone, "
             "主管评分/同事评分, may overlap: ratings are averaged)"),
-            days_label(r.date_from, r.date_to))
+            days_label(r.date_from, r.date_to), r.sheet)
     return errors
 
 
@@ -110,7 +110,7 @@ def import_kpis(*, session: Session, records: list[KpiRecord], source: str | Non
                 refused[n] = RowError(r.line, f, (
                     f"with the fields stored for agent {r.agent_id} on {days_label(r.date_from, r.date_to)} (kept when "
                     f"a row does not carry them): {problem}; import those fields together, or replace the whole row"),
-                    None if values[f] is None else str(values[f]))
+                    None if values[f] is None else str(values[f]), r.sheet)
         if n in refused:
             continue
         team = r.team or (None if replace or before is None else before["team_id"])
@@ -127,7 +127,7 @@ def import_kpis(*, session: Session, records: list[KpiRecord], source: str | Non
     result = kpi_repo.upsert_many(session=session, rows=rows, known=known)
     order = ["team", *KPI_FIELDS]
     out.inserted, out.replaced = result.inserted, result.replaced
-    out.errors = sorted(refused.values(), key=lambda e: e.line)
+    out.errors = [refused[n] for n in sorted(refused)]  # in the file's order (a workbook's sheets, then lines)
     out.updated_fields = [f for f in order if f in updated]
     out.cleared_fields = [f for f in order if f in cleared]
     return out

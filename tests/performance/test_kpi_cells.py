@@ -7,7 +7,7 @@ from datetime import date, datetime
 import pytest
 from openpyxl import Workbook
 
-from qa_service.performance.kpi import parse_csv_text, read_kpi_file
+from qa_service.performance.kpi_files import parse_csv_text, read_kpi_file
 
 
 @pytest.mark.parametrize("month", ["2026-10", "2026年10月", "2026/10", "202610", "2026.10",

@@ -8,7 +8,8 @@ from datetime import date, time, timedelta
 import pytest
 from openpyxl import Workbook
 
-from qa_service.performance.kpi import KpiFileError, load_mapping, parse_csv_text, read_kpi_file
+from qa_service.performance.kpi import KpiFileError, load_mapping
+from qa_service.performance.kpi_files import parse_csv_text, read_kpi_file
 
 CANONICAL = (
     "agent_id,date,team,contacts,frt_seconds_mean,aht_seconds_mean,fcr_resolved,csat_responses,csat_satisfied,"

@@ -17,7 +17,8 @@ from qa_service.api.deps import ReadSessionDep, RuntimeDep, SessionDep, Settings
 from qa_service.api.schemas import KpiDeleted, KpiImportRead, KpiRead, KpiRowError
 from qa_service.errors import RulePackError
 from qa_service.performance import kpi_checks, service
-from qa_service.performance.kpi import KPI_FIELDS, KpiFileError, mapping_problem, parse_csv_text, parse_records
+from qa_service.performance.kpi import KPI_FIELDS, KpiFileError, mapping_problem, parse_records
+from qa_service.performance.kpi_files import parse_csv_text
 from qa_service.period import FORMATS
 from qa_service.rules.scheme import scheme_dict
 from qa_service.storage import kpis as kpi_repo

@@ -1,0 +1,168 @@
+"""KPI workbooks (XLSX) read as Excel shows them: every sheet with an agent column, a merged cell's value on
+every row it covers, a percent-formatted cell as the percentage shown, a formula without a saved result
+named as such.
+
+The workbook is streamed (openpyxl's read-only mode), so memory does not grow with the rows. Read-only mode
+does not expose merged ranges; they are read from the ``<mergeCells>`` element that follows a sheet's rows,
+scanning the sheet's XML once more without keeping it (the merges alone are kept).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import IO, Any, Iterator
+
+from qa_service.performance.kpi import HEADER_SEARCH, KpiFileError, KpiParse, Spans, header_index, parse_rows, title_note
+from qa_service.performance.kpi_cells import FormulaWithoutValue, PercentCell
+
+_MERGE = re.compile(rb'<(?:\w+:)?mergeCell\b[^>]*?\bref="([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?"')
+_MERGES_START = re.compile(rb"<(?:\w+:)?mergeCells\b")
+_QUOTED = re.compile(r'"[^"]*"|\\.|\[[^\]]*\]')  # literal text, escaped characters, [colour]/[>=100] sections
+
+Merge = tuple[int, int, int, int]  # first row, last row, column (1-based), of the merged range's first column
+
+
+def is_percent_format(number_format: str | None) -> bool:
+    """A number format that shows a value ×100 with a % sign (``0%``, ``0.0%``); a quoted ``"%"`` does not."""
+    return bool(number_format) and "%" in _QUOTED.sub("", str(number_format))
+
+
+def _column(letters: bytes) -> int:
+    n = 0
+    for c in letters:
+        n = n * 26 + c - 64
+    return n
+
+
+def sheet_merges(ws: Any) -> list[Merge]:
+    """The merged ranges of a read-only sheet that span rows, by first row: scanned from the end of the
+    sheet's XML in 1 MiB chunks (the rows before ``<mergeCells>`` are not kept)."""
+    path, archive = getattr(ws, "_worksheet_path", None), getattr(ws.parent, "_archive", None)
+    if path is None or archive is None:
+        return []
+    found, tail = b"", b""
+    with archive.open(path) as xml:
+        while chunk := xml.read(1 << 20):
+            if found:
+                found += chunk
+                continue
+            buf = tail + chunk
+            m = _MERGES_START.search(buf)
+            if m:
+                found = buf[m.start():]
+            else:
+                tail = buf[-32:]
+    merges = []
+    for a, r1, _b, r2 in _MERGE.findall(found):
+        if r2 and int(r2) > int(r1):
+            merges.append((int(r1), int(r2), _column(a)))
+    return sorted(merges)
+
+
+def _fill_merges(rows: Iterator[tuple[int, list[Any]]], merges: list[Merge]) -> Iterator[tuple[int, list[Any]]]:
+    """Rows with each merged range's value (its top cell's) in its first column on every row it covers."""
+    i, active = 0, []  # active: (last row, column, value)
+    for n, cells in rows:
+        active = [a for a in active if a[0] >= n]
+        for last, col, value in active:
+            cells.extend([None] * (col - len(cells)))
+            cells[col - 1] = value
+        while i < len(merges) and merges[i][0] <= n:
+            first, last, col = merges[i]
+            i += 1
+            if first == n:
+                active.append((last, col, cells[col - 1] if col <= len(cells) else None))
+        yield n, cells
+
+
+def _sheet_rows(ws: Any, formulas_ws: Any) -> Iterator[tuple[int, list[Any]]]:
+    """(row number, cells): percent-formatted numbers as :class:`PercentCell`, formulas without a saved
+    result as :class:`FormulaWithoutValue`."""
+    written = formulas_ws.iter_rows(values_only=True)
+    percent: dict[Any, bool] = {}  # per cell style: is its number format a percentage (looked up once)
+    for n, (cells, source) in enumerate(itertools.zip_longest(ws.iter_rows(), written, fillvalue=()), start=1):
+        out = []
+        for c, f in itertools.zip_longest(cells, source):
+            v = getattr(c, "value", None)
+            if v is None and isinstance(f, str) and f.startswith("="):
+                v = FormulaWithoutValue(f)
+            elif isinstance(v, (int, float)) and not isinstance(v, bool):
+                style = getattr(c, "_style_id", None)
+                if style not in percent:
+                    percent[style] = is_percent_format(c.number_format)
+                v = PercentCell(float(v)) if percent[style] else v
+            out.append(v)
+        yield n, out
+
+
+def _open(source: Path | IO[bytes], data_only: bool) -> Any:
+    from openpyxl import load_workbook
+
+    if hasattr(source, "seek"):
+        source.seek(0)
+    return load_workbook(source, read_only=True, data_only=data_only)
+
+
+def read_xlsx(source: Path | IO[bytes], mapping: dict[str, str] | None, *, sheet: str | None = None) -> KpiParse:
+    """Every sheet whose header row (the first of its first rows naming an agent column) has one, or only
+    ``sheet``; the others are skipped with a note. Row errors name the sheet in a workbook of several."""
+    try:
+        # The saved results, and the formulas: a formula cell whose result was never saved reads as empty.
+        wb = _open(source, True)
+        formulas = _open(source, False)
+    except Exception as exc:  # zipfile.BadZipFile, KeyError, InvalidFileException
+        raise KpiFileError(f"not a readable XLSX workbook ({exc})") from None
+    try:
+        names = wb.sheetnames
+        if sheet is not None and sheet not in names:
+            raise KpiFileError(f"no sheet {sheet!r} in the workbook; its sheets: {', '.join(map(repr, names))}")
+        result = KpiParse([], [], {}, [])
+        spans: Spans = defaultdict(list)
+        skipped = []
+        for name in [sheet] if sheet is not None else names:
+            label = name if len(names) > 1 else None
+            got = _read_sheet(wb[name], formulas[name], mapping, label, spans,
+                              required=sheet is not None or len(names) == 1)
+            if got is None:
+                skipped.append(name)
+                continue
+            result.records += got.records
+            result.errors += got.errors
+            result.columns.update(got.columns)
+            result.ignored_columns += [c for c in got.ignored_columns if c not in result.ignored_columns]
+            result.notes += got.notes
+            result.sheets.append(name)
+    finally:
+        wb.close()
+        formulas.close()
+    if len(skipped) == len(names):
+        raise KpiFileError(f"no sheet has an agent column (agent_id / 坐席工号) in its first {HEADER_SEARCH} rows "
+                           f"(sheets: {', '.join(map(repr, names))})")
+    result.notes[:0] = [f"skipped sheet {name!r}: no agent column" for name in skipped]
+    return result
+
+
+def _read_sheet(ws: Any, formulas_ws: Any, mapping: dict[str, str] | None, label: str | None, spans: Spans,
+                required: bool) -> KpiParse | None:
+    """One sheet's rows (None: the sheet has no agent column, and was not asked for by name)."""
+    rows = _fill_merges(_sheet_rows(ws, formulas_ws), sheet_merges(ws))
+    head = list(itertools.islice(rows, HEADER_SEARCH))
+    index = header_index([cells for _, cells in head], mapping)
+    if index is None and not required:
+        return None
+    index = index or 0
+    if not head:
+        raise KpiFileError(f"sheet {ws.title!r} is empty")
+    headers = [str(h) if h is not None else "" for h in head[index][1]]
+    body = itertools.chain(head[index + 1:], rows)
+    try:
+        parsed = parse_rows(((n, dict(zip(headers, cells))) for n, cells in body), headers, mapping,
+                            sheet=label, spans=spans)
+    except KpiFileError as exc:
+        raise KpiFileError(f"sheet {ws.title!r}: {exc}") from None
+    if index:
+        parsed.notes.append(f"sheet {ws.title!r}: {title_note(index, 'row')}")
+    return parsed

@@ -1,0 +1,112 @@
+"""KPI files as Excel and Chinese Windows write them: percent cells, merged cells, several sheets, GBK /
+UTF-16 / tab-separated text, title rows, legacy .xls, month and day formats, malformed numbers."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from openpyxl import Workbook
+
+from qa_service.performance.kpi import KpiFileError
+from qa_service.performance.kpi_files import parse_csv_text, read_kpi_bytes, read_kpi_file
+
+
+def _save(wb: Workbook, tmp_path, name: str = "k.xlsx"):
+    wb.save(tmp_path / name)
+    return tmp_path / name
+
+
+def test_xlsx_percent_cells_read_as_excel_shows_them_under_any_rate_header(tmp_path):
+    """Was: 0.955 under 满意度(%) became 0.955% (CSAT 95% stored as 2 of 200)."""
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["坐席工号", "日期", "接待量", "评价数", "满意度(%)", "一次解决率"])
+    ws.append(["a1", date(2026, 10, 1), 100, 200, 0.955, 0.8])
+    ws.append(["a2", date(2026, 10, 1), 100, 200, 95.5, 80])  # typed as numbers: unchanged
+    ws["E2"].number_format, ws["F2"].number_format = "0.0%", "0%"
+    ws.append(["a3", date(2026, 10, 1), 100, 200, 1, 1])
+    ws["E4"].number_format = '0.0"%"'  # a literal % sign: not a percentage format, 1 is 1%
+    parsed = read_kpi_file(_save(wb, tmp_path))
+    assert parsed.errors == []
+    assert [(r.values["csat_satisfied"], r.values["fcr_resolved"]) for r in parsed.records] == \
+        [(191, 80), (191, 80), (2, 100)]
+
+
+def test_xlsx_merged_cells_fill_every_row_they_cover(tmp_path):
+    """Was: a 班组 merged over three agents' rows gave the first a team and the others none."""
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["班组", "坐席工号", "日期", "接待量"])
+    for agent in ("m1", "m2", "m3"):
+        ws.append(["售后一组" if agent == "m1" else None, agent, date(2026, 10, 1), 50])
+    ws.append(["售后二组", "m4", None, 10])
+    ws.append([None, None, date(2026, 10, 2), 10])
+    ws.merge_cells("A2:A4")
+    ws.merge_cells("B5:B6")  # a merged agent id over two days
+    ws.append(["售后二组", "m5", "2026-10-01", 1])
+    parsed = read_kpi_file(_save(wb, tmp_path))
+    assert [(r.agent_id, r.team, r.line) for r in parsed.records] == [
+        ("m1", "售后一组", 2), ("m2", "售后一组", 3), ("m3", "售后一组", 4), ("m4", None, 6),  # A6 not merged
+        ("m5", "售后二组", 7)]
+    assert [str(e) for e in parsed.errors] == [
+        "line 5: date: is missing (a date, or a period such as 2026-10)"]
+
+
+def test_xlsx_every_sheet_with_an_agent_column_is_read_others_named(tmp_path):
+    """Was: only the first sheet was read, silently; a 说明 sheet first refused the whole file."""
+    wb = Workbook()
+    wb.active.title = "说明"
+    wb.active.append(["本表为2026年10月坐席KPI"])
+    one = wb.create_sheet("一组")
+    one.append(["坐席工号", "日期", "接待量"])
+    one.append(["s1", date(2026, 10, 1), 10])
+    one.append(["s1", date(2026, 10, 2), "x"])
+    two = wb.create_sheet("二组")
+    two.append(["2026年10月 二组"])  # a title row; and this sheet's own header
+    two.append(["日期", "工号", "班组", "评价数", "满意度"])
+    two.append([date(2026, 10, 1), "s2", "二组", 10, 0.9])
+    two.append([date(2026, 10, 1), "s1", "二组", 10, 0.9])  # s1 on 10-01 again, across sheets
+    path = _save(wb, tmp_path)
+    parsed = read_kpi_file(path)
+    assert [(r.agent_id, r.sheet, r.line) for r in parsed.records] == [("s1", "一组", 2), ("s2", "二组", 3)]
+    assert [str(e) for e in parsed.errors] == [
+        "sheet '一组' line 3: contacts: is not a number (got 'x')",
+        "sheet '二组' line 4: date: duplicate of sheet '一组' line 2 for agent s1 (2026-10-01); one row per agent "
+        "and day"]
+    assert parsed.notes == ["skipped sheet '说明': no agent column",
+                            "sheet '二组': row 2 read as the header: the row above it names no agent column (a title)"]
+    only = read_kpi_file(path, sheet="二组")
+    assert [(r.agent_id, r.sheet) for r in only.records] == [("s2", "二组"), ("s1", "二组")]
+    with pytest.raises(KpiFileError, match="no sheet '三组' in the workbook; its sheets: '说明', '一组', '二组'"):
+        read_kpi_file(path, sheet="三组")
+    with pytest.raises(KpiFileError, match="sheet '说明': no agent column"):
+        read_kpi_file(path, sheet="说明")
+
+
+def test_text_files_excel_writes_are_read_or_refused_saying_what_to_do(tmp_path):
+    tsv = "坐席工号\t日期\t接待量\nt1\t2026/10/01 0:00\t10\nt2\t2026/10/01 8:30\t10\n"
+    parsed = read_kpi_bytes(tsv.encode("gbk"), ".txt")
+    assert [r.agent_id for r in parsed.records] == ["t1"] and parsed.notes == ["read as tab-separated text"]
+    assert [str(e) for e in parsed.errors] == [
+        "line 3: date: has a time of day (8:30); a day column holds days: remove the time (got '2026/10/01 8:30')"]
+    utf16 = read_kpi_bytes(tsv.encode("utf-16"), ".txt")  # Excel's "Unicode 文本": BOM FF FE
+    assert [r.agent_id for r in utf16.records] == ["t1"]
+    assert [r.agent_id for r in read_kpi_bytes("坐席工号;日期;接待量\ns1;2026-10-01;3\n".encode()).records] == ["s1"]
+    with pytest.raises(KpiFileError, match=r"legacy Excel workbook \(.xls\).*save it as .xlsx"):
+        read_kpi_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 100, ".xls")
+    with pytest.raises(KpiFileError, match=r"neither UTF-8 nor GB18030 text; save it as .xlsx or CSV \(UTF-8\)"):
+        read_kpi_bytes(b"\x81\x20\xff\xfe", ".csv")
+    titled = parse_csv_text("2026年11月客服KPI报表,,\n坐席工号,日期,接待量\nq1,2026-11-10,5\nq1,2026-11-10,6\n")
+    assert [r.line for r in titled.records] == [3] and [e.line for e in titled.errors] == [4]
+    assert titled.notes == ["line 2 read as the header: the line above it names no agent column (a title)"]
+    with pytest.raises(KpiFileError, match="no agent column"):
+        parse_csv_text("标题\n说明\n名字,日期\nx,2026-10-01\n")
+
+
+def test_an_xlsx_named_xls_or_csv_is_read_as_the_workbook_it_is(tmp_path):
+    wb = Workbook()
+    wb.active.append(["坐席工号", "日期", "接待量"])
+    wb.active.append(["x1", date(2026, 10, 1), 4])
+    path = _save(wb, tmp_path, "k.xls")
+    assert [r.agent_id for r in read_kpi_file(path).records] == ["x1"]
