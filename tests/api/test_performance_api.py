@@ -337,3 +337,41 @@ def test_appraisal_download_is_named_after_the_team_when_filtered(client):
         "filename*=UTF-8''appraisal-2026-10-%E5%94%AE%E5%90%8E_%E4%B8%80%E7%BB%84.xlsx")
     r = client.get("/v1/appraisals", params={"period": "2026-10", "format": "csv"})
     assert r.headers["content-disposition"] == 'attachment; filename="appraisal-2026-10.csv"'
+
+
+def test_kpis_csv_body_in_its_declared_charset_and_xlsx_bodies(client, tmp_path):
+    """Was: a GBK body declared as charset=gbk, and any XLSX body, were 422 'not valid UTF-8'."""
+    from io import BytesIO
+
+    from openpyxl import Workbook
+
+    gbk = "坐席工号,日期,班组,接待量\ncs-g1,2026-10-01,售后一组,5\n".encode("gbk")
+    for ctype in ("text/csv; charset=gbk", "text/csv; charset=GB18030", "text/csv"):
+        r = client.post("/v1/kpis", content=gbk, headers={"Content-Type": ctype})
+        assert r.status_code == 200 and r.json()["inserted"] + r.json()["replaced"] == 1, r.text
+    r = client.post("/v1/kpis", content=gbk, headers={"Content-Type": "text/csv; charset=big5"})
+    assert r.status_code == 422 and "not valid big5" in r.text
+    wb = Workbook()
+    wb.active.title = "说明"
+    ws = wb.create_sheet("数据")
+    ws.append(["坐席工号", "日期", "接待量"])
+    ws.append(["cs-x1", "2026-10-01", 7])
+    ws.append(["cs-x2", "2026-10-01", "x"])
+    buf = BytesIO()
+    wb.save(buf)
+    r = client.post("/v1/kpis", content=buf.getvalue(), headers={
+        "Content-Type": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["inserted"], body["rejected"], body["notes"]) == (1, 1, ["skipped sheet '说明': no agent column"])
+    assert body["errors"][0] | {"problem": ""} == {"line": 3, "field": "contacts", "problem": "", "value": "x",
+                                                   "sheet": "数据"}
+    r = client.post("/v1/kpis?sheet=数据", content=buf.getvalue(), headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 200 and (r.json()["replaced"], r.json()["notes"]) == (1, [])
+    ws.delete_rows(2)  # only the bad row left: nothing stored, a 422 naming sheet and row
+    buf = BytesIO()
+    wb.save(buf)
+    r = client.post("/v1/kpis", content=buf.getvalue(), headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "xlsx", "数据", 2, "contacts"]
+    r = client.post("/v1/kpis", content=b"\xd0\xcf\x11\xe0" + b"\0" * 60, headers={"Content-Type": "application/json"})
+    assert r.status_code == 422 and "save it as .xlsx" in r.text

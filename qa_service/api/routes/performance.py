@@ -18,7 +18,7 @@ from qa_service.api.schemas import KpiDeleted, KpiImportRead, KpiRead, KpiRowErr
 from qa_service.errors import RulePackError
 from qa_service.performance import kpi_checks, service
 from qa_service.performance.kpi import KPI_FIELDS, KpiFileError, mapping_problem, parse_records
-from qa_service.performance.kpi_files import parse_csv_text
+from qa_service.performance.kpi_files import OLE_MAGIC, XLSX_TYPES, ZIP_MAGIC, read_kpi_bytes
 from qa_service.period import FORMATS
 from qa_service.rules.scheme import scheme_dict
 from qa_service.storage import kpis as kpi_repo
@@ -54,13 +54,16 @@ def _invalid(loc: list, msg: str) -> RequestValidationError:
             "mapping": {"type": "object", "additionalProperties": {"type": "string"}},
             "source": {"type": "string"}}, "required": ["records"]}},
         "text/csv": {"schema": {"type": "string"}},
+        XLSX_TYPES[0]: {"schema": {"type": "string", "format": "binary"}},
     }}},
     tags=["performance"],
 )
 async def import_kpis(request: Request, runtime: RuntimeDep, _principal: Ingest, replace: Annotated[bool, Query(
         description="Replace records already stored whole (fields a row lacks are cleared) instead of setting only "
-                    "the fields it carries")] = False) -> KpiImportRead:
-    """Store KPI records (JSON ``{"records": [...]}`` or a CSV body); good rows land, bad rows are listed.
+                    "the fields it carries")] = False,
+        sheet: Annotated[str | None, Query(description="XLSX body: import only this sheet")] = None) -> KpiImportRead:
+    """Store KPI records (JSON ``{"records": [...]}``, a CSV body or an XLSX body); good rows land, bad rows
+    are listed. A CSV body is read in its declared charset (``text/csv; charset=gbk``), else UTF-8 or GB18030.
 
     Canonical fields: ``agent_id``, ``date`` (or ``period``), ``team`` and the KPI counts
     (see ``qa_service/performance/kpi.py``); Chinese headers (坐席工号, 日期, 接待量, 满意度…) work too.
@@ -69,17 +72,24 @@ async def import_kpis(request: Request, runtime: RuntimeDep, _principal: Ingest,
     the same agent over other days (a month next to its days) is a row error, and changes nothing.
     """
     body = await request.body()
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    is_csv = ctype in ("text/csv", "text/plain", "application/csv")
+    ctype, _, params = request.headers.get("content-type", "").partition(";")
+    ctype = ctype.strip().lower()
+    charset = next((v.strip() for k, _, v in (p.partition("=") for p in params.split(";"))
+                    if k.strip().lower() == "charset"), None)
+    is_xlsx = body.startswith(ZIP_MAGIC) or ctype in XLSX_TYPES
+    is_csv = ctype in ("text/csv", "text/plain", "application/csv", "text/tab-separated-values") or is_xlsx \
+        or body.startswith(OLE_MAGIC)
     source = request.query_params.get("source")
     try:
-        text = body.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise _invalid(["body"], f"request body is not valid UTF-8 (byte at position {exc.start})") from None
-    try:
-        if is_csv:
-            parsed = parse_csv_text(text)
+        if is_csv:  # the same reading as qa import-kpis: XLSX by its signature, text in its charset
+            parsed = await run_in_threadpool(read_kpi_bytes, body, ".csv", charset=charset, sheet=sheet)
         else:
+            try:
+                text = body.decode("utf-8-sig")
+            except UnicodeDecodeError as exc:
+                raise _invalid(["body"], f"request body is not valid UTF-8, as JSON must be (byte at position {exc.start}); "
+                                         "send a CSV body with Content-Type: text/csv; charset=gbk, or an "
+                                         "XLSX body") from None
             try:
                 data = json.loads(text)
             except json.JSONDecodeError as exc:
@@ -108,14 +118,17 @@ async def import_kpis(request: Request, runtime: RuntimeDep, _principal: Ingest,
     except KpiFileError as exc:
         raise _invalid(["body"], str(exc)) from None
     result = await run_in_threadpool(_store_kpis, runtime, parsed.records, source or "api", replace)
-    errors = sorted([*parsed.errors, *result.errors], key=lambda e: e.line)
+    errors = parsed.in_order([*parsed.errors, *result.errors])
     if errors and not (result.inserted or result.replaced):
         raise RequestValidationError([
-            # loc: a CSV body's line (header = 1), a JSON body's index in records (line - 1: first = 0)
-            {"loc": ["body", "csv", e.line, e.field] if is_csv else ["body", "records", e.line - 1, e.field],
+            # loc: a CSV body's line (header = 1); an XLSX body's sheet (in a workbook of several) and row;
+            # a JSON body's index in records (line - 1: first = 0)
+            {"loc": ["body", "xlsx", *([e.sheet] if e.sheet else []), e.line, e.field] if is_xlsx else
+             ["body", "csv", e.line, e.field] if is_csv else ["body", "records", e.line - 1, e.field],
              "type": "value_error",
              "msg": e.problem, "input": e.value} for e in errors[:200]])
-    return KpiImportRead(inserted=result.inserted, replaced=result.replaced, rejected=len({e.line for e in errors}),
+    return KpiImportRead(inserted=result.inserted, replaced=result.replaced,
+                         rejected=len({(e.sheet, e.line) for e in errors}), notes=parsed.notes,
                          errors=[KpiRowError(**e.as_dict()) for e in errors],
                          columns=parsed.columns, ignored_columns=parsed.ignored_columns,
                          updated_fields=result.updated_fields, cleared_fields=result.cleared_fields,

@@ -6,11 +6,12 @@ from pydantic import BaseModel, Field
 
 
 class KpiRowError(BaseModel):
-    line: int = Field(description="CSV line (header = 1) or the record's position (first = 1; a 422's loc "
-                                  "gives its index in records, first = 0)")
+    line: int = Field(description="CSV line (header = 1), XLSX row, or the record's position (first = 1; a 422's "
+                                  "loc gives its index in records, first = 0)")
     field: str
     problem: str
     value: str | None = None
+    sheet: str | None = Field(default=None, description="The XLSX sheet, in a workbook of several sheets")
 
 
 class KpiImportRead(BaseModel):
@@ -21,6 +22,9 @@ class KpiImportRead(BaseModel):
     errors: list[KpiRowError]
     columns: dict[str, str] = Field(description="Header or key in the input → the field it was read as")
     ignored_columns: list[str]
+    notes: list[str] = Field(default_factory=list, description=(
+        "How the body was read: XLSX sheets skipped (no agent column), a title row above the header, "
+        "tab-separated text"))
     updated_fields: list[str] = Field(default_factory=list, description=(
         "Fields whose stored value changed on records already stored; their other fields were kept as stored "
         "(unless replace=true)"))
