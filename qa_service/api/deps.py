@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Annotated
 
 import redis
 from fastapi import Depends, Path, Request
 from pydantic import AfterValidator
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from qa_service.config import Settings
@@ -19,6 +21,7 @@ from qa_service.scoring.base import FLAG_REASONS
 from qa_service.storage import transcripts as transcript_repo
 from qa_service.ingest.pii import redact_typed
 
+log = logging.getLogger(__name__)
 
 # Trivial lookups are ``async def`` so FastAPI calls them inline instead of hopping to a thread.
 async def get_runtime(request: Request) -> Runtime:
@@ -33,12 +36,27 @@ async def get_sessions(request: Request) -> sessionmaker[Session]:
     return request.app.state.runtime.sessions
 
 
+def close_quietly(session: Session) -> None:
+    """Close a request's session after its answer has gone: a connection the database dropped meanwhile makes
+    the ROLLBACK of ``close()`` raise, and raised here it was a traceback ("Exception in ASGI application …
+    response already started") after a 503 had been answered. The connection is discarded instead."""
+    try:
+        session.close()
+    except SQLAlchemyError as exc:
+        log.warning("a database connection was lost while a request ended; discarded (%s)",
+                    str(getattr(exc, "orig", None) or exc).splitlines()[0][:200])
+        try:
+            session.invalidate()
+        except SQLAlchemyError:
+            pass
+
+
 def get_session(request: Request) -> Iterator[Session]:
     session = request.app.state.runtime.sessions()
     try:
         yield session
     finally:
-        session.close()
+        close_quietly(session)
 
 
 def get_read_session(request: Request) -> Iterator[Session]:
@@ -47,7 +65,7 @@ def get_read_session(request: Request) -> Iterator[Session]:
     try:
         yield session
     finally:
-        session.close()
+        close_quietly(session)
 
 
 async def get_redis(request: Request) -> redis.Redis:
