@@ -116,6 +116,8 @@ class TimingScorer:
         if is_call and speech_rate is not None and agent_ms >= 10_000 and not lo <= speech_rate <= hi:
             charge(fastest if speech_rate > hi else slowest, "speech-rate", cfg.points_speech_rate,
                    f"语速 {speech_rate:.0f} 字/分钟，不在 {lo}–{hi} 范围内")
+        if context is not None:  # the ASR gate, before the cap: a turn heard too unsurely costs nothing, and
+            findings = context.settle(transcript, findings)  # its speech rate is counted from those characters
         findings = capped(findings, cfg.cap)
         flags = []
         if interruptions >= 3:
