@@ -111,19 +111,26 @@ def verify(secret: str, body: bytes, header: str, *, tolerance_s: float = 300, n
 
 
 # Robot markdown (DingTalk, WeCom) would render a customer's words as links, images or headings in the
-# supervisors' group: the quote is shown with those characters' full-width forms (ids come from the
-# platform and stay exact).
+# supervisors' group: the quote is shown with those characters' full-width forms. So is every field the
+# integrator sends (source, external_id, team, agent_id: accepted as given, newlines and markdown included),
+# each also on one line, so that none can start a line of its own that reads as the alert's text. A Feishu
+# ``text`` message renders no markdown, but ``<at user_id="all">`` in it would page the whole group: there
+# ``<`` and ``>`` are full-width too.
 _MARKDOWN = str.maketrans("[]()<>!#*_`|~\\", "［］（）＜＞！＃＊＿｀｜～＼")
+_FEISHU = str.maketrans("<>", "＜＞")
+_BREAKS = re.compile(r"[\s\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]+")
 
 
 def _text(p: dict[str, Any], markdown: bool = False) -> str:
-    said = (lambda x: str(x).translate(_MARKDOWN)) if markdown else str
-    who = " / ".join(x for x in (p["team"], p["agent_id"]) if x) or "—"
+    escaped = _MARKDOWN if markdown else _FEISHU
+    said = lambda x: str(x).translate(escaped)  # noqa: E731
+    field = lambda x: _BREAKS.sub(" ", said(x)).strip()  # noqa: E731 — an id on one line, invisible marks gone
+    who = " / ".join(field(x) for x in (p["team"], p["agent_id"]) if x) or "—"
     lines = [said(line) for line in p["quote"].splitlines() if line.strip()] if p["quote"] else []
     quote = "".join(f"\n> {line}" for line in lines)  # every line quoted: none reads as the alert's own text
     turn = "" if p["utterance_index"] is None else f"（第 {p['utterance_index'] + 1} 句）"  # people count from 1
     return (f"【质检实时预警·{SEVERITY_ZH.get(p['severity'], p['severity'])}】{p['message']}\n"
-            f"团队/坐席：{who}　会话：{p['source']}/{p['external_id']}{turn}{quote}")
+            f"团队/坐席：{who}　会话：{field(p['source'])}/{field(p['external_id'])}{turn}{quote}")
 
 
 def render(webhook: Webhook, payload: dict[str, Any], now: float) -> tuple[str, bytes, dict[str, str]]:

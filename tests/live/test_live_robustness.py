@@ -266,7 +266,7 @@ def test_a_customers_words_are_quoted_not_rendered_in_robot_markdown():
         _, body, _ = render(Webhook(id=1, url="https://robot.example/x", format=fmt, secret=None), payload, 0.0)
         text = json.loads(body)[path[0]][path[1]]
         assert "](" not in text and "\n# " not in text and "[退款" not in text
-        assert "> ［退款进度］（http://evil.example/p）" in text and "> ＃ 全部通过" in text and "a_1" in text
+        assert "> ［退款进度］（http://evil.example/p）" in text and "> ＃ 全部通过" in text and "a＿1" in text
 
 
 def test_notes_and_names_that_cannot_be_stored_or_shown_are_422(live_client):

@@ -1,0 +1,71 @@
+"""What supervisors' groups are sent: every field an integrator sends is shown, not rendered, in DingTalk,
+WeCom and Feishu messages; the generic payload is the one docs/live.md shows. Real Redis, a real database
+and a real HTTP receiver (found by an API probe, 2026-11-29: an external_id with a newline and ``# heading``,
+``[link](…)`` and ``![img](…)`` in it was a heading, a link and an image in the group)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from tests.conftest import REPO
+from tests.live.conftest import open_conversation, stream
+
+EVIL_ID = "x2\n\n# 紧急通知 [点此处理](http://evil.example/) ![p](http://evil.example/p.png)"
+EVIL_AGENT = "A1 **[坐席](http://evil.example/a)**"
+EVIL_SOURCE = "inj`code`_x_ <at user_id=\"all\">所有人</at>"
+THREAT = {"role": "customer", "text": "再不解决我就打12315投诉你们\n# 全部通过"}
+
+
+def _robot_texts(live_client, receiver) -> dict[str, str]:
+    for fmt in ("dingtalk", "wecom", "feishu"):
+        r = live_client.post("/v1/webhooks", json={"url": f"{receiver.url}/{fmt}", "format": fmt})
+        assert r.status_code == 201, r.text
+    cid = open_conversation(live_client, EVIL_ID, source=EVIL_SOURCE, agent_id=EVIL_AGENT, team="售后一组",
+                            channel="call")
+    [alerts] = stream(live_client, cid, [THREAT])
+    assert [a["rule"] for a in alerts] == ["complaint-threat"]
+    got = {r["path"].rsplit("/", 1)[1]: json.loads(r["body"]) for r in receiver.wait_for(3)}
+    return {"dingtalk": got["dingtalk"]["markdown"]["text"], "wecom": got["wecom"]["markdown"]["content"],
+            "feishu": got["feishu"]["content"]["text"]}
+
+
+def test_ids_an_integrator_sends_are_shown_not_rendered_in_robot_messages(live_client, receiver):
+    texts = _robot_texts(live_client, receiver)
+    for fmt in ("dingtalk", "wecom"):
+        text = texts[fmt]
+        assert "](" not in text and "![" not in text and "**" not in text and "`" not in text, text
+        assert not re.search(r"(?m)^\s*#", text), text  # no line of it is a heading
+        header = next(line for line in text.splitlines() if line.startswith("团队/坐席"))
+        # each field on the header's line, in the customer's quote's full-width forms
+        assert "A1 ＊＊［坐席］（http://evil.example/a）＊＊" in header, header
+        assert "/x2 ＃ 紧急通知 ［点此处理］（http://evil.example/） ！［p］（http://evil.example/p.png）（第 1 句）" in header
+        assert "inj｀code｀＿x＿ ＜at user＿id=\"all\"＞所有人＜/at＞/" in header
+        assert "> ＃ 全部通过" in text  # the customer's words, as before
+    feishu = texts["feishu"]  # plain text: markdown shows as typed, but no <at> tag (it would page everyone)
+    assert "<at" not in feishu and "＜at user_id=\"all\"＞所有人＜/at＞" in feishu
+    assert len(feishu.splitlines()) == 4  # title, header, two quoted lines: the id's newlines start none
+    assert "/x2 # 紧急通知 [点此处理](http://evil.example/) ![p](http://evil.example/p.png)（第 1 句）" in feishu
+
+
+def test_the_generic_payload_is_the_one_the_docs_show(live_client, receiver):
+    """docs/live.md's example: the turn of its curl example, its webhook, the payload's fields and their form
+    (``created_at`` as the API writes times, ``…Z``; the quote as the alert quotes it)."""
+    doc = (REPO / "docs" / "live.md").read_text(encoding="utf-8")
+    example = json.loads(re.search(r"The generic JSON payload.*?```json\n(.*?)```", doc, re.S).group(1))
+    assert live_client.post("/v1/webhooks", json={"url": receiver.url, "format": "json",
+                                                  "secret": "SECabcdefgh"}).status_code == 201
+    cid = open_conversation(live_client, example["external_id"], source=example["source"], channel="call",
+                            agent_id=example["agent_id"], team=example["team"],
+                            started_at="2026-11-27T09:30:00+08:00")
+    stream(live_client, cid, [{"role": "customer", "text": "我的洗衣机又坏了，再不解决我就打12315投诉你们",
+                               "start_ms": 0, "end_ms": 4100, "asr_confidence": 0.93}])
+    [request] = receiver.wait_for(1)
+    payload = json.loads(request["body"])
+    assert list(payload) == list(example)
+    same = {k for k in example if k not in ("alert_id", "conversation_id", "created_at")}
+    assert {k: payload[k] for k in same} == {k: example[k] for k in same}
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", payload["created_at"])
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", example["created_at"])
+    short = live_client.post("/v1/webhooks", json={"url": receiver.url, "format": "json", "secret": "SECding"})
+    assert short.status_code == 422 and short.json()["detail"][0]["loc"] == ["body", "secret"]  # 8 at least
