@@ -9,6 +9,7 @@ Turns are redacted (``QA_PII__*``) as they arrive: nothing unredacted is kept or
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -125,8 +126,10 @@ def _open_state(cid: int, team: str | None, found: tuple | None) -> tuple[dict, 
     return meta, LiveState.from_dict(state)
 
 
-def _same(turn: dict[str, Any], new: dict[str, Any]) -> bool:
-    return all(turn.get(k) == new.get(k) for k in ("role", "text", "start_ms", "end_ms", "asr_confidence"))
+def _differs(turn: dict[str, Any], new: dict[str, Any]) -> str | None:
+    """The first field of a re-sent turn that is not as received (its text compared redacted), or None."""
+    return next((k for k in ("role", "text", "start_ms", "end_ms", "asr_confidence") if turn.get(k) != new.get(k)),
+                None)
 
 
 def _incoming(rt: Runtime, cid: int, meta: dict, state: LiveState, items: list[LiveUtterance]
@@ -147,9 +150,13 @@ def _incoming(rt: Runtime, cid: int, meta: dict, state: LiveState, items: list[L
                 "end_ms": u.end_ms, "asr_confidence": u.asr_confidence, "at": now}
         if u.seq < expected and u.seq <= state.last_seq:
             stored = stored if stored is not None else live_repo.turns(rt.redis, cid)
-            if u.seq >= len(stored) or not _same(stored[u.seq], turn):
-                raise Conflict(f"utterances[{k}]: seq {u.seq} was already received with other content",
-                               f"utterances[{k}].text")
+            field = "text" if u.seq >= len(stored) else _differs(stored[u.seq], turn)
+            if field is not None:
+                was = "" if field == "text" or u.seq >= len(stored) else \
+                    f" ({field} {json.dumps(stored[u.seq].get(field))} then, {json.dumps(turn[field])} now)"
+                raise Conflict(f"utterances[{k}]: seq {u.seq} was already received with another {field}{was}; "
+                               f"re-send a turn unchanged, or send a new turn as seq {state.last_seq + 1}",
+                               f"utterances[{k}].{field}")
             repeats += 1
         elif u.seq != expected:
             raise Conflict(f"utterances[{k}].seq is {u.seq}; the next expected is {expected} (send the turns in "

@@ -109,6 +109,27 @@ def test_a_receiver_that_is_down_gets_the_alert_when_it_comes_back(live_client):
         down.stop()
 
 
+def test_a_known_seq_resent_with_other_content_is_a_409_naming_the_field_that_differs(live_client):
+    """Found by an API probe (2026-11-29): every such 409 named utterances[k].text, also when only the timing
+    or the role had changed."""
+    cid = open_conversation(live_client, "resent", team="telecom")
+    first = {"seq": 0, "role": "customer", "text": "我的洗衣机又坏了", "start_ms": 0, "end_ms": 4100,
+             "asr_confidence": 0.93}
+    url = f"/v1/live/conversations/{cid}/utterances"
+    assert live_client.post(url, json={"utterances": [first]}).status_code == 200
+    for change, field in (({"role": "agent"}, "role"), ({"text": "别的话"}, "text"), ({"start_ms": 10}, "start_ms"),
+                          ({"end_ms": None}, "end_ms"), ({"asr_confidence": 0.5}, "asr_confidence")):
+        r = live_client.post(url, json={"utterances": [{**first, "seq": 1, "role": "agent", "text": "您好"},
+                                                       {**first, **change}]})
+        assert r.status_code == 409 and r.json()["field"] == f"utterances[1].{field}", (change, r.text)
+        assert f"another {field}" in r.json()["detail"] and "as seq 1" in r.json()["detail"], r.text
+    r = live_client.post(url, json={"utterances": [{**first, "asr_confidence": 0.5}]})
+    assert "(asr_confidence 0.93 then, 0.5 now)" in r.json()["detail"], r.text
+    r = live_client.post(url, json={"utterances": [{**first, "role": "agent"}]})
+    assert "(role \"customer\" then, \"agent\" now)" in r.json()["detail"], r.text
+    assert live_client.post(url, json={"utterances": [first]}).json()["repeats"] == 1
+
+
 def test_out_of_order_and_malformed_turns_are_4xx_naming_the_field_and_keep_nothing(live_client):
     cid = open_conversation(live_client, "order", team="telecom")
     stream(live_client, cid, [{"role": "customer", "text": "你好"}, {"role": "agent", "text": "您好，请讲"}])
