@@ -119,11 +119,25 @@ def _open_state(cid: int, team: str | None, found: tuple | None) -> tuple[dict, 
     """The conversation's fields and running state, if it exists, is the key's team's, and is open."""
     if found is None:
         raise NotFound(f"live conversation {cid} not found", "conversation_id")
-    meta, state, status, _ = found
+    meta, state, status, transcript_id = found
     check_team(team, meta.get("team"))
     if status != "open":
-        raise Conflict(f"live conversation {cid} has ended; it is an ordinary transcript now", "conversation_id")
+        raise _ended(cid, meta, LiveState.from_dict(state).turns, transcript_id)
     return meta, LiveState.from_dict(state)
+
+
+def _ended(cid: int, meta: dict[str, Any], turns: int, transcript_id: int | None) -> Conflict:
+    """The 409 for a turn sent after the end, saying what became of the conversation (end_conversation)."""
+    key = f"source={meta['source']!r}, external_id={meta['external_id']!r}"
+    if transcript_id is not None:
+        why = f"it is transcript {transcript_id} now and takes no more turns"
+    elif turns:  # ended idle while its key had been posted whole with other turns
+        why = (f"it ended idle without a transcript: {key} had been stored meanwhile as another transcript (posted "
+               f"whole), so its {turns} turn(s) were dropped; send the conversation again under a new external_id")
+    else:
+        why = (f"it ended with no turns, so without a transcript; send its turns to a new live conversation under "
+               f"a new external_id ({key} stays with this one for a day), or post it whole to POST /v1/transcripts")
+    return Conflict(f"live conversation {cid} has ended; {why}", "conversation_id")
 
 
 def _differs(turn: dict[str, Any], new: dict[str, Any]) -> str | None:

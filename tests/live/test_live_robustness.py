@@ -126,6 +126,34 @@ def test_a_key_stored_as_a_transcript_cannot_be_opened_live_nor_lose_its_turns_a
     assert ended == 1 and live_client.post(f"/v1/live/conversations/{cid}/end").json()["transcript_id"] is None
 
 
+def test_a_turn_after_the_end_is_told_what_became_of_the_conversation(live_client):
+    """Found by an API probe (2026-11-29): after an end that made no transcript the 409 said "it is an ordinary
+    transcript now"."""
+    def late(cid: int) -> str:
+        r = live_client.post(f"/v1/live/conversations/{cid}/utterances",
+                             json={"utterances": [{"seq": 0, "role": "customer", "text": "还在吗"}]})
+        assert r.status_code == 409 and r.json()["field"] == "conversation_id", r.text
+        return r.json()["detail"]
+
+    stored = open_conversation(live_client, "ended-stored")
+    stream(live_client, stored, CALM)
+    tid = live_client.post(f"/v1/live/conversations/{stored}/end").json()["transcript_id"]
+    assert f"it is transcript {tid} now" in late(stored)
+
+    empty = open_conversation(live_client, "ended-empty")
+    assert live_client.post(f"/v1/live/conversations/{empty}/end").json()["transcript_id"] is None
+    assert "ended with no turns, so without a transcript" in late(empty) and "transcript now" not in late(empty)
+
+    dropped = open_conversation(live_client, "ended-dropped")
+    stream(live_client, dropped, CALM)
+    live_client.post("/v1/transcripts", json={"source": "live-test", "external_id": "ended-dropped",
+                                              "utterances": [{"role": "customer", "text": "整段导入的另一通"}]})
+    runtime = live_client.app.state.runtime
+    service.sweep(runtime, now=time.time() + runtime.settings.live.idle_timeout_s + 5)
+    assert live_client.post(f"/v1/live/conversations/{dropped}/end").json()["transcript_id"] is None
+    assert "its 2 turn(s) were dropped" in late(dropped) and "under a new external_id" in late(dropped)
+
+
 def test_the_key_is_forgotten_with_its_conversation(live_client, redis_conn):
     cid = open_conversation(live_client, "a-day-later")
     key = f"{live_repo.P}key:live-test\x1fa-day-later"
