@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from qa_service.domain import AppealStatus, QAReport, ReviewStatus, VerdictKind
 from qa_service.access.service import check_team, missing
 from qa_service.errors import ConfigError, Conflict, Invalid, NotFound, RulePackError
+from qa_service.review.appeals import appeal_target
 from qa_service.review.calibration import Calibration, calibrate
 from qa_service.review.manual import ManualFindingSpec, locate
 from qa_service.review.queue import MANUAL_REASON, SAMPLE_PRIORITY, SAMPLE_REASON, draw, queue_entry
@@ -366,44 +367,6 @@ def appeal_deadline(review: Review, window_days: float) -> datetime | None:
 
 # --- appeals -------------------------------------------------------------------------------------------------
 
-def _already_appealed(what: str, taken: list[Appeal], field: str) -> Conflict:
-    """The 409 for a second appeal on one finding, saying what became of the first."""
-    first = taken[0]
-    if first.status == AppealStatus.open.value:
-        fate = f"appeal {first.id} is open, waiting for a lead's decision"
-    else:
-        fate = (f"appeal {first.id} was {first.status} by {first.decided_by} on {first.decided_at.isoformat()}"
-                + (", which withdrew the finding" if first.status == AppealStatus.accepted.value else
-                   ", so the finding stands"))
-    return Conflict(f"{what} was already appealed: {fate}; an appeal is decided once, for good", field)
-
-
-def _appeal_target(review: Review, finding_id: int | None, manual_finding_id: int | None) -> dict[str, Any]:
-    """What is appealed (rule, quote, points); a finding appealed before, that costs nothing, or that adds
-    points, is a 409."""
-    if finding_id is not None:
-        verdict = next((v for v in review.verdicts if v.finding_id == finding_id), None)
-        if verdict is None:
-            raise NotFound(f"finding {finding_id} is not in review {review.id}", "finding_id")
-        if taken := [a for a in review.appeals if a.finding_id == finding_id]:
-            raise _already_appealed(f"finding {finding_id}", taken, "finding_id")
-        what, field = f"finding {finding_id}", "finding_id"
-        if verdict.verdict != VerdictKind.confirmed.value:
-            raise Conflict(f"{what} was rejected by the reviewer: it costs nothing to appeal", field)
-        item = next(f for f in _report(review).findings if f.id == finding_id)
-    else:
-        item = next((m for m in review.manual_findings if m.id == manual_finding_id), None)
-        what, field = f"manual finding {manual_finding_id}", "manual_finding_id"
-        if item is None:
-            raise NotFound(f"{what} is not in review {review.id}", field)
-        if taken := [a for a in review.appeals if a.manual_finding_id == manual_finding_id]:
-            raise _already_appealed(what, taken, field)
-    if item.points > 0:  # an accepted appeal withdraws its finding: withdrawing a bonus lowers the agent's score
-        raise Conflict(f"{what} adds {item.points:+g} points: an accepted appeal withdraws the finding, which would "
-                       "lower the score; only a deduction can be appealed", field)
-    return {"rule_id": item.rule_id, "quote": item.quote, "points": item.points}
-
-
 def create_appeal(*, session: Session, review_id: int, finding_id: int | None, manual_finding_id: int | None,
                   reason: str, by: str, window_days: float, team: str | None = None) -> Appeal:
     review = _for_change(session=session, review_id=review_id, team=team)
@@ -415,7 +378,8 @@ def create_appeal(*, session: Session, review_id: int, finding_id: int | None, m
                        f"({window_days:g} days after the review; QA_REVIEW__APPEAL_WINDOW_DAYS)")
     if (finding_id is None) == (manual_finding_id is None):
         raise Invalid("name exactly one of finding_id or manual_finding_id", "finding_id")
-    target = _appeal_target(review, finding_id, manual_finding_id)
+    target = appeal_target(review, _report(review).findings if finding_id is not None else [], finding_id,
+                           manual_finding_id)
     appeal = Appeal(review_id=review.id, finding_id=finding_id, manual_finding_id=manual_finding_id, reason=reason,
                     appellant=by, status=AppealStatus.open.value, created_at=utcnow(), **target)
     review.appeals.append(appeal)

@@ -16,6 +16,7 @@ compliance 50 (weight .5; F3 guaranteed-return −50, fatal) → machine score 0
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import pytest
 from fastapi.testclient import TestClient
@@ -276,6 +277,36 @@ def test_review_errors_name_the_field(api, sessions_for):
     review = client.get(f"/v1/reviews/{rid}").json()
     assert review["status"] == "queued" and review["manual_findings"] == [] and review["final_score"] is None
     assert client.get(f"/v1/reviews/{rid}/audit").json() == []
+
+
+def test_a_finding_that_costs_nothing_cannot_be_appealed(api, sessions_for):
+    """Found by an API probe (2026-11-29): an appeal on a 0-point finding (customer-negative-word) was accepted
+    (201) while one on a rejected finding was a 409 "it costs nothing to appeal"."""
+    client = api
+    unsure = replace(finding("politeness", "general.rude-dismissive", 0, seq=1, span=(0, 5)), uncertain=True)
+    tid = store(client, sessions_for, "Z1", report({"politeness": (90, 1.0, [
+        finding("politeness", "general.rude-dismissive", -10), unsure,
+        finding("politeness", "negativity.customer-negative-word", 0, seq=0, span=(0, 2))])}))
+    r = client.post("/v1/reviews", json={"transcript_id": tid, "by": "qa-li"})
+    assert r.status_code in (200, 201), r.text
+    rid = r.json()["id"]
+    r = client.post(f"/v1/reviews/{rid}/manual-findings", json={
+        "dimension": "politeness", "utterance_index": 2, "quote": "好吧", "points": 0, "message": "记录一下",
+        "rule_id": "general.courtesy-terms", "by": "qa-li"})
+    assert r.status_code == 201, r.text
+    manual = r.json()["manual_findings"][0]["id"]
+    assert client.post(f"/v1/reviews/{rid}/complete", json={"by": "qa-li", "confirm_rest": True}).status_code == 200
+    found = by_rule(client.get(f"/v1/reviews/{rid}").json())
+    free = next(f["id"] for f in client.get(f"/v1/reviews/{rid}").json()["findings"] if f["uncertain"])
+    for body, says in (({"finding_id": found["negativity.customer-negative-word"]["id"]}, "costs 0 points: it costs"),
+                       ({"finding_id": free}, "costs 0 points (sent to review as uncertain"),
+                       ({"manual_finding_id": manual}, "costs 0 points: it costs nothing to appeal")):
+        r = client.post(f"/v1/reviews/{rid}/appeals", json={**body, "reason": "x", "by": "lead"})
+        assert r.status_code == 409 and says in r.json()["detail"] and r.json()["field"] == next(iter(body)), r.text
+    r = client.post(f"/v1/reviews/{rid}/appeals", json={"finding_id": next(
+        f["id"] for f in client.get(f"/v1/reviews/{rid}").json()["findings"] if f["points"] == -10),
+        "reason": "客户先骂人", "by": "lead"})
+    assert r.status_code == 201 and client.get("/v1/appeals").json()["total"] == 1, r.text
 
 
 def test_appeal_window_closes(tmp_path, db_url, redis_url, redis_conn):
