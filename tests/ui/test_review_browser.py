@@ -120,3 +120,21 @@ def test_text_meets_the_contrast_minimum(server, page):  # noqa: F811
         page.goto(server["url"] + path)
         checked[path] = page.evaluate(CONTRAST)
     assert {where: low for where, low in checked.items() if low} == {}
+
+
+def test_completing_on_the_page_confirms_the_findings_left_unjudged(server, page):  # noqa: F811
+    """docs/review.md: 完成复核 counts the findings not judged as confirmed, while the API's complete wants
+    that said (confirm_rest: true, else a 409): the page says it for the reviewer who clicks."""
+    review = _open_transcript(server, page, 2)
+    api = f"{server['url']}/v1/reviews/{review}"
+    unjudged = [f["id"] for f in page.request.get(api).json()["findings"] if f["verdict"] is None]
+    assert unjudged
+    refused = page.request.post(f"{api}/complete", data={"by": "qa-li"})
+    assert refused.status == 409 and refused.json()["field"] == "confirm_rest"
+    page.fill("#qa-user", "qa-li")
+    with page.expect_navigation():
+        page.locator("button[data-action=complete]").click()
+    got = page.request.get(api).json()
+    assert got["status"] == "done" and got["completed_by"] == "qa-li"
+    assert {f["id"]: f["verdict"] for f in got["findings"] if f["id"] in unjudged} == dict.fromkeys(unjudged, "confirmed")
+    assert page.js_errors == []
