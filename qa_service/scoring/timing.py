@@ -5,7 +5,9 @@ Metrics for both channels: first-response latency, reply latency per customer �
 (停顿频率), interruptions (the agent starts more than ``overlap_ms`` before the customer ends),
 agent speech rate in characters per minute. Deductions follow the channel: chat is charged for
 slow first responses and slow replies; calls for dead air before the agent speaks, interruptions
-and a speech rate outside the pack's band.
+and a speech rate outside the pack's band. Each finding sits on the turn it charges and goes through the
+ASR gate (``ScoringContext.settle``) before the cap, as every scorer's do: on a turn heard under
+``QA_SCORING__MIN_ASR_CONFIDENCE`` it costs nothing (a speech rate is counted from the recogniser's characters).
 """
 
 from __future__ import annotations
@@ -116,9 +118,7 @@ class TimingScorer:
         if is_call and speech_rate is not None and agent_ms >= 10_000 and not lo <= speech_rate <= hi:
             charge(fastest if speech_rate > hi else slowest, "speech-rate", cfg.points_speech_rate,
                    f"语速 {speech_rate:.0f} 字/分钟，不在 {lo}–{hi} 范围内")
-        if context is not None:  # the ASR gate, before the cap: a turn heard too unsurely costs nothing, and
-            findings = context.settle(transcript, findings)  # its speech rate is counted from those characters
-        findings = capped(findings, cfg.cap)
+        findings = capped(findings if context is None else context.settle(transcript, findings), cfg.cap)
         flags = []
         if interruptions >= 3:
             flags.append(Flag("frequent_interruptions", Severity.minor, f"抢话 {interruptions} 次"))
