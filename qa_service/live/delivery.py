@@ -123,8 +123,8 @@ _BREAKS = re.compile(r"[\s\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2
 
 def _text(p: dict[str, Any], markdown: bool = False) -> str:
     escaped = _MARKDOWN if markdown else _FEISHU
-    said = lambda x: str(x).translate(escaped)  # noqa: E731
-    field = lambda x: _BREAKS.sub(" ", said(x)).strip()  # noqa: E731 — an id on one line, invisible marks gone
+    said = lambda x: str(x).translate(escaped)
+    field = lambda x: _BREAKS.sub(" ", said(x)).strip()  # an id on one line, invisible marks gone
     who = " / ".join(field(x) for x in (p["team"], p["agent_id"]) if x) or "—"
     lines = [said(line) for line in p["quote"].splitlines() if line.strip()] if p["quote"] else []
     quote = "".join(f"\n> {line}" for line in lines)  # every line quoted: none reads as the alert's own text

@@ -52,7 +52,7 @@ def test_the_generic_payload_is_the_one_the_docs_show(live_client, receiver):
     """docs/live.md's example: the turn of its curl example, its webhook, the payload's fields and their form
     (``created_at`` as the API writes times, ``…Z``; the quote as the alert quotes it)."""
     doc = (REPO / "docs" / "live.md").read_text(encoding="utf-8")
-    example = json.loads(re.search(r"The generic JSON payload.*?```json\n(.*?)```", doc, re.S).group(1))
+    example = json.loads(re.search(r"The generic JSON payload.*?```json\n(.*?)```", doc, re.DOTALL).group(1))
     assert live_client.post("/v1/webhooks", json={"url": receiver.url, "format": "json",
                                                   "secret": "SECabcdefgh"}).status_code == 201
     cid = open_conversation(live_client, example["external_id"], source=example["source"], channel="call",
