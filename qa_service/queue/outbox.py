@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -228,6 +229,7 @@ class Reconciler(threading.Thread):
         self.sessions = sessions
         self.connection = connection
         self.stop_event = threading.Event()
+        self.warned_at = float("-inf")
 
     def run(self) -> None:
         interval = self.settings.worker.reconcile_interval_s
@@ -235,8 +237,10 @@ class Reconciler(threading.Thread):
             try:
                 if self.connection.set(RECONCILE_LOCK, "1", nx=True, ex=max(int(interval), 1)):
                     reconcile(settings=self.settings, sessions=self.sessions, connection=self.connection)
-            except (redis.RedisError, OSError) as exc:  # Redis down: one line a pass, not a traceback
-                log.warning("reconcile pass failed, the queue does not answer: %s", exc)
+            except (redis.RedisError, OSError) as exc:  # Redis down: a line a minute, not a traceback a pass
+                if time.monotonic() - self.warned_at >= 60:
+                    log.warning("reconcile pass failed, the queue does not answer: %s", exc)
+                    self.warned_at = time.monotonic()
             except Exception:  # keep reconciling after transient DB errors
                 log.exception("reconcile pass failed; retrying in %.0fs", interval)
             self.stop_event.wait(interval)

@@ -17,6 +17,7 @@ from qa_service.config import Settings, masked_url
 from qa_service.errors import ConfigError
 from qa_service.process import die_with_parent
 from qa_service.queue.outbox import Reconciler, backlog_name, worker_queues
+from qa_service.queue.quiet import quiet_redis_loss, unquiet
 from qa_service.runtime import Runtime
 from qa_service.scoring.pipeline import freeze_heap
 from qa_service.storage import sqlite_writer
@@ -90,9 +91,11 @@ def run_worker(settings: Settings, *, burst: bool = False, reconcile: bool = Tru
                  ", ".join(settings.scoring.scorers), settings.redis.queue, backlog_name(settings),
                  _redis_where(settings))
         _children_die_with_worker(True)
+        quieted = quiet_redis_loss("rq.worker", "rq.scheduler")
         try:
             _work(settings, connection, name, burst=burst, owned=owned)
         finally:
+            unquiet(quieted)
             _children_die_with_worker(False)
             if reconciler:
                 reconciler.stop()
