@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from qa_service import __version__, metrics
 from qa_service.api import errors
-from qa_service.api.middleware import BodySizeLimit, BrowserGuard, RequireCredentials, ServerTiming
+from qa_service.api.middleware import BodySizeLimit, BrowserGuard, QueryGuard, RequireCredentials, ServerTiming
 from qa_service.api.routes import health, keys, live, performance, reviews, rules, transcripts, webhooks
 from qa_service.config import Settings
 from qa_service.live.loop import LiveLoop
@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     # then, instead of keeping the server waiting for its viewer to go away.
     app.state.stopping = threading.Event()
     errors.install(app)
+    app.add_middleware(QueryGuard)  # inside RequireCredentials: an anonymous request is a 401 first
     app.add_middleware(RequireCredentials, enforced=settings.auth_enforced)
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
     app.add_middleware(BrowserGuard, open_hosts=settings.open_hosts())

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import time
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from fastapi.responses import JSONResponse
 from starlette.requests import cookie_parser
@@ -13,6 +13,7 @@ from starlette.routing import Match
 
 from qa_service import metrics
 from qa_service import timing
+from qa_service.api.errors import ui_error
 
 SESSION_COOKIE = "qa_session"
 
@@ -36,6 +37,48 @@ class BodySizeLimit:
                     )
                     await response(scope, receive, send)
                     return
+        await self.app(scope, receive, send)
+
+
+# C0 controls and DEL: no filter value (a team, an agent, a rule id) holds one, and PostgreSQL refuses NUL in
+# any text it is given (a 500 before, from every string filter on that backend).
+QUERY_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def query_problem(query_string: bytes) -> dict | None:
+    """The error entry for the first query parameter whose name or value holds a control character, or None."""
+    if not QUERY_CONTROL.search(query_string.decode("latin-1")) and b"%" not in query_string:
+        return None
+    for name, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True, encoding="utf-8",
+                                 errors="replace"):
+        for where, text in (("name", name), ("value", value)):
+            bad = QUERY_CONTROL.search(text)
+            if bad:
+                return {"loc": ["query", name], "type": "control_character",
+                        "msg": f"query parameter {where} contains control character U+{ord(bad.group()):04X} "
+                               f"at position {bad.start()}"}
+    return None
+
+
+class QueryGuard:
+    """422 naming the parameter for a query string with a control character (U+0000–U+001F, U+007F) in a
+    parameter's name or value, before any route reads it: one check for every route, new ones too. A
+    /ui page gets the error as a page."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            problem = query_problem(scope.get("query_string", b""))
+            if problem is not None:
+                path = scope["path"]
+                if path == "/ui" or path.startswith("/ui/"):
+                    response = ui_error(422, f"{problem['loc'][1]}：{problem['msg']}")
+                else:
+                    response = JSONResponse({"detail": [problem]}, status_code=422)
+                await response(scope, receive, send)
+                return
         await self.app(scope, receive, send)
 
 

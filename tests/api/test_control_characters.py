@@ -1,0 +1,98 @@
+"""Control characters in query parameters and free-text body fields: a 422 naming where, never a 500.
+
+PostgreSQL refuses NUL in any text it is given (``psycopg.DataError``), so on that backend a NUL that
+reached a query was a 500 and a dropped keep-alive connection; SQLite answered an empty page."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+
+from qa_service.app import create_app
+
+# Required parameters a route needs to reach its query (a period), by name.
+REQUIRED = {"period": "2026-11"}
+# A query parameter the report found answering 500 on PostgreSQL, by route.
+REPORTED = [
+    ("/v1/transcripts", "team"), ("/v1/transcripts", "source"), ("/v1/transcripts", "agent_id"),
+    ("/v1/transcripts", "reason"), ("/v1/live/alerts", "team"), ("/v1/reviews", "team"),
+    ("/v1/reviews", "agent_id"), ("/v1/reviews", "rule"), ("/v1/reviews", "assigned_to"),
+    ("/v1/appeals", "team"), ("/v1/appeals", "agent_id"), ("/v1/kpis", "team"), ("/v1/kpis", "agent_id"),
+    ("/v1/performance", "team"), ("/v1/appraisals", "team"), ("/v1/calibration", "team"),
+]
+
+
+@pytest.fixture
+def app_client(settings):
+    with TestClient(create_app(settings), raise_server_exceptions=False) as c:
+        yield c
+
+
+def _routes(routes):
+    for r in routes:
+        if isinstance(r, APIRoute):
+            yield r
+        elif hasattr(r, "original_router"):  # FastAPI ≥ 0.16x keeps included routers whole
+            yield from _routes(r.original_router.routes)
+
+
+def _params(dependant, kind: str) -> list:
+    """A route's parameters of one kind (query_params, path_params), its dependencies' too."""
+    found = list(getattr(dependant, kind))
+    for dep in dependant.dependencies:
+        found += _params(dep, kind)
+    return found
+
+
+def _query_params(app) -> list[tuple[str, str, str]]:
+    """(method, path with ids filled in, parameter) for every query parameter of every /v1 route."""
+    out = []
+    for route in _routes(app.routes):
+        if not route.path.startswith("/v1/"):
+            continue
+        path = route.path
+        for p in _params(route.dependant, "path_params"):
+            path = path.replace("{" + p.name + "}", "1")
+        for method in sorted(route.methods):
+            for param in {q.alias or q.name: q for q in _params(route.dependant, "query_params")}.values():
+                out.append((method, path, param.alias or param.name))
+    return out
+
+
+def _assert_names(resp, name: str) -> None:
+    assert resp.status_code == 422, (resp.status_code, resp.text[:300])
+    [err] = resp.json()["detail"]
+    assert err["loc"] == ["query", name] and "U+0000" in err["msg"], err
+
+
+@pytest.mark.parametrize(("path", "name"), REPORTED)
+def test_a_nul_in_a_reported_filter_is_422_naming_it(app_client, path, name):
+    params = {k: v for k, v in REQUIRED.items() if path in ("/v1/kpis", "/v1/performance", "/v1/appraisals",
+                                                               "/v1/calibration")}
+    resp = app_client.get(path, params={**params, name: "售后\x00"})
+    _assert_names(resp, name)
+    assert app_client.get("/healthz").status_code == 200  # the connection's server stays well
+
+
+def test_every_query_parameter_of_every_route_refuses_control_characters(app_client):
+    cases = _query_params(app_client.app)
+    assert len(cases) > 30  # the walk found the routes
+    for method, path, name in cases:
+        base = "&".join(f"{k}={v}" for k, v in REQUIRED.items() if k != name)
+        resp = app_client.request(method, f"{path}?{base}&{name}=a%00b")
+        _assert_names(resp, name)
+        resp = app_client.request(method, f"{path}?{name}=a%0Ab")  # a newline: no team or id holds one
+        assert resp.status_code == 422 and resp.json()["detail"][0]["loc"] == ["query", name], (path, name)
+
+
+def test_an_unknown_parameter_with_a_nul_is_refused_too_and_a_ui_page_says_so_as_a_page(app_client):
+    _assert_names(app_client.get(f"/v1/transcripts?x{quote(chr(0))}=1"), "x\x00")
+    page = app_client.get("/ui/transcripts?team=%00")
+    assert page.status_code == 422 and page.headers["content-type"].startswith("text/html")
+
+
+def test_printable_filters_still_work(app_client):
+    assert app_client.get("/v1/transcripts", params={"team": "售后 二组", "agent_id": "a7"}).status_code == 200
