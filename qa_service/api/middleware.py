@@ -40,40 +40,43 @@ class BodySizeLimit:
         await self.app(scope, receive, send)
 
 
-# C0 controls and DEL: no filter value (a team, an agent, a rule id) holds one, and PostgreSQL refuses NUL in
-# any text it is given (a 500 before, from every string filter on that backend).
+# C0 controls and DEL: no API filter value (a team, an agent, a rule id) holds one, and PostgreSQL refuses NUL
+# in any text it is given (a 500 before, from every string filter on that backend). A /ui page is refused a
+# NUL only: its other parameters (the login page's ``next``) are the page's own to judge.
 QUERY_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+QUERY_NUL = re.compile(r"\x00")
 
 
-def query_problem(query_string: bytes) -> dict | None:
-    """The error entry for the first query parameter whose name or value holds a control character, or None."""
-    if not QUERY_CONTROL.search(query_string.decode("latin-1")) and b"%" not in query_string:
+def query_problem(query_string: bytes, bad: re.Pattern = QUERY_CONTROL) -> dict | None:
+    """The error entry for the first query parameter whose name or value holds a ``bad`` character, or None."""
+    raw = query_string.decode("latin-1")
+    if not bad.search(raw) and "%" not in raw:
         return None
-    for name, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True, encoding="utf-8",
-                                 errors="replace"):
+    for name, value in parse_qsl(raw, keep_blank_values=True, encoding="utf-8", errors="replace"):
         for where, text in (("name", name), ("value", value)):
-            bad = QUERY_CONTROL.search(text)
-            if bad:
+            found = bad.search(text)
+            if found:
                 return {"loc": ["query", name], "type": "control_character",
-                        "msg": f"query parameter {where} contains control character U+{ord(bad.group()):04X} "
-                               f"at position {bad.start()}"}
+                        "msg": f"query parameter {where} contains control character U+{ord(found.group()):04X} "
+                               f"at position {found.start()}"}
     return None
 
 
 class QueryGuard:
     """422 naming the parameter for a query string with a control character (U+0000–U+001F, U+007F) in a
     parameter's name or value, before any route reads it: one check for every route, new ones too. A
-    /ui page gets the error as a page."""
+    /ui page is refused a NUL only, and gets the error as a page."""
 
     def __init__(self, app):
         self.app = app
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http":
-            problem = query_problem(scope.get("query_string", b""))
+            path = scope["path"]
+            ui = path == "/ui" or path.startswith("/ui/")
+            problem = query_problem(scope.get("query_string", b""), QUERY_NUL if ui else QUERY_CONTROL)
             if problem is not None:
-                path = scope["path"]
-                if path == "/ui" or path.startswith("/ui/"):
+                if ui:
                     response = ui_error(422, f"{problem['loc'][1]}：{problem['msg']}")
                 else:
                     response = JSONResponse({"detail": [problem]}, status_code=422)
