@@ -59,6 +59,34 @@ def name_problem(value: str) -> str | None:
     return f"contains a control character (U+{ord(bad):04X}); use printable text" if bad is not None else None
 
 
+LABEL_MAX_CHARS = 200  # api_keys.name, team and agent ids are VARCHAR(200)
+
+
+def label_problem(value: str, max_chars: int = LABEL_MAX_CHARS) -> str | None:
+    """Why ``value`` cannot be a label — a key's name, a team, an agent id — or None: printable
+    (:func:`name_problem`: no control, bidirectional or zero-width characters), at most ``max_chars``, and no
+    space of any kind (a no-break or ideographic space too) at either end. `` after-sales`` prints like
+    ``after-sales`` but names a team no key is scoped to; the one check serves keys, conversations and
+    webhooks alike, so whatever a conversation is filed under, a key can be made for."""
+    if len(value) > max_chars:
+        return f"is {len(value)} characters long; at most {max_chars}"
+    problem = name_problem(value)
+    if problem:
+        return problem
+    if value != value.strip():
+        edge = value[0] if value[0].isspace() else value[-1]
+        return f"starts or ends with a space (U+{ord(edge):04X}); remove it"
+    return None
+
+
+def label(value: str | None) -> str | None:
+    """A pydantic ``AfterValidator`` for a label (:func:`label_problem`): a ValueError, so a 422 naming the field."""
+    problem = label_problem(value) if value is not None else None
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
 def same_name(a: str, b: str) -> bool:
     """Whether two names are one person's as a reader sees them: width, case and edge spaces aside
     (``Zhao``, ``zhao `` and ``Ｚｈａｏ``)."""

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 from qa_service.access.roles import ROLES
 from qa_service.errors import Conflict, Forbidden, Invalid, NotFound
 from qa_service.runtime import TTLCache
-from qa_service.text import name_problem
+from qa_service.text import LABEL_MAX_CHARS, label
+from qa_service.text import label_problem as text_label_problem
 from qa_service.storage import keys as repo
 from qa_service.storage.tables import ApiKey, utcnow
 
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
 # Roles a team may scope; a supervisor must have one. Ingest and admin act on every team.
 TEAM_ROLES = {"reviewer", "supervisor", "hr"}
 KEY_PREFIX = "qak_"
-LABEL_MAX_CHARS = 200  # api_keys.name and team ids are VARCHAR(200)
 MAX_KEY_ID = 2**31 - 1  # api_keys.id is a 32-bit integer: a longer run of digits can only be a prefix
 LAST_USED_EVERY_S = 60  # last_used_at is a hint, not a log: one write a minute per key at most
 # A verified key is trusted for runtime.KEY_CACHE_S without asking the database again (per process):
@@ -67,28 +67,16 @@ def digest(secret: str) -> str:
 
 
 def label_problem(value: str) -> str | None:
-    """Why ``value`` cannot name a key or its team, or None: printable (``text.name_problem``: no control,
-    bidirectional or zero-width characters), at most LABEL_MAX_CHARS (the column), and no space of any kind
-    (a no-break or ideographic space too) at either end — `` after-sales`` prints like ``after-sales`` but
-    scopes a key to a team nobody's data names."""
-    if len(value) > LABEL_MAX_CHARS:
-        return f"is {len(value)} characters long; at most {LABEL_MAX_CHARS}"
-    problem = name_problem(value)
-    if problem:
-        return problem
-    if value != value.strip():
-        edge = value[0] if value[0].isspace() else value[-1]
-        return f"starts or ends with a space (U+{ord(edge):04X}); remove it"
-    return None
+    """Why ``value`` cannot name a key or its team, or None (``text.label_problem``: printable, at most
+    LABEL_MAX_CHARS, no space at either end — `` after-sales`` prints like ``after-sales`` but scopes a key
+    to a team nobody's data names). Conversations' teams and agents are checked the same way."""
+    return text_label_problem(value, LABEL_MAX_CHARS)
 
 
 def label_value(value: str | None) -> str | None:
     """A pydantic ``AfterValidator`` for a person's name in a request (``by``, a reviewer): checked as a key's
     name is (:func:`label_problem`), so that ``Zhao `` cannot pass for someone other than ``Zhao``."""
-    problem = label_problem(value) if value is not None else None
-    if problem:
-        raise ValueError(problem)
-    return value
+    return label(value)
 
 
 def check_label(value: str | None, field: str) -> None:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from qa_service.config import APISettings
 from qa_service.domain import Channel, Role, Transcript, Utterance
+from qa_service.text import label
 from qa_service.period import EARLIEST, LATEST  # the years a conversation's time may fall in (UTC)
 
 # C0 controls other than tab/newline/carriage return, DEL, and lone surrogates: never stored.
@@ -154,14 +155,14 @@ class TranscriptHeader(BaseModel):
 
     @field_validator("agent_id", "team")
     @classmethod
-    def _edges(cls, v: str | None) -> str | None:
-        """An agent or team is matched with KPI rows and keys' team scope, where names are trimmed: a
-        conversation filed under ``after-sales `` was one no supervisor's key could see. Refused, not
-        trimmed, so the stored content and its idempotency hash stay what the client sent."""
-        if v is not None and v != v.strip():
-            edge = v[0] if v[0].isspace() else v[-1]
-            raise ValueError(f"starts or ends with a space (U+{ord(edge):04X}); remove it")
-        return v
+    def _labels(cls, v: str | None) -> str | None:
+        """An agent or team is matched with KPI rows and keys' team scope: checked as a key's team is
+        (``text.label_problem``: no control, zero-width or bidirectional character, no space at either end).
+        ``after-sales `` or ``售后\u200b二组`` was a team no key could be made for, so no supervisor saw the
+        conversation. Refused, not cleaned, so the stored content and its idempotency hash stay what the
+        client sent. (``source``, ``external_id`` and ``queue`` scope nothing: the client's own key and a
+        label, they keep the looser ``storable_text`` check.)"""
+        return label(v)
 
     @field_validator("metadata", mode="before")
     @classmethod

@@ -37,12 +37,13 @@ def test_live_board_shows_a_new_alert_without_reloading_and_acknowledges_it(live
     page.goto(f"{live_server}/ui/live")
     page.wait_for_selector("#live-status:has-text('实时')")
     assert page.locator("#alerts tbody tr[data-alert]").count() == 0
-    _angry(live_server, "angry-1", team="电信", agent_id="a9\u202e")
+    _angry(live_server, "angry-1\u202e", team="电信", agent_id="a9")
     row = page.locator("#alerts tbody tr[data-alert]", has_text="客户威胁投诉")
     row.wait_for(timeout=10_000)
     assert "12315" in row.inner_text() and "待介入" in row.inner_text()
-    assert "a9[U+202E]" in row.inner_text()  # a right-to-left override is shown, not obeyed
-    assert page.locator("#conversations tbody tr", has_text="browser/angry-1").count() == 1
+    assert "a9" in row.inner_text()
+    # a right-to-left override (in an external id: an agent id or team may no longer hold one) is shown, not obeyed
+    assert page.locator("#conversations tbody tr", has_text="browser/angry-1[U+202E]").count() == 1
     page.locator("#open-count", has_text="待介入 3 条").wait_for(timeout=10_000)  # every open alert counted
     page.screenshot(path=str(shots / "live.png"))
     page.fill("#qa-user", "lead.zhou")

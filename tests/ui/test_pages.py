@@ -7,15 +7,17 @@ from tests.conftest import transcript
 
 
 def test_bidi_controls_in_user_text_are_shown_not_obeyed(client):
-    """A right-to-left override in an agent id or a turn was drawn reversed: "退款金额 0001 元" read
-    as "元 1000 额金款退" by a reviewer. The page prints such controls as their code points."""
-    body = transcript("bidi", agent_id="a7\u202e", utterances=[
+    """A right-to-left override in an id or a turn was drawn reversed: "退款金额 0001 元" read
+    as "元 1000 额金款退" by a reviewer. The page prints such controls as their code points. (An agent id
+    or team may no longer hold one — a 422, as for a key's team — but an external id and a turn may.)"""
+    body = transcript("bidi\u202e", utterances=[
         {"role": "agent", "text": "您好\u202e，退款金额 0001 元"}, {"role": "customer", "text": "好的\u2066谢谢\u2069"}])
+    assert client.post("/v1/transcripts", json={**body, "agent_id": "a7\u202e"}).status_code == 422
     tid = client.post("/v1/transcripts", json=body).json()["id"]
     page = client.get(f"/ui/transcripts/{tid}")
     assert page.status_code == 200
     assert "\u202e" not in page.text and "\u2066" not in page.text and "\u2069" not in page.text
-    assert "a7[U+202E]" in page.text and "[U+202E]，退款金额 0001 元" in page.text
+    assert "bidi[U+202E]" in page.text and "[U+202E]，退款金额 0001 元" in page.text
     assert client.get(f"/v1/transcripts/{tid}").json()["utterances"][0]["text"] == "您好\u202e，退款金额 0001 元"
 
 

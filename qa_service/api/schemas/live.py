@@ -80,10 +80,14 @@ class AlertNote(BaseModel):
 
 
 class WebhookCreate(BaseModel):
-    url: str = Field(min_length=8, max_length=2000)
+    url: Annotated[str, Field(min_length=8, max_length=2000), AfterValidator(storable_text)]
     format: Literal["json", "dingtalk", "wecom", "feishu"] = "json"
-    secret: str | None = Field(None, min_length=8, max_length=200)
-    teams: list[str] | None = Field(None, description="Only these teams' alerts (null: every team)")
+    secret: Annotated[str | None, Field(min_length=8, max_length=200, description=(
+        "Signs the payloads: 8 to 200 characters, no control characters")), AfterValidator(storable_text)] = None
+    # Each team checked as a key's team is (a 422 at teams[i]): "after-sales " or "a\nb" matched no
+    # conversation's team, and the webhook silently received nothing.
+    teams: list[Annotated[str, AfterValidator(label_value)]] | None = Field(
+        None, description="Only these teams' alerts (null: every team); each as a key's team is written")
 
 
 class WebhookRead(BaseModel):

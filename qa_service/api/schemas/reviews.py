@@ -10,6 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from qa_service.access.service import label_value
 from qa_service.api.schemas.transcripts import FindingRead
 from qa_service.period import FORMATS
+from qa_service.ingest.schema import storable_text
 from qa_service.text import comment_or_none, written
 
 Actor = Annotated[str | None, Field(
@@ -20,8 +21,11 @@ Actor = Annotated[str | None, Field(
 Severity = Literal["info", "minor", "major", "critical"]
 # Free text a step requires says something (a reason of spaces, U+3000 or U+200B is refused as "" is);
 # an optional comment that says nothing is none.
-Said = Annotated[str, AfterValidator(written)]
-Comment = Annotated[str | None, Field(max_length=2000), AfterValidator(comment_or_none)]
+# Both free text stored as sent: no NUL or other control character (PostgreSQL takes no NUL; a 500 before).
+Said = Annotated[str, AfterValidator(storable_text), AfterValidator(written)]
+Comment = Annotated[str | None, Field(max_length=2000), AfterValidator(storable_text), AfterValidator(comment_or_none)]
+# A filter naming a team, agent or reason: a label, as a key's team is.
+Label = Annotated[str | None, Field(min_length=1, max_length=200), AfterValidator(label_value)]
 
 
 class ReviewSummary(BaseModel):
@@ -137,9 +141,9 @@ class AssignRequest(BaseModel):
     review_ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] | None = Field(None, max_length=5000, description="These reviews; else unassigned "
                                                                              "open ones matching the filters")
     limit: int = Field(100, ge=1, le=5000, description="How many unassigned reviews to deal out (no review_ids)")
-    team: str | None = None
-    agent_id: str | None = None
-    reason: str | None = None
+    team: Label = None
+    agent_id: Label = None
+    reason: Label = None
     by: Actor = None
 
 
@@ -154,7 +158,7 @@ class VerdictRequest(BaseModel):
 
 
 class ManualFindingRequest(BaseModel):
-    dimension: str = Field(min_length=1, max_length=50)
+    dimension: Annotated[str, Field(min_length=1, max_length=50), AfterValidator(storable_text)]
     utterance_index: int = Field(ge=0)
     span: tuple[int, int] | None = Field(None, description="[start, end) in the utterance; else `quote` is found")
     quote: str | None = Field(None, min_length=1, max_length=2000,
@@ -163,7 +167,8 @@ class ManualFindingRequest(BaseModel):
     message: Said = Field(min_length=1, max_length=500)
     severity: Severity = "minor"
     fatal: bool = False
-    rule_id: str | None = Field(None, max_length=200, description="The rule that should have fired (a miss)")
+    rule_id: Annotated[str | None, Field(max_length=200, description="The rule that should have fired (a miss)"),
+                       AfterValidator(storable_text)] = None
     by: Actor = None
 
 
