@@ -8,6 +8,7 @@ import time
 from urllib.parse import parse_qsl, urlsplit
 
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import cookie_parser
 from starlette.routing import Match
 
@@ -18,26 +19,45 @@ from qa_service.api.errors import ui_error
 SESSION_COOKIE = "qa_session"
 
 
+def _too_large(detail: str) -> list[dict]:
+    return [{"loc": ["body"], "type": "too_large", "msg": detail}]
+
+
 class BodySizeLimit:
-    """413 for a declared Content-Length over the limit."""
+    """413 for a body over the limit: at once for a declared Content-Length over it; for a body sent without
+    one (``Transfer-Encoding: chunked``) as soon as the bytes read pass it, before reading the rest — the
+    route's read of the body raises an HTTPException (413) that the app's handlers answer, so the body
+    never sits whole in memory and nothing of it is stored."""
 
     def __init__(self, app, max_bytes: int):
         self.app = app
         self.max_bytes = max_bytes
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http":
-            for name, value in scope["headers"]:
-                if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                    response = JSONResponse(
-                        {"detail": [{"loc": ["body"], "type": "too_large",
-                                     "msg": f"request body is {int(value)} bytes; the limit is "
-                                            f"{self.max_bytes} (QA_API__MAX_BODY_BYTES)"}]},
-                        status_code=413,
-                    )
-                    await response(scope, receive, send)
-                    return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+                response = JSONResponse(
+                    {"detail": _too_large(f"request body is {int(value)} bytes; the limit is "
+                                          f"{self.max_bytes} (QA_API__MAX_BODY_BYTES)")}, status_code=413)
+                await response(scope, receive, send)
+                return
+        read = 0
+
+        async def counted():
+            nonlocal read
+            message = await receive()
+            if message["type"] == "http.request":
+                read += len(message.get("body", b""))
+                if read > self.max_bytes:
+                    raise StarletteHTTPException(413, _too_large(
+                        f"request body is over {self.max_bytes} bytes (read {read} so far, sent without a "
+                        f"Content-Length); the limit is {self.max_bytes} (QA_API__MAX_BODY_BYTES)"))
+            return message
+
+        await self.app(scope, counted, send)
 
 
 # C0 controls and DEL: no API filter value (a team, an agent, a rule id) holds one, and PostgreSQL refuses NUL
