@@ -43,13 +43,15 @@ class Invalid(QAError):
 class IngestConflict(Conflict):
     """The same (source, external_id) was sent before with different content."""
 
-    def __init__(self, source: str, external_id: str, existing_id: int):
+    def __init__(self, source: str, external_id: str, existing_id: int, changed: str | None = None):
         self.source = source
         self.external_id = external_id
         self.existing_id = existing_id
+        self.changed = changed  # the first field whose value differs (its name only), when it could be told
+        differs = f" (first difference: {changed})" if changed else ""
         super().__init__(
             f"transcript (source={source!r}, external_id={external_id!r}) already exists as id "
-            f"{existing_id} with different content; send it under a new external_id, or resend the "
+            f"{existing_id} with different content{differs}; send it under a new external_id, or resend the "
             "original content unchanged", "external_id"
         )
 

@@ -83,7 +83,8 @@ def install(app: FastAPI) -> None:
     async def _conflict(_: Request, exc: Conflict) -> JSONResponse:
         body = {"detail": str(exc), "field": exc.field}
         if isinstance(exc, IngestConflict):
-            body = {"detail": str(exc), "id": exc.existing_id, "source": exc.source, "external_id": exc.external_id}
+            body = {"detail": str(exc), "id": exc.existing_id, "source": exc.source, "external_id": exc.external_id,
+                    "field": exc.changed}
         return JSONResponse(body, status_code=409)
 
     @app.exception_handler(Invalid)

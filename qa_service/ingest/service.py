@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ValidationError
@@ -31,6 +32,7 @@ class Outcome:
     external_id: str | None = None
     errors: list[dict[str, Any]] = field(default_factory=list)
     transcript_status: TranscriptStatus | None = None
+    field: str | None = None  # a conflict: the first field whose value differs from what is stored
 
 
 def redact_transcript(t: TranscriptCreate, settings: Settings) -> TranscriptCreate:
@@ -125,15 +127,49 @@ def store(items: list[tuple[int, TranscriptCreate]], *, session: Session, known:
         elif key in inserted:  # a repeat of an item stored earlier in this batch
             same = new.same_content(first[key].content_hash)
             outcomes.append(Outcome(index, "duplicate" if same else "conflict", id=inserted[key], source=new.source,
-                                    external_id=new.external_id, transcript_status=TranscriptStatus.queued))
+                                    external_id=new.external_id, transcript_status=TranscriptStatus.queued,
+                                    field=None if same else first_difference(_fields(new), _fields(first[key]))))
         else:
             prior = existing[key]
             same = new.same_content(prior.content_hash) or (
                 settings is not None and _same_once_redacted_again(session, prior.id, new.content_hash, settings))
             outcomes.append(Outcome(index, "duplicate" if same else "conflict", id=prior.id, source=new.source,
-                                    external_id=new.external_id, transcript_status=TranscriptStatus(prior.status)))
+                                    external_id=new.external_id, transcript_status=TranscriptStatus(prior.status),
+                                    field=None if same else _stored_difference(session, prior.id, new)))
         seen.add(key)
     return outcomes
+
+
+def _instant(v: datetime | None) -> datetime | None:
+    """A time as an instant (SQLite gives stored times back without their offset: UTC)."""
+    return None if v is None else (v.replace(tzinfo=UTC) if v.tzinfo is None else v).astimezone(UTC)
+
+
+def _fields(t: Any) -> list[tuple[str, Any]]:
+    """A transcript's compared fields in the API's names, in the order a conflict names the first: a
+    ``NewTranscript`` or a stored row (whose team is ``team_id`` and turns are rows)."""
+    turns = [u if isinstance(u, dict) else {"role": u.role, "text": u.text, "start_ms": u.start_ms,
+                                            "end_ms": u.end_ms, "asr_confidence": u.asr_confidence}
+             for u in t.utterances]
+    out = [("channel", t.channel), ("agent_id", t.agent_id), ("team", getattr(t, "team_id", getattr(t, "team", None))),
+           ("queue", t.queue), ("scenario", t.scenario), ("started_at", _instant(t.started_at)),
+           ("metadata", t.meta or {}), ("utterances", len(turns))]
+    return out + [(f"utterances[{i}].{k}", u[k]) for i, u in enumerate(turns)
+                  for k in ("role", "text", "start_ms", "end_ms", "asr_confidence")]
+
+
+def first_difference(new: list[tuple[str, Any]], stored: list[tuple[str, Any]]) -> str | None:
+    """The name of the first field whose value differs, or None. Names only: values (redacted or not) never
+    leave here."""
+    return next((name for (name, a), (_, b) in zip(new, stored) if a != b), None)
+
+
+def _stored_difference(session: Session, transcript_id: int, new: transcript_repo.NewTranscript) -> str | None:
+    """What a changed resend changed, compared as stored: the new content is redacted already, as the stored
+    row is, so only redacted text is compared (and only a field's name is given back). None when the
+    difference is not in what is stored field by field (a redaction rule that changed since)."""
+    row = transcript_repo.get(session=session, transcript_id=transcript_id, with_report=False)
+    return None if row is None else first_difference(_fields(new), _fields(row))
 
 
 def _same_once_redacted_again(session: Session, transcript_id: int, content_hash: str, settings: Settings) -> bool:

@@ -45,7 +45,7 @@ def create_transcript(body: TranscriptCreate, response: Response, runtime: Runti
         raise RequestValidationError(errors)
     [outcome], _ = ingest([(0, body)], runtime=runtime)
     if outcome.status == "conflict":
-        raise IngestConflict(body.source, body.external_id, outcome.id)
+        raise IngestConflict(body.source, body.external_id, outcome.id, outcome.field)
     if outcome.status == "duplicate":
         response.status_code = status.HTTP_200_OK
     return TranscriptAccepted(id=outcome.id, source=body.source, external_id=body.external_id,
@@ -71,8 +71,8 @@ def create_batch(body: BatchCreate, runtime: RuntimeDep, response: Response, _pr
         if o.status == "conflict":
             items.append(BatchItemResult(
                 index=o.index, status="rejected", id=o.id, source=o.source, external_id=o.external_id,
-                errors=[{"loc": ["body", "transcripts", o.index], "type": "conflict",
-                         "msg": str(IngestConflict(o.source, o.external_id, o.id))}],
+                errors=[{"loc": ["body", "transcripts", o.index], "type": "conflict", "field": o.field,
+                         "msg": str(IngestConflict(o.source, o.external_id, o.id, o.field))}],
             ))
         else:
             items.append(BatchItemResult(index=o.index, status=o.status, id=o.id, source=o.source,
