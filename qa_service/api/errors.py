@@ -2,13 +2,14 @@
 validation), Unauthenticated 401, Forbidden 403 (the web UI redirects to its login page), a database
 that is down 503, Redis down or a live conversation held by another request past its lock timeout
 503 (each with Retry-After); plus the edge cases of reading a request (invalid UTF-8, JSON nested too deeply).
-A /ui page's 403, 404 or 422 is an HTML page, not the API's JSON."""
+A number too long to read is a 422 at ``body``. A /ui page's 403, 404 or 422 is an HTML page, not the API's JSON."""
 
 from __future__ import annotations
 
 import html
 import json
 import logging
+import sys
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
@@ -136,17 +137,32 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         if isinstance(exc.__cause__, RecursionError):
             return await _too_deep(request, exc.__cause__)
-        if isinstance(exc.__cause__, UnicodeDecodeError):
-            cause = exc.__cause__
-            return JSONResponse(
-                {"detail": [{"loc": ["body"], "type": "invalid_utf8",
-                             "msg": f"request body is not valid UTF-8 (byte 0x{cause.object[cause.start]:02x} "
-                                    f"at position {cause.start})"}]},
-                status_code=400,
-            )
+        unreadable = _unreadable_body(exc.__cause__)
+        if unreadable is not None:
+            return unreadable
         if _ui_page(request) and exc.status_code in (404, 422):
             return ui_error(exc.status_code, "没有这个页面" if exc.detail == "Not Found" else str(exc.detail))
         return await http_exception_handler(request, exc)
+
+
+def _unreadable_body(cause: BaseException | None) -> JSONResponse | None:
+    """The answer for a JSON body FastAPI could not read (its "There was an error parsing the body"), where
+    the cause says why: not UTF-8 (400), or a number of more digits than Python converts
+    (``sys.get_int_max_str_digits``; json raises ValueError) — a 422 at ``body``, as no field takes one."""
+    if isinstance(cause, ValueError) and "integer string conversion" in str(cause):
+        return JSONResponse(
+            {"detail": [{"loc": ["body"], "type": "number_too_long",
+                         "msg": f"a number in the body has more than {sys.get_int_max_str_digits()} digits; "
+                                "no field takes one that long (start_ms, end_ms: at most 2147483647)"}]},
+            status_code=422)
+    if isinstance(cause, UnicodeDecodeError):
+        return JSONResponse(
+            {"detail": [{"loc": ["body"], "type": "invalid_utf8",
+                         "msg": f"request body is not valid UTF-8 (byte 0x{cause.object[cause.start]:02x} "
+                                f"at position {cause.start})"}]},
+            status_code=400,
+        )
+    return None
 
 
 def _install_redis(app: FastAPI) -> None:

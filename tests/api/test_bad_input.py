@@ -207,3 +207,17 @@ def _csv_over_limits(client):
     big = client.post("/v1/kpis", content="agent_id,date,接待量\nk1,2026-10-01,99999999999999999999999\n".encode(),
                       headers={"content-type": "text/csv"})
     assert big.status_code == 422 and "largest value" in big.text, big.text[:300]
+
+
+def test_a_number_too_long_to_read_is_422_at_body(strict):
+    """5,000 digits (past Python's int-string limit) answered 400 "There was an error parsing the body"."""
+    client, sessions = strict
+    for field in ("start_ms", "asr_confidence"):
+        body = ('{"source":"s","external_id":"e","utterances":[{"role":"agent","text":"a","' + field + '":'
+                + "9" * 5000 + "}]}")
+        resp = client.post("/v1/transcripts", content=body, headers={"content-type": "application/json"})
+        assert resp.status_code == 422, resp.text
+        [err] = resp.json()["detail"]
+        assert err["loc"] == ["body"] and err["type"] == "number_too_long" and "digits" in err["msg"], err
+    with sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Transcript)) == 0
