@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from qa_service import __version__, metrics
 from qa_service.api import errors
+from qa_service.api.responses import declare_errors
 from qa_service.api.middleware import BodySizeLimit, BrowserGuard, QueryGuard, RequireCredentials, ServerTiming
 from qa_service.api.routes import health, keys, live, performance, reviews, rules, transcripts, webhooks
 from qa_service.config import Settings
@@ -84,5 +85,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
                keys.router, webhooks.router, ui_routes.router)
     for router in routers:
         app.include_router(router)
+    declare_errors(app.routes)
     app.add_middleware(ServerTiming, routes=[route for router in routers for route in router.routes])
     return app

@@ -101,7 +101,9 @@ class UtteranceCreate(BaseModel):
     ]})
 
     role: Role
-    text: str = Field(max_length=1_000_000)
+    # The limits are settings, checked by ``limit_errors`` (a 422 naming them), so the schema states none of its
+    # own: a fixed 1,000,000 here was a second, wrong limit in the OpenAPI schema and in some messages.
+    text: str = Field(description="At most QA_API__MAX_TEXT_CHARS characters (10,000 by default)")
     start_ms: int | None = Field(None, ge=0, le=MAX_MS)
     end_ms: int | None = Field(None, ge=0, le=MAX_MS)
     asr_confidence: float | None = Field(None, ge=0.0, le=1.0)
@@ -197,7 +199,8 @@ class TranscriptCreate(TranscriptHeader):
         ],
     }]})
 
-    utterances: list[UtteranceCreate] = Field(min_length=1, max_length=100_000)
+    utterances: list[UtteranceCreate] = Field(
+        min_length=1, description="At most QA_API__MAX_UTTERANCES turns (5,000 by default)")
 
     def to_domain(self) -> Transcript:
         """The domain transcript (utterances indexed from 0), for scoring without storing."""

@@ -7,6 +7,7 @@ pack or draft rule given; nothing is stored.
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
+from fastapi.exceptions import RequestValidationError
 
 from qa_service.api import presenters
 from qa_service.api.auth import QARead
@@ -36,6 +37,12 @@ def get_pack(name: str, runtime: RuntimeDep, _principal: QARead) -> PackRead:
 @router.post("/test", response_model=RuleTestResult)
 def test_rules(body: RuleTestRequest, runtime: RuntimeDep, _principal: QARead) -> RuleTestResult:
     """Dry-run a pack (or one draft rule) on a posted transcript: hits, findings and score; nothing stored."""
+    limit = runtime.settings.api.max_text_chars
+    long = [{"loc": ["body", "transcript", "utterances", i, "text"], "type": "string_too_long",
+             "msg": f"is {len(u.text)} characters; the limit is {limit} (QA_API__MAX_TEXT_CHARS)"}
+            for i, u in enumerate(body.transcript.utterances) if len(u.text) > limit]
+    if long:
+        raise RequestValidationError(long[:20])
     try:
         result = dry_run(runtime.pipeline, body.transcript.to_domain(), pack=body.pack, pack_yaml=body.pack_yaml,
                          rule=body.rule)

@@ -52,9 +52,12 @@ def create_transcript(body: TranscriptCreate, response: Response, runtime: Runti
                               status=outcome.transcript_status, duplicate=outcome.status == "duplicate")
 
 
-@router.post("/batch", response_model=BatchResult, status_code=status.HTTP_207_MULTI_STATUS)
+@router.post("/batch", response_model=BatchResult, status_code=status.HTTP_207_MULTI_STATUS,
+             responses={202: {"model": BatchResult, "description": "Every item accepted or a duplicate"},
+                        207: {"description": "Some items rejected (each with its errors); the others stored"}})
 def create_batch(body: BatchCreate, runtime: RuntimeDep, response: Response, _principal: Ingest) -> BatchResult:
-    """Store many transcripts; each item is accepted, a duplicate, or rejected with its reasons."""
+    """Store many transcripts; each item is accepted, a duplicate, or rejected with its reasons: 202 when none
+    was rejected, else 207."""
     limit = runtime.settings.api.max_batch_items
     if len(body.transcripts) > limit:
         raise RequestValidationError([{

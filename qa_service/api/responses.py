@@ -1,0 +1,59 @@
+"""The error responses every route really gives, declared in the OpenAPI schema in one place.
+
+A route declares its own successes (and the rare error it wants to describe in its own words); here
+each /v1 route gets what the middleware and the error handlers (``api/errors.py``) answer for it:
+401 and 403 (access control), 503 (database or Redis away), 404 for a route with an id in its path, 413 for one that
+takes a body, and 409 for the writes that refuse a conflicting state (``CONFLICTS``)."""
+
+from __future__ import annotations
+
+from fastapi.routing import APIRoute
+
+ERROR = {"content": {"application/json": {"schema": {"type": "object", "properties": {
+    "detail": {"description": "A one-line reason, or (bad input) a list of {loc, msg, type} naming the field"}}}}}}
+
+COMMON = {
+    401: {"description": "No key, or one that is not valid (access control on)"},
+    403: {"description": "The key's role may not do this, or another team's item; or a cross-site write"},
+    503: {"description": "The database (or, for live QA, Redis) is unavailable, or a live conversation is busy; "
+                         "retry after `Retry-After` seconds"},
+}
+NOT_FOUND = {404: {"description": "No item with that id (a team-scoped key gets 403 instead)"}}
+TOO_LARGE = {413: {"description": "The body is over QA_API__MAX_BODY_BYTES (with or without a Content-Length)"}}
+CONFLICT = {409: {"description": "Refused in the item's present state; `detail` says why, `field` names the "
+                                 "field when one is to blame"}}
+
+# (method, path) of the writes that answer 409 (Conflict raised by their service).
+CONFLICTS = frozenset({
+    ("POST", "/v1/transcripts"), ("POST", "/v1/reviews"), ("POST", "/v1/reviews/assign"),
+    ("PUT", "/v1/reviews/{review_id}/findings/{finding_id}/verdict"),
+    ("POST", "/v1/reviews/{review_id}/manual-findings"), ("DELETE", "/v1/reviews/{review_id}/manual-findings/{manual_id}"),
+    ("POST", "/v1/reviews/{review_id}/complete"), ("POST", "/v1/reviews/{review_id}/appeals"),
+    ("POST", "/v1/appeals/{appeal_id}/decision"), ("POST", "/v1/live/conversations"),
+    ("POST", "/v1/live/conversations/{conversation_id}/utterances"),
+    ("POST", "/v1/live/conversations/{conversation_id}/end"), ("POST", "/v1/live/alerts/{alert_id}/ack"),
+    ("POST", "/v1/live/alerts/{alert_id}/close"), ("POST", "/v1/webhooks/deliveries/{delivery_id}/retry"),
+    ("POST", "/v1/keys"), ("DELETE", "/v1/keys/{key_id}"),
+})
+
+
+def _api_routes(routes):
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        elif hasattr(route, "original_router"):  # FastAPI ≥ 0.16x keeps included routers whole
+            yield from _api_routes(route.original_router.routes)
+
+
+def declare_errors(routes) -> None:
+    """Add the error responses to each /v1 route's OpenAPI declaration (what it declares itself stays)."""
+    for route in _api_routes(routes):
+        if route.path.startswith("/v1/"):
+            extra = dict(COMMON)
+            if "{" in route.path:
+                extra |= NOT_FOUND
+            if route.methods & {"POST", "PUT", "PATCH"}:
+                extra |= TOO_LARGE
+            if any((m, route.path) in CONFLICTS for m in route.methods):
+                extra |= CONFLICT
+            route.responses = {**{k: {**v, **ERROR} for k, v in extra.items()}, **route.responses}
