@@ -10,10 +10,11 @@ import os
 import threading
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from qa_service import __version__, metrics
 from qa_service.api import errors
+from qa_service.api.deps import known_query
 from qa_service.api.responses import declare_errors
 from qa_service.api.middleware import BodySizeLimit, BrowserGuard, QueryGuard, RequireCredentials, ServerTiming
 from qa_service.api.routes import health, keys, live, performance, reviews, rules, transcripts, webhooks
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         title="qa_service",
         version=__version__,
         description="智能质检: ingest Chinese customer-service transcripts, score them, explain every point.",
+        dependencies=[Depends(known_query)],  # a GET naming a query parameter its route lacks is a 422
     )
     app.state.runtime = runtime
     # Set once the server begins to stop: a long-lived response (the live board's event stream) ends

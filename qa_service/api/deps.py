@@ -8,6 +8,7 @@ from typing import Annotated
 
 import redis
 from fastapi import Depends, Path, Request
+from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -115,3 +116,32 @@ def flag_reason(runtime: Runtime, session: Session, reason: str | None, *, also:
         return reason
     raise Invalid(f"unknown flag reason {reason!r}; known: {', '.join(sorted(known))}", "reason",
                   loc=("query", "reason"))
+
+
+def _query_names(dependant) -> frozenset[str]:
+    """The query parameters a route declares, its dependencies' included."""
+    names = {p.alias or p.name for p in dependant.query_params}
+    for dep in dependant.dependencies:
+        names |= _query_names(dep)
+    return frozenset(names)
+
+
+_DECLARED: dict[int, frozenset[str]] = {}
+
+
+async def known_query(request: Request) -> None:
+    """A GET of the API naming a query parameter the route does not take is a 422 naming it, with the ones it
+    takes: ``?external_id=A123`` on a route without that filter answered the whole, unfiltered list. Writes
+    and the web UI's pages are not checked (a write's parameters are few and its answer shows what it did)."""
+    route = request.scope.get("route")
+    if request.method != "GET" or route is None or not request.url.path.startswith("/v1/"):
+        return
+    known = _DECLARED.get(id(route))
+    if known is None:
+        known = _DECLARED[id(route)] = _query_names(route.dependant)
+    unknown = next((name for name in request.query_params.keys() if name not in known), None)
+    if unknown is not None:
+        raise RequestValidationError([{
+            "loc": ["query", unknown], "type": "unknown_parameter",
+            "msg": f"is not a parameter of {request.method} {route.path}; it takes: "
+                   f"{', '.join(sorted(known)) or 'none'}"}])

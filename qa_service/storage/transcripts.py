@@ -333,6 +333,7 @@ class TranscriptFilter:
     agent_id: str | None = None
     team: str | None = None
     source: str | None = None
+    external_id: str | None = None  # with source: the conversation's key (the unique index's columns)
     status: str | None = None
     flagged: bool | None = None
     reason: str | None = None
@@ -349,6 +350,8 @@ def _filtered(query: Select, f: TranscriptFilter) -> Select:
         query = query.where(Transcript.team_id == f.team)
     if f.source:
         query = query.where(Transcript.source == f.source)
+    if f.external_id:
+        query = query.where(Transcript.external_id == f.external_id)
     if f.status:
         query = query.where(Transcript.status == f.status)
     if f.since:

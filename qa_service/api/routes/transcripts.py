@@ -107,6 +107,8 @@ def list_transcripts(
     agent_id: str | None = None,
     team: str | None = None,
     source: str | None = None,
+    external_id: Annotated[str | None, Query(description=(
+        "With source: the conversation sent under this (source, external_id), if any"))] = None,
     status_: Annotated[TranscriptStatus | None, Query(alias="status")] = None,
     flagged: bool | None = None,
     reason: Annotated[str | None, Query(description="Only transcripts with a flag of this reason")] = None,
@@ -122,8 +124,11 @@ def list_transcripts(
     if limit > settings.api.page_size_max:
         raise RequestValidationError([{"loc": ["query", "limit"], "type": "less_than_equal",
                                        "msg": f"must be <= {settings.api.page_size_max}"}])
+    if external_id is not None and source is None:
+        raise RequestValidationError([{"loc": ["query", "external_id"], "type": "missing_source",
+                                       "msg": "needs source too: a conversation's key is (source, external_id)"}])
     flt = transcript_repo.TranscriptFilter(
-        agent_id=agent_id, team=scope_team(principal, team), source=source, status=status_.value if status_ else None,
+        agent_id=agent_id, team=scope_team(principal, team), source=source, external_id=external_id, status=status_.value if status_ else None,
         flagged=flagged, reason=flag_reason(runtime, session, reason), since=since, until=until,
         before_id=before_id,
     )
