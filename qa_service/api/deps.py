@@ -127,6 +127,7 @@ def _query_names(dependant) -> frozenset[str]:
 
 
 _DECLARED: dict[int, frozenset[str]] = {}
+CACHE_BUSTERS = frozenset({"_"})  # jQuery's cache=false and many HTTP clients add ?_=<time> to every GET
 
 
 async def known_query(request: Request) -> None:
@@ -139,7 +140,8 @@ async def known_query(request: Request) -> None:
     known = _DECLARED.get(id(route))
     if known is None:
         known = _DECLARED[id(route)] = _query_names(route.dependant)
-    unknown = next((name for name in request.query_params.keys() if name not in known), None)
+    unknown = next((name for name in request.query_params.keys() if name not in known and name not in CACHE_BUSTERS),
+                   None)
     if unknown is not None:
         raise RequestValidationError([{
             "loc": ["query", unknown], "type": "unknown_parameter",

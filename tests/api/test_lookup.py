@@ -28,6 +28,7 @@ def test_an_unknown_query_parameter_of_a_get_is_422_naming_it(client):
     assert client.get("/v1/reviews?agnet_id=a7").json()["detail"][0]["loc"] == ["query", "agnet_id"]
     # the declared ones, a dependency's too (a page's limit), still work
     assert client.get("/v1/transcripts?team=after-sales&limit=5&flagged=false").status_code == 200
+    assert client.get("/v1/transcripts?_=1764400000000").status_code == 200  # a client's cache-buster
     assert client.get("/v1/kpis?period=2026-10").status_code == 200
     assert client.get("/healthz?probe=1").status_code == 200  # outside /v1: not checked
 
