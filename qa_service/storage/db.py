@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -103,8 +105,44 @@ def known_revisions(engine: Engine) -> tuple[str, set[str]]:
     return script.get_current_head(), {rev.revision for rev in script.walk_revisions()}
 
 
+# pg_advisory_lock key of migrations (any fixed bigint; "qa_migr" in ASCII): one process migrates at a time
+MIGRATION_LOCK_KEY = 0x71615F6D696772
+
+
+@contextmanager
+def migration_lock(engine: Engine) -> Iterator[None]:
+    """Held while a process migrates: several processes starting together on one database (workers with
+    ``QA_DB__AUTO_MIGRATE`` on) take turns instead of all creating the same tables at once. PostgreSQL: a
+    session-level advisory lock on a connection of its own, held until the block ends (and released by the
+    server if the process dies). SQLite: an exclusive ``flock`` on ``<database>.migrate`` (the writers' lock,
+    ``<database>.writer``, is taken by the migrating connection itself)."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})")
+            conn.commit()  # a session lock: no transaction stays open on this connection while it is held
+            try:
+                yield
+            finally:
+                conn.exec_driver_sql(f"SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})")
+                conn.commit()
+        return
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:":
+        yield
+        return
+    fd = os.open(f"{database}.migrate", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # drops the lock
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to ``revision`` (idempotent)."""
+    """Bring the schema to ``revision`` (idempotent), one process at a time (:func:`migration_lock`): a
+    process that waited finds the schema its predecessor made (Alembic reads the revision after the lock)
+    and has nothing left to do."""
     from alembic import command
 
-    command.upgrade(alembic_config(engine), revision)
+    with migration_lock(engine):
+        command.upgrade(alembic_config(engine), revision)
