@@ -10,15 +10,21 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import sys
 from functools import lru_cache
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # ``rules/`` of a source checkout (the Docker image copies it to /app/rules and sets QA_SCORING__RULES_DIR).
 DEFAULT_RULES_DIR = Path(__file__).resolve().parents[1] / "rules"
+
+
+REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
 class DBSettings(BaseModel):
@@ -37,8 +43,17 @@ class RedisSettings(BaseModel):
 
     url: str | None = None
     queue: str = "qa-scoring"
-    connect_timeout_s: float = 1.0
-    socket_timeout_s: float = 5.0
+    connect_timeout_s: float = Field(1.0, gt=0)
+    socket_timeout_s: float = Field(5.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _redis_scheme(cls, url: str | None) -> str | None:
+        scheme = urlsplit(url).scheme.lower() if url else ""
+        if url and scheme not in REDIS_SCHEMES:
+            raise ValueError(f"a Redis URL starts with {', '.join(s + '://' for s in REDIS_SCHEMES)} (got "
+                             f"{scheme + '://' if scheme else 'no scheme'}), e.g. redis://redis:6379/0")
+        return url
 
 
 class APISettings(BaseModel):
@@ -46,12 +61,12 @@ class APISettings(BaseModel):
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
-    max_batch_items: int = 1000
-    max_utterances: int = 5000
-    max_text_chars: int = 10_000
-    max_body_bytes: int = 50 * 1024 * 1024
-    max_id_chars: int = 200
-    page_size_max: int = 500
+    max_batch_items: int = Field(1000, ge=1)
+    max_utterances: int = Field(5000, ge=1)
+    max_text_chars: int = Field(10_000, ge=1)
+    max_body_bytes: int = Field(50 * 1024 * 1024, ge=1)
+    max_id_chars: int = Field(200, ge=1)
+    page_size_max: int = Field(500, ge=1)
     metrics: bool = Field(True, description="Serve Prometheus metrics at GET /metrics (no key needed: keep the "
                                             "port off the public internet, or turn this off)")
     allowed_hosts: list[str] = Field(default_factory=list, description="With access control off: host names a "
@@ -123,6 +138,17 @@ class PerformanceSettings(BaseModel):
     frt_target_seconds: float = Field(30.0, gt=0, description="First-response target for transcript-derived KPIs")
     schemes_dir: Path | None = Field(None, description="Folder of appraisal schemes (default: <rules>/appraisal)")
 
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        """A zone this machine knows: it decides every figure's day, and ``qa db upgrade`` records it."""
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"no time zone {name!r} is known here: an IANA name such as Asia/Shanghai or "
+                             "UTC") from None
+        return name
+
 
 class ReviewSettings(BaseModel):
     """Human review: what enters the queue, appeal window, calibration thresholds."""
@@ -187,15 +213,16 @@ class PIISettings(BaseModel):
     @model_validator(mode="after")
     def _compiles(self) -> PIISettings:
         known = {"mobile", "landline", "id_card", "bank_card", "email", "order"}
-        for where, group in [("QA_PII", self), *((f"QA_PII__SOURCES[{k}]", v) for k, v in self.sources.items())]:
+        for where, group in [("QA_PII__", self), *((f"QA_PII__SOURCES[{k}].", v) for k, v in self.sources.items())]:
             unknown = set(group.kinds or ()) - known
             if unknown:
-                raise ValueError(f"{where}: unknown kind(s) {sorted(unknown)}; known: {', '.join(sorted(known))}")
+                raise ValueError(f"{where}KINDS: unknown kind(s) {sorted(unknown)}; known: {', '.join(sorted(known))}")
             for pattern in group.order_patterns or ():
                 try:
                     re.compile(pattern)
                 except re.error as exc:
-                    raise ValueError(f"{where}: order pattern {pattern!r} is not a regular expression: {exc}") from None
+                    raise ValueError(f"{where}ORDER_PATTERNS: {pattern!r} is not a regular expression: "
+                                     f"{exc}") from None
         return self
 
 
@@ -292,10 +319,28 @@ def masked_url(url: str | None) -> str:
     return f"{scheme}://{user}:***@{hostport}{slash}{tail}"
 
 
+def conflicts(settings: Settings) -> list[str]:
+    """Settings that load but work against each other (a warning each; the process still starts)."""
+    w = settings.worker
+    lines = []
+    if w.stale_scoring_s <= w.job_timeout_s:
+        lines.append(f"QA_WORKER__STALE_SCORING_S ({w.stale_scoring_s:g}) is not above QA_WORKER__JOB_TIMEOUT_S "
+                     f"({w.job_timeout_s}): a job still running may be taken for abandoned and queued again")
+    return lines
+
+
 @lru_cache
 def get_settings() -> Settings:
-    """Settings from the environment, built once per process (override in tests)."""
-    return Settings()
+    """Settings from the environment, built once per process (override in tests). A value they cannot take
+    raises :class:`~qa_service.config_env.SettingsInvalid` (a ``ValueError``), one line per variable; a
+    ``QA_*`` variable that sets nothing, or settings that work against each other, are a warning line each on
+    stderr."""
+    from qa_service.config_env import load
+
+    settings, warnings = load(Settings)
+    for line in warnings + conflicts(settings):
+        print(f"qa: warning: {line}", file=sys.stderr)
+    return settings
 
 
 def enforce_offline_hub() -> None:

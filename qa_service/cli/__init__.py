@@ -16,10 +16,15 @@ def main() -> None:
     from sqlalchemy.exc import DBAPIError
 
     from qa_service.cli.app import err_console
+    from qa_service.config_env import SettingsInvalid
     from qa_service.errors import ConfigError
 
     try:
         app()
+    except SettingsInvalid as exc:  # QA_* variables it cannot take: one line each, naming the variable
+        for line in exc.problems:
+            err_console.print(f"qa: {line}", markup=False, style="red", soft_wrap=True)
+        sys.exit(2)
     except ConfigError as exc:
         err_console.print(f"qa: {exc}", markup=False, style="red")
         sys.exit(2)
