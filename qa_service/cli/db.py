@@ -71,6 +71,7 @@ def purge(
     except ValueError:
         err_console.print(f"[red]--before {before!r} is not a date[/red] (YYYY-MM-DD, years {EARLIEST}–{LATEST})")
         raise typer.Exit(2)
+    _refuse_a_day_to_come(cutoff_day, settings_for(data_dir).performance.timezone)
     rt = runtime_for(data_dir)
     cutoff = datetime.combine(cutoff_day, day_time(), rt.timezone)  # local midnight
     with rt.session() as s:
@@ -95,6 +96,22 @@ def purge(
     with rt.session() as s:
         kpis = retention.purge_rest(session=s, before=cutoff_day, cutoff=cutoff, keep_kpis=keep_kpis)
     console.print(f"purged {total} transcript(s) and {kpis} KPI record(s) before {cutoff_day}")
+
+
+def _refuse_a_day_to_come(cutoff_day, timezone: str) -> None:
+    """Retention deletes days that are over: ``--before`` today at the latest (everything before today), never
+    a day to come, which would take today's conversations, those still waiting to be scored among them (a
+    mistyped year wiped a whole database). Exit 2."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    today = datetime.now(ZoneInfo(timezone)).date()
+    if cutoff_day > today:
+        err_console.print(f"qa purge refuses --before {cutoff_day}: it is after today ({today}, {timezone}), so it "
+                          f"would delete today's conversations too, those not yet scored among them; the latest "
+                          f"is --before {today} (every day before today). Nothing was deleted.", markup=False,
+                          style="red", soft_wrap=True)
+        raise typer.Exit(2)
 
 
 @app.command()

@@ -119,3 +119,24 @@ def test_purge_refuses_a_day_not_written_yyyy_mm_dd(rt, monkeypatch, tmp_path, r
     for day in ("20261010", "2026-W43", "2026-10-1"):
         out = runner.invoke(app, ["purge", "--before", day, "--dry-run"])
         assert out.exit_code == 2 and "YYYY-MM-DD" in out.output, (day, out.output)
+
+
+def test_purge_refuses_a_day_after_today_and_takes_today(rt, monkeypatch, tmp_path, request):
+    """A mistyped year (``--before 2030-01-01``) would delete every conversation, today's and those not yet
+    scored among them (found by an operator probe, 2026-11-29): a day after today (in
+    ``QA_PERFORMANCE__TIMEZONE``) is refused, nothing deleted; today itself purges every day before it."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    today = datetime.now(ZoneInfo("Asia/Shanghai"))
+    _store(rt, "today", report({"politeness": (90, 1.0, [])}), agent_id="a1", team="t",
+           started_at=today.isoformat())
+    runner = _cli_env(rt, monkeypatch, tmp_path, request)
+    for day in ("2030-01-01", (today.date() + timedelta(days=1)).isoformat()):
+        out = runner.invoke(app, ["purge", "--before", day, "--yes"])
+        assert out.exit_code == 2 and f"refuses --before {day}" in out.output, out.output
+        assert f"the latest is --before {today.date()}" in out.output and "Nothing was deleted" in out.output
+    assert _count(rt, Transcript) == 1
+    out = runner.invoke(app, ["purge", "--before", today.date().isoformat(), "--yes"])
+    assert out.exit_code == 0 and "purged 0 transcript(s)" in out.output, out.output
+    assert _count(rt, Transcript) == 1
