@@ -312,5 +312,9 @@ class BackgroundServer:
         self.thread.join(timeout=10)
 
 
-def data_dir_note(data_dir: Path) -> str:
-    return f"data dir {data_dir.resolve()} (SQLite qa.sqlite3, Redis socket, worker logs)"
+def data_dir_note(settings: Settings, workers: int) -> str:
+    """What ``qa serve`` keeps in its data dir with these settings (the database and Redis only when embedded)."""
+    held = [*(["SQLite qa.sqlite3"] if not settings.db.url else []),
+            *(["embedded Redis socket and data"] if settings.uses_embedded_redis else []),
+            *(["worker logs"] if workers else []), "pid and worker status files"]
+    return f"data dir {settings.data_dir.resolve()} ({', '.join(held)})"

