@@ -66,7 +66,7 @@ def _validation_line(err: dict, env: Mapping[str, str]) -> str:
             break
     else:
         name, n = PREFIX + DELIMITER.join(loc).upper(), len(loc)
-    inner = ".".join(loc[n:])
+    inner = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in err["loc"][n:]).lstrip(".")
     text = msg[:1].lower() + msg[1:]
     text = re.sub(r", unable to (parse|interpret) .*$", "", text)
     if err["type"] != "value_error" and isinstance(err.get("input"), (str, int, float)):

@@ -35,6 +35,8 @@ def _qa(tmp_path, *args: str, **env: str) -> subprocess.CompletedProcess:
     ("qa_worker__chunk_size", "0", "qa_worker__chunk_size: input should be greater than or equal to 1"),
     ("QA_API__PAGE_SIZE_MAX", "0", "QA_API__PAGE_SIZE_MAX: input should be greater than or equal to 1"),
     ("QA_PII__SOURCES", '{"crm": {"redact": "z"}}', "QA_PII__SOURCES: crm.redact: input should be a valid boolean"),
+    ("QA_WORKER__RETRY_BACKOFF_S", '[5, "a"]',
+     "QA_WORKER__RETRY_BACKOFF_S: [1]: input should be a valid integer, got 'a'"),
 ])
 def test_a_bad_setting_is_one_line_naming_the_variable_exit_2(tmp_path, variable, value, says):
     out = _qa(tmp_path, "status", **{variable: value})
@@ -49,8 +51,8 @@ def test_every_command_refuses_bad_settings_before_doing_anything(tmp_path, comm
     out = _qa(tmp_path, *command, QA_WORKER__MAX_ATTEMPTS="abc", QA_REDIS__URL="http://x")
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
     assert out.stderr.strip().splitlines() == [
-        "qa: QA_REDIS__URL: a Redis URL starts with redis://, rediss://, unix:// (got http://), e.g. "
-        "redis://redis:6379/0",
+        ("qa: QA_REDIS__URL: a Redis URL starts with redis://, rediss://, unix:// (got http://), e.g. "
+         "redis://redis:6379/0"),
         "qa: QA_WORKER__MAX_ATTEMPTS: input should be a valid integer, got 'abc'"]
     assert not (tmp_path / "data" / "qa.sqlite3").exists()  # nothing was created, nor started
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from qa_service.config import Settings
-from qa_service.storage.db import create_db_engine, session_scope, session_factory
+from qa_service.storage.db import create_db_engine, session_factory, session_scope
 from qa_service.storage.tables import Team
 from tests.conftest import REPO
 
