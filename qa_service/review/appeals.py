@@ -40,7 +40,7 @@ def appeal_target(review: Review, findings: Sequence[Finding], finding_id: int |
         if verdict.verdict != VerdictKind.confirmed.value:
             raise Conflict(f"{what} was rejected by the reviewer: it costs nothing to appeal", field)
         item = next(f for f in findings if f.id == finding_id)
-        if item.points == 0 and item.uncertain:
+        if item.points == 0 and item.uncertain and not item.fatal:
             raise Conflict(f"{what} costs 0 points (sent to review as uncertain: low ASR confidence or a borderline "
                            "call): it costs nothing to appeal", field)
     else:
@@ -50,7 +50,7 @@ def appeal_target(review: Review, findings: Sequence[Finding], finding_id: int |
             raise NotFound(f"{what} is not in review {review.id}", field)
         if taken := [a for a in review.appeals if a.manual_finding_id == manual_finding_id]:
             raise already_appealed(what, taken, field)
-    if item.points == 0:
+    if item.points == 0 and not item.fatal:  # a fatal one zeroes the final score: it may be appealed
         raise Conflict(f"{what} costs 0 points: it costs nothing to appeal", field)
     if item.points > 0:  # an accepted appeal withdraws its finding: withdrawing a bonus lowers the agent's score
         raise Conflict(f"{what} adds {item.points:+g} points: an accepted appeal withdraws the finding, which would "

@@ -309,6 +309,27 @@ def test_a_finding_that_costs_nothing_cannot_be_appealed(api, sessions_for):
     assert r.status_code == 201 and client.get("/v1/appeals").json()["total"] == 1, r.text
 
 
+def test_a_fatal_finding_that_costs_0_points_zeroes_the_score_and_can_be_appealed(api, sessions_for):
+    """Found by a review (2026-11-29): the ASR gate made a fatal hit on a badly heard turn 0 points but kept it
+    fatal; confirmed, it zeroed the final score, and its appeal was refused as 'costs nothing'. A reviewer's
+    manual finding may be 0 points and fatal too."""
+    client = api
+    unsure_fatal = replace(finding("politeness", "general.abuse", 0, seq=1, span=(0, 5), fatal=True), uncertain=True)
+    tid = store(client, sessions_for, "F1", report({"politeness": (100, 1.0, [unsure_fatal])}))
+    rid = client.post("/v1/reviews", json={"transcript_id": tid, "by": "qa-li"}).json()["id"]
+    r = client.post(f"/v1/reviews/{rid}/manual-findings", json={
+        "dimension": "politeness", "utterance_index": 2, "quote": "好吧", "points": 0, "fatal": True,
+        "message": "辱骂", "rule_id": "general.abuse", "by": "qa-li"})
+    assert r.status_code == 201, r.text
+    manual = r.json()["manual_findings"][0]["id"]
+    assert client.post(f"/v1/reviews/{rid}/complete", json={"by": "qa-li", "confirm_rest": True}).status_code == 200
+    done = client.get(f"/v1/reviews/{rid}").json()
+    assert done["final_score"] == 0
+    for body in ({"finding_id": done["findings"][0]["id"]}, {"manual_finding_id": manual}):
+        r = client.post(f"/v1/reviews/{rid}/appeals", json={**body, "reason": "ASR 听错了", "by": "lead"})
+        assert r.status_code == 201, r.text
+
+
 def test_appeal_window_closes(tmp_path, db_url, redis_url, redis_conn):
     settings = make_settings(tmp_path, db_url, redis_url, review=ReviewSettings(appeal_window_days=0.000001))
     with TestClient(create_app(settings)) as client:
