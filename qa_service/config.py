@@ -144,7 +144,7 @@ class PerformanceSettings(BaseModel):
         """A zone this machine knows: it decides every figure's day, and ``qa db upgrade`` records it."""
         try:
             ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder of zones ("Asia")
             raise ValueError(f"no time zone {name!r} is known here: an IANA name such as Asia/Shanghai or "
                              "UTC") from None
         return name

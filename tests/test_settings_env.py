@@ -32,6 +32,7 @@ def _qa(tmp_path, *args: str, **env: str) -> subprocess.CompletedProcess:
     ("QA_REDIS__URL", "http://x", "QA_REDIS__URL: a Redis URL starts with redis://"),
     ("QA_REDIS__CONNECT_TIMEOUT_S", "-1", "QA_REDIS__CONNECT_TIMEOUT_S: input should be greater than 0"),
     ("QA_PERFORMANCE__TIMEZONE", "Mars/Base", "QA_PERFORMANCE__TIMEZONE: no time zone 'Mars/Base'"),
+    ("QA_PERFORMANCE__TIMEZONE", "Asia", "QA_PERFORMANCE__TIMEZONE: no time zone 'Asia'"),  # a folder: OSError
     ("qa_worker__chunk_size", "0", "qa_worker__chunk_size: input should be greater than or equal to 1"),
     ("QA_API__PAGE_SIZE_MAX", "0", "QA_API__PAGE_SIZE_MAX: input should be greater than or equal to 1"),
     ("QA_PII__SOURCES", '{"crm": {"redact": "z"}}', "QA_PII__SOURCES: crm.redact: input should be a valid boolean"),

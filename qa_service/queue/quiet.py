@@ -15,16 +15,23 @@ import time
 import redis
 
 QUIET_S = 60.0
-_PHRASES = ("could not connect to redis", "redis connection timeout", "scheduler [pid")
+_PHRASES = ("could not connect to redis", "redis connection timeout")  # rq's own lines about a lost Redis
+# The last line of a traceback rq's scheduler writes into its message ("Scheduler [PID n] raised …"):
+_ERROR_LINE = ("redis.exceptions.ConnectionError", "redis.exceptions.TimeoutError")
 
 
 def _redis_error(exc: BaseException | None) -> bool:
-    seen = 0
-    while exc is not None and seen < 10:  # the chain: "during handling of the above exception …"
-        if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
-            return True
-        exc, seen = exc.__cause__ or exc.__context__, seen + 1
-    return False
+    """The error raised was Redis's (not one raised while handling it: that is a bug of its own)."""
+    return isinstance(exc, (redis.ConnectionError, redis.TimeoutError))
+
+
+def _about_redis(record: logging.LogRecord) -> bool:
+    if _redis_error(record.exc_info[1] if record.exc_info else None):
+        return True
+    lines = [line for line in record.getMessage().splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].startswith("Scheduler [PID"):  # the traceback is in the text: its last line
+        return lines[-1].strip().startswith(_ERROR_LINE)
+    return any(phrase in lines[0].lower() for phrase in _PHRASES) if lines else False
 
 
 class RedisLossFilter(logging.Filter):
@@ -37,9 +44,7 @@ class RedisLossFilter(logging.Filter):
         self.dropped = 0
 
     def filter(self, record: logging.LogRecord) -> bool:
-        about_redis = _redis_error(record.exc_info[1] if record.exc_info else None) or any(
-            phrase in record.getMessage().lower() for phrase in _PHRASES)
-        if not about_redis:
+        if not _about_redis(record):
             return True
         now = time.monotonic()
         if now - self.last < self.quiet_s:
