@@ -1,10 +1,10 @@
 """Store first, then enqueue; the reconciler queues whatever was left behind.
 
-Two queues, taken in order by every worker: new conversations (``QA_REDIS__QUEUE``), then the
-backlog (``<queue>-backlog``): whatever the reconciler queues — rows ``qa rescore`` marked to be scored
-again, rows left behind or lost. A re-score of a month never holds up today's conversations, and the
-reconciler tops the backlog up to :data:`BACKLOG_BATCHES` passes' worth instead of copying a million
-rows into Redis at once.
+Two queues, taken in order by every worker: conversations (``QA_REDIS__QUEUE``: new ones, and those
+the reconciler finds left behind, lost or abandoned), then the backlog (``<queue>-backlog``): rows
+``qa rescore`` and ``qa requeue --failed`` marked to be scored again. A re-score of a month never holds
+up today's conversations, and the reconciler tops the backlog up to :data:`BACKLOG_BATCHES` passes'
+worth instead of copying a million rows into Redis at once.
 
 The database is the source of truth. A transcript is committed as ``received`` before any
 job exists. Enqueueing can fail (Redis down) or be lost (Redis restarted without
@@ -177,8 +177,8 @@ def backlog_room(settings: Settings, connection: redis.Redis) -> int:
 def reconcile(
     *, settings: Settings, sessions: sessionmaker[Session], connection: redis.Redis, grace_s: float | None = None
 ) -> ReconcileResult:
-    """Queue, on the backlog, transcripts that were stored but never queued (or marked to be scored again),
-    lost from the queue, or abandoned."""
+    """Queue transcripts that were stored but never queued, lost from the queue, or abandoned; those marked to
+    be scored again (``qa rescore``, ``qa requeue --failed``) on the backlog, while it has room."""
     w = settings.worker
     grace = timedelta(seconds=w.received_grace_s if grace_s is None else grace_s)
     now = utcnow()
@@ -190,10 +190,11 @@ def reconcile(
         log.warning("queue unreachable, nothing requeued: %s", exc)
         room, result.unreachable = w.reconcile_batch, True  # still counted below, for the caller's message
     with session_scope(sessions) as session:
-        result.received = transcript_repo.ids_to_reconcile(
-            session=session, status=TranscriptStatus.received, changed_before=now - grace, limit=room,
-            newest_first=True,
-        ) if room else []
+        left = transcript_repo.ids_to_reconcile(session=session, status=TranscriptStatus.received,
+                                               changed_before=now - grace, limit=w.reconcile_batch, marked=False)
+        marked = transcript_repo.ids_to_reconcile(session=session, status=TranscriptStatus.received,
+                                                 changed_before=now - grace, limit=room, marked=True) if room else []
+        result.received = left + marked
         queued = transcript_repo.queued_by_job(session=session, changed_before=now - grace, limit=w.reconcile_batch)
         result.stale = transcript_repo.ids_to_reconcile(
             session=session, status=TranscriptStatus.scoring, changed_before=stale_before, limit=w.reconcile_batch,
@@ -206,10 +207,12 @@ def reconcile(
         log.warning("queue unreachable, nothing requeued: %s", exc)
         result.unreachable = True
         return result
-    todo = result.received + result.lost + result.stale
-    if todo:
+    todo = left + result.lost + result.stale  # new conversations that went astray: the queue
+    if todo or marked:
         queued = set(enqueue_and_mark(todo, settings=settings, connection=connection, sessions=sessions,
-                                      stale_before=stale_before, backlog=True))
+                                      stale_before=stale_before))
+        queued |= set(enqueue_and_mark(marked, settings=settings, connection=connection, sessions=sessions,
+                                       stale_before=stale_before, backlog=True))  # marked to score again
         result.unreachable = not queued
         for reason in ("received", "lost", "stale"):  # only what Redis took
             metrics.REQUEUED.labels(reason).inc(sum(1 for i in getattr(result, reason) if i in queued))

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Select, and_, func, or_, select, update
@@ -389,21 +389,19 @@ def list_filtered(
     return list(session.scalars(query)), int(total or 0)
 
 
-def ids_to_reconcile(
-    *, session: Session, status: TranscriptStatus, changed_before: datetime, limit: int, newest_first: bool = False
-) -> list[int]:
-    """Up to ``limit`` rows of ``status`` unchanged since ``changed_before``: by id, or with ``newest_first``
-    the latest status change first (rows ``qa rescore`` and ``qa requeue --failed`` mark are given a day-old
-    one, so a conversation left behind by ingest meanwhile is not queued behind a month's re-score)."""
-    order = (Transcript.status_changed_at.desc(), Transcript.id) if newest_first else (Transcript.id,)
-    return list(
-        session.scalars(
-            select(Transcript.id)
-            .where(Transcript.status == status.value, Transcript.status_changed_at < changed_before)
-            .order_by(*order)
-            .limit(limit)
-        )
-    )
+# The status time of rows ``qa rescore`` and ``qa requeue --failed`` mark to be scored again: the reconciler
+# queues those on the backlog (behind new conversations); a received row with any other was left behind.
+MARKED_AT = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def ids_to_reconcile(*, session: Session, status: TranscriptStatus, changed_before: datetime, limit: int,
+                     marked: bool | None = None) -> list[int]:
+    """Up to ``limit`` rows of ``status`` unchanged since ``changed_before``, by id; ``marked``: only those
+    marked to be scored again (True) or only the others (False)."""
+    query = select(Transcript.id).where(Transcript.status == status.value, Transcript.status_changed_at < changed_before)
+    if marked is not None:
+        query = query.where(Transcript.status_changed_at <= MARKED_AT if marked else Transcript.status_changed_at > MARKED_AT)
+    return list(session.scalars(query.order_by(Transcript.id).limit(limit)))
 
 
 def reset_failed(*, session: Session, ids: Sequence[int] | None = None) -> list[int]:
@@ -416,7 +414,7 @@ def reset_failed(*, session: Session, ids: Sequence[int] | None = None) -> list[
         session.execute(
             update(Transcript)
             .where(Transcript.id.in_(found))
-            .values(status=TranscriptStatus.received.value, attempts=0, status_changed_at=utcnow() - timedelta(days=1))
+            .values(status=TranscriptStatus.received.value, attempts=0, status_changed_at=MARKED_AT)
             .execution_options(synchronize_session=False)
         )
     return found
@@ -434,8 +432,8 @@ def _rescorable(query: Select, flt: TranscriptFilter, reviewed: bool = False) ->
 
 def mark_for_rescoring(*, session: Session, flt: TranscriptFilter, limit: int) -> list[int]:
     """Up to ``limit`` scored transcripts of the filter (none under review or reviewed), the newest below
-    ``flt.before_id``, moved to ``received`` with their attempts reset and an old status time: the
-    reconciler queues them and the workers score them again (``qa rescore``). Their reports stay until the
+    ``flt.before_id``, moved to ``received`` with their attempts reset and status time MARKED_AT: the
+    reconciler queues them on the backlog and the workers score them again (``qa rescore``). Their reports stay until the
     new ones replace them. Returns their ids, newest first."""
     chosen = _rescorable(select(Transcript.id), flt).order_by(Transcript.id.desc()).limit(limit)
     # One statement, the ids chosen inside it: a list of them as parameters would pass SQLite's limit on
@@ -444,7 +442,7 @@ def mark_for_rescoring(*, session: Session, flt: TranscriptFilter, limit: int) -
         update(Transcript)
         .where(Transcript.id.in_(chosen.scalar_subquery()), Transcript.status == TranscriptStatus.scored.value)
         .values(status=TranscriptStatus.received.value, attempts=0, last_error=None,
-                status_changed_at=utcnow() - timedelta(days=1))
+                status_changed_at=MARKED_AT)
         .returning(Transcript.id)
         .execution_options(synchronize_session=False)
     ), reverse=True)

@@ -69,8 +69,12 @@ def test_metrics_expose_ingest_queue_worker_and_reconciler_series(client, settin
     text = metrics.exposition("worker")[0].decode()
     assert _value(text, 'qa_reconciler_requeued_total{reason="received"}') - \
         _value(before_worker, 'qa_reconciler_requeued_total{reason="received"}') == 1
-    text = client.get("/metrics").text  # the reconciler queues on the backlog
-    assert _value(text, "qa_backlog_depth") == 1  # (its first job is still on the queue: the row says received)
+    text = client.get("/metrics").text
+    assert _value(text, "qa_backlog_depth") == 0  # a conversation left behind goes on the queue
+    with runtime.session() as s:  # qa rescore's marking: the reconciler queues it on the backlog
+        assert len(repo.mark_for_rescoring(session=s, flt=repo.TranscriptFilter(), limit=1)) == 1
+    reconcile(settings=settings, sessions=runtime.sessions, connection=runtime.redis, grace_s=0)
+    assert _value(client.get("/metrics").text, "qa_backlog_depth") == 1
 
 
 def test_worker_serves_its_own_metrics_port():

@@ -1,5 +1,5 @@
-"""The backlog queue: what the reconciler queues (a re-score, rows left behind) waits for new conversations,
-and is topped up a pass at a time instead of copied into Redis at once."""
+"""The backlog queue: rows marked to be scored again (a re-score) wait for new conversations — and for those
+the reconciler finds left behind — and are topped up a pass at a time instead of copied into Redis at once."""
 
 from __future__ import annotations
 
@@ -39,21 +39,21 @@ def test_rescored_rows_wait_in_the_backlog_behind_new_conversations(tmp_path, sq
     redis_conn.delete(f"rq:queue:{settings.redis.queue}")  # its job is gone with Redis
 
     first = reconcile(settings=settings, sessions=sessions, connection=redis_conn)
-    assert first.received[0] == new_left and len(first.received) == 2  # a pass: the left-behind row first
+    assert first.received[0] == new_left and len(first.received) == 3  # the left-behind row, and a pass (2)
     second = reconcile(settings=settings, sessions=sessions, connection=redis_conn)
     assert len(second.received) == 2  # topped up to two passes' worth
     third = reconcile(settings=settings, sessions=sessions, connection=redis_conn)
     assert third.received == [] and not third.unreachable  # full: the rest wait in the database, not in Redis
-    backlog = f"rq:queue:{settings.redis.queue}-backlog"
-    assert redis_conn.llen(backlog) == 4 and redis_conn.llen(f"rq:queue:{settings.redis.queue}") == 0
-    assert sum(t.status == "received" for t in _rows(sessions).values()) == 3
+    backlog, queue = f"rq:queue:{settings.redis.queue}-backlog", f"rq:queue:{settings.redis.queue}"
+    assert redis_conn.llen(backlog) == 4 and redis_conn.llen(queue) == 1  # the row left behind: on the queue
+    assert sum(t.status == "received" for t in _rows(sessions).values()) == 2
 
     fresh = client.post("/v1/transcripts", json=transcript("fresh")).json()["id"]  # on the queue, after them
     run_worker(settings, burst=True, reconcile=False)
     rows = _rows(sessions)
     done = sorted((t for t in rows.values() if t.status == "scored"), key=lambda t: (t.scored_at, t.id))
-    assert done[0].id == fresh  # scored before every backlog job queued ahead of it
-    assert len(done) == 5 and redis_conn.llen(backlog) == 0
+    assert {done[0].id, done[1].id} == {new_left, fresh}  # scored before every backlog job queued ahead of them
+    assert len(done) == 6 and redis_conn.llen(backlog) == 0
     while any(t.status == "received" for t in _rows(sessions).values()):
         assert reconcile(settings=settings, sessions=sessions, connection=redis_conn).received
         run_worker(settings, burst=True, reconcile=False)

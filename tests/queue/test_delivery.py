@@ -108,8 +108,8 @@ def test_requeue_command_queues_left_behind(tmp_path, sqlite_url, redis_url, red
         get_settings.cache_clear()
     assert out.exit_code == 0, out.output
     assert "1 lost from the queue" in out.output
-    assert redis_conn.llen(f"rq:queue:{settings.redis.queue}-backlog") == 1  # what the reconciler queues
-    assert redis_conn.llen(f"rq:queue:{settings.redis.queue}") == 0
+    assert redis_conn.llen(f"rq:queue:{settings.redis.queue}") == 1  # a conversation: not the backlog
+    assert redis_conn.llen(f"rq:queue:{settings.redis.queue}-backlog") == 0
     sessions = session_factory(create_db_engine(settings))
     assert _status(sessions, tid).status == "queued"
 
