@@ -145,17 +145,19 @@ def _instant(v: datetime | None) -> datetime | None:
     return None if v is None else (v.replace(tzinfo=UTC) if v.tzinfo is None else v).astimezone(UTC)
 
 
+_TURN = ("role", "text", "start_ms", "end_ms", "asr_confidence")
+
+
 def _fields(t: Any) -> list[tuple[str, Any]]:
     """A transcript's compared fields in the API's names, in the order a conflict names the first: a
-    ``NewTranscript`` or a stored row (whose team is ``team_id`` and turns are rows)."""
-    turns = [u if isinstance(u, dict) else {"role": u.role, "text": u.text, "start_ms": u.start_ms,
-                                            "end_ms": u.end_ms, "asr_confidence": u.asr_confidence}
-             for u in t.utterances]
-    out = [("channel", t.channel), ("agent_id", t.agent_id), ("team", getattr(t, "team_id", getattr(t, "team", None))),
-           ("queue", t.queue), ("scenario", t.scenario), ("started_at", _instant(t.started_at)),
-           ("metadata", t.meta or {}), ("utterances", len(turns))]
-    return out + [(f"utterances[{i}].{k}", u[k]) for i, u in enumerate(turns)
-                  for k in ("role", "text", "start_ms", "end_ms", "asr_confidence")]
+    ``NewTranscript`` or a stored row (whose team is ``team_id`` and turns are rows). The turns are one
+    field: named turn by turn, a resend could test a guess at one turn's words after another (an ingest
+    key may not read transcripts)."""
+    turns = tuple(tuple(u[k] for k in _TURN) if isinstance(u, dict) else tuple(getattr(u, k) for k in _TURN)
+                  for u in t.utterances)
+    return [("channel", t.channel), ("agent_id", t.agent_id), ("team", getattr(t, "team_id", getattr(t, "team", None))),
+            ("queue", t.queue), ("scenario", t.scenario), ("started_at", _instant(t.started_at)),
+            ("metadata", t.meta or {}), ("utterances", turns)]
 
 
 def first_difference(new: list[tuple[str, Any]], stored: list[tuple[str, Any]]) -> str | None:
