@@ -377,19 +377,30 @@ def _overlap(spans: list[tuple[date, date, str]], start: date, end: date) -> tup
 Spans = dict[str, list[tuple[date, date, str]]]  # per agent: the days of the rows accepted, sorted, disjoint
 
 
+@dataclass
+class Accepted:
+    """The days of the rows accepted so far from one file (a workbook's sheets are one file): ``spans`` per
+    agent, of the rows with a summed figure (sorted, disjoint); ``exact`` every accepted record's days by key,
+    rows of ratings alone too (a duplicate of those is still a duplicate)."""
+
+    spans: Spans = field(default_factory=lambda: defaultdict(list))
+    exact: dict[tuple[str, date, date], tuple[date, date, str]] = field(default_factory=dict)
+
+
 def parse_rows(rows: Iterable[tuple[int, dict[str, Any]]], headers: list[str],
                mapping: dict[str, str] | None = None, *, label: str = "line", sheet: str | None = None,
-               spans: Spans | None = None) -> KpiParse:
+               accepted: Accepted | None = None) -> KpiParse:
     """Validate rows (line number, {header: cell}). Rows of one agent may not share a day: the same days
     twice is a duplicate, a month next to its days an overlap (either would count twice); both are row
     errors on the later line, naming the earlier one as ``{label} N``. A row of ratings alone overlaps freely
-    (ratings are averaged, not summed), but is still a duplicate of a row over the same days. ``spans``
-    carries the rows accepted from the sheets read before (a workbook's sheets are one file)."""
+    (ratings are averaged, not summed), but is still a duplicate of a row over the same days. ``accepted``
+    carries the rows accepted from the sheets read before (a workbook's sheets are one file), the rows of
+    ratings alone too: the same agent and days on two sheets is a duplicate whichever sheet comes first."""
     columns, ignored = resolve_columns(headers, mapping)
     factors = column_factors(columns)
     records, errors = [], []
-    spans = defaultdict(list) if spans is None else spans
-    exact: dict[tuple[str, date, date], tuple[date, date, str]] = {}  # this sheet's accepted records' days
+    accepted = Accepted() if accepted is None else accepted
+    spans, exact = accepted.spans, accepted.exact
     for line, row in rows:
         if not any(v is not None and str(v).strip() for v in row.values()):
             continue  # blank line

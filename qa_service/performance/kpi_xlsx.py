@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections import defaultdict
 from pathlib import Path
 from typing import IO, Any, Iterator
 
-from qa_service.performance.kpi import HEADER_SEARCH, KpiFileError, KpiParse, Spans, header_index, parse_rows, title_note
+from qa_service.performance.kpi import HEADER_SEARCH, Accepted, KpiFileError, KpiParse, header_index, parse_rows, title_note
 from qa_service.performance.kpi_cells import FormulaWithoutValue, PercentCell
 
 _MERGE = re.compile(rb'<(?:\w+:)?mergeCell\b[^>]*?\bref="([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?"')
@@ -120,11 +119,11 @@ def read_xlsx(source: Path | IO[bytes], mapping: dict[str, str] | None, *, sheet
         if sheet is not None and sheet not in names:
             raise KpiFileError(f"no sheet {sheet!r} in the workbook; its sheets: {', '.join(map(repr, names))}")
         result = KpiParse([], [], {}, [])
-        spans: Spans = defaultdict(list)
+        accepted = Accepted()  # the rows of every sheet read so far: the workbook is one file
         skipped = []
         for name in [sheet] if sheet is not None else names:
             label = name if len(names) > 1 else None
-            got = _read_sheet(wb[name], formulas[name], mapping, label, spans,
+            got = _read_sheet(wb[name], formulas[name], mapping, label, accepted,
                               required=sheet is not None or len(names) == 1)
             if got is None:
                 skipped.append(name)
@@ -145,7 +144,7 @@ def read_xlsx(source: Path | IO[bytes], mapping: dict[str, str] | None, *, sheet
     return result
 
 
-def _read_sheet(ws: Any, formulas_ws: Any, mapping: dict[str, str] | None, label: str | None, spans: Spans,
+def _read_sheet(ws: Any, formulas_ws: Any, mapping: dict[str, str] | None, label: str | None, accepted: Accepted,
                 required: bool) -> KpiParse | None:
     """One sheet's rows (None: the sheet has no agent column, and was not asked for by name)."""
     rows = _fill_merges(_sheet_rows(ws, formulas_ws), sheet_merges(ws))
@@ -160,7 +159,7 @@ def _read_sheet(ws: Any, formulas_ws: Any, mapping: dict[str, str] | None, label
     body = itertools.chain(head[index + 1:], rows)
     try:
         parsed = parse_rows(((n, dict(zip(headers, cells))) for n, cells in body), headers, mapping,
-                            sheet=label, spans=spans)
+                            sheet=label, accepted=accepted)
     except KpiFileError as exc:
         raise KpiFileError(f"sheet {ws.title!r}: {exc}") from None
     if index:

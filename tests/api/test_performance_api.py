@@ -375,3 +375,29 @@ def test_kpis_csv_body_in_its_declared_charset_and_xlsx_bodies(client, tmp_path)
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "xlsx", "数据", 2, "contacts"]
     r = client.post("/v1/kpis", content=b"\xd0\xcf\x11\xe0" + b"\0" * 60, headers={"Content-Type": "application/json"})
     assert r.status_code == 422 and "save it as .xlsx" in r.text
+
+
+def test_kpis_xlsx_one_agent_and_month_on_two_sheets_is_one_row_and_one_error(client):
+    """Was: 评分 (主管评分 90) then 接待 (接待量 300) for a1 and 2026-10 answered inserted 2, rejected 0, and
+    the one row stored held contacts 300 alone: the rating was lost."""
+    from io import BytesIO
+
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.active.title = "评分"
+    wb.active.append(["坐席工号", "月份", "主管评分"])
+    wb.active.append(["a1", "2026-10", 90])
+    ws = wb.create_sheet("接待")
+    ws.append(["坐席工号", "月份", "接待量"])
+    ws.append(["a1", "2026-10", 300])
+    buf = BytesIO()
+    wb.save(buf)
+    r = client.post("/v1/kpis", content=buf.getvalue(), headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["inserted"], body["rejected"]) == (1, 1)
+    assert (body["errors"][0]["sheet"], body["errors"][0]["line"]) == ("接待", 2)
+    assert "duplicate of sheet '评分' line 2" in body["errors"][0]["problem"]
+    [row] = client.get("/v1/kpis", params={"period": "2026-10"}).json()
+    assert row["values"] == {"supervisor_rating": 90}

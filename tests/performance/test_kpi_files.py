@@ -110,3 +110,21 @@ def test_an_xlsx_named_xls_or_csv_is_read_as_the_workbook_it_is(tmp_path):
     wb.active.append(["x1", date(2026, 10, 1), 4])
     path = _save(wb, tmp_path, "k.xls")
     assert [r.agent_id for r in read_kpi_file(path).records] == ["x1"]
+
+
+def test_xlsx_the_same_agent_and_days_on_two_sheets_is_a_duplicate_whichever_sheet_has_ratings(tmp_path):
+    """Was: a sheet of 主管评分 alone before a sheet of 接待量 for the same agent and month accepted both,
+    and the second upsert overwrote the first (the rating lost); the other sheet order was caught."""
+    for order in (("评分", "接待"), ("接待", "评分")):
+        wb = Workbook()
+        wb.remove(wb.active)
+        for name in order:
+            ws = wb.create_sheet(name)
+            ws.append(["坐席工号", "月份", "主管评分" if name == "评分" else "接待量"])
+            ws.append(["a1", "2026-10", 90 if name == "评分" else 300])
+        parsed = read_kpi_file(_save(wb, tmp_path))
+        first, later = order
+        assert [(r.sheet, r.line) for r in parsed.records] == [(first, 2)]
+        assert [str(e) for e in parsed.errors] == [
+            f"sheet '{later}' line 2: period: duplicate of sheet '{first}' line 2 for agent a1 "
+            "(2026-10-01..2026-10-31); one row per agent and day"]
