@@ -13,7 +13,7 @@ from qa_service.config import Settings
 from qa_service.errors import Invalid
 from qa_service.performance import export
 from qa_service.performance.appraisal import appraisal_rows
-from qa_service.performance.kpi import KPI_FIELDS, KpiRecord, RowError, days_label, range_field, row_problems
+from qa_service.performance.kpi import KPI_FIELDS, KpiRecord, RowError, days_label, range_field, row_problems, where
 from qa_service.performance.kpi_checks import ImportNotes, import_notes
 from qa_service.performance.kpi_fields import RATING_FIELDS, rating_only
 from qa_service.performance.qa_stats import TIMES, QaStats, median_of_counts
@@ -78,6 +78,21 @@ def _overlap_errors(session: Session, records: list[KpiRecord], effective: list[
     return errors
 
 
+def _duplicate_errors(records: list[KpiRecord]) -> dict[int, RowError]:
+    """A record of an agent and days an earlier record of the batch has: index → row error. Stored one after
+    the other, the later would overwrite the earlier (its fields lost) and both would count as inserted; a
+    parsed file never holds two (``parse_rows`` refuses them), a caller's own records may."""
+    first: dict[tuple, KpiRecord] = {}
+    errors = {}
+    for n, r in enumerate(records):
+        if r.key in first:
+            errors[n] = RowError(r.line, range_field(r), (
+                f"duplicate of {where(first[r.key].line, first[r.key].sheet)} for agent {r.agent_id} "
+                f"({days_label(r.date_from, r.date_to)}); one row per agent and day"), sheet=r.sheet)
+        first.setdefault(r.key, r)
+    return errors
+
+
 def import_kpis(*, session: Session, records: list[KpiRecord], source: str | None, known: KnownIds,
                 replace: bool = False) -> KpiImport:
     """Store parsed KPI records; an agent and days already stored is updated, never added to.
@@ -99,7 +114,7 @@ def import_kpis(*, session: Session, records: list[KpiRecord], source: str | Non
         if before is not None and not replace:
             values = {f: before[f] if values[f] is None else values[f] for f in KPI_FIELDS}
         merged.append(values)
-    refused = _overlap_errors(session, records, merged)
+    refused = _duplicate_errors(records) | _overlap_errors(session, records, merged)
     rows, updated, cleared = [], set(), set()
     for n, r in enumerate(records):
         before, values = stored.get(r.key), merged[n]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -29,10 +30,15 @@ class UpsertResult:
 def upsert_many(*, session: Session, rows: Sequence[dict[str, Any]], known: KnownIds) -> UpsertResult:
     """Store ``agent_kpis`` rows (agent_id, team_id, date_from, date_to, source and KPI columns); a row for
     an agent and days already stored overwrites every column (never adds to it): callers that keep fields
-    pass the stored values in."""
+    pass the stored values in. Two rows of one agent and days are refused (``ValueError``): stored one after
+    the other, the later would silently overwrite the earlier and both count as inserted."""
     result = UpsertResult()
     if not rows:
         return result
+    keys = [(r["agent_id"], r["date_from"], r["date_to"]) for r in rows]
+    if len(set(keys)) < len(keys):
+        twice = next(k for k, n in Counter(keys).items() if n > 1)
+        raise ValueError(f"two rows for agent {twice[0]} over {twice[1]}..{twice[2]}; merge them before storing")
     ensure_agents_and_teams(session=session, known=known,
                             items=[SimpleNamespace(agent_id=r["agent_id"], team=r["team_id"]) for r in rows])
     now = utcnow()

@@ -61,3 +61,23 @@ def test_performance_service_records_and_every_export_format(rt):
             service.export_appraisals(session=s, settings=rt.settings, schemes=rt.schemes.get(), period=october,
                                       fmt="json", scheme="nope")
         assert unknown.value.loc == ("query", "scheme")
+
+
+def test_two_records_of_one_agent_and_days_in_a_batch_are_never_both_inserted(rt):
+    """Was: two records with one key reaching the store were 'inserted 2', the later overwriting the earlier
+    (its fields lost). The service refuses the later as a duplicate; the repository refuses such rows."""
+    from qa_service.performance.kpi import KpiRecord
+    from qa_service.storage import kpis as kpi_repo
+
+    day = parse_period("2026-10")
+    records = [KpiRecord("d1", day.start, day.end, values={"supervisor_rating": 90}, line=2, sheet="评分"),
+               KpiRecord("d1", day.start, day.end, values={"contacts": 300}, line=2, sheet="接待")]
+    with rt.session() as s:
+        stored = service.import_kpis(session=s, records=records, source="test", known=rt.known_ids)
+    assert (stored.inserted, stored.replaced) == (1, 0)
+    assert [str(e) for e in stored.errors] == [
+        "sheet '接待' line 2: period: duplicate of sheet '评分' line 2 for agent d1 (2026-10-01..2026-10-31); "
+        "one row per agent and day"]
+    row = {"agent_id": "d2", "team_id": None, "date_from": day.start, "date_to": day.end, "source": None}
+    with rt.session() as s, pytest.raises(ValueError, match="two rows for agent d2 over 2026-10-01..2026-10-31"):
+        kpi_repo.upsert_many(session=s, rows=[{**row, "contacts": 1}, {**row, "contacts": 2}], known=rt.known_ids)
