@@ -30,6 +30,7 @@ from qa_service.performance.kpi_cells import (
     TIME_UNITS,
     UNIT,
     FormulaWithoutValue,
+    MergedFigure,
     PercentCell,
     clock_seconds,
     column_factor,
@@ -342,6 +343,10 @@ def parse_row(line: int, row: dict[str, Any], columns: dict[str, str], factors: 
     for f in [f for f, (_, raw) in got.items() if isinstance(raw, FormulaWithoutValue)]:
         errors.append(RowError(line, f, "is a formula without a saved value; open and save the file in Excel or "
                                         "WPS, or export values only", got.pop(f)[1].formula[:100], sheet))
+
+    for f in [f for f, (_, raw) in got.items() if isinstance(raw, MergedFigure)]:
+        cell = got.pop(f)[1]
+        errors.append(RowError(line, f, cell.problem, str(cell.value)[:100], sheet))
 
     agent, team = _row_ids(got, err)
     start, end = _row_days(got, err)

@@ -68,6 +68,21 @@ class FormulaWithoutValue:
     formula: str
 
 
+@dataclass(frozen=True)
+class MergedFigure:
+    """An XLSX cell of a figure column merged over the rows ``first``..``last`` (a team's 接待量 shown once
+    beside its agents): whose figure it is cannot be told, so each row it covers is refused."""
+
+    value: Any
+    first: int
+    last: int
+
+    @property
+    def problem(self) -> str:
+        return (f"merged over lines {self.first}–{self.last}: a figure must be on one agent's row (unmerge the "
+                "cell and give each agent's row its own figure)")
+
+
 _CLOCK = re.compile(r"^(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:\.\d+)?)$")
 
 

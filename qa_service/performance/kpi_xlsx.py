@@ -1,6 +1,6 @@
-"""KPI workbooks (XLSX) read as Excel shows them: every sheet with an agent column, a merged cell's value on
-every row it covers, a percent-formatted cell as the percentage shown, a formula without a saved result
-named as such.
+"""KPI workbooks (XLSX) read as Excel shows them: every sheet with an agent column, a merged key cell's value
+(agent, team, date, period) on every row it covers and a merged figure refused on each, a percent-formatted
+cell as the percentage shown, a formula without a saved result named as such.
 
 The workbook is streamed (openpyxl's read-only mode), so memory does not grow with the rows. Read-only mode
 does not expose merged ranges; they are read from the ``<mergeCells>`` element that follows a sheet's rows,
@@ -14,8 +14,18 @@ import re
 from pathlib import Path
 from typing import IO, Any, Iterator
 
-from qa_service.performance.kpi import HEADER_SEARCH, Accepted, KpiFileError, KpiParse, header_index, parse_rows, title_note
-from qa_service.performance.kpi_cells import FormulaWithoutValue, PercentCell
+from qa_service.performance.kpi import (
+    HEADER_SEARCH,
+    KEY_FIELDS,
+    Accepted,
+    KpiFileError,
+    KpiParse,
+    header_index,
+    parse_rows,
+    resolve_columns,
+    title_note,
+)
+from qa_service.performance.kpi_cells import FormulaWithoutValue, MergedFigure, PercentCell
 
 _MERGE = re.compile(rb'<(?:\w+:)?mergeCell\b[^>]*?\bref="([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?"')
 _MERGES_START = re.compile(rb"<(?:\w+:)?mergeCells\b")
@@ -61,19 +71,34 @@ def sheet_merges(ws: Any) -> list[Merge]:
     return sorted(merges)
 
 
-def _fill_merges(rows: Iterator[tuple[int, list[Any]]], merges: list[Merge]) -> Iterator[tuple[int, list[Any]]]:
-    """Rows with each merged range's value (its top cell's) in its first column on every row it covers."""
+def merge_kinds(headers: list[str], mapping: dict[str, str] | None) -> dict[int, str]:
+    """Column (1-based) → ``key`` (agent, team, date, period: a merged one names every row it covers) or
+    ``figure`` (a KPI: a merged one is no agent's alone); other columns are not read."""
+    try:
+        columns, _ = resolve_columns(headers, mapping)
+    except KpiFileError:
+        return {}  # parse_rows says why
+    return {i: "key" if columns[h] in KEY_FIELDS else "figure"
+            for i, h in enumerate(headers, start=1) if h in columns}
+
+
+def _fill_merges(rows: Iterator[tuple[int, list[Any]]], merges: list[Merge], kinds: dict[int, str]
+                 ) -> Iterator[tuple[int, list[Any]]]:
+    """Rows with each merged range's value (its top cell's) in its first column on every row it covers, in a
+    key column; in a figure column a :class:`MergedFigure` on every row it covers (each refused), unless
+    the merged cell is empty. Merges in other columns are left as they are."""
     i, active = 0, []  # active: (last row, column, value)
     for n, cells in rows:
         active = [a for a in active if a[0] >= n]
-        for last, col, value in active:
-            cells.extend([None] * (col - len(cells)))
-            cells[col - 1] = value
         while i < len(merges) and merges[i][0] <= n:
             first, last, col = merges[i]
             i += 1
-            if first == n:
-                active.append((last, col, cells[col - 1] if col <= len(cells) else None))
+            value = cells[col - 1] if col <= len(cells) else None
+            if first == n and col in kinds and value is not None:
+                active.append((last, col, value if kinds[col] == "key" else MergedFigure(value, first, last)))
+        for last, col, value in active:
+            cells.extend([None] * (col - len(cells)))
+            cells[col - 1] = value
         yield n, cells
 
 
@@ -147,7 +172,8 @@ def read_xlsx(source: Path | IO[bytes], mapping: dict[str, str] | None, *, sheet
 def _read_sheet(ws: Any, formulas_ws: Any, mapping: dict[str, str] | None, label: str | None, accepted: Accepted,
                 required: bool) -> KpiParse | None:
     """One sheet's rows (None: the sheet has no agent column, and was not asked for by name)."""
-    rows = _fill_merges(_sheet_rows(ws, formulas_ws), sheet_merges(ws))
+    merges = sheet_merges(ws)
+    rows = _sheet_rows(ws, formulas_ws)
     head = list(itertools.islice(rows, HEADER_SEARCH))
     index = header_index([cells for _, cells in head], mapping)
     if index is None and not required:
@@ -156,7 +182,8 @@ def _read_sheet(ws: Any, formulas_ws: Any, mapping: dict[str, str] | None, label
     if not head:
         raise KpiFileError(f"sheet {ws.title!r} is empty")
     headers = [str(h) if h is not None else "" for h in head[index][1]]
-    body = itertools.chain(head[index + 1:], rows)
+    filled = _fill_merges(itertools.chain(head, rows), merges, merge_kinds(headers, mapping))
+    body = itertools.islice(filled, index + 1, None)
     try:
         parsed = parse_rows(((n, dict(zip(headers, cells))) for n, cells in body), headers, mapping,
                             sheet=label, accepted=accepted)

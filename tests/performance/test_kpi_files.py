@@ -128,3 +128,33 @@ def test_xlsx_the_same_agent_and_days_on_two_sheets_is_a_duplicate_whichever_she
         assert [str(e) for e in parsed.errors] == [
             f"sheet '{later}' line 2: period: duplicate of sheet '{first}' line 2 for agent a1 "
             "(2026-10-01..2026-10-31); one row per agent and day"]
+
+
+def test_xlsx_a_merged_figure_is_refused_on_every_row_it_covers_keys_still_fill(tmp_path):
+    """Was: a team's 接待量 merged over its three agents' rows (Excel shows 300 once) was copied into each row
+    and counted three times (900); only key columns (agent, team, date, period) fill a merge's rows."""
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "接待"
+    ws.append(["班组", "坐席工号", "日期", "接待量", "主管评分", "备注"])
+    for agent in ("f1", "f2", "f3"):
+        ws.append(["一组" if agent == "f1" else None, agent, date(2026, 10, 1) if agent == "f1" else None,
+                   300 if agent == "f1" else None, 80, "班组合计" if agent == "f1" else None])
+    ws.append(["二组", "f4", date(2026, 10, 1), 20, None, None])
+    ws.append(["二组", "f5", date(2026, 10, 1), None, None, None])
+    for cells in ("A2:A4", "C2:C4", "D2:D4", "F2:F4", "E5:E6"):  # E5:E6 empty: nothing to refuse
+        ws.merge_cells(cells)
+    parsed = read_kpi_file(_save(wb, tmp_path))
+    assert [(r.agent_id, r.team, r.values) for r in parsed.records] == [
+        ("f4", "二组", {"contacts": 20}), ("f5", "二组", {})]
+    assert [str(e) for e in parsed.errors] == [
+        f"line {n}: contacts: merged over lines 2–4: a figure must be on one agent's row (unmerge the cell and "
+        "give each agent's row its own figure) (got '300')" for n in (2, 3, 4)]
+    two = wb.create_sheet("说明2")
+    two.append(["坐席工号", "日期", "主管评分"])
+    two.append(["g1", "2026-10-01", 90])
+    two.append(["g2", "2026-10-01", None])
+    two.merge_cells("C2:C3")  # a rating merged over two agents: whose it is cannot be told either
+    parsed = read_kpi_file(_save(wb, tmp_path), sheet="说明2")
+    assert parsed.records == [] and [(e.sheet, e.line, e.field) for e in parsed.errors] == [
+        ("说明2", 2, "supervisor_rating"), ("说明2", 3, "supervisor_rating")]
