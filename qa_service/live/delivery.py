@@ -118,7 +118,7 @@ def verify(secret: str, body: bytes, header: str, *, tolerance_s: float = 300, n
 # ``<`` and ``>`` are full-width too.
 _MARKDOWN = str.maketrans("[]()<>!#*_`|~\\", "［］（）＜＞！＃＊＿｀｜～＼")
 _FEISHU = str.maketrans("<>", "＜＞")
-_BREAKS = re.compile(r"[\s\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]+")
+_BREAKS = re.compile(r"[\s\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]+")  # bidi isolates too
 
 
 def _text(p: dict[str, Any], markdown: bool = False) -> str:

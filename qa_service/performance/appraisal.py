@@ -125,17 +125,18 @@ def appraise(scheme: AppraisalScheme, metrics: Mapping[str, Any], samples: Mappi
 
 
 def _rank(rows: list[dict[str, Any]]) -> None:
-    """Competition ranking by total within each team (1, 2, 2, 4); rows without a total stay unranked."""
+    """Competition ranking by total as shown (two decimals, as it is graded) within each team (1, 2, 2, 4):
+    two agents shown 90.00 share a rank; rows without a total stay unranked."""
     by_team: dict[str | None, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         by_team[r["team"]].append(r)
     for members in by_team.values():
-        scored = sorted((r for r in members if r["total"] is not None), key=lambda r: -r["total"])
+        scored = sorted((r for r in members if r["total"] is not None), key=lambda r: -shown(r["total"]))
         for r in members:
             r["team_size"] = len(members)
             r["rank"] = None
         for i, r in enumerate(scored):
-            r["rank"] = scored[i - 1]["rank"] if i and round(r["total"], 6) == round(scored[i - 1]["total"], 6) \
+            r["rank"] = scored[i - 1]["rank"] if i and shown(r["total"]) == shown(scored[i - 1]["total"]) \
                 else i + 1
 
 

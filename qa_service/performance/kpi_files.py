@@ -26,7 +26,8 @@ from qa_service.text import decode_file_text
 
 ZIP_MAGIC = b"PK\x03\x04"  # XLSX is a ZIP archive
 OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # legacy .xls (and other Office 97–2003 files)
-XLSX_TYPES = ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "application/vnd.ms-excel")
+# (not application/vnd.ms-excel: Windows gives a .csv that type; an XLSX body is told by its ZIP signature too)
+XLSX_TYPES = ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",)
 # Charsets a Chinese Windows export declares; GB18030 reads all of them (GBK and GB2312 are its subsets).
 _GB = {"gbk", "gb2312", "gb18030", "cp936", "ms936", "x-gbk", "euc-cn"}
 

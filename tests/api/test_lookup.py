@@ -15,6 +15,9 @@ def test_a_conversation_is_found_by_source_and_external_id(client):
     assert none["items"] == [] and none["total"] == 0
     alone = client.get("/v1/transcripts", params={"external_id": "A123"})
     assert alone.status_code == 422 and alone.json()["detail"][0]["loc"] == ["query", "external_id"], alone.text
+    for query in ("source=crm&external_id=", "source=&external_id=X"):  # blank read as no filter: a whole list
+        resp = client.get(f"/v1/transcripts?{query}")
+        assert resp.status_code == 422 and resp.json()["detail"][0]["loc"] == ["query", "external_id"], resp.text
 
 
 def test_an_unknown_query_parameter_of_a_get_is_422_naming_it(client):

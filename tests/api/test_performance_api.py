@@ -349,6 +349,9 @@ def test_kpis_csv_body_in_its_declared_charset_and_xlsx_bodies(client, tmp_path)
     for ctype in ("text/csv; charset=gbk", "text/csv; charset=GB18030", "text/csv"):
         r = client.post("/v1/kpis", content=gbk, headers={"Content-Type": ctype})
         assert r.status_code == 200 and r.json()["inserted"] + r.json()["replaced"] == 1, r.text
+    bad = "坐席工号,日期,接待量\ncs-v1,2026-10-01,x\n".encode("gbk")  # Windows gives a .csv this type
+    r = client.post("/v1/kpis", content=bad, headers={"Content-Type": "application/vnd.ms-excel"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"][:3] == ["body", "csv", 2], r.text  # not "xlsx"
     r = client.post("/v1/kpis", content=gbk, headers={"Content-Type": "text/csv; charset=big5"})
     assert r.status_code == 422 and "not valid big5" in r.text
     wb = Workbook()

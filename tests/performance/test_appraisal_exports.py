@@ -123,3 +123,13 @@ def test_qa_fatal_is_empty_without_a_scored_conversation_and_ids_stay_exact(rt):
     ws = load_workbook(io.BytesIO(_export(rt, "xlsx").content))["汇总"]
     [cell] = [r[1] for r in ws.iter_rows(min_row=2) if r[1].value == "001234"]
     assert cell.data_type == "s"
+
+
+def test_agents_whose_totals_show_the_same_share_a_rank():
+    """A review: 89.996 and 90.004 both show 90.00 and grade 优秀, but ranked 2 and 1."""
+    from qa_service.performance.appraisal import _rank
+
+    rows = [{"team": "t", "total": 89.996}, {"team": "t", "total": 90.004}, {"team": "t", "total": 89.5},
+            {"team": "t", "total": None}]
+    _rank(rows)
+    assert [r["rank"] for r in rows] == [1, 1, 3, None]

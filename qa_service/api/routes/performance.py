@@ -77,7 +77,8 @@ async def import_kpis(request: Request, runtime: RuntimeDep, _principal: Ingest,
     charset = next((v.strip() for k, _, v in (p.partition("=") for p in params.split(";"))
                     if k.strip().lower() == "charset"), None)
     is_xlsx = body.startswith(ZIP_MAGIC) or ctype in XLSX_TYPES
-    is_csv = ctype in ("text/csv", "text/plain", "application/csv", "text/tab-separated-values") or is_xlsx \
+    is_csv = ctype in ("text/csv", "text/plain", "application/csv", "text/tab-separated-values",
+                       "application/vnd.ms-excel") or is_xlsx \
         or body.startswith(OLE_MAGIC)
     source = request.query_params.get("source")
     try:

@@ -124,9 +124,12 @@ def list_transcripts(
     if limit > settings.api.page_size_max:
         raise RequestValidationError([{"loc": ["query", "limit"], "type": "less_than_equal",
                                        "msg": f"must be <= {settings.api.page_size_max}"}])
-    if external_id is not None and source is None:
+    if external_id is not None and not source:
         raise RequestValidationError([{"loc": ["query", "external_id"], "type": "missing_source",
                                        "msg": "needs source too: a conversation's key is (source, external_id)"}])
+    if external_id is not None and not external_id:  # blank would read as no filter: the whole source's list
+        raise RequestValidationError([{"loc": ["query", "external_id"], "type": "string_too_short",
+                                       "msg": "is empty; give the conversation's external_id"}])
     flt = transcript_repo.TranscriptFilter(
         agent_id=agent_id, team=scope_team(principal, team), source=source, external_id=external_id, status=status_.value if status_ else None,
         flagged=flagged, reason=flag_reason(runtime, session, reason), since=since, until=until,
