@@ -28,8 +28,8 @@ from qa_service.rules.scheme import SchemeBook
 from qa_service.scoring.pipeline import Pipeline
 from qa_service.scoring.registry import dimension_names
 from qa_service.storage import facts
-from qa_service.storage.db import (create_db_engine, current_revision, known_revisions, session_factory, session_scope,
-                                   upgrade)
+from qa_service.storage.db import (create_db_engine, current_revision, known_revisions, migration_lock, session_factory,
+                                   session_scope, upgrade)
 from qa_service.storage.redis import redis_client
 from qa_service.storage.transcripts import KnownIds
 
@@ -190,8 +190,10 @@ class Runtime:
 
     def sync_facts(self, *, rederive: bool = True) -> int | None:
         """Derive facts and rollups if they never were, or (``rederive``) were made under other settings
-        (``storage/facts.py``); with ``rederive`` False those raise ``DerivedElsewhere``."""
-        with self.session() as session:
+        (``storage/facts.py``); with ``rederive`` False those raise ``DerivedElsewhere``. One process at a time
+        (the migration lock): on SQLite two starting together both found no facts and both recorded them
+        (``UNIQUE constraint failed: qa_meta.key``); PostgreSQL's own lock is in ``facts.sync``."""
+        with migration_lock(self.engine), self.session() as session:
             return facts.sync(session, self.derivation, rederive=rederive)
 
     @contextmanager
