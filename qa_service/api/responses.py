@@ -37,17 +37,18 @@ CONFLICTS = frozenset({
 })
 
 
-def _api_routes(routes):
+def api_routes(routes):
+    """Every APIRoute of ``routes``, those of included routers too (the tests walk them as well)."""
     for route in routes:
         if isinstance(route, APIRoute):
             yield route
         elif hasattr(route, "original_router"):  # FastAPI ≥ 0.16x keeps included routers whole
-            yield from _api_routes(route.original_router.routes)
+            yield from api_routes(route.original_router.routes)
 
 
 def declare_errors(routes) -> None:
     """Add the error responses to each /v1 route's OpenAPI declaration (what it declares itself stays)."""
-    for route in _api_routes(routes):
+    for route in api_routes(routes):
         if route.path.startswith("/v1/"):
             extra = dict(COMMON)
             if "{" in route.path:

@@ -8,11 +8,11 @@ the body is one ``detail`` line that quotes neither the conversation nor the oth
 from __future__ import annotations
 
 import pytest
-from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from qa_service.app import create_app
+from qa_service.api.responses import api_routes
 from qa_service.config import APISettings, AuthSettings, Settings
 from qa_service.access import service as key_repo
 from qa_service.queue.tasks import record_report
@@ -250,14 +250,6 @@ def test_access_ui_login_cookie_and_team_scope(world):
     assert client.get("/ui/queue", follow_redirects=False).status_code == 303
 
 
-def _routes(routes):
-    for r in routes:
-        if isinstance(r, APIRoute):
-            yield r
-        elif hasattr(r, "original_router"):  # FastAPI ≥ 0.16x keeps included routers whole
-            yield from _routes(r.original_router.routes)
-
-
 def _declared_roles(dependant) -> set[tuple[str, ...]]:
     found = set()
     for dep in dependant.dependencies:
@@ -270,7 +262,7 @@ def _declared_roles(dependant) -> set[tuple[str, ...]]:
 def test_access_every_route_declares_its_roles(tmp_path):
     app = create_app(Settings(data_dir=tmp_path))
     undeclared, checked = [], set()
-    for route in _routes(app.routes):
+    for route in api_routes(app.routes):
         roles = _declared_roles(route.dependant)
         if route.path in PUBLIC:
             assert not roles, f"{route.path} is public but declares roles"

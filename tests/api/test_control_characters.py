@@ -8,10 +8,10 @@ from __future__ import annotations
 from urllib.parse import quote
 
 import pytest
-from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from qa_service.app import create_app
+from qa_service.api.responses import api_routes
 
 # Required parameters a route needs to reach its query (a period), by name.
 REQUIRED = {"period": "2026-11"}
@@ -31,14 +31,6 @@ def app_client(settings):
         yield c
 
 
-def _routes(routes):
-    for r in routes:
-        if isinstance(r, APIRoute):
-            yield r
-        elif hasattr(r, "original_router"):  # FastAPI ≥ 0.16x keeps included routers whole
-            yield from _routes(r.original_router.routes)
-
-
 def _params(dependant, kind: str) -> list:
     """A route's parameters of one kind (query_params, path_params), its dependencies' too."""
     found = list(getattr(dependant, kind))
@@ -50,7 +42,7 @@ def _params(dependant, kind: str) -> list:
 def _query_params(app) -> list[tuple[str, str, str]]:
     """(method, path with ids filled in, parameter) for every query parameter of every /v1 route."""
     out = []
-    for route in _routes(app.routes):
+    for route in api_routes(app.routes):
         if not route.path.startswith("/v1/"):
             continue
         path = route.path
