@@ -359,6 +359,18 @@ def parse_row(line: int, row: dict[str, Any], columns: dict[str, str], factors: 
     return KpiRecord(agent, start, end, team or None, values, line, sheet), []
 
 
+# What a report's summary row says in its agent or team cell (spaces and a trailing colon aside).
+TOTAL_LABELS = frozenset({"合计", "总计", "小计", "汇总", "总和", "平均", "平均值", "均值", "total", "totals",
+                          "grandtotal", "subtotal", "sum", "average"})
+
+
+def is_total_label(cell: Any) -> bool:
+    """A summary row's label (合计, 总 计：, Total, Average …) in place of an agent or team id."""
+    if not isinstance(cell, str):
+        return False
+    return re.sub(r"\s+", "", cell).rstrip(":：").lower() in TOTAL_LABELS
+
+
 def days_label(start: date, end: date) -> str:
     """``2026-09-01`` for one day, ``2026-09-01..2026-09-30`` for a range."""
     return start.isoformat() if start == end else f"{start.isoformat()}..{end.isoformat()}"
@@ -406,9 +418,15 @@ def parse_rows(rows: Iterable[tuple[int, dict[str, Any]]], headers: list[str],
     records, errors = [], []
     accepted = Accepted() if accepted is None else accepted
     spans, exact = accepted.spans, accepted.exact
+    id_headers = [h for h, f in columns.items() if f in ("agent_id", "team")]
+    notes: list[str] = []
     for line, row in rows:
         if not any(v is not None and str(v).strip() for v in row.values()):
             continue  # blank line
+        total = next((str(row[h]).strip() for h in id_headers if is_total_label(row.get(h))), None)
+        if total is not None:  # Excel's 合计 / 平均 row under the agents: a sum of them, not an agent
+            notes.append(f"skipped {where(line, sheet, label)}: a totals row ({total}), not an agent")
+            continue
         record, errs = parse_row(line, row, columns, factors, sheet)
         clash = _overlap(spans[record.agent_id], record.date_from, record.date_to) if record else None
         clash = exact.get(record.key, clash) if record else None
@@ -429,7 +447,7 @@ def parse_rows(rows: Iterable[tuple[int, dict[str, Any]]], headers: list[str],
             if not rating_only(record.values):  # spans stay disjoint: rating-only rows never clash but as duplicates
                 bisect.insort(spans[record.agent_id], (record.date_from, record.date_to, at), key=lambda s: s[0])
             records.append(record)
-    return KpiParse(records, errors, columns, ignored)
+    return KpiParse(records, errors, columns, ignored, notes)
 
 
 def parse_records(items: list[Any], mapping: dict[str, str] | None = None, *, first_line: int = 1,

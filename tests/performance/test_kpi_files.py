@@ -158,3 +158,24 @@ def test_xlsx_a_merged_figure_is_refused_on_every_row_it_covers_keys_still_fill(
     parsed = read_kpi_file(_save(wb, tmp_path), sheet="说明2")
     assert parsed.records == [] and [(e.sheet, e.line, e.field) for e in parsed.errors] == [
         ("说明2", 2, "supervisor_rating"), ("说明2", 3, "supervisor_rating")]
+
+
+def test_a_totals_row_under_the_agents_is_skipped_with_a_note_not_imported_as_an_agent(tmp_path):
+    """Was: Excel's 合计 row became agent '合计' with the sums of everyone's figures (and a team's 平均 row an
+    agent without a team)."""
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "十月"
+    ws.append(["坐席工号", "班组", "周期", "接待量"])
+    ws.append(["a1", "售后一组", "2026-10", 100])
+    ws.append(["a2", "售后一组", "2026-10", 50])
+    ws.append([None, "小 计：", "2026-10", 150])  # a team's subtotal: the label in the team column
+    ws.append(["合计", None, "2026-10", 150])
+    parsed = read_kpi_file(_save(wb, tmp_path))
+    assert [(r.agent_id, r.values["contacts"]) for r in parsed.records] == [("a1", 100), ("a2", 50)]
+    assert parsed.errors == []
+    assert parsed.notes == ["skipped line 4: a totals row (小 计：), not an agent",
+                            "skipped line 5: a totals row (合计), not an agent"]
+    text = parse_csv_text("agent_id,date,contacts\na1,2026-10-01,3\nTotal,2026-10-01,3\nsumner,2026-10-01,1\n")
+    assert [r.agent_id for r in text.records] == ["a1", "sumner"]
+    assert text.notes == ["skipped line 3: a totals row (Total), not an agent"]
