@@ -427,7 +427,7 @@ def test_import_kpis_reads_every_sheet_names_skipped_ones_and_takes_sheet(tmp_pa
     assert result.exit_code == 2 and "no sheet '三组'" in " ".join(result.output.split())
 
 
-def test_import_kpis_reports_bad_lines_and_exits_1_then_exports(tmp_path):
+def test_import_kpis_reports_bad_lines_and_exits_1_then_exports(tmp_path, monkeypatch):
     data = tmp_path / "data"
     kpis = tmp_path / "kpis.csv"
     kpis.write_text("坐席工号,日期,班组,接待量,一次解决数,评价数,满意数,主管评分\n"
@@ -460,6 +460,10 @@ def test_import_kpis_reports_bad_lines_and_exits_1_then_exports(tmp_path):
     assert result.exit_code == 2 and "is a folder" in " ".join(result.output.split())
     result = runner.invoke(app, ["export-appraisals", "--period", "Oct", "--data-dir", str(data)])
     assert result.exit_code == 2 and "is not a period" in " ".join(result.output.split())
+    monkeypatch.chdir(tmp_path)  # no --output: named as the API names the download (it was the company's name)
+    result = runner.invoke(app, ["export-appraisals", "--period", "2026-10", "--team", "售后一组", "--data-dir", str(data)])
+    assert result.exit_code == 0 and (tmp_path / "appraisal-2026-10-售后一组.xlsx").stat().st_size > 0
+    assert not (tmp_path / "appraisal-2026-10.xlsx").exists()
     # --scores final: nothing reviewed yet, so no QA figures (KPIs still appraised).
     result = runner.invoke(app, ["export-appraisals", "--period", "2026-10", "--format", "json", "--scores",
                                  "final", "--data-dir", str(data)])

@@ -173,7 +173,7 @@ def export_appraisals(
     format: Annotated[Optional[ExportFormat], typer.Option(
         "--format", help="xlsx, csv or json (default: from --output's suffix, else xlsx)")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="File to write (default: "
-                                                   "appraisal-<period>.xlsx here; csv/json to stdout)")] = None,
+                                                   "appraisal-<period>[-<team>].xlsx here; csv/json to stdout)")] = None,
     scheme: Annotated[Optional[str], typer.Option(help="Scheme for every agent (default: by team)")] = None,
     team: Annotated[Optional[str], typer.Option(help="Only this team")] = None,
     scores: Annotated[str, typer.Option(help="machine (every scored transcript) or final (reviewed ones, after "
@@ -214,7 +214,7 @@ def export_appraisals(
         err_console.print(f"no agent has KPIs or scored conversations in {p.label}"
                           + (f" in team {team!r}" if team else "") + "; the export has no rows", markup=False)
     if output is None and format is ExportFormat.xlsx:
-        output = Path(f"appraisal-{p.label.replace('..', '_')}.xlsx")
+        output = Path(out.filename)  # appraisal-<period>[-<team>].xlsx, as the API names it
     if output is None:
         sys.stdout.write(data if isinstance(data, str) else data.decode())
         return
