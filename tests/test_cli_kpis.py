@@ -61,3 +61,22 @@ def test_export_with_final_scores_and_nothing_reviewed_warns(tmp_path):
     assert "warning: scores=final: no review finished in 2026-10 for team jd-after-sales" in _flat(result.output)
     result = runner.invoke(app, ["export-appraisals", "--period", "2026-10", "-o", str(out), "--data-dir", data])
     assert result.exit_code == 0 and "warning" not in result.output
+
+
+def test_a_teamless_row_in_a_workbook_of_several_sheets_is_named_by_sheet_and_row(tmp_path):
+    """Was: 'line 2: team: row has no team' — line 2 of which of the workbook's sheets?"""
+    from datetime import date
+
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.active.title = "一组"
+    wb.active.append(["坐席工号", "日期", "班组", "接待量"])
+    wb.active.append(["s1", date(2026, 10, 1), "jd-after-sales", 40])
+    two = wb.create_sheet("二组")
+    two.append(["坐席工号", "日期", "班组", "接待量"])
+    two.append(["s1", date(2026, 10, 2), None, 5])
+    wb.save(tmp_path / "k.xlsx")
+    result = runner.invoke(app, ["import-kpis", str(tmp_path / "k.xlsx"), "--data-dir", str(tmp_path / "data")])
+    assert result.exit_code == 0, result.output
+    assert "sheet '二组' line 2: team: row has no team; the agent's other rows say jd-after-sales" in _flat(result.output)

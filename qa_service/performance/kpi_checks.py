@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from qa_service.performance.kpi import where
 from qa_service.storage import kpis as kpi_repo
 
 if TYPE_CHECKING:
@@ -68,12 +69,12 @@ def _teamless(session: Session, records: list[KpiRecord], rows: list[dict[str, A
     named = {a: t for a, (_, t) in in_file.items()}
     missing = sorted({r["agent_id"] for r in bare} - set(named))
     named |= kpi_repo.latest_named_teams(session=session, agent_ids=missing) if missing else {}
-    line = {rec.key: rec.line for rec in records}
+    at = {rec.key: where(rec.line, rec.sheet) for rec in records}
     out = []
     for r in bare:
         if r["agent_id"] in named:
             days = (r["agent_id"], r["date_from"], r["date_to"])
-            out.append(f"line {line.get(days, '?')}: team: row has no team; the agent's other rows say "
+            out.append(f"{at.get(days, 'line ?')}: team: row has no team; the agent's other rows say "
                        f"{named[r['agent_id']]} (a row naming no team counts in no team's figures: add the team "
                        "and import it again)")
     return out
