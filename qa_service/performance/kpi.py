@@ -16,7 +16,7 @@ import bisect
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
@@ -292,6 +292,20 @@ def _row_values(got: dict[str, Any], factors: dict[str, float], err: Callable[[s
     return values
 
 
+def serial_hint(raw: Any) -> str:
+    """What a 5-digit number in a date column is: Excel's day count for a date (46296 is 2026-10-01), as a
+    column formatted 常规 / General shows it and saves it to CSV."""
+    try:
+        n = float(str(raw).strip())
+    except ValueError:
+        return ""
+    if not (n.is_integer() and 29221 <= n <= 73050):  # 1980-01-01 … 2099-12-31
+        return ""
+    day = date(1899, 12, 30) + timedelta(days=int(n))
+    return (f"; {int(n)} looks like an Excel date serial number ({day.isoformat()}): format the column as a date "
+            "(设置单元格格式 → 日期) and save again")
+
+
 def _row_days(got: dict[str, Any], err: Callable[[str, str], None]) -> tuple[date | None, date | None]:
     """The row's first and last day, from its ``date`` or its ``period``. A row naming both is the day when
     the day falls in the period (a daily export with a 月份 column as well: the day is the more precise);
@@ -303,7 +317,7 @@ def _row_days(got: dict[str, Any], err: Callable[[str, str], None]) -> tuple[dat
             day = parse_date(got["date"][1])
         except ValueError as exc:
             err("date", str(exc) if str(exc).startswith("has a time") else
-                "is not a date (YYYY-MM-DD, YYYY/M/D, YYYYMMDD or YYYY年M月D日)")
+                "is not a date (YYYY-MM-DD, YYYY/M/D, YYYYMMDD or YYYY年M月D日)" + serial_hint(got["date"][1]))
         else:
             days = (day, day)
             if not EARLIEST <= day.year <= LATEST:  # no period could ever reach the row
@@ -316,7 +330,7 @@ def _row_days(got: dict[str, Any], err: Callable[[str, str], None]) -> tuple[dat
         except ValueError as exc:
             err("period", str(exc) if str(exc).startswith(f"{str(raw).strip()!r}:") else  # 2026-13: month 13 …
                 "is not a period: a month (2026-10, 2026年10月, 2026/10, 202610 or a date cell), 2026-W43, "
-                "2026-Q4, 2026, a day or FROM..TO (2026-10-01..2026-10-15)")
+                "2026-Q4, 2026, a day or FROM..TO (2026-10-01..2026-10-15)" + serial_hint(raw))
     if "date" not in got and "period" not in got:
         err("date", "is missing (a date, or a period such as 2026-10)")
     if days and period and not period[0] <= days[0] <= period[1]:

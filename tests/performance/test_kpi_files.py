@@ -179,3 +179,13 @@ def test_a_totals_row_under_the_agents_is_skipped_with_a_note_not_imported_as_an
     text = parse_csv_text("agent_id,date,contacts\na1,2026-10-01,3\nTotal,2026-10-01,3\nsumner,2026-10-01,1\n")
     assert [r.agent_id for r in text.records] == ["a1", "sumner"]
     assert text.notes == ["skipped line 3: a totals row (Total), not an agent"]
+
+
+def test_a_date_column_saved_as_excel_serial_numbers_is_refused_saying_what_the_number_is():
+    """A 日期 column formatted 常规 saves 46296 for 2026-10-01 to CSV; the refusal now says so."""
+    parsed = parse_csv_text("agent_id,date,contacts\na1,46296,3\na2,12,3\n")
+    assert [str(e) for e in parsed.errors] == [
+        "line 2: date: is not a date (YYYY-MM-DD, YYYY/M/D, YYYYMMDD or YYYY年M月D日); 46296 looks like an Excel "
+        "date serial number (2026-10-01): format the column as a date (设置单元格格式 → 日期) and save again "
+        "(got '46296')",
+        "line 3: date: is not a date (YYYY-MM-DD, YYYY/M/D, YYYYMMDD or YYYY年M月D日) (got '12')"]
