@@ -38,3 +38,18 @@ def test_the_banner_names_only_what_the_data_dir_holds(tmp_path):
                                       redis=RedisSettings(url="redis://redis:6379/0")), workers=0)
     assert "SQLite" not in external and "Redis" not in external and "worker logs" not in external, external
     assert external == f"data dir {tmp_path.resolve()} (pid and worker status files)"
+
+def test_the_port_check_binds_as_uvicorn_does_localhost_is_ipv4(monkeypatch):
+    """Was: the check bound the resolver's first address for ``localhost``; where that is ::1, an IPv4 port
+    already taken passed it, and uvicorn (which binds ``localhost`` over IPv4) failed after the banner."""
+    from qa_service.cli.serve import port_problem
+
+    real = socket.getaddrinfo
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, *a, **k: (
+        real("::1", *a, **k) + real("127.0.0.1", *a, **k) if host == "localhost" else real(host, *a, **k)))
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        assert "cannot listen on localhost" in (port_problem("localhost", port) or "")
+    assert port_problem("localhost", port) is None

@@ -86,14 +86,14 @@ def serve(
 
 def port_problem(host: str, port: int) -> str | None:
     """Why the API could not listen on ``host:port`` (taken, not this machine's address), tried as uvicorn
-    binds it (``SO_REUSEADDR``: a port in TIME_WAIT is free); None when it can."""
+    binds it: IPv6 when the host has a colon, else IPv4 (``localhost`` is 127.0.0.1 to uvicorn even where the
+    resolver lists ::1 first), ``SO_REUSEADDR`` (a port in TIME_WAIT is free); None when it can."""
     import socket
 
     try:
-        family, kind, proto, _name, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-        with socket.socket(family, kind, proto) as probe:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            probe.bind(address)
+            probe.bind((host, port))
     except OSError as exc:
         return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
     return None
