@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +16,8 @@ from sqlalchemy.pool import QueuePool
 
 from qa_service.config import Settings
 from qa_service.storage import sqlite_writer
+
+log = logging.getLogger(__name__)
 
 
 def create_db_engine(settings: Settings, url: str | None = None) -> Engine:
@@ -112,13 +115,17 @@ MIGRATION_LOCK_KEY = 0x71615F6D696772
 @contextmanager
 def migration_lock(engine: Engine) -> Iterator[None]:
     """Held while a process migrates: several processes starting together on one database (workers with
-    ``QA_DB__AUTO_MIGRATE`` on) take turns instead of all creating the same tables at once. PostgreSQL: a
+    ``QA_DB__AUTO_MIGRATE`` on) take turns instead of all creating the same tables at once; one that has to
+    wait says so, once (a migration stuck behind a long transaction shows up as that line). PostgreSQL: a
     session-level advisory lock on a connection of its own, held until the block ends (and released by the
     server if the process dies). SQLite: an exclusive ``flock`` on ``<database>.migrate`` (the writers' lock,
     ``<database>.writer``, is taken by the migrating connection itself)."""
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
-            conn.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})")
+            if not conn.exec_driver_sql(f"SELECT pg_try_advisory_lock({MIGRATION_LOCK_KEY})").scalar():
+                log.warning("waiting for another process's schema migration to finish (PostgreSQL advisory lock "
+                            "%d: see pg_locks where objid = %d)", MIGRATION_LOCK_KEY, MIGRATION_LOCK_KEY & 0xFFFFFFFF)
+                conn.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})")
             conn.commit()  # a session lock: no transaction stays open on this connection while it is held
             try:
                 yield
@@ -132,7 +139,11 @@ def migration_lock(engine: Engine) -> Iterator[None]:
         return
     fd = os.open(f"{database}.migrate", os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.warning("waiting for another process's schema migration to finish (lock file %s.migrate)", database)
+            fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)  # drops the lock

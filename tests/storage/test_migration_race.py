@@ -65,3 +65,31 @@ def test_processes_started_together_on_a_new_sqlite_file_all_migrate_it(tmp_path
         _assert_all_at_head(results, engine)
     finally:
         engine.dispose()
+
+
+def test_a_process_waiting_for_anothers_migration_says_so_then_goes_on(db_url, caplog, monkeypatch):
+    """Was: silent; a worker whose start waited behind a stuck migration looked hung, with no line to say why."""
+    import threading
+
+    from qa_service.storage import db
+
+    monkeypatch.setattr(db.log, "disabled", False)  # alembic's fileConfig disables existing loggers
+    engine = create_db_engine(Settings(db=DBSettings(url=db_url)))
+    entered = threading.Event()
+
+    def second():
+        with db.migration_lock(engine):
+            entered.set()
+
+    try:
+        with caplog.at_level("WARNING", logger=db.log.name):
+            with db.migration_lock(engine):
+                waiter = threading.Thread(target=second)
+                waiter.start()
+                assert not entered.wait(1.0)  # held: the second waits
+                assert "waiting for another process's schema migration to finish" in caplog.text
+            waiter.join(10)
+        assert entered.is_set()
+        assert caplog.text.count("waiting for another") == 1
+    finally:
+        engine.dispose()
