@@ -126,7 +126,6 @@ def _query_names(dependant) -> frozenset[str]:
     return frozenset(names)
 
 
-_DECLARED: dict[int, frozenset[str]] = {}
 CACHE_BUSTERS = frozenset({"_"})  # jQuery's cache=false and many HTTP clients add ?_=<time> to every GET
 
 
@@ -137,9 +136,9 @@ async def known_query(request: Request) -> None:
     route = request.scope.get("route")
     if request.method != "GET" or route is None or not request.url.path.startswith("/v1/"):
         return
-    known = _DECLARED.get(id(route))
+    known = getattr(route, "qa_query_names", None)  # on the route itself: an id() cache outlives a test's app
     if known is None:
-        known = _DECLARED[id(route)] = _query_names(route.dependant)
+        known = route.qa_query_names = _query_names(route.dependant)
     unknown = next((name for name in request.query_params.keys() if name not in known and name not in CACHE_BUSTERS),
                    None)
     if unknown is not None:
