@@ -109,6 +109,9 @@ def allow(*roles: str):
             path = getattr(route, "path", request.url.path)
             raise Forbidden(f"role {principal.role} may not {request.method} {path}; "
                                     f"allowed: {', '.join(roles)}")
+        unknown_query = getattr(request.state, "unknown_query", None)  # deps.known_query: 422 after the 403
+        if unknown_query is not None:
+            raise unknown_query
         return principal
 
     dependency.roles = roles  # read by tests/api/test_access.py: every route declares its roles

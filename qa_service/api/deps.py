@@ -141,8 +141,13 @@ async def known_query(request: Request) -> None:
         known = route.qa_query_names = _query_names(route.dependant)
     unknown = next((name for name in request.query_params.keys() if name not in known and name not in CACHE_BUSTERS),
                    None)
-    if unknown is not None:
-        raise RequestValidationError([{
-            "loc": ["query", unknown], "type": "unknown_parameter",
-            "msg": f"is not a parameter of {request.method} {route.path}; it takes: "
-                   f"{', '.join(sorted(known)) or 'none'}"}])
+    if unknown is None:
+        return
+    error = RequestValidationError([{
+        "loc": ["query", unknown], "type": "unknown_parameter",
+        "msg": f"is not a parameter of {request.method} {route.path}; it takes: {', '.join(sorted(known)) or 'none'}"}])
+    if not request.app.state.runtime.settings.auth_enforced:
+        raise error
+    # With keys enforced the route's role check (auth.allow) raises it once the caller may use the route:
+    # the parameters a route takes are no business of a key refused it (403 first, as for every refusal).
+    request.state.unknown_query = error

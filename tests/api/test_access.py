@@ -84,6 +84,16 @@ def test_access_without_key_is_401_with_no_data(world):
     assert client.get("/healthz").json() == {"status": "ok", "auth": "on"}
 
 
+def test_access_an_unknown_query_parameter_is_a_403_for_a_key_refused_the_route_and_a_422_after(world):
+    """Was: an ingest key's GET /v1/transcripts?bogus=1 was a 422 listing every filter the route takes."""
+    client, keys, _ = world
+    _refused(client.get("/v1/transcripts?bogus=1", headers=keys["ingest"]), 403)
+    _refused(client.get("/v1/appraisals?period=2026-10&bogus=1", headers=keys["reviewer"]), 403)
+    r = client.get("/v1/transcripts?bogus=1", headers=keys["reviewer"])
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "bogus"]
+    assert client.get("/v1/transcripts?_=1", headers=keys["reviewer"]).status_code == 200
+
+
 def test_access_x_api_key_header_works_like_bearer(world):
     client, keys, ids = world
     key = keys["reviewer"]["Authorization"].split()[1]
