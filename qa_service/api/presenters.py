@@ -155,7 +155,8 @@ def calibration_read(report: CalibrationReport, settings: ReviewSettings) -> Cal
                    key=lambda x: (x.precision if x.precision is not None else 2, -x.reviewed, x.rule_id))
     a = cal.agreement
     return CalibrationRead(
-        period=report.period, team=report.team, reviews=report.reviews, precision_threshold=settings.precision_threshold,
+        period=report.period, team=report.team, reviews=report.reviews, reviews_open=report.reviews_open,
+        precision_threshold=settings.precision_threshold,
         min_reviewed=settings.min_reviewed, rules=rules,
         dimensions=[DimensionTally(dimension=d, reviewed=t.reviewed, confirmed=t.confirmed, rejected=t.rejected,
                                    missed=t.missed, precision=t.precision) for d, t in sorted(cal.dimensions.items())],

@@ -95,7 +95,7 @@ def from_reviews(*, session: Session, period: Period, team: str | None = None, p
     from qa_service.review.service import calibration
     from qa_service.storage import reviews as review_repo
 
-    cal, n = calibration(session=session, pass_mark=pass_mark, team=team, period=period)
+    cal, n, n_open = calibration(session=session, pass_mark=pass_mark, team=team, period=period)
     pairs = review_repo.score_pairs(session=session, team=team, start=period.start, end=period.end)
     rho = spearman([m for m, _ in pairs], [f for _, f in pairs]) if len(pairs) > 1 else None
     a = cal.agreement
@@ -106,7 +106,7 @@ def from_reviews(*, session: Session, period: Period, team: str | None = None, p
                 "precision": None if t.precision is None else round(t.precision, 4),
                 "recall": None if recall is None else round(recall, 4)}
 
-    return {"reviews": n, "done": a.n, "kappa_pass_fail": None if a.kappa is None else round(a.kappa, 4),
+    return {"reviews": n, "reviews_open": n_open, "done": a.n, "kappa_pass_fail": None if a.kappa is None else round(a.kappa, 4),
             "spearman_machine_vs_final": None if rho is None else round(rho, 4),
             "dimensions": {d: tally(t) for d, t in sorted(cal.dimensions.items())},
             "rules": {r: tally(t) for r, t in sorted(cal.rules.items())}}

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from qa_service.stats import Agreement
@@ -75,3 +75,22 @@ def calibrate(verdicts: Iterable[tuple], misses: Iterable[tuple], pairs: Iterabl
         out.dimensions.setdefault(dimension, Tally()).missed += k
     out.agreement = agreement_of_counts((m, h, n[0] if n else 1) for m, h, *n in pairs)
     return out
+
+
+def pack_owners(rule_packs: Iterable[tuple[str, str | None, int]], owners: Mapping[str, str | None],
+                default_pack: str) -> dict[str, str]:
+    """Who answers for findings no rule defines (``detector.*``, ``objection.*``), from
+    (rule id, pack the transcript was scored with, how many) rows and each pack's ``owner:``.
+
+    Their points come from that pack's ``detectors:`` / ``objection:`` settings, so its owner answers
+    for them; a pack with no owner (or no longer loaded) falls back to the default pack's, as an
+    ordinary rule falls back to its pack's. A rule counted under packs of different owners names each,
+    the most counted first ("售后质检组、质检规则组")."""
+    weight: dict[str, dict[str, int]] = {}
+    for rule_id, pack, n in rule_packs:
+        owner = owners.get(pack or "") or owners.get(default_pack)
+        if owner:
+            per = weight.setdefault(rule_id, {})
+            per[owner] = per.get(owner, 0) + n
+    return {rule_id: "、".join(o for o, _ in sorted(per.items(), key=lambda x: (-x[1], x[0])))
+            for rule_id, per in weight.items()}

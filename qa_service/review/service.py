@@ -18,7 +18,7 @@ from qa_service.domain import AppealStatus, QAReport, ReviewStatus, VerdictKind
 from qa_service.access.service import check_team, missing
 from qa_service.errors import ConfigError, Conflict, Invalid, NotFound, RulePackError
 from qa_service.review.appeals import appeal_target
-from qa_service.review.calibration import Calibration, calibrate
+from qa_service.review.calibration import Calibration, calibrate, pack_owners
 from qa_service.review.manual import ManualFindingSpec, locate
 from qa_service.review.queue import MANUAL_REASON, SAMPLE_PRIORITY, SAMPLE_REASON, draw, queue_entry
 from qa_service.review.score import Item, final_score
@@ -429,32 +429,41 @@ def decide_appeal(*, session: Session, appeal_id: int, decision: AppealStatus | 
 # --- calibration ---------------------------------------------------------------------------------------------
 
 def calibration(*, session: Session, pass_mark: float, team: str | None = None, period: Period | None = None
-                ) -> tuple[Calibration, int]:
-    """Machine vs reviewers over the reviews of the team's conversations of the period (each optional);
-    returns (figures, number of reviews)."""
+                ) -> tuple[Calibration, int, int]:
+    """Machine vs reviewers over the done reviews of the team's conversations of the period (each
+    optional); returns (figures, done reviews they are counted from, open reviews counted in none)."""
     c = repo.calibration_counts(session=session, pass_mark=pass_mark, team=team,
                                 start=period.start if period else None, end=period.end if period else None)
-    return calibrate(c.verdicts, c.misses, c.pass_fail), c.reviews
+    return calibrate(c.verdicts, c.misses, c.pass_fail), c.reviews, c.reviews_open
 
 
 @dataclass(frozen=True, slots=True)
 class CalibrationReport:
     calibration: Calibration
-    reviews: int
+    reviews: int  # done reviews: what every figure is counted from
     owners: dict[str, str | None]  # rule id → who maintains it
     period: str | None
     team: str | None
+    reviews_open: int = 0  # queued or in review, counted in no figure
 
 
 def calibration_report(*, session: Session, runtime: Runtime, period: Period | None = None,
                        team: str | None = None) -> CalibrationReport:
-    """Calibration of the reviews of ``period`` (all time when None), with each rule's owner."""
-    cal, n = calibration(session=session, pass_mark=runtime.settings.review.pass_mark, team=team, period=period)
+    """Calibration of the done reviews of ``period`` (all time when None), with each rule's owner: a
+    rule's or its defining pack's; a finding no rule defines (``detector.*``, ``objection.*``: its points
+    come from the pack's ``detectors:``/``objection:`` settings) the owner of the pack its transcript was
+    scored with (was: none, so the low-precision list named no one for them)."""
+    cal, n, n_open = calibration(session=session, pass_mark=runtime.settings.review.pass_mark, team=team,
+                                 period=period)
     try:
-        owners = runtime.rulebook.ready().owners()
+        book = runtime.rulebook.ready()
+        owners = book.owners()
     except (RulePackError, ConfigError):  # a broken pack still leaves the figures readable
-        owners = {}
-    return CalibrationReport(cal, n, owners, period.label if period else None, team)
+        return CalibrationReport(cal, n, {}, period.label if period else None, team, n_open)
+    packs = repo.rule_packs(session=session, rule_ids=[r for r in cal.rules if r not in owners], team=team,
+                            start=period.start if period else None, end=period.end if period else None)
+    owners.update(pack_owners(packs, {name: c.pack.spec.owner for name, c in book.packs.items()}, book.default_pack))
+    return CalibrationReport(cal, n, owners, period.label if period else None, team, n_open)
 
 
 def queue_counts(*, session: Session) -> Mapping[str, int]:

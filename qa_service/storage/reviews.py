@@ -273,10 +273,14 @@ def list_appeals(*, session: Session, status: str | None = None, team: str | Non
 
 @dataclass(frozen=True, slots=True)
 class CalibrationCounts:
+    """What calibration counts, over *done* reviews only (verdicts and misses of an open review are a
+    reviewer's unfinished work: they may still change)."""
+
     verdicts: list[tuple[str, str, str, int]]  # (rule id, dimension, verdict, how many)
     misses: list[tuple[str | None, str, int]]  # (rule id, dimension, how many) of manual findings
     pass_fail: list[tuple[bool, bool, int]]  # (machine fails, reviewer fails, how many) of done reviews
-    reviews: int
+    reviews: int  # done reviews in scope: what every figure above is counted from
+    reviews_open: int = 0  # queued or in review in scope (counted in no figure)
 
 
 def _scoped(query, table, team: str | None, start: date | None, end: date | None):
@@ -291,6 +295,11 @@ def _scoped(query, table, team: str | None, start: date | None, end: date | None
     return query
 
 
+def _of_done(query, table):
+    """Rows of ``table`` (verdicts or manual findings) whose review is done."""
+    return query.join(Review, Review.id == table.review_id).where(Review.status == ReviewStatus.done.value)
+
+
 def _fails(score, fatal, pass_mark: float):
     mark = func.coalesce(Review.pass_mark, pass_mark)
     return case((or_(fatal.is_(True), and_(score.is_not(None), score < mark)), True), else_=False)
@@ -298,22 +307,45 @@ def _fails(score, fatal, pass_mark: float):
 
 def calibration_counts(*, session: Session, pass_mark: float, team: str | None = None, start: date | None = None,
                        end: date | None = None) -> CalibrationCounts:
-    """Verdicts, misses and pass/fail agreement of the reviews in scope, counted by the database from the
-    scope each row carries (``pass_mark``: where the report had none of its own)."""
-    verdicts = session.execute(_scoped(select(Verdict.rule_id, Verdict.dimension, Verdict.verdict, func.count()),
-                                       Verdict, team, start, end)
-                               .group_by(Verdict.rule_id, Verdict.dimension, Verdict.verdict)).all()
-    misses = session.execute(_scoped(select(ManualFinding.rule_id, ManualFinding.dimension, func.count()),
-                                     ManualFinding, team, start, end)
-                             .where(ManualFinding.withdrawn_at.is_(None))
-                             .group_by(ManualFinding.rule_id, ManualFinding.dimension)).all()
+    """Verdicts, misses and pass/fail agreement of the done reviews in scope, counted by the database from
+    the scope each row carries (``pass_mark``: where the report had none of its own).
+
+    Was: verdicts and manual findings of open reviews were counted too (a reviewer's half-finished work
+    moved a rule's precision), and ``reviews`` counted open reviews, while κ counted done ones only."""
+    verdicts = session.execute(_of_done(_scoped(
+        select(Verdict.rule_id, Verdict.dimension, Verdict.verdict, func.count()), Verdict, team, start, end), Verdict)
+        .group_by(Verdict.rule_id, Verdict.dimension, Verdict.verdict)).all()
+    misses = session.execute(_of_done(_scoped(
+        select(ManualFinding.rule_id, ManualFinding.dimension, func.count()), ManualFinding, team, start, end),
+        ManualFinding).where(ManualFinding.withdrawn_at.is_(None))
+        .group_by(ManualFinding.rule_id, ManualFinding.dimension)).all()
     machine = _fails(Review.machine_score, Review.machine_fatal, pass_mark).label("m")
     human = _fails(Review.final_score, Review.final_fatal, pass_mark).label("h")
     pass_fail = session.execute(_scoped(select(machine, human, func.count()), Review, team, start, end)
                                 .where(Review.status == ReviewStatus.done.value).group_by(machine, human)).all()
-    reviews = session.scalar(_scoped(select(func.count()).select_from(Review), Review, team, start, end)) or 0
+    by_status = dict(session.execute(_scoped(select(Review.status, func.count()), Review, team, start, end)
+                                     .group_by(Review.status)).all())
+    done = by_status.pop(ReviewStatus.done.value, 0)
     return CalibrationCounts([tuple(v) for v in verdicts], [tuple(m) for m in misses],
-                             [(bool(m), bool(h), n) for m, h, n in pass_fail], reviews)
+                             [(bool(m), bool(h), k) for m, h, k in pass_fail], done, sum(by_status.values()))
+
+
+def rule_packs(*, session: Session, rule_ids: Sequence[str], team: str | None = None, start: date | None = None,
+               end: date | None = None) -> list[tuple[str, str | None, int]]:
+    """(rule id, the pack its transcript was scored with, how many) of these rules' verdicts and misses in
+    the done reviews in scope: whose a finding with no rule of its own (``detector.*``) is."""
+    if not rule_ids:
+        return []
+    out: dict[tuple[str, str | None], int] = {}
+    for table in (Verdict, ManualFinding):
+        query = _of_done(_scoped(select(table.rule_id, Report.rule_pack, func.count()), table, team, start, end),
+                         table).join(Report, Report.transcript_id == Review.transcript_id)
+        if table is ManualFinding:
+            query = query.where(ManualFinding.withdrawn_at.is_(None))
+        for rule_id, pack, k in session.execute(query.where(table.rule_id.in_(list(rule_ids)))
+                                                .group_by(table.rule_id, Report.rule_pack)):
+            out[(rule_id, pack)] = out.get((rule_id, pack), 0) + k
+    return [(rule_id, pack, k) for (rule_id, pack), k in out.items()]
 
 
 def score_pairs(*, session: Session, team: str | None = None, start: date | None = None,

@@ -244,7 +244,8 @@ class AgreementRead(BaseModel):
 class CalibrationRead(BaseModel):
     period: str | None
     team: str | None
-    reviews: int
+    reviews: int = Field(description="Done reviews in scope: every figure here is counted from these")
+    reviews_open: int = Field(0, description="Reviews in scope still queued or in review (counted in no figure)")
     precision_threshold: float
     min_reviewed: int
     rules: list[RuleTally]
