@@ -52,17 +52,27 @@ class ScoringContext:
                 for f in findings]
 
 
-def capped(findings: list[Finding], cap: float) -> list[Finding]:
+def capped(findings: list[Finding], cap: float, *, explain: str | None = None) -> list[Finding]:
     """The findings, in order, with their points cut so that together they move at most ``cap`` points
     (deductions and bonuses alike). Apply it after :meth:`ScoringContext.settle`: a finding sent to review
-    costs nothing, so it uses none of the cap, and a certain hit after it still costs its points."""
+    costs nothing, so it uses none of the cap, and a certain hit after it still costs its points.
+    ``explain`` (what the cap is, e.g. "本维度检测器扣分上限"): a finding the cap cut says so in its message,
+    with the points it kept."""
     used, out = 0.0, []
     for f in findings:
         size = min(abs(f.points), max(cap - used, 0.0))
         used += size
         pts = round(size if f.points > 0 else -size, 2) + 0.0  # + 0.0: no -0.0 once capped
-        out.append(f if pts == f.points else replace(f, points=pts))
+        if pts == f.points:
+            out.append(f)
+            continue
+        note = f"；已达{explain}（{cap:g} 分），仅{'加' if f.points > 0 else '扣'} {abs(pts):g} 分" if explain else ""
+        out.append(replace(f, points=pts, message=f.message + note))
     return out
+
+
+#: What a learned finding cut by the pack's ``detectors: cap`` says it met.
+DETECTOR_CAP = "本维度检测器扣分上限"
 
 
 # Every flag reason a scorer or the pipeline raises of itself (rule packs add their rules' ``flag`` names:

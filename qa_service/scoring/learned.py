@@ -12,9 +12,11 @@ threshold to sit near, so no uncertainty band; the ASR gate still applies to the
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import replace
 
 from qa_service.domain import Finding, Severity, Transcript, Utterance
 from qa_service.scoring.base import ScoringContext
+from qa_service.scoring.detectors.detector import excess
 
 QUOTE_CHARS = 120
 
@@ -59,16 +61,49 @@ def graded_turns(context: ScoringContext, transcript: Transcript, head: str, cap
     """A graded finding for each turn where ``head`` is likely above the floor (together at most ``cap``
     units; turns in ``skip`` are charged elsewhere), and the units those findings charge (the report's
     metric for this item, before the ASR gate and the dimension's cap). Turns the ASR gate will send to
-    review use none of ``cap``."""
-    found, units = [], 0.0
-    for i, p, amount in context.detections.graded(head, GRADED_FLOOR, cap, exempt=context.unsure_turns(transcript)):
+    review use none of ``cap``.
+
+    Where the cap cuts a finding, or is used up so that later turns cost nothing, its message says so
+    with the figures (:func:`cap_note`). Was: every graded finding said only "按检测器的可能性扣分", so a
+    turn at p 0.99 costing −2.7 beside one at p 0.86 costing −10.9 read as a scoring error."""
+    exempt = context.unsure_turns(transcript)
+    above = sorted(i for i, p in context.detections.turns.get(head, {}).items()
+                   if excess(p, GRADED_FLOOR) > 0 and i not in exempt and i not in skip)
+    found, units, used, noted = [], 0.0, 0.0, False
+    for i, p, amount in context.detections.graded(head, GRADED_FLOOR, cap, exempt=exempt):
         f = None if i in skip else graded_finding(
             context, utterance_at(transcript, i), dimension=dimension, rule_id=rule_id,
             points_per_unit=points_per_unit, amount=amount, probability=p, message=message)
+        used += 0.0 if i in exempt else amount
+        full, full_reached = excess(p, GRADED_FLOOR), used >= cap - CAP_EPSILON
+        later = full_reached and any(j > i for j in above)
         if f is not None:
+            if amount < full - CAP_EPSILON or later:
+                full_points = round(points_per_unit * full, 1) if amount < full - CAP_EPSILON else None
+                f = replace(f, message=f.message + cap_note(cap, points_per_unit, f.points, full_points, later))
+                noted = True
             found.append(f)
             units += amount
+        elif full_reached and found and not noted and i not in exempt:
+            # the cut turn costs under half a point (no finding): the last one charged says the cap is used up
+            found[-1] = replace(found[-1], message=found[-1].message + cap_note(cap, points_per_unit, None, None, True))
+            noted = True
     return found, units
+
+
+#: Units compared within this are equal (a cap reached by sums of floats).
+CAP_EPSILON = 1e-9
+
+
+def cap_note(cap: float, points_per_unit: float, points: float | None, full_points: float | None,
+             later: bool) -> str:
+    """What a graded finding's message adds when the conversation's cap of ``cap`` units cut it (it costs
+    ``points`` where its probability is worth ``full_points``) or is used up (``later``: the turns after it
+    cost nothing)."""
+    out = f"；已达本会话该项扣分上限（{cap:g} 个单位，每单位 {abs(points_per_unit):g} 分）"
+    if full_points is not None and points is not None:
+        out += f"，仅扣 {abs(points):g} 分（按可能性应扣 {abs(full_points):g} 分）"
+    return out + ("，其后的同类语句不再扣分" if later else "")
 
 
 def utterance_at(transcript: Transcript, index: int) -> Utterance:

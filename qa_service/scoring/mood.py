@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from qa_service.domain import DimensionScore, Flag, Role, Severity, Transcript
 from qa_service.errors import ConfigError
-from qa_service.scoring.base import ScoringContext, capped
+from qa_service.scoring.base import DETECTOR_CAP, ScoringContext, capped
 from qa_service.scoring.detectors.items import ENDS_NEGATIVE
 from qa_service.scoring.learned import graded_turns, learned_finding, spoken, utterance_at
 from qa_service.scoring.rulebased import dimension_score
@@ -98,7 +98,8 @@ class MoodScorer:
                                     rule_id="detector.customer-negativity", points_per_unit=pts.customer_negativity,
                                     message="客户可能表达不满或负面情绪（按检测器的可能性扣分）")
         learned += graded
-        findings = context.settle(transcript, findings) + capped(context.settle(transcript, learned), pts.cap)
+        findings = context.settle(transcript, findings) + capped(context.settle(transcript, learned), pts.cap,
+                                                                               explain=DETECTOR_CAP)
         flags = []
         for f in findings:
             if f.rule_id == "detector.escalation" and not f.uncertain:

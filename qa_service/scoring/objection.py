@@ -23,7 +23,7 @@ from qa_service.domain import DimensionScore, Finding, Flag, Role, Severity, Tra
 from qa_service.rules.engine import PackMatch
 from qa_service.rules.schema import RuleKind
 from qa_service.errors import ConfigError
-from qa_service.scoring.base import ScoringContext, capped
+from qa_service.scoring.base import DETECTOR_CAP, ScoringContext, capped
 from qa_service.scoring.detectors.detector import excess
 from qa_service.scoring.detectors.items import OBJECTION_UNHANDLED
 from qa_service.scoring.learned import GRADED_FLOOR, graded_finding, learned_finding, spoken
@@ -237,7 +237,8 @@ class ObjectionScorerV2(RuleDimensionScorer):
             message="问题可能未解决，也无客户接受的后续方案（按检测器的可能性扣分；引用坐席最后一句）")
         learned += [graded] if graded else []
         load = load if graded else 0.0
-        findings = rules_out.findings + capped(context.settle(transcript, learned), match.pack.spec.detectors.cap)
+        findings = rules_out.findings + capped(context.settle(transcript, learned), match.pack.spec.detectors.cap,
+                                                  explain=DETECTOR_CAP)
         flags = list(rules_out.flags)
         certain = [f for f in findings if f.rule_id in ("detector.objection-unhandled", "objection.answer-dismissive")
                    and not f.uncertain]

@@ -13,7 +13,7 @@ from qa_service.errors import ConfigError
 from qa_service.rules.engine import PackMatch
 from qa_service.rules.loader import RulePack
 from qa_service.rules.schema import RuleKind
-from qa_service.scoring.base import ScoringContext, capped
+from qa_service.scoring.base import DETECTOR_CAP, ScoringContext, capped
 from qa_service.scoring.learned import graded_turns, learned_finding, spoken, utterance_at
 from qa_service.scoring.rulebased import RuleDimensionScorer, RuleOutcome, dimension_score, rule_outcome, tag_state
 
@@ -73,7 +73,8 @@ class PolitenessScorerV2(PolitenessScorer):
         rude_rules = {r.id for r in match.pack.rules if r.spec.tag == "rude"}  # by tag, whatever the rule's id
         rule_rude = {f.utterance_index for f in rules if f.rule_id in rude_rules}
         learned, calls = self._learned(transcript, context, rule_rude)
-        findings = rules + capped(context.settle(transcript, learned), match.pack.spec.detectors.cap)
+        findings = rules + capped(context.settle(transcript, learned), match.pack.spec.detectors.cap,
+                                explain=DETECTOR_CAP)
         flags = list(outcome.flags)
         if any(f.rule_id == "detector.rude" and not f.uncertain for f in findings):
             flags.append(Flag("agent_rude", Severity.major, "坐席存在推诿、生硬拒绝或指责客户的表达"))

@@ -1,0 +1,83 @@
+"""A graded finding the conversation's cap cut (or a dimension's detector cap) says so in its message, with
+the real figures; the score itself does not move."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from qa_service.config import ScoringSettings
+from qa_service.domain import Finding, Role, Severity, Transcript, Utterance
+from qa_service.evaluation.run import transcript_of
+from qa_service.scoring.base import DETECTOR_CAP, capped
+from qa_service.scoring.detectors.detector import Detections
+from qa_service.scoring.learned import graded_turns
+from qa_service.scoring.pipeline import Pipeline
+from tests.conftest import REPO
+
+SAMPLE = {r["id"]: r for r in map(json.loads, (REPO / "tests/data/golden_sample.jsonl").read_text(
+    encoding="utf-8").splitlines())}
+CUT = "csds-e376b7bc75935150"  # customer-negativity: 7 turns use 2.94 of 3 units, #24 (p 0.926) gets the rest
+GRADED = "客户可能表达不满或负面情绪（按检测器的可能性扣分）"
+
+
+@pytest.fixture(scope="module")
+def pipeline() -> Pipeline:
+    return Pipeline.from_settings(ScoringSettings()).initialize()
+
+
+def test_a_graded_finding_the_cap_cut_says_so_and_the_score_is_unchanged(pipeline):
+    """Found by a probe: a p 0.99 turn cost −2.7 beside −10.9 for p 0.86 and later turns cost nothing, every
+    card saying only "按检测器的可能性扣分". Here #24 (p 0.926, worth −11.8) costs −0.8 and #25 (p 0.989)
+    nothing; the score is what it was before messages said so (69.41)."""
+    report = pipeline.score(transcript_of(SAMPLE[CUT], {}))
+    assert report.score == 69.41
+    assert {n: d.score for n, d in report.dimensions.items()} == {
+        "politeness": 90.5, "compliance": 100.0, "objection": 88.4, "negativity": 100.0, "timing": 100.0,
+        "sentiment": 25.7}
+    graded = {f.utterance_index: f for f in report.findings if f.rule_id == "detector.customer-negativity"}
+    assert sorted(graded) == [1, 5, 6, 7, 13, 15, 22, 24]  # #25 is over the cap: no finding
+    cut = graded[24]
+    assert (cut.points, cut.probability) == (-0.8, 0.9258)
+    assert cut.message == (GRADED + "；已达本会话该项扣分上限（3 个单位，每单位 12.9 分），仅扣 0.8 分"
+                                    "（按可能性应扣 11.8 分），其后的同类语句不再扣分")
+    assert all(f.message == GRADED for i, f in graded.items() if i != 24)  # whole: nothing added
+
+
+def _turns(n: int) -> Transcript:
+    return Transcript(tuple(Utterance(i, Role.customer if i % 2 == 0 else Role.agent, f"第{i}句，太差了")
+                            for i in range(n)))
+
+
+def _graded(pipeline, probabilities: dict[int, float]) -> list:
+    t = _turns(8)
+    context = replace(pipeline.contexts([t])[0], detections=Detections(turns={"negative": probabilities}))
+    found, _ = graded_turns(context, t, "negative", 3.0, dimension="sentiment", rule_id="detector.customer-negativity",
+                            points_per_unit=-12.9, message=GRADED)
+    return found
+
+
+def test_a_cap_used_up_exactly_says_later_turns_cost_nothing(pipeline):
+    found = _graded(pipeline, {0: 1.0, 2: 1.0, 4: 1.0, 6: 0.9})  # three whole units, then #6 gets none
+    assert [(f.utterance_index, f.points) for f in found] == [(0, -12.9), (2, -12.9), (4, -12.9)]
+    assert found[2].message == GRADED + "；已达本会话该项扣分上限（3 个单位，每单位 12.9 分），其后的同类语句不再扣分"
+    assert found[0].message == found[1].message == GRADED
+    # the cut turn would cost under half a point (no finding): the last charged one says the cap is used up
+    found = _graded(pipeline, {0: 1.0, 2: 1.0, 4: 0.99, 6: 0.95})
+    assert [(f.utterance_index, f.points) for f in found] == [(0, -12.9), (2, -12.9), (4, -12.8)]
+    assert found[2].message.endswith("（3 个单位，每单位 12.9 分），其后的同类语句不再扣分")
+    # under the cap: nothing added
+    assert all(f.message == GRADED for f in _graded(pipeline, {0: 0.5, 2: 0.6}))
+
+
+def test_the_dimensions_detector_cap_says_what_it_kept():
+    def f(points: float) -> Finding:
+        return Finding("sentiment", "detector.x", 0, (0, 1), "x", points, Severity.major, Role.customer, "m")
+
+    out = capped([f(-60.0), f(-50.0), f(-5.0)], 100.0, explain=DETECTOR_CAP)
+    assert [(x.points, x.message) for x in out] == [
+        (-60.0, "m"), (-40.0, "m；已达本维度检测器扣分上限（100 分），仅扣 40 分"),
+        (0.0, "m；已达本维度检测器扣分上限（100 分），仅扣 0 分")]
+    assert [x.message for x in capped([f(-60.0), f(-50.0)], 100.0)] == ["m", "m"]  # rule caps: as before
