@@ -98,6 +98,12 @@ class RuleBook:
         pack_owner = {name: c.pack.spec.owner for name, c in self.packs.items()}
         return {r.id: r.spec.owner or pack_owner.get(r.pack) for c in self.packs.values() for r in c.pack.rules}
 
+    def messages(self) -> dict[str, str]:
+        """Rule id → its ``message:`` (what every finding of the rule is), for every loaded rule."""
+        if not self.packs:
+            self.load()
+        return {r.id: r.spec.message for c in self.packs.values() for r in c.pack.rules}
+
     def flags(self) -> set[str]:
         """The flag reasons the loaded packs' rules raise (``flag:`` in a rule)."""
         if not self.packs:

@@ -12,6 +12,7 @@ from qa_service.scoring.base import DETECTOR_CAP, ScoringContext, capped
 from qa_service.scoring.detectors.items import ENDS_NEGATIVE
 from qa_service.scoring.learned import graded_turns, learned_finding, spoken, utterance_at
 from qa_service.scoring.rulebased import dimension_score
+from qa_service.scoring.titles import TITLES
 
 
 #: P(the customer does not end positive) at which ``detector.customer-not-satisfied`` is called.
@@ -62,41 +63,41 @@ class MoodScorer:
             findings.append(learned_finding(context, utterance_at(transcript, i), dimension=self.name,
                                             rule_id="detector.customer-negative", points=0.0, probability=p,
                                             threshold=det.thresholds["negative"], severity=Severity.info,
-                                            message="客户表达不满或负面情绪"))
+                                            message=TITLES["detector.customer-negative"]))
         learned = []
         if escalation:
             i, p = escalation[0]
             learned.append(learned_finding(context, utterance_at(transcript, i), dimension=self.name,
                                            rule_id="detector.escalation", points=pts.escalation, probability=p,
                                            threshold=det.thresholds["escalation"],
-                                           message="客户威胁或已经投诉、升级（投诉/差评/12315/媒体）"))
+                                           message=TITLES["detector.escalation"]))
         if angry:
             i, p = angry[0]
             learned.append(learned_finding(context, utterance_at(transcript, i), dimension=self.name,
                                            rule_id="detector.customer-angry", points=pts.customer_angry,
                                            probability=p, threshold=det.thresholds["angry"],
-                                           message="客户愤怒（辱骂、指责或连续质问）"))
+                                           message=TITLES["detector.customer-angry"]))
         if len(negative) >= 2:
             i, p = negative[1]
             learned.append(learned_finding(context, utterance_at(transcript, i), dimension=self.name,
                                            rule_id="detector.customer-negative-repeated",
                                            points=pts.customer_negative_repeated, probability=p,
-                                           threshold=det.thresholds["negative"], message="客户多次表达不满"))
+                                           threshold=det.thresholds["negative"], message=TITLES["detector.customer-negative-repeated"]))
         if ends_negative and customer:
             learned.append(learned_finding(context, customer[-1], dimension=self.name,
                                            rule_id="detector.customer-ends-negative", points=pts.customer_ends_negative,
                                            probability=p_end, threshold=th_end,
-                                           message="客户结束时仍不满意（愤怒、无奈放弃或投诉未解决）"))
+                                           message=TITLES["detector.customer-ends-negative"]))
         not_satisfied = 1.0 - end.get("positive", 0.0)
         if not_satisfied >= NOT_SATISFIED_THRESHOLD and customer and not ends_negative:
             learned.append(learned_finding(context, customer[-1], dimension=self.name,
                                            rule_id="detector.customer-not-satisfied",
                                            points=pts.customer_not_satisfied, probability=not_satisfied,
                                            threshold=NOT_SATISFIED_THRESHOLD,
-                                           severity=Severity.minor, message="客户结束时未表示满意（没有致谢或认可）"))
+                                           severity=Severity.minor, message=TITLES["detector.customer-not-satisfied"]))
         graded, load = graded_turns(context, transcript, "negative", NEGATIVITY_CAP, dimension=self.name,
                                     rule_id="detector.customer-negativity", points_per_unit=pts.customer_negativity,
-                                    message="客户可能表达不满或负面情绪（按检测器的可能性扣分）")
+                                    message=TITLES["detector.customer-negativity"])
         learned += graded
         findings = context.settle(transcript, findings) + capped(context.settle(transcript, learned), pts.cap,
                                                                                explain=DETECTOR_CAP)

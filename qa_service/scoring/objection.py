@@ -28,6 +28,7 @@ from qa_service.scoring.detectors.detector import excess
 from qa_service.scoring.detectors.items import OBJECTION_UNHANDLED
 from qa_service.scoring.learned import GRADED_FLOOR, graded_finding, learned_finding, spoken
 from qa_service.scoring.rulebased import RuleDimensionScorer, dimension_score, rule_outcome
+from qa_service.scoring.titles import OBJECTION_TAGS, TITLES, objection_name
 
 ACKNOWLEDGE = frozenset({"acknowledge", "empathy"})
 RESOLVE = frozenset({"explain", "solution", "alternative"})
@@ -124,7 +125,7 @@ class ObjectionScorer(RuleDimensionScorer):
             })
             if handling != "handled":
                 points = -abs(settings.points_unhandled if handling == "unhandled" else settings.points_partial)
-                label = "、".join(obj.types)
+                label = "、".join(objection_name(t, OBJECTION_TAGS) for t in obj.types)
                 findings.append(Finding(
                     dimension=self.name, rule_id=f"objection.{handling}", utterance_index=match.turns[obj.turn].utterance.index,
                     span=obj.span, quote=obj.quote, points=round(points, 2),
@@ -198,7 +199,8 @@ def _dismissed(record: dict, rule: str, unsure: bool, transcript: Transcript, co
     return record, Finding(
         dimension=dimension, rule_id="objection.answer-dismissive", utterance_index=first.index,
         span=(0, len(quote)), quote=quote, points=0.0 if unsure else points, severity=Severity.major,
-        role=first.role, message=f"客户异议（{record['type']}）的答复推诿或生硬（{rule}），未处理", uncertain=unsure)
+        role=first.role, message=f"客户异议（{objection_name(record['type'])}）的答复推诿或生硬（{rule}），未处理",
+        uncertain=unsure)
 
 
 class ObjectionScorerV2(RuleDimensionScorer):
@@ -234,7 +236,7 @@ class ObjectionScorerV2(RuleDimensionScorer):
         graded = agent and spoken(transcript, Role.customer) and graded_finding(  # no customer, no issue
             context, agent[-1], dimension=self.name, rule_id="detector.unresolved",
             points_per_unit=match.pack.spec.detectors.unresolved, amount=load, probability=unresolved,
-            message="问题可能未解决，也无客户接受的后续方案（按检测器的可能性扣分；引用坐席最后一句）")
+            message=TITLES["detector.unresolved"])
         learned += [graded] if graded else []
         load = load if graded else 0.0
         findings = rules_out.findings + capped(context.settle(transcript, learned), match.pack.spec.detectors.cap,
@@ -274,8 +276,8 @@ class ObjectionScorerV2(RuleDimensionScorer):
             context, first, dimension=self.name, rule_id=f"detector.objection-{handling}",
             points=pts.objection_unhandled if unhandled else pts.objection_partial,
             probability=call[0] if unhandled else o.handling["partial"], threshold=call[1] if unhandled else 0.0,
-            message=(f"客户异议（{o.type}）未得到处理：未认同/安抚并给出解释或方案" if unhandled else
-                     f"客户异议（{o.type}）只处理了一部分：解释或方案未覆盖客户的诉求"))
+            message=(f"客户异议（{objection_name(o.type)}）未得到处理：未认同/安抚并给出解释或方案" if unhandled else
+                     f"客户异议（{objection_name(o.type)}）只处理了一部分：解释或方案未覆盖客户的诉求"))
         if f.points and context.borderline(o.probability, det.thresholds["objection"]):
             f = replace(f, points=0.0, uncertain=True)  # not sure it was an objection at all
         return record, f

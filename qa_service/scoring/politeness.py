@@ -16,6 +16,7 @@ from qa_service.rules.schema import RuleKind
 from qa_service.scoring.base import DETECTOR_CAP, ScoringContext, capped
 from qa_service.scoring.learned import graded_turns, learned_finding, spoken, utterance_at
 from qa_service.scoring.rulebased import RuleDimensionScorer, RuleOutcome, dimension_score, rule_outcome, tag_state
+from qa_service.scoring.titles import TITLES
 
 #: Units of ``attitude_risk`` a conversation can cost at most (a unit: one agent turn surely rude).
 ATTITUDE_CAP = 2.0
@@ -93,28 +94,28 @@ class PolitenessScorerV2(PolitenessScorer):
             out.append(learned_finding(context, agent[0], dimension=self.name, rule_id="detector.greeting-missing",
                                        points=pts.greeting_missing, probability=1 - greeting,
                                        threshold=1 - det.thresholds["greeting"], severity=Severity.minor,
-                                       message="开场前两句未问候客户（您好/很高兴为您服务/有什么可以帮您）"))
+                                       message=TITLES["detector.greeting-missing"]))
         if agent and closing < det.thresholds["closing"]:
             out.append(learned_finding(context, agent[-1], dimension=self.name, rule_id="detector.closing-missing",
                                        points=pts.closing_missing, probability=1 - closing,
                                        threshold=1 - det.thresholds["closing"], severity=Severity.minor,
-                                       message="结束前两句未规范结束（询问是否还有其他问题/感谢/祝福/道别），或结束后客户的新问题未处理"))
+                                       message=TITLES["detector.closing-missing"]))
         if negative and not apology:
             first, p = negative[0]
             answer = next((u for u in agent if u.index > first), agent[-1] if agent else None)
             if answer is not None:
                 out.append(learned_finding(context, answer, dimension=self.name, rule_id="detector.no-empathy",
                                            points=pts.no_empathy, probability=p, threshold=det.thresholds["negative"],
-                                           message="客户表达不满，坐席全程未致歉或安抚（抱歉/理解您的心情/别着急）"))
+                                           message=TITLES["detector.no-empathy"]))
         for i, p in rude:
             if i not in rule_rude:
                 out.append(learned_finding(context, utterance_at(transcript, i), dimension=self.name,
                                            rule_id="detector.rude", points=pts.rude, probability=p,
                                            threshold=det.thresholds["rude"],
-                                           message="坐席推诿、生硬拒绝或指责客户（无理由、无替代方案）"))
+                                           message=TITLES["detector.rude"]))
         graded, load = graded_turns(context, transcript, "rude", ATTITUDE_CAP, dimension=self.name,
                                     rule_id="detector.attitude-risk", points_per_unit=pts.attitude_risk,
-                                    message="坐席可能推诿、生硬或指责客户（按检测器的可能性扣分）", skip=rule_rude)
+                                    message=TITLES["detector.attitude-risk"], skip=rule_rude)
         out += graded
         calls = {"greeting": greeting >= det.thresholds["greeting"], "closing": closing >= det.thresholds["closing"],
                  "greeting_probability": round(greeting, 4), "closing_probability": round(closing, 4),

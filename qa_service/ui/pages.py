@@ -21,11 +21,12 @@ from qa_service.api import presenters
 from qa_service.api.auth import Dashboard, QARead, ReviewWrite, admits, check_team, scope_team
 from qa_service.api.deps import ROW_ID_MAX, ReadSessionDep, RowId, RuntimeDep, SessionDep, SettingsDep, flag_reason
 from qa_service.api.schemas import ReviewedFinding
-from qa_service.errors import Invalid, NotFound
+from qa_service.errors import ConfigError, Invalid, NotFound, RulePackError
 from qa_service.live import supervise
 from qa_service.period import parse_period
 from qa_service.review import service as review_service
 from qa_service.review.queue import MANUAL_REASON, SAMPLE_REASON
+from qa_service.scoring.titles import title
 from qa_service.storage import dashboard as dash_repo
 from qa_service.storage import reviews as review_repo
 from qa_service.storage import transcripts as transcript_repo
@@ -89,6 +90,8 @@ def dashboard_page(request: Request, runtime: RuntimeDep, session: ReadSessionDe
         except ValueError as exc:
             error = f"周期：{exc}"
     chart_data = None
+    if data:
+        data = {**data, "top_findings": _titled(runtime, data["top_findings"])}
     if data and agent_id and (data["radar"] or {}).get("agent_id") != agent_id:
         # the radar fell back to the best agent: it read as the one asked for
         error = f"未找到该坐席：{agent_id}（本周期{'、本团队' if team else ''}没有其已评分会话）"
@@ -113,6 +116,16 @@ def dashboard_page(request: Request, runtime: RuntimeDep, session: ReadSessionDe
     sla_h = runtime.settings.live.intervention_sla.total_seconds() / 3600
     return page(request, "dashboard.html", "dashboard", session, me, data=data, chart_data=chart_data, period=label,
                 agent_id=agent_id, error=error, kappa=kappa, calibrates=calibrates, intervention=intervention, sla_label=f"{sla_h:g} 小时")
+
+
+def _titled(runtime, top: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """高频问题: each bar labelled with what fits every finding it counts, the rule's own message (was: one
+    finding's, e.g. "客户异议（service）未得到处理…" over policy, service and delay objections alike)."""
+    try:
+        messages = runtime.rulebook.ready().messages()
+    except (RulePackError, ConfigError):  # a broken pack still leaves the dashboard readable
+        messages = {}
+    return [{**f, "message": title(f["rule_id"], messages, f["message"])} for f in top]
 
 
 @router.get("/queue", response_class=HTMLResponse)

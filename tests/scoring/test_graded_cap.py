@@ -1,5 +1,5 @@
-"""A graded finding the conversation's cap cut (or a dimension's detector cap) says so in its message, with
-the real figures; the score itself does not move."""
+"""Finding messages a reviewer reads: a graded finding the conversation's cap cut (or a dimension's detector
+cap) says so with the real figures, the score unchanged; objection types are named in Chinese."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from qa_service.scoring.base import DETECTOR_CAP, capped
 from qa_service.scoring.detectors.detector import Detections
 from qa_service.scoring.learned import graded_turns
 from qa_service.scoring.pipeline import Pipeline
+from qa_service.scoring.titles import TITLES
 from tests.conftest import REPO
 
 SAMPLE = {r["id"]: r for r in map(json.loads, (REPO / "tests/data/golden_sample.jsonl").read_text(
@@ -81,3 +82,19 @@ def test_the_dimensions_detector_cap_says_what_it_kept():
         (-60.0, "m"), (-40.0, "m；已达本维度检测器扣分上限（100 分），仅扣 40 分"),
         (0.0, "m；已达本维度检测器扣分上限（100 分），仅扣 0 分")]
     assert [x.message for x in capped([f(-60.0), f(-50.0)], 100.0)] == ["m", "m"]  # rule caps: as before
+
+
+def test_objection_findings_name_the_type_in_chinese(pipeline):
+    """Found by a probe: 客户异议（price）未得到处理…, （service）, （policy）: the type's code in a Chinese card."""
+    import re
+
+    report = pipeline.score(transcript_of(SAMPLE[CUT], {}))
+    found = {(f.rule_id, f.utterance_index): f.message for f in report.findings if "objection-" in f.rule_id}
+    assert found == {("detector.objection-unhandled", 5): "客户异议（时效）未得到处理：未认同/安抚并给出解释或方案",
+                     ("detector.objection-partial", 22): "客户异议（价格）只处理了一部分：解释或方案未覆盖客户的诉求",
+                     ("detector.objection-partial", 24): "客户异议（时效）只处理了一部分：解释或方案未覆盖客户的诉求"}
+    for record in SAMPLE.values():  # no code left in any message of the sample's real conversations
+        for f in pipeline.score(transcript_of(record, {})).findings:
+            assert not re.search(r"（[a-z_]+）", f.message), (record["id"], f.message)
+            if f.rule_id.split(".")[0] in ("detector", "objection", "timing", "negativity", "sentiment"):
+                assert f.rule_id in TITLES, f.rule_id  # the dashboard's label for all of them

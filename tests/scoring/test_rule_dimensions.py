@@ -120,6 +120,9 @@ def test_unhandled_objection_costs_points_and_flags_escalation(pipeline):
     assert (first["type"], first["handling"], first["outcome"]) == ("policy", "unhandled", "escalated")
     assert second["type"] == "complaint"
     assert [f.points for f in obj.findings if f.rule_id == "objection.unhandled"] == [-10, -10]
+    # the type in Chinese (was: 客户异议（policy）未得到回应)
+    assert [f.message for f in obj.findings if f.rule_id == "objection.unhandled"] == [
+        "客户异议（政策）未得到回应", "客户异议（投诉）未得到回应"]
     assert obj.score == 80.0
     assert {"objection_unhandled", "escalation_threat"} <= {f.reason for f in report.flags}
 

@@ -58,3 +58,27 @@ def test_the_dashboard_says_when_it_finds_no_such_agent(client):
     page = client.get("/ui/", params={"period": "2026-10", "agent_id": "nobody"}).text
     assert "未找到该坐席：nobody" in page
     assert '"radar": null' in page and 'id="chart-radar"' not in page
+
+
+def test_the_frequent_findings_chart_labels_a_rule_with_what_fits_all_its_findings(client):
+    """Found by a probe: the 高频问题 bar of ``detector.objection-unhandled`` (12 findings: 5 policy, 4 service,
+    3 delay objections) read "客户异议（service）未得到处理…", one finding's message. A bar is now labelled
+    with the rule's own message: a built-in finding's title, a pack rule's ``message:``."""
+    import json
+    import re
+
+    from tests.api.test_review_api import finding
+
+    sessions = client.app.state.runtime.sessions
+    kinds = ["policy", "policy", "service", "delay"]
+    for i, kind in enumerate(kinds):
+        objection = finding("objection", "detector.objection-unhandled", -13.3,
+                            message=f"客户异议（{kind}）未得到处理：未认同/安抚并给出解释或方案")
+        rude = finding("politeness", "general.rude-dismissive", -5, message=f"第 {i} 次生硬")
+        store(client, sessions, f"TF{i}", report({"objection": (86.7, 0.5, [objection]),
+                                                  "politeness": (95, 0.5, [rude])}))
+    page = client.get("/ui/", params={"period": "2026-10"}).text
+    data = json.loads(re.search(r'<script id="dash-data" type="application/json">(.*?)</script>', page, re.S)[1])
+    top = {f["rule_id"]: (f["message"], f["count"]) for f in data["top_findings"]}
+    assert top == {"detector.objection-unhandled": ("客户异议未得到处理", 4),
+                   "general.rude-dismissive": ("使用生硬、反问或不耐烦的语句", 4)}  # the pack's message: for the rule
