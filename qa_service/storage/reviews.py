@@ -296,8 +296,9 @@ def _scoped(query, table, team: str | None, start: date | None, end: date | None
 
 
 def _of_done(query, table):
-    """Rows of ``table`` (verdicts or manual findings) whose review is done."""
-    return query.join(Review, Review.id == table.review_id).where(Review.status == ReviewStatus.done.value)
+    """Rows of ``table`` (verdicts or manual findings) whose review is done: EXISTS per row, as the
+    dashboard's frequent findings test it (SQLite reads the period's rows by day, not every done review)."""
+    return query.where(exists().where(Review.id == table.review_id, Review.status == ReviewStatus.done.value))
 
 
 def _fails(score, fatal, pass_mark: float):
@@ -338,8 +339,9 @@ def rule_packs(*, session: Session, rule_ids: Sequence[str], team: str | None = 
         return []
     out: dict[tuple[str, str | None], int] = {}
     for table in (Verdict, ManualFinding):
-        query = _of_done(_scoped(select(table.rule_id, Report.rule_pack, func.count()), table, team, start, end),
-                         table).join(Report, Report.transcript_id == Review.transcript_id)
+        query = (_scoped(select(table.rule_id, Report.rule_pack, func.count()), table, team, start, end)
+                 .join(Review, Review.id == table.review_id).join(Report, Report.transcript_id == Review.transcript_id)
+                 .where(Review.status == ReviewStatus.done.value))
         if table is ManualFinding:
             query = query.where(ManualFinding.withdrawn_at.is_(None))
         for rule_id, pack, k in session.execute(query.where(table.rule_id.in_(list(rule_ids)))
