@@ -128,6 +128,30 @@ def team_note(*, session: Session, team: str | None) -> str | None:
             f"— check the spelling")
 
 
+REVIEW_ROLES = ("reviewer", "admin")  # the roles whose keys may judge a review (api.auth's ReviewWrite)
+
+
+def check_assignees(*, session: Session, names: list[str], teams: dict[int, str | None]) -> None:
+    """With access control on, a review is assigned to a person who can then work on it: an active key of
+    that name (``rev.lii``, a typo, is a 422 naming it), of a role that judges reviews, and — for a key
+    scoped to a team — of the team of every review it may be dealt (``teams``: review id → team; else a 409
+    naming both). Was: any text was accepted, and the review then sat in nobody's list, or in the list of a
+    reviewer whose key got a 403 opening it. Checked before anything is assigned."""
+    for name in names:
+        row = repo.active_named(session=session, name=name)
+        if row is None:
+            raise Invalid(f"reviewers: {name!r} is no active key's name (reviewers are named as their keys are; "
+                          "check the spelling, or create the key first)", "reviewers")
+        if row.role not in REVIEW_ROLES:
+            raise Invalid(f"reviewers: {name!r} is a {row.role} key, which cannot judge reviews (roles that can: "
+                          f"{', '.join(REVIEW_ROLES)})", "reviewers")
+        blind = sorted(rid for rid, team in teams.items() if row.team_id is not None and team != row.team_id)
+        if blind:
+            raise Conflict(f"reviewers: {name!r} is scoped to team {row.team_id} and cannot see reviews {blind} "
+                           f"(team {', '.join(sorted({str(teams[r]) for r in blind}))}); assign them to a reviewer "
+                           "of that team or one not scoped to a team", "reviewers")
+
+
 def find_key(*, session: Session, ident: str) -> ApiKey | None:
     """By numeric id, prefix, or the key's printed form ``qak_<prefix>_…``.
 

@@ -15,11 +15,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from qa_service.domain import AppealStatus, QAReport, ReviewStatus, VerdictKind
-from qa_service.access.service import check_team, missing
+from qa_service.access.service import check_assignees, check_team, missing
 from qa_service.errors import ConfigError, Conflict, Invalid, NotFound, RulePackError
 from qa_service.review.appeals import appeal_target
 from qa_service.review.calibration import Calibration, calibrate, pack_owners
-from qa_service.review.manual import ManualFindingSpec, locate
+from qa_service.review.manual import ManualFindingSpec, check_speaker, locate, same_manual
 from qa_service.review.queue import MANUAL_REASON, SAMPLE_PRIORITY, SAMPLE_REASON, draw, queue_entry
 from qa_service.review.score import Item, final_score
 from qa_service.storage import facts as facts_repo
@@ -158,11 +158,14 @@ def sample(*, session: Session, period: Period, percent: float, minimum: int, by
 
 
 def assign(*, session: Session, reviewers: list[str], mode: str, by: str, review_ids: list[int] | None = None,
-           flt: repo.QueueFilter | None = None, limit: int = 100, team: str | None = None) -> dict[int, str]:
+           flt: repo.QueueFilter | None = None, limit: int = 100, team: str | None = None,
+           known_names: bool = False) -> dict[int, str]:
     """Assign reviews: ``manual`` gives them all to ``reviewers[0]``; ``round_robin`` deals them out in
     queue order, each next one to the reviewer with the fewest open reviews (ties: list order).
 
     Without ``review_ids``, the first ``limit`` unassigned open reviews matching ``flt`` are dealt.
+    ``known_names`` (access control on): every reviewer must be a key that can open every review it may be
+    dealt (``access.service.check_assignees``); off, names are free text.
     """
     if not reviewers:
         raise Invalid("name at least one reviewer", "reviewers")
@@ -181,6 +184,8 @@ def assign(*, session: Session, reviewers: list[str], mode: str, by: str, review
     closed = [r.id for r in reviews if r.status == ReviewStatus.done.value]
     if closed:
         raise Conflict(f"reviews already done cannot be reassigned: {closed}", "review_ids")
+    if known_names:
+        check_assignees(session=session, names=reviewers, teams={r.id: r.transcript.team_id for r in reviews})
     load = dict.fromkeys(reviewers, 0) | repo.open_load(session=session, reviewers=reviewers, excluding=review_ids)
     out = {}
     now = utcnow()
@@ -268,9 +273,12 @@ def set_verdict(*, session: Session, review_id: int, finding_id: int, verdict: V
     finding = next((f for f in _report(review).findings if f.id == finding_id), None)
     if finding is None:
         raise NotFound(f"finding {finding_id} is not in review {review_id}'s report", "finding_id")
+    current = next((v for v in review.verdicts if v.finding_id == finding_id), None)
+    if (current is not None and review.status != ReviewStatus.done.value
+            and (current.verdict, current.comment, current.reviewer) == (verdict, comment, by)):
+        return review  # sent again unchanged (a double submit): nothing changes, nothing to audit
     before_state = _state(review)
     _writable(review, by)
-    current = next((v for v in review.verdicts if v.finding_id == finding_id), None)
     before = {"verdict": current.verdict, "comment": current.comment} if current else None
     if current is None:
         current = Verdict(review_id=review.id, day=review.day, team_id=review.team_id, finding_id=finding.id,
@@ -288,7 +296,9 @@ def set_verdict(*, session: Session, review_id: int, finding_id: int, verdict: V
 
 
 def add_manual(*, session: Session, review_id: int, spec: ManualFindingSpec, by: str, team: str | None = None
-               ) -> tuple[Review, ManualFinding]:
+               ) -> tuple[Review, ManualFinding, bool]:
+    """Add a manual finding; returns (review, finding, created). The same finding sent again by the same
+    reviewer while the first stands (a retry) is that first one, not a second deduction."""
     review = _for_change(session=session, review_id=review_id, team=team)
     report = _report(review)
     if spec.dimension not in report.dimensions:
@@ -299,6 +309,10 @@ def add_manual(*, session: Session, review_id: int, spec: ManualFindingSpec, by:
         raise Invalid(f"utterance_index {spec.utterance_index} is not in transcript {review.transcript_id} "
                       f"(0–{len(review.transcript.utterances) - 1})", "utterance_index")
     a, b = locate(utterance.text, span=spec.span, quote=spec.quote)
+    check_speaker(spec, utterance.role, utterance.index)
+    if review.status != ReviewStatus.done.value and (same := next(
+            (m for m in review.manual_findings if same_manual(m, spec, utterance.text[a:b], by)), None)):
+        return review, same, False
     before_state = _state(review)
     _writable(review, by)
     manual = ManualFinding(review_id=review.id, day=review.day, team_id=review.team_id, dimension=spec.dimension,
@@ -314,7 +328,7 @@ def add_manual(*, session: Session, review_id: int, spec: ManualFindingSpec, by:
                          after={"dimension": spec.dimension, "rule_id": spec.rule_id,
                                 "utterance_index": utterance.index, "quote": manual.quote, "points": spec.points,
                                 "fatal": spec.fatal, **_state(review)})
-    return review, manual
+    return review, manual, True
 
 
 def remove_manual(*, session: Session, review_id: int, manual_id: int, by: str, team: str | None = None) -> Review:
@@ -334,14 +348,27 @@ def remove_manual(*, session: Session, review_id: int, manual_id: int, by: str, 
 
 
 def complete(*, session: Session, review_id: int, by: str, comment: str | None, confirm_rest: bool,
-             team: str | None = None) -> Review:
+             team: str | None = None, take_over: bool = False, assignee_only: bool = False) -> Review:
+    """Close a review. ``assignee_only`` (access control on): a review assigned to someone else is a 409
+    naming them unless ``take_over`` — then the review passes to ``by`` first, written to the audit trail as
+    ``taken_over``. Was: anyone closed anyone's review, confirming its unjudged findings under their name."""
     review = _for_change(session=session, review_id=review_id, team=team)
     report = _report(review)
+    holder = review.assigned_to if review.status != ReviewStatus.done.value else None
+    elsewhere = holder is not None and not same_name(holder, by)
+    if elsewhere and assignee_only and not take_over:
+        raise Conflict(f"review {review_id} is assigned to {holder}; send take_over: true to complete it in "
+                       f"their place (recorded in the audit trail as a take-over)", "take_over")
     judged = {v.finding_id for v in review.verdicts}
     rest = [f for f in report.findings if f.id not in judged]
     if rest and not confirm_rest:
         raise Conflict(f"findings without a verdict: {[f.id for f in rest]}; judge them, or send "
                        "confirm_rest: true to confirm them all", "confirm_rest")
+    if elsewhere and take_over:
+        before = _state(review)
+        review.assigned_to, review.assigned_at = by, utcnow()
+        repo.add_audit_event(session, actor=by, action="taken_over", review=review, entity="review",
+                             entity_id=review.id, before=before, after=_state(review))
     before_state = _state(review)
     _writable(review, by)
     for f in rest:

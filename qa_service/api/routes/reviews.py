@@ -137,7 +137,8 @@ def assign_reviews(body: AssignRequest, runtime: RuntimeDep, principal: ReviewWr
     flt = repo.QueueFilter(team=scope_team(principal, body.team), agent_id=body.agent_id, reason=body.reason)
     with runtime.session() as session:
         out = service.assign(session=session, reviewers=body.reviewers, mode=body.mode, by=by,
-                             review_ids=body.review_ids, flt=flt, limit=body.limit, team=principal.team)
+                             review_ids=body.review_ids, flt=flt, limit=body.limit, team=principal.team,
+                             known_names=principal.key_id is not None)
     return AssignRead(assigned={str(k): v for k, v in out.items()})
 
 
@@ -169,14 +170,20 @@ def set_verdict(review_id: RowId, finding_id: RowId, body: VerdictRequest, runti
 
 
 @router.post("/v1/reviews/{review_id}/manual-findings", response_model=ReviewRead,
-             status_code=status.HTTP_201_CREATED)
-def add_manual_finding(review_id: RowId, body: ManualFindingRequest, runtime: RuntimeDep, principal: ReviewWrite
-                       ) -> ReviewRead:
-    """Add a finding the machine missed, quoting the utterance verbatim (by `span` or `quote`)."""
+             status_code=status.HTTP_201_CREATED,
+             responses={200: {"description": "The same finding by the same reviewer is in force already: that one"}})
+def add_manual_finding(review_id: RowId, body: ManualFindingRequest, runtime: RuntimeDep, principal: ReviewWrite,
+                       response: Response) -> ReviewRead:
+    """Add a finding the machine missed, quoting the utterance verbatim (by `span` or `quote`).
+
+    Sent again unchanged by the same reviewer (a retry), it is the first one: 200, nothing added."""
     by = actor(principal, body.by)
     spec = ManualFindingSpec(**{**body.model_dump(exclude={"by"}), "message": typed(runtime, body.message)})
     with runtime.session() as session:
-        review, _ = service.add_manual(session=session, review_id=review_id, spec=spec, by=by, team=principal.team)
+        review, _, created = service.add_manual(session=session, review_id=review_id, spec=spec, by=by,
+                                                team=principal.team)
+        if not created:
+            response.status_code = status.HTTP_200_OK
         return presenters.review_read(review, runtime.settings.review)
 
 
@@ -199,7 +206,8 @@ def complete_review(review_id: RowId, body: CompleteRequest, runtime: RuntimeDep
     by = actor(principal, body.by)
     with runtime.session() as session:
         review = service.complete(session=session, review_id=review_id, by=by, comment=typed(runtime, body.comment),
-                                  confirm_rest=body.confirm_rest, team=principal.team)
+                                  confirm_rest=body.confirm_rest, team=principal.team, take_over=body.take_over,
+                                  assignee_only=principal.key_id is not None)
         return presenters.review_read(review, runtime.settings.review)
 
 

@@ -175,6 +175,8 @@ class ManualFindingRequest(BaseModel):
 class CompleteRequest(BaseModel):
     comment: Comment = None
     confirm_rest: bool = Field(False, description="Confirm every finding not judged yet")
+    take_over: bool = Field(False, description="Complete a review assigned to another reviewer in their place "
+                                               "(with access control on, else a 409 naming the assignee)")
     by: Actor = None
 
 
