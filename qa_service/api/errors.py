@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import re
 import sys
 from urllib.parse import quote
 
@@ -64,11 +65,28 @@ def _ui_page(request: Request) -> bool:
             and not path.startswith(("/ui/static/", "/ui/live/events")))
 
 
+# The refusals a /ui page meets most, in Chinese (the page's script, ui.js, says the API's messages in its bar
+# the same way); any other detail is shown as sent. Was: "403 无权限 this key sees team after-sales only".
+UI_CHINESE = (
+    (re.compile(r"^this key sees team (.+) only"), "当前密钥只能查看团队 {0} 的数据。"),
+    (re.compile(r"^role (\S+) may not "), "当前角色（{0}）无权打开此页面。"),
+    (re.compile(r"^(?:transcript|review|appeal) (\d+) not found"), "编号 {0} 不存在。"),
+)
+
+
+def ui_chinese(detail: str) -> str:
+    """``detail`` in Chinese when it is one of :data:`UI_CHINESE`, else as it is."""
+    for pattern, words in UI_CHINESE:
+        if m := pattern.match(detail):
+            return words.format(*m.groups())
+    return detail
+
+
 def ui_error(status: int, detail: str, *, link: str = '<a href="/ui/">返回看板</a>') -> HTMLResponse:
-    """A /ui page's error as a page (``detail`` is escaped here)."""
+    """A /ui page's error as a page (``detail`` is escaped here, and said in Chinese where it is a common one)."""
     title = UI_TITLES.get(status, "出错了")
     return HTMLResponse(f"<!doctype html><meta charset=utf-8><title>{title}</title><h1>{status} {title}</h1>"
-                        f"<p>{html.escape(detail)}</p><p>{link}</p>", status_code=status)
+                        f"<p>{html.escape(ui_chinese(detail))}</p><p>{link}</p>", status_code=status)
 
 
 def install(app: FastAPI) -> None:

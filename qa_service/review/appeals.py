@@ -26,6 +26,24 @@ def already_appealed(what: str, taken: list[Appeal], field: str) -> Conflict:
     return Conflict(f"{what} was already appealed: {fate}; an appeal is decided once, for good", field)
 
 
+def unappealable(what: str, *, points: float, fatal: bool, uncertain: bool = False, rejected: bool = False
+                 ) -> str | None:
+    """Why the finding ``what`` cannot be appealed (the 409's words), or None when it can: the API's refusal
+    and the transcript page's offer of the 申诉 form both ask this, so they cannot drift (the page offered
+    the form on 0-point findings the API then refused)."""
+    if rejected:
+        return f"{what} was rejected by the reviewer: it costs nothing to appeal"
+    if points == 0 and uncertain and not fatal:
+        return (f"{what} costs 0 points (sent to review as uncertain: low ASR confidence or a borderline call): "
+                "it costs nothing to appeal")
+    if points == 0 and not fatal:  # a fatal one zeroes the final score: it may be appealed
+        return f"{what} costs 0 points: it costs nothing to appeal"
+    if points > 0:  # an accepted appeal withdraws its finding: withdrawing a bonus lowers the agent's score
+        return (f"{what} adds {points:+g} points: an accepted appeal withdraws the finding, which would lower the "
+                "score; only a deduction can be appealed")
+    return None
+
+
 def appeal_target(review: Review, findings: Sequence[Finding], finding_id: int | None,
                   manual_finding_id: int | None) -> dict[str, Any]:
     """What is appealed (rule, quote, points): ``finding_id`` among the report's ``findings``, or a manual
@@ -37,12 +55,9 @@ def appeal_target(review: Review, findings: Sequence[Finding], finding_id: int |
         if taken := [a for a in review.appeals if a.finding_id == finding_id]:
             raise already_appealed(f"finding {finding_id}", taken, "finding_id")
         what, field = f"finding {finding_id}", "finding_id"
-        if verdict.verdict != VerdictKind.confirmed.value:
-            raise Conflict(f"{what} was rejected by the reviewer: it costs nothing to appeal", field)
         item = next(f for f in findings if f.id == finding_id)
-        if item.points == 0 and item.uncertain and not item.fatal:
-            raise Conflict(f"{what} costs 0 points (sent to review as uncertain: low ASR confidence or a borderline "
-                           "call): it costs nothing to appeal", field)
+        why = unappealable(what, points=item.points, fatal=item.fatal, uncertain=item.uncertain,
+                           rejected=verdict.verdict != VerdictKind.confirmed.value)
     else:
         item = next((m for m in review.manual_findings if m.id == manual_finding_id), None)
         what, field = f"manual finding {manual_finding_id}", "manual_finding_id"
@@ -50,9 +65,7 @@ def appeal_target(review: Review, findings: Sequence[Finding], finding_id: int |
             raise NotFound(f"{what} is not in review {review.id}", field)
         if taken := [a for a in review.appeals if a.manual_finding_id == manual_finding_id]:
             raise already_appealed(what, taken, field)
-    if item.points == 0 and not item.fatal:  # a fatal one zeroes the final score: it may be appealed
-        raise Conflict(f"{what} costs 0 points: it costs nothing to appeal", field)
-    if item.points > 0:  # an accepted appeal withdraws its finding: withdrawing a bonus lowers the agent's score
-        raise Conflict(f"{what} adds {item.points:+g} points: an accepted appeal withdraws the finding, which would "
-                       "lower the score; only a deduction can be appealed", field)
+        why = unappealable(what, points=item.points, fatal=item.fatal)
+    if why:
+        raise Conflict(why, field)
     return {"rule_id": item.rule_id, "quote": item.quote, "points": item.points}

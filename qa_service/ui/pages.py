@@ -25,6 +25,7 @@ from qa_service.errors import ConfigError, Invalid, NotFound, RulePackError
 from qa_service.live import supervise
 from qa_service.period import parse_period
 from qa_service.review import service as review_service
+from qa_service.review.appeals import unappealable
 from qa_service.review.queue import MANUAL_REASON, SAMPLE_REASON
 from qa_service.scoring.titles import title
 from qa_service.storage import dashboard as dash_repo
@@ -37,6 +38,7 @@ from qa_service.ui.render import HERE, page
 router = APIRouter(prefix="/ui", include_in_schema=False)
 QUEUE_STATUSES = ("open", "queued", "in_review", "done", "all")
 QUEUE_REASONS = (SAMPLE_REASON, MANUAL_REASON)  # besides the flags, as /v1/reviews takes them
+TRUE, FALSE = ("true", "1", "on", "yes", "y", "t"), ("false", "0", "off", "no", "n", "f")  # as pydantic reads a bool
 STATIC = {"ui.css": (HERE / "static" / "ui.css", "text/css"), "ui.js": (HERE / "static" / "ui.js", "text/javascript"),
           "live.js": (HERE / "static" / "live.js", "text/javascript")}
 
@@ -133,7 +135,7 @@ def queue_page(request: Request, session: SessionDep, settings: SettingsDep, me:
                status: str = "open", team: str | None = None, agent_id: str | None = None, rule: str | None = None,
                reason: str | None = None, severity: str | None = None, period: str | None = None,
                score_min: str | None = None, score_max: str | None = None, assigned_to: str | None = None,
-               limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0, le=ROW_ID_MAX)] = 0
+               unassigned: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0, le=ROW_ID_MAX)] = 0
                ) -> HTMLResponse:
     """复核队列 with the API's filters; each row opens the transcript. A filter it cannot apply is said, and
     no rows are listed (the unfiltered queue read as the filtered one)."""
@@ -142,6 +144,9 @@ def queue_page(request: Request, session: SessionDep, settings: SettingsDep, me:
         errors.append(f"状态：{status!r} 无效，可选 {', '.join(QUEUE_STATUSES)}")
     if _blank(severity) and severity not in labels.SEVERITY:
         errors.append(f"严重度：{severity!r} 无效，可选 {', '.join(labels.SEVERITY)}")
+    only_unassigned = (_blank(unassigned) or "false").lower()  # as /v1/reviews reads it (Was: ignored)
+    if only_unassigned not in TRUE + FALSE:
+        errors.append(f"未分配：{unassigned!r} 无效，可选 true、false")
     try:
         reason = flag_reason(request.app.state.runtime, session, _blank(reason), also=QUEUE_REASONS)
     except Invalid:
@@ -150,7 +155,8 @@ def queue_page(request: Request, session: SessionDep, settings: SettingsDep, me:
         status=status if status in QUEUE_STATUSES else "open",
         team=scope_team(me, _blank(team)), agent_id=_blank(agent_id), rule=_blank(rule), reason=_blank(reason),
         severity=severity if severity in labels.SEVERITY else None, score_min=_number(score_min, "score_min"),
-        score_max=_number(score_max, "score_max"), assigned_to=_blank(assigned_to))
+        score_max=_number(score_max, "score_max"), assigned_to=_blank(assigned_to),
+        unassigned=True if only_unassigned in TRUE else None)
     if _blank(period):
         try:
             f.since, f.until = parse_period(period).bounds(ZoneInfo(settings.performance.timezone))
@@ -160,7 +166,7 @@ def queue_page(request: Request, session: SessionDep, settings: SettingsDep, me:
     error = "；".join(errors) or None
     shown = {"status": f.status, "team": f.team, "agent_id": f.agent_id, "rule": f.rule, "reason": f.reason,
              "severity": f.severity, "period": _blank(period), "score_min": f.score_min, "score_max": f.score_max,
-             "assigned_to": f.assigned_to}
+             "assigned_to": f.assigned_to, "unassigned": "true" if f.unassigned else None}
 
     def query(**change) -> str:
         return urlencode({k: v for k, v in {**shown, "limit": limit, **change}.items() if v is not None})
@@ -177,19 +183,26 @@ def _time(ms: int | None) -> str | None:
     return f"{s // 60:02d}:{s % 60:02d}"
 
 
-def _marks(findings: list, manual: list) -> tuple[dict[str, Any], dict[int, list[Mark]], set[str]]:
-    """Every finding (machine ``f<id>``, manual ``m<id>``) as a highlight on its utterance; which are rejected."""
+def _marks(findings: list, manual: list) -> tuple[dict[str, Any], dict[int, list[Mark]], dict[str, str]]:
+    """Every finding (machine ``f<id>``, manual ``m<id>``) as a highlight on its utterance, and those that no
+    longer count (rejected, or withdrawn by an accepted appeal) with what the highlight's title says instead of
+    their points. Was: a withdrawn manual finding kept its (−5) and its severity in the highlight."""
     marks: dict[str, Any] = {}
     by_index: dict[int, list[Mark]] = {}
-    rejected = set()
+    void: dict[str, str] = {}
     for prefix, items in (("f", findings), ("m", manual)):
         for item in items:
             key = f"{prefix}{item.id}"
             marks[key] = item
-            by_index.setdefault(item.utterance_index, []).append(Mark(key, item.span[0], item.span[1], item.severity))
-            if getattr(item, "verdict", None) == "rejected" or getattr(item, "withdrawn", False):
-                rejected.add(key)
-    return marks, by_index, rejected
+            if getattr(item, "overturned_by_appeal", None):
+                void[key] = f"申诉 #{item.overturned_by_appeal} 成立，不扣分"
+            elif getattr(item, "verdict", None) == "rejected":
+                void[key] = "机检错误，不扣分"
+            elif getattr(item, "withdrawn", False):
+                void[key] = "申诉成立，已撤销"
+            by_index.setdefault(item.utterance_index, []).append(
+                Mark(key, item.span[0], item.span[1], item.severity, counts=key not in void))
+    return marks, by_index, void
 
 
 @router.get("/transcripts/{transcript_id}", response_class=HTMLResponse)
@@ -230,11 +243,15 @@ def transcript_page(transcript_id: RowId, request: Request, session: SessionDep,
     if review and review.status == "done" and review.appeal_deadline and datetime.now(
             review.appeal_deadline.tzinfo) <= review.appeal_deadline:
         taken = {("f", a.finding_id) for a in review.appeals} | {("m", a.manual_finding_id) for a in review.appeals}
-        # a bonus is not appealed: an accepted appeal withdraws it, lowering the agent's score
-        appealable = {f"f{f.id}": ("f", f.id) not in taken and f.points <= 0 for f in findings}
-        appealable |= {f"m{m.id}": ("m", m.id) not in taken and m.points <= 0 for m in review.manual_findings}
+        # the API's own predicate (review.appeals.unappealable): a bonus, a 0-point or uncertain finding, a
+        # rejected one is not offered (the page offered 0-point ones, which the API then refused)
+        appealable = {f"f{f.id}": ("f", f.id) not in taken and unappealable(
+            "", points=f.points, fatal=f.fatal, uncertain=f.uncertain, rejected=f.verdict != "confirmed") is None
+            for f in findings}
+        appealable |= {f"m{m.id}": ("m", m.id) not in taken and not m.withdrawn
+                       and unappealable("", points=m.points, fatal=m.fatal) is None for m in review.manual_findings}
     return page(request, "transcript.html", "queue", session, me, t=t, review=review, report=report,
-                findings=findings, bubbles=bubbles, marks=marks, rejected=sorted(rejected), dims=dims,
+                findings=findings, bubbles=bubbles, marks=marks, rejected=rejected, dims=dims,
                 trajectory=trajectory, appealable=appealable)
 
 

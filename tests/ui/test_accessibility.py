@@ -121,7 +121,7 @@ def test_every_control_of_every_page_has_a_name(site):
     c, tid, rid = site["client"], site["tid"], site["rid"]
     fid = c.get(f"/v1/reviews/{rid}").json()["findings"][0]["id"]
     r = c.post(f"/v1/reviews/{rid}/manual-findings", json={
-        "dimension": "politeness", "utterance_index": 0, "points": -5, "message": "未致歉"})
+        "dimension": "politeness", "utterance_index": 1, "points": -5, "message": "未致歉"})  # the agent's turn
     assert r.status_code == 201, r.text
     pages = {path: c.get(path).text for path in (f"/ui/transcripts/{tid}", "/ui/queue", "/ui/", "/ui/calibration",
                                                  "/ui/live", "/ui/appeals")}

@@ -108,7 +108,8 @@ def test_text_meets_the_contrast_minimum(server, page):  # noqa: F811
     if len(findings) > 1:
         page.request.put(f"{api}/findings/{findings[1]['id']}/verdict",
                          data={"verdict": "confirmed", "comment": "确认", "by": "qa-li"})
-    page.request.post(f"{api}/manual-findings", data={"dimension": findings[0]["dimension"], "utterance_index": 0,
+    page.request.post(f"{api}/manual-findings", data={"dimension": findings[0]["dimension"],
+                                                      "utterance_index": findings[0]["utterance_index"],
                                                       "points": -5, "message": "未致歉", "by": "qa-li"})
     page.reload()
     assert page.locator("li.finding-item.rejected").count() and page.locator("li.manual").count()

@@ -58,6 +58,14 @@
     [/^the appellant cannot decide their own appeal/, () => "申诉人不能处理自己的申诉。"],
     [/^appeal \d+ was (accepted|rejected) by (.+?) on/, (m) => `该申诉已由 ${m[2]} 处理（${m[1] === "accepted" ? "成立" : "驳回"}）。`],
     [/^finding \d+ was rejected by the reviewer/, () => "该机检结果已被复核员判为错误，不扣分，无需申诉。"],
+    [/^(?:manual )?finding \d+ costs 0 points/, () => "该结果不扣分（0 分），无需申诉。"],
+    [/^(?:manual )?finding \d+ adds \S+ points/, () => "加分项不能申诉：申诉成立会撤销该项，反而降低得分。"],
+    [/^(?:manual )?finding \d+ was already appealed/, () => "该结果已申诉过：每项只能申诉一次。"],
+    [/^review \d+ is assigned to (.+?); send take_over/, (m) => `该复核已分配给 ${m[1]}；如需接手，请点“接手并完成复核”。`],
+    [/^reviewers: '(.+?)' is no active key's name/, (m) => `复核员 ${m[1]} 不存在，请检查拼写。`],
+    [/^reviewers: '(.+?)' is a (\S+) key/, (m) => `${m[1]} 不是复核员，不能分配复核。`],
+    [/^reviewers: '(.+?)' is scoped to team (\S+)/, (m) => `复核员 ${m[1]} 只能查看团队 ${m[2]} 的复核，不能分配其他团队的复核。`],
+    [/^utterance_index \d+ is a customer turn/, () => "该语句是客户说的：坐席行为类扣分须引用坐席原话（客户情绪、异议处理除外）。"],
     [/^quote .* is not in the utterance/, () => "原文片段不在该语句中：请逐字复制原文，或留空。"],
     [/^alert \d+ is already (\w+)/, (m) => `该预警已${m[1] === "closed" ? "关闭" : "介入"}。`],
     [/^reviews already done cannot be reassigned/, () => "已完成的复核不能重新分配。"],
@@ -104,9 +112,12 @@
     "remove-manual": async (el) => {
       await api("DELETE", `/v1/reviews/${reviewId}/manual-findings/${el.dataset.manual}` + (userBox ? `?by=${encodeURIComponent(user())}` : ""));
     },
-    "complete": async () => {
+    "complete": async (el) => {
+      // take_over only from the button that says so (a review assigned to someone else: transcript.html)
       const comment = document.getElementById("review-comment");
-      await api("POST", `/v1/reviews/${reviewId}/complete`, {confirm_rest: true, comment: comment.value || null, by: user()});
+      const body = {confirm_rest: true, comment: comment.value || null, by: user()};
+      if (el.dataset.takeOver) body.take_over = true;
+      await api("POST", `/v1/reviews/${reviewId}/complete`, body);
     },
     "open-review": async () => {
       await api("POST", "/v1/reviews", {transcript_id: Number(transcriptId), by: user()});
