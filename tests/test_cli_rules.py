@@ -105,3 +105,24 @@ def test_rules_check_notes_replaced_rules_and_unread_tags_without_failing(tmp_pa
     result = runner.invoke(app, ["rules", "list", "--dir", str(directory)], env={"COLUMNS": "250"})
     output = " ".join(result.output.split())
     assert "-5 (replaced*)" in output and "general.greeting-missing with detector.greeting-missing" in output
+
+
+@pytest.mark.parametrize("how", ["--dir", "QA_SCORING__RULES_DIR"])
+def test_rules_check_a_failing_example_is_exit_1_said_once_and_the_alerts_still_checked(tmp_path, monkeypatch, how):
+    """Was: in a folder given by QA_SCORING__RULES_DIR (not ``--dir``) a failing example (R006) escaped the
+    live-alert step as a top-level error: printed twice, exit 2, the alerts never checked."""
+    directory = tmp_path / "rules"
+    shutil.copytree(DEFAULT_RULES_DIR, directory)
+    finance = directory / "finance.yaml"
+    text = finance.read_text(encoding="utf-8")
+    assert "no_match: [我们不保证收益," in text
+    finance.write_text(text.replace("no_match: [我们不保证收益,", "no_match: [保证收益, 我们不保证收益,"), encoding="utf-8")
+    if how == "--dir":
+        result = runner.invoke(app, ["rules", "check", "--dir", str(directory)])
+    else:
+        monkeypatch.setenv("QA_SCORING__RULES_DIR", str(directory))
+        result = runner.invoke(app, ["rules", "check"])
+    output = " ".join(result.output.split())
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), (result.exception, result.output)
+    assert output.count("R006") == 1 and "example '保证收益' should not fire the rule but did" in output
+    assert f"live alerts ({directory / 'alerts'}):" in output and "1 problem(s)" in output

@@ -68,7 +68,7 @@ def rules_check(rules_dir: RulesDir = None) -> None:
                           f"{len(s.spec.examples) - len(errors)}/{len(s.spec.examples)} examples pass", markup=False)
             for e in errors:
                 err_console.print(str(e), markup=False)
-    alerts, problems = _check_alerts((rules_dir / "alerts") if rules_dir else settings.alerts_dir, settings)
+    alerts, problems = _check_alerts((rules_dir / "alerts") if rules_dir else settings.alerts_dir, settings, book)
     failures += problems
     if failures:
         err_console.print(f"[red]{failures} problem(s)[/red]")
@@ -99,13 +99,19 @@ def _notes(book, settings) -> list[str]:
     return notes
 
 
-def _check_alerts(directory: Path, settings) -> tuple[int, int]:
-    """Live alert rules: load (coded errors) and run their examples through the live checks."""
+def _check_alerts(directory: Path, settings, book) -> tuple[int, int]:
+    """Live alert rules: load (coded errors) and run their examples through the live checks, over the packs
+    just checked (``book``, loaded without running examples: their failures are already counted).
+
+    Was: the live checks built ``Runtime(settings).pipeline``, which loaded ``QA_SCORING__RULES_DIR`` again
+    with its examples, so a failing example there (R006) escaped as a top-level error — printed a second
+    time, exit 2 instead of 1, and the alerts never checked; with ``--dir`` the alerts ran over the
+    shipped packs instead of the ones checked."""
     from qa_service.errors import RulePackError
     from qa_service.live.checks import LiveChecks
     from qa_service.live.examples import check_examples
     from qa_service.rules.alerts import load_alerts
-    from qa_service.runtime import Runtime
+    from qa_service.scoring.pipeline import Pipeline
 
     try:
         rules = load_alerts(directory)
@@ -115,7 +121,7 @@ def _check_alerts(directory: Path, settings) -> tuple[int, int]:
         return 0, len(exc.errors)
     if not rules:
         return 0, 0
-    problems = check_examples(rules, LiveChecks(Runtime(settings).pipeline))
+    problems = check_examples(rules, LiveChecks(Pipeline.from_settings(settings.scoring, book)))
     examples = sum(len(r.examples) for r in rules.values())
     console.print(f"live alerts ({directory}): {len(rules)} alerts, {examples - len(problems)}/{examples} examples "
                   "pass", markup=False)
