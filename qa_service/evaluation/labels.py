@@ -309,7 +309,7 @@ def load_labels(path: Path, corpora: Mapping[str, Sequence[Mapping[str, Any]]] |
         except UnicodeDecodeError as exc:
             problems.append(f"{path}:{n}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at byte "
                             f"{exc.start + 1} of the line); label files must be UTF-8 — convert it first "
-                            "(e.g. iconv -f GBK -t UTF-8)")
+                            f"(e.g. {_conversion_hint(data)})")
             break
         if not line.strip():
             continue
@@ -347,6 +347,14 @@ def load_labels(path: Path, corpora: Mapping[str, Sequence[Mapping[str, Any]]] |
     if problems:
         raise LabelError(path, problems)
     return out
+
+
+def _conversion_hint(data: bytes) -> str:
+    """The iconv line for a file that is not UTF-8: UTF-16 (Excel's "Unicode 文本": a byte-order mark FF FE or
+    FE FF, or NUL bytes between ASCII ones) or else GBK. Was: GBK for every file, UTF-16 included."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in data[:200]:
+        return "iconv -f UTF-16 -t UTF-8"
+    return "iconv -f GBK -t UTF-8"
 
 
 def read_labels(path: Path, corpora: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,

@@ -88,6 +88,19 @@ def test_a_gbk_file_is_refused_naming_the_encoding(tmp_path):
     out = CliRunner().invoke(app, ["eval", str(path)])
     assert out.exit_code == 2 and "Traceback" not in out.output
     assert f"{path}:1: not UTF-8 text" in out.output and "must be UTF-8" in out.output
+    assert "iconv -f GBK -t UTF-8" in " ".join(out.output.split())
+
+
+def test_a_utf16_file_is_refused_with_the_utf16_conversion(tmp_path):
+    """Excel's "Unicode 文本" is UTF-16 with a byte-order mark (FF FE). Was: advised iconv -f GBK."""
+    path = tmp_path / "labels.jsonl"
+    path.write_text(FIRST + "\n", encoding="utf-16")
+    assert path.read_bytes()[:2] == b"\xff\xfe"
+    out = CliRunner().invoke(app, ["eval", str(path)])
+    output = " ".join(out.output.split())
+    assert out.exit_code == 2 and "Traceback" not in out.output
+    assert "not UTF-8 text (byte 0xff at byte 1 of the line)" in output
+    assert "iconv -f UTF-16 -t UTF-8" in output and "GBK" not in output
 
 
 def test_a_rule_label_file_is_named_as_such_once():
