@@ -9,7 +9,8 @@ Error codes (each message names the file, the rule and how to fix it):
 - R005 a reference (include, anchor ``rule:``) names nothing, or references loop
 - R006 a rule's example did not behave as declared (``qa rules check``)
 - R007 two packs share a name or a scenario
-- R008 a retired rule id (``rules/RETIRED``) is used again: ids are never reused
+- R008 a retired rule id (``rules/RETIRED``) is used again: ids are never reused; or a line of ``RETIRED``
+  is not one pack-qualified rule id (``finance.no-return-promise``)
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import yaml
 from pydantic import ValidationError
 
 from qa_service.errors import RuleError, RulePackError
-from qa_service.rules.schema import Condition, Rule, RulePackSpec
+from qa_service.rules.schema import PACK_NAME, RULE_ID, Condition, Rule, RulePackSpec
 
 log = logging.getLogger(__name__)
 RETIRED_FILE = "RETIRED"
@@ -190,7 +191,8 @@ def load_packs(directory: Path) -> dict[str, RulePack]:
         raise RulePackError([RuleError("R001", str(directory), "rule directory does not exist",
                                        "set QA_SCORING__RULES_DIR to the folder holding the *.yaml packs")])
     errors: list[RuleError] = misnamed_yaml(directory, "R001", "rule packs")
-    retired = _retired(directory)
+    retired, retired_errors = read_retired(directory)
+    errors += retired_errors
     specs: dict[str, tuple[RulePackSpec, str, bytes]] = {}
     scenarios: dict[str, str] = {}
     broken: set[str] = set()  # files that did not load: an include of one is not also an R005
@@ -296,11 +298,45 @@ def _check_references(pack: RulePack) -> list[RuleError]:
     return errors
 
 
-def _retired(directory: Path) -> set[str]:
+def read_retired(directory: Path) -> tuple[set[str], list[RuleError]]:
+    """The retired ids of ``RETIRED``: one pack-qualified rule id a line (``finance.no-return-promise``),
+    ``#`` to the end of a line a comment, blank lines ignored. A line that is not one such id is an R008
+    naming the line. Was: any line was taken as it stood, so an unqualified ``forbidden-words`` retired
+    nothing (ids are compared pack-qualified) and said nothing."""
     path = directory / RETIRED_FILE
     if not path.is_file():
-        return set()
-    return {line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines()} - {""}
+        return set(), []
+    where = display_path(path)
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return set(), [RuleError("R001", where, f"not UTF-8 text (byte at {exc.start + 1})", "save it as UTF-8")]
+    retired: set[str] = set()
+    errors = []
+    for n, line in enumerate(text.splitlines(), 1):
+        entry = line.split("#", 1)[0].strip()
+        if not entry:
+            continue
+        problem = _retired_entry_problem(entry)
+        if problem:
+            errors.append(RuleError("R008", f"{where}:{n}", problem,
+                                    "write one pack-qualified rule id a line, e.g. finance.no-return-promise "
+                                    "(# starts a comment)"))
+        else:
+            retired.add(entry)
+    return retired, errors
+
+
+def _retired_entry_problem(entry: str) -> str | None:
+    pack, dot, rule = entry.partition(".")
+    if " " in entry or "\t" in entry:
+        return f"{entry!r} is more than one id (one a line)"
+    if not dot:
+        return (f"{entry!r} is not pack-qualified: write <pack>.{entry} (the pack that defined it), "
+                "as ids are compared")
+    if not PACK_NAME.match(pack) or not RULE_ID.match(rule):
+        return f"{entry!r} is not a rule id: <pack>.<rule-id>, a snake_case pack name and a kebab-case rule id"
+    return None
 
 
 def fingerprint(directory: Path) -> tuple:

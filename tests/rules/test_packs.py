@@ -14,7 +14,7 @@ from qa_service.rules.book import RuleBook
 from qa_service.domain import Role, Transcript, Utterance
 from qa_service.rules.check import example_errors, fires, run_examples
 from qa_service.rules.engine import CompiledPack
-from qa_service.rules.loader import load_packs
+from qa_service.rules.loader import load_packs, read_retired
 from qa_service.text import Analyzer
 
 SHIPPED = DEFAULT_RULES_DIR
@@ -130,6 +130,29 @@ def test_retired_rule_id_is_never_reused(tmp_path):
     with pytest.raises(RulePackError) as info:
         load_packs(directory)
     assert info.value.errors[0].code == "R008"
+
+
+@pytest.mark.parametrize("line, problem", [
+    ("no-return-promise", "'no-return-promise' is not pack-qualified: write <pack>.no-return-promise"),
+    ("finance.no-return-promise finance.other", "is more than one id (one a line)"),
+    ("Finance.No_Return", "'Finance.No_Return' is not a rule id"),
+])
+def test_a_retired_line_that_is_not_a_qualified_id_is_refused_naming_the_line(tmp_path, line, problem):
+    """Was: an unqualified id (``no-return-promise``, as written in the YAML) was silently ignored, so the id
+    it meant to retire stayed usable."""
+    directory = _write(tmp_path, "finance.yaml", PACK_HEAD + GOOD_RULE)
+    (directory / "RETIRED").write_text(f"# retired ids\n\n{line}  # replaced\n", encoding="utf-8")
+    with pytest.raises(RulePackError) as info:
+        load_packs(directory)
+    [error] = info.value.errors
+    assert error.code == "R008" and error.path == "rules/RETIRED:3" and problem in error.problem
+
+
+def test_the_shipped_retired_file_states_its_format_and_loads():
+    text = (SHIPPED / "RETIRED").read_text(encoding="utf-8")
+    assert "one pack-qualified rule id a line" in text and "#" in text
+    retired, errors = read_retired(SHIPPED)
+    assert errors == [] and all(r.split(".")[0] in load_packs(SHIPPED) for r in retired)
 
 
 def test_broken_edit_keeps_the_loaded_pack_active(tmp_path):
