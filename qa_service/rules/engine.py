@@ -15,6 +15,7 @@ raises ``R009`` instead of stalling the API's dry run or a worker.
 from __future__ import annotations
 
 import time
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -24,7 +25,7 @@ from qa_service.domain import Role, Transcript, Utterance
 from qa_service.errors import RuleError, RulePackError
 from qa_service.rules.loader import PackRule, RulePack, qualify
 from qa_service.rules.patterns import FAST_STEPS, compile_pattern, steps_per_char
-from qa_service.rules.schema import Condition, Negation, RuleKind, RuleRole
+from qa_service.rules.schema import AnchorCount, Condition, Negation, RuleKind, RuleRole
 from qa_service.text import (
     CLAUSE_BREAKS,
     NEGATORS,
@@ -302,12 +303,24 @@ class _Context:
             anchor_turns = self.rule_hits(self.compiled.pack.rule(qualify(anchor.rule, rule.pack)))
         else:
             anchor_turns = self.eval(anchor.condition, self.role_turns(anchor.role), rule)
-        k = cond.within
-        if cond.after is not None:
-            near = [t for t in scope if any(0 < t - a <= k for a in anchor_turns)]
-        else:
-            near = [t for t in scope if any(0 < a - t <= k for a in anchor_turns)]
+        near = self._near(cond, scope, sorted(anchor_turns))
         return self.eval(cond.match, near, rule) if near else {}
+
+    def _near(self, cond: Condition, scope: list[int], anchors: list[int]) -> list[int]:
+        """The turns of ``scope`` after (before) an anchor hit with fewer than ``within`` counted turns between
+        them: every utterance (``count: utterances``, the default: ``0 < t - a <= within``), or only one
+        role's non-filler turns (``count: agent`` …), so the other side's lines and 嗯 turns do not use it up."""
+        if cond.count == AnchorCount.utterances:
+            counted = range(len(self.turns))
+        else:
+            counted = self.role_turns(RuleRole(cond.count.value))
+
+        def between(lo: int, hi: int) -> int:  # counted turns strictly between lo and hi
+            return max(0, bisect_left(counted, hi) - bisect_right(counted, lo))
+
+        if cond.after is not None:
+            return [t for t in scope if any(a < t and between(a, t) < cond.within for a in anchors)]
+        return [t for t in scope if any(t < a and between(t, a) < cond.within for a in anchors)]
 
     def leaf(self, cond: Condition, scope: list[int], rule: PackRule) -> TurnHits:
         leaf = self.compiled._leaves[id(cond)]

@@ -53,6 +53,17 @@ class RuleKind(str, Enum):
     detect = "detect"  # no finding; used by a dimension (objection types, responses) or for metrics
 
 
+class AnchorCount(str, Enum):
+    """What ``within: K`` of an anchor counts. ``utterances`` (the default, as shipped): every utterance of
+    the transcript, either side's, filler-only ones (嗯) included; ``agent`` / ``customer`` / ``any``: only
+    that role's turns (``any``: both sides'), filler-only turns left out, as a rule's scope leaves them."""
+
+    utterances = "utterances"
+    agent = "agent"
+    customer = "customer"
+    any = "any"
+
+
 class Condition(Strict):
     phrases: list[Annotated[str, Field(min_length=1)]] | None = None
     regex: str | None = None
@@ -69,6 +80,8 @@ class Condition(Strict):
     after: Anchor | None = None
     before: Anchor | None = None
     within: int = Field(3, ge=1, le=50, description="turns after/before the anchor")
+    count: AnchorCount = Field(AnchorCount.utterances, description="what within counts: every utterance, or "
+                                                                     "one role's non-filler turns")
     match: Condition | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
@@ -93,6 +106,8 @@ class Condition(Strict):
             raise ValueError(f"{op} needs match: {{condition}} — what must be said within {self.within} turns")
         if self.match is not None and op not in ("after", "before"):
             raise ValueError("match: only goes with after/before")
+        if "count" in self.model_fields_set and op not in ("after", "before"):
+            raise ValueError("count: only goes with after/before (what within: K counts)")
         if self.exclude and op != "regex":
             raise ValueError("exclude: only goes with regex (use none: [...] otherwise)")
         for pattern in ([self.regex] if self.regex else []) + list(self.exclude):
