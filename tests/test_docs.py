@@ -75,3 +75,30 @@ def test_docs_site_builds_strict(tmp_path):
     assert result.returncode == 0, f"mkdocs build --strict failed:\n{result.stdout}\n{result.stderr}"
     assert (site / "index.html").is_file()
     assert (site / "screenshots" / "queue.png").is_file()
+
+
+def test_rules_readme_is_the_reference_of_docs_rules():
+    """rules/README.md is generated from docs/rules.md (scripts/rules_readme.py). Was: a hand-kept copy with a
+    garbled first paragraph and an out-of-date error-code list."""
+    spec = importlib.util.spec_from_file_location("rules_readme", REPO / "scripts" / "rules_readme.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    docs = (REPO / "docs" / "rules.md").read_text(encoding="utf-8")
+    readme = (REPO / "rules" / "README.md").read_text(encoding="utf-8")
+    assert readme == module.render(docs), "rules/README.md differs from docs/rules.md: python scripts/rules_readme.py"
+    assert "### Error codes" in readme and "a pack's scenario is another pack's name" in readme
+
+
+def test_rules_page_counts_the_shipped_packs_examples():
+    """docs/rules.md's example count is the packs' (it said 174 when they had 180)."""
+    from qa_service.config import DEFAULT_RULES_DIR
+    from qa_service.rules.loader import load_packs
+
+    packs = load_packs(DEFAULT_RULES_DIR)
+    examples = sum(len(r.spec.examples.match) + len(r.spec.examples.no_match)
+                   for name, pack in packs.items() for r in pack.rules if r.pack == name)
+    page = (REPO / "docs" / "rules.md").read_text(encoding="utf-8")
+    said = re.search(r"\((\d+) examples in the (\w+) packs\)", page)
+    assert said, "docs/rules.md no longer says how many examples the packs have"
+    words = {"five": 5, "six": 6, "seven": 7}
+    assert (int(said.group(1)), words.get(said.group(2))) == (examples, len(packs))
