@@ -118,10 +118,10 @@ def test_rules_check_a_failing_example_is_exit_1_said_once_and_the_alerts_still_
     assert "no_match: [我们不保证收益," in text
     finance.write_text(text.replace("no_match: [我们不保证收益,", "no_match: [保证收益, 我们不保证收益,"), encoding="utf-8")
     if how == "--dir":
-        result = runner.invoke(app, ["rules", "check", "--dir", str(directory)])
+        result = runner.invoke(app, ["rules", "check", "--dir", str(directory)], env={"COLUMNS": "400"})
     else:
         monkeypatch.setenv("QA_SCORING__RULES_DIR", str(directory))
-        result = runner.invoke(app, ["rules", "check"])
+        result = runner.invoke(app, ["rules", "check"], env={"COLUMNS": "400"})
     output = " ".join(result.output.split())
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit), (result.exception, result.output)
     assert output.count("R006") == 1 and "example '保证收益' should not fire the rule but did" in output
