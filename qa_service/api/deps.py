@@ -13,6 +13,7 @@ from pydantic import AfterValidator
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from qa_service.api.ids import Id
 from qa_service.config import Settings
 from qa_service.errors import ConfigError, Invalid, RulePackError
 from qa_service.ingest.schema import check_time
@@ -80,10 +81,10 @@ SessionDep = Annotated[Session, Depends(get_session)]
 ReadSessionDep = Annotated[Session, Depends(get_read_session)]
 RedisDep = Annotated[redis.Redis, Depends(get_redis)]
 
-# A row id in a path: a positive 64-bit integer (BIGINT / SQLite INTEGER); anything larger is a 422
-# naming the parameter rather than an overflow inside the database driver.
-ROW_ID_MAX = 2**63 - 1
-RowId = Annotated[int, Path(ge=1, le=ROW_ID_MAX)]
+# A row id in a path (``api/ids.py``: 1 … 2**31 - 1, else a 422 naming it, on every route and database).
+RowId = Annotated[Id, Path()]
+# An offset is no id: LIMIT/OFFSET take a 64-bit integer on both databases; a larger one is a 422 naming it.
+OFFSET_MAX = 2**63 - 1
 # A time in a query (since / until): within the years conversations may have, or a 422 naming it.
 Instant = AfterValidator(check_time)
 

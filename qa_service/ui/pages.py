@@ -19,7 +19,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from qa_service.access.service import missing
 from qa_service.api import presenters
 from qa_service.api.auth import Dashboard, QARead, ReviewWrite, admits, check_team, scope_team
-from qa_service.api.deps import ROW_ID_MAX, ReadSessionDep, RowId, RuntimeDep, SessionDep, SettingsDep, flag_reason
+from qa_service.api.deps import OFFSET_MAX, ReadSessionDep, RowId, RuntimeDep, SessionDep, SettingsDep, flag_reason
 from qa_service.api.schemas import ReviewedFinding
 from qa_service.errors import ConfigError, Invalid, NotFound, RulePackError
 from qa_service.live import supervise
@@ -135,7 +135,8 @@ def queue_page(request: Request, session: SessionDep, settings: SettingsDep, me:
                status: str = "open", team: str | None = None, agent_id: str | None = None, rule: str | None = None,
                reason: str | None = None, severity: str | None = None, period: str | None = None,
                score_min: str | None = None, score_max: str | None = None, assigned_to: str | None = None,
-               unassigned: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0, le=ROW_ID_MAX)] = 0
+               unassigned: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50,
+               offset: Annotated[int, Query(ge=0, le=OFFSET_MAX)] = 0
                ) -> HTMLResponse:
     """复核队列 with the API's filters; each row opens the transcript. A filter it cannot apply is said, and
     no rows are listed (the unfiltered queue read as the filtered one)."""

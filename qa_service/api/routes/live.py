@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from qa_service.api import presenters
 from qa_service.api.auth import Ingest, Supervise, actor, scope_team
 from qa_service.api.deps import RowId, RuntimeDep, SessionDep, typed
+from qa_service.api.ids import Id
 from qa_service.api.schemas.live import (
     AlertNote,
     AlertRead,
@@ -79,7 +80,7 @@ def open_conversations(runtime: RuntimeDep, principal: Supervise, team: str | No
 def list_alerts(session: SessionDep, principal: Supervise, team: str | None = None,
                 status_: Annotated[str | None, Query(alias="status", description="open | acknowledged | closed")] = None,
                 limit: Annotated[int, Query(ge=1, le=500)] = 100,
-                before_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None) -> list[AlertRead]:
+                before_id: Annotated[Id | None, Query()] = None) -> list[AlertRead]:
     """Alerts, newest first (``before_id`` for the next page)."""
     rows = supervise.list_alerts(session=session, team=scope_team(principal, team), status=status_, limit=limit,
                                  before_id=before_id)

@@ -25,8 +25,9 @@ from pydantic import AfterValidator
 from qa_service.api import presenters
 from qa_service.api.auth import Appellant, QARead, ReviewWrite, actor, check_team, scope_team
 from qa_service.api.deps import (
-    ROW_ID_MAX, Instant, ReadSessionDep, RowId, RuntimeDep, SessionDep, SettingsDep, flag_reason, period_param, typed,
+    OFFSET_MAX, Instant, ReadSessionDep, RowId, RuntimeDep, SessionDep, SettingsDep, flag_reason, period_param, typed,
 )
+from qa_service.api.ids import Id
 from qa_service.api.schemas import (
     AppealDecision,
     AppealPage,
@@ -81,7 +82,7 @@ def list_reviews(
     assigned_to: str | None = None,
     unassigned: bool | None = None,
     limit: Annotated[int, Query(ge=1)] = 50,
-    offset: Annotated[int, Query(ge=0, le=ROW_ID_MAX)] = 0,
+    offset: Annotated[int, Query(ge=0, le=OFFSET_MAX)] = 0,
 ) -> ReviewPage:
     """The review queue: open reviews most urgent first (fatal, then severity, oldest first)."""
     if limit > settings.api.page_size_max:
@@ -220,7 +221,7 @@ def review_audit(review_id: RowId, session: SessionDep, principal: QARead) -> li
 
 @router.get("/v1/audit", response_model=list[AuditRead])
 def audit(session: SessionDep, principal: QARead,
-          transcript_id: Annotated[int | None, Query(ge=1, le=ROW_ID_MAX)] = None,
+          transcript_id: Annotated[Id | None, Query()] = None,
           limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> list[AuditRead]:
     """The audit trail (of one transcript when asked), oldest first."""
     if transcript_id is not None:
@@ -252,7 +253,7 @@ def list_appeals(session: SessionDep, principal: QARead,
                  status_: Annotated[Literal["open", "accepted", "rejected"] | None, Query(alias="status")] = None,
                  team: str | None = None, agent_id: str | None = None,
                  limit: Annotated[int, Query(ge=1, le=500)] = 100,
-                 offset: Annotated[int, Query(ge=0, le=ROW_ID_MAX)] = 0) -> AppealPage:
+                 offset: Annotated[int, Query(ge=0, le=OFFSET_MAX)] = 0) -> AppealPage:
     """Appeals, oldest first (`status=open` for the lead's inbox)."""
     rows, total = repo.list_appeals(session=session, status=status_, team=scope_team(principal, team),
                                     agent_id=agent_id, limit=limit, offset=offset)

@@ -10,7 +10,8 @@ from fastapi.exceptions import RequestValidationError
 
 from qa_service.api import presenters
 from qa_service.api.auth import Ingest, QARead, check_team, scope_team
-from qa_service.api.deps import ROW_ID_MAX, Instant, RowId, RuntimeDep, SessionDep, SettingsDep, flag_reason
+from qa_service.api.deps import OFFSET_MAX, Instant, RowId, RuntimeDep, SessionDep, SettingsDep, flag_reason
+from qa_service.api.ids import Id
 from qa_service.api.schemas import (
     BatchCreate,
     BatchItemResult,
@@ -115,9 +116,9 @@ def list_transcripts(
     since: Annotated[datetime | None, Query(description="started_at (or received_at) >= since"), Instant] = None,
     until: Annotated[datetime | None, Query(description="started_at (or received_at) < until"), Instant] = None,
     limit: Annotated[int, Query(ge=1)] = 50,
-    offset: Annotated[int, Query(ge=0, le=ROW_ID_MAX)] = 0,
-    before_id: Annotated[int | None, Query(ge=1, le=2**63 - 1,
-                                           description="Keyset pagination: the previous page's next_before_id")] = None,
+    offset: Annotated[int, Query(ge=0, le=OFFSET_MAX)] = 0,
+    before_id: Annotated[Id | None, Query(
+        description="Keyset pagination: the previous page's next_before_id")] = None,
 ) -> TranscriptPage:
     """Transcripts newest first, filtered, paginated with ``before_id`` (keyset, fast at any depth) or
     limit/offset."""

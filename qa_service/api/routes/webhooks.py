@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, status
 from qa_service.api import presenters
 from qa_service.api.auth import Admin
 from qa_service.api.deps import RowId, RuntimeDep, SessionDep
+from qa_service.api.ids import Id
 from qa_service.api.schemas.live import DeliveryRead, WebhookCreate, WebhookRead
 from qa_service.live import supervise
 from qa_service.storage import alerts as repo
@@ -45,7 +46,7 @@ def list_deliveries(session: SessionDep, _principal: Admin,
                                        Query(alias="status", description=(
                                            "pending | sending | delivered | failed (out of attempts: gave up) | "
                                            "retrying (a try failed, another is to come)"))] = None,
-                    webhook_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+                    webhook_id: Annotated[Id | None, Query()] = None,
                     limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[DeliveryRead]:
     """Deliveries, newest first: a failing one shows its attempts and last error. ``retrying``: those whose
     last try failed and that will be tried again (``qa_live_alert_deliveries_total{outcome="failed"}``);

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from qa_service.access.service import label_value
+from qa_service.api.ids import Id
 from qa_service.api.schemas.transcripts import FindingRead
 from qa_service.period import FORMATS
 from qa_service.ingest.schema import storable_text
@@ -116,7 +117,7 @@ class ReviewRead(ReviewSummary):
 
 
 class OpenReview(BaseModel):
-    transcript_id: int = Field(ge=1, le=2**63 - 1)
+    transcript_id: Id
     by: Actor = None
 
 
@@ -138,7 +139,7 @@ class AssignRequest(BaseModel):
     reviewers: list[Annotated[str, Field(min_length=1, max_length=200), AfterValidator(label_value)]] = Field(
         min_length=1, max_length=200)
     mode: Literal["manual", "round_robin"] = "round_robin"
-    review_ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] | None = Field(None, max_length=5000, description="These reviews; else unassigned "
+    review_ids: list[Id] | None = Field(None, max_length=5000, description="These reviews; else unassigned "
                                                                              "open ones matching the filters")
     limit: int = Field(100, ge=1, le=5000, description="How many unassigned reviews to deal out (no review_ids)")
     team: Label = None
@@ -181,8 +182,8 @@ class CompleteRequest(BaseModel):
 
 
 class AppealRequest(BaseModel):
-    finding_id: int | None = None
-    manual_finding_id: int | None = None
+    finding_id: Id | None = None
+    manual_finding_id: Id | None = None
     reason: Said = Field(min_length=1, max_length=2000)
     by: Actor = None
 
