@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qa_service.access import service as access
 from qa_service.api.auth import SESSION_COOKIE
@@ -39,9 +40,33 @@ def login_page(request: Request, next: str | None = None, failed: bool = False) 
         "failed": failed})
 
 
+LOGIN_BODY_MAX_BYTES = 16 * 1024  # a key and a path to go back to; far more than either needs
+
+
+def _too_large(detail: str) -> StarletteHTTPException:
+    return StarletteHTTPException(413, [{"loc": ["body"], "type": "too_large", "msg": detail}])
+
+
+async def _login_body(request: Request) -> bytes:
+    """The body, read a piece at a time and refused (413) once past LOGIN_BODY_MAX_BYTES, the rest never read.
+
+    The one body anyone may send without a key. Was: ``(await request.body())[:4096]`` read it whole, up to
+    QA_API__MAX_BODY_BYTES (52 MB), before keeping 4 KB: eight anonymous posts held 700 MB of the API's memory."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > LOGIN_BODY_MAX_BYTES:
+        raise _too_large(f"request body is {int(declared)} bytes; a login takes at most {LOGIN_BODY_MAX_BYTES}")
+    pieces, read = [], 0
+    async for piece in request.stream():
+        read += len(piece)
+        if read > LOGIN_BODY_MAX_BYTES:
+            raise _too_large(f"request body is over {LOGIN_BODY_MAX_BYTES} bytes; a login takes no more")
+        pieces.append(piece)
+    return b"".join(pieces)
+
+
 async def _login_form(request: Request) -> tuple[str, str | None, bool]:
     """(key, next, is_form): a JSON body from the page's script, or a plain form post without script."""
-    raw = (await request.body())[:4096]
+    raw = await _login_body(request)
     if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
         fields = parse_qs(raw.decode("utf-8", "replace"))
         return (fields.get("key") or [""])[0].strip(), (fields.get("next") or [None])[0], True
