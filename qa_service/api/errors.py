@@ -7,14 +7,12 @@ A number too long to read is a 422 at ``body``. A /ui page's 403, 404 or 422 is 
 from __future__ import annotations
 
 import html
-import json
 import logging
 import re
 import sys
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
-from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -36,20 +34,12 @@ from qa_service.errors import (
 )
 
 log = logging.getLogger(__name__)
-MAX_ECHO_CHARS = 500  # a validation error echoes the bad input back only when it is this small
-
-
 def _error_entry(error: dict) -> dict:
-    """A validation error as JSON can carry it: the input echoed only when small and finite (never inf/NaN)."""
+    """A validation error as the API answers it: where (``loc``), what (``msg``, ``type``) and the limits it
+    broke (``ctx``), never the submitted value. Was: ``input`` echoed values up to 500 characters, so a 422
+    for a turn's timestamps carried the turn's text, phone and ID numbers unredacted, into whatever logs
+    the caller's gateway keeps of 4xx bodies (a batch item's errors already left it out)."""
     out = {"type": error.get("type"), "loc": list(error.get("loc", ())), "msg": error.get("msg")}
-    if "input" in error:
-        try:
-            text = json.dumps(jsonable_encoder(error["input"]), ensure_ascii=False, allow_nan=False)
-            text.encode("utf-8")  # a lone surrogate cannot be sent back
-        except (TypeError, ValueError):
-            text = None
-        if text is not None and len(text) <= MAX_ECHO_CHARS:
-            out["input"] = json.loads(text)
     if error.get("ctx"):
         out["ctx"] = {k: v if isinstance(v, int | str) else str(v) for k, v in error["ctx"].items()}
     return out
