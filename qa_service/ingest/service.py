@@ -48,8 +48,9 @@ def redact_transcript(t: TranscriptCreate, settings: Settings) -> TranscriptCrea
                              policy)
     utterances = [u if text == u.text else u.model_copy(update={"text": text}) for u, text in zip(t.utterances, texts)]
     metadata = pii.redact_value(t.metadata, policy) if t.metadata else t.metadata
-    queue = pii.redact(t.queue, policy) if t.queue else t.queue  # a label, not an id: 回拨13900001111 happens
-    return t.model_copy(update={"utterances": utterances, "metadata": metadata, "queue": queue})
+    # Labels, not ids: 回拨13900001111 happens in either. Was: the scenario was stored and shown as sent.
+    labels = {name: pii.redact(value, policy) for name in ("queue", "scenario") if (value := getattr(t, name))}
+    return t.model_copy(update={"utterances": utterances, "metadata": metadata, **labels})
 
 
 def to_new(t: TranscriptCreate) -> transcript_repo.NewTranscript:

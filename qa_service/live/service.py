@@ -77,8 +77,9 @@ def open_conversation(rt: Runtime, body: LiveConversationCreate) -> Opened:
     policy = pii.policy_for(rt.settings.pii, body.source)
     if policy is not None and meta["metadata"]:
         meta["metadata"] = pii.redact_value(meta["metadata"], policy)
-    if policy is not None and meta["queue"]:
-        meta["queue"] = pii.redact(meta["queue"], policy)  # as ingest does: 回拨13900001111
+    for label in ("queue", "scenario"):  # as ingest does: 回拨13900001111 (was: the scenario was kept as sent)
+        if policy is not None and meta.get(label):
+            meta[label] = pii.redact(meta[label], policy)
     cid = live_repo.find(rt.redis, key)
     created = False
     with rt.session() as session:

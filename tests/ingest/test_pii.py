@@ -52,6 +52,21 @@ def test_pii_whole_floats_and_the_queue_label_are_redacted_too():
     assert redact_transcript(t, Settings()).queue == "回拨[手机号]"
 
 
+def test_pii_the_scenario_label_is_redacted_as_the_queue_is():
+    """Was: ``scenario`` was stored and shown as sent (回访13912345678) while ``queue`` was redacted."""
+    from qa_service.config import Settings
+    from qa_service.ingest.schema import TranscriptCreate
+    from qa_service.ingest.service import redact_transcript
+
+    t = TranscriptCreate.model_validate({"source": "s", "external_id": "q2", "scenario": "回访13912345678",
+                                         "queue": "售后", "utterances": [{"role": "agent", "text": "您好"}]})
+    redacted = redact_transcript(t, Settings())
+    assert (redacted.scenario, redacted.queue) == ("回访[手机号]", "售后")
+    plain = TranscriptCreate.model_validate({"source": "s", "external_id": "q3", "scenario": "after_sales",
+                                             "utterances": [{"role": "agent", "text": "您好"}]})
+    assert redact_transcript(plain, Settings()).scenario == "after_sales"
+
+
 def test_pii_a_number_split_over_two_turns_of_one_speaker_is_redacted_in_both():
     """Customers type a number in two messages (我手机是139 / 0000 4444); each part alone is no number."""
     from qa_service.config import Settings

@@ -79,16 +79,16 @@ def test_a_re_open_reserves_an_id_the_first_open_could_not(live_client):
 
 
 def test_live_queue_label_is_redacted_and_an_edge_space_from_before_the_upgrade_still_ends(live_client, redis_conn):
-    cid = open_conversation(live_client, "queue-pii", team="t1", queue="回拨13900001111")
+    cid = open_conversation(live_client, "queue-pii", team="t1", queue="回拨13900001111", scenario="回访13912345678")
     meta = live_repo.load(redis_conn, cid)[0]
-    assert meta["queue"] == "回拨[手机号]"
+    assert meta["queue"] == "回拨[手机号]" and meta["scenario"] == "回访[手机号]"  # the scenario was kept as sent
     stream(live_client, cid, CALM)
     meta["team"] = "t1 "  # opened by a release that took it
     redis_conn.hset(f"{live_repo.P}c:{cid}", "meta", json.dumps(meta, ensure_ascii=False))
     ended = live_client.post(f"/v1/live/conversations/{cid}/end")
     assert ended.status_code == 200 and ended.json()["transcript_id"], ended.text
     got = live_client.get(f"/v1/transcripts/{ended.json()['transcript_id']}").json()
-    assert got["team"] == "t1" and got["queue"] == "回拨[手机号]"
+    assert got["team"] == "t1" and got["queue"] == "回拨[手机号]" and got["scenario"] == "回访[手机号]"
 
 
 def test_a_number_split_over_two_live_turns_is_redacted_in_the_transcript_stored_at_the_end(live_client, redis_conn):
