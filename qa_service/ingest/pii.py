@@ -10,16 +10,17 @@ numbers (prices, dates, quantities, 400 hotlines, verification codes) stay as th
   (spaces, tabs, a line break, dashes, the comma ASR writes at a pause, …) between any two digits
 * ``landline``  area code (010, 02x, 0xxx) then a 7–8 digit local number starting 2–9 (4-4 groups too),
   optional extension
-* ``id_card``   18-digit resident ID (6-8-4 groups too): plausible birth date and a valid ISO 7064 MOD 11-2
-  check digit
-* ``bank_card`` 16–19 digits (or 4-4-4-4[-x] groups) passing the Luhn check
+* ``id_card``   18-digit resident ID in any grouping (6-8-4, 6-4-4-4, 4-4-4-4-2 …, the separators above):
+  plausible birth date and a valid ISO 7064 MOD 11-2 check digit
+* ``bank_card`` 16–19 digits passing the Luhn check, in any grouping that reads as one card (:func:`_card_shape`)
 * ``email``     local@domain.tld
 * ``order``     only the operator's own order-number patterns (``QA_PII__ORDER_PATTERNS``)
 
 A number is found next to letters too (``Tel13812345678``, ``wx…``), never inside a longer run of digits.
-Full-width characters count as their ASCII forms. A number one speaker split over two turns in a row
-(我手机是139 / 0000 4444) is found too (:func:`redact_split`). Chinese-numeral numbers in ASR output
-(幺三八…) are not recognised.
+Full-width characters count as their ASCII forms. A number one speaker split over two turns in a row, at
+any point (我手机是139 / 0000 4444, 身份证号是1101051985 / 03171231) is found too (:func:`redact_split`). Was:
+IDs only in 6-8-4 groups and cards only in 4-4-4-4 groups, so other groupings and splits were stored in
+clear. Chinese-numeral numbers in ASR output (幺三八…) are not recognised.
 """
 
 from __future__ import annotations
@@ -47,14 +48,18 @@ _SEP_CHAR = "[ \\t\\n\\r\\-\u00a0\u2009\u200b\u202f\u2010\u2011\u2212\ufe63\u201
 _SEP = _SEP_CHAR + "{1,3}"
 _PATTERNS = {
     "email": re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"),
-    "id_card": re.compile(_EDGE_L + rf"\d{{6}}(?:{_SEP})?\d{{8}}(?:{_SEP})?\d{{3}}[\dXx]" + r"(?![0-9A-Za-z])"),
-    "bank_card": re.compile(_EDGE_L + rf"(?:\d{{16,19}}|\d{{4}}(?:{_SEP}\d{{4}}){{3}}(?:(?:{_SEP})?\d{{1,3}})?)" + _EDGE_R),
+    # Any grouping (6-8-4, 6-4-4-4, 4-4-4-4-2, split at a turn break …): the check digit and the birth date decide.
+    "id_card": re.compile(_EDGE_L + rf"\d(?:(?:{_SEP})?\d){{16}}(?:{_SEP})?[\dXx]" + r"(?![0-9A-Za-z])"),
+    # Any grouping too: the Luhn check decides (and a group that is a whole mobile number is one: _valid).
+    "bank_card": re.compile(_EDGE_L + rf"\d(?:(?:{_SEP})?\d){{15,18}}" + _EDGE_R),
     "mobile": re.compile(_EDGE_L + rf"(?:(?:\+|00)?86(?:{_SEP})?)?1(?:{_SEP})?[3-9](?:(?:{_SEP})?\d){{9}}" + _EDGE_R),
     "landline": re.compile(
         _EDGE_L + rf"(?:[(（](?:010|02\d|0[3-9]\d\d)[)）](?:{_SEP})?|(?:010|02\d|0[3-9]\d\d)(?:{_SEP})?)"
         rf"[2-9]\d{{2,3}}(?:{_SEP})?\d{{4}}(?:(?:-|转)\d{{1,5}})?" + _EDGE_R),
 }
-_CARD_GROUPS = re.compile(rf"\d{{4}}(?:{_SEP}\d{{4}}){{3}}")  # a grouped card without the digits that follow
+_FIRST_GROUP = re.compile(r"\d+")  # a group of digits (the first one, or each)
+_LONG_GROUP = re.compile(r"\d{5}")
+_MOBILE_GROUP = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")  # a whole mobile number among a card's groups
 # Full-width ASCII (digits, letters, ＠．＋－) and the ideographic space → ASCII, one character for one, so
 # offsets in the original still hold.
 # The full-width comma stays: between digits it is ASR's pause (a separator), where "," would be thousands.
@@ -94,8 +99,56 @@ def _valid(kind: str, text: str) -> bool:
         return valid_id_card(re.sub(r"[^0-9Xx]", "", text))
     if kind == "bank_card":
         digits = _digits(text)
+        if digits != text and _MOBILE_GROUP.search(text):
+            return False  # 13912345678 12345: a mobile number and another one, not a card
         return 16 <= len(digits) <= 19 and digits[0] != "0" and luhn(digits)
     return True
+
+
+def _card_prefix(text: str) -> int | None:
+    """The end of the longest grouped card a matched run starts with (16–19 digits ending at a group's end),
+    where the run as a whole is none: 6214 8301 0023 4565 12点 — the card, then another number."""
+    groups = list(_FIRST_GROUP.finditer(text))
+    count = sum(m.end() - m.start() for m in groups)
+    for last in range(len(groups) - 2, -1, -1):  # drop the last group, then the one before …
+        count -= groups[last + 1].end() - groups[last + 1].start()
+        if count < 16:
+            return None
+        if count <= 19 and _valid("bank_card", text[:groups[last].end()]):
+            return groups[last].end()
+    return None
+
+
+def _card_shape(text: str, turn_break: int | None) -> bool:
+    """Whether digit groups read as one card: a first group of 4 digits or more (4-4-4-4-3, 6-13), or no
+    group over 4 (digits spelt one by one). ``3-3915300992785146`` (a short number, then a long one) is two
+    numbers. A turn break (at ``turn_break``) is no group boundary: one speaker may split a card anywhere."""
+    if turn_break is not None:
+        text = text[:turn_break] + text[turn_break + 1:]
+    return _FIRST_GROUP.match(text).end() >= 4 or _LONG_GROUP.search(text) is None
+
+
+def _spans(kind: str, pattern: re.Pattern[str], text: str, turn_break: int | None = None):
+    """``(start, end)`` of each valid match. After a candidate that fails its check the search goes on from
+    its next character, not its end: in ``12 1101 0519 8503 1712 31`` the first 18 digits are no ID, but
+    the ID starts inside them."""
+    pos = 0
+    while (m := pattern.search(text, pos)) is not None:
+        s, e = m.span()
+        brk = turn_break - s if turn_break is not None and s < turn_break < e else None
+        if s == e:
+            pos = s + 1
+            continue
+        if kind == "bank_card" and not _card_shape(m.group(), brk):
+            pos = s + 1
+        elif _valid(kind, m.group()):
+            yield s, e
+            pos = e
+        elif kind == "bank_card" and (end := _card_prefix(m.group())) is not None:
+            yield s, s + end
+            pos = s + end
+        else:
+            pos = s + 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,21 +179,15 @@ def make_policy(kinds: tuple[str, ...], order_patterns: tuple[str, ...]) -> Poli
     return Policy(frozenset(kinds), tuple(re.compile(p) for p in order_patterns))
 
 
-def find(text: str, policy: Policy) -> list[tuple[int, int, str]]:
-    """Non-overlapping ``(start, end, kind)`` spans, earlier kinds in KINDS winning overlaps."""
+def find(text: str, policy: Policy, turn_break: int | None = None) -> list[tuple[int, int, str]]:
+    """Non-overlapping ``(start, end, kind)`` spans, earlier kinds in KINDS winning overlaps (``turn_break``:
+    where :func:`redact_split` joined two turns)."""
     if not (policy.order_patterns or "@" in text or "＠" in text or any(map(str.isdigit, text))):
         return []  # most turns: no digit, no @ (an operator's own patterns may need neither)
     text = text.translate(_HALF_WIDTH)
     taken: list[tuple[int, int, str]] = []
     for kind, pattern in policy.patterns():
-        for m in pattern.finditer(text):
-            s, e = m.span()
-            if s == e:
-                continue
-            if not _valid(kind, m.group()):
-                if kind != "bank_card" or not (short := _CARD_GROUPS.match(m.group())) or not _valid(kind, short.group()):
-                    continue
-                e = s + short.end()  # 6214 8301 0023 4565 12点: the card, then another number
+        for s, e in _spans(kind, pattern, text, turn_break):
             if all(e <= ts or s >= te for ts, te, _ in taken):
                 taken.append((s, e, kind))
     return sorted(taken)
@@ -183,7 +230,7 @@ def redact_split(texts: list[str], roles: list[str], policy: Policy) -> list[str
             continue
         joined = tail.group() + " " + head.group()
         cut = len(tail.group())
-        for s, e, kind in find(joined, policy):
+        for s, e, kind in find(joined, policy, cut):
             if s < cut < e - 1:  # across the turn break
                 start = end + tail.start() + s
                 out[i] = out[i][:start] + PLACEHOLDERS[kind]

@@ -82,10 +82,18 @@ def test_pii_a_number_split_over_two_turns_of_one_speaker_is_redacted_in_both():
         "我手机是[手机号]", "[手机号]", "好的"]
     assert said(("customer", "号码是138 1234"), ("customer", "5678 谢谢")) == ["号码是[手机号]", "[手机号] 谢谢"]
     assert said(("customer", "卡号6214 8301"), ("customer", "0023 4565")) == ["卡号[银行卡号]", "[银行卡号]"]
+    # an ID or a card split anywhere, not only between its usual groups (the probe's exact turns: both kept)
+    assert said(("customer", "身份证号是1101051985"), ("customer", "03171231")) == ["身份证号是[身份证号]", "[身份证号]"]
+    assert said(("customer", "卡号6217001234"), ("customer", "567890122")) == ["卡号[银行卡号]", "[银行卡号]"]
+    assert said(("customer", "卡号621"), ("customer", "7001234567890122 对吗")) == ["卡号[银行卡号]", "[银行卡号] 对吗"]
+    assert said(("customer", "身份证11"), ("customer", "0105 1985 0317 1231")) == ["身份证[身份证号]", "[身份证号]"]
     # not one speaker, or no number together: kept
     assert said(("customer", "我手机是139"), ("agent", "0000 4444")) == ["我手机是139", "0000 4444"]
     assert said(("customer", "一共139"), ("customer", "2件")) == ["一共139", "2件"]
     assert said(("customer", "订单是2024"), ("customer", "05 12 下的")) == ["订单是2024", "05 12 下的"]
+    for kept in ((("customer", "订单号是2024051"), ("customer", "2000123号")), (("customer", "金额是1299"), ("customer", "00元")),
+                 (("customer", "订单号20240512"), ("customer", "00012346")), (("customer", "日期2024"), ("customer", "0512 1430"))):
+        assert said(*kept) == [text for _, text in kept]
     # digit-like symbols that are no digit to the patterns (a 500 before: the review found it)
     assert said(("agent", "您的验证码是123456"), ("agent", "①打开app ②登录")) == ["您的验证码是123456", "①打开app ②登录"]
     assert said(("customer", "面积是20²"), ("customer", "3号楼")) == ["面积是20²", "3号楼"]
