@@ -15,7 +15,6 @@ from qa_service.evaluation.labels import read_labels
 from qa_service.scoring.pipeline import Pipeline
 from tests.conftest import REPO
 
-pytest.importorskip("scipy")
 SAMPLE = REPO / "tests" / "data" / "golden_sample.jsonl"
 TEAM_WEIGHTS = {"politeness": 50, "compliance": 10, "objection": 20, "negativity": 0, "timing": 5, "sentiment": 20}
 TEAM = """\
