@@ -68,8 +68,12 @@ _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 
 
+_NOT_DIGIT = re.compile(r"\D")
+_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)  # a Luhn digit doubled, its digits summed
+
+
 def _digits(s: str) -> str:
-    return "".join(c for c in s if c.isdigit())
+    return _NOT_DIGIT.sub("", s)
 
 
 def valid_id_card(s: str) -> bool:
@@ -85,13 +89,7 @@ def valid_id_card(s: str) -> bool:
 
 
 def luhn(number: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(number)):
-        d = int(ch)
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
+    return (sum(map(int, number[-1::-2])) + sum(_DOUBLED[int(d)] for d in number[-2::-2])) % 10 == 0
 
 
 def _valid(kind: str, text: str) -> bool:
