@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.console import Console
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.table import Table
 
 from qa_service.cli.app import DataDir, app, console, err_console, runtime_for, settings_for
@@ -21,19 +23,31 @@ def _f(x) -> str:
 
 
 def print_report(report: dict, title: str) -> None:
+    """The agreement table, from the report's exact figures (``as_dict(rounded=False)``), each rounded once here.
+
+    Was: figures already rounded to 4 places, formatted to 3 (0.94349 → 0.9435 → 0.944), and, written to a file
+    or a log, the item names cut to nine characters (two rows read ``objectio…``)."""
     table = Table(title=title)
+    names = [n for n in report["items"]] + [f"{n} (turns)" for n in report["turns"]]
     for col in ("item", "n", "human yes", "machine yes", "precision", "recall", "F1", "κ"):
-        table.add_column(col, justify="left" if col == "item" else "right")
+        if col == "item":
+            table.add_column(col, justify="left", no_wrap=True, min_width=max(map(len, names), default=4))
+        else:
+            table.add_column(col, justify="right", no_wrap=True)
     for group in ("items", "turns"):
         for name, f in report[group].items():
             table.add_row(name if group == "items" else f"{name} (turns)", str(f["n"]), str(f["tp"] + f["fn"]),
                           str(f["tp"] + f["fp"]), _f(f["precision"]), _f(f["recall"]), _f(f["f1"]), _f(f["kappa"]))
-    console.print(table)
+    out = console
+    if not console.is_terminal:  # a file or a log has no width to keep to: print the table whole
+        needed = Measurement.get(console, console.options.update_width(1000), table).maximum
+        out = Console(file=console.file, width=max(console.width, needed), highlight=False)
+    out.print(table)
     console.print(f"Spearman(score, overall quality 1–5): {_f(report['spearman'])}")
     grades = ", ".join(f"{q}: {v['mean']:.1f} (n {v['n']})" for q, v in report["score_by_quality"].items())
-    console.print(f"mean score by quality grade: {grades}")
+    console.print(f"mean score by quality grade: {grades}", soft_wrap=True)
     gap = report["gap_low_vs_top"]
-    console.print("quality 5 minus quality ≤ 2: " + (f"{gap} points" if gap is not None else
+    console.print("quality 5 minus quality ≤ 2: " + (f"{gap:.2f} points" if gap is not None else
                                                       "n/a (it needs conversations rated 5 and rated ≤ 2)"))
 
 
@@ -94,10 +108,11 @@ def evaluate(
         raise typer.Exit(2) from None
     pipeline = Runtime(settings_for(data_dir)).pipeline
     try:
-        report = run_eval(pipeline, labels, data_dir=data, split=split).as_dict()
+        result = run_eval(pipeline, labels, data_dir=data, split=split)
     except (Invalid, LabelError) as exc:
         err_console.print(f"[red]qa eval:[/red] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(2) from None
+    report = result.as_dict(rounded=format == "json")
     report["labels"], report["split"] = str(labels), split
     report["scorers"] = pipeline.versions
     if format == "json":

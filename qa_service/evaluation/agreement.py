@@ -35,13 +35,24 @@ class Pair:
 
 
 def _figures(a: Agreement) -> dict[str, Any]:
-    r = lambda x: None if x is None else round(x, 4)  # noqa: E731
-    return {"n": a.n, "tp": a.tp, "fp": a.fp, "fn": a.fn, "tn": a.tn, "precision": r(a.precision),
-            "recall": r(a.recall), "f1": r(a.f1), "kappa": r(a.kappa)}
+    return {"n": a.n, "tp": a.tp, "fp": a.fp, "fn": a.fn, "tn": a.tn, "precision": a.precision,
+            "recall": a.recall, "f1": a.f1, "kappa": a.kappa}
+
+
+def _round(x: float | None, digits: int) -> float | None:
+    return None if x is None else round(x, digits)
+
+
+def _rounded_figures(f: dict[str, Any]) -> dict[str, Any]:
+    return {k: _round(v, 4) if isinstance(v, float) else v for k, v in f.items()}
 
 
 @dataclass(slots=True)
 class AgreementReport:
+    """Exact figures; ``as_dict()`` rounds them for JSON (4 places; means and the gap 2), and the table of
+    ``qa eval`` rounds them once, to what it shows. Was: rounded here to 4 places and then formatted to 3,
+    so closing F1 0.94349 printed as 0.944."""
+
     conversations: int
     items: dict[str, dict[str, Any]]
     turns: dict[str, dict[str, Any]]
@@ -49,11 +60,19 @@ class AgreementReport:
     score_by_quality: dict[int, dict[str, float]]
     gap_low_vs_top: float | None  # mean score of quality 5 minus that of quality <= 2
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"conversations": self.conversations, "items": self.items, "turns": self.turns,
-                "spearman": self.spearman,
-                "score_by_quality": {str(k): v for k, v in self.score_by_quality.items()},
-                "gap_low_vs_top": self.gap_low_vs_top}
+    def as_dict(self, rounded: bool = True) -> dict[str, Any]:
+        if not rounded:
+            return {"conversations": self.conversations, "items": self.items, "turns": self.turns,
+                    "spearman": self.spearman,
+                    "score_by_quality": {str(k): v for k, v in self.score_by_quality.items()},
+                    "gap_low_vs_top": self.gap_low_vs_top}
+        return {"conversations": self.conversations,
+                "items": {n: _rounded_figures(f) for n, f in self.items.items()},
+                "turns": {n: _rounded_figures(f) for n, f in self.turns.items()},
+                "spearman": _round(self.spearman, 4),
+                "score_by_quality": {str(k): {s: _round(x, 2) if isinstance(x, float) else x for s, x in v.items()}
+                                     for k, v in self.score_by_quality.items()},
+                "gap_low_vs_top": _round(self.gap_low_vs_top, 2)}
 
 
 def compare(pairs: list[Pair]) -> AgreementReport:
@@ -71,7 +90,7 @@ def compare(pairs: list[Pair]) -> AgreementReport:
             scores[p.label["quality"]].append(p.machine.score)
     quality = [q for q, v in scores.items() for _ in v]
     machine = [s for v in scores.values() for s in v]
-    by_grade = {q: {"n": len(v), "mean": round(mean(v), 2), "min": round(min(v), 2), "max": round(max(v), 2)}
+    by_grade = {q: {"n": len(v), "mean": mean(v), "min": min(v), "max": max(v)}
                 for q, v in sorted(scores.items())}
     low = [s for q, v in scores.items() if q <= 2 for s in v]
     top = scores.get(5, [])
@@ -79,6 +98,5 @@ def compare(pairs: list[Pair]) -> AgreementReport:
     return AgreementReport(
         conversations=len(pairs), items={n: _figures(a) for n, a in items.items()},
         turns={n: _figures(a) for n, a in turns.items()},
-        spearman=round(rho, 4) if rho is not None else None, score_by_quality=by_grade,
-        gap_low_vs_top=round(mean(top) - mean(low), 2) if low and top else None,
+        spearman=rho, score_by_quality=by_grade, gap_low_vs_top=mean(top) - mean(low) if low and top else None,
     )

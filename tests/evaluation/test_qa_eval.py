@@ -53,3 +53,38 @@ def test_qa_eval_names_every_label_without_text_before_scoring_any(tmp_path):
     assert out.exit_code == 2
     assert f"{labels}:1: utterances" in out.output and f"{labels}:2: utterances" in out.output
     assert f"{labels}:3" not in out.output
+
+
+def test_qa_eval_table_keeps_item_names_whole_when_written_to_a_file(monkeypatch):
+    """Was: off a terminal (a file, a CI log) rich fit the table into 80 columns and cut the item names to
+    nine characters, so objection and objection_unhandled both read ``objectio…``."""
+    from rich.console import Console
+
+    from qa_service.cli import evaluate
+
+    monkeypatch.setattr(evaluate, "console", Console(width=80))
+    out = CliRunner().invoke(app, ["eval", str(SAMPLE)])
+    assert out.exit_code == 0, out.output
+    rows = {line.split("│")[1].strip(): line for line in out.stdout.splitlines() if line.startswith("│")}
+    assert {"objection", "objection_unhandled", "objection_turn (turns)", "customer_negative",
+            "end_negative", "negative_turn (turns)", "angry_turn (turns)"} <= set(rows)
+    assert "…" not in out.stdout
+    assert "precision" in out.stdout and "machine yes" in out.stdout
+    assert rows["objection_unhandled"].split("│")[5:8] == ["     1.000 ", "  0.625 ", " 0.769 "]
+
+
+def test_qa_eval_table_rounds_once(capsys):
+    """Closing on the golden test split: tp 192, fp 5, fn 18, F1 = 384/407 = 0.94349. Was: rounded to 0.9435
+    for the report, then formatted to 0.944; the table now shows 0.943 and the JSON keeps 0.9435."""
+    from qa_service.cli.evaluate import print_report
+    from qa_service.evaluation.agreement import MachineView, Pair, compare
+
+    calls = [(True, True)] * 192 + [(False, True)] * 5 + [(True, False)] * 18 + [(False, False)] * 84
+    pairs = [Pair(str(i), {"closing": human, "quality": 3}, MachineView(items={"closing": machine}, turns={},
+                                                                        score=80.0))
+             for i, (human, machine) in enumerate(calls)]
+    report = compare(pairs)
+    assert report.as_dict()["items"]["closing"]["f1"] == 0.9435
+    print_report(report.as_dict(rounded=False), "closing")
+    closing = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("│ closing "))
+    assert closing.split("│")[5:8] == ["     0.975 ", "  0.914 ", " 0.943 "]
