@@ -102,3 +102,13 @@ def test_rules_page_counts_the_shipped_packs_examples():
     assert said, "docs/rules.md no longer says how many examples the packs have"
     words = {"five": 5, "six": 6, "seven": 7}
     assert (int(said.group(1)), words.get(said.group(2))) == (examples, len(packs))
+
+
+def test_proof_page_counts_the_malformed_requests():
+    """docs/proof.md's count of malformed requests is the test's (it said 70 when the test sent 71)."""
+    from tests.api.test_malformed_corpus import CASES
+
+    page = (REPO / "docs" / "proof.md").read_text(encoding="utf-8")
+    said = re.search(r"`tests/api/test_malformed_corpus\.py` sends (\d+) malformed requests", page)
+    assert said, "docs/proof.md no longer says how many malformed requests the test sends"
+    assert int(said.group(1)) == len(CASES)
