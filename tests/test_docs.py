@@ -112,3 +112,60 @@ def test_proof_page_counts_the_malformed_requests():
     said = re.search(r"`tests/api/test_malformed_corpus\.py` sends (\d+) malformed requests", page)
     assert said, "docs/proof.md no longer says how many malformed requests the test sends"
     assert int(said.group(1)) == len(CASES)
+
+
+def _shown(doc, real, path="report"):
+    """Every value the doc's example shows equals the real one; ``"..."`` stands for what was left out."""
+    if doc == "...":
+        return
+    if isinstance(doc, dict):
+        for key, value in doc.items():
+            assert key in real, f"{path}.{key} is not in the real output"
+            _shown(value, real[key], f"{path}.{key}")
+    elif isinstance(doc, list):
+        items = [d for d in doc if d != "..."]
+        assert len(items) <= len(real), path
+        if len(items) == len(doc):  # nothing left out: the whole list, in order
+            assert len(doc) == len(real), path
+            for i, (d, r) in enumerate(zip(doc, real)):
+                _shown(d, r, f"{path}[{i}]")
+        else:  # shortened: each shown entry is one of the real ones
+            for d in items:
+                assert any(_matches(d, r) for r in real), f"{path}: {d} is not in the real output"
+    else:
+        assert doc == real, f"{path}: the doc shows {doc!r}, the service gives {real!r}"
+
+
+def _matches(doc, real) -> bool:
+    try:
+        _shown(doc, real)
+    except AssertionError:
+        return False
+    return True
+
+
+@pytest.mark.usefixtures("fresh_settings")
+def test_api_page_report_example_is_real_output(tmp_path):
+    """docs/api.md's "real output" is what the default pipeline gives that conversation. Was: it showed
+    negativity.v1 and sentiment.v1 alone at 0.5 / 0.5 and 77.84, which no configuration gave any more."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from qa_service.cli import app
+
+    page = (REPO / "docs" / "api.md").read_text(encoding="utf-8")
+    block = page[page.index("A scored transcript looks like this (real output"):]
+    doc = json.loads(block[block.index("```json") + 7:block.index("```\n", block.index("```json") + 7)])
+    turns = [u if u != "..." else None for u in doc["utterances"]]
+    texts = ["快递三天了还没到，太差了", "你自己不会看物流吗？这东西本来就是垃圾", "什么态度！气死我了，我要投诉你们"]
+    assert turns[0]["text"] == texts[0]
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"source": "docs", "external_id": "api-example", "utterances": [
+        {"role": "customer" if i % 2 == 0 else "agent", "text": t} for i, t in enumerate(texts)]},
+        ensure_ascii=False) + "\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    result = CliRunner().invoke(app, ["score", str(src), "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    real = json.loads(out.read_text(encoding="utf-8"))
+    _shown(doc["report"], real)
