@@ -93,3 +93,27 @@ def test_read_transcripts_text_log_and_jsonl(tmp_path):
     bad.write_text('{"source": \n', encoding="utf-8")
     with pytest.raises(TextLogError, match="bad.jsonl:1"):
         list(read_transcripts(bad))
+
+
+def test_corpus_record_drops_empty_turns_so_later_indices_shift():
+    """What docs/cli.md says of ``qa import``: empty turns are dropped (the API takes none), so a turn after
+    one is stored one lower than the golden set's index, which counts every source turn. Was: the doc said
+    the stored indices counted as the golden labels do."""
+    record = {"id": "x", "turns": [{"role": "customer", "text": "在吗"}, {"role": "agent", "text": " "},
+                                   {"role": "customer", "text": "呵呵，买了就后悔"}, {"role": "agent", "text": "您好"}]}
+    kept = from_corpus_record(record)["utterances"]
+    assert [u["text"] for u in kept] == ["在吗", "呵呵，买了就后悔", "您好"]  # source turn 2 is stored at 1
+
+
+def test_golden_dialogue_with_an_empty_turn_is_stored_shifted():
+    """stc3-3873546549469184 (test split): turn 1 is an empty agent turn; labelled turns 2 and 5 land at 1 and 4."""
+    from tests.conftest import SHARED_DATA
+
+    path = SHARED_DATA / "stc3_dch1" / "stc3_dch1.jsonl"
+    if not path.is_file():
+        pytest.skip(f"the public corpora are not at {SHARED_DATA} (the project's checkout keeps them in ../shared/data)")
+    record = next(json.loads(line) for line in path.open(encoding="utf-8") if '"stc3-3873546549469184"' in line)
+    turns = record["turns"]
+    assert not turns[1]["text"].strip()
+    kept = [u["text"] for u in from_corpus_record(record)["utterances"]]
+    assert kept[1] == turns[2]["text"] and kept[4] == turns[5]["text"]
