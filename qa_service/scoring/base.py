@@ -57,7 +57,7 @@ def capped(findings: list[Finding], cap: float, *, explain: str | None = None) -
     (deductions and bonuses alike). Apply it after :meth:`ScoringContext.settle`: a finding sent to review
     costs nothing, so it uses none of the cap, and a certain hit after it still costs its points.
     ``explain`` (what the cap is, e.g. "本维度检测器扣分上限"): a finding the cap cut says so in its message,
-    with the points it kept."""
+    with the points it kept (:func:`cap_cut_note`)."""
     used, out = 0.0, []
     for f in findings:
         size = min(abs(f.points), max(cap - used, 0.0))
@@ -66,9 +66,27 @@ def capped(findings: list[Finding], cap: float, *, explain: str | None = None) -
         if pts == f.points:
             out.append(f)
             continue
-        note = f"；已达{explain}（{cap:g} 分），仅{'加' if f.points > 0 else '扣'} {abs(pts):g} 分" if explain else ""
-        out.append(replace(f, points=pts, message=f.message + note))
+        out.append(replace(f, points=pts, message=cap_cut_note(f.message, f.points, pts, f"{explain}（{cap:g} 分）")
+                           if explain else f.message))
     return out
+
+
+def charged(points: float) -> str:
+    """How a cap note states the points a finding keeps: "，仅扣 2.9 分" (or "仅加" for a bonus)."""
+    return f"，仅{'加' if points > 0 else '扣'} {abs(points):g} 分"
+
+
+def cap_cut_note(message: str, was: float, points: float, cap: str) -> str:
+    """``message`` of a finding that ``cap`` (its name and figure) cut from ``was`` to ``points``.
+
+    An earlier cap's note stating ``was`` (:func:`charged`) gets this cap's name beside its own and the
+    final figure in place of ``was``, so the message states one figure, the points charged. Was: a graded
+    finding the conversation's unit cap cut to −2.9 and the dimension's detector cap then to 0 read
+    "…仅扣 2.9 分（按可能性应扣 12.9 分）；已达本维度检测器扣分上限（33 分），仅扣 0 分"."""
+    head, said, tail = message.rpartition(charged(was))
+    if said and "；已达" in head:
+        return f"{head}、{cap}{charged(points)}{tail}"
+    return f"{message}；已达{cap}{charged(points)}"
 
 
 #: What a learned finding cut by the pack's ``detectors: cap`` says it met.

@@ -15,7 +15,7 @@ from collections.abc import Collection
 from dataclasses import replace
 
 from qa_service.domain import Finding, Severity, Transcript, Utterance
-from qa_service.scoring.base import ScoringContext
+from qa_service.scoring.base import ScoringContext, charged
 from qa_service.scoring.detectors.detector import excess
 
 QUOTE_CHARS = 120
@@ -65,29 +65,40 @@ def graded_turns(context: ScoringContext, transcript: Transcript, head: str, cap
 
     Where the cap cuts a finding, or is used up so that later turns cost nothing, its message says so
     with the figures (:func:`cap_note`). Was: every graded finding said only "按检测器的可能性扣分", so a
-    turn at p 0.99 costing −2.7 beside one at p 0.86 costing −10.9 read as a scoring error."""
+    turn at p 0.99 costing −2.7 beside one at p 0.86 costing −10.9 read as a scoring error.
+
+    "其后的同类语句不再扣分" is said once, where the cap is used up, and only when a turn did go uncharged
+    for it: a later turn (not skipped, not sent to review) that would cost half a point or more, or the
+    turn that used it up cut to under half a point (the last finding charged then says it). A ``skip``
+    turn that uses the cap up (charged by a rule instead) says nothing here. Was: the last finding charged
+    said it whenever the cap was reached, with no later turn over the floor, or when a skip turn reached it."""
     exempt = context.unsure_turns(transcript)
-    above = sorted(i for i, p in context.detections.turns.get(head, {}).items()
-                   if excess(p, GRADED_FLOOR) > 0 and i not in exempt and i not in skip)
-    found, units, used, noted = [], 0.0, 0.0, False
-    for i, p, amount in context.detections.graded(head, GRADED_FLOOR, cap, exempt=exempt):
+    det = context.detections
+    whole = {i: excess(p, GRADED_FLOOR) for i, p in det.turns.get(head, {}).items()}
+
+    def worth(i: int) -> bool:  # a finding, were there no cap
+        return abs(round(points_per_unit * whole[i], 1)) >= MIN_GRADED_POINTS
+
+    chargeable = [i for i in whole if i not in exempt and i not in skip and worth(i)]
+    found, units, used = [], 0.0, 0.0
+    for i, p, amount in det.graded(head, GRADED_FLOOR, cap, exempt=exempt):
         f = None if i in skip else graded_finding(
             context, utterance_at(transcript, i), dimension=dimension, rule_id=rule_id,
             points_per_unit=points_per_unit, amount=amount, probability=p, message=message)
+        was = used
         used += 0.0 if i in exempt else amount
-        full, full_reached = excess(p, GRADED_FLOOR), used >= cap - CAP_EPSILON
-        later = full_reached and any(j > i for j in above)
+        cut = amount < whole[i] - CAP_EPSILON
+        reached = i not in exempt and i not in skip and was < cap - CAP_EPSILON <= used  # used up at this turn
+        later = reached and any(j > i for j in chargeable)
         if f is not None:
-            if amount < full - CAP_EPSILON or later:
-                full_points = round(points_per_unit * full, 1) if amount < full - CAP_EPSILON else None
+            if cut or later:
+                full_points = round(points_per_unit * whole[i], 1) if cut else None
                 f = replace(f, message=f.message + cap_note(cap, points_per_unit, f.points, full_points, later))
-                noted = True
             found.append(f)
             units += amount
-        elif full_reached and found and not noted and i not in exempt:
+        elif reached and found and (later or (cut and worth(i))):
             # the cut turn costs under half a point (no finding): the last one charged says the cap is used up
             found[-1] = replace(found[-1], message=found[-1].message + cap_note(cap, points_per_unit, None, None, True))
-            noted = True
     return found, units
 
 
@@ -102,7 +113,7 @@ def cap_note(cap: float, points_per_unit: float, points: float | None, full_poin
     cost nothing)."""
     out = f"；已达本会话该项扣分上限（{cap:g} 个单位，每单位 {abs(points_per_unit):g} 分）"
     if full_points is not None and points is not None:
-        out += f"，仅扣 {abs(points):g} 分（按可能性应扣 {abs(full_points):g} 分）"
+        out += f"{charged(points)}（按可能性应扣 {abs(full_points):g} 分）"
     return out + ("，其后的同类语句不再扣分" if later else "")
 
 
