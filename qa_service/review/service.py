@@ -19,7 +19,7 @@ from qa_service.access.service import check_assignees, check_team, missing
 from qa_service.errors import ConfigError, Conflict, Invalid, NotFound, RulePackError
 from qa_service.review.appeals import appeal_target
 from qa_service.review.calibration import Calibration, calibrate, pack_owners
-from qa_service.review.manual import ManualFindingSpec, check_speaker, locate, same_manual
+from qa_service.review.manual import ManualFindingSpec, quoted, same_manual
 from qa_service.review.queue import MANUAL_REASON, SAMPLE_PRIORITY, SAMPLE_REASON, draw, queue_entry
 from qa_service.review.score import Item, final_score
 from qa_service.storage import facts as facts_repo
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from qa_service.period import Period
+    from qa_service.rules.book import RuleBook
     from qa_service.runtime import Runtime
 
 
@@ -295,21 +296,17 @@ def set_verdict(*, session: Session, review_id: int, finding_id: int, verdict: V
     return review
 
 
-def add_manual(*, session: Session, review_id: int, spec: ManualFindingSpec, by: str, team: str | None = None
-               ) -> tuple[Review, ManualFinding, bool]:
+def add_manual(*, session: Session, review_id: int, spec: ManualFindingSpec, by: str, team: str | None = None,
+               book: RuleBook | None = None) -> tuple[Review, ManualFinding, bool]:
     """Add a manual finding; returns (review, finding, created). The same finding sent again by the same
-    reviewer while the first stands (a retry) is that first one, not a second deduction."""
+    reviewer while the first stands (a retry) is that first one, not a second deduction. ``book``: the
+    loaded rule packs, whose rules that read customer turns let a deduction quote one (``manual.quoted``)."""
     review = _for_change(session=session, review_id=review_id, team=team)
     report = _report(review)
     if spec.dimension not in report.dimensions:
         raise Invalid(f"dimension {spec.dimension!r} is not in this report; one of {sorted(report.dimensions)}",
                       "dimension")
-    utterance = next((u for u in review.transcript.utterances if u.index == spec.utterance_index), None)
-    if utterance is None:
-        raise Invalid(f"utterance_index {spec.utterance_index} is not in transcript {review.transcript_id} "
-                      f"(0–{len(review.transcript.utterances) - 1})", "utterance_index")
-    a, b = locate(utterance.text, span=spec.span, quote=spec.quote)
-    check_speaker(spec, utterance.role, utterance.index)
+    utterance, a, b = quoted(review, spec, book)
     if review.status != ReviewStatus.done.value and (same := next(
             (m for m in review.manual_findings if same_manual(m, spec, utterance.text[a:b], by)), None)):
         return review, same, False

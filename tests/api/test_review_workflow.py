@@ -4,6 +4,9 @@ review, an unchanged verdict written to the audit trail again. Open mode keeps n
 
 from __future__ import annotations
 
+import shutil
+from dataclasses import replace
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -12,7 +15,7 @@ from qa_service.app import create_app
 from qa_service.config import AuthSettings
 from qa_service.storage.db import session_scope
 from tests.api.test_review_api import api, finding, report, sessions_for, store  # noqa: F401 (fixtures)
-from tests.conftest import make_settings
+from tests.conftest import REPO, make_settings
 
 KEYS = (("lead.qa", "reviewer", None), ("rev.li", "reviewer", None), ("rev.wu", "reviewer", "pre-sales"),
         ("sup.zhao", "supervisor", "after-sales"), ("admin.chen", "admin", None))
@@ -164,3 +167,60 @@ def test_an_unchanged_verdict_writes_no_audit_row(site):
     assert c.put(url, json={"verdict": "confirmed"}, headers=keys["rev.li"]).status_code == 200
     assert c.put(url, json={"verdict": "confirmed"}, headers=keys["lead.qa"]).status_code == 200
     assert [e["actor"] for e in _audit(c, rid, "finding_confirmed")] == ["rev.li", "rev.li", "lead.qa"]
+
+
+BANK = """\
+name: bank
+version: "1"
+scenario: bank
+scorecard: {weights: {compliance: 1}}
+rules:
+  - id: customer-reports-fraud
+    dimension: compliance
+    role: customer
+    points: -10
+    message: 客户反映被诈骗（须按流程上报）
+    match: {phrases: [被骗了]}
+    examples: {match: [我被骗了], no_match: [好的]}
+"""
+
+
+def test_a_miss_of_a_rule_that_reads_customer_turns_may_quote_the_customer(tmp_path, db_url, redis_url, redis_conn):
+    """From a review: a pack's ``role: customer`` compliance rule (the machine charges the agent on the
+    customer's "被骗了") could not have its miss recorded (422), so calibration counted none. Naming the rule,
+    or any compliance deduction on a transcript scored with that pack, may quote the customer; compliance on a
+    pack with no such rule, politeness, or an agent rule named, stays a 422; calibration counts the miss."""
+    rules = tmp_path / "rules"
+    shutil.copytree(REPO / "rules", rules)
+    (rules / "bank.yaml").write_text(BANK, encoding="utf-8")
+    settings = make_settings(tmp_path, db_url, redis_url, scoring={"rules_dir": rules})
+    dims = {"compliance": (100, 1.0, []), "politeness": (100, 0.0, [])}
+    with TestClient(create_app(settings)) as c:
+        sessions = c.app.state.runtime.sessions
+        bank = store(c, sessions, "B1", replace(report(dims, pass_mark=101), rule_pack="bank"))
+        plain = store(c, sessions, "G1", report(dims, pass_mark=101))
+        rid = {i["transcript_id"]: i["id"] for i in c.get("/v1/reviews").json()["items"]}
+        body = {"dimension": "compliance", "utterance_index": 0, "quote": "稳赚吗", "points": -10,
+                "message": "客户反映被诈骗（漏检）", "rule_id": "bank.customer-reports-fraud", "by": "rev.li"}
+
+        def add(transcript: int, **change) -> object:
+            return c.post(f"/v1/reviews/{rid[transcript]}/manual-findings", json={**body, **change})
+
+        def refused(r, words: str) -> None:
+            assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "utterance_index"], r.text
+            assert words in r.json()["detail"][0]["msg"]
+
+        r = add(bank)
+        assert r.status_code == 201, r.text
+        assert (r.json()["manual_findings"][0]["quote"], r.json()["final_score"]) == ("稳赚吗", 90)
+        assert add(bank, rule_id=None, message="客户反映被诈骗（未报）").status_code == 201  # the pack reads the customer
+        refused(add(bank, dimension="politeness", rule_id=None), "utterance_index 0 is a customer turn: a politeness")
+        # a transcript scored with a pack no compliance rule of which reads the customer: only the named rule may
+        refused(add(plain, rule_id=None), "utterance_index 0 is a customer turn: a compliance deduction judges")
+        refused(add(plain, rule_id="finance.guaranteed-return"), "rule finance.guaranteed-return reads the agent's")
+        assert add(plain).status_code == 201
+        assert c.get(f"/v1/reviews/{rid[plain]}").json()["final_score"] == 90
+        assert c.post(f"/v1/reviews/{rid[bank]}/complete", json={"by": "rev.li"}).status_code == 200
+        cal = c.get("/v1/calibration").json()
+        assert {r["rule_id"]: r["missed"] for r in cal["rules"]} == {"bank.customer-reports-fraud": 1}
+        assert {d["dimension"]: d["missed"] for d in cal["dimensions"]}["compliance"] == 2  # the unnamed one too

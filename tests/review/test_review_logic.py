@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from qa_service.errors import Invalid
 from qa_service.review.calibration import agreement, calibrate
+from qa_service.review.manual import ManualFindingSpec, Speakers, check_speaker, speakers
 from qa_service.review.queue import draw, queue_entry, sample_size
 from qa_service.review.score import Item, fails, final_score
+from qa_service.rules.loader import load_packs
+from tests.conftest import REPO
 
 DIMS = {"politeness": {"score": 99.99, "weight": 0.6}, "timing": {"score": 100, "weight": 0.0, "applicable": False},
         "compliance": {"score": 97.13, "weight": 0.4}}
@@ -110,3 +114,45 @@ def test_a_kappa_of_zero_is_zero_not_a_rounding_residue():
     assert table.kappa == 0.0 and str(table.kappa) == "0.0"
     assert Agreement(tp=3, fp=1, fn=1, tn=5).kappa == (10 * 8 - (4 * 4 + 6 * 6)) / (100 - (4 * 4 + 6 * 6))
     assert Agreement(tp=2).kappa is None and Agreement().kappa is None
+
+
+def test_which_customer_turns_a_manual_deduction_may_quote_follows_the_packs_rules(tmp_path):
+    """A pack's deducting rule that reads customer turns (``customer``, ``any``) lets a deduction of its
+    dimension quote one in a transcript scored with that pack; the rule named lets it anywhere; detect rules
+    (0 points, as the shipped objection tags) add nothing; a pack no longer loaded: every loaded pack."""
+    (tmp_path / "bank.yaml").write_text("""\
+name: bank
+version: "1"
+scenario: bank
+scorecard: {weights: {compliance: 1, timing: 1}}
+rules:
+  - {id: customer-reports-fraud, dimension: compliance, role: customer, points: -10, message: 客户反映被诈骗,
+     match: {phrases: [被骗了]}, examples: {match: [我被骗了], no_match: [好的]}}
+  - {id: any-side-threat, dimension: timing, role: any, points: -5, message: 双方提到投诉,
+     match: {phrases: [投诉]}, examples: {match: [我要投诉], no_match: [好的]}}
+  - {id: agent-promise, dimension: compliance, points: -5, message: 承诺收益,
+     match: {phrases: [稳赚]}, examples: {match: [稳赚的], no_match: [好的]}}
+""", encoding="utf-8")
+    (tmp_path / "general.yaml").write_text((REPO / "rules/general.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    packs = load_packs(tmp_path)
+    bank, general, gone = speakers(packs, "bank"), speakers(packs, "general"), speakers(packs, "renamed")
+    assert bank.customer == {"compliance", "timing", "objection", "sentiment"}
+    assert general.customer == {"objection", "sentiment"} == Speakers().customer  # objection tags: 0 points
+    assert gone.customer == bank.customer
+    assert bank.rules["bank.customer-reports-fraud"] == ("compliance", "customer")
+
+    def spec(dimension: str, rule_id: str | None = None, points: float = -10.0) -> ManualFindingSpec:
+        return ManualFindingSpec(dimension, 3, points, "漏检", rule_id=rule_id)
+
+    check_speaker(spec("compliance"), "customer", 3, bank)
+    check_speaker(spec("timing"), "customer", 3, bank)
+    check_speaker(spec("compliance", "bank.customer-reports-fraud"), "customer", 3, general)  # its own role
+    check_speaker(spec("politeness", points=5.0), "customer", 3, general)  # a bonus: no speaker check
+    for dimension, rule, allowed in (("compliance", None, general), ("politeness", None, bank),
+                                     ("compliance", "bank.agent-promise", general),
+                                     ("politeness", "bank.customer-reports-fraud", general)):  # not its dimension
+        with pytest.raises(Invalid, match=f"utterance_index 3 is a customer turn: a {dimension} deduction") as e:
+            check_speaker(spec(dimension, rule), "customer", 3, allowed)
+        assert e.value.field == "utterance_index"
+    with pytest.raises(Invalid, match="rule bank.agent-promise reads the agent's turns"):
+        check_speaker(spec("compliance", "bank.agent-promise"), "customer", 3, general)

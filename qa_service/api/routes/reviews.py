@@ -182,7 +182,7 @@ def add_manual_finding(review_id: RowId, body: ManualFindingRequest, runtime: Ru
     spec = ManualFindingSpec(**{**body.model_dump(exclude={"by"}), "message": typed(runtime, body.message)})
     with runtime.session() as session:
         review, _, created = service.add_manual(session=session, review_id=review_id, spec=spec, by=by,
-                                                team=principal.team)
+                                                team=principal.team, book=runtime.rulebook)
         if not created:
             response.status_code = status.HTTP_200_OK
         return presenters.review_read(review, runtime.settings.review)
