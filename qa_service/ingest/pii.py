@@ -11,16 +11,23 @@ numbers (prices, dates, quantities, 400 hotlines, verification codes) stay as th
 * ``landline``  area code (010, 02x, 0xxx) then a 7–8 digit local number starting 2–9 (4-4 groups too),
   optional extension
 * ``id_card``   18-digit resident ID in any grouping (6-8-4, 6-4-4-4, 4-4-4-4-2 …, the separators above):
-  plausible birth date and a valid ISO 7064 MOD 11-2 check digit
-* ``bank_card`` 16–19 digits passing the Luhn check, in any grouping that reads as one card (:func:`_card_shape`)
+  a province code, a plausible birth date and a valid ISO 7064 MOD 11-2 check digit
+* ``bank_card`` 16–19 digits passing the Luhn check, from a card's first digits (3–6: UnionPay 62, Visa 4,
+  Mastercard 5, Amex/JCB 3; Mastercard's 2221–2720; 9: the old domestic cards, ICBC 9558 …; never a date),
+  grouped as one card is written (:func:`_card_shape`: contiguous, 4-4-4-4[-1..3], or spelt in groups of 1–2
+  digits), or in any grouping right after a card cue (卡号, 银行卡 …: :data:`_CARD_CUE`). Was (0bb0c34): any
+  grouping, so Luhn alone decided and about one in ten pairs of ordinary numbers (a date range, two order
+  numbers, an order number and its amount) was destroyed as a card
 * ``email``     local@domain.tld
 * ``order``     only the operator's own order-number patterns (``QA_PII__ORDER_PATTERNS``)
 
 A number is found next to letters too (``Tel13812345678``, ``wx…``), never inside a longer run of digits.
-Full-width characters count as their ASCII forms. A number one speaker split over two turns in a row, at
-any point (我手机是139 / 0000 4444, 身份证号是1101051985 / 03171231) is found too (:func:`redact_split`). Was:
-IDs only in 6-8-4 groups and cards only in 4-4-4-4 groups, so other groupings and splits were stored in
-clear. Chinese-numeral numbers in ASR output (幺三八…) are not recognised.
+Full-width characters count as their ASCII forms. A number one speaker split over two turns in a row is
+found too (:func:`redact_split`): a mobile or an ID at any point (我手机是139 / 0000 4444, 身份证号是1101051985 /
+03171231), a card where the break is one of its group boundaries (卡号6214 8301 / 0023 4565) or, after a card
+cue, at any point (卡号6217001234 / 567890122). Was: IDs only in 6-8-4 groups and cards only in 4-4-4-4
+groups, so other groupings and splits were stored in clear. Chinese-numeral numbers in ASR output (幺三八…)
+are not recognised.
 """
 
 from __future__ import annotations
@@ -50,16 +57,24 @@ _PATTERNS = {
     "email": re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"),
     # Any grouping (6-8-4, 6-4-4-4, 4-4-4-4-2, split at a turn break …): the check digit and the birth date decide.
     "id_card": re.compile(_EDGE_L + rf"\d(?:(?:{_SEP})?\d){{16}}(?:{_SEP})?[\dXx]" + r"(?![0-9A-Za-z])"),
-    # Any grouping too: the Luhn check decides (and a group that is a whole mobile number is one: _valid).
-    "bank_card": re.compile(_EDGE_L + rf"\d(?:(?:{_SEP})?\d){{15,18}}" + _EDGE_R),
+    # Any grouping from a card's first digit (_card_end: 2221–2720 of the 2s); its shape (or a cue before it)
+    # and Luhn decide (_spans).
+    "bank_card": re.compile(_EDGE_L + rf"[2-69](?:(?:{_SEP})?\d){{15,18}}" + _EDGE_R),
     "mobile": re.compile(_EDGE_L + rf"(?:(?:\+|00)?86(?:{_SEP})?)?1(?:{_SEP})?[3-9](?:(?:{_SEP})?\d){{9}}" + _EDGE_R),
     "landline": re.compile(
         _EDGE_L + rf"(?:[(（](?:010|02\d|0[3-9]\d\d)[)）](?:{_SEP})?|(?:010|02\d|0[3-9]\d\d)(?:{_SEP})?)"
         rf"[2-9]\d{{2,3}}(?:{_SEP})?\d{{4}}(?:(?:-|转)\d{{1,5}})?" + _EDGE_R),
 }
-_FIRST_GROUP = re.compile(r"\d+")  # a group of digits (the first one, or each)
-_LONG_GROUP = re.compile(r"\d{5}")
-_MOBILE_GROUP = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")  # a whole mobile number among a card's groups
+_GROUP = re.compile(r"\d+")  # a group of digits
+# Words that say a card number follows (the digits within a few characters: 卡号是 6…, 银行卡号码：6…, ASR's
+# 卡 号 是 6 …). After one, a card in any grouping is found (卡号 622202 1234567894), in one turn or split
+# over two at any point (卡号6217001234 / 567890122).
+_CARD_CUE = re.compile(r"(?:卡号|卡 号|银行卡|信用卡|储蓄卡|借记卡)[号码是为:：\s]{0,4}$")
+_CUE_CHARS = 10  # how far before a card's first digit a cue is looked for
+# The first two digits of a resident ID: a province (GB/T 2260: 11–15 … 65, 71 Taiwan, 81/82 Hong Kong/Macau,
+# 83 the Taiwan residents' permit), or 9 and a province digit (the 2023 foreigners' permanent residence ID).
+_ID_REGION = re.compile(r"1[1-5]|2[1-3]|3[1-7]|4[1-6]|5[0-4]|6[1-5]|71|8[1-3]|9[1-8]")
+_MOBILE_GROUP = re.compile(r"1[3-9]\d{9}")  # a whole mobile number among a card's groups (fullmatch)
 # Full-width ASCII (digits, letters, ＠．＋－) and the ideographic space → ASCII, one character for one, so
 # offsets in the original still hold.
 # The full-width comma stays: between digits it is ASR's pause (a separator), where "," would be thousands.
@@ -68,17 +83,16 @@ _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 
 
-_NOT_DIGIT = re.compile(r"\D")
 _DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)  # a Luhn digit doubled, its digits summed
 
 
-def _digits(s: str) -> str:
-    return _NOT_DIGIT.sub("", s)
-
-
 def valid_id_card(s: str) -> bool:
-    """18-digit resident ID: a real birth date (1900 on, not in the future) and the MOD 11-2 check digit."""
+    """18-digit resident ID: a province code, a real birth date (1900 on, not in the future) and the MOD 11-2
+    check digit. The province code is there for IDs in any grouping: a 6-digit code, then a date-prefixed
+    order number (123456 202405120001) has the form of an ID, and the check digit alone passes 1 in 11."""
     body, check = s[:17], s[17].upper()
+    if not _ID_REGION.match(body):
+        return False
     try:
         born = date(int(body[6:10]), int(body[10:12]), int(body[12:14]))
     except ValueError:
@@ -95,56 +109,60 @@ def luhn(number: str) -> bool:
 def _valid(kind: str, text: str) -> bool:
     if kind == "id_card":
         return valid_id_card(re.sub(r"[^0-9Xx]", "", text))
-    if kind == "bank_card":
-        digits = _digits(text)
-        if digits != text and _MOBILE_GROUP.search(text):
-            return False  # 13912345678 12345: a mobile number and another one, not a card
-        return 16 <= len(digits) <= 19 and digits[0] != "0" and luhn(digits)
     return True
 
 
-def _card_prefix(text: str) -> int | None:
-    """The end of the longest grouped card a matched run starts with (16–19 digits ending at a group's end),
-    where the run as a whole is none: 6214 8301 0023 4565 12点 — the card, then another number."""
-    groups = list(_FIRST_GROUP.finditer(text))
-    count = sum(m.end() - m.start() for m in groups)
-    for last in range(len(groups) - 2, -1, -1):  # drop the last group, then the one before …
-        count -= groups[last + 1].end() - groups[last + 1].start()
+def _card_shape(groups: list[int]) -> bool:
+    """Whether digit groups (their lengths) read as one card: contiguous, 4-4-4-4 with an optional last group
+    (1–3 digits: the pattern allows 19 at most), or spelt digit by digit (every group 1–2 digits, as ASR
+    writes it). Was: any grouping whose first group had 4 digits or more, so two ordinary numbers side by
+    side (20230501-20240522, 65692582，29668557, 6726978380851，391) were a card whenever Luhn passed (1 in 10)."""
+    return len(groups) == 1 or (groups[:4] == [4, 4, 4, 4] and len(groups) <= 5) or max(groups) <= 2
+
+
+def _card_end(text: str, cued: bool) -> int | None:
+    """The end of the longest card a matched run starts with: the run itself, or the run less its last
+    groups (6214 8301 0023 4565 12点 — the card, then another number), 16–19 digits passing Luhn, in a card's
+    grouping (any grouping when ``cued``), no group a whole mobile number (13912345678 12345 is a phone and
+    another number)."""
+    found = list(_GROUP.finditer(text))
+    groups = [m.group() for m in found]
+    sizes = [len(g) for g in groups]
+    digits = "".join(groups)
+    if digits[0] == "2" and not "2221" <= digits[:4] <= "2720":
+        return None  # 2…: a date (20230501-20240522) or a number after one, unless Mastercard's 2-series
+    count = len(digits)
+    for last in range(len(groups), 0, -1):  # the whole run, then without its last group …
         if count < 16:
             return None
-        if count <= 19 and _valid("bank_card", text[:groups[last].end()]):
-            return groups[last].end()
+        if count <= 19 and (cued or _card_shape(sizes[:last])) and luhn(digits[:count]) and not (
+                last > 1 and any(_MOBILE_GROUP.fullmatch(g) for g in groups[:last])):
+            return found[last - 1].end()
+        count -= sizes[last - 1]
     return None
 
 
-def _card_shape(text: str, turn_break: int | None) -> bool:
-    """Whether digit groups read as one card: a first group of 4 digits or more (4-4-4-4-3, 6-13), or no
-    group over 4 (digits spelt one by one). ``3-3915300992785146`` (a short number, then a long one) is two
-    numbers. A turn break (at ``turn_break``) is no group boundary: one speaker may split a card anywhere."""
-    if turn_break is not None:
-        text = text[:turn_break] + text[turn_break + 1:]
-    return _FIRST_GROUP.match(text).end() >= 4 or _LONG_GROUP.search(text) is None
-
-
-def _spans(kind: str, pattern: re.Pattern[str], text: str, turn_break: int | None = None):
+def _spans(kind: str, pattern: re.Pattern[str], text: str):
     """``(start, end)`` of each valid match. After a candidate that fails its check the search goes on from
     its next character, not its end: in ``12 1101 0519 8503 1712 31`` the first 18 digits are no ID, but
     the ID starts inside them."""
     pos = 0
+    cue = "卡" in text  # most text names no card: no cue to look for before each candidate
     while (m := pattern.search(text, pos)) is not None:
         s, e = m.span()
-        brk = turn_break - s if turn_break is not None and s < turn_break < e else None
         if s == e:
             pos = s + 1
             continue
-        if kind == "bank_card" and not _card_shape(m.group(), brk):
-            pos = s + 1
-        elif _valid(kind, m.group()):
+        if kind == "bank_card":
+            cued = cue and _CARD_CUE.search(text, max(0, s - _CUE_CHARS), s) is not None
+            end = _card_end(m.group(), cued)
+            ok = end is not None
+            e = s + end if end is not None else e
+        else:
+            ok = _valid(kind, m.group())
+        if ok:
             yield s, e
             pos = e
-        elif kind == "bank_card" and (end := _card_prefix(m.group())) is not None:
-            yield s, s + end
-            pos = s + end
         else:
             pos = s + 1
 
@@ -177,15 +195,14 @@ def make_policy(kinds: tuple[str, ...], order_patterns: tuple[str, ...]) -> Poli
     return Policy(frozenset(kinds), tuple(re.compile(p) for p in order_patterns))
 
 
-def find(text: str, policy: Policy, turn_break: int | None = None) -> list[tuple[int, int, str]]:
-    """Non-overlapping ``(start, end, kind)`` spans, earlier kinds in KINDS winning overlaps (``turn_break``:
-    where :func:`redact_split` joined two turns)."""
+def find(text: str, policy: Policy) -> list[tuple[int, int, str]]:
+    """Non-overlapping ``(start, end, kind)`` spans, earlier kinds in KINDS winning overlaps."""
     if not (policy.order_patterns or "@" in text or "＠" in text or any(map(str.isdigit, text))):
         return []  # most turns: no digit, no @ (an operator's own patterns may need neither)
     text = text.translate(_HALF_WIDTH)
     taken: list[tuple[int, int, str]] = []
     for kind, pattern in policy.patterns():
-        for s, e in _spans(kind, pattern, text, turn_break):
+        for s, e in _spans(kind, pattern, text):
             if all(e <= ts or s >= te for ts, te, _ in taken):
                 taken.append((s, e, kind))
     return sorted(taken)
@@ -214,7 +231,11 @@ _HEAD = re.compile(rf"^\d(?:\d|{_SEP_CHAR})*")  # … and the next one starts wi
 def redact_split(texts: list[str], roles: list[str], policy: Policy) -> list[str]:
     """Numbers one speaker split over two turns in a row (我手机是139 / 0000 4444): each part becomes the
     placeholder. Run on turns already redacted one by one; only a number the two parts make together,
-    and neither makes alone, is found here."""
+    and neither makes alone, is found here. The break between the turns is a separator like any other, so
+    a card is found across it only when it is one of the card's group boundaries (卡号6214 8301 / 0023 4565)
+    or a card cue ends the first turn's text before the digits (卡号6217001234 / 567890122); an order number
+    at the end of one turn and its amount at the start of the next stay as they are. Was (0bb0c34): a card
+    split anywhere, so about one in ten such pairs was destroyed as a card."""
     out = list(texts)
     for i in range(len(out) - 1):
         if roles[i] != roles[i + 1]:
@@ -226,11 +247,13 @@ def redact_split(texts: list[str], roles: list[str], policy: Policy) -> list[str
         head = _HEAD.match(out[i + 1][:SPLIT_CHARS].translate(_HALF_WIDTH))
         if tail is None or head is None:  # ① or ² pass str.isdigit but are no digit here
             continue
-        joined = tail.group() + " " + head.group()
-        cut = len(tail.group())
-        for s, e, kind in find(joined, policy, cut):
-            if s < cut < e - 1:  # across the turn break
-                start = end + tail.start() + s
+        # the words just before the tail, for a card cue (none when the tail fills the window: digits before)
+        lead = out[i][max(0, end + tail.start() - _CUE_CHARS):end + tail.start()] if tail.start() else ""
+        joined = lead.translate(_HALF_WIDTH) + tail.group() + " " + head.group()
+        cut = len(lead) + len(tail.group())
+        for s, e, kind in find(joined, policy):
+            if len(lead) <= s < cut < e - 1:  # across the turn break
+                start = end + tail.start() - len(lead) + s
                 out[i] = out[i][:start] + PLACEHOLDERS[kind]
                 out[i + 1] = PLACEHOLDERS[kind] + out[i + 1][e - cut - 1:]
                 break
