@@ -43,7 +43,7 @@ BAD_JSON_CASES = {
         transcript(utterances=[_utt(start_ms=5000, end_ms=6000), _utt(start_ms=1000, end_ms=2000)]),
         ["body", "utterances", 1, "start_ms"],
     ),
-    "end before start": (transcript(utterances=[_utt(start_ms=5000, end_ms=100)]), ["body", "utterances", 0]),
+    "end before start": (transcript(utterances=[_utt(start_ms=5000, end_ms=100)]), ["body", "utterances", 0, "end_ms"]),
     "negative start": (transcript(utterances=[_utt(start_ms=-1)]), ["body", "utterances", 0, "start_ms"]),
     "confidence over 1": (transcript(utterances=[_utt(asr_confidence=1.5)]), ["body", "utterances", 0, "asr_confidence"]),
     "unknown channel": (transcript(channel="email"), ["body", "channel"]),

@@ -30,7 +30,7 @@ def _assert_located_without_the_data(resp, loc_start: list) -> None:
 
 
 @pytest.mark.parametrize("utterance,loc", [
-    ({"role": "customer", "text": SAID, "start_ms": 5000, "end_ms": 1000}, ["body", "utterances", 0]),
+    ({"role": "customer", "text": SAID, "start_ms": 5000, "end_ms": 1000}, ["body", "utterances", 0, "end_ms"]),
     ({"role": "customer", "text": SAID + "\u0007"}, ["body", "utterances", 0, "text"]),
     ({"role": "客户", "text": SAID}, ["body", "utterances", 0, "role"]),
 ])

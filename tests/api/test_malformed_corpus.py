@@ -109,7 +109,7 @@ CASES: list[tuple[str, tuple[str, str], dict, int, list]] = [
      ["body", "utterances", 0, "start_ms"]),
     ("negative end_ms", POST_T, {"json": _t(utterances=[_u(end_ms=-1)])}, 422, ["body", "utterances", 0, "end_ms"]),
     ("end before start", POST_T, {"json": _t(utterances=[_u(start_ms=900, end_ms=100)])}, 422,
-     ["body", "utterances", 0]),
+     ["body", "utterances", 0, "end_ms"]),
     ("starts going backwards", POST_T, {"json": _t(utterances=[_u(start_ms=5000), _u(start_ms=10)])}, 422,
      ["body", "utterances", 1, "start_ms"]),
     ("negative confidence", POST_T, {"json": _t(utterances=[_u(asr_confidence=-0.1)])}, 422,

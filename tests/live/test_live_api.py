@@ -146,6 +146,9 @@ def test_out_of_order_and_malformed_turns_are_4xx_naming_the_field_and_keep_noth
     for body, loc in (({"utterances": [{"seq": 2, "text": "缺角色"}]}, ["body", "utterances", 0, "role"]),
                       ({"utterances": [{"seq": -1, "role": "agent", "text": "x"}]}, ["body", "utterances", 0, "seq"]),
                       ({"utterances": [{"seq": 2, "role": "agent", "text": "   "}]}, ["body", "utterances", 0, "text"]),
+                      # at the field, as docs/live.md says (was: at the turn, ["body", "utterances", 0])
+                      ({"utterances": [{"seq": 2, "role": "agent", "text": "x", "start_ms": 500, "end_ms": 100}]},
+                       ["body", "utterances", 0, "end_ms"]),
                       ({"utterances": []}, ["body", "utterances"])):
         bad = live_client.post(url, json=body)
         assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == loc, bad.text
