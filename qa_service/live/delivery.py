@@ -128,7 +128,9 @@ def _text(p: dict[str, Any], markdown: bool = False) -> str:
     who = " / ".join(field(x) for x in (p["team"], p["agent_id"]) if x) or "—"
     lines = [said(line) for line in p["quote"].splitlines() if line.strip()] if p["quote"] else []
     quote = "".join(f"\n> {line}" for line in lines)  # every line quoted: none reads as the alert's own text
-    turn = "" if p["utterance_index"] is None else f"（第 {p['utterance_index'] + 1} 句）"  # people count from 1
+    # The turn as the board and the transcript page name it (语句 #0 is the first, as seq and utterance_index
+    # count). Was: 第 N+1 句, so a supervisor reading 第 26 句 in the group looked for #26 and landed a turn late.
+    turn = "" if p["utterance_index"] is None else f"（语句 #{p['utterance_index']}）"
     return (f"【质检实时预警·{SEVERITY_ZH.get(p['severity'], p['severity'])}】{p['message']}\n"
             f"团队/坐席：{who}　会话：{field(p['source'])}/{field(p['external_id'])}{turn}{quote}")
 

@@ -39,13 +39,13 @@ def test_ids_an_integrator_sends_are_shown_not_rendered_in_robot_messages(live_c
         header = next(line for line in text.splitlines() if line.startswith("团队/坐席"))
         # each field on the header's line, in the customer's quote's full-width forms
         assert "A1 ＊＊［坐席］（http://evil.example/a）＊＊" in header, header
-        assert "/x2 ＃ 紧急通知 ［点此处理］（http://evil.example/） ！［p］（http://evil.example/p.png）（第 1 句）" in header
+        assert "/x2 ＃ 紧急通知 ［点此处理］（http://evil.example/） ！［p］（http://evil.example/p.png）（语句 #0）" in header
         assert "inj｀code｀＿x＿ ＜at user＿id=\"all\"＞所有人＜/at＞/" in header
         assert "> ＃ 全部通过" in text  # the customer's words, as before
     feishu = texts["feishu"]  # plain text: markdown shows as typed, but no <at> tag (it would page everyone)
     assert "<at" not in feishu and "＜at user_id=\"all\"＞所有人＜/at＞" in feishu
     assert len(feishu.splitlines()) == 4  # title, header, two quoted lines: the id's newlines start none
-    assert "/x2 # 紧急通知 [点此处理](http://evil.example/) ![p](http://evil.example/p.png)（第 1 句）" in feishu
+    assert "/x2 # 紧急通知 [点此处理](http://evil.example/) ![p](http://evil.example/p.png)（语句 #0）" in feishu
 
 
 def test_the_generic_payload_is_the_one_the_docs_show(live_client, receiver):
@@ -69,3 +69,22 @@ def test_the_generic_payload_is_the_one_the_docs_show(live_client, receiver):
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", example["created_at"])
     short = live_client.post("/v1/webhooks", json={"url": receiver.url, "format": "json", "secret": "SECding"})
     assert short.status_code == 422 and short.json()["detail"][0]["loc"] == ["body", "secret"]  # 8 at least
+
+
+def test_robot_messages_name_the_turn_as_the_board_does(live_client, receiver):
+    """Found by a live probe: the robots said 第 26 句 (counted from 1) for the turn the board and the transcript
+    page show as 语句 #25 (counted from 0, as ``utterance_index``): a supervisor landed one turn late."""
+    for fmt in ("dingtalk", "wecom", "feishu"):
+        assert live_client.post("/v1/webhooks", json={"url": f"{receiver.url}/{fmt}", "format": fmt}).status_code == 201
+    cid = open_conversation(live_client, "numbering-1", team="售后一组")
+    alerts = stream(live_client, cid, [{"role": "customer", "text": "你好，我的快递到哪了"},
+                                       {"role": "agent", "text": "您好，请提供一下订单号"},
+                                       {"role": "customer", "text": "再不解决我就打12315投诉你们"}])
+    [alert] = alerts[2]
+    assert alert["utterance_index"] == 2  # the API's field stays 0-based, as seq
+    got = {r["path"].rsplit("/", 1)[1]: json.loads(r["body"]) for r in receiver.wait_for(3)}
+    for text in (got["dingtalk"]["markdown"]["text"], got["wecom"]["markdown"]["content"],
+                 got["feishu"]["content"]["text"]):
+        assert "/numbering-1（语句 #2）" in text and "第 3 句" not in text, text
+    board = (REPO / "qa_service" / "ui" / "static" / "live.js").read_text(encoding="utf-8")
+    assert "`（语句 #${a.utterance_index}）`" in board  # the board's own form of the same number
