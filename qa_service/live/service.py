@@ -225,7 +225,8 @@ def add_utterances(rt: Runtime, cid: int, items: list[LiveUtterance], team: str 
             waited = advance(state, turn, meta["channel"])
             state.readings.update(obs.metrics)
             fired += evaluate(rules, state, obs, now=now, team=meta.get("team"), channel=meta["channel"])
-            if waited is not None:
+            if waited is not None:  # the reply wait is a reading too (was: only the turn's own metrics were)
+                state.readings.update(waited.metrics)
                 fired += evaluate(rules, state, waited, now=now, team=meta.get("team"), channel=meta["channel"])
         stored = _store_alerts(rt, cid, meta, fired)
         live_repo.save(rt.redis, cid, state.as_dict(), new, now, state.waiting_since,

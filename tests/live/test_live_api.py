@@ -236,6 +236,22 @@ def test_timers_page_for_a_waiting_customer_and_end_idle_conversations(live_clie
     assert ended == 1 and live_client.get("/v1/live/conversations").json() == []
 
 
+def test_readings_hold_the_last_reply_wait(live_client):
+    """Found by a live probe: ``readings`` never held ``reply_wait_s`` (only the turns' own metrics went in),
+    though docs/live.md calls them the latest value of every live metric, even right after the wait paged."""
+    cid = open_conversation(live_client, "call-wait", team="telecom", channel="call")
+    alerts = stream(live_client, cid, [{"role": "customer", "text": "喂，我的宽带又断了", "start_ms": 0, "end_ms": 4000},
+                                       {"role": "customer", "text": "有人吗", "start_ms": 5000, "end_ms": 9000},
+                                       {"role": "agent", "text": "您好，让您久等了", "start_ms": 75000, "end_ms": 78000}])
+    assert [(a["rule"], a["value"]) for a in alerts[2] if a["rule"] == "customer-waiting"] == [("customer-waiting", 66.0)]
+    [c] = [c for c in live_client.get("/v1/live/conversations").json() if c["id"] == cid]
+    assert c["readings"]["reply_wait_s"] == 66.0 and c["waiting_s"] is None  # answered: not waiting now
+    stream(live_client, cid, [{"role": "customer", "text": "好的", "start_ms": 80000, "end_ms": 81000},
+                              {"role": "agent", "text": "请问您的账号是多少", "start_ms": 83000, "end_ms": 85000}], start=3)
+    [c] = [c for c in live_client.get("/v1/live/conversations").json() if c["id"] == cid]
+    assert c["readings"]["reply_wait_s"] == 2.0  # the latest wait, not the longest
+
+
 def test_intervention_sla_reaches_performance_records_and_the_dashboard(live_client, settings_for_live):
     from datetime import datetime
     from zoneinfo import ZoneInfo
