@@ -235,7 +235,7 @@ def kpi_read(row: AgentKpi, fields: tuple[str, ...]) -> KpiRead:
 def alert_read(a: LiveAlert) -> AlertRead:
     return AlertRead(alert_id=a.id, conversation_id=a.conversation_id, source=a.source, external_id=a.external_id,
                      team=a.team_id, agent_id=a.agent_id, rule=a.rule, severity=a.severity, message=a.message,
-                     utterance_index=a.utterance_index, quote=a.quote, created_at=a.created_at, value=a.value,
+                     utterance_index=a.utterance_index, quote=a.quote, matched=a.matched, created_at=a.created_at, value=a.value,
                      transcript_id=a.transcript_id, status=a.status, acknowledged_at=a.acknowledged_at,
                      acknowledged_by=a.acknowledged_by, closed_at=a.closed_at, note=a.note)
 

@@ -88,7 +88,7 @@ def alert_payload(alert: LiveAlert) -> dict[str, Any]:
     return {"alert_id": alert.id, "conversation_id": alert.conversation_id, "source": alert.source,
             "external_id": alert.external_id, "team": alert.team_id, "agent_id": alert.agent_id,
             "rule": alert.rule, "severity": alert.severity, "message": alert.message,
-            "utterance_index": alert.utterance_index, "quote": alert.quote,
+            "utterance_index": alert.utterance_index, "quote": alert.quote, "matched": alert.matched,
             "created_at": alert.created_at.isoformat().replace("+00:00", "Z")}  # as the API writes it
 
 

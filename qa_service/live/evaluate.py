@@ -65,7 +65,8 @@ class Fired:
     rule: AlertRule
     index: int | None
     value: float | None
-    quote: str
+    quote: str  # the turn the alert rests on (its start, for a wait)
+    matched: str | None = None  # the words a rule matched in it (a rule's alert)
 
 
 def _measured(rule: AlertRule, obs: Observation) -> bool:
@@ -93,7 +94,9 @@ def evaluate(rules: Iterable[AlertRule], state: LiveState, obs: Observation, *, 
         else:
             for h in obs.rule_hits:
                 if (cond.rule is not None and h.rule_id == cond.rule) or (cond.fatal_rule and h.fatal):
-                    hit = Fired(rule, obs.index, None, h.quote)
+                    # The turn, as every alert quotes it, and the words matched beside it. Was: the matched
+                    # words alone (你自己去, for 我怎么知道，你自己去问快递，别来烦我).
+                    hit = Fired(rule, obs.index, None, obs.quote, h.quote)
                     break
         if hit is None or now < state.cooldown_until.get(rule.id, 0.0):
             continue

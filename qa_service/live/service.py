@@ -235,13 +235,26 @@ def add_utterances(rt: Runtime, cid: int, items: list[LiveUtterance], team: str 
     return Appended(cid, len(new), repeats, stored)
 
 
+def _quote(text: str, matched: str | None) -> str:
+    """The turn, cut to ``QUOTE_CHARS``; a long turn whose matched words lie past the cut is quoted from
+    before them (``…`` marks the cut), so the quote shows what the alert is about."""
+    if len(text) <= QUOTE_CHARS:
+        return text
+    at = text.find(matched) if matched else -1
+    if at < 0 or at + len(matched) <= QUOTE_CHARS:
+        return text[:QUOTE_CHARS]
+    start = min(at, len(text) - QUOTE_CHARS + 1, max(1, at + len(matched) - QUOTE_CHARS + 1 + 20))
+    return "…" + text[start:start + QUOTE_CHARS - 1]
+
+
 def _store_alerts(rt: Runtime, cid: int, meta: dict, fired: list) -> list[LiveAlert]:
     if not fired:
         return []
     rows = [{"conversation_id": cid, "source": meta["source"], "external_id": meta["external_id"],
              "team_id": meta.get("team"), "agent_id": meta.get("agent_id"), "rule": f.rule.id,
              "severity": f.rule.severity, "message": f.rule.message, "utterance_index": f.index,
-             "quote": (f.quote or "")[:QUOTE_CHARS], "value": None if f.value is None else round(float(f.value), 4)}
+             "quote": _quote(f.quote or "", f.matched), "matched": f.matched[:QUOTE_CHARS] if f.matched else None,
+             "value": None if f.value is None else round(float(f.value), 4)}
             for f in fired]
     with rt.session() as session:
         stored, deliveries = alert_repo.insert_alerts(session=session, rows=rows,

@@ -53,7 +53,8 @@ class LiveAlert(Base):
     severity: Mapped[str] = mapped_column(String(16))
     message: Mapped[str] = mapped_column(Text)
     utterance_index: Mapped[int | None] = mapped_column(Integer)
-    quote: Mapped[str] = mapped_column(Text, default="")  # redacted like every stored text
+    quote: Mapped[str] = mapped_column(Text, default="")  # the turn, redacted like every stored text
+    matched: Mapped[str | None] = mapped_column(Text)  # a rule's alert: the words the rule matched in the turn
     value: Mapped[float | None] = mapped_column(Float)  # the metric that crossed the threshold, when one did
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     status: Mapped[str] = mapped_column(String(16), default="open")  # open | acknowledged | closed

@@ -79,11 +79,14 @@ def test_rule_conditions_teams_and_channels():
     fatal = rule(when={"fatal_rule": True}, teams=["finance"])
     named = rule(id="n", when={"rule": "general.rude-dismissive"})
     silence = rule(id="s", when={"metric": "silence_s", "at_least": 30, "channel": "call"})
-    obs = Observation(index=3, role="agent", metrics={"silence_s": 45.0},
+    said = "你有病吧，你自己查"
+    obs = Observation(index=3, role="agent", metrics={"silence_s": 45.0}, quote=said,
                       rule_hits=[RuleHit("general.abuse", True, "你有病吧"), RuleHit("general.rude-dismissive", False, "你自己查")])
     state = LiveState()
     got = evaluate([fatal, named, silence], state, obs, now=0, team="finance", channel="call")
-    assert [(f.rule.id, f.quote) for f in got] == [("r", "你有病吧"), ("n", "你自己查"), ("s", "")]
+    # every alert quotes the turn; a rule's alert also says what its rule matched (was: those words as the quote)
+    assert [(f.rule.id, f.quote, f.matched) for f in got] == [("r", said, "你有病吧"), ("n", said, "你自己查"),
+                                                             ("s", said, None)]
     assert evaluate([fatal, silence], LiveState(), obs, now=0, team="retail", channel="chat") == []
 
 

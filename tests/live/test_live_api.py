@@ -50,7 +50,7 @@ def test_a_real_conversation_raises_the_right_alerts_at_the_right_turn_and_they_
     bodies = [json.loads(g["body"]) for g in got]
     assert {b["rule"] for b in bodies} == {"satisfaction-falling", "complaint-threat", "customer-angry"}
     assert set(bodies[0]) == {"alert_id", "conversation_id", "source", "external_id", "team", "agent_id", "rule",
-                              "severity", "message", "utterance_index", "quote", "created_at"}
+                              "severity", "message", "utterance_index", "quote", "matched", "created_at"}
     for g in got:
         assert verify(SECRET, g["body"], g["headers"]["x-qa-signature"])
         assert not verify(SECRET, g["body"].replace(b"telecom", b"telecoX"), g["headers"]["x-qa-signature"])

@@ -88,3 +88,38 @@ def test_robot_messages_name_the_turn_as_the_board_does(live_client, receiver):
         assert "/numbering-1（语句 #2）" in text and "第 3 句" not in text, text
     board = (REPO / "qa_service" / "ui" / "static" / "live.js").read_text(encoding="utf-8")
     assert "`（语句 #${a.utterance_index}）`" in board  # the board's own form of the same number
+
+
+RUDE = "我怎么知道，你自己去问快递，别来烦我"
+
+
+def test_rule_alerts_quote_the_turn_and_give_the_matched_words_beside_it(live_client, receiver):
+    """Found by a live probe: ``agent-rude`` and ``fatal-wording`` quoted only the words their rule matched
+    (``> 你自己去`` in the group), while docs/live.md says ``quote`` is the turn the alert rests on, as the
+    other alerts quote it. Now the turn (redacted, cut as every quote is), and ``matched`` beside it."""
+    assert live_client.post("/v1/webhooks", json={"url": f"{receiver.url}/json", "format": "json"}).status_code == 201
+    assert live_client.post("/v1/webhooks", json={"url": f"{receiver.url}/dingtalk",
+                                                  "format": "dingtalk"}).status_code == 201
+    cid = open_conversation(live_client, "quote-1", team="售后一组", agent_id="A004")
+    filler = "请您稍等一下，我这边正在帮您查询物流信息。" * 25  # 525 characters before the rule's words
+    raised = stream(live_client, cid, [{"role": "customer", "text": "你们这个东西怎么又坏了"},
+                                       {"role": "agent", "text": "你有病吧，用坏了还怪我们"},
+                                       {"role": "customer", "text": "我的包裹怎么还没到，我手机13912345678"},
+                                       {"role": "agent", "text": RUDE.replace("快递", "快递13912345678")},
+                                       {"role": "customer", "text": "你说什么？"},
+                                       {"role": "agent", "text": filler + "你有病吧"}])
+    got = {(a["rule"], a["utterance_index"]): (a["quote"], a["matched"]) for turn in raised for a in turn}
+    assert got[("fatal-wording", 1)] == ("你有病吧，用坏了还怪我们", "你有病")
+    assert got[("agent-rude", 3)] == (RUDE.replace("快递", "快递[手机号]"), "你自己去")  # redacted as stored
+    long_quote, matched = got[("fatal-wording", 5)]  # no cooldown: it fires again
+    assert matched == "你有病" and len(long_quote) == 300 and long_quote.startswith("…") and "你有病吧" in long_quote
+    listed = {(a["rule"], a["utterance_index"]): (a["quote"], a["matched"])
+              for a in live_client.get("/v1/live/alerts").json()}
+    assert listed == got
+    n = len(got)
+    bodies = [json.loads(r["body"]) for r in receiver.wait_for(2 * n)]
+    sent = {(b["rule"], b["utterance_index"]): (b["quote"], b["matched"]) for b in bodies if "rule" in b}
+    assert sent == got
+    robot = [b["markdown"]["text"] for b in bodies if "markdown" in b]
+    assert len(robot) == n and any(f"> {RUDE.replace('快递', '快递［手机号］')}" in t for t in robot), robot
+    assert "13912345678" not in "".join(r["body"].decode() for r in receiver.requests)

@@ -35,6 +35,8 @@ class AlertRead(BaseModel):
     message: str
     utterance_index: int | None
     quote: str
+    matched: str | None = Field(None, description=(
+        "For an alert on a rule pack's rule (`rule:`, `fatal_rule:`): the words it matched in `quote`'s turn"))
     created_at: datetime
     value: float | None = None
     transcript_id: int | None = None

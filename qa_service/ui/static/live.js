@@ -104,7 +104,13 @@
       // the turn as the transcript page numbers it (语句 #0 is the first, as seq and utterance_index count):
       // "第 3 句" here was "#2" there, and the supervisor looked one turn too far
       cell(tr, `${a.source}/${a.external_id}` + (a.utterance_index === null ? "" : `（语句 #${a.utterance_index}）`));
-      cell(tr, a.quote);
+      const quote = cell(tr, a.quote);
+      const at = a.matched && a.quote ? a.quote.indexOf(a.matched) : -1;
+      if (at >= 0) {  // the turn, with the words the rule matched marked in it
+        const mark = document.createElement("mark");
+        mark.textContent = shown(a.matched);
+        quote.replaceChildren(shown(a.quote.slice(0, at)), mark, shown(a.quote.slice(at + a.matched.length)));
+      }
       cell(tr, STATUS[a.status] || a.status, "status nowrap");
       const td = cell(tr, "");
       if (a.status === "open") {
