@@ -5,12 +5,13 @@ fed from the live event stream in Redis, whichever API process raised the event.
 from __future__ import annotations
 
 import asyncio
-
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import redis
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
@@ -25,6 +26,7 @@ from qa_service.storage.live import P as LIVE_PREFIX
 from qa_service.storage.redis import async_client
 from qa_service.ui.render import page
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/ui", include_in_schema=False)
 OPEN_ALERTS = 500  # open alerts on the board at most (how many more there are is shown)
 RECENT_ALERTS = 50  # acknowledged or closed alerts on the board, the latest
@@ -39,6 +41,11 @@ WAIT_S = 0.5
 # that come meanwhile are in the next board, which is read after them.
 MIN_PUSH_S = 0.5
 ENDED = "login ended or key revoked; log in again at /ui/login"
+# Redis away (its open conversations and the event stream are there): the viewer is told once, with an
+# ``unavailable`` event, and the stream tries again every RETRY_S (as the live loop does) and sends a fresh
+# board once Redis answers. Was: the stream died with an ASGI error and a 120-line traceback, and no event.
+RETRY_S = 2.0
+UNAVAILABLE = "live state store (Redis) unavailable; retrying"
 
 
 def snapshot(runtime, team: str | None) -> dict[str, Any]:
@@ -65,12 +72,12 @@ def live_page(request: Request, runtime: RuntimeDep, session: SessionDep, me: Su
 async def live_events(request: Request, runtime: RuntimeDep, me: Supervise) -> AsyncIterator[ServerSentEvent]:
     """A fresh board whenever something of the viewer's team happens (new alert, acknowledgement, turn);
     an ``ended`` event, and the end of the stream, once the viewer's key is revoked or login ends; the
-    end of the stream (no event: the browser reconnects) once the server begins to stop."""
+    end of the stream (no event: the browser reconnects) once the server begins to stop; an
+    ``unavailable`` event while Redis is away (a fresh board when it is back)."""
     r = async_client(runtime.settings)
     stopping = request.app.state.stopping
-    last = "$"
+    last, fresh, away_until = "$", True, 0.0  # fresh: a board is owed (the first, or Redis is back)
     try:
-        yield ServerSentEvent(event="board", data=await run_in_threadpool(snapshot, runtime, me.team))
         checked = pushed = time.monotonic()
         while not stopping.is_set() and not await request.is_disconnected():
             if time.monotonic() - checked >= RECHECK_S:
@@ -78,7 +85,26 @@ async def live_events(request: Request, runtime: RuntimeDep, me: Supervise) -> A
                     yield ServerSentEvent(event="ended", data={"detail": ENDED})
                     return
                 checked = time.monotonic()
-            got = await r.xread({f"{LIVE_PREFIX}events": last}, block=int(WAIT_S * 1000), count=100)
+            if time.monotonic() < away_until:
+                await asyncio.sleep(WAIT_S)  # short waits: a stopping server or a viewer gone is seen at once
+                continue
+            try:
+                if fresh:
+                    board = await run_in_threadpool(snapshot, runtime, me.team)
+                    if away_until:
+                        log.info("live board stream (%s): Redis answers again", me.name)
+                    away_until, fresh = 0.0, False
+                    yield ServerSentEvent(event="board", data=board)
+                    pushed = time.monotonic()
+                got = await r.xread({f"{LIVE_PREFIX}events": last}, block=int(WAIT_S * 1000), count=100)
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                if not away_until:  # one line for the outage, not a traceback (nor one per retry)
+                    log.warning("live board stream (%s): Redis unavailable (%s: %s); the viewer is told, retrying "
+                                "every %g s", me.name, type(exc).__name__, str(exc).splitlines()[0][:200] if str(exc)
+                                else "", RETRY_S)
+                    yield ServerSentEvent(event="unavailable", data={"detail": UNAVAILABLE})
+                away_until, fresh = time.monotonic() + RETRY_S, True
+                continue
             if not got:
                 continue
             events = got[0][1]

@@ -154,6 +154,12 @@
   const source = new EventSource("/ui/live/events");
   source.addEventListener("open", () => { status.textContent = "实时"; });
   source.addEventListener("error", () => { status.textContent = "重连中…"; });
-  source.addEventListener("board", (e) => render(JSON.parse(e.data)));
+  source.addEventListener("board", (e) => { status.textContent = "实时"; status.classList.remove("stale"); render(JSON.parse(e.data)); });
+  // Redis (the live state) is away: the board shown is kept but no longer current; the server keeps trying
+  // and sends a fresh board once it answers.
+  source.addEventListener("unavailable", () => {
+    status.textContent = "实时数据暂不可用（Redis 无法连接），自动重试中…";
+    status.classList.add("stale");
+  });
   source.addEventListener("ended", () => { source.close(); status.textContent = "登录已失效，请重新登录"; });
 })();
