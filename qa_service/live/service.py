@@ -208,6 +208,9 @@ def add_utterances(rt: Runtime, cid: int, items: list[LiveUtterance], team: str 
     with live_repo.hold(rt.redis, cid, last=WINDOW * 2,
                         wait_s=rt.settings.live.lock_timeout_s) as held:
         history = held.recent
+        if held.found is None and (stored := _stored_or_none(rt, cid, team)) is not None:
+            raise Conflict(f"live conversation {cid} has ended; it is transcript {stored} now and takes no more "
+                           "turns", "conversation_id")
         meta, state = _open_state(cid, team, held.found)
         new, repeats = _incoming(rt, cid, meta, state, items)
         if not new:
@@ -287,8 +290,8 @@ def end_conversation(rt: Runtime, cid: int, team: str | None = None, *, idle: bo
     it then ends without a transcript, its turns dropped and logged, as a conflicting post is refused."""
     with live_repo.hold(rt.redis, cid, wait_s=rt.settings.live.lock_timeout_s) as held:
         found = held.found
-        if found is None:
-            raise NotFound(f"live conversation {cid} not found", "conversation_id")
+        if found is None:  # gone from Redis (restarted empty, or ended over a day ago): the database may know
+            return Ended(cid, _stored_as(rt, cid, team), "ended")
         meta, _, status, transcript_id = found
         check_team(team, meta.get("team"))
         if status != "open":
@@ -318,9 +321,29 @@ def end_conversation(rt: Runtime, cid: int, team: str | None = None, *, idle: bo
             with rt.session() as session:
                 alert_repo.set_transcript(session=session, conversation_id=cid, source=meta["source"],
                                           external_id=meta["external_id"], transcript_id=transcript_id)
+                alert_repo.record_transcript(session=session, conversation_id=cid, transcript_id=transcript_id)
         live_repo.mark_ended(rt.redis, cid, transcript_id, (meta["source"], meta["external_id"]))
     live_repo.publish(rt.redis, {"type": "ended", "id": cid, "team": meta.get("team")})
     return Ended(cid, transcript_id, "ended")
+
+
+def _stored_as(rt: Runtime, cid: int, team: str | None) -> int:
+    """The transcript a live conversation Redis no longer holds became (the key's team's); a conversation that
+    became none (lost while open, or ended without turns) is not found. Was: always a 404 once Redis had
+    lost it, though a repeated ``/end`` of a stored conversation is answered with its transcript."""
+    with rt.session() as session:
+        stored = alert_repo.transcript_of(session=session, conversation_id=cid)
+    if stored is None:
+        raise NotFound(f"live conversation {cid} not found", "conversation_id")
+    check_team(team, stored[1])
+    return stored[0]
+
+
+def _stored_or_none(rt: Runtime, cid: int, team: str | None) -> int | None:
+    try:
+        return _stored_as(rt, cid, team)
+    except NotFound:
+        return None
 
 
 def sweep(rt: Runtime, now: float | None = None) -> tuple[int, int]:

@@ -80,3 +80,15 @@ class AlertDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     delivered_at: Mapped[datetime | None]
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))  # the alert as sent
+
+
+class LiveTranscript(Base):
+    """Which transcript a live conversation became: the durable record of its end. Redis keeps an ended
+    conversation for a day and loses it when it restarts empty; a late ``/end`` (or turn) is answered
+    from here then (was: a 404, as if the conversation had never been)."""
+
+    __tablename__ = "live_transcripts"
+
+    conversation_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    transcript_id: Mapped[int] = mapped_column(ForeignKey("transcripts.id", ondelete="CASCADE"), index=True)
+    ended_at: Mapped[datetime] = mapped_column(default=utcnow)

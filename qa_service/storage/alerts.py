@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import and_, case, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from qa_service.storage.alert_tables import AlertDelivery, LiveAlert, Webhook
-from qa_service.storage.tables import utcnow
+from qa_service.storage.alert_tables import AlertDelivery, LiveAlert, LiveTranscript, Webhook
+from qa_service.storage.tables import Transcript, utcnow
 from qa_service.storage.transcripts import _dialect_insert
 
 # --- webhooks --------------------------------------------------------------------------------------------------
@@ -114,6 +114,19 @@ def set_transcript(*, session: Session, conversation_id: int, source: str, exter
     session.execute(update(LiveAlert).where(LiveAlert.conversation_id == conversation_id,
                                             LiveAlert.source == source, LiveAlert.external_id == external_id)
                     .values(transcript_id=transcript_id))
+
+
+def record_transcript(*, session: Session, conversation_id: int, transcript_id: int) -> None:
+    """Remember which transcript live conversation ``conversation_id`` became (again: the same answer)."""
+    session.merge(LiveTranscript(conversation_id=conversation_id, transcript_id=transcript_id))
+
+
+def transcript_of(*, session: Session, conversation_id: int) -> tuple[int, str | None] | None:
+    """(the transcript live conversation ``conversation_id`` became, its team), or None if it became none."""
+    row = session.execute(select(Transcript.id, Transcript.team_id).join(
+        LiveTranscript, LiveTranscript.transcript_id == Transcript.id)
+        .where(LiveTranscript.conversation_id == conversation_id)).first()
+    return None if row is None else (row[0], row[1])
 
 
 # --- deliveries ------------------------------------------------------------------------------------------------

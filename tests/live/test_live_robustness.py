@@ -63,6 +63,30 @@ def test_a_redis_restarted_empty_never_hands_out_an_id_without_alerts_either(liv
         assert open_conversation(live_client, f"more-{n}", team="t2") == other + n + 1
 
 
+def test_a_late_end_after_redis_restarted_empty_is_answered_from_the_stored_transcript(live_client, redis_conn):
+    """Found by a live probe: a conversation ended (transcript 1), Redis restarted empty, and the platform's
+    retried ``/end`` got 404 "not found", though docs/live.md keeps an ended conversation's answer for a day
+    and the transcript is safely stored. Now the same answer as a repeated ``/end`` before the restart."""
+    cid = open_conversation(live_client, "ended-before-restart", team="t1")
+    stream(live_client, cid, CALM)
+    first = live_client.post(f"/v1/live/conversations/{cid}/end")
+    assert first.status_code == 200 and first.json()["transcript_id"] is not None, first.text
+    assert live_client.post(f"/v1/live/conversations/{cid}/end").json() == first.json()
+    empty = open_conversation(live_client, "ended-empty", team="t1")  # no turns: it becomes no transcript
+    assert live_client.post(f"/v1/live/conversations/{empty}/end").json()["transcript_id"] is None
+    lost = open_conversation(live_client, "open-when-lost", team="t1")
+    stream(live_client, lost, CALM)
+    redis_conn.flushdb()  # Redis comes back empty
+    late = live_client.post(f"/v1/live/conversations/{cid}/end")
+    assert late.status_code == 200 and late.json() == first.json(), late.text
+    turn = live_client.post(f"/v1/live/conversations/{cid}/utterances",
+                            json={"utterances": [{"seq": 2, "role": "customer", "text": "还在吗"}]})
+    assert turn.status_code == 409 and turn.json()["field"] == "conversation_id", turn.text
+    assert f"it is transcript {first.json()['transcript_id']} now" in turn.json()["detail"]
+    for gone in (empty, lost, 999999):  # no transcript to answer with: not found, as before
+        assert live_client.post(f"/v1/live/conversations/{gone}/end").status_code == 404
+
+
 def test_a_re_open_reserves_an_id_the_first_open_could_not(live_client):
     """The open that created a conversation may fail after Redis handed out its id and before the database
     reserved it; the platform's retry finds the conversation and must reserve it then (found by a review)."""
