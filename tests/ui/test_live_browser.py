@@ -86,6 +86,22 @@ def test_live_board_numbers_turns_as_the_transcript_page_does(live_server, page)
     assert not page.js_errors
 
 
+def test_live_board_quotes_a_rule_alert_s_turn_with_the_matched_words_marked(live_server, page):  # noqa: F811
+    """The 原话 column showed 你自己去 alone for an agent-rude alert (found by a live probe): now the turn,
+    with the rule's words marked in it."""
+    with httpx.Client(base_url=live_server, timeout=30) as api:
+        cid = api.post("/v1/live/conversations", json={"source": "browser", "external_id": "rude-1"}).json()["id"]
+        for i, u in enumerate([{"role": "customer", "text": "我的包裹怎么还没到"},
+                               {"role": "agent", "text": "我怎么知道，你自己去问快递，别来烦我"}]):
+            assert api.post(f"/v1/live/conversations/{cid}/utterances",
+                            json={"utterances": [{"seq": i, **u}]}).status_code == 200
+    page.goto(f"{live_server}/ui/live")
+    quote = page.locator("#alerts tbody tr[data-alert] td").nth(5)  # 原话
+    assert quote.inner_text() == "我怎么知道，你自己去问快递，别来烦我"
+    assert quote.locator("mark").inner_text() == "你自己去"
+    assert not page.js_errors
+
+
 def test_live_board_says_the_api_s_refusal_in_chinese(live_server, page):  # noqa: F811
     """An alert another supervisor took a moment before: the board said "alert 1 is already acknowledged"
     in English, as the API words it; the other pages say it in Chinese."""
