@@ -4,7 +4,6 @@ chunked 55 MB transcript was read, stored and served back whole."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 import time
@@ -16,6 +15,7 @@ import uvicorn
 from qa_service.app import create_app
 from qa_service.stack import free_port
 from tests.conftest import make_settings, transcript
+from tests.support import asgi_request
 
 LIMIT = 20_000
 
@@ -34,34 +34,13 @@ def test_a_streamed_body_over_the_limit_is_413_without_reading_the_rest(limited_
     request: 413 in the documented shape, and only about the limit's worth of pieces asked for."""
     body = _big_body()
     pieces = [body[i:i + 1000] for i in range(0, len(body), 1000)]
-    asked, sent = [0], []
-
-    async def receive():
-        i = asked[0]
-        asked[0] += 1
-        if i < len(pieces):
-            return {"type": "http.request", "body": pieces[i], "more_body": i + 1 < len(pieces)}
-        return {"type": "http.disconnect"}
-
-    async def send(message):
-        sent.append(message)
-
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-             "path": "/v1/transcripts", "raw_path": b"/v1/transcripts", "query_string": b"", "root_path": "",
-             "headers": [(b"host", b"testserver"), (b"content-type", b"application/json"),
-                         (b"transfer-encoding", b"chunked")], "client": ("127.0.0.1", 1), "server": ("testserver", 80)}
-
-    async def run():
-        async with limited_app.router.lifespan_context(limited_app):
-            await limited_app(scope, receive, send)
-
-    asyncio.run(run())
-    start = next(m for m in sent if m["type"] == "http.response.start")
-    payload = json.loads(b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body"))
-    assert start["status"] == 413, payload
+    status, payload, asked = asgi_request(
+        limited_app, "POST", "/v1/transcripts", lambda i: pieces[i] if i < len(pieces) else None,
+        [(b"content-type", b"application/json"), (b"transfer-encoding", b"chunked")])
+    assert status == 413, payload
     [err] = payload["detail"]
     assert err["loc"] == ["body"] and err["type"] == "too_large" and "QA_API__MAX_BODY_BYTES" in err["msg"]
-    assert asked[0] <= LIMIT // 1000 + 2 < len(pieces)  # stopped at the limit, the rest never read
+    assert asked <= LIMIT // 1000 + 2 < len(pieces)  # stopped at the limit, the rest never read
 
 
 def test_a_chunked_request_to_a_real_server_is_413_and_stores_nothing(limited_app):

@@ -8,10 +8,9 @@ from __future__ import annotations
 from urllib.parse import quote
 
 import pytest
-from fastapi.testclient import TestClient
 
-from qa_service.app import create_app
 from qa_service.api.responses import api_routes
+from tests.support import route_params
 
 # Required parameters a route needs to reach its query (a period), by name.
 REQUIRED = {"period": "2026-11"}
@@ -25,20 +24,6 @@ REPORTED = [
 ]
 
 
-@pytest.fixture
-def app_client(settings):
-    with TestClient(create_app(settings), raise_server_exceptions=False) as c:
-        yield c
-
-
-def _params(dependant, kind: str) -> list:
-    """A route's parameters of one kind (query_params, path_params), its dependencies' too."""
-    found = list(getattr(dependant, kind))
-    for dep in dependant.dependencies:
-        found += _params(dep, kind)
-    return found
-
-
 def _query_params(app) -> list[tuple[str, str, str]]:
     """(method, path with ids filled in, parameter) for every query parameter of every /v1 route."""
     out = []
@@ -46,10 +31,10 @@ def _query_params(app) -> list[tuple[str, str, str]]:
         if not route.path.startswith("/v1/"):
             continue
         path = route.path
-        for p in _params(route.dependant, "path_params"):
+        for p in route_params(route.dependant, "path_params"):
             path = path.replace("{" + p.name + "}", "1")
         for method in sorted(route.methods):
-            for param in {q.alias or q.name: q for q in _params(route.dependant, "query_params")}.values():
+            for param in {q.alias or q.name: q for q in route_params(route.dependant, "query_params")}.values():
                 out.append((method, path, param.alias or param.name))
     return out
 

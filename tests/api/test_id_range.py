@@ -10,27 +10,13 @@ from __future__ import annotations
 import typing
 
 import pytest
-from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
 from qa_service.api.ids import ID_MAX
 from qa_service.api.responses import api_routes
-from qa_service.app import create_app
+from tests.support import route_params
 
 PAST = [ID_MAX + 1, 2**63 - 1]  # 2147483648 and 9223372036854775807
-
-
-@pytest.fixture
-def app_client(settings):
-    with TestClient(create_app(settings), raise_server_exceptions=False) as c:
-        yield c
-
-
-def _params(dependant, kind: str) -> list:
-    found = list(getattr(dependant, kind))
-    for dep in dependant.dependencies:
-        found += _params(dep, kind)
-    return found
 
 
 def _is_int(annotation) -> bool:
@@ -52,10 +38,10 @@ def _id_cases(app) -> list[tuple[str, str, str, str]]:
     cases = []
     for route in api_routes(app.routes):
         method = sorted(route.methods)[0]
-        for p in _params(route.dependant, "path_params"):
+        for p in route_params(route.dependant, "path_params"):
             if p.field_info.annotation is int:
                 cases.append((method, route.path, "path", p.name))
-        for q in _params(route.dependant, "query_params"):
+        for q in route_params(route.dependant, "query_params"):
             if (q.alias or q.name).endswith("id") and _is_int(q.field_info.annotation):
                 cases.append((method, route.path, "query", q.alias or q.name))
         model = _body_model(route)

@@ -10,12 +10,11 @@ from dataclasses import replace
 import pytest
 from fastapi.testclient import TestClient
 
-from qa_service.access import service as access
 from qa_service.app import create_app
 from qa_service.config import AuthSettings
-from qa_service.storage.db import session_scope
 from tests.api.test_review_api import api, finding, report, sessions_for, store  # noqa: F401 (fixtures)
 from tests.conftest import REPO, make_settings
+from tests.support import key_headers
 
 KEYS = (("lead.qa", "reviewer", None), ("rev.li", "reviewer", None), ("rev.wu", "reviewer", "pre-sales"),
         ("sup.zhao", "supervisor", "after-sales"), ("admin.chen", "admin", None))
@@ -31,9 +30,7 @@ def site(tmp_path, db_url, redis_url, redis_conn):
     """One flagged after-sales transcript (final 80 → low score) in the queue; a key per person."""
     with TestClient(create_app(make_settings(tmp_path, db_url, redis_url, auth=AuthSettings(enabled=True)))) as c:
         sessions = c.app.state.runtime.sessions
-        with session_scope(sessions) as s:
-            keys = {name: {"Authorization": f"Bearer {access.create_key(session=s, role=role, team=team, name=name)[1]}"}
-                    for name, role, team in KEYS}
+        keys = key_headers(sessions, KEYS)
         c.headers.update(keys["admin.chen"])
         store(c, sessions, "W1", report(T, pass_mark=90))
         rid = c.get("/v1/reviews").json()["items"][0]["id"]

@@ -5,13 +5,11 @@ eight parallel anonymous 49 MB posts held 700 MB of the API's memory."""
 
 from __future__ import annotations
 
-import asyncio
-import json
-
 from fastapi.testclient import TestClient
 
 from qa_service.app import create_app
 from qa_service.ui.login import LOGIN_BODY_MAX_BYTES
+from tests.support import asgi_request
 
 PIECE = 1000
 BIG = 49 * 1024 * 1024  # what the probe posted, as a stream of pieces nobody holds whole
@@ -21,31 +19,8 @@ def _post_login(app, headers: list[tuple[bytes, bytes]]) -> tuple[int, dict, int
     """POST /ui/login straight to the ASGI app, its body handed over PIECE bytes at a time as a server would:
     (status, JSON body, pieces the app asked for)."""
     total = BIG // PIECE
-    asked, sent = [0], []
-
-    async def receive():
-        i = asked[0]
-        asked[0] += 1
-        if i < total:
-            return {"type": "http.request", "body": b"k" * PIECE, "more_body": i + 1 < total}
-        return {"type": "http.disconnect"}
-
-    async def send(message):
-        sent.append(message)
-
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-             "path": "/ui/login", "raw_path": b"/ui/login", "query_string": b"", "root_path": "",
-             "headers": [(b"host", b"testserver"), (b"content-type", b"application/x-www-form-urlencoded"),
-                         *headers], "client": ("127.0.0.1", 1), "server": ("testserver", 80)}
-
-    async def run():
-        async with app.router.lifespan_context(app):
-            await app(scope, receive, send)
-
-    asyncio.run(run())
-    start = next(m for m in sent if m["type"] == "http.response.start")
-    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    return start["status"], json.loads(body), asked[0]
+    return asgi_request(app, "POST", "/ui/login", lambda i: b"k" * PIECE if i < total else None,
+                        [(b"content-type", b"application/x-www-form-urlencoded"), *headers])
 
 
 def test_a_streamed_login_body_past_16_kb_is_413_and_the_rest_is_never_read(sqlite_settings):

@@ -9,13 +9,12 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
-from qa_service.access import service as access
 from qa_service.app import create_app
 from qa_service.config import AuthSettings
 from qa_service.domain import Finding, Role, Severity
-from qa_service.storage.db import session_scope
 from tests.api.test_review_api import UTTERANCES, finding, report, store
 from tests.conftest import REPO, make_settings
+from tests.support import key_headers
 
 ZERO = Finding("negativity", "negativity.customer-negative-word", 0, (0, 2), "这个", 0.0, Severity.info,
                Role.customer, "客户表达负面情绪")
@@ -32,9 +31,7 @@ KEYS = (("reviewer.k", "reviewer", None), ("other.k", "reviewer", None), ("super
 def site(tmp_path, sqlite_url, redis_url, redis_conn):
     with TestClient(create_app(make_settings(tmp_path, sqlite_url, redis_url, auth=AuthSettings(enabled=True)))) as c:
         sessions = c.app.state.runtime.sessions
-        with session_scope(sessions) as s:
-            keys = {n: {"Authorization": f"Bearer {access.create_key(session=s, role=r, team=t, name=n)[1]}"}
-                    for n, r, t in KEYS}
+        keys = key_headers(sessions, KEYS)
         c.headers.update(keys["admin.k"])
         tid = store(c, sessions, "P1", REPORT)
         rid = c.get("/v1/reviews").json()["items"][0]["id"]
