@@ -1,6 +1,12 @@
 """live transcripts: which transcript each live conversation became, so that a late /end (or turn) is answered
 from the database when Redis has lost the ended conversation (restarted empty, or past its day)
 
+Conversations that ended before this revision are backfilled from what the database already knows: each
+alert of a live conversation records the transcript that conversation became (``live_alerts.transcript_id``).
+Was: the table started empty, so a late ``/end`` of a conversation ended under the previous release was a 404
+once Redis lost it. A transcript does not carry its live conversation's id, so a conversation that ended
+without any alert before this revision cannot be recorded (docs/live.md says so).
+
 Revision ID: 0013
 Revises: 0012
 
@@ -27,6 +33,14 @@ def upgrade() -> None:
         sa.Column("ended_at", UTCDateTime(), nullable=False),
     )
     op.create_index("ix_live_transcripts_transcript_id", "live_transcripts", ["transcript_id"])
+    # An id given twice (a restore of an older backup) may pair with two transcripts: the newer one stands,
+    # as recording an end does (a merge); it ended when its transcript was received.
+    op.execute(
+        "INSERT INTO live_transcripts (conversation_id, transcript_id, ended_at) "
+        "SELECT p.conversation_id, t.id, t.received_at FROM ("
+        " SELECT conversation_id, MAX(transcript_id) AS transcript_id FROM live_alerts"
+        " WHERE transcript_id IS NOT NULL GROUP BY conversation_id) p "
+        "JOIN transcripts t ON t.id = p.transcript_id")
 
 
 def downgrade() -> None:

@@ -1,0 +1,74 @@
+"""Migrations that fill a new table from what an older database already holds, on SQLite and PostgreSQL:
+built at the previous revision with rows as the previous release wrote them, then upgraded (found by an
+upgrade probe of 183b228 → 0013, 2026-11-29)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from qa_service.config import DBSettings, Settings
+from qa_service.storage.db import create_db_engine, upgrade
+from tests.conftest import BASE_POSTGRES_URL, TEST_POSTGRES_URL
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def empty_db_url(request, tmp_path) -> Iterator[str]:
+    """A database with no schema: a new SQLite file, or a PostgreSQL database next to the test one."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'qa.sqlite3'}"
+        return
+    url = make_url(TEST_POSTGRES_URL)
+    name = f"{url.database}_backfill"
+    admin = create_engine(BASE_POSTGRES_URL, isolation_level="AUTOCOMMIT")  # this one exists
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except Exception as exc:
+        admin.dispose()
+        pytest.skip(f"cannot create a database next to {url.database} ({type(exc).__name__})")
+    yield url.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+def _transcript(conn, tid: int, external_id: str, received_at: str) -> None:
+    conn.execute(text("INSERT INTO transcripts (id, source, external_id, channel, received_at, metadata, "
+                      "content_hash, status, status_changed_at, attempts) VALUES (:id, 'jd-chat', :e, 'chat', "
+                      ":r, '{}', 'h', 'scored', :r, 1)"), {"id": tid, "e": external_id, "r": received_at})
+
+
+def _alert(conn, cid: int, external_id: str, tid: int | None, rule: str, turn: int) -> None:
+    conn.execute(text("INSERT INTO live_alerts (conversation_id, transcript_id, source, external_id, rule, severity, "
+                      "message, utterance_index, quote, created_at, status) VALUES (:c, :t, 'jd-chat', :e, :rule, "
+                      "'major', '客户提到投诉', :u, '我要投诉', '2026-10-01 01:00:00', 'open')"),
+                 {"c": cid, "t": tid, "e": external_id, "rule": rule, "u": turn})
+
+
+def test_0013_records_which_transcript_each_live_conversation_with_alerts_became(empty_db_url):
+    """Was: live_transcripts started empty, so a conversation ended under the previous release was a 404
+    for a late /end once Redis lost it, though its alerts paired it with its transcript."""
+    engine = create_db_engine(Settings(db=DBSettings(url=empty_db_url)))
+    try:
+        upgrade(engine, "0011")  # the schema of the last release (183b228)
+        with engine.begin() as conn:
+            _transcript(conn, 151, "live-1", "2026-10-01 02:00:00")
+            _transcript(conn, 152, "live-2", "2026-10-01 03:00:00")
+            _transcript(conn, 7, "posted-whole", "2026-09-30 00:00:00")
+            for turn, rule in enumerate(["complaint-risk", "agent-rude", "customer-wait"]):
+                _alert(conn, 1, "live-1", 151, rule, turn)  # ended: three alerts, one transcript
+            _alert(conn, 2, "live-2", 152, "complaint-risk", 0)
+            _alert(conn, 4, "live-4", None, "complaint-risk", 0)  # still open at the upgrade
+        upgrade(engine)
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT conversation_id, transcript_id, ended_at FROM live_transcripts "
+                                     "ORDER BY conversation_id")).all()
+        assert [(c, t) for c, t, _ in rows] == [(1, 151), (2, 152)]
+        assert [str(e)[:16] for _, _, e in rows] == ["2026-10-01 02:00", "2026-10-01 03:00"]
+    finally:
+        engine.dispose()
