@@ -9,6 +9,7 @@ its runtime with :func:`install`; rq's job functions read it back with :func:`cu
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Hashable, Iterator
@@ -34,6 +35,7 @@ from qa_service.storage.redis import redis_client
 from qa_service.storage.transcripts import KnownIds
 
 V = TypeVar("V")
+log = logging.getLogger(__name__)
 KEY_CACHE_S = 5.0  # an API key verified this recently is trusted without a database read
 
 
@@ -156,18 +158,29 @@ class Runtime:
                 self._extensions[key] = build()
             return self._extensions[key]
 
-    def migrate(self) -> Runtime:
+    def migrate(self, *, starting: bool = True) -> Runtime:
         """Make sure the database is one this release can serve, before serving it: with
-        ``QA_DB__AUTO_MIGRATE`` on, bring the schema up to date; with it off, a schema behind this release's
-        is a :class:`ConfigError` naming ``qa db upgrade``. Then derive the facts if they never were (a
+        ``QA_DB__AUTO_MIGRATE`` on, a process ``starting`` (serve, worker, demo, import) brings the schema up to
+        date and logs one line saying what it applied; any other command (``starting`` False) only creates
+        the schema of a new, empty database, and refuses a schema behind this release's naming ``qa db
+        upgrade`` (was: every command that opened the database upgraded it, silently — ``qa keys list`` run
+        before the planned backup upgraded production). With it off, a schema behind is a
+        :class:`ConfigError` naming ``qa db upgrade``. Then derive the facts if they never were (a
         database from before them). A schema from a newer release, or facts derived under other settings
         than this process's, is a :class:`ConfigError` saying what to do: a process never re-derives
         everyone's figures under its own settings (only ``qa db upgrade`` does)."""
         current = self.schema_problem()
-        if self.settings.db.auto_migrate:
-            upgrade(self.engine)
-        elif current is not None:
+        if current is not None and not self.settings.db.auto_migrate:
             raise ConfigError(f"{current}; QA_DB__AUTO_MIGRATE is off: run `qa db upgrade` first")
+        if current is not None and not starting and current_revision(self.engine) is not None:
+            raise ConfigError(f"{current}; only qa serve, worker, demo and import upgrade it at start: take a "
+                              "backup, then run `qa db upgrade` first")
+        if current is not None:
+            done = upgrade(self.engine)
+            # An existing schema upgraded is worth a line wherever logging is quieted (demo) or unset (import);
+            # a new database's schema is routine.
+            log.log(logging.WARNING if done.before else logging.INFO, "database %s: %s",
+                    masked_url(self.settings.database_url), done.describe())
         self.sync_facts(rederive=False)
         return self
 

@@ -215,7 +215,7 @@ def test_db_upgrade_creates_sqlite_under_data_dir(tmp_path):
     result = runner.invoke(app, ["db", "upgrade", "--data-dir", str(tmp_path / "d")])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "d" / "qa.sqlite3").exists()
-    head = result.output.split("database at ")[1].split(":")[0]
+    head = result.output.split("created the schema at ")[1].split(" ")[0]
     # It moves forward only: asked to go back it says where the database stays (it printed "at base").
     result = runner.invoke(app, ["db", "upgrade", "--revision", "base", "--data-dir", str(tmp_path / "d")])
     assert result.exit_code == 1 and f"stays at {head}" in " ".join(result.output.split())

@@ -29,11 +29,14 @@ def settings_for(data_dir: Path | None) -> Settings:
     return get_settings().with_data_dir(data_dir)
 
 
-def runtime_for(data_dir: Path | None):
-    """This command's Runtime, its schema migrated first when QA_DB__AUTO_MIGRATE is on."""
+def runtime_for(data_dir: Path | None, *, starting: bool = False):
+    """This command's Runtime, on a database this release can use (``Runtime.migrate``): a command that
+    starts work (``starting``: import; serve, worker and demo migrate where they start) upgrades the schema
+    when QA_DB__AUTO_MIGRATE is on; any other creates the schema of a new, empty database and refuses one
+    behind this release, naming ``qa db upgrade``. Was: every command upgraded it, silently."""
     from qa_service.runtime import Runtime
 
-    return Runtime(usable_data_dir(settings_for(data_dir))).migrate()
+    return Runtime(usable_data_dir(settings_for(data_dir))).migrate(starting=starting)
 
 
 def usable_data_dir(settings: Settings) -> Settings:

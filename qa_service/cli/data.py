@@ -73,7 +73,7 @@ def import_(
     else:
         from qa_service.ingest.service import ingest, validate_items
 
-        rt = runtime_for(data_dir)
+        rt = runtime_for(data_dir, starting=True)  # import migrates at start, as serve and worker do
         for n, batch in enumerate(track(batches, description="importing", console=console)):
             valid, bad = validate_items(batch, rt.settings)
             outcomes, _ = ingest(valid, runtime=rt)

@@ -19,7 +19,7 @@ def db_upgrade(
     """Apply Alembic migrations to the configured database; at this release's newest revision, derive the
     facts and rollups if they never were or were made under other settings (time zone, first-response target)."""
     from qa_service.runtime import Runtime
-    from qa_service.storage.db import current_revision, upgrade
+    from qa_service.storage.db import upgrade
 
     from alembic.util import CommandError
 
@@ -27,12 +27,13 @@ def db_upgrade(
     rt = Runtime(settings)
     rt.schema_problem()  # a database a newer release migrated: said as such (ConfigError), nothing changed
     try:
-        upgrade(rt.engine, revision)
+        done = upgrade(rt.engine, revision)
     except CommandError as exc:  # an unknown revision
         err_console.print(f"--revision {revision!r}: {exc}", markup=False)
         raise typer.Exit(2) from None
-    at = current_revision(rt.engine)
-    console.print(f"database at {at}: {masked_url(settings.database_url)}", markup=False)
+    at = done.after
+    # Was: "database at 0013: <url>" whether it applied two migrations or none.
+    console.print(f"{done.describe()}: {masked_url(settings.database_url)}", markup=False, soft_wrap=True)
     if revision == "base" or (revision[:1].isalnum() and revision not in ("head", "heads") and at is not None
                               and not at.startswith(revision)):  # upgrade only moves forward
         err_console.print(f"the database stays at {at}: qa db upgrade does not go back to {revision!r}", markup=False)

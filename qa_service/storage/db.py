@@ -7,6 +7,7 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -149,11 +150,42 @@ def migration_lock(engine: Engine) -> Iterator[None]:
         os.close(fd)  # drops the lock
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+@dataclass(frozen=True)
+class Upgraded:
+    """What :func:`upgrade` did: the revision before and after, and the migrations it applied (id, title)."""
+
+    before: str | None
+    after: str | None
+    applied: tuple[tuple[str, str], ...]
+
+    def describe(self, most: int = 4) -> str:
+        """One line: ``upgraded 0011 → 0013 (0012 live alerts keep …, 0013 live transcripts)``, ``created the
+        schema at 0013 (…)`` or ``already at 0013: nothing to do``."""
+        if not self.applied:
+            return f"already at {self.after or 'none (empty)'}: nothing to do"
+        names = [f"{rev} {title}" for rev, title in self.applied]
+        if len(names) > most:
+            names = [f"{len(names)} migrations: {names[0]} … {names[-1]}"]
+        if self.before is None:
+            return f"created the schema at {self.after} ({', '.join(names)})"
+        return f"upgraded {self.before} → {self.after} ({', '.join(names)})"
+
+
+def upgrade(engine: Engine, revision: str = "head") -> Upgraded:
     """Bring the schema to ``revision`` (idempotent), one process at a time (:func:`migration_lock`): a
     process that waited finds the schema its predecessor made (Alembic reads the revision after the lock)
-    and has nothing left to do."""
+    and has nothing left to do. Returns what it applied (was: nothing, so no caller could say)."""
     from alembic import command
+    from alembic.script import ScriptDirectory
 
+    cfg = alembic_config(engine)
     with migration_lock(engine):
-        command.upgrade(alembic_config(engine), revision)
+        before = current_revision(engine)
+        command.upgrade(cfg, revision)
+        after = current_revision(engine)
+    applied: list[tuple[str, str]] = []
+    if after != before and after is not None:
+        script = ScriptDirectory.from_config(cfg)
+        for rev in script.iterate_revisions(after, before or "base"):
+            applied.append((rev.revision, (rev.doc or "").split(":")[0].strip().splitlines()[0][:60]))
+    return Upgraded(before, after, tuple(reversed(applied)))

@@ -84,3 +84,50 @@ def test_a_file_that_is_not_a_database_is_one_line_not_a_traceback(tmp_path):
     bad.write_bytes(b"these are not the bytes of a database" * 100)
     out = _qa(tmp_path, "db", "upgrade", QA_DB__URL=f"sqlite:///{bad}")
     assert out.returncode == 2 and "cannot use the database" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_only_the_commands_that_start_work_upgrade_an_older_schema(tmp_path, caplog):
+    """Was: every command that opened the database upgraded it, silently (``qa keys list`` or an HR export
+    run before the planned backup upgraded production, found by an upgrade probe, 2026-11-29)."""
+    engine = create_db_engine(_settings(tmp_path))
+    upgrade(engine, "0011")
+    head, _ = known_revisions(engine)
+    for command in (["keys", "list"], ["export-appraisals", "--period", "2026-10"]):
+        out = _qa(tmp_path, *command)
+        assert out.returncode == 2, out.stdout + out.stderr
+        said = " ".join(out.stderr.split())
+        assert f"at revision 0011, this release needs {head}" in said and "qa db upgrade" in said, said
+        assert current_revision(engine) == "0011"  # nothing changed
+    with pytest.raises(ConfigError, match="only qa serve, worker, demo and import upgrade it"):
+        Runtime(_settings(tmp_path)).migrate(starting=False)
+    caplog.set_level("INFO", logger="qa_service.runtime")
+    Runtime(_settings(tmp_path)).migrate()  # a start (serve, worker, demo, import) upgrades, and says so
+    assert current_revision(engine) == head
+    said = [r for r in caplog.records if r.name == "qa_service.runtime"]
+    assert len(said) == 1 and said[0].levelname == "WARNING"
+    assert f"upgraded 0011 → {head} (0012 live alerts keep the words a rule matched" in said[0].getMessage()
+    caplog.clear()
+    Runtime(_settings(tmp_path)).migrate()  # nothing to do: nothing said
+    assert not [r for r in caplog.records if r.name == "qa_service.runtime"]
+    assert _qa(tmp_path, "keys", "list").returncode == 0  # at this release's schema, any command runs
+
+
+def test_a_new_database_is_created_by_any_command_that_needs_one(tmp_path):
+    """A fresh install whose first command is ``qa keys create`` (access control before the first start)."""
+    out = _qa(tmp_path, "keys", "create", "--role", "admin", "--name", "ops")
+    assert out.returncode == 0, out.stdout + out.stderr
+    head, _ = known_revisions(create_db_engine(_settings(tmp_path)))
+    assert current_revision(create_db_engine(_settings(tmp_path))) == head
+
+
+def test_db_upgrade_says_which_migrations_it_applied(tmp_path):
+    """Was: ``database at 0013: <url>`` whether it applied two migrations or none."""
+    engine = create_db_engine(_settings(tmp_path))
+    upgrade(engine, "0011")
+    head, _ = known_revisions(engine)
+    out = _qa(tmp_path, "db", "upgrade")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert (f"upgraded 0011 → {head} (0012 live alerts keep the words a rule matched, 0013 live transcripts"
+            in out.stdout), out.stdout
+    again = _qa(tmp_path, "db", "upgrade")
+    assert again.returncode == 0 and f"already at {head}: nothing to do" in again.stdout, again.stdout
