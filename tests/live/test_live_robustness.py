@@ -63,6 +63,26 @@ def test_a_redis_restarted_empty_never_hands_out_an_id_without_alerts_either(liv
         assert open_conversation(live_client, f"more-{n}", team="t2") == other + n + 1
 
 
+def test_after_a_restore_the_documented_sql_keeps_ids_from_being_given_again(live_client, redis_conn):
+    """A restored backup hands out again the conversation ids given after it was taken (found by an upgrade
+    probe's rollback, 2026-11-29); docs/production.md's two statements move the restored mark past them."""
+    from sqlalchemy import text
+
+    engine = live_client.app.state.runtime.engine
+    before = open_conversation(live_client, "after-the-backup", team="t1")
+    with engine.connect() as conn:  # noted from the database about to be replaced
+        mark = conn.execute(text("SELECT value FROM qa_meta WHERE key = 'live_conversation_ids_reserved'")).scalar()
+    assert int(mark) >= before
+    with engine.begin() as conn:  # the restore: a backup taken before that conversation, Redis emptied
+        conn.execute(text("DELETE FROM qa_meta WHERE key = 'live_conversation_ids_reserved'"))
+    redis_conn.flushdb()
+    with engine.begin() as conn:  # production.md, "Live ids are given again after a restore"
+        conn.execute(text("DELETE FROM qa_meta WHERE key = 'live_conversation_ids_reserved'"))
+        conn.execute(text("INSERT INTO qa_meta (key, value) VALUES ('live_conversation_ids_reserved', :m)"),
+                     {"m": mark})
+    assert open_conversation(live_client, "after-the-restore", team="t1") == int(mark) + 1
+
+
 def test_a_late_end_after_redis_restarted_empty_is_answered_from_the_stored_transcript(live_client, redis_conn):
     """Found by a live probe: a conversation ended (transcript 1), Redis restarted empty, and the platform's
     retried ``/end`` got 404 "not found", though docs/live.md keeps an ended conversation's answer for a day
