@@ -69,9 +69,9 @@ class Opened:
 
 
 def open_conversation(rt: Runtime, body: LiveConversationCreate) -> Opened:
-    """A new live conversation, or the one already open (or ended) under this (source, external_id).
-    A key already stored as a transcript (posted whole, or a live conversation ended over a day ago)
-    is a conflict: the turns would have nowhere to go when it ends."""
+    """A new live conversation, or the one already open (or ended) under this (source, external_id), also
+    when Redis has lost an ended one (the database records which transcript it became). A key already stored
+    as a transcript posted whole is a conflict: the turns would have nowhere to go when it ends."""
     key = (body.source, body.external_id)
     meta = body.model_dump(mode="json")
     policy = pii.policy_for(rt.settings.pii, body.source)
@@ -85,6 +85,11 @@ def open_conversation(rt: Runtime, body: LiveConversationCreate) -> Opened:
     with rt.session() as session:
         mark, alerted = live_ids.floors(session=session)
         stored = transcript_repo.find_existing(session=session, keys=[key]).get(key) if cid is None else None
+        was_live = alert_repo.conversation_of(session=session, transcript_id=stored.id) if stored else None
+    if cid is None and was_live is not None:
+        # The conversation ended into this transcript and Redis has lost it since (restarted empty, or past its
+        # day): opening it again is the same answer as before the loss. Was: the 409 for a key posted whole.
+        return Opened(was_live, False, "ended")
     if cid is None:
         if stored is not None:
             raise Conflict(f"source={body.source!r}, external_id={body.external_id!r} is already stored as "

@@ -129,6 +129,12 @@ def transcript_of(*, session: Session, conversation_id: int) -> tuple[int, str |
     return None if row is None else (row[0], row[1])
 
 
+def conversation_of(*, session: Session, transcript_id: int) -> int | None:
+    """The live conversation transcript ``transcript_id`` was, if it was one."""
+    return session.scalar(select(LiveTranscript.conversation_id).where(LiveTranscript.transcript_id == transcript_id)
+                          .order_by(LiveTranscript.conversation_id.desc()).limit(1))
+
+
 # --- deliveries ------------------------------------------------------------------------------------------------
 
 

@@ -105,6 +105,16 @@ def test_a_late_end_after_redis_restarted_empty_is_answered_from_the_stored_tran
     assert f"it is transcript {first.json()['transcript_id']} now" in turn.json()["detail"]
     for gone in (empty, lost, 999999):  # no transcript to answer with: not found, as before
         assert live_client.post(f"/v1/live/conversations/{gone}/end").status_code == 404
+    # Opening it again (a platform retrying its open) is the answer it was before the loss, not the 409 for a
+    # key posted whole (found by an API probe: that 409 invited a duplicate under a new key).
+    again = live_client.post("/v1/live/conversations", json={"source": "live-test", "external_id": "ended-before-restart",
+                                                              "team": "t1"})
+    assert again.status_code == 200 and (again.json()["id"], again.json()["status"]) == (cid, "ended"), again.text
+    whole = live_client.post("/v1/transcripts", json={"source": "live-test", "external_id": "posted-whole",
+                                                      "utterances": [{"role": "customer", "text": "你好"}]})
+    assert whole.status_code == 202, whole.text
+    refused = live_client.post("/v1/live/conversations", json={"source": "live-test", "external_id": "posted-whole"})
+    assert refused.status_code == 409 and "needs a key of its own" in refused.json()["detail"]
 
 
 def test_a_re_open_reserves_an_id_the_first_open_could_not(live_client):
