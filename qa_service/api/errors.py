@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qa_service import metrics
+from qa_service.ingest import pii
 from qa_service.errors import (
     AccessDenied,
     Conflict,
@@ -39,10 +40,20 @@ def _error_entry(error: dict) -> dict:
     broke (``ctx``), never the submitted value. Was: ``input`` echoed values up to 500 characters, so a 422
     for a turn's timestamps carried the turn's text, phone and ID numbers unredacted, into whatever logs
     the caller's gateway keeps of 4xx bodies (a batch item's errors already left it out)."""
-    out = {"type": error.get("type"), "loc": list(error.get("loc", ())), "msg": error.get("msg")}
+    out = {"type": error.get("type"), "loc": list(error.get("loc", ())), "msg": scrub(error.get("msg"))}
     if error.get("ctx"):
-        out["ctx"] = {k: v if isinstance(v, int | str) else str(v) for k, v in error["ctx"].items()}
+        out["ctx"] = {k: v if isinstance(v, int) else scrub(str(v)) for k, v in error["ctx"].items()}
     return out
+
+
+_EVERY_KIND = pii.make_policy(pii.KINDS, ())
+
+
+def scrub(message: str | None) -> str | None:
+    """A refusal's message with the personal numbers it quotes replaced as ingest would replace them: a
+    message may name what was sent (a metadata key, a quote not found in its turn), and 4xx bodies end up
+    in the caller's logs. Was: ``quote '客户电话13912345678' is not in the utterance`` went back as sent."""
+    return pii.redact(message, _EVERY_KIND) if message else message
 
 
 UI_TITLES = {403: "无权限", 404: "未找到", 422: "请求参数有误"}
@@ -98,7 +109,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Invalid)
     async def _invalid(_: Request, exc: Invalid) -> JSONResponse:
-        return JSONResponse({"detail": [{"loc": list(exc.loc), "type": "value_error", "msg": str(exc)}]},
+        return JSONResponse({"detail": [{"loc": list(exc.loc), "type": "value_error", "msg": scrub(str(exc))}]},
                             status_code=422)
 
     @app.exception_handler(RulePackError)

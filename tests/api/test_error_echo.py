@@ -58,3 +58,14 @@ def test_a_batch_item_s_errors_do_not_echo_it_either(api):
         {"source": "s", "external_id": "b1", "utterances": [{"role": "customer", "text": SAID, "start_ms": 5000,
                                                               "end_ms": 1000}]}]})
     assert resp.status_code == 207 and PHONE not in resp.text and ID_NO not in resp.text, resp.text
+
+
+def test_a_message_naming_what_was_sent_has_its_personal_numbers_replaced(api):
+    """Found by an API probe: ``input`` was gone, but a message itself could quote the value — a metadata key
+    with a control character (in ``msg`` and ``ctx``), an unknown flag reason, a manual finding's quote."""
+    resp = api.post("/v1/transcripts", json={"source": "s", "external_id": "e10", "metadata": {f"tel{PHONE}\u0007": 1},
+                                             "utterances": [{"role": "customer", "text": "你好"}]})
+    _assert_located_without_the_data(resp, ["body", "metadata"])
+    resp = api.get(f"/v1/transcripts?reason=r{PHONE}")  # services' Invalid: the handler for those too
+    _assert_located_without_the_data(resp, ["query", "reason"])
+    assert "[手机号]" in resp.json()["detail"][0]["msg"]
