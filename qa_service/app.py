@@ -15,7 +15,7 @@ from fastapi import Depends, FastAPI
 from qa_service import __version__, metrics
 from qa_service.api import errors
 from qa_service.api.deps import known_query
-from qa_service.api.responses import declare_errors
+from qa_service.api.responses import declare_errors, declare_validation_errors
 from qa_service.api.middleware import BodySizeLimit, BrowserGuard, QueryGuard, RequireCredentials, ServerTiming
 from qa_service.api.routes import health, keys, live, performance, reviews, rules, transcripts, webhooks
 from qa_service.config import Settings
@@ -88,5 +88,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     for router in routers:
         app.include_router(router)
     declare_errors(app.routes)
+    declare_validation_errors(app)
     app.add_middleware(ServerTiming, routes=[route for router in routers for route in router.routes])
     return app

@@ -58,3 +58,27 @@ def declare_errors(routes) -> None:
             if any((m, route.path) in CONFLICTS for m in route.methods):
                 extra |= CONFLICT
             route.responses = {**{k: {**v, **ERROR} for k, v in extra.items()}, **route.responses}
+
+
+ERROR_TYPES = ("pydantic's (missing, string_too_long, less_than_equal …) and this API's own: value_error, "
+               "unknown_parameter, control_character, number_too_long, too_large, too_deep")
+
+
+def declare_validation_errors(app) -> None:
+    """The 422 entries in the schema as ``api/errors.py`` answers them: ``loc``, ``msg``, ``type`` and ``ctx``,
+    never ``input`` (FastAPI's default schema declared it, so generated clients modelled a field that never
+    comes); ``type`` lists this API's own kinds."""
+    build = app.openapi
+
+    def openapi():
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        entry = schema.get("components", {}).get("schemas", {}).get("ValidationError")
+        if entry:
+            entry["properties"].pop("input", None)
+            entry["properties"]["type"]["description"] = ERROR_TYPES
+        return schema
+
+    app.openapi = openapi
+

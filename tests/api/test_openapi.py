@@ -28,6 +28,9 @@ def test_openapi_declares_the_real_statuses_and_limits(tmp_path, sqlite_url, red
                 if path.startswith("/v1/"):
                     assert {"401", "403", "503"} <= set(op["responses"]), (method, path)
         schemas = spec["components"]["schemas"]
+        # a 422 entry as the API sends it: no input (the API never echoes it), this API's own error types named
+        entry = schemas["ValidationError"]["properties"]
+        assert set(entry) == {"loc", "msg", "type", "ctx"} and "unknown_parameter" in entry["type"]["description"]
         text = schemas["UtteranceCreate"]["properties"]["text"]
         utterances = schemas["TranscriptCreate"]["properties"]["utterances"]
         assert "maxLength" not in text and "QA_API__MAX_TEXT_CHARS" in text["description"]
