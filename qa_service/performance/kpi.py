@@ -186,7 +186,7 @@ def resolve_columns(headers: Iterable[str], mapping: dict[str, str] | None = Non
             continue
         if f in taken:
             raise KpiFileError(f"columns {taken[f]!r} and {h!r} both mean {f}; keep one or map one elsewhere "
-                               f"with --mapping")
+                               f"with a mapping (--mapping, or \"mapping\" in a POST /v1/kpis body)")
         taken[f] = str(h)
         columns[str(h)] = f
     fields = set(columns.values())
@@ -373,16 +373,27 @@ def parse_row(line: int, row: dict[str, Any], columns: dict[str, str], factors: 
     return KpiRecord(agent, start, end, team or None, values, line, sheet), []
 
 
-# What a report's summary row says in its agent or team cell (spaces and a trailing colon aside).
-TOTAL_LABELS = frozenset({"合计", "总计", "小计", "汇总", "总和", "平均", "平均值", "均值", "total", "totals",
-                          "grandtotal", "subtotal", "sum", "average"})
+# What a report's summary row says (spaces and a trailing colon aside): one of these, or a Chinese one ending
+# a longer label (售后三组小计, 本页合计, Excel's 分类汇总 rows 售后四组 汇总 / 售后四组 平均值).
+TOTAL_LABELS = frozenset({"total", "totals", "grandtotal", "subtotal", "sum", "average"})
+TOTAL_ENDINGS = ("合计", "总计", "小计", "汇总", "总和", "平均", "平均值", "均值")
 
 
 def is_total_label(cell: Any) -> bool:
-    """A summary row's label (合计, 总 计：, Total, Average …) in place of an agent or team id."""
+    """A summary row's label (合计, 总 计：, 一组小计, Total, Average …)."""
     if not isinstance(cell, str):
         return False
-    return re.sub(r"\s+", "", cell).rstrip(":：").lower() in TOTAL_LABELS
+    label = re.sub(r"\s+", "", cell).rstrip(":：").lower()
+    return label in TOTAL_LABELS or label.endswith(TOTAL_ENDINGS)
+
+
+def total_label(row: Mapping[str, Any], id_headers: list[str], agent_headers: list[str]) -> str | None:
+    """The label that makes ``row`` a totals row: in its agent or team column, or — its agent column empty —
+    in any column (合计 in 序号 or 姓名, or merged across them)."""
+    cells = [row.get(h) for h in id_headers]
+    if not any(v is not None and str(v).strip() for v in (row.get(h) for h in agent_headers)):
+        cells += list(row.values())
+    return next((str(c).strip() for c in cells if is_total_label(c)), None)
 
 
 def days_label(start: date, end: date) -> str:
@@ -433,11 +444,12 @@ def parse_rows(rows: Iterable[tuple[int, dict[str, Any]]], headers: list[str],
     accepted = Accepted() if accepted is None else accepted
     spans, exact = accepted.spans, accepted.exact
     id_headers = [h for h, f in columns.items() if f in ("agent_id", "team")]
+    agent_headers = [h for h, f in columns.items() if f == "agent_id"]
     notes: list[str] = []
     for line, row in rows:
         if not any(v is not None and str(v).strip() for v in row.values()):
             continue  # blank line
-        total = next((str(row[h]).strip() for h in id_headers if is_total_label(row.get(h))), None)
+        total = total_label(row, id_headers, agent_headers)
         if total is not None:  # Excel's 合计 / 平均 row under the agents: a sum of them, not an agent
             notes.append(f"skipped {where(line, sheet, label)}: a totals row ({total}), not an agent")
             continue

@@ -47,7 +47,8 @@ def column_factor(header: str, units: dict[str, float], field: str) -> float | N
         return None
     if unit not in units:
         raise ValueError(f"column {header!r}: unit {unit!r} is not understood for {field}; use one of "
-                         f"{', '.join(units)}, no unit, or --mapping to read the column as another field")
+                         f"{', '.join(units)}, no unit, or a mapping (--mapping, or \"mapping\" in a POST /v1/kpis "
+                         "body) to read the column as another field")
     return units[unit]
 
 

@@ -189,3 +189,25 @@ def test_a_date_column_saved_as_excel_serial_numbers_is_refused_saying_what_the_
         "date serial number (2026-10-01): format the column as a date (设置单元格格式 → 日期) and save again "
         "(got '46296')",
         "line 3: date: is not a date (YYYY-MM-DD, YYYY/M/D, YYYYMMDD or YYYY年M月D日) (got '12')"]
+
+
+def test_totals_rows_as_reports_write_them_are_skipped_wherever_their_label_sits(tmp_path):
+    """Found by an HR probe: 售后三组小计 in the agent column was imported as an agent (ranked first, 优秀), and
+    Excel's 分类汇总 rows (售后四组 汇总 / 平均值 in 班组), 平均 in 姓名 or a 合计 merged across 序号…姓名 with the
+    agent column empty were refused as rows missing an agent (exit 1, "rejected")."""
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["序号", "姓名", "坐席工号", "班组", "周期", "接待量"])
+    ws.append([1, "张三", "a1", "售后三组", "2026-10", 100])
+    ws.append([None, None, "售后三组小计", "售后三组", "2026-10", 100])
+    ws.append([None, None, None, "售后四组 汇总", "2026-10", 100])
+    ws.append([None, None, None, "售后四组 平均值", "2026-10", 100])
+    ws.append([None, "平均", None, None, "2026-10", 100])
+    ws.append(["合计", None, None, None, "2026-10", 400])
+    ws.merge_cells("A7:C7")
+    ws.append([2, "李四", "a2", "售后三组", "2026-10", 50])
+    parsed = read_kpi_file(_save(wb, tmp_path))
+    assert [(r.agent_id, r.values["contacts"]) for r in parsed.records] == [("a1", 100), ("a2", 50)]
+    assert parsed.errors == []
+    assert [n.split(": ")[0] for n in parsed.notes] == [f"skipped line {n}" for n in range(3, 8)]
+    assert "(售后三组小计)" in parsed.notes[0] and "(合计)" in parsed.notes[4]
