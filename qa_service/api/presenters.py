@@ -36,7 +36,8 @@ from qa_service.api.schemas.live import AlertRead, DeliveryRead, WebhookRead
 from qa_service.config import ReviewSettings
 from qa_service.domain import QAReport, TranscriptStatus
 from qa_service.live import delivery
-from qa_service.review.service import CalibrationReport, appeal_deadline
+from qa_service.review.calibration_report import CalibrationReport
+from qa_service.review.service import appeal_deadline
 from qa_service.rules.check import ExampleResult
 from qa_service.rules.engine import CompiledPack, PackMatch
 from qa_service.rules.schema import RuleKind

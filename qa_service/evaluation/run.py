@@ -92,7 +92,7 @@ def from_reviews(*, session: Session, period: Period, team: str | None = None, p
     ``QA_REVIEW__PASS_MARK``, as ``GET /v1/calibration`` uses), and how the machine score ranks against
     the final score."""
     from qa_service.stats import spearman
-    from qa_service.review.service import calibration
+    from qa_service.review.calibration_report import calibration
     from qa_service.storage import reviews as review_repo
 
     cal, n, n_open = calibration(session=session, pass_mark=pass_mark, team=team, period=period)

@@ -16,9 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from qa_service.domain import AppealStatus, QAReport, ReviewStatus, VerdictKind
 from qa_service.access.service import check_assignees, check_team, missing
-from qa_service.errors import ConfigError, Conflict, Invalid, NotFound, RulePackError
+from qa_service.errors import Conflict, Invalid, NotFound
 from qa_service.review.appeals import appeal_target
-from qa_service.review.calibration import Calibration, calibrate, pack_owners
 from qa_service.review.manual import ManualFindingSpec, quoted, same_manual
 from qa_service.review.queue import MANUAL_REASON, SAMPLE_PRIORITY, SAMPLE_REASON, draw, queue_entry
 from qa_service.review.score import Item, final_score
@@ -34,7 +33,6 @@ if TYPE_CHECKING:
 
     from qa_service.period import Period
     from qa_service.rules.book import RuleBook
-    from qa_service.runtime import Runtime
 
 
 def _state(review: Review) -> dict[str, Any]:
@@ -267,8 +265,40 @@ def _writable(review: Review, by: str) -> None:
     review.updated_at = utcnow()
 
 
+def _held_elsewhere(review: Review, by: str, assignee_only: bool, take_over: bool, what: str) -> bool:
+    """Whether an open review is assigned to someone other than ``by``. With ``assignee_only`` (access control
+    on) such a review is a 409 naming its assignee unless ``take_over``: then the caller passes it to ``by``
+    (``_take``, audited as ``taken_over``) before changing it. Was: only closing was guarded, and any reviewer
+    judged findings or added deductions on a review assigned to someone else, under their own name."""
+    holder = review.assigned_to if review.status != ReviewStatus.done.value else None
+    elsewhere = holder is not None and not same_name(holder, by)
+    if elsewhere and assignee_only and not take_over:
+        raise Conflict(f"review {review.id} is assigned to {holder}; send take_over: true to {what} in their "
+                       "place (recorded in the audit trail as a take-over)", "take_over")
+    return elsewhere and take_over
+
+
+def _take(session: Session, review: Review, by: str) -> None:
+    before = _state(review)
+    review.assigned_to, review.assigned_at, review.updated_at = by, utcnow(), utcnow()
+    repo.add_audit_event(session, actor=by, action="taken_over", review=review, entity="review",
+                         entity_id=review.id, before=before, after=_state(review))
+
+
+def take_over(*, session: Session, review_id: int, by: str, team: str | None = None) -> Review:
+    """Pass an open review to ``by`` (from whoever holds it; an unassigned one is simply assigned)."""
+    review = _for_change(session=session, review_id=review_id, team=team)
+    if review.status == ReviewStatus.done.value:
+        raise Conflict(f"review {review_id} is done (by {review.completed_by}); there is nothing to take over")
+    if review.assigned_to is None or not same_name(review.assigned_to, by):
+        _take(session, review, by)
+        session.flush()
+    return review
+
+
 def set_verdict(*, session: Session, review_id: int, finding_id: int, verdict: VerdictKind | str,
-                comment: str | None, by: str, team: str | None = None) -> Review:
+                comment: str | None, by: str, team: str | None = None, take_over: bool = False,
+                assignee_only: bool = False) -> Review:
     verdict = VerdictKind(verdict).value
     review = _for_change(session=session, review_id=review_id, team=team)
     finding = next((f for f in _report(review).findings if f.id == finding_id), None)
@@ -278,6 +308,8 @@ def set_verdict(*, session: Session, review_id: int, finding_id: int, verdict: V
     if (current is not None and review.status != ReviewStatus.done.value
             and (current.verdict, current.comment, current.reviewer) == (verdict, comment, by)):
         return review  # sent again unchanged (a double submit): nothing changes, nothing to audit
+    if _held_elsewhere(review, by, assignee_only, take_over, "judge its findings"):
+        _take(session, review, by)
     before_state = _state(review)
     _writable(review, by)
     before = {"verdict": current.verdict, "comment": current.comment} if current else None
@@ -297,7 +329,8 @@ def set_verdict(*, session: Session, review_id: int, finding_id: int, verdict: V
 
 
 def add_manual(*, session: Session, review_id: int, spec: ManualFindingSpec, by: str, team: str | None = None,
-               book: RuleBook | None = None) -> tuple[Review, ManualFinding, bool]:
+               book: RuleBook | None = None, take_over: bool = False,
+               assignee_only: bool = False) -> tuple[Review, ManualFinding, bool]:
     """Add a manual finding; returns (review, finding, created). The same finding sent again by the same
     reviewer while the first stands (a retry) is that first one, not a second deduction. ``book``: the
     loaded rule packs, whose rules that read customer turns let a deduction quote one (``manual.quoted``)."""
@@ -310,6 +343,8 @@ def add_manual(*, session: Session, review_id: int, spec: ManualFindingSpec, by:
     if review.status != ReviewStatus.done.value and (same := next(
             (m for m in review.manual_findings if same_manual(m, spec, utterance.text[a:b], by)), None)):
         return review, same, False
+    if _held_elsewhere(review, by, assignee_only, take_over, "add a finding"):
+        _take(session, review, by)
     before_state = _state(review)
     _writable(review, by)
     manual = ManualFinding(review_id=review.id, day=review.day, team_id=review.team_id, dimension=spec.dimension,
@@ -328,11 +363,14 @@ def add_manual(*, session: Session, review_id: int, spec: ManualFindingSpec, by:
     return review, manual, True
 
 
-def remove_manual(*, session: Session, review_id: int, manual_id: int, by: str, team: str | None = None) -> Review:
+def remove_manual(*, session: Session, review_id: int, manual_id: int, by: str, team: str | None = None,
+                  take_over: bool = False, assignee_only: bool = False) -> Review:
     review = _for_change(session=session, review_id=review_id, team=team)
     manual = next((m for m in review.manual_findings if m.id == manual_id), None)
     if manual is None:
         raise NotFound(f"manual finding {manual_id} is not in review {review_id}", "manual_finding_id")
+    if _held_elsewhere(review, by, assignee_only, take_over, "remove a finding"):
+        _take(session, review, by)
     before_state = _state(review)
     _writable(review, by)
     review.manual_findings.remove(manual)
@@ -346,26 +384,18 @@ def remove_manual(*, session: Session, review_id: int, manual_id: int, by: str, 
 
 def complete(*, session: Session, review_id: int, by: str, comment: str | None, confirm_rest: bool,
              team: str | None = None, take_over: bool = False, assignee_only: bool = False) -> Review:
-    """Close a review. ``assignee_only`` (access control on): a review assigned to someone else is a 409
-    naming them unless ``take_over`` — then the review passes to ``by`` first, written to the audit trail as
-    ``taken_over``. Was: anyone closed anyone's review, confirming its unjudged findings under their name."""
+    """Close a review; ``assignee_only`` and ``take_over`` as for a verdict (``_held_elsewhere``). Was: anyone
+    closed anyone's review, confirming its unjudged findings under their name."""
     review = _for_change(session=session, review_id=review_id, team=team)
     report = _report(review)
-    holder = review.assigned_to if review.status != ReviewStatus.done.value else None
-    elsewhere = holder is not None and not same_name(holder, by)
-    if elsewhere and assignee_only and not take_over:
-        raise Conflict(f"review {review_id} is assigned to {holder}; send take_over: true to complete it in "
-                       f"their place (recorded in the audit trail as a take-over)", "take_over")
+    elsewhere = _held_elsewhere(review, by, assignee_only, take_over, "complete it")
     judged = {v.finding_id for v in review.verdicts}
     rest = [f for f in report.findings if f.id not in judged]
     if rest and not confirm_rest:
         raise Conflict(f"findings without a verdict: {[f.id for f in rest]}; judge them, or send "
                        "confirm_rest: true to confirm them all", "confirm_rest")
-    if elsewhere and take_over:
-        before = _state(review)
-        review.assigned_to, review.assigned_at = by, utcnow()
-        repo.add_audit_event(session, actor=by, action="taken_over", review=review, entity="review",
-                             entity_id=review.id, before=before, after=_state(review))
+    if elsewhere:
+        _take(session, review, by)
     before_state = _state(review)
     _writable(review, by)
     for f in rest:
@@ -448,46 +478,6 @@ def decide_appeal(*, session: Session, appeal_id: int, decision: AppealStatus | 
                          entity_id=appeal.id, before={**before, "appeal": AppealStatus.open.value},
                          after={**_state(review), "appeal": decision, "comment": comment})
     return appeal, review
-
-
-# --- calibration ---------------------------------------------------------------------------------------------
-
-def calibration(*, session: Session, pass_mark: float, team: str | None = None, period: Period | None = None
-                ) -> tuple[Calibration, int, int]:
-    """Machine vs reviewers over the done reviews of the team's conversations of the period (each
-    optional); returns (figures, done reviews they are counted from, open reviews counted in none)."""
-    c = repo.calibration_counts(session=session, pass_mark=pass_mark, team=team,
-                                start=period.start if period else None, end=period.end if period else None)
-    return calibrate(c.verdicts, c.misses, c.pass_fail), c.reviews, c.reviews_open
-
-
-@dataclass(frozen=True, slots=True)
-class CalibrationReport:
-    calibration: Calibration
-    reviews: int  # done reviews: what every figure is counted from
-    owners: dict[str, str | None]  # rule id → who maintains it
-    period: str | None
-    team: str | None
-    reviews_open: int = 0  # queued or in review, counted in no figure
-
-
-def calibration_report(*, session: Session, runtime: Runtime, period: Period | None = None,
-                       team: str | None = None) -> CalibrationReport:
-    """Calibration of the done reviews of ``period`` (all time when None), with each rule's owner: a
-    rule's or its defining pack's; a finding no rule defines (``detector.*``, ``objection.*``: its points
-    come from the pack's ``detectors:``/``objection:`` settings) the owner of the pack its transcript was
-    scored with (was: none, so the low-precision list named no one for them)."""
-    cal, n, n_open = calibration(session=session, pass_mark=runtime.settings.review.pass_mark, team=team,
-                                 period=period)
-    try:
-        book = runtime.rulebook.ready()
-        owners = book.owners()
-    except (RulePackError, ConfigError):  # a broken pack still leaves the figures readable
-        return CalibrationReport(cal, n, {}, period.label if period else None, team, n_open)
-    packs = repo.rule_packs(session=session, rule_ids=[r for r in cal.rules if r not in owners], team=team,
-                            start=period.start if period else None, end=period.end if period else None)
-    owners.update(pack_owners(packs, {name: c.pack.spec.owner for name, c in book.packs.items()}, book.default_pack))
-    return CalibrationReport(cal, n, owners, period.label if period else None, team, n_open)
 
 
 def queue_counts(*, session: Session) -> Mapping[str, int]:

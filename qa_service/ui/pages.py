@@ -25,6 +25,7 @@ from qa_service.errors import ConfigError, Invalid, NotFound, RulePackError
 from qa_service.live import supervise
 from qa_service.period import parse_period
 from qa_service.review import service as review_service
+from qa_service.review.calibration_report import calibration_report
 from qa_service.review.appeals import unappealable
 from qa_service.review.queue import MANUAL_REASON, SAMPLE_REASON
 from qa_service.scoring.titles import title
@@ -106,7 +107,7 @@ def dashboard_page(request: Request, runtime: RuntimeDep, session: ReadSessionDe
     calibrates = admits(ReviewWrite, me)  # the κ card: only for those /ui/calibration answers
     kappa = None
     if calibrates:
-        report = review_service.calibration_report(session=session, runtime=runtime, period=chosen, team=team)
+        report = calibration_report(session=session, runtime=runtime, period=chosen, team=team)
         kappa = report.calibration.agreement.kappa if report.calibration.agreement else None
     intervention = {}
     if chosen is not None:
@@ -279,7 +280,7 @@ def calibration_page(request: Request, runtime: RuntimeDep, session: ReadSession
         except ValueError as exc:
             error = f"周期：{exc}"
     team = scope_team(me, _blank(team))
-    report = review_service.calibration_report(session=session, runtime=runtime, period=p, team=team)
+    report = calibration_report(session=session, runtime=runtime, period=p, team=team)
     return page(request, "calibration.html", "calibration", session, me,
                 cal=presenters.calibration_read(report, runtime.settings.review), period=_blank(period), team=team,
                 error=error)

@@ -87,12 +87,13 @@ def test_a_manual_finding_sent_twice_is_added_once(site):
     assert [m["id"] for m in again.json()["manual_findings"]] == [m["id"] for m in first.json()["manual_findings"]]
     assert first.json()["final_score"] == again.json()["final_score"] == 75
     assert len(_audit(c, rid, "manual_added")) == 1
-    # not the same finding: another reviewer's, or another message, is a finding of its own
-    other = c.post(f"/v1/reviews/{rid}/manual-findings", json=body, headers=keys["lead.qa"])
+    # not the same finding: another reviewer's (taking the review over), or another message, is one of its own
+    other = c.post(f"/v1/reviews/{rid}/manual-findings", json={**body, "take_over": True}, headers=keys["lead.qa"])
     assert other.status_code == 201 and len(other.json()["manual_findings"]) == 2
     # once the first is taken back, sending it again adds it again
     mid = first.json()["manual_findings"][0]["id"]
-    assert c.delete(f"/v1/reviews/{rid}/manual-findings/{mid}", headers=keys["rev.li"]).status_code == 200
+    assert c.delete(f"/v1/reviews/{rid}/manual-findings/{mid}", params={"take_over": True},
+                    headers=keys["rev.li"]).status_code == 200
     assert c.post(f"/v1/reviews/{rid}/manual-findings", json=body, headers=keys["rev.li"]).status_code == 201
 
 
@@ -162,8 +163,64 @@ def test_an_unchanged_verdict_writes_no_audit_row(site):
     assert len(_audit(c, rid, "finding_confirmed")) == 1
     # a change is a change: another comment, or the same verdict by another reviewer
     assert c.put(url, json={"verdict": "confirmed"}, headers=keys["rev.li"]).status_code == 200
-    assert c.put(url, json={"verdict": "confirmed"}, headers=keys["lead.qa"]).status_code == 200
+    assert c.put(url, json={"verdict": "confirmed", "take_over": True}, headers=keys["lead.qa"]).status_code == 200
     assert [e["actor"] for e in _audit(c, rid, "finding_confirmed")] == ["rev.li", "rev.li", "lead.qa"]
+
+
+def test_another_reviewers_review_is_judged_only_by_taking_it_over(site):
+    """Only closing was guarded: any reviewer rejected findings and added or removed deductions on a review
+    assigned to someone else, under their own name. Now each is a 409 naming the assignee, changing nothing,
+    unless the request says take_over (or the review is taken over first: POST …/take-over)."""
+    c, keys, rid = site
+    assert c.post("/v1/reviews/assign", json={"reviewers": ["lead.qa"], "mode": "manual", "review_ids": [rid]},
+                  headers=keys["lead.qa"]).status_code == 200
+    fid = c.get(f"/v1/reviews/{rid}").json()["findings"][0]["id"]
+    manual = {"dimension": "politeness", "utterance_index": 1, "quote": "你自己看说明", "points": -5, "message": "未跟进"}
+    mine = c.post(f"/v1/reviews/{rid}/manual-findings", json=manual, headers=keys["lead.qa"])
+    assert mine.status_code == 201
+    mid = mine.json()["manual_findings"][0]["id"]
+    before = c.get(f"/v1/reviews/{rid}").json()
+    for r in (c.put(f"/v1/reviews/{rid}/findings/{fid}/verdict", json={"verdict": "rejected"}, headers=keys["rev.li"]),
+              c.post(f"/v1/reviews/{rid}/manual-findings", json={**manual, "points": -20}, headers=keys["rev.li"]),
+              c.delete(f"/v1/reviews/{rid}/manual-findings/{mid}", headers=keys["admin.chen"])):
+        assert r.status_code == 409 and r.json()["field"] == "take_over", r.text
+        assert f"review {rid} is assigned to lead.qa; send take_over: true to" in r.json()["detail"]
+    after = c.get(f"/v1/reviews/{rid}").json()
+    assert after == before and after["final_score"] == 75 and _audit(c, rid, "taken_over") == []
+
+    r = c.put(f"/v1/reviews/{rid}/findings/{fid}/verdict", json={"verdict": "rejected", "take_over": True},
+              headers=keys["rev.li"])
+    assert r.status_code == 200 and r.json()["assigned_to"] == "rev.li" and r.json()["final_score"] == 85
+    [taken] = _audit(c, rid, "taken_over")
+    assert (taken["actor"], taken["before"]["assigned_to"], taken["after"]["assigned_to"]) == \
+        ("rev.li", "lead.qa", "rev.li")
+    # now rev.li's: lead.qa is the one refused, until taking it back with the take-over route (audited too)
+    r = c.delete(f"/v1/reviews/{rid}/manual-findings/{mid}", headers=keys["lead.qa"])
+    assert r.status_code == 409 and "assigned to rev.li" in r.json()["detail"]
+    r = c.post(f"/v1/reviews/{rid}/take-over", json={}, headers=keys["lead.qa"])
+    assert r.status_code == 200 and r.json()["assigned_to"] == "lead.qa"
+    assert c.delete(f"/v1/reviews/{rid}/manual-findings/{mid}", headers=keys["lead.qa"]).status_code == 200
+    assert [e["actor"] for e in _audit(c, rid, "taken_over")] == ["rev.li", "lead.qa"]
+    # taking over one's own review changes nothing; a done review has nothing to take over
+    assert c.post(f"/v1/reviews/{rid}/take-over", json={}, headers=keys["lead.qa"]).status_code == 200
+    assert len(_audit(c, rid, "taken_over")) == 2
+    assert c.post(f"/v1/reviews/{rid}/complete", json={"confirm_rest": True},
+                  headers=keys["lead.qa"]).status_code == 200
+    r = c.post(f"/v1/reviews/{rid}/take-over", json={}, headers=keys["rev.li"])
+    assert r.status_code == 409 and "nothing to take over" in r.json()["detail"]
+    # a reviewer of another team is refused as reading it is
+    assert c.get(f"/v1/reviews/{rid}", headers=keys["rev.wu"]).status_code == 403
+    assert c.post(f"/v1/reviews/{rid}/take-over", json={}, headers=keys["rev.wu"]).status_code == 403
+
+
+def test_open_mode_judges_anyones_review(api, sessions_for):  # noqa: F811
+    """Without keys the names are typed: a verdict on a review assigned to another name works as before."""
+    store(api, sessions_for, "W4", report(T, pass_mark=90))
+    rid = api.get("/v1/reviews").json()["items"][0]["id"]
+    api.post("/v1/reviews/assign", json={"reviewers": ["qa-li"], "mode": "manual", "review_ids": [rid], "by": "x"})
+    fid = api.get(f"/v1/reviews/{rid}").json()["findings"][0]["id"]
+    r = api.put(f"/v1/reviews/{rid}/findings/{fid}/verdict", json={"verdict": "rejected", "by": "qa-wang"})
+    assert r.status_code == 200 and r.json()["assigned_to"] == "qa-li"
 
 
 BANK = """\

@@ -111,8 +111,15 @@ def test_completing_someone_elses_review_is_offered_as_a_take_over(site):
     theirs = c.get(f"/ui/transcripts/{tid}", headers=keys["other.k"]).text
     assert 'data-action="complete" class="primary"' in mine and "data-take-over" not in mine
     assert "该复核已分配给 reviewer.k" in theirs and 'data-action="complete" data-take-over="1"' in theirs
+    # verdicts and deductions on it are refused until it is taken over: the page offers that on its own
+    assert '<button data-action="take-over">接手复核</button>' in theirs and 'data-action="take-over"' not in mine
     js = (REPO / "qa_service" / "ui" / "static" / "ui.js").read_text(encoding="utf-8")
     assert "if (el.dataset.takeOver) body.take_over = true;" in js
+    assert "await api(\"POST\", `/v1/reviews/${reviewId}/take-over`, {by: user()});" in js
+    rid = site["rid"]
+    assert c.post(f"/v1/reviews/{rid}/take-over", json={}, headers=keys["other.k"]).status_code == 200
+    now = c.get(f"/ui/transcripts/{tid}", headers=keys["other.k"]).text
+    assert 'data-action="take-over"' not in now and "data-take-over" not in now
 
 
 def test_a_manual_finding_withdrawn_by_an_appeal_says_by_whom_and_costs_nothing_in_its_highlight(site):

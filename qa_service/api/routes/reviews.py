@@ -28,6 +28,7 @@ from qa_service.api.deps import (
     OFFSET_MAX, Instant, ReadSessionDep, RowId, RuntimeDep, SessionDep, SettingsDep, flag_reason, period_param, typed,
 )
 from qa_service.api.ids import Id
+from qa_service.api.schemas.reviews import TAKE_OVER
 from qa_service.api.schemas import (
     AppealDecision,
     AppealPage,
@@ -45,12 +46,14 @@ from qa_service.api.schemas import (
     SampleRead,
     SampleRequest,
     Severity,
+    TakeOverRequest,
     VerdictRequest,
 )
 from qa_service.access.service import label_value
 from qa_service.errors import Forbidden
 from qa_service.period import FORMATS
 from qa_service.review import service
+from qa_service.review.calibration_report import calibration_report
 from qa_service.review.queue import MANUAL_REASON, SAMPLE_REASON
 from qa_service.review.service import ManualFindingSpec
 from qa_service.storage import reviews as repo
@@ -166,7 +169,8 @@ def set_verdict(review_id: RowId, finding_id: RowId, body: VerdictRequest, runti
     with runtime.session() as session:
         review = service.set_verdict(session=session, review_id=review_id, finding_id=finding_id,
                                      verdict=body.verdict, comment=typed(runtime, body.comment), by=by,
-                                     team=principal.team)
+                                     team=principal.team, take_over=body.take_over,
+                                     assignee_only=principal.key_id is not None)
         return presenters.review_read(review, runtime.settings.review)
 
 
@@ -179,10 +183,12 @@ def add_manual_finding(review_id: RowId, body: ManualFindingRequest, runtime: Ru
 
     Sent again unchanged by the same reviewer (a retry), it is the first one: 200, nothing added."""
     by = actor(principal, body.by)
-    spec = ManualFindingSpec(**{**body.model_dump(exclude={"by"}), "message": typed(runtime, body.message)})
+    spec = ManualFindingSpec(**{**body.model_dump(exclude={"by", "take_over"}),
+                                "message": typed(runtime, body.message)})
     with runtime.session() as session:
         review, _, created = service.add_manual(session=session, review_id=review_id, spec=spec, by=by,
-                                                team=principal.team, book=runtime.rulebook)
+                                                team=principal.team, book=runtime.rulebook, take_over=body.take_over,
+                                                assignee_only=principal.key_id is not None)
         if not created:
             response.status_code = status.HTTP_200_OK
         return presenters.review_read(review, runtime.settings.review)
@@ -191,12 +197,25 @@ def add_manual_finding(review_id: RowId, body: ManualFindingRequest, runtime: Ru
 @router.delete("/v1/reviews/{review_id}/manual-findings/{manual_id}", response_model=ReviewRead)
 def remove_manual_finding(review_id: RowId, manual_id: RowId, runtime: RuntimeDep, principal: ReviewWrite,
                           by: Annotated[str | None, Query(min_length=1, max_length=200),
-                                        AfterValidator(label_value)] = None) -> ReviewRead:
+                                        AfterValidator(label_value)] = None,
+                          take_over: Annotated[bool, Query(description=TAKE_OVER)] = False) -> ReviewRead:
     """Take back a manual finding before the review is done."""
     by = actor(principal, by)
     with runtime.session() as session:
         review = service.remove_manual(session=session, review_id=review_id, manual_id=manual_id, by=by,
-                                       team=principal.team)
+                                       team=principal.team, take_over=take_over,
+                                       assignee_only=principal.key_id is not None)
+        return presenters.review_read(review, runtime.settings.review)
+
+
+@router.post("/v1/reviews/{review_id}/take-over", response_model=ReviewRead)
+def take_over_review(review_id: RowId, body: TakeOverRequest, runtime: RuntimeDep, principal: ReviewWrite
+                     ) -> ReviewRead:
+    """Take an open review over from the reviewer it is assigned to (接手复核), audited as `taken_over`;
+    then its verdicts, manual findings and completion are yours to make."""
+    by = actor(principal, body.by)
+    with runtime.session() as session:
+        review = service.take_over(session=session, review_id=review_id, by=by, team=principal.team)
         return presenters.review_read(review, runtime.settings.review)
 
 
@@ -279,7 +298,7 @@ def calibration(runtime: RuntimeDep, session: ReadSessionDep, principal: ReviewW
                 period: Annotated[str | None, Query(description=f"Conversations of: {FORMATS}")] = None,
                 team: str | None = None) -> CalibrationRead:
     """Machine vs reviewers: precision per rule and dimension, misses, Cohen's κ on pass/fail, rules to fix."""
-    report = service.calibration_report(session=session, runtime=runtime,
+    report = calibration_report(session=session, runtime=runtime,
                                         period=period_param(period) if period else None,
                                         team=scope_team(principal, team))
     return presenters.calibration_read(report, runtime.settings.review)

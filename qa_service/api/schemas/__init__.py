@@ -52,6 +52,7 @@ from qa_service.api.schemas.reviews import (  # noqa: F401
     SampleRequest,
     Severity,
     TallyRead,
+    TakeOverRequest,
     VerdictRequest,
 )
 from qa_service.api.schemas.performance import (  # noqa: F401

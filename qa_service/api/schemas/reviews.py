@@ -152,9 +152,18 @@ class AssignRead(BaseModel):
     assigned: dict[str, str] = Field(description="review id → reviewer")
 
 
+TAKE_OVER = ("Act on a review assigned to another reviewer, taking it over (with access control on, else a 409 "
+             "naming the assignee; recorded in the audit trail as a take-over)")
+
+
 class VerdictRequest(BaseModel):
     verdict: Literal["confirmed", "rejected"] = Field(description="confirmed = 机检正确, rejected = 机检错误")
     comment: Comment = None
+    take_over: bool = Field(False, description=TAKE_OVER)
+    by: Actor = None
+
+
+class TakeOverRequest(BaseModel):
     by: Actor = None
 
 
@@ -170,6 +179,7 @@ class ManualFindingRequest(BaseModel):
     fatal: bool = False
     rule_id: Annotated[str | None, Field(max_length=200, description="The rule that should have fired (a miss)"),
                        AfterValidator(storable_text)] = None
+    take_over: bool = Field(False, description=TAKE_OVER)
     by: Actor = None
 
 

@@ -61,7 +61,7 @@
     [/^(?:manual )?finding \d+ costs 0 points/, () => "该结果不扣分（0 分），无需申诉。"],
     [/^(?:manual )?finding \d+ adds \S+ points/, () => "加分项不能申诉：申诉成立会撤销该项，反而降低得分。"],
     [/^(?:manual )?finding \d+ was already appealed/, () => "该结果已申诉过：每项只能申诉一次。"],
-    [/^review \d+ is assigned to (.+?); send take_over/, (m) => `该复核已分配给 ${m[1]}；如需接手，请点“接手并完成复核”。`],
+    [/^review \d+ is assigned to (.+?); send take_over: true to (complete)?/, (m) => `该复核已分配给 ${m[1]}；如需接手，请点“${m[2] ? "接手并完成复核" : "接手复核"}”。`],
     [/^reviewers: '(.+?)' is no active key's name/, (m) => `复核员 ${m[1]} 不存在，请检查拼写。`],
     [/^reviewers: '(.+?)' is a (\S+) key/, (m) => `${m[1]} 不是复核员，不能分配复核。`],
     [/^reviewers: '(.+?)' is scoped to team (\S+)/, (m) => `复核员 ${m[1]} 只能查看团队 ${m[2]} 的复核，不能分配其他团队的复核。`],
@@ -118,6 +118,9 @@
       const body = {confirm_rest: true, comment: comment.value || null, by: user()};
       if (el.dataset.takeOver) body.take_over = true;
       await api("POST", `/v1/reviews/${reviewId}/complete`, body);
+    },
+    "take-over": async () => {
+      await api("POST", `/v1/reviews/${reviewId}/take-over`, {by: user()});
     },
     "open-review": async () => {
       await api("POST", "/v1/reviews", {transcript_id: Number(transcriptId), by: user()});
