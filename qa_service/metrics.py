@@ -57,6 +57,13 @@ ALERT_DELIVERIES = Counter("qa_live_alert_deliveries_total", "Live-alert webhook
                            "and outcome (delivered, failed, gave_up)", ["channel", "outcome"])
 
 
+# Gauges read when scraped are unknown (NaN) until their first reading: a 0 read as "nothing waiting" while
+# Redis or the database was down from the API's start.
+for _gauge in (QUEUE_DEPTH, BACKLOG_DEPTH):
+    _gauge.set(float("nan"))
+for _status in ("received", "queued", "scoring", "failed"):  # storage.transcripts.PENDING
+    PENDING.labels(_status).set(float("nan"))
+
 # Known label values start at 0, so that increase() sees the first event (a series born at 1 has none).
 for _outcome in ("accepted", "duplicate", "conflict", "rejected"):
     INGESTED.labels(_outcome)

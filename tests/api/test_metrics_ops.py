@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -33,6 +34,19 @@ def test_metrics_answer_200_and_say_so_while_the_database_and_redis_are_down(tmp
         text = c.get("/metrics").text
         assert _value(text, 'qa_dependency_up{dependency="database"}') == 1
         assert _value(text, 'qa_dependency_up{dependency="redis"}') == 1
+
+
+def test_gauges_read_at_scrape_time_are_unknown_until_read_not_zero():
+    """An API started while Redis and the database were down said qa_queue_depth 0 ("nothing waiting") and
+    0 pending; those gauges are NaN until their first reading (a fresh process: these are process-wide)."""
+    from qa_service.storage.transcripts import PENDING
+
+    code = ("from qa_service import metrics; import sys; sys.stdout.write(metrics.exposition('api')[0].decode())")
+    text = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}).stdout
+    assert re.search(r"^qa_queue_depth NaN$", text, re.M) and re.search(r"^qa_backlog_depth NaN$", text, re.M)
+    for status in PENDING:
+        assert f'qa_transcripts_pending{{status="{status}"}} NaN' in text
 
 
 def test_counters_with_known_labels_exist_at_zero_before_the_first_event():
