@@ -106,9 +106,10 @@ def evaluate(
     except LabelError as exc:
         err_console.print(f"[red]qa eval:[/red] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(2) from None
-    pipeline = Runtime(settings_for(data_dir)).pipeline
-    try:
-        result = run_eval(pipeline, labels, data_dir=data, split=split)
+    settings = settings_for(data_dir)
+    pipeline = Runtime(settings).pipeline
+    try:  # each conversation redacted as ingest would store it (QA_PII__*), then scored
+        result = run_eval(pipeline, labels, data_dir=data, split=split, settings=settings)
     except (Invalid, LabelError) as exc:
         err_console.print(f"[red]qa eval:[/red] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(2) from None

@@ -8,11 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from qa_service.config import Settings
 from qa_service.domain import Role, Transcript, Utterance
 from qa_service.errors import Invalid
 from qa_service.evaluation import machine
 from qa_service.evaluation.agreement import AgreementReport, Pair, compare
 from qa_service.evaluation.labels import read_labels
+from qa_service.ingest.service import redact_unstored
 from qa_service.scoring.pipeline import Pipeline
 
 if TYPE_CHECKING:
@@ -24,30 +26,45 @@ CORPORA = ("jddc_sample", "csds", "stc3_dch1", "mobilecs_examples")
 BATCH = 32  # conversations per pipeline call
 
 
-def corpus_index(data_dir: Path | None) -> dict[str, list[dict[str, Any]]]:
+class Corpora(dict):
+    """Dialogue id → its turns, and ``sources``: id → the source its corpus files it under (``qa import`` of
+    the corpus stores it under that source, whose ``QA_PII__SOURCES`` override applies)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sources: dict[str, str] = {}
+
+
+def corpus_index(data_dir: Path | None) -> Corpora:
     """Dialogue id → its turns, for labels that carry no text (the golden set keeps it in the corpora)."""
-    out: dict[str, list[dict[str, Any]]] = {}
+    out = Corpora()
     if data_dir is None:
         return out
     for corpus in CORPORA:
         path = Path(data_dir) / corpus / f"{corpus}.jsonl"
-        if path.exists():
-            with open(path, encoding="utf-8") as fh:
-                out.update({r["id"]: r["turns"] for r in map(json.loads, fh)})
+        if not path.exists():
+            continue
+        with open(path, encoding="utf-8") as fh:
+            for r in map(json.loads, fh):
+                out[r["id"]] = r["turns"]
+                out.sources[r["id"]] = r.get("source") or corpus
     return out
 
 
 def transcript_of(label: dict[str, Any], corpora: dict[str, list[dict[str, Any]]]) -> Transcript:
-    """The labelled conversation, every turn kept (empty ones too) so turn indices match the label."""
-    turns = label.get("utterances") or corpora.get(label["id"])
+    """The labelled conversation, every turn kept (empty ones too) so turn indices match the label; one looked
+    up in the corpora carries its corpus's source."""
+    own = label.get("utterances")
+    turns = own or corpora.get(label["id"])
     if not turns:
         raise Invalid(f"label {label['id']!r} has no utterances and is not in the corpora given with --data",
                       "utterances", loc=("labels", label["id"]))
+    source = "" if own else getattr(corpora, "sources", {}).get(label["id"], "")
     return Transcript(utterances=tuple(Utterance(i, Role(t["role"]), t.get("text") or "", t.get("start_ms"),
                                                  t.get("end_ms"), t.get("asr_confidence"))
                                        for i, t in enumerate(turns)),
                       channel=label.get("channel", "chat"), scenario=label.get("scenario"),
-                      external_id=label["id"])
+                      source=source, external_id=label["id"])
 
 
 def labelled(path: Path, split: str | None, corpora: dict[str, list[dict[str, Any]]] | None = None
@@ -65,10 +82,15 @@ def judged_turns(t: Transcript) -> dict[str, set[int]]:
             for role in (Role.agent, Role.customer)}
 
 
-def evaluate(pipeline: Pipeline, labels_path: Path, *, data_dir: Path | None = None,
-             split: str | None = None) -> AgreementReport:
-    """Score every labelled conversation (of ``split``) and compare the report's items with the labels."""
-    corpora = corpus_index(data_dir)
+def evaluate(pipeline: Pipeline, labels_path: Path, *, data_dir: Path | None = None, split: str | None = None,
+             settings: Settings | None = None, corpora: Corpora | None = None) -> AgreementReport:
+    """Score every labelled conversation (of ``split``) and compare the report's items with the labels.
+
+    With ``settings``, each conversation is first redacted as ingest redacts it (``QA_PII__*``,
+    :func:`~qa_service.ingest.service.redact_unstored`), so it is scored on the text the service would store
+    and score. Was: on the raw text, so a phone number the service replaces by [座机号] could change a verdict."""
+    if corpora is None:
+        corpora = corpus_index(data_dir)
     labels = list(labelled(labels_path, split, corpora))
     if not labels:
         raise Invalid(f"no labels{f' of split {split!r}' if split else ''} in {labels_path}", "labels",
@@ -77,6 +99,8 @@ def evaluate(pipeline: Pipeline, labels_path: Path, *, data_dir: Path | None = N
     for start in range(0, len(labels), BATCH):
         chunk = labels[start:start + BATCH]
         transcripts = [transcript_of(label, corpora) for label in chunk]
+        if settings is not None:
+            transcripts = [redact_unstored(t, settings) for t in transcripts]
         for label, t, report in zip(chunk, transcripts, pipeline.score_many(transcripts)):
             seen = machine.view(report.dimension_details(), [f.reason for f in report.flags], report.score,
                                 [f.as_dict() for f in report.findings])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -11,9 +12,9 @@ from sqlalchemy.exc import IntegrityError
 
 from qa_service import metrics
 from qa_service.config import Settings
-from qa_service.domain import TranscriptStatus
+from qa_service.domain import Transcript, TranscriptStatus
 from qa_service.ingest import pii
-from qa_service.ingest.schema import TranscriptCreate, errors_from_validation, limit_errors
+from qa_service.ingest.schema import TranscriptCreate, UtteranceCreate, errors_from_validation, limit_errors
 from qa_service.queue.outbox import enqueue_jobs, new_job_ids
 from qa_service.runtime import Runtime
 from qa_service.storage import transcripts as transcript_repo
@@ -51,6 +52,24 @@ def redact_transcript(t: TranscriptCreate, settings: Settings) -> TranscriptCrea
     # Labels, not ids: 回拨13900001111 happens in either. Was: the scenario was stored and shown as sent.
     labels = {name: pii.redact(value, policy) for name in ("queue", "scenario") if (value := getattr(t, name))}
     return t.model_copy(update={"utterances": utterances, "metadata": metadata, **labels})
+
+
+def redact_unstored(t: Transcript, settings: Settings) -> Transcript:
+    """A conversation scored without being stored (``qa eval``'s labelled ones) with its personal data replaced as
+    ingest replaces it, through :func:`redact_transcript` under the policy of ``t.source``: its non-empty turns, in
+    order, as the API takes them (it takes no empty turn; ``qa import`` drops them), so a number split over two turns
+    is found as the service finds it; empty turns stay in place, so turn indices still count every turn."""
+    kept = [u for u in t.utterances if u.text.strip()]
+    if not kept or pii.policy_for(settings.pii, t.source) is None:
+        return t
+    sent = TranscriptCreate.model_construct(  # built, not validated: only the text is redacted here
+        source=t.source, external_id=t.external_id, channel=t.channel, scenario=t.scenario, queue=None, metadata={},
+        utterances=[UtteranceCreate.model_construct(role=u.role, text=u.text) for u in kept])
+    redacted = redact_transcript(sent, settings)
+    texts = {u.index: r.text for u, r in zip(kept, redacted.utterances)}
+    return dataclasses.replace(t, scenario=redacted.scenario, utterances=tuple(
+        dataclasses.replace(u, text=texts[u.index]) if texts.get(u.index, u.text) != u.text else u
+        for u in t.utterances))
 
 
 def to_new(t: TranscriptCreate) -> transcript_repo.NewTranscript:

@@ -88,3 +88,69 @@ def test_qa_eval_table_rounds_once(capsys):
     print_report(report.as_dict(rounded=False), "closing")
     closing = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("│ closing "))
     assert closing.split("│")[5:8] == ["     0.975 ", "  0.914 ", " 0.943 "]
+
+
+# stc3-3535542279186800 (STC-3): turn 2 starts with a landline, which ingest stores as [座机号]. Scored on the raw
+# text it was 65.77 with its objection "unhandled"; as the service stores it, 66.01 and "partial".
+LANDLINE = [
+    {"role": "customer", "text": "去你的网络电视,每天报修！收费还这么贵,真没有看出来贵在哪里@中国电信南通 @中国电信南通客服"},
+    {"role": "agent", "text": "您好,很抱歉给您的使用带来了不便.请问您的固定电话号码多少？我们核实下."},
+    {"role": "customer", "text": "051385402363.昨晚10000号后来打电话回访的.我这几天再看看,实在不行叫师傅来查.这两天打不开反正"
+                                 "让你们客服帮我后台操作一下,最好你们这边能帮我查到原因,让师傅来修要凑不上班并且在家的时间,有点麻烦."
+                                 "谢谢.辛苦了."},
+    {"role": "agent", "text": "你这两天再试试,如果仍然出现同样的问题请您报修,派师傅查明原因."},
+    {"role": "customer", "text": "好的.谢谢.反正最近打不开就打客服,让你们后台操作一下."},
+]
+
+
+def test_qa_eval_scores_a_conversation_as_the_service_stores_and_scores_it(tmp_path, client, settings):
+    """Was: qa eval scored the raw text, the service the text with personal data replaced ([座机号]), so on
+    this conversation the two gave different scores and objection verdicts."""
+    from qa_service import runtime
+    from qa_service.evaluation import machine
+    from qa_service.queue import tasks
+    from qa_service.runtime import Runtime
+
+    r = client.post("/v1/transcripts", json={"source": "weibo", "external_id": "landline-1", "utterances": LANDLINE})
+    assert r.status_code == 202, r.text
+    tid = r.json()["id"]
+    runtime.install(Runtime(settings))
+    assert tasks.score_transcript(tid) == "scored"
+    stored = client.get(f"/v1/transcripts/{tid}").json()
+    assert stored["utterances"][2]["text"].startswith("[座机号].昨晚")
+    service = stored["report"]
+    seen = machine.view(service["dimension_details"], [f["reason"] for f in service["flags"]], service["score"],
+                        service["findings"])
+
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text(json.dumps({  # the probe's own label of it, every item given
+        "id": "landline-1", "utterances": LANDLINE, "greeting": True, "greeting_turn": 1, "closing": False,
+        "apology_turns": [1], "rude": [], "objections": [{"turns": [0], "type": "quality", "answer_turn": 1,
+                                                          "handled": "partial"}],
+        "negative_turns": [0], "angry_turns": [0], "escalation_turns": [], "end_sentiment": "neutral",
+        "resolved": "unknown", "quality": 3}, ensure_ascii=False) + "\n", encoding="utf-8")
+    out = CliRunner().invoke(app, ["eval", str(labels), "--format", "json"])
+    assert out.exit_code == 0, out.output
+    report = json.loads(out.stdout[out.stdout.index("{"):])
+    assert report["score_by_quality"]["3"]["mean"] == round(service["score"], 2)
+    for item, called in seen.items.items():  # each item the machine called yes, as the service's report calls it
+        f = report["items"][item]
+        assert f["tp"] + f["fp"] == int(called), item
+    assert seen.items["objection_unhandled"] is False
+
+
+def test_a_labelled_conversation_is_redacted_as_ingest_stores_it_turn_indices_kept():
+    """Empty turns stay in place (labels count every turn), and, as ingest drops them, a number split over two
+    turns of one speaker with an empty turn between is found; a per-source switch applies to a corpus's source."""
+    from qa_service.config import PIISettings, Settings, SourcePII
+    from qa_service.domain import Role, Transcript, Utterance
+    from qa_service.ingest.service import redact_unstored
+
+    t = Transcript(utterances=(Utterance(0, Role.customer, "我手机139"), Utterance(1, Role.customer, ""),
+                               Utterance(2, Role.customer, "0000 4444"), Utterance(3, Role.agent, "好的")),
+                   source="stc3_dch1")
+    out = redact_unstored(t, Settings())
+    assert [u.text for u in out.utterances] == ["我手机[手机号]", "", "[手机号]", "好的"]
+    assert [u.index for u in out.utterances] == [0, 1, 2, 3]
+    off = Settings(pii=PIISettings(sources={"stc3_dch1": SourcePII(redact=False)}))
+    assert redact_unstored(t, off) == t
