@@ -16,6 +16,7 @@ from rich.measure import Measurement
 from rich.table import Table
 
 from qa_service.cli.app import DataDir, app, console, err_console, runtime_for, settings_for
+from qa_service.evaluation.labels import ITEM_FIELDS
 
 
 def _f(x) -> str:
@@ -34,16 +35,28 @@ def print_report(report: dict, title: str) -> None:
             table.add_column(col, justify="left", no_wrap=True, min_width=max(map(len, names), default=4))
         else:
             table.add_column(col, justify="right", no_wrap=True)
+    unlabelled = []
     for group in ("items", "turns"):
         for name, f in report[group].items():
-            table.add_row(name if group == "items" else f"{name} (turns)", str(f["n"]), str(f["tp"] + f["fn"]),
+            shown = name if group == "items" else f"{name} (turns)"
+            if f.get("not_labelled"):  # no line gives its field: nothing to compare, not "all no"
+                unlabelled.append(ITEM_FIELDS[name])
+                table.add_row(shown, "—", "not labelled", "—", "—", "—", "—", "—")
+                continue
+            table.add_row(shown, str(f["n"]), str(f["tp"] + f["fn"]),
                           str(f["tp"] + f["fp"]), _f(f["precision"]), _f(f["recall"]), _f(f["f1"]), _f(f["kappa"]))
     out = console
     if not console.is_terminal:  # a file or a log has no width to keep to: print the table whole
         needed = Measurement.get(console, console.options.update_width(1000), table).maximum
         out = Console(file=console.file, width=max(console.width, needed), highlight=False)
     out.print(table)
-    console.print(f"Spearman(score, overall quality 1–5): {_f(report['spearman'])}")
+    if unlabelled:
+        console.print(f"not labelled: no line of the file gives {', '.join(dict.fromkeys(unlabelled))}, so those "
+                      "items have nothing to compare (a field left out of only some lines counts as no there)",
+                      soft_wrap=True, highlight=False)
+    graded = sum(v["n"] for v in report["score_by_quality"].values())
+    console.print(f"Spearman(score, overall quality 1–5): {_f(report['spearman'])}"
+                  + ("" if graded else " (no line gives quality)"))
     grades = ", ".join(f"{q}: {v['mean']:.1f} (n {v['n']})" for q, v in report["score_by_quality"].items())
     console.print(f"mean score by quality grade: {grades}", soft_wrap=True)
     gap = report["gap_low_vs_top"]

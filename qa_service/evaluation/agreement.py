@@ -34,9 +34,18 @@ class Pair:
     judged_turns: dict[str, set[int]] = field(default_factory=dict)  # role → turn indices with text
 
 
+FIGURES = ("n", "tp", "fp", "fn", "tn", "precision", "recall", "f1", "kappa")
+
+
 def _figures(a: Agreement) -> dict[str, Any]:
     return {"n": a.n, "tp": a.tp, "fp": a.fp, "fn": a.fn, "tn": a.tn, "precision": a.precision,
             "recall": a.recall, "f1": a.f1, "kappa": a.kappa}
+
+
+def not_labelled(field: str) -> dict[str, Any]:
+    """An item whose field no line gives: no counts, no figures, and why. Was: every conversation counted as a
+    human "no", so an item a team did not label read precision 0.000 and κ 0.000."""
+    return {**dict.fromkeys(FIGURES), "not_labelled": f"no line of the labels gives {field}"}
 
 
 def _round(x: float | None, digits: int) -> float | None:
@@ -78,6 +87,7 @@ class AgreementReport:
 def compare(pairs: list[Pair]) -> AgreementReport:
     items = {name: Agreement() for name in L.ITEMS}
     turns = {name: Agreement() for name in L.TURN_ITEMS}
+    given = {key for p in pairs for key in p.label}
     scores: dict[int, list[float]] = defaultdict(list)
     for p in pairs:
         human_items, human_turns = L.items(p.label), L.turns(p.label)
@@ -96,7 +106,10 @@ def compare(pairs: list[Pair]) -> AgreementReport:
     top = scores.get(5, [])
     rho = spearman(machine, quality)
     return AgreementReport(
-        conversations=len(pairs), items={n: _figures(a) for n, a in items.items()},
-        turns={n: _figures(a) for n, a in turns.items()},
+        conversations=len(pairs),
+        items={n: _figures(a) if L.ITEM_FIELDS[n] in given else not_labelled(L.ITEM_FIELDS[n])
+               for n, a in items.items()},
+        turns={n: _figures(a) if L.ITEM_FIELDS[n] in given else not_labelled(L.ITEM_FIELDS[n])
+               for n, a in turns.items()},
         spearman=rho, score_by_quality=by_grade, gap_low_vs_top=mean(top) - mean(low) if low and top else None,
     )

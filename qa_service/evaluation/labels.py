@@ -15,7 +15,8 @@ by ``id``. Turn indices count every turn, from 0.
 :func:`read_labels` checks every line against that format (:func:`check_label`) before it hands out the
 first one: unknown fields, wrong types, values outside their sets, turn indices that are not integers, fall
 outside the conversation or point at a turn of the wrong role, duplicate ids. A field left out counts as
-"no" / none, as :func:`items` and :func:`turns` read it; a field given must hold a valid value.
+"no" / none, as :func:`items` and :func:`turns` read it, where other lines of the file give it; an item whose
+field no line gives was not labelled (:data:`ITEM_FIELDS`). A field given must hold a valid value.
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ ITEMS = ("greeting", "closing", "apology", "rude", "objection", "objection_unhan
 # Turn-level items: (role of the turns judged, how a label lists them).
 TURN_ITEMS = {"negative_turn": "customer", "angry_turn": "customer", "objection_turn": "customer",
               "apology_turn": "agent", "rude_turn": "agent"}
+# The field each item is read from: an item no line of a file gives that field for was not labelled there.
+ITEM_FIELDS = {"greeting": "greeting", "closing": "closing", "apology": "apology_turns", "rude": "rude",
+               "objection": "objections", "objection_unhandled": "objections", "escalation": "escalation_turns",
+               "customer_negative": "negative_turns", "end_negative": "end_sentiment",
+               "negative_turn": "negative_turns", "angry_turn": "angry_turns", "objection_turn": "objections",
+               "apology_turn": "apology_turns", "rude_turn": "rude"}
 QUALITY_GRADES = (1, 2, 3, 4, 5)
 END_SENTIMENTS = ("positive", "neutral", "negative")
 RESOLVED = ("yes", "no", "unknown")

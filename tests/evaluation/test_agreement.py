@@ -51,3 +51,25 @@ def test_f1_is_zero_when_the_machine_finds_none_of_the_positives():
     assert Agreement(tp=0, fp=2, fn=0, tn=12).f1 == 0.0
     assert Agreement(tp=0, fp=0, fn=0, tn=14).f1 is None  # neither side has a positive: nothing to score
     assert Agreement(tp=3, fp=1, fn=2, tn=8).f1 == pytest.approx(2 * 3 / (2 * 3 + 1 + 2))
+
+
+def test_an_item_no_line_labels_is_not_labelled_and_one_some_lines_leave_out_counts_as_no():
+    """Was: a file labelling only greeting, closing and quality read apology, objection… as precision 0.000 and
+    κ 0.000, as if a reviewer had said "no" to each. A field left out of some lines still counts as no there."""
+    pairs = [
+        Pair("a", {"greeting": True, "closing": True, "quality": 4},
+             MachineView(items={"greeting": True, "closing": True, "apology": True},
+                         turns={"apology_turn": {1}}, score=90.0), {"agent": {1}}),
+        Pair("b", {"greeting": False, "quality": 2},  # closing left out: "no" here
+             MachineView(items={"greeting": False, "closing": True}, turns={}, score=60.0), {"agent": {1}}),
+    ]
+    report = compare(pairs).as_dict()
+    assert report["items"]["closing"] == {"n": 2, "tp": 1, "fp": 1, "fn": 0, "tn": 0, "precision": 0.5,
+                                          "recall": 1.0, "f1": 0.6667, "kappa": 0.0}
+    for group, name in (("items", "apology"), ("items", "objection_unhandled"), ("turns", "apology_turn")):
+        f = report[group][name]
+        assert {k: f[k] for k in ("n", "tp", "fp", "precision", "f1", "kappa")} == dict.fromkeys(
+            ("n", "tp", "fp", "precision", "f1", "kappa")), name
+        assert f["not_labelled"].startswith("no line of the labels gives "), name
+    assert report["items"]["apology"]["not_labelled"].endswith("apology_turns")
+    assert "not_labelled" not in report["items"]["greeting"]

@@ -154,3 +154,19 @@ def test_a_labelled_conversation_is_redacted_as_ingest_stores_it_turn_indices_ke
     assert [u.index for u in out.utterances] == [0, 1, 2, 3]
     off = Settings(pii=PIISettings(sources={"stc3_dch1": SourcePII(redact=False)}))
     assert redact_unstored(t, off) == t
+
+
+def test_qa_eval_shows_items_no_line_labels_as_not_labelled(tmp_path):
+    labels = tmp_path / "partial.jsonl"
+    lines = [{k: x[k] for k in ("id", "utterances", "greeting", "closing", "quality")}
+             for x in map(json.loads, SAMPLE.read_text(encoding="utf-8").splitlines())]
+    labels.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines), encoding="utf-8")
+    out = CliRunner().invoke(app, ["eval", str(labels)])
+    assert out.exit_code == 0, out.output
+    rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
+            for line in out.stdout.splitlines() if line.startswith("│")}
+    assert rows["apology"] == ["—", "not labelled", "—", "—", "—", "—", "—"]
+    assert rows["negative_turn (turns)"][1] == "not labelled" and rows["greeting"][0] == "14"
+    assert "0.000" not in rows["objection"] and "no line of the file gives apology_turns" in " ".join(out.stdout.split())
+    data = json.loads(CliRunner().invoke(app, ["eval", str(labels), "--format", "json"]).stdout)
+    assert data["items"]["objection"]["kappa"] is None and data["items"]["objection"]["not_labelled"]
