@@ -3,6 +3,7 @@ or the review workflow's verdicts."""
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
 from enum import Enum
@@ -76,6 +77,9 @@ def evaluate(
     split: Annotated[Optional[str], typer.Option(help="Only labels of this split (train, dev, test)")] = None,
     data: Annotated[Optional[Path], typer.Option(help="Corpora folder for labels that carry no text "
                                                       "(the golden set: ../shared/data)")] = None,
+    per_conversation: Annotated[Optional[Path], typer.Option(
+        "--per-conversation", help="Also write one row per conversation (id, score, quality, each item's label and "
+                                   "machine call, where they disagree): JSON Lines, or CSV for a .csv name")] = None,
     from_reviews: Annotated[bool, typer.Option("--from-reviews", help="Compare with the review workflow's "
                                                                       "verdicts instead of a label file")] = False,
     period: Annotated[Optional[str], typer.Option(help="With --from-reviews: conversations of this period")] = None,
@@ -85,52 +89,113 @@ def evaluate(
 ) -> None:
     """Per item precision, recall, F1 (with counts) and Cohen's κ; Spearman between score and quality;
     the score by quality grade."""
-
-    from qa_service.errors import Invalid
-    from qa_service.evaluation.run import evaluate as run_eval
-    from qa_service.evaluation.run import from_reviews as review_agreement
-    from qa_service.period import parse_period
-
     if from_reviews:
-        if not period:
-            err_console.print("[red]--from-reviews needs --period[/red] (e.g. 2026-10)")
-            raise typer.Exit(2)
-        try:
-            p = parse_period(period)
-        except ValueError as exc:
-            err_console.print(f"[red]--period:[/red] {escape(str(exc))}")
-            raise typer.Exit(2) from None
-        rt = runtime_for(data_dir)
-        with rt.sessions() as s:
-            out = review_agreement(session=s, period=p, team=team, pass_mark=rt.settings.review.pass_mark)
-        out["period"] = p.label
-        json.dump(out, sys.stdout, ensure_ascii=False, indent=1)
-        sys.stdout.write("\n")
+        _eval_reviews(period, team, data_dir)
         return
     if labels is None:
         err_console.print("[red]give a label file[/red] (or --from-reviews --period …)")
         raise typer.Exit(2)
+    _eval_labels(labels, split=split, data=data, per_conversation=per_conversation, format=format,
+                 data_dir=data_dir)
+
+
+def _eval_reviews(period: str | None, team: str | None, data_dir: Path | None) -> None:
+    """``--from-reviews``: the machine against the review workflow's verdicts of a period, as JSON."""
+    from qa_service.evaluation.run import from_reviews as review_agreement
+    from qa_service.period import parse_period
+
+    if not period:
+        err_console.print("[red]--from-reviews needs --period[/red] (e.g. 2026-10)")
+        raise typer.Exit(2)
+    try:
+        p = parse_period(period)
+    except ValueError as exc:
+        err_console.print(f"[red]--period:[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    rt = runtime_for(data_dir)
+    with rt.sessions() as s:
+        out = review_agreement(session=s, period=p, team=team, pass_mark=rt.settings.review.pass_mark)
+    out["period"] = p.label
+    json.dump(out, sys.stdout, ensure_ascii=False, indent=1)
+    sys.stdout.write("\n")
+
+
+def _eval_labels(labels: Path, *, split: str | None, data: Path | None, per_conversation: Path | None,
+                 format: EvalFormat, data_dir: Path | None) -> None:
+    """A label file: check it whole, score each conversation as the service would, compare, print."""
+    from qa_service.errors import Invalid
     from qa_service.evaluation.labels import LabelError, load_labels
     from qa_service.evaluation.run import corpus_index
+    from qa_service.evaluation.run import evaluate as run_eval
     from qa_service.runtime import Runtime
 
+    _check_writable(per_conversation)
     try:  # every line checked (turn indices against the text, given or in --data) before anything is scored
-        load_labels(labels, corpus_index(data))
+        corpora = corpus_index(data)
+        load_labels(labels, corpora)
     except LabelError as exc:
         err_console.print(f"[red]qa eval:[/red] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(2) from None
     settings = settings_for(data_dir)
     pipeline = Runtime(settings).pipeline
     try:  # each conversation redacted as ingest would store it (QA_PII__*), then scored
-        result = run_eval(pipeline, labels, data_dir=data, split=split, settings=settings)
+        result = run_eval(pipeline, labels, split=split, settings=settings, corpora=corpora)
     except (Invalid, LabelError) as exc:
         err_console.print(f"[red]qa eval:[/red] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(2) from None
     report = result.as_dict(rounded=format == "json")
     report["labels"], report["split"] = str(labels), split
     report["scorers"] = pipeline.versions
+    if per_conversation is not None:
+        _write_rows(per_conversation, result.rows)
+        report["per_conversation_file"] = str(per_conversation)
     if format == "json":
-        json.dump(report, sys.stdout, ensure_ascii=False, indent=1)
-        sys.stdout.write("\n")
+        sys.stdout.write(_json_with_rows(report, result.rows))
     else:
         print_report(report, f"{labels} ({split or 'all'}): {report['conversations']} conversations")
+        if per_conversation is not None:
+            n = sum(1 for r in result.rows if r["disagree"])
+            console.print(f"per conversation: {per_conversation} ({len(result.rows)} rows, {n} with a disagreement)",
+                          highlight=False, soft_wrap=True)
+
+
+def _check_writable(path: Path | None) -> None:
+    """Before the work, not after it: a --per-conversation that cannot be written is one line, exit 2."""
+    if path is None:
+        return
+    try:
+        if path.is_dir() or not path.name:
+            raise IsADirectoryError(f"{path} is a folder; give a file name")
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        err_console.print(f"[red]cannot write --per-conversation:[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+
+
+def _json_with_rows(report: dict, rows: list[dict]) -> str:
+    """The report as JSON, its rows under ``per_conversation`` one a line: indented like the rest, the golden
+    set's 1,565 rows would be about 140,000 lines; one a line they are 1,565 (about 1 MB)."""
+    head = json.dumps(report, ensure_ascii=False, indent=1)
+    body = ",\n".join("  " + json.dumps(r, ensure_ascii=False) for r in rows)
+    return head[:-2] + ',\n "per_conversation": [\n' + body + "\n ]\n}\n"
+
+
+def _write_rows(path: Path, rows: list[dict]) -> None:
+    """``--per-conversation``: JSON Lines (the rows as they are), or CSV for a ``.csv`` name: one column per
+    item's label and machine call (yes / no; — where not labelled), turn items as the turns, space-separated."""
+    from qa_service.spreadsheet import csv_cell
+
+    with open(path, "w", encoding="utf-8-sig" if path.suffix.lower() == ".csv" else "utf-8", newline="") as fh:
+        if path.suffix.lower() != ".csv":
+            fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+            return
+        items, turns = (list(rows[0][k]) if rows else [] for k in ("items", "turns"))
+        writer = csv.writer(fh)
+        writer.writerow(["id", "score", "quality", "pack", "disagree",
+                         *(f"{n}_{who}" for n in items + turns for who in ("label", "machine"))])
+        yes = {True: "yes", False: "no", None: "—"}
+        for r in rows:
+            writer.writerow([csv_cell(r["id"]), r["score"], r["quality"], r["pack"], " ".join(r["disagree"]),
+                             *(yes[r["items"][n][who]] for n in items for who in ("label", "machine")),
+                             *("—" if r["turns"][n][who] is None else " ".join(map(str, r["turns"][n][who]))
+                               for n in turns for who in ("label", "machine"))])

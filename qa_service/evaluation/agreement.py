@@ -32,6 +32,7 @@ class Pair:
     label: dict[str, Any]
     machine: MachineView
     judged_turns: dict[str, set[int]] = field(default_factory=dict)  # role → turn indices with text
+    scored_with: tuple[str | None, str | None, str | None] | None = None  # (rule pack, its version, scorecard)
 
 
 FIGURES = ("n", "tp", "fp", "fn", "tn", "precision", "recall", "f1", "kappa")
@@ -68,6 +69,7 @@ class AgreementReport:
     spearman: float | None
     score_by_quality: dict[int, dict[str, float]]
     gap_low_vs_top: float | None  # mean score of quality 5 minus that of quality <= 2
+    rows: list[dict[str, Any]] = field(default_factory=list)  # one per conversation (:func:`conversation_row`)
 
     def as_dict(self, rounded: bool = True) -> dict[str, Any]:
         if not rounded:
@@ -84,10 +86,31 @@ class AgreementReport:
                 "gap_low_vs_top": _round(self.gap_low_vs_top, 2)}
 
 
+def conversation_row(p: Pair, labelled: set[str]) -> dict[str, Any]:
+    """One conversation as a QA lead checks it: the machine's score, the labelled quality, and per item the
+    label (None: the item was not labelled in the file) and the machine's call, turn items as the turns each
+    marks among the turns judged; ``disagree`` lists the items where the two differ. Summed over the rows,
+    the calls give the report's counts."""
+    human_items, human_turns = L.items(p.label), L.turns(p.label)
+    items = {n: {"label": human_items[n] if n in labelled else None, "machine": bool(p.machine.items.get(n))}
+             for n in L.ITEMS}
+    turns = {}
+    for n, role in L.TURN_ITEMS.items():
+        judged = p.judged_turns.get(role, set())
+        turns[n] = {"label": sorted(human_turns[n] & judged) if n in labelled else None,
+                    "machine": sorted(p.machine.turns.get(n, set()) & judged)}
+    disagree = [n for n, c in {**items, **turns}.items() if c["label"] is not None and c["label"] != c["machine"]]
+    quality = p.label.get("quality")
+    return {"id": p.id, "score": round(p.machine.score, 2), "quality": quality if isinstance(quality, int) else None,
+            "pack": p.scored_with[0] if p.scored_with else None, "disagree": disagree, "items": items,
+            "turns": turns}
+
+
 def compare(pairs: list[Pair]) -> AgreementReport:
     items = {name: Agreement() for name in L.ITEMS}
     turns = {name: Agreement() for name in L.TURN_ITEMS}
     given = {key for p in pairs for key in p.label}
+    labelled = {n for n, key in L.ITEM_FIELDS.items() if key in given}
     scores: dict[int, list[float]] = defaultdict(list)
     for p in pairs:
         human_items, human_turns = L.items(p.label), L.turns(p.label)
@@ -107,9 +130,8 @@ def compare(pairs: list[Pair]) -> AgreementReport:
     rho = spearman(machine, quality)
     return AgreementReport(
         conversations=len(pairs),
-        items={n: _figures(a) if L.ITEM_FIELDS[n] in given else not_labelled(L.ITEM_FIELDS[n])
-               for n, a in items.items()},
-        turns={n: _figures(a) if L.ITEM_FIELDS[n] in given else not_labelled(L.ITEM_FIELDS[n])
-               for n, a in turns.items()},
+        items={n: _figures(a) if n in labelled else not_labelled(L.ITEM_FIELDS[n]) for n, a in items.items()},
+        turns={n: _figures(a) if n in labelled else not_labelled(L.ITEM_FIELDS[n]) for n, a in turns.items()},
         spearman=rho, score_by_quality=by_grade, gap_low_vs_top=mean(top) - mean(low) if low and top else None,
+        rows=[conversation_row(p, labelled) for p in pairs],
     )

@@ -170,3 +170,45 @@ def test_qa_eval_shows_items_no_line_labels_as_not_labelled(tmp_path):
     assert "0.000" not in rows["objection"] and "no line of the file gives apology_turns" in " ".join(out.stdout.split())
     data = json.loads(CliRunner().invoke(app, ["eval", str(labels), "--format", "json"]).stdout)
     assert data["items"]["objection"]["kappa"] is None and data["items"]["objection"]["not_labelled"]
+
+
+def test_qa_eval_writes_a_row_per_conversation_that_adds_up_to_the_table(tmp_path):
+    """Was: no per-conversation output, so a QA lead could neither open the conversations the machine got wrong
+    nor check a figure. The rows (JSON Lines, CSV, and in --format json) give each call; summed, the counts."""
+    rows_file = tmp_path / "rows.jsonl"
+    out = CliRunner().invoke(app, ["eval", str(SAMPLE), "--format", "json", "--per-conversation", str(rows_file)])
+    assert out.exit_code == 0, out.output
+    report = json.loads(out.stdout)
+    rows = [json.loads(x) for x in rows_file.read_text(encoding="utf-8").splitlines()]
+    assert rows == report["per_conversation"] and len(rows) == 14
+    labels = {x["id"]: x for x in map(json.loads, SAMPLE.read_text(encoding="utf-8").splitlines())}
+    assert [r["id"] for r in rows] == list(labels)
+    for item, f in report["items"].items():
+        calls = [(r["items"][item]["label"], r["items"][item]["machine"]) for r in rows]
+        assert (f["tp"], f["fp"], f["fn"]) == (calls.count((True, True)), calls.count((False, True)),
+                                               calls.count((True, False))), item
+        assert sorted(r["id"] for r in rows if item in r["disagree"]) == sorted(
+            r["id"] for r in rows if r["items"][item]["label"] != r["items"][item]["machine"])
+    for item, f in report["turns"].items():
+        assert f["tp"] == sum(len(set(r["turns"][item]["label"]) & set(r["turns"][item]["machine"])) for r in rows)
+        assert f["tp"] + f["fn"] == sum(len(r["turns"][item]["label"]) for r in rows), item
+    for r in rows:
+        assert r["quality"] == labels[r["id"]]["quality"] and isinstance(r["score"], float) and r["pack"]
+    by_grade = {q: round(sum(r["score"] for r in rows if r["quality"] == int(q)) / v["n"], 2)
+                for q, v in report["score_by_quality"].items()}
+    assert by_grade == {q: v["mean"] for q, v in report["score_by_quality"].items()}
+
+    as_csv = tmp_path / "rows.csv"
+    table = CliRunner().invoke(app, ["eval", str(SAMPLE), "--per-conversation", str(as_csv)])
+    assert table.exit_code == 0 and f"per conversation: {as_csv} (14 rows" in " ".join(table.stdout.split())
+    import csv
+    lines = list(csv.DictReader(as_csv.read_text(encoding="utf-8-sig").splitlines()))
+    assert [x["id"] for x in lines] == list(labels)
+    first = rows[0]
+    assert lines[0]["greeting_label"] == {True: "yes", False: "no"}[first["items"]["greeting"]["label"]]
+    assert lines[0]["negative_turn_label"] == " ".join(map(str, first["turns"]["negative_turn"]["label"]))
+
+
+def test_qa_eval_refuses_a_per_conversation_file_it_cannot_write_before_scoring(tmp_path):
+    out = CliRunner().invoke(app, ["eval", str(SAMPLE), "--per-conversation", str(tmp_path)])
+    assert out.exit_code == 2 and "is a folder" in out.output and "Traceback" not in out.output
