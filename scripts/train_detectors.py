@@ -235,8 +235,16 @@ def main() -> int:
         "args": {k: str(v) for k, v in vars(args).items()}, "heads": report,
         "conversations": {"train": len(train_k), "dev": len(convos) - len(train_k)},
         "seconds": round(time.time() - t0)}, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    write_training_ids(args.out, convos)
     print(f"saved {args.out} in {time.time() - t0:.0f} s")
     return 0
+
+
+def write_training_ids(out: Path, convos: list[Convo]) -> None:
+    """``training_ids.json``: the dialogue ids the heads were fitted on (``train``) and their thresholds chosen on
+    (``dev``), so that ``qa eval`` can say when labelled conversations are in-sample."""
+    ids = {split: sorted(c.id for c in convos if c.split == split) for split in ("train", "dev")}
+    (out / "training_ids.json").write_text(json.dumps(ids, ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
 
 
 def fold_of(dialogue_id: str, folds: int = FOLDS) -> int:

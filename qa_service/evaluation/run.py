@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 CORPORA = ("jddc_sample", "csds", "stc3_dch1", "mobilecs_examples")
 BATCH = 32  # conversations per pipeline call
+TRAINING_IDS = "training_ids.json"  # in a detector model's folder: the dialogue ids it was fitted and tuned on
 
 
 class Corpora(dict):
@@ -107,6 +108,18 @@ def evaluate(pipeline: Pipeline, labels_path: Path, *, data_dir: Path | None = N
             pairs.append(Pair(label["id"], label, seen, judged_turns(t), scored_with=(
                 report.rule_pack, report.rule_pack_version, report.scorecard_version)))
     return compare(pairs)
+
+
+def training_overlap(ids: list[str], model_dir: Path | None) -> dict[str, Any] | None:
+    """How many of ``ids`` the detector model in ``model_dir`` was fitted on (``train``) or had its decision
+    thresholds chosen on (``dev``), from its ``training_ids.json``; None when the model has no such list."""
+    path = Path(model_dir) / TRAINING_IDS if model_dir is not None else None
+    if path is None or not path.is_file():
+        return None
+    known = json.loads(path.read_text(encoding="utf-8"))
+    train, dev = set(known.get("train") or ()), set(known.get("dev") or ())
+    return {"conversations": len(ids), "training": sum(i in train for i in ids),
+            "threshold_tuning": sum(i in dev for i in ids), "model": str(model_dir)}
 
 
 def from_reviews(*, session: Session, period: Period, team: str | None = None, pass_mark: float = 60.0

@@ -212,3 +212,38 @@ def test_qa_eval_writes_a_row_per_conversation_that_adds_up_to_the_table(tmp_pat
 def test_qa_eval_refuses_a_per_conversation_file_it_cannot_write_before_scoring(tmp_path):
     out = CliRunner().invoke(app, ["eval", str(SAMPLE), "--per-conversation", str(tmp_path)])
     assert out.exit_code == 2 and "is a folder" in out.output and "Traceback" not in out.output
+
+
+def test_qa_eval_warns_when_labelled_conversations_are_in_the_detectors_training_data(tmp_path):
+    """Was: the golden set without --split (941 of 1,565 training conversations) and a team's labels drawn from
+    the public corpora were reported as if held out, with no word."""
+    trained = json.loads((REPO / "models" / "qa-detectors" / "training_ids.json").read_text(encoding="utf-8"))
+    lines = [json.loads(x) for x in SAMPLE.read_text(encoding="utf-8").splitlines()]  # all 14 of the dev split
+    for x, id_ in zip(lines[:3], trained["train"]):  # three of them under ids the detectors were fitted on
+        x["id"], x["split"] = id_, "train"
+    lines[3]["split"] = "test"  # (its id in dev all the same)
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines), encoding="utf-8")
+    out = CliRunner().invoke(app, ["eval", str(labels), "--format", "json"])
+    assert out.exit_code == 0, out.output
+    warning = " ".join(out.stderr.split())
+    assert "warning: 3 of 14 conversations were in the detectors' training data" in warning
+    assert "figures on them are in-sample" in warning and "11 more in the split their thresholds were chosen on" \
+        in warning and "--split test gives the held-out figures" in warning
+    assert json.loads(out.stdout)["in_sample"] == {"conversations": 14, "training": 3, "threshold_tuning": 11,
+                                                   "model": str(REPO / "models" / "qa-detectors")}
+    held_out = CliRunner().invoke(app, ["eval", str(labels), "--split", "dev", "--format", "json"])
+    assert "training data" not in held_out.stderr and "10 of 10 conversations are in the split the detectors' " \
+        "thresholds were chosen on" in " ".join(held_out.stderr.split())
+
+
+def test_qa_eval_without_a_training_list_warns_of_mixed_splits(tmp_path, monkeypatch, fresh_settings):
+    model = tmp_path / "model"  # a detector model trained before training_ids.json was written
+    model.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        (model / name).symlink_to(REPO / "models" / "qa-detectors" / name)
+    monkeypatch.setenv("QA_SCORING__DETECTOR_MODEL", str(model))
+    out = CliRunner().invoke(app, ["eval", str(SAMPLE)])
+    assert out.exit_code == 0, out.output
+    assert "warning: no --split, so the figures mix every split (the file's lines carry a split: dev 14" in \
+        " ".join(out.stderr.split())
