@@ -9,7 +9,7 @@ import sys
 from collections import Counter
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, NoReturn, Optional
 
 import typer
 from rich.console import Console
@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table
 
-from qa_service.cli.app import DataDir, app, console, err_console, runtime_for, settings_for
+from qa_service.cli.app import DataDir, app, console, err_console, settings_for
 from qa_service.evaluation.labels import ITEM_FIELDS
 
 
@@ -101,8 +101,13 @@ def evaluate(
 
 
 def _eval_reviews(period: str | None, team: str | None, data_dir: Path | None) -> None:
-    """``--from-reviews``: the machine against the review workflow's verdicts of a period, as JSON."""
+    """``--from-reviews``: the machine against the review workflow's verdicts of a period, as JSON. Refuses
+    (naming the database, password masked, the period and the team) a database that is not there or has no
+    schema (nothing is created: was, an empty one under ./qa-data), a team it does not know, and a period
+    and team with no review at all (was: zeros, exit 0)."""
+    from qa_service.errors import ConfigError
     from qa_service.evaluation.run import from_reviews as review_agreement
+    from qa_service.evaluation.run import review_scope
     from qa_service.period import parse_period
 
     if not period:
@@ -113,12 +118,54 @@ def _eval_reviews(period: str | None, team: str | None, data_dir: Path | None) -
     except ValueError as exc:
         err_console.print(f"[red]--period:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
-    rt = runtime_for(data_dir)
+    try:
+        rt, where = _review_database(data_dir)
+    except ConfigError as exc:  # a schema behind this release, or a newer release's
+        _refuse(f"qa eval --from-reviews: {exc}", 2)
+    scope = f"{p.label} ({p.start}..{p.end})" + (f", team {team!r}" if team else "")
     with rt.sessions() as s:
+        held = review_scope(session=s, team=team)
+        if not held["team_known"]:
+            known = ", ".join(held["teams"]) or "none"
+            _refuse(f"qa eval --from-reviews: no team {team!r} in the database {where} (mistyped? its teams: "
+                    f"{known})", 2)
         out = review_agreement(session=s, period=p, team=team, pass_mark=rt.settings.review.pass_mark)
-    out["period"] = p.label
+    if not out["reviews"] and not out["reviews_open"]:
+        _refuse(f"qa eval --from-reviews: no review of a conversation of {scope} in the database {where}, which "
+                f"holds {held['conversations']} conversation(s) and {held['reviews']} review(s) in all: nothing to "
+                "compare (a review counts in the period of its conversation; is this the service's database? "
+                "QA_DB__URL, else the data dir's SQLite: QA_DATA_DIR or --data-dir)", 1)
+    if not out["reviews"]:
+        err_console.print(f"warning: no review of {scope} is done yet ({out['reviews_open']} open): every figure "
+                          "is empty", markup=False, style="yellow", soft_wrap=True)
+    out.update({"period": p.label, "team": team, "database": where})
     json.dump(out, sys.stdout, ensure_ascii=False, indent=1)
     sys.stdout.write("\n")
+
+
+def _review_database(data_dir: Path | None):
+    """The Runtime of the database to read, and its URL as it may be printed: only one that exists and has a
+    schema (read-only: nothing is created); a schema behind this release is refused (``Runtime.migrate``)."""
+    from qa_service.config import masked_url
+    from qa_service.runtime import Runtime
+    from qa_service.storage.db import current_revision
+
+    settings = settings_for(data_dir)
+    where = masked_url(settings.database_url)
+    if not settings.db.url and not (settings.data_dir / "qa.sqlite3").is_file():
+        _refuse(f"qa eval --from-reviews: no database at {where} (the data dir {settings.data_dir} holds none: "
+                "QA_DATA_DIR or --data-dir the folder the service keeps its data in, or QA_DB__URL its database); "
+                "nothing was created", 2)
+    rt = Runtime(settings)  # no data dir made: the database is all it reads
+    if current_revision(rt.engine) is None:
+        _refuse(f"qa eval --from-reviews: the database {where} has no schema (no conversation was ever stored in "
+                "it): is it the service's?", 2)
+    return rt.migrate(starting=False), where
+
+
+def _refuse(message: str, code: int) -> NoReturn:
+    err_console.print(message, markup=False, style="red", soft_wrap=True)
+    raise typer.Exit(code)
 
 
 def _eval_labels(labels: Path, *, split: str | None, data: Path | None, per_conversation: Path | None,

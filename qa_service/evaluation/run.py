@@ -148,3 +148,17 @@ def from_reviews(*, session: Session, period: Period, team: str | None = None, p
             "spearman_machine_vs_final": None if rho is None else round(rho, 4),
             "dimensions": {d: tally(t) for d, t in sorted(cal.dimensions.items())},
             "rules": {r: tally(t) for r, t in sorted(cal.rules.items())}}
+
+
+def review_scope(*, session: Session, team: str | None) -> dict[str, Any]:
+    """What the database holds, for a ``--from-reviews`` that found nothing: conversations and reviews in all,
+    and whether ``team`` is a team it knows (with some that it does)."""
+    from qa_service.storage import keys as key_repo
+    from qa_service.storage import reviews as review_repo
+    from qa_service.storage import transcripts as transcript_repo
+
+    reviews = review_repo.counts(session=session)
+    return {"conversations": sum(transcript_repo.count_by_status(session=session).values()),
+            "reviews": sum(n for status, n in reviews.items() if status != "appeals_open"),
+            "team_known": team is None or key_repo.team_exists(session=session, team=team),
+            "teams": key_repo.team_ids(session=session, limit=10)}

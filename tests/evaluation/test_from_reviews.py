@@ -64,3 +64,58 @@ def test_from_reviews_counts_kept_rejected_and_missed_findings(rt):
     assert (pol["reviewed"], pol["confirmed"], pol["rejected"], pol["missed"]) == (2, 1, 1, 1)
     assert pol["precision"] == 0.5 and pol["recall"] == 0.5
     assert out["rules"]["detector.no-empathy"]["precision"] == 0.0
+
+
+def _done_review(rt, external_id: str = "R2") -> None:
+    tid = _scored(rt, external_id, report({"politeness": (70, 1.0, [finding("politeness", "general.rude-dismissive",
+                                                                             -20)])}))
+    with rt.session() as s:
+        review, _ = service.open_review(session=s, transcript_id=tid, by="qa-li")
+        service.complete(session=s, review_id=review.id, by="qa-li", comment=None, confirm_rest=True)
+
+
+def _eval(*args: str):
+    from typer.testing import CliRunner
+
+    from qa_service.cli import app
+
+    return CliRunner().invoke(app, ["eval", "--from-reviews", *args])
+
+
+def test_from_reviews_refuses_a_data_dir_with_no_database_and_creates_none(tmp_path, monkeypatch, fresh_settings):
+    """Was: run where the service's data is not (or without its QA_DB__URL), it made an empty ./qa-data/qa.sqlite3
+    and reported zero reviews, exit 0."""
+    monkeypatch.delenv("QA_DB__URL", raising=False)
+    empty = tmp_path / "elsewhere"
+    out = _eval("--period", "2026-10", "--data-dir", str(empty))
+    assert out.exit_code == 2, out.output
+    message = " ".join(out.stderr.split())
+    assert f"no database at sqlite:///{(empty / 'qa.sqlite3').resolve()}" in message and "nothing was created" in message
+    assert not empty.exists()
+    empty.mkdir()
+    (empty / "qa.sqlite3").touch()  # a file, but never a database of the service's
+    out = _eval("--period", "2026-10", "--data-dir", str(empty))
+    assert out.exit_code == 2 and "has no schema" in out.stderr
+
+
+def test_from_reviews_names_the_database_and_refuses_an_unknown_team_or_a_period_with_no_review(
+        rt, monkeypatch, fresh_settings):
+    """Was: a mistyped team and a period with no review both gave zeros, exit 0, naming no database."""
+    _done_review(rt)
+    monkeypatch.setenv("QA_DB__URL", rt.settings.db.url)
+    typo = _eval("--period", "2026-10", "--team", "aftersales")
+    assert typo.exit_code == 2, typo.output
+    assert "no team 'aftersales' in the database" in typo.stderr and "its teams: after-sales" in typo.stderr
+    none = _eval("--period", "2025-10")
+    assert none.exit_code == 1, none.output
+    said = " ".join(none.stderr.split())
+    assert "no review of a conversation of 2025-10 (2025-10-01..2025-10-31) in the database" in said
+    assert "which holds 1 conversation(s) and 1 review(s) in all" in said
+    out = _eval("--period", "2026-10", "--team", "after-sales")
+    assert out.exit_code == 0, out.output
+    import json
+
+    from qa_service.config import masked_url
+
+    got = json.loads(out.stdout)
+    assert got["reviews"] == 1 and got["team"] == "after-sales" and got["database"] == masked_url(rt.settings.db.url)
