@@ -303,8 +303,11 @@ def load_labels(path: Path, corpora: Mapping[str, Sequence[Mapping[str, Any]]] |
         data = path.read_bytes()
     except OSError as exc:
         raise LabelError(path, [f"{path}: cannot read ({exc.strerror or exc})"]) from None
+    if data.startswith(b"PK\x03\x04"):  # a zip: an .xlsx (or .docx) saved under this name
+        raise LabelError(path, [f"{path}: this is an Excel workbook (or another zip file): {ONE_A_LINE}"])
     corpora = corpora or {}
     problems: list[str] = []
+    not_json = 0  # lines that do not parse: many, and the file may be another format (_file_shape)
     out: list[dict[str, Any]] = []
     first_line: dict[str, int] = {}
     nested = 0  # lines in the rule-label format
@@ -324,6 +327,7 @@ def load_labels(path: Path, corpora: Mapping[str, Sequence[Mapping[str, Any]]] |
             rec = json.loads(line)
         except json.JSONDecodeError as exc:
             problems.append(f"{path}:{n}: not JSON ({exc.msg} at column {exc.colno})")
+            not_json += 1
             continue
         except RecursionError:
             problems.append(f"{path}:{n}: not JSON (nested too deep)")
@@ -348,12 +352,47 @@ def load_labels(path: Path, corpora: Mapping[str, Sequence[Mapping[str, Any]]] |
             else:
                 first_line[rid] = n
         out.append(rec)
+    shape = _file_shape(data) if not_json else None
+    if shape:  # one line for the file, not one per line of it
+        raise LabelError(path, [f"{path}: {shape}: {ONE_A_LINE}"])
     if out and nested == len(out):  # the whole file: say so once
         raise LabelError(path, [f"{path}: every line has its values nested under \"labels\": "
                                 f"this is {RULE_FORMAT}"])
     if problems:
         raise LabelError(path, problems)
     return out
+
+
+ONE_A_LINE = ("qa eval reads JSON Lines, one label object per line ({\"id\": \"…\", \"greeting\": true, …}; "
+              "data/golden/GUIDE.md)")
+
+
+def _file_shape(data: bytes) -> str | None:
+    """What a file whose lines do not parse as JSON most likely is, the likeliest mistakes of a team working
+    from a spreadsheet or a script: one JSON array over several lines, objects pretty-printed over several
+    lines, or a CSV / tab-separated export. None: a JSON Lines file with some bad lines (each is named).
+    Was: one "not JSON" per line (67 for a 20-label array), never saying why."""
+    text = data.decode("utf-8", errors="replace").lstrip("\ufeff").strip()
+    lines = text.count("\n") + 1
+    decoder, objects, pos = json.JSONDecoder(), [], 0
+    try:
+        while pos < len(text):
+            value, end = decoder.raw_decode(text, pos)
+            objects.append((value, "\n" in text[pos:end]))
+            pos = len(text) - len(text[end:].lstrip())
+    except (json.JSONDecodeError, RecursionError):
+        objects = []
+    if len(objects) == 1 and isinstance(objects[0][0], list):
+        return (f"the file is one JSON array of {len(objects[0][0])} entries over {lines} lines (to convert it: "
+                "jq -c '.[]' FILE > labels.jsonl)")
+    if objects and any(spread for _, spread in objects):
+        return (f"the file's {len(objects)} JSON object(s) are spread over {lines} lines (pretty-printed, e.g. "
+                "indent=2; to convert it: jq -c . FILE > labels.jsonl, or json.dumps without indent)")
+    first = text.split("\n", 1)[0]
+    if not first.lstrip().startswith(("{", "[")) and any(sep in first for sep in (",", "\t", ";")):
+        shown = first if len(first) <= 60 else first[:59] + "…"
+        return f"this looks like a CSV or spreadsheet export (first line: {shown})"
+    return None
 
 
 def _conversion_hint(data: bytes) -> str:

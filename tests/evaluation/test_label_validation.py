@@ -144,3 +144,40 @@ def test_every_golden_label_line_validates():
         lines = [x for x in (golden / name).read_text(encoding="utf-8").splitlines() if x.strip()]
         assert len(load_labels(golden / name, corpora)) == len(lines), name
     assert len(load_labels(REPO / "tests" / "data" / "golden_sample.jsonl")) == 14
+
+
+@pytest.mark.parametrize("case", ["csv", "tsv", "array", "pretty", "xlsx"])
+def test_a_file_in_another_format_gets_one_line_naming_it(tmp_path, case):
+    """Was: an Excel CSV, a JSON array or pretty-printed JSON got one "not JSON" line per line of the file (67 for
+    a three-label array), never saying what the file was or what was expected."""
+    recs = [good(id=f"t-{i}") for i in range(3)]
+    path = tmp_path / "labels.jsonl"
+    content = {
+        "csv": "id,greeting,closing,apology_turns,quality\nt-0,TRUE,TRUE,\"[2]\",4\nt-1,FALSE,TRUE,\"[]\",3\n",
+        "tsv": "id\tgreeting\tquality\nt-0\tTRUE\t4\n",
+        "array": json.dumps(recs, ensure_ascii=False, indent=1),
+        "pretty": "\n".join(json.dumps(r, ensure_ascii=False, indent=2) for r in recs),
+    }
+    if case == "xlsx":
+        path.write_bytes(b"PK\x03\x04" + b"\x00" * 40)
+    else:
+        path.write_text(content[case], encoding="utf-8")
+    expected = {"csv": "this looks like a CSV or spreadsheet export (first line: id,greeting,closing",
+                "tsv": "this looks like a CSV or spreadsheet export", "array": "the file is one JSON array of 3 entries",
+                "pretty": "the file's 3 JSON object(s) are spread over", "xlsx": "this is an Excel workbook"}[case]
+    with pytest.raises(LabelError) as err:
+        load_labels(path)
+    assert len(err.value.problems) == 1
+    assert err.value.problems[0].startswith(f"{path}: {expected}"), err.value.problems[0]
+    assert "qa eval reads JSON Lines, one label object per line" in err.value.problems[0]
+    out = CliRunner().invoke(app, ["eval", str(path)])
+    assert out.exit_code == 2 and "not JSON" not in out.output and expected in " ".join(out.output.split())
+
+
+def test_a_json_lines_file_with_a_bad_line_still_names_that_line(tmp_path):
+    """Only a file that is another format whole gets the one line; a bad line among good ones is named."""
+    path = tmp_path / "labels.jsonl"
+    path.write_text(f"{FIRST}\n{{\"id\": \"t-1\", greeting: true}}\n{line(good(id='t-2'))}\n", encoding="utf-8")
+    with pytest.raises(LabelError) as err:
+        load_labels(path)
+    assert err.value.problems == [f"{path}:2: not JSON (Expecting property name enclosed in double quotes at column 15)"]
