@@ -50,6 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from qa_service.config import ScoringSettings, get_settings  # noqa: E402
+from qa_service.errors import Invalid  # noqa: E402
 from qa_service.evaluation.labels import read_labels  # noqa: E402
 from qa_service.stats import spearman  # noqa: E402
 from qa_service.evaluation.run import BATCH, corpus_index, transcript_of  # noqa: E402
@@ -238,8 +239,12 @@ def main(argv: list[str] | None = None) -> int:
                                   "scenario selects, else QA_SCORING__DEFAULT_PACK")
     args = p.parse_args(argv)
     scoring = get_settings().scoring  # QA_SCORING__RULES_DIR and the rest, as qa score reads them
-    corpora = corpus_index(args.data)
     labels = list(read_labels(args.labels))
+    try:  # the corpora only for labels that carry no text of their own
+        corpora = corpus_index(args.data) if any(not r.get("utterances") for r in labels) else {}
+    except Invalid as exc:  # a --data folder that is not there or holds none of the corpora
+        print(exc, file=sys.stderr)
+        return 2
     graded = [r for r in labels if r.get("quality")]
     dev = [r for r in labels if r.get("split") == "dev"] if args.fit_on != "labels" else []
     shipped = Pipeline.from_settings(scoring).initialize()

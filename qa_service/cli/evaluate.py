@@ -180,8 +180,8 @@ def _eval_labels(labels: Path, *, split: str | None, data: Path | None, per_conv
     _check_writable(per_conversation)
     try:  # every line checked (turn indices against the text, given or in --data) before anything is scored
         corpora = corpus_index(data)
-        load_labels(labels, corpora)
-    except LabelError as exc:
+        load_labels(labels, corpora, require_text=True)
+    except (Invalid, LabelError) as exc:
         err_console.print(f"[red]qa eval:[/red] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(2) from None
     settings = settings_for(data_dir)

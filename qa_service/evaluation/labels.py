@@ -305,12 +305,14 @@ def load_labels(path: Path, corpora: Mapping[str, Sequence[Mapping[str, Any]]] |
         raise LabelError(path, [f"{path}: cannot read ({exc.strerror or exc})"]) from None
     if data.startswith(b"PK\x03\x04"):  # a zip: an .xlsx (or .docx) saved under this name
         raise LabelError(path, [f"{path}: this is an Excel workbook (or another zip file): {ONE_A_LINE}"])
+    given = corpora is not None and bool(getattr(corpora, "folder", None) or corpora)  # --data given (and read)
     corpora = corpora or {}
     problems: list[str] = []
     not_json = 0  # lines that do not parse: many, and the file may be another format (_file_shape)
     out: list[dict[str, Any]] = []
     first_line: dict[str, int] = {}
     nested = 0  # lines in the rule-label format
+    textless: list[tuple[int, str, bool]] = []  # (line, id, in the corpora) of lines without utterances
     for n, raw in enumerate(data.splitlines(), 1):
         if n == 1 and raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark
             raw = raw[3:]
@@ -323,28 +325,18 @@ def load_labels(path: Path, corpora: Mapping[str, Sequence[Mapping[str, Any]]] |
             break
         if not line.strip():
             continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            problems.append(f"{path}:{n}: not JSON ({exc.msg} at column {exc.colno})")
-            not_json += 1
-            continue
-        except RecursionError:
-            problems.append(f"{path}:{n}: not JSON (nested too deep)")
-            continue
-        if not isinstance(rec, dict):
-            kinds = {list: "an array", str: "a string", bool: "true/false", type(None): "null"}
-            kind = kinds.get(type(rec), "a number")
-            problems.append(f"{path}:{n}: a label line is a JSON object {{\"id\": …}}, not {kind}")
+        rec, problem = _record(line)
+        if problem is not None:
+            problems.append(f"{path}:{n}: {problem}")
+            not_json += problem.startswith("not JSON")
             continue
         nested += isinstance(rec.get("labels"), dict)
         rid = rec.get("id")
         turns = corpora.get(rid) if isinstance(rid, str) else None
         problems.extend(f"{path}:{n}: {field}: {problem}" if field else f"{path}:{n}: {problem}"
                         for field, problem in check_label(rec, turns))
-        if require_text and not rec.get("utterances") and turns is None and isinstance(rid, str):
-            problems.append(f"{path}:{n}: utterances: none, and id {_show(rid)} is in no corpus given with --data "
-                            "(give the conversation's turns in the line, or --data the folder holding it)")
+        if not rec.get("utterances") and isinstance(rid, str):
+            textless.append((n, rid, turns is not None))
         if isinstance(rid, str):
             if rid in first_line:
                 problems.append(f"{path}:{n}: id: duplicate id {_show(rid)} "
@@ -352,6 +344,8 @@ def load_labels(path: Path, corpora: Mapping[str, Sequence[Mapping[str, Any]]] |
             else:
                 first_line[rid] = n
         out.append(rec)
+    if require_text:
+        problems.extend(_without_text(path, textless, getattr(corpora, "folder", None) if given else None, given))
     shape = _file_shape(data) if not_json else None
     if shape:  # one line for the file, not one per line of it
         raise LabelError(path, [f"{path}: {shape}: {ONE_A_LINE}"])
@@ -361,6 +355,41 @@ def load_labels(path: Path, corpora: Mapping[str, Sequence[Mapping[str, Any]]] |
     if problems:
         raise LabelError(path, problems)
     return out
+
+
+def _record(line: str) -> tuple[dict[str, Any] | None, str | None]:
+    """The line's JSON object, or what is wrong with it."""
+    try:
+        rec = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return None, f"not JSON ({exc.msg} at column {exc.colno})"
+    except RecursionError:
+        return None, "not JSON (nested too deep)"
+    if not isinstance(rec, dict):
+        kinds = {list: "an array", str: "a string", bool: "true/false", type(None): "null"}
+        return None, f"a label line is a JSON object {{\"id\": …}}, not {kinds.get(type(rec), 'a number')}"
+    return rec, None
+
+
+def _without_text(path: Path, textless: list[tuple[int, str, bool]], folder: Any, given: bool) -> list[str]:
+    """Lines with no ``utterances`` whose id no corpus holds: one line when --data was not given, or when it
+    holds none of them (a wrong folder), else each by line. Was: a line each, "in no corpus given with --data"
+    even with no --data (1,565 for the golden set run from another folder)."""
+    missing = [(n, rid) for n, rid, found in textless if not found]
+    if not missing:
+        return []
+    fix = ("give each conversation's turns in its line as utterances, or --data the folder of the corpora "
+           "its id is in (the golden set's: the checkout's ../shared/data)")
+    lines = ", ".join(str(n) for n, _ in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+    if not given:
+        if len(missing) == 1:
+            return [f"{path}:{missing[0][0]}: utterances: none, and no --data was given: {fix}"]
+        return [f"{path}: {len(missing)} lines carry no utterances (lines {lines}), and no --data was given: {fix}"]
+    where = f"the corpora under --data {folder}" if folder else "the corpora given with --data"
+    if len(missing) > 1 and len(missing) == len(textless):
+        return [f"{path}: none of the {len(missing)} ids of lines without utterances is in {where} (lines {lines}; "
+                f"e.g. {_show(missing[0][1])}): a wrong --data folder, or labels of other conversations? {fix}"]
+    return [f"{path}:{n}: utterances: none, and id {_show(rid)} is in none of {where}: {fix}" for n, rid in missing]
 
 
 ONE_A_LINE = ("qa eval reads JSON Lines, one label object per line ({\"id\": \"…\", \"greeting\": true, …}; "

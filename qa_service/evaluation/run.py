@@ -29,27 +29,44 @@ TRAINING_IDS = "training_ids.json"  # in a detector model's folder: the dialogue
 
 class Corpora(dict):
     """Dialogue id → its turns, and ``sources``: id → the source its corpus files it under (``qa import`` of
-    the corpus stores it under that source, whose ``QA_PII__SOURCES`` override applies)."""
+    the corpus stores it under that source, whose ``QA_PII__SOURCES`` override applies); ``folder``: the
+    ``--data`` folder read (None: none given)."""
 
-    def __init__(self) -> None:
+    def __init__(self, folder: Path | None = None) -> None:
         super().__init__()
         self.sources: dict[str, str] = {}
+        self.folder = folder
 
 
 def corpus_index(data_dir: Path | None) -> Corpora:
-    """Dialogue id → its turns, for labels that carry no text (the golden set keeps it in the corpora)."""
-    out = Corpora()
+    """Dialogue id → its turns, for labels that carry no text (the golden set keeps it in the corpora).
+
+    Raises :class:`Invalid`, one line, for a ``data_dir`` that is not a folder or holds none of the corpora
+    (was: every label line said its id was in no corpus)."""
     if data_dir is None:
-        return out
-    for corpus in CORPORA:
-        path = Path(data_dir) / corpus / f"{corpus}.jsonl"
-        if not path.exists():
-            continue
-        with open(path, encoding="utf-8") as fh:
+        return Corpora()
+    folder = Path(data_dir)
+    if not folder.is_dir():
+        here = "" if folder.is_absolute() else f" ({folder.resolve()})"
+        raise Invalid(f"--data {folder}{here}: {'not a folder' if folder.exists() else 'no such folder'}; "
+                      f"{_CORPORA_FOLDER}", "data", loc=("data",))
+    found = [c for c in CORPORA if (folder / c / f"{c}.jsonl").is_file()]
+    if not found:
+        below = [d for d in sorted(folder.iterdir()) if d.is_dir() and any((d / c / f"{c}.jsonl").is_file()
+                                                                            for c in CORPORA)]
+        hint = f" ({below[0]} does: --data {below[0]}?)" if below else ""
+        raise Invalid(f"--data {folder}: holds none of the corpora{hint}; {_CORPORA_FOLDER}", "data", loc=("data",))
+    out = Corpora(folder)
+    for corpus in found:
+        with open(folder / corpus / f"{corpus}.jsonl", encoding="utf-8") as fh:
             for r in map(json.loads, fh):
                 out[r["id"]] = r["turns"]
                 out.sources[r["id"]] = r.get("source") or corpus
     return out
+
+
+_CORPORA_FOLDER = ("--data is the folder of the public corpora, holding "
+                   + ", ".join(f"{c}/{c}.jsonl" for c in CORPORA) + " (the checkout's ../shared/data)")
 
 
 def transcript_of(label: dict[str, Any], corpora: dict[str, list[dict[str, Any]]]) -> Transcript:

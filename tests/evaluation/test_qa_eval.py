@@ -44,15 +44,55 @@ def test_qa_eval_refuses_labels_without_text_or_a_corpus(tmp_path):
     assert out.exit_code == 2 and "utterances: none" in out.output and f"{bare}:1" in out.output
 
 
-def test_qa_eval_names_every_label_without_text_before_scoring_any(tmp_path):
+def test_qa_eval_names_the_labels_without_text_in_one_line_before_scoring_any(tmp_path):
+    """Was: a line each, saying "in no corpus given with --data" when no --data was given (the golden set run
+    without it: 1,565 lines)."""
     labels = tmp_path / "labels.jsonl"
     lines = [{"id": "u1", "greeting": True}, {"id": "u2", "greeting": False},
              {"id": "u3", "greeting": True, "utterances": [{"role": "agent", "text": "您好"}]}]
     labels.write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
     out = CliRunner().invoke(app, ["eval", str(labels)])
     assert out.exit_code == 2
-    assert f"{labels}:1: utterances" in out.output and f"{labels}:2: utterances" in out.output
-    assert f"{labels}:3" not in out.output
+    assert f"{labels}: 2 lines carry no utterances (lines 1, 2), and no --data was given" in " ".join(out.output.split())
+    assert f"{labels}:3" not in out.output and "scoring" not in out.output
+
+
+def _corpus(folder, records) -> None:
+    (folder / "csds").mkdir(parents=True)
+    (folder / "csds" / "csds.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records),
+                                               encoding="utf-8")
+
+
+def test_qa_eval_says_once_when_the_data_folder_is_wrong(tmp_path):
+    """Was: --data /nonexistent, one level too high, or holding none of the labels' conversations: one line per
+    label ("… is in no corpus given with --data"), 30 for 30 labels."""
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text("".join(json.dumps({"id": f"c-{i}", "greeting": True}) + "\n" for i in range(30)),
+                      encoding="utf-8")
+    shared = tmp_path / "shared"
+    _corpus(shared / "data", [{"id": "other", "turns": [{"role": "agent", "text": "您好"}]}])
+    for data, expected in ((tmp_path / "nowhere", f"--data {tmp_path / 'nowhere'}: no such folder"),
+                           (labels, f"--data {labels}: not a folder"),
+                           (shared, f"--data {shared}: holds none of the corpora ({shared / 'data'} does: "
+                                    f"--data {shared / 'data'}?)"),
+                           (shared / "data", f"none of the 30 ids of lines without utterances is in the corpora under "
+                                             f"--data {shared / 'data'}")):
+        out = CliRunner().invoke(app, ["eval", str(labels), "--data", str(data)])
+        said = " ".join(out.output.split())
+        assert out.exit_code == 2 and expected in said, said
+        assert said.count("qa eval:") == 1 and "problems in the labels" not in said
+        if data != shared / "data":
+            assert "holding jddc_sample/jddc_sample.jsonl, csds/csds.jsonl" in said
+
+
+def test_qa_eval_names_each_label_a_right_data_folder_lacks(tmp_path):
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text(json.dumps({"id": "c-1", "greeting": True}) + "\n" + json.dumps({"id": "c-2", "greeting": True})
+                      + "\n", encoding="utf-8")
+    _corpus(tmp_path / "data", [{"id": "c-1", "turns": [{"role": "agent", "text": "您好"}]}])
+    out = CliRunner().invoke(app, ["eval", str(labels), "--data", str(tmp_path / "data")])
+    said = " ".join(out.output.split())
+    assert out.exit_code == 2 and f"{labels}:2: utterances: none, and id \"c-2\" is in none of the corpora" in said
 
 
 def test_qa_eval_table_keeps_item_names_whole_when_written_to_a_file(monkeypatch):
