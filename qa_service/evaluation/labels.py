@@ -109,9 +109,22 @@ class LabelError(ValueError):
         super().__init__(message)
 
 
-def _show(value: Any) -> str:
+SHOWN_CHARS = 40  # of a value a message quotes
+ID_CHARS = 200  # of an id (the API's longest, QA_API__MAX_ID_CHARS's default): ids are shown whole
+
+
+def _show(value: Any, limit: int = SHOWN_CHARS) -> str:
+    """A value as a message quotes it, in at most about ``limit`` characters; a string cut short keeps its
+    closing quote. Was: every value cut at 37 characters, quote and all, so a JDDC id (41) read
+    ``"jddc-50eab875-7699-455e-a636-4ca6b78…`` and could be neither read nor copied."""
+    if isinstance(value, str):
+        return json.dumps(value if len(value) <= limit else value[:limit - 1] + "…", ensure_ascii=False)
     text = json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= 40 else text[:37] + "…"
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _show_id(value: Any) -> str:
+    return _show(value, ID_CHARS)
 
 
 def _is_int(value: Any) -> bool:
@@ -155,7 +168,7 @@ class _LabelCheck:
         if "id" not in rec:
             self.bad("id", "missing (every label line names its conversation)")
         elif not isinstance(rec["id"], str) or not rec["id"].strip():
-            self.bad("id", f"expected a non-empty string, got {_show(rec['id'])}")
+            self.bad("id", f"expected a non-empty string, got {_show_id(rec['id'])}")
         nested = isinstance(rec.get("labels"), dict)
         if nested:
             self.bad("labels", f"values nested under \"labels\" are {RULE_FORMAT}")
@@ -339,7 +352,7 @@ def load_labels(path: Path, corpora: Mapping[str, Sequence[Mapping[str, Any]]] |
             textless.append((n, rid, turns is not None))
         if isinstance(rid, str):
             if rid in first_line:
-                problems.append(f"{path}:{n}: id: duplicate id {_show(rid)} "
+                problems.append(f"{path}:{n}: id: duplicate id {_show_id(rid)} "
                                 f"(first on line {first_line[rid]})")
             else:
                 first_line[rid] = n
@@ -388,8 +401,8 @@ def _without_text(path: Path, textless: list[tuple[int, str, bool]], folder: Any
     where = f"the corpora under --data {folder}" if folder else "the corpora given with --data"
     if len(missing) > 1 and len(missing) == len(textless):
         return [f"{path}: none of the {len(missing)} ids of lines without utterances is in {where} (lines {lines}; "
-                f"e.g. {_show(missing[0][1])}): a wrong --data folder, or labels of other conversations? {fix}"]
-    return [f"{path}:{n}: utterances: none, and id {_show(rid)} is in none of {where}: {fix}" for n, rid in missing]
+                f"e.g. {_show_id(missing[0][1])}): a wrong --data folder, or labels of other conversations? {fix}"]
+    return [f"{path}:{n}: utterances: none, and id {_show_id(rid)} is in none of {where}: {fix}" for n, rid in missing]
 
 
 ONE_A_LINE = ("qa eval reads JSON Lines, one label object per line ({\"id\": \"…\", \"greeting\": true, …}; "

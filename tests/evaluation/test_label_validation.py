@@ -181,3 +181,19 @@ def test_a_json_lines_file_with_a_bad_line_still_names_that_line(tmp_path):
     with pytest.raises(LabelError) as err:
         load_labels(path)
     assert err.value.problems == [f"{path}:2: not JSON (Expecting property name enclosed in double quotes at column 15)"]
+
+
+def test_messages_show_ids_whole_and_close_the_quotes_of_cut_values(tmp_path):
+    """Was: every value cut at 37 characters with its quote left open, so a JDDC id (41 characters) read
+    "jddc-50eab875-7699-455e-a636-4ca6b78… and could not be read or copied."""
+    jddc = "jddc-50eab875-7699-455e-a636-4ca6b78191fc"
+    path = tmp_path / "labels.jsonl"
+    long_role = "客服" * 40
+    path.write_text(line(good(id=jddc)) + "\n" + line(good(id=jddc, utterances=[
+        *UTTERANCES[:3], {"role": long_role, "text": "好的"}])) + "\n", encoding="utf-8")
+    with pytest.raises(LabelError) as err:
+        load_labels(path)
+    problems = err.value.problems
+    assert f"{path}:2: id: duplicate id \"{jddc}\" (first on line 1)" in problems
+    role = next(p for p in problems if "utterances[3].role" in p)
+    assert f"\"{long_role[:39]}…\" is not one of" in role  # cut, and the quote closed
