@@ -159,6 +159,7 @@ class _LabelCheck:
         self.rec = rec
         self.out: list[tuple[str | None, str]] = []
         self.roles: list[Any] | None = None  # the conversation's turn roles, when known
+        self.texts: list[str | None] | None = None  # … and their texts
 
     def bad(self, field: str | None, problem: str) -> None:
         self.out.append((field, problem))
@@ -197,6 +198,8 @@ class _LabelCheck:
         if utterances is not None and not isinstance(utterances, list):
             self.bad("utterances", f"expected a list of {{role, text}}, got {_show(utterances)}")
         elif utterances:
+            self.texts = [u.get("text") if isinstance(u, dict) and isinstance(u.get("text"), str) else None
+                          for u in utterances]
             self.roles = roles = []
             for i, u in enumerate(utterances):
                 where = f"utterances[{i}]"
@@ -220,6 +223,7 @@ class _LabelCheck:
                     self.bad(f"{where}.asr_confidence", f"expected a number, got {_show(conf)}")
         elif corpus_turns:
             self.roles = [t.get("role") if isinstance(t, Mapping) else None for t in corpus_turns]
+            self.texts = [(t.get("text") or "") if isinstance(t, Mapping) else None for t in corpus_turns]
 
     def turn(self, where: str, value: Any, role: str) -> None:
         roles = self.roles
@@ -276,6 +280,12 @@ class _LabelCheck:
                 self.turn(f"{where}.turn", r["turn"], "agent")
             if not isinstance(r.get("quote"), str):
                 self.bad(f"{where}.quote", "missing" if "quote" not in r else f"expected a string, got {_show(r['quote'])}")
+                continue
+            turn, texts = r.get("turn"), self.texts
+            if _is_int(turn) and texts is not None and 0 <= turn < len(texts) and texts[turn] is not None \
+                    and r["quote"] not in texts[turn]:  # was: accepted, though a quote is a verbatim part of its turn
+                self.bad(f"{where}.quote", f"{_show(r['quote'])} is not in turn {turn} ({_show(texts[turn])}): "
+                                           "quote the words as the turn has them")
 
     def objections(self) -> None:
         for where, o in self.entries("objections", OBJECTION_KEYS):
@@ -342,6 +352,7 @@ def load_labels(path: Path, corpora: Mapping[str, Sequence[Mapping[str, Any]]] |
         if problem is not None:
             problems.append(f"{path}:{n}: {problem}")
             not_json += problem.startswith("not JSON")
+        if rec is None:
             continue
         nested += isinstance(rec.get("labels"), dict)
         rid = rec.get("id")
@@ -371,9 +382,20 @@ def load_labels(path: Path, corpora: Mapping[str, Sequence[Mapping[str, Any]]] |
 
 
 def _record(line: str) -> tuple[dict[str, Any] | None, str | None]:
-    """The line's JSON object, or what is wrong with it."""
+    """The line's JSON object (None: there is none) and what is wrong with it, a key given twice in one object
+    too (JSON keeps the last silently, as this did: ``"greeting": true, "greeting": false`` read as false)."""
+    twice: list[tuple[str, Any, Any]] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in items:
+            if key in out:
+                twice.append((key, out[key], value))
+            out[key] = value
+        return out
+
     try:
-        rec = json.loads(line)
+        rec = json.loads(line, object_pairs_hook=pairs)
     except json.JSONDecodeError as exc:
         return None, f"not JSON ({exc.msg} at column {exc.colno})"
     except RecursionError:
@@ -381,6 +403,9 @@ def _record(line: str) -> tuple[dict[str, Any] | None, str | None]:
     if not isinstance(rec, dict):
         kinds = {list: "an array", str: "a string", bool: "true/false", type(None): "null"}
         return None, f"a label line is a JSON object {{\"id\": …}}, not {kinds.get(type(rec), 'a number')}"
+    if twice:  # the record is still checked: every other problem of the line is named too
+        key, first, then = twice[0]
+        return rec, f"{key}: given twice in the line ({_show(first)}, then {_show(then)}): give each field once"
     return rec, None
 
 

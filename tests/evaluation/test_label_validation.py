@@ -67,6 +67,14 @@ CASES = [
      "negative_turn: unknown field (did you mean 'negative_turns'?)"),
     ("no label fields", line({"id": "t-1", "utterances": UTTERANCES}), "no label fields"),
     ("duplicate id", FIRST, "id: duplicate id \"t-0\" (first on line 1)"),
+    # Was accepted: a rude quote that is not in its turn (GUIDE.md: a verbatim part of it) …
+    ("rude quote not in its turn", line(good(rude=[{"turn": 2, "quote": "你自己看着办"}])),
+     "rude[0].quote: \"你自己看着办\" is not in turn 2 (\"抱歉，我马上帮您催一下\"): quote the words as the turn has them"),
+    # … and a key given twice, the last value kept silently
+    ("key given twice", line(good()).replace('"greeting": true', '"greeting": true, "greeting": false'),
+     "greeting: given twice in the line (true, then false): give each field once"),
+    ("key given twice in an entry", line(good(objections=[{"turns": [1], "type": "delay", "handled": "yes"}])).replace(
+        '"handled": "yes"', '"handled": "yes", "handled": "no"'), "handled: given twice in the line"),
 ]
 
 
