@@ -85,19 +85,37 @@ def evaluate(
                                                                       "verdicts instead of a label file")] = False,
     period: Annotated[Optional[str], typer.Option(help="With --from-reviews: conversations of this period")] = None,
     team: Annotated[Optional[str], typer.Option(help="With --from-reviews: only this team")] = None,
-    format: Annotated[EvalFormat, typer.Option("--format", help="table or json")] = EvalFormat.table,
+    format: Annotated[Optional[EvalFormat], typer.Option(
+        "--format", help="table or json (default: table; --from-reviews writes json)")] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Per item precision, recall, F1 (with counts) and Cohen's κ; Spearman between score and quality;
     the score by quality grade."""
-    if from_reviews:
+    from qa_service.evaluation.labels import SPLITS
+
+    if from_reviews:  # what only a label file uses is refused, not ignored (was: ignored, --format table too)
+        _refuse_unused("--from-reviews reads the review workflow's verdicts and writes JSON", {
+            "a label file": labels, "--split": split, "--data": data, "--per-conversation": per_conversation,
+            "--format table": True if format is EvalFormat.table else None})
         _eval_reviews(period, team, data_dir)
         return
+    _refuse_unused("--period and --team go with --from-reviews (a label file's conversations are all counted; "
+                   "--split chooses among them)", {"--period": period, "--team": team})
     if labels is None:
         err_console.print("[red]give a label file[/red] (or --from-reviews --period …)")
         raise typer.Exit(2)
-    _eval_labels(labels, split=split, data=data, per_conversation=per_conversation, format=format,
-                 data_dir=data_dir)
+    if split is not None and split not in SPLITS:  # was: "no labels of split 'Test'", the valid ones unsaid
+        _refuse(f"qa eval: --split {split!r} is not one of {', '.join(SPLITS)}", 2)
+    _eval_labels(labels, split=split, data=data, per_conversation=per_conversation,
+                 format=format or EvalFormat.table, data_dir=data_dir)
+
+
+def _refuse_unused(mode: str, options: dict[str, object]) -> None:
+    given = [name for name, value in options.items() if value is not None]
+    if given:
+        one = len(given) == 1
+        _refuse(f"qa eval: {mode}: {', '.join(given)} {'has' if one else 'have'} no use here (leave "
+                f"{'it' if one else 'them'} out)", 2)
 
 
 def _eval_reviews(period: str | None, team: str | None, data_dir: Path | None) -> None:

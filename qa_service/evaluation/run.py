@@ -111,8 +111,8 @@ def evaluate(pipeline: Pipeline, labels_path: Path, *, data_dir: Path | None = N
         corpora = corpus_index(data_dir)
     labels = list(labelled(labels_path, split, corpora))
     if not labels:
-        raise Invalid(f"no labels{f' of split {split!r}' if split else ''} in {labels_path}", "labels",
-                      loc=("labels",))
+        raise Invalid(f"no labels{f' of split {split!r}' if split else ''} in {labels_path}{_splits_in(labels_path)}",
+                      "labels", loc=("labels",))
     pairs = []
     for start in range(0, len(labels), BATCH):
         chunk = labels[start:start + BATCH]
@@ -125,6 +125,17 @@ def evaluate(pipeline: Pipeline, labels_path: Path, *, data_dir: Path | None = N
             pairs.append(Pair(label["id"], label, seen, judged_turns(t), scored_with=(
                 report.rule_pack, report.rule_pack_version, report.scorecard_version)))
     return compare(pairs)
+
+
+def _splits_in(path: Path) -> str:
+    """What splits the file's lines carry, for the message when none is of the one asked for."""
+    counts: dict[str, int] = {}
+    for label in read_labels(path):
+        if "split" in label:
+            counts[label["split"]] = counts.get(label["split"], 0) + 1
+    if not counts:
+        return " (no line has a split field)"
+    return " (its lines' splits: " + ", ".join(f"{k} {n}" for k, n in sorted(counts.items())) + ")"
 
 
 def training_overlap(ids: list[str], model_dir: Path | None) -> dict[str, Any] | None:

@@ -287,3 +287,27 @@ def test_qa_eval_without_a_training_list_warns_of_mixed_splits(tmp_path, monkeyp
     assert out.exit_code == 0, out.output
     assert "warning: no --split, so the figures mix every split (the file's lines carry a split: dev 14" in \
         " ".join(out.stderr.split())
+
+
+def test_qa_eval_refuses_a_split_it_does_not_know_listing_those_it_does(tmp_path):
+    """Was: --split Test (or foo) gave "no labels of split 'Test'", the valid ones unsaid."""
+    for wrong in ("Test", "foo"):
+        out = CliRunner().invoke(app, ["eval", str(SAMPLE), "--split", wrong])
+        assert out.exit_code == 2 and f"--split '{wrong}' is not one of train, dev, test" in out.stderr
+    out = CliRunner().invoke(app, ["eval", str(SAMPLE), "--split", "test"])  # a valid split the file lacks
+    assert out.exit_code == 2 and "no labels of split 'test'" in out.stderr and "its lines' splits: dev 14" in \
+        " ".join(out.stderr.split())
+
+
+def test_qa_eval_refuses_options_the_mode_does_not_use(tmp_path):
+    """Was: ignored — --format table with --from-reviews printed JSON, --period and --team without it and a label
+    file with it did nothing, exit 0."""
+    cases = [(["--from-reviews", "--period", "2026-10", "--format", "table"], "--format table has no use here"),
+             ([str(SAMPLE), "--from-reviews", "--period", "2026-10"], "a label file has no use here"),
+             (["--from-reviews", "--period", "2026-10", "--split", "test", "--data", str(tmp_path)],
+              "--split, --data have no use here"),
+             ([str(SAMPLE), "--period", "2026-10"], "--period has no use here"),
+             ([str(SAMPLE), "--team", "after-sales"], "--team has no use here")]
+    for args, expected in cases:
+        out = CliRunner().invoke(app, ["eval", *args])
+        assert out.exit_code == 2 and expected in " ".join(out.stderr.split()), (args, out.output)
