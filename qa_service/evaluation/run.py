@@ -173,6 +173,8 @@ def from_reviews(*, session: Session, period: Period, team: str | None = None, p
                 "recall": None if recall is None else round(recall, 4)}
 
     return {"reviews": n, "reviews_open": n_open, "done": a.n, "kappa_pass_fail": None if a.kappa is None else round(a.kappa, 4),
+            # κ's 2×2 table, named as GET /v1/calibration names it: κ 0.0 means little without it
+            "pass_fail": {"both_pass": a.tn, "both_fail": a.tp, "machine_only_fail": a.fp, "human_only_fail": a.fn},
             "spearman_machine_vs_final": None if rho is None else round(rho, 4),
             "dimensions": {d: tally(t) for d, t in sorted(cal.dimensions.items())},
             "rules": {r: tally(t) for r, t in sorted(cal.rules.items())}}

@@ -119,3 +119,6 @@ def test_from_reviews_names_the_database_and_refuses_an_unknown_team_or_a_period
 
     got = json.loads(out.stdout)
     assert got["reviews"] == 1 and got["team"] == "after-sales" and got["database"] == masked_url(rt.settings.db.url)
+    # κ's 2×2 table, as GET /v1/calibration gives it (was: κ alone): the machine's 70 passes, and so does the
+    # final score with the rude finding confirmed
+    assert got["pass_fail"] == {"both_pass": 1, "both_fail": 0, "machine_only_fail": 0, "human_only_fail": 0}
