@@ -64,6 +64,11 @@ def print_report(report: dict, title: str) -> None:
     gap = report["gap_low_vs_top"]
     console.print("quality 5 minus quality ≤ 2: " + (f"{gap:.2f} points" if gap is not None else
                                                       "n/a (it needs conversations rated 5 and rated ≤ 2)"))
+    if "rules_dir" in report:
+        packs = "; ".join(f"pack {name} {p['version']} #{(p['hash'] or '')[:12]} (scorecard {p['scorecard']}): "
+                          f"{p['conversations']}" for name, p in report["packs"].items())
+        console.print(f"scored with the rules in {report['rules_dir']} ({packs}); detectors: "
+                      f"{report['detector_model'] or 'none'}", soft_wrap=True, highlight=False, markup=False)
 
 
 class EvalFormat(str, Enum):
@@ -212,6 +217,9 @@ def _eval_labels(labels: Path, *, split: str | None, data: Path | None, per_conv
     report = result.as_dict(rounded=format == "json")
     report["labels"], report["split"] = str(labels), split
     report["scorers"] = pipeline.versions
+    # what scored them: two runs under different rule folders or models can be told apart afterwards
+    report["rules_dir"] = str(Path(settings.rules_dir).resolve())
+    report["detector_model"] = str(pipeline.detector.directory) if pipeline.detector is not None else None
     report["in_sample"] = _warn_in_sample(result.rows, labels, split, pipeline)
     if per_conversation is not None:
         _write_rows(per_conversation, result.rows)

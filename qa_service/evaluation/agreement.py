@@ -32,7 +32,7 @@ class Pair:
     label: dict[str, Any]
     machine: MachineView
     judged_turns: dict[str, set[int]] = field(default_factory=dict)  # role → turn indices with text
-    scored_with: tuple[str | None, str | None, str | None] | None = None  # (rule pack, its version, scorecard)
+    scored_with: tuple[str | None, ...] | None = None  # (rule pack, its version, its hash, scorecard)
 
 
 FIGURES = ("n", "tp", "fp", "fn", "tn", "precision", "recall", "f1", "kappa")
@@ -70,20 +70,21 @@ class AgreementReport:
     score_by_quality: dict[int, dict[str, float]]
     gap_low_vs_top: float | None  # mean score of quality 5 minus that of quality <= 2
     rows: list[dict[str, Any]] = field(default_factory=list)  # one per conversation (:func:`conversation_row`)
+    packs: dict[str, dict[str, Any]] = field(default_factory=dict)  # rule pack → version, scorecard, conversations
 
     def as_dict(self, rounded: bool = True) -> dict[str, Any]:
         if not rounded:
             return {"conversations": self.conversations, "items": self.items, "turns": self.turns,
                     "spearman": self.spearman,
                     "score_by_quality": {str(k): v for k, v in self.score_by_quality.items()},
-                    "gap_low_vs_top": self.gap_low_vs_top}
+                    "gap_low_vs_top": self.gap_low_vs_top, "packs": self.packs}
         return {"conversations": self.conversations,
                 "items": {n: _rounded_figures(f) for n, f in self.items.items()},
                 "turns": {n: _rounded_figures(f) for n, f in self.turns.items()},
                 "spearman": _round(self.spearman, 4),
                 "score_by_quality": {str(k): {s: _round(x, 2) if isinstance(x, float) else x for s, x in v.items()}
                                      for k, v in self.score_by_quality.items()},
-                "gap_low_vs_top": _round(self.gap_low_vs_top, 2)}
+                "gap_low_vs_top": _round(self.gap_low_vs_top, 2), "packs": self.packs}
 
 
 def conversation_row(p: Pair, labelled: set[str]) -> dict[str, Any]:
@@ -133,5 +134,17 @@ def compare(pairs: list[Pair]) -> AgreementReport:
         items={n: _figures(a) if n in labelled else not_labelled(L.ITEM_FIELDS[n]) for n, a in items.items()},
         turns={n: _figures(a) if n in labelled else not_labelled(L.ITEM_FIELDS[n]) for n, a in turns.items()},
         spearman=rho, score_by_quality=by_grade, gap_low_vs_top=mean(top) - mean(low) if low and top else None,
-        rows=[conversation_row(p, labelled) for p in pairs],
+        rows=[conversation_row(p, labelled) for p in pairs], packs=_packs(pairs),
     )
+
+
+def _packs(pairs: list[Pair]) -> dict[str, dict[str, Any]]:
+    """The rule packs the conversations were scored with: each one's version and content hash (a pack edited
+    under the same version differs in it), its scorecard, and how many conversations."""
+    out: dict[str, dict[str, Any]] = {}
+    for p in pairs:
+        if p.scored_with is not None and p.scored_with[0] is not None:
+            name, version, digest, scorecard = p.scored_with
+            out.setdefault(name, {"version": version, "hash": digest, "scorecard": scorecard, "conversations": 0})
+            out[name]["conversations"] += 1
+    return dict(sorted(out.items()))

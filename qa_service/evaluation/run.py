@@ -123,7 +123,7 @@ def evaluate(pipeline: Pipeline, labels_path: Path, *, data_dir: Path | None = N
             seen = machine.view(report.dimension_details(), [f.reason for f in report.flags], report.score,
                                 [f.as_dict() for f in report.findings])
             pairs.append(Pair(label["id"], label, seen, judged_turns(t), scored_with=(
-                report.rule_pack, report.rule_pack_version, report.scorecard_version)))
+                report.rule_pack, report.rule_pack_version, report.rule_pack_hash, report.scorecard_version)))
     return compare(pairs)
 
 

@@ -311,3 +311,31 @@ def test_qa_eval_refuses_options_the_mode_does_not_use(tmp_path):
     for args, expected in cases:
         out = CliRunner().invoke(app, ["eval", *args])
         assert out.exit_code == 2 and expected in " ".join(out.stderr.split()), (args, out.output)
+
+
+def test_qa_eval_records_the_rule_folder_packs_and_model_it_scored_with(tmp_path, monkeypatch, fresh_settings):
+    """Was: only the scorer versions, so runs under two rule folders (a pack's weights edited, its version
+    kept) could not be told apart afterwards."""
+    import re
+    import shutil
+
+    from qa_service.config import DEFAULT_RULES_DIR, get_settings
+
+    shipped = json.loads(CliRunner().invoke(app, ["eval", str(SAMPLE), "--format", "json"]).stdout)
+    assert shipped["rules_dir"] == str(DEFAULT_RULES_DIR.resolve())
+    assert shipped["detector_model"] == str(REPO / "models" / "qa-detectors")
+    general = shipped["packs"]["general"]
+    assert general["conversations"] == 14 and general["version"] and general["scorecard"] and general["hash"]
+    rules = tmp_path / "team-rules"
+    shutil.copytree(DEFAULT_RULES_DIR, rules)
+    pack = rules / "general.yaml"
+    text = pack.read_text(encoding="utf-8")
+    weights = next(line for line in text.splitlines() if line.strip().startswith("weights: {"))
+    pack.write_text(text.replace(weights, re.sub(r"sentiment: \d+", "sentiment: 0", weights)), encoding="utf-8")
+    monkeypatch.setenv("QA_SCORING__RULES_DIR", str(rules))
+    get_settings.cache_clear()  # read again, with the team's folder
+    team = CliRunner().invoke(app, ["eval", str(SAMPLE)])
+    assert team.exit_code == 0, team.output
+    said = " ".join(team.stdout.split())
+    assert f"scored with the rules in {rules} (pack general {general['version']} #" in said
+    assert f"#{general['hash'][:12]}" not in said  # the same version, other content
