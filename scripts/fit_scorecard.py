@@ -54,6 +54,7 @@ from qa_service.errors import Invalid  # noqa: E402
 from qa_service.evaluation.labels import read_labels  # noqa: E402
 from qa_service.stats import spearman  # noqa: E402
 from qa_service.evaluation.run import BATCH, corpus_index, transcript_of  # noqa: E402
+from qa_service.ingest.service import redact_unstored  # noqa: E402
 from qa_service.scoring.detectors.detector import Detector  # noqa: E402
 from qa_service.scoring.detectors.model import DetectorModel  # noqa: E402
 from qa_service.scoring.pipeline import Pipeline  # noqa: E402
@@ -140,12 +141,14 @@ def delivered(x: np.ndarray, points: dict[str, float], share: dict[str, float]) 
 
 
 def counts_of(pipeline: Pipeline, labels: list[dict], corpora, pack: str) -> tuple[list[list[float]], list[int]]:
-    """Item counts of every labelled conversation, scored with ``pack`` (whatever its scenario)."""
+    """Item counts of every labelled conversation, scored with ``pack`` (whatever its scenario) on the text the
+    service would store (personal data redacted first, as ``qa eval`` scores it)."""
     rows, quality = [], []
     compiled = pipeline.rulebook.packs[pack]
+    settings = get_settings()
     for start in range(0, len(labels), BATCH):
         chunk = labels[start:start + BATCH]
-        transcripts = [transcript_of(x, corpora) for x in chunk]
+        transcripts = [redact_unstored(transcript_of(x, corpora), settings) for x in chunk]
         contexts = pipeline.contexts(transcripts, [compiled] * len(chunk))
         for label, report in zip(chunk, pipeline.score_many(transcripts, contexts)):
             rows.append(item_counts(report))
