@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from qa_service import metrics, runtime
 from qa_service.queue.outbox import enqueue_jobs, new_job_ids
@@ -107,7 +107,7 @@ def _score_chunk(ids: list[int]) -> dict[str, int]:
         reports, errors = _score_each(rt.pipeline, transcripts)
         batched = False
     _observe_stages(reports, batched=batched)
-    retry = _store(rt, reports, errors, claimed)
+    retry = _store(rt, reports, errors, claimed)  # a report the database refuses moves to errors
     outcome["scored"] = len(reports)
     outcome["failed"] += len(errors) - len(retry)
     outcome["retried"] = len(retry)
@@ -124,7 +124,11 @@ WRITE_RETRY_S = (1, 2, 4, 8, 15)
 def _store(rt, reports: dict[int, QAReport], errors: dict[int, str], attempts: dict[int, int]) -> list[int]:
     """Store a chunk's reports and errors in one transaction (tried again while the database is away);
     returns the ids to retry. A write whose commit reached the database before the connection dropped is
-    written again as a re-score: the same report replaces itself and the figures stay right."""
+    written again as a re-score: the same report replaces itself and the figures stay right. A write the
+    database refuses for good (a permission missing, a constraint, a value a column rejects) is tried per
+    transcript (``_store_apart``): what it refuses becomes that transcript's error, retried with backoff
+    and ``failed`` with that cause in the end. Was: the job raised with nothing recorded, so the chunk
+    waited for the stale-scoring net and ended ``failed`` as "worker died mid-job"."""
     waits = list(WRITE_RETRY_S)
     while True:
         try:
@@ -132,12 +136,41 @@ def _store(rt, reports: dict[int, QAReport], errors: dict[int, str], attempts: d
                 record_reports(session=session, reports=reports)
                 return _record_errors(session, errors, attempts, rt.settings.worker.max_attempts)
         except (OperationalError, InterfaceError) as exc:
-            if not waits or not _transient(exc):
+            if not _transient(exc):
+                return _store_apart(rt, reports, errors, attempts, exc)
+            if not waits:
                 raise
             wait_s = waits.pop(0)
             log.warning("storing %d report(s) failed, the database away? (%s); trying again in %ss",
-                        len(reports), str(exc.orig or exc).splitlines()[0][:200], wait_s)
+                        len(reports), _first_line(exc), wait_s)
             time.sleep(wait_s)
+        except SQLAlchemyError as exc:
+            return _store_apart(rt, reports, errors, attempts, exc)
+
+
+def _first_line(exc: SQLAlchemyError) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    return f"{type(orig).__name__}: {str(orig).splitlines()[0][:300] if str(orig) else ''}"
+
+
+def _store_apart(rt, reports: dict[int, QAReport], errors: dict[int, str], attempts: dict[int, int],
+                 exc: SQLAlchemyError) -> list[int]:
+    """Store each report of a chunk the database refused whole in a transaction of its own; a refused one
+    leaves ``reports`` for ``errors`` with the database's reason. Then the errors, in one transaction: if
+    the database refuses that too, the job raises (the transcripts stay ``scoring`` for the stale net)."""
+    log.error("the database refused a chunk of %d report(s): %s; storing them one by one", len(reports),
+              _first_line(exc))
+    for tid in list(reports):
+        try:
+            with rt.session() as session:
+                record_reports(session=session, reports={tid: reports[tid]})
+        except SQLAlchemyError as one:
+            if isinstance(one, (OperationalError, InterfaceError)) and _transient(one):
+                raise
+            errors[tid] = f"storing its report failed: {_first_line(one)}"
+            del reports[tid]
+    with rt.session() as session:
+        return _record_errors(session, errors, attempts, rt.settings.worker.max_attempts)
 
 
 def _transient(exc: OperationalError | InterfaceError) -> bool:

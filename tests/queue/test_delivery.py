@@ -301,3 +301,66 @@ def test_the_write_is_tried_again_only_for_what_a_wait_can_mend():
     assert not _transient(sqlite_error("no such table: reports"))
     assert _transient(OperationalError("INSERT …", {}, Exception("server closed the connection unexpectedly")))
     assert _transient(InterfaceError("INSERT …", {}, Exception("connection already closed")))
+
+
+def _refuse_reports(engine, transcript_ids: list[int] | None) -> None:
+    """A trigger that refuses to store the reports of ``transcript_ids`` (all when None), as a database role
+    without INSERT on reports does (PostgreSQL: the same error code, insufficient_privilege)."""
+    from sqlalchemy import text
+
+    when = f"NEW.transcript_id IN ({', '.join(map(str, transcript_ids))})" if transcript_ids else "TRUE"
+    with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.execute(text(f"CREATE TRIGGER refuse_reports BEFORE INSERT ON reports WHEN {when} "
+                              "BEGIN SELECT RAISE(ABORT, 'permission denied for table reports'); END"))
+        else:
+            conn.execute(text(f"CREATE FUNCTION refuse_reports() RETURNS trigger AS $$ BEGIN IF {when} THEN "
+                              "RAISE EXCEPTION 'permission denied for table reports' USING ERRCODE = "
+                              "'insufficient_privilege'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql"))
+            conn.execute(text("CREATE TRIGGER refuse_reports BEFORE INSERT ON reports FOR EACH ROW "
+                              "EXECUTE FUNCTION refuse_reports()"))
+
+
+def _allow_reports(engine) -> None:
+    from sqlalchemy import text
+
+    with engine.begin() as conn:
+        conn.execute(text("DROP TRIGGER IF EXISTS refuse_reports" + (" ON reports" if engine.dialect.name != "sqlite"
+                                                                       else "")))
+        if engine.dialect.name != "sqlite":
+            conn.execute(text("DROP FUNCTION IF EXISTS refuse_reports()"))
+
+
+def test_a_report_the_database_refuses_is_that_transcripts_error_retried_then_failed(client, settings, sessions):
+    """An operator's probe: a worker whose database role lacked INSERT on reports. Each job raised with
+    nothing recorded; the chunk sat `scoring` for the stale-scoring net (6 minutes a round, the backoff never
+    used) and ended `failed` as "worker died mid-job". Now the refused report is that transcript's error,
+    retried with backoff and `failed` with the database's words in the end; the rest of its chunk is stored."""
+    from qa_service import metrics
+
+    engine = client.app.state.runtime.engine
+    ids = [item["id"] for item in client.post("/v1/transcripts/batch", json={
+        "transcripts": [transcript(f"grant-{i}") for i in range(3)]}).json()["items"]]
+    failed_before = metrics.TRANSCRIPTS.labels("failed")._value.get()
+    _refuse_reports(engine, [ids[1]])
+    try:
+        run_worker(settings, burst=True, reconcile=False)
+        rows = [_status(sessions, i) for i in ids]
+        assert [r.status for r in rows] == ["scored", "failed", "scored"]
+        assert rows[1].attempts == settings.worker.max_attempts
+        assert rows[1].last_error.startswith("storing its report failed: ")
+        assert "permission denied for table reports" in rows[1].last_error
+        assert metrics.TRANSCRIPTS.labels("failed")._value.get() - failed_before == 1
+
+        # The whole chunk refused (no INSERT at all): every one ends failed with that cause, none "died"
+        more = [item["id"] for item in client.post("/v1/transcripts/batch", json={
+            "transcripts": [transcript(f"nogrant-{i}") for i in range(2)]}).json()["items"]]
+        _allow_reports(engine)
+        _refuse_reports(engine, None)
+        run_worker(settings, burst=True, reconcile=False)
+        assert {(_status(sessions, i).status, "permission denied" in _status(sessions, i).last_error)
+                for i in more} == {("failed", True)}
+    finally:
+        _allow_reports(engine)
+    with sessions() as s:
+        assert sorted(s.scalars(select(Report.transcript_id)).all()) == [ids[0], ids[2]]
