@@ -135,6 +135,12 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(OperationalError)
     @app.exception_handler(DBAPIError)
     async def _db_down(_: Request, exc: DBAPIError) -> JSONResponse:
+        if _refused(exc):  # the service's database role lacks a grant: the operator's to fix, said in the log
+            log.error("the database refused this request's statement: %s: %s (check the grants of the role in "
+                      "QA_DB__URL)", type(exc.orig).__name__, str(exc.orig).splitlines()[0])
+            return JSONResponse({"detail": "the database refused the request (a configuration problem on the "
+                                           "server, named in its log); nothing was changed: retry later"},
+                                status_code=503, headers={"Retry-After": "30"})
         if isinstance(exc, OperationalError) or exc.connection_invalidated:
             log.warning("database unavailable: %s", exc.orig)
             return JSONResponse({"detail": "database unavailable; retry later"}, status_code=503,
@@ -162,6 +168,14 @@ def install(app: FastAPI) -> None:
         if _ui_page(request) and exc.status_code in (404, 422):
             return ui_error(exc.status_code, "没有这个页面" if exc.detail == "Not Found" else str(exc.detail))
         return await http_exception_handler(request, exc)
+
+
+def _refused(exc: DBAPIError) -> bool:
+    """A statement the database refuses for want of a grant (PostgreSQL's insufficient_privilege, SQLite's
+    read-only file), as opposed to one it could not run now. Was: a bare 500 and a traceback with the
+    statement's parameters in the log, /readyz still saying ready."""
+    orig = exc.orig
+    return getattr(orig, "sqlstate", None) == "42501" or "readonly database" in str(orig)
 
 
 def _unreadable_body(cause: BaseException | None) -> JSONResponse | None:
