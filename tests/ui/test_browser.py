@@ -261,7 +261,7 @@ def test_assign_deals_out_exactly_the_filtered_rows_shown(server, page):
     page.fill("form.assign input[name=reviewers]", "qa-filtered")
     with page.expect_navigation():
         page.click("form.assign button")
-    assert f"已分配 {shown} 条" in page.inner_text("#msg")
+    page.locator("#msg", has_text=f"已分配 {shown} 条").wait_for(timeout=5000)  # said just after the reload
     got = page.request.get(f"{server['url']}/v1/reviews?assigned_to=qa-filtered&status=all&limit=200").json()
     assert got["total"] == shown and all(r["severity"] in ("major", "critical") for r in got["items"])
     assert page.js_errors == []
@@ -348,3 +348,41 @@ def test_a_manual_finding_needs_its_points(server, page):
     assert page.locator("form.manual-form input[name=points][required]").count() == 1
     page.reload()
     assert page.locator("li.manual").count() == before
+
+
+def _longest_open_review(server, page) -> str:
+    """The path of the open review's transcript with the most findings."""
+    items = page.request.get(f"{server['url']}/v1/reviews?status=open&limit=200").json()["items"]
+    sizes = {r["transcript_id"]: len(page.request.get(f"{server['url']}/v1/reviews/{r['id']}").json()["findings"])
+             for r in items}
+    return f"/ui/transcripts/{max(sizes, key=sizes.get)}"
+
+
+def test_a_verdict_keeps_the_reviewers_place(server, page):
+    """Each verdict reloaded the page: the findings panel jumped back to the top, focus went back to the
+    start of the page (a keyboard user tabbed 50 stops back to the next finding) and nothing said that the
+    verdict was saved. The panel's scroll and the focus are where they were, and #msg says 已保存."""
+    page.goto(server["url"] + _longest_open_review(server, page))
+    page.fill("#qa-user", "qa-place")
+    page.dispatch_event("#qa-user", "change")
+    buttons = page.locator("li.finding-item button[data-verdict=confirmed]")
+    assert buttons.count() >= 6
+    button = buttons.nth(buttons.count() - 2)
+    key = button.locator("xpath=ancestor::li[1]").get_attribute("data-key")
+    button.focus()  # scrolls the panel down to it, as tabbing there does
+    before = page.evaluate("document.querySelector('.panel').scrollTop")
+    assert before > 300, "the panel does not scroll: no finding far down it"
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    page.locator("#msg", has_text="已保存").wait_for(timeout=5000)
+    assert "机检正确" in page.inner_text("#msg") and "error" not in (page.get_attribute("#msg", "class") or "")
+    assert page.get_attribute("#msg", "role") == "status"
+    after = page.evaluate("document.querySelector('.panel').scrollTop")
+    assert abs(after - before) <= 5, (before, after)
+    focused = page.evaluate("""() => { const el = document.activeElement;
+        return [el.tagName, el.dataset.verdict, el.closest('li') && el.closest('li').dataset.key]; }""")
+    assert focused == ["BUTTON", "confirmed", key]
+    assert "机检正确 · qa-place" in page.locator(f"li[data-key='{key}'] .state").inner_text()
+    page.keyboard.press("Tab")  # the next stop is the next control in the panel, not the page's header
+    assert page.evaluate("!!document.activeElement.closest('.panel')")
+    assert page.js_errors == []

@@ -1,4 +1,4 @@
-// qa_service UI: actions call the JSON API (/v1/...), then reload; charts use plotly.js.
+// qa_service UI: actions call the JSON API (/v1/...), then reload where the reviewer was; charts use plotly.js.
 (function () {
   "use strict";
   // With access control on, the server names the actor from the login: no user box, `by` left out.
@@ -102,15 +102,20 @@
   const reviewId = layout ? layout.dataset.review : "";
   const transcriptId = layout ? layout.dataset.transcript : "";
 
+  // Each action says what it saved (#msg, a status region: a screen reader hears it after the reload).
+  const titleOf = (el) => { const head = el.closest("li, tr"); const b = head && head.querySelector(".head b");
+                            return b ? b.textContent.trim() : ""; };
   const actions = {
     "verdict": async (el) => {
       const item = el.closest("li");
       const comment = item.querySelector(".verdict-comment");
       await api("PUT", `/v1/reviews/${reviewId}/findings/${el.dataset.finding}/verdict`,
                 {verdict: el.dataset.verdict, comment: comment && comment.value || null, by: user()});
+      return `已保存：${el.dataset.verdict === "confirmed" ? "机检正确" : "机检错误"}（${titleOf(el)}）`;
     },
     "remove-manual": async (el) => {
       await api("DELETE", `/v1/reviews/${reviewId}/manual-findings/${el.dataset.manual}` + (userBox ? `?by=${encodeURIComponent(user())}` : ""));
+      return `已删除人工补充（${titleOf(el)}）`;
     },
     "complete": async (el) => {
       // take_over only from the button that says so (a review assigned to someone else: transcript.html)
@@ -118,18 +123,22 @@
       const body = {confirm_rest: true, comment: comment.value || null, by: user()};
       if (el.dataset.takeOver) body.take_over = true;
       await api("POST", `/v1/reviews/${reviewId}/complete`, body);
+      return "已保存：复核已完成";
     },
     "take-over": async () => {
       await api("POST", `/v1/reviews/${reviewId}/take-over`, {by: user()});
+      return "已接手复核";
     },
     "open-review": async () => {
       await api("POST", "/v1/reviews", {transcript_id: Number(transcriptId), by: user()});
+      return "已加入复核队列";
     },
     "decide": async (el) => {
       const row = el.closest("tr, li");
       const comment = row && row.querySelector(".decision-comment");
       await api("POST", `/v1/appeals/${el.dataset.appeal}/decision`,
                 {decision: el.dataset.decision, comment: comment && comment.value || null, by: user()});
+      return `已保存：申诉 #${el.dataset.appeal} ${el.dataset.decision === "accepted" ? "成立" : "驳回"}`;
     },
   };
 
@@ -145,6 +154,7 @@
         dimension: f.get("dimension"), utterance_index: Number(f.get("utterance_index")),
         quote: f.get("quote") || null, points: Number(f.get("points")), message: f.get("message"),
         rule_id: f.get("rule_id") || null, fatal: f.get("fatal") === "on", by: user()});
+      return `已保存：人工补充（${f.get("message")}）`;
     },
     "appeal": async (form) => {
       const f = new FormData(form);
@@ -152,6 +162,7 @@
       if (form.dataset.finding) body.finding_id = Number(form.dataset.finding);
       else body.manual_finding_id = Number(form.dataset.manual);
       await api("POST", `/v1/reviews/${reviewId}/appeals`, body);
+      return `已提交申诉（${titleOf(form)}）`;
     },
     "assign": async (form) => {
       // Exactly the rows this page shows (every filter applied), those not yet assigned: never more.
@@ -162,16 +173,74 @@
         .slice(0, limit);
       if (!ids.length) { say("本页没有未分配的复核", true); throw new Error("nothing to assign"); }
       const out = await api("POST", "/v1/reviews/assign", {reviewers, mode: "round_robin", review_ids: ids, by: user()});
-      sessionStorage.setItem("qa-msg", `已分配 ${Object.keys(out.assigned).length} 条`);
+      return `已分配 ${Object.keys(out.assigned).length} 条`;
     },
   };
+
+  // After an action the page reloads (scores, states and highlights as the server now computes them), and
+  // the reviewer keeps their place: the findings panel's and the page's scroll, the focus on the same
+  // control (found again by its finding's data-key and its own data-* attributes; else the finding itself),
+  // and what was saved is said in #msg. Was: the panel jumped to the top, focus went back to the start of the
+  // page and nothing said the verdict was saved.
+  const PLACE = "qa-place";
+  const here = () => location.pathname + location.search;
+  const dataAttrs = (node) => [...node.attributes].filter((a) => a.name.startsWith("data-") && a.name !== "data-busy")
+    .map((a) => `[${a.name}="${CSS.escape(a.value)}"]`).join("");
+
+  function selectorOf(el) {
+    if (!el || !el.tagName || el === document.body) return null;
+    if (el.id) return "#" + CSS.escape(el.id);
+    let sel = el.tagName.toLowerCase() + dataAttrs(el) + (el.name ? `[name="${CSS.escape(el.name)}"]` : "");
+    const form = el.closest("form[data-action]");
+    if (form && form !== el) sel = "form" + dataAttrs(form) + " " + sel;
+    const holder = el.closest("[data-key]");
+    if (holder && holder !== el) sel = `[data-key="${CSS.escape(holder.dataset.key)}"] ` + sel;
+    return sel;
+  }
+
+  function remember(el, message) {
+    const panel = document.querySelector(".panel");
+    const holder = el.closest("[data-key]");
+    sessionStorage.setItem(PLACE, JSON.stringify({
+      path: here(), message: message || "已保存", panel: panel ? panel.scrollTop : null, y: window.scrollY,
+      focus: selectorOf(el), key: holder ? holder.dataset.key : null, top: el.getBoundingClientRect().top}));
+    history.scrollRestoration = "manual";  // the page's scroll is put back here, with the panel's
+  }
+
+  function restore() {
+    const raw = sessionStorage.getItem(PLACE);
+    if (!raw) return;
+    sessionStorage.removeItem(PLACE);
+    let place;
+    try { place = JSON.parse(raw); } catch (e) { return; }
+    history.scrollRestoration = "auto";
+    if (place.path === here()) {
+      const panel = document.querySelector(".panel");
+      if (panel && place.panel !== null) panel.scrollTop = place.panel;
+      window.scrollTo(0, place.y);
+      let el = place.focus && document.querySelector(place.focus);
+      if (!el || el.disabled || el.closest("[hidden]")) el = place.key && document.querySelector(`[data-key="${CSS.escape(place.key)}"]`);
+      if (el) {
+        if (el.tabIndex < 0 && !el.hasAttribute("tabindex")) el.tabIndex = -1;
+        el.focus({preventScroll: true});
+        // the same control at the same height as before, should something above it have grown or shrunk
+        const shift = el.getBoundingClientRect().top - place.top;
+        if (Math.abs(shift) > 1) {
+          if (panel && panel.contains(el) && panel.scrollHeight > panel.clientHeight) panel.scrollTop += shift;
+          else window.scrollBy(0, shift);
+        }
+      }
+    }
+    // a moment after the page is drawn: a status region announces what changes in it, not what it held at load
+    setTimeout(() => say(place.message), 150);
+  }
 
   document.addEventListener("click", async (ev) => {
     const el = ev.target.closest("button[data-action]");
     if (!el || !actions[el.dataset.action]) return;
     ev.preventDefault();
     el.disabled = true;
-    try { await actions[el.dataset.action](el); location.reload(); } catch (e) { el.disabled = false; }
+    try { remember(el, await actions[el.dataset.action](el)); location.reload(); } catch (e) { el.disabled = false; }
   });
 
   // One request per form at a time: a double click or a second Enter posted twice (a manual finding
@@ -187,11 +256,13 @@
     ev.preventDefault();
     if (form.dataset.busy) return;
     hold(form, true);
-    try { await forms[form.dataset.action](form); location.reload(); } catch (e) { hold(form, false); }
+    try {
+      remember(ev.submitter || form, await forms[form.dataset.action](form));
+      location.reload();
+    } catch (e) { hold(form, false); }
   });
 
-  const pending = sessionStorage.getItem("qa-msg");
-  if (pending) { say(pending); sessionStorage.removeItem("qa-msg"); }
+  restore();
 
   // Evidence <-> finding: clicking a highlight shows its finding, and the other way round.
   function flash(el) { el.classList.add("flash"); el.scrollIntoView({block: "center", behavior: "smooth"});
