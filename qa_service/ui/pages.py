@@ -39,6 +39,7 @@ from qa_service.ui.render import HERE, page
 router = APIRouter(prefix="/ui", include_in_schema=False)
 QUEUE_STATUSES = ("open", "queued", "in_review", "done", "all")
 QUEUE_REASONS = (SAMPLE_REASON, MANUAL_REASON)  # besides the flags, as /v1/reviews takes them
+QUEUE_PAGE_MAX = 500  # rows a queue page lists at most: 分配 deals out at most that many (the rows shown)
 TRUE, FALSE = ("true", "1", "on", "yes", "y", "t"), ("false", "0", "off", "no", "n", "f")  # as pydantic reads a bool
 STATIC = {"ui.css": (HERE / "static" / "ui.css", "text/css"), "ui.js": (HERE / "static" / "ui.js", "text/javascript"),
           "live.js": (HERE / "static" / "live.js", "text/javascript")}
@@ -136,7 +137,7 @@ def queue_page(request: Request, session: SessionDep, settings: SettingsDep, me:
                status: str = "open", team: str | None = None, agent_id: str | None = None, rule: str | None = None,
                reason: str | None = None, severity: str | None = None, period: str | None = None,
                score_min: str | None = None, score_max: str | None = None, assigned_to: str | None = None,
-               unassigned: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50,
+               unassigned: str | None = None, limit: Annotated[int, Query(ge=1, le=QUEUE_PAGE_MAX)] = 50,
                offset: Annotated[int, Query(ge=0, le=OFFSET_MAX)] = 0
                ) -> HTMLResponse:
     """复核队列 with the API's filters; each row opens the transcript. A filter it cannot apply is said, and
@@ -175,7 +176,8 @@ def queue_page(request: Request, session: SessionDep, settings: SettingsDep, me:
 
     return page(request, "queue.html", "queue", session, me,
                 items=[presenters.review_summary(r, t) for r, t in rows], total=total, f=type("F", (), shown),
-                reasons=labels.REASONS, limit=limit, offset=offset, query=query, error=error)
+                reasons=labels.REASONS, limit=limit, offset=offset, query=query, error=error,
+                assign_max=QUEUE_PAGE_MAX)
 
 
 def _time(ms: int | None) -> str | None:

@@ -386,3 +386,36 @@ def test_a_verdict_keeps_the_reviewers_place(server, page):
     page.keyboard.press("Tab")  # the next stop is the next control in the panel, not the page's header
     assert page.evaluate("!!document.activeElement.closest('.panel')")
     assert page.js_errors == []
+
+
+def test_assign_reads_its_count_or_says_what_is_wrong(server, page):
+    """分配's 前 N 条 read `Number(value) || 50`: a full-width ２ (what a Chinese IME types), "abc" or 0 dealt out
+    every row listed. A full-width number is read as the number; empty, 0 or past the most a page lists is
+    an error naming the field, and nothing is assigned."""
+    base = f"{server['url']}/v1/reviews?status=all&limit=200&assigned_to="
+    page.goto(f"{server['url']}/ui/queue?unassigned=true&limit=6")
+    assert page.locator("#queue tr[data-unassigned]").count() >= 3
+    box = page.locator("form.assign input[name=limit]")
+    assert (box.get_attribute("type"), box.get_attribute("min"), box.get_attribute("max")) == ("number", "1", "500")
+    page.fill("#qa-user", "qa-li")
+    page.fill("form.assign input[name=reviewers]", "qa-count")
+    for value in ("", "0", "501", "2.5"):
+        box.fill(value)
+        page.click("form.assign button")
+        page.locator("#msg.error", has_text="前 N 条：请输入 1–500 的整数").wait_for(timeout=5000)
+        assert box.get_attribute("aria-invalid") == "true" and page.evaluate("document.activeElement.name") == "limit"
+        page.evaluate("document.getElementById('msg').textContent = ''")
+    assert page.request.get(base + "qa-count").json()["total"] == 0
+    box.fill("50")
+    page.fill("form.assign input[name=reviewers]", " ")
+    page.click("form.assign button")
+    page.locator("#msg.error", has_text="给复核员：请填写").wait_for(timeout=5000)
+    page.fill("form.assign input[name=reviewers]", "qa-count")
+    box.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.insert_text("２")  # as a Chinese IME commits it
+    with page.expect_navigation():
+        page.click("form.assign button")
+    page.locator("#msg", has_text="已分配 2 条").wait_for(timeout=5000)
+    assert page.request.get(base + "qa-count").json()["total"] == 2
+    assert page.js_errors == []

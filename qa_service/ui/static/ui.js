@@ -142,6 +142,25 @@
     },
   };
 
+  // A form's field that will not do: said in the message bar (naming the field), marked, and focused.
+  function refuse(field, text) {
+    say(text, true);
+    field.setAttribute("aria-invalid", "true");
+    field.focus();
+    throw new Error(text);
+  }
+
+  document.addEventListener("input", (ev) => { if (ev.target.removeAttribute) ev.target.removeAttribute("aria-invalid"); });
+
+  // A whole number within the field's min–max, full-width digits (a Chinese IME's ２) read as digits; else null.
+  function wholeNumber(field) {
+    const raw = String(field.value).trim().replace(/[０-９]/g, (c) => String.fromCharCode(c.charCodeAt(0) - 0xFEE0));
+    if (field.validity && field.validity.badInput) return null;
+    if (!/^\d+$/.test(raw)) return null;
+    const n = Number(raw);
+    return n >= Number(field.min || 1) && n <= Number(field.max || Infinity) ? n : null;
+  }
+
   const forms = {
     "add-manual": async (form) => {
       const f = new FormData(form);
@@ -167,8 +186,11 @@
     "assign": async (form) => {
       // Exactly the rows this page shows (every filter applied), those not yet assigned: never more.
       const f = new FormData(form);
-      const reviewers = String(f.get("reviewers")).split(/[,，\s]+/).filter(Boolean);
-      const limit = Number(f.get("limit")) || 50;
+      const reviewers = String(f.get("reviewers")).split(/[,，\s\u3000]+/).filter(Boolean);
+      if (!reviewers.length) refuse(form.elements.reviewers, "给复核员：请填写至少一位复核员的名字");
+      // Was `Number(limit) || 50`: a full-width ２, "abc" or 0 dealt out every row listed.
+      const limit = wholeNumber(form.elements.limit);
+      if (limit === null) refuse(form.elements.limit, `前 N 条：请输入 1–${form.elements.limit.max} 的整数`);
       const ids = [...document.querySelectorAll("#queue tr[data-unassigned]")].map(tr => Number(tr.dataset.review))
         .slice(0, limit);
       if (!ids.length) { say("本页没有未分配的复核", true); throw new Error("nothing to assign"); }
