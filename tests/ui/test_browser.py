@@ -419,3 +419,29 @@ def test_assign_reads_its_count_or_says_what_is_wrong(server, page):
     page.locator("#msg", has_text="已分配 2 条").wait_for(timeout=5000)
     assert page.request.get(base + "qa-count").json()["total"] == 2
     assert page.js_errors == []
+
+
+CHARTS = ("chart-trend", "chart-agents", "chart-radar", "chart-findings")
+
+
+def test_charts_offer_no_upload_and_add_no_tab_stops(server, page):
+    """Every chart's modebar offered "Share chart…" (an upload of the chart's data to Plotly Cloud) and
+    ten English-named buttons, 38 Tab stops on the dashboard. No modebar, nothing to upload."""
+    page.goto(f"{server['url']}/ui/")
+    for chart in CHARTS:
+        page.wait_for_selector(f"#{chart} .main-svg", timeout=15000)
+    page.goto(server["url"] + _longest_open_review(server, page))
+    page.wait_for_selector("#sentiment-chart .main-svg", timeout=15000)
+    for path, charts in (("/ui/", CHARTS), (page.url.split(server["url"])[1], ("sentiment-chart",))):
+        page.goto(server["url"] + path)
+        for chart in charts:
+            page.wait_for_selector(f"#{chart} .main-svg", timeout=15000)
+            ctx = page.evaluate("(id) => { const c = document.getElementById(id)._context;"
+                                "return [c.showSendToCloud, c.displayModeBar]; }", chart)
+            assert ctx == [False, False], (path, chart, ctx)
+        assert page.locator(".modebar-btn").count() == 0
+        focusable = page.evaluate("() => [...document.querySelectorAll("
+                                  "'.js-plotly-plot a, .js-plotly-plot button, .js-plotly-plot [tabindex]')]"
+                                  ".filter(e => e.tabIndex >= 0).length")
+        assert focusable == 0, path
+    assert page.js_errors == []

@@ -323,7 +323,11 @@
 
   // Charts
   if (!window.Plotly) return;
-  const cfg = {displaylogo: false, responsive: true};
+  // No modebar: plotly's offered "Share chart…" (an upload to Plotly Cloud: QA data leaving the site) and ten
+  // English-named buttons per chart, 38 Tab stops on the dashboard. Each chart's heading has its own
+  // 下载图片 button instead (below), and a table of its values (dashboard.html, _charts.html).
+  const cfg = {displaylogo: false, responsive: true, showSendToCloud: false, displayModeBar: false,
+               modeBarButtonsToRemove: ["sendDataToCloud"]};
   const base = {margin: {l: 50, r: 20, t: 40, b: 40}, font: {family: "PingFang SC, Microsoft YaHei, sans-serif"}};
   const senti = document.getElementById("sentiment-data");
   if (senti) {
@@ -333,6 +337,10 @@
       yaxis: {range: [-1.05, 1.05], title: {text: "负面 ← → 正面"}}, xaxis: {title: {text: "语句 #"}},
       margin: {l: 50, r: 10, t: 30, b: 35}}, cfg);
   }
+  document.querySelectorAll("button[data-chart-png]").forEach((b) => b.addEventListener("click", () => {
+    const chart = document.getElementById(b.dataset.chartPng);
+    if (chart && chart.data) Plotly.downloadImage(chart, {format: "png", filename: b.dataset.chartPng});
+  }));
   // Plotly reads <b>, <br>, &...; in labels as markup: user content (agent ids, messages) is escaped.
   const esc = (x) => String(x).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
   const short = (x, n) => (x.length > n ? x.slice(0, n) + "…" : x);
