@@ -32,7 +32,7 @@ from qa_service.scoring.titles import title
 from qa_service.storage import dashboard as dash_repo
 from qa_service.storage import reviews as review_repo
 from qa_service.storage import transcripts as transcript_repo
-from qa_service.ui import labels
+from qa_service.ui import charts, labels
 from qa_service.ui.highlight import Mark, segments
 from qa_service.ui.render import HERE, page
 
@@ -119,6 +119,7 @@ def dashboard_page(request: Request, runtime: RuntimeDep, session: ReadSessionDe
             intervention = {k: v for k, v in intervention.items() if k == team}
     sla_h = runtime.settings.live.intervention_sla.total_seconds() / 3600
     return page(request, "dashboard.html", "dashboard", session, me, data=data, chart_data=chart_data, period=label,
+                alternatives=charts.dashboard(chart_data) if chart_data else {},
                 agent_id=agent_id, error=error, kappa=kappa, calibrates=calibrates, intervention=intervention, sla_label=f"{sla_h:g} 小时")
 
 
@@ -256,7 +257,8 @@ def transcript_page(transcript_id: RowId, request: Request, session: SessionDep,
                        and unappealable("", points=m.points, fatal=m.fatal) is None for m in review.manual_findings}
     return page(request, "transcript.html", "queue", session, me, t=t, review=review, report=report,
                 findings=findings, bubbles=bubbles, marks=marks, rejected=rejected, dims=dims,
-                trajectory=trajectory, appealable=appealable)
+                trajectory=trajectory, trajectory_alt=charts.trajectory(trajectory) if trajectory else None,
+                appealable=appealable)
 
 
 @router.get("/appeals", response_class=HTMLResponse)

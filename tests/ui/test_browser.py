@@ -445,3 +445,22 @@ def test_charts_offer_no_upload_and_add_no_tab_stops(server, page):
                                   ".filter(e => e.tabIndex >= 0).length")
         assert focusable == 0, path
     assert page.js_errors == []
+
+
+def test_chart_series_differ_by_more_than_colour_and_download_as_png(server, page):
+    """The trend's teams and the radar's agent and team mean differed only by colour; with plotly's modebar
+    gone, each chart's heading offers its PNG (下载图片, named for its chart)."""
+    page.goto(f"{server['url']}/ui/")
+    for chart in CHARTS:
+        page.wait_for_selector(f"#{chart} .main-svg", timeout=15000)
+    looks = "(id) => document.getElementById(id).data.map(t => [t.marker.symbol, t.line.dash])"
+    trend = page.evaluate(looks, "chart-trend")
+    assert len(trend) >= 2 and len({tuple(t) for t in trend}) == len(trend), trend
+    radar = page.evaluate(looks, "chart-radar")
+    assert radar[0][0] != radar[1][0] and radar[0][1] != radar[1][1], radar
+    button = page.locator("button[data-chart-png=chart-radar]")
+    assert button.get_attribute("aria-label").startswith("下载图片（PNG）：技能雷达图")
+    with page.expect_download() as got:
+        button.click()
+    assert got.value.suggested_filename == "chart-radar.png"
+    assert page.js_errors == []

@@ -328,14 +328,18 @@
   // 下载图片 button instead (below), and a table of its values (dashboard.html, _charts.html).
   const cfg = {displaylogo: false, responsive: true, showSendToCloud: false, displayModeBar: false,
                modeBarButtonsToRemove: ["sendDataToCloud"]};
-  const base = {margin: {l: 50, r: 20, t: 40, b: 40}, font: {family: "PingFang SC, Microsoft YaHei, sans-serif"}};
+  // The titles are the pages' headings (each chart's <h2>, read by screen readers too), not drawn again.
+  const base = {margin: {l: 50, r: 20, t: 16, b: 40}, font: {family: "PingFang SC, Microsoft YaHei, sans-serif"}};
+  // Series told apart by more than colour: each its own marker symbol and line dash.
+  const SYMBOLS = ["circle", "square", "diamond", "triangle-up", "x", "cross", "star", "triangle-down"];
+  const DASHES = ["solid", "dash", "dot", "dashdot", "longdash", "longdashdot"];
   const senti = document.getElementById("sentiment-data");
   if (senti) {
     const d = JSON.parse(senti.textContent);
     Plotly.newPlot("sentiment-chart", [{x: d.seq, y: d.valence, mode: "lines+markers", name: "客户情绪",
-      line: {color: "#3370ff"}}], {...base, title: {text: "客户情绪轨迹", font: {size: 13}},
+      line: {color: "#3370ff"}}], {...base,
       yaxis: {range: [-1.05, 1.05], title: {text: "负面 ← → 正面"}}, xaxis: {title: {text: "语句 #"}},
-      margin: {l: 50, r: 10, t: 30, b: 35}}, cfg);
+      margin: {l: 50, r: 10, t: 10, b: 35}}, cfg);
   }
   document.querySelectorAll("button[data-chart-png]").forEach((b) => b.addEventListener("click", () => {
     const chart = document.getElementById(b.dataset.chartPng);
@@ -348,24 +352,28 @@
   if (dash) {
     const d = JSON.parse(dash.textContent);
     const low = Math.min(...d.agents.map(a => a.mean), 100);
-    Plotly.newPlot("chart-trend", d.trend.map(t => ({x: t.days, y: t.mean, mode: "lines+markers", name: esc(t.team),
-      text: t.n.map(n => `${n} 通`)})), {...base, title: {text: "团队质检均分趋势"}, yaxis: {title: {text: "均分"}}}, cfg);
+    Plotly.newPlot("chart-trend", d.trend.map((t, i) => ({x: t.days, y: t.mean, mode: "lines+markers", name: esc(t.team),
+      text: t.n.map(n => `${n} 通`), marker: {symbol: SYMBOLS[i % SYMBOLS.length], size: 7},
+      line: {dash: DASHES[i % DASHES.length]}})),
+      {...base, yaxis: {title: {text: "均分"}}, xaxis: {tickformat: "%m-%d", hoverformat: "%Y-%m-%d"}}, cfg);
     Plotly.newPlot("chart-agents", [{type: "bar", x: d.agents.map(a => esc(a.agent_id)), y: d.agents.map(a => a.mean),
       text: d.agents.map(a => `n=${a.n}`), marker: {color: "#3370ff"}}],
-      {...base, title: {text: "坐席质检均分对比"}, margin: {l: 50, r: 20, t: 40, b: 110},
+      {...base, margin: {l: 50, r: 20, t: 16, b: 110},
        yaxis: {title: {text: "均分"}, range: [Math.max(0, Math.floor(low) - 5), 100.5]}, xaxis: {tickangle: -40}}, cfg);
     if (d.radar) {
       const close = (xs) => xs.concat(xs.slice(0, 1));
       Plotly.newPlot("chart-radar", [
-        {type: "scatterpolar", r: close(d.radar.agent), theta: close(d.radar.labels), fill: "toself", name: esc(d.radar.agent_id)},
-        {type: "scatterpolar", r: close(d.radar.team_mean), theta: close(d.radar.labels), name: `${esc(d.radar.team)} 均值`}],
-        {...base, title: {text: `技能雷达图：${esc(d.radar.agent_id)}`}, polar: {radialaxis: {range: [0, 100]}}}, cfg);
+        {type: "scatterpolar", r: close(d.radar.agent), theta: close(d.radar.labels), fill: "toself", name: esc(d.radar.agent_id),
+         mode: "lines+markers", marker: {symbol: "circle", size: 7}, line: {dash: "solid"}},
+        {type: "scatterpolar", r: close(d.radar.team_mean), theta: close(d.radar.labels), name: `${esc(d.radar.team)} 均值`,
+         mode: "lines+markers", marker: {symbol: "square", size: 7}, line: {dash: "dash"}}],
+        {...base, margin: {l: 50, r: 20, t: 30, b: 30}, polar: {radialaxis: {range: [0, 100]}}}, cfg);
     }
     const top = d.top_findings.slice().reverse();
     Plotly.newPlot("chart-findings", [{type: "bar", orientation: "h", x: top.map(f => f.count),
       y: top.map(f => esc(short(f.message, 16))), text: top.map(f => esc(f.rule_id)),
       hovertext: top.map(f => esc(f.message)), hoverinfo: "text+x", marker: {color: "#fa541c"}}],
-      {...base, title: {text: "高频问题"}, margin: {l: 230, r: 20, t: 40, b: 40}}, cfg);
+      {...base, margin: {l: 230, r: 20, t: 16, b: 40}}, cfg);
   }
 
 })();
