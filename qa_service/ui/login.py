@@ -109,11 +109,44 @@ async def login(request: Request, runtime: RuntimeDep) -> Response:
 
 
 @router.post("/logout")
-def logout(request: Request, runtime: RuntimeDep) -> JSONResponse:
+def logout(request: Request, runtime: RuntimeDep) -> Response:
+    """End the login. The page's 退出 is a form (it works without script): it is sent to the login page; a
+    script's or program's POST gets ``{"logged_out": true}`` as before."""
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         with runtime.session() as session:
             access.end_login(session=session, token=token)
-    response = JSONResponse({"logged_out": True})
+    form = request.headers.get("content-type", "").startswith(("application/x-www-form-urlencoded",
+                                                              "multipart/form-data"))
+    response = RedirectResponse("/ui/login", status_code=303) if form else JSONResponse({"logged_out": True})
     response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/logout", response_class=HTMLResponse)
+def logout_page(request: Request, runtime: RuntimeDep) -> Response:
+    """/ui/logout typed in the address bar: a page with the 退出 button (a GET ends nothing: another site could
+    link to it), or the login page when nobody is logged in. Was: {"detail":"Method Not Allowed"}."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not runtime.settings.auth_enforced or not token:
+        return RedirectResponse("/ui/login", status_code=303)
+    with runtime.session() as session:
+        me = access.login_principal(session=session, token=token)
+    if me is None:
+        return RedirectResponse("/ui/login", status_code=303)
+    response = templates.TemplateResponse(request, "logout.html", {
+        "page": "logout", "counts": None, "nav": {}, "me": me, "auth": True})
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@router.post("/needs-js", response_class=HTMLResponse)
+def needs_script(request: Request) -> HTMLResponse:
+    """Where a form that needs the page's script posts without it (补充漏检, 申诉, 分配): nothing is saved, and the
+    page says so. Was: a GET to the page itself, which saved nothing, said nothing, and put the reviewer's text
+    in the URL (the history, the server's logs). The body is not read."""
+    settings = request.app.state.runtime.settings
+    response = templates.TemplateResponse(request, "needs_js.html", {
+        "page": "needs-js", "counts": None, "nav": {}, "me": None, "auth": settings.auth_enforced}, status_code=400)
+    response.headers["Cache-Control"] = "no-store"
     return response

@@ -23,7 +23,8 @@ from tests.conftest import make_settings, transcript
 
 TEAM_A, TEAM_B = "after-sales", "presales"
 SECRET_TEXT = UTTERANCES[1]["text"]  # what must never leak in a refusal
-PUBLIC = {"/healthz", "/readyz", "/metrics", "/ui", "/ui/static/{name}", "/ui/login", "/ui/logout"}  # /metrics: for scrapers (QA_API__METRICS)
+PUBLIC = {"/healthz", "/readyz", "/metrics", "/ui", "/ui/static/{name}", "/ui/login", "/ui/logout",
+          "/ui/needs-js"}  # /metrics: for scrapers (QA_API__METRICS); /ui/needs-js saves nothing, only says so
 
 
 def _bearer(key: str) -> dict[str, str]:

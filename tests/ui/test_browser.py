@@ -393,6 +393,8 @@ def test_assign_reads_its_count_or_says_what_is_wrong(server, page):
     every row listed. A full-width number is read as the number; empty, 0 or past the most a page lists is
     an error naming the field, and nothing is assigned."""
     base = f"{server['url']}/v1/reviews?status=all&limit=200&assigned_to="
+    for tid in server["ids"][:12]:  # queued by hand: unassigned rows whatever earlier tests took
+        assert page.request.post(f"{server['url']}/v1/reviews", data={"transcript_id": tid, "by": "qa-li"}).ok
     page.goto(f"{server['url']}/ui/queue?unassigned=true&limit=6")
     assert page.locator("#queue tr[data-unassigned]").count() >= 3
     box = page.locator("form.assign input[name=limit]")
@@ -464,3 +466,31 @@ def test_chart_series_differ_by_more_than_colour_and_download_as_png(server, pag
         button.click()
     assert got.value.suggested_filename == "chart-radar.png"
     assert page.js_errors == []
+
+
+def test_without_javascript_nothing_is_lost_in_the_url_and_logout_works(secured, browser):
+    """Without JavaScript 补充漏检 was a GET to the page (its text in the URL, nothing saved, nothing said),
+    no <noscript> said why the buttons did nothing, and 退出 could not be sent."""
+    context = browser.new_context(viewport={"width": 1200, "height": 900}, locale="zh-CN", java_script_enabled=False)
+    page = context.new_page()
+    page.goto(f"{secured['url']}/ui/login?next=/ui/queue")
+    page.fill("input[name=key]", secured["reviewer"])
+    with page.expect_navigation():
+        page.click("#login-form button[type=submit]")
+    assert page.url.endswith("/ui/queue") and "复核操作需要启用 JavaScript" in page.inner_text("main")
+    path = page.locator("a.open-transcript").first.get_attribute("href")
+    page.goto(secured["url"] + path)
+    assert page.locator("noscript").count() == 1
+    page.fill("form.manual-form input[name=message]", "无JS补充")
+    with page.expect_navigation():
+        page.click("form.manual-form button")
+    assert page.url == f"{secured['url']}/ui/needs-js" and "无JS补充" not in page.url
+    assert "未保存" in page.inner_text("main")
+    page.goto(secured["url"] + path)
+    assert "无JS补充" not in page.inner_text("main")
+    with page.expect_navigation():
+        page.click("#logout")
+    assert page.url == f"{secured['url']}/ui/login"
+    page.goto(f"{secured['url']}/ui/queue")
+    assert "/ui/login" in page.url  # logged out on the server
+    context.close()

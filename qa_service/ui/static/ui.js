@@ -299,14 +299,6 @@
     if (mark) flash(mark);
   }));
 
-  const logout = document.getElementById("logout");
-  if (logout) {
-    logout.addEventListener("click", async () => {
-      await fetch("/ui/logout", {method: "POST"});
-      location.href = "/ui/login";
-    });
-  }
-
   const loginForm = document.getElementById("login-form");
   if (loginForm) {
     loginForm.addEventListener("submit", async (ev) => {
