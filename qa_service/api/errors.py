@@ -6,16 +6,14 @@ A number too long to read is a 422 at ``body``. A /ui page's 403, 404 or 422 is 
 
 from __future__ import annotations
 
-import html
 import logging
-import re
 import sys
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import LockError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -23,6 +21,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qa_service import metrics
+from qa_service.api.ui_errors import ui_error, ui_page, validation_in_chinese
 from qa_service.ingest import pii
 from qa_service.errors import (
     AccessDenied,
@@ -56,46 +55,12 @@ def scrub(message: str | None) -> str | None:
     return pii.redact(message, _EVERY_KIND) if message else message
 
 
-UI_TITLES = {403: "无权限", 404: "未找到", 422: "请求参数有误"}
-
-
-def _ui_page(request: Request) -> bool:
-    """A page of the web UI (a browser reading it wants HTML, not the API's JSON)."""
-    path = request.url.path
-    return (request.method == "GET" and (path == "/ui" or path.startswith("/ui/"))
-            and not path.startswith(("/ui/static/", "/ui/live/events")))
-
-
-# The refusals a /ui page meets most, in Chinese (the page's script, ui.js, says the API's messages in its bar
-# the same way); any other detail is shown as sent. Was: "403 无权限 this key sees team after-sales only".
-UI_CHINESE = (
-    (re.compile(r"^this key sees team (.+) only"), "当前密钥只能查看团队 {0} 的数据。"),
-    (re.compile(r"^role (\S+) may not "), "当前角色（{0}）无权打开此页面。"),
-    (re.compile(r"^(?:transcript|review|appeal) (\d+) not found"), "编号 {0} 不存在。"),
-)
-
-
-def ui_chinese(detail: str) -> str:
-    """``detail`` in Chinese when it is one of :data:`UI_CHINESE`, else as it is."""
-    for pattern, words in UI_CHINESE:
-        if m := pattern.match(detail):
-            return words.format(*m.groups())
-    return detail
-
-
-def ui_error(status: int, detail: str, *, link: str = '<a href="/ui/">返回看板</a>') -> HTMLResponse:
-    """A /ui page's error as a page (``detail`` is escaped here, and said in Chinese where it is a common one)."""
-    title = UI_TITLES.get(status, "出错了")
-    return HTMLResponse(f"<!doctype html><meta charset=utf-8><title>{title}</title><h1>{status} {title}</h1>"
-                        f"<p>{html.escape(ui_chinese(detail))}</p><p>{link}</p>", status_code=status)
-
-
 def install(app: FastAPI) -> None:
     """Register every handler on ``app``."""
 
     @app.exception_handler(NotFound)
     async def _not_found(request: Request, exc: NotFound) -> Response:
-        if _ui_page(request):
+        if ui_page(request):
             return ui_error(404, str(exc))
         return JSONResponse({"detail": str(exc), "field": exc.field}, status_code=404)
 
@@ -134,15 +99,20 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(DBAPIError)
-    async def _db_down(_: Request, exc: DBAPIError) -> JSONResponse:
+    async def _db_down(request: Request, exc: DBAPIError) -> Response:
         if _refused(exc):  # the service's database role lacks a grant: the operator's to fix, said in the log
             log.error("the database refused this request's statement: %s: %s (check the grants of the role in "
                       "QA_DB__URL)", type(exc.orig).__name__, str(exc.orig).splitlines()[0])
+            if ui_page(request):
+                return ui_error(503, "数据库拒绝了这次操作（服务器配置问题，详见服务日志），未做任何更改。",
+                                headers={"Retry-After": "30"})
             return JSONResponse({"detail": "the database refused the request (a configuration problem on the "
                                            "server, named in its log); nothing was changed: retry later"},
                                 status_code=503, headers={"Retry-After": "30"})
         if isinstance(exc, OperationalError) or exc.connection_invalidated:
             log.warning("database unavailable: %s", exc.orig)
+            if ui_page(request):
+                return ui_error(503, "数据库暂不可用，请稍后刷新重试。", headers={"Retry-After": "5"})
             return JSONResponse({"detail": "database unavailable; retry later"}, status_code=503,
                                 headers={"Retry-After": "5"})
         raise exc
@@ -153,10 +123,17 @@ def install(app: FastAPI) -> None:
     async def _request_invalid(request: Request, exc: RequestValidationError) -> Response:
         if request.method == "POST" and getattr(request.scope.get("route"), "path", None) == "/v1/transcripts":
             metrics.INGESTED.labels("rejected").inc()  # one transcript refused (a batch counts its items itself)
-        if _ui_page(request):
-            return ui_error(422, "；".join(f"{'.'.join(map(str, e.get('loc', ())[1:]))}：{e.get('msg')}"
-                                          for e in exc.errors()))
+        if ui_page(request):
+            return ui_error(422, validation_in_chinese(exc.errors()))  # by the forms' labels, in Chinese
         return JSONResponse({"detail": [_error_entry(e) for e in exc.errors()]}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def _server_error(request: Request, exc: Exception) -> Response:
+        """Anything unexpected (the server logs it, as before): a /ui page's is a page in Chinese; the API's the
+        plain 500 it was."""
+        if ui_page(request):
+            return ui_error(500, "服务器出错了，请稍后重试；一直如此请联系管理员（服务器日志里有详情）。")
+        return PlainTextResponse("Internal Server Error", status_code=500)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
@@ -165,7 +142,7 @@ def install(app: FastAPI) -> None:
         unreadable = _unreadable_body(exc.__cause__)
         if unreadable is not None:
             return unreadable
-        if _ui_page(request) and exc.status_code in (404, 422):
+        if ui_page(request) and exc.status_code in (404, 422):
             return ui_error(exc.status_code, "没有这个页面" if exc.detail == "Not Found" else str(exc.detail))
         return await http_exception_handler(request, exc)
 

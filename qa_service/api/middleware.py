@@ -14,7 +14,7 @@ from starlette.routing import Match
 
 from qa_service import metrics
 from qa_service import timing
-from qa_service.api.errors import ui_error
+from qa_service.api.ui_errors import ui_error, validation_in_chinese
 
 SESSION_COOKIE = "qa_session"
 
@@ -97,7 +97,7 @@ class QueryGuard:
             problem = query_problem(scope.get("query_string", b""), QUERY_NUL if ui else QUERY_CONTROL)
             if problem is not None:
                 if ui:
-                    response = ui_error(422, f"{problem['loc'][1]}：{problem['msg']}")
+                    response = ui_error(422, validation_in_chinese([problem]))
                 else:
                     response = JSONResponse({"detail": [problem]}, status_code=422)
                 await response(scope, receive, send)

@@ -21,6 +21,7 @@ from qa_service.api import presenters
 from qa_service.api.auth import Dashboard, QARead, ReviewWrite, admits, check_team, scope_team
 from qa_service.api.deps import OFFSET_MAX, ReadSessionDep, RowId, RuntimeDep, SessionDep, SettingsDep, flag_reason
 from qa_service.api.schemas import ReviewedFinding
+from qa_service.api.ui_errors import FIELD_LABELS, period_in_chinese
 from qa_service.errors import ConfigError, Invalid, NotFound, RulePackError
 from qa_service.live import supervise
 from qa_service.period import parse_period
@@ -71,7 +72,7 @@ def _number(value: str | None, field: str) -> float | None:
     try:
         return float(value)
     except ValueError:
-        raise HTTPException(422, f"{field}：{value!r} 不是数字") from None
+        raise HTTPException(422, f"{FIELD_LABELS.get(field, field)}（{field}）：“{value}” 不是数字") from None
 
 
 @router.get("", include_in_schema=False)
@@ -92,7 +93,7 @@ def dashboard_page(request: Request, runtime: RuntimeDep, session: ReadSessionDe
             chosen = parse_period(label)
             data = dash_repo.dashboard(session=session, period=chosen, tz=tz, team=team, agent_id=agent_id)
         except ValueError as exc:
-            error = f"周期：{exc}"
+            error = period_in_chinese(exc)
     chart_data = None
     if data:
         data = {**data, "top_findings": _titled(runtime, data["top_findings"])}
@@ -165,7 +166,7 @@ def queue_page(request: Request, session: SessionDep, settings: SettingsDep, me:
         try:
             f.since, f.until = parse_period(period).bounds(ZoneInfo(settings.performance.timezone))
         except ValueError as exc:
-            errors.append(f"周期：{exc}")
+            errors.append(period_in_chinese(exc))
     rows, total = review_repo.list_queue(session=session, flt=f, limit=limit, offset=offset) if not errors else ([], 0)
     error = "；".join(errors) or None
     shown = {"status": f.status, "team": f.team, "agent_id": f.agent_id, "rule": f.rule, "reason": f.reason,
@@ -282,7 +283,7 @@ def calibration_page(request: Request, runtime: RuntimeDep, session: ReadSession
         try:
             p = parse_period(period)
         except ValueError as exc:
-            error = f"周期：{exc}"
+            error = period_in_chinese(exc)
     team = scope_team(me, _blank(team))
     report = calibration_report(session=session, runtime=runtime, period=p, team=team)
     return page(request, "calibration.html", "calibration", session, me,

@@ -14,6 +14,7 @@ from fastapi.templating import Jinja2Templates
 
 from qa_service.access.service import Principal
 from qa_service.api.auth import Appellant, QARead, ReviewWrite, Supervise, admits
+from qa_service.api.ui_errors import script_words
 from qa_service.review import service as review_service
 from qa_service.ui import labels
 
@@ -36,6 +37,7 @@ templates.env.globals.update(
     label=labels.label, dim_labels=labels.DIMENSIONS, reasons_all=labels.REASONS, statuses=labels.STATUS,
     severities=labels.SEVERITY, roles=labels.ROLES, verdicts=labels.VERDICTS, appeal_status=labels.APPEALS,
     access_roles=labels.ACCESS_ROLES,
+    ui_words=script_words(),  # the fields' labels and the problems in Chinese, for ui.js's message bar
 )
 
 

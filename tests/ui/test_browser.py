@@ -494,3 +494,22 @@ def test_without_javascript_nothing_is_lost_in_the_url_and_logout_works(secured,
     page.goto(f"{secured['url']}/ui/queue")
     assert "/ui/login" in page.url  # logged out on the server
     context.close()
+
+
+def test_the_apis_validation_errors_are_said_by_the_forms_labels(server, page):
+    """补充漏检 with 分值 -500 said "points：Input should be greater than or equal to -100", and a 说明 of
+    ideographic spaces "message：Value error, is blank …": the API's field names and pydantic's English."""
+    page.goto(f"{server['url']}/ui/queue")
+    page.goto(server["url"] + page.locator("a.open-transcript").nth(3).get_attribute("href"))
+    page.fill("#qa-user", "qa-li")
+    form = page.locator("form.manual-form")
+    for points, message, said in (("-500", "分值超限", "分值：不能小于 -100"),
+                                  ("-5", "\u3000\u3000", "说明：不能为空（只有空格或不可见字符）")):
+        form.locator("input[name=points]").fill(points)
+        form.locator("input[name=message]").fill(message)
+        page.evaluate("document.getElementById('msg').textContent = ''")
+        form.locator("button").click()
+        page.locator("#msg.error", has_text=said).wait_for(timeout=5000)
+        text = page.inner_text("#msg")
+        assert not any(e in text for e in ("Input should", "Value error", "points", "message")), text
+    assert page.js_errors == []

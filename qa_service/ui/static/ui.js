@@ -81,10 +81,43 @@
 
   window.qaChinese = chinese;  // the live board's script says the API's errors in Chinese too
 
+  // A validation error as 标签：问题, the field by its form's label (分值, 说明, 复核员…) and pydantic's English in
+  // Chinese: the tables are the server's (api/ui_errors.py, in the page as #ui-words), which says its error
+  // pages the same way. Was: "points：Input should be greater than or equal to -100".
+  const WORDS = (() => {
+    const el = document.getElementById("ui-words");
+    try { return el ? JSON.parse(el.textContent) : null; } catch (e) { return null; }
+  })() || {fields: {}, types: {}, values: []};
+  const VALUE_ERRORS = WORDS.values.map(([pattern, words]) => [new RegExp("^" + pattern), words]);
+
+  function fill(template, values) {
+    const out = template.replace(/\{(\w+)\}/g, (m, k) => (values[k] === undefined ? m
+      : Array.isArray(values[k]) ? values[k].join(", ") : String(values[k])));
+    return out.includes("{") ? out.split("{")[0].replace(/[：:， ]+$/, "") : out;
+  }
+
+  function entry(d) {
+    const loc = (d.loc || []).map(String).filter((p) => !["body", "query", "path"].includes(p));
+    const name = [...loc].reverse().find((p) => !/^\d+$/.test(p)) || "";
+    let where = WORDS.fields[name] || loc.join(".") || "请求";
+    if (["query", "path"].includes(String((d.loc || [])[0])) && name && where !== name) where += `（${name}）`;
+    const ctx = d.ctx || {};
+    if (WORDS.types[d.type]) {
+      if (d.type === "string_too_short" && ctx.min_length && ctx.min_length !== 1) return `${where}：至少 ${ctx.min_length} 个字符`;
+      return `${where}：${fill(WORDS.types[d.type], ctx)}`;
+    }
+    const text = String(d.msg || "").replace(/^Value error, /, "");
+    for (const [pattern, words] of VALUE_ERRORS) {
+      const m = text.match(pattern);
+      if (m) return `${where}：${fill(words, m.slice(1))}`;
+    }
+    return `${where}：${chinese(text)}`;
+  }
+
   function problem(body) {
     if (!body) return "请求失败";
     if (typeof body.detail === "string") return chinese(body.detail);
-    if (Array.isArray(body.detail)) return body.detail.map(d => (d.loc || []).slice(1).join(".") + "：" + chinese(d.msg)).join("；");
+    if (Array.isArray(body.detail)) return body.detail.map(entry).join("；");
     return JSON.stringify(body);
   }
 
