@@ -373,6 +373,10 @@
   // Plotly reads <b>, <br>, &...; in labels as markup: user content (agent ids, messages) is escaped.
   const esc = (x) => String(x).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
   const short = (x, n) => (x.length > n ? x.slice(0, n) + "…" : x);
+  // A phone: legends under the plot, labels shorter, margins as the labels need (automargin). Was: the
+  // 高频问题 bars kept a 230 px margin (90 px of bars at 375 px, labels cut), legends and labels clipped.
+  const narrow = window.matchMedia("(max-width: 600px)").matches;
+  const below = narrow ? {legend: {orientation: "h", x: 0, xanchor: "left", y: -0.2, yanchor: "top"}} : {};
   const dash = document.getElementById("dash-data");
   if (dash) {
     const d = JSON.parse(dash.textContent);
@@ -380,11 +384,13 @@
     Plotly.newPlot("chart-trend", d.trend.map((t, i) => ({x: t.days, y: t.mean, mode: "lines+markers", name: esc(t.team),
       text: t.n.map(n => `${n} 通`), marker: {symbol: SYMBOLS[i % SYMBOLS.length], size: 7},
       line: {dash: DASHES[i % DASHES.length]}})),
-      {...base, yaxis: {title: {text: "均分"}}, xaxis: {tickformat: "%m-%d", hoverformat: "%Y-%m-%d"}}, cfg);
+      {...base, ...below, yaxis: {title: {text: "均分"}, automargin: true},
+       xaxis: {tickformat: "%m-%d", hoverformat: "%Y-%m-%d", automargin: true}}, cfg);
     Plotly.newPlot("chart-agents", [{type: "bar", x: d.agents.map(a => esc(a.agent_id)), y: d.agents.map(a => a.mean),
       text: d.agents.map(a => `n=${a.n}`), marker: {color: "#3370ff"}}],
-      {...base, margin: {l: 50, r: 20, t: 16, b: 110},
-       yaxis: {title: {text: "均分"}, range: [Math.max(0, Math.floor(low) - 5), 100.5]}, xaxis: {tickangle: -40}}, cfg);
+      {...base, margin: {l: 50, r: 20, t: 16, b: narrow ? 40 : 110},
+       yaxis: {title: {text: "均分"}, range: [Math.max(0, Math.floor(low) - 5), 100.5], automargin: true},
+       xaxis: {tickangle: -40, automargin: true}}, cfg);
     if (d.radar) {
       const close = (xs) => xs.concat(xs.slice(0, 1));
       Plotly.newPlot("chart-radar", [
@@ -392,13 +398,15 @@
          mode: "lines+markers", marker: {symbol: "circle", size: 7}, line: {dash: "solid"}},
         {type: "scatterpolar", r: close(d.radar.team_mean), theta: close(d.radar.labels), name: `${esc(d.radar.team)} 均值`,
          mode: "lines+markers", marker: {symbol: "square", size: 7}, line: {dash: "dash"}}],
-        {...base, margin: {l: 50, r: 20, t: 30, b: 30}, polar: {radialaxis: {range: [0, 100]}}}, cfg);
+        {...base, ...below, margin: narrow ? {l: 40, r: 40, t: 30, b: 30} : {l: 50, r: 20, t: 30, b: 30},
+         polar: {radialaxis: {range: [0, 100]}}}, cfg);
     }
     const top = d.top_findings.slice().reverse();
     Plotly.newPlot("chart-findings", [{type: "bar", orientation: "h", x: top.map(f => f.count),
-      y: top.map(f => esc(short(f.message, 16))), text: top.map(f => esc(f.rule_id)),
+      y: top.map(f => esc(short(f.message, narrow ? 7 : 16))), text: top.map(f => esc(f.rule_id)),
+      textposition: narrow ? "none" : "auto",  // a phone: the rule ids are in the hover and the 数据表
       hovertext: top.map(f => esc(f.message)), hoverinfo: "text+x", marker: {color: "#fa541c"}}],
-      {...base, margin: {l: 230, r: 20, t: 16, b: 40}}, cfg);
+      {...base, margin: {l: narrow ? 10 : 230, r: 20, t: 16, b: 40}, yaxis: {automargin: true}}, cfg);
   }
 
 })();
