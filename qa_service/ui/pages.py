@@ -34,7 +34,7 @@ from qa_service.storage import dashboard as dash_repo
 from qa_service.storage import reviews as review_repo
 from qa_service.storage import transcripts as transcript_repo
 from qa_service.ui import charts, labels
-from qa_service.ui.highlight import Mark, segments
+from qa_service.ui.highlight import Mark, Segment, segments
 from qa_service.ui.render import HERE, page
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -211,6 +211,21 @@ def _marks(findings: list, manual: list) -> tuple[dict[str, Any], dict[int, list
     return marks, by_index, void
 
 
+def _evidence(seg: Segment, marks: dict[str, Any], void: dict[str, str]) -> dict[str, str]:
+    """A highlight as the page draws it: a link to its (first) finding's card, named with its severity in words,
+    described by each finding it shows (severity, message, points). Was: a <mark> a mouse could click, its
+    explanation only in its title (hover) and its severity only in its colour."""
+    first = seg.keys[0]
+    anchor = f"finding-{first[1:]}" if first.startswith("f") else f"manual-{first[1:]}"
+    level = labels.label(labels.SEVERITY, seg.severity) if seg.severity else "不扣分"
+    title = "；".join(f"{marks[k].message}（{void[k] if k in void else '%+g' % marks[k].points}）" for k in seg.keys)
+    said = "；".join(f"{marks[k].message}（{void[k]}）" if k in void else
+                    f"{labels.label(labels.SEVERITY, marks[k].severity)}：{marks[k].message}（{marks[k].points:+g}）"
+                    for k in seg.keys)  # one that no longer counts has no severity (it costs nothing)
+    return {"anchor": anchor, "name": f"证据（{level}）：{seg.text}", "title": title, "explain": said,
+            "void": all(k in void for k in seg.keys)}
+
+
 @router.get("/transcripts/{transcript_id}", response_class=HTMLResponse)
 def transcript_page(transcript_id: RowId, request: Request, session: SessionDep, settings: SettingsDep, me: QARead
                     ) -> HTMLResponse:
@@ -232,7 +247,8 @@ def transcript_page(transcript_id: RowId, request: Request, session: SessionDep,
         findings = [ReviewedFinding(**f.model_dump(), verdict=None) for f in report.findings] if report else []
     marks, by_index, rejected = _marks(findings, review.manual_findings if review else [])
     bubbles = [{"seq": u.seq, "role": u.role.value, "role_label": labels.label(labels.ROLES, u.role.value),
-                "time": _time(u.start_ms), "segments": segments(u.text, by_index.get(u.seq, []))}
+                "time": _time(u.start_ms), "segments": [(seg, _evidence(seg, marks, rejected) if seg.keys else None)
+                                                        for seg in segments(u.text, by_index.get(u.seq, []))]}
                for u in t.utterances]
     dims, trajectory = [], None
     if report:

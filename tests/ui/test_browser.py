@@ -522,8 +522,12 @@ def test_the_queue_and_the_dashboard_fit_a_375_px_phone(server, browser, shots):
     page = context.new_page()
     page.goto(f"{server['url']}/ui/queue?status=all")
     lines = """(sel) => [...document.querySelectorAll(sel)].filter(e => e.textContent.trim()).map(e => {
-        const r = document.createRange(); r.selectNodeContents(e);
-        return [e.textContent.trim(), new Set([...r.getClientRects()].map(x => Math.round(x.top))).size]; })"""
+        const tops = new Set(), walk = document.createTreeWalker(e, NodeFilter.SHOW_TEXT);
+        for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+          const r = document.createRange(); r.selectNodeContents(n);
+          [...r.getClientRects()].forEach(x => tops.add(Math.round(x.top)));
+        }
+        return [e.textContent.trim(), tops.size]; })"""
     tags = page.evaluate(lines, "#queue .tag")
     assert tags and all(n == 1 for _, n in tags), [t for t in tags if t[1] > 1][:5]
     states = page.evaluate(lines, "#queue td.nowrap")
@@ -545,3 +549,30 @@ def test_the_queue_and_the_dashboard_fit_a_375_px_phone(server, browser, shots):
     assert bars > 180, bars  # the bars get most of the width, not 90 px
     page.screenshot(path=str(shots / "dashboard-375.png"), full_page=True)
     context.close()
+
+
+def test_highlights_and_their_findings_are_reached_by_keyboard(server, page):
+    """A highlight could be clicked (its finding flashed) but not reached by Tab, and its explanation was in
+    its title only; a card's way back to its words was a double click."""
+    page.goto(server["url"] + _longest_open_review(server, page))
+    link = page.locator("a.evidence").first
+    key = link.locator("mark").get_attribute("data-keys").split()[0]
+    assert link.get_attribute("aria-label").startswith("证据（")
+    described = page.locator("#" + link.get_attribute("aria-describedby")).text_content()
+    assert "（" in described and described.split("：", 1)[0] in ("提示", "轻微", "严重", "致命")
+    link.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_function("(key) => document.activeElement.dataset.key === key", arg=key, timeout=5000)
+    assert "#" not in page.url.split("/ui/")[1]  # the page moved the focus, no jump in the history
+    back = page.locator(f"li[data-key='{key}'] a.to-evidence")
+    back.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_function("(key) => { const a = document.activeElement;"
+                           "return a.matches('a.evidence') && !!a.querySelector(`mark.k-${key}`); }", arg=key, timeout=5000)
+    page.locator("a.skip").focus()  # before the conversation's links: past them to the findings
+    assert page.locator("a.skip").is_visible()
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.activeElement.id === 'panel'", timeout=5000)
+    page.keyboard.press("Tab")
+    assert page.evaluate("!!document.activeElement.closest('.panel')")
+    assert page.js_errors == []

@@ -319,18 +319,30 @@
 
   restore();
 
-  // Evidence <-> finding: clicking a highlight shows its finding, and the other way round.
+  // Evidence <-> finding: a highlight is a link to its finding (click, or Tab and Enter), which then has the
+  // focus; a card's #N (or a double click on it) goes back to its highlight. Without script the links still
+  // jump. Was: a click on the <mark> only, nothing for the keyboard.
   function flash(el) { el.classList.add("flash"); el.scrollIntoView({block: "center", behavior: "smooth"});
                        setTimeout(() => el.classList.remove("flash"), 1500); }
-  document.querySelectorAll("mark.finding").forEach((m) => m.addEventListener("click", () => {
-    const key = m.dataset.keys.split(" ")[0];
+  document.querySelectorAll("a.evidence").forEach((a) => a.addEventListener("click", (ev) => {
+    const key = a.querySelector("mark").dataset.keys.split(" ")[0];
     const item = document.querySelector(`li[data-key="${key}"]`);
-    if (item) flash(item);
+    if (!item) return;
+    ev.preventDefault();
+    item.focus({preventScroll: true});
+    flash(item);
   }));
-  document.querySelectorAll("li[data-key]").forEach((li) => li.addEventListener("dblclick", () => {
-    const mark = document.querySelector(`mark.k-${li.dataset.key}`);
-    if (mark) flash(mark);
+  function toEvidence(key) {
+    const mark = document.querySelector(`mark.k-${key}`);
+    if (!mark) return false;
+    mark.closest("a.evidence").focus({preventScroll: true});
+    flash(mark);
+    return true;
+  }
+  document.querySelectorAll("a.to-evidence").forEach((a) => a.addEventListener("click", (ev) => {
+    if (toEvidence(a.dataset.evidence)) ev.preventDefault();
   }));
+  document.querySelectorAll("li[data-key]").forEach((li) => li.addEventListener("dblclick", () => toEvidence(li.dataset.key)));
 
   const loginForm = document.getElementById("login-form");
   if (loginForm) {

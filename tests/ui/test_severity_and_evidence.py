@@ -1,0 +1,39 @@
+"""Severity in words and the evidence reachable without a mouse (TestClient; the keyboard's run is in
+test_browser.py): a finding card, a highlight and a queue row said their severity by colour alone, and a
+highlight was a <mark> only a mouse could click, its explanation only in its title."""
+
+from __future__ import annotations
+
+import re
+
+from tests.ui.test_review_pages import as_, site  # noqa: F401  (a fixture)
+
+
+def test_findings_highlights_and_queue_rows_say_their_severity_in_words(site):  # noqa: F811
+    c = site["client"]
+    page = c.get(f"/ui/transcripts/{site['tid']}", headers=as_(site, "reviewer")).text
+    review = c.get(f"/v1/reviews/{site['rid']}").json()
+    for f in review["findings"]:
+        card = re.search(rf'<li [^>]*id="finding-{f["id"]}".*?</li>', page, re.S).group(0)
+        head = re.search(r'<div class="head">(.*?)</div>', card, re.S).group(1)
+        word = "致命项" if f["fatal"] else {"major": "严重", "minor": "轻微", "info": "提示"}[f["severity"]]
+        assert word in head, (f["rule_id"], head)
+    rude = next(f for f in review["findings"] if f["rule_id"] == "general.rude-dismissive")
+    link = re.search(rf'<a class="evidence" href="#finding-{rude["id"]}" aria-label="([^"]*)" '
+                     r'aria-describedby="([^"]*)"><mark [^>]*>([^<]*)</mark></a>', page)
+    assert link, "the highlight is not a link to its finding"
+    assert link.group(1) == f"证据（严重）：{link.group(3)}"
+    said = re.search(rf'<span id="{link.group(2)}" hidden>([^<]*)</span>', page).group(1)
+    assert "严重：问题（-10）" in said
+    queue = c.get("/ui/queue", headers=as_(site, "reviewer")).text
+    row = re.search(rf'<tr class="sev-critical" data-review="{site["rid"]}".*?</tr>', queue, re.S).group(0)
+    assert '<span class="tag sev-critical">致命</span>' in row and "<th>严重度</th>" in queue
+
+
+def test_a_card_links_back_to_its_evidence_and_the_panel_can_be_skipped_to(site):  # noqa: F811
+    c = site["client"]
+    page = c.get(f"/ui/transcripts/{site['tid']}", headers=as_(site, "reviewer")).text
+    assert '<a class="skip" href="#panel">跳到机检结果</a>' in page and 'id="panel" tabindex="-1"' in page
+    back = re.findall(r'<a class="to-evidence" href="#u(\d+)" data-evidence="(f\d+)" aria-label="查看原文：#\d+[^"]*">',
+                      page)
+    assert back and all(f'id="u{seq}"' in page and f"k-{key}" in page for seq, key in back)
