@@ -293,7 +293,8 @@ def appeals_page(request: Request, session: SessionDep, me: QARead, status: str 
 @router.get("/calibration", response_class=HTMLResponse)
 def calibration_page(request: Request, runtime: RuntimeDep, session: ReadSessionDep, me: ReviewWrite,
                      period: str | None = None, team: str | None = None) -> HTMLResponse:
-    """规则校准: precision per rule and dimension, κ, rules for their owners to fix."""
+    """规则校准: precision per rule and dimension, κ, rules for their owners to fix. A period it cannot read is
+    said, and no figures are shown (they were every period's, under the error, read as the period typed)."""
     error, p = None, None
     if _blank(period):
         try:
@@ -301,7 +302,9 @@ def calibration_page(request: Request, runtime: RuntimeDep, session: ReadSession
         except ValueError as exc:
             error = period_in_chinese(exc)
     team = scope_team(me, _blank(team))
-    report = calibration_report(session=session, runtime=runtime, period=p, team=team)
-    return page(request, "calibration.html", "calibration", session, me,
-                cal=presenters.calibration_read(report, runtime.settings.review), period=_blank(period), team=team,
+    cal = None
+    if error is None:
+        cal = presenters.calibration_read(calibration_report(session=session, runtime=runtime, period=p, team=team),
+                                          runtime.settings.review)
+    return page(request, "calibration.html", "calibration", session, me, cal=cal, period=_blank(period), team=team,
                 error=error)

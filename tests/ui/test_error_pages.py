@@ -82,3 +82,12 @@ def test_a_page_while_the_database_is_down_is_a_page_too(tmp_path, settings):
         assert '<html lang="zh-CN">' in page.text and "数据库暂不可用" in page.text
         api = c.get("/v1/reviews")
         assert api.status_code == 503 and api.json() == {"detail": "database unavailable; retry later"}
+
+
+def test_calibration_with_a_period_it_cannot_read_shows_no_figures(client):
+    """/ui/calibration?period=x said the error and, under it, κ and every rule's precision for all periods."""
+    page = client.get("/ui/calibration", params={"period": "x"}).text
+    assert '<p class="error">周期：“x” 无法识别' in page
+    assert "Cohen" not in page and "条已完成复核" not in page and 'id="rules"' not in page
+    good = client.get("/ui/calibration", params={"period": "2026-10"}).text
+    assert "Cohen" in good and "条已完成复核" in good and 'class="error"' not in good
