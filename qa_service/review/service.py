@@ -480,8 +480,8 @@ def decide_appeal(*, session: Session, appeal_id: int, decision: AppealStatus | 
     return appeal, review
 
 
-def queue_counts(*, session: Session) -> Mapping[str, int]:
-    """Open reviews and open appeals (the UI's badges)."""
-    c = repo.counts(session=session)
+def queue_counts(*, session: Session, team: str | None = None) -> Mapping[str, int]:
+    """Open reviews and open appeals (the UI's badges); ``team``: that team's only (a scoped key's)."""
+    c = repo.counts(session=session, team=team)
     return {"open": c.get(ReviewStatus.queued.value, 0) + c.get(ReviewStatus.in_review.value, 0),
             "appeals_open": c.get("appeals_open", 0)}

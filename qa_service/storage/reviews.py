@@ -358,10 +358,16 @@ def score_pairs(*, session: Session, team: str | None = None, start: date | None
     return [(float(m), float(f)) for m, f in session.execute(query)]
 
 
-def counts(*, session: Session) -> dict[str, int]:
-    out = dict(session.execute(select(Review.status, func.count()).group_by(Review.status)).all())
-    out["appeals_open"] = session.scalar(
-        select(func.count()).select_from(Appeal).where(Appeal.status == AppealStatus.open.value)) or 0
+def counts(*, session: Session, team: str | None = None) -> dict[str, int]:
+    """Reviews by status and open appeals; ``team``: of that team's conversations only (as the queue filters)."""
+    reviews = select(Review.status, func.count()).group_by(Review.status)
+    appeals = select(func.count()).select_from(Appeal).where(Appeal.status == AppealStatus.open.value)
+    if team is not None:
+        reviews = reviews.join(Transcript, Transcript.id == Review.transcript_id).where(Transcript.team_id == team)
+        appeals = (appeals.join(Review, Review.id == Appeal.review_id)
+                   .join(Transcript, Transcript.id == Review.transcript_id).where(Transcript.team_id == team))
+    out = dict(session.execute(reviews).all())
+    out["appeals_open"] = session.scalar(appeals) or 0
     return out
 
 

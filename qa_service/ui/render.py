@@ -50,14 +50,15 @@ templates.env.filters["local"] = local_time
 
 
 def page(request: Request, name: str, page_id: str, session, me: Principal, **context: Any) -> HTMLResponse:
-    """A full page: the template plus the frame (queue badges for unscoped keys, time zone, who is in)."""
+    """A full page: the template plus the frame (queue badges, a scoped key's of its team; time zone, who is in)."""
     settings = request.app.state.runtime.settings
     # the pages this key may open: the others are not linked (HR would meet a 403 behind 复核队列)
     nav = {"queue": admits(QARead, me), "appeals": admits(QARead, me), "calibration": admits(ReviewWrite, me),
            "live": admits(Supervise, me)}
     # the controls this key may use: the others are not shown (a supervisor met an English 403 behind 分配)
     can = {"review": admits(ReviewWrite, me), "appeal": admits(Appellant, me)}
-    counts = review_service.queue_counts(session=session) if me.team is None and nav["queue"] else None  # not a scoped key's to see
+    # a scoped key's own team's counts, never the others' (was: none at all for a team's supervisor or reviewer)
+    counts = review_service.queue_counts(session=session, team=me.team) if nav["queue"] else None
     response = templates.TemplateResponse(request, name, {
         "page": page_id, "counts": counts, "nav": nav, "can": can, "tz": settings.performance.timezone, "me": me,
         "auth": settings.auth_enforced, **context})
