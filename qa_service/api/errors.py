@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qa_service import metrics
+from qa_service.api.middleware import SESSION_COOKIE
 from qa_service.api.ui_errors import ui_error, ui_page, validation_in_chinese
 from qa_service.ingest import pii
 from qa_service.errors import (
@@ -87,7 +88,9 @@ def install(app: FastAPI) -> None:
         status = 401 if isinstance(exc, Unauthenticated) else 403
         if request.url.path.startswith("/ui/") and request.method == "GET":
             if status == 401:
-                return RedirectResponse(f"/ui/login?next={quote(request.url.path)}", status_code=303)
+                # a login cookie the server no longer takes: the login ended or expired — the page says so
+                ended = "&expired=1" if request.cookies.get(SESSION_COOKIE) else ""
+                return RedirectResponse(f"/ui/login?next={quote(request.url.path)}{ended}", status_code=303)
             return ui_error(403, str(exc), link='<a href="/ui/login">换一个密钥登录</a>')
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)

@@ -31,15 +31,17 @@ def _safe_next(target: str | None) -> str:
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request, next: str | None = None, failed: bool = False) -> HTMLResponse:
-    """Log in with an API key; the browser keeps a session cookie (QA_AUTH__SESSION_HOURS)."""
+def login_page(request: Request, next: str | None = None, failed: bool = False,
+               expired: bool = False) -> HTMLResponse:
+    """Log in with an API key; the browser keeps a session cookie (QA_AUTH__SESSION_HOURS). ``expired``: a page
+    was asked for with a login that has ended (api/errors.py sends it here so): it says 登录已过期."""
     settings = request.app.state.runtime.settings
     return templates.TemplateResponse(request, "login.html", {
         "page": "login", "counts": None, "nav": {}, "me": None, "auth": settings.auth_enforced,
-        "next": _safe_next(next),
-        "failed": failed})
+        "next": _safe_next(next), "failed": failed, "expired": expired and not failed})
 
 
+EXPIRED_NOTICE_S = 7 * 24 * 3600  # how long past a login's end its cookie is kept (for 登录已过期 only)
 LOGIN_BODY_MAX_BYTES = 16 * 1024  # a key and a path to go back to; far more than either needs
 
 
@@ -103,7 +105,10 @@ async def login(request: Request, runtime: RuntimeDep) -> Response:
     token, who = started
     response = RedirectResponse(_safe_next(target), status_code=303) if is_form else JSONResponse(who)
     secure = request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
-    response.set_cookie(SESSION_COOKIE, token, max_age=int(settings.auth.session_hours * 3600), httponly=True,
+    # kept by the browser a while past the login's end (the server refuses it from then on): a page opened after
+    # it ended can then say 登录已过期, instead of a plain login page as if never logged in
+    response.set_cookie(SESSION_COOKIE, token, max_age=int(settings.auth.session_hours * 3600) + EXPIRED_NOTICE_S,
+                        httponly=True,
                         samesite="strict", secure=secure, path="/")
     return response
 

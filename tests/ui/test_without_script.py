@@ -48,3 +48,30 @@ def test_logout_is_a_form_and_its_address_answers_a_page(site):  # noqa: F811
     assert out.status_code == 303 and out.headers["location"] == "/ui/login"
     assert browser.get("/ui/queue", follow_redirects=False).status_code == 303
     assert browser.post("/ui/logout").json() == {"logged_out": True}  # a script's POST: as before
+
+
+def test_an_expired_login_says_so_on_the_login_page(site):  # noqa: F811
+    """A login past its QA_AUTH__SESSION_HOURS sent the user to the plain login page, as if never logged in."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from qa_service.storage.db import session_scope
+    from qa_service.storage.tables import LoginSession, utcnow
+
+    browser = TestClient(site["client"].app)
+    plain = browser.get("/ui/appeals", follow_redirects=False)  # never logged in: nothing to say
+    assert plain.headers["location"] == "/ui/login?next=/ui/appeals"
+    r = browser.post("/ui/login", data={"key": site["keys"]["reviewer"], "next": "/ui/appeals"}, follow_redirects=False)
+    kept = int(re.search(r"Max-Age=(\d+)", r.headers["set-cookie"], re.I).group(1))
+    hours = site["client"].app.state.runtime.settings.auth.session_hours
+    assert kept > hours * 3600  # the browser still sends it once the login has ended, so that the page can say so
+    assert browser.get("/ui/appeals", follow_redirects=False).status_code == 200
+    with session_scope(site["client"].app.state.runtime.sessions) as s:
+        s.execute(update(LoginSession).values(expires_at=utcnow() - timedelta(minutes=1)))
+    gone = browser.get("/ui/appeals", follow_redirects=False)
+    assert gone.status_code == 303 and gone.headers["location"] == "/ui/login?next=/ui/appeals&expired=1"
+    page = browser.get(gone.headers["location"]).text
+    assert '<p class="error" role="alert">登录已过期，请重新登录。</p>' in page
+    assert 'name="next" value="/ui/appeals"' in page
+    assert "登录已过期" not in browser.get("/ui/login?next=/ui/appeals").text
