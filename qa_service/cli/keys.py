@@ -71,8 +71,10 @@ def keys_revoke(
     key_id: Annotated[Optional[int], typer.Option("--id", help="The key's id (when its digits are also a prefix)")] = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Revoke a key: its web UI logins end now, running APIs refuse it within 5 s (their key cache)."""
+    """Revoke a key: its web UI logins end now, running APIs refuse it within 5 s (their key cache); the open
+    reviews assigned to its name are unassigned."""
     from qa_service.access import service as access
+    from qa_service.review import assignment
 
     if (key is None) == (key_id is None):
         err_console.print("[red]qa keys revoke:[/red] name one key: its id, prefix or the key itself, or --id ID")
@@ -87,7 +89,10 @@ def keys_revoke(
             err_console.print(f"[red]no key {escape(repr(key if key is not None else key_id))}[/red] "
                               "(qa keys list --all shows them)")
             raise typer.Exit(1)
+        released = assignment.release(session=s, reviewer=row.name, reason=assignment.KEY_REVOKED, by="cli")
         typer.echo(f"key {row.id} ({row.name}, {row.role}) revoked at {row.revoked_at.isoformat(timespec='seconds')}")
+        if released:
+            typer.echo(f"{len(released)} open review(s) assigned to {row.name} unassigned (back in the queue)")
         if row.role == "admin" and access.admins_left(session=s) == 0:
             err_console.print("[yellow]warning:[/yellow] that was the last active admin key: nobody can manage keys "
                               "through the API (/v1/keys) now. Create one here: qa keys create --role admin --name …")

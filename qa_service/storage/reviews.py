@@ -228,6 +228,12 @@ def open_load(*, session: Session, reviewers: Sequence[str], excluding: Sequence
     return {name: n for name, n in rows}
 
 
+def open_assigned_to(*, session: Session, name: str) -> list[Review]:
+    """The reviews not done yet that are assigned to ``name``, in queue order."""
+    return list(session.scalars(select(Review).where(Review.assigned_to == name, Review.status.in_(OPEN))
+                                .order_by(*QUEUE_ORDER)))
+
+
 @dataclass(frozen=True, slots=True)
 class Candidate:
     transcript_id: int

@@ -178,3 +178,26 @@ def test_a_key_used_through_a_ui_login_records_its_last_use(api):
     assert first is not None
     assert client.get("/ui/queue").status_code == 200
     assert last_used() == first  # at most once a minute: not a write per page
+
+
+def test_cli_revoke_unassigns_the_keys_open_reviews(tmp_path, redis_url):
+    """`qa keys revoke` left a reviewer's open reviews assigned to a name that could no longer open them."""
+    from qa_service.queue.tasks import record_report
+    from tests.api.test_review_api import UTTERANCES, finding, report
+    from tests.conftest import transcript
+
+    data = tmp_path / "cli"
+    assert qa(data, "keys", "create", "--role", "reviewer", "--name", "rev.cli").exit_code == 0
+    settings = make_settings(tmp_path, f"sqlite:///{data / 'qa.sqlite3'}", redis_url)
+    with TestClient(create_app(settings)) as c:
+        tid = c.post("/v1/transcripts", json=transcript("CLI-1", utterances=UTTERANCES)).json()["id"]
+        with session_scope(c.app.state.runtime.sessions) as s:
+            record_report(session=s, transcript_id=tid, report=report({"politeness": (40, 1.0, [
+                finding("politeness", "general.rude-dismissive", -10)])}))
+        assert c.post("/v1/reviews/assign", json={"reviewers": ["rev.cli"], "by": "lead"}).json()["assigned"]
+    out = qa(data, "keys", "revoke", "1")
+    assert out.exit_code == 0 and "1 open review(s) assigned to rev.cli unassigned" in out.output
+    with TestClient(create_app(settings)) as c:
+        review = c.get("/v1/reviews").json()["items"][0]
+        assert review["assigned_to"] is None
+        assert c.get(f"/v1/reviews/{review['id']}/audit").json()[-1]["actor"] == "cli"

@@ -377,3 +377,28 @@ def test_access_open_mode_answers_only_to_local_host_names(tmp_path, db_url, red
     assert anything.open_hosts() is None
     keyed = make_settings(tmp_path, db_url, redis_url, auth=AuthSettings(enabled=True))
     assert keyed.open_hosts() is None  # keys guard it: a rebinding page has none
+
+
+def test_access_a_revoked_reviewers_open_reviews_go_back_to_the_queue(world):
+    """After DELETE /v1/keys/{id} a reviewer's reviews stayed assigned to a name that could no longer open them:
+    仅未分配 did not list them and 分配 could not deal them out. The open ones are unassigned (audited, with the
+    reason); a done one keeps who did it."""
+    client, keys, ids = world
+    rid_a, rid_b = _review_id(client, keys, ids[TEAM_A]), _review_id(client, keys, ids[TEAM_B])
+    created = client.post("/v1/keys", headers=keys["admin"], json={"role": "reviewer", "name": "rev.gone"}).json()
+    dealt = client.post("/v1/reviews/assign", headers=keys["admin"],
+                        json={"reviewers": ["rev.gone"], "mode": "manual", "review_ids": [rid_a, rid_b]})
+    assert dealt.status_code == 200, dealt.text
+    done = client.post(f"/v1/reviews/{rid_b}/complete", headers=_bearer(created["key"]), json={"confirm_rest": True})
+    assert done.status_code == 200, done.text
+    assert client.get("/v1/reviews?unassigned=true", headers=keys["admin"]).json()["total"] == 0
+    assert client.delete(f"/v1/keys/{created['id']}", headers=keys["admin"]).status_code == 200
+    listed = client.get("/v1/reviews?unassigned=true", headers=keys["admin"]).json()["items"]
+    assert [r["id"] for r in listed] == [rid_a]
+    assert client.get(f"/v1/reviews/{rid_b}", headers=keys["admin"]).json()["assigned_to"] == "rev.gone"
+    event = client.get(f"/v1/reviews/{rid_a}/audit", headers=keys["admin"]).json()[-1]
+    assert (event["action"], event["actor"]) == ("unassigned", "root")
+    assert event["before"]["assigned_to"] == "rev.gone"
+    assert event["after"] == {"status": "queued", "assigned_to": None, "reason": "key revoked"}
+    again = client.post("/v1/reviews/assign", headers=keys["admin"], json={"reviewers": ["qa.zhang"], "limit": 10})
+    assert again.json()["assigned"] == {str(rid_a): "qa.zhang"}

@@ -10,6 +10,7 @@ from qa_service.api.auth import Admin
 from qa_service.api.deps import RowId, RuntimeDep, SessionDep
 from qa_service.api.schemas import KeyCreate, KeyCreated, KeyRead
 from qa_service.errors import NotFound
+from qa_service.review import assignment
 from qa_service.storage import keys as repo
 
 router = APIRouter(prefix="/v1/keys", tags=["access"])
@@ -32,12 +33,14 @@ def create_key(body: KeyCreate, runtime: RuntimeDep, principal: Admin) -> KeyCre
 
 
 @router.delete("/{key_id}", response_model=KeyRead)
-def revoke_key(key_id: RowId, runtime: RuntimeDep, _principal: Admin) -> KeyRead:
-    """Revoke a key at once (its web logins end too); the last active admin key is refused (409)."""
+def revoke_key(key_id: RowId, runtime: RuntimeDep, principal: Admin) -> KeyRead:
+    """Revoke a key at once (its web logins end too, and the open reviews assigned to its name are unassigned,
+    audited as ``unassigned``); the last active admin key is refused (409)."""
     with runtime.session() as session:
         row = access.revoke_key(session=session, key_id=key_id, keep_an_admin=True)
         if row is None:
             raise NotFound(f"key {key_id} not found", "key_id")
+        assignment.release(session=session, reviewer=row.name, reason=assignment.KEY_REVOKED, by=principal.name)
         read = presenters.key_read(row)
     runtime.verified_keys.clear()  # after the commit: no request may pass on the cached key from now on
     return read
