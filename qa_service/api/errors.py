@@ -100,6 +100,33 @@ def install(app: FastAPI) -> None:
         return JSONResponse({"detail": [{"loc": ["body"], "type": "too_deep",
                                          "msg": "JSON is nested too deeply to read"}]}, status_code=400)
 
+    _install_outages(app)
+    _install_redis(app)
+
+    @app.exception_handler(RequestValidationError)
+    async def _request_invalid(request: Request, exc: RequestValidationError) -> Response:
+        if request.method == "POST" and getattr(request.scope.get("route"), "path", None) == "/v1/transcripts":
+            metrics.INGESTED.labels("rejected").inc()  # one transcript refused (a batch counts its items itself)
+        if ui_page(request):
+            return ui_error(422, validation_in_chinese(exc.errors()))  # by the forms' labels, in Chinese
+        return JSONResponse({"detail": [_error_entry(e) for e in exc.errors()]}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if isinstance(exc.__cause__, RecursionError):
+            return await _too_deep(request, exc.__cause__)
+        unreadable = _unreadable_body(exc.__cause__)
+        if unreadable is not None:
+            return unreadable
+        if ui_page(request) and exc.status_code in (404, 422):
+            return ui_error(exc.status_code, "没有这个页面" if exc.detail == "Not Found" else str(exc.detail))
+        return await http_exception_handler(request, exc)
+
+
+def _install_outages(app: FastAPI) -> None:
+    """The database out of reach or refusing a write (503 with Retry-After) and anything unexpected (500): a
+    /ui page's as a page."""
+
     @app.exception_handler(OperationalError)
     @app.exception_handler(DBAPIError)
     async def _db_down(request: Request, exc: DBAPIError) -> Response:
@@ -120,16 +147,6 @@ def install(app: FastAPI) -> None:
                                 headers={"Retry-After": "5"})
         raise exc
 
-    _install_redis(app)
-
-    @app.exception_handler(RequestValidationError)
-    async def _request_invalid(request: Request, exc: RequestValidationError) -> Response:
-        if request.method == "POST" and getattr(request.scope.get("route"), "path", None) == "/v1/transcripts":
-            metrics.INGESTED.labels("rejected").inc()  # one transcript refused (a batch counts its items itself)
-        if ui_page(request):
-            return ui_error(422, validation_in_chinese(exc.errors()))  # by the forms' labels, in Chinese
-        return JSONResponse({"detail": [_error_entry(e) for e in exc.errors()]}, status_code=422)
-
     @app.exception_handler(Exception)
     async def _server_error(request: Request, exc: Exception) -> Response:
         """Anything unexpected (the server logs it, as before): a /ui page's is a page in Chinese; the API's the
@@ -137,17 +154,6 @@ def install(app: FastAPI) -> None:
         if ui_page(request):
             return ui_error(500, "服务器出错了，请稍后重试；一直如此请联系管理员（服务器日志里有详情）。")
         return PlainTextResponse("Internal Server Error", status_code=500)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        if isinstance(exc.__cause__, RecursionError):
-            return await _too_deep(request, exc.__cause__)
-        unreadable = _unreadable_body(exc.__cause__)
-        if unreadable is not None:
-            return unreadable
-        if ui_page(request) and exc.status_code in (404, 422):
-            return ui_error(exc.status_code, "没有这个页面" if exc.detail == "Not Found" else str(exc.detail))
-        return await http_exception_handler(request, exc)
 
 
 def _refused(exc: DBAPIError) -> bool:

@@ -91,3 +91,22 @@ def test_calibration_with_a_period_it_cannot_read_shows_no_figures(client):
     assert "Cohen" not in page and "条已完成复核" not in page and 'id="rules"' not in page
     good = client.get("/ui/calibration", params={"period": "2026-10"}).text
     assert "Cohen" in good and "条已完成复核" in good and 'class="error"' not in good
+
+
+def test_an_unexpected_error_on_a_page_is_a_page_and_the_apis_stays_plain(settings, monkeypatch):
+    """A fault nobody foresaw (injected here) answered a page with Starlette's bare "Internal Server Error"."""
+    from fastapi.testclient import TestClient
+
+    from qa_service.app import create_app
+    from qa_service.storage import reviews
+
+    def broken(**_):
+        raise RuntimeError("injected")
+
+    monkeypatch.setattr(reviews, "list_queue", broken)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as c:
+        page = c.get("/ui/queue")
+        assert page.status_code == 500 and '<html lang="zh-CN">' in page.text and "服务器出错了" in page.text
+        assert "injected" not in page.text
+        api = c.get("/v1/reviews")
+        assert api.status_code == 500 and api.text == "Internal Server Error"
