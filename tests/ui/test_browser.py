@@ -576,3 +576,26 @@ def test_highlights_and_their_findings_are_reached_by_keyboard(server, page):
     page.keyboard.press("Tab")
     assert page.evaluate("!!document.activeElement.closest('.panel')")
     assert page.js_errors == []
+
+
+def test_deciding_an_appeal_keeps_the_place_on_its_row(server, page):
+    """On 申诉, 成立/驳回 reloaded the page with the focus back at its start and nothing said; the decided row
+    has the focus (or, once decided appeals are no longer listed, the row now in its place), and #msg says what
+    was saved."""
+    base = server["url"]
+    items = page.request.get(f"{base}/v1/reviews?status=open&limit=200").json()["items"]
+    rid = items[-1]["id"]
+    review = page.request.get(f"{base}/v1/reviews/{rid}").json()
+    done = page.request.post(f"{base}/v1/reviews/{rid}/complete", data={"confirm_rest": True, "by": "qa-li"})
+    assert done.ok, done.text()
+    fid = next(f["id"] for f in review["findings"] if f["points"] < 0 and not f["uncertain"])
+    appeal = page.request.post(f"{base}/v1/reviews/{rid}/appeals", data={"finding_id": fid, "reason": "录音为证",
+                                                                          "by": "lead.zhou"}).json()["id"]
+    page.goto(f"{base}/ui/appeals?status=")  # every appeal: the decided row stays listed
+    page.fill("#qa-user", "qa-li")
+    page.locator(f"tr[data-key='a{appeal}'] button[data-decision=rejected]").focus()
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    page.locator("#msg", has_text=f"已保存：申诉 #{appeal} 驳回").wait_for(timeout=5000)
+    assert page.evaluate("document.activeElement.dataset.key") == f"a{appeal}"
+    assert page.js_errors == []

@@ -258,7 +258,8 @@
     const holder = el.closest("[data-key]");
     sessionStorage.setItem(PLACE, JSON.stringify({
       path: here(), message: message || "已保存", panel: panel ? panel.scrollTop : null, y: window.scrollY,
-      focus: selectorOf(el), key: holder ? holder.dataset.key : null, top: el.getBoundingClientRect().top}));
+      focus: selectorOf(el), key: holder ? holder.dataset.key : null, top: el.getBoundingClientRect().top,
+      index: holder ? [...document.querySelectorAll("[data-key]")].indexOf(holder) : -1}));
     history.scrollRestoration = "manual";  // the page's scroll is put back here, with the panel's
   }
 
@@ -275,6 +276,10 @@
       window.scrollTo(0, place.y);
       let el = place.focus && document.querySelector(place.focus);
       if (!el || el.disabled || el.closest("[hidden]")) el = place.key && document.querySelector(`[data-key="${CSS.escape(place.key)}"]`);
+      if (!el && place.index >= 0) {  // its row left the list (an appeal decided, under 待处理): the one now in its place
+        const rows = document.querySelectorAll("[data-key]");
+        el = rows.length ? rows[Math.min(place.index, rows.length - 1)] : null;
+      }
       if (el) {
         if (el.tabIndex < 0 && !el.hasAttribute("tabindex")) el.tabIndex = -1;
         el.focus({preventScroll: true});
