@@ -198,13 +198,18 @@ class SourcePII(BaseModel):
     order_patterns: list[str] | None = None
 
 
+# The kinds of personal data ingest redacts: domain.PII_PLACEHOLDERS's keys (config may not import domain;
+# tests/ingest/test_pii.py holds the two equal).
+PII_KINDS = ("email", "order", "id_card", "bank_card", "mobile", "landline", "qq", "passport")
+
+
 class PIISettings(BaseModel):
     """数据脱敏: personal data replaced with typed placeholders before anything is stored or logged."""
 
     redact: bool = Field(True, description="Redact personal data in utterances and metadata at ingest")
     kinds: list[str] = Field(
-        default_factory=lambda: ["mobile", "landline", "id_card", "bank_card", "email", "order"],
-        description="What to redact: mobile landline id_card bank_card email order")
+        default_factory=lambda: list(PII_KINDS),
+        description="What to redact: " + " ".join(PII_KINDS))
     order_patterns: list[str] = Field(
         default_factory=list, description="Regular expressions of your order numbers (order redaction needs one)")
     sources: dict[str, SourcePII] = Field(
@@ -212,7 +217,7 @@ class PIISettings(BaseModel):
 
     @model_validator(mode="after")
     def _compiles(self) -> PIISettings:
-        known = {"mobile", "landline", "id_card", "bank_card", "email", "order"}
+        known = set(PII_KINDS)
         for where, group in [("QA_PII__", self), *((f"QA_PII__SOURCES[{k}].", v) for k, v in self.sources.items())]:
             unknown = set(group.kinds or ()) - known
             if unknown:

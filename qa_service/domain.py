@@ -18,6 +18,8 @@ PII_PLACEHOLDERS = {
     "bank_card": "[银行卡号]",
     "mobile": "[手机号]",
     "landline": "[座机号]",
+    "qq": "[QQ号]",
+    "passport": "[证件号]",
 }
 PII_PLACEHOLDER = re.compile("|".join(re.escape(p) for p in PII_PLACEHOLDERS.values()))
 

@@ -62,11 +62,27 @@ _PATTERNS = {
     # Any grouping from a card's first digit (_card_end: 2221–2720 of the 2s); its shape (or a cue before it)
     # and Luhn decide (_spans).
     "bank_card": re.compile(_EDGE_L + rf"[2-69](?:(?:{_SEP})?\d){{15,18}}" + _EDGE_R),
-    "mobile": re.compile(_EDGE_L + rf"(?:(?:\+|00)?86(?:{_SEP})?)?1(?:{_SEP})?[3-9](?:(?:{_SEP})?\d){{9}}" + _EDGE_R),
+    # ... and 3-4-4 with one dot, slash or underscore between the groups (138.1234.5678): not between any
+    # digits, where a dot is a decimal point or an IP address's.
+    "mobile": re.compile(_EDGE_L + rf"(?:(?:(?:\+|00)?86(?:{_SEP})?)?1(?:{_SEP})?[3-9](?:(?:{_SEP})?\d){{9}}"
+                         r"|1[3-9]\d([./_])\d{4}\1\d{4})" + _EDGE_R),
     "landline": re.compile(
         _EDGE_L + rf"(?:[(（](?:010|02\d|0[3-9]\d\d)[)）](?:{_SEP})?|(?:010|02\d|0[3-9]\d\d)(?:{_SEP})?)"
         rf"[2-9]\d{{2,3}}(?:{_SEP})?\d{{4}}(?:(?:-|转)\d{{1,5}})?" + _EDGE_R),
+    # Only right after their cue (_CUED): a QQ number is any 5–11 digits, a passport's form an order number's.
+    "qq": re.compile(_EDGE_L + r"[1-9]\d{4,10}" + _EDGE_R),
+    # China's passports (E/G + 8 digits, E + a letter + 7), the mainland travel permits for Hong Kong and
+    # Macau (C…) and Taiwan (L…), the home-return permits (H/M + 8 or 10 digits), foreign passports (a
+    # letter or two, then 6–9 digits).
+    "passport": re.compile(r"(?<![0-9A-Za-z])[A-Za-z]{1,2}\d{6,10}(?![0-9A-Za-z])"),
 }
+# The words a cued kind's number must follow, within a few characters (QQ号是 123456789, 护照号码：E12345678).
+_CUED = {
+    "qq": re.compile(r"(?:QQ|qq|Qq|扣扣)(?:号码|号)?[是为:：\s]{0,4}$"),
+    "passport": re.compile(r"(?:护照|通行证|回乡证|签证|证件)(?:号码|号)?[是为:：\s]{0,4}$"),
+}
+_BUSINESS_QQ = re.compile(r"[48]00\d{6}|[48]008\d{6}")
+_CUE_WORDS = {"qq": ("QQ", "qq", "Qq", "扣扣"), "passport": ("护照", "通行证", "回乡证", "签证", "证件")}
 _GROUP = re.compile(r"\d+")  # a group of digits
 # Words that say a card number follows (the digits within a few characters: 卡号是 6…, 银行卡号码：6…, ASR's
 # 卡 号 是 6 …). After one, a card in any grouping is found (卡号 622202 1234567894), in one turn or split
@@ -111,6 +127,8 @@ def luhn(number: str) -> bool:
 def _valid(kind: str, text: str) -> bool:
     if kind == "id_card":
         return valid_id_card(re.sub(r"[^0-9Xx]", "", text))
+    if kind == "qq":  # a company's QQ (企业QQ, 800…/400… as its hotlines are) is kept, as hotlines are
+        return _BUSINESS_QQ.fullmatch(text) is None
     return True
 
 
@@ -155,7 +173,9 @@ def _spans(kind: str, pattern: re.Pattern[str], text: str):
         if s == e:
             pos = s + 1
             continue
-        if kind == "bank_card":
+        if kind in _CUED:
+            ok = _CUED[kind].search(text, max(0, s - _CUE_CHARS), s) is not None and _valid(kind, m.group())
+        elif kind == "bank_card":
             cued = cue and _CARD_CUE.search(text, max(0, s - _CUE_CHARS), s) is not None
             end = _card_end(m.group(), cued)
             ok = end is not None
@@ -206,6 +226,8 @@ def find(text: str, policy: Policy) -> list[tuple[int, int, str]]:
     for kind, pattern in policy.patterns():
         if kind == "email" and "@" not in text:
             continue  # no address without one (and the search is the costliest on long runs of letters)
+        if kind in _CUE_WORDS and not any(w in text for w in _CUE_WORDS[kind]):
+            continue  # a cued kind without its cue: every number of its form is something else
         for s, e in _spans(kind, pattern, text):
             if all(e <= ts or s >= te for ts, te, _ in taken):
                 taken.append((s, e, kind))

@@ -25,6 +25,13 @@ def test_pii_keeps_ordinary_numbers(text):
     assert pii.redact(text, POLICY) == text
 
 
+def test_pii_kinds_the_settings_know_are_the_kinds_redaction_has():
+    from qa_service.config import PII_KINDS
+    from qa_service.domain import PII_PLACEHOLDERS
+
+    assert PII_KINDS == tuple(PII_PLACEHOLDERS) == pii.KINDS and PIISettings().kinds == list(PII_KINDS)
+
+
 def test_pii_corpus_is_big_enough_both_ways():
     assert len(CORPUS["redact"]) >= 15 and len(CORPUS["keep"]) >= 20
 
@@ -137,7 +144,7 @@ def test_pii_per_source_overrides():
 
 def test_pii_bad_settings_fail_at_startup():
     with pytest.raises(ValueError, match="unknown kind"):
-        PIISettings(kinds=["mobile", "passport"])
+        PIISettings(kinds=["mobile", "ssn"])
     with pytest.raises(ValueError, match="not a regular expression"):
         PIISettings(sources={"jd": SourcePII(order_patterns=["JD(\\d+"])})
 
