@@ -139,7 +139,7 @@ def _eval_reviews(period: str | None, team: str | None, data_dir: Path | None) -
     try:
         p = parse_period(period)
     except ValueError as exc:
-        err_console.print(f"[red]--period:[/red] {escape(str(exc))}")
+        err_console.print(f"[red]--period:[/red] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(2) from None
     try:
         rt, where = _review_database(data_dir)
@@ -275,7 +275,7 @@ def _check_writable(path: Path | None) -> None:
             raise IsADirectoryError(f"{path} is a folder; give a file name")
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        err_console.print(f"[red]cannot write --per-conversation:[/red] {escape(str(exc))}")
+        err_console.print(f"[red]cannot write --per-conversation:[/red] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(2) from None
 
 
