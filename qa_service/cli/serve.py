@@ -243,7 +243,7 @@ def _status_queue(settings: Settings) -> bool:
 
     from qa_service.process import read_worker_status
     from qa_service.queue.outbox import make_queue
-    from qa_service.storage.redis import embedded_socket_path, is_reachable, redis_client
+    from qa_service.storage.redis import describe_redis_error, embedded_socket_path, redis_client, redis_problem
 
     client = redis_client(settings, socket_timeout=2.0, retry=False)  # a check: one try, no backoff
     where = masked_url(settings.redis.url) if settings.redis.url else \
@@ -253,14 +253,15 @@ def _status_queue(settings: Settings) -> bool:
         console.print(f"workers of qa serve: {supervised['alive']} alive of {supervised['expected']}"
                       + (f"; last exit: {supervised['last_exit']}" if supervised.get("last_exit") else ""),
                       markup=False)
-    if not is_reachable(client):
-        err_console.print(f"redis {where} does not answer", markup=False)
+    problem = redis_problem(client)
+    if problem:
+        err_console.print(f"redis {where} {problem}", markup=False)
         return False
     try:
         queue, backlog = make_queue(settings, client), make_queue(settings, client, backlog=True)
         depth, behind, registered = queue.count, backlog.count, Worker.count(connection=client, queue=queue)
     except Exception as exc:  # it went away between the two
-        err_console.print(f"redis {where} does not answer: {exc}", markup=False)
+        err_console.print(f"redis {where} {describe_redis_error(exc)}", markup=False)
         return False
     console.print(f"redis: {where}; queue {settings.redis.queue}: {depth} job(s) waiting, {behind} in its backlog "
                   f"(re-scores, requeued; taken when the queue is empty); workers registered: {registered}",

@@ -21,7 +21,7 @@ from qa_service.queue.quiet import quiet_redis_loss, unquiet
 from qa_service.runtime import Runtime
 from qa_service.scoring.pipeline import freeze_heap
 from qa_service.storage import sqlite_writer
-from qa_service.storage.redis import embedded_socket_path, ensure_redis, is_reachable, redis_client
+from qa_service.storage.redis import embedded_socket_path, ensure_redis, is_reachable, redis_client, redis_problem
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +68,9 @@ def run_worker(settings: Settings, *, burst: bool = False, reconcile: bool = Tru
     """
     owned = [ensure_redis(settings)]
     connection = redis_client(settings, socket_timeout=worker_socket_timeout(settings))
-    if not is_reachable(connection):  # before the minutes a model takes to load
-        raise ConfigError(f"Redis at {_redis_where(settings)} does not answer (QA_REDIS__URL)")
+    problem = redis_problem(connection)
+    if problem:  # before the minutes a model takes to load
+        raise ConfigError(f"Redis at {_redis_where(settings)} {problem} (QA_REDIS__URL)")
     if settings.worker.nice:
         lower_priority(settings.worker.nice)
     sqlite_writer.take_checkpoints()  # embedded mode: the log is copied back by batch processes, not the API

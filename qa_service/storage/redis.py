@@ -62,10 +62,40 @@ def async_client(settings: Settings):
 
 
 def is_reachable(client: redis.Redis) -> bool:
+    return redis_problem(client) is None
+
+
+def redis_problem(client: redis.Redis) -> str | None:
+    """None when Redis answers PING; else what is wrong, in one line, to follow "Redis at URL":
+    ``does not answer: Error 111 connecting to …`` (nothing listens, a timeout) or ``answers with an error:
+    DB index is out of range`` (a database number the server does not have, a password or ACL refused).
+    Was: "does not answer" for both, sending an operator to look at the network for a mistyped db number."""
+    exc = ping_error(client)
+    return None if exc is None else describe_redis_error(exc)
+
+
+def ping_error(client: redis.Redis) -> Exception | None:
+    """What PING raised (None: Redis answered)."""
     try:
-        return bool(client.ping())
-    except (redis.RedisError, OSError):
-        return False
+        client.ping()
+    except (redis.RedisError, OSError) as exc:
+        return exc
+    return None
+
+
+def redis_answered(exc: BaseException) -> bool:
+    """The server answered, refusing (a database number it does not have, NOAUTH, WRONGPASS): not a network fault."""
+    return isinstance(exc, (redis.ResponseError, redis.AuthenticationError))
+
+
+def error_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def describe_redis_error(exc: BaseException) -> str:
+    """``does not answer: …`` or ``answers with an error: …``, with the exception's first line."""
+    return f"{'answers with an error' if redis_answered(exc) else 'does not answer'}: {error_line(exc)}"
 
 
 class EmbeddedRedis:

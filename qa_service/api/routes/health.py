@@ -13,7 +13,7 @@ from qa_service.live import service as live_service
 from qa_service.process import read_worker_status
 from qa_service.queue.outbox import make_queue
 from qa_service.storage import transcripts as transcript_repo
-from qa_service.storage.redis import is_reachable
+from qa_service.storage.redis import error_line, ping_error, redis_answered
 
 router = APIRouter(tags=["health"])
 
@@ -34,7 +34,7 @@ def readyz(session: SessionDep, redis: RedisDep, runtime: RuntimeDep) -> JSONRes
         checks["database"] = "ok"
     except Exception as exc:  # any driver error means not ready
         checks["database"] = f"unreachable: {type(exc).__name__}"
-    checks["redis"] = "ok" if is_reachable(redis) else "unreachable"
+    checks["redis"] = _redis_check(redis)
     if runtime.settings.live.enabled:
         try:
             live_service.alert_rules(runtime)
@@ -48,6 +48,15 @@ def readyz(session: SessionDep, redis: RedisDep, runtime: RuntimeDep) -> JSONRes
         not workers or workers.get("alive") == workers.get("expected"))
     return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks},
                         status_code=200 if ready else 503)
+
+
+def _redis_check(redis) -> str:
+    """``ok``; ``unreachable: …`` when nothing answers; ``error: …`` with what Redis answered (a database number it
+    does not have, a password or ACL refused). Was "unreachable" for all three, the reason only in the log."""
+    exc = ping_error(redis)
+    if exc is None:
+        return "ok"
+    return f"{'error' if redis_answered(exc) else 'unreachable'}: {error_line(exc)}"
 
 
 @router.get("/metrics", include_in_schema=False)
