@@ -173,26 +173,37 @@ def _work(settings: Settings, connection, name: str, *, burst: bool, owned: list
             return
 
 
+def _tries(n: int) -> str:
+    """When the tries come, from the ``n``-th on: ``after 1, 2, 5, 10, then every 30 s``."""
+    first = [str(s) for s in REDIS_BACKOFF_S[min(n, len(REDIS_BACKOFF_S)) - 1:-1]]
+    return f"after {', '.join(first)}, then every {REDIS_BACKOFF_S[-1]} s" if first else \
+        f"every {REDIS_BACKOFF_S[-1]} s"
+
+
 def _wait_for_redis(settings: Settings, connection, failures: int, problem: str, owned: list) -> bool:
-    """Wait, with backoff, until Redis answers; False when told to stop meanwhile."""
+    """Wait, with backoff, until Redis answers; False when told to stop meanwhile. One line when Redis is lost and
+    one when it answers again (was: the first line again at every try, every 30 s through a long outage); an
+    embedded Redis that cannot be started again is said once more, with why."""
     stop = threading.Event()
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
-    n = failures
+    lost_at, n = time.monotonic(), failures
+    log.error("worker lost Redis at %s (%s); taking jobs again once it answers (tries %s)",
+              _redis_where(settings), problem.splitlines()[0] if problem else "", _tries(n))
+    said = problem
     while not stop.is_set():
-        delay = REDIS_BACKOFF_S[min(n - 1, len(REDIS_BACKOFF_S) - 1)]
-        log.error("worker lost Redis at %s (%s); taking jobs again once it answers (next try in %ds)",
-                  _redis_where(settings), problem.splitlines()[0] if problem else "", delay)
-        if stop.wait(delay):
+        if stop.wait(REDIS_BACKOFF_S[min(n - 1, len(REDIS_BACKOFF_S) - 1)]):
             break
         if settings.uses_embedded_redis:  # its owner ended: start it again, ours now
             try:
                 owned.append(ensure_redis(settings))
             except ConfigError as exc:
-                problem = str(exc)
+                if str(exc) != said:
+                    log.error("worker cannot start the embedded Redis again: %s", exc)
+                    said = str(exc)
         if is_reachable(connection):
-            log.warning("Redis answers again; taking jobs")
+            log.warning("Redis answers again after %.0f s; taking jobs", time.monotonic() - lost_at)
             return True
         n += 1
     log.info("stop requested while waiting for Redis")

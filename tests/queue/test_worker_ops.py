@@ -106,6 +106,35 @@ def test_worker_loop_starts_rq_again_after_rq_quit_on_a_lost_redis(sqlite_settin
     assert "worker lost Redis" in caplog.text and "Redis answers again" in caplog.text
 
 
+def test_a_worker_waiting_for_redis_logs_the_outage_once_and_its_end_once(tmp_path, sqlite_url, monkeypatch, caplog):
+    """Was: "worker lost Redis … next try in 30s" at every try, the whole outage long (production.md says one line)."""
+    import threading
+
+    embedded = EmbeddedRedis(tmp_path / "redis").start()
+    settings = make_settings(tmp_path, sqlite_url, embedded.url)
+    connection = embedded.client()
+    embedded.stop()
+    monkeypatch.setattr(worker_module.log, "disabled", False)  # alembic's fileConfig disables loggers it finds
+    monkeypatch.setattr(worker_module, "REDIS_BACKOFF_S", (0.02, 0.05))
+    caplog.set_level("INFO", logger=worker_module.log.name)
+    answered = []
+    waiting = threading.Thread(target=lambda: answered.append(
+        worker_module._wait_for_redis(settings, connection, 1, "rq's loop ended", [])))
+    waiting.start()
+    try:
+        time.sleep(1.0)  # about 20 tries
+        assert waiting.is_alive()
+    finally:
+        embedded = EmbeddedRedis(tmp_path / "redis").start()
+        waiting.join(10)
+        embedded.stop()
+    assert answered == [True]
+    said = [r.getMessage() for r in caplog.records if r.name == worker_module.log.name]
+    assert len(said) == 2, said
+    assert "worker lost Redis" in said[0] and "tries after 0.02, then every 0.05 s" in said[0]
+    assert re.match(r"Redis answers again after \d+ s; taking jobs", said[1]), said
+
+
 @pytest.mark.slow
 def test_rq_scheduler_neither_outlives_the_worker_nor_keeps_its_metrics_port(sqlite_settings):
     settings = sqlite_settings
