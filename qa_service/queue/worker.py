@@ -10,7 +10,7 @@ import threading
 import time
 
 import redis
-from rq import SimpleWorker
+from rq import SimpleWorker, worker_registration
 
 from qa_service import metrics, runtime
 from qa_service.config import Settings, masked_url
@@ -150,6 +150,28 @@ class QAWorker(SimpleWorker):
     def handle_warm_shutdown_request(self):
         self.stopping = True
         super().handle_warm_shutdown_request()
+
+    def heartbeat(self, timeout: int | None = None, pipeline=None):
+        """rq's heartbeat (each idle poll, after each job), then registering again if Redis forgot this worker."""
+        super().heartbeat(timeout, pipeline)
+        if pipeline is None:  # rq's heartbeats inside a job's own pipeline wait for the next one
+            self.register_again_if_forgotten(timeout or self.worker_ttl + 60)
+
+    def register_again_if_forgotten(self, ttl_s: int) -> bool:
+        """Register in Redis again (``rq:workers``, the queues' sets, the worker's hash) when Redis no longer lists
+        this worker: its data lost (FLUSHDB, a restart without persistence) or the worker's key expired while
+        it was stopped. rq registers only at birth, so such a worker scored on unlisted, and ``qa status`` said
+        "workers registered: 0" for good. True when it registered again (one line says so)."""
+        if self.birth_date is None or self.connection.sismember(self.redis_workers_keys, self.key):
+            return False
+        with self.connection.pipeline() as pipe:
+            pipe.hset(self.key, mapping={**self.serialize(), "state": self.get_state()})
+            worker_registration.register(self, pipe)
+            pipe.expire(self.key, ttl_s)
+            pipe.execute()
+        log.warning("worker %s was no longer registered in Redis (its data lost: FLUSHDB, or a restart without "
+                    "persistence); registered again", self.name)
+        return True
 
 
 def _work(settings: Settings, connection, name: str, *, burst: bool, owned: list) -> None:

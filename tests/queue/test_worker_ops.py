@@ -188,3 +188,44 @@ def test_an_idle_worker_polls_within_its_socket_timeout_and_takes_a_job_at_once(
     out = log_path.read_text(errors="replace")
     assert "could not connect" not in out and "ERROR" not in out, out
     assert waited < 2.5, waited  # the next poll takes it, not a backoff
+
+
+@pytest.mark.slow
+def test_a_worker_registers_again_after_redis_loses_its_data(sqlite_settings, redis_conn):
+    """Was: after a FLUSHDB (or a Redis restarted empty) the workers went on scoring, never registered again, and
+    ``qa status`` said "workers registered: 0" for good (an operator probe, 2026-12)."""
+    from rq import Worker
+    from typer.testing import CliRunner
+
+    from qa_service.cli import app
+    from qa_service.config import get_settings
+
+    def registered() -> int:
+        return Worker.count(connection=redis_conn, queue=worker_module.worker_queues(settings, redis_conn)[0])
+
+    settings = sqlite_settings
+    log_path = settings.data_dir / "flushed-worker.log"
+    with open(log_path, "wb") as log_file:  # polls every 2 s (two thirds of the socket's timeout)
+        worker = subprocess.Popen(WORKER_CMD, start_new_session=True, stdout=log_file, stderr=subprocess.STDOUT,
+                                  env=worker_env(settings, QA_WORKER__REDIS_SOCKET_TIMEOUT_S="3"))
+    try:
+        wait_for(lambda: " ready: scorers " in log_path.read_text(errors="replace"), timeout_s=300)
+        wait_for(lambda: registered() == 1, timeout_s=30)
+        redis_conn.flushdb()
+        assert registered() == 0
+        wait_for(lambda: registered() == 1, timeout_s=15)  # its next poll
+        get_settings.cache_clear()
+        status = CliRunner().invoke(app, ["status"], env={
+            "QA_DB__URL": settings.database_url, "QA_REDIS__URL": settings.redis.url,
+            "QA_REDIS__QUEUE": settings.redis.queue, "QA_DB__AUTO_MIGRATE": "false"})
+        get_settings.cache_clear()
+        assert "workers registered: 1" in " ".join(status.output.split()), status.output
+        [w] = Worker.all(connection=redis_conn)
+        assert w.hostname and w.birth_date and w.get_state() == "idle"  # the whole hash, not a heartbeat's field
+        with TestClient(create_app(settings)) as client:  # and it still takes jobs
+            _score_one(client, "after-flush", client.app.state.runtime.sessions)
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=60)
+    out = log_path.read_text(errors="replace")
+    assert out.count("was no longer registered in Redis") == 1, out
