@@ -169,7 +169,7 @@ class Runtime:
         database from before them). A schema from a newer release, or facts derived under other settings
         than this process's, is a :class:`ConfigError` saying what to do: a process never re-derives
         everyone's figures under its own settings (only ``qa db upgrade`` does)."""
-        current = self.schema_problem()
+        current = self.schema_problem(named=True)  # a refusal names the database: a mistyped QA_DB__URL shows
         if current is not None and not self.settings.db.auto_migrate:
             raise ConfigError(f"{current}; QA_DB__AUTO_MIGRATE is off: run `qa db upgrade` first")
         if current is not None and not starting and current_revision(self.engine) is not None:
@@ -184,16 +184,26 @@ class Runtime:
         self.sync_facts(rederive=False)
         return self
 
-    def schema_problem(self) -> str | None:
-        """Why the schema is not this release's (None: it is). Raises :class:`ConfigError` for a schema
-        that a newer release migrated (this one cannot serve it, nor take it back)."""
+    def database_name(self) -> str:
+        """The database as messages name it: its URL, password masked, or the embedded SQLite file (said so: an
+        operator who set a mistyped variable, e.g. QA_DB_URL, reads that QA_DB__URL is unset)."""
+        if self.settings.db.url:
+            return f"the database {masked_url(self.settings.db.url)}"
+        return (f"the embedded SQLite database at {self.settings.database_url.removeprefix('sqlite:///')} "
+                "(QA_DB__URL is unset)")
+
+    def schema_problem(self, *, named: bool = False) -> str | None:
+        """Why the schema is not this release's (None: it is), naming the database with ``named``. Raises
+        :class:`ConfigError` for a schema that a newer release migrated (this one cannot serve it, nor take it
+        back)."""
         head, known = known_revisions(self.engine)
         at = current_revision(self.engine)
         if at is not None and at not in known:
             raise ConfigError(f"the database ({masked_url(self.settings.database_url)}) is at revision {at}, which this "
                               f"release does not know (its newest is {head}): a newer release migrated it. Run "
                               "that release, or a database this release made; nothing was changed")
-        return None if at == head else f"the database is at revision {at or 'none (empty)'}, this release needs {head}"
+        subject = self.database_name() if named else "the database"
+        return None if at == head else f"{subject} is at revision {at or 'none (empty)'}, this release needs {head}"
 
     @cached_property
     def derivation(self) -> facts.Derivation:

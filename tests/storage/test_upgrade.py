@@ -131,3 +131,18 @@ def test_db_upgrade_says_which_migrations_it_applied(tmp_path):
             in out.stdout), out.stdout
     again = _qa(tmp_path, "db", "upgrade")
     assert again.returncode == 0 and f"already at {head}: nothing to do" in again.stdout, again.stdout
+
+
+def test_a_refused_empty_schema_names_the_database(tmp_path):
+    """Was: "the database is at revision none (empty) … run `qa db upgrade` first" whichever database it was: with
+    a mistyped QA_DB_URL (ignored, with a warning) it read as if PostgreSQL were empty, and `qa db upgrade` in the
+    same environment would have made an SQLite file in the data dir (an operator probe, 2026-12)."""
+    out = _qa(tmp_path, "keys", "list", QA_DB_URL="postgresql+psycopg://qa:S3cretPW@db.example/qa",
+              QA_DB__AUTO_MIGRATE="false")
+    said = " ".join(out.stderr.split())
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert (f"the embedded SQLite database at {(tmp_path / 'qa.sqlite3').resolve()} (QA_DB__URL is unset) is at "
+            "revision none (empty)") in said and "qa db upgrade" in said, said
+    other = f"sqlite:///{tmp_path / 'other.sqlite3'}"
+    with pytest.raises(ConfigError, match=f"the database {other} is at revision none"):
+        Runtime(_settings(tmp_path, url=other, auto_migrate=False)).migrate()
