@@ -215,8 +215,15 @@ class Runtime:
         """Derive facts and rollups if they never were, or (``rederive``) were made under other settings
         (``storage/facts.py``); with ``rederive`` False those raise ``DerivedElsewhere``. One process at a time
         (the migration lock): on SQLite two starting together both found no facts and both recorded them
-        (``UNIQUE constraint failed: qa_meta.key``); PostgreSQL's own lock is in ``facts.sync``."""
-        with migration_lock(self.engine), self.session() as session:
+        (``UNIQUE constraint failed: qa_meta.key``); PostgreSQL's own lock is in ``facts.sync``. Facts already
+        derived under these settings (every start but the first) are read without the lock: processes
+        starting together used to queue for it, one logging "waiting for another process's schema migration"
+        where no migration ran."""
+        with self.session() as session:
+            if facts.is_current(session, self.derivation):
+                return None
+        with migration_lock(self.engine, what="schema migration or derivation of qa_facts"), \
+                self.session() as session:
             return facts.sync(session, self.derivation, rederive=rederive)
 
     @contextmanager

@@ -114,18 +114,19 @@ MIGRATION_LOCK_KEY = 0x71615F6D696772
 
 
 @contextmanager
-def migration_lock(engine: Engine) -> Iterator[None]:
+def migration_lock(engine: Engine, *, what: str = "schema migration") -> Iterator[None]:
     """Held while a process migrates: several processes starting together on one database (workers with
     ``QA_DB__AUTO_MIGRATE`` on) take turns instead of all creating the same tables at once; one that has to
-    wait says so, once (a migration stuck behind a long transaction shows up as that line). PostgreSQL: a
+    wait says so, once, naming ``what`` it waits for (a migration stuck behind a long transaction shows up as
+    that line). PostgreSQL: a
     session-level advisory lock on a connection of its own, held until the block ends (and released by the
     server if the process dies). SQLite: an exclusive ``flock`` on ``<database>.migrate`` (the writers' lock,
     ``<database>.writer``, is taken by the migrating connection itself)."""
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
             if not conn.exec_driver_sql(f"SELECT pg_try_advisory_lock({MIGRATION_LOCK_KEY})").scalar():
-                log.warning("waiting for another process's schema migration to finish (PostgreSQL advisory lock "
-                            "%d: see pg_locks where objid = %d)", MIGRATION_LOCK_KEY, MIGRATION_LOCK_KEY & 0xFFFFFFFF)
+                log.warning("waiting for another process's %s to finish (PostgreSQL advisory lock %d: see "
+                            "pg_locks where objid = %d)", what, MIGRATION_LOCK_KEY, MIGRATION_LOCK_KEY & 0xFFFFFFFF)
                 conn.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})")
             conn.commit()  # a session lock: no transaction stays open on this connection while it is held
             try:
@@ -143,7 +144,7 @@ def migration_lock(engine: Engine) -> Iterator[None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            log.warning("waiting for another process's schema migration to finish (lock file %s.migrate)", database)
+            log.warning("waiting for another process's %s to finish (lock file %s.migrate)", what, database)
             fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:

@@ -240,6 +240,12 @@ def rescope_reviews(conn: Connection) -> None:
         conn.execute(update(child).values(day=parent(r.c.day), team_id=parent(r.c.team_id)))
 
 
+def is_current(session: Session, derive: Derivation) -> bool:
+    """The derived rows were made under ``derive`` (read without a lock: what :func:`sync` would find, usually)."""
+    meta = session.get(Meta, VERSION_KEY)
+    return meta is not None and meta.value == derive.version
+
+
 def sync(session: Session, derive: Derivation, *, rederive: bool = True) -> int | None:
     """Derive everything again when it was derived under other settings, or never; returns how many
     facts were derived (None: already current). Safe to call from several processes at once. With

@@ -93,3 +93,35 @@ def test_a_process_waiting_for_anothers_migration_says_so_then_goes_on(db_url, c
         assert caplog.text.count("waiting for another") == 1
     finally:
         engine.dispose()
+
+
+def test_a_start_with_nothing_to_migrate_neither_waits_for_the_lock_nor_says_so(tmp_path, db_url, caplog,
+                                                                                monkeypatch):
+    """Was: with QA_DB__AUTO_MIGRATE off, workers started together queued for the migration lock to check the
+    facts, one logging "waiting for another process's schema migration to finish" where no migration ran
+    (production.md sends that line to pg_stat_activity; an operator probe, 2026-12)."""
+    import threading
+
+    from qa_service.runtime import Runtime
+    from qa_service.storage import db
+
+    monkeypatch.setattr(db.log, "disabled", False)  # alembic's fileConfig disables existing loggers
+    settings = Settings(data_dir=tmp_path, db=DBSettings(url=db_url, auto_migrate=False))
+    Runtime(settings).sync_facts()  # derived once, as `qa db upgrade` does
+    engine = create_db_engine(settings)
+    started = threading.Event()
+
+    def start():
+        Runtime(settings).migrate()
+        started.set()
+
+    try:
+        with caplog.at_level("WARNING", logger=db.log.name):
+            with db.migration_lock(engine):  # another process holds it (migrating something else, or stuck)
+                starting = threading.Thread(target=start)
+                starting.start()
+                assert started.wait(10), "the start waited for the migration lock"
+            starting.join(10)
+        assert "waiting for another" not in caplog.text
+    finally:
+        engine.dispose()
