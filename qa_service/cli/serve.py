@@ -191,7 +191,7 @@ def demo(
 @app.command()
 def status(data_dir: DataDir = None) -> None:
     """Transcripts per status, the failed ones' most common error, the queue, the workers; exit 1 when the
-    database or Redis does not answer."""
+    database or Redis does not answer, or the schema is not this release's."""
     from qa_service.runtime import Runtime
 
     rt = Runtime(settings_for(data_dir))
@@ -214,11 +214,13 @@ def _status_database(rt) -> bool:
             err_console.print(f"database {where}: no schema yet (qa db upgrade, qa serve or qa import create it)",
                               markup=False)
             return False
-        ok = True
         try:
             behind = rt.schema_problem()
+            if behind:  # was exit 0, with no hint: a status that says the schema is behind fails, and says what to do
+                behind += "; take a backup, then run `qa db upgrade`"
         except ConfigError as exc:  # a newer release's database
-            behind, ok = str(exc), False
+            behind = str(exc)
+        ok = not behind
         console.print(f"database: {where}", markup=False)
         console.print(f"schema: {behind or 'this release’s (' + current_revision(rt.engine) + ')'}", markup=False)
         with rt.sessions() as s:

@@ -146,3 +146,19 @@ def test_a_refused_empty_schema_names_the_database(tmp_path):
     other = f"sqlite:///{tmp_path / 'other.sqlite3'}"
     with pytest.raises(ConfigError, match=f"the database {other} is at revision none"):
         Runtime(_settings(tmp_path, url=other, auto_migrate=False)).migrate()
+
+
+def test_status_on_a_schema_behind_exits_1_naming_qa_db_upgrade(tmp_path, redis_url, redis_conn):
+    """Was: `schema: the database is at revision 0007, this release needs …`, no hint, exit 0 (cli.md said it
+    named `qa db upgrade`; an operator probe, 2026-12)."""
+    engine = create_db_engine(_settings(tmp_path))
+    upgrade(engine, "0007")
+    head, _ = known_revisions(engine)
+    out = _qa(tmp_path, "status", QA_REDIS__URL=redis_url, QA_DB__AUTO_MIGRATE="false")
+    said = " ".join(out.stdout.split())
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert f"at revision 0007, this release needs {head}; take a backup, then run `qa db upgrade`" in said, said
+    assert "transcripts: 0" in said and "workers registered: 0" in said  # the rest is still shown
+    upgrade(engine)
+    out = _qa(tmp_path, "status", QA_REDIS__URL=redis_url)
+    assert out.returncode == 0 and f"schema: this release’s ({head})" in out.stdout, out.stdout + out.stderr
