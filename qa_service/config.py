@@ -27,6 +27,19 @@ DEFAULT_RULES_DIR = Path(__file__).resolve().parents[1] / "rules"
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
+_POSTGRES_SCHEME = re.compile(r"(postgres|postgresql)(\+\w+)?://", re.IGNORECASE)
+
+
+def sqlalchemy_db_url(url: str | None) -> str | None:
+    """``postgres://`` and ``postgresql://`` (libpq's and Heroku's, naming no driver) as SQLAlchemy reads them with
+    the driver installed, ``postgresql+psycopg://``; ``postgres+DRIVER://`` as ``postgresql+DRIVER://``; any other
+    URL as it is. Was: "Can't load plugin: sqlalchemy.dialects:postgres", or psycopg2 not installed."""
+    found = _POSTGRES_SCHEME.match(url) if url else None
+    if not found:
+        return url
+    return f"postgresql{found.group(2) or '+psycopg'}://{url[found.end():]}"
+
+
 class DBSettings(BaseModel):
     """Database: any SQLAlchemy URL; SQLite under the data dir when unset."""
 
@@ -36,6 +49,11 @@ class DBSettings(BaseModel):
     echo: bool = False
     auto_migrate: bool = Field(True, description="Run Alembic upgrade when serve/worker/demo start")
     busy_timeout_ms: int = Field(30_000, description="SQLite: how long a writer waits for the lock")
+
+    @field_validator("url", "read_url")
+    @classmethod
+    def _postgres_driver(cls, url: str | None) -> str | None:
+        return sqlalchemy_db_url(url)
 
 
 class RedisSettings(BaseModel):

@@ -84,3 +84,31 @@ def test_names_resolve_to_the_settings_they_set(monkeypatch):
     with pytest.raises(SettingsInvalid) as err:
         load(Settings)
     assert err.value.problems == ["QA_WORKER__NICE: input should be less than or equal to 19, got '20'"]
+
+
+@pytest.mark.postgres
+def test_a_postgres_url_naming_no_driver_is_read_with_psycopg(tmp_path, postgres_engine):
+    """Was: ``postgres://…`` (Heroku's, libpq's) "does not answer: Can't load plugin: sqlalchemy.dialects:postgres",
+    and ``postgresql://…`` wanted psycopg2, which is not installed (an operator probe, 2026-12)."""
+    from sqlalchemy import text
+
+    from qa_service.config import DBSettings
+    from qa_service.storage.db import create_db_engine
+    from tests.conftest import TEST_POSTGRES_URL
+
+    rest = postgres_engine.url.render_as_string(hide_password=False).split("://", 1)[1]
+    assert TEST_POSTGRES_URL.endswith(rest)
+    for scheme in ("postgres", "postgresql", "POSTGRES"):
+        settings = Settings(db=DBSettings(url=f"{scheme}://{rest}", read_url=f"{scheme}://{rest}"))
+        assert settings.database_url == settings.db.read_url == f"postgresql+psycopg://{rest}"
+        engine = create_db_engine(settings)
+        try:
+            with engine.connect() as conn:
+                assert conn.execute(text("SELECT 1")).scalar() == 1
+        finally:
+            engine.dispose()
+    out = _qa(tmp_path, "keys", "list", QA_DB__URL=f"postgres://{rest}")  # from the environment, as operators set it
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert DBSettings(url="postgres+psycopg://u@h/db").url == "postgresql+psycopg://u@h/db"
+    assert DBSettings(url="postgresql+psycopg2://u@h/db").url == "postgresql+psycopg2://u@h/db"  # a driver named: kept
+    assert DBSettings(url="sqlite:///x.db").url == "sqlite:///x.db"
