@@ -86,7 +86,7 @@ def test_a_file_that_is_not_a_database_is_one_line_not_a_traceback(tmp_path):
     assert out.returncode == 2 and "cannot use the database" in out.stderr and "Traceback" not in out.stderr
 
 
-def test_only_the_commands_that_start_work_upgrade_an_older_schema(tmp_path, caplog):
+def test_only_the_commands_that_start_work_upgrade_an_older_schema(tmp_path, caplog, monkeypatch):
     """Was: every command that opened the database upgraded it, silently (``qa keys list`` or an HR export
     run before the planned backup upgraded production, found by an upgrade probe, 2026-11-29)."""
     engine = create_db_engine(_settings(tmp_path))
@@ -100,6 +100,9 @@ def test_only_the_commands_that_start_work_upgrade_an_older_schema(tmp_path, cap
         assert current_revision(engine) == "0011"  # nothing changed
     with pytest.raises(ConfigError, match="only qa serve, worker, demo and import upgrade it"):
         Runtime(_settings(tmp_path)).migrate(starting=False)
+    from qa_service import runtime
+
+    monkeypatch.setattr(runtime.log, "disabled", False)  # a logging setup run before (import-linter's) turns it off
     caplog.set_level("INFO", logger="qa_service.runtime")
     Runtime(_settings(tmp_path)).migrate()  # a start (serve, worker, demo, import) upgrades, and says so
     assert current_revision(engine) == head

@@ -51,12 +51,13 @@ def readyz(session: SessionDep, redis: RedisDep, runtime: RuntimeDep) -> JSONRes
 
 
 def _redis_check(redis) -> str:
-    """``ok``; ``unreachable: …`` when nothing answers; ``error: …`` with what Redis answered (a database number it
-    does not have, a password or ACL refused). Was "unreachable" for all three, the reason only in the log."""
+    """``ok``; ``unreachable: <error type>`` when nothing answers (its host and port stay in the log: /readyz is
+    public); ``error: …`` with what Redis answered (a database number it does not have, a password or ACL
+    refused). Was "unreachable" for all three, the reason only in the log."""
     exc = ping_error(redis)
     if exc is None:
         return "ok"
-    return f"{'error' if redis_answered(exc) else 'unreachable'}: {error_line(exc)}"
+    return f"error: {error_line(exc)}" if redis_answered(exc) else f"unreachable: {type(exc).__name__}"
 
 
 @router.get("/metrics", include_in_schema=False)
