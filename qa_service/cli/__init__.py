@@ -26,10 +26,10 @@ def main() -> None:
             err_console.print(f"qa: {line}", markup=False, style="red", soft_wrap=True)
         sys.exit(2)
     except ConfigError as exc:
-        err_console.print(f"qa: {exc}", markup=False, style="red")
+        err_console.print(f"qa: {exc}", markup=False, style="red", soft_wrap=True)  # a path stays whole
         sys.exit(2)
     except DBAPIError as exc:  # unreachable, refused, not a database at all
         problem = str(exc.orig or exc).strip().splitlines()[0]
         err_console.print(f"qa: cannot use the database: {type(exc.orig or exc).__name__}: {problem}",
-                          markup=False, style="red")
+                          markup=False, style="red", soft_wrap=True)
         sys.exit(2)

@@ -49,7 +49,7 @@ def usable_data_dir(settings: Settings) -> Settings:
     problem = data_dir_problem(settings.data_dir)
     if problem:
         err_console.print(f"qa: data dir {settings.data_dir} (QA_DATA_DIR or --data-dir) {problem}",
-                          markup=False, style="red")
+                          markup=False, style="red", soft_wrap=True)
         raise typer.Exit(2)
     return settings
 
