@@ -327,8 +327,16 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+# Query parameters that carry a secret: libpq's ``password`` and ``sslpassword``, redis-py's ``password`` and
+# ``ssl_password`` (both pass unknown parameters on as connect arguments), and any other name with pass, secret
+# or token in it. ``passfile`` names a file, not a secret: left as it is.
+_SECRET_QUERY = re.compile(r"(?i)(?:^|[&;])((?:[^&;=]*(?:passw|pwd|secret|token)[^&;=]*))=([^&;#]*)")
+
+
 def masked_url(url: str | None) -> str:
-    """``url`` as it may be printed or logged: its password replaced by ``***`` (database and Redis URLs)."""
+    """``url`` as it may be printed or logged: its password replaced by ``***`` (database and Redis URLs),
+    in ``user:password@`` and in a ``password=`` (``sslpassword=``, ``ssl_password=``…) query parameter alike:
+    a password with ``@``, ``/`` or ``:`` in it is often given as the latter."""
     if not url:
         return ""
     scheme, sep, rest = url.partition("://")
@@ -336,10 +344,12 @@ def masked_url(url: str | None) -> str:
         return url
     netloc, slash, tail = rest.partition("/")
     userinfo, at, hostport = netloc.rpartition("@")
-    if not at or ":" not in userinfo:
-        return url
-    user = userinfo.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{hostport}{slash}{tail}"
+    if at and ":" in userinfo:
+        rest = f"{userinfo.split(':', 1)[0]}:***@{hostport}{slash}{tail}"
+    path, q, query = rest.partition("?")
+    query = _SECRET_QUERY.sub(lambda m: m.group(0)[:m.start(2) - m.start(0)] + ("***" if m.group(2) else ""),
+                              query)
+    return f"{scheme}://{path}{q}{query}"
 
 
 def conflicts(settings: Settings) -> list[str]:

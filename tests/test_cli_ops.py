@@ -65,3 +65,28 @@ def test_requeue_with_the_queue_down_says_so_exits_1_and_counts_nothing(client, 
     result = _invoke(["requeue"], _env(settings))
     assert result.exit_code == 0 and "queued: 1 received" in result.output
     assert _value(metrics.exposition("worker")[0].decode(), series) - _value(before, series) == 1
+
+
+def test_status_masks_a_password_given_as_a_query_parameter(client, settings):
+    """Found by a probe: only ``user:password@`` was masked, so ``?password=`` (how a password holding ``@``,
+    ``/`` or ``:`` is often given, to libpq and redis-py alike) was printed and logged in clear."""
+    result = _invoke(["status"], _env(settings, QA_REDIS__URL="redis://127.0.0.1:18406/0?password=RedisPw123"))
+    assert result.exit_code == 1 and "does not answer" in result.output
+    assert "RedisPw123" not in result.output and "password=***" in result.output
+    result = _invoke(["status"], _env(settings, QA_DB__URL="postgresql+psycopg://qa@127.0.0.1:18407/qa?"
+                                                           "sslmode=disable&sslpassword=KeyPw77&password=S3cretDbPw99"))
+    assert result.exit_code == 1 and "does not answer" in result.output
+    out = " ".join(result.output.split())
+    assert "S3cretDbPw99" not in out and "KeyPw77" not in out
+    assert "sslmode=disable&sslpassword=***&password=***" in out.replace(" ", "")
+
+
+def test_masked_url_masks_every_password_a_database_or_redis_url_can_carry():
+    from qa_service.config import masked_url
+
+    assert masked_url("postgresql+psycopg://postgres@db:5432/qa?password=S3cret&passfile=/run/pgpass") == \
+        "postgresql+psycopg://postgres@db:5432/qa?password=***&passfile=/run/pgpass"
+    assert masked_url("postgresql://qa:pw@db/qa?sslpassword=k") == "postgresql://qa:***@db/qa?sslpassword=***"
+    assert masked_url("rediss://:pw@r:6380/0?ssl_password=k&db=1") == "rediss://:***@r:6380/0?ssl_password=***&db=1"
+    assert masked_url("redis://r:6379?PASSWORD=a%40b") == "redis://r:6379?PASSWORD=***"
+    assert masked_url("sqlite:////var/qa/qa.sqlite3") == "sqlite:////var/qa/qa.sqlite3"
