@@ -77,10 +77,14 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     # Set once the server begins to stop: a long-lived response (the live board's event stream) ends
     # then, instead of keeping the server waiting for its viewer to go away.
     app.state.stopping = threading.Event()
+    app.state.rule_tests = rules.dry_run_gate(settings.api.rule_test_concurrency)
     errors.install(app)
     app.add_middleware(QueryGuard)  # inside RequireCredentials: an anonymous request is a 401 first
     app.add_middleware(RequireCredentials, enforced=settings.auth_enforced)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
+    api = settings.api
+    dry_run = {rules.TEST_PATH: (api.rule_test_max_body_bytes, "QA_API__RULE_TEST_MAX_BODY_BYTES", "a rule dry run")}
+    app.add_middleware(BodySizeLimit, max_bytes=api.max_body_bytes,
+                       paths=dry_run if api.rule_test_max_body_bytes < api.max_body_bytes else None)
     app.add_middleware(BrowserGuard, open_hosts=settings.open_hosts())
     # Live turns come many times a second: their router is matched right after the health checks.
     routers = (health.router, live.router, transcripts.router, rules.router, performance.router, reviews.router,

@@ -85,6 +85,12 @@ class APISettings(BaseModel):
     max_body_bytes: int = Field(50 * 1024 * 1024, ge=1)
     max_id_chars: int = Field(200, ge=1)
     page_size_max: int = Field(500, ge=1)
+    rule_test_max_utterances: int = Field(500, ge=1, description="Turns a rule dry run (POST /v1/rules/test) may "
+                                          "post: a test needs a few, a long call a few hundred")
+    rule_test_max_body_bytes: int = Field(512 * 1024, ge=1, description="Body of a rule dry run, draft pack "
+                                          "included (it is scored in the API process, not by a worker)")
+    rule_test_concurrency: int = Field(1, ge=1, description="Rule dry runs at once per API process; one more is "
+                                       "answered 429 with Retry-After")
     metrics: bool = Field(True, description="Serve Prometheus metrics at GET /metrics (no key needed: keep the "
                                             "port off the public internet, or turn this off)")
     allowed_hosts: list[str] = Field(default_factory=list, description="With access control off: host names a "

@@ -27,21 +27,25 @@ class BodySizeLimit:
     """413 for a body over the limit: at once for a declared Content-Length over it; for a body sent without
     one (``Transfer-Encoding: chunked``) as soon as the bytes read pass it, before reading the rest — the
     route's read of the body raises an HTTPException (413) that the app's handlers answer, so the body
-    never sits whole in memory and nothing of it is stored."""
+    never sits whole in memory and nothing of it is stored. ``paths`` gives a route a smaller limit of its
+    own: path → (bytes, the setting's name, what the route is, for the message)."""
 
-    def __init__(self, app, max_bytes: int):
+    def __init__(self, app, max_bytes: int, paths: dict[str, tuple[int, str, str]] | None = None):
         self.app = app
         self.max_bytes = max_bytes
+        self.paths = paths or {}
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit, setting, what = self.paths.get(scope["path"], (self.max_bytes, "QA_API__MAX_BODY_BYTES", ""))
+        what = f" for {what}" if what else ""
         for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
                 response = JSONResponse(
-                    {"detail": _too_large(f"request body is {int(value)} bytes; the limit is "
-                                          f"{self.max_bytes} (QA_API__MAX_BODY_BYTES)")}, status_code=413)
+                    {"detail": _too_large(f"request body is {int(value)} bytes; the limit{what} is "
+                                          f"{limit} ({setting})")}, status_code=413)
                 await response(scope, receive, send)
                 return
         read = 0
@@ -51,10 +55,10 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 read += len(message.get("body", b""))
-                if read > self.max_bytes:
+                if read > limit:
                     raise StarletteHTTPException(413, _too_large(
-                        f"request body is over {self.max_bytes} bytes (read {read} so far, sent without a "
-                        f"Content-Length); the limit is {self.max_bytes} (QA_API__MAX_BODY_BYTES)"))
+                        f"request body is over {limit} bytes (read {read} so far, sent without a "
+                        f"Content-Length); the limit{what} is {limit} ({setting})"))
             return message
 
         await self.app(scope, counted, send)

@@ -189,3 +189,38 @@ def test_edit_whose_examples_fail_is_not_reloaded_and_is_shown(tmp_path, db_url,
         assert runtime.rulebook.reload_if_changed(force=True) is True
         now = client.get("/v1/rules/mine").json()
         assert now["version"] == "1.2" and now["reload_error"] is None
+
+
+def test_dry_run_redacts_as_ingest_does_and_scores_as_production(client, settings):
+    """Found by a probe: the dry run scored the text as posted, so a phone number an agent read out was a
+    leak finding (quoted in clear) and cost compliance points that the stored, redacted conversation
+    never showed. Now it is redacted first, under the source's overrides, and scores as the stored one."""
+    turns = [{"role": "agent", "text": "你的手机13812345678我记下了，你自己去问快递"}]
+    tid = client.post("/v1/transcripts", json=transcript("pii-dry", utterances=turns)).json()["id"]
+    run_worker(settings, burst=True, reconcile=False)
+    stored = client.get(f"/v1/transcripts/{tid}").json()
+    assert stored["utterances"][0]["text"] == "你的手机[手机号]我记下了，你自己去问快递"
+    body = client.post("/v1/rules/test", json={"transcript": {"utterances": turns}}).json()
+    assert "13812345678" not in str(body)
+    report = stored["report"]
+    assert body["score"] == report["score"]
+    assert body["dimensions"] == report["dimensions"]
+    assert sorted((f["rule_id"], f["quote"], f["points"]) for f in body["findings"]) == \
+        sorted((f["rule_id"], f["quote"], f["points"]) for f in report["findings"])
+    assert not any(h["rule_id"] == "general.leak-personal-data" for h in body["hits"])
+
+
+def test_dry_run_applies_the_sources_redaction_overrides(tmp_path, sqlite_url, redis_url, redis_conn):
+    from fastapi.testclient import TestClient
+
+    from qa_service.app import create_app
+    from qa_service.config import PIISettings, SourcePII
+    from tests.conftest import make_settings
+
+    pii = PIISettings(sources={"internal-test": SourcePII(redact=False)})
+    turns = [{"role": "agent", "text": "你的手机13812345678我记下了"}]
+    with TestClient(create_app(make_settings(tmp_path, sqlite_url, redis_url, pii=pii))) as client:
+        raw = client.post("/v1/rules/test", json={"transcript": {"source": "internal-test", "utterances": turns}})
+        assert "13812345678" in raw.text  # that source is stored unredacted: so is it tried
+        redacted = client.post("/v1/rules/test", json={"transcript": {"source": "crm", "utterances": turns}})
+        assert "13812345678" not in redacted.text and "[手机号]" in redacted.text

@@ -40,12 +40,15 @@ class PackRead(BaseModel):
 
 
 class DryRunTranscript(BaseModel):
+    source: str | None = Field(None, description="the source whose redaction overrides (QA_PII__SOURCES) apply, "
+                                                "as they would at ingest; default: the global QA_PII__* settings")
     channel: Channel = Channel.chat
     scenario: str | None = None
-    utterances: list[UtteranceCreate] = Field(min_length=1, max_length=5000)
+    utterances: list[UtteranceCreate] = Field(min_length=1, max_length=5000, description="at most "
+                                              "QA_API__RULE_TEST_MAX_UTTERANCES turns (500 by default)")
 
     def to_domain(self) -> Transcript:
-        return to_domain(self.utterances, channel=self.channel, scenario=self.scenario)
+        return to_domain(self.utterances, source=self.source or "", channel=self.channel, scenario=self.scenario)
 
 
 class RuleTestRequest(BaseModel):
