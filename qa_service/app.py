@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 from qa_service import __version__, metrics
-from qa_service.api import errors
+from qa_service.api import access_log, errors
 from qa_service.api.deps import known_query
 from qa_service.api.responses import declare_errors, declare_validation_errors
 from qa_service.api.middleware import BodySizeLimit, BrowserGuard, QueryGuard, RequireCredentials, ServerTiming
@@ -74,6 +74,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         dependencies=[Depends(known_query)],  # a GET naming a query parameter its route lacks is a 422
     )
     app.state.runtime = runtime
+    access_log.install(settings.pii)  # uvicorn's request lines: personal data and credentials in queries masked
     # Set once the server begins to stop: a long-lived response (the live board's event stream) ends
     # then, instead of keeping the server waiting for its viewer to go away.
     app.state.stopping = threading.Event()
