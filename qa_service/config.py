@@ -204,6 +204,12 @@ class LiveSettings(BaseModel):
                                       "twice at once)")
     lock_timeout_s: float = Field(10.0, gt=0, description="How long a turn waits for another request on the "
                                   "same conversation to finish (then 503, Retry-After; the turn is not stored)")
+    webhook_allow_local: bool = Field(False, description="Let webhooks call this machine and link-local "
+                                      "addresses (127.0.0.0/8, ::1, localhost, 0.0.0.0, 169.254.0.0/16 — a cloud's "
+                                      "metadata service —, fe80::/10): refused by default")
+    webhook_allow_private: bool = Field(True, description="Let webhooks call private addresses (10/8, 172.16/12, "
+                                        "192.168/16, 100.64/10, fc00::/7): an intranet's own receivers; false "
+                                        "where the server's network holds services a webhook must not reach")
 
 
 class AuthSettings(BaseModel):

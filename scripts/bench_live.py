@@ -78,7 +78,9 @@ def receiver_main(port: int, log: Path) -> None:
 def start_server(data_dir: Path, port: int, processes: int, **env_extra: str) -> subprocess.Popen:
     """``qa serve --workers 0 --api-processes N`` (its log in ``data_dir/serve.log``), once it answers."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")} | env_extra
+    # the webhook receivers listen on 127.0.0.1, which a webhook may call only when allowed
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")} | {"QA_LIVE__WEBHOOK_ALLOW_LOCAL": "true"} \
+        | env_extra
     proc = subprocess.Popen([sys.executable, "-m", "qa_service.cli", "serve", "--workers", "0", "--port", str(port),
                              "--api-processes", str(processes), "--data-dir", str(data_dir)],
                             env=env, stdout=open(data_dir / "serve.log", "wb"),

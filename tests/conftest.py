@@ -24,7 +24,8 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from qa_service.app import create_app
-from qa_service.config import APISettings, DBSettings, RedisSettings, ScoringSettings, Settings, WorkerSettings
+from qa_service.config import (APISettings, DBSettings, LiveSettings, RedisSettings, ScoringSettings, Settings,
+                               WorkerSettings)
 from qa_service.storage.redis import EmbeddedRedis, is_reachable
 from qa_service.storage.db import create_db_engine, session_factory, upgrade
 from qa_service.storage.schema import Base
@@ -152,7 +153,13 @@ def make_settings(tmp_path: Path, db_url: str, redis_url: str, **overrides) -> S
     worker.update(overrides.pop("worker", {}))
     api = {"allowed_hosts": ["testserver"], **overrides.pop("api", {})}  # TestClient's Host, in open mode
     scoring = overrides.pop("scoring", {})
+    # Tests' webhook receivers listen on 127.0.0.1, which a webhook may call only with QA_LIVE__WEBHOOK_ALLOW_LOCAL:
+    # on unless a test sets it (a LiveSettings given without it gets it too).
+    live = overrides.pop("live", None) or LiveSettings()
+    if "webhook_allow_local" not in live.model_fields_set:
+        live = live.model_copy(update={"webhook_allow_local": True})
     return Settings(
+        live=live,
         data_dir=tmp_path / "data",
         db=DBSettings(url=db_url, auto_migrate=False),
         redis=RedisSettings(url=redis_url, queue="qa-test"),

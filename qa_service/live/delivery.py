@@ -34,6 +34,7 @@ import httpx
 
 from qa_service import metrics
 from qa_service.config import LiveSettings
+from qa_service.live.address import address_problem
 from qa_service.live.lane import Lanes
 from qa_service.storage import alerts as repo
 from qa_service.storage.alert_tables import LiveAlert, Webhook
@@ -163,18 +164,27 @@ def render(webhook: Webhook, payload: dict[str, Any], now: float) -> tuple[str, 
     return url, raw, headers
 
 
+ROBOT_MESSAGE_CHARS = 100  # a robot's own error message kept in last_error and the log, at most
+
+
 def _refused(fmt: str, response: httpx.Response) -> str | None:
-    """Why a response is not a delivery (robots answer 200 with an error code), or None."""
+    """Why a response is not a delivery (robots answer 200 with an error code), or None. Of an answer that
+    is not a 2xx only its status and length are kept: the address may be an internal service's, and what it
+    answered is not for the API (``last_error``) or the log to show. Of a robot's error its code and at most
+    ``ROBOT_MESSAGE_CHARS`` of its message (``token is not exist``, ``sign not match``), on one line."""
     if response.status_code >= 300:
-        return f"HTTP {response.status_code}: {response.text[:200]}"
+        return f"HTTP {response.status_code} (an answer of {len(response.content)} bytes, not kept)"
     if fmt in ("dingtalk", "wecom", "feishu"):
         try:
             body = response.json()
         except ValueError:
             return None
+        if not isinstance(body, dict):
+            return None
         code = body.get("errcode", body.get("code", 0))
         if code not in (0, None):
-            return f"{fmt} error {code}: {body.get('errmsg') or body.get('msg')}"
+            said = _BREAKS.sub(" ", str(body.get("errmsg") or body.get("msg")))[:ROBOT_MESSAGE_CHARS]
+            return f"{fmt} error {str(code)[:20]}: {said}"
     return None
 
 
@@ -243,7 +253,11 @@ class Sender:
         error = None
         try:
             url, body, headers = render(webhook, payload, time.time())
-            error = _refused(webhook.format, self.client.post(url, content=body, headers=headers))
+            refused = address_problem(url, self.settings)  # checked again: a name may resolve elsewhere now
+            if refused:
+                error = f"not sent: the url {refused}"
+            else:
+                error = _refused(webhook.format, self.client.post(url, content=body, headers=headers))
         except Exception as exc:  # noqa: BLE001 — any failure is this try's outcome (a bad URL, a refused
             error = f"{type(exc).__name__}: {exc}"  # body), recorded: never a delivery left "sending" for ever
         tries = attempts + 1

@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from qa_service.access.service import check_team, missing
+from qa_service.config import LiveSettings
 from qa_service.errors import Conflict, Invalid, NotFound
+from qa_service.live.address import address_problem
 from qa_service.live.delivery import FORMATS
 from qa_service.performance.service import sla_share
 from qa_service.storage import alerts as repo
@@ -82,10 +84,12 @@ def board_alerts(*, session: Session, team: str | None, open_limit: int, handled
 
 
 def add_webhook(*, session: Session, url: str, fmt: str, secret: str | None, teams: list[str] | None,
-                by: str | None) -> Webhook:
+                by: str | None, settings: LiveSettings | None = None) -> Webhook:
+    """A new webhook; with ``settings``, one whose host they do not let a webhook call (``live.address``) is
+    refused."""
     if fmt not in FORMATS:
         raise Invalid(f"format must be one of {', '.join(FORMATS)}", "format")
-    problem = url_problem(url)
+    problem = url_problem(url) or (address_problem(url, settings) if settings is not None else None)
     if problem:
         raise Invalid(f"url {problem}", "url")
     if teams is not None and not teams:

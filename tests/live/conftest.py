@@ -22,11 +22,12 @@ SAMPLE = json.loads((Path(__file__).resolve().parents[1] / "data" / "live_sample
 class Receiver:
     """A webhook receiver on a real port: records each request (path, headers, raw body, when it came and
     when it was answered, how many were in hand at once); can go down, answer ``status``, or take
-    ``delay_s`` to answer."""
+    ``delay_s`` to answer, with ``body``."""
 
-    def __init__(self, port: int | None = None, *, status: int = 200, delay_s: float = 0.0):
+    def __init__(self, port: int | None = None, *, status: int = 200, delay_s: float = 0.0,
+                 body: bytes = b'{"errcode": 0}'):
         self.port = port or free_port()
-        self.status, self.delay_s = status, delay_s
+        self.status, self.delay_s, self.body = status, delay_s, body
         self.requests: list[dict] = []
         self.answered: list[float] = []
         self.most_at_once = 0
@@ -49,7 +50,7 @@ class Receiver:
                     self.send_response(receiver.status)
                     self.send_header("content-type", "application/json")
                     self.end_headers()
-                    self.wfile.write(b'{"errcode": 0}')
+                    self.wfile.write(receiver.body)
                 except OSError:  # the sender stopped waiting
                     pass
                 finally:

@@ -20,10 +20,12 @@ router = APIRouter(prefix="/v1/webhooks", tags=["live"])
 @router.post("", response_model=WebhookRead, status_code=status.HTTP_201_CREATED)
 def add_webhook(body: WebhookCreate, runtime: RuntimeDep, principal: Admin) -> WebhookRead:
     """A webhook for the alerts of some teams (``teams``) or all (null): generic ``json`` (signed with
-    ``X-QA-Signature`` when it has a secret), or the ``dingtalk`` / ``wecom`` / ``feishu`` robot formats."""
+    ``X-QA-Signature`` when it has a secret), or the ``dingtalk`` / ``wecom`` / ``feishu`` robot formats. An
+    address on this machine or link-local is refused unless QA_LIVE__WEBHOOK_ALLOW_LOCAL (a private one
+    when QA_LIVE__WEBHOOK_ALLOW_PRIVATE is false)."""
     with runtime.session() as session:
         hook = supervise.add_webhook(session=session, url=body.url, fmt=body.format, secret=body.secret,
-                                     teams=body.teams, by=principal.name)
+                                     teams=body.teams, by=principal.name, settings=runtime.settings.live)
         return presenters.webhook_read(hook)
 
 
