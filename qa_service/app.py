@@ -17,7 +17,7 @@ from qa_service.api import access_log, errors
 from qa_service.api.deps import known_query
 from qa_service.api.responses import declare_errors, declare_validation_errors
 from qa_service.api.middleware import BodySizeLimit, BrowserGuard, QueryGuard, RequireCredentials, ServerTiming
-from qa_service.api.routes import health, keys, live, performance, reviews, rules, transcripts, webhooks
+from qa_service.api.routes import health, keys, live, performance, reviews, rules, schema, transcripts, webhooks
 from qa_service.config import Settings
 from qa_service.live.loop import LiveLoop
 from qa_service.process import also_on_exit_signal
@@ -72,6 +72,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         version=__version__,
         description="智能质检: ingest Chinese customer-service transcripts, score them, explain every point.",
         dependencies=[Depends(known_query)],  # a GET naming a query parameter its route lacks is a 422
+        # Served by routes.schema instead: behind a key with access control on, and a /docs page that needs no
+        # script from a CDN (the CSP blocks it, an intranet cannot reach it).
+        openapi_url=None, docs_url=None, redoc_url=None,
     )
     app.state.runtime = runtime
     access_log.install(settings.pii)  # uvicorn's request lines: personal data and credentials in queries masked
@@ -89,7 +92,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.add_middleware(BrowserGuard, open_hosts=settings.open_hosts())
     # Live turns come many times a second: their router is matched right after the health checks.
     routers = (health.router, live.router, transcripts.router, rules.router, performance.router, reviews.router,
-               keys.router, webhooks.router, ui_routes.router)
+               keys.router, webhooks.router, schema.router, ui_routes.router)
     for router in routers:
         app.include_router(router)
     declare_errors(app.routes)

@@ -93,6 +93,8 @@ class APISettings(BaseModel):
                                        "answered 429 with Retry-After")
     metrics: bool = Field(True, description="Serve Prometheus metrics at GET /metrics (no key needed: keep the "
                                             "port off the public internet, or turn this off)")
+    public_schema: bool = Field(False, description="With access control on, serve the API's description "
+                                "(/openapi.json, /docs, /redoc) without a key too (any key reads it otherwise)")
     allowed_hosts: list[str] = Field(default_factory=list, description="With access control off: host names a "
                                      "request may name in its Host header besides localhost, 127.0.0.1, ::1 and "
                                      "the bound host (DNS-rebinding protection); '*' for any")

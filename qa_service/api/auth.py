@@ -129,6 +129,25 @@ Admin = Annotated[Principal, Depends(allow())]
 Supervise = Annotated[Principal, Depends(allow("supervisor"))]  # the live board, acknowledging alerts
 
 
+_any_key = allow("ingest", "reviewer", "supervisor", "hr")
+
+
+async def schema_reader(
+    request: Request,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Depends(_api_key)],
+) -> Principal | None:
+    """Any key may read the API's description (/openapi.json, /docs, /redoc): with access control on, an
+    anonymous caller gets no schema hints (every route, field and limit) unless QA_API__PUBLIC_SCHEMA."""
+    if request.app.state.runtime.settings.api.public_schema:
+        return None
+    return await _any_key(request, bearer, api_key)
+
+
+schema_reader.roles = _any_key.roles
+SchemaRead = Annotated[Principal | None, Depends(schema_reader)]
+
+
 def admits(alias, principal: Principal) -> bool:
     """Whether the role set ``alias`` (``ReviewWrite`` …) admits ``principal``: a page showing a piece of
     another route's data asks this, so it shows it to exactly those that route answers."""

@@ -56,6 +56,9 @@ def scrub(message: str | None) -> str | None:
     return pii.redact(message, _EVERY_KIND) if message else message
 
 
+BROWSER_PAGES = frozenset({"/docs", "/redoc"})  # pages outside /ui/ that a browser opens: a login page for 401
+
+
 def install(app: FastAPI) -> None:
     """Register every handler on ``app``."""
 
@@ -86,7 +89,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(AccessDenied)
     async def _denied(request: Request, exc: AccessDenied) -> Response:
         status = 401 if isinstance(exc, Unauthenticated) else 403
-        if request.url.path.startswith("/ui/") and request.method == "GET":
+        if (request.url.path.startswith("/ui/") or request.url.path in BROWSER_PAGES) and request.method == "GET":
             if status == 401:
                 # a login cookie the server no longer takes: the login ended or expired — the page says so
                 ended = "&expired=1" if request.cookies.get(SESSION_COOKIE) else ""
