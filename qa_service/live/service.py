@@ -152,10 +152,27 @@ def _differs(turn: dict[str, Any], new: dict[str, Any]) -> str | None:
                 None)
 
 
-def _incoming(rt: Runtime, cid: int, meta: dict, state: LiveState, items: list[LiveUtterance]
-              ) -> tuple[list[dict], int]:
+def _changed_resend(k: int, seq: int, field: str, was: dict | None, now: dict, next_seq: int,
+                    detail: bool) -> Conflict:
+    """The 409 for a turn re-sent with other content. With ``detail`` (a caller that may read the
+    conversation anyway) it names the turn's field and, for all but the text, both values; without, only
+    ``utterances``, as a changed transcript resend does: named field by field, an ingest key (which may not
+    read conversations) could test a guess at a turn's words, then at its times, one after another."""
+    if not detail:
+        return Conflict(f"utterances: a turn re-sent with a seq already received is not the turn received; "
+                        f"re-send turns unchanged, or send new turns from seq {next_seq}", "utterances")
+    values = "" if field == "text" or was is None else \
+        f" ({field} {json.dumps(was.get(field))} then, {json.dumps(now[field])} now)"
+    return Conflict(f"utterances[{k}]: seq {seq} was already received with another {field}{values}; "
+                    f"re-send a turn unchanged, or send a new turn as seq {next_seq}", f"utterances[{k}].{field}")
+
+
+def _incoming(rt: Runtime, cid: int, meta: dict, state: LiveState, items: list[LiveUtterance],
+              detail: bool = True) -> tuple[list[dict], int]:
     """The new turns (redacted, with arrival times) after checking every item's ``seq``; and how many
-    were repeats of turns already received. Raises before anything is kept."""
+    were repeats of turns already received. Raises before anything is kept. A turn re-sent with other
+    content is named with its field and the values that differ only with ``detail`` (see
+    :func:`_changed_resend`)."""
     policy = pii.policy_for(rt.settings.pii, meta["source"])
     redact = (lambda text: pii.redact(text, policy)) if policy is not None else (lambda text: text)
     stored: list[dict] | None = None
@@ -172,11 +189,8 @@ def _incoming(rt: Runtime, cid: int, meta: dict, state: LiveState, items: list[L
             stored = stored if stored is not None else live_repo.turns(rt.redis, cid)
             field = "text" if u.seq >= len(stored) else _differs(stored[u.seq], turn)
             if field is not None:
-                was = "" if field == "text" or u.seq >= len(stored) else \
-                    f" ({field} {json.dumps(stored[u.seq].get(field))} then, {json.dumps(turn[field])} now)"
-                raise Conflict(f"utterances[{k}]: seq {u.seq} was already received with another {field}{was}; "
-                               f"re-send a turn unchanged, or send a new turn as seq {state.last_seq + 1}",
-                               f"utterances[{k}].{field}")
+                raise _changed_resend(k, u.seq, field, stored[u.seq] if u.seq < len(stored) else None, turn,
+                                      state.last_seq + 1, detail)
             repeats += 1
         elif u.seq != expected:
             raise Conflict(f"utterances[{k}].seq is {u.seq}; the next expected is {expected} (send the turns in "
@@ -205,8 +219,10 @@ class Appended:
     alerts: list[LiveAlert]
 
 
-def add_utterances(rt: Runtime, cid: int, items: list[LiveUtterance], team: str | None = None) -> Appended:
-    """Check new turns as they arrive and raise the alerts they call for (stored before this returns)."""
+def add_utterances(rt: Runtime, cid: int, items: list[LiveUtterance], team: str | None = None,
+                   detail: bool = True) -> Appended:
+    """Check new turns as they arrive and raise the alerts they call for (stored before this returns).
+    ``detail``: whether a changed resend's 409 may name the turn's field and values (:func:`_changed_resend`)."""
     # Loaded before the conversation's lock is taken: the first turn after a start loads the models, and
     # must not hold its conversation (past the lock's lifetime, on a slow machine) while it does.
     live_checks, rules = checks(rt), list(alert_rules(rt).values())
@@ -217,7 +233,7 @@ def add_utterances(rt: Runtime, cid: int, items: list[LiveUtterance], team: str 
             raise Conflict(f"live conversation {cid} has ended; it is transcript {stored} now and takes no more "
                            "turns", "conversation_id")
         meta, state = _open_state(cid, team, held.found)
-        new, repeats = _incoming(rt, cid, meta, state, items)
+        new, repeats = _incoming(rt, cid, meta, state, items, detail)
         if not new:
             return Appended(cid, 0, repeats, [])
         now = time.time()

@@ -77,3 +77,31 @@ def test_roles_for_live_ingest_board_and_webhooks(world):
                        json={**hook, "format": "slack"}).json()["detail"][0]["loc"] == ["body", "format"]
     assert client.delete(f"/v1/webhooks/{made.json()['id']}", headers=keys["admin"]).status_code == 204
     assert client.get("/v1/webhooks", headers=keys["admin"]).json() == []
+
+
+def test_an_ingest_key_cannot_test_guesses_of_a_turn_by_resending_it(world):
+    """Found by a security probe: a turn re-sent with other content was a 409 naming its field, with the
+    stored values of all but the text, so an ingest key (which may read no conversation, of any team)
+    could confirm a guess at a turn's words (409 at .text: wrong; at .start_ms: right), then read its
+    times. To an ingest key it is now `utterances`, the same answer whatever differs, as a transcript
+    resend is; an admin (who may read the conversation anyway) is still told the field and the values."""
+    client, keys = world
+    cid = client.post("/v1/live/conversations", headers=keys["ingest"],
+                      json={"source": "s", "external_id": "guess-1", "team": "team-a"}).json()["id"]
+    url = f"/v1/live/conversations/{cid}/utterances"
+    said = {"seq": 0, "role": "agent", "text": "我怎么知道，你自己去问快递", "start_ms": 4500}
+    assert client.post(url, headers=keys["ingest"], json={"utterances": [said]}).status_code == 200
+    answers = []
+    for guess in ({**said, "text": "我不知道"}, {**said, "start_ms": None}, {**said, "role": "customer"},
+                  {**said, "text": "我不知道", "role": "customer"}):
+        r = client.post(url, headers=keys["ingest"], json={"utterances": [guess]})
+        assert r.status_code == 409 and r.json()["field"] == "utterances", r.text
+        assert "4500" not in r.text and "agent" not in r.text and "快递" not in r.text, r.text
+        answers.append(r.json())
+    assert all(a == answers[0] for a in answers), answers  # nothing tells a right guess from a wrong one
+    assert "from seq 1" in answers[0]["detail"]
+    detailed = client.post(url, headers=keys["admin"], json={"utterances": [{**said, "start_ms": None}]})
+    assert detailed.status_code == 409 and detailed.json()["field"] == "utterances[0].start_ms"
+    assert "(start_ms 4500 then, null now)" in detailed.json()["detail"]
+    again = client.post(url, headers=keys["ingest"], json={"utterances": [said]})  # a true resend: harmless
+    assert again.status_code == 200 and again.json()["repeats"] == 1

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import JSONResponse
 
 from qa_service.api import presenters
-from qa_service.api.auth import Ingest, Supervise, actor, scope_team
+from qa_service.api.auth import Ingest, QARead, Supervise, actor, admits, scope_team
 from qa_service.api.deps import RowId, RuntimeDep, SessionDep, typed
 from qa_service.api.ids import Id
 from qa_service.api.schemas.live import (
@@ -53,7 +53,10 @@ def add_utterances(conversation_id: RowId, body: LiveUtterances, runtime: Runtim
                    ) -> JSONResponse:
     """The next turns (``seq`` from 0, one more each time); answers with the alerts they raised."""
     _enabled(runtime)
-    out = service.add_utterances(runtime, conversation_id, body.utterances, team=principal.team)
+    # A turn re-sent with other content is detailed only to a caller that may read conversations anyway
+    # (admin; anyone with access control off): to an ingest key it is `utterances`, as a transcript resend is.
+    out = service.add_utterances(runtime, conversation_id, body.utterances, team=principal.team,
+                                 detail=admits(QARead, principal))
     # Built here and sent as is: FastAPI would validate a returned model again, on a second trip
     # through the thread pool, for every turn of every live conversation.
     return JSONResponse(UtterancesAccepted(
