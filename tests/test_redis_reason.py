@@ -21,8 +21,8 @@ OUT_OF_RANGE = "DB index is out of range"
 def _db_99(redis_url: str) -> str:
     """The test's Redis, asking for database 99 (a default server has 16)."""
     parts = urlsplit(redis_url)
-    if parts.scheme == "unix":
-        return urlunsplit(parts._replace(query="db=99"))
+    if parts.scheme == "unix":  # urlunsplit would drop the empty netloc's "//" (unix:/path: no scheme redis knows)
+        return redis_url.split("?")[0] + "?db=99"
     return urlunsplit(parts._replace(path="/99"))
 
 
