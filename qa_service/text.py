@@ -11,6 +11,7 @@ import threading
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib import resources
 
 import jieba
 import opencc
@@ -202,14 +203,44 @@ def is_word(token: str) -> bool:
 
 
 # jieba's dictionary is 350,000 words (~60 MB once loaded): one tokenizer per set of added words in a process,
-# shared by the analyzers that want that set (every rule book loads one, and runs its examples with it).
+# shared by every analyzer that segments with that set (the rule book's and negativity.v1's, by default).
 _TOKENIZERS: dict[tuple[str, ...], jieba.Tokenizer] = {}
 _TOKENIZERS_LOCK = threading.Lock()
+LEXICON_DIR = "lexicons"  # qa_service/lexicons/: the shipped sentiment word lists
+
+
+def read_words(text: str) -> frozenset[str]:
+    """Words of a lexicon file's text: one per line, optional ``<TAB>`` columns, ``#`` comments."""
+    words = set()
+    for line in text.splitlines():
+        word = line.split("\t", 1)[0].strip()
+        if word and not word.startswith("#"):
+            words.add(word)
+    return frozenset(words)
+
+
+def shipped_lexicon(name: str) -> frozenset[str]:
+    """A lexicon shipped in ``qa_service/lexicons/`` (``negative.txt``, ``positive.txt``, ``problem.txt``)."""
+    return read_words(resources.files("qa_service").joinpath(LEXICON_DIR, name).read_text(encoding="utf-8"))
+
+
+def segmentation_words(*lexicons: frozenset[str]) -> tuple[str, ...]:
+    """The words an analyzer adds to jieba's dictionary for these lexicons, in the one order (jieba's
+    frequency for an added word depends on the words added before it)."""
+    return tuple(sorted(frozenset().union(*lexicons)))
+
+
+@lru_cache(maxsize=1)
+def rule_words() -> tuple[str, ...]:
+    """The fixed words the rule engine segments with, besides jieba's own: the shipped negative and positive
+    lexicons (不耐烦, 不靠谱 are one token). Fixed: neither the configured scorers nor their lexicon settings
+    change how a rule's ``tokens:`` and negation read a turn, so ``qa rules check`` reads it as a worker does."""
+    return segmentation_words(shipped_lexicon("negative.txt"), shipped_lexicon("positive.txt"))
 
 
 def _tokenizer_with(words: tuple[str, ...]) -> jieba.Tokenizer:
     """A jieba tokenizer of its own (never jieba's process-wide default) with ``words`` added; the same
-    object for the same words. Never changed once made (an analyzer adding words gets another)."""
+    object for the same words. Never changed once made."""
     with _TOKENIZERS_LOCK:
         tokenizer = _TOKENIZERS.get(words)
         if tokenizer is None:
@@ -225,26 +256,25 @@ def _tokenizer_with(words: tuple[str, ...]) -> jieba.Tokenizer:
 
 
 class Analyzer:
-    """A jieba tokenizer with this analyzer's added words (shared with analyzers adding the same ones,
-    never jieba's process-wide default); loaded once with ``initialize()``."""
+    """A jieba tokenizer with a fixed set of added words (shared with analyzers adding the same ones,
+    never jieba's process-wide default); loaded once with ``initialize()``. Its words never change after it is
+    made: a consumer that needs other words makes its own analyzer, so no consumer changes another's tokens."""
 
     CACHE_TEXTS = 50_000  # tokenised texts remembered (agents' templates and short replies repeat a lot)
 
     def __init__(self, extra_words: tuple[str, ...] = ()):
-        self._extra_words = extra_words
+        self._extra_words = tuple(extra_words)
         self._tokenizer: jieba.Tokenizer | None = None
         self._cache: dict[tuple[str, bool], list[Token]] = {}
+
+    @property
+    def words(self) -> tuple[str, ...]:
+        """The words added to jieba's dictionary."""
+        return self._extra_words
 
     def initialize(self) -> None:
         if self._tokenizer is None:
             self._tokenizer = _tokenizer_with(self._extra_words)
-
-    def add_words(self, words: tuple[str, ...] | list[str]) -> None:
-        """Make sure ``words`` segment as units (lexicon entries like 不耐烦, 不靠谱)."""
-        self._extra_words = tuple(dict.fromkeys((*self._extra_words, *words)))
-        if self._tokenizer is not None:
-            self._tokenizer = _tokenizer_with(self._extra_words)
-        self._cache.clear()
 
     def tokens(self, text: str, *, masked: bool = False) -> list[Token]:
         """Tokens of the masked text, with offsets into the original (``masked``: already prepared).

@@ -4,7 +4,7 @@ Method: weighted log-odds ratio with an informative Dirichlet prior (Monroe, Col
 and Quinn 2008, "Fightin' Words") over jieba tokens, negative vs positive documents,
 pooled over the five binary corpora in ``../shared/data``. Words whose z-score passes
 ``--min-z`` and that occur in at least ``--min-docs`` documents become candidates;
-the shipped lists in ``qa_service/scoring/lexicons/`` were then reviewed by hand
+the shipped lists in ``qa_service/lexicons/`` were then reviewed by hand
 (domain nouns such as 酒店/房间 and function words removed), see the header of each file.
 
 Usage:

@@ -18,17 +18,20 @@ from qa_service.errors import ConfigError, RulePackError
 from qa_service.rules.check import example_errors
 from qa_service.rules.engine import CompiledPack
 from qa_service.rules.loader import fingerprint, load_packs
-from qa_service.text import Analyzer
+from qa_service.text import Analyzer, rule_words
 
 log = logging.getLogger(__name__)
 RELOAD_CHECK_S = 2.0
 
 
 class RuleBook:
+    """Every pack of a directory, compiled over one analyzer: jieba with the fixed :func:`rule_words`
+    (``analyzer``: another, for a test), loaded with the packs; nothing a scorer does changes it."""
+
     def __init__(self, directory: Path, *, default_pack: str = "general", analyzer: Analyzer | None = None):
         self.directory = Path(directory)
         self.default_pack = default_pack
-        self.analyzer = analyzer or Analyzer()
+        self.analyzer = analyzer or Analyzer(rule_words())
         self.packs: dict[str, CompiledPack] = {}
         self._by_scenario: dict[str, CompiledPack] = {}
         self._fingerprint: tuple = ()
@@ -48,6 +51,7 @@ class RuleBook:
             )
         compiled = {name: CompiledPack(pack, self.analyzer) for name, pack in packs.items()}
         if examples:
+            self.analyzer.initialize()  # jieba's dictionary: loaded here, once, not by the first job
             failed = [e for name in sorted(compiled) for e in example_errors(compiled[name])]
             if failed:
                 raise RulePackError(failed)

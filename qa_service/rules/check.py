@@ -63,6 +63,9 @@ def example_errors(compiled: CompiledPack) -> list[RuleError]:
             shown = r.example if isinstance(r.example, str) else " / ".join(r.example)
             problem = (f"example {shown!r} should {'fire' if r.expected else 'not fire'} the rule but "
                        f"{'did not' if r.expected else 'did'}")
+            if compiled.uses_tokens(rule):  # a tokens: condition matches jieba's segmentation: show it
+                turns = [r.example] if isinstance(r.example, str) else [example_turn(t)[1] for t in r.example]
+                problem += f" (its tokens: {' · '.join(compiled.segmented(t) for t in turns)})"
             errors.append(RuleError("R006", rule.path, problem,
                                     "adjust the matcher (or the example, if the example is wrong)", r.rule))
     return errors

@@ -132,6 +132,14 @@ class CompiledPack:
         if self._has_phrases:
             self._automaton.make_automaton()
 
+    def uses_tokens(self, rule: PackRule) -> bool:
+        """Whether a condition of the rule matches jieba tokens (``tokens:``)."""
+        return any(cond.tokens for cond in _leaves_of(rule.spec.match))
+
+    def segmented(self, text: str) -> str:
+        """How the rule engine's analyzer reads a turn for ``tokens:``: 你/这个/态度差/得/很."""
+        return "/".join(t.text for t in self.analyzer.tokens(normalize(text).text, masked=True))
+
     # -- preparation -------------------------------------------------------------------------
     def prepare(self, transcript: Transcript) -> list[Turn]:
         return [Turn(i, u, normalize(u.text)) for i, u in enumerate(transcript.utterances)]

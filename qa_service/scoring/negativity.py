@@ -14,15 +14,23 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from qa_service.domain import DimensionScore, Finding, Flag, Role, Severity, Transcript, Utterance
 from qa_service.rules.engine import PackMatch
 from qa_service.scoring.base import ScoringContext, capped
-from qa_service.text import NEGATORS, SCOPE_FILLERS, Analyzer, Token, is_word, negation_count
+from qa_service.text import (
+    NEGATORS,
+    SCOPE_FILLERS,
+    Analyzer,
+    Token,
+    is_word,
+    negation_count,
+    read_words,
+    segmentation_words,
+    shipped_lexicon,
+)
 
-LEXICON_PACKAGE = "qa_service.scoring.lexicons"
 APOLOGY_MARKERS = ("抱歉", "不好意思", "对不起", "歉意", "见谅", "包涵", "给您带来", "让您久等", "理解您")
 # jieba sometimes glues a degree adverb to the word it modifies (很无语, 真无语, 超烂).
 DEGREE_PREFIXES = ("非常", "特别", "很", "太", "真", "超", "好", "挺", "蛮", "最", "更")
@@ -30,17 +38,22 @@ SENTENCE_END = re.compile(r"[。！？!?；;\n]")
 
 
 def load_lexicon(path: Path | None, default_name: str) -> frozenset[str]:
-    """Words from a lexicon file: one per line, optional ``<TAB>`` columns, ``#`` comments."""
+    """Words from a lexicon file (the shipped ``default_name`` when ``path`` is None): one per line, optional
+    ``<TAB>`` columns, ``#`` comments."""
     if path is None:
-        text = resources.files(LEXICON_PACKAGE).joinpath(default_name).read_text(encoding="utf-8")
-    else:
-        text = Path(path).read_text(encoding="utf-8")
-    words = set()
-    for line in text.splitlines():
-        word = line.split("\t", 1)[0].strip()
-        if word and not word.startswith("#"):
-            words.add(word)
-    return frozenset(words)
+        return shipped_lexicon(default_name)
+    return read_words(Path(path).read_text(encoding="utf-8"))
+
+
+@dataclass(frozen=True, slots=True)
+class PackLexicon:
+    """The negative words in force for one pack: the base lexicon plus its ``extra_negative``, less its
+    ``ignore``. An extra word is also found where jieba splits it (不给力 as 不 + 给力): the analyzer's
+    dictionary is fixed at ``initialize()``, so a pack's words never change how any text is segmented."""
+
+    negative: frozenset[str]
+    extra: frozenset[str] = frozenset()
+    longest_extra: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +75,7 @@ class NegativityScorer:
     def __init__(
         self,
         *,
-        analyzer: Analyzer,
+        analyzer: Analyzer | None = None,
         negative_words: frozenset[str],
         positive_words: frozenset[str],
         problem_words: frozenset[str] = frozenset(),
@@ -72,7 +85,9 @@ class NegativityScorer:
         customer_flag_ratio: float = 0.08,
         customer_flag_min_words: int = 3,
     ):
-        self.analyzer = analyzer
+        # Its own analyzer, segmenting with its lexicon's words (不耐烦, 不靠谱 one token each), unless one is
+        # given (the rule book's, when it segments with the same words: one jieba dictionary in the process).
+        self.analyzer = analyzer or Analyzer(segmentation_words(negative_words, positive_words))
         self.negative_words = negative_words
         self.positive_words = positive_words
         self.problem_words = problem_words
@@ -81,33 +96,44 @@ class NegativityScorer:
         self.agent_flag_ratio = agent_flag_ratio
         self.customer_flag_ratio = customer_flag_ratio
         self.customer_flag_min_words = customer_flag_min_words
-        self._pack_lexicons: dict[tuple[str, str], frozenset[str]] = {}
+        self._base = PackLexicon(negative_words)
+        self._pack_lexicons: dict[tuple[str, str], PackLexicon] = {}
 
     def initialize(self) -> None:
-        self.analyzer.add_words(sorted(self.negative_words | self.positive_words))
+        """Load the analyzer's jieba dictionary (every word set it segments with is fixed here)."""
         self.analyzer.initialize()
 
-    def lexicon_for(self, match: PackMatch | None) -> frozenset[str]:
+    def lexicon_for(self, match: PackMatch | None) -> PackLexicon:
         """The negative words in force: the base lexicon plus the pack's additions, less its ignores."""
         if match is None:
-            return self.negative_words
+            return self._base
         key = (match.pack.name, match.pack.hash)
         if key not in self._pack_lexicons:
             cfg = match.pack.spec.negativity
-            self.analyzer.add_words(cfg.extra_negative)
-            self._pack_lexicons[key] = (self.negative_words | frozenset(cfg.extra_negative)) - frozenset(cfg.ignore)
+            extra = frozenset(cfg.extra_negative) - frozenset(cfg.ignore)
+            self._pack_lexicons[key] = PackLexicon((self.negative_words | extra) - frozenset(cfg.ignore), extra,
+                                                   max(map(len, extra), default=0))
         return self._pack_lexicons[key]
 
-    def match(self, utterance: Utterance, negative_words: frozenset[str] | None = None) -> tuple[list[NegativeHit], int]:
-        """Negative hits in one utterance and its word-token count."""
-        negative_words = self.negative_words if negative_words is None else negative_words
+    def match(self, utterance: Utterance, lexicon: PackLexicon | None = None) -> tuple[list[NegativeHit], int]:
+        """Negative hits in one utterance and its word-token count (an extra word jieba split counts as one)."""
+        lexicon = self._base if lexicon is None else lexicon
+        negative_words = lexicon.negative
         tokens = self.analyzer.tokens(utterance.text)
         excused = _apology_spans(utterance.text) if utterance.role == Role.agent else []
-        hits, n_words = [], 0
+        hits, n_words, skip_to = [], 0, 0
         for i, tok in enumerate(tokens):
-            if not is_word(tok.text):
+            if i < skip_to or not is_word(tok.text):
                 continue
             n_words += 1
+            run = _extra_run(tokens, i, lexicon) if lexicon.extra else None
+            if run is not None:  # a pack's extra word that jieba split: one word, from its first token
+                last, word = run
+                skip_to = last + 1
+                if not (utterance.role == Role.agent and any(a <= tok.start < b for a, b in excused)) \
+                        and negation_count(tokens, i, utterance.text) % 2 == 0:
+                    hits.append(NegativeHit(utterance, tok.start, tokens[last].end, word, False))
+                continue
             if utterance.role == Role.agent and (
                 tok.text in self.problem_words or any(a <= tok.start < b for a, b in excused)
             ):
@@ -134,14 +160,14 @@ class NegativityScorer:
     def score(self, transcript: Transcript, context: ScoringContext | None = None) -> DimensionScore:
         """Without a context (no pack), the shipped lexicon, points and cap apply."""
         match = context.match if context is not None else None
-        negative_words = self.lexicon_for(match)
+        lexicon = self.lexicon_for(match)
         per_word, cap = self.points_per_agent_word, self.max_deduction
         if match is not None:
             per_word, cap = match.pack.spec.negativity.points_per_agent_word, match.pack.spec.negativity.cap
         counts = {role: [0, 0] for role in Role}  # role -> [negative, words]
         findings: list[Finding] = []
         for utt in transcript.utterances:
-            hits, n_words = self.match(utt, negative_words)
+            hits, n_words = self.match(utt, lexicon)
             counts[utt.role][0] += len(hits)
             counts[utt.role][1] += n_words
             findings += [self._finding(hit, per_word) for hit in hits]
@@ -206,6 +232,20 @@ class NegativityScorer:
             role=utt.role,
             message=message,
         )
+
+
+def _extra_run(tokens: list[Token], index: int, lexicon: PackLexicon) -> tuple[int, str] | None:
+    """The last token of the longest run of adjacent tokens from ``index`` that spells one of the pack's extra
+    words over two tokens or more, and the word (a word jieba keeps whole is one token: the lookup finds it)."""
+    found, end, spelled = None, index, tokens[index].text
+    while end + 1 < len(tokens) and tokens[end + 1].start == tokens[end].end:
+        end += 1
+        spelled += tokens[end].text
+        if len(spelled) > lexicon.longest_extra:
+            break
+        if spelled in lexicon.extra:
+            found = end, spelled
+    return found
 
 
 def _apology_spans(text: str) -> list[tuple[int, int]]:

@@ -10,12 +10,13 @@ from qa_service.config import ScoringSettings
 from qa_service.errors import ScorerNotFound
 from qa_service.rules.schema import DIMENSIONS
 from qa_service.scoring.base import Scorer
-from qa_service.text import Analyzer
+from qa_service.text import Analyzer, segmentation_words
 
 
 @dataclass(slots=True)
 class ScorerSetup:
-    """What a factory may use: the scoring settings and the shared analyzer."""
+    """What a factory may use: the scoring settings and the rule book's analyzer (read it, share it when it
+    segments as a scorer needs; its words never change: a scorer wanting other words makes its own)."""
 
     settings: ScoringSettings
     analyzer: Analyzer
@@ -79,12 +80,13 @@ def resolve(name: str) -> ScorerFactory:
 def _negativity_v1(ctx: ScorerSetup) -> Scorer:
     from qa_service.scoring.negativity import NegativityScorer, load_lexicon
 
-    return NegativityScorer(
-        analyzer=ctx.analyzer,
-        negative_words=load_lexicon(ctx.settings.negative_lexicon, "negative.txt"),
-        positive_words=load_lexicon(ctx.settings.positive_lexicon, "positive.txt"),
-        problem_words=load_lexicon(ctx.settings.problem_lexicon, "problem.txt"),
-    )
+    negative = load_lexicon(ctx.settings.negative_lexicon, "negative.txt")
+    positive = load_lexicon(ctx.settings.positive_lexicon, "positive.txt")
+    # The rule book's analyzer when it segments with these lexicons' words (the shipped ones): one jieba
+    # dictionary and one token cache in the process; else the scorer's own (never a changed shared one).
+    shared = ctx.analyzer if ctx.analyzer.words == segmentation_words(negative, positive) else None
+    return NegativityScorer(analyzer=shared, negative_words=negative, positive_words=positive,
+                            problem_words=load_lexicon(ctx.settings.problem_lexicon, "problem.txt"))
 
 
 @register("sentiment.v1")

@@ -10,7 +10,7 @@ from qa_service.config import ScoringSettings
 from qa_service.domain import Role, Transcript, Utterance
 from qa_service.scoring.pipeline import Pipeline
 from qa_service.scoring.registry import ScorerSetup, resolve
-from qa_service.text import Analyzer
+from qa_service.text import Analyzer, rule_words
 
 CASES_FILE = Path(__file__).resolve().parent.parent / "data" / "negativity_cases.tsv"
 
@@ -26,7 +26,7 @@ def _cases():
 
 @pytest.fixture(scope="module")
 def scorer():
-    s = resolve("negativity.v1")(ScorerSetup(ScoringSettings(), Analyzer()))
+    s = resolve("negativity.v1")(ScorerSetup(ScoringSettings(), Analyzer(rule_words())))
     s.initialize()
     return s
 

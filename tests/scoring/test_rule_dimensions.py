@@ -12,18 +12,16 @@ from qa_service.scoring.negativity import NegativityScorer, load_lexicon
 from qa_service.scoring.objection import ObjectionScorer
 from qa_service.scoring.pipeline import Pipeline
 from qa_service.scoring.politeness import PolitenessScorer
-from qa_service.text import Analyzer
 from qa_service.scoring.timing import TimingScorer
 
 
 @pytest.fixture(scope="module")
 def pipeline() -> Pipeline:
-    analyzer = Analyzer()
-    negativity = NegativityScorer(analyzer=analyzer, negative_words=load_lexicon(None, "negative.txt"),
+    negativity = NegativityScorer(negative_words=load_lexicon(None, "negative.txt"),
                                   positive_words=load_lexicon(None, "positive.txt"),
                                   problem_words=load_lexicon(None, "problem.txt"))
     scorers = [PolitenessScorer(), ComplianceScorer(), ObjectionScorer(), negativity, TimingScorer()]
-    return Pipeline(scorers, rulebook=RuleBook(DEFAULT_RULES_DIR, analyzer=analyzer)).initialize()
+    return Pipeline(scorers, rulebook=RuleBook(DEFAULT_RULES_DIR)).initialize()
 
 
 def chat(*turns: tuple[str, str], scenario: str | None = None, channel: Channel = Channel.chat,
@@ -226,11 +224,10 @@ def test_hits_sent_to_review_use_none_of_a_rules_cap():
 def test_agent_negative_words_sent_to_review_use_none_of_the_negativity_cap():
     from qa_service.scoring.base import Gate
 
-    analyzer = Analyzer()
-    scorer = NegativityScorer(analyzer=analyzer, negative_words=load_lexicon(None, "negative.txt"),
+    scorer = NegativityScorer(negative_words=load_lexicon(None, "negative.txt"),
                               positive_words=load_lexicon(None, "positive.txt"),
                               problem_words=load_lexicon(None, "problem.txt"))
-    book = RuleBook(DEFAULT_RULES_DIR, analyzer=analyzer)
+    book = RuleBook(DEFAULT_RULES_DIR)
     pipeline = Pipeline([scorer], rulebook=book, gate=Gate(min_asr_confidence=0.6)).initialize()
     turns = [Utterance(i, Role.agent, "这个垃圾系统真糟糕，太差劲了", asr_confidence=0.3) for i in range(6)]
     turns.append(Utterance(6, Role.agent, "这个东西真是垃圾", asr_confidence=0.95))
