@@ -24,6 +24,12 @@ PII_PLACEHOLDERS = {
 PII_PLACEHOLDER = re.compile("|".join(re.escape(p) for p in PII_PLACEHOLDERS.values()))
 
 
+#: The built-in QA dimensions, in report order: the shipped scorers' names, each with its own columns in the
+#: derived fact tables (a new one needs a migration), a UI label, scorecard weights and rules. A plugin
+#: scorer (QA_SCORING__SCORERS) adds its own dimension beside them (scoring.registry.dimension_names).
+DIMENSIONS = ("politeness", "compliance", "objection", "negativity", "timing", "sentiment")
+
+
 class Role(str, Enum):
     agent = "agent"
     customer = "customer"

@@ -27,12 +27,12 @@ from qa_service.performance.record import (
     TeamMedian,
     assemble,
 )
+from qa_service.domain import DIMENSIONS
 from qa_service.period import Period
 from qa_service.rules.scheme import AppraisalScheme
 from qa_service.storage import alerts as alert_repo
 from qa_service.storage import kpis as kpi_repo
 from qa_service.storage import performance as perf_repo
-from qa_service.storage.facts import DIMENSIONS
 from qa_service.storage.transcripts import KnownIds
 
 if TYPE_CHECKING:

@@ -21,13 +21,12 @@ from typing import Annotated, Any, Literal
 import regex
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from qa_service.domain import Role
+from qa_service.domain import DIMENSIONS, Role
 from qa_service.rules.patterns import compile_pattern
 from qa_service.text import normalize
 
 RULE_ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 PACK_NAME = re.compile(r"^[a-z0-9]+(_[a-z0-9]+)*$")
-DIMENSIONS = ("politeness", "compliance", "objection", "negativity", "timing", "sentiment")
 
 
 class Strict(BaseModel):

@@ -12,9 +12,10 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from qa_service.domain import DIMENSIONS
 from qa_service.storage.tables import Base
 
-FACT_DIMENSIONS = ("politeness", "compliance", "objection", "negativity", "timing", "sentiment")  # own columns
+FACT_DIMENSIONS = DIMENSIONS  # the built-in dimensions have their own columns (below); a plugin's go to extra_dims
 
 
 class QaFact(Base):

@@ -33,12 +33,10 @@ from qa_service.storage.tables import ManualFinding, Report, Review, Transcript,
 
 log = logging.getLogger(__name__)
 
-#: Dimensions with their own columns; any other (a plugin scorer's) goes to ``extra_dims``.
-DIMENSIONS = FACT_DIMENSIONS
 VERSION_KEY = "derived_under"
-MACHINE = ("agent_id", "team_id", "at", "day", "score", "fatal", "flagged", *(f"dim_{d}" for d in DIMENSIONS),
+MACHINE = ("agent_id", "team_id", "at", "day", "score", "fatal", "flagged", *(f"dim_{d}" for d in FACT_DIMENSIONS),
            "extra_dims", "frt_ms", "reply_ms", "handling_ms")
-FINAL = ("final_score", "final_fatal", *(f"final_{d}" for d in DIMENSIONS), "final_extra_dims")
+FINAL = ("final_score", "final_fatal", *(f"final_{d}" for d in FACT_DIMENSIONS), "final_extra_dims")
 _T = QaFact.__table__
 
 
@@ -48,8 +46,8 @@ def machine_columns(score: float, fatal: bool, summary: Mapping[str, Any]) -> di
     out: dict[str, Any] = {"score": score, "fatal": bool(fatal), "flagged": bool(summary.get("flagged")),
                            "frt_ms": summary.get("frt_ms"), "reply_ms": summary.get("reply_ms"),
                            "handling_ms": summary.get("handling_ms")}
-    out.update({f"dim_{d}": dims.get(d) for d in DIMENSIONS})
-    out["extra_dims"] = {k: v for k, v in dims.items() if k not in DIMENSIONS} or None
+    out.update({f"dim_{d}": dims.get(d) for d in FACT_DIMENSIONS})
+    out["extra_dims"] = {k: v for k, v in dims.items() if k not in FACT_DIMENSIONS} or None
     return out
 
 
@@ -59,8 +57,8 @@ def final_columns(score: float | None, fatal: bool | None, dims: Mapping[str, An
         return dict.fromkeys(FINAL)
     dims = dims or {}
     out: dict[str, Any] = {"final_score": score, "final_fatal": bool(fatal)}
-    out.update({f"final_{d}": dims.get(d) for d in DIMENSIONS})
-    out["final_extra_dims"] = {k: v for k, v in dims.items() if k not in DIMENSIONS} or None
+    out.update({f"final_{d}": dims.get(d) for d in FACT_DIMENSIONS})
+    out["final_extra_dims"] = {k: v for k, v in dims.items() if k not in FACT_DIMENSIONS} or None
     return out
 
 
