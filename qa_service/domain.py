@@ -28,6 +28,7 @@ PII_PLACEHOLDER = re.compile("|".join(re.escape(p) for p in PII_PLACEHOLDERS.val
 #: derived fact tables (a new one needs a migration), a UI label, scorecard weights and rules. A plugin
 #: scorer (QA_SCORING__SCORERS) adds its own dimension beside them (scoring.registry.dimension_names).
 DIMENSIONS = ("politeness", "compliance", "objection", "negativity", "timing", "sentiment")
+DIMENSION_NAME = re.compile(r"^[a-z][a-z0-9_]*$")  # a dimension's (a scorer's) name: snake_case
 
 
 class Role(str, Enum):

@@ -15,6 +15,10 @@ class ScorerNotFound(ConfigError):
     """A scorer name in ``QA_SCORING__SCORERS`` is neither registered nor importable."""
 
 
+class ScorerInvalid(ConfigError):
+    """A configured scorer cannot be built, or what it builds does not keep the Scorer protocol."""
+
+
 class NotFound(QAError):
     """Something asked for by id does not exist (HTTP 404). ``field`` names the parameter that pointed at it."""
 

@@ -126,7 +126,8 @@ class Runtime:
         """The rule packs (``QA_SCORING__RULES_DIR``), loaded on first use and reloaded when files change."""
         with self._lock:
             if self._rulebook is None:
-                self._rulebook = RuleBook(self.settings.rules_dir, default_pack=self.settings.scoring.default_pack)
+                self._rulebook = RuleBook(self.settings.rules_dir, default_pack=self.settings.scoring.default_pack,
+                                          dimensions=dimension_names(self.settings.scoring.scorers))
             return self._rulebook
 
     @property

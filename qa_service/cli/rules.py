@@ -24,7 +24,10 @@ def rules_check(rules_dir: RulesDir = None) -> None:
 
     setup_logging(logging.WARNING)
     settings = get_settings()
-    book = RuleBook(rules_dir or settings.rules_dir, default_pack=settings.scoring.default_pack)
+    from qa_service.scoring.registry import dimension_names
+
+    book = RuleBook(rules_dir or settings.rules_dir, default_pack=settings.scoring.default_pack,
+                    dimensions=dimension_names(settings.scoring.scorers))
     try:
         book.load(examples=False)  # the examples run below, pack by pack, each failure listed
     except RulePackError as exc:
@@ -50,13 +53,12 @@ def rules_check(rules_dir: RulesDir = None) -> None:
         err_console.print(note, markup=False)
     from qa_service.performance.appraisal import example_errors as scheme_example_errors
     from qa_service.rules.scheme import load_schemes
-    from qa_service.scoring.registry import dimension_names
 
     scheme_dir = (rules_dir / "appraisal") if rules_dir else settings.schemes_dir
     schemes = {}
     if scheme_dir.is_dir():
         try:
-            schemes = load_schemes(scheme_dir, dimension_names(settings.scoring.scorers))
+            schemes = load_schemes(scheme_dir, book.dimensions)
         except RulePackError as exc:
             for e in exc.errors:
                 err_console.print(str(e), markup=False)
@@ -140,11 +142,12 @@ def rules_list(rules_dir: RulesDir = None) -> None:
     from qa_service.errors import RulePackError
 
     from qa_service.scoring.politeness import replaced_rules
+    from qa_service.scoring.registry import dimension_names
 
     settings = get_settings()
     directory = rules_dir or settings.rules_dir
     try:
-        packs = load_packs(directory)
+        packs = load_packs(directory, dimension_names(settings.scoring.scorers))
     except RulePackError as exc:  # as qa rules check prints them
         for e in exc.errors:
             err_console.print(str(e), markup=False)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Collection
 from pathlib import Path
 
-from qa_service.domain import Transcript
+from qa_service.domain import DIMENSIONS, Transcript
 from qa_service.errors import ConfigError, RulePackError
 from qa_service.rules.check import example_errors
 from qa_service.rules.engine import CompiledPack
@@ -26,11 +27,15 @@ RELOAD_CHECK_S = 2.0
 
 class RuleBook:
     """Every pack of a directory, compiled over one analyzer: jieba with the fixed :func:`rule_words`
-    (``analyzer``: another, for a test), loaded with the packs; nothing a scorer does changes it."""
+    (``analyzer``: another, for a test), loaded with the packs; nothing a scorer does changes it.
+    ``dimensions``: those its scorecards may weigh and its rules name (the built-in ones and the configured
+    scorers': ``scoring.registry.dimension_names``; None: any)."""
 
-    def __init__(self, directory: Path, *, default_pack: str = "general", analyzer: Analyzer | None = None):
+    def __init__(self, directory: Path, *, default_pack: str = "general", analyzer: Analyzer | None = None,
+                 dimensions: Collection[str] | None = DIMENSIONS):
         self.directory = Path(directory)
         self.default_pack = default_pack
+        self.dimensions = dimensions  # what scorecards may weigh and rules name: see schema.known_dimensions
         self.analyzer = analyzer or Analyzer(rule_words())
         self.packs: dict[str, CompiledPack] = {}
         self._by_scenario: dict[str, CompiledPack] = {}
@@ -43,7 +48,7 @@ class RuleBook:
         """Load every pack and run its rules' examples, as ``qa rules check`` does (raises
         :class:`RulePackError` with every problem, R006 for an example that fails; nothing is swapped in)."""
         stamp = fingerprint(self.directory)
-        packs = load_packs(self.directory)
+        packs = load_packs(self.directory, self.dimensions)
         if self.default_pack not in packs:
             raise ConfigError(
                 f"default rule pack {self.default_pack!r} is not in {self.directory} "

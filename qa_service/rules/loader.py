@@ -19,7 +19,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Generic, TypeVar
@@ -27,6 +27,7 @@ from typing import Generic, TypeVar
 import yaml
 from pydantic import ValidationError
 
+from qa_service.domain import DIMENSIONS
 from qa_service.errors import RuleError, RulePackError
 from qa_service.rules.schema import PACK_NAME, RULE_ID, Condition, Rule, RulePackSpec
 
@@ -184,8 +185,9 @@ def misnamed_yaml(directory: Path, code: str, what: str) -> list[RuleError]:
             for p in sorted(Path(directory).glob("*.yml"))]
 
 
-def load_packs(directory: Path) -> dict[str, RulePack]:
-    """Every ``*.yaml`` pack under ``directory``; raises :class:`RulePackError` listing all problems."""
+def load_packs(directory: Path, dimensions: Collection[str] | None = DIMENSIONS) -> dict[str, RulePack]:
+    """Every ``*.yaml`` pack under ``directory``; raises :class:`RulePackError` listing all problems.
+    ``dimensions``: those a scorecard may weigh and a rule name (None: any; see ``schema.known_dimensions``)."""
     directory = Path(directory)
     if not directory.is_dir():
         raise RulePackError([RuleError("R001", str(directory), "rule directory does not exist",
@@ -205,7 +207,7 @@ def load_packs(directory: Path) -> dict[str, RulePack]:
             broken.update({path.stem, str(raw.get("name")) if isinstance(raw, dict) else path.stem})
             continue
         try:
-            spec = RulePackSpec.model_validate(raw)
+            spec = RulePackSpec.model_validate(raw, context={"dimensions": dimensions})
         except ValidationError as exc:
             errors += _schema_errors(exc, raw, where)
             broken.update({path.stem, str(raw.get("name"))})
@@ -355,7 +357,8 @@ def canonical_hash(spec: RulePackSpec) -> str:
                                      ensure_ascii=False).encode()).hexdigest()
 
 
-def parse_pack_text(text: str, where: str = "(posted pack)") -> RulePackSpec:
+def parse_pack_text(text: str, where: str = "(posted pack)", dimensions: Collection[str] | None = DIMENSIONS
+                    ) -> RulePackSpec:
     """Validate a pack given as YAML text (``POST /v1/rules/test``); raises :class:`RulePackError`."""
     raw, error = parse_yaml(text, where, "R001")
     if error:
@@ -364,14 +367,15 @@ def parse_pack_text(text: str, where: str = "(posted pack)") -> RulePackSpec:
         raise RulePackError([RuleError("R001", where, "a pack must be a mapping with name, version, scenario, rules",
                                        "start with 'name: <pack>'")])
     try:
-        return RulePackSpec.model_validate(raw)
+        return RulePackSpec.model_validate(raw, context={"dimensions": dimensions})
     except ValidationError as exc:
         raise RulePackError(_schema_errors(exc, raw, where)) from exc
 
 
-def parse_rule(raw: dict, pack: str, where: str = "(posted rule)") -> Rule:
+def parse_rule(raw: dict, pack: str, where: str = "(posted rule)", dimensions: Collection[str] | None = DIMENSIONS
+               ) -> Rule:
     try:
-        return Rule.model_validate(raw)
+        return Rule.model_validate(raw, context={"dimensions": dimensions})
     except ValidationError as exc:
         rid = raw.get("id") if isinstance(raw.get("id"), str) else None
         errors = [e if e.rule or not rid else RuleError(e.code, e.path, e.problem, e.fix, f"{pack}.{rid}")

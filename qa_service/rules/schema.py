@@ -15,18 +15,37 @@ Leaves take ``negation``: ``affirmed`` (default; 我们不保证收益 does not 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from enum import Enum
 from typing import Annotated, Any, Literal
 
 import regex
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from qa_service.domain import DIMENSIONS, Role
+from qa_service.domain import DIMENSION_NAME, DIMENSIONS, Role
 from qa_service.rules.patterns import compile_pattern
 from qa_service.text import normalize
 
 RULE_ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 PACK_NAME = re.compile(r"^[a-z0-9]+(_[a-z0-9]+)*$")
+
+
+def known_dimensions(info: ValidationInfo) -> Collection[str] | None:
+    """The dimensions a pack may weigh and give rules to: the loader's ``dimensions`` (the built-in ones and the
+    configured scorers': ``scoring.registry.dimension_names``; None: any), else the built-in ones."""
+    context = info.context or {}
+    return context["dimensions"] if "dimensions" in context else DIMENSIONS
+
+
+def unknown_dimensions(names: Collection[str], known: Collection[str] | None) -> str | None:
+    """Why ``names`` are not all dimensions one can weigh or write rules for, or None."""
+    unknown = sorted(set(names) - set(known)) if known is not None else []
+    if not unknown:
+        return None
+    builtin = [d for d in DIMENSIONS if d in known]
+    plugins = sorted(set(known) - set(DIMENSIONS))
+    return (f"unknown dimension(s) {unknown}; known: {', '.join(builtin + plugins)} (a plugin scorer's "
+            "dimension is known once QA_SCORING__SCORERS configures the scorer)")
 
 
 class Strict(BaseModel):
@@ -213,7 +232,7 @@ def tag_is_read(tag: str) -> bool:
 
 class Rule(Strict):
     id: str
-    dimension: Literal["politeness", "compliance", "objection", "negativity", "timing", "sentiment"]
+    dimension: str = Field(pattern=DIMENSION_NAME.pattern, description="a built-in dimension or a configured scorer's")
     role: RuleRole = RuleRole.agent
     kind: RuleKind = RuleKind.hit
     match: Condition
@@ -227,6 +246,14 @@ class Rule(Strict):
     message: str = Field(min_length=1)
     owner: str | None = Field(None, max_length=200, description="who answers for this rule (default: the pack's)")
     examples: Examples
+
+    @field_validator("dimension")
+    @classmethod
+    def _dimension(cls, v: str, info: ValidationInfo) -> str:
+        problem = unknown_dimensions([v], known_dimensions(info))
+        if problem:
+            raise ValueError(problem)
+        return v
 
     @field_validator("id")
     @classmethod
@@ -257,10 +284,10 @@ class Scorecard(Strict):
 
     @field_validator("weights")
     @classmethod
-    def _weights(cls, v: dict[str, float]) -> dict[str, float]:
-        unknown = sorted(set(v) - set(DIMENSIONS))
-        if unknown:
-            raise ValueError(f"unknown dimension(s) {unknown}; known: {', '.join(DIMENSIONS)}")
+    def _weights(cls, v: dict[str, float], info: ValidationInfo) -> dict[str, float]:
+        problem = unknown_dimensions(v, known_dimensions(info))
+        if problem:
+            raise ValueError(problem)
         if any(w < 0 for w in v.values()) or sum(v.values()) <= 0:
             raise ValueError("weights must be ≥ 0 and sum to more than 0")
         return v

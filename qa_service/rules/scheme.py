@@ -28,9 +28,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from qa_service.domain import DIMENSIONS
 from qa_service.errors import RuleError, RulePackError
 from qa_service.rules.loader import ReloadingBook, display_path, misnamed_yaml, read_yaml_mapping
-from qa_service.rules.schema import DIMENSIONS
 
 WEIGHT_TOLERANCE = 1e-6
 

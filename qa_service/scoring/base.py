@@ -105,6 +105,12 @@ FLAG_REASONS = frozenset({
 
 @runtime_checkable
 class Scorer(Protocol):
+    """One QA dimension. ``name``: the dimension (snake_case; the key of its score in reports, of its weight in a
+    scorecard, of ``qa.<name>`` in an appraisal scheme); ``version``: a string recorded in every report (the
+    registered name is ``<name>.v<version>``); ``default_weight``: the share of the score (0 to 1) it takes in a
+    pack whose scorecard does not weigh its dimension (the built-in scorers: 0). ``scoring.registry.build``
+    checks all of it, and the two methods, when the pipeline is built."""
+
     name: str
     version: str
     default_weight: float

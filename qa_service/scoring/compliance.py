@@ -16,7 +16,7 @@ from qa_service.scoring.rulebased import RuleDimensionScorer, RuleOutcome
 class ComplianceScorer(RuleDimensionScorer):
     name = "compliance"
     version = "1"
-    default_weight = 1.0
+    default_weight = 0.0  # weighed by the pack's scorecard, else not at all
 
     def metrics(self, transcript: Transcript, match: PackMatch, outcome: RuleOutcome) -> dict:
         disclosures = [r for r in match.rules_for(self.name) if r.spec.kind == RuleKind.required]

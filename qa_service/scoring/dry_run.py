@@ -29,14 +29,14 @@ def compile_draft(pipeline: Pipeline, transcript: Transcript, *, pack: str | Non
     if pack is not None and pack not in book.packs:
         raise Invalid(f"no active pack {pack!r}; active: {', '.join(sorted(book.packs))}", "pack")
     if pack_yaml is not None:
-        spec = parse_pack_text(pack_yaml)
+        spec = parse_pack_text(pack_yaml, dimensions=book.dimensions)
         available = {n: c.pack for n, c in book.packs.items() if n != spec.name}
         compiled = CompiledPack(pack_from_spec(spec, available=available), book.analyzer)
         return compiled, {r.id for r in compiled.pack.rules if r.pack == spec.name}
     base = book.packs[pack] if pack else book.pack_for(transcript)
     if rule is None:
         return base, set()
-    draft = parse_rule(rule, base.pack.name)
+    draft = parse_rule(rule, base.pack.name, dimensions=book.dimensions)
     return CompiledPack(pack_with_rule(base.pack, draft), book.analyzer), {f"{base.pack.name}.{draft.id}"}
 
 

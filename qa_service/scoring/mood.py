@@ -40,7 +40,7 @@ def ending_negative(det) -> tuple[float, float]:
 class MoodScorer:
     name = "sentiment"
     version = "2"
-    default_weight = 1.0
+    default_weight = 0.0  # weighed by the pack's scorecard, else not at all
 
     def initialize(self) -> None:
         """Nothing of its own to load: the pipeline's detectors read the turns."""

@@ -70,7 +70,7 @@ class NegativityScorer:
 
     name = "negativity"
     version = "1"
-    default_weight = 1.0
+    default_weight = 0.0  # weighed by the pack's scorecard, else not at all
 
     def __init__(
         self,

@@ -59,7 +59,7 @@ def _outcome(obj: Objection, later: list[int], later_types: set[str], accept_tur
 class ObjectionScorer(RuleDimensionScorer):
     name = "objection"
     version = "1"
-    default_weight = 1.0
+    default_weight = 0.0  # weighed by the pack's scorecard, else not at all
 
     def detect(self, match: PackMatch) -> list[Objection]:
         """Customer objections in turn order; a customer's run of messages counts once per type."""

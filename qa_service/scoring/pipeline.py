@@ -17,11 +17,11 @@ from qa_service.config import ScoringSettings
 from qa_service.domain import DimensionScore, Flag, QAReport, Role, Severity, Transcript
 from qa_service.rules.book import RuleBook
 from qa_service.rules.engine import CompiledPack
-from qa_service.rules.schema import DIMENSIONS
 from qa_service.scoring.base import BatchScorer, Gate, Scorer, ScoringContext
 from qa_service.scoring.detectors import features
 from qa_service.scoring.detectors.detector import Detector
-from qa_service.scoring.registry import ScorerSetup, resolve
+from qa_service.errors import ScorerInvalid
+from qa_service.scoring.registry import ScorerSetup, build, dimension_names, scorer_problems
 from qa_service.text import forget_normalized
 
 
@@ -63,6 +63,14 @@ class Pipeline:
                  detector: Detector | None = None, gate: Gate | None = None):
         if not scorers:
             raise ValueError("a pipeline needs at least one scorer")
+        for scorer in scorers:  # at start-up, not as an AttributeError on every transcript
+            if problems := scorer_problems(scorer):
+                raise ScorerInvalid(f"scorer {type(scorer).__qualname__} does not keep the Scorer protocol "
+                                    f"(qa_service/scoring/base.py): {'; '.join(problems)}")
+        names = [s.name for s in scorers]
+        if len(set(names)) < len(names):
+            twice = sorted({n for n in names if names.count(n) > 1})
+            raise ScorerInvalid(f"two scorers report the dimension {', '.join(twice)}: configure one of them")
         self.scorers = scorers
         self._fixed_weights = weights
         self.rulebook = rulebook
@@ -75,11 +83,12 @@ class Pipeline:
     def from_settings(cls, settings: ScoringSettings, rulebook: RuleBook | None = None) -> Pipeline:
         """The configured scorers (``QA_SCORING__SCORERS``) over ``rulebook`` (default: the settings' packs)."""
         if rulebook is None:
-            rulebook = RuleBook(settings.pack_dir, default_pack=settings.default_pack)
+            rulebook = RuleBook(settings.pack_dir, default_pack=settings.default_pack,
+                                dimensions=dimension_names(settings.scorers))
         setup = ScorerSetup(settings=settings, analyzer=rulebook.analyzer)
         detector = None if settings.detector_model == "none" else Detector(settings.detector_model)
         gate = Gate(min_asr_confidence=settings.min_asr_confidence, band=settings.uncertain_band)
-        return cls([resolve(name)(setup) for name in settings.scorers], rulebook=rulebook, detector=detector,
+        return cls([build(name, setup) for name in settings.scorers], rulebook=rulebook, detector=detector,
                    gate=gate)
 
     @property
@@ -99,19 +108,20 @@ class Pipeline:
         return self
 
     def weights_for(self, pack: CompiledPack | None, dims: dict[str, DimensionScore]) -> dict[str, float]:
-        """Normalised weights of the applicable dimensions (fixed weights, else the pack's scorecard)."""
-        raw = {}
-        for scorer in self.scorers:
-            if not dims[scorer.name].applicable:
-                raw[scorer.name] = 0.0
-                continue
-            if self._fixed_weights is not None:
-                raw[scorer.name] = self._fixed_weights.get(scorer.name, scorer.default_weight)
-            elif pack is not None:
-                card = pack.pack.spec.scorecard.weights
-                raw[scorer.name] = card.get(scorer.name, 0.0 if scorer.name in DIMENSIONS else scorer.default_weight)
-            else:
-                raw[scorer.name] = scorer.default_weight
+        """Normalised weights of the applicable dimensions: those the scorecard (fixed weights, else the pack's)
+        names, in its proportions; one it does not name takes its scorer's ``default_weight`` as its share of
+        the score (0 to 1: the built-in scorers declare 0), the named ones sharing the rest."""
+        card = self._fixed_weights if self._fixed_weights is not None else (
+            pack.pack.spec.scorecard.weights if pack is not None else {})
+        raw = {s.name: 0.0 for s in self.scorers}
+        applicable = [s for s in self.scorers if dims[s.name].applicable]
+        named = {s.name: card[s.name] for s in applicable if s.name in card}
+        shares = {s.name: s.default_weight for s in applicable if s.name not in card}
+        share = sum(shares.values())
+        if share and sum(named.values()) > 0:  # the named ones share what the unnamed ones leave, if anything
+            rest = max(0.0, 1.0 - share) / sum(named.values())
+            named = {name: w * rest for name, w in named.items()}
+        raw |= named | shares
         total = sum(raw.values())
         if total <= 0:
             return {name: 0.0 for name in raw}

@@ -36,7 +36,7 @@ def replaced_rules(pack: RulePack) -> dict[str, str]:
 class PolitenessScorer(RuleDimensionScorer):
     name = "politeness"
     version = "1"
-    default_weight = 1.0
+    default_weight = 0.0  # weighed by the pack's scorecard, else not at all
 
     def metrics(self, transcript: Transcript, match: PackMatch, outcome: RuleOutcome) -> dict:
         agent_turns = [t for t in match.turns if t.role.value == "agent" and t.norm.text]

@@ -94,7 +94,7 @@ class RuleDimensionScorer:
 
     name = ""
     version = "1"
-    default_weight = 1.0
+    default_weight = 0.0  # weighed by the pack's scorecard, else not at all
 
     def initialize(self) -> None:
         """Nothing to load: the rule book compiles the packs."""

@@ -102,7 +102,7 @@ def _informative(s: Scored) -> bool:
 class SentimentScorer:
     name = "sentiment"
     version = "1"
-    default_weight = 1.0
+    default_weight = 0.0  # weighed by the pack's scorecard, else not at all
 
     def __init__(self, *, backend_spec: str | None = None, backend: SentimentBackend | None = None,
                  satisfaction: bool = True):

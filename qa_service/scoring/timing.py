@@ -56,7 +56,7 @@ def _speech_rate(turns: list[Utterance]) -> tuple[float | None, int, Utterance |
 class TimingScorer:
     name = "timing"
     version = "1"
-    default_weight = 1.0
+    default_weight = 0.0  # weighed by the pack's scorecard, else not at all
 
     def initialize(self) -> None:
         """Nothing to load."""
