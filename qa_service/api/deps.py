@@ -15,12 +15,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from qa_service.api.ids import Id
 from qa_service.config import Settings
-from qa_service.errors import ConfigError, Invalid, RulePackError
+from qa_service.errors import Invalid
 from qa_service.ingest.schema import check_time
 from qa_service.period import Period, parse_period
 from qa_service.runtime import Runtime
-from qa_service.scoring.base import FLAG_REASONS
-from qa_service.storage import transcripts as transcript_repo
+from qa_service.review.listing import known_flag_reason
 from qa_service.ingest.pii import redact_typed
 
 log = logging.getLogger(__name__)
@@ -104,19 +103,9 @@ def typed(runtime: Runtime, text: str | None) -> str | None:
 
 def flag_reason(runtime: Runtime, session: Session, reason: str | None, *, also: tuple[str, ...] = ()
                 ) -> str | None:
-    """A ``reason`` filter the pipeline can raise (a scorer's, a loaded rule's, or one stored by an older pack)
-    or one of ``also``; an unknown one is a 422 naming it, since an empty page would read as "none flagged"."""
-    if not reason or reason in FLAG_REASONS or reason in also:
-        return reason
-    known = {*FLAG_REASONS, *also}
-    try:
-        known |= runtime.rulebook.ready().flags()
-    except (RulePackError, ConfigError):
-        pass  # rule packs that do not load: the built-in reasons and the stored ones still filter
-    if reason in known or transcript_repo.has_flag_reason(session=session, reason=reason):
-        return reason
-    raise Invalid(f"unknown flag reason {reason!r}; known: {', '.join(sorted(known))}", "reason",
-                  loc=("query", "reason"))
+    """A ``reason`` filter the pipeline can raise or one of ``also`` (``review.listing.known_flag_reason``); an
+    unknown one is a 422 naming it."""
+    return known_flag_reason(reason, session=session, rulebook=runtime.rulebook, also=also)
 
 
 def _query_names(dependant) -> frozenset[str]:

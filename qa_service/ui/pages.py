@@ -19,16 +19,16 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from qa_service.access.service import missing
 from qa_service.api import presenters
 from qa_service.api.auth import Dashboard, QARead, ReviewWrite, admits, check_team, scope_team
-from qa_service.api.deps import OFFSET_MAX, ReadSessionDep, RowId, RuntimeDep, SessionDep, SettingsDep, flag_reason
+from qa_service.api.deps import OFFSET_MAX, ReadSessionDep, RowId, RuntimeDep, SessionDep, SettingsDep
 from qa_service.api.schemas import ReviewedFinding
 from qa_service.api.ui_errors import FIELD_LABELS, period_in_chinese
-from qa_service.errors import ConfigError, Invalid, NotFound, RulePackError
+from qa_service.errors import ConfigError, NotFound, RulePackError
 from qa_service.live import supervise
 from qa_service.period import parse_period
+from qa_service.review import listing
 from qa_service.review import service as review_service
 from qa_service.review.calibration_report import calibration_report
 from qa_service.review.appeals import unappealable
-from qa_service.review.queue import MANUAL_REASON, SAMPLE_REASON
 from qa_service.scoring.titles import title
 from qa_service.storage import dashboard as dash_repo
 from qa_service.storage import reviews as review_repo
@@ -38,8 +38,6 @@ from qa_service.ui.highlight import Mark, Segment, segments
 from qa_service.ui.render import HERE, page
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
-QUEUE_STATUSES = ("open", "queued", "in_review", "done", "all")
-QUEUE_REASONS = (SAMPLE_REASON, MANUAL_REASON)  # besides the flags, as /v1/reviews takes them
 QUEUE_PAGE_MAX = 500  # rows a queue page lists at most: 分配 deals out at most that many (the rows shown)
 TRUE, FALSE = ("true", "1", "on", "yes", "y", "t"), ("false", "0", "off", "no", "n", "f")  # as pydantic reads a bool
 STATIC = {"ui.css": (HERE / "static" / "ui.css", "text/css"), "ui.js": (HERE / "static" / "ui.js", "text/javascript"),
@@ -135,7 +133,7 @@ def _titled(runtime, top: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @router.get("/queue", response_class=HTMLResponse)
-def queue_page(request: Request, session: SessionDep, settings: SettingsDep, me: QARead,
+def queue_page(request: Request, session: SessionDep, me: QARead,
                status: str = "open", team: str | None = None, agent_id: str | None = None, rule: str | None = None,
                reason: str | None = None, severity: str | None = None, period: str | None = None,
                score_min: str | None = None, score_max: str | None = None, assigned_to: str | None = None,
@@ -144,30 +142,25 @@ def queue_page(request: Request, session: SessionDep, settings: SettingsDep, me:
                ) -> HTMLResponse:
     """复核队列 with the API's filters; each row opens the transcript. A filter it cannot apply is said, and
     no rows are listed (the unfiltered queue read as the filtered one)."""
-    errors = []
-    if status not in QUEUE_STATUSES:
-        errors.append(f"状态：{status!r} 无效，可选 {', '.join(QUEUE_STATUSES)}")
-    if _blank(severity) and severity not in labels.SEVERITY:
-        errors.append(f"严重度：{severity!r} 无效，可选 {', '.join(labels.SEVERITY)}")
+    runtime = request.app.state.runtime
     only_unassigned = (_blank(unassigned) or "false").lower()  # as /v1/reviews reads it (Was: ignored)
+    asked = listing.QueueQuery(
+        status=status, team=scope_team(me, _blank(team)), agent_id=_blank(agent_id), rule=_blank(rule),
+        reason=_blank(reason), severity=_blank(severity), period=_blank(period),
+        score_min=_number(score_min, "score_min"), score_max=_number(score_max, "score_max"),
+        assigned_to=_blank(assigned_to), unassigned=True if only_unassigned in TRUE else None)
+    f, problems = listing.queue_filter(asked, session=session, rulebook=runtime.rulebook, timezone=runtime.timezone)
+    said = {p.field: p for p in problems}
+    errors = [f"状态：{status!r} 无效，可选 {', '.join(listing.QUEUE_STATUSES)}"] if "status" in said else []
+    if "severity" in said:
+        errors.append(f"严重度：{severity!r} 无效，可选 {', '.join(labels.SEVERITY)}")
     if only_unassigned not in TRUE + FALSE:
         errors.append(f"未分配：{unassigned!r} 无效，可选 true、false")
-    try:
-        reason = flag_reason(request.app.state.runtime, session, _blank(reason), also=QUEUE_REASONS)
-    except Invalid:
+    if "reason" in said:
         errors.append(f"原因：{reason!r} 无效")
-    f = review_repo.QueueFilter(
-        status=status if status in QUEUE_STATUSES else "open",
-        team=scope_team(me, _blank(team)), agent_id=_blank(agent_id), rule=_blank(rule), reason=_blank(reason),
-        severity=severity if severity in labels.SEVERITY else None, score_min=_number(score_min, "score_min"),
-        score_max=_number(score_max, "score_max"), assigned_to=_blank(assigned_to),
-        unassigned=True if only_unassigned in TRUE else None)
-    if _blank(period):
-        try:
-            f.since, f.until = parse_period(period).bounds(ZoneInfo(settings.performance.timezone))
-        except ValueError as exc:
-            errors.append(period_in_chinese(exc))
-    rows, total = review_repo.list_queue(session=session, flt=f, limit=limit, offset=offset) if not errors else ([], 0)
+    if "period" in said:
+        errors.append(period_in_chinese(ValueError(str(said["period"]))))
+    rows, total = listing.list_queue(session=session, flt=f, limit=limit, offset=offset) if not errors else ([], 0)
     error = "；".join(errors) or None
     shown = {"status": f.status, "team": f.team, "agent_id": f.agent_id, "rule": f.rule, "reason": f.reason,
              "severity": f.severity, "period": _blank(period), "score_min": f.score_min, "score_max": f.score_max,

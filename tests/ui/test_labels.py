@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qa_service.api.routes.reviews import QUEUE_REASONS
+from qa_service.review.listing import QUEUE_REASONS
 from qa_service.rules.book import RuleBook
 from qa_service.scoring.base import FLAG_REASONS
 from qa_service.ui import labels

@@ -141,3 +141,46 @@ def test_a_manual_finding_withdrawn_by_an_appeal_says_by_whom_and_costs_nothing_
     assert mark.group(3) == text[12:16] == "稳赚不赔"
     assert "sev-critical" not in mark.group(1) and "rejected" in mark.group(1)
     assert mark.group(2) == "测试致命项（申诉成立，已撤销）"
+
+
+@pytest.mark.parametrize("params", [{}, {"reason": "low_score"}, {"reason": "sample"}, {"severity": "critical"},
+                                    {"status": "all", "period": "2020-01"}, {"status": "done"}])
+def test_the_queue_page_and_the_api_list_the_same_reviews(site, params):
+    """Both read the filters with review.listing.queue_filter and list with review.listing.list_queue (they
+    each checked status, severity, reason and period by hand, and built the repository's filter themselves)."""
+    c, keys = site["c"], site["keys"]
+    api = c.get("/v1/reviews", params=params, headers=keys["reviewer.k"]).json()
+    page = c.get("/ui/queue", params=params, headers=keys["reviewer.k"]).text
+    assert f"复核队列 <small>{api['total']} 条</small>" in page
+    assert re.findall(r'<tr class="sev-\w+" data-review="(\d+)"', page) == [str(i["id"]) for i in api["items"]]
+
+
+def test_the_queue_page_and_the_api_refuse_the_same_filters(site):
+    c, keys = site["c"], site["keys"]
+    for params, field, said in (({"reason": "nope"}, "reason", "原因：&#39;nope&#39; 无效"),
+                                ({"period": "2026-13"}, "period", "周期：“2026-13” 的月份 13 不在 1–12 之间")):
+        r = c.get("/v1/reviews", params=params, headers=keys["reviewer.k"])
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", field], r.text
+        page = c.get("/ui/queue", params=params, headers=keys["reviewer.k"]).text
+        assert said in page and "复核队列 <small>0 条</small>" in page
+
+
+def test_the_queue_is_filtered_in_one_place():
+    import ast
+
+    for module in ("qa_service/api/routes/reviews.py", "qa_service/ui/pages.py"):
+        tree = ast.parse((REPO / module).read_text(encoding="utf-8"))
+        called = {node.func.attr for node in ast.walk(tree)
+                  if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                  and isinstance(node.func.value, ast.Name) and node.func.value.id in ("repo", "review_repo")}
+        assert not called & {"list_queue", "QueueFilter"}, module
+
+
+def test_assigning_by_an_unknown_reason_is_refused_as_listing_by_it_is(site):
+    """POST /v1/reviews/assign filtered by a reason nothing can raise assigned nothing, silently (200, {})."""
+    c = site["c"]
+    r = c.post("/v1/reviews/assign", json={"reviewers": ["reviewer.k"], "mode": "manual", "reason": "low_scor"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "reason"], r.text
+    assert "unknown flag reason 'low_scor'" in r.text
+    r = c.post("/v1/reviews/assign", json={"reviewers": ["reviewer.k"], "mode": "manual", "reason": "low_score"})
+    assert r.status_code == 200 and r.json()["assigned"] == {str(site["rid"]): "reviewer.k"}, r.text

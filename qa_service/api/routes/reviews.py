@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Response, status
 from fastapi.exceptions import RequestValidationError
@@ -25,7 +24,7 @@ from pydantic import AfterValidator
 from qa_service.api import presenters
 from qa_service.api.auth import Appellant, QARead, ReviewWrite, actor, check_team, scope_team
 from qa_service.api.deps import (
-    OFFSET_MAX, Instant, ReadSessionDep, RowId, RuntimeDep, SessionDep, SettingsDep, flag_reason, period_param, typed,
+    OFFSET_MAX, Instant, ReadSessionDep, RowId, RuntimeDep, SessionDep, SettingsDep, period_param, typed,
 )
 from qa_service.api.ids import Id
 from qa_service.api.schemas.reviews import TAKE_OVER
@@ -52,15 +51,13 @@ from qa_service.api.schemas import (
 from qa_service.access.service import label_value
 from qa_service.errors import Forbidden
 from qa_service.period import FORMATS
-from qa_service.review import service
+from qa_service.review import listing, service
 from qa_service.review.calibration_report import calibration_report
-from qa_service.review.queue import MANUAL_REASON, SAMPLE_REASON
 from qa_service.review.service import ManualFindingSpec
 from qa_service.storage import reviews as repo
 from qa_service.storage import transcripts as transcript_repo
 
 router = APIRouter(tags=["review"])
-QUEUE_REASONS = (SAMPLE_REASON, MANUAL_REASON)  # why a review is queued besides its flags
 
 
 # --- the queue -------------------------------------------------------------------------------------------------
@@ -91,12 +88,14 @@ def list_reviews(
     if limit > settings.api.page_size_max:
         raise RequestValidationError([{"loc": ["query", "limit"], "type": "less_than_equal",
                                        "msg": f"must be <= {settings.api.page_size_max}"}])
-    if period is not None:
-        since, until = period_param(period).bounds(ZoneInfo(settings.performance.timezone))
-    flt = repo.QueueFilter(status=status_, team=scope_team(principal, team), agent_id=agent_id, rule=rule,
-                           reason=flag_reason(runtime, session, reason, also=QUEUE_REASONS), severity=severity, since=since, until=until, score_min=score_min,
-                           score_max=score_max, assigned_to=assigned_to, unassigned=unassigned)
-    rows, total = repo.list_queue(session=session, flt=flt, limit=limit, offset=offset)
+    query = listing.QueueQuery(status=status_, team=scope_team(principal, team), agent_id=agent_id, rule=rule,
+                               reason=reason, severity=severity, since=since, until=until, period=period,
+                               score_min=score_min, score_max=score_max, assigned_to=assigned_to,
+                               unassigned=unassigned)
+    flt, problems = listing.queue_filter(query, session=session, rulebook=runtime.rulebook, timezone=runtime.timezone)
+    if problems:
+        raise problems[0]
+    rows, total = listing.list_queue(session=session, flt=flt, limit=limit, offset=offset)
     return ReviewPage(items=[presenters.review_summary(r, t) for r, t in rows], total=total, limit=limit,
                       offset=offset)
 
@@ -138,8 +137,12 @@ def sample_reviews(body: SampleRequest, runtime: RuntimeDep, principal: ReviewWr
 def assign_reviews(body: AssignRequest, runtime: RuntimeDep, principal: ReviewWrite) -> AssignRead:
     """Assign reviews to reviewers: `manual` (one reviewer) or `round_robin` (fewest open reviews next)."""
     by = actor(principal, body.by)
-    flt = repo.QueueFilter(team=scope_team(principal, body.team), agent_id=body.agent_id, reason=body.reason)
     with runtime.session() as session:
+        flt, problems = listing.queue_filter(
+            listing.QueueQuery(team=scope_team(principal, body.team), agent_id=body.agent_id, reason=body.reason),
+            session=session, rulebook=runtime.rulebook, timezone=runtime.timezone, source="body")
+        if problems:
+            raise problems[0]
         out = service.assign(session=session, reviewers=body.reviewers, mode=body.mode, by=by,
                              review_ids=body.review_ids, flt=flt, limit=body.limit, team=principal.team,
                              known_names=principal.key_id is not None)
