@@ -11,7 +11,7 @@ from fastapi import Depends, Path, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from qa_service.api.ids import Id
 from qa_service.config import Settings
@@ -31,10 +31,6 @@ async def get_runtime(request: Request) -> Runtime:
 
 async def get_app_settings(request: Request) -> Settings:
     return request.app.state.runtime.settings
-
-
-async def get_sessions(request: Request) -> sessionmaker[Session]:
-    return request.app.state.runtime.sessions
 
 
 def close_quietly(session: Session) -> None:
@@ -75,7 +71,6 @@ async def get_redis(request: Request) -> redis.Redis:
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
-SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
 SessionDep = Annotated[Session, Depends(get_session)]
 ReadSessionDep = Annotated[Session, Depends(get_read_session)]
 RedisDep = Annotated[redis.Redis, Depends(get_redis)]

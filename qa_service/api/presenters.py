@@ -52,9 +52,6 @@ from qa_service.storage.tables import (
     Transcript,
 )
 
-KPI_META = {"id", "agent_id", "team_id", "date_from", "date_to", "source", "imported_at"}
-
-
 # --- transcripts and reports ---------------------------------------------------------------------------------
 
 def report_read(report: Report) -> ReportRead:

@@ -42,11 +42,6 @@ def _state(review: Review) -> dict[str, Any]:
 
 # --- entering the queue --------------------------------------------------------------------------------------
 
-def enqueue_scored(*, session: Session, transcript_id: int, report: QAReport) -> None:
-    """A report was stored: a flagged transcript enters the queue (or updates its queued entry)."""
-    enqueue_scored_many(session=session, reports={transcript_id: report})
-
-
 def enqueue_scored_many(*, session: Session, reports: Mapping[int, QAReport]) -> None:
     """Reports were stored: flagged transcripts enter the queue (or update their queued entries).
 

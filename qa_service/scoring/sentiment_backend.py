@@ -49,13 +49,6 @@ def _existing_dir(path: Path | str) -> Path:
     return p
 
 
-def _quiet_transformers() -> None:
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
-
-
 def _batches(texts: Sequence[str], size: int):
     """Index batches grouped by length (less padding), in original order afterwards."""
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))

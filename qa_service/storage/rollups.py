@@ -105,11 +105,6 @@ def apply_facts(conn: Connection, before: Iterable[Mapping[str, Any]], after: It
     write(conn, daily=daily_rows(before, after, frt_target_ms))
 
 
-def apply_findings(conn: Connection, changes: Iterable[tuple[Any, str | None, Counter, int]]) -> None:
-    """Add (sign +1) or take back (−1) counted findings of a (day, team): ``changes`` = (day, team, counts, sign)."""
-    write(conn, counts=count_rows(changes))
-
-
 def stored_findings(conn: Connection, transcript_ids: list[int]) -> list[tuple[Any, str | None, Counter, int]]:
     """The counted findings of these transcripts' stored reports, as changes that take them back."""
     if not transcript_ids:

@@ -243,52 +243,6 @@ def load_for_scoring(*, session: Session, ids: Sequence[int]) -> list[DomainTran
             for i, h in ((i, heads[i]) for i in ids if i in heads)]
 
 
-@dataclass(slots=True)
-class Claim:
-    claimed: bool
-    attempts: int
-    gave_up: bool = False
-
-
-def claim_for_scoring(
-    *, session: Session, transcript_id: int, max_attempts: int, stale_before: datetime
-) -> Claim:
-    """Move a transcript to ``scoring`` if nobody else holds it; give up after ``max_attempts``."""
-    claimable = or_(
-        Transcript.status.in_([TranscriptStatus.received.value, TranscriptStatus.queued.value]),
-        and_(Transcript.status == TranscriptStatus.scoring.value, Transcript.status_changed_at < stale_before),
-    )
-    result = session.execute(
-        update(Transcript)
-        .where(Transcript.id == transcript_id, claimable, Transcript.attempts < max_attempts)
-        .values(
-            status=TranscriptStatus.scoring.value,
-            attempts=Transcript.attempts + 1,
-            status_changed_at=utcnow(),
-        )
-        .execution_options(synchronize_session=False)
-    )
-    row = session.execute(
-        select(Transcript.attempts, Transcript.status, Transcript.last_error).where(Transcript.id == transcript_id)
-    ).one_or_none()
-    if row is None:
-        return Claim(False, 0)
-    if result.rowcount == 1:
-        return Claim(True, row.attempts)
-    # Not claimed: either someone else has it / it is done, or it ran out of attempts.
-    exhausted = session.execute(
-        update(Transcript)
-        .where(Transcript.id == transcript_id, claimable, Transcript.attempts >= max_attempts)
-        .values(
-            status=TranscriptStatus.failed.value,
-            status_changed_at=utcnow(),
-            last_error=f"gave up after {row.attempts} attempts; last error: {row.last_error or 'worker died mid-job'}",
-        )
-        .execution_options(synchronize_session=False)
-    )
-    return Claim(False, row.attempts, gave_up=exhausted.rowcount == 1)
-
-
 def record_error(*, session: Session, transcript_id: int, error: str, final: bool) -> None:
     """Store the error; ``final`` ends the transcript as ``failed``, else it waits for a retry."""
     status = TranscriptStatus.failed if final else TranscriptStatus.queued
@@ -297,19 +251,6 @@ def record_error(*, session: Session, transcript_id: int, error: str, final: boo
         .where(Transcript.id == transcript_id, Transcript.status == TranscriptStatus.scoring.value)
         .values(status=status.value, last_error=error[:4000], status_changed_at=utcnow())
         .execution_options(synchronize_session=False)
-    )
-
-
-def to_domain(row: Transcript) -> DomainTranscript:
-    """A stored transcript (its utterances loaded) as the domain type the scorers read."""
-    return DomainTranscript(
-        id=row.id, source=row.source, external_id=row.external_id, channel=Channel(row.channel),
-        agent_id=row.agent_id, team=row.team_id, scenario=row.scenario, started_at=row.started_at,
-        utterances=tuple(
-            DomainUtterance(index=u.index, role=Role(u.role), text=u.text, start_ms=u.start_ms, end_ms=u.end_ms,
-                            asr_confidence=u.asr_confidence)
-            for u in row.utterances
-        ),
     )
 
 

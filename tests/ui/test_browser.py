@@ -21,11 +21,10 @@ import pytest
 
 from qa_service.config import Settings
 from qa_service.demo import load_sample
-from qa_service.storage.transcripts import to_domain
+from qa_service.storage.transcripts import load_for_scoring
 from qa_service.scoring.pipeline import Pipeline
 from qa_service.stack import BackgroundServer
 from qa_service.queue.tasks import record_report
-from qa_service.storage import transcripts as transcript_repo
 from qa_service.storage.db import create_db_engine, session_factory, session_scope
 from tests.conftest import make_settings
 
@@ -80,7 +79,7 @@ def server(tmp_path_factory, sqlite_template, redis_url):
         ids = [client.post("/v1/transcripts", json=t).json()["id"] for t in items]
     sessions = session_factory(create_db_engine(settings))
     with session_scope(sessions) as s:
-        transcripts = [to_domain(transcript_repo.get(session=s, transcript_id=i, with_report=False)) for i in ids]
+        transcripts = load_for_scoring(session=s, ids=ids)
     reports = Pipeline.from_settings(settings.scoring).score_many(transcripts)
     with session_scope(sessions) as s:
         for tid, rep in zip(ids, reports):
