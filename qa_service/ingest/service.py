@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ValidationError
-from sqlalchemy.exc import IntegrityError
 
 from qa_service import metrics
 from qa_service.config import Settings
@@ -217,16 +216,13 @@ def _same_once_redacted_again(session: Session, transcript_id: int, content_hash
 
 def _store_committed(items: list[tuple[int, TranscriptCreate]], *, runtime: Runtime, job: str) -> list[Outcome]:
     size = runtime.settings.worker.chunk_size
-    try:
+
+    def once() -> list[Outcome]:
         with runtime.session() as session:
             return store(items, session=session, known=runtime.known_ids, jobs=[job], chunk_size=size,
                          settings=runtime.settings)
-    except IntegrityError:
-        # A cached agent/team id no longer exists (deleted or restored database): retry uncached.
-        runtime.known_ids.forget()
-        with runtime.session() as session:
-            return store(items, session=session, known=runtime.known_ids, jobs=[job], chunk_size=size,
-                         settings=runtime.settings)
+
+    return transcript_repo.retry_with_fresh_ids(runtime.known_ids, once)
 
 
 def ingest(items: list[tuple[int, TranscriptCreate]], *, runtime: Runtime) -> tuple[list[Outcome], bool]:

@@ -72,9 +72,6 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
     try:
         yield session
         session.commit()
-        from qa_service.storage.transcripts import remember_committed
-
-        remember_committed(session)
     except BaseException:
         session.rollback()
         raise

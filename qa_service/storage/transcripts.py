@@ -6,12 +6,13 @@ Every function takes ``*, session``; callers own the transaction.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy import Select, and_, event, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from qa_service.domain import Channel, ReviewStatus, Role, TranscriptStatus
@@ -78,6 +79,10 @@ def find_existing(*, session: Session, keys: Iterable[tuple[str, str]]) -> dict[
     return found
 
 
+_PENDING = "qa_known_ids_pending"  # session.info key: ids to remember when the transaction commits
+T = TypeVar("T")
+
+
 class KnownIds:
     """Agents and teams only ever get created, so a process remembers the ids it has seen (per
     database URL) and skips the lookup next time. One per process, held by the Runtime."""
@@ -108,13 +113,37 @@ def ensure_agents_and_teams(*, session: Session, items: Sequence[NewTranscript],
                 for k in todo]
         stmt = _dialect_insert(session, table)
         session.connection().execute(stmt.on_conflict_do_nothing(index_elements=["id"]), rows)
-        # Remember them only once this transaction is committed.
-        session.info.setdefault("known_ids", []).append((seen, todo))
+        _remember_on_commit(session, seen, todo)
 
 
-def remember_committed(session: Session) -> None:
-    for seen, ids in session.info.pop("known_ids", []):
+def _remember_on_commit(session: Session, seen: set[str], ids: list[str]) -> None:
+    """Add ``ids`` to ``seen`` once this session's transaction commits (forgotten if it rolls back): this
+    module's own hooks on the session, so no caller has to know about the cache."""
+    if not event.contains(session, "after_commit", _committed):
+        event.listen(session, "after_commit", _committed)
+        event.listen(session, "after_rollback", _rolled_back)
+    session.info.setdefault(_PENDING, []).append((seen, ids))
+
+
+def _committed(session: Session) -> None:
+    for seen, ids in session.info.pop(_PENDING, []):
         seen.update(ids)
+
+
+def _rolled_back(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+def retry_with_fresh_ids(known: KnownIds, work: Callable[[], T]) -> T:
+    """``work()`` (a transaction that creates transcripts or KPIs), run once more after forgetting ``known`` if
+    it failed on an integrity error: a remembered agent or team id no longer exists (its rows were deleted, or
+    the database restored), so the insert that skipped creating it broke a foreign key. A second failure is
+    raised."""
+    try:
+        return work()
+    except IntegrityError:
+        known.forget()
+        return work()
 
 
 def create_many(
