@@ -44,3 +44,14 @@ def test_architecture_migrations_import_no_live_code():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("qa_service"):
                 assert node.module == "qa_service.storage.migrations.frozen", f"{path.name} imports {node.module}"
+
+
+def test_architecture_no_module_imports_another_modules_private_names():
+    """A helper two modules share is public in the module that owns it (storage/transcripts.py's
+    ``_dialect_insert``, imported by kpis.py and alerts.py, returned None on another dialect, so every caller's
+    ``.on_conflict_do_nothing`` would have raised: storage/upsert.py's public ``dialect_insert`` serves them)."""
+    private = [f"{path.relative_to(REPO)}:{node.lineno} {alias.name}" for path, source in _sources()
+               for node in ast.walk(ast.parse(source))
+               if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("qa_service")
+               for alias in node.names if alias.name.startswith("_") and not alias.name.startswith("__")]
+    assert not private, private

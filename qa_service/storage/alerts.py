@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from qa_service.storage.alert_tables import AlertDelivery, LiveAlert, LiveTranscript, Webhook
 from qa_service.storage.tables import Transcript, utcnow
-from qa_service.storage.transcripts import _dialect_insert
+from qa_service.storage.upsert import dialect_insert
 
 # --- webhooks --------------------------------------------------------------------------------------------------
 
@@ -55,7 +55,7 @@ def insert_alerts(*, session: Session, rows: Sequence[dict[str, Any]], lease_unt
         return [], []
     now = utcnow()
     table = LiveAlert.__table__
-    stmt = (_dialect_insert(session, table)
+    stmt = (dialect_insert(session.get_bind().dialect.name, table)
             .on_conflict_do_nothing(index_elements=["conversation_id", "rule", "utterance_index"])
             .returning(*table.c))
     params = [{**r, "status": "open", "created_at": r.get("created_at") or now} for r in rows]

@@ -13,7 +13,8 @@ from sqlalchemy import Date, Integer, String, and_, case, column, delete, func, 
 from sqlalchemy.orm import Session
 
 from qa_service.storage.tables import AgentKpi, Team, Transcript, utcnow
-from qa_service.storage.transcripts import KnownIds, _dialect_insert, ensure_agents_and_teams
+from qa_service.storage.transcripts import KnownIds, ensure_agents_and_teams
+from qa_service.storage.upsert import dialect_insert
 
 _KEYS = ("id", "agent_id", "team_id", "date_from", "date_to", "source", "imported_at")
 KPI_COLUMNS: tuple[str, ...] = tuple(c.key for c in AgentKpi.__table__.c if c.key not in _KEYS)
@@ -50,7 +51,7 @@ def upsert_many(*, session: Session, rows: Sequence[dict[str, Any]], known: Know
             .where(tuple_(AgentKpi.agent_id, AgentKpi.date_from, AgentKpi.date_to).in_(keys)))}
         result.replaced += len(existing)
         result.inserted += len(chunk) - len(existing)
-        stmt = _dialect_insert(session, AgentKpi.__table__)
+        stmt = dialect_insert(session.get_bind().dialect.name, AgentKpi.__table__)
         update = {c: stmt.excluded[c] for c in ("team_id", "source", "imported_at", *KPI_COLUMNS)}
         session.execute(stmt.on_conflict_do_update(
             index_elements=["agent_id", "date_from", "date_to"], set_=update), chunk)

@@ -52,13 +52,6 @@ class Existing:
     status: str
 
 
-def _dialect_insert(session: Session, table):
-    name = session.get_bind().dialect.name
-    if name not in ("postgresql", "sqlite"):  # pragma: no cover - other backends: plain INSERT + IntegrityError
-        return None
-    return dialect_insert(name, table)
-
-
 def find_existing(*, session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Existing]:
     """Stored transcripts for these (source, external_id) keys."""
     by_source: dict[str, list[str]] = {}
@@ -111,7 +104,7 @@ def ensure_agents_and_teams(*, session: Session, items: Sequence[NewTranscript],
         now = utcnow()
         rows = [{"id": k, "created_at": now, **({"team_id": wanted[k]} if table is Agent.__table__ else {"name": k})}
                 for k in todo]
-        stmt = _dialect_insert(session, table)
+        stmt = dialect_insert(session.get_bind().dialect.name, table)
         session.connection().execute(stmt.on_conflict_do_nothing(index_elements=["id"]), rows)
         _remember_on_commit(session, seen, todo)
 
