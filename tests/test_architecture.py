@@ -1,4 +1,4 @@
-"""The house stays the house: its layers, module and function sizes, and scorer registry."""
+"""The house stays the house: its layers, module and function sizes, no import of private names."""
 
 from __future__ import annotations
 

@@ -115,7 +115,7 @@ def scorer_problems(scorer: object) -> list[str]:
     """What ``scorer`` lacks of the :class:`Scorer` protocol (empty when it keeps it)."""
     problems = []
     name = getattr(scorer, "name", None)
-    if not isinstance(name, str) or not DIMENSION_NAME.match(name):
+    if not isinstance(name, str) or not DIMENSION_NAME.fullmatch(name):
         problems.append(f"name {name!r} is not a dimension name (snake_case, e.g. 'empathy')"
                         if name is not None else "no name (the dimension it scores, e.g. 'empathy')")
     version = getattr(scorer, "version", None)
