@@ -1,8 +1,9 @@
 """The cheap parts of the pipeline, run on each new turn of a live conversation.
 
 Given a recent window of the conversation (the new turns and a few before them, with how many turns
-each side had before the window) :meth:`LiveChecks.observe` reads, per new turn: hits of the rule pack's deducting and fatal
-``hit`` rules (forbidden wording, over-promising; negation-aware), the customer's anger, negative
+each side had before the window) :meth:`LiveChecks.observe` reads, per new turn: hits of the rule pack's
+``hit`` and ``detect`` rules that can decide on one turn (forbidden wording, over-promising, complaint
+threats; negation-aware), and of rules an alert reads on the other side's turns, the customer's anger, negative
 emotion and escalation threat, the agent's rudeness (the learned detectors of ``sentiment.v2``,
 trained on how QA reviewers read service chat), the agent's negative words (the lexicon), the
 silence before the turn, and the conversation's running predicted satisfaction and resolution
@@ -13,12 +14,14 @@ does not grow with the conversation: only the window is matched and only the new
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from qa_service.domain import Channel, Role, Transcript, Utterance
 from qa_service.live.evaluate import Observation, RuleHit
-from qa_service.rules.schema import RuleKind
+from qa_service.rules.alerts import live_problem
+from qa_service.rules.loader import PackRule, RulePack
+from qa_service.rules.schema import RuleRole
 from qa_service.scoring.mood import satisfaction
 from qa_service.scoring.negativity import NegativityScorer
 from qa_service.scoring.pipeline import Pipeline
@@ -32,17 +35,26 @@ class LiveChecks:
         self.negativity = next((s for s in pipeline.scorers if isinstance(s, NegativityScorer)), None)
 
     def observe(self, turns: Sequence[dict[str, Any]], new: Sequence[int], *, channel: str,
-                scenario: str | None, earlier: dict[str, int] | None = None) -> list[Observation]:
+                scenario: str | None, earlier: dict[str, int] | None = None,
+                readings: Iterable[tuple[str, str]] = ()) -> list[Observation]:
         """One observation per new turn (``new``: positions in ``turns``, the window); ``earlier``: turns
-        per role before the window."""
+        per role before the window; ``readings``: (rule id, role) of rules also read on that side's turns
+        (an alert's ``role:``), reported as ``id@role``."""
         utterances = tuple(Utterance(i, Role(t["role"]), t["text"], t.get("start_ms"), t.get("end_ms"),
                                      t.get("asr_confidence")) for i, t in enumerate(turns))
         transcript = Transcript(utterances=utterances, channel=Channel(channel), scenario=scenario)
         pack = self.pipeline.rulebook.pack_for(transcript)
-        # Rules about the conversation's first or last turns wait for the full report.
+        # Rules about the conversation's first or last turns, and required ones (what was never said), wait
+        # for the full report (an alert naming one is refused: rules.alerts.live_problem). Every other rule,
+        # hit or detect, is read: an alert may name a detect rule (general.objection-complaint, the report's
+        # escalation_threat). Was: only deducting or fatal hit rules, and such an alert never fired.
+        # Required rules are still matched: the detectors read every rule's hits as features.
+        extra = _read_as(pack.pack, readings)
+        rules = [r for r in pack.pack.rules if live_problem(r.spec) is None] + extra
         # A regex past its time budget finds nothing here (logged) rather than refusing the turn; the
         # full report raises it (R009) and the transcript ends failed with the error.
-        match = pack.match(transcript, [r for r in pack.pack.rules if r.spec.window is None], skip_slow=True)
+        match = pack.match(transcript, [r for r in pack.pack.rules if r.spec.window is None] + extra,
+                           skip_slow=True)
         for error in match.skipped:
             log.warning("live checks: %s (and %d regex conditions after it not run on this turn)", error,
                         match.not_run)
@@ -55,13 +67,11 @@ class LiveChecks:
             end, resolved = detections.conversation["end_sentiment"], detections.conversation["resolved"]
             conversation["predicted_satisfaction"] = satisfaction(end, resolved)
             conversation["resolution_likelihood"] = resolved.get("yes", 0.0)
-        deducting = [r for r in pack.pack.rules if r.spec.kind == RuleKind.hit and r.spec.window is None
-                     and (r.spec.points < 0 or r.spec.fatal)]
         out = []
         for i in new:
             u = utterances[i]
             obs = Observation(index=i, role=u.role.value, metrics=dict(conversation), quote=u.text)
-            for rule in deducting:
+            for rule in rules:
                 for span in (match.hits.get(rule.id) or {}).get(i, []):
                     obs.rule_hits.append(RuleHit(rule.id, rule.spec.fatal, match.turns[i].quote(span)[1]))
                     break
@@ -80,6 +90,18 @@ class LiveChecks:
                 obs.metrics["silence_s"] = silence_s(turns[i - 1], turns[i])
             out.append(obs)
         return out
+
+
+def _read_as(pack: RulePack, readings: Iterable[tuple[str, str]]) -> list[PackRule]:
+    """The rules an alert reads on another side's turns, as rules of that role (``id@role``, never fatal:
+    a customer saying the agent's forbidden words is no fatal item of the agent's)."""
+    out = []
+    for rule_id, role in sorted(readings):
+        rule = pack.by_id.get(rule_id)
+        if rule is not None and live_problem(rule.spec) is None:
+            spec = rule.spec.model_copy(update={"role": RuleRole(role), "fatal": False})
+            out.append(PackRule(f"{rule_id}@{role}", rule.pack, spec, rule.path))
+    return out
 
 
 def silence_s(before: dict[str, Any], turn: dict[str, Any]) -> float:

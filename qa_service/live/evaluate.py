@@ -2,7 +2,8 @@
 
 An :class:`Observation` is what the checks read on one new turn (or what a timer measured): metric
 values and rule hits. :func:`evaluate` applies the alert rules — threshold streaks, rule hits,
-cooldowns, teams, channel — and returns what fires, updating the :class:`LiveState` in place.
+either of several conditions, cooldowns, teams, channel — and returns what fires, updating the
+:class:`LiveState` in place.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from qa_service.rules.alerts import AlertRule
+from qa_service.rules.alerts import AlertRule, Condition
 
 
 @dataclass(slots=True)
@@ -69,35 +70,43 @@ class Fired:
     matched: str | None = None  # the words a rule matched in it (a rule's alert)
 
 
-def _measured(rule: AlertRule, obs: Observation) -> bool:
-    on = rule.when.measured_on
+def _measured(cond: Condition, obs: Observation) -> bool:
+    on = cond.measured_on
     return on == "any" or on == obs.role
+
+
+def _branch(rule: AlertRule, key: str, cond: Condition, state: LiveState, obs: Observation,
+            channel: str) -> Fired | None:
+    """Whether one condition of ``rule`` fires on this observation (its streak, under ``key``, updated)."""
+    if state.turns < cond.min_turns or cond.channel not in (None, channel):
+        return None
+    if cond.metric is not None:
+        if cond.metric not in obs.metrics or not _measured(cond, obs):
+            return None
+        value = obs.metrics[cond.metric]
+        streak = state.streaks.get(key, 0) + 1 if cond.holds(value) else 0
+        state.streaks[key] = streak
+        return Fired(rule, obs.index, value, obs.quote) if streak >= cond.times else None
+    for h in obs.rule_hits:
+        if (cond.rule is not None and h.rule_id == cond.reading) or (cond.fatal_rule and h.fatal):
+            # The turn, as every alert quotes it, and the words matched beside it. Was: the matched
+            # words alone (你自己去, for 我怎么知道，你自己去问快递，别来烦我).
+            return Fired(rule, obs.index, None, obs.quote, h.quote)
+    return None
 
 
 def evaluate(rules: Iterable[AlertRule], state: LiveState, obs: Observation, *, now: float, team: str | None,
              channel: str) -> list[Fired]:
-    """Alerts this observation raises (cooldowns and streaks in ``state`` are updated)."""
+    """Alerts this observation raises (cooldowns and streaks in ``state`` are updated). An alert with
+    ``any:`` conditions fires once, on the first of them that fires (every one's streak is kept)."""
     fired: list[Fired] = []
     for rule in rules:
         if not rule.applies_to(team, channel) or state.turns < rule.when.min_turns:
             continue
-        cond = rule.when
         hit: Fired | None = None
-        if cond.metric is not None:
-            if cond.metric not in obs.metrics or not _measured(rule, obs):
-                continue
-            value = obs.metrics[cond.metric]
-            streak = state.streaks.get(rule.id, 0) + 1 if cond.holds(value) else 0
-            state.streaks[rule.id] = streak
-            if streak >= cond.times:
-                hit = Fired(rule, obs.index, value, obs.quote)
-        else:
-            for h in obs.rule_hits:
-                if (cond.rule is not None and h.rule_id == cond.rule) or (cond.fatal_rule and h.fatal):
-                    # The turn, as every alert quotes it, and the words matched beside it. Was: the matched
-                    # words alone (你自己去, for 我怎么知道，你自己去问快递，别来烦我).
-                    hit = Fired(rule, obs.index, None, obs.quote, h.quote)
-                    break
+        for key, cond in rule.when.branches(rule.id):
+            got = _branch(rule, key, cond, state, obs, channel)
+            hit = hit or got
         if hit is None or now < state.cooldown_until.get(rule.id, 0.0):
             continue
         state.cooldown_until[rule.id] = now + rule.cooldown_s

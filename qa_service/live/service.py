@@ -25,7 +25,8 @@ from qa_service.live.checks import LiveChecks, window
 from qa_service.live.delivery import LEASE_S, Sender
 from qa_service.live.evaluate import LiveState, Observation, advance, evaluate
 from qa_service.live.schema import LiveConversationCreate, LiveUtterance
-from qa_service.rules.alerts import AlertBook, AlertRule
+from qa_service.rules.alerts import AlertBook, AlertRule, role_readings, wait_threshold
+from qa_service.rules.schema import Rule
 from qa_service.runtime import Runtime
 from qa_service.storage import alerts as alert_repo
 from qa_service.storage import live as live_repo
@@ -52,11 +53,11 @@ def sender(rt: Runtime) -> Sender:
 
 def alert_rules(rt: Runtime) -> dict[str, AlertRule]:
     """``rules/alerts/*.yaml`` (``QA_LIVE__ALERTS_DIR``), reloaded when a file changes (looked for at most
-    once every ``ALERTS_CHECK_S``); an alert naming a rule no pack has is an error, as in ``qa rules
-    check``. Raises :class:`RulePackError` while no good set was ever loaded (the turns are then 503s
-    and ``/readyz`` says why)."""
-    def known() -> set[str]:
-        return {r.id for pack in rt.rulebook.ready().packs.values() for r in pack.pack.rules}
+    once every ``ALERTS_CHECK_S``); an alert naming a rule no pack has, or one the live checks never read
+    (L004, L005), is an error, as in ``qa rules check``. Raises :class:`RulePackError` while no good set
+    was ever loaded (the turns are then 503s and ``/readyz`` says why)."""
+    def known() -> dict[str, Rule]:
+        return {r.id: r.spec for pack in rt.rulebook.ready().packs.values() for r in pack.pack.rules}
 
     return rt.extension("live.alerts", lambda: AlertBook(rt.settings.alerts_dir, ALERTS_CHECK_S, known)).get()
 
@@ -242,7 +243,8 @@ def add_utterances(rt: Runtime, cid: int, items: list[LiveUtterance], team: str 
         earlier = {role: n - sum(t["role"] == role for t in recent[:len(recent) - len(new)])
                    for role, n in state.by_role.items()}
         observations = live_checks.observe(recent, range(len(recent) - len(new), len(recent)),
-                                          channel=meta["channel"], scenario=meta.get("scenario"), earlier=earlier)
+                                          channel=meta["channel"], scenario=meta.get("scenario"), earlier=earlier,
+                                          readings=role_readings(rules))
         fired = []
         for turn, obs in zip(new, observations):
             obs.index = turn["seq"]
@@ -375,11 +377,11 @@ def sweep(rt: Runtime, now: float | None = None) -> tuple[int, int]:
         rules = alert_rules(rt)
     except RulePackError:  # no alert rules loaded yet: the idle timer still ends conversations
         rules = {}
-    waits = [r for r in rules.values() if r.when.metric == "reply_wait_s" and r.when.at_least is not None]
+    waits = {r.id: least for r in rules.values() if (least := wait_threshold(r)) is not None}
     raised = 0
     if waits:
-        for cid, since in live_repo.waiting_since(rt.redis, now - min(r.when.at_least for r in waits)):
-            raised += _wait_alerts(rt, cid, since, waits, now)
+        for cid, since in live_repo.waiting_since(rt.redis, now - min(waits.values())):
+            raised += _wait_alerts(rt, cid, since, [rules[k] for k in waits], now)
     ended = 0
     for cid in live_repo.open_ids(rt.redis, idle_before=now - rt.settings.live.idle_timeout_s):
         try:

@@ -1,10 +1,12 @@
 """Live alert rules (``rules/alerts/*.yaml``): when a live conversation should page a supervisor.
 
-Each alert names one condition — a rule pack rule that hit on the newest turn, any fatal rule, or a
-threshold on a live metric held for N turns in a row — with a severity, a cooldown per
+Each alert names one condition — a rule pack rule that hit on the newest turn (on its own side's turns,
+or on another's: ``role:``), any fatal rule, or a threshold on a live metric held for N turns in a row —
+or several under ``any:`` (one page when any of them fires), with a severity, a cooldown per
 conversation, the teams it applies to (all when omitted) and the message supervisors read.
 Files are validated with coded errors like rule packs (L001 unreadable, L002 a key breaks the schema,
-L003 a duplicate id, L004 a ``rule:`` no pack defines, L010 an example that fires elsewhere), carry examples that
+L003 a duplicate id, L004 a ``rule:`` no pack defines, L005 a ``rule:`` the live checks never read, L010
+an example that fires elsewhere), carry examples that
 ``qa rules check`` runs through the live checks, and are reloaded when they change.
 """
 
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -20,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from qa_service.errors import RuleError, RulePackError
 from qa_service.rules.loader import ReloadingBook, display_path, misnamed_yaml, read_yaml_mapping
+from qa_service.rules.schema import Rule, RuleKind
 
 log = logging.getLogger(__name__)
 
@@ -45,22 +48,27 @@ class Strict(BaseModel):
 
 
 class Condition(Strict):
-    """Exactly one of ``rule``, ``fatal_rule`` or ``metric`` (with ``at_least`` or ``at_most``)."""
+    """Exactly one of ``rule`` (optionally read on another ``role``'s turns), ``fatal_rule``, ``metric`` (with
+    ``at_least`` or ``at_most``) or ``any`` (a list of such conditions: the alert fires when one of them does)."""
 
     rule: str | None = Field(None, description="A rule pack rule id (pack.rule) that hit on the newest turn")
+    role: Literal["agent", "customer"] | None = Field(
+        None, description="With rule: read the rule's wording on this side's turns instead of its own side's "
+                          "(general.abuse, the agent's abuse, said by the customer)")
     fatal_rule: bool = Field(False, description="Any fatal rule hit on the newest turn")
     metric: str | None = Field(None, description="A live metric (see METRICS)")
     at_least: float | None = None
     at_most: float | None = None
+    any: list[Condition] | None = Field(None, description="Fires when any of these conditions does (one page)")
     times: int = Field(1, ge=1, le=20, description="Turns in a row the threshold must hold (timers: 1)")
     min_turns: int = Field(0, ge=0, description="Only once the conversation has this many turns")
     channel: Literal["chat", "call"] | None = Field(None, description="Only on this channel")
 
     @model_validator(mode="after")
     def _one_kind(self) -> Condition:
-        kinds = [self.rule is not None, self.fatal_rule, self.metric is not None]
+        kinds = [self.rule is not None, self.fatal_rule, self.metric is not None, self.any is not None]
         if sum(kinds) != 1:
-            raise ValueError("name exactly one of rule, fatal_rule: true, or metric")
+            raise ValueError("name exactly one of rule, fatal_rule: true, metric, or any: [conditions]")
         if self.metric is not None:
             if self.metric not in METRICS:
                 raise ValueError(f"unknown metric {self.metric!r}; known: {', '.join(METRICS)}")
@@ -68,6 +76,15 @@ class Condition(Strict):
                 raise ValueError(f"metric {self.metric!r} needs exactly one of at_least or at_most")
         elif self.at_least is not None or self.at_most is not None:
             raise ValueError("at_least / at_most go with a metric")
+        if self.role is not None and self.rule is None:
+            raise ValueError("role goes with rule: (the side whose turns the rule's wording is read on)")
+        if self.any is not None:
+            if not self.any:
+                raise ValueError("any: needs at least one condition")
+            if any(c.any is not None for c in self.any):
+                raise ValueError("any: inside any: — list every condition in one any:")
+            if self.times != 1:
+                raise ValueError("times goes with a metric (put it on the metric inside any:)")
         return self
 
     def holds(self, value: float) -> bool:
@@ -77,6 +94,21 @@ class Condition(Strict):
     def measured_on(self) -> str:
         """customer | agent | any | wait (the turns a metric is read on); rules: any."""
         return METRICS[self.metric][1] if self.metric else "any"
+
+    @property
+    def reading(self) -> str | None:
+        """The rule hit a ``rule:`` condition waits for: the rule's id, or ``id@role`` when it is read on
+        another side's turns (``live.checks`` reads it so)."""
+        if self.rule is None:
+            return None
+        return self.rule if self.role is None else f"{self.rule}@{self.role}"
+
+    def branches(self, key: str) -> list[tuple[str, Condition]]:
+        """(streak key, condition) of each condition that can fire: itself under ``key`` (an alert's id), or
+        each of ``any`` under ``key#k``."""
+        if self.any is None:
+            return [(key, self)]
+        return [(f"{key}#{k}", c) for k, c in enumerate(self.any)]
 
 
 class ExampleTurn(Strict):
@@ -124,14 +156,58 @@ class AlertFile(Strict):
     alerts: list[AlertRule] = Field(default_factory=list)
 
 
-def unknown_rules(rules: dict[str, AlertRule], known: set[str]) -> list[AlertRule]:
-    """The alerts whose ``rule:`` names no rule of the packs (L004: they could never fire)."""
-    return [rule for rule in rules.values() if rule.when.rule is not None and rule.when.rule not in known]
+def named_rules(alert: AlertRule) -> list[Condition]:
+    """The ``rule:`` conditions of an alert (its own, or those in its ``any:``)."""
+    return [c for _, c in alert.when.branches(alert.id) if c.rule is not None]
 
 
-def load_alerts(directory: Path, known_rules: set[str] | None = None) -> dict[str, AlertRule]:
+def role_readings(rules: Iterable[AlertRule]) -> set[tuple[str, str]]:
+    """(rule id, role) of every ``rule:`` the alerts read on a side other than the rule's own (``role:``)."""
+    return {(c.rule, c.role) for alert in rules for c in named_rules(alert) if c.role is not None}
+
+
+def wait_threshold(alert: AlertRule) -> float | None:
+    """The shortest wait (``reply_wait_s`` ≥ X) an alert fires on, or None: the timer looks for such waits."""
+    return min((c.at_least for _, c in alert.when.branches(alert.id)
+                if c.metric == "reply_wait_s" and c.at_least is not None), default=None)
+
+
+def live_problem(spec: Rule) -> tuple[str, str] | None:
+    """Why the live checks never report a rule's hits (problem, fix), or None. They read every ``hit`` and
+    ``detect`` rule on each new turn; a ``required`` rule fires on what is missing from the whole
+    conversation, and a rule with a ``window`` looks at its first or last turns: both are judged by the
+    full report once the conversation has ended."""
+    if spec.kind == RuleKind.required:
+        problem = ("is a required rule (it fires on what was never said, judged on the whole conversation when it "
+                   "ends), so it never fires live")
+        return problem, "name a hit or detect rule (kind: hit | detect), or a metric"
+    if spec.window is not None:
+        where = f"first: {spec.window.first}" if spec.window.first else f"last: {spec.window.last}"
+        problem = (f"looks only at a window of the conversation ({where}), which the live checks leave to the "
+                   "full report, so it never fires live")
+        return problem, "name a rule without a window, or a metric"
+    return None
+
+
+def rule_problems(rules: dict[str, AlertRule], known: Mapping[str, Rule]) -> list[tuple[AlertRule, str, str, str]]:
+    """(alert, code, problem, fix) for each ``rule:`` that could never fire: L004 it names no rule of the
+    packs (``known``: id → rule), L005 the live checks never read that rule (:func:`live_problem`)."""
+    out = []
+    for alert in rules.values():
+        for cond in named_rules(alert):
+            spec = known.get(cond.rule)
+            if spec is None:
+                out.append((alert, "L004", f"rule {cond.rule!r} is in no rule pack",
+                            "name a rule `qa rules list` shows"))
+            elif (problem := live_problem(spec)) is not None:
+                out.append((alert, "L005", f"rule {cond.rule!r} {problem[0]}", problem[1]))
+    return out
+
+
+def load_alerts(directory: Path, known_rules: Mapping[str, Rule] | None = None) -> dict[str, AlertRule]:
     """Every alert rule in ``directory/*.yaml``; raises :class:`RulePackError` listing every problem
-    (with ``known_rules``, the ids of the packs' rules, an alert naming another rule is one: L004)."""
+    (with ``known_rules``, the packs' rules by id, an alert naming another rule is one, L004, and so is one
+    naming a rule the live checks never read, L005)."""
     errors: list[RuleError] = misnamed_yaml(directory, "L001", "alert rules") if Path(directory).is_dir() else []
     found: dict[str, tuple[AlertRule, str]] = {}
     for path in sorted(Path(directory).glob("*.yaml")) if Path(directory).is_dir() else []:
@@ -156,9 +232,8 @@ def load_alerts(directory: Path, known_rules: set[str] | None = None) -> dict[st
             else:
                 found[alert.id] = (alert, where)
     rules = {k: v for k, (v, _) in found.items()}
-    for rule in unknown_rules(rules, known_rules) if known_rules is not None else []:
-        errors.append(RuleError("L004", found[rule.id][1], f"rule {rule.when.rule!r} is in no rule pack",
-                                "name a rule `qa rules list` shows", rule.id))
+    for alert, code, problem, fix in rule_problems(rules, known_rules) if known_rules is not None else []:
+        errors.append(RuleError(code, found[alert.id][1], problem, fix, alert.id))
     if errors:
         raise RulePackError(errors)
     return rules
@@ -169,7 +244,8 @@ class AlertBook(ReloadingBook[dict[str, AlertRule]]):
     ``known_rules`` (the packs' rule ids, read at each load) makes an alert naming another rule an error
     here too, not only in ``qa rules check``; a folder that is not there is logged (no alert would fire)."""
 
-    def __init__(self, directory: Path, check_every_s: float = 0.0, known_rules: Callable[[], set[str]] | None = None):
+    def __init__(self, directory: Path, check_every_s: float = 0.0,
+                 known_rules: Callable[[], Mapping[str, Rule]] | None = None):
         def load(d: Path) -> dict[str, AlertRule]:
             if not Path(d).is_dir():
                 log.warning("no alert rules: %s is not a folder (QA_LIVE__ALERTS_DIR); live QA raises no alerts", d)

@@ -29,6 +29,10 @@ def test_shipped_alerts_load():
     ("alerts:\n  - {id: x, message: m, when: {metric: escalation}}", "L002", "at_least or at_most"),
     ("alerts:\n  - {id: x, message: m, when: {rule: a.b, metric: escalation, at_least: 1}}", "L002", "exactly one"),
     ("alerts:\n  - {id: X Y, message: m, when: {fatal_rule: true}}", "L002", "lower-case"),
+    ("alerts:\n  - {id: x, message: m, when: {fatal_rule: true, role: customer}}", "L002", "role goes with rule"),
+    ("alerts:\n  - {id: x, message: m, when: {any: []}}", "L002", "any: needs at least one"),
+    ("alerts:\n  - {id: x, message: m, when: {any: [{any: [{fatal_rule: true}]}]}}", "L002", "any: inside any:"),
+    ("alerts:\n  - {id: x, message: m, when: {any: [{fatal_rule: true}], times: 2}}", "L002", "times goes with"),
     ("alerts:\n  - {id: x, message: m, when: {fatal_rule: true}, colour: red}", "L002", "colour"),
     ("alerts:\n  - {id: x, message: m, when: {fatal_rule: true}}\n  - {id: x, message: n, when: {fatal_rule: true}}",
      "L003", "also in"),
@@ -88,6 +92,22 @@ def test_rule_conditions_teams_and_channels():
     assert [(f.rule.id, f.quote, f.matched) for f in got] == [("r", said, "你有病吧"), ("n", said, "你自己查"),
                                                              ("s", said, None)]
     assert evaluate([fatal, silence], LiveState(), obs, now=0, team="retail", channel="chat") == []
+
+
+def test_any_of_several_conditions_pages_once_and_keeps_each_streak():
+    either = rule(when={"any": [{"metric": "customer_anger", "at_least": 0.8, "times": 2},
+                                {"rule": "general.abuse", "role": "customer"}]}, cooldown_s=600)
+    state = LiveState()
+    fire = lambda obs, now=0.0: evaluate([either], state, obs, now=now, team=None, channel="chat")  # noqa: E731
+    assert fire(_customer(0.9)) == []  # one angry turn: the streak is 1
+    abuse = Observation(index=1, role="customer", metrics={"customer_anger": 0.9}, quote="傻逼联通",
+                        rule_hits=[RuleHit("general.abuse@customer", False, "傻逼")])
+    [hit] = fire(abuse)  # both hold now: one page, the first that fires (the streak's), its streak kept
+    assert (hit.index, hit.value, state.streaks) == (1, 0.9, {"r#0": 2})
+    assert fire(abuse, now=10) == []  # the cooldown is the alert's, whichever condition fired
+    # the rule on its own side (the agent's fatal abuse) is not the customer's reading of it
+    agent = Observation(index=2, role="agent", quote="你有病吧", rule_hits=[RuleHit("general.abuse", True, "你有病吧")])
+    assert evaluate([either], LiveState(), agent, now=0, team=None, channel="chat") == []
 
 
 def test_a_waiting_customer_is_timed_from_their_turn_to_the_agents_answer():
