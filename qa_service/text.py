@@ -320,3 +320,16 @@ def negation_count(tokens: list[Token], index: int, text: str) -> int:
             break
         i -= 1
     return count
+
+
+# Bidirectional-text controls (U+202A–U+202E, U+2066–U+2069, the marks) in text shown to a person are
+# shown as their code, not obeyed: a customer's or an agent's text with a right-to-left override would
+# otherwise be drawn reversed — "退款金额 0001 元" read as "元 1000 额金款退". The pages (ui/render.py),
+# the live board (live.js, the same list) and the robot messages (live/delivery.py) all show them so.
+BIDI_CONTROLS = {ord(ch): f"[U+{ord(ch):04X}]" for ch in "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+                                                          "\u2066\u2067\u2068\u2069"}
+
+
+def visible_bidi(text: str) -> str:
+    """``text`` with every bidirectional control written as its code (``[U+202E]``), so none reorders it."""
+    return text.translate(BIDI_CONTROLS)

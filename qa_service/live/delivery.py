@@ -39,6 +39,7 @@ from qa_service.live.lane import Lanes
 from qa_service.storage import alerts as repo
 from qa_service.storage.alert_tables import LiveAlert, Webhook
 from qa_service.storage.tables import utcnow
+from qa_service.text import visible_bidi
 
 log = logging.getLogger(__name__)
 FORMATS = ("json", "dingtalk", "wecom", "feishu")
@@ -124,8 +125,11 @@ _BREAKS = re.compile(r"[\s\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2
 
 def _text(p: dict[str, Any], markdown: bool = False) -> str:
     escaped = _MARKDOWN if markdown else _FEISHU
-    said = lambda x: str(x).translate(escaped)
-    field = lambda x: _BREAKS.sub(" ", said(x)).strip()  # an id on one line, invisible marks gone
+    # A bidirectional override in the quote is shown as its code ([U+202E], as the board and the pages show
+    # it), before markdown is escaped (its brackets full-width too). Was: obeyed, so 金额\u202e0001\u202c元
+    # read 金额1000元 in the group.
+    said = lambda x: visible_bidi(str(x)).translate(escaped)
+    field = lambda x: _BREAKS.sub(" ", str(x).translate(escaped)).strip()  # an id on one line, invisible marks gone
     who = " / ".join(field(x) for x in (p["team"], p["agent_id"]) if x) or "—"
     lines = [said(line) for line in p["quote"].splitlines() if line.strip()] if p["quote"] else []
     quote = "".join(f"\n> {line}" for line in lines)  # every line quoted: none reads as the alert's own text

@@ -16,19 +16,16 @@ from qa_service.access.service import Principal
 from qa_service.api.auth import Appellant, QARead, ReviewWrite, Supervise, admits
 from qa_service.api.ui_errors import script_words
 from qa_service.review import service as review_service
+from qa_service.text import visible_bidi
 from qa_service.ui import labels
 
 HERE = Path(__file__).parent
-# Bidirectional-text controls (U+202A–U+202E, U+2066–U+2069, the marks) in what a page prints are
-# shown as their code, not obeyed: a customer's or an agent's text with a right-to-left override would
-# otherwise be drawn reversed — "退款金额 0001 元" read by a reviewer as "元 1000 额金款退".
-BIDI_CONTROLS = {ord(ch): f"[U+{ord(ch):04X}]" for ch in "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
-                                                          "\u2066\u2067\u2068\u2069"}
 
 
 def shown(value: Any) -> Any:
-    """Every ``{{ … }}`` of a page passes here before it is escaped (Jinja's ``finalize``)."""
-    return value.translate(BIDI_CONTROLS) if isinstance(value, str) else value
+    """Every ``{{ … }}`` of a page passes here before it is escaped (Jinja's ``finalize``): bidirectional
+    controls are shown as their code, not obeyed (``text.visible_bidi``)."""
+    return visible_bidi(value) if isinstance(value, str) else value
 
 
 templates = Jinja2Templates(directory=str(HERE / "templates"))

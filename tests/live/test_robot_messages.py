@@ -123,3 +123,23 @@ def test_rule_alerts_quote_the_turn_and_give_the_matched_words_beside_it(live_cl
     robot = [b["markdown"]["text"] for b in bodies if "markdown" in b]
     assert len(robot) == n and any(f"> {RUDE.replace('快递', '快递［手机号］')}" in t for t in robot), robot
     assert "13912345678" not in "".join(r["body"].decode() for r in receiver.requests)
+
+
+def test_a_bidirectional_override_in_the_quote_is_shown_as_its_code_in_robot_messages(live_client, receiver):
+    """Found by a live probe: 金额\\u202e0001\\u202c元 reached DingTalk, WeCom and Feishu as sent and read
+    金额1000元 there, while the header fields and the board already neutralised it."""
+    for fmt in ("dingtalk", "wecom", "feishu", "json"):
+        assert live_client.post("/v1/webhooks", json={"url": f"{receiver.url}/{fmt}", "format": fmt}).status_code == 201
+    cid = open_conversation(live_client, "bidi\u202e-1", team="售后一组")
+    said = "退款金额\u202e0001\u202c元，再不退我就去12315投诉你们"
+    [alerts] = stream(live_client, cid, [{"role": "customer", "text": said}])
+    assert [a["rule"] for a in alerts] == ["complaint-threat"]
+    got = {r["path"].rsplit("/", 1)[1]: json.loads(r["body"]) for r in receiver.wait_for(4)}
+    texts = {"dingtalk": got["dingtalk"]["markdown"]["text"], "wecom": got["wecom"]["markdown"]["content"],
+             "feishu": got["feishu"]["content"]["text"]}
+    for fmt, text in texts.items():
+        assert "\u202e" not in text and "\u202c" not in text, (fmt, text)
+        code = "[U+202E]0001[U+202C]" if fmt == "feishu" else "［U+202E］0001［U+202C］"  # markdown's brackets
+        assert f"退款金额{code}元" in text, (fmt, text)
+        assert "/bidi -1（语句 #0）" in text  # a header field: a space, as before
+    assert got["json"]["quote"] == said  # the generic payload gives the text exactly as stored
