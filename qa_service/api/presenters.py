@@ -235,7 +235,9 @@ def alert_read(a: LiveAlert) -> AlertRead:
                      team=a.team_id, agent_id=a.agent_id, rule=a.rule, severity=a.severity, message=a.message,
                      utterance_index=a.utterance_index, quote=a.quote, matched=a.matched, created_at=a.created_at, value=a.value,
                      transcript_id=a.transcript_id, status=a.status, acknowledged_at=a.acknowledged_at,
-                     acknowledged_by=a.acknowledged_by, closed_at=a.closed_at, note=a.note)
+                     acknowledged_by=a.acknowledged_by, closed_at=a.closed_at,
+                     note="\n".join(x for x in (a.note, a.close_note) if x) or None, ack_note=a.note,
+                     close_note=a.close_note)
 
 
 def webhook_read(w: Webhook) -> WebhookRead:

@@ -61,7 +61,8 @@ class LiveAlert(Base):
     acknowledged_at: Mapped[datetime | None]
     acknowledged_by: Mapped[str | None] = mapped_column(String(200))
     closed_at: Mapped[datetime | None]
-    note: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)  # given at 介入 (before migration 0014: both notes, merged)
+    close_note: Mapped[str | None] = mapped_column(Text)  # given at 关闭
 
 
 class AlertDelivery(Base):

@@ -59,6 +59,26 @@ def test_another_teams_supervisor_can_neither_see_nor_acknowledge(world):
     assert again.status_code == 409
     closed = client.post(f"/v1/live/alerts/{alert_id}/close", headers=keys["sup_b"], json={"note": "已退款"})
     assert closed.json()["status"] == "closed" and closed.json()["note"] == "已电话联系客户\n已退款"
+    assert (closed.json()["ack_note"], closed.json()["close_note"]) == ("已电话联系客户", "已退款")
+
+
+def test_the_acknowledgement_and_closing_notes_are_kept_apart(world):
+    """Found by a live probe: the closing note was appended to the acknowledgement's in one field, 4,001
+    characters after two of 2,000 (the limit each request takes), with no telling which was which."""
+    client, keys = world
+    url = f"/v1/live/alerts/{_alert_of_team_b(client, keys)}"
+    client.post(f"{url}/ack", headers=keys["sup_b"], json={"note": "甲" * 2000})
+    closed = client.post(f"{url}/close", headers=keys["sup_b"], json={"note": "乙" * 2000}).json()
+    assert closed["ack_note"] == "甲" * 2000 and closed["close_note"] == "乙" * 2000
+    assert closed["note"] == "甲" * 2000 + "\n" + "乙" * 2000  # both, as `note` read before
+    listed = next(a for a in client.get("/v1/live/alerts", headers=keys["sup_b"]).json() if a["status"] == "closed")
+    assert (listed["ack_note"], listed["close_note"]) == ("甲" * 2000, "乙" * 2000)
+    other = next(a for a in client.get("/v1/live/alerts", headers=keys["sup_b"]).json() if a["status"] == "open")
+    closed = client.post(f"/v1/live/alerts/{other['alert_id']}/close", headers=keys["sup_b"],
+                         json={"note": "客户已安抚\n补偿10元话费"}).json()  # closed without 介入 first
+    assert (closed["ack_note"], closed["close_note"], closed["note"]) == (None, "客户已安抚\n补偿10元话费",
+                                                                          "客户已安抚\n补偿10元话费")
+    assert closed["acknowledged_by"] == "sup_b"
 
 
 def test_roles_for_live_ingest_board_and_webhooks(world):

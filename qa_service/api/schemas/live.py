@@ -44,7 +44,10 @@ class AlertRead(BaseModel):
     acknowledged_at: datetime | None = None
     acknowledged_by: str | None = None
     closed_at: datetime | None = None
-    note: str | None = None
+    note: str | None = Field(None, description="ack_note and close_note, one after the other on their own lines "
+                                               "(as before they were kept apart)")
+    ack_note: str | None = Field(None, description="The note given when it was acknowledged (介入)")
+    close_note: str | None = Field(None, description="The note given when it was closed (关闭)")
 
 
 class UtterancesAccepted(BaseModel):
