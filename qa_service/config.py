@@ -212,6 +212,21 @@ class LiveSettings(BaseModel):
     webhook_allow_private: bool = Field(True, description="Let webhooks call private addresses (10/8, 172.16/12, "
                                         "192.168/16, 100.64/10, fc00::/7): an intranet's own receivers; false "
                                         "where the server's network holds services a webhook must not reach")
+    public_url: str | None = Field(None, description="The address supervisors open this service at "
+                                   "(https://qa.example.com): robot messages then link each alert to its "
+                                   "conversation (/ui/live/conversations/{id}); unset: no link")
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, url: str | None) -> str | None:
+        if not url:
+            return None
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment \
+                or any(c.isspace() or c in "()<>[]" for c in url):
+            raise ValueError(f"{url!r} is not an http:// or https:// address with no query, such as "
+                             "https://qa.example.com")
+        return url.rstrip("/")
 
 
 class AuthSettings(BaseModel):

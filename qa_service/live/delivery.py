@@ -123,7 +123,13 @@ _FEISHU = str.maketrans("<>", "＜＞")
 _BREAKS = re.compile(r"[\s\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]+")  # bidi isolates too
 
 
-def _text(p: dict[str, Any], markdown: bool = False) -> str:
+def conversation_link(base: str | None, conversation_id: int) -> str | None:
+    """Where a supervisor opens an alert's conversation (the live page, which leads on to the transcript page
+    once it has ended), under ``QA_LIVE__PUBLIC_URL``; None while that is unset."""
+    return f"{base}/ui/live/conversations/{conversation_id}" if base else None
+
+
+def _text(p: dict[str, Any], markdown: bool = False, link: str | None = None) -> str:
     escaped = _MARKDOWN if markdown else _FEISHU
     # A bidirectional override in the quote is shown as its code ([U+202E], as the board and the pages show
     # it), before markdown is escaped (its brackets full-width too). Was: obeyed, so 金额\u202e0001\u202c元
@@ -136,25 +142,29 @@ def _text(p: dict[str, Any], markdown: bool = False) -> str:
     # The turn as the board and the transcript page name it (语句 #0 is the first, as seq and utterance_index
     # count). Was: 第 N+1 句, so a supervisor reading 第 26 句 in the group looked for #26 and landed a turn late.
     turn = "" if p["utterance_index"] is None else f"（语句 #{p['utterance_index']}）"
+    opens = "" if not link else (f"\n[打开会话]({link})" if markdown else f"\n打开会话：{link}")
     return (f"【质检实时预警·{SEVERITY_ZH.get(p['severity'], p['severity'])}】{p['message']}\n"
-            f"团队/坐席：{who}　会话：{field(p['source'])}/{field(p['external_id'])}{turn}{quote}")
+            f"团队/坐席：{who}　会话：{field(p['source'])}/{field(p['external_id'])}{turn}{quote}{opens}")
 
 
-def render(webhook: Webhook, payload: dict[str, Any], now: float) -> tuple[str, bytes, dict[str, str]]:
-    """(url, body, headers) of the request to one webhook."""
+def render(webhook: Webhook, payload: dict[str, Any], now: float, public_url: str | None = None
+           ) -> tuple[str, bytes, dict[str, str]]:
+    """(url, body, headers) of the request to one webhook; with ``public_url`` (``QA_LIVE__PUBLIC_URL``) a
+    robot message links to the alert's conversation."""
     url, secret, fmt = webhook.url, webhook.secret, webhook.format
+    link = conversation_link(public_url, payload["conversation_id"])
     if fmt == "dingtalk":
-        body: dict[str, Any] = {"msgtype": "markdown",
-                                "markdown": {"title": "质检实时预警", "text": _text(payload, True).replace("\n", "\n\n")}}
+        body: dict[str, Any] = {"msgtype": "markdown", "markdown": {
+            "title": "质检实时预警", "text": _text(payload, True, link).replace("\n", "\n\n")}}
         if secret:
             ms = int(now * 1000)
             mac = hmac.new(secret.encode(), f"{ms}\n{secret}".encode(), hashlib.sha256).digest()
             sep = "&" if "?" in url else "?"
             url += f"{sep}timestamp={ms}&sign={urllib.parse.quote_plus(base64.b64encode(mac))}"
     elif fmt == "wecom":
-        body = {"msgtype": "markdown", "markdown": {"content": _text(payload, True)}}
+        body = {"msgtype": "markdown", "markdown": {"content": _text(payload, True, link)}}
     elif fmt == "feishu":
-        body = {"msg_type": "text", "content": {"text": _text(payload)}}
+        body = {"msg_type": "text", "content": {"text": _text(payload, False, link)}}
         if secret:
             t = int(now)
             body = {"timestamp": str(t), "sign": base64.b64encode(
@@ -256,7 +266,7 @@ class Sender:
     def _send(self, delivery_id: int, attempts: int, payload: dict[str, Any], webhook: Webhook) -> bool:
         error = None
         try:
-            url, body, headers = render(webhook, payload, time.time())
+            url, body, headers = render(webhook, payload, time.time(), self.settings.public_url)
             refused = address_problem(url, self.settings)  # checked again: a name may resolve elsewhere now
             if refused:
                 error = f"not sent: the url {refused}"

@@ -68,10 +68,45 @@ def close(*, session: Session, r: redis.Redis, alert_id: int, by: str, note: str
 
 
 def list_alerts(*, session: Session, team: str | None, status: str | None, limit: int = 100,
-                before_id: int | None = None) -> list[LiveAlert]:
+                before_id: int | None = None, conversation_id: int | None = None,
+                transcript_id: int | None = None) -> tuple[list[LiveAlert], int, int | None]:
+    """A page of alerts, newest first (of one live conversation, or of the transcript it became, when
+    given); how many the filter has in all; and the ``before_id`` of the next page (None: the last)."""
     if status is not None and status not in STATUSES:
         raise Invalid(f"status must be one of {', '.join(STATUSES)}", "status", loc=("query", "status"))
-    return repo.list_alerts(session=session, team=team, status=status, limit=limit, before_id=before_id)
+    where = {"team": team, "status": status, "transcript_id": transcript_id,
+             "conversation_ids": None if conversation_id is None else [conversation_id]}
+    rows = repo.list_alerts(session=session, limit=limit + 1, before_id=before_id, **where)
+    more, rows = len(rows) > limit, rows[:limit]
+    total = repo.count_alerts(session=session, **where)
+    return rows, total, rows[-1].id if more else None
+
+
+def transcript_alerts(*, session: Session, transcript_id: int) -> list[LiveAlert]:
+    """The live alerts raised while the conversation that became this transcript went on, in order."""
+    return sorted(repo.list_alerts(session=session, transcript_id=transcript_id, limit=500), key=lambda a: a.id)
+
+
+def conversation_view(*, session: Session, r: redis.Redis, conversation_id: int, team: str | None
+                      ) -> dict[str, Any]:
+    """One live conversation as its page shows it: ``transcript_id`` once it has ended into one (the page then
+    sends the reader there); else its fields, turns so far, latest readings and status (``open``, or ``ended``
+    without a transcript), with its alerts, oldest first. Another team's, or one never opened, is the same
+    403 for a scoped key (``missing``); one Redis no longer holds is found through the transcript it became."""
+    found = live_repo.load(r, conversation_id)
+    if found is None:
+        stored = repo.transcript_of(session=session, conversation_id=conversation_id)
+        if stored is None:
+            raise missing(team, f"live conversation {conversation_id} not found", "conversation_id")
+        check_team(team, stored[1])
+        return {"id": conversation_id, "transcript_id": stored[0]}
+    meta, state, status, transcript_id = found
+    check_team(team, meta.get("team"))
+    alerts = sorted(repo.list_alerts(session=session, conversation_ids=[conversation_id], limit=500),
+                    key=lambda a: a.id)
+    return {"id": conversation_id, "transcript_id": transcript_id, "status": status, "meta": meta,
+            "turns": live_repo.turns(r, conversation_id) if transcript_id is None else [],
+            "readings": state.get("readings") or {}, "alerts": alerts}
 
 
 def board_alerts(*, session: Session, team: str | None, open_limit: int, handled_limit: int

@@ -79,28 +79,34 @@ def get_alert(*, session: Session, alert_id: int) -> LiveAlert | None:
 
 
 def list_alerts(*, session: Session, team: str | None = None, status: str | Sequence[str] | None = None,
-                conversation_ids: Sequence[int] | None = None, limit: int = 100, before_id: int | None = None
-                ) -> list[LiveAlert]:
+                conversation_ids: Sequence[int] | None = None, transcript_id: int | None = None, limit: int = 100,
+                before_id: int | None = None) -> list[LiveAlert]:
     """Newest first; ``status`` one or several."""
-    query = _alerts_where(select(LiveAlert), team, status).order_by(LiveAlert.id.desc()).limit(limit)
-    if conversation_ids is not None:
-        query = query.where(LiveAlert.conversation_id.in_(list(conversation_ids)))
+    query = _alerts_where(select(LiveAlert), team, status, conversation_ids, transcript_id)
+    query = query.order_by(LiveAlert.id.desc()).limit(limit)
     if before_id:
         query = query.where(LiveAlert.id < before_id)
     return list(session.scalars(query))
 
 
-def count_alerts(*, session: Session, team: str | None = None, status: str | Sequence[str] | None = None) -> int:
-    return session.scalar(_alerts_where(select(func.count()).select_from(LiveAlert), team, status)) or 0
+def count_alerts(*, session: Session, team: str | None = None, status: str | Sequence[str] | None = None,
+                 conversation_ids: Sequence[int] | None = None, transcript_id: int | None = None) -> int:
+    query = select(func.count()).select_from(LiveAlert)
+    return session.scalar(_alerts_where(query, team, status, conversation_ids, transcript_id)) or 0
 
 
-def _alerts_where(query, team: str | None, status: str | Sequence[str] | None):
+def _alerts_where(query, team: str | None, status: str | Sequence[str] | None,
+                  conversation_ids: Sequence[int] | None = None, transcript_id: int | None = None):
     if team:
         query = query.where(LiveAlert.team_id == team)
     if isinstance(status, str):
         query = query.where(LiveAlert.status == status)
     elif status:
         query = query.where(LiveAlert.status.in_(list(status)))
+    if conversation_ids is not None:
+        query = query.where(LiveAlert.conversation_id.in_(list(conversation_ids)))
+    if transcript_id is not None:
+        query = query.where(LiveAlert.transcript_id == transcript_id)
     return query
 
 

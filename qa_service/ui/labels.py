@@ -16,6 +16,9 @@ SEVERITY = {"info": "提示", "minor": "轻微", "major": "严重", "critical": 
 ROLES = {"agent": "坐席", "customer": "客户", "bot": "机器人", "system": "系统"}
 VERDICTS = {"confirmed": "机检正确", "rejected": "机检错误", None: "未判定"}
 APPEALS = {"open": "待处理", "accepted": "申诉成立", "rejected": "申诉驳回"}
+# live alerts, as the live board (live.js) and the robot messages name them
+ALERT_SEVERITY = {"info": "提示", "minor": "一般", "major": "重要", "critical": "紧急"}
+ALERT_STATUS = {"open": "待介入", "acknowledged": "已介入", "closed": "已关闭"}
 
 
 def label(table: dict, code) -> str:

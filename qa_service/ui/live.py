@@ -14,12 +14,12 @@ from typing import Any
 import redis
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from qa_service.api import presenters
 from qa_service.api.auth import Supervise, still_authenticated
-from qa_service.api.deps import RuntimeDep, SessionDep
+from qa_service.api.deps import RowId, RuntimeDep, SessionDep
 from qa_service.live import service, supervise
 from qa_service.rules.alerts import METRICS
 from qa_service.storage.live import P as LIVE_PREFIX
@@ -57,7 +57,11 @@ def snapshot(runtime, team: str | None) -> dict[str, Any]:
                                                     handled_limit=RECENT_ALERTS)
         rows = [json.loads(presenters.alert_read(a).model_dump_json()) for a in alerts]
     shown = sum(1 for a in alerts if a.status == "open")
-    return {"conversations": service.board(runtime, team), "alerts": rows, "open_alerts": open_total,
+    conversations = service.board(runtime, team)
+    going = {c["id"] for c in conversations}
+    for row in rows:  # the board says 会话已结束 beside an alert whose conversation is over, and links there
+        row["conversation_ended"] = row["conversation_id"] not in going
+    return {"conversations": conversations, "alerts": rows, "open_alerts": open_total,
             "open_left_off": max(0, open_total - shown)}  # the count and the list are two reads
 
 
@@ -66,6 +70,19 @@ def live_page(request: Request, runtime: RuntimeDep, session: SessionDep, me: Su
     """实时监控: the board; new alerts and state arrive without reloading."""
     return page(request, "live.html", "live", session, me, team=me.team,
                 metrics={k: v[0] for k, v in METRICS.items()}, initial=snapshot(runtime, me.team))
+
+
+@router.get("/live/conversations/{conversation_id}", response_class=HTMLResponse)
+def conversation_page(conversation_id: RowId, request: Request, runtime: RuntimeDep, session: SessionDep,
+                      me: Supervise) -> Response:
+    """One live conversation (where the board's alert rows and the robot messages link): its turns so far,
+    readings and alerts while it is open; once it has ended into a transcript, that transcript's page (303)."""
+    view = supervise.conversation_view(session=session, r=runtime.redis, conversation_id=conversation_id,
+                                       team=me.team)
+    if view["transcript_id"] is not None:
+        return RedirectResponse(f"/ui/transcripts/{view['transcript_id']}#live-alerts", status_code=303)
+    view["alerts"] = [presenters.alert_read(a) for a in view["alerts"]]
+    return page(request, "live_conversation.html", "live", session, me, c=view)
 
 
 @router.get("/live/events", response_class=EventSourceResponse)

@@ -265,10 +265,13 @@ def transcript_page(transcript_id: RowId, request: Request, session: SessionDep,
             for f in findings}
         appealable |= {f"m{m.id}": ("m", m.id) not in taken and not m.withdrawn
                        and unappealable("", points=m.points, fatal=m.fatal) is None for m in review.manual_findings}
+    # the live alerts raised while it went on (a live conversation's), with what the supervisors noted
+    live_alerts = [presenters.alert_read(a) for a in supervise.transcript_alerts(session=session,
+                                                                                transcript_id=transcript_id)]
     return page(request, "transcript.html", "queue", session, me, t=t, review=review, report=report,
                 findings=findings, bubbles=bubbles, marks=marks, rejected=rejected, dims=dims,
                 trajectory=trajectory, trajectory_alt=charts.trajectory(trajectory) if trajectory else None,
-                appealable=appealable)
+                appealable=appealable, live_alerts=live_alerts)
 
 
 @router.get("/appeals", response_class=HTMLResponse)

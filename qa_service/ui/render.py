@@ -33,7 +33,7 @@ templates.env.finalize = shown  # before any template is compiled: finalize is b
 templates.env.globals.update(
     label=labels.label, dim_labels=labels.DIMENSIONS, reasons_all=labels.REASONS, statuses=labels.STATUS,
     severities=labels.SEVERITY, roles=labels.ROLES, verdicts=labels.VERDICTS, appeal_status=labels.APPEALS,
-    access_roles=labels.ACCESS_ROLES,
+    access_roles=labels.ACCESS_ROLES, alert_severities=labels.ALERT_SEVERITY, alert_statuses=labels.ALERT_STATUS,
     ui_words=script_words(),  # the fields' labels and the problems in Chinese, for ui.js's message bar
 )
 

@@ -80,13 +80,22 @@ def open_conversations(runtime: RuntimeDep, principal: Supervise, team: str | No
 
 
 @router.get("/alerts", response_model=list[AlertRead])
-def list_alerts(session: SessionDep, principal: Supervise, team: str | None = None,
+def list_alerts(session: SessionDep, principal: Supervise, response: Response, team: str | None = None,
                 status_: Annotated[str | None, Query(alias="status", description="open | acknowledged | closed")] = None,
                 limit: Annotated[int, Query(ge=1, le=500)] = 100,
-                before_id: Annotated[Id | None, Query()] = None) -> list[AlertRead]:
-    """Alerts, newest first (``before_id`` for the next page)."""
-    rows = supervise.list_alerts(session=session, team=scope_team(principal, team), status=status_, limit=limit,
-                                 before_id=before_id)
+                before_id: Annotated[Id | None, Query(description="The previous page's X-Next-Before-Id")] = None,
+                conversation_id: Annotated[Id | None, Query(description="Only this live conversation's")] = None,
+                transcript_id: Annotated[Id | None, Query(
+                    description="Only those of the live conversation that became this transcript")] = None,
+                ) -> list[AlertRead]:
+    """Alerts, newest first, a list; the page is told in headers: ``X-Total-Count`` (of the filter) and
+    ``X-Next-Before-Id`` (pass it as ``before_id`` for the next page; absent on the last)."""
+    rows, total, next_before = supervise.list_alerts(
+        session=session, team=scope_team(principal, team), status=status_, limit=limit, before_id=before_id,
+        conversation_id=conversation_id, transcript_id=transcript_id)
+    response.headers["X-Total-Count"] = str(total)
+    if next_before is not None:
+        response.headers["X-Next-Before-Id"] = str(next_before)
     return [presenters.alert_read(a) for a in rows]
 
 

@@ -103,7 +103,14 @@
       cell(tr, [a.team, a.agent_id].filter(Boolean).join(" / "));
       // the turn as the transcript page numbers it (语句 #0 is the first, as seq and utterance_index count):
       // "第 3 句" here was "#2" there, and the supervisor looked one turn too far
-      cell(tr, `${a.source}/${a.external_id}` + (a.utterance_index === null ? "" : `（语句 #${a.utterance_index}）`));
+      // a link to the conversation: its transcript page once it has become one, else its live page (which
+      // sends the reader on to the transcript once it has ended)
+      const conv = cell(tr, "");
+      const link = document.createElement("a");
+      const turn = a.utterance_index === null ? "" : `#u${a.utterance_index}`;
+      link.href = a.transcript_id ? `/ui/transcripts/${a.transcript_id}${turn}` : `/ui/live/conversations/${a.conversation_id}${turn}`;
+      link.textContent = shown(`${a.source}/${a.external_id}` + (a.utterance_index === null ? "" : `（语句 #${a.utterance_index}）`));
+      conv.appendChild(link);
       const quote = cell(tr, a.quote);
       const at = a.matched && a.quote ? a.quote.indexOf(a.matched) : -1;
       if (at >= 0) {  // the turn, with the words the rule matched marked in it
@@ -111,12 +118,16 @@
         mark.textContent = shown(a.matched);
         quote.replaceChildren(shown(a.quote.slice(0, at)), mark, shown(a.quote.slice(at + a.matched.length)));
       }
-      cell(tr, STATUS[a.status] || a.status, "status nowrap");
+      // An open alert whose conversation is over says so: 介入 can no longer reach the call. The button stays:
+      // it records that someone follows it up (a call back), as the intervention SLA counts it.
+      const over = a.status === "open" && a.conversation_ended;
+      cell(tr, (STATUS[a.status] || a.status) + (over ? "（会话已结束）" : ""), "status nowrap");
       const td = cell(tr, "");
       if (a.status === "open") {
         const ack = document.createElement("button");
         ack.textContent = "介入";
         ack.className = "primary ack";
+        if (over) ack.title = "会话已结束：介入即确认已跟进（如回访客户）";
         ack.setAttribute("aria-label", "介入：" + shown(a.message));  // which alert: one pair of buttons per row
         ack.disabled = busy.has(a.alert_id);
         ack.addEventListener("click", () => act(a.alert_id, "ack"));
