@@ -15,6 +15,7 @@ from qa_service.live.address import address_problem
 from qa_service.live.delivery import FORMATS
 from qa_service.performance.service import sla_share
 from qa_service.storage import alerts as repo
+from qa_service.storage import keys as key_repo
 from qa_service.storage import live as live_repo
 from qa_service.storage.alert_tables import AlertDelivery, LiveAlert, Webhook
 from qa_service.storage.tables import utcnow
@@ -133,6 +134,23 @@ def add_webhook(*, session: Session, url: str, fmt: str, secret: str | None, tea
         raise Invalid("teams is empty: no alert would ever reach this webhook (leave it out for every team)",
                       "teams")
     return repo.add_webhook(session=session, url=url, fmt=fmt, secret=secret, teams=teams, by=by)
+
+
+def team_notes(*, session: Session, r: redis.Redis, teams: list[str] | None) -> list[str]:
+    """A note for each of a new webhook's teams that nothing names yet — no stored conversation, agent or KPI
+    row, no key, no open live conversation: a misspelt team gives a webhook that silently receives nothing
+    (as ``access.service.team_note`` warns for a key). Not refused: a site may add its webhooks first."""
+    if not teams:
+        return []
+    keyed = {k.team_id for k in key_repo.list_keys(session=session)}
+    unknown = [t for t in teams if t not in keyed and not key_repo.team_exists(session=session, team=t)]
+    if unknown:
+        going = {(live_repo.load(r, cid) or ({},))[0].get("team") for cid in live_repo.open_ids(r)}
+        unknown = [t for t in unknown if t not in going]
+    known = sorted(keyed - {None} | set(key_repo.team_ids(session=session, limit=10)))[:10]
+    listed = f"known teams: {', '.join(known)}" if known else "no team is known yet"
+    return [f"teams: {t!r} is not known yet (no conversation, agent, KPI row or key names it; {listed}); this "
+            f"webhook gets that team's alerts once its conversations arrive — check the spelling" for t in unknown]
 
 
 def url_problem(url: str) -> str | None:

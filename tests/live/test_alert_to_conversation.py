@@ -140,3 +140,24 @@ def test_a_public_url_that_is_no_address_is_refused():
         LiveSettings(public_url="qa.example.com/ui")
     assert LiveSettings(public_url=None).public_url is None
 
+
+
+def test_a_webhook_for_a_team_nothing_names_is_made_with_a_warning(world):
+    """Found by a live probe: teams: ["售后三组"] (a typo) was a 201 with nothing said, and the webhook silently
+    received nothing, while a key made for an unknown team warns."""
+    client, keys, receiver = world
+    typo = client.post("/v1/webhooks", headers=keys["admin"],
+                       json={"url": receiver.url, "format": "json", "teams": ["售后一组", "售后三组"]})
+    assert typo.status_code == 201, typo.text
+    [warning] = typo.json()["warnings"]
+    assert warning.startswith("teams: '售后三组' is not known yet") and "check the spelling" in warning
+    assert "售后一组" in warning  # a supervisor key names it: listed among the known teams
+    # a team an open live conversation names, or a key's, is known: no warning
+    client.post("/v1/live/conversations", headers=keys["ingest"],
+                json={"source": "cc", "external_id": "new-team", "team": "售后四组"})
+    fine = client.post("/v1/webhooks", headers=keys["admin"],
+                       json={"url": receiver.url, "format": "json", "teams": ["售后二组", "售后四组"]})
+    assert fine.status_code == 201 and fine.json()["warnings"] == []
+    assert client.post("/v1/webhooks", headers=keys["admin"],
+                       json={"url": receiver.url, "format": "json"}).json()["warnings"] == []  # every team
+    assert all("warnings" not in w for w in client.get("/v1/webhooks", headers=keys["admin"]).json())

@@ -10,23 +10,24 @@ from qa_service.api import presenters
 from qa_service.api.auth import Admin
 from qa_service.api.deps import RowId, RuntimeDep, SessionDep
 from qa_service.api.ids import Id
-from qa_service.api.schemas.live import DeliveryRead, WebhookCreate, WebhookRead
+from qa_service.api.schemas.live import DeliveryRead, WebhookCreate, WebhookCreated, WebhookRead
 from qa_service.live import supervise
 from qa_service.storage import alerts as repo
 
 router = APIRouter(prefix="/v1/webhooks", tags=["live"])
 
 
-@router.post("", response_model=WebhookRead, status_code=status.HTTP_201_CREATED)
-def add_webhook(body: WebhookCreate, runtime: RuntimeDep, principal: Admin) -> WebhookRead:
+@router.post("", response_model=WebhookCreated, status_code=status.HTTP_201_CREATED)
+def add_webhook(body: WebhookCreate, runtime: RuntimeDep, principal: Admin) -> WebhookCreated:
     """A webhook for the alerts of some teams (``teams``) or all (null): generic ``json`` (signed with
     ``X-QA-Signature`` when it has a secret), or the ``dingtalk`` / ``wecom`` / ``feishu`` robot formats. An
     address on this machine or link-local is refused unless QA_LIVE__WEBHOOK_ALLOW_LOCAL (a private one
-    when QA_LIVE__WEBHOOK_ALLOW_PRIVATE is false)."""
+    when QA_LIVE__WEBHOOK_ALLOW_PRIVATE is false). ``warnings`` names a team nothing names yet (made anyway)."""
     with runtime.session() as session:
         hook = supervise.add_webhook(session=session, url=body.url, fmt=body.format, secret=body.secret,
                                      teams=body.teams, by=principal.name, settings=runtime.settings.live)
-        return presenters.webhook_read(hook)
+        notes = supervise.team_notes(session=session, r=runtime.redis, teams=body.teams)
+        return WebhookCreated(**presenters.webhook_read(hook).model_dump(), warnings=notes)
 
 
 @router.get("", response_model=list[WebhookRead])

@@ -105,6 +105,11 @@ class WebhookRead(BaseModel):
     created_by: str | None
 
 
+class WebhookCreated(WebhookRead):
+    warnings: list[str] = Field(default_factory=list, description=(
+        "Notes on the new webhook, e.g. a team nothing names yet (a misspelt team receives nothing)"))
+
+
 class DeliveryRead(BaseModel):
     id: int
     alert_id: int
