@@ -100,8 +100,9 @@ def signature(secret: str, body: bytes, t: int) -> str:
     return f"t={t},v1={mac}"
 
 
-def verify(secret: str, body: bytes, header: str, *, tolerance_s: float = 300, now: float | None = None) -> bool:
-    """What a receiver does: recompute the signature and refuse stale timestamps (replays)."""
+def verify(secret: str, body: bytes, header: str, tolerance_s: float = 300, *, now: float | None = None) -> bool:
+    """What a receiver does: recompute the signature and refuse stale timestamps (replays). ``tolerance_s``
+    may be given by position, as in docs/live.md's snippet (it was keyword-only: a TypeError)."""
     try:
         parts = dict(p.split("=", 1) for p in header.split(","))
         t = int(parts["t"])

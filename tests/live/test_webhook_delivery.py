@@ -34,6 +34,9 @@ def test_generic_json_is_the_payload_signed_over_timestamp_and_body():
     assert not verify("sec-123456", body, header, now=NOW + 3600)  # a replay an hour later
     assert not verify("sec-123456", body + b" ", header, now=NOW)
     assert not verify("sec-123456", body, "garbage", now=NOW)
+    # the tolerance by position too, as docs/live.md's snippet takes it (was keyword-only: a TypeError)
+    assert verify("sec-123456", body, header, 3600, now=NOW + 3000)
+    assert not verify("sec-123456", body, header, 60, now=NOW + 3000)
     assert "x-qa-signature" not in render(hook("json", secret=None), PAYLOAD, NOW)[2]
 
 
