@@ -86,11 +86,13 @@ def masked_url(url: str) -> str:
 
 
 def alert_payload(alert: LiveAlert) -> dict[str, Any]:
-    """The generic JSON payload (its field names are a public interface)."""
+    """The generic JSON payload (its field names are a public interface): the alert as raised, the fields of
+    ``GET /v1/live/alerts`` known then (not what the supervisors do afterwards, nor the transcript)."""
     return {"alert_id": alert.id, "conversation_id": alert.conversation_id, "source": alert.source,
             "external_id": alert.external_id, "team": alert.team_id, "agent_id": alert.agent_id,
             "rule": alert.rule, "severity": alert.severity, "message": alert.message,
             "utterance_index": alert.utterance_index, "quote": alert.quote, "matched": alert.matched,
+            "value": alert.value,
             "created_at": alert.created_at.isoformat().replace("+00:00", "Z")}  # as the API writes it
 
 

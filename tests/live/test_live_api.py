@@ -50,7 +50,12 @@ def test_a_real_conversation_raises_the_right_alerts_at_the_right_turn_and_they_
     bodies = [json.loads(g["body"]) for g in got]
     assert {b["rule"] for b in bodies} == {"satisfaction-falling", "complaint-threat", "customer-angry"}
     assert set(bodies[0]) == {"alert_id", "conversation_id", "source", "external_id", "team", "agent_id", "rule",
-                              "severity", "message", "utterance_index", "quote", "matched", "created_at"}
+                              "severity", "message", "utterance_index", "quote", "matched", "value", "created_at"}
+    # each field as GET /v1/live/alerts gives it (the API's others are what happens afterwards)
+    listed = {a["alert_id"]: a for a in live_client.get("/v1/live/alerts").json()}
+    assert all({k: listed[b["alert_id"]][k] for k in b if k != "created_at"} == {k: v for k, v in b.items()
+                                                                                if k != "created_at"} for b in bodies)
+    assert any(b["value"] is not None for b in bodies)  # the metrics' alerts carry their reading
     for g in got:
         assert verify(SECRET, g["body"], g["headers"]["x-qa-signature"])
         assert not verify(SECRET, g["body"].replace(b"telecom", b"telecoX"), g["headers"]["x-qa-signature"])
