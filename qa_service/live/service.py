@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from qa_service.access.service import check_team
@@ -81,6 +81,9 @@ def open_conversation(rt: Runtime, body: LiveConversationCreate) -> Opened:
     for label in ("queue", "scenario"):  # as ingest does: 回拨13900001111 (was: the scenario was kept as sent)
         if policy is not None and meta.get(label):
             meta[label] = pii.redact(meta[label], policy)
+    # When it was opened: the transcript's started_at if the platform gives none (live_repo keeps the first
+    # open's meta; a re-open's is only compared, on the fields of the request)
+    meta["opened_at"] = datetime.now(UTC).isoformat()
     cid = live_repo.find(rt.redis, key)
     created = False
     with rt.session() as session:
@@ -322,6 +325,10 @@ def end_conversation(rt: Runtime, cid: int, team: str | None = None, *, idle: bo
         turns = live_repo.turns(rt.redis, cid)
         if turns:
             header = {k: v for k, v in meta.items() if k in LiveConversationCreate.model_fields}
+            # Opened without started_at: when it was opened (or, opened before that was kept, its first turn
+            # came). Was: a transcript with no start time, left out of the per-day figures' start.
+            header["started_at"] = header.get("started_at") or meta.get("opened_at") or \
+                datetime.fromtimestamp(turns[0]["at"], UTC).isoformat()
             for k in ("agent_id", "team"):  # opened before such edges were refused (a conversation open across
                 if isinstance(header.get(k), str):  # the upgrade): trimmed, or it could never end
                     header[k] = header[k].strip()
