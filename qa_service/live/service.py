@@ -172,15 +172,15 @@ def _changed_resend(k: int, seq: int, field: str, was: dict | None, now: dict, n
 
 
 def _incoming(rt: Runtime, cid: int, meta: dict, state: LiveState, items: list[LiveUtterance],
-              detail: bool = True) -> tuple[list[dict], int]:
-    """The new turns (redacted, with arrival times) after checking every item's ``seq``; and how many
-    were repeats of turns already received. Raises before anything is kept. A turn re-sent with other
+              detail: bool = True) -> tuple[list[dict], list[int]]:
+    """The new turns (redacted, with arrival times) after checking every item's ``seq``; and the ``seq`` of
+    those that were repeats of turns already received. Raises before anything is kept. A turn re-sent with other
     content is named with its field and the values that differ only with ``detail`` (see
     :func:`_changed_resend`)."""
     policy = pii.policy_for(rt.settings.pii, meta["source"])
     redact = (lambda text: pii.redact(text, policy)) if policy is not None else (lambda text: text)
     stored: list[dict] | None = None
-    expected, now, new, repeats = state.last_seq + 1, time.time(), [], 0
+    expected, now, new, repeats = state.last_seq + 1, time.time(), [], []
     last_start = state.last_start_ms
     for k, u in enumerate(items):
         if len(u.text) > rt.settings.api.max_text_chars:
@@ -195,7 +195,7 @@ def _incoming(rt: Runtime, cid: int, meta: dict, state: LiveState, items: list[L
             if field is not None:
                 raise _changed_resend(k, u.seq, field, stored[u.seq] if u.seq < len(stored) else None, turn,
                                       state.last_seq + 1, detail)
-            repeats += 1
+            repeats.append(u.seq)
         elif u.seq != expected:
             raise Conflict(f"utterances[{k}].seq is {u.seq}; the next expected is {expected} (send the turns in "
                            "order, none missing)", f"utterances[{k}].seq")
@@ -239,7 +239,7 @@ def add_utterances(rt: Runtime, cid: int, items: list[LiveUtterance], team: str 
         meta, state = _open_state(cid, team, held.found)
         new, repeats = _incoming(rt, cid, meta, state, items, detail)
         if not new:
-            return Appended(cid, 0, repeats, [])
+            return Appended(cid, 0, len(repeats), _raised_on(rt, cid, repeats))
         now = time.time()
         start = window(history + new, len(new), WINDOW)
         recent = (history + new)[start:]
@@ -261,7 +261,17 @@ def add_utterances(rt: Runtime, cid: int, items: list[LiveUtterance], team: str 
         live_repo.save(rt.redis, cid, state.as_dict(), new, now, state.waiting_since,
                        event={"type": "conversation", "id": cid, "team": meta.get("team")}, held=held)
     _announce(rt, cid, meta, stored, conversation=False)
-    return Appended(cid, len(new), repeats, stored)
+    return Appended(cid, len(new), len(repeats), _raised_on(rt, cid, repeats) + stored)
+
+
+def _raised_on(rt: Runtime, cid: int, seqs: list[int]) -> list[LiveAlert]:
+    """The alerts already stored on turns re-sent (the same alert_id: raised and sent once), so a platform
+    whose first request went unanswered still gets them. Was: a repeat answered ``alerts: []``."""
+    if not seqs:
+        return []
+    with rt.session() as session:
+        rows = alert_repo.list_alerts(session=session, conversation_ids=[cid], limit=500)
+    return sorted((a for a in rows if a.utterance_index in set(seqs)), key=lambda a: a.id)
 
 
 def _quote(text: str, matched: str | None) -> str:

@@ -9,6 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 from tests.live.conftest import open_conversation, stream
 
+THREAT = {"role": "customer", "text": "再不解决我就打12315投诉你们"}
+
+
 def test_a_conversation_opened_without_started_at_starts_when_it_was_opened(live_client):
     before = datetime.now(UTC)
     cid = open_conversation(live_client, "no-start", team="售后一组")
@@ -24,4 +27,21 @@ def test_a_conversation_opened_without_started_at_starts_when_it_was_opened(live
     # opened again unchanged (a retried open) is still the same conversation, not a changed header
     assert live_client.post("/v1/live/conversations", json={"source": "live-test", "external_id": "no-start",
                                                            "team": "售后一组"}).status_code == 200
+
+
+def test_a_retried_turn_answers_the_alert_its_first_try_raised(live_client):
+    """A platform whose first request timed out re-sends the turn: the answer lists the alert again (the same
+    alert_id; it is raised once, and sent to the webhooks once). Was: `alerts: []`, the webhook the only copy."""
+    cid = open_conversation(live_client, "retry-1", team="售后一组")
+    url = f"/v1/live/conversations/{cid}/utterances"
+    first = live_client.post(url, json={"utterances": [{"seq": 0, **THREAT}]}).json()
+    [alert] = first["alerts"]
+    again = live_client.post(url, json={"utterances": [{"seq": 0, **THREAT}]}).json()
+    assert again["accepted"] == 0 and again["repeats"] == 1
+    assert [a["alert_id"] for a in again["alerts"]] == [alert["alert_id"]]
+    both = live_client.post(url, json={"utterances": [{"seq": 0, **THREAT},
+                                                      {"seq": 1, "role": "agent", "text": "非常抱歉"}]}).json()
+    assert both["accepted"] == 1 and both["repeats"] == 1 and [a["alert_id"] for a in both["alerts"]] == [
+        alert["alert_id"]]
+    assert len(live_client.get(f"/v1/live/alerts?conversation_id={cid}").json()) == 1
 
