@@ -141,7 +141,10 @@ def _text(p: dict[str, Any], markdown: bool = False, link: str | None = None) ->
     field = lambda x: _BREAKS.sub(" ", str(x).translate(escaped)).strip()  # an id on one line, invisible marks gone
     who = " / ".join(field(x) for x in (p["team"], p["agent_id"]) if x) or "—"
     lines = [said(line) for line in p["quote"].splitlines() if line.strip()] if p["quote"] else []
-    quote = "".join(f"\n> {line}" for line in lines)  # every line quoted: none reads as the alert's own text
+    # every line quoted: none reads as the alert's own text. Feishu's text message renders no markdown: its
+    # quote is marked with a bar (was "> ", shown as typed).
+    mark = "> " if markdown else "│ "
+    quote = "".join(f"\n{mark}{line}" for line in lines)
     # The turn as the board and the transcript page name it (语句 #0 is the first, as seq and utterance_index
     # count). Was: 第 N+1 句, so a supervisor reading 第 26 句 in the group looked for #26 and landed a turn late.
     turn = "" if p["utterance_index"] is None else f"（语句 #{p['utterance_index']}）"

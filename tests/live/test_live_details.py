@@ -5,6 +5,7 @@ the agent's apology beside 预测满意度很低."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 from tests.live.conftest import open_conversation, stream
@@ -44,4 +45,13 @@ def test_a_retried_turn_answers_the_alert_its_first_try_raised(live_client):
     assert both["accepted"] == 1 and both["repeats"] == 1 and [a["alert_id"] for a in both["alerts"]] == [
         alert["alert_id"]]
     assert len(live_client.get(f"/v1/live/alerts?conversation_id={cid}").json()) == 1
+
+
+def test_feishu_quotes_the_turn_without_markdown(live_client, receiver):
+    assert live_client.post("/v1/webhooks", json={"url": f"{receiver.url}/feishu", "format": "feishu"}).status_code == 201
+    cid = open_conversation(live_client, "feishu-1", team="售后一组")
+    stream(live_client, cid, [{"role": "customer", "text": "第一行\n再不解决我就打12315投诉你们"}])
+    text = json.loads(receiver.wait_for(1)[0]["body"])["content"]["text"]
+    assert "\n│ 第一行\n│ 再不解决我就打12315投诉你们" in text, text
+    assert "\n>" not in text  # Feishu's text message renders no markdown: the > showed as typed
 
