@@ -71,6 +71,9 @@ class LiveChecks:
         for i in new:
             u = utterances[i]
             obs = Observation(index=i, role=u.role.value, metrics=dict(conversation), quote=u.text)
+            said = next((j for j in range(i, -1, -1) if utterances[j].role == Role.customer), None)
+            if said is not None:  # the window holds the customer's last turns (window())
+                obs.customer_index, obs.customer_quote = turns[said].get("seq", said), utterances[said].text
             for rule in rules:
                 for span in (match.hits.get(rule.id) or {}).get(i, []):
                     obs.rule_hits.append(RuleHit(rule.id, rule.spec.fatal, match.turns[i].quote(span)[1]))

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from qa_service.rules.alerts import AlertRule, Condition
+from qa_service.rules.alerts import CONVERSATION_METRICS, AlertRule, Condition
 
 
 @dataclass(slots=True)
@@ -31,6 +31,8 @@ class Observation:
     metrics: dict[str, float] = field(default_factory=dict)
     rule_hits: list[RuleHit] = field(default_factory=list)
     quote: str = ""
+    customer_index: int | None = None  # the customer's latest turn so far (this one, or before it) …
+    customer_quote: str = ""  # … and what they said: where an alert on the conversation's metrics rests
 
 
 @dataclass(slots=True)
@@ -86,7 +88,12 @@ def _branch(rule: AlertRule, key: str, cond: Condition, state: LiveState, obs: O
         value = obs.metrics[cond.metric]
         streak = state.streaks.get(key, 0) + 1 if cond.holds(value) else 0
         state.streaks[key] = streak
-        return Fired(rule, obs.index, value, obs.quote) if streak >= cond.times else None
+        if streak < cond.times:
+            return None
+        if cond.metric in CONVERSATION_METRICS and obs.customer_index is not None:
+            # the customer's latest turn: 预测满意度很低 beside the agent's apology read as if the apology were it
+            return Fired(rule, obs.customer_index, value, obs.customer_quote)
+        return Fired(rule, obs.index, value, obs.quote)
     for h in obs.rule_hits:
         if (cond.rule is not None and h.rule_id == cond.reading) or (cond.fatal_rule and h.fatal):
             # The turn, as every alert quotes it, and the words matched beside it. Was: the matched

@@ -39,6 +39,9 @@ METRICS: dict[str, tuple[str, str]] = {
     "predicted_satisfaction": ("预测满意度（0–100，按目前为止的对话）", "any"),
     "resolution_likelihood": ("预测问题解决概率（0–1，按目前为止的对话）", "any"),
 }
+#: Metrics of the conversation so far, not of the turn they are read on: an alert on one rests on (and quotes)
+#: the customer's latest turn, not the agent's apology that happened to come last.
+CONVERSATION_METRICS = frozenset({"predicted_satisfaction", "resolution_likelihood"})
 Severity = Literal["info", "minor", "major", "critical"]
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
 

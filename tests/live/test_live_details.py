@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from tests.live.conftest import open_conversation, stream
+from tests.live.conftest import SAMPLE, open_conversation, stream
 
 THREAT = {"role": "customer", "text": "再不解决我就打12315投诉你们"}
 
@@ -55,3 +55,11 @@ def test_feishu_quotes_the_turn_without_markdown(live_client, receiver):
     assert "\n│ 第一行\n│ 再不解决我就打12315投诉你们" in text, text
     assert "\n>" not in text  # Feishu's text message renders no markdown: the > showed as typed
 
+
+def test_satisfaction_falling_quotes_the_customer_not_the_agents_apology(live_client):
+    dialogue = next(d for d in SAMPLE if d["id"] == "stc3-3739797266715000")["utterances"]
+    cid = open_conversation(live_client, "sat-1", team="telecom")
+    raised = stream(live_client, cid, dialogue)
+    [alert] = [a for turn in raised for a in turn if a["rule"] == "satisfaction-falling"]
+    assert raised[5] and dialogue[5]["role"] == "agent"  # raised on the agent's turn …
+    assert alert["utterance_index"] == 4 and alert["quote"] == dialogue[4]["text"]  # … resting on the customer's
