@@ -56,14 +56,20 @@ def query_for_log(query: str, settings: PIISettings) -> str:
             value = MASK
         else:
             value = _redacted(value, settings, plus=True)
-        return f"{_redacted(name, settings, plus=True)}{eq}{value}"
+        return f"{_keyless(_redacted(name, settings, plus=True))}{eq}{value}"
     return _PAIR.sub(pair, query)
+
+
+def _keyless(raw: str) -> str:
+    """``raw`` with an API key pasted into it (a path segment, a parameter's name, ``?qak_…``) as ``***``."""
+    out = KEY_SHAPE.sub(MASK, raw)  # a key's characters need no percent-encoding: as sent, it stands as it is
+    return MASK if KEY_SHAPE.search(unquote_plus(out, errors="replace")) else out  # one encoded anyway: all of it
 
 
 def line_for_log(path_with_query: str, settings: PIISettings) -> str:
     """A request's path and query as the access log writes them (see the module's docstring)."""
     path, q, query = path_with_query.partition("?")
-    return _redacted(path, settings, plus=False) + (q + query_for_log(query, settings) if q else "")
+    return _keyless(_redacted(path, settings, plus=False)) + (q + query_for_log(query, settings) if q else "")
 
 
 class AccessLogRedaction(logging.Filter):

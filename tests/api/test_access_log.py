@@ -66,3 +66,8 @@ def test_a_request_line_keeps_names_and_plain_values_and_masks_credentials():
     assert line_for_log("/v1/x?email=a%40b.com;id=110101199003074258", pii) == "/v1/x?email=[邮箱];id=[身份证号]"
     assert line_for_log("/v1/transcripts/13812345678", pii) == "/v1/transcripts/[手机号]"
     assert line_for_log("/v1/x?n=13812345678", PIISettings(redact=False)) == "/v1/x?n=13812345678"
+    # a key pasted as a bare parameter, as a parameter's name or into the path (an independent review found
+    # these logged whole)
+    assert line_for_log(f"/v1/reviews?{KEY}", pii) == "/v1/reviews?***"
+    assert line_for_log(f"/v1/r?{KEY}=1&limit=5", pii) == "/v1/r?***=1&limit=5"
+    assert line_for_log(f"/v1/x/{KEY}/y", pii) == "/v1/x/***/y"
