@@ -371,10 +371,11 @@ def masked_url(url: str | None) -> str:
     scheme, sep, rest = url.partition("://")
     if not sep:
         return url
-    netloc, slash, tail = rest.partition("/")
-    userinfo, at, hostport = netloc.rpartition("@")
+    # the userinfo ends at the first @, wherever the first / is (SQLAlchemy reads u:pa/ss@h/db as password pa/ss;
+    # an @ in a password must be percent-encoded)
+    userinfo, at, _ = rest.partition("?")[0].partition("@")
     if at and ":" in userinfo:
-        rest = f"{userinfo.split(':', 1)[0]}:***@{hostport}{slash}{tail}"
+        rest = f"{userinfo.split(':', 1)[0]}:***@{rest[len(userinfo) + 1:]}"
     path, q, query = rest.partition("?")
     query = _SECRET_QUERY.sub(lambda m: m.group(0)[:m.start(2) - m.start(0)] + ("***" if m.group(2) else ""),
                               query)

@@ -90,3 +90,7 @@ def test_masked_url_masks_every_password_a_database_or_redis_url_can_carry():
     assert masked_url("rediss://:pw@r:6380/0?ssl_password=k&db=1") == "rediss://:***@r:6380/0?ssl_password=***&db=1"
     assert masked_url("redis://r:6379?PASSWORD=a%40b") == "redis://r:6379?PASSWORD=***"
     assert masked_url("sqlite:////var/qa/qa.sqlite3") == "sqlite:////var/qa/qa.sqlite3"
+    # a password holding a / (SQLAlchemy reads it as the password: it was printed whole)
+    assert masked_url("postgresql+psycopg://u:pa/ss@h/db") == "postgresql+psycopg://u:***@h/db"
+    assert masked_url("postgresql://qa:p%40w@db/qa@x") == "postgresql://qa:***@db/qa@x"
+    assert masked_url("sqlite:////data/a@b/qa.sqlite3") == "sqlite:////data/a@b/qa.sqlite3"
