@@ -176,7 +176,7 @@ def test_report_score_is_the_weighted_dimension_mean(pipeline):
     report = pipeline.score(t)
     expected = sum(report.weights[n] * d.score for n, d in report.dimensions.items())
     assert report.score == pytest.approx(expected, abs=0.01)
-    assert report.rule_pack == "general" and report.rule_pack_version == "1.3.2"
+    assert report.rule_pack == "general" and report.rule_pack_version == "1.3.3"
 
 
 def _compliance(*turns: tuple[str, float | None], gate=None):
