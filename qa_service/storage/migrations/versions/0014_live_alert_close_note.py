@@ -25,5 +25,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # back into ``note`` as the release before kept it (the acknowledgement's, a line break, the closing one):
+    # dropped as it was, every closing note written since was lost
+    op.execute("UPDATE live_alerts SET note = CASE WHEN note IS NULL OR note = '' THEN close_note "
+               "ELSE note || char(10) || close_note END WHERE close_note IS NOT NULL AND close_note <> ''"
+               if op.get_context().dialect.name == "sqlite" else
+               "UPDATE live_alerts SET note = CASE WHEN note IS NULL OR note = '' THEN close_note "
+               "ELSE note || chr(10) || close_note END WHERE close_note IS NOT NULL AND close_note <> ''")
     with op.batch_alter_table("live_alerts") as batch:
         batch.drop_column("close_note")
