@@ -129,23 +129,34 @@ def _store(rt, reports: dict[int, QAReport], errors: dict[int, str], attempts: d
     transcript (``_store_apart``): what it refuses becomes that transcript's error, retried with backoff
     and ``failed`` with that cause in the end. Was: the job raised with nothing recorded, so the chunk
     waited for the stale-scoring net and ended ``failed`` as "worker died mid-job"."""
-    waits = list(WRITE_RETRY_S)
+    waits, stored = list(WRITE_RETRY_S), set()
+    refused = False  # the database refused the chunk whole: store it one by one (_store_apart)
     while True:
         try:
+            if refused:
+                return _store_apart(rt, reports, errors, attempts, stored)
             with rt.session() as session:
                 record_reports(session=session, reports=reports)
                 return _record_errors(session, errors, attempts, rt.settings.worker.max_attempts)
         except (OperationalError, InterfaceError) as exc:
-            if not _transient(exc):
-                return _store_apart(rt, reports, errors, attempts, exc)
-            if not waits:
-                raise
-            wait_s = waits.pop(0)
+            if not _transient(exc) or not waits:
+                if refused or _transient(exc):
+                    raise  # the errors themselves refused, or the database away past the waits: the stale net
+                refused = _refusal(exc, len(reports))
+                continue
+            wait_s = waits.pop(0)  # the one-by-one pass too: what it stored stays stored
             log.warning("storing %d report(s) failed, the database away? (%s); trying again in %ss",
                         len(reports), _first_line(exc), wait_s)
             time.sleep(wait_s)
         except SQLAlchemyError as exc:
-            return _store_apart(rt, reports, errors, attempts, exc)
+            if refused:
+                raise
+            refused = _refusal(exc, len(reports))
+
+
+def _refusal(exc: SQLAlchemyError, n: int) -> bool:
+    log.error("the database refused a chunk of %d report(s): %s; storing them one by one", n, _first_line(exc))
+    return True
 
 
 def _first_line(exc: SQLAlchemyError) -> str:
@@ -154,16 +165,15 @@ def _first_line(exc: SQLAlchemyError) -> str:
 
 
 def _store_apart(rt, reports: dict[int, QAReport], errors: dict[int, str], attempts: dict[int, int],
-                 exc: SQLAlchemyError) -> list[int]:
-    """Store each report of a chunk the database refused whole in a transaction of its own; a refused one
-    leaves ``reports`` for ``errors`` with the database's reason. Then the errors, in one transaction: if
-    the database refuses that too, the job raises (the transcripts stay ``scoring`` for the stale net)."""
-    log.error("the database refused a chunk of %d report(s): %s; storing them one by one", len(reports),
-              _first_line(exc))
-    for tid in list(reports):
+                 stored: set[int]) -> list[int]:
+    """Store each report of a chunk the database refused whole in a transaction of its own (those not in
+    ``stored`` yet); a refused one leaves ``reports`` for ``errors`` with the database's reason. Then the
+    errors, in one transaction. A transient error raises to ``_store``, which waits and comes back here."""
+    for tid in [t for t in reports if t not in stored]:
         try:
             with rt.session() as session:
                 record_reports(session=session, reports={tid: reports[tid]})
+            stored.add(tid)
         except SQLAlchemyError as one:
             if isinstance(one, (OperationalError, InterfaceError)) and _transient(one):
                 raise

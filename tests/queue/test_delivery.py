@@ -364,3 +364,37 @@ def test_a_report_the_database_refuses_is_that_transcripts_error_retried_then_fa
         _allow_reports(engine)
     with sessions() as s:
         assert sorted(s.scalars(select(Report.transcript_id)).all()) == [ids[0], ids[2]]
+
+
+def test_the_database_away_during_the_one_by_one_pass_is_waited_for_too(client, settings, sessions, monkeypatch):
+    """The pass that stores a refused chunk report by report raised at the first transient error (the rest
+    then waited for the stale-scoring net, attempts spent); it waits as the whole-chunk write does, and what
+    it had stored stays stored, written once (an independent review)."""
+    from sqlalchemy.exc import OperationalError
+
+    from qa_service.queue import tasks
+
+    engine = client.app.state.runtime.engine
+    ids = [item["id"] for item in client.post("/v1/transcripts/batch", json={
+        "transcripts": [transcript(f"apart-{i}") for i in range(3)]}).json()["items"]]
+    real, singles = tasks.record_reports, []
+
+    def away_once_apart(**kwargs):
+        if len(kwargs["reports"]) == 1:
+            singles.append(next(iter(kwargs["reports"])))
+            if len(singles) == 2:  # the second report's own write meets the database away
+                raise OperationalError("INSERT INTO reports …", {}, Exception("server closed the connection unexpectedly"))
+        return real(**kwargs)
+
+    monkeypatch.setattr(tasks, "record_reports", away_once_apart)
+    monkeypatch.setattr(tasks, "WRITE_RETRY_S", (0.01, 0.01))
+    _refuse_reports(engine, [ids[1]])
+    try:
+        run_worker(settings, burst=True, reconcile=False)
+    finally:
+        _allow_reports(engine)
+    assert singles[:3] == [ids[0], ids[1], ids[1]]  # the first stored once, the second tried again after a wait
+    rows = [_status(sessions, i) for i in ids]
+    assert [r.status for r in rows] == ["scored", "failed", "scored"]
+    assert [r.attempts for r in rows] == [1, settings.worker.max_attempts, 1]  # none left to the stale net
+    assert "permission denied for table reports" in rows[1].last_error
