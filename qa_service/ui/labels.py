@@ -12,7 +12,8 @@ REASONS = {"fatal_rule": "致命项", "low_score": "低分", "sample": "随机�
            "complaint_dismissed": "敷衍投诉", "guaranteed_return": "承诺保本收益",
            "personal_data_disclosed": "泄露个人信息"}
 STATUS = {"queued": "待复核", "in_review": "复核中", "done": "已完成"}
-SEVERITY = {"info": "提示", "minor": "轻微", "major": "严重", "critical": "致命"}
+# a finding's severity; 致命 is kept for fatal items (致命项), which zero the score: critical said 致命 read as one
+SEVERITY = {"info": "提示", "minor": "轻微", "major": "重要", "critical": "严重"}
 ROLES = {"agent": "坐席", "customer": "客户", "bot": "机器人", "system": "系统"}
 VERDICTS = {"confirmed": "机检正确", "rejected": "机检错误", None: "未判定"}
 APPEALS = {"open": "待处理", "accepted": "申诉成立", "rejected": "申诉驳回"}

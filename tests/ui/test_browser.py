@@ -558,7 +558,7 @@ def test_highlights_and_their_findings_are_reached_by_keyboard(server, page):
     key = link.locator("mark").get_attribute("data-keys").split()[0]
     assert link.get_attribute("aria-label").startswith("证据（")
     described = page.locator("#" + link.get_attribute("aria-describedby")).text_content()
-    assert "（" in described and described.split("：", 1)[0] in ("提示", "轻微", "严重", "致命")
+    assert "（" in described and described.split("：", 1)[0] in ("提示", "轻微", "重要", "严重")
     link.focus()
     page.keyboard.press("Enter")
     page.wait_for_function("(key) => document.activeElement.dataset.key === key", arg=key, timeout=5000)
