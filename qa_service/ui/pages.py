@@ -268,8 +268,10 @@ def transcript_page(transcript_id: RowId, request: Request, session: SessionDep,
     # the live alerts raised while it went on (a live conversation's), with what the supervisors noted
     live_alerts = [presenters.alert_read(a) for a in supervise.transcript_alerts(session=session,
                                                                                 transcript_id=transcript_id)]
+    # the learned detectors' model (qa-detectors@2) as its findings name it: a report records it nowhere else
+    detector_models = sorted({f.model for f in report.findings if f.model}) if report else []
     return page(request, "transcript.html", "queue", session, me, t=t, review=review, report=report,
-                findings=findings, bubbles=bubbles, marks=marks, rejected=rejected, dims=dims,
+                detector_models=detector_models, findings=findings, bubbles=bubbles, marks=marks, rejected=rejected, dims=dims,
                 trajectory=trajectory, trajectory_alt=charts.trajectory(trajectory) if trajectory else None,
                 appealable=appealable, live_alerts=live_alerts)
 

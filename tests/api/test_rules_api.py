@@ -23,6 +23,9 @@ def test_list_packs_shows_versions_and_hashes(client):
     assert "finance.guaranteed-return" in fatal
     assert client.get("/v1/rules/finance").json()["scenario"] == "finance"
     assert client.get("/v1/rules/nope").status_code == 404
+    # the scorecard's version, as every report records it (the listing left it out)
+    assert packs["general"]["scorecard_version"] == "golden-oof-2026-11-28c"
+    assert finance["scorecard_version"] == "golden-oof-2026-11-28c"
 
 
 def test_dry_run_active_pack_returns_hits_and_score(client):
@@ -156,6 +159,7 @@ def test_pack_without_scorecard_is_listed_and_scored_with_generals(tmp_path, db_
     with client:
         packs = {p["name"]: p for p in client.get("/v1/rules").json()}
         assert packs["mine"]["weights"] == packs["general"]["weights"] and packs["mine"]["reload_error"] is None
+        assert packs["mine"]["scorecard_version"] == packs["general"]["scorecard_version"] is not None
         body = client.post("/v1/rules/test", json={"pack": "mine", "transcript": {"utterances": [
             {"role": "agent", "text": "您好，我们百分百保证到货"}]}}).json()
         assert body["dimensions"]["compliance"] < 100 and body["weights"]["compliance"] > 0

@@ -33,6 +33,8 @@ class PackRead(BaseModel):
     include: list[str]
     weights: dict[str, float]
     flag_below: float
+    scorecard_version: str | None = Field(None, description="the scorecard's version (its `version:`, or the included "
+                                                            "pack's it inherits), as reports record it; null when unset")
     rules: list[RuleSummary]
     reload_error: str | None = Field(None, description="why the rule files on disk are not what is loaded: the "
                                                       "last edit was refused (coded errors) and the packs shown "
