@@ -118,3 +118,22 @@ class RuleBook:
         if not self.packs:
             self.load()
         return {r.spec.flag for c in self.packs.values() for r in c.pack.rules if r.spec.flag}
+
+    def flag_labels(self, pack: str | None = None) -> dict[str, str]:
+        """Flag → the label a pack gives it (``flag_labels:``), for every flag the loaded packs label. A flag
+        labelled by two packs takes the default pack's label, else the first pack's by name; with ``pack``, the
+        labels of the packs whose rules ``pack`` runs (its own and its included packs') come first."""
+        if not self.packs:
+            self.load()
+        order = [self.default_pack, *sorted(n for n in self.packs if n != self.default_pack)]
+        labels: dict[str, str] = {}
+        for name in order:
+            for flag, text in self.packs[name].pack.spec.flag_labels.items():
+                labels.setdefault(flag, text)
+        if pack in self.packs:
+            for rule in self.packs[pack].pack.rules:
+                owner = self.packs.get(rule.pack)
+                text = owner.pack.spec.flag_labels.get(rule.spec.flag) if owner and rule.spec.flag else None
+                if text:
+                    labels[rule.spec.flag] = text
+        return labels

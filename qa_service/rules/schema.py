@@ -24,10 +24,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from qa_service.domain import DIMENSION_NAME, DIMENSIONS, Role
 from qa_service.rules.patterns import compile_pattern
-from qa_service.text import normalize
+from qa_service.text import label_problem, normalize
 
 RULE_ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 PACK_NAME = re.compile(r"^[a-z0-9]+(_[a-z0-9]+)*$")
+FLAG_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+FLAG_LABEL_MAX_CHARS = 40
 
 
 def known_dimensions(info: ValidationInfo) -> Collection[str] | None:
@@ -241,7 +243,7 @@ class Rule(Strict):
     points: float = Field(0.0, ge=-100, le=100, description="per hit: negative deducts, positive is a bonus")
     cap: float | None = Field(None, gt=0, le=100, description="most points this rule moves in one conversation")
     fatal: bool = False
-    flag: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]*$")
+    flag: str | None = Field(None, pattern=FLAG_NAME.pattern)
     tag: str | None = Field(None, pattern=r"^[a-z_]+(\.[a-z_]+)?$")
     message: str = Field(min_length=1)
     owner: str | None = Field(None, max_length=200, description="who answers for this rule (default: the pack's)")
@@ -376,6 +378,30 @@ class RulePackSpec(Strict):
     timing: TimingSettings = Field(default_factory=TimingSettings)
     detectors: DetectorPoints = Field(default_factory=DetectorPoints)
     rules: list[Rule] = Field(default_factory=list)
+    # after rules: its check reads the rules' flags
+    flag_labels: dict[str, str] = Field(default_factory=dict, description="flag name → what the UI calls it "
+                                        "({overpromise: 过度承诺}); each a flag of this pack's own rules")
+
+    @field_validator("flag_labels")
+    @classmethod
+    def _flag_labels(cls, v: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        """Each label names a flag a rule of this pack raises (a label for any other is a typo, or belongs in the
+        included pack whose rule raises it) with printable words."""
+        for name, text in v.items():
+            if not FLAG_NAME.match(name):
+                raise ValueError(f"{name!r} is not a flag name (lower-case letters, digits and _, as a rule's flag:)")
+            problem = "is blank" if not text.strip() else label_problem(text, FLAG_LABEL_MAX_CHARS)
+            if problem:
+                raise ValueError(f"the label of {name!r} {problem}")
+        if "rules" not in info.data:  # the rules did not validate: their errors say so
+            return v
+        raised = sorted({r.flag for r in info.data["rules"] if r.flag})
+        unknown = [name for name in v if name not in raised]
+        if unknown:
+            raise ValueError(f"{', '.join(map(repr, unknown))} {'is' if len(unknown) == 1 else 'are'} raised by no rule "
+                             f"of this pack (its rules raise: {', '.join(raised) or 'no flag'}; an included pack's flag is "
+                             "labelled in that pack)")
+        return v
 
     @field_validator("name")
     @classmethod

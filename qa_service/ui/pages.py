@@ -132,6 +132,15 @@ def _titled(runtime, top: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{**f, "message": title(f["rule_id"], messages, f["message"])} for f in top]
 
 
+def _flag_labels(runtime, pack: str | None = None) -> tuple[dict[str, str], set[str]]:
+    """The loaded packs' flag labels (``pack``'s first) and the flags they can raise."""
+    try:
+        book = runtime.rulebook.ready()
+        return book.flag_labels(pack), book.flags()
+    except (RulePackError, ConfigError):  # a broken pack: the built-in labels still name what they know
+        return {}, set()
+
+
 @router.get("/queue", response_class=HTMLResponse)
 def queue_page(request: Request, session: SessionDep, me: QARead,
                status: str = "open", team: str | None = None, agent_id: str | None = None, rule: str | None = None,
@@ -169,9 +178,11 @@ def queue_page(request: Request, session: SessionDep, me: QARead,
     def query(**change) -> str:
         return urlencode({k: v for k, v in {**shown, "limit": limit, **change}.items() if v is not None})
 
+    pack_labels, pack_flags = _flag_labels(runtime)
     return page(request, "queue.html", "queue", session, me,
                 items=[presenters.review_summary(r, t) for r, t in rows], total=total, f=type("F", (), shown),
-                reasons=labels.REASONS, limit=limit, offset=offset, query=query, error=error,
+                reasons=labels.reason_options(pack_labels, pack_flags), reasons_all=labels.reason_labels(pack_labels),
+                limit=limit, offset=offset, query=query, error=error,
                 assign_max=QUEUE_PAGE_MAX)
 
 
@@ -220,8 +231,8 @@ def _evidence(seg: Segment, marks: dict[str, Any], void: dict[str, str]) -> dict
 
 
 @router.get("/transcripts/{transcript_id}", response_class=HTMLResponse)
-def transcript_page(transcript_id: RowId, request: Request, session: SessionDep, settings: SettingsDep, me: QARead
-                    ) -> HTMLResponse:
+def transcript_page(transcript_id: RowId, request: Request, runtime: RuntimeDep, session: SessionDep,
+                    settings: SettingsDep, me: QARead) -> HTMLResponse:
     """A conversation as chat bubbles, each finding highlighted in place, with the review controls."""
     row = transcript_repo.get(session=session, transcript_id=transcript_id)
     if row is None:
@@ -271,7 +282,8 @@ def transcript_page(transcript_id: RowId, request: Request, session: SessionDep,
     # the learned detectors' model (qa-detectors@2) as its findings name it: a report records it nowhere else
     detector_models = sorted({f.model for f in report.findings if f.model}) if report else []
     return page(request, "transcript.html", "queue", session, me, t=t, review=review, report=report,
-                detector_models=detector_models, findings=findings, bubbles=bubbles, marks=marks, rejected=rejected, dims=dims,
+                detector_models=detector_models, findings=findings,
+                reasons_all=labels.reason_labels(_flag_labels(runtime, report.rule_pack if report else None)[0]), bubbles=bubbles, marks=marks, rejected=rejected, dims=dims,
                 trajectory=trajectory, trajectory_alt=charts.trajectory(trajectory) if trajectory else None,
                 appealable=appealable, live_alerts=live_alerts)
 

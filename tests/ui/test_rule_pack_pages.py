@@ -1,15 +1,19 @@
 """What the pages say of the rule pack that scored a conversation (TestClient on the real app): the pack,
-its version, its content hash, the scorecard and the detector model on the conversation page."""
+its version, its content hash, the scorecard and the detector model on the conversation page; a pack's own
+flags by the labels its ``flag_labels:`` gives them, in the rows and in the queue's 原因 filter."""
 
 from __future__ import annotations
 
 import re
+import shutil
+import textwrap
 
 import pytest
 from fastapi.testclient import TestClient
 
 from qa_service.app import create_app
-from qa_service.domain import DimensionScore, Finding, QAReport, Role, Severity
+from qa_service.config import DEFAULT_RULES_DIR
+from qa_service.domain import DimensionScore, Finding, Flag, QAReport, Role, Severity
 from qa_service.queue.tasks import record_report
 from qa_service.storage.db import session_scope
 from tests.conftest import make_settings, transcript
@@ -53,3 +57,64 @@ def test_the_conversation_page_says_which_pack_version_and_scorecard_scored_it(a
     said = re.sub(r"<[^>]+>", "", re.search(r'id="provenance">(.*?)</p>', app_client.get(
         f"/ui/transcripts/{bare}").text, re.S).group(1))
     assert "规则包 general v1.3.3" in said and "评分卡 未标版本" in said and "检测模型" not in said
+
+
+BROADBAND = textwrap.dedent("""\
+    name: broadband
+    version: "1.0.0"
+    scenario: broadband
+    include: [general]
+    flag_labels: {overpromise: 过度承诺}
+    rules:
+      - id: overpromise-install
+        dimension: compliance
+        severity: major
+        points: -12
+        flag: overpromise
+        message: 对装机时间做出绝对化承诺
+        match: {phrases: [保证明天到]}
+        examples: {match: [放心，保证明天到], no_match: [预计明天上门]}
+      - id: unauthorized-waiver
+        dimension: compliance
+        severity: critical
+        points: -100
+        fatal: true
+        flag: unauthorized_waiver
+        message: 擅自承诺减免费用
+        match: {phrases: [费用全免]}
+        examples: {match: [这个月的费用全免], no_match: [减免需要提交申请]}
+    """)
+
+
+@pytest.fixture
+def broadband_client(tmp_path, sqlite_url, redis_url, redis_conn):
+    rules = tmp_path / "rules"
+    shutil.copytree(DEFAULT_RULES_DIR, rules)
+    (rules / "broadband.yaml").write_text(BROADBAND, encoding="utf-8")
+    settings = make_settings(tmp_path, sqlite_url, redis_url, scoring={"rules_dir": rules})
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+def test_a_packs_own_flags_show_by_their_labels_and_can_be_filtered_on(broadband_client):
+    """A pack's flag: names showed raw (overpromise) in the queue and on the page, and were missing from the
+    queue's 原因 filter: their Chinese names were hard-coded for the shipped packs only."""
+    c = broadband_client
+    flags = [Flag("overpromise", Severity.major, "保证明天到"), Flag("unauthorized_waiver", Severity.critical, "免单")]
+    tid = scored(c, "B1", [], rule_pack="broadband", rule_pack_version="1.0.0", report_flags=flags)
+    queue = c.get("/ui/queue").text
+    options = dict(re.findall(r'<option value="([a-z_]+)" >([^<]*)</option>',
+                              re.search(r'<select name="reason">(.*?)</select>', queue, re.S).group(1)))
+    assert options["overpromise"] == "过度承诺"  # the pack's label
+    assert options["unauthorized_waiver"] == "unauthorized_waiver"  # unlabelled: the raw name, still listed
+    assert options["low_score"] == "低分" and options["complaint_dismissed"] == "敷衍投诉"  # built-in labels
+    row = re.search(rf'<tr [^>]*data-review="\d+".*?#{tid}.*?</tr>', queue, re.S).group(0)
+    assert '<span class="tag">过度承诺</span>' in row and '<span class="tag">unauthorized_waiver</span>' in row
+    filtered = c.get("/ui/queue", params={"reason": "overpromise"}).text
+    assert f"#{tid}" in filtered and '<option value="overpromise" selected>过度承诺</option>' in filtered
+    page = c.get(f"/ui/transcripts/{tid}").text
+    assert re.search(r'<span class="tag sev-major" title="保证明天到">过度承诺</span>', page)
+
+    pack = c.get("/v1/rules/broadband").json()
+    assert pack["flag_labels"] == {"overpromise": "过度承诺"}
+    assert {r["id"]: r["flag"] for r in pack["rules"]}["broadband.unauthorized-waiver"] == "unauthorized_waiver"

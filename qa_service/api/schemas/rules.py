@@ -21,6 +21,7 @@ class RuleSummary(BaseModel):
     cap: float | None
     fatal: bool
     tag: str | None
+    flag: str | None = Field(None, description="the flag reason the rule raises when it fires")
     message: str
 
 
@@ -35,6 +36,8 @@ class PackRead(BaseModel):
     flag_below: float
     scorecard_version: str | None = Field(None, description="the scorecard's version (its `version:`, or the included "
                                                             "pack's it inherits), as reports record it; null when unset")
+    flag_labels: dict[str, str] = Field(default_factory=dict, description="the pack's `flag_labels:`: what the UI "
+                                                                          "calls its rules' flags")
     rules: list[RuleSummary]
     reload_error: str | None = Field(None, description="why the rule files on disk are not what is loaded: the "
                                                       "last edit was refused (coded errors) and the packs shown "
