@@ -13,6 +13,7 @@ writes its values to files there and any of them answers a scrape with the sum o
 from __future__ import annotations
 
 import os
+import threading
 
 from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram,
                                generate_latest, start_http_server)
@@ -29,6 +30,13 @@ HTTP_LATENCY = Histogram("qa_http_request_duration_seconds", "Time to answer an 
                          ["method", "route", "status"], buckets=LATENCY_BUCKETS)
 INGESTED = Counter("qa_ingest_transcripts_total", "Transcripts sent to ingest, by outcome "
                    "(accepted, duplicate, conflict, rejected)", ["outcome"])
+# The scenario is the client's text: the first UNSERVED_LABELS_MAX a process meets are labelled, the rest counted
+# as UNSERVED_OTHER, so that a client sending ids as scenarios cannot grow the series without bound.
+UNSERVED_SCENARIO = Counter("qa_unserved_scenario_total", "Transcripts accepted whose scenario no rule pack serves "
+                            "(scored with QA_SCORING__DEFAULT_PACK), by scenario (past the first 50 a process "
+                            "meets: (other))", ["scenario"])
+UNSERVED_LABELS_MAX = 50
+UNSERVED_OTHER = "(other)"
 # Read when scraped, by whichever API process answers: with several, the most recent reading counts.
 QUEUE_DEPTH = Gauge("qa_queue_depth", "Scoring jobs of new conversations waiting in the queue (read when scraped)",
                     multiprocess_mode="mostrecent")
@@ -79,9 +87,24 @@ for _channel in ("json", "dingtalk", "wecom", "feishu"):
 
 # Family names (counters without ``_total``) each kind of process leaves out: the other kind measures them.
 API_SERIES = frozenset({"qa_http_requests", "qa_http_request_duration_seconds", "qa_ingest_transcripts",
+                        "qa_unserved_scenario",
                         "qa_queue_depth", "qa_backlog_depth", "qa_transcripts_pending", "qa_dependency_up", "qa_live_alert_deliveries"})
 WORKER_SERIES = frozenset({"qa_worker_transcripts", "qa_worker_jobs", "qa_worker_job_duration_seconds",
                            "qa_scorer_duration_seconds", "qa_reconciler_requeued"})
+
+
+_unserved_labels: set[str] = set()
+_unserved_lock = threading.Lock()
+
+
+def count_unserved(scenario: str, n: int = 1) -> None:
+    """Count ``n`` transcripts of a scenario no pack serves, under its own label while this process has labelled
+    fewer than UNSERVED_LABELS_MAX scenarios, else under UNSERVED_OTHER."""
+    with _unserved_lock:
+        if scenario not in _unserved_labels and len(_unserved_labels) < UNSERVED_LABELS_MAX:
+            _unserved_labels.add(scenario)
+        shown = scenario if scenario in _unserved_labels else UNSERVED_OTHER
+    UNSERVED_SCENARIO.labels(shown).inc(n)
 
 
 class Only:

@@ -28,6 +28,8 @@ def import_(
     api_key: Annotated[Optional[str], typer.Option(envvar="QA_API_KEY", help="Key for --api (an ingest key)")] = None,
     source: Annotated[str, typer.Option(help="source for a plain-text log")] = "import",
     external_id: Annotated[Optional[str], typer.Option(help="external_id for a plain-text log (default: file name)")] = None,
+    scenario: Annotated[Optional[str], typer.Option(help="scenario (picks the rule pack) of a text log, and of each "
+                                                         "transcript that sets none; one that sets its own keeps it")] = None,
     batch_size: Annotated[int, typer.Option(min=1, max=1000)] = 500,
     data_dir: DataDir = None,
 ) -> None:
@@ -36,7 +38,7 @@ def import_(
     from qa_service.ingest.textlog import read_records
 
     try:
-        records = list(read_records(file, source=source, external_id=external_id))
+        records = list(read_records(file, source=source, external_id=external_id, scenario=scenario))
     except TextLogError as exc:
         console.print(f"[red]cannot read {escape(str(file))}:[/red] {escape(str(exc))}")
         raise typer.Exit(2)
@@ -51,6 +53,7 @@ def import_(
     wheres = [where for where, _ in readable]
     items = [r for _, r in readable]
     batches = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
+    warnings: dict[str, None] = {}  # each once, in order: a scenario no rule pack serves
     if api:
         import httpx
 
@@ -67,6 +70,7 @@ def import_(
                     console.print(f"[red]{resp.status_code}[/red] {escape(resp.text[:500])}")
                     raise typer.Exit(1)
                 for item in resp.json()["items"]:
+                    warnings.update(dict.fromkeys(item.get("warnings", [])))  # an older server sends none
                     counts[item["status"]] = counts.get(item["status"], 0) + 1
                     if item["errors"]:
                         rejected.append((wheres[n * batch_size + item["index"]], item["errors"]))
@@ -78,12 +82,15 @@ def import_(
             valid, bad = validate_items(batch, rt.settings)
             outcomes, _ = ingest(valid, runtime=rt)
             for o in [*outcomes, *bad]:
+                warnings.update(dict.fromkeys(o.warnings))
                 status = "rejected" if o.status == "conflict" else o.status
                 counts[status] = counts.get(status, 0) + 1
                 if o.errors or o.status == "conflict":
                     rejected.append((wheres[n * batch_size + o.index],
                                      o.errors or [{"msg": "conflict: same key, other content"}]))
     console.print(f"imported {escape(str(file))}: {counts}")
+    for warning in warnings:
+        err_console.print(f"[yellow]warning:[/yellow] {escape(warning)}")
     for where, errors in rejected[:20]:
         console.print(f"  {where}: " + "; ".join(
             (f"{'.'.join(map(str, _within_item(e['loc'])))}: " if e.get("loc") else "") + escape(e["msg"])

@@ -14,6 +14,7 @@ from qa_service.config import Settings
 from qa_service.domain import Transcript, TranscriptStatus
 from qa_service.ingest import pii
 from qa_service.ingest.schema import TranscriptCreate, UtteranceCreate, errors_from_validation, limit_errors
+from qa_service.ingest.unserved import note_unserved, unserved_warnings
 from qa_service.queue.outbox import enqueue_jobs, new_job_ids
 from qa_service.runtime import Runtime
 from qa_service.storage import transcripts as transcript_repo
@@ -33,6 +34,7 @@ class Outcome:
     errors: list[dict[str, Any]] = field(default_factory=list)
     transcript_status: TranscriptStatus | None = None
     field: str | None = None  # a conflict: the first field whose value differs from what is stored
+    warnings: list[str] = dataclasses.field(default_factory=list)  # stored, but worth saying (a scenario no pack serves)
 
 
 def redact_transcript(t: TranscriptCreate, settings: Settings) -> TranscriptCreate:
@@ -237,6 +239,7 @@ def ingest(items: list[tuple[int, TranscriptCreate]], *, runtime: Runtime) -> tu
     settings = runtime.settings
     with timed("redact"):
         items = [(i, redact_transcript(t, settings)) for i, t in items]
+    warnings = unserved_warnings(items, runtime=runtime)  # of the scenario as stored (redacted), as scored
     size = settings.worker.chunk_size
     jobs = new_job_ids((len(items) + size - 1) // size)
     outcomes: list[Outcome] = []
@@ -259,4 +262,19 @@ def ingest(items: list[tuple[int, TranscriptCreate]], *, runtime: Runtime) -> tu
             for o in stored:
                 if o.status == "accepted":
                     o.transcript_status = TranscriptStatus.received
+    if warnings:
+        _warn_unserved(outcomes, dict(items), warnings)
     return outcomes, queued
+
+
+def _warn_unserved(outcomes: list[Outcome], items: dict[int, TranscriptCreate], warnings: dict[int, str]) -> None:
+    """Each stored item whose scenario no pack serves carries the warning; the new ones are counted and logged."""
+    accepted: dict[str, int] = {}
+    for o in outcomes:
+        if o.index in warnings and o.status in ("accepted", "duplicate"):
+            o.warnings.append(warnings[o.index])
+            if o.status == "accepted":
+                scenario = items[o.index].scenario
+                accepted[scenario] = accepted.get(scenario, 0) + 1
+    for scenario, n in accepted.items():
+        note_unserved(scenario, n, next(w for i, w in warnings.items() if items[i].scenario == scenario))

@@ -143,12 +143,20 @@ def from_corpus_record(record: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def read_records(path: Path, *, source: str = "import", external_id: str | None = None
+def read_records(path: Path, *, source: str = "import", external_id: str | None = None, scenario: str | None = None
                  ) -> Iterator[tuple[str, dict[str, Any] | str]]:
     """(where, transcript dict) for each transcript of a file, or (where, problem) for an entry that is not
     one; ``where`` is "line N" (JSONL), "item N" (a .json document: the API's batch body
-    ``{"transcripts": [...]}``, a list, or one transcript) or "line 1" (a plain-text log). Raises
-    TextLogError for a file that is neither UTF-8 nor GB18030, or a text log that cannot be parsed."""
+    ``{"transcripts": [...]}``, a list, or one transcript) or "line 1" (a plain-text log). ``scenario``: that of
+    a transcript that sets none (absent or null); one it sets is kept. Raises TextLogError for a file that is
+    neither UTF-8 nor GB18030, or a text log that cannot be parsed."""
+    for where, record in _read_records(path, source=source, external_id=external_id):
+        if scenario is not None and isinstance(record, dict) and record.get("scenario") is None:
+            record["scenario"] = scenario
+        yield where, record
+
+
+def _read_records(path: Path, *, source: str, external_id: str | None) -> Iterator[tuple[str, dict[str, Any] | str]]:
     try:
         text = decode_file_text(path.read_bytes())
     except UnicodeDecodeError as exc:

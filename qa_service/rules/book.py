@@ -100,6 +100,18 @@ class RuleBook:
             return self._by_scenario[transcript.scenario]
         return self.packs[self.default_pack]
 
+    def serves(self, scenario: str) -> bool:
+        """Whether a pack serves ``scenario`` (its scenario or its name); else :meth:`pack_for` gives the default."""
+        if not self.packs:
+            self.load()
+        return scenario in self._by_scenario
+
+    def scenarios(self) -> list[str]:
+        """The scenarios the loaded packs serve, sorted (each pack's name serves too)."""
+        if not self.packs:
+            self.load()
+        return sorted({c.pack.scenario for c in self.packs.values()})
+
     def owners(self) -> dict[str, str | None]:
         """Rule id → its owner (the rule's ``owner``, else its defining pack's), for every loaded rule."""
         if not self.packs:

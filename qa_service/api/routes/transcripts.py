@@ -50,7 +50,8 @@ def create_transcript(body: TranscriptCreate, response: Response, runtime: Runti
     if outcome.status == "duplicate":
         response.status_code = status.HTTP_200_OK
     return TranscriptAccepted(id=outcome.id, source=body.source, external_id=body.external_id,
-                              status=outcome.transcript_status, duplicate=outcome.status == "duplicate")
+                              status=outcome.transcript_status, duplicate=outcome.status == "duplicate",
+                              warnings=outcome.warnings)
 
 
 @router.post("/batch", response_model=BatchResult, status_code=status.HTTP_207_MULTI_STATUS,
@@ -80,13 +81,13 @@ def create_batch(body: BatchCreate, runtime: RuntimeDep, response: Response, _pr
             ))
         else:
             items.append(BatchItemResult(index=o.index, status=o.status, id=o.id, source=o.source,
-                                         external_id=o.external_id, errors=o.errors))
+                                         external_id=o.external_id, errors=o.errors, warnings=o.warnings))
     accepted = sum(i.status == "accepted" for i in items)
     duplicates = sum(i.status == "duplicate" for i in items)
     if accepted + duplicates == len(items):
         response.status_code = status.HTTP_202_ACCEPTED
     return BatchResult(accepted=accepted, duplicates=duplicates, rejected=len(items) - accepted - duplicates,
-                       queued=queued, items=items)
+                       queued=queued, items=items, warnings=list(dict.fromkeys(w for i in items for w in i.warnings)))
 
 
 @router.get("/{transcript_id}", response_model=TranscriptRead)

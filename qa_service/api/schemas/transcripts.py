@@ -19,6 +19,9 @@ class TranscriptAccepted(BaseModel):
     external_id: str
     status: TranscriptStatus
     duplicate: bool = False
+    warnings: list[str] = Field(default_factory=list, description=(
+        "Said of a stored transcript, which is scored all the same: that its scenario has no rule pack and the "
+        "default pack (QA_SCORING__DEFAULT_PACK) scores it"))
 
 
 class BatchCreate(BaseModel):
@@ -32,6 +35,9 @@ class BatchItemResult(BaseModel):
     source: str | None = None
     external_id: str | None = None
     errors: list[dict[str, Any]] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list, description=(
+        "Said of a stored transcript, which is scored all the same: that its scenario has no rule pack and the "
+        "default pack (QA_SCORING__DEFAULT_PACK) scores it"))
 
 
 class BatchResult(BaseModel):
@@ -40,6 +46,7 @@ class BatchResult(BaseModel):
     rejected: int
     queued: bool = Field(description="False when the queue was unreachable; the reconciler will queue them")
     items: list[BatchItemResult]
+    warnings: list[str] = Field(default_factory=list, description="Its items' warnings, each once")
 
 
 class UtteranceRead(BaseModel):
