@@ -3,8 +3,9 @@
 An import stores a row for an agent id or team nobody has named before (a new hire's first month is
 legitimate), but says so: a typo'd id (``jd-after-sale-01``) would otherwise sit in every appraisal
 unnoticed, and a misspelt team counts in no real team's figures. A row without a team for an agent whose
-other rows name one is said too: a row naming no team belongs to none (docs/performance.md), so a
-team-scoped export leaves it out while the company-wide one counts it. A wrong row is then deleted with
+other rows name one is said too: a row naming no team counts under the agent's team for its period
+(docs/performance.md), which is the team these rows say only when one of them lies in that period. A wrong
+row is then deleted with
 ``qa delete-kpis`` / ``DELETE /v1/kpis``.
 """
 
@@ -75,8 +76,8 @@ def _teamless(session: Session, records: list[KpiRecord], rows: list[dict[str, A
         if r["agent_id"] in named:
             days = (r["agent_id"], r["date_from"], r["date_to"])
             out.append(f"{at.get(days, 'line ?')}: team: row has no team; the agent's other rows say "
-                       f"{named[r['agent_id']]} (a row naming no team counts in no team's figures: add the team "
-                       "and import it again)")
+                       f"{named[r['agent_id']]} (a row naming no team counts under the agent's team for its period: "
+                       "their latest row there that names one, else their transcripts'; add the team to be sure)")
     return out
 
 

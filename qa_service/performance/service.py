@@ -218,16 +218,21 @@ def _intervention(session: Session, settings: Settings, period: Period, agents: 
                                               "intervention_minutes"), "live"))
 
 
-def kpi_totals(*, session: Session, period: Period, team: str | None = None
+def kpi_totals(*, session: Session, period: Period, team: str | None = None, final: bool = False
                ) -> tuple[dict[str, KpiTotals], dict[str, str]]:
     """Each agent's KPI sums over the records inside the period (added up by the database), and their
-    team on the latest record that names one; ``team``: of the records filed under that team only."""
+    team on the latest record that names one; ``team``: of that team's records only — those filed under it
+    and those naming no team of the agents whose team for the period it is (``final``: as reviewed
+    transcripts decide it, for an agent without a KPI record naming a team)."""
     start, end = period.start, period.end
     totals = {row["agent_id"]: KpiTotals.of_sums(row) for row in kpi_repo.sums_by_agent(
-        session=session, start=start, end=end, sums=SUMS, ratios=RATIOS, means=MEANS, ratings=RATINGS, team=team)}
-    for agent, day, contacts in kpi_repo.single_days(session=session, start=start, end=end, team=team):
+        session=session, start=start, end=end, sums=SUMS, ratios=RATIOS, means=MEANS, ratings=RATINGS, team=team,
+        final=final)}
+    for agent, day, contacts in kpi_repo.single_days(session=session, start=start, end=end, team=team, final=final):
         totals[agent].worked(day, contacts)
-    return totals, kpi_repo.latest_teams(session=session, start=start, end=end, team=team)
+    if team is not None:
+        return totals, dict.fromkeys(totals, team)
+    return totals, kpi_repo.latest_teams(session=session, start=start, end=end)
 
 
 def records(*, session: Session, settings: Settings, period: Period, agent_id: str | None = None,
@@ -238,14 +243,16 @@ def records(*, session: Session, settings: Settings, period: Period, agent_id: s
     Team figures (and the team mean that adjusted QA scores shrink toward) always cover the whole
     team, even when one agent is asked for.
 
-    Without ``team`` an agent is listed once, under the team of their latest KPI record, else the one
-    most of their transcripts were filed under, with all their figures. With ``team`` (a team-scoped
-    caller's, or one asked for) only data filed under that team counts — its transcripts, KPI records
-    and live alerts — and every agent with some in the period is listed under it: an agent who moved
-    teams shows each team only what was filed under it.
+    Without ``team`` an agent is listed once, under their team for the period — the team of their latest
+    KPI record, else the one most of their transcripts were filed under — with all their figures. With
+    ``team`` (a team-scoped caller's, or one asked for) only data filed under that team counts — its
+    transcripts, KPI records and live alerts, and the KPI records naming no team of the agents whose team
+    for the period it is (``storage.kpis.home_agents``: their figures read the same in both views) — and
+    every agent with some in the period is listed under it: an agent who moved teams shows each team only
+    what was filed under it.
     """
     p = settings.performance
-    agent_kpi, kpi_team = kpi_totals(session=session, period=period, team=team)
+    agent_kpi, kpi_team = kpi_totals(session=session, period=period, team=team, final=final)
     stats, team_median = qa_stats(session=session, period=period, final=final, frt_target_s=p.frt_target_seconds,
                                   team=team)
     if team is not None:

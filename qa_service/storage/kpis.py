@@ -10,8 +10,9 @@ from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Date, Integer, String, and_, case, column, delete, func, literal, or_, select, tuple_, values
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
+from qa_service.storage.fact_tables import QaDaily, QaFact
 from qa_service.storage.tables import AgentKpi, Team, Transcript, utcnow
 from qa_service.storage.transcripts import KnownIds, ensure_agents_and_teams
 from qa_service.storage.upsert import dialect_insert
@@ -105,27 +106,85 @@ def list_in_range(*, session: Session, start: date, end: date, agent_id: str | N
     return list(session.scalars(query.order_by(AgentKpi.agent_id, AgentKpi.date_from)))
 
 
-def count_overlapping_outside(*, session: Session, start: date, end: date, team: str | None = None) -> int:
-    """Records that overlap the range without lying inside it (left out of its figures, and said so);
-    ``team``: only records filed under that team."""
-    query = (select(func.count()).select_from(AgentKpi).where(AgentKpi.date_from <= end, AgentKpi.date_to >= start)
-             .where((AgentKpi.date_from < start) | (AgentKpi.date_to > end)))
+def _by_name(team_column, dialect: str):
+    """Ties between teams broken by name in code point order, as Python compares strings (PostgreSQL's
+    default collation may sort otherwise; SQLite's BINARY already does)."""
+    return team_column.collate("C") if dialect == "postgresql" else team_column
+
+
+def home_agents(*, start: date, end: date, team: str, final: bool = False, dialect: str = "postgresql"):
+    """A subquery of the agents whose team for the local days ``start``..``end`` is ``team``: the team of their
+    latest KPI record inside the range that names one, else the team most of their scored transcripts of
+    those days (``final``: reviewed ones) were filed under, ties to the first by name — the team the
+    company-wide records list them under. Their records naming no team count under that team."""
+    k = aliased(AgentKpi)
+    ranked = (select(k.agent_id, k.team_id, func.row_number().over(
+        partition_by=k.agent_id, order_by=(k.date_to.desc(), k.date_from.desc(), k.id.desc())).label("rn"))
+        .where(k.date_from >= start, k.date_to <= end, k.team_id.is_not(None)).subquery())
+    named = select(ranked.c.agent_id).where(ranked.c.rn == 1)
+    if final:
+        counts = (select(QaFact.agent_id.label("agent"), QaFact.team_id.label("team"), func.count().label("n"))
+                  .where(QaFact.day >= start, QaFact.day <= end, QaFact.final_score.is_not(None),
+                         QaFact.agent_id.is_not(None), QaFact.team_id.is_not(None))
+                  .group_by(QaFact.agent_id, QaFact.team_id))
+    else:
+        counts = (select(QaDaily.agent_key.label("agent"), QaDaily.team_key.label("team"), func.sum(QaDaily.n).label("n"))
+                  .where(QaDaily.day >= start, QaDaily.day <= end, QaDaily.agent_key != "", QaDaily.team_key != "")
+                  .group_by(QaDaily.agent_key, QaDaily.team_key))
+    counts = counts.subquery()
+    most = select(counts.c.agent, counts.c.team, func.row_number().over(
+        partition_by=counts.c.agent, order_by=(counts.c.n.desc(), _by_name(counts.c.team, dialect))).label("rn")
+    ).subquery()
+    return (named.where(ranked.c.team_id == team)
+            .union_all(select(most.c.agent).where(most.c.rn == 1, most.c.team == team, most.c.agent.not_in(named))))
+
+
+def _in_team(query, team: str, start: date, end: date, final: bool, dialect: str):
+    """Records filed under ``team``, and those naming no team of the agents whose team for the range it is
+    (``home_agents``): an agent's figures read the same in the team's view as company-wide."""
+    home = home_agents(start=start, end=end, team=team, final=final, dialect=dialect)
+    return query.where(or_(AgentKpi.team_id == team,
+                           and_(AgentKpi.team_id.is_(None), AgentKpi.agent_id.in_(home))))
+
+
+def outside_by_agent(*, session: Session, start: date, end: date, team: str | None = None,
+                     agent_id: str | None = None, ratings: Sequence[str] = (), final: bool = False
+                     ) -> dict[str, tuple[int, int]]:
+    """Per agent, the records that overlap the range without lying inside it (left out of its figures, and
+    said so): (records, those carrying one of ``ratings``). ``team``: the team's records, as ``sums_by_agent``
+    counts them; ``agent_id``: that agent's only."""
+    k = AgentKpi
+    rated = or_(*(k.__table__.c[f].is_not(None) for f in ratings)) if ratings else None
+    query = (select(k.agent_id, func.count(), func.sum(case((rated, 1), else_=0)) if rated is not None
+                    else literal(0))
+             .where(k.date_from <= end, k.date_to >= start, (k.date_from < start) | (k.date_to > end)))
+    if agent_id is not None:
+        query = query.where(k.agent_id == agent_id)
     if team is not None:
-        query = query.where(AgentKpi.team_id == team)
-    return session.scalar(query)
+        query = _in_team(query, team, start, end, final, session.get_bind().dialect.name)
+    return {a: (n, int(r or 0)) for a, n, r in session.execute(query.group_by(k.agent_id))}
 
 
-def _in_range(query, start: date, end: date, team: str | None = None):
-    """Records wholly inside the range; ``team``: only those filed under that team (a record naming no
-    team belongs to none)."""
+def count_overlapping_outside(*, session: Session, start: date, end: date, team: str | None = None,
+                              agent_id: str | None = None, final: bool = False) -> int:
+    """Records that overlap the range without lying inside it (left out of its figures, and said so);
+    ``team``: the team's records (``_in_team``); ``agent_id``: that agent's only."""
+    return sum(n for n, _ in outside_by_agent(session=session, start=start, end=end, team=team,
+                                              agent_id=agent_id, final=final).values())
+
+
+def _in_range(query, start: date, end: date, team: str | None = None, final: bool = False,
+              dialect: str = "postgresql"):
+    """Records wholly inside the range; ``team``: those filed under that team, and those naming no team of
+    the agents whose team for the range it is (``_in_team``)."""
     query = query.where(AgentKpi.date_from >= start, AgentKpi.date_to <= end)
-    return query if team is None else query.where(AgentKpi.team_id == team)
+    return query if team is None else _in_team(query, team, start, end, final, dialect)
 
 
 def sums_by_agent(*, session: Session, start: date, end: date, sums: Sequence[str],
                   ratios: dict[str, tuple[str, str]], means: dict[str, tuple[str, str]],
-                  ratings: Sequence[str], team: str | None = None) -> list[dict[str, Any]]:
-    """Per agent, over the records inside the range: ``rows``; ``sum_<f>``/``has_<f>`` for each summed
+                  ratings: Sequence[str], team: str | None = None, final: bool = False) -> list[dict[str, Any]]:
+    """Per agent, over the records inside the range (``team``: the team's, ``_in_team``): ``rows``; ``sum_<f>``/``has_<f>`` for each summed
     field; ``num_<m>``/``den_<m>`` for each ratio (numerator and denominator over the records carrying
     both) and weighted mean (Σ mean·weight, Σ weight), and for NPS; ``rsum_<f>``/``rn_<f>`` per rating."""
     c = AgentKpi.__table__.c
@@ -144,24 +203,25 @@ def sums_by_agent(*, session: Session, start: date, end: date, sums: Sequence[st
     cols += [func.sum(case((answered, p - d))).label("num_nps"), func.sum(case((answered, p + pa + d))).label("den_nps")]
     for f in ratings:
         cols += [func.sum(c[f]).label(f"rsum_{f}"), func.count(c[f]).label(f"rn_{f}")]
-    query = _in_range(select(*cols), start, end, team).group_by(c.agent_id)
+    query = _in_range(select(*cols), start, end, team, final, session.get_bind().dialect.name).group_by(c.agent_id)
     return [dict(r._mapping) for r in session.execute(query)]
 
 
-def latest_teams(*, session: Session, start: date, end: date, team: str | None = None) -> dict[str, str]:
+def latest_teams(*, session: Session, start: date, end: date) -> dict[str, str]:
     """Each agent's team on their latest record inside the range that names one."""
     ranked = _in_range(select(AgentKpi.agent_id, AgentKpi.team_id, func.row_number().over(
         partition_by=AgentKpi.agent_id, order_by=(AgentKpi.date_to.desc(), AgentKpi.date_from.desc(),
-                                                  AgentKpi.id.desc())).label("rn")), start, end, team)
+                                                  AgentKpi.id.desc())).label("rn")), start, end)
     ranked = ranked.where(AgentKpi.team_id.is_not(None)).subquery()
     return dict(session.execute(select(ranked.c.agent_id, ranked.c.team_id).where(ranked.c.rn == 1)).all())
 
 
-def single_days(*, session: Session, start: date, end: date, team: str | None = None
+def single_days(*, session: Session, start: date, end: date, team: str | None = None, final: bool = False
                 ) -> list[tuple[str, date, float]]:
-    """(agent, day, contacts) of the one-day records inside the range that carry contacts (the days worked)."""
-    query = _in_range(select(AgentKpi.agent_id, AgentKpi.date_from, func.sum(AgentKpi.contacts)), start, end, team
-                      ).where(AgentKpi.date_from == AgentKpi.date_to, AgentKpi.contacts.is_not(None)
+    """(agent, day, contacts) of the one-day records inside the range that carry contacts (the days worked;
+    ``team``: the team's, ``_in_team``)."""
+    query = _in_range(select(AgentKpi.agent_id, AgentKpi.date_from, func.sum(AgentKpi.contacts)), start, end, team,
+                      final, session.get_bind().dialect.name).where(AgentKpi.date_from == AgentKpi.date_to, AgentKpi.contacts.is_not(None)
                               ).group_by(AgentKpi.agent_id, AgentKpi.date_from)
     return [(a, d, c) for a, d, c in session.execute(query)]
 

@@ -120,8 +120,9 @@ def test_a_row_without_a_team_is_warned_about_when_the_agent_s_other_rows_name_o
     # in the file: the agent's other row names the team
     out = _csv(client, "坐席工号,日期,班组,接待量\nn3,2026-10-01,,40\nn3,2026-10-02,t-n,30\n").json()
     assert [w for w in out["warnings"] if "has no team" in w] == [
-        "line 2: team: row has no team; the agent's other rows say t-n (a row naming no team counts in no team's "
-        "figures: add the team and import it again)"]
+        "line 2: team: row has no team; the agent's other rows say t-n (a row naming no team counts under the "
+        "agent's team for its period: their latest row there that names one, else their transcripts'; add the team "
+        "to be sure)"]
     # a re-import without the team keeps the stored one: nothing to warn about
     out = _csv(client, "坐席工号,日期,接待量\nn1,2026-10-01,41\n").json()
     assert out["warnings"] == []
