@@ -63,10 +63,12 @@ class Appraisal:
     weight_scored: float = 0.0  # their share of the metric weights
 
 
-def appraise(scheme: AppraisalScheme, metrics: Mapping[str, Any], samples: Mapping[str, Any] | None = None
-             ) -> Appraisal:
+def appraise(scheme: AppraisalScheme, metrics: Mapping[str, Any], samples: Mapping[str, Any] | None = None,
+             ratings_outside: int = 0) -> Appraisal:
     """Score one set of metric values with ``scheme``. ``samples``: the observations behind each metric (a
-    performance record's); without it a metric's sample is the count ``SAMPLE_OF`` names in ``metrics``."""
+    performance record's); without it a metric's sample is the count ``SAMPLE_OF`` names in ``metrics``.
+    ``ratings_outside``: rating records overlapping the period without lying inside it (not counted): an
+    agent without a rating is then told that, not 无数据."""
     spec = scheme.spec
     out = Appraisal(scheme)
     weighted = weights = 0.0
@@ -108,11 +110,14 @@ def appraise(scheme: AppraisalScheme, metrics: Mapping[str, Any], samples: Mappi
         given = {k: metrics.get(k) for k, w in q.ratings.items() if metrics.get(k) is not None and w > 0}
         if given:
             out.qualitative = sum(q.ratings[k] * v for k, v in given.items()) / sum(q.ratings[k] for k in given)
-        elif spec.missing == Missing.zero:
-            out.qualitative = 0.0
-            out.notes.append("主观评分: 无数据，按 0 分计")
         else:
-            out.notes.append("主观评分: 无数据，总分只按量化部分计")
+            why = (f"{ratings_outside} 条评分记录跨出考核周期（起止日期不全在本期内），未计入" if ratings_outside
+                   else "无数据")
+            if spec.missing == Missing.zero:
+                out.qualitative = 0.0
+                out.notes.append(f"主观评分: {why}，按 0 分计")
+            else:
+                out.notes.append(f"主观评分: {why}，总分只按量化部分计")
     if out.quantitative is not None and out.qualitative is not None:
         out.total = (1 - q.weight) * out.quantitative + q.weight * out.qualitative
     elif out.quantitative is not None:
@@ -155,8 +160,13 @@ def appraisal_rows(records: list[PerformanceRecord], schemes: dict[str, Appraisa
     rows = []
     for rec in records:
         s = forced or scheme_for(schemes, rec.team)
-        result = appraise(s, rec.metrics, rec.samples) if s else Appraisal(None, notes=[f"没有适用于团队 {rec.team} 的考核方案"])
+        result = appraise(s, rec.metrics, rec.samples, rec.ratings_outside) if s else Appraisal(
+            None, notes=[f"没有适用于团队 {rec.team} 的考核方案"])
         m = rec.metrics
+        told = rec.ratings_outside if any(n.startswith("主观评分:") and "跨出" in n for n in result.notes) else 0
+        if rec.kpi_rows_outside > told:
+            result.notes.append(f"KPI 记录: {rec.kpi_rows_outside - told} 条跨出考核周期（起止日期不全在本期内），"
+                                "未计入本期数字")
         if rec.sources.get("contacts_per_day") == "transcripts" and s and any(
                 x.metric == "contacts_per_day" for x in s.spec.metrics):
             result.notes.append(TRANSCRIPT_CONTACTS_NOTE)

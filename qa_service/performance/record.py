@@ -149,6 +149,8 @@ class PerformanceRecord:
     metrics: dict[str, Any]
     sources: dict[str, str]
     samples: dict[str, float | int | None] = field(default_factory=dict)  # observations behind a metric
+    kpi_rows_outside: int = 0  # KPI records overlapping the period without lying inside it: not counted
+    ratings_outside: int = 0  # of those, the ones carrying a rating (主管评分/同事评分)
 
     def as_dict(self) -> dict[str, Any]:
         return {

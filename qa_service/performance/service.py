@@ -259,6 +259,10 @@ def records(*, session: Session, settings: Settings, period: Period, agent_id: s
         kpi_team = dict.fromkeys((*agent_kpi, *stats), team)
     agents, teams = assemble(period, agent_kpi, kpi_team, stats, team_median, shrinkage_n=p.shrinkage_n)
     _intervention(session, settings, period, agents, teams, team)
+    outside = kpi_repo.outside_by_agent(session=session, start=period.start, end=period.end, team=team,
+                                        ratings=RATINGS, final=final)
+    for rec in agents:
+        rec.kpi_rows_outside, rec.ratings_outside = outside.get(rec.agent_id, (0, 0))
     if agent_id:
         agents = [r for r in agents if r.agent_id == agent_id]
         teams = [t for t in teams if any(a.team == t.team for a in agents)]
@@ -268,10 +272,29 @@ def records(*, session: Session, settings: Settings, period: Period, agent_id: s
     return agents, teams
 
 
-def kpi_rows_outside(*, session: Session, period: Period, team: str | None = None) -> int:
+def kpi_rows_outside(*, session: Session, period: Period, team: str | None = None, agent_id: str | None = None,
+                     final: bool = False) -> int:
     """KPI rows that overlap the period without lying inside it (left out of its figures, and said so);
-    ``team``: of that team's rows only."""
-    return kpi_repo.count_overlapping_outside(session=session, start=period.start, end=period.end, team=team)
+    ``team``: of that team's rows only, as its figures count them; ``agent_id``: of that agent's only."""
+    return kpi_repo.count_overlapping_outside(session=session, start=period.start, end=period.end, team=team,
+                                              agent_id=agent_id, final=final)
+
+
+def _outside_warning(session: Session, period: Period, team: str | None, agent_id: str | None, final: bool
+                     ) -> list[str]:
+    """KPI rows of the agents exported that overlap the period without lying inside it (a rating for
+    2026-10-25..2026-11-05): counted in no month's appraisal, which said 主观评分: 无数据 without a word."""
+    outside = kpi_repo.outside_by_agent(session=session, start=period.start, end=period.end, team=team,
+                                        agent_id=agent_id, ratings=RATINGS, final=final)
+    if not outside:
+        return []
+    n = sum(rows for rows, _ in outside.values())
+    named = ", ".join(f"{a} ({rows}" + (f", {rated} with a rating" if rated else "") + ")"
+                      for a, (rows, rated) in sorted(outside.items())[:10])
+    more = f" and {len(outside) - 10} more agents" if len(outside) > 10 else ""
+    return [f"{n} KPI row(s) of {len(outside)} agent(s) lie partly outside {period.label} "
+            f"({period.start}..{period.end}) and were not counted: {named}{more}; import them split by the "
+            f"period's days, or appraise a period that holds them — {n} 条 KPI 记录跨出考核周期，未计入"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,7 +337,7 @@ def export_appraisals(*, session: Session, settings: Settings, schemes: dict[str
     rows = appraisal_rows(agents, schemes, scheme)
     if agent_id:
         rows = [r for r in rows if r["agent_id"] == agent_id]
-    warnings = _final_warning(rows, period, team) if final else []
+    warnings = [*(_final_warning(rows, period, team) if final else []), *_outside_warning(session, period, team, agent_id, final)]
     scores, name = ("final" if final else "machine"), export_filename(period, team, fmt)
     if fmt == "csv":
         return AppraisalExport(export.to_csv(rows), "text/csv; charset=utf-8", name, len(rows), warnings)

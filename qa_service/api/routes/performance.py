@@ -187,7 +187,8 @@ def performance(session: ReadSessionDep, settings: SettingsDep, period: PeriodQu
     agents, teams = service.records(session=session, settings=settings, period=p, agent_id=agent_id,
                                     team=team, final=scores == "final")
     return {"period": p.label, "from": p.start.isoformat(), "to": p.end.isoformat(), "scores": scores,
-            "kpi_rows_outside": service.kpi_rows_outside(session=session, period=p, team=team),
+            "kpi_rows_outside": service.kpi_rows_outside(session=session, period=p, team=team, agent_id=agent_id,
+                                                         final=scores == "final"),
             "agents": [r.as_dict() for r in agents], "teams": [r.as_dict() for r in teams]}
 
 
