@@ -272,11 +272,42 @@ def assemble(period: Period, agent_kpi: Mapping[str, KpiTotals], kpi_team: Mappi
         qa = qa_figures(team_stats[t], prior_mean=None, prior_n=0)
         derived = transcript_kpis(team_stats[t])
         metrics, sources = _merge(totals.figures(), totals.rows, qa, derived)
+        _team_contacts(metrics, sources, [r for r in records if r.team == t], agent_kpi, stats)
         metrics["agents"] = len(members[t])
         team_records.append(PerformanceRecord(None, t, period, totals.figures(), totals.rows, qa, derived,
                                               metrics, sources, _samples(totals, derived, metrics, sources)))
     records.sort(key=lambda r: (r.team is None, r.team or "", r.agent_id))
     return records, team_records
+
+
+def _team_contacts(metrics: dict[str, Any], sources: dict[str, str], agents: list[PerformanceRecord],
+                   agent_kpi: Mapping[str, KpiTotals], stats: Mapping[str, QaStats]) -> None:
+    """A team's contacts and contacts per day from the same sources its agents' come from: their contacts
+    added up, and the contacts of their days worked over those days, each agent's from KPI rows or from
+    transcripts as the agent's own figure is (was: KPI contacts only, so an agent counted from transcripts
+    was missing from the team's 959 against the agents' 960). ``sources``: kpi, transcripts, or both
+    (``kpi+transcripts``) when the agents' differ."""
+    contacts, day_contacts, days = 0, 0.0, 0
+    used: dict[str, set[str]] = {"contacts": set(), "contacts_per_day": set()}
+    for rec in agents:
+        if rec.metrics.get("contacts") is not None:
+            contacts += rec.metrics["contacts"]
+            used["contacts"].add(rec.sources["contacts"])
+        if rec.metrics.get("contacts_per_day") is not None:
+            source = rec.sources["contacts_per_day"]
+            used["contacts_per_day"].add(source)
+            if source == "kpi":
+                kpi = agent_kpi[rec.agent_id]
+                day_contacts, days = day_contacts + kpi.day_contacts, days + len(kpi.days)
+            else:
+                own = stats[rec.agent_id]
+                day_contacts, days = day_contacts + own.n, days + len(own.days)
+    metrics["contacts"] = contacts if used["contacts"] else None
+    metrics["contacts_per_day"] = day_contacts / days if days else None
+    for name, kinds in used.items():
+        sources.pop(name, None)
+        if metrics[name] is not None:
+            sources[name] = "+".join(sorted(kinds))
 
 
 def _samples(totals: KpiTotals, derived: Mapping[str, Any], metrics: Mapping[str, Any], sources: Mapping[str, str]
