@@ -20,6 +20,7 @@ from qa_service.storage.fact_tables import FACT_DIMENSIONS as DIMENSIONS
 from qa_service.storage.fact_tables import FindingCount as C
 from qa_service.storage.fact_tables import QaDaily as D
 from qa_service.storage.fact_tables import QaFact as F
+from qa_service.storage.kpis import latest_teams
 from qa_service.storage.performance import dim_column, in_period
 from qa_service.storage.tables import Finding as Fd
 from qa_service.storage.tables import ManualFinding as M
@@ -59,8 +60,32 @@ def _dims(session: Session, period: Period, *, agent_id: str | None = None, team
     return out
 
 
+def _ranked_agents(per_agent: dict[str, list[float]], agent_team: dict[str, str], shrinkage_n: float
+                   ) -> list[dict[str, Any]]:
+    """Each agent's mean and adjusted score — the mean shrunk toward their team's, (n·mean + k·team mean) /
+    (n + k), as appraisals rank it — best adjusted first; ``few``: fewer than k scored conversations, so the
+    team's mean weighs more than the agent's own. Was: ranked by the raw mean, so one conversation ranked top."""
+    sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
+    for a, (total, n) in per_agent.items():
+        sums[agent_team[a]][0] += total
+        sums[agent_team[a]][1] += n
+    out = []
+    for a, (total, n) in per_agent.items():
+        team_total, team_n = sums[agent_team[a]]
+        adjusted = (total + shrinkage_n * team_total / team_n) / (n + shrinkage_n)
+        out.append({"agent_id": a, "team": agent_team[a], "mean": round(total / n, 2), "adjusted": adjusted, "n": n,
+                    "few": n < shrinkage_n})
+    out.sort(key=lambda x: (-x["adjusted"], x["agent_id"]))
+    for x in out:
+        x["adjusted"] = round(x["adjusted"], 2)
+    return out
+
+
 def dashboard(*, session: Session, period: Period, tz: ZoneInfo, team: str | None = None,
-              agent_id: str | None = None) -> dict[str, Any]:
+              agent_id: str | None = None, shrinkage_n: float = 10.0) -> dict[str, Any]:
+    """What the dashboard plots. Agents are compared on the adjusted score (``_ranked_agents``; k =
+    ``shrinkage_n``), each under their team for the period as performance records list them (their latest
+    KPI row's, else the one most of their transcripts were filed under; ``team``: that team)."""
     days = select(D.team_key, D.day, func.sum(D.e_total), func.sum(D.n)).where(D.day >= period.start,
                                                                                D.day <= period.end)
     if team:
@@ -79,13 +104,15 @@ def dashboard(*, session: Session, period: Period, tz: ZoneInfo, team: str | Non
         per_agent[agent][1] += n
         filed[agent][team_key or NO_TEAM] += n
     agent_team = {a: min(c, key=lambda t: (-c[t], t)) for a, c in filed.items()}
+    if not team:
+        named = latest_teams(session=session, start=period.start, end=period.end)
+        agent_team.update({a: named[a] for a in agent_team if a in named})
     teams = sorted({t for t, _ in by_team_day})
     day_labels = sorted({d for _, d in by_team_day})
     trend = [{"team": t, "days": [d for d in day_labels if (t, d) in by_team_day],
               "mean": [round(by_team_day[(t, d)][0], 2) for d in day_labels if (t, d) in by_team_day],
               "n": [by_team_day[(t, d)][1] for d in day_labels if (t, d) in by_team_day]} for t in teams]
-    agents = sorted(({"agent_id": a, "team": agent_team[a], "mean": round(total / n, 2), "n": n}
-                     for a, (total, n) in per_agent.items()), key=lambda x: (-x["mean"], x["agent_id"]))[:MAX_AGENTS]
+    agents = _ranked_agents(per_agent, agent_team, shrinkage_n)[:MAX_AGENTS]
     chosen = agent_id if agent_id in per_agent else (agents[0]["agent_id"] if agents else None)
     radar = None
     if chosen:
@@ -96,6 +123,7 @@ def dashboard(*, session: Session, period: Period, tz: ZoneInfo, team: str | Non
         radar = {"agent_id": chosen, "team": t, "dimensions": names, "agent": [round(own[n], 2) for n in names],
                  "team_mean": [round(team_dims[n], 2) if n in team_dims else None for n in names]}
     return {"period": period.label, "team": team, "teams": teams, "trend": trend, "agents": agents,
+            "shrinkage_n": shrinkage_n,
             "radar": radar, "top_findings": top_findings(session=session, period=period, team=team),
             "transcripts": sum(n for _, n in by_team_day.values())}
 

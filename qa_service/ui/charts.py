@@ -38,15 +38,21 @@ def _trend(trend: list[dict]) -> Alternative:
                        ["团队", "日期", "均分", "会话数"], rows)
 
 
-def _agents(agents: list[dict]) -> Alternative:
+def _agents(agents: list[dict], k: float = 10.0) -> Alternative:
+    few = f"少于 {k:g} 通"
     if agents:
         best, worst = agents[0], agents[-1]
-        said = (f"{len(agents)} 名坐席，最高 {best['agent_id']} {_score(best['mean'])}，"
-                f"最低 {worst['agent_id']} {_score(worst['mean'])}")
+        said = (f"{len(agents)} 名坐席，按校正分排序（均分向团队均分收缩，k = {k:g}），最高 {best['agent_id']} "
+                f"{_score(best['adjusted'])}（均分 {_score(best['mean'])}，{best['n']} 通），"
+                f"最低 {worst['agent_id']} {_score(worst['adjusted'])}（均分 {_score(worst['mean'])}，{worst['n']} 通）")
+        shy = sum(1 for a in agents if a.get("few"))
+        said += f"；{shy} 名坐席会话数{few}，校正分以团队均分为主" if shy else ""
     else:
         said = "无数据"
-    return Alternative("坐席质检均分对比", f"坐席质检均分对比：{said}。", ["坐席", "团队", "均分", "会话数"],
-                       [[a["agent_id"], a.get("team") or "—", _score(a["mean"]), a["n"]] for a in agents])
+    return Alternative("坐席质检校正分对比", f"坐席质检校正分对比：{said}。",
+                       ["坐席", "团队", "校正分", "均分", "会话数", "样本"],
+                       [[a["agent_id"], a.get("team") or "—", _score(a["adjusted"]), _score(a["mean"]), a["n"],
+                         f"样本少（{few}）" if a.get("few") else ""] for a in agents])
 
 
 def _radar(radar: dict) -> Alternative:
@@ -67,7 +73,7 @@ def _findings(top: list[dict]) -> Alternative:
 
 def dashboard(data: dict) -> dict[str, Alternative]:
     """The dashboard's charts, by the id of the element each is drawn in (``data``: the page's chart data)."""
-    out = {"chart-trend": _trend(data["trend"]), "chart-agents": _agents(data["agents"])}
+    out = {"chart-trend": _trend(data["trend"]), "chart-agents": _agents(data["agents"], data.get("shrinkage_n", 10.0))}
     if data.get("radar"):
         out["chart-radar"] = _radar(data["radar"])
     out["chart-findings"] = _findings(data["top_findings"])

@@ -89,7 +89,8 @@ def dashboard_page(request: Request, runtime: RuntimeDep, session: ReadSessionDe
     if label:
         try:
             chosen = parse_period(label)
-            data = dash_repo.dashboard(session=session, period=chosen, tz=tz, team=team, agent_id=agent_id)
+            data = dash_repo.dashboard(session=session, period=chosen, tz=tz, team=team, agent_id=agent_id,
+                                       shrinkage_n=runtime.settings.performance.shrinkage_n)
         except ValueError as exc:
             error = period_in_chinese(exc)
     chart_data = None

@@ -69,13 +69,16 @@ def test_every_dashboard_chart_has_a_heading_a_summary_and_its_values(client):
     store(client, sessions, "A2", report({"politeness": (70, 0.5, []), "compliance": (60, 0.5, [])}), agent="a2")
     page = parse(client.get("/ui/", params={"period": "2026-10", "agent_id": "a1"}).text)
     assert set(page.images) == {"chart-trend", "chart-agents", "chart-radar", "chart-findings"}
-    for title in ("团队质检均分趋势", "坐席质检均分对比", "技能雷达图：a1", "高频问题"):
+    for title in ("团队质检均分趋势", "坐席质检校正分对比", "技能雷达图：a1", "高频问题"):
         assert title in page.headings, title
     radar = page.images["chart-radar"]
     assert "坐席 a1" in radar and "礼貌用语 94.9（团队 82.5）" in radar and "合规话术 80.0（团队 70.0）" in radar
     assert page.tables["技能雷达图：a1"][1:] == [["合规话术", "80.0", "70.0"], ["礼貌用语", "94.9", "82.5"]]
-    assert "最高 a1 87.5" in page.images["chart-agents"] and "最低 a2 65.0" in page.images["chart-agents"]
-    assert page.tables["坐席质检均分对比"][1][:3] == ["a1", "after-sales", "87.5"]
+    # a1 87.45, a2 65.0; adjusted toward the team's 76.225 with k = 10: a1 (87.45 + 762.25)/11 = 77.245 (77.2),
+    # a2 (65 + 762.25)/11 = 75.205
+    assert "最高 a1 77.2（均分 87.5，1 通）" in page.images["chart-agents"]
+    assert "最低 a2 75.2（均分 65.0，1 通）" in page.images["chart-agents"]
+    assert page.tables["坐席质检校正分对比"][1][:4] == ["a1", "after-sales", "77.2", "87.5"]
     assert "1 天" in page.images["chart-trend"] and "76.2" in page.images["chart-trend"]
     assert ["after-sales", "2026-10-01", "76.2", "2"] in page.tables["团队质检均分趋势"]
     assert "1 次" in page.images["chart-findings"]

@@ -397,16 +397,22 @@
   const dash = document.getElementById("dash-data");
   if (dash) {
     const d = JSON.parse(dash.textContent);
-    const low = Math.min(...d.agents.map(a => a.mean), 100);
+    const low = Math.min(...d.agents.map(a => a.adjusted), 100);
     Plotly.newPlot("chart-trend", d.trend.map((t, i) => ({x: t.days, y: t.mean, mode: "lines+markers", name: esc(t.team),
       text: t.n.map(n => `${n} 通`), marker: {symbol: SYMBOLS[i % SYMBOLS.length], size: 7},
       line: {dash: DASHES[i % DASHES.length]}})),
       {...base, ...below, yaxis: {title: {text: "均分"}, automargin: true},
        xaxis: {tickformat: "%m-%d", hoverformat: "%Y-%m-%d", automargin: true}}, cfg);
-    Plotly.newPlot("chart-agents", [{type: "bar", x: d.agents.map(a => esc(a.agent_id)), y: d.agents.map(a => a.mean),
-      text: d.agents.map(a => `n=${a.n}`), marker: {color: "#3370ff"}}],
+    // Ranked by the adjusted score, as appraisals rank (the mean shrunk toward the team's); an agent with
+    // fewer than k conversations is drawn hatched and pale: their bar is mostly their team's mean.
+    Plotly.newPlot("chart-agents", [{type: "bar", x: d.agents.map(a => esc(a.agent_id)), y: d.agents.map(a => a.adjusted),
+      text: d.agents.map(a => `n=${a.n}${a.few ? " 样本少" : ""}`),
+      hovertext: d.agents.map(a => `${esc(a.agent_id)}：校正分 ${a.adjusted.toFixed(1)}，均分 ${a.mean.toFixed(1)}，${a.n} 通` +
+        (a.few ? `（少于 ${d.shrinkage_n} 通）` : "")), hoverinfo: "text",
+      marker: {color: d.agents.map(a => (a.few ? "#a9c1ff" : "#3370ff")),
+               pattern: {shape: d.agents.map(a => (a.few ? "/" : ""))}}}],
       {...base, margin: {l: 50, r: 20, t: 16, b: narrow ? 40 : 110},
-       yaxis: {title: {text: "均分"}, range: [Math.max(0, Math.floor(low) - 5), 100.5], automargin: true},
+       yaxis: {title: {text: "校正分"}, range: [Math.max(0, Math.floor(low) - 5), 100.5], automargin: true},
        xaxis: {tickangle: -40, automargin: true}}, cfg);
     if (d.radar) {
       const close = (xs) => xs.concat(xs.slice(0, 1));
