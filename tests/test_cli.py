@@ -250,8 +250,9 @@ def test_empty_inputs_and_unknown_choices_say_so(tmp_path):
     result = runner.invoke(app, ["eval", str(labels), "--format", "xml"])
     assert result.exit_code == 2 and "xml" in result.output
     result = runner.invoke(app, ["export-appraisals", "--period", "2026-10", "--team", "nosuch", "--format", "json",
-                                 "--data-dir", str(tmp_path / "d")])
-    assert result.exit_code == 0 and "in team 'nosuch'; the export has no rows" in " ".join(result.output.split())
+                                 "--data-dir", str(tmp_path / "d")])  # was exit 0, "the export has no rows"
+    assert result.exit_code == 2 and "team 'nosuch' is not known" in " ".join(result.output.split())
+    assert "known teams: none yet" in " ".join(result.output.split())
 
 
 def test_rules_list_with_a_broken_or_empty_folder_says_so(tmp_path):
@@ -464,6 +465,13 @@ def test_import_kpis_reports_bad_lines_and_exits_1_then_exports(tmp_path, monkey
     result = runner.invoke(app, ["export-appraisals", "--period", "2026-10", "--team", "售后一组", "--data-dir", str(data)])
     assert result.exit_code == 0 and (tmp_path / "appraisal-2026-10-售后一组.xlsx").stat().st_size > 0
     assert not (tmp_path / "appraisal-2026-10.xlsx").exists()
+    result = runner.invoke(app, ["export-appraisals", "--period", "2026-10", "--team", "售后1组", "--data-dir", str(data)])
+    assert result.exit_code == 2 and not (tmp_path / "appraisal-2026-10-售后1组.xlsx").exists()  # was: exit 0, no rows
+    assert ("--team: team '售后1组' is not known: no conversation, agent, KPI row or key names it (mistyped? known "
+            "teams: 售后一组)") in " ".join(result.output.split())
+    result = runner.invoke(app, ["export-appraisals", "--period", "2026-09", "--team", "售后一组", "--format", "json",
+                                 "--data-dir", str(data)])  # a known team, nothing in the period: exit 0, said
+    assert result.exit_code == 0 and "in team '售后一组'; the export has no rows" in " ".join(result.output.split())
     # --scores final: nothing reviewed yet, so no QA figures (KPIs still appraised).
     result = runner.invoke(app, ["export-appraisals", "--period", "2026-10", "--format", "json", "--scores",
                                  "final", "--data-dir", str(data)])

@@ -183,6 +183,7 @@ def export_appraisals(
     """Appraisals for a period: every metric's value, attainment, points, total, grade and rank in team."""
     from qa_service.errors import Invalid, RulePackError
     from qa_service.performance.service import export_appraisals as export
+    from qa_service.performance.service import unknown_team
     from qa_service.period import parse_period
 
     try:
@@ -202,6 +203,10 @@ def export_appraisals(
     rt = runtime_for(data_dir)
     try:
         with rt.read_sessions() as s:
+            unknown = unknown_team(session=s, team=team)
+            if unknown:  # was: exit 0 and "the export has no rows"
+                err_console.print(f"qa export-appraisals: --team: {unknown}", markup=False, soft_wrap=True)
+                raise typer.Exit(2)
             out = export(session=s, settings=rt.settings, schemes=rt.schemes.get(), period=p, fmt=format.value,
                          scheme=scheme, team=team, final=scores == "final")
     except (RulePackError, Invalid) as exc:

@@ -31,6 +31,7 @@ from qa_service.domain import DIMENSIONS
 from qa_service.period import Period
 from qa_service.rules.scheme import AppraisalScheme
 from qa_service.storage import alerts as alert_repo
+from qa_service.storage import keys as key_repo
 from qa_service.storage import kpis as kpi_repo
 from qa_service.storage import performance as perf_repo
 from qa_service.storage.transcripts import KnownIds
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+KNOWN_SHOWN = 20  # known teams named when an unknown one is asked for
 
 
 @dataclass
@@ -280,6 +282,18 @@ def kpi_rows_outside(*, session: Session, period: Period, team: str | None = Non
                                               agent_id=agent_id, final=final)
 
 
+def unknown_team(*, session: Session, team: str | None) -> str | None:
+    """What is wrong with ``team`` when no conversation, agent, KPI row or key has named it (None: it is
+    known, or no team was asked for): a mistyped team (售后1组 for 售后一组) gave an export with no rows and
+    no word why. Named with the teams that are known, as ``qa eval --from-reviews`` names them."""
+    if team is None or kpi_repo.teams_named(session=session, teams=[team]):
+        return None
+    known = key_repo.team_ids(session=session, limit=KNOWN_SHOWN + 1)
+    listed = ", ".join(known[:KNOWN_SHOWN]) + (" …" if len(known) > KNOWN_SHOWN else "")
+    return (f"team {team!r} is not known: no conversation, agent, KPI row or key names it (mistyped? known teams: "
+            f"{listed or 'none yet'}) — 未知团队 {team}")
+
+
 def _outside_warning(session: Session, period: Period, team: str | None, agent_id: str | None, final: bool
                      ) -> list[str]:
     """KPI rows of the agents exported that overlap the period without lying inside it (a rating for
@@ -337,7 +351,9 @@ def export_appraisals(*, session: Session, settings: Settings, schemes: dict[str
     rows = appraisal_rows(agents, schemes, scheme)
     if agent_id:
         rows = [r for r in rows if r["agent_id"] == agent_id]
-    warnings = [*(_final_warning(rows, period, team) if final else []), *_outside_warning(session, period, team, agent_id, final)]
+    unknown = unknown_team(session=session, team=team)
+    warnings = [*([unknown] if unknown else []), *(_final_warning(rows, period, team) if final else []),
+                *_outside_warning(session, period, team, agent_id, final)]
     scores, name = ("final" if final else "machine"), export_filename(period, team, fmt)
     if fmt == "csv":
         return AppraisalExport(export.to_csv(rows), "text/csv; charset=utf-8", name, len(rows), warnings)

@@ -186,7 +186,9 @@ def performance(session: ReadSessionDep, settings: SettingsDep, period: PeriodQu
     team = scope_team(principal, team)
     agents, teams = service.records(session=session, settings=settings, period=p, agent_id=agent_id,
                                     team=team, final=scores == "final")
+    unknown = service.unknown_team(session=session, team=team)
     return {"period": p.label, "from": p.start.isoformat(), "to": p.end.isoformat(), "scores": scores,
+            "warnings": [unknown] if unknown else [],
             "kpi_rows_outside": service.kpi_rows_outside(session=session, period=p, team=team, agent_id=agent_id,
                                                          final=scores == "final"),
             "agents": [r.as_dict() for r in agents], "teams": [r.as_dict() for r in teams]}
