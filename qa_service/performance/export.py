@@ -8,10 +8,11 @@ import json
 import re
 from datetime import UTC, datetime
 from typing import Any, Iterable
+from zoneinfo import ZoneInfo
 
 from qa_service.performance.record import metric_kind, metric_label
 from qa_service.period import Period
-from qa_service.rules.scheme import AppraisalScheme
+from qa_service.rules.scheme import AppraisalScheme, Points
 from qa_service.spreadsheet import csv_cell, is_formula_like
 
 # Metrics every export lists besides the scheme's own, so HR sees the operational picture.
@@ -25,6 +26,7 @@ _FORMATS = {"share": "0.0%", "seconds": "0.0", "score": "0.0", "total": "0.00", 
 SCORES_NOTE = {"machine": "机器评分：期内每通已评分会话的机器分（scores=machine）",
                "final": "复核终审分：仅期内复核完成的会话，取复核与申诉后的最终分（scores=final）"}
 _SHEET_BAD = re.compile(r"[\[\]:*?/\\]")
+NOTES_WIDTH = 60  # 备注, in Excel's character widths (about 30 Chinese characters a line)
 
 
 def _item_key(first: dict[str, str], scheme: str | None, item: dict[str, Any]) -> str:
@@ -127,30 +129,40 @@ def _sheet_name(name: str, taken: set[str]) -> str:
     return out
 
 
-def to_xlsx(rows: list[dict[str, Any]], period: Period, schemes: dict[str, AppraisalScheme],
-            scores: str = "machine", team: str | None = None, warnings: list[str] | None = None) -> bytes:
-    """A 说明 sheet (with the score basis, the team filter and any warning), a 汇总 sheet of every agent, then
-    one sheet per team; numbers stay numbers."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font, PatternFill
-    from openpyxl.utils import get_column_letter
+def _points_rule(schemes: list[AppraisalScheme]) -> str:
+    """得分规则 in words, with the points the schemes' metrics earn (each metric's ``points``)."""
+    points = {m.points for s in schemes for m in s.spec.metrics} or {Points()}
+    if len(points) == 1:
+        [p] = points
+        each = (f"低于基准值得 {p.below:g} 分，达到基准值 {p.baseline:g} 分、目标值 {p.target:g} 分、"
+                f"挑战值 {p.challenge:g} 分")
+    else:
+        each = "各指标低于基准值、达到基准值、目标值与挑战值所得分数见考核方案（各指标的 points）"
+    return f"{each}；基准→目标→挑战之间线性插值；超过挑战值按挑战值得分封顶"
 
-    wb = Workbook()
-    info = wb.active
-    info.title = "说明"
+
+def _info_sheet(info, rows: list[dict[str, Any]], period: Period, schemes: dict[str, AppraisalScheme], scores: str,
+                team: str | None, warnings: list[str] | None, tz: str | None, shrinkage_n: float | None) -> None:
+    """The 说明 sheet: what the export covers and how every figure is computed."""
+    from openpyxl.styles import Font
+
     used = sorted({r["scheme"] for r in rows if r["scheme"]})
+    zone = ZoneInfo(tz) if tz else UTC  # 生成时间 in the site's time zone, with its offset
+    k = f"k = {shrinkage_n:g}（QA_PERFORMANCE__SHRINKAGE_N）" if shrinkage_n is not None else "k 为收缩样本数"
     lines = [
         ("考核周期", period.label), ("起止日期", f"{period.start.isoformat()} 至 {period.end.isoformat()}"),
-        ("生成时间", datetime.now(UTC).isoformat(timespec="seconds")), ("坐席数", len(rows)),
-        ("质检分口径", SCORES_NOTE[scores]),
-        ("团队筛选", f"仅团队 {team}：只计入归属该团队的会话与 KPI 记录" if team else "全部团队（未筛选）"),
+        ("生成时间", datetime.now(zone).isoformat(timespec="seconds") + (f"（{tz}）" if tz else "")),
+        ("坐席数", len(rows)), ("质检分口径", SCORES_NOTE[scores]),
+        ("团队筛选", f"仅团队 {team}：只计入归属该团队的会话与 KPI 记录（未填班组的 KPI 记录按坐席本期所属团队计入）"
+         if team else "全部团队（未筛选）"),
         *[("注意", w) for w in warnings or ()],
         *[(f"考核方案 {n}", f"{schemes[n].spec.title} v{schemes[n].spec.version} "
                             f"(sha256 {schemes[n].hash[:12]})：{schemes[n].spec.description}") for n in used],
         ("计算口径", "比率 = 周期内分子之和 ÷ 分母之和（非日均值的平均）；NPS = 推荐者% − 贬损者%；"
                     "满意度 = 满意评价数 ÷ 评价数；日均接待量 = 按日记录的接待量 ÷ 这些天数（周、月记录不计入；团队为人均每个工作日）"),
-        ("质检校正分", "质检均分向团队均分收缩：(n × 个人均分 + k × 团队均分) ÷ (n + k)，样本少的坐席不会因少数几通会话被高估或低估"),
-        ("得分规则", "低于基准值得 below 分；基准→目标→挑战之间线性插值；超过挑战值封顶"),
+        ("质检校正分", f"质检均分向团队均分收缩：(n × 个人均分 + k × 团队均分) ÷ (n + k)，{k}，n 为坐席本期已评分会话数；"
+                       "样本少的坐席不会因少数几通会话被高估或低估"),
+        ("得分规则", _points_rule([schemes[n] for n in used])),
         ("等级", "按显示的总分（两位小数，四舍五入）评定：显示 90.00 即达 90 分档"),
     ]
     for line in lines:
@@ -159,6 +171,21 @@ def to_xlsx(rows: list[dict[str, Any]], period: Period, schemes: dict[str, Appra
     info.column_dimensions["B"].width = 100
     for cell in info["A"]:
         cell.font = Font(bold=True)
+
+
+def to_xlsx(rows: list[dict[str, Any]], period: Period, schemes: dict[str, AppraisalScheme],
+            scores: str = "machine", team: str | None = None, warnings: list[str] | None = None, *,
+            tz: str | None = None, shrinkage_n: float | None = None) -> bytes:
+    """A 说明 sheet (with the score basis, the team filter and any warning; 生成时间 in ``tz``, the value of k,
+    ``shrinkage_n``), a 汇总 sheet of every agent, then one sheet per team; numbers stay numbers."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
+    wb = Workbook()
+    info = wb.active
+    info.title = "说明"
+    _info_sheet(info, rows, period, schemes, scores, team, warnings, tz, shrinkage_n)
 
     taken = {"说明"}
     teams: dict[str | None, list[dict[str, Any]]] = {}
@@ -181,12 +208,15 @@ def to_xlsx(rows: list[dict[str, Any]], period: Period, schemes: dict[str, Appra
             for cell in ws[ws.max_row]:
                 if is_formula_like(cell.value):
                     cell.data_type = "s"  # openpyxl took it for a formula: the text it is, not run
-        for col, (_, header, kind) in enumerate(headers, start=1):
+        for col, (key, header, kind) in enumerate(headers, start=1):
             letter = get_column_letter(col)
-            ws.column_dimensions[letter].width = max(10, min(40, len(header) * 2 + 2))
+            ws.column_dimensions[letter].width = NOTES_WIDTH if key == "notes" else max(10, min(40, len(header) * 2 + 2))
             if kind in _FORMATS:
                 for (cell,) in ws.iter_rows(min_row=2, min_col=col, max_col=col):
                     cell.number_format = _FORMATS[kind]
+            if key == "notes":  # notes run to 170 characters: wrapped in a wide column, not cut at 10
+                for (cell,) in ws.iter_rows(min_row=2, min_col=col, max_col=col):
+                    cell.alignment = Alignment(wrap_text=True, vertical="top")
         ws.freeze_panes = "C2"
         ws.auto_filter.ref = ws.dimensions
     buf = io.BytesIO()

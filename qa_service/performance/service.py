@@ -358,7 +358,8 @@ def export_appraisals(*, session: Session, settings: Settings, schemes: dict[str
     if fmt == "csv":
         return AppraisalExport(export.to_csv(rows), "text/csv; charset=utf-8", name, len(rows), warnings)
     if fmt == "xlsx":
-        return AppraisalExport(export.to_xlsx(rows, period, schemes, scores, team, warnings), XLSX, name, len(rows),
-                               warnings)
+        content = export.to_xlsx(rows, period, schemes, scores, team, warnings, tz=settings.performance.timezone,
+                                 shrinkage_n=settings.performance.shrinkage_n)
+        return AppraisalExport(content, XLSX, name, len(rows), warnings)
     return AppraisalExport(export.to_json(rows, period, schemes, scores, team, warnings), "application/json", name,
                            len(rows), warnings)

@@ -133,3 +133,24 @@ def test_agents_whose_totals_show_the_same_share_a_rank():
             {"team": "t", "total": None}]
     _rank(rows)
     assert [r["rank"] for r in rows] == [1, 1, 3, None]
+
+
+def test_notes_sheet_reads_local_time_gives_k_and_the_points_and_wraps_the_notes(rt):
+    """A probe's 说明 sheet: 生成时间 in UTC (Asia/Shanghai is set), the 质检校正分 formula without k's value, and
+    "低于基准值得 below 分" (the YAML key in the Chinese text); 汇总's 备注 column 10 wide, notes of 170 characters."""
+    from datetime import datetime, timedelta
+
+    _kpis(rt, [{"agent_id": "w1", "date": "2026-10-01", "team": "售后一组", "contacts": 40}])
+    wb = load_workbook(io.BytesIO(_export(rt, "xlsx").content))
+    info = {row[0]: row[1] for row in wb["说明"].iter_rows(values_only=True)}
+    generated = datetime.fromisoformat(info["生成时间"].removesuffix("（Asia/Shanghai）"))
+    assert generated.utcoffset() == timedelta(hours=8) and info["生成时间"].endswith("+08:00（Asia/Shanghai）")
+    assert "k = 10（QA_PERFORMANCE__SHRINKAGE_N）" in info["质检校正分"]
+    assert info["得分规则"].startswith("低于基准值得 0 分，达到基准值 60 分、目标值 100 分、挑战值 120 分；")
+    assert "below" not in info["得分规则"]
+    ws = wb["汇总"]
+    header = [c.value for c in ws[1]]
+    col = header.index("备注") + 1
+    letter = ws.cell(1, col).column_letter
+    assert ws.column_dimensions[letter].width == 60 and ws.cell(2, col).alignment.wrap_text
+    assert ws.cell(2, col).value  # w1's notes: CSAT, FCR … left out
