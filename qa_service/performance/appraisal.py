@@ -9,7 +9,17 @@ from typing import Any, Mapping
 
 from qa_service.errors import RuleError
 from qa_service.performance.record import PerformanceRecord, metric_label
-from qa_service.rules.scheme import SAMPLE_OF, AppraisalScheme, Direction, Missing, SchemeMetric, scheme_for
+from qa_service.rules.scheme import (
+    SAMPLE_OF,
+    WEIGHT_TOLERANCE,
+    AppraisalScheme,
+    Direction,
+    Missing,
+    SchemeMetric,
+    scheme_for,
+)
+
+INSUFFICIENT = "数据不足"  # the grade of an agent scored on less of the metric weight than min_coverage
 
 
 def metric_points(m: SchemeMetric, value: float) -> float:
@@ -61,6 +71,7 @@ class Appraisal:
     notes: list[str] = field(default_factory=list)
     metrics_scored: int = 0  # scheme metrics with a value: what the quantitative part rests on
     weight_scored: float = 0.0  # their share of the metric weights
+    sufficient: bool = True  # weight_scored reaches the scheme's min_coverage: graded and ranked
 
 
 def appraise(scheme: AppraisalScheme, metrics: Mapping[str, Any], samples: Mapping[str, Any] | None = None,
@@ -126,17 +137,23 @@ def appraise(scheme: AppraisalScheme, metrics: Mapping[str, Any], samples: Mappi
         out.total = out.qualitative
     if out.total is not None:
         out.grade = grade_for(scheme, shown(out.total))
+    if spec.min_coverage and out.weight_scored + WEIGHT_TOLERANCE < spec.min_coverage:
+        out.sufficient, out.grade = False, INSUFFICIENT
+        out.notes.append(f"数据不足: 计分指标权重 {out.weight_scored:.0%} 低于方案要求的 {spec.min_coverage:.0%}"
+                         "（min_coverage），不评等级、不参与排名")
     return out
 
 
 def _rank(rows: list[dict[str, Any]]) -> None:
     """Competition ranking by total as shown (two decimals, as it is graded) within each team (1, 2, 2, 4):
-    two agents shown 90.00 share a rank; rows without a total stay unranked."""
+    two agents shown 90.00 share a rank; rows without a total, or scored on less than the scheme's
+    ``min_coverage`` (graded 数据不足), stay unranked."""
     by_team: dict[str | None, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         by_team[r["team"]].append(r)
     for members in by_team.values():
-        scored = sorted((r for r in members if r["total"] is not None), key=lambda r: -shown(r["total"]))
+        scored = sorted((r for r in members if r["total"] is not None and (r.get("coverage") or {}).get(
+            "sufficient", True)), key=lambda r: -shown(r["total"]))
         for r in members:
             r["team_size"] = len(members)
             r["rank"] = None
@@ -182,7 +199,9 @@ def appraisal_rows(records: list[PerformanceRecord], schemes: dict[str, Appraisa
             "qa_score_mean": _r(m.get("qa_score_mean")), "qa_score_adjusted": _r(m.get("qa_score")),
             "qa_n": rec.qa.n, "qa_ci95": [_r(x) for x in rec.qa.ci95] if rec.qa.ci95 else None,
             "coverage": {"metrics_scored": result.metrics_scored, "metrics": len(s.spec.metrics) if s else 0,
-                         "weight_scored": _r(result.weight_scored)},
+                         "weight_scored": _r(result.weight_scored),
+                         "min_weight_scored": (s.spec.min_coverage or None) if s else None,
+                         "sufficient": result.sufficient},
             "samples": {"qa_n": rec.qa.n, "kpi_rows": rec.kpi_rows, "contacts": m.get("contacts"),
                         "csat_responses": m.get("csat_responses"), "nps_responses": m.get("nps_responses")},
             "notes": result.notes,

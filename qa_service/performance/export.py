@@ -164,6 +164,9 @@ def _info_sheet(info, rows: list[dict[str, Any]], period: Period, schemes: dict[
                        "样本少的坐席不会因少数几通会话被高估或低估"),
         ("得分规则", _points_rule([schemes[n] for n in used])),
         ("等级", "按显示的总分（两位小数，四舍五入）评定：显示 90.00 即达 90 分档"),
+        *[("数据不足", f"考核方案 {n} 要求计分指标权重至少 {schemes[n].spec.min_coverage:.0%}（min_coverage）："
+                      "不足者等级记为“数据不足”，不参与团队排名，总分与计分指标权重照常列出")
+          for n in used if schemes[n].spec.min_coverage],
     ]
     for line in lines:
         info.append(list(line))

@@ -135,6 +135,9 @@ class AppraisalSchemeSpec(Strict):
     teams: list[str] = Field(default_factory=list, description="Glob patterns of team ids this scheme serves")
     default: bool = False
     missing: Missing = Missing.exclude
+    min_coverage: float = Field(0.0, ge=0, le=1, description=(
+        "Least share of the metric weights an agent must be scored on (coverage.weight_scored) to get a grade and "
+        "a rank; below it the grade is 数据不足. 0: off"))
     metrics: list[SchemeMetric] = Field(min_length=1)
     qualitative: Qualitative | None = None
     grades: list[Grade] = Field(min_length=1)

@@ -194,8 +194,9 @@ def test_appraisal_says_how_many_scheme_metrics_a_total_rests_on(client):
                {"agent_id": "p-r1", "date": "2026-09-01", "supervisor_rating": 95}]
     assert client.post("/v1/kpis", json={"records": records}).json()["inserted"] == 2
     rows = {r["agent_id"]: r for r in client.get("/v1/appraisals", params={"period": "2026-09"}).json()["rows"]}
-    assert rows["p-m2"]["coverage"] == {"metrics_scored": 1, "metrics": 5, "weight_scored": 0.3}
-    assert rows["p-r1"]["coverage"] == {"metrics_scored": 0, "metrics": 5, "weight_scored": 0.0}
+    off = {"min_weight_scored": None, "sufficient": True}  # the scheme sets no min_coverage
+    assert rows["p-m2"]["coverage"] == {"metrics_scored": 1, "metrics": 5, "weight_scored": 0.3, **off}
+    assert rows["p-r1"]["coverage"] == {"metrics_scored": 0, "metrics": 5, "weight_scored": 0.0, **off}
     assert rows["p-r1"]["total"] == 95.0  # unchanged: a rating-only total, now visibly resting on no metric
     text = client.get("/v1/appraisals", params={"period": "2026-09", "format": "csv"}).text
     by_agent = {r["agent_id"]: r for r in csv.DictReader(io.StringIO(text.lstrip("\ufeff")))}
