@@ -23,7 +23,7 @@ import ahocorasick
 
 from qa_service.domain import Role, Transcript, Utterance
 from qa_service.errors import RuleError, RulePackError
-from qa_service.rules.loader import PackRule, RulePack, qualify
+from qa_service.rules.loader import PackRule, RulePack
 from qa_service.rules.patterns import FAST_STEPS, compile_pattern, steps_per_char
 from qa_service.rules.schema import AnchorCount, Condition, Negation, RuleKind, RuleRole
 from qa_service.text import (
@@ -308,7 +308,7 @@ class _Context:
             return {t: out[t] for t in out if counts[t] >= cond.at_least}
         anchor = cond.after or cond.before
         if anchor.rule is not None:
-            anchor_turns = self.rule_hits(self.compiled.pack.rule(qualify(anchor.rule, rule.pack)))
+            anchor_turns = self.rule_hits(self.compiled.pack.anchor(rule, anchor.rule))
         else:
             anchor_turns = self.eval(anchor.condition, self.role_turns(anchor.role), rule)
         near = self._near(cond, scope, sorted(anchor_turns))

@@ -11,6 +11,7 @@ Error codes (each message names the file, the rule and how to fix it):
 - R007 two packs share a name or a scenario
 - R008 a retired rule id (``rules/RETIRED``) is used again: ids are never reused; or a line of ``RETIRED``
   is not one pack-qualified rule id (``finance.no-return-promise``)
+- R010 ``exclude:`` names no rule of an included pack, or an anchor names a rule it leaves out
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import json
 import logging
 import time
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -29,35 +29,15 @@ from pydantic import ValidationError
 
 from qa_service.domain import DIMENSIONS
 from qa_service.errors import RuleError, RulePackError
-from qa_service.rules.schema import PACK_NAME, RULE_ID, Condition, Rule, RulePackSpec
+from qa_service.rules.pack import PackRule, RulePack, qualify
+from qa_service.rules.refs import check_references, excluded_rules
+from qa_service.rules.schema import PACK_NAME, RULE_ID, Rule, RulePackSpec
+
+__all__ = ["PackRule", "RulePack", "qualify", "load_packs", "parse_pack_text", "parse_rule", "pack_from_spec",
+           "pack_with_rule", "ReloadingBook"]
 
 log = logging.getLogger(__name__)
 RETIRED_FILE = "RETIRED"
-
-
-@dataclass(frozen=True, slots=True)
-class PackRule:
-    """A rule with its pack-qualified id (``finance.no-return-promise``)."""
-
-    id: str
-    pack: str
-    spec: Rule
-    path: str
-
-
-@dataclass(slots=True)
-class RulePack:
-    name: str
-    version: str
-    scenario: str
-    spec: RulePackSpec
-    path: str
-    rules: list[PackRule]
-    hash: str = ""
-    by_id: dict[str, PackRule] = field(default_factory=dict)
-
-    def rule(self, rule_id: str) -> PackRule:
-        return self.by_id[rule_id]
 
 
 def display_path(path: Path) -> str:
@@ -105,27 +85,6 @@ def _mapping_in(value: object) -> dict | None:
     if isinstance(value, list):
         return next((v for v in value if isinstance(v, dict)), None)
     return None
-
-
-def _anchor_refs(cond: Condition) -> list[str]:
-    refs = []
-    for anchor in (cond.after, cond.before):
-        if anchor is not None:
-            if anchor.rule:
-                refs.append(anchor.rule)
-            if anchor.condition is not None:
-                refs += _anchor_refs(anchor.condition)
-    for child in [*(cond.any or []), *(cond.all or []), *(cond.none or []), *(cond.of or [])]:
-        refs += _anchor_refs(child)
-    for child in (cond.not_, cond.match):
-        if child is not None:
-            refs += _anchor_refs(child)
-    return refs
-
-
-def qualify(ref: str, pack: str) -> str:
-    """Anchor references may be local (``objection-price``) or qualified (``general.objection-price``)."""
-    return ref if "." in ref else f"{pack}.{ref}"
 
 
 class DuplicateKey(yaml.constructor.ConstructorError):
@@ -270,36 +229,6 @@ def _resolve(name: str, specs: dict[str, tuple[RulePackSpec, str, bytes]], stack
     return _finish(spec, bases, digest.hexdigest(), where, [])
 
 
-def _check_references(pack: RulePack) -> list[RuleError]:
-    errors = []
-    graph: dict[str, list[str]] = {}
-    for rule in pack.rules:
-        refs = [qualify(r, rule.pack) for r in _anchor_refs(rule.spec.match)]
-        graph[rule.id] = refs
-        for ref in refs:
-            if ref not in pack.by_id and rule.pack == pack.name:
-                errors.append(RuleError("R005", rule.path, f"anchor rule {ref!r} is not in pack {pack.name}",
-                                        "name a rule of this pack or of an included one", rule.id))
-    state: dict[str, int] = {}
-
-    def visit(node: str, path: tuple[str, ...]) -> None:
-        if state.get(node) == 2:
-            return
-        if state.get(node) == 1:
-            errors.append(RuleError("R005", pack.by_id[node].path, f"anchor loop {' → '.join((*path, node))}",
-                                    "anchor on a rule that does not depend back on this one", node))
-            return
-        state[node] = 1
-        for ref in graph.get(node, []):
-            if ref in graph:
-                visit(ref, (*path, node))
-        state[node] = 2
-
-    for node in graph:
-        visit(node, ())
-    return errors
-
-
 def read_retired(directory: Path) -> tuple[set[str], list[RuleError]]:
     """The retired ids of ``RETIRED``: one pack-qualified rule id a line (``finance.no-return-promise``),
     ``#`` to the end of a line a comment, blank lines ignored. A line that is not one such id is an R008
@@ -405,8 +334,9 @@ def pack_with_rule(base: RulePack, rule: Rule, where: str = "(posted rule)") -> 
     digest = hashlib.sha256(base.hash.encode())
     digest.update(json.dumps(rule.model_dump(mode="json", by_alias=True), sort_keys=True, ensure_ascii=False).encode())
     pack = RulePack(name=base.name, version=f"{base.version}+draft", scenario=base.scenario, spec=base.spec,
-                    path=where, rules=rules, hash=digest.hexdigest(), by_id={r.id: r for r in rules})
-    errors = _check_references(pack)
+                    path=where, rules=rules, hash=digest.hexdigest(), by_id={r.id: r for r in rules},
+                    excluded=base.excluded, anchors=dict(base.anchors))
+    errors = check_references(pack)
     if errors:
         raise RulePackError(errors)
     return pack
@@ -441,7 +371,11 @@ def _with_scorecard(spec: RulePackSpec, bases: list[RulePack], where: str, error
 def _finish(spec: RulePackSpec, bases: list[RulePack], digest: str, where: str,
             errors: list[RuleError]) -> RulePack:
     spec = _with_scorecard(spec, bases, where, errors)
-    rules = _inherited(bases) + [PackRule(f"{spec.name}.{r.id}", spec.name, r, where) for r in spec.rules]
+    inherited = _inherited(bases)
+    excluded, problems = excluded_rules(spec.exclude, spec.name, {r.id for r in inherited}, where)
+    errors += problems
+    rules = ([r for r in inherited if r.id not in excluded]
+             + [PackRule(f"{spec.name}.{r.id}", spec.name, r, where) for r in spec.rules])
     by_id: dict[str, PackRule] = {}
     for rule in rules:
         if rule.id in by_id:
@@ -451,8 +385,9 @@ def _finish(spec: RulePackSpec, bases: list[RulePack], digest: str, where: str,
     if errors:
         raise RulePackError(errors)
     pack = RulePack(name=spec.name, version=spec.version, scenario=spec.scenario, spec=spec, path=where,
-                    rules=rules, hash=digest, by_id=by_id)
-    errors = _check_references(pack)
+                    rules=rules, hash=digest, by_id=by_id, excluded=excluded,
+                    anchors={key: target for base in bases for key, target in base.anchors.items()})
+    errors = check_references(pack)
     if errors:
         raise RulePackError(errors)
     return pack

@@ -372,6 +372,8 @@ class RulePackSpec(Strict):
     description: str = ""
     owner: str | None = Field(None, max_length=200, description="who answers for the pack's rules (calibration)")
     include: list[str] = Field(default_factory=list, description="packs whose rules this one inherits")
+    exclude: list[str] = Field(default_factory=list, description="rules of the included packs this one leaves out "
+                                                                 "(pack-qualified ids: general.over-promise)")
     scorecard: Scorecard | None = None
     objection: ObjectionSettings = Field(default_factory=ObjectionSettings)
     negativity: NegativitySettings = Field(default_factory=NegativitySettings)

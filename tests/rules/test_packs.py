@@ -81,7 +81,7 @@ GOOD_RULE = """\
      "rules/finance.yaml:finance.no-return-promise: match: invalid regex"),
     (PACK_HEAD + GOOD_RULE + GOOD_RULE, "R004", "finance.no-return-promise: rule id used twice"),
     (PACK_HEAD + GOOD_RULE.replace("{phrases: [保证收益]}", "{after: {rule: nope}, match: {phrases: [x]}}"), "R005",
-     "anchor rule 'finance.nope' is not in pack finance"),
+     "anchor rule 'nope' is not in pack finance or a pack it includes"),
     (PACK_HEAD + GOOD_RULE.replace("id: no-return-promise", "id: No_Return"), "R002", "must be kebab-case"),
     (PACK_HEAD + GOOD_RULE.replace("dimension: compliance", "dimension: manners"), "R002", "dimension"),
     (PACK_HEAD + "  - [not, a, mapping", "R001", "not valid YAML"),

@@ -42,6 +42,8 @@ class PackRead(BaseModel):
     reload_error: str | None = Field(None, description="why the rule files on disk are not what is loaded: the "
                                                       "last edit was refused (coded errors) and the packs shown "
                                                       "stay active; null when the files are what is loaded")
+    exclude: list[str] = Field(default_factory=list, description="the included packs' rules this pack leaves out "
+                                                                 "(its exclude:)")
 
 
 class DryRunTranscript(BaseModel):
