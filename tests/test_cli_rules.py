@@ -126,3 +126,17 @@ def test_rules_check_a_failing_example_is_exit_1_said_once_and_the_alerts_still_
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit), (result.exception, result.output)
     assert output.count("R006") == 1 and "example '保证收益' should not fire the rule but did" in output
     assert f"live alerts ({directory / 'alerts'}):" in output and "1 problem(s)" in output
+
+
+LONG = MINE.replace("id: stall", "id: identity-verify-missing-in-the-first-turns").replace(
+    "match: {regex: '^(a|aa)+$'}", "match: {phrases: [百分之百，保证明天到]}").replace(
+    "{match: [aaaa], no_match: [b]}", "{match: [百分之百，保证明天到], no_match: [b]}")
+
+
+def test_rules_check_notes_a_phrase_typed_with_a_full_width_comma_without_failing(tmp_path):
+    result = runner.invoke(app, ["rules", "check", "--dir", str(_rules(tmp_path, LONG))], env={"COLUMNS": "400"})
+    output = " ".join(result.output.split())
+    assert result.exit_code == 0, result.output
+    assert ("note rules/mine.yaml:mine.identity-verify-missing-in-the-first-turns: phrase '百分之百，保证明天到' "
+            "contains '，': YAML reads one phrase; write them as separate list items [百分之百, 保证明天到] "
+            "(ASCII comma)") in output

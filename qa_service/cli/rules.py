@@ -80,7 +80,9 @@ def rules_check(rules_dir: RulesDir = None) -> None:
 
 
 def _notes(book, settings) -> list[str]:
-    """Warnings that do not fail the check: rules the configured scorers replace, tags no dimension reads."""
+    """Warnings that do not fail the check: rules the configured scorers replace, tags no dimension reads, and
+    what ``rules.lint`` notes (a phrase holding '，', weights not summing to 100, …)."""
+    from qa_service.rules.lint import pack_notes
     from qa_service.rules.schema import tag_is_read
     from qa_service.scoring.politeness import replaced_rules
 
@@ -98,6 +100,7 @@ def _notes(book, settings) -> list[str]:
                 notes.append(f"note {rule.path}:{rule.id}: tag {rule.spec.tag!r} is read by no dimension "
                              "(greeting, closing, courtesy, empathy, rude, disclosure, forbidden, objection.<type>, "
                              "response.<category>, outcome.accept) — a typo?")
+        notes += pack_notes(compiled.pack)
     return notes
 
 

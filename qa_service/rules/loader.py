@@ -24,7 +24,6 @@ from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Generic, TypeVar
 
-import yaml
 from pydantic import ValidationError
 
 from qa_service.domain import DIMENSIONS
@@ -32,20 +31,18 @@ from qa_service.errors import RuleError, RulePackError
 from qa_service.rules.pack import PackRule, RulePack, qualify
 from qa_service.rules.refs import check_references, excluded_rules
 from qa_service.rules.schema import PACK_NAME, RULE_ID, Rule, RulePackSpec
+from qa_service.rules.yamlfile import display_path, misnamed_yaml, parse_yaml, read_yaml_mapping, value_hint
 
-__all__ = ["PackRule", "RulePack", "qualify", "load_packs", "parse_pack_text", "parse_rule", "pack_from_spec",
-           "pack_with_rule", "ReloadingBook"]
+__all__ = ["PackRule", "RulePack", "qualify", "display_path", "misnamed_yaml", "parse_yaml", "read_yaml_mapping",
+           "load_packs", "parse_pack_text", "parse_rule", "pack_from_spec", "pack_with_rule", "ReloadingBook"]
 
 log = logging.getLogger(__name__)
 RETIRED_FILE = "RETIRED"
 
 
-def display_path(path: Path) -> str:
-    """``rules/finance.yaml`` style: the directory name and the file."""
-    return f"{path.parent.name}/{path.name}" if path.parent.name else path.name
-
-
-def _schema_errors(exc: ValidationError, raw: dict, where: str) -> list[RuleError]:
+def _schema_errors(exc: ValidationError, raw: dict, where: str, text: str = "") -> list[RuleError]:
+    """Coded errors for what the schema refused; ``text`` (the file) lets a value holding full-width punctuation
+    (``［a, b］`` read as one string) be named with its line."""
     errors = []
     for err in exc.errors():
         loc = err["loc"]
@@ -55,7 +52,7 @@ def _schema_errors(exc: ValidationError, raw: dict, where: str) -> list[RuleErro
             rid = items[loc[1]].get("id") if loc[1] < len(items) and isinstance(items[loc[1]], dict) else None
             rule = f"{raw.get('name', '?')}.{rid}" if rid else f"rules[{loc[1]}]"
             loc = loc[2:]
-        field_path = ".".join(str(p) for p in loc) or "(pack)"
+        field_path = ".".join(str(p) for p in loc) or ("(rule)" if rule else "(pack)")
         msg = err["msg"].removeprefix("Value error, ")
         kind = err["type"]
         mapping = _mapping_in(err.get("input")) if loc[:1] == ("examples",) and len(loc) >= 3 else None
@@ -70,8 +67,12 @@ def _schema_errors(exc: ValidationError, raw: dict, where: str) -> list[RuleErro
             code, fix = "R002", f"remove '{loc[-1]}' or correct its spelling (rules/README.md lists the keys)"
         elif kind == "missing":
             code, fix = "R002", f"add '{loc[-1]}'"
+        elif kind == "string_type" and isinstance(err.get("input"), int | float) and not isinstance(err["input"], bool):
+            # phrases: [投诉, 12300] — YAML reads 12300 as a number
+            code, fix = "R002", f"quote it: '{err['input']}' (YAML reads an unquoted {err['input']} as a number)"
         else:
-            code, fix = "R002", "correct the value (rules/README.md describes every key)"
+            hint = value_hint(text, err.get("input"))
+            code, fix = "R002", hint or "correct the value (rules/README.md describes every key)"
         error = RuleError(code, where, f"{field_path}: {msg}", fix, rule)
         if str(error) not in {str(e) for e in errors}:  # a union reports each branch: say it once
             errors.append(error)
@@ -85,63 +86,6 @@ def _mapping_in(value: object) -> dict | None:
     if isinstance(value, list):
         return next((v for v in value if isinstance(v, dict)), None)
     return None
-
-
-class DuplicateKey(yaml.constructor.ConstructorError):
-    """A mapping names the same key twice (YAML would keep the last one, silently)."""
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """``yaml.safe_load`` that refuses a key given twice in one mapping: a second ``rules:`` would drop
-    every rule of the first, a second ``points:`` would win unseen."""
-
-    def construct_mapping(self, node, deep=False):
-        if isinstance(node, yaml.MappingNode):
-            first: dict = {}
-            for key_node, _ in node.value:
-                key = self.construct_object(key_node, deep=True)
-                try:
-                    line = first.setdefault(key, key_node.start_mark.line + 1)
-                except TypeError:  # an unhashable key: the base class says so
-                    continue
-                if line != key_node.start_mark.line + 1:
-                    raise DuplicateKey(None, None, f"duplicate key {key!r} at line {key_node.start_mark.line + 1} "
-                                                   f"(first at line {line})", key_node.start_mark)
-        return super().construct_mapping(node, deep=deep)
-
-
-def parse_yaml(text: str | bytes, where: str, code: str) -> tuple[object, RuleError | None]:
-    """The YAML document, or the coded error (a duplicate key is one, named with its lines)."""
-    try:
-        return yaml.load(text, Loader=_UniqueKeyLoader), None  # noqa: S506 (a SafeLoader)
-    except DuplicateKey as exc:
-        return None, RuleError(code, where, exc.problem, "keep one of them (YAML would silently keep the last)")
-    except yaml.YAMLError as exc:
-        return None, RuleError(code, where, f"not valid YAML: {exc}".replace("\n", " "),
-                               "fix the YAML syntax (indentation, quotes, colons)")
-
-
-def read_yaml_mapping(path: Path, code: str, shape: str, fix: str) -> tuple[bytes, dict | None, RuleError | None]:
-    """A YAML file's bytes and its top-level mapping, or the coded error saying why it is not one."""
-    where = display_path(path)
-    data = path.read_bytes()
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:  # GBK from a Chinese Windows editor, most likely
-        return data, None, RuleError(code, where, f"not UTF-8 text (byte 0x{data[exc.start]:02x} at byte {exc.start + 1})",
-                                     "save the file as UTF-8 (in Notepad: 另存为 → 编码 UTF-8)")
-    raw, error = parse_yaml(data, where, code)
-    if error:
-        return data, None, error
-    if not isinstance(raw, dict):
-        return data, None, RuleError(code, where, shape, fix)
-    return data, raw, None
-
-
-def misnamed_yaml(directory: Path, code: str, what: str) -> list[RuleError]:
-    """``*.yml`` files in a folder whose files are read as ``*.yaml``: said, not silently left out."""
-    return [RuleError(code, display_path(p), f"is not read: {what} are *.yaml files", f"rename it {p.stem}.yaml")
-            for p in sorted(Path(directory).glob("*.yml"))]
 
 
 def load_packs(directory: Path, dimensions: Collection[str] | None = DIMENSIONS) -> dict[str, RulePack]:
@@ -168,7 +112,7 @@ def load_packs(directory: Path, dimensions: Collection[str] | None = DIMENSIONS)
         try:
             spec = RulePackSpec.model_validate(raw, context={"dimensions": dimensions})
         except ValidationError as exc:
-            errors += _schema_errors(exc, raw, where)
+            errors += _schema_errors(exc, raw, where, data.decode("utf-8"))
             broken.update({path.stem, str(raw.get("name"))})
             continue
         if spec.name in specs:
@@ -298,7 +242,7 @@ def parse_pack_text(text: str, where: str = "(posted pack)", dimensions: Collect
     try:
         return RulePackSpec.model_validate(raw, context={"dimensions": dimensions})
     except ValidationError as exc:
-        raise RulePackError(_schema_errors(exc, raw, where)) from exc
+        raise RulePackError(_schema_errors(exc, raw, where, text)) from exc
 
 
 def parse_rule(raw: dict, pack: str, where: str = "(posted rule)", dimensions: Collection[str] | None = DIMENSIONS
@@ -335,7 +279,8 @@ def pack_with_rule(base: RulePack, rule: Rule, where: str = "(posted rule)") -> 
     digest.update(json.dumps(rule.model_dump(mode="json", by_alias=True), sort_keys=True, ensure_ascii=False).encode())
     pack = RulePack(name=base.name, version=f"{base.version}+draft", scenario=base.scenario, spec=base.spec,
                     path=where, rules=rules, hash=digest.hexdigest(), by_id={r.id: r for r in rules},
-                    excluded=base.excluded, anchors=dict(base.anchors))
+                    excluded=base.excluded, anchors=dict(base.anchors),
+                    scorecard_from=base.scorecard_from)
     errors = check_references(pack)
     if errors:
         raise RulePackError(errors)
@@ -356,21 +301,23 @@ def _inherited(bases: list[RulePack]) -> list[PackRule]:
     return rules
 
 
-def _with_scorecard(spec: RulePackSpec, bases: list[RulePack], where: str, errors: list[RuleError]) -> RulePackSpec:
-    """A pack without ``scorecard:`` inherits the first included pack's; with none to inherit it is an R002."""
+def _with_scorecard(spec: RulePackSpec, bases: list[RulePack], where: str, errors: list[RuleError]
+                    ) -> tuple[RulePackSpec, str]:
+    """A pack without ``scorecard:`` inherits the first included pack's; with none to inherit it is an R002.
+    Also the name of the pack that wrote the scorecard."""
     if spec.scorecard is not None:
-        return spec
-    card = next((b.spec.scorecard for b in bases if b.spec.scorecard is not None), None)
-    if card is None:
+        return spec, spec.name
+    base = next((b for b in bases if b.spec.scorecard is not None), None)
+    if base is None:
         errors.append(RuleError("R002", where, "scorecard: missing, and no included pack has one to inherit",
                                 "add 'scorecard: {weights: {...}}' or include a pack that has one (e.g. general)"))
-        return spec
-    return spec.model_copy(update={"scorecard": card})
+        return spec, spec.name
+    return spec.model_copy(update={"scorecard": base.spec.scorecard}), base.scorecard_from
 
 
 def _finish(spec: RulePackSpec, bases: list[RulePack], digest: str, where: str,
             errors: list[RuleError]) -> RulePack:
-    spec = _with_scorecard(spec, bases, where, errors)
+    spec, scorecard_from = _with_scorecard(spec, bases, where, errors)
     inherited = _inherited(bases)
     excluded, problems = excluded_rules(spec.exclude, spec.name, {r.id for r in inherited}, where)
     errors += problems
@@ -385,7 +332,7 @@ def _finish(spec: RulePackSpec, bases: list[RulePack], digest: str, where: str,
     if errors:
         raise RulePackError(errors)
     pack = RulePack(name=spec.name, version=spec.version, scenario=spec.scenario, spec=spec, path=where,
-                    rules=rules, hash=digest, by_id=by_id, excluded=excluded,
+                    rules=rules, hash=digest, by_id=by_id, excluded=excluded, scorecard_from=scorecard_from,
                     anchors={key: target for base in bases for key, target in base.anchors.items()})
     errors = check_references(pack)
     if errors:

@@ -274,6 +274,9 @@ class Rule(Strict):
             raise ValueError("a detect rule moves no points and cannot be fatal (use kind: hit)")
         if self.fatal and self.role == RuleRole.customer:
             raise ValueError("fatal items judge the agent: role must be agent")
+        if self.fatal and self.points > 0:  # the report showed the fatal finding as +100 on a score of 0
+            raise ValueError(f"a fatal item zeroes the score, so its points cannot be a bonus ({self.points:g}): "
+                             "write points: -100 (or drop fatal: true for a bonus)")
         return self
 
 
