@@ -167,13 +167,13 @@ def calibration_read(report: CalibrationReport, settings: ReviewSettings) -> Cal
 
 # --- rules -----------------------------------------------------------------------------------------------------
 
-def pack_read(c: CompiledPack, reload_error: str | None = None) -> PackRead:
+def pack_read(c: CompiledPack, reload_error: str | None = None, warnings: list[str] | None = None) -> PackRead:
     spec = c.pack.spec
     return PackRead(
         name=c.pack.name, version=c.pack.version, scenario=c.pack.scenario, title=spec.title, hash=c.pack.hash,
         include=spec.include, exclude=sorted(c.pack.excluded), weights=spec.scorecard.weights,
         flag_below=spec.scorecard.flag_below, scorecard_version=spec.scorecard.version, flag_labels=spec.flag_labels,
-        reload_error=reload_error,
+        reload_error=reload_error, warnings=warnings or [],
         rules=[RuleSummary(id=r.id, dimension=r.spec.dimension, role=r.spec.role.value, kind=r.spec.kind.value,
                            severity=r.spec.severity, points=r.spec.points, cap=r.spec.cap, fatal=r.spec.fatal,
                            tag=r.spec.tag, flag=r.spec.flag, message=r.spec.message) for r in c.pack.rules],

@@ -4,6 +4,9 @@ A pack edited on disk is picked up by the next job; if the edit breaks a pack (o
 examples fails, as ``qa rules check`` would say), the error is logged, kept in ``last_error`` (shown as
 ``reload_error`` by ``GET /v1/rules``) and the packs already loaded stay active (nothing scores against
 a half-loaded book).
+
+What loads but is most likely not meant (``rules.lint``), and a pack whose rules changed while its
+``version`` did not, are logged once each and kept in ``warnings`` (``GET /v1/rules``'s ``warnings``).
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from qa_service.domain import DIMENSIONS, Transcript
 from qa_service.errors import ConfigError, RulePackError
 from qa_service.rules.check import example_errors
 from qa_service.rules.engine import CompiledPack
-from qa_service.rules.loader import fingerprint, load_packs
+from qa_service.rules.lint import pack_notes
+from qa_service.rules.loader import RulePack, fingerprint, load_packs
 from qa_service.text import Analyzer, rule_words
 
 log = logging.getLogger(__name__)
@@ -43,6 +47,9 @@ class RuleBook:
         self._checked_at = 0.0
         self._lock = threading.Lock()
         self.last_error: str | None = None
+        self.warnings: dict[str, list[str]] = {}  # pack name → notes on it, and an edit that kept its version
+        self._contents: dict[tuple[str, str], str] = {}  # (pack, version) → own_hash of the first content loaded
+        self._said: set[str] = set()  # warnings already logged
 
     def load(self, *, examples: bool = True) -> RuleBook:
         """Load every pack and run its rules' examples, as ``qa rules check`` does (raises
@@ -61,10 +68,24 @@ class RuleBook:
             if failed:
                 raise RulePackError(failed)
         by_scenario = {c.pack.scenario: c for c in compiled.values()} | {n: c for n, c in compiled.items()}
+        warnings = {name: self._version_warnings(pack) + pack_notes(pack) for name, pack in packs.items()}
         with self._lock:
             self.packs, self._by_scenario, self._fingerprint = compiled, by_scenario, stamp
-            self.last_error = None
+            self.last_error, self.warnings = None, warnings
+        for text in (w for name in sorted(warnings) for w in warnings[name] if w not in self._said):
+            self._said.add(text)  # once per change, not per reload; a note (qa rules check's) is no alarm
+            log.log(logging.INFO if text.startswith("note ") else logging.WARNING, "%s", text)
         return self
+
+    def _version_warnings(self, pack: RulePack) -> list[str]:
+        """A pack whose own rules or settings differ from what this book first loaded under the same version:
+        reports record the version, and two contents that carry one version cannot be told apart by it."""
+        first = self._contents.setdefault((pack.name, pack.version), pack.own_hash)
+        if first == pack.own_hash:
+            return []
+        return [f"warning {pack.path}: pack {pack.name} changed (sha256 {first[:12]} → {pack.own_hash[:12]}) but its "
+                f"version is still {pack.version!r}: bump version: reports cannot tell the two apart (only "
+                "rule_pack_hash differs)"]
 
     def reload_if_changed(self, *, force: bool = False) -> bool:
         """Swap in edited packs; on any error keep the loaded ones. True when a new book is active."""

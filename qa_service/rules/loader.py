@@ -225,7 +225,7 @@ def fingerprint(directory: Path) -> tuple:
 
 
 def canonical_hash(spec: RulePackSpec) -> str:
-    """Content hash of a posted (not file-backed) pack."""
+    """Content hash of a pack's rules and settings as parsed (a posted pack's; a file's, comments left out)."""
     return hashlib.sha256(json.dumps(spec.model_dump(mode="json", by_alias=True), sort_keys=True,
                                      ensure_ascii=False).encode()).hexdigest()
 
@@ -279,7 +279,7 @@ def pack_with_rule(base: RulePack, rule: Rule, where: str = "(posted rule)") -> 
     digest.update(json.dumps(rule.model_dump(mode="json", by_alias=True), sort_keys=True, ensure_ascii=False).encode())
     pack = RulePack(name=base.name, version=f"{base.version}+draft", scenario=base.scenario, spec=base.spec,
                     path=where, rules=rules, hash=digest.hexdigest(), by_id={r.id: r for r in rules},
-                    excluded=base.excluded, anchors=dict(base.anchors),
+                    own_hash=base.own_hash, excluded=base.excluded, anchors=dict(base.anchors),
                     scorecard_from=base.scorecard_from)
     errors = check_references(pack)
     if errors:
@@ -317,6 +317,7 @@ def _with_scorecard(spec: RulePackSpec, bases: list[RulePack], where: str, error
 
 def _finish(spec: RulePackSpec, bases: list[RulePack], digest: str, where: str,
             errors: list[RuleError]) -> RulePack:
+    own_hash = canonical_hash(spec)
     spec, scorecard_from = _with_scorecard(spec, bases, where, errors)
     inherited = _inherited(bases)
     excluded, problems = excluded_rules(spec.exclude, spec.name, {r.id for r in inherited}, where)
@@ -332,7 +333,7 @@ def _finish(spec: RulePackSpec, bases: list[RulePack], digest: str, where: str,
     if errors:
         raise RulePackError(errors)
     pack = RulePack(name=spec.name, version=spec.version, scenario=spec.scenario, spec=spec, path=where,
-                    rules=rules, hash=digest, by_id=by_id, excluded=excluded, scorecard_from=scorecard_from,
+                    rules=rules, hash=digest, by_id=by_id, own_hash=own_hash, excluded=excluded, scorecard_from=scorecard_from,
                     anchors={key: target for base in bases for key, target in base.anchors.items()})
     errors = check_references(pack)
     if errors:

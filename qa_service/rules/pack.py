@@ -25,10 +25,11 @@ def qualify(ref: str, pack: str) -> str:
 
 @dataclass(slots=True)
 class RulePack:
-    """``hash``: the content hash reports record (the file, and its includes' hashes). ``excluded``: the
-    included packs' rules ``exclude:`` leaves out. ``anchors``: (the pack that wrote an anchor, its ``rule:``
-    as written) → the rule it names (an unqualified name may be an included pack's). ``scorecard_from``: the
-    pack whose ``scorecard:`` this one uses (its own name, or an included pack's)."""
+    """``hash``: the content hash reports record (the file, and its includes' hashes); ``own_hash``: the pack's
+    own rules and settings alone (a comment does not change it), to tell an edit that kept its version.
+    ``excluded``: the included packs' rules ``exclude:`` leaves out. ``anchors``: (the pack that wrote an
+    anchor, its ``rule:`` as written) → the rule it names (an unqualified name may be an included pack's).
+    ``scorecard_from``: the pack whose ``scorecard:`` this one uses (its own name, or an included pack's)."""
 
     name: str
     version: str
@@ -38,6 +39,7 @@ class RulePack:
     rules: list[PackRule]
     hash: str = ""
     by_id: dict[str, PackRule] = field(default_factory=dict)
+    own_hash: str = ""
     excluded: frozenset[str] = frozenset()
     scorecard_from: str = ""
     anchors: dict[tuple[str, str], str] = field(default_factory=dict)

@@ -1,7 +1,8 @@
-"""Editing the rules folder of a running service: ``exclude:``, through the API."""
+"""Editing the rules folder of a running service: ``exclude:`` and a version left as it was, through the API."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 
 import pytest
@@ -75,3 +76,29 @@ def test_exclude_of_no_included_rule_is_a_reload_error_and_a_422_in_a_draft(serv
         "general.over-promise?")
     resp = client.post("/v1/rules/test", json={"pack_yaml": broken, "transcript": PROMISE})
     assert resp.status_code == 422 and [d["code"] for d in resp.json()["detail"]] == ["R010"]
+
+
+def test_edit_that_keeps_the_version_is_warned_once_and_listed_until_it_is_bumped(served, caplog, monkeypatch):
+    rules, client = served
+    # An earlier test's logging.config (alembic's fileConfig) may have disabled the loggers that existed then.
+    monkeypatch.setattr(logging.getLogger("qa_service.rules.book"), "disabled", False)
+    caplog.set_level(logging.WARNING, logger="qa_service.rules.book")
+    assert client.get("/v1/rules/mine").json()["warnings"] == []
+    (rules / "mine.yaml").write_text(MINE.format(exclude="").replace("points: -10", "points: -12"), encoding="utf-8")
+    assert _reload(client) is True
+    mine = client.get("/v1/rules/mine").json()
+    assert mine["version"] == "1.0" and mine["rules"][-1]["points"] == -12
+    (warning,) = mine["warnings"]
+    assert warning.startswith("warning rules/mine.yaml: pack mine changed (sha256 ") and warning.endswith(
+        "but its version is still '1.0': bump version: reports cannot tell the two apart (only rule_pack_hash differs)")
+    logged = [r.getMessage() for r in caplog.records if "bump version" in r.getMessage()]
+    assert logged == [warning]
+    (rules / "presale.yaml").write_text((rules / "presale.yaml").read_text("utf-8") + "\n# touched\n", "utf-8")
+    assert _reload(client) is True  # another file's edit: the warning stays listed, and is not logged again
+    assert client.get("/v1/rules/mine").json()["warnings"] == [warning]
+    assert [r.getMessage() for r in caplog.records if "bump version" in r.getMessage()] == [warning]
+    assert client.get("/v1/rules/presale").json()["warnings"] == []  # a comment is no change of its rules
+    (rules / "mine.yaml").write_text(MINE.format(exclude="").replace("points: -10", "points: -12").replace(
+        '"1.0"', '"1.1"'), encoding="utf-8")
+    assert _reload(client) is True
+    assert client.get("/v1/rules/mine").json()["warnings"] == []

@@ -26,9 +26,10 @@ router = APIRouter(prefix="/v1/rules", tags=["rules"])
 
 @router.get("", response_model=list[PackRead])
 def list_packs(runtime: RuntimeDep, _principal: QARead) -> list[PackRead]:
-    """Active packs with version, content hash and rules; ``reload_error`` says why an edit on disk was refused."""
+    """Active packs with version, content hash and rules; ``reload_error`` says why an edit on disk was refused,
+    ``warnings`` what loaded but is most likely not meant (and an edit that kept the pack's version)."""
     book = runtime.rulebook.ready()
-    return [presenters.pack_read(c, book.last_error) for _, c in sorted(book.packs.items())]
+    return [presenters.pack_read(c, book.last_error, book.warnings.get(name)) for name, c in sorted(book.packs.items())]
 
 
 @router.get("/{name}", response_model=PackRead, responses={404: {"description": "No such pack"}})
@@ -36,7 +37,7 @@ def get_pack(name: str, runtime: RuntimeDep, _principal: QARead) -> PackRead:
     book = runtime.rulebook.ready()
     if name not in book.packs:
         raise NotFound(f"no rule pack {name!r}; active: {', '.join(sorted(book.packs))}", "name")
-    return presenters.pack_read(book.packs[name], book.last_error)
+    return presenters.pack_read(book.packs[name], book.last_error, book.warnings.get(name))
 
 
 TEST_PATH = "/v1/rules/test"

@@ -44,6 +44,9 @@ class PackRead(BaseModel):
                                                       "stay active; null when the files are what is loaded")
     exclude: list[str] = Field(default_factory=list, description="the included packs' rules this pack leaves out "
                                                                  "(its exclude:)")
+    warnings: list[str] = Field(default_factory=list, description="what `qa rules check` notes on the pack (a phrase "
+                                "holding '，', weights not summing to 100, …), and an edit to it that kept its "
+                                "version (since this process loaded it): none stops the pack from scoring")
 
 
 class DryRunTranscript(BaseModel):
