@@ -133,6 +133,32 @@ LONG = MINE.replace("id: stall", "id: identity-verify-missing-in-the-first-turns
     "{match: [aaaa], no_match: [b]}", "{match: [百分之百，保证明天到], no_match: [b]}")
 
 
+@pytest.mark.parametrize("columns", ["80", "60"])
+def test_rules_list_never_cuts_a_rule_id(tmp_path, columns):
+    """Found by a probe: at 80 columns, or piped into grep, every id read ``general…``."""
+    result = runner.invoke(app, ["rules", "list", "--dir", str(_rules(tmp_path, LONG))], env={"COLUMNS": columns})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    for rule_id in ("mine.identity-verify-missing-in-the-first-turns", "general.greeting-missing",
+                    "finance.guaranteed-return"):
+        assert any(rule_id in line for line in lines), rule_id
+    assert "…" not in "".join(line.split("│")[1] for line in lines if line.startswith("│"))
+
+
+def test_rules_list_format_json_gives_the_packs_as_the_api_does(tmp_path):
+    result = runner.invoke(app, ["rules", "list", "--dir", str(_rules(tmp_path, LONG)), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    packs = {p["name"]: p for p in json.loads(result.output)}
+    mine = packs["mine"]
+    assert mine["include"] == ["general"] and len(mine["hash"]) == 64 and mine["reload_error"] is None
+    rule = next(r for r in mine["rules"] if r["id"] == "mine.identity-verify-missing-in-the-first-turns")
+    assert rule == {"id": "mine.identity-verify-missing-in-the-first-turns", "dimension": "compliance",
+                    "role": "agent", "kind": "hit", "severity": "minor", "points": -10.0, "cap": None,
+                    "fatal": False, "tag": None, "message": "x"}
+    assert mine["warnings"][0].startswith("note rules/mine.yaml:mine.identity-verify-missing-in-the-first-turns: "
+                                          "phrase '百分之百，保证明天到' contains '，'")
+
+
 def test_rules_check_notes_a_phrase_typed_with_a_full_width_comma_without_failing(tmp_path):
     result = runner.invoke(app, ["rules", "check", "--dir", str(_rules(tmp_path, LONG))], env={"COLUMNS": "400"})
     output = " ".join(result.output.split())

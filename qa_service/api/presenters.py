@@ -40,6 +40,7 @@ from qa_service.review.calibration_report import CalibrationReport
 from qa_service.review.service import appeal_deadline
 from qa_service.rules.check import ExampleResult
 from qa_service.rules.engine import CompiledPack, PackMatch
+from qa_service.rules.loader import RulePack
 from qa_service.rules.schema import RuleKind
 from qa_service.storage.alert_tables import AlertDelivery, LiveAlert, Webhook
 from qa_service.storage.tables import (
@@ -167,16 +168,19 @@ def calibration_read(report: CalibrationReport, settings: ReviewSettings) -> Cal
 
 # --- rules -----------------------------------------------------------------------------------------------------
 
-def pack_read(c: CompiledPack, reload_error: str | None = None, warnings: list[str] | None = None) -> PackRead:
-    spec = c.pack.spec
+def pack_read(c: CompiledPack | RulePack, reload_error: str | None = None, warnings: list[str] | None = None
+              ) -> PackRead:
+    """A loaded pack (compiled or not: ``qa rules list --format json`` reads one as it stands on disk)."""
+    pack = c.pack if isinstance(c, CompiledPack) else c
+    spec = pack.spec
     return PackRead(
-        name=c.pack.name, version=c.pack.version, scenario=c.pack.scenario, title=spec.title, hash=c.pack.hash,
-        include=spec.include, exclude=sorted(c.pack.excluded), weights=spec.scorecard.weights,
+        name=pack.name, version=pack.version, scenario=pack.scenario, title=spec.title, hash=pack.hash,
+        include=spec.include, exclude=sorted(pack.excluded), weights=spec.scorecard.weights,
         flag_below=spec.scorecard.flag_below, scorecard_version=spec.scorecard.version, flag_labels=spec.flag_labels,
         reload_error=reload_error, warnings=warnings or [],
         rules=[RuleSummary(id=r.id, dimension=r.spec.dimension, role=r.spec.role.value, kind=r.spec.kind.value,
                            severity=r.spec.severity, points=r.spec.points, cap=r.spec.cap, fatal=r.spec.fatal,
-                           tag=r.spec.tag, flag=r.spec.flag, message=r.spec.message) for r in c.pack.rules],
+                           tag=r.spec.tag, flag=r.spec.flag, message=r.spec.message) for r in pack.rules],
     )
 
 

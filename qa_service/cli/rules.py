@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.cells import cell_len
 
 from qa_service.cli.app import console, err_console, rules_app, setup_logging
 from qa_service.config import get_settings
@@ -135,15 +139,19 @@ def _check_alerts(directory: Path, settings, book) -> tuple[int, int]:
     return len(rules), len(problems)
 
 
+class ListFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
 @rules_app.command("list")
-def rules_list(rules_dir: RulesDir = None) -> None:
+def rules_list(rules_dir: RulesDir = None, format: Annotated[ListFormat, typer.Option(
+        "--format", help="table (ids never cut), or json: the packs as GET /v1/rules gives them")] = ListFormat.table,
+               ) -> None:
     """Packs and their rules: id, dimension, role, kind, points, severity."""
-    from rich.table import Table
-
-    from qa_service.rules.loader import load_packs
-
     from qa_service.errors import RulePackError
-
+    from qa_service.rules.lint import pack_notes
+    from qa_service.rules.loader import load_packs
     from qa_service.scoring.politeness import replaced_rules
     from qa_service.scoring.registry import dimension_names
 
@@ -159,19 +167,42 @@ def rules_list(rules_dir: RulesDir = None) -> None:
     if not packs:
         err_console.print(f"no rule packs in {directory}", markup=False)
         raise typer.Exit(1)
+    if format is ListFormat.json:
+        from qa_service.api.presenters import pack_read
+
+        out = [pack_read(pack, warnings=pack_notes(pack)).model_dump(mode="json") for _, pack in sorted(packs.items())]
+        sys.stdout.write(json.dumps(out, ensure_ascii=False, indent=1) + "\n")
+        return
     v2 = "politeness.v2" in settings.scoring.scorers
     for name, pack in sorted(packs.items()):
-        replaced = replaced_rules(pack) if v2 else {}
-        table = Table(title=f"{name} v{pack.version} — scenario {pack.scenario}: {pack.spec.title}")
-        for col in ("rule", "dimension", "role", "kind", "points", "severity", "message"):
-            table.add_column(col)
-        for r in pack.rules:
-            s = r.spec
-            points = f"{s.points:g}{' 致命' if s.fatal else ''}{' (replaced*)' if r.id in replaced else ''}"
-            table.add_row(r.id, s.dimension, s.role.value, s.kind.value, points, s.severity, s.message)
-        console.print(table)
-        if replaced:
-            console.print("* not charged: politeness.v2 replaces " + ", ".join(f"{k} with {v}" for k, v in
-                                                                            sorted(replaced.items())), markup=False)
+        _print_pack(pack, replaced_rules(pack) if v2 else {})
 
 
+MESSAGE_MIN_WIDTH = 20  # characters of the message column before the table is printed wider than the terminal
+
+
+def _print_pack(pack, replaced: dict[str, str]) -> None:
+    """One pack's table. Every column but the message is as wide as its widest cell and never wraps or cuts
+    (was: at 80 columns, or piped into grep, every id read ``general…``); the message wraps in what is left, and
+    where even that does not fit the table is printed wider than the terminal rather than cut."""
+    from rich.console import Console
+    from rich.table import Table
+
+    rows = []
+    for r in pack.rules:
+        s = r.spec
+        points = f"{s.points:g}{' 致命' if s.fatal else ''}{' (replaced*)' if r.id in replaced else ''}"
+        rows.append((r.id, s.dimension, s.role.value, s.kind.value, points, s.severity, s.message))
+    columns = ("rule", "dimension", "role", "kind", "points", "severity")
+    widths = [max([cell_len(col)] + [cell_len(row[i]) for row in rows]) for i, col in enumerate(columns)]
+    table = Table(title=f"{pack.name} v{pack.version} — scenario {pack.scenario}: {pack.spec.title}")
+    for col, width in zip(columns, widths):
+        table.add_column(col, no_wrap=True, overflow="fold", min_width=width)
+    table.add_column("message", overflow="fold", min_width=MESSAGE_MIN_WIDTH)
+    for row in rows:
+        table.add_row(*row)
+    needed = sum(widths) + MESSAGE_MIN_WIDTH + 3 * len(widths) + 4  # the borders and a space each side of a cell
+    (console if console.width >= needed else Console(width=needed, highlight=False)).print(table)
+    if replaced:
+        console.print("* not charged: politeness.v2 replaces " + ", ".join(f"{k} with {v}" for k, v in
+                                                                        sorted(replaced.items())), markup=False)
