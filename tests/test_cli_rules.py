@@ -154,7 +154,7 @@ def test_rules_list_format_json_gives_the_packs_as_the_api_does(tmp_path):
     rule = next(r for r in mine["rules"] if r["id"] == "mine.identity-verify-missing-in-the-first-turns")
     assert rule == {"id": "mine.identity-verify-missing-in-the-first-turns", "dimension": "compliance",
                     "role": "agent", "kind": "hit", "severity": "minor", "points": -10.0, "cap": None,
-                    "fatal": False, "tag": None, "message": "x"}
+                    "fatal": False, "tag": None, "flag": None, "message": "x"}
     assert mine["warnings"][0].startswith("note rules/mine.yaml:mine.identity-verify-missing-in-the-first-turns: "
                                           "phrase '百分之百，保证明天到' contains '，'")
 
