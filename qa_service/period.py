@@ -1,4 +1,5 @@
-"""Reporting periods: ``2026-10``, ``2026-W43``, ``2026-Q4``, ``2026-10-05``, ``2026``, ``2026-10-01..2026-10-15``."""
+"""Reporting periods: ``2026-10``, ``2026-W43``, ``2026-Q4`` (or ``2026Q4``, as BI exports write it), ``2026-10-05``,
+``2026``, ``2026-10-01..2026-10-15``."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from datetime import date, datetime, time, timedelta, tzinfo
 
 _MONTH = re.compile(r"^(\d{4})-(\d{1,2})$")
 _WEEK = re.compile(r"^(\d{4})-W(\d{1,2})$", re.I)
-_QUARTER = re.compile(r"^(\d{4})-Q(\d{1,2})$", re.I)
+# The hyphen is optional: 2026Q4 / 2026q4 (Chinese BI exports) can be read as nothing else, as Q is in no other format.
+_QUARTER = re.compile(r"^(\d{4})-?Q(\d{1,2})$", re.I)
 _YEAR = re.compile(r"^(\d{4})$")
-FORMATS = "YYYY-MM, YYYY-Www, YYYY-Qn, YYYY-MM-DD, YYYY or FROM..TO (YYYY-MM-DD..YYYY-MM-DD)"
+FORMATS = "YYYY-MM, YYYY-Www, YYYY-Qn (or YYYYQn), YYYY-MM-DD, YYYY or FROM..TO (YYYY-MM-DD..YYYY-MM-DD)"
 
 
 @dataclass(frozen=True)

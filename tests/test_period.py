@@ -17,6 +17,8 @@ from qa_service.period import parse_period
     ("2026-w1", date(2025, 12, 29), date(2026, 1, 4), "2026-W01"),         # week 1 may start in December
     ("2026-Q4", date(2026, 10, 1), date(2026, 12, 31), "2026-Q4"),
     ("2026-Q1", date(2026, 1, 1), date(2026, 3, 31), "2026-Q1"),
+    ("2026Q4", date(2026, 10, 1), date(2026, 12, 31), "2026-Q4"),          # as Chinese BI exports write it
+    ("2026q4", date(2026, 10, 1), date(2026, 12, 31), "2026-Q4"),
     ("2026-10-05", date(2026, 10, 5), date(2026, 10, 5), "2026-10-05"),
     ("2026", date(2026, 1, 1), date(2026, 12, 31), "2026"),
     ("2026-10-01..2026-10-15", date(2026, 10, 1), date(2026, 10, 15), "2026-10-01..2026-10-15"),
@@ -31,6 +33,9 @@ def test_period_parses_every_format(text, start, end, label):
     ("2026-13", "month 13"),
     ("2026-Q5", "quarter 5 is not 1–4"),
     ("2026-Q0", "quarter 0 is not 1–4"),
+    ("2026Q5", "quarter 5 is not 1–4"),
+    ("2026--Q4", "is not a period"),
+    ("2026Q", "is not a period"),
     ("2026-W54", "week 54 is not 1–53 (ISO weeks of 2026)"),
     ("2027-W53", "week 53 is not 1–52 (ISO weeks of 2027)"),
     ("2026-W0", "week 0 is not 1–53"),

@@ -330,7 +330,7 @@ def _row_days(got: dict[str, Any], err: Callable[[str, str], None]) -> tuple[dat
         except ValueError as exc:
             err("period", str(exc) if str(exc).startswith(f"{str(raw).strip()!r}:") else  # 2026-13: month 13 …
                 "is not a period: a month (2026-10, 2026年10月, 2026/10, 202610 or a date cell), 2026-W43, "
-                "2026-Q4, 2026, a day or FROM..TO (2026-10-01..2026-10-15)" + serial_hint(raw))
+                "2026-Q4 (or 2026Q4), 2026, a day or FROM..TO (2026-10-01..2026-10-15)" + serial_hint(raw))
     if "date" not in got and "period" not in got:
         err("date", "is missing (a date, or a period such as 2026-10)")
     if days and period and not period[0] <= days[0] <= period[1]:

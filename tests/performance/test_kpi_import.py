@@ -198,6 +198,13 @@ def test_kpi_period_rows_cover_their_whole_period():
     assert (r.date_from, r.date_to, r.values) == (date(2026, 10, 1), date(2026, 10, 31), {"supervisor_rating": 85.0})
 
 
+def test_kpi_quarter_written_without_a_hyphen_is_read_as_the_quarter():
+    """Was: `2026Q4` (as Chinese BI exports write it) refused as 'is not a period'."""
+    parsed = parse_csv_text("坐席工号,月份,主管评分\na1,2026Q4,70\na2,2026q4,71\na3,2026-Q4,72\n")
+    assert parsed.errors == []
+    assert {(r.date_from, r.date_to) for r in parsed.records} == {(date(2026, 10, 1), date(2026, 12, 31))}
+
+
 def test_kpi_xlsx_json_jsonl_and_mapping(tmp_path):
     wb = Workbook()
     ws = wb.active
