@@ -94,6 +94,19 @@ def same_name(a: str, b: str) -> bool:
     return unicodedata.normalize("NFKC", a).strip().casefold() == unicodedata.normalize("NFKC", b).strip().casefold()
 
 
+def fold_id(value: str) -> str:
+    """An agent id as the one person's everywhere: full-width digits and letters folded to half width (NFKC:
+    ``０００１２６`` is ``000126``, ``ＡＢ０１`` is ``AB01``), as the figures and dates of a KPI file are read. A
+    conversation's ``agent_id``, a KPI row's 坐席工号 and an ``agent_id`` asked for are folded alike, so one person
+    typed in either width is one agent; case and every other character are kept (ids are compared exactly)."""
+    return unicodedata.normalize("NFKC", value)
+
+
+def fold_id_or_none(value: str | None) -> str | None:
+    """:func:`fold_id` for an optional id (a query parameter, a pydantic ``AfterValidator``)."""
+    return None if value is None else fold_id(value)
+
+
 def says_nothing(value: str) -> bool:
     """Whether text is blank in practice: only spaces of any kind (a no-break U+00A0 or ideographic U+3000
     space too) and invisible characters (zero-width U+200B, other format and control characters)."""

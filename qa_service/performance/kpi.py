@@ -16,7 +16,7 @@ import bisect
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
@@ -38,6 +38,8 @@ from qa_service.performance.kpi_cells import (
     number,
     parse_date,
     printable,
+    serial_hint,
+    total_label,
     value_problem,
 )
 from qa_service.performance.kpi_fields import (  # re-exported: the fields' home was here
@@ -51,7 +53,7 @@ from qa_service.performance.kpi_fields import (  # re-exported: the fields' home
     rating_only,
 )
 from qa_service.period import EARLIEST, LATEST, Period, parse_period
-from qa_service.text import name_problem
+from qa_service.text import fold_id, name_problem
 
 
 
@@ -197,13 +199,22 @@ def resolve_columns(headers: Iterable[str], mapping: dict[str, str] | None = Non
     return columns, ignored
 
 
+def id_text(raw: Any) -> str:
+    """An agent id cell as text: full-width characters folded (``０００１２６`` is ``000126``: :func:`fold_id`), a
+    whole number given as a float (``123.0``, a JSON number or a spreadsheet's) without its ``.0``. A number
+    cell formatted with zeros (``000000``) comes padded from the XLSX reader, as Excel shows it."""
+    if isinstance(raw, float) and raw.is_integer():
+        raw = int(raw)
+    return fold_id(str(raw)).strip()
+
+
 def _row_ids(got: dict[str, Any], err: Callable[[str, str], None]) -> tuple[str, str | None]:
     """The row's agent and team ids (text or a number, at most 200 printable characters)."""
     shapeless = {f for f in ("agent_id", "team") if f in got and isinstance(got[f][1], (list, dict, bool))}
     for f in sorted(shapeless):  # a JSON list or object: it was stored as "['x']"
         err(f, "must be text or a number")
         got.pop(f)
-    agent = str(got["agent_id"][1]).strip() if "agent_id" in got else ""
+    agent = id_text(got["agent_id"][1]) if "agent_id" in got else ""
     if not agent and "agent_id" not in shapeless:
         err("agent_id", "is missing")
     elif agent and (len(agent) > 200 or not printable(agent)):
@@ -292,20 +303,6 @@ def _row_values(got: dict[str, Any], factors: dict[str, float], err: Callable[[s
     return values
 
 
-def serial_hint(raw: Any) -> str:
-    """What a 5-digit number in a date column is: Excel's day count for a date (46296 is 2026-10-01), as a
-    column formatted 常规 / General shows it and saves it to CSV."""
-    try:
-        n = float(str(raw).strip())
-    except ValueError:
-        return ""
-    if not (n.is_integer() and 29221 <= n <= 73050):  # 1980-01-01 … 2099-12-31
-        return ""
-    day = date(1899, 12, 30) + timedelta(days=int(n))
-    return (f"; {int(n)} looks like an Excel date serial number ({day.isoformat()}): format the column as a date "
-            "(设置单元格格式 → 日期) and save again")
-
-
 def _row_days(got: dict[str, Any], err: Callable[[str, str], None]) -> tuple[date | None, date | None]:
     """The row's first and last day, from its ``date`` or its ``period``. A row naming both is the day when
     the day falls in the period (a daily export with a 月份 column as well: the day is the more precise);
@@ -371,29 +368,6 @@ def parse_row(line: int, row: dict[str, Any], columns: dict[str, str], factors: 
     if errors:
         return None, errors
     return KpiRecord(agent, start, end, team or None, values, line, sheet), []
-
-
-# What a report's summary row says (spaces and a trailing colon aside): one of these, or a Chinese one ending
-# a longer label (售后三组小计, 本页合计, Excel's 分类汇总 rows 售后四组 汇总 / 售后四组 平均值).
-TOTAL_LABELS = frozenset({"total", "totals", "grandtotal", "subtotal", "sum", "average"})
-TOTAL_ENDINGS = ("合计", "总计", "小计", "汇总", "总和", "平均", "平均值", "均值")
-
-
-def is_total_label(cell: Any) -> bool:
-    """A summary row's label (合计, 总 计：, 一组小计, Total, Average …)."""
-    if not isinstance(cell, str):
-        return False
-    label = re.sub(r"\s+", "", cell).rstrip(":：").lower()
-    return label in TOTAL_LABELS or label.endswith(TOTAL_ENDINGS)
-
-
-def total_label(row: Mapping[str, Any], id_headers: list[str], agent_headers: list[str]) -> str | None:
-    """The label that makes ``row`` a totals row: in its agent or team column, or — its agent column empty —
-    in any column (合计 in 序号 or 姓名, or merged across them)."""
-    cells = [row.get(h) for h in id_headers]
-    if not any(v is not None and str(v).strip() for v in (row.get(h) for h in agent_headers)):
-        cells += list(row.values())
-    return next((str(c).strip() for c in cells if is_total_label(c)), None)
 
 
 def days_label(start: date, end: date) -> str:

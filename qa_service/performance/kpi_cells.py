@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from collections.abc import Mapping
 from typing import Any
 
 from qa_service.ingest.schema import BAD_CHARS
@@ -197,3 +198,40 @@ def value_problem(kind: str, v: float, pct: bool) -> str | None:
     if kind == "score5" and not 1 <= v <= 5:
         return "must be 1–5"
     return None
+
+
+def serial_hint(raw: Any) -> str:
+    """What a 5-digit number in a date column is: Excel's day count for a date (46296 is 2026-10-01), as a
+    column formatted 常规 / General shows it and saves it to CSV."""
+    try:
+        n = float(str(raw).strip())
+    except ValueError:
+        return ""
+    if not (n.is_integer() and 29221 <= n <= 73050):  # 1980-01-01 … 2099-12-31
+        return ""
+    day = date(1899, 12, 30) + timedelta(days=int(n))
+    return (f"; {int(n)} looks like an Excel date serial number ({day.isoformat()}): format the column as a date "
+            "(设置单元格格式 → 日期) and save again")
+
+
+# What a report's summary row says (spaces and a trailing colon aside): one of these, or a Chinese one ending
+# a longer label (售后三组小计, 本页合计, Excel's 分类汇总 rows 售后四组 汇总 / 售后四组 平均值).
+TOTAL_LABELS = frozenset({"total", "totals", "grandtotal", "subtotal", "sum", "average"})
+TOTAL_ENDINGS = ("合计", "总计", "小计", "汇总", "总和", "平均", "平均值", "均值")
+
+
+def is_total_label(cell: Any) -> bool:
+    """A summary row's label (合计, 总 计：, 一组小计, Total, Average …)."""
+    if not isinstance(cell, str):
+        return False
+    label = re.sub(r"\s+", "", cell).rstrip(":：").lower()
+    return label in TOTAL_LABELS or label.endswith(TOTAL_ENDINGS)
+
+
+def total_label(row: Mapping[str, Any], id_headers: list[str], agent_headers: list[str]) -> str | None:
+    """The label that makes ``row`` a totals row: in its agent or team column, or — its agent column empty —
+    in any column (合计 in 序号 or 姓名, or merged across them)."""
+    cells = [row.get(h) for h in id_headers]
+    if not any(v is not None and str(v).strip() for v in (row.get(h) for h in agent_headers)):
+        cells += list(row.values())
+    return next((str(c).strip() for c in cells if is_total_label(c)), None)

@@ -1,6 +1,7 @@
 """KPI workbooks (XLSX) read as Excel shows them: every sheet with an agent column, a merged key cell's value
 (agent, team, date, period) on every row it covers and a merged figure refused on each, a percent-formatted
-cell as the percentage shown, a formula without a saved result named as such.
+cell as the percentage shown, a whole number formatted with zeros (``000000``) as the padded text shown
+(工号 000123), a formula without a saved result named as such.
 
 The workbook is streamed (openpyxl's read-only mode), so memory does not grow with the rows. Read-only mode
 does not expose merged ranges; they are read from the ``<mergeCells>`` element that follows a sheet's rows,
@@ -37,6 +38,29 @@ Merge = tuple[int, int, int, int]  # first row, last row, column (1-based), of t
 def is_percent_format(number_format: str | None) -> bool:
     """A number format that shows a value ×100 with a % sign (``0%``, ``0.0%``); a quoted ``"%"`` does not."""
     return bool(number_format) and "%" in _QUOTED.sub("", str(number_format))
+
+
+_ZEROS = re.compile(r"^0+$")
+
+
+def zero_pad_width(number_format: str | None) -> int | None:
+    """The digits a number format of zeros alone pads to (``000000`` → 6: 123 shows as 000123, how a 工号
+    column keeps its leading zeros); None for any other format."""
+    first = str(number_format or "").split(";")[0].strip()  # the section positive numbers are shown with
+    return len(first) if _ZEROS.match(first) else None
+
+
+def _shown(v: int | float, style: Any, cell: Any, looks: dict[Any, tuple[bool, int | None]]) -> Any:
+    """A number cell as Excel shows it where that differs from the number: a percentage as a
+    :class:`PercentCell`, a whole number under a format of zeros (``000000``) as the padded text."""
+    if style not in looks:  # looked up once per cell style
+        looks[style] = (is_percent_format(cell.number_format), zero_pad_width(cell.number_format))
+    percent, width = looks[style]
+    if percent:
+        return PercentCell(float(v))
+    if width is not None and float(v).is_integer() and v >= 0:
+        return str(int(v)).zfill(width)
+    return v
 
 
 def _column(letters: bytes) -> int:
@@ -103,10 +127,10 @@ def _fill_merges(rows: Iterator[tuple[int, list[Any]]], merges: list[Merge], kin
 
 
 def _sheet_rows(ws: Any, formulas_ws: Any) -> Iterator[tuple[int, list[Any]]]:
-    """(row number, cells): percent-formatted numbers as :class:`PercentCell`, formulas without a saved
-    result as :class:`FormulaWithoutValue`."""
+    """(row number, cells): numbers as Excel shows them (:func:`_shown`: percentages, zero-padded ids),
+    formulas without a saved result as :class:`FormulaWithoutValue`."""
     written = formulas_ws.iter_rows(values_only=True)
-    percent: dict[Any, bool] = {}  # per cell style: is its number format a percentage (looked up once)
+    looks: dict[Any, tuple[bool, int | None]] = {}  # per cell style: (a percentage?, zero-padded to how many digits)
     for n, (cells, source) in enumerate(itertools.zip_longest(ws.iter_rows(), written, fillvalue=()), start=1):
         out = []
         for c, f in itertools.zip_longest(cells, source):
@@ -114,10 +138,7 @@ def _sheet_rows(ws: Any, formulas_ws: Any) -> Iterator[tuple[int, list[Any]]]:
             if v is None and isinstance(f, str) and f.startswith("="):
                 v = FormulaWithoutValue(f)
             elif isinstance(v, (int, float)) and not isinstance(v, bool):
-                style = getattr(c, "_style_id", None)
-                if style not in percent:
-                    percent[style] = is_percent_format(c.number_format)
-                v = PercentCell(float(v)) if percent[style] else v
+                v = _shown(v, getattr(c, "_style_id", None), c, looks)
             out.append(v)
         yield n, out
 

@@ -142,3 +142,34 @@ def test_only_keys_that_may_post_kpis_may_delete_them(tmp_path, db_url, redis_ur
         assert client.delete("/v1/kpis", params=params).status_code == 401
         r = client.delete("/v1/kpis", headers=keys["ingest"], params=params)
         assert (r.status_code, r.json()["deleted"]) == (200, 1)
+
+
+def test_an_id_formatted_000000_or_typed_in_full_width_lands_on_the_agent_excel_shows(client, tmp_path):
+    """Was: 123 in a 000000-formatted cell became agent 123 and ０００１２６ an agent of its own, each ranked
+    beside (and taking the rows of) 000123 and 000126."""
+    from datetime import date
+
+    from openpyxl import Workbook
+
+    assert _csv(client, "坐席工号,日期,班组,接待量\n000123,2026-10-01,售后一组,40\n000126,2026-10-01,售后一组,40\n"
+                ).status_code == 200
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["坐席工号", "日期", "班组", "接待量"])
+    ws.append([123, date(2026, 10, 4), "售后一组", 50])
+    ws.append(["０００１２６", date(2026, 10, 5), "售后一组", 30])
+    ws["A2"].number_format = "000000"
+    wb.save(tmp_path / "k.xlsx")
+    r = client.post("/v1/kpis", content=(tmp_path / "k.xlsx").read_bytes(),
+                    headers={"Content-Type": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"})
+    assert r.status_code == 200, r.text
+    assert (r.json()["inserted"], r.json()["unknown_agents"], r.json()["warnings"]) == (2, [], [])
+    rows = client.get("/v1/kpis", params={"period": "2026-10"}).json()
+    assert sorted((k["agent_id"], k["date_from"]) for k in rows) == [
+        ("000123", "2026-10-01"), ("000123", "2026-10-04"), ("000126", "2026-10-01"), ("000126", "2026-10-05")]
+    # An id asked for in full width is the same agent.
+    assert len(client.get("/v1/kpis", params={"period": "2026-10", "agent_id": "０００１２３"}).json()) == 2
+    [agent] = client.get("/v1/performance", params={"period": "2026-10", "agent_id": "０００１２６"}).json()["agents"]
+    assert (agent["agent_id"], agent["metrics"]["contacts"]) == ("000126", 70)
+    r = client.delete("/v1/kpis", params={"agent_id": "０００１２６", "period": "2026-10-05"})
+    assert (r.json()["agent_id"], r.json()["deleted"]) == ("000126", 1)

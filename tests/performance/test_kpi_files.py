@@ -211,3 +211,39 @@ def test_totals_rows_as_reports_write_them_are_skipped_wherever_their_label_sits
     assert parsed.errors == []
     assert [n.split(": ")[0] for n in parsed.notes] == [f"skipped line {n}" for n in range(3, 8)]
     assert "(售后三组小计)" in parsed.notes[0] and "(合计)" in parsed.notes[4]
+
+
+def test_xlsx_ids_read_as_excel_shows_them_zero_padded_and_full_width_folded(tmp_path):
+    """Was: a 工号 cell holding 123 formatted 000000 (Excel shows 000123) was imported as agent 123, and
+    ０００１２６ typed in full width was an agent of its own: phantoms that took the agents' rows and ranks."""
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["坐席工号", "日期", "接待量"])
+    ws.append([123, date(2026, 10, 1), 40])       # formatted 000000: 000123
+    ws.append([124, date(2026, 10, 1), 41])       # General: as it is
+    ws.append([7, date(2026, 10, 1), 42])         # formatted 00000: 00007
+    ws.append(["０００１２６", date(2026, 10, 1), 43])  # full width: 000126
+    ws.append(["ＡＢ０１", date(2026, 10, 1), 44])    # full-width letters too
+    ws.append([128, date(2026, 10, 1), 45])       # 0.00: not a format of zeros alone, stays a number
+    ws["A2"].number_format = "000000"
+    ws["A4"].number_format = "00000"
+    ws["A7"].number_format = "0.00"
+    ws["C2"].number_format = "000"                # a figure shown 040 is still 40
+    parsed = read_kpi_file(_save(wb, tmp_path))
+    assert parsed.errors == []
+    assert [(r.agent_id, r.values["contacts"]) for r in parsed.records] == [
+        ("000123", 40), ("124", 41), ("00007", 42), ("000126", 43), ("AB01", 44), ("128", 45)]
+
+
+def test_ids_in_text_and_json_are_folded_and_whole_floats_lose_their_point():
+    parsed = parse_csv_text("坐席工号,日期,接待量\n０００１２６,２０２６-１０-０５,５０\n000127,2026-10-05,5\n")
+    assert parsed.errors == []
+    assert [(r.agent_id, r.date_from, r.values["contacts"]) for r in parsed.records] == [
+        ("000126", date(2026, 10, 5), 50), ("000127", date(2026, 10, 5), 5)]
+    from qa_service.performance.kpi import parse_records
+
+    parsed = parse_records([{"agent_id": 123.0, "date": "2026-10-01", "contacts": 1},
+                            {"agent_id": 124, "date": "2026-10-01", "contacts": 1},
+                            {"agent_id": "Ａ1２", "date": "2026-10-01", "contacts": 1},
+                            {"agent_id": 125.5, "date": "2026-10-01", "contacts": 1}])
+    assert [r.agent_id for r in parsed.records] == ["123", "124", "A12", "125.5"]

@@ -10,10 +10,11 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
+from pydantic import AfterValidator
 
 from qa_service.api import presenters
 from qa_service.api.auth import Ingest, PerformanceRead, scope_team
-from qa_service.api.deps import ReadSessionDep, RuntimeDep, SessionDep, SettingsDep, period_param
+from qa_service.api.deps import AgentQuery, ReadSessionDep, RuntimeDep, SessionDep, SettingsDep, period_param
 from qa_service.api.schemas import KpiDeleted, KpiImportRead, KpiRead, KpiRowError
 from qa_service.errors import RulePackError
 from qa_service.performance import kpi_checks, service
@@ -22,6 +23,7 @@ from qa_service.performance.kpi_files import OLE_MAGIC, XLSX_TYPES, ZIP_MAGIC, r
 from qa_service.period import FORMATS
 from qa_service.rules.scheme import scheme_dict
 from qa_service.storage import kpis as kpi_repo
+from qa_service.text import fold_id_or_none
 
 router = APIRouter(tags=["performance"])
 MAX_KPI_RECORDS = 100_000
@@ -146,7 +148,8 @@ def _store_kpis(runtime, records, source: str, replace: bool) -> service.KpiImpo
 @router.delete("/v1/kpis", response_model=KpiDeleted)
 def delete_kpis(
     runtime: RuntimeDep, principal: Ingest,
-    agent_id: Annotated[str | None, Query(description="The agent whose records to delete (required)")] = None,
+    agent_id: Annotated[str | None, AfterValidator(fold_id_or_none),
+                        Query(description="The agent whose records to delete (required)")] = None,
     period: Annotated[str | None, Query(description=f"Records lying wholly inside this period: {FORMATS}")] = None,
     all_: Annotated[bool, Query(alias="all", description="Every record of the agent, whatever its days (instead of period)")] = False,
     team: Annotated[str | None, Query(description="Only records filed under this team")] = None,
@@ -168,7 +171,7 @@ def delete_kpis(
 
 
 @router.get("/v1/kpis", response_model=list[KpiRead])
-def list_kpis(session: SessionDep, period: PeriodQuery, principal: PerformanceRead, agent_id: str | None = None,
+def list_kpis(session: SessionDep, period: PeriodQuery, principal: PerformanceRead, agent_id: AgentQuery = None,
               team: str | None = None) -> list[KpiRead]:
     """The imported KPI records lying inside the period."""
     p = period_param(period)
@@ -179,7 +182,7 @@ def list_kpis(session: SessionDep, period: PeriodQuery, principal: PerformanceRe
 
 @router.get("/v1/performance")
 def performance(session: ReadSessionDep, settings: SettingsDep, period: PeriodQuery, principal: PerformanceRead,
-                agent_id: str | None = None, team: str | None = None, scores: ScoresQuery = "machine"
+                agent_id: AgentQuery = None, team: str | None = None, scores: ScoresQuery = "machine"
                 ) -> dict[str, Any]:
     """Per-agent and per-team records: KPI figures (ratios of sums) next to QA figures with sample sizes."""
     p = period_param(period)
@@ -206,7 +209,7 @@ def list_schemes(runtime: RuntimeDep, _principal: PerformanceRead) -> list[dict[
 def appraisals(
     runtime: RuntimeDep, session: ReadSessionDep, period: PeriodQuery, principal: PerformanceRead,
     scheme: Annotated[str | None, Query(description="Scheme for every agent (default: by team, else the default)")] = None,
-    team: str | None = None, agent_id: str | None = None,
+    team: str | None = None, agent_id: AgentQuery = None,
     format: Annotated[Literal["json", "csv", "xlsx"], Query(description="json, csv or xlsx")] = "json",
     scores: ScoresQuery = "machine",
 ) -> Response:
