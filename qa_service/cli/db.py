@@ -133,11 +133,13 @@ def rescore(
     from qa_service.period import parse_period
     from qa_service.queue.outbox import reconcile
     from qa_service.storage import transcripts as repo
+    from qa_service.text import fold_id_or_none
 
     if (period is None) == (not all_):
         err_console.print("[red]give --period or --all[/red] (which conversations to score again)")
         raise typer.Exit(2)
     rt = runtime_for(data_dir)
+    agent = fold_id_or_none(agent)  # as ids are stored: ０００１２６ is 000126
     flt = repo.TranscriptFilter(agent_id=agent, team=team, source=source)
     scope = "every day" if all_ else period
     if period is not None:

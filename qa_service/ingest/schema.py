@@ -14,11 +14,21 @@ import unicodedata
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from qa_service.config import APISettings
 from qa_service.domain import Channel, Role, Transcript, Utterance
-from qa_service.text import label
+from qa_service.text import fold_id, label
 from qa_service.period import EARLIEST, LATEST  # the years a conversation's time may fall in (UTC)
 
 # C0 controls other than tab/newline/carriage return, DEL, and lone surrogates: never stored.
@@ -150,6 +160,7 @@ class TranscriptHeader(BaseModel):
     scenario: str | None = Field(None, max_length=100)
     started_at: datetime | None = Field(None, description="ISO 8601; without an offset it is taken as UTC")
     metadata: dict[str, Any] = Field(default_factory=dict)
+    _agent_id_as_sent: str | None = PrivateAttr(None)  # when folding changed it (full-width digits)
 
     @field_validator("source", "external_id", "agent_id", "team", "queue", "scenario")
     @classmethod
@@ -161,14 +172,28 @@ class TranscriptHeader(BaseModel):
 
     @field_validator("agent_id", "team")
     @classmethod
-    def _labels(cls, v: str | None) -> str | None:
+    def _labels(cls, v: str | None, info: ValidationInfo) -> str | None:
         """An agent or team is matched with KPI rows and keys' team scope: checked as a key's team is
         (``text.label_problem``: no control, zero-width or bidirectional character, no space at either end).
         ``after-sales `` or ``售后\u200b二组`` was a team no key could be made for, so no supervisor saw the
         conversation. Refused, not cleaned, so the stored content and its idempotency hash stay what the
         client sent. (``source``, ``external_id`` and ``queue`` scope nothing: the client's own key and a
-        label, they keep the looser ``storable_text`` check.)"""
+        label, they keep the looser ``storable_text`` check.) The one exception: an agent id's full-width
+        digits and letters are folded to half width (``text.fold_id``: ``０００１２６`` is ``000126``, as a
+        KPI file's 坐席工号 is read), so one person is one agent whichever width a system typed; the id as
+        sent is kept for the hashes earlier versions stored (:meth:`TranscriptCreate.content_hashes`)."""
+        if v is not None and info.field_name == "agent_id":
+            v = fold_id(v)
         return label(v)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_agent_id_as_sent(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+        model = handler(data)
+        sent = data.get("agent_id") if isinstance(data, dict) else None
+        if isinstance(sent, str) and sent != model.agent_id:
+            model._agent_id_as_sent = sent
+        return model
 
     @field_validator("metadata", mode="before")
     @classmethod
@@ -216,19 +241,30 @@ class TranscriptCreate(TranscriptHeader):
         return self.content_hashes()[0]
 
     def content_hashes(self) -> tuple[str, tuple[str, ...]]:
-        """The hash, and what versions before 2026-11-29 hashed the same content to. The start time counts
-        as an instant (``09:30+08:00`` and ``01:30Z`` alike: the API gives times back in UTC, and a client
-        resending what it read back sent the same conversation); earlier versions hashed the offset as sent,
-        and a conversation stored then and resent now is still the same one."""
+        """The hash, and what earlier versions hashed the same content to. The start time counts as an
+        instant (``09:30+08:00`` and ``01:30Z`` alike: the API gives times back in UTC, and a client resending
+        what it read back sent the same conversation); versions before 2026-11-29 hashed the offset as sent,
+        and an agent id as sent, full width and all (it is folded now: ``text.fold_id``), so a conversation
+        stored then and resent now is still the same one."""
         payload = self.model_dump(mode="json", exclude_none=True)
-        as_sent = _hash(payload)
-        if self.started_at is None:
-            return as_sent, ()
-        utc = self.started_at.astimezone(UTC).isoformat().replace("+00:00", "Z")  # as pydantic writes UTC
-        if payload["started_at"] == utc:
-            return as_sent, ()
-        payload["started_at"] = utc
-        return _hash(payload), (as_sent,)
+        canonical, earlier = _hashes(payload, self.started_at)
+        sent = self._agent_id_as_sent
+        if sent is not None:
+            unfolded, before = _hashes({**payload, "agent_id": sent}, self.started_at)
+            earlier = (*earlier, unfolded, *before)
+        return canonical, earlier
+
+
+def _hashes(payload: dict[str, Any], started_at: datetime | None) -> tuple[str, tuple[str, ...]]:
+    """The hash of ``payload`` with its start time in UTC, and (when the time was sent with another offset) the
+    hash with the offset as sent."""
+    as_sent = _hash(payload)
+    if started_at is None:
+        return as_sent, ()
+    utc = started_at.astimezone(UTC).isoformat().replace("+00:00", "Z")  # as pydantic writes UTC
+    if payload["started_at"] == utc:
+        return as_sent, ()
+    return _hash({**payload, "started_at": utc}), (as_sent,)
 
 
 def _hash(payload: dict[str, Any]) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy import update
 
 from qa_service.ingest.schema import TranscriptCreate
-from qa_service.storage.tables import Transcript
+from qa_service.storage.tables import Agent, Transcript
 from tests.conftest import transcript
 
 
@@ -69,3 +69,33 @@ def test_a_conversation_stored_before_redaction_learned_a_format_is_still_the_sa
     changed = transcript("old-format", utterances=[{"role": "customer", "text": said + "！"},
                                                    {"role": "agent", "text": "好的，稍后联系您"}])
     assert client.post("/v1/transcripts", json=changed).status_code == 409  # other content is still a conflict
+
+
+def test_an_agent_id_in_full_width_is_the_agent_in_half_width_and_a_conversation_stored_before_still_matches(
+        client, sessions):
+    """Was: ０００１２６ was stored as sent, an agent of its own beside 000126 (whose KPI rows are folded the same
+    way). Now it is folded at ingest; one stored before, with the id as sent, is still the same conversation."""
+    wide = transcript("fw-1", agent_id="０００１２６", started_at="2026-10-01T01:30:00Z")
+    first = client.post("/v1/transcripts", json=wide)
+    assert first.status_code == 202, first.text
+    assert client.get(f"/v1/transcripts/{first.json()['id']}").json()["agent_id"] == "000126"
+    for asked in ("000126", "０００１２６"):
+        assert [t["id"] for t in client.get("/v1/transcripts", params={"agent_id": asked}).json()["items"]] == \
+            [first.json()["id"]]
+    narrow = client.post("/v1/transcripts", json={**wide, "agent_id": "000126"})
+    assert narrow.status_code == 200 and narrow.json()["duplicate"] is True  # one person, one conversation
+
+    old = transcript("fw-2", agent_id="ＡＢ０１", started_at="2026-10-01T01:30:00Z")
+    tid = client.post("/v1/transcripts", json=old).json()["id"]
+    canonical, (unfolded,) = TranscriptCreate.model_validate(old).content_hashes()
+    assert canonical != unfolded
+    with sessions() as s, s.begin():  # as versions before 2026-11-29 stored it: the id and its hash as sent
+        s.add(Agent(id="ＡＢ０１"))
+        s.flush()
+        s.execute(update(Transcript).where(Transcript.id == tid).values(content_hash=unfolded, agent_id="ＡＢ０１"))
+    again = client.post("/v1/transcripts/batch", json={"transcripts": [old]})
+    assert again.json()["items"][0]["status"] == "duplicate", again.text
+    live = client.post("/v1/live/conversations", json={"source": "live", "external_id": "fw-3", "agent_id": "ＡＢ０１"})
+    assert live.status_code in (200, 201), live.text
+    board = client.get("/v1/live/conversations").json()
+    assert [c["agent_id"] for c in board if c["external_id"] == "fw-3"] == ["AB01"]  # live conversations too

@@ -24,6 +24,7 @@ from pydantic import AfterValidator
 from qa_service.api import presenters
 from qa_service.api.auth import Appellant, QARead, ReviewWrite, actor, check_team, scope_team
 from qa_service.api.deps import (
+    AgentQuery,
     OFFSET_MAX, Instant, ReadSessionDep, RowId, RuntimeDep, SessionDep, SettingsDep, period_param, typed,
 )
 from qa_service.api.ids import Id
@@ -70,7 +71,7 @@ def list_reviews(
     principal: QARead,
     status_: Annotated[Literal["open", "queued", "in_review", "done", "all"], Query(alias="status")] = "open",
     team: str | None = None,
-    agent_id: str | None = None,
+    agent_id: AgentQuery = None,
     rule: Annotated[str | None, Query(description="Reports with a finding of this rule id")] = None,
     reason: Annotated[str | None, Query(description="Queued for this reason (a flag reason, sample, manual)")] = None,
     severity: Annotated[Severity | None, Query(description="At least this severity")] = None,
@@ -273,7 +274,7 @@ def create_appeal(review_id: RowId, body: AppealRequest, runtime: RuntimeDep, pr
 @router.get("/v1/appeals", response_model=AppealPage)
 def list_appeals(session: SessionDep, principal: QARead,
                  status_: Annotated[Literal["open", "accepted", "rejected"] | None, Query(alias="status")] = None,
-                 team: str | None = None, agent_id: str | None = None,
+                 team: str | None = None, agent_id: AgentQuery = None,
                  limit: Annotated[int, Query(ge=1, le=500)] = 100,
                  offset: Annotated[int, Query(ge=0, le=OFFSET_MAX)] = 0) -> AppealPage:
     """Appeals, oldest first (`status=open` for the lead's inbox)."""

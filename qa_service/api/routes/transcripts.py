@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 
 from qa_service.api import presenters
 from qa_service.api.auth import Ingest, QARead, check_team, scope_team
-from qa_service.api.deps import OFFSET_MAX, Instant, RowId, RuntimeDep, SessionDep, SettingsDep, flag_reason
+from qa_service.api.deps import OFFSET_MAX, AgentQuery, Instant, RowId, RuntimeDep, SessionDep, SettingsDep, flag_reason
 from qa_service.api.ids import Id
 from qa_service.api.schemas import (
     BatchCreate,
@@ -106,7 +106,7 @@ def list_transcripts(
     runtime: RuntimeDep,
     settings: SettingsDep,
     principal: QARead,
-    agent_id: str | None = None,
+    agent_id: AgentQuery = None,
     team: str | None = None,
     source: str | None = None,
     external_id: Annotated[str | None, Query(description=(

@@ -12,6 +12,7 @@ from qa_service.api.ids import Id
 from qa_service.api.schemas.transcripts import FindingRead
 from qa_service.period import FORMATS
 from qa_service.ingest.schema import storable_text
+from qa_service.text import fold_id_or_none
 from qa_service.text import comment_or_none, written
 
 Actor = Annotated[str | None, Field(
@@ -27,6 +28,8 @@ Said = Annotated[str, AfterValidator(storable_text), AfterValidator(written)]
 Comment = Annotated[str | None, Field(max_length=2000), AfterValidator(storable_text), AfterValidator(comment_or_none)]
 # A filter naming a team, agent or reason: a label, as a key's team is.
 Label = Annotated[str | None, Field(min_length=1, max_length=200), AfterValidator(label_value)]
+AgentLabel = Annotated[str | None, Field(min_length=1, max_length=200), AfterValidator(fold_id_or_none),
+                      AfterValidator(label_value)]  # an agent id: folded to half width, as ids are stored
 
 
 class ReviewSummary(BaseModel):
@@ -143,7 +146,7 @@ class AssignRequest(BaseModel):
                                                                              "open ones matching the filters")
     limit: int = Field(100, ge=1, le=5000, description="How many unassigned reviews to deal out (no review_ids)")
     team: Label = None
-    agent_id: Label = None
+    agent_id: AgentLabel = None
     reason: Label = None
     by: Actor = None
 
