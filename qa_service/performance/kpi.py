@@ -3,7 +3,8 @@
 A record is one agent's figures for one day (``date``) or one period (``period``, e.g. a month a
 BI tool exports as a whole). Counts are stored as counts, never as rates, so that any period's
 ratio is a ratio of sums: FCR = Σ fcr_resolved / Σ contacts, not a mean of daily FCRs. Rates in a
-file (满意度 95%, 一次解决率) are turned into counts with their denominator on the same row.
+file (满意度 95%, 一次解决率) are turned into counts with their denominator on the same row: the nearest whole
+count, .5 up (a rate is shown rounded), and the import says which rates no whole count shows.
 
 Files (read in ``kpi_files``): CSV or tab-separated text (UTF-8, UTF-8 with BOM, GB18030 or UTF-16),
 XLSX (every sheet with an agent column, ``kpi_xlsx``), JSON (a list, or ``{"records": [...]}``) and JSONL.
@@ -38,9 +39,13 @@ from qa_service.performance.kpi_cells import (
     number,
     parse_date,
     printable,
+    rate_count,
+    rate_note,
     serial_hint,
+    shows_rate,
     total_label,
     value_problem,
+    written_decimals,
 )
 from qa_service.performance.kpi_fields import (  # re-exported: the fields' home was here
     ALIASES,
@@ -108,6 +113,7 @@ class KpiParse:
     ignored_columns: list[str]
     notes: list[str] = field(default_factory=list)  # how the file was read: sheets skipped, a title row, TSV
     sheets: list[str] = field(default_factory=list)  # the XLSX sheets read, in the workbook's order
+    inexact_rates: list[tuple[str, str]] = field(default_factory=list)  # (where, what): rates no count shows
 
     def in_order(self, errors: Iterable[RowError]) -> list[RowError]:
         """Row errors in the file's order: by sheet (as in the workbook), then line."""
@@ -259,11 +265,12 @@ def column_factors(columns: dict[str, str]) -> dict[str, float]:
     return factors
 
 
-def _row_values(got: dict[str, Any], factors: dict[str, float], err: Callable[[str, str], None]
-                ) -> dict[str, float | int]:
-    """The row's KPI values in stored units (rates turned into counts); problems go to ``err``."""
+def _row_values(got: dict[str, Any], factors: dict[str, float], err: Callable[[str, str], None],
+                inexact: list[str] | None = None) -> dict[str, float | int]:
+    """The row's KPI values in stored units (rates turned into counts); problems go to ``err``, and each rate
+    that no whole count of its denominator shows at the precision written to ``inexact`` (50% of 13)."""
     values: dict[str, float | int] = {}
-    rates: dict[str, float] = {}
+    rates: dict[str, tuple[float, float, str, Any]] = {}  # share, the written unit as a share, header, cell
     for f, (header, raw) in got.items():
         if f in KEY_FIELDS:
             continue
@@ -280,11 +287,12 @@ def _row_values(got: dict[str, Any], factors: dict[str, float], err: Callable[[s
             # formatted as a percentage holds the share Excel shows as a percentage (0.955 shown 95.5%).
             share = raw.share if isinstance(raw, PercentCell) else v * factors[header] if header in factors \
                 else v / 100 if pct or v > 1 else v
+            unit = 1.0 if isinstance(raw, PercentCell) else factors.get(header, 0.01 if pct or v > 1 else 1.0)
             if not 0 <= share <= 1:
                 err(f, "must be 0–100 (the column's header says %)" if header in factors
                     else "must be a share 0–1 or a percentage 0–100%")
             else:
-                rates[f] = share
+                rates[f] = (share, unit, header, raw)
             continue
         kind = KPI_FIELDS[f][0]
         problem = value_problem(kind, v, pct)
@@ -292,14 +300,20 @@ def _row_values(got: dict[str, Any], factors: dict[str, float], err: Callable[[s
             err(f, problem)
         else:
             values[f] = int(v) if kind == "int" else v * factors.get(header, 1.0)
-    for rate, share in rates.items():
+    for rate, (share, unit, header, raw) in rates.items():
         count, denominator = RATE_FIELDS[rate]
         if count in values:
             continue  # the count itself is given: it wins over the rounded rate
         if denominator not in values:
             err(rate, f"a rate needs {denominator} on the same row to be summed correctly over a period")
-        else:
-            values[count] = round(share * values[denominator])
+            continue
+        whole, n = values[denominator], rate_count(share, values[denominator])
+        values[count] = n
+        decimals = written_decimals(raw)
+        if inexact is not None and whole and decimals is not None \
+                and not shows_rate(n, whole, share, 0.5 * 10 ** -decimals * unit):
+            of = got[denominator][0] if denominator in got else denominator
+            inexact.append(f"{header} {str(raw).strip()} of {of} {whole:g} → {n} ({n / whole:.1%})")
     return values
 
 
@@ -337,8 +351,9 @@ def _row_days(got: dict[str, Any], err: Callable[[str, str], None]) -> tuple[dat
 
 
 def parse_row(line: int, row: dict[str, Any], columns: dict[str, str], factors: dict[str, float],
-              sheet: str | None = None) -> tuple[KpiRecord | None, list[RowError]]:
-    """Validate one row; a row with any error is rejected whole (its errors say why)."""
+              sheet: str | None = None, inexact: list[str] | None = None) -> tuple[KpiRecord | None, list[RowError]]:
+    """Validate one row; a row with any error is rejected whole (its errors say why). ``inexact`` collects
+    the row's rates that no whole count shows (``_row_values``)."""
     errors: list[RowError] = []
     got: dict[str, Any] = {}
     for header, f in columns.items():
@@ -362,7 +377,7 @@ def parse_row(line: int, row: dict[str, Any], columns: dict[str, str], factors: 
     agent, team = _row_ids(got, err)
     start, end = _row_days(got, err)
 
-    values = _row_values(got, factors, err)
+    values = _row_values(got, factors, err, inexact)
     for f, problem in row_problems(values):
         err(f, problem)
     if errors:
@@ -405,13 +420,15 @@ class Accepted:
 
 def parse_rows(rows: Iterable[tuple[int, dict[str, Any]]], headers: list[str],
                mapping: dict[str, str] | None = None, *, label: str = "line", sheet: str | None = None,
-               accepted: Accepted | None = None) -> KpiParse:
+               accepted: Accepted | None = None, summary: bool = True) -> KpiParse:
     """Validate rows (line number, {header: cell}). Rows of one agent may not share a day: the same days
     twice is a duplicate, a month next to its days an overlap (either would count twice); both are row
     errors on the later line, naming the earlier one as ``{label} N``. A row of ratings alone overlaps freely
     (ratings are averaged, not summed), but is still a duplicate of a row over the same days. ``accepted``
     carries the rows accepted from the sheets read before (a workbook's sheets are one file), the rows of
-    ratings alone too: the same agent and days on two sheets is a duplicate whichever sheet comes first."""
+    ratings alone too: the same agent and days on two sheets is a duplicate whichever sheet comes first.
+    ``summary``: end the notes with the one line on rates no whole count shows (``rate_note``); a workbook's
+    reader says it once for all its sheets instead."""
     columns, ignored = resolve_columns(headers, mapping)
     factors = column_factors(columns)
     records, errors = [], []
@@ -420,6 +437,7 @@ def parse_rows(rows: Iterable[tuple[int, dict[str, Any]]], headers: list[str],
     id_headers = [h for h, f in columns.items() if f in ("agent_id", "team")]
     agent_headers = [h for h, f in columns.items() if f == "agent_id"]
     notes: list[str] = []
+    inexact: list[tuple[str, str]] = []
     for line, row in rows:
         if not any(v is not None and str(v).strip() for v in row.values()):
             continue  # blank line
@@ -427,7 +445,7 @@ def parse_rows(rows: Iterable[tuple[int, dict[str, Any]]], headers: list[str],
         if total is not None:  # Excel's 合计 / 平均 row under the agents: a sum of them, not an agent
             notes.append(f"skipped {where(line, sheet, label)}: a totals row ({total}), not an agent")
             continue
-        record, errs = parse_row(line, row, columns, factors, sheet)
+        record, errs = parse_row(line, row, columns, factors, sheet, row_rates := [])
         clash = _overlap(spans[record.agent_id], record.date_from, record.date_to) if record else None
         clash = exact.get(record.key, clash) if record else None
         if clash is not None and clash[:2] != (record.date_from, record.date_to) and rating_only(record.values):
@@ -447,7 +465,9 @@ def parse_rows(rows: Iterable[tuple[int, dict[str, Any]]], headers: list[str],
             if not rating_only(record.values):  # spans stay disjoint: rating-only rows never clash but as duplicates
                 bisect.insort(spans[record.agent_id], (record.date_from, record.date_to, at), key=lambda s: s[0])
             records.append(record)
-    return KpiParse(records, errors, columns, ignored, notes)
+            inexact += [(at, what) for what in row_rates]
+    return KpiParse(records, errors, columns, ignored, notes + (rate_note(inexact) if summary else []),
+                    inexact_rates=inexact)
 
 
 def parse_records(items: list[Any], mapping: dict[str, str] | None = None, *, first_line: int = 1,

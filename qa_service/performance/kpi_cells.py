@@ -1,7 +1,9 @@
-"""One KPI cell at a time: numbers, dates, the unit in a column's header, and why a value cannot be stored."""
+"""One KPI cell at a time: numbers, dates, the unit in a column's header, why a value cannot be stored, the
+count a rate stands for, and the labels of a totals row."""
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -58,9 +60,10 @@ class PercentCell:
     """An XLSX number cell formatted as a percentage (``0.0%``): Excel stores 0.955 and shows 95.5%."""
 
     share: float
+    decimals: int | None = None  # the decimals its format shows the percentage with (0.0% → 1); None: unknown
 
     def __str__(self) -> str:
-        return f"{self.share * 100:g}%"
+        return f"{self.share * 100:.{self.decimals}f}%" if self.decimals is not None else f"{self.share * 100:g}%"
 
 
 @dataclass(frozen=True)
@@ -235,3 +238,40 @@ def total_label(row: Mapping[str, Any], id_headers: list[str], agent_headers: li
     if not any(v is not None and str(v).strip() for v in (row.get(h) for h in agent_headers)):
         cells += list(row.values())
     return next((str(c).strip() for c in cells if is_total_label(c)), None)
+
+
+def rate_count(share: float, denominator: int | float) -> int:
+    """The whole count a rate stands for on its row: the nearest, .5 up (50% of 13 is 7, 95% of 19 is 18).
+    A rate is shown rounded (17 of 19 is 89.5%, shown 89% or 90%), so the count it came from is the nearest
+    one; half up, as a reader rounds (Python's ``round`` goes to the even one: 6.5 → 6). The margin absorbs
+    binary fractions (0.065 × 100 is 6.500000000000001 or 6.499999999999999)."""
+    return math.floor(share * denominator + 0.5 + 1e-9)
+
+
+def written_decimals(raw: Any) -> int | None:
+    """How many decimals a number was written with (``95%`` 0, ``88.5%`` 1, ``0.955`` 3; a percent cell's share
+    as its format shows it: ``0%`` 2, as a share), None for one in exponent notation."""
+    if isinstance(raw, PercentCell) and raw.decimals is not None:
+        return raw.decimals + 2
+    text = repr(raw.share) if isinstance(raw, PercentCell) else repr(raw) if isinstance(raw, float) else str(raw)
+    text = text.strip().rstrip("%％").strip().replace(",", "").replace("，", "")
+    if "e" in text.lower():
+        return None
+    return len(text.partition(".")[2]) if "." in text else 0
+
+
+def shows_rate(count: int, denominator: int | float, share: float, tolerance: float) -> bool:
+    """Whether ``count`` of ``denominator`` shows as ``share`` at the precision written (``tolerance``: half a
+    unit of its last decimal, as a share): 17 of 19 shows as 89%, nothing of 13 shows as 50%."""
+    return denominator > 0 and abs(count / denominator - share) <= tolerance * (1 + 1e-9) + 1e-12
+
+
+def rate_note(inexact: list[tuple[str, str]]) -> list[str]:
+    """One note for every rate of an import that no whole count shows (``where``, what): none, or one line."""
+    if not inexact:
+        return []
+    shown = "; ".join(f"{at}: {what}" for at, what in inexact[:3]) + \
+        (f"; and {len(inexact) - 3} more" if len(inexact) > 3 else "")
+    return [f"{len(inexact)} rate(s) match no whole count at the precision written ({shown}): a rate is turned "
+            "back into a count per row, the nearest whole count (.5 up), so these rows' figures differ a little from "
+            "the file's rates; check them, or give the counts (满意数, 一次解决数) to store them exactly"]

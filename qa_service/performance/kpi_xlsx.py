@@ -26,7 +26,7 @@ from qa_service.performance.kpi import (
     resolve_columns,
     title_note,
 )
-from qa_service.performance.kpi_cells import FormulaWithoutValue, MergedFigure, PercentCell
+from qa_service.performance.kpi_cells import FormulaWithoutValue, MergedFigure, PercentCell, rate_note
 
 _MERGE = re.compile(rb'<(?:\w+:)?mergeCell\b[^>]*?\bref="([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?"')
 _MERGES_START = re.compile(rb"<(?:\w+:)?mergeCells\b")
@@ -40,6 +40,12 @@ def is_percent_format(number_format: str | None) -> bool:
     return bool(number_format) and "%" in _QUOTED.sub("", str(number_format))
 
 
+def percent_decimals(number_format: str | None) -> int:
+    """The decimals a percentage format shows (``0%`` 0, ``0.00%`` 2)."""
+    m = re.search(r"\.([0#?]+)", _QUOTED.sub("", str(number_format or "")).split(";")[0])
+    return len(m[1]) if m else 0
+
+
 _ZEROS = re.compile(r"^0+$")
 
 
@@ -50,14 +56,15 @@ def zero_pad_width(number_format: str | None) -> int | None:
     return len(first) if _ZEROS.match(first) else None
 
 
-def _shown(v: int | float, style: Any, cell: Any, looks: dict[Any, tuple[bool, int | None]]) -> Any:
+def _shown(v: int | float, style: Any, cell: Any, looks: dict[Any, tuple[int | None, int | None]]) -> Any:
     """A number cell as Excel shows it where that differs from the number: a percentage as a
     :class:`PercentCell`, a whole number under a format of zeros (``000000``) as the padded text."""
     if style not in looks:  # looked up once per cell style
-        looks[style] = (is_percent_format(cell.number_format), zero_pad_width(cell.number_format))
-    percent, width = looks[style]
-    if percent:
-        return PercentCell(float(v))
+        fmt = cell.number_format
+        looks[style] = (percent_decimals(fmt) if is_percent_format(fmt) else None, zero_pad_width(fmt))
+    decimals, width = looks[style]
+    if decimals is not None:
+        return PercentCell(float(v), decimals)
     if width is not None and float(v).is_integer() and v >= 0:
         return str(int(v)).zfill(width)
     return v
@@ -130,7 +137,7 @@ def _sheet_rows(ws: Any, formulas_ws: Any) -> Iterator[tuple[int, list[Any]]]:
     """(row number, cells): numbers as Excel shows them (:func:`_shown`: percentages, zero-padded ids),
     formulas without a saved result as :class:`FormulaWithoutValue`."""
     written = formulas_ws.iter_rows(values_only=True)
-    looks: dict[Any, tuple[bool, int | None]] = {}  # per cell style: (a percentage?, zero-padded to how many digits)
+    looks: dict[Any, tuple[int | None, int | None]] = {}  # per cell style: (percentage decimals, zero-pad width)
     for n, (cells, source) in enumerate(itertools.zip_longest(ws.iter_rows(), written, fillvalue=()), start=1):
         out = []
         for c, f in itertools.zip_longest(cells, source):
@@ -179,6 +186,7 @@ def read_xlsx(source: Path | IO[bytes], mapping: dict[str, str] | None, *, sheet
             result.columns.update(got.columns)
             result.ignored_columns += [c for c in got.ignored_columns if c not in result.ignored_columns]
             result.notes += got.notes
+            result.inexact_rates += got.inexact_rates
             result.sheets.append(name)
     finally:
         wb.close()
@@ -187,6 +195,7 @@ def read_xlsx(source: Path | IO[bytes], mapping: dict[str, str] | None, *, sheet
         raise KpiFileError(f"no sheet has an agent column (agent_id / 坐席工号) in its first {HEADER_SEARCH} rows "
                            f"(sheets: {', '.join(map(repr, names))})")
     result.notes[:0] = [f"skipped sheet {name!r}: no agent column" for name in skipped]
+    result.notes += rate_note(result.inexact_rates)  # once for the workbook
     return result
 
 
@@ -207,7 +216,7 @@ def _read_sheet(ws: Any, formulas_ws: Any, mapping: dict[str, str] | None, label
     body = itertools.islice(filled, index + 1, None)
     try:
         parsed = parse_rows(((n, dict(zip(headers, cells))) for n, cells in body), headers, mapping,
-                            sheet=label, accepted=accepted)
+                            sheet=label, accepted=accepted, summary=False)
     except KpiFileError as exc:
         raise KpiFileError(f"sheet {ws.title!r}: {exc}") from None
     if index:

@@ -173,3 +173,19 @@ def test_an_id_formatted_000000_or_typed_in_full_width_lands_on_the_agent_excel_
     assert (agent["agent_id"], agent["metrics"]["contacts"]) == ("000126", 70)
     r = client.delete("/v1/kpis", params={"agent_id": "０００１２６", "period": "2026-10-05"})
     assert (r.json()["agent_id"], r.json()["deleted"]) == ("000126", 1)
+
+
+def test_a_rate_is_stored_as_the_nearest_whole_count_half_up_and_the_answer_says_which_rates_no_count_shows(client):
+    """Was: 50% of 13 responses stored as 6 (round half to even: that day read 46.2%), without a word."""
+    r = _csv(client, "坐席工号,日期,班组,评价数,满意度\nh1,2026-10-04,t-h,13,50%\nh1,2026-10-05,t-h,19,95%\n"
+                     "h1,2026-10-06,t-h,18,90%\n")
+    assert r.status_code == 200, r.text
+    assert [n for n in r.json()["notes"] if "rate(s)" in n] == [
+        "2 rate(s) match no whole count at the precision written (line 2: 满意度 50% of 评价数 13 → 7 (53.8%); "
+        "line 4: 满意度 90% of 评价数 18 → 16 (88.9%)): a rate is turned back into a count per row, the nearest "
+        "whole count (.5 up), so these rows' figures differ a little from the file's rates; check them, or give "
+        "the counts (满意数, 一次解决数) to store them exactly"]
+    stored = {k["date_from"]: k["values"]["csat_satisfied"] for k in client.get("/v1/kpis", params={"period": "2026-10"}).json()}
+    assert stored == {"2026-10-04": 7, "2026-10-05": 18, "2026-10-06": 16}
+    [agent] = client.get("/v1/performance", params={"period": "2026-10"}).json()["agents"]
+    assert agent["metrics"]["csat"] == pytest.approx(41 / 50)

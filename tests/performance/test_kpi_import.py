@@ -255,3 +255,42 @@ def test_kpi_mapping_to_unknown_field_is_refused(tmp_path):
     mapping.write_text("Staff: agent\n", encoding="utf-8")
     with pytest.raises(KpiFileError, match="unknown target field"):
         load_mapping(mapping)
+
+
+def test_kpi_a_rate_becomes_the_nearest_whole_count_half_up_and_one_note_names_rates_no_count_shows():
+    """Was: round() per row, half to even (50% of 13 → 6, 85% of 10 → 8), and nothing said that 50% of 13
+    responses is no whole count at all."""
+    text = ("坐席工号,日期,评价数,满意度,接待量,一次解决率\n"
+            "a,2026-10-01,13,50%,10,85%\n"      # 6.5 → 7 (half up), 8.5 → 9; neither shows as written
+            "a,2026-10-02,19,95%,10,80%\n"      # 18.05 → 18 (94.7% shows as 95%); 8 exactly
+            "a,2026-10-03,19,89%,,\n"           # 16.91 → 17 (89.47% shows as 89%)
+            "a,2026-10-04,18,90%,,\n"           # 16.2 → 16 (88.9%): no whole count of 18 shows 90%
+            "a,2026-10-05,200,88.5%,,\n"        # 177 exactly, at one decimal
+            "a,2026-10-06,13,0.5,,\n")          # a share written to one decimal: 7 of 13 (0.54) shows as 0.5
+    parsed = parse_csv_text(text)
+    assert parsed.errors == []
+    assert [(r.values["csat_satisfied"], r.values.get("fcr_resolved")) for r in parsed.records] == [
+        (7, 9), (18, 8), (17, None), (16, None), (177, None), (7, None)]
+    [note] = parsed.notes
+    assert note.startswith("3 rate(s) match no whole count at the precision written (line 2: 满意度 50% of 评价数 13 → 7 "
+                           "(53.8%); line 2: 一次解决率 85% of 接待量 10 → 9 (90.0%); line 5: 满意度 90% of 评价数 18 → 16 "
+                           "(88.9%)): a rate is turned back into a count per row, the nearest whole count (.5 up)")
+
+
+def test_kpi_xlsx_percent_cells_round_half_up_with_one_note_for_the_workbook(tmp_path):
+    wb = Workbook()
+    for title, agent in (("一组", "x1"), ("二组", "x2")):
+        ws = wb.active if agent == "x1" else wb.create_sheet()
+        ws.title = title
+        ws.append(["坐席工号", "日期", "评价数", "满意度"])
+        ws.append([agent, date(2026, 10, 4), 13, 0.5])
+        ws.append([agent, date(2026, 10, 5), 19, 17 / 19])  # the exact share a BI tool computed: 17
+        ws["D2"].number_format = ws["D3"].number_format = "0%"
+    wb.save(tmp_path / "k.xlsx")
+    parsed = read_kpi_file(tmp_path / "k.xlsx")
+    assert [(r.agent_id, r.values["csat_satisfied"]) for r in parsed.records] == [("x1", 7), ("x1", 17), ("x2", 7), ("x2", 17)]
+    assert [n for n in parsed.notes if "rate(s)" in n] == [
+        "2 rate(s) match no whole count at the precision written (sheet '一组' line 2: 满意度 50% of 评价数 13 → 7 "
+        "(53.8%); sheet '二组' line 2: 满意度 50% of 评价数 13 → 7 (53.8%)): a rate is turned back into a count per "
+        "row, the nearest whole count (.5 up), so these rows' figures differ a little from the file's rates; check "
+        "them, or give the counts (满意数, 一次解决数) to store them exactly"]
