@@ -80,3 +80,26 @@ def test_a_teamless_row_in_a_workbook_of_several_sheets_is_named_by_sheet_and_ro
     result = runner.invoke(app, ["import-kpis", str(tmp_path / "k.xlsx"), "--data-dir", str(tmp_path / "data")])
     assert result.exit_code == 0, result.output
     assert "sheet '二组' line 2: team: row has no team; the agent's other rows say jd-after-sales" in _flat(result.output)
+
+
+def test_a_row_exported_twice_is_skipped_with_a_note_a_different_one_for_the_same_day_still_refused(tmp_path):
+    """Was: an exact duplicate line (a BI export repeating a row) made the whole import exit 1 ("duplicate of
+    line 2"), identical as it was. A GBK file with CRLF line ends, as the probe's kpi_oct.csv."""
+    data = str(tmp_path / "data")
+    rows = ["坐席工号,姓名,班组,日期,接待量,评价数,满意度",
+            "000123,阿卜杜·热合曼,售后一组,2026-10-01,45,19,95%",
+            "000124,王芳,售后一组,2026-10-01,50,10,90%",
+            "000123,阿卜杜·热合曼,售后一组,2026-10-01,45,19,95%",
+            ",,,,,,", ""]
+    kpis = tmp_path / "kpi_oct.csv"
+    kpis.write_bytes("\r\n".join(rows).encode("gbk"))
+    result = runner.invoke(app, ["import-kpis", str(kpis), "--data-dir", data])
+    assert result.exit_code == 0, result.output
+    out = _flat(result.output)
+    assert "skipped line 4: the same as line 2 in every column (a row exported twice)" in out
+    assert "2 new, 0 replaced, 0 rejected" in out
+    changed = tmp_path / "changed.csv"
+    changed.write_bytes("\r\n".join([*rows[:3], "000123,阿卜杜·热合曼,售后一组,2026-10-01,46,19,95%"]).encode("gbk"))
+    result = runner.invoke(app, ["import-kpis", str(changed), "--data-dir", data])
+    assert result.exit_code == 1  # the same agent and day with other figures: which is right? still refused
+    assert "line 4: date: duplicate of line 2 for agent 000123 (2026-10-01)" in _flat(result.output)

@@ -416,6 +416,12 @@ class Accepted:
 
     spans: Spans = field(default_factory=lambda: defaultdict(list))
     exact: dict[tuple[str, date, date], tuple[date, date, str]] = field(default_factory=dict)
+    cells: dict[tuple[str, date, date], dict[str, Any]] = field(default_factory=dict)  # by key: the row as written
+
+
+def _written(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A row's non-blank cells (text without its edge spaces), to tell a row repeated exactly."""
+    return {h: v.strip() if isinstance(v, str) else v for h, v in row.items() if v is not None and str(v).strip()}
 
 
 def parse_rows(rows: Iterable[tuple[int, dict[str, Any]]], headers: list[str],
@@ -423,7 +429,8 @@ def parse_rows(rows: Iterable[tuple[int, dict[str, Any]]], headers: list[str],
                accepted: Accepted | None = None, summary: bool = True) -> KpiParse:
     """Validate rows (line number, {header: cell}). Rows of one agent may not share a day: the same days
     twice is a duplicate, a month next to its days an overlap (either would count twice); both are row
-    errors on the later line, naming the earlier one as ``{label} N``. A row of ratings alone overlaps freely
+    errors on the later line, naming the earlier one as ``{label} N`` — but a row the same as the earlier one
+    in every column (exported twice) is skipped with a note: it says nothing the first did not. A row of ratings alone overlaps freely
     (ratings are averaged, not summed), but is still a duplicate of a row over the same days. ``accepted``
     carries the rows accepted from the sheets read before (a workbook's sheets are one file), the rows of
     ratings alone too: the same agent and days on two sheets is a duplicate whichever sheet comes first.
@@ -452,6 +459,10 @@ def parse_rows(rows: Iterable[tuple[int, dict[str, Any]]], headers: list[str],
             clash = None
         if record is not None and clash is not None:
             days = days_label(record.date_from, record.date_to)
+            if clash[:2] == (record.date_from, record.date_to) and accepted.cells.get(record.key) == _written(row):
+                notes.append(f"skipped {where(line, sheet, label)}: the same as {clash[2]} in every column (a row "
+                             "exported twice)")
+                continue
             if clash[:2] == (record.date_from, record.date_to):
                 problem = f"duplicate of {clash[2]} for agent {record.agent_id} ({days}); one row per agent and day"
             else:
@@ -461,7 +472,7 @@ def parse_rows(rows: Iterable[tuple[int, dict[str, Any]]], headers: list[str],
         errors.extend(errs)
         if record is not None:
             at = where(line, sheet, label)
-            exact[record.key] = (record.date_from, record.date_to, at)
+            exact[record.key], accepted.cells[record.key] = (record.date_from, record.date_to, at), _written(row)
             if not rating_only(record.values):  # spans stay disjoint: rating-only rows never clash but as duplicates
                 bisect.insort(spans[record.agent_id], (record.date_from, record.date_to, at), key=lambda s: s[0])
             records.append(record)

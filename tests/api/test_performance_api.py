@@ -80,10 +80,11 @@ def test_kpis_json_errors_name_the_record_s_index_in_loc_and_its_position_in_lin
     [err] = r.json()["detail"]
     assert err["loc"] == ["body", "records", 0, "contacts"] and "negative" in err["msg"]
     day = {"agent_id": "k9", "date": "2026-10-07", "contacts": 3}
-    r = client.post("/v1/kpis", json={"records": [day, {**day, "contacts": -1}, day]})
+    r = client.post("/v1/kpis", json={"records": [day, {**day, "contacts": -1}, {**day, "contacts": 4}, day]})
     assert r.status_code == 200 and r.json()["inserted"] == 1
     assert [(e["line"], e["field"]) for e in r.json()["errors"]] == [(2, "contacts"), (3, "date")]
     assert "duplicate of record 1 for agent k9" in r.json()["errors"][1]["problem"]
+    assert "skipped record 4: the same as record 1 in every column (a row exported twice)" in r.json()["notes"]
     csv_body = "agent_id,date,contacts\nk8,2026-10-07,-1\n".encode()
     for ctype in ("text/csv", "text/plain"):  # CSV keeps its line numbers (header = 1)
         r = client.post("/v1/kpis", content=csv_body, headers={"Content-Type": ctype})

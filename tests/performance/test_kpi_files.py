@@ -247,3 +247,21 @@ def test_ids_in_text_and_json_are_folded_and_whole_floats_lose_their_point():
                             {"agent_id": "Ａ1２", "date": "2026-10-01", "contacts": 1},
                             {"agent_id": 125.5, "date": "2026-10-01", "contacts": 1}])
     assert [r.agent_id for r in parsed.records] == ["123", "124", "A12", "125.5"]
+
+
+def test_xlsx_a_row_repeated_exactly_is_skipped_on_its_sheet_but_not_across_sheets_with_other_columns(tmp_path):
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "接待"
+    ws.append(["坐席工号", "日期", "接待量"])
+    ws.append(["d1", date(2026, 10, 1), 40])
+    ws.append(["d1", date(2026, 10, 1), 40])
+    ws.append(["d1", date(2026, 10, 1), 41])
+    rated = wb.create_sheet("评分")
+    rated.append(["坐席工号", "日期", "主管评分"])
+    rated.append(["d1", date(2026, 10, 1), 90])
+    parsed = read_kpi_file(_save(wb, tmp_path))
+    assert [(r.sheet, r.line) for r in parsed.records] == [("接待", 2)]
+    assert "skipped sheet '接待' line 3: the same as sheet '接待' line 2 in every column (a row exported twice)" \
+        in parsed.notes
+    assert [(e.sheet, e.line) for e in parsed.errors] == [("接待", 4), ("评分", 2)]
