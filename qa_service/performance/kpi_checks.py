@@ -4,18 +4,19 @@ An import stores a row for an agent id or team nobody has named before (a new hi
 legitimate), but says so: a typo'd id (``jd-after-sale-01``) would otherwise sit in every appraisal
 unnoticed, and a misspelt team counts in no real team's figures. A row without a team for an agent whose
 other rows name one is said too: a row naming no team counts under the agent's team for its period
-(docs/performance.md), which is the team these rows say only when one of them lies in that period. A wrong
-row is then deleted with
+(docs/performance.md), which is the team these rows say only when one of them lies in that period. So is a
+row crossing a month boundary (2026-10-25..2026-11-05): a row counts only in the periods that contain it
+whole, so in no month. A wrong row is then deleted with
 ``qa delete-kpis`` / ``DELETE /v1/kpis``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from qa_service.performance.kpi import where
+from qa_service.performance.kpi import days_label, where
 from qa_service.storage import kpis as kpi_repo
 
 if TYPE_CHECKING:
@@ -55,7 +56,51 @@ def import_notes(*, session: Session, records: list[KpiRecord], rows: list[dict[
             f"team(s) nobody has named yet (no conversation, agent or KPI row): {_listed(out.unknown_teams)}; "
             "stored — check the spelling: a row counts only under its team's exact name")
     out.warnings += _teamless(session, records, rows)
+    out.warnings += _across_months(records, rows)
     return out
+
+
+def _whole_periods(start: date, end: date) -> list[str]:
+    """The ISO week, quarter and year that contain ``start``..``end`` whole (those it lies in)."""
+    (wy, ww, _), (ey, ew, _) = start.isocalendar(), end.isocalendar()
+    out = [f"{wy}-W{ww:02d}"] if (wy, ww) == (ey, ew) else []
+    if start.year == end.year:
+        q = (start.month - 1) // 3 + 1
+        out += [f"{start.year}-Q{q}"] if q == (end.month - 1) // 3 + 1 else []
+        out.append(str(start.year))
+    return out
+
+
+def _quarter_or_year(start: date, end: date) -> bool:
+    """Whether ``start``..``end`` is exactly a calendar quarter or year (2026-Q4, 2026)."""
+    if start.day != 1 or (end + timedelta(days=1)).day != 1 or start.year != end.year:
+        return False
+    return (start.month, end.month) == (1, 12) or (start.month % 3 == 1 and end.month == start.month + 2)
+
+
+def _across_months(records: list[KpiRecord], rows: list[dict[str, Any]]) -> list[str]:
+    """One warning naming the rows that cross a month boundary (2026-10-25..2026-11-05, a week over a month's
+    end): a row counts only in the periods that contain it whole, so in no month. A whole quarter or year (a
+    quarterly rating) is meant as one and not warned about."""
+    at = {rec.key: where(rec.line, rec.sheet) for rec in records}
+    crossing = []
+    for r in rows:
+        start, end = r["date_from"], r["date_to"]
+        if (start.year, start.month) == (end.year, end.month):
+            continue
+        if _quarter_or_year(start, end):
+            continue
+        periods = _whole_periods(start, end)
+        shown = ", ".join(periods) if periods else "no week, quarter or year"
+        crossing.append(f"{at.get((r['agent_id'], start, end), 'line ?')} ({days_label(start, end)}, agent "
+                        f"{r['agent_id']}: in {shown})")
+    if not crossing:
+        return []
+    listed = "; ".join(crossing[:SHOWN]) + (f"; and {len(crossing) - SHOWN} more" if len(crossing) > SHOWN else "")
+    return [f"{len(crossing)} row(s) cross a month boundary: {listed}. A row counts only in the periods "
+            "that contain it whole (a week, quarter, year or FROM..TO range containing all its days), so these count "
+            "in no month's performance records or appraisals (kpi_rows_outside counts them there); split each into "
+            "one row per month, or per day, to count in each month"]
 
 
 def _teamless(session: Session, records: list[KpiRecord], rows: list[dict[str, Any]]) -> list[str]:

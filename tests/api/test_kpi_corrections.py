@@ -189,3 +189,32 @@ def test_a_rate_is_stored_as_the_nearest_whole_count_half_up_and_the_answer_says
     assert stored == {"2026-10-04": 7, "2026-10-05": 18, "2026-10-06": 16}
     [agent] = client.get("/v1/performance", params={"period": "2026-10"}).json()["agents"]
     assert agent["metrics"]["csat"] == pytest.approx(41 / 50)
+
+
+def test_a_row_crossing_a_month_boundary_is_stored_with_a_warning_that_it_counts_in_no_month(client):
+    """Was: 000203,2026-10-25..2026-11-05 stored without a word, then counted in neither month (its appraisal
+    said 主观评分: 无数据). The probe's ratings.csv, plus a week over a month's end."""
+    text = ("坐席工号,月份,主管评分,同事评分\n"
+            "000123,2026年10月,92,88\n"
+            "000124,2026-10,85,\n"
+            "000201,202610,78,90\n"
+            "000202,2026Q4,70,70\n"                      # a whole quarter: meant as one, no warning
+            "000203,2026-10-25..2026-11-05,60,60\n"
+            "000204,2026-W44,80,\n"                      # 2026-10-26..2026-11-01
+            "000205,2026-12-30..2027-01-05,80,\n")      # over a year's end and a week's: in no week, quarter or year
+    r = _csv(client, text)
+    assert r.status_code == 200 and r.json()["inserted"] == 7, r.text
+    [warning] = [w for w in r.json()["warnings"] if "month boundary" in w]
+    assert warning == (
+        "3 row(s) cross a month boundary: line 6 (2026-10-25..2026-11-05, agent 000203: in 2026-Q4, 2026); "
+        "line 7 (2026-10-26..2026-11-01, agent 000204: in 2026-W44, 2026-Q4, 2026); line 8 (2026-12-30..2027-01-05, "
+        "agent 000205: in no week, quarter or year). A row counts only in the periods that contain it whole (a week, "
+        "quarter, year or FROM..TO range containing all its days), so these count in no month's performance records "
+        "or appraisals (kpi_rows_outside counts them there); split each into one row per month, or per day, to "
+        "count in each month")
+    ids = {a["agent_id"] for a in client.get("/v1/performance", params={"period": "2026-10"}).json()["agents"]}
+    assert "000203" not in ids and {"000123", "000124", "000201"} <= ids  # as the warning says
+    quarter = client.get("/v1/performance", params={"period": "2026Q4"}).json()["agents"]
+    assert {a["agent_id"] for a in quarter} >= {"000202", "000203", "000204"}
+    again = _csv(client, text)  # a re-import changes nothing, and says the same
+    assert any("3 row(s) cross a month boundary" in w for w in again.json()["warnings"])
