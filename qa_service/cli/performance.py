@@ -47,12 +47,17 @@ def import_kpis(
     if api:
         stored, refused = _post(api, api_key, file, parsed, replace)
     else:
+        from qa_service.performance.audit import cli_actor, record_import
         from qa_service.performance.service import import_kpis as store_kpis
 
         rt = runtime_for(data_dir)
-        with rt.session() as s:
+        with rt.session() as s:  # the rows and their audit event together
             result = store_kpis(session=s, records=parsed.records, source=file.name, known=rt.known_ids,
                                 replace=replace)
+            record_import(session=s, actor=cli_actor(), file=file.name, records=parsed.records,
+                          inserted=result.inserted, replaced=result.replaced, unchanged=result.unchanged,
+                          refused=result.errors, replace=replace,
+                          rejected=len({(e.sheet, e.line) for e in [*parsed.errors, *result.errors]}))
         stored = {"inserted": result.inserted, "replaced": result.replaced, "updated_fields": result.updated_fields,
                   "cleared_fields": result.cleared_fields, "unchanged": result.unchanged,
                   "warnings": result.notes.warnings}
@@ -131,6 +136,7 @@ def delete_kpis(
     Exit 0: deleted (or nothing matched in the period); 1: not confirmed; 2: no --period or --all, a bad
     period, or an agent with no KPI row at all (mistyped?).
     """
+    from qa_service.performance.audit import cli_actor
     from qa_service.performance.kpi_checks import agent_has_kpis
     from qa_service.performance.kpi_checks import delete_kpis as delete
     from qa_service.period import parse_period
@@ -160,7 +166,7 @@ def delete_kpis(
     if not yes and not typer.confirm(f"delete them? (the agent's figures and appraisals {scope} change)"):
         raise typer.Exit(1)
     with rt.session() as s:
-        out = delete(session=s, agent_id=agent, period=p, team=team)
+        out = delete(session=s, agent_id=agent, period=p, team=team, actor=cli_actor())
     console.print(f"deleted {out.deleted} KPI row(s) of agent {agent} {scope}", markup=False, highlight=False)
 
 
@@ -185,6 +191,7 @@ def export_appraisals(
 ) -> None:
     """Appraisals for a period: every metric's value, attainment, points, total, grade and rank in team."""
     from qa_service.errors import Invalid, RulePackError
+    from qa_service.performance.audit import cli_actor, record_export
     from qa_service.performance.service import export_appraisals as export
     from qa_service.performance.service import unknown_team
     from qa_service.period import parse_period
@@ -225,11 +232,15 @@ def export_appraisals(
         output = Path(out.filename)  # appraisal-<period>[-<team>].xlsx, as the API names it
     if output is None:
         sys.stdout.write(data if isinstance(data, str) else data.decode())
-        return
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
-    except OSError as exc:
-        err_console.print(f"[red]cannot write --output:[/red] {escape(str(exc))}")
-        raise typer.Exit(2)
-    err_console.print(f"{out.rows} agent(s), period {p.label} ({p.start}..{p.end}) → {output}")
+    else:
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
+        except OSError as exc:
+            err_console.print(f"[red]cannot write --output:[/red] {escape(str(exc))}")
+            raise typer.Exit(2)
+        err_console.print(f"{out.rows} agent(s), period {p.label} ({p.start}..{p.end}) → {output}")
+    unrecorded = record_export(runtime=rt, actor=cli_actor(), period=p, team=team, fmt=format.value, rows=out.rows,
+                               scheme=scheme, scores=scores)
+    if unrecorded:  # the file is written and stands; the trail lacks it
+        err_console.print(f"[yellow]warning:[/yellow] the export is not recorded in the audit trail: {escape(unrecorded)}")

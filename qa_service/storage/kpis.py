@@ -259,6 +259,16 @@ def count_matching(*, session: Session, agent_id: str, start: date | None = None
                                     end=end, team=team))
 
 
+def list_matching(*, session: Session, agent_id: str, start: date | None = None, end: date | None = None,
+                  team: str | None = None, fields: Sequence[str] = (), limit: int = 1000) -> list[dict[str, Any]]:
+    """One agent's records (see ``_matching``), oldest first, as ``{date_from, date_to, team, source, <field>…}``
+    with the figures they carry; at most ``limit``."""
+    query = _matching(select(AgentKpi), agent_id=agent_id, start=start, end=end, team=team)
+    rows = session.scalars(query.order_by(AgentKpi.date_from, AgentKpi.date_to).limit(limit))
+    return [{"date_from": r.date_from.isoformat(), "date_to": r.date_to.isoformat(), "team": r.team_id,
+             "source": r.source, **{f: getattr(r, f) for f in fields if getattr(r, f) is not None}} for r in rows]
+
+
 def delete_matching(*, session: Session, agent_id: str, start: date | None = None, end: date | None = None,
                     team: str | None = None) -> int:
     """Delete one agent's records (see ``_matching``); the number deleted."""

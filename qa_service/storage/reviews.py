@@ -45,8 +45,15 @@ def add_audit_event(session: Session, *, actor: str, action: str, review: Review
 
 
 def audit_trail(*, session: Session, review_id: int | None = None, transcript_id: int | None = None,
-                team: str | None = None, limit: int = 500) -> list[AuditEvent]:
+                team: str | None = None, limit: int = 500, entity: str | None = None,
+                action: str | None = None) -> list[AuditEvent]:
+    """Audit events, oldest first: of a review or transcript, of ``team``'s transcripts (events of no
+    transcript, KPI imports and appraisal exports, are then left out), of an ``entity`` or ``action``."""
     query = select(AuditEvent).order_by(AuditEvent.id).limit(limit)
+    if entity is not None:
+        query = query.where(AuditEvent.entity == entity)
+    if action is not None:
+        query = query.where(AuditEvent.action == action)
     if team is not None:
         query = query.join(Transcript, Transcript.id == AuditEvent.transcript_id).where(Transcript.team_id == team)
     if review_id is not None:

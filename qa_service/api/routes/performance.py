@@ -13,11 +13,11 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator
 
 from qa_service.api import presenters
-from qa_service.api.auth import Ingest, PerformanceRead, scope_team
+from qa_service.api.auth import Ingest, PerformanceRead, Principal, scope_team
 from qa_service.api.deps import AgentQuery, ReadSessionDep, RuntimeDep, SessionDep, SettingsDep, period_param
 from qa_service.api.schemas import KpiDeleted, KpiImportRead, KpiRead, KpiRowError
 from qa_service.errors import RulePackError
-from qa_service.performance import kpi_checks, service
+from qa_service.performance import audit, kpi_checks, service
 from qa_service.performance.kpi import KPI_FIELDS, KpiFileError, mapping_problem, parse_records
 from qa_service.performance.kpi_files import OLE_MAGIC, XLSX_TYPES, ZIP_MAGIC, read_kpi_bytes
 from qa_service.period import FORMATS
@@ -60,7 +60,7 @@ def _invalid(loc: list, msg: str) -> RequestValidationError:
     }}},
     tags=["performance"],
 )
-async def import_kpis(request: Request, runtime: RuntimeDep, _principal: Ingest, replace: Annotated[bool, Query(
+async def import_kpis(request: Request, runtime: RuntimeDep, principal: Ingest, replace: Annotated[bool, Query(
         description="Replace records already stored whole (fields a row lacks are cleared) instead of setting only "
                     "the fields it carries")] = False,
         sheet: Annotated[str | None, Query(description="XLSX body: import only this sheet")] = None) -> KpiImportRead:
@@ -120,7 +120,7 @@ async def import_kpis(request: Request, runtime: RuntimeDep, _principal: Ingest,
             parsed = parse_records(data["records"], mapping, label="record")  # line: position, first = 1
     except KpiFileError as exc:
         raise _invalid(["body"], str(exc)) from None
-    result = await run_in_threadpool(_store_kpis, runtime, parsed.records, source or "api", replace)
+    result = await run_in_threadpool(_store_kpis, runtime, parsed, source or "api", replace, _actor(principal))
     errors = parsed.in_order([*parsed.errors, *result.errors])
     if errors and not (result.inserted or result.replaced):
         raise RequestValidationError([
@@ -139,10 +139,21 @@ async def import_kpis(request: Request, runtime: RuntimeDep, _principal: Ingest,
                          unknown_teams=result.notes.unknown_teams, warnings=result.notes.warnings)
 
 
-def _store_kpis(runtime, records, source: str, replace: bool) -> service.KpiImport:
+def _actor(principal: Principal) -> audit.Actor:
+    """Who the audit trail names: the key (its name and id), or ``anonymous`` with access control off."""
+    return audit.Actor(principal.name or "anonymous", principal.key_id)
+
+
+def _store_kpis(runtime, parsed, source: str, replace: bool, actor: audit.Actor) -> service.KpiImport:
+    """Store the rows and write the import to the audit trail, in one transaction."""
     with runtime.session() as session:
-        return service.import_kpis(session=session, records=records, source=source, known=runtime.known_ids,
-                                   replace=replace)
+        result = service.import_kpis(session=session, records=parsed.records, source=source,
+                                     known=runtime.known_ids, replace=replace)
+        audit.record_import(session=session, actor=actor, file=source, records=parsed.records,
+                            inserted=result.inserted, replaced=result.replaced, unchanged=result.unchanged,
+                            refused=result.errors, replace=replace,
+                            rejected=len({(e.sheet, e.line) for e in [*parsed.errors, *result.errors]}))
+        return result
 
 
 @router.delete("/v1/kpis", response_model=KpiDeleted)
@@ -165,7 +176,8 @@ def delete_kpis(
     p = period_param(period) if period is not None else None
     team = scope_team(principal, team)
     with runtime.session() as session:
-        out = kpi_checks.delete_kpis(session=session, agent_id=agent_id, period=p, team=team, dry_run=dry_run)
+        out = kpi_checks.delete_kpis(session=session, agent_id=agent_id, period=p, team=team, dry_run=dry_run,
+                                     actor=_actor(principal))
     return KpiDeleted(agent_id=agent_id, period=p.label if p else None, team=team, matched=out.matched,
                       deleted=out.deleted, dry_run=dry_run)
 
@@ -220,8 +232,11 @@ def appraisals(
     except RulePackError as exc:
         return Response(json.dumps({"detail": f"appraisal schemes are invalid: {exc}"}, ensure_ascii=False),
                         status_code=500, media_type="application/json")
+    team = scope_team(principal, team)
     out = service.export_appraisals(session=session, settings=runtime.settings, schemes=schemes, period=p,
-                                    fmt=format, scheme=scheme, team=scope_team(principal, team), agent_id=agent_id,
+                                    fmt=format, scheme=scheme, team=team, agent_id=agent_id,
                                     final=scores == "final")
+    audit.record_export(runtime=runtime, actor=_actor(principal), period=p, team=team, fmt=format, rows=out.rows,
+                        scheme=scheme, scores=scores, agent_id=agent_id, read=session)  # a failure is logged, no 500
     headers = {"Content-Disposition": content_disposition(out.filename)} if format != "json" else None
     return Response(out.content, media_type=out.media_type, headers=headers)

@@ -242,14 +242,25 @@ def review_audit(review_id: RowId, session: SessionDep, principal: QARead) -> li
     return [presenters.audit_read(e) for e in repo.audit_trail(session=session, review_id=review_id)]
 
 
+AuditEntity = Literal["review", "finding", "manual_finding", "appeal", "plan", "kpis", "appraisals"]
+
+
 @router.get("/v1/audit", response_model=list[AuditRead])
 def audit(session: SessionDep, principal: QARead,
           transcript_id: Annotated[Id | None, Query()] = None,
-          limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> list[AuditRead]:
-    """The audit trail (of one transcript when asked), oldest first."""
+          limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+          entity: Annotated[AuditEntity | None, Query(
+              description="Only events of this kind: review, finding, manual_finding, appeal, plan (sampling), "
+                          "kpis (KPI imports and deletions), appraisals (appraisal exports)")] = None,
+          action: Annotated[str | None, Query(
+              description="Only this action (completed, finding_confirmed, kpis_imported, kpis_deleted, "
+                          "appraisals_exported …)", max_length=50)] = None) -> list[AuditRead]:
+    """The audit trail (of one transcript when asked, of one kind or action), oldest first. A team-scoped key
+    sees its team's transcripts' events only (KPI and appraisal events belong to no transcript)."""
     if transcript_id is not None:
         check_team(principal, transcript_repo.team_of(session=session, transcript_id=transcript_id)[1])
-    events = repo.audit_trail(session=session, transcript_id=transcript_id, limit=limit, team=principal.team)
+    events = repo.audit_trail(session=session, transcript_id=transcript_id, limit=limit, team=principal.team,
+                              entity=entity, action=action)
     return [presenters.audit_read(e) for e in events]
 
 
