@@ -171,11 +171,14 @@ class Runtime:
         than this process's, is a :class:`ConfigError` saying what to do: a process never re-derives
         everyone's figures under its own settings (only ``qa db upgrade`` does)."""
         current = self.schema_problem(named=True)  # a refusal names the database: a mistyped QA_DB__URL shows
+        if current is not None and not starting and current_revision(self.engine) is not None:
+            # this command never upgrades an existing schema, whatever QA_DB__AUTO_MIGRATE says (was, with it
+            # off: "QA_DB__AUTO_MIGRATE is off: run qa db upgrade", as if turning it on would help)
+            start = ("only qa serve, worker, demo and import upgrade it at start: " if self.settings.db.auto_migrate
+                     else "")
+            raise ConfigError(f"{current}; {start}take a backup, then run `qa db upgrade` first")
         if current is not None and not self.settings.db.auto_migrate:
             raise ConfigError(f"{current}; QA_DB__AUTO_MIGRATE is off: run `qa db upgrade` first")
-        if current is not None and not starting and current_revision(self.engine) is not None:
-            raise ConfigError(f"{current}; only qa serve, worker, demo and import upgrade it at start: take a "
-                              "backup, then run `qa db upgrade` first")
         if current is not None:
             done = upgrade(self.engine)
             # An existing schema upgraded is worth a line wherever logging is quieted (demo) or unset (import);

@@ -104,4 +104,5 @@ def test_rescore_needs_a_period_or_all_and_a_period_it_can_read(client, settings
     result = _invoke(["rescore", "--period", "2026-13"], env)
     assert result.exit_code == 2 and "--period" in result.output
     result = _invoke(["rescore", "--all"], env)  # nothing stored: says so, changes nothing
-    assert result.exit_code == 0 and "0 scored transcript(s) to score again" in " ".join(result.output.split())
+    out = " ".join(result.output.split())
+    assert result.exit_code == 0 and "all periods: 0 scored transcript(s) to score again" in out, out  # was "every day:"

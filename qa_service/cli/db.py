@@ -33,7 +33,7 @@ def db_upgrade(
         raise typer.Exit(2) from None
     at = done.after
     # Was: "database at 0013: <url>" whether it applied two migrations or none.
-    console.print(f"{done.describe()}: {masked_url(settings.database_url)}", markup=False, soft_wrap=True)
+    console.print(done.describe(masked_url(settings.database_url)), markup=False, soft_wrap=True)
     if revision == "base" or (revision[:1].isalnum() and revision not in ("head", "heads") and at is not None
                               and not at.startswith(revision)):  # upgrade only moves forward
         err_console.print(f"the database stays at {at}: qa db upgrade does not go back to {revision!r}", markup=False)
@@ -141,7 +141,7 @@ def rescore(
     rt = runtime_for(data_dir)
     agent = fold_id_or_none(agent)  # as ids are stored: ０００１２６ is 000126
     flt = repo.TranscriptFilter(agent_id=agent, team=team, source=source)
-    scope = "every day" if all_ else period
+    scope = "all periods" if all_ else period
     if period is not None:
         try:
             p = parse_period(period)

@@ -156,17 +156,30 @@ class Upgraded:
     after: str | None
     applied: tuple[tuple[str, str], ...]
 
-    def describe(self, most: int = 4) -> str:
-        """One line: ``upgraded 0011 → 0013 (0012 live alerts keep …, 0013 live transcripts)``, ``created the
-        schema at 0013 (…)`` or ``already at 0013: nothing to do``."""
+    def headline(self) -> str:
+        """``upgraded 0011 → 0013 (2 migrations)``, ``created the schema at 0013 (13 migrations)`` or ``already at
+        0013: nothing to do``."""
         if not self.applied:
             return f"already at {self.after or 'none (empty)'}: nothing to do"
-        names = [f"{rev} {title}" for rev, title in self.applied]
-        if len(names) > most:
-            names = [f"{len(names)} migrations: {names[0]} … {names[-1]}"]
+        n = f"{len(self.applied)} migration{'s' if len(self.applied) > 1 else ''}"
         if self.before is None:
-            return f"created the schema at {self.after} ({', '.join(names)})"
-        return f"upgraded {self.before} → {self.after} ({', '.join(names)})"
+            return f"created the schema at {self.after} ({n})"
+        return f"upgraded {self.before} → {self.after} ({n})"
+
+    def describe(self, where: str | None = None) -> str:
+        """The :meth:`headline` (then ``: where``) and, for an upgrade, each migration applied on a line of its own,
+        its title whole (``  0012 live alerts keep the words a rule matched``). Was one line, the first and last
+        titles cut at 60 characters and the ones between left out."""
+        head = self.headline() + (f": {where}" if where else "")
+        if self.before is None:  # a new database's schema: routine, its 14 titles would be noise
+            return head
+        return "\n".join([head, *(f"  {rev} {title}" for rev, title in self.applied)])
+
+
+def _title(doc: str | None) -> str:
+    """A migration's title: its docstring's first paragraph up to the first colon, on one line."""
+    first = " ".join((doc or "").strip().split("\n\n")[0].split())
+    return first.split(": ")[0].rstrip(":").strip()
 
 
 def upgrade(engine: Engine, revision: str = "head") -> Upgraded:
@@ -185,5 +198,5 @@ def upgrade(engine: Engine, revision: str = "head") -> Upgraded:
     if after != before and after is not None:
         script = ScriptDirectory.from_config(cfg)
         for rev in script.iterate_revisions(after, before or "base"):
-            applied.append((rev.revision, (rev.doc or "").split(":")[0].strip().splitlines()[0][:60]))
+            applied.append((rev.revision, _title(rev.doc)))
     return Upgraded(before, after, tuple(reversed(applied)))

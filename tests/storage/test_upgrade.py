@@ -108,11 +108,24 @@ def test_only_the_commands_that_start_work_upgrade_an_older_schema(tmp_path, cap
     assert current_revision(engine) == head
     said = [r for r in caplog.records if r.name == "qa_service.runtime"]
     assert len(said) == 1 and said[0].levelname == "WARNING"
-    assert f"upgraded 0011 → {head} (0012 live alerts keep the words a rule matched" in said[0].getMessage()
+    message = said[0].getMessage()
+    assert f"upgraded 0011 → {head} (" in message and "\n  0012 live alerts keep the words a rule matched\n" in message
     caplog.clear()
     Runtime(_settings(tmp_path)).migrate()  # nothing to do: nothing said
     assert not [r for r in caplog.records if r.name == "qa_service.runtime"]
     assert _qa(tmp_path, "keys", "list").returncode == 0  # at this release's schema, any command runs
+
+
+def test_a_command_that_never_upgrades_does_not_point_at_auto_migrate(tmp_path):
+    """With QA_DB__AUTO_MIGRATE=false, ``qa keys list`` on a schema behind said "QA_DB__AUTO_MIGRATE is off: run
+    qa db upgrade first", as if turning it on would help; it does not (an upgrade probe, 2026-11-29)."""
+    engine = create_db_engine(_settings(tmp_path))
+    upgrade(engine, "0011")
+    out = _qa(tmp_path, "keys", "list", QA_DB__AUTO_MIGRATE="false")
+    said = " ".join(out.stderr.split())
+    assert out.returncode == 2 and "take a backup, then run `qa db upgrade` first" in said, said
+    assert "AUTO_MIGRATE" not in said and "upgrade it at start" not in said, said
+    assert current_revision(engine) == "0011"
 
 
 def test_a_new_database_is_created_by_any_command_that_needs_one(tmp_path):
@@ -124,14 +137,19 @@ def test_a_new_database_is_created_by_any_command_that_needs_one(tmp_path):
 
 
 def test_db_upgrade_says_which_migrations_it_applied(tmp_path):
-    """Was: ``database at 0013: <url>`` whether it applied two migrations or none."""
+    """Was: ``database at 0013: <url>`` whether it applied two migrations or none; then one line, ``(5 migrations:
+    0010 live alerts by transcript … 0014 live alerts keep the closing note apart from the acknowle``, the titles
+    cut at 60 characters and the migrations between left out (an upgrade probe, 2026-11-29)."""
     engine = create_db_engine(_settings(tmp_path))
-    upgrade(engine, "0011")
+    upgrade(engine, "0009")
     head, _ = known_revisions(engine)
     out = _qa(tmp_path, "db", "upgrade")
     assert out.returncode == 0, out.stdout + out.stderr
-    assert (f"upgraded 0011 → {head} (0012 live alerts keep the words a rule matched, 0013 live transcripts"
-            in out.stdout), out.stdout
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith(f"upgraded 0009 → {head} ({int(head) - 9} migrations): sqlite:///"), out.stdout
+    assert lines[1:6] == ["  0010 live alerts by transcript", "  0011 qa_facts read by index",
+                          "  0012 live alerts keep the words a rule matched", "  0013 live transcripts",
+                          "  0014 live alerts keep the closing note apart from the acknowledgement's"], out.stdout
     again = _qa(tmp_path, "db", "upgrade")
     assert again.returncode == 0 and f"already at {head}: nothing to do" in again.stdout, again.stdout
 
