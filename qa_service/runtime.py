@@ -230,6 +230,19 @@ class Runtime:
                 self.session() as session:
             return facts.sync(session, self.derivation, rederive=rederive)
 
+    def derive_missing_facts(self, *, batch: int = 2000) -> int:
+        """Facts and rollups of scored transcripts that have none (``facts.missing``: reports a worker of a release
+        before revision 0008 stored after the upgrade), a transaction per ``batch``; returns how many. ``qa db
+        upgrade`` runs it every time, not only when it first derives the facts."""
+        done, last = 0, 0
+        while True:
+            with self.session() as session:
+                ids = facts.missing(session=session, after=last, limit=batch)
+                if not ids:
+                    return done
+                done += facts.derive_missing(session=session, transcript_ids=ids, derive=self.derivation)
+            last = ids[-1]
+
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A session that commits on success and rolls back on error."""

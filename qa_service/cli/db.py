@@ -17,7 +17,8 @@ def db_upgrade(
     revision: Annotated[str, typer.Option(help="Target revision")] = "head",
 ) -> None:
     """Apply Alembic migrations to the configured database; at this release's newest revision, derive the
-    facts and rollups if they never were or were made under other settings (time zone, first-response target)."""
+    facts and rollups if they never were or were made under other settings (time zone, first-response target),
+    and those of any scored transcript that has none (stored by a worker of an older release)."""
     from qa_service.runtime import Runtime
     from qa_service.storage.db import upgrade
 
@@ -43,6 +44,13 @@ def db_upgrade(
         derived = rt.sync_facts()
         if derived is not None:
             console.print(f"qa_facts derived for {derived} scored transcripts ({rt.derivation.version})")
+        # every time, not only the first: a worker of a release before the facts (0008) left running after an
+        # upgrade stores reports without them, and every figure left those conversations out without a word
+        repaired = rt.derive_missing_facts()
+        if repaired:
+            console.print(f"qa_facts derived for {repaired} scored transcript(s) that had none (their reports were "
+                          "stored without them, by a worker of a release before revision 0008?); every figure "
+                          "counts them now", markup=False, soft_wrap=True)
     rt.close()
 
 

@@ -22,14 +22,14 @@ from datetime import datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, delete, select, text, update
+from sqlalchemy import Connection, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from qa_service.errors import ConfigError
 from qa_service.storage.fact_tables import FACT_DIMENSIONS, FindingCount, Meta, QaDaily, QaFact
 from qa_service.storage import rollups, sqlite_writer
 from qa_service.storage.bulk import Prepared, prepare, upsert_rows
-from qa_service.storage.tables import ManualFinding, Report, Review, Transcript, Verdict
+from qa_service.storage.tables import Finding, ManualFinding, Report, Review, Transcript, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -227,15 +227,69 @@ def rebuild(session: Session, derive: Derivation, *, batch: int = 5000) -> int:
     return n
 
 
-def rescope_reviews(conn: Connection) -> None:
-    """Reviews, verdicts and manual findings take their transcript's day and team (and pass mark) again."""
+def rescope_reviews(conn: Connection, transcript_ids: Sequence[int] | None = None) -> None:
+    """Reviews, verdicts and manual findings take their transcript's day and team (and pass mark) again (those
+    of ``transcript_ids`` only, when given)."""
     r, v, m = Review.__table__, Verdict.__table__, ManualFinding.__table__
     fact = lambda col: select(col).where(_T.c.transcript_id == r.c.transcript_id).scalar_subquery()  # noqa: E731
     mark = select(Report.pass_mark).where(Report.transcript_id == r.c.transcript_id).scalar_subquery()
-    conn.execute(update(r).values(day=fact(_T.c.day), team_id=fact(_T.c.team_id), pass_mark=mark))
+    only = [] if transcript_ids is None else [r.c.transcript_id.in_(list(transcript_ids))]
+    conn.execute(update(r).where(*only).values(day=fact(_T.c.day), team_id=fact(_T.c.team_id), pass_mark=mark))
     for child in (v, m):
         parent = lambda col: select(col).where(r.c.id == child.c.review_id).scalar_subquery()  # noqa: E731
-        conn.execute(update(child).values(day=parent(r.c.day), team_id=parent(r.c.team_id)))
+        of = [] if transcript_ids is None else [child.c.review_id.in_(select(r.c.id).where(*only))]
+        conn.execute(update(child).where(*of).values(day=parent(r.c.day), team_id=parent(r.c.team_id)))
+
+
+def _without_facts():
+    """A report whose transcript has no fact row: an anti-join on the two tables' unique transcript ids."""
+    return ~select(_T.c.transcript_id).where(_T.c.transcript_id == Report.transcript_id).exists()
+
+
+def count_missing(*, session: Session) -> int:
+    """Scored transcripts (with a report) that have no fact row: a worker of a release before the facts
+    (revision 0008) still running after the upgrade stores reports without them, and every period figure
+    leaves those conversations out. Two unique indexes read side by side, no table row (a cheap anti-join)."""
+    return int(session.scalar(select(func.count()).select_from(Report).where(_without_facts())) or 0)
+
+
+def missing(*, session: Session, after: int = 0, limit: int = 2000) -> list[int]:
+    """Up to ``limit`` transcripts above id ``after`` whose report has no fact row, in id order."""
+    query = (select(Report.transcript_id).where(_without_facts(), Report.transcript_id > after)
+             .order_by(Report.transcript_id).limit(limit))
+    return list(session.scalars(query))
+
+
+def derive_missing(*, session: Session, transcript_ids: Sequence[int], derive: Derivation) -> int:
+    """Facts and rollups of these transcripts' stored reports where they have none (:func:`missing`), as
+    the worker would have written them (a done review's final figures too), and their reviews' scope;
+    returns how many. The transcripts are locked first (PostgreSQL; SQLite: the write lock), so a worker
+    storing a report for one meanwhile is waited for, and one it gave facts is left alone."""
+    conn = session.connection()
+    sqlite_writer.begin_write(conn)
+    t = Transcript.__table__
+    lock = select(t.c.id).where(t.c.id.in_(list(transcript_ids))).order_by(t.c.id)
+    conn.execute(lock.with_for_update() if conn.dialect.name == "postgresql" else lock)
+    rows = conn.execute(select(Report.id, Report.transcript_id, Report.score, Report.fatal, Report.summary)
+                        .where(Report.transcript_id.in_(list(transcript_ids)), _without_facts())).all()
+    if not rows:
+        return 0
+    f = Finding.__table__.c
+    by_report: dict[int, list[dict[str, Any]]] = {}
+    for report_id, rule, dimension, message, points in conn.execute(
+            select(f.report_id, f.rule_id, f.dimension, f.message, f.points)
+            .where(f.report_id.in_([row.id for row in rows]))):
+        by_report.setdefault(report_id, []).append({"rule_id": rule, "dimension": dimension, "message": message,
+                                                    "points": points})
+    write_machine(conn, {row.transcript_id: (row.score, row.fatal, row.summary or {}) for row in rows},
+                  {row.transcript_id: by_report.get(row.id, []) for row in rows}, derive)
+    ids = [row.transcript_id for row in rows]
+    for tid, score, fatal, dims in conn.execute(
+            select(Review.transcript_id, Review.final_score, Review.final_fatal, Review.final_dims)
+            .where(Review.transcript_id.in_(ids), Review.status == "done")):
+        set_final(session, tid, score=score, fatal=fatal, dims=dims)
+    rescope_reviews(conn, ids)
+    return len(ids)
 
 
 def is_current(session: Session, derive: Derivation) -> bool:
