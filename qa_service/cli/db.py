@@ -107,6 +107,24 @@ def purge(
     console.print(f"purged {total} transcript(s) and {kpis} KPI record(s) before {cutoff_day}")
 
 
+def _current_versions(rt):
+    """What a report scored now records (``scoring_versions.Current``), from the rule packs as they are now;
+    said first (a pack that does not load: exit 2, nothing marked)."""
+    from qa_service.errors import ConfigError, RulePackError
+    from qa_service.performance.scoring_mix import version_name
+    from qa_service.storage.scoring_versions import Current
+
+    try:
+        default, by_scenario = rt.rulebook.recorded_versions()
+    except (RulePackError, ConfigError) as exc:
+        err_console.print(f"--outdated needs the rule packs as they are now, which do not load: {exc}", markup=False)
+        raise typer.Exit(2) from None
+    current = sorted(set(by_scenario.values()) | {default}, key=lambda v: tuple(x or "" for x in v))
+    console.print("the current rule packs record: " + ", ".join(version_name(*v) for v in current), markup=False,
+                  highlight=False)
+    return Current(default=default, by_scenario=by_scenario)
+
+
 def _refuse_a_day_to_come(cutoff_day, timezone: str) -> None:
     """Retention deletes days that are over: ``--before`` today at the latest (everything before today), never
     a day to come, which would take today's conversations, those still waiting to be scored among them (a
@@ -128,6 +146,9 @@ def rescore(
     period: Annotated[Optional[str], typer.Option(help="Conversations of this period: 2026-10, 2026-W43, 2026-Q4 "
                                                        "or 2026-10-01..2026-10-15 (local days)")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Every scored conversation, whatever its day")] = False,
+    outdated: Annotated[bool, typer.Option("--outdated", help=(
+        "Only conversations whose report records another rule pack, pack version or scorecard version than the "
+        "current packs would (those scored before an upgrade or a pack edit); alone: of all periods"))] = False,
     team: Annotated[Optional[str], typer.Option(help="Only this team")] = None,
     agent: Annotated[Optional[str], typer.Option(help="Only this agent")] = None,
     source: Annotated[Optional[str], typer.Option(help="Only this source")] = None,
@@ -137,19 +158,23 @@ def rescore(
     data_dir: DataDir = None,
 ) -> None:
     """Score stored conversations again with the rule packs and models as they are now (after a pack was
-    fixed): their reports, figures and appraisals follow; conversations under review or reviewed are left."""
+    fixed, after an upgrade: ``--outdated`` takes only those scored otherwise): their reports, figures and
+    appraisals follow; conversations under review or reviewed are left."""
+    from qa_service.performance.scoring_mix import version_name
     from qa_service.period import parse_period
     from qa_service.queue.outbox import reconcile
     from qa_service.storage import transcripts as repo
     from qa_service.text import fold_id_or_none
 
-    if (period is None) == (not all_):
-        err_console.print("[red]give --period or --all[/red] (which conversations to score again)")
+    if (period is None and not (all_ or outdated)) or (period is not None and all_):
+        err_console.print("[red]give --period or --all[/red] (which conversations to score again), "
+                          "or --outdated (with --period: of that period)")
         raise typer.Exit(2)
     rt = runtime_for(data_dir)
     agent = fold_id_or_none(agent)  # as ids are stored: ０００１２６ is 000126
-    flt = repo.TranscriptFilter(agent_id=agent, team=team, source=source)
-    scope = "all periods" if all_ else period
+    flt = repo.TranscriptFilter(agent_id=agent, team=team, source=source,
+                                outdated=_current_versions(rt) if outdated else None)
+    scope = "all periods" if period is None else period
     if period is not None:
         try:
             p = parse_period(period)
@@ -164,10 +189,15 @@ def rescore(
             err_console.print(f"no conversation at all is filed under {', '.join(unknown)}: mistyped?", markup=False)
             raise typer.Exit(2)
         found, reviewed, waiting = repo.count_rescorable(session=s, flt=flt)
+        versions = repo.rescorable_versions(session=s, flt=flt) if outdated and found else []
+    if outdated:
+        scope += ", scored otherwise than the current rule packs would"
     console.print(f"{scope}: {found} scored transcript(s) to score again" + (
         f"; {reviewed} under review or reviewed keep their scores (a reviewer's verdicts are on their findings)"
         if reviewed else "") + (f"; {waiting} already wait to be scored (an earlier rescore's, or new)"
                                 if waiting else ""), highlight=False)
+    for pack, version, card, n in versions:  # what they were scored with
+        console.print(f"  {n} scored with {version_name(pack, version, card)}", markup=False)
     if dry_run or not found:
         return
     if not yes and not typer.confirm("score them again? (their figures and appraisals change with the new scores)"):

@@ -113,6 +113,15 @@ class RuleBook:
         self.reload_if_changed()
         return self
 
+    def recorded_versions(self) -> tuple[tuple[str, str, str | None], dict[str, tuple[str, str, str | None]]]:
+        """What a report scored now records — (pack, pack version, scorecard version) — for a scenario no pack
+        serves (the default pack's), and per scenario a pack serves (its scenario and its name), as
+        :meth:`pack_for` chooses (``qa rescore --outdated`` selects the reports that record otherwise)."""
+        if not self.packs:
+            self.load()
+        of = lambda c: (c.pack.name, c.pack.version, c.pack.spec.scorecard.version)  # noqa: E731
+        return of(self.packs[self.default_pack]), {scenario: of(c) for scenario, c in self._by_scenario.items()}
+
     def pack_for(self, transcript: Transcript) -> CompiledPack:
         """The pack serving the transcript's scenario (by scenario or pack name), else the default."""
         if not self.packs:

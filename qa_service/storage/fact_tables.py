@@ -116,6 +116,22 @@ class FindingCount(Base):
     n: Mapped[int] = mapped_column(Integer)
 
 
+class QaDailyVersion(Base):
+    """Per day and team: how many scored transcripts each scoring version made — the rule pack, its version and
+    its scorecard's version that the report records (``storage/scoring_versions.py``), so that a period mixing
+    reports made before and after an upgrade is told in a few hundred rows, not a million reports. ``''`` stands
+    for none (a report from before the column was recorded)."""
+
+    __tablename__ = "qa_daily_versions"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    team_key: Mapped[str] = mapped_column(String(200), primary_key=True)  # '' = no team
+    rule_pack: Mapped[str] = mapped_column(String(200), primary_key=True)
+    rule_pack_version: Mapped[str] = mapped_column(String(50), primary_key=True)
+    scorecard_version: Mapped[str] = mapped_column(String(50), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+
+
 class Meta(Base):
     """Small facts about the stored data itself (e.g. the time zone ``qa_facts.day`` was derived in)."""
 

@@ -26,8 +26,8 @@ from sqlalchemy import Connection, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from qa_service.errors import ConfigError
-from qa_service.storage.fact_tables import FACT_DIMENSIONS, FindingCount, Meta, QaDaily, QaFact
-from qa_service.storage import rollups, sqlite_writer
+from qa_service.storage.fact_tables import FACT_DIMENSIONS, FindingCount, Meta, QaDaily, QaDailyVersion, QaFact
+from qa_service.storage import rollups, scoring_versions, sqlite_writer
 from qa_service.storage.bulk import Prepared, prepare, upsert_rows
 from qa_service.storage.tables import Finding, ManualFinding, Report, Review, Transcript, Verdict
 
@@ -118,13 +118,16 @@ class MachinePlan:
     daily: Prepared
     counts: Prepared
     before: dict[int, dict[str, Any]]
+    versions: Prepared | None = None  # qa_daily_versions deltas (None: the caller gave no versions)
 
 
 def plan_machine(conn: Connection, reports: Mapping[int, tuple[float, bool, Mapping[str, Any]]],
-                 findings: Mapping[int, list[Mapping[str, Any]]], derive: Derivation) -> MachinePlan:
+                 findings: Mapping[int, list[Mapping[str, Any]]], derive: Derivation,
+                 versions: Mapping[int, scoring_versions.Version] | None = None) -> MachinePlan:
     """Plan the facts and rollups of these reports ({transcript id: (score, fatal, summary)} and their
-    findings' rows); nothing is written. A re-score replaces the machine's figures and keeps the review's
-    final ones. Call it *before* deleting the reports being replaced (their findings are taken back).
+    findings' rows, and the scoring ``versions`` they record, for ``qa_daily_versions``); nothing is written. A
+    re-score replaces the machine's figures and keeps the review's final ones. Call it *before* deleting the
+    reports being replaced (their findings and versions are taken back).
 
     The stored facts the deltas start from must not change before the writes: another worker storing a
     report for the same transcript (a slow job whose claim went stale and was taken over), or a review
@@ -134,14 +137,15 @@ def plan_machine(conn: Connection, reports: Mapping[int, tuple[float, bool, Mapp
     its one write lock while planning would hold up ingest: the plan is made outside it, then the write
     transaction begins (``sqlite_writer.begin_write``) and the stored facts are read again — if another
     writer changed them in between, the plan is made again, under the lock."""
-    plan = _plan(conn, reports, findings, derive)
+    plan = _plan(conn, reports, findings, derive, versions)
     if reports and sqlite_writer.begin_write(conn) and _stored(conn, sorted(reports)) != plan.before:
-        plan = _plan(conn, reports, findings, derive)
+        plan = _plan(conn, reports, findings, derive, versions)
     return plan
 
 
 def _plan(conn: Connection, reports: Mapping[int, tuple[float, bool, Mapping[str, Any]]],
-          findings: Mapping[int, list[Mapping[str, Any]]], derive: Derivation) -> MachinePlan:
+          findings: Mapping[int, list[Mapping[str, Any]]], derive: Derivation,
+          versions: Mapping[int, scoring_versions.Version] | None) -> MachinePlan:
     ids = sorted(reports)
     if not ids:
         return MachinePlan(*(prepare(conn, table, []) for table in (_T, QaDaily.__table__, FindingCount.__table__)),
@@ -165,20 +169,28 @@ def _plan(conn: Connection, reports: Mapping[int, tuple[float, bool, Mapping[str
     added = [(r["day"], r["team_id"], rollups.counted(findings.get(r["transcript_id"], ())), 1) for r in rows]
     daily = rollups.daily_rows(before.values(), after, derive.frt_target_ms)
     counts = rollups.count_rows([*taken_back, *added])
+    moved = None
+    if versions is not None:
+        changes = scoring_versions.stored(conn, [i for i in ids if i in before])
+        changes += [(r["day"], r["team_id"], versions[r["transcript_id"]], 1) for r in rows]
+        moved = prepare(conn, QaDailyVersion.__table__, scoring_versions.delta_rows(changes))
     return MachinePlan(prepare(conn, _T, rows), prepare(conn, QaDaily.__table__, daily),
-                       prepare(conn, FindingCount.__table__, counts), before)
+                       prepare(conn, FindingCount.__table__, counts), before, moved)
 
 
 def write_planned(conn: Connection, plan: MachinePlan) -> None:
     """Write the planned facts and move the rollups."""
     upsert_rows(conn, _T, plan.facts, keys=("transcript_id",), replace=MACHINE)
     rollups.write(conn, plan.daily, plan.counts)
+    if plan.versions is not None:
+        scoring_versions.write(conn, plan.versions)
 
 
 def write_machine(conn: Connection, reports: Mapping[int, tuple[float, bool, Mapping[str, Any]]],
-                  findings: Mapping[int, list[Mapping[str, Any]]], derive: Derivation) -> None:
+                  findings: Mapping[int, list[Mapping[str, Any]]], derive: Derivation,
+                  versions: Mapping[int, scoring_versions.Version] | None = None) -> None:
     """Facts and rollups of freshly stored reports: :func:`plan_machine` then :func:`write_planned`."""
-    write_planned(conn, plan_machine(conn, reports, findings, derive))
+    write_planned(conn, plan_machine(conn, reports, findings, derive, versions))
 
 
 def set_final(session: Session, transcript_id: int, *, score: float | None, fatal: bool | None,
@@ -223,6 +235,7 @@ def rebuild(session: Session, derive: Derivation, *, batch: int = 5000) -> int:
         _upsert(conn, out, (*MACHINE, *FINAL))
         last, n = rows[-1][0], n + len(rows)
     rollups.rebuild(conn, derive.frt_target_ms)
+    scoring_versions.rebuild(conn)
     rescope_reviews(conn)
     return n
 
@@ -270,7 +283,8 @@ def derive_missing(*, session: Session, transcript_ids: Sequence[int], derive: D
     t = Transcript.__table__
     lock = select(t.c.id).where(t.c.id.in_(list(transcript_ids))).order_by(t.c.id)
     conn.execute(lock.with_for_update() if conn.dialect.name == "postgresql" else lock)
-    rows = conn.execute(select(Report.id, Report.transcript_id, Report.score, Report.fatal, Report.summary)
+    rows = conn.execute(select(Report.id, Report.transcript_id, Report.score, Report.fatal, Report.summary,
+                               Report.rule_pack, Report.rule_pack_version, Report.scorecard_version)
                         .where(Report.transcript_id.in_(list(transcript_ids)), _without_facts())).all()
     if not rows:
         return 0
@@ -282,7 +296,8 @@ def derive_missing(*, session: Session, transcript_ids: Sequence[int], derive: D
         by_report.setdefault(report_id, []).append({"rule_id": rule, "dimension": dimension, "message": message,
                                                     "points": points})
     write_machine(conn, {row.transcript_id: (row.score, row.fatal, row.summary or {}) for row in rows},
-                  {row.transcript_id: by_report.get(row.id, []) for row in rows}, derive)
+                  {row.transcript_id: by_report.get(row.id, []) for row in rows}, derive,
+                  {row.transcript_id: scoring_versions.of_report(row._mapping) for row in rows})
     ids = [row.transcript_id for row in rows]
     for tid, score, fatal, dims in conn.execute(
             select(Review.transcript_id, Review.final_score, Review.final_fatal, Review.final_dims)

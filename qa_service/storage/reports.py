@@ -11,7 +11,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from qa_service.domain import QAReport, TranscriptStatus
-from qa_service.storage import facts, reviews
+from qa_service.storage import facts, reviews, scoring_versions
 from qa_service.storage.bulk import insert_rows, insert_rows_returning_ids, prepare
 from qa_service.storage.tables import Finding, Flag, Report, Transcript, utcnow
 
@@ -70,7 +70,8 @@ def save_many(*, session: Session, reports: dict[int, QAReport],
         {"report_id": tid, "transcript_id": tid, "reason": f.reason, "severity": f.severity.value, "detail": f.detail}
         for tid, rep in reports.items() for f in rep.flags])
     machine = facts.plan_machine(conn, {row["transcript_id"]: (row["score"], row["fatal"], row["summary"])
-                                        for row in rows}, found, derive)
+                                        for row in rows}, found, derive,
+                                 {row["transcript_id"]: scoring_versions.of_report(row) for row in rows})
     facts.write_planned(conn, machine)  # the first write (on SQLite the plan has begun the transaction)
     links = reviews.finding_links(conn, ids)  # a re-score: verdicts and appeals on the findings it replaces
     conn.execute(delete(r).where(r.c.transcript_id.in_(ids)))

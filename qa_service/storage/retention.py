@@ -17,6 +17,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from qa_service.domain import TranscriptStatus
+from qa_service.storage import scoring_versions
 from qa_service.storage.alert_tables import LiveAlert
 from qa_service.storage.fact_tables import FindingCount, QaDaily, QaFact
 from qa_service.storage.tables import AgentKpi, Transcript
@@ -49,6 +50,7 @@ def purge_rollups(*, session: Session, before: date) -> None:
     conversations already gone; and at the end (:func:`purge_rest`)."""
     session.execute(delete(QaDaily).where(QaDaily.day < before))
     session.execute(delete(FindingCount).where(FindingCount.day < before))
+    scoring_versions.purge(session, before=before)
 
 
 def purge_batch(*, session: Session, before: date, cutoff: datetime, limit: int = 2000) -> int:

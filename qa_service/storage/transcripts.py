@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 from qa_service.domain import Channel, ReviewStatus, Role, TranscriptStatus
 from qa_service.domain import Transcript as DomainTranscript
 from qa_service.domain import Utterance as DomainUtterance
+from qa_service.storage import scoring_versions
 from qa_service.storage.bulk import insert_new_rows, insert_rows
 from qa_service.storage.upsert import dialect_insert
 from qa_service.storage.tables import Agent, Flag, Report, Review, Team, Transcript, Utterance, utcnow
@@ -303,6 +304,7 @@ class TranscriptFilter:
     since: datetime | None = None
     until: datetime | None = None
     before_id: int | None = None  # keyset pagination: only ids below this one
+    outdated: scoring_versions.Current | None = None  # only reports recording another scoring than this one
 
 
 def _filtered(query: Select, f: TranscriptFilter) -> Select:
@@ -323,6 +325,8 @@ def _filtered(query: Select, f: TranscriptFilter) -> Select:
         query = query.where(when < f.until)
     if f.before_id is not None:
         query = query.where(Transcript.id < f.before_id)
+    if f.outdated is not None:
+        query = query.where(scoring_versions.outdated(f.outdated))
     if f.reason:
         query = query.where(select(Flag.id).where(Flag.transcript_id == Transcript.id, Flag.reason == f.reason).exists())
     elif f.flagged is not None:
@@ -419,6 +423,17 @@ def count_rescorable(*, session: Session, flt: TranscriptFilter) -> tuple[int, i
         [TranscriptStatus.received.value, TranscriptStatus.queued.value, TranscriptStatus.scoring.value]))
     return (int(session.scalar(_rescorable(count, flt)) or 0),
             int(session.scalar(_rescorable(count, flt, reviewed=True)) or 0), int(session.scalar(waiting) or 0))
+
+
+def rescorable_versions(*, session: Session, flt: TranscriptFilter) -> list[tuple[str | None, str | None, str | None,
+                                                                                   int]]:
+    """The scoring versions (rule pack, its version, scorecard version) the reports ``qa rescore`` would take of
+    the filter record, with how many each, most first."""
+    cols = (Report.rule_pack, Report.rule_pack_version, Report.scorecard_version)
+    query = _rescorable(select(*cols, func.count()).select_from(Transcript)
+                        .join(Report, Report.transcript_id == Transcript.id), flt)
+    return sorted(((*row[:3], int(row[3])) for row in session.execute(query.group_by(*cols))),
+                  key=lambda r: (-r[3], tuple(v or "" for v in r[:3])))
 
 
 def unknown_names(*, session: Session, agent_id: str | None, team: str | None, source: str | None) -> list[str]:

@@ -15,7 +15,7 @@ from sqlalchemy import delete, select, update
 from qa_service.period import parse_period
 from qa_service.performance import service as perf_service
 from qa_service.review import service as review_service
-from qa_service.storage import facts, rollups
+from qa_service.storage import facts, rollups, scoring_versions
 from qa_service.storage.fact_tables import QaFact
 from qa_service.storage.tables import Review
 from tests.api.test_review_api import finding, report
@@ -52,6 +52,7 @@ def test_db_upgrade_derives_the_facts_a_worker_of_an_older_release_left_out(rt, 
     with rt.session() as s:  # as that worker leaves them: reports, no facts, rollups without them, reviews unscoped
         s.execute(delete(QaFact).where(QaFact.transcript_id.in_(lost)))
         rollups.rebuild(s.connection(), rt.derivation.frt_target_ms)
+        scoring_versions.rebuild(s.connection())
         s.execute(update(Review).where(Review.transcript_id.in_(lost)).values(day=None, team_id=None))
     assert _a1(rt) == (2, 65.0)  # three scored conversations missing from every figure
     redis_conn.flushdb()  # ingest's jobs: no worker here to take them

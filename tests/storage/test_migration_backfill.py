@@ -1,17 +1,21 @@
 """Migrations that fill a new table from what an older database already holds, on SQLite and PostgreSQL:
 built at the previous revision with rows as the previous release wrote them, then upgraded (found by an
-upgrade probe of 183b228 → 0013, 2026-11-29)."""
+upgrade probe of 183b228 → 0013, 2026-11-29); and the chain of migrations down to nothing and up again."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import create_engine, text
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
 from qa_service.config import DBSettings, Settings
-from qa_service.storage.db import create_db_engine, upgrade
+from qa_service.storage.db import alembic_config, create_db_engine, upgrade
+from qa_service.storage.schema import Base
 from tests.conftest import BASE_POSTGRES_URL, TEST_POSTGRES_URL
 
 
@@ -70,5 +74,70 @@ def test_0013_records_which_transcript_each_live_conversation_with_alerts_became
                                      "ORDER BY conversation_id")).all()
         assert [(c, t) for c, t, _ in rows] == [(1, 151), (2, 152)]
         assert [str(e)[:16] for _, _, e in rows] == ["2026-10-01 02:00", "2026-10-01 03:00"]
+    finally:
+        engine.dispose()
+
+
+def _scored(conn, tid: int, day: str, team: str | None, version: tuple[str | None, ...]) -> None:
+    """A scored transcript as the release at 0014 stored it: its report (recording its scoring) and its fact."""
+    _transcript(conn, tid, f"t{tid}", f"{day} 02:00:00")
+    pack, pack_version, card = version
+    conn.execute(text("INSERT INTO reports (id, transcript_id, score, fatal, dimensions, weights, scorer_versions, "
+                      "rule_pack, rule_pack_version, duration_ms, created_at, scorecard_version) VALUES (:id, :id, "
+                      "90.0, false, '{}', '{}', '{}', :p, :v, 1.0, :at, :c)"),
+                 {"id": tid, "p": pack, "v": pack_version, "c": card, "at": f"{day} 02:00:00"})
+    conn.execute(text("INSERT INTO qa_facts (transcript_id, team_id, at, day, score, fatal, flagged) VALUES "
+                      "(:id, :team, :at, :day, 90.0, false, false)"),
+                 {"id": tid, "team": team, "at": f"{day} 02:00:00", "day": day})
+
+
+def test_0015_counts_the_stored_reports_per_scoring_version_and_goes_back(empty_db_url):
+    """A database of the release before (0014) holds reports of two scorings; the new rollup counts them as the
+    worker would have, and its downgrade drops it alone (derived data)."""
+    engine = create_db_engine(Settings(db=DBSettings(url=empty_db_url)))
+    old, new = ("general", "1.1.0", "golden-oof-2026-11-27"), ("general", "1.3.3", "golden-oof-2026-11-28c")
+    try:
+        upgrade(engine, "0014")
+        with engine.begin() as conn:
+            for tid, day, team, version in [(1, "2026-11-01", "after-sales", old), (2, "2026-11-01", "after-sales", old),
+                                            (3, "2026-11-01", "after-sales", new), (4, "2026-11-02", None, new),
+                                            (5, "2026-11-02", "pre-sales", (None, None, None))]:
+                _scored(conn, tid, day, team, version)
+        upgrade(engine)
+        query = text("SELECT day, team_key, rule_pack, rule_pack_version, scorecard_version, n FROM qa_daily_versions "
+                     "ORDER BY day, team_key, rule_pack_version")
+        with engine.connect() as conn:
+            rows = [(str(d), *rest) for d, *rest in conn.execute(query)]
+        assert rows == [("2026-11-01", "after-sales", *old, 2), ("2026-11-01", "after-sales", *new, 1),
+                        ("2026-11-02", "", *new, 1), ("2026-11-02", "pre-sales", "", "", "", 1)]
+        command.downgrade(alembic_config(engine), "0014")
+        assert "qa_daily_versions" not in inspect(engine).get_table_names()
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM reports")).scalar() == 5  # nothing else lost
+        upgrade(engine)
+        with engine.connect() as conn:
+            assert [(str(d), *rest) for d, *rest in conn.execute(query)] == rows
+    finally:
+        engine.dispose()
+
+
+def test_every_migration_goes_down_and_up_again(empty_db_url):
+    """The chain, both ways, on each backend: each downgrade runs (they are not a supported path — restoring the
+    backup is, docs/production.md — but they exist, and one that fails half way would leave a schema no release
+    knows); 0014's folds the closing note back into ``note``; up again, the schema is the tables' exactly."""
+    engine = create_db_engine(Settings(db=DBSettings(url=empty_db_url)))
+    try:
+        upgrade(engine)
+        with engine.begin() as conn:
+            _alert(conn, 1, "live-1", None, "complaint-risk", 0)
+            conn.execute(text("UPDATE live_alerts SET note = '在跟进', close_note = '已解决', status = 'closed'"))
+        command.downgrade(alembic_config(engine), "0013")
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT note FROM live_alerts")).scalar() == "在跟进\n已解决"
+        command.downgrade(alembic_config(engine), "base")
+        assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+        upgrade(engine)
+        with engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
     finally:
         engine.dispose()

@@ -2,8 +2,8 @@
 
 Stored as the worker and the review service store them: new reports (with findings), re-scores of a
 transcript (new score, other findings), a review closed with a rejected finding, an accepted appeal,
-a re-score after the review closed. Then ``qa_daily``, ``finding_counts`` and the reviews' scope are
-compared with what :func:`storage.facts.rebuild` derives from the stored reports and reviews.
+a re-score after the review closed. Then ``qa_daily``, ``finding_counts``, ``qa_daily_versions`` and the
+reviews' scope are compared with what :func:`storage.facts.rebuild` derives from the stored reports and reviews.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from qa_service.ingest.service import ingest
 from qa_service.queue.tasks import record_report
 from qa_service.review import service as review_service
 from qa_service.storage import facts
-from qa_service.storage.fact_tables import FindingCount, QaDaily, QaFact
+from qa_service.storage.fact_tables import FindingCount, QaDaily, QaDailyVersion, QaFact
 from qa_service.storage.tables import ManualFinding, Review, Verdict
 from tests.api.test_review_api import UTTERANCES, finding, report
 from tests.conftest import transcript
@@ -40,7 +40,9 @@ def _snapshot(rt):
         scope = sorted((r.id, r.day, r.team_id, r.pass_mark) for r in s.scalars(select(Review)))
         scope += sorted((v.id, v.day, v.team_id, None) for v in s.scalars(select(Verdict)))
         scope += sorted((m.id, m.day, m.team_id, None) for m in s.scalars(select(ManualFinding)))
-    return daily, counts, fact_rows, scope
+        versions = {(r.day, r.team_key, r.rule_pack, r.rule_pack_version, r.scorecard_version): r.n
+                    for r in s.scalars(select(QaDailyVersion)) if r.n}
+    return daily, counts, fact_rows, scope, versions
 
 
 def test_rollups_kept_current_equal_rollups_derived_again(rt):
@@ -74,10 +76,10 @@ def test_rollups_kept_current_equal_rollups_derived_again(rt):
         facts.rebuild(s, rt.derivation)
     derived = _snapshot(rt)
     assert kept == derived
-    daily, counts, fact_rows, _ = kept
+    daily, counts, fact_rows, _, versions = kept
     assert fact_rows[t1][2] is not None and fact_rows[t3][2] is None  # t1 reviewed, t3 not
     assert sum(n for (_, _, rule), n in counts.items() if rule == "greeting-missing") == 2  # t2's two; t1's went
-    assert sum(v["n"] for v in daily.values()) == 3
+    assert sum(v["n"] for v in daily.values()) == 3 and sum(versions.values()) == 3
 
 
 def test_dashboard_reads_the_rollups(rt):

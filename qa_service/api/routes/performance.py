@@ -17,7 +17,7 @@ from qa_service.api.auth import Ingest, PerformanceRead, Principal, scope_team
 from qa_service.api.deps import AgentQuery, ReadSessionDep, RuntimeDep, SessionDep, SettingsDep, period_param
 from qa_service.api.schemas import KpiDeleted, KpiImportRead, KpiRead, KpiRowError
 from qa_service.errors import RulePackError
-from qa_service.performance import audit, kpi_checks, service
+from qa_service.performance import audit, kpi_checks, scoring_mix, service
 from qa_service.performance.kpi import KPI_FIELDS, KpiFileError, mapping_problem, parse_records
 from qa_service.performance.kpi_files import OLE_MAGIC, XLSX_TYPES, ZIP_MAGIC, read_kpi_bytes
 from qa_service.period import FORMATS
@@ -196,14 +196,17 @@ def list_kpis(session: SessionDep, period: PeriodQuery, principal: PerformanceRe
 def performance(session: ReadSessionDep, settings: SettingsDep, period: PeriodQuery, principal: PerformanceRead,
                 agent_id: AgentQuery = None, team: str | None = None, scores: ScoresQuery = "machine"
                 ) -> dict[str, Any]:
-    """Per-agent and per-team records: KPI figures (ratios of sums) next to QA figures with sample sizes."""
+    """Per-agent and per-team records: KPI figures (ratios of sums) next to QA figures with sample sizes.
+    ``warnings``: what may make the figures misleading, e.g. reports of the period made by more than one
+    scoring version (rule pack or scorecard: stored reports keep the scoring they were made with)."""
     p = period_param(period)
     team = scope_team(principal, team)
     agents, teams = service.records(session=session, settings=settings, period=p, agent_id=agent_id,
                                     team=team, final=scores == "final")
     unknown = service.unknown_team(session=session, team=team)
     return {"period": p.label, "from": p.start.isoformat(), "to": p.end.isoformat(), "scores": scores,
-            "warnings": [unknown] if unknown else [],
+            "warnings": [*([unknown] if unknown else []),
+                         *scoring_mix.warnings(session=session, period=p, team=team)],
             "kpi_rows_outside": service.kpi_rows_outside(session=session, period=p, team=team, agent_id=agent_id,
                                                          final=scores == "final"),
             "agents": [r.as_dict() for r in agents], "teams": [r.as_dict() for r in teams]}
