@@ -38,9 +38,10 @@ def test_status_reads_as_lines_and_fails_fast_when_redis_or_the_database_is_down
         repo.record_error(session=s, transcript_id=tid, error="ValueError: bad turn\n  trace", final=True)
     result = _invoke(["status"], _env(settings))
     out = " ".join(result.output.split())
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # ingest's job waits, and no worker takes that queue
     assert "transcripts: 1 (1 failed)" in out and "most common error (1×): ValueError: bad turn" in out
     assert "job(s) waiting" in out and "workers registered: 0" in out and "{" not in out
+    assert "no registered worker takes jobs from qa-test: its 1 job(s) wait (start qa worker)" in out, out
 
     t0 = time.monotonic()
     result = _invoke(["status"], _env(settings, QA_REDIS__URL="redis://:S3cretPW@127.0.0.1:18406/0"))
@@ -49,6 +50,37 @@ def test_status_reads_as_lines_and_fails_fast_when_redis_or_the_database_is_down
 
     result = _invoke(["status"], _env(settings, QA_DB__URL="postgresql+psycopg://qa:S3cretPW@127.0.0.1:18407/qa"))
     assert result.exit_code == 1 and "does not answer" in result.output and "S3cretPW" not in result.output
+
+
+def test_status_says_when_no_registered_worker_takes_the_backlog(settings, redis_conn):
+    """A re-score queued on the backlog while only workers of a release before the backlog queue run waits for
+    ever; ``qa status`` said ``0 job(s) waiting, 3 in its backlog … workers registered: 1``, exit 0 (an upgrade
+    probe, 2026-11-29). Workers here are rq's own, registered in Redis as a running worker registers itself."""
+    from rq import Worker
+
+    from qa_service.queue.outbox import enqueue_jobs, make_queue
+
+    main, backlog = make_queue(settings, redis_conn), make_queue(settings, redis_conn, backlog=True)
+    old = Worker([main], connection=redis_conn, name="old-release")  # takes the first queue only
+    old.register_birth()
+    try:
+        assert enqueue_jobs({"rescore-1": [1, 2, 3]}, settings=settings, connection=redis_conn, backlog=True)
+        result = _invoke(["status"], _env(settings))
+        out = " ".join(result.output.split())
+        assert result.exit_code == 1, out
+        assert "0 job(s) waiting, 1 in its backlog" in out and "workers registered: 1, 0 of them taking" in out, out
+        assert ("no registered worker takes jobs from qa-test-backlog: its 1 job(s) wait (1 worker(s) of a release "
+                "before the backlog queue take only qa-test: upgrade them)") in out, out
+        new = Worker([main, backlog], connection=redis_conn, name="this-release")
+        new.register_birth()
+        try:
+            result = _invoke(["status"], _env(settings))
+            out = " ".join(result.output.split())
+            assert result.exit_code == 0 and "workers registered: 2, 1 of them taking the backlog" in out, out
+        finally:
+            new.register_death()
+    finally:
+        old.register_death()
 
 
 def test_requeue_with_the_queue_down_says_so_exits_1_and_counts_nothing(client, settings):

@@ -267,11 +267,22 @@ def _status_queue(settings: Settings) -> bool:
         return False
     try:
         queue, backlog = make_queue(settings, client), make_queue(settings, client, backlog=True)
-        depth, behind, registered = queue.count, backlog.count, Worker.count(connection=client, queue=queue)
+        depth, behind = queue.count, backlog.count
+        registered, on_backlog = (Worker.count(connection=client, queue=q) for q in (queue, backlog))
     except Exception as exc:  # it went away between the two
         err_console.print(f"redis {where} {describe_redis_error(exc)}", markup=False)
         return False
     console.print(f"redis: {where}; queue {settings.redis.queue}: {depth} job(s) waiting, {behind} in its backlog "
-                  f"(re-scores, requeued; taken when the queue is empty); workers registered: {registered}",
-                  markup=False)
-    return True
+                  f"(re-scores, requeued; taken when the queue is empty); workers registered: {registered}, "
+                  f"{on_backlog} of them taking the backlog", markup=False)
+    # Jobs no registered worker takes wait for ever, and a status that said "workers registered: 1" read as fine:
+    # a worker of a release before the backlog queue takes only the first (an upgrade probe, 2026-11-29).
+    stalled = [f"no registered worker takes jobs from {queue.name}: its {depth} job(s) wait (start qa worker)"
+               ] if depth and not registered else []
+    if behind and not on_backlog:
+        stalled.append(f"no registered worker takes jobs from {backlog.name}: its {behind} job(s) wait"
+                       + (f" ({registered} worker(s) of a release before the backlog queue take only {queue.name}: "
+                          "upgrade them)" if registered else " (start qa worker)"))
+    for line in stalled:
+        err_console.print(line, markup=False, soft_wrap=True)
+    return not stalled
