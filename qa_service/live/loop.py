@@ -37,6 +37,10 @@ class LiveLoop(threading.Thread):
         self.redis = redis_client(rt.settings, socket_timeout=max(rt.settings.redis.socket_timeout_s, 5.0))
 
     def run(self) -> None:
+        try:  # in this thread: the rule packs' first load (a second or so) does not hold up the API's start
+            service.check_alert_rules(self.rt)
+        except Exception:  # a defect: its traceback; the loop still delivers and ends conversations
+            log.exception("live loop: checking the alert rules failed")
         sender = service.sender(self.rt)
         last_sweep, quiet_until = 0.0, 0.0
         try:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from qa_service.access.service import check_team
-from qa_service.errors import Conflict, Invalid, NotFound, RulePackError
+from qa_service.errors import ConfigError, Conflict, Invalid, NotFound, RulePackError
 from qa_service.ingest import pii
 from qa_service.ingest.schema import TranscriptCreate, UtteranceCreate
 from qa_service.ingest.service import ingest
@@ -60,6 +60,41 @@ def alert_rules(rt: Runtime) -> dict[str, AlertRule]:
         return {r.id: r.spec for pack in rt.rulebook.ready().packs.values() for r in pack.pack.rules}
 
     return rt.extension("live.alerts", lambda: AlertBook(rt.settings.alerts_dir, ALERTS_CHECK_S, known)).get()
+
+
+REFUSED_LOG_S = 60.0  # a refused live turn's 503 is logged at most this often (one line a minute, not one a turn)
+
+
+def _broken_rules_line(rt: Runtime, exc: Exception) -> str:
+    return (f"live QA: the alert rules in {rt.settings.alerts_dir} (or the rule packs they name) do not load, so "
+            f"every live turn is refused (503) until they are fixed; run qa rules check --dir "
+            f"{rt.settings.rules_dir}:\n{exc}")
+
+
+def check_alert_rules(rt: Runtime) -> bool:
+    """Load the alert rules once as the API starts (the live loop's first pass) and log at ERROR what keeps them
+    from loading, with each problem's code (L005 …). Was: nothing in the log, only ``/readyz`` and the 503s
+    said it, and an alert an older release accepted turned live QA off after an upgrade without a line."""
+    try:
+        alert_rules(rt)
+    except (RulePackError, ConfigError) as exc:
+        log.error("%s", _broken_rules_line(rt, exc))
+        return False
+    return True
+
+
+def _alert_rules_or_refuse(rt: Runtime) -> dict[str, AlertRule]:
+    """:func:`alert_rules` for a live turn; when none are loaded the turn is refused (its 503), and that is
+    logged at most once every ``REFUSED_LOG_S`` per process."""
+    try:
+        return alert_rules(rt)
+    except (RulePackError, ConfigError) as exc:
+        said = rt.extension("live.refusal_logged", lambda: [float("-inf")])
+        now = time.monotonic()
+        if now - said[0] >= REFUSED_LOG_S:
+            said[0] = now
+            log.error("live turn refused (503, said at most once a minute): %s", _broken_rules_line(rt, exc))
+        raise
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,7 +264,7 @@ def add_utterances(rt: Runtime, cid: int, items: list[LiveUtterance], team: str 
     ``detail``: whether a changed resend's 409 may name the turn's field and values (:func:`_changed_resend`)."""
     # Loaded before the conversation's lock is taken: the first turn after a start loads the models, and
     # must not hold its conversation (past the lock's lifetime, on a slow machine) while it does.
-    live_checks, rules = checks(rt), list(alert_rules(rt).values())
+    live_checks, rules = checks(rt), list(_alert_rules_or_refuse(rt).values())
     with live_repo.hold(rt.redis, cid, last=WINDOW * 2,
                         wait_s=rt.settings.live.lock_timeout_s) as held:
         history = held.recent
