@@ -245,9 +245,9 @@ def alert_read(a: LiveAlert) -> AlertRead:
                      close_note=a.close_note)
 
 
-def webhook_read(w: Webhook) -> WebhookRead:
+def webhook_read(w: Webhook, refused: str | None = None) -> WebhookRead:
     return WebhookRead(id=w.id, url=delivery.masked_url(w.url), format=w.format, teams=w.teams, signed=bool(w.secret),
-                       created_at=w.created_at, created_by=w.created_by)
+                       created_at=w.created_at, created_by=w.created_by, refused=refused)
 
 
 def delivery_read(d: AlertDelivery) -> DeliveryRead:

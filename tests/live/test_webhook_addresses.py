@@ -91,3 +91,38 @@ def test_a_robots_error_is_kept_as_its_code_and_a_short_message_on_one_line(live
         [d] = _tried(live_client)
     assert d["last_error"].startswith("dingtalk error 310000: keywords not in content # xxx")
     assert len(d["last_error"]) <= len("dingtalk error 310000: ") + 100 and "\n" not in d["last_error"]
+
+
+def test_the_listing_marks_a_webhook_the_current_settings_refuse(tmp_path, db_url, redis_url, redis_conn,
+                                                                 monkeypatch):
+    """An upgrade probe (2026-11-29): a webhook to 127.0.0.1 made under 9e19816 was no longer sent to after the
+    upgrade, each try saying why, while ``GET /v1/webhooks`` listed it as before. The listing reads the URL alone:
+    a host name is not looked up (the lookup would hold up every listing)."""
+    urls = {"http://127.0.0.1:8635/hook": "loopback address 127.0.0.1; set QA_LIVE__WEBHOOK_ALLOW_LOCAL=true",
+            "http://localhost:8080/x": "loopback address 127.0.0.1 (localhost); set QA_LIVE__WEBHOOK_ALLOW_LOCAL=true",
+            "http://169.254.169.254/latest/": "link-local address 169.254.169.254; set QA_LIVE__WEBHOOK_ALLOW_LOCAL=true",
+            "http://[::ffff:127.0.0.1]/hook": "loopback address 127.0.0.1; set QA_LIVE__WEBHOOK_ALLOW_LOCAL=true",
+            "http://10.1.2.3:8080/hook": "private address 10.1.2.3; set QA_LIVE__WEBHOOK_ALLOW_PRIVATE=true",
+            "https://8.8.8.8/hook": None,
+            "https://hooks.example.invalid/hook": None}  # a name: judged at each delivery, not here
+    with _client(tmp_path, db_url, redis_url, webhook_allow_local=True) as client:  # made while allowed
+        for url in urls:
+            r = client.post("/v1/webhooks", json={"url": url})
+            assert r.status_code == 201 and r.json()["refused"] is None, r.text
+        assert [w["refused"] for w in client.get("/v1/webhooks").json()] == [None] * len(urls)
+    import socket
+
+    looked_up, real = [], socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):  # the webhooks' names are recorded; Redis's connections go through
+        if "example" in str(host):
+            looked_up.append(host)
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    with _client(tmp_path, db_url, redis_url, webhook_allow_local=False, webhook_allow_private=False) as client:
+        listed = client.get("/v1/webhooks").json()
+    assert {w["url"]: w["refused"] for w in listed} == urls
+    assert looked_up == []
+    with _client(tmp_path, db_url, redis_url, webhook_allow_local=False) as client:  # private allowed (the default)
+        assert sum(w["refused"] is not None for w in client.get("/v1/webhooks").json()) == 4

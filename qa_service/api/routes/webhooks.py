@@ -8,10 +8,10 @@ from fastapi import APIRouter, Query, status
 
 from qa_service.api import presenters
 from qa_service.api.auth import Admin
-from qa_service.api.deps import RowId, RuntimeDep, SessionDep
+from qa_service.api.deps import RowId, RuntimeDep, SessionDep, SettingsDep
 from qa_service.api.ids import Id
 from qa_service.api.schemas.live import DeliveryRead, WebhookCreate, WebhookCreated, WebhookRead
-from qa_service.live import supervise
+from qa_service.live import address, supervise
 from qa_service.storage import alerts as repo
 
 router = APIRouter(prefix="/v1/webhooks", tags=["live"])
@@ -31,9 +31,12 @@ def add_webhook(body: WebhookCreate, runtime: RuntimeDep, principal: Admin) -> W
 
 
 @router.get("", response_model=list[WebhookRead])
-def list_webhooks(session: SessionDep, _principal: Admin) -> list[WebhookRead]:
-    """Webhooks (their secrets are never shown)."""
-    return [presenters.webhook_read(w) for w in repo.list_webhooks(session=session)]
+def list_webhooks(session: SessionDep, settings: SettingsDep, _principal: Admin) -> list[WebhookRead]:
+    """Webhooks (their secrets are never shown). ``refused`` says why the current settings refuse one's address
+    (``loopback address 127.0.0.1; set QA_LIVE__WEBHOOK_ALLOW_LOCAL=true``: one made before the check, or before a
+    setting changed), from the URL alone (no DNS lookup); null otherwise."""
+    return [presenters.webhook_read(w, address.listed_refusal(w.url, settings.live))
+            for w in repo.list_webhooks(session=session)]
 
 
 @router.delete("/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -103,6 +103,10 @@ class WebhookRead(BaseModel):
     signed: bool = Field(description="Whether a secret signs its payloads (the secret is never shown)")
     created_at: datetime
     created_by: str | None
+    refused: str | None = Field(None, description=(
+        "Why the current settings refuse deliveries to its address, e.g. 'loopback address 127.0.0.1; set "
+        "QA_LIVE__WEBHOOK_ALLOW_LOCAL=true' (a webhook made before the check, or before a setting changed); null "
+        "when they do not. Read from the URL alone, no DNS lookup: a host name is judged at each delivery"))
 
 
 class WebhookCreated(WebhookRead):
