@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -64,3 +65,29 @@ def setup_logging(level: int = logging.INFO) -> None:
     # key, a Feishu path) and its signature; the sender's own lines name webhooks by id and masked URL.
     for noisy in ("jieba", "alembic", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@contextmanager
+def live_redis(rt, live_conversations: int):
+    """The Redis that keeps these conversations' live state: None when there is none to drop (no live
+    conversation, or an embedded Redis that never saved any); the embedded one of the data dir is started for
+    the erasure (or purge) when ``qa serve`` is not running (and stopped after, saving its data without them)."""
+    from qa_service.storage.redis import EmbeddedRedis, ensure_redis
+
+    settings = rt.settings
+    if not live_conversations:
+        yield None
+        return
+    if settings.redis.url or EmbeddedRedis(settings.data_dir).running():
+        yield rt.redis
+        return
+    if not (settings.data_dir / "redis.rdb").exists():
+        yield None
+        return
+    started = ensure_redis(settings)
+    try:
+        yield rt.redis
+    finally:
+        rt.redis.close()
+        if started is not None:
+            started.stop()

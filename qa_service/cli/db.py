@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from qa_service.cli.app import DataDir, app, console, db_app, err_console, runtime_for, settings_for, usable_data_dir
+from qa_service.cli.app import (DataDir, app, console, db_app, err_console, live_redis, runtime_for, settings_for,
+                                usable_data_dir)
 from qa_service.config import masked_url
 
 
@@ -93,11 +94,11 @@ def purge(
         raise typer.Exit(1)
     with rt.session() as s:
         retention.purge_rollups(session=s, before=cutoff_day)
-    total = 0
+    total, live = 0, []
     while True:
         with rt.session() as s:
-            n = retention.purge_batch(session=s, before=cutoff_day, cutoff=cutoff, limit=batch)
-        total += n
+            n = (done := retention.purge_batch(session=s, before=cutoff_day, cutoff=cutoff, limit=batch)).transcripts
+        total, live = total + n, live + list(done.live)
         if n:
             console.print(f"  {total} deleted", highlight=False)
         if n < batch:
@@ -105,6 +106,23 @@ def purge(
     with rt.session() as s:
         kpis = retention.purge_rest(session=s, before=cutoff_day, cutoff=cutoff, keep_kpis=keep_kpis)
     console.print(f"purged {total} transcript(s) and {kpis} KPI record(s) before {cutoff_day}")
+    _forget_live(rt, live)
+
+
+def _forget_live(rt, live) -> None:
+    """What Redis keeps of purged conversations that were live (kept a day after their end): dropped, as an
+    erasure drops it; Redis not answering is a warning (it expires within the day), not a failed purge."""
+    import redis
+
+    from qa_service.storage import live as live_repo
+
+    try:
+        with live_redis(rt, len(live)) as r:
+            if r is not None:
+                live_repo.forget(r, live)
+    except (redis.RedisError, OSError) as exc:
+        err_console.print(f"warning: Redis does not answer ({type(exc).__name__}): what it keeps of {len(live)} purged "
+                          "live conversation(s) stays until it expires, within a day", markup=False, soft_wrap=True)
 
 
 def _current_versions(rt):

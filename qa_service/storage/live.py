@@ -11,7 +11,8 @@ Keys (prefix ``qa:live:``):
 * ``events`` — a capped stream the live board follows; ``wake`` — a list that wakes the delivery loop.
 
 Ended conversations keep their hash (status ``ended``) and key for a day, so a late re-post is
-answered, not taken for a new conversation. Ids are handed out above the highest the database has
+answered, not taken for a new conversation; a conversation whose transcript is erased or purged loses
+them at once (:func:`forget`). Ids are handed out above the highest the database has
 stored alerts for, so a Redis restarted empty never gives an id twice.
 """
 
@@ -170,6 +171,32 @@ def mark_ended(r: redis.Redis, cid: int, transcript_id: int | None, key: tuple[s
         p.expire(_c(cid), ENDED_TTL_S)
         p.expire(_key(key), ENDED_TTL_S)
         p.execute()
+
+
+# Deletes the key only while it still names this conversation. KEYS: key. ARGV: the conversation's id.
+_FORGET_KEY = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+
+
+def forget(r: redis.Redis, conversations: Sequence[tuple[int, str, str]]) -> int:
+    """Drop everything kept of these conversations ((id, source, external_id): their transcripts were erased or
+    purged): the hash (fields, running state with the last customer turn), the turns, the lock, the key (while
+    it names them), their place among the open and waiting ones. The board's event stream holds ids and teams
+    only. Returns how many were still kept."""
+    if not conversations:
+        return 0
+    with r.pipeline(transaction=False) as p:
+        for cid, _, _ in conversations:
+            p.exists(_c(cid))
+        kept = sum(p.execute())
+    with r.pipeline() as p:
+        for cid, _, _ in conversations:
+            p.delete(_c(cid), _t(cid), f"{P}lock:{cid}")
+            p.zrem(f"{P}open", cid)
+            p.zrem(f"{P}waiting", cid)
+        p.execute()
+    for cid, source, external_id in conversations:
+        _run(r, _FORGET_KEY, [_key((source, external_id))], [cid])
+    return kept
 
 
 def open_ids(r: redis.Redis, *, idle_before: float | None = None) -> list[int]:

@@ -1,26 +1,94 @@
-"""Retention: delete conversations (and everything derived from them) older than a local day.
+"""Deleting conversations with everything tied to them: retention (older than a local day, ``qa purge``) and
+erasure on request (``qa erase``, ``DELETE /v1/transcripts/{id}``) go through one path, :func:`delete_transcripts`.
 
-Deletes run in batches of transcripts, each its own short transaction, so a purge of millions never
-holds a long lock; the foreign keys cascade to utterances, reports, findings, flags, reviews, their
-verdicts, manual findings, appeals and audit events, and the facts. The per-day rollups of those days
-go first (an interrupted purge leaves no figures of conversations that are gone) and again at the end.
-Live alerts raised on purged conversations go with them (their deliveries cascade), and alerts before
-the day that never became a transcript. KPI records lying wholly before the day go too unless kept.
+It deletes a set of transcripts: the foreign keys cascade to utterances, reports, findings, flags, reviews,
+their verdicts, manual findings, appeals and audit events, the facts, and the record of the live conversation
+each became; the live alerts raised on them are deleted explicitly (their foreign key only sets null: an
+alert would keep its quote), with their webhook deliveries. Their figures leave the per-day rollups: an
+erasure takes them out (``rollups.take_out``); a purge deletes the rollups of the whole days it purges, first
+(an interrupted purge leaves no figures of conversations that are gone) and again at the end. It returns
+the live conversations they were, whose state Redis still keeps for a day after the end
+(``storage.live.forget`` drops it).
+
+A purge deletes in batches of transcripts, each its own short transaction, so a purge of millions never
+holds a long lock, and then alerts before the day that never became a transcript. KPI records lying wholly
+before the day go too unless kept.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import NamedTuple
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from qa_service.domain import TranscriptStatus
-from qa_service.storage import scoring_versions
-from qa_service.storage.alert_tables import LiveAlert
+from qa_service.storage import rollups, scoring_versions
+from qa_service.storage.alert_tables import LiveAlert, LiveTranscript
 from qa_service.storage.fact_tables import FindingCount, QaDaily, QaFact
-from qa_service.storage.tables import AgentKpi, Transcript
+from qa_service.storage.sqlite_writer import begin_write
+from qa_service.storage.tables import AgentKpi, AuditEvent, Review, Transcript
+
+
+class LiveKey(NamedTuple):
+    """A live conversation a transcript was: its id in Redis and its (source, external_id)."""
+
+    conversation_id: int
+    source: str
+    external_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Deleted:
+    """What :func:`delete_transcripts` deleted, and the live conversations whose Redis state is left to drop."""
+
+    transcripts: int = 0
+    alerts: int = 0
+    live: tuple[LiveKey, ...] = ()
+
+
+def live_of(*, session: Session, ids: Iterable[int]) -> list[LiveKey]:
+    """The live conversations these transcripts were: recorded at their end, or named by their alerts."""
+    ids = list(ids)
+    if not ids:
+        return []
+    ended = (select(LiveTranscript.conversation_id, Transcript.source, Transcript.external_id)
+             .join(Transcript, Transcript.id == LiveTranscript.transcript_id)
+             .where(LiveTranscript.transcript_id.in_(ids)))
+    alerted = (select(LiveAlert.conversation_id, LiveAlert.source, LiveAlert.external_id)
+               .where(LiveAlert.transcript_id.in_(ids)))
+    return sorted({LiveKey(*row) for query in (ended, alerted) for row in session.execute(query)})
+
+
+def delete_transcripts(*, session: Session, ids: Iterable[int], frt_target_ms: float | None) -> Deleted:
+    """Delete these transcripts and everything tied to them (the module's docstring says what), in the
+    caller's transaction. ``frt_target_ms``: take their figures out of the rollups (an erasure); None when the
+    caller deletes the rollups of their whole days itself (a purge).
+
+    Locks as a report being stored does (the transcripts, then their reviews, then the facts, in id order on
+    PostgreSQL; SQLite's write transaction begins first), so a re-score or a review closing meanwhile is
+    either counted before and taken out with them, or waits and finds them gone."""
+    ids = sorted(set(ids))
+    if not ids:
+        return Deleted()
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        session.execute(select(Transcript.id).where(Transcript.id.in_(ids)).order_by(Transcript.id).with_for_update())
+        session.execute(select(Review.id).where(Review.transcript_id.in_(ids)).order_by(Review.id).with_for_update())
+    else:
+        begin_write(conn)
+    live = live_of(session=session, ids=ids)
+    if frt_target_ms is not None:
+        rollups.take_out(conn, ids, frt_target_ms)
+    conversations = sorted({k.conversation_id for k in live})
+    alerts = session.execute(delete(LiveAlert).where(or_(  # with their deliveries (cascade)
+        LiveAlert.transcript_id.in_(ids), LiveAlert.conversation_id.in_(conversations)))).rowcount or 0
+    session.execute(delete(AuditEvent).where(AuditEvent.transcript_id.in_(ids)))  # a review's go with it anyway
+    n = session.execute(delete(Transcript).where(Transcript.id.in_(ids))).rowcount or 0
+    return Deleted(n, alerts, tuple(live))
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,18 +121,16 @@ def purge_rollups(*, session: Session, before: date) -> None:
     scoring_versions.purge(session, before=before)
 
 
-def purge_batch(*, session: Session, before: date, cutoff: datetime, limit: int = 2000) -> int:
+def purge_batch(*, session: Session, before: date, cutoff: datetime, limit: int = 2000) -> Deleted:
     """Delete up to ``limit`` transcripts of local days before ``before`` (scored ones by their fact's day,
-    others by their start, else receipt, before ``cutoff``); returns how many (0: done)."""
+    others by their start, else receipt, before ``cutoff``) through :func:`delete_transcripts`; returns what
+    went (``transcripts`` 0: done)."""
     ids = list(session.scalars(select(QaFact.transcript_id).where(QaFact.day < before)
                                .order_by(QaFact.transcript_id).limit(limit)))
     if len(ids) < limit:
         ids += list(session.scalars(select(Transcript.id).where(*_unscored(cutoff)).order_by(Transcript.id)
                                     .limit(limit - len(ids))))
-    if ids:
-        session.execute(delete(LiveAlert).where(LiveAlert.transcript_id.in_(ids)))  # with their deliveries
-        session.execute(delete(Transcript).where(Transcript.id.in_(ids)))
-    return len(ids)
+    return delete_transcripts(session=session, ids=ids, frt_target_ms=None)  # their days' rollups go whole
 
 
 def purge_rest(*, session: Session, before: date, cutoff: datetime, keep_kpis: bool) -> int:

@@ -8,7 +8,8 @@
   frequent findings), added when a report is stored and taken back when it is replaced.
 
 Both are derived from ``qa_facts`` and the findings by :func:`rebuild` (a changed time zone or
-first-response target, a repair). ``''`` stands for "no agent" / "no team" in their keys.
+first-response target, a repair). ``''`` stands for "no agent" / "no team" in their keys. Conversations
+erased one by one (``qa erase``) are taken out of them by :func:`take_out`.
 """
 
 from __future__ import annotations
@@ -115,6 +116,28 @@ def stored_findings(conn: Connection, transcript_ids: list[int]) -> list[tuple[A
              .where(Report.transcript_id.in_(transcript_ids), f.c.points != 0)
              .group_by(QaFact.day, QaFact.team_id, f.c.rule_id, f.c.dimension, f.c.message))
     return [(day, team, Counter({(rule, dim, msg or ""): n}), -1) for day, team, rule, dim, msg, n in conn.execute(query)]
+
+
+def take_out(conn: Connection, transcript_ids: Sequence[int], frt_target_ms: float) -> None:
+    """Take these transcripts' figures out of both rollups, before their facts, reports and findings are
+    deleted (an erasure): their ``qa_daily`` contributions and counted findings are subtracted, and a row
+    left counting nothing goes, as if they had never been stored. The facts are locked first on PostgreSQL
+    (the caller has locked the transcripts and their reviews, as a report being stored or a review closing
+    does: same order, no deadlock); on SQLite the caller's write transaction has begun."""
+    if not transcript_ids:
+        return
+    F = QaFact.__table__
+    query = select(F).where(F.c.transcript_id.in_(list(transcript_ids))).order_by(F.c.transcript_id)
+    gone = [dict(r._mapping) for r in conn.execute(
+        query.with_for_update() if conn.dialect.name == "postgresql" else query)]
+    if not gone:
+        return
+    daily = daily_rows(gone, [], frt_target_ms)
+    counts = count_rows(stored_findings(conn, [f["transcript_id"] for f in gone]))
+    write(conn, daily, counts)
+    days = sorted({f["day"] for f in gone})
+    conn.execute(delete(_D).where(_D.c.day.in_(days), _D.c.n <= 0))
+    conn.execute(delete(_C).where(_C.c.day.in_(days), _C.c.n <= 0))
 
 
 def rebuild(conn: Connection, frt_target_ms: float) -> None:

@@ -140,3 +140,29 @@ def test_purge_refuses_a_day_after_today_and_takes_today(rt, monkeypatch, tmp_pa
     out = runner.invoke(app, ["purge", "--before", today.date().isoformat(), "--yes"])
     assert out.exit_code == 0 and "purged 0 transcript(s)" in out.output, out.output
     assert _count(rt, Transcript) == 1
+
+
+def test_purge_drops_what_redis_keeps_of_a_purged_live_conversation(rt, monkeypatch, tmp_path, request):
+    """Was (a DPO probe, 2026-11-29): an ended live conversation's hash (its fields, the last customer turn) and
+    its key stayed in Redis for up to a day after its transcript was purged, and opening it again answered
+    ``ended`` with a transcript that was gone. Purge and erasure now share one deletion, which returns the live
+    conversations to drop from Redis."""
+    from qa_service.storage import live as live_repo
+    from qa_service.storage.alerts import record_transcript
+
+    old = _store(rt, "old", report({"politeness": (90, 1.0, [])}), agent_id="a1", team="t",
+                 started_at="2026-09-20T10:00:00+08:00")
+    keep = _store(rt, "keep", report({"politeness": (90, 1.0, [])}), agent_id="a1", team="t",
+                  started_at="2026-10-02T10:00:00+08:00")
+    cids = {}
+    for name, tid in (("old", old), ("keep", keep)):
+        cids[name], _ = live_repo.create(rt.redis, ("jd-chat", name), {"source": "jd-chat"}, {}, 0.0)
+        live_repo.mark_ended(rt.redis, cids[name], tid, ("jd-chat", name))
+        with rt.session() as s:
+            record_transcript(session=s, conversation_id=cids[name], transcript_id=tid)
+    runner = _cli_env(rt, monkeypatch, tmp_path, request)
+    done = runner.invoke(app, ["purge", "--before", "2026-10-01", "--yes"])
+    assert done.exit_code == 0 and "purged 1 transcript(s)" in done.output, done.output
+    assert live_repo.find(rt.redis, ("jd-chat", "old")) is None and live_repo.load(rt.redis, cids["old"]) is None
+    assert rt.redis.get("qa:live:key:jd-chat\x1fold") is None
+    assert live_repo.find(rt.redis, ("jd-chat", "keep")) == cids["keep"]  # the kept one's stays
