@@ -35,6 +35,15 @@ class Conflict(QAError):
         super().__init__(message)
 
 
+class Gone(QAError):
+    """What is asked for was there and was deleted for good, on purpose (HTTP 410): a conversation erased on
+    request, sent again. ``field`` names the field that identifies it."""
+
+    def __init__(self, message: str, field: str | None = None):
+        self.field = field
+        super().__init__(message)
+
+
 class Invalid(QAError):
     """A value is unusable (HTTP 422); ``loc`` locates it the way request validation does: ("body", "span")."""
 

@@ -1,4 +1,4 @@
-"""Domain errors → HTTP, in one place: NotFound 404, Conflict 409, Invalid 422 (located like request
+"""Domain errors → HTTP, in one place: NotFound 404, Conflict 409, Gone 410, Invalid 422 (located like request
 validation), Unauthenticated 401, Forbidden 403 (the web UI redirects to its login page), a database
 that is down 503, Redis down or a live conversation held by another request past its lock timeout
 503 (each with Retry-After); plus the edge cases of reading a request (invalid UTF-8, JSON nested too deeply).
@@ -27,6 +27,7 @@ from qa_service.ingest import pii
 from qa_service.errors import (
     AccessDenied,
     Conflict,
+    Gone,
     IngestConflict,
     Invalid,
     NotFound,
@@ -75,6 +76,10 @@ def install(app: FastAPI) -> None:
             body = {"detail": str(exc), "id": exc.existing_id, "source": exc.source, "external_id": exc.external_id,
                     "field": exc.changed}
         return JSONResponse(body, status_code=409)
+
+    @app.exception_handler(Gone)
+    async def _gone(_: Request, exc: Gone) -> JSONResponse:
+        return JSONResponse({"detail": scrub(str(exc)), "field": exc.field}, status_code=410)
 
     @app.exception_handler(Invalid)
     async def _invalid(_: Request, exc: Invalid) -> JSONResponse:

@@ -17,6 +17,7 @@ from qa_service.ingest.schema import TranscriptCreate, UtteranceCreate, errors_f
 from qa_service.ingest.unserved import note_unserved, unserved_warnings
 from qa_service.queue.outbox import enqueue_jobs, new_job_ids
 from qa_service.runtime import Runtime
+from qa_service.storage import erasure as erasure_repo
 from qa_service.storage import transcripts as transcript_repo
 from qa_service.timing import timed
 
@@ -117,8 +118,8 @@ def _str(v: Any) -> str | None:
 
 def store(items: list[tuple[int, TranscriptCreate]], *, session: Session, known: transcript_repo.KnownIds,
           jobs: list[str] | None = None, chunk_size: int = 1, settings: Settings | None = None) -> list[Outcome]:
-    """Insert new transcripts as ``queued``; classify the others as duplicate (same content) or conflict.
-    With ``settings``, a stored transcript whose hash differs is redacted again under them before it is
+    """Insert new transcripts as ``queued``; classify the others as duplicate (same content) or conflict; refuse
+    those whose (source, external_id) was erased on request (:func:`erased_error`). With ``settings``, a stored transcript whose hash differs is redacted again under them before it is
     called a conflict (:func:`_same_once_redacted_again`).
 
     Rows are written as ``queued`` in the same transaction, before any job exists, each naming the job
@@ -133,6 +134,8 @@ def store(items: list[tuple[int, TranscriptCreate]], *, session: Session, known:
     first: dict[tuple[str, str], transcript_repo.NewTranscript] = {}
     for _, new in news:
         first.setdefault((new.source, new.external_id), new)
+    erased = erasure_repo.tombstones(session=session, keys=first)
+    first = {k: v for k, v in first.items() if k not in erased}
     inserted = transcript_repo.create_many(
         session=session, items=list(first.values()), known=known, status=TranscriptStatus.queued
     )
@@ -142,7 +145,10 @@ def store(items: list[tuple[int, TranscriptCreate]], *, session: Session, known:
     seen: set[tuple[str, str]] = set()
     for index, new in news:
         key = (new.source, new.external_id)
-        if key in inserted and key not in seen:
+        if key in erased:
+            outcomes.append(Outcome(index, "rejected", source=new.source, external_id=new.external_id,
+                                    errors=[erased_error(key, erased[key], index)]))
+        elif key in inserted and key not in seen:
             outcomes.append(Outcome(index, "accepted", id=inserted[key], source=new.source,
                                     external_id=new.external_id, transcript_status=TranscriptStatus.queued))
         elif key in inserted:  # a repeat of an item stored earlier in this batch
@@ -159,6 +165,15 @@ def store(items: list[tuple[int, TranscriptCreate]], *, session: Session, known:
                                     field=None if same else _stored_difference(session, prior.id, new)))
         seen.add(key)
     return outcomes
+
+
+def erased_error(key: tuple[str, str], at: datetime, index: int = 0) -> dict[str, Any]:
+    """The error of a conversation whose (source, external_id) was erased on request (``qa erase``): it is
+    not stored again. ``msg`` names the field and when; ``loc`` as a batch item's."""
+    when = _instant(at)
+    return {"loc": ["body", "transcripts", index, "external_id"], "type": "erased", "field": "external_id",
+            "msg": f"external_id: source={key[0]!r}, external_id={key[1]!r} was erased on request on "
+                   f"{when:%Y-%m-%d} ({when:%H:%M} UTC) and is not stored again"}
 
 
 def _instant(v: datetime | None) -> datetime | None:

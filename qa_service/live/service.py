@@ -17,10 +17,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from qa_service.access.service import check_team
-from qa_service.errors import ConfigError, Conflict, Invalid, NotFound, RulePackError
+from qa_service.errors import ConfigError, Conflict, Gone, Invalid, NotFound, RulePackError
 from qa_service.ingest import pii
 from qa_service.ingest.schema import TranscriptCreate, UtteranceCreate
-from qa_service.ingest.service import ingest
+from qa_service.ingest.service import erased_error, ingest
 from qa_service.live.checks import LiveChecks, window
 from qa_service.live.delivery import LEASE_S, Sender
 from qa_service.live.evaluate import LiveState, Observation, advance, evaluate
@@ -29,6 +29,7 @@ from qa_service.rules.alerts import AlertBook, AlertRule, role_readings, wait_th
 from qa_service.rules.schema import Rule
 from qa_service.runtime import Runtime
 from qa_service.storage import alerts as alert_repo
+from qa_service.storage import erasure as erasure_repo
 from qa_service.storage import live as live_repo
 from qa_service.storage import live_ids
 from qa_service.storage import transcripts as transcript_repo
@@ -124,7 +125,10 @@ def open_conversation(rt: Runtime, body: LiveConversationCreate) -> Opened:
     with rt.session() as session:
         mark, alerted = live_ids.floors(session=session)
         stored = transcript_repo.find_existing(session=session, keys=[key]).get(key) if cid is None else None
+        erased = erasure_repo.tombstones(session=session, keys=[key]).get(key) if cid is None else None
         was_live = alert_repo.conversation_of(session=session, transcript_id=stored.id) if stored else None
+    if erased is not None:  # erased on request: it would end into a transcript ingest refuses
+        raise Gone(erased_error(key, erased)["msg"], "external_id")
     if cid is None and was_live is not None:
         # The conversation ended into this transcript and Redis has lost it since (restarted empty, or past its
         # day): opening it again is the same answer as before the loss. Was: the 409 for a key posted whole.
@@ -382,6 +386,11 @@ def end_conversation(rt: Runtime, cid: int, team: str | None = None, *, idle: bo
                                                                 end_ms=t["end_ms"], asr_confidence=t["asr_confidence"])
                                                 for t in turns])
             [outcome], _ = ingest([(0, body)], runtime=rt)
+            if outcome.status == "rejected":  # its key was erased on request while it went on
+                live_repo.mark_ended(rt.redis, cid, None, (meta["source"], meta["external_id"]))
+                if idle:
+                    return Ended(cid, None, "ended")
+                raise Gone(outcome.errors[0]["msg"], "external_id")
             if outcome.status == "conflict" and idle:
                 log.warning("idle live conversation %s ended without a transcript: source=%r, external_id=%r "
                             "was stored meanwhile as transcript %s with other turns; its %d turns are dropped",

@@ -395,3 +395,14 @@ class LoginSession(Base):
     key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
+
+
+class ErasedTranscript(Base):
+    """A conversation erased on request (``qa erase``, ``DELETE /v1/transcripts/{id}``): its key only, so that
+    the source system sending it again is refused (410) instead of storing it anew. Nothing of its content."""
+
+    __tablename__ = "erased_transcripts"
+
+    source: Mapped[str] = mapped_column(String(200), primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    erased_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -34,7 +34,9 @@ def _enabled(runtime) -> None:
 
 @router.post("/conversations", response_model=LiveConversationRead, status_code=status.HTTP_201_CREATED,
              responses={200: {"description": "Already open (or ended) under this (source, external_id)"},
-                        409: {"description": "Opened before under this (source, external_id) with other fields"}})
+                        409: {"description": "Opened before under this (source, external_id) with other fields"},
+                        410: {"description": "This (source, external_id) was erased on request (qa erase); `field` "
+                                             "is external_id"}})
 def open_conversation(body: LiveConversationCreate, response: Response, runtime: RuntimeDep, principal: Ingest
                       ) -> LiveConversationRead:
     """Open a live conversation (the transcript's fields, no utterances); idempotent on (source, external_id)."""

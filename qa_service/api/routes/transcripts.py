@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response, status
 from fastapi.exceptions import RequestValidationError
 
 from qa_service.api import presenters
-from qa_service.api.auth import Ingest, QARead, check_team, scope_team
+from qa_service.api.auth import Admin, Ingest, QARead, check_team, scope_team
 from qa_service.api.deps import OFFSET_MAX, AgentQuery, Instant, RowId, RuntimeDep, SessionDep, SettingsDep, flag_reason
 from qa_service.api.ids import Id
 from qa_service.api.schemas import (
@@ -23,7 +23,8 @@ from qa_service.api.schemas import (
 )
 from qa_service.domain import TranscriptStatus
 from qa_service.access.service import missing
-from qa_service.errors import IngestConflict
+from qa_service.errors import Gone, IngestConflict, NotFound
+from qa_service.ingest import erasure
 from qa_service.ingest.schema import limit_errors
 from qa_service.ingest.service import ingest, validate_items
 from qa_service.storage import transcripts as transcript_repo
@@ -36,7 +37,9 @@ router = APIRouter(prefix="/v1/transcripts", tags=["transcripts"])
     status_code=status.HTTP_202_ACCEPTED,
     response_model=TranscriptAccepted,
     responses={200: {"description": "Already stored with the same content (idempotent resend)"},
-               409: {"description": "Same (source, external_id) stored with different content"}},
+               409: {"description": "Same (source, external_id) stored with different content"},
+               410: {"description": "This (source, external_id) was erased on request (qa erase, DELETE "
+                                    "/v1/transcripts/{id}) and is not stored again; `field` is external_id"}},
 )
 def create_transcript(body: TranscriptCreate, response: Response, runtime: RuntimeDep, _principal: Ingest
                       ) -> TranscriptAccepted:
@@ -45,6 +48,8 @@ def create_transcript(body: TranscriptCreate, response: Response, runtime: Runti
     if errors:
         raise RequestValidationError(errors)
     [outcome], _ = ingest([(0, body)], runtime=runtime)
+    if outcome.status == "rejected":  # erased on request: the only refusal left once the body is valid
+        raise Gone(outcome.errors[0]["msg"], "external_id")
     if outcome.status == "conflict":
         raise IngestConflict(body.source, body.external_id, outcome.id, outcome.field)
     if outcome.status == "duplicate":
@@ -98,6 +103,26 @@ def get_transcript(transcript_id: RowId, session: SessionDep, principal: QARead)
         raise missing(principal.team, f"transcript {transcript_id} not found", "transcript_id")
     check_team(principal, row.team_id)
     return presenters.transcript_read(row)
+
+
+@router.delete("/{transcript_id}", status_code=status.HTTP_204_NO_CONTENT)
+def erase_transcript(
+    transcript_id: RowId, runtime: RuntimeDep, principal: Admin,
+    allow_reingest: Annotated[bool, Query(description=(
+        "Keep no tombstone: the source system may send the conversation again (default: refused, 410)"))] = False,
+) -> None:
+    """Erase one conversation on request (PIPL Art. 47), as ``qa erase`` does: with its report, review,
+    appeals, live alerts and their deliveries, audit events and figures (performance records and appraisals stop
+    counting it), and what Redis keeps of it. Its (source, external_id) is then refused if sent again (410)
+    unless ``allow_reingest``. One audit event names the key. 503 when Redis, which keeps the state of a live
+    conversation it was, does not answer (nothing erased)."""
+    selection = erasure.Selection(transcript_ids=[transcript_id])
+    with runtime.session() as session:
+        found = erasure.find(session=session, selection=selection)
+    if not found.ids:
+        raise NotFound(f"transcript {transcript_id} not found", "transcript_id")
+    erasure.erase(runtime=runtime, ids=found.ids, selection=selection, actor=principal.name or "anonymous",
+                  key_id=principal.key_id, tombstone=not allow_reingest, r=runtime.redis)
 
 
 @router.get("", response_model=TranscriptPage)
