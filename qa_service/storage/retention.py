@@ -83,6 +83,7 @@ def delete_transcripts(*, session: Session, ids: Iterable[int], frt_target_ms: f
     live = live_of(session=session, ids=ids)
     if frt_target_ms is not None:
         rollups.take_out(conn, ids, frt_target_ms)
+        scoring_versions.take_out(conn, ids)
     conversations = sorted({k.conversation_id for k in live})
     alerts = session.execute(delete(LiveAlert).where(or_(  # with their deliveries (cascade)
         LiveAlert.transcript_id.in_(ids), LiveAlert.conversation_id.in_(conversations)))).rowcount or 0

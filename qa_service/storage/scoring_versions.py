@@ -69,6 +69,15 @@ def rebuild(conn: Connection) -> None:
     conn.execute(insert(_V).from_select([*KEYS, "n"], grouped))
 
 
+def take_out(conn: Connection, transcript_ids: Sequence[int]) -> None:
+    """Subtract these transcripts' stored reports from the rollup before they are deleted (an erasure); a row
+    left counting nothing goes, as if they had never been stored."""
+    changes = stored(conn, transcript_ids)
+    if changes:
+        write(conn, delta_rows(changes))
+        conn.execute(delete(_V).where(_V.c.day.in_(sorted({day for day, *_ in changes})), _V.c.n <= 0))
+
+
 def purge(session: Session, *, before: date) -> None:
     """The rollup's days before ``before`` (retention)."""
     session.execute(delete(_V).where(_V.c.day < before))

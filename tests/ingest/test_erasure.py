@@ -20,7 +20,7 @@ from qa_service.config import AuthSettings, get_settings
 from qa_service.queue.tasks import record_report
 from qa_service.storage.alert_tables import AlertDelivery, LiveAlert, LiveTranscript
 from qa_service.storage.db import session_scope
-from qa_service.storage.fact_tables import FindingCount, QaDaily, QaFact
+from qa_service.storage.fact_tables import FindingCount, QaDaily, QaDailyVersion, QaFact
 from qa_service.storage.tables import (Appeal, AuditEvent, ErasedTranscript, Finding, Flag, ManualFinding, Report,
                                        Review, Transcript, Utterance, Verdict)
 from tests.api.test_review_api import UTTERANCES, finding, report
@@ -106,6 +106,8 @@ def _figures(client) -> dict:
                                                                    if c not in ("day", "agent_key", "team_key")}
                            for r in s.scalars(select(QaDaily))}
         out["finding_counts"] = {(str(r.day), r.team_key, r.rule_id): r.n for r in s.scalars(select(FindingCount))}
+        out["qa_daily_versions"] = {(str(r.day), r.team_key, r.rule_pack, r.rule_pack_version, r.scorecard_version): r.n
+                                    for r in s.scalars(select(QaDailyVersion))}
     return out
 
 
@@ -280,6 +282,7 @@ def test_qa_erase_selects_by_key_file_and_metadata_counts_asks_and_says_what_mat
         assert s.scalar(select(func.count()).select_from(Transcript)) == 0
         assert s.scalar(select(func.count()).select_from(QaDaily)) == 0
         assert s.scalar(select(func.count()).select_from(FindingCount)) == 0
+        assert s.scalar(select(func.count()).select_from(QaDailyVersion)) == 0
         assert [(t.source, t.external_id) for t in s.scalars(select(ErasedTranscript))] == [("cc", "x")]
         events = s.scalars(select(AuditEvent).where(AuditEvent.action == "transcripts_erased")
                            .order_by(AuditEvent.id)).all()
