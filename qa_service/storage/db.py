@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +22,19 @@ from qa_service.storage import sqlite_writer
 
 log = logging.getLogger(__name__)
 
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def json_text(value) -> str:
+    """How JSON columns are written: Chinese (any non-ASCII) as itself, not ``\\u5efa\\u56fd\\u8def``, so that a
+    ``LIKE '%建国路%'`` or a grep of a dump finds a name or address in ``audit_events``, ``alert_deliveries``
+    or ``reports`` as it finds it in the text columns (a DPO's search missed every JSON column). A lone
+    surrogate (which UTF-8 cannot carry; input refuses it) keeps the escaped form, as before."""
+    text = json.dumps(value, ensure_ascii=False)
+    if not text.isascii() and _SURROGATE.search(text):
+        return json.dumps(value)
+    return text
+
 
 def create_db_engine(settings: Settings, url: str | None = None) -> Engine:
     """An engine for ``url`` (default ``settings.database_url``); SQLite gets WAL, foreign keys and a busy timeout."""
@@ -32,6 +47,7 @@ def create_db_engine(settings: Settings, url: str | None = None) -> Engine:
         engine = create_engine(
             url,
             echo=settings.db.echo,
+            json_serializer=json_text,
             connect_args={"timeout": settings.db.busy_timeout_ms / 1000, "check_same_thread": False},
             poolclass=QueuePool,
             pool_size=1,
@@ -58,7 +74,7 @@ def create_db_engine(settings: Settings, url: str | None = None) -> Engine:
     # JIT compiling (tens of ms per query) costs PostgreSQL more than it saves on the short aggregates
     # the pages run; an operator can still turn it on per role or database.
     return create_engine(url, echo=settings.db.echo, pool_pre_ping=True, pool_size=10, max_overflow=20,
-                         connect_args={"options": "-c jit=off"})
+                         json_serializer=json_text, connect_args={"options": "-c jit=off"})
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

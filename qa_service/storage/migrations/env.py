@@ -1,5 +1,7 @@
 """Alembic environment: the engine is passed in by qa_service.storage.db.upgrade."""
 
+import json
+
 from alembic import context
 from sqlalchemy import create_engine
 
@@ -12,7 +14,9 @@ target_metadata = Base.metadata
 def run_migrations_online() -> None:
     engine = config.attributes.get("engine")
     if engine is None:  # plain `alembic` CLI use
-        engine = create_engine(config.get_main_option("sqlalchemy.url"))
+        # JSON as the application writes it (storage/db.py json_text): Chinese as itself, not \uXXXX
+        engine = create_engine(config.get_main_option("sqlalchemy.url"),
+                               json_serializer=lambda v: json.dumps(v, ensure_ascii=False))
     with engine.begin() as connection:
         context.configure(
             connection=connection,
