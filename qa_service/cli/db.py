@@ -107,6 +107,7 @@ def purge(
         kpis = retention.purge_rest(session=s, before=cutoff_day, cutoff=cutoff, keep_kpis=keep_kpis)
     console.print(f"purged {total} transcript(s) and {kpis} KPI record(s) before {cutoff_day}")
     _forget_live(rt, live)
+    _clear_deleted_bytes(rt)
 
 
 def _forget_live(rt, live) -> None:
@@ -123,6 +124,28 @@ def _forget_live(rt, live) -> None:
     except (redis.RedisError, OSError) as exc:
         err_console.print(f"warning: Redis does not answer ({type(exc).__name__}): what it keeps of {len(live)} purged "
                           "live conversation(s) stays until it expires, within a day", markup=False, soft_wrap=True)
+
+
+def _clear_deleted_bytes(rt) -> None:
+    """SQLite: checkpoint the log into the file and cut it, so the purged rows are nowhere on disk (the file's
+    pages zeroed by ``secure_delete``). Was: they stayed in the log and the file until a checkpoint past
+    4 MiB of log, days on a quiet site, and any copy of the file brought every purged conversation back."""
+    from qa_service.storage import sqlite_writer
+
+    done = sqlite_writer.truncate_log(rt.engine)
+    db = rt.engine.url.database
+    if done is None:  # PostgreSQL
+        console.print("PostgreSQL: the deleted rows' bytes stay in the table files until overwritten (VACUUM FULL "
+                      "or pg_repack rewrites them), and in WAL archives, replicas and backups until those expire: "
+                      "see docs/privacy.md", highlight=False, soft_wrap=True)
+    elif done:
+        console.print(f"checkpointed: the deleted rows are gone from {db} and its log", highlight=False, soft_wrap=True)
+    else:
+        err_console.print(f"the deleted rows are still in {db}-wal and, until the log is copied over them, in {db}: "
+                          "another process (qa serve, a worker) kept the log busy. The next checkpoint clears them "
+                          "(the API's and workers' own, once the log passes 4 MiB). To force it now: run this qa purge "
+                          "again once that process is idle (it deletes nothing more, then checkpoints), or stop qa serve "
+                          f"and run: sqlite3 {db} 'PRAGMA wal_checkpoint(TRUNCATE)'", markup=False, soft_wrap=True)
 
 
 def _current_versions(rt):

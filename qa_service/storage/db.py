@@ -62,6 +62,11 @@ def create_db_engine(settings: Settings, url: str | None = None) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute(f"PRAGMA busy_timeout={int(settings.db.busy_timeout_ms)}")
+            # Deleted rows' bytes zeroed, not left in the pages' free space: what a purge or an erasure deletes
+            # is gone from the file once checkpointed. Debian's build has it on by default, others do not. Cost,
+            # 3,000 real dialogues (2026-11-29): ingest and report writes within the noise, a re-score +2 %,
+            # the purge of all of them 0.42 → 0.49 s.
+            cur.execute("PRAGMA secure_delete=ON")
             cur.execute(f"PRAGMA wal_autocheckpoint={sqlite_writer.AUTOCHECKPOINT}")
             # When the log restarts, cut its file back: its size then tells how much is waiting to be
             # checkpointed (sqlite_writer checks it), instead of staying at its largest ever.

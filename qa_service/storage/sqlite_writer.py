@@ -43,6 +43,7 @@ _WRITE = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE|CREATE|DROP|ALTER|BEGIN\s
 _HELD = "qa_writer_lock"
 AUTOCHECKPOINT = 25_000  # pages (100 MB of log): only if no worker checkpoints
 CHECKPOINT_BYTES = 4 * 1024 * 1024
+TRUNCATE_TRIES, TRUNCATE_WAIT_S = 5, 1.0  # truncate_log: a busy log is tried again, this long each time
 _checkpointer = False
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,54 @@ def checkpoint(dbapi_conn, writer_fd: int) -> None:
         dbapi_conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
     finally:
         fcntl.flock(writer_fd, fcntl.LOCK_UN)
+
+
+def truncate_log(engine: Engine, *, tries: int | None = None, wait_s: float | None = None) -> bool | None:
+    """Copy the whole log into ``engine``'s database file and cut the log to 0 bytes (``PRAGMA
+    wal_checkpoint(TRUNCATE)``): after a purge, so that what it deleted is neither left in the log nor, in
+    the file, anything but the zeros ``secure_delete`` wrote (a quiet site checkpoints only past
+    ``CHECKPOINT_BYTES``: the purged rows stayed in the file, and in any copy of it, for days). Holds the
+    writers' file lock while it runs; a reader in the middle of a transaction (another process's) makes it
+    wait, ``wait_s`` at most (``TRUNCATE_WAIT_S``), and ``tries`` times (``TRUNCATE_TRIES``). True once done;
+    False if never (the next checkpoint does it); None on PostgreSQL or an in-memory SQLite."""
+    tries = TRUNCATE_TRIES if tries is None else tries
+    wait_s = TRUNCATE_WAIT_S if wait_s is None else wait_s
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:":
+        return None
+    fd = os.open(f"{database}.writer", os.O_RDWR | os.O_CREAT, 0o600)
+    conn = sqlite3.connect(database, timeout=wait_s, check_same_thread=False)
+    try:
+        for attempt in range(tries):
+            if attempt:
+                time.sleep(wait_s)
+            if not _lock_within(fd, wait_s):  # a writer's transaction longer than that
+                continue
+            try:
+                busy, *_ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            except sqlite3.OperationalError:  # locked beyond the timeout
+                busy = 1
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            if not busy:
+                return True
+        return False
+    finally:
+        conn.close()
+        os.close(fd)
+
+
+def _lock_within(fd: int, wait_s: float) -> bool:
+    """The writers' lock, taken within ``wait_s`` (polled: ``flock`` itself waits without a limit)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
 
 
 def install(engine: Engine, database: Path) -> None:

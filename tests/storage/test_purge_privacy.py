@@ -1,0 +1,88 @@
+"""``qa purge`` as a DPO needs it (a retention probe, 2026-11-29): on SQLite it leaves no purged text in the
+database file or its log."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from qa_service.cli import app
+from qa_service.storage import sqlite_writer
+from qa_service.ingest.schema import TranscriptCreate
+from qa_service.ingest.service import ingest
+from qa_service.queue.tasks import record_report
+from qa_service.runtime import Runtime
+from tests.api.test_review_api import UTTERANCES, finding, report
+from tests.conftest import make_settings, transcript
+from tests.storage.test_retention import _cli_env
+
+SECRET = "住北京市朝阳区建国路77号3单元502室"  # only the purged conversation holds it
+KEPT = "住上海市浦东新区世纪大道100号"  # only the kept one
+
+
+@pytest.fixture
+def sqlite_rt(tmp_path, sqlite_url, redis_url, redis_conn):
+    runtime = Runtime(make_settings(tmp_path, sqlite_url, redis_url))
+    yield runtime
+    runtime.close()
+
+
+def _store(rt, external_id: str, rep, said: str, **fields) -> int:
+    """A conversation whose customer also says ``said``, stored and scored as ``rep``."""
+    body = TranscriptCreate.model_validate(transcript(external_id, utterances=[
+        *UTTERANCES, {"role": "customer", "text": f"我{said}，快递没到"}], **fields))
+    [outcome], _ = ingest([(0, body)], runtime=rt)
+    with rt.session() as s:
+        record_report(session=s, transcript_id=outcome.id, report=rep)
+    return outcome.id
+
+
+def _old_and_new(rt) -> tuple[int, int]:
+    """A flagged conversation of 1 October (its review done, one finding appealed) and one of 2 October."""
+    from qa_service.review import service as review_service
+
+    rude = finding("politeness", "rude", -10)
+    old = _store(rt, "old", report({"politeness": (40, 1.0, [rude])}), SECRET, agent_id="a1", team="t",
+                 started_at="2026-10-01T10:00:00+08:00")
+    new = _store(rt, "new", report({"politeness": (90, 1.0, [])}), KEPT, agent_id="a1", team="t",
+                 started_at="2026-10-02T10:00:00+08:00")
+    with rt.session() as s:
+        review = review_service.for_transcript(session=s, transcript_id=old)
+        review_service.complete(session=s, review_id=review.id, by="r1", comment=None, confirm_rest=True)
+        rude_id = review.transcript.report.findings[0].id
+    with rt.session() as s:
+        review_service.create_appeal(session=s, review_id=review.id, finding_id=rude_id, manual_finding_id=None,
+                                     reason="不是辱骂", by="a1", window_days=3650)
+    return old, new
+
+
+def _file_bytes(rt) -> tuple[bytes, Path]:
+    db = Path(rt.engine.url.database)
+    return db.read_bytes(), Path(f"{db}-wal")
+
+
+def test_after_a_purge_the_sqlite_file_and_its_log_hold_no_purged_text(sqlite_rt, monkeypatch, tmp_path, request):
+    rt = sqlite_rt
+    with rt.engine.connect() as conn:  # deleted rows' bytes are zeroed on every build, not just Debian's
+        assert conn.exec_driver_sql("PRAGMA secure_delete").scalar() == 1
+    _old_and_new(rt)
+    assert sqlite_writer.truncate_log(rt.engine)  # in the file, as the app's own checkpoints put it in time
+    assert SECRET.encode() in _file_bytes(rt)[0]
+    monkeypatch.setattr(sqlite_writer, "TRUNCATE_WAIT_S", 0.2)
+    reader = sqlite3.connect(rt.engine.url.database)  # another process's read, open across the purge
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM utterances").fetchone()
+    runner = _cli_env(rt, monkeypatch, tmp_path, request)
+    busy = runner.invoke(app, ["purge", "--before", "2026-10-02", "--yes"])
+    assert busy.exit_code == 0 and "purged 1 transcript(s)" in busy.output, busy.output
+    assert SECRET.encode() in _file_bytes(rt)[0]  # the log could not be copied over it yet: said
+    assert "the deleted rows are still in" in busy.output and "run this qa purge again" in busy.output, busy.output
+    reader.rollback()
+    reader.close()
+    again = runner.invoke(app, ["purge", "--before", "2026-10-02", "--yes"])
+    assert again.exit_code == 0 and "checkpointed: the deleted rows are gone" in again.output, again.output
+    data, wal = _file_bytes(rt)
+    assert SECRET.encode() not in data and KEPT.encode() in data  # the kept one is there: the file is read right
+    assert not wal.exists() or wal.stat().st_size == 0  # the log, which held the deletes, is cut too
