@@ -86,11 +86,14 @@ def purge(
     cutoff = datetime.combine(cutoff_day, day_time(), rt.timezone)  # local midnight
     with rt.session() as s:
         found = retention.count_before(session=s, before=cutoff_day, cutoff=cutoff)
+    kpis_found = 0 if keep_kpis else found.kpi_rows
     console.print(f"before {cutoff_day} ({rt.settings.performance.timezone}): {found.transcripts} transcript(s), "
-                  f"{0 if keep_kpis else found.kpi_rows} KPI record(s)")
+                  f"{kpis_found} KPI record(s)")
+    anything = bool(found.transcripts or kpis_found)
     if dry_run:
         return
-    if not yes and not typer.confirm("delete them for good?"):
+    # Nothing to delete (a scheduled run): no question, exit 0, as qa rescore does; still recorded and checkpointed
+    if anything and not yes and not typer.confirm("delete them for good?"):
         raise typer.Exit(1)
     with rt.session() as s:
         retention.purge_rollups(session=s, before=cutoff_day)
@@ -106,24 +109,43 @@ def purge(
     with rt.session() as s:
         kpis = retention.purge_rest(session=s, before=cutoff_day, cutoff=cutoff, keep_kpis=keep_kpis)
     console.print(f"purged {total} transcript(s) and {kpis} KPI record(s) before {cutoff_day}")
-    _forget_live(rt, live)
+    forgotten = _forget_live(rt, live)
+    _record_purge(rt, cutoff_day, cutoff, total=total, kpis=kpis, keep_kpis=keep_kpis, forgotten=forgotten)
     _clear_deleted_bytes(rt)
 
 
-def _forget_live(rt, live) -> None:
+def _forget_live(rt, live) -> int | None:
     """What Redis keeps of purged conversations that were live (kept a day after their end): dropped, as an
-    erasure drops it; Redis not answering is a warning (it expires within the day), not a failed purge."""
+    erasure drops it; Redis not answering is a warning (it expires within the day), not a failed purge.
+    Returns how many Redis still kept (None: it did not answer)."""
     import redis
 
     from qa_service.storage import live as live_repo
 
     try:
         with live_redis(rt, len(live)) as r:
-            if r is not None:
-                live_repo.forget(r, live)
+            kept = live_repo.forget(r, live) if r is not None else 0
     except (redis.RedisError, OSError) as exc:
         err_console.print(f"warning: Redis does not answer ({type(exc).__name__}): what it keeps of {len(live)} purged "
                           "live conversation(s) stays until it expires, within a day", markup=False, soft_wrap=True)
+        return None
+    if kept:
+        console.print(f"removed what Redis kept of {kept} purged live conversation(s)", highlight=False)
+    return kept
+
+
+def _record_purge(rt, day, cutoff, *, total: int, kpis: int, keep_kpis: bool, forgotten: int | None) -> None:
+    """The purge in the audit trail (``GET /v1/audit?entity=retention``): who, the day, what went. Was: stdout
+    only, so "when was data older than 180 days last deleted" had no answer."""
+    from qa_service.performance.audit import cli_actor
+    from qa_service.storage import reviews as audit_repo
+
+    with rt.session() as s:
+        audit_repo.add_audit_event(s, actor=cli_actor().name, action="purged", review=None, entity="retention",
+                                   entity_id=None, after={
+                                       "before": day.isoformat(), "timezone": rt.settings.performance.timezone,
+                                       "cutoff": cutoff.isoformat(), "transcripts": total, "kpi_records": kpis,
+                                       "keep_kpis": keep_kpis, "live_conversations_forgotten": forgotten})
 
 
 def _clear_deleted_bytes(rt) -> None:

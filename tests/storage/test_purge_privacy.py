@@ -1,5 +1,6 @@
-"""``qa purge`` as a DPO needs it (a retention probe, 2026-11-29): on SQLite it leaves no purged text in the
-database file or its log."""
+"""``qa purge`` as a DPO needs it (a retention probe, 2026-11-29): the purge is in the audit trail, asks nothing
+when nothing matches, removes the live state of the live conversations it deleted, and on SQLite leaves no
+purged text in the database file or its log."""
 
 from __future__ import annotations
 
@@ -7,15 +8,21 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
 
+from qa_service.app import create_app
 from qa_service.cli import app
+from qa_service.performance.audit import cli_actor
 from qa_service.storage import sqlite_writer
+from qa_service.storage.tables import AuditEvent
 from qa_service.ingest.schema import TranscriptCreate
 from qa_service.ingest.service import ingest
 from qa_service.queue.tasks import record_report
 from qa_service.runtime import Runtime
 from tests.api.test_review_api import UTTERANCES, finding, report
 from tests.conftest import make_settings, transcript
+from tests.live.conftest import open_conversation, stream
 from tests.storage.test_retention import _cli_env
 
 SECRET = "住北京市朝阳区建国路77号3单元502室"  # only the purged conversation holds it
@@ -56,6 +63,54 @@ def _old_and_new(rt) -> tuple[int, int]:
         review_service.create_appeal(session=s, review_id=review.id, finding_id=rude_id, manual_finding_id=None,
                                      reason="不是辱骂", by="a1", window_days=3650)
     return old, new
+
+
+def test_a_purge_is_in_the_audit_trail(rt, monkeypatch, tmp_path, request):
+    _old_and_new(rt)
+    runner = _cli_env(rt, monkeypatch, tmp_path, request)
+    done = runner.invoke(app, ["purge", "--before", "2026-10-02", "--yes"])
+    assert done.exit_code == 0 and "purged 1 transcript(s)" in done.output, done.output
+    with TestClient(create_app(rt.settings)) as client:
+        [event] = client.get("/v1/audit", params={"entity": "retention"}).json()
+    assert event["actor"] == cli_actor().name and event["action"] == "purged"
+    assert {k: event["after"][k] for k in ("before", "timezone", "transcripts", "kpi_records", "keep_kpis")} == {
+        "before": "2026-10-02", "timezone": "Asia/Shanghai", "transcripts": 1, "kpi_records": 0, "keep_kpis": False}
+
+
+def test_a_purge_with_nothing_to_delete_asks_nothing_exits_0_and_is_audited(rt, monkeypatch, tmp_path, request):
+    _old_and_new(rt)
+    runner = _cli_env(rt, monkeypatch, tmp_path, request)
+    out = runner.invoke(app, ["purge", "--before", "2026-01-01"], input="")  # a cron job: no terminal, no --yes
+    assert out.exit_code == 0, out.output
+    assert "delete them for good" not in out.output and "purged 0 transcript(s)" in out.output, out.output
+    with rt.session() as s:
+        [event] = s.scalars(select(AuditEvent).where(AuditEvent.entity == "retention")).all()
+        assert event.after["transcripts"] == 0
+    asked = runner.invoke(app, ["purge", "--before", "2026-10-02"], input="n\n")  # something matches: asked
+    assert asked.exit_code == 1 and "delete them for good" in asked.output, asked.output
+
+
+def test_a_purge_removes_the_live_state_of_the_live_conversations_it_deleted(rt, monkeypatch, tmp_path, request,
+                                                                                redis_conn):
+    with TestClient(create_app(rt.settings)) as client:
+        cid = open_conversation(client, "live-0", team="t", agent_id="a1", started_at="2026-09-20T10:00:00+08:00")
+        stream(client, cid, [{"role": "customer", "text": f"我叫李娜，{SECRET}"}])
+        ended = client.post(f"/v1/live/conversations/{cid}/end").json()
+        keep = open_conversation(client, "live-1", team="t", agent_id="a1")  # open, today's: stays
+    assert redis_conn.exists(f"qa:live:c:{cid}") and ended["transcript_id"]
+    runner = _cli_env(rt, monkeypatch, tmp_path, request)
+    done = runner.invoke(app, ["purge", "--before", "2026-10-01", "--yes"])
+    assert done.exit_code == 0 and "purged 1 transcript(s)" in done.output, done.output
+    assert "removed what Redis kept of 1 purged live conversation(s)" in done.output, done.output
+    assert not redis_conn.exists(f"qa:live:c:{cid}", f"qa:live:t:{cid}", "qa:live:key:live-test\x1flive-0")
+    assert set(redis_conn.scan_iter("qa:live:c:*")) == {f"qa:live:c:{keep}".encode()}
+    with TestClient(create_app(rt.settings)) as client:  # the same key now opens a new conversation
+        again = client.post("/v1/live/conversations", json={"source": "live-test", "external_id": "live-0"})
+        assert again.json()["id"] != cid and again.json()["created"] is True, again.text
+        assert client.post(f"/v1/live/conversations/{cid}/end").status_code == 404
+    with rt.session() as s:
+        event = s.scalars(select(AuditEvent).where(AuditEvent.entity == "retention")).one()
+        assert event.after["live_conversations_forgotten"] == 1
 
 
 def _file_bytes(rt) -> tuple[bytes, Path]:

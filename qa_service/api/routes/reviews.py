@@ -242,7 +242,8 @@ def review_audit(review_id: RowId, session: SessionDep, principal: QARead) -> li
     return [presenters.audit_read(e) for e in repo.audit_trail(session=session, review_id=review_id)]
 
 
-AuditEntity = Literal["review", "finding", "manual_finding", "appeal", "plan", "kpis", "appraisals", "transcripts"]
+AuditEntity = Literal["review", "finding", "manual_finding", "appeal", "plan", "kpis", "appraisals", "transcripts",
+                      "retention"]
 
 
 @router.get("/v1/audit", response_model=list[AuditRead])
@@ -252,10 +253,10 @@ def audit(session: SessionDep, principal: QARead,
           entity: Annotated[AuditEntity | None, Query(
               description="Only events of this kind: review, finding, manual_finding, appeal, plan (sampling), "
                           "kpis (KPI imports and deletions), appraisals (appraisal exports), transcripts "
-                          "(erasures on request)")] = None,
+                          "(erasures on request), retention (qa purge runs)")] = None,
           action: Annotated[str | None, Query(
               description="Only this action (completed, finding_confirmed, kpis_imported, kpis_deleted, "
-                          "appraisals_exported, transcripts_erased …)", max_length=50)] = None) -> list[AuditRead]:
+                          "appraisals_exported, transcripts_erased, purged …)", max_length=50)] = None) -> list[AuditRead]:
     """The audit trail (of one transcript when asked, of one kind or action), oldest first. A team-scoped key
     sees its team's transcripts' events only (KPI and appraisal events belong to no transcript)."""
     if transcript_id is not None:
