@@ -56,6 +56,15 @@ def parse_period(text: str) -> Period:
     return period
 
 
+def cut_by(day: date) -> list[Period]:
+    """The week, month, quarter and year that a purge of the days before ``day`` cuts into: those holding
+    ``day`` that start before it (their figures and appraisals change; the periods before them go whole)."""
+    iso = day.isocalendar()
+    labels = (f"{iso.year}-W{iso.week:02d}", f"{day.year}-{day.month:02d}", f"{day.year}-Q{(day.month - 1) // 3 + 1}",
+              str(day.year))
+    return [p for p in map(_parse, labels) if p.start < day]
+
+
 def _parse(s: str) -> Period:
     try:
         if ".." in s:

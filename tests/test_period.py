@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from qa_service.period import parse_period
+from qa_service.period import cut_by, parse_period
 
 
 @pytest.mark.parametrize("text, start, end, label", [
@@ -62,3 +62,12 @@ def test_period_contains_its_days_only():
     p = parse_period("2026-W43")
     assert date(2026, 10, 19) in p and date(2026, 10, 25) in p
     assert date(2026, 10, 18) not in p and date(2026, 10, 26) not in p
+
+
+@pytest.mark.parametrize("day, cut", [
+    ("2026-06-02", ["2026-W23", "2026-06", "2026-Q2", "2026"]),  # a purge to 2 June takes 1 June from all four
+    ("2026-06-01", ["2026-Q2", "2026"]),  # a Monday and a month's first day: the week and month go whole
+    ("2026-01-01", ["2026-W01"]),  # ISO week 1 of 2026 starts on 29 December 2025
+])
+def test_cut_by_names_the_periods_holding_the_day_that_start_before_it(day, cut):
+    assert [p.label for p in cut_by(date.fromisoformat(day))] == cut

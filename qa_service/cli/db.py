@@ -68,7 +68,7 @@ def purge(
     import re
     from datetime import date, datetime, time as day_time
 
-    from qa_service.storage import retention
+    from qa_service.storage import retention, retention_scope
 
     from qa_service.period import EARLIEST, LATEST
 
@@ -86,16 +86,24 @@ def purge(
     cutoff = datetime.combine(cutoff_day, day_time(), rt.timezone)  # local midnight
     with rt.session() as s:
         found = retention.count_before(session=s, before=cutoff_day, cutoff=cutoff)
+        reach = retention_scope.reach(session=s, before=cutoff_day, cutoff=cutoff)
     kpis_found = 0 if keep_kpis else found.kpi_rows
     console.print(f"before {cutoff_day} ({rt.settings.performance.timezone}): {found.transcripts} transcript(s), "
-                  f"{kpis_found} KPI record(s)")
-    anything = bool(found.transcripts or kpis_found)
+                  f"{kpis_found} KPI record(s)" + (f"; with them {reach.reviews} review(s), {reach.appeals} appeal(s) "
+                                                   f"({reach.open_appeals} open), {reach.alerts} live alert(s)"
+                                                   if found.transcripts or reach.alerts else ""),
+                  highlight=False, soft_wrap=True)
+    anything = bool(found.transcripts or kpis_found or reach.alerts)
+    if anything:
+        _say_cut_periods(cutoff_day, keep_kpis)
     if dry_run:
         return
     # Nothing to delete (a scheduled run): no question, exit 0, as qa rescore does; still recorded and checkpointed
     if anything and not yes and not typer.confirm("delete them for good?"):
         raise typer.Exit(1)
     with rt.session() as s:
+        if anything:  # first: an interrupted purge has made the periods before the day partial all the same
+            retention_scope.record_purge(session=s, before=cutoff_day)
         retention.purge_rollups(session=s, before=cutoff_day)
     total, live = 0, []
     while True:
@@ -110,8 +118,32 @@ def purge(
         kpis = retention.purge_rest(session=s, before=cutoff_day, cutoff=cutoff, keep_kpis=keep_kpis)
     console.print(f"purged {total} transcript(s) and {kpis} KPI record(s) before {cutoff_day}")
     forgotten = _forget_live(rt, live)
-    _record_purge(rt, cutoff_day, cutoff, total=total, kpis=kpis, keep_kpis=keep_kpis, forgotten=forgotten)
+    _record_purge(rt, cutoff_day, cutoff, total=total, kpis=kpis, reach=reach, keep_kpis=keep_kpis,
+                  forgotten=forgotten)
     _clear_deleted_bytes(rt)
+
+
+def _say_cut_periods(day, keep_kpis: bool) -> None:
+    """Name the periods the cut-off falls inside: their figures and appraisals change, and their KPI records
+    (whole periods') stay. Was: the dry run said only how many transcripts would go, and a June appraisal
+    already handed to HR changed after a purge to 2 June."""
+    from datetime import timedelta
+
+    from qa_service.period import cut_by
+
+    periods = cut_by(day)
+    if not periods:
+        return
+    main = next((p for p in periods if p.label == f"{day.year}-{day.month:02d}"), periods[0])  # the month
+    lost = (day - main.start).days
+    days = f"its first day ({main.start})" if lost == 1 else \
+        f"its first {lost} days ({main.start}..{day - timedelta(days=1)})"
+    others = [p.label for p in periods if p is not main]
+    console.print(f"the cut-off falls inside {main.label}: it loses {days}, so its figures and appraisal will change"
+                  + (f", as will those of {', '.join(others[:-1])}{' and ' if len(others) > 1 else ''}{others[-1]}"
+                     if others else "")
+                  + ("" if keep_kpis else f"; their KPI records stay (only records lying wholly before {day} go)"),
+                  highlight=False, soft_wrap=True)
 
 
 def _forget_live(rt, live) -> int | None:
@@ -134,18 +166,22 @@ def _forget_live(rt, live) -> int | None:
     return kept
 
 
-def _record_purge(rt, day, cutoff, *, total: int, kpis: int, keep_kpis: bool, forgotten: int | None) -> None:
+def _record_purge(rt, day, cutoff, *, total: int, kpis: int, reach, keep_kpis: bool, forgotten: int | None) -> None:
     """The purge in the audit trail (``GET /v1/audit?entity=retention``): who, the day, what went. Was: stdout
     only, so "when was data older than 180 days last deleted" had no answer."""
     from qa_service.performance.audit import cli_actor
     from qa_service.storage import reviews as audit_repo
+    from qa_service.storage import retention_scope
 
     with rt.session() as s:
+        horizon = retention_scope.purged_before(session=s)
         audit_repo.add_audit_event(s, actor=cli_actor().name, action="purged", review=None, entity="retention",
                                    entity_id=None, after={
                                        "before": day.isoformat(), "timezone": rt.settings.performance.timezone,
                                        "cutoff": cutoff.isoformat(), "transcripts": total, "kpi_records": kpis,
-                                       "keep_kpis": keep_kpis, "live_conversations_forgotten": forgotten})
+                                       "keep_kpis": keep_kpis, "reviews": reach.reviews, "appeals": reach.appeals,
+                                       "live_alerts": reach.alerts, "live_conversations_forgotten": forgotten,
+                                       "purged_before": horizon.isoformat() if horizon else None})
 
 
 def _clear_deleted_bytes(rt) -> None:

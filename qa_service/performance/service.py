@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from qa_service.config import Settings
 from qa_service.errors import Invalid
-from qa_service.performance import export, scoring_mix
+from qa_service.performance import export, horizon, scoring_mix
 from qa_service.performance.appraisal import appraisal_rows
 from qa_service.performance.kpi import KPI_FIELDS, KpiRecord, RowError, days_label, range_field, row_problems, where
 from qa_service.performance.kpi_checks import ImportNotes, import_notes
@@ -354,7 +354,8 @@ def export_appraisals(*, session: Session, settings: Settings, schemes: dict[str
     unknown = unknown_team(session=session, team=team)
     warnings = [*([unknown] if unknown else []), *(_final_warning(rows, period, team) if final else []),
                 *_outside_warning(session, period, team, agent_id, final),
-                *scoring_mix.warnings(session=session, period=period, team=team)]
+                *scoring_mix.warnings(session=session, period=period, team=team),
+                *horizon.warnings(session=session, period=period)]
     scores, name = ("final" if final else "machine"), export_filename(period, team, fmt)
     if fmt == "csv":
         return AppraisalExport(export.to_csv(rows), "text/csv; charset=utf-8", name, len(rows), warnings)

@@ -1,6 +1,7 @@
-"""``qa purge`` as a DPO needs it (a retention probe, 2026-11-29): the purge is in the audit trail, asks nothing
-when nothing matches, removes the live state of the live conversations it deleted, and on SQLite leaves no
-purged text in the database file or its log."""
+"""``qa purge`` as a DPO needs it (a retention probe, 2026-11-29): the dry run counts what goes with the
+transcripts and names the period the cut-off falls inside; the purge is in the audit trail, asks nothing when
+nothing matches, records how far it reached (appraisals of earlier periods then warn), removes the live state
+of the live conversations it deleted, and on SQLite leaves no purged text in the database file or its log."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from qa_service.app import create_app
 from qa_service.cli import app
 from qa_service.performance.audit import cli_actor
 from qa_service.storage import sqlite_writer
-from qa_service.storage.tables import AuditEvent
+from qa_service.storage.alert_tables import LiveAlert
+from qa_service.storage.tables import Appeal, AuditEvent, Review, Transcript
 from qa_service.ingest.schema import TranscriptCreate
 from qa_service.ingest.service import ingest
 from qa_service.queue.tasks import record_report
@@ -34,6 +36,11 @@ def sqlite_rt(tmp_path, sqlite_url, redis_url, redis_conn):
     runtime = Runtime(make_settings(tmp_path, sqlite_url, redis_url))
     yield runtime
     runtime.close()
+
+
+def _count(rt, table) -> int:
+    with rt.session() as s:
+        return s.scalar(select(func.count()).select_from(table))
 
 
 def _store(rt, external_id: str, rep, said: str, **fields) -> int:
@@ -65,16 +72,59 @@ def _old_and_new(rt) -> tuple[int, int]:
     return old, new
 
 
-def test_a_purge_is_in_the_audit_trail(rt, monkeypatch, tmp_path, request):
+def test_the_dry_run_counts_reviews_appeals_and_alerts_and_names_the_period_it_cuts(rt, monkeypatch, tmp_path,
+                                                                                     request):
+    from qa_service.storage import alerts as alert_repo
+
+    old, _ = _old_and_new(rt)
+    with rt.session() as s:
+        [alert], _ = alert_repo.insert_alerts(session=s, rows=[{
+            "conversation_id": 1, "source": "s", "external_id": "old", "team_id": "t", "agent_id": "a1",
+            "rule": "complaint-threat", "severity": "critical", "message": "m", "utterance_index": 0,
+            "quote": "打12315", "value": 0.9}])
+        s.get(LiveAlert, alert.id).transcript_id = old
+    runner = _cli_env(rt, monkeypatch, tmp_path, request)
+    dry = runner.invoke(app, ["purge", "--before", "2026-10-02", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "1 transcript(s), 0 KPI record(s); with them 1 review(s), 1 appeal(s) (1 open), 1 live alert(s)" \
+        in dry.output, dry.output
+    assert "the cut-off falls inside 2026-10: it loses its first day (2026-10-01), so its figures and appraisal " \
+           "will change, as will those of 2026-W40, 2026-Q4 and 2026" in dry.output, dry.output
+    several = runner.invoke(app, ["purge", "--before", "2026-10-15", "--dry-run"])
+    assert "2026-10: it loses its first 14 days (2026-10-01..2026-10-14)" in several.output, several.output
+    whole = runner.invoke(app, ["purge", "--before", "2026-10-01", "--dry-run"])  # a month's first day cuts none
+    assert "0 transcript(s)" in whole.output and "falls inside" not in whole.output, whole.output
+    with rt.session() as s:
+        assert s.scalar(select(func.count()).select_from(Transcript)) == 2
+
+
+def test_a_purge_is_audited_and_later_appraisals_of_the_periods_it_cut_warn(rt, monkeypatch, tmp_path, request):
     _old_and_new(rt)
     runner = _cli_env(rt, monkeypatch, tmp_path, request)
+    rows = lambda: [_count(rt, t) for t in (Review, Appeal)]  # noqa: E731
+    kept = rows()
     done = runner.invoke(app, ["purge", "--before", "2026-10-02", "--yes"])
     assert done.exit_code == 0 and "purged 1 transcript(s)" in done.output, done.output
     with TestClient(create_app(rt.settings)) as client:
         [event] = client.get("/v1/audit", params={"entity": "retention"}).json()
-    assert event["actor"] == cli_actor().name and event["action"] == "purged"
-    assert {k: event["after"][k] for k in ("before", "timezone", "transcripts", "kpi_records", "keep_kpis")} == {
-        "before": "2026-10-02", "timezone": "Asia/Shanghai", "transcripts": 1, "kpi_records": 0, "keep_kpis": False}
+        assert event["actor"] == cli_actor().name and event["action"] == "purged"
+        assert [a - b for a, b in zip(kept, rows())] == [event["after"]["reviews"], event["after"]["appeals"]]
+        assert {k: event["after"][k] for k in ("before", "transcripts", "kpi_records", "reviews", "appeals",
+                                               "purged_before")} == {
+            "before": "2026-10-02", "transcripts": 1, "kpi_records": 0, "reviews": 1, "appeals": 1,
+            "purged_before": "2026-10-02"}
+        partial = "conversations before 2026-10-02 were purged: 2026-10 is partial, its QA figures count " \
+                  "2026-10-02..2026-10-31 only (its days 2026-10-01..2026-10-01 are gone)"
+        for path in ("/v1/performance", "/v1/appraisals"):
+            warned = client.get(path, params={"period": "2026-10"}).json()["warnings"]
+            assert any(w.startswith(partial) for w in warned), (path, warned)
+            assert client.get(path, params={"period": "2026-10-02..2026-10-31"}).json()["warnings"] == []
+            gone = client.get(path, params={"period": "2026-09"}).json()["warnings"]
+            assert any("none of 2026-09 (2026-09-01..2026-09-30) is left" in w for w in gone), gone
+    # an earlier day later does not move the horizon back: the days before 2 October are gone all the same
+    assert runner.invoke(app, ["purge", "--before", "2026-09-01", "--yes"]).exit_code == 0
+    exported = runner.invoke(app, ["export-appraisals", "--period", "2026-10", "--format", "json"])
+    assert "conversations before 2026-10-02 were purged" in exported.output, exported.output
 
 
 def test_a_purge_with_nothing_to_delete_asks_nothing_exits_0_and_is_audited(rt, monkeypatch, tmp_path, request):
@@ -85,7 +135,7 @@ def test_a_purge_with_nothing_to_delete_asks_nothing_exits_0_and_is_audited(rt, 
     assert "delete them for good" not in out.output and "purged 0 transcript(s)" in out.output, out.output
     with rt.session() as s:
         [event] = s.scalars(select(AuditEvent).where(AuditEvent.entity == "retention")).all()
-        assert event.after["transcripts"] == 0
+        assert event.after["transcripts"] == 0 and event.after["purged_before"] is None  # nothing went: no horizon
     asked = runner.invoke(app, ["purge", "--before", "2026-10-02"], input="n\n")  # something matches: asked
     assert asked.exit_code == 1 and "delete them for good" in asked.output, asked.output
 

@@ -17,7 +17,7 @@ from qa_service.api.auth import Ingest, PerformanceRead, Principal, scope_team
 from qa_service.api.deps import AgentQuery, ReadSessionDep, RuntimeDep, SessionDep, SettingsDep, period_param
 from qa_service.api.schemas import KpiDeleted, KpiImportRead, KpiRead, KpiRowError
 from qa_service.errors import RulePackError
-from qa_service.performance import audit, kpi_checks, scoring_mix, service
+from qa_service.performance import audit, horizon, kpi_checks, scoring_mix, service
 from qa_service.performance.kpi import KPI_FIELDS, KpiFileError, mapping_problem, parse_records
 from qa_service.performance.kpi_files import OLE_MAGIC, XLSX_TYPES, ZIP_MAGIC, read_kpi_bytes
 from qa_service.period import FORMATS
@@ -206,7 +206,8 @@ def performance(session: ReadSessionDep, settings: SettingsDep, period: PeriodQu
     unknown = service.unknown_team(session=session, team=team)
     return {"period": p.label, "from": p.start.isoformat(), "to": p.end.isoformat(), "scores": scores,
             "warnings": [*([unknown] if unknown else []),
-                         *scoring_mix.warnings(session=session, period=p, team=team)],
+                         *scoring_mix.warnings(session=session, period=p, team=team),
+                         *horizon.warnings(session=session, period=p)],
             "kpi_rows_outside": service.kpi_rows_outside(session=session, period=p, team=team, agent_id=agent_id,
                                                          final=scores == "final"),
             "agents": [r.as_dict() for r in agents], "teams": [r.as_dict() for r in teams]}
