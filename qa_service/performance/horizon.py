@@ -24,6 +24,8 @@ def warnings(*, session: Session, period: Period) -> list[str]:
         return [f"conversations before {day} were purged: none of {period.label} ({period.start}..{period.end}) is "
                 "left, so it has no QA figures (its KPI records stay only where the purge kept them, --keep-kpis) "
                 "— 本期会话已按保留期限删除"]
+    last = day - timedelta(days=1)
+    gone = f"its day {last} is" if last == period.start else f"its days {period.start}..{last} are"
     return [f"conversations before {day} were purged: {period.label} is partial, its QA figures count "
-            f"{day}..{period.end} only (its days {period.start}..{day - timedelta(days=1)} are gone) while its KPI "
-            f"records stay whole — 本期 {day} 之前的会话已按保留期限删除，质检数据不完整"]
+            f"{day}..{period.end} only ({gone} gone) while its KPI records stay whole — 本期 {day} 之前的会话已按"
+            "保留期限删除，质检数据不完整"]

@@ -114,7 +114,7 @@ def test_a_purge_is_audited_and_later_appraisals_of_the_periods_it_cut_warn(rt, 
             "before": "2026-10-02", "transcripts": 1, "kpi_records": 0, "reviews": 1, "appeals": 1,
             "purged_before": "2026-10-02"}
         partial = "conversations before 2026-10-02 were purged: 2026-10 is partial, its QA figures count " \
-                  "2026-10-02..2026-10-31 only (its days 2026-10-01..2026-10-01 are gone)"
+                  "2026-10-02..2026-10-31 only (its day 2026-10-01 is gone)"
         for path in ("/v1/performance", "/v1/appraisals"):
             warned = client.get(path, params={"period": "2026-10"}).json()["warnings"]
             assert any(w.startswith(partial) for w in warned), (path, warned)
