@@ -91,3 +91,26 @@ def live_redis(rt, live_conversations: int):
         rt.redis.close()
         if started is not None:
             started.stop()
+
+
+def clear_deleted_bytes(rt, *, what: str, again: str = "") -> None:
+    """After a purge or an erasure on SQLite: checkpoint the log into the file and cut it, so the deleted rows
+    are nowhere on disk (the file's pages zeroed by ``secure_delete``). Was: they stayed in the log and the
+    file until a checkpoint past 4 MiB of log, days on a quiet site, and any copy of the file brought every
+    deleted conversation back. ``again``: how to force it by running the command again, when that would."""
+    from qa_service.storage import sqlite_writer
+
+    done = sqlite_writer.truncate_log(rt.engine)
+    db = rt.engine.url.database
+    if done is None:  # PostgreSQL
+        console.print(f"PostgreSQL: the {what} rows' bytes stay in the table files until overwritten (VACUUM FULL "
+                      "or pg_repack rewrites them), and in WAL archives, replicas and backups until those expire: "
+                      "see docs/privacy.md", highlight=False, soft_wrap=True)
+    elif done:
+        console.print(f"checkpointed: the {what} rows are gone from {db} and its log", highlight=False, soft_wrap=True)
+    else:
+        err_console.print(f"the {what} rows are still in {db}-wal and, until the log is copied over them, in {db}: "
+                          "another process (qa serve, a worker) kept the log busy. The next checkpoint clears them "
+                          f"(the API's and workers' own, once the log passes 4 MiB). To force it now: {again}stop "
+                          f"qa serve and run: sqlite3 {db} 'PRAGMA wal_checkpoint(TRUNCATE)'", markup=False,
+                          soft_wrap=True)

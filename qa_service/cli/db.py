@@ -7,8 +7,8 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from qa_service.cli.app import (DataDir, app, console, db_app, err_console, live_redis, runtime_for, settings_for,
-                                usable_data_dir)
+from qa_service.cli.app import (DataDir, app, clear_deleted_bytes, console, db_app, err_console, live_redis,
+                                runtime_for, settings_for, usable_data_dir)
 from qa_service.config import masked_url
 
 
@@ -120,7 +120,8 @@ def purge(
     forgotten = _forget_live(rt, live)
     _record_purge(rt, cutoff_day, cutoff, total=total, kpis=kpis, reach=reach, keep_kpis=keep_kpis,
                   forgotten=forgotten)
-    _clear_deleted_bytes(rt)
+    clear_deleted_bytes(rt, what="purged", again="run this qa purge again once that process is idle (it deletes "
+                        "nothing more, then checkpoints), or ")
 
 
 def _say_cut_periods(day, keep_kpis: bool) -> None:
@@ -182,28 +183,6 @@ def _record_purge(rt, day, cutoff, *, total: int, kpis: int, reach, keep_kpis: b
                                        "keep_kpis": keep_kpis, "reviews": reach.reviews, "appeals": reach.appeals,
                                        "live_alerts": reach.alerts, "live_conversations_forgotten": forgotten,
                                        "purged_before": horizon.isoformat() if horizon else None})
-
-
-def _clear_deleted_bytes(rt) -> None:
-    """SQLite: checkpoint the log into the file and cut it, so the purged rows are nowhere on disk (the file's
-    pages zeroed by ``secure_delete``). Was: they stayed in the log and the file until a checkpoint past
-    4 MiB of log, days on a quiet site, and any copy of the file brought every purged conversation back."""
-    from qa_service.storage import sqlite_writer
-
-    done = sqlite_writer.truncate_log(rt.engine)
-    db = rt.engine.url.database
-    if done is None:  # PostgreSQL
-        console.print("PostgreSQL: the deleted rows' bytes stay in the table files until overwritten (VACUUM FULL "
-                      "or pg_repack rewrites them), and in WAL archives, replicas and backups until those expire: "
-                      "see docs/privacy.md", highlight=False, soft_wrap=True)
-    elif done:
-        console.print(f"checkpointed: the deleted rows are gone from {db} and its log", highlight=False, soft_wrap=True)
-    else:
-        err_console.print(f"the deleted rows are still in {db}-wal and, until the log is copied over them, in {db}: "
-                          "another process (qa serve, a worker) kept the log busy. The next checkpoint clears them "
-                          "(the API's and workers' own, once the log passes 4 MiB). To force it now: run this qa purge "
-                          "again once that process is idle (it deletes nothing more, then checkpoints), or stop qa serve "
-                          f"and run: sqlite3 {db} 'PRAGMA wal_checkpoint(TRUNCATE)'", markup=False, soft_wrap=True)
 
 
 def _current_versions(rt):

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from qa_service.cli.app import DataDir, app, console, err_console, live_redis, runtime_for
+from qa_service.cli.app import DataDir, app, clear_deleted_bytes, console, err_console, live_redis, runtime_for
 
 if TYPE_CHECKING:
     from qa_service.ingest.erasure import Counts, Found, Selection
@@ -71,6 +71,7 @@ def erase(
         raise typer.Exit(1)
     console.print(f"erased {_said(done)}; re-sending them is " + ("allowed (no tombstone)" if allow_reingest
                   else "refused (410)"), markup=False, highlight=False, soft_wrap=True)
+    clear_deleted_bytes(rt, what="erased")
 
 
 def _said(c: Counts) -> str:

@@ -183,11 +183,23 @@ def test_after_a_purge_the_sqlite_file_and_its_log_hold_no_purged_text(sqlite_rt
     busy = runner.invoke(app, ["purge", "--before", "2026-10-02", "--yes"])
     assert busy.exit_code == 0 and "purged 1 transcript(s)" in busy.output, busy.output
     assert SECRET.encode() in _file_bytes(rt)[0]  # the log could not be copied over it yet: said
-    assert "the deleted rows are still in" in busy.output and "run this qa purge again" in busy.output, busy.output
+    assert "the purged rows are still in" in busy.output and "run this qa purge again" in busy.output, busy.output
     reader.rollback()
     reader.close()
     again = runner.invoke(app, ["purge", "--before", "2026-10-02", "--yes"])
-    assert again.exit_code == 0 and "checkpointed: the deleted rows are gone" in again.output, again.output
+    assert again.exit_code == 0 and "checkpointed: the purged rows are gone" in again.output, again.output
     data, wal = _file_bytes(rt)
     assert SECRET.encode() not in data and KEPT.encode() in data  # the kept one is there: the file is read right
     assert not wal.exists() or wal.stat().st_size == 0  # the log, which held the deletes, is cut too
+
+
+def test_after_an_erasure_the_sqlite_file_and_its_log_hold_no_erased_text(sqlite_rt, monkeypatch, tmp_path, request):
+    rt = sqlite_rt
+    _old_and_new(rt)
+    assert sqlite_writer.truncate_log(rt.engine) and SECRET.encode() in _file_bytes(rt)[0]
+    runner = _cli_env(rt, monkeypatch, tmp_path, request)
+    done = runner.invoke(app, ["erase", "--source", "jd-chat", "--external-id", "old", "--yes"])
+    assert done.exit_code == 0 and "checkpointed: the erased rows are gone" in done.output, done.output
+    data, wal = _file_bytes(rt)
+    assert SECRET.encode() not in data and KEPT.encode() in data
+    assert not wal.exists() or wal.stat().st_size == 0
