@@ -58,7 +58,10 @@ def _span(records: list[KpiRecord]) -> dict[str, str | None]:
 def record_import(*, session: Session, actor: Actor, file: str | None, records: list[KpiRecord], inserted: int,
                   replaced: int, unchanged: int, refused: list[RowError], rejected: int, replace: bool) -> None:
     """A KPI import (API or CLI), in its own transaction: the file, the rows inserted, replaced (of them
-    unchanged) and rejected, and the days and agents of the rows stored."""
+    unchanged) and rejected, and the days and agents of the rows stored. An import that stored no row (every row
+    refused) changed nothing and writes no event: its refusals went back to whoever sent it."""
+    if not inserted and not replaced:
+        return
     refused_at = {(e.sheet, e.line) for e in refused}
     stored = [r for r in records if (r.sheet, r.line) not in refused_at]
     audit_repo.add_audit_event(session, actor=actor.name, action=IMPORTED, review=None, entity=KPIS, entity_id=None,
