@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from qa_service.storage.tables import Base, utcnow
+from qa_service.storage.tables import NEVER_REUSED, Base, utcnow
 
 
 class Webhook(Base):
@@ -40,6 +40,7 @@ class LiveAlert(Base):
         Index("ix_live_alerts_transcript", "transcript_id"),  # purge, and the transcripts' foreign key
         # One alert per rule and turn: a re-posted turn or a second API process's timer adds nothing.
         UniqueConstraint("conversation_id", "rule", "utterance_index", name="uq_live_alerts_turn"),
+        NEVER_REUSED,
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -69,7 +70,7 @@ class AlertDelivery(Base):
     """One alert to one webhook: tried until delivered or out of attempts (then ``failed``, retryable)."""
 
     __tablename__ = "alert_deliveries"
-    __table_args__ = (Index("ix_alert_deliveries_due", "status", "next_attempt_at"),)
+    __table_args__ = (Index("ix_alert_deliveries_due", "status", "next_attempt_at"), NEVER_REUSED)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     alert_id: Mapped[int] = mapped_column(ForeignKey("live_alerts.id", ondelete="CASCADE"), index=True)

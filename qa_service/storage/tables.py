@@ -13,6 +13,12 @@ from sqlalchemy.sql import false, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
+# The ids the API hands out for rows an erasure or a purge deletes: on SQLite numbered with AUTOINCREMENT, so a
+# deleted row's id is never given to a new one (by default SQLite gives the highest stored id + 1, and erasing the
+# newest conversation freed its id for the next: revision 0017). PostgreSQL's sequences never reuse one anyway.
+NEVER_REUSED = {"sqlite_autoincrement": True}
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -65,6 +71,7 @@ class Transcript(Base):
         Index("ix_transcripts_status_changed", "status", "status_changed_at"),
         Index("ix_transcripts_agent_started", "agent_id", "started_at"),
         Index("ix_transcripts_team_started", "team_id", "started_at"),
+        NEVER_REUSED,
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -158,6 +165,7 @@ class QuotedSpan:
 
 class Finding(QuotedSpan, Base):
     __tablename__ = "findings"
+    __table_args__ = (NEVER_REUSED,)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
@@ -246,6 +254,7 @@ class Review(Base):
         Index("ix_reviews_done_order", "completed_at", "id", postgresql_where=text("status = 'done'"),
               sqlite_where=text("status = 'done'")),
         Index("ix_reviews_day_team", "day", "team_id", "status"),
+        NEVER_REUSED,
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -308,7 +317,7 @@ class ManualFinding(QuotedSpan, Base):
     """A finding the reviewer added because the machine missed it (漏检)."""
 
     __tablename__ = "manual_findings"
-    __table_args__ = (Index("ix_manual_findings_day_team", "day", "team_id"),)
+    __table_args__ = (Index("ix_manual_findings_day_team", "day", "team_id"), NEVER_REUSED)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"), index=True)
@@ -333,7 +342,7 @@ class Appeal(Base):
     """申诉: an agent (or supervisor) disputes one kept finding; a lead decides once, for good."""
 
     __tablename__ = "appeals"
-    __table_args__ = (Index("ix_appeals_status_created", "status", "created_at"),)
+    __table_args__ = (Index("ix_appeals_status_created", "status", "created_at"), NEVER_REUSED)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"), index=True)
@@ -355,7 +364,7 @@ class AuditEvent(Base):
     """Who did what to a review, when, and the state before and after (append-only)."""
 
     __tablename__ = "audit_events"
-    __table_args__ = (Index("ix_audit_review_at", "review_id", "at"),)
+    __table_args__ = (Index("ix_audit_review_at", "review_id", "at"), NEVER_REUSED)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(default=utcnow)
