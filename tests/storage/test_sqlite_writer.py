@@ -196,7 +196,9 @@ def test_server_timing_names_a_wait_for_the_writer_lock(tmp_path, sqlite_url, re
         assert quick.status_code == 202 and quick.headers["server-timing"].startswith("app;dur=")
         parts = dict(p.strip().split(";dur=") for p in quick.headers["server-timing"].split(","))
         assert list(parts) == ["app", "redact", "lock", "store", "queue"]  # in the order they ended
-        assert float(parts["lock"]) < 20  # took the free lock: microseconds (a slow machine's scheduler aside)
+        # took the free lock: microseconds, but a loaded 2-core machine's scheduler can add tens of ms (27 ms seen);
+        # what matters is that it is far below the held case's wait (>= 150 ms, below)
+        assert float(parts["lock"]) < 100
         assert float(parts["lock"]) <= float(parts["store"]) and sum(map(float, parts.values())) < 2 * float(parts["app"])
         assert "lock;dur" not in client.get("/healthz").headers["server-timing"]  # no write, no lock
         with other.connect() as c:
