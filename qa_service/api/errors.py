@@ -18,6 +18,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import LockError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qa_service import metrics
@@ -154,6 +155,16 @@ def _install_outages(app: FastAPI) -> None:
             return JSONResponse({"detail": "database unavailable; retry later"}, status_code=503,
                                 headers={"Retry-After": "5"})
         raise exc
+
+    @app.exception_handler(PoolTimeout)
+    async def _no_connection(request: Request, exc: PoolTimeout) -> Response:
+        """No database connection came free in time (SQLite has one per process; PostgreSQL's pool can be all in
+        use): the database is out of reach for now, as above. Was a plain-text 500."""
+        log.warning("no database connection free: %s", str(exc).splitlines()[0])
+        if ui_page(request):
+            return ui_error(503, "数据库繁忙，请稍后刷新重试。", headers={"Retry-After": "5"})
+        return JSONResponse({"detail": "database busy: no connection came free in time; retry later"},
+                            status_code=503, headers={"Retry-After": "5"})
 
     @app.exception_handler(Exception)
     async def _server_error(request: Request, exc: Exception) -> Response:
