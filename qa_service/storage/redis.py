@@ -35,10 +35,17 @@ def embedded_socket_path(data_dir: Path) -> Path:
 
 
 def redis_client(settings: Settings, *, socket_timeout: float | None = None, retry: bool = True) -> redis.Redis:
-    """A client for the configured Redis (connects lazily; rq needs bytes, not decoded strings). ``retry=False``:
-    one try per command, no backoff (a check that should answer at once, e.g. ``qa status``)."""
+    """A client for the configured Redis (connects lazily; rq needs bytes, not decoded strings): a command that
+    finds its connection dropped (a Redis restarted) is tried once more on a new one, at once; one that times out
+    is not tried again, so a command gives up within ``socket_timeout``. ``retry=False``: one try per command (a
+    check that should answer at once, e.g. ``qa status``).
+
+    The same for a URL and the embedded server. Was: the embedded server's client kept redis-py's default (10
+    retries with backoff, timeouts included), so with that Redis hung each API write waited ~59 s for its
+    enqueue, not QA_REDIS__SOCKET_TIMEOUT_S (a URL's client, built from the URL, had no retries)."""
     timeout = socket_timeout if socket_timeout is not None else settings.redis.socket_timeout_s
-    extra = {} if retry else {"retry": Retry(NoBackoff(), 0)}
+    extra = {"retry": Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)) if retry
+             else Retry(NoBackoff(), 0)}
     if settings.redis.url:
         return redis.Redis.from_url(
             settings.redis.url, socket_connect_timeout=settings.redis.connect_timeout_s, socket_timeout=timeout,

@@ -75,3 +75,20 @@ def test_no_database_connection_free_is_a_json_503(tmp_path, sqlite_url, redis_u
             r = c.get("/v1/transcripts")
     assert r.status_code == 503 and r.headers["content-type"] == "application/json", r.text
     assert r.headers["retry-after"] == "5" and "database busy" in r.json()["detail"]
+
+
+def test_a_write_during_a_redis_hang_answers_within_the_socket_timeout(tmp_path, db_url, hung_redis):
+    """The embedded Redis's client retried timeouts 10 times with backoff (~59 s a POST with the default 5 s);
+    now the enqueue gives up after QA_REDIS__SOCKET_TIMEOUT_S and the conversation waits for the reconciler."""
+    settings = _settings(tmp_path, db_url, None)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as c:
+        assert c.post("/v1/transcripts", json=transcript("hang-0")).status_code == 202  # a pooled connection
+        os.kill(hung_redis.process.pid, signal.SIGSTOP)
+        r, took = _timed(c.post, "/v1/transcripts", json=transcript("hang-1"))
+        rb, took_batch = _timed(c.post, "/v1/transcripts/batch", json={"transcripts": [transcript("hang-2")]})
+        ready, took_ready = _timed(c.get, "/readyz")
+    assert r.status_code == 202 and r.json()["status"] == "received", r.text
+    assert rb.status_code == 202 and rb.json()["queued"] is False, rb.text
+    assert ready.status_code == 503
+    for what, t in (("POST", took), ("batch", took_batch), ("/readyz", took_ready)):
+        assert t < SOCKET_TIMEOUT_S + 1.5, f"{what} took {t:.1f}s with Redis hung"
