@@ -2,8 +2,8 @@
 
 A route declares its own successes (and the rare error it wants to describe in its own words); here
 each /v1 route gets what the middleware and the error handlers (``api/errors.py``) answer for it:
-401 and 403 (access control), 503 (database or Redis away), 404 for a route with an id in its path, 413 for one that
-takes a body, and 409 for the writes that refuse a conflicting state (``CONFLICTS``)."""
+401 and 403 (access control), 503 (database or Redis away), 404 for a route with an id in its path, 400 (invalid
+UTF-8) and 413 for one that takes a body, and 409 for the writes that refuse a conflicting state (``CONFLICTS``)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ COMMON = {
                          "retry after `Retry-After` seconds"},
 }
 NOT_FOUND = {404: {"description": "No item with that id (a team-scoped key gets 403 instead)"}}
+BAD_BODY = {400: {"description": "The body is not valid UTF-8 (`detail`: [{loc: [body], type: invalid_utf8, msg}])"}}
 TOO_LARGE = {413: {"description": "The body is over QA_API__MAX_BODY_BYTES (with or without a Content-Length)"}}
 CONFLICT = {409: {"description": "Refused in the item's present state; `detail` says why, `field` names the "
                                  "field when one is to blame"}}
@@ -54,7 +55,7 @@ def declare_errors(routes) -> None:
             if "{" in route.path:
                 extra |= NOT_FOUND
             if route.methods & {"POST", "PUT", "PATCH"}:
-                extra |= TOO_LARGE
+                extra |= BAD_BODY | TOO_LARGE
             if any((m, route.path) in CONFLICTS for m in route.methods):
                 extra |= CONFLICT
             route.responses = {**{k: {**v, **ERROR} for k, v in extra.items()}, **route.responses}

@@ -113,7 +113,9 @@ class UtteranceCreate(BaseModel):
     role: Role
     # The limits are settings, checked by ``limit_errors`` (a 422 naming them), so the schema states none of its
     # own: a fixed 1,000,000 here was a second, wrong limit in the OpenAPI schema and in some messages.
-    text: str = Field(description="At most QA_API__MAX_TEXT_CHARS characters (10,000 by default)")
+    # minLength in the schema only: empty (or whitespace-only) text is refused by ``_text`` with its own message
+    text: str = Field(description="At most QA_API__MAX_TEXT_CHARS characters (10,000 by default); not empty or "
+                      "whitespace only", json_schema_extra={"minLength": 1})
     start_ms: int | None = Field(None, ge=0, le=MAX_MS)
     end_ms: int | None = Field(None, ge=0, le=MAX_MS)
     asr_confidence: float | None = Field(None, ge=0.0, le=1.0)
@@ -308,9 +310,15 @@ def _err(loc: tuple, msg: str, kind: str) -> dict[str, Any]:
     return {"loc": list(loc), "msg": msg, "type": kind}
 
 
+def _ctx(error: dict) -> dict[str, Any]:
+    """A batch item's error keeps ``ctx`` (the broken limit, the expected values) as a single POST's does."""
+    ctx = error.get("ctx")
+    return {"ctx": {k: v if isinstance(v, int) else str(v) for k, v in ctx.items()}} if ctx else {}
+
+
 def errors_from_validation(exc: ValidationError, loc: tuple) -> list[dict[str, Any]]:
     return [
-        {"loc": list(loc) + list(e["loc"]), "msg": e["msg"], "type": e["type"]}
+        {"loc": list(loc) + list(e["loc"]), "msg": e["msg"], "type": e["type"], **_ctx(e)}
         for e in exc.errors(include_url=False, include_input=False)
     ][:20]
 

@@ -39,3 +39,45 @@ def test_openapi_declares_the_real_statuses_and_limits(tmp_path, sqlite_url, red
         long = {"transcript": {"utterances": [{"role": "agent", "text": "很" * 51}]}}
         resp = client.post("/v1/rules/test", json=long)
         assert resp.status_code == 422 and "QA_API__MAX_TEXT_CHARS" in resp.text, resp.text
+
+
+def test_openapi_declares_the_bodies_a_connector_reads(tmp_path, sqlite_url, redis_url, redis_conn):
+    """A client generator got no type for the duplicate's 200, the conflict's 409 (the fields to reconcile by),
+    the tombstone's 410 or /readyz's 503, and no 400 (invalid UTF-8) anywhere; empty text had no minLength;
+    a batch item's error dropped the ``ctx`` a single POST's carries."""
+    app = create_app(make_settings(tmp_path, sqlite_url, redis_url))
+    with TestClient(app) as client:
+        spec = client.get("/openapi.json").json()
+        schemas = spec["components"]["schemas"]
+
+        def body(path, method, code):
+            content = spec["paths"][path][method]["responses"][code]["content"]["application/json"]["schema"]
+            return schemas[content["$ref"].rsplit("/", 1)[1]] if "$ref" in content else content
+
+        post = "/v1/transcripts"
+        assert set(body(post, "post", "200")["properties"]) == set(body(post, "post", "202")["properties"])
+        assert {"detail", "id", "source", "external_id", "field"} == set(body(post, "post", "409")["properties"])
+        for path in (post, "/v1/live/conversations", "/v1/live/conversations/{conversation_id}/end"):
+            assert {"detail", "field"} <= set(body(path, "post", "410")["properties"]), path
+        for path in (post, "/v1/transcripts/batch", "/v1/live/conversations",
+                     "/v1/live/conversations/{conversation_id}/utterances"):
+            assert "400" in spec["paths"][path]["post"]["responses"], path
+        ready = body("/readyz", "get", "503")
+        assert {"status", "checks"} <= set(ready["properties"])
+        assert schemas["UtteranceCreate"]["properties"]["text"]["minLength"] == 1
+        # what the schema says is what comes: a 409's fields, the same ctx on a single POST and a batch item
+        assert client.post(post, json=transcript("oa-1")).status_code == 202
+        changed = transcript("oa-1")
+        changed["team"] = "other-team"
+        r = client.post(post, json=changed)
+        assert r.status_code == 409 and set(r.json()) == {"detail", "id", "source", "external_id", "field"}
+        bad = transcript("oa-2")
+        bad["utterances"][0]["role"] = "robot"
+        single = client.post(post, json=bad).json()["detail"][0]
+        [item] = client.post("/v1/transcripts/batch", json={"transcripts": [bad]}).json()["items"]
+        assert single["ctx"] == item["errors"][0]["ctx"] and "agent" in single["ctx"]["expected"]
+        # empty and whitespace-only text: refused as before, with the same message
+        for text in ("", "  "):
+            bad["utterances"][0] = {"role": "agent", "text": text}
+            [err] = client.post(post, json=bad).json()["detail"]
+            assert err["type"] == "value_error" and "must not be empty" in err["msg"], err

@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
 from qa_service import metrics
+from qa_service.api.schemas import ReadinessRead
 from qa_service.api.deps import RedisDep, RuntimeDep, SettingsDep
 from qa_service.errors import ConfigError, NotFound, RulePackError
 from qa_service.live import service as live_service
@@ -24,7 +25,8 @@ def healthz(settings: SettingsDep) -> dict[str, str]:
     return {"status": "ok", "auth": "on" if settings.auth_enforced else "off"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses={200: {"model": ReadinessRead, "description": "Ready"},
+                                   503: {"model": ReadinessRead, "description": "Not ready: `checks` names what"}})
 def readyz(redis: RedisDep, runtime: RuntimeDep) -> JSONResponse:
     """Database and Redis reachable, (live QA on) alert rules loaded, and (under ``qa serve --workers N``) all N
     workers alive; 503 names what is not."""

@@ -11,6 +11,7 @@ from qa_service.api import presenters
 from qa_service.api.auth import Ingest, QARead, Supervise, actor, admits, scope_team
 from qa_service.api.deps import RowId, RuntimeDep, SessionDep, typed
 from qa_service.api.ids import Id
+from qa_service.api.schemas import RefusalRead
 from qa_service.api.schemas.live import (
     AlertNote,
     AlertRead,
@@ -35,7 +36,8 @@ def _enabled(runtime) -> None:
 @router.post("/conversations", response_model=LiveConversationRead, status_code=status.HTTP_201_CREATED,
              responses={200: {"description": "Already open (or ended) under this (source, external_id)"},
                         409: {"description": "Opened before under this (source, external_id) with other fields"},
-                        410: {"description": "This (source, external_id) was erased on request (qa erase); `field` "
+                        410: {"model": RefusalRead,
+                              "description": "This (source, external_id) was erased on request (qa erase); `field` "
                                              "is external_id"}})
 def open_conversation(body: LiveConversationCreate, response: Response, runtime: RuntimeDep, principal: Ingest
                       ) -> LiveConversationRead:
@@ -66,7 +68,9 @@ def add_utterances(conversation_id: RowId, body: LiveUtterances, runtime: Runtim
         alerts=[presenters.alert_read(a) for a in out.alerts]).model_dump(mode="json"))
 
 
-@router.post("/conversations/{conversation_id}/end", response_model=LiveEnded)
+@router.post("/conversations/{conversation_id}/end", response_model=LiveEnded,
+             responses={410: {"model": RefusalRead, "description": "Its (source, external_id) was erased on request "
+                                                                   "while it went on (nothing stored)"}})
 def end_conversation(conversation_id: RowId, runtime: RuntimeDep, principal: Ingest) -> LiveEnded:
     """The conversation is over: stored as an ordinary transcript and queued for the full pipeline."""
     _enabled(runtime)

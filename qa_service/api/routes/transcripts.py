@@ -16,7 +16,9 @@ from qa_service.api.schemas import (
     BatchCreate,
     BatchItemResult,
     BatchResult,
+    RefusalRead,
     TranscriptAccepted,
+    TranscriptConflictRead,
     TranscriptCreate,
     TranscriptPage,
     TranscriptRead,
@@ -36,9 +38,12 @@ router = APIRouter(prefix="/v1/transcripts", tags=["transcripts"])
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=TranscriptAccepted,
-    responses={200: {"description": "Already stored with the same content (idempotent resend)"},
-               409: {"description": "Same (source, external_id) stored with different content"},
-               410: {"description": "This (source, external_id) was erased on request (qa erase, DELETE "
+    responses={200: {"model": TranscriptAccepted,
+                     "description": "Already stored with the same content (idempotent resend)"},
+               409: {"model": TranscriptConflictRead,
+                     "description": "Same (source, external_id) stored with different content"},
+               410: {"model": RefusalRead,
+                     "description": "This (source, external_id) was erased on request (qa erase, DELETE "
                                     "/v1/transcripts/{id}) and is not stored again; `field` is external_id"}},
 )
 def create_transcript(body: TranscriptCreate, response: Response, runtime: RuntimeDep, _principal: Ingest

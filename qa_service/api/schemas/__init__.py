@@ -3,7 +3,10 @@ fields, never rename."""
 
 from __future__ import annotations
 
+from qa_service.api.schemas.health import ReadinessRead  # noqa: F401
 from qa_service.api.schemas.transcripts import (  # noqa: F401
+    RefusalRead,
+    TranscriptConflictRead,
     BatchCreate,
     BatchItemResult,
     BatchResult,

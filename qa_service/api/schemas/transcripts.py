@@ -24,6 +24,24 @@ class TranscriptAccepted(BaseModel):
         "default pack (QA_SCORING__DEFAULT_PACK) scores it"))
 
 
+class TranscriptConflictRead(BaseModel):
+    """The 409 of ``POST /v1/transcripts``: what is stored under the (source, external_id), and the first field
+    whose value differs (null when it could not be told)."""
+
+    detail: str
+    id: int = Field(description="The stored transcript's id")
+    source: str
+    external_id: str
+    field: str | None = Field(None, description="The first field that differs: utterances, metadata, team …")
+
+
+class RefusalRead(BaseModel):
+    """A refusal in one line (404, 409, 410 …): ``detail`` says why, ``field`` names the field to blame."""
+
+    detail: str
+    field: str | None = None
+
+
 class BatchCreate(BaseModel):
     transcripts: list[Any] = Field(description="Transcript objects, each validated on its own")
 
