@@ -1,7 +1,7 @@
 """Domain errors → HTTP, in one place: NotFound 404, Conflict 409, Gone 410, Invalid 422 (located like request
-validation), Unauthenticated 401, Forbidden 403 (the web UI redirects to its login page), a database
-that is down 503, Redis down or a live conversation held by another request past its lock timeout
-503 (each with Retry-After); plus the edge cases of reading a request (invalid UTF-8, JSON nested too deeply).
+validation), Unauthenticated 401, Forbidden 403 (the web UI redirects to its login page), a body not sent as
+JSON 415, a database that is down 503, Redis down or a live conversation held by another request past its lock
+timeout 503 (each with Retry-After); plus the edge cases of reading a request (invalid UTF-8, JSON nested too deeply).
 A number too long to read is a 422 at ``body``. A /ui page's 403, 404 or 422 is an HTML page, not the API's JSON."""
 
 from __future__ import annotations
@@ -118,6 +118,10 @@ def install(app: FastAPI) -> None:
             metrics.INGESTED.labels("rejected").inc()  # one transcript refused (a batch counts its items itself)
         if ui_page(request):
             return ui_error(422, validation_in_chinese(exc.errors()))  # by the forms' labels, in Chinese
+        wrong_type = _not_json(request, exc.errors())
+        if wrong_type is not None:
+            return JSONResponse({"detail": f"Content-Type must be application/json (got {wrong_type})",
+                                 "field": "content-type"}, status_code=415)
         return JSONResponse({"detail": [_error_entry(e) for e in exc.errors()]}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
@@ -130,6 +134,21 @@ def install(app: FastAPI) -> None:
         if ui_page(request) and exc.status_code in (404, 422):
             return ui_error(exc.status_code, "没有这个页面" if exc.detail == "Not Found" else str(exc.detail))
         return await http_exception_handler(request, exc)
+
+
+def _not_json(request: Request, errors) -> str | None:
+    """The request's Content-Type (``none`` when absent) when a body was sent to a route with a JSON body that
+    FastAPI did not read as JSON for that reason (curl's default form type, text/plain, no header): the 415 names it. Was a 422 at ``body``,
+    "Input should be a valid dictionary", for a body that was valid JSON, sending a developer to look at it."""
+    if getattr(request.scope.get("route"), "body_field", None) is None:
+        return None  # a route reading its body itself (POST /v1/kpis takes CSV too) says what is wrong itself
+    content_type = request.headers.get("content-type", "")
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media == "application/json" or (media.startswith("application/") and media.endswith("+json")):
+        return None
+    if any(tuple(e.get("loc", ())) == ("body",) and e.get("type") != "missing" for e in errors):
+        return content_type or "none"
+    return None
 
 
 def _install_outages(app: FastAPI) -> None:

@@ -3,7 +3,8 @@
 A route declares its own successes (and the rare error it wants to describe in its own words); here
 each /v1 route gets what the middleware and the error handlers (``api/errors.py``) answer for it:
 401 and 403 (access control), 503 (database or Redis away), 404 for a route with an id in its path, 400 (invalid
-UTF-8) and 413 for one that takes a body, and 409 for the writes that refuse a conflicting state (``CONFLICTS``)."""
+UTF-8), 413 and 415 (not sent as JSON) for one that takes a body, and 409 for the writes that refuse a
+conflicting state (``CONFLICTS``)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ COMMON = {
 }
 NOT_FOUND = {404: {"description": "No item with that id (a team-scoped key gets 403 instead)"}}
 BAD_BODY = {400: {"description": "The body is not valid UTF-8 (`detail`: [{loc: [body], type: invalid_utf8, msg}])"}}
+NOT_JSON = {415: {"description": "The body was not sent as JSON: `detail` is \"Content-Type must be application/json "
+                                  "(got …)\""}}
 TOO_LARGE = {413: {"description": "The body is over QA_API__MAX_BODY_BYTES (with or without a Content-Length)"}}
 CONFLICT = {409: {"description": "Refused in the item's present state; `detail` says why, `field` names the "
                                  "field when one is to blame"}}
@@ -55,7 +58,7 @@ def declare_errors(routes) -> None:
             if "{" in route.path:
                 extra |= NOT_FOUND
             if route.methods & {"POST", "PUT", "PATCH"}:
-                extra |= BAD_BODY | TOO_LARGE
+                extra |= BAD_BODY | TOO_LARGE | NOT_JSON
             if any((m, route.path) in CONFLICTS for m in route.methods):
                 extra |= CONFLICT
             route.responses = {**{k: {**v, **ERROR} for k, v in extra.items()}, **route.responses}

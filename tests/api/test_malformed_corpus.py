@@ -63,7 +63,7 @@ CASES: list[tuple[str, tuple[str, str], dict, int, list]] = [
     ("body is an array", POST_T, {"json": [_t()]}, 422, ["body"]),
     ("body is a string", POST_T, {"json": "客户：你好"}, 422, ["body"]),
     ("body is null", POST_T, _raw("null"), 422, ["body"]),
-    ("body is form text", POST_T, _raw("source=a&external_id=b", "text/plain"), 422, ["body"]),
+    ("body is form text", POST_T, _raw("source=a&external_id=b", "text/plain"), 415, ["content-type"]),
     # missing fields
     ("no body at all", POST_T, _raw(b""), 422, ["body"]),
     ("missing external_id", POST_T, {"json": {"source": "s", "utterances": [_u()]}}, 422, ["body", "external_id"]),
