@@ -191,13 +191,33 @@ def has_credentials(headers: list[tuple[bytes, bytes]]) -> bool:
     return False
 
 
+def malformed_key(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether a key was sent (``Authorization: Bearer <something>``, a non-empty ``X-API-Key``) that cannot be
+    one (``qak_00000000_bogus``): it is answered as an invalid key, not as a missing one, which sent the caller
+    to check their headers instead of the key's value."""
+    for name, raw in headers:
+        value = raw.decode("latin-1").strip()
+        if name == b"authorization":
+            scheme, _, key = value.partition(" ")
+            if scheme.lower() == "bearer" and key.strip():
+                return True
+        elif name == b"x-api-key" and value:
+            return True
+    return False
+
+
+MISSING_KEY = "missing API key: send Authorization: Bearer <key> or X-API-Key: <key>"
+INVALID_KEY = "invalid or revoked API key"
+
+
 class RequireCredentials:
     """With keys enforced, a /v1 request carrying no credentials is 401 before its body is read.
 
     The routes' own role checks run after FastAPI has parsed the body, so without this an anonymous
     malformed request would learn about the schema (422) before being told to authenticate. A header
     that is present but cannot be credentials (``Authorization: Basic …``, an empty one, a Bearer that is
-    not a key, a cookie merely containing ``qa_session``) counts as none (:func:`has_credentials`).
+    not a key, a cookie merely containing ``qa_session``) counts as none (:func:`has_credentials`); a Bearer or
+    X-API-Key that is not a key is answered "invalid or revoked API key" (:func:`malformed_key`).
     """
 
     def __init__(self, app, enforced: bool):
@@ -208,7 +228,7 @@ class RequireCredentials:
         if (self.enforced and scope["type"] == "http" and scope["path"].startswith("/v1/")
                 and not has_credentials(scope["headers"])):
             response = JSONResponse(
-                {"detail": "missing API key: send Authorization: Bearer <key> or X-API-Key: <key>"},
+                {"detail": INVALID_KEY if malformed_key(scope["headers"]) else MISSING_KEY},
                 status_code=401, headers={"WWW-Authenticate": "Bearer"})
             await response(scope, receive, send)
             return

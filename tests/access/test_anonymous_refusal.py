@@ -15,10 +15,8 @@ NOT_CREDENTIALS = [
     {"Authorization": "Basic dXNlcjpwYXNz"},
     {"Authorization": ""},
     {"Authorization": "Bearer"},
-    {"Authorization": "Bearer garbage"},
     {"Authorization": "Token qak_1a2b3c4d_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"},
     {"X-API-Key": ""},
-    {"X-API-Key": "not-a-key"},
     {"Cookie": "x=qa_session"},
     {"Cookie": "qa_session="},
     {"Cookie": "qa_session_old=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"},
@@ -36,6 +34,22 @@ def test_headers_that_are_not_credentials_are_refused_before_the_body_is_read(cl
     r = client.post("/v1/transcripts", content=b"{not json", headers={**headers, "content-type": "application/json"})
     assert r.status_code == 401 and r.json() == {
         "detail": "missing API key: send Authorization: Bearer <key> or X-API-Key: <key>"}, r.text
+
+
+MALFORMED_KEYS = [
+    {"Authorization": "Bearer garbage"},
+    {"Authorization": "Bearer qak_00000000_bogus"},
+    {"X-API-Key": "not-a-key"},
+]
+
+
+@pytest.mark.parametrize("headers", MALFORMED_KEYS, ids=lambda h: repr(h)[:40])
+def test_a_key_that_cannot_be_one_is_invalid_not_missing(client, headers):
+    """Refused before the body is read, as before, but as an invalid key: "missing API key" sent the caller to
+    check their headers rather than the key they sent."""
+    r = client.post("/v1/transcripts", content=b"{not json", headers={**headers, "content-type": "application/json"})
+    assert r.status_code == 401 and r.json() == {"detail": "invalid or revoked API key"}, r.text
+    assert r.headers["www-authenticate"] == "Bearer"
 
 
 @pytest.mark.parametrize("headers", [
