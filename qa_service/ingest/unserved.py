@@ -27,9 +27,11 @@ _lock = threading.Lock()
 
 def unserved_warnings(items: list[tuple[int, TranscriptCreate]], *, runtime: Runtime) -> dict[int, str]:
     """Item index → the warning for each item whose scenario no loaded pack serves (none for an item without a
-    scenario: the default pack is its pack by design). Empty when the packs do not load: the workers say why."""
+    scenario: the default pack is its pack by design). Empty when the packs do not load: the workers say why.
+    Once a load has failed, ingest never loads them itself (a load compiles every pack and runs every example:
+    it made each such request 20 times slower); the next load by anyone else that succeeds is used."""
     scenarios = {t.scenario for _, t in items if t.scenario}
-    if not scenarios:
+    if not scenarios or runtime.rulebook.failed():
         return {}
     try:
         book = runtime.rulebook.ready()

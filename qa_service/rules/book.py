@@ -7,6 +7,12 @@ a half-loaded book).
 
 What loads but is most likely not meant (``rules.lint``), and a pack whose rules changed while its
 ``version`` did not, are logged once each and kept in ``warnings`` (``GET /v1/rules``'s ``warnings``).
+
+Packs that never loaded are loaded once by the first caller (others arriving meanwhile wait for that load, not
+start their own); when that load fails, :meth:`RuleBook.ready` raises its error again without loading until the
+files change (looked at no more than once every ``RELOAD_CHECK_S``). Was: every call loaded, compiled and ran
+every example again (a tenth of a second or more, holding the GIL), so with broken packs each ingest request
+that named a scenario took 99 ms instead of 4, and concurrent first callers each loaded in parallel.
 """
 
 from __future__ import annotations
@@ -46,6 +52,9 @@ class RuleBook:
         self._fingerprint: tuple = ()
         self._checked_at = 0.0
         self._lock = threading.Lock()
+        self._loading = threading.RLock()  # one load at a time; a first caller arriving meanwhile waits for it
+        self._failed: tuple[tuple, ConfigError] | None = None  # (fingerprint, error) of a load that failed
+        self._failed_checked_at = 0.0  # when the files were last looked at after that failure (monotonic)
         self.last_error: str | None = None
         self.warnings: dict[str, list[str]] = {}  # pack name → notes on it, and an edit that kept its version
         self._contents: dict[tuple[str, str], str] = {}  # (pack, version) → own_hash of the first content loaded
@@ -53,8 +62,18 @@ class RuleBook:
 
     def load(self, *, examples: bool = True) -> RuleBook:
         """Load every pack and run its rules' examples, as ``qa rules check`` does (raises
-        :class:`RulePackError` with every problem, R006 for an example that fails; nothing is swapped in)."""
-        stamp = fingerprint(self.directory)
+        :class:`RulePackError` with every problem, R006 for an example that fails; nothing is swapped in).
+        One load at a time; a failure while no pack was ever loaded is remembered for :meth:`ready`."""
+        with self._loading:
+            stamp = fingerprint(self.directory)
+            try:
+                return self._load(stamp, examples=examples)
+            except (RulePackError, ConfigError) as exc:
+                if not self.packs:  # nothing to fall back on: ready() raises this until the files change
+                    self._failed, self._failed_checked_at = (stamp, exc), time.monotonic()
+                raise
+
+    def _load(self, stamp: tuple, *, examples: bool) -> RuleBook:
         packs = load_packs(self.directory, self.dimensions)
         if self.default_pack not in packs:
             raise ConfigError(
@@ -71,7 +90,7 @@ class RuleBook:
         warnings = {name: self._version_warnings(pack) + pack_notes(pack) for name, pack in packs.items()}
         with self._lock:
             self.packs, self._by_scenario, self._fingerprint = compiled, by_scenario, stamp
-            self.last_error, self.warnings = None, warnings
+            self.last_error, self.warnings, self._failed = None, warnings, None
         for text in (w for name in sorted(warnings) for w in warnings[name] if w not in self._said):
             self._said.add(text)  # once per change, not per reload; a note (qa rules check's) is no alarm
             log.log(logging.INFO if text.startswith("note ") else logging.WARNING, "%s", text)
@@ -109,23 +128,45 @@ class RuleBook:
     def ready(self) -> RuleBook:
         """Loaded (raising on a broken set only if nothing was ever loaded), and reloaded if the files changed."""
         if not self.packs:
-            return self.load()
+            return self._first_load()
         self.reload_if_changed()
         return self
+
+    def _first_load(self) -> RuleBook:
+        """Load the packs that never loaded, once: a caller arriving during a load waits for it. After a failed
+        load its error is raised again, with no load, until the files change (looked at once per
+        ``RELOAD_CHECK_S`` at most)."""
+        with self._loading:
+            if self.packs:  # another caller loaded them while this one waited
+                return self
+            if self._failed is not None:
+                stamp, error = self._failed
+                now = time.monotonic()
+                if now - self._failed_checked_at < RELOAD_CHECK_S:
+                    raise error.with_traceback(None)  # not the same traceback grown by every raise
+                self._failed_checked_at = now
+                if fingerprint(self.directory) == stamp:
+                    raise error.with_traceback(None)
+            return self.load()
+
+    def failed(self) -> bool:
+        """Whether no pack is loaded because the last load failed (:meth:`ready` would raise without loading
+        until the files change)."""
+        return not self.packs and self._failed is not None
 
     def recorded_versions(self) -> tuple[tuple[str, str, str | None], dict[str, tuple[str, str, str | None]]]:
         """What a report scored now records — (pack, pack version, scorecard version) — for a scenario no pack
         serves (the default pack's), and per scenario a pack serves (its scenario and its name), as
         :meth:`pack_for` chooses (``qa rescore --outdated`` selects the reports that record otherwise)."""
         if not self.packs:
-            self.load()
+            self._first_load()
         of = lambda c: (c.pack.name, c.pack.version, c.pack.spec.scorecard.version)  # noqa: E731
         return of(self.packs[self.default_pack]), {scenario: of(c) for scenario, c in self._by_scenario.items()}
 
     def pack_for(self, transcript: Transcript) -> CompiledPack:
         """The pack serving the transcript's scenario (by scenario or pack name), else the default."""
         if not self.packs:
-            self.load()
+            self._first_load()
         if transcript.scenario and transcript.scenario in self._by_scenario:
             return self._by_scenario[transcript.scenario]
         return self.packs[self.default_pack]
@@ -133,32 +174,32 @@ class RuleBook:
     def serves(self, scenario: str) -> bool:
         """Whether a pack serves ``scenario`` (its scenario or its name); else :meth:`pack_for` gives the default."""
         if not self.packs:
-            self.load()
+            self._first_load()
         return scenario in self._by_scenario
 
     def scenarios(self) -> list[str]:
         """The scenarios the loaded packs serve, sorted (each pack's name serves too)."""
         if not self.packs:
-            self.load()
+            self._first_load()
         return sorted({c.pack.scenario for c in self.packs.values()})
 
     def owners(self) -> dict[str, str | None]:
         """Rule id → its owner (the rule's ``owner``, else its defining pack's), for every loaded rule."""
         if not self.packs:
-            self.load()
+            self._first_load()
         pack_owner = {name: c.pack.spec.owner for name, c in self.packs.items()}
         return {r.id: r.spec.owner or pack_owner.get(r.pack) for c in self.packs.values() for r in c.pack.rules}
 
     def messages(self) -> dict[str, str]:
         """Rule id → its ``message:`` (what every finding of the rule is), for every loaded rule."""
         if not self.packs:
-            self.load()
+            self._first_load()
         return {r.id: r.spec.message for c in self.packs.values() for r in c.pack.rules}
 
     def flags(self) -> set[str]:
         """The flag reasons the loaded packs' rules raise (``flag:`` in a rule)."""
         if not self.packs:
-            self.load()
+            self._first_load()
         return {r.spec.flag for c in self.packs.values() for r in c.pack.rules if r.spec.flag}
 
     def flag_labels(self, pack: str | None = None) -> dict[str, str]:
@@ -166,7 +207,7 @@ class RuleBook:
         labelled by two packs takes the default pack's label, else the first pack's by name; with ``pack``, the
         labels of the packs whose rules ``pack`` runs (its own and its included packs') come first."""
         if not self.packs:
-            self.load()
+            self._first_load()
         order = [self.default_pack, *sorted(n for n in self.packs if n != self.default_pack)]
         labels: dict[str, str] = {}
         for name in order:
