@@ -6,6 +6,7 @@ Assembled here, above both, so that neither imports the other's routes.
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import threading
 from contextlib import asynccontextmanager
@@ -19,11 +20,35 @@ from qa_service.api.responses import declare_errors, declare_validation_errors
 from qa_service.api.middleware import BodySizeLimit, BrowserGuard, QueryGuard, RequireCredentials, ServerTiming
 from qa_service.api.routes import health, keys, live, performance, reviews, rules, schema, transcripts, webhooks
 from qa_service.config import Settings
+from qa_service.errors import ConfigError, RulePackError
 from qa_service.live.loop import LiveLoop
 from qa_service.process import also_on_exit_signal
 from qa_service.runtime import Runtime
 from qa_service.storage import sqlite_writer
 from qa_service.ui import routes as ui_routes
+
+log = logging.getLogger(__name__)
+
+
+def _load_rules_in_background(runtime: Runtime) -> threading.Thread:
+    """The rule packs' first load (jieba's dictionary, every pack compiled, every example run: a second or two)
+    in a thread of its own as the API starts, so that no request waits for it — ingest naming a scenario, the
+    UI's pages — and start-up and ``/readyz`` are not held up. Broken packs are logged, not raised: the API
+    still takes conversations (the workers say why they cannot score). Was: the first such request in each
+    API process paid the load."""
+    def load() -> None:
+        try:
+            runtime.rulebook.ready()
+        except (RulePackError, ConfigError) as exc:
+            log.warning("rule packs in %s do not load (run qa rules check); ingest still accepts conversations, "
+                        "the workers cannot score them until the packs are fixed:\n%s", runtime.settings.rules_dir,
+                        exc)
+        except Exception:  # a defect: its traceback; requests load the packs themselves then
+            log.exception("loading the rule packs in the background failed")
+
+    thread = threading.Thread(target=load, name="qa-rulebook-load", daemon=True)
+    thread.start()
+    return thread
 
 
 @asynccontextmanager
@@ -34,6 +59,7 @@ async def _lifespan(app: FastAPI):
     gc.freeze()
     runtime = app.state.runtime
     restore_signals = also_on_exit_signal(app.state.stopping.set)  # open streams end when the server stops
+    app.state.rules_loading = _load_rules_in_background(runtime)  # not joined: a load cannot be cut short
     loop = LiveLoop(runtime) if runtime.settings.live.enabled else None
     if loop is not None:
         loop.start()

@@ -1,9 +1,11 @@
 """Loading the rule book: packs that never loaded are loaded once, by the first caller (others wait for that
-load), and a failed load is not repeated until the files change; ingest never loads broken packs itself (found by a review: with one failing example in the rules folder each
+load), and a failed load is not repeated until the files change; the API starts that load in the background,
+and ingest never loads broken packs itself (found by a review: with one failing example in the rules folder each
 ingest request naming a scenario compiled every pack and ran every example again, 99 ms instead of 4)."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 import threading
 
@@ -103,7 +105,31 @@ def test_ingest_never_loads_broken_packs(tmp_path, sqlite_url, redis_url, redis_
     settings = make_settings(tmp_path, sqlite_url, redis_url, scoring={"rules_dir": rules},
                              live=LiveSettings(enabled=False))
     with TestClient(create_app(settings)) as client:
+        client.app.state.rules_loading.join(timeout=30)
+        assert client.app.state.runtime.rulebook.failed() and len(loads) == 1  # the start-up's load
         for i in range(5):
             r = client.post("/v1/transcripts", json=transcript(f"b{i}", scenario="broadband"))
             assert r.status_code == 202 and r.json()["warnings"] == []
-        assert client.app.state.runtime.rulebook.failed() and len(loads) == 1  # the first request's load
+        assert len(loads) == 1
+
+
+def test_the_api_loads_the_rule_packs_as_it_starts(tmp_path, sqlite_url, redis_url, redis_conn, loads):
+    settings = make_settings(tmp_path, sqlite_url, redis_url, live=LiveSettings(enabled=False))
+    with TestClient(create_app(settings)) as client:
+        client.app.state.rules_loading.join(timeout=30)
+        assert client.app.state.runtime.rulebook.packs  # before any request needed them
+        r = client.post("/v1/transcripts", json=transcript("b1", scenario="broadband"))
+        assert "scenario 'broadband' has no rule pack" in r.json()["warnings"][0]
+        assert len(loads) == 1
+
+
+def test_broken_packs_do_not_keep_the_api_from_starting(tmp_path, sqlite_url, redis_url, redis_conn, rules, caplog,
+                                                       monkeypatch):
+    settings = make_settings(tmp_path, sqlite_url, redis_url, scoring={"rules_dir": rules},
+                             live=LiveSettings(enabled=False))
+    monkeypatch.setattr(logging.getLogger("qa_service.app"), "disabled", False)  # see test_audit_trail
+    with caplog.at_level(logging.WARNING, logger="qa_service.app"), TestClient(create_app(settings)) as client:
+        client.app.state.rules_loading.join(timeout=30)
+        assert client.get("/readyz").status_code == 200
+        assert client.post("/v1/transcripts", json=transcript("b1")).status_code == 202
+    assert f"rule packs in {rules} do not load" in caplog.text and "R006" in caplog.text
