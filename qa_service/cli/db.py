@@ -19,7 +19,8 @@ def db_upgrade(
 ) -> None:
     """Apply Alembic migrations to the configured database; at this release's newest revision, derive the
     facts and rollups if they never were or were made under other settings (time zone, first-response target),
-    and those of any scored transcript that has none (stored by a worker of an older release)."""
+    and those of any scored transcript that has none (stored by a worker of an older release); derive the
+    scoring-version rollup again when it disagrees with the facts."""
     from qa_service.runtime import Runtime
     from qa_service.storage.db import upgrade
 
@@ -52,7 +53,21 @@ def db_upgrade(
             console.print(f"qa_facts derived for {repaired} scored transcript(s) that had none (their reports were "
                           "stored without them, by a worker of a release before revision 0008?); every figure "
                           "counts them now", markup=False, soft_wrap=True)
+        _repair_scoring_versions(rt)
     rt.close()
+
+
+def _repair_scoring_versions(rt) -> None:
+    """Every time as well: a worker of a release before 0015 left running writes facts but no qa_daily_versions,
+    and a later re-score takes a count back that was never added (a false mixed-scoring warning, for good)."""
+    from qa_service.storage import scoring_versions
+
+    with rt.session() as s:
+        drifted = scoring_versions.repair(s)
+    if drifted:
+        console.print(f"qa_daily_versions derived again from the stored reports: {drifted.describe()} (written by a "
+                      "worker of a release before revision 0015?); the mixed-scoring warnings of performance "
+                      "records and appraisals read true again", markup=False, soft_wrap=True)
 
 
 @app.command()

@@ -205,7 +205,7 @@ def _status_database(rt) -> bool:
     from sqlalchemy.exc import SQLAlchemyError
 
     from qa_service.errors import ConfigError
-    from qa_service.storage import facts
+    from qa_service.storage import facts, scoring_versions
     from qa_service.storage import transcripts as repo
     from qa_service.storage.db import current_revision
 
@@ -228,17 +228,21 @@ def _status_database(rt) -> bool:
             counts = repo.count_by_status(session=s)
             errors = repo.failed_errors(session=s) if counts.get("failed") else []
             factless = facts.count_missing(session=s) if ok else 0  # the table exists at this release's schema
+            drifted = scoring_versions.drift(s.connection()) if ok else None
     except SQLAlchemyError as exc:
         problem = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         err_console.print(f"database {where} does not answer: {problem}", markup=False)
         return False
-    ok = ok and not factless
+    ok = ok and not factless and not drifted
     total = sum(counts.values())
     parts = ", ".join(f"{n} {name}" for name, n in sorted(counts.items(), key=lambda kv: -kv[1]))
     console.print(f"transcripts: {total}" + (f" ({parts})" if parts else ""), markup=False)
     if factless:  # left out of every figure: performance, appraisals, dashboards, calibration
         console.print(f"{factless} scored transcripts have no qa_facts row (written by a worker of an older "
                       "release?): run qa db upgrade", markup=False)
+    if drifted:  # every period's mixed-scoring warning would name scorings (counts) no report has
+        console.print(f"qa_daily_versions disagrees with the facts: {drifted.describe()} (written by a worker of "
+                      "a release before 0015?): run qa db upgrade", markup=False)
     if errors:
         line, n = errors[0]
         console.print(f"failed: {counts['failed']}; most common error ({n}×): {line}", markup=False)

@@ -9,10 +9,12 @@ with the share of their conversations scored after the upgrade. ``GET /v1/apprai
 from __future__ import annotations
 
 import io
+import logging
 from dataclasses import replace
 
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
+from sqlalchemy import delete, func, select
 
 from qa_service.app import create_app
 from qa_service.queue.tasks import record_report
@@ -20,6 +22,7 @@ from qa_service.queue.worker import run_worker
 from qa_service.storage import facts, scoring_versions
 from qa_service.storage import transcripts as repo
 from qa_service.storage.db import session_scope
+from qa_service.storage.fact_tables import QaDailyVersion
 from tests.api.test_review_api import report
 from tests.conftest import make_settings, transcript
 from tests.test_cli_ops import _env, _invoke
@@ -115,3 +118,53 @@ def _day(d: int):
 def test_rescore_refuses_period_with_all(client, settings):
     result = _invoke(["rescore", "--period", "2026-10", "--all", "--outdated"], _env(settings))
     assert result.exit_code == 2 and "give --period or --all" in result.output, result.output
+
+
+def test_a_rollup_an_older_worker_left_behind_is_said_by_status_and_derived_again_by_upgrade(
+        tmp_path, db_url, redis_url, redis_conn, caplog, monkeypatch):
+    """A worker of a release before 0015 left running after the upgrade stores a report with its facts but not in
+    qa_daily_versions; a current worker scoring it again takes back a count never added (-1). Found by a review:
+    every period's warning then named ``general 1.1.0 / …: -1`` for good, and neither qa db upgrade nor qa status
+    saw it."""
+    settings = make_settings(tmp_path, db_url, redis_url)
+    env = _env(settings)
+    with TestClient(create_app(settings)) as client:
+        rt = client.app.state.runtime
+        rt.sync_facts()
+        now, _ = rt.rulebook.recorded_versions()
+        kept = _store(client, "new-0", now, 85.0, started_at="2026-10-02T10:00:00+08:00")
+        tid = _store(client, "old-0", OLD, 99.0)  # 2026-10-01
+        with rt.session() as s:  # as that worker stored it: facts and qa_daily, no version counted
+            s.execute(delete(QaDailyVersion).where(QaDailyVersion.rule_pack_version == OLD[1]))
+        rep = replace(report({"politeness": (85.0, 1.0, [])}), rule_pack=now[0], rule_pack_version=now[1],
+                      scorecard_version=now[2])
+        with session_scope(rt.sessions) as s:  # scored again by a current worker
+            record_report(session=s, transcript_id=tid, report=rep)
+        assert kept and rt.derive_missing_facts() == 0 and rt.sync_facts() is None  # neither sees it
+
+        monkeypatch.setattr(scoring_versions, "_said_below_zero", False)
+        monkeypatch.setattr(logging.getLogger("qa_service.storage.scoring_versions"), "disabled", False)
+        with caplog.at_level(logging.WARNING, logger="qa_service.storage.scoring_versions"):
+            assert _warnings(client) == ([], [])  # the -1 is left out: one scoring, nothing to say
+            assert _warnings(client) == ([], [])
+        assert caplog.text.count("qa_daily_versions counts a scoring version below zero") == 1, caplog.text
+        with rt.session() as s:
+            assert scoring_versions.in_period(session=s, start=_day(1), end=_day(31)) == [(*now, 2)]
+            assert scoring_versions.drift(s.connection()) == scoring_versions.Drift(days=1, below_zero=1)
+
+        redis_conn.flushdb()  # ingest's jobs: no worker here to take them
+        status = _invoke(["status"], env)
+        said = " ".join(status.output.split())
+        assert status.exit_code == 1 and ("qa_daily_versions disagrees with the facts: 1 day(s) whose "
+                                          "scoring-version counts differ from their scored transcripts, 1 count(s) "
+                                          "below zero (written by a worker of a release before 0015?): run qa db upgrade") in said, said
+        upgrade = _invoke(["db", "upgrade"], env)
+        said = " ".join(upgrade.output.split())
+        assert upgrade.exit_code == 0 and "qa_daily_versions derived again from the stored reports: 1 day(s)" in said
+        with rt.session() as s:
+            assert scoring_versions.drift(s.connection()) == scoring_versions.Drift()
+            assert s.scalar(select(func.min(QaDailyVersion.n))) == 1
+            assert scoring_versions.in_period(session=s, start=_day(1), end=_day(31)) == [(*now, 2)]
+        assert _invoke(["status"], env).exit_code == 0
+        again = _invoke(["db", "upgrade"], env)
+        assert again.exit_code == 0 and "qa_daily_versions" not in again.output, again.output
