@@ -125,6 +125,8 @@ ReviewWrite = Annotated[Principal, Depends(allow("reviewer"))]
 Appellant = Annotated[Principal, Depends(allow("supervisor"))]
 PerformanceRead = Annotated[Principal, Depends(allow("supervisor", "hr"))]
 Dashboard = Annotated[Principal, Depends(allow("reviewer", "supervisor", "hr"))]
+# GET /v1/audit: which of its events each role reads is decided there (KPI and appraisal events: hr, supervisor)
+AuditReader = Annotated[Principal, Depends(allow("reviewer", "supervisor", "hr"))]
 Admin = Annotated[Principal, Depends(allow())]
 Supervise = Annotated[Principal, Depends(allow("supervisor"))]  # the live board, acknowledging alerts
 

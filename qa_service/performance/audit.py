@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 KPIS, APPRAISALS = "kpis", "appraisals"  # the events' entity: GET /v1/audit?entity=kpis
+PERFORMANCE_ENTITIES = (KPIS, APPRAISALS)  # read by the keys that read KPIs and performance (hr, supervisor)
 IMPORTED, DELETED, EXPORTED = "kpis_imported", "kpis_deleted", "appraisals_exported"  # their action
 DELETED_ROWS_KEPT = 1000  # a deletion's event lists at most this many of the rows it deleted (all are counted)
 

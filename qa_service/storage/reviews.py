@@ -6,7 +6,7 @@ What enters the queue, who may change what and how the final score follows are d
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
@@ -46,16 +46,28 @@ def add_audit_event(session: Session, *, actor: str, action: str, review: Review
 
 def audit_trail(*, session: Session, review_id: int | None = None, transcript_id: int | None = None,
                 team: str | None = None, limit: int = 500, entity: str | None = None,
-                action: str | None = None) -> list[AuditEvent]:
-    """Audit events, oldest first: of a review or transcript, of ``team``'s transcripts (events of no
-    transcript, KPI imports and appraisal exports, are then left out), of an ``entity`` or ``action``."""
+                action: str | None = None, only: Collection[str] | None = None, leave_out: Collection[str] = (),
+                team_recorded: Collection[str] = ()) -> list[AuditEvent]:
+    """Audit events, oldest first: of a review or transcript, of an ``entity`` or ``action``, of the entities
+    ``only`` names (None: any) but those of ``leave_out``; with ``team``, of that team's transcripts and of
+    the events of ``team_recorded`` entities whose ``after.team`` names it (events of no transcript: KPI
+    deletions and appraisal exports record the team they were for); other events of no transcript are then
+    left out."""
     query = select(AuditEvent).order_by(AuditEvent.id).limit(limit)
     if entity is not None:
         query = query.where(AuditEvent.entity == entity)
     if action is not None:
         query = query.where(AuditEvent.action == action)
+    if only is not None:
+        query = query.where(AuditEvent.entity.in_(list(only)))
+    if leave_out:
+        query = query.where(AuditEvent.entity.not_in(list(leave_out)))
     if team is not None:
-        query = query.join(Transcript, Transcript.id == AuditEvent.transcript_id).where(Transcript.team_id == team)
+        own = Transcript.team_id == team
+        if team_recorded:
+            own = or_(own, and_(AuditEvent.entity.in_(list(team_recorded)),
+                                AuditEvent.after["team"].as_string() == team))
+        query = query.outerjoin(Transcript, Transcript.id == AuditEvent.transcript_id).where(own)
     if review_id is not None:
         query = query.where(AuditEvent.review_id == review_id)
     if transcript_id is not None:

@@ -16,7 +16,7 @@ from qa_service.app import create_app
 from qa_service.cli import app as cli
 from qa_service.config import AuthSettings, get_settings
 from qa_service.storage.db import create_db_engine
-from tests.conftest import bearer_keys, make_settings
+from tests.conftest import bearer_keys, make_settings, transcript
 
 CSV = {"Content-Type": "text/csv"}
 KPIS = ("坐席工号,日期,班组,接待量,一次解决数\n"
@@ -150,3 +150,47 @@ def test_the_commands_audit_imports_deletions_and_exports_as_the_os_user(tmp_pat
     assert "key_id" not in imported
     assert (deleted["agent_id"], deleted["deleted"]) == ("a1", 1)
     assert (exported["format"], exported["team"], exported["rows"], exported["period"]) == ("csv", "t-a", 1, "2026-10")
+
+
+def test_kpi_and_appraisal_events_are_read_by_the_roles_that_read_kpis(tmp_path, db_url, redis_url, redis_conn):
+    """Found by a review: a KPI deletion's event lists the deleted rows with their figures, and any reviewer key
+    read them (``GET /v1/kpis`` is a 403 for it) while hr got a 403 on the whole trail."""
+    settings = make_settings(tmp_path, db_url, redis_url, auth=AuthSettings(enabled=True))
+    with TestClient(create_app(settings)) as client:
+        keys = bearer_keys(client.app.state.runtime.sessions, [
+            ("feed", "ingest", None), ("rev", "reviewer", None), ("hr", "hr", None), ("hr.b", "hr", "t-b"),
+            ("lead.a", "supervisor", "t-a"), ("admin", "admin", None)])
+        csv = "坐席工号,日期,班组,接待量,主管评分\na1,2026-10-01,t-a,40,2\na2,2026-10-01,t-a,30,3\n"
+        assert client.post("/v1/kpis", headers={**keys["feed"], **CSV}, content=csv.encode()).status_code == 200
+        for params in ({"agent_id": "a1", "all": "true"}, {"agent_id": "a2", "all": "true", "team": "t-a"}):
+            assert client.delete("/v1/kpis", headers=keys["feed"], params=params).json()["deleted"] == 1
+        for who in ("hr", "lead.a"):
+            assert client.get("/v1/appraisals", headers=keys[who], params={"period": "2026-10"}).status_code == 200
+        tid = client.post("/v1/transcripts", headers=keys["feed"], json=transcript("e1")).json()["id"]
+        assert client.delete(f"/v1/transcripts/{tid}", headers=keys["admin"]).status_code == 204
+
+        def seen(who, **params) -> list[tuple[str, str | None]]:
+            return [(e["action"], e["after"].get("team")) for e in _events(client, keys[who], **params)]
+
+        everything = seen("admin")
+        assert everything == [("kpis_imported", None), ("kpis_deleted", None), ("kpis_deleted", "t-a"),
+                              ("appraisals_exported", None), ("appraisals_exported", "t-a"),
+                              ("transcripts_erased", None)]
+        assert seen("rev") == [("transcripts_erased", None)]  # the KPI and appraisal events left out
+        r = client.get("/v1/audit", headers=keys["rev"])
+        assert "contacts" not in r.text and "supervisor_rating" not in r.text
+        for entity in ("kpis", "appraisals"):
+            r = client.get("/v1/audit", headers=keys["rev"], params={"entity": entity})
+            assert r.status_code == 403 and "hr, supervisor and admin" in r.json()["detail"], r.text
+        assert seen("rev", action="kpis_deleted") == []
+
+        assert seen("hr") == everything[:-1]  # hr: the KPI and appraisal events, nothing else
+        [first, _] = _events(client, keys["hr"], action="kpis_deleted")
+        assert first["before"]["rows"][0]["contacts"] == 40 and first["before"]["rows"][0]["supervisor_rating"] == 2
+        for params in ({"entity": "transcripts"}, {"entity": "review"}, {"transcript_id": tid}):
+            r = client.get("/v1/audit", headers=keys["hr"], params=params)
+            assert r.status_code == 403 and "entity=kpis or entity=appraisals" in r.json()["detail"], r.text
+        # team-scoped: the events that record the key's team (a deletion or export for it), no import
+        assert seen("lead.a") == [("kpis_deleted", "t-a"), ("appraisals_exported", "t-a")]
+        assert seen("lead.a", entity="kpis") == [("kpis_deleted", "t-a")]
+        assert seen("hr.b") == [] and seen("hr.b", entity="appraisals") == []

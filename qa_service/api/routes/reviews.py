@@ -22,7 +22,8 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator
 
 from qa_service.api import presenters
-from qa_service.api.auth import Appellant, QARead, ReviewWrite, actor, check_team, scope_team
+from qa_service.api.auth import (Appellant, AuditReader, PerformanceRead, QARead, ReviewWrite, actor, admits,
+                                  check_team, scope_team)
 from qa_service.api.deps import (
     AgentQuery,
     OFFSET_MAX, Instant, ReadSessionDep, RowId, RuntimeDep, SessionDep, SettingsDep, period_param, typed,
@@ -51,6 +52,7 @@ from qa_service.api.schemas import (
 )
 from qa_service.access.service import label_value
 from qa_service.errors import Forbidden
+from qa_service.performance.audit import PERFORMANCE_ENTITIES
 from qa_service.period import FORMATS
 from qa_service.review import listing, service
 from qa_service.review.calibration_report import calibration_report
@@ -247,7 +249,7 @@ AuditEntity = Literal["review", "finding", "manual_finding", "appeal", "plan", "
 
 
 @router.get("/v1/audit", response_model=list[AuditRead])
-def audit(session: SessionDep, principal: QARead,
+def audit(session: SessionDep, principal: AuditReader,
           transcript_id: Annotated[Id | None, Query()] = None,
           limit: Annotated[int, Query(ge=1, le=5000)] = 500,
           entity: Annotated[AuditEntity | None, Query(
@@ -257,13 +259,35 @@ def audit(session: SessionDep, principal: QARead,
           action: Annotated[str | None, Query(
               description="Only this action (completed, finding_confirmed, kpis_imported, kpis_deleted, "
                           "appraisals_exported, transcripts_erased, purged …)", max_length=50)] = None) -> list[AuditRead]:
-    """The audit trail (of one transcript when asked, of one kind or action), oldest first. A team-scoped key
-    sees its team's transcripts' events only (KPI and appraisal events belong to no transcript)."""
+    """The audit trail (of one transcript when asked, of one kind or action), oldest first. KPI and appraisal
+    events (`kpis`, `appraisals`) carry performance data — a KPI deletion the rows' figures — and are read by the
+    keys that read KPIs (hr, supervisor, admin): a reviewer's listing leaves them out, and `entity=kpis` is a 403
+    for it; an hr key reads those events only. A team-scoped key sees its team's transcripts' events and the KPI
+    and appraisal events that record its team (`after.team`: an export or deletion for that team)."""
+    only, leave_out = _audit_kinds(principal, entity, transcript_id)
     if transcript_id is not None:
         check_team(principal, transcript_repo.team_of(session=session, transcript_id=transcript_id)[1])
     events = repo.audit_trail(session=session, transcript_id=transcript_id, limit=limit, team=principal.team,
-                              entity=entity, action=action)
+                              entity=entity, action=action, only=only, leave_out=leave_out,
+                              team_recorded=PERFORMANCE_ENTITIES)
     return [presenters.audit_read(e) for e in events]
+
+
+def _audit_kinds(principal, entity: str | None, transcript_id: int | None
+                 ) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:
+    """(the only entities the caller reads, or None: any; those left out of its listing), 403 for an entity or
+    transcript it may not read. Was: any reviewer key read the figures of deleted KPI rows, which it may not
+    list (`GET /v1/kpis` is a 403), and hr, whose events they are, could not read them at all."""
+    performance, qa = admits(PerformanceRead, principal), admits(QARead, principal)
+    if entity in PERFORMANCE_ENTITIES and not performance:
+        raise Forbidden(f"role {principal.role} may not read the {entity} events of the audit trail: KPI and "
+                        "appraisal events are read by hr, supervisor and admin keys")
+    if not qa and (transcript_id is not None or (entity is not None and entity not in PERFORMANCE_ENTITIES)):
+        raise Forbidden(f"role {principal.role} reads only the KPI and appraisal events of the audit trail "
+                        "(entity=kpis or entity=appraisals)")
+    if not performance:
+        return None, PERFORMANCE_ENTITIES
+    return (None if qa else PERFORMANCE_ENTITIES), ()
 
 
 # --- appeals ---------------------------------------------------------------------------------------------------
