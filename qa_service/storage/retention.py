@@ -12,7 +12,8 @@ the live conversations they were, whose state Redis still keeps for a day after 
 
 A purge deletes in batches of transcripts, each its own short transaction, so a purge of millions never
 holds a long lock, and then alerts before the day that never became a transcript. KPI records lying wholly
-before the day go too unless kept.
+before the day go too unless kept, and with them the audit trail's account of their figures
+(:func:`purge_kpi_events`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import NamedTuple
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from qa_service.domain import TranscriptStatus
@@ -142,4 +143,41 @@ def purge_rest(*, session: Session, before: date, cutoff: datetime, keep_kpis: b
     session.execute(delete(LiveAlert).where(LiveAlert.transcript_id.is_(None), LiveAlert.created_at < cutoff))
     if keep_kpis:
         return 0
+    purge_kpi_events(session=session, before=before, cutoff=cutoff)
     return session.execute(delete(AgentKpi).where(AgentKpi.date_to < before)).rowcount or 0
+
+
+# performance/audit.py's names (storage does not import it): the entity and actions of KPI imports and deletions
+KPI_EVENTS, KPI_IMPORTED, KPI_DELETED = "kpis", "kpis_imported", "kpis_deleted"
+
+
+def purge_kpi_events(*, session: Session, before: date, cutoff: datetime, batch: int = 500) -> int:
+    """The audit events of KPI imports and deletions whose rows all end before the day go with those rows: an
+    import by the last day it stored (``after.to``), a deletion when its period (``after.to``) ends before the
+    day or every row it deleted is listed (``before.rows``, with their figures) and does; one of no row (an
+    import before c7cde42 wrote such events) by when it was written (before ``cutoff``). A deletion with rows on
+    or after the day keeps those and loses the others' figures (``before.rows_purged`` counts them). Returns how
+    many events went. Was: the figures of deleted KPI rows outlived the KPI retention without limit (events go
+    with a transcript only, and these have none)."""
+    day = before.isoformat()
+    kpis, to = AuditEvent.entity == KPI_EVENTS, AuditEvent.after["to"].as_string()
+    gone = session.execute(delete(AuditEvent).where(kpis, AuditEvent.action == KPI_IMPORTED, or_(
+        to < day, and_(to.is_(None), AuditEvent.at < cutoff)))).rowcount or 0
+    last = 0
+    while events := session.execute(select(AuditEvent.id, AuditEvent.at, AuditEvent.before, AuditEvent.after)
+                                    .where(kpis, AuditEvent.action == KPI_DELETED, AuditEvent.id > last)
+                                    .order_by(AuditEvent.id).limit(batch)).all():
+        last = events[-1].id
+        for event_id, at, was, after in events:
+            rows = (was or {}).get("rows") or []
+            kept = [r for r in rows if str(r.get("date_to", "")) >= day]
+            asked_to = (after or {}).get("to")  # a period's deletion: every row it deleted lay inside it
+            if (rows and not kept and int((after or {}).get("deleted") or 0) <= len(rows)) or (
+                    asked_to is not None and str(asked_to) < day) or (not rows and at < cutoff):
+                session.execute(delete(AuditEvent).where(AuditEvent.id == event_id))
+                gone += 1
+            elif len(kept) < len(rows):
+                purged = int((was or {}).get("rows_purged") or 0) + len(rows) - len(kept)
+                session.execute(update(AuditEvent).where(AuditEvent.id == event_id).values(
+                    before={**was, "rows": kept, "rows_purged": purged}))
+    return gone
