@@ -95,11 +95,14 @@ def same_name(a: str, b: str) -> bool:
 
 
 def fold_id(value: str) -> str:
-    """An agent id as the one person's everywhere: full-width digits and letters folded to half width (NFKC:
-    ``０００１２６`` is ``000126``, ``ＡＢ０１`` is ``AB01``), as the figures and dates of a KPI file are read. A
-    conversation's ``agent_id``, a KPI row's 坐席工号 and an ``agent_id`` asked for are folded alike, so one person
-    typed in either width is one agent; case and every other character are kept (ids are compared exactly)."""
-    return unicodedata.normalize("NFKC", value)
+    """An agent id as the one person's everywhere: full-width ASCII folded to half width (U+FF01–U+FF5E to
+    U+0021–U+007E, the ideographic space U+3000 to a space: ``０００１２６`` is ``000126``, ``ＡＢ０１`` is
+    ``AB01``), as the figures and dates of a KPI file are read. A conversation's ``agent_id``, a KPI row's
+    坐席工号 and an ``agent_id`` asked for are folded alike, so one person typed in either width is one agent.
+    Width only, one character for one: case and every other character are kept (``①``, ``Ⅱ``, ``ﬁ`` stay
+    what they are, not ``1``, ``II``, ``fi`` as NFKC would make them), so two ids that differ in anything
+    but width stay two agents and an id keeps its length."""
+    return value.translate(_FULLWIDTH)
 
 
 def fold_id_or_none(value: str | None) -> str | None:

@@ -55,3 +55,15 @@ def test_forget_texts_empties_the_process_wide_text_caches():
     forget_texts()
     assert _normalize_short.cache_info().currsize == 0 and ngram_ids.cache_info().currsize == 0
     assert normalize("您好，请问有什么可以帮您").text == "您好,请问有什么可以帮您"  # width-folded, as before
+
+
+def test_fold_id_folds_width_only_one_character_for_one():
+    """Was NFKC, contrary to its docstring: ① became 1, Ⅱ II, ﬁ fi and ⑴ (1), so agent ① and agent 1 were one
+    agent and a 200-character id could grow past the column."""
+    from qa_service.text import fold_id
+
+    assert fold_id("０００１２６") == "000126" and fold_id("ＡＢ０１") == "AB01" and fold_id("ａｂ！～") == "ab!~"
+    assert fold_id("Ａ\u3000Ｂ") == "A B"  # the ideographic space is a space
+    for kept in ("①", "Ⅱ", "ﬁ", "⑴", "㈠", "ｶ", "²", "ab\u00a0c", "Ab01"):  # half-width katakana too: not ASCII
+        assert fold_id(kept) == kept
+    assert len(fold_id("⑴" * 200)) == 200

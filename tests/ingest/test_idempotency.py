@@ -99,3 +99,12 @@ def test_an_agent_id_in_full_width_is_the_agent_in_half_width_and_a_conversation
     assert live.status_code in (200, 201), live.text
     board = client.get("/v1/live/conversations").json()
     assert [c["agent_id"] for c in board if c["external_id"] == "fw-3"] == ["AB01"]  # live conversations too
+
+
+def test_an_agent_id_differing_in_more_than_width_stays_another_agent(client):
+    """Was: NFKC folded ① to 1 (and ⑴ to (1), an id three times as long): two people were one agent."""
+    ids = [client.post("/v1/transcripts", json=transcript(f"nf-{i}", agent_id=agent)).json()["id"]
+           for i, agent in enumerate(("①", "1", "Ⅱ", "１", "⑴" * 200))]
+    stored = [client.get(f"/v1/transcripts/{tid}").json()["agent_id"] for tid in ids]
+    assert stored == ["①", "1", "Ⅱ", "1", "⑴" * 200]
+    assert len(client.get("/v1/transcripts", params={"agent_id": "1"}).json()["items"]) == 2  # 1 and １, not ①
