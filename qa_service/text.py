@@ -105,6 +105,16 @@ def fold_id(value: str) -> str:
     return value.translate(_FULLWIDTH)
 
 
+def id_forms(value: str) -> tuple[str, ...]:
+    """The stored ids an agent id asked for matches: the id as sent and :func:`fold_id` of it, when that differs.
+    Ids stored before folding (a release before 2026-11-29) are not rewritten, so ``０００１２６`` may be stored
+    as sent beside ``000126``: a filter ``agent_id IN (:sent, :folded)`` finds both, and one asked for in half
+    width finds only the half-width one (``000126`` cannot tell which stored ids would fold to it without
+    folding the column, which no index serves)."""
+    folded = fold_id(value)
+    return (value,) if folded == value else (value, folded)
+
+
 def fold_id_or_none(value: str | None) -> str | None:
     """:func:`fold_id` for an optional id (a query parameter, a pydantic ``AfterValidator``)."""
     return None if value is None else fold_id(value)

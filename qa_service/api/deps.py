@@ -19,7 +19,6 @@ from qa_service.errors import Invalid
 from qa_service.ingest.schema import check_time
 from qa_service.period import Period, parse_period
 from qa_service.runtime import Runtime
-from qa_service.text import fold_id_or_none
 from qa_service.review.listing import known_flag_reason
 from qa_service.ingest.pii import redact_typed
 
@@ -78,10 +77,11 @@ RedisDep = Annotated[redis.Redis, Depends(get_redis)]
 
 # A row id in a path (``api/ids.py``: 1 … 2**31 - 1, else a 422 naming it, on every route and database).
 RowId = Annotated[Id, Path()]
-# An agent asked for by id: full-width digits and letters read as half width (ids are stored folded, text.fold_id),
-# so ?agent_id=０００１２６ finds 000126.
-AgentQuery = Annotated[str | None, AfterValidator(fold_id_or_none), Query(
-    description="An agent id (full-width digits and letters are read as half width, as ids are stored)")]
+# An agent asked for by id: the id as sent and its half-width form (text.id_forms), so ?agent_id=０００１２６ finds
+# 000126 (ids are stored folded, text.fold_id) and the rows an earlier release stored as ０００１２６ alike.
+AgentQuery = Annotated[str | None, Query(
+    description="An agent id: rows stored under it as sent and under its half-width form (full-width digits and "
+                "letters read as half width, as ids are stored) both match")]
 # An offset is no id: LIMIT/OFFSET take a 64-bit integer on both databases; a larger one is a 422 naming it.
 OFFSET_MAX = 2**63 - 1
 # A time in a query (since / until): within the years conversations may have, or a 422 naming it.

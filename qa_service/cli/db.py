@@ -257,14 +257,13 @@ def rescore(
     from qa_service.period import parse_period
     from qa_service.queue.outbox import reconcile
     from qa_service.storage import transcripts as repo
-    from qa_service.text import fold_id_or_none
 
     if (period is None and not (all_ or outdated)) or (period is not None and all_):
         err_console.print("[red]give --period or --all[/red] (which conversations to score again), "
                           "or --outdated (with --period: of that period)")
         raise typer.Exit(2)
     rt = runtime_for(data_dir)
-    agent = fold_id_or_none(agent)  # as ids are stored: ０００１２６ is 000126
+    # --agent: stored as given or folded (text.id_forms): ０００１２６ finds 000126 and what was stored as ０００１２６
     flt = repo.TranscriptFilter(agent_id=agent, team=team, source=source,
                                 outdated=_current_versions(rt) if outdated else None)
     scope = "all periods" if period is None else period

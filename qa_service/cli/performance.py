@@ -140,9 +140,8 @@ def delete_kpis(
     from qa_service.performance.kpi_checks import agent_has_kpis
     from qa_service.performance.kpi_checks import delete_kpis as delete
     from qa_service.period import parse_period
-    from qa_service.text import fold_id
 
-    agent = fold_id(agent).strip()  # as ids are stored: ０００１２６ is 000126
+    agent = agent.strip()  # rows stored as given or folded match (text.id_forms): ０００１２６ and 000126
 
     if (period is None) == (not all_):
         err_console.print("[red]give --period or --all[/red] (which of the agent's KPI rows to delete)")

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from qa_service.performance.audit import DELETED_ROWS_KEPT, Actor, record_deletion
 from qa_service.performance.kpi import KPI_FIELDS, days_label, where
 from qa_service.storage import kpis as kpi_repo
+from qa_service.text import fold_id
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -135,9 +136,10 @@ class KpiDeletion:
 
 def delete_kpis(*, session: Session, agent_id: str, period: Period | None, team: str | None = None,
                 dry_run: bool = False, actor: Actor | None = None) -> KpiDeletion:
-    """Delete an agent's KPI rows lying wholly inside ``period`` (every period: None), filed under ``team``
-    when given; counted first (``dry_run``: only counted). ``actor``: who deletes, written to the audit trail
-    with the rows deleted, in the same transaction."""
+    """Delete an agent's KPI rows (stored under ``agent_id`` as given or folded: ``text.id_forms``) lying wholly
+    inside ``period`` (every period: None), filed under ``team`` when given; counted first (``dry_run``: only
+    counted). ``actor``: who deletes, written to the audit trail (the agent's id folded) with the rows deleted,
+    in the same transaction."""
     start, end = (period.start, period.end) if period is not None else (None, None)
     matched = kpi_repo.count_matching(session=session, agent_id=agent_id, start=start, end=end, team=team)
     if dry_run or not matched:
@@ -146,8 +148,8 @@ def delete_kpis(*, session: Session, agent_id: str, period: Period | None, team:
                                   fields=tuple(KPI_FIELDS), limit=DELETED_ROWS_KEPT) if actor else []
     deleted = kpi_repo.delete_matching(session=session, agent_id=agent_id, start=start, end=end, team=team)
     if actor is not None:
-        record_deletion(session=session, actor=actor, agent_id=agent_id, period=period, team=team, deleted=deleted,
-                        rows=rows)
+        record_deletion(session=session, actor=actor, agent_id=fold_id(agent_id), period=period, team=team,
+                        deleted=deleted, rows=rows)
     return KpiDeletion(matched, deleted)
 
 

@@ -35,6 +35,7 @@ from qa_service.storage import keys as key_repo
 from qa_service.storage import kpis as kpi_repo
 from qa_service.storage import performance as perf_repo
 from qa_service.storage.transcripts import KnownIds
+from qa_service.text import id_forms
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -266,7 +267,7 @@ def records(*, session: Session, settings: Settings, period: Period, agent_id: s
     for rec in agents:
         rec.kpi_rows_outside, rec.ratings_outside = outside.get(rec.agent_id, (0, 0))
     if agent_id:
-        agents = [r for r in agents if r.agent_id == agent_id]
+        agents = [r for r in agents if r.agent_id in id_forms(agent_id)]  # legacy full-width ids too
         teams = [t for t in teams if any(a.team == t.team for a in agents)]
     if team:
         agents = [r for r in agents if r.team == team]
@@ -350,7 +351,7 @@ def export_appraisals(*, session: Session, settings: Settings, schemes: dict[str
     agents, _ = records(session=session, settings=settings, period=period, team=team, final=final)
     rows = appraisal_rows(agents, schemes, scheme)
     if agent_id:
-        rows = [r for r in rows if r["agent_id"] == agent_id]
+        rows = [r for r in rows if r["agent_id"] in id_forms(agent_id)]
     unknown = unknown_team(session=session, team=team)
     warnings = [*([unknown] if unknown else []), *(_final_warning(rows, period, team) if final else []),
                 *_outside_warning(session, period, team, agent_id, final),

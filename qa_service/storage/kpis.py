@@ -32,6 +32,7 @@ from qa_service.storage.fact_tables import QaDaily, QaFact
 from qa_service.storage.tables import AgentKpi, Team, Transcript, utcnow
 from qa_service.storage.transcripts import KnownIds, ensure_agents_and_teams
 from qa_service.storage.upsert import dialect_insert
+from qa_service.text import id_forms
 
 _KEYS = ("id", "agent_id", "team_id", "date_from", "date_to", "source", "imported_at")
 KPI_COLUMNS: tuple[str, ...] = tuple(c.key for c in AgentKpi.__table__.c if c.key not in _KEYS)
@@ -113,10 +114,11 @@ def overlapping(*, session: Session, spans: Sequence[tuple[str, date, date]], su
 
 def list_in_range(*, session: Session, start: date, end: date, agent_id: str | None = None,
                   team: str | None = None) -> list[AgentKpi]:
-    """Records lying wholly inside ``start``..``end`` (a month's row is not part of one of its weeks)."""
+    """Records lying wholly inside ``start``..``end`` (a month's row is not part of one of its weeks); ``agent_id``:
+    that agent's, stored in either form (``text.id_forms``)."""
     query = select(AgentKpi).where(AgentKpi.date_from >= start, AgentKpi.date_to <= end)
     if agent_id:
-        query = query.where(AgentKpi.agent_id == agent_id)
+        query = query.where(AgentKpi.agent_id.in_(id_forms(agent_id)))
     if team:
         query = query.where(AgentKpi.team_id == team)
     return list(session.scalars(query.order_by(AgentKpi.agent_id, AgentKpi.date_from)))
@@ -177,7 +179,7 @@ def outside_by_agent(*, session: Session, start: date, end: date, team: str | No
                     else literal(0))
              .where(k.date_from <= end, k.date_to >= start, (k.date_from < start) | (k.date_to > end)))
     if agent_id is not None:
-        query = query.where(k.agent_id == agent_id)
+        query = query.where(k.agent_id.in_(id_forms(agent_id)))
     if team is not None:
         query = _in_team(query, team, start, end, final, session.get_bind().dialect.name)
     return {a: (n, int(r or 0)) for a, n, r in session.execute(query.group_by(k.agent_id))}
@@ -245,9 +247,10 @@ def single_days(*, session: Session, start: date, end: date, team: str | None = 
 
 
 def _matching(query, *, agent_id: str, start: date | None, end: date | None, team: str | None):
-    """One agent's records; ``start``/``end``: those lying wholly inside (as ``GET /v1/kpis`` lists them);
-    ``team``: those filed under it."""
-    query = query.where(AgentKpi.agent_id == agent_id)
+    """One agent's records, stored under the id as asked for or folded (``text.id_forms``: rows an earlier release
+    stored in full width stay deletable); ``start``/``end``: those lying wholly inside (as ``GET /v1/kpis`` lists
+    them); ``team``: those filed under it."""
+    query = query.where(AgentKpi.agent_id.in_(id_forms(agent_id)))
     if start is not None and end is not None:
         query = query.where(AgentKpi.date_from >= start, AgentKpi.date_to <= end)
     return query if team is None else query.where(AgentKpi.team_id == team)

@@ -29,6 +29,7 @@ from qa_service.storage.tables import (
     Verdict,
     utcnow,
 )
+from qa_service.text import id_forms
 
 OPEN = (ReviewStatus.queued.value, ReviewStatus.in_review.value)
 SEVERITY_ORDER = [s.value for s in Severity]
@@ -186,7 +187,7 @@ def _filtered(query, flt: QueueFilter, *, joined: bool = False):
         if flt.team:
             query = query.where(Transcript.team_id == flt.team)
         if flt.agent_id:
-            query = query.where(Transcript.agent_id == flt.agent_id)
+            query = query.where(Transcript.agent_id.in_(id_forms(flt.agent_id)))  # legacy full-width ids too
         if flt.since:
             query = query.where(when >= flt.since)
         if flt.until:
@@ -288,7 +289,7 @@ def list_appeals(*, session: Session, status: str | None = None, team: str | Non
     if team:
         base = base.where(Transcript.team_id == team)
     if agent_id:
-        base = base.where(Transcript.agent_id == agent_id)
+        base = base.where(Transcript.agent_id.in_(id_forms(agent_id)))
     total = session.scalar(select(func.count()).select_from(base.with_only_columns(Appeal.id).subquery()))
     rows = session.execute(base.order_by(Appeal.created_at, Appeal.id).limit(limit).offset(offset)).all()
     return [tuple(r) for r in rows], total or 0

@@ -22,6 +22,7 @@ from qa_service.storage import scoring_versions
 from qa_service.storage.bulk import insert_new_rows, insert_rows
 from qa_service.storage.upsert import dialect_insert
 from qa_service.storage.tables import Agent, Flag, Report, Review, Team, Transcript, Utterance, utcnow
+from qa_service.text import id_forms
 
 
 @dataclass(slots=True)
@@ -310,7 +311,7 @@ class TranscriptFilter:
 def _filtered(query: Select, f: TranscriptFilter) -> Select:
     when = func.coalesce(Transcript.started_at, Transcript.received_at)
     if f.agent_id:
-        query = query.where(Transcript.agent_id == f.agent_id)
+        query = query.where(Transcript.agent_id.in_(id_forms(f.agent_id)))  # legacy full-width ids too
     if f.team:
         query = query.where(Transcript.team_id == f.team)
     if f.source:
@@ -437,11 +438,13 @@ def rescorable_versions(*, session: Session, flt: TranscriptFilter) -> list[tupl
 
 
 def unknown_names(*, session: Session, agent_id: str | None, team: str | None, source: str | None) -> list[str]:
-    """Those of the given agent, team and source under which no transcript at all is filed (mistyped?)."""
-    given = {"agent": (Transcript.agent_id, agent_id), "team": (Transcript.team_id, team),
-             "source": (Transcript.source, source)}
-    return [f"{name} {value!r}" for name, (column, value) in given.items()
-            if value and session.scalar(select(Transcript.id).where(column == value).limit(1)) is None]
+    """Those of the given agent (either form: ``text.id_forms``), team and source under which no transcript at
+    all is filed (mistyped?)."""
+    given = {"agent": (Transcript.agent_id, id_forms(agent_id) if agent_id else ()),
+             "team": (Transcript.team_id, (team,) if team else ()),
+             "source": (Transcript.source, (source,) if source else ())}
+    return [f"{name} {values[0]!r}" for name, (column, values) in given.items()
+            if values and session.scalar(select(Transcript.id).where(column.in_(values)).limit(1)) is None]
 
 
 PENDING = (TranscriptStatus.received.value, TranscriptStatus.queued.value, TranscriptStatus.scoring.value,

@@ -10,7 +10,6 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from pydantic import AfterValidator
 
 from qa_service.api import presenters
 from qa_service.api.auth import Ingest, PerformanceRead, Principal, scope_team
@@ -23,7 +22,7 @@ from qa_service.performance.kpi_files import OLE_MAGIC, XLSX_TYPES, ZIP_MAGIC, r
 from qa_service.period import FORMATS
 from qa_service.rules.scheme import scheme_dict
 from qa_service.storage import kpis as kpi_repo
-from qa_service.text import fold_id_or_none
+from qa_service.text import fold_id, fold_id_or_none
 
 router = APIRouter(tags=["performance"])
 MAX_KPI_RECORDS = 100_000
@@ -159,8 +158,9 @@ def _store_kpis(runtime, parsed, source: str, replace: bool, actor: audit.Actor)
 @router.delete("/v1/kpis", response_model=KpiDeleted)
 def delete_kpis(
     runtime: RuntimeDep, principal: Ingest,
-    agent_id: Annotated[str | None, AfterValidator(fold_id_or_none),
-                        Query(description="The agent whose records to delete (required)")] = None,
+    agent_id: Annotated[str | None, Query(description=(
+        "The agent whose records to delete (required): rows stored under the id as sent and under its "
+        "half-width form"))] = None,
     period: Annotated[str | None, Query(description=f"Records lying wholly inside this period: {FORMATS}")] = None,
     all_: Annotated[bool, Query(alias="all", description="Every record of the agent, whatever its days (instead of period)")] = False,
     team: Annotated[str | None, Query(description="Only records filed under this team")] = None,
@@ -178,7 +178,7 @@ def delete_kpis(
     with runtime.session() as session:
         out = kpi_checks.delete_kpis(session=session, agent_id=agent_id, period=p, team=team, dry_run=dry_run,
                                      actor=_actor(principal))
-    return KpiDeleted(agent_id=agent_id, period=p.label if p else None, team=team, matched=out.matched,
+    return KpiDeleted(agent_id=fold_id(agent_id), period=p.label if p else None, team=team, matched=out.matched,
                       deleted=out.deleted, dry_run=dry_run)
 
 
@@ -241,6 +241,7 @@ def appraisals(
                                     fmt=format, scheme=scheme, team=team, agent_id=agent_id,
                                     final=scores == "final")
     audit.record_export(runtime=runtime, actor=_actor(principal), period=p, team=team, fmt=format, rows=out.rows,
-                        scheme=scheme, scores=scores, agent_id=agent_id, read=session)  # a failure is logged, no 500
+                        scheme=scheme, scores=scores, agent_id=fold_id_or_none(agent_id),
+                        read=session)  # a failure is logged, no 500
     headers = {"Content-Disposition": content_disposition(out.filename)} if format != "json" else None
     return Response(out.content, media_type=out.media_type, headers=headers)

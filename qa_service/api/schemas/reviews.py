@@ -12,7 +12,6 @@ from qa_service.api.ids import Id
 from qa_service.api.schemas.transcripts import FindingRead
 from qa_service.period import FORMATS
 from qa_service.ingest.schema import storable_text
-from qa_service.text import fold_id_or_none
 from qa_service.text import comment_or_none, written
 
 Actor = Annotated[str | None, Field(
@@ -28,8 +27,8 @@ Said = Annotated[str, AfterValidator(storable_text), AfterValidator(written)]
 Comment = Annotated[str | None, Field(max_length=2000), AfterValidator(storable_text), AfterValidator(comment_or_none)]
 # A filter naming a team, agent or reason: a label, as a key's team is.
 Label = Annotated[str | None, Field(min_length=1, max_length=200), AfterValidator(label_value)]
-AgentLabel = Annotated[str | None, Field(min_length=1, max_length=200), AfterValidator(fold_id_or_none),
-                      AfterValidator(label_value)]  # an agent id: folded to half width, as ids are stored
+# An agent id: as sent, matched in either width as ?agent_id= is (text.id_forms, in the repository).
+AgentLabel = Annotated[str | None, Field(min_length=1, max_length=200), AfterValidator(label_value)]
 
 
 class ReviewSummary(BaseModel):
