@@ -24,8 +24,12 @@ PAUSE_RE = re.compile(r"_+")
 CLAUSE_BREAKS = frozenset("，。！？；：,.!?;:~～…、\n()（）[]【】\"'“”‘’ ")
 
 # Width folding that keeps every offset: full-width ASCII and the ideographic space.
-_FULLWIDTH = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)}
-_FULLWIDTH[0x3000] = 0x20
+_WIDE_FIRST, _WIDE_LAST, _WIDE_SPACE = 0xFF01, 0xFF5E, 0x3000
+_FULLWIDTH = {cp: cp - 0xFEE0 for cp in range(_WIDE_FIRST, _WIDE_LAST + 1)}
+_FULLWIDTH[_WIDE_SPACE] = 0x20
+# The characters that folding changes, as a regular expression's class (PostgreSQL's ~ and Python's re alike):
+# finds the ids stored before they were folded (fold_id).
+FOLDED_BY_FOLD_ID = f"[{chr(_WIDE_FIRST)}-{chr(_WIDE_LAST)}{chr(_WIDE_SPACE)}]"
 
 NEGATORS = frozenset(
     "不 没 没有 无 非 未 别 莫 勿 甭 不是 并非 并不 并没有 毫不 绝不 决不 从不 从没 从未 "

@@ -206,6 +206,7 @@ def _status_database(rt) -> bool:
 
     from qa_service.errors import ConfigError
     from qa_service.storage import facts, scoring_versions
+    from qa_service.storage import kpis as kpi_repo
     from qa_service.storage import transcripts as repo
     from qa_service.storage.db import current_revision
 
@@ -229,6 +230,7 @@ def _status_database(rt) -> bool:
             errors = repo.failed_errors(session=s) if counts.get("failed") else []
             factless = facts.count_missing(session=s) if ok else 0  # the table exists at this release's schema
             drifted = scoring_versions.drift(s.connection()) if ok else None
+            unfolded = kpi_repo.unfolded_agent_ids(session=s) if ok else (0, 0, [])
     except SQLAlchemyError as exc:
         problem = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         err_console.print(f"database {where} does not answer: {problem}", markup=False)
@@ -243,11 +245,24 @@ def _status_database(rt) -> bool:
     if drifted:  # every period's mixed-scoring warning would name scorings (counts) no report has
         console.print(f"qa_daily_versions disagrees with the facts: {drifted.describe()} (written by a worker of "
                       "a release before 0015?): run qa db upgrade", markup=False)
+    _status_unfolded(*unfolded)
     if errors:
         line, n = errors[0]
         console.print(f"failed: {counts['failed']}; most common error ({n}×): {line}", markup=False)
         console.print("  (fix the cause, then qa requeue --failed)", markup=False)
     return ok
+
+
+def _status_unfolded(n: int, doubled: int, shown: list[str]) -> None:
+    """Agent ids an earlier release stored in full width (not rewritten: filters find both forms). Not a failure."""
+    if not n:
+        return
+    said = (f"agent ids stored in full width by a release before 2026-11-29: {n} (e.g. {', '.join(shown)}); kept "
+            f"as stored; asked for in full width (?agent_id={shown[0]}) an agent's rows of both forms are found")
+    if doubled:
+        said += (f"; {doubled} also stored in half width, one person as two agents: merge their KPI rows by "
+                 "deleting and re-importing them (docs: Performance, KPI import)")
+    console.print(said, markup=False, highlight=False)
 
 
 def _status_queue(settings: Settings) -> bool:

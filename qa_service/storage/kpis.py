@@ -29,10 +29,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 
 from qa_service.storage.fact_tables import QaDaily, QaFact
-from qa_service.storage.tables import AgentKpi, Team, Transcript, utcnow
+from qa_service.storage.tables import Agent, AgentKpi, Team, Transcript, utcnow
 from qa_service.storage.transcripts import KnownIds, ensure_agents_and_teams
 from qa_service.storage.upsert import dialect_insert
-from qa_service.text import id_forms
+from qa_service.text import FOLDED_BY_FOLD_ID, fold_id, id_forms
 
 _KEYS = ("id", "agent_id", "team_id", "date_from", "date_to", "source", "imported_at")
 KPI_COLUMNS: tuple[str, ...] = tuple(c.key for c in AgentKpi.__table__.c if c.key not in _KEYS)
@@ -292,6 +292,18 @@ def teams_named(*, session: Session, teams: Sequence[str]) -> set[str]:
     """Those of ``teams`` a conversation, agent, key or KPI record has named."""
     return {t for i in range(0, len(teams), CHUNK)
             for t in session.scalars(select(Team.id).where(Team.id.in_(list(teams[i : i + CHUNK]))))}
+
+
+def unfolded_agent_ids(*, session: Session, shown: int = 3) -> tuple[int, int, list[str]]:
+    """The stored agent ids that ``text.fold_id`` would change (an earlier release stored ``０００１２６`` as sent):
+    (how many, how many of them are also stored folded — one person as two agents —, the first ``shown``).
+    One pass over ``agents`` (every conversation's and KPI row's agent has a row there: a foreign key), a
+    regular expression on each id; the ids found are few."""
+    wide = sorted(session.scalars(select(Agent.id).where(Agent.id.regexp_match(FOLDED_BY_FOLD_ID))))
+    folded = {fold_id(a) for a in wide}
+    both = {a for i in range(0, len(folded), CHUNK)
+            for a in session.scalars(select(Agent.id).where(Agent.id.in_(sorted(folded)[i : i + CHUNK])))}
+    return len(wide), sum(fold_id(a) in both for a in wide), wide[:shown]
 
 
 def latest_named_teams(*, session: Session, agent_ids: Sequence[str]) -> dict[str, str]:

@@ -89,3 +89,18 @@ def test_kpi_rows_stored_under_a_full_width_id_are_listed_appraised_and_deleted(
     result = _invoke(["delete-kpis", "--agent", "０００１２６", "--period", "2026-10-03", "--yes"], env)
     assert result.exit_code == 0 and "deleted 1 KPI row(s)" in " ".join(result.output.split()), result.output
     assert [k["agent_id"] for k in client.get("/v1/kpis", params={"period": "2026-10"}).json()] == ["000126"]
+
+
+def test_status_counts_the_agent_ids_stored_before_they_were_folded(api, sessions_for):  # noqa: F811
+    client, env = api, _env(api.app.state.runtime.settings)
+    old = store(client, sessions_for, "ST-old", report(LOW), agent="AB01")
+    store(client, sessions_for, "ST-new", report(LOW), agent="ＡＢ０１")  # stored as AB01
+    store(client, sessions_for, "ST-circled", report(LOW), agent="①")  # no width to fold
+    assert "full width" not in _invoke(["status"], env).output
+    _as_stored_before(sessions_for, old, "ＡＢ０１")
+    with sessions_for() as s, s.begin():
+        s.add(Agent(id="０００１２６"))
+    out = " ".join(_invoke(["status"], env).output.split())
+    assert ("agent ids stored in full width by a release before 2026-11-29: 2 (e.g. ０００１２６, ＡＢ０１); kept as "
+            "stored; asked for in full width (?agent_id=０００１２６) an agent's rows of both forms are found; 1 also "
+            "stored in half width, one person as two agents") in out, out
