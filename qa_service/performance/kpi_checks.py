@@ -55,7 +55,7 @@ def import_notes(*, session: Session, records: list[KpiRecord], rows: list[dict[
             "stored — check the spelling (delete a wrong row with qa delete-kpis or DELETE /v1/kpis)")
     if out.unknown_teams:
         out.warnings.append(
-            f"team(s) nobody has named yet (no conversation, agent or KPI row): {_listed(out.unknown_teams)}; "
+            f"team(s) nobody has named yet (no conversation, agent, KPI row or key): {_listed(out.unknown_teams)}; "
             "stored — check the spelling: a row counts only under its team's exact name")
     out.warnings += _teamless(session, records, rows)
     out.warnings += _across_months(records, rows)

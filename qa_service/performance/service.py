@@ -283,12 +283,16 @@ def kpi_rows_outside(*, session: Session, period: Period, team: str | None = Non
                                               agent_id=agent_id, final=final)
 
 
-def unknown_team(*, session: Session, team: str | None) -> str | None:
+def unknown_team(*, session: Session, team: str | None, scoped: bool = False) -> str | None:
     """What is wrong with ``team`` when no conversation, agent, KPI row or key has named it (None: it is
     known, or no team was asked for): a mistyped team (售后1组 for 售后一组) gave an export with no rows and
-    no word why. Named with the teams that are known, as ``qa eval --from-reviews`` names them."""
+    no word why. Named with the teams that are known, as ``qa eval --from-reviews`` names them — but never to
+    a caller ``scoped`` to its team by its key, who may not map other teams (docs/access.md); a key's own team
+    is known anyway: the key names it."""
     if team is None or kpi_repo.teams_named(session=session, teams=[team]):
         return None
+    if scoped:
+        return f"team {team!r} is not known: no conversation, agent, KPI row or key names it — 未知团队 {team}"
     known = key_repo.team_ids(session=session, limit=KNOWN_SHOWN + 1)
     listed = ", ".join(known[:KNOWN_SHOWN]) + (" …" if len(known) > KNOWN_SHOWN else "")
     return (f"team {team!r} is not known: no conversation, agent, KPI row or key names it (mistyped? known teams: "
@@ -343,8 +347,9 @@ def _final_warning(rows: list[dict[str, Any]], period: Period, team: str | None)
 
 def export_appraisals(*, session: Session, settings: Settings, schemes: dict[str, AppraisalScheme],
                       period: Period, fmt: str, scheme: str | None = None, team: str | None = None,
-                      agent_id: str | None = None, final: bool = False) -> AppraisalExport:
-    """One row per agent — every metric's value, attainment, points, total, grade, rank — as JSON, CSV or XLSX."""
+                      agent_id: str | None = None, final: bool = False, scoped: bool = False) -> AppraisalExport:
+    """One row per agent — every metric's value, attainment, points, total, grade, rank — as JSON, CSV or XLSX.
+    ``scoped``: ``team`` is the caller's key's (its warnings name no other team)."""
     if scheme and scheme not in schemes:
         raise Invalid(f"no scheme {scheme!r}; loaded: {', '.join(sorted(schemes))}", "scheme",
                       loc=("query", "scheme"))
@@ -352,7 +357,7 @@ def export_appraisals(*, session: Session, settings: Settings, schemes: dict[str
     rows = appraisal_rows(agents, schemes, scheme)
     if agent_id:
         rows = [r for r in rows if r["agent_id"] in id_forms(agent_id)]
-    unknown = unknown_team(session=session, team=team)
+    unknown = unknown_team(session=session, team=team, scoped=scoped)
     warnings = [*([unknown] if unknown else []), *(_final_warning(rows, period, team) if final else []),
                 *_outside_warning(session, period, team, agent_id, final),
                 *scoring_mix.warnings(session=session, period=period, team=team),

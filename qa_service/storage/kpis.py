@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 
 from qa_service.storage.fact_tables import QaDaily, QaFact
-from qa_service.storage.tables import Agent, AgentKpi, Team, Transcript, utcnow
+from qa_service.storage.tables import Agent, AgentKpi, ApiKey, Team, Transcript, utcnow
 from qa_service.storage.transcripts import KnownIds, ensure_agents_and_teams
 from qa_service.storage.upsert import dialect_insert
 from qa_service.text import FOLDED_BY_FOLD_ID, fold_id, id_forms
@@ -289,9 +289,15 @@ def agents_seen(*, session: Session, agent_ids: Sequence[str]) -> set[str]:
 
 
 def teams_named(*, session: Session, teams: Sequence[str]) -> set[str]:
-    """Those of ``teams`` a conversation, agent, key or KPI record has named."""
-    return {t for i in range(0, len(teams), CHUNK)
-            for t in session.scalars(select(Team.id).where(Team.id.in_(list(teams[i : i + CHUNK]))))}
+    """Those of ``teams`` a conversation, agent, key or KPI record has named: ``teams`` (conversations, agents
+    and KPI records add theirs there) and ``api_keys.team_id`` (a key does not: a supervisor's key is often made
+    before the team's first conversation)."""
+    out: set[str] = set()
+    for i in range(0, len(teams), CHUNK):
+        chunk = list(teams[i : i + CHUNK])
+        out |= set(session.scalars(select(Team.id).where(Team.id.in_(chunk))))
+        out |= set(session.scalars(select(ApiKey.team_id).where(ApiKey.team_id.in_(chunk)).distinct()))
+    return out
 
 
 def unfolded_agent_ids(*, session: Session, shown: int = 3) -> tuple[int, int, list[str]]:

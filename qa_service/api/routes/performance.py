@@ -203,7 +203,7 @@ def performance(session: ReadSessionDep, settings: SettingsDep, period: PeriodQu
     team = scope_team(principal, team)
     agents, teams = service.records(session=session, settings=settings, period=p, agent_id=agent_id,
                                     team=team, final=scores == "final")
-    unknown = service.unknown_team(session=session, team=team)
+    unknown = service.unknown_team(session=session, team=team, scoped=principal.team is not None)
     return {"period": p.label, "from": p.start.isoformat(), "to": p.end.isoformat(), "scores": scores,
             "warnings": [*([unknown] if unknown else []),
                          *scoring_mix.warnings(session=session, period=p, team=team),
@@ -239,7 +239,7 @@ def appraisals(
     team = scope_team(principal, team)
     out = service.export_appraisals(session=session, settings=runtime.settings, schemes=schemes, period=p,
                                     fmt=format, scheme=scheme, team=team, agent_id=agent_id,
-                                    final=scores == "final")
+                                    final=scores == "final", scoped=principal.team is not None)
     audit.record_export(runtime=runtime, actor=_actor(principal), period=p, team=team, fmt=format, rows=out.rows,
                         scheme=scheme, scores=scores, agent_id=fold_id_or_none(agent_id),
                         read=session)  # a failure is logged, no 500
