@@ -115,12 +115,12 @@ def overlapping(*, session: Session, spans: Sequence[tuple[str, date, date]], su
 def list_in_range(*, session: Session, start: date, end: date, agent_id: str | None = None,
                   team: str | None = None) -> list[AgentKpi]:
     """Records lying wholly inside ``start``..``end`` (a month's row is not part of one of its weeks); ``agent_id``:
-    that agent's, stored in either form (``text.id_forms``)."""
-    query = select(AgentKpi).where(AgentKpi.date_from >= start, AgentKpi.date_to <= end)
+    that agent's, stored in either form (``text.id_forms``); ``team``: the team's records as its figures count them
+    (``_in_range``: filed under it, and those naming no team of the agents whose team for the range it is)."""
+    query = select(AgentKpi)
     if agent_id:
         query = query.where(AgentKpi.agent_id.in_(id_forms(agent_id)))
-    if team:
-        query = query.where(AgentKpi.team_id == team)
+    query = _in_range(query, start, end, team or None, dialect=session.get_bind().dialect.name)
     return list(session.scalars(query.order_by(AgentKpi.agent_id, AgentKpi.date_from)))
 
 
@@ -249,7 +249,8 @@ def single_days(*, session: Session, start: date, end: date, team: str | None = 
 def _matching(query, *, agent_id: str, start: date | None, end: date | None, team: str | None):
     """One agent's records, stored under the id as asked for or folded (``text.id_forms``: rows an earlier release
     stored in full width stay deletable); ``start``/``end``: those lying wholly inside (as ``GET /v1/kpis`` lists
-    them); ``team``: those filed under it."""
+    them); ``team``: those filed under it (not the rows naming no team that the team's listing also holds:
+    which team such a row is depends on the period asked, and a deletion may have none)."""
     query = query.where(AgentKpi.agent_id.in_(id_forms(agent_id)))
     if start is not None and end is not None:
         query = query.where(AgentKpi.date_from >= start, AgentKpi.date_to <= end)

@@ -93,3 +93,26 @@ def test_teamless_rows_count_in_the_team_records_and_rows_outside(world):
     assert by["b1"]["kpi_rows"] == 2 and by["b1"]["kpi"]["supervisor_rating"] == 80
     [team] = r["teams"]
     assert team["kpi_rows"] == 2 + 1 + 1 + 1  # b1's two, b2's, b3's rating, m1's T row
+
+
+def test_a_teams_kpi_listing_holds_the_rows_its_figures_count(world):
+    """Was: GET /v1/kpis for a team-scoped key (or ?team=) listed only the rows filed under the team, so a
+    supervisor saw figures (b1's and b3's ratings) they could not list (review of 2026-11-29)."""
+    client, keys = world
+
+    def listed(key, query=""):
+        r = client.get(f"/v1/kpis?period=2026-10{query}", headers=key)
+        assert r.status_code == 200, r.text
+        return sorted((k["agent_id"], k["team"] or "", k["date_from"], k["date_to"]) for k in r.json())
+
+    month = ("2026-10-01", "2026-10-31")
+    expected = [("b1", "", *month), ("b1", T, "2026-10-01", "2026-10-01"), ("b2", T, "2026-10-01", "2026-10-01"),
+                ("b3", "", *month), ("m1", T, "2026-10-01", "2026-10-01")]  # m1's rating is U's: its team then
+    for key, query in ((keys["lead.t"], ""), (keys["hr.t"], ""), (keys["hr.all"], f"&team={T}")):
+        assert listed(key, query) == expected, query
+    [team] = client.get("/v1/performance?period=2026-10", headers=keys["lead.t"]).json()["teams"]
+    assert team["kpi_rows"] == len(expected)  # the rows listed are the rows counted
+    assert [row for row in listed(keys["hr.all"], f"&team={U}") if row[0] == "m1"] == [
+        ("m1", "", *month), ("m1", U, "2026-10-20", "2026-10-20")]
+    assert ("z9", "", *month) in listed(keys["hr.all"])  # no team's: listed company-wide only
+    assert listed(keys["lead.t"], "&agent_id=b3") == [("b3", "", *month)]
